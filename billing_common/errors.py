@@ -1,0 +1,73 @@
+"""The root of every error a caller can cause, with structured subclasses.
+
+Each service maps these to gRPC codes and `google.rpc.ErrorInfo` reasons in one table in its gRPC
+adapter (`adapters/grpc/errors.py`). The classes here carry a default reason; input errors carry
+field violations. Anything that is not a `BillingError` is a bug and surfaces as INTERNAL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    field: str
+    description: str
+
+
+class BillingError(Exception):
+    """Root class. `reason` is stable and machine-readable; the message is for humans."""
+
+    reason: str = "BILLING_ERROR"
+
+    def __init__(
+        self, message: str, *, reason: str | None = None, violations: Sequence[Violation] = ()
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if reason is not None:
+            self.reason = reason
+        self.violations = tuple(violations)
+
+
+class InvalidArgument(BillingError):
+    """Bad input. Nothing was written."""
+
+    reason = "INVALID_ARGUMENT"
+
+    @classmethod
+    def field(cls, field: str, description: str, reason: str = "INVALID_ARGUMENT") -> InvalidArgument:
+        return cls(f"{field}: {description}", reason=reason, violations=[Violation(field, description)])
+
+
+class NotFound(BillingError):
+    reason = "NOT_FOUND"
+
+
+class AlreadyExists(BillingError):
+    reason = "ALREADY_EXISTS"
+
+
+class RequestIdConflict(AlreadyExists):
+    """The request_id was used before with a different request."""
+
+    reason = "REQUEST_ID_CONFLICT"
+
+
+class FailedPrecondition(BillingError):
+    reason = "FAILED_PRECONDITION"
+
+
+class Unavailable(BillingError):
+    """Transient: retry with the same request_id."""
+
+    reason = "UNAVAILABLE"
+
+
+def require(value: str, field: str) -> str:
+    """A required string field, or InvalidArgument(MISSING_FIELD)."""
+    if not value:
+        raise InvalidArgument.field(field, "is required", "MISSING_FIELD")
+    return value

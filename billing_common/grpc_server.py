@@ -1,0 +1,134 @@
+"""gRPC server plumbing shared by both services: the handler decorator that binds log context and
+maps errors, and `serve`, which adds health checking and reflection and stops gracefully."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import signal
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any, TypeVar
+
+import grpc
+import structlog
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+from billing_common.errors import BillingError, Unavailable
+from billing_common.grpc_errors import ErrorTable, to_grpc_status
+
+log = structlog.get_logger(__name__)
+
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
+Handler = Callable[[Any, Req, grpc.aio.ServicerContext], Awaitable[Resp]]
+
+# Request fields bound into every log line of a call, when the request has them.
+_LOG_FIELDS = ("request_id", "wallet_id", "customer_id", "grant_id", "entry_id")
+
+
+def _is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, (OperationalError, InterfaceError, ConnectionError, OSError)):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+def rpc(table: ErrorTable, domain: str) -> Callable[[Handler[Req, Resp]], Handler[Req, Resp]]:
+    """Decorate a servicer method: bind log context, map BillingError to a rich status."""
+
+    def decorate(handler: Handler[Req, Resp]) -> Handler[Req, Resp]:
+        method = handler.__name__
+
+        @functools.wraps(handler)
+        async def wrapper(self: Any, request: Req, context: grpc.aio.ServicerContext) -> Resp:
+            fields = {f: getattr(request, f) for f in _LOG_FIELDS if getattr(request, f, "")}
+            with structlog.contextvars.bound_contextvars(rpc=method, **fields):
+                try:
+                    return await handler(self, request, context)
+                except BillingError as exc:
+                    log.info("rpc_refused", reason=exc.reason, message=exc.message)
+                    await context.abort_with_status(to_grpc_status(exc, table, domain))
+                except Exception as exc:
+                    if not _is_transient(exc):
+                        raise
+                    log.warning("rpc_transient_failure", error=repr(exc))
+                    err = Unavailable("the database is unavailable; retry with the same request_id")
+                    await context.abort_with_status(to_grpc_status(err, table, domain))
+                raise AssertionError("unreachable: abort_with_status raises")
+
+        return wrapper
+
+    return decorate
+
+
+class GrpcServer:
+    """A grpc.aio server with health checking and reflection, started and stopped by its owner.
+
+    `register` adds the servicers and returns their full service names.
+    """
+
+    def __init__(self, listen: str, register: Callable[[grpc.aio.Server], Sequence[str]]) -> None:
+        self.listen = listen
+        self.server = grpc.aio.server(
+            options=[
+                ("grpc.max_receive_message_length", 32 * 1024 * 1024),
+                ("grpc.max_send_message_length", 32 * 1024 * 1024),
+            ]
+        )
+        self.names = list(register(self.server))
+        self.health = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+        reflection.enable_server_reflection(
+            [*self.names, health_name, reflection.SERVICE_NAME], self.server
+        )
+        self.port = 0
+
+    async def start(self) -> int:
+        self.port = self.server.add_insecure_port(self.listen)
+        if self.port == 0:
+            raise OSError(f"could not listen on {self.listen}")
+        await self.server.start()
+        for name in ["", *self.names]:
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info("server_started", listen=self.listen, port=self.port, services=self.names)
+        return self.port
+
+    async def stop(self, grace_s: float) -> None:
+        """Health turns NOT_SERVING, new calls are refused, in-flight calls get grace_s to
+        finish; each commits or rolls back whole, so nothing is left half-written."""
+        log.info("server_stopping", grace_s=grace_s)
+        for name in ["", *self.names]:
+            await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        await self.server.stop(grace_s)
+        log.info("server_stopped")
+
+
+Job = Callable[[asyncio.Event], Awaitable[None]]
+
+
+async def serve_until_signal(server: GrpcServer, grace_s: float, background: Iterable[Job] = ()) -> None:
+    """Run until SIGTERM or SIGINT, then stop the server and tell background jobs to stop."""
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    await server.start()
+    tasks = [asyncio.create_task(job(stopping)) for job in background]
+    await stopping.wait()
+    await server.stop(grace_s)
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def every(interval_s: float, stopping: asyncio.Event, work: Callable[[], Awaitable[object]], name: str) -> None:
+    """Run `work` every interval_s until `stopping` is set; failures are logged, not fatal."""
+    while not stopping.is_set():
+        try:
+            await work()
+        except Exception:
+            log.exception("background_job_failed", job=name)
+        try:
+            await asyncio.wait_for(stopping.wait(), interval_s)
+        except TimeoutError:
+            pass

@@ -1,0 +1,540 @@
+import datetime
+
+from billing.type.v1 import types_pb2 as _types_pb2
+from google.protobuf import duration_pb2 as _duration_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class OveragePolicy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    OVERAGE_POLICY_UNSPECIFIED: _ClassVar[OveragePolicy]
+    OVERAGE_POLICY_DENY: _ClassVar[OveragePolicy]
+    OVERAGE_POLICY_ALLOW_OVERAGE: _ClassVar[OveragePolicy]
+
+class GrantKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    GRANT_KIND_UNSPECIFIED: _ClassVar[GrantKind]
+    GRANT_KIND_PREPAID: _ClassVar[GrantKind]
+    GRANT_KIND_PROMOTIONAL: _ClassVar[GrantKind]
+
+class GrantState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    GRANT_STATE_UNSPECIFIED: _ClassVar[GrantState]
+    GRANT_STATE_ACTIVE: _ClassVar[GrantState]
+    GRANT_STATE_PENDING: _ClassVar[GrantState]
+    GRANT_STATE_EXPIRED: _ClassVar[GrantState]
+    GRANT_STATE_VOIDED: _ClassVar[GrantState]
+    GRANT_STATE_CONSUMED: _ClassVar[GrantState]
+
+class EntryType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ENTRY_TYPE_UNSPECIFIED: _ClassVar[EntryType]
+    ENTRY_TYPE_GRANT: _ClassVar[EntryType]
+    ENTRY_TYPE_DEBIT: _ClassVar[EntryType]
+    ENTRY_TYPE_REFUND: _ClassVar[EntryType]
+    ENTRY_TYPE_EXPIRY: _ClassVar[EntryType]
+    ENTRY_TYPE_VOID: _ClassVar[EntryType]
+    ENTRY_TYPE_ADJUSTMENT: _ClassVar[EntryType]
+    ENTRY_TYPE_HOLD: _ClassVar[EntryType]
+    ENTRY_TYPE_CAPTURE: _ClassVar[EntryType]
+    ENTRY_TYPE_RELEASE: _ClassVar[EntryType]
+    ENTRY_TYPE_OVERAGE_SETTLEMENT: _ClassVar[EntryType]
+OVERAGE_POLICY_UNSPECIFIED: OveragePolicy
+OVERAGE_POLICY_DENY: OveragePolicy
+OVERAGE_POLICY_ALLOW_OVERAGE: OveragePolicy
+GRANT_KIND_UNSPECIFIED: GrantKind
+GRANT_KIND_PREPAID: GrantKind
+GRANT_KIND_PROMOTIONAL: GrantKind
+GRANT_STATE_UNSPECIFIED: GrantState
+GRANT_STATE_ACTIVE: GrantState
+GRANT_STATE_PENDING: GrantState
+GRANT_STATE_EXPIRED: GrantState
+GRANT_STATE_VOIDED: GrantState
+GRANT_STATE_CONSUMED: GrantState
+ENTRY_TYPE_UNSPECIFIED: EntryType
+ENTRY_TYPE_GRANT: EntryType
+ENTRY_TYPE_DEBIT: EntryType
+ENTRY_TYPE_REFUND: EntryType
+ENTRY_TYPE_EXPIRY: EntryType
+ENTRY_TYPE_VOID: EntryType
+ENTRY_TYPE_ADJUSTMENT: EntryType
+ENTRY_TYPE_HOLD: EntryType
+ENTRY_TYPE_CAPTURE: EntryType
+ENTRY_TYPE_RELEASE: EntryType
+ENTRY_TYPE_OVERAGE_SETTLEMENT: EntryType
+
+class Wallet(_message.Message):
+    __slots__ = ("wallet_id", "customer_id", "unit", "overage_policy", "late_event_grace_period", "metadata", "create_time")
+    class MetadataEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    WALLET_ID_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    UNIT_FIELD_NUMBER: _ClassVar[int]
+    OVERAGE_POLICY_FIELD_NUMBER: _ClassVar[int]
+    LATE_EVENT_GRACE_PERIOD_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    wallet_id: str
+    customer_id: str
+    unit: str
+    overage_policy: OveragePolicy
+    late_event_grace_period: _duration_pb2.Duration
+    metadata: _containers.ScalarMap[str, str]
+    create_time: _timestamp_pb2.Timestamp
+    def __init__(self, wallet_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., unit: _Optional[str] = ..., overage_policy: _Optional[_Union[OveragePolicy, str]] = ..., late_event_grace_period: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., metadata: _Optional[_Mapping[str, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CostBasis(_message.Message):
+    __slots__ = ("unit_price", "currency")
+    UNIT_PRICE_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    unit_price: str
+    currency: str
+    def __init__(self, unit_price: _Optional[str] = ..., currency: _Optional[str] = ...) -> None: ...
+
+class Grant(_message.Message):
+    __slots__ = ("grant_id", "wallet_id", "kind", "amount", "remaining_amount", "priority", "effective_time", "expire_time", "cost_basis", "external_reference", "metadata", "state", "create_time", "void_time", "expired_amount", "voided_amount")
+    class MetadataEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    GRANT_ID_FIELD_NUMBER: _ClassVar[int]
+    WALLET_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    REMAINING_AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    EFFECTIVE_TIME_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    COST_BASIS_FIELD_NUMBER: _ClassVar[int]
+    EXTERNAL_REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    VOID_TIME_FIELD_NUMBER: _ClassVar[int]
+    EXPIRED_AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    VOIDED_AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    grant_id: str
+    wallet_id: str
+    kind: GrantKind
+    amount: str
+    remaining_amount: str
+    priority: int
+    effective_time: _timestamp_pb2.Timestamp
+    expire_time: _timestamp_pb2.Timestamp
+    cost_basis: CostBasis
+    external_reference: str
+    metadata: _containers.ScalarMap[str, str]
+    state: GrantState
+    create_time: _timestamp_pb2.Timestamp
+    void_time: _timestamp_pb2.Timestamp
+    expired_amount: str
+    voided_amount: str
+    def __init__(self, grant_id: _Optional[str] = ..., wallet_id: _Optional[str] = ..., kind: _Optional[_Union[GrantKind, str]] = ..., amount: _Optional[str] = ..., remaining_amount: _Optional[str] = ..., priority: _Optional[int] = ..., effective_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cost_basis: _Optional[_Union[CostBasis, _Mapping]] = ..., external_reference: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., state: _Optional[_Union[GrantState, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., void_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expired_amount: _Optional[str] = ..., voided_amount: _Optional[str] = ...) -> None: ...
+
+class Allocation(_message.Message):
+    __slots__ = ("grant_id", "amount", "overage")
+    GRANT_ID_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    OVERAGE_FIELD_NUMBER: _ClassVar[int]
+    grant_id: str
+    amount: str
+    overage: bool
+    def __init__(self, grant_id: _Optional[str] = ..., amount: _Optional[str] = ..., overage: _Optional[bool] = ...) -> None: ...
+
+class Entry(_message.Message):
+    __slots__ = ("entry_id", "wallet_id", "type", "amount", "occurred_time", "book_time", "description", "feature", "source_event_id", "request_id", "allocations", "available_after", "overage_after", "related_id")
+    ENTRY_ID_FIELD_NUMBER: _ClassVar[int]
+    WALLET_ID_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_TIME_FIELD_NUMBER: _ClassVar[int]
+    BOOK_TIME_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    FEATURE_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    ALLOCATIONS_FIELD_NUMBER: _ClassVar[int]
+    AVAILABLE_AFTER_FIELD_NUMBER: _ClassVar[int]
+    OVERAGE_AFTER_FIELD_NUMBER: _ClassVar[int]
+    RELATED_ID_FIELD_NUMBER: _ClassVar[int]
+    entry_id: str
+    wallet_id: str
+    type: EntryType
+    amount: str
+    occurred_time: _timestamp_pb2.Timestamp
+    book_time: _timestamp_pb2.Timestamp
+    description: str
+    feature: str
+    source_event_id: str
+    request_id: str
+    allocations: _containers.RepeatedCompositeFieldContainer[Allocation]
+    available_after: str
+    overage_after: str
+    related_id: str
+    def __init__(self, entry_id: _Optional[str] = ..., wallet_id: _Optional[str] = ..., type: _Optional[_Union[EntryType, str]] = ..., amount: _Optional[str] = ..., occurred_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., book_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., description: _Optional[str] = ..., feature: _Optional[str] = ..., source_event_id: _Optional[str] = ..., request_id: _Optional[str] = ..., allocations: _Optional[_Iterable[_Union[Allocation, _Mapping]]] = ..., available_after: _Optional[str] = ..., overage_after: _Optional[str] = ..., related_id: _Optional[str] = ...) -> None: ...
+
+class GrantBalance(_message.Message):
+    __slots__ = ("grant_id", "kind", "priority", "remaining_amount", "state", "effective_time", "expire_time")
+    GRANT_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    REMAINING_AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    EFFECTIVE_TIME_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    grant_id: str
+    kind: GrantKind
+    priority: int
+    remaining_amount: str
+    state: GrantState
+    effective_time: _timestamp_pb2.Timestamp
+    expire_time: _timestamp_pb2.Timestamp
+    def __init__(self, grant_id: _Optional[str] = ..., kind: _Optional[_Union[GrantKind, str]] = ..., priority: _Optional[int] = ..., remaining_amount: _Optional[str] = ..., state: _Optional[_Union[GrantState, str]] = ..., effective_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class Balance(_message.Message):
+    __slots__ = ("wallet_id", "as_of_time", "unit", "available", "held", "overage", "net", "pending_expiry", "pending_grants", "prepaid_available", "promotional_available", "grants")
+    WALLET_ID_FIELD_NUMBER: _ClassVar[int]
+    AS_OF_TIME_FIELD_NUMBER: _ClassVar[int]
+    UNIT_FIELD_NUMBER: _ClassVar[int]
+    AVAILABLE_FIELD_NUMBER: _ClassVar[int]
+    HELD_FIELD_NUMBER: _ClassVar[int]
+    OVERAGE_FIELD_NUMBER: _ClassVar[int]
+    NET_FIELD_NUMBER: _ClassVar[int]
+    PENDING_EXPIRY_FIELD_NUMBER: _ClassVar[int]
+    PENDING_GRANTS_FIELD_NUMBER: _ClassVar[int]
+    PREPAID_AVAILABLE_FIELD_NUMBER: _ClassVar[int]
+    PROMOTIONAL_AVAILABLE_FIELD_NUMBER: _ClassVar[int]
+    GRANTS_FIELD_NUMBER: _ClassVar[int]
+    wallet_id: str
+    as_of_time: _timestamp_pb2.Timestamp
+    unit: str
+    available: str
+    held: str
+    overage: str
+    net: str
+    pending_expiry: str
+    pending_grants: str
+    prepaid_available: str
+    promotional_available: str
+    grants: _containers.RepeatedCompositeFieldContainer[GrantBalance]
+    def __init__(self, wallet_id: _Optional[str] = ..., as_of_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., unit: _Optional[str] = ..., available: _Optional[str] = ..., held: _Optional[str] = ..., overage: _Optional[str] = ..., net: _Optional[str] = ..., pending_expiry: _Optional[str] = ..., pending_grants: _Optional[str] = ..., prepaid_available: _Optional[str] = ..., promotional_available: _Optional[str] = ..., grants: _Optional[_Iterable[_Union[GrantBalance, _Mapping]]] = ...) -> None: ...
+
+class VerifyDifference(_message.Message):
+    __slots__ = ("subject", "stored", "recomputed")
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    STORED_FIELD_NUMBER: _ClassVar[int]
+    RECOMPUTED_FIELD_NUMBER: _ClassVar[int]
+    subject: str
+    stored: str
+    recomputed: str
+    def __init__(self, subject: _Optional[str] = ..., stored: _Optional[str] = ..., recomputed: _Optional[str] = ...) -> None: ...
+
+class CreateWalletRequest(_message.Message):
+    __slots__ = ("request_id", "customer_id", "unit", "overage_policy", "late_event_grace_period", "metadata")
+    class MetadataEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    UNIT_FIELD_NUMBER: _ClassVar[int]
+    OVERAGE_POLICY_FIELD_NUMBER: _ClassVar[int]
+    LATE_EVENT_GRACE_PERIOD_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    customer_id: str
+    unit: str
+    overage_policy: OveragePolicy
+    late_event_grace_period: _duration_pb2.Duration
+    metadata: _containers.ScalarMap[str, str]
+    def __init__(self, request_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., unit: _Optional[str] = ..., overage_policy: _Optional[_Union[OveragePolicy, str]] = ..., late_event_grace_period: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., metadata: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class CreateWalletResponse(_message.Message):
+    __slots__ = ("wallet",)
+    WALLET_FIELD_NUMBER: _ClassVar[int]
+    wallet: Wallet
+    def __init__(self, wallet: _Optional[_Union[Wallet, _Mapping]] = ...) -> None: ...
+
+class GetWalletRequest(_message.Message):
+    __slots__ = ("wallet_id",)
+    WALLET_ID_FIELD_NUMBER: _ClassVar[int]
+    wallet_id: str
+    def __init__(self, wallet_id: _Optional[str] = ...) -> None: ...
+
+class GetWalletResponse(_message.Message):
+    __slots__ = ("wallet",)
+    WALLET_FIELD_NUMBER: _ClassVar[int]
+    wallet: Wallet
+    def __init__(self, wallet: _Optional[_Union[Wallet, _Mapping]] = ...) -> None: ...
+
+class ListWalletsRequest(_message.Message):
+    __slots__ = ("customer_id", "page_size", "page_token")
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    customer_id: str
+    page_size: int
+    page_token: str
+    def __init__(self, customer_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListWalletsResponse(_message.Message):
+    __slots__ = ("wallets", "next_page_token")
+    WALLETS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    wallets: _containers.RepeatedCompositeFieldContainer[Wallet]
+    next_page_token: str
+    def __init__(self, wallets: _Optional[_Iterable[_Union[Wallet, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class CreateGrantRequest(_message.Message):
+    __slots__ = ("request_id", "wallet_id", "kind", "amount", "priority", "effective_time", "expire_time", "cost_basis", "external_reference", "metadata", "description")
+    class MetadataEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    WALLET_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    EFFECTIVE_TIME_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    COST_BASIS_FIELD_NUMBER: _ClassVar[int]
+    EXTERNAL_REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    wallet_id: str
+    kind: GrantKind
+    amount: str
+    priority: int
+    effective_time: _timestamp_pb2.Timestamp
+    expire_time: _timestamp_pb2.Timestamp
+    cost_basis: CostBasis
+    external_reference: str
+    metadata: _containers.ScalarMap[str, str]
+    description: str
+    def __init__(self, request_id: _Optional[str] = ..., wallet_id: _Optional[str] = ..., kind: _Optional[_Union[GrantKind, str]] = ..., amount: _Optional[str] = ..., priority: _Optional[int] = ..., effective_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cost_basis: _Optional[_Union[CostBasis, _Mapping]] = ..., external_reference: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., description: _Optional[str] = ...) -> None: ...
+
+class CreateGrantResponse(_message.Message):
+    __slots__ = ("grant", "entries")
+    GRANT_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    grant: Grant
+    entries: _containers.RepeatedCompositeFieldContainer[Entry]
+    def __init__(self, grant: _Optional[_Union[Grant, _Mapping]] = ..., entries: _Optional[_Iterable[_Union[Entry, _Mapping]]] = ...) -> None: ...
+
+class GetGrantRequest(_message.Message):
+    __slots__ = ("grant_id",)
+    GRANT_ID_FIELD_NUMBER: _ClassVar[int]
+    grant_id: str
+    def __init__(self, grant_id: _Optional[str] = ...) -> None: ...
+
+class GetGrantResponse(_message.Message):
+    __slots__ = ("grant",)
+    GRANT_FIELD_NUMBER: _ClassVar[int]
+    grant: Grant
+    def __init__(self, grant: _Optional[_Union[Grant, _Mapping]] = ...) -> None: ...
+
+class ListGrantsRequest(_message.Message):
+    __slots__ = ("wallet_id", "state", "page_size", "page_token")
+    WALLET_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    wallet_id: str
+    state: GrantState
+    page_size: int
+    page_token: str
+    def __init__(self, wallet_id: _Optional[str] = ..., state: _Optional[_Union[GrantState, str]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListGrantsResponse(_message.Message):
+    __slots__ = ("grants", "next_page_token")
+    GRANTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    grants: _containers.RepeatedCompositeFieldContainer[Grant]
+    next_page_token: str
+    def __init__(self, grants: _Optional[_Iterable[_Union[Grant, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class VoidGrantRequest(_message.Message):
+    __slots__ = ("request_id", "grant_id", "reason")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    GRANT_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    grant_id: str
+    reason: str
+    def __init__(self, request_id: _Optional[str] = ..., grant_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class VoidGrantResponse(_message.Message):
+    __slots__ = ("grant", "entry")
+    GRANT_FIELD_NUMBER: _ClassVar[int]
+    ENTRY_FIELD_NUMBER: _ClassVar[int]
+    grant: Grant
+    entry: Entry
+    def __init__(self, grant: _Optional[_Union[Grant, _Mapping]] = ..., entry: _Optional[_Union[Entry, _Mapping]] = ...) -> None: ...
+
+class DebitRequest(_message.Message):
+    __slots__ = ("request_id", "wallet_id", "amount", "occurred_time", "feature", "description", "source_event_id", "metadata")
+    class MetadataEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    WALLET_ID_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_TIME_FIELD_NUMBER: _ClassVar[int]
+    FEATURE_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    wallet_id: str
+    amount: str
+    occurred_time: _timestamp_pb2.Timestamp
+    feature: str
+    description: str
+    source_event_id: str
+    metadata: _containers.ScalarMap[str, str]
+    def __init__(self, request_id: _Optional[str] = ..., wallet_id: _Optional[str] = ..., amount: _Optional[str] = ..., occurred_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., feature: _Optional[str] = ..., description: _Optional[str] = ..., source_event_id: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class DebitResponse(_message.Message):
+    __slots__ = ("entry",)
+    ENTRY_FIELD_NUMBER: _ClassVar[int]
+    entry: Entry
+    def __init__(self, entry: _Optional[_Union[Entry, _Mapping]] = ...) -> None: ...
+
+class DebitBatchRequest(_message.Message):
+    __slots__ = ("debits",)
+    DEBITS_FIELD_NUMBER: _ClassVar[int]
+    debits: _containers.RepeatedCompositeFieldContainer[DebitRequest]
+    def __init__(self, debits: _Optional[_Iterable[_Union[DebitRequest, _Mapping]]] = ...) -> None: ...
+
+class DebitResult(_message.Message):
+    __slots__ = ("entry", "error")
+    ENTRY_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    entry: Entry
+    error: _types_pb2.ItemError
+    def __init__(self, entry: _Optional[_Union[Entry, _Mapping]] = ..., error: _Optional[_Union[_types_pb2.ItemError, _Mapping]] = ...) -> None: ...
+
+class DebitBatchResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[DebitResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[DebitResult, _Mapping]]] = ...) -> None: ...
+
+class RefundDebitRequest(_message.Message):
+    __slots__ = ("request_id", "entry_id", "amount", "description")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    ENTRY_ID_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    entry_id: str
+    amount: str
+    description: str
+    def __init__(self, request_id: _Optional[str] = ..., entry_id: _Optional[str] = ..., amount: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
+
+class RefundDebitResponse(_message.Message):
+    __slots__ = ("entries",)
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[Entry]
+    def __init__(self, entries: _Optional[_Iterable[_Union[Entry, _Mapping]]] = ...) -> None: ...
+
+class GetBalanceRequest(_message.Message):
+    __slots__ = ("wallet_id", "as_of_time")
+    WALLET_ID_FIELD_NUMBER: _ClassVar[int]
+    AS_OF_TIME_FIELD_NUMBER: _ClassVar[int]
+    wallet_id: str
+    as_of_time: _timestamp_pb2.Timestamp
+    def __init__(self, wallet_id: _Optional[str] = ..., as_of_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class GetBalanceResponse(_message.Message):
+    __slots__ = ("balance",)
+    BALANCE_FIELD_NUMBER: _ClassVar[int]
+    balance: Balance
+    def __init__(self, balance: _Optional[_Union[Balance, _Mapping]] = ...) -> None: ...
+
+class ListEntriesRequest(_message.Message):
+    __slots__ = ("wallet_id", "types", "book_time_range", "page_size", "page_token")
+    WALLET_ID_FIELD_NUMBER: _ClassVar[int]
+    TYPES_FIELD_NUMBER: _ClassVar[int]
+    BOOK_TIME_RANGE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    wallet_id: str
+    types: _containers.RepeatedScalarFieldContainer[EntryType]
+    book_time_range: _types_pb2.TimeRange
+    page_size: int
+    page_token: str
+    def __init__(self, wallet_id: _Optional[str] = ..., types: _Optional[_Iterable[_Union[EntryType, str]]] = ..., book_time_range: _Optional[_Union[_types_pb2.TimeRange, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListEntriesResponse(_message.Message):
+    __slots__ = ("entries", "next_page_token")
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[Entry]
+    next_page_token: str
+    def __init__(self, entries: _Optional[_Iterable[_Union[Entry, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class RunExpiryRequest(_message.Message):
+    __slots__ = ("wallet_id",)
+    WALLET_ID_FIELD_NUMBER: _ClassVar[int]
+    wallet_id: str
+    def __init__(self, wallet_id: _Optional[str] = ...) -> None: ...
+
+class RunExpiryResponse(_message.Message):
+    __slots__ = ("entries",)
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[Entry]
+    def __init__(self, entries: _Optional[_Iterable[_Union[Entry, _Mapping]]] = ...) -> None: ...
+
+class VerifyWalletRequest(_message.Message):
+    __slots__ = ("wallet_id",)
+    WALLET_ID_FIELD_NUMBER: _ClassVar[int]
+    wallet_id: str
+    def __init__(self, wallet_id: _Optional[str] = ...) -> None: ...
+
+class VerifyWalletResponse(_message.Message):
+    __slots__ = ("consistent", "differences", "granted", "consumed", "expired", "voided", "remaining", "overage")
+    CONSISTENT_FIELD_NUMBER: _ClassVar[int]
+    DIFFERENCES_FIELD_NUMBER: _ClassVar[int]
+    GRANTED_FIELD_NUMBER: _ClassVar[int]
+    CONSUMED_FIELD_NUMBER: _ClassVar[int]
+    EXPIRED_FIELD_NUMBER: _ClassVar[int]
+    VOIDED_FIELD_NUMBER: _ClassVar[int]
+    REMAINING_FIELD_NUMBER: _ClassVar[int]
+    OVERAGE_FIELD_NUMBER: _ClassVar[int]
+    consistent: bool
+    differences: _containers.RepeatedCompositeFieldContainer[VerifyDifference]
+    granted: str
+    consumed: str
+    expired: str
+    voided: str
+    remaining: str
+    overage: str
+    def __init__(self, consistent: _Optional[bool] = ..., differences: _Optional[_Iterable[_Union[VerifyDifference, _Mapping]]] = ..., granted: _Optional[str] = ..., consumed: _Optional[str] = ..., expired: _Optional[str] = ..., voided: _Optional[str] = ..., remaining: _Optional[str] = ..., overage: _Optional[str] = ...) -> None: ...

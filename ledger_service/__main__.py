@@ -1,0 +1,79 @@
+"""Command line: `python -m ledger_service serve|migrate|verify WALLET_ID|run-expiry [WALLET_ID]`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+
+from billing_common import database
+from billing_common.clock import SystemClock
+from billing_common.errors import BillingError
+from billing_common.logs import configure_logging
+from billing_common.money import format_amount
+from ledger_service import main
+from ledger_service.adapters.db.migrate import upgrade_async
+from ledger_service.app.service import LedgerApp, LedgerPolicy
+from ledger_service.config import LedgerSettings, add_arguments
+
+
+async def _with_app(settings: LedgerSettings, work):  # type: ignore[no-untyped-def]
+    uri = await main.database_uri(settings)
+    engine = database.create_engine(uri, pool_size=2)
+    try:
+        return await work(LedgerApp(engine, SystemClock(), LedgerPolicy()))
+    finally:
+        await engine.dispose()
+
+
+def cli(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ledger_service", description="The billing ledger service.")
+    add_arguments(parser)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="run the gRPC server (migrates first unless --no-migrate)")
+    sub.add_parser("migrate", help="apply database migrations and exit")
+    verify = sub.add_parser("verify", help="recompute a wallet's balances from its journal")
+    verify.add_argument("wallet_id")
+    expiry = sub.add_parser("run-expiry", help="book due expiry write-offs and settlements now")
+    expiry.add_argument("wallet_id", nargs="?", default="")
+    args = parser.parse_args(argv)
+    settings = LedgerSettings.from_env().with_args(args)
+    configure_logging(settings.log_level)
+
+    if args.command == "serve":
+        asyncio.run(main.run(settings))
+        return 0
+    if args.command == "migrate":
+        asyncio.run(upgrade_async_uri(settings))
+        return 0
+    try:
+        if args.command == "verify":
+            report = asyncio.run(_with_app(settings, lambda app: app.verify_wallet(args.wallet_id)))
+            print(json.dumps({
+                "consistent": report.consistent,
+                "differences": [[s, format_amount(a), format_amount(b)] for s, a, b in report.differences],
+                "granted": format_amount(report.granted),
+                "consumed": format_amount(report.consumed),
+                "expired": format_amount(report.expired),
+                "voided": format_amount(report.voided),
+                "remaining": format_amount(report.remaining),
+                "overage": format_amount(report.overage),
+            }, indent=2))
+            return 0 if report.consistent else 1
+        entries = asyncio.run(_with_app(settings, lambda app: app.run_expiry(args.wallet_id)))
+        for e in entries:
+            print(f"{e.wallet_id}  {e.entry.type.value:<18} {format_amount(e.entry.amount):>14}  {e.entry.description}")
+        print(f"{len(entries)} entries booked")
+        return 0
+    except BillingError as exc:
+        print(f"error: {exc.reason}: {exc.message}", file=sys.stderr)
+        return 2
+
+
+async def upgrade_async_uri(settings: LedgerSettings) -> None:
+    await upgrade_async(await main.database_uri(settings))
+
+
+if __name__ == "__main__":
+    sys.exit(cli())

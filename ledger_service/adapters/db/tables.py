@@ -1,0 +1,134 @@
+"""The ledger's tables (SQLAlchemy Core). Amounts are NUMERIC (unconstrained: validation caps
+them at 38 significant / 18 fractional digits), times are timestamptz.
+
+Materialised projections of the journal: grants.remaining (and the expired/voided/overage-paid
+counters) and wallets.overage. VerifyWallet recomputes them from entries + allocations.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    Interval,
+    LargeBinary,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData()
+
+MONEY = Numeric(asdecimal=True)
+TS = DateTime(timezone=True)
+
+
+def _money(name: str) -> Column[object]:
+    return Column(name, MONEY, nullable=False, server_default=text("0"))
+
+
+wallets = Table(
+    "wallets",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("customer_id", Text, nullable=False),
+    Column("unit", Text, nullable=False),
+    Column("overage_policy", Text, nullable=False),
+    Column("late_event_grace", Interval, nullable=False),
+    _money("overage"),
+    Column("metadata", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("create_time", TS, nullable=False),
+    Column("seq", BigInteger, Identity(), nullable=False, unique=True),
+    UniqueConstraint("customer_id", "unit", name="wallets_customer_unit_key"),
+)
+
+grants = Table(
+    "grants",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("wallet_id", String, ForeignKey("wallets.id"), nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("amount", MONEY, nullable=False),
+    Column("remaining", MONEY, nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("effective_time", TS, nullable=False),
+    Column("expire_time", TS),
+    Column("create_time", TS, nullable=False),
+    Column("void_time", TS),
+    _money("expired_amount"),
+    _money("voided_amount"),
+    _money("overage_paid"),
+    _money("overage_returned"),
+    _money("cost_unit_price"),
+    Column("cost_currency", Text, nullable=False, server_default=""),
+    Column("external_reference", Text, nullable=False, server_default=""),
+    Column("metadata", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("seq", BigInteger, Identity(), nullable=False, unique=True),
+    # The grants a write may touch: with a remainder, or owed settlement returns. Keeps the cost
+    # of loading a wallet independent of how many grants it ever had.
+    Index(
+        "grants_live_idx",
+        "wallet_id",
+        postgresql_where=text("remaining > 0 OR overage_paid > overage_returned"),
+    ),
+    Index("grants_wallet_seq_idx", "wallet_id", "seq"),
+    # The expiry sweep's scan: grants that may still have something to write off.
+    Index(
+        "grants_expiry_idx",
+        "expire_time",
+        postgresql_where=text("remaining > 0 AND expire_time IS NOT NULL"),
+    ),
+)
+
+entries = Table(
+    "entries",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("seq", BigInteger, Identity(), nullable=False, unique=True),
+    Column("wallet_id", String, ForeignKey("wallets.id"), nullable=False),
+    Column("type", Text, nullable=False),
+    Column("amount", MONEY, nullable=False),
+    Column("occurred_time", TS, nullable=False),
+    Column("book_time", TS, nullable=False),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("feature", Text, nullable=False, server_default=""),
+    Column("source_event_id", Text, nullable=False, server_default=""),
+    Column("request_id", Text, nullable=False, server_default=""),
+    Column("related_id", Text, nullable=False, server_default=""),
+    Column("available_after", MONEY, nullable=False),
+    Column("overage_after", MONEY, nullable=False),
+    Column("metadata", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Index("entries_wallet_seq_idx", "wallet_id", "seq"),
+    Index("entries_wallet_book_idx", "wallet_id", "book_time"),
+    Index("entries_related_idx", "related_id", postgresql_where=text("related_id <> ''")),
+)
+
+allocations = Table(
+    "allocations",
+    metadata,
+    Column("entry_id", String, ForeignKey("entries.id"), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("grant_id", String, ForeignKey("grants.id")),  # NULL: overage
+    Column("amount", MONEY, nullable=False),
+    Index("allocations_grant_idx", "grant_id"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("request_id", Text, primary_key=True),
+    Column("method", Text, nullable=False),
+    Column("fingerprint", LargeBinary, nullable=False),
+    Column("response", LargeBinary),
+    Column("create_time", TS, nullable=False),
+)

@@ -1,0 +1,275 @@
+"""Requests to validated commands, domain values to messages. All input validation lives here, so
+bad input is refused before any transaction starts (and so writes nothing)."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from billing.ledger.v1 import ledger_pb2 as pb
+from billing.type.v1 import types_pb2
+from billing_common.errors import BillingError, InvalidArgument, require
+from billing_common.grpc_errors import ErrorTable, classify
+from billing_common.idempotency import fingerprint
+from billing_common.money import format_amount, parse_amount
+from billing_common.protoconv import duration, timestamp, to_datetime, to_timedelta
+from ledger_service.adapters.db.repository import StoredEntry
+from ledger_service.app import commands as cmd
+from ledger_service.domain.balance import BalanceView
+from ledger_service.domain.model import (
+    ZERO,
+    EntryType,
+    Grant,
+    GrantKind,
+    GrantState,
+    OveragePolicy,
+    Wallet,
+)
+
+ID_LENGTH_MAX = 128
+METADATA_ENTRIES_MAX = 64
+GRACE_MAX = timedelta(days=31)
+_UNIT = re.compile(r"[A-Z0-9_]{1,16}")
+_CURRENCY = re.compile(r"[A-Z]{3}")
+
+_POLICY_IN = {
+    pb.OVERAGE_POLICY_DENY: OveragePolicy.DENY,
+    pb.OVERAGE_POLICY_ALLOW_OVERAGE: OveragePolicy.ALLOW_OVERAGE,
+}
+_POLICY_OUT = {v: k for k, v in _POLICY_IN.items()}
+_KIND_IN = {pb.GRANT_KIND_PREPAID: GrantKind.PREPAID, pb.GRANT_KIND_PROMOTIONAL: GrantKind.PROMOTIONAL}
+_KIND_OUT = {v: k for k, v in _KIND_IN.items()}
+_STATE_OUT = {
+    GrantState.ACTIVE: pb.GRANT_STATE_ACTIVE,
+    GrantState.PENDING: pb.GRANT_STATE_PENDING,
+    GrantState.EXPIRED: pb.GRANT_STATE_EXPIRED,
+    GrantState.VOIDED: pb.GRANT_STATE_VOIDED,
+    GrantState.CONSUMED: pb.GRANT_STATE_CONSUMED,
+}
+_STATE_IN = {v: k for k, v in _STATE_OUT.items()}
+_TYPE_OUT = {t: pb.EntryType.Value(f"ENTRY_TYPE_{t.value}") for t in EntryType}
+_TYPE_IN = {v: k for k, v in _TYPE_OUT.items()}
+
+
+# -- input ------------------------------------------------------------------------------------
+
+
+def identifier(value: str, field: str) -> str:
+    require(value, field)
+    if len(value) > ID_LENGTH_MAX:
+        raise InvalidArgument.field(field, f"at most {ID_LENGTH_MAX} characters", "INVALID_ID")
+    return value
+
+
+def idem(request: object, method: str, prefix: str = "") -> cmd.Idem:
+    request_id = identifier(request.request_id, prefix + "request_id")  # type: ignore[attr-defined]
+    return cmd.Idem(request_id, method, fingerprint(method, request))  # type: ignore[arg-type]
+
+
+def metadata(value: object, field: str) -> dict[str, str]:
+    items = dict(value)  # type: ignore[call-overload]
+    if len(items) > METADATA_ENTRIES_MAX:
+        raise InvalidArgument.field(field, f"at most {METADATA_ENTRIES_MAX} entries", "INVALID_METADATA")
+    return items
+
+
+def create_wallet(r: pb.CreateWalletRequest) -> cmd.CreateWallet:
+    unit = require(r.unit, "unit")
+    if not _UNIT.fullmatch(unit):
+        raise InvalidArgument.field(
+            "unit", "1 to 16 characters of A-Z, 0-9 and _ (\"CREDITS\", \"USD\")", "INVALID_UNIT"
+        )
+    if r.overage_policy not in _POLICY_IN:
+        raise InvalidArgument.field("overage_policy", "must be DENY or ALLOW_OVERAGE", "MISSING_FIELD")
+    grace = to_timedelta(r, "late_event_grace_period")
+    if grace is not None and not timedelta(0) <= grace <= GRACE_MAX:
+        raise InvalidArgument.field(
+            "late_event_grace_period", f"must be between 0 and {GRACE_MAX.days} days", "INVALID_DURATION"
+        )
+    return cmd.CreateWallet(
+        idem=idem(r, "CreateWallet"),
+        customer_id=identifier(r.customer_id, "customer_id"),
+        unit=unit,
+        overage_policy=_POLICY_IN[r.overage_policy],
+        late_event_grace=grace,
+        metadata=metadata(r.metadata, "metadata"),
+    )
+
+
+def create_grant(r: pb.CreateGrantRequest) -> cmd.CreateGrant:
+    if r.kind not in _KIND_IN:
+        raise InvalidArgument.field("kind", "must be PREPAID or PROMOTIONAL", "MISSING_FIELD")
+    effective = to_datetime(r, "effective_time")
+    expire = to_datetime(r, "expire_time")
+    if effective is not None and expire is not None and expire <= effective:
+        raise InvalidArgument.field("expire_time", "must be after effective_time", "INVALID_TIME_RANGE")
+    unit_price, currency = ZERO, ""
+    if r.HasField("cost_basis"):
+        unit_price = parse_amount(r.cost_basis.unit_price or "0", "cost_basis.unit_price", allow_zero=True)
+        currency = r.cost_basis.currency
+        if currency and not _CURRENCY.fullmatch(currency):
+            raise InvalidArgument.field("cost_basis.currency", "an ISO 4217 code such as USD", "INVALID_CURRENCY")
+        if unit_price > 0 and not currency:
+            raise InvalidArgument.field("cost_basis.currency", "is required with a unit price", "MISSING_FIELD")
+    return cmd.CreateGrant(
+        idem=idem(r, "CreateGrant"),
+        wallet_id=identifier(r.wallet_id, "wallet_id"),
+        kind=_KIND_IN[r.kind],
+        amount=parse_amount(r.amount, "amount"),
+        priority=r.priority,
+        effective_time=effective,
+        expire_time=expire,
+        cost_unit_price=unit_price,
+        cost_currency=currency,
+        external_reference=r.external_reference,
+        description=r.description,
+        metadata=metadata(r.metadata, "metadata"),
+    )
+
+
+def void_grant(r: pb.VoidGrantRequest) -> cmd.VoidGrant:
+    return cmd.VoidGrant(idem(r, "VoidGrant"), identifier(r.grant_id, "grant_id"), r.reason)
+
+
+def debit(r: pb.DebitRequest, prefix: str = "") -> cmd.Debit:
+    # Fingerprinted as "Debit" in batches too: a debit retried alone replays its batch result.
+    return cmd.Debit(
+        idem=idem(r, "Debit", prefix),
+        wallet_id=identifier(r.wallet_id, prefix + "wallet_id"),
+        amount=parse_amount(r.amount, prefix + "amount"),
+        occurred_time=to_datetime(r, "occurred_time"),
+        feature=r.feature,
+        description=r.description,
+        source_event_id=r.source_event_id,
+        metadata=metadata(r.metadata, prefix + "metadata"),
+    )
+
+
+def refund(r: pb.RefundDebitRequest) -> cmd.Refund:
+    return cmd.Refund(
+        idem=idem(r, "RefundDebit"),
+        entry_id=identifier(r.entry_id, "entry_id"),
+        amount=parse_amount(r.amount, "amount") if r.amount else None,
+        description=r.description,
+    )
+
+
+def grant_state(value: int) -> GrantState | None:
+    if value == pb.GRANT_STATE_UNSPECIFIED:
+        return None
+    if value not in _STATE_IN:
+        raise InvalidArgument.field("state", "unknown grant state", "INVALID_ENUM")
+    return _STATE_IN[value]
+
+
+def entry_types(values: object) -> tuple[EntryType, ...]:
+    found = []
+    for i, v in enumerate(values):  # type: ignore[attr-defined]
+        if v not in _TYPE_IN:
+            raise InvalidArgument.field(f"types[{i}]", "unknown entry type", "INVALID_ENUM")
+        found.append(_TYPE_IN[v])
+    return tuple(found)
+
+
+# -- output -----------------------------------------------------------------------------------
+
+
+def wallet(w: Wallet) -> pb.Wallet:
+    return pb.Wallet(
+        wallet_id=w.id,
+        customer_id=w.customer_id,
+        unit=w.unit,
+        overage_policy=_POLICY_OUT[w.overage_policy],
+        late_event_grace_period=duration(w.late_event_grace),
+        metadata=w.metadata,
+        create_time=timestamp(w.create_time),
+    )
+
+
+def grant(g: Grant, at: object) -> pb.Grant:
+    message = pb.Grant(
+        grant_id=g.id,
+        wallet_id=g.wallet_id,
+        kind=_KIND_OUT[g.kind],
+        amount=format_amount(g.amount),
+        remaining_amount=format_amount(g.remaining),
+        priority=g.priority,
+        effective_time=timestamp(g.effective_time),
+        cost_basis=pb.CostBasis(unit_price=format_amount(g.cost_unit_price), currency=g.cost_currency),
+        external_reference=g.external_reference,
+        metadata=g.metadata,
+        state=_STATE_OUT[g.state(at)],  # type: ignore[arg-type]
+        create_time=timestamp(g.create_time),
+        expired_amount=format_amount(g.expired_amount),
+        voided_amount=format_amount(g.voided_amount),
+    )
+    if g.expire_time is not None:
+        message.expire_time.CopyFrom(timestamp(g.expire_time))
+    if g.void_time is not None:
+        message.void_time.CopyFrom(timestamp(g.void_time))
+    return message
+
+
+def entry(s: StoredEntry) -> pb.Entry:
+    e = s.entry
+    return pb.Entry(
+        entry_id=s.id,
+        wallet_id=s.wallet_id,
+        type=_TYPE_OUT[e.type],
+        amount=format_amount(e.amount),
+        occurred_time=timestamp(e.occurred_time),
+        book_time=timestamp(s.book_time),
+        description=e.description,
+        feature=e.feature,
+        source_event_id=e.source_event_id,
+        request_id=s.request_id,
+        allocations=[
+            pb.Allocation(
+                grant_id=a.grant_id or "", amount=format_amount(a.amount), overage=a.grant_id is None
+            )
+            for a in e.allocations
+        ],
+        available_after=format_amount(e.available_after),
+        overage_after=format_amount(e.overage_after),
+        related_id=e.related_id,
+    )
+
+
+def balance(w: Wallet, b: BalanceView) -> pb.Balance:
+    message = pb.Balance(
+        wallet_id=w.id,
+        as_of_time=timestamp(b.as_of),
+        unit=w.unit,
+        available=format_amount(b.available),
+        held=format_amount(b.held),
+        overage=format_amount(b.overage),
+        net=format_amount(b.net),
+        pending_expiry=format_amount(b.pending_expiry),
+        pending_grants=format_amount(b.pending_grants),
+        prepaid_available=format_amount(b.prepaid_available),
+        promotional_available=format_amount(b.promotional_available),
+    )
+    for view in b.grants:
+        gb = message.grants.add(
+            grant_id=view.grant.id,
+            kind=_KIND_OUT[view.grant.kind],
+            priority=view.grant.priority,
+            remaining_amount=format_amount(view.remaining),
+            state=_STATE_OUT[view.state],
+            effective_time=timestamp(view.grant.effective_time),
+        )
+        if view.grant.expire_time is not None:
+            gb.expire_time.CopyFrom(timestamp(view.grant.expire_time))
+    return message
+
+
+def item_error(error: BillingError, table: ErrorTable) -> types_pb2.ItemError:
+    code, reason = classify(error, table)
+    return types_pb2.ItemError(
+        code=code.value[0],
+        reason=reason,
+        message=error.message,
+        field_violations=[
+            types_pb2.FieldViolation(field=v.field, description=v.description) for v in error.violations
+        ],
+    )

@@ -1,0 +1,209 @@
+"""`billing.ledger.v1.LedgerService` over grpc.aio: validate, call a use case, convert."""
+
+from __future__ import annotations
+
+import grpc
+
+from billing.ledger.v1 import ledger_pb2 as pb
+from billing.ledger.v1 import ledger_pb2_grpc
+from billing_common import paging
+from billing_common.errors import BillingError, InvalidArgument
+from billing_common.grpc_server import rpc
+from billing_common.money import format_amount
+from billing_common.protoconv import to_datetime
+from ledger_service.adapters.grpc import convert
+from ledger_service.adapters.grpc.errors import DOMAIN, ERRORS
+from ledger_service.app import commands as cmd
+from ledger_service.app.service import LedgerApp
+
+DEBIT_BATCH_MAX = 1000
+Ctx = grpc.aio.ServicerContext
+
+handler = rpc(ERRORS, DOMAIN)
+
+
+def _cursor(token: str, key: str) -> int | None:
+    cursor = paging.decode_token(token)
+    if cursor is None:
+        return None
+    value = cursor.get(key)
+    if not isinstance(value, int):
+        raise InvalidArgument.field("page_token", "is not a token this service issued", "INVALID_PAGE_TOKEN")
+    return value
+
+
+class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
+    def __init__(self, app: LedgerApp) -> None:
+        self.app = app
+
+    @handler
+    async def CreateWallet(self, request: pb.CreateWalletRequest, context: Ctx) -> pb.CreateWalletResponse:
+        command = convert.create_wallet(request)
+        payload = await self.app.create_wallet(
+            command,
+            lambda w: pb.CreateWalletResponse(wallet=convert.wallet(w)).SerializeToString(),
+        )
+        return pb.CreateWalletResponse.FromString(payload)
+
+    @handler
+    async def GetWallet(self, request: pb.GetWalletRequest, context: Ctx) -> pb.GetWalletResponse:
+        wallet, _ = await self.app.get_wallet(convert.identifier(request.wallet_id, "wallet_id"))
+        return pb.GetWalletResponse(wallet=convert.wallet(wallet))
+
+    @handler
+    async def ListWallets(self, request: pb.ListWalletsRequest, context: Ctx) -> pb.ListWalletsResponse:
+        limit = paging.page_size(request.page_size)
+        after = _cursor(request.page_token, "seq") or 0
+        rows = await self.app.list_wallets(request.customer_id, after, limit + 1)
+        token = paging.encode_token({"seq": rows[limit - 1][0]}) if len(rows) > limit else ""
+        return pb.ListWalletsResponse(
+            wallets=[convert.wallet(w) for _, w in rows[:limit]], next_page_token=token
+        )
+
+    @handler
+    async def CreateGrant(self, request: pb.CreateGrantRequest, context: Ctx) -> pb.CreateGrantResponse:
+        command = convert.create_grant(request)
+        now = self.app.clock.now()
+        payload = await self.app.create_grant(
+            command,
+            lambda g, entries: pb.CreateGrantResponse(
+                grant=convert.grant(g, now), entries=[convert.entry(e) for e in entries]
+            ).SerializeToString(),
+        )
+        return pb.CreateGrantResponse.FromString(payload)
+
+    @handler
+    async def GetGrant(self, request: pb.GetGrantRequest, context: Ctx) -> pb.GetGrantResponse:
+        found = await self.app.get_grant(convert.identifier(request.grant_id, "grant_id"))
+        return pb.GetGrantResponse(grant=convert.grant(found, self.app.clock.now()))
+
+    @handler
+    async def ListGrants(self, request: pb.ListGrantsRequest, context: Ctx) -> pb.ListGrantsResponse:
+        limit = paging.page_size(request.page_size)
+        query = cmd.GrantQuery(
+            wallet_id=convert.identifier(request.wallet_id, "wallet_id"),
+            state=convert.grant_state(request.state),
+            after_seq=_cursor(request.page_token, "seq") or 0,
+            limit=limit + 1,
+        )
+        rows = await self.app.list_grants(query)
+        now = self.app.clock.now()
+        token = paging.encode_token({"seq": rows[limit - 1][0]}) if len(rows) > limit else ""
+        return pb.ListGrantsResponse(
+            grants=[convert.grant(g, now) for _, g in rows[:limit]], next_page_token=token
+        )
+
+    @handler
+    async def VoidGrant(self, request: pb.VoidGrantRequest, context: Ctx) -> pb.VoidGrantResponse:
+        command = convert.void_grant(request)
+        now = self.app.clock.now()
+        payload = await self.app.void_grant(
+            command,
+            lambda g, e: pb.VoidGrantResponse(
+                grant=convert.grant(g, now), entry=convert.entry(e)
+            ).SerializeToString(),
+        )
+        return pb.VoidGrantResponse.FromString(payload)
+
+    @handler
+    async def Debit(self, request: pb.DebitRequest, context: Ctx) -> pb.DebitResponse:
+        command = convert.debit(request)
+        (result,) = await self.app.debit_batch([command], _encode_debit)
+        if isinstance(result, BillingError):
+            raise result
+        return pb.DebitResponse.FromString(result)
+
+    @handler
+    async def DebitBatch(self, request: pb.DebitBatchRequest, context: Ctx) -> pb.DebitBatchResponse:
+        count = len(request.debits)
+        if not 1 <= count <= DEBIT_BATCH_MAX:
+            raise InvalidArgument.field(
+                "debits", f"must hold 1 to {DEBIT_BATCH_MAX} debits, not {count}", "INVALID_BATCH_SIZE"
+            )
+        # Bad items are refused on their own; the others go through.
+        results: list[pb.DebitResult | None] = [None] * count
+        commands: list[cmd.Debit] = []
+        positions: list[int] = []
+        for i, item in enumerate(request.debits):
+            try:
+                commands.append(convert.debit(item, f"debits[{i}]."))
+                positions.append(i)
+            except BillingError as exc:
+                results[i] = pb.DebitResult(error=convert.item_error(exc, ERRORS))
+        if commands:
+            outcomes = await self.app.debit_batch(commands, _encode_debit)
+            for i, outcome in zip(positions, outcomes, strict=True):
+                if isinstance(outcome, BillingError):
+                    results[i] = pb.DebitResult(error=convert.item_error(outcome, ERRORS))
+                else:
+                    results[i] = pb.DebitResult(entry=pb.DebitResponse.FromString(outcome).entry)
+        return pb.DebitBatchResponse(results=results)
+
+    @handler
+    async def RefundDebit(self, request: pb.RefundDebitRequest, context: Ctx) -> pb.RefundDebitResponse:
+        command = convert.refund(request)
+        payload = await self.app.refund(
+            command,
+            lambda entries: pb.RefundDebitResponse(
+                entries=[convert.entry(e) for e in entries]
+            ).SerializeToString(),
+        )
+        return pb.RefundDebitResponse.FromString(payload)
+
+    @handler
+    async def GetBalance(self, request: pb.GetBalanceRequest, context: Ctx) -> pb.GetBalanceResponse:
+        wallet, view = await self.app.balance(
+            convert.identifier(request.wallet_id, "wallet_id"), to_datetime(request, "as_of_time")
+        )
+        return pb.GetBalanceResponse(balance=convert.balance(wallet, view))
+
+    @handler
+    async def ListEntries(self, request: pb.ListEntriesRequest, context: Ctx) -> pb.ListEntriesResponse:
+        limit = paging.page_size(request.page_size)
+        start = end = None
+        if request.HasField("book_time_range"):
+            start = to_datetime(request.book_time_range, "start_time")
+            end = to_datetime(request.book_time_range, "end_time")
+            if start is not None and end is not None and end <= start:
+                raise InvalidArgument.field(
+                    "book_time_range.end_time", "must be after start_time", "INVALID_TIME_RANGE"
+                )
+        query = cmd.EntryQuery(
+            wallet_id=convert.identifier(request.wallet_id, "wallet_id"),
+            types=convert.entry_types(request.types),
+            start=start,
+            end=end,
+            before_seq=_cursor(request.page_token, "before_seq"),
+            limit=limit + 1,
+        )
+        rows = await self.app.list_entries(query)
+        token = paging.encode_token({"before_seq": rows[limit - 1][0]}) if len(rows) > limit else ""
+        return pb.ListEntriesResponse(
+            entries=[convert.entry(e) for _, e in rows[:limit]], next_page_token=token
+        )
+
+    @handler
+    async def RunExpiry(self, request: pb.RunExpiryRequest, context: Ctx) -> pb.RunExpiryResponse:
+        entries = await self.app.run_expiry(request.wallet_id)
+        return pb.RunExpiryResponse(entries=[convert.entry(e) for e in entries])
+
+    @handler
+    async def VerifyWallet(self, request: pb.VerifyWalletRequest, context: Ctx) -> pb.VerifyWalletResponse:
+        report = await self.app.verify_wallet(convert.identifier(request.wallet_id, "wallet_id"))
+        return pb.VerifyWalletResponse(
+            consistent=report.consistent,
+            differences=[
+                pb.VerifyDifference(subject=s, stored=format_amount(a), recomputed=format_amount(b))
+                for s, a, b in report.differences
+            ],
+            granted=format_amount(report.granted),
+            consumed=format_amount(report.consumed),
+            expired=format_amount(report.expired),
+            voided=format_amount(report.voided),
+            remaining=format_amount(report.remaining),
+            overage=format_amount(report.overage),
+        )
+
+
+def _encode_debit(stored: object) -> bytes:
+    return pb.DebitResponse(entry=convert.entry(stored)).SerializeToString()  # type: ignore[arg-type]

@@ -1,0 +1,89 @@
+"""Validated inputs of the ledger's use cases (the gRPC adapter builds them from requests)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from ledger_service.domain.model import EntryType, GrantKind, GrantState, OveragePolicy
+
+
+@dataclass(frozen=True, slots=True)
+class Idem:
+    """Idempotency: the caller's request_id and the fingerprint of the request's content."""
+
+    request_id: str
+    method: str
+    fingerprint: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class CreateWallet:
+    idem: Idem
+    customer_id: str
+    unit: str
+    overage_policy: OveragePolicy
+    late_event_grace: timedelta | None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class CreateGrant:
+    idem: Idem
+    wallet_id: str
+    kind: GrantKind
+    amount: Decimal
+    priority: int
+    effective_time: datetime | None
+    expire_time: datetime | None
+    cost_unit_price: Decimal
+    cost_currency: str
+    external_reference: str
+    description: str
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class VoidGrant:
+    idem: Idem
+    grant_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Debit:
+    idem: Idem
+    wallet_id: str
+    amount: Decimal
+    occurred_time: datetime | None
+    feature: str
+    description: str
+    source_event_id: str
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Refund:
+    idem: Idem
+    entry_id: str
+    amount: Decimal | None
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class EntryQuery:
+    wallet_id: str
+    types: tuple[EntryType, ...]
+    start: datetime | None
+    end: datetime | None
+    before_seq: int | None
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class GrantQuery:
+    wallet_id: str
+    state: GrantState | None
+    after_seq: int
+    limit: int

@@ -1,0 +1,465 @@
+"""The ledger's use cases. Each write is one database transaction:
+
+  claim request ids -> lock wallets (sorted) -> load live grants -> apply pure domain rules in
+  memory -> persist entries, allocations and changed grants -> store the encoded responses.
+
+Deadlocks and serialization failures are retried here, with fresh time, so callers never see
+them. Responses are encoded by the caller-supplied function inside the transaction, so a replay
+of a request_id returns the original bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import TypeVar
+
+import structlog
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from billing_common.clock import Clock
+from billing_common.errors import BillingError, InvalidArgument, RequestIdConflict
+from ledger_service.adapters.db.repository import (
+    Claim,
+    LedgerRepository,
+    StoredEntry,
+    new_id,
+)
+from ledger_service.app import commands as cmd
+from ledger_service.domain import ledger
+from ledger_service.domain.balance import BalanceView, project
+from ledger_service.domain.errors import (
+    EntryNotFound,
+    GrantNotFound,
+    NotADebit,
+    WalletAlreadyExists,
+    WalletNotFound,
+)
+from ledger_service.domain.model import ZERO, EntryType, Grant, Wallet, WalletState
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+
+# SQLSTATEs worth retrying: deadlock_detected, serialization_failure.
+_RETRY_SQLSTATES = {"40P01", "40001"}
+RETRIES_MAX = 8
+EXPIRY_WALLETS_PER_TRANSACTION = 100
+EXPIRY_ROUNDS_MAX = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerPolicy:
+    """Rules that come from configuration."""
+
+    default_late_event_grace: timedelta = timedelta(hours=1)
+    # How far in the future a debit's occurred_time may lie (clock skew between callers and us).
+    future_skew: timedelta = timedelta(minutes=5)
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    consistent: bool
+    differences: list[tuple[str, Decimal, Decimal]]
+    granted: Decimal
+    consumed: Decimal
+    expired: Decimal
+    voided: Decimal
+    remaining: Decimal
+    overage: Decimal
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    orig = exc.orig
+    return getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+
+
+def _check_replay(claim: Claim, idem: cmd.Idem) -> bytes:
+    if claim.method != idem.method or claim.fingerprint != idem.fingerprint:
+        raise RequestIdConflict(
+            f"request_id {idem.request_id!r} was used before with a different request"
+        )
+    assert claim.response is not None, "a committed claim always has its response"
+    return claim.response
+
+
+class LedgerApp:
+    def __init__(self, engine: AsyncEngine, clock: Clock, policy: LedgerPolicy) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.policy = policy
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    async def _write(self, work: Callable[[LedgerRepository], Awaitable[T]]) -> T:
+        for attempt in range(RETRIES_MAX):
+            try:
+                async with self.engine.begin() as conn:
+                    return await work(LedgerRepository(conn))
+            except DBAPIError as exc:
+                if _sqlstate(exc) not in _RETRY_SQLSTATES or attempt == RETRIES_MAX - 1:
+                    raise
+                log.info("transaction_retry", attempt=attempt, sqlstate=_sqlstate(exc))
+                await asyncio.sleep(random.uniform(0, 0.005 * 2**attempt))
+        raise AssertionError("unreachable")
+
+    async def _read(self, work: Callable[[LedgerRepository], Awaitable[T]]) -> T:
+        async with self.engine.connect() as conn:
+            return await work(LedgerRepository(conn))
+
+    async def _claim_one(self, repo: LedgerRepository, idem: cmd.Idem) -> bytes | None:
+        claim = (await repo.claim([(idem.request_id, idem.method, idem.fingerprint)], self.clock.now()))[
+            idem.request_id
+        ]
+        return None if claim.claimed else _check_replay(claim, idem)
+
+    async def _locked(self, repo: LedgerRepository, wallet_id: str) -> WalletState:
+        states = await repo.lock_states([wallet_id])
+        if wallet_id not in states:
+            raise WalletNotFound(f"wallet {wallet_id!r} does not exist")
+        return states[wallet_id]
+
+    async def _commit(
+        self,
+        repo: LedgerRepository,
+        before: WalletState,
+        outcome: ledger.Outcome,
+        request_id: str,
+        now: datetime,
+    ) -> list[StoredEntry]:
+        wallet_id = before.wallet.id
+        stored = [StoredEntry(new_id(), wallet_id, now, request_id, e) for e in outcome.entries]
+        await repo.save(
+            {wallet_id: before},
+            {wallet_id: outcome.state},
+            [(s.id, wallet_id, request_id, s.entry) for s in stored],
+            now,
+        )
+        return stored
+
+    # -- wallets ----------------------------------------------------------------------------
+
+    async def create_wallet(self, c: cmd.CreateWallet, encode: Callable[[Wallet], bytes]) -> bytes:
+        async def work(repo: LedgerRepository) -> bytes:
+            if (replay := await self._claim_one(repo, c.idem)) is not None:
+                return replay
+            wallet = Wallet(
+                id=new_id(),
+                customer_id=c.customer_id,
+                unit=c.unit,
+                overage_policy=c.overage_policy,
+                late_event_grace=c.late_event_grace or self.policy.default_late_event_grace,
+                create_time=self.clock.now(),
+                metadata=c.metadata,
+            )
+            if not await repo.insert_wallet(wallet):
+                raise WalletAlreadyExists(
+                    f"customer {c.customer_id!r} already has a {c.unit} wallet"
+                )
+            payload = encode(wallet)
+            await repo.store_responses({c.idem.request_id: payload})
+            return payload
+
+        return await self._write(work)
+
+    async def get_wallet(self, wallet_id: str) -> tuple[Wallet, Decimal]:
+        found = await self._read(lambda repo: repo.get_wallet(wallet_id))
+        if found is None:
+            raise WalletNotFound(f"wallet {wallet_id!r} does not exist")
+        return found
+
+    async def list_wallets(
+        self, customer_id: str, after_seq: int, limit: int
+    ) -> list[tuple[int, Wallet]]:
+        return await self._read(lambda repo: repo.list_wallets(customer_id, after_seq, limit))
+
+    # -- grants -----------------------------------------------------------------------------
+
+    async def create_grant(
+        self, c: cmd.CreateGrant, encode: Callable[[Grant, list[StoredEntry]], bytes]
+    ) -> bytes:
+        async def work(repo: LedgerRepository) -> bytes:
+            if (replay := await self._claim_one(repo, c.idem)) is not None:
+                return replay
+            state = await self._locked(repo, c.wallet_id)
+            now = self.clock.now()
+            effective = c.effective_time or now
+            if c.expire_time is not None and c.expire_time <= effective:
+                raise InvalidArgument.field(
+                    "expire_time", "must be after effective_time", "INVALID_TIME_RANGE"
+                )
+            new_grant = Grant(
+                id=new_id(),
+                wallet_id=c.wallet_id,
+                kind=c.kind,
+                amount=c.amount,
+                remaining=c.amount,
+                priority=c.priority,
+                effective_time=effective,
+                expire_time=c.expire_time,
+                create_time=now,
+                cost_unit_price=c.cost_unit_price,
+                cost_currency=c.cost_currency,
+                external_reference=c.external_reference,
+                metadata=c.metadata,
+            )
+            outcome = ledger.grant(state, new_grant, now=now, description=c.description)
+            stored = await self._commit(repo, state, outcome, c.idem.request_id, now)
+            payload = encode(outcome.state.grants[new_grant.id], stored)
+            await repo.store_responses({c.idem.request_id: payload})
+            return payload
+
+        return await self._write(work)
+
+    async def get_grant(self, grant_id: str) -> Grant:
+        found = await self._read(lambda repo: repo.get_grant(grant_id))
+        if found is None:
+            raise GrantNotFound(f"grant {grant_id!r} does not exist")
+        return found
+
+    async def list_grants(self, q: cmd.GrantQuery) -> list[tuple[int, Grant]]:
+        async def work(repo: LedgerRepository) -> list[tuple[int, Grant]]:
+            if await repo.get_wallet(q.wallet_id) is None:
+                raise WalletNotFound(f"wallet {q.wallet_id!r} does not exist")
+            return await repo.list_grants(q.wallet_id, q.state, self.clock.now(), q.after_seq, q.limit)
+
+        return await self._read(work)
+
+    async def void_grant(
+        self, c: cmd.VoidGrant, encode: Callable[[Grant, StoredEntry], bytes]
+    ) -> bytes:
+        async def work(repo: LedgerRepository) -> bytes:
+            if (replay := await self._claim_one(repo, c.idem)) is not None:
+                return replay
+            target = await repo.get_grant(c.grant_id)
+            if target is None:
+                raise GrantNotFound(f"grant {c.grant_id!r} does not exist")
+            state = await repo.add_grants(await self._locked(repo, target.wallet_id), [target.id])
+            now = self.clock.now()
+            outcome = ledger.void(state, target.id, now=now, reason=c.reason)
+            stored = await self._commit(repo, state, outcome, c.idem.request_id, now)
+            payload = encode(outcome.state.grants[target.id], stored[0])
+            await repo.store_responses({c.idem.request_id: payload})
+            return payload
+
+        return await self._write(work)
+
+    # -- usage ------------------------------------------------------------------------------
+
+    async def debit_batch(
+        self, debits: Sequence[cmd.Debit], encode: Callable[[StoredEntry], bytes]
+    ) -> list[bytes | BillingError]:
+        """Book debits; each succeeds or fails on its own. Returns, per debit in order, the encoded
+        DebitResponse or the error. A request_id repeated inside the batch gets the first one's
+        result (or REQUEST_ID_CONFLICT when the content differs)."""
+        first: dict[str, int] = {}
+        for i, d in enumerate(debits):
+            first.setdefault(d.idem.request_id, i)
+
+        async def work(repo: LedgerRepository) -> dict[int, bytes | BillingError]:
+            out: dict[int, bytes | BillingError] = {}
+            unique = [debits[i] for i in sorted(first.values())]
+            claims = await repo.claim(
+                [(d.idem.request_id, d.idem.method, d.idem.fingerprint) for d in unique],
+                self.clock.now(),
+            )
+            fresh: list[tuple[int, cmd.Debit]] = []
+            for d in unique:
+                i = first[d.idem.request_id]
+                claim = claims[d.idem.request_id]
+                if claim.claimed:
+                    fresh.append((i, d))
+                    continue
+                try:
+                    out[i] = _check_replay(claim, d.idem)
+                except BillingError as exc:
+                    out[i] = exc
+            states = await repo.lock_states(d.wallet_id for _, d in fresh)
+            before = dict(states)
+            now = self.clock.now()
+            latest = now + self.policy.future_skew
+            booked: list[tuple[str, str, str, object]] = []
+            debit_entries: dict[int, StoredEntry] = {}
+            refused: list[str] = []
+            for i, d in fresh:
+                try:
+                    state = states.get(d.wallet_id)
+                    if state is None:
+                        raise WalletNotFound(f"wallet {d.wallet_id!r} does not exist")
+                    occurred = d.occurred_time or now
+                    if occurred > latest:
+                        raise InvalidArgument.field(
+                            "occurred_time",
+                            f"is more than {self.policy.future_skew} in the future",
+                            "OCCURRED_TIME_IN_FUTURE",
+                        )
+                    outcome = ledger.debit(
+                        state,
+                        amount=d.amount,
+                        occurred_time=occurred,
+                        now=now,
+                        feature=d.feature,
+                        description=d.description,
+                        source_event_id=d.source_event_id,
+                        metadata=d.metadata,
+                    )
+                except BillingError as exc:
+                    out[i] = exc
+                    refused.append(d.idem.request_id)
+                    continue
+                states[d.wallet_id] = outcome.state
+                for k, entry in enumerate(outcome.entries):
+                    stored = StoredEntry(new_id(), d.wallet_id, now, d.idem.request_id, entry)
+                    booked.append((stored.id, d.wallet_id, d.idem.request_id, entry))
+                    if k == 0:
+                        debit_entries[i] = stored
+            changed = {w: s for w, s in states.items() if s is not before[w]}
+            await repo.save(
+                {w: before[w] for w in changed}, changed, booked, now  # type: ignore[arg-type]
+            )
+            payloads = {i: encode(s) for i, s in debit_entries.items()}
+            await repo.store_responses({debits[i].idem.request_id: p for i, p in payloads.items()})
+            await repo.release(refused)
+            out.update(payloads)
+            return out
+
+        by_first = await self._write(work)
+        results: list[bytes | BillingError] = []
+        for d in debits:
+            i = first[d.idem.request_id]
+            result = by_first[i]
+            if d is not debits[i] and d.idem.fingerprint != debits[i].idem.fingerprint:
+                result = RequestIdConflict(
+                    f"request_id {d.idem.request_id!r} appears twice in the batch with different content"
+                )
+            results.append(result)
+        return results
+
+    async def refund(self, c: cmd.Refund, encode: Callable[[list[StoredEntry]], bytes]) -> bytes:
+        async def work(repo: LedgerRepository) -> bytes:
+            if (replay := await self._claim_one(repo, c.idem)) is not None:
+                return replay
+            original = await repo.get_entry(c.entry_id)
+            if original is None:
+                raise EntryNotFound(f"entry {c.entry_id!r} does not exist")
+            if original.entry.type is not EntryType.DEBIT:
+                raise NotADebit.field("entry_id", f"is a {original.entry.type.value} entry, not a DEBIT", "ENTRY_NOT_A_DEBIT")
+            state = await self._locked(repo, original.wallet_id)
+            net = await repo.debit_net_allocations(c.entry_id)
+            state = await repo.add_grants(state, [a.grant_id for a in net if a.grant_id])
+            now = self.clock.now()
+            outcome = ledger.refund(
+                state,
+                ledger.DebitRecord(c.entry_id, tuple(net)),
+                amount=c.amount,
+                now=now,
+                description=c.description,
+            )
+            stored = await self._commit(repo, state, outcome, c.idem.request_id, now)
+            payload = encode(stored)
+            await repo.store_responses({c.idem.request_id: payload})
+            return payload
+
+        return await self._write(work)
+
+    # -- reads ------------------------------------------------------------------------------
+
+    async def balance(self, wallet_id: str, as_of: datetime | None) -> tuple[Wallet, BalanceView]:
+        now = self.clock.now()
+        if as_of is not None and as_of > now:
+            raise InvalidArgument.field("as_of_time", "must not be in the future", "AS_OF_IN_FUTURE")
+        state = await self._read(lambda repo: repo.state_at(wallet_id, as_of))
+        if state is None:
+            raise WalletNotFound(f"wallet {wallet_id!r} does not exist")
+        return state.wallet, project(state, as_of or now)
+
+    async def list_entries(self, q: cmd.EntryQuery) -> list[tuple[int, StoredEntry]]:
+        async def work(repo: LedgerRepository) -> list[tuple[int, StoredEntry]]:
+            if await repo.get_wallet(q.wallet_id) is None:
+                raise WalletNotFound(f"wallet {q.wallet_id!r} does not exist")
+            return await repo.list_entries(q.wallet_id, q.types, q.start, q.end, q.before_seq, q.limit)
+
+        return await self._read(work)
+
+    # -- expiry and verification ------------------------------------------------------------
+
+    async def run_expiry(self, wallet_id: str = "") -> list[StoredEntry]:
+        """Book due write-offs and overage settlements, a bounded number of wallets per
+        transaction, until none is due."""
+        if wallet_id:
+            await self.get_wallet(wallet_id)
+        booked: list[StoredEntry] = []
+        for _ in range(EXPIRY_ROUNDS_MAX):
+
+            async def work(repo: LedgerRepository) -> list[StoredEntry]:
+                now = self.clock.now()
+                due = await repo.wallets_due(now, wallet_id, EXPIRY_WALLETS_PER_TRANSACTION)
+                states = await repo.lock_states(due)
+                done: list[StoredEntry] = []
+                after: dict[str, WalletState] = {}
+                for wid, state in states.items():
+                    outcome = ledger.expire_due(state, now)
+                    after[wid] = outcome.state
+                    done += [StoredEntry(new_id(), wid, now, "", e) for e in outcome.entries]
+                await repo.save(states, after, [(s.id, s.wallet_id, "", s.entry) for s in done], now)
+                return done
+
+            round_entries = await self._write(work)
+            if not round_entries:
+                break
+            booked += round_entries
+        return booked
+
+    async def verify_wallet(self, wallet_id: str) -> VerifyReport:
+        async def work(repo: LedgerRepository) -> VerifyReport:
+            found = await repo.get_wallet(wallet_id)
+            if found is None:
+                raise WalletNotFound(f"wallet {wallet_id!r} does not exist")
+            _, stored_overage = found
+            t = await repo.journal_totals(wallet_id)
+            diffs: list[tuple[str, Decimal, Decimal]] = []
+            for grant_id, stored in sorted(t["stored_grants"].items()):
+                recomputed = t["per_grant"].get(grant_id, ZERO)
+                if stored != recomputed:
+                    diffs.append((f"grant {grant_id} remaining", stored, recomputed))
+            overage = -t["per_grant"].get(None, ZERO)
+            if overage != stored_overage:
+                diffs.append(("wallet overage", stored_overage, overage))
+            for entry_id, amount, alloc_total in t["unbalanced"]:
+                diffs.append((f"entry {entry_id} amount vs allocations", amount, alloc_total))
+            by_type = t["by_type"]
+
+            def total(kind: EntryType) -> Decimal:
+                return Decimal(by_type.get(kind.value, ZERO))
+
+            granted = total(EntryType.GRANT)
+            consumed = -(total(EntryType.DEBIT) + total(EntryType.REFUND))
+            expired = -total(EntryType.EXPIRY)
+            voided = -total(EntryType.VOID)
+            remaining = sum(t["stored_grants"].values(), ZERO)
+            if granted != consumed + expired + voided + remaining - stored_overage:
+                diffs.append(
+                    (
+                        "conservation: granted vs consumed + expired + voided + remaining - overage",
+                        granted,
+                        consumed + expired + voided + remaining - stored_overage,
+                    )
+                )
+            return VerifyReport(
+                consistent=not diffs,
+                differences=diffs,
+                granted=granted,
+                consumed=consumed,
+                expired=expired,
+                voided=voided,
+                remaining=remaining,
+                overage=stored_overage,
+            )
+
+        return await self._read(work)
+

@@ -1,0 +1,71 @@
+"""Balance projection: a wallet's balance at an instant, from its grants' remainders at that
+instant and its outstanding overage. Pure; exact whether or not the sweeper has run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from ledger_service.domain.burndown import burn_order
+from ledger_service.domain.ledger import available, settle_overage
+from ledger_service.domain.model import ZERO, Grant, GrantKind, GrantState, WalletState
+
+
+@dataclass(frozen=True, slots=True)
+class GrantView:
+    grant: Grant
+    remaining: Decimal
+    state: GrantState
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceView:
+    as_of: datetime
+    available: Decimal
+    held: Decimal
+    overage: Decimal
+    pending_expiry: Decimal
+    pending_grants: Decimal
+    prepaid_available: Decimal
+    promotional_available: Decimal
+    grants: list[GrantView]
+
+    @property
+    def net(self) -> Decimal:
+        return self.available - self.overage
+
+
+def project(state: WalletState, as_of: datetime) -> BalanceView:
+    """`state` holds the grant remainders and overage as the journal stood at `as_of`.
+
+    Overage that a grant available at `as_of` would settle is shown settled: the sweeper books the
+    same settlement, so the answer does not depend on whether it has run yet.
+    """
+    state = settle_overage(state, as_of).state
+    views: list[GrantView] = []
+    by_kind = {GrantKind.PREPAID: ZERO, GrantKind.PROMOTIONAL: ZERO}
+    pending_expiry = ZERO
+    pending_grants = ZERO
+    for g in burn_order(state.grants.values()):
+        if g.remaining <= 0:
+            continue
+        grant_state = g.state(as_of)
+        views.append(GrantView(g, g.remaining, grant_state))
+        if grant_state is GrantState.ACTIVE:
+            by_kind[g.kind] += g.remaining
+        elif grant_state is GrantState.EXPIRED:
+            pending_expiry += g.remaining
+        elif grant_state is GrantState.PENDING:
+            pending_grants += g.remaining
+    return BalanceView(
+        as_of=as_of,
+        available=available(state, as_of),
+        held=state.held,
+        overage=state.overage,
+        pending_expiry=pending_expiry,
+        pending_grants=pending_grants,
+        prepaid_available=by_kind[GrantKind.PREPAID],
+        promotional_available=by_kind[GrantKind.PROMOTIONAL],
+        grants=views,
+    )

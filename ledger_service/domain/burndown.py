@@ -1,0 +1,56 @@
+"""Burn-down order (SPEC "Ledger concepts"), as a sort key.
+
+Among grants available at the usage's time, take
+  1. lower priority number first;
+  2. earlier expire_time first (no expiry last);
+  3. PROMOTIONAL before PREPAID;
+  4. earlier effective_time;
+  5. earlier creation;
+  6. grant id.
+The key is total (ids are unique), so the result never depends on the order grants are listed in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from ledger_service.domain.model import Allocation, Grant, GrantKind
+
+
+_NEVER = datetime.max.replace(tzinfo=UTC)
+
+
+def burn_key(grant: Grant) -> tuple[int, datetime, int, datetime, datetime, str]:
+    return (
+        grant.priority,
+        grant.expire_time or _NEVER,  # no expiry sorts last
+        0 if grant.kind is GrantKind.PROMOTIONAL else 1,
+        grant.effective_time,
+        grant.create_time,
+        grant.id,
+    )
+
+
+def burn_order(grants: Iterable[Grant]) -> list[Grant]:
+    return sorted(grants, key=burn_key)
+
+
+def allocate(
+    grants: Iterable[Grant], amount: Decimal
+) -> tuple[list[Allocation], Decimal]:
+    """Take `amount` from `grants` (already filtered for eligibility) in burn-down order.
+
+    Returns the allocations (negative amounts) and the part no grant covered.
+    """
+    left = amount
+    allocations: list[Allocation] = []
+    for grant in burn_order(grants):
+        if left <= 0:
+            break
+        take = min(grant.remaining, left)
+        if take > 0:
+            allocations.append(Allocation(grant.id, -take))
+            left -= take
+    return allocations, left

@@ -1,0 +1,43 @@
+"""Errors the ledger's operations can return. The gRPC adapter maps each to a code and reason."""
+
+from __future__ import annotations
+
+from billing_common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+
+
+class WalletNotFound(NotFound):
+    reason = "WALLET_NOT_FOUND"
+
+
+class GrantNotFound(NotFound):
+    reason = "GRANT_NOT_FOUND"
+
+
+class EntryNotFound(NotFound):
+    reason = "ENTRY_NOT_FOUND"
+
+
+class WalletAlreadyExists(AlreadyExists):
+    reason = "WALLET_ALREADY_EXISTS"
+
+
+class InsufficientCredits(FailedPrecondition):
+    reason = "INSUFFICIENT_CREDITS"
+
+
+class GrantAlreadyVoided(FailedPrecondition):
+    reason = "GRANT_ALREADY_VOIDED"
+
+
+class GrantAlreadyEnded(FailedPrecondition):
+    """Nothing is left to void: the grant was consumed or written off."""
+
+    reason = "GRANT_ALREADY_ENDED"
+
+
+class RefundExceedsDebit(FailedPrecondition):
+    reason = "REFUND_EXCEEDS_DEBIT"
+
+
+class NotADebit(InvalidArgument):
+    reason = "ENTRY_NOT_A_DEBIT"

@@ -1,0 +1,364 @@
+"""The ledger's write rules as pure functions: (state, request, now) -> (new state, entries).
+
+No I/O and no clock: the caller loads a `WalletState`, applies one or more operations in memory and
+persists the entries and changed grants in one transaction. Every operation ends by settling
+outstanding overage from credits available now, so after any write either the overage is zero or
+no grant is available (the balance read projects the same settlement for grants that became
+available later by the passage of time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from decimal import Decimal
+
+from ledger_service.domain.burndown import allocate, burn_key
+from ledger_service.domain.errors import (
+    GrantAlreadyEnded,
+    GrantAlreadyVoided,
+    InsufficientCredits,
+    RefundExceedsDebit,
+)
+from ledger_service.domain.model import (
+    ZERO,
+    Allocation,
+    Entry,
+    EntryType,
+    Grant,
+    OveragePolicy,
+    WalletState,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    state: WalletState
+    entries: list[Entry]
+
+
+@dataclass(frozen=True, slots=True)
+class DebitRecord:
+    """What is still refundable of a debit: its allocations net of earlier refunds (negative)."""
+
+    entry_id: str
+    allocations: tuple[Allocation, ...]
+
+    @property
+    def refundable(self) -> Decimal:
+        return -sum((a.amount for a in self.allocations), ZERO)
+
+
+def unit_word(unit: str) -> str:
+    return "credits" if unit == "CREDITS" else unit
+
+
+def available(state: WalletState, at: datetime) -> Decimal:
+    """Credits usable at `at`: remainders of available grants minus active holds."""
+    total = sum((g.remaining for g in state.grants.values() if g.available_at(at)), ZERO)
+    return total - state.held
+
+
+def _entry(state: WalletState, now: datetime, **fields: object) -> Entry:
+    return Entry(
+        available_after=available(state, now), overage_after=state.overage, **fields  # type: ignore[arg-type]
+    )
+
+
+def _with_grants(state: WalletState, changed: Iterable[Grant], overage: Decimal) -> WalletState:
+    grants = dict(state.grants)
+    for grant in changed:
+        grants[grant.id] = grant
+    return replace(state, grants=grants, overage=overage)
+
+
+def _apply(state: WalletState, allocations: Iterable[Allocation]) -> dict[str, Grant]:
+    """Grants changed by allocations (overage parts are left to the caller)."""
+    changed: dict[str, Grant] = {}
+    for alloc in allocations:
+        if alloc.grant_id is None:
+            continue
+        grant = changed.get(alloc.grant_id) or state.grants[alloc.grant_id]
+        changed[grant.id] = replace(grant, remaining=grant.remaining + alloc.amount)
+    return changed
+
+
+def settle_overage(state: WalletState, now: datetime) -> Outcome:
+    """Pay outstanding overage from grants available now, in burn-down order."""
+    if state.overage <= 0:
+        return Outcome(state, [])
+    eligible = [g for g in state.grants.values() if g.available_at(now)]
+    allocations, left = allocate(eligible, state.overage)
+    if not allocations:
+        return Outcome(state, [])
+    settled = state.overage - left
+    changed = _apply(state, allocations)
+    for alloc in allocations:
+        assert alloc.grant_id is not None
+        g = changed[alloc.grant_id]
+        changed[g.id] = replace(g, overage_paid=g.overage_paid - alloc.amount)
+    new_state = _with_grants(state, changed.values(), left)
+    word = unit_word(state.wallet.unit)
+    entry = _entry(
+        new_state,
+        now,
+        type=EntryType.OVERAGE_SETTLEMENT,
+        amount=ZERO,
+        occurred_time=now,
+        allocations=(*allocations, Allocation(None, settled)),
+        description=f"Settled {settled} {word} of overage",
+    )
+    return Outcome(new_state, [entry])
+
+
+def _then_settle(outcome: Outcome, now: datetime) -> Outcome:
+    settled = settle_overage(outcome.state, now)
+    return Outcome(settled.state, outcome.entries + settled.entries)
+
+
+def eligible_for_usage(state: WalletState, occurred_time: datetime, now: datetime) -> list[Grant]:
+    """Grants usage at `occurred_time`, booked at `now`, may burn.
+
+    Available at the usage's time, and not past the write-off point (expire_time plus the wallet's
+    late-event grace): late usage within the grace burns the grant it belongs to; after it, the
+    remainder is breakage whether or not the sweeper has booked it yet.
+    """
+    grace = state.wallet.late_event_grace
+    return [
+        g
+        for g in state.grants.values()
+        if g.available_at(occurred_time) and (g.expire_time is None or now < g.expire_time + grace)
+    ]
+
+
+def debit(
+    state: WalletState,
+    *,
+    amount: Decimal,
+    occurred_time: datetime,
+    now: datetime,
+    feature: str = "",
+    description: str = "",
+    source_event_id: str = "",
+    metadata: dict[str, str] | None = None,
+) -> Outcome:
+    """Take usage from the wallet. DENY: refused whole when not covered. ALLOW_OVERAGE: the
+    uncovered part becomes overage."""
+    assert amount > 0
+    allocations, uncovered = allocate(eligible_for_usage(state, occurred_time, now), amount)
+    if uncovered > 0:
+        if state.wallet.overage_policy is OveragePolicy.DENY:
+            raise InsufficientCredits(
+                f"debit of {amount} needs {uncovered} more {unit_word(state.wallet.unit)} "
+                f"than the wallet has available",
+            )
+        allocations.append(Allocation(None, -uncovered))
+    changed = _apply(state, allocations)
+    new_state = _with_grants(state, changed.values(), state.overage + uncovered)
+    word = unit_word(state.wallet.unit)
+    entry = _entry(
+        new_state,
+        now,
+        type=EntryType.DEBIT,
+        amount=-amount,
+        occurred_time=occurred_time,
+        allocations=tuple(allocations),
+        description=description
+        or f"-{amount} {word} for {feature or 'usage'} on {occurred_time:%b} {occurred_time.day}",
+        feature=feature,
+        source_event_id=source_event_id,
+        metadata=metadata or {},
+    )
+    return _then_settle(Outcome(new_state, [entry]), now)
+
+
+def grant(state: WalletState, new_grant: Grant, *, now: datetime, description: str = "") -> Outcome:
+    """Add a grant (its GRANT entry), then let it settle outstanding overage if available now."""
+    word = unit_word(state.wallet.unit)
+    new_state = _with_grants(state, [new_grant], state.overage)
+    expires = (
+        f", expires {new_grant.expire_time:%Y-%m-%d}" if new_grant.expire_time else ", no expiry"
+    )
+    entry = _entry(
+        new_state,
+        now,
+        type=EntryType.GRANT,
+        amount=new_grant.amount,
+        occurred_time=new_grant.effective_time,
+        allocations=(Allocation(new_grant.id, new_grant.amount),),
+        description=description
+        or f"+{new_grant.amount} {word} granted ({new_grant.kind.value.lower()}{expires})",
+        related_id=new_grant.id,
+        metadata=new_grant.metadata,
+    )
+    return _then_settle(Outcome(new_state, [entry]), now)
+
+
+def void(state: WalletState, grant_id: str, *, now: datetime, reason: str = "") -> Outcome:
+    """Remove a grant's remainder with a VOID entry; the grant can never be used again."""
+    target = state.grants[grant_id]
+    if target.void_time is not None:
+        raise GrantAlreadyVoided(f"grant {grant_id} was voided already")
+    if target.remaining == 0:
+        raise GrantAlreadyEnded(f"grant {grant_id} has nothing left to void")
+    removed = target.remaining
+    changed = replace(
+        target, remaining=ZERO, void_time=now, voided_amount=target.voided_amount + removed
+    )
+    new_state = _with_grants(state, [changed], state.overage)
+    entry = _entry(
+        new_state,
+        now,
+        type=EntryType.VOID,
+        amount=-removed,
+        occurred_time=now,
+        allocations=(Allocation(grant_id, -removed),),
+        description=reason or f"Voided {removed} {unit_word(state.wallet.unit)} of grant",
+        related_id=grant_id,
+    )
+    return Outcome(new_state, [entry])
+
+
+def _ended_parts(state: WalletState, grant_ids: Iterable[str], now: datetime) -> Outcome:
+    """Refunded parts whose grant has ended end again at once: VOID for voided grants, EXPIRY for
+    grants past their write-off point. Within the grace they stay for late usage and the sweeper."""
+    entries: list[Entry] = []
+    for grant_id in grant_ids:
+        g = state.grants[grant_id]
+        if g.remaining <= 0:
+            continue
+        write_off = g.write_off_time(state.wallet.late_event_grace)
+        if g.void_time is not None:
+            kind, changed = EntryType.VOID, replace(
+                g, remaining=ZERO, voided_amount=g.voided_amount + g.remaining
+            )
+        elif write_off is not None and now >= write_off:
+            kind, changed = EntryType.EXPIRY, replace(
+                g, remaining=ZERO, expired_amount=g.expired_amount + g.remaining
+            )
+        else:
+            continue
+        state = _with_grants(state, [changed], state.overage)
+        entries.append(
+            _entry(
+                state,
+                now,
+                type=kind,
+                amount=-g.remaining,
+                occurred_time=now,
+                allocations=(Allocation(g.id, -g.remaining),),
+                description=f"Refunded {g.remaining} {unit_word(state.wallet.unit)} to an ended "
+                f"grant {'voided' if kind is EntryType.VOID else 'expired'} at once",
+                related_id=g.id,
+            )
+        )
+    return Outcome(state, entries)
+
+
+def refund(
+    state: WalletState,
+    record: DebitRecord,
+    *,
+    amount: Decimal | None,
+    now: datetime,
+    description: str = "",
+) -> Outcome:
+    """Give part or all of a debit back, unwinding it in reverse: first its overage part, then its
+    grants in reverse burn-down order (the grant burned last gets credits back first).
+
+    An overage part that was settled meanwhile is given back to the grants that paid settlements
+    (reverse burn-down order, capped by what each paid). `state` must hold every grant the debit
+    touched and every grant with settlement payments not yet returned.
+    """
+    refundable = record.refundable
+    amount = refundable if amount is None else amount
+    if amount > refundable or amount <= 0:
+        raise RefundExceedsDebit(
+            f"refund of {amount} exceeds the {refundable} still refundable on debit {record.entry_id}"
+        )
+    left = amount
+    allocations: list[Allocation] = []
+    overage = state.overage
+    returned: dict[str, Decimal] = {}
+    overage_part = -sum((a.amount for a in record.allocations if a.grant_id is None), ZERO)
+    if overage_part > 0:
+        part = min(overage_part, left)
+        owed = min(part, overage)
+        if owed > 0:
+            allocations.append(Allocation(None, owed))
+            overage -= owed
+        settled = part - owed
+        payers = sorted(
+            (g for g in state.grants.values() if g.overage_paid > g.overage_returned),
+            key=burn_key,
+            reverse=True,
+        )
+        for payer in payers:
+            if settled <= 0:
+                break
+            give = min(settled, payer.overage_paid - payer.overage_returned)
+            allocations.append(Allocation(payer.id, give))
+            returned[payer.id] = give
+            settled -= give
+        assert settled == 0, "settled overage must have been paid by some grant"
+        left -= part
+    grant_parts = [a for a in record.allocations if a.grant_id is not None]
+    for alloc in sorted(grant_parts, key=lambda a: burn_key(state.grants[a.grant_id or ""]), reverse=True):
+        if left <= 0:
+            break
+        give = min(-alloc.amount, left)
+        allocations.append(Allocation(alloc.grant_id, give))
+        left -= give
+    changed = _apply(state, allocations)
+    for grant_id, give in returned.items():
+        g = changed[grant_id]
+        changed[grant_id] = replace(g, overage_returned=g.overage_returned + give)
+    new_state = _with_grants(state, changed.values(), overage)
+    entry = _entry(
+        new_state,
+        now,
+        type=EntryType.REFUND,
+        amount=amount,
+        occurred_time=now,
+        allocations=tuple(allocations),
+        description=description or f"+{amount} {unit_word(state.wallet.unit)} refunded",
+        related_id=record.entry_id,
+    )
+    ended = _ended_parts(new_state, changed.keys(), now)
+    return _then_settle(Outcome(ended.state, [entry, *ended.entries]), now)
+
+
+def expire_due(state: WalletState, now: datetime) -> Outcome:
+    """Write off remainders of grants past expire_time plus the grace period (EXPIRY entries)."""
+    grace = state.wallet.late_event_grace
+    due = sorted(
+        (
+            g
+            for g in state.grants.values()
+            if g.void_time is None and g.remaining > 0 and g.expire_time is not None
+            and now >= g.expire_time + grace
+        ),
+        key=lambda g: (g.expire_time, g.id),
+    )
+    entries: list[Entry] = []
+    for g in due:
+        state = _with_grants(
+            state,
+            [replace(g, remaining=ZERO, expired_amount=g.expired_amount + g.remaining)],
+            state.overage,
+        )
+        entries.append(
+            _entry(
+                state,
+                now,
+                type=EntryType.EXPIRY,
+                amount=-g.remaining,
+                occurred_time=g.expire_time or now,
+                allocations=(Allocation(g.id, -g.remaining),),
+                description=f"-{g.remaining} {unit_word(state.wallet.unit)} expired "
+                f"(grant expired {g.expire_time:%Y-%m-%d})",
+                related_id=g.id,
+            )
+        )
+    return _then_settle(Outcome(state, entries), now)

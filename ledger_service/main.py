@@ -1,0 +1,76 @@
+"""The one place the ledger is wired: settings -> database -> app -> gRPC server + sweeper."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import timedelta
+
+import grpc
+import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from billing.ledger.v1 import ledger_pb2, ledger_pb2_grpc
+from billing_common import database
+from billing_common.clock import Clock, SystemClock
+from billing_common.grpc_server import GrpcServer, every, serve_until_signal
+from billing_common.logs import configure_logging
+from ledger_service.adapters.db.migrate import upgrade_async
+from ledger_service.adapters.grpc.servicer import LedgerServicer
+from ledger_service.app.service import LedgerApp, LedgerPolicy
+from ledger_service.config import LedgerSettings
+
+log = structlog.get_logger(__name__)
+
+SERVICE_NAME = ledger_pb2.DESCRIPTOR.services_by_name["LedgerService"].full_name
+
+
+async def database_uri(settings: LedgerSettings) -> str:
+    """The ledger database's libpq URI: the configured one, or one in the embedded server."""
+    if settings.database_url:
+        return settings.database_url
+    server = await asyncio.to_thread(database.embedded_server_uri, settings.data_dir)
+    await database.ensure_database(server, settings.database_name)
+    return database.with_database(server, settings.database_name)
+
+
+@dataclass
+class Ledger:
+    """A wired ledger: its app, engine and (not yet started) server."""
+
+    app: LedgerApp
+    engine: AsyncEngine
+    server: GrpcServer
+
+    async def close(self, grace_s: float = 0) -> None:
+        await self.server.stop(grace_s)
+        await self.engine.dispose()
+
+
+async def build(settings: LedgerSettings, clock: Clock | None = None) -> Ledger:
+    uri = await database_uri(settings)
+    if settings.migrate:
+        await upgrade_async(uri)
+    engine = database.create_engine(uri, pool_size=settings.pool_size)
+    policy = LedgerPolicy(default_late_event_grace=timedelta(seconds=settings.default_grace_s))
+    app = LedgerApp(engine, clock or SystemClock(), policy)
+
+    def register(server: grpc.aio.Server) -> list[str]:
+        ledger_pb2_grpc.add_LedgerServiceServicer_to_server(LedgerServicer(app), server)
+        return [SERVICE_NAME]
+
+    return Ledger(app, engine, GrpcServer(settings.listen, register))
+
+
+async def run(settings: LedgerSettings) -> None:
+    configure_logging(settings.log_level)
+    ledger = await build(settings)
+    jobs = []
+    if settings.sweep_interval_s > 0:
+        jobs.append(
+            lambda stopping: every(settings.sweep_interval_s, stopping, ledger.app.run_expiry, "expiry_sweep")
+        )
+    try:
+        await serve_until_signal(ledger.server, settings.shutdown_grace_s, jobs)
+    finally:
+        await ledger.engine.dispose()

@@ -1,0 +1,1 @@
+"""Rating service: see rating_service/README.md."""

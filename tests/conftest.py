@@ -1,0 +1,106 @@
+"""Shared fixtures: a real PostgreSQL (embedded by default, or TEST_DATABASE_URL), fresh databases
+per test, and a ledger gRPC server on a real port with a fake clock."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import grpc
+import pytest
+
+from billing.ledger.v1 import ledger_pb2_grpc
+from billing_common import database
+from billing_common.clock import FakeClock
+from ledger_service import main as ledger_main
+from ledger_service.adapters.db.migrate import upgrade_async
+from ledger_service.config import LedgerSettings
+
+START = datetime(2026, 1, 1, tzinfo=UTC)
+_counter = itertools.count()
+
+NewDatabase = Callable[..., Awaitable[str]]
+
+
+@pytest.fixture(scope="session")
+def pg_server_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """libpq URI of a PostgreSQL server for the whole test session."""
+    configured = os.environ.get("TEST_DATABASE_URL")
+    if configured:
+        return configured
+    return database.embedded_server_uri(Path(tmp_path_factory.mktemp("pg")) / "data")
+
+
+@pytest.fixture(scope="session")
+async def ledger_template(pg_server_uri: str) -> str:
+    """A migrated ledger database that fresh test databases are copied from."""
+    name = f"ledger_template_{os.getpid()}"
+    await database.ensure_database(pg_server_uri, name)
+    await upgrade_async(database.with_database(pg_server_uri, name))
+    return name
+
+
+@pytest.fixture(scope="session")
+async def new_database(pg_server_uri: str) -> NewDatabase:
+    """`await new_database("rating")`: URI of a new empty database (or a copy of `template`)."""
+
+    async def create(prefix: str, template: str | None = None) -> str:
+        name = f"{prefix}_{os.getpid()}_{next(_counter)}"
+        conn = await asyncpg.connect(database.with_database(pg_server_uri, "postgres"))
+        try:
+            suffix = f' TEMPLATE "{template}"' if template else ""
+            await conn.execute(f'CREATE DATABASE "{name}"{suffix}')
+        finally:
+            await conn.close()
+        return database.with_database(pg_server_uri, name)
+
+    return create
+
+
+@pytest.fixture
+async def ledger_db(new_database: NewDatabase, ledger_template: str) -> str:
+    """URI of a fresh, migrated ledger database."""
+    return await new_database("ledger", ledger_template)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(START)
+
+
+@dataclass
+class RunningLedger:
+    target: str
+    clock: FakeClock
+    ledger: ledger_main.Ledger
+    channel: grpc.aio.Channel
+    stub: ledger_pb2_grpc.LedgerServiceStub
+
+    @property
+    def app(self):  # type: ignore[no-untyped-def]
+        return self.ledger.app
+
+
+@pytest.fixture
+async def ledger_server(ledger_db: str, clock: FakeClock) -> AsyncIterator[RunningLedger]:
+    """A ledger gRPC server on 127.0.0.1:<free port>, on its own database, with a fake clock."""
+    settings = LedgerSettings(
+        database_url=ledger_db, listen="127.0.0.1:0", migrate=False, pool_size=10, sweep_interval_s=0
+    )
+    ledger = await ledger_main.build(settings, clock)
+    port = await ledger.server.start()
+    target = f"127.0.0.1:{port}"
+    channel = grpc.aio.insecure_channel(target)
+    try:
+        yield RunningLedger(target, clock, ledger, channel, ledger_pb2_grpc.LedgerServiceStub(channel))
+    finally:
+        await channel.close()
+        await ledger.close()
+
+
