@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,12 +30,19 @@ NewDatabase = Callable[..., Awaitable[str]]
 
 
 @pytest.fixture(scope="session")
-def pg_server_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """libpq URI of a PostgreSQL server for the whole test session."""
+def pg_server_uri() -> str:
+    """libpq URI of a PostgreSQL server for the whole test session.
+
+    The embedded server gets a folder of its own (not pytest's tmp_path, which pytest prunes
+    while other sessions may still use it) and is stopped and deleted when the session ends.
+    """
     configured = os.environ.get("TEST_DATABASE_URL")
     if configured:
         return configured
-    return database.embedded_server_uri(Path(tmp_path_factory.mktemp("pg")) / "data")
+    import pgserver
+
+    data_dir = Path(tempfile.mkdtemp(prefix="billing-test-pg-"))
+    return str(pgserver.get_server(data_dir, cleanup_mode="delete").get_uri())
 
 
 @pytest.fixture(scope="session")

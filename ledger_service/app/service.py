@@ -350,12 +350,12 @@ class LedgerApp:
             if original.entry.type is not EntryType.DEBIT:
                 raise NotADebit.field("entry_id", f"is a {original.entry.type.value} entry, not a DEBIT", "ENTRY_NOT_A_DEBIT")
             state = await self._locked(repo, original.wallet_id)
-            net = await repo.debit_net_allocations(c.entry_id)
+            net = ledger.refundable(original.entry.allocations, await repo.refunds_of(c.entry_id))
             state = await repo.add_grants(state, [a.grant_id for a in net if a.grant_id])
             now = self.clock.now()
             outcome = ledger.refund(
                 state,
-                ledger.DebitRecord(c.entry_id, tuple(net)),
+                ledger.DebitRecord(c.entry_id, net),
                 amount=c.amount,
                 now=now,
                 description=c.description,

@@ -50,6 +50,24 @@ class DebitRecord:
         return -sum((a.amount for a in self.allocations), ZERO)
 
 
+def refundable(
+    debit_allocations: Iterable[Allocation], refunds: Iterable[Iterable[Allocation]]
+) -> tuple[Allocation, ...]:
+    """A debit's allocations net of the refunds booked against it, in the debit's order.
+
+    A refund allocation to a grant the debit never touched is a return of settled overage, so it
+    counts against the debit's overage part.
+    """
+    net: dict[str | None, Decimal] = {}
+    for alloc in debit_allocations:
+        net[alloc.grant_id] = net.get(alloc.grant_id, ZERO) + alloc.amount
+    for refund_allocations in refunds:
+        for alloc in refund_allocations:
+            key = alloc.grant_id if alloc.grant_id in net else None
+            net[key] = net.get(key, ZERO) + alloc.amount
+    return tuple(Allocation(k, v) for k, v in net.items() if v != 0)
+
+
 def unit_word(unit: str) -> str:
     return "credits" if unit == "CREDITS" else unit
 
@@ -248,8 +266,12 @@ def _ended_parts(state: WalletState, grant_ids: Iterable[str], now: datetime) ->
                 amount=-g.remaining,
                 occurred_time=now,
                 allocations=(Allocation(g.id, -g.remaining),),
-                description=f"Refunded {g.remaining} {unit_word(state.wallet.unit)} to an ended "
-                f"grant {'voided' if kind is EntryType.VOID else 'expired'} at once",
+                description=(
+                    f"-{g.remaining} {unit_word(state.wallet.unit)} voided (refund to a voided grant)"
+                    if kind is EntryType.VOID
+                    else f"-{g.remaining} {unit_word(state.wallet.unit)} expired "
+                    f"(grant expired {g.expire_time:%Y-%m-%d})"
+                ),
                 related_id=g.id,
             )
         )

@@ -402,34 +402,18 @@ class LedgerRepository:
             return None
         return self._stored(row, (await self._allocations_of([entry_id]))[entry_id])
 
-    async def debit_net_allocations(self, entry_id: str) -> list[Allocation]:
-        """A debit's allocations net of the refunds booked against it, per grant (None: overage).
-
-        Refund allocations to grants that were not part of the debit (returns of settled overage)
-        count against the debit's overage part.
-        """
+    async def refunds_of(self, entry_id: str) -> list[list[Allocation]]:
+        """The allocations of every REFUND entry booked against a debit, oldest first."""
         rows = await self.conn.execute(
-            select(entries.c.id, entries.c.type, allocations.c.grant_id, allocations.c.amount)
+            select(entries.c.id, allocations.c.grant_id, allocations.c.amount)
             .join(allocations, allocations.c.entry_id == entries.c.id)
-            .where(
-                or_(
-                    entries.c.id == entry_id,
-                    and_(entries.c.related_id == entry_id, entries.c.type == EntryType.REFUND.value),
-                )
-            )
+            .where(entries.c.related_id == entry_id, entries.c.type == EntryType.REFUND.value)
             .order_by(entries.c.seq, allocations.c.position)
         )
-        net: dict[str | None, Decimal] = {}
-        order: list[str | None] = []
+        grouped: dict[str, list[Allocation]] = {}
         for row in rows:
-            key = row.grant_id
-            if row.id != entry_id and key not in net:
-                key = None  # a settled-overage return counts against the overage part
-            if key not in net:
-                net[key] = ZERO
-                order.append(key)
-            net[key] += row.amount
-        return [Allocation(k, net[k]) for k in order if net[k] != 0]
+            grouped.setdefault(row.id, []).append(Allocation(row.grant_id, row.amount))
+        return list(grouped.values())
 
     async def list_entries(
         self,

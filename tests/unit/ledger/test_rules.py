@@ -1,0 +1,156 @@
+"""Ledger rules as pure functions, time passed in: effective/expiry windows, late-event grace,
+overage and its settlement, refunds, voids and expiry write-offs."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal as D
+
+import pytest
+
+from ledger_service.domain import ledger
+from ledger_service.domain.balance import project
+from ledger_service.domain.errors import (
+    GrantAlreadyEnded,
+    GrantAlreadyVoided,
+    InsufficientCredits,
+    RefundExceedsDebit,
+)
+from ledger_service.domain.model import Allocation, EntryType, GrantKind, OveragePolicy
+from tests.unit.ledger.factories import T0, grant, state
+
+HOUR, DAY = timedelta(hours=1), timedelta(days=1)
+ALLOW = OveragePolicy.ALLOW_OVERAGE
+
+
+def test_future_grant_is_not_consumed() -> None:
+    s = state(grant("later", "100", effective=T0 + DAY))
+    with pytest.raises(InsufficientCredits):
+        ledger.debit(s, amount=D(1), occurred_time=T0, now=T0)
+
+
+def test_expired_grant_is_not_consumed_by_usage_after_expiry() -> None:
+    s = state(grant("old", "100", expire=T0 + DAY), grant("new", "100"))
+    out = ledger.debit(s, amount=D(5), occurred_time=T0 + DAY, now=T0 + DAY)
+    assert out.entries[0].allocations == (Allocation("new", D(-5)),)
+
+
+def test_late_usage_within_grace_burns_the_grant_it_belongs_to() -> None:
+    s = state(grant("old", "100", expire=T0 + DAY), grant("new", "100"))
+    occurred, arrives = T0 + DAY - timedelta(minutes=1), T0 + DAY + timedelta(minutes=30)
+    out = ledger.debit(s, amount=D(5), occurred_time=occurred, now=arrives)
+    assert out.entries[0].allocations == (Allocation("old", D(-5)),)
+
+
+def test_late_usage_after_grace_cannot_burn_the_expired_grant() -> None:
+    s = state(grant("old", "100", expire=T0 + DAY), grant("new", "100"))
+    occurred, arrives = T0 + DAY - timedelta(minutes=1), T0 + DAY + 2 * HOUR
+    out = ledger.debit(s, amount=D(5), occurred_time=occurred, now=arrives)
+    assert out.entries[0].allocations == (Allocation("new", D(-5)),)
+
+
+def test_deny_refuses_whole_debit_and_allow_books_overage() -> None:
+    with pytest.raises(InsufficientCredits):
+        ledger.debit(state(grant("g", "10")), amount=D(11), occurred_time=T0, now=T0)
+    out = ledger.debit(state(grant("g", "10"), policy=ALLOW), amount=D(11), occurred_time=T0, now=T0)
+    (entry,) = out.entries
+    assert entry.allocations == (Allocation("g", D(-10)), Allocation(None, D(-1)))
+    assert (out.state.overage, entry.available_after, entry.overage_after) == (D(1), D(0), D(1))
+
+
+def test_next_grant_settles_overage_first() -> None:
+    s = ledger.debit(state(policy=ALLOW), amount=D(7), occurred_time=T0, now=T0).state
+    out = ledger.grant(s, grant("g", "10", created=T0 + HOUR), now=T0 + HOUR)
+    grant_entry, settlement = out.entries
+    assert grant_entry.type is EntryType.GRANT
+    assert settlement.type is EntryType.OVERAGE_SETTLEMENT
+    assert settlement.allocations == (Allocation("g", D(-7)), Allocation(None, D(7)))
+    assert (out.state.overage, out.state.grants["g"].remaining, settlement.amount) == (D(0), D(3), D(0))
+
+
+def test_balance_projects_settlement_by_a_grant_that_became_effective() -> None:
+    s = ledger.debit(state(policy=ALLOW), amount=D(7), occurred_time=T0, now=T0).state
+    s = ledger.grant(s, grant("g", "10", effective=T0 + DAY), now=T0).state
+    assert s.overage == D(7)  # not effective yet: nothing settled
+    before = project(s, T0 + HOUR)
+    assert (before.available, before.overage, before.pending_grants) == (D(0), D(7), D(10))
+    after = project(s, T0 + DAY)
+    assert (after.available, after.overage, after.net) == (D(3), D(0), D(3))
+
+
+def test_refund_unwinds_in_reverse_burn_order() -> None:
+    s = state(grant("a", "10", kind=GrantKind.PROMOTIONAL), grant("b", "10"))
+    out = ledger.debit(s, amount=D(15), occurred_time=T0, now=T0)
+    debit = out.entries[0]
+    record = ledger.DebitRecord("d1", debit.allocations)
+    refunded = ledger.refund(out.state, record, amount=D(7), now=T0 + HOUR)
+    assert refunded.entries[0].allocations == (Allocation("b", D(5)), Allocation("a", D(2)))
+    assert refunded.entries[0].related_id == "d1"
+    with pytest.raises(RefundExceedsDebit):
+        ledger.refund(out.state, record, amount=D(16), now=T0 + HOUR)
+
+
+def test_refund_to_an_expired_grant_expires_at_once_after_the_grace() -> None:
+    s = state(grant("a", "10", expire=T0 + DAY))
+    out = ledger.debit(s, amount=D(4), occurred_time=T0, now=T0)
+    later = T0 + DAY + 2 * HOUR
+    record = ledger.DebitRecord("d", out.entries[0].allocations)
+    swept = ledger.expire_due(out.state, later)
+    assert [e.amount for e in swept.entries] == [D(-6)]
+    refunded = ledger.refund(swept.state, record, amount=None, now=later)
+    refund, expiry = refunded.entries
+    assert (refund.type, refund.amount, expiry.type, expiry.amount) == (
+        EntryType.REFUND, D(4), EntryType.EXPIRY, D(-4),
+    )
+    assert refunded.state.grants["a"].remaining == 0
+    assert refunded.state.grants["a"].expired_amount == D(10)
+    # Sweeper not run yet: the refund books the whole overdue write-off, as the sweeper would.
+    unswept = ledger.refund(out.state, record, amount=None, now=later)
+    assert [(e.type, e.amount) for e in unswept.entries] == [
+        (EntryType.REFUND, D(4)), (EntryType.EXPIRY, D(-10)),
+    ]
+
+
+def test_refund_of_overage_part_reduces_overage_or_returns_to_the_settling_grant() -> None:
+    s = ledger.debit(state(grant("a", "4"), policy=ALLOW), amount=D(10), occurred_time=T0, now=T0)
+    debit_allocs = s.entries[0].allocations
+    # Unsettled: the overage part reduces outstanding overage.
+    r = ledger.refund(s.state, ledger.DebitRecord("d", debit_allocs), amount=D(6), now=T0)
+    assert r.entries[0].allocations == (Allocation(None, D(6)),)
+    assert r.state.overage == 0
+    # Settled by grant b meanwhile: the overage part goes back to b.
+    settled = ledger.grant(s.state, grant("b", "100"), now=T0 + HOUR).state
+    r = ledger.refund(settled, ledger.DebitRecord("d", debit_allocs), amount=None, now=T0 + HOUR)
+    assert r.entries[0].allocations == (Allocation("b", D(6)), Allocation("a", D(4)))
+    assert (r.state.grants["b"].remaining, r.state.grants["a"].remaining, r.state.overage) == (D(100), D(4), D(0))
+
+
+def test_void_removes_remainder_once() -> None:
+    s = state(grant("a", "10"))
+    out = ledger.void(s, "a", now=T0)
+    assert (out.entries[0].type, out.entries[0].amount) == (EntryType.VOID, D(-10))
+    with pytest.raises(GrantAlreadyVoided):
+        ledger.void(out.state, "a", now=T0)
+    consumed = ledger.debit(state(grant("b", "3")), amount=D(3), occurred_time=T0, now=T0).state
+    with pytest.raises(GrantAlreadyEnded):
+        ledger.void(consumed, "b", now=T0)
+
+
+def test_expiry_waits_for_the_grace_period_and_balance_is_exact_either_way() -> None:
+    s = state(grant("a", "10", expire=T0 + DAY), grant("b", "5"))
+    assert ledger.expire_due(s, T0 + DAY + HOUR - timedelta(seconds=1)).entries == []
+    view = project(s, T0 + DAY + timedelta(minutes=10))  # expired, not written off yet
+    assert (view.available, view.pending_expiry) == (D(5), D(10))
+    out = ledger.expire_due(s, T0 + DAY + HOUR)
+    (entry,) = out.entries
+    assert (entry.type, entry.amount, entry.occurred_time) == (EntryType.EXPIRY, D(-10), T0 + DAY)
+    assert project(out.state, T0 + DAY + HOUR).available == D(5)
+    assert out.state.grants["a"].expired_amount == D(10)
+
+
+def test_every_entry_balances_its_allocations() -> None:
+    s = state(grant("a", "10"), policy=ALLOW)
+    out = ledger.debit(s, amount=D(12), occurred_time=T0, now=T0)
+    out2 = ledger.grant(out.state, grant("b", "5"), now=T0)
+    for e in out.entries + out2.entries:
+        assert e.amount == sum((a.amount for a in e.allocations), D(0))
