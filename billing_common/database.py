@@ -7,6 +7,7 @@ each has its own database in it. pgserver stops the server when the last process
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -54,10 +55,9 @@ async def ensure_database(server_uri: str, database: str) -> None:
     try:
         exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database)
         if not exists:
-            try:
+            # Another process may create it meanwhile.
+            with contextlib.suppress(asyncpg.DuplicateDatabaseError):
                 await conn.execute(f'CREATE DATABASE "{database}"')
-            except asyncpg.DuplicateDatabaseError:
-                pass  # another process created it meanwhile
     finally:
         await conn.close()
 

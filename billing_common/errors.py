@@ -38,8 +38,12 @@ class InvalidArgument(BillingError):
     reason = "INVALID_ARGUMENT"
 
     @classmethod
-    def field(cls, field: str, description: str, reason: str = "INVALID_ARGUMENT") -> InvalidArgument:
-        return cls(f"{field}: {description}", reason=reason, violations=[Violation(field, description)])
+    def field(
+        cls, field: str, description: str, reason: str = "INVALID_ARGUMENT"
+    ) -> InvalidArgument:
+        return cls(
+            f"{field}: {description}", reason=reason, violations=[Violation(field, description)]
+        )
 
 
 class NotFound(BillingError):

@@ -4,6 +4,7 @@ maps errors, and `serve`, which adds health checking and reflection and stops gr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import signal
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -108,7 +109,9 @@ class GrpcServer:
 Job = Callable[[asyncio.Event], Awaitable[None]]
 
 
-async def serve_until_signal(server: GrpcServer, grace_s: float, background: Iterable[Job] = ()) -> None:
+async def serve_until_signal(
+    server: GrpcServer, grace_s: float, background: Iterable[Job] = ()
+) -> None:
     """Run until SIGTERM or SIGINT, then stop the server and tell background jobs to stop."""
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -121,14 +124,14 @@ async def serve_until_signal(server: GrpcServer, grace_s: float, background: Ite
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def every(interval_s: float, stopping: asyncio.Event, work: Callable[[], Awaitable[object]], name: str) -> None:
+async def every(
+    interval_s: float, stopping: asyncio.Event, work: Callable[[], Awaitable[object]], name: str
+) -> None:
     """Run `work` every interval_s until `stopping` is set; failures are logged, not fatal."""
     while not stopping.is_set():
         try:
             await work()
         except Exception:
             log.exception("background_job_failed", job=name)
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stopping.wait(), interval_s)
-        except TimeoutError:
-            pass

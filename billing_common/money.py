@@ -39,7 +39,7 @@ def parse_amount(
     match = _PLAIN.fullmatch(text)
     if match is None:
         raise InvalidArgument.field(
-            field, f"{text!r} is not a plain decimal number such as \"12.50\"", "INVALID_AMOUNT"
+            field, f'{text!r} is not a plain decimal number such as "12.50"', "INVALID_AMOUNT"
         )
     fraction = match.group("frac") or ""
     if len(fraction) > FRACTION_DIGITS_MAX:

@@ -16,9 +16,7 @@ def page_size(value: int, field: str = "page_size") -> int:
     if value < 0:
         raise InvalidArgument.field(field, "must not be negative", "INVALID_PAGE_SIZE")
     if value > PAGE_SIZE_MAX:
-        raise InvalidArgument.field(
-            field, f"at most {PAGE_SIZE_MAX}", "PAGE_SIZE_TOO_LARGE"
-        )
+        raise InvalidArgument.field(field, f"at most {PAGE_SIZE_MAX}", "PAGE_SIZE_TOO_LARGE")
     return value or PAGE_SIZE_DEFAULT
 
 
@@ -32,7 +30,11 @@ def decode_token(token: str, field: str = "page_token") -> dict[str, Any] | None
     try:
         cursor = json.loads(base64.urlsafe_b64decode(token.encode()))
     except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidArgument.field(field, "is not a token this service issued", "INVALID_PAGE_TOKEN") from exc
+        raise InvalidArgument.field(
+            field, "is not a token this service issued", "INVALID_PAGE_TOKEN"
+        ) from exc
     if not isinstance(cursor, dict):
-        raise InvalidArgument.field(field, "is not a token this service issued", "INVALID_PAGE_TOKEN")
+        raise InvalidArgument.field(
+            field, "is not a token this service issued", "INVALID_PAGE_TOKEN"
+        )
     return cursor

@@ -1,4 +1,4 @@
-"""Command line: `python -m ledger_service serve|migrate|verify WALLET_ID|run-expiry [WALLET_ID]`."""
+"""Command line: `python -m ledger_service serve|migrate|verify WALLET|run-expiry [WALLET]`."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from billing_common.money import format_amount
 from ledger_service import main
 from ledger_service.adapters.db.migrate import upgrade_async
 from ledger_service.app.service import LedgerApp, LedgerPolicy
-from ledger_service.config import LedgerSettings, add_arguments
+from ledger_service.config import LedgerSettings, settings_parser
 
 
 async def _with_app(settings: LedgerSettings, work):  # type: ignore[no-untyped-def]
@@ -27,16 +27,25 @@ async def _with_app(settings: LedgerSettings, work):  # type: ignore[no-untyped-
         await engine.dispose()
 
 
-def cli(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="ledger_service", description="The billing ledger service.")
-    add_arguments(parser)
+def build_parser() -> argparse.ArgumentParser:
+    common = settings_parser()
+    parser = argparse.ArgumentParser(
+        prog="ledger_service", description="The billing ledger service.", parents=[common]
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("serve", help="run the gRPC server (migrates first unless --no-migrate)")
-    sub.add_parser("migrate", help="apply database migrations and exit")
-    verify = sub.add_parser("verify", help="recompute a wallet's balances from its journal")
+    sub.add_parser(
+        "serve", parents=[common], help="run the gRPC server (migrates unless --no-migrate)"
+    )
+    sub.add_parser("migrate", parents=[common], help="apply database migrations and exit")
+    verify = sub.add_parser("verify", parents=[common], help="recompute a wallet from its journal")
     verify.add_argument("wallet_id")
-    expiry = sub.add_parser("run-expiry", help="book due expiry write-offs and settlements now")
+    expiry = sub.add_parser("run-expiry", parents=[common], help="book due write-offs now")
     expiry.add_argument("wallet_id", nargs="?", default="")
+    return parser
+
+
+def cli(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     settings = LedgerSettings.from_env().with_args(args)
     configure_logging(settings.log_level)
@@ -50,20 +59,31 @@ def cli(argv: list[str] | None = None) -> int:
     try:
         if args.command == "verify":
             report = asyncio.run(_with_app(settings, lambda app: app.verify_wallet(args.wallet_id)))
-            print(json.dumps({
-                "consistent": report.consistent,
-                "differences": [[s, format_amount(a), format_amount(b)] for s, a, b in report.differences],
-                "granted": format_amount(report.granted),
-                "consumed": format_amount(report.consumed),
-                "expired": format_amount(report.expired),
-                "voided": format_amount(report.voided),
-                "remaining": format_amount(report.remaining),
-                "overage": format_amount(report.overage),
-            }, indent=2))
+            print(
+                json.dumps(
+                    {
+                        "consistent": report.consistent,
+                        "differences": [
+                            [s, format_amount(a), format_amount(b)]
+                            for s, a, b in report.differences
+                        ],
+                        "granted": format_amount(report.granted),
+                        "consumed": format_amount(report.consumed),
+                        "expired": format_amount(report.expired),
+                        "voided": format_amount(report.voided),
+                        "remaining": format_amount(report.remaining),
+                        "overage": format_amount(report.overage),
+                    },
+                    indent=2,
+                )
+            )
             return 0 if report.consistent else 1
         entries = asyncio.run(_with_app(settings, lambda app: app.run_expiry(args.wallet_id)))
         for e in entries:
-            print(f"{e.wallet_id}  {e.entry.type.value:<18} {format_amount(e.entry.amount):>14}  {e.entry.description}")
+            print(
+                f"{e.wallet_id}  {e.entry.type.value:<18} "
+                f"{format_amount(e.entry.amount):>14}  {e.entry.description}"
+            )
         print(f"{len(entries)} entries booked")
         return 0
     except BillingError as exc:

@@ -41,18 +41,27 @@ class LedgerSettings:
         return cls(**values)  # type: ignore[arg-type]
 
     def with_args(self, args: argparse.Namespace) -> LedgerSettings:
-        given = {f.name: getattr(args, f.name) for f in fields(self) if getattr(args, f.name, None) is not None}
+        given = {f.name: getattr(args, f.name) for f in fields(self) if hasattr(args, f.name)}
         return replace(self, **given)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def settings_parser() -> argparse.ArgumentParser:
+    """The settings as flags, a parent of the command parser and of each subcommand, so they may
+    stand before or after the subcommand. An unset flag leaves no attribute (SUPPRESS), so the
+    environment's value stands."""
+    parser = argparse.ArgumentParser(add_help=False)
     for f in fields(LedgerSettings):
         flag = "--" + f.name.replace("_", "-")
-        kind = {"int": int, "float": float, "Path": Path}.get(str(f.type))
+        env = f"env LEDGER_{f.name.upper()}"
         if str(f.type) == "bool":
-            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None)
+            action = argparse.BooleanOptionalAction
+            parser.add_argument(
+                flag, dest=f.name, action=action, default=argparse.SUPPRESS, help=env
+            )
         else:
-            parser.add_argument(flag, dest=f.name, type=kind or str, default=None, help=f"env LEDGER_{f.name.upper()}")
+            kind = {"int": int, "float": float, "Path": Path}.get(str(f.type), str)
+            parser.add_argument(flag, dest=f.name, type=kind, default=argparse.SUPPRESS, help=env)
+    return parser
 
 
 def _coerce(kind: object, raw: str) -> object:

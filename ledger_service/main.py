@@ -8,9 +8,9 @@ from datetime import timedelta
 
 import grpc
 import structlog
+from billing.ledger.v1 import ledger_pb2, ledger_pb2_grpc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from billing.ledger.v1 import ledger_pb2, ledger_pb2_grpc
 from billing_common import database
 from billing_common.clock import Clock, SystemClock
 from billing_common.grpc_server import GrpcServer, every, serve_until_signal
@@ -68,7 +68,9 @@ async def run(settings: LedgerSettings) -> None:
     jobs = []
     if settings.sweep_interval_s > 0:
         jobs.append(
-            lambda stopping: every(settings.sweep_interval_s, stopping, ledger.app.run_expiry, "expiry_sweep")
+            lambda stopping: every(
+                settings.sweep_interval_s, stopping, ledger.app.run_expiry, "expiry_sweep"
+            )
         )
     try:
         await serve_until_signal(ledger.server, settings.shutdown_grace_s, jobs)

@@ -3,7 +3,6 @@ per test, and a ledger gRPC server on a real port with a fake clock."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import os
 import tempfile
@@ -15,8 +14,8 @@ from pathlib import Path
 import asyncpg
 import grpc
 import pytest
-
 from billing.ledger.v1 import ledger_pb2_grpc
+
 from billing_common import database
 from billing_common.clock import FakeClock
 from ledger_service import main as ledger_main
@@ -99,16 +98,20 @@ class RunningLedger:
 async def ledger_server(ledger_db: str, clock: FakeClock) -> AsyncIterator[RunningLedger]:
     """A ledger gRPC server on 127.0.0.1:<free port>, on its own database, with a fake clock."""
     settings = LedgerSettings(
-        database_url=ledger_db, listen="127.0.0.1:0", migrate=False, pool_size=10, sweep_interval_s=0
+        database_url=ledger_db,
+        listen="127.0.0.1:0",
+        migrate=False,
+        pool_size=10,
+        sweep_interval_s=0,
     )
     ledger = await ledger_main.build(settings, clock)
     port = await ledger.server.start()
     target = f"127.0.0.1:{port}"
     channel = grpc.aio.insecure_channel(target)
     try:
-        yield RunningLedger(target, clock, ledger, channel, ledger_pb2_grpc.LedgerServiceStub(channel))
+        yield RunningLedger(
+            target, clock, ledger, channel, ledger_pb2_grpc.LedgerServiceStub(channel)
+        )
     finally:
         await channel.close()
         await ledger.close()
-
-

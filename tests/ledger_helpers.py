@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime, timedelta
 
 from billing.ledger.v1 import ledger_pb2 as pb
+
 from billing_common.protoconv import duration, timestamp
 
 
@@ -22,7 +23,10 @@ async def make_wallet(
     grace: timedelta | None = None,
 ) -> pb.Wallet:
     request = pb.CreateWalletRequest(
-        request_id=rid(), customer_id=customer_id or f"cust-{rid()}", unit=unit, overage_policy=policy
+        request_id=rid(),
+        customer_id=customer_id or f"cust-{rid()}",
+        unit=unit,
+        overage_policy=policy,
     )
     if grace is not None:
         request.late_event_grace_period.CopyFrom(duration(grace))
@@ -51,9 +55,16 @@ async def make_grant(
 
 
 def debit_request(
-    wallet_id: str, amount: str, *, occurred: datetime | None = None, feature: str = "api_call", request_id: str | None = None
+    wallet_id: str,
+    amount: str,
+    *,
+    occurred: datetime | None = None,
+    feature: str = "api_call",
+    request_id: str | None = None,
 ) -> pb.DebitRequest:
-    request = pb.DebitRequest(request_id=request_id or rid(), wallet_id=wallet_id, amount=amount, feature=feature)
+    request = pb.DebitRequest(
+        request_id=request_id or rid(), wallet_id=wallet_id, amount=amount, feature=feature
+    )
     if occurred is not None:
         request.occurred_time.CopyFrom(timestamp(occurred))
     return request

@@ -13,14 +13,14 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TypeVar
 
 import structlog
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from billing_common.clock import Clock
 from billing_common.errors import BillingError, InvalidArgument, RequestIdConflict
@@ -113,9 +113,9 @@ class LedgerApp:
             return await work(LedgerRepository(conn))
 
     async def _claim_one(self, repo: LedgerRepository, idem: cmd.Idem) -> bytes | None:
-        claim = (await repo.claim([(idem.request_id, idem.method, idem.fingerprint)], self.clock.now()))[
-            idem.request_id
-        ]
+        claim = (
+            await repo.claim([(idem.request_id, idem.method, idem.fingerprint)], self.clock.now())
+        )[idem.request_id]
         return None if claim.claimed else _check_replay(claim, idem)
 
     async def _locked(self, repo: LedgerRepository, wallet_id: str) -> WalletState:
@@ -226,7 +226,9 @@ class LedgerApp:
         async def work(repo: LedgerRepository) -> list[tuple[int, Grant]]:
             if await repo.get_wallet(q.wallet_id) is None:
                 raise WalletNotFound(f"wallet {q.wallet_id!r} does not exist")
-            return await repo.list_grants(q.wallet_id, q.state, self.clock.now(), q.after_seq, q.limit)
+            return await repo.list_grants(
+                q.wallet_id, q.state, self.clock.now(), q.after_seq, q.limit
+            )
 
         return await self._read(work)
 
@@ -320,7 +322,10 @@ class LedgerApp:
                         debit_entries[i] = stored
             changed = {w: s for w, s in states.items() if s is not before[w]}
             await repo.save(
-                {w: before[w] for w in changed}, changed, booked, now  # type: ignore[arg-type]
+                {w: before[w] for w in changed},
+                changed,
+                booked,
+                now,  # type: ignore[arg-type]
             )
             payloads = {i: encode(s) for i, s in debit_entries.items()}
             await repo.store_responses({debits[i].idem.request_id: p for i, p in payloads.items()})
@@ -335,7 +340,8 @@ class LedgerApp:
             result = by_first[i]
             if d is not debits[i] and d.idem.fingerprint != debits[i].idem.fingerprint:
                 result = RequestIdConflict(
-                    f"request_id {d.idem.request_id!r} appears twice in the batch with different content"
+                    f"request_id {d.idem.request_id!r} appears twice in the batch"
+                    " with different content"
                 )
             results.append(result)
         return results
@@ -348,7 +354,11 @@ class LedgerApp:
             if original is None:
                 raise EntryNotFound(f"entry {c.entry_id!r} does not exist")
             if original.entry.type is not EntryType.DEBIT:
-                raise NotADebit.field("entry_id", f"is a {original.entry.type.value} entry, not a DEBIT", "ENTRY_NOT_A_DEBIT")
+                raise NotADebit.field(
+                    "entry_id",
+                    f"is a {original.entry.type.value} entry, not a DEBIT",
+                    "ENTRY_NOT_A_DEBIT",
+                )
             state = await self._locked(repo, original.wallet_id)
             net = ledger.refundable(original.entry.allocations, await repo.refunds_of(c.entry_id))
             state = await repo.add_grants(state, [a.grant_id for a in net if a.grant_id])
@@ -372,7 +382,9 @@ class LedgerApp:
     async def balance(self, wallet_id: str, as_of: datetime | None) -> tuple[Wallet, BalanceView]:
         now = self.clock.now()
         if as_of is not None and as_of > now:
-            raise InvalidArgument.field("as_of_time", "must not be in the future", "AS_OF_IN_FUTURE")
+            raise InvalidArgument.field(
+                "as_of_time", "must not be in the future", "AS_OF_IN_FUTURE"
+            )
         state = await self._read(lambda repo: repo.state_at(wallet_id, as_of))
         if state is None:
             raise WalletNotFound(f"wallet {wallet_id!r} does not exist")
@@ -382,7 +394,9 @@ class LedgerApp:
         async def work(repo: LedgerRepository) -> list[tuple[int, StoredEntry]]:
             if await repo.get_wallet(q.wallet_id) is None:
                 raise WalletNotFound(f"wallet {q.wallet_id!r} does not exist")
-            return await repo.list_entries(q.wallet_id, q.types, q.start, q.end, q.before_seq, q.limit)
+            return await repo.list_entries(
+                q.wallet_id, q.types, q.start, q.end, q.before_seq, q.limit
+            )
 
         return await self._read(work)
 
@@ -406,7 +420,9 @@ class LedgerApp:
                     outcome = ledger.expire_due(state, now)
                     after[wid] = outcome.state
                     done += [StoredEntry(new_id(), wid, now, "", e) for e in outcome.entries]
-                await repo.save(states, after, [(s.id, s.wallet_id, "", s.entry) for s in done], now)
+                await repo.save(
+                    states, after, [(s.id, s.wallet_id, "", s.entry) for s in done], now
+                )
                 return done
 
             round_entries = await self._write(work)
@@ -445,7 +461,8 @@ class LedgerApp:
             if granted != consumed + expired + voided + remaining - stored_overage:
                 diffs.append(
                     (
-                        "conservation: granted vs consumed + expired + voided + remaining - overage",
+                        "conservation: granted vs consumed + expired + voided + remaining"
+                        " - overage",
                         granted,
                         consumed + expired + voided + remaining - stored_overage,
                     )
@@ -462,4 +479,3 @@ class LedgerApp:
             )
 
         return await self._read(work)
-

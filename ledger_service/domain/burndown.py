@@ -18,7 +18,6 @@ from decimal import Decimal
 
 from ledger_service.domain.model import Allocation, Grant, GrantKind
 
-
 _NEVER = datetime.max.replace(tzinfo=UTC)
 
 
@@ -37,9 +36,7 @@ def burn_order(grants: Iterable[Grant]) -> list[Grant]:
     return sorted(grants, key=burn_key)
 
 
-def allocate(
-    grants: Iterable[Grant], amount: Decimal
-) -> tuple[list[Allocation], Decimal]:
+def allocate(grants: Iterable[Grant], amount: Decimal) -> tuple[list[Allocation], Decimal]:
     """Take `amount` from `grants` (already filtered for eligibility) in burn-down order.
 
     Returns the allocations (negative amounts) and the part no grant covered.

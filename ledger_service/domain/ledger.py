@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 
+from billing_common.money import format_amount
 from ledger_service.domain.burndown import allocate, burn_key
 from ledger_service.domain.errors import (
     GrantAlreadyEnded,
@@ -80,7 +81,9 @@ def available(state: WalletState, at: datetime) -> Decimal:
 
 def _entry(state: WalletState, now: datetime, **fields: object) -> Entry:
     return Entry(
-        available_after=available(state, now), overage_after=state.overage, **fields  # type: ignore[arg-type]
+        available_after=available(state, now),
+        overage_after=state.overage,
+        **fields,  # type: ignore[arg-type]
     )
 
 
@@ -168,8 +171,8 @@ def debit(
     if uncovered > 0:
         if state.wallet.overage_policy is OveragePolicy.DENY:
             raise InsufficientCredits(
-                f"debit of {amount} needs {uncovered} more {unit_word(state.wallet.unit)} "
-                f"than the wallet has available",
+                f"debit of {format_amount(amount)} needs {format_amount(uncovered)} more "
+                f"{unit_word(state.wallet.unit)} than the wallet has available",
             )
         allocations.append(Allocation(None, -uncovered))
     changed = _apply(state, allocations)
@@ -248,12 +251,14 @@ def _ended_parts(state: WalletState, grant_ids: Iterable[str], now: datetime) ->
             continue
         write_off = g.write_off_time(state.wallet.late_event_grace)
         if g.void_time is not None:
-            kind, changed = EntryType.VOID, replace(
-                g, remaining=ZERO, voided_amount=g.voided_amount + g.remaining
+            kind, changed = (
+                EntryType.VOID,
+                replace(g, remaining=ZERO, voided_amount=g.voided_amount + g.remaining),
             )
         elif write_off is not None and now >= write_off:
-            kind, changed = EntryType.EXPIRY, replace(
-                g, remaining=ZERO, expired_amount=g.expired_amount + g.remaining
+            kind, changed = (
+                EntryType.EXPIRY,
+                replace(g, remaining=ZERO, expired_amount=g.expired_amount + g.remaining),
             )
         else:
             continue
@@ -267,7 +272,8 @@ def _ended_parts(state: WalletState, grant_ids: Iterable[str], now: datetime) ->
                 occurred_time=now,
                 allocations=(Allocation(g.id, -g.remaining),),
                 description=(
-                    f"-{g.remaining} {unit_word(state.wallet.unit)} voided (refund to a voided grant)"
+                    f"-{g.remaining} {unit_word(state.wallet.unit)} voided"
+                    " (refund to a voided grant)"
                     if kind is EntryType.VOID
                     else f"-{g.remaining} {unit_word(state.wallet.unit)} expired "
                     f"(grant expired {g.expire_time:%Y-%m-%d})"
@@ -297,7 +303,8 @@ def refund(
     amount = refundable if amount is None else amount
     if amount > refundable or amount <= 0:
         raise RefundExceedsDebit(
-            f"refund of {amount} exceeds the {refundable} still refundable on debit {record.entry_id}"
+            f"refund of {format_amount(amount)} exceeds the {format_amount(refundable)}"
+            f" still refundable on debit {record.entry_id}"
         )
     left = amount
     allocations: list[Allocation] = []
@@ -326,7 +333,9 @@ def refund(
         assert settled == 0, "settled overage must have been paid by some grant"
         left -= part
     grant_parts = [a for a in record.allocations if a.grant_id is not None]
-    for alloc in sorted(grant_parts, key=lambda a: burn_key(state.grants[a.grant_id or ""]), reverse=True):
+    for alloc in sorted(
+        grant_parts, key=lambda a: burn_key(state.grants[a.grant_id or ""]), reverse=True
+    ):
         if left <= 0:
             break
         give = min(-alloc.amount, left)
@@ -358,7 +367,9 @@ def expire_due(state: WalletState, now: datetime) -> Outcome:
         (
             g
             for g in state.grants.values()
-            if g.void_time is None and g.remaining > 0 and g.expire_time is not None
+            if g.void_time is None
+            and g.remaining > 0
+            and g.expire_time is not None
             and now >= g.expire_time + grace
         ),
         key=lambda g: (g.expire_time, g.id),

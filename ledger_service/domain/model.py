@@ -79,8 +79,10 @@ class Grant:
     def state(self, at: datetime) -> GrantState:
         if self.void_time is not None and self.void_time <= at:
             return GrantState.VOIDED
-        if self.expire_time is not None and self.expire_time <= at and (
-            self.remaining > 0 or self.expired_amount > 0
+        if (
+            self.expire_time is not None
+            and self.expire_time <= at
+            and (self.remaining > 0 or self.expired_amount > 0)
         ):
             return GrantState.EXPIRED
         if self.remaining == 0:

@@ -14,9 +14,7 @@ VERSION_TABLE = "ledger_alembic_version"
 
 
 def _run(connection: Connection) -> None:
-    context.configure(
-        connection=connection, target_metadata=metadata, version_table=VERSION_TABLE
-    )
+    context.configure(connection=connection, target_metadata=metadata, version_table=VERSION_TABLE)
     with context.begin_transaction():
         context.run_migrations()
 

@@ -7,14 +7,16 @@ from datetime import timedelta
 from decimal import Decimal
 
 import grpc
-
 from billing.ledger.v1 import ledger_pb2 as pb
+
 from tests.ledger_helpers import balance, debit_request, make_grant, make_wallet, rid
 
 HOUR, DAY = timedelta(hours=1), timedelta(days=1)
 
 
-async def test_concurrent_debits_on_a_deny_wallet_take_exactly_what_is_covered(ledger_server) -> None:
+async def test_concurrent_debits_on_a_deny_wallet_take_exactly_what_is_covered(
+    ledger_server,
+) -> None:
     stub = ledger_server.stub
     wallet = await make_wallet(stub)
     await make_grant(stub, wallet.wallet_id, "1000")
@@ -23,7 +25,9 @@ async def test_concurrent_debits_on_a_deny_wallet_take_exactly_what_is_covered(l
     results = await asyncio.gather(*calls, return_exceptions=True)
     ok = [r for r in results if isinstance(r, pb.DebitResponse)]
     refused = [r for r in results if isinstance(r, grpc.aio.AioRpcError)]
-    assert len(ok) + len(refused) == 200, [r for r in results if not isinstance(r, (pb.DebitResponse, grpc.aio.AioRpcError))]
+    assert len(ok) + len(refused) == 200, [
+        r for r in results if not isinstance(r, (pb.DebitResponse, grpc.aio.AioRpcError))
+    ]
     assert {r.code() for r in refused} == {grpc.StatusCode.FAILED_PRECONDITION}
     assert len(ok) == 142
     # Each booked debit saw a non-negative balance; their sequence of balances is a strict chain.
@@ -43,8 +47,10 @@ async def test_concurrent_debit_batches_across_wallets_never_deadlock(ledger_ser
     # Each batch touches every wallet, in a different order: locks must still be taken in one order.
     batches = []
     for b in range(8):
-        order = wallets[b % 5:] + wallets[: b % 5]
-        batches.append(pb.DebitBatchRequest(debits=[debit_request(w.wallet_id, "1") for w in order * 2]))
+        order = wallets[b % 5 :] + wallets[: b % 5]
+        batches.append(
+            pb.DebitBatchRequest(debits=[debit_request(w.wallet_id, "1") for w in order * 2])
+        )
     responses = await asyncio.gather(*(stub.DebitBatch(req) for req in batches))
     assert all(r.HasField("entry") for resp in responses for r in resp.results)
     for w in wallets:
@@ -74,14 +80,18 @@ async def test_late_usage_within_grace_burns_the_expired_grant(ledger_server) ->
     old = await make_grant(stub, wallet.wallet_id, "10", expire=start + DAY)
     new = await make_grant(stub, wallet.wallet_id, "10")
     clock.advance(DAY + timedelta(minutes=20))
-    late = await stub.Debit(debit_request(wallet.wallet_id, "4", occurred=start + DAY - timedelta(minutes=5)))
+    late = await stub.Debit(
+        debit_request(wallet.wallet_id, "4", occurred=start + DAY - timedelta(minutes=5))
+    )
     assert [a.grant_id for a in late.entry.allocations] == [old.grant.grant_id]
     on_time = await stub.Debit(debit_request(wallet.wallet_id, "3"))
     assert [a.grant_id for a in on_time.entry.allocations] == [new.grant.grant_id]
     b = await balance(stub, wallet.wallet_id)
     assert (b.available, b.pending_expiry) == ("7", "6")
     # The write-off waits for the grace period, then the sweep books it.
-    assert list((await stub.RunExpiry(pb.RunExpiryRequest(wallet_id=wallet.wallet_id))).entries) == []
+    assert (
+        list((await stub.RunExpiry(pb.RunExpiryRequest(wallet_id=wallet.wallet_id))).entries) == []
+    )
     clock.advance(HOUR)
     swept = (await stub.RunExpiry(pb.RunExpiryRequest(wallet_id=wallet.wallet_id))).entries
     assert [(e.type, e.amount, e.related_id) for e in swept] == [
@@ -89,7 +99,9 @@ async def test_late_usage_within_grace_burns_the_expired_grant(ledger_server) ->
     ]
     after = await balance(stub, wallet.wallet_id)
     assert (after.available, after.pending_expiry) == ("7", "0")
-    assert (await stub.VerifyWallet(pb.VerifyWalletRequest(wallet_id=wallet.wallet_id))).expired == "6"
+    assert (
+        await stub.VerifyWallet(pb.VerifyWalletRequest(wallet_id=wallet.wallet_id))
+    ).expired == "6"
 
 
 async def test_as_of_balances_match_the_journal_at_every_past_instant(ledger_server) -> None:
@@ -102,13 +114,17 @@ async def test_as_of_balances_match_the_journal_at_every_past_instant(ledger_ser
         snapshots.append((clock.now(), await balance(stub, wallet.wallet_id)))
         clock.advance(timedelta(minutes=30))
 
-    await make_grant(stub, wallet.wallet_id, "100", kind=pb.GRANT_KIND_PROMOTIONAL, expire=start + 3 * HOUR)
+    await make_grant(
+        stub, wallet.wallet_id, "100", kind=pb.GRANT_KIND_PROMOTIONAL, expire=start + 3 * HOUR
+    )
     await snap()
     debit = (await stub.Debit(debit_request(wallet.wallet_id, "30"))).entry
     await snap()
     await make_grant(stub, wallet.wallet_id, "200")
     await snap()
-    await stub.RefundDebit(pb.RefundDebitRequest(request_id=rid(), entry_id=debit.entry_id, amount="10"))
+    await stub.RefundDebit(
+        pb.RefundDebitRequest(request_id=rid(), entry_id=debit.entry_id, amount="10")
+    )
     await snap()
     await stub.Debit(debit_request(wallet.wallet_id, "500"))  # into overage
     await snap()
@@ -120,7 +136,14 @@ async def test_as_of_balances_match_the_journal_at_every_past_instant(ledger_ser
 
     for when, seen in snapshots:
         again = await balance(stub, wallet.wallet_id, as_of=when)
-        fields = ("available", "overage", "net", "pending_expiry", "prepaid_available", "promotional_available")
+        fields = (
+            "available",
+            "overage",
+            "net",
+            "pending_expiry",
+            "prepaid_available",
+            "promotional_available",
+        )
         assert [getattr(again, f) for f in fields] == [getattr(seen, f) for f in fields], when
         assert [(g.grant_id, g.remaining_amount) for g in again.grants] == [
             (g.grant_id, g.remaining_amount) for g in seen.grants
@@ -140,7 +163,10 @@ async def test_overage_is_settled_first_by_the_next_grant(ledger_server) -> None
     b = await balance(stub, wallet.wallet_id)
     assert (b.available, b.overage, b.net) == ("0", "7", "-7")
     created = await make_grant(stub, wallet.wallet_id, "20")
-    assert [e.type for e in created.entries] == [pb.ENTRY_TYPE_GRANT, pb.ENTRY_TYPE_OVERAGE_SETTLEMENT]
+    assert [e.type for e in created.entries] == [
+        pb.ENTRY_TYPE_GRANT,
+        pb.ENTRY_TYPE_OVERAGE_SETTLEMENT,
+    ]
     b = await balance(stub, wallet.wallet_id)
     assert (b.available, b.overage, b.net) == ("13", "0", "13")
 
@@ -149,14 +175,20 @@ async def test_refund_void_and_history_read_like_a_statement(ledger_server) -> N
     stub = ledger_server.stub
     wallet = await make_wallet(stub)
     g = await make_grant(stub, wallet.wallet_id, "100")
-    debit = (await stub.Debit(debit_request(wallet.wallet_id, "40", feature="Report Generation"))).entry
-    refund = await stub.RefundDebit(pb.RefundDebitRequest(request_id=rid(), entry_id=debit.entry_id, amount="15"))
+    debit = (
+        await stub.Debit(debit_request(wallet.wallet_id, "40", feature="Report Generation"))
+    ).entry
+    refund = await stub.RefundDebit(
+        pb.RefundDebitRequest(request_id=rid(), entry_id=debit.entry_id, amount="15")
+    )
     assert [(e.type, e.amount, e.related_id) for e in refund.entries] == [
         (pb.ENTRY_TYPE_REFUND, "15", debit.entry_id)
     ]
     rest = await stub.RefundDebit(pb.RefundDebitRequest(request_id=rid(), entry_id=debit.entry_id))
     assert rest.entries[0].amount == "25"
-    voided = await stub.VoidGrant(pb.VoidGrantRequest(request_id=rid(), grant_id=g.grant.grant_id, reason="chargeback"))
+    voided = await stub.VoidGrant(
+        pb.VoidGrantRequest(request_id=rid(), grant_id=g.grant.grant_id, reason="chargeback")
+    )
     assert (voided.entry.amount, voided.grant.state) == ("-100", pb.GRANT_STATE_VOIDED)
     history = (await stub.ListEntries(pb.ListEntriesRequest(wallet_id=wallet.wallet_id))).entries
     assert [(e.type, e.amount, e.available_after) for e in history] == [

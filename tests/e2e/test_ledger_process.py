@@ -4,52 +4,42 @@ in-flight calls finish and exits cleanly with nothing half-written."""
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import signal
-import sys
 from pathlib import Path
 
 import grpc
+from billing.ledger.v1 import ledger_pb2 as pb
+from billing.ledger.v1 import ledger_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from billing.ledger.v1 import ledger_pb2 as pb
-from billing.ledger.v1 import ledger_pb2_grpc
+from billing_common.process import ServiceProcess, start_service
 from tests.ledger_helpers import debit_request, make_grant, make_wallet
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-async def _start(database_url: str) -> tuple[asyncio.subprocess.Process, int]:
-    env = {**os.environ, "LEDGER_DATABASE_URL": database_url, "LEDGER_LISTEN": "127.0.0.1:0",
-           "LEDGER_MIGRATE": "false", "LEDGER_SWEEP_INTERVAL_S": "0"}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "ledger_service", "serve", cwd=ROOT, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
-    assert proc.stderr is not None
-    while True:
-        line = await asyncio.wait_for(proc.stderr.readline(), timeout=30)
-        assert line, "the ledger exited before it started"
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if record.get("event") == "server_started":
-            return proc, int(record["port"])
+async def _start(database_url: str) -> ServiceProcess:
+    env = {
+        "LEDGER_DATABASE_URL": database_url,
+        "LEDGER_LISTEN": "127.0.0.1:0",
+        "LEDGER_MIGRATE": "false",
+        "LEDGER_SWEEP_INTERVAL_S": "0",
+    }
+    return await start_service("ledger_service", env, cwd=ROOT)
 
 
 async def test_sigterm_finishes_in_flight_calls_and_exits_cleanly(ledger_db: str) -> None:
-    proc, port = await _start(ledger_db)
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    service = await _start(ledger_db)
+    channel = grpc.aio.insecure_channel(service.target)
     try:
         health = await health_pb2_grpc.HealthStub(channel).Check(
             health_pb2.HealthCheckRequest(service="billing.ledger.v1.LedgerService")
         )
         assert health.status == health_pb2.HealthCheckResponse.SERVING
         reflect = reflection_pb2_grpc.ServerReflectionStub(channel)
-        replies = reflect.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
+        replies = reflect.ServerReflectionInfo(
+            iter([reflection_pb2.ServerReflectionRequest(list_services="")])
+        )
         names = {s.name async for reply in replies for s in reply.list_services_response.service}
         assert "billing.ledger.v1.LedgerService" in names
 
@@ -57,26 +47,28 @@ async def test_sigterm_finishes_in_flight_calls_and_exits_cleanly(ledger_db: str
         wallet = await make_wallet(stub)
         await make_grant(stub, wallet.wallet_id, "100000")
         batches = [
-            stub.DebitBatch(pb.DebitBatchRequest(debits=[debit_request(wallet.wallet_id, "1") for _ in range(500)]))
+            stub.DebitBatch(
+                pb.DebitBatchRequest(
+                    debits=[debit_request(wallet.wallet_id, "1") for _ in range(500)]
+                )
+            )
             for _ in range(4)
         ]
         in_flight = asyncio.gather(*batches, return_exceptions=True)
         await asyncio.sleep(0.05)
-        proc.send_signal(signal.SIGTERM)
+        exit_code = asyncio.create_task(service.stop())
         results = await in_flight
-        assert await asyncio.wait_for(proc.wait(), timeout=30) == 0
+        assert await exit_code == 0
     finally:
         await channel.close()
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+        await service.kill()
 
     # Every batch either completed whole or was never started: nothing half-written.
     done = [r for r in results if isinstance(r, pb.DebitBatchResponse)]
     assert done, f"no batch was in flight when SIGTERM arrived: {results}"
     assert all(all(item.HasField("entry") for item in r.results) for r in done)
-    proc2, port2 = await _start(ledger_db)
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port2}")
+    again = await _start(ledger_db)
+    channel = grpc.aio.insecure_channel(again.target)
     try:
         stub = ledger_pb2_grpc.LedgerServiceStub(channel)
         report = await stub.VerifyWallet(pb.VerifyWalletRequest(wallet_id=wallet.wallet_id))
@@ -84,5 +76,4 @@ async def test_sigterm_finishes_in_flight_calls_and_exits_cleanly(ledger_db: str
         assert report.consumed == str(500 * len(done))
     finally:
         await channel.close()
-        proc2.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(proc2.wait(), timeout=30) == 0
+        assert await again.stop() == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from billing.ledger.v1 import ledger_pb2 as pb
+
 from tests.ledger_helpers import balance, debit_request, make_grant, make_wallet
 
 
@@ -12,11 +13,17 @@ async def test_grant_debit_balance_history(ledger_server) -> None:
     stub, now = ledger_server.stub, ledger_server.clock.now()
     wallet = await make_wallet(stub)
     promo = await make_grant(
-        stub, wallet.wallet_id, "100", kind=pb.GRANT_KIND_PROMOTIONAL, expire=now + timedelta(days=30)
+        stub,
+        wallet.wallet_id,
+        "100",
+        kind=pb.GRANT_KIND_PROMOTIONAL,
+        expire=now + timedelta(days=30),
     )
     prepaid = await make_grant(stub, wallet.wallet_id, "1000", expire=now + timedelta(days=365))
 
-    debit = (await stub.Debit(debit_request(wallet.wallet_id, "150", feature="Report Generation"))).entry
+    debit = (
+        await stub.Debit(debit_request(wallet.wallet_id, "150", feature="Report Generation"))
+    ).entry
 
     # Promotional burns first (earlier expiry), the rest from prepaid.
     assert [(a.grant_id, a.amount) for a in debit.allocations] == [
@@ -28,10 +35,19 @@ async def test_grant_debit_balance_history(ledger_server) -> None:
     assert debit.description == "-150 credits for Report Generation on Jan 1"
 
     b = await balance(stub, wallet.wallet_id)
-    assert (b.available, b.prepaid_available, b.promotional_available, b.overage) == ("950", "950", "0", "0")
+    assert (b.available, b.prepaid_available, b.promotional_available, b.overage) == (
+        "950",
+        "950",
+        "0",
+        "0",
+    )
 
     history = (await stub.ListEntries(pb.ListEntriesRequest(wallet_id=wallet.wallet_id))).entries
-    assert [e.type for e in history] == [pb.ENTRY_TYPE_DEBIT, pb.ENTRY_TYPE_GRANT, pb.ENTRY_TYPE_GRANT]
+    assert [e.type for e in history] == [
+        pb.ENTRY_TYPE_DEBIT,
+        pb.ENTRY_TYPE_GRANT,
+        pb.ENTRY_TYPE_GRANT,
+    ]
 
     report = await stub.VerifyWallet(pb.VerifyWalletRequest(wallet_id=wallet.wallet_id))
     assert report.consistent, report.differences

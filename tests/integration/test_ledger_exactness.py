@@ -5,8 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import asyncpg
-
 from billing.ledger.v1 import ledger_pb2 as pb
+
 from tests.ledger_helpers import debit_request, make_grant, make_wallet
 
 ROWS = 2_000_000
@@ -23,7 +23,7 @@ async def test_two_million_micro_debits_verify_exactly(ledger_server, ledger_db)
     )
     assert all(r.HasField("entry") for r in batch.results)
     assert batch.results[-1].entry.available_after == "2.999"
-    # Then two million more journal rows of 0.000001 written in bulk, as the service would book them,
+    # Then two million more journal rows of 0.000001, written in bulk as the service books them,
     # so that VerifyWallet's NUMERIC sums and Decimal arithmetic run over millions of tiny amounts.
     conn = await asyncpg.connect(ledger_db)
     try:
@@ -35,18 +35,23 @@ async def test_two_million_micro_debits_verify_exactly(ledger_server, ledger_db)
                 SELECT 'bulk-' || i, $1, 'DEBIT', -$3::numeric, now(), now(), 0, 0
                 FROM generate_series(1, $2) AS i
                 """,
-                wallet.wallet_id, ROWS, Decimal(TINY),
+                wallet.wallet_id,
+                ROWS,
+                Decimal(TINY),
             )
             await conn.execute(
                 """
                 INSERT INTO allocations (entry_id, position, grant_id, amount)
                 SELECT 'bulk-' || i, 0, $1, -$3::numeric FROM generate_series(1, $2) AS i
                 """,
-                granted.grant.grant_id, ROWS, Decimal(TINY),
+                granted.grant.grant_id,
+                ROWS,
+                Decimal(TINY),
             )
             await conn.execute(
                 "UPDATE grants SET remaining = remaining - $2::numeric WHERE id = $1",
-                granted.grant.grant_id, Decimal(TINY) * ROWS,
+                granted.grant.grant_id,
+                Decimal(TINY) * ROWS,
             )
     finally:
         await conn.close()

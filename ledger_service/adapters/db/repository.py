@@ -123,6 +123,7 @@ def _grant_row(g: Grant) -> dict[str, Any]:
 
 _LIVE = or_(grants.c.remaining > 0, grants.c.overage_paid > grants.c.overage_returned)
 
+
 # SQL for "grant is in this state at :at", used by ListGrants.
 def _state_filter(state: GrantState, at: datetime) -> Any:
     not_void = grants.c.void_time.is_(None)
@@ -134,7 +135,9 @@ def _state_filter(state: GrantState, at: datetime) -> Any:
         GrantState.CONSUMED: and_(not_void, grants.c.remaining == 0, ~and_(expired, had_remainder)),
         GrantState.PENDING: and_(not_void, grants.c.effective_time > at, grants.c.remaining > 0),
         GrantState.ACTIVE: and_(
-            not_void, grants.c.effective_time <= at, grants.c.remaining > 0,
+            not_void,
+            grants.c.effective_time <= at,
+            grants.c.remaining > 0,
             or_(grants.c.expire_time.is_(None), grants.c.expire_time > at),
         ),
     }[state]
@@ -513,7 +516,9 @@ class LedgerRepository:
             expiry_due = expiry_due.where(grants.c.wallet_id == wallet_id)
             settle_due = settle_due.where(grants.c.wallet_id == wallet_id)
         union = expiry_due.union(settle_due).subquery()
-        rows = await self.conn.execute(select(union.c.wallet_id).order_by(union.c.wallet_id).limit(limit))
+        rows = await self.conn.execute(
+            select(union.c.wallet_id).order_by(union.c.wallet_id).limit(limit)
+        )
         return list(rows.scalars())
 
     async def journal_totals(self, wallet_id: str) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from billing.ledger.v1 import ledger_pb2 as pb
 from billing.type.v1 import types_pb2
+
 from billing_common.errors import BillingError, InvalidArgument, require
 from billing_common.grpc_errors import ErrorTable, classify
 from billing_common.idempotency import fingerprint
@@ -37,7 +38,10 @@ _POLICY_IN = {
     pb.OVERAGE_POLICY_ALLOW_OVERAGE: OveragePolicy.ALLOW_OVERAGE,
 }
 _POLICY_OUT = {v: k for k, v in _POLICY_IN.items()}
-_KIND_IN = {pb.GRANT_KIND_PREPAID: GrantKind.PREPAID, pb.GRANT_KIND_PROMOTIONAL: GrantKind.PROMOTIONAL}
+_KIND_IN = {
+    pb.GRANT_KIND_PREPAID: GrantKind.PREPAID,
+    pb.GRANT_KIND_PROMOTIONAL: GrantKind.PROMOTIONAL,
+}
 _KIND_OUT = {v: k for k, v in _KIND_IN.items()}
 _STATE_OUT = {
     GrantState.ACTIVE: pb.GRANT_STATE_ACTIVE,
@@ -69,7 +73,9 @@ def idem(request: object, method: str, prefix: str = "") -> cmd.Idem:
 def metadata(value: object, field: str) -> dict[str, str]:
     items = dict(value)  # type: ignore[call-overload]
     if len(items) > METADATA_ENTRIES_MAX:
-        raise InvalidArgument.field(field, f"at most {METADATA_ENTRIES_MAX} entries", "INVALID_METADATA")
+        raise InvalidArgument.field(
+            field, f"at most {METADATA_ENTRIES_MAX} entries", "INVALID_METADATA"
+        )
     return items
 
 
@@ -77,14 +83,18 @@ def create_wallet(r: pb.CreateWalletRequest) -> cmd.CreateWallet:
     unit = require(r.unit, "unit")
     if not _UNIT.fullmatch(unit):
         raise InvalidArgument.field(
-            "unit", "1 to 16 characters of A-Z, 0-9 and _ (\"CREDITS\", \"USD\")", "INVALID_UNIT"
+            "unit", '1 to 16 characters of A-Z, 0-9 and _ ("CREDITS", "USD")', "INVALID_UNIT"
         )
     if r.overage_policy not in _POLICY_IN:
-        raise InvalidArgument.field("overage_policy", "must be DENY or ALLOW_OVERAGE", "MISSING_FIELD")
+        raise InvalidArgument.field(
+            "overage_policy", "must be DENY or ALLOW_OVERAGE", "MISSING_FIELD"
+        )
     grace = to_timedelta(r, "late_event_grace_period")
     if grace is not None and not timedelta(0) <= grace <= GRACE_MAX:
         raise InvalidArgument.field(
-            "late_event_grace_period", f"must be between 0 and {GRACE_MAX.days} days", "INVALID_DURATION"
+            "late_event_grace_period",
+            f"must be between 0 and {GRACE_MAX.days} days",
+            "INVALID_DURATION",
         )
     return cmd.CreateWallet(
         idem=idem(r, "CreateWallet"),
@@ -102,15 +112,23 @@ def create_grant(r: pb.CreateGrantRequest) -> cmd.CreateGrant:
     effective = to_datetime(r, "effective_time")
     expire = to_datetime(r, "expire_time")
     if effective is not None and expire is not None and expire <= effective:
-        raise InvalidArgument.field("expire_time", "must be after effective_time", "INVALID_TIME_RANGE")
+        raise InvalidArgument.field(
+            "expire_time", "must be after effective_time", "INVALID_TIME_RANGE"
+        )
     unit_price, currency = ZERO, ""
     if r.HasField("cost_basis"):
-        unit_price = parse_amount(r.cost_basis.unit_price or "0", "cost_basis.unit_price", allow_zero=True)
+        unit_price = parse_amount(
+            r.cost_basis.unit_price or "0", "cost_basis.unit_price", allow_zero=True
+        )
         currency = r.cost_basis.currency
         if currency and not _CURRENCY.fullmatch(currency):
-            raise InvalidArgument.field("cost_basis.currency", "an ISO 4217 code such as USD", "INVALID_CURRENCY")
+            raise InvalidArgument.field(
+                "cost_basis.currency", "an ISO 4217 code such as USD", "INVALID_CURRENCY"
+            )
         if unit_price > 0 and not currency:
-            raise InvalidArgument.field("cost_basis.currency", "is required with a unit price", "MISSING_FIELD")
+            raise InvalidArgument.field(
+                "cost_basis.currency", "is required with a unit price", "MISSING_FIELD"
+            )
     return cmd.CreateGrant(
         idem=idem(r, "CreateGrant"),
         wallet_id=identifier(r.wallet_id, "wallet_id"),
@@ -195,7 +213,9 @@ def grant(g: Grant, at: object) -> pb.Grant:
         remaining_amount=format_amount(g.remaining),
         priority=g.priority,
         effective_time=timestamp(g.effective_time),
-        cost_basis=pb.CostBasis(unit_price=format_amount(g.cost_unit_price), currency=g.cost_currency),
+        cost_basis=pb.CostBasis(
+            unit_price=format_amount(g.cost_unit_price), currency=g.cost_currency
+        ),
         external_reference=g.external_reference,
         metadata=g.metadata,
         state=_STATE_OUT[g.state(at)],  # type: ignore[arg-type]
@@ -225,7 +245,9 @@ def entry(s: StoredEntry) -> pb.Entry:
         request_id=s.request_id,
         allocations=[
             pb.Allocation(
-                grant_id=a.grant_id or "", amount=format_amount(a.amount), overage=a.grant_id is None
+                grant_id=a.grant_id or "",
+                amount=format_amount(a.amount),
+                overage=a.grant_id is None,
             )
             for a in e.allocations
         ],
@@ -270,6 +292,7 @@ def item_error(error: BillingError, table: ErrorTable) -> types_pb2.ItemError:
         reason=reason,
         message=error.message,
         field_violations=[
-            types_pb2.FieldViolation(field=v.field, description=v.description) for v in error.violations
+            types_pb2.FieldViolation(field=v.field, description=v.description)
+            for v in error.violations
         ],
     )

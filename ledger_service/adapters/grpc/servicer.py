@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import grpc
-
 from billing.ledger.v1 import ledger_pb2 as pb
 from billing.ledger.v1 import ledger_pb2_grpc
+
 from billing_common import paging
 from billing_common.errors import BillingError, InvalidArgument
 from billing_common.grpc_server import rpc
@@ -28,7 +28,9 @@ def _cursor(token: str, key: str) -> int | None:
         return None
     value = cursor.get(key)
     if not isinstance(value, int):
-        raise InvalidArgument.field("page_token", "is not a token this service issued", "INVALID_PAGE_TOKEN")
+        raise InvalidArgument.field(
+            "page_token", "is not a token this service issued", "INVALID_PAGE_TOKEN"
+        )
     return value
 
 
@@ -37,7 +39,9 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
         self.app = app
 
     @handler
-    async def CreateWallet(self, request: pb.CreateWalletRequest, context: Ctx) -> pb.CreateWalletResponse:
+    async def CreateWallet(
+        self, request: pb.CreateWalletRequest, context: Ctx
+    ) -> pb.CreateWalletResponse:
         command = convert.create_wallet(request)
         payload = await self.app.create_wallet(
             command,
@@ -51,7 +55,9 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
         return pb.GetWalletResponse(wallet=convert.wallet(wallet))
 
     @handler
-    async def ListWallets(self, request: pb.ListWalletsRequest, context: Ctx) -> pb.ListWalletsResponse:
+    async def ListWallets(
+        self, request: pb.ListWalletsRequest, context: Ctx
+    ) -> pb.ListWalletsResponse:
         limit = paging.page_size(request.page_size)
         after = _cursor(request.page_token, "seq") or 0
         rows = await self.app.list_wallets(request.customer_id, after, limit + 1)
@@ -61,7 +67,9 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
         )
 
     @handler
-    async def CreateGrant(self, request: pb.CreateGrantRequest, context: Ctx) -> pb.CreateGrantResponse:
+    async def CreateGrant(
+        self, request: pb.CreateGrantRequest, context: Ctx
+    ) -> pb.CreateGrantResponse:
         command = convert.create_grant(request)
         now = self.app.clock.now()
         payload = await self.app.create_grant(
@@ -78,7 +86,9 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
         return pb.GetGrantResponse(grant=convert.grant(found, self.app.clock.now()))
 
     @handler
-    async def ListGrants(self, request: pb.ListGrantsRequest, context: Ctx) -> pb.ListGrantsResponse:
+    async def ListGrants(
+        self, request: pb.ListGrantsRequest, context: Ctx
+    ) -> pb.ListGrantsResponse:
         limit = paging.page_size(request.page_size)
         query = cmd.GrantQuery(
             wallet_id=convert.identifier(request.wallet_id, "wallet_id"),
@@ -114,11 +124,15 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
         return pb.DebitResponse.FromString(result)
 
     @handler
-    async def DebitBatch(self, request: pb.DebitBatchRequest, context: Ctx) -> pb.DebitBatchResponse:
+    async def DebitBatch(
+        self, request: pb.DebitBatchRequest, context: Ctx
+    ) -> pb.DebitBatchResponse:
         count = len(request.debits)
         if not 1 <= count <= DEBIT_BATCH_MAX:
             raise InvalidArgument.field(
-                "debits", f"must hold 1 to {DEBIT_BATCH_MAX} debits, not {count}", "INVALID_BATCH_SIZE"
+                "debits",
+                f"must hold 1 to {DEBIT_BATCH_MAX} debits, not {count}",
+                "INVALID_BATCH_SIZE",
             )
         # Bad items are refused on their own; the others go through.
         results: list[pb.DebitResult | None] = [None] * count
@@ -140,7 +154,9 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
         return pb.DebitBatchResponse(results=results)
 
     @handler
-    async def RefundDebit(self, request: pb.RefundDebitRequest, context: Ctx) -> pb.RefundDebitResponse:
+    async def RefundDebit(
+        self, request: pb.RefundDebitRequest, context: Ctx
+    ) -> pb.RefundDebitResponse:
         command = convert.refund(request)
         payload = await self.app.refund(
             command,
@@ -151,14 +167,18 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
         return pb.RefundDebitResponse.FromString(payload)
 
     @handler
-    async def GetBalance(self, request: pb.GetBalanceRequest, context: Ctx) -> pb.GetBalanceResponse:
+    async def GetBalance(
+        self, request: pb.GetBalanceRequest, context: Ctx
+    ) -> pb.GetBalanceResponse:
         wallet, view = await self.app.balance(
             convert.identifier(request.wallet_id, "wallet_id"), to_datetime(request, "as_of_time")
         )
         return pb.GetBalanceResponse(balance=convert.balance(wallet, view))
 
     @handler
-    async def ListEntries(self, request: pb.ListEntriesRequest, context: Ctx) -> pb.ListEntriesResponse:
+    async def ListEntries(
+        self, request: pb.ListEntriesRequest, context: Ctx
+    ) -> pb.ListEntriesResponse:
         limit = paging.page_size(request.page_size)
         start = end = None
         if request.HasField("book_time_range"):
@@ -188,7 +208,9 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
         return pb.RunExpiryResponse(entries=[convert.entry(e) for e in entries])
 
     @handler
-    async def VerifyWallet(self, request: pb.VerifyWalletRequest, context: Ctx) -> pb.VerifyWalletResponse:
+    async def VerifyWallet(
+        self, request: pb.VerifyWalletRequest, context: Ctx
+    ) -> pb.VerifyWalletResponse:
         report = await self.app.verify_wallet(convert.identifier(request.wallet_id, "wallet_id"))
         return pb.VerifyWalletResponse(
             consistent=report.consistent,

@@ -10,11 +10,15 @@ from ledger_service.domain.model import Grant, GrantKind, OveragePolicy, Wallet,
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def wallet(policy: OveragePolicy = OveragePolicy.DENY, grace: timedelta = timedelta(hours=1)) -> Wallet:
+def wallet(
+    policy: OveragePolicy = OveragePolicy.DENY, grace: timedelta = timedelta(hours=1)
+) -> Wallet:
     return Wallet("w", "c", "CREDITS", policy, grace, T0)
 
 
-def state(*grants: Grant, policy: OveragePolicy = OveragePolicy.DENY, overage: str = "0") -> WalletState:
+def state(
+    *grants: Grant, policy: OveragePolicy = OveragePolicy.DENY, overage: str = "0"
+) -> WalletState:
     return WalletState(wallet(policy), {g.id: g for g in grants}, Decimal(overage))
 
 

@@ -21,7 +21,10 @@ PROMO, PREPAID = GrantKind.PROMOTIONAL, GrantKind.PREPAID
 # (case, grants in expected burn order); each pair differs only in the rule being tested.
 CASES = [
     ("lower priority first", [grant("b", "1", priority=0), grant("a", "1", priority=1)]),
-    ("earlier expiry first", [grant("b", "1", expire=T0 + DAY), grant("a", "1", expire=T0 + 2 * DAY)]),
+    (
+        "earlier expiry first",
+        [grant("b", "1", expire=T0 + DAY), grant("a", "1", expire=T0 + 2 * DAY)],
+    ),
     ("no expiry last", [grant("b", "1", expire=T0 + 900 * DAY), grant("a", "1")]),
     ("promotional before prepaid", [grant("b", "1", kind=PROMO), grant("a", "1", kind=PREPAID)]),
     ("promotional first without expiry too", [grant("b", "1", kind=PROMO), grant("a", "1")]),
@@ -30,15 +33,24 @@ CASES = [
     ("id breaks the last tie", [grant("a", "1"), grant("b", "1")]),
     (
         "priority beats expiry and kind",
-        [grant("b", "1", priority=0, kind=PREPAID), grant("a", "1", priority=5, kind=PROMO, expire=T0 + DAY)],
+        [
+            grant("b", "1", priority=0, kind=PREPAID),
+            grant("a", "1", priority=5, kind=PROMO, expire=T0 + DAY),
+        ],
     ),
     (
         "expiry beats kind",
-        [grant("b", "1", kind=PREPAID, expire=T0 + DAY), grant("a", "1", kind=PROMO, expire=T0 + 2 * DAY)],
+        [
+            grant("b", "1", kind=PREPAID, expire=T0 + DAY),
+            grant("a", "1", kind=PROMO, expire=T0 + 2 * DAY),
+        ],
     ),
     (
         "kind beats effective time",
-        [grant("b", "1", kind=PROMO, effective=T0), grant("a", "1", kind=PREPAID, effective=T0 - DAY)],
+        [
+            grant("b", "1", kind=PROMO, effective=T0),
+            grant("a", "1", kind=PREPAID, effective=T0 - DAY),
+        ],
     ),
 ]
 
@@ -52,7 +64,10 @@ def test_burn_order_table(case: str, expected: list) -> None:
 def test_allocate_spans_grants_in_order_and_reports_uncovered() -> None:
     grants = [grant("p", "30", kind=PREPAID), grant("q", "20", kind=PROMO)]
     allocations, uncovered = allocate(grants, Decimal("60"))
-    assert [(a.grant_id, a.amount) for a in allocations] == [("q", Decimal(-20)), ("p", Decimal(-30))]
+    assert [(a.grant_id, a.amount) for a in allocations] == [
+        ("q", Decimal(-20)),
+        ("p", Decimal(-30)),
+    ]
     assert uncovered == Decimal(10)
 
 
@@ -74,9 +89,13 @@ grant_specs = st.lists(
 def test_allocation_does_not_depend_on_input_order(specs, amount, rnd: random.Random) -> None:
     grants = [
         grant(
-            f"g{i:02d}", str(amt), priority=p, kind=k,
+            f"g{i:02d}",
+            str(amt),
+            priority=p,
+            kind=k,
             expire=None if e is None else T0 + e * DAY,
-            effective=T0 + eff * DAY, created=T0 + c * DAY,
+            effective=T0 + eff * DAY,
+            created=T0 + c * DAY,
         )
         for i, (p, e, k, eff, c, amt) in enumerate(specs)
     ]

@@ -54,14 +54,26 @@ class LedgerMachine(RuleBasedStateMachine):
         self.counter += 1
         effective = self.now + timedelta(hours=starts_in_h)
         expire = None if lasts_h is None else effective + timedelta(hours=lasts_h)
-        g = grant(f"g{self.counter}", str(amount), kind=kind, priority=priority,
-                  effective=effective, expire=expire, created=self.now)
+        g = grant(
+            f"g{self.counter}",
+            str(amount),
+            kind=kind,
+            priority=priority,
+            effective=effective,
+            expire=expire,
+            created=self.now,
+        )
         self._book(ledger.grant(self.state, g, now=self.now))
 
     @rule(amount=amounts, late_min=st.integers(0, 180))
     def debit(self, amount, late_min) -> None:
         try:
-            out = ledger.debit(self.state, amount=amount, occurred_time=self.now - timedelta(minutes=late_min), now=self.now)
+            out = ledger.debit(
+                self.state,
+                amount=amount,
+                occurred_time=self.now - timedelta(minutes=late_min),
+                now=self.now,
+            )
         except BillingError:
             return
         ids = self._book(out)
@@ -71,7 +83,11 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(data=st.data(), fraction=st.sampled_from([None, Decimal("0.5"), Decimal("0.1")]))
     def refund(self, data, fraction) -> None:
         debit_id, debit_entry = data.draw(st.sampled_from(self.debits))
-        refunds = [e.allocations for _, e in self.journal if e.type is EntryType.REFUND and e.related_id == debit_id]
+        refunds = [
+            e.allocations
+            for _, e in self.journal
+            if e.type is EntryType.REFUND and e.related_id == debit_id
+        ]
         record = ledger.DebitRecord(debit_id, ledger.refundable(debit_entry.allocations, refunds))
         if record.refundable == 0:
             return
@@ -84,10 +100,16 @@ class LedgerMachine(RuleBasedStateMachine):
             return
         self._book(ledger.refund(self.state, record, amount=amount, now=self.now))
 
-    @precondition(lambda self: any(g.remaining > 0 and g.void_time is None for g in self.state.grants.values()))
+    @precondition(
+        lambda self: any(
+            g.remaining > 0 and g.void_time is None for g in self.state.grants.values()
+        )
+    )
     @rule(data=st.data())
     def void(self, data) -> None:
-        live = sorted(g.id for g in self.state.grants.values() if g.remaining > 0 and g.void_time is None)
+        live = sorted(
+            g.id for g in self.state.grants.values() if g.remaining > 0 and g.void_time is None
+        )
         self._book(ledger.void(self.state, data.draw(st.sampled_from(live)), now=self.now))
 
     @rule(hours=st.integers(1, 72))

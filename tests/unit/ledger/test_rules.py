@@ -52,7 +52,9 @@ def test_late_usage_after_grace_cannot_burn_the_expired_grant() -> None:
 def test_deny_refuses_whole_debit_and_allow_books_overage() -> None:
     with pytest.raises(InsufficientCredits):
         ledger.debit(state(grant("g", "10")), amount=D(11), occurred_time=T0, now=T0)
-    out = ledger.debit(state(grant("g", "10"), policy=ALLOW), amount=D(11), occurred_time=T0, now=T0)
+    out = ledger.debit(
+        state(grant("g", "10"), policy=ALLOW), amount=D(11), occurred_time=T0, now=T0
+    )
     (entry,) = out.entries
     assert entry.allocations == (Allocation("g", D(-10)), Allocation(None, D(-1)))
     assert (out.state.overage, entry.available_after, entry.overage_after) == (D(1), D(0), D(1))
@@ -65,7 +67,11 @@ def test_next_grant_settles_overage_first() -> None:
     assert grant_entry.type is EntryType.GRANT
     assert settlement.type is EntryType.OVERAGE_SETTLEMENT
     assert settlement.allocations == (Allocation("g", D(-7)), Allocation(None, D(7)))
-    assert (out.state.overage, out.state.grants["g"].remaining, settlement.amount) == (D(0), D(3), D(0))
+    assert (out.state.overage, out.state.grants["g"].remaining, settlement.amount) == (
+        D(0),
+        D(3),
+        D(0),
+    )
 
 
 def test_balance_projects_settlement_by_a_grant_that_became_effective() -> None:
@@ -100,14 +106,18 @@ def test_refund_to_an_expired_grant_expires_at_once_after_the_grace() -> None:
     refunded = ledger.refund(swept.state, record, amount=None, now=later)
     refund, expiry = refunded.entries
     assert (refund.type, refund.amount, expiry.type, expiry.amount) == (
-        EntryType.REFUND, D(4), EntryType.EXPIRY, D(-4),
+        EntryType.REFUND,
+        D(4),
+        EntryType.EXPIRY,
+        D(-4),
     )
     assert refunded.state.grants["a"].remaining == 0
     assert refunded.state.grants["a"].expired_amount == D(10)
     # Sweeper not run yet: the refund books the whole overdue write-off, as the sweeper would.
     unswept = ledger.refund(out.state, record, amount=None, now=later)
     assert [(e.type, e.amount) for e in unswept.entries] == [
-        (EntryType.REFUND, D(4)), (EntryType.EXPIRY, D(-10)),
+        (EntryType.REFUND, D(4)),
+        (EntryType.EXPIRY, D(-10)),
     ]
 
 
@@ -122,7 +132,11 @@ def test_refund_of_overage_part_reduces_overage_or_returns_to_the_settling_grant
     settled = ledger.grant(s.state, grant("b", "100"), now=T0 + HOUR).state
     r = ledger.refund(settled, ledger.DebitRecord("d", debit_allocs), amount=None, now=T0 + HOUR)
     assert r.entries[0].allocations == (Allocation("b", D(6)), Allocation("a", D(4)))
-    assert (r.state.grants["b"].remaining, r.state.grants["a"].remaining, r.state.overage) == (D(100), D(4), D(0))
+    assert (r.state.grants["b"].remaining, r.state.grants["a"].remaining, r.state.overage) == (
+        D(100),
+        D(4),
+        D(0),
+    )
 
 
 def test_void_removes_remainder_once() -> None:

@@ -1,0 +1,1 @@
+"""`make demo`: start the services on the embedded database, run a short scenario, print it."""
