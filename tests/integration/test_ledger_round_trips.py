@@ -3,9 +3,9 @@ whether it holds 1 debit or 1,000, and GetBalance's statement count does not gro
 
 from __future__ import annotations
 
+from billing.ledger.v1 import ledger_pb2 as pb
 from sqlalchemy import event
 
-from billing.ledger.v1 import ledger_pb2 as pb
 from tests.ledger_helpers import debit_request, make_grant, make_wallet
 
 
