@@ -87,3 +87,28 @@ class GrantQuery:
     state: GrantState | None
     after_seq: int
     limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class CreateHold:
+    idem: Idem
+    wallet_id: str
+    amount: Decimal
+    timeout: timedelta
+    feature: str
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureHold:
+    idem: Idem
+    hold_id: str
+    amount: Decimal
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseHold:
+    idem: Idem
+    hold_id: str
+    reason: str

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TypeVar
@@ -36,11 +36,12 @@ from ledger_service.domain.balance import BalanceView, project
 from ledger_service.domain.errors import (
     EntryNotFound,
     GrantNotFound,
+    HoldNotFound,
     NotADebit,
     WalletAlreadyExists,
     WalletNotFound,
 )
-from ledger_service.domain.model import ZERO, EntryType, Grant, Wallet, WalletState
+from ledger_service.domain.model import ZERO, EntryType, Grant, Hold, Wallet, WalletState
 
 log = structlog.get_logger(__name__)
 
@@ -353,7 +354,7 @@ class LedgerApp:
             original = await repo.get_entry(c.entry_id)
             if original is None:
                 raise EntryNotFound(f"entry {c.entry_id!r} does not exist")
-            if original.entry.type is not EntryType.DEBIT:
+            if original.entry.type not in (EntryType.DEBIT, EntryType.CAPTURE):
                 raise NotADebit.field(
                     "entry_id",
                     f"is a {original.entry.type.value} entry, not a DEBIT",
@@ -376,6 +377,86 @@ class LedgerApp:
             return payload
 
         return await self._write(work)
+
+    # -- holds ------------------------------------------------------------------------------
+
+    async def create_hold(
+        self, c: cmd.CreateHold, encode: Callable[[Hold, StoredEntry], bytes]
+    ) -> bytes:
+        async def work(repo: LedgerRepository) -> bytes:
+            if (replay := await self._claim_one(repo, c.idem)) is not None:
+                return replay
+            state = await self._locked(repo, c.wallet_id)
+            now = self.clock.now()
+            outcome = ledger.create_hold(
+                state,
+                hold_id=new_id(),
+                amount=c.amount,
+                expire_time=now + c.timeout,
+                now=now,
+                feature=c.feature,
+                description=c.description,
+            )
+            stored = await self._commit(repo, state, outcome, c.idem.request_id, now)
+            hold = outcome.state.holds[outcome.entries[0].related_id]
+            payload = encode(hold, stored[0])
+            await repo.store_responses({c.idem.request_id: payload})
+            return payload
+
+        return await self._write(work)
+
+    async def _hold_change(
+        self,
+        idem: cmd.Idem,
+        hold_id: str,
+        change: Callable[[WalletState, datetime], ledger.Outcome],
+        encode: Callable[[Hold, StoredEntry], bytes],
+    ) -> bytes:
+        async def work(repo: LedgerRepository) -> bytes:
+            if (replay := await self._claim_one(repo, idem)) is not None:
+                return replay
+            found = await repo.get_hold(hold_id)
+            if found is None:
+                raise HoldNotFound(f"hold {hold_id!r} does not exist")
+            state = await self._locked(repo, found.wallet_id)
+            # An ended hold is not loaded with the live state; the domain reports it as not active.
+            state = replace(state, holds={**state.holds, hold_id: state.holds.get(hold_id, found)})
+            now = self.clock.now()
+            outcome = change(state, now)
+            stored = await self._commit(repo, state, outcome, idem.request_id, now)
+            payload = encode(outcome.state.holds[hold_id], stored[0])
+            await repo.store_responses({idem.request_id: payload})
+            return payload
+
+        return await self._write(work)
+
+    async def capture_hold(
+        self, c: cmd.CaptureHold, encode: Callable[[Hold, StoredEntry], bytes]
+    ) -> bytes:
+        return await self._hold_change(
+            c.idem,
+            c.hold_id,
+            lambda state, now: ledger.capture_hold(
+                state, c.hold_id, amount=c.amount, now=now, description=c.description
+            ),
+            encode,
+        )
+
+    async def release_hold(
+        self, c: cmd.ReleaseHold, encode: Callable[[Hold, StoredEntry], bytes]
+    ) -> bytes:
+        return await self._hold_change(
+            c.idem,
+            c.hold_id,
+            lambda state, now: ledger.release_hold(state, c.hold_id, now=now, reason=c.reason),
+            encode,
+        )
+
+    async def get_hold(self, hold_id: str) -> Hold:
+        found = await self._read(lambda repo: repo.get_hold(hold_id))
+        if found is None:
+            raise HoldNotFound(f"hold {hold_id!r} does not exist")
+        return found
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -454,7 +535,9 @@ class LedgerApp:
                 return Decimal(by_type.get(kind.value, ZERO))
 
             granted = total(EntryType.GRANT)
-            consumed = -(total(EntryType.DEBIT) + total(EntryType.REFUND))
+            consumed = -(
+                total(EntryType.DEBIT) + total(EntryType.REFUND) + total(EntryType.CAPTURE)
+            )
             expired = -total(EntryType.EXPIRY)
             voided = -total(EntryType.VOID)
             remaining = sum(t["stored_grants"].values(), ZERO)

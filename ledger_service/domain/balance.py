@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from ledger_service.domain.burndown import burn_order
-from ledger_service.domain.ledger import available, settle_overage
+from ledger_service.domain.ledger import available, free_grants, held, settle_overage
 from ledger_service.domain.model import ZERO, Grant, GrantKind, GrantState, WalletState
 
 
@@ -52,16 +52,16 @@ def project(state: WalletState, as_of: datetime) -> BalanceView:
             continue
         grant_state = g.state(as_of)
         views.append(GrantView(g, g.remaining, grant_state))
-        if grant_state is GrantState.ACTIVE:
-            by_kind[g.kind] += g.remaining
-        elif grant_state is GrantState.EXPIRED:
+        if grant_state is GrantState.EXPIRED:
             pending_expiry += g.remaining
         elif grant_state is GrantState.PENDING:
             pending_grants += g.remaining
+    for g in free_grants(state, as_of):
+        by_kind[g.kind] += g.remaining
     return BalanceView(
         as_of=as_of,
         available=available(state, as_of),
-        held=state.held,
+        held=held(state, as_of),
         overage=state.overage,
         pending_expiry=pending_expiry,
         pending_grants=pending_grants,

@@ -41,3 +41,23 @@ class RefundExceedsDebit(FailedPrecondition):
 
 class NotADebit(InvalidArgument):
     reason = "ENTRY_NOT_A_DEBIT"
+
+
+class HoldNotFound(NotFound):
+    reason = "HOLD_NOT_FOUND"
+
+
+class HoldNotActive(FailedPrecondition):
+    """The hold was captured, released or timed out already."""
+
+    reason = "HOLD_NOT_ACTIVE"
+
+
+class CaptureExceedsHold(FailedPrecondition):
+    reason = "CAPTURE_EXCEEDS_HOLD"
+
+
+class GrantHeld(FailedPrecondition):
+    """Active holds reserve credits from the grant."""
+
+    reason = "GRANT_HELD"

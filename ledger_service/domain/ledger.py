@@ -17,8 +17,11 @@ from decimal import Decimal
 from billing_common.money import format_amount
 from ledger_service.domain.burndown import allocate, burn_key
 from ledger_service.domain.errors import (
+    CaptureExceedsHold,
     GrantAlreadyEnded,
     GrantAlreadyVoided,
+    GrantHeld,
+    HoldNotActive,
     InsufficientCredits,
     RefundExceedsDebit,
 )
@@ -28,6 +31,8 @@ from ledger_service.domain.model import (
     Entry,
     EntryType,
     Grant,
+    Hold,
+    HoldState,
     OveragePolicy,
     WalletState,
 )
@@ -73,10 +78,36 @@ def unit_word(unit: str) -> str:
     return "credits" if unit == "CREDITS" else unit
 
 
+def reserved(state: WalletState, at: datetime) -> dict[str, Decimal]:
+    """Credits reserved per grant by the holds active at `at`."""
+    per_grant: dict[str, Decimal] = {}
+    for hold in state.holds.values():
+        if hold.active_at(at):
+            for alloc in hold.allocations:
+                assert alloc.grant_id is not None
+                per_grant[alloc.grant_id] = per_grant.get(alloc.grant_id, ZERO) - alloc.amount
+    return per_grant
+
+
+def _free(state: WalletState, grants: Iterable[Grant], at: datetime) -> list[Grant]:
+    """The grants as far as holds active at `at` leave them free (remaining minus reservations)."""
+    taken = reserved(state, at)
+    free = [replace(g, remaining=g.remaining - taken.get(g.id, ZERO)) for g in grants]
+    return [g for g in free if g.remaining > 0]
+
+
+def held(state: WalletState, at: datetime) -> Decimal:
+    return sum((h.amount for h in state.holds.values() if h.active_at(at)), ZERO)
+
+
+def free_grants(state: WalletState, at: datetime) -> list[Grant]:
+    """Grants available at `at`, with remaining reduced by what active holds reserve."""
+    return _free(state, (g for g in state.grants.values() if g.available_at(at)), at)
+
+
 def available(state: WalletState, at: datetime) -> Decimal:
-    """Credits usable at `at`: remainders of available grants minus active holds."""
-    total = sum((g.remaining for g in state.grants.values() if g.available_at(at)), ZERO)
-    return total - state.held
+    """Credits usable at `at`: remainders of available grants not reserved by active holds."""
+    return sum((g.remaining for g in free_grants(state, at)), ZERO)
 
 
 def _entry(state: WalletState, now: datetime, **fields: object) -> Entry:
@@ -109,8 +140,7 @@ def settle_overage(state: WalletState, now: datetime) -> Outcome:
     """Pay outstanding overage from grants available now, in burn-down order."""
     if state.overage <= 0:
         return Outcome(state, [])
-    eligible = [g for g in state.grants.values() if g.available_at(now)]
-    allocations, left = allocate(eligible, state.overage)
+    allocations, left = allocate(free_grants(state, now), state.overage)
     if not allocations:
         return Outcome(state, [])
     settled = state.overage - left
@@ -143,14 +173,16 @@ def eligible_for_usage(state: WalletState, occurred_time: datetime, now: datetim
 
     Available at the usage's time, and not past the write-off point (expire_time plus the wallet's
     late-event grace): late usage within the grace burns the grant it belongs to; after it, the
-    remainder is breakage whether or not the sweeper has booked it yet.
+    remainder is breakage whether or not the sweeper has booked it yet. Credits reserved by
+    holds active now are not eligible.
     """
     grace = state.wallet.late_event_grace
-    return [
+    candidates = (
         g
         for g in state.grants.values()
         if g.available_at(occurred_time) and (g.expire_time is None or now < g.expire_time + grace)
-    ]
+    )
+    return _free(state, candidates, now)
 
 
 def debit(
@@ -223,6 +255,8 @@ def void(state: WalletState, grant_id: str, *, now: datetime, reason: str = "") 
         raise GrantAlreadyVoided(f"grant {grant_id} was voided already")
     if target.remaining == 0:
         raise GrantAlreadyEnded(f"grant {grant_id} has nothing left to void")
+    if reserved(state, now).get(grant_id, ZERO) > 0:
+        raise GrantHeld(f"grant {grant_id} backs active holds: capture or release them first")
     removed = target.remaining
     changed = replace(
         target, remaining=ZERO, void_time=now, voided_amount=target.voided_amount + removed
@@ -361,7 +395,13 @@ def refund(
 
 
 def expire_due(state: WalletState, now: datetime) -> Outcome:
-    """Write off remainders of grants past expire_time plus the grace period (EXPIRY entries)."""
+    """Release holds past their timeout (RELEASE entries), then write off remainders of grants
+    past expire_time plus the grace period (EXPIRY entries), then settle overage."""
+    released: list[Entry] = []
+    for hold in sorted(state.holds.values(), key=lambda h: (h.expire_time, h.id)):
+        if hold.state is HoldState.ACTIVE and hold.expire_time <= now:
+            outcome = release_hold(state, hold.id, now=now, timed_out=True)
+            state, released = outcome.state, released + outcome.entries
     grace = state.wallet.late_event_grace
     due = sorted(
         (
@@ -394,4 +434,163 @@ def expire_due(state: WalletState, now: datetime) -> Outcome:
                 related_id=g.id,
             )
         )
-    return _then_settle(Outcome(state, entries), now)
+    return _then_settle(Outcome(state, released + entries), now)
+
+
+def _merged(allocations: Iterable[Allocation]) -> list[Allocation]:
+    """One allocation per grant, in order of first appearance."""
+    total: dict[str | None, Decimal] = {}
+    for alloc in allocations:
+        total[alloc.grant_id] = total.get(alloc.grant_id, ZERO) + alloc.amount
+    return [Allocation(k, v) for k, v in total.items()]
+
+
+def _with_hold(state: WalletState, hold: Hold) -> WalletState:
+    return replace(state, holds={**state.holds, hold.id: hold})
+
+
+def create_hold(
+    state: WalletState,
+    *,
+    hold_id: str,
+    amount: Decimal,
+    expire_time: datetime,
+    now: datetime,
+    feature: str = "",
+    description: str = "",
+) -> Outcome:
+    """Reserve credits in burn-down order. A hold is a guarantee, so it must be covered by free
+    credits whatever the overage policy."""
+    assert amount > 0 and expire_time > now
+    allocations, uncovered = allocate(eligible_for_usage(state, now, now), amount)
+    word = unit_word(state.wallet.unit)
+    if uncovered > 0:
+        raise InsufficientCredits(
+            f"a hold of {format_amount(amount)} needs {format_amount(uncovered)} more {word}"
+            " than the wallet has available"
+        )
+    hold = Hold(
+        id=hold_id,
+        wallet_id=state.wallet.id,
+        amount=amount,
+        create_time=now,
+        expire_time=expire_time,
+        allocations=tuple(allocations),
+        feature=feature,
+        description=description,
+    )
+    new_state = _with_hold(state, hold)
+    entry = _entry(
+        new_state,
+        now,
+        type=EntryType.HOLD,
+        amount=ZERO,
+        occurred_time=now,
+        allocations=(),
+        description=description
+        or f"Held {format_amount(amount)} {word} for {feature or 'work in flight'}"
+        f" until {expire_time:%Y-%m-%d %H:%M} UTC",
+        feature=feature,
+        related_id=hold_id,
+    )
+    return Outcome(new_state, [entry])
+
+
+def _active_hold(state: WalletState, hold_id: str, now: datetime) -> Hold:
+    hold = state.holds[hold_id]
+    if hold.state is not HoldState.ACTIVE or not hold.active_at(now):
+        status = "timed out" if hold.state is HoldState.ACTIVE else hold.state.value.lower()
+        raise HoldNotActive(f"hold {hold_id} is {status}")
+    return hold
+
+
+def capture_hold(
+    state: WalletState, hold_id: str, *, amount: Decimal, now: datetime, description: str = ""
+) -> Outcome:
+    """Turn a hold into usage that occurred when the hold was created: the reserved grants are
+    burned first (in the hold's order), then any further credits in burn-down order, then, only
+    under ALLOW_OVERAGE, overage."""
+    hold = _active_hold(state, hold_id, now)
+    if amount > hold.amount and state.wallet.overage_policy is OveragePolicy.DENY:
+        raise CaptureExceedsHold(
+            f"capture of {format_amount(amount)} exceeds the {format_amount(hold.amount)} held"
+            " and the wallet does not allow overage"
+        )
+    ended = replace(hold, state=HoldState.CAPTURED, end_time=now, captured_amount=amount)
+    freed = _with_hold(state, ended)
+    allocations: list[Allocation] = []
+    left = amount
+    grace = state.wallet.late_event_grace
+    for alloc in hold.allocations:
+        g = freed.grants[alloc.grant_id or ""]
+        usable = g.available_at(hold.create_time) and (
+            g.expire_time is None or now < g.expire_time + grace
+        )
+        take = min(left, -alloc.amount, g.remaining) if usable else ZERO
+        if take > 0:
+            allocations.append(Allocation(g.id, -take))
+            left -= take
+    if left > 0:
+        taken = _apply(freed, allocations)
+        rest = eligible_for_usage(
+            _with_grants(freed, taken.values(), freed.overage), hold.create_time, now
+        )
+        more, left = allocate(rest, left)
+        allocations = _merged([*allocations, *more])
+    if left > 0:
+        if state.wallet.overage_policy is OveragePolicy.DENY:
+            raise InsufficientCredits(
+                f"capture of {format_amount(amount)} needs {format_amount(left)} more"
+                f" {unit_word(state.wallet.unit)} than the wallet has available"
+            )
+        allocations.append(Allocation(None, -left))
+    changed = _apply(freed, allocations)
+    new_state = _with_grants(freed, changed.values(), freed.overage + left)
+    entry = _entry(
+        new_state,
+        now,
+        type=EntryType.CAPTURE,
+        amount=-amount,
+        occurred_time=hold.create_time,
+        allocations=tuple(allocations),
+        description=description
+        or f"-{format_amount(amount)} {unit_word(state.wallet.unit)} for"
+        f" {hold.feature or 'usage'} on {hold.create_time:%b} {hold.create_time.day}",
+        feature=hold.feature,
+        related_id=hold.id,
+    )
+    return _then_settle(Outcome(new_state, [entry]), now)
+
+
+def release_hold(
+    state: WalletState, hold_id: str, *, now: datetime, reason: str = "", timed_out: bool = False
+) -> Outcome:
+    """Free a hold's credits. A timed-out hold is released by the sweeper as EXPIRED."""
+    hold = state.holds[hold_id]
+    if timed_out:
+        end = HoldState.EXPIRED
+        # Its credits were free from expire_time on; the release only records it.
+        ended = replace(hold, state=end, end_time=hold.expire_time)
+    else:
+        _active_hold(state, hold_id, now)
+        end = HoldState.RELEASED
+        ended = replace(hold, state=end, end_time=now)
+    new_state = _with_hold(state, ended)
+    word = unit_word(state.wallet.unit)
+    entry = _entry(
+        new_state,
+        now,
+        type=EntryType.RELEASE,
+        amount=ZERO,
+        occurred_time=ended.end_time or now,
+        allocations=(),
+        description=reason
+        or (
+            f"Hold of {format_amount(hold.amount)} {word} timed out"
+            if timed_out
+            else f"Released hold of {format_amount(hold.amount)} {word}"
+        ),
+        feature=hold.feature,
+        related_id=hold.id,
+    )
+    return _then_settle(Outcome(new_state, [entry]), now)

@@ -28,6 +28,13 @@ class GrantState(StrEnum):
     CONSUMED = "CONSUMED"
 
 
+class HoldState(StrEnum):
+    ACTIVE = "ACTIVE"
+    CAPTURED = "CAPTURED"
+    RELEASED = "RELEASED"
+    EXPIRED = "EXPIRED"
+
+
 class EntryType(StrEnum):
     GRANT = "GRANT"
     DEBIT = "DEBIT"
@@ -132,10 +139,35 @@ class Entry:
 
 
 @dataclass(frozen=True, slots=True)
+class Hold:
+    """Credits reserved for work in flight. `allocations` are the reservations per grant, in
+    burn-down order (negative, like a debit's)."""
+
+    id: str
+    wallet_id: str
+    amount: Decimal
+    create_time: datetime
+    expire_time: datetime
+    allocations: tuple[Allocation, ...]
+    state: HoldState = HoldState.ACTIVE
+    end_time: datetime | None = None
+    captured_amount: Decimal = ZERO
+    feature: str = ""
+    description: str = ""
+
+    def active_at(self, at: datetime) -> bool:
+        """Reserving at `at`: created, not ended, not timed out. Exact at read time, whether or
+        not the sweeper has booked the release of a timed-out hold."""
+        ended = self.end_time is not None and self.end_time <= at
+        return self.create_time <= at < self.expire_time and not ended
+
+
+@dataclass(frozen=True, slots=True)
 class WalletState:
-    """Everything a write needs about one wallet: its live grants and outstanding overage."""
+    """Everything a write needs about one wallet: its live grants, outstanding overage and the
+    holds not yet ended."""
 
     wallet: Wallet
     grants: dict[str, Grant]
     overage: Decimal
-    held: Decimal = ZERO
+    holds: dict[str, Hold] = field(default_factory=dict)

@@ -9,8 +9,7 @@ from sqlalchemy.engine import Connection
 
 from billing_common.database import create_engine
 from ledger_service.adapters.db.tables import metadata
-
-VERSION_TABLE = "ledger_alembic_version"
+from ledger_service.migrations.env_settings import VERSION_TABLE
 
 
 def _run(connection: Connection) -> None:

@@ -22,6 +22,8 @@ from ledger_service.adapters.db.tables import (
     allocations,
     entries,
     grants,
+    hold_allocations,
+    holds,
     idempotency_keys,
     wallets,
 )
@@ -33,6 +35,8 @@ from ledger_service.domain.model import (
     Grant,
     GrantKind,
     GrantState,
+    Hold,
+    HoldState,
     OveragePolicy,
     Wallet,
     WalletState,
@@ -119,6 +123,22 @@ def _grant_row(g: Grant) -> dict[str, Any]:
         "external_reference": g.external_reference,
         "metadata": g.metadata,
     }
+
+
+def _hold(row: Any, allocs: Sequence[Allocation]) -> Hold:
+    return Hold(
+        id=row.id,
+        wallet_id=row.wallet_id,
+        amount=row.amount,
+        create_time=row.create_time,
+        expire_time=row.expire_time,
+        allocations=tuple(allocs),
+        state=HoldState(row.state),
+        end_time=row.end_time,
+        captured_amount=row.captured_amount,
+        feature=row.feature,
+        description=row.description,
+    )
 
 
 _LIVE = or_(grants.c.remaining > 0, grants.c.overage_paid > grants.c.overage_returned)
@@ -250,7 +270,29 @@ class LedgerRepository:
             )
             for row in grant_rows:
                 states[row.wallet_id].grants[row.id] = _grant(row)
+            for hold in await self._holds(holds.c.wallet_id.in_(list(states)), active_only=True):
+                states[hold.wallet_id].holds[hold.id] = hold
         return states
+
+    async def _holds(self, where: Any, *, active_only: bool) -> list[Hold]:
+        query = select(holds).where(where)
+        if active_only:
+            query = query.where(holds.c.state == HoldState.ACTIVE.value)
+        rows = list(await self.conn.execute(query))
+        found: dict[str, list[Allocation]] = {row.id: [] for row in rows}
+        if rows:
+            alloc_rows = await self.conn.execute(
+                select(hold_allocations)
+                .where(hold_allocations.c.hold_id.in_(list(found)))
+                .order_by(hold_allocations.c.hold_id, hold_allocations.c.position)
+            )
+            for a in alloc_rows:
+                found[a.hold_id].append(Allocation(a.grant_id, a.amount))
+        return [_hold(row, found[row.id]) for row in rows]
+
+    async def get_hold(self, hold_id: str) -> Hold | None:
+        found = await self._holds(holds.c.id == hold_id, active_only=False)
+        return found[0] if found else None
 
     async def add_grants(self, state: WalletState, grant_ids: Iterable[str]) -> WalletState:
         """Load more grants of a locked wallet into its state (ended grants a refund touches)."""
@@ -275,10 +317,25 @@ class LedgerRepository:
         inserts: list[dict[str, Any]] = []
         updates: list[dict[str, Any]] = []
         overages: list[dict[str, Any]] = []
+        new_holds: list[Hold] = []
+        ended_holds: list[dict[str, Any]] = []
         for wallet_id, new_state in after.items():
             old = before[wallet_id]
             if new_state.overage != old.overage:
                 overages.append({"b_id": wallet_id, "b_overage": new_state.overage})
+            for hold_id, h in new_state.holds.items():
+                prior_hold = old.holds.get(hold_id)
+                if prior_hold is None:
+                    new_holds.append(h)
+                elif prior_hold != h:
+                    ended_holds.append(
+                        {
+                            "b_id": h.id,
+                            "b_state": h.state.value,
+                            "b_end": h.end_time,
+                            "b_captured": h.captured_amount,
+                        }
+                    )
             for grant_id, g in new_state.grants.items():
                 prior = old.grants.get(grant_id)
                 if prior is None:
@@ -310,6 +367,44 @@ class LedgerRepository:
                     overage_returned=bindparam("b_returned"),
                 ),
                 updates,
+            )
+        if new_holds:
+            await self.conn.execute(
+                holds.insert(),
+                [
+                    {
+                        "id": h.id,
+                        "wallet_id": h.wallet_id,
+                        "amount": h.amount,
+                        "state": h.state.value,
+                        "create_time": h.create_time,
+                        "expire_time": h.expire_time,
+                        "end_time": h.end_time,
+                        "captured_amount": h.captured_amount,
+                        "feature": h.feature,
+                        "description": h.description,
+                    }
+                    for h in new_holds
+                ],
+            )
+            await self.conn.execute(
+                hold_allocations.insert(),
+                [
+                    {"hold_id": h.id, "position": i, "grant_id": a.grant_id, "amount": a.amount}
+                    for h in new_holds
+                    for i, a in enumerate(h.allocations)
+                ],
+            )
+        if ended_holds:
+            await self.conn.execute(
+                update(holds)
+                .where(holds.c.id == bindparam("b_id"))
+                .values(
+                    state=bindparam("b_state"),
+                    end_time=bindparam("b_end"),
+                    captured_amount=bindparam("b_captured"),
+                ),
+                ended_holds,
             )
         if overages:
             await self.conn.execute(
@@ -464,7 +559,8 @@ class LedgerRepository:
         rows = await self.conn.execute(select(grants).where(grants.c.wallet_id == wallet_id, _LIVE))
         loaded = {row.id: _grant(row) for row in rows}
         if at is None:
-            return WalletState(wallet, loaded, overage)
+            active = await self._holds(holds.c.wallet_id == wallet_id, active_only=True)
+            return WalletState(wallet, loaded, overage, {h.id: h for h in active})
         deltas = await self.conn.execute(
             select(allocations.c.grant_id, func.sum(allocations.c.amount))
             .join(entries, entries.c.id == allocations.c.entry_id)
@@ -485,7 +581,17 @@ class LedgerRepository:
                 remaining=g.remaining - later.get(grant_id, ZERO),
                 void_time=g.void_time if g.void_time is not None and g.void_time <= at else None,
             )
-        return WalletState(wallet, past, overage + later.get(None, ZERO))
+        # Holds alive at `at`: created by then and not ended by then (Hold.active_at decides).
+        alive = await self._holds(
+            and_(
+                holds.c.wallet_id == wallet_id,
+                holds.c.create_time <= at,
+                or_(holds.c.end_time.is_(None), holds.c.end_time > at),
+            ),
+            active_only=False,
+        )
+        past_holds = {h.id: replace(h, state=HoldState.ACTIVE, end_time=None) for h in alive}
+        return WalletState(wallet, past, overage + later.get(None, ZERO), past_holds)
 
     # -- expiry and verification ------------------------------------------------------------
 
@@ -512,10 +618,14 @@ class LedgerRepository:
                 or_(grants.c.expire_time.is_(None), grants.c.expire_time > now),
             )
         )
+        holds_due = select(holds.c.wallet_id).where(
+            holds.c.state == HoldState.ACTIVE.value, holds.c.expire_time <= now
+        )
         if wallet_id:
             expiry_due = expiry_due.where(grants.c.wallet_id == wallet_id)
             settle_due = settle_due.where(grants.c.wallet_id == wallet_id)
-        union = expiry_due.union(settle_due).subquery()
+            holds_due = holds_due.where(holds.c.wallet_id == wallet_id)
+        union = expiry_due.union(settle_due, holds_due).subquery()
         rows = await self.conn.execute(
             select(union.c.wallet_id).order_by(union.c.wallet_id).limit(limit)
         )

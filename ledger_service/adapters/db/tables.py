@@ -123,6 +123,33 @@ allocations = Table(
     Index("allocations_grant_idx", "grant_id"),
 )
 
+holds = Table(
+    "holds",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("wallet_id", String, ForeignKey("wallets.id"), nullable=False),
+    Column("amount", MONEY, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("create_time", TS, nullable=False),
+    Column("expire_time", TS, nullable=False),
+    Column("end_time", TS),
+    _money("captured_amount"),
+    Column("feature", Text, nullable=False, server_default=""),
+    Column("description", Text, nullable=False, server_default=""),
+    # The holds a write must see: not ended yet (timed-out ones until the sweeper releases them).
+    Index("holds_active_idx", "wallet_id", postgresql_where=text("state = 'ACTIVE'")),
+    Index("holds_timeout_idx", "expire_time", postgresql_where=text("state = 'ACTIVE'")),
+)
+
+hold_allocations = Table(
+    "hold_allocations",
+    metadata,
+    Column("hold_id", String, ForeignKey("holds.id"), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("grant_id", String, ForeignKey("grants.id"), nullable=False),
+    Column("amount", MONEY, nullable=False),
+)
+
 idempotency_keys = Table(
     "idempotency_keys",
     metadata,

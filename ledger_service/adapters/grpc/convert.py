@@ -4,7 +4,7 @@ bad input is refused before any transaction starts (and so writes nothing)."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from billing.ledger.v1 import ledger_pb2 as pb
 from billing.type.v1 import types_pb2
@@ -23,11 +23,15 @@ from ledger_service.domain.model import (
     Grant,
     GrantKind,
     GrantState,
+    Hold,
+    HoldState,
     OveragePolicy,
     Wallet,
 )
 
 ID_LENGTH_MAX = 128
+HOLD_TIMEOUT_DEFAULT = timedelta(hours=1)
+HOLD_TIMEOUT_MAX = timedelta(days=30)
 METADATA_ENTRIES_MAX = 64
 GRACE_MAX = timedelta(days=31)
 _UNIT = re.compile(r"[A-Z0-9_]{1,16}")
@@ -172,6 +176,37 @@ def refund(r: pb.RefundDebitRequest) -> cmd.Refund:
     )
 
 
+def create_hold(r: pb.CreateHoldRequest) -> cmd.CreateHold:
+    timeout = to_timedelta(r, "timeout") or HOLD_TIMEOUT_DEFAULT
+    if not timedelta(seconds=1) <= timeout <= HOLD_TIMEOUT_MAX:
+        raise InvalidArgument.field(
+            "timeout",
+            f"must be between 1 second and {HOLD_TIMEOUT_MAX.days} days",
+            "INVALID_DURATION",
+        )
+    return cmd.CreateHold(
+        idem=idem(r, "CreateHold"),
+        wallet_id=identifier(r.wallet_id, "wallet_id"),
+        amount=parse_amount(r.amount, "amount"),
+        timeout=timeout,
+        feature=r.feature,
+        description=r.description,
+    )
+
+
+def capture_hold(r: pb.CaptureHoldRequest) -> cmd.CaptureHold:
+    return cmd.CaptureHold(
+        idem=idem(r, "CaptureHold"),
+        hold_id=identifier(r.hold_id, "hold_id"),
+        amount=parse_amount(require(r.amount, "amount"), "amount", allow_zero=True),
+        description=r.description,
+    )
+
+
+def release_hold(r: pb.ReleaseHoldRequest) -> cmd.ReleaseHold:
+    return cmd.ReleaseHold(idem(r, "ReleaseHold"), identifier(r.hold_id, "hold_id"), r.reason)
+
+
 def grant_state(value: int) -> GrantState | None:
     if value == pb.GRANT_STATE_UNSPECIFIED:
         return None
@@ -282,6 +317,34 @@ def balance(w: Wallet, b: BalanceView) -> pb.Balance:
         )
         if view.grant.expire_time is not None:
             gb.expire_time.CopyFrom(timestamp(view.grant.expire_time))
+    return message
+
+
+_HOLD_STATE_OUT = {s: pb.HoldState.Value(f"HOLD_STATE_{s.value}") for s in HoldState}
+
+
+def hold(h: Hold, at: datetime) -> pb.Hold:
+    state = h.state
+    if state is HoldState.ACTIVE and not h.active_at(at):
+        state = HoldState.EXPIRED  # timed out; the sweeper has not booked the release yet
+    message = pb.Hold(
+        hold_id=h.id,
+        wallet_id=h.wallet_id,
+        amount=format_amount(h.amount),
+        state=_HOLD_STATE_OUT[state],
+        create_time=timestamp(h.create_time),
+        expire_time=timestamp(h.expire_time),
+        captured_amount=format_amount(h.captured_amount),
+        feature=h.feature,
+        description=h.description,
+        allocations=[
+            pb.Allocation(grant_id=a.grant_id or "", amount=format_amount(a.amount))
+            for a in h.allocations
+        ],
+    )
+    end = h.end_time or (h.expire_time if state is HoldState.EXPIRED else None)
+    if end is not None:
+        message.end_time.CopyFrom(timestamp(end))
     return message
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import grpc
 from billing.ledger.v1 import ledger_pb2 as pb
 from billing.ledger.v1 import ledger_pb2_grpc
@@ -11,10 +13,12 @@ from billing_common.errors import BillingError, InvalidArgument
 from billing_common.grpc_server import rpc
 from billing_common.money import format_amount
 from billing_common.protoconv import to_datetime
+from ledger_service.adapters.db.repository import StoredEntry
 from ledger_service.adapters.grpc import convert
 from ledger_service.adapters.grpc.errors import DOMAIN, ERRORS
 from ledger_service.app import commands as cmd
 from ledger_service.app.service import LedgerApp
+from ledger_service.domain.model import Hold
 
 DEBIT_BATCH_MAX = 1000
 Ctx = grpc.aio.ServicerContext
@@ -225,6 +229,45 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
             remaining=format_amount(report.remaining),
             overage=format_amount(report.overage),
         )
+
+    @handler
+    async def CreateHold(
+        self, request: pb.CreateHoldRequest, context: Ctx
+    ) -> pb.CreateHoldResponse:
+        command = convert.create_hold(request)
+        payload = await self.app.create_hold(command, self._encode_hold(pb.CreateHoldResponse))
+        return pb.CreateHoldResponse.FromString(payload)
+
+    @handler
+    async def CaptureHold(
+        self, request: pb.CaptureHoldRequest, context: Ctx
+    ) -> pb.CaptureHoldResponse:
+        command = convert.capture_hold(request)
+        payload = await self.app.capture_hold(command, self._encode_hold(pb.CaptureHoldResponse))
+        return pb.CaptureHoldResponse.FromString(payload)
+
+    @handler
+    async def ReleaseHold(
+        self, request: pb.ReleaseHoldRequest, context: Ctx
+    ) -> pb.ReleaseHoldResponse:
+        command = convert.release_hold(request)
+        payload = await self.app.release_hold(command, self._encode_hold(pb.ReleaseHoldResponse))
+        return pb.ReleaseHoldResponse.FromString(payload)
+
+    @handler
+    async def GetHold(self, request: pb.GetHoldRequest, context: Ctx) -> pb.GetHoldResponse:
+        found = await self.app.get_hold(convert.identifier(request.hold_id, "hold_id"))
+        return pb.GetHoldResponse(hold=convert.hold(found, self.app.clock.now()))
+
+    def _encode_hold(self, response: type) -> Callable[[Hold, StoredEntry], bytes]:
+        """Encoder for the responses that carry a hold and its entry."""
+        now = self.app.clock.now()
+
+        def encode(h: Hold, e: StoredEntry) -> bytes:
+            message = response(hold=convert.hold(h, now), entry=convert.entry(e))
+            return bytes(message.SerializeToString())
+
+        return encode
 
 
 def _encode_debit(stored: object) -> bytes:

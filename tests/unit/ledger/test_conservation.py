@@ -9,6 +9,8 @@ clock moves, under both overage policies. After every step the journal must expl
 
 from __future__ import annotations
 
+import contextlib
+
 from datetime import timedelta
 from decimal import ROUND_DOWN, Decimal, Inexact, localcontext
 
@@ -19,7 +21,15 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from billing_common.errors import BillingError
 from ledger_service.domain import ledger
 from ledger_service.domain.balance import project
-from ledger_service.domain.model import ZERO, Entry, EntryType, GrantKind, OveragePolicy
+from ledger_service.domain.errors import GrantHeld
+from ledger_service.domain.model import (
+    ZERO,
+    Entry,
+    EntryType,
+    GrantKind,
+    HoldState,
+    OveragePolicy,
+)
 from tests.unit.ledger.factories import T0, grant, state
 
 amounts = st.decimals(min_value=Decimal("0.000001"), max_value=Decimal(500), places=6)
@@ -110,7 +120,45 @@ class LedgerMachine(RuleBasedStateMachine):
         live = sorted(
             g.id for g in self.state.grants.values() if g.remaining > 0 and g.void_time is None
         )
-        self._book(ledger.void(self.state, data.draw(st.sampled_from(live)), now=self.now))
+        # Voiding a grant that backs active holds is refused and changes nothing.
+        with contextlib.suppress(GrantHeld):
+            self._book(ledger.void(self.state, data.draw(st.sampled_from(live)), now=self.now))
+
+    @rule(amount=amounts, minutes=st.integers(1, 600))
+    def hold(self, amount, minutes) -> None:
+        self.counter += 1
+        expire = self.now + timedelta(minutes=minutes)
+        try:
+            out = ledger.create_hold(
+                self.state,
+                hold_id=f"h{self.counter}",
+                amount=amount,
+                expire_time=expire,
+                now=self.now,
+            )
+        except BillingError:
+            return
+        self._book(out)
+
+    @precondition(lambda self: any(h.state is HoldState.ACTIVE for h in self.state.holds.values()))
+    @rule(
+        data=st.data(), factor=st.sampled_from([Decimal(0), Decimal("0.5"), Decimal(1), Decimal(2)])
+    )
+    def capture_or_release(self, data, factor) -> None:
+        active = sorted(h.id for h in self.state.holds.values() if h.state is HoldState.ACTIVE)
+        hold = self.state.holds[data.draw(st.sampled_from(active))]
+        try:
+            if factor == 0:
+                out = ledger.release_hold(self.state, hold.id, now=self.now)
+            else:
+                out = ledger.capture_hold(
+                    self.state, hold.id, amount=hold.amount * factor, now=self.now
+                )
+        except BillingError:
+            return
+        ids = self._book(out)
+        if factor:
+            self.debits.append((ids[0], out.entries[0]))
 
     @rule(hours=st.integers(1, 72))
     def advance(self, hours) -> None:
@@ -136,7 +184,11 @@ class LedgerMachine(RuleBasedStateMachine):
         if self.state.wallet.overage_policy is OveragePolicy.DENY:
             assert self.state.overage == 0
         granted = by_type.get(EntryType.GRANT, ZERO)
-        consumed = -(by_type.get(EntryType.DEBIT, ZERO) + by_type.get(EntryType.REFUND, ZERO))
+        consumed = -(
+            by_type.get(EntryType.DEBIT, ZERO)
+            + by_type.get(EntryType.REFUND, ZERO)
+            + by_type.get(EntryType.CAPTURE, ZERO)
+        )
         expired = -by_type.get(EntryType.EXPIRY, ZERO)
         voided = -by_type.get(EntryType.VOID, ZERO)
         remaining = sum((g.remaining for g in self.state.grants.values()), ZERO)
@@ -148,6 +200,15 @@ class LedgerMachine(RuleBasedStateMachine):
         assert view.available >= 0
         assert view.available == view.prepaid_available + view.promotional_available
         assert view.net == view.available - view.overage
+        # Holds never reserve more than a grant that can still back them has left (at expiry the
+        # write-off takes the remainder and the reservation lapses).
+        for grant_id, taken in ledger.reserved(self.state, self.now).items():
+            g = self.state.grants[grant_id]
+            if (
+                g.expire_time is None
+                or self.now < g.expire_time + self.state.wallet.late_event_grace
+            ):
+                assert taken <= g.remaining
 
 
 LedgerMachine.TestCase.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)

@@ -11,12 +11,15 @@ import pytest
 from ledger_service.domain import ledger
 from ledger_service.domain.balance import project
 from ledger_service.domain.errors import (
+    CaptureExceedsHold,
     GrantAlreadyEnded,
     GrantAlreadyVoided,
+    GrantHeld,
+    HoldNotActive,
     InsufficientCredits,
     RefundExceedsDebit,
 )
-from ledger_service.domain.model import Allocation, EntryType, GrantKind, OveragePolicy
+from ledger_service.domain.model import Allocation, EntryType, GrantKind, HoldState, OveragePolicy
 from tests.unit.ledger.factories import T0, grant, state
 
 HOUR, DAY = timedelta(hours=1), timedelta(days=1)
@@ -168,3 +171,83 @@ def test_every_entry_balances_its_allocations() -> None:
     out2 = ledger.grant(out.state, grant("b", "5"), now=T0)
     for e in out.entries + out2.entries:
         assert e.amount == sum((a.amount for a in e.allocations), D(0))
+
+
+def _held(s, amount: str, minutes: int = 30, at=T0):  # type: ignore[no-untyped-def]
+    return ledger.create_hold(
+        s,
+        hold_id="h",
+        amount=D(amount),
+        expire_time=at + timedelta(minutes=minutes),
+        now=at,
+        feature="AI job",
+    )
+
+
+def test_hold_reserves_in_burn_down_order_and_blocks_other_usage() -> None:
+    s = state(grant("promo", "30", kind=GrantKind.PROMOTIONAL), grant("paid", "100"))
+    out = _held(s, "50")
+    assert out.state.holds["h"].allocations == (
+        Allocation("promo", D(-30)),
+        Allocation("paid", D(-20)),
+    )
+    assert (out.entries[0].type, out.entries[0].amount, out.entries[0].available_after) == (
+        EntryType.HOLD,
+        D(0),
+        D(80),
+    )
+    view = project(out.state, T0)
+    assert (view.available, view.held, view.promotional_available) == (D(80), D(50), D(0))
+    with pytest.raises(InsufficientCredits):
+        ledger.debit(out.state, amount=D(81), occurred_time=T0, now=T0)
+    with pytest.raises(InsufficientCredits):
+        _held(
+            state(grant("g", "10"), policy=ALLOW), "11"
+        )  # a hold is a guarantee, even with overage
+
+
+def test_capture_less_burns_reserved_grants_and_frees_the_rest() -> None:
+    s = _held(
+        state(grant("promo", "30", kind=GrantKind.PROMOTIONAL), grant("paid", "100")), "50"
+    ).state
+    out = ledger.capture_hold(s, "h", amount=D(35), now=T0 + timedelta(minutes=10))
+    (entry,) = out.entries
+    assert (entry.type, entry.amount, entry.occurred_time) == (EntryType.CAPTURE, D(-35), T0)
+    assert entry.allocations == (Allocation("promo", D(-30)), Allocation("paid", D(-5)))
+    assert project(out.state, T0 + timedelta(minutes=10)).available == D(95)
+    with pytest.raises(HoldNotActive):
+        ledger.capture_hold(out.state, "h", amount=D(1), now=T0 + timedelta(minutes=11))
+
+
+def test_capture_more_only_where_overage_is_allowed() -> None:
+    with pytest.raises(CaptureExceedsHold):
+        ledger.capture_hold(_held(state(grant("g", "100")), "10").state, "h", amount=D(11), now=T0)
+    s = _held(state(grant("g", "12"), policy=ALLOW), "10").state
+    out = ledger.capture_hold(s, "h", amount=D(15), now=T0)
+    assert out.entries[0].allocations == (Allocation("g", D(-12)), Allocation(None, D(-3)))
+    assert (out.state.overage, out.state.grants["g"].remaining) == (D(3), D(0))
+
+
+def test_release_and_timeout_free_the_credits() -> None:
+    s = _held(state(grant("g", "100")), "60", minutes=30).state
+    released = ledger.release_hold(s, "h", now=T0 + timedelta(minutes=5))
+    assert released.entries[0].type is EntryType.RELEASE
+    assert project(released.state, T0 + timedelta(minutes=5)).available == D(100)
+    # Timed out: free at read time at once, before the sweeper books the release.
+    assert project(s, T0 + timedelta(minutes=29)).available == D(40)
+    assert project(s, T0 + timedelta(minutes=30)).available == D(100)
+    assert ledger.debit(
+        s, amount=D(100), occurred_time=T0 + timedelta(minutes=30), now=T0 + timedelta(minutes=30)
+    )
+    swept = ledger.expire_due(s, T0 + timedelta(minutes=45))
+    (entry,) = swept.entries
+    assert (entry.type, entry.occurred_time) == (EntryType.RELEASE, T0 + timedelta(minutes=30))
+    assert swept.state.holds["h"].state is HoldState.EXPIRED
+    with pytest.raises(HoldNotActive):
+        ledger.capture_hold(s, "h", amount=D(1), now=T0 + timedelta(minutes=31))
+
+
+def test_a_grant_backing_a_hold_cannot_be_voided() -> None:
+    s = _held(state(grant("g", "100")), "10").state
+    with pytest.raises(GrantHeld):
+        ledger.void(s, "g", now=T0)

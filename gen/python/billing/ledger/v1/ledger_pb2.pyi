@@ -46,6 +46,14 @@ class EntryType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ENTRY_TYPE_CAPTURE: _ClassVar[EntryType]
     ENTRY_TYPE_RELEASE: _ClassVar[EntryType]
     ENTRY_TYPE_OVERAGE_SETTLEMENT: _ClassVar[EntryType]
+
+class HoldState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    HOLD_STATE_UNSPECIFIED: _ClassVar[HoldState]
+    HOLD_STATE_ACTIVE: _ClassVar[HoldState]
+    HOLD_STATE_CAPTURED: _ClassVar[HoldState]
+    HOLD_STATE_RELEASED: _ClassVar[HoldState]
+    HOLD_STATE_EXPIRED: _ClassVar[HoldState]
 OVERAGE_POLICY_UNSPECIFIED: OveragePolicy
 OVERAGE_POLICY_DENY: OveragePolicy
 OVERAGE_POLICY_ALLOW_OVERAGE: OveragePolicy
@@ -69,6 +77,11 @@ ENTRY_TYPE_HOLD: EntryType
 ENTRY_TYPE_CAPTURE: EntryType
 ENTRY_TYPE_RELEASE: EntryType
 ENTRY_TYPE_OVERAGE_SETTLEMENT: EntryType
+HOLD_STATE_UNSPECIFIED: HoldState
+HOLD_STATE_ACTIVE: HoldState
+HOLD_STATE_CAPTURED: HoldState
+HOLD_STATE_RELEASED: HoldState
+HOLD_STATE_EXPIRED: HoldState
 
 class Wallet(_message.Message):
     __slots__ = ("wallet_id", "customer_id", "unit", "overage_policy", "late_event_grace_period", "metadata", "create_time")
@@ -233,6 +246,32 @@ class Balance(_message.Message):
     promotional_available: str
     grants: _containers.RepeatedCompositeFieldContainer[GrantBalance]
     def __init__(self, wallet_id: _Optional[str] = ..., as_of_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., unit: _Optional[str] = ..., available: _Optional[str] = ..., held: _Optional[str] = ..., overage: _Optional[str] = ..., net: _Optional[str] = ..., pending_expiry: _Optional[str] = ..., pending_grants: _Optional[str] = ..., prepaid_available: _Optional[str] = ..., promotional_available: _Optional[str] = ..., grants: _Optional[_Iterable[_Union[GrantBalance, _Mapping]]] = ...) -> None: ...
+
+class Hold(_message.Message):
+    __slots__ = ("hold_id", "wallet_id", "amount", "state", "create_time", "expire_time", "end_time", "captured_amount", "feature", "description", "allocations")
+    HOLD_ID_FIELD_NUMBER: _ClassVar[int]
+    WALLET_ID_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    CAPTURED_AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    FEATURE_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    ALLOCATIONS_FIELD_NUMBER: _ClassVar[int]
+    hold_id: str
+    wallet_id: str
+    amount: str
+    state: HoldState
+    create_time: _timestamp_pb2.Timestamp
+    expire_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    captured_amount: str
+    feature: str
+    description: str
+    allocations: _containers.RepeatedCompositeFieldContainer[Allocation]
+    def __init__(self, hold_id: _Optional[str] = ..., wallet_id: _Optional[str] = ..., amount: _Optional[str] = ..., state: _Optional[_Union[HoldState, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., captured_amount: _Optional[str] = ..., feature: _Optional[str] = ..., description: _Optional[str] = ..., allocations: _Optional[_Iterable[_Union[Allocation, _Mapping]]] = ...) -> None: ...
 
 class VerifyDifference(_message.Message):
     __slots__ = ("subject", "stored", "recomputed")
@@ -538,3 +577,77 @@ class VerifyWalletResponse(_message.Message):
     remaining: str
     overage: str
     def __init__(self, consistent: _Optional[bool] = ..., differences: _Optional[_Iterable[_Union[VerifyDifference, _Mapping]]] = ..., granted: _Optional[str] = ..., consumed: _Optional[str] = ..., expired: _Optional[str] = ..., voided: _Optional[str] = ..., remaining: _Optional[str] = ..., overage: _Optional[str] = ...) -> None: ...
+
+class CreateHoldRequest(_message.Message):
+    __slots__ = ("request_id", "wallet_id", "amount", "timeout", "feature", "description")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    WALLET_ID_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    FEATURE_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    wallet_id: str
+    amount: str
+    timeout: _duration_pb2.Duration
+    feature: str
+    description: str
+    def __init__(self, request_id: _Optional[str] = ..., wallet_id: _Optional[str] = ..., amount: _Optional[str] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., feature: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
+
+class CreateHoldResponse(_message.Message):
+    __slots__ = ("hold", "entry")
+    HOLD_FIELD_NUMBER: _ClassVar[int]
+    ENTRY_FIELD_NUMBER: _ClassVar[int]
+    hold: Hold
+    entry: Entry
+    def __init__(self, hold: _Optional[_Union[Hold, _Mapping]] = ..., entry: _Optional[_Union[Entry, _Mapping]] = ...) -> None: ...
+
+class CaptureHoldRequest(_message.Message):
+    __slots__ = ("request_id", "hold_id", "amount", "description")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    HOLD_ID_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    hold_id: str
+    amount: str
+    description: str
+    def __init__(self, request_id: _Optional[str] = ..., hold_id: _Optional[str] = ..., amount: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
+
+class CaptureHoldResponse(_message.Message):
+    __slots__ = ("hold", "entry")
+    HOLD_FIELD_NUMBER: _ClassVar[int]
+    ENTRY_FIELD_NUMBER: _ClassVar[int]
+    hold: Hold
+    entry: Entry
+    def __init__(self, hold: _Optional[_Union[Hold, _Mapping]] = ..., entry: _Optional[_Union[Entry, _Mapping]] = ...) -> None: ...
+
+class ReleaseHoldRequest(_message.Message):
+    __slots__ = ("request_id", "hold_id", "reason")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    HOLD_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    hold_id: str
+    reason: str
+    def __init__(self, request_id: _Optional[str] = ..., hold_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ReleaseHoldResponse(_message.Message):
+    __slots__ = ("hold", "entry")
+    HOLD_FIELD_NUMBER: _ClassVar[int]
+    ENTRY_FIELD_NUMBER: _ClassVar[int]
+    hold: Hold
+    entry: Entry
+    def __init__(self, hold: _Optional[_Union[Hold, _Mapping]] = ..., entry: _Optional[_Union[Entry, _Mapping]] = ...) -> None: ...
+
+class GetHoldRequest(_message.Message):
+    __slots__ = ("hold_id",)
+    HOLD_ID_FIELD_NUMBER: _ClassVar[int]
+    hold_id: str
+    def __init__(self, hold_id: _Optional[str] = ...) -> None: ...
+
+class GetHoldResponse(_message.Message):
+    __slots__ = ("hold",)
+    HOLD_FIELD_NUMBER: _ClassVar[int]
+    hold: Hold
+    def __init__(self, hold: _Optional[_Union[Hold, _Mapping]] = ...) -> None: ...

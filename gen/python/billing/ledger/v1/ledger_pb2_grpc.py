@@ -105,6 +105,26 @@ class LedgerServiceStub:
                 request_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.VerifyWalletRequest.SerializeToString,
                 response_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.VerifyWalletResponse.FromString,
                 _registered_method=True)
+        self.CreateHold = channel.unary_unary(
+                '/billing.ledger.v1.LedgerService/CreateHold',
+                request_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.CreateHoldRequest.SerializeToString,
+                response_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.CreateHoldResponse.FromString,
+                _registered_method=True)
+        self.CaptureHold = channel.unary_unary(
+                '/billing.ledger.v1.LedgerService/CaptureHold',
+                request_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.CaptureHoldRequest.SerializeToString,
+                response_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.CaptureHoldResponse.FromString,
+                _registered_method=True)
+        self.ReleaseHold = channel.unary_unary(
+                '/billing.ledger.v1.LedgerService/ReleaseHold',
+                request_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.ReleaseHoldRequest.SerializeToString,
+                response_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.ReleaseHoldResponse.FromString,
+                _registered_method=True)
+        self.GetHold = channel.unary_unary(
+                '/billing.ledger.v1.LedgerService/GetHold',
+                request_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.GetHoldRequest.SerializeToString,
+                response_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.GetHoldResponse.FromString,
+                _registered_method=True)
 
 
 class LedgerServiceServicer:
@@ -209,6 +229,34 @@ class LedgerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateHold(self, request, context):
+        """Reserves credits in burn-down order; the available balance drops at once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CaptureHold(self, request, context):
+        """Turns a hold into usage: up to the held amount, more only where the wallet allows overage.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReleaseHold(self, request, context):
+        """Frees a hold's credits.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetHold(self, request, context):
+        """Reads a hold.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LedgerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -281,6 +329,26 @@ def add_LedgerServiceServicer_to_server(servicer, server):
                     servicer.VerifyWallet,
                     request_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.VerifyWalletRequest.FromString,
                     response_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.VerifyWalletResponse.SerializeToString,
+            ),
+            'CreateHold': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateHold,
+                    request_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.CreateHoldRequest.FromString,
+                    response_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.CreateHoldResponse.SerializeToString,
+            ),
+            'CaptureHold': grpc.unary_unary_rpc_method_handler(
+                    servicer.CaptureHold,
+                    request_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.CaptureHoldRequest.FromString,
+                    response_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.CaptureHoldResponse.SerializeToString,
+            ),
+            'ReleaseHold': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReleaseHold,
+                    request_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.ReleaseHoldRequest.FromString,
+                    response_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.ReleaseHoldResponse.SerializeToString,
+            ),
+            'GetHold': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetHold,
+                    request_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.GetHoldRequest.FromString,
+                    response_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.GetHoldResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -662,6 +730,114 @@ class LedgerService:
             '/billing.ledger.v1.LedgerService/VerifyWallet',
             billing_dot_ledger_dot_v1_dot_ledger__pb2.VerifyWalletRequest.SerializeToString,
             billing_dot_ledger_dot_v1_dot_ledger__pb2.VerifyWalletResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateHold(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.ledger.v1.LedgerService/CreateHold',
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.CreateHoldRequest.SerializeToString,
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.CreateHoldResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CaptureHold(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.ledger.v1.LedgerService/CaptureHold',
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.CaptureHoldRequest.SerializeToString,
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.CaptureHoldResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReleaseHold(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.ledger.v1.LedgerService/ReleaseHold',
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.ReleaseHoldRequest.SerializeToString,
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.ReleaseHoldResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetHold(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.ledger.v1.LedgerService/GetHold',
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.GetHoldRequest.SerializeToString,
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.GetHoldResponse.FromString,
             options,
             channel_credentials,
             insecure,
