@@ -10,7 +10,6 @@ clock moves, under both overage policies. After every step the journal must expl
 from __future__ import annotations
 
 import contextlib
-
 from datetime import timedelta
 from decimal import ROUND_DOWN, Decimal, Inexact, localcontext
 
