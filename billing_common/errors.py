@@ -70,6 +70,12 @@ class Unavailable(BillingError):
     reason = "UNAVAILABLE"
 
 
+class Internal(BillingError):
+    """A bug on our side. Never raised for anything a caller can cause."""
+
+    reason = "INTERNAL"
+
+
 def require(value: str, field: str) -> str:
     """A required string field, or InvalidArgument(MISSING_FIELD)."""
     if not value:

@@ -12,11 +12,12 @@ from typing import Any, TypeVar
 
 import grpc
 import structlog
+from google.protobuf.message import Message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from billing_common.errors import BillingError, Unavailable
+from billing_common.errors import BillingError, Internal, InvalidArgument, Unavailable
 from billing_common.grpc_errors import ErrorTable, to_grpc_status
 
 log = structlog.get_logger(__name__)
@@ -35,6 +36,30 @@ def _is_transient(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
+def nul_field(message: Message, prefix: str = "") -> str | None:
+    """The path of the first string in a request holding a NUL character (PostgreSQL text cannot
+    store one), or None."""
+    for fd, value in message.ListFields():
+        name = prefix + fd.name
+        if fd.message_type is not None and fd.message_type.GetOptions().map_entry:
+            for key, item in value.items():
+                if "\x00" in str(key) or (isinstance(item, str) and "\x00" in item):
+                    return f"{name}[{key!r}]"
+                if isinstance(item, Message) and (found := nul_field(item, f"{name}[{key!r}].")):
+                    return found
+        elif fd.is_repeated:
+            for i, item in enumerate(value):
+                if isinstance(item, str) and "\x00" in item:
+                    return f"{name}[{i}]"
+                if isinstance(item, Message) and (found := nul_field(item, f"{name}[{i}].")):
+                    return found
+        elif isinstance(value, str) and "\x00" in value:
+            return name
+        elif isinstance(value, Message) and (found := nul_field(value, name + ".")):
+            return found
+    return None
+
+
 def rpc(table: ErrorTable, domain: str) -> Callable[[Handler[Req, Resp]], Handler[Req, Resp]]:
     """Decorate a servicer method: bind log context, map BillingError to a rich status."""
 
@@ -46,15 +71,26 @@ def rpc(table: ErrorTable, domain: str) -> Callable[[Handler[Req, Resp]], Handle
             fields = {f: getattr(request, f) for f in _LOG_FIELDS if getattr(request, f, "")}
             with structlog.contextvars.bound_contextvars(rpc=method, **fields):
                 try:
+                    if isinstance(request, Message) and (path := nul_field(request)):
+                        raise InvalidArgument.field(
+                            path, "must not contain NUL characters", "INVALID_TEXT"
+                        )
                     return await handler(self, request, context)
                 except BillingError as exc:
                     log.info("rpc_refused", reason=exc.reason, message=exc.message)
                     await context.abort_with_status(to_grpc_status(exc, table, domain))
+                except grpc.aio.AbortError:
+                    raise
                 except Exception as exc:
-                    if not _is_transient(exc):
-                        raise
-                    log.warning("rpc_transient_failure", error=repr(exc))
-                    err = Unavailable("the database is unavailable; retry with the same request_id")
+                    if _is_transient(exc):
+                        log.warning("rpc_transient_failure", error=repr(exc))
+                        err: BillingError = Unavailable(
+                            "the database is unavailable; retry with the same request_id"
+                        )
+                    else:
+                        # A bug: the details go to our logs, never to the caller.
+                        log.exception("rpc_internal_error")
+                        err = Internal("internal error; the service logged the details")
                     await context.abort_with_status(to_grpc_status(err, table, domain))
                 raise AssertionError("unreachable: abort_with_status raises")
 

@@ -23,7 +23,8 @@ for _trap in (decimal.InvalidOperation, decimal.DivisionByZero, decimal.Overflow
 decimal.DefaultContext.prec = _CONTEXT.prec
 decimal.setcontext(_CONTEXT.copy())
 
-_PLAIN = re.compile(r"-?(?P<int>\d+)(?:\.(?P<frac>\d+))?")
+# ASCII digits only: \d would accept any Unicode digit ("１"), and Decimal() would too.
+_PLAIN = re.compile(r"-?(?P<int>[0-9]+)(?:\.(?P<frac>[0-9]+))?")
 ZERO = Decimal(0)
 
 

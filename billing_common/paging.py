@@ -20,6 +20,23 @@ def page_size(value: int, field: str = "page_size") -> int:
     return value or PAGE_SIZE_DEFAULT
 
 
+CURSOR_MAX = 2**63 - 1
+
+
+def decode_cursor(token: str, key: str, field: str = "page_token") -> int | None:
+    """The integer `key` of a page token, or None without a token. Anything else this service did
+    not issue (wrong key, not an integer, out of range) is INVALID_PAGE_TOKEN."""
+    cursor = decode_token(token, field)
+    if cursor is None:
+        return None
+    value = cursor.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= CURSOR_MAX:
+        raise InvalidArgument.field(
+            field, "is not a token this service issued", "INVALID_PAGE_TOKEN"
+        )
+    return value
+
+
 def encode_token(cursor: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(cursor, sort_keys=True).encode()).decode()
 

@@ -10,7 +10,7 @@ available later by the passage of time).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -34,6 +34,7 @@ from ledger_service.domain.model import (
     Hold,
     HoldState,
     OveragePolicy,
+    WalletEvent,
     WalletState,
 )
 
@@ -42,6 +43,7 @@ from ledger_service.domain.model import (
 class Outcome:
     state: WalletState
     entries: list[Entry]
+    events: list[WalletEvent] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +167,7 @@ def settle_overage(state: WalletState, now: datetime) -> Outcome:
 
 def _then_settle(outcome: Outcome, now: datetime) -> Outcome:
     settled = settle_overage(outcome.state, now)
-    return Outcome(settled.state, outcome.entries + settled.entries)
+    return Outcome(settled.state, outcome.entries + settled.entries, outcome.events)
 
 
 def eligible_for_usage(state: WalletState, occurred_time: datetime, now: datetime) -> list[Grant]:

@@ -162,6 +162,108 @@ class Hold:
         return self.create_time <= at < self.expire_time and not ended
 
 
+class AlertKind(StrEnum):
+    ABSOLUTE = "ABSOLUTE"
+    PERCENT = "PERCENT"
+    DEPLETED = "DEPLETED"
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRule:
+    """Fires once when the available balance falls below its threshold; re-arms when the balance
+    is at or above it again. `threshold` is an amount (ABSOLUTE) or a percentage (PERCENT)."""
+
+    id: str
+    wallet_id: str
+    name: str
+    kind: AlertKind
+    threshold: Decimal
+    min_interval: timedelta | None = None
+    armed: bool = True
+    last_fire_time: datetime | None = None
+
+
+class TopUpPayment(StrEnum):
+    IMMEDIATE = "IMMEDIATE"
+    ON_CONFIRMATION = "ON_CONFIRMATION"
+
+
+class TopUpState(StrEnum):
+    PENDING = "PENDING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+
+
+@dataclass(frozen=True, slots=True)
+class TopUpRule:
+    """Grant `amount` (or up to `target`) when the available balance falls below `threshold`."""
+
+    wallet_id: str
+    threshold: Decimal
+    amount: Decimal | None
+    target: Decimal | None
+    kind: GrantKind
+    priority: int
+    expire_after: timedelta | None
+    unit_price: Decimal
+    currency: str
+    daily_cap: Decimal | None
+    monthly_cap: Decimal | None
+    payment: TopUpPayment
+    enabled: bool = True
+    armed: bool = True
+    failures: int = 0
+    retry_after: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TopUp:
+    id: str
+    wallet_id: str
+    amount: Decimal
+    unit_price: Decimal
+    currency: str
+    state: TopUpState
+    create_time: datetime
+    kind: GrantKind
+    priority: int
+    expire_time: datetime | None
+    end_time: datetime | None = None
+    grant_id: str = ""
+    failure_reason: str = ""
+
+
+class EventType(StrEnum):
+    GRANT_CREATED = "GRANT_CREATED"
+    CREDITS_EXPIRED = "CREDITS_EXPIRED"
+    ALERT_FIRED = "ALERT_FIRED"
+    ALERT_RECOVERED = "ALERT_RECOVERED"
+    TOP_UP_CREATED = "TOP_UP_CREATED"
+    TOP_UP_COMPLETED = "TOP_UP_COMPLETED"
+    TOP_UP_FAILED = "TOP_UP_FAILED"
+
+
+@dataclass(frozen=True, slots=True)
+class WalletEvent:
+    """A durable event, written in the same transaction as the change it reports."""
+
+    type: EventType
+    occurred_time: datetime
+    data: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Automation:
+    """A wallet's alert rules, top-up rule, top-ups not settled yet, and what was topped up in the
+    current UTC day and month (for the caps)."""
+
+    alert_rules: tuple[AlertRule, ...] = ()
+    topup_rule: TopUpRule | None = None
+    topups: dict[str, TopUp] = field(default_factory=dict)
+    topped_up_day: Decimal = ZERO
+    topped_up_month: Decimal = ZERO
+
+
 @dataclass(frozen=True, slots=True)
 class WalletState:
     """Everything a write needs about one wallet: its live grants, outstanding overage and the
@@ -171,3 +273,4 @@ class WalletState:
     grants: dict[str, Grant]
     overage: Decimal
     holds: dict[str, Hold] = field(default_factory=dict)
+    automation: Automation = field(default_factory=Automation)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from billing.ledger.v1 import ledger_pb2 as pb
 from billing.type.v1 import types_pb2
@@ -28,6 +29,8 @@ from ledger_service.domain.model import (
     OveragePolicy,
     Wallet,
 )
+
+T = TypeVar("T")
 
 ID_LENGTH_MAX = 128
 HOLD_TIMEOUT_DEFAULT = timedelta(hours=1)
@@ -83,16 +86,23 @@ def metadata(value: object, field: str) -> dict[str, str]:
     return items
 
 
+def enum(value: int, known: dict[int, T], field: str, expected: str) -> T:
+    """A required enum: unset is MISSING_FIELD, a number the contract does not define is
+    INVALID_ENUM."""
+    if value == 0:
+        raise InvalidArgument.field(field, f"is required ({expected})", "MISSING_FIELD")
+    if value not in known:
+        raise InvalidArgument.field(field, f"unknown value {value} ({expected})", "INVALID_ENUM")
+    return known[value]
+
+
 def create_wallet(r: pb.CreateWalletRequest) -> cmd.CreateWallet:
     unit = require(r.unit, "unit")
     if not _UNIT.fullmatch(unit):
         raise InvalidArgument.field(
             "unit", '1 to 16 characters of A-Z, 0-9 and _ ("CREDITS", "USD")', "INVALID_UNIT"
         )
-    if r.overage_policy not in _POLICY_IN:
-        raise InvalidArgument.field(
-            "overage_policy", "must be DENY or ALLOW_OVERAGE", "MISSING_FIELD"
-        )
+    policy = enum(r.overage_policy, _POLICY_IN, "overage_policy", "DENY or ALLOW_OVERAGE")
     grace = to_timedelta(r, "late_event_grace_period")
     if grace is not None and not timedelta(0) <= grace <= GRACE_MAX:
         raise InvalidArgument.field(
@@ -104,15 +114,14 @@ def create_wallet(r: pb.CreateWalletRequest) -> cmd.CreateWallet:
         idem=idem(r, "CreateWallet"),
         customer_id=identifier(r.customer_id, "customer_id"),
         unit=unit,
-        overage_policy=_POLICY_IN[r.overage_policy],
+        overage_policy=policy,
         late_event_grace=grace,
         metadata=metadata(r.metadata, "metadata"),
     )
 
 
 def create_grant(r: pb.CreateGrantRequest) -> cmd.CreateGrant:
-    if r.kind not in _KIND_IN:
-        raise InvalidArgument.field("kind", "must be PREPAID or PROMOTIONAL", "MISSING_FIELD")
+    kind = enum(r.kind, _KIND_IN, "kind", "PREPAID or PROMOTIONAL")
     effective = to_datetime(r, "effective_time")
     expire = to_datetime(r, "expire_time")
     if effective is not None and expire is not None and expire <= effective:
@@ -136,7 +145,7 @@ def create_grant(r: pb.CreateGrantRequest) -> cmd.CreateGrant:
     return cmd.CreateGrant(
         idem=idem(r, "CreateGrant"),
         wallet_id=identifier(r.wallet_id, "wallet_id"),
-        kind=_KIND_IN[r.kind],
+        kind=kind,
         amount=parse_amount(r.amount, "amount"),
         priority=r.priority,
         effective_time=effective,
@@ -153,13 +162,21 @@ def void_grant(r: pb.VoidGrantRequest) -> cmd.VoidGrant:
     return cmd.VoidGrant(idem(r, "VoidGrant"), identifier(r.grant_id, "grant_id"), r.reason)
 
 
-def debit(r: pb.DebitRequest, prefix: str = "") -> cmd.Debit:
+def debit(r: pb.DebitRequest, latest: datetime, prefix: str = "") -> cmd.Debit:
+    """`latest`: the furthest future occurred_time accepted (now plus the allowed clock skew)."""
+    occurred = to_datetime(r, "occurred_time", prefix + "occurred_time")
+    if occurred is not None and occurred > latest:
+        raise InvalidArgument.field(
+            prefix + "occurred_time",
+            "is more than 5 minutes in the future",
+            "OCCURRED_TIME_IN_FUTURE",
+        )
     # Fingerprinted as "Debit" in batches too: a debit retried alone replays its batch result.
     return cmd.Debit(
         idem=idem(r, "Debit", prefix),
         wallet_id=identifier(r.wallet_id, prefix + "wallet_id"),
         amount=parse_amount(r.amount, prefix + "amount"),
-        occurred_time=to_datetime(r, "occurred_time"),
+        occurred_time=occurred,
         feature=r.feature,
         description=r.description,
         source_event_id=r.source_event_id,
@@ -177,7 +194,8 @@ def refund(r: pb.RefundDebitRequest) -> cmd.Refund:
 
 
 def create_hold(r: pb.CreateHoldRequest) -> cmd.CreateHold:
-    timeout = to_timedelta(r, "timeout") or HOLD_TIMEOUT_DEFAULT
+    given = to_timedelta(r, "timeout")
+    timeout = HOLD_TIMEOUT_DEFAULT if given is None else given
     if not timedelta(seconds=1) <= timeout <= HOLD_TIMEOUT_MAX:
         raise InvalidArgument.field(
             "timeout",

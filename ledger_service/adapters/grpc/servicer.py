@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
 import grpc
 from billing.ledger.v1 import ledger_pb2 as pb
 from billing.ledger.v1 import ledger_pb2_grpc
 
 from billing_common import paging
-from billing_common.errors import BillingError, InvalidArgument
+from billing_common.errors import BillingError, InvalidArgument, RequestIdConflict
 from billing_common.grpc_server import rpc
+from billing_common.idempotency import fingerprint
 from billing_common.money import format_amount
 from billing_common.protoconv import to_datetime
 from ledger_service.adapters.db.repository import StoredEntry
@@ -24,18 +26,6 @@ DEBIT_BATCH_MAX = 1000
 Ctx = grpc.aio.ServicerContext
 
 handler = rpc(ERRORS, DOMAIN)
-
-
-def _cursor(token: str, key: str) -> int | None:
-    cursor = paging.decode_token(token)
-    if cursor is None:
-        return None
-    value = cursor.get(key)
-    if not isinstance(value, int):
-        raise InvalidArgument.field(
-            "page_token", "is not a token this service issued", "INVALID_PAGE_TOKEN"
-        )
-    return value
 
 
 class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
@@ -63,7 +53,7 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
         self, request: pb.ListWalletsRequest, context: Ctx
     ) -> pb.ListWalletsResponse:
         limit = paging.page_size(request.page_size)
-        after = _cursor(request.page_token, "seq") or 0
+        after = paging.decode_cursor(request.page_token, "seq") or 0
         rows = await self.app.list_wallets(request.customer_id, after, limit + 1)
         token = paging.encode_token({"seq": rows[limit - 1][0]}) if len(rows) > limit else ""
         return pb.ListWalletsResponse(
@@ -97,7 +87,7 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
         query = cmd.GrantQuery(
             wallet_id=convert.identifier(request.wallet_id, "wallet_id"),
             state=convert.grant_state(request.state),
-            after_seq=_cursor(request.page_token, "seq") or 0,
+            after_seq=paging.decode_cursor(request.page_token, "seq") or 0,
             limit=limit + 1,
         )
         rows = await self.app.list_grants(query)
@@ -121,7 +111,7 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
 
     @handler
     async def Debit(self, request: pb.DebitRequest, context: Ctx) -> pb.DebitResponse:
-        command = convert.debit(request)
+        command = convert.debit(request, self._latest())
         (result,) = await self.app.debit_batch([command], _encode_debit)
         if isinstance(result, BillingError):
             raise result
@@ -138,16 +128,30 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
                 f"must hold 1 to {DEBIT_BATCH_MAX} debits, not {count}",
                 "INVALID_BATCH_SIZE",
             )
-        # Bad items are refused on their own; the others go through.
+        # Bad items are refused on their own; the others go through. A request_id first seen on a
+        # bad item makes its later occurrences repeat that error (same content) or conflict.
         results: list[pb.DebitResult | None] = [None] * count
         commands: list[cmd.Debit] = []
         positions: list[int] = []
+        refused_first: dict[str, tuple[bytes, pb.DebitResult]] = {}
+        seen: set[str] = set()
+        latest = self._latest()
         for i, item in enumerate(request.debits):
+            if (first := refused_first.get(item.request_id)) is not None:
+                if fingerprint("Debit", item) == first[0]:
+                    results[i] = first[1]
+                else:
+                    error = convert.item_error(_conflict(item.request_id), ERRORS)
+                    results[i] = pb.DebitResult(error=error)
+                continue
             try:
-                commands.append(convert.debit(item, f"debits[{i}]."))
+                commands.append(convert.debit(item, latest, f"debits[{i}]."))
                 positions.append(i)
             except BillingError as exc:
                 results[i] = pb.DebitResult(error=convert.item_error(exc, ERRORS))
+                if item.request_id and item.request_id not in seen:
+                    refused_first[item.request_id] = (fingerprint("Debit", item), results[i])
+            seen.add(item.request_id)
         if commands:
             outcomes = await self.app.debit_batch(commands, _encode_debit)
             for i, outcome in zip(positions, outcomes, strict=True):
@@ -175,7 +179,8 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
         self, request: pb.GetBalanceRequest, context: Ctx
     ) -> pb.GetBalanceResponse:
         wallet, view = await self.app.balance(
-            convert.identifier(request.wallet_id, "wallet_id"), to_datetime(request, "as_of_time")
+            convert.identifier(request.wallet_id, "wallet_id"),
+            to_datetime(request, "as_of_time"),
         )
         return pb.GetBalanceResponse(balance=convert.balance(wallet, view))
 
@@ -186,8 +191,8 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
         limit = paging.page_size(request.page_size)
         start = end = None
         if request.HasField("book_time_range"):
-            start = to_datetime(request.book_time_range, "start_time")
-            end = to_datetime(request.book_time_range, "end_time")
+            start = to_datetime(request.book_time_range, "start_time", "book_time_range.start_time")
+            end = to_datetime(request.book_time_range, "end_time", "book_time_range.end_time")
             if start is not None and end is not None and end <= start:
                 raise InvalidArgument.field(
                     "book_time_range.end_time", "must be after start_time", "INVALID_TIME_RANGE"
@@ -197,7 +202,7 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
             types=convert.entry_types(request.types),
             start=start,
             end=end,
-            before_seq=_cursor(request.page_token, "before_seq"),
+            before_seq=paging.decode_cursor(request.page_token, "before_seq"),
             limit=limit + 1,
         )
         rows = await self.app.list_entries(query)
@@ -259,6 +264,10 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
         found = await self.app.get_hold(convert.identifier(request.hold_id, "hold_id"))
         return pb.GetHoldResponse(hold=convert.hold(found, self.app.clock.now()))
 
+    def _latest(self) -> datetime:
+        """The furthest future occurred_time a debit may have."""
+        return self.app.clock.now() + self.app.policy.future_skew
+
     def _encode_hold(self, response: type) -> Callable[[Hold, StoredEntry], bytes]:
         """Encoder for the responses that carry a hold and its entry."""
         now = self.app.clock.now()
@@ -268,6 +277,12 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
             return bytes(message.SerializeToString())
 
         return encode
+
+
+def _conflict(request_id: str) -> RequestIdConflict:
+    return RequestIdConflict(
+        f"request_id {request_id!r} appears twice in the batch with different content"
+    )
 
 
 def _encode_debit(stored: object) -> bytes:
