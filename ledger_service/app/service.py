@@ -28,20 +28,35 @@ from ledger_service.adapters.db.repository import (
     Claim,
     LedgerRepository,
     StoredEntry,
+    StoredEvent,
     new_id,
 )
 from ledger_service.app import commands as cmd
-from ledger_service.domain import ledger
+from ledger_service.domain import automation, ledger
 from ledger_service.domain.balance import BalanceView, project
 from ledger_service.domain.errors import (
     EntryNotFound,
     GrantNotFound,
     HoldNotFound,
     NotADebit,
+    TopUpNotFound,
+    TopUpNotPending,
     WalletAlreadyExists,
     WalletNotFound,
 )
-from ledger_service.domain.model import ZERO, EntryType, Grant, Hold, Wallet, WalletState
+from ledger_service.domain.model import (
+    ZERO,
+    AlertRule,
+    EntryType,
+    Grant,
+    Hold,
+    TopUp,
+    TopUpRule,
+    TopUpState,
+    Wallet,
+    WalletEvent,
+    WalletState,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -120,7 +135,7 @@ class LedgerApp:
         return None if claim.claimed else _check_replay(claim, idem)
 
     async def _locked(self, repo: LedgerRepository, wallet_id: str) -> WalletState:
-        states = await repo.lock_states([wallet_id])
+        states = await repo.lock_states([wallet_id], self.clock.now())
         if wallet_id not in states:
             raise WalletNotFound(f"wallet {wallet_id!r} does not exist")
         return states[wallet_id]
@@ -133,13 +148,16 @@ class LedgerApp:
         request_id: str,
         now: datetime,
     ) -> list[StoredEntry]:
+        """Run automation after the operation, then persist entries, state changes and events."""
         wallet_id = before.wallet.id
+        outcome = automation.then_automate(outcome, now, new_id)
         stored = [StoredEntry(new_id(), wallet_id, now, request_id, e) for e in outcome.entries]
         await repo.save(
             {wallet_id: before},
             {wallet_id: outcome.state},
             [(s.id, wallet_id, request_id, s.entry) for s in stored],
             now,
+            [(new_id(), wallet_id, e) for e in outcome.events],
         )
         return stored
 
@@ -162,6 +180,9 @@ class LedgerApp:
                 raise WalletAlreadyExists(
                     f"customer {c.customer_id!r} already has a {c.unit} wallet"
                 )
+            await repo.replace_alert_rules(
+                wallet.id, automation.default_alert_rules(wallet.id, new_id)
+            )
             payload = encode(wallet)
             await repo.store_responses({c.idem.request_id: payload})
             return payload
@@ -282,10 +303,11 @@ class LedgerApp:
                     out[i] = _check_replay(claim, d.idem)
                 except BillingError as exc:
                     out[i] = exc
-            states = await repo.lock_states(d.wallet_id for _, d in fresh)
+            states = await repo.lock_states((d.wallet_id for _, d in fresh), self.clock.now())
             before = dict(states)
             now = self.clock.now()
             booked: list[tuple[str, str, str, object]] = []
+            events: list[tuple[str, str, WalletEvent]] = []
             debit_entries: dict[int, StoredEntry] = {}
             refused: list[str] = []
             for i, d in fresh:
@@ -294,11 +316,12 @@ class LedgerApp:
                     if state is None:
                         raise WalletNotFound(f"wallet {d.wallet_id!r} does not exist")
                     occurred = d.occurred_time or now  # the adapter bounded it
-                    outcome = ledger.debit(
+                    outcome = automation.debit_with_cover(
                         state,
+                        now,
+                        new_id,
                         amount=d.amount,
                         occurred_time=occurred,
-                        now=now,
                         feature=d.feature,
                         description=d.description,
                         source_event_id=d.source_event_id,
@@ -308,18 +331,21 @@ class LedgerApp:
                     out[i] = exc
                     refused.append(d.idem.request_id)
                     continue
+                outcome = automation.then_automate(outcome, now, new_id)
                 states[d.wallet_id] = outcome.state
-                for k, entry in enumerate(outcome.entries):
+                events += [(new_id(), d.wallet_id, e) for e in outcome.events]
+                for entry in outcome.entries:
                     stored = StoredEntry(new_id(), d.wallet_id, now, d.idem.request_id, entry)
                     booked.append((stored.id, d.wallet_id, d.idem.request_id, entry))
-                    if k == 0:
+                    if entry.type is EntryType.DEBIT:
                         debit_entries[i] = stored
             changed = {w: s for w, s in states.items() if s is not before[w]}
             await repo.save(
                 {w: before[w] for w in changed},
                 changed,
-                booked,
-                now,  # type: ignore[arg-type]
+                booked,  # type: ignore[arg-type]
+                now,
+                events,
             )
             payloads = {i: encode(s) for i, s in debit_entries.items()}
             await repo.store_responses({debits[i].idem.request_id: p for i, p in payloads.items()})
@@ -451,6 +477,121 @@ class LedgerApp:
             raise HoldNotFound(f"hold {hold_id!r} does not exist")
         return found
 
+    # -- automation -------------------------------------------------------------------------
+
+    async def set_topup_rule(
+        self, idem: cmd.Idem, rule: TopUpRule, encode: Callable[[TopUpRule], bytes]
+    ) -> bytes:
+        """Create or replace the rule (armed, no failures) and evaluate it at once."""
+
+        async def work(repo: LedgerRepository) -> bytes:
+            if (replay := await self._claim_one(repo, idem)) is not None:
+                return replay
+            state = await self._locked(repo, rule.wallet_id)
+            now = self.clock.now()
+            with_rule = replace(state, automation=replace(state.automation, topup_rule=rule))
+            await self._commit(repo, state, ledger.Outcome(with_rule, []), idem.request_id, now)
+            payload = encode(rule)
+            await repo.store_responses({idem.request_id: payload})
+            return payload
+
+        return await self._write(work)
+
+    async def set_alert_rules(
+        self,
+        idem: cmd.Idem,
+        wallet_id: str,
+        rules: Sequence[AlertRule],
+        encode: Callable[[list[AlertRule]], bytes],
+    ) -> bytes:
+        """Replace the rules (or restore the defaults) and evaluate them at once."""
+
+        async def work(repo: LedgerRepository) -> bytes:
+            if (replay := await self._claim_one(repo, idem)) is not None:
+                return replay
+            state = await self._locked(repo, wallet_id)
+            fresh = tuple(
+                replace(r, id=new_id(), wallet_id=wallet_id, armed=True, last_fire_time=None)
+                for r in rules
+            ) or automation.default_alert_rules(wallet_id, new_id)
+            await repo.replace_alert_rules(wallet_id, fresh)
+            state = replace(state, automation=replace(state.automation, alert_rules=fresh))
+            now = self.clock.now()
+            await self._commit(repo, state, ledger.Outcome(state, []), idem.request_id, now)
+            payload = encode(await repo.alert_rules_of(wallet_id))
+            await repo.store_responses({idem.request_id: payload})
+            return payload
+
+        return await self._write(work)
+
+    async def alert_rules(self, wallet_id: str) -> list[AlertRule]:
+        async def work(repo: LedgerRepository) -> list[AlertRule]:
+            if await repo.get_wallet(wallet_id) is None:
+                raise WalletNotFound(f"wallet {wallet_id!r} does not exist")
+            return await repo.alert_rules_of(wallet_id)
+
+        return await self._read(work)
+
+    async def _settle_topup(
+        self,
+        idem: cmd.Idem,
+        topup_id: str,
+        change: Callable[[WalletState, datetime], ledger.Outcome],
+        encode: Callable[[TopUp], bytes],
+    ) -> bytes:
+        async def work(repo: LedgerRepository) -> bytes:
+            if (replay := await self._claim_one(repo, idem)) is not None:
+                return replay
+            found = await repo.get_topup(topup_id)
+            if found is None:
+                raise TopUpNotFound(f"top-up {topup_id!r} does not exist")
+            state = await self._locked(repo, found.wallet_id)
+            if found.state is not TopUpState.PENDING:
+                raise TopUpNotPending(f"top-up {topup_id} is {found.state.value.lower()}")
+            now = self.clock.now()
+            outcome = change(state, now)
+            await self._commit(repo, state, outcome, idem.request_id, now)
+            payload = encode(outcome.state.automation.topups[topup_id])
+            await repo.store_responses({idem.request_id: payload})
+            return payload
+
+        return await self._write(work)
+
+    async def confirm_topup(
+        self, idem: cmd.Idem, topup_id: str, encode: Callable[[TopUp], bytes]
+    ) -> bytes:
+        return await self._settle_topup(
+            idem,
+            topup_id,
+            lambda state, now: automation.complete_topup(state, topup_id, now=now, new_id=new_id),
+            encode,
+        )
+
+    async def fail_topup(
+        self, idem: cmd.Idem, topup_id: str, reason: str, encode: Callable[[TopUp], bytes]
+    ) -> bytes:
+        return await self._settle_topup(
+            idem,
+            topup_id,
+            lambda state, now: automation.fail_topup(state, topup_id, now=now, reason=reason),
+            encode,
+        )
+
+    async def list_topups(
+        self, wallet_id: str, before_seq: int | None, limit: int
+    ) -> list[tuple[int, TopUp]]:
+        async def work(repo: LedgerRepository) -> list[tuple[int, TopUp]]:
+            if await repo.get_wallet(wallet_id) is None:
+                raise WalletNotFound(f"wallet {wallet_id!r} does not exist")
+            return await repo.list_topups(wallet_id, before_seq, limit)
+
+        return await self._read(work)
+
+    async def events_after(
+        self, wallet_id: str, after_seq: int, types: Sequence[str], limit: int
+    ) -> list[StoredEvent]:
+        return await self._read(lambda repo: repo.events_after(wallet_id, after_seq, types, limit))
+
     # -- reads ------------------------------------------------------------------------------
 
     async def balance(self, wallet_id: str, as_of: datetime | None) -> tuple[Wallet, BalanceView]:
@@ -487,15 +628,17 @@ class LedgerApp:
             async def work(repo: LedgerRepository) -> list[StoredEntry]:
                 now = self.clock.now()
                 due = await repo.wallets_due(now, wallet_id, EXPIRY_WALLETS_PER_TRANSACTION)
-                states = await repo.lock_states(due)
+                states = await repo.lock_states(due, now)
                 done: list[StoredEntry] = []
                 after: dict[str, WalletState] = {}
+                events: list[tuple[str, str, WalletEvent]] = []
                 for wid, state in states.items():
-                    outcome = ledger.expire_due(state, now)
+                    outcome = automation.then_automate(ledger.expire_due(state, now), now, new_id)
                     after[wid] = outcome.state
                     done += [StoredEntry(new_id(), wid, now, "", e) for e in outcome.entries]
+                    events += [(new_id(), wid, e) for e in outcome.events]
                 await repo.save(
-                    states, after, [(s.id, s.wallet_id, "", s.entry) for s in done], now
+                    states, after, [(s.id, s.wallet_id, "", s.entry) for s in done], now, events
                 )
                 return done
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from billing_common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 
 
@@ -23,6 +25,10 @@ class WalletAlreadyExists(AlreadyExists):
 
 class InsufficientCredits(FailedPrecondition):
     reason = "INSUFFICIENT_CREDITS"
+
+    def __init__(self, message: str, *, shortfall: Decimal = Decimal(0)) -> None:
+        super().__init__(message)
+        self.shortfall = shortfall
 
 
 class GrantAlreadyVoided(FailedPrecondition):
@@ -61,3 +67,11 @@ class GrantHeld(FailedPrecondition):
     """Active holds reserve credits from the grant."""
 
     reason = "GRANT_HELD"
+
+
+class TopUpNotFound(NotFound):
+    reason = "TOP_UP_NOT_FOUND"
+
+
+class TopUpNotPending(FailedPrecondition):
+    reason = "TOP_UP_NOT_PENDING"

@@ -207,6 +207,7 @@ def debit(
             raise InsufficientCredits(
                 f"debit of {format_amount(amount)} needs {format_amount(uncovered)} more "
                 f"{unit_word(state.wallet.unit)} than the wallet has available",
+                shortfall=uncovered,
             )
         allocations.append(Allocation(None, -uncovered))
     changed = _apply(state, allocations)

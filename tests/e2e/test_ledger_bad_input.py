@@ -57,6 +57,7 @@ CODE_OF = {
     "HOLD_NOT_ACTIVE": Code.FAILED_PRECONDITION,
     "CAPTURE_EXCEEDS_HOLD": Code.FAILED_PRECONDITION,
     "GRANT_HELD": Code.FAILED_PRECONDITION,
+    "TOP_UP_NOT_FOUND": Code.NOT_FOUND,
 }
 
 
@@ -274,6 +275,21 @@ BASE: dict[str, Callable[[World], Message]] = {
     "CaptureHold": lambda w: pb.CaptureHoldRequest(request_id=rid(), hold_id=w.hold_id, amount="1"),
     "ReleaseHold": lambda w: pb.ReleaseHoldRequest(request_id=rid(), hold_id=w.hold_id),
     "GetHold": lambda w: pb.GetHoldRequest(hold_id=w.hold_id),
+    "SetTopUpRule": lambda w: pb.SetTopUpRuleRequest(
+        request_id=rid(),
+        rule=pb.TopUpRule(
+            wallet_id=w.wallet_id,
+            threshold="10",
+            amount="100",
+            kind=pb.GRANT_KIND_PREPAID,
+            payment=pb.TOP_UP_PAYMENT_IMMEDIATE,
+        ),
+    ),
+    "ListTopUps": lambda w: pb.ListTopUpsRequest(wallet_id=w.wallet_id),
+    "ConfirmTopUp": lambda w: pb.ConfirmTopUpRequest(request_id=rid(), top_up_id=UNKNOWN_ID),
+    "FailTopUp": lambda w: pb.FailTopUpRequest(request_id=rid(), top_up_id=UNKNOWN_ID),
+    "SetAlertRules": lambda w: pb.SetAlertRulesRequest(request_id=rid(), wallet_id=w.wallet_id),
+    "ListAlertRules": lambda w: pb.ListAlertRulesRequest(wallet_id=w.wallet_id),
 }
 
 
@@ -387,6 +403,20 @@ async def test_boundary_amounts_are_accepted(world: World) -> None:
 LONG_ID = "x" * 129
 TOO_MUCH_METADATA = {f"k{i}": "v" for i in range(65)}
 UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"
+
+
+def topup(w: Any, **fields: Any) -> pb.TopUpRule:
+    """A valid top-up rule for the world's wallet, with `fields` changed."""
+    rule = pb.TopUpRule(
+        wallet_id=w.wallet_id,
+        threshold="10",
+        amount="100",
+        kind=pb.GRANT_KIND_PREPAID,
+        payment=pb.TOP_UP_PAYMENT_IMMEDIATE,
+    )
+    for name, value in fields.items():
+        setattr(rule, name, value)
+    return rule
 
 
 def bad(method: str, name: str, reason: str, field: str | None = None, **fields: Any) -> Any:
@@ -544,6 +574,46 @@ CASES = [
 
     bad("GetHold", "no-hold_id", "MISSING_FIELD", "hold_id", hold_id=""),
     bad("GetHold", "unknown-hold", "HOLD_NOT_FOUND", hold_id=UNKNOWN_ID),
+
+    bad("SetTopUpRule", "no-request_id", "MISSING_FIELD", "request_id", request_id=""),
+    bad("SetTopUpRule", "unknown-wallet", "WALLET_NOT_FOUND",
+        rule=pb.TopUpRule(wallet_id=UNKNOWN_ID, threshold="10", amount="100",
+                          kind=pb.GRANT_KIND_PREPAID, payment=pb.TOP_UP_PAYMENT_IMMEDIATE)),
+    bad("SetTopUpRule", "amount-and-target", "INVALID_TOP_UP_RULE", "rule.amount",
+        rule=lambda w: topup(w, target_balance="500")),
+    bad("SetTopUpRule", "target-below-threshold", "INVALID_TOP_UP_RULE", "rule.target_balance",
+        rule=pb.TopUpRule(wallet_id="w", threshold="10", target_balance="5",
+                          kind=pb.GRANT_KIND_PREPAID, payment=pb.TOP_UP_PAYMENT_IMMEDIATE)),
+    bad("SetTopUpRule", "bad-threshold", "INVALID_AMOUNT", "rule.threshold",
+        rule=pb.TopUpRule(wallet_id="w", threshold="-1", amount="5",
+                          kind=pb.GRANT_KIND_PREPAID, payment=pb.TOP_UP_PAYMENT_IMMEDIATE)),
+    bad("SetTopUpRule", "no-payment", "MISSING_FIELD", "rule.payment",
+        rule=pb.TopUpRule(wallet_id="w", threshold="1", amount="5", kind=pb.GRANT_KIND_PREPAID,
+                          payment=0)),
+    bad("SetTopUpRule", "price-without-currency", "MISSING_FIELD", "rule.currency",
+        rule=lambda w: topup(w, unit_price="0.01")),
+
+    bad("ListTopUps", "no-wallet_id", "MISSING_FIELD", "wallet_id", wallet_id=""),
+    bad("ListTopUps", "unknown-wallet", "WALLET_NOT_FOUND", wallet_id=UNKNOWN_ID),
+    bad("ListTopUps", "page_size-501", "PAGE_SIZE_TOO_LARGE", "page_size", page_size=501),
+
+    bad("ConfirmTopUp", "no-request_id", "MISSING_FIELD", "request_id", request_id=""),
+    bad("ConfirmTopUp", "no-top_up_id", "MISSING_FIELD", "top_up_id", top_up_id=""),
+    bad("ConfirmTopUp", "unknown", "TOP_UP_NOT_FOUND"),
+    bad("FailTopUp", "no-top_up_id", "MISSING_FIELD", "top_up_id", top_up_id=""),
+    bad("FailTopUp", "unknown", "TOP_UP_NOT_FOUND"),
+
+    bad("SetAlertRules", "no-wallet_id", "MISSING_FIELD", "wallet_id", wallet_id=""),
+    bad("SetAlertRules", "unknown-wallet", "WALLET_NOT_FOUND", wallet_id=UNKNOWN_ID),
+    bad("SetAlertRules", "percent-over-100", "INVALID_ALERT_RULE", "rules[0].threshold",
+        rules=[pb.AlertRule(kind=pb.ALERT_KIND_PERCENT, threshold="101")]),
+    bad("SetAlertRules", "no-kind", "MISSING_FIELD", "rules[0].kind",
+        rules=[pb.AlertRule(threshold="5")]),
+    bad("SetAlertRules", "bad-threshold", "INVALID_AMOUNT", "rules[0].threshold",
+        rules=[pb.AlertRule(kind=pb.ALERT_KIND_ABSOLUTE, threshold="1e3")]),
+
+    bad("ListAlertRules", "no-wallet_id", "MISSING_FIELD", "wallet_id", wallet_id=""),
+    bad("ListAlertRules", "unknown-wallet", "WALLET_NOT_FOUND", wallet_id=UNKNOWN_ID),
 ]
 # fmt: on
 
@@ -559,7 +629,11 @@ async def test_bad_request_is_refused_and_writes_nothing(
 
 def test_every_rpc_has_bad_input_cases() -> None:
     """A guard: an RPC added to LedgerService needs a BASE request and bad-input CASES here."""
-    methods = {m.name for m in pb.DESCRIPTOR.services_by_name["LedgerService"].methods}
+    methods = {
+        m.name
+        for m in pb.DESCRIPTOR.services_by_name["LedgerService"].methods
+        if not m.server_streaming  # streaming RPCs have their own tests below
+    }
     covered = {p.values[0] for p in CASES}
     assert methods <= set(BASE) and methods <= covered, (
         f"RPCs without bad-input cases: {sorted(methods - covered)}"
@@ -825,3 +899,20 @@ async def test_debit_batch_refuses_only_the_bad_item(
     assert after["idempotency_keys"] == before["idempotency_keys"] + 2
     assert after["wallets"] == before["wallets"] and after["grants"] == before["grants"]
     await assert_consistent(world)
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason", "code"),
+    [
+        ({"after_cursor": -1}, "INVALID_CURSOR", Code.INVALID_ARGUMENT),
+        ({"types": [99]}, "INVALID_ENUM", Code.INVALID_ARGUMENT),
+        ({"wallet_id": UNKNOWN_ID}, "WALLET_NOT_FOUND", Code.NOT_FOUND),
+    ],
+)
+async def test_watch_wallet_events_refuses_bad_input(world: World, fields, reason, code) -> None:
+    request = pb.WatchWalletEventsRequest(**fields)
+    call = world.stub.WatchWalletEvents(request)
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await call.read()
+    err = rich_error(raised.value)
+    assert (err.code, err.reason) == (code, reason)

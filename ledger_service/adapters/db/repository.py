@@ -19,26 +19,39 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger_service.adapters.db.tables import (
+    alert_rules,
     allocations,
     entries,
     grants,
     hold_allocations,
     holds,
     idempotency_keys,
+    topup_rules,
+    topups,
+    wallet_events,
     wallets,
 )
 from ledger_service.domain.model import (
     ZERO,
+    AlertKind,
+    AlertRule,
     Allocation,
+    Automation,
     Entry,
     EntryType,
+    EventType,
     Grant,
     GrantKind,
     GrantState,
     Hold,
     HoldState,
     OveragePolicy,
+    TopUp,
+    TopUpPayment,
+    TopUpRule,
+    TopUpState,
     Wallet,
+    WalletEvent,
     WalletState,
 )
 
@@ -139,6 +152,106 @@ def _hold(row: Any, allocs: Sequence[Allocation]) -> Hold:
         feature=row.feature,
         description=row.description,
     )
+
+
+def _alert_rule(row: Any) -> AlertRule:
+    return AlertRule(
+        id=row.id,
+        wallet_id=row.wallet_id,
+        name=row.name,
+        kind=AlertKind(row.kind),
+        threshold=row.threshold,
+        min_interval=row.min_interval,
+        armed=row.armed,
+        last_fire_time=row.last_fire_time,
+    )
+
+
+def _topup_rule(row: Any) -> TopUpRule:
+    return TopUpRule(
+        wallet_id=row.wallet_id,
+        threshold=row.threshold,
+        amount=row.amount,
+        target=row.target,
+        kind=GrantKind(row.kind),
+        priority=row.priority,
+        expire_after=row.expire_after,
+        unit_price=row.unit_price,
+        currency=row.currency,
+        daily_cap=row.daily_cap,
+        monthly_cap=row.monthly_cap,
+        payment=TopUpPayment(row.payment),
+        enabled=row.enabled,
+        armed=row.armed,
+        failures=row.failures,
+        retry_after=row.retry_after,
+    )
+
+
+def _topup_rule_row(r: TopUpRule) -> dict[str, Any]:
+    return {
+        "wallet_id": r.wallet_id,
+        "threshold": r.threshold,
+        "amount": r.amount,
+        "target": r.target,
+        "kind": r.kind.value,
+        "priority": r.priority,
+        "expire_after": r.expire_after,
+        "unit_price": r.unit_price,
+        "currency": r.currency,
+        "daily_cap": r.daily_cap,
+        "monthly_cap": r.monthly_cap,
+        "payment": r.payment.value,
+        "enabled": r.enabled,
+        "armed": r.armed,
+        "failures": r.failures,
+        "retry_after": r.retry_after,
+    }
+
+
+def _topup(row: Any) -> TopUp:
+    return TopUp(
+        id=row.id,
+        wallet_id=row.wallet_id,
+        amount=row.amount,
+        unit_price=row.unit_price,
+        currency=row.currency,
+        state=TopUpState(row.state),
+        create_time=row.create_time,
+        kind=GrantKind(row.kind),
+        priority=row.priority,
+        expire_time=row.expire_time,
+        end_time=row.end_time,
+        grant_id=row.grant_id,
+        failure_reason=row.failure_reason,
+    )
+
+
+def _topup_row(t: TopUp) -> dict[str, Any]:
+    return {
+        "id": t.id,
+        "wallet_id": t.wallet_id,
+        "amount": t.amount,
+        "unit_price": t.unit_price,
+        "currency": t.currency,
+        "state": t.state.value,
+        "create_time": t.create_time,
+        "end_time": t.end_time,
+        "grant_id": t.grant_id,
+        "failure_reason": t.failure_reason,
+        "kind": t.kind.value,
+        "priority": t.priority,
+        "expire_time": t.expire_time,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    seq: int
+    id: str
+    wallet_id: str
+    book_time: datetime
+    event: WalletEvent
 
 
 _LIVE = or_(grants.c.remaining > 0, grants.c.overage_paid > grants.c.overage_returned)
@@ -255,8 +368,11 @@ class LedgerRepository:
         rows = await self.conn.execute(query.order_by(wallets.c.seq).limit(limit))
         return [(row.seq, _wallet(row)) for row in rows]
 
-    async def lock_states(self, wallet_ids: Iterable[str]) -> dict[str, WalletState]:
-        """Lock wallets (sorted by id) and load their live grants: the state writes start from."""
+    async def lock_states(
+        self, wallet_ids: Iterable[str], now: datetime | None = None
+    ) -> dict[str, WalletState]:
+        """Lock wallets (sorted by id) and load their live grants, active holds and automation:
+        the state writes start from. `now` places the top-up caps' day and month."""
         ids = sorted(set(wallet_ids))
         if not ids:
             return {}
@@ -265,14 +381,85 @@ class LedgerRepository:
         )
         states = {row.id: WalletState(_wallet(row), {}, row.overage) for row in rows}
         if states:
+            # Live grants, plus consumed grants still in force: percent alerts measure against
+            # everything granted in force, used up or not.
+            wanted = _LIVE
+            if now is not None:
+                in_force = and_(
+                    grants.c.void_time.is_(None),
+                    grants.c.effective_time <= now,
+                    or_(grants.c.expire_time.is_(None), grants.c.expire_time > now),
+                )
+                wanted = or_(_LIVE, in_force)
             grant_rows = await self.conn.execute(
-                select(grants).where(grants.c.wallet_id.in_(list(states)), _LIVE)
+                select(grants).where(grants.c.wallet_id.in_(list(states)), wanted)
             )
             for row in grant_rows:
                 states[row.wallet_id].grants[row.id] = _grant(row)
             for hold in await self._holds(holds.c.wallet_id.in_(list(states)), active_only=True):
                 states[hold.wallet_id].holds[hold.id] = hold
+            automation = await self._automation(list(states), now)
+            states = {w: replace(s, automation=automation[w]) for w, s in states.items()}
         return states
+
+    async def _automation(
+        self, wallet_ids: list[str], now: datetime | None
+    ) -> dict[str, Automation]:
+        rules: dict[str, list[AlertRule]] = {w: [] for w in wallet_ids}
+        rows = await self.conn.execute(
+            select(alert_rules)
+            .where(alert_rules.c.wallet_id.in_(wallet_ids))
+            .order_by(alert_rules.c.wallet_id, alert_rules.c.position)
+        )
+        for row in rows:
+            rules[row.wallet_id].append(_alert_rule(row))
+        topup = {
+            row.wallet_id: _topup_rule(row)
+            for row in await self.conn.execute(
+                select(topup_rules).where(topup_rules.c.wallet_id.in_(wallet_ids))
+            )
+        }
+        pending: dict[str, dict[str, TopUp]] = {w: {} for w in wallet_ids}
+        day: dict[str, Decimal] = {}
+        month: dict[str, Decimal] = {}
+        if topup:
+            with_rule = list(topup)
+            for row in await self.conn.execute(
+                select(topups).where(
+                    topups.c.wallet_id.in_(with_rule), topups.c.state == TopUpState.PENDING.value
+                )
+            ):
+                pending[row.wallet_id][row.id] = _topup(row)
+            if now is not None:
+                day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+                month_start = day_start.replace(day=1)
+                sums = await self.conn.execute(
+                    select(
+                        topups.c.wallet_id,
+                        func.coalesce(
+                            func.sum(topups.c.amount).filter(topups.c.create_time >= day_start), 0
+                        ),
+                        func.sum(topups.c.amount),
+                    )
+                    .where(
+                        topups.c.wallet_id.in_(with_rule),
+                        topups.c.state != TopUpState.FAILED.value,
+                        topups.c.create_time >= month_start,
+                    )
+                    .group_by(topups.c.wallet_id)
+                )
+                for wallet_id, in_day, in_month in sums:
+                    day[wallet_id], month[wallet_id] = in_day, in_month
+        return {
+            w: Automation(
+                alert_rules=tuple(rules[w]),
+                topup_rule=topup.get(w),
+                topups=pending[w],
+                topped_up_day=day.get(w, ZERO),
+                topped_up_month=month.get(w, ZERO),
+            )
+            for w in wallet_ids
+        }
 
     async def _holds(self, where: Any, *, active_only: bool) -> list[Hold]:
         query = select(holds).where(where)
@@ -311,6 +498,7 @@ class LedgerRepository:
         after: dict[str, WalletState],
         new_entries: Sequence[tuple[str, str, str, Entry]],
         now: datetime,
+        events: Sequence[tuple[str, str, WalletEvent]] = (),
     ) -> None:
         """Persist the difference between wallet states and the entries
         (entry_id, wallet_id, request_id, entry) in a fixed number of statements."""
@@ -352,6 +540,22 @@ class LedgerRepository:
                             "b_returned": g.overage_returned,
                         }
                     )
+        await self._save_automation(before, after)
+        if events:
+            await self.conn.execute(
+                wallet_events.insert(),
+                [
+                    {
+                        "id": event_id,
+                        "wallet_id": wallet_id,
+                        "type": e.type.value,
+                        "occurred_time": e.occurred_time,
+                        "book_time": now,
+                        "data": e.data,
+                    }
+                    for event_id, wallet_id, e in events
+                ],
+            )
         if inserts:
             await self.conn.execute(grants.insert(), inserts)
         if updates:
@@ -443,6 +647,134 @@ class LedgerRepository:
             ]
             if alloc_rows:
                 await self.conn.execute(allocations.insert(), alloc_rows)
+
+    async def _save_automation(
+        self, before: dict[str, WalletState], after: dict[str, WalletState]
+    ) -> None:
+        changed_alerts: list[dict[str, Any]] = []
+        rules: list[dict[str, Any]] = []
+        new_topups: list[dict[str, Any]] = []
+        changed_topups: list[dict[str, Any]] = []
+        for wallet_id, new_state in after.items():
+            old, new = before[wallet_id].automation, new_state.automation
+            if old is new:
+                continue
+            prior_alerts = {r.id: r for r in old.alert_rules}
+            for rule in new.alert_rules:
+                if prior_alerts.get(rule.id) not in (None, rule):
+                    changed_alerts.append(
+                        {"b_id": rule.id, "b_armed": rule.armed, "b_fired": rule.last_fire_time}
+                    )
+            if new.topup_rule is not None and new.topup_rule != old.topup_rule:
+                rules.append(_topup_rule_row(new.topup_rule))
+            for topup_id, topup in new.topups.items():
+                prior = old.topups.get(topup_id)
+                if prior is None:
+                    new_topups.append(_topup_row(topup))
+                elif prior != topup:
+                    changed_topups.append({"b_" + k: v for k, v in _topup_row(topup).items()})
+        if changed_alerts:
+            await self.conn.execute(
+                update(alert_rules)
+                .where(alert_rules.c.id == bindparam("b_id"))
+                .values(armed=bindparam("b_armed"), last_fire_time=bindparam("b_fired")),
+                changed_alerts,
+            )
+        if rules:
+            stmt = pg_insert(topup_rules).values(rules)
+            await self.conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["wallet_id"],
+                    set_={
+                        c.name: stmt.excluded[c.name]
+                        for c in topup_rules.c
+                        if c.name != "wallet_id"
+                    },
+                )
+            )
+        if new_topups:
+            await self.conn.execute(topups.insert(), new_topups)
+        if changed_topups:
+            await self.conn.execute(
+                update(topups)
+                .where(topups.c.id == bindparam("b_id"))
+                .values(
+                    state=bindparam("b_state"),
+                    end_time=bindparam("b_end_time"),
+                    grant_id=bindparam("b_grant_id"),
+                    failure_reason=bindparam("b_failure_reason"),
+                ),
+                [
+                    {
+                        k: v
+                        for k, v in row.items()
+                        if k in ("b_id", "b_state", "b_end_time", "b_grant_id", "b_failure_reason")
+                    }
+                    for row in changed_topups
+                ],
+            )
+
+    async def replace_alert_rules(self, wallet_id: str, rules: Sequence[AlertRule]) -> None:
+        await self.conn.execute(alert_rules.delete().where(alert_rules.c.wallet_id == wallet_id))
+        if rules:
+            await self.conn.execute(
+                alert_rules.insert(),
+                [
+                    {
+                        "id": r.id,
+                        "wallet_id": wallet_id,
+                        "position": i,
+                        "name": r.name,
+                        "kind": r.kind.value,
+                        "threshold": r.threshold,
+                        "min_interval": r.min_interval,
+                        "armed": r.armed,
+                        "last_fire_time": r.last_fire_time,
+                    }
+                    for i, r in enumerate(rules)
+                ],
+            )
+
+    async def alert_rules_of(self, wallet_id: str) -> list[AlertRule]:
+        rows = await self.conn.execute(
+            select(alert_rules)
+            .where(alert_rules.c.wallet_id == wallet_id)
+            .order_by(alert_rules.c.position)
+        )
+        return [_alert_rule(row) for row in rows]
+
+    async def get_topup(self, topup_id: str) -> TopUp | None:
+        row = (await self.conn.execute(select(topups).where(topups.c.id == topup_id))).first()
+        return None if row is None else _topup(row)
+
+    async def list_topups(
+        self, wallet_id: str, before_seq: int | None, limit: int
+    ) -> list[tuple[int, TopUp]]:
+        query = select(topups).where(topups.c.wallet_id == wallet_id)
+        if before_seq is not None:
+            query = query.where(topups.c.seq < before_seq)
+        rows = await self.conn.execute(query.order_by(topups.c.seq.desc()).limit(limit))
+        return [(row.seq, _topup(row)) for row in rows]
+
+    async def events_after(
+        self, wallet_id: str, after_seq: int, types: Sequence[str], limit: int
+    ) -> list[StoredEvent]:
+        query = select(wallet_events).where(wallet_events.c.seq > after_seq)
+        if wallet_id:
+            query = query.where(wallet_events.c.wallet_id == wallet_id)
+        if types:
+            query = query.where(wallet_events.c.type.in_(list(types)))
+        rows = await self.conn.execute(query.order_by(wallet_events.c.seq).limit(limit))
+        return [
+            StoredEvent(
+                row.seq,
+                row.id,
+                row.wallet_id,
+                row.book_time,
+                WalletEvent(EventType(row.type), row.occurred_time, dict(row.data)),
+            )
+            for row in rows
+        ]
 
     # -- grants -----------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -148,6 +149,77 @@ hold_allocations = Table(
     Column("position", Integer, primary_key=True),
     Column("grant_id", String, ForeignKey("grants.id"), nullable=False),
     Column("amount", MONEY, nullable=False),
+)
+
+wallet_events = Table(
+    "wallet_events",
+    metadata,
+    # The cursor of WatchWalletEvents: written in the same transaction as the change it reports.
+    Column("seq", BigInteger, Identity(), primary_key=True),
+    Column("id", String, nullable=False, unique=True),
+    Column("wallet_id", String, ForeignKey("wallets.id"), nullable=False),
+    Column("type", Text, nullable=False),
+    Column("occurred_time", TS, nullable=False),
+    Column("book_time", TS, nullable=False),
+    Column("data", JSONB, nullable=False),
+    Index("wallet_events_wallet_seq_idx", "wallet_id", "seq"),
+)
+
+alert_rules = Table(
+    "alert_rules",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("wallet_id", String, ForeignKey("wallets.id"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("threshold", MONEY, nullable=False),
+    Column("min_interval", Interval),
+    Column("armed", Boolean, nullable=False),
+    Column("last_fire_time", TS),
+    Index("alert_rules_wallet_idx", "wallet_id", "position"),
+)
+
+topup_rules = Table(
+    "topup_rules",
+    metadata,
+    Column("wallet_id", String, ForeignKey("wallets.id"), primary_key=True),
+    Column("threshold", MONEY, nullable=False),
+    Column("amount", MONEY),
+    Column("target", MONEY),
+    Column("kind", Text, nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("expire_after", Interval),
+    Column("unit_price", MONEY, nullable=False),
+    Column("currency", Text, nullable=False),
+    Column("daily_cap", MONEY),
+    Column("monthly_cap", MONEY),
+    Column("payment", Text, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("armed", Boolean, nullable=False),
+    Column("failures", Integer, nullable=False),
+    Column("retry_after", TS),
+)
+
+topups = Table(
+    "topups",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("seq", BigInteger, Identity(), nullable=False, unique=True),
+    Column("wallet_id", String, ForeignKey("wallets.id"), nullable=False),
+    Column("amount", MONEY, nullable=False),
+    Column("unit_price", MONEY, nullable=False),
+    Column("currency", Text, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("create_time", TS, nullable=False),
+    Column("end_time", TS),
+    Column("grant_id", Text, nullable=False, server_default=""),
+    Column("failure_reason", Text, nullable=False, server_default=""),
+    Column("kind", Text, nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("expire_time", TS),
+    Index("topups_wallet_seq_idx", "wallet_id", "seq"),
+    Index("topups_wallet_time_idx", "wallet_id", "create_time"),
 )
 
 idempotency_keys = Table(

@@ -3,8 +3,10 @@ bad input is refused before any transaction starts (and so writes nothing)."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import TypeVar
 
 from billing.ledger.v1 import ledger_pb2 as pb
@@ -15,18 +17,25 @@ from billing_common.grpc_errors import ErrorTable, classify
 from billing_common.idempotency import fingerprint
 from billing_common.money import format_amount, parse_amount
 from billing_common.protoconv import duration, timestamp, to_datetime, to_timedelta
-from ledger_service.adapters.db.repository import StoredEntry
+from ledger_service.adapters.db.repository import StoredEntry, StoredEvent
 from ledger_service.app import commands as cmd
 from ledger_service.domain.balance import BalanceView
 from ledger_service.domain.model import (
     ZERO,
+    AlertKind,
+    AlertRule,
     EntryType,
+    EventType,
     Grant,
     GrantKind,
     GrantState,
     Hold,
     HoldState,
     OveragePolicy,
+    TopUp,
+    TopUpPayment,
+    TopUpRule,
+    TopUpState,
     Wallet,
 )
 
@@ -223,6 +232,173 @@ def capture_hold(r: pb.CaptureHoldRequest) -> cmd.CaptureHold:
 
 def release_hold(r: pb.ReleaseHoldRequest) -> cmd.ReleaseHold:
     return cmd.ReleaseHold(idem(r, "ReleaseHold"), identifier(r.hold_id, "hold_id"), r.reason)
+
+
+_PAYMENT_IN = {
+    pb.TOP_UP_PAYMENT_IMMEDIATE: TopUpPayment.IMMEDIATE,
+    pb.TOP_UP_PAYMENT_ON_CONFIRMATION: TopUpPayment.ON_CONFIRMATION,
+}
+_PAYMENT_OUT = {v: k for k, v in _PAYMENT_IN.items()}
+_TOPUP_STATE_OUT = {s: pb.TopUpState.Value(f"TOP_UP_STATE_{s.value}") for s in TopUpState}
+_ALERT_IN = {
+    pb.ALERT_KIND_ABSOLUTE: AlertKind.ABSOLUTE,
+    pb.ALERT_KIND_PERCENT: AlertKind.PERCENT,
+    pb.ALERT_KIND_DEPLETED: AlertKind.DEPLETED,
+}
+_ALERT_OUT = {v: k for k, v in _ALERT_IN.items()}
+_EVENT_OUT = {t: pb.WalletEventType.Value(f"WALLET_EVENT_TYPE_{t.value}") for t in EventType}
+_EVENT_IN = {v: k for k, v in _EVENT_OUT.items()}
+ALERT_RULES_MAX = 20
+
+
+def _optional_amount(text: str, field: str) -> Decimal | None:
+    return parse_amount(text, field) if text else None
+
+
+def topup_rule(r: pb.SetTopUpRuleRequest) -> tuple[cmd.Idem, TopUpRule]:
+    rule = r.rule
+    if (rule.amount != "") == (rule.target_balance != ""):
+        raise InvalidArgument.field(
+            "rule.amount", "set exactly one of amount and target_balance", "INVALID_TOP_UP_RULE"
+        )
+    threshold = parse_amount(
+        require(rule.threshold, "rule.threshold"), "rule.threshold", allow_zero=True
+    )
+    target = _optional_amount(rule.target_balance, "rule.target_balance")
+    if target is not None and target <= threshold:
+        raise InvalidArgument.field(
+            "rule.target_balance", "must be above the threshold", "INVALID_TOP_UP_RULE"
+        )
+    expire_after = to_timedelta(rule, "expire_after", "rule.expire_after")
+    if expire_after is not None and expire_after <= timedelta(0):
+        raise InvalidArgument.field("rule.expire_after", "must be positive", "INVALID_DURATION")
+    price = parse_amount(rule.unit_price or "0", "rule.unit_price", allow_zero=True)
+    if rule.currency and not _CURRENCY.fullmatch(rule.currency):
+        raise InvalidArgument.field(
+            "rule.currency", "an ISO 4217 code such as USD", "INVALID_CURRENCY"
+        )
+    if price > 0 and not rule.currency:
+        raise InvalidArgument.field(
+            "rule.currency", "is required with a unit price", "MISSING_FIELD"
+        )
+    return idem(r, "SetTopUpRule"), TopUpRule(
+        wallet_id=identifier(rule.wallet_id, "rule.wallet_id"),
+        threshold=threshold,
+        amount=_optional_amount(rule.amount, "rule.amount"),
+        target=target,
+        kind=enum(rule.kind, _KIND_IN, "rule.kind", "PREPAID or PROMOTIONAL"),
+        priority=rule.priority,
+        expire_after=expire_after,
+        unit_price=price,
+        currency=rule.currency,
+        daily_cap=_optional_amount(rule.daily_cap, "rule.daily_cap"),
+        monthly_cap=_optional_amount(rule.monthly_cap, "rule.monthly_cap"),
+        payment=enum(rule.payment, _PAYMENT_IN, "rule.payment", "IMMEDIATE or ON_CONFIRMATION"),
+        enabled=not rule.paused,
+    )
+
+
+def alert_rules(r: pb.SetAlertRulesRequest) -> list[AlertRule]:
+    if len(r.rules) > ALERT_RULES_MAX:
+        raise InvalidArgument.field(
+            "rules", f"at most {ALERT_RULES_MAX} rules", "INVALID_ALERT_RULE"
+        )
+    found = []
+    for i, rule in enumerate(r.rules):
+        path = f"rules[{i}]."
+        kind = enum(rule.kind, _ALERT_IN, path + "kind", "ABSOLUTE, PERCENT or DEPLETED")
+        threshold = ZERO
+        if kind is not AlertKind.DEPLETED:
+            threshold = parse_amount(
+                require(rule.threshold, path + "threshold"), path + "threshold", allow_zero=True
+            )
+        if kind is AlertKind.PERCENT and not 0 < threshold <= 100:
+            raise InvalidArgument.field(
+                path + "threshold", "a percentage above 0, at most 100", "INVALID_ALERT_RULE"
+            )
+        interval = to_timedelta(rule, "min_interval", path + "min_interval")
+        if interval is not None and interval < timedelta(0):
+            raise InvalidArgument.field(
+                path + "min_interval", "must not be negative", "INVALID_DURATION"
+            )
+        name = rule.name or (
+            f"{format_amount(threshold)}% left" if kind is AlertKind.PERCENT else kind.value.lower()
+        )
+        found.append(AlertRule("", "", name, kind, threshold, interval))
+    return found
+
+
+def event_types(values: object) -> tuple[str, ...]:
+    found = []
+    for i, v in enumerate(values):  # type: ignore[attr-defined]
+        if v not in _EVENT_IN:
+            raise InvalidArgument.field(f"types[{i}]", "unknown event type", "INVALID_ENUM")
+        found.append(_EVENT_IN[v].value)
+    return tuple(found)
+
+
+def topup_rule_out(rule: TopUpRule) -> pb.TopUpRule:
+    message = pb.TopUpRule(
+        wallet_id=rule.wallet_id,
+        threshold=format_amount(rule.threshold),
+        amount=format_amount(rule.amount) if rule.amount is not None else "",
+        target_balance=format_amount(rule.target) if rule.target is not None else "",
+        kind=_KIND_OUT[rule.kind],
+        priority=rule.priority,
+        unit_price=format_amount(rule.unit_price),
+        currency=rule.currency,
+        daily_cap=format_amount(rule.daily_cap) if rule.daily_cap is not None else "",
+        monthly_cap=format_amount(rule.monthly_cap) if rule.monthly_cap is not None else "",
+        payment=_PAYMENT_OUT[rule.payment],
+        paused=not rule.enabled,
+    )
+    if rule.expire_after is not None:
+        message.expire_after.CopyFrom(duration(rule.expire_after))
+    return message
+
+
+def topup(t: TopUp) -> pb.TopUp:
+    message = pb.TopUp(
+        top_up_id=t.id,
+        wallet_id=t.wallet_id,
+        amount=format_amount(t.amount),
+        unit_price=format_amount(t.unit_price),
+        currency=t.currency,
+        state=_TOPUP_STATE_OUT[t.state],
+        create_time=timestamp(t.create_time),
+        grant_id=t.grant_id,
+        failure_reason=t.failure_reason,
+    )
+    if t.end_time is not None:
+        message.end_time.CopyFrom(timestamp(t.end_time))
+    return message
+
+
+def alert_rule_out(rule: AlertRule) -> pb.AlertRule:
+    message = pb.AlertRule(
+        rule_id=rule.id,
+        wallet_id=rule.wallet_id,
+        name=rule.name,
+        kind=_ALERT_OUT[rule.kind],
+        threshold=format_amount(rule.threshold),
+        armed=rule.armed,
+    )
+    if rule.min_interval is not None:
+        message.min_interval.CopyFrom(duration(rule.min_interval))
+    if rule.last_fire_time is not None:
+        message.last_fire_time.CopyFrom(timestamp(rule.last_fire_time))
+    return message
+
+
+def wallet_event(e: StoredEvent) -> pb.WalletEvent:
+    return pb.WalletEvent(
+        cursor=e.seq,
+        event_id=e.id,
+        wallet_id=e.wallet_id,
+        type=_EVENT_OUT[e.event.type],
+        occurred_time=timestamp(e.event.occurred_time),
+        data_json=json.dumps(e.event.data, sort_keys=True),
+    )
 
 
 def grant_state(value: int) -> GrantState | None:

@@ -31,6 +31,8 @@ ERRORS: ErrorTable = {
     e.HoldNotActive: (Code.FAILED_PRECONDITION, "HOLD_NOT_ACTIVE"),
     e.CaptureExceedsHold: (Code.FAILED_PRECONDITION, "CAPTURE_EXCEEDS_HOLD"),
     e.GrantHeld: (Code.FAILED_PRECONDITION, "GRANT_HELD"),
+    e.TopUpNotFound: (Code.NOT_FOUND, "TOP_UP_NOT_FOUND"),
+    e.TopUpNotPending: (Code.FAILED_PRECONDITION, "TOP_UP_NOT_PENDING"),
     e.WalletAlreadyExists: (Code.ALREADY_EXISTS, "WALLET_ALREADY_EXISTS"),
     RequestIdConflict: (Code.ALREADY_EXISTS, "REQUEST_ID_CONFLICT"),
     e.InsufficientCredits: (Code.FAILED_PRECONDITION, "INSUFFICIENT_CREDITS"),

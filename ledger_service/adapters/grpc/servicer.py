@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 
 import grpc
@@ -11,6 +12,7 @@ from billing.ledger.v1 import ledger_pb2_grpc
 
 from billing_common import paging
 from billing_common.errors import BillingError, InvalidArgument, RequestIdConflict
+from billing_common.grpc_errors import to_grpc_status
 from billing_common.grpc_server import rpc
 from billing_common.idempotency import fingerprint
 from billing_common.money import format_amount
@@ -23,6 +25,8 @@ from ledger_service.app.service import LedgerApp
 from ledger_service.domain.model import Hold
 
 DEBIT_BATCH_MAX = 1000
+EVENT_PAGE = 500
+EVENT_POLL_INTERVAL_S = 0.2
 Ctx = grpc.aio.ServicerContext
 
 handler = rpc(ERRORS, DOMAIN)
@@ -263,6 +267,102 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
     async def GetHold(self, request: pb.GetHoldRequest, context: Ctx) -> pb.GetHoldResponse:
         found = await self.app.get_hold(convert.identifier(request.hold_id, "hold_id"))
         return pb.GetHoldResponse(hold=convert.hold(found, self.app.clock.now()))
+
+    @handler
+    async def SetTopUpRule(
+        self, request: pb.SetTopUpRuleRequest, context: Ctx
+    ) -> pb.SetTopUpRuleResponse:
+        idem, rule = convert.topup_rule(request)
+        payload = await self.app.set_topup_rule(
+            idem,
+            rule,
+            lambda r: pb.SetTopUpRuleResponse(rule=convert.topup_rule_out(r)).SerializeToString(),
+        )
+        return pb.SetTopUpRuleResponse.FromString(payload)
+
+    @handler
+    async def ListTopUps(
+        self, request: pb.ListTopUpsRequest, context: Ctx
+    ) -> pb.ListTopUpsResponse:
+        limit = paging.page_size(request.page_size)
+        rows = await self.app.list_topups(
+            convert.identifier(request.wallet_id, "wallet_id"),
+            paging.decode_cursor(request.page_token, "before_seq"),
+            limit + 1,
+        )
+        token = paging.encode_token({"before_seq": rows[limit - 1][0]}) if len(rows) > limit else ""
+        return pb.ListTopUpsResponse(
+            top_ups=[convert.topup(t) for _, t in rows[:limit]], next_page_token=token
+        )
+
+    @handler
+    async def ConfirmTopUp(
+        self, request: pb.ConfirmTopUpRequest, context: Ctx
+    ) -> pb.ConfirmTopUpResponse:
+        payload = await self.app.confirm_topup(
+            convert.idem(request, "ConfirmTopUp"),
+            convert.identifier(request.top_up_id, "top_up_id"),
+            lambda t: pb.ConfirmTopUpResponse(top_up=convert.topup(t)).SerializeToString(),
+        )
+        return pb.ConfirmTopUpResponse.FromString(payload)
+
+    @handler
+    async def FailTopUp(self, request: pb.FailTopUpRequest, context: Ctx) -> pb.FailTopUpResponse:
+        payload = await self.app.fail_topup(
+            convert.idem(request, "FailTopUp"),
+            convert.identifier(request.top_up_id, "top_up_id"),
+            request.reason,
+            lambda t: pb.FailTopUpResponse(top_up=convert.topup(t)).SerializeToString(),
+        )
+        return pb.FailTopUpResponse.FromString(payload)
+
+    @handler
+    async def SetAlertRules(
+        self, request: pb.SetAlertRulesRequest, context: Ctx
+    ) -> pb.SetAlertRulesResponse:
+        rules = convert.alert_rules(request)
+        payload = await self.app.set_alert_rules(
+            convert.idem(request, "SetAlertRules"),
+            convert.identifier(request.wallet_id, "wallet_id"),
+            rules,
+            lambda stored: pb.SetAlertRulesResponse(
+                rules=[convert.alert_rule_out(r) for r in stored]
+            ).SerializeToString(),
+        )
+        return pb.SetAlertRulesResponse.FromString(payload)
+
+    @handler
+    async def ListAlertRules(
+        self, request: pb.ListAlertRulesRequest, context: Ctx
+    ) -> pb.ListAlertRulesResponse:
+        rules = await self.app.alert_rules(convert.identifier(request.wallet_id, "wallet_id"))
+        return pb.ListAlertRulesResponse(rules=[convert.alert_rule_out(r) for r in rules])
+
+    async def WatchWalletEvents(
+        self, request: pb.WatchWalletEventsRequest, context: Ctx
+    ) -> AsyncIterator[pb.WatchWalletEventsResponse]:
+        """Events after the cursor, then new ones as they commit (polled every
+        EVENT_POLL_INTERVAL_S). The cursor only grows, so a reconnect with the last cursor seen
+        misses nothing and repeats nothing."""
+        try:
+            if request.after_cursor < 0:
+                raise InvalidArgument.field(
+                    "after_cursor", "must not be negative", "INVALID_CURSOR"
+                )
+            types = convert.event_types(request.types)
+            if request.wallet_id:
+                await self.app.get_wallet(convert.identifier(request.wallet_id, "wallet_id"))
+        except BillingError as exc:
+            await context.abort_with_status(to_grpc_status(exc, ERRORS, DOMAIN))
+            return
+        cursor = request.after_cursor
+        while True:
+            events = await self.app.events_after(request.wallet_id, cursor, types, EVENT_PAGE)
+            for event in events:
+                yield pb.WatchWalletEventsResponse(event=convert.wallet_event(event))
+                cursor = event.seq
+            if len(events) < EVENT_PAGE:
+                await asyncio.sleep(EVENT_POLL_INTERVAL_S)
 
     def _latest(self) -> datetime:
         """The furthest future occurred_time a debit may have."""

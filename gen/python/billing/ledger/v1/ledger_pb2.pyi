@@ -54,6 +54,37 @@ class HoldState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     HOLD_STATE_CAPTURED: _ClassVar[HoldState]
     HOLD_STATE_RELEASED: _ClassVar[HoldState]
     HOLD_STATE_EXPIRED: _ClassVar[HoldState]
+
+class WalletEventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    WALLET_EVENT_TYPE_UNSPECIFIED: _ClassVar[WalletEventType]
+    WALLET_EVENT_TYPE_GRANT_CREATED: _ClassVar[WalletEventType]
+    WALLET_EVENT_TYPE_CREDITS_EXPIRED: _ClassVar[WalletEventType]
+    WALLET_EVENT_TYPE_ALERT_FIRED: _ClassVar[WalletEventType]
+    WALLET_EVENT_TYPE_ALERT_RECOVERED: _ClassVar[WalletEventType]
+    WALLET_EVENT_TYPE_TOP_UP_CREATED: _ClassVar[WalletEventType]
+    WALLET_EVENT_TYPE_TOP_UP_COMPLETED: _ClassVar[WalletEventType]
+    WALLET_EVENT_TYPE_TOP_UP_FAILED: _ClassVar[WalletEventType]
+
+class TopUpPayment(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TOP_UP_PAYMENT_UNSPECIFIED: _ClassVar[TopUpPayment]
+    TOP_UP_PAYMENT_IMMEDIATE: _ClassVar[TopUpPayment]
+    TOP_UP_PAYMENT_ON_CONFIRMATION: _ClassVar[TopUpPayment]
+
+class TopUpState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TOP_UP_STATE_UNSPECIFIED: _ClassVar[TopUpState]
+    TOP_UP_STATE_PENDING: _ClassVar[TopUpState]
+    TOP_UP_STATE_COMPLETED: _ClassVar[TopUpState]
+    TOP_UP_STATE_FAILED: _ClassVar[TopUpState]
+
+class AlertKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ALERT_KIND_UNSPECIFIED: _ClassVar[AlertKind]
+    ALERT_KIND_ABSOLUTE: _ClassVar[AlertKind]
+    ALERT_KIND_PERCENT: _ClassVar[AlertKind]
+    ALERT_KIND_DEPLETED: _ClassVar[AlertKind]
 OVERAGE_POLICY_UNSPECIFIED: OveragePolicy
 OVERAGE_POLICY_DENY: OveragePolicy
 OVERAGE_POLICY_ALLOW_OVERAGE: OveragePolicy
@@ -82,6 +113,25 @@ HOLD_STATE_ACTIVE: HoldState
 HOLD_STATE_CAPTURED: HoldState
 HOLD_STATE_RELEASED: HoldState
 HOLD_STATE_EXPIRED: HoldState
+WALLET_EVENT_TYPE_UNSPECIFIED: WalletEventType
+WALLET_EVENT_TYPE_GRANT_CREATED: WalletEventType
+WALLET_EVENT_TYPE_CREDITS_EXPIRED: WalletEventType
+WALLET_EVENT_TYPE_ALERT_FIRED: WalletEventType
+WALLET_EVENT_TYPE_ALERT_RECOVERED: WalletEventType
+WALLET_EVENT_TYPE_TOP_UP_CREATED: WalletEventType
+WALLET_EVENT_TYPE_TOP_UP_COMPLETED: WalletEventType
+WALLET_EVENT_TYPE_TOP_UP_FAILED: WalletEventType
+TOP_UP_PAYMENT_UNSPECIFIED: TopUpPayment
+TOP_UP_PAYMENT_IMMEDIATE: TopUpPayment
+TOP_UP_PAYMENT_ON_CONFIRMATION: TopUpPayment
+TOP_UP_STATE_UNSPECIFIED: TopUpState
+TOP_UP_STATE_PENDING: TopUpState
+TOP_UP_STATE_COMPLETED: TopUpState
+TOP_UP_STATE_FAILED: TopUpState
+ALERT_KIND_UNSPECIFIED: AlertKind
+ALERT_KIND_ABSOLUTE: AlertKind
+ALERT_KIND_PERCENT: AlertKind
+ALERT_KIND_DEPLETED: AlertKind
 
 class Wallet(_message.Message):
     __slots__ = ("wallet_id", "customer_id", "unit", "overage_policy", "late_event_grace_period", "metadata", "create_time")
@@ -272,6 +322,96 @@ class Hold(_message.Message):
     description: str
     allocations: _containers.RepeatedCompositeFieldContainer[Allocation]
     def __init__(self, hold_id: _Optional[str] = ..., wallet_id: _Optional[str] = ..., amount: _Optional[str] = ..., state: _Optional[_Union[HoldState, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., captured_amount: _Optional[str] = ..., feature: _Optional[str] = ..., description: _Optional[str] = ..., allocations: _Optional[_Iterable[_Union[Allocation, _Mapping]]] = ...) -> None: ...
+
+class WalletEvent(_message.Message):
+    __slots__ = ("cursor", "event_id", "wallet_id", "type", "occurred_time", "data_json")
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    WALLET_ID_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_TIME_FIELD_NUMBER: _ClassVar[int]
+    DATA_JSON_FIELD_NUMBER: _ClassVar[int]
+    cursor: int
+    event_id: str
+    wallet_id: str
+    type: WalletEventType
+    occurred_time: _timestamp_pb2.Timestamp
+    data_json: str
+    def __init__(self, cursor: _Optional[int] = ..., event_id: _Optional[str] = ..., wallet_id: _Optional[str] = ..., type: _Optional[_Union[WalletEventType, str]] = ..., occurred_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., data_json: _Optional[str] = ...) -> None: ...
+
+class TopUpRule(_message.Message):
+    __slots__ = ("wallet_id", "threshold", "amount", "target_balance", "kind", "priority", "expire_after", "unit_price", "currency", "daily_cap", "monthly_cap", "payment", "paused")
+    WALLET_ID_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    TARGET_BALANCE_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_AFTER_FIELD_NUMBER: _ClassVar[int]
+    UNIT_PRICE_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    DAILY_CAP_FIELD_NUMBER: _ClassVar[int]
+    MONTHLY_CAP_FIELD_NUMBER: _ClassVar[int]
+    PAYMENT_FIELD_NUMBER: _ClassVar[int]
+    PAUSED_FIELD_NUMBER: _ClassVar[int]
+    wallet_id: str
+    threshold: str
+    amount: str
+    target_balance: str
+    kind: GrantKind
+    priority: int
+    expire_after: _duration_pb2.Duration
+    unit_price: str
+    currency: str
+    daily_cap: str
+    monthly_cap: str
+    payment: TopUpPayment
+    paused: bool
+    def __init__(self, wallet_id: _Optional[str] = ..., threshold: _Optional[str] = ..., amount: _Optional[str] = ..., target_balance: _Optional[str] = ..., kind: _Optional[_Union[GrantKind, str]] = ..., priority: _Optional[int] = ..., expire_after: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., unit_price: _Optional[str] = ..., currency: _Optional[str] = ..., daily_cap: _Optional[str] = ..., monthly_cap: _Optional[str] = ..., payment: _Optional[_Union[TopUpPayment, str]] = ..., paused: _Optional[bool] = ...) -> None: ...
+
+class TopUp(_message.Message):
+    __slots__ = ("top_up_id", "wallet_id", "amount", "unit_price", "currency", "state", "create_time", "end_time", "grant_id", "failure_reason")
+    TOP_UP_ID_FIELD_NUMBER: _ClassVar[int]
+    WALLET_ID_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    UNIT_PRICE_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    GRANT_ID_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_REASON_FIELD_NUMBER: _ClassVar[int]
+    top_up_id: str
+    wallet_id: str
+    amount: str
+    unit_price: str
+    currency: str
+    state: TopUpState
+    create_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    grant_id: str
+    failure_reason: str
+    def __init__(self, top_up_id: _Optional[str] = ..., wallet_id: _Optional[str] = ..., amount: _Optional[str] = ..., unit_price: _Optional[str] = ..., currency: _Optional[str] = ..., state: _Optional[_Union[TopUpState, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., grant_id: _Optional[str] = ..., failure_reason: _Optional[str] = ...) -> None: ...
+
+class AlertRule(_message.Message):
+    __slots__ = ("rule_id", "wallet_id", "name", "kind", "threshold", "min_interval", "armed", "last_fire_time")
+    RULE_ID_FIELD_NUMBER: _ClassVar[int]
+    WALLET_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    MIN_INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    ARMED_FIELD_NUMBER: _ClassVar[int]
+    LAST_FIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    rule_id: str
+    wallet_id: str
+    name: str
+    kind: AlertKind
+    threshold: str
+    min_interval: _duration_pb2.Duration
+    armed: bool
+    last_fire_time: _timestamp_pb2.Timestamp
+    def __init__(self, rule_id: _Optional[str] = ..., wallet_id: _Optional[str] = ..., name: _Optional[str] = ..., kind: _Optional[_Union[AlertKind, str]] = ..., threshold: _Optional[str] = ..., min_interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., armed: _Optional[bool] = ..., last_fire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class VerifyDifference(_message.Message):
     __slots__ = ("subject", "stored", "recomputed")
@@ -651,3 +791,109 @@ class GetHoldResponse(_message.Message):
     HOLD_FIELD_NUMBER: _ClassVar[int]
     hold: Hold
     def __init__(self, hold: _Optional[_Union[Hold, _Mapping]] = ...) -> None: ...
+
+class WatchWalletEventsRequest(_message.Message):
+    __slots__ = ("wallet_id", "after_cursor", "types")
+    WALLET_ID_FIELD_NUMBER: _ClassVar[int]
+    AFTER_CURSOR_FIELD_NUMBER: _ClassVar[int]
+    TYPES_FIELD_NUMBER: _ClassVar[int]
+    wallet_id: str
+    after_cursor: int
+    types: _containers.RepeatedScalarFieldContainer[WalletEventType]
+    def __init__(self, wallet_id: _Optional[str] = ..., after_cursor: _Optional[int] = ..., types: _Optional[_Iterable[_Union[WalletEventType, str]]] = ...) -> None: ...
+
+class WatchWalletEventsResponse(_message.Message):
+    __slots__ = ("event",)
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    event: WalletEvent
+    def __init__(self, event: _Optional[_Union[WalletEvent, _Mapping]] = ...) -> None: ...
+
+class SetTopUpRuleRequest(_message.Message):
+    __slots__ = ("request_id", "rule")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    RULE_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    rule: TopUpRule
+    def __init__(self, request_id: _Optional[str] = ..., rule: _Optional[_Union[TopUpRule, _Mapping]] = ...) -> None: ...
+
+class SetTopUpRuleResponse(_message.Message):
+    __slots__ = ("rule",)
+    RULE_FIELD_NUMBER: _ClassVar[int]
+    rule: TopUpRule
+    def __init__(self, rule: _Optional[_Union[TopUpRule, _Mapping]] = ...) -> None: ...
+
+class ListTopUpsRequest(_message.Message):
+    __slots__ = ("wallet_id", "page_size", "page_token")
+    WALLET_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    wallet_id: str
+    page_size: int
+    page_token: str
+    def __init__(self, wallet_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListTopUpsResponse(_message.Message):
+    __slots__ = ("top_ups", "next_page_token")
+    TOP_UPS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    top_ups: _containers.RepeatedCompositeFieldContainer[TopUp]
+    next_page_token: str
+    def __init__(self, top_ups: _Optional[_Iterable[_Union[TopUp, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class ConfirmTopUpRequest(_message.Message):
+    __slots__ = ("request_id", "top_up_id")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    TOP_UP_ID_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    top_up_id: str
+    def __init__(self, request_id: _Optional[str] = ..., top_up_id: _Optional[str] = ...) -> None: ...
+
+class ConfirmTopUpResponse(_message.Message):
+    __slots__ = ("top_up",)
+    TOP_UP_FIELD_NUMBER: _ClassVar[int]
+    top_up: TopUp
+    def __init__(self, top_up: _Optional[_Union[TopUp, _Mapping]] = ...) -> None: ...
+
+class FailTopUpRequest(_message.Message):
+    __slots__ = ("request_id", "top_up_id", "reason")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    TOP_UP_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    top_up_id: str
+    reason: str
+    def __init__(self, request_id: _Optional[str] = ..., top_up_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class FailTopUpResponse(_message.Message):
+    __slots__ = ("top_up",)
+    TOP_UP_FIELD_NUMBER: _ClassVar[int]
+    top_up: TopUp
+    def __init__(self, top_up: _Optional[_Union[TopUp, _Mapping]] = ...) -> None: ...
+
+class SetAlertRulesRequest(_message.Message):
+    __slots__ = ("request_id", "wallet_id", "rules")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    WALLET_ID_FIELD_NUMBER: _ClassVar[int]
+    RULES_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    wallet_id: str
+    rules: _containers.RepeatedCompositeFieldContainer[AlertRule]
+    def __init__(self, request_id: _Optional[str] = ..., wallet_id: _Optional[str] = ..., rules: _Optional[_Iterable[_Union[AlertRule, _Mapping]]] = ...) -> None: ...
+
+class SetAlertRulesResponse(_message.Message):
+    __slots__ = ("rules",)
+    RULES_FIELD_NUMBER: _ClassVar[int]
+    rules: _containers.RepeatedCompositeFieldContainer[AlertRule]
+    def __init__(self, rules: _Optional[_Iterable[_Union[AlertRule, _Mapping]]] = ...) -> None: ...
+
+class ListAlertRulesRequest(_message.Message):
+    __slots__ = ("wallet_id",)
+    WALLET_ID_FIELD_NUMBER: _ClassVar[int]
+    wallet_id: str
+    def __init__(self, wallet_id: _Optional[str] = ...) -> None: ...
+
+class ListAlertRulesResponse(_message.Message):
+    __slots__ = ("rules",)
+    RULES_FIELD_NUMBER: _ClassVar[int]
+    rules: _containers.RepeatedCompositeFieldContainer[AlertRule]
+    def __init__(self, rules: _Optional[_Iterable[_Union[AlertRule, _Mapping]]] = ...) -> None: ...

@@ -125,6 +125,41 @@ class LedgerServiceStub:
                 request_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.GetHoldRequest.SerializeToString,
                 response_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.GetHoldResponse.FromString,
                 _registered_method=True)
+        self.WatchWalletEvents = channel.unary_stream(
+                '/billing.ledger.v1.LedgerService/WatchWalletEvents',
+                request_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.WatchWalletEventsRequest.SerializeToString,
+                response_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.WatchWalletEventsResponse.FromString,
+                _registered_method=True)
+        self.SetTopUpRule = channel.unary_unary(
+                '/billing.ledger.v1.LedgerService/SetTopUpRule',
+                request_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.SetTopUpRuleRequest.SerializeToString,
+                response_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.SetTopUpRuleResponse.FromString,
+                _registered_method=True)
+        self.ListTopUps = channel.unary_unary(
+                '/billing.ledger.v1.LedgerService/ListTopUps',
+                request_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.ListTopUpsRequest.SerializeToString,
+                response_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.ListTopUpsResponse.FromString,
+                _registered_method=True)
+        self.ConfirmTopUp = channel.unary_unary(
+                '/billing.ledger.v1.LedgerService/ConfirmTopUp',
+                request_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.ConfirmTopUpRequest.SerializeToString,
+                response_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.ConfirmTopUpResponse.FromString,
+                _registered_method=True)
+        self.FailTopUp = channel.unary_unary(
+                '/billing.ledger.v1.LedgerService/FailTopUp',
+                request_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.FailTopUpRequest.SerializeToString,
+                response_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.FailTopUpResponse.FromString,
+                _registered_method=True)
+        self.SetAlertRules = channel.unary_unary(
+                '/billing.ledger.v1.LedgerService/SetAlertRules',
+                request_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.SetAlertRulesRequest.SerializeToString,
+                response_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.SetAlertRulesResponse.FromString,
+                _registered_method=True)
+        self.ListAlertRules = channel.unary_unary(
+                '/billing.ledger.v1.LedgerService/ListAlertRules',
+                request_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.ListAlertRulesRequest.SerializeToString,
+                response_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.ListAlertRulesResponse.FromString,
+                _registered_method=True)
 
 
 class LedgerServiceServicer:
@@ -257,6 +292,56 @@ class LedgerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchWalletEvents(self, request, context):
+        """Streams a wallet's (or every wallet's) durable events after a cursor, then new ones as they
+        happen. Reconnect with the last cursor seen: nothing is missed, nothing repeated.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetTopUpRule(self, request, context):
+        """Creates or replaces a wallet's automatic top-up rule.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTopUps(self, request, context):
+        """Lists a wallet's top-ups, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConfirmTopUp(self, request, context):
+        """Marks a pending top-up paid: its credits are granted.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FailTopUp(self, request, context):
+        """Marks a pending top-up failed: nothing is granted and the next attempt backs off.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetAlertRules(self, request, context):
+        """Replaces a wallet's alert rules (an empty list restores the defaults).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAlertRules(self, request, context):
+        """Lists a wallet's alert rules.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LedgerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -349,6 +434,41 @@ def add_LedgerServiceServicer_to_server(servicer, server):
                     servicer.GetHold,
                     request_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.GetHoldRequest.FromString,
                     response_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.GetHoldResponse.SerializeToString,
+            ),
+            'WatchWalletEvents': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchWalletEvents,
+                    request_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.WatchWalletEventsRequest.FromString,
+                    response_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.WatchWalletEventsResponse.SerializeToString,
+            ),
+            'SetTopUpRule': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetTopUpRule,
+                    request_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.SetTopUpRuleRequest.FromString,
+                    response_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.SetTopUpRuleResponse.SerializeToString,
+            ),
+            'ListTopUps': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTopUps,
+                    request_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.ListTopUpsRequest.FromString,
+                    response_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.ListTopUpsResponse.SerializeToString,
+            ),
+            'ConfirmTopUp': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConfirmTopUp,
+                    request_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.ConfirmTopUpRequest.FromString,
+                    response_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.ConfirmTopUpResponse.SerializeToString,
+            ),
+            'FailTopUp': grpc.unary_unary_rpc_method_handler(
+                    servicer.FailTopUp,
+                    request_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.FailTopUpRequest.FromString,
+                    response_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.FailTopUpResponse.SerializeToString,
+            ),
+            'SetAlertRules': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetAlertRules,
+                    request_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.SetAlertRulesRequest.FromString,
+                    response_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.SetAlertRulesResponse.SerializeToString,
+            ),
+            'ListAlertRules': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAlertRules,
+                    request_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.ListAlertRulesRequest.FromString,
+                    response_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.ListAlertRulesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -838,6 +958,195 @@ class LedgerService:
             '/billing.ledger.v1.LedgerService/GetHold',
             billing_dot_ledger_dot_v1_dot_ledger__pb2.GetHoldRequest.SerializeToString,
             billing_dot_ledger_dot_v1_dot_ledger__pb2.GetHoldResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchWalletEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/billing.ledger.v1.LedgerService/WatchWalletEvents',
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.WatchWalletEventsRequest.SerializeToString,
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.WatchWalletEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetTopUpRule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.ledger.v1.LedgerService/SetTopUpRule',
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.SetTopUpRuleRequest.SerializeToString,
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.SetTopUpRuleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTopUps(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.ledger.v1.LedgerService/ListTopUps',
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.ListTopUpsRequest.SerializeToString,
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.ListTopUpsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConfirmTopUp(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.ledger.v1.LedgerService/ConfirmTopUp',
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.ConfirmTopUpRequest.SerializeToString,
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.ConfirmTopUpResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FailTopUp(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.ledger.v1.LedgerService/FailTopUp',
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.FailTopUpRequest.SerializeToString,
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.FailTopUpResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetAlertRules(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.ledger.v1.LedgerService/SetAlertRules',
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.SetAlertRulesRequest.SerializeToString,
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.SetAlertRulesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAlertRules(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.ledger.v1.LedgerService/ListAlertRules',
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.ListAlertRulesRequest.SerializeToString,
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.ListAlertRulesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,329 @@
+"""Automation after every write: automatic top-ups and low-balance alerts, as pure functions.
+
+Both run on the wallet's state inside the write's transaction, after each operation, while the
+wallet is locked. Writes to one wallet are serialised, so "exactly one top-up per breach" holds
+however many debits cross the threshold at once.
+
+- Top-up: when the available balance is below the rule's threshold, the rule is armed, no top-up
+  is pending and any failure back-off has passed, buy `amount` (or enough to reach `target`),
+  within the daily and monthly caps. The rule disarms until the balance is at or above the
+  threshold again. IMMEDIATE grants at once; ON_CONFIRMATION waits for ConfirmTopUp/FailTopUp.
+  A DENY debit refused for lack of credits first tries an IMMEDIATE top-up big enough to cover it
+  (whole blocks of `amount`), so service is not interrupted (see `cover_shortfall`).
+- Alerts: a rule fires once when available falls below its threshold (DEPLETED: at or below 0),
+  and re-arms, with an ALERT_RECOVERED event, once available is at or above it again. A
+  `min_interval` holds back a firing that comes too soon after the last one.
+  PERCENT thresholds are a percentage of what was granted in the grants in force (effective, not
+  expired, not voided), so monthly credits measure "25% of this month's credits left".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timedelta
+from decimal import ROUND_CEILING, Decimal
+
+from billing_common.money import format_amount
+from ledger_service.domain import ledger
+from ledger_service.domain.errors import InsufficientCredits
+from ledger_service.domain.model import (
+    ZERO,
+    AlertKind,
+    AlertRule,
+    Automation,
+    Entry,
+    EntryType,
+    EventType,
+    Grant,
+    TopUp,
+    TopUpPayment,
+    TopUpRule,
+    TopUpState,
+    WalletEvent,
+    WalletState,
+)
+
+FAILURE_BACKOFF_BASE = timedelta(minutes=1)
+FAILURE_BACKOFF_MAX = timedelta(days=1)
+
+NewId = Callable[[], str]
+
+DEFAULT_ALERTS: tuple[tuple[str, AlertKind, Decimal], ...] = (
+    ("50% left", AlertKind.PERCENT, Decimal(50)),
+    ("25% left", AlertKind.PERCENT, Decimal(25)),
+    ("10% left", AlertKind.PERCENT, Decimal(10)),
+    ("depleted", AlertKind.DEPLETED, ZERO),
+)
+
+
+def default_alert_rules(wallet_id: str, new_id: NewId) -> tuple[AlertRule, ...]:
+    return tuple(AlertRule(new_id(), wallet_id, n, k, t) for n, k, t in DEFAULT_ALERTS)
+
+
+def backoff(failures: int) -> timedelta:
+    return min(FAILURE_BACKOFF_BASE * 2 ** max(failures - 1, 0), FAILURE_BACKOFF_MAX)
+
+
+def granted_in_force(state: WalletState, at: datetime) -> Decimal:
+    return sum(
+        (
+            g.amount
+            for g in state.grants.values()
+            if g.void_time is None
+            and g.effective_time <= at
+            and (g.expire_time is None or at < g.expire_time)
+        ),
+        ZERO,
+    )
+
+
+def _with_automation(state: WalletState, **changes: object) -> WalletState:
+    return replace(state, automation=replace(state.automation, **changes))  # type: ignore[arg-type]
+
+
+def _cap_room(auto: Automation, rule: TopUpRule) -> Decimal | None:
+    """Credits the caps still allow today (None: no cap)."""
+    rooms = []
+    if rule.daily_cap is not None:
+        rooms.append(rule.daily_cap - auto.topped_up_day)
+    if rule.monthly_cap is not None:
+        rooms.append(rule.monthly_cap - auto.topped_up_month)
+    return min(rooms) if rooms else None
+
+
+def _start_topup(
+    state: WalletState, rule: TopUpRule, amount: Decimal, now: datetime, new_id: NewId, why: str
+) -> ledger.Outcome:
+    """Record a top-up of `amount` and, for IMMEDIATE payment, grant it."""
+    auto = state.automation
+    topup = TopUp(
+        id=new_id(),
+        wallet_id=state.wallet.id,
+        amount=amount,
+        unit_price=rule.unit_price,
+        currency=rule.currency,
+        state=TopUpState.PENDING,
+        create_time=now,
+        kind=rule.kind,
+        priority=rule.priority,
+        expire_time=None if rule.expire_after is None else now + rule.expire_after,
+    )
+    state = _with_automation(
+        state,
+        topup_rule=replace(rule, armed=False),
+        topups={**auto.topups, topup.id: topup},
+        topped_up_day=auto.topped_up_day + amount,
+        topped_up_month=auto.topped_up_month + amount,
+    )
+    created = WalletEvent(
+        EventType.TOP_UP_CREATED,
+        now,
+        {
+            "top_up_id": topup.id,
+            "amount": format_amount(amount),
+            "unit_price": format_amount(rule.unit_price),
+            "currency": rule.currency,
+            "payment": rule.payment.value,
+            "reason": why,
+        },
+    )
+    if rule.payment is TopUpPayment.ON_CONFIRMATION:
+        return ledger.Outcome(state, [], [created])
+    done = complete_topup(state, topup.id, now=now, new_id=new_id)
+    return ledger.Outcome(done.state, done.entries, [created, *done.events])
+
+
+def complete_topup(
+    state: WalletState, topup_id: str, *, now: datetime, new_id: NewId
+) -> ledger.Outcome:
+    """Grant a top-up's credits (payment confirmed, or IMMEDIATE)."""
+    topup = state.automation.topups[topup_id]
+    new_grant = Grant(
+        id=new_id(),
+        wallet_id=state.wallet.id,
+        kind=topup.kind,
+        amount=topup.amount,
+        remaining=topup.amount,
+        priority=topup.priority,
+        effective_time=now,
+        expire_time=topup.expire_time
+        if topup.expire_time is None or topup.expire_time > now
+        else None,
+        create_time=now,
+        cost_unit_price=topup.unit_price,
+        cost_currency=topup.currency,
+        external_reference=f"top-up:{topup.id}",
+    )
+    granted = ledger.grant(
+        state,
+        new_grant,
+        now=now,
+        description=f"+{format_amount(topup.amount)} {ledger.unit_word(state.wallet.unit)}"
+        " automatic top-up",
+    )
+    done = replace(topup, state=TopUpState.COMPLETED, end_time=now, grant_id=new_grant.id)
+    state = _with_automation(
+        granted.state, topups={**granted.state.automation.topups, topup_id: done}
+    )
+    event = WalletEvent(
+        EventType.TOP_UP_COMPLETED,
+        now,
+        {"top_up_id": topup_id, "grant_id": new_grant.id, "amount": format_amount(topup.amount)},
+    )
+    return ledger.Outcome(state, granted.entries, [event])
+
+
+def fail_topup(state: WalletState, topup_id: str, *, now: datetime, reason: str) -> ledger.Outcome:
+    """A pending top-up's payment failed: nothing is granted, its amount no longer counts
+    against the caps, and the rule backs off before trying again."""
+    auto = state.automation
+    topup = auto.topups[topup_id]
+    failed = replace(topup, state=TopUpState.FAILED, end_time=now, failure_reason=reason)
+    rule = auto.topup_rule
+    changes: dict[str, object] = {
+        "topups": {**auto.topups, topup_id: failed},
+        "topped_up_day": auto.topped_up_day - topup.amount,
+        "topped_up_month": auto.topped_up_month - topup.amount,
+    }
+    retry_after = None
+    if rule is not None:
+        failures = rule.failures + 1
+        retry_after = now + backoff(failures)
+        changes["topup_rule"] = replace(
+            rule, armed=True, failures=failures, retry_after=retry_after
+        )
+    event = WalletEvent(
+        EventType.TOP_UP_FAILED,
+        now,
+        {
+            "top_up_id": topup_id,
+            "reason": reason,
+            "retry_after": retry_after.isoformat() if retry_after else "",
+        },
+    )
+    return ledger.Outcome(_with_automation(state, **changes), [], [event])
+
+
+def _topup_allowed(state: WalletState, now: datetime) -> TopUpRule | None:
+    rule = state.automation.topup_rule
+    if rule is None or not rule.enabled:
+        return None
+    if rule.retry_after is not None and now < rule.retry_after:
+        return None
+    if any(t.state is TopUpState.PENDING for t in state.automation.topups.values()):
+        return None
+    return rule
+
+
+def cover_shortfall(
+    state: WalletState, shortfall: Decimal, now: datetime, new_id: NewId
+) -> ledger.Outcome | None:
+    """For a DENY debit refused for lack of credits: an IMMEDIATE top-up that covers it (whole
+    blocks of the rule's amount, or up to the target and at least the shortfall), within caps."""
+    rule = _topup_allowed(state, now)
+    if rule is None or rule.payment is not TopUpPayment.IMMEDIATE:
+        return None
+    if rule.amount is not None:
+        blocks = (shortfall / rule.amount).to_integral_value(rounding=ROUND_CEILING)
+        amount = rule.amount * blocks
+    else:
+        assert rule.target is not None
+        amount = max(rule.target - ledger.available(state, now), shortfall)
+    room = _cap_room(state.automation, rule)
+    if room is not None and amount > room:
+        return None
+    return _start_topup(state, rule, amount, now, new_id, "insufficient credits")
+
+
+def entry_events(entries: list[Entry]) -> list[WalletEvent]:
+    """The durable events the journal's own entries stand for: grants and expiries."""
+    events = []
+    for e in entries:
+        if e.type is EntryType.GRANT:
+            data = {"grant_id": e.related_id, "amount": format_amount(e.amount)}
+            events.append(WalletEvent(EventType.GRANT_CREATED, e.occurred_time, data))
+        elif e.type is EntryType.EXPIRY:
+            data = {"grant_id": e.related_id, "amount": format_amount(-e.amount)}
+            events.append(WalletEvent(EventType.CREDITS_EXPIRED, e.occurred_time, data))
+    return events
+
+
+def debit_with_cover(
+    state: WalletState, now: datetime, new_id: NewId, **debit: object
+) -> ledger.Outcome:
+    """A debit; when a DENY wallet cannot cover it, first an IMMEDIATE top-up that can, if the
+    rule allows one (the refusal stands otherwise)."""
+    try:
+        return ledger.debit(state, now=now, **debit)  # type: ignore[arg-type]
+    except InsufficientCredits as refused:
+        cover = cover_shortfall(state, refused.shortfall, now, new_id)
+        if cover is None:
+            raise
+        done = ledger.debit(cover.state, now=now, **debit)  # type: ignore[arg-type]
+        return ledger.Outcome(done.state, cover.entries + done.entries, cover.events + done.events)
+
+
+def then_automate(outcome: ledger.Outcome, now: datetime, new_id: NewId) -> ledger.Outcome:
+    """An operation's outcome followed by automation and the events of its entries."""
+    auto = automate(outcome.state, now, new_id)
+    entries = outcome.entries + auto.entries
+    events = outcome.events + auto.events
+    return ledger.Outcome(auto.state, entries, entry_events(entries) + events)
+
+
+def automate(state: WalletState, now: datetime, new_id: NewId) -> ledger.Outcome:
+    """Run the top-up rule, then the alert rules, against the balance after a write."""
+    entries: list = []
+    events: list[WalletEvent] = []
+    rule = state.automation.topup_rule
+    if rule is not None and not rule.armed and ledger.available(state, now) >= rule.threshold:
+        state = _with_automation(state, topup_rule=replace(rule, armed=True))
+    rule = _topup_allowed(state, now)
+    available = ledger.available(state, now)
+    if rule is not None and rule.armed and available < rule.threshold:
+        amount = rule.amount if rule.amount is not None else (rule.target or ZERO) - available
+        room = _cap_room(state.automation, rule)
+        if room is not None:
+            amount = min(amount, room)
+        if amount > 0:
+            started = _start_topup(state, rule, amount, now, new_id, "balance below threshold")
+            state, entries, events = started.state, started.entries, started.events
+        else:  # capped: stay quiet until the balance recovers
+            state = _with_automation(state, topup_rule=replace(rule, armed=False))
+    alerted = evaluate_alerts(state, now)
+    return ledger.Outcome(alerted.state, entries, events + alerted.events)
+
+
+def evaluate_alerts(state: WalletState, now: datetime) -> ledger.Outcome:
+    available = ledger.available(state, now)
+    base = granted_in_force(state, now)
+    rules: list[AlertRule] = []
+    events: list[WalletEvent] = []
+    for rule in state.automation.alert_rules:
+        if rule.kind is AlertKind.DEPLETED:
+            threshold, breached = ZERO, available <= 0
+        else:
+            threshold = (
+                rule.threshold if rule.kind is AlertKind.ABSOLUTE else base * rule.threshold / 100
+            )
+            breached = available < threshold
+        data = {
+            "rule_id": rule.id,
+            "name": rule.name,
+            "threshold": format_amount(threshold),
+            "available": format_amount(available),
+        }
+        too_soon = (
+            rule.min_interval is not None
+            and rule.last_fire_time is not None
+            and now - rule.last_fire_time < rule.min_interval
+        )
+        if breached and rule.armed and not too_soon:
+            rule = replace(rule, armed=False, last_fire_time=now)
+            events.append(WalletEvent(EventType.ALERT_FIRED, now, data))
+        elif not breached and not rule.armed:
+            rule = replace(rule, armed=True)
+            events.append(WalletEvent(EventType.ALERT_RECOVERED, now, data))
+        rules.append(rule)
+    return ledger.Outcome(_with_automation(state, alert_rules=tuple(rules)), [], events)

@@ -1,0 +1,222 @@
+"""Alerts, durable wallet events and automatic top-ups over real gRPC on real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta
+
+import grpc
+from billing.ledger.v1 import ledger_pb2 as pb
+
+from billing_common.protoconv import duration
+from tests.ledger_helpers import balance, debit_request, make_grant, make_wallet, rid
+
+E = pb.WalletEventType
+
+
+async def events(stub, wallet_id: str, after: int = 0, types=()) -> list[pb.WalletEvent]:  # type: ignore[no-untyped-def]
+    """Everything the watch stream has after `after`, read until it goes quiet."""
+    call = stub.WatchWalletEvents(
+        pb.WatchWalletEventsRequest(wallet_id=wallet_id, after_cursor=after, types=types)
+    )
+    seen: list[pb.WalletEvent] = []
+    try:
+        while True:
+            message = await asyncio.wait_for(call.read(), timeout=0.6)
+            seen.append(message.event)
+    except TimeoutError:
+        pass
+    finally:
+        call.cancel()
+    return seen
+
+
+def alerts(seen: list[pb.WalletEvent]) -> list[tuple[str, str]]:
+    return [
+        (E.Name(e.type).removeprefix("WALLET_EVENT_TYPE_"), json.loads(e.data_json)["name"])
+        for e in seen
+        if e.type in (E.WALLET_EVENT_TYPE_ALERT_FIRED, E.WALLET_EVENT_TYPE_ALERT_RECOVERED)
+    ]
+
+
+async def test_default_alerts_fire_once_each_and_again_after_recovery(ledger_server) -> None:
+    stub = ledger_server.stub
+    wallet = await make_wallet(stub)
+    rules = (await stub.ListAlertRules(pb.ListAlertRulesRequest(wallet_id=wallet.wallet_id))).rules
+    assert [r.name for r in rules] == ["50% left", "25% left", "10% left", "depleted"]
+    await make_grant(stub, wallet.wallet_id, "1000")
+    for _ in range(10):  # 1000 -> 0 in steps of 100: crosses 500, 250, 100 and 0 once each
+        await stub.Debit(debit_request(wallet.wallet_id, "100"))
+    first = await events(stub, wallet.wallet_id)
+    assert alerts(first) == [
+        ("ALERT_FIRED", "50% left"),
+        ("ALERT_FIRED", "25% left"),
+        ("ALERT_FIRED", "10% left"),
+        ("ALERT_FIRED", "depleted"),
+    ]
+    # Recover: a new grant of 1000 (granted in force is now 2000, so 50% is 1000).
+    await make_grant(stub, wallet.wallet_id, "1000")
+    second = await events(stub, wallet.wallet_id, after=first[-1].cursor)
+    # 1000 available is at or above every threshold (50% of 2000 is 1000): all four re-arm.
+    assert alerts(second) == [
+        ("ALERT_RECOVERED", "50% left"),
+        ("ALERT_RECOVERED", "25% left"),
+        ("ALERT_RECOVERED", "10% left"),
+        ("ALERT_RECOVERED", "depleted"),
+    ]
+    await stub.Debit(debit_request(wallet.wallet_id, "600"))  # 400: below 1000 and 500
+    third = await events(stub, wallet.wallet_id, after=second[-1].cursor)
+    assert alerts(third) == [("ALERT_FIRED", "50% left"), ("ALERT_FIRED", "25% left")]
+    # Resuming from any cursor gives exactly the rest, nothing twice.
+    everything = await events(stub, wallet.wallet_id)
+    assert [e.cursor for e in everything] == [e.cursor for e in first + second + third]
+    assert len({e.event_id for e in everything}) == len(everything)
+
+
+async def test_absolute_rule_with_minimum_interval(ledger_server) -> None:
+    stub, clock = ledger_server.stub, ledger_server.clock
+    wallet = await make_wallet(stub)
+    await make_grant(stub, wallet.wallet_id, "100")
+    await stub.SetAlertRules(
+        pb.SetAlertRulesRequest(
+            request_id=rid(),
+            wallet_id=wallet.wallet_id,
+            rules=[
+                pb.AlertRule(
+                    name="below 50",
+                    kind=pb.ALERT_KIND_ABSOLUTE,
+                    threshold="50",
+                    min_interval=duration(timedelta(hours=1)),
+                )
+            ],
+        )
+    )
+    await stub.Debit(debit_request(wallet.wallet_id, "60"))  # 40 < 50: fires
+    await make_grant(stub, wallet.wallet_id, "20")  # 60: re-arms
+    await stub.Debit(debit_request(wallet.wallet_id, "20"))  # 40 again, within the hour: held back
+    clock.advance(timedelta(hours=1))
+    await stub.Debit(debit_request(wallet.wallet_id, "1"))  # still below, interval passed: fires
+    assert [a for a in alerts(await events(stub, wallet.wallet_id))] == [
+        ("ALERT_FIRED", "below 50"),
+        ("ALERT_RECOVERED", "below 50"),
+        ("ALERT_FIRED", "below 50"),
+    ]
+
+
+def topup_rule(wallet_id: str, **fields) -> pb.SetTopUpRuleRequest:  # type: ignore[no-untyped-def]
+    rule = pb.TopUpRule(
+        wallet_id=wallet_id,
+        threshold="100",
+        amount="500",
+        kind=pb.GRANT_KIND_PREPAID,
+        unit_price="0.009",
+        currency="USD",
+        payment=pb.TOP_UP_PAYMENT_IMMEDIATE,
+    )
+    for name, value in fields.items():
+        setattr(rule, name, value)
+    return pb.SetTopUpRuleRequest(request_id=rid(), rule=rule)
+
+
+async def test_exactly_one_top_up_when_200_concurrent_debits_cross_the_threshold(
+    ledger_server,
+) -> None:
+    stub = ledger_server.stub
+    wallet = await make_wallet(stub)
+    await make_grant(stub, wallet.wallet_id, "250")
+    await stub.SetTopUpRule(topup_rule(wallet.wallet_id))
+    # 200 debits of 1: the balance crosses below 100 once (at the 151st); the top-up of 500 lifts
+    # it and it never falls below 100 again: 250 - 200 + 500 = 550.
+    await asyncio.gather(*(stub.Debit(debit_request(wallet.wallet_id, "1")) for _ in range(200)))
+    topups = (await stub.ListTopUps(pb.ListTopUpsRequest(wallet_id=wallet.wallet_id))).top_ups
+    assert [(t.amount, t.state, t.unit_price) for t in topups] == [
+        ("500", pb.TOP_UP_STATE_COMPLETED, "0.009")
+    ]
+    assert (await balance(stub, wallet.wallet_id)).available == "550"
+    grant = (await stub.GetGrant(pb.GetGrantRequest(grant_id=topups[0].grant_id))).grant
+    assert (grant.cost_basis.unit_price, grant.cost_basis.currency) == ("0.009", "USD")
+    assert (await stub.VerifyWallet(pb.VerifyWalletRequest(wallet_id=wallet.wallet_id))).consistent
+
+
+async def test_caps_limit_top_ups_and_a_shortfall_is_covered_in_blocks(ledger_server) -> None:
+    stub = ledger_server.stub
+    wallet = await make_wallet(stub)
+    await make_grant(stub, wallet.wallet_id, "50")
+    await stub.SetTopUpRule(
+        topup_rule(wallet.wallet_id, threshold="0", amount="100", daily_cap="250")
+    )
+    # DENY wallet, 50 left, a debit of 180: covered by two blocks of 100 bought at once.
+    entry = (await stub.Debit(debit_request(wallet.wallet_id, "180"))).entry
+    assert entry.available_after == "70"
+    # The cap leaves 50 for today: a shortfall needing a block of 100 is refused.
+    try:
+        await stub.Debit(debit_request(wallet.wallet_id, "100"))
+        raise AssertionError("the daily cap must stop the top-up")
+    except grpc.aio.AioRpcError as exc:
+        assert exc.code() == grpc.StatusCode.FAILED_PRECONDITION
+    topups = (await stub.ListTopUps(pb.ListTopUpsRequest(wallet_id=wallet.wallet_id))).top_ups
+    assert [t.amount for t in topups] == ["200"]
+    ledger_server.clock.advance(timedelta(days=1))  # a new day: the cap resets
+    assert (await stub.Debit(debit_request(wallet.wallet_id, "100"))).entry.available_after == "70"
+
+
+async def test_pending_top_up_confirmed_then_failed_backs_off(ledger_server) -> None:
+    stub, clock = ledger_server.stub, ledger_server.clock
+    wallet = await make_wallet(stub)
+    await make_grant(stub, wallet.wallet_id, "200")
+    await stub.SetTopUpRule(topup_rule(wallet.wallet_id, payment=pb.TOP_UP_PAYMENT_ON_CONFIRMATION))
+    await stub.Debit(debit_request(wallet.wallet_id, "150"))  # 50 < 100: a pending top-up
+    await stub.Debit(debit_request(wallet.wallet_id, "10"))  # still below: no second one
+    (pending,) = (await stub.ListTopUps(pb.ListTopUpsRequest(wallet_id=wallet.wallet_id))).top_ups
+    assert pending.state == pb.TOP_UP_STATE_PENDING
+    assert (await balance(stub, wallet.wallet_id)).available == "40"
+    confirmed = (
+        await stub.ConfirmTopUp(
+            pb.ConfirmTopUpRequest(request_id=rid(), top_up_id=pending.top_up_id)
+        )
+    ).top_up
+    assert (confirmed.state, bool(confirmed.grant_id)) == (pb.TOP_UP_STATE_COMPLETED, True)
+    assert (await balance(stub, wallet.wallet_id)).available == "540"
+
+    await stub.Debit(debit_request(wallet.wallet_id, "500"))  # 40: the next pending top-up
+    second = (await stub.ListTopUps(pb.ListTopUpsRequest(wallet_id=wallet.wallet_id))).top_ups[0]
+    failed = (
+        await stub.FailTopUp(
+            pb.FailTopUpRequest(
+                request_id=rid(), top_up_id=second.top_up_id, reason="card declined"
+            )
+        )
+    ).top_up
+    assert (failed.state, failed.failure_reason) == (pb.TOP_UP_STATE_FAILED, "card declined")
+    await stub.Debit(debit_request(wallet.wallet_id, "1"))  # within the back-off: no new attempt
+    assert (
+        len((await stub.ListTopUps(pb.ListTopUpsRequest(wallet_id=wallet.wallet_id))).top_ups) == 2
+    )
+    clock.advance(timedelta(minutes=1))
+    await stub.Debit(debit_request(wallet.wallet_id, "1"))  # back-off over: tries again
+    latest = (await stub.ListTopUps(pb.ListTopUpsRequest(wallet_id=wallet.wallet_id))).top_ups
+    assert [t.state for t in latest] == [
+        pb.TOP_UP_STATE_PENDING,
+        pb.TOP_UP_STATE_FAILED,
+        pb.TOP_UP_STATE_COMPLETED,
+    ]
+    kinds = [
+        E.Name(e.type)
+        for e in await events(
+            stub,
+            wallet.wallet_id,
+            types=[
+                E.WALLET_EVENT_TYPE_TOP_UP_CREATED,
+                E.WALLET_EVENT_TYPE_TOP_UP_COMPLETED,
+                E.WALLET_EVENT_TYPE_TOP_UP_FAILED,
+            ],
+        )
+    ]
+    assert kinds == [
+        "WALLET_EVENT_TYPE_TOP_UP_CREATED",
+        "WALLET_EVENT_TYPE_TOP_UP_COMPLETED",
+        "WALLET_EVENT_TYPE_TOP_UP_CREATED",
+        "WALLET_EVENT_TYPE_TOP_UP_FAILED",
+        "WALLET_EVENT_TYPE_TOP_UP_CREATED",
+    ]
