@@ -41,6 +41,34 @@ breaking: $(BUF)
 
 generate: setup
 	$(PY) tools/generate_protos.py
+	$(MAKE) --no-print-directory generate-clients
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache
+
+# Clients (clients/): Go and TypeScript generated from protos/ by buf with pinned local plugins,
+# installed on first use into .tools/bin and clients/ts/node_modules (needs go, node and npm on
+# PATH); the Python client is clients/python, over gen/python. `make test` checks the generated
+# clients are fresh and runs the Go and TypeScript examples against the ledger (tests/interop).
+.PHONY: generate-clients build-clients typecheck-clients
+
+generate-clients: setup
+	$(PY) tools/generate_clients.py
+
+# go vet + build the Go example (.tools/bin/billing-example-go); tsc the TypeScript client.
+build-clients: setup
+	$(PY) tools/clients_toolchain.py build
+
+# mypy --strict on the Python client, from a pinned tools venv (mypy is not a dev dependency yet).
+MYPY_VERSION := 2.4.1
+MYPY_VENV := .tools/typecheck
+$(MYPY_VENV)/.installed-$(MYPY_VERSION):
+	rm -rf $(MYPY_VENV)
+	$(PYTHON) -m venv $(MYPY_VENV)
+	$(MYPY_VENV)/bin/pip install --quiet --disable-pip-version-check mypy==$(MYPY_VERSION) \
+		types-grpcio==1.85.0.20261028 types-protobuf==7.35.1.20260906 grpcio==1.85.1 \
+		protobuf==7.36.2 googleapis-common-protos==1.76.0
+	touch $@
+
+typecheck-clients: $(MYPY_VENV)/.installed-$(MYPY_VERSION)
+	cd clients/python && ../../$(MYPY_VENV)/bin/mypy

@@ -30,7 +30,7 @@ Handler = Callable[[Any, Req, grpc.aio.ServicerContext], Awaitable[Resp]]
 _LOG_FIELDS = ("request_id", "wallet_id", "customer_id", "grant_id", "entry_id")
 
 
-def _is_transient(exc: BaseException) -> bool:
+def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, (OperationalError, InterfaceError, ConnectionError, OSError)):
         return True
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
@@ -82,7 +82,7 @@ def rpc(table: ErrorTable, domain: str) -> Callable[[Handler[Req, Resp]], Handle
                 except grpc.aio.AbortError:
                     raise
                 except Exception as exc:
-                    if _is_transient(exc):
+                    if is_transient(exc):
                         log.warning("rpc_transient_failure", error=repr(exc))
                         err: BillingError = Unavailable(
                             "the database is unavailable; retry with the same request_id"

@@ -1,7 +1,8 @@
 """Run the demo: `python -m demo` (or `make demo`).
 
-Starts the ledger on the embedded PostgreSQL (data kept in .data/postgres), runs the scenario
-against it over gRPC, prints the result and stops the service with SIGTERM.
+Starts the ledger and the rating service on the embedded PostgreSQL (data kept in .data/postgres;
+each service has its own database in it), runs the scenarios against them over gRPC, prints the
+results and stops both services with SIGTERM.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from pathlib import Path
 
 import grpc
 
-from billing_common.process import start_service
-from demo import ledger_scenario
+from billing_common.process import ServiceProcess, start_service
+from demo import ledger_scenario, rating_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / ".data"
@@ -22,22 +23,40 @@ DATA = ROOT / ".data"
 async def main() -> int:
     DATA.mkdir(exist_ok=True)
     log_path = DATA / "demo-services.log"
+    pg = str(DATA / "postgres")
     print(
-        f"Starting the ledger on the embedded PostgreSQL in {DATA.relative_to(ROOT)}/postgres "
-        f"(service logs: {log_path.relative_to(ROOT)}) ..."
+        f"Starting the ledger and rating services on the embedded PostgreSQL in "
+        f"{DATA.relative_to(ROOT)}/postgres (service logs: {log_path.relative_to(ROOT)}) ..."
     )
-    ledger = await start_service(
-        "ledger_service",
-        {"LEDGER_LISTEN": "127.0.0.1:0", "LEDGER_DATA_DIR": str(DATA / "postgres")},
-        cwd=ROOT,
-        log_path=log_path,
-    )
+    services: list[ServiceProcess] = []
     try:
-        async with grpc.aio.insecure_channel(ledger.target) as channel:
-            await ledger_scenario.run(channel)
+        ledger = await start_service(
+            "ledger_service",
+            {"LEDGER_LISTEN": "127.0.0.1:0", "LEDGER_DATA_DIR": pg},
+            cwd=ROOT,
+            log_path=log_path,
+        )
+        services.append(ledger)
+        rating = await start_service(
+            "rating_service",
+            {
+                "RATING_LISTEN": "127.0.0.1:0",
+                "RATING_DATA_DIR": pg,
+                "RATING_LEDGER_TARGET": ledger.target,
+            },
+            cwd=ROOT,
+            log_path=log_path,
+        )
+        services.append(rating)
+        async with (
+            grpc.aio.insecure_channel(ledger.target) as ledger_channel,
+            grpc.aio.insecure_channel(rating.target) as rating_channel,
+        ):
+            await ledger_scenario.run(ledger_channel)
+            await rating_scenario.run(ledger_channel, rating_channel)
     finally:
-        code = await ledger.stop()
-        print(f"\nLedger stopped cleanly (exit code {code}).")
+        codes = [await service.stop() for service in reversed(services)]
+        print(f"\nServices stopped cleanly (exit codes {codes}).")
     return 0
 
 

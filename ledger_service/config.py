@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from pathlib import Path
+
+from billing_common import settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,46 +33,11 @@ class LedgerSettings:
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> LedgerSettings:
-        env = dict(os.environ if env is None else env)
-        values: dict[str, object] = {}
-        for f in fields(cls):
-            raw = env.get(f"LEDGER_{f.name.upper()}")
-            if raw is not None:
-                values[f.name] = _coerce(f.type, raw)
-        return cls(**values)  # type: ignore[arg-type]
+        return settings.from_env(cls, "LEDGER", env)
 
     def with_args(self, args: argparse.Namespace) -> LedgerSettings:
-        given = {f.name: getattr(args, f.name) for f in fields(self) if hasattr(args, f.name)}
-        return replace(self, **given)
+        return settings.with_args(self, args)
 
 
 def settings_parser() -> argparse.ArgumentParser:
-    """The settings as flags, a parent of the command parser and of each subcommand, so they may
-    stand before or after the subcommand. An unset flag leaves no attribute (SUPPRESS), so the
-    environment's value stands."""
-    parser = argparse.ArgumentParser(add_help=False)
-    for f in fields(LedgerSettings):
-        flag = "--" + f.name.replace("_", "-")
-        env = f"env LEDGER_{f.name.upper()}"
-        if str(f.type) == "bool":
-            action = argparse.BooleanOptionalAction
-            parser.add_argument(
-                flag, dest=f.name, action=action, default=argparse.SUPPRESS, help=env
-            )
-        else:
-            kind = {"int": int, "float": float, "Path": Path}.get(str(f.type), str)
-            parser.add_argument(flag, dest=f.name, type=kind, default=argparse.SUPPRESS, help=env)
-    return parser
-
-
-def _coerce(kind: object, raw: str) -> object:
-    name = str(kind)
-    if name == "bool":
-        return raw.strip().lower() in ("1", "true", "yes", "on")
-    if name == "int":
-        return int(raw)
-    if name == "float":
-        return float(raw)  # a duration in seconds, never money
-    if name == "Path":
-        return Path(raw)
-    return raw
+    return settings.settings_parser(LedgerSettings, "LEDGER")

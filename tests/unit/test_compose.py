@@ -30,4 +30,8 @@ def test_compose_file_is_consistent() -> None:
         args = parser.parse_args(command[3:])
         assert args.command == command[3]
         commands += 1
-    assert commands >= 2
+    assert commands >= 4
+    for volume in services["postgres"].get("volumes", []):
+        source = volume.split(":")[0]
+        if source.startswith("./"):
+            assert (ROOT / source).exists(), f"postgres mounts missing {source}"

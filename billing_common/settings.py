@@ -1,0 +1,60 @@
+"""Settings from environment variables (`<PREFIX>_<FIELD>`) and command-line flags
+(`--<field>`), for a service's frozen settings dataclass."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import fields, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+S = TypeVar("S")
+
+
+def from_env(cls: type[S], prefix: str, env: dict[str, str] | None = None) -> S:
+    source = dict(os.environ if env is None else env)
+    values: dict[str, object] = {}
+    for f in fields(cls):  # type: ignore[arg-type]
+        raw = source.get(f"{prefix}_{f.name.upper()}")
+        if raw is not None:
+            values[f.name] = _coerce(f.type, raw)
+    return cls(**values)
+
+
+def with_args(settings: S, args: argparse.Namespace) -> S:
+    """The settings with every flag given on the command line applied."""
+    given = {f.name: getattr(args, f.name) for f in fields(settings) if hasattr(args, f.name)}  # type: ignore[arg-type]
+    return replace(settings, **given)  # type: ignore[type-var]
+
+
+def settings_parser(cls: type[Any], prefix: str) -> argparse.ArgumentParser:
+    """The settings as flags, a parent of the command parser and of each subcommand, so they may
+    stand before or after the subcommand. An unset flag leaves no attribute (SUPPRESS), so the
+    environment's value stands."""
+    parser = argparse.ArgumentParser(add_help=False)
+    for f in fields(cls):
+        flag = "--" + f.name.replace("_", "-")
+        env = f"env {prefix}_{f.name.upper()}"
+        if str(f.type) == "bool":
+            action = argparse.BooleanOptionalAction
+            parser.add_argument(
+                flag, dest=f.name, action=action, default=argparse.SUPPRESS, help=env
+            )
+        else:
+            kind = {"int": int, "float": float, "Path": Path}.get(str(f.type), str)
+            parser.add_argument(flag, dest=f.name, type=kind, default=argparse.SUPPRESS, help=env)
+    return parser
+
+
+def _coerce(kind: object, raw: str) -> object:
+    name = str(kind)
+    if name == "bool":
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    if name == "int":
+        return int(raw)
+    if name == "float":
+        return float(raw)  # a duration in seconds, never money
+    if name == "Path":
+        return Path(raw)
+    return raw

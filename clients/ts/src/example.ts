@@ -1,0 +1,75 @@
+// Calls the ledger through the generated TypeScript client: creates a wallet, grants credits,
+// debits twice with the same request_id (the second call is an idempotent replay), reads the
+// balance and prints stable key=value lines that the interop test checks.
+//
+//   npm run build && node dist/example.js --addr 127.0.0.1:50051
+
+import { randomBytes } from "node:crypto";
+import { parseArgs } from "node:util";
+
+import { createLedgerClient, ledgerv1 } from "./index.js";
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      addr: { type: "string", default: "127.0.0.1:50051" },
+      customer: { type: "string" },
+      "timeout-ms": { type: "string", default: "10000" },
+    },
+  });
+  const timeoutMs = Number(values["timeout-ms"]);
+  if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) {
+    throw new Error(`--timeout-ms must be a positive integer, got ${values["timeout-ms"]}`);
+  }
+  // Every call gets a deadline; request ids are chosen by the caller and make mutations idempotent.
+  const call = { timeoutMs };
+  const run = randomBytes(8).toString("hex");
+  const customerId = values.customer ?? `ts-example-${run}`;
+  const ledger = createLedgerClient(values.addr);
+
+  const { wallet } = await ledger.createWallet(
+    {
+      requestId: `wallet-${run}`,
+      customerId,
+      unit: "CREDITS",
+      overagePolicy: ledgerv1.OveragePolicy.DENY,
+    },
+    call,
+  );
+  if (wallet === undefined) throw new Error("CreateWallet returned no wallet");
+  console.log(`unit=${wallet.unit}`);
+
+  const { grant } = await ledger.createGrant(
+    {
+      requestId: `grant-${run}`,
+      walletId: wallet.walletId,
+      kind: ledgerv1.GrantKind.PREPAID,
+      amount: "100",
+    },
+    call,
+  );
+  console.log(`granted=${grant?.amount}`);
+
+  const debit = {
+    requestId: `debit-${run}`,
+    walletId: wallet.walletId,
+    amount: "12.5",
+    feature: "interop",
+  };
+  const first = await ledger.debit(debit, call);
+  const replay = await ledger.debit(debit, call);
+  console.log(`debit_amount=${first.entry?.amount}`);
+  console.log(`available_after=${first.entry?.availableAfter}`);
+  console.log(`replay_same_entry=${first.entry?.entryId === replay.entry?.entryId}`);
+
+  const { balance } = await ledger.getBalance({ walletId: wallet.walletId }, call);
+  console.log(`available=${balance?.available}`);
+  console.log(`prepaid_available=${balance?.prepaidAvailable}`);
+  console.log(`overage=${balance?.overage}`);
+  console.log(`net=${balance?.net}`);
+}
+
+main().catch((err: unknown) => {
+  console.error("example:", err);
+  process.exitCode = 1;
+});

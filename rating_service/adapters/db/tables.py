@@ -1,0 +1,217 @@
+"""The rating service's tables (SQLAlchemy Core). Amounts and quantities are NUMERIC, times are
+timestamptz. The service owns this database; the ledger's money state is reached only over gRPC.
+
+- events: every accepted event, once (its id is the dedup key).
+- aggregates: the materialised aggregate per (assignment, meter, period), changed in the same
+  transaction as the event that changes it; unique_values backs UNIQUE_COUNT.
+- charges: one per (event, meter): the incremental charge and where it stands with the ledger;
+  refund_parts: how a negative charge is returned from earlier debits.
+- invoices: one row per (assignment, period); a FINAL invoice keeps a snapshot and never changes.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Identity,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Numeric,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData()
+
+NUM = Numeric(asdecimal=True)
+TS = DateTime(timezone=True)
+
+
+def _num(name: str) -> Column[object]:
+    return Column(name, NUM, nullable=False, server_default=text("0"))
+
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("request_id", Text, primary_key=True),
+    Column("method", Text, nullable=False),
+    Column("fingerprint", LargeBinary, nullable=False),
+    Column("response", LargeBinary, nullable=True),
+    Column("create_time", TS, nullable=False),
+)
+
+meters = Table(
+    "meters",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("seq", BigInteger, Identity(), nullable=False, unique=True),
+    Column("key", Text, nullable=False, unique=True),
+    Column("event_type", Text, nullable=False),
+    Column("aggregation", Text, nullable=False),
+    Column("value_property", Text, nullable=False, server_default=""),
+    Column("filters", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("create_time", TS, nullable=False),
+)
+
+price_versions = Table(
+    "price_versions",
+    metadata,
+    Column("price_id", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("seq", BigInteger, Identity(), nullable=False, unique=True),
+    Column("meter_id", Text, nullable=False),
+    Column("unit", Text, nullable=False),
+    Column("model", Text, nullable=False),
+    _num("unit_price"),
+    _num("package_size"),
+    _num("package_price"),
+    # [{"up_to": "100" | null, "unit_price": "0.1", "flat_price": "0"}]: decimal strings, exact.
+    Column("tiers", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    Column("effective_time", TS, nullable=False),
+    Column("create_time", TS, nullable=False),
+    PrimaryKeyConstraint("price_id", "version"),
+    UniqueConstraint("price_id", "effective_time", name="price_versions_effective_key"),
+)
+
+plans = Table(
+    "plans",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("seq", BigInteger, Identity(), nullable=False, unique=True),
+    Column("name", Text, nullable=False, server_default=""),
+    Column("cadence", Text, nullable=False),
+    Column("billing_anchor", TS, nullable=True),
+    _num("fixed_charge"),
+    Column("unit", Text, nullable=False),
+    # [{"price_id": "...", "included_quantity": "100"}]
+    Column("prices", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    Column("create_time", TS, nullable=False),
+)
+
+assignments = Table(
+    "assignments",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("customer_id", Text, nullable=False),
+    Column("plan_id", Text, nullable=False),
+    Column("wallet_id", Text, nullable=False),
+    Column("start_time", TS, nullable=False),
+    Column("create_time", TS, nullable=False),
+    UniqueConstraint("customer_id", "start_time", name="assignments_customer_start_key"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("seq", BigInteger, Identity(), nullable=False, unique=True),
+    Column("customer_id", Text, nullable=False),
+    Column("type", Text, nullable=False),
+    Column("occurred_time", TS, nullable=False),
+    Column("properties", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("assignment_id", Text, nullable=False),
+    Column("accept_time", TS, nullable=False),
+    Index("events_customer_type_time_idx", "customer_id", "type", "occurred_time"),
+)
+
+aggregates = Table(
+    "aggregates",
+    metadata,
+    Column("assignment_id", Text, nullable=False),
+    Column("meter_id", Text, nullable=False),
+    Column("period_start", TS, nullable=False),
+    Column("period_end", TS, nullable=False),
+    _num("quantity"),
+    Column("latest_time", TS, nullable=True),
+    Column("latest_event_id", Text, nullable=False, server_default=""),
+    PrimaryKeyConstraint("assignment_id", "meter_id", "period_start"),
+)
+
+unique_values = Table(
+    "unique_values",
+    metadata,
+    Column("assignment_id", Text, nullable=False),
+    Column("meter_id", Text, nullable=False),
+    Column("period_start", TS, nullable=False),
+    Column("value", Text, nullable=False),
+    PrimaryKeyConstraint("assignment_id", "meter_id", "period_start", "value"),
+)
+
+charges = Table(
+    "charges",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("event_id", Text, nullable=False),
+    Column("meter_id", Text, nullable=False),
+    Column("price_id", Text, nullable=False),
+    Column("price_version", Integer, nullable=False),
+    Column("assignment_id", Text, nullable=False),
+    Column("customer_id", Text, nullable=False),
+    Column("wallet_id", Text, nullable=False),
+    Column("period_start", TS, nullable=False),
+    Column("period_end", TS, nullable=False),
+    Column("occurred_time", TS, nullable=False),
+    Column("amount", NUM, nullable=False),
+    Column("quantity_before", NUM, nullable=False),
+    Column("quantity_after", NUM, nullable=False),
+    # PENDING -> ACKNOWLEDGED | DENIED
+    Column("status", Text, nullable=False),
+    Column("ledger_request_id", Text, nullable=False, unique=True),
+    Column("ledger_entry_id", Text, nullable=False, server_default=""),
+    # Positive charges: how much later negative charges have taken back.
+    _num("refunded"),
+    # Negative charges: the part no earlier debit could return (their debits were denied).
+    _num("unrefundable"),
+    # How the ledger covered the charge (signed like amount): by grant kind, and overage.
+    _num("prepaid"),
+    _num("promotional"),
+    _num("overage"),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("forward_after", TS, nullable=False),
+    Column("last_error", Text, nullable=False, server_default=""),
+    Column("create_time", TS, nullable=False),
+    UniqueConstraint("event_id", "meter_id", name="charges_event_meter_key"),
+    Index(
+        "charges_pending_idx", "forward_after", "id", postgresql_where=text("status = 'PENDING'")
+    ),
+    Index("charges_aggregate_idx", "assignment_id", "meter_id", "period_start", "id"),
+)
+
+refund_parts = Table(
+    "refund_parts",
+    metadata,
+    Column("charge_id", BigInteger, nullable=False),
+    Column("debit_charge_id", BigInteger, nullable=False),
+    Column("debit_entry_id", Text, nullable=False),
+    Column("amount", NUM, nullable=False),
+    Column("ledger_request_id", Text, nullable=False, unique=True),
+    Column("ledger_entry_id", Text, nullable=False, server_default=""),
+    PrimaryKeyConstraint("charge_id", "debit_charge_id"),
+)
+
+invoices = Table(
+    "invoices",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("seq", BigInteger, Identity(), nullable=False, unique=True),
+    Column("customer_id", Text, nullable=False),
+    Column("assignment_id", Text, nullable=False),
+    Column("period_start", TS, nullable=False),
+    Column("period_end", TS, nullable=False),
+    Column("status", Text, nullable=False, server_default="DRAFT"),
+    Column("close_time", TS, nullable=True),
+    # The FINAL invoice as computed at close (JSON of decimal strings); null while DRAFT.
+    Column("snapshot", JSONB, nullable=True),
+    UniqueConstraint("assignment_id", "period_start", name="invoices_assignment_period_key"),
+    Index("invoices_customer_period_idx", "customer_id", "period_start"),
+)

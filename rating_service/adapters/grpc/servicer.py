@@ -1,0 +1,356 @@
+"""`billing.rating.v1.RatingService` over grpc.aio: validate, call a use case, convert."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import grpc
+import structlog
+from billing.rating.v1 import rating_pb2 as pb
+from billing.rating.v1 import rating_pb2_grpc
+from billing.type.v1 import types_pb2
+
+from billing_common import paging
+from billing_common.errors import BillingError, Internal, InvalidArgument, Unavailable
+from billing_common.grpc_server import is_transient, nul_field, rpc
+from billing_common.idempotency import fingerprint
+from billing_common.protoconv import timestamp
+from rating_service.adapters.grpc import convert
+from rating_service.adapters.grpc.errors import DOMAIN, ERRORS, item_error
+from rating_service.app import commands as cmd
+from rating_service.app import usage as usage_app
+from rating_service.app.invoices import Invoices
+from rating_service.app.service import RatingApp
+
+Ctx = grpc.aio.ServicerContext
+handler = rpc(ERRORS, DOMAIN)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+US = timedelta(microseconds=1)
+log = structlog.get_logger(__name__)
+
+
+def _idem(method: str, request: object) -> cmd.Idem:
+    request_id = convert.ident(request.request_id, "request_id")  # type: ignore[attr-defined]
+    return cmd.Idem(request_id, method, fingerprint(method, request))  # type: ignore[arg-type]
+
+
+def _cursor(token: str, key: str) -> int | None:
+    return paging.decode_cursor(token, key)
+
+
+def _ingest_response(outcomes: list[cmd.EventOutcome]) -> bytes:
+    return pb.IngestEventsResponse(
+        results=[convert.event_result(o) for o in outcomes]
+    ).SerializeToString()
+
+
+class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
+    def __init__(self, app: RatingApp) -> None:
+        self.app = app
+        self.invoices = Invoices(app)
+
+    # -- catalogue --------------------------------------------------------------------------
+
+    @handler
+    async def CreateMeter(
+        self, request: pb.CreateMeterRequest, context: Ctx
+    ) -> pb.CreateMeterResponse:
+        idem = _idem("CreateMeter", request)
+        payload = await self.app.create_meter(
+            idem,
+            convert.new_meter(request),
+            lambda m, t: pb.CreateMeterResponse(meter=convert.meter(m, t)).SerializeToString(),
+        )
+        return pb.CreateMeterResponse.FromString(payload)
+
+    @handler
+    async def GetMeter(self, request: pb.GetMeterRequest, context: Ctx) -> pb.GetMeterResponse:
+        m, t, _ = await self.app.get_meter(convert.ident(request.meter_id, "meter_id"))
+        return pb.GetMeterResponse(meter=convert.meter(m, t))
+
+    @handler
+    async def ListMeters(
+        self, request: pb.ListMetersRequest, context: Ctx
+    ) -> pb.ListMetersResponse:
+        limit = paging.page_size(request.page_size)
+        after = _cursor(request.page_token, "seq") or 0
+        rows = await self.app.list_meters(after, limit + 1)
+        token = paging.encode_token({"seq": rows[limit - 1][2]}) if len(rows) > limit else ""
+        return pb.ListMetersResponse(
+            meters=[convert.meter(m, t) for m, t, _ in rows[:limit]], next_page_token=token
+        )
+
+    @handler
+    async def CreatePrice(
+        self, request: pb.CreatePriceRequest, context: Ctx
+    ) -> pb.CreatePriceResponse:
+        idem = _idem("CreatePrice", request)
+        payload = await self.app.create_price(
+            idem,
+            convert.new_price(request),
+            lambda s: pb.CreatePriceResponse(price=convert.price(s)).SerializeToString(),
+        )
+        return pb.CreatePriceResponse.FromString(payload)
+
+    @handler
+    async def ListPrices(
+        self, request: pb.ListPricesRequest, context: Ctx
+    ) -> pb.ListPricesResponse:
+        limit = paging.page_size(request.page_size)
+        after = _cursor(request.page_token, "seq") or 0
+        rows = await self.app.list_prices(
+            convert.optional_ident(request.meter_id, "meter_id"),
+            convert.optional_ident(request.price_id, "price_id"),
+            after,
+            limit + 1,
+        )
+        token = paging.encode_token({"seq": rows[limit - 1].seq}) if len(rows) > limit else ""
+        return pb.ListPricesResponse(
+            prices=[convert.price(s) for s in rows[:limit]], next_page_token=token
+        )
+
+    @handler
+    async def CreatePlan(
+        self, request: pb.CreatePlanRequest, context: Ctx
+    ) -> pb.CreatePlanResponse:
+        idem = _idem("CreatePlan", request)
+        payload = await self.app.create_plan(
+            idem,
+            convert.new_plan(request),
+            lambda s: pb.CreatePlanResponse(plan=convert.plan(s)).SerializeToString(),
+        )
+        return pb.CreatePlanResponse.FromString(payload)
+
+    @handler
+    async def GetPlan(self, request: pb.GetPlanRequest, context: Ctx) -> pb.GetPlanResponse:
+        return pb.GetPlanResponse(
+            plan=convert.plan(await self.app.get_plan(convert.ident(request.plan_id, "plan_id")))
+        )
+
+    @handler
+    async def AssignPlan(
+        self, request: pb.AssignPlanRequest, context: Ctx
+    ) -> pb.AssignPlanResponse:
+        idem = _idem("AssignPlan", request)
+        payload = await self.app.assign_plan(
+            idem,
+            convert.new_assignment(request),
+            lambda a, t: pb.AssignPlanResponse(
+                assignment=convert.assignment(a, t)
+            ).SerializeToString(),
+        )
+        return pb.AssignPlanResponse.FromString(payload)
+
+    # -- ingest -----------------------------------------------------------------------------
+
+    async def _ingest(
+        self, method: str, request: pb.IngestEventsRequest | pb.StreamEventsRequest
+    ) -> bytes:
+        idem = _idem(method, request)
+        mode = convert.optional_enum(
+            request.mode,
+            {
+                pb.INGEST_MODE_UNSPECIFIED: "ASYNC",
+                pb.INGEST_MODE_ASYNC: "ASYNC",
+                pb.INGEST_MODE_SYNC: "SYNC",
+            },
+            "mode",
+        )
+        events = [convert.event_in(e) for e in request.events]
+        return await self.app.ingest(idem, events, mode == "SYNC", _ingest_response)
+
+    @handler
+    async def IngestEvents(
+        self, request: pb.IngestEventsRequest, context: Ctx
+    ) -> pb.IngestEventsResponse:
+        return pb.IngestEventsResponse.FromString(await self._ingest("IngestEvents", request))
+
+    async def StreamEvents(
+        self, request_iterator: AsyncIterator[pb.StreamEventsRequest], context: Ctx
+    ) -> AsyncIterator[pb.StreamEventsResponse]:
+        """One answer per batch, in order. A batch's error is reported on its answer and the
+        stream goes on; each batch is idempotent by its own request_id (same table as
+        IngestEvents, its own method name)."""
+        async for request in request_iterator:
+            try:
+                if path := nul_field(request):
+                    raise InvalidArgument.field(
+                        path, "must not contain NUL characters", "INVALID_TEXT"
+                    )
+                payload = await self._ingest("StreamEvents", request)
+                results = pb.IngestEventsResponse.FromString(payload).results
+                yield pb.StreamEventsResponse(request_id=request.request_id, results=results)
+            except BillingError as exc:
+                yield pb.StreamEventsResponse(request_id=request.request_id, error=item_error(exc))
+            except Exception as exc:
+                # Like the unary handlers: transient database trouble is UNAVAILABLE (resend the
+                # batch with the same request_id); anything else is our bug, logged, INTERNAL.
+                if is_transient(exc):
+                    err: BillingError = Unavailable("the database is unavailable; resend the batch")
+                else:
+                    log.exception("stream_batch_failed", request_id=request.request_id)
+                    err = Internal("internal error; the service logged the details")
+                yield pb.StreamEventsResponse(request_id=request.request_id, error=item_error(err))
+
+    # -- reads ------------------------------------------------------------------------------
+
+    @handler
+    async def GetUsage(self, request: pb.GetUsageRequest, context: Ctx) -> pb.GetUsageResponse:
+        granularity = convert.optional_enum(
+            request.granularity,
+            {
+                pb.GRANULARITY_UNSPECIFIED: "",
+                pb.GRANULARITY_HOUR: "HOUR",
+                pb.GRANULARITY_DAY: "DAY",
+            },
+            "granularity",
+        )
+        start = end = None
+        if request.HasField("time_range"):
+            start = convert.time(request.time_range, "start_time", "time_range.start_time")
+            end = convert.time(request.time_range, "end_time", "time_range.end_time")
+        view = await usage_app.usage(
+            self.app,
+            cmd.UsageQuery(
+                customer_id=convert.ident(request.customer_id, "customer_id"),
+                meter_id=convert.ident(request.meter_id, "meter_id"),
+                start=start,
+                end=end,
+                period_time=convert.time(request, "period_time"),
+                granularity=granularity,
+                group_by=convert.text(request.group_by_property, "group_by_property"),
+            ),
+        )
+        return pb.GetUsageResponse(
+            total=convert.fmt(view.total),
+            start_time=timestamp(view.start),
+            end_time=timestamp(view.end),
+            series=[
+                pb.UsagePoint(
+                    start_time=timestamp(p.start),
+                    end_time=timestamp(p.end),
+                    group=p.group,
+                    quantity=convert.fmt(p.quantity),
+                )
+                for p in view.series
+            ],
+        )
+
+    @handler
+    async def PreviewCharge(
+        self, request: pb.PreviewChargeRequest, context: Ctx
+    ) -> pb.PreviewChargeResponse:
+        event = convert.event_in(request.event)
+        if event.occurred_time is None and event.error is None:
+            event = cmd.EventIn(
+                event.event_id,
+                event.customer_id,
+                event.type,
+                self.app.clock.now(),
+                event.properties,
+            )
+        outcome = await self.app.preview(event)
+        result = convert.event_result(outcome)
+        for c in result.charges:
+            c.status = pb.CHARGE_STATUS_UNSPECIFIED  # nothing was recorded
+        return pb.PreviewChargeResponse(result=result)
+
+    @handler
+    async def GetInvoice(
+        self, request: pb.GetInvoiceRequest, context: Ctx
+    ) -> pb.GetInvoiceResponse:
+        view = await self.invoices.get(
+            convert.optional_ident(request.invoice_id, "invoice_id"),
+            convert.optional_ident(request.customer_id, "customer_id"),
+            convert.time(request, "period_time"),
+        )
+        return pb.GetInvoiceResponse(invoice=convert.invoice(view))
+
+    @handler
+    async def ListInvoices(
+        self, request: pb.ListInvoicesRequest, context: Ctx
+    ) -> pb.ListInvoicesResponse:
+        limit = paging.page_size(request.page_size)
+        # The cursor is the last invoice's (period start in microseconds since the epoch, row seq).
+        start_us = _cursor(request.page_token, "start_us")
+        before = None
+        if start_us is not None:
+            seq = _cursor(request.page_token, "seq")
+            assert seq is not None
+            before = (EPOCH + timedelta(microseconds=start_us), seq)
+        status = convert.optional_enum(
+            request.status,
+            {
+                pb.INVOICE_STATUS_UNSPECIFIED: "",
+                pb.INVOICE_STATUS_DRAFT: "DRAFT",
+                pb.INVOICE_STATUS_FINAL: "FINAL",
+            },
+            "status",
+        )
+        rows = await self.invoices.list(
+            convert.ident(request.customer_id, "customer_id"), status, before, limit + 1
+        )
+        token = ""
+        if len(rows) > limit:
+            (start, seq), _ = rows[limit - 1]
+            token = paging.encode_token({"start_us": (start - EPOCH) // US, "seq": seq})
+        return pb.ListInvoicesResponse(
+            invoices=[convert.invoice(v) for _, v in rows[:limit]], next_page_token=token
+        )
+
+    @handler
+    async def CloseBillingPeriod(
+        self, request: pb.CloseBillingPeriodRequest, context: Ctx
+    ) -> pb.CloseBillingPeriodResponse:
+        idem = _idem("CloseBillingPeriod", request)
+        at = convert.time(request, "period_time")
+        if at is None:
+            raise InvalidArgument.field("period_time", "is required", "MISSING_FIELD")
+        payload = await self.invoices.close(
+            idem,
+            convert.ident(request.customer_id, "customer_id"),
+            at,
+            lambda v: pb.CloseBillingPeriodResponse(invoice=convert.invoice(v)).SerializeToString(),
+        )
+        return pb.CloseBillingPeriodResponse.FromString(payload)
+
+    @handler
+    async def ListInvoiceLineEvents(
+        self, request: pb.ListInvoiceLineEventsRequest, context: Ctx
+    ) -> pb.ListInvoiceLineEventsResponse:
+        limit = paging.page_size(request.page_size)
+        after = _cursor(request.page_token, "id") or 0
+        rows = await self.invoices.line_events(
+            convert.ident(request.invoice_id, "invoice_id"),
+            convert.ident(request.line_id, "line_id"),
+            after,
+            limit + 1,
+        )
+        token = paging.encode_token({"id": rows[limit - 1][0]}) if len(rows) > limit else ""
+        return pb.ListInvoiceLineEventsResponse(
+            events=[
+                pb.LineEvent(
+                    event=convert.event(e),
+                    charge=convert.charge(
+                        cmd.ChargeView(
+                            c.meter_id,
+                            c.price_id,
+                            c.price_version,
+                            c.amount,
+                            c.quantity_before,
+                            c.quantity_after,
+                            c.period_start,
+                            c.period_end,
+                            cmd.ChargeStatus(c.status),
+                            c.ledger_entry_id,
+                        )
+                    ),
+                )
+                for _, e, c in rows[:limit]
+            ],
+            next_page_token=token,
+        )
+
+
+__all__ = ["RatingServicer", "log", "types_pb2"]

@@ -1,0 +1,158 @@
+"""The ledger over its own gRPC contract (generated stubs; never its database).
+
+Foreign errors become ours here, at one boundary: a failed call (unreachable, deadline, any
+status of the whole call) is LedgerUnavailable and is retried by the caller; a per-item refusal
+is a `Refused` with the ledger's code and ErrorInfo reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+
+import grpc
+from billing.ledger.v1 import ledger_pb2 as lpb
+from billing.ledger.v1 import ledger_pb2_grpc
+from google.rpc import error_details_pb2, status_pb2
+
+from billing_common.money import format_amount
+from billing_common.protoconv import timestamp
+from rating_service.app.ports import Booked, DebitItem, LedgerAllocation, LedgerUnavailable, Refused
+
+_KINDS = {lpb.GRANT_KIND_PREPAID: "PREPAID", lpb.GRANT_KIND_PROMOTIONAL: "PROMOTIONAL"}
+
+
+def _booked(entry: lpb.Entry) -> Booked:
+    return Booked(
+        entry_id=entry.entry_id,
+        available_after=entry.available_after,
+        allocations=tuple(
+            LedgerAllocation(a.grant_id, Decimal(a.amount), a.overage) for a in entry.allocations
+        ),
+    )
+
+
+def _reason(exc: grpc.aio.AioRpcError) -> str:
+    for key, value in exc.trailing_metadata() or ():
+        if key == "grpc-status-details-bin" and isinstance(value, bytes):
+            status = status_pb2.Status.FromString(value)
+            for detail in status.details:
+                info = error_details_pb2.ErrorInfo()
+                if detail.Unpack(info):
+                    return info.reason
+    return exc.code().name
+
+
+# Whole-call codes that are answers about the request, not about reachability.
+_ANSWERS = {
+    grpc.StatusCode.FAILED_PRECONDITION,
+    grpc.StatusCode.NOT_FOUND,
+    grpc.StatusCode.INVALID_ARGUMENT,
+    grpc.StatusCode.ALREADY_EXISTS,
+}
+
+
+class LedgerClient:
+    def __init__(self, target: str, timeout_s: float = 10.0) -> None:
+        # Reconnect quickly after a ledger outage (gRPC's default backoff grows to 120 s).
+        self.channel = grpc.aio.insecure_channel(
+            target,
+            options=[
+                ("grpc.initial_reconnect_backoff_ms", 200),
+                ("grpc.max_reconnect_backoff_ms", 5000),
+            ],
+        )
+        self.stub = ledger_pb2_grpc.LedgerServiceStub(self.channel)
+        self.timeout_s = timeout_s
+
+    async def close(self) -> None:
+        await self.channel.close()
+
+    async def debit_batch(self, items: Sequence[DebitItem]) -> list[Booked | Refused]:
+        request = lpb.DebitBatchRequest(
+            debits=[
+                lpb.DebitRequest(
+                    request_id=i.request_id,
+                    wallet_id=i.wallet_id,
+                    amount=format_amount(i.amount),
+                    occurred_time=timestamp(i.occurred_time),
+                    feature=i.feature,
+                    description=i.description,
+                    source_event_id=i.source_event_id,
+                )
+                for i in items
+            ]
+        )
+        try:
+            response = await self.stub.DebitBatch(request, timeout=self.timeout_s)
+        except grpc.aio.AioRpcError as exc:
+            raise LedgerUnavailable(
+                f"DebitBatch failed: {exc.code().name}: {exc.details()}"
+            ) from exc
+        results: list[Booked | Refused] = []
+        for r in response.results:
+            if r.HasField("entry"):
+                results.append(_booked(r.entry))
+            else:
+                results.append(Refused(r.error.code, r.error.reason, r.error.message))
+        if len(results) != len(items):
+            raise LedgerUnavailable("DebitBatch answered with the wrong number of results")
+        return results
+
+    async def refund(
+        self, request_id: str, entry_id: str, amount: Decimal, description: str
+    ) -> Booked | Refused:
+        request = lpb.RefundDebitRequest(
+            request_id=request_id,
+            entry_id=entry_id,
+            amount=format_amount(amount),
+            description=description,
+        )
+        try:
+            response = await self.stub.RefundDebit(request, timeout=self.timeout_s)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() in _ANSWERS:
+                return Refused(exc.code().value[0], _reason(exc), exc.details() or "")
+            raise LedgerUnavailable(
+                f"RefundDebit failed: {exc.code().name}: {exc.details()}"
+            ) from exc
+        return _booked(response.entries[0])
+
+    async def grant_kinds(self, grant_ids: Sequence[str]) -> dict[str, str]:
+        async def one(grant_id: str) -> tuple[str, str]:
+            response = await self.stub.GetGrant(
+                lpb.GetGrantRequest(grant_id=grant_id), timeout=self.timeout_s
+            )
+            return grant_id, _KINDS.get(response.grant.kind, "PREPAID")
+
+        try:
+            return dict(await asyncio.gather(*(one(g) for g in grant_ids)))
+        except grpc.aio.AioRpcError as exc:
+            raise LedgerUnavailable(f"GetGrant failed: {exc.code().name}: {exc.details()}") from exc
+
+    async def outstanding_overage(self, wallet_id: str, as_of: datetime) -> Decimal:
+        request = lpb.GetBalanceRequest(wallet_id=wallet_id, as_of_time=timestamp(as_of))
+        try:
+            response = await self.stub.GetBalance(request, timeout=self.timeout_s)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.NOT_FOUND:
+                return Decimal(0)
+            raise LedgerUnavailable(
+                f"GetBalance failed: {exc.code().name}: {exc.details()}"
+            ) from exc
+        return Decimal(response.balance.overage or "0")
+
+    async def wallet_unit(self, wallet_id: str) -> str | None:
+        try:
+            response = await self.stub.GetWallet(
+                lpb.GetWalletRequest(wallet_id=wallet_id), timeout=self.timeout_s
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
+                return None
+            raise LedgerUnavailable(
+                f"GetWallet failed: {exc.code().name}: {exc.details()}"
+            ) from exc
+        return response.wallet.unit

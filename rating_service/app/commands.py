@@ -1,0 +1,136 @@
+"""Inputs and outputs of the rating use cases: plain frozen dataclasses (no protobuf)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from billing_common.errors import BillingError
+from rating_service.domain.aggregation import Aggregation
+from rating_service.domain.model import PlanPrice
+from rating_service.domain.periods import Cadence
+from rating_service.domain.pricing import Pricing
+
+
+@dataclass(frozen=True, slots=True)
+class Idem:
+    """Idempotency of a mutating call: the key and a fingerprint of the request."""
+
+    request_id: str
+    method: str
+    fingerprint: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class NewMeter:
+    key: str
+    event_type: str
+    aggregation: Aggregation
+    value_property: str
+    filters: Mapping[str, str]
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class NewPrice:
+    price_id: str
+    meter_id: str
+    unit: str
+    pricing: Pricing
+    effective_time: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewPlan:
+    name: str
+    cadence: Cadence
+    billing_anchor: datetime | None
+    fixed_charge: Decimal
+    unit: str
+    prices: tuple[PlanPrice, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NewAssignment:
+    customer_id: str
+    plan_id: str
+    wallet_id: str
+    start_time: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class EventIn:
+    event_id: str
+    customer_id: str
+    type: str
+    occurred_time: datetime | None
+    properties: Mapping[str, str] = field(default_factory=dict)
+    # Set when the event could not even be read (for example an invalid timestamp).
+    error: BillingError | None = None
+
+
+class EventStatus(StrEnum):
+    ACCEPTED = "ACCEPTED"
+    DUPLICATE = "DUPLICATE"
+    REJECTED = "REJECTED"
+    CHARGED = "CHARGED"
+    DENIED = "DENIED"
+
+
+class ChargeStatus(StrEnum):
+    PENDING = "PENDING"
+    ACKNOWLEDGED = "ACKNOWLEDGED"
+    DENIED = "DENIED"
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeView:
+    meter_id: str
+    price_id: str
+    price_version: int
+    amount: Decimal
+    quantity_before: Decimal
+    quantity_after: Decimal
+    period_start: datetime
+    period_end: datetime
+    status: ChargeStatus
+    ledger_entry_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class EventOutcome:
+    event_id: str
+    status: EventStatus
+    error: BillingError | None = None
+    charges: tuple[ChargeView, ...] = ()
+    available_after: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class UsageQuery:
+    customer_id: str
+    meter_id: str
+    start: datetime | None
+    end: datetime | None
+    period_time: datetime | None
+    granularity: str  # "", "HOUR" or "DAY"
+    group_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class UsagePoint:
+    start: datetime
+    end: datetime
+    group: str
+    quantity: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class UsageView:
+    total: Decimal
+    start: datetime
+    end: datetime
+    series: tuple[UsagePoint, ...]

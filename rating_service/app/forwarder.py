@@ -1,0 +1,211 @@
+"""The forwarder: delivers PENDING charges to the ledger until each is acknowledged or denied.
+
+- Positive charges go in batches through DebitBatch, each with the request id derived from its
+  event id, so a retry after a crash or timeout is answered with the original entry.
+- A negative charge becomes RefundDebit calls against the aggregate's earlier acknowledged debits,
+  newest first. The split is planned once, durably (refund_parts), before any call, so retries
+  repeat the same calls with the same request ids. It waits until every earlier charge of the same
+  aggregate has left PENDING.
+- An INSUFFICIENT_CREDITS refusal marks the charge DENIED (the usage stays recorded and the
+  invoice shows it as denied); every other failure is retried with exponential backoff
+  (base doubling per attempt, capped), and the last error is kept on the charge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+import structlog
+
+from rating_service.adapters.db.repository import ChargeRow, RatingRepository
+from rating_service.app.ingest import debit_item, describe, ledger_request_id
+from rating_service.app.ports import Booked, LedgerUnavailable, Refused
+from rating_service.app.split import split_of
+
+if TYPE_CHECKING:
+    from rating_service.app.service import RatingApp
+
+log = structlog.get_logger(__name__)
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class ForwarderPolicy:
+    batch_size_max: int = 500
+    backoff_base_s: float = 0.5
+    backoff_max_s: float = 60.0
+    idle_s: float = 0.5
+
+
+GRANT_KINDS_CACHED_MAX = 100_000
+
+
+class Forwarder:
+    def __init__(self, app: RatingApp, policy: ForwarderPolicy = ForwarderPolicy()) -> None:
+        self.app = app
+        self.policy = policy
+        self.kinds: dict[str, str] = {}
+
+    def _retry_at(self, charge: ChargeRow) -> timedelta:
+        delay = min(
+            self.policy.backoff_max_s, self.policy.backoff_base_s * 2 ** min(charge.attempts, 20)
+        )
+        return timedelta(seconds=delay * random.uniform(0.5, 1.0))
+
+    async def _kinds(self, results: list[Booked | Refused]) -> dict[str, str]:
+        wanted = sorted(
+            {
+                a.grant_id
+                for r in results
+                if isinstance(r, Booked)
+                for a in r.allocations
+                if a.grant_id and a.grant_id not in self.kinds
+            }
+        )
+        if wanted:
+            # Grants are immutable: their kind never changes, so the cache never goes stale.
+            if len(self.kinds) + len(wanted) > GRANT_KINDS_CACHED_MAX:
+                self.kinds.clear()
+            self.kinds.update(await self.app.ledger.grant_kinds(wanted))
+        return self.kinds
+
+    async def run_once(self) -> int:
+        """Deliver one batch of due charges; return how many were handled."""
+        now = self.app.clock.now()
+        due = await self.app.read(lambda repo: repo.due_charges(now, self.policy.batch_size_max))
+        debits = [c for c in due if c.amount > 0]
+        refunds = [c for c in due if c.amount < 0]
+        if debits:
+            await self._debit(debits)
+        for charge in refunds:
+            await self._refund(charge)
+        return len(due)
+
+    async def _debit(self, debits: list[ChargeRow]) -> None:
+        items = [
+            debit_item(
+                c.ledger_request_id,
+                c.wallet_id,
+                c.amount,
+                c.occurred_time,
+                c.meter_key,
+                c.meter_description,
+                c.event_id,
+            )
+            for c in debits
+        ]
+        now = self.app.clock.now()
+        try:
+            results = await self.app.ledger.debit_batch(items)
+            kinds = await self._kinds(results)
+        except LedgerUnavailable as exc:
+            error = exc.message
+            log.warning("forward_failed", charges=len(debits), error=error)
+            await self.app.write(
+                lambda repo: repo.back_off({c.id: (now + self._retry_at(c), error) for c in debits})
+            )
+            return
+        acks, denied, retry = [], {}, {}
+        for c, r in zip(debits, results, strict=True):
+            if isinstance(r, Booked):
+                acks.append({"id": c.id, "entry_id": r.entry_id, **split_of(r, kinds)})
+            elif r.denied:
+                denied[c.id] = f"{r.reason}: {r.message}"
+            else:
+                retry[c.id] = (now + self._retry_at(c), f"{r.reason}: {r.message}")
+
+        async def save(repo: RatingRepository) -> None:
+            await repo.acknowledge(acks)
+            await repo.deny(denied)
+            await repo.back_off(retry)
+
+        await self.app.write(save)
+        log.info("forwarded", acknowledged=len(acks), denied=len(denied), retried=len(retry))
+
+    async def _refund(self, charge: ChargeRow) -> None:
+        async def plan(repo: RatingRepository) -> list[dict[str, object]] | None:
+            locked = await repo.charges_by_ids([charge.id], lock=True)
+            if not locked or locked[0].status != "PENDING":
+                return []
+            if await repo.earlier_pending(charge):
+                return None
+            parts = await repo.refund_parts_of(charge.id)
+            if parts:
+                return parts
+            remaining = -charge.amount
+            planned = []
+            for debit in await repo.refundable_debits(charge):
+                if remaining == 0:
+                    break
+                take = min(remaining, debit.amount - debit.refunded)
+                request_id = ledger_request_id(
+                    charge.event_id, charge.meter_key, "refund", debit.event_id
+                )
+                planned.append((debit, take, request_id))
+                remaining -= take
+            await repo.plan_refund(charge.id, planned, remaining)
+            return await repo.refund_parts_of(charge.id)
+
+        parts = await self.app.write(plan)
+        now = self.app.clock.now()
+        if parts is None:
+            # An earlier charge of the aggregate is still on its way; refund after it.
+            await self.app.write(
+                lambda repo: repo.back_off({charge.id: (now + self._retry_at(charge), "waiting")})
+            )
+            return
+        try:
+            for part in parts:
+                if part["ledger_entry_id"]:
+                    continue
+                result = await self.app.ledger.refund(
+                    str(part["ledger_request_id"]),
+                    str(part["debit_entry_id"]),
+                    Decimal(str(part["amount"])),
+                    f"refund: {describe_row(charge)}",
+                )
+                if isinstance(result, Refused):
+                    raise LedgerUnavailable(f"{result.reason}: {result.message}")
+                kinds = await self._kinds([result])
+                split = split_of(result, kinds)
+
+                async def done(
+                    repo: RatingRepository, part=part, result=result, split=split
+                ) -> None:
+                    await repo.refund_part_done(str(part["ledger_request_id"]), result.entry_id)
+                    await repo.add_split(charge.id, **split)
+
+                await self.app.write(done)
+        except LedgerUnavailable as exc:
+            error = exc.message
+            log.warning("refund_failed", charge_id=charge.id, error=error)
+            await self.app.write(
+                lambda repo: repo.back_off({charge.id: (now + self._retry_at(charge), error)})
+            )
+            return
+        first = next((str(p["ledger_entry_id"]) for p in parts), "")
+        await self.app.write(lambda repo: repo.mark_acknowledged(charge.id, first))
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        """Forward until told to stop. Errors are logged and retried: nothing is lost, the
+        charges stay PENDING in the database."""
+        while not stopping.is_set():
+            try:
+                handled = await self.run_once()
+            except Exception:  # the loop must survive database or ledger outages
+                log.exception("forwarder_iteration_failed")
+                handled = 0
+            if handled < self.policy.batch_size_max:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), timeout=self.policy.idle_s)
+
+
+def describe_row(c: ChargeRow) -> str:
+    return describe(c.meter_description or c.meter_key, c.event_id)

@@ -1,0 +1,365 @@
+"""The rating use cases. Each write is one database transaction (synchronous ingest: two per
+event, see `ingest_sync`); deadlocks and serialization failures are retried here.
+
+Responses of mutating calls are encoded by a caller-supplied function inside the transaction and
+stored with the request_id, so a replay returns the original bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+import structlog
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from billing_common.clock import Clock
+from billing_common.errors import InvalidArgument, RequestIdConflict, Violation
+from rating_service.adapters.db.repository import (
+    Claim,
+    RatingRepository,
+    StoredPlan,
+    StoredPrice,
+    new_id,
+)
+from rating_service.app import commands as cmd
+from rating_service.app.ingest import Ingestor
+from rating_service.app.ports import LedgerPort
+from rating_service.domain.aggregation import NEEDS_PROPERTY, Aggregation
+from rating_service.domain.errors import (
+    AssignmentOverlap,
+    MeterKeyAlreadyExists,
+    MeterNotFound,
+    PlanNotFound,
+    PriceNotFound,
+    PriceVersionOverlap,
+    WalletNotFound,
+)
+from rating_service.domain.meters import Meter
+from rating_service.domain.model import Assignment, Plan, PriceVersion
+from rating_service.domain.pricing import validate
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+
+_RETRY_SQLSTATES = {"40P01", "40001"}
+RETRIES_MAX = 8
+PLAN_PRICES_MAX = 100
+FILTERS_MAX = 20
+FILTER_CHARS_MAX = 1000
+_KEY = re.compile(r"[a-z0-9_.\-]{1,64}")
+_UNIT = re.compile(r"[A-Z0-9_]{1,16}")
+
+
+@dataclass(frozen=True, slots=True)
+class RatingPolicy:
+    """Rules that come from configuration."""
+
+    # Events that occurred longer ago than this are rejected (EVENT_TOO_OLD).
+    grace: timedelta = timedelta(days=3)
+    # Events more than this in the future are rejected (EVENT_IN_FUTURE); the ledger allows 5 min.
+    future_skew: timedelta = timedelta(minutes=5)
+    # Synchronous ingest: how long the forwarder leaves a charge to the synchronous caller.
+    sync_hold: timedelta = timedelta(seconds=60)
+    batch_size_max: int = 1000
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    orig = exc.orig
+    return getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+
+
+def retryable(exc: DBAPIError) -> bool:
+    """Deadlocks and serialization failures: the transaction can simply run again."""
+    return _sqlstate(exc) in _RETRY_SQLSTATES
+
+
+def check_replay(claim: Claim, idem: cmd.Idem) -> bytes:
+    if claim.method != idem.method or claim.fingerprint != idem.fingerprint:
+        raise RequestIdConflict(
+            f"request_id {idem.request_id!r} was used before with a different request"
+        )
+    assert claim.response is not None, "a committed claim always has its response"
+    return claim.response
+
+
+def require_unit(unit: str, field: str) -> str:
+    if not _UNIT.fullmatch(unit):
+        raise InvalidArgument.field(field, "1 to 16 characters of A-Z, 0-9 and _", "INVALID_UNIT")
+    return unit
+
+
+class RatingApp:
+    def __init__(
+        self, engine: AsyncEngine, clock: Clock, ledger: LedgerPort, policy: RatingPolicy
+    ) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.ledger = ledger
+        self.policy = policy
+        self.ingestor = Ingestor(self, policy)
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    async def write(self, work: Callable[[RatingRepository], Awaitable[T]]) -> T:
+        for attempt in range(RETRIES_MAX):
+            try:
+                async with self.engine.begin() as conn:
+                    return await work(RatingRepository(conn))
+            except DBAPIError as exc:
+                if _sqlstate(exc) not in _RETRY_SQLSTATES or attempt == RETRIES_MAX - 1:
+                    raise
+                log.info("transaction_retry", attempt=attempt, sqlstate=_sqlstate(exc))
+                await asyncio.sleep(random.uniform(0, 0.005 * 2**attempt))
+        raise AssertionError("unreachable")
+
+    async def read(self, work: Callable[[RatingRepository], Awaitable[T]]) -> T:
+        async with self.engine.connect() as conn:
+            return await work(RatingRepository(conn))
+
+    async def idempotent(
+        self, idem: cmd.Idem, work: Callable[[RatingRepository], Awaitable[bytes]]
+    ) -> bytes:
+        """Claim the request id, do the work and store its response, all in one transaction.
+        A BillingError rolls everything back, the claim included."""
+
+        async def run(repo: RatingRepository) -> bytes:
+            claim = await repo.claim(
+                idem.request_id, idem.method, idem.fingerprint, self.clock.now()
+            )
+            if not claim.claimed:
+                return check_replay(claim, idem)
+            response = await work(repo)
+            await repo.store_response(idem.request_id, response)
+            return response
+
+        return await self.write(run)
+
+    # -- meters -----------------------------------------------------------------------------
+
+    async def create_meter(
+        self, idem: cmd.Idem, c: cmd.NewMeter, encode: Callable[[Meter, datetime], bytes]
+    ) -> bytes:
+        if not _KEY.fullmatch(c.key):
+            raise InvalidArgument.field(
+                "key", "1 to 64 characters of a-z, 0-9, _, - and .", "INVALID_METER_KEY"
+            )
+        if not c.event_type or len(c.event_type) > 200:
+            raise InvalidArgument.field("event_type", "1 to 200 characters", "MISSING_FIELD")
+        if c.aggregation in NEEDS_PROPERTY and not c.value_property:
+            raise InvalidArgument.field(
+                "value_property", f"{c.aggregation} needs a property", "MISSING_FIELD"
+            )
+        if c.aggregation == Aggregation.COUNT and c.value_property:
+            raise InvalidArgument.field(
+                "value_property", "COUNT aggregates no property", "INVALID_ARGUMENT"
+            )
+        if len(c.filters) > FILTERS_MAX:
+            raise InvalidArgument.field("filters", f"at most {FILTERS_MAX}", "INVALID_FILTER")
+        for k, v in c.filters.items():
+            if not k or len(k) > FILTER_CHARS_MAX or len(v) > FILTER_CHARS_MAX:
+                raise InvalidArgument.field(
+                    "filters",
+                    f"property names of 1 to {FILTER_CHARS_MAX} characters, values up to as many",
+                    "INVALID_FILTER",
+                )
+        meter = Meter(
+            new_id(),
+            c.key,
+            c.event_type,
+            c.aggregation,
+            c.value_property,
+            dict(c.filters),
+            c.description or c.key,
+        )
+
+        async def work(repo: RatingRepository) -> bytes:
+            now = self.clock.now()
+            if not await repo.insert_meter(meter, now):
+                raise MeterKeyAlreadyExists(f"a meter with key {c.key!r} exists")
+            return encode(meter, now)
+
+        return await self.idempotent(idem, work)
+
+    async def get_meter(self, meter_id: str) -> tuple[Meter, datetime, int]:
+        found = await self.read(lambda repo: repo.get_meter(meter_id))
+        if found is None:
+            raise MeterNotFound(f"meter {meter_id!r} does not exist")
+        return found
+
+    async def list_meters(self, after_seq: int, limit: int) -> list[tuple[Meter, datetime, int]]:
+        return await self.read(lambda repo: repo.list_meters(after_seq, limit))
+
+    # -- prices -----------------------------------------------------------------------------
+
+    async def create_price(
+        self, idem: cmd.Idem, c: cmd.NewPrice, encode: Callable[[StoredPrice], bytes]
+    ) -> bytes:
+        validate(c.pricing)
+        require_unit(c.unit, "unit")
+
+        async def work(repo: RatingRepository) -> bytes:
+            now = self.clock.now()
+            effective = c.effective_time or now
+            if c.price_id:
+                await repo.lock("price", c.price_id)
+                versions = (await repo.versions_of([c.price_id]))[c.price_id]
+                if not versions:
+                    raise PriceNotFound(f"price {c.price_id!r} does not exist")
+                last = versions[-1]
+                if c.meter_id and c.meter_id != last.version.meter_id:
+                    raise InvalidArgument.field(
+                        "meter_id", "a new version prices the same meter", "PRICE_METER_MISMATCH"
+                    )
+                if c.unit != last.unit:
+                    raise InvalidArgument.field(
+                        "unit", f"the price is in {last.unit}", "PRICE_UNIT_MISMATCH"
+                    )
+                if effective <= max(v.version.effective_time for v in versions):
+                    raise PriceVersionOverlap(
+                        "effective_time must be after every existing version's",
+                        violations=[Violation("effective_time", "overlaps an existing version")],
+                    )
+                version = PriceVersion(
+                    c.price_id,
+                    last.version.version + 1,
+                    last.version.meter_id,
+                    effective,
+                    c.pricing,
+                )
+            else:
+                if not c.meter_id:
+                    raise InvalidArgument.field("meter_id", "is required", "MISSING_FIELD")
+                if await repo.get_meter(c.meter_id) is None:
+                    raise MeterNotFound(
+                        f"meter {c.meter_id!r} does not exist",
+                        violations=[Violation("meter_id", "unknown meter")],
+                    )
+                version = PriceVersion(new_id(), 1, c.meter_id, effective, c.pricing)
+            await repo.insert_price_version(version, c.unit, now)
+            return encode(StoredPrice(version, c.unit, now, 0))
+
+        return await self.idempotent(idem, work)
+
+    async def list_prices(
+        self, meter_id: str, price_id: str, after_seq: int, limit: int
+    ) -> list[StoredPrice]:
+        return await self.read(lambda repo: repo.list_prices(meter_id, price_id, after_seq, limit))
+
+    # -- plans ------------------------------------------------------------------------------
+
+    async def create_plan(
+        self, idem: cmd.Idem, c: cmd.NewPlan, encode: Callable[[StoredPlan], bytes]
+    ) -> bytes:
+        require_unit(c.unit, "unit")
+        if len(c.prices) > PLAN_PRICES_MAX:
+            raise InvalidArgument.field("prices", f"at most {PLAN_PRICES_MAX}", "TOO_MANY_PRICES")
+        if c.billing_anchor is not None and c.billing_anchor.tzinfo is None:
+            raise AssertionError("timestamps are converted to aware UTC datetimes")
+        plan = Plan(new_id(), c.name, c.cadence, c.billing_anchor, c.fixed_charge, c.prices)
+
+        async def work(repo: RatingRepository) -> bytes:
+            versions = await repo.versions_of([p.price_id for p in c.prices])
+            seen_meters: set[str] = set()
+            for i, p in enumerate(c.prices):
+                found = versions.get(p.price_id) or []
+                if not found:
+                    raise PriceNotFound(
+                        f"price {p.price_id!r} does not exist",
+                        violations=[Violation(f"prices[{i}].price_id", "unknown price")],
+                    )
+                if found[0].unit != c.unit:
+                    raise InvalidArgument.field(
+                        f"prices[{i}].price_id",
+                        f"the price is in {found[0].unit}, not {c.unit}",
+                        "PRICE_UNIT_MISMATCH",
+                    )
+                meter_id = found[0].version.meter_id
+                if meter_id in seen_meters:
+                    raise InvalidArgument.field(
+                        f"prices[{i}].price_id", "at most one price per meter", "DUPLICATE_METER"
+                    )
+                seen_meters.add(meter_id)
+            now = self.clock.now()
+            await repo.insert_plan(plan, c.unit, now)
+            return encode(StoredPlan(plan, c.unit, now))
+
+        return await self.idempotent(idem, work)
+
+    async def get_plan(self, plan_id: str) -> StoredPlan:
+        found = await self.read(lambda repo: repo.plans_by_ids([plan_id]))
+        if plan_id not in found:
+            raise PlanNotFound(f"plan {plan_id!r} does not exist")
+        return found[plan_id]
+
+    async def assign_plan(
+        self,
+        idem: cmd.Idem,
+        c: cmd.NewAssignment,
+        encode: Callable[[Assignment, datetime], bytes],
+    ) -> bytes:
+        async def work(repo: RatingRepository) -> bytes:
+            now = self.clock.now()
+            start = c.start_time or now
+            found = await repo.plans_by_ids([c.plan_id])
+            if c.plan_id not in found:
+                raise PlanNotFound(
+                    f"plan {c.plan_id!r} does not exist",
+                    violations=[Violation("plan_id", "unknown plan")],
+                )
+            # A wrong wallet would make every charge fail at the ledger: check it once, here.
+            unit = await self.ledger.wallet_unit(c.wallet_id)
+            if unit is None:
+                raise WalletNotFound(
+                    f"the ledger has no wallet {c.wallet_id!r}",
+                    violations=[Violation("wallet_id", "unknown wallet")],
+                )
+            if unit != found[c.plan_id].unit:
+                raise InvalidArgument.field(
+                    "wallet_id",
+                    f"the wallet is in {unit}, the plan in {found[c.plan_id].unit}",
+                    "WALLET_UNIT_MISMATCH",
+                )
+            await repo.lock("customer", c.customer_id)
+            existing = (await repo.assignments_of([c.customer_id]))[c.customer_id]
+            if existing and start <= existing[-1].start_time:
+                raise AssignmentOverlap(
+                    "start_time must be after the customer's latest assignment "
+                    f"({existing[-1].start_time.isoformat()})"
+                )
+            assignment = Assignment(new_id(), c.customer_id, c.plan_id, c.wallet_id, start)
+            await repo.insert_assignment(assignment, now)
+            return encode(assignment, now)
+
+        return await self.idempotent(idem, work)
+
+    # -- ingest -----------------------------------------------------------------------------
+
+    async def ingest(
+        self,
+        idem: cmd.Idem,
+        events: Sequence[cmd.EventIn],
+        sync: bool,
+        encode: Callable[[list[cmd.EventOutcome]], bytes],
+    ) -> bytes:
+        if not events:
+            raise InvalidArgument.field("events", "at least one event", "MISSING_FIELD")
+        if len(events) > self.policy.batch_size_max:
+            raise InvalidArgument.field(
+                "events", f"at most {self.policy.batch_size_max} events", "BATCH_TOO_LARGE"
+            )
+        if sync:
+            return await self.ingestor.ingest_sync(idem, events, encode)
+        return await self.idempotent(
+            idem, lambda repo: self.ingestor.ingest_async(repo, events, encode)
+        )
+
+    async def preview(self, event: cmd.EventIn) -> cmd.EventOutcome:
+        return await self.ingestor.preview(event)

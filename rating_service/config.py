@@ -1,0 +1,58 @@
+"""Settings: one frozen object, from environment variables, overridable by command-line flags."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+from billing_common import settings
+
+
+@dataclass(frozen=True, slots=True)
+class RatingSettings:
+    # PostgreSQL URL (postgresql://user:pass@host:port/db). Empty: start the embedded server.
+    database_url: str = ""
+    # Data folder of the embedded PostgreSQL (kept between runs; shared with the ledger).
+    data_dir: Path = Path(".data/postgres")
+    # Database the rating service uses inside the embedded server.
+    database_name: str = "rating"
+    # host:port to listen on; port 0 picks a free one.
+    listen: str = "127.0.0.1:50052"
+    # The ledger's gRPC target (host:port).
+    ledger_target: str = "127.0.0.1:50051"
+    # Deadline of each call to the ledger, in seconds.
+    ledger_timeout_s: float = 10.0
+    # Database connections in the pool (the bound on concurrent transactions).
+    pool_size: int = 10
+    # Apply migrations at start-up.
+    migrate: bool = True
+    # Run the forwarder (delivers pending charges to the ledger).
+    forward: bool = True
+    # Charges per DebitBatch call (the ledger takes at most 1,000).
+    forward_batch_size: int = 500
+    # Forwarder retry backoff: first delay and cap, in seconds.
+    forward_backoff_base_s: float = 0.5
+    forward_backoff_max_s: float = 60.0
+    # Seconds the forwarder sleeps when nothing is due.
+    forward_idle_s: float = 0.5
+    # Events older than this (seconds) are rejected with EVENT_TOO_OLD (default 3 days).
+    grace_s: int = 259200
+    # Events further than this (seconds) in the future are rejected with EVENT_IN_FUTURE.
+    future_skew_s: int = 300
+    # Synchronous ingest: seconds before the forwarder takes over an unanswered charge.
+    sync_hold_s: int = 60
+    # Seconds in-flight calls get to finish on SIGTERM.
+    shutdown_grace_s: float = 10.0
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> RatingSettings:
+        return settings.from_env(cls, "RATING", env)
+
+    def with_args(self, args: argparse.Namespace) -> RatingSettings:
+        return settings.with_args(self, args)
+
+
+def settings_parser() -> argparse.ArgumentParser:
+    return settings.settings_parser(RatingSettings, "RATING")

@@ -1,0 +1,81 @@
+"""Errors the rating operations can return. The gRPC adapter maps each to a code and reason."""
+
+from __future__ import annotations
+
+from billing_common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+
+
+class MeterNotFound(NotFound):
+    reason = "METER_NOT_FOUND"
+
+
+class PriceNotFound(NotFound):
+    reason = "PRICE_NOT_FOUND"
+
+
+class PlanNotFound(NotFound):
+    reason = "PLAN_NOT_FOUND"
+
+
+class CustomerNotFound(NotFound):
+    """The customer has no plan assignment (at the time asked about)."""
+
+    reason = "CUSTOMER_NOT_FOUND"
+
+
+class InvoiceNotFound(NotFound):
+    reason = "INVOICE_NOT_FOUND"
+
+
+class WalletNotFound(NotFound):
+    """The ledger has no such wallet."""
+
+    reason = "WALLET_NOT_FOUND"
+
+
+class MeterKeyAlreadyExists(AlreadyExists):
+    reason = "METER_ALREADY_EXISTS"
+
+
+class PriceVersionOverlap(InvalidArgument):
+    """A new price version must start after every existing version of the same price."""
+
+    reason = "PRICE_VERSION_OVERLAP"
+
+
+class AssignmentOverlap(FailedPrecondition):
+    reason = "ASSIGNMENT_OVERLAP"
+
+
+class PeriodNotEnded(FailedPrecondition):
+    reason = "PERIOD_NOT_ENDED"
+
+
+class EventRejected(InvalidArgument):
+    """Base of the per-event input refusals (EVENT_TOO_OLD, EVENT_IN_FUTURE, ...)."""
+
+    reason = "EVENT_REJECTED"
+
+
+class NoPriceInForce(FailedPrecondition):
+    """The event counts for a meter whose price has no version in force at its occurred_time."""
+
+    reason = "NO_PRICE_IN_FORCE"
+
+
+class PeriodClosed(FailedPrecondition):
+    """The event falls in a billing period whose invoice is final."""
+
+    reason = "PERIOD_CLOSED"
+
+
+class InsufficientCredits(FailedPrecondition):
+    """The ledger refused the charge: a DENY wallet without enough credits."""
+
+    reason = "INSUFFICIENT_CREDITS"
+
+
+class ChargesPending(FailedPrecondition):
+    """The period still has charges the ledger has not acknowledged; retry later."""
+
+    reason = "CHARGES_PENDING"

@@ -1,0 +1,100 @@
+"""The one place the rating service is wired: settings -> database -> ledger client -> app ->
+gRPC server + forwarder."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import timedelta
+
+import grpc
+import structlog
+from billing.rating.v1 import rating_pb2, rating_pb2_grpc
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from billing_common import database
+from billing_common.clock import Clock, SystemClock
+from billing_common.grpc_server import GrpcServer, serve_until_signal
+from billing_common.logs import configure_logging
+from rating_service.adapters.db.migrate import upgrade_async
+from rating_service.adapters.grpc.servicer import RatingServicer
+from rating_service.adapters.ledger_client import LedgerClient
+from rating_service.app.forwarder import Forwarder, ForwarderPolicy
+from rating_service.app.ports import LedgerPort
+from rating_service.app.service import RatingApp, RatingPolicy
+from rating_service.config import RatingSettings
+
+log = structlog.get_logger(__name__)
+
+SERVICE_NAME = rating_pb2.DESCRIPTOR.services_by_name["RatingService"].full_name
+
+
+async def database_uri(settings: RatingSettings) -> str:
+    """The rating database's libpq URI: the configured one, or one in the embedded server."""
+    if settings.database_url:
+        return settings.database_url
+    server = await asyncio.to_thread(database.embedded_server_uri, settings.data_dir)
+    await database.ensure_database(server, settings.database_name)
+    return database.with_database(server, settings.database_name)
+
+
+@dataclass
+class Rating:
+    """A wired rating service: app, forwarder, engine and (not yet started) server."""
+
+    app: RatingApp
+    forwarder: Forwarder
+    engine: AsyncEngine
+    server: GrpcServer
+    ledger: LedgerPort
+
+    async def close(self, grace_s: float = 0) -> None:
+        await self.server.stop(grace_s)
+        close = getattr(self.ledger, "close", None)
+        if close is not None:
+            await close()
+        await self.engine.dispose()
+
+
+async def build(
+    settings: RatingSettings, clock: Clock | None = None, ledger: LedgerPort | None = None
+) -> Rating:
+    uri = await database_uri(settings)
+    if settings.migrate:
+        await upgrade_async(uri)
+    engine = database.create_engine(uri, pool_size=settings.pool_size)
+    policy = RatingPolicy(
+        grace=timedelta(seconds=settings.grace_s),
+        future_skew=timedelta(seconds=settings.future_skew_s),
+        sync_hold=timedelta(seconds=settings.sync_hold_s),
+    )
+    port = ledger or LedgerClient(settings.ledger_target, settings.ledger_timeout_s)
+    app = RatingApp(engine, clock or SystemClock(), port, policy)
+    forwarder = Forwarder(
+        app,
+        ForwarderPolicy(
+            batch_size_max=settings.forward_batch_size,
+            backoff_base_s=settings.forward_backoff_base_s,
+            backoff_max_s=settings.forward_backoff_max_s,
+            idle_s=settings.forward_idle_s,
+        ),
+    )
+
+    def register(server: grpc.aio.Server) -> list[str]:
+        rating_pb2_grpc.add_RatingServiceServicer_to_server(RatingServicer(app), server)
+        return [SERVICE_NAME]
+
+    return Rating(app, forwarder, engine, GrpcServer(settings.listen, register), port)
+
+
+async def run(settings: RatingSettings) -> None:
+    configure_logging(settings.log_level)
+    rating = await build(settings)
+    jobs = [rating.forwarder.run] if settings.forward else []
+    try:
+        await serve_until_signal(rating.server, settings.shutdown_grace_s, jobs)
+    finally:
+        close = getattr(rating.ledger, "close", None)
+        if close is not None:
+            await close()
+        await rating.engine.dispose()

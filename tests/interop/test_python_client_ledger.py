@@ -1,0 +1,39 @@
+"""The Python client against the ledger as a real process: Decimal in and out, idempotent
+replays by request_id, and the ledger's errors as typed exceptions with their reasons."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import grpc
+import pytest
+from billing_client import FailedPrecondition, InvalidArgument, LedgerClient
+
+from billing_common.process import ServiceProcess
+
+
+async def test_python_client_against_the_ledger(ledger_process: ServiceProcess) -> None:
+    async with grpc.aio.insecure_channel(ledger_process.target) as channel:
+        ledger = LedgerClient(channel, timeout_s=10)
+        wallet = await ledger.create_wallet("py-client", "CREDITS")
+        await ledger.create_grant(wallet.wallet_id, Decimal("100"))
+
+        first = await ledger.debit(wallet.wallet_id, Decimal("12.5"), request_id="py-debit-1")
+        replay = await ledger.debit(wallet.wallet_id, Decimal("12.5"), request_id="py-debit-1")
+        assert replay.entry_id == first.entry_id
+        assert first.amount == Decimal("-12.5") and first.available_after == Decimal("87.5")
+
+        balance = await ledger.get_balance(wallet.wallet_id)
+        assert (balance.available, balance.overage, balance.net) == (
+            Decimal("87.5"),
+            Decimal(0),
+            Decimal("87.5"),
+        )
+
+        with pytest.raises(FailedPrecondition) as refused:
+            await ledger.debit(wallet.wallet_id, Decimal("1000"))
+        assert refused.value.reason == "INSUFFICIENT_CREDITS"
+
+        with pytest.raises(InvalidArgument) as bad:
+            await ledger.debit(wallet.wallet_id, Decimal("-1"))
+        assert bad.value.violations, "bad input names the field"

@@ -1,0 +1,74 @@
+from datetime import UTC, datetime
+from decimal import Decimal as D
+
+import pytest
+
+from billing_common.errors import InvalidArgument
+from rating_service.domain.aggregation import Aggregation
+from rating_service.domain.meters import Meter, matches, value_of
+from rating_service.domain.model import Assignment, PriceVersion, assignment_at, version_at
+from rating_service.domain.pricing import Pricing, PricingModel
+
+
+def dt(day: int) -> datetime:
+    return datetime(2026, 3, day, tzinfo=UTC)
+
+
+def test_version_in_force_at_occurred_time() -> None:
+    p = Pricing(PricingModel.PER_UNIT, unit_price=D(1))
+    v1 = PriceVersion("p", 1, "m", dt(1), p)
+    v2 = PriceVersion("p", 2, "m", dt(10), p)
+    assert version_at([v2, v1], dt(1)) == v1
+    assert version_at([v1, v2], dt(9)) == v1
+    assert version_at([v1, v2], dt(10)) == v2
+    assert version_at([v1, v2], datetime(2026, 2, 1, tzinfo=UTC)) is None
+
+
+def test_assignment_in_force() -> None:
+    a1 = Assignment("a1", "c", "plan1", "w", dt(1))
+    a2 = Assignment("a2", "c", "plan2", "w", dt(15))
+    assert assignment_at([a1, a2], dt(14)) == a1
+    assert assignment_at([a1, a2], dt(15)) == a2
+    assert assignment_at([a1, a2], datetime(2026, 2, 1, tzinfo=UTC)) is None
+
+
+METER = Meter("m1", "tokens", "llm.call", Aggregation.SUM, "tokens", {"model": "large"})
+
+
+def test_filters_match_type_and_every_property() -> None:
+    assert matches(METER, "llm.call", {"model": "large", "tokens": "5"})
+    assert not matches(METER, "llm.call", {"model": "small", "tokens": "5"})
+    assert not matches(METER, "other", {"model": "large"})
+
+
+@pytest.mark.parametrize("raw", ["", "-1", "1e3", "abc", "0.0000000000000000001"])
+def test_bad_numeric_property_is_invalid(raw: str) -> None:
+    with pytest.raises(InvalidArgument) as err:
+        value_of(METER, {"tokens": raw} if raw else {})
+    assert err.value.reason == "INVALID_PROPERTY"
+    assert err.value.violations[0].field == "properties[tokens]"
+
+
+def test_values() -> None:
+    assert value_of(METER, {"tokens": "12.5"}).number == D("12.5")
+    unique = Meter("m2", "users", "login", Aggregation.UNIQUE_COUNT, "user")
+    assert value_of(unique, {"user": "u1"}).unique_key == "u1"
+    count = Meter("m3", "calls", "call", Aggregation.COUNT)
+    assert value_of(count, {}).number is None
+
+
+def test_fullwidth_digits_are_not_a_number() -> None:
+    with pytest.raises(InvalidArgument) as err:
+        value_of(METER, {"tokens": "\uff11"})
+    assert err.value.reason == "INVALID_PROPERTY"
+
+
+def test_ledger_request_ids_are_derived_and_fit_the_ledger() -> None:
+    from rating_service.app.ingest import LEDGER_REQUEST_ID_MAX, ledger_request_id
+
+    assert ledger_request_id("e1", "tokens") == "rating:e1:tokens"
+    long_event = "e" * 128
+    derived = ledger_request_id(long_event, "k" * 64, "refund", long_event)
+    assert len(derived) <= LEDGER_REQUEST_ID_MAX
+    assert derived == ledger_request_id(long_event, "k" * 64, "refund", long_event)
+    assert derived != ledger_request_id(long_event, "k" * 64, "refund", "other")
