@@ -3,6 +3,8 @@ usage, a refund, a refused overdraw and an idempotent retry, then the balance an
 
 from __future__ import annotations
 
+import asyncio
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -12,7 +14,7 @@ from billing.ledger.v1 import ledger_pb2 as pb
 from billing.ledger.v1 import ledger_pb2_grpc
 
 from billing_common.money import format_amount
-from billing_common.protoconv import timestamp
+from billing_common.protoconv import duration, timestamp
 from demo.show import heading, table
 
 KIND = {pb.GRANT_KIND_PREPAID: "prepaid", pb.GRANT_KIND_PROMOTIONAL: "promotional"}
@@ -201,6 +203,8 @@ async def run(channel: grpc.aio.Channel) -> str:
             ["booked", "type", "amount", "balance", "description"], statement(history), right=[2, 3]
         )
     )
+    await automation(stub, wallet.wallet_id)
+
     verify = await stub.VerifyWallet(pb.VerifyWalletRequest(wallet_id=wallet.wallet_id))
     print(
         f"\nVerifyWallet: journal and balances agree: {verify.consistent} "
@@ -237,3 +241,81 @@ def statement(entries: list[pb.Entry]) -> list[list[str]]:
         run.append(e)
     flush()
     return rows
+
+
+EVENT = {
+    v: pb.WalletEventType.Name(v).removeprefix("WALLET_EVENT_TYPE_")
+    for v in pb.WalletEventType.values()
+}
+WATCH_QUIET_S = 0.6
+
+
+async def automation(stub: ledger_pb2_grpc.LedgerServiceStub, wallet_id: str) -> None:
+    """An automatic top-up rule and the default low-balance alerts, seen as durable events."""
+    print(heading("Automation: low-balance alerts and an automatic top-up"))
+    await stub.SetTopUpRule(
+        pb.SetTopUpRuleRequest(
+            request_id=rid(),
+            rule=pb.TopUpRule(
+                wallet_id=wallet_id,
+                threshold="1000",
+                amount="5000",
+                kind=pb.GRANT_KIND_PREPAID,
+                unit_price="0.009",
+                currency="USD",
+                payment=pb.TOP_UP_PAYMENT_IMMEDIATE,
+                expire_after=duration(timedelta(days=365)),
+            ),
+        )
+    )
+    print("Top-up rule: below 1000 credits, buy 5000 at $0.009 (10% off), at once.")
+    start = await last_cursor(stub, wallet_id)
+    await stub.DebitBatch(
+        pb.DebitBatchRequest(
+            debits=[
+                pb.DebitRequest(
+                    request_id=rid(), wallet_id=wallet_id, amount="50", feature="Image generation"
+                )
+                for _ in range(180)
+            ]
+        )
+    )
+    print(
+        "180 image generations at 50 credits each drain the wallet past 50%, 25%, 10%"
+        " and the top-up threshold."
+    )
+    rows = []
+    for event in await watch(stub, wallet_id, start):
+        data = json.loads(event.data_json)
+        detail = ", ".join(
+            f"{k}={data[k]}"
+            for k in ("name", "threshold", "available", "amount", "unit_price")
+            if k in data
+        )
+        rows.append([str(event.cursor), EVENT[event.type], detail])
+    print(table(["cursor", "event (WatchWalletEvents)", "details"], rows))
+    balance = (await stub.GetBalance(pb.GetBalanceRequest(wallet_id=wallet_id))).balance
+    print(f"Available after the drain and one automatic top-up: {balance.available}.")
+
+
+async def last_cursor(stub: ledger_pb2_grpc.LedgerServiceStub, wallet_id: str) -> int:
+    seen = await watch(stub, wallet_id, 0)
+    return seen[-1].cursor if seen else 0
+
+
+async def watch(
+    stub: ledger_pb2_grpc.LedgerServiceStub, wallet_id: str, after: int
+) -> list[pb.WalletEvent]:
+    """The wallet's events after a cursor, read from the stream until it goes quiet."""
+    call = stub.WatchWalletEvents(
+        pb.WatchWalletEventsRequest(wallet_id=wallet_id, after_cursor=after)
+    )
+    seen: list[pb.WalletEvent] = []
+    try:
+        while True:
+            seen.append((await asyncio.wait_for(call.read(), WATCH_QUIET_S)).event)
+    except TimeoutError:
+        pass
+    finally:
+        call.cancel()
+    return seen

@@ -25,6 +25,10 @@ class LedgerSettings:
     migrate: bool = True
     # Seconds between expiry/settlement sweeps; 0 turns the sweeper off.
     sweep_interval_s: float = 30.0
+    # Seconds between webhook rounds (turn new events into deliveries, send due ones); 0: off.
+    webhook_interval_s: float = 1.0
+    # Seconds a webhook request may take (connect to last byte of the answer's headers).
+    webhook_timeout_s: float = 10.0
     # Late-event grace period for wallets created without one, in seconds.
     default_grace_s: int = 3600
     # Seconds in-flight calls get to finish on SIGTERM.

@@ -1,4 +1,5 @@
-"""The one place the ledger is wired: settings -> database -> app -> gRPC server + sweeper."""
+"""The one place the ledger is wired: settings -> database -> app -> gRPC server + background
+jobs (expiry sweeper, webhooks)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from billing_common.grpc_server import GrpcServer, every, serve_until_signal
 from billing_common.logs import configure_logging
 from ledger_service.adapters.db.migrate import upgrade_async
 from ledger_service.adapters.grpc.servicer import LedgerServicer
+from ledger_service.adapters.http.webhook_sender import HttpxSender
 from ledger_service.app.service import LedgerApp, LedgerPolicy
+from ledger_service.app.webhooks import WebhookApp
 from ledger_service.config import LedgerSettings
 
 log = structlog.get_logger(__name__)
@@ -41,9 +44,11 @@ class Ledger:
     app: LedgerApp
     engine: AsyncEngine
     server: GrpcServer
+    webhooks: WebhookApp
 
     async def close(self, grace_s: float = 0) -> None:
         await self.server.stop(grace_s)
+        await self.webhooks.close()
         await self.engine.dispose()
 
 
@@ -54,12 +59,14 @@ async def build(settings: LedgerSettings, clock: Clock | None = None) -> Ledger:
     engine = database.create_engine(uri, pool_size=settings.pool_size)
     policy = LedgerPolicy(default_late_event_grace=timedelta(seconds=settings.default_grace_s))
     app = LedgerApp(engine, clock or SystemClock(), policy)
+    webhooks = WebhookApp(app, HttpxSender(settings.webhook_timeout_s))
 
     def register(server: grpc.aio.Server) -> list[str]:
-        ledger_pb2_grpc.add_LedgerServiceServicer_to_server(LedgerServicer(app), server)
+        servicer = LedgerServicer(app, webhooks)
+        ledger_pb2_grpc.add_LedgerServiceServicer_to_server(servicer, server)
         return [SERVICE_NAME]
 
-    return Ledger(app, engine, GrpcServer(settings.listen, register))
+    return Ledger(app, engine, GrpcServer(settings.listen, register), webhooks)
 
 
 async def run(settings: LedgerSettings) -> None:
@@ -72,7 +79,14 @@ async def run(settings: LedgerSettings) -> None:
                 settings.sweep_interval_s, stopping, ledger.app.run_expiry, "expiry_sweep"
             )
         )
+    if settings.webhook_interval_s > 0:
+        jobs.append(
+            lambda stopping: every(
+                settings.webhook_interval_s, stopping, ledger.webhooks.run_once, "webhooks"
+            )
+        )
     try:
         await serve_until_signal(ledger.server, settings.shutdown_grace_s, jobs)
     finally:
+        await ledger.webhooks.close()
         await ledger.engine.dispose()

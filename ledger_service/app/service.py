@@ -31,14 +31,16 @@ from ledger_service.adapters.db.repository import (
     StoredEvent,
     new_id,
 )
+from ledger_service.adapters.db.webhooks import WebhookRepository
 from ledger_service.app import commands as cmd
-from ledger_service.domain import automation, ledger
+from ledger_service.domain import allotments, automation, ledger
 from ledger_service.domain.balance import BalanceView, project
 from ledger_service.domain.errors import (
     EntryNotFound,
     GrantNotFound,
     HoldNotFound,
     NotADebit,
+    ScheduleNotFound,
     TopUpNotFound,
     TopUpNotPending,
     WalletAlreadyExists,
@@ -47,6 +49,7 @@ from ledger_service.domain.errors import (
 from ledger_service.domain.model import (
     ZERO,
     AlertRule,
+    AllotmentSchedule,
     EntryType,
     Grant,
     Hold,
@@ -67,6 +70,9 @@ _RETRY_SQLSTATES = {"40P01", "40001"}
 RETRIES_MAX = 8
 EXPIRY_WALLETS_PER_TRANSACTION = 100
 EXPIRY_ROUNDS_MAX = 1000
+# Event readers share one settled horizon, recomputed at most this often (seconds).
+HORIZON_INTERVAL_S = 0.2
+HORIZON_LOCK_TIMEOUT_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +82,26 @@ class LedgerPolicy:
     default_late_event_grace: timedelta = timedelta(hours=1)
     # How far in the future a debit's occurred_time may lie (clock skew between callers and us).
     future_skew: timedelta = timedelta(minutes=5)
+
+
+@dataclass(frozen=True, slots=True)
+class Locked:
+    """A locked wallet: its state as loaded (what persisting diffs against) and the outcome of
+    catching up its due allotments (what operations start from)."""
+
+    loaded: WalletState
+    caught_up: ledger.Outcome
+
+    @property
+    def state(self) -> WalletState:
+        return self.caught_up.state
+
+    def map(self, change: Callable[[WalletState], WalletState]) -> Locked:
+        """The same change (more rows loaded) applied to both states."""
+        caught = self.caught_up
+        return Locked(
+            change(self.loaded), ledger.Outcome(change(caught.state), caught.entries, caught.events)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +135,9 @@ class LedgerApp:
         self.engine = engine
         self.clock = clock
         self.policy = policy
+        self._horizon = 0
+        self._horizon_time = float("-inf")
+        self._horizon_lock = asyncio.Lock()
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -134,23 +163,28 @@ class LedgerApp:
         )[idem.request_id]
         return None if claim.claimed else _check_replay(claim, idem)
 
-    async def _locked(self, repo: LedgerRepository, wallet_id: str) -> WalletState:
-        states = await repo.lock_states([wallet_id], self.clock.now())
+    async def _locked(self, repo: LedgerRepository, wallet_id: str) -> Locked:
+        """Lock and load a wallet, then book the allotment grants due (every write first catches
+        up, so usage right after a period boundary finds the new period's credits)."""
+        now = self.clock.now()
+        states = await repo.lock_states([wallet_id], now)
         if wallet_id not in states:
             raise WalletNotFound(f"wallet {wallet_id!r} does not exist")
-        return states[wallet_id]
+        loaded = states[wallet_id]
+        return Locked(loaded, allotments.catch_up(loaded, now, new_id))
 
     async def _commit(
         self,
         repo: LedgerRepository,
-        before: WalletState,
+        locked: Locked,
         outcome: ledger.Outcome,
         request_id: str,
         now: datetime,
     ) -> list[StoredEntry]:
         """Run automation after the operation, then persist entries, state changes and events."""
+        before = locked.loaded
         wallet_id = before.wallet.id
-        outcome = automation.then_automate(outcome, now, new_id)
+        outcome = automation.then_automate(locked.caught_up.then(outcome), now, new_id)
         stored = [StoredEntry(new_id(), wallet_id, now, request_id, e) for e in outcome.entries]
         await repo.save(
             {wallet_id: before},
@@ -208,7 +242,8 @@ class LedgerApp:
         async def work(repo: LedgerRepository) -> bytes:
             if (replay := await self._claim_one(repo, c.idem)) is not None:
                 return replay
-            state = await self._locked(repo, c.wallet_id)
+            locked = await self._locked(repo, c.wallet_id)
+            state = locked.state
             now = self.clock.now()
             effective = c.effective_time or now
             if c.expire_time is not None and c.expire_time <= effective:
@@ -231,7 +266,7 @@ class LedgerApp:
                 metadata=c.metadata,
             )
             outcome = ledger.grant(state, new_grant, now=now, description=c.description)
-            stored = await self._commit(repo, state, outcome, c.idem.request_id, now)
+            stored = await self._commit(repo, locked, outcome, c.idem.request_id, now)
             payload = encode(outcome.state.grants[new_grant.id], stored)
             await repo.store_responses({c.idem.request_id: payload})
             return payload
@@ -263,10 +298,13 @@ class LedgerApp:
             target = await repo.get_grant(c.grant_id)
             if target is None:
                 raise GrantNotFound(f"grant {c.grant_id!r} does not exist")
-            state = await repo.add_grants(await self._locked(repo, target.wallet_id), [target.id])
+            locked = await self._locked(repo, target.wallet_id)
+            loaded = await repo.add_grants(locked.loaded, [target.id])
+            locked = locked.map(lambda s: replace(s, grants={**s.grants, **loaded.grants}))
+            state = locked.state
             now = self.clock.now()
             outcome = ledger.void(state, target.id, now=now, reason=c.reason)
-            stored = await self._commit(repo, state, outcome, c.idem.request_id, now)
+            stored = await self._commit(repo, locked, outcome, c.idem.request_id, now)
             payload = encode(outcome.state.grants[target.id], stored[0])
             await repo.store_responses({c.idem.request_id: payload})
             return payload
@@ -303,11 +341,16 @@ class LedgerApp:
                     out[i] = _check_replay(claim, d.idem)
                 except BillingError as exc:
                     out[i] = exc
-            states = await repo.lock_states((d.wallet_id for _, d in fresh), self.clock.now())
-            before = dict(states)
             now = self.clock.now()
+            states = await repo.lock_states((d.wallet_id for _, d in fresh), now)
+            before = dict(states)
             booked: list[tuple[str, str, str, object]] = []
             events: list[tuple[str, str, WalletEvent]] = []
+            for wallet_id, loaded in before.items():
+                caught_up = allotments.catch_up(loaded, now, new_id)
+                states[wallet_id] = caught_up.state
+                booked += [(new_id(), wallet_id, "", e) for e in caught_up.entries]
+                events += [(new_id(), wallet_id, e) for e in caught_up.events]
             debit_entries: dict[int, StoredEntry] = {}
             refused: list[str] = []
             for i, d in fresh:
@@ -379,9 +422,11 @@ class LedgerApp:
                     f"is a {original.entry.type.value} entry, not a DEBIT",
                     "ENTRY_NOT_A_DEBIT",
                 )
-            state = await self._locked(repo, original.wallet_id)
+            locked = await self._locked(repo, original.wallet_id)
             net = ledger.refundable(original.entry.allocations, await repo.refunds_of(c.entry_id))
-            state = await repo.add_grants(state, [a.grant_id for a in net if a.grant_id])
+            loaded = await repo.add_grants(locked.loaded, [a.grant_id for a in net if a.grant_id])
+            locked = locked.map(lambda s: replace(s, grants={**s.grants, **loaded.grants}))
+            state = locked.state
             now = self.clock.now()
             outcome = ledger.refund(
                 state,
@@ -390,7 +435,7 @@ class LedgerApp:
                 now=now,
                 description=c.description,
             )
-            stored = await self._commit(repo, state, outcome, c.idem.request_id, now)
+            stored = await self._commit(repo, locked, outcome, c.idem.request_id, now)
             payload = encode(stored)
             await repo.store_responses({c.idem.request_id: payload})
             return payload
@@ -405,7 +450,8 @@ class LedgerApp:
         async def work(repo: LedgerRepository) -> bytes:
             if (replay := await self._claim_one(repo, c.idem)) is not None:
                 return replay
-            state = await self._locked(repo, c.wallet_id)
+            locked = await self._locked(repo, c.wallet_id)
+            state = locked.state
             now = self.clock.now()
             outcome = ledger.create_hold(
                 state,
@@ -416,7 +462,7 @@ class LedgerApp:
                 feature=c.feature,
                 description=c.description,
             )
-            stored = await self._commit(repo, state, outcome, c.idem.request_id, now)
+            stored = await self._commit(repo, locked, outcome, c.idem.request_id, now)
             hold = outcome.state.holds[outcome.entries[0].related_id]
             payload = encode(hold, stored[0])
             await repo.store_responses({c.idem.request_id: payload})
@@ -437,12 +483,15 @@ class LedgerApp:
             found = await repo.get_hold(hold_id)
             if found is None:
                 raise HoldNotFound(f"hold {hold_id!r} does not exist")
-            state = await self._locked(repo, found.wallet_id)
+            locked = await self._locked(repo, found.wallet_id)
             # An ended hold is not loaded with the live state; the domain reports it as not active.
-            state = replace(state, holds={**state.holds, hold_id: state.holds.get(hold_id, found)})
+            locked = locked.map(
+                lambda s: replace(s, holds={**s.holds, hold_id: s.holds.get(hold_id, found)})
+            )
+            state = locked.state
             now = self.clock.now()
             outcome = change(state, now)
-            stored = await self._commit(repo, state, outcome, idem.request_id, now)
+            stored = await self._commit(repo, locked, outcome, idem.request_id, now)
             payload = encode(outcome.state.holds[hold_id], stored[0])
             await repo.store_responses({idem.request_id: payload})
             return payload
@@ -487,10 +536,11 @@ class LedgerApp:
         async def work(repo: LedgerRepository) -> bytes:
             if (replay := await self._claim_one(repo, idem)) is not None:
                 return replay
-            state = await self._locked(repo, rule.wallet_id)
+            locked = await self._locked(repo, rule.wallet_id)
+            state = locked.state
             now = self.clock.now()
             with_rule = replace(state, automation=replace(state.automation, topup_rule=rule))
-            await self._commit(repo, state, ledger.Outcome(with_rule, []), idem.request_id, now)
+            await self._commit(repo, locked, ledger.Outcome(with_rule, []), idem.request_id, now)
             payload = encode(rule)
             await repo.store_responses({idem.request_id: payload})
             return payload
@@ -509,20 +559,91 @@ class LedgerApp:
         async def work(repo: LedgerRepository) -> bytes:
             if (replay := await self._claim_one(repo, idem)) is not None:
                 return replay
-            state = await self._locked(repo, wallet_id)
+            locked = await self._locked(repo, wallet_id)
             fresh = tuple(
                 replace(r, id=new_id(), wallet_id=wallet_id, armed=True, last_fire_time=None)
                 for r in rules
             ) or automation.default_alert_rules(wallet_id, new_id)
             await repo.replace_alert_rules(wallet_id, fresh)
-            state = replace(state, automation=replace(state.automation, alert_rules=fresh))
+            locked = locked.map(
+                lambda s: replace(s, automation=replace(s.automation, alert_rules=fresh))
+            )
+            state = locked.state
             now = self.clock.now()
-            await self._commit(repo, state, ledger.Outcome(state, []), idem.request_id, now)
+            await self._commit(repo, locked, ledger.Outcome(state, []), idem.request_id, now)
             payload = encode(await repo.alert_rules_of(wallet_id))
             await repo.store_responses({idem.request_id: payload})
             return payload
 
         return await self._write(work)
+
+    async def create_schedule(
+        self,
+        idem: cmd.Idem,
+        schedule: AllotmentSchedule,
+        encode: Callable[[AllotmentSchedule], bytes],
+    ) -> bytes:
+        """Store a schedule and grant every period that has already started."""
+
+        async def work(repo: LedgerRepository) -> bytes:
+            if (replay := await self._claim_one(repo, idem)) is not None:
+                return replay
+            locked = await self._locked(repo, schedule.wallet_id)
+            now = self.clock.now()
+            stored_schedule = replace(schedule, id=new_id(), next_index=0)
+            auto = locked.state.automation
+            with_schedule = replace(
+                locked.state,
+                automation=replace(auto, schedules=(*auto.schedules, stored_schedule)),
+            )
+            outcome = allotments.catch_up(with_schedule, now, new_id)
+            await self._commit(repo, locked, outcome, idem.request_id, now)
+            (created,) = [
+                s for s in outcome.state.automation.schedules if s.id == stored_schedule.id
+            ]
+            payload = encode(created)
+            await repo.store_responses({idem.request_id: payload})
+            return payload
+
+        return await self._write(work)
+
+    async def end_schedule(
+        self,
+        idem: cmd.Idem,
+        schedule_id: str,
+        end_time: datetime | None,
+        encode: Callable[[AllotmentSchedule], bytes],
+    ) -> bytes:
+        """End a subscription: no period starts from end_time on, and once it has passed, what the
+        schedule's grants still hold is voided ("subscription ended")."""
+
+        async def work(repo: LedgerRepository) -> bytes:
+            if (replay := await self._claim_one(repo, idem)) is not None:
+                return replay
+            found = await repo.get_schedule(schedule_id)
+            if found is None:
+                raise ScheduleNotFound(f"allotment schedule {schedule_id!r} does not exist")
+            locked = await self._locked(repo, found.wallet_id)
+            now = self.clock.now()
+            end = end_time or now
+            if end < now:
+                raise InvalidArgument.field("end_time", "must not be in the past", "INVALID_TIME")
+            outcome = allotments.end_schedule(locked.state, schedule_id, end, now, new_id)
+            await self._commit(repo, locked, outcome, idem.request_id, now)
+            (ended,) = [s for s in outcome.state.automation.schedules if s.id == schedule_id]
+            payload = encode(ended)
+            await repo.store_responses({idem.request_id: payload})
+            return payload
+
+        return await self._write(work)
+
+    async def schedules(self, wallet_id: str) -> list[AllotmentSchedule]:
+        async def work(repo: LedgerRepository) -> list[AllotmentSchedule]:
+            if await repo.get_wallet(wallet_id) is None:
+                raise WalletNotFound(f"wallet {wallet_id!r} does not exist")
+            return await repo.schedules_of(wallet_id)
+
+        return await self._read(work)
 
     async def alert_rules(self, wallet_id: str) -> list[AlertRule]:
         async def work(repo: LedgerRepository) -> list[AlertRule]:
@@ -545,12 +666,13 @@ class LedgerApp:
             found = await repo.get_topup(topup_id)
             if found is None:
                 raise TopUpNotFound(f"top-up {topup_id!r} does not exist")
-            state = await self._locked(repo, found.wallet_id)
+            locked = await self._locked(repo, found.wallet_id)
+            state = locked.state
             if found.state is not TopUpState.PENDING:
                 raise TopUpNotPending(f"top-up {topup_id} is {found.state.value.lower()}")
             now = self.clock.now()
             outcome = change(state, now)
-            await self._commit(repo, state, outcome, idem.request_id, now)
+            await self._commit(repo, locked, outcome, idem.request_id, now)
             payload = encode(outcome.state.automation.topups[topup_id])
             await repo.store_responses({idem.request_id: payload})
             return payload
@@ -590,7 +712,36 @@ class LedgerApp:
     async def events_after(
         self, wallet_id: str, after_seq: int, types: Sequence[str], limit: int
     ) -> list[StoredEvent]:
-        return await self._read(lambda repo: repo.events_after(wallet_id, after_seq, types, limit))
+        """Events after a cursor, up to the settled horizon (see `event_horizon`)."""
+        upto = await self.event_horizon()
+        return await self._read(
+            lambda repo: repo.events_after(wallet_id, after_seq, types, limit, upto)
+        )
+
+    async def event_horizon(self, *, fresh: bool = False) -> int:
+        """The highest event cursor below which no event can still appear.
+
+        Cursors are taken at insert but become visible at commit, so a reader that moved past a
+        visible cursor could skip an earlier one that commits later. Readers only go up to this
+        horizon, taken under a brief SHARE lock on wallet_events (which waits for transactions
+        inserting events). It is recomputed at most every HORIZON_INTERVAL_S and shared by every
+        reader in the process, so many watchers cost no more lock traffic than one. `fresh`
+        recomputes it now (the webhook dispatcher, once a round)."""
+        async with self._horizon_lock:
+            loop = asyncio.get_running_loop()
+            if fresh or loop.time() - self._horizon_time >= HORIZON_INTERVAL_S:
+
+                async def settled(repo: LedgerRepository) -> int:
+                    return await WebhookRepository(repo.conn).settled_event_seq(
+                        HORIZON_LOCK_TIMEOUT_S
+                    )
+
+                try:
+                    self._horizon = await self._write(settled)
+                    self._horizon_time = loop.time()
+                except DBAPIError as exc:  # lock timeout under load: keep the last horizon
+                    log.info("event_horizon_kept", error=repr(exc.orig))
+            return self._horizon
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -600,7 +751,20 @@ class LedgerApp:
             raise InvalidArgument.field(
                 "as_of_time", "must not be in the future", "AS_OF_IN_FUTURE"
             )
-        state = await self._read(lambda repo: repo.state_at(wallet_id, as_of))
+
+        async def work(repo: LedgerRepository) -> WalletState | None:
+            state = await repo.state_at(wallet_id, as_of)
+            if state is None or as_of is not None:
+                return state
+            # Now: period grants that are due but not booked yet count, exactly as the next write
+            # or sweep will book them.
+            schedules = tuple(await repo.schedules_of(wallet_id))
+            if not schedules:
+                return state
+            auto = replace(state.automation, schedules=schedules)
+            return allotments.catch_up(replace(state, automation=auto), now, new_id).state
+
+        state = await self._read(work)
         if state is None:
             raise WalletNotFound(f"wallet {wallet_id!r} does not exist")
         return state.wallet, project(state, as_of or now)
@@ -633,7 +797,9 @@ class LedgerApp:
                 after: dict[str, WalletState] = {}
                 events: list[tuple[str, str, WalletEvent]] = []
                 for wid, state in states.items():
-                    outcome = automation.then_automate(ledger.expire_due(state, now), now, new_id)
+                    caught_up = allotments.catch_up(state, now, new_id)
+                    swept = caught_up.then(ledger.expire_due(caught_up.state, now))
+                    outcome = automation.then_automate(swept, now, new_id)
                     after[wid] = outcome.state
                     done += [StoredEntry(new_id(), wid, now, "", e) for e in outcome.entries]
                     events += [(new_id(), wid, e) for e in outcome.events]

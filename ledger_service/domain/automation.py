@@ -32,8 +32,6 @@ from ledger_service.domain.model import (
     AlertKind,
     AlertRule,
     Automation,
-    Entry,
-    EntryType,
     EventType,
     Grant,
     TopUp,
@@ -107,7 +105,8 @@ def _start_topup(
         create_time=now,
         kind=rule.kind,
         priority=rule.priority,
-        expire_time=None if rule.expire_after is None else now + rule.expire_after,
+        expire_time=rule.expire_time
+        or (None if rule.expire_after is None else now + rule.expire_after),
     )
     state = _with_automation(
         state,
@@ -171,7 +170,7 @@ def complete_topup(
         now,
         {"top_up_id": topup_id, "grant_id": new_grant.id, "amount": format_amount(topup.amount)},
     )
-    return ledger.Outcome(state, granted.entries, [event])
+    return ledger.Outcome(state, granted.entries, [*granted.events, event])
 
 
 def fail_topup(state: WalletState, topup_id: str, *, now: datetime, reason: str) -> ledger.Outcome:
@@ -209,6 +208,8 @@ def _topup_allowed(state: WalletState, now: datetime) -> TopUpRule | None:
     rule = state.automation.topup_rule
     if rule is None or not rule.enabled:
         return None
+    if rule.expire_time is not None and now >= rule.expire_time:
+        return None  # the subscription the credits belong to has ended
     if rule.retry_after is not None and now < rule.retry_after:
         return None
     if any(t.state is TopUpState.PENDING for t in state.automation.topups.values()):
@@ -236,19 +237,6 @@ def cover_shortfall(
     return _start_topup(state, rule, amount, now, new_id, "insufficient credits")
 
 
-def entry_events(entries: list[Entry]) -> list[WalletEvent]:
-    """The durable events the journal's own entries stand for: grants and expiries."""
-    events = []
-    for e in entries:
-        if e.type is EntryType.GRANT:
-            data = {"grant_id": e.related_id, "amount": format_amount(e.amount)}
-            events.append(WalletEvent(EventType.GRANT_CREATED, e.occurred_time, data))
-        elif e.type is EntryType.EXPIRY:
-            data = {"grant_id": e.related_id, "amount": format_amount(-e.amount)}
-            events.append(WalletEvent(EventType.CREDITS_EXPIRED, e.occurred_time, data))
-    return events
-
-
 def debit_with_cover(
     state: WalletState, now: datetime, new_id: NewId, **debit: object
 ) -> ledger.Outcome:
@@ -265,11 +253,9 @@ def debit_with_cover(
 
 
 def then_automate(outcome: ledger.Outcome, now: datetime, new_id: NewId) -> ledger.Outcome:
-    """An operation's outcome followed by automation and the events of its entries."""
+    """An operation's outcome followed by automation (alerts, top-ups) and its events."""
     auto = automate(outcome.state, now, new_id)
-    entries = outcome.entries + auto.entries
-    events = outcome.events + auto.events
-    return ledger.Outcome(auto.state, entries, entry_events(entries) + events)
+    return ledger.Outcome(auto.state, outcome.entries + auto.entries, outcome.events + auto.events)
 
 
 def automate(state: WalletState, now: datetime, new_id: NewId) -> ledger.Outcome:

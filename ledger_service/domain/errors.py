@@ -75,3 +75,17 @@ class TopUpNotFound(NotFound):
 
 class TopUpNotPending(FailedPrecondition):
     reason = "TOP_UP_NOT_PENDING"
+
+
+class WebhookEndpointNotFound(NotFound):
+    """Unknown, or deleted (for anything but reading its delivery log)."""
+
+    reason = "WEBHOOK_ENDPOINT_NOT_FOUND"
+
+
+class TooManyWebhookEndpoints(FailedPrecondition):
+    reason = "TOO_MANY_WEBHOOK_ENDPOINTS"
+
+
+class ScheduleNotFound(NotFound):
+    reason = "SCHEDULE_NOT_FOUND"

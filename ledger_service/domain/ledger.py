@@ -30,6 +30,7 @@ from ledger_service.domain.model import (
     Allocation,
     Entry,
     EntryType,
+    EventType,
     Grant,
     Hold,
     HoldState,
@@ -44,6 +45,10 @@ class Outcome:
     state: WalletState
     entries: list[Entry]
     events: list[WalletEvent] = field(default_factory=list)
+
+    def then(self, later: Outcome) -> Outcome:
+        """This outcome followed by one computed from its state."""
+        return Outcome(later.state, self.entries + later.entries, self.events + later.events)
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +234,19 @@ def debit(
     return _then_settle(Outcome(new_state, [entry]), now)
 
 
+def events_for(entries: Iterable[Entry]) -> list[WalletEvent]:
+    """The durable events of journal entries that stand for one: grants and expiries."""
+    events = []
+    for e in entries:
+        if e.type is EntryType.GRANT:
+            data = {"grant_id": e.related_id, "amount": format_amount(e.amount)}
+            events.append(WalletEvent(EventType.GRANT_CREATED, e.occurred_time, data))
+        elif e.type is EntryType.EXPIRY:
+            data = {"grant_id": e.related_id, "amount": format_amount(-e.amount)}
+            events.append(WalletEvent(EventType.CREDITS_EXPIRED, e.occurred_time, data))
+    return events
+
+
 def grant(state: WalletState, new_grant: Grant, *, now: datetime, description: str = "") -> Outcome:
     """Add a grant (its GRANT entry), then let it settle outstanding overage if available now."""
     word = unit_word(state.wallet.unit)
@@ -248,7 +266,7 @@ def grant(state: WalletState, new_grant: Grant, *, now: datetime, description: s
         related_id=new_grant.id,
         metadata=new_grant.metadata,
     )
-    return _then_settle(Outcome(new_state, [entry]), now)
+    return _then_settle(Outcome(new_state, [entry], events_for([entry])), now)
 
 
 def void(state: WalletState, grant_id: str, *, now: datetime, reason: str = "") -> Outcome:
@@ -318,7 +336,7 @@ def _ended_parts(state: WalletState, grant_ids: Iterable[str], now: datetime) ->
                 related_id=g.id,
             )
         )
-    return Outcome(state, entries)
+    return Outcome(state, entries, events_for(entries))
 
 
 def refund(
@@ -394,7 +412,7 @@ def refund(
         related_id=record.entry_id,
     )
     ended = _ended_parts(new_state, changed.keys(), now)
-    return _then_settle(Outcome(ended.state, [entry, *ended.entries]), now)
+    return _then_settle(Outcome(ended.state, [entry, *ended.entries], ended.events), now)
 
 
 def expire_due(state: WalletState, now: datetime) -> Outcome:
@@ -437,7 +455,7 @@ def expire_due(state: WalletState, now: datetime) -> Outcome:
                 related_id=g.id,
             )
         )
-    return _then_settle(Outcome(state, released + entries), now)
+    return _then_settle(Outcome(state, released + entries, events_for(entries)), now)
 
 
 def _merged(allocations: Iterable[Allocation]) -> list[Allocation]:

@@ -7,7 +7,11 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
+from billing_common.periods import Cadence, period_start
+
 ZERO = Decimal(0)
+# Missed allotment periods granted in one pass at most (the next pass books the rest).
+CATCH_UP_PERIODS_MAX = 100
 
 
 class OveragePolicy(StrEnum):
@@ -214,6 +218,8 @@ class TopUpRule:
     armed: bool = True
     failures: int = 0
     retry_after: datetime | None = None
+    # Absolute end of the credits (a subscription's end); no top-up is made from then on.
+    expire_time: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,6 +258,64 @@ class WalletEvent:
     data: dict[str, str]
 
 
+class AllotmentExpiry(StrEnum):
+    END_OF_PERIOD = "END_OF_PERIOD"
+    AFTER_DURATION = "AFTER_DURATION"
+    NEVER = "NEVER"
+
+
+@dataclass(frozen=True, slots=True)
+class AllotmentSchedule:
+    id: str
+    wallet_id: str
+    amount: Decimal
+    kind: GrantKind
+    priority: int
+    cadence: Cadence
+    anchor: datetime
+    expiry: AllotmentExpiry
+    expire_after: timedelta | None = None
+    rollover_cap: Decimal | None = None
+    end_time: datetime | None = None
+    next_index: int = 0
+    unit_price: Decimal = ZERO
+    currency: str = ""
+    description: str = ""
+    # Set once, after end_time, when the schedule's remaining credits were voided.
+    closed: bool = False
+
+    def reference(self, index: int) -> str:
+        return f"allotment:{self.id}:{index}"
+
+    def owns(self, g: Grant) -> bool:
+        return g.external_reference.startswith(f"allotment:{self.id}:")
+
+    def start(self, index: int) -> datetime:
+        return period_start(self.anchor, self.cadence, index)
+
+    def due(self, now: datetime) -> list[int]:
+        """Period indices whose grant is due at `now` and not booked yet (bounded)."""
+        found = []
+        k = self.next_index
+        while len(found) < CATCH_UP_PERIODS_MAX and self.start(k) <= now:
+            if self.end_time is not None and self.start(k) >= self.end_time:
+                break
+            found.append(k)
+            k += 1
+        return found
+
+    def expire_time(self, index: int) -> datetime | None:
+        start = self.start(index)
+        expire = {
+            AllotmentExpiry.END_OF_PERIOD: self.start(index + 1),
+            AllotmentExpiry.AFTER_DURATION: start + (self.expire_after or timedelta(0)),
+            AllotmentExpiry.NEVER: None,
+        }[self.expiry]
+        if self.end_time is not None:
+            expire = self.end_time if expire is None else min(expire, self.end_time)
+        return expire
+
+
 @dataclass(frozen=True, slots=True)
 class Automation:
     """A wallet's alert rules, top-up rule, top-ups not settled yet, and what was topped up in the
@@ -262,6 +326,7 @@ class Automation:
     topups: dict[str, TopUp] = field(default_factory=dict)
     topped_up_day: Decimal = ZERO
     topped_up_month: Decimal = ZERO
+    schedules: tuple[AllotmentSchedule, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

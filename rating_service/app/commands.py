@@ -9,9 +9,9 @@ from decimal import Decimal
 from enum import StrEnum
 
 from billing_common.errors import BillingError
+from billing_common.periods import Cadence
 from rating_service.domain.aggregation import Aggregation
 from rating_service.domain.model import PlanPrice
-from rating_service.domain.periods import Cadence
 from rating_service.domain.pricing import Pricing
 
 

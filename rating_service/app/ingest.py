@@ -29,6 +29,7 @@ import structlog
 from sqlalchemy.exc import DBAPIError
 
 from billing_common.errors import BillingError, InvalidArgument, Violation
+from billing_common.periods import Period
 from rating_service.adapters.db.repository import AggKey, RatingRepository, StoredPlan
 from rating_service.app import commands as cmd
 from rating_service.app.ports import Booked, DebitItem, LedgerUnavailable, Refused
@@ -49,7 +50,6 @@ from rating_service.domain.model import (
     billing_period,
     version_at,
 )
-from rating_service.domain.periods import Period
 from rating_service.domain.rating import rate
 
 if TYPE_CHECKING:

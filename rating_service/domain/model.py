@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from rating_service.domain.periods import Cadence, Period, period_at
+from billing_common.periods import Cadence, Period, period_at
 from rating_service.domain.pricing import Pricing
 
 ZERO = Decimal(0)

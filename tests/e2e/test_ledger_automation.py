@@ -220,3 +220,33 @@ async def test_pending_top_up_confirmed_then_failed_backs_off(ledger_server) -> 
         "WALLET_EVENT_TYPE_TOP_UP_FAILED",
         "WALLET_EVENT_TYPE_TOP_UP_CREATED",
     ]
+
+
+async def test_watch_never_skips_an_event_that_commits_after_a_later_one(
+    ledger_server, ledger_db
+) -> None:
+    """Cursors are taken at insert and seen at commit: an event whose transaction is still open
+    must hold the stream back rather than be skipped when a later event commits first."""
+    import asyncpg
+
+    stub = ledger_server.stub
+    held, other = await make_wallet(stub), await make_wallet(stub)
+    conn = await asyncpg.connect(ledger_db)
+    try:
+        slow = conn.transaction()
+        await slow.start()
+        # (Another wallet: the event's foreign key share-locks its wallet row until commit.)
+        await conn.execute(
+            "INSERT INTO wallet_events (id, wallet_id, type, occurred_time, book_time, data)"
+            " VALUES ('slow-event', $1, 'GRANT_CREATED', now(), now(), '{}'::jsonb)",
+            held.wallet_id,
+        )
+        await make_grant(stub, other.wallet_id, "10")  # a later cursor, committed first
+        before = await events(stub, "")
+        await slow.commit()
+        after = await events(stub, "")
+    finally:
+        await conn.close()
+    assert before == []  # held back: nothing after the open transaction's cursor
+    assert len(after) == 2 and after[0].event_id == "slow-event"
+    assert [e.cursor for e in after] == sorted(e.cursor for e in after)

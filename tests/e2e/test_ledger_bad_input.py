@@ -58,6 +58,8 @@ CODE_OF = {
     "CAPTURE_EXCEEDS_HOLD": Code.FAILED_PRECONDITION,
     "GRANT_HELD": Code.FAILED_PRECONDITION,
     "TOP_UP_NOT_FOUND": Code.NOT_FOUND,
+    "SCHEDULE_NOT_FOUND": Code.NOT_FOUND,
+    "WEBHOOK_ENDPOINT_NOT_FOUND": Code.NOT_FOUND,
 }
 
 
@@ -290,6 +292,21 @@ BASE: dict[str, Callable[[World], Message]] = {
     "FailTopUp": lambda w: pb.FailTopUpRequest(request_id=rid(), top_up_id=UNKNOWN_ID),
     "SetAlertRules": lambda w: pb.SetAlertRulesRequest(request_id=rid(), wallet_id=w.wallet_id),
     "ListAlertRules": lambda w: pb.ListAlertRulesRequest(wallet_id=w.wallet_id),
+    "CreateAllotmentSchedule": lambda w: pb.CreateAllotmentScheduleRequest(
+        request_id=rid(), schedule=allotment(w)
+    ),
+    "ListAllotmentSchedules": lambda w: pb.ListAllotmentSchedulesRequest(wallet_id=w.wallet_id),
+    "EndAllotmentSchedule": lambda w: pb.EndAllotmentScheduleRequest(
+        request_id=rid(), schedule_id=UNKNOWN_ID
+    ),
+    "CreateWebhookEndpoint": lambda w: pb.CreateWebhookEndpointRequest(
+        request_id=rid(), wallet_id=w.wallet_id, url="https://hooks.example.com/billing"
+    ),
+    "ListWebhookEndpoints": lambda w: pb.ListWebhookEndpointsRequest(wallet_id=w.wallet_id),
+    "DeleteWebhookEndpoint": lambda w: pb.DeleteWebhookEndpointRequest(
+        request_id=rid(), endpoint_id=UNKNOWN_ID
+    ),
+    "ListWebhookDeliveries": lambda w: pb.ListWebhookDeliveriesRequest(endpoint_id=UNKNOWN_ID),
 }
 
 
@@ -403,6 +420,24 @@ async def test_boundary_amounts_are_accepted(world: World) -> None:
 LONG_ID = "x" * 129
 TOO_MUCH_METADATA = {f"k{i}": "v" for i in range(65)}
 UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"
+
+
+def allotment(w: Any, **fields: Any) -> pb.AllotmentSchedule:
+    """A valid monthly allotment for the world's wallet, with `fields` changed."""
+    schedule = pb.AllotmentSchedule(
+        wallet_id=w.wallet_id,
+        amount="10",
+        kind=pb.GRANT_KIND_PROMOTIONAL,
+        cadence=pb.ALLOTMENT_CADENCE_MONTHLY,
+        anchor_time=ts(w.now()),
+        expiry=pb.ALLOTMENT_EXPIRY_END_OF_PERIOD,
+    )
+    for name, value in fields.items():
+        if isinstance(value, Message):
+            getattr(schedule, name).CopyFrom(value)
+        else:
+            setattr(schedule, name, value)
+    return schedule
 
 
 def topup(w: Any, **fields: Any) -> pb.TopUpRule:
@@ -614,6 +649,66 @@ CASES = [
 
     bad("ListAlertRules", "no-wallet_id", "MISSING_FIELD", "wallet_id", wallet_id=""),
     bad("ListAlertRules", "unknown-wallet", "WALLET_NOT_FOUND", wallet_id=UNKNOWN_ID),
+
+    bad("CreateAllotmentSchedule", "no-request_id", "MISSING_FIELD", "request_id", request_id=""),
+    bad("CreateAllotmentSchedule", "unknown-wallet", "WALLET_NOT_FOUND",
+        schedule=lambda w: allotment(w, wallet_id=UNKNOWN_ID)),
+    bad("CreateAllotmentSchedule", "zero-amount", "INVALID_AMOUNT", "schedule.amount",
+        schedule=lambda w: allotment(w, amount="0")),
+    bad("CreateAllotmentSchedule", "no-cadence", "MISSING_FIELD", "schedule.cadence",
+        schedule=lambda w: allotment(w, cadence=0)),
+    bad("CreateAllotmentSchedule", "unknown-expiry", "INVALID_ENUM", "schedule.expiry",
+        schedule=lambda w: allotment(w, expiry=99)),
+    bad("CreateAllotmentSchedule", "after-duration-without-duration", "INVALID_DURATION",
+        "schedule.expire_after",
+        schedule=lambda w: allotment(w, expiry=pb.ALLOTMENT_EXPIRY_AFTER_DURATION)),
+    bad("CreateAllotmentSchedule", "end-before-anchor", "INVALID_TIME_RANGE", "schedule.end_time",
+        schedule=lambda w: allotment(w, end_time=ts(w.now() - timedelta(days=1)))),
+    bad("CreateAllotmentSchedule", "bad-rollover-cap", "INVALID_AMOUNT", "schedule.rollover_cap",
+        schedule=lambda w: allotment(w, rollover_cap="-1")),
+
+    bad("ListAllotmentSchedules", "no-wallet_id", "MISSING_FIELD", "wallet_id", wallet_id=""),
+    bad("ListAllotmentSchedules", "unknown-wallet", "WALLET_NOT_FOUND", wallet_id=UNKNOWN_ID),
+
+    bad("EndAllotmentSchedule", "no-request_id", "MISSING_FIELD", "request_id", request_id=""),
+    bad("EndAllotmentSchedule", "no-schedule_id", "MISSING_FIELD", "schedule_id", schedule_id=""),
+    bad("EndAllotmentSchedule", "unknown", "SCHEDULE_NOT_FOUND"),
+
+    bad("CreateWebhookEndpoint", "no-request_id", "MISSING_FIELD", "request_id", request_id=""),
+    bad("CreateWebhookEndpoint", "no-url", "MISSING_FIELD", "url", url=""),
+    bad("CreateWebhookEndpoint", "ftp-url", "INVALID_URL", "url", url="ftp://example.com/x"),
+    bad("CreateWebhookEndpoint", "relative-url", "INVALID_URL", "url", url="/hooks"),
+    bad("CreateWebhookEndpoint", "no-host", "INVALID_URL", "url", url="https:///hooks"),
+    bad("CreateWebhookEndpoint", "not-a-url", "INVALID_URL", "url", url="example.com"),
+    bad("CreateWebhookEndpoint", "space-in-url", "INVALID_URL", "url",
+        url="https://example.com/a b"),
+    bad("CreateWebhookEndpoint", "bad-port", "INVALID_URL", "url",
+        url="https://example.com:99999/"),
+    bad("CreateWebhookEndpoint", "long-url", "INVALID_URL", "url",
+        url="https://example.com/" + "x" * 2030),
+    bad("CreateWebhookEndpoint", "unknown-wallet", "WALLET_NOT_FOUND", wallet_id=UNKNOWN_ID),
+    bad("CreateWebhookEndpoint", "long-wallet_id", "INVALID_ID", "wallet_id", wallet_id=LONG_ID),
+    bad("CreateWebhookEndpoint", "unknown-type", "INVALID_ENUM", "types[1]",
+        types=[pb.WALLET_EVENT_TYPE_ALERT_FIRED, 99]),
+    bad("CreateWebhookEndpoint", "unspecified-type", "INVALID_ENUM", "types[0]", types=[0]),
+    bad("CreateWebhookEndpoint", "long-description", "INVALID_DESCRIPTION", "description",
+        description="x" * 1001),
+
+    bad("ListWebhookEndpoints", "unknown-wallet", "WALLET_NOT_FOUND", wallet_id=UNKNOWN_ID),
+    bad("ListWebhookEndpoints", "page_size-501", "PAGE_SIZE_TOO_LARGE", "page_size",
+        page_size=501),
+
+    bad("DeleteWebhookEndpoint", "no-request_id", "MISSING_FIELD", "request_id", request_id=""),
+    bad("DeleteWebhookEndpoint", "no-endpoint_id", "MISSING_FIELD", "endpoint_id",
+        endpoint_id=""),
+    bad("DeleteWebhookEndpoint", "unknown", "WEBHOOK_ENDPOINT_NOT_FOUND"),
+
+    bad("ListWebhookDeliveries", "no-endpoint_id", "MISSING_FIELD", "endpoint_id",
+        endpoint_id=""),
+    bad("ListWebhookDeliveries", "unknown", "WEBHOOK_ENDPOINT_NOT_FOUND"),
+    bad("ListWebhookDeliveries", "page_size-501", "PAGE_SIZE_TOO_LARGE", "page_size",
+        page_size=501),
+    bad("ListWebhookDeliveries", "unknown-state", "INVALID_ENUM", "state", state=99),
 ]
 # fmt: on
 

@@ -18,9 +18,11 @@ from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from billing_common.periods import Cadence
 from ledger_service.adapters.db.tables import (
     alert_rules,
     allocations,
+    allotment_schedules,
     entries,
     grants,
     hold_allocations,
@@ -36,6 +38,8 @@ from ledger_service.domain.model import (
     AlertKind,
     AlertRule,
     Allocation,
+    AllotmentExpiry,
+    AllotmentSchedule,
     Automation,
     Entry,
     EntryType,
@@ -185,6 +189,7 @@ def _topup_rule(row: Any) -> TopUpRule:
         armed=row.armed,
         failures=row.failures,
         retry_after=row.retry_after,
+        expire_time=row.expire_time,
     )
 
 
@@ -206,6 +211,7 @@ def _topup_rule_row(r: TopUpRule) -> dict[str, Any]:
         "armed": r.armed,
         "failures": r.failures,
         "retry_after": r.retry_after,
+        "expire_time": r.expire_time,
     }
 
 
@@ -242,6 +248,49 @@ def _topup_row(t: TopUp) -> dict[str, Any]:
         "kind": t.kind.value,
         "priority": t.priority,
         "expire_time": t.expire_time,
+    }
+
+
+def _schedule(row: Any) -> AllotmentSchedule:
+    return AllotmentSchedule(
+        id=row.id,
+        wallet_id=row.wallet_id,
+        amount=row.amount,
+        kind=GrantKind(row.kind),
+        priority=row.priority,
+        cadence=Cadence(row.cadence),
+        anchor=row.anchor_time,
+        expiry=AllotmentExpiry(row.expiry),
+        expire_after=row.expire_after,
+        rollover_cap=row.rollover_cap,
+        end_time=row.end_time,
+        next_index=row.next_index,
+        unit_price=row.unit_price,
+        currency=row.currency,
+        description=row.description,
+        closed=row.closed,
+    )
+
+
+def _schedule_row(s: AllotmentSchedule) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "wallet_id": s.wallet_id,
+        "amount": s.amount,
+        "kind": s.kind.value,
+        "priority": s.priority,
+        "cadence": s.cadence.value,
+        "anchor_time": s.anchor,
+        "expiry": s.expiry.value,
+        "expire_after": s.expire_after,
+        "rollover_cap": s.rollover_cap,
+        "end_time": s.end_time,
+        "next_index": s.next_index,
+        "next_time": s.start(s.next_index),
+        "unit_price": s.unit_price,
+        "currency": s.currency,
+        "description": s.description,
+        "closed": s.closed,
     }
 
 
@@ -450,8 +499,16 @@ class LedgerRepository:
                 )
                 for wallet_id, in_day, in_month in sums:
                     day[wallet_id], month[wallet_id] = in_day, in_month
+        schedules: dict[str, list[AllotmentSchedule]] = {w: [] for w in wallet_ids}
+        for row in await self.conn.execute(
+            select(allotment_schedules)
+            .where(allotment_schedules.c.wallet_id.in_(wallet_ids))
+            .order_by(allotment_schedules.c.seq)
+        ):
+            schedules[row.wallet_id].append(_schedule(row))
         return {
             w: Automation(
+                schedules=tuple(schedules[w]),
                 alert_rules=tuple(rules[w]),
                 topup_rule=topup.get(w),
                 topups=pending[w],
@@ -673,6 +730,25 @@ class LedgerRepository:
                     new_topups.append(_topup_row(topup))
                 elif prior != topup:
                     changed_topups.append({"b_" + k: v for k, v in _topup_row(topup).items()})
+        schedule_rows: list[dict[str, Any]] = []
+        for wallet_id, new_state in after.items():
+            old_schedules = {s.id: s for s in before[wallet_id].automation.schedules}
+            for schedule in new_state.automation.schedules:
+                if old_schedules.get(schedule.id) != schedule:
+                    schedule_rows.append(_schedule_row(schedule))
+        if schedule_rows:
+            stmt = pg_insert(allotment_schedules).values(schedule_rows)
+            await self.conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["id"],
+                    set_={
+                        "next_index": stmt.excluded.next_index,
+                        "next_time": stmt.excluded.next_time,
+                        "end_time": stmt.excluded.end_time,
+                        "closed": stmt.excluded.closed,
+                    },
+                )
+            )
         if changed_alerts:
             await self.conn.execute(
                 update(alert_rules)
@@ -743,6 +819,22 @@ class LedgerRepository:
         )
         return [_alert_rule(row) for row in rows]
 
+    async def schedules_of(self, wallet_id: str) -> list[AllotmentSchedule]:
+        rows = await self.conn.execute(
+            select(allotment_schedules)
+            .where(allotment_schedules.c.wallet_id == wallet_id)
+            .order_by(allotment_schedules.c.seq)
+        )
+        return [_schedule(row) for row in rows]
+
+    async def get_schedule(self, schedule_id: str) -> AllotmentSchedule | None:
+        row = (
+            await self.conn.execute(
+                select(allotment_schedules).where(allotment_schedules.c.id == schedule_id)
+            )
+        ).first()
+        return None if row is None else _schedule(row)
+
     async def get_topup(self, topup_id: str) -> TopUp | None:
         row = (await self.conn.execute(select(topups).where(topups.c.id == topup_id))).first()
         return None if row is None else _topup(row)
@@ -757,9 +849,11 @@ class LedgerRepository:
         return [(row.seq, _topup(row)) for row in rows]
 
     async def events_after(
-        self, wallet_id: str, after_seq: int, types: Sequence[str], limit: int
+        self, wallet_id: str, after_seq: int, types: Sequence[str], limit: int, upto: int
     ) -> list[StoredEvent]:
-        query = select(wallet_events).where(wallet_events.c.seq > after_seq)
+        query = select(wallet_events).where(
+            wallet_events.c.seq > after_seq, wallet_events.c.seq <= upto
+        )
         if wallet_id:
             query = query.where(wallet_events.c.wallet_id == wallet_id)
         if types:
@@ -953,11 +1047,26 @@ class LedgerRepository:
         holds_due = select(holds.c.wallet_id).where(
             holds.c.state == HoldState.ACTIVE.value, holds.c.expire_time <= now
         )
+        allotments_due = select(allotment_schedules.c.wallet_id).where(
+            or_(
+                and_(
+                    allotment_schedules.c.next_time <= now,
+                    or_(
+                        allotment_schedules.c.end_time.is_(None),
+                        allotment_schedules.c.next_time < allotment_schedules.c.end_time,
+                    ),
+                ),
+                and_(
+                    allotment_schedules.c.end_time <= now, allotment_schedules.c.closed.is_(False)
+                ),
+            )
+        )
         if wallet_id:
             expiry_due = expiry_due.where(grants.c.wallet_id == wallet_id)
             settle_due = settle_due.where(grants.c.wallet_id == wallet_id)
             holds_due = holds_due.where(holds.c.wallet_id == wallet_id)
-        union = expiry_due.union(settle_due, holds_due).subquery()
+            allotments_due = allotments_due.where(allotment_schedules.c.wallet_id == wallet_id)
+        union = expiry_due.union(settle_due, holds_due, allotments_due).subquery()
         rows = await self.conn.execute(
             select(union.c.wallet_id).order_by(union.c.wallet_id).limit(limit)
         )

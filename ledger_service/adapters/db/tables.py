@@ -26,7 +26,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 metadata = MetaData()
 
@@ -190,6 +190,7 @@ topup_rules = Table(
     Column("kind", Text, nullable=False),
     Column("priority", Integer, nullable=False),
     Column("expire_after", Interval),
+    Column("expire_time", TS),
     Column("unit_price", MONEY, nullable=False),
     Column("currency", Text, nullable=False),
     Column("daily_cap", MONEY),
@@ -220,6 +221,85 @@ topups = Table(
     Column("expire_time", TS),
     Index("topups_wallet_seq_idx", "wallet_id", "seq"),
     Index("topups_wallet_time_idx", "wallet_id", "create_time"),
+)
+
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("seq", BigInteger, Identity(), nullable=False, unique=True),
+    Column("wallet_id", String, ForeignKey("wallets.id")),  # NULL: every wallet
+    Column("url", Text, nullable=False),
+    Column("types", ARRAY(Text), nullable=False),  # empty: every type
+    Column("description", Text, nullable=False, server_default=""),
+    Column("secret", Text, nullable=False),
+    # The dispatcher's position in wallet_events: every event up to it has its delivery row.
+    Column("cursor", BigInteger, nullable=False),
+    Column("create_time", TS, nullable=False),
+    Column("delete_time", TS),
+    Index("webhook_endpoints_active_idx", "seq", postgresql_where=text("delete_time IS NULL")),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("seq", BigInteger, Identity(), nullable=False, unique=True),
+    Column("endpoint_id", String, ForeignKey("webhook_endpoints.id"), nullable=False),
+    Column("event_seq", BigInteger, ForeignKey("wallet_events.seq"), nullable=False),
+    Column("state", Text, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("last_status_code", Integer),
+    Column("last_error", Text, nullable=False, server_default=""),
+    Column("next_attempt_time", TS),
+    Column("create_time", TS, nullable=False),
+    Column("end_time", TS),
+    # One delivery per (endpoint, event), however often the dispatcher runs.
+    UniqueConstraint("endpoint_id", "event_seq", name="webhook_deliveries_endpoint_event_key"),
+    Index("webhook_deliveries_endpoint_seq_idx", "endpoint_id", "seq"),
+    # The deliverer's scan: pending deliveries by due time.
+    Index(
+        "webhook_deliveries_due_idx",
+        "next_attempt_time",
+        postgresql_where=text("state = 'PENDING'"),
+    ),
+)
+
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("delivery_id", String, ForeignKey("webhook_deliveries.id"), primary_key=True),
+    Column("number", Integer, primary_key=True),
+    Column("attempt_time", TS, nullable=False),
+    Column("status_code", Integer),
+    Column("error", Text, nullable=False, server_default=""),
+)
+
+allotment_schedules = Table(
+    "allotment_schedules",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("seq", BigInteger, Identity(), nullable=False, unique=True),
+    Column("wallet_id", String, ForeignKey("wallets.id"), nullable=False),
+    Column("amount", MONEY, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("cadence", Text, nullable=False),
+    Column("anchor_time", TS, nullable=False),
+    Column("expiry", Text, nullable=False),
+    Column("expire_after", Interval),
+    Column("rollover_cap", MONEY),
+    Column("end_time", TS),
+    # Periods granted so far: bumped in the same transaction as the grant, under the wallet lock.
+    Column("next_index", Integer, nullable=False),
+    # When the next period starts: what the sweeper's scan looks at.
+    Column("next_time", TS, nullable=False),
+    Column("closed", Boolean, nullable=False, server_default=text("false")),
+    _money("unit_price"),
+    Column("currency", Text, nullable=False, server_default=""),
+    Column("description", Text, nullable=False, server_default=""),
+    Index("allotment_schedules_wallet_idx", "wallet_id", "seq"),
+    Index("allotment_schedules_due_idx", "next_time"),
 )
 
 idempotency_keys = Table(

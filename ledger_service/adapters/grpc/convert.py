@@ -16,6 +16,7 @@ from billing_common.errors import BillingError, InvalidArgument, require
 from billing_common.grpc_errors import ErrorTable, classify
 from billing_common.idempotency import fingerprint
 from billing_common.money import format_amount, parse_amount
+from billing_common.periods import Cadence
 from billing_common.protoconv import duration, timestamp, to_datetime, to_timedelta
 from ledger_service.adapters.db.repository import StoredEntry, StoredEvent
 from ledger_service.app import commands as cmd
@@ -24,6 +25,8 @@ from ledger_service.domain.model import (
     ZERO,
     AlertKind,
     AlertRule,
+    AllotmentExpiry,
+    AllotmentSchedule,
     EntryType,
     EventType,
     Grant,
@@ -295,7 +298,91 @@ def topup_rule(r: pb.SetTopUpRuleRequest) -> tuple[cmd.Idem, TopUpRule]:
         monthly_cap=_optional_amount(rule.monthly_cap, "rule.monthly_cap"),
         payment=enum(rule.payment, _PAYMENT_IN, "rule.payment", "IMMEDIATE or ON_CONFIRMATION"),
         enabled=not rule.paused,
+        expire_time=to_datetime(rule, "expire_time", "rule.expire_time"),
     )
+
+
+_CADENCE_IN = {
+    pb.ALLOTMENT_CADENCE_WEEKLY: Cadence.WEEKLY,
+    pb.ALLOTMENT_CADENCE_MONTHLY: Cadence.MONTHLY,
+    pb.ALLOTMENT_CADENCE_QUARTERLY: Cadence.QUARTERLY,
+    pb.ALLOTMENT_CADENCE_YEARLY: Cadence.YEARLY,
+}
+_CADENCE_OUT = {v: k for k, v in _CADENCE_IN.items()}
+_EXPIRY_IN = {
+    pb.ALLOTMENT_EXPIRY_END_OF_PERIOD: AllotmentExpiry.END_OF_PERIOD,
+    pb.ALLOTMENT_EXPIRY_AFTER_DURATION: AllotmentExpiry.AFTER_DURATION,
+    pb.ALLOTMENT_EXPIRY_NEVER: AllotmentExpiry.NEVER,
+}
+_EXPIRY_OUT = {v: k for k, v in _EXPIRY_IN.items()}
+
+
+def schedule(r: pb.CreateAllotmentScheduleRequest) -> tuple[cmd.Idem, AllotmentSchedule]:
+    s = r.schedule
+    expiry = enum(s.expiry, _EXPIRY_IN, "schedule.expiry", "END_OF_PERIOD, AFTER_DURATION or NEVER")
+    expire_after = to_timedelta(s, "expire_after", "schedule.expire_after")
+    needs_duration = expiry is AllotmentExpiry.AFTER_DURATION
+    if needs_duration and (expire_after is None or expire_after <= timedelta(0)):
+        raise InvalidArgument.field(
+            "schedule.expire_after",
+            "a positive duration is required with AFTER_DURATION",
+            "INVALID_DURATION",
+        )
+    anchor = to_datetime(s, "anchor_time", "schedule.anchor_time")
+    if anchor is None:
+        raise InvalidArgument.field("schedule.anchor_time", "is required", "MISSING_FIELD")
+    end = to_datetime(s, "end_time", "schedule.end_time")
+    if end is not None and end <= anchor:
+        raise InvalidArgument.field(
+            "schedule.end_time", "must be after anchor_time", "INVALID_TIME_RANGE"
+        )
+    price = parse_amount(s.unit_price or "0", "schedule.unit_price", allow_zero=True)
+    if s.currency and not _CURRENCY.fullmatch(s.currency):
+        raise InvalidArgument.field(
+            "schedule.currency", "an ISO 4217 code such as USD", "INVALID_CURRENCY"
+        )
+    cap = s.rollover_cap
+    return idem(r, "CreateAllotmentSchedule"), AllotmentSchedule(
+        id="",
+        wallet_id=identifier(s.wallet_id, "schedule.wallet_id"),
+        amount=parse_amount(s.amount, "schedule.amount"),
+        kind=enum(s.kind, _KIND_IN, "schedule.kind", "PREPAID or PROMOTIONAL"),
+        priority=s.priority,
+        cadence=enum(
+            s.cadence, _CADENCE_IN, "schedule.cadence", "WEEKLY, MONTHLY, QUARTERLY or YEARLY"
+        ),
+        anchor=anchor,
+        expiry=expiry,
+        expire_after=expire_after if needs_duration else None,
+        rollover_cap=parse_amount(cap, "schedule.rollover_cap", allow_zero=True) if cap else None,
+        end_time=end,
+        unit_price=price,
+        currency=s.currency,
+        description=s.description,
+    )
+
+
+def schedule_out(s: AllotmentSchedule) -> pb.AllotmentSchedule:
+    message = pb.AllotmentSchedule(
+        schedule_id=s.id,
+        wallet_id=s.wallet_id,
+        amount=format_amount(s.amount),
+        kind=_KIND_OUT[s.kind],
+        priority=s.priority,
+        cadence=_CADENCE_OUT[s.cadence],
+        anchor_time=timestamp(s.anchor),
+        expiry=_EXPIRY_OUT[s.expiry],
+        rollover_cap=format_amount(s.rollover_cap) if s.rollover_cap is not None else "",
+        periods_granted=s.next_index,
+        unit_price=format_amount(s.unit_price),
+        currency=s.currency,
+        description=s.description,
+    )
+    if s.expire_after is not None:
+        message.expire_after.CopyFrom(duration(s.expire_after))
+    if s.end_time is not None:
+        message.end_time.CopyFrom(timestamp(s.end_time))
+    return message
 
 
 def alert_rules(r: pb.SetAlertRulesRequest) -> list[AlertRule]:
@@ -354,6 +441,8 @@ def topup_rule_out(rule: TopUpRule) -> pb.TopUpRule:
     )
     if rule.expire_after is not None:
         message.expire_after.CopyFrom(duration(rule.expire_after))
+    if rule.expire_time is not None:
+        message.expire_time.CopyFrom(timestamp(rule.expire_time))
     return message
 
 

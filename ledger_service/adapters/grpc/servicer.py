@@ -20,8 +20,10 @@ from billing_common.protoconv import to_datetime
 from ledger_service.adapters.db.repository import StoredEntry
 from ledger_service.adapters.grpc import convert
 from ledger_service.adapters.grpc.errors import DOMAIN, ERRORS
+from ledger_service.adapters.grpc.webhooks import WebhookRpcs
 from ledger_service.app import commands as cmd
 from ledger_service.app.service import LedgerApp
+from ledger_service.app.webhooks import WebhookApp
 from ledger_service.domain.model import Hold
 
 DEBIT_BATCH_MAX = 1000
@@ -32,9 +34,10 @@ Ctx = grpc.aio.ServicerContext
 handler = rpc(ERRORS, DOMAIN)
 
 
-class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
-    def __init__(self, app: LedgerApp) -> None:
+class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
+    def __init__(self, app: LedgerApp, webhooks: WebhookApp) -> None:
         self.app = app
+        self.webhooks = webhooks
 
     @handler
     async def CreateWallet(
@@ -337,6 +340,41 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
     ) -> pb.ListAlertRulesResponse:
         rules = await self.app.alert_rules(convert.identifier(request.wallet_id, "wallet_id"))
         return pb.ListAlertRulesResponse(rules=[convert.alert_rule_out(r) for r in rules])
+
+    @handler
+    async def CreateAllotmentSchedule(
+        self, request: pb.CreateAllotmentScheduleRequest, context: Ctx
+    ) -> pb.CreateAllotmentScheduleResponse:
+        idem, schedule = convert.schedule(request)
+        payload = await self.app.create_schedule(
+            idem,
+            schedule,
+            lambda s: pb.CreateAllotmentScheduleResponse(
+                schedule=convert.schedule_out(s)
+            ).SerializeToString(),
+        )
+        return pb.CreateAllotmentScheduleResponse.FromString(payload)
+
+    @handler
+    async def ListAllotmentSchedules(
+        self, request: pb.ListAllotmentSchedulesRequest, context: Ctx
+    ) -> pb.ListAllotmentSchedulesResponse:
+        found = await self.app.schedules(convert.identifier(request.wallet_id, "wallet_id"))
+        return pb.ListAllotmentSchedulesResponse(schedules=[convert.schedule_out(s) for s in found])
+
+    @handler
+    async def EndAllotmentSchedule(
+        self, request: pb.EndAllotmentScheduleRequest, context: Ctx
+    ) -> pb.EndAllotmentScheduleResponse:
+        payload = await self.app.end_schedule(
+            convert.idem(request, "EndAllotmentSchedule"),
+            convert.identifier(request.schedule_id, "schedule_id"),
+            to_datetime(request, "end_time"),
+            lambda s: pb.EndAllotmentScheduleResponse(
+                schedule=convert.schedule_out(s)
+            ).SerializeToString(),
+        )
+        return pb.EndAllotmentScheduleResponse.FromString(payload)
 
     async def WatchWalletEvents(
         self, request: pb.WatchWalletEventsRequest, context: Ctx

@@ -19,6 +19,7 @@ from sqlalchemy import bindparam, func, literal_column, select, text, tuple_, up
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from billing_common.periods import Cadence
 from rating_service.adapters.db.tables import (
     aggregates,
     assignments,
@@ -35,7 +36,6 @@ from rating_service.adapters.db.tables import (
 from rating_service.domain.aggregation import AggregateState, Aggregation
 from rating_service.domain.meters import Meter
 from rating_service.domain.model import Assignment, Plan, PlanPrice, PriceVersion
-from rating_service.domain.periods import Cadence
 from rating_service.domain.pricing import Pricing, PricingModel, Tier
 
 # (assignment_id, meter_id, period_start)

@@ -12,6 +12,7 @@ from google.protobuf.message import Message
 
 from billing_common.errors import BillingError, InvalidArgument, require
 from billing_common.money import format_amount, parse_amount
+from billing_common.periods import Cadence
 from billing_common.protoconv import timestamp, to_datetime
 from rating_service.adapters.db.repository import StoredPlan, StoredPrice
 from rating_service.app import commands as cmd
@@ -19,7 +20,6 @@ from rating_service.app.invoices import InvoiceView
 from rating_service.domain.aggregation import Aggregation
 from rating_service.domain.meters import Meter
 from rating_service.domain.model import Assignment, PlanPrice
-from rating_service.domain.periods import Cadence
 from rating_service.domain.pricing import Pricing, PricingModel, Tier
 
 ZERO = Decimal(0)

@@ -79,12 +79,35 @@ class TopUpState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TOP_UP_STATE_COMPLETED: _ClassVar[TopUpState]
     TOP_UP_STATE_FAILED: _ClassVar[TopUpState]
 
+class WebhookDeliveryState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    WEBHOOK_DELIVERY_STATE_UNSPECIFIED: _ClassVar[WebhookDeliveryState]
+    WEBHOOK_DELIVERY_STATE_PENDING: _ClassVar[WebhookDeliveryState]
+    WEBHOOK_DELIVERY_STATE_DELIVERED: _ClassVar[WebhookDeliveryState]
+    WEBHOOK_DELIVERY_STATE_FAILED: _ClassVar[WebhookDeliveryState]
+    WEBHOOK_DELIVERY_STATE_CANCELLED: _ClassVar[WebhookDeliveryState]
+
 class AlertKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     ALERT_KIND_UNSPECIFIED: _ClassVar[AlertKind]
     ALERT_KIND_ABSOLUTE: _ClassVar[AlertKind]
     ALERT_KIND_PERCENT: _ClassVar[AlertKind]
     ALERT_KIND_DEPLETED: _ClassVar[AlertKind]
+
+class AllotmentCadence(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ALLOTMENT_CADENCE_UNSPECIFIED: _ClassVar[AllotmentCadence]
+    ALLOTMENT_CADENCE_WEEKLY: _ClassVar[AllotmentCadence]
+    ALLOTMENT_CADENCE_MONTHLY: _ClassVar[AllotmentCadence]
+    ALLOTMENT_CADENCE_QUARTERLY: _ClassVar[AllotmentCadence]
+    ALLOTMENT_CADENCE_YEARLY: _ClassVar[AllotmentCadence]
+
+class AllotmentExpiry(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ALLOTMENT_EXPIRY_UNSPECIFIED: _ClassVar[AllotmentExpiry]
+    ALLOTMENT_EXPIRY_END_OF_PERIOD: _ClassVar[AllotmentExpiry]
+    ALLOTMENT_EXPIRY_AFTER_DURATION: _ClassVar[AllotmentExpiry]
+    ALLOTMENT_EXPIRY_NEVER: _ClassVar[AllotmentExpiry]
 OVERAGE_POLICY_UNSPECIFIED: OveragePolicy
 OVERAGE_POLICY_DENY: OveragePolicy
 OVERAGE_POLICY_ALLOW_OVERAGE: OveragePolicy
@@ -128,10 +151,24 @@ TOP_UP_STATE_UNSPECIFIED: TopUpState
 TOP_UP_STATE_PENDING: TopUpState
 TOP_UP_STATE_COMPLETED: TopUpState
 TOP_UP_STATE_FAILED: TopUpState
+WEBHOOK_DELIVERY_STATE_UNSPECIFIED: WebhookDeliveryState
+WEBHOOK_DELIVERY_STATE_PENDING: WebhookDeliveryState
+WEBHOOK_DELIVERY_STATE_DELIVERED: WebhookDeliveryState
+WEBHOOK_DELIVERY_STATE_FAILED: WebhookDeliveryState
+WEBHOOK_DELIVERY_STATE_CANCELLED: WebhookDeliveryState
 ALERT_KIND_UNSPECIFIED: AlertKind
 ALERT_KIND_ABSOLUTE: AlertKind
 ALERT_KIND_PERCENT: AlertKind
 ALERT_KIND_DEPLETED: AlertKind
+ALLOTMENT_CADENCE_UNSPECIFIED: AllotmentCadence
+ALLOTMENT_CADENCE_WEEKLY: AllotmentCadence
+ALLOTMENT_CADENCE_MONTHLY: AllotmentCadence
+ALLOTMENT_CADENCE_QUARTERLY: AllotmentCadence
+ALLOTMENT_CADENCE_YEARLY: AllotmentCadence
+ALLOTMENT_EXPIRY_UNSPECIFIED: AllotmentExpiry
+ALLOTMENT_EXPIRY_END_OF_PERIOD: AllotmentExpiry
+ALLOTMENT_EXPIRY_AFTER_DURATION: AllotmentExpiry
+ALLOTMENT_EXPIRY_NEVER: AllotmentExpiry
 
 class Wallet(_message.Message):
     __slots__ = ("wallet_id", "customer_id", "unit", "overage_policy", "late_event_grace_period", "metadata", "create_time")
@@ -340,7 +377,7 @@ class WalletEvent(_message.Message):
     def __init__(self, cursor: _Optional[int] = ..., event_id: _Optional[str] = ..., wallet_id: _Optional[str] = ..., type: _Optional[_Union[WalletEventType, str]] = ..., occurred_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., data_json: _Optional[str] = ...) -> None: ...
 
 class TopUpRule(_message.Message):
-    __slots__ = ("wallet_id", "threshold", "amount", "target_balance", "kind", "priority", "expire_after", "unit_price", "currency", "daily_cap", "monthly_cap", "payment", "paused")
+    __slots__ = ("wallet_id", "threshold", "amount", "target_balance", "kind", "priority", "expire_after", "unit_price", "currency", "daily_cap", "monthly_cap", "payment", "paused", "expire_time")
     WALLET_ID_FIELD_NUMBER: _ClassVar[int]
     THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     AMOUNT_FIELD_NUMBER: _ClassVar[int]
@@ -354,6 +391,7 @@ class TopUpRule(_message.Message):
     MONTHLY_CAP_FIELD_NUMBER: _ClassVar[int]
     PAYMENT_FIELD_NUMBER: _ClassVar[int]
     PAUSED_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
     wallet_id: str
     threshold: str
     amount: str
@@ -367,7 +405,8 @@ class TopUpRule(_message.Message):
     monthly_cap: str
     payment: TopUpPayment
     paused: bool
-    def __init__(self, wallet_id: _Optional[str] = ..., threshold: _Optional[str] = ..., amount: _Optional[str] = ..., target_balance: _Optional[str] = ..., kind: _Optional[_Union[GrantKind, str]] = ..., priority: _Optional[int] = ..., expire_after: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., unit_price: _Optional[str] = ..., currency: _Optional[str] = ..., daily_cap: _Optional[str] = ..., monthly_cap: _Optional[str] = ..., payment: _Optional[_Union[TopUpPayment, str]] = ..., paused: _Optional[bool] = ...) -> None: ...
+    expire_time: _timestamp_pb2.Timestamp
+    def __init__(self, wallet_id: _Optional[str] = ..., threshold: _Optional[str] = ..., amount: _Optional[str] = ..., target_balance: _Optional[str] = ..., kind: _Optional[_Union[GrantKind, str]] = ..., priority: _Optional[int] = ..., expire_after: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., unit_price: _Optional[str] = ..., currency: _Optional[str] = ..., daily_cap: _Optional[str] = ..., monthly_cap: _Optional[str] = ..., payment: _Optional[_Union[TopUpPayment, str]] = ..., paused: _Optional[bool] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class TopUp(_message.Message):
     __slots__ = ("top_up_id", "wallet_id", "amount", "unit_price", "currency", "state", "create_time", "end_time", "grant_id", "failure_reason")
@@ -393,6 +432,40 @@ class TopUp(_message.Message):
     failure_reason: str
     def __init__(self, top_up_id: _Optional[str] = ..., wallet_id: _Optional[str] = ..., amount: _Optional[str] = ..., unit_price: _Optional[str] = ..., currency: _Optional[str] = ..., state: _Optional[_Union[TopUpState, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., grant_id: _Optional[str] = ..., failure_reason: _Optional[str] = ...) -> None: ...
 
+class AllotmentSchedule(_message.Message):
+    __slots__ = ("schedule_id", "wallet_id", "amount", "kind", "priority", "cadence", "anchor_time", "expiry", "expire_after", "rollover_cap", "end_time", "periods_granted", "unit_price", "currency", "description")
+    SCHEDULE_ID_FIELD_NUMBER: _ClassVar[int]
+    WALLET_ID_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    CADENCE_FIELD_NUMBER: _ClassVar[int]
+    ANCHOR_TIME_FIELD_NUMBER: _ClassVar[int]
+    EXPIRY_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_AFTER_FIELD_NUMBER: _ClassVar[int]
+    ROLLOVER_CAP_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    PERIODS_GRANTED_FIELD_NUMBER: _ClassVar[int]
+    UNIT_PRICE_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    schedule_id: str
+    wallet_id: str
+    amount: str
+    kind: GrantKind
+    priority: int
+    cadence: AllotmentCadence
+    anchor_time: _timestamp_pb2.Timestamp
+    expiry: AllotmentExpiry
+    expire_after: _duration_pb2.Duration
+    rollover_cap: str
+    end_time: _timestamp_pb2.Timestamp
+    periods_granted: int
+    unit_price: str
+    currency: str
+    description: str
+    def __init__(self, schedule_id: _Optional[str] = ..., wallet_id: _Optional[str] = ..., amount: _Optional[str] = ..., kind: _Optional[_Union[GrantKind, str]] = ..., priority: _Optional[int] = ..., cadence: _Optional[_Union[AllotmentCadence, str]] = ..., anchor_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expiry: _Optional[_Union[AllotmentExpiry, str]] = ..., expire_after: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., rollover_cap: _Optional[str] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., periods_granted: _Optional[int] = ..., unit_price: _Optional[str] = ..., currency: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
+
 class AlertRule(_message.Message):
     __slots__ = ("rule_id", "wallet_id", "name", "kind", "threshold", "min_interval", "armed", "last_fire_time")
     RULE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -412,6 +485,68 @@ class AlertRule(_message.Message):
     armed: bool
     last_fire_time: _timestamp_pb2.Timestamp
     def __init__(self, rule_id: _Optional[str] = ..., wallet_id: _Optional[str] = ..., name: _Optional[str] = ..., kind: _Optional[_Union[AlertKind, str]] = ..., threshold: _Optional[str] = ..., min_interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., armed: _Optional[bool] = ..., last_fire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class WebhookEndpoint(_message.Message):
+    __slots__ = ("endpoint_id", "wallet_id", "url", "types", "description", "create_time", "delete_time")
+    ENDPOINT_ID_FIELD_NUMBER: _ClassVar[int]
+    WALLET_ID_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    TYPES_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    DELETE_TIME_FIELD_NUMBER: _ClassVar[int]
+    endpoint_id: str
+    wallet_id: str
+    url: str
+    types: _containers.RepeatedScalarFieldContainer[WalletEventType]
+    description: str
+    create_time: _timestamp_pb2.Timestamp
+    delete_time: _timestamp_pb2.Timestamp
+    def __init__(self, endpoint_id: _Optional[str] = ..., wallet_id: _Optional[str] = ..., url: _Optional[str] = ..., types: _Optional[_Iterable[_Union[WalletEventType, str]]] = ..., description: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., delete_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class WebhookAttempt(_message.Message):
+    __slots__ = ("number", "attempt_time", "status_code", "error")
+    NUMBER_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_TIME_FIELD_NUMBER: _ClassVar[int]
+    STATUS_CODE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    number: int
+    attempt_time: _timestamp_pb2.Timestamp
+    status_code: int
+    error: str
+    def __init__(self, number: _Optional[int] = ..., attempt_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status_code: _Optional[int] = ..., error: _Optional[str] = ...) -> None: ...
+
+class WebhookDelivery(_message.Message):
+    __slots__ = ("delivery_id", "endpoint_id", "event_id", "cursor", "event_type", "wallet_id", "state", "attempts", "last_status_code", "last_error", "next_attempt_time", "create_time", "end_time", "attempt_log")
+    DELIVERY_ID_FIELD_NUMBER: _ClassVar[int]
+    ENDPOINT_ID_FIELD_NUMBER: _ClassVar[int]
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    WALLET_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    LAST_STATUS_CODE_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    NEXT_ATTEMPT_TIME_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_LOG_FIELD_NUMBER: _ClassVar[int]
+    delivery_id: str
+    endpoint_id: str
+    event_id: str
+    cursor: int
+    event_type: WalletEventType
+    wallet_id: str
+    state: WebhookDeliveryState
+    attempts: int
+    last_status_code: int
+    last_error: str
+    next_attempt_time: _timestamp_pb2.Timestamp
+    create_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    attempt_log: _containers.RepeatedCompositeFieldContainer[WebhookAttempt]
+    def __init__(self, delivery_id: _Optional[str] = ..., endpoint_id: _Optional[str] = ..., event_id: _Optional[str] = ..., cursor: _Optional[int] = ..., event_type: _Optional[_Union[WalletEventType, str]] = ..., wallet_id: _Optional[str] = ..., state: _Optional[_Union[WebhookDeliveryState, str]] = ..., attempts: _Optional[int] = ..., last_status_code: _Optional[int] = ..., last_error: _Optional[str] = ..., next_attempt_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attempt_log: _Optional[_Iterable[_Union[WebhookAttempt, _Mapping]]] = ...) -> None: ...
 
 class VerifyDifference(_message.Message):
     __slots__ = ("subject", "stored", "recomputed")
@@ -897,3 +1032,119 @@ class ListAlertRulesResponse(_message.Message):
     RULES_FIELD_NUMBER: _ClassVar[int]
     rules: _containers.RepeatedCompositeFieldContainer[AlertRule]
     def __init__(self, rules: _Optional[_Iterable[_Union[AlertRule, _Mapping]]] = ...) -> None: ...
+
+class CreateWebhookEndpointRequest(_message.Message):
+    __slots__ = ("request_id", "wallet_id", "url", "types", "description")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    WALLET_ID_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    TYPES_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    wallet_id: str
+    url: str
+    types: _containers.RepeatedScalarFieldContainer[WalletEventType]
+    description: str
+    def __init__(self, request_id: _Optional[str] = ..., wallet_id: _Optional[str] = ..., url: _Optional[str] = ..., types: _Optional[_Iterable[_Union[WalletEventType, str]]] = ..., description: _Optional[str] = ...) -> None: ...
+
+class CreateWebhookEndpointResponse(_message.Message):
+    __slots__ = ("endpoint", "secret")
+    ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    SECRET_FIELD_NUMBER: _ClassVar[int]
+    endpoint: WebhookEndpoint
+    secret: str
+    def __init__(self, endpoint: _Optional[_Union[WebhookEndpoint, _Mapping]] = ..., secret: _Optional[str] = ...) -> None: ...
+
+class ListWebhookEndpointsRequest(_message.Message):
+    __slots__ = ("wallet_id", "page_size", "page_token")
+    WALLET_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    wallet_id: str
+    page_size: int
+    page_token: str
+    def __init__(self, wallet_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListWebhookEndpointsResponse(_message.Message):
+    __slots__ = ("endpoints", "next_page_token")
+    ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    endpoints: _containers.RepeatedCompositeFieldContainer[WebhookEndpoint]
+    next_page_token: str
+    def __init__(self, endpoints: _Optional[_Iterable[_Union[WebhookEndpoint, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class DeleteWebhookEndpointRequest(_message.Message):
+    __slots__ = ("request_id", "endpoint_id")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    ENDPOINT_ID_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    endpoint_id: str
+    def __init__(self, request_id: _Optional[str] = ..., endpoint_id: _Optional[str] = ...) -> None: ...
+
+class DeleteWebhookEndpointResponse(_message.Message):
+    __slots__ = ("endpoint",)
+    ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    endpoint: WebhookEndpoint
+    def __init__(self, endpoint: _Optional[_Union[WebhookEndpoint, _Mapping]] = ...) -> None: ...
+
+class ListWebhookDeliveriesRequest(_message.Message):
+    __slots__ = ("endpoint_id", "state", "page_size", "page_token")
+    ENDPOINT_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    endpoint_id: str
+    state: WebhookDeliveryState
+    page_size: int
+    page_token: str
+    def __init__(self, endpoint_id: _Optional[str] = ..., state: _Optional[_Union[WebhookDeliveryState, str]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListWebhookDeliveriesResponse(_message.Message):
+    __slots__ = ("deliveries", "next_page_token")
+    DELIVERIES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    deliveries: _containers.RepeatedCompositeFieldContainer[WebhookDelivery]
+    next_page_token: str
+    def __init__(self, deliveries: _Optional[_Iterable[_Union[WebhookDelivery, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class CreateAllotmentScheduleRequest(_message.Message):
+    __slots__ = ("request_id", "schedule")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    SCHEDULE_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    schedule: AllotmentSchedule
+    def __init__(self, request_id: _Optional[str] = ..., schedule: _Optional[_Union[AllotmentSchedule, _Mapping]] = ...) -> None: ...
+
+class CreateAllotmentScheduleResponse(_message.Message):
+    __slots__ = ("schedule",)
+    SCHEDULE_FIELD_NUMBER: _ClassVar[int]
+    schedule: AllotmentSchedule
+    def __init__(self, schedule: _Optional[_Union[AllotmentSchedule, _Mapping]] = ...) -> None: ...
+
+class ListAllotmentSchedulesRequest(_message.Message):
+    __slots__ = ("wallet_id",)
+    WALLET_ID_FIELD_NUMBER: _ClassVar[int]
+    wallet_id: str
+    def __init__(self, wallet_id: _Optional[str] = ...) -> None: ...
+
+class ListAllotmentSchedulesResponse(_message.Message):
+    __slots__ = ("schedules",)
+    SCHEDULES_FIELD_NUMBER: _ClassVar[int]
+    schedules: _containers.RepeatedCompositeFieldContainer[AllotmentSchedule]
+    def __init__(self, schedules: _Optional[_Iterable[_Union[AllotmentSchedule, _Mapping]]] = ...) -> None: ...
+
+class EndAllotmentScheduleRequest(_message.Message):
+    __slots__ = ("request_id", "schedule_id", "end_time")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    SCHEDULE_ID_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    schedule_id: str
+    end_time: _timestamp_pb2.Timestamp
+    def __init__(self, request_id: _Optional[str] = ..., schedule_id: _Optional[str] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class EndAllotmentScheduleResponse(_message.Message):
+    __slots__ = ("schedule",)
+    SCHEDULE_FIELD_NUMBER: _ClassVar[int]
+    schedule: AllotmentSchedule
+    def __init__(self, schedule: _Optional[_Union[AllotmentSchedule, _Mapping]] = ...) -> None: ...

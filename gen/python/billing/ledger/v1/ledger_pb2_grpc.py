@@ -160,6 +160,41 @@ class LedgerServiceStub:
                 request_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.ListAlertRulesRequest.SerializeToString,
                 response_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.ListAlertRulesResponse.FromString,
                 _registered_method=True)
+        self.CreateAllotmentSchedule = channel.unary_unary(
+                '/billing.ledger.v1.LedgerService/CreateAllotmentSchedule',
+                request_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.CreateAllotmentScheduleRequest.SerializeToString,
+                response_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.CreateAllotmentScheduleResponse.FromString,
+                _registered_method=True)
+        self.ListAllotmentSchedules = channel.unary_unary(
+                '/billing.ledger.v1.LedgerService/ListAllotmentSchedules',
+                request_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.ListAllotmentSchedulesRequest.SerializeToString,
+                response_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.ListAllotmentSchedulesResponse.FromString,
+                _registered_method=True)
+        self.EndAllotmentSchedule = channel.unary_unary(
+                '/billing.ledger.v1.LedgerService/EndAllotmentSchedule',
+                request_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.EndAllotmentScheduleRequest.SerializeToString,
+                response_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.EndAllotmentScheduleResponse.FromString,
+                _registered_method=True)
+        self.CreateWebhookEndpoint = channel.unary_unary(
+                '/billing.ledger.v1.LedgerService/CreateWebhookEndpoint',
+                request_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.CreateWebhookEndpointRequest.SerializeToString,
+                response_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.CreateWebhookEndpointResponse.FromString,
+                _registered_method=True)
+        self.ListWebhookEndpoints = channel.unary_unary(
+                '/billing.ledger.v1.LedgerService/ListWebhookEndpoints',
+                request_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.ListWebhookEndpointsRequest.SerializeToString,
+                response_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.ListWebhookEndpointsResponse.FromString,
+                _registered_method=True)
+        self.DeleteWebhookEndpoint = channel.unary_unary(
+                '/billing.ledger.v1.LedgerService/DeleteWebhookEndpoint',
+                request_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.DeleteWebhookEndpointRequest.SerializeToString,
+                response_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.DeleteWebhookEndpointResponse.FromString,
+                _registered_method=True)
+        self.ListWebhookDeliveries = channel.unary_unary(
+                '/billing.ledger.v1.LedgerService/ListWebhookDeliveries',
+                request_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.ListWebhookDeliveriesRequest.SerializeToString,
+                response_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.ListWebhookDeliveriesResponse.FromString,
+                _registered_method=True)
 
 
 class LedgerServiceServicer:
@@ -342,6 +377,57 @@ class LedgerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateAllotmentSchedule(self, request, context):
+        """Creates a recurring allotment: a grant every period, exactly once per period.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAllotmentSchedules(self, request, context):
+        """Lists a wallet's allotment schedules.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EndAllotmentSchedule(self, request, context):
+        """Ends a schedule (the subscription ends): no period starts after end_time and its credits
+        expire by then.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateWebhookEndpoint(self, request, context):
+        """Registers an HTTP endpoint for a wallet's (or every wallet's) events. The response carries
+        the signing secret; no other call returns it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWebhookEndpoints(self, request, context):
+        """Lists active webhook endpoints, oldest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteWebhookEndpoint(self, request, context):
+        """Deletes a webhook endpoint: nothing more is sent to it; undelivered events are cancelled.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWebhookDeliveries(self, request, context):
+        """Lists an endpoint's deliveries, newest first, with every attempt.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LedgerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -469,6 +555,41 @@ def add_LedgerServiceServicer_to_server(servicer, server):
                     servicer.ListAlertRules,
                     request_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.ListAlertRulesRequest.FromString,
                     response_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.ListAlertRulesResponse.SerializeToString,
+            ),
+            'CreateAllotmentSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateAllotmentSchedule,
+                    request_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.CreateAllotmentScheduleRequest.FromString,
+                    response_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.CreateAllotmentScheduleResponse.SerializeToString,
+            ),
+            'ListAllotmentSchedules': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAllotmentSchedules,
+                    request_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.ListAllotmentSchedulesRequest.FromString,
+                    response_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.ListAllotmentSchedulesResponse.SerializeToString,
+            ),
+            'EndAllotmentSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.EndAllotmentSchedule,
+                    request_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.EndAllotmentScheduleRequest.FromString,
+                    response_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.EndAllotmentScheduleResponse.SerializeToString,
+            ),
+            'CreateWebhookEndpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateWebhookEndpoint,
+                    request_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.CreateWebhookEndpointRequest.FromString,
+                    response_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.CreateWebhookEndpointResponse.SerializeToString,
+            ),
+            'ListWebhookEndpoints': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWebhookEndpoints,
+                    request_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.ListWebhookEndpointsRequest.FromString,
+                    response_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.ListWebhookEndpointsResponse.SerializeToString,
+            ),
+            'DeleteWebhookEndpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteWebhookEndpoint,
+                    request_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.DeleteWebhookEndpointRequest.FromString,
+                    response_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.DeleteWebhookEndpointResponse.SerializeToString,
+            ),
+            'ListWebhookDeliveries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWebhookDeliveries,
+                    request_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.ListWebhookDeliveriesRequest.FromString,
+                    response_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.ListWebhookDeliveriesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1147,6 +1268,195 @@ class LedgerService:
             '/billing.ledger.v1.LedgerService/ListAlertRules',
             billing_dot_ledger_dot_v1_dot_ledger__pb2.ListAlertRulesRequest.SerializeToString,
             billing_dot_ledger_dot_v1_dot_ledger__pb2.ListAlertRulesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateAllotmentSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.ledger.v1.LedgerService/CreateAllotmentSchedule',
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.CreateAllotmentScheduleRequest.SerializeToString,
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.CreateAllotmentScheduleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAllotmentSchedules(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.ledger.v1.LedgerService/ListAllotmentSchedules',
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.ListAllotmentSchedulesRequest.SerializeToString,
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.ListAllotmentSchedulesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EndAllotmentSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.ledger.v1.LedgerService/EndAllotmentSchedule',
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.EndAllotmentScheduleRequest.SerializeToString,
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.EndAllotmentScheduleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateWebhookEndpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.ledger.v1.LedgerService/CreateWebhookEndpoint',
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.CreateWebhookEndpointRequest.SerializeToString,
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.CreateWebhookEndpointResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWebhookEndpoints(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.ledger.v1.LedgerService/ListWebhookEndpoints',
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.ListWebhookEndpointsRequest.SerializeToString,
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.ListWebhookEndpointsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteWebhookEndpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.ledger.v1.LedgerService/DeleteWebhookEndpoint',
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.DeleteWebhookEndpointRequest.SerializeToString,
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.DeleteWebhookEndpointResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWebhookDeliveries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.ledger.v1.LedgerService/ListWebhookDeliveries',
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.ListWebhookDeliveriesRequest.SerializeToString,
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.ListWebhookDeliveriesResponse.FromString,
             options,
             channel_credentials,
             insecure,

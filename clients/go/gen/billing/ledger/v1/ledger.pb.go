@@ -524,6 +524,67 @@ func (TopUpState) EnumDescriptor() ([]byte, []int) {
 	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{7}
 }
 
+// Where a webhook delivery stands.
+type WebhookDeliveryState int32
+
+const (
+	// Not set. As a filter: any state.
+	WebhookDeliveryState_WEBHOOK_DELIVERY_STATE_UNSPECIFIED WebhookDeliveryState = 0
+	// Waiting for its next attempt (at next_attempt_time).
+	WebhookDeliveryState_WEBHOOK_DELIVERY_STATE_PENDING WebhookDeliveryState = 1
+	// The endpoint answered 2xx.
+	WebhookDeliveryState_WEBHOOK_DELIVERY_STATE_DELIVERED WebhookDeliveryState = 2
+	// Every attempt failed; no more are made.
+	WebhookDeliveryState_WEBHOOK_DELIVERY_STATE_FAILED WebhookDeliveryState = 3
+	// The endpoint was deleted before the event was delivered.
+	WebhookDeliveryState_WEBHOOK_DELIVERY_STATE_CANCELLED WebhookDeliveryState = 4
+)
+
+// Enum value maps for WebhookDeliveryState.
+var (
+	WebhookDeliveryState_name = map[int32]string{
+		0: "WEBHOOK_DELIVERY_STATE_UNSPECIFIED",
+		1: "WEBHOOK_DELIVERY_STATE_PENDING",
+		2: "WEBHOOK_DELIVERY_STATE_DELIVERED",
+		3: "WEBHOOK_DELIVERY_STATE_FAILED",
+		4: "WEBHOOK_DELIVERY_STATE_CANCELLED",
+	}
+	WebhookDeliveryState_value = map[string]int32{
+		"WEBHOOK_DELIVERY_STATE_UNSPECIFIED": 0,
+		"WEBHOOK_DELIVERY_STATE_PENDING":     1,
+		"WEBHOOK_DELIVERY_STATE_DELIVERED":   2,
+		"WEBHOOK_DELIVERY_STATE_FAILED":      3,
+		"WEBHOOK_DELIVERY_STATE_CANCELLED":   4,
+	}
+)
+
+func (x WebhookDeliveryState) Enum() *WebhookDeliveryState {
+	p := new(WebhookDeliveryState)
+	*p = x
+	return p
+}
+
+func (x WebhookDeliveryState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (WebhookDeliveryState) Descriptor() protoreflect.EnumDescriptor {
+	return file_billing_ledger_v1_ledger_proto_enumTypes[8].Descriptor()
+}
+
+func (WebhookDeliveryState) Type() protoreflect.EnumType {
+	return &file_billing_ledger_v1_ledger_proto_enumTypes[8]
+}
+
+func (x WebhookDeliveryState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use WebhookDeliveryState.Descriptor instead.
+func (WebhookDeliveryState) EnumDescriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{8}
+}
+
 // What an alert rule compares the available balance with.
 type AlertKind int32
 
@@ -565,11 +626,11 @@ func (x AlertKind) String() string {
 }
 
 func (AlertKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_billing_ledger_v1_ledger_proto_enumTypes[8].Descriptor()
+	return file_billing_ledger_v1_ledger_proto_enumTypes[9].Descriptor()
 }
 
 func (AlertKind) Type() protoreflect.EnumType {
-	return &file_billing_ledger_v1_ledger_proto_enumTypes[8]
+	return &file_billing_ledger_v1_ledger_proto_enumTypes[9]
 }
 
 func (x AlertKind) Number() protoreflect.EnumNumber {
@@ -578,7 +639,125 @@ func (x AlertKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use AlertKind.Descriptor instead.
 func (AlertKind) EnumDescriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{8}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{9}
+}
+
+// How often an allotment grants credits.
+type AllotmentCadence int32
+
+const (
+	// Not set; rejected on input.
+	AllotmentCadence_ALLOTMENT_CADENCE_UNSPECIFIED AllotmentCadence = 0
+	// Every 7 days from the anchor.
+	AllotmentCadence_ALLOTMENT_CADENCE_WEEKLY AllotmentCadence = 1
+	// Every month on the anchor's day (clamped to short months).
+	AllotmentCadence_ALLOTMENT_CADENCE_MONTHLY AllotmentCadence = 2
+	// Every 3 months on the anchor's day.
+	AllotmentCadence_ALLOTMENT_CADENCE_QUARTERLY AllotmentCadence = 3
+	// Every year on the anchor's date.
+	AllotmentCadence_ALLOTMENT_CADENCE_YEARLY AllotmentCadence = 4
+)
+
+// Enum value maps for AllotmentCadence.
+var (
+	AllotmentCadence_name = map[int32]string{
+		0: "ALLOTMENT_CADENCE_UNSPECIFIED",
+		1: "ALLOTMENT_CADENCE_WEEKLY",
+		2: "ALLOTMENT_CADENCE_MONTHLY",
+		3: "ALLOTMENT_CADENCE_QUARTERLY",
+		4: "ALLOTMENT_CADENCE_YEARLY",
+	}
+	AllotmentCadence_value = map[string]int32{
+		"ALLOTMENT_CADENCE_UNSPECIFIED": 0,
+		"ALLOTMENT_CADENCE_WEEKLY":      1,
+		"ALLOTMENT_CADENCE_MONTHLY":     2,
+		"ALLOTMENT_CADENCE_QUARTERLY":   3,
+		"ALLOTMENT_CADENCE_YEARLY":      4,
+	}
+)
+
+func (x AllotmentCadence) Enum() *AllotmentCadence {
+	p := new(AllotmentCadence)
+	*p = x
+	return p
+}
+
+func (x AllotmentCadence) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (AllotmentCadence) Descriptor() protoreflect.EnumDescriptor {
+	return file_billing_ledger_v1_ledger_proto_enumTypes[10].Descriptor()
+}
+
+func (AllotmentCadence) Type() protoreflect.EnumType {
+	return &file_billing_ledger_v1_ledger_proto_enumTypes[10]
+}
+
+func (x AllotmentCadence) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use AllotmentCadence.Descriptor instead.
+func (AllotmentCadence) EnumDescriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{10}
+}
+
+// When an allotment's credits expire.
+type AllotmentExpiry int32
+
+const (
+	// Not set; rejected on input.
+	AllotmentExpiry_ALLOTMENT_EXPIRY_UNSPECIFIED AllotmentExpiry = 0
+	// At the end of their period: use it or lose it.
+	AllotmentExpiry_ALLOTMENT_EXPIRY_END_OF_PERIOD AllotmentExpiry = 1
+	// A fixed time after their period starts (rollover with expiry).
+	AllotmentExpiry_ALLOTMENT_EXPIRY_AFTER_DURATION AllotmentExpiry = 2
+	// Never (full rollover).
+	AllotmentExpiry_ALLOTMENT_EXPIRY_NEVER AllotmentExpiry = 3
+)
+
+// Enum value maps for AllotmentExpiry.
+var (
+	AllotmentExpiry_name = map[int32]string{
+		0: "ALLOTMENT_EXPIRY_UNSPECIFIED",
+		1: "ALLOTMENT_EXPIRY_END_OF_PERIOD",
+		2: "ALLOTMENT_EXPIRY_AFTER_DURATION",
+		3: "ALLOTMENT_EXPIRY_NEVER",
+	}
+	AllotmentExpiry_value = map[string]int32{
+		"ALLOTMENT_EXPIRY_UNSPECIFIED":    0,
+		"ALLOTMENT_EXPIRY_END_OF_PERIOD":  1,
+		"ALLOTMENT_EXPIRY_AFTER_DURATION": 2,
+		"ALLOTMENT_EXPIRY_NEVER":          3,
+	}
+)
+
+func (x AllotmentExpiry) Enum() *AllotmentExpiry {
+	p := new(AllotmentExpiry)
+	*p = x
+	return p
+}
+
+func (x AllotmentExpiry) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (AllotmentExpiry) Descriptor() protoreflect.EnumDescriptor {
+	return file_billing_ledger_v1_ledger_proto_enumTypes[11].Descriptor()
+}
+
+func (AllotmentExpiry) Type() protoreflect.EnumType {
+	return &file_billing_ledger_v1_ledger_proto_enumTypes[11]
+}
+
+func (x AllotmentExpiry) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use AllotmentExpiry.Descriptor instead.
+func (AllotmentExpiry) EnumDescriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{11}
 }
 
 // A wallet: one per (customer, unit).
@@ -1645,7 +1824,10 @@ type TopUpRule struct {
 	// Granted at once, or pending until payment is confirmed.
 	Payment TopUpPayment `protobuf:"varint,12,opt,name=payment,proto3,enum=billing.ledger.v1.TopUpPayment" json:"payment,omitempty"`
 	// True pauses the rule (false, the default, means active).
-	Paused        bool `protobuf:"varint,13,opt,name=paused,proto3" json:"paused,omitempty"`
+	Paused bool `protobuf:"varint,13,opt,name=paused,proto3" json:"paused,omitempty"`
+	// Credits from this rule expire at this instant (for example the end of the subscription that
+	// block top-ups belong to), and no top-up is made from then on. Wins over expire_after.
+	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1769,6 +1951,13 @@ func (x *TopUpRule) GetPaused() bool {
 		return x.Paused
 	}
 	return false
+}
+
+func (x *TopUpRule) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
 }
 
 // One automatic top-up.
@@ -1898,6 +2087,179 @@ func (x *TopUp) GetFailureReason() string {
 	return ""
 }
 
+// A recurring allotment: `amount` credits granted at the start of every period.
+type AllotmentSchedule struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Server-assigned id.
+	ScheduleId string `protobuf:"bytes,1,opt,name=schedule_id,json=scheduleId,proto3" json:"schedule_id,omitempty"`
+	// The wallet.
+	WalletId string `protobuf:"bytes,2,opt,name=wallet_id,json=walletId,proto3" json:"wallet_id,omitempty"`
+	// Credits per period, a decimal string.
+	Amount string `protobuf:"bytes,3,opt,name=amount,proto3" json:"amount,omitempty"`
+	// Kind of the granted credits.
+	Kind GrantKind `protobuf:"varint,4,opt,name=kind,proto3,enum=billing.ledger.v1.GrantKind" json:"kind,omitempty"`
+	// Burn-down priority of the granted credits.
+	Priority int32 `protobuf:"varint,5,opt,name=priority,proto3" json:"priority,omitempty"`
+	// How often.
+	Cadence AllotmentCadence `protobuf:"varint,6,opt,name=cadence,proto3,enum=billing.ledger.v1.AllotmentCadence" json:"cadence,omitempty"`
+	// Start of the first period; later periods keep its day of month (and time of day).
+	AnchorTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=anchor_time,json=anchorTime,proto3" json:"anchor_time,omitempty"`
+	// When the credits expire.
+	Expiry AllotmentExpiry `protobuf:"varint,8,opt,name=expiry,proto3,enum=billing.ledger.v1.AllotmentExpiry" json:"expiry,omitempty"`
+	// With AFTER_DURATION: how long after its period starts a grant expires.
+	ExpireAfter *durationpb.Duration `protobuf:"bytes,9,opt,name=expire_after,json=expireAfter,proto3" json:"expire_after,omitempty"`
+	// At most this much of the schedule's earlier grants carries into a new period; the rest
+	// expires at the boundary. Empty means no cap.
+	RolloverCap string `protobuf:"bytes,10,opt,name=rollover_cap,json=rolloverCap,proto3" json:"rollover_cap,omitempty"`
+	// The end of the subscription, if it has one: no period starts after it, credits expire by it.
+	EndTime *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	// Periods granted so far.
+	PeriodsGranted int64 `protobuf:"varint,12,opt,name=periods_granted,json=periodsGranted,proto3" json:"periods_granted,omitempty"`
+	// Price of one credit (the cost basis of the grants), a decimal string.
+	UnitPrice string `protobuf:"bytes,13,opt,name=unit_price,json=unitPrice,proto3" json:"unit_price,omitempty"`
+	// ISO currency of unit_price.
+	Currency string `protobuf:"bytes,14,opt,name=currency,proto3" json:"currency,omitempty"`
+	// History line of each grant; a default one is written when empty.
+	Description   string `protobuf:"bytes,15,opt,name=description,proto3" json:"description,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AllotmentSchedule) Reset() {
+	*x = AllotmentSchedule{}
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AllotmentSchedule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AllotmentSchedule) ProtoMessage() {}
+
+func (x *AllotmentSchedule) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AllotmentSchedule.ProtoReflect.Descriptor instead.
+func (*AllotmentSchedule) Descriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *AllotmentSchedule) GetScheduleId() string {
+	if x != nil {
+		return x.ScheduleId
+	}
+	return ""
+}
+
+func (x *AllotmentSchedule) GetWalletId() string {
+	if x != nil {
+		return x.WalletId
+	}
+	return ""
+}
+
+func (x *AllotmentSchedule) GetAmount() string {
+	if x != nil {
+		return x.Amount
+	}
+	return ""
+}
+
+func (x *AllotmentSchedule) GetKind() GrantKind {
+	if x != nil {
+		return x.Kind
+	}
+	return GrantKind_GRANT_KIND_UNSPECIFIED
+}
+
+func (x *AllotmentSchedule) GetPriority() int32 {
+	if x != nil {
+		return x.Priority
+	}
+	return 0
+}
+
+func (x *AllotmentSchedule) GetCadence() AllotmentCadence {
+	if x != nil {
+		return x.Cadence
+	}
+	return AllotmentCadence_ALLOTMENT_CADENCE_UNSPECIFIED
+}
+
+func (x *AllotmentSchedule) GetAnchorTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AnchorTime
+	}
+	return nil
+}
+
+func (x *AllotmentSchedule) GetExpiry() AllotmentExpiry {
+	if x != nil {
+		return x.Expiry
+	}
+	return AllotmentExpiry_ALLOTMENT_EXPIRY_UNSPECIFIED
+}
+
+func (x *AllotmentSchedule) GetExpireAfter() *durationpb.Duration {
+	if x != nil {
+		return x.ExpireAfter
+	}
+	return nil
+}
+
+func (x *AllotmentSchedule) GetRolloverCap() string {
+	if x != nil {
+		return x.RolloverCap
+	}
+	return ""
+}
+
+func (x *AllotmentSchedule) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+func (x *AllotmentSchedule) GetPeriodsGranted() int64 {
+	if x != nil {
+		return x.PeriodsGranted
+	}
+	return 0
+}
+
+func (x *AllotmentSchedule) GetUnitPrice() string {
+	if x != nil {
+		return x.UnitPrice
+	}
+	return ""
+}
+
+func (x *AllotmentSchedule) GetCurrency() string {
+	if x != nil {
+		return x.Currency
+	}
+	return ""
+}
+
+func (x *AllotmentSchedule) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
 // A low-balance alert rule. Fires once per breach; re-arms when the balance rises above it.
 type AlertRule struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1923,7 +2285,7 @@ type AlertRule struct {
 
 func (x *AlertRule) Reset() {
 	*x = AlertRule{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[11]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1935,7 +2297,7 @@ func (x *AlertRule) String() string {
 func (*AlertRule) ProtoMessage() {}
 
 func (x *AlertRule) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[11]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1948,7 +2310,7 @@ func (x *AlertRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AlertRule.ProtoReflect.Descriptor instead.
 func (*AlertRule) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{11}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *AlertRule) GetRuleId() string {
@@ -2007,6 +2369,342 @@ func (x *AlertRule) GetLastFireTime() *timestamppb.Timestamp {
 	return nil
 }
 
+// An HTTP endpoint that receives wallet events as signed POST requests.
+type WebhookEndpoint struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Server-assigned id.
+	EndpointId string `protobuf:"bytes,1,opt,name=endpoint_id,json=endpointId,proto3" json:"endpoint_id,omitempty"`
+	// Only this wallet's events; empty means every wallet's.
+	WalletId string `protobuf:"bytes,2,opt,name=wallet_id,json=walletId,proto3" json:"wallet_id,omitempty"`
+	// Where events are POSTed (http or https).
+	Url string `protobuf:"bytes,3,opt,name=url,proto3" json:"url,omitempty"`
+	// Only events of these types; empty means every type.
+	Types []WalletEventType `protobuf:"varint,4,rep,packed,name=types,proto3,enum=billing.ledger.v1.WalletEventType" json:"types,omitempty"`
+	// A note for people.
+	Description string `protobuf:"bytes,5,opt,name=description,proto3" json:"description,omitempty"`
+	// When it was created; events from then on are delivered.
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// When it was deleted; unset while it is active.
+	DeleteTime    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=delete_time,json=deleteTime,proto3" json:"delete_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WebhookEndpoint) Reset() {
+	*x = WebhookEndpoint{}
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WebhookEndpoint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WebhookEndpoint) ProtoMessage() {}
+
+func (x *WebhookEndpoint) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WebhookEndpoint.ProtoReflect.Descriptor instead.
+func (*WebhookEndpoint) Descriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *WebhookEndpoint) GetEndpointId() string {
+	if x != nil {
+		return x.EndpointId
+	}
+	return ""
+}
+
+func (x *WebhookEndpoint) GetWalletId() string {
+	if x != nil {
+		return x.WalletId
+	}
+	return ""
+}
+
+func (x *WebhookEndpoint) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *WebhookEndpoint) GetTypes() []WalletEventType {
+	if x != nil {
+		return x.Types
+	}
+	return nil
+}
+
+func (x *WebhookEndpoint) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *WebhookEndpoint) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *WebhookEndpoint) GetDeleteTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DeleteTime
+	}
+	return nil
+}
+
+// One HTTP attempt of a webhook delivery.
+type WebhookAttempt struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 1 for the first attempt.
+	Number int32 `protobuf:"varint,1,opt,name=number,proto3" json:"number,omitempty"`
+	// When the request was sent.
+	AttemptTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=attempt_time,json=attemptTime,proto3" json:"attempt_time,omitempty"`
+	// The HTTP status the endpoint answered; 0 when there was no answer.
+	StatusCode int32 `protobuf:"varint,3,opt,name=status_code,json=statusCode,proto3" json:"status_code,omitempty"`
+	// Why the attempt failed (for example "HTTP 500" or "connection refused"); empty on success.
+	Error         string `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WebhookAttempt) Reset() {
+	*x = WebhookAttempt{}
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WebhookAttempt) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WebhookAttempt) ProtoMessage() {}
+
+func (x *WebhookAttempt) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WebhookAttempt.ProtoReflect.Descriptor instead.
+func (*WebhookAttempt) Descriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *WebhookAttempt) GetNumber() int32 {
+	if x != nil {
+		return x.Number
+	}
+	return 0
+}
+
+func (x *WebhookAttempt) GetAttemptTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AttemptTime
+	}
+	return nil
+}
+
+func (x *WebhookAttempt) GetStatusCode() int32 {
+	if x != nil {
+		return x.StatusCode
+	}
+	return 0
+}
+
+func (x *WebhookAttempt) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+// One wallet event on its way to one webhook endpoint.
+type WebhookDelivery struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Server-assigned id.
+	DeliveryId string `protobuf:"bytes,1,opt,name=delivery_id,json=deliveryId,proto3" json:"delivery_id,omitempty"`
+	// The endpoint.
+	EndpointId string `protobuf:"bytes,2,opt,name=endpoint_id,json=endpointId,proto3" json:"endpoint_id,omitempty"`
+	// The event delivered (the Billing-Event-Id header).
+	EventId string `protobuf:"bytes,3,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	// The event's cursor in the wallet event log.
+	Cursor int64 `protobuf:"varint,4,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	// The event's type.
+	EventType WalletEventType `protobuf:"varint,5,opt,name=event_type,json=eventType,proto3,enum=billing.ledger.v1.WalletEventType" json:"event_type,omitempty"`
+	// The event's wallet.
+	WalletId string `protobuf:"bytes,6,opt,name=wallet_id,json=walletId,proto3" json:"wallet_id,omitempty"`
+	// Where the delivery stands.
+	State WebhookDeliveryState `protobuf:"varint,7,opt,name=state,proto3,enum=billing.ledger.v1.WebhookDeliveryState" json:"state,omitempty"`
+	// HTTP attempts made so far.
+	Attempts int32 `protobuf:"varint,8,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	// The HTTP status of the last attempt; 0 when there was none or no answer.
+	LastStatusCode int32 `protobuf:"varint,9,opt,name=last_status_code,json=lastStatusCode,proto3" json:"last_status_code,omitempty"`
+	// Why the last attempt failed; empty when it succeeded or none was made.
+	LastError string `protobuf:"bytes,10,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	// When the next attempt is due; unset once delivered, failed or cancelled.
+	NextAttemptTime *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=next_attempt_time,json=nextAttemptTime,proto3" json:"next_attempt_time,omitempty"`
+	// When the delivery was created.
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// When it was delivered, failed for good or cancelled.
+	EndTime *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	// Every attempt, oldest first.
+	AttemptLog    []*WebhookAttempt `protobuf:"bytes,14,rep,name=attempt_log,json=attemptLog,proto3" json:"attempt_log,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WebhookDelivery) Reset() {
+	*x = WebhookDelivery{}
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WebhookDelivery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WebhookDelivery) ProtoMessage() {}
+
+func (x *WebhookDelivery) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WebhookDelivery.ProtoReflect.Descriptor instead.
+func (*WebhookDelivery) Descriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *WebhookDelivery) GetDeliveryId() string {
+	if x != nil {
+		return x.DeliveryId
+	}
+	return ""
+}
+
+func (x *WebhookDelivery) GetEndpointId() string {
+	if x != nil {
+		return x.EndpointId
+	}
+	return ""
+}
+
+func (x *WebhookDelivery) GetEventId() string {
+	if x != nil {
+		return x.EventId
+	}
+	return ""
+}
+
+func (x *WebhookDelivery) GetCursor() int64 {
+	if x != nil {
+		return x.Cursor
+	}
+	return 0
+}
+
+func (x *WebhookDelivery) GetEventType() WalletEventType {
+	if x != nil {
+		return x.EventType
+	}
+	return WalletEventType_WALLET_EVENT_TYPE_UNSPECIFIED
+}
+
+func (x *WebhookDelivery) GetWalletId() string {
+	if x != nil {
+		return x.WalletId
+	}
+	return ""
+}
+
+func (x *WebhookDelivery) GetState() WebhookDeliveryState {
+	if x != nil {
+		return x.State
+	}
+	return WebhookDeliveryState_WEBHOOK_DELIVERY_STATE_UNSPECIFIED
+}
+
+func (x *WebhookDelivery) GetAttempts() int32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
+}
+
+func (x *WebhookDelivery) GetLastStatusCode() int32 {
+	if x != nil {
+		return x.LastStatusCode
+	}
+	return 0
+}
+
+func (x *WebhookDelivery) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *WebhookDelivery) GetNextAttemptTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NextAttemptTime
+	}
+	return nil
+}
+
+func (x *WebhookDelivery) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *WebhookDelivery) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+func (x *WebhookDelivery) GetAttemptLog() []*WebhookAttempt {
+	if x != nil {
+		return x.AttemptLog
+	}
+	return nil
+}
+
 // One difference found by VerifyWallet.
 type VerifyDifference struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2022,7 +2720,7 @@ type VerifyDifference struct {
 
 func (x *VerifyDifference) Reset() {
 	*x = VerifyDifference{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[12]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2034,7 +2732,7 @@ func (x *VerifyDifference) String() string {
 func (*VerifyDifference) ProtoMessage() {}
 
 func (x *VerifyDifference) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[12]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2047,7 +2745,7 @@ func (x *VerifyDifference) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyDifference.ProtoReflect.Descriptor instead.
 func (*VerifyDifference) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{12}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *VerifyDifference) GetSubject() string {
@@ -2092,7 +2790,7 @@ type CreateWalletRequest struct {
 
 func (x *CreateWalletRequest) Reset() {
 	*x = CreateWalletRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[13]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2104,7 +2802,7 @@ func (x *CreateWalletRequest) String() string {
 func (*CreateWalletRequest) ProtoMessage() {}
 
 func (x *CreateWalletRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[13]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2117,7 +2815,7 @@ func (x *CreateWalletRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateWalletRequest.ProtoReflect.Descriptor instead.
 func (*CreateWalletRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{13}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *CreateWalletRequest) GetRequestId() string {
@@ -2173,7 +2871,7 @@ type CreateWalletResponse struct {
 
 func (x *CreateWalletResponse) Reset() {
 	*x = CreateWalletResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[14]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2185,7 +2883,7 @@ func (x *CreateWalletResponse) String() string {
 func (*CreateWalletResponse) ProtoMessage() {}
 
 func (x *CreateWalletResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[14]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2198,7 +2896,7 @@ func (x *CreateWalletResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateWalletResponse.ProtoReflect.Descriptor instead.
 func (*CreateWalletResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{14}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *CreateWalletResponse) GetWallet() *Wallet {
@@ -2219,7 +2917,7 @@ type GetWalletRequest struct {
 
 func (x *GetWalletRequest) Reset() {
 	*x = GetWalletRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[15]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2231,7 +2929,7 @@ func (x *GetWalletRequest) String() string {
 func (*GetWalletRequest) ProtoMessage() {}
 
 func (x *GetWalletRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[15]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2244,7 +2942,7 @@ func (x *GetWalletRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetWalletRequest.ProtoReflect.Descriptor instead.
 func (*GetWalletRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{15}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GetWalletRequest) GetWalletId() string {
@@ -2265,7 +2963,7 @@ type GetWalletResponse struct {
 
 func (x *GetWalletResponse) Reset() {
 	*x = GetWalletResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[16]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2277,7 +2975,7 @@ func (x *GetWalletResponse) String() string {
 func (*GetWalletResponse) ProtoMessage() {}
 
 func (x *GetWalletResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[16]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2290,7 +2988,7 @@ func (x *GetWalletResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetWalletResponse.ProtoReflect.Descriptor instead.
 func (*GetWalletResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{16}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetWalletResponse) GetWallet() *Wallet {
@@ -2315,7 +3013,7 @@ type ListWalletsRequest struct {
 
 func (x *ListWalletsRequest) Reset() {
 	*x = ListWalletsRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[17]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2327,7 +3025,7 @@ func (x *ListWalletsRequest) String() string {
 func (*ListWalletsRequest) ProtoMessage() {}
 
 func (x *ListWalletsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[17]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2340,7 +3038,7 @@ func (x *ListWalletsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWalletsRequest.ProtoReflect.Descriptor instead.
 func (*ListWalletsRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{17}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListWalletsRequest) GetCustomerId() string {
@@ -2377,7 +3075,7 @@ type ListWalletsResponse struct {
 
 func (x *ListWalletsResponse) Reset() {
 	*x = ListWalletsResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[18]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2389,7 +3087,7 @@ func (x *ListWalletsResponse) String() string {
 func (*ListWalletsResponse) ProtoMessage() {}
 
 func (x *ListWalletsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[18]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2402,7 +3100,7 @@ func (x *ListWalletsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWalletsResponse.ProtoReflect.Descriptor instead.
 func (*ListWalletsResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{18}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListWalletsResponse) GetWallets() []*Wallet {
@@ -2450,7 +3148,7 @@ type CreateGrantRequest struct {
 
 func (x *CreateGrantRequest) Reset() {
 	*x = CreateGrantRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[19]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2462,7 +3160,7 @@ func (x *CreateGrantRequest) String() string {
 func (*CreateGrantRequest) ProtoMessage() {}
 
 func (x *CreateGrantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[19]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2475,7 +3173,7 @@ func (x *CreateGrantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateGrantRequest.ProtoReflect.Descriptor instead.
 func (*CreateGrantRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{19}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *CreateGrantRequest) GetRequestId() string {
@@ -2568,7 +3266,7 @@ type CreateGrantResponse struct {
 
 func (x *CreateGrantResponse) Reset() {
 	*x = CreateGrantResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[20]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2580,7 +3278,7 @@ func (x *CreateGrantResponse) String() string {
 func (*CreateGrantResponse) ProtoMessage() {}
 
 func (x *CreateGrantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[20]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2593,7 +3291,7 @@ func (x *CreateGrantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateGrantResponse.ProtoReflect.Descriptor instead.
 func (*CreateGrantResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{20}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CreateGrantResponse) GetGrant() *Grant {
@@ -2621,7 +3319,7 @@ type GetGrantRequest struct {
 
 func (x *GetGrantRequest) Reset() {
 	*x = GetGrantRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[21]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2633,7 +3331,7 @@ func (x *GetGrantRequest) String() string {
 func (*GetGrantRequest) ProtoMessage() {}
 
 func (x *GetGrantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[21]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2646,7 +3344,7 @@ func (x *GetGrantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetGrantRequest.ProtoReflect.Descriptor instead.
 func (*GetGrantRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{21}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GetGrantRequest) GetGrantId() string {
@@ -2667,7 +3365,7 @@ type GetGrantResponse struct {
 
 func (x *GetGrantResponse) Reset() {
 	*x = GetGrantResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[22]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2679,7 +3377,7 @@ func (x *GetGrantResponse) String() string {
 func (*GetGrantResponse) ProtoMessage() {}
 
 func (x *GetGrantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[22]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2692,7 +3390,7 @@ func (x *GetGrantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetGrantResponse.ProtoReflect.Descriptor instead.
 func (*GetGrantResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{22}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *GetGrantResponse) GetGrant() *Grant {
@@ -2719,7 +3417,7 @@ type ListGrantsRequest struct {
 
 func (x *ListGrantsRequest) Reset() {
 	*x = ListGrantsRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[23]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2731,7 +3429,7 @@ func (x *ListGrantsRequest) String() string {
 func (*ListGrantsRequest) ProtoMessage() {}
 
 func (x *ListGrantsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[23]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2744,7 +3442,7 @@ func (x *ListGrantsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGrantsRequest.ProtoReflect.Descriptor instead.
 func (*ListGrantsRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{23}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListGrantsRequest) GetWalletId() string {
@@ -2788,7 +3486,7 @@ type ListGrantsResponse struct {
 
 func (x *ListGrantsResponse) Reset() {
 	*x = ListGrantsResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[24]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2800,7 +3498,7 @@ func (x *ListGrantsResponse) String() string {
 func (*ListGrantsResponse) ProtoMessage() {}
 
 func (x *ListGrantsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[24]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2813,7 +3511,7 @@ func (x *ListGrantsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGrantsResponse.ProtoReflect.Descriptor instead.
 func (*ListGrantsResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{24}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListGrantsResponse) GetGrants() []*Grant {
@@ -2845,7 +3543,7 @@ type VoidGrantRequest struct {
 
 func (x *VoidGrantRequest) Reset() {
 	*x = VoidGrantRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[25]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2857,7 +3555,7 @@ func (x *VoidGrantRequest) String() string {
 func (*VoidGrantRequest) ProtoMessage() {}
 
 func (x *VoidGrantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[25]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2870,7 +3568,7 @@ func (x *VoidGrantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VoidGrantRequest.ProtoReflect.Descriptor instead.
 func (*VoidGrantRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{25}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *VoidGrantRequest) GetRequestId() string {
@@ -2907,7 +3605,7 @@ type VoidGrantResponse struct {
 
 func (x *VoidGrantResponse) Reset() {
 	*x = VoidGrantResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[26]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2919,7 +3617,7 @@ func (x *VoidGrantResponse) String() string {
 func (*VoidGrantResponse) ProtoMessage() {}
 
 func (x *VoidGrantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[26]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2932,7 +3630,7 @@ func (x *VoidGrantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VoidGrantResponse.ProtoReflect.Descriptor instead.
 func (*VoidGrantResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{26}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *VoidGrantResponse) GetGrant() *Grant {
@@ -2974,7 +3672,7 @@ type DebitRequest struct {
 
 func (x *DebitRequest) Reset() {
 	*x = DebitRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[27]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2986,7 +3684,7 @@ func (x *DebitRequest) String() string {
 func (*DebitRequest) ProtoMessage() {}
 
 func (x *DebitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[27]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2999,7 +3697,7 @@ func (x *DebitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DebitRequest.ProtoReflect.Descriptor instead.
 func (*DebitRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{27}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *DebitRequest) GetRequestId() string {
@@ -3070,7 +3768,7 @@ type DebitResponse struct {
 
 func (x *DebitResponse) Reset() {
 	*x = DebitResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[28]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3082,7 +3780,7 @@ func (x *DebitResponse) String() string {
 func (*DebitResponse) ProtoMessage() {}
 
 func (x *DebitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[28]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3095,7 +3793,7 @@ func (x *DebitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DebitResponse.ProtoReflect.Descriptor instead.
 func (*DebitResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{28}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *DebitResponse) GetEntry() *Entry {
@@ -3116,7 +3814,7 @@ type DebitBatchRequest struct {
 
 func (x *DebitBatchRequest) Reset() {
 	*x = DebitBatchRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[29]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3128,7 +3826,7 @@ func (x *DebitBatchRequest) String() string {
 func (*DebitBatchRequest) ProtoMessage() {}
 
 func (x *DebitBatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[29]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3141,7 +3839,7 @@ func (x *DebitBatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DebitBatchRequest.ProtoReflect.Descriptor instead.
 func (*DebitBatchRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{29}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *DebitBatchRequest) GetDebits() []*DebitRequest {
@@ -3167,7 +3865,7 @@ type DebitResult struct {
 
 func (x *DebitResult) Reset() {
 	*x = DebitResult{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[30]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3179,7 +3877,7 @@ func (x *DebitResult) String() string {
 func (*DebitResult) ProtoMessage() {}
 
 func (x *DebitResult) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[30]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3192,7 +3890,7 @@ func (x *DebitResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DebitResult.ProtoReflect.Descriptor instead.
 func (*DebitResult) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{30}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *DebitResult) GetResult() isDebitResult_Result {
@@ -3249,7 +3947,7 @@ type DebitBatchResponse struct {
 
 func (x *DebitBatchResponse) Reset() {
 	*x = DebitBatchResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[31]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3261,7 +3959,7 @@ func (x *DebitBatchResponse) String() string {
 func (*DebitBatchResponse) ProtoMessage() {}
 
 func (x *DebitBatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[31]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3274,7 +3972,7 @@ func (x *DebitBatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DebitBatchResponse.ProtoReflect.Descriptor instead.
 func (*DebitBatchResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{31}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *DebitBatchResponse) GetResults() []*DebitResult {
@@ -3301,7 +3999,7 @@ type RefundDebitRequest struct {
 
 func (x *RefundDebitRequest) Reset() {
 	*x = RefundDebitRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[32]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3313,7 +4011,7 @@ func (x *RefundDebitRequest) String() string {
 func (*RefundDebitRequest) ProtoMessage() {}
 
 func (x *RefundDebitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[32]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3326,7 +4024,7 @@ func (x *RefundDebitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefundDebitRequest.ProtoReflect.Descriptor instead.
 func (*RefundDebitRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{32}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *RefundDebitRequest) GetRequestId() string {
@@ -3368,7 +4066,7 @@ type RefundDebitResponse struct {
 
 func (x *RefundDebitResponse) Reset() {
 	*x = RefundDebitResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[33]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3380,7 +4078,7 @@ func (x *RefundDebitResponse) String() string {
 func (*RefundDebitResponse) ProtoMessage() {}
 
 func (x *RefundDebitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[33]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3393,7 +4091,7 @@ func (x *RefundDebitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefundDebitResponse.ProtoReflect.Descriptor instead.
 func (*RefundDebitResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{33}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *RefundDebitResponse) GetEntries() []*Entry {
@@ -3416,7 +4114,7 @@ type GetBalanceRequest struct {
 
 func (x *GetBalanceRequest) Reset() {
 	*x = GetBalanceRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[34]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3428,7 +4126,7 @@ func (x *GetBalanceRequest) String() string {
 func (*GetBalanceRequest) ProtoMessage() {}
 
 func (x *GetBalanceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[34]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3441,7 +4139,7 @@ func (x *GetBalanceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBalanceRequest.ProtoReflect.Descriptor instead.
 func (*GetBalanceRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{34}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *GetBalanceRequest) GetWalletId() string {
@@ -3469,7 +4167,7 @@ type GetBalanceResponse struct {
 
 func (x *GetBalanceResponse) Reset() {
 	*x = GetBalanceResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[35]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3481,7 +4179,7 @@ func (x *GetBalanceResponse) String() string {
 func (*GetBalanceResponse) ProtoMessage() {}
 
 func (x *GetBalanceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[35]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3494,7 +4192,7 @@ func (x *GetBalanceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBalanceResponse.ProtoReflect.Descriptor instead.
 func (*GetBalanceResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{35}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *GetBalanceResponse) GetBalance() *Balance {
@@ -3523,7 +4221,7 @@ type ListEntriesRequest struct {
 
 func (x *ListEntriesRequest) Reset() {
 	*x = ListEntriesRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[36]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3535,7 +4233,7 @@ func (x *ListEntriesRequest) String() string {
 func (*ListEntriesRequest) ProtoMessage() {}
 
 func (x *ListEntriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[36]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3548,7 +4246,7 @@ func (x *ListEntriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEntriesRequest.ProtoReflect.Descriptor instead.
 func (*ListEntriesRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{36}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ListEntriesRequest) GetWalletId() string {
@@ -3599,7 +4297,7 @@ type ListEntriesResponse struct {
 
 func (x *ListEntriesResponse) Reset() {
 	*x = ListEntriesResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[37]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3611,7 +4309,7 @@ func (x *ListEntriesResponse) String() string {
 func (*ListEntriesResponse) ProtoMessage() {}
 
 func (x *ListEntriesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[37]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3624,7 +4322,7 @@ func (x *ListEntriesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEntriesResponse.ProtoReflect.Descriptor instead.
 func (*ListEntriesResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{37}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ListEntriesResponse) GetEntries() []*Entry {
@@ -3652,7 +4350,7 @@ type RunExpiryRequest struct {
 
 func (x *RunExpiryRequest) Reset() {
 	*x = RunExpiryRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[38]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3664,7 +4362,7 @@ func (x *RunExpiryRequest) String() string {
 func (*RunExpiryRequest) ProtoMessage() {}
 
 func (x *RunExpiryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[38]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3677,7 +4375,7 @@ func (x *RunExpiryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunExpiryRequest.ProtoReflect.Descriptor instead.
 func (*RunExpiryRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{38}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *RunExpiryRequest) GetWalletId() string {
@@ -3698,7 +4396,7 @@ type RunExpiryResponse struct {
 
 func (x *RunExpiryResponse) Reset() {
 	*x = RunExpiryResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[39]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3710,7 +4408,7 @@ func (x *RunExpiryResponse) String() string {
 func (*RunExpiryResponse) ProtoMessage() {}
 
 func (x *RunExpiryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[39]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3723,7 +4421,7 @@ func (x *RunExpiryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunExpiryResponse.ProtoReflect.Descriptor instead.
 func (*RunExpiryResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{39}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *RunExpiryResponse) GetEntries() []*Entry {
@@ -3744,7 +4442,7 @@ type VerifyWalletRequest struct {
 
 func (x *VerifyWalletRequest) Reset() {
 	*x = VerifyWalletRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[40]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3756,7 +4454,7 @@ func (x *VerifyWalletRequest) String() string {
 func (*VerifyWalletRequest) ProtoMessage() {}
 
 func (x *VerifyWalletRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[40]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3769,7 +4467,7 @@ func (x *VerifyWalletRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyWalletRequest.ProtoReflect.Descriptor instead.
 func (*VerifyWalletRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{40}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *VerifyWalletRequest) GetWalletId() string {
@@ -3804,7 +4502,7 @@ type VerifyWalletResponse struct {
 
 func (x *VerifyWalletResponse) Reset() {
 	*x = VerifyWalletResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[41]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3816,7 +4514,7 @@ func (x *VerifyWalletResponse) String() string {
 func (*VerifyWalletResponse) ProtoMessage() {}
 
 func (x *VerifyWalletResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[41]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3829,7 +4527,7 @@ func (x *VerifyWalletResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyWalletResponse.ProtoReflect.Descriptor instead.
 func (*VerifyWalletResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{41}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *VerifyWalletResponse) GetConsistent() bool {
@@ -3910,7 +4608,7 @@ type CreateHoldRequest struct {
 
 func (x *CreateHoldRequest) Reset() {
 	*x = CreateHoldRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[42]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3922,7 +4620,7 @@ func (x *CreateHoldRequest) String() string {
 func (*CreateHoldRequest) ProtoMessage() {}
 
 func (x *CreateHoldRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[42]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3935,7 +4633,7 @@ func (x *CreateHoldRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateHoldRequest.ProtoReflect.Descriptor instead.
 func (*CreateHoldRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{42}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *CreateHoldRequest) GetRequestId() string {
@@ -3993,7 +4691,7 @@ type CreateHoldResponse struct {
 
 func (x *CreateHoldResponse) Reset() {
 	*x = CreateHoldResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[43]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4005,7 +4703,7 @@ func (x *CreateHoldResponse) String() string {
 func (*CreateHoldResponse) ProtoMessage() {}
 
 func (x *CreateHoldResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[43]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4018,7 +4716,7 @@ func (x *CreateHoldResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateHoldResponse.ProtoReflect.Descriptor instead.
 func (*CreateHoldResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{43}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *CreateHoldResponse) GetHold() *Hold {
@@ -4053,7 +4751,7 @@ type CaptureHoldRequest struct {
 
 func (x *CaptureHoldRequest) Reset() {
 	*x = CaptureHoldRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[44]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4065,7 +4763,7 @@ func (x *CaptureHoldRequest) String() string {
 func (*CaptureHoldRequest) ProtoMessage() {}
 
 func (x *CaptureHoldRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[44]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4078,7 +4776,7 @@ func (x *CaptureHoldRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaptureHoldRequest.ProtoReflect.Descriptor instead.
 func (*CaptureHoldRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{44}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *CaptureHoldRequest) GetRequestId() string {
@@ -4122,7 +4820,7 @@ type CaptureHoldResponse struct {
 
 func (x *CaptureHoldResponse) Reset() {
 	*x = CaptureHoldResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[45]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4134,7 +4832,7 @@ func (x *CaptureHoldResponse) String() string {
 func (*CaptureHoldResponse) ProtoMessage() {}
 
 func (x *CaptureHoldResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[45]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4147,7 +4845,7 @@ func (x *CaptureHoldResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaptureHoldResponse.ProtoReflect.Descriptor instead.
 func (*CaptureHoldResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{45}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *CaptureHoldResponse) GetHold() *Hold {
@@ -4179,7 +4877,7 @@ type ReleaseHoldRequest struct {
 
 func (x *ReleaseHoldRequest) Reset() {
 	*x = ReleaseHoldRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[46]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4191,7 +4889,7 @@ func (x *ReleaseHoldRequest) String() string {
 func (*ReleaseHoldRequest) ProtoMessage() {}
 
 func (x *ReleaseHoldRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[46]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4204,7 +4902,7 @@ func (x *ReleaseHoldRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseHoldRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseHoldRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{46}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ReleaseHoldRequest) GetRequestId() string {
@@ -4241,7 +4939,7 @@ type ReleaseHoldResponse struct {
 
 func (x *ReleaseHoldResponse) Reset() {
 	*x = ReleaseHoldResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[47]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4253,7 +4951,7 @@ func (x *ReleaseHoldResponse) String() string {
 func (*ReleaseHoldResponse) ProtoMessage() {}
 
 func (x *ReleaseHoldResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[47]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4266,7 +4964,7 @@ func (x *ReleaseHoldResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseHoldResponse.ProtoReflect.Descriptor instead.
 func (*ReleaseHoldResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{47}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ReleaseHoldResponse) GetHold() *Hold {
@@ -4294,7 +4992,7 @@ type GetHoldRequest struct {
 
 func (x *GetHoldRequest) Reset() {
 	*x = GetHoldRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[48]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4306,7 +5004,7 @@ func (x *GetHoldRequest) String() string {
 func (*GetHoldRequest) ProtoMessage() {}
 
 func (x *GetHoldRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[48]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4319,7 +5017,7 @@ func (x *GetHoldRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetHoldRequest.ProtoReflect.Descriptor instead.
 func (*GetHoldRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{48}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *GetHoldRequest) GetHoldId() string {
@@ -4340,7 +5038,7 @@ type GetHoldResponse struct {
 
 func (x *GetHoldResponse) Reset() {
 	*x = GetHoldResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[49]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4352,7 +5050,7 @@ func (x *GetHoldResponse) String() string {
 func (*GetHoldResponse) ProtoMessage() {}
 
 func (x *GetHoldResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[49]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4365,7 +5063,7 @@ func (x *GetHoldResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetHoldResponse.ProtoReflect.Descriptor instead.
 func (*GetHoldResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{49}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *GetHoldResponse) GetHold() *Hold {
@@ -4390,7 +5088,7 @@ type WatchWalletEventsRequest struct {
 
 func (x *WatchWalletEventsRequest) Reset() {
 	*x = WatchWalletEventsRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[50]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4402,7 +5100,7 @@ func (x *WatchWalletEventsRequest) String() string {
 func (*WatchWalletEventsRequest) ProtoMessage() {}
 
 func (x *WatchWalletEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[50]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4415,7 +5113,7 @@ func (x *WatchWalletEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchWalletEventsRequest.ProtoReflect.Descriptor instead.
 func (*WatchWalletEventsRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{50}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *WatchWalletEventsRequest) GetWalletId() string {
@@ -4450,7 +5148,7 @@ type WatchWalletEventsResponse struct {
 
 func (x *WatchWalletEventsResponse) Reset() {
 	*x = WatchWalletEventsResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[51]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4462,7 +5160,7 @@ func (x *WatchWalletEventsResponse) String() string {
 func (*WatchWalletEventsResponse) ProtoMessage() {}
 
 func (x *WatchWalletEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[51]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4475,7 +5173,7 @@ func (x *WatchWalletEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchWalletEventsResponse.ProtoReflect.Descriptor instead.
 func (*WatchWalletEventsResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{51}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *WatchWalletEventsResponse) GetEvent() *WalletEvent {
@@ -4498,7 +5196,7 @@ type SetTopUpRuleRequest struct {
 
 func (x *SetTopUpRuleRequest) Reset() {
 	*x = SetTopUpRuleRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[52]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4510,7 +5208,7 @@ func (x *SetTopUpRuleRequest) String() string {
 func (*SetTopUpRuleRequest) ProtoMessage() {}
 
 func (x *SetTopUpRuleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[52]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4523,7 +5221,7 @@ func (x *SetTopUpRuleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetTopUpRuleRequest.ProtoReflect.Descriptor instead.
 func (*SetTopUpRuleRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{52}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *SetTopUpRuleRequest) GetRequestId() string {
@@ -4551,7 +5249,7 @@ type SetTopUpRuleResponse struct {
 
 func (x *SetTopUpRuleResponse) Reset() {
 	*x = SetTopUpRuleResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[53]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4563,7 +5261,7 @@ func (x *SetTopUpRuleResponse) String() string {
 func (*SetTopUpRuleResponse) ProtoMessage() {}
 
 func (x *SetTopUpRuleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[53]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4576,7 +5274,7 @@ func (x *SetTopUpRuleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetTopUpRuleResponse.ProtoReflect.Descriptor instead.
 func (*SetTopUpRuleResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{53}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *SetTopUpRuleResponse) GetRule() *TopUpRule {
@@ -4601,7 +5299,7 @@ type ListTopUpsRequest struct {
 
 func (x *ListTopUpsRequest) Reset() {
 	*x = ListTopUpsRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[54]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4613,7 +5311,7 @@ func (x *ListTopUpsRequest) String() string {
 func (*ListTopUpsRequest) ProtoMessage() {}
 
 func (x *ListTopUpsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[54]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4626,7 +5324,7 @@ func (x *ListTopUpsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTopUpsRequest.ProtoReflect.Descriptor instead.
 func (*ListTopUpsRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{54}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ListTopUpsRequest) GetWalletId() string {
@@ -4663,7 +5361,7 @@ type ListTopUpsResponse struct {
 
 func (x *ListTopUpsResponse) Reset() {
 	*x = ListTopUpsResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[55]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4675,7 +5373,7 @@ func (x *ListTopUpsResponse) String() string {
 func (*ListTopUpsResponse) ProtoMessage() {}
 
 func (x *ListTopUpsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[55]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4688,7 +5386,7 @@ func (x *ListTopUpsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTopUpsResponse.ProtoReflect.Descriptor instead.
 func (*ListTopUpsResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{55}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ListTopUpsResponse) GetTopUps() []*TopUp {
@@ -4718,7 +5416,7 @@ type ConfirmTopUpRequest struct {
 
 func (x *ConfirmTopUpRequest) Reset() {
 	*x = ConfirmTopUpRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[56]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4730,7 +5428,7 @@ func (x *ConfirmTopUpRequest) String() string {
 func (*ConfirmTopUpRequest) ProtoMessage() {}
 
 func (x *ConfirmTopUpRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[56]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4743,7 +5441,7 @@ func (x *ConfirmTopUpRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfirmTopUpRequest.ProtoReflect.Descriptor instead.
 func (*ConfirmTopUpRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{56}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *ConfirmTopUpRequest) GetRequestId() string {
@@ -4771,7 +5469,7 @@ type ConfirmTopUpResponse struct {
 
 func (x *ConfirmTopUpResponse) Reset() {
 	*x = ConfirmTopUpResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[57]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4783,7 +5481,7 @@ func (x *ConfirmTopUpResponse) String() string {
 func (*ConfirmTopUpResponse) ProtoMessage() {}
 
 func (x *ConfirmTopUpResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[57]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4796,7 +5494,7 @@ func (x *ConfirmTopUpResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfirmTopUpResponse.ProtoReflect.Descriptor instead.
 func (*ConfirmTopUpResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{57}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *ConfirmTopUpResponse) GetTopUp() *TopUp {
@@ -4821,7 +5519,7 @@ type FailTopUpRequest struct {
 
 func (x *FailTopUpRequest) Reset() {
 	*x = FailTopUpRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[58]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4833,7 +5531,7 @@ func (x *FailTopUpRequest) String() string {
 func (*FailTopUpRequest) ProtoMessage() {}
 
 func (x *FailTopUpRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[58]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4846,7 +5544,7 @@ func (x *FailTopUpRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailTopUpRequest.ProtoReflect.Descriptor instead.
 func (*FailTopUpRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{58}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *FailTopUpRequest) GetRequestId() string {
@@ -4881,7 +5579,7 @@ type FailTopUpResponse struct {
 
 func (x *FailTopUpResponse) Reset() {
 	*x = FailTopUpResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[59]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4893,7 +5591,7 @@ func (x *FailTopUpResponse) String() string {
 func (*FailTopUpResponse) ProtoMessage() {}
 
 func (x *FailTopUpResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[59]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4906,7 +5604,7 @@ func (x *FailTopUpResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailTopUpResponse.ProtoReflect.Descriptor instead.
 func (*FailTopUpResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{59}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *FailTopUpResponse) GetTopUp() *TopUp {
@@ -4932,7 +5630,7 @@ type SetAlertRulesRequest struct {
 
 func (x *SetAlertRulesRequest) Reset() {
 	*x = SetAlertRulesRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[60]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4944,7 +5642,7 @@ func (x *SetAlertRulesRequest) String() string {
 func (*SetAlertRulesRequest) ProtoMessage() {}
 
 func (x *SetAlertRulesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[60]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4957,7 +5655,7 @@ func (x *SetAlertRulesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetAlertRulesRequest.ProtoReflect.Descriptor instead.
 func (*SetAlertRulesRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{60}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *SetAlertRulesRequest) GetRequestId() string {
@@ -4992,7 +5690,7 @@ type SetAlertRulesResponse struct {
 
 func (x *SetAlertRulesResponse) Reset() {
 	*x = SetAlertRulesResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[61]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5004,7 +5702,7 @@ func (x *SetAlertRulesResponse) String() string {
 func (*SetAlertRulesResponse) ProtoMessage() {}
 
 func (x *SetAlertRulesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[61]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5017,7 +5715,7 @@ func (x *SetAlertRulesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetAlertRulesResponse.ProtoReflect.Descriptor instead.
 func (*SetAlertRulesResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{61}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *SetAlertRulesResponse) GetRules() []*AlertRule {
@@ -5038,7 +5736,7 @@ type ListAlertRulesRequest struct {
 
 func (x *ListAlertRulesRequest) Reset() {
 	*x = ListAlertRulesRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[62]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5050,7 +5748,7 @@ func (x *ListAlertRulesRequest) String() string {
 func (*ListAlertRulesRequest) ProtoMessage() {}
 
 func (x *ListAlertRulesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[62]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5063,7 +5761,7 @@ func (x *ListAlertRulesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAlertRulesRequest.ProtoReflect.Descriptor instead.
 func (*ListAlertRulesRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{62}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *ListAlertRulesRequest) GetWalletId() string {
@@ -5084,7 +5782,7 @@ type ListAlertRulesResponse struct {
 
 func (x *ListAlertRulesResponse) Reset() {
 	*x = ListAlertRulesResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[63]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5096,7 +5794,7 @@ func (x *ListAlertRulesResponse) String() string {
 func (*ListAlertRulesResponse) ProtoMessage() {}
 
 func (x *ListAlertRulesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[63]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5109,12 +5807,800 @@ func (x *ListAlertRulesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAlertRulesResponse.ProtoReflect.Descriptor instead.
 func (*ListAlertRulesResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{63}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *ListAlertRulesResponse) GetRules() []*AlertRule {
 	if x != nil {
 		return x.Rules
+	}
+	return nil
+}
+
+// Request of CreateWebhookEndpoint.
+type CreateWebhookEndpointRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Idempotency key chosen by the caller; a retry returns the same endpoint and secret.
+	RequestId string `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Only this wallet's events; empty means every wallet's.
+	WalletId string `protobuf:"bytes,2,opt,name=wallet_id,json=walletId,proto3" json:"wallet_id,omitempty"`
+	// An absolute http or https URL, at most 2048 characters.
+	Url string `protobuf:"bytes,3,opt,name=url,proto3" json:"url,omitempty"`
+	// Only events of these types; empty means every type.
+	Types []WalletEventType `protobuf:"varint,4,rep,packed,name=types,proto3,enum=billing.ledger.v1.WalletEventType" json:"types,omitempty"`
+	// A note for people, at most 1000 characters.
+	Description   string `protobuf:"bytes,5,opt,name=description,proto3" json:"description,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateWebhookEndpointRequest) Reset() {
+	*x = CreateWebhookEndpointRequest{}
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[68]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateWebhookEndpointRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateWebhookEndpointRequest) ProtoMessage() {}
+
+func (x *CreateWebhookEndpointRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[68]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateWebhookEndpointRequest.ProtoReflect.Descriptor instead.
+func (*CreateWebhookEndpointRequest) Descriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{68}
+}
+
+func (x *CreateWebhookEndpointRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *CreateWebhookEndpointRequest) GetWalletId() string {
+	if x != nil {
+		return x.WalletId
+	}
+	return ""
+}
+
+func (x *CreateWebhookEndpointRequest) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *CreateWebhookEndpointRequest) GetTypes() []WalletEventType {
+	if x != nil {
+		return x.Types
+	}
+	return nil
+}
+
+func (x *CreateWebhookEndpointRequest) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+// Response of CreateWebhookEndpoint.
+type CreateWebhookEndpointResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The new endpoint.
+	Endpoint *WebhookEndpoint `protobuf:"bytes,1,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	// The HMAC-SHA256 key of the Billing-Signature header. Shown only here: store it.
+	Secret        string `protobuf:"bytes,2,opt,name=secret,proto3" json:"secret,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateWebhookEndpointResponse) Reset() {
+	*x = CreateWebhookEndpointResponse{}
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[69]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateWebhookEndpointResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateWebhookEndpointResponse) ProtoMessage() {}
+
+func (x *CreateWebhookEndpointResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[69]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateWebhookEndpointResponse.ProtoReflect.Descriptor instead.
+func (*CreateWebhookEndpointResponse) Descriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{69}
+}
+
+func (x *CreateWebhookEndpointResponse) GetEndpoint() *WebhookEndpoint {
+	if x != nil {
+		return x.Endpoint
+	}
+	return nil
+}
+
+func (x *CreateWebhookEndpointResponse) GetSecret() string {
+	if x != nil {
+		return x.Secret
+	}
+	return ""
+}
+
+// Request of ListWebhookEndpoints.
+type ListWebhookEndpointsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only this wallet's endpoints, when set; otherwise every endpoint (global ones included).
+	WalletId string `protobuf:"bytes,1,opt,name=wallet_id,json=walletId,proto3" json:"wallet_id,omitempty"`
+	// At most this many (default 50, at most 500).
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// From a previous response's next_page_token.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListWebhookEndpointsRequest) Reset() {
+	*x = ListWebhookEndpointsRequest{}
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[70]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListWebhookEndpointsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListWebhookEndpointsRequest) ProtoMessage() {}
+
+func (x *ListWebhookEndpointsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[70]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListWebhookEndpointsRequest.ProtoReflect.Descriptor instead.
+func (*ListWebhookEndpointsRequest) Descriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{70}
+}
+
+func (x *ListWebhookEndpointsRequest) GetWalletId() string {
+	if x != nil {
+		return x.WalletId
+	}
+	return ""
+}
+
+func (x *ListWebhookEndpointsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListWebhookEndpointsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// Response of ListWebhookEndpoints.
+type ListWebhookEndpointsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Active endpoints, oldest first.
+	Endpoints []*WebhookEndpoint `protobuf:"bytes,1,rep,name=endpoints,proto3" json:"endpoints,omitempty"`
+	// Token for the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListWebhookEndpointsResponse) Reset() {
+	*x = ListWebhookEndpointsResponse{}
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[71]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListWebhookEndpointsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListWebhookEndpointsResponse) ProtoMessage() {}
+
+func (x *ListWebhookEndpointsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[71]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListWebhookEndpointsResponse.ProtoReflect.Descriptor instead.
+func (*ListWebhookEndpointsResponse) Descriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{71}
+}
+
+func (x *ListWebhookEndpointsResponse) GetEndpoints() []*WebhookEndpoint {
+	if x != nil {
+		return x.Endpoints
+	}
+	return nil
+}
+
+func (x *ListWebhookEndpointsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// Request of DeleteWebhookEndpoint.
+type DeleteWebhookEndpointRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Idempotency key chosen by the caller.
+	RequestId string `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The endpoint.
+	EndpointId    string `protobuf:"bytes,2,opt,name=endpoint_id,json=endpointId,proto3" json:"endpoint_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteWebhookEndpointRequest) Reset() {
+	*x = DeleteWebhookEndpointRequest{}
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[72]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteWebhookEndpointRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteWebhookEndpointRequest) ProtoMessage() {}
+
+func (x *DeleteWebhookEndpointRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[72]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteWebhookEndpointRequest.ProtoReflect.Descriptor instead.
+func (*DeleteWebhookEndpointRequest) Descriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{72}
+}
+
+func (x *DeleteWebhookEndpointRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *DeleteWebhookEndpointRequest) GetEndpointId() string {
+	if x != nil {
+		return x.EndpointId
+	}
+	return ""
+}
+
+// Response of DeleteWebhookEndpoint.
+type DeleteWebhookEndpointResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The endpoint, now deleted.
+	Endpoint      *WebhookEndpoint `protobuf:"bytes,1,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteWebhookEndpointResponse) Reset() {
+	*x = DeleteWebhookEndpointResponse{}
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[73]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteWebhookEndpointResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteWebhookEndpointResponse) ProtoMessage() {}
+
+func (x *DeleteWebhookEndpointResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[73]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteWebhookEndpointResponse.ProtoReflect.Descriptor instead.
+func (*DeleteWebhookEndpointResponse) Descriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{73}
+}
+
+func (x *DeleteWebhookEndpointResponse) GetEndpoint() *WebhookEndpoint {
+	if x != nil {
+		return x.Endpoint
+	}
+	return nil
+}
+
+// Request of ListWebhookDeliveries.
+type ListWebhookDeliveriesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The endpoint (deleted ones keep their log).
+	EndpointId string `protobuf:"bytes,1,opt,name=endpoint_id,json=endpointId,proto3" json:"endpoint_id,omitempty"`
+	// Only deliveries in this state, when set.
+	State WebhookDeliveryState `protobuf:"varint,2,opt,name=state,proto3,enum=billing.ledger.v1.WebhookDeliveryState" json:"state,omitempty"`
+	// At most this many (default 50, at most 500).
+	PageSize int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// From a previous response's next_page_token.
+	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListWebhookDeliveriesRequest) Reset() {
+	*x = ListWebhookDeliveriesRequest{}
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[74]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListWebhookDeliveriesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListWebhookDeliveriesRequest) ProtoMessage() {}
+
+func (x *ListWebhookDeliveriesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[74]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListWebhookDeliveriesRequest.ProtoReflect.Descriptor instead.
+func (*ListWebhookDeliveriesRequest) Descriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{74}
+}
+
+func (x *ListWebhookDeliveriesRequest) GetEndpointId() string {
+	if x != nil {
+		return x.EndpointId
+	}
+	return ""
+}
+
+func (x *ListWebhookDeliveriesRequest) GetState() WebhookDeliveryState {
+	if x != nil {
+		return x.State
+	}
+	return WebhookDeliveryState_WEBHOOK_DELIVERY_STATE_UNSPECIFIED
+}
+
+func (x *ListWebhookDeliveriesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListWebhookDeliveriesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// Response of ListWebhookDeliveries.
+type ListWebhookDeliveriesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Deliveries, newest first.
+	Deliveries []*WebhookDelivery `protobuf:"bytes,1,rep,name=deliveries,proto3" json:"deliveries,omitempty"`
+	// Token for the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListWebhookDeliveriesResponse) Reset() {
+	*x = ListWebhookDeliveriesResponse{}
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[75]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListWebhookDeliveriesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListWebhookDeliveriesResponse) ProtoMessage() {}
+
+func (x *ListWebhookDeliveriesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[75]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListWebhookDeliveriesResponse.ProtoReflect.Descriptor instead.
+func (*ListWebhookDeliveriesResponse) Descriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{75}
+}
+
+func (x *ListWebhookDeliveriesResponse) GetDeliveries() []*WebhookDelivery {
+	if x != nil {
+		return x.Deliveries
+	}
+	return nil
+}
+
+func (x *ListWebhookDeliveriesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// Request of CreateAllotmentSchedule.
+type CreateAllotmentScheduleRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Idempotency key chosen by the caller.
+	RequestId string `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The schedule; its wallet_id names the wallet. schedule_id and periods_granted are ignored.
+	Schedule      *AllotmentSchedule `protobuf:"bytes,2,opt,name=schedule,proto3" json:"schedule,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateAllotmentScheduleRequest) Reset() {
+	*x = CreateAllotmentScheduleRequest{}
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[76]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateAllotmentScheduleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateAllotmentScheduleRequest) ProtoMessage() {}
+
+func (x *CreateAllotmentScheduleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[76]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateAllotmentScheduleRequest.ProtoReflect.Descriptor instead.
+func (*CreateAllotmentScheduleRequest) Descriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{76}
+}
+
+func (x *CreateAllotmentScheduleRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *CreateAllotmentScheduleRequest) GetSchedule() *AllotmentSchedule {
+	if x != nil {
+		return x.Schedule
+	}
+	return nil
+}
+
+// Response of CreateAllotmentSchedule.
+type CreateAllotmentScheduleResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The schedule as stored, after granting every period already started.
+	Schedule      *AllotmentSchedule `protobuf:"bytes,1,opt,name=schedule,proto3" json:"schedule,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateAllotmentScheduleResponse) Reset() {
+	*x = CreateAllotmentScheduleResponse{}
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[77]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateAllotmentScheduleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateAllotmentScheduleResponse) ProtoMessage() {}
+
+func (x *CreateAllotmentScheduleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[77]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateAllotmentScheduleResponse.ProtoReflect.Descriptor instead.
+func (*CreateAllotmentScheduleResponse) Descriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{77}
+}
+
+func (x *CreateAllotmentScheduleResponse) GetSchedule() *AllotmentSchedule {
+	if x != nil {
+		return x.Schedule
+	}
+	return nil
+}
+
+// Request of ListAllotmentSchedules.
+type ListAllotmentSchedulesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The wallet.
+	WalletId      string `protobuf:"bytes,1,opt,name=wallet_id,json=walletId,proto3" json:"wallet_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAllotmentSchedulesRequest) Reset() {
+	*x = ListAllotmentSchedulesRequest{}
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[78]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAllotmentSchedulesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAllotmentSchedulesRequest) ProtoMessage() {}
+
+func (x *ListAllotmentSchedulesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[78]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAllotmentSchedulesRequest.ProtoReflect.Descriptor instead.
+func (*ListAllotmentSchedulesRequest) Descriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{78}
+}
+
+func (x *ListAllotmentSchedulesRequest) GetWalletId() string {
+	if x != nil {
+		return x.WalletId
+	}
+	return ""
+}
+
+// Response of ListAllotmentSchedules.
+type ListAllotmentSchedulesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The schedules, oldest first.
+	Schedules     []*AllotmentSchedule `protobuf:"bytes,1,rep,name=schedules,proto3" json:"schedules,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAllotmentSchedulesResponse) Reset() {
+	*x = ListAllotmentSchedulesResponse{}
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[79]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAllotmentSchedulesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAllotmentSchedulesResponse) ProtoMessage() {}
+
+func (x *ListAllotmentSchedulesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[79]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAllotmentSchedulesResponse.ProtoReflect.Descriptor instead.
+func (*ListAllotmentSchedulesResponse) Descriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{79}
+}
+
+func (x *ListAllotmentSchedulesResponse) GetSchedules() []*AllotmentSchedule {
+	if x != nil {
+		return x.Schedules
+	}
+	return nil
+}
+
+// Request of EndAllotmentSchedule.
+type EndAllotmentScheduleRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Idempotency key chosen by the caller.
+	RequestId string `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The schedule.
+	ScheduleId string `protobuf:"bytes,2,opt,name=schedule_id,json=scheduleId,proto3" json:"schedule_id,omitempty"`
+	// When the subscription ends; unset means now. Not in the past.
+	EndTime       *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EndAllotmentScheduleRequest) Reset() {
+	*x = EndAllotmentScheduleRequest{}
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[80]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EndAllotmentScheduleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EndAllotmentScheduleRequest) ProtoMessage() {}
+
+func (x *EndAllotmentScheduleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[80]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EndAllotmentScheduleRequest.ProtoReflect.Descriptor instead.
+func (*EndAllotmentScheduleRequest) Descriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{80}
+}
+
+func (x *EndAllotmentScheduleRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *EndAllotmentScheduleRequest) GetScheduleId() string {
+	if x != nil {
+		return x.ScheduleId
+	}
+	return ""
+}
+
+func (x *EndAllotmentScheduleRequest) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+// Response of EndAllotmentSchedule.
+type EndAllotmentScheduleResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The schedule, now ending.
+	Schedule      *AllotmentSchedule `protobuf:"bytes,1,opt,name=schedule,proto3" json:"schedule,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EndAllotmentScheduleResponse) Reset() {
+	*x = EndAllotmentScheduleResponse{}
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[81]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EndAllotmentScheduleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EndAllotmentScheduleResponse) ProtoMessage() {}
+
+func (x *EndAllotmentScheduleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[81]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EndAllotmentScheduleResponse.ProtoReflect.Descriptor instead.
+func (*EndAllotmentScheduleResponse) Descriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{81}
+}
+
+func (x *EndAllotmentScheduleResponse) GetSchedule() *AllotmentSchedule {
+	if x != nil {
+		return x.Schedule
 	}
 	return nil
 }
@@ -5233,7 +6719,7 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"\twallet_id\x18\x03 \x01(\tR\bwalletId\x126\n" +
 	"\x04type\x18\x04 \x01(\x0e2\".billing.ledger.v1.WalletEventTypeR\x04type\x12?\n" +
 	"\roccurred_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\foccurredTime\x12\x1b\n" +
-	"\tdata_json\x18\x06 \x01(\tR\bdataJson\"\xdd\x03\n" +
+	"\tdata_json\x18\x06 \x01(\tR\bdataJson\"\x9a\x04\n" +
 	"\tTopUpRule\x12\x1b\n" +
 	"\twallet_id\x18\x01 \x01(\tR\bwalletId\x12\x1c\n" +
 	"\tthreshold\x18\x02 \x01(\tR\tthreshold\x12\x16\n" +
@@ -5250,7 +6736,9 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"\vmonthly_cap\x18\v \x01(\tR\n" +
 	"monthlyCap\x129\n" +
 	"\apayment\x18\f \x01(\x0e2\x1f.billing.ledger.v1.TopUpPaymentR\apayment\x12\x16\n" +
-	"\x06paused\x18\r \x01(\bR\x06paused\"\xfe\x02\n" +
+	"\x06paused\x18\r \x01(\bR\x06paused\x12;\n" +
+	"\vexpire_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\"\xfe\x02\n" +
 	"\x05TopUp\x12\x1a\n" +
 	"\ttop_up_id\x18\x01 \x01(\tR\atopUpId\x12\x1b\n" +
 	"\twallet_id\x18\x02 \x01(\tR\bwalletId\x12\x16\n" +
@@ -5264,7 +6752,27 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"\bend_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12\x19\n" +
 	"\bgrant_id\x18\t \x01(\tR\agrantId\x12%\n" +
 	"\x0efailure_reason\x18\n" +
-	" \x01(\tR\rfailureReason\"\xbb\x02\n" +
+	" \x01(\tR\rfailureReason\"\x8d\x05\n" +
+	"\x11AllotmentSchedule\x12\x1f\n" +
+	"\vschedule_id\x18\x01 \x01(\tR\n" +
+	"scheduleId\x12\x1b\n" +
+	"\twallet_id\x18\x02 \x01(\tR\bwalletId\x12\x16\n" +
+	"\x06amount\x18\x03 \x01(\tR\x06amount\x120\n" +
+	"\x04kind\x18\x04 \x01(\x0e2\x1c.billing.ledger.v1.GrantKindR\x04kind\x12\x1a\n" +
+	"\bpriority\x18\x05 \x01(\x05R\bpriority\x12=\n" +
+	"\acadence\x18\x06 \x01(\x0e2#.billing.ledger.v1.AllotmentCadenceR\acadence\x12;\n" +
+	"\vanchor_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"anchorTime\x12:\n" +
+	"\x06expiry\x18\b \x01(\x0e2\".billing.ledger.v1.AllotmentExpiryR\x06expiry\x12<\n" +
+	"\fexpire_after\x18\t \x01(\v2\x19.google.protobuf.DurationR\vexpireAfter\x12!\n" +
+	"\frollover_cap\x18\n" +
+	" \x01(\tR\vrolloverCap\x125\n" +
+	"\bend_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12'\n" +
+	"\x0fperiods_granted\x18\f \x01(\x03R\x0eperiodsGranted\x12\x1d\n" +
+	"\n" +
+	"unit_price\x18\r \x01(\tR\tunitPrice\x12\x1a\n" +
+	"\bcurrency\x18\x0e \x01(\tR\bcurrency\x12 \n" +
+	"\vdescription\x18\x0f \x01(\tR\vdescription\"\xbb\x02\n" +
 	"\tAlertRule\x12\x17\n" +
 	"\arule_id\x18\x01 \x01(\tR\x06ruleId\x12\x1b\n" +
 	"\twallet_id\x18\x02 \x01(\tR\bwalletId\x12\x12\n" +
@@ -5273,7 +6781,46 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"\tthreshold\x18\x05 \x01(\tR\tthreshold\x12<\n" +
 	"\fmin_interval\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\vminInterval\x12\x14\n" +
 	"\x05armed\x18\a \x01(\bR\x05armed\x12@\n" +
-	"\x0elast_fire_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\flastFireTime\"d\n" +
+	"\x0elast_fire_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\flastFireTime\"\xb7\x02\n" +
+	"\x0fWebhookEndpoint\x12\x1f\n" +
+	"\vendpoint_id\x18\x01 \x01(\tR\n" +
+	"endpointId\x12\x1b\n" +
+	"\twallet_id\x18\x02 \x01(\tR\bwalletId\x12\x10\n" +
+	"\x03url\x18\x03 \x01(\tR\x03url\x128\n" +
+	"\x05types\x18\x04 \x03(\x0e2\".billing.ledger.v1.WalletEventTypeR\x05types\x12 \n" +
+	"\vdescription\x18\x05 \x01(\tR\vdescription\x12;\n" +
+	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12;\n" +
+	"\vdelete_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"deleteTime\"\x9e\x01\n" +
+	"\x0eWebhookAttempt\x12\x16\n" +
+	"\x06number\x18\x01 \x01(\x05R\x06number\x12=\n" +
+	"\fattempt_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\vattemptTime\x12\x1f\n" +
+	"\vstatus_code\x18\x03 \x01(\x05R\n" +
+	"statusCode\x12\x14\n" +
+	"\x05error\x18\x04 \x01(\tR\x05error\"\x8a\x05\n" +
+	"\x0fWebhookDelivery\x12\x1f\n" +
+	"\vdelivery_id\x18\x01 \x01(\tR\n" +
+	"deliveryId\x12\x1f\n" +
+	"\vendpoint_id\x18\x02 \x01(\tR\n" +
+	"endpointId\x12\x19\n" +
+	"\bevent_id\x18\x03 \x01(\tR\aeventId\x12\x16\n" +
+	"\x06cursor\x18\x04 \x01(\x03R\x06cursor\x12A\n" +
+	"\n" +
+	"event_type\x18\x05 \x01(\x0e2\".billing.ledger.v1.WalletEventTypeR\teventType\x12\x1b\n" +
+	"\twallet_id\x18\x06 \x01(\tR\bwalletId\x12=\n" +
+	"\x05state\x18\a \x01(\x0e2'.billing.ledger.v1.WebhookDeliveryStateR\x05state\x12\x1a\n" +
+	"\battempts\x18\b \x01(\x05R\battempts\x12(\n" +
+	"\x10last_status_code\x18\t \x01(\x05R\x0elastStatusCode\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\n" +
+	" \x01(\tR\tlastError\x12F\n" +
+	"\x11next_attempt_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\x0fnextAttemptTime\x12;\n" +
+	"\vcreate_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x125\n" +
+	"\bend_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12B\n" +
+	"\vattempt_log\x18\x0e \x03(\v2!.billing.ledger.v1.WebhookAttemptR\n" +
+	"attemptLog\"d\n" +
 	"\x10VerifyDifference\x12\x18\n" +
 	"\asubject\x18\x01 \x01(\tR\asubject\x12\x16\n" +
 	"\x06stored\x18\x02 \x01(\tR\x06stored\x12\x1e\n" +
@@ -5489,7 +7036,62 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x15ListAlertRulesRequest\x12\x1b\n" +
 	"\twallet_id\x18\x01 \x01(\tR\bwalletId\"L\n" +
 	"\x16ListAlertRulesResponse\x122\n" +
-	"\x05rules\x18\x01 \x03(\v2\x1c.billing.ledger.v1.AlertRuleR\x05rules*j\n" +
+	"\x05rules\x18\x01 \x03(\v2\x1c.billing.ledger.v1.AlertRuleR\x05rules\"\xc8\x01\n" +
+	"\x1cCreateWebhookEndpointRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x1b\n" +
+	"\twallet_id\x18\x02 \x01(\tR\bwalletId\x12\x10\n" +
+	"\x03url\x18\x03 \x01(\tR\x03url\x128\n" +
+	"\x05types\x18\x04 \x03(\x0e2\".billing.ledger.v1.WalletEventTypeR\x05types\x12 \n" +
+	"\vdescription\x18\x05 \x01(\tR\vdescription\"w\n" +
+	"\x1dCreateWebhookEndpointResponse\x12>\n" +
+	"\bendpoint\x18\x01 \x01(\v2\".billing.ledger.v1.WebhookEndpointR\bendpoint\x12\x16\n" +
+	"\x06secret\x18\x02 \x01(\tR\x06secret\"v\n" +
+	"\x1bListWebhookEndpointsRequest\x12\x1b\n" +
+	"\twallet_id\x18\x01 \x01(\tR\bwalletId\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"\x88\x01\n" +
+	"\x1cListWebhookEndpointsResponse\x12@\n" +
+	"\tendpoints\x18\x01 \x03(\v2\".billing.ledger.v1.WebhookEndpointR\tendpoints\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"^\n" +
+	"\x1cDeleteWebhookEndpointRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x1f\n" +
+	"\vendpoint_id\x18\x02 \x01(\tR\n" +
+	"endpointId\"_\n" +
+	"\x1dDeleteWebhookEndpointResponse\x12>\n" +
+	"\bendpoint\x18\x01 \x01(\v2\".billing.ledger.v1.WebhookEndpointR\bendpoint\"\xba\x01\n" +
+	"\x1cListWebhookDeliveriesRequest\x12\x1f\n" +
+	"\vendpoint_id\x18\x01 \x01(\tR\n" +
+	"endpointId\x12=\n" +
+	"\x05state\x18\x02 \x01(\x0e2'.billing.ledger.v1.WebhookDeliveryStateR\x05state\x12\x1b\n" +
+	"\tpage_size\x18\x03 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x04 \x01(\tR\tpageToken\"\x8b\x01\n" +
+	"\x1dListWebhookDeliveriesResponse\x12B\n" +
+	"\n" +
+	"deliveries\x18\x01 \x03(\v2\".billing.ledger.v1.WebhookDeliveryR\n" +
+	"deliveries\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x81\x01\n" +
+	"\x1eCreateAllotmentScheduleRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12@\n" +
+	"\bschedule\x18\x02 \x01(\v2$.billing.ledger.v1.AllotmentScheduleR\bschedule\"c\n" +
+	"\x1fCreateAllotmentScheduleResponse\x12@\n" +
+	"\bschedule\x18\x01 \x01(\v2$.billing.ledger.v1.AllotmentScheduleR\bschedule\"<\n" +
+	"\x1dListAllotmentSchedulesRequest\x12\x1b\n" +
+	"\twallet_id\x18\x01 \x01(\tR\bwalletId\"d\n" +
+	"\x1eListAllotmentSchedulesResponse\x12B\n" +
+	"\tschedules\x18\x01 \x03(\v2$.billing.ledger.v1.AllotmentScheduleR\tschedules\"\x94\x01\n" +
+	"\x1bEndAllotmentScheduleRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x1f\n" +
+	"\vschedule_id\x18\x02 \x01(\tR\n" +
+	"scheduleId\x125\n" +
+	"\bend_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"`\n" +
+	"\x1cEndAllotmentScheduleResponse\x12@\n" +
+	"\bschedule\x18\x01 \x01(\v2$.billing.ledger.v1.AllotmentScheduleR\bschedule*j\n" +
 	"\rOveragePolicy\x12\x1e\n" +
 	"\x1aOVERAGE_POLICY_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13OVERAGE_POLICY_DENY\x10\x01\x12 \n" +
@@ -5543,12 +7145,29 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x18TOP_UP_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14TOP_UP_STATE_PENDING\x10\x01\x12\x1a\n" +
 	"\x16TOP_UP_STATE_COMPLETED\x10\x02\x12\x17\n" +
-	"\x13TOP_UP_STATE_FAILED\x10\x03*q\n" +
+	"\x13TOP_UP_STATE_FAILED\x10\x03*\xd1\x01\n" +
+	"\x14WebhookDeliveryState\x12&\n" +
+	"\"WEBHOOK_DELIVERY_STATE_UNSPECIFIED\x10\x00\x12\"\n" +
+	"\x1eWEBHOOK_DELIVERY_STATE_PENDING\x10\x01\x12$\n" +
+	" WEBHOOK_DELIVERY_STATE_DELIVERED\x10\x02\x12!\n" +
+	"\x1dWEBHOOK_DELIVERY_STATE_FAILED\x10\x03\x12$\n" +
+	" WEBHOOK_DELIVERY_STATE_CANCELLED\x10\x04*q\n" +
 	"\tAlertKind\x12\x1a\n" +
 	"\x16ALERT_KIND_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13ALERT_KIND_ABSOLUTE\x10\x01\x12\x16\n" +
 	"\x12ALERT_KIND_PERCENT\x10\x02\x12\x17\n" +
-	"\x13ALERT_KIND_DEPLETED\x10\x032\x9e\x12\n" +
+	"\x13ALERT_KIND_DEPLETED\x10\x03*\xb1\x01\n" +
+	"\x10AllotmentCadence\x12!\n" +
+	"\x1dALLOTMENT_CADENCE_UNSPECIFIED\x10\x00\x12\x1c\n" +
+	"\x18ALLOTMENT_CADENCE_WEEKLY\x10\x01\x12\x1d\n" +
+	"\x19ALLOTMENT_CADENCE_MONTHLY\x10\x02\x12\x1f\n" +
+	"\x1bALLOTMENT_CADENCE_QUARTERLY\x10\x03\x12\x1c\n" +
+	"\x18ALLOTMENT_CADENCE_YEARLY\x10\x04*\x98\x01\n" +
+	"\x0fAllotmentExpiry\x12 \n" +
+	"\x1cALLOTMENT_EXPIRY_UNSPECIFIED\x10\x00\x12\"\n" +
+	"\x1eALLOTMENT_EXPIRY_END_OF_PERIOD\x10\x01\x12#\n" +
+	"\x1fALLOTMENT_EXPIRY_AFTER_DURATION\x10\x02\x12\x1a\n" +
+	"\x16ALLOTMENT_EXPIRY_NEVER\x10\x032\x86\x19\n" +
 	"\rLedgerService\x12_\n" +
 	"\fCreateWallet\x12&.billing.ledger.v1.CreateWalletRequest\x1a'.billing.ledger.v1.CreateWalletResponse\x12V\n" +
 	"\tGetWallet\x12#.billing.ledger.v1.GetWalletRequest\x1a$.billing.ledger.v1.GetWalletResponse\x12\\\n" +
@@ -5579,7 +7198,14 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"\fConfirmTopUp\x12&.billing.ledger.v1.ConfirmTopUpRequest\x1a'.billing.ledger.v1.ConfirmTopUpResponse\x12V\n" +
 	"\tFailTopUp\x12#.billing.ledger.v1.FailTopUpRequest\x1a$.billing.ledger.v1.FailTopUpResponse\x12b\n" +
 	"\rSetAlertRules\x12'.billing.ledger.v1.SetAlertRulesRequest\x1a(.billing.ledger.v1.SetAlertRulesResponse\x12e\n" +
-	"\x0eListAlertRules\x12(.billing.ledger.v1.ListAlertRulesRequest\x1a).billing.ledger.v1.ListAlertRulesResponseB\xd8\x01\n" +
+	"\x0eListAlertRules\x12(.billing.ledger.v1.ListAlertRulesRequest\x1a).billing.ledger.v1.ListAlertRulesResponse\x12\x80\x01\n" +
+	"\x17CreateAllotmentSchedule\x121.billing.ledger.v1.CreateAllotmentScheduleRequest\x1a2.billing.ledger.v1.CreateAllotmentScheduleResponse\x12}\n" +
+	"\x16ListAllotmentSchedules\x120.billing.ledger.v1.ListAllotmentSchedulesRequest\x1a1.billing.ledger.v1.ListAllotmentSchedulesResponse\x12w\n" +
+	"\x14EndAllotmentSchedule\x12..billing.ledger.v1.EndAllotmentScheduleRequest\x1a/.billing.ledger.v1.EndAllotmentScheduleResponse\x12z\n" +
+	"\x15CreateWebhookEndpoint\x12/.billing.ledger.v1.CreateWebhookEndpointRequest\x1a0.billing.ledger.v1.CreateWebhookEndpointResponse\x12w\n" +
+	"\x14ListWebhookEndpoints\x12..billing.ledger.v1.ListWebhookEndpointsRequest\x1a/.billing.ledger.v1.ListWebhookEndpointsResponse\x12z\n" +
+	"\x15DeleteWebhookEndpoint\x12/.billing.ledger.v1.DeleteWebhookEndpointRequest\x1a0.billing.ledger.v1.DeleteWebhookEndpointResponse\x12z\n" +
+	"\x15ListWebhookDeliveries\x12/.billing.ledger.v1.ListWebhookDeliveriesRequest\x1a0.billing.ledger.v1.ListWebhookDeliveriesResponseB\xd8\x01\n" +
 	"\x15com.billing.ledger.v1B\vLedgerProtoP\x01ZLgithub.com/billing-backend/billing/clients/go/gen/billing/ledger/v1;ledgerv1\xa2\x02\x03BLX\xaa\x02\x11Billing.Ledger.V1\xca\x02\x11Billing\\Ledger\\V1\xe2\x02\x1dBilling\\Ledger\\V1\\GPBMetadata\xea\x02\x13Billing::Ledger::V1b\x06proto3"
 
 var (
@@ -5594,237 +7220,300 @@ func file_billing_ledger_v1_ledger_proto_rawDescGZIP() []byte {
 	return file_billing_ledger_v1_ledger_proto_rawDescData
 }
 
-var file_billing_ledger_v1_ledger_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
-var file_billing_ledger_v1_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 69)
+var file_billing_ledger_v1_ledger_proto_enumTypes = make([]protoimpl.EnumInfo, 12)
+var file_billing_ledger_v1_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 87)
 var file_billing_ledger_v1_ledger_proto_goTypes = []any{
-	(OveragePolicy)(0),                // 0: billing.ledger.v1.OveragePolicy
-	(GrantKind)(0),                    // 1: billing.ledger.v1.GrantKind
-	(GrantState)(0),                   // 2: billing.ledger.v1.GrantState
-	(EntryType)(0),                    // 3: billing.ledger.v1.EntryType
-	(HoldState)(0),                    // 4: billing.ledger.v1.HoldState
-	(WalletEventType)(0),              // 5: billing.ledger.v1.WalletEventType
-	(TopUpPayment)(0),                 // 6: billing.ledger.v1.TopUpPayment
-	(TopUpState)(0),                   // 7: billing.ledger.v1.TopUpState
-	(AlertKind)(0),                    // 8: billing.ledger.v1.AlertKind
-	(*Wallet)(nil),                    // 9: billing.ledger.v1.Wallet
-	(*CostBasis)(nil),                 // 10: billing.ledger.v1.CostBasis
-	(*Grant)(nil),                     // 11: billing.ledger.v1.Grant
-	(*Allocation)(nil),                // 12: billing.ledger.v1.Allocation
-	(*Entry)(nil),                     // 13: billing.ledger.v1.Entry
-	(*GrantBalance)(nil),              // 14: billing.ledger.v1.GrantBalance
-	(*Balance)(nil),                   // 15: billing.ledger.v1.Balance
-	(*Hold)(nil),                      // 16: billing.ledger.v1.Hold
-	(*WalletEvent)(nil),               // 17: billing.ledger.v1.WalletEvent
-	(*TopUpRule)(nil),                 // 18: billing.ledger.v1.TopUpRule
-	(*TopUp)(nil),                     // 19: billing.ledger.v1.TopUp
-	(*AlertRule)(nil),                 // 20: billing.ledger.v1.AlertRule
-	(*VerifyDifference)(nil),          // 21: billing.ledger.v1.VerifyDifference
-	(*CreateWalletRequest)(nil),       // 22: billing.ledger.v1.CreateWalletRequest
-	(*CreateWalletResponse)(nil),      // 23: billing.ledger.v1.CreateWalletResponse
-	(*GetWalletRequest)(nil),          // 24: billing.ledger.v1.GetWalletRequest
-	(*GetWalletResponse)(nil),         // 25: billing.ledger.v1.GetWalletResponse
-	(*ListWalletsRequest)(nil),        // 26: billing.ledger.v1.ListWalletsRequest
-	(*ListWalletsResponse)(nil),       // 27: billing.ledger.v1.ListWalletsResponse
-	(*CreateGrantRequest)(nil),        // 28: billing.ledger.v1.CreateGrantRequest
-	(*CreateGrantResponse)(nil),       // 29: billing.ledger.v1.CreateGrantResponse
-	(*GetGrantRequest)(nil),           // 30: billing.ledger.v1.GetGrantRequest
-	(*GetGrantResponse)(nil),          // 31: billing.ledger.v1.GetGrantResponse
-	(*ListGrantsRequest)(nil),         // 32: billing.ledger.v1.ListGrantsRequest
-	(*ListGrantsResponse)(nil),        // 33: billing.ledger.v1.ListGrantsResponse
-	(*VoidGrantRequest)(nil),          // 34: billing.ledger.v1.VoidGrantRequest
-	(*VoidGrantResponse)(nil),         // 35: billing.ledger.v1.VoidGrantResponse
-	(*DebitRequest)(nil),              // 36: billing.ledger.v1.DebitRequest
-	(*DebitResponse)(nil),             // 37: billing.ledger.v1.DebitResponse
-	(*DebitBatchRequest)(nil),         // 38: billing.ledger.v1.DebitBatchRequest
-	(*DebitResult)(nil),               // 39: billing.ledger.v1.DebitResult
-	(*DebitBatchResponse)(nil),        // 40: billing.ledger.v1.DebitBatchResponse
-	(*RefundDebitRequest)(nil),        // 41: billing.ledger.v1.RefundDebitRequest
-	(*RefundDebitResponse)(nil),       // 42: billing.ledger.v1.RefundDebitResponse
-	(*GetBalanceRequest)(nil),         // 43: billing.ledger.v1.GetBalanceRequest
-	(*GetBalanceResponse)(nil),        // 44: billing.ledger.v1.GetBalanceResponse
-	(*ListEntriesRequest)(nil),        // 45: billing.ledger.v1.ListEntriesRequest
-	(*ListEntriesResponse)(nil),       // 46: billing.ledger.v1.ListEntriesResponse
-	(*RunExpiryRequest)(nil),          // 47: billing.ledger.v1.RunExpiryRequest
-	(*RunExpiryResponse)(nil),         // 48: billing.ledger.v1.RunExpiryResponse
-	(*VerifyWalletRequest)(nil),       // 49: billing.ledger.v1.VerifyWalletRequest
-	(*VerifyWalletResponse)(nil),      // 50: billing.ledger.v1.VerifyWalletResponse
-	(*CreateHoldRequest)(nil),         // 51: billing.ledger.v1.CreateHoldRequest
-	(*CreateHoldResponse)(nil),        // 52: billing.ledger.v1.CreateHoldResponse
-	(*CaptureHoldRequest)(nil),        // 53: billing.ledger.v1.CaptureHoldRequest
-	(*CaptureHoldResponse)(nil),       // 54: billing.ledger.v1.CaptureHoldResponse
-	(*ReleaseHoldRequest)(nil),        // 55: billing.ledger.v1.ReleaseHoldRequest
-	(*ReleaseHoldResponse)(nil),       // 56: billing.ledger.v1.ReleaseHoldResponse
-	(*GetHoldRequest)(nil),            // 57: billing.ledger.v1.GetHoldRequest
-	(*GetHoldResponse)(nil),           // 58: billing.ledger.v1.GetHoldResponse
-	(*WatchWalletEventsRequest)(nil),  // 59: billing.ledger.v1.WatchWalletEventsRequest
-	(*WatchWalletEventsResponse)(nil), // 60: billing.ledger.v1.WatchWalletEventsResponse
-	(*SetTopUpRuleRequest)(nil),       // 61: billing.ledger.v1.SetTopUpRuleRequest
-	(*SetTopUpRuleResponse)(nil),      // 62: billing.ledger.v1.SetTopUpRuleResponse
-	(*ListTopUpsRequest)(nil),         // 63: billing.ledger.v1.ListTopUpsRequest
-	(*ListTopUpsResponse)(nil),        // 64: billing.ledger.v1.ListTopUpsResponse
-	(*ConfirmTopUpRequest)(nil),       // 65: billing.ledger.v1.ConfirmTopUpRequest
-	(*ConfirmTopUpResponse)(nil),      // 66: billing.ledger.v1.ConfirmTopUpResponse
-	(*FailTopUpRequest)(nil),          // 67: billing.ledger.v1.FailTopUpRequest
-	(*FailTopUpResponse)(nil),         // 68: billing.ledger.v1.FailTopUpResponse
-	(*SetAlertRulesRequest)(nil),      // 69: billing.ledger.v1.SetAlertRulesRequest
-	(*SetAlertRulesResponse)(nil),     // 70: billing.ledger.v1.SetAlertRulesResponse
-	(*ListAlertRulesRequest)(nil),     // 71: billing.ledger.v1.ListAlertRulesRequest
-	(*ListAlertRulesResponse)(nil),    // 72: billing.ledger.v1.ListAlertRulesResponse
-	nil,                               // 73: billing.ledger.v1.Wallet.MetadataEntry
-	nil,                               // 74: billing.ledger.v1.Grant.MetadataEntry
-	nil,                               // 75: billing.ledger.v1.CreateWalletRequest.MetadataEntry
-	nil,                               // 76: billing.ledger.v1.CreateGrantRequest.MetadataEntry
-	nil,                               // 77: billing.ledger.v1.DebitRequest.MetadataEntry
-	(*durationpb.Duration)(nil),       // 78: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),     // 79: google.protobuf.Timestamp
-	(*v1.ItemError)(nil),              // 80: billing.type.v1.ItemError
-	(*v1.TimeRange)(nil),              // 81: billing.type.v1.TimeRange
+	(OveragePolicy)(0),                      // 0: billing.ledger.v1.OveragePolicy
+	(GrantKind)(0),                          // 1: billing.ledger.v1.GrantKind
+	(GrantState)(0),                         // 2: billing.ledger.v1.GrantState
+	(EntryType)(0),                          // 3: billing.ledger.v1.EntryType
+	(HoldState)(0),                          // 4: billing.ledger.v1.HoldState
+	(WalletEventType)(0),                    // 5: billing.ledger.v1.WalletEventType
+	(TopUpPayment)(0),                       // 6: billing.ledger.v1.TopUpPayment
+	(TopUpState)(0),                         // 7: billing.ledger.v1.TopUpState
+	(WebhookDeliveryState)(0),               // 8: billing.ledger.v1.WebhookDeliveryState
+	(AlertKind)(0),                          // 9: billing.ledger.v1.AlertKind
+	(AllotmentCadence)(0),                   // 10: billing.ledger.v1.AllotmentCadence
+	(AllotmentExpiry)(0),                    // 11: billing.ledger.v1.AllotmentExpiry
+	(*Wallet)(nil),                          // 12: billing.ledger.v1.Wallet
+	(*CostBasis)(nil),                       // 13: billing.ledger.v1.CostBasis
+	(*Grant)(nil),                           // 14: billing.ledger.v1.Grant
+	(*Allocation)(nil),                      // 15: billing.ledger.v1.Allocation
+	(*Entry)(nil),                           // 16: billing.ledger.v1.Entry
+	(*GrantBalance)(nil),                    // 17: billing.ledger.v1.GrantBalance
+	(*Balance)(nil),                         // 18: billing.ledger.v1.Balance
+	(*Hold)(nil),                            // 19: billing.ledger.v1.Hold
+	(*WalletEvent)(nil),                     // 20: billing.ledger.v1.WalletEvent
+	(*TopUpRule)(nil),                       // 21: billing.ledger.v1.TopUpRule
+	(*TopUp)(nil),                           // 22: billing.ledger.v1.TopUp
+	(*AllotmentSchedule)(nil),               // 23: billing.ledger.v1.AllotmentSchedule
+	(*AlertRule)(nil),                       // 24: billing.ledger.v1.AlertRule
+	(*WebhookEndpoint)(nil),                 // 25: billing.ledger.v1.WebhookEndpoint
+	(*WebhookAttempt)(nil),                  // 26: billing.ledger.v1.WebhookAttempt
+	(*WebhookDelivery)(nil),                 // 27: billing.ledger.v1.WebhookDelivery
+	(*VerifyDifference)(nil),                // 28: billing.ledger.v1.VerifyDifference
+	(*CreateWalletRequest)(nil),             // 29: billing.ledger.v1.CreateWalletRequest
+	(*CreateWalletResponse)(nil),            // 30: billing.ledger.v1.CreateWalletResponse
+	(*GetWalletRequest)(nil),                // 31: billing.ledger.v1.GetWalletRequest
+	(*GetWalletResponse)(nil),               // 32: billing.ledger.v1.GetWalletResponse
+	(*ListWalletsRequest)(nil),              // 33: billing.ledger.v1.ListWalletsRequest
+	(*ListWalletsResponse)(nil),             // 34: billing.ledger.v1.ListWalletsResponse
+	(*CreateGrantRequest)(nil),              // 35: billing.ledger.v1.CreateGrantRequest
+	(*CreateGrantResponse)(nil),             // 36: billing.ledger.v1.CreateGrantResponse
+	(*GetGrantRequest)(nil),                 // 37: billing.ledger.v1.GetGrantRequest
+	(*GetGrantResponse)(nil),                // 38: billing.ledger.v1.GetGrantResponse
+	(*ListGrantsRequest)(nil),               // 39: billing.ledger.v1.ListGrantsRequest
+	(*ListGrantsResponse)(nil),              // 40: billing.ledger.v1.ListGrantsResponse
+	(*VoidGrantRequest)(nil),                // 41: billing.ledger.v1.VoidGrantRequest
+	(*VoidGrantResponse)(nil),               // 42: billing.ledger.v1.VoidGrantResponse
+	(*DebitRequest)(nil),                    // 43: billing.ledger.v1.DebitRequest
+	(*DebitResponse)(nil),                   // 44: billing.ledger.v1.DebitResponse
+	(*DebitBatchRequest)(nil),               // 45: billing.ledger.v1.DebitBatchRequest
+	(*DebitResult)(nil),                     // 46: billing.ledger.v1.DebitResult
+	(*DebitBatchResponse)(nil),              // 47: billing.ledger.v1.DebitBatchResponse
+	(*RefundDebitRequest)(nil),              // 48: billing.ledger.v1.RefundDebitRequest
+	(*RefundDebitResponse)(nil),             // 49: billing.ledger.v1.RefundDebitResponse
+	(*GetBalanceRequest)(nil),               // 50: billing.ledger.v1.GetBalanceRequest
+	(*GetBalanceResponse)(nil),              // 51: billing.ledger.v1.GetBalanceResponse
+	(*ListEntriesRequest)(nil),              // 52: billing.ledger.v1.ListEntriesRequest
+	(*ListEntriesResponse)(nil),             // 53: billing.ledger.v1.ListEntriesResponse
+	(*RunExpiryRequest)(nil),                // 54: billing.ledger.v1.RunExpiryRequest
+	(*RunExpiryResponse)(nil),               // 55: billing.ledger.v1.RunExpiryResponse
+	(*VerifyWalletRequest)(nil),             // 56: billing.ledger.v1.VerifyWalletRequest
+	(*VerifyWalletResponse)(nil),            // 57: billing.ledger.v1.VerifyWalletResponse
+	(*CreateHoldRequest)(nil),               // 58: billing.ledger.v1.CreateHoldRequest
+	(*CreateHoldResponse)(nil),              // 59: billing.ledger.v1.CreateHoldResponse
+	(*CaptureHoldRequest)(nil),              // 60: billing.ledger.v1.CaptureHoldRequest
+	(*CaptureHoldResponse)(nil),             // 61: billing.ledger.v1.CaptureHoldResponse
+	(*ReleaseHoldRequest)(nil),              // 62: billing.ledger.v1.ReleaseHoldRequest
+	(*ReleaseHoldResponse)(nil),             // 63: billing.ledger.v1.ReleaseHoldResponse
+	(*GetHoldRequest)(nil),                  // 64: billing.ledger.v1.GetHoldRequest
+	(*GetHoldResponse)(nil),                 // 65: billing.ledger.v1.GetHoldResponse
+	(*WatchWalletEventsRequest)(nil),        // 66: billing.ledger.v1.WatchWalletEventsRequest
+	(*WatchWalletEventsResponse)(nil),       // 67: billing.ledger.v1.WatchWalletEventsResponse
+	(*SetTopUpRuleRequest)(nil),             // 68: billing.ledger.v1.SetTopUpRuleRequest
+	(*SetTopUpRuleResponse)(nil),            // 69: billing.ledger.v1.SetTopUpRuleResponse
+	(*ListTopUpsRequest)(nil),               // 70: billing.ledger.v1.ListTopUpsRequest
+	(*ListTopUpsResponse)(nil),              // 71: billing.ledger.v1.ListTopUpsResponse
+	(*ConfirmTopUpRequest)(nil),             // 72: billing.ledger.v1.ConfirmTopUpRequest
+	(*ConfirmTopUpResponse)(nil),            // 73: billing.ledger.v1.ConfirmTopUpResponse
+	(*FailTopUpRequest)(nil),                // 74: billing.ledger.v1.FailTopUpRequest
+	(*FailTopUpResponse)(nil),               // 75: billing.ledger.v1.FailTopUpResponse
+	(*SetAlertRulesRequest)(nil),            // 76: billing.ledger.v1.SetAlertRulesRequest
+	(*SetAlertRulesResponse)(nil),           // 77: billing.ledger.v1.SetAlertRulesResponse
+	(*ListAlertRulesRequest)(nil),           // 78: billing.ledger.v1.ListAlertRulesRequest
+	(*ListAlertRulesResponse)(nil),          // 79: billing.ledger.v1.ListAlertRulesResponse
+	(*CreateWebhookEndpointRequest)(nil),    // 80: billing.ledger.v1.CreateWebhookEndpointRequest
+	(*CreateWebhookEndpointResponse)(nil),   // 81: billing.ledger.v1.CreateWebhookEndpointResponse
+	(*ListWebhookEndpointsRequest)(nil),     // 82: billing.ledger.v1.ListWebhookEndpointsRequest
+	(*ListWebhookEndpointsResponse)(nil),    // 83: billing.ledger.v1.ListWebhookEndpointsResponse
+	(*DeleteWebhookEndpointRequest)(nil),    // 84: billing.ledger.v1.DeleteWebhookEndpointRequest
+	(*DeleteWebhookEndpointResponse)(nil),   // 85: billing.ledger.v1.DeleteWebhookEndpointResponse
+	(*ListWebhookDeliveriesRequest)(nil),    // 86: billing.ledger.v1.ListWebhookDeliveriesRequest
+	(*ListWebhookDeliveriesResponse)(nil),   // 87: billing.ledger.v1.ListWebhookDeliveriesResponse
+	(*CreateAllotmentScheduleRequest)(nil),  // 88: billing.ledger.v1.CreateAllotmentScheduleRequest
+	(*CreateAllotmentScheduleResponse)(nil), // 89: billing.ledger.v1.CreateAllotmentScheduleResponse
+	(*ListAllotmentSchedulesRequest)(nil),   // 90: billing.ledger.v1.ListAllotmentSchedulesRequest
+	(*ListAllotmentSchedulesResponse)(nil),  // 91: billing.ledger.v1.ListAllotmentSchedulesResponse
+	(*EndAllotmentScheduleRequest)(nil),     // 92: billing.ledger.v1.EndAllotmentScheduleRequest
+	(*EndAllotmentScheduleResponse)(nil),    // 93: billing.ledger.v1.EndAllotmentScheduleResponse
+	nil,                                     // 94: billing.ledger.v1.Wallet.MetadataEntry
+	nil,                                     // 95: billing.ledger.v1.Grant.MetadataEntry
+	nil,                                     // 96: billing.ledger.v1.CreateWalletRequest.MetadataEntry
+	nil,                                     // 97: billing.ledger.v1.CreateGrantRequest.MetadataEntry
+	nil,                                     // 98: billing.ledger.v1.DebitRequest.MetadataEntry
+	(*durationpb.Duration)(nil),             // 99: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),           // 100: google.protobuf.Timestamp
+	(*v1.ItemError)(nil),                    // 101: billing.type.v1.ItemError
+	(*v1.TimeRange)(nil),                    // 102: billing.type.v1.TimeRange
 }
 var file_billing_ledger_v1_ledger_proto_depIdxs = []int32{
 	0,   // 0: billing.ledger.v1.Wallet.overage_policy:type_name -> billing.ledger.v1.OveragePolicy
-	78,  // 1: billing.ledger.v1.Wallet.late_event_grace_period:type_name -> google.protobuf.Duration
-	73,  // 2: billing.ledger.v1.Wallet.metadata:type_name -> billing.ledger.v1.Wallet.MetadataEntry
-	79,  // 3: billing.ledger.v1.Wallet.create_time:type_name -> google.protobuf.Timestamp
+	99,  // 1: billing.ledger.v1.Wallet.late_event_grace_period:type_name -> google.protobuf.Duration
+	94,  // 2: billing.ledger.v1.Wallet.metadata:type_name -> billing.ledger.v1.Wallet.MetadataEntry
+	100, // 3: billing.ledger.v1.Wallet.create_time:type_name -> google.protobuf.Timestamp
 	1,   // 4: billing.ledger.v1.Grant.kind:type_name -> billing.ledger.v1.GrantKind
-	79,  // 5: billing.ledger.v1.Grant.effective_time:type_name -> google.protobuf.Timestamp
-	79,  // 6: billing.ledger.v1.Grant.expire_time:type_name -> google.protobuf.Timestamp
-	10,  // 7: billing.ledger.v1.Grant.cost_basis:type_name -> billing.ledger.v1.CostBasis
-	74,  // 8: billing.ledger.v1.Grant.metadata:type_name -> billing.ledger.v1.Grant.MetadataEntry
+	100, // 5: billing.ledger.v1.Grant.effective_time:type_name -> google.protobuf.Timestamp
+	100, // 6: billing.ledger.v1.Grant.expire_time:type_name -> google.protobuf.Timestamp
+	13,  // 7: billing.ledger.v1.Grant.cost_basis:type_name -> billing.ledger.v1.CostBasis
+	95,  // 8: billing.ledger.v1.Grant.metadata:type_name -> billing.ledger.v1.Grant.MetadataEntry
 	2,   // 9: billing.ledger.v1.Grant.state:type_name -> billing.ledger.v1.GrantState
-	79,  // 10: billing.ledger.v1.Grant.create_time:type_name -> google.protobuf.Timestamp
-	79,  // 11: billing.ledger.v1.Grant.void_time:type_name -> google.protobuf.Timestamp
+	100, // 10: billing.ledger.v1.Grant.create_time:type_name -> google.protobuf.Timestamp
+	100, // 11: billing.ledger.v1.Grant.void_time:type_name -> google.protobuf.Timestamp
 	3,   // 12: billing.ledger.v1.Entry.type:type_name -> billing.ledger.v1.EntryType
-	79,  // 13: billing.ledger.v1.Entry.occurred_time:type_name -> google.protobuf.Timestamp
-	79,  // 14: billing.ledger.v1.Entry.book_time:type_name -> google.protobuf.Timestamp
-	12,  // 15: billing.ledger.v1.Entry.allocations:type_name -> billing.ledger.v1.Allocation
+	100, // 13: billing.ledger.v1.Entry.occurred_time:type_name -> google.protobuf.Timestamp
+	100, // 14: billing.ledger.v1.Entry.book_time:type_name -> google.protobuf.Timestamp
+	15,  // 15: billing.ledger.v1.Entry.allocations:type_name -> billing.ledger.v1.Allocation
 	1,   // 16: billing.ledger.v1.GrantBalance.kind:type_name -> billing.ledger.v1.GrantKind
 	2,   // 17: billing.ledger.v1.GrantBalance.state:type_name -> billing.ledger.v1.GrantState
-	79,  // 18: billing.ledger.v1.GrantBalance.effective_time:type_name -> google.protobuf.Timestamp
-	79,  // 19: billing.ledger.v1.GrantBalance.expire_time:type_name -> google.protobuf.Timestamp
-	79,  // 20: billing.ledger.v1.Balance.as_of_time:type_name -> google.protobuf.Timestamp
-	14,  // 21: billing.ledger.v1.Balance.grants:type_name -> billing.ledger.v1.GrantBalance
+	100, // 18: billing.ledger.v1.GrantBalance.effective_time:type_name -> google.protobuf.Timestamp
+	100, // 19: billing.ledger.v1.GrantBalance.expire_time:type_name -> google.protobuf.Timestamp
+	100, // 20: billing.ledger.v1.Balance.as_of_time:type_name -> google.protobuf.Timestamp
+	17,  // 21: billing.ledger.v1.Balance.grants:type_name -> billing.ledger.v1.GrantBalance
 	4,   // 22: billing.ledger.v1.Hold.state:type_name -> billing.ledger.v1.HoldState
-	79,  // 23: billing.ledger.v1.Hold.create_time:type_name -> google.protobuf.Timestamp
-	79,  // 24: billing.ledger.v1.Hold.expire_time:type_name -> google.protobuf.Timestamp
-	79,  // 25: billing.ledger.v1.Hold.end_time:type_name -> google.protobuf.Timestamp
-	12,  // 26: billing.ledger.v1.Hold.allocations:type_name -> billing.ledger.v1.Allocation
+	100, // 23: billing.ledger.v1.Hold.create_time:type_name -> google.protobuf.Timestamp
+	100, // 24: billing.ledger.v1.Hold.expire_time:type_name -> google.protobuf.Timestamp
+	100, // 25: billing.ledger.v1.Hold.end_time:type_name -> google.protobuf.Timestamp
+	15,  // 26: billing.ledger.v1.Hold.allocations:type_name -> billing.ledger.v1.Allocation
 	5,   // 27: billing.ledger.v1.WalletEvent.type:type_name -> billing.ledger.v1.WalletEventType
-	79,  // 28: billing.ledger.v1.WalletEvent.occurred_time:type_name -> google.protobuf.Timestamp
+	100, // 28: billing.ledger.v1.WalletEvent.occurred_time:type_name -> google.protobuf.Timestamp
 	1,   // 29: billing.ledger.v1.TopUpRule.kind:type_name -> billing.ledger.v1.GrantKind
-	78,  // 30: billing.ledger.v1.TopUpRule.expire_after:type_name -> google.protobuf.Duration
+	99,  // 30: billing.ledger.v1.TopUpRule.expire_after:type_name -> google.protobuf.Duration
 	6,   // 31: billing.ledger.v1.TopUpRule.payment:type_name -> billing.ledger.v1.TopUpPayment
-	7,   // 32: billing.ledger.v1.TopUp.state:type_name -> billing.ledger.v1.TopUpState
-	79,  // 33: billing.ledger.v1.TopUp.create_time:type_name -> google.protobuf.Timestamp
-	79,  // 34: billing.ledger.v1.TopUp.end_time:type_name -> google.protobuf.Timestamp
-	8,   // 35: billing.ledger.v1.AlertRule.kind:type_name -> billing.ledger.v1.AlertKind
-	78,  // 36: billing.ledger.v1.AlertRule.min_interval:type_name -> google.protobuf.Duration
-	79,  // 37: billing.ledger.v1.AlertRule.last_fire_time:type_name -> google.protobuf.Timestamp
-	0,   // 38: billing.ledger.v1.CreateWalletRequest.overage_policy:type_name -> billing.ledger.v1.OveragePolicy
-	78,  // 39: billing.ledger.v1.CreateWalletRequest.late_event_grace_period:type_name -> google.protobuf.Duration
-	75,  // 40: billing.ledger.v1.CreateWalletRequest.metadata:type_name -> billing.ledger.v1.CreateWalletRequest.MetadataEntry
-	9,   // 41: billing.ledger.v1.CreateWalletResponse.wallet:type_name -> billing.ledger.v1.Wallet
-	9,   // 42: billing.ledger.v1.GetWalletResponse.wallet:type_name -> billing.ledger.v1.Wallet
-	9,   // 43: billing.ledger.v1.ListWalletsResponse.wallets:type_name -> billing.ledger.v1.Wallet
-	1,   // 44: billing.ledger.v1.CreateGrantRequest.kind:type_name -> billing.ledger.v1.GrantKind
-	79,  // 45: billing.ledger.v1.CreateGrantRequest.effective_time:type_name -> google.protobuf.Timestamp
-	79,  // 46: billing.ledger.v1.CreateGrantRequest.expire_time:type_name -> google.protobuf.Timestamp
-	10,  // 47: billing.ledger.v1.CreateGrantRequest.cost_basis:type_name -> billing.ledger.v1.CostBasis
-	76,  // 48: billing.ledger.v1.CreateGrantRequest.metadata:type_name -> billing.ledger.v1.CreateGrantRequest.MetadataEntry
-	11,  // 49: billing.ledger.v1.CreateGrantResponse.grant:type_name -> billing.ledger.v1.Grant
-	13,  // 50: billing.ledger.v1.CreateGrantResponse.entries:type_name -> billing.ledger.v1.Entry
-	11,  // 51: billing.ledger.v1.GetGrantResponse.grant:type_name -> billing.ledger.v1.Grant
-	2,   // 52: billing.ledger.v1.ListGrantsRequest.state:type_name -> billing.ledger.v1.GrantState
-	11,  // 53: billing.ledger.v1.ListGrantsResponse.grants:type_name -> billing.ledger.v1.Grant
-	11,  // 54: billing.ledger.v1.VoidGrantResponse.grant:type_name -> billing.ledger.v1.Grant
-	13,  // 55: billing.ledger.v1.VoidGrantResponse.entry:type_name -> billing.ledger.v1.Entry
-	79,  // 56: billing.ledger.v1.DebitRequest.occurred_time:type_name -> google.protobuf.Timestamp
-	77,  // 57: billing.ledger.v1.DebitRequest.metadata:type_name -> billing.ledger.v1.DebitRequest.MetadataEntry
-	13,  // 58: billing.ledger.v1.DebitResponse.entry:type_name -> billing.ledger.v1.Entry
-	36,  // 59: billing.ledger.v1.DebitBatchRequest.debits:type_name -> billing.ledger.v1.DebitRequest
-	13,  // 60: billing.ledger.v1.DebitResult.entry:type_name -> billing.ledger.v1.Entry
-	80,  // 61: billing.ledger.v1.DebitResult.error:type_name -> billing.type.v1.ItemError
-	39,  // 62: billing.ledger.v1.DebitBatchResponse.results:type_name -> billing.ledger.v1.DebitResult
-	13,  // 63: billing.ledger.v1.RefundDebitResponse.entries:type_name -> billing.ledger.v1.Entry
-	79,  // 64: billing.ledger.v1.GetBalanceRequest.as_of_time:type_name -> google.protobuf.Timestamp
-	15,  // 65: billing.ledger.v1.GetBalanceResponse.balance:type_name -> billing.ledger.v1.Balance
-	3,   // 66: billing.ledger.v1.ListEntriesRequest.types:type_name -> billing.ledger.v1.EntryType
-	81,  // 67: billing.ledger.v1.ListEntriesRequest.book_time_range:type_name -> billing.type.v1.TimeRange
-	13,  // 68: billing.ledger.v1.ListEntriesResponse.entries:type_name -> billing.ledger.v1.Entry
-	13,  // 69: billing.ledger.v1.RunExpiryResponse.entries:type_name -> billing.ledger.v1.Entry
-	21,  // 70: billing.ledger.v1.VerifyWalletResponse.differences:type_name -> billing.ledger.v1.VerifyDifference
-	78,  // 71: billing.ledger.v1.CreateHoldRequest.timeout:type_name -> google.protobuf.Duration
-	16,  // 72: billing.ledger.v1.CreateHoldResponse.hold:type_name -> billing.ledger.v1.Hold
-	13,  // 73: billing.ledger.v1.CreateHoldResponse.entry:type_name -> billing.ledger.v1.Entry
-	16,  // 74: billing.ledger.v1.CaptureHoldResponse.hold:type_name -> billing.ledger.v1.Hold
-	13,  // 75: billing.ledger.v1.CaptureHoldResponse.entry:type_name -> billing.ledger.v1.Entry
-	16,  // 76: billing.ledger.v1.ReleaseHoldResponse.hold:type_name -> billing.ledger.v1.Hold
-	13,  // 77: billing.ledger.v1.ReleaseHoldResponse.entry:type_name -> billing.ledger.v1.Entry
-	16,  // 78: billing.ledger.v1.GetHoldResponse.hold:type_name -> billing.ledger.v1.Hold
-	5,   // 79: billing.ledger.v1.WatchWalletEventsRequest.types:type_name -> billing.ledger.v1.WalletEventType
-	17,  // 80: billing.ledger.v1.WatchWalletEventsResponse.event:type_name -> billing.ledger.v1.WalletEvent
-	18,  // 81: billing.ledger.v1.SetTopUpRuleRequest.rule:type_name -> billing.ledger.v1.TopUpRule
-	18,  // 82: billing.ledger.v1.SetTopUpRuleResponse.rule:type_name -> billing.ledger.v1.TopUpRule
-	19,  // 83: billing.ledger.v1.ListTopUpsResponse.top_ups:type_name -> billing.ledger.v1.TopUp
-	19,  // 84: billing.ledger.v1.ConfirmTopUpResponse.top_up:type_name -> billing.ledger.v1.TopUp
-	19,  // 85: billing.ledger.v1.FailTopUpResponse.top_up:type_name -> billing.ledger.v1.TopUp
-	20,  // 86: billing.ledger.v1.SetAlertRulesRequest.rules:type_name -> billing.ledger.v1.AlertRule
-	20,  // 87: billing.ledger.v1.SetAlertRulesResponse.rules:type_name -> billing.ledger.v1.AlertRule
-	20,  // 88: billing.ledger.v1.ListAlertRulesResponse.rules:type_name -> billing.ledger.v1.AlertRule
-	22,  // 89: billing.ledger.v1.LedgerService.CreateWallet:input_type -> billing.ledger.v1.CreateWalletRequest
-	24,  // 90: billing.ledger.v1.LedgerService.GetWallet:input_type -> billing.ledger.v1.GetWalletRequest
-	26,  // 91: billing.ledger.v1.LedgerService.ListWallets:input_type -> billing.ledger.v1.ListWalletsRequest
-	28,  // 92: billing.ledger.v1.LedgerService.CreateGrant:input_type -> billing.ledger.v1.CreateGrantRequest
-	30,  // 93: billing.ledger.v1.LedgerService.GetGrant:input_type -> billing.ledger.v1.GetGrantRequest
-	32,  // 94: billing.ledger.v1.LedgerService.ListGrants:input_type -> billing.ledger.v1.ListGrantsRequest
-	34,  // 95: billing.ledger.v1.LedgerService.VoidGrant:input_type -> billing.ledger.v1.VoidGrantRequest
-	36,  // 96: billing.ledger.v1.LedgerService.Debit:input_type -> billing.ledger.v1.DebitRequest
-	38,  // 97: billing.ledger.v1.LedgerService.DebitBatch:input_type -> billing.ledger.v1.DebitBatchRequest
-	41,  // 98: billing.ledger.v1.LedgerService.RefundDebit:input_type -> billing.ledger.v1.RefundDebitRequest
-	43,  // 99: billing.ledger.v1.LedgerService.GetBalance:input_type -> billing.ledger.v1.GetBalanceRequest
-	45,  // 100: billing.ledger.v1.LedgerService.ListEntries:input_type -> billing.ledger.v1.ListEntriesRequest
-	47,  // 101: billing.ledger.v1.LedgerService.RunExpiry:input_type -> billing.ledger.v1.RunExpiryRequest
-	49,  // 102: billing.ledger.v1.LedgerService.VerifyWallet:input_type -> billing.ledger.v1.VerifyWalletRequest
-	51,  // 103: billing.ledger.v1.LedgerService.CreateHold:input_type -> billing.ledger.v1.CreateHoldRequest
-	53,  // 104: billing.ledger.v1.LedgerService.CaptureHold:input_type -> billing.ledger.v1.CaptureHoldRequest
-	55,  // 105: billing.ledger.v1.LedgerService.ReleaseHold:input_type -> billing.ledger.v1.ReleaseHoldRequest
-	57,  // 106: billing.ledger.v1.LedgerService.GetHold:input_type -> billing.ledger.v1.GetHoldRequest
-	59,  // 107: billing.ledger.v1.LedgerService.WatchWalletEvents:input_type -> billing.ledger.v1.WatchWalletEventsRequest
-	61,  // 108: billing.ledger.v1.LedgerService.SetTopUpRule:input_type -> billing.ledger.v1.SetTopUpRuleRequest
-	63,  // 109: billing.ledger.v1.LedgerService.ListTopUps:input_type -> billing.ledger.v1.ListTopUpsRequest
-	65,  // 110: billing.ledger.v1.LedgerService.ConfirmTopUp:input_type -> billing.ledger.v1.ConfirmTopUpRequest
-	67,  // 111: billing.ledger.v1.LedgerService.FailTopUp:input_type -> billing.ledger.v1.FailTopUpRequest
-	69,  // 112: billing.ledger.v1.LedgerService.SetAlertRules:input_type -> billing.ledger.v1.SetAlertRulesRequest
-	71,  // 113: billing.ledger.v1.LedgerService.ListAlertRules:input_type -> billing.ledger.v1.ListAlertRulesRequest
-	23,  // 114: billing.ledger.v1.LedgerService.CreateWallet:output_type -> billing.ledger.v1.CreateWalletResponse
-	25,  // 115: billing.ledger.v1.LedgerService.GetWallet:output_type -> billing.ledger.v1.GetWalletResponse
-	27,  // 116: billing.ledger.v1.LedgerService.ListWallets:output_type -> billing.ledger.v1.ListWalletsResponse
-	29,  // 117: billing.ledger.v1.LedgerService.CreateGrant:output_type -> billing.ledger.v1.CreateGrantResponse
-	31,  // 118: billing.ledger.v1.LedgerService.GetGrant:output_type -> billing.ledger.v1.GetGrantResponse
-	33,  // 119: billing.ledger.v1.LedgerService.ListGrants:output_type -> billing.ledger.v1.ListGrantsResponse
-	35,  // 120: billing.ledger.v1.LedgerService.VoidGrant:output_type -> billing.ledger.v1.VoidGrantResponse
-	37,  // 121: billing.ledger.v1.LedgerService.Debit:output_type -> billing.ledger.v1.DebitResponse
-	40,  // 122: billing.ledger.v1.LedgerService.DebitBatch:output_type -> billing.ledger.v1.DebitBatchResponse
-	42,  // 123: billing.ledger.v1.LedgerService.RefundDebit:output_type -> billing.ledger.v1.RefundDebitResponse
-	44,  // 124: billing.ledger.v1.LedgerService.GetBalance:output_type -> billing.ledger.v1.GetBalanceResponse
-	46,  // 125: billing.ledger.v1.LedgerService.ListEntries:output_type -> billing.ledger.v1.ListEntriesResponse
-	48,  // 126: billing.ledger.v1.LedgerService.RunExpiry:output_type -> billing.ledger.v1.RunExpiryResponse
-	50,  // 127: billing.ledger.v1.LedgerService.VerifyWallet:output_type -> billing.ledger.v1.VerifyWalletResponse
-	52,  // 128: billing.ledger.v1.LedgerService.CreateHold:output_type -> billing.ledger.v1.CreateHoldResponse
-	54,  // 129: billing.ledger.v1.LedgerService.CaptureHold:output_type -> billing.ledger.v1.CaptureHoldResponse
-	56,  // 130: billing.ledger.v1.LedgerService.ReleaseHold:output_type -> billing.ledger.v1.ReleaseHoldResponse
-	58,  // 131: billing.ledger.v1.LedgerService.GetHold:output_type -> billing.ledger.v1.GetHoldResponse
-	60,  // 132: billing.ledger.v1.LedgerService.WatchWalletEvents:output_type -> billing.ledger.v1.WatchWalletEventsResponse
-	62,  // 133: billing.ledger.v1.LedgerService.SetTopUpRule:output_type -> billing.ledger.v1.SetTopUpRuleResponse
-	64,  // 134: billing.ledger.v1.LedgerService.ListTopUps:output_type -> billing.ledger.v1.ListTopUpsResponse
-	66,  // 135: billing.ledger.v1.LedgerService.ConfirmTopUp:output_type -> billing.ledger.v1.ConfirmTopUpResponse
-	68,  // 136: billing.ledger.v1.LedgerService.FailTopUp:output_type -> billing.ledger.v1.FailTopUpResponse
-	70,  // 137: billing.ledger.v1.LedgerService.SetAlertRules:output_type -> billing.ledger.v1.SetAlertRulesResponse
-	72,  // 138: billing.ledger.v1.LedgerService.ListAlertRules:output_type -> billing.ledger.v1.ListAlertRulesResponse
-	114, // [114:139] is the sub-list for method output_type
-	89,  // [89:114] is the sub-list for method input_type
-	89,  // [89:89] is the sub-list for extension type_name
-	89,  // [89:89] is the sub-list for extension extendee
-	0,   // [0:89] is the sub-list for field type_name
+	100, // 32: billing.ledger.v1.TopUpRule.expire_time:type_name -> google.protobuf.Timestamp
+	7,   // 33: billing.ledger.v1.TopUp.state:type_name -> billing.ledger.v1.TopUpState
+	100, // 34: billing.ledger.v1.TopUp.create_time:type_name -> google.protobuf.Timestamp
+	100, // 35: billing.ledger.v1.TopUp.end_time:type_name -> google.protobuf.Timestamp
+	1,   // 36: billing.ledger.v1.AllotmentSchedule.kind:type_name -> billing.ledger.v1.GrantKind
+	10,  // 37: billing.ledger.v1.AllotmentSchedule.cadence:type_name -> billing.ledger.v1.AllotmentCadence
+	100, // 38: billing.ledger.v1.AllotmentSchedule.anchor_time:type_name -> google.protobuf.Timestamp
+	11,  // 39: billing.ledger.v1.AllotmentSchedule.expiry:type_name -> billing.ledger.v1.AllotmentExpiry
+	99,  // 40: billing.ledger.v1.AllotmentSchedule.expire_after:type_name -> google.protobuf.Duration
+	100, // 41: billing.ledger.v1.AllotmentSchedule.end_time:type_name -> google.protobuf.Timestamp
+	9,   // 42: billing.ledger.v1.AlertRule.kind:type_name -> billing.ledger.v1.AlertKind
+	99,  // 43: billing.ledger.v1.AlertRule.min_interval:type_name -> google.protobuf.Duration
+	100, // 44: billing.ledger.v1.AlertRule.last_fire_time:type_name -> google.protobuf.Timestamp
+	5,   // 45: billing.ledger.v1.WebhookEndpoint.types:type_name -> billing.ledger.v1.WalletEventType
+	100, // 46: billing.ledger.v1.WebhookEndpoint.create_time:type_name -> google.protobuf.Timestamp
+	100, // 47: billing.ledger.v1.WebhookEndpoint.delete_time:type_name -> google.protobuf.Timestamp
+	100, // 48: billing.ledger.v1.WebhookAttempt.attempt_time:type_name -> google.protobuf.Timestamp
+	5,   // 49: billing.ledger.v1.WebhookDelivery.event_type:type_name -> billing.ledger.v1.WalletEventType
+	8,   // 50: billing.ledger.v1.WebhookDelivery.state:type_name -> billing.ledger.v1.WebhookDeliveryState
+	100, // 51: billing.ledger.v1.WebhookDelivery.next_attempt_time:type_name -> google.protobuf.Timestamp
+	100, // 52: billing.ledger.v1.WebhookDelivery.create_time:type_name -> google.protobuf.Timestamp
+	100, // 53: billing.ledger.v1.WebhookDelivery.end_time:type_name -> google.protobuf.Timestamp
+	26,  // 54: billing.ledger.v1.WebhookDelivery.attempt_log:type_name -> billing.ledger.v1.WebhookAttempt
+	0,   // 55: billing.ledger.v1.CreateWalletRequest.overage_policy:type_name -> billing.ledger.v1.OveragePolicy
+	99,  // 56: billing.ledger.v1.CreateWalletRequest.late_event_grace_period:type_name -> google.protobuf.Duration
+	96,  // 57: billing.ledger.v1.CreateWalletRequest.metadata:type_name -> billing.ledger.v1.CreateWalletRequest.MetadataEntry
+	12,  // 58: billing.ledger.v1.CreateWalletResponse.wallet:type_name -> billing.ledger.v1.Wallet
+	12,  // 59: billing.ledger.v1.GetWalletResponse.wallet:type_name -> billing.ledger.v1.Wallet
+	12,  // 60: billing.ledger.v1.ListWalletsResponse.wallets:type_name -> billing.ledger.v1.Wallet
+	1,   // 61: billing.ledger.v1.CreateGrantRequest.kind:type_name -> billing.ledger.v1.GrantKind
+	100, // 62: billing.ledger.v1.CreateGrantRequest.effective_time:type_name -> google.protobuf.Timestamp
+	100, // 63: billing.ledger.v1.CreateGrantRequest.expire_time:type_name -> google.protobuf.Timestamp
+	13,  // 64: billing.ledger.v1.CreateGrantRequest.cost_basis:type_name -> billing.ledger.v1.CostBasis
+	97,  // 65: billing.ledger.v1.CreateGrantRequest.metadata:type_name -> billing.ledger.v1.CreateGrantRequest.MetadataEntry
+	14,  // 66: billing.ledger.v1.CreateGrantResponse.grant:type_name -> billing.ledger.v1.Grant
+	16,  // 67: billing.ledger.v1.CreateGrantResponse.entries:type_name -> billing.ledger.v1.Entry
+	14,  // 68: billing.ledger.v1.GetGrantResponse.grant:type_name -> billing.ledger.v1.Grant
+	2,   // 69: billing.ledger.v1.ListGrantsRequest.state:type_name -> billing.ledger.v1.GrantState
+	14,  // 70: billing.ledger.v1.ListGrantsResponse.grants:type_name -> billing.ledger.v1.Grant
+	14,  // 71: billing.ledger.v1.VoidGrantResponse.grant:type_name -> billing.ledger.v1.Grant
+	16,  // 72: billing.ledger.v1.VoidGrantResponse.entry:type_name -> billing.ledger.v1.Entry
+	100, // 73: billing.ledger.v1.DebitRequest.occurred_time:type_name -> google.protobuf.Timestamp
+	98,  // 74: billing.ledger.v1.DebitRequest.metadata:type_name -> billing.ledger.v1.DebitRequest.MetadataEntry
+	16,  // 75: billing.ledger.v1.DebitResponse.entry:type_name -> billing.ledger.v1.Entry
+	43,  // 76: billing.ledger.v1.DebitBatchRequest.debits:type_name -> billing.ledger.v1.DebitRequest
+	16,  // 77: billing.ledger.v1.DebitResult.entry:type_name -> billing.ledger.v1.Entry
+	101, // 78: billing.ledger.v1.DebitResult.error:type_name -> billing.type.v1.ItemError
+	46,  // 79: billing.ledger.v1.DebitBatchResponse.results:type_name -> billing.ledger.v1.DebitResult
+	16,  // 80: billing.ledger.v1.RefundDebitResponse.entries:type_name -> billing.ledger.v1.Entry
+	100, // 81: billing.ledger.v1.GetBalanceRequest.as_of_time:type_name -> google.protobuf.Timestamp
+	18,  // 82: billing.ledger.v1.GetBalanceResponse.balance:type_name -> billing.ledger.v1.Balance
+	3,   // 83: billing.ledger.v1.ListEntriesRequest.types:type_name -> billing.ledger.v1.EntryType
+	102, // 84: billing.ledger.v1.ListEntriesRequest.book_time_range:type_name -> billing.type.v1.TimeRange
+	16,  // 85: billing.ledger.v1.ListEntriesResponse.entries:type_name -> billing.ledger.v1.Entry
+	16,  // 86: billing.ledger.v1.RunExpiryResponse.entries:type_name -> billing.ledger.v1.Entry
+	28,  // 87: billing.ledger.v1.VerifyWalletResponse.differences:type_name -> billing.ledger.v1.VerifyDifference
+	99,  // 88: billing.ledger.v1.CreateHoldRequest.timeout:type_name -> google.protobuf.Duration
+	19,  // 89: billing.ledger.v1.CreateHoldResponse.hold:type_name -> billing.ledger.v1.Hold
+	16,  // 90: billing.ledger.v1.CreateHoldResponse.entry:type_name -> billing.ledger.v1.Entry
+	19,  // 91: billing.ledger.v1.CaptureHoldResponse.hold:type_name -> billing.ledger.v1.Hold
+	16,  // 92: billing.ledger.v1.CaptureHoldResponse.entry:type_name -> billing.ledger.v1.Entry
+	19,  // 93: billing.ledger.v1.ReleaseHoldResponse.hold:type_name -> billing.ledger.v1.Hold
+	16,  // 94: billing.ledger.v1.ReleaseHoldResponse.entry:type_name -> billing.ledger.v1.Entry
+	19,  // 95: billing.ledger.v1.GetHoldResponse.hold:type_name -> billing.ledger.v1.Hold
+	5,   // 96: billing.ledger.v1.WatchWalletEventsRequest.types:type_name -> billing.ledger.v1.WalletEventType
+	20,  // 97: billing.ledger.v1.WatchWalletEventsResponse.event:type_name -> billing.ledger.v1.WalletEvent
+	21,  // 98: billing.ledger.v1.SetTopUpRuleRequest.rule:type_name -> billing.ledger.v1.TopUpRule
+	21,  // 99: billing.ledger.v1.SetTopUpRuleResponse.rule:type_name -> billing.ledger.v1.TopUpRule
+	22,  // 100: billing.ledger.v1.ListTopUpsResponse.top_ups:type_name -> billing.ledger.v1.TopUp
+	22,  // 101: billing.ledger.v1.ConfirmTopUpResponse.top_up:type_name -> billing.ledger.v1.TopUp
+	22,  // 102: billing.ledger.v1.FailTopUpResponse.top_up:type_name -> billing.ledger.v1.TopUp
+	24,  // 103: billing.ledger.v1.SetAlertRulesRequest.rules:type_name -> billing.ledger.v1.AlertRule
+	24,  // 104: billing.ledger.v1.SetAlertRulesResponse.rules:type_name -> billing.ledger.v1.AlertRule
+	24,  // 105: billing.ledger.v1.ListAlertRulesResponse.rules:type_name -> billing.ledger.v1.AlertRule
+	5,   // 106: billing.ledger.v1.CreateWebhookEndpointRequest.types:type_name -> billing.ledger.v1.WalletEventType
+	25,  // 107: billing.ledger.v1.CreateWebhookEndpointResponse.endpoint:type_name -> billing.ledger.v1.WebhookEndpoint
+	25,  // 108: billing.ledger.v1.ListWebhookEndpointsResponse.endpoints:type_name -> billing.ledger.v1.WebhookEndpoint
+	25,  // 109: billing.ledger.v1.DeleteWebhookEndpointResponse.endpoint:type_name -> billing.ledger.v1.WebhookEndpoint
+	8,   // 110: billing.ledger.v1.ListWebhookDeliveriesRequest.state:type_name -> billing.ledger.v1.WebhookDeliveryState
+	27,  // 111: billing.ledger.v1.ListWebhookDeliveriesResponse.deliveries:type_name -> billing.ledger.v1.WebhookDelivery
+	23,  // 112: billing.ledger.v1.CreateAllotmentScheduleRequest.schedule:type_name -> billing.ledger.v1.AllotmentSchedule
+	23,  // 113: billing.ledger.v1.CreateAllotmentScheduleResponse.schedule:type_name -> billing.ledger.v1.AllotmentSchedule
+	23,  // 114: billing.ledger.v1.ListAllotmentSchedulesResponse.schedules:type_name -> billing.ledger.v1.AllotmentSchedule
+	100, // 115: billing.ledger.v1.EndAllotmentScheduleRequest.end_time:type_name -> google.protobuf.Timestamp
+	23,  // 116: billing.ledger.v1.EndAllotmentScheduleResponse.schedule:type_name -> billing.ledger.v1.AllotmentSchedule
+	29,  // 117: billing.ledger.v1.LedgerService.CreateWallet:input_type -> billing.ledger.v1.CreateWalletRequest
+	31,  // 118: billing.ledger.v1.LedgerService.GetWallet:input_type -> billing.ledger.v1.GetWalletRequest
+	33,  // 119: billing.ledger.v1.LedgerService.ListWallets:input_type -> billing.ledger.v1.ListWalletsRequest
+	35,  // 120: billing.ledger.v1.LedgerService.CreateGrant:input_type -> billing.ledger.v1.CreateGrantRequest
+	37,  // 121: billing.ledger.v1.LedgerService.GetGrant:input_type -> billing.ledger.v1.GetGrantRequest
+	39,  // 122: billing.ledger.v1.LedgerService.ListGrants:input_type -> billing.ledger.v1.ListGrantsRequest
+	41,  // 123: billing.ledger.v1.LedgerService.VoidGrant:input_type -> billing.ledger.v1.VoidGrantRequest
+	43,  // 124: billing.ledger.v1.LedgerService.Debit:input_type -> billing.ledger.v1.DebitRequest
+	45,  // 125: billing.ledger.v1.LedgerService.DebitBatch:input_type -> billing.ledger.v1.DebitBatchRequest
+	48,  // 126: billing.ledger.v1.LedgerService.RefundDebit:input_type -> billing.ledger.v1.RefundDebitRequest
+	50,  // 127: billing.ledger.v1.LedgerService.GetBalance:input_type -> billing.ledger.v1.GetBalanceRequest
+	52,  // 128: billing.ledger.v1.LedgerService.ListEntries:input_type -> billing.ledger.v1.ListEntriesRequest
+	54,  // 129: billing.ledger.v1.LedgerService.RunExpiry:input_type -> billing.ledger.v1.RunExpiryRequest
+	56,  // 130: billing.ledger.v1.LedgerService.VerifyWallet:input_type -> billing.ledger.v1.VerifyWalletRequest
+	58,  // 131: billing.ledger.v1.LedgerService.CreateHold:input_type -> billing.ledger.v1.CreateHoldRequest
+	60,  // 132: billing.ledger.v1.LedgerService.CaptureHold:input_type -> billing.ledger.v1.CaptureHoldRequest
+	62,  // 133: billing.ledger.v1.LedgerService.ReleaseHold:input_type -> billing.ledger.v1.ReleaseHoldRequest
+	64,  // 134: billing.ledger.v1.LedgerService.GetHold:input_type -> billing.ledger.v1.GetHoldRequest
+	66,  // 135: billing.ledger.v1.LedgerService.WatchWalletEvents:input_type -> billing.ledger.v1.WatchWalletEventsRequest
+	68,  // 136: billing.ledger.v1.LedgerService.SetTopUpRule:input_type -> billing.ledger.v1.SetTopUpRuleRequest
+	70,  // 137: billing.ledger.v1.LedgerService.ListTopUps:input_type -> billing.ledger.v1.ListTopUpsRequest
+	72,  // 138: billing.ledger.v1.LedgerService.ConfirmTopUp:input_type -> billing.ledger.v1.ConfirmTopUpRequest
+	74,  // 139: billing.ledger.v1.LedgerService.FailTopUp:input_type -> billing.ledger.v1.FailTopUpRequest
+	76,  // 140: billing.ledger.v1.LedgerService.SetAlertRules:input_type -> billing.ledger.v1.SetAlertRulesRequest
+	78,  // 141: billing.ledger.v1.LedgerService.ListAlertRules:input_type -> billing.ledger.v1.ListAlertRulesRequest
+	88,  // 142: billing.ledger.v1.LedgerService.CreateAllotmentSchedule:input_type -> billing.ledger.v1.CreateAllotmentScheduleRequest
+	90,  // 143: billing.ledger.v1.LedgerService.ListAllotmentSchedules:input_type -> billing.ledger.v1.ListAllotmentSchedulesRequest
+	92,  // 144: billing.ledger.v1.LedgerService.EndAllotmentSchedule:input_type -> billing.ledger.v1.EndAllotmentScheduleRequest
+	80,  // 145: billing.ledger.v1.LedgerService.CreateWebhookEndpoint:input_type -> billing.ledger.v1.CreateWebhookEndpointRequest
+	82,  // 146: billing.ledger.v1.LedgerService.ListWebhookEndpoints:input_type -> billing.ledger.v1.ListWebhookEndpointsRequest
+	84,  // 147: billing.ledger.v1.LedgerService.DeleteWebhookEndpoint:input_type -> billing.ledger.v1.DeleteWebhookEndpointRequest
+	86,  // 148: billing.ledger.v1.LedgerService.ListWebhookDeliveries:input_type -> billing.ledger.v1.ListWebhookDeliveriesRequest
+	30,  // 149: billing.ledger.v1.LedgerService.CreateWallet:output_type -> billing.ledger.v1.CreateWalletResponse
+	32,  // 150: billing.ledger.v1.LedgerService.GetWallet:output_type -> billing.ledger.v1.GetWalletResponse
+	34,  // 151: billing.ledger.v1.LedgerService.ListWallets:output_type -> billing.ledger.v1.ListWalletsResponse
+	36,  // 152: billing.ledger.v1.LedgerService.CreateGrant:output_type -> billing.ledger.v1.CreateGrantResponse
+	38,  // 153: billing.ledger.v1.LedgerService.GetGrant:output_type -> billing.ledger.v1.GetGrantResponse
+	40,  // 154: billing.ledger.v1.LedgerService.ListGrants:output_type -> billing.ledger.v1.ListGrantsResponse
+	42,  // 155: billing.ledger.v1.LedgerService.VoidGrant:output_type -> billing.ledger.v1.VoidGrantResponse
+	44,  // 156: billing.ledger.v1.LedgerService.Debit:output_type -> billing.ledger.v1.DebitResponse
+	47,  // 157: billing.ledger.v1.LedgerService.DebitBatch:output_type -> billing.ledger.v1.DebitBatchResponse
+	49,  // 158: billing.ledger.v1.LedgerService.RefundDebit:output_type -> billing.ledger.v1.RefundDebitResponse
+	51,  // 159: billing.ledger.v1.LedgerService.GetBalance:output_type -> billing.ledger.v1.GetBalanceResponse
+	53,  // 160: billing.ledger.v1.LedgerService.ListEntries:output_type -> billing.ledger.v1.ListEntriesResponse
+	55,  // 161: billing.ledger.v1.LedgerService.RunExpiry:output_type -> billing.ledger.v1.RunExpiryResponse
+	57,  // 162: billing.ledger.v1.LedgerService.VerifyWallet:output_type -> billing.ledger.v1.VerifyWalletResponse
+	59,  // 163: billing.ledger.v1.LedgerService.CreateHold:output_type -> billing.ledger.v1.CreateHoldResponse
+	61,  // 164: billing.ledger.v1.LedgerService.CaptureHold:output_type -> billing.ledger.v1.CaptureHoldResponse
+	63,  // 165: billing.ledger.v1.LedgerService.ReleaseHold:output_type -> billing.ledger.v1.ReleaseHoldResponse
+	65,  // 166: billing.ledger.v1.LedgerService.GetHold:output_type -> billing.ledger.v1.GetHoldResponse
+	67,  // 167: billing.ledger.v1.LedgerService.WatchWalletEvents:output_type -> billing.ledger.v1.WatchWalletEventsResponse
+	69,  // 168: billing.ledger.v1.LedgerService.SetTopUpRule:output_type -> billing.ledger.v1.SetTopUpRuleResponse
+	71,  // 169: billing.ledger.v1.LedgerService.ListTopUps:output_type -> billing.ledger.v1.ListTopUpsResponse
+	73,  // 170: billing.ledger.v1.LedgerService.ConfirmTopUp:output_type -> billing.ledger.v1.ConfirmTopUpResponse
+	75,  // 171: billing.ledger.v1.LedgerService.FailTopUp:output_type -> billing.ledger.v1.FailTopUpResponse
+	77,  // 172: billing.ledger.v1.LedgerService.SetAlertRules:output_type -> billing.ledger.v1.SetAlertRulesResponse
+	79,  // 173: billing.ledger.v1.LedgerService.ListAlertRules:output_type -> billing.ledger.v1.ListAlertRulesResponse
+	89,  // 174: billing.ledger.v1.LedgerService.CreateAllotmentSchedule:output_type -> billing.ledger.v1.CreateAllotmentScheduleResponse
+	91,  // 175: billing.ledger.v1.LedgerService.ListAllotmentSchedules:output_type -> billing.ledger.v1.ListAllotmentSchedulesResponse
+	93,  // 176: billing.ledger.v1.LedgerService.EndAllotmentSchedule:output_type -> billing.ledger.v1.EndAllotmentScheduleResponse
+	81,  // 177: billing.ledger.v1.LedgerService.CreateWebhookEndpoint:output_type -> billing.ledger.v1.CreateWebhookEndpointResponse
+	83,  // 178: billing.ledger.v1.LedgerService.ListWebhookEndpoints:output_type -> billing.ledger.v1.ListWebhookEndpointsResponse
+	85,  // 179: billing.ledger.v1.LedgerService.DeleteWebhookEndpoint:output_type -> billing.ledger.v1.DeleteWebhookEndpointResponse
+	87,  // 180: billing.ledger.v1.LedgerService.ListWebhookDeliveries:output_type -> billing.ledger.v1.ListWebhookDeliveriesResponse
+	149, // [149:181] is the sub-list for method output_type
+	117, // [117:149] is the sub-list for method input_type
+	117, // [117:117] is the sub-list for extension type_name
+	117, // [117:117] is the sub-list for extension extendee
+	0,   // [0:117] is the sub-list for field type_name
 }
 
 func init() { file_billing_ledger_v1_ledger_proto_init() }
@@ -5832,7 +7521,7 @@ func file_billing_ledger_v1_ledger_proto_init() {
 	if File_billing_ledger_v1_ledger_proto != nil {
 		return
 	}
-	file_billing_ledger_v1_ledger_proto_msgTypes[30].OneofWrappers = []any{
+	file_billing_ledger_v1_ledger_proto_msgTypes[34].OneofWrappers = []any{
 		(*DebitResult_Entry)(nil),
 		(*DebitResult_Error)(nil),
 	}
@@ -5841,8 +7530,8 @@ func file_billing_ledger_v1_ledger_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_billing_ledger_v1_ledger_proto_rawDesc), len(file_billing_ledger_v1_ledger_proto_rawDesc)),
-			NumEnums:      9,
-			NumMessages:   69,
+			NumEnums:      12,
+			NumMessages:   87,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,31 +19,38 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	LedgerService_CreateWallet_FullMethodName      = "/billing.ledger.v1.LedgerService/CreateWallet"
-	LedgerService_GetWallet_FullMethodName         = "/billing.ledger.v1.LedgerService/GetWallet"
-	LedgerService_ListWallets_FullMethodName       = "/billing.ledger.v1.LedgerService/ListWallets"
-	LedgerService_CreateGrant_FullMethodName       = "/billing.ledger.v1.LedgerService/CreateGrant"
-	LedgerService_GetGrant_FullMethodName          = "/billing.ledger.v1.LedgerService/GetGrant"
-	LedgerService_ListGrants_FullMethodName        = "/billing.ledger.v1.LedgerService/ListGrants"
-	LedgerService_VoidGrant_FullMethodName         = "/billing.ledger.v1.LedgerService/VoidGrant"
-	LedgerService_Debit_FullMethodName             = "/billing.ledger.v1.LedgerService/Debit"
-	LedgerService_DebitBatch_FullMethodName        = "/billing.ledger.v1.LedgerService/DebitBatch"
-	LedgerService_RefundDebit_FullMethodName       = "/billing.ledger.v1.LedgerService/RefundDebit"
-	LedgerService_GetBalance_FullMethodName        = "/billing.ledger.v1.LedgerService/GetBalance"
-	LedgerService_ListEntries_FullMethodName       = "/billing.ledger.v1.LedgerService/ListEntries"
-	LedgerService_RunExpiry_FullMethodName         = "/billing.ledger.v1.LedgerService/RunExpiry"
-	LedgerService_VerifyWallet_FullMethodName      = "/billing.ledger.v1.LedgerService/VerifyWallet"
-	LedgerService_CreateHold_FullMethodName        = "/billing.ledger.v1.LedgerService/CreateHold"
-	LedgerService_CaptureHold_FullMethodName       = "/billing.ledger.v1.LedgerService/CaptureHold"
-	LedgerService_ReleaseHold_FullMethodName       = "/billing.ledger.v1.LedgerService/ReleaseHold"
-	LedgerService_GetHold_FullMethodName           = "/billing.ledger.v1.LedgerService/GetHold"
-	LedgerService_WatchWalletEvents_FullMethodName = "/billing.ledger.v1.LedgerService/WatchWalletEvents"
-	LedgerService_SetTopUpRule_FullMethodName      = "/billing.ledger.v1.LedgerService/SetTopUpRule"
-	LedgerService_ListTopUps_FullMethodName        = "/billing.ledger.v1.LedgerService/ListTopUps"
-	LedgerService_ConfirmTopUp_FullMethodName      = "/billing.ledger.v1.LedgerService/ConfirmTopUp"
-	LedgerService_FailTopUp_FullMethodName         = "/billing.ledger.v1.LedgerService/FailTopUp"
-	LedgerService_SetAlertRules_FullMethodName     = "/billing.ledger.v1.LedgerService/SetAlertRules"
-	LedgerService_ListAlertRules_FullMethodName    = "/billing.ledger.v1.LedgerService/ListAlertRules"
+	LedgerService_CreateWallet_FullMethodName            = "/billing.ledger.v1.LedgerService/CreateWallet"
+	LedgerService_GetWallet_FullMethodName               = "/billing.ledger.v1.LedgerService/GetWallet"
+	LedgerService_ListWallets_FullMethodName             = "/billing.ledger.v1.LedgerService/ListWallets"
+	LedgerService_CreateGrant_FullMethodName             = "/billing.ledger.v1.LedgerService/CreateGrant"
+	LedgerService_GetGrant_FullMethodName                = "/billing.ledger.v1.LedgerService/GetGrant"
+	LedgerService_ListGrants_FullMethodName              = "/billing.ledger.v1.LedgerService/ListGrants"
+	LedgerService_VoidGrant_FullMethodName               = "/billing.ledger.v1.LedgerService/VoidGrant"
+	LedgerService_Debit_FullMethodName                   = "/billing.ledger.v1.LedgerService/Debit"
+	LedgerService_DebitBatch_FullMethodName              = "/billing.ledger.v1.LedgerService/DebitBatch"
+	LedgerService_RefundDebit_FullMethodName             = "/billing.ledger.v1.LedgerService/RefundDebit"
+	LedgerService_GetBalance_FullMethodName              = "/billing.ledger.v1.LedgerService/GetBalance"
+	LedgerService_ListEntries_FullMethodName             = "/billing.ledger.v1.LedgerService/ListEntries"
+	LedgerService_RunExpiry_FullMethodName               = "/billing.ledger.v1.LedgerService/RunExpiry"
+	LedgerService_VerifyWallet_FullMethodName            = "/billing.ledger.v1.LedgerService/VerifyWallet"
+	LedgerService_CreateHold_FullMethodName              = "/billing.ledger.v1.LedgerService/CreateHold"
+	LedgerService_CaptureHold_FullMethodName             = "/billing.ledger.v1.LedgerService/CaptureHold"
+	LedgerService_ReleaseHold_FullMethodName             = "/billing.ledger.v1.LedgerService/ReleaseHold"
+	LedgerService_GetHold_FullMethodName                 = "/billing.ledger.v1.LedgerService/GetHold"
+	LedgerService_WatchWalletEvents_FullMethodName       = "/billing.ledger.v1.LedgerService/WatchWalletEvents"
+	LedgerService_SetTopUpRule_FullMethodName            = "/billing.ledger.v1.LedgerService/SetTopUpRule"
+	LedgerService_ListTopUps_FullMethodName              = "/billing.ledger.v1.LedgerService/ListTopUps"
+	LedgerService_ConfirmTopUp_FullMethodName            = "/billing.ledger.v1.LedgerService/ConfirmTopUp"
+	LedgerService_FailTopUp_FullMethodName               = "/billing.ledger.v1.LedgerService/FailTopUp"
+	LedgerService_SetAlertRules_FullMethodName           = "/billing.ledger.v1.LedgerService/SetAlertRules"
+	LedgerService_ListAlertRules_FullMethodName          = "/billing.ledger.v1.LedgerService/ListAlertRules"
+	LedgerService_CreateAllotmentSchedule_FullMethodName = "/billing.ledger.v1.LedgerService/CreateAllotmentSchedule"
+	LedgerService_ListAllotmentSchedules_FullMethodName  = "/billing.ledger.v1.LedgerService/ListAllotmentSchedules"
+	LedgerService_EndAllotmentSchedule_FullMethodName    = "/billing.ledger.v1.LedgerService/EndAllotmentSchedule"
+	LedgerService_CreateWebhookEndpoint_FullMethodName   = "/billing.ledger.v1.LedgerService/CreateWebhookEndpoint"
+	LedgerService_ListWebhookEndpoints_FullMethodName    = "/billing.ledger.v1.LedgerService/ListWebhookEndpoints"
+	LedgerService_DeleteWebhookEndpoint_FullMethodName   = "/billing.ledger.v1.LedgerService/DeleteWebhookEndpoint"
+	LedgerService_ListWebhookDeliveries_FullMethodName   = "/billing.ledger.v1.LedgerService/ListWebhookDeliveries"
 )
 
 // LedgerServiceClient is the client API for LedgerService service.
@@ -103,6 +110,22 @@ type LedgerServiceClient interface {
 	SetAlertRules(ctx context.Context, in *SetAlertRulesRequest, opts ...grpc.CallOption) (*SetAlertRulesResponse, error)
 	// Lists a wallet's alert rules.
 	ListAlertRules(ctx context.Context, in *ListAlertRulesRequest, opts ...grpc.CallOption) (*ListAlertRulesResponse, error)
+	// Creates a recurring allotment: a grant every period, exactly once per period.
+	CreateAllotmentSchedule(ctx context.Context, in *CreateAllotmentScheduleRequest, opts ...grpc.CallOption) (*CreateAllotmentScheduleResponse, error)
+	// Lists a wallet's allotment schedules.
+	ListAllotmentSchedules(ctx context.Context, in *ListAllotmentSchedulesRequest, opts ...grpc.CallOption) (*ListAllotmentSchedulesResponse, error)
+	// Ends a schedule (the subscription ends): no period starts after end_time and its credits
+	// expire by then.
+	EndAllotmentSchedule(ctx context.Context, in *EndAllotmentScheduleRequest, opts ...grpc.CallOption) (*EndAllotmentScheduleResponse, error)
+	// Registers an HTTP endpoint for a wallet's (or every wallet's) events. The response carries
+	// the signing secret; no other call returns it.
+	CreateWebhookEndpoint(ctx context.Context, in *CreateWebhookEndpointRequest, opts ...grpc.CallOption) (*CreateWebhookEndpointResponse, error)
+	// Lists active webhook endpoints, oldest first.
+	ListWebhookEndpoints(ctx context.Context, in *ListWebhookEndpointsRequest, opts ...grpc.CallOption) (*ListWebhookEndpointsResponse, error)
+	// Deletes a webhook endpoint: nothing more is sent to it; undelivered events are cancelled.
+	DeleteWebhookEndpoint(ctx context.Context, in *DeleteWebhookEndpointRequest, opts ...grpc.CallOption) (*DeleteWebhookEndpointResponse, error)
+	// Lists an endpoint's deliveries, newest first, with every attempt.
+	ListWebhookDeliveries(ctx context.Context, in *ListWebhookDeliveriesRequest, opts ...grpc.CallOption) (*ListWebhookDeliveriesResponse, error)
 }
 
 type ledgerServiceClient struct {
@@ -372,6 +395,76 @@ func (c *ledgerServiceClient) ListAlertRules(ctx context.Context, in *ListAlertR
 	return out, nil
 }
 
+func (c *ledgerServiceClient) CreateAllotmentSchedule(ctx context.Context, in *CreateAllotmentScheduleRequest, opts ...grpc.CallOption) (*CreateAllotmentScheduleResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateAllotmentScheduleResponse)
+	err := c.cc.Invoke(ctx, LedgerService_CreateAllotmentSchedule_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ledgerServiceClient) ListAllotmentSchedules(ctx context.Context, in *ListAllotmentSchedulesRequest, opts ...grpc.CallOption) (*ListAllotmentSchedulesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAllotmentSchedulesResponse)
+	err := c.cc.Invoke(ctx, LedgerService_ListAllotmentSchedules_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ledgerServiceClient) EndAllotmentSchedule(ctx context.Context, in *EndAllotmentScheduleRequest, opts ...grpc.CallOption) (*EndAllotmentScheduleResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(EndAllotmentScheduleResponse)
+	err := c.cc.Invoke(ctx, LedgerService_EndAllotmentSchedule_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ledgerServiceClient) CreateWebhookEndpoint(ctx context.Context, in *CreateWebhookEndpointRequest, opts ...grpc.CallOption) (*CreateWebhookEndpointResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateWebhookEndpointResponse)
+	err := c.cc.Invoke(ctx, LedgerService_CreateWebhookEndpoint_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ledgerServiceClient) ListWebhookEndpoints(ctx context.Context, in *ListWebhookEndpointsRequest, opts ...grpc.CallOption) (*ListWebhookEndpointsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListWebhookEndpointsResponse)
+	err := c.cc.Invoke(ctx, LedgerService_ListWebhookEndpoints_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ledgerServiceClient) DeleteWebhookEndpoint(ctx context.Context, in *DeleteWebhookEndpointRequest, opts ...grpc.CallOption) (*DeleteWebhookEndpointResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteWebhookEndpointResponse)
+	err := c.cc.Invoke(ctx, LedgerService_DeleteWebhookEndpoint_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ledgerServiceClient) ListWebhookDeliveries(ctx context.Context, in *ListWebhookDeliveriesRequest, opts ...grpc.CallOption) (*ListWebhookDeliveriesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListWebhookDeliveriesResponse)
+	err := c.cc.Invoke(ctx, LedgerService_ListWebhookDeliveries_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // LedgerServiceServer is the server API for LedgerService service.
 // All implementations must embed UnimplementedLedgerServiceServer
 // for forward compatibility.
@@ -429,6 +522,22 @@ type LedgerServiceServer interface {
 	SetAlertRules(context.Context, *SetAlertRulesRequest) (*SetAlertRulesResponse, error)
 	// Lists a wallet's alert rules.
 	ListAlertRules(context.Context, *ListAlertRulesRequest) (*ListAlertRulesResponse, error)
+	// Creates a recurring allotment: a grant every period, exactly once per period.
+	CreateAllotmentSchedule(context.Context, *CreateAllotmentScheduleRequest) (*CreateAllotmentScheduleResponse, error)
+	// Lists a wallet's allotment schedules.
+	ListAllotmentSchedules(context.Context, *ListAllotmentSchedulesRequest) (*ListAllotmentSchedulesResponse, error)
+	// Ends a schedule (the subscription ends): no period starts after end_time and its credits
+	// expire by then.
+	EndAllotmentSchedule(context.Context, *EndAllotmentScheduleRequest) (*EndAllotmentScheduleResponse, error)
+	// Registers an HTTP endpoint for a wallet's (or every wallet's) events. The response carries
+	// the signing secret; no other call returns it.
+	CreateWebhookEndpoint(context.Context, *CreateWebhookEndpointRequest) (*CreateWebhookEndpointResponse, error)
+	// Lists active webhook endpoints, oldest first.
+	ListWebhookEndpoints(context.Context, *ListWebhookEndpointsRequest) (*ListWebhookEndpointsResponse, error)
+	// Deletes a webhook endpoint: nothing more is sent to it; undelivered events are cancelled.
+	DeleteWebhookEndpoint(context.Context, *DeleteWebhookEndpointRequest) (*DeleteWebhookEndpointResponse, error)
+	// Lists an endpoint's deliveries, newest first, with every attempt.
+	ListWebhookDeliveries(context.Context, *ListWebhookDeliveriesRequest) (*ListWebhookDeliveriesResponse, error)
 	mustEmbedUnimplementedLedgerServiceServer()
 }
 
@@ -513,6 +622,27 @@ func (UnimplementedLedgerServiceServer) SetAlertRules(context.Context, *SetAlert
 }
 func (UnimplementedLedgerServiceServer) ListAlertRules(context.Context, *ListAlertRulesRequest) (*ListAlertRulesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListAlertRules not implemented")
+}
+func (UnimplementedLedgerServiceServer) CreateAllotmentSchedule(context.Context, *CreateAllotmentScheduleRequest) (*CreateAllotmentScheduleResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateAllotmentSchedule not implemented")
+}
+func (UnimplementedLedgerServiceServer) ListAllotmentSchedules(context.Context, *ListAllotmentSchedulesRequest) (*ListAllotmentSchedulesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAllotmentSchedules not implemented")
+}
+func (UnimplementedLedgerServiceServer) EndAllotmentSchedule(context.Context, *EndAllotmentScheduleRequest) (*EndAllotmentScheduleResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method EndAllotmentSchedule not implemented")
+}
+func (UnimplementedLedgerServiceServer) CreateWebhookEndpoint(context.Context, *CreateWebhookEndpointRequest) (*CreateWebhookEndpointResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateWebhookEndpoint not implemented")
+}
+func (UnimplementedLedgerServiceServer) ListWebhookEndpoints(context.Context, *ListWebhookEndpointsRequest) (*ListWebhookEndpointsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListWebhookEndpoints not implemented")
+}
+func (UnimplementedLedgerServiceServer) DeleteWebhookEndpoint(context.Context, *DeleteWebhookEndpointRequest) (*DeleteWebhookEndpointResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteWebhookEndpoint not implemented")
+}
+func (UnimplementedLedgerServiceServer) ListWebhookDeliveries(context.Context, *ListWebhookDeliveriesRequest) (*ListWebhookDeliveriesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListWebhookDeliveries not implemented")
 }
 func (UnimplementedLedgerServiceServer) mustEmbedUnimplementedLedgerServiceServer() {}
 func (UnimplementedLedgerServiceServer) testEmbeddedByValue()                       {}
@@ -978,6 +1108,132 @@ func _LedgerService_ListAlertRules_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _LedgerService_CreateAllotmentSchedule_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateAllotmentScheduleRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LedgerServiceServer).CreateAllotmentSchedule(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LedgerService_CreateAllotmentSchedule_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LedgerServiceServer).CreateAllotmentSchedule(ctx, req.(*CreateAllotmentScheduleRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LedgerService_ListAllotmentSchedules_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAllotmentSchedulesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LedgerServiceServer).ListAllotmentSchedules(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LedgerService_ListAllotmentSchedules_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LedgerServiceServer).ListAllotmentSchedules(ctx, req.(*ListAllotmentSchedulesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LedgerService_EndAllotmentSchedule_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EndAllotmentScheduleRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LedgerServiceServer).EndAllotmentSchedule(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LedgerService_EndAllotmentSchedule_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LedgerServiceServer).EndAllotmentSchedule(ctx, req.(*EndAllotmentScheduleRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LedgerService_CreateWebhookEndpoint_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateWebhookEndpointRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LedgerServiceServer).CreateWebhookEndpoint(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LedgerService_CreateWebhookEndpoint_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LedgerServiceServer).CreateWebhookEndpoint(ctx, req.(*CreateWebhookEndpointRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LedgerService_ListWebhookEndpoints_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListWebhookEndpointsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LedgerServiceServer).ListWebhookEndpoints(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LedgerService_ListWebhookEndpoints_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LedgerServiceServer).ListWebhookEndpoints(ctx, req.(*ListWebhookEndpointsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LedgerService_DeleteWebhookEndpoint_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteWebhookEndpointRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LedgerServiceServer).DeleteWebhookEndpoint(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LedgerService_DeleteWebhookEndpoint_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LedgerServiceServer).DeleteWebhookEndpoint(ctx, req.(*DeleteWebhookEndpointRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LedgerService_ListWebhookDeliveries_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListWebhookDeliveriesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LedgerServiceServer).ListWebhookDeliveries(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LedgerService_ListWebhookDeliveries_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LedgerServiceServer).ListWebhookDeliveries(ctx, req.(*ListWebhookDeliveriesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // LedgerService_ServiceDesc is the grpc.ServiceDesc for LedgerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1080,6 +1336,34 @@ var LedgerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListAlertRules",
 			Handler:    _LedgerService_ListAlertRules_Handler,
+		},
+		{
+			MethodName: "CreateAllotmentSchedule",
+			Handler:    _LedgerService_CreateAllotmentSchedule_Handler,
+		},
+		{
+			MethodName: "ListAllotmentSchedules",
+			Handler:    _LedgerService_ListAllotmentSchedules_Handler,
+		},
+		{
+			MethodName: "EndAllotmentSchedule",
+			Handler:    _LedgerService_EndAllotmentSchedule_Handler,
+		},
+		{
+			MethodName: "CreateWebhookEndpoint",
+			Handler:    _LedgerService_CreateWebhookEndpoint_Handler,
+		},
+		{
+			MethodName: "ListWebhookEndpoints",
+			Handler:    _LedgerService_ListWebhookEndpoints_Handler,
+		},
+		{
+			MethodName: "DeleteWebhookEndpoint",
+			Handler:    _LedgerService_DeleteWebhookEndpoint_Handler,
+		},
+		{
+			MethodName: "ListWebhookDeliveries",
+			Handler:    _LedgerService_ListWebhookDeliveries_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -2,7 +2,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from rating_service.domain.periods import Cadence, Period, period_at
+from billing_common.periods import Cadence, Period, period_at
 
 
 def dt(*args: int) -> datetime:

@@ -1,0 +1,61 @@
+"""The `billing` entry point: global options and the command tree."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from billing_cli import ledger
+from billing_cli.events import events
+from billing_cli.invoices import invoices
+from billing_cli.state import DEFAULT_LEDGER, DEFAULT_RATING, State
+
+app = typer.Typer(
+    name="billing",
+    help=(
+        "Operator tool for the billing backend: wallets, grants, balances, history, holds, "
+        "usage event import and invoices, over gRPC. Tables by default, --json for scripts."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    ledger_target: Annotated[
+        str,
+        typer.Option("--ledger", envvar="BILLING_LEDGER", help="Ledger service host:port."),
+    ] = DEFAULT_LEDGER,
+    rating_target: Annotated[
+        str,
+        typer.Option("--rating", envvar="BILLING_RATING", help="Rating service host:port."),
+    ] = DEFAULT_RATING,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print JSON (proto field names) instead of tables.")
+    ] = False,
+    timeout: Annotated[
+        float,
+        typer.Option(min=0.1, envvar="BILLING_TIMEOUT", help="Deadline of each call, in seconds."),
+    ] = 10.0,
+) -> None:
+    # An embedding caller (the tests) may pass its own State, with consoles of its choosing.
+    state = ctx.obj if isinstance(ctx.obj, State) else State()
+    state.ledger_target, state.rating_target = ledger_target, rating_target
+    state.json, state.timeout = json_output, timeout
+    ctx.obj = state
+    ctx.call_on_close(state.close)
+
+
+app.add_typer(ledger.wallets, name="wallets")
+app.add_typer(ledger.grants, name="grants")
+app.command("balance")(ledger.balance)
+app.command("history")(ledger.history)
+app.command("debit")(ledger.debit)
+app.add_typer(ledger.holds, name="holds")
+app.add_typer(events, name="events")
+app.add_typer(invoices, name="invoices")

@@ -1,0 +1,82 @@
+"""gRPC failures as operators need them: the code, the ErrorInfo reason and every bad field.
+
+The services put a `google.rpc.Status` in the `grpc-status-details-bin` trailer; its details carry
+a `google.rpc.ErrorInfo` (a stable reason such as INSUFFICIENT_CREDITS) and, for bad input, a
+`google.rpc.BadRequest` with field violations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+from google.rpc import error_details_pb2, status_pb2
+
+DETAILS_KEY = "grpc-status-details-bin"
+
+# Exit codes (documented in the README).
+EXIT_OK = 0
+EXIT_RPC_ERROR = 1
+EXIT_USAGE = 2  # also what Click uses for bad options
+EXIT_PARTIAL = 3  # events import finished but some events were rejected or denied
+
+# Codes after which a mutation may or may not have happened: retry with the same request id.
+UNCERTAIN = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
+
+
+@dataclass(frozen=True)
+class RpcFailure:
+    method: str
+    code: str
+    message: str
+    reason: str = ""
+    domain: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+    violations: tuple[tuple[str, str], ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "code": self.code,
+            "message": self.message,
+            "reason": self.reason,
+            "domain": self.domain,
+            "metadata": self.metadata,
+            "field_violations": [{"field": f, "description": d} for f, d in self.violations],
+        }
+
+
+def decode(method: str, err: grpc.RpcError) -> RpcFailure:
+    """Everything a failed call told us. Tolerates a missing or malformed details trailer."""
+    code = err.code() if hasattr(err, "code") else None
+    message = err.details() if hasattr(err, "details") else str(err)
+    reason = domain = ""
+    metadata: dict[str, str] = {}
+    violations: list[tuple[str, str]] = []
+    trailers = err.trailing_metadata() if hasattr(err, "trailing_metadata") else None
+    for key, value in trailers or ():
+        if key != DETAILS_KEY or not isinstance(value, bytes):
+            continue
+        try:
+            status = status_pb2.Status.FromString(value)
+        except Exception:  # a broken trailer must not hide the real error
+            continue
+        for detail in status.details:
+            if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+                info = error_details_pb2.ErrorInfo()
+                detail.Unpack(info)
+                reason, domain, metadata = info.reason, info.domain, dict(info.metadata)
+            elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+                bad = error_details_pb2.BadRequest()
+                detail.Unpack(bad)
+                violations.extend((v.field, v.description) for v in bad.field_violations)
+    return RpcFailure(
+        method=method,
+        code=code.name if code is not None else "UNKNOWN",
+        message=message or "",
+        reason=reason,
+        domain=domain,
+        metadata=metadata,
+        violations=tuple(violations),
+    )

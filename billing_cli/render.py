@@ -1,0 +1,104 @@
+"""Rich tables for the services' messages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from google.protobuf.message import Message
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+
+def cell(value: object) -> Text:
+    """Literal text: service data must never be read as Rich markup."""
+    return Text("" if value is None else str(value))
+
+
+def when(message: Message, field: str) -> str:
+    """A Timestamp field as ISO 8601 UTC, or "" when unset."""
+    if not message.HasField(field):
+        return ""
+    value = getattr(message, field).ToDatetime()
+    return (
+        value.strftime("%Y-%m-%dT%H:%M:%SZ") if not value.microsecond else value.isoformat() + "Z"
+    )
+
+
+def enum(message: Message, field: str) -> str:
+    """An enum field's value without its type prefix, lower case (GRANT_KIND_PREPAID: prepaid)."""
+    descriptor = message.DESCRIPTOR.fields_by_name[field].enum_type
+    number = getattr(message, field)
+    value = descriptor.values_by_number.get(number)
+    if value is None:
+        return str(number)
+    prefix = _prefix(descriptor)
+    name = value.name[len(prefix) :] if value.name.startswith(prefix) else value.name
+    return name.lower()
+
+
+def _prefix(descriptor: Any) -> str:
+    names = [v.name for v in descriptor.values]
+    first = names[0]
+    # The common prefix up to the last "_" (OVERAGE_POLICY_UNSPECIFIED -> OVERAGE_POLICY_).
+    return first[: first.rfind("_") + 1] if first.endswith("_UNSPECIFIED") else ""
+
+
+def enum_value_name(enum_type: Any, number: int) -> str:
+    value = enum_type.DESCRIPTOR.values_by_number.get(number)
+    if value is None:
+        return str(number)
+    prefix = _prefix(enum_type.DESCRIPTOR)
+    return value.name[len(prefix) :].lower()
+
+
+def titled(title: str | None, body: Table) -> RenderableType:
+    """A title on a line of its own (a Table title would wrap at the table's width)."""
+    return body if title is None else Group(Text(title, style="bold"), body)
+
+
+def table(
+    title: str | None, columns: Iterable[str], rows: Iterable[Iterable[object]]
+) -> RenderableType:
+    result = Table(header_style="bold")
+    for column in columns:
+        numeric = column.lower() in NUMERIC
+        result.add_column(column, justify="right" if numeric else "left", overflow="fold")
+    for row in rows:
+        result.add_row(*(cell(v) for v in row))
+    return titled(title, result)
+
+
+# Columns aligned right.
+NUMERIC = {
+    "amount",
+    "captured",
+    "remaining",
+    "available",
+    "available after",
+    "overage after",
+    "quantity",
+    "total",
+    "priority",
+    "count",
+    "value",
+    "unit price",
+    "flat price",
+    "denied",
+    "pending",
+}
+
+
+def pairs(title: str | None, items: Iterable[tuple[str, object]]) -> RenderableType:
+    """A two-column field/value table for one object."""
+    result = Table(show_header=False, box=None, pad_edge=False)
+    result.add_column(style="bold")
+    result.add_column(overflow="fold")
+    for key, value in items:
+        result.add_row(cell(key), cell(value))
+    return titled(title, result)
+
+
+def metadata(values: Any) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(values.items()))

@@ -1,0 +1,172 @@
+"""Per-invocation state: global options, lazily opened channels, consoles and the call wrapper."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, NoReturn, TypeVar
+
+import grpc
+import typer
+from billing.ledger.v1 import ledger_pb2_grpc
+from billing.rating.v1 import rating_pb2_grpc
+from google.protobuf import json_format
+from google.protobuf.message import Message
+from rich.console import Console
+from rich.text import Text
+
+from billing_cli.errors import EXIT_RPC_ERROR, UNCERTAIN, RpcFailure, decode
+
+DEFAULT_LEDGER = "127.0.0.1:50051"
+DEFAULT_RATING = "127.0.0.1:50052"
+
+# UNAVAILABLE is retried with the same request (and so the same request_id): safe for every RPC.
+RETRY_DELAYS_S = (0.2, 0.8)
+
+R = TypeVar("R")
+
+
+def _console(stderr: bool) -> Console:
+    stream = sys.stderr if stderr else sys.stdout
+    # Piped output (and tests) would otherwise be cut at 80 columns and fold ids over lines.
+    width = None if stream.isatty() or os.environ.get("COLUMNS") else 200
+    return Console(file=stream, width=width, stderr=stderr, highlight=False, soft_wrap=False)
+
+
+@dataclass
+class State:
+    ledger_target: str = DEFAULT_LEDGER
+    rating_target: str = DEFAULT_RATING
+    json: bool = False
+    timeout: float = 10.0
+    out: Console = field(default_factory=lambda: _console(False))
+    err: Console = field(default_factory=lambda: _console(True))
+    _channels: dict[str, grpc.Channel] = field(default_factory=dict)
+
+    # --- connections -------------------------------------------------------------------------
+
+    def _channel(self, target: str) -> grpc.Channel:
+        if target not in self._channels:
+            self._channels[target] = grpc.insecure_channel(target)
+        return self._channels[target]
+
+    @property
+    def ledger(self) -> ledger_pb2_grpc.LedgerServiceStub:
+        return ledger_pb2_grpc.LedgerServiceStub(self._channel(self.ledger_target))
+
+    @property
+    def rating(self) -> rating_pb2_grpc.RatingServiceStub:
+        return rating_pb2_grpc.RatingServiceStub(self._channel(self.rating_target))
+
+    def close(self) -> None:
+        for channel in self._channels.values():
+            channel.close()
+        self._channels.clear()
+
+    # --- calls -------------------------------------------------------------------------------
+
+    def invoke(self, method: Callable[..., R], request: Message) -> R:
+        """One RPC with the global deadline. UNAVAILABLE is retried with the very same request
+        (so the same request_id: the services replay instead of applying twice)."""
+        for delay in (*RETRY_DELAYS_S, None):
+            try:
+                return method(request, timeout=self.timeout)
+            except grpc.RpcError as err:
+                if delay is None or err.code() != grpc.StatusCode.UNAVAILABLE:
+                    raise
+                time.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def call(
+        self,
+        method: Callable[..., R],
+        request: Message,
+        *,
+        name: str,
+        request_id: str | None = None,
+    ) -> R:
+        """`invoke`, but a failure prints the code, reason and field violations and exits 1."""
+        try:
+            return self.invoke(method, request)
+        except grpc.RpcError as err:
+            self.fail(decode(name, err), request_id=request_id)
+
+    def fail(self, failure: RpcFailure, *, request_id: str | None = None) -> NoReturn:
+        self.print_failure(failure, request_id=request_id)
+        raise typer.Exit(EXIT_RPC_ERROR)
+
+    def print_failure(self, failure: RpcFailure, *, request_id: str | None = None) -> None:
+        if self.json:
+            body = {"error": failure.as_dict()}
+            if request_id:
+                body["error"]["request_id"] = request_id
+            # One line, so scripts can read the last line of stderr (after notes and progress).
+            self.err.file.write(json.dumps(body) + "\n")
+            self.err.file.flush()
+            return
+        line = Text("error: ", style="bold red")
+        line.append(f"{failure.method} failed: {failure.code}")
+        if failure.reason:
+            line.append(f" {failure.reason}", style="bold")
+        self.err.print(line)
+        if failure.message:
+            self.err.print(Text(f"  {failure.message}"))
+        for f, description in failure.violations:
+            self.err.print(Text(f"  field {f}: {description}"))
+        if failure.metadata:
+            pairs = ", ".join(f"{k}={v}" for k, v in sorted(failure.metadata.items()))
+            self.err.print(Text(f"  details: {pairs}"))
+        if request_id and failure.code in {c.name for c in UNCERTAIN}:
+            self.err.print(
+                Text(
+                    f"  the outcome is unknown: retry with --request-id {request_id} "
+                    "(the service replays the first result instead of doing it twice)"
+                )
+            )
+
+    # --- output ------------------------------------------------------------------------------
+
+    def request_id(self, given: str | None) -> str:
+        """The caller's request id, or a fresh uuid4; announced on stderr so it can be reused."""
+        rid = given or str(uuid.uuid4())
+        self.err.print(Text(f"request id: {rid}", style="dim"))
+        return rid
+
+    def emit(self, data: Any, render: Callable[[], None]) -> None:
+        """JSON on stdout with --json, otherwise whatever `render` prints."""
+        if self.json:
+            write_json(self.out, data)
+        else:
+            render()
+
+    def note(self, message: str) -> None:
+        self.err.print(Text(message, style="dim"))
+
+
+def write_json(console: Console, data: Any) -> None:
+    """Coloured on a terminal; byte-for-byte plain JSON (never wrapped) when piped."""
+    text = json.dumps(data, indent=2, default=str)
+    if console.is_terminal:
+        console.print_json(text)
+    else:
+        console.file.write(text + "\n")
+        console.file.flush()
+
+
+def to_dict(message: Message) -> dict[str, Any]:
+    """Proto JSON with field names as in the .proto; decimals stay strings, enums are names."""
+    return json_format.MessageToDict(
+        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
+
+
+def state_of(ctx: typer.Context) -> State:
+    state = ctx.find_object(State)
+    if state is None:  # a subcommand app invoked on its own
+        state = ctx.ensure_object(State)
+    return state

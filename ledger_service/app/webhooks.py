@@ -1,0 +1,257 @@
+"""Webhook use cases: manage endpoints, turn wallet events into deliveries, send due deliveries.
+
+`dispatch()` and `deliver()` are what the background job runs (`run_once`); tests call them
+directly with a fake clock to drive the backoff. Transactions go through the ledger's plumbing
+(deadlock retries, idempotency by request_id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Protocol
+
+import structlog
+
+from ledger_service.adapters.db.repository import LedgerRepository, new_id
+from ledger_service.adapters.db.webhooks import Claimed, WebhookRepository
+from ledger_service.app import commands as cmd
+from ledger_service.app.service import LedgerApp
+from ledger_service.domain import webhooks as rules
+from ledger_service.domain.errors import (
+    TooManyWebhookEndpoints,
+    WalletNotFound,
+    WebhookEndpointNotFound,
+)
+from ledger_service.domain.model import EventType
+from ledger_service.domain.webhooks import Delivery, DeliveryState, RetryPolicy, WebhookEndpoint
+
+log = structlog.get_logger(__name__)
+
+ENDPOINTS_PER_SCOPE_MAX = 20  # active endpoints per wallet, and global ones
+ENDPOINTS_PER_ROUND = 100
+EVENTS_PER_ENDPOINT_ROUND = 500
+DISPATCH_ROUNDS_MAX = 100
+DELIVERIES_PER_ROUND = 20  # sent concurrently
+DELIVER_ROUNDS_MAX = 50
+HORIZON_LOCK_TIMEOUT_S = 5.0
+
+
+class Sender(Protocol):
+    async def post(
+        self, url: str, body: bytes, headers: dict[str, str]
+    ) -> tuple[int | None, str]: ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CreateEndpoint:
+    idem: cmd.Idem
+    wallet_id: str  # "" for every wallet
+    url: str
+    types: tuple[EventType, ...]
+    description: str
+
+
+class WebhookApp:
+    def __init__(
+        self,
+        ledger: LedgerApp,
+        sender: Sender,
+        policy: RetryPolicy | None = None,
+        lease: timedelta = timedelta(minutes=2),
+    ) -> None:
+        self.ledger = ledger
+        self.clock = ledger.clock
+        self.sender = sender
+        self.policy = policy or RetryPolicy()
+        # How long a claimed delivery is left to its deliverer: longer than a request can take.
+        self.lease = lease
+
+    # -- endpoints --------------------------------------------------------------------------
+
+    async def create_endpoint(
+        self, c: CreateEndpoint, encode: Callable[[WebhookEndpoint, str], bytes]
+    ) -> bytes:
+        """The endpoint starts at the end of the event log: events from now on are delivered."""
+
+        async def work(ledger_repo: LedgerRepository) -> bytes:
+            if (replay := await self.ledger._claim_one(ledger_repo, c.idem)) is not None:
+                return replay
+            repo = WebhookRepository(ledger_repo.conn)
+            if c.wallet_id and await ledger_repo.get_wallet(c.wallet_id) is None:
+                raise WalletNotFound(f"wallet {c.wallet_id!r} does not exist")
+            await repo.lock_scope(c.wallet_id)
+            if await repo.count_active(c.wallet_id) >= ENDPOINTS_PER_SCOPE_MAX:
+                scope = f"wallet {c.wallet_id}" if c.wallet_id else "every wallet"
+                raise TooManyWebhookEndpoints(
+                    f"{scope} has {ENDPOINTS_PER_SCOPE_MAX} webhook endpoints already"
+                )
+            endpoint = WebhookEndpoint(
+                id=new_id(),
+                wallet_id=c.wallet_id,
+                url=c.url,
+                types=c.types,
+                description=c.description,
+                create_time=self.clock.now(),
+            )
+            secret = "whsec_" + secrets.token_hex(32)
+            await repo.insert_endpoint(endpoint, secret, await repo.last_event_seq())
+            payload = encode(endpoint, secret)
+            await ledger_repo.store_responses({c.idem.request_id: payload})
+            return payload
+
+        return await self.ledger._write(work)
+
+    async def delete_endpoint(
+        self, idem: cmd.Idem, endpoint_id: str, encode: Callable[[WebhookEndpoint], bytes]
+    ) -> bytes:
+        async def work(ledger_repo: LedgerRepository) -> bytes:
+            if (replay := await self.ledger._claim_one(ledger_repo, idem)) is not None:
+                return replay
+            repo = WebhookRepository(ledger_repo.conn)
+            found = await repo.get_endpoint(endpoint_id, lock=True)
+            if found is None or found.delete_time is not None:
+                raise WebhookEndpointNotFound(f"webhook endpoint {endpoint_id!r} does not exist")
+            now = self.clock.now()
+            await repo.delete_endpoint(endpoint_id, now)
+            deleted = await repo.get_endpoint(endpoint_id)
+            assert deleted is not None
+            payload = encode(deleted)
+            await ledger_repo.store_responses({idem.request_id: payload})
+            return payload
+
+        return await self.ledger._write(work)
+
+    async def list_endpoints(
+        self, wallet_id: str, after_seq: int, limit: int
+    ) -> list[tuple[int, WebhookEndpoint]]:
+        async def work(ledger_repo: LedgerRepository) -> list[tuple[int, WebhookEndpoint]]:
+            if wallet_id and await ledger_repo.get_wallet(wallet_id) is None:
+                raise WalletNotFound(f"wallet {wallet_id!r} does not exist")
+            return await WebhookRepository(ledger_repo.conn).list_endpoints(
+                wallet_id, after_seq, limit
+            )
+
+        return await self.ledger._read(work)
+
+    async def list_deliveries(
+        self, endpoint_id: str, state: DeliveryState | None, before_seq: int | None, limit: int
+    ) -> list[tuple[int, Delivery]]:
+        async def work(ledger_repo: LedgerRepository) -> list[tuple[int, Delivery]]:
+            repo = WebhookRepository(ledger_repo.conn)
+            if await repo.get_endpoint(endpoint_id) is None:
+                raise WebhookEndpointNotFound(f"webhook endpoint {endpoint_id!r} does not exist")
+            return await repo.list_deliveries(endpoint_id, state, before_seq, limit)
+
+        return await self.ledger._read(work)
+
+    # -- the background job -----------------------------------------------------------------
+
+    async def run_once(self) -> None:
+        await self.dispatch()
+        await self.deliver()
+
+    async def dispatch(self) -> int:
+        """Turn new matching events into delivery rows, a bounded number of endpoints and events
+        per transaction; each transaction also moves those endpoints' cursors, so an event gets
+        exactly one delivery per endpoint however often this runs, in however many processes.
+        Returns the number of deliveries created."""
+
+        horizon = await self.ledger.event_horizon(fresh=True)
+        created = 0
+        for _ in range(DISPATCH_ROUNDS_MAX):
+
+            async def work(ledger_repo: LedgerRepository) -> tuple[int, int]:
+                repo = WebhookRepository(ledger_repo.conn)
+                targets = await repo.endpoints_behind(horizon, ENDPOINTS_PER_ROUND)
+                now = self.clock.now()
+                count = 0
+                for target in targets:
+                    seqs = await repo.matching_events(target, horizon, EVENTS_PER_ENDPOINT_ROUND)
+                    # A full page may have more after it; otherwise everything up to the horizon
+                    # was looked at.
+                    cursor = seqs[-1] if len(seqs) == EVENTS_PER_ENDPOINT_ROUND else horizon
+                    await repo.add_deliveries(target.id, seqs, cursor, now)
+                    count += len(seqs)
+                return len(targets), count
+
+            endpoints, count = await self.ledger._write(work)
+            created += count
+            if endpoints == 0:
+                break
+        return created
+
+    async def deliver(self) -> int:
+        """Send every due delivery once (concurrently, DELIVERIES_PER_ROUND at a time) and store
+        the outcomes. Returns the number of attempts made."""
+        attempts = 0
+        for _ in range(DELIVER_ROUNDS_MAX):
+            claimed = await self._claim()
+            if not claimed:
+                break
+            outcomes = await asyncio.gather(*(self._send(c) for c in claimed))
+            now = self.clock.now()
+            results = [
+                (
+                    c,
+                    status,
+                    error,
+                    rules.after_attempt(self.policy, c.attempt, rules.is_success(status), now),
+                )
+                for c, (status, error) in zip(claimed, outcomes, strict=True)
+            ]
+
+            async def store(
+                ledger_repo: LedgerRepository,
+                results: Sequence[tuple[Claimed, int | None, str, rules.Outcome]] = results,
+            ) -> None:
+                await WebhookRepository(ledger_repo.conn).record(results)
+
+            await self.ledger._write(store)
+            attempts += len(claimed)
+            for c, status, error, outcome in results:
+                log.info(
+                    "webhook_attempt",
+                    delivery_id=c.delivery_id,
+                    event_id=c.event_id,
+                    attempt=c.attempt,
+                    status_code=status,
+                    error=error,
+                    state=outcome.state.value,
+                )
+        return attempts
+
+    async def _claim(self) -> list[Claimed]:
+        async def work(ledger_repo: LedgerRepository) -> list[Claimed]:
+            repo = WebhookRepository(ledger_repo.conn)
+            now = self.clock.now()
+            await repo.fail_exhausted(now, self.policy.attempts_max)
+            return await repo.claim_due(now, now + self.lease, DELIVERIES_PER_ROUND)
+
+        return await self.ledger._write(work)
+
+    async def _send(self, c: Claimed) -> tuple[int | None, str]:
+        body = rules.body(
+            event_id=c.event_id,
+            cursor=c.event_seq,
+            wallet_id=c.wallet_id,
+            event_type=c.event_type,
+            occurred_time=c.occurred_time,
+            data=c.data,
+        )
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "billing-ledger-webhooks/1",
+            "Billing-Event-Id": c.event_id,
+            "Billing-Delivery-Id": c.delivery_id,
+            "Billing-Signature": rules.signature(c.secret, int(self.clock.now().timestamp()), body),
+        }
+        return await self.sender.post(c.url, body, headers)
+
+    async def close(self) -> None:
+        await self.sender.aclose()

@@ -1,0 +1,147 @@
+"""Webhook rules: what is sent, how it is signed, and when a failed delivery is tried again.
+
+Pure functions of their arguments (time included); the app layer reads the clock and the database,
+the HTTP adapter sends.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+from ledger_service.domain.model import EventType
+
+
+class DeliveryState(StrEnum):
+    PENDING = "PENDING"
+    DELIVERED = "DELIVERED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookEndpoint:
+    id: str
+    wallet_id: str  # "" for every wallet
+    url: str
+    types: tuple[EventType, ...]  # () for every type
+    description: str
+    create_time: datetime
+    delete_time: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    number: int
+    attempt_time: datetime
+    status_code: int | None  # None: no HTTP answer (refused, timed out, in flight)
+    error: str  # "" when delivered
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    id: str
+    endpoint_id: str
+    event_id: str
+    event_seq: int
+    event_type: EventType
+    wallet_id: str
+    state: DeliveryState
+    attempts: int
+    last_status_code: int | None
+    last_error: str
+    next_attempt_time: datetime | None
+    create_time: datetime
+    end_time: datetime | None
+    attempt_log: tuple[Attempt, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Exponential backoff: first_delay after the first failure, doubling, at most delay_max;
+    after attempts_max failed attempts the delivery FAILS for good."""
+
+    first_delay: timedelta = timedelta(seconds=10)
+    delay_max: timedelta = timedelta(hours=1)
+    attempts_max: int = 12
+
+    def __post_init__(self) -> None:
+        assert self.first_delay > timedelta(0) and self.delay_max >= self.first_delay
+        assert self.attempts_max >= 1
+
+    def delay_after(self, attempts: int) -> timedelta:
+        """The wait after the `attempts`-th failed attempt (1-based)."""
+        assert attempts >= 1
+        # Cap the exponent before multiplying: 2**attempts overflows timedelta long before 12.
+        doublings = min(attempts - 1, 32)
+        return min(self.first_delay * 2**doublings, self.delay_max)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What the delivery row becomes after an attempt."""
+
+    state: DeliveryState
+    next_attempt_time: datetime | None
+    end_time: datetime | None
+
+
+def after_attempt(policy: RetryPolicy, attempts: int, succeeded: bool, now: datetime) -> Outcome:
+    """The state after the `attempts`-th attempt (counting this one) succeeded or failed."""
+    if succeeded:
+        return Outcome(DeliveryState.DELIVERED, None, now)
+    if attempts >= policy.attempts_max:
+        return Outcome(DeliveryState.FAILED, None, now)
+    return Outcome(DeliveryState.PENDING, now + policy.delay_after(attempts), None)
+
+
+def is_success(status_code: int | None) -> bool:
+    """2xx is delivered; anything else (redirects included: they are not followed) is retried."""
+    return status_code is not None and 200 <= status_code < 300
+
+
+def rfc3339(when: datetime) -> str:
+    return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def body(
+    *,
+    event_id: str,
+    cursor: int,
+    wallet_id: str,
+    event_type: EventType,
+    occurred_time: datetime,
+    data: dict[str, str],
+) -> bytes:
+    """The POST body: compact JSON with sorted keys (amounts in `data` are decimal strings)."""
+    document = {
+        "event_id": event_id,
+        "cursor": cursor,
+        "wallet_id": wallet_id,
+        "type": event_type.value,
+        "occurred_time": rfc3339(occurred_time),
+        "data": data,
+    }
+    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+
+
+def signature(secret: str, timestamp_s: int, payload: bytes) -> str:
+    """The Billing-Signature header: `t=<unix seconds>,v1=<hex HMAC-SHA256>` of `<t>.<body>`, keyed
+    with the endpoint's secret (its UTF-8 bytes). The timestamp is signed too, so a receiver that
+    rejects old timestamps is safe from replays."""
+    signed = str(timestamp_s).encode() + b"." + payload
+    digest = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+    return f"t={timestamp_s},v1={digest}"
+
+
+def verify(secret: str, header: str, payload: bytes) -> bool:
+    """What a receiver does (used by the tests and shown in the README)."""
+    parts = dict(item.split("=", 1) for item in header.split(",") if "=" in item)
+    if "t" not in parts or "v1" not in parts or not parts["t"].isdigit():
+        return False
+    expected = signature(secret, int(parts["t"]), payload).rsplit("v1=", 1)[1]
+    return hmac.compare_digest(expected, parts["v1"])
