@@ -62,6 +62,16 @@ async def ensure_database(server_uri: str, database: str) -> None:
         await conn.close()
 
 
+async def service_database_uri(database_url: str, data_dir: Path, database_name: str) -> str:
+    """A service database's libpq URI: the configured URL, or its database in the embedded
+    server (started or joined, and the database created, on first use)."""
+    if database_url:
+        return database_url
+    server = await asyncio.to_thread(embedded_server_uri, data_dir)
+    await ensure_database(server, database_name)
+    return with_database(server, database_name)
+
+
 def create_engine(uri: str, *, pool_size: int, max_overflow: int = 0) -> AsyncEngine:
     """A bounded connection pool. Connections are pre-pinged so a restarted server is survived."""
     return create_async_engine(

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import grpc
+from billing.type.v1 import types_pb2
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
@@ -50,6 +51,20 @@ def to_rpc_status(error: BillingError, table: ErrorTable, domain: str) -> status
 
 def to_grpc_status(error: BillingError, table: ErrorTable, domain: str) -> grpc.Status:
     return rpc_status.to_status(to_rpc_status(error, table, domain))
+
+
+def item_error(error: BillingError, table: ErrorTable) -> types_pb2.ItemError:
+    """A batch item's error: what a failed unary call carries in its status details."""
+    code, reason = classify(error, table)
+    return types_pb2.ItemError(
+        code=code.value[0],
+        reason=reason,
+        message=error.message,
+        field_violations=[
+            types_pb2.FieldViolation(field=v.field, description=v.description)
+            for v in error.violations
+        ],
+    )
 
 
 def code_name(code: int) -> str:

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import functools
 import signal
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
@@ -17,8 +18,9 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
+from billing_common import metrics
 from billing_common.errors import BillingError, Internal, InvalidArgument, Unavailable
-from billing_common.grpc_errors import ErrorTable, to_grpc_status
+from billing_common.grpc_errors import ErrorTable, classify, to_grpc_status
 
 log = structlog.get_logger(__name__)
 
@@ -69,30 +71,38 @@ def rpc(table: ErrorTable, domain: str) -> Callable[[Handler[Req, Resp]], Handle
         @functools.wraps(handler)
         async def wrapper(self: Any, request: Req, context: grpc.aio.ServicerContext) -> Resp:
             fields = {f: getattr(request, f) for f in _LOG_FIELDS if getattr(request, f, "")}
+            started = time.perf_counter()
+            code = "OK"
             with structlog.contextvars.bound_contextvars(rpc=method, **fields):
                 try:
-                    if isinstance(request, Message) and (path := nul_field(request)):
-                        raise InvalidArgument.field(
-                            path, "must not contain NUL characters", "INVALID_TEXT"
-                        )
-                    return await handler(self, request, context)
-                except BillingError as exc:
-                    log.info("rpc_refused", reason=exc.reason, message=exc.message)
-                    await context.abort_with_status(to_grpc_status(exc, table, domain))
-                except grpc.aio.AbortError:
-                    raise
-                except Exception as exc:
-                    if is_transient(exc):
-                        log.warning("rpc_transient_failure", error=repr(exc))
-                        err: BillingError = Unavailable(
-                            "the database is unavailable; retry with the same request_id"
-                        )
-                    else:
-                        # A bug: the details go to our logs, never to the caller.
-                        log.exception("rpc_internal_error")
-                        err = Internal("internal error; the service logged the details")
+                    try:
+                        if isinstance(request, Message) and (path := nul_field(request)):
+                            raise InvalidArgument.field(
+                                path, "must not contain NUL characters", "INVALID_TEXT"
+                            )
+                        return await handler(self, request, context)
+                    except BillingError as exc:
+                        log.info("rpc_refused", reason=exc.reason, message=exc.message)
+                        err = exc
+                    except Exception as exc:
+                        if isinstance(exc, grpc.aio.AbortError):
+                            code = "ABORTED_BY_HANDLER"
+                            raise
+                        if is_transient(exc):
+                            log.warning("rpc_transient_failure", error=repr(exc))
+                            err = Unavailable(
+                                "the database is unavailable; retry with the same request_id"
+                            )
+                        else:
+                            # A bug: the details go to our logs, never to the caller.
+                            log.exception("rpc_internal_error")
+                            err = Internal("internal error; the service logged the details")
+                    code = classify(err, table)[0].name
                     await context.abort_with_status(to_grpc_status(err, table, domain))
-                raise AssertionError("unreachable: abort_with_status raises")
+                    raise AssertionError("unreachable: abort_with_status raises")
+                finally:
+                    metrics.RPC_REQUESTS.labels(method, code).inc()
+                    metrics.RPC_LATENCY.labels(method).observe(time.perf_counter() - started)
 
         return wrapper
 

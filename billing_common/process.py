@@ -39,14 +39,16 @@ class ServiceProcess:
 async def start_service(
     module: str, env: dict[str, str], *, cwd: Path | None = None, log_path: Path | None = None
 ) -> ServiceProcess:
-    """Run `python -m <module> serve`; its JSON logs on stderr are copied to log_path if given."""
+    """Run `python -m <module> serve`; its JSON logs on stderr are copied to log_path if given.
+    Its metrics endpoint gets a free port unless `env` names one, so runs never collide."""
+    defaults = {f"{module.split('_')[0].upper()}_METRICS_LISTEN": "127.0.0.1:0"}
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         module,
         "serve",
         cwd=cwd,
-        env={**os.environ, **env},
+        env={**os.environ, **defaults, **env},
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
     )

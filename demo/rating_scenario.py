@@ -91,7 +91,7 @@ async def run(ledger_channel: grpc.aio.Channel, rating_channel: grpc.aio.Channel
                     pb.Tier(up_to="1000", unit_price="0.02"),
                     pb.Tier(up_to="", unit_price="0.01"),
                 ],
-                effective_time=timestamp(month),
+                # No effective_time: in force from now (prices never take effect in the past).
             )
         )
     ).price
@@ -103,7 +103,6 @@ async def run(ledger_channel: grpc.aio.Channel, rating_channel: grpc.aio.Channel
                 unit="CREDITS",
                 model=pb.PRICING_MODEL_PER_UNIT,
                 unit_price="5",
-                effective_time=timestamp(month),
             )
         )
     ).price
@@ -129,20 +128,24 @@ async def run(ledger_channel: grpc.aio.Channel, rating_channel: grpc.aio.Channel
             customer_id=customer,
             plan_id=plan.plan_id,
             wallet_id=wallet.wallet_id,
-            start_time=timestamp(month),
+            # No start_time: from now (an assignment never takes effect in the past).
         )
     )
+    # The usage below happens after the plan starts: spread over the next minute (events up to
+    # 5 minutes ahead are accepted), in the order the offsets say.
+    started = datetime.now(UTC)
     print(
         "Plan 'Team', monthly: 49 credits fixed; LLM tokens graduated (first 200 included, "
         "then 0.02 for the next 1,000, then 0.01); 5 credits per active user."
     )
 
     def ev(event_id: str, kind: str, minutes: int, **props: str) -> pb.Event:
+        """`minutes` before the end of the demo's minute of usage: larger is earlier."""
         return pb.Event(
             event_id=f"{customer}-{event_id}",
             customer_id=customer,
             type=kind,
-            occurred_time=timestamp(now - timedelta(minutes=minutes)),
+            occurred_time=timestamp(started + timedelta(seconds=60 - minutes)),
             properties=props,
         )
 

@@ -33,6 +33,8 @@ class LedgerSettings:
     default_grace_s: int = 3600
     # Seconds in-flight calls get to finish on SIGTERM.
     shutdown_grace_s: float = 10.0
+    # host:port of the Prometheus /metrics endpoint; port 0 picks a free one, empty turns it off.
+    metrics_listen: str = "127.0.0.1:9464"
     log_level: str = "INFO"
 
     @classmethod

@@ -3,7 +3,6 @@ jobs (expiry sweeper, webhooks)."""
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -16,6 +15,7 @@ from billing_common import database
 from billing_common.clock import Clock, SystemClock
 from billing_common.grpc_server import GrpcServer, every, serve_until_signal
 from billing_common.logs import configure_logging
+from billing_common.metrics import serve_metrics
 from ledger_service.adapters.db.migrate import upgrade_async
 from ledger_service.adapters.grpc.servicer import LedgerServicer
 from ledger_service.adapters.http.webhook_sender import HttpxSender
@@ -30,11 +30,9 @@ SERVICE_NAME = ledger_pb2.DESCRIPTOR.services_by_name["LedgerService"].full_name
 
 async def database_uri(settings: LedgerSettings) -> str:
     """The ledger database's libpq URI: the configured one, or one in the embedded server."""
-    if settings.database_url:
-        return settings.database_url
-    server = await asyncio.to_thread(database.embedded_server_uri, settings.data_dir)
-    await database.ensure_database(server, settings.database_name)
-    return database.with_database(server, settings.database_name)
+    return await database.service_database_uri(
+        settings.database_url, settings.data_dir, settings.database_name
+    )
 
 
 @dataclass
@@ -72,6 +70,7 @@ async def build(settings: LedgerSettings, clock: Clock | None = None) -> Ledger:
 async def run(settings: LedgerSettings) -> None:
     configure_logging(settings.log_level)
     ledger = await build(settings)
+    serve_metrics(settings.metrics_listen)
     jobs = []
     if settings.sweep_interval_s > 0:
         jobs.append(

@@ -44,6 +44,8 @@ class RatingSettings:
     sync_hold_s: int = 60
     # Seconds in-flight calls get to finish on SIGTERM.
     shutdown_grace_s: float = 10.0
+    # host:port of the Prometheus /metrics endpoint; port 0 picks a free one, empty turns it off.
+    metrics_listen: str = "127.0.0.1:9465"
     log_level: str = "INFO"
 
     @classmethod

@@ -3,7 +3,6 @@ gRPC server + forwarder."""
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -16,6 +15,7 @@ from billing_common import database
 from billing_common.clock import Clock, SystemClock
 from billing_common.grpc_server import GrpcServer, serve_until_signal
 from billing_common.logs import configure_logging
+from billing_common.metrics import serve_metrics
 from rating_service.adapters.db.migrate import upgrade_async
 from rating_service.adapters.grpc.servicer import RatingServicer
 from rating_service.adapters.ledger_client import LedgerClient
@@ -31,11 +31,9 @@ SERVICE_NAME = rating_pb2.DESCRIPTOR.services_by_name["RatingService"].full_name
 
 async def database_uri(settings: RatingSettings) -> str:
     """The rating database's libpq URI: the configured one, or one in the embedded server."""
-    if settings.database_url:
-        return settings.database_url
-    server = await asyncio.to_thread(database.embedded_server_uri, settings.data_dir)
-    await database.ensure_database(server, settings.database_name)
-    return database.with_database(server, settings.database_name)
+    return await database.service_database_uri(
+        settings.database_url, settings.data_dir, settings.database_name
+    )
 
 
 @dataclass
@@ -67,6 +65,9 @@ async def build(
         grace=timedelta(seconds=settings.grace_s),
         future_skew=timedelta(seconds=settings.future_skew_s),
         sync_hold=timedelta(seconds=settings.sync_hold_s),
+        # Two connections stay free of synchronous calls: one for the claim and answer of the
+        # synchronous requests themselves, one for everything else (and the forwarder).
+        sync_concurrency_max=max(1, settings.pool_size - 2),
     )
     port = ledger or LedgerClient(settings.ledger_target, settings.ledger_timeout_s)
     app = RatingApp(engine, clock or SystemClock(), port, policy)
@@ -90,6 +91,7 @@ async def build(
 async def run(settings: RatingSettings) -> None:
     configure_logging(settings.log_level)
     rating = await build(settings)
+    serve_metrics(settings.metrics_listen)
     jobs = [rating.forwarder.run] if settings.forward else []
     try:
         await serve_until_signal(rating.server, settings.shutdown_grace_s, jobs)

@@ -11,8 +11,8 @@ of a request_id returns the original bytes.
 from __future__ import annotations
 
 import asyncio
-import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -22,6 +22,7 @@ import structlog
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from billing_common import metrics, transactions
 from billing_common.clock import Clock
 from billing_common.errors import BillingError, InvalidArgument, RequestIdConflict
 from ledger_service.adapters.db.repository import (
@@ -39,6 +40,7 @@ from ledger_service.domain.errors import (
     EntryNotFound,
     GrantNotFound,
     HoldNotFound,
+    InsufficientCredits,
     NotADebit,
     ScheduleNotFound,
     TopUpNotFound,
@@ -51,6 +53,7 @@ from ledger_service.domain.model import (
     AlertRule,
     AllotmentSchedule,
     EntryType,
+    EventType,
     Grant,
     Hold,
     TopUp,
@@ -65,9 +68,6 @@ log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 
-# SQLSTATEs worth retrying: deadlock_detected, serialization_failure.
-_RETRY_SQLSTATES = {"40P01", "40001"}
-RETRIES_MAX = 8
 EXPIRY_WALLETS_PER_TRANSACTION = 100
 EXPIRY_ROUNDS_MAX = 1000
 # Event readers share one settled horizon, recomputed at most this often (seconds).
@@ -116,9 +116,31 @@ class VerifyReport:
     overage: Decimal
 
 
-def _sqlstate(exc: DBAPIError) -> str | None:
-    orig = exc.orig
-    return getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+# What the current transaction attempt booked, counted into metrics once it commits.
+_BOOKED: ContextVar[list[object] | None] = ContextVar("booked", default=None)
+
+
+def _observe(
+    entries: Iterable[object], events: Iterable[object], refused: Iterable[object] = ()
+) -> None:
+    buffer = _BOOKED.get()
+    if buffer is not None:
+        buffer.extend(entries)
+        buffer.extend(events)
+        buffer.extend(r for r in refused if isinstance(r, InsufficientCredits))
+
+
+def _count_committed(booked: list[object]) -> None:
+    for item in booked:
+        if isinstance(item, InsufficientCredits):
+            metrics.DENIALS.inc()
+        elif isinstance(item, WalletEvent):
+            if item.type is EventType.TOP_UP_CREATED:
+                metrics.TOP_UPS.inc()
+        elif item.type in (EntryType.DEBIT, EntryType.CAPTURE):  # type: ignore[attr-defined]
+            metrics.DEBITS.inc()
+        elif item.type is EntryType.EXPIRY:  # type: ignore[attr-defined]
+            metrics.EXPIRIES.inc()
 
 
 def _check_replay(claim: Claim, idem: cmd.Idem) -> bytes:
@@ -142,16 +164,18 @@ class LedgerApp:
     # -- plumbing ---------------------------------------------------------------------------
 
     async def _write(self, work: Callable[[LedgerRepository], Awaitable[T]]) -> T:
-        for attempt in range(RETRIES_MAX):
+        async def attempt() -> T:
+            booked: list[object] = []
+            token = _BOOKED.set(booked)
             try:
                 async with self.engine.begin() as conn:
-                    return await work(LedgerRepository(conn))
-            except DBAPIError as exc:
-                if _sqlstate(exc) not in _RETRY_SQLSTATES or attempt == RETRIES_MAX - 1:
-                    raise
-                log.info("transaction_retry", attempt=attempt, sqlstate=_sqlstate(exc))
-                await asyncio.sleep(random.uniform(0, 0.005 * 2**attempt))
-        raise AssertionError("unreachable")
+                    result = await work(LedgerRepository(conn))
+            finally:
+                _BOOKED.reset(token)
+            _count_committed(booked)  # only what committed: a retried attempt counts once
+            return result
+
+        return await transactions.retrying(attempt)
 
     async def _read(self, work: Callable[[LedgerRepository], Awaitable[T]]) -> T:
         async with self.engine.connect() as conn:
@@ -186,6 +210,7 @@ class LedgerApp:
         wallet_id = before.wallet.id
         outcome = automation.then_automate(locked.caught_up.then(outcome), now, new_id)
         stored = [StoredEntry(new_id(), wallet_id, now, request_id, e) for e in outcome.entries]
+        _observe(outcome.entries, outcome.events)
         await repo.save(
             {wallet_id: before},
             {wallet_id: outcome.state},
@@ -383,6 +408,7 @@ class LedgerApp:
                     if entry.type is EntryType.DEBIT:
                         debit_entries[i] = stored
             changed = {w: s for w, s in states.items() if s is not before[w]}
+            _observe([b[3] for b in booked], [e for _, _, e in events], refused=out.values())
             await repo.save(
                 {w: before[w] for w in changed},
                 changed,
@@ -803,6 +829,7 @@ class LedgerApp:
                     after[wid] = outcome.state
                     done += [StoredEntry(new_id(), wid, now, "", e) for e in outcome.entries]
                     events += [(new_id(), wid, e) for e in outcome.events]
+                _observe([s.entry for s in done], [e for _, _, e in events])
                 await repo.save(
                     states, after, [(s.id, s.wallet_id, "", s.entry) for s in done], now, events
                 )

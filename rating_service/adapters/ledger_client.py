@@ -132,8 +132,12 @@ class LedgerClient:
         except grpc.aio.AioRpcError as exc:
             raise LedgerUnavailable(f"GetGrant failed: {exc.code().name}: {exc.details()}") from exc
 
-    async def outstanding_overage(self, wallet_id: str, as_of: datetime) -> Decimal:
-        request = lpb.GetBalanceRequest(wallet_id=wallet_id, as_of_time=timestamp(as_of))
+    async def outstanding_overage(self, wallet_id: str, as_of: datetime | None) -> Decimal:
+        # No as_of while the period is open: the ledger's now, never our clock's (the ledger
+        # refuses an as_of later than its own now with AS_OF_IN_FUTURE).
+        request = lpb.GetBalanceRequest(wallet_id=wallet_id)
+        if as_of is not None:
+            request.as_of_time.CopyFrom(timestamp(as_of))
         try:
             response = await self.stub.GetBalance(request, timeout=self.timeout_s)
         except grpc.aio.AioRpcError as exc:

@@ -84,6 +84,7 @@ class ChargeStatus(StrEnum):
     PENDING = "PENDING"
     ACKNOWLEDGED = "ACKNOWLEDGED"
     DENIED = "DENIED"
+    FAILED = "FAILED"
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,8 +7,11 @@
   repeat the same calls with the same request ids. It waits until every earlier charge of the same
   aggregate has left PENDING.
 - An INSUFFICIENT_CREDITS refusal marks the charge DENIED (the usage stays recorded and the
-  invoice shows it as denied); every other failure is retried with exponential backoff
-  (base doubling per attempt, capped), and the last error is kept on the charge.
+  invoice shows it as denied). Any other refusal about the request itself (INVALID_ARGUMENT,
+  NOT_FOUND, ALREADY_EXISTS, FAILED_PRECONDITION, ...: `Refused.permanent`) marks it FAILED with
+  the ledger's reason, shown on the invoice: sending it again would be refused forever. Every
+  other failure (unreachable, UNAVAILABLE, ...) is retried with exponential backoff (base
+  doubling per attempt, capped), and the last error is kept on the charge.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from billing_common import metrics
 from rating_service.adapters.db.repository import ChargeRow, RatingRepository
 from rating_service.app.ingest import debit_item, describe, ledger_request_id
 from rating_service.app.ports import Booked, LedgerUnavailable, Refused
@@ -79,6 +83,8 @@ class Forwarder:
     async def run_once(self) -> int:
         """Deliver one batch of due charges; return how many were handled."""
         now = self.app.clock.now()
+        backlog = await self.app.read(lambda repo: repo.pending_charges())
+        metrics.FORWARDER_BACKLOG.set(backlog)
         due = await self.app.read(lambda repo: repo.due_charges(now, self.policy.batch_size_max))
         debits = [c for c in due if c.amount > 0]
         refunds = [c for c in due if c.amount < 0]
@@ -112,22 +118,33 @@ class Forwarder:
                 lambda repo: repo.back_off({c.id: (now + self._retry_at(c), error) for c in debits})
             )
             return
-        acks, denied, retry = [], {}, {}
+        acks, denied, failed, retry = [], {}, {}, {}
         for c, r in zip(debits, results, strict=True):
             if isinstance(r, Booked):
                 acks.append({"id": c.id, "entry_id": r.entry_id, **split_of(r, kinds)})
             elif r.denied:
                 denied[c.id] = f"{r.reason}: {r.message}"
+            elif r.permanent:
+                failed[c.id] = f"{r.reason}: {r.message}"
             else:
                 retry[c.id] = (now + self._retry_at(c), f"{r.reason}: {r.message}")
 
         async def save(repo: RatingRepository) -> None:
             await repo.acknowledge(acks)
             await repo.deny(denied)
+            await repo.fail(failed)
             await repo.back_off(retry)
+            # A synchronous caller that crashed left its events HELD: we took them over.
+            await repo.set_event_status({c.event_id for c in debits}, "ACCEPTED")
 
         await self.app.write(save)
-        log.info("forwarded", acknowledged=len(acks), denied=len(denied), retried=len(retry))
+        log.info(
+            "forwarded",
+            acknowledged=len(acks),
+            denied=len(denied),
+            failed=len(failed),
+            retried=len(retry),
+        )
 
     async def _refund(self, charge: ChargeRow) -> None:
         async def plan(repo: RatingRepository) -> list[dict[str, object]] | None:
@@ -146,7 +163,7 @@ class Forwarder:
                     break
                 take = min(remaining, debit.amount - debit.refunded)
                 request_id = ledger_request_id(
-                    charge.event_id, charge.meter_key, "refund", debit.event_id
+                    "refund", charge.event_id, charge.meter_key, debit.event_id
                 )
                 planned.append((debit, take, request_id))
                 remaining -= take
@@ -172,15 +189,24 @@ class Forwarder:
                     f"refund: {describe_row(charge)}",
                 )
                 if isinstance(result, Refused):
-                    raise LedgerUnavailable(f"{result.reason}: {result.message}")
+                    if not result.permanent:
+                        raise LedgerUnavailable(f"{result.reason}: {result.message}")
+                    error = f"{result.reason}: {result.message}"
+                    log.error("refund_refused", charge_id=charge.id, error=error)
+                    await self.app.write(
+                        lambda repo: self._settle(repo, charge, fail=error)  # noqa: B023
+                    )
+                    return
                 kinds = await self._kinds([result])
                 split = split_of(result, kinds)
 
                 async def done(
                     repo: RatingRepository, part=part, result=result, split=split
                 ) -> None:
-                    await repo.refund_part_done(str(part["ledger_request_id"]), result.entry_id)
-                    await repo.add_split(charge.id, **split)
+                    # Two forwarders may book the same part (the ledger replays the second):
+                    # only the one that records it counts its credit split.
+                    if await repo.refund_part_done(str(part["ledger_request_id"]), result.entry_id):
+                        await repo.add_split(charge.id, **split)
 
                 await self.app.write(done)
         except LedgerUnavailable as exc:
@@ -190,8 +216,18 @@ class Forwarder:
                 lambda repo: repo.back_off({charge.id: (now + self._retry_at(charge), error)})
             )
             return
-        first = next((str(p["ledger_entry_id"]) for p in parts), "")
-        await self.app.write(lambda repo: repo.mark_acknowledged(charge.id, first))
+        await self.app.write(lambda repo: self._settle(repo, charge))
+
+    async def _settle(self, repo: RatingRepository, charge: ChargeRow, fail: str = "") -> None:
+        """A refund is done (or permanently refused): record it from the stored parts, not
+        from the list read before the calls (another forwarder may have booked some)."""
+        if fail:
+            await repo.fail({charge.id: fail})
+        else:
+            parts = await repo.refund_parts_of(charge.id)
+            first = next((str(p["ledger_entry_id"]) for p in parts if p["ledger_entry_id"]), "")
+            await repo.mark_acknowledged(charge.id, first)
+        await repo.set_event_status([charge.event_id], "ACCEPTED")
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Forward until told to stop. Errors are logged and retried: nothing is lost, the

@@ -8,16 +8,22 @@ Asynchronous batch (one transaction, a fixed number of round trips for up to 1,0
   memory in request order -> upsert aggregates, insert unique values and charges -> store the
   response.
 
-Synchronous, per event: the same transaction commits the event, aggregate and PENDING charge while
-a session-level advisory lock keeps the aggregates to us; then the ledger is asked; then a second
-transaction acknowledges the charge, or, on a DENY refusal, puts the aggregates back as they were
-(nobody else could change them meanwhile) and deletes the event and its charge. A crash between
-the two leaves a PENDING charge the forwarder delivers after `sync_hold`: nothing is lost and the
+Synchronous: the request_id is claimed first, in a transaction of its own, as in progress (a retry
+meanwhile is told UNAVAILABLE, retry later). Then per event: the same transaction commits the
+event (HELD), aggregate and PENDING charges (all of them held from the forwarder) while a
+session-level advisory lock keeps the aggregates to us; then the ledger is asked; then a second
+transaction acknowledges the charges, or, on a DENY refusal of any of them, refunds the debits of
+the other meters that were booked and puts the aggregates back as they were (nobody else could
+change them meanwhile): its charges go and the event stays as DENIED (never deleted, so a
+duplicate can never be told DUPLICATE for usage that was then thrown away). A crash between the
+two leaves PENDING charges the forwarder delivers after `sync_hold`: nothing is lost and the
 request id derived from the event id keeps the ledger from booking it twice.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -29,14 +35,28 @@ import structlog
 from sqlalchemy.exc import DBAPIError
 
 from billing_common.errors import BillingError, InvalidArgument, Violation
+from billing_common.money import (
+    FRACTION_DIGITS_MAX,
+    SIGNIFICANT_DIGITS_MAX,
+    format_amount,
+    parse_amount,
+)
 from billing_common.periods import Period
-from rating_service.adapters.db.repository import AggKey, RatingRepository, StoredPlan
+from billing_common.transactions import RETRIES_MAX, retryable
+from rating_service.adapters.db.repository import (
+    AggKey,
+    ChargeRow,
+    RatingRepository,
+    StoredPlan,
+)
 from rating_service.app import commands as cmd
 from rating_service.app.ports import Booked, DebitItem, LedgerUnavailable, Refused
 from rating_service.app.split import split_of
 from rating_service.domain.aggregation import EMPTY, AggregateState, Aggregation
 from rating_service.domain.errors import (
+    ChargeOutOfRange,
     CustomerNotFound,
+    EventInProgress,
     EventRejected,
     InsufficientCredits,
     NoPriceInForce,
@@ -57,23 +77,42 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-EVENT_ID_CHARS_MAX = 128
+# Event ids, customer ids and event types (and a meter's event_type, which names the same thing).
+ID_CHARS_MAX = 128
 PROPERTIES_MAX = 50
 PROPERTY_CHARS_MAX = 1000
 
 
 LEDGER_REQUEST_ID_MAX = 128
+# What a ledger request id asks for: a charge's debit, a refund part of a negative charge, or the
+# refund of a debit booked by a synchronous call whose event was then denied on another meter.
+LEDGER_KINDS = frozenset({"debit", "refund", "undo"})
 
 
-def ledger_request_id(*parts: str) -> str:
-    """The ledger request id of an event's charge on a meter (and of its refund parts): derived
-    from the event, so every retry names the same ledger request and nothing is booked twice.
-    Readable ("rating:<event_id>:<meter_key>") when it fits the ledger's 128 characters, else a
-    SHA-256 of the same text."""
-    readable = "rating:" + ":".join(parts)
+def ledger_request_id(kind: str, event_id: str, meter_key: str, *rest: str) -> str:
+    """The ledger request id of an event's charge on a meter (and of its refunds): derived from
+    the event, so every retry names the same ledger request and nothing is booked twice.
+
+    `rating:<kind>:<len(event_id)>:<event_id>:<meter_key>[:<rest>]`: the kind comes first and the
+    event id is length-prefixed (meter keys have no ':'), so two different charges can never
+    spell the same text. When longer than the ledger's 128 characters: a SHA-256 of that text."""
+    assert kind in LEDGER_KINDS, kind
+    readable = ":".join(("rating", kind, str(len(event_id)), event_id, meter_key, *rest))
     if len(readable) <= LEDGER_REQUEST_ID_MAX:
         return readable
     return "rating:sha256:" + hashlib.sha256(readable.encode()).hexdigest()
+
+
+def charge_out_of_range(amount: Decimal) -> bool:
+    """Whether the ledger could never accept this charge: money has at most 18 fractional and 38
+    significant digits (SPEC "Money"). Prices are exact, so a product of a quantity and a price
+    can have more; such an event is rejected (CHARGE_OUT_OF_RANGE) rather than rounded."""
+    try:
+        # format_amount drops trailing fractional zeros: 0.10 * 0.10 = 0.0100 is 0.01, in range.
+        parse_amount(format_amount(abs(amount)), "amount", allow_zero=True)
+    except InvalidArgument:
+        return True
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,10 +158,8 @@ def check_event(e: cmd.EventIn, now: datetime, policy: RatingPolicy) -> BillingE
     for name, value in (("event_id", e.event_id), ("customer_id", e.customer_id), ("type", e.type)):
         if not value:
             return InvalidArgument.field(name, "is required", "MISSING_FIELD")
-        if len(value) > EVENT_ID_CHARS_MAX:
-            return InvalidArgument.field(
-                name, f"at most {EVENT_ID_CHARS_MAX} characters", "INVALID_ID"
-            )
+        if len(value) > ID_CHARS_MAX:
+            return InvalidArgument.field(name, f"at most {ID_CHARS_MAX} characters", "INVALID_ID")
     if e.occurred_time is None:
         return InvalidArgument.field("occurred_time", "is required", "MISSING_FIELD")
     if len(e.properties) > PROPERTIES_MAX:
@@ -191,6 +228,21 @@ def plan_event(index: int, e: cmd.EventIn, cat: Catalogue) -> Planned:
     return Planned(index, e, at, assignment, period, tuple(targets))
 
 
+def duplicate_outcome(event_id: str, status: str | None) -> cmd.EventOutcome:
+    """The answer for an event id seen before: DUPLICATE of an accepted event; DENIED again for
+    one a synchronous refusal undid (the id stays taken: send the usage under a new event id);
+    retry later while a synchronous caller still waits for the ledger on it."""
+    if status == "HELD":
+        error = EventInProgress(
+            f"event {event_id!r} is being charged synchronously; send it again shortly"
+        )
+        return cmd.EventOutcome(event_id, cmd.EventStatus.REJECTED, error)
+    if status == "DENIED":
+        error = InsufficientCredits(f"event {event_id!r} was denied by the ledger before")
+        return cmd.EventOutcome(event_id, cmd.EventStatus.DENIED, error)
+    return cmd.EventOutcome(event_id, cmd.EventStatus.DUPLICATE)
+
+
 def _view(row: dict[str, Any]) -> cmd.ChargeView:
     return cmd.ChargeView(
         meter_id=row["meter_id"],
@@ -210,6 +262,9 @@ class Ingestor:
     def __init__(self, app: RatingApp, policy: RatingPolicy) -> None:
         self.app = app
         self.policy = policy
+        # Each synchronous event holds a pooled connection across its ledger call (see
+        # `_sync_one`); this bound leaves the rest of the pool to everything else.
+        self.sync_slots = asyncio.Semaphore(policy.sync_concurrency_max)
 
     async def accept(
         self,
@@ -267,14 +322,19 @@ class Ingestor:
                     "properties": dict(p.event.properties),
                     "assignment_id": p.assignment.id,
                     "accept_time": now,
+                    # HELD keeps duplicates from being told DUPLICATE while a synchronous caller
+                    # may still undo the event (DENIED); see `duplicate_outcome`.
+                    "status": "HELD" if sync else "ACCEPTED",
                 }
                 for p in open_planned
             ]
         )
         fresh = [p for p in open_planned if p.event.event_id in inserted]
-        for p in open_planned:
-            if p.event.event_id not in inserted:
-                outcomes[p.index] = cmd.EventOutcome(p.event.event_id, cmd.EventStatus.DUPLICATE)
+        repeated = [p for p in open_planned if p.event.event_id not in inserted]
+        # Only a batch with duplicates pays this read (the common batch keeps its fixed count).
+        statuses = await repo.event_statuses(p.event.event_id for p in repeated)
+        for p in repeated:
+            outcomes[p.index] = duplicate_outcome(p.event.event_id, statuses.get(p.event.event_id))
 
         keys = {t.key for p in fresh for t in p.targets}
         await repo.lock_aggregates(keys, session=sync)
@@ -291,12 +351,15 @@ class Ingestor:
         new_uniques: list[tuple[str, str, datetime, str]] = []
         charge_rows: list[dict[str, Any]] = []
         applied: dict[int, Applied] = {}
+        out_of_range: list[str] = []
+        settled: list[str] = []  # synchronous: events with nothing for the ledger to answer
         for p in fresh:
-            record = Applied()
+            # Rate every meter of the event first: an event is accepted whole or not at all.
+            rated_all = []
             for t in p.targets:
-                before = states.get(t.key, EMPTY)
                 unique = (*t.key, t.value.unique_key)
                 is_unique = t.meter.aggregation == Aggregation.UNIQUE_COUNT
+                before = states.get(t.key, EMPTY)
                 rated = rate(
                     t.meter.aggregation,
                     t.version.pricing,
@@ -307,6 +370,22 @@ class Ingestor:
                     value_seen=is_unique and unique in seen,
                     included=t.included,
                 )
+                rated_all.append((t, before, unique, is_unique, rated))
+            too_big = next((r for *_, r in rated_all if charge_out_of_range(r.charge)), None)
+            if too_big is not None:
+                out_of_range.append(p.event.event_id)
+                outcomes[p.index] = cmd.EventOutcome(
+                    p.event.event_id,
+                    cmd.EventStatus.REJECTED,
+                    ChargeOutOfRange(
+                        f"the charge {too_big.charge} has more than {FRACTION_DIGITS_MAX} "
+                        f"fractional or {SIGNIFICANT_DIGITS_MAX} significant digits; the ledger "
+                        "cannot book it",
+                    ),
+                )
+                continue
+            record = Applied()
+            for t, before, unique, is_unique, rated in rated_all:
                 if is_unique and unique not in seen:
                     seen.add(unique)
                     new_uniques.append(unique)
@@ -314,7 +393,10 @@ class Ingestor:
                 record.before.setdefault(t.key, (before, p.period.end))
                 states[t.key] = rated.after
                 changed[t.key] = (rated.after, p.period.end)
-                hold = sync and rated.charge > 0
+                # Synchronous mode holds every non-zero charge (debits and refunds) from the
+                # forwarder, so nothing of the event reaches the ledger behind the caller's back
+                # while a refusal may still undo it.
+                hold = sync and rated.charge != 0
                 row = {
                     "event_id": p.event.event_id,
                     "meter_id": t.meter.id,
@@ -330,12 +412,14 @@ class Ingestor:
                     "quantity_before": before.quantity,
                     "quantity_after": rated.after.quantity,
                     "status": "PENDING" if rated.charge != 0 else "ACKNOWLEDGED",
-                    "ledger_request_id": ledger_request_id(p.event.event_id, t.meter.key),
+                    "ledger_request_id": ledger_request_id("debit", p.event.event_id, t.meter.key),
                     "forward_after": now + self.policy.sync_hold if hold else now,
                     "create_time": now,
                 }
                 charge_rows.append(row)
                 record.charge_rows.append(row)
+            if sync and all(r["amount"] == 0 for r in record.charge_rows):
+                settled.append(p.event.event_id)
             applied[p.index] = record
             outcomes[p.index] = cmd.EventOutcome(
                 p.event.event_id,
@@ -347,6 +431,9 @@ class Ingestor:
         ids = await repo.insert_charges(charge_rows)
         for row, charge_id in zip(charge_rows, ids, strict=True):
             row["id"] = charge_id
+        # Rare paths, so the common batch keeps its fixed statement count.
+        await repo.forget_events(out_of_range)
+        await repo.set_event_status(settled, "ACCEPTED")
         return [outcomes[i] for i in range(len(events))], applied
 
     async def ingest_async(
@@ -378,30 +465,46 @@ class Ingestor:
         events: Sequence[cmd.EventIn],
         encode: Callable[[list[cmd.EventOutcome]], bytes],
     ) -> bytes:
+        """Claim the request_id first, committed on its own and marked in progress, so a retry
+        while we wait for the ledger is told to retry later (never answered from half the work)
+        and another request with the same id is refused before anything is written."""
         from rating_service.app.service import check_replay
 
-        earlier = await self.app.read(lambda repo: repo.peek_claim(idem.request_id))
-        if earlier is not None:
-            return check_replay(earlier, idem)
-        outcomes = [await self._sync_one(e) for e in events]
-        response = encode(outcomes)
+        def lease() -> datetime:
+            return self.app.clock.now() + self.policy.sync_hold
 
-        async def store(repo: RatingRepository) -> bytes:
-            claim = await repo.claim(
-                idem.request_id, idem.method, idem.fingerprint, self.app.clock.now()
+        claim = await self.app.write(
+            lambda repo: repo.claim_with_lease(
+                idem.request_id, idem.method, idem.fingerprint, self.app.clock.now(), lease()
             )
-            if not claim.claimed:
-                return check_replay(claim, idem)
-            await repo.store_response(idem.request_id, response)
-            return response
+        )
+        if not claim.claimed:
+            return check_replay(claim, idem)
+        try:
+            outcomes = [await self._sync_one(e, idem.request_id, lease) for e in events]
+            response = encode(outcomes)
+            await self.app.write(lambda repo: repo.store_response(idem.request_id, response))
+        except BaseException:
+            # Free the request_id so the caller's retry runs again (events already decided
+            # answer as duplicates, DENIED or in progress). Best effort: a crash leaves the
+            # claim to expire with its lease.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(
+                    self.app.write(lambda repo: repo.release_claim(idem.request_id))
+                )
+            raise
+        return response
 
-        return await self.app.write(store)
-
-    async def _sync_one(self, event: cmd.EventIn) -> cmd.EventOutcome:
-        async with self.app.engine.connect() as conn:
+    async def _sync_one(
+        self, event: cmd.EventIn, request_id: str, lease: Callable[[], datetime]
+    ) -> cmd.EventOutcome:
+        # The connection (and its session advisory locks) stays ours across the ledger call:
+        # undoing a refusal needs the aggregates untouched meanwhile. The semaphore keeps
+        # synchronous calls from taking the whole pool.
+        async with self.sync_slots, self.app.engine.connect() as conn:
             repo = RatingRepository(conn)
             try:
-                outcomes, applied = await self._accept_one(repo, event)
+                outcomes, applied = await self._accept_one(repo, event, request_id, lease)
                 outcome = outcomes[0]
                 if outcome.status != cmd.EventStatus.ACCEPTED:
                     return outcome
@@ -411,14 +514,17 @@ class Ingestor:
                 await conn.commit()
 
     async def _accept_one(
-        self, repo: RatingRepository, event: cmd.EventIn
+        self,
+        repo: RatingRepository,
+        event: cmd.EventIn,
+        request_id: str,
+        lease: Callable[[], datetime],
     ) -> tuple[list[cmd.EventOutcome], dict[int, Applied]]:
         """Transaction A of synchronous mode, retried on deadlock or serialization failure."""
-        from rating_service.app.service import RETRIES_MAX, retryable
-
         for attempt in range(RETRIES_MAX):
             try:
                 async with repo.conn.begin():
+                    await repo.renew_lease(request_id, lease())
                     return await self.accept(repo, [event], self.app.clock.now(), sync=True)
             except DBAPIError as exc:
                 if not retryable(exc) or attempt == RETRIES_MAX - 1:
@@ -430,14 +536,19 @@ class Ingestor:
     async def _charge_now(
         self, repo: RatingRepository, outcome: cmd.EventOutcome, applied: Applied
     ) -> cmd.EventOutcome:
+        event_id = outcome.event_id
         debits = [r for r in applied.charge_rows if r["amount"] > 0]
         if not debits:
+            # Refunds only (or nothing): they are the forwarder's, from now on.
+            async with repo.conn.begin():
+                await repo.hold_charges(event_id, self.app.clock.now())
+                await repo.set_event_status([event_id], "ACCEPTED")
             done = all(r["status"] == "ACKNOWLEDGED" for r in applied.charge_rows)
             status = cmd.EventStatus.CHARGED if done else cmd.EventStatus.ACCEPTED
-            return cmd.EventOutcome(outcome.event_id, status, charges=outcome.charges)
-        meters = {t["meter_id"] for t in debits}
-        found = await repo.meters_by_ids(meters)
+            return cmd.EventOutcome(event_id, status, charges=outcome.charges)
+        found = await repo.meters_by_ids({t["meter_id"] for t in debits})
         await repo.conn.commit()  # end the read so the outcome gets a transaction of its own
+        keys = {r["id"]: found[r["meter_id"]].key for r in debits}
         items = [
             debit_item(
                 r["ledger_request_id"],
@@ -464,30 +575,25 @@ class Ingestor:
                 )
             )
         except LedgerUnavailable as exc:
-            # The charge stays PENDING: the forwarder delivers it after sync_hold.
-            log.warning("sync_charge_deferred", event_id=outcome.event_id, error=exc.message)
+            # The charges stay PENDING and are the forwarder's from now on.
+            log.warning("sync_charge_deferred", event_id=event_id, error=exc.message)
+            async with repo.conn.begin():
+                await repo.hold_charges(event_id, self.app.clock.now())
+                await repo.set_event_status([event_id], "ACCEPTED")
             return outcome
-        denied = [
-            (row, res)
-            for row, res in zip(debits, results, strict=True)
-            if isinstance(res, Refused) and res.denied
-        ]
-        booked = [
-            (row, res) for row, res in zip(debits, results, strict=True) if isinstance(res, Booked)
-        ]
+        pairs = list(zip(debits, results, strict=True))
+        denied = [(row, res) for row, res in pairs if isinstance(res, Refused) and res.denied]
+        booked = [(row, res) for row, res in pairs if isinstance(res, Booked)]
+        failed = [(row, res) for row, res in pairs if isinstance(res, Refused) and res.permanent]
+        if denied and await self._undo_denied(repo, event_id, applied, booked, keys):
+            return cmd.EventOutcome(
+                event_id,
+                cmd.EventStatus.DENIED,
+                InsufficientCredits(denied[0][1].message or "the wallet cannot cover the charge"),
+            )
         async with repo.conn.begin():
-            # The forwarder may have taken the charge over (only after sync_hold); then its
-            # outcome stands and nothing is undone.
-            current = await repo.charges_by_ids([r["id"] for r in debits], lock=True)
-            untouched = all(c.status == "PENDING" for c in current)
-            if denied and not booked and untouched:
-                await self._undo(repo, outcome.event_id, applied)
-                refusal = denied[0][1]
-                return cmd.EventOutcome(
-                    outcome.event_id,
-                    cmd.EventStatus.DENIED,
-                    InsufficientCredits(refusal.message or "the wallet cannot cover the charge"),
-                )
+            # Only PENDING rows change: if the forwarder took a charge over (after sync_hold),
+            # its outcome stands.
             await repo.acknowledge(
                 [
                     {"id": row["id"], "entry_id": res.entry_id, **split_of(res, kinds)}
@@ -495,23 +601,12 @@ class Ingestor:
                 ]
             )
             await repo.deny({row["id"]: f"{res.reason}: {res.message}" for row, res in denied})
-        rows = {c.ledger_request_id: c for c in await repo.charges_of_event(outcome.event_id)}
+            await repo.fail({row["id"]: f"{res.reason}: {res.message}" for row, res in failed})
+            await repo.hold_charges(event_id, self.app.clock.now())
+            await repo.set_event_status([event_id], "ACCEPTED")
+        stored = await repo.charges_of_event(event_id)
         await repo.conn.commit()
-        views = tuple(
-            cmd.ChargeView(
-                c.meter_id,
-                c.price_id,
-                c.price_version,
-                c.amount,
-                c.quantity_before,
-                c.quantity_after,
-                c.period_start,
-                c.period_end,
-                cmd.ChargeStatus(c.status),
-                c.ledger_entry_id,
-            )
-            for c in sorted(rows.values(), key=lambda c: c.id)
-        )
+        views = tuple(charge_view(c) for c in stored)
         # From what is stored, not from our call: the forwarder may have answered first.
         error: BillingError | None = None
         if any(v.status == cmd.ChargeStatus.DENIED for v in views):
@@ -524,14 +619,92 @@ class Ingestor:
         else:
             status = cmd.EventStatus.ACCEPTED
         available = booked[-1][1].available_after if booked else ""
-        return cmd.EventOutcome(outcome.event_id, status, error, views, available)
+        return cmd.EventOutcome(event_id, status, error, views, available)
 
-    async def _undo(self, repo: RatingRepository, event_id: str, applied: Applied) -> None:
-        """Put back what accepting the event changed. Safe because the session advisory locks on
-        its aggregates are still held."""
-        await repo.save_aggregates(applied.before)
-        await repo.delete_unique_values(applied.uniques)
-        await repo.delete_event(event_id)
+    async def _untouched(self, repo: RatingRepository, event_id: str) -> bool:
+        """Whether every non-zero charge of the event is still PENDING with no refund planned
+        against it or by it: nothing of it reached the ledger behind our back. Locks them."""
+        current = await repo.charges_of_event(event_id, lock=True)
+        nonzero = [c for c in current if c.amount != 0]
+        if not all(c.status == "PENDING" for c in nonzero):
+            return False
+        return not await repo.has_refund_parts(c.id for c in nonzero)
+
+    async def _refund_sibling(
+        self, event_id: str, meter_key: str, amount: Decimal, booked: Booked
+    ) -> bool:
+        """Refund one debit booked for an event a refusal on another meter denied. Idempotent by
+        its derived request id, so a few quick retries are safe (bounded: the caller waits)."""
+        for attempt in range(UNDO_ATTEMPTS_MAX):
+            try:
+                refund = await self.app.ledger.refund(
+                    ledger_request_id("undo", event_id, meter_key),
+                    booked.entry_id,
+                    amount,
+                    f"refund: {event_id} was denied on another meter",
+                )
+            except LedgerUnavailable as exc:
+                log.warning("sync_undo_refund_failed", event_id=event_id, error=exc.message)
+                await asyncio.sleep(UNDO_BACKOFF_S * 2**attempt)
+                continue
+            if isinstance(refund, Refused):
+                log.warning("sync_undo_refund_refused", event_id=event_id, reason=refund.reason)
+                return False
+            return True
+        return False
+
+    async def _undo_denied(
+        self,
+        repo: RatingRepository,
+        event_id: str,
+        applied: Applied,
+        booked: list[tuple[dict[str, Any], Booked]],
+        keys: dict[int, str],
+    ) -> bool:
+        """All or nothing: refund the debits of the event's other meters that the ledger booked,
+        then put back what accepting the event changed. False (nothing undone) when the forwarder
+        took a charge over meanwhile or a refund could not be booked: the event then stays
+        accepted, as in asynchronous mode (the refused charge DENIED, on the invoice)."""
+        async with repo.conn.begin():
+            if not await self._untouched(repo, event_id):
+                return False
+            # Keep the forwarder off while we refund (it would replay the booked debits).
+            await repo.hold_charges(event_id, self.app.clock.now() + self.policy.sync_hold)
+        for done, (row, res) in enumerate(booked):
+            if not await self._refund_sibling(event_id, keys[row["id"]], row["amount"], res):
+                if done:
+                    # Known limit (README): earlier siblings were refunded, this one could not
+                    # be; the event stays accepted and those refunds are not reflected here.
+                    log.error("sync_undo_incomplete", event_id=event_id, refunded=done)
+                return False
+        async with repo.conn.begin():
+            if not await self._untouched(repo, event_id):
+                return False
+            # Safe: the session advisory locks on the event's aggregates are still ours.
+            await repo.save_aggregates(applied.before)
+            await repo.delete_unique_values(applied.uniques)
+            await repo.deny_event(event_id)
+        return True
+
+
+UNDO_ATTEMPTS_MAX = 3
+UNDO_BACKOFF_S = 0.2
+
+
+def charge_view(c: ChargeRow) -> cmd.ChargeView:
+    """A stored charge as the API shows it."""
+    return cmd.ChargeView(
+        meter_id=c.meter_id,
+        price_id=c.price_id,
+        price_version=c.price_version,
+        amount=c.amount,
+        quantity_before=c.quantity_before,
+        quantity_after=c.quantity_after,
+        period_start=c.period_start,
+        period_end=c.period_end,
+        status=cmd.ChargeStatus(c.status),
+        ledger_entry_id=c.ledger_entry_id,
+    )
 
 
 def describe(meter_description: str, event_id: str) -> str:

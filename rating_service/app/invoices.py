@@ -7,13 +7,17 @@ of the final aggregate, whose total equals the line amount by the incremental ru
 Credits applied come from how the ledger covered each acknowledged charge (prepaid, promotional,
 overage); the overage part is split into what the wallet still owes and what was settled since.
 Closing stores a snapshot and the invoice never changes again; closing needs the period to have
-ended and no charge of it to be PENDING.
+ended and no charge of it to be PENDING (counted, not summed: pending charges can add up to 0).
+The ledger is asked for the wallet's outstanding overage before any transaction is opened (never
+while holding invoice locks), as of the period's end once it has ended and at the ledger's own
+now (no as_of) while it is open. Reading an invoice never writes: a period with no row yet gets a
+draft built in memory (empty invoice_id: no usage has been recorded in it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -56,6 +60,8 @@ class LineView:
     denied: Decimal
     pending: Decimal
     blocks: Decimal | None
+    failed: Decimal = ZERO
+    pending_count: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +128,8 @@ def _from_json(d: dict[str, Any], close_time: datetime | None) -> InvoiceView:
             denied=Decimal(ln["denied"]),
             pending=Decimal(ln["pending"]),
             blocks=dec(ln["blocks"]),
+            failed=Decimal(ln.get("failed", "0")),
+            pending_count=ln.get("pending_count", 0),
         )
         for ln in d["lines"]
     )
@@ -147,14 +155,9 @@ def _from_json(d: dict[str, Any], close_time: datetime | None) -> InvoiceView:
     )
 
 
-async def compute(
-    repo: RatingRepository, row: InvoiceRow, ledger: LedgerPort, now: datetime
-) -> InvoiceView:
-    """The invoice of a row: its snapshot when FINAL, else computed from the charges now.
-
-    Overage: what the charges were booked as overage, split into what the wallet still owes at
-    the period's end (or now, if earlier) and what later credits settled. The wallet's outstanding
-    overage caps what this invoice calls due."""
+async def compute(repo: RatingRepository, row: InvoiceRow) -> InvoiceView:
+    """The invoice of a row: its snapshot when FINAL, else computed from the charges now, with
+    all the overage booked shown as due (`with_outstanding` caps it by what the wallet owes)."""
     if row.status == "FINAL" and row.snapshot is not None:
         return _from_json(row.snapshot, row.close_time)
     assignment = (await repo.assignments_by_ids([row.assignment_id]))[row.assignment_id]
@@ -202,16 +205,12 @@ async def compute(
                 denied=t["denied"] or ZERO,
                 pending=t["pending"] or ZERO,
                 blocks=blocks,
+                failed=t["failed"] or ZERO,
+                pending_count=t["pending_count"],
             )
         )
     usage_total = sum((ln.amount for ln in lines), ZERO)
     booked_overage = sum((t["overage"] for t in totals), ZERO)
-    due = booked_overage
-    if booked_overage > 0:
-        outstanding = await ledger.outstanding_overage(
-            assignment.wallet_id, min(now, row.period_end)
-        )
-        due = min(booked_overage, outstanding)
     return InvoiceView(
         id=row.id,
         customer_id=row.customer_id,
@@ -228,16 +227,36 @@ async def compute(
         total=plan.fixed_charge + usage_total,
         prepaid=sum((t["prepaid"] for t in totals), ZERO),
         promotional=sum((t["promotional"] for t in totals), ZERO),
-        overage=due,
+        overage=booked_overage,
         close_time=row.close_time,
-        overage_settled=booked_overage - due,
+        overage_settled=ZERO,
     )
 
 
+async def outstanding_of(ledger: LedgerPort, view: InvoiceView, now: datetime) -> Decimal | None:
+    """What the wallet still owes as overage, for a draft that booked some (else None, and no
+    ledger call). As of the period's end once it has ended; while open, the ledger's own now
+    (our clock may run ahead of the ledger's, which refuses an as_of in its future)."""
+    if view.status == "FINAL" or view.overage <= 0:
+        return None
+    as_of = view.period_end if now >= view.period_end else None
+    return await ledger.outstanding_overage(view.wallet_id, as_of)
+
+
+def with_outstanding(view: InvoiceView, outstanding: Decimal | None) -> InvoiceView:
+    """Split the booked overage into due (capped by the wallet's outstanding) and settled."""
+    if view.status == "FINAL" or outstanding is None:
+        return view
+    booked = view.overage + view.overage_settled
+    due = min(booked, outstanding)
+    return replace(view, overage=due, overage_settled=booked - due)
+
+
 async def invoice_row_for(
-    repo: RatingRepository, customer_id: str, at: datetime, *, share: bool
+    repo: RatingRepository, customer_id: str, at: datetime, *, create: bool
 ) -> InvoiceRow:
-    """The invoice row of the customer's period containing `at`, created if missing."""
+    """The invoice row of the customer's period containing `at`: created if missing (locked FOR
+    UPDATE) when `create`, else read, or a DRAFT built in memory (id "") when there is none."""
     assignment = assignment_at((await repo.assignments_of([customer_id]))[customer_id], at)
     if assignment is None:
         raise CustomerNotFound(
@@ -246,50 +265,62 @@ async def invoice_row_for(
         )
     plan = (await repo.plans_by_ids([assignment.plan_id]))[assignment.plan_id].plan
     period = billing_period(plan, assignment, at)
-    rows = await repo.ensure_invoices(
-        {(assignment.id, period.start): (customer_id, period.end)}, share=share
+    key = (assignment.id, period.start)
+    if create:
+        rows = await repo.ensure_invoices({key: (customer_id, period.end)}, share=False)
+        return rows[key]
+    found = await repo.find_invoice(*key)
+    if found is not None:
+        return found
+    return InvoiceRow(
+        "", 0, customer_id, assignment.id, period.start, period.end, "DRAFT", None, None
     )
-    return rows[(assignment.id, period.start)]
 
 
 class Invoices:
     def __init__(self, app: Any) -> None:
         self.app = app
 
+    async def _view(self, locate: Callable[[RatingRepository], Any]) -> InvoiceView:
+        """Read the invoice, then ask the ledger (no transaction open meanwhile)."""
+
+        async def work(repo: RatingRepository) -> InvoiceView:
+            return await compute(repo, await locate(repo))
+
+        view = await self.app.read(work)
+        now = self.app.clock.now()
+        return with_outstanding(view, await outstanding_of(self.app.ledger, view, now))
+
     async def get(self, invoice_id: str, customer_id: str, at: datetime | None) -> InvoiceView:
         if invoice_id:
 
-            async def by_id(repo: RatingRepository) -> InvoiceView:
+            async def by_id(repo: RatingRepository) -> InvoiceRow:
                 row = await repo.get_invoice(invoice_id)
                 if row is None:
                     raise InvoiceNotFound(f"invoice {invoice_id!r} does not exist")
-                return await compute(repo, row, self.app.ledger, self.app.clock.now())
+                return row
 
-            return await self.app.read(by_id)
+            return await self._view(by_id)
         if not customer_id:
             raise InvalidArgument.field(
                 "invoice_id", "invoice_id or customer_id is required", "MISSING_FIELD"
             )
         when = at or self.app.clock.now()
-
-        async def by_period(repo: RatingRepository) -> InvoiceView:
-            row = await invoice_row_for(repo, customer_id, when, share=True)
-            return await compute(repo, row, self.app.ledger, self.app.clock.now())
-
-        return await self.app.write(by_period)
+        return await self._view(lambda repo: invoice_row_for(repo, customer_id, when, create=False))
 
     async def list(
         self, customer_id: str, status: str, before: tuple[datetime, int] | None, limit: int
     ) -> list[tuple[tuple[datetime, int], InvoiceView]]:
         async def work(repo: RatingRepository) -> list[tuple[tuple[datetime, int], InvoiceView]]:
             rows = await repo.list_invoices(customer_id, status, before, limit)
-            now = self.app.clock.now()
-            return [
-                ((r.period_start, r.seq), await compute(repo, r, self.app.ledger, now))
-                for r in rows
-            ]
+            return [((r.period_start, r.seq), await compute(repo, r)) for r in rows]
 
-        return await self.app.read(work)
+        found = await self.app.read(work)
+        now = self.app.clock.now()
+        return [
+            (cursor, with_outstanding(v, await outstanding_of(self.app.ledger, v, now)))
+            for cursor, v in found
+        ]
 
     async def close(
         self,
@@ -298,22 +329,29 @@ class Invoices:
         at: datetime,
         encode: Callable[[InvoiceView], bytes],
     ) -> bytes:
+        # The ledger first, outside the locking transaction below.
+        async def locate(repo: RatingRepository) -> InvoiceView:
+            return await compute(repo, await invoice_row_for(repo, customer_id, at, create=False))
+
+        draft = await self.app.read(locate)
+        outstanding = await outstanding_of(self.app.ledger, draft, self.app.clock.now())
+
         async def work(repo: RatingRepository) -> bytes:
-            row = await invoice_row_for(repo, customer_id, at, share=False)
+            row = await invoice_row_for(repo, customer_id, at, create=True)
             if row.status == "FINAL":
-                return encode(await compute(repo, row, self.app.ledger, self.app.clock.now()))
+                return encode(await compute(repo, row))
             now = self.app.clock.now()
             if now < row.period_end:
                 raise PeriodNotEnded(
                     f"the period ends at {row.period_end.isoformat()}; it can be closed after that"
                 )
-            view = await compute(repo, row, self.app.ledger, now)
-            if any(ln.pending != 0 for ln in view.lines):
+            view = with_outstanding(await compute(repo, row), outstanding)
+            if any(ln.pending_count for ln in view.lines):
                 raise ChargesPending("charges of the period are still on their way to the ledger")
             await repo.close_invoice(row.id, now, _to_json(view))
             final = await repo.get_invoice(row.id)
             assert final is not None
-            return encode(await compute(repo, final, self.app.ledger, now))
+            return encode(await compute(repo, final))
 
         return await self.app.idempotent(idem, work)
 

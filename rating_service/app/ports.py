@@ -9,9 +9,25 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
+import grpc
+
 from billing_common.errors import Unavailable
 
-FAILED_PRECONDITION = 9
+_FAILED_PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION.value[0]
+# Refusals that are answers about the request itself: sending it again gets the same answer, so
+# the charge stops (FAILED) instead of being retried forever. Anything else (UNAVAILABLE,
+# RESOURCE_EXHAUSTED, ABORTED, DEADLINE_EXCEEDED, INTERNAL, ...) may pass and is retried.
+_PERMANENT = frozenset(
+    c.value[0]
+    for c in (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.NOT_FOUND,
+        grpc.StatusCode.ALREADY_EXISTS,
+        grpc.StatusCode.FAILED_PRECONDITION,
+        grpc.StatusCode.OUT_OF_RANGE,
+        grpc.StatusCode.PERMISSION_DENIED,
+    )
+)
 
 
 class LedgerUnavailable(Unavailable):
@@ -53,8 +69,13 @@ class Refused:
 
     @property
     def denied(self) -> bool:
-        """A final refusal of a DENY wallet; anything else is retried."""
-        return self.code == FAILED_PRECONDITION and self.reason == "INSUFFICIENT_CREDITS"
+        """A final refusal of a DENY wallet."""
+        return self.code == _FAILED_PRECONDITION and self.reason == "INSUFFICIENT_CREDITS"
+
+    @property
+    def permanent(self) -> bool:
+        """Any other refusal that would be repeated on every retry (FAILED, never retried)."""
+        return not self.denied and self.code in _PERMANENT
 
 
 class LedgerPort(Protocol):
@@ -77,7 +98,7 @@ class LedgerPort(Protocol):
         LedgerUnavailable."""
         ...
 
-    async def outstanding_overage(self, wallet_id: str, as_of: datetime) -> Decimal:
-        """The wallet's unsettled overage at `as_of` (0 for an unknown wallet). Raises
-        LedgerUnavailable."""
+    async def outstanding_overage(self, wallet_id: str, as_of: datetime | None) -> Decimal:
+        """The wallet's unsettled overage at `as_of`, or now by the ledger's own clock when None
+        (0 for an unknown wallet). Raises LedgerUnavailable."""
         ...

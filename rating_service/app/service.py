@@ -7,8 +7,6 @@ stored with the request_id, so a replay returns the original bytes.
 
 from __future__ import annotations
 
-import asyncio
-import random
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -16,9 +14,9 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 import structlog
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from billing_common import transactions
 from billing_common.clock import Clock
 from billing_common.errors import InvalidArgument, RequestIdConflict, Violation
 from rating_service.adapters.db.repository import (
@@ -29,16 +27,18 @@ from rating_service.adapters.db.repository import (
     new_id,
 )
 from rating_service.app import commands as cmd
-from rating_service.app.ingest import Ingestor
+from rating_service.app.ingest import ID_CHARS_MAX, Ingestor
 from rating_service.app.ports import LedgerPort
 from rating_service.domain.aggregation import NEEDS_PROPERTY, Aggregation
 from rating_service.domain.errors import (
     AssignmentOverlap,
+    EffectiveTimeInPast,
     MeterKeyAlreadyExists,
     MeterNotFound,
     PlanNotFound,
     PriceNotFound,
     PriceVersionOverlap,
+    RequestInProgress,
     WalletNotFound,
 )
 from rating_service.domain.meters import Meter
@@ -49,8 +49,6 @@ log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 
-_RETRY_SQLSTATES = {"40P01", "40001"}
-RETRIES_MAX = 8
 PLAN_PRICES_MAX = 100
 FILTERS_MAX = 20
 FILTER_CHARS_MAX = 1000
@@ -69,16 +67,9 @@ class RatingPolicy:
     # Synchronous ingest: how long the forwarder leaves a charge to the synchronous caller.
     sync_hold: timedelta = timedelta(seconds=60)
     batch_size_max: int = 1000
-
-
-def _sqlstate(exc: DBAPIError) -> str | None:
-    orig = exc.orig
-    return getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
-
-
-def retryable(exc: DBAPIError) -> bool:
-    """Deadlocks and serialization failures: the transaction can simply run again."""
-    return _sqlstate(exc) in _RETRY_SQLSTATES
+    # Synchronous events in flight at once: each holds a pooled connection across its ledger
+    # call, so this must stay below the pool size (main.py sets pool_size - 2, at least 1).
+    sync_concurrency_max: int = 8
 
 
 def check_replay(claim: Claim, idem: cmd.Idem) -> bytes:
@@ -86,8 +77,24 @@ def check_replay(claim: Claim, idem: cmd.Idem) -> bytes:
         raise RequestIdConflict(
             f"request_id {idem.request_id!r} was used before with a different request"
         )
-    assert claim.response is not None, "a committed claim always has its response"
+    if claim.response is None:
+        # Only a synchronous ingest commits its claim before its work (see ingest_sync).
+        raise RequestInProgress(
+            f"request_id {idem.request_id!r} is still being processed; retry with the same "
+            "request_id shortly"
+        )
     return claim.response
+
+
+def not_in_past(when: datetime, now: datetime, field: str) -> None:
+    """Price versions and plan assignments take effect now or later, never in the past: charges
+    already made are never rewritten (and events of the past are not priced differently from
+    the ones next to them that were rated before the change)."""
+    if when < now:
+        raise EffectiveTimeInPast(
+            f"{field} is before now ({now.isoformat()})",
+            violations=[Violation(field, "must not be in the past")],
+        )
 
 
 def require_unit(unit: str, field: str) -> str:
@@ -109,16 +116,13 @@ class RatingApp:
     # -- plumbing ---------------------------------------------------------------------------
 
     async def write(self, work: Callable[[RatingRepository], Awaitable[T]]) -> T:
-        for attempt in range(RETRIES_MAX):
-            try:
-                async with self.engine.begin() as conn:
-                    return await work(RatingRepository(conn))
-            except DBAPIError as exc:
-                if _sqlstate(exc) not in _RETRY_SQLSTATES or attempt == RETRIES_MAX - 1:
-                    raise
-                log.info("transaction_retry", attempt=attempt, sqlstate=_sqlstate(exc))
-                await asyncio.sleep(random.uniform(0, 0.005 * 2**attempt))
-        raise AssertionError("unreachable")
+        """One transaction, retried on deadlock or serialization failure."""
+
+        async def attempt() -> T:
+            async with self.engine.begin() as conn:
+                return await work(RatingRepository(conn))
+
+        return await transactions.retrying(attempt)
 
     async def read(self, work: Callable[[RatingRepository], Awaitable[T]]) -> T:
         async with self.engine.connect() as conn:
@@ -151,8 +155,13 @@ class RatingApp:
             raise InvalidArgument.field(
                 "key", "1 to 64 characters of a-z, 0-9, _, - and .", "INVALID_METER_KEY"
             )
-        if not c.event_type or len(c.event_type) > 200:
-            raise InvalidArgument.field("event_type", "1 to 200 characters", "MISSING_FIELD")
+        if not c.event_type:
+            raise InvalidArgument.field("event_type", "is required", "MISSING_FIELD")
+        if len(c.event_type) > ID_CHARS_MAX:
+            # The same limit as an event's type: a longer one could never match an event.
+            raise InvalidArgument.field(
+                "event_type", f"at most {ID_CHARS_MAX} characters", "INVALID_ID"
+            )
         if c.aggregation in NEEDS_PROPERTY and not c.value_property:
             raise InvalidArgument.field(
                 "value_property", f"{c.aggregation} needs a property", "MISSING_FIELD"
@@ -208,6 +217,7 @@ class RatingApp:
         async def work(repo: RatingRepository) -> bytes:
             now = self.clock.now()
             effective = c.effective_time or now
+            not_in_past(effective, now, "effective_time")
             if c.price_id:
                 await repo.lock("price", c.price_id)
                 versions = (await repo.versions_of([c.price_id]))[c.price_id]
@@ -226,6 +236,13 @@ class RatingApp:
                     raise PriceVersionOverlap(
                         "effective_time must be after every existing version's",
                         violations=[Violation("effective_time", "overlaps an existing version")],
+                    )
+                # Events up to future_skew ahead of now are accepted: one already rated at or
+                # after `effective` would now fall under the new version.
+                if await repo.rated_since("price_id", c.price_id, effective):
+                    raise EffectiveTimeInPast(
+                        "events at or after effective_time were already rated by this price",
+                        violations=[Violation("effective_time", "events after it are rated")],
                     )
                 version = PriceVersion(
                     c.price_id,
@@ -308,6 +325,7 @@ class RatingApp:
         async def work(repo: RatingRepository) -> bytes:
             now = self.clock.now()
             start = c.start_time or now
+            not_in_past(start, now, "start_time")
             found = await repo.plans_by_ids([c.plan_id])
             if c.plan_id not in found:
                 raise PlanNotFound(
@@ -333,6 +351,11 @@ class RatingApp:
                 raise AssignmentOverlap(
                     "start_time must be after the customer's latest assignment "
                     f"({existing[-1].start_time.isoformat()})"
+                )
+            if await repo.rated_since("customer_id", c.customer_id, start):
+                raise EffectiveTimeInPast(
+                    "events at or after start_time were already rated under the current plan",
+                    violations=[Violation("start_time", "events after it are rated")],
                 )
             assignment = Assignment(new_id(), c.customer_id, c.plan_id, c.wallet_id, start)
             await repo.insert_assignment(assignment, now)

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from billing_common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from billing_common.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    Unavailable,
+)
 
 
 class MeterNotFound(NotFound):
@@ -79,3 +85,27 @@ class ChargesPending(FailedPrecondition):
     """The period still has charges the ledger has not acknowledged; retry later."""
 
     reason = "CHARGES_PENDING"
+
+
+class ChargeOutOfRange(InvalidArgument):
+    """The event's charge has more digits than money may (18 fractional, 38 significant)."""
+
+    reason = "CHARGE_OUT_OF_RANGE"
+
+
+class EffectiveTimeInPast(InvalidArgument):
+    """A price version or plan assignment would take effect before now (rewriting the past)."""
+
+    reason = "EFFECTIVE_TIME_IN_PAST"
+
+
+class EventInProgress(Unavailable):
+    """The event id is held by a synchronous call still waiting for the ledger: retry shortly."""
+
+    reason = "EVENT_IN_PROGRESS"
+
+
+class RequestInProgress(Unavailable):
+    """The request_id is being processed by an earlier call: retry with the same request_id."""
+
+    reason = "REQUEST_IN_PROGRESS"

@@ -10,10 +10,8 @@ from decimal import Decimal
 from typing import TypeVar
 
 from billing.ledger.v1 import ledger_pb2 as pb
-from billing.type.v1 import types_pb2
 
-from billing_common.errors import BillingError, InvalidArgument, require
-from billing_common.grpc_errors import ErrorTable, classify
+from billing_common.errors import InvalidArgument, require
 from billing_common.idempotency import fingerprint
 from billing_common.money import format_amount, parse_amount
 from billing_common.periods import Cadence
@@ -629,16 +627,3 @@ def hold(h: Hold, at: datetime) -> pb.Hold:
     if end is not None:
         message.end_time.CopyFrom(timestamp(end))
     return message
-
-
-def item_error(error: BillingError, table: ErrorTable) -> types_pb2.ItemError:
-    code, reason = classify(error, table)
-    return types_pb2.ItemError(
-        code=code.value[0],
-        reason=reason,
-        message=error.message,
-        field_violations=[
-            types_pb2.FieldViolation(field=v.field, description=v.description)
-            for v in error.violations
-        ],
-    )

@@ -12,7 +12,7 @@ from billing.ledger.v1 import ledger_pb2_grpc
 
 from billing_common import paging
 from billing_common.errors import BillingError, InvalidArgument, RequestIdConflict
-from billing_common.grpc_errors import to_grpc_status
+from billing_common.grpc_errors import item_error, to_grpc_status
 from billing_common.grpc_server import rpc
 from billing_common.idempotency import fingerprint
 from billing_common.money import format_amount
@@ -148,14 +148,14 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
                 if fingerprint("Debit", item) == first[0]:
                     results[i] = first[1]
                 else:
-                    error = convert.item_error(_conflict(item.request_id), ERRORS)
+                    error = item_error(_conflict(item.request_id), ERRORS)
                     results[i] = pb.DebitResult(error=error)
                 continue
             try:
                 commands.append(convert.debit(item, latest, f"debits[{i}]."))
                 positions.append(i)
             except BillingError as exc:
-                results[i] = pb.DebitResult(error=convert.item_error(exc, ERRORS))
+                results[i] = pb.DebitResult(error=item_error(exc, ERRORS))
                 if item.request_id and item.request_id not in seen:
                     refused_first[item.request_id] = (fingerprint("Debit", item), results[i])
             seen.add(item.request_id)
@@ -163,7 +163,7 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
             outcomes = await self.app.debit_batch(commands, _encode_debit)
             for i, outcome in zip(positions, outcomes, strict=True):
                 if isinstance(outcome, BillingError):
-                    results[i] = pb.DebitResult(error=convert.item_error(outcome, ERRORS))
+                    results[i] = pb.DebitResult(error=item_error(outcome, ERRORS))
                 else:
                     results[i] = pb.DebitResult(entry=pb.DebitResponse.FromString(outcome).entry)
         return pb.DebitBatchResponse(results=results)

@@ -1,8 +1,9 @@
 """The rating service's storage adapter.
 
 Ingest works on whole batches so 1,000 events cost a fixed number of round trips. Lock order,
-always: idempotency key -> event ids (by inserting them) -> aggregate keys (advisory locks, sorted)
--> invoice rows (FOR SHARE, sorted). CloseBillingPeriod takes the invoice row FOR UPDATE.
+always (the same as README and app/ingest.py): idempotency key -> invoice rows (FOR SHARE, sorted)
+-> event ids (by inserting them) -> aggregate keys (advisory locks, sorted). CloseBillingPeriod
+takes the invoice row FOR UPDATE.
 """
 
 from __future__ import annotations
@@ -223,6 +224,54 @@ class RatingRepository:
         )
         if (await self.conn.execute(stmt)).first() is not None:
             return Claim(True)
+        return await self._stored_claim(request_id)
+
+    async def claim_with_lease(
+        self, request_id: str, method: str, fp: bytes, now: datetime, lease_until: datetime
+    ) -> Claim:
+        """Claim a request id as in progress (response NULL) until `lease_until`, to be committed
+        on its own before any work. An in-progress claim of the same request whose lease ran out
+        (its holder crashed) is taken over; anything else is returned as found."""
+        k = idempotency_keys
+        stmt = pg_insert(k).values(
+            request_id=request_id,
+            method=method,
+            fingerprint=fp,
+            create_time=now,
+            lease_until=lease_until,
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["request_id"],
+            set_={"lease_until": stmt.excluded.lease_until},
+            where=(
+                k.c.response.is_(None)
+                & (k.c.lease_until < now)
+                & (k.c.method == stmt.excluded.method)
+                & (k.c.fingerprint == stmt.excluded.fingerprint)
+            ),
+        ).returning(k.c.request_id)
+        if (await self.conn.execute(stmt)).first() is not None:
+            return Claim(True)
+        return await self._stored_claim(request_id)
+
+    async def renew_lease(self, request_id: str, lease_until: datetime) -> None:
+        await self.conn.execute(
+            update(idempotency_keys)
+            .where(
+                idempotency_keys.c.request_id == request_id, idempotency_keys.c.response.is_(None)
+            )
+            .values(lease_until=lease_until)
+        )
+
+    async def release_claim(self, request_id: str) -> None:
+        """Give up an in-progress claim (the work failed), so a retry can run it again."""
+        await self.conn.execute(
+            idempotency_keys.delete().where(
+                idempotency_keys.c.request_id == request_id, idempotency_keys.c.response.is_(None)
+            )
+        )
+
+    async def _stored_claim(self, request_id: str) -> Claim:
         row = (
             await self.conn.execute(
                 select(idempotency_keys).where(idempotency_keys.c.request_id == request_id)
@@ -230,19 +279,11 @@ class RatingRepository:
         ).one()
         return Claim(False, row.method, row.fingerprint, row.response)
 
-    async def peek_claim(self, request_id: str) -> Claim | None:
-        row = (
-            await self.conn.execute(
-                select(idempotency_keys).where(idempotency_keys.c.request_id == request_id)
-            )
-        ).first()
-        return None if row is None else Claim(False, row.method, row.fingerprint, row.response)
-
     async def store_response(self, request_id: str, response: bytes) -> None:
         await self.conn.execute(
             update(idempotency_keys)
             .where(idempotency_keys.c.request_id == request_id)
-            .values(response=response)
+            .values(response=response, lease_until=None)
         )
 
     # -- meters -----------------------------------------------------------------------------
@@ -405,12 +446,25 @@ class RatingRepository:
             inserted = set((await self.conn.execute(stmt, list(rows))).scalars())
         return inserted
 
-    async def existing_events(self, ids: Iterable[str]) -> set[str]:
+    async def event_statuses(self, ids: Iterable[str]) -> dict[str, str]:
+        """ACCEPTED, HELD (a synchronous caller is waiting for the ledger) or DENIED."""
         wanted = list(set(ids))
         if not wanted:
-            return set()
-        rows = await self.conn.execute(select(events.c.id).where(events.c.id.in_(wanted)))
-        return set(rows.scalars())
+            return {}
+        rows = await self.conn.execute(
+            select(events.c.id, events.c.status).where(events.c.id.in_(wanted))
+        )
+        return {r.id: r.status for r in rows}
+
+    async def set_event_status(self, event_ids: Iterable[str], status: str) -> None:
+        """Move events out of HELD (to ACCEPTED or DENIED); other statuses are final."""
+        wanted = list(set(event_ids))
+        if wanted:
+            await self.conn.execute(
+                update(events)
+                .where(events.c.id.in_(wanted), events.c.status == "HELD")
+                .values(status=status)
+            )
 
     async def lock_aggregates(self, keys: Iterable[AggKey], *, session: bool = False) -> None:
         """Advisory locks on aggregate keys, in sorted order (so never a cycle). Transaction
@@ -527,9 +581,50 @@ class RatingRepository:
         by_request = {r.ledger_request_id: r.id for r in result}
         return [by_request[r["ledger_request_id"]] for r in rows]
 
-    async def delete_event(self, event_id: str) -> None:
+    async def rated_since(self, column: str, value: str, since: datetime) -> bool:
+        """Whether an event that occurred at or after `since` was already rated: a charge by this
+        price (column "price_id"), or any accepted event of this customer ("customer_id")."""
+        table = events if column == "customer_id" else charges
+        q = select(literal_column("1")).select_from(table)
+        q = q.where(table.c[column] == value, table.c.occurred_time >= since)
+        if table is events:
+            q = q.where(events.c.status != "DENIED")
+        return (await self.conn.execute(q.limit(1))).first() is not None
+
+    async def forget_events(self, event_ids: Sequence[str]) -> None:
+        """Take back events inserted earlier in this transaction and then rejected."""
+        if event_ids:
+            await self.conn.execute(events.delete().where(events.c.id.in_(list(event_ids))))
+
+    async def deny_event(self, event_id: str) -> None:
+        """A synchronous refusal undid the event: its charges go (they never reached the ledger,
+        or were refunded), the event stays as DENIED so its id is never accepted again."""
         await self.conn.execute(charges.delete().where(charges.c.event_id == event_id))
-        await self.conn.execute(events.delete().where(events.c.id == event_id))
+        await self.set_event_status([event_id], "DENIED")
+
+    async def hold_charges(self, event_id: str, until: datetime) -> None:
+        """Keep the forwarder off the event's PENDING charges until `until` (`now` releases)."""
+        await self.conn.execute(
+            update(charges)
+            .where(charges.c.event_id == event_id, charges.c.status == "PENDING")
+            .values(forward_after=until)
+        )
+
+    async def has_refund_parts(self, charge_ids: Iterable[int]) -> bool:
+        wanted = list(set(charge_ids))
+        if not wanted:
+            return False
+        row = (
+            await self.conn.execute(
+                select(refund_parts.c.charge_id)
+                .where(
+                    refund_parts.c.charge_id.in_(wanted)
+                    | refund_parts.c.debit_charge_id.in_(wanted)
+                )
+                .limit(1)
+            )
+        ).first()
+        return row is not None
 
     async def ensure_invoices(
         self, periods: Mapping[tuple[str, datetime], tuple[str, datetime]], *, share: bool = True
@@ -573,6 +668,11 @@ class RatingRepository:
             meters.c.description.label("meter_description"),
         ).join(meters, meters.c.id == charges.c.meter_id)
 
+    async def pending_charges(self) -> int:
+        """Charges accepted but not acknowledged by the ledger yet (the forwarder's backlog)."""
+        query = select(func.count()).select_from(charges).where(charges.c.status == "PENDING")
+        return int((await self.conn.execute(query)).scalar_one())
+
     async def due_charges(self, now: datetime, limit: int) -> list[ChargeRow]:
         rows = await self.conn.execute(
             self._charge_select()
@@ -582,11 +682,11 @@ class RatingRepository:
         )
         return [_charge(r) for r in rows]
 
-    async def charges_of_event(self, event_id: str) -> list[ChargeRow]:
-        rows = await self.conn.execute(
-            self._charge_select().where(charges.c.event_id == event_id).order_by(charges.c.id)
-        )
-        return [_charge(r) for r in rows]
+    async def charges_of_event(self, event_id: str, *, lock: bool = False) -> list[ChargeRow]:
+        q = self._charge_select().where(charges.c.event_id == event_id).order_by(charges.c.id)
+        if lock:
+            q = q.with_for_update(of=charges)
+        return [_charge(r) for r in await self.conn.execute(q)]
 
     async def charges_by_ids(self, ids: Iterable[int], *, lock: bool = False) -> list[ChargeRow]:
         q = self._charge_select().where(charges.c.id.in_(list(ids))).order_by(charges.c.id)
@@ -624,6 +724,17 @@ class RatingRepository:
                 update(charges)
                 .where(charges.c.id == bindparam("b_id"), charges.c.status == "PENDING")
                 .values(status="DENIED", last_error=bindparam("b_error")),
+                [{"b_id": i, "b_error": e} for i, e in ids_errors.items()],
+            )
+
+    async def fail(self, ids_errors: Mapping[int, str]) -> None:
+        """A permanent ledger refusal (not a DENY): the charge stops here, FAILED, and the invoice
+        shows it; retrying would be refused the same way forever."""
+        if ids_errors:
+            await self.conn.execute(
+                update(charges)
+                .where(charges.c.id == bindparam("b_id"), charges.c.status == "PENDING")
+                .values(status="FAILED", last_error=bindparam("b_error")),
                 [{"b_id": i, "b_error": e} for i, e in ids_errors.items()],
             )
 
@@ -706,12 +817,21 @@ class RatingRepository:
             update(charges).where(charges.c.id == charge_id).values(unrefundable=unrefundable)
         )
 
-    async def refund_part_done(self, request_id: str, entry_id: str) -> None:
-        await self.conn.execute(
-            update(refund_parts)
-            .where(refund_parts.c.ledger_request_id == request_id)
-            .values(ledger_entry_id=entry_id)
-        )
+    async def refund_part_done(self, request_id: str, entry_id: str) -> bool:
+        """Record a part's ledger entry; False when another forwarder recorded it first (then
+        its credit split was counted already)."""
+        row = (
+            await self.conn.execute(
+                update(refund_parts)
+                .where(
+                    refund_parts.c.ledger_request_id == request_id,
+                    refund_parts.c.ledger_entry_id == "",
+                )
+                .values(ledger_entry_id=entry_id)
+                .returning(refund_parts.c.charge_id)
+            )
+        ).first()
+        return row is not None
 
     async def add_split(
         self, charge_id: int, prepaid: Decimal, promotional: Decimal, overage: Decimal
@@ -730,6 +850,17 @@ class RatingRepository:
 
     async def get_invoice(self, invoice_id: str) -> InvoiceRow | None:
         row = (await self.conn.execute(select(invoices).where(invoices.c.id == invoice_id))).first()
+        return None if row is None else _invoice(row)
+
+    async def find_invoice(self, assignment_id: str, period_start: datetime) -> InvoiceRow | None:
+        row = (
+            await self.conn.execute(
+                select(invoices).where(
+                    invoices.c.assignment_id == assignment_id,
+                    invoices.c.period_start == period_start,
+                )
+            )
+        ).first()
         return None if row is None else _invoice(row)
 
     async def list_invoices(
@@ -768,6 +899,8 @@ class RatingRepository:
                 func.sum(c.c.quantity_after - c.c.quantity_before).label("quantity"),
                 func.sum(c.c.amount).filter(c.c.status == "DENIED").label("denied"),
                 func.sum(c.c.amount).filter(c.c.status == "PENDING").label("pending"),
+                func.count().filter(c.c.status == "PENDING").label("pending_count"),
+                func.sum(c.c.amount).filter(c.c.status == "FAILED").label("failed"),
                 func.sum(c.c.prepaid).label("prepaid"),
                 func.sum(c.c.promotional).label("promotional"),
                 func.sum(c.c.overage).label("overage"),
@@ -831,6 +964,7 @@ class RatingRepository:
                 events.c.type == event_type,
                 events.c.occurred_time >= start,
                 events.c.occurred_time < end,
+                events.c.status != "DENIED",
             )
             .order_by(events.c.occurred_time, events.c.id)
             .limit(limit)

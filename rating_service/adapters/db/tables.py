@@ -45,8 +45,13 @@ idempotency_keys = Table(
     Column("request_id", Text, primary_key=True),
     Column("method", Text, nullable=False),
     Column("fingerprint", LargeBinary, nullable=False),
+    # NULL while the request is in progress (synchronous ingest claims first, in its own
+    # transaction); a retry meanwhile is told to retry later.
     Column("response", LargeBinary, nullable=True),
     Column("create_time", TS, nullable=False),
+    # In-progress claims only: after this instant the claim's holder is presumed dead (a crash)
+    # and a retry takes the request over. Renewed before each event of a synchronous request.
+    Column("lease_until", TS, nullable=True),
 )
 
 meters = Table(
@@ -121,6 +126,9 @@ events = Table(
     Column("properties", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     Column("assignment_id", Text, nullable=False),
     Column("accept_time", TS, nullable=False),
+    # ACCEPTED; HELD while a synchronous caller waits for the ledger (a duplicate is told to
+    # retry); DENIED when a synchronous refusal undid it (it counts nowhere, the id stays taken).
+    Column("status", Text, nullable=False, server_default="ACCEPTED"),
     Index("events_customer_type_time_idx", "customer_id", "type", "occurred_time"),
 )
 
@@ -164,7 +172,7 @@ charges = Table(
     Column("amount", NUM, nullable=False),
     Column("quantity_before", NUM, nullable=False),
     Column("quantity_after", NUM, nullable=False),
-    # PENDING -> ACKNOWLEDGED | DENIED
+    # PENDING -> ACKNOWLEDGED | DENIED | FAILED (a permanent ledger refusal other than DENY)
     Column("status", Text, nullable=False),
     Column("ledger_request_id", Text, nullable=False, unique=True),
     Column("ledger_entry_id", Text, nullable=False, server_default=""),

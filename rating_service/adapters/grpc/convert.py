@@ -307,6 +307,7 @@ def invoice(v: InvoiceView) -> pb.Invoice:
                 ],
                 denied_amount=fmt(ln.denied),
                 pending_amount=fmt(ln.pending),
+                failed_amount=fmt(ln.failed),
                 blocks="" if ln.blocks is None else fmt(ln.blocks),
             )
             for ln in v.lines

@@ -19,7 +19,8 @@ from billing_common.errors import (
     RequestIdConflict,
     Unavailable,
 )
-from billing_common.grpc_errors import ErrorTable, classify
+from billing_common.grpc_errors import ErrorTable
+from billing_common.grpc_errors import item_error as common_item_error
 from rating_service.domain import errors as e
 
 DOMAIN = "rating.billing"
@@ -42,6 +43,10 @@ ERRORS: ErrorTable = {
     e.NoPriceInForce: (Code.FAILED_PRECONDITION, "NO_PRICE_IN_FORCE"),
     e.InsufficientCredits: (Code.FAILED_PRECONDITION, "INSUFFICIENT_CREDITS"),
     e.ChargesPending: (Code.FAILED_PRECONDITION, "CHARGES_PENDING"),
+    e.ChargeOutOfRange: (Code.INVALID_ARGUMENT, "CHARGE_OUT_OF_RANGE"),
+    e.EffectiveTimeInPast: (Code.INVALID_ARGUMENT, "EFFECTIVE_TIME_IN_PAST"),
+    e.EventInProgress: (Code.UNAVAILABLE, "EVENT_IN_PROGRESS"),
+    e.RequestInProgress: (Code.UNAVAILABLE, "REQUEST_IN_PROGRESS"),
     InvalidArgument: (Code.INVALID_ARGUMENT, None),
     NotFound: (Code.NOT_FOUND, None),
     AlreadyExists: (Code.ALREADY_EXISTS, None),
@@ -51,13 +56,4 @@ ERRORS: ErrorTable = {
 
 
 def item_error(error: BillingError) -> types_pb2.ItemError:
-    code, reason = classify(error, ERRORS)
-    return types_pb2.ItemError(
-        code=code.value[0],
-        reason=reason,
-        message=error.message,
-        field_violations=[
-            types_pb2.FieldViolation(field=v.field, description=v.description)
-            for v in error.violations
-        ],
-    )
+    return common_item_error(error, ERRORS)

@@ -11,7 +11,7 @@ from billing.rating.v1 import rating_pb2 as pb
 from billing.rating.v1 import rating_pb2_grpc
 from billing.type.v1 import types_pb2
 
-from billing_common import paging
+from billing_common import metrics, paging
 from billing_common.errors import BillingError, Internal, InvalidArgument, Unavailable
 from billing_common.grpc_server import is_transient, nul_field, rpc
 from billing_common.idempotency import fingerprint
@@ -20,6 +20,7 @@ from rating_service.adapters.grpc import convert
 from rating_service.adapters.grpc.errors import DOMAIN, ERRORS, item_error
 from rating_service.app import commands as cmd
 from rating_service.app import usage as usage_app
+from rating_service.app.ingest import charge_view
 from rating_service.app.invoices import Invoices
 from rating_service.app.service import RatingApp
 
@@ -158,7 +159,10 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
             "mode",
         )
         events = [convert.event_in(e) for e in request.events]
-        return await self.app.ingest(idem, events, mode == "SYNC", _ingest_response)
+        payload = await self.app.ingest(idem, events, mode == "SYNC", _ingest_response)
+        for result in pb.IngestEventsResponse.FromString(payload).results:
+            metrics.EVENTS_INGESTED.labels(pb.EventStatus.Name(result.status)).inc()
+        return payload
 
     @handler
     async def IngestEvents(
@@ -332,20 +336,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
             events=[
                 pb.LineEvent(
                     event=convert.event(e),
-                    charge=convert.charge(
-                        cmd.ChargeView(
-                            c.meter_id,
-                            c.price_id,
-                            c.price_version,
-                            c.amount,
-                            c.quantity_before,
-                            c.quantity_after,
-                            c.period_start,
-                            c.period_end,
-                            cmd.ChargeStatus(c.status),
-                            c.ledger_entry_id,
-                        )
-                    ),
+                    charge=convert.charge(charge_view(c)),
                 )
                 for _, e, c in rows[:limit]
             ],

@@ -50,7 +50,7 @@ async def test_events_become_debits_balance_history_and_invoice(both) -> None:  
     assert {k: v.amount for k, v in debits.items()} == {"ev0": "-8", "ev1": "-10"}
     for event_id, entry in debits.items():
         assert f"(event {event_id})" in entry.description
-        assert entry.request_id == f"rating:{event_id}:{s.meter.key}"
+        assert entry.request_id == f"rating:debit:{len(event_id)}:{event_id}:{s.meter.key}"
     refunds = [e for e in entries if e.type == lpb.ENTRY_TYPE_REFUND]
     assert [e.amount for e in refunds] == ["6"]
 

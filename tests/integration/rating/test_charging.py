@@ -46,12 +46,19 @@ async def test_sync_mode_charges_and_a_deny_leaves_the_aggregate_unchanged(ratin
     assert response.results[2].charges[0].quantity_before == "4"
     assert await usage_total(rating, s) == "6"
     assert rating.ledger.balance(s.wallet_id) == Decimal(0)
-    # The forwarder has nothing left to do, and a denied event can be sent again after a top-up.
+    # The forwarder has nothing left to do. A denied event's id stays taken (DENIED again, in
+    # either mode); after a top-up the usage is sent again under a new event id.
     await rating.drain()
     rating.ledger.balances[s.wallet_id] = Decimal(10)
     again = await ingest(rating.stub, [event(s.customer_id, T, "s2", units="4")], sync=True)
-    assert again.results[0].status == pb.EVENT_STATUS_CHARGED
+    assert again.results[0].status == pb.EVENT_STATUS_DENIED
+    assert again.results[0].error.reason == "INSUFFICIENT_CREDITS"
+    resent = await ingest(rating.stub, [event(s.customer_id, T, "s2", units="4")])
+    assert resent.results[0].status == pb.EVENT_STATUS_DENIED
+    fresh = await ingest(rating.stub, [event(s.customer_id, T, "s2-retry", units="4")], sync=True)
+    assert fresh.results[0].status == pb.EVENT_STATUS_CHARGED
     assert rating.ledger.balance(s.wallet_id) == Decimal(8)
+    assert await usage_total(rating, s) == "10"
 
 
 async def test_latest_drop_becomes_a_refund(rating) -> None:  # type: ignore[no-untyped-def]
@@ -70,8 +77,8 @@ async def test_latest_drop_becomes_a_refund(rating) -> None:  # type: ignore[no-
     # Refunds return the newest debits first: all of l2's 1 credit, then 3.5 of l1's 5.
     refunds = {k: v for k, v in rating.ledger.amounts.items() if ":refund:" in k}
     assert refunds == {
-        f"rating:l3:{s.meter.key}:refund:l2": Decimal(1),
-        f"rating:l3:{s.meter.key}:refund:l1": Decimal("3.5"),
+        f"rating:refund:2:l3:{s.meter.key}:l2": Decimal(1),
+        f"rating:refund:2:l3:{s.meter.key}:l1": Decimal("3.5"),
     }
 
 
@@ -89,7 +96,9 @@ async def test_unique_count_and_max_charge_only_on_increase(rating) -> None:  # 
     )
     assert [r.charges[0].amount for r in response.results] == ["0.5", "0.5", "0"]
     assert response.results[2].charges[0].status == pb.CHARGE_STATUS_ACKNOWLEDGED
+    rating.clock.set(START)
     m = await setup_customer(rating.stub, start=START, aggregation=pb.AGGREGATION_MAX, prop="gb")
+    rating.clock.set(T)
     response = await ingest(
         rating.stub,
         [event(m.customer_id, T, f"m{i}", gb=v) for i, v in enumerate(["4", "2", "6", "6"])],

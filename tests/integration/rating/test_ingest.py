@@ -52,10 +52,10 @@ async def test_async_batch_is_rated_and_forwarded(rating) -> None:  # type: igno
     await rating.drain()
     assert rating.ledger.balance(s.wallet_id) == Decimal(-7)
     assert rating.ledger.amounts == {
-        f"rating:e1:{s.meter.key}": Decimal(-5),
-        f"rating:e2:{s.meter.key}": Decimal(-2),
+        f"rating:debit:2:e1:{s.meter.key}": Decimal(-5),
+        f"rating:debit:2:e2:{s.meter.key}": Decimal(-2),
     }
-    assert "(event e1)" in rating.ledger.descriptions[f"rating:e1:{s.meter.key}"]
+    assert "(event e1)" in rating.ledger.descriptions[f"rating:debit:2:e1:{s.meter.key}"]
 
 
 async def test_duplicates_within_and_across_batches_are_never_charged_twice(rating) -> None:  # type: ignore[no-untyped-def]

@@ -66,9 +66,25 @@ def test_fullwidth_digits_are_not_a_number() -> None:
 def test_ledger_request_ids_are_derived_and_fit_the_ledger() -> None:
     from rating_service.app.ingest import LEDGER_REQUEST_ID_MAX, ledger_request_id
 
-    assert ledger_request_id("e1", "tokens") == "rating:e1:tokens"
+    assert ledger_request_id("debit", "e1", "tokens") == "rating:debit:2:e1:tokens"
     long_event = "e" * 128
-    derived = ledger_request_id(long_event, "k" * 64, "refund", long_event)
+    derived = ledger_request_id("refund", long_event, "k" * 64, long_event)
     assert len(derived) <= LEDGER_REQUEST_ID_MAX
-    assert derived == ledger_request_id(long_event, "k" * 64, "refund", long_event)
-    assert derived != ledger_request_id(long_event, "k" * 64, "refund", "other")
+    assert derived == ledger_request_id("refund", long_event, "k" * 64, long_event)
+    assert derived != ledger_request_id("refund", long_event, "k" * 64, "other")
+
+
+def test_ledger_request_ids_of_different_charges_never_collide() -> None:
+    """Review finding 12: "rating:" + ":".join(parts) let an event id containing ':' spell
+    another charge's request id (a debit and a refund part, or two refund parts)."""
+    from rating_service.app.ingest import ledger_request_id
+
+    # Before: ("x:m1", "m2", "refund", "y") and ("x", "m1", ...) shapes could meet.
+    a = ledger_request_id("refund", "x:m1", "m2", "y")
+    b = ledger_request_id("refund", "x", "m1", "m2:y")
+    assert a != b
+    # A debit of an event whose id looks like a refund can never be a refund's id.
+    debit = ledger_request_id("debit", "e1:tokens:refund:e0", "tokens")
+    refund = ledger_request_id("refund", "e1", "tokens", "e0")
+    assert debit != refund
+    assert debit.startswith("rating:debit:") and refund.startswith("rating:refund:")

@@ -59,6 +59,7 @@ class ChargeStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CHARGE_STATUS_PENDING: _ClassVar[ChargeStatus]
     CHARGE_STATUS_ACKNOWLEDGED: _ClassVar[ChargeStatus]
     CHARGE_STATUS_DENIED: _ClassVar[ChargeStatus]
+    CHARGE_STATUS_FAILED: _ClassVar[ChargeStatus]
 
 class InvoiceStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -102,6 +103,7 @@ CHARGE_STATUS_UNSPECIFIED: ChargeStatus
 CHARGE_STATUS_PENDING: ChargeStatus
 CHARGE_STATUS_ACKNOWLEDGED: ChargeStatus
 CHARGE_STATUS_DENIED: ChargeStatus
+CHARGE_STATUS_FAILED: ChargeStatus
 INVOICE_STATUS_UNSPECIFIED: InvoiceStatus
 INVOICE_STATUS_DRAFT: InvoiceStatus
 INVOICE_STATUS_FINAL: InvoiceStatus
@@ -302,7 +304,7 @@ class InvoiceTierLine(_message.Message):
     def __init__(self, tier_index: _Optional[int] = ..., quantity: _Optional[str] = ..., unit_price: _Optional[str] = ..., flat_price: _Optional[str] = ..., amount: _Optional[str] = ...) -> None: ...
 
 class InvoiceLine(_message.Message):
-    __slots__ = ("line_id", "meter_id", "price_id", "price_version", "description", "quantity", "amount", "tiers", "denied_amount", "pending_amount", "blocks")
+    __slots__ = ("line_id", "meter_id", "price_id", "price_version", "description", "quantity", "amount", "tiers", "denied_amount", "pending_amount", "blocks", "failed_amount")
     LINE_ID_FIELD_NUMBER: _ClassVar[int]
     METER_ID_FIELD_NUMBER: _ClassVar[int]
     PRICE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -314,6 +316,7 @@ class InvoiceLine(_message.Message):
     DENIED_AMOUNT_FIELD_NUMBER: _ClassVar[int]
     PENDING_AMOUNT_FIELD_NUMBER: _ClassVar[int]
     BLOCKS_FIELD_NUMBER: _ClassVar[int]
+    FAILED_AMOUNT_FIELD_NUMBER: _ClassVar[int]
     line_id: str
     meter_id: str
     price_id: str
@@ -325,7 +328,8 @@ class InvoiceLine(_message.Message):
     denied_amount: str
     pending_amount: str
     blocks: str
-    def __init__(self, line_id: _Optional[str] = ..., meter_id: _Optional[str] = ..., price_id: _Optional[str] = ..., price_version: _Optional[int] = ..., description: _Optional[str] = ..., quantity: _Optional[str] = ..., amount: _Optional[str] = ..., tiers: _Optional[_Iterable[_Union[InvoiceTierLine, _Mapping]]] = ..., denied_amount: _Optional[str] = ..., pending_amount: _Optional[str] = ..., blocks: _Optional[str] = ...) -> None: ...
+    failed_amount: str
+    def __init__(self, line_id: _Optional[str] = ..., meter_id: _Optional[str] = ..., price_id: _Optional[str] = ..., price_version: _Optional[int] = ..., description: _Optional[str] = ..., quantity: _Optional[str] = ..., amount: _Optional[str] = ..., tiers: _Optional[_Iterable[_Union[InvoiceTierLine, _Mapping]]] = ..., denied_amount: _Optional[str] = ..., pending_amount: _Optional[str] = ..., blocks: _Optional[str] = ..., failed_amount: _Optional[str] = ...) -> None: ...
 
 class Invoice(_message.Message):
     __slots__ = ("invoice_id", "customer_id", "assignment_id", "plan_id", "wallet_id", "period_start_time", "period_end_time", "status", "unit", "fixed_charge", "lines", "usage_total", "total", "prepaid_credits_applied", "promotional_credits_applied", "overage_due", "close_time", "overage_settled")

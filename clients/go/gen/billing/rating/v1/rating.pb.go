@@ -285,7 +285,10 @@ const (
 	EventStatus_EVENT_STATUS_REJECTED EventStatus = 3
 	// Recorded, rated and acknowledged by the ledger (synchronous mode).
 	EventStatus_EVENT_STATUS_CHARGED EventStatus = 4
-	// Not recorded: the ledger refused the charge (DENY wallet without enough credits).
+	// The ledger refused the charge (DENY wallet without enough credits): the event counts in no
+	// aggregate, usage or invoice. Its id stays taken: sent again it is DENIED again (send the
+	// usage under a new event id). Also the answer when a charge was denied for an event kept in
+	// asynchronous fashion (then with its charges).
 	EventStatus_EVENT_STATUS_DENIED EventStatus = 5
 )
 
@@ -348,6 +351,9 @@ const (
 	ChargeStatus_CHARGE_STATUS_ACKNOWLEDGED ChargeStatus = 2
 	// Refused by the ledger (DENY wallet) after the event was accepted asynchronously.
 	ChargeStatus_CHARGE_STATUS_DENIED ChargeStatus = 3
+	// Refused by the ledger for good for another reason (for example the wallet was removed);
+	// never retried, shown on the invoice as failed_amount.
+	ChargeStatus_CHARGE_STATUS_FAILED ChargeStatus = 4
 )
 
 // Enum value maps for ChargeStatus.
@@ -357,12 +363,14 @@ var (
 		1: "CHARGE_STATUS_PENDING",
 		2: "CHARGE_STATUS_ACKNOWLEDGED",
 		3: "CHARGE_STATUS_DENIED",
+		4: "CHARGE_STATUS_FAILED",
 	}
 	ChargeStatus_value = map[string]int32{
 		"CHARGE_STATUS_UNSPECIFIED":  0,
 		"CHARGE_STATUS_PENDING":      1,
 		"CHARGE_STATUS_ACKNOWLEDGED": 2,
 		"CHARGE_STATUS_DENIED":       3,
+		"CHARGE_STATUS_FAILED":       4,
 	}
 )
 
@@ -1066,11 +1074,11 @@ func (x *PlanAssignment) GetCreateTime() *timestamppb.Timestamp {
 // A usage event.
 type Event struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The producer's id; the dedup key. 1 to 200 characters.
+	// The producer's id; the dedup key. 1 to 128 characters.
 	EventId string `protobuf:"bytes,1,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
-	// The customer.
+	// The customer. 1 to 128 characters.
 	CustomerId string `protobuf:"bytes,2,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
-	// The event type meters select on.
+	// The event type meters select on. 1 to 128 characters.
 	Type string `protobuf:"bytes,3,opt,name=type,proto3" json:"type,omitempty"`
 	// When the usage happened.
 	OccurredTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=occurred_time,json=occurredTime,proto3" json:"occurred_time,omitempty"`
@@ -1533,7 +1541,10 @@ type InvoiceLine struct {
 	// Part of amount not acknowledged by the ledger yet, a decimal string.
 	PendingAmount string `protobuf:"bytes,10,opt,name=pending_amount,json=pendingAmount,proto3" json:"pending_amount,omitempty"`
 	// PACKAGE only: blocks bought in the period.
-	Blocks        string `protobuf:"bytes,11,opt,name=blocks,proto3" json:"blocks,omitempty"`
+	Blocks string `protobuf:"bytes,11,opt,name=blocks,proto3" json:"blocks,omitempty"`
+	// Part of amount the ledger refused for good for a reason other than a DENY wallet (charge
+	// status FAILED; never retried), a decimal string.
+	FailedAmount  string `protobuf:"bytes,12,opt,name=failed_amount,json=failedAmount,proto3" json:"failed_amount,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1641,6 +1652,13 @@ func (x *InvoiceLine) GetPendingAmount() string {
 func (x *InvoiceLine) GetBlocks() string {
 	if x != nil {
 		return x.Blocks
+	}
+	return ""
+}
+
+func (x *InvoiceLine) GetFailedAmount() string {
+	if x != nil {
+		return x.FailedAmount
 	}
 	return ""
 }
@@ -1907,7 +1925,7 @@ type CreateMeterRequest struct {
 	RequestId string `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	// Unique name: 1 to 64 characters of a-z, 0-9, "_", "-" and ".".
 	Key string `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
-	// Events of this type count.
+	// Events of this type count; 1 to 128 characters, like an event's type.
 	EventType string `protobuf:"bytes,3,opt,name=event_type,json=eventType,proto3" json:"event_type,omitempty"`
 	// Required.
 	Aggregation Aggregation `protobuf:"varint,4,opt,name=aggregation,proto3,enum=billing.rating.v1.Aggregation" json:"aggregation,omitempty"`
@@ -2269,7 +2287,8 @@ type CreatePriceRequest struct {
 	PackagePrice string `protobuf:"bytes,8,opt,name=package_price,json=packagePrice,proto3" json:"package_price,omitempty"`
 	// Tiered models: tiers by increasing up_to, the last one unbounded.
 	Tiers []*Tier `protobuf:"bytes,9,rep,name=tiers,proto3" json:"tiers,omitempty"`
-	// When the version comes into force; must be after every existing version's. Unset means now.
+	// When the version comes into force; must be after every existing version's, not before now
+	// and after every event already rated by the price (EFFECTIVE_TIME_IN_PAST). Unset means now.
 	EffectiveTime *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=effective_time,json=effectiveTime,proto3" json:"effective_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2798,7 +2817,8 @@ type AssignPlanRequest struct {
 	PlanId string `protobuf:"bytes,3,opt,name=plan_id,json=planId,proto3" json:"plan_id,omitempty"`
 	// The ledger wallet charges are debited from (in the plan's unit).
 	WalletId string `protobuf:"bytes,4,opt,name=wallet_id,json=walletId,proto3" json:"wallet_id,omitempty"`
-	// When the plan takes effect; unset means now. Must be after the customer's latest assignment.
+	// When the plan takes effect; unset means now. Must be after the customer's latest assignment,
+	// not before now and after the customer's events already rated (EFFECTIVE_TIME_IN_PAST).
 	StartTime     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3993,7 +4013,7 @@ const file_billing_rating_v1_rating_proto_rawDesc = "" +
 	"unit_price\x18\x03 \x01(\tR\tunitPrice\x12\x1d\n" +
 	"\n" +
 	"flat_price\x18\x04 \x01(\tR\tflatPrice\x12\x16\n" +
-	"\x06amount\x18\x05 \x01(\tR\x06amount\"\xf5\x02\n" +
+	"\x06amount\x18\x05 \x01(\tR\x06amount\"\x9a\x03\n" +
 	"\vInvoiceLine\x12\x17\n" +
 	"\aline_id\x18\x01 \x01(\tR\x06lineId\x12\x19\n" +
 	"\bmeter_id\x18\x02 \x01(\tR\ameterId\x12\x19\n" +
@@ -4006,7 +4026,8 @@ const file_billing_rating_v1_rating_proto_rawDesc = "" +
 	"\rdenied_amount\x18\t \x01(\tR\fdeniedAmount\x12%\n" +
 	"\x0epending_amount\x18\n" +
 	" \x01(\tR\rpendingAmount\x12\x16\n" +
-	"\x06blocks\x18\v \x01(\tR\x06blocks\"\x8b\x06\n" +
+	"\x06blocks\x18\v \x01(\tR\x06blocks\x12#\n" +
+	"\rfailed_amount\x18\f \x01(\tR\ffailedAmount\"\x8b\x06\n" +
 	"\aInvoice\x12\x1d\n" +
 	"\n" +
 	"invoice_id\x18\x01 \x01(\tR\tinvoiceId\x12\x1f\n" +
@@ -4221,12 +4242,13 @@ const file_billing_rating_v1_rating_proto_rawDesc = "" +
 	"\x16EVENT_STATUS_DUPLICATE\x10\x02\x12\x19\n" +
 	"\x15EVENT_STATUS_REJECTED\x10\x03\x12\x18\n" +
 	"\x14EVENT_STATUS_CHARGED\x10\x04\x12\x17\n" +
-	"\x13EVENT_STATUS_DENIED\x10\x05*\x82\x01\n" +
+	"\x13EVENT_STATUS_DENIED\x10\x05*\x9c\x01\n" +
 	"\fChargeStatus\x12\x1d\n" +
 	"\x19CHARGE_STATUS_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15CHARGE_STATUS_PENDING\x10\x01\x12\x1e\n" +
 	"\x1aCHARGE_STATUS_ACKNOWLEDGED\x10\x02\x12\x18\n" +
-	"\x14CHARGE_STATUS_DENIED\x10\x03*c\n" +
+	"\x14CHARGE_STATUS_DENIED\x10\x03\x12\x18\n" +
+	"\x14CHARGE_STATUS_FAILED\x10\x04*c\n" +
 	"\rInvoiceStatus\x12\x1e\n" +
 	"\x1aINVOICE_STATUS_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14INVOICE_STATUS_DRAFT\x10\x01\x12\x18\n" +

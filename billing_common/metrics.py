@@ -1,0 +1,43 @@
+"""Prometheus metrics: per-RPC counts by status code and latency histograms (recorded by the
+`rpc` handler decorator for every service), domain counters each service defines, and the HTTP
+endpoint that exposes them."""
+
+from __future__ import annotations
+
+import structlog
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+log = structlog.get_logger(__name__)
+
+RPC_REQUESTS = Counter(
+    "billing_rpc_requests", "RPCs handled, by method and gRPC status code", ["method", "code"]
+)
+RPC_LATENCY = Histogram(
+    "billing_rpc_latency_seconds",
+    "RPC handling time in seconds, by method",
+    ["method"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+# Ledger domain counters.
+DEBITS = Counter("billing_ledger_debits", "Debits booked (including captures)")
+DENIALS = Counter("billing_ledger_denials", "Debits refused for insufficient credits")
+EXPIRIES = Counter("billing_ledger_expiries", "Expiry write-offs booked")
+TOP_UPS = Counter("billing_ledger_top_ups", "Automatic top-ups started")
+# Rating domain metrics.
+EVENTS_INGESTED = Counter("billing_rating_events", "Events ingested, by status", ["status"])
+FORWARDER_BACKLOG = Gauge(
+    "billing_rating_forwarder_backlog", "Charges accepted but not yet acknowledged by the ledger"
+)
+
+
+def serve_metrics(listen: str) -> int | None:
+    """Expose /metrics over HTTP on host:port (port 0 picks a free one; empty turns it off).
+    Returns the port."""
+    if not listen:
+        return None
+    host, _, port = listen.rpartition(":")
+    server, _thread = start_http_server(int(port), addr=host or "127.0.0.1")
+    bound = int(server.server_address[1])
+    log.info("metrics_started", listen=f"{host}:{bound}", path="/metrics")
+    return bound

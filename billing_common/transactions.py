@@ -1,0 +1,42 @@
+"""Transactions that retry on deadlocks and serialization failures, so callers never see them."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import structlog
+from sqlalchemy.exc import DBAPIError
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+
+# SQLSTATEs worth retrying: deadlock_detected, serialization_failure.
+RETRY_SQLSTATES = frozenset({"40P01", "40001"})
+RETRIES_MAX = 8
+
+
+def sqlstate(exc: DBAPIError) -> str | None:
+    orig = exc.orig
+    return getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+
+
+def retryable(exc: BaseException) -> bool:
+    return isinstance(exc, DBAPIError) and sqlstate(exc) in RETRY_SQLSTATES
+
+
+async def retrying(attempt: Callable[[], Awaitable[T]]) -> T:
+    """Run one transaction attempt, again (with jittered, growing backoff) when it fails with a
+    deadlock or serialization failure, at most RETRIES_MAX times."""
+    for n in range(RETRIES_MAX):
+        try:
+            return await attempt()
+        except DBAPIError as exc:
+            if not retryable(exc) or n == RETRIES_MAX - 1:
+                raise
+            log.info("transaction_retry", attempt=n, sqlstate=sqlstate(exc))
+            await asyncio.sleep(random.uniform(0, 0.005 * 2**n))
+    raise AssertionError("unreachable")

@@ -1,0 +1,320 @@
+"""Synchronous ingest under races (review findings 1, 2, 5 and 10): a refusal never throws away
+usage someone was told about, never undoes what already reached the ledger, and undoes an event
+on every meter or on none."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from decimal import Decimal
+
+import grpc
+import pytest
+from billing.rating.v1 import rating_pb2 as pb
+from sqlalchemy import text
+
+from billing_common.protoconv import timestamp
+from tests.conftest import START
+from tests.integration.rating.helpers import (
+    event,
+    ingest,
+    make_meter,
+    make_price,
+    rid,
+    setup_customer,
+)
+from tests.integration.rating.test_ingest import reason_of
+
+T = START + timedelta(hours=1)
+
+
+async def rows(rating, sql: str) -> list[tuple]:  # type: ignore[no-untyped-def]
+    async with rating.rating.app.engine.connect() as conn:
+        return [tuple(r) for r in await conn.execute(text(sql))]
+
+
+async def two_meter_customer(rating, model_a: dict, price_b: str) -> tuple[str, str]:  # type: ignore[no-untyped-def,type-arg]
+    stub = rating.stub
+    ma = await make_meter(stub, pb.AGGREGATION_SUM, "units")
+    mb = await make_meter(stub, pb.AGGREGATION_SUM, "units")
+    pa = await make_price(stub, ma.meter_id, START, **model_a)
+    pbb = await make_price(
+        stub, mb.meter_id, START, model=pb.PRICING_MODEL_PER_UNIT, unit_price=price_b
+    )
+    plan = (
+        await stub.CreatePlan(
+            pb.CreatePlanRequest(
+                request_id=rid(),
+                name="p",
+                cadence=pb.CADENCE_MONTHLY,
+                billing_anchor_time=timestamp(START),
+                unit="CREDITS",
+                prices=[pb.PlanPrice(price_id=pa.price_id), pb.PlanPrice(price_id=pbb.price_id)],
+            )
+        )
+    ).plan
+    customer = "cust-" + rid()[:6]
+    await stub.AssignPlan(
+        pb.AssignPlanRequest(
+            request_id=rid(),
+            customer_id=customer,
+            plan_id=plan.plan_id,
+            wallet_id="w-" + customer,
+            start_time=timestamp(START),
+        )
+    )
+    return customer, "w-" + customer
+
+
+async def test_a_retry_during_the_ledger_call_is_told_to_retry_and_no_usage_is_lost(rating) -> None:  # type: ignore[no-untyped-def]
+    """Finding 1: the retry used to be answered DUPLICATE (and that stored as the request's
+    answer) while the first call then denied and deleted the event."""
+    s = await setup_customer(rating.stub, start=START)
+    rating.clock.set(T)
+    led = rating.ledger
+    led.deny.add(s.wallet_id)
+    led.balances[s.wallet_id] = Decimal(0)
+    request_id = rid()
+    ev = event(s.customer_id, T, "e1", units="4")
+    orig = led.debit_batch
+    seen: dict[str, object] = {}
+
+    async def slow(items):  # type: ignore[no-untyped-def]
+        led.debit_batch = orig
+        # The client's deadline expired; it retries the same request meanwhile.
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await ingest(rating.stub, [ev], sync=True, request_id=request_id)
+        seen["retry"] = err.value
+        # Another producer sends the same event in its own request.
+        seen["other"] = await ingest(rating.stub, [ev])
+        return await orig(items)
+
+    led.debit_batch = slow
+    first = await ingest(rating.stub, [ev], sync=True, request_id=request_id)
+    assert first.results[0].status == pb.EVENT_STATUS_DENIED
+    retry = seen["retry"]
+    assert isinstance(retry, grpc.aio.AioRpcError)
+    assert retry.code() == grpc.StatusCode.UNAVAILABLE
+    assert reason_of(retry)[0] == "REQUEST_IN_PROGRESS"
+    other = seen["other"]
+    assert isinstance(other, pb.IngestEventsResponse)
+    assert other.results[0].status == pb.EVENT_STATUS_REJECTED
+    assert other.results[0].error.reason == "EVENT_IN_PROGRESS"
+    assert other.results[0].error.code == grpc.StatusCode.UNAVAILABLE.value[0]
+    # Now that it is decided: the replay and any duplicate say DENIED, never DUPLICATE.
+    replay = await ingest(rating.stub, [ev], sync=True, request_id=request_id)
+    assert replay.results[0].status == pb.EVENT_STATUS_DENIED
+    again = await ingest(rating.stub, [ev])
+    assert again.results[0].status == pb.EVENT_STATUS_DENIED
+    assert await rows(rating, "select id, status from events") == [("e1", "DENIED")]
+    assert await rows(rating, "select count(*) from charges") == [(0,)]
+    usage = await rating.stub.GetUsage(
+        pb.GetUsageRequest(customer_id=s.customer_id, meter_id=s.meter.meter_id)
+    )
+    assert usage.total == "0"
+
+
+async def test_another_request_reusing_an_in_flight_request_id_writes_nothing(rating) -> None:  # type: ignore[no-untyped-def]
+    """Finding 1: a different request with the in-flight request_id had its events charged and
+    was then told REQUEST_ID_CONFLICT."""
+    s = await setup_customer(rating.stub, start=START)
+    rating.clock.set(T)
+    request_id = rid()
+    led = rating.ledger
+    orig = led.debit_batch
+    seen: dict[str, grpc.aio.AioRpcError] = {}
+
+    async def slow(items):  # type: ignore[no-untyped-def]
+        led.debit_batch = orig
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await ingest(
+                rating.stub,
+                [event(s.customer_id, T, "other", units="6")],
+                sync=True,
+                request_id=request_id,
+            )
+        seen["conflict"] = err.value
+        return await orig(items)
+
+    led.debit_batch = slow
+    first = await ingest(
+        rating.stub, [event(s.customer_id, T, "e1", units="4")], sync=True, request_id=request_id
+    )
+    assert first.results[0].status == pb.EVENT_STATUS_CHARGED
+    assert reason_of(seen["conflict"])[0] == "REQUEST_ID_CONFLICT"
+    assert await rows(rating, "select id from events") == [("e1",)]
+    assert led.balance(s.wallet_id) == Decimal(-2)
+
+
+async def test_a_deny_does_not_undo_a_refund_the_forwarder_could_send(rating) -> None:  # type: ignore[no-untyped-def]
+    """Finding 2: the event's negative charge was not held, the forwarder refunded it during the
+    ledger call, and the DENY then restored the aggregate as if nothing had been refunded."""
+    cust, wallet = await two_meter_customer(
+        rating,
+        {
+            "model": pb.PRICING_MODEL_VOLUME,
+            "tiers": [pb.Tier(up_to="10", unit_price="2"), pb.Tier(up_to="", unit_price="1")],
+        },
+        "0.5",
+    )
+    rating.clock.set(T)
+    led = rating.ledger
+    led.deny.add(wallet)
+    led.balances[wallet] = Decimal(25)
+    await ingest(rating.stub, [event(cust, T, "e1", units="10")])  # A: +20, B: +5
+    await rating.drain()
+    assert led.balance(wallet) == Decimal(0)
+    orig = led.debit_batch
+
+    async def racing(items):  # type: ignore[no-untyped-def]
+        led.debit_batch = orig
+        result = await orig(items)  # B's +0.5 is refused (balance 0)
+        await rating.rating.forwarder.run_once()  # the forwarder runs meanwhile
+        return result
+
+    led.debit_batch = racing
+    r = await ingest(rating.stub, [event(cust, T, "e2", units="1")], sync=True)  # A: -9, B: +0.5
+    led.debit_batch = orig
+    assert r.results[0].status == pb.EVENT_STATUS_DENIED
+    await rating.drain()
+    # Nothing of e2 reached the ledger, and the rating side agrees.
+    assert not [k for k in led.amounts if "refund" in k]
+    assert led.balance(wallet) == Decimal(0)
+    inv = (await rating.stub.GetInvoice(pb.GetInvoiceRequest(customer_id=cust))).invoice
+    assert Decimal(inv.usage_total) == Decimal(25)
+    assert await rows(rating, "select count(*) from refund_parts") == [(0,)]
+    assert sorted(await rows(rating, "select quantity from aggregates")) == [
+        (Decimal(10),),
+        (Decimal(10),),
+    ]
+
+
+async def test_a_deny_after_the_forwarder_took_the_refund_over_undoes_nothing(rating) -> None:  # type: ignore[no-untyped-def]
+    """Finding 2, the check itself: when a charge of the event has left PENDING (or has refund
+    parts) by the time the refusal comes back, the event is kept as in asynchronous mode."""
+    cust, wallet = await two_meter_customer(
+        rating,
+        {
+            "model": pb.PRICING_MODEL_VOLUME,
+            "tiers": [pb.Tier(up_to="10", unit_price="2"), pb.Tier(up_to="", unit_price="1")],
+        },
+        "0.5",
+    )
+    rating.clock.set(T)
+    led = rating.ledger
+    led.deny.add(wallet)
+    led.balances[wallet] = Decimal(25)
+    await ingest(rating.stub, [event(cust, T, "e1", units="10")])
+    await rating.drain()
+    orig = led.debit_batch
+
+    async def slow(items):  # type: ignore[no-untyped-def]
+        led.debit_batch = orig
+        result = await orig(items)
+        # The synchronous caller was slower than sync_hold: the forwarder took the refund over.
+        rating.clock.advance(timedelta(minutes=2))
+        await rating.rating.forwarder.run_once()
+        return result
+
+    led.debit_batch = slow
+    r = await ingest(rating.stub, [event(cust, T, "e2", units="1")], sync=True)
+    led.debit_batch = orig
+    await rating.drain()
+    # The refund was booked, so the event stays (usage kept, B's charge DENIED on the invoice).
+    assert r.results[0].status == pb.EVENT_STATUS_DENIED
+    assert len(r.results[0].charges) == 2
+    assert [k for k in led.amounts if "refund" in k]
+    assert await rows(rating, "select id, status from events order by id") == [
+        ("e1", "ACCEPTED"),
+        ("e2", "ACCEPTED"),
+    ]
+    inv = (await rating.stub.GetInvoice(pb.GetInvoiceRequest(customer_id=cust))).invoice
+    assert Decimal(inv.usage_total) - sum(Decimal(ln.denied_amount) for ln in inv.lines) == (
+        Decimal(25) - led.balance(wallet)
+    )
+
+
+async def test_a_partial_deny_undoes_the_event_on_every_meter(rating) -> None:  # type: ignore[no-untyped-def]
+    """Finding 5: meter A's debit was booked, B's refused; the event used to be DENIED with A's
+    aggregate changed and the event recorded."""
+    cust, wallet = await two_meter_customer(
+        rating, {"model": pb.PRICING_MODEL_PER_UNIT, "unit_price": "1"}, "5"
+    )
+    rating.clock.set(T)
+    rating.ledger.deny.add(wallet)
+    rating.ledger.balances[wallet] = Decimal(2)  # covers A's 2, not B's 10
+    r = await ingest(rating.stub, [event(cust, T, "p1", units="2")], sync=True)
+    assert r.results[0].status == pb.EVENT_STATUS_DENIED
+    assert r.results[0].error.reason == "INSUFFICIENT_CREDITS"
+    # A's debit was refunded: the wallet is back where it was, nothing is left on our side.
+    assert rating.ledger.balance(wallet) == Decimal(2)
+    assert [k for k in rating.ledger.amounts if k.startswith("rating:undo:")]
+    assert await rows(rating, "select quantity from aggregates") in ([], [(0,), (0,)])
+    assert await rows(rating, "select count(*) from charges") == [(0,)]
+    again = await ingest(rating.stub, [event(cust, T, "p1", units="2")], sync=True)
+    assert again.results[0].status == pb.EVENT_STATUS_DENIED
+    await rating.drain()
+    assert rating.ledger.balance(wallet) == Decimal(2)
+
+
+async def test_synchronous_calls_in_flight_are_bounded_below_the_pool(rating) -> None:  # type: ignore[no-untyped-def]
+    """Finding 10: each synchronous event holds a pooled connection across its ledger call; at
+    most pool_size - 2 do at once, so the rest of the service keeps connections."""
+    s = await setup_customer(rating.stub, start=START)
+    rating.clock.set(T)
+    led = rating.ledger
+    orig = led.debit_batch
+    now_in, most = 0, 0
+
+    async def counting(items):  # type: ignore[no-untyped-def]
+        nonlocal now_in, most
+        now_in += 1
+        most = max(most, now_in)
+        await asyncio.sleep(0.05)
+        # Meanwhile an ordinary read still gets a connection.
+        await rating.stub.GetUsage(
+            pb.GetUsageRequest(customer_id=s.customer_id, meter_id=s.meter.meter_id)
+        )
+        now_in -= 1
+        return await orig(items)
+
+    led.debit_batch = counting
+    results = await asyncio.gather(
+        *(
+            ingest(rating.stub, [event(s.customer_id, T, f"c{i}", units="1")], sync=True)
+            for i in range(6)
+        )
+    )
+    assert all(r.results[0].status == pb.EVENT_STATUS_CHARGED for r in results)
+    assert most <= 3
+    assert rating.rating.app.policy.sync_concurrency_max == 3  # pool_size 5 in these tests
+
+
+async def test_a_partial_deny_whose_refund_cannot_be_booked_keeps_the_event(rating) -> None:  # type: ignore[no-untyped-def]
+    """Finding 5, the fallback: if the booked sibling cannot be refunded (ledger gone after the
+    debit), nothing is undone; the event stays as in asynchronous mode, consistent with the
+    ledger (A booked and acknowledged, B DENIED on the invoice)."""
+    from rating_service.app.ports import LedgerUnavailable
+
+    cust, wallet = await two_meter_customer(
+        rating, {"model": pb.PRICING_MODEL_PER_UNIT, "unit_price": "1"}, "5"
+    )
+    rating.clock.set(T)
+    rating.ledger.deny.add(wallet)
+    rating.ledger.balances[wallet] = Decimal(2)
+
+    async def unreachable(request_id, entry_id, amount, description):  # type: ignore[no-untyped-def]
+        raise LedgerUnavailable("gone")
+
+    rating.ledger.refund = unreachable
+    r = await ingest(rating.stub, [event(cust, T, "p1", units="2")], sync=True)
+    assert r.results[0].status == pb.EVENT_STATUS_DENIED
+    assert sorted(c.status for c in r.results[0].charges) == [
+        pb.CHARGE_STATUS_ACKNOWLEDGED,
+        pb.CHARGE_STATUS_DENIED,
+    ]
+    assert rating.ledger.balance(wallet) == Decimal(0)
+    inv = (await rating.stub.GetInvoice(pb.GetInvoiceRequest(customer_id=cust))).invoice
+    booked = Decimal(inv.usage_total) - sum(Decimal(ln.denied_amount) for ln in inv.lines)
+    assert booked == Decimal(2)
+    assert await rows(rating, "select id, status from events") == [("p1", "ACCEPTED")]
