@@ -72,3 +72,23 @@ $(MYPY_VENV)/.installed-$(MYPY_VERSION):
 
 typecheck-clients: $(MYPY_VENV)/.installed-$(MYPY_VERSION)
 	cd clients/python && ../../$(MYPY_VENV)/bin/mypy
+
+# Load tests and benchmark (bench/, docs/benchmarks.md): ghz (pinned, installed with `go install`
+# into .tools/bin; needs go on PATH) against both services on a fresh embedded PostgreSQL in
+# .data/bench, with the echo server and pgbench references measured in the same run.
+# `make bench-quick` takes about a minute (short soak); `make bench` about twelve (5-minute soak).
+.PHONY: bench bench-quick bench-tools
+GHZ_VERSION := v0.121.0
+
+.tools/bin/.ghz-$(GHZ_VERSION):
+	mkdir -p .tools/bin
+	GOBIN=$(CURDIR)/.tools/bin go install github.com/bojand/ghz/cmd/ghz@$(GHZ_VERSION)
+	touch $@
+
+bench-tools: .tools/bin/.ghz-$(GHZ_VERSION)
+
+bench: setup bench-tools
+	$(PY) bench/run.py
+
+bench-quick: setup bench-tools
+	$(PY) bench/run.py --quick

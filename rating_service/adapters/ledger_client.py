@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import grpc
@@ -19,7 +19,14 @@ from google.rpc import error_details_pb2, status_pb2
 
 from billing_common.money import format_amount
 from billing_common.protoconv import timestamp
-from rating_service.app.ports import Booked, DebitItem, LedgerAllocation, LedgerUnavailable, Refused
+from rating_service.app.ports import (
+    Booked,
+    DebitItem,
+    LedgerAllocation,
+    LedgerUnavailable,
+    Refused,
+    TopUpView,
+)
 
 _KINDS = {lpb.GRANT_KIND_PREPAID: "PREPAID", lpb.GRANT_KIND_PROMOTIONAL: "PROMOTIONAL"}
 
@@ -52,6 +59,10 @@ _ANSWERS = {
     grpc.StatusCode.INVALID_ARGUMENT,
     grpc.StatusCode.ALREADY_EXISTS,
 }
+
+# Top-ups read per ListTopUps call, and at most this many calls per invoice.
+TOP_UP_PAGE = 500
+TOP_UP_PAGES_MAX = 20
 
 
 class LedgerClient:
@@ -139,7 +150,11 @@ class LedgerClient:
         if as_of is not None:
             request.as_of_time.CopyFrom(timestamp(as_of))
         try:
-            response = await self.stub.GetBalance(request, timeout=self.timeout_s)
+            # A read waits (within the timeout) for a channel that is reconnecting after a
+            # ledger restart, rather than failing at once.
+            response = await self.stub.GetBalance(
+                request, timeout=self.timeout_s, wait_for_ready=True
+            )
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.NOT_FOUND:
                 return Decimal(0)
@@ -147,6 +162,39 @@ class LedgerClient:
                 f"GetBalance failed: {exc.code().name}: {exc.details()}"
             ) from exc
         return Decimal(response.balance.overage or "0")
+
+    async def top_ups(self, wallet_id: str, start: datetime, end: datetime) -> list[TopUpView]:
+        found: list[TopUpView] = []
+        request = lpb.ListTopUpsRequest(wallet_id=wallet_id, page_size=TOP_UP_PAGE)
+        for _ in range(TOP_UP_PAGES_MAX):  # newest first: stop once past the period's start
+            try:
+                response = await self.stub.ListTopUps(
+                    request, timeout=self.timeout_s, wait_for_ready=True
+                )
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() == grpc.StatusCode.NOT_FOUND:
+                    return []
+                raise LedgerUnavailable(
+                    f"ListTopUps failed: {exc.code().name}: {exc.details()}"
+                ) from exc
+            for t in response.top_ups:
+                created = t.create_time.ToDatetime(tzinfo=UTC)
+                if created < start:
+                    return sorted(found, key=lambda v: v.create_time)
+                if created < end and t.state == lpb.TOP_UP_STATE_COMPLETED:
+                    found.append(
+                        TopUpView(
+                            t.top_up_id,
+                            Decimal(t.amount),
+                            Decimal(t.unit_price),
+                            t.currency,
+                            created,
+                        )
+                    )
+            if not response.next_page_token:
+                break
+            request.page_token = response.next_page_token
+        return sorted(found, key=lambda v: v.create_time)
 
     async def wallet_unit(self, wallet_id: str) -> str | None:
         try:

@@ -25,7 +25,7 @@ from typing import Any
 from billing_common.errors import InvalidArgument, Violation
 from rating_service.adapters.db.repository import InvoiceRow, RatingRepository
 from rating_service.app import commands as cmd
-from rating_service.app.ports import LedgerPort
+from rating_service.app.ports import LedgerPort, TopUpView
 from rating_service.domain.errors import (
     ChargesPending,
     CustomerNotFound,
@@ -84,6 +84,8 @@ class InvoiceView:
     overage: Decimal
     close_time: datetime | None
     overage_settled: Decimal = ZERO
+    # Automatic top-ups (blocks bought) in the period, from the ledger; kept in the snapshot.
+    top_ups: tuple[TopUpView, ...] = ()
 
 
 def _to_json(v: InvoiceView) -> dict[str, Any]:
@@ -152,6 +154,16 @@ def _from_json(d: dict[str, Any], close_time: datetime | None) -> InvoiceView:
         overage=Decimal(d["overage"]),
         close_time=close_time,
         overage_settled=Decimal(d.get("overage_settled", "0")),
+        top_ups=tuple(
+            TopUpView(
+                t["top_up_id"],
+                Decimal(t["credits"]),
+                Decimal(t["unit_price"]),
+                t["currency"],
+                datetime.fromisoformat(t["create_time"]),
+            )
+            for t in d.get("top_ups", [])
+        ),
     )
 
 
@@ -243,6 +255,19 @@ async def outstanding_of(ledger: LedgerPort, view: InvoiceView, now: datetime) -
     return await ledger.outstanding_overage(view.wallet_id, as_of)
 
 
+async def top_ups_of(ledger: LedgerPort, view: InvoiceView) -> tuple[TopUpView, ...]:
+    """The period's automatic top-ups: the snapshot's for a FINAL invoice, else the ledger's."""
+    if view.status == "FINAL":
+        return view.top_ups
+    return tuple(await ledger.top_ups(view.wallet_id, view.period_start, view.period_end))
+
+
+async def completed(ledger: LedgerPort, view: InvoiceView, now: datetime) -> InvoiceView:
+    """The view with what only the ledger knows: outstanding overage and top-ups."""
+    outstanding = await outstanding_of(ledger, view, now)
+    return replace(with_outstanding(view, outstanding), top_ups=await top_ups_of(ledger, view))
+
+
 def with_outstanding(view: InvoiceView, outstanding: Decimal | None) -> InvoiceView:
     """Split the booked overage into due (capped by the wallet's outstanding) and settled."""
     if view.status == "FINAL" or outstanding is None:
@@ -288,8 +313,7 @@ class Invoices:
             return await compute(repo, await locate(repo))
 
         view = await self.app.read(work)
-        now = self.app.clock.now()
-        return with_outstanding(view, await outstanding_of(self.app.ledger, view, now))
+        return await completed(self.app.ledger, view, self.app.clock.now())
 
     async def get(self, invoice_id: str, customer_id: str, at: datetime | None) -> InvoiceView:
         if invoice_id:
@@ -317,10 +341,7 @@ class Invoices:
 
         found = await self.app.read(work)
         now = self.app.clock.now()
-        return [
-            (cursor, with_outstanding(v, await outstanding_of(self.app.ledger, v, now)))
-            for cursor, v in found
-        ]
+        return [(cursor, await completed(self.app.ledger, v, now)) for cursor, v in found]
 
     async def close(
         self,
@@ -335,6 +356,7 @@ class Invoices:
 
         draft = await self.app.read(locate)
         outstanding = await outstanding_of(self.app.ledger, draft, self.app.clock.now())
+        top_ups = await top_ups_of(self.app.ledger, draft)
 
         async def work(repo: RatingRepository) -> bytes:
             row = await invoice_row_for(repo, customer_id, at, create=True)
@@ -345,7 +367,7 @@ class Invoices:
                 raise PeriodNotEnded(
                     f"the period ends at {row.period_end.isoformat()}; it can be closed after that"
                 )
-            view = with_outstanding(await compute(repo, row), outstanding)
+            view = replace(with_outstanding(await compute(repo, row), outstanding), top_ups=top_ups)
             if any(ln.pending_count for ln in view.lines):
                 raise ChargesPending("charges of the period are still on their way to the ledger")
             await repo.close_invoice(row.id, now, _to_json(view))

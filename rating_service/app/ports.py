@@ -78,6 +78,21 @@ class Refused:
         return not self.denied and self.code in _PERMANENT
 
 
+@dataclass(frozen=True, slots=True)
+class TopUpView:
+    """An automatic top-up the ledger made for a wallet (a block bought, under block pricing)."""
+
+    top_up_id: str
+    credits: Decimal
+    unit_price: Decimal
+    currency: str
+    create_time: datetime
+
+    @property
+    def price(self) -> Decimal:
+        return self.credits * self.unit_price
+
+
 class LedgerPort(Protocol):
     async def debit_batch(self, items: Sequence[DebitItem]) -> list[Booked | Refused]:
         """One result per item, in order. Raises LedgerUnavailable when the call failed."""
@@ -101,4 +116,9 @@ class LedgerPort(Protocol):
     async def outstanding_overage(self, wallet_id: str, as_of: datetime | None) -> Decimal:
         """The wallet's unsettled overage at `as_of`, or now by the ledger's own clock when None
         (0 for an unknown wallet). Raises LedgerUnavailable."""
+        ...
+
+    async def top_ups(self, wallet_id: str, start: datetime, end: datetime) -> list[TopUpView]:
+        """Completed automatic top-ups of the wallet made in [start, end), oldest first (none for
+        an unknown wallet). Raises LedgerUnavailable."""
         ...

@@ -318,6 +318,17 @@ def invoice(v: InvoiceView) -> pb.Invoice:
         promotional_credits_applied=fmt(v.promotional),
         overage_due=fmt(v.overage),
         overage_settled=fmt(v.overage_settled),
+        top_ups=[
+            pb.InvoiceTopUp(
+                top_up_id=t.top_up_id,
+                credits=fmt(t.credits),
+                unit_price=fmt(t.unit_price),
+                currency=t.currency,
+                price=fmt(t.price),
+                create_time=timestamp(t.create_time),
+            )
+            for t in v.top_ups
+        ],
     )
     if v.close_time is not None:
         msg.close_time.CopyFrom(timestamp(v.close_time))

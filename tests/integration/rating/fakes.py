@@ -94,3 +94,6 @@ class FakeLedger:
         if self.down:
             raise LedgerUnavailable("the fake ledger is down")
         return None if wallet_id in self.missing else self.units.get(wallet_id, "CREDITS")
+
+    async def top_ups(self, wallet_id: str, start: object, end: object) -> list[object]:
+        return []

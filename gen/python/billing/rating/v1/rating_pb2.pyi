@@ -332,7 +332,7 @@ class InvoiceLine(_message.Message):
     def __init__(self, line_id: _Optional[str] = ..., meter_id: _Optional[str] = ..., price_id: _Optional[str] = ..., price_version: _Optional[int] = ..., description: _Optional[str] = ..., quantity: _Optional[str] = ..., amount: _Optional[str] = ..., tiers: _Optional[_Iterable[_Union[InvoiceTierLine, _Mapping]]] = ..., denied_amount: _Optional[str] = ..., pending_amount: _Optional[str] = ..., blocks: _Optional[str] = ..., failed_amount: _Optional[str] = ...) -> None: ...
 
 class Invoice(_message.Message):
-    __slots__ = ("invoice_id", "customer_id", "assignment_id", "plan_id", "wallet_id", "period_start_time", "period_end_time", "status", "unit", "fixed_charge", "lines", "usage_total", "total", "prepaid_credits_applied", "promotional_credits_applied", "overage_due", "close_time", "overage_settled")
+    __slots__ = ("invoice_id", "customer_id", "assignment_id", "plan_id", "wallet_id", "period_start_time", "period_end_time", "status", "unit", "fixed_charge", "lines", "usage_total", "total", "prepaid_credits_applied", "promotional_credits_applied", "overage_due", "close_time", "overage_settled", "top_ups")
     INVOICE_ID_FIELD_NUMBER: _ClassVar[int]
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     ASSIGNMENT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -351,6 +351,7 @@ class Invoice(_message.Message):
     OVERAGE_DUE_FIELD_NUMBER: _ClassVar[int]
     CLOSE_TIME_FIELD_NUMBER: _ClassVar[int]
     OVERAGE_SETTLED_FIELD_NUMBER: _ClassVar[int]
+    TOP_UPS_FIELD_NUMBER: _ClassVar[int]
     invoice_id: str
     customer_id: str
     assignment_id: str
@@ -369,7 +370,24 @@ class Invoice(_message.Message):
     overage_due: str
     close_time: _timestamp_pb2.Timestamp
     overage_settled: str
-    def __init__(self, invoice_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., assignment_id: _Optional[str] = ..., plan_id: _Optional[str] = ..., wallet_id: _Optional[str] = ..., period_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., period_end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[_Union[InvoiceStatus, str]] = ..., unit: _Optional[str] = ..., fixed_charge: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[InvoiceLine, _Mapping]]] = ..., usage_total: _Optional[str] = ..., total: _Optional[str] = ..., prepaid_credits_applied: _Optional[str] = ..., promotional_credits_applied: _Optional[str] = ..., overage_due: _Optional[str] = ..., close_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., overage_settled: _Optional[str] = ...) -> None: ...
+    top_ups: _containers.RepeatedCompositeFieldContainer[InvoiceTopUp]
+    def __init__(self, invoice_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., assignment_id: _Optional[str] = ..., plan_id: _Optional[str] = ..., wallet_id: _Optional[str] = ..., period_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., period_end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[_Union[InvoiceStatus, str]] = ..., unit: _Optional[str] = ..., fixed_charge: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[InvoiceLine, _Mapping]]] = ..., usage_total: _Optional[str] = ..., total: _Optional[str] = ..., prepaid_credits_applied: _Optional[str] = ..., promotional_credits_applied: _Optional[str] = ..., overage_due: _Optional[str] = ..., close_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., overage_settled: _Optional[str] = ..., top_ups: _Optional[_Iterable[_Union[InvoiceTopUp, _Mapping]]] = ...) -> None: ...
+
+class InvoiceTopUp(_message.Message):
+    __slots__ = ("top_up_id", "credits", "unit_price", "currency", "price", "create_time")
+    TOP_UP_ID_FIELD_NUMBER: _ClassVar[int]
+    CREDITS_FIELD_NUMBER: _ClassVar[int]
+    UNIT_PRICE_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    PRICE_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    top_up_id: str
+    credits: str
+    unit_price: str
+    currency: str
+    price: str
+    create_time: _timestamp_pb2.Timestamp
+    def __init__(self, top_up_id: _Optional[str] = ..., credits: _Optional[str] = ..., unit_price: _Optional[str] = ..., currency: _Optional[str] = ..., price: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class LineEvent(_message.Message):
     __slots__ = ("event", "charge")

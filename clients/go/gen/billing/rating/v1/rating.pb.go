@@ -1703,8 +1703,11 @@ type Invoice struct {
 	CloseTime *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=close_time,json=closeTime,proto3" json:"close_time,omitempty"`
 	// Usage booked as overage that later credits have settled since, a decimal string.
 	OverageSettled string `protobuf:"bytes,18,opt,name=overage_settled,json=overageSettled,proto3" json:"overage_settled,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Credits the ledger bought automatically for the wallet during the period (top-ups, such as
+	// the blocks of block top-up pricing), oldest first.
+	TopUps        []*InvoiceTopUp `protobuf:"bytes,19,rep,name=top_ups,json=topUps,proto3" json:"top_ups,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Invoice) Reset() {
@@ -1863,6 +1866,104 @@ func (x *Invoice) GetOverageSettled() string {
 	return ""
 }
 
+func (x *Invoice) GetTopUps() []*InvoiceTopUp {
+	if x != nil {
+		return x.TopUps
+	}
+	return nil
+}
+
+// An automatic top-up bought during an invoice's period.
+type InvoiceTopUp struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The ledger's top-up id.
+	TopUpId string `protobuf:"bytes,1,opt,name=top_up_id,json=topUpId,proto3" json:"top_up_id,omitempty"`
+	// Credits bought, a decimal string.
+	Credits string `protobuf:"bytes,2,opt,name=credits,proto3" json:"credits,omitempty"`
+	// Price per credit, a decimal string.
+	UnitPrice string `protobuf:"bytes,3,opt,name=unit_price,json=unitPrice,proto3" json:"unit_price,omitempty"`
+	// ISO currency of the price.
+	Currency string `protobuf:"bytes,4,opt,name=currency,proto3" json:"currency,omitempty"`
+	// credits times unit_price, a decimal string.
+	Price string `protobuf:"bytes,5,opt,name=price,proto3" json:"price,omitempty"`
+	// When it was bought.
+	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InvoiceTopUp) Reset() {
+	*x = InvoiceTopUp{}
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InvoiceTopUp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InvoiceTopUp) ProtoMessage() {}
+
+func (x *InvoiceTopUp) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InvoiceTopUp.ProtoReflect.Descriptor instead.
+func (*InvoiceTopUp) Descriptor() ([]byte, []int) {
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *InvoiceTopUp) GetTopUpId() string {
+	if x != nil {
+		return x.TopUpId
+	}
+	return ""
+}
+
+func (x *InvoiceTopUp) GetCredits() string {
+	if x != nil {
+		return x.Credits
+	}
+	return ""
+}
+
+func (x *InvoiceTopUp) GetUnitPrice() string {
+	if x != nil {
+		return x.UnitPrice
+	}
+	return ""
+}
+
+func (x *InvoiceTopUp) GetCurrency() string {
+	if x != nil {
+		return x.Currency
+	}
+	return ""
+}
+
+func (x *InvoiceTopUp) GetPrice() string {
+	if x != nil {
+		return x.Price
+	}
+	return ""
+}
+
+func (x *InvoiceTopUp) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
 // An event behind an invoice line, with its charge on that line.
 type LineEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1876,7 +1977,7 @@ type LineEvent struct {
 
 func (x *LineEvent) Reset() {
 	*x = LineEvent{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[13]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1888,7 +1989,7 @@ func (x *LineEvent) String() string {
 func (*LineEvent) ProtoMessage() {}
 
 func (x *LineEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[13]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1901,7 +2002,7 @@ func (x *LineEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LineEvent.ProtoReflect.Descriptor instead.
 func (*LineEvent) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{13}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *LineEvent) GetEvent() *Event {
@@ -1941,7 +2042,7 @@ type CreateMeterRequest struct {
 
 func (x *CreateMeterRequest) Reset() {
 	*x = CreateMeterRequest{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[14]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1953,7 +2054,7 @@ func (x *CreateMeterRequest) String() string {
 func (*CreateMeterRequest) ProtoMessage() {}
 
 func (x *CreateMeterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[14]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1966,7 +2067,7 @@ func (x *CreateMeterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateMeterRequest.ProtoReflect.Descriptor instead.
 func (*CreateMeterRequest) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{14}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CreateMeterRequest) GetRequestId() string {
@@ -2029,7 +2130,7 @@ type CreateMeterResponse struct {
 
 func (x *CreateMeterResponse) Reset() {
 	*x = CreateMeterResponse{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[15]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2041,7 +2142,7 @@ func (x *CreateMeterResponse) String() string {
 func (*CreateMeterResponse) ProtoMessage() {}
 
 func (x *CreateMeterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[15]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2054,7 +2155,7 @@ func (x *CreateMeterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateMeterResponse.ProtoReflect.Descriptor instead.
 func (*CreateMeterResponse) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{15}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CreateMeterResponse) GetMeter() *Meter {
@@ -2075,7 +2176,7 @@ type GetMeterRequest struct {
 
 func (x *GetMeterRequest) Reset() {
 	*x = GetMeterRequest{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[16]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2087,7 +2188,7 @@ func (x *GetMeterRequest) String() string {
 func (*GetMeterRequest) ProtoMessage() {}
 
 func (x *GetMeterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[16]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2100,7 +2201,7 @@ func (x *GetMeterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMeterRequest.ProtoReflect.Descriptor instead.
 func (*GetMeterRequest) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{16}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetMeterRequest) GetMeterId() string {
@@ -2121,7 +2222,7 @@ type GetMeterResponse struct {
 
 func (x *GetMeterResponse) Reset() {
 	*x = GetMeterResponse{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[17]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2133,7 +2234,7 @@ func (x *GetMeterResponse) String() string {
 func (*GetMeterResponse) ProtoMessage() {}
 
 func (x *GetMeterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[17]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2146,7 +2247,7 @@ func (x *GetMeterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMeterResponse.ProtoReflect.Descriptor instead.
 func (*GetMeterResponse) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{17}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GetMeterResponse) GetMeter() *Meter {
@@ -2169,7 +2270,7 @@ type ListMetersRequest struct {
 
 func (x *ListMetersRequest) Reset() {
 	*x = ListMetersRequest{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[18]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2181,7 +2282,7 @@ func (x *ListMetersRequest) String() string {
 func (*ListMetersRequest) ProtoMessage() {}
 
 func (x *ListMetersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[18]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2194,7 +2295,7 @@ func (x *ListMetersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMetersRequest.ProtoReflect.Descriptor instead.
 func (*ListMetersRequest) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{18}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListMetersRequest) GetPageSize() int32 {
@@ -2224,7 +2325,7 @@ type ListMetersResponse struct {
 
 func (x *ListMetersResponse) Reset() {
 	*x = ListMetersResponse{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[19]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2236,7 +2337,7 @@ func (x *ListMetersResponse) String() string {
 func (*ListMetersResponse) ProtoMessage() {}
 
 func (x *ListMetersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[19]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2249,7 +2350,7 @@ func (x *ListMetersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMetersResponse.ProtoReflect.Descriptor instead.
 func (*ListMetersResponse) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{19}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListMetersResponse) GetMeters() []*Meter {
@@ -2296,7 +2397,7 @@ type CreatePriceRequest struct {
 
 func (x *CreatePriceRequest) Reset() {
 	*x = CreatePriceRequest{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[20]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2308,7 +2409,7 @@ func (x *CreatePriceRequest) String() string {
 func (*CreatePriceRequest) ProtoMessage() {}
 
 func (x *CreatePriceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[20]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2321,7 +2422,7 @@ func (x *CreatePriceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreatePriceRequest.ProtoReflect.Descriptor instead.
 func (*CreatePriceRequest) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{20}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *CreatePriceRequest) GetRequestId() string {
@@ -2405,7 +2506,7 @@ type CreatePriceResponse struct {
 
 func (x *CreatePriceResponse) Reset() {
 	*x = CreatePriceResponse{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[21]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2417,7 +2518,7 @@ func (x *CreatePriceResponse) String() string {
 func (*CreatePriceResponse) ProtoMessage() {}
 
 func (x *CreatePriceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[21]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2430,7 +2531,7 @@ func (x *CreatePriceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreatePriceResponse.ProtoReflect.Descriptor instead.
 func (*CreatePriceResponse) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{21}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CreatePriceResponse) GetPrice() *Price {
@@ -2457,7 +2558,7 @@ type ListPricesRequest struct {
 
 func (x *ListPricesRequest) Reset() {
 	*x = ListPricesRequest{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[22]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2469,7 +2570,7 @@ func (x *ListPricesRequest) String() string {
 func (*ListPricesRequest) ProtoMessage() {}
 
 func (x *ListPricesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[22]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2482,7 +2583,7 @@ func (x *ListPricesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPricesRequest.ProtoReflect.Descriptor instead.
 func (*ListPricesRequest) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{22}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListPricesRequest) GetMeterId() string {
@@ -2526,7 +2627,7 @@ type ListPricesResponse struct {
 
 func (x *ListPricesResponse) Reset() {
 	*x = ListPricesResponse{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[23]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2538,7 +2639,7 @@ func (x *ListPricesResponse) String() string {
 func (*ListPricesResponse) ProtoMessage() {}
 
 func (x *ListPricesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[23]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2551,7 +2652,7 @@ func (x *ListPricesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPricesResponse.ProtoReflect.Descriptor instead.
 func (*ListPricesResponse) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{23}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListPricesResponse) GetPrices() []*Price {
@@ -2591,7 +2692,7 @@ type CreatePlanRequest struct {
 
 func (x *CreatePlanRequest) Reset() {
 	*x = CreatePlanRequest{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[24]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2603,7 +2704,7 @@ func (x *CreatePlanRequest) String() string {
 func (*CreatePlanRequest) ProtoMessage() {}
 
 func (x *CreatePlanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[24]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2616,7 +2717,7 @@ func (x *CreatePlanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreatePlanRequest.ProtoReflect.Descriptor instead.
 func (*CreatePlanRequest) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{24}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CreatePlanRequest) GetRequestId() string {
@@ -2679,7 +2780,7 @@ type CreatePlanResponse struct {
 
 func (x *CreatePlanResponse) Reset() {
 	*x = CreatePlanResponse{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[25]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2691,7 +2792,7 @@ func (x *CreatePlanResponse) String() string {
 func (*CreatePlanResponse) ProtoMessage() {}
 
 func (x *CreatePlanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[25]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2704,7 +2805,7 @@ func (x *CreatePlanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreatePlanResponse.ProtoReflect.Descriptor instead.
 func (*CreatePlanResponse) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{25}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *CreatePlanResponse) GetPlan() *Plan {
@@ -2725,7 +2826,7 @@ type GetPlanRequest struct {
 
 func (x *GetPlanRequest) Reset() {
 	*x = GetPlanRequest{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[26]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2737,7 +2838,7 @@ func (x *GetPlanRequest) String() string {
 func (*GetPlanRequest) ProtoMessage() {}
 
 func (x *GetPlanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[26]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2750,7 +2851,7 @@ func (x *GetPlanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPlanRequest.ProtoReflect.Descriptor instead.
 func (*GetPlanRequest) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{26}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *GetPlanRequest) GetPlanId() string {
@@ -2771,7 +2872,7 @@ type GetPlanResponse struct {
 
 func (x *GetPlanResponse) Reset() {
 	*x = GetPlanResponse{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[27]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2783,7 +2884,7 @@ func (x *GetPlanResponse) String() string {
 func (*GetPlanResponse) ProtoMessage() {}
 
 func (x *GetPlanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[27]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2796,7 +2897,7 @@ func (x *GetPlanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPlanResponse.ProtoReflect.Descriptor instead.
 func (*GetPlanResponse) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{27}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *GetPlanResponse) GetPlan() *Plan {
@@ -2826,7 +2927,7 @@ type AssignPlanRequest struct {
 
 func (x *AssignPlanRequest) Reset() {
 	*x = AssignPlanRequest{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[28]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2838,7 +2939,7 @@ func (x *AssignPlanRequest) String() string {
 func (*AssignPlanRequest) ProtoMessage() {}
 
 func (x *AssignPlanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[28]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2851,7 +2952,7 @@ func (x *AssignPlanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AssignPlanRequest.ProtoReflect.Descriptor instead.
 func (*AssignPlanRequest) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{28}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *AssignPlanRequest) GetRequestId() string {
@@ -2900,7 +3001,7 @@ type AssignPlanResponse struct {
 
 func (x *AssignPlanResponse) Reset() {
 	*x = AssignPlanResponse{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[29]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2912,7 +3013,7 @@ func (x *AssignPlanResponse) String() string {
 func (*AssignPlanResponse) ProtoMessage() {}
 
 func (x *AssignPlanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[29]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2925,7 +3026,7 @@ func (x *AssignPlanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AssignPlanResponse.ProtoReflect.Descriptor instead.
 func (*AssignPlanResponse) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{29}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *AssignPlanResponse) GetAssignment() *PlanAssignment {
@@ -2950,7 +3051,7 @@ type IngestEventsRequest struct {
 
 func (x *IngestEventsRequest) Reset() {
 	*x = IngestEventsRequest{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[30]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2962,7 +3063,7 @@ func (x *IngestEventsRequest) String() string {
 func (*IngestEventsRequest) ProtoMessage() {}
 
 func (x *IngestEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[30]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2975,7 +3076,7 @@ func (x *IngestEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IngestEventsRequest.ProtoReflect.Descriptor instead.
 func (*IngestEventsRequest) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{30}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *IngestEventsRequest) GetRequestId() string {
@@ -3010,7 +3111,7 @@ type IngestEventsResponse struct {
 
 func (x *IngestEventsResponse) Reset() {
 	*x = IngestEventsResponse{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[31]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3022,7 +3123,7 @@ func (x *IngestEventsResponse) String() string {
 func (*IngestEventsResponse) ProtoMessage() {}
 
 func (x *IngestEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[31]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3035,7 +3136,7 @@ func (x *IngestEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IngestEventsResponse.ProtoReflect.Descriptor instead.
 func (*IngestEventsResponse) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{31}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *IngestEventsResponse) GetResults() []*EventResult {
@@ -3060,7 +3161,7 @@ type StreamEventsRequest struct {
 
 func (x *StreamEventsRequest) Reset() {
 	*x = StreamEventsRequest{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[32]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3072,7 +3173,7 @@ func (x *StreamEventsRequest) String() string {
 func (*StreamEventsRequest) ProtoMessage() {}
 
 func (x *StreamEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[32]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3085,7 +3186,7 @@ func (x *StreamEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamEventsRequest.ProtoReflect.Descriptor instead.
 func (*StreamEventsRequest) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{32}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *StreamEventsRequest) GetRequestId() string {
@@ -3124,7 +3225,7 @@ type StreamEventsResponse struct {
 
 func (x *StreamEventsResponse) Reset() {
 	*x = StreamEventsResponse{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[33]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3136,7 +3237,7 @@ func (x *StreamEventsResponse) String() string {
 func (*StreamEventsResponse) ProtoMessage() {}
 
 func (x *StreamEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[33]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3149,7 +3250,7 @@ func (x *StreamEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamEventsResponse.ProtoReflect.Descriptor instead.
 func (*StreamEventsResponse) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{33}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *StreamEventsResponse) GetRequestId() string {
@@ -3194,7 +3295,7 @@ type GetUsageRequest struct {
 
 func (x *GetUsageRequest) Reset() {
 	*x = GetUsageRequest{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[34]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3206,7 +3307,7 @@ func (x *GetUsageRequest) String() string {
 func (*GetUsageRequest) ProtoMessage() {}
 
 func (x *GetUsageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[34]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3219,7 +3320,7 @@ func (x *GetUsageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUsageRequest.ProtoReflect.Descriptor instead.
 func (*GetUsageRequest) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{34}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *GetUsageRequest) GetCustomerId() string {
@@ -3281,7 +3382,7 @@ type GetUsageResponse struct {
 
 func (x *GetUsageResponse) Reset() {
 	*x = GetUsageResponse{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[35]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3293,7 +3394,7 @@ func (x *GetUsageResponse) String() string {
 func (*GetUsageResponse) ProtoMessage() {}
 
 func (x *GetUsageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[35]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3306,7 +3407,7 @@ func (x *GetUsageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUsageResponse.ProtoReflect.Descriptor instead.
 func (*GetUsageResponse) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{35}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *GetUsageResponse) GetTotal() string {
@@ -3348,7 +3449,7 @@ type PreviewChargeRequest struct {
 
 func (x *PreviewChargeRequest) Reset() {
 	*x = PreviewChargeRequest{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[36]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3360,7 +3461,7 @@ func (x *PreviewChargeRequest) String() string {
 func (*PreviewChargeRequest) ProtoMessage() {}
 
 func (x *PreviewChargeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[36]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3373,7 +3474,7 @@ func (x *PreviewChargeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreviewChargeRequest.ProtoReflect.Descriptor instead.
 func (*PreviewChargeRequest) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{36}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *PreviewChargeRequest) GetEvent() *Event {
@@ -3394,7 +3495,7 @@ type PreviewChargeResponse struct {
 
 func (x *PreviewChargeResponse) Reset() {
 	*x = PreviewChargeResponse{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[37]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3406,7 +3507,7 @@ func (x *PreviewChargeResponse) String() string {
 func (*PreviewChargeResponse) ProtoMessage() {}
 
 func (x *PreviewChargeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[37]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3419,7 +3520,7 @@ func (x *PreviewChargeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreviewChargeResponse.ProtoReflect.Descriptor instead.
 func (*PreviewChargeResponse) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{37}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *PreviewChargeResponse) GetResult() *EventResult {
@@ -3444,7 +3545,7 @@ type GetInvoiceRequest struct {
 
 func (x *GetInvoiceRequest) Reset() {
 	*x = GetInvoiceRequest{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[38]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3456,7 +3557,7 @@ func (x *GetInvoiceRequest) String() string {
 func (*GetInvoiceRequest) ProtoMessage() {}
 
 func (x *GetInvoiceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[38]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3469,7 +3570,7 @@ func (x *GetInvoiceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInvoiceRequest.ProtoReflect.Descriptor instead.
 func (*GetInvoiceRequest) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{38}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *GetInvoiceRequest) GetInvoiceId() string {
@@ -3504,7 +3605,7 @@ type GetInvoiceResponse struct {
 
 func (x *GetInvoiceResponse) Reset() {
 	*x = GetInvoiceResponse{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[39]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3516,7 +3617,7 @@ func (x *GetInvoiceResponse) String() string {
 func (*GetInvoiceResponse) ProtoMessage() {}
 
 func (x *GetInvoiceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[39]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3529,7 +3630,7 @@ func (x *GetInvoiceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInvoiceResponse.ProtoReflect.Descriptor instead.
 func (*GetInvoiceResponse) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{39}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *GetInvoiceResponse) GetInvoice() *Invoice {
@@ -3556,7 +3657,7 @@ type ListInvoicesRequest struct {
 
 func (x *ListInvoicesRequest) Reset() {
 	*x = ListInvoicesRequest{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[40]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3568,7 +3669,7 @@ func (x *ListInvoicesRequest) String() string {
 func (*ListInvoicesRequest) ProtoMessage() {}
 
 func (x *ListInvoicesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[40]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3581,7 +3682,7 @@ func (x *ListInvoicesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListInvoicesRequest.ProtoReflect.Descriptor instead.
 func (*ListInvoicesRequest) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{40}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ListInvoicesRequest) GetCustomerId() string {
@@ -3625,7 +3726,7 @@ type ListInvoicesResponse struct {
 
 func (x *ListInvoicesResponse) Reset() {
 	*x = ListInvoicesResponse{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[41]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3637,7 +3738,7 @@ func (x *ListInvoicesResponse) String() string {
 func (*ListInvoicesResponse) ProtoMessage() {}
 
 func (x *ListInvoicesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[41]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3650,7 +3751,7 @@ func (x *ListInvoicesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListInvoicesResponse.ProtoReflect.Descriptor instead.
 func (*ListInvoicesResponse) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{41}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ListInvoicesResponse) GetInvoices() []*Invoice {
@@ -3682,7 +3783,7 @@ type CloseBillingPeriodRequest struct {
 
 func (x *CloseBillingPeriodRequest) Reset() {
 	*x = CloseBillingPeriodRequest{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[42]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3694,7 +3795,7 @@ func (x *CloseBillingPeriodRequest) String() string {
 func (*CloseBillingPeriodRequest) ProtoMessage() {}
 
 func (x *CloseBillingPeriodRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[42]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3707,7 +3808,7 @@ func (x *CloseBillingPeriodRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseBillingPeriodRequest.ProtoReflect.Descriptor instead.
 func (*CloseBillingPeriodRequest) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{42}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *CloseBillingPeriodRequest) GetRequestId() string {
@@ -3742,7 +3843,7 @@ type CloseBillingPeriodResponse struct {
 
 func (x *CloseBillingPeriodResponse) Reset() {
 	*x = CloseBillingPeriodResponse{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[43]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3754,7 +3855,7 @@ func (x *CloseBillingPeriodResponse) String() string {
 func (*CloseBillingPeriodResponse) ProtoMessage() {}
 
 func (x *CloseBillingPeriodResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[43]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3767,7 +3868,7 @@ func (x *CloseBillingPeriodResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseBillingPeriodResponse.ProtoReflect.Descriptor instead.
 func (*CloseBillingPeriodResponse) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{43}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *CloseBillingPeriodResponse) GetInvoice() *Invoice {
@@ -3794,7 +3895,7 @@ type ListInvoiceLineEventsRequest struct {
 
 func (x *ListInvoiceLineEventsRequest) Reset() {
 	*x = ListInvoiceLineEventsRequest{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[44]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3806,7 +3907,7 @@ func (x *ListInvoiceLineEventsRequest) String() string {
 func (*ListInvoiceLineEventsRequest) ProtoMessage() {}
 
 func (x *ListInvoiceLineEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[44]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3819,7 +3920,7 @@ func (x *ListInvoiceLineEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListInvoiceLineEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListInvoiceLineEventsRequest) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{44}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ListInvoiceLineEventsRequest) GetInvoiceId() string {
@@ -3863,7 +3964,7 @@ type ListInvoiceLineEventsResponse struct {
 
 func (x *ListInvoiceLineEventsResponse) Reset() {
 	*x = ListInvoiceLineEventsResponse{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[45]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3875,7 +3976,7 @@ func (x *ListInvoiceLineEventsResponse) String() string {
 func (*ListInvoiceLineEventsResponse) ProtoMessage() {}
 
 func (x *ListInvoiceLineEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[45]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3888,7 +3989,7 @@ func (x *ListInvoiceLineEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListInvoiceLineEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListInvoiceLineEventsResponse) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{45}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ListInvoiceLineEventsResponse) GetEvents() []*LineEvent {
@@ -4027,7 +4128,7 @@ const file_billing_rating_v1_rating_proto_rawDesc = "" +
 	"\x0epending_amount\x18\n" +
 	" \x01(\tR\rpendingAmount\x12\x16\n" +
 	"\x06blocks\x18\v \x01(\tR\x06blocks\x12#\n" +
-	"\rfailed_amount\x18\f \x01(\tR\ffailedAmount\"\x8b\x06\n" +
+	"\rfailed_amount\x18\f \x01(\tR\ffailedAmount\"\xc5\x06\n" +
 	"\aInvoice\x12\x1d\n" +
 	"\n" +
 	"invoice_id\x18\x01 \x01(\tR\tinvoiceId\x12\x1f\n" +
@@ -4052,7 +4153,17 @@ const file_billing_rating_v1_rating_proto_rawDesc = "" +
 	"overageDue\x129\n" +
 	"\n" +
 	"close_time\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\tcloseTime\x12'\n" +
-	"\x0foverage_settled\x18\x12 \x01(\tR\x0eoverageSettled\"n\n" +
+	"\x0foverage_settled\x18\x12 \x01(\tR\x0eoverageSettled\x128\n" +
+	"\atop_ups\x18\x13 \x03(\v2\x1f.billing.rating.v1.InvoiceTopUpR\x06topUps\"\xd2\x01\n" +
+	"\fInvoiceTopUp\x12\x1a\n" +
+	"\ttop_up_id\x18\x01 \x01(\tR\atopUpId\x12\x18\n" +
+	"\acredits\x18\x02 \x01(\tR\acredits\x12\x1d\n" +
+	"\n" +
+	"unit_price\x18\x03 \x01(\tR\tunitPrice\x12\x1a\n" +
+	"\bcurrency\x18\x04 \x01(\tR\bcurrency\x12\x14\n" +
+	"\x05price\x18\x05 \x01(\tR\x05price\x12;\n" +
+	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\"n\n" +
 	"\tLineEvent\x12.\n" +
 	"\x05event\x18\x01 \x01(\v2\x18.billing.rating.v1.EventR\x05event\x121\n" +
 	"\x06charge\x18\x02 \x01(\v2\x19.billing.rating.v1.ChargeR\x06charge\"\xf9\x02\n" +
@@ -4294,7 +4405,7 @@ func file_billing_rating_v1_rating_proto_rawDescGZIP() []byte {
 }
 
 var file_billing_rating_v1_rating_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
-var file_billing_rating_v1_rating_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
+var file_billing_rating_v1_rating_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
 var file_billing_rating_v1_rating_proto_goTypes = []any{
 	(Aggregation)(0),                      // 0: billing.rating.v1.Aggregation
 	(PricingModel)(0),                     // 1: billing.rating.v1.PricingModel
@@ -4317,154 +4428,157 @@ var file_billing_rating_v1_rating_proto_goTypes = []any{
 	(*InvoiceTierLine)(nil),               // 18: billing.rating.v1.InvoiceTierLine
 	(*InvoiceLine)(nil),                   // 19: billing.rating.v1.InvoiceLine
 	(*Invoice)(nil),                       // 20: billing.rating.v1.Invoice
-	(*LineEvent)(nil),                     // 21: billing.rating.v1.LineEvent
-	(*CreateMeterRequest)(nil),            // 22: billing.rating.v1.CreateMeterRequest
-	(*CreateMeterResponse)(nil),           // 23: billing.rating.v1.CreateMeterResponse
-	(*GetMeterRequest)(nil),               // 24: billing.rating.v1.GetMeterRequest
-	(*GetMeterResponse)(nil),              // 25: billing.rating.v1.GetMeterResponse
-	(*ListMetersRequest)(nil),             // 26: billing.rating.v1.ListMetersRequest
-	(*ListMetersResponse)(nil),            // 27: billing.rating.v1.ListMetersResponse
-	(*CreatePriceRequest)(nil),            // 28: billing.rating.v1.CreatePriceRequest
-	(*CreatePriceResponse)(nil),           // 29: billing.rating.v1.CreatePriceResponse
-	(*ListPricesRequest)(nil),             // 30: billing.rating.v1.ListPricesRequest
-	(*ListPricesResponse)(nil),            // 31: billing.rating.v1.ListPricesResponse
-	(*CreatePlanRequest)(nil),             // 32: billing.rating.v1.CreatePlanRequest
-	(*CreatePlanResponse)(nil),            // 33: billing.rating.v1.CreatePlanResponse
-	(*GetPlanRequest)(nil),                // 34: billing.rating.v1.GetPlanRequest
-	(*GetPlanResponse)(nil),               // 35: billing.rating.v1.GetPlanResponse
-	(*AssignPlanRequest)(nil),             // 36: billing.rating.v1.AssignPlanRequest
-	(*AssignPlanResponse)(nil),            // 37: billing.rating.v1.AssignPlanResponse
-	(*IngestEventsRequest)(nil),           // 38: billing.rating.v1.IngestEventsRequest
-	(*IngestEventsResponse)(nil),          // 39: billing.rating.v1.IngestEventsResponse
-	(*StreamEventsRequest)(nil),           // 40: billing.rating.v1.StreamEventsRequest
-	(*StreamEventsResponse)(nil),          // 41: billing.rating.v1.StreamEventsResponse
-	(*GetUsageRequest)(nil),               // 42: billing.rating.v1.GetUsageRequest
-	(*GetUsageResponse)(nil),              // 43: billing.rating.v1.GetUsageResponse
-	(*PreviewChargeRequest)(nil),          // 44: billing.rating.v1.PreviewChargeRequest
-	(*PreviewChargeResponse)(nil),         // 45: billing.rating.v1.PreviewChargeResponse
-	(*GetInvoiceRequest)(nil),             // 46: billing.rating.v1.GetInvoiceRequest
-	(*GetInvoiceResponse)(nil),            // 47: billing.rating.v1.GetInvoiceResponse
-	(*ListInvoicesRequest)(nil),           // 48: billing.rating.v1.ListInvoicesRequest
-	(*ListInvoicesResponse)(nil),          // 49: billing.rating.v1.ListInvoicesResponse
-	(*CloseBillingPeriodRequest)(nil),     // 50: billing.rating.v1.CloseBillingPeriodRequest
-	(*CloseBillingPeriodResponse)(nil),    // 51: billing.rating.v1.CloseBillingPeriodResponse
-	(*ListInvoiceLineEventsRequest)(nil),  // 52: billing.rating.v1.ListInvoiceLineEventsRequest
-	(*ListInvoiceLineEventsResponse)(nil), // 53: billing.rating.v1.ListInvoiceLineEventsResponse
-	nil,                                   // 54: billing.rating.v1.Meter.FiltersEntry
-	nil,                                   // 55: billing.rating.v1.Event.PropertiesEntry
-	nil,                                   // 56: billing.rating.v1.CreateMeterRequest.FiltersEntry
-	(*timestamppb.Timestamp)(nil),         // 57: google.protobuf.Timestamp
-	(*v1.ItemError)(nil),                  // 58: billing.type.v1.ItemError
-	(*v1.TimeRange)(nil),                  // 59: billing.type.v1.TimeRange
+	(*InvoiceTopUp)(nil),                  // 21: billing.rating.v1.InvoiceTopUp
+	(*LineEvent)(nil),                     // 22: billing.rating.v1.LineEvent
+	(*CreateMeterRequest)(nil),            // 23: billing.rating.v1.CreateMeterRequest
+	(*CreateMeterResponse)(nil),           // 24: billing.rating.v1.CreateMeterResponse
+	(*GetMeterRequest)(nil),               // 25: billing.rating.v1.GetMeterRequest
+	(*GetMeterResponse)(nil),              // 26: billing.rating.v1.GetMeterResponse
+	(*ListMetersRequest)(nil),             // 27: billing.rating.v1.ListMetersRequest
+	(*ListMetersResponse)(nil),            // 28: billing.rating.v1.ListMetersResponse
+	(*CreatePriceRequest)(nil),            // 29: billing.rating.v1.CreatePriceRequest
+	(*CreatePriceResponse)(nil),           // 30: billing.rating.v1.CreatePriceResponse
+	(*ListPricesRequest)(nil),             // 31: billing.rating.v1.ListPricesRequest
+	(*ListPricesResponse)(nil),            // 32: billing.rating.v1.ListPricesResponse
+	(*CreatePlanRequest)(nil),             // 33: billing.rating.v1.CreatePlanRequest
+	(*CreatePlanResponse)(nil),            // 34: billing.rating.v1.CreatePlanResponse
+	(*GetPlanRequest)(nil),                // 35: billing.rating.v1.GetPlanRequest
+	(*GetPlanResponse)(nil),               // 36: billing.rating.v1.GetPlanResponse
+	(*AssignPlanRequest)(nil),             // 37: billing.rating.v1.AssignPlanRequest
+	(*AssignPlanResponse)(nil),            // 38: billing.rating.v1.AssignPlanResponse
+	(*IngestEventsRequest)(nil),           // 39: billing.rating.v1.IngestEventsRequest
+	(*IngestEventsResponse)(nil),          // 40: billing.rating.v1.IngestEventsResponse
+	(*StreamEventsRequest)(nil),           // 41: billing.rating.v1.StreamEventsRequest
+	(*StreamEventsResponse)(nil),          // 42: billing.rating.v1.StreamEventsResponse
+	(*GetUsageRequest)(nil),               // 43: billing.rating.v1.GetUsageRequest
+	(*GetUsageResponse)(nil),              // 44: billing.rating.v1.GetUsageResponse
+	(*PreviewChargeRequest)(nil),          // 45: billing.rating.v1.PreviewChargeRequest
+	(*PreviewChargeResponse)(nil),         // 46: billing.rating.v1.PreviewChargeResponse
+	(*GetInvoiceRequest)(nil),             // 47: billing.rating.v1.GetInvoiceRequest
+	(*GetInvoiceResponse)(nil),            // 48: billing.rating.v1.GetInvoiceResponse
+	(*ListInvoicesRequest)(nil),           // 49: billing.rating.v1.ListInvoicesRequest
+	(*ListInvoicesResponse)(nil),          // 50: billing.rating.v1.ListInvoicesResponse
+	(*CloseBillingPeriodRequest)(nil),     // 51: billing.rating.v1.CloseBillingPeriodRequest
+	(*CloseBillingPeriodResponse)(nil),    // 52: billing.rating.v1.CloseBillingPeriodResponse
+	(*ListInvoiceLineEventsRequest)(nil),  // 53: billing.rating.v1.ListInvoiceLineEventsRequest
+	(*ListInvoiceLineEventsResponse)(nil), // 54: billing.rating.v1.ListInvoiceLineEventsResponse
+	nil,                                   // 55: billing.rating.v1.Meter.FiltersEntry
+	nil,                                   // 56: billing.rating.v1.Event.PropertiesEntry
+	nil,                                   // 57: billing.rating.v1.CreateMeterRequest.FiltersEntry
+	(*timestamppb.Timestamp)(nil),         // 58: google.protobuf.Timestamp
+	(*v1.ItemError)(nil),                  // 59: billing.type.v1.ItemError
+	(*v1.TimeRange)(nil),                  // 60: billing.type.v1.TimeRange
 }
 var file_billing_rating_v1_rating_proto_depIdxs = []int32{
 	0,  // 0: billing.rating.v1.Meter.aggregation:type_name -> billing.rating.v1.Aggregation
-	54, // 1: billing.rating.v1.Meter.filters:type_name -> billing.rating.v1.Meter.FiltersEntry
-	57, // 2: billing.rating.v1.Meter.create_time:type_name -> google.protobuf.Timestamp
+	55, // 1: billing.rating.v1.Meter.filters:type_name -> billing.rating.v1.Meter.FiltersEntry
+	58, // 2: billing.rating.v1.Meter.create_time:type_name -> google.protobuf.Timestamp
 	1,  // 3: billing.rating.v1.Price.model:type_name -> billing.rating.v1.PricingModel
 	9,  // 4: billing.rating.v1.Price.tiers:type_name -> billing.rating.v1.Tier
-	57, // 5: billing.rating.v1.Price.effective_time:type_name -> google.protobuf.Timestamp
-	57, // 6: billing.rating.v1.Price.create_time:type_name -> google.protobuf.Timestamp
+	58, // 5: billing.rating.v1.Price.effective_time:type_name -> google.protobuf.Timestamp
+	58, // 6: billing.rating.v1.Price.create_time:type_name -> google.protobuf.Timestamp
 	2,  // 7: billing.rating.v1.Plan.cadence:type_name -> billing.rating.v1.Cadence
-	57, // 8: billing.rating.v1.Plan.billing_anchor_time:type_name -> google.protobuf.Timestamp
+	58, // 8: billing.rating.v1.Plan.billing_anchor_time:type_name -> google.protobuf.Timestamp
 	11, // 9: billing.rating.v1.Plan.prices:type_name -> billing.rating.v1.PlanPrice
-	57, // 10: billing.rating.v1.Plan.create_time:type_name -> google.protobuf.Timestamp
-	57, // 11: billing.rating.v1.PlanAssignment.start_time:type_name -> google.protobuf.Timestamp
-	57, // 12: billing.rating.v1.PlanAssignment.create_time:type_name -> google.protobuf.Timestamp
-	57, // 13: billing.rating.v1.Event.occurred_time:type_name -> google.protobuf.Timestamp
-	55, // 14: billing.rating.v1.Event.properties:type_name -> billing.rating.v1.Event.PropertiesEntry
-	57, // 15: billing.rating.v1.Charge.period_start_time:type_name -> google.protobuf.Timestamp
-	57, // 16: billing.rating.v1.Charge.period_end_time:type_name -> google.protobuf.Timestamp
+	58, // 10: billing.rating.v1.Plan.create_time:type_name -> google.protobuf.Timestamp
+	58, // 11: billing.rating.v1.PlanAssignment.start_time:type_name -> google.protobuf.Timestamp
+	58, // 12: billing.rating.v1.PlanAssignment.create_time:type_name -> google.protobuf.Timestamp
+	58, // 13: billing.rating.v1.Event.occurred_time:type_name -> google.protobuf.Timestamp
+	56, // 14: billing.rating.v1.Event.properties:type_name -> billing.rating.v1.Event.PropertiesEntry
+	58, // 15: billing.rating.v1.Charge.period_start_time:type_name -> google.protobuf.Timestamp
+	58, // 16: billing.rating.v1.Charge.period_end_time:type_name -> google.protobuf.Timestamp
 	5,  // 17: billing.rating.v1.Charge.status:type_name -> billing.rating.v1.ChargeStatus
 	4,  // 18: billing.rating.v1.EventResult.status:type_name -> billing.rating.v1.EventStatus
-	58, // 19: billing.rating.v1.EventResult.error:type_name -> billing.type.v1.ItemError
+	59, // 19: billing.rating.v1.EventResult.error:type_name -> billing.type.v1.ItemError
 	15, // 20: billing.rating.v1.EventResult.charges:type_name -> billing.rating.v1.Charge
-	57, // 21: billing.rating.v1.UsagePoint.start_time:type_name -> google.protobuf.Timestamp
-	57, // 22: billing.rating.v1.UsagePoint.end_time:type_name -> google.protobuf.Timestamp
+	58, // 21: billing.rating.v1.UsagePoint.start_time:type_name -> google.protobuf.Timestamp
+	58, // 22: billing.rating.v1.UsagePoint.end_time:type_name -> google.protobuf.Timestamp
 	18, // 23: billing.rating.v1.InvoiceLine.tiers:type_name -> billing.rating.v1.InvoiceTierLine
-	57, // 24: billing.rating.v1.Invoice.period_start_time:type_name -> google.protobuf.Timestamp
-	57, // 25: billing.rating.v1.Invoice.period_end_time:type_name -> google.protobuf.Timestamp
+	58, // 24: billing.rating.v1.Invoice.period_start_time:type_name -> google.protobuf.Timestamp
+	58, // 25: billing.rating.v1.Invoice.period_end_time:type_name -> google.protobuf.Timestamp
 	6,  // 26: billing.rating.v1.Invoice.status:type_name -> billing.rating.v1.InvoiceStatus
 	19, // 27: billing.rating.v1.Invoice.lines:type_name -> billing.rating.v1.InvoiceLine
-	57, // 28: billing.rating.v1.Invoice.close_time:type_name -> google.protobuf.Timestamp
-	14, // 29: billing.rating.v1.LineEvent.event:type_name -> billing.rating.v1.Event
-	15, // 30: billing.rating.v1.LineEvent.charge:type_name -> billing.rating.v1.Charge
-	0,  // 31: billing.rating.v1.CreateMeterRequest.aggregation:type_name -> billing.rating.v1.Aggregation
-	56, // 32: billing.rating.v1.CreateMeterRequest.filters:type_name -> billing.rating.v1.CreateMeterRequest.FiltersEntry
-	8,  // 33: billing.rating.v1.CreateMeterResponse.meter:type_name -> billing.rating.v1.Meter
-	8,  // 34: billing.rating.v1.GetMeterResponse.meter:type_name -> billing.rating.v1.Meter
-	8,  // 35: billing.rating.v1.ListMetersResponse.meters:type_name -> billing.rating.v1.Meter
-	1,  // 36: billing.rating.v1.CreatePriceRequest.model:type_name -> billing.rating.v1.PricingModel
-	9,  // 37: billing.rating.v1.CreatePriceRequest.tiers:type_name -> billing.rating.v1.Tier
-	57, // 38: billing.rating.v1.CreatePriceRequest.effective_time:type_name -> google.protobuf.Timestamp
-	10, // 39: billing.rating.v1.CreatePriceResponse.price:type_name -> billing.rating.v1.Price
-	10, // 40: billing.rating.v1.ListPricesResponse.prices:type_name -> billing.rating.v1.Price
-	2,  // 41: billing.rating.v1.CreatePlanRequest.cadence:type_name -> billing.rating.v1.Cadence
-	57, // 42: billing.rating.v1.CreatePlanRequest.billing_anchor_time:type_name -> google.protobuf.Timestamp
-	11, // 43: billing.rating.v1.CreatePlanRequest.prices:type_name -> billing.rating.v1.PlanPrice
-	12, // 44: billing.rating.v1.CreatePlanResponse.plan:type_name -> billing.rating.v1.Plan
-	12, // 45: billing.rating.v1.GetPlanResponse.plan:type_name -> billing.rating.v1.Plan
-	57, // 46: billing.rating.v1.AssignPlanRequest.start_time:type_name -> google.protobuf.Timestamp
-	13, // 47: billing.rating.v1.AssignPlanResponse.assignment:type_name -> billing.rating.v1.PlanAssignment
-	14, // 48: billing.rating.v1.IngestEventsRequest.events:type_name -> billing.rating.v1.Event
-	3,  // 49: billing.rating.v1.IngestEventsRequest.mode:type_name -> billing.rating.v1.IngestMode
-	16, // 50: billing.rating.v1.IngestEventsResponse.results:type_name -> billing.rating.v1.EventResult
-	14, // 51: billing.rating.v1.StreamEventsRequest.events:type_name -> billing.rating.v1.Event
-	3,  // 52: billing.rating.v1.StreamEventsRequest.mode:type_name -> billing.rating.v1.IngestMode
-	16, // 53: billing.rating.v1.StreamEventsResponse.results:type_name -> billing.rating.v1.EventResult
-	58, // 54: billing.rating.v1.StreamEventsResponse.error:type_name -> billing.type.v1.ItemError
-	59, // 55: billing.rating.v1.GetUsageRequest.time_range:type_name -> billing.type.v1.TimeRange
-	57, // 56: billing.rating.v1.GetUsageRequest.period_time:type_name -> google.protobuf.Timestamp
-	7,  // 57: billing.rating.v1.GetUsageRequest.granularity:type_name -> billing.rating.v1.Granularity
-	57, // 58: billing.rating.v1.GetUsageResponse.start_time:type_name -> google.protobuf.Timestamp
-	57, // 59: billing.rating.v1.GetUsageResponse.end_time:type_name -> google.protobuf.Timestamp
-	17, // 60: billing.rating.v1.GetUsageResponse.series:type_name -> billing.rating.v1.UsagePoint
-	14, // 61: billing.rating.v1.PreviewChargeRequest.event:type_name -> billing.rating.v1.Event
-	16, // 62: billing.rating.v1.PreviewChargeResponse.result:type_name -> billing.rating.v1.EventResult
-	57, // 63: billing.rating.v1.GetInvoiceRequest.period_time:type_name -> google.protobuf.Timestamp
-	20, // 64: billing.rating.v1.GetInvoiceResponse.invoice:type_name -> billing.rating.v1.Invoice
-	6,  // 65: billing.rating.v1.ListInvoicesRequest.status:type_name -> billing.rating.v1.InvoiceStatus
-	20, // 66: billing.rating.v1.ListInvoicesResponse.invoices:type_name -> billing.rating.v1.Invoice
-	57, // 67: billing.rating.v1.CloseBillingPeriodRequest.period_time:type_name -> google.protobuf.Timestamp
-	20, // 68: billing.rating.v1.CloseBillingPeriodResponse.invoice:type_name -> billing.rating.v1.Invoice
-	21, // 69: billing.rating.v1.ListInvoiceLineEventsResponse.events:type_name -> billing.rating.v1.LineEvent
-	22, // 70: billing.rating.v1.RatingService.CreateMeter:input_type -> billing.rating.v1.CreateMeterRequest
-	24, // 71: billing.rating.v1.RatingService.GetMeter:input_type -> billing.rating.v1.GetMeterRequest
-	26, // 72: billing.rating.v1.RatingService.ListMeters:input_type -> billing.rating.v1.ListMetersRequest
-	28, // 73: billing.rating.v1.RatingService.CreatePrice:input_type -> billing.rating.v1.CreatePriceRequest
-	30, // 74: billing.rating.v1.RatingService.ListPrices:input_type -> billing.rating.v1.ListPricesRequest
-	32, // 75: billing.rating.v1.RatingService.CreatePlan:input_type -> billing.rating.v1.CreatePlanRequest
-	34, // 76: billing.rating.v1.RatingService.GetPlan:input_type -> billing.rating.v1.GetPlanRequest
-	36, // 77: billing.rating.v1.RatingService.AssignPlan:input_type -> billing.rating.v1.AssignPlanRequest
-	38, // 78: billing.rating.v1.RatingService.IngestEvents:input_type -> billing.rating.v1.IngestEventsRequest
-	40, // 79: billing.rating.v1.RatingService.StreamEvents:input_type -> billing.rating.v1.StreamEventsRequest
-	42, // 80: billing.rating.v1.RatingService.GetUsage:input_type -> billing.rating.v1.GetUsageRequest
-	44, // 81: billing.rating.v1.RatingService.PreviewCharge:input_type -> billing.rating.v1.PreviewChargeRequest
-	46, // 82: billing.rating.v1.RatingService.GetInvoice:input_type -> billing.rating.v1.GetInvoiceRequest
-	48, // 83: billing.rating.v1.RatingService.ListInvoices:input_type -> billing.rating.v1.ListInvoicesRequest
-	50, // 84: billing.rating.v1.RatingService.CloseBillingPeriod:input_type -> billing.rating.v1.CloseBillingPeriodRequest
-	52, // 85: billing.rating.v1.RatingService.ListInvoiceLineEvents:input_type -> billing.rating.v1.ListInvoiceLineEventsRequest
-	23, // 86: billing.rating.v1.RatingService.CreateMeter:output_type -> billing.rating.v1.CreateMeterResponse
-	25, // 87: billing.rating.v1.RatingService.GetMeter:output_type -> billing.rating.v1.GetMeterResponse
-	27, // 88: billing.rating.v1.RatingService.ListMeters:output_type -> billing.rating.v1.ListMetersResponse
-	29, // 89: billing.rating.v1.RatingService.CreatePrice:output_type -> billing.rating.v1.CreatePriceResponse
-	31, // 90: billing.rating.v1.RatingService.ListPrices:output_type -> billing.rating.v1.ListPricesResponse
-	33, // 91: billing.rating.v1.RatingService.CreatePlan:output_type -> billing.rating.v1.CreatePlanResponse
-	35, // 92: billing.rating.v1.RatingService.GetPlan:output_type -> billing.rating.v1.GetPlanResponse
-	37, // 93: billing.rating.v1.RatingService.AssignPlan:output_type -> billing.rating.v1.AssignPlanResponse
-	39, // 94: billing.rating.v1.RatingService.IngestEvents:output_type -> billing.rating.v1.IngestEventsResponse
-	41, // 95: billing.rating.v1.RatingService.StreamEvents:output_type -> billing.rating.v1.StreamEventsResponse
-	43, // 96: billing.rating.v1.RatingService.GetUsage:output_type -> billing.rating.v1.GetUsageResponse
-	45, // 97: billing.rating.v1.RatingService.PreviewCharge:output_type -> billing.rating.v1.PreviewChargeResponse
-	47, // 98: billing.rating.v1.RatingService.GetInvoice:output_type -> billing.rating.v1.GetInvoiceResponse
-	49, // 99: billing.rating.v1.RatingService.ListInvoices:output_type -> billing.rating.v1.ListInvoicesResponse
-	51, // 100: billing.rating.v1.RatingService.CloseBillingPeriod:output_type -> billing.rating.v1.CloseBillingPeriodResponse
-	53, // 101: billing.rating.v1.RatingService.ListInvoiceLineEvents:output_type -> billing.rating.v1.ListInvoiceLineEventsResponse
-	86, // [86:102] is the sub-list for method output_type
-	70, // [70:86] is the sub-list for method input_type
-	70, // [70:70] is the sub-list for extension type_name
-	70, // [70:70] is the sub-list for extension extendee
-	0,  // [0:70] is the sub-list for field type_name
+	58, // 28: billing.rating.v1.Invoice.close_time:type_name -> google.protobuf.Timestamp
+	21, // 29: billing.rating.v1.Invoice.top_ups:type_name -> billing.rating.v1.InvoiceTopUp
+	58, // 30: billing.rating.v1.InvoiceTopUp.create_time:type_name -> google.protobuf.Timestamp
+	14, // 31: billing.rating.v1.LineEvent.event:type_name -> billing.rating.v1.Event
+	15, // 32: billing.rating.v1.LineEvent.charge:type_name -> billing.rating.v1.Charge
+	0,  // 33: billing.rating.v1.CreateMeterRequest.aggregation:type_name -> billing.rating.v1.Aggregation
+	57, // 34: billing.rating.v1.CreateMeterRequest.filters:type_name -> billing.rating.v1.CreateMeterRequest.FiltersEntry
+	8,  // 35: billing.rating.v1.CreateMeterResponse.meter:type_name -> billing.rating.v1.Meter
+	8,  // 36: billing.rating.v1.GetMeterResponse.meter:type_name -> billing.rating.v1.Meter
+	8,  // 37: billing.rating.v1.ListMetersResponse.meters:type_name -> billing.rating.v1.Meter
+	1,  // 38: billing.rating.v1.CreatePriceRequest.model:type_name -> billing.rating.v1.PricingModel
+	9,  // 39: billing.rating.v1.CreatePriceRequest.tiers:type_name -> billing.rating.v1.Tier
+	58, // 40: billing.rating.v1.CreatePriceRequest.effective_time:type_name -> google.protobuf.Timestamp
+	10, // 41: billing.rating.v1.CreatePriceResponse.price:type_name -> billing.rating.v1.Price
+	10, // 42: billing.rating.v1.ListPricesResponse.prices:type_name -> billing.rating.v1.Price
+	2,  // 43: billing.rating.v1.CreatePlanRequest.cadence:type_name -> billing.rating.v1.Cadence
+	58, // 44: billing.rating.v1.CreatePlanRequest.billing_anchor_time:type_name -> google.protobuf.Timestamp
+	11, // 45: billing.rating.v1.CreatePlanRequest.prices:type_name -> billing.rating.v1.PlanPrice
+	12, // 46: billing.rating.v1.CreatePlanResponse.plan:type_name -> billing.rating.v1.Plan
+	12, // 47: billing.rating.v1.GetPlanResponse.plan:type_name -> billing.rating.v1.Plan
+	58, // 48: billing.rating.v1.AssignPlanRequest.start_time:type_name -> google.protobuf.Timestamp
+	13, // 49: billing.rating.v1.AssignPlanResponse.assignment:type_name -> billing.rating.v1.PlanAssignment
+	14, // 50: billing.rating.v1.IngestEventsRequest.events:type_name -> billing.rating.v1.Event
+	3,  // 51: billing.rating.v1.IngestEventsRequest.mode:type_name -> billing.rating.v1.IngestMode
+	16, // 52: billing.rating.v1.IngestEventsResponse.results:type_name -> billing.rating.v1.EventResult
+	14, // 53: billing.rating.v1.StreamEventsRequest.events:type_name -> billing.rating.v1.Event
+	3,  // 54: billing.rating.v1.StreamEventsRequest.mode:type_name -> billing.rating.v1.IngestMode
+	16, // 55: billing.rating.v1.StreamEventsResponse.results:type_name -> billing.rating.v1.EventResult
+	59, // 56: billing.rating.v1.StreamEventsResponse.error:type_name -> billing.type.v1.ItemError
+	60, // 57: billing.rating.v1.GetUsageRequest.time_range:type_name -> billing.type.v1.TimeRange
+	58, // 58: billing.rating.v1.GetUsageRequest.period_time:type_name -> google.protobuf.Timestamp
+	7,  // 59: billing.rating.v1.GetUsageRequest.granularity:type_name -> billing.rating.v1.Granularity
+	58, // 60: billing.rating.v1.GetUsageResponse.start_time:type_name -> google.protobuf.Timestamp
+	58, // 61: billing.rating.v1.GetUsageResponse.end_time:type_name -> google.protobuf.Timestamp
+	17, // 62: billing.rating.v1.GetUsageResponse.series:type_name -> billing.rating.v1.UsagePoint
+	14, // 63: billing.rating.v1.PreviewChargeRequest.event:type_name -> billing.rating.v1.Event
+	16, // 64: billing.rating.v1.PreviewChargeResponse.result:type_name -> billing.rating.v1.EventResult
+	58, // 65: billing.rating.v1.GetInvoiceRequest.period_time:type_name -> google.protobuf.Timestamp
+	20, // 66: billing.rating.v1.GetInvoiceResponse.invoice:type_name -> billing.rating.v1.Invoice
+	6,  // 67: billing.rating.v1.ListInvoicesRequest.status:type_name -> billing.rating.v1.InvoiceStatus
+	20, // 68: billing.rating.v1.ListInvoicesResponse.invoices:type_name -> billing.rating.v1.Invoice
+	58, // 69: billing.rating.v1.CloseBillingPeriodRequest.period_time:type_name -> google.protobuf.Timestamp
+	20, // 70: billing.rating.v1.CloseBillingPeriodResponse.invoice:type_name -> billing.rating.v1.Invoice
+	22, // 71: billing.rating.v1.ListInvoiceLineEventsResponse.events:type_name -> billing.rating.v1.LineEvent
+	23, // 72: billing.rating.v1.RatingService.CreateMeter:input_type -> billing.rating.v1.CreateMeterRequest
+	25, // 73: billing.rating.v1.RatingService.GetMeter:input_type -> billing.rating.v1.GetMeterRequest
+	27, // 74: billing.rating.v1.RatingService.ListMeters:input_type -> billing.rating.v1.ListMetersRequest
+	29, // 75: billing.rating.v1.RatingService.CreatePrice:input_type -> billing.rating.v1.CreatePriceRequest
+	31, // 76: billing.rating.v1.RatingService.ListPrices:input_type -> billing.rating.v1.ListPricesRequest
+	33, // 77: billing.rating.v1.RatingService.CreatePlan:input_type -> billing.rating.v1.CreatePlanRequest
+	35, // 78: billing.rating.v1.RatingService.GetPlan:input_type -> billing.rating.v1.GetPlanRequest
+	37, // 79: billing.rating.v1.RatingService.AssignPlan:input_type -> billing.rating.v1.AssignPlanRequest
+	39, // 80: billing.rating.v1.RatingService.IngestEvents:input_type -> billing.rating.v1.IngestEventsRequest
+	41, // 81: billing.rating.v1.RatingService.StreamEvents:input_type -> billing.rating.v1.StreamEventsRequest
+	43, // 82: billing.rating.v1.RatingService.GetUsage:input_type -> billing.rating.v1.GetUsageRequest
+	45, // 83: billing.rating.v1.RatingService.PreviewCharge:input_type -> billing.rating.v1.PreviewChargeRequest
+	47, // 84: billing.rating.v1.RatingService.GetInvoice:input_type -> billing.rating.v1.GetInvoiceRequest
+	49, // 85: billing.rating.v1.RatingService.ListInvoices:input_type -> billing.rating.v1.ListInvoicesRequest
+	51, // 86: billing.rating.v1.RatingService.CloseBillingPeriod:input_type -> billing.rating.v1.CloseBillingPeriodRequest
+	53, // 87: billing.rating.v1.RatingService.ListInvoiceLineEvents:input_type -> billing.rating.v1.ListInvoiceLineEventsRequest
+	24, // 88: billing.rating.v1.RatingService.CreateMeter:output_type -> billing.rating.v1.CreateMeterResponse
+	26, // 89: billing.rating.v1.RatingService.GetMeter:output_type -> billing.rating.v1.GetMeterResponse
+	28, // 90: billing.rating.v1.RatingService.ListMeters:output_type -> billing.rating.v1.ListMetersResponse
+	30, // 91: billing.rating.v1.RatingService.CreatePrice:output_type -> billing.rating.v1.CreatePriceResponse
+	32, // 92: billing.rating.v1.RatingService.ListPrices:output_type -> billing.rating.v1.ListPricesResponse
+	34, // 93: billing.rating.v1.RatingService.CreatePlan:output_type -> billing.rating.v1.CreatePlanResponse
+	36, // 94: billing.rating.v1.RatingService.GetPlan:output_type -> billing.rating.v1.GetPlanResponse
+	38, // 95: billing.rating.v1.RatingService.AssignPlan:output_type -> billing.rating.v1.AssignPlanResponse
+	40, // 96: billing.rating.v1.RatingService.IngestEvents:output_type -> billing.rating.v1.IngestEventsResponse
+	42, // 97: billing.rating.v1.RatingService.StreamEvents:output_type -> billing.rating.v1.StreamEventsResponse
+	44, // 98: billing.rating.v1.RatingService.GetUsage:output_type -> billing.rating.v1.GetUsageResponse
+	46, // 99: billing.rating.v1.RatingService.PreviewCharge:output_type -> billing.rating.v1.PreviewChargeResponse
+	48, // 100: billing.rating.v1.RatingService.GetInvoice:output_type -> billing.rating.v1.GetInvoiceResponse
+	50, // 101: billing.rating.v1.RatingService.ListInvoices:output_type -> billing.rating.v1.ListInvoicesResponse
+	52, // 102: billing.rating.v1.RatingService.CloseBillingPeriod:output_type -> billing.rating.v1.CloseBillingPeriodResponse
+	54, // 103: billing.rating.v1.RatingService.ListInvoiceLineEvents:output_type -> billing.rating.v1.ListInvoiceLineEventsResponse
+	88, // [88:104] is the sub-list for method output_type
+	72, // [72:88] is the sub-list for method input_type
+	72, // [72:72] is the sub-list for extension type_name
+	72, // [72:72] is the sub-list for extension extendee
+	0,  // [0:72] is the sub-list for field type_name
 }
 
 func init() { file_billing_rating_v1_rating_proto_init() }
@@ -4478,7 +4592,7 @@ func file_billing_rating_v1_rating_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_billing_rating_v1_rating_proto_rawDesc), len(file_billing_rating_v1_rating_proto_rawDesc)),
 			NumEnums:      8,
-			NumMessages:   49,
+			NumMessages:   50,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
