@@ -348,9 +348,12 @@ class LedgerApp:
         for i, d in enumerate(debits):
             first.setdefault(d.idem.request_id, i)
 
+        stored_before: dict[str, Claim] = {}
+
         async def work(repo: LedgerRepository) -> dict[int, bytes | BillingError]:
             out: dict[int, bytes | BillingError] = {}
             unique = [debits[i] for i in sorted(first.values())]
+            stored_before.clear()
             claims = await repo.claim(
                 [(d.idem.request_id, d.idem.method, d.idem.fingerprint) for d in unique],
                 self.clock.now(),
@@ -362,6 +365,7 @@ class LedgerApp:
                 if claim.claimed:
                     fresh.append((i, d))
                     continue
+                stored_before[d.idem.request_id] = claim
                 try:
                     out[i] = _check_replay(claim, d.idem)
                 except BillingError as exc:
@@ -426,8 +430,17 @@ class LedgerApp:
         results: list[bytes | BillingError] = []
         for d in debits:
             i = first[d.idem.request_id]
-            result = by_first[i]
-            if d is not debits[i] and d.idem.fingerprint != debits[i].idem.fingerprint:
+            stored = stored_before.get(d.idem.request_id)
+            result: bytes | BillingError
+            if stored is not None:
+                # Stored by an earlier request: every occurrence is checked against it itself.
+                try:
+                    result = _check_replay(stored, d.idem)
+                except BillingError as exc:
+                    result = exc
+            elif d is debits[i] or d.idem.fingerprint == debits[i].idem.fingerprint:
+                result = by_first[i]
+            else:
                 result = RequestIdConflict(
                     f"request_id {d.idem.request_id!r} appears twice in the batch"
                     " with different content"

@@ -22,6 +22,7 @@ from ledger_service.adapters.grpc import convert
 from ledger_service.adapters.grpc.errors import DOMAIN, ERRORS
 from ledger_service.adapters.grpc.webhooks import WebhookRpcs
 from ledger_service.app import commands as cmd
+from ledger_service.app.combiner import DebitCombiner
 from ledger_service.app.service import LedgerApp
 from ledger_service.app.webhooks import WebhookApp
 from ledger_service.domain.model import Hold
@@ -37,6 +38,7 @@ handler = rpc(ERRORS, DOMAIN)
 class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
     def __init__(self, app: LedgerApp, webhooks: WebhookApp) -> None:
         self.app = app
+        self.combiner = DebitCombiner(app, _encode_debit)
         self.webhooks = webhooks
 
     @handler
@@ -119,7 +121,8 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
     @handler
     async def Debit(self, request: pb.DebitRequest, context: Ctx) -> pb.DebitResponse:
         command = convert.debit(request, self._latest())
-        (result,) = await self.app.debit_batch([command], _encode_debit)
+        # Concurrent debits of one wallet share a transaction (see app/combiner.py).
+        result = await self.combiner.debit(command)
         if isinstance(result, BillingError):
             raise result
         return pb.DebitResponse.FromString(result)
