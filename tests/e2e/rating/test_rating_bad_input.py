@@ -3,11 +3,13 @@
 Each refusal carries the exact code, a stable ErrorInfo reason (domain "rating.billing"), a
 BadRequest field violation naming the bad field where there is one, never UNKNOWN or INTERNAL,
 and writes nothing: the row count of every rating table (idempotency keys included) is unchanged.
-The cases share one server and database (module scope) to keep the suite fast.
+The cases share one rating server and database, wired over gRPC to one real ledger server on
+its own database (module scope) to keep the suite fast.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -15,6 +17,7 @@ from typing import Any
 
 import grpc
 import pytest
+from billing.ledger.v1 import ledger_pb2_grpc
 from billing.rating.v1 import rating_pb2 as pb
 from billing.rating.v1 import rating_pb2_grpc
 from billing.type.v1 import types_pb2
@@ -26,11 +29,13 @@ from sqlalchemy import func, select
 from billing_common.clock import FakeClock
 from billing_common.paging import encode_token
 from billing_common.protoconv import timestamp
+from ledger_service import main as ledger_main
+from ledger_service.config import LedgerSettings
 from rating_service import main as rating_main
 from rating_service.adapters.db import tables
 from rating_service.config import RatingSettings
-from tests.integration.rating.fakes import FakeLedger
 from tests.integration.rating.helpers import Setup, event, rid, setup_customer
+from tests.ledger_helpers import make_wallet
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 NOW = START + timedelta(days=1)
@@ -43,30 +48,53 @@ class World:
     stub: rating_pb2_grpc.RatingServiceStub
     rating: rating_main.Rating
     s: Setup
+    wallet_id: str  # another CREDITS wallet on the ledger
+    usd_wallet_id: str  # a wallet in another unit
+    missing_wallet_id: str  # a well-formed wallet id the ledger does not know
 
 
 @pytest.fixture(scope="module")
-async def world(new_database: Any, rating_template: str) -> AsyncIterator[World]:
+async def world(
+    new_database: Any, rating_template: str, ledger_template: str
+) -> AsyncIterator[World]:
+    clock = FakeClock(START)  # one time for both services
+    ledger = await ledger_main.build(
+        LedgerSettings(
+            database_url=await new_database("ledger", ledger_template),
+            listen="127.0.0.1:0",
+            migrate=False,
+            pool_size=5,
+            sweep_interval_s=0,
+        ),
+        clock,
+    )
+    ledger_target = f"127.0.0.1:{await ledger.server.start()}"
+    ledger_channel = grpc.aio.insecure_channel(ledger_target)
     settings = RatingSettings(
         database_url=await new_database("rating", rating_template),
         listen="127.0.0.1:0",
         migrate=False,
         pool_size=5,
         forward=False,
+        ledger_target=ledger_target,
     )
-    clock = FakeClock(START)
-    fake = FakeLedger(missing={"missing-wallet"}, units={"usd": "USD"})
-    built = await rating_main.build(settings, clock, fake)
+    built = await rating_main.build(settings, clock)
     port = await built.server.start()
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
     stub = rating_pb2_grpc.RatingServiceStub(channel)
     try:
-        s = await setup_customer(stub, start=START)
+        ledger_stub = ledger_pb2_grpc.LedgerServiceStub(ledger_channel)
+        wallet = await make_wallet(ledger_stub)
+        s = await setup_customer(stub, start=START, wallet_id=wallet.wallet_id)
+        other = await make_wallet(ledger_stub)
+        usd = await make_wallet(ledger_stub, unit="USD")
         clock.set(NOW)
-        yield World(stub, built, s)
+        yield World(stub, built, s, other.wallet_id, usd.wallet_id, str(uuid.uuid4()))
     finally:
         await channel.close()
         await built.close()
+        await ledger_channel.close()
+        await ledger.close()
 
 
 async def row_counts(w: World) -> dict[str, int]:
@@ -110,7 +138,10 @@ BASE: dict[str, Callable[[World], Message]] = {
     ),
     "GetPlan": lambda w: pb.GetPlanRequest(plan_id=w.s.plan.plan_id),
     "AssignPlan": lambda w: pb.AssignPlanRequest(
-        request_id=rid(), customer_id=f"c-{rid()}", plan_id=w.s.plan.plan_id, wallet_id="w"
+        request_id=rid(),
+        customer_id=f"c-{rid()}",
+        plan_id=w.s.plan.plan_id,
+        wallet_id=w.wallet_id,
     ),
     "IngestEvents": lambda w: pb.IngestEventsRequest(
         request_id=rid(), events=[event(w.s.customer_id, NOW, units="1")]
@@ -180,8 +211,9 @@ CASES = [
     bad("AssignPlan", "unknown-plan", Code.NOT_FOUND, "PLAN_NOT_FOUND", "plan_id", plan_id="nope"),
     bad("AssignPlan", "bad-start", I, "INVALID_TIME", "start_time", start_time=NEG_NANOS),
     bad("AssignPlan", "unknown-wallet", Code.NOT_FOUND, "WALLET_NOT_FOUND", "wallet_id",
-        wallet_id="missing-wallet"),
-    bad("AssignPlan", "wallet-in-usd", I, "WALLET_UNIT_MISMATCH", "wallet_id", wallet_id="usd"),
+        wallet_id=lambda w: w.missing_wallet_id),
+    bad("AssignPlan", "wallet-in-usd", I, "WALLET_UNIT_MISMATCH", "wallet_id",
+        wallet_id=lambda w: w.usd_wallet_id),
     bad("IngestEvents", "no-events", I, "MISSING_FIELD", "events", events=[]),
     bad("IngestEvents", "unknown-mode", I, "INVALID_ENUM", "mode", mode=99),
     bad("GetUsage", "unknown-meter", Code.NOT_FOUND, "METER_NOT_FOUND", None, meter_id="nope"),

@@ -10,7 +10,7 @@ from billing.rating.v1 import rating_pb2 as pb
 
 from billing_common.protoconv import timestamp
 from tests.conftest import START
-from tests.integration.rating.helpers import make_meter, make_price, rid, setup_customer
+from tests.integration.rating.helpers import make_meter, make_price, rid
 from tests.integration.rating.test_ingest import reason_of
 
 
@@ -113,7 +113,7 @@ async def test_malformed_prices_are_refused(rating, kw, reason, fields) -> None:
 
 
 async def test_overlapping_price_version_is_refused(rating) -> None:  # type: ignore[no-untyped-def]
-    s = await setup_customer(rating.stub, start=START)
+    s = await rating.setup_customer(start=START)
     code, reason, fields = await refused(
         make_price(
             rating.stub,
@@ -138,7 +138,8 @@ async def test_overlapping_price_version_is_refused(rating) -> None:  # type: ig
 
 
 async def test_plans_and_assignments(rating) -> None:  # type: ignore[no-untyped-def]
-    s = await setup_customer(rating.stub, start=START)
+    s = await rating.setup_customer(start=START)
+    other_wallet = await rating.ledger.wallet()
     plan = await rating.stub.GetPlan(pb.GetPlanRequest(plan_id=s.plan.plan_id))
     assert plan.plan == s.plan
     code, reason, fields = await refused(
@@ -173,7 +174,7 @@ async def test_plans_and_assignments(rating) -> None:  # type: ignore[no-untyped
                 request_id=rid(),
                 customer_id=s.customer_id,
                 plan_id=s.plan.plan_id,
-                wallet_id="w",
+                wallet_id=other_wallet,
                 start_time=timestamp(START),
             )
         )
@@ -184,8 +185,8 @@ async def test_plans_and_assignments(rating) -> None:  # type: ignore[no-untyped
             request_id=rid(),
             customer_id=s.customer_id,
             plan_id=s.plan.plan_id,
-            wallet_id="w2",
+            wallet_id=other_wallet,
             start_time=timestamp(START + timedelta(days=40)),
         )
     )
-    assert later.assignment.wallet_id == "w2"
+    assert later.assignment.wallet_id == other_wallet

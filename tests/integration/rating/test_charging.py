@@ -1,4 +1,4 @@
-"""Synchronous mode, refunds, price versions and ledger outages, against a fake ledger."""
+"""Synchronous mode, refunds, price versions and ledger outages, against the real ledger."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from billing.type.v1 import types_pb2
 
 from billing_common.protoconv import timestamp
 from tests.conftest import START
-from tests.integration.rating.helpers import event, ingest, make_price, rid, setup_customer
+from tests.integration.rating.helpers import event, ingest, make_price, rid
 
 T = START + timedelta(hours=1)
 
@@ -23,10 +23,9 @@ async def usage_total(rating, s) -> str:  # type: ignore[no-untyped-def]
 
 
 async def test_sync_mode_charges_and_a_deny_leaves_the_aggregate_unchanged(rating) -> None:  # type: ignore[no-untyped-def]
-    s = await setup_customer(rating.stub, start=START)
+    wallet = await rating.ledger.wallet(deny=True, credits="3")
+    s = await rating.setup_customer(start=START, wallet_id=wallet)
     rating.clock.set(T)
-    rating.ledger.deny.add(s.wallet_id)
-    rating.ledger.balances[s.wallet_id] = Decimal(3)
     response = await ingest(
         rating.stub,
         [
@@ -45,11 +44,11 @@ async def test_sync_mode_charges_and_a_deny_leaves_the_aggregate_unchanged(ratin
     # s3 was rated against the aggregate without s2: quantity 4 -> 6.
     assert response.results[2].charges[0].quantity_before == "4"
     assert await usage_total(rating, s) == "6"
-    assert rating.ledger.balance(s.wallet_id) == Decimal(0)
+    assert await rating.ledger.balance(s.wallet_id) == Decimal(0)
     # The forwarder has nothing left to do. A denied event's id stays taken (DENIED again, in
     # either mode); after a top-up the usage is sent again under a new event id.
     await rating.drain()
-    rating.ledger.balances[s.wallet_id] = Decimal(10)
+    await rating.ledger.grant(s.wallet_id, "10")  # top-up: 0 -> 10
     again = await ingest(rating.stub, [event(s.customer_id, T, "s2", units="4")], sync=True)
     assert again.results[0].status == pb.EVENT_STATUS_DENIED
     assert again.results[0].error.reason == "INSUFFICIENT_CREDITS"
@@ -57,14 +56,12 @@ async def test_sync_mode_charges_and_a_deny_leaves_the_aggregate_unchanged(ratin
     assert resent.results[0].status == pb.EVENT_STATUS_DENIED
     fresh = await ingest(rating.stub, [event(s.customer_id, T, "s2-retry", units="4")], sync=True)
     assert fresh.results[0].status == pb.EVENT_STATUS_CHARGED
-    assert rating.ledger.balance(s.wallet_id) == Decimal(8)
+    assert await rating.ledger.balance(s.wallet_id) == Decimal(8)
     assert await usage_total(rating, s) == "10"
 
 
 async def test_latest_drop_becomes_a_refund(rating) -> None:  # type: ignore[no-untyped-def]
-    s = await setup_customer(
-        rating.stub, start=START, aggregation=pb.AGGREGATION_LATEST, prop="seats"
-    )
+    s = await rating.setup_customer(start=START, aggregation=pb.AGGREGATION_LATEST, prop="seats")
     rating.clock.set(T)
     await ingest(rating.stub, [event(s.customer_id, T, "l1", seats="10")])
     await ingest(rating.stub, [event(s.customer_id, T + timedelta(minutes=1), "l2", seats="12")])
@@ -73,9 +70,9 @@ async def test_latest_drop_becomes_a_refund(rating) -> None:  # type: ignore[no-
     )
     assert down.results[0].charges[0].amount == "-4.5"
     await rating.drain()
-    assert rating.ledger.balance(s.wallet_id) == Decimal("-1.5")
+    assert await rating.ledger.balance(s.wallet_id) == Decimal("-1.5")
     # Refunds return the newest debits first: all of l2's 1 credit, then 3.5 of l1's 5.
-    refunds = {k: v for k, v in rating.ledger.amounts.items() if ":refund:" in k}
+    refunds = {k: v for k, v in (await rating.ledger.amounts()).items() if ":refund:" in k}
     assert refunds == {
         f"rating:refund:2:l3:{s.meter.key}:l2": Decimal(1),
         f"rating:refund:2:l3:{s.meter.key}:l1": Decimal("3.5"),
@@ -83,8 +80,8 @@ async def test_latest_drop_becomes_a_refund(rating) -> None:  # type: ignore[no-
 
 
 async def test_unique_count_and_max_charge_only_on_increase(rating) -> None:  # type: ignore[no-untyped-def]
-    u = await setup_customer(
-        rating.stub, start=START, aggregation=pb.AGGREGATION_UNIQUE_COUNT, prop="user"
+    u = await rating.setup_customer(
+        start=START, aggregation=pb.AGGREGATION_UNIQUE_COUNT, prop="user"
     )
     rating.clock.set(T)
     response = await ingest(
@@ -97,7 +94,7 @@ async def test_unique_count_and_max_charge_only_on_increase(rating) -> None:  # 
     assert [r.charges[0].amount for r in response.results] == ["0.5", "0.5", "0"]
     assert response.results[2].charges[0].status == pb.CHARGE_STATUS_ACKNOWLEDGED
     rating.clock.set(START)
-    m = await setup_customer(rating.stub, start=START, aggregation=pb.AGGREGATION_MAX, prop="gb")
+    m = await rating.setup_customer(start=START, aggregation=pb.AGGREGATION_MAX, prop="gb")
     rating.clock.set(T)
     response = await ingest(
         rating.stub,
@@ -105,11 +102,11 @@ async def test_unique_count_and_max_charge_only_on_increase(rating) -> None:  # 
     )
     assert [r.charges[0].amount for r in response.results] == ["2", "0", "1", "0"]
     await rating.drain()
-    assert rating.ledger.balance(m.wallet_id) == Decimal(-3)
+    assert await rating.ledger.balance(m.wallet_id) == Decimal(-3)
 
 
 async def test_price_change_splits_events_by_occurred_time(rating) -> None:  # type: ignore[no-untyped-def]
-    s = await setup_customer(rating.stub, start=START)
+    s = await rating.setup_customer(start=START)
     change = START + timedelta(hours=2)
     v2 = await make_price(
         rating.stub,
@@ -136,26 +133,27 @@ async def test_price_change_splits_events_by_occurred_time(rating) -> None:  # t
 
 
 async def test_ledger_outage_loses_nothing_and_charges_once(rating) -> None:  # type: ignore[no-untyped-def]
-    s = await setup_customer(rating.stub, start=START)
+    s = await rating.setup_customer(start=START)
     rating.clock.set(T)
-    rating.ledger.down = True
+    rating.ledger.pause()
     await ingest(rating.stub, [event(s.customer_id, T, f"o{i}", units="2") for i in range(5)])
     await rating.drain()  # every attempt fails; charges back off
-    assert rating.ledger.bookings == {}
+    assert await rating.ledger.bookings() == {}
     # Synchronous mode during the outage: accepted (durable), charged later.
     sync = await ingest(rating.stub, [event(s.customer_id, T, "o-sync", units="2")], sync=True)
     assert sync.results[0].status == pb.EVENT_STATUS_ACCEPTED
     assert sync.results[0].charges[0].status == pb.CHARGE_STATUS_PENDING
-    rating.ledger.down = False
+    await rating.ledger.resume()
     rating.clock.advance(timedelta(minutes=5))  # past every backoff and the sync hold
     await rating.drain()
-    assert rating.ledger.balance(s.wallet_id) == Decimal(-6)
-    assert len(rating.ledger.bookings) == 6
-    assert max(rating.ledger.bookings.values()) == 1
+    assert await rating.ledger.balance(s.wallet_id) == Decimal(-6)
+    bookings = await rating.ledger.bookings()
+    assert len(bookings) == 6
+    assert max(bookings.values()) == 1
 
 
 async def test_stream_events_answers_each_batch(rating) -> None:  # type: ignore[no-untyped-def]
-    s = await setup_customer(rating.stub, start=START)
+    s = await rating.setup_customer(start=START)
     rating.clock.set(T)
 
     async def batches():  # type: ignore[no-untyped-def]
@@ -176,7 +174,7 @@ async def test_stream_events_answers_each_batch(rating) -> None:  # type: ignore
 
 
 async def test_preview_writes_nothing(rating) -> None:  # type: ignore[no-untyped-def]
-    s = await setup_customer(rating.stub, start=START)
+    s = await rating.setup_customer(start=START)
     rating.clock.set(T)
     preview = await rating.stub.PreviewCharge(
         pb.PreviewChargeRequest(event=event(s.customer_id, T, "p1", units="8"))
@@ -200,7 +198,7 @@ async def test_preview_writes_nothing(rating) -> None:  # type: ignore[no-untype
 
 
 async def test_usage_series_grouped_by_property(rating) -> None:  # type: ignore[no-untyped-def]
-    s = await setup_customer(rating.stub, start=START)
+    s = await rating.setup_customer(start=START)
     rating.clock.set(START + timedelta(hours=5))
     await ingest(
         rating.stub,
@@ -242,7 +240,7 @@ async def test_usage_series_grouped_by_property(rating) -> None:  # type: ignore
 
 
 async def test_stream_survives_a_bad_batch(rating) -> None:  # type: ignore[no-untyped-def]
-    s = await setup_customer(rating.stub, start=START)
+    s = await rating.setup_customer(start=START)
     rating.clock.set(T)
 
     async def batches():  # type: ignore[no-untyped-def]

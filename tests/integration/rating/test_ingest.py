@@ -1,4 +1,4 @@
-"""Ingest on real PostgreSQL with a fake ledger: statuses, charges, duplicates, idempotency."""
+"""Ingest on real PostgreSQL with the real ledger: statuses, charges, duplicates, idempotency."""
 
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ from tests.integration.rating.helpers import (
     make_meter,
     make_price,
     rid,
-    setup_customer,
 )
 
 T = START + timedelta(hours=1)
@@ -40,7 +39,7 @@ def reason_of(err: grpc.aio.AioRpcError) -> tuple[str, list[str]]:
 
 
 async def test_async_batch_is_rated_and_forwarded(rating) -> None:  # type: ignore[no-untyped-def]
-    s = await setup_customer(rating.stub, start=START)
+    s = await rating.setup_customer(start=START)
     rating.clock.set(T)
     response = await ingest(
         rating.stub,
@@ -50,16 +49,17 @@ async def test_async_batch_is_rated_and_forwarded(rating) -> None:  # type: igno
     assert [r.charges[0].amount for r in response.results] == ["5", "2"]
     assert response.results[0].charges[0].status == pb.CHARGE_STATUS_PENDING
     await rating.drain()
-    assert rating.ledger.balance(s.wallet_id) == Decimal(-7)
-    assert rating.ledger.amounts == {
+    assert await rating.ledger.balance(s.wallet_id) == Decimal(-7)
+    assert await rating.ledger.amounts() == {
         f"rating:debit:2:e1:{s.meter.key}": Decimal(-5),
         f"rating:debit:2:e2:{s.meter.key}": Decimal(-2),
     }
-    assert "(event e1)" in rating.ledger.descriptions[f"rating:debit:2:e1:{s.meter.key}"]
+    descriptions = await rating.ledger.descriptions()
+    assert "(event e1)" in descriptions[f"rating:debit:2:e1:{s.meter.key}"]
 
 
 async def test_duplicates_within_and_across_batches_are_never_charged_twice(rating) -> None:  # type: ignore[no-untyped-def]
-    s = await setup_customer(rating.stub, start=START)
+    s = await rating.setup_customer(start=START)
     rating.clock.set(T)
     first = await ingest(
         rating.stub,
@@ -73,12 +73,12 @@ async def test_duplicates_within_and_across_batches_are_never_charged_twice(rati
     assert second.results[0].status == pb.EVENT_STATUS_DUPLICATE
     assert not second.results[0].charges
     await rating.drain()
-    assert rating.ledger.balance(s.wallet_id) == Decimal("-0.5")
-    assert max(rating.ledger.bookings.values()) == 1
+    assert await rating.ledger.balance(s.wallet_id) == Decimal("-0.5")
+    assert max((await rating.ledger.bookings()).values()) == 1
 
 
 async def test_duplicates_under_concurrency_are_charged_once(rating) -> None:  # type: ignore[no-untyped-def]
-    s = await setup_customer(rating.stub, start=START)
+    s = await rating.setup_customer(start=START)
     rating.clock.set(T)
     ids = [f"c{i}" for i in range(30)]
     # Eight producers send overlapping batches of the same 30 ids in different orders at once.
@@ -96,13 +96,14 @@ async def test_duplicates_under_concurrency_are_charged_once(rating) -> None:  #
     assert sorted(accepted) == sorted(set(accepted))
     assert set(accepted) == set(ids)
     await rating.drain()
-    assert rating.ledger.balance(s.wallet_id) == Decimal(-15)
-    assert len(rating.ledger.bookings) == 30
-    assert max(rating.ledger.bookings.values()) == 1
+    assert await rating.ledger.balance(s.wallet_id) == Decimal(-15)
+    bookings = await rating.ledger.bookings()
+    assert len(bookings) == 30
+    assert max(bookings.values()) == 1
 
 
 async def test_bad_events_are_rejected_alone(rating) -> None:  # type: ignore[no-untyped-def]
-    s = await setup_customer(rating.stub, start=START)
+    s = await rating.setup_customer(start=START)
     rating.clock.set(T)
     response = await ingest(
         rating.stub,
@@ -132,7 +133,7 @@ async def test_bad_events_are_rejected_alone(rating) -> None:  # type: ignore[no
 
 
 async def test_oversized_batch_is_refused_and_writes_nothing(rating) -> None:  # type: ignore[no-untyped-def]
-    s = await setup_customer(rating.stub, start=START)
+    s = await rating.setup_customer(start=START)
     rating.clock.set(T)
     events = [event(s.customer_id, T, f"big{i}", units="1") for i in range(1001)]
     with pytest.raises(grpc.aio.AioRpcError) as err:
@@ -144,7 +145,7 @@ async def test_oversized_batch_is_refused_and_writes_nothing(rating) -> None:  #
 
 
 async def test_request_id_replay_and_conflict(rating) -> None:  # type: ignore[no-untyped-def]
-    s = await setup_customer(rating.stub, start=START)
+    s = await rating.setup_customer(start=START)
     rating.clock.set(T)
     request_id = rid()
     events = [event(s.customer_id, T, "r1", units="2")]
@@ -174,12 +175,13 @@ async def test_full_batch_counted_by_two_meters_commits_whole(rating) -> None:  
             prices=[pb.PlanPrice(price_id=p.price_id) for p in prices],
         )
     )
+    wallet = await rating.ledger.wallet()
     await stub.AssignPlan(
         pb.AssignPlanRequest(
             request_id=rid(),
             customer_id="two-meters",
             plan_id=plan.plan.plan_id,
-            wallet_id="w-two",
+            wallet_id=wallet,
             start_time=timestamp(START),
         )
     )
@@ -189,5 +191,5 @@ async def test_full_batch_counted_by_two_meters_commits_whole(rating) -> None:  
     assert {len(r.charges) for r in response.results} == {2}
     await rating.drain()
     # 1,000 calls * 0.1 + 2,000 seconds * 0.1
-    assert rating.ledger.balance("w-two") == Decimal(-300)
-    assert len(rating.ledger.bookings) == 2000
+    assert await rating.ledger.balance(wallet) == Decimal(-300)
+    assert len(await rating.ledger.bookings()) == 2000

@@ -11,7 +11,7 @@ from billing.rating.v1 import rating_pb2 as pb
 
 from billing_common.protoconv import timestamp
 from tests.conftest import START
-from tests.integration.rating.helpers import event, ingest, rid, setup_customer
+from tests.integration.rating.helpers import event, ingest, rid
 from tests.integration.rating.test_ingest import reason_of
 
 T = START + timedelta(hours=1)
@@ -25,7 +25,9 @@ GRADUATED = {
 
 
 async def test_invoice_lines_match_events_and_close_is_final(rating) -> None:  # type: ignore[no-untyped-def]
-    s = await setup_customer(rating.stub, start=START, fixed_charge="20", **GRADUATED)
+    # Usage is paid from a prepaid grant (prepaid_credits_applied below).
+    wallet = await rating.ledger.wallet(credits="100")
+    s = await rating.setup_customer(start=START, wallet_id=wallet, fixed_charge="20", **GRADUATED)
     rating.clock.set(T)
     await ingest(rating.stub, [event(s.customer_id, T, f"i{i}", units="3") for i in range(5)])
     await rating.drain()
@@ -103,7 +105,7 @@ async def test_invoice_lines_match_events_and_close_is_final(rating) -> None:  #
 
 
 async def test_close_waits_for_pending_charges(rating) -> None:  # type: ignore[no-untyped-def]
-    s = await setup_customer(rating.stub, start=START)
+    s = await rating.setup_customer(start=START)
     rating.clock.set(START + timedelta(days=30))
     await ingest(rating.stub, [event(s.customer_id, START + timedelta(days=30), "p", units="1")])
     rating.clock.set(START + timedelta(days=31, hours=1))
@@ -125,8 +127,7 @@ async def test_close_waits_for_pending_charges(rating) -> None:  # type: ignore[
 
 
 async def test_package_invoice_shows_blocks_bought(rating) -> None:  # type: ignore[no-untyped-def]
-    s = await setup_customer(
-        rating.stub,
+    s = await rating.setup_customer(
         start=START,
         model=pb.PRICING_MODEL_PACKAGE,
         package_size="100",
@@ -147,7 +148,7 @@ async def test_package_invoice_shows_blocks_bought(rating) -> None:  # type: ign
 
 
 async def test_list_invoices_newest_period_first_in_pages(rating) -> None:  # type: ignore[no-untyped-def]
-    s = await setup_customer(rating.stub, start=START)
+    s = await rating.setup_customer(start=START)
     feb = START + timedelta(days=32)
     rating.clock.set(feb)
     # February's invoice row is created first, January's (a late event) after it.

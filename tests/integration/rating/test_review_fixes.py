@@ -9,12 +9,12 @@ from decimal import Decimal
 
 import grpc
 import pytest
+from billing.ledger.v1 import ledger_pb2 as lpb
 from billing.rating.v1 import rating_pb2 as pb
 from sqlalchemy import text
 
 from billing_common.protoconv import timestamp
 from rating_service.app.forwarder import Forwarder
-from rating_service.app.ports import Refused
 from tests.conftest import START
 from tests.integration.rating.helpers import (
     event,
@@ -22,7 +22,6 @@ from tests.integration.rating.helpers import (
     make_meter,
     make_price,
     rid,
-    setup_customer,
 )
 from tests.integration.rating.test_ingest import reason_of
 
@@ -56,8 +55,8 @@ async def close(rating, customer_id: str, at: datetime) -> pb.Invoice:  # type: 
 async def test_a_charge_money_cannot_hold_is_rejected_and_nothing_written(  # type: ignore[no-untyped-def]
     rating, unit_price: str, units: str
 ) -> None:
-    s = await setup_customer(
-        rating.stub, start=START, model=pb.PRICING_MODEL_PER_UNIT, unit_price=unit_price
+    s = await rating.setup_customer(
+        start=START, model=pb.PRICING_MODEL_PER_UNIT, unit_price=unit_price
     )
     rating.clock.set(T)
     r = await ingest(
@@ -79,24 +78,17 @@ async def test_a_charge_money_cannot_hold_is_rejected_and_nothing_written(  # ty
 async def test_a_permanent_ledger_refusal_fails_the_charge_and_the_period_closes(rating) -> None:  # type: ignore[no-untyped-def]
     """The forwarder retried every refusal but a DENY forever, so CloseBillingPeriod never
     passed CHARGES_PENDING."""
-    s = await setup_customer(rating.stub, start=START)
+    s = await rating.setup_customer(start=START)
     rating.clock.set(T)
-    led = rating.ledger
-    orig = led.debit_batch
-
-    async def refusing(items):  # type: ignore[no-untyped-def]
-        return [Refused(grpc.StatusCode.NOT_FOUND.value[0], "WALLET_NOT_FOUND", "gone")] * len(
-            items
-        )
-
-    led.debit_batch = refusing
+    # The wallet is gone from the ledger after the plan was assigned (removed by an operator):
+    # the real ledger refuses every debit to it with NOT_FOUND / WALLET_NOT_FOUND.
+    await rating.ledger.remove_wallet(s.wallet_id)
     await ingest(rating.stub, [event(s.customer_id, T, "e1", units="4")])
     await rating.drain()
     rating.clock.advance(timedelta(hours=2))
     await rating.drain()
-    led.debit_batch = orig
     assert await rows(rating, "select status, attempts, last_error from charges") == [
-        ("FAILED", 0, "WALLET_NOT_FOUND: gone")
+        ("FAILED", 0, f"WALLET_NOT_FOUND: wallet {s.wallet_id!r} does not exist")
     ]
     rating.clock.set(START + timedelta(days=32))
     invoice = await close(rating, s.customer_id, T)
@@ -106,18 +98,17 @@ async def test_a_permanent_ledger_refusal_fails_the_charge_and_the_period_closes
 
 
 async def test_a_permanent_refund_refusal_fails_the_refund(rating) -> None:  # type: ignore[no-untyped-def]
-    s = await setup_customer(
-        rating.stub, start=START, aggregation=pb.AGGREGATION_LATEST, prop="seats"
-    )
+    s = await rating.setup_customer(start=START, aggregation=pb.AGGREGATION_LATEST, prop="seats")
     rating.clock.set(T)
     await ingest(rating.stub, [event(s.customer_id, T, "l1", seats="10")])
     await rating.drain()  # the debit is booked
     await ingest(rating.stub, [event(s.customer_id, T + timedelta(minutes=1), "l2", seats="4")])
-
-    async def refusing(request_id, entry_id, amount, description):  # type: ignore[no-untyped-def]
-        return Refused(grpc.StatusCode.FAILED_PRECONDITION.value[0], "REFUND_EXCEEDS_DEBIT", "x")
-
-    rating.ledger.refund = refusing
+    # Someone else refunds l1's whole debit on the ledger first: the rating service's refund of
+    # 3 then exceeds what is left, and the real ledger refuses it with REFUND_EXCEEDS_DEBIT.
+    [debit] = await rating.ledger.entries(types=[lpb.ENTRY_TYPE_DEBIT])
+    await rating.ledger.stub.RefundDebit(
+        lpb.RefundDebitRequest(request_id=rid(), entry_id=debit.entry_id, amount="5")
+    )
     await rating.drain()
     assert await rows(rating, "select event_id, status from charges order by id") == [
         ("l1", "ACKNOWLEDGED"),
@@ -129,7 +120,7 @@ async def test_a_permanent_refund_refusal_fails_the_refund(rating) -> None:  # t
 
 
 async def test_prices_and_plans_never_take_effect_in_the_past(rating) -> None:  # type: ignore[no-untyped-def]
-    s = await setup_customer(rating.stub, start=START)
+    s = await rating.setup_customer(start=START)
     rating.clock.set(T + timedelta(hours=1))
     await ingest(rating.stub, [event(s.customer_id, T, "at-T", units="1")])
     for effective in (T - timedelta(minutes=1), T + timedelta(minutes=59)):
@@ -189,13 +180,17 @@ async def test_prices_and_plans_never_take_effect_in_the_past(rating) -> None:  
 
 
 async def test_overage_is_asked_with_the_ledgers_now_and_outside_invoice_locks(rating) -> None:  # type: ignore[no-untyped-def]
-    s = await setup_customer(rating.stub, start=START)
+    s = await rating.setup_customer(start=START)  # ALLOW_OVERAGE wallet, no grants
     rating.clock.set(T)
     await ingest(rating.stub, [event(s.customer_id, T, "e1", units="4")])
     await rating.drain()
     async with rating.rating.app.engine.begin() as conn:
         await conn.execute(text("update charges set overage = amount"))
+    # The debit of 2 went to overage; a grant of 0.5 settles part of it: 1.5 stays owed.
+    await rating.ledger.grant(s.wallet_id, "0.5")
     calls: list[tuple[datetime | None, bool]] = []
+    client = rating.ledger.client
+    asked = client.outstanding_overage
 
     async def outstanding(wallet_id, as_of):  # type: ignore[no-untyped-def]
         # Would fail if a transaction held the invoice row (CloseBillingPeriod: FOR UPDATE).
@@ -203,9 +198,9 @@ async def test_overage_is_asked_with_the_ledgers_now_and_outside_invoice_locks(r
             locked = await conn.execute(text("select id from invoices for update nowait"))
             free = bool(locked.all())
         calls.append((as_of, free))
-        return Decimal("1.5")
+        return await asked(wallet_id, as_of)  # the real ledger answers
 
-    rating.ledger.outstanding_overage = outstanding
+    client.outstanding_overage = outstanding
     draft = (await rating.stub.GetInvoice(pb.GetInvoiceRequest(customer_id=s.customer_id))).invoice
     assert (draft.overage_due, draft.overage_settled) == ("1.5", "0.5")
     assert calls == [(None, True)]  # open period: no as_of, the ledger's own now
@@ -220,19 +215,21 @@ async def test_overage_is_asked_with_the_ledgers_now_and_outside_invoice_locks(r
 
 
 async def test_close_waits_for_pending_charges_that_add_up_to_zero(rating) -> None:  # type: ignore[no-untyped-def]
-    s = await setup_customer(
-        rating.stub, start=START, aggregation=pb.AGGREGATION_LATEST, prop="seats"
-    )
+    s = await rating.setup_customer(start=START, aggregation=pb.AGGREGATION_LATEST, prop="seats")
     late = START + timedelta(days=30)
     rating.clock.set(late)
-    rating.ledger.down = True
+    rating.ledger.pause()
     await ingest(rating.stub, [event(s.customer_id, late, "n1", seats="10")])
     await ingest(rating.stub, [event(s.customer_id, late + timedelta(minutes=1), "n2", seats="0")])
+    await rating.drain()  # the outage: both charges (+5 and -5) stay pending
+    # Closing asks the ledger for the period's top-ups first, so the outage has to be over for
+    # the close to get as far as the pending charges (the real ledger answers while the
+    # forwarder has not caught up yet).
+    await rating.ledger.resume()
     rating.clock.set(START + timedelta(days=31, hours=1))
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await close(rating, s.customer_id, late)
     assert reason_of(err.value)[0] == "CHARGES_PENDING"
-    rating.ledger.down = False
     await rating.drain()
     assert (await close(rating, s.customer_id, late)).status == pb.INVOICE_STATUS_FINAL
 
@@ -241,7 +238,7 @@ async def test_close_waits_for_pending_charges_that_add_up_to_zero(rating) -> No
 
 
 async def test_reading_an_invoice_writes_nothing(rating) -> None:  # type: ignore[no-untyped-def]
-    s = await setup_customer(rating.stub, start=START)
+    s = await rating.setup_customer(start=START)
     rating.clock.set(T)
     for year in (2026, 2100, 8000):
         invoice = (
@@ -270,24 +267,28 @@ async def test_reading_an_invoice_writes_nothing(rating) -> None:  # type: ignor
 
 
 async def test_two_forwarders_count_a_refund_split_once(rating) -> None:  # type: ignore[no-untyped-def]
-    s = await setup_customer(
-        rating.stub, start=START, aggregation=pb.AGGREGATION_LATEST, prop="seats"
+    # Usage is paid from a prepaid grant (prepaid_credits_applied below).
+    wallet = await rating.ledger.wallet(credits="100")
+    s = await rating.setup_customer(
+        start=START, wallet_id=wallet, aggregation=pb.AGGREGATION_LATEST, prop="seats"
     )
     rating.clock.set(T)
     await ingest(rating.stub, [event(s.customer_id, T, "l1", seats="10")])
     await rating.drain()
     await ingest(rating.stub, [event(s.customer_id, T + timedelta(minutes=1), "l2", seats="4")])
-    led = rating.ledger
-    orig = led.refund
+    client = rating.ledger.client
+    orig = client.refund
 
     async def slow(request_id, entry_id, amount, description):  # type: ignore[no-untyped-def]
         await asyncio.sleep(0.05)  # both forwarders are in the call before either records it
-        return await orig(request_id, entry_id, amount, description)
+        return await orig(request_id, entry_id, amount, description)  # the real ledger books
 
-    led.refund = slow
+    client.refund = slow
     second = Forwarder(rating.rating.app)
     await asyncio.gather(rating.rating.forwarder.run_once(), second.run_once())
-    assert led.bookings[next(k for k in led.amounts if "refund" in k)] == 1
+    amounts = await rating.ledger.amounts()
+    bookings = await rating.ledger.bookings()
+    assert bookings[next(k for k in amounts if "refund" in k)] == 1
     assert await rows(rating, "select amount, prepaid from charges where event_id = 'l2'") == [
         (Decimal(-3), Decimal(-3))
     ]
@@ -306,7 +307,7 @@ async def test_event_type_has_one_limit_and_reason(rating) -> None:  # type: ign
     assert reason_of(err.value) == ("INVALID_ID", ["event_type"])
     meter = await make_meter(rating.stub, pb.AGGREGATION_COUNT, event_type="t" * 128)
     assert meter.event_type == "t" * 128
-    s = await setup_customer(rating.stub, start=START)
+    s = await rating.setup_customer(start=START)
     rating.clock.set(T)
     r = await ingest(
         rating.stub,

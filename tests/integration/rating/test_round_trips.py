@@ -10,7 +10,7 @@ from billing.rating.v1 import rating_pb2 as pb
 from sqlalchemy import event as sa_event
 
 from tests.conftest import START
-from tests.integration.rating.helpers import event, ingest, setup_customer
+from tests.integration.rating.helpers import event, ingest
 
 T = START + timedelta(hours=1)
 
@@ -29,8 +29,8 @@ class StatementCounter:
 
 
 async def test_ingest_statements_do_not_grow_with_batch_size(rating) -> None:  # type: ignore[no-untyped-def]
-    unique = await setup_customer(
-        rating.stub, start=START, aggregation=pb.AGGREGATION_UNIQUE_COUNT, prop="user"
+    unique = await rating.setup_customer(
+        start=START, aggregation=pb.AGGREGATION_UNIQUE_COUNT, prop="user"
     )
     rating.clock.set(T)
     counter = StatementCounter(rating.rating.engine)

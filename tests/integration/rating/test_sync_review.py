@@ -21,7 +21,6 @@ from tests.integration.rating.helpers import (
     make_meter,
     make_price,
     rid,
-    setup_customer,
 )
 from tests.integration.rating.test_ingest import reason_of
 
@@ -33,8 +32,18 @@ async def rows(rating, sql: str) -> list[tuple]:  # type: ignore[no-untyped-def]
         return [tuple(r) for r in await conn.execute(text(sql))]
 
 
-async def two_meter_customer(rating, model_a: dict, price_b: str) -> tuple[str, str]:  # type: ignore[no-untyped-def,type-arg]
+async def two_meter_customer(  # type: ignore[no-untyped-def]
+    rating,
+    model_a: dict,  # type: ignore[type-arg]
+    price_b: str,
+    *,
+    deny: bool = False,
+    credits: str | None = None,
+) -> tuple[str, str]:
+    """A customer on a plan with two meters, on a new real wallet (DENY with `credits` when
+    `deny`)."""
     stub = rating.stub
+    wallet = await rating.ledger.wallet(deny=deny, credits=credits)
     ma = await make_meter(stub, pb.AGGREGATION_SUM, "units")
     mb = await make_meter(stub, pb.AGGREGATION_SUM, "units")
     pa = await make_price(stub, ma.meter_id, START, **model_a)
@@ -59,21 +68,19 @@ async def two_meter_customer(rating, model_a: dict, price_b: str) -> tuple[str, 
             request_id=rid(),
             customer_id=customer,
             plan_id=plan.plan_id,
-            wallet_id="w-" + customer,
+            wallet_id=wallet,
             start_time=timestamp(START),
         )
     )
-    return customer, "w-" + customer
+    return customer, wallet
 
 
 async def test_a_retry_during_the_ledger_call_is_told_to_retry_and_no_usage_is_lost(rating) -> None:  # type: ignore[no-untyped-def]
     """Finding 1: the retry used to be answered DUPLICATE (and that stored as the request's
     answer) while the first call then denied and deleted the event."""
-    s = await setup_customer(rating.stub, start=START)
+    s = await rating.setup_customer(start=START, wallet_id=await rating.ledger.wallet(deny=True))
     rating.clock.set(T)
-    led = rating.ledger
-    led.deny.add(s.wallet_id)
-    led.balances[s.wallet_id] = Decimal(0)
+    led = rating.ledger.client  # the rating service's real ledger client, spied on
     request_id = rid()
     ev = event(s.customer_id, T, "e1", units="4")
     orig = led.debit_batch
@@ -87,7 +94,7 @@ async def test_a_retry_during_the_ledger_call_is_told_to_retry_and_no_usage_is_l
         seen["retry"] = err.value
         # Another producer sends the same event in its own request.
         seen["other"] = await ingest(rating.stub, [ev])
-        return await orig(items)
+        return await orig(items)  # the real ledger denies (no credits)
 
     led.debit_batch = slow
     first = await ingest(rating.stub, [ev], sync=True, request_id=request_id)
@@ -117,10 +124,10 @@ async def test_a_retry_during_the_ledger_call_is_told_to_retry_and_no_usage_is_l
 async def test_another_request_reusing_an_in_flight_request_id_writes_nothing(rating) -> None:  # type: ignore[no-untyped-def]
     """Finding 1: a different request with the in-flight request_id had its events charged and
     was then told REQUEST_ID_CONFLICT."""
-    s = await setup_customer(rating.stub, start=START)
+    s = await rating.setup_customer(start=START)
     rating.clock.set(T)
     request_id = rid()
-    led = rating.ledger
+    led = rating.ledger.client  # the rating service's real ledger client, spied on
     orig = led.debit_batch
     seen: dict[str, grpc.aio.AioRpcError] = {}
 
@@ -143,7 +150,7 @@ async def test_another_request_reusing_an_in_flight_request_id_writes_nothing(ra
     assert first.results[0].status == pb.EVENT_STATUS_CHARGED
     assert reason_of(seen["conflict"])[0] == "REQUEST_ID_CONFLICT"
     assert await rows(rating, "select id from events") == [("e1",)]
-    assert led.balance(s.wallet_id) == Decimal(-2)
+    assert await rating.ledger.balance(s.wallet_id) == Decimal(-2)
 
 
 async def test_a_deny_does_not_undo_a_refund_the_forwarder_could_send(rating) -> None:  # type: ignore[no-untyped-def]
@@ -156,14 +163,14 @@ async def test_a_deny_does_not_undo_a_refund_the_forwarder_could_send(rating) ->
             "tiers": [pb.Tier(up_to="10", unit_price="2"), pb.Tier(up_to="", unit_price="1")],
         },
         "0.5",
+        deny=True,
+        credits="25",
     )
     rating.clock.set(T)
-    led = rating.ledger
-    led.deny.add(wallet)
-    led.balances[wallet] = Decimal(25)
     await ingest(rating.stub, [event(cust, T, "e1", units="10")])  # A: +20, B: +5
     await rating.drain()
-    assert led.balance(wallet) == Decimal(0)
+    assert await rating.ledger.balance(wallet) == Decimal(0)
+    led = rating.ledger.client  # the rating service's real ledger client, spied on
     orig = led.debit_batch
 
     async def racing(items):  # type: ignore[no-untyped-def]
@@ -178,8 +185,8 @@ async def test_a_deny_does_not_undo_a_refund_the_forwarder_could_send(rating) ->
     assert r.results[0].status == pb.EVENT_STATUS_DENIED
     await rating.drain()
     # Nothing of e2 reached the ledger, and the rating side agrees.
-    assert not [k for k in led.amounts if "refund" in k]
-    assert led.balance(wallet) == Decimal(0)
+    assert not [k for k in await rating.ledger.amounts() if "refund" in k]
+    assert await rating.ledger.balance(wallet) == Decimal(0)
     inv = (await rating.stub.GetInvoice(pb.GetInvoiceRequest(customer_id=cust))).invoice
     assert Decimal(inv.usage_total) == Decimal(25)
     assert await rows(rating, "select count(*) from refund_parts") == [(0,)]
@@ -199,13 +206,13 @@ async def test_a_deny_after_the_forwarder_took_the_refund_over_undoes_nothing(ra
             "tiers": [pb.Tier(up_to="10", unit_price="2"), pb.Tier(up_to="", unit_price="1")],
         },
         "0.5",
+        deny=True,
+        credits="25",
     )
     rating.clock.set(T)
-    led = rating.ledger
-    led.deny.add(wallet)
-    led.balances[wallet] = Decimal(25)
     await ingest(rating.stub, [event(cust, T, "e1", units="10")])
     await rating.drain()
+    led = rating.ledger.client  # the rating service's real ledger client, spied on
     orig = led.debit_batch
 
     async def slow(items):  # type: ignore[no-untyped-def]
@@ -223,14 +230,14 @@ async def test_a_deny_after_the_forwarder_took_the_refund_over_undoes_nothing(ra
     # The refund was booked, so the event stays (usage kept, B's charge DENIED on the invoice).
     assert r.results[0].status == pb.EVENT_STATUS_DENIED
     assert len(r.results[0].charges) == 2
-    assert [k for k in led.amounts if "refund" in k]
+    assert [k for k in await rating.ledger.amounts() if "refund" in k]
     assert await rows(rating, "select id, status from events order by id") == [
         ("e1", "ACCEPTED"),
         ("e2", "ACCEPTED"),
     ]
     inv = (await rating.stub.GetInvoice(pb.GetInvoiceRequest(customer_id=cust))).invoice
     assert Decimal(inv.usage_total) - sum(Decimal(ln.denied_amount) for ln in inv.lines) == (
-        Decimal(25) - led.balance(wallet)
+        Decimal(25) - await rating.ledger.balance(wallet)
     )
 
 
@@ -238,31 +245,33 @@ async def test_a_partial_deny_undoes_the_event_on_every_meter(rating) -> None:  
     """Finding 5: meter A's debit was booked, B's refused; the event used to be DENIED with A's
     aggregate changed and the event recorded."""
     cust, wallet = await two_meter_customer(
-        rating, {"model": pb.PRICING_MODEL_PER_UNIT, "unit_price": "1"}, "5"
+        rating,
+        {"model": pb.PRICING_MODEL_PER_UNIT, "unit_price": "1"},
+        "5",
+        deny=True,
+        credits="2",  # covers A's 2, not B's 10
     )
     rating.clock.set(T)
-    rating.ledger.deny.add(wallet)
-    rating.ledger.balances[wallet] = Decimal(2)  # covers A's 2, not B's 10
     r = await ingest(rating.stub, [event(cust, T, "p1", units="2")], sync=True)
     assert r.results[0].status == pb.EVENT_STATUS_DENIED
     assert r.results[0].error.reason == "INSUFFICIENT_CREDITS"
     # A's debit was refunded: the wallet is back where it was, nothing is left on our side.
-    assert rating.ledger.balance(wallet) == Decimal(2)
-    assert [k for k in rating.ledger.amounts if k.startswith("rating:undo:")]
+    assert await rating.ledger.balance(wallet) == Decimal(2)
+    assert [k for k in await rating.ledger.amounts() if k.startswith("rating:undo:")]
     assert await rows(rating, "select quantity from aggregates") in ([], [(0,), (0,)])
     assert await rows(rating, "select count(*) from charges") == [(0,)]
     again = await ingest(rating.stub, [event(cust, T, "p1", units="2")], sync=True)
     assert again.results[0].status == pb.EVENT_STATUS_DENIED
     await rating.drain()
-    assert rating.ledger.balance(wallet) == Decimal(2)
+    assert await rating.ledger.balance(wallet) == Decimal(2)
 
 
 async def test_synchronous_calls_in_flight_are_bounded_below_the_pool(rating) -> None:  # type: ignore[no-untyped-def]
     """Finding 10: each synchronous event holds a pooled connection across its ledger call; at
     most pool_size - 2 do at once, so the rest of the service keeps connections."""
-    s = await setup_customer(rating.stub, start=START)
+    s = await rating.setup_customer(start=START)
     rating.clock.set(T)
-    led = rating.ledger
+    led = rating.ledger.client  # the rating service's real ledger client, spied on
     orig = led.debit_batch
     now_in, most = 0, 0
 
@@ -294,26 +303,34 @@ async def test_a_partial_deny_whose_refund_cannot_be_booked_keeps_the_event(rati
     """Finding 5, the fallback: if the booked sibling cannot be refunded (ledger gone after the
     debit), nothing is undone; the event stays as in asynchronous mode, consistent with the
     ledger (A booked and acknowledged, B DENIED on the invoice)."""
-    from rating_service.app.ports import LedgerUnavailable
-
     cust, wallet = await two_meter_customer(
-        rating, {"model": pb.PRICING_MODEL_PER_UNIT, "unit_price": "1"}, "5"
+        rating,
+        {"model": pb.PRICING_MODEL_PER_UNIT, "unit_price": "1"},
+        "5",
+        deny=True,
+        credits="2",
     )
     rating.clock.set(T)
-    rating.ledger.deny.add(wallet)
-    rating.ledger.balances[wallet] = Decimal(2)
+    client = rating.ledger.client  # the rating service's real ledger client, spied on
+    kinds = client.grant_kinds
 
-    async def unreachable(request_id, entry_id, amount, description):  # type: ignore[no-untyped-def]
-        raise LedgerUnavailable("gone")
+    async def then_gone(grant_ids):  # type: ignore[no-untyped-def]
+        # The ledger answered the debits (A booked, B denied) and its grants' kinds; then the
+        # network to it fails, so the refund of A cannot be booked.
+        answer = await kinds(grant_ids)
+        client.grant_kinds = kinds
+        rating.ledger.pause()
+        return answer
 
-    rating.ledger.refund = unreachable
+    client.grant_kinds = then_gone
     r = await ingest(rating.stub, [event(cust, T, "p1", units="2")], sync=True)
+    await rating.ledger.resume()
     assert r.results[0].status == pb.EVENT_STATUS_DENIED
     assert sorted(c.status for c in r.results[0].charges) == [
         pb.CHARGE_STATUS_ACKNOWLEDGED,
         pb.CHARGE_STATUS_DENIED,
     ]
-    assert rating.ledger.balance(wallet) == Decimal(0)
+    assert await rating.ledger.balance(wallet) == Decimal(0)
     inv = (await rating.stub.GetInvoice(pb.GetInvoiceRequest(customer_id=cust))).invoice
     booked = Decimal(inv.usage_total) - sum(Decimal(ln.denied_amount) for ln in inv.lines)
     assert booked == Decimal(2)
