@@ -32,3 +32,21 @@ async def ledger_process(ledger_db: str) -> AsyncIterator[ServiceProcess]:
         yield service
     finally:
         await service.kill()
+
+
+@pytest.fixture
+async def rating_process(
+    ledger_process: ServiceProcess,
+    new_database,  # type: ignore[no-untyped-def]
+) -> AsyncIterator[ServiceProcess]:
+    """The rating service as a real process on its own database, talking to `ledger_process`."""
+    env = {
+        "RATING_DATABASE_URL": await new_database("rating"),
+        "RATING_LISTEN": "127.0.0.1:0",
+        "RATING_LEDGER_TARGET": ledger_process.target,
+    }
+    service = await start_service("rating_service", env, cwd=ROOT)
+    try:
+        yield service
+    finally:
+        await service.kill()

@@ -1,6 +1,7 @@
-"""The Go and TypeScript example programs against the ledger as a real process on the embedded
-PostgreSQL: each creates a wallet, grants 100 credits, debits 12.5 twice with one request_id (an
-idempotent replay), reads the balance and prints key=value lines, checked here.
+"""The Go and TypeScript example programs against both services as real processes on the
+embedded PostgreSQL: each creates a wallet, grants 100 credits, debits 12.5 twice with one
+request_id (an idempotent replay), reads the balance, creates a meter in the rating service and
+reads it back, and prints key=value lines, checked here.
 
 The examples are built by tools/clients_toolchain.py, which installs the pinned tools on first use
 (go modules and npm packages are downloaded once, then cached); later runs take seconds."""
@@ -32,6 +33,8 @@ EXPECTED = {
     "prepaid_available": "87.5",
     "overage": "0",
     "net": "87.5",
+    "meter_aggregation": "AGGREGATION_COUNT",
+    "meter_read_back": "true",
 }
 
 
@@ -63,16 +66,25 @@ async def _run(*args: str) -> dict[str, str]:
 
 
 @pytest.mark.slow
-async def test_go_example_against_the_ledger(
-    built_examples: None, ledger_process: ServiceProcess
+async def test_go_example_against_both_services(
+    built_examples: None, ledger_process: ServiceProcess, rating_process: ServiceProcess
 ) -> None:
-    output = await _run(str(toolchain.GO_EXAMPLE), "-addr", ledger_process.target)
+    output = await _run(
+        str(toolchain.GO_EXAMPLE), "-addr", ledger_process.target, "-rating", rating_process.target
+    )
     assert output == EXPECTED
 
 
 @pytest.mark.slow
-async def test_typescript_example_against_the_ledger(
-    built_examples: None, ledger_process: ServiceProcess
+async def test_typescript_example_against_both_services(
+    built_examples: None, ledger_process: ServiceProcess, rating_process: ServiceProcess
 ) -> None:
-    output = await _run("node", str(toolchain.TS_EXAMPLE), "--addr", ledger_process.target)
+    output = await _run(
+        "node",
+        str(toolchain.TS_EXAMPLE),
+        "--addr",
+        ledger_process.target,
+        "--rating",
+        rating_process.target,
+    )
     assert output == EXPECTED

@@ -2,17 +2,20 @@
 // debits twice with the same request_id (the second call is an idempotent replay), reads the
 // balance and prints stable key=value lines that the interop test checks.
 //
-//   npm run build && node dist/example.js --addr 127.0.0.1:50051
+// With --rating it also creates a meter in the rating service and reads it back.
+//
+//   npm run build && node dist/example.js --addr 127.0.0.1:50051 --rating 127.0.0.1:50052
 
 import { randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
 
-import { createLedgerClient, ledgerv1 } from "./index.js";
+import { createLedgerClient, createRatingClient, ledgerv1, ratingv1 } from "./index.js";
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       addr: { type: "string", default: "127.0.0.1:50051" },
+      rating: { type: "string" },
       customer: { type: "string" },
       "timeout-ms": { type: "string", default: "10000" },
     },
@@ -67,6 +70,23 @@ async function main(): Promise<void> {
   console.log(`prepaid_available=${balance?.prepaidAvailable}`);
   console.log(`overage=${balance?.overage}`);
   console.log(`net=${balance?.net}`);
+
+  if (values.rating !== undefined) {
+    const rating = createRatingClient(values.rating);
+    const key = `ts-example-${run}`;
+    const { meter } = await rating.createMeter(
+      {
+        requestId: `meter-${key}`,
+        key,
+        eventType: "example.call",
+        aggregation: ratingv1.Aggregation.COUNT,
+      },
+      call,
+    );
+    const got = await rating.getMeter({ meterId: meter?.meterId ?? "" }, call);
+    console.log(`meter_aggregation=AGGREGATION_${ratingv1.Aggregation[got.meter?.aggregation ?? 0]}`);
+    console.log(`meter_read_back=${got.meter?.key === key}`);
+  }
 }
 
 main().catch((err: unknown) => {

@@ -1,8 +1,9 @@
 // Command example calls the ledger through the generated Go stubs: it creates a wallet, grants
 // credits, debits twice with the same request_id (the second call is an idempotent replay), reads
-// the balance and prints stable key=value lines that the interop test checks.
+// the balance and prints stable key=value lines that the interop test checks. With -rating it also
+// creates a meter in the rating service and reads it back.
 //
-//	go run ./cmd/example -addr 127.0.0.1:50051
+//	go run ./cmd/example -addr 127.0.0.1:50051 -rating 127.0.0.1:50052
 package main
 
 import (
@@ -19,10 +20,12 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	ledgerv1 "github.com/billing-backend/billing/clients/go/gen/billing/ledger/v1"
+	ratingv1 "github.com/billing-backend/billing/clients/go/gen/billing/rating/v1"
 )
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:50051", "ledger address, host:port")
+	ratingAddr := flag.String("rating", "", "rating service address, host:port (optional)")
 	customer := flag.String("customer", "", "customer id (default: a random one, so reruns do not collide)")
 	timeout := flag.Duration("timeout", 10*time.Second, "deadline of each call")
 	flag.Parse()
@@ -30,6 +33,43 @@ func main() {
 		fmt.Fprintln(os.Stderr, "example:", err)
 		os.Exit(1)
 	}
+	if *ratingAddr != "" {
+		if err := runRating(os.Stdout, *ratingAddr, *timeout); err != nil {
+			fmt.Fprintln(os.Stderr, "example:", err)
+			os.Exit(1)
+		}
+	}
+}
+
+// runRating creates a meter in the rating service and reads it back.
+func runRating(out io.Writer, addr string, timeout time.Duration) error {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return fmt.Errorf("connect %s: %w", addr, err)
+	}
+	defer conn.Close()
+	rating := ratingv1.NewRatingServiceClient(conn)
+	key := "go-example-" + randomID()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	created, err := rating.CreateMeter(ctx, &ratingv1.CreateMeterRequest{
+		RequestId:   "meter-" + key,
+		Key:         key,
+		EventType:   "example.call",
+		Aggregation: ratingv1.Aggregation_AGGREGATION_COUNT,
+	})
+	cancel()
+	if err != nil {
+		return fmt.Errorf("CreateMeter: %w", err)
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), timeout)
+	got, err := rating.GetMeter(ctx, &ratingv1.GetMeterRequest{MeterId: created.GetMeter().GetMeterId()})
+	cancel()
+	if err != nil {
+		return fmt.Errorf("GetMeter: %w", err)
+	}
+	fmt.Fprintf(out, "meter_aggregation=%s\n", got.GetMeter().GetAggregation())
+	fmt.Fprintf(out, "meter_read_back=%t\n", got.GetMeter().GetKey() == key)
+	return nil
 }
 
 func run(out io.Writer, addr, customer string, timeout time.Duration) error {
