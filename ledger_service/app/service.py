@@ -163,7 +163,7 @@ class LedgerApp:
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    async def _write(self, work: Callable[[LedgerRepository], Awaitable[T]]) -> T:
+    async def write(self, work: Callable[[LedgerRepository], Awaitable[T]]) -> T:
         async def attempt() -> T:
             booked: list[object] = []
             token = _BOOKED.set(booked)
@@ -177,7 +177,22 @@ class LedgerApp:
 
         return await transactions.retrying(attempt)
 
-    async def _read(self, work: Callable[[LedgerRepository], Awaitable[T]]) -> T:
+    async def once(
+        self, idem: cmd.Idem, work: Callable[[LedgerRepository], Awaitable[bytes]]
+    ) -> bytes:
+        """A write idempotent by request_id: claim the id, do the work, store the encoded response
+        with it, all in one transaction; a replay returns the stored response instead."""
+
+        async def once(repo: LedgerRepository) -> bytes:
+            if (replay := await self._claim_one(repo, idem)) is not None:
+                return replay
+            payload = await work(repo)
+            await repo.store_responses({idem.request_id: payload})
+            return payload
+
+        return await self.write(once)
+
+    async def read(self, work: Callable[[LedgerRepository], Awaitable[T]]) -> T:
         async with self.engine.connect() as conn:
             return await work(LedgerRepository(conn))
 
@@ -224,8 +239,6 @@ class LedgerApp:
 
     async def create_wallet(self, c: cmd.CreateWallet, encode: Callable[[Wallet], bytes]) -> bytes:
         async def work(repo: LedgerRepository) -> bytes:
-            if (replay := await self._claim_one(repo, c.idem)) is not None:
-                return replay
             wallet = Wallet(
                 id=new_id(),
                 customer_id=c.customer_id,
@@ -242,14 +255,12 @@ class LedgerApp:
             await repo.replace_alert_rules(
                 wallet.id, automation.default_alert_rules(wallet.id, new_id)
             )
-            payload = encode(wallet)
-            await repo.store_responses({c.idem.request_id: payload})
-            return payload
+            return encode(wallet)
 
-        return await self._write(work)
+        return await self.once(c.idem, work)
 
     async def get_wallet(self, wallet_id: str) -> tuple[Wallet, Decimal]:
-        found = await self._read(lambda repo: repo.get_wallet(wallet_id))
+        found = await self.read(lambda repo: repo.get_wallet(wallet_id))
         if found is None:
             raise WalletNotFound(f"wallet {wallet_id!r} does not exist")
         return found
@@ -257,7 +268,7 @@ class LedgerApp:
     async def list_wallets(
         self, customer_id: str, after_seq: int, limit: int
     ) -> list[tuple[int, Wallet]]:
-        return await self._read(lambda repo: repo.list_wallets(customer_id, after_seq, limit))
+        return await self.read(lambda repo: repo.list_wallets(customer_id, after_seq, limit))
 
     # -- grants -----------------------------------------------------------------------------
 
@@ -265,8 +276,6 @@ class LedgerApp:
         self, c: cmd.CreateGrant, encode: Callable[[Grant, list[StoredEntry]], bytes]
     ) -> bytes:
         async def work(repo: LedgerRepository) -> bytes:
-            if (replay := await self._claim_one(repo, c.idem)) is not None:
-                return replay
             locked = await self._locked(repo, c.wallet_id)
             state = locked.state
             now = self.clock.now()
@@ -292,14 +301,12 @@ class LedgerApp:
             )
             outcome = ledger.grant(state, new_grant, now=now, description=c.description)
             stored = await self._commit(repo, locked, outcome, c.idem.request_id, now)
-            payload = encode(outcome.state.grants[new_grant.id], stored)
-            await repo.store_responses({c.idem.request_id: payload})
-            return payload
+            return encode(outcome.state.grants[new_grant.id], stored)
 
-        return await self._write(work)
+        return await self.once(c.idem, work)
 
     async def get_grant(self, grant_id: str) -> Grant:
-        found = await self._read(lambda repo: repo.get_grant(grant_id))
+        found = await self.read(lambda repo: repo.get_grant(grant_id))
         if found is None:
             raise GrantNotFound(f"grant {grant_id!r} does not exist")
         return found
@@ -312,14 +319,12 @@ class LedgerApp:
                 q.wallet_id, q.state, self.clock.now(), q.after_seq, q.limit
             )
 
-        return await self._read(work)
+        return await self.read(work)
 
     async def void_grant(
         self, c: cmd.VoidGrant, encode: Callable[[Grant, StoredEntry], bytes]
     ) -> bytes:
         async def work(repo: LedgerRepository) -> bytes:
-            if (replay := await self._claim_one(repo, c.idem)) is not None:
-                return replay
             target = await repo.get_grant(c.grant_id)
             if target is None:
                 raise GrantNotFound(f"grant {c.grant_id!r} does not exist")
@@ -330,11 +335,9 @@ class LedgerApp:
             now = self.clock.now()
             outcome = ledger.void(state, target.id, now=now, reason=c.reason)
             stored = await self._commit(repo, locked, outcome, c.idem.request_id, now)
-            payload = encode(outcome.state.grants[target.id], stored[0])
-            await repo.store_responses({c.idem.request_id: payload})
-            return payload
+            return encode(outcome.state.grants[target.id], stored[0])
 
-        return await self._write(work)
+        return await self.once(c.idem, work)
 
     # -- usage ------------------------------------------------------------------------------
 
@@ -426,7 +429,7 @@ class LedgerApp:
             out.update(payloads)
             return out
 
-        by_first = await self._write(work)
+        by_first = await self.write(work)
         results: list[bytes | BillingError] = []
         for d in debits:
             i = first[d.idem.request_id]
@@ -450,8 +453,6 @@ class LedgerApp:
 
     async def refund(self, c: cmd.Refund, encode: Callable[[list[StoredEntry]], bytes]) -> bytes:
         async def work(repo: LedgerRepository) -> bytes:
-            if (replay := await self._claim_one(repo, c.idem)) is not None:
-                return replay
             original = await repo.get_entry(c.entry_id)
             if original is None:
                 raise EntryNotFound(f"entry {c.entry_id!r} does not exist")
@@ -475,11 +476,9 @@ class LedgerApp:
                 description=c.description,
             )
             stored = await self._commit(repo, locked, outcome, c.idem.request_id, now)
-            payload = encode(stored)
-            await repo.store_responses({c.idem.request_id: payload})
-            return payload
+            return encode(stored)
 
-        return await self._write(work)
+        return await self.once(c.idem, work)
 
     # -- holds ------------------------------------------------------------------------------
 
@@ -487,8 +486,6 @@ class LedgerApp:
         self, c: cmd.CreateHold, encode: Callable[[Hold, StoredEntry], bytes]
     ) -> bytes:
         async def work(repo: LedgerRepository) -> bytes:
-            if (replay := await self._claim_one(repo, c.idem)) is not None:
-                return replay
             locked = await self._locked(repo, c.wallet_id)
             state = locked.state
             now = self.clock.now()
@@ -503,11 +500,9 @@ class LedgerApp:
             )
             stored = await self._commit(repo, locked, outcome, c.idem.request_id, now)
             hold = outcome.state.holds[outcome.entries[0].related_id]
-            payload = encode(hold, stored[0])
-            await repo.store_responses({c.idem.request_id: payload})
-            return payload
+            return encode(hold, stored[0])
 
-        return await self._write(work)
+        return await self.once(c.idem, work)
 
     async def _hold_change(
         self,
@@ -517,8 +512,6 @@ class LedgerApp:
         encode: Callable[[Hold, StoredEntry], bytes],
     ) -> bytes:
         async def work(repo: LedgerRepository) -> bytes:
-            if (replay := await self._claim_one(repo, idem)) is not None:
-                return replay
             found = await repo.get_hold(hold_id)
             if found is None:
                 raise HoldNotFound(f"hold {hold_id!r} does not exist")
@@ -531,11 +524,9 @@ class LedgerApp:
             now = self.clock.now()
             outcome = change(state, now)
             stored = await self._commit(repo, locked, outcome, idem.request_id, now)
-            payload = encode(outcome.state.holds[hold_id], stored[0])
-            await repo.store_responses({idem.request_id: payload})
-            return payload
+            return encode(outcome.state.holds[hold_id], stored[0])
 
-        return await self._write(work)
+        return await self.once(idem, work)
 
     async def capture_hold(
         self, c: cmd.CaptureHold, encode: Callable[[Hold, StoredEntry], bytes]
@@ -560,7 +551,7 @@ class LedgerApp:
         )
 
     async def get_hold(self, hold_id: str) -> Hold:
-        found = await self._read(lambda repo: repo.get_hold(hold_id))
+        found = await self.read(lambda repo: repo.get_hold(hold_id))
         if found is None:
             raise HoldNotFound(f"hold {hold_id!r} does not exist")
         return found
@@ -573,18 +564,14 @@ class LedgerApp:
         """Create or replace the rule (armed, no failures) and evaluate it at once."""
 
         async def work(repo: LedgerRepository) -> bytes:
-            if (replay := await self._claim_one(repo, idem)) is not None:
-                return replay
             locked = await self._locked(repo, rule.wallet_id)
             state = locked.state
             now = self.clock.now()
             with_rule = replace(state, automation=replace(state.automation, topup_rule=rule))
             await self._commit(repo, locked, ledger.Outcome(with_rule, []), idem.request_id, now)
-            payload = encode(rule)
-            await repo.store_responses({idem.request_id: payload})
-            return payload
+            return encode(rule)
 
-        return await self._write(work)
+        return await self.once(idem, work)
 
     async def set_alert_rules(
         self,
@@ -596,8 +583,6 @@ class LedgerApp:
         """Replace the rules (or restore the defaults) and evaluate them at once."""
 
         async def work(repo: LedgerRepository) -> bytes:
-            if (replay := await self._claim_one(repo, idem)) is not None:
-                return replay
             locked = await self._locked(repo, wallet_id)
             fresh = tuple(
                 replace(r, id=new_id(), wallet_id=wallet_id, armed=True, last_fire_time=None)
@@ -610,11 +595,9 @@ class LedgerApp:
             state = locked.state
             now = self.clock.now()
             await self._commit(repo, locked, ledger.Outcome(state, []), idem.request_id, now)
-            payload = encode(await repo.alert_rules_of(wallet_id))
-            await repo.store_responses({idem.request_id: payload})
-            return payload
+            return encode(await repo.alert_rules_of(wallet_id))
 
-        return await self._write(work)
+        return await self.once(idem, work)
 
     async def create_schedule(
         self,
@@ -625,8 +608,6 @@ class LedgerApp:
         """Store a schedule and grant every period that has already started."""
 
         async def work(repo: LedgerRepository) -> bytes:
-            if (replay := await self._claim_one(repo, idem)) is not None:
-                return replay
             locked = await self._locked(repo, schedule.wallet_id)
             now = self.clock.now()
             stored_schedule = replace(schedule, id=new_id(), next_index=0)
@@ -640,11 +621,9 @@ class LedgerApp:
             (created,) = [
                 s for s in outcome.state.automation.schedules if s.id == stored_schedule.id
             ]
-            payload = encode(created)
-            await repo.store_responses({idem.request_id: payload})
-            return payload
+            return encode(created)
 
-        return await self._write(work)
+        return await self.once(idem, work)
 
     async def end_schedule(
         self,
@@ -657,8 +636,6 @@ class LedgerApp:
         schedule's grants still hold is voided ("subscription ended")."""
 
         async def work(repo: LedgerRepository) -> bytes:
-            if (replay := await self._claim_one(repo, idem)) is not None:
-                return replay
             found = await repo.get_schedule(schedule_id)
             if found is None:
                 raise ScheduleNotFound(f"allotment schedule {schedule_id!r} does not exist")
@@ -670,11 +647,9 @@ class LedgerApp:
             outcome = allotments.end_schedule(locked.state, schedule_id, end, now, new_id)
             await self._commit(repo, locked, outcome, idem.request_id, now)
             (ended,) = [s for s in outcome.state.automation.schedules if s.id == schedule_id]
-            payload = encode(ended)
-            await repo.store_responses({idem.request_id: payload})
-            return payload
+            return encode(ended)
 
-        return await self._write(work)
+        return await self.once(idem, work)
 
     async def schedules(self, wallet_id: str) -> list[AllotmentSchedule]:
         async def work(repo: LedgerRepository) -> list[AllotmentSchedule]:
@@ -682,7 +657,7 @@ class LedgerApp:
                 raise WalletNotFound(f"wallet {wallet_id!r} does not exist")
             return await repo.schedules_of(wallet_id)
 
-        return await self._read(work)
+        return await self.read(work)
 
     async def alert_rules(self, wallet_id: str) -> list[AlertRule]:
         async def work(repo: LedgerRepository) -> list[AlertRule]:
@@ -690,7 +665,7 @@ class LedgerApp:
                 raise WalletNotFound(f"wallet {wallet_id!r} does not exist")
             return await repo.alert_rules_of(wallet_id)
 
-        return await self._read(work)
+        return await self.read(work)
 
     async def _settle_topup(
         self,
@@ -700,8 +675,6 @@ class LedgerApp:
         encode: Callable[[TopUp], bytes],
     ) -> bytes:
         async def work(repo: LedgerRepository) -> bytes:
-            if (replay := await self._claim_one(repo, idem)) is not None:
-                return replay
             found = await repo.get_topup(topup_id)
             if found is None:
                 raise TopUpNotFound(f"top-up {topup_id!r} does not exist")
@@ -712,11 +685,9 @@ class LedgerApp:
             now = self.clock.now()
             outcome = change(state, now)
             await self._commit(repo, locked, outcome, idem.request_id, now)
-            payload = encode(outcome.state.automation.topups[topup_id])
-            await repo.store_responses({idem.request_id: payload})
-            return payload
+            return encode(outcome.state.automation.topups[topup_id])
 
-        return await self._write(work)
+        return await self.once(idem, work)
 
     async def confirm_topup(
         self, idem: cmd.Idem, topup_id: str, encode: Callable[[TopUp], bytes]
@@ -746,14 +717,14 @@ class LedgerApp:
                 raise WalletNotFound(f"wallet {wallet_id!r} does not exist")
             return await repo.list_topups(wallet_id, before_seq, limit)
 
-        return await self._read(work)
+        return await self.read(work)
 
     async def events_after(
         self, wallet_id: str, after_seq: int, types: Sequence[str], limit: int
     ) -> list[StoredEvent]:
         """Events after a cursor, up to the settled horizon (see `event_horizon`)."""
         upto = await self.event_horizon()
-        return await self._read(
+        return await self.read(
             lambda repo: repo.events_after(wallet_id, after_seq, types, limit, upto)
         )
 
@@ -776,7 +747,7 @@ class LedgerApp:
                     )
 
                 try:
-                    self._horizon = await self._write(settled)
+                    self._horizon = await self.write(settled)
                     self._horizon_time = loop.time()
                 except DBAPIError as exc:  # lock timeout under load: keep the last horizon
                     log.info("event_horizon_kept", error=repr(exc.orig))
@@ -803,7 +774,7 @@ class LedgerApp:
             auto = replace(state.automation, schedules=schedules)
             return allotments.catch_up(replace(state, automation=auto), now, new_id).state
 
-        state = await self._read(work)
+        state = await self.read(work)
         if state is None:
             raise WalletNotFound(f"wallet {wallet_id!r} does not exist")
         return state.wallet, project(state, as_of or now)
@@ -816,7 +787,7 @@ class LedgerApp:
                 q.wallet_id, q.types, q.start, q.end, q.before_seq, q.limit
             )
 
-        return await self._read(work)
+        return await self.read(work)
 
     # -- expiry and verification ------------------------------------------------------------
 
@@ -848,7 +819,7 @@ class LedgerApp:
                 )
                 return done
 
-            round_entries = await self._write(work)
+            round_entries = await self.write(work)
             if not round_entries:
                 break
             booked += round_entries
@@ -903,4 +874,4 @@ class LedgerApp:
                 overage=stored_overage,
             )
 
-        return await self._read(work)
+        return await self.read(work)

@@ -80,8 +80,6 @@ class WebhookApp:
         """The endpoint starts at the end of the event log: events from now on are delivered."""
 
         async def work(ledger_repo: LedgerRepository) -> bytes:
-            if (replay := await self.ledger._claim_one(ledger_repo, c.idem)) is not None:
-                return replay
             repo = WebhookRepository(ledger_repo.conn)
             if c.wallet_id and await ledger_repo.get_wallet(c.wallet_id) is None:
                 raise WalletNotFound(f"wallet {c.wallet_id!r} does not exist")
@@ -101,18 +99,14 @@ class WebhookApp:
             )
             secret = "whsec_" + secrets.token_hex(32)
             await repo.insert_endpoint(endpoint, secret, await repo.last_event_seq())
-            payload = encode(endpoint, secret)
-            await ledger_repo.store_responses({c.idem.request_id: payload})
-            return payload
+            return encode(endpoint, secret)
 
-        return await self.ledger._write(work)
+        return await self.ledger.once(c.idem, work)
 
     async def delete_endpoint(
         self, idem: cmd.Idem, endpoint_id: str, encode: Callable[[WebhookEndpoint], bytes]
     ) -> bytes:
         async def work(ledger_repo: LedgerRepository) -> bytes:
-            if (replay := await self.ledger._claim_one(ledger_repo, idem)) is not None:
-                return replay
             repo = WebhookRepository(ledger_repo.conn)
             found = await repo.get_endpoint(endpoint_id, lock=True)
             if found is None or found.delete_time is not None:
@@ -121,11 +115,9 @@ class WebhookApp:
             await repo.delete_endpoint(endpoint_id, now)
             deleted = await repo.get_endpoint(endpoint_id)
             assert deleted is not None
-            payload = encode(deleted)
-            await ledger_repo.store_responses({idem.request_id: payload})
-            return payload
+            return encode(deleted)
 
-        return await self.ledger._write(work)
+        return await self.ledger.once(idem, work)
 
     async def list_endpoints(
         self, wallet_id: str, after_seq: int, limit: int
@@ -137,7 +129,7 @@ class WebhookApp:
                 wallet_id, after_seq, limit
             )
 
-        return await self.ledger._read(work)
+        return await self.ledger.read(work)
 
     async def list_deliveries(
         self, endpoint_id: str, state: DeliveryState | None, before_seq: int | None, limit: int
@@ -148,7 +140,7 @@ class WebhookApp:
                 raise WebhookEndpointNotFound(f"webhook endpoint {endpoint_id!r} does not exist")
             return await repo.list_deliveries(endpoint_id, state, before_seq, limit)
 
-        return await self.ledger._read(work)
+        return await self.ledger.read(work)
 
     # -- the background job -----------------------------------------------------------------
 
@@ -180,7 +172,7 @@ class WebhookApp:
                     count += len(seqs)
                 return len(targets), count
 
-            endpoints, count = await self.ledger._write(work)
+            endpoints, count = await self.ledger.write(work)
             created += count
             if endpoints == 0:
                 break
@@ -212,7 +204,7 @@ class WebhookApp:
             ) -> None:
                 await WebhookRepository(ledger_repo.conn).record(results)
 
-            await self.ledger._write(store)
+            await self.ledger.write(store)
             attempts += len(claimed)
             for c, status, error, outcome in results:
                 log.info(
@@ -233,7 +225,7 @@ class WebhookApp:
             await repo.fail_exhausted(now, self.policy.attempts_max)
             return await repo.claim_due(now, now + self.lease, DELIVERIES_PER_ROUND)
 
-        return await self.ledger._write(work)
+        return await self.ledger.write(work)
 
     async def _send(self, c: Claimed) -> tuple[int | None, str]:
         body = rules.body(

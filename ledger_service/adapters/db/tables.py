@@ -11,7 +11,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
-    DateTime,
     ForeignKey,
     Identity,
     Index,
@@ -19,7 +18,6 @@ from sqlalchemy import (
     Interval,
     LargeBinary,
     MetaData,
-    Numeric,
     String,
     Table,
     Text,
@@ -28,14 +26,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
+from billing_common.columns import MONEY, TS, money_column
+
 metadata = MetaData()
-
-MONEY = Numeric(asdecimal=True)
-TS = DateTime(timezone=True)
-
-
-def _money(name: str) -> Column[object]:
-    return Column(name, MONEY, nullable=False, server_default=text("0"))
 
 
 wallets = Table(
@@ -46,7 +39,7 @@ wallets = Table(
     Column("unit", Text, nullable=False),
     Column("overage_policy", Text, nullable=False),
     Column("late_event_grace", Interval, nullable=False),
-    _money("overage"),
+    money_column("overage"),
     Column("metadata", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     Column("create_time", TS, nullable=False),
     Column("seq", BigInteger, Identity(), nullable=False, unique=True),
@@ -66,11 +59,11 @@ grants = Table(
     Column("expire_time", TS),
     Column("create_time", TS, nullable=False),
     Column("void_time", TS),
-    _money("expired_amount"),
-    _money("voided_amount"),
-    _money("overage_paid"),
-    _money("overage_returned"),
-    _money("cost_unit_price"),
+    money_column("expired_amount"),
+    money_column("voided_amount"),
+    money_column("overage_paid"),
+    money_column("overage_returned"),
+    money_column("cost_unit_price"),
     Column("cost_currency", Text, nullable=False, server_default=""),
     Column("external_reference", Text, nullable=False, server_default=""),
     Column("metadata", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
@@ -134,7 +127,7 @@ holds = Table(
     Column("create_time", TS, nullable=False),
     Column("expire_time", TS, nullable=False),
     Column("end_time", TS),
-    _money("captured_amount"),
+    money_column("captured_amount"),
     Column("feature", Text, nullable=False, server_default=""),
     Column("description", Text, nullable=False, server_default=""),
     # The holds a write must see: not ended yet (timed-out ones until the sweeper releases them).
@@ -295,7 +288,7 @@ allotment_schedules = Table(
     # When the next period starts: what the sweeper's scan looks at.
     Column("next_time", TS, nullable=False),
     Column("closed", Boolean, nullable=False, server_default=text("false")),
-    _money("unit_price"),
+    money_column("unit_price"),
     Column("currency", Text, nullable=False, server_default=""),
     Column("description", Text, nullable=False, server_default=""),
     Index("allotment_schedules_wallet_idx", "wallet_id", "seq"),

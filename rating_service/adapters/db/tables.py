@@ -14,13 +14,11 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Column,
-    DateTime,
     Identity,
     Index,
     Integer,
     LargeBinary,
     MetaData,
-    Numeric,
     PrimaryKeyConstraint,
     Table,
     Text,
@@ -29,14 +27,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
+from billing_common.columns import MONEY, TS, money_column
+
 metadata = MetaData()
-
-NUM = Numeric(asdecimal=True)
-TS = DateTime(timezone=True)
-
-
-def _num(name: str) -> Column[object]:
-    return Column(name, NUM, nullable=False, server_default=text("0"))
 
 
 idempotency_keys = Table(
@@ -77,9 +70,9 @@ price_versions = Table(
     Column("meter_id", Text, nullable=False),
     Column("unit", Text, nullable=False),
     Column("model", Text, nullable=False),
-    _num("unit_price"),
-    _num("package_size"),
-    _num("package_price"),
+    money_column("unit_price"),
+    money_column("package_size"),
+    money_column("package_price"),
     # [{"up_to": "100" | null, "unit_price": "0.1", "flat_price": "0"}]: decimal strings, exact.
     Column("tiers", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
     Column("effective_time", TS, nullable=False),
@@ -96,7 +89,7 @@ plans = Table(
     Column("name", Text, nullable=False, server_default=""),
     Column("cadence", Text, nullable=False),
     Column("billing_anchor", TS, nullable=True),
-    _num("fixed_charge"),
+    money_column("fixed_charge"),
     Column("unit", Text, nullable=False),
     # [{"price_id": "...", "included_quantity": "100"}]
     Column("prices", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
@@ -139,7 +132,7 @@ aggregates = Table(
     Column("meter_id", Text, nullable=False),
     Column("period_start", TS, nullable=False),
     Column("period_end", TS, nullable=False),
-    _num("quantity"),
+    money_column("quantity"),
     Column("latest_time", TS, nullable=True),
     Column("latest_event_id", Text, nullable=False, server_default=""),
     PrimaryKeyConstraint("assignment_id", "meter_id", "period_start"),
@@ -169,21 +162,21 @@ charges = Table(
     Column("period_start", TS, nullable=False),
     Column("period_end", TS, nullable=False),
     Column("occurred_time", TS, nullable=False),
-    Column("amount", NUM, nullable=False),
-    Column("quantity_before", NUM, nullable=False),
-    Column("quantity_after", NUM, nullable=False),
+    Column("amount", MONEY, nullable=False),
+    Column("quantity_before", MONEY, nullable=False),
+    Column("quantity_after", MONEY, nullable=False),
     # PENDING -> ACKNOWLEDGED | DENIED | FAILED (a permanent ledger refusal other than DENY)
     Column("status", Text, nullable=False),
     Column("ledger_request_id", Text, nullable=False, unique=True),
     Column("ledger_entry_id", Text, nullable=False, server_default=""),
     # Positive charges: how much later negative charges have taken back.
-    _num("refunded"),
+    money_column("refunded"),
     # Negative charges: the part no earlier debit could return (their debits were denied).
-    _num("unrefundable"),
+    money_column("unrefundable"),
     # How the ledger covered the charge (signed like amount): by grant kind, and overage.
-    _num("prepaid"),
-    _num("promotional"),
-    _num("overage"),
+    money_column("prepaid"),
+    money_column("promotional"),
+    money_column("overage"),
     Column("attempts", Integer, nullable=False, server_default=text("0")),
     Column("forward_after", TS, nullable=False),
     Column("last_error", Text, nullable=False, server_default=""),
@@ -201,7 +194,7 @@ refund_parts = Table(
     Column("charge_id", BigInteger, nullable=False),
     Column("debit_charge_id", BigInteger, nullable=False),
     Column("debit_entry_id", Text, nullable=False),
-    Column("amount", NUM, nullable=False),
+    Column("amount", MONEY, nullable=False),
     Column("ledger_request_id", Text, nullable=False, unique=True),
     Column("ledger_entry_id", Text, nullable=False, server_default=""),
     PrimaryKeyConstraint("charge_id", "debit_charge_id"),
