@@ -81,16 +81,3 @@ def create_engine(uri: str, *, pool_size: int, max_overflow: int = 0) -> AsyncEn
         pool_pre_ping=True,
         pool_timeout=30,
     )
-
-
-async def wait_for_server(uri: str, timeout_s: float = 30.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while True:
-        try:
-            conn = await asyncpg.connect(uri)
-            await conn.close()
-            return
-        except (OSError, asyncpg.PostgresError):
-            if asyncio.get_running_loop().time() > deadline:
-                raise
-            await asyncio.sleep(0.2)

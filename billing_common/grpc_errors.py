@@ -11,7 +11,7 @@ from collections.abc import Mapping
 import grpc
 from billing.type.v1 import types_pb2
 from google.protobuf import any_pb2
-from google.rpc import code_pb2, error_details_pb2, status_pb2
+from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from billing_common.errors import BillingError
@@ -65,7 +65,3 @@ def item_error(error: BillingError, table: ErrorTable) -> types_pb2.ItemError:
             for v in error.violations
         ],
     )
-
-
-def code_name(code: int) -> str:
-    return str(code_pb2.Code.Name(code))

@@ -28,11 +28,6 @@ _PLAIN = re.compile(r"-?(?P<int>[0-9]+)(?:\.(?P<frac>[0-9]+))?")
 ZERO = Decimal(0)
 
 
-def money_context() -> decimal.Context:
-    """A fresh copy of the money context, for code that runs in another thread or task."""
-    return _CONTEXT.copy()
-
-
 def parse_amount(
     text: str, field: str, *, allow_zero: bool = False, allow_negative: bool = False
 ) -> Decimal:

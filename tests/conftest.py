@@ -1,5 +1,6 @@
 """Shared fixtures: a real PostgreSQL (embedded by default, or TEST_DATABASE_URL), fresh databases
-per test, and a ledger gRPC server on a real port with a fake clock."""
+per test, a ledger gRPC server on a real port with a fake clock, and (`both`) a rating server on its
+own database over that ledger, sharing the clock; its forwarder is driven by hand (`drain`)."""
 
 from __future__ import annotations
 
@@ -15,12 +16,16 @@ import asyncpg
 import grpc
 import pytest
 from billing.ledger.v1 import ledger_pb2_grpc
+from billing.rating.v1 import rating_pb2_grpc
 
 from billing_common import database
 from billing_common.clock import FakeClock
 from ledger_service import main as ledger_main
 from ledger_service.adapters.db.migrate import upgrade_async
 from ledger_service.config import LedgerSettings
+from rating_service import main as rating_main
+from rating_service.config import RatingSettings
+from tests.integration.rating.helpers import migrated_template
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 _counter = itertools.count()
@@ -115,3 +120,50 @@ async def ledger_server(ledger_db: str, clock: FakeClock) -> AsyncIterator[Runni
     finally:
         await channel.close()
         await ledger.close()
+
+
+# -- the rating service over the real ledger --------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+async def rating_template(pg_server_uri: str) -> str:
+    return await migrated_template(pg_server_uri)
+
+
+@dataclass
+class RatingOverLedger:
+    stub: rating_pb2_grpc.RatingServiceStub
+    rating: rating_main.Rating
+    ledger: RunningLedger
+    target: str  # the rating server's host:port
+
+    async def drain(self, rounds_max: int = 50) -> None:
+        for _ in range(rounds_max):
+            if await self.rating.forwarder.run_once() == 0:
+                return
+        raise AssertionError("the forwarder kept finding due charges")
+
+
+@pytest.fixture
+async def both(
+    new_database, rating_template: str, ledger_server
+) -> AsyncIterator[RatingOverLedger]:  # type: ignore[no-untyped-def]
+    uri = await new_database("rating", rating_template)
+    settings = RatingSettings(
+        database_url=uri,
+        listen="127.0.0.1:0",
+        migrate=False,
+        pool_size=5,
+        forward=False,
+        ledger_target=ledger_server.target,
+    )
+    built = await rating_main.build(settings, ledger_server.clock)
+    target = f"127.0.0.1:{await built.server.start()}"
+    channel = grpc.aio.insecure_channel(target)
+    try:
+        yield RatingOverLedger(
+            rating_pb2_grpc.RatingServiceStub(channel), built, ledger_server, target
+        )
+    finally:
+        await channel.close()
+        await built.close()

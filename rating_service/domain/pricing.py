@@ -38,9 +38,6 @@ class PricingModel(StrEnum):
     STAIR_STEP = "STAIR_STEP"
 
 
-TIERED = (PricingModel.GRADUATED, PricingModel.VOLUME, PricingModel.STAIR_STEP)
-
-
 @dataclass(frozen=True, slots=True)
 class Tier:
     up_to: Decimal | None

@@ -12,13 +12,11 @@ import json
 import os
 import re
 import sys
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
-import grpc
 import pytest
 from billing.rating.v1 import rating_pb2_grpc
 from rich.console import Console
@@ -26,9 +24,8 @@ from rich.console import Console
 from billing_cli.app import app
 from billing_cli.state import State
 from rating_service import main as rating_main
-from rating_service.config import RatingSettings
 from tests.conftest import START, RunningLedger
-from tests.integration.rating.helpers import migrated_template, setup_customer
+from tests.integration.rating.helpers import setup_customer
 
 T = START + timedelta(hours=1)
 UUID = re.compile(r"request id: ([0-9a-f-]{36})")
@@ -87,38 +84,10 @@ class Services:
     rating_stub: rating_pb2_grpc.RatingServiceStub
 
 
-@pytest.fixture(scope="session")
-async def cli_rating_template(pg_server_uri: str) -> str:
-    return await migrated_template(pg_server_uri)
-
-
 @pytest.fixture
-async def services(
-    new_database, cli_rating_template: str, ledger_server: RunningLedger
-) -> AsyncIterator[Services]:  # type: ignore[no-untyped-def]
-    uri = await new_database("rating", cli_rating_template)
-    settings = RatingSettings(
-        database_url=uri,
-        listen="127.0.0.1:0",
-        migrate=False,
-        pool_size=5,
-        forward=False,
-        ledger_target=ledger_server.target,
-    )
-    built = await rating_main.build(settings, ledger_server.clock)
-    port = await built.server.start()
-    target = f"127.0.0.1:{port}"
-    channel = grpc.aio.insecure_channel(target)
-    try:
-        yield Services(
-            Cli(ledger_server.target, target),
-            ledger_server,
-            built,
-            rating_pb2_grpc.RatingServiceStub(channel),
-        )
-    finally:
-        await channel.close()
-        await built.close()
+def services(both) -> Services:  # type: ignore[no-untyped-def]
+    """Both services over gRPC (tests/conftest.py `both`), and the CLI pointed at them."""
+    return Services(Cli(both.ledger.target, both.target), both.ledger, both.rating, both.stub)
 
 
 def rows(table: str) -> dict[str, list[str]]:

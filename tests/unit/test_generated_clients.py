@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-COMMITTED = {"go": ROOT / "clients/go/gen", "ts": ROOT / "clients/ts/src/gen"}
+sys.path.insert(0, str(ROOT / "tools"))
+from generate_clients import LANGUAGES  # noqa: E402  (tools/ is not a package)
 
 
 def _files(base: Path) -> set[str]:
@@ -30,8 +31,9 @@ def test_committed_clients_are_fresh(tmp_path: Path) -> None:
         check=True,
         cwd=ROOT,
     )
-    for language, committed in COMMITTED.items():
-        fresh = tmp_path / language / committed.relative_to(ROOT / "clients" / language)
+    for lang in LANGUAGES:
+        language, committed = lang.name, lang.committed
+        fresh = tmp_path / language / lang.gen_dir
         assert _files(fresh) == _files(committed), (
             f"{language}: files differ; run `make generate-clients` and commit {committed}"
         )

@@ -961,15 +961,6 @@ class LedgerRepository:
         allocs = await self._allocations_of([r.id for r in rows])
         return [(r.seq, self._stored(r, allocs[r.id])) for r in rows]
 
-    async def entries_by_ids(self, entry_ids: Sequence[str]) -> list[StoredEntry]:
-        rows = list(
-            await self.conn.execute(
-                select(entries).where(entries.c.id.in_(list(entry_ids))).order_by(entries.c.seq)
-            )
-        )
-        allocs = await self._allocations_of([r.id for r in rows])
-        return [self._stored(r, allocs[r.id]) for r in rows]
-
     # -- balances ---------------------------------------------------------------------------
 
     async def state_at(self, wallet_id: str, at: datetime | None) -> WalletState | None:

@@ -147,7 +147,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
 
     async def _ingest(
         self, method: str, request: pb.IngestEventsRequest | pb.StreamEventsRequest
-    ) -> bytes:
+    ) -> pb.IngestEventsResponse:
         idem = _idem(method, request)
         mode = convert.optional_enum(
             request.mode,
@@ -160,15 +160,16 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
         )
         events = [convert.event_in(e) for e in request.events]
         payload = await self.app.ingest(idem, events, mode == "SYNC", _ingest_response)
-        for result in pb.IngestEventsResponse.FromString(payload).results:
+        response = pb.IngestEventsResponse.FromString(payload)
+        for result in response.results:
             metrics.EVENTS_INGESTED.labels(pb.EventStatus.Name(result.status)).inc()
-        return payload
+        return response
 
     @handler
     async def IngestEvents(
         self, request: pb.IngestEventsRequest, context: Ctx
     ) -> pb.IngestEventsResponse:
-        return pb.IngestEventsResponse.FromString(await self._ingest("IngestEvents", request))
+        return await self._ingest("IngestEvents", request)
 
     async def StreamEvents(
         self, request_iterator: AsyncIterator[pb.StreamEventsRequest], context: Ctx
@@ -182,8 +183,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
                     raise InvalidArgument.field(
                         path, "must not contain NUL characters", "INVALID_TEXT"
                     )
-                payload = await self._ingest("StreamEvents", request)
-                results = pb.IngestEventsResponse.FromString(payload).results
+                results = (await self._ingest("StreamEvents", request)).results
                 yield pb.StreamEventsResponse(request_id=request.request_id, results=results)
             except BillingError as exc:
                 yield pb.StreamEventsResponse(request_id=request.request_id, error=item_error(exc))

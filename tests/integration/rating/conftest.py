@@ -22,16 +22,11 @@ from ledger_service.adapters.db import tables as ledger_tables
 from rating_service import main as rating_main
 from rating_service.adapters.ledger_client import LedgerClient
 from rating_service.config import RatingSettings
-from tests.integration.rating.helpers import Setup, migrated_template, setup_customer
+from tests.integration.rating.helpers import Setup, setup_customer
 from tests.integration.rating.proxy import TcpProxy
 from tests.ledger_helpers import balance, make_grant, make_wallet
 
 BOOKINGS = (lpb.ENTRY_TYPE_DEBIT, lpb.ENTRY_TYPE_REFUND)
-
-
-@pytest.fixture(scope="session")
-async def rating_template(pg_server_uri: str) -> str:
-    return await migrated_template(pg_server_uri)
 
 
 @dataclass
