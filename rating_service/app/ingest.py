@@ -50,6 +50,7 @@ from rating_service.adapters.db.repository import (
     StoredPlan,
 )
 from rating_service.app import commands as cmd
+from rating_service.app.failures import report_failed
 from rating_service.app.ports import Booked, DebitItem, LedgerUnavailable, Refused
 from rating_service.app.split import split_of
 from rating_service.domain.aggregation import EMPTY, AggregateState, Aggregation
@@ -558,6 +559,7 @@ class Ingestor:
                 found[r["meter_id"]].key,
                 found[r["meter_id"]].description,
                 r["event_id"],
+                r["customer_id"],
             )
             for r in debits
         ]
@@ -601,9 +603,19 @@ class Ingestor:
                 ]
             )
             await repo.deny({row["id"]: f"{res.reason}: {res.message}" for row, res in denied})
-            await repo.fail({row["id"]: f"{res.reason}: {res.message}" for row, res in failed})
+            moved = await repo.fail(
+                {row["id"]: f"{res.reason}: {res.message}" for row, res in failed}
+            )
             await repo.hold_charges(event_id, self.app.clock.now())
             await repo.set_event_status([event_id], "ACCEPTED")
+        report_failed(
+            "debit",
+            {
+                row["id"]: (event_id, res.reason, f"{res.reason}: {res.message}")
+                for row, res in failed
+            },
+            moved,
+        )
         stored = await repo.charges_of_event(event_id)
         await repo.conn.commit()
         views = tuple(charge_view(c) for c in stored)
@@ -721,6 +733,7 @@ def debit_item(
     meter_key: str,
     meter_description: str,
     event_id: str,
+    customer_id: str,
 ) -> DebitItem:
     """The one way a charge becomes a ledger debit. Synchronous ingest and the forwarder must send
     byte-identical requests for the same charge: the ledger answers a retry with the original
@@ -732,5 +745,6 @@ def debit_item(
         occurred_time=occurred_time,
         feature=meter_key,
         source_event_id=event_id,
+        customer_id=customer_id,
         description=describe(meter_description or meter_key, event_id),
     )

@@ -108,6 +108,7 @@ class ChargeRow:
     ledger_entry_id: str
     refunded: Decimal
     attempts: int
+    internal_errors: int
 
     @property
     def key(self) -> AggKey:
@@ -727,27 +728,42 @@ class RatingRepository:
                 [{"b_id": i, "b_error": e} for i, e in ids_errors.items()],
             )
 
-    async def fail(self, ids_errors: Mapping[int, str]) -> None:
-        """A permanent ledger refusal (not a DENY): the charge stops here, FAILED, and the invoice
-        shows it; retrying would be refused the same way forever."""
-        if ids_errors:
-            await self.conn.execute(
+    async def fail(self, ids_errors: Mapping[int, str], *, internal: bool = False) -> set[int]:
+        """A permanent ledger refusal (not a DENY), or the last of the bounded INTERNAL answers
+        (`internal`, counted): the charge stops here, FAILED, and the invoice shows it; retrying
+        would be refused the same way forever. Returns the ids it moved (only PENDING ones move).
+        One statement per charge: failures are rare, and each needs its own answer."""
+        moved: set[int] = set()
+        for charge_id, error in ids_errors.items():
+            values: dict[str, Any] = {"status": "FAILED", "last_error": error}
+            if internal:
+                values["internal_errors"] = charges.c.internal_errors + 1
+            result = await self.conn.execute(
                 update(charges)
-                .where(charges.c.id == bindparam("b_id"), charges.c.status == "PENDING")
-                .values(status="FAILED", last_error=bindparam("b_error")),
-                [{"b_id": i, "b_error": e} for i, e in ids_errors.items()],
+                .where(charges.c.id == charge_id, charges.c.status == "PENDING")
+                .values(**values)
+                .returning(charges.c.id)
             )
+            moved |= {r.id for r in result}
+        return moved
 
-    async def back_off(self, retry: Mapping[int, tuple[datetime, str]]) -> None:
+    async def back_off(
+        self, retry: Mapping[int, tuple[datetime, str]], *, internal: bool = False
+    ) -> None:
+        """Try again at the given time; `internal`: the answer was INTERNAL-like (counted, as
+        only so many of those are retried)."""
         if retry:
+            values: dict[str, Any] = {
+                "attempts": charges.c.attempts + 1,
+                "forward_after": bindparam("b_after"),
+                "last_error": bindparam("b_error"),
+            }
+            if internal:
+                values["internal_errors"] = charges.c.internal_errors + 1
             await self.conn.execute(
                 update(charges)
                 .where(charges.c.id == bindparam("b_id"), charges.c.status == "PENDING")
-                .values(
-                    attempts=charges.c.attempts + 1,
-                    forward_after=bindparam("b_after"),
-                    last_error=bindparam("b_error"),
-                ),
+                .values(**values),
                 [{"b_id": i, "b_after": t, "b_error": e} for i, (t, e) in retry.items()],
             )
 

@@ -178,6 +178,9 @@ charges = Table(
     money_column("promotional"),
     money_column("overage"),
     Column("attempts", Integer, nullable=False, server_default=text("0")),
+    # How many of those attempts the ledger answered INTERNAL (or UNKNOWN, DATA_LOSS): only
+    # `ForwarderPolicy.internal_answers_max` are retried, then the charge is FAILED.
+    Column("internal_errors", Integer, nullable=False, server_default=text("0")),
     Column("forward_after", TS, nullable=False),
     Column("last_error", Text, nullable=False, server_default=""),
     Column("create_time", TS, nullable=False),

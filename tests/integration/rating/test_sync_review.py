@@ -43,7 +43,8 @@ async def two_meter_customer(  # type: ignore[no-untyped-def]
     """A customer on a plan with two meters, on a new real wallet (DENY with `credits` when
     `deny`)."""
     stub = rating.stub
-    wallet = await rating.ledger.wallet(deny=deny, credits=credits)
+    customer = "cust-" + rid()[:6]
+    wallet = await rating.ledger.wallet(deny=deny, credits=credits, customer_id=customer)
     ma = await make_meter(stub, pb.AGGREGATION_SUM, "units")
     mb = await make_meter(stub, pb.AGGREGATION_SUM, "units")
     pa = await make_price(stub, ma.meter_id, START, **model_a)
@@ -62,7 +63,6 @@ async def two_meter_customer(  # type: ignore[no-untyped-def]
             )
         )
     ).plan
-    customer = "cust-" + rid()[:6]
     await stub.AssignPlan(
         pb.AssignPlanRequest(
             request_id=rid(),
