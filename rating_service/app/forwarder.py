@@ -14,6 +14,9 @@
   FAILED the same way. Every FAILED is logged and counted (`app/failures.py`). Every other
   failure (unreachable, UNAVAILABLE, ...) is retried with exponential backoff (base doubling per
   attempt, capped), and the last error is kept on the charge.
+- Undo refunds (`undo_refunds`, owed by a synchronous refusal for the debits the ledger booked on
+  the event's other meters) are sent with their stored request until acknowledged, under the
+  same retry rules as charges.
 - A whole DebitBatch refused for a reason that is not transient (`BatchRefused`) is split in
   halves and sent again until each answer is about one debit, so one bad charge never holds back
   the others (at most 2n - 1 calls for n charges).
@@ -32,7 +35,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from billing_common import metrics
-from rating_service.adapters.db.repository import ChargeRow, RatingRepository
+from rating_service.adapters.db.repository import ChargeRow, RatingRepository, UndoRow
 from rating_service.app.failures import report_failed
 from rating_service.app.ingest import debit_item, describe, ledger_request_id
 from rating_service.app.ports import (
@@ -72,7 +75,7 @@ class Forwarder:
         self.policy = policy
         self.kinds: dict[str, str] = {}
 
-    def _retry_at(self, charge: ChargeRow) -> timedelta:
+    def _retry_at(self, charge: ChargeRow | UndoRow) -> timedelta:
         delay = min(
             self.policy.backoff_max_s, self.policy.backoff_base_s * 2 ** min(charge.attempts, 20)
         )
@@ -107,7 +110,41 @@ class Forwarder:
             await self._debit(debits)
         for charge in refunds:
             await self._refund(charge)
-        return len(due)
+        undos = await self.app.read(lambda repo: repo.due_undos(now, self.policy.batch_size_max))
+        for undo in undos:
+            await self._undo(undo)
+        return len(due) + len(undos)
+
+    async def _undo(self, undo: UndoRow) -> None:
+        """Deliver one refund a synchronous refusal owes, with its stored request."""
+        now = self.app.clock.now()
+        try:
+            result = await self.app.ledger.refund(
+                undo.ledger_request_id, undo.debit_entry_id, undo.amount, undo.description
+            )
+        except LedgerUnavailable as exc:
+            message = exc.message
+            log.warning("undo_refund_failed", undo_id=undo.id, error=message)
+            await self.app.write(
+                lambda repo: repo.undo_retry([undo.id], now + self._retry_at(undo), message)
+            )
+            return
+        if isinstance(result, Booked):
+            await self.app.write(lambda repo: repo.undo_done(undo.id, result.entry_id))
+            log.info("undo_refunded", undo_id=undo.id, event_id=undo.event_id)
+            return
+        error = f"{result.reason}: {result.message}"
+        internal = result.bounded
+        if result.transient or (
+            internal and undo.internal_errors + 1 < self.policy.internal_answers_max
+        ):
+            after = now + self._retry_at(undo)
+            await self.app.write(
+                lambda repo: repo.undo_retry([undo.id], after, error, internal=internal)
+            )
+            return
+        moved = await self.app.write(lambda repo: repo.undo_fail(undo.id, error, internal=internal))
+        report_failed("undo", {undo.id: (undo.event_id, result.reason, error)}, moved)
 
     async def _debit(self, debits: list[ChargeRow]) -> None:
         items = [

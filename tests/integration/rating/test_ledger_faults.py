@@ -100,3 +100,11 @@ async def test_an_internal_ledger_fault_fails_the_charge_after_bounded_retries(r
     assert closed.invoice.status == pb.INVOICE_STATUS_FINAL
     assert closed.invoice.lines[0].failed_amount == "2"
     assert closed.invoice.lines[0].pending_amount == "0"
+    listed = await rating.stub.ListInvoiceLineEvents(
+        pb.ListInvoiceLineEventsRequest(
+            invoice_id=closed.invoice.invoice_id, line_id=closed.invoice.lines[0].line_id
+        )
+    )
+    assert [(e.event.event_id, e.charge.status) for e in listed.events] == [
+        ("bad", pb.CHARGE_STATUS_FAILED)
+    ]
