@@ -26,6 +26,12 @@ EXPIRIES = Counter("billing_ledger_expiries", "Expiry write-offs booked")
 TOP_UPS = Counter("billing_ledger_top_ups", "Automatic top-ups started")
 # Rating domain metrics.
 EVENTS_INGESTED = Counter("billing_rating_events", "Events ingested, by status", ["status"])
+CHARGES_FAILED = Counter(
+    "billing_rating_charges_failed",
+    "Charges (kind debit or refund) and undo refunds (kind undo) the ledger refused for good: "
+    "FAILED, never sent again; by the ledger's reason",
+    ["kind", "reason"],
+)
 FORWARDER_BACKLOG = Gauge(
     "billing_rating_forwarder_backlog", "Charges accepted but not yet acknowledged by the ledger"
 )

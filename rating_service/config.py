@@ -34,6 +34,8 @@ class RatingSettings:
     # Forwarder retry backoff: first delay and cap, in seconds.
     forward_backoff_base_s: float = 0.5
     forward_backoff_max_s: float = 60.0
+    # INTERNAL (UNKNOWN, DATA_LOSS) answers of the ledger to one charge before it is FAILED.
+    forward_internal_answers_max: int = 8
     # Seconds the forwarder sleeps when nothing is due.
     forward_idle_s: float = 0.5
     # Events older than this (seconds) are rejected with EVENT_TOO_OLD (default 3 days).

@@ -78,6 +78,7 @@ async def build(
             backoff_base_s=settings.forward_backoff_base_s,
             backoff_max_s=settings.forward_backoff_max_s,
             idle_s=settings.forward_idle_s,
+            internal_answers_max=settings.forward_internal_answers_max,
         ),
     )
 

@@ -11,6 +11,13 @@ class WalletNotFound(NotFound):
     reason = "WALLET_NOT_FOUND"
 
 
+class WalletCustomerMismatch(FailedPrecondition):
+    """A debit states a customer other than the wallet's owner (one customer's usage must never
+    spend another customer's credits)."""
+
+    reason = "WALLET_CUSTOMER_MISMATCH"
+
+
 class GrantNotFound(NotFound):
     reason = "GRANT_NOT_FOUND"
 

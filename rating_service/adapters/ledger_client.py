@@ -1,8 +1,10 @@
 """The ledger over its own gRPC contract (generated stubs; never its database).
 
-Foreign errors become ours here, at one boundary: a failed call (unreachable, deadline, any
-status of the whole call) is LedgerUnavailable and is retried by the caller; a per-item refusal
-is a `Refused` with the ledger's code and ErrorInfo reason.
+Foreign errors become ours here, at one boundary: a call that failed for a transient reason
+(unreachable, deadline, UNAVAILABLE, ...: `Refused.transient`) is LedgerUnavailable and is
+retried by the caller; any other answer, per item or of the whole call about one item, is a
+`Refused` with the ledger's code and ErrorInfo reason. A whole DebitBatch of several debits
+refused for a reason that is not transient is BatchRefused (the caller splits the batch).
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ from google.rpc import error_details_pb2, status_pb2
 from billing_common.money import format_amount
 from billing_common.protoconv import timestamp
 from rating_service.app.ports import (
+    BatchRefused,
     Booked,
     DebitItem,
     LedgerAllocation,
     LedgerUnavailable,
     Refused,
     TopUpView,
+    WalletView,
 )
 
 _KINDS = {lpb.GRANT_KIND_PREPAID: "PREPAID", lpb.GRANT_KIND_PROMOTIONAL: "PROMOTIONAL"}
@@ -52,13 +56,9 @@ def _reason(exc: grpc.aio.AioRpcError) -> str:
     return exc.code().name
 
 
-# Whole-call codes that are answers about the request, not about reachability.
-_ANSWERS = {
-    grpc.StatusCode.FAILED_PRECONDITION,
-    grpc.StatusCode.NOT_FOUND,
-    grpc.StatusCode.INVALID_ARGUMENT,
-    grpc.StatusCode.ALREADY_EXISTS,
-}
+def _refused(exc: grpc.aio.AioRpcError) -> Refused:
+    return Refused(exc.code().value[0], _reason(exc), exc.details() or "")
+
 
 # Top-ups read per ListTopUps call, and at most this many calls per invoice.
 TOP_UP_PAGE = 500
@@ -92,6 +92,7 @@ class LedgerClient:
                     feature=i.feature,
                     description=i.description,
                     source_event_id=i.source_event_id,
+                    customer_id=i.customer_id,
                 )
                 for i in items
             ]
@@ -99,9 +100,13 @@ class LedgerClient:
         try:
             response = await self.stub.DebitBatch(request, timeout=self.timeout_s)
         except grpc.aio.AioRpcError as exc:
-            raise LedgerUnavailable(
-                f"DebitBatch failed: {exc.code().name}: {exc.details()}"
-            ) from exc
+            message = f"DebitBatch failed: {exc.code().name}: {exc.details()}"
+            refused = _refused(exc)
+            if refused.transient:
+                raise LedgerUnavailable(message) from exc
+            if len(items) > 1:
+                raise BatchRefused(message, refused) from exc
+            return [refused]  # the answer is about the one debit sent
         results: list[Booked | Refused] = []
         for r in response.results:
             if r.HasField("entry"):
@@ -124,8 +129,8 @@ class LedgerClient:
         try:
             response = await self.stub.RefundDebit(request, timeout=self.timeout_s)
         except grpc.aio.AioRpcError as exc:
-            if exc.code() in _ANSWERS:
-                return Refused(exc.code().value[0], _reason(exc), exc.details() or "")
+            if not (refused := _refused(exc)).transient:
+                return refused
             raise LedgerUnavailable(
                 f"RefundDebit failed: {exc.code().name}: {exc.details()}"
             ) from exc
@@ -196,7 +201,7 @@ class LedgerClient:
             request.page_token = response.next_page_token
         return sorted(found, key=lambda v: v.create_time)
 
-    async def wallet_unit(self, wallet_id: str) -> str | None:
+    async def wallet(self, wallet_id: str) -> WalletView | None:
         try:
             response = await self.stub.GetWallet(
                 lpb.GetWalletRequest(wallet_id=wallet_id), timeout=self.timeout_s
@@ -207,4 +212,4 @@ class LedgerClient:
             raise LedgerUnavailable(
                 f"GetWallet failed: {exc.code().name}: {exc.details()}"
             ) from exc
-        return response.wallet.unit
+        return WalletView(response.wallet.unit, response.wallet.customer_id)

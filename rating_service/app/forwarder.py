@@ -9,9 +9,17 @@
 - An INSUFFICIENT_CREDITS refusal marks the charge DENIED (the usage stays recorded and the
   invoice shows it as denied). Any other refusal about the request itself (INVALID_ARGUMENT,
   NOT_FOUND, ALREADY_EXISTS, FAILED_PRECONDITION, ...: `Refused.permanent`) marks it FAILED with
-  the ledger's reason, shown on the invoice: sending it again would be refused forever. Every
-  other failure (unreachable, UNAVAILABLE, ...) is retried with exponential backoff (base
-  doubling per attempt, capped), and the last error is kept on the charge.
+  the ledger's reason, shown on the invoice: sending it again would be refused forever. An
+  INTERNAL-like answer (`Refused.bounded`) is retried until `internal_answers_max` of them, then
+  FAILED the same way. Every FAILED is logged and counted (`app/failures.py`). Every other
+  failure (unreachable, UNAVAILABLE, ...) is retried with exponential backoff (base doubling per
+  attempt, capped), and the last error is kept on the charge.
+- Undo refunds (`undo_refunds`, owed by a synchronous refusal for the debits the ledger booked on
+  the event's other meters) are sent with their stored request until acknowledged, under the
+  same retry rules as charges.
+- A whole DebitBatch refused for a reason that is not transient (`BatchRefused`) is split in
+  halves and sent again until each answer is about one debit, so one bad charge never holds back
+  the others (at most 2n - 1 calls for n charges).
 """
 
 from __future__ import annotations
@@ -20,16 +28,23 @@ import asyncio
 import contextlib
 import random
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
 import structlog
 
 from billing_common import metrics
-from rating_service.adapters.db.repository import ChargeRow, RatingRepository
+from rating_service.adapters.db.repository import ChargeRow, RatingRepository, UndoRow
+from rating_service.app.failures import report_failed
 from rating_service.app.ingest import debit_item, describe, ledger_request_id
-from rating_service.app.ports import Booked, LedgerUnavailable, Refused
+from rating_service.app.ports import (
+    BatchRefused,
+    Booked,
+    DebitItem,
+    LedgerUnavailable,
+    Refused,
+)
 from rating_service.app.split import split_of
 
 if TYPE_CHECKING:
@@ -46,6 +61,9 @@ class ForwarderPolicy:
     backoff_base_s: float = 0.5
     backoff_max_s: float = 60.0
     idle_s: float = 0.5
+    # INTERNAL (UNKNOWN, DATA_LOSS) answers to one charge before it is FAILED: with the default
+    # backoff, about a minute of retries, enough to ride out a passing fault of the ledger.
+    internal_answers_max: int = 8
 
 
 GRANT_KINDS_CACHED_MAX = 100_000
@@ -57,7 +75,7 @@ class Forwarder:
         self.policy = policy
         self.kinds: dict[str, str] = {}
 
-    def _retry_at(self, charge: ChargeRow) -> timedelta:
+    def _retry_at(self, charge: ChargeRow | UndoRow) -> timedelta:
         delay = min(
             self.policy.backoff_max_s, self.policy.backoff_base_s * 2 ** min(charge.attempts, 20)
         )
@@ -92,7 +110,41 @@ class Forwarder:
             await self._debit(debits)
         for charge in refunds:
             await self._refund(charge)
-        return len(due)
+        undos = await self.app.read(lambda repo: repo.due_undos(now, self.policy.batch_size_max))
+        for undo in undos:
+            await self._undo(undo)
+        return len(due) + len(undos)
+
+    async def _undo(self, undo: UndoRow) -> None:
+        """Deliver one refund a synchronous refusal owes, with its stored request."""
+        now = self.app.clock.now()
+        try:
+            result = await self.app.ledger.refund(
+                undo.ledger_request_id, undo.debit_entry_id, undo.amount, undo.description
+            )
+        except LedgerUnavailable as exc:
+            message = exc.message
+            log.warning("undo_refund_failed", undo_id=undo.id, error=message)
+            await self.app.write(
+                lambda repo: repo.undo_retry([undo.id], now + self._retry_at(undo), message)
+            )
+            return
+        if isinstance(result, Booked):
+            await self.app.write(lambda repo: repo.undo_done(undo.id, result.entry_id))
+            log.info("undo_refunded", undo_id=undo.id, event_id=undo.event_id)
+            return
+        error = f"{result.reason}: {result.message}"
+        internal = result.bounded
+        if result.transient or (
+            internal and undo.internal_errors + 1 < self.policy.internal_answers_max
+        ):
+            after = now + self._retry_at(undo)
+            await self.app.write(
+                lambda repo: repo.undo_retry([undo.id], after, error, internal=internal)
+            )
+            return
+        moved = await self.app.write(lambda repo: repo.undo_fail(undo.id, error, internal=internal))
+        report_failed("undo", {undo.id: (undo.event_id, result.reason, error)}, moved)
 
     async def _debit(self, debits: list[ChargeRow]) -> None:
         items = [
@@ -104,12 +156,13 @@ class Forwarder:
                 c.meter_key,
                 c.meter_description,
                 c.event_id,
+                c.customer_id,
             )
             for c in debits
         ]
         now = self.app.clock.now()
         try:
-            results = await self.app.ledger.debit_batch(items)
+            results = await self._send(items)
             kinds = await self._kinds(results)
         except LedgerUnavailable as exc:
             error = exc.message
@@ -118,33 +171,57 @@ class Forwarder:
                 lambda repo: repo.back_off({c.id: (now + self._retry_at(c), error) for c in debits})
             )
             return
-        acks, denied, failed, retry = [], {}, {}, {}
+        acks, denied = [], {}
+        failed: dict[int, tuple[str, str, str]] = {}
+        failed_internal: dict[int, tuple[str, str, str]] = {}
+        retry: dict[int, tuple[datetime, str]] = {}
+        retry_internal: dict[int, tuple[datetime, str]] = {}
         for c, r in zip(debits, results, strict=True):
             if isinstance(r, Booked):
                 acks.append({"id": c.id, "entry_id": r.entry_id, **split_of(r, kinds)})
-            elif r.denied:
-                denied[c.id] = f"{r.reason}: {r.message}"
+                continue
+            error = f"{r.reason}: {r.message}"
+            if r.denied:
+                denied[c.id] = error
             elif r.permanent:
-                failed[c.id] = f"{r.reason}: {r.message}"
+                failed[c.id] = (c.event_id, r.reason, error)
+            elif r.bounded and c.internal_errors + 1 >= self.policy.internal_answers_max:
+                failed_internal[c.id] = (c.event_id, r.reason, error)
+            elif r.bounded:
+                retry_internal[c.id] = (now + self._retry_at(c), error)
             else:
-                retry[c.id] = (now + self._retry_at(c), f"{r.reason}: {r.message}")
+                retry[c.id] = (now + self._retry_at(c), error)
 
-        async def save(repo: RatingRepository) -> None:
+        async def save(repo: RatingRepository) -> set[int]:
             await repo.acknowledge(acks)
             await repo.deny(denied)
-            await repo.fail(failed)
+            moved = await repo.fail({i: f[2] for i, f in failed.items()})
+            moved |= await repo.fail({i: f[2] for i, f in failed_internal.items()}, internal=True)
             await repo.back_off(retry)
+            await repo.back_off(retry_internal, internal=True)
             # A synchronous caller that crashed left its events HELD: we took them over.
             await repo.set_event_status({c.event_id for c in debits}, "ACCEPTED")
+            return moved
 
-        await self.app.write(save)
+        moved = await self.app.write(save)
+        report_failed("debit", failed | failed_internal, moved)
         log.info(
             "forwarded",
             acknowledged=len(acks),
             denied=len(denied),
-            failed=len(failed),
-            retried=len(retry),
+            failed=len(failed) + len(failed_internal),
+            retried=len(retry) + len(retry_internal),
         )
+
+    async def _send(self, items: list[DebitItem]) -> list[Booked | Refused]:
+        """DebitBatch, split in halves while the whole call is refused for a reason that is not
+        transient (it cannot say which debit caused it). Bounded: at most 2n - 1 calls."""
+        try:
+            return await self.app.ledger.debit_batch(items)
+        except BatchRefused as exc:
+            log.warning("forward_batch_split", charges=len(items), error=exc.message)
+            half = len(items) // 2
+            return await self._send(items[:half]) + await self._send(items[half:])
 
     async def _refund(self, charge: ChargeRow) -> None:
         async def plan(repo: RatingRepository) -> list[dict[str, object]] | None:
@@ -189,12 +266,30 @@ class Forwarder:
                     f"refund: {describe_row(charge)}",
                 )
                 if isinstance(result, Refused):
-                    if not result.permanent:
-                        raise LedgerUnavailable(f"{result.reason}: {result.message}")
                     error = f"{result.reason}: {result.message}"
-                    log.error("refund_refused", charge_id=charge.id, error=error)
-                    await self.app.write(
-                        lambda repo: self._settle(repo, charge, fail=error)  # noqa: B023
+                    internal = result.bounded
+                    if result.transient or (
+                        internal and charge.internal_errors + 1 < self.policy.internal_answers_max
+                    ):
+                        after = now + self._retry_at(charge)
+                        log.warning("refund_failed", charge_id=charge.id, error=error)
+                        await self.app.write(
+                            lambda repo: repo.back_off(
+                                {charge.id: (after, error)},  # noqa: B023
+                                internal=internal,  # noqa: B023
+                            )
+                        )
+                        return
+                    moved = await self.app.write(
+                        lambda repo: self._settle(
+                            repo,
+                            charge,
+                            fail=error,  # noqa: B023
+                            internal=internal,  # noqa: B023
+                        )
+                    )
+                    report_failed(
+                        "refund", {charge.id: (charge.event_id, result.reason, error)}, moved
                     )
                     return
                 kinds = await self._kinds([result])
@@ -218,16 +313,21 @@ class Forwarder:
             return
         await self.app.write(lambda repo: self._settle(repo, charge))
 
-    async def _settle(self, repo: RatingRepository, charge: ChargeRow, fail: str = "") -> None:
+    async def _settle(
+        self, repo: RatingRepository, charge: ChargeRow, fail: str = "", internal: bool = False
+    ) -> set[int]:
         """A refund is done (or permanently refused): record it from the stored parts, not
-        from the list read before the calls (another forwarder may have booked some)."""
+        from the list read before the calls (another forwarder may have booked some). Returns
+        the ids moved to FAILED."""
+        moved: set[int] = set()
         if fail:
-            await repo.fail({charge.id: fail})
+            moved = await repo.fail({charge.id: fail}, internal=internal)
         else:
             parts = await repo.refund_parts_of(charge.id)
             first = next((str(p["ledger_entry_id"]) for p in parts if p["ledger_entry_id"]), "")
             await repo.mark_acknowledged(charge.id, first)
         await repo.set_event_status([charge.event_id], "ACCEPTED")
+        return moved
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Forward until told to stop. Errors are logged and retried: nothing is lost, the

@@ -12,12 +12,14 @@ Synchronous: the request_id is claimed first, in a transaction of its own, as in
 meanwhile is told UNAVAILABLE, retry later). Then per event: the same transaction commits the
 event (HELD), aggregate and PENDING charges (all of them held from the forwarder) while a
 session-level advisory lock keeps the aggregates to us; then the ledger is asked; then a second
-transaction acknowledges the charges, or, on a DENY refusal of any of them, refunds the debits of
-the other meters that were booked and puts the aggregates back as they were (nobody else could
-change them meanwhile): its charges go and the event stays as DENIED (never deleted, so a
-duplicate can never be told DUPLICATE for usage that was then thrown away). A crash between the
-two leaves PENDING charges the forwarder delivers after `sync_hold`: nothing is lost and the
-request id derived from the event id keeps the ledger from booking it twice.
+transaction acknowledges the charges, or, on a DENY refusal of any of them, puts the aggregates
+back as they were (nobody else could change them meanwhile), removes its charges, keeps the event
+as DENIED (never deleted, so a duplicate can never be told DUPLICATE for usage that was then
+thrown away) and records a refund owed for each debit the ledger booked on the other meters, all
+in one transaction; those refunds are tried at once and, failing that, delivered by the
+forwarder until acknowledged. A crash between A and B leaves PENDING charges the forwarder
+delivers after `sync_hold`: nothing is lost and the request id derived from the event id keeps
+the ledger from booking it twice.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ from rating_service.adapters.db.repository import (
     StoredPlan,
 )
 from rating_service.app import commands as cmd
+from rating_service.app.failures import report_failed
 from rating_service.app.ports import Booked, DebitItem, LedgerUnavailable, Refused
 from rating_service.app.split import split_of
 from rating_service.domain.aggregation import EMPTY, AggregateState, Aggregation
@@ -558,6 +561,7 @@ class Ingestor:
                 found[r["meter_id"]].key,
                 found[r["meter_id"]].description,
                 r["event_id"],
+                r["customer_id"],
             )
             for r in debits
         ]
@@ -601,9 +605,19 @@ class Ingestor:
                 ]
             )
             await repo.deny({row["id"]: f"{res.reason}: {res.message}" for row, res in denied})
-            await repo.fail({row["id"]: f"{res.reason}: {res.message}" for row, res in failed})
+            moved = await repo.fail(
+                {row["id"]: f"{res.reason}: {res.message}" for row, res in failed}
+            )
             await repo.hold_charges(event_id, self.app.clock.now())
             await repo.set_event_status([event_id], "ACCEPTED")
+        report_failed(
+            "debit",
+            {
+                row["id"]: (event_id, res.reason, f"{res.reason}: {res.message}")
+                for row, res in failed
+            },
+            moved,
+        )
         stored = await repo.charges_of_event(event_id)
         await repo.conn.commit()
         views = tuple(charge_view(c) for c in stored)
@@ -630,28 +644,30 @@ class Ingestor:
             return False
         return not await repo.has_refund_parts(c.id for c in nonzero)
 
-    async def _refund_sibling(
-        self, event_id: str, meter_key: str, amount: Decimal, booked: Booked
-    ) -> bool:
-        """Refund one debit booked for an event a refusal on another meter denied. Idempotent by
-        its derived request id, so a few quick retries are safe (bounded: the caller waits)."""
+    async def _refund_now(self, undo: dict[str, Any]) -> Booked | None:
+        """Try an owed undo refund while the caller waits: a few quick attempts (bounded), by its
+        derived request id, so a retry (or the forwarder sending it too) books it once. None:
+        not booked now; the forwarder delivers it (and decides what a refusal means)."""
         for attempt in range(UNDO_ATTEMPTS_MAX):
             try:
                 refund = await self.app.ledger.refund(
-                    ledger_request_id("undo", event_id, meter_key),
-                    booked.entry_id,
-                    amount,
-                    f"refund: {event_id} was denied on another meter",
+                    undo["ledger_request_id"],
+                    undo["debit_entry_id"],
+                    undo["amount"],
+                    undo["description"],
                 )
             except LedgerUnavailable as exc:
-                log.warning("sync_undo_refund_failed", event_id=event_id, error=exc.message)
-                await asyncio.sleep(UNDO_BACKOFF_S * 2**attempt)
+                log.warning("sync_undo_refund_failed", event_id=undo["event_id"], error=exc.message)
+                if attempt < UNDO_ATTEMPTS_MAX - 1:
+                    await asyncio.sleep(UNDO_BACKOFF_S * 2**attempt)
                 continue
             if isinstance(refund, Refused):
-                log.warning("sync_undo_refund_refused", event_id=event_id, reason=refund.reason)
-                return False
-            return True
-        return False
+                log.warning(
+                    "sync_undo_refund_refused", event_id=undo["event_id"], reason=refund.reason
+                )
+                return None
+            return refund
+        return None
 
     async def _undo_denied(
         self,
@@ -661,29 +677,50 @@ class Ingestor:
         booked: list[tuple[dict[str, Any], Booked]],
         keys: dict[int, str],
     ) -> bool:
-        """All or nothing: refund the debits of the event's other meters that the ledger booked,
-        then put back what accepting the event changed. False (nothing undone) when the forwarder
-        took a charge over meanwhile or a refund could not be booked: the event then stays
-        accepted, as in asynchronous mode (the refused charge DENIED, on the invoice)."""
+        """All or nothing, durably: in one transaction, put back what accepting the event changed,
+        keep the event as DENIED and record a refund owed for each debit the ledger booked on
+        its other meters (`undo_refunds`); then try those refunds at once. Any the ledger does
+        not take now is delivered by the forwarder until acknowledged, so the two services
+        converge whatever happens to the ledger or to us meanwhile. False (nothing undone) when
+        the forwarder took a charge over meanwhile: the event then stays accepted, as in
+        asynchronous mode (the refused charge DENIED, on the invoice)."""
+        now = self.app.clock.now()
+        undos = [
+            {
+                "event_id": event_id,
+                "meter_id": row["meter_id"],
+                "wallet_id": row["wallet_id"],
+                "debit_entry_id": res.entry_id,
+                "amount": row["amount"],
+                "description": f"refund: {event_id} was denied on another meter",
+                "ledger_request_id": ledger_request_id("undo", event_id, keys[row["id"]]),
+                "status": "PENDING",
+                # Ours while we try them now; the forwarder's after that (or if we die).
+                "forward_after": now + self.policy.sync_hold,
+                "create_time": now,
+            }
+            for row, res in booked
+        ]
         async with repo.conn.begin():
             if not await self._untouched(repo, event_id):
                 return False
-            # Keep the forwarder off while we refund (it would replay the booked debits).
-            await repo.hold_charges(event_id, self.app.clock.now() + self.policy.sync_hold)
-        for done, (row, res) in enumerate(booked):
-            if not await self._refund_sibling(event_id, keys[row["id"]], row["amount"], res):
-                if done:
-                    # Known limit (README): earlier siblings were refunded, this one could not
-                    # be; the event stays accepted and those refunds are not reflected here.
-                    log.error("sync_undo_incomplete", event_id=event_id, refunded=done)
-                return False
-        async with repo.conn.begin():
-            if not await self._untouched(repo, event_id):
-                return False
+            ids = await repo.insert_undos(undos)
             # Safe: the session advisory locks on the event's aggregates are still ours.
             await repo.save_aggregates(applied.before)
             await repo.delete_unique_values(applied.uniques)
             await repo.deny_event(event_id)
+        left = []
+        for undo_id, undo in zip(ids, undos, strict=True):
+            refund = await self._refund_now(undo)
+            if refund is None:
+                left.append(undo_id)
+                continue
+            async with repo.conn.begin():
+                await repo.undo_done(undo_id, refund.entry_id)
+        if left:
+            log.warning("sync_undo_deferred", event_id=event_id, refunds=len(left))
+            async with repo.conn.begin():
+                await repo.undo_retry(left, self.app.clock.now(), "left to the forwarder")
         return True
 
 
@@ -721,6 +758,7 @@ def debit_item(
     meter_key: str,
     meter_description: str,
     event_id: str,
+    customer_id: str,
 ) -> DebitItem:
     """The one way a charge becomes a ledger debit. Synchronous ingest and the forwarder must send
     byte-identical requests for the same charge: the ledger answers a retry with the original
@@ -732,5 +770,6 @@ def debit_item(
         occurred_time=occurred_time,
         feature=meter_key,
         source_event_id=event_id,
+        customer_id=customer_id,
         description=describe(meter_description or meter_key, event_id),
     )

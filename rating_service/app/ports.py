@@ -14,9 +14,9 @@ import grpc
 from billing_common.errors import Unavailable
 
 _FAILED_PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION.value[0]
-# Refusals that are answers about the request itself: sending it again gets the same answer, so
-# the charge stops (FAILED) instead of being retried forever. Anything else (UNAVAILABLE,
-# RESOURCE_EXHAUSTED, ABORTED, DEADLINE_EXCEEDED, INTERNAL, ...) may pass and is retried.
+# The retry rule of each answer of the ledger (README "Forwarder"):
+# - Answers about the request itself: sending it again gets the same answer, so the charge stops
+#   (FAILED) at once instead of being retried forever.
 _PERMANENT = frozenset(
     c.value[0]
     for c in (
@@ -25,15 +25,34 @@ _PERMANENT = frozenset(
         grpc.StatusCode.ALREADY_EXISTS,
         grpc.StatusCode.FAILED_PRECONDITION,
         grpc.StatusCode.OUT_OF_RANGE,
-        grpc.StatusCode.PERMISSION_DENIED,
     )
 )
+# - The ledger failed on this request: a passing fault (a database restart it did not recognise)
+#   or a bug every retry hits again. Retried a bounded number of times, then FAILED.
+_BOUNDED = frozenset(
+    c.value[0]
+    for c in (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.DATA_LOSS)
+)
+# - Everything else is transient and retried until it passes: the ledger unreachable, overloaded
+#   or restarting (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED, CANCELLED), and
+#   what an operator fixes for every charge at once (UNAUTHENTICATED, PERMISSION_DENIED: our
+#   credential; UNIMPLEMENTED: an older ledger). Failing every charge for those would lose them.
 
 
 class LedgerUnavailable(Unavailable):
     """The ledger could not be reached or answered with a transient error: retry later."""
 
     reason = "LEDGER_UNAVAILABLE"
+
+
+class BatchRefused(LedgerUnavailable):
+    """A whole DebitBatch of several debits was answered with an error that is not transient
+    (INTERNAL, say), so which debit caused it is unknown. The forwarder sends the debits again in
+    smaller batches until each answer is about one debit; a synchronous call leaves them to it."""
+
+    def __init__(self, message: str, refused: Refused) -> None:
+        super().__init__(message)
+        self.refused = refused
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +63,8 @@ class DebitItem:
     occurred_time: datetime
     feature: str
     source_event_id: str
+    # The customer charged: the ledger refuses the debit if the wallet is someone else's.
+    customer_id: str
     description: str = ""
 
 
@@ -77,6 +98,23 @@ class Refused:
         """Any other refusal that would be repeated on every retry (FAILED, never retried)."""
         return not self.denied and self.code in _PERMANENT
 
+    @property
+    def bounded(self) -> bool:
+        """The ledger failed on the request (INTERNAL, ...): retried a bounded number of times,
+        then FAILED."""
+        return self.code in _BOUNDED
+
+    @property
+    def transient(self) -> bool:
+        """Retried until it passes."""
+        return not (self.denied or self.permanent or self.bounded)
+
+
+@dataclass(frozen=True, slots=True)
+class WalletView:
+    unit: str
+    customer_id: str
+
 
 @dataclass(frozen=True, slots=True)
 class TopUpView:
@@ -108,8 +146,8 @@ class LedgerPort(Protocol):
         """PREPAID or PROMOTIONAL per grant id. Raises LedgerUnavailable."""
         ...
 
-    async def wallet_unit(self, wallet_id: str) -> str | None:
-        """The wallet's unit, or None when the ledger has no such wallet. Raises
+    async def wallet(self, wallet_id: str) -> WalletView | None:
+        """The wallet's unit and owner, or None when the ledger has no such wallet. Raises
         LedgerUnavailable."""
         ...
 

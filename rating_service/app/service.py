@@ -39,6 +39,7 @@ from rating_service.domain.errors import (
     PriceNotFound,
     PriceVersionOverlap,
     RequestInProgress,
+    WalletCustomerMismatch,
     WalletNotFound,
 )
 from rating_service.domain.meters import Meter
@@ -332,17 +333,23 @@ class RatingApp:
                     f"plan {c.plan_id!r} does not exist",
                     violations=[Violation("plan_id", "unknown plan")],
                 )
-            # A wrong wallet would make every charge fail at the ledger: check it once, here.
-            unit = await self.ledger.wallet_unit(c.wallet_id)
-            if unit is None:
+            # A wrong wallet would make every charge fail at the ledger (or, another customer's,
+            # spend someone else's credits): check it once, here.
+            wallet = await self.ledger.wallet(c.wallet_id)
+            if wallet is None:
                 raise WalletNotFound(
                     f"the ledger has no wallet {c.wallet_id!r}",
                     violations=[Violation("wallet_id", "unknown wallet")],
                 )
-            if unit != found[c.plan_id].unit:
+            if wallet.customer_id != c.customer_id:
+                raise WalletCustomerMismatch(
+                    f"wallet {c.wallet_id!r} does not belong to customer {c.customer_id!r}",
+                    violations=[Violation("wallet_id", "belongs to another customer")],
+                )
+            if wallet.unit != found[c.plan_id].unit:
                 raise InvalidArgument.field(
                     "wallet_id",
-                    f"the wallet is in {unit}, the plan in {found[c.plan_id].unit}",
+                    f"the wallet is in {wallet.unit}, the plan in {found[c.plan_id].unit}",
                     "WALLET_UNIT_MISMATCH",
                 )
             await repo.lock("customer", c.customer_id)

@@ -39,6 +39,12 @@ class WalletNotFound(NotFound):
     reason = "WALLET_NOT_FOUND"
 
 
+class WalletCustomerMismatch(FailedPrecondition):
+    """A plan's wallet must belong to the plan's customer (the ledger says who owns it)."""
+
+    reason = "WALLET_CUSTOMER_MISMATCH"
+
+
 class MeterKeyAlreadyExists(AlreadyExists):
     reason = "METER_ALREADY_EXISTS"
 

@@ -238,7 +238,9 @@ async def test_events_import_and_invoices(services: Services, tmp_path: Path) ->
         await cli("--json", "wallets", "create", "--customer", "ev", "--overage", "allow")
     ).json()["wallet_id"]
     await cli("grants", "create", wallet_id, "100")
-    s = await setup_customer(services.rating_stub, start=START, wallet_id=wallet_id)
+    s = await setup_customer(
+        services.rating_stub, start=START, wallet_id=wallet_id, customer_id="ev"
+    )
     services.ledger.clock.set(T)
 
     def event(event_id: str, units: object, at: str = "2026-01-01T01:00:00Z") -> str:

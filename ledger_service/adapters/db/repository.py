@@ -408,6 +408,16 @@ class LedgerRepository:
         row = (await self.conn.execute(select(wallets).where(wallets.c.id == wallet_id))).first()
         return None if row is None else (_wallet(row), row.overage)
 
+    async def wallet_owners(self, wallet_ids: Iterable[str]) -> dict[str, str]:
+        """The customer of each wallet that exists."""
+        wanted = sorted(set(wallet_ids))
+        if not wanted:
+            return {}
+        rows = await self.conn.execute(
+            select(wallets.c.id, wallets.c.customer_id).where(wallets.c.id.in_(wanted))
+        )
+        return {r.id: r.customer_id for r in rows}
+
     async def list_wallets(
         self, customer_id: str, after_seq: int, limit: int
     ) -> list[tuple[int, Wallet]]:

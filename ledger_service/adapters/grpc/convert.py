@@ -181,9 +181,11 @@ def debit(r: pb.DebitRequest, latest: datetime, prefix: str = "") -> cmd.Debit:
             "is more than 5 minutes in the future",
             "OCCURRED_TIME_IN_FUTURE",
         )
+    if r.customer_id:
+        identifier(r.customer_id, prefix + "customer_id")
     # Fingerprinted as "Debit" in batches too: a debit retried alone replays its batch result.
     return cmd.Debit(
-        idem=idem(r, "Debit", prefix),
+        idem=idem(debit_content(r), "Debit", prefix),
         wallet_id=identifier(r.wallet_id, prefix + "wallet_id"),
         amount=parse_amount(r.amount, prefix + "amount"),
         occurred_time=occurred,
@@ -192,6 +194,18 @@ def debit(r: pb.DebitRequest, latest: datetime, prefix: str = "") -> cmd.Debit:
         source_event_id=r.source_event_id,
         metadata=metadata(r.metadata, prefix + "metadata"),
     )
+
+
+def debit_content(r: pb.DebitRequest) -> pb.DebitRequest:
+    """What a debit's idempotency fingerprint covers: everything but `customer_id`, which is a
+    check made on every call (see the servicer), not something booked. So a debit first sent
+    without it (by an older caller) and retried with it replays rather than conflicting."""
+    if not r.customer_id:
+        return r
+    content = pb.DebitRequest()
+    content.CopyFrom(r)
+    content.ClearField("customer_id")
+    return content
 
 
 def refund(r: pb.RefundDebitRequest) -> cmd.Refund:

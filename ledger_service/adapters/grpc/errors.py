@@ -25,6 +25,7 @@ Code = grpc.StatusCode
 
 ERRORS: ErrorTable = {
     e.WalletNotFound: (Code.NOT_FOUND, "WALLET_NOT_FOUND"),
+    e.WalletCustomerMismatch: (Code.FAILED_PRECONDITION, "WALLET_CUSTOMER_MISMATCH"),
     e.GrantNotFound: (Code.NOT_FOUND, "GRANT_NOT_FOUND"),
     e.EntryNotFound: (Code.NOT_FOUND, "ENTRY_NOT_FOUND"),
     e.HoldNotFound: (Code.NOT_FOUND, "HOLD_NOT_FOUND"),

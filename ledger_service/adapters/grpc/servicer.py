@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 
 import grpc
@@ -11,7 +11,7 @@ from billing.ledger.v1 import ledger_pb2 as pb
 from billing.ledger.v1 import ledger_pb2_grpc
 
 from billing_common import paging
-from billing_common.errors import BillingError, InvalidArgument, RequestIdConflict
+from billing_common.errors import BillingError, InvalidArgument, RequestIdConflict, Violation
 from billing_common.grpc_errors import item_error, to_grpc_status
 from billing_common.grpc_server import rpc
 from billing_common.idempotency import fingerprint
@@ -25,6 +25,7 @@ from ledger_service.app import commands as cmd
 from ledger_service.app.combiner import DebitCombiner
 from ledger_service.app.service import LedgerApp
 from ledger_service.app.webhooks import WebhookApp
+from ledger_service.domain.errors import WalletCustomerMismatch
 from ledger_service.domain.model import Hold
 
 DEBIT_BATCH_MAX = 1000
@@ -121,6 +122,8 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
     @handler
     async def Debit(self, request: pb.DebitRequest, context: Ctx) -> pb.DebitResponse:
         command = convert.debit(request, self._latest())
+        if (foreign := await self._foreign([request])).get(0):
+            raise foreign[0]
         # Concurrent debits of one wallet share a transaction (see app/combiner.py).
         result = await self.combiner.debit(command)
         if isinstance(result, BillingError):
@@ -148,7 +151,7 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
         latest = self._latest()
         for i, item in enumerate(request.debits):
             if (first := refused_first.get(item.request_id)) is not None:
-                if fingerprint("Debit", item) == first[0]:
+                if fingerprint("Debit", convert.debit_content(item)) == first[0]:
                     results[i] = first[1]
                 else:
                     error = item_error(_conflict(item.request_id), ERRORS)
@@ -160,8 +163,15 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
             except BillingError as exc:
                 results[i] = pb.DebitResult(error=item_error(exc, ERRORS))
                 if item.request_id and item.request_id not in seen:
-                    refused_first[item.request_id] = (fingerprint("Debit", item), results[i])
+                    content = fingerprint("Debit", convert.debit_content(item))
+                    refused_first[item.request_id] = (content, results[i])
             seen.add(item.request_id)
+        foreign = await self._foreign([request.debits[i] for i in positions], positions)
+        if foreign:
+            kept = [(i, c) for i, c in zip(positions, commands, strict=True) if i not in foreign]
+            for i, exc in foreign.items():
+                results[i] = pb.DebitResult(error=item_error(exc, ERRORS))
+            positions, commands = [i for i, _ in kept], [c for _, c in kept]
         if commands:
             outcomes = await self.app.debit_batch(commands, _encode_debit)
             for i, outcome in zip(positions, outcomes, strict=True):
@@ -404,6 +414,33 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
                 cursor = event.seq
             if len(events) < EVENT_PAGE:
                 await asyncio.sleep(EVENT_POLL_INTERVAL_S)
+
+    async def _foreign(
+        self, debits: Sequence[pb.DebitRequest], positions: Sequence[int] | None = None
+    ) -> dict[int, WalletCustomerMismatch]:
+        """The debits (by position) whose stated customer does not own their wallet: refused
+        before anything is written. A wallet's owner never changes, so checking before the write
+        transaction is as good as checking inside it. Unknown wallets are left to the write
+        (WALLET_NOT_FOUND)."""
+        stated = [
+            (i if positions is None else positions[i], d)
+            for i, d in enumerate(debits)
+            if d.customer_id
+        ]
+        if not stated:
+            return {}
+        owners = await self.app.read(
+            lambda repo: repo.wallet_owners(d.wallet_id for _, d in stated)
+        )
+        prefix = "" if positions is None else "debits[{}]."
+        return {
+            i: WalletCustomerMismatch(
+                f"wallet {d.wallet_id!r} does not belong to customer {d.customer_id!r}",
+                violations=[Violation(prefix.format(i) + "customer_id", "does not own the wallet")],
+            )
+            for i, d in stated
+            if owners.get(d.wallet_id, d.customer_id) != d.customer_id
+        }
 
     def _latest(self) -> datetime:
         """The furthest future occurred_time a debit may have."""

@@ -32,6 +32,7 @@ from rating_service.adapters.db.tables import (
     plans,
     price_versions,
     refund_parts,
+    undo_refunds,
     unique_values,
 )
 from rating_service.domain.aggregation import AggregateState, Aggregation
@@ -108,10 +109,29 @@ class ChargeRow:
     ledger_entry_id: str
     refunded: Decimal
     attempts: int
+    internal_errors: int
 
     @property
     def key(self) -> AggKey:
         return (self.assignment_id, self.meter_id, self.period_start)
+
+
+@dataclass(frozen=True, slots=True)
+class UndoRow:
+    """A refund a synchronous refusal owes: the debit the ledger booked on another meter of the
+    denied event, refunded in full."""
+
+    id: int
+    event_id: str
+    meter_id: str
+    wallet_id: str
+    debit_entry_id: str
+    amount: Decimal
+    description: str
+    ledger_request_id: str
+    status: str
+    attempts: int
+    internal_errors: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -610,6 +630,69 @@ class RatingRepository:
             .values(forward_after=until)
         )
 
+    # -- undo refunds (synchronous refusals) ------------------------------------------------
+
+    async def insert_undos(self, rows: Sequence[dict[str, Any]]) -> list[int]:
+        if not rows:
+            return []
+        result = await self.conn.execute(
+            undo_refunds.insert().returning(undo_refunds.c.id, undo_refunds.c.ledger_request_id),
+            list(rows),
+        )
+        by_request = {r.ledger_request_id: r.id for r in result}
+        return [by_request[r["ledger_request_id"]] for r in rows]
+
+    async def due_undos(self, now: datetime, limit: int) -> list[UndoRow]:
+        rows = await self.conn.execute(
+            select(*(undo_refunds.c[f] for f in UndoRow.__dataclass_fields__))
+            .where(undo_refunds.c.status == "PENDING", undo_refunds.c.forward_after <= now)
+            .order_by(undo_refunds.c.id)
+            .limit(limit)
+        )
+        return [UndoRow(**r._mapping) for r in rows]
+
+    async def pending_undos(self) -> int:
+        query = (
+            select(func.count()).select_from(undo_refunds).where(undo_refunds.c.status == "PENDING")
+        )
+        return int((await self.conn.execute(query)).scalar_one())
+
+    async def undo_done(self, undo_id: int, entry_id: str) -> None:
+        await self.conn.execute(
+            update(undo_refunds)
+            .where(undo_refunds.c.id == undo_id, undo_refunds.c.status == "PENDING")
+            .values(status="DONE", ledger_entry_id=entry_id, last_error="")
+        )
+
+    async def undo_retry(
+        self, undo_ids: Iterable[int], after: datetime, error: str, *, internal: bool = False
+    ) -> None:
+        """Try again at `after` (`internal`: an INTERNAL-like answer, counted)."""
+        values: dict[str, Any] = {
+            "attempts": undo_refunds.c.attempts + 1,
+            "forward_after": after,
+            "last_error": error,
+        }
+        if internal:
+            values["internal_errors"] = undo_refunds.c.internal_errors + 1
+        await self.conn.execute(
+            update(undo_refunds)
+            .where(undo_refunds.c.id.in_(list(undo_ids)), undo_refunds.c.status == "PENDING")
+            .values(**values)
+        )
+
+    async def undo_fail(self, undo_id: int, error: str, *, internal: bool = False) -> set[int]:
+        values: dict[str, Any] = {"status": "FAILED", "last_error": error}
+        if internal:
+            values["internal_errors"] = undo_refunds.c.internal_errors + 1
+        result = await self.conn.execute(
+            update(undo_refunds)
+            .where(undo_refunds.c.id == undo_id, undo_refunds.c.status == "PENDING")
+            .values(**values)
+            .returning(undo_refunds.c.id)
+        )
+        return {r.id for r in result}
+
     async def has_refund_parts(self, charge_ids: Iterable[int]) -> bool:
         wanted = list(set(charge_ids))
         if not wanted:
@@ -727,27 +810,42 @@ class RatingRepository:
                 [{"b_id": i, "b_error": e} for i, e in ids_errors.items()],
             )
 
-    async def fail(self, ids_errors: Mapping[int, str]) -> None:
-        """A permanent ledger refusal (not a DENY): the charge stops here, FAILED, and the invoice
-        shows it; retrying would be refused the same way forever."""
-        if ids_errors:
-            await self.conn.execute(
+    async def fail(self, ids_errors: Mapping[int, str], *, internal: bool = False) -> set[int]:
+        """A permanent ledger refusal (not a DENY), or the last of the bounded INTERNAL answers
+        (`internal`, counted): the charge stops here, FAILED, and the invoice shows it; retrying
+        would be refused the same way forever. Returns the ids it moved (only PENDING ones move).
+        One statement per charge: failures are rare, and each needs its own answer."""
+        moved: set[int] = set()
+        for charge_id, error in ids_errors.items():
+            values: dict[str, Any] = {"status": "FAILED", "last_error": error}
+            if internal:
+                values["internal_errors"] = charges.c.internal_errors + 1
+            result = await self.conn.execute(
                 update(charges)
-                .where(charges.c.id == bindparam("b_id"), charges.c.status == "PENDING")
-                .values(status="FAILED", last_error=bindparam("b_error")),
-                [{"b_id": i, "b_error": e} for i, e in ids_errors.items()],
+                .where(charges.c.id == charge_id, charges.c.status == "PENDING")
+                .values(**values)
+                .returning(charges.c.id)
             )
+            moved |= {r.id for r in result}
+        return moved
 
-    async def back_off(self, retry: Mapping[int, tuple[datetime, str]]) -> None:
+    async def back_off(
+        self, retry: Mapping[int, tuple[datetime, str]], *, internal: bool = False
+    ) -> None:
+        """Try again at the given time; `internal`: the answer was INTERNAL-like (counted, as
+        only so many of those are retried)."""
         if retry:
+            values: dict[str, Any] = {
+                "attempts": charges.c.attempts + 1,
+                "forward_after": bindparam("b_after"),
+                "last_error": bindparam("b_error"),
+            }
+            if internal:
+                values["internal_errors"] = charges.c.internal_errors + 1
             await self.conn.execute(
                 update(charges)
                 .where(charges.c.id == bindparam("b_id"), charges.c.status == "PENDING")
-                .values(
-                    attempts=charges.c.attempts + 1,
-                    forward_after=bindparam("b_after"),
-                    last_error=bindparam("b_error"),
-                ),
+                .values(**values),
                 [{"b_id": i, "b_after": t, "b_error": e} for i, (t, e) in retry.items()],
             )
 

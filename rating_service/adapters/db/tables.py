@@ -6,6 +6,8 @@ timestamptz. The service owns this database; the ledger's money state is reached
   transaction as the event that changes it; unique_values backs UNIQUE_COUNT.
 - charges: one per (event, meter): the incremental charge and where it stands with the ledger;
   refund_parts: how a negative charge is returned from earlier debits.
+- undo_refunds: refunds owed by a synchronous refusal (the debits the ledger booked on an event's
+  other meters), recorded with the decision and delivered until the ledger acknowledges them.
 - invoices: one row per (assignment, period); a FINAL invoice keeps a snapshot and never changes.
 """
 
@@ -178,6 +180,9 @@ charges = Table(
     money_column("promotional"),
     money_column("overage"),
     Column("attempts", Integer, nullable=False, server_default=text("0")),
+    # How many of those attempts the ledger answered INTERNAL (or UNKNOWN, DATA_LOSS): only
+    # `ForwarderPolicy.internal_answers_max` are retried, then the charge is FAILED.
+    Column("internal_errors", Integer, nullable=False, server_default=text("0")),
     Column("forward_after", TS, nullable=False),
     Column("last_error", Text, nullable=False, server_default=""),
     Column("create_time", TS, nullable=False),
@@ -198,6 +203,35 @@ refund_parts = Table(
     Column("ledger_request_id", Text, nullable=False, unique=True),
     Column("ledger_entry_id", Text, nullable=False, server_default=""),
     PrimaryKeyConstraint("charge_id", "debit_charge_id"),
+)
+
+undo_refunds = Table(
+    "undo_refunds",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("event_id", Text, nullable=False),
+    Column("meter_id", Text, nullable=False),
+    Column("wallet_id", Text, nullable=False),
+    # The booked debit to refund in full, and the exact RefundDebit request (stored, so every
+    # attempt sends the same bytes and the ledger replays rather than conflicting).
+    Column("debit_entry_id", Text, nullable=False),
+    Column("amount", MONEY, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("ledger_request_id", Text, nullable=False, unique=True),
+    Column("ledger_entry_id", Text, nullable=False, server_default=""),
+    # PENDING -> DONE | FAILED (a permanent refusal, or the last of the bounded INTERNAL answers)
+    Column("status", Text, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("internal_errors", Integer, nullable=False, server_default=text("0")),
+    Column("forward_after", TS, nullable=False),
+    Column("last_error", Text, nullable=False, server_default=""),
+    Column("create_time", TS, nullable=False),
+    Index(
+        "undo_refunds_pending_idx",
+        "forward_after",
+        "id",
+        postgresql_where=text("status = 'PENDING'"),
+    ),
 )
 
 invoices = Table(

@@ -36,6 +36,7 @@ ERRORS: ErrorTable = {
     e.CustomerNotFound: (Code.NOT_FOUND, "CUSTOMER_NOT_FOUND"),
     e.InvoiceNotFound: (Code.NOT_FOUND, "INVOICE_NOT_FOUND"),
     e.WalletNotFound: (Code.NOT_FOUND, "WALLET_NOT_FOUND"),
+    e.WalletCustomerMismatch: (Code.FAILED_PRECONDITION, "WALLET_CUSTOMER_MISMATCH"),
     e.PriceVersionOverlap: (Code.INVALID_ARGUMENT, "PRICE_VERSION_OVERLAP"),
     e.AssignmentOverlap: (Code.FAILED_PRECONDITION, "ASSIGNMENT_OVERLAP"),
     e.PeriodNotEnded: (Code.FAILED_PRECONDITION, "PERIOD_NOT_ENDED"),

@@ -41,6 +41,7 @@ START = datetime(2026, 3, 1, tzinfo=UTC)
 NOW = START + timedelta(days=1)
 Code = grpc.StatusCode
 LONG_ID = "x" * 129
+OTHER = "cust-other"  # the customer the base AssignPlan assigns (it owns World.wallet_id)
 
 
 @dataclass
@@ -48,8 +49,8 @@ class World:
     stub: rating_pb2_grpc.RatingServiceStub
     rating: rating_main.Rating
     s: Setup
-    wallet_id: str  # another CREDITS wallet on the ledger
-    usd_wallet_id: str  # a wallet in another unit
+    wallet_id: str  # another CREDITS wallet on the ledger, of OTHER
+    usd_wallet_id: str  # a wallet of OTHER in another unit
     missing_wallet_id: str  # a well-formed wallet id the ledger does not know
 
 
@@ -85,9 +86,11 @@ async def world(
     try:
         ledger_stub = ledger_pb2_grpc.LedgerServiceStub(ledger_channel)
         wallet = await make_wallet(ledger_stub)
-        s = await setup_customer(stub, start=START, wallet_id=wallet.wallet_id)
-        other = await make_wallet(ledger_stub)
-        usd = await make_wallet(ledger_stub, unit="USD")
+        s = await setup_customer(
+            stub, start=START, wallet_id=wallet.wallet_id, customer_id=wallet.customer_id
+        )
+        other = await make_wallet(ledger_stub, customer_id=OTHER)
+        usd = await make_wallet(ledger_stub, unit="USD", customer_id=OTHER)
         clock.set(NOW)
         yield World(stub, built, s, other.wallet_id, usd.wallet_id, str(uuid.uuid4()))
     finally:
@@ -139,7 +142,7 @@ BASE: dict[str, Callable[[World], Message]] = {
     "GetPlan": lambda w: pb.GetPlanRequest(plan_id=w.s.plan.plan_id),
     "AssignPlan": lambda w: pb.AssignPlanRequest(
         request_id=rid(),
-        customer_id=f"c-{rid()}",
+        customer_id=OTHER,
         plan_id=w.s.plan.plan_id,
         wallet_id=w.wallet_id,
     ),
@@ -212,6 +215,8 @@ CASES = [
     bad("AssignPlan", "bad-start", I, "INVALID_TIME", "start_time", start_time=NEG_NANOS),
     bad("AssignPlan", "unknown-wallet", Code.NOT_FOUND, "WALLET_NOT_FOUND", "wallet_id",
         wallet_id=lambda w: w.missing_wallet_id),
+    bad("AssignPlan", "others-wallet", Code.FAILED_PRECONDITION, "WALLET_CUSTOMER_MISMATCH",
+        "wallet_id", customer_id="cust-not-the-owner"),
     bad("AssignPlan", "wallet-in-usd", I, "WALLET_UNIT_MISMATCH", "wallet_id",
         wallet_id=lambda w: w.usd_wallet_id),
     bad("IngestEvents", "no-events", I, "MISSING_FIELD", "events", events=[]),

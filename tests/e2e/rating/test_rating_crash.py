@@ -126,7 +126,10 @@ async def test_kill_rating_and_stop_ledger_mid_stream_charges_each_event_once(
         # Prices and plans take effect now or later, never in the past (EFFECTIVE_TIME_IN_PAST).
         start = datetime.now(UTC) + timedelta(seconds=1)
         s = await setup_customer(
-            rating_pb2_grpc.RatingServiceStub(channel), start=start, wallet_id=wallet.wallet_id
+            rating_pb2_grpc.RatingServiceStub(channel),
+            start=start,
+            wallet_id=wallet.wallet_id,
+            customer_id=wallet.customer_id,
         )
         await channel.close()
         await asyncio.sleep(max(0.0, (start - datetime.now(UTC)).total_seconds()) + 0.01)

@@ -27,6 +27,7 @@ async def test_events_become_debits_balance_history_and_invoice(both) -> None:  
         both.stub,
         start=START,
         wallet_id=wallet.wallet_id,
+        customer_id=wallet.customer_id,
         fixed_charge="10",
         model=pb.PRICING_MODEL_VOLUME,
         tiers=[pb.Tier(up_to="10", unit_price="2"), pb.Tier(up_to="", unit_price="1")],
@@ -71,7 +72,9 @@ async def test_sync_mode_against_a_deny_wallet(both) -> None:  # type: ignore[no
     ledger = both.ledger.stub
     wallet = await make_wallet(ledger, policy=lpb.OVERAGE_POLICY_DENY)
     await make_grant(ledger, wallet.wallet_id, "3")
-    s = await setup_customer(both.stub, start=START, wallet_id=wallet.wallet_id)
+    s = await setup_customer(
+        both.stub, start=START, wallet_id=wallet.wallet_id, customer_id=wallet.customer_id
+    )
     both.ledger.clock.set(T)
     response = await ingest(
         both.stub,
@@ -94,7 +97,9 @@ async def test_sync_mode_against_a_deny_wallet(both) -> None:  # type: ignore[no
 async def test_overage_on_the_invoice_follows_ledger_settlement(both) -> None:  # type: ignore[no-untyped-def]
     ledger = both.ledger.stub
     wallet = await make_wallet(ledger, policy=lpb.OVERAGE_POLICY_ALLOW_OVERAGE)
-    s = await setup_customer(both.stub, start=START, wallet_id=wallet.wallet_id)
+    s = await setup_customer(
+        both.stub, start=START, wallet_id=wallet.wallet_id, customer_id=wallet.customer_id
+    )
     both.ledger.clock.set(T)
     await ingest(both.stub, [event(s.customer_id, T, "ov1", units="20")])  # 10 credits, no grant
     await both.drain()
@@ -130,7 +135,9 @@ async def test_a_lost_sync_answer_is_replayed_by_the_forwarder_not_booked_twice(
     ledger = both.ledger.stub
     wallet = await make_wallet(ledger, policy=lpb.OVERAGE_POLICY_DENY)
     await make_grant(ledger, wallet.wallet_id, "10")
-    s = await setup_customer(both.stub, start=START, wallet_id=wallet.wallet_id)
+    s = await setup_customer(
+        both.stub, start=START, wallet_id=wallet.wallet_id, customer_id=wallet.customer_id
+    )
     both.ledger.clock.set(T)
     real = both.rating.app.ledger
     both.rating.app.ledger = AnswerLost(real)

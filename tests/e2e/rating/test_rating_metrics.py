@@ -19,7 +19,9 @@ async def test_events_by_status_and_an_empty_backlog_after_forwarding(both) -> N
     url = f"http://127.0.0.1:{port}/metrics"
     wallet = await make_wallet(both.ledger.stub, policy=lpb.OVERAGE_POLICY_ALLOW_OVERAGE)
     await make_grant(both.ledger.stub, wallet.wallet_id, "100")
-    s = await setup_customer(both.stub, start=START, wallet_id=wallet.wallet_id)
+    s = await setup_customer(
+        both.stub, start=START, wallet_id=wallet.wallet_id, customer_id=wallet.customer_id
+    )
     async with httpx.AsyncClient() as http:
         before = (await http.get(url)).text
         t = START + timedelta(hours=1)

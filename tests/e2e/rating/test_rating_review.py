@@ -20,7 +20,7 @@ T = START + timedelta(hours=1)
 
 async def test_a_partial_deny_is_refunded_in_the_ledger_and_undone_here(both) -> None:  # type: ignore[no-untyped-def]
     ledger = both.ledger.stub
-    wallet = await make_wallet(ledger, policy=lpb.OVERAGE_POLICY_DENY)
+    wallet = await make_wallet(ledger, policy=lpb.OVERAGE_POLICY_DENY, customer_id="cust-e2e")
     await make_grant(ledger, wallet.wallet_id, "2")
     stub = both.stub
     ma = await make_meter(stub, pb.AGGREGATION_SUM, "units")
@@ -72,6 +72,7 @@ async def test_a_charge_with_too_many_digits_is_rejected_not_retried_forever(bot
         both.stub,
         start=START,
         wallet_id=wallet.wallet_id,
+        customer_id=wallet.customer_id,
         model=pb.PRICING_MODEL_PER_UNIT,
         unit_price="0.000000001",
     )

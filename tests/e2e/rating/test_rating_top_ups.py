@@ -34,7 +34,9 @@ async def test_blocks_bought_during_the_period_are_on_the_invoice(both) -> None:
             ),
         )
     )
-    s = await setup_customer(both.stub, start=START, wallet_id=wallet.wallet_id)  # 0.5 per unit
+    s = await setup_customer(
+        both.stub, start=START, wallet_id=wallet.wallet_id, customer_id=wallet.customer_id
+    )  # 0.5 per unit
     both.ledger.clock.set(T)
     await ingest(both.stub, [event(s.customer_id, T, "e1", units="50")])  # 25 > 10: one block
     await ingest(both.stub, [event(s.customer_id, T, "e2", units="200")])  # 100 > 85: one more

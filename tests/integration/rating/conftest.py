@@ -39,6 +39,7 @@ class LedgerView:
     proxy: TcpProxy
     client: LedgerClient  # the rating service's own client (its channel goes through the proxy)
     wallets: list[str] = field(default_factory=list)
+    owners: dict[str, str] = field(default_factory=dict)  # wallet id -> customer id
 
     @property
     def stub(self):  # type: ignore[no-untyped-def]
@@ -51,11 +52,14 @@ class LedgerView:
         credits: str | None = None,
         kind: int = lpb.GRANT_KIND_PREPAID,
         unit: str = "CREDITS",
+        customer_id: str | None = None,
     ) -> str:
-        """A new wallet (ALLOW_OVERAGE unless `deny`), with one grant of `credits` if given."""
+        """A new wallet (ALLOW_OVERAGE unless `deny`), with one grant of `credits` if given, of
+        `customer_id` (a new customer by default; see `owners`)."""
         policy = lpb.OVERAGE_POLICY_DENY if deny else lpb.OVERAGE_POLICY_ALLOW_OVERAGE
-        wallet = await make_wallet(self.stub, policy=policy, unit=unit)
+        wallet = await make_wallet(self.stub, policy=policy, unit=unit, customer_id=customer_id)
         self.wallets.append(wallet.wallet_id)
+        self.owners[wallet.wallet_id] = wallet.customer_id
         if credits is not None:
             await self.grant(wallet.wallet_id, credits, kind=kind)
         return wallet.wallet_id
@@ -138,9 +142,11 @@ class RunningRating:
         raise AssertionError("the forwarder kept finding due charges")
 
     async def setup_customer(self, *, wallet_id: str = "", **kw) -> Setup:  # type: ignore[no-untyped-def]
-        """helpers.setup_customer with a real wallet (a new ALLOW_OVERAGE one by default)."""
+        """helpers.setup_customer with a real wallet (a new ALLOW_OVERAGE one by default), for
+        the customer who owns it (a plan's wallet must belong to its customer)."""
+        wallet_id = wallet_id or await self.ledger.wallet()
         return await setup_customer(
-            self.stub, wallet_id=wallet_id or await self.ledger.wallet(), **kw
+            self.stub, wallet_id=wallet_id, customer_id=self.ledger.owners[wallet_id], **kw
         )
 
 

@@ -61,6 +61,7 @@ async def setup_customer(  # type: ignore[no-untyped-def]
     aggregation: int = pb.AGGREGATION_SUM,
     prop: str = "units",
     wallet_id: str = "",
+    customer_id: str = "",
     fixed_charge: str = "",
     included: str = "",
     **price_kw,
@@ -82,7 +83,7 @@ async def setup_customer(  # type: ignore[no-untyped-def]
             )
         )
     ).plan
-    customer_id = f"cust-{rid()[:8]}"
+    customer_id = customer_id or f"cust-{rid()[:8]}"
     wallet_id = wallet_id or f"wallet-{customer_id}"
     await stub.AssignPlan(
         pb.AssignPlanRequest(

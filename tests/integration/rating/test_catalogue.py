@@ -139,7 +139,8 @@ async def test_overlapping_price_version_is_refused(rating) -> None:  # type: ig
 
 async def test_plans_and_assignments(rating) -> None:  # type: ignore[no-untyped-def]
     s = await rating.setup_customer(start=START)
-    other_wallet = await rating.ledger.wallet()
+    # The ledger has one wallet per (customer, unit), and a plan's wallet is its customer's.
+    wallet = s.wallet_id
     plan = await rating.stub.GetPlan(pb.GetPlanRequest(plan_id=s.plan.plan_id))
     assert plan.plan == s.plan
     code, reason, fields = await refused(
@@ -174,7 +175,7 @@ async def test_plans_and_assignments(rating) -> None:  # type: ignore[no-untyped
                 request_id=rid(),
                 customer_id=s.customer_id,
                 plan_id=s.plan.plan_id,
-                wallet_id=other_wallet,
+                wallet_id=wallet,
                 start_time=timestamp(START),
             )
         )
@@ -185,8 +186,8 @@ async def test_plans_and_assignments(rating) -> None:  # type: ignore[no-untyped
             request_id=rid(),
             customer_id=s.customer_id,
             plan_id=s.plan.plan_id,
-            wallet_id=other_wallet,
+            wallet_id=wallet,
             start_time=timestamp(START + timedelta(days=40)),
         )
     )
-    assert later.assignment.wallet_id == other_wallet
+    assert later.assignment.wallet_id == wallet

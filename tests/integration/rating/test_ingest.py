@@ -175,7 +175,7 @@ async def test_full_batch_counted_by_two_meters_commits_whole(rating) -> None:  
             prices=[pb.PlanPrice(price_id=p.price_id) for p in prices],
         )
     )
-    wallet = await rating.ledger.wallet()
+    wallet = await rating.ledger.wallet(customer_id="two-meters")
     await stub.AssignPlan(
         pb.AssignPlanRequest(
             request_id=rid(),

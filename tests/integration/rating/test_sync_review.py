@@ -43,7 +43,8 @@ async def two_meter_customer(  # type: ignore[no-untyped-def]
     """A customer on a plan with two meters, on a new real wallet (DENY with `credits` when
     `deny`)."""
     stub = rating.stub
-    wallet = await rating.ledger.wallet(deny=deny, credits=credits)
+    customer = "cust-" + rid()[:6]
+    wallet = await rating.ledger.wallet(deny=deny, credits=credits, customer_id=customer)
     ma = await make_meter(stub, pb.AGGREGATION_SUM, "units")
     mb = await make_meter(stub, pb.AGGREGATION_SUM, "units")
     pa = await make_price(stub, ma.meter_id, START, **model_a)
@@ -62,7 +63,6 @@ async def two_meter_customer(  # type: ignore[no-untyped-def]
             )
         )
     ).plan
-    customer = "cust-" + rid()[:6]
     await stub.AssignPlan(
         pb.AssignPlanRequest(
             request_id=rid(),
@@ -297,41 +297,3 @@ async def test_synchronous_calls_in_flight_are_bounded_below_the_pool(rating) ->
     assert all(r.results[0].status == pb.EVENT_STATUS_CHARGED for r in results)
     assert most <= 3
     assert rating.rating.app.policy.sync_concurrency_max == 3  # pool_size 5 in these tests
-
-
-async def test_a_partial_deny_whose_refund_cannot_be_booked_keeps_the_event(rating) -> None:  # type: ignore[no-untyped-def]
-    """Finding 5, the fallback: if the booked sibling cannot be refunded (ledger gone after the
-    debit), nothing is undone; the event stays as in asynchronous mode, consistent with the
-    ledger (A booked and acknowledged, B DENIED on the invoice)."""
-    cust, wallet = await two_meter_customer(
-        rating,
-        {"model": pb.PRICING_MODEL_PER_UNIT, "unit_price": "1"},
-        "5",
-        deny=True,
-        credits="2",
-    )
-    rating.clock.set(T)
-    client = rating.ledger.client  # the rating service's real ledger client, spied on
-    kinds = client.grant_kinds
-
-    async def then_gone(grant_ids):  # type: ignore[no-untyped-def]
-        # The ledger answered the debits (A booked, B denied) and its grants' kinds; then the
-        # network to it fails, so the refund of A cannot be booked.
-        answer = await kinds(grant_ids)
-        client.grant_kinds = kinds
-        rating.ledger.pause()
-        return answer
-
-    client.grant_kinds = then_gone
-    r = await ingest(rating.stub, [event(cust, T, "p1", units="2")], sync=True)
-    await rating.ledger.resume()
-    assert r.results[0].status == pb.EVENT_STATUS_DENIED
-    assert sorted(c.status for c in r.results[0].charges) == [
-        pb.CHARGE_STATUS_ACKNOWLEDGED,
-        pb.CHARGE_STATUS_DENIED,
-    ]
-    assert await rating.ledger.balance(wallet) == Decimal(0)
-    inv = (await rating.stub.GetInvoice(pb.GetInvoiceRequest(customer_id=cust))).invoice
-    booked = Decimal(inv.usage_total) - sum(Decimal(ln.denied_amount) for ln in inv.lines)
-    assert booked == Decimal(2)
-    assert await rows(rating, "select id, status from events") == [("p1", "ACCEPTED")]

@@ -709,7 +709,7 @@ class VoidGrantResponse(_message.Message):
     def __init__(self, grant: _Optional[_Union[Grant, _Mapping]] = ..., entry: _Optional[_Union[Entry, _Mapping]] = ...) -> None: ...
 
 class DebitRequest(_message.Message):
-    __slots__ = ("request_id", "wallet_id", "amount", "occurred_time", "feature", "description", "source_event_id", "metadata")
+    __slots__ = ("request_id", "wallet_id", "amount", "occurred_time", "feature", "description", "source_event_id", "metadata", "customer_id")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -725,6 +725,7 @@ class DebitRequest(_message.Message):
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     SOURCE_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     wallet_id: str
     amount: str
@@ -733,7 +734,8 @@ class DebitRequest(_message.Message):
     description: str
     source_event_id: str
     metadata: _containers.ScalarMap[str, str]
-    def __init__(self, request_id: _Optional[str] = ..., wallet_id: _Optional[str] = ..., amount: _Optional[str] = ..., occurred_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., feature: _Optional[str] = ..., description: _Optional[str] = ..., source_event_id: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    customer_id: str
+    def __init__(self, request_id: _Optional[str] = ..., wallet_id: _Optional[str] = ..., amount: _Optional[str] = ..., occurred_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., feature: _Optional[str] = ..., description: _Optional[str] = ..., source_event_id: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., customer_id: _Optional[str] = ...) -> None: ...
 
 class DebitResponse(_message.Message):
     __slots__ = ("entry",)

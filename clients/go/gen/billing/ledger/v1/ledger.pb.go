@@ -3665,7 +3665,13 @@ type DebitRequest struct {
 	// The usage event behind the debit.
 	SourceEventId string `protobuf:"bytes,7,opt,name=source_event_id,json=sourceEventId,proto3" json:"source_event_id,omitempty"`
 	// Free-form labels.
-	Metadata      map[string]string `protobuf:"bytes,8,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Metadata map[string]string `protobuf:"bytes,8,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Optional: the customer the caller means to charge. When set and the wallet belongs to
+	// another customer, the debit is refused (FAILED_PRECONDITION, reason
+	// WALLET_CUSTOMER_MISMATCH) and nothing is written. A check, not part of the debit: it is left
+	// out of the request's idempotency fingerprint, so the same debit sent with or without it
+	// replays the original entry (and every replay is checked again).
+	CustomerId    string `protobuf:"bytes,9,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3754,6 +3760,13 @@ func (x *DebitRequest) GetMetadata() map[string]string {
 		return x.Metadata
 	}
 	return nil
+}
+
+func (x *DebitRequest) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
 }
 
 // Response of Debit.
@@ -6896,7 +6909,7 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\"s\n" +
 	"\x11VoidGrantResponse\x12.\n" +
 	"\x05grant\x18\x01 \x01(\v2\x18.billing.ledger.v1.GrantR\x05grant\x12.\n" +
-	"\x05entry\x18\x02 \x01(\v2\x18.billing.ledger.v1.EntryR\x05entry\"\x8f\x03\n" +
+	"\x05entry\x18\x02 \x01(\v2\x18.billing.ledger.v1.EntryR\x05entry\"\xb0\x03\n" +
 	"\fDebitRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x1b\n" +
@@ -6906,7 +6919,9 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"\afeature\x18\x05 \x01(\tR\afeature\x12 \n" +
 	"\vdescription\x18\x06 \x01(\tR\vdescription\x12&\n" +
 	"\x0fsource_event_id\x18\a \x01(\tR\rsourceEventId\x12I\n" +
-	"\bmetadata\x18\b \x03(\v2-.billing.ledger.v1.DebitRequest.MetadataEntryR\bmetadata\x1a;\n" +
+	"\bmetadata\x18\b \x03(\v2-.billing.ledger.v1.DebitRequest.MetadataEntryR\bmetadata\x12\x1f\n" +
+	"\vcustomer_id\x18\t \x01(\tR\n" +
+	"customerId\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"?\n" +
