@@ -6,22 +6,60 @@ fractional digits and 38 significant digits. Anything else is INVALID_ARGUMENT.
 
 from __future__ import annotations
 
-import decimal
+import functools
+import inspect
 import re
-from decimal import Decimal
+from collections.abc import Callable
+from decimal import (
+    ROUND_HALF_EVEN,
+    Context,
+    Decimal,
+    DivisionByZero,
+    Inexact,
+    InvalidOperation,
+    Overflow,
+    localcontext,
+)
+from typing import Any, TypeVar
 
 from billing_common.errors import InvalidArgument
 
 FRACTION_DIGITS_MAX = 18
 SIGNIFICANT_DIGITS_MAX = 38
 
-# Sums of many amounts need more than the default 28 digits of precision; 100 leaves room for
-# sums of billions of 38-digit amounts. Rounding a money value is always a bug, so Inexact traps.
-_CONTEXT = decimal.Context(prec=100, rounding=decimal.ROUND_HALF_EVEN)
-for _trap in (decimal.InvalidOperation, decimal.DivisionByZero, decimal.Overflow, decimal.Inexact):
-    _CONTEXT.traps[_trap] = True
-decimal.DefaultContext.prec = _CONTEXT.prec
-decimal.setcontext(_CONTEXT.copy())
+# The context of every money operation. Sums of many amounts need more than the default 28
+# digits of precision; 100 leaves room for sums of billions of 38-digit amounts and for products
+# of two of them. Rounding a money value is always a bug, so Inexact traps (as do the rest).
+# It is used explicitly (`exact`, `with localcontext(MONEY)`), never installed globally: a
+# module's exactness must not depend on what was imported before it.
+MONEY = Context(
+    prec=100,
+    rounding=ROUND_HALF_EVEN,
+    traps=[InvalidOperation, DivisionByZero, Overflow, Inexact],
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def exact(fn: F) -> F:
+    """Run `fn` (a function or a coroutine function) under MONEY, whatever the caller's decimal
+    context; the caller's context is restored afterwards."""
+    if inspect.iscoroutinefunction(fn):
+
+        @functools.wraps(fn)
+        async def run_async(*args: Any, **kwargs: Any) -> Any:
+            with localcontext(MONEY):
+                return await fn(*args, **kwargs)
+
+        return run_async  # type: ignore[return-value]
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        with localcontext(MONEY):
+            return fn(*args, **kwargs)
+
+    return run  # type: ignore[return-value]
+
 
 # ASCII digits only: \d would accept any Unicode digit ("１"), and Decimal() would too.
 _PLAIN = re.compile(r"-?(?P<int>[0-9]+)(?:\.(?P<frac>[0-9]+))?")
@@ -47,7 +85,7 @@ def parse_amount(
         raise InvalidArgument.field(
             field, f"at most {SIGNIFICANT_DIGITS_MAX} significant digits", "INVALID_AMOUNT"
         )
-    value = Decimal(text)
+    value = Decimal(text)  # exact whatever the context: construction never rounds
     if value < 0 and not allow_negative:
         raise InvalidArgument.field(field, "must not be negative", "INVALID_AMOUNT")
     if value == 0 and not allow_zero:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from billing_common import metrics
+from billing_common.money import exact
 from rating_service.adapters.db.repository import ChargeRow, RatingRepository
 from rating_service.app.ingest import debit_item, describe, ledger_request_id
 from rating_service.app.ports import Booked, LedgerUnavailable, Refused
@@ -147,6 +148,7 @@ class Forwarder:
         )
 
     async def _refund(self, charge: ChargeRow) -> None:
+        @exact
         async def plan(repo: RatingRepository) -> list[dict[str, object]] | None:
             locked = await repo.charges_by_ids([charge.id], lock=True)
             if not locked or locked[0].status != "PENDING":

@@ -12,6 +12,7 @@ from typing import Protocol
 import grpc
 
 from billing_common.errors import Unavailable
+from billing_common.money import exact
 
 _FAILED_PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION.value[0]
 # Refusals that are answers about the request itself: sending it again gets the same answer, so
@@ -89,6 +90,7 @@ class TopUpView:
     create_time: datetime
 
     @property
+    @exact
     def price(self) -> Decimal:
         return self.credits * self.unit_price
 
