@@ -235,7 +235,8 @@ def grants_create(
     if unit_price is not None:
         request.cost_basis.CopyFrom(
             pb.CostBasis(
-                unit_price=parse.amount(unit_price, name="--unit-price"), currency=currency
+                unit_price=parse.amount(unit_price, name="--unit-price", allow_zero=True),
+                currency=currency,
             )
         )
     request.request_id = state.request_id(request_id)
@@ -520,7 +521,10 @@ def holds_capture(
     state = state_of(ctx)
     rid = state.request_id(request_id)
     request = pb.CaptureHoldRequest(
-        request_id=rid, hold_id=hold_id, amount=parse.amount(amount), description=description
+        request_id=rid,
+        hold_id=hold_id,
+        amount=parse.amount(amount, allow_zero=True),
+        description=description,
     )
     _show_hold(
         state, state.call(state.ledger.CaptureHold, request, name="CaptureHold", request_id=rid)

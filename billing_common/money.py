@@ -66,31 +66,44 @@ _PLAIN = re.compile(r"-?(?P<int>[0-9]+)(?:\.(?P<frac>[0-9]+))?")
 ZERO = Decimal(0)
 
 
+class AmountError(ValueError):
+    """Text that is not an amount under the money rules; the message says why."""
+
+
+def to_amount(text: str, *, allow_zero: bool = False, allow_negative: bool = False) -> Decimal:
+    """The one amount parser (server validation, the CLI): `text` as a Decimal, or AmountError.
+
+    Plain decimal notation only ("12.50", "-3", "0.000001"): no exponent, no NaN or infinity, no
+    sign "+", no spaces, ASCII digits; at most 18 fractional and 38 significant digits. Negative
+    amounts only with `allow_negative`, zero only with `allow_zero`.
+    The Python client carries the same rules (clients/python, `_money.py`), since it installs
+    without this package; tests/unit/test_amount_parser.py holds all of them to one verdict.
+    """
+    match = _PLAIN.fullmatch(text)
+    if match is None:
+        raise AmountError(f'{text!r} is not a plain decimal number such as "12.50"')
+    fraction = match.group("frac") or ""
+    if len(fraction) > FRACTION_DIGITS_MAX:
+        raise AmountError(f"at most {FRACTION_DIGITS_MAX} fractional digits")
+    digits = (match.group("int") + fraction).lstrip("0")
+    if len(digits) > SIGNIFICANT_DIGITS_MAX:
+        raise AmountError(f"at most {SIGNIFICANT_DIGITS_MAX} significant digits")
+    value = Decimal(text)  # exact whatever the context: construction never rounds
+    if value < 0 and not allow_negative:
+        raise AmountError("must not be negative")
+    if value == 0 and not allow_zero:
+        raise AmountError("must be greater than zero")
+    return value
+
+
 def parse_amount(
     text: str, field: str, *, allow_zero: bool = False, allow_negative: bool = False
 ) -> Decimal:
     """Parse a decimal string from a request, or raise InvalidArgument naming `field`."""
-    match = _PLAIN.fullmatch(text)
-    if match is None:
-        raise InvalidArgument.field(
-            field, f'{text!r} is not a plain decimal number such as "12.50"', "INVALID_AMOUNT"
-        )
-    fraction = match.group("frac") or ""
-    if len(fraction) > FRACTION_DIGITS_MAX:
-        raise InvalidArgument.field(
-            field, f"at most {FRACTION_DIGITS_MAX} fractional digits", "INVALID_AMOUNT"
-        )
-    digits = (match.group("int") + fraction).lstrip("0")
-    if len(digits) > SIGNIFICANT_DIGITS_MAX:
-        raise InvalidArgument.field(
-            field, f"at most {SIGNIFICANT_DIGITS_MAX} significant digits", "INVALID_AMOUNT"
-        )
-    value = Decimal(text)  # exact whatever the context: construction never rounds
-    if value < 0 and not allow_negative:
-        raise InvalidArgument.field(field, "must not be negative", "INVALID_AMOUNT")
-    if value == 0 and not allow_zero:
-        raise InvalidArgument.field(field, "must be greater than zero", "INVALID_AMOUNT")
-    return value
+    try:
+        return to_amount(text, allow_zero=allow_zero, allow_negative=allow_negative)
+    except AmountError as exc:
+        raise InvalidArgument.field(field, str(exc), "INVALID_AMOUNT") from None
 
 
 def format_amount(value: Decimal) -> str:
