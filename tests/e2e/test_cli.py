@@ -261,6 +261,24 @@ async def test_the_cli_refuses_amounts_the_server_refuses_and_sends_nothing(
     assert [e["type"] for e in listed["entries"]] == ["ENTRY_TYPE_GRANT"]
 
 
+async def test_a_given_grace_or_timeout_is_never_replaced_by_the_default(
+    ledger_server: RunningLedger,
+) -> None:
+    """An option given empty is refused (exit 2), not dropped in favour of the server's default;
+    an explicit zero grace is sent as a zero duration (field present)."""
+    cli = Cli(ledger_server.target)
+    await cli("wallets", "create", "--customer", "g0", "--grace", "", expect=2)
+    wallet_id = (await cli("--json", "wallets", "create", "--customer", "g1")).json()["wallet_id"]
+    await cli("grants", "create", wallet_id, "10")
+    await cli("holds", "create", wallet_id, "1", "--expires-in", "", expect=2)
+    await cli("debit", wallet_id, "1", "--occurred", "", expect=2)
+    await cli("grants", "create", wallet_id, "1", "--expire", "", expect=2)
+    await cli("balance", wallet_id, "--as-of", "", expect=2)
+    assert (await cli("--json", "balance", wallet_id)).json()["available"] == "10"
+    listed = (await cli("--json", "wallets", "list", "--customer", "g0")).json()
+    assert listed["wallets"] == []
+
+
 async def test_events_import_and_invoices(services: Services, tmp_path: Path) -> None:
     cli = services.cli
     wallet_id = (
