@@ -47,7 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
 def cli(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    settings = LedgerSettings.from_env().with_args(args)
+    try:
+        settings = LedgerSettings.from_env().with_args(args)
+    except ValueError as exc:  # a setting that cannot work: say which, exit 2
+        parser.error(str(exc))
     configure_logging(settings.log_level)
 
     if args.command == "serve":
