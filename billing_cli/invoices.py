@@ -81,7 +81,7 @@ def invoices_get(
     if not invoice_id and not customer:
         raise typer.BadParameter("give an INVOICE_ID or --customer")
     request = pb.GetInvoiceRequest(invoice_id=invoice_id, customer_id=customer)
-    if period:
+    if period is not None:
         request.period_time.CopyFrom(parse.timestamp(period, name="--period"))
     show_invoice(state, state.call(state.rating.GetInvoice, request, name="GetInvoice").invoice)
 

@@ -92,7 +92,7 @@ def wallets_create(
         overage_policy=overage.proto,
         metadata=parse.labels(meta),
     )
-    if grace:
+    if grace is not None:
         request.late_event_grace_period.CopyFrom(parse.duration(grace, name="--grace"))
     request.request_id = state.request_id(request_id)
     response = state.call(
@@ -228,14 +228,15 @@ def grants_create(
         description=description,
         metadata=parse.labels(meta),
     )
-    if effective:
+    if effective is not None:
         request.effective_time.CopyFrom(parse.timestamp(effective, name="--effective"))
-    if expire:
+    if expire is not None:
         request.expire_time.CopyFrom(parse.timestamp(expire, name="--expire"))
     if unit_price is not None:
         request.cost_basis.CopyFrom(
             pb.CostBasis(
-                unit_price=parse.amount(unit_price, name="--unit-price"), currency=currency
+                unit_price=parse.amount(unit_price, name="--unit-price", allow_zero=True),
+                currency=currency,
             )
         )
     request.request_id = state.request_id(request_id)
@@ -331,7 +332,7 @@ def balance(
     """A wallet's balance: available, held, overage, pending expiry, by kind and per grant."""
     state = state_of(ctx)
     request = pb.GetBalanceRequest(wallet_id=wallet_id)
-    if as_of:
+    if as_of is not None:
         request.as_of_time.CopyFrom(parse.timestamp(as_of, name="--as-of"))
     b = state.call(state.ledger.GetBalance, request, name="GetBalance").balance
 
@@ -388,9 +389,9 @@ def history(
     """A wallet's journal, newest first, fetched page by page."""
     state = state_of(ctx)
     base = pb.ListEntriesRequest(wallet_id=wallet_id, types=[t.proto for t in types or []])
-    if since:
+    if since is not None:
         base.book_time_range.start_time.CopyFrom(parse.timestamp(since, name="--since"))
-    if until:
+    if until is not None:
         base.book_time_range.end_time.CopyFrom(parse.timestamp(until, name="--until"))
 
     def page(size: int, token: str) -> pb.ListEntriesResponse:
@@ -430,7 +431,7 @@ def debit(
         source_event_id=event_id,
         metadata=parse.labels(meta),
     )
-    if occurred:
+    if occurred is not None:
         request.occurred_time.CopyFrom(parse.timestamp(occurred, name="--occurred"))
     request.request_id = state.request_id(request_id)
     entry = state.call(
@@ -499,7 +500,7 @@ def holds_create(
     request = pb.CreateHoldRequest(
         wallet_id=wallet_id, amount=parse.amount(amount), feature=feature, description=description
     )
-    if timeout:
+    if timeout is not None:
         request.timeout.CopyFrom(parse.duration(timeout, name="--expires-in"))
     request.request_id = state.request_id(request_id)
     response = state.call(
@@ -520,7 +521,10 @@ def holds_capture(
     state = state_of(ctx)
     rid = state.request_id(request_id)
     request = pb.CaptureHoldRequest(
-        request_id=rid, hold_id=hold_id, amount=parse.amount(amount), description=description
+        request_id=rid,
+        hold_id=hold_id,
+        amount=parse.amount(amount, allow_zero=True),
+        description=description,
     )
     _show_hold(
         state, state.call(state.ledger.CaptureHold, request, name="CaptureHold", request_id=rid)

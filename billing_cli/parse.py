@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
 
 import typer
 from google.protobuf import duration_pb2, timestamp_pb2
 
+from billing_common.money import AmountError, to_amount
 
-def amount(value: str, *, name: str = "AMOUNT") -> str:
-    """A finite decimal string, in plain notation ("1E+3" becomes "1000"). Never a float."""
+
+def amount(
+    value: str, *, name: str = "AMOUNT", allow_zero: bool = False, allow_negative: bool = False
+) -> str:
+    """A money amount under the server's own rules (`billing_common.money.to_amount`): plain
+    decimal notation, at most 18 fractional and 38 significant digits, positive unless the
+    command says otherwise. Refused here, before any call, exactly when the server would refuse
+    it; sent as typed. Never a float, never rescaled ("1e3" is refused, not read as 1000)."""
     try:
-        parsed = Decimal(value.strip())
-    except InvalidOperation:
-        raise typer.BadParameter(f"{value!r} is not a decimal number", param_hint=name) from None
-    if not parsed.is_finite():
-        raise typer.BadParameter(f"{value!r} is not a finite number", param_hint=name)
-    return format(parsed, "f")
+        to_amount(value, allow_zero=allow_zero, allow_negative=allow_negative)
+    except AmountError as exc:
+        raise typer.BadParameter(str(exc), param_hint=name) from None
+    return value
 
 
 def timestamp(value: str, *, name: str = "time") -> timestamp_pb2.Timestamp:

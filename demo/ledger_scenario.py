@@ -28,8 +28,11 @@ def rid() -> str:
     return str(uuid.uuid4())
 
 
-def day(ts: object) -> str:
-    return ts.ToDatetime(tzinfo=UTC).strftime("%Y-%m-%d") if ts.seconds else "never"  # type: ignore[attr-defined]
+def day(message: object, field: str) -> str:
+    """The date of a Timestamp field, or "never" when it is unset (presence, not a zero value)."""
+    if not message.HasField(field):  # type: ignore[attr-defined]
+        return "never"
+    return getattr(message, field).ToDatetime(tzinfo=UTC).strftime("%Y-%m-%d")  # type: ignore[no-any-return]
 
 
 async def run(channel: grpc.aio.Channel) -> str:
@@ -180,7 +183,7 @@ async def run(channel: grpc.aio.Channel) -> str:
                     g.grant_id[:8],
                     KIND[g.kind],
                     g.remaining_amount,
-                    day(g.expire_time),
+                    day(g, "expire_time"),
                     STATE[g.state],
                 ]
                 for g in balance.grants

@@ -11,13 +11,14 @@ from billing_common import database
 from billing_common.clock import SystemClock
 from billing_common.errors import BillingError
 from billing_common.logs import configure_logging
-from billing_common.money import format_amount
+from billing_common.money import exact, format_amount
 from ledger_service import main
 from ledger_service.adapters.db.migrate import upgrade_async
 from ledger_service.app.service import LedgerApp, LedgerPolicy
 from ledger_service.config import LedgerSettings, settings_parser
 
 
+@exact  # verify sums amounts in the app layer: under MONEY, like every money operation
 async def _with_app(settings: LedgerSettings, work):  # type: ignore[no-untyped-def]
     uri = await main.database_uri(settings)
     engine = database.create_engine(uri, pool_size=2)
@@ -47,7 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
 def cli(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    settings = LedgerSettings.from_env().with_args(args)
+    try:
+        settings = LedgerSettings.from_env().with_args(args)
+    except ValueError as exc:  # a setting that cannot work: say which, exit 2
+        parser.error(str(exc))
     configure_logging(settings.log_level)
 
     if args.command == "serve":

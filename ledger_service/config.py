@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from billing_common import settings
+from ledger_service.domain.webhooks import RetentionPolicy, RetryPolicy
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +31,22 @@ class LedgerSettings:
     webhook_interval_s: float = 1.0
     # Seconds a webhook request may take (connect to last byte of the answer's headers).
     webhook_timeout_s: float = 10.0
+    # Seconds a webhook connection may take to open (within webhook_timeout_s's request).
+    webhook_connect_timeout_s: float = 5.0
+    # Wait after the first failed webhook attempt, doubling per failure up to webhook_retry_max_s.
+    webhook_retry_base_s: float = 10.0
+    webhook_retry_max_s: float = 3600.0
+    # Attempts before a webhook delivery is FAILED for good (1 to 1,000).
+    webhook_attempts_max: int = 12
+    # Seconds a claimed delivery is left to its deliverer before another may send it again;
+    # longer than a request can take (webhook_connect_timeout_s + webhook_timeout_s).
+    webhook_lease_s: float = 120.0
+    # Seconds a DELIVERED delivery and its attempt log are kept after it ended (0: purged at the
+    # next round); FAILED and CANCELLED ones are kept webhook_failed_retention_s (not shorter).
+    webhook_delivered_retention_s: float = 7 * 86400.0
+    webhook_failed_retention_s: float = 30 * 86400.0
+    # Deliveries purged per webhook round at most (1 to 100,000).
+    webhook_purge_batch_size: int = 1000
     # Late-event grace period for wallets created without one, in seconds.
     default_grace_s: int = 3600
     # Seconds in-flight calls get to finish on SIGTERM.
@@ -36,6 +54,23 @@ class LedgerSettings:
     # host:port of the Prometheus /metrics endpoint; port 0 picks a free one, empty turns it off.
     metrics_listen: str = "127.0.0.1:9464"
     log_level: str = "INFO"
+
+    def __post_init__(self) -> None:
+        _check_webhooks(self)
+
+    def webhook_retry(self) -> RetryPolicy:
+        return RetryPolicy(
+            first_delay=timedelta(seconds=self.webhook_retry_base_s),
+            delay_max=timedelta(seconds=self.webhook_retry_max_s),
+            attempts_max=self.webhook_attempts_max,
+        )
+
+    def webhook_retention(self) -> RetentionPolicy:
+        return RetentionPolicy(
+            delivered=timedelta(seconds=self.webhook_delivered_retention_s),
+            failed=timedelta(seconds=self.webhook_failed_retention_s),
+            batch_size_max=self.webhook_purge_batch_size,
+        )
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> LedgerSettings:
@@ -47,3 +82,36 @@ class LedgerSettings:
 
 def settings_parser() -> argparse.ArgumentParser:
     return settings.settings_parser(LedgerSettings, "LEDGER")
+
+
+WEBHOOK_ATTEMPTS_LIMIT = 1000
+WEBHOOK_PURGE_BATCH_LIMIT = 100_000
+
+
+def _check_webhooks(s: LedgerSettings) -> None:
+    """Refuse webhook settings that cannot work, naming the setting (at start, not mid-run)."""
+    problems = []
+    if not s.webhook_timeout_s > 0:
+        problems.append("webhook_timeout_s must be above 0")
+    if not s.webhook_connect_timeout_s > 0:
+        problems.append("webhook_connect_timeout_s must be above 0")
+    if not s.webhook_retry_base_s > 0:
+        problems.append("webhook_retry_base_s must be above 0")
+    elif not s.webhook_retry_max_s >= s.webhook_retry_base_s:
+        problems.append("webhook_retry_max_s must be at least webhook_retry_base_s")
+    if not 1 <= s.webhook_attempts_max <= WEBHOOK_ATTEMPTS_LIMIT:
+        problems.append(f"webhook_attempts_max must be 1 to {WEBHOOK_ATTEMPTS_LIMIT}")
+    request_s = s.webhook_connect_timeout_s + s.webhook_timeout_s
+    if not s.webhook_lease_s > request_s:
+        problems.append(
+            "webhook_lease_s must be longer than a request may take "
+            f"(webhook_connect_timeout_s + webhook_timeout_s = {request_s:g} s)"
+        )
+    if not s.webhook_delivered_retention_s >= 0:
+        problems.append("webhook_delivered_retention_s must not be negative")
+    elif not s.webhook_failed_retention_s >= s.webhook_delivered_retention_s:
+        problems.append("webhook_failed_retention_s must be at least webhook_delivered_retention_s")
+    if not 1 <= s.webhook_purge_batch_size <= WEBHOOK_PURGE_BATCH_LIMIT:
+        problems.append(f"webhook_purge_batch_size must be 1 to {WEBHOOK_PURGE_BATCH_LIMIT:,}")
+    if problems:
+        raise ValueError("; ".join(problems))

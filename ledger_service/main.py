@@ -57,7 +57,13 @@ async def build(settings: LedgerSettings, clock: Clock | None = None) -> Ledger:
     engine = database.create_engine(uri, pool_size=settings.pool_size)
     policy = LedgerPolicy(default_late_event_grace=timedelta(seconds=settings.default_grace_s))
     app = LedgerApp(engine, clock or SystemClock(), policy)
-    webhooks = WebhookApp(app, HttpxSender(settings.webhook_timeout_s))
+    webhooks = WebhookApp(
+        app,
+        HttpxSender(settings.webhook_timeout_s, settings.webhook_connect_timeout_s),
+        settings.webhook_retry(),
+        timedelta(seconds=settings.webhook_lease_s),
+        settings.webhook_retention(),
+    )
 
     def register(server: grpc.aio.Server) -> list[str]:
         servicer = LedgerServicer(app, webhooks)

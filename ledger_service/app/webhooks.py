@@ -27,7 +27,13 @@ from ledger_service.domain.errors import (
     WebhookEndpointNotFound,
 )
 from ledger_service.domain.model import EventType
-from ledger_service.domain.webhooks import Delivery, DeliveryState, RetryPolicy, WebhookEndpoint
+from ledger_service.domain.webhooks import (
+    Delivery,
+    DeliveryState,
+    RetentionPolicy,
+    RetryPolicy,
+    WebhookEndpoint,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -64,13 +70,15 @@ class WebhookApp:
         sender: Sender,
         policy: RetryPolicy | None = None,
         lease: timedelta = timedelta(minutes=2),
+        retention: RetentionPolicy | None = None,
     ) -> None:
         self.ledger = ledger
         self.clock = ledger.clock
         self.sender = sender
-        self.policy = policy or RetryPolicy()
+        self.policy = RetryPolicy() if policy is None else policy
         # How long a claimed delivery is left to its deliverer: longer than a request can take.
         self.lease = lease
+        self.retention = RetentionPolicy() if retention is None else retention
 
     # -- endpoints --------------------------------------------------------------------------
 
@@ -147,6 +155,23 @@ class WebhookApp:
     async def run_once(self) -> None:
         await self.dispatch()
         await self.deliver()
+        await self.purge()
+
+    async def purge(self) -> int:
+        """One bounded purge round: finished deliveries past their retention go, with their
+        attempt logs (at most `retention.batch_size_max`; the next rounds take the rest).
+        Returns how many went."""
+
+        async def work(ledger_repo: LedgerRepository) -> int:
+            cutoffs = self.retention.cutoffs(self.clock.now())
+            return await WebhookRepository(ledger_repo.conn).purge(
+                cutoffs, self.retention.batch_size_max
+            )
+
+        purged = await self.ledger.write(work)
+        if purged:
+            log.info("webhook_deliveries_purged", count=purged)
+        return purged
 
     async def dispatch(self) -> int:
         """Turn new matching events into delivery rows, a bounded number of endpoints and events

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
-from billing_common.money import format_amount
+from billing_common.money import exact, format_amount
 from ledger_service.domain import ledger
 from ledger_service.domain.burndown import burn_order
 from ledger_service.domain.model import (
@@ -35,6 +35,7 @@ from ledger_service.domain.model import (
 NewId = Callable[[], str]
 
 
+@exact
 def _cap_rollover(
     state: WalletState, schedule: AllotmentSchedule, at: datetime, now: datetime
 ) -> ledger.Outcome:

@@ -24,7 +24,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
 
-from billing_common.money import format_amount
+from billing_common.money import exact, format_amount
 from ledger_service.domain import ledger
 from ledger_service.domain.errors import InsufficientCredits
 from ledger_service.domain.model import (
@@ -63,6 +63,7 @@ def backoff(failures: int) -> timedelta:
     return min(FAILURE_BACKOFF_BASE * 2 ** max(failures - 1, 0), FAILURE_BACKOFF_MAX)
 
 
+@exact
 def granted_in_force(state: WalletState, at: datetime) -> Decimal:
     return sum(
         (
@@ -80,6 +81,7 @@ def _with_automation(state: WalletState, **changes: object) -> WalletState:
     return replace(state, automation=replace(state.automation, **changes))  # type: ignore[arg-type]
 
 
+@exact
 def _cap_room(auto: Automation, rule: TopUpRule) -> Decimal | None:
     """Credits the caps still allow today (None: no cap)."""
     rooms = []
@@ -90,6 +92,7 @@ def _cap_room(auto: Automation, rule: TopUpRule) -> Decimal | None:
     return min(rooms) if rooms else None
 
 
+@exact
 def _start_topup(
     state: WalletState, rule: TopUpRule, amount: Decimal, now: datetime, new_id: NewId, why: str
 ) -> ledger.Outcome:
@@ -217,6 +220,7 @@ def _topup_allowed(state: WalletState, now: datetime) -> TopUpRule | None:
     return rule
 
 
+@exact
 def cover_shortfall(
     state: WalletState, shortfall: Decimal, now: datetime, new_id: NewId
 ) -> ledger.Outcome | None:
@@ -258,6 +262,7 @@ def then_automate(outcome: ledger.Outcome, now: datetime, new_id: NewId) -> ledg
     return ledger.Outcome(auto.state, outcome.entries + auto.entries, outcome.events + auto.events)
 
 
+@exact
 def automate(state: WalletState, now: datetime, new_id: NewId) -> ledger.Outcome:
     """Run the top-up rule, then the alert rules, against the balance after a write."""
     entries: list = []
@@ -281,6 +286,7 @@ def automate(state: WalletState, now: datetime, new_id: NewId) -> ledger.Outcome
     return ledger.Outcome(alerted.state, entries, events + alerted.events)
 
 
+@exact
 def evaluate_alerts(state: WalletState, now: datetime) -> ledger.Outcome:
     available = ledger.available(state, now)
     base = granted_in_force(state, now)

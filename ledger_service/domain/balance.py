@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from billing_common.money import exact
 from ledger_service.domain.burndown import burn_order
 from ledger_service.domain.ledger import available, free_grants, held, settle_overage
 from ledger_service.domain.model import ZERO, Grant, GrantKind, GrantState, WalletState
@@ -32,10 +33,12 @@ class BalanceView:
     grants: list[GrantView]
 
     @property
+    @exact
     def net(self) -> Decimal:
         return self.available - self.overage
 
 
+@exact
 def project(state: WalletState, as_of: datetime) -> BalanceView:
     """`state` holds the grant remainders and overage as the journal stood at `as_of`.
 

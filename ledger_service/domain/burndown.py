@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from billing_common.money import exact
 from ledger_service.domain.model import Allocation, Grant, GrantKind
 
 _NEVER = datetime.max.replace(tzinfo=UTC)
@@ -36,6 +37,7 @@ def burn_order(grants: Iterable[Grant]) -> list[Grant]:
     return sorted(grants, key=burn_key)
 
 
+@exact
 def allocate(grants: Iterable[Grant], amount: Decimal) -> tuple[list[Allocation], Decimal]:
     """Take `amount` from `grants` (already filtered for eligibility) in burn-down order.
 

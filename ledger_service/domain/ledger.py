@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 
-from billing_common.money import format_amount
+from billing_common.money import exact, format_amount
 from ledger_service.domain.burndown import allocate, burn_key
 from ledger_service.domain.errors import (
     CaptureExceedsHold,
@@ -59,10 +59,12 @@ class DebitRecord:
     allocations: tuple[Allocation, ...]
 
     @property
+    @exact
     def refundable(self) -> Decimal:
         return -sum((a.amount for a in self.allocations), ZERO)
 
 
+@exact
 def refundable(
     debit_allocations: Iterable[Allocation], refunds: Iterable[Iterable[Allocation]]
 ) -> tuple[Allocation, ...]:
@@ -85,6 +87,7 @@ def unit_word(unit: str) -> str:
     return "credits" if unit == "CREDITS" else unit
 
 
+@exact
 def reserved(state: WalletState, at: datetime) -> dict[str, Decimal]:
     """Credits reserved per grant by the holds active at `at`."""
     per_grant: dict[str, Decimal] = {}
@@ -96,6 +99,7 @@ def reserved(state: WalletState, at: datetime) -> dict[str, Decimal]:
     return per_grant
 
 
+@exact
 def _free(state: WalletState, grants: Iterable[Grant], at: datetime) -> list[Grant]:
     """The grants as far as holds active at `at` leave them free (remaining minus reservations)."""
     taken = reserved(state, at)
@@ -103,6 +107,7 @@ def _free(state: WalletState, grants: Iterable[Grant], at: datetime) -> list[Gra
     return [g for g in free if g.remaining > 0]
 
 
+@exact
 def held(state: WalletState, at: datetime) -> Decimal:
     return sum((h.amount for h in state.holds.values() if h.active_at(at)), ZERO)
 
@@ -112,6 +117,7 @@ def free_grants(state: WalletState, at: datetime) -> list[Grant]:
     return _free(state, (g for g in state.grants.values() if g.available_at(at)), at)
 
 
+@exact
 def available(state: WalletState, at: datetime) -> Decimal:
     """Credits usable at `at`: remainders of available grants not reserved by active holds."""
     return sum((g.remaining for g in free_grants(state, at)), ZERO)
@@ -132,6 +138,7 @@ def _with_grants(state: WalletState, changed: Iterable[Grant], overage: Decimal)
     return replace(state, grants=grants, overage=overage)
 
 
+@exact
 def _apply(state: WalletState, allocations: Iterable[Allocation]) -> dict[str, Grant]:
     """Grants changed by allocations (overage parts are left to the caller)."""
     changed: dict[str, Grant] = {}
@@ -143,6 +150,7 @@ def _apply(state: WalletState, allocations: Iterable[Allocation]) -> dict[str, G
     return changed
 
 
+@exact
 def settle_overage(state: WalletState, now: datetime) -> Outcome:
     """Pay outstanding overage from grants available now, in burn-down order."""
     if state.overage <= 0:
@@ -192,6 +200,7 @@ def eligible_for_usage(state: WalletState, occurred_time: datetime, now: datetim
     return _free(state, candidates, now)
 
 
+@exact
 def debit(
     state: WalletState,
     *,
@@ -269,6 +278,7 @@ def grant(state: WalletState, new_grant: Grant, *, now: datetime, description: s
     return _then_settle(Outcome(new_state, [entry], events_for([entry])), now)
 
 
+@exact
 def void(state: WalletState, grant_id: str, *, now: datetime, reason: str = "") -> Outcome:
     """Remove a grant's remainder with a VOID entry; the grant can never be used again."""
     target = state.grants[grant_id]
@@ -296,6 +306,7 @@ def void(state: WalletState, grant_id: str, *, now: datetime, reason: str = "") 
     return Outcome(new_state, [entry])
 
 
+@exact
 def _ended_parts(state: WalletState, grant_ids: Iterable[str], now: datetime) -> Outcome:
     """Refunded parts whose grant has ended end again at once: VOID for voided grants, EXPIRY for
     grants past their write-off point. Within the grace they stay for late usage and the sweeper."""
@@ -339,6 +350,7 @@ def _ended_parts(state: WalletState, grant_ids: Iterable[str], now: datetime) ->
     return Outcome(state, entries, events_for(entries))
 
 
+@exact
 def refund(
     state: WalletState,
     record: DebitRecord,
@@ -415,6 +427,7 @@ def refund(
     return _then_settle(Outcome(ended.state, [entry, *ended.entries], ended.events), now)
 
 
+@exact
 def expire_due(state: WalletState, now: datetime) -> Outcome:
     """Release holds past their timeout (RELEASE entries), then write off remainders of grants
     past expire_time plus the grace period (EXPIRY entries), then settle overage."""
@@ -458,6 +471,7 @@ def expire_due(state: WalletState, now: datetime) -> Outcome:
     return _then_settle(Outcome(state, released + entries, events_for(entries)), now)
 
 
+@exact
 def _merged(allocations: Iterable[Allocation]) -> list[Allocation]:
     """One allocation per grant, in order of first appearance."""
     total: dict[str | None, Decimal] = {}
@@ -525,6 +539,7 @@ def _active_hold(state: WalletState, hold_id: str, now: datetime) -> Hold:
     return hold
 
 
+@exact
 def capture_hold(
     state: WalletState, hold_id: str, *, amount: Decimal, now: datetime, description: str = ""
 ) -> Outcome:

@@ -82,6 +82,30 @@ class RetryPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class RetentionPolicy:
+    """How long a finished delivery (with its attempt log) is kept after it ended: `delivered`
+    for DELIVERED, `failed` (at least as long) for FAILED and CANCELLED, the ones an operator
+    investigates. Pending deliveries are never purged. A purge round removes at most
+    `batch_size_max` deliveries, oldest ending first, so the job's rounds stay short."""
+
+    delivered: timedelta = timedelta(days=7)
+    failed: timedelta = timedelta(days=30)
+    batch_size_max: int = 1000
+
+    def __post_init__(self) -> None:
+        assert timedelta(0) <= self.delivered <= self.failed
+        assert self.batch_size_max >= 1
+
+    def cutoffs(self, now: datetime) -> dict[DeliveryState, datetime]:
+        """Per finished state: deliveries that ended at or before this time are purged."""
+        return {
+            DeliveryState.DELIVERED: now - self.delivered,
+            DeliveryState.FAILED: now - self.failed,
+            DeliveryState.CANCELLED: now - self.failed,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Outcome:
     """What the delivery row becomes after an attempt."""
 

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from billing_common import metrics
+from billing_common.money import exact
 from rating_service.adapters.db.repository import ChargeRow, RatingRepository, UndoRow
 from rating_service.app.failures import report_failed
 from rating_service.app.ingest import debit_item, describe, ledger_request_id
@@ -224,6 +225,7 @@ class Forwarder:
             return await self._send(items[:half]) + await self._send(items[half:])
 
     async def _refund(self, charge: ChargeRow) -> None:
+        @exact
         async def plan(repo: RatingRepository) -> list[dict[str, object]] | None:
             locked = await repo.charges_by_ids([charge.id], lock=True)
             if not locked or locked[0].status != "PENDING":

@@ -40,6 +40,7 @@ from billing_common.errors import BillingError, InvalidArgument, Violation
 from billing_common.money import (
     FRACTION_DIGITS_MAX,
     SIGNIFICANT_DIGITS_MAX,
+    exact,
     format_amount,
     parse_amount,
 )
@@ -106,6 +107,7 @@ def ledger_request_id(kind: str, event_id: str, meter_key: str, *rest: str) -> s
     return "rating:sha256:" + hashlib.sha256(readable.encode()).hexdigest()
 
 
+@exact
 def charge_out_of_range(amount: Decimal) -> bool:
     """Whether the ledger could never accept this charge: money has at most 18 fractional and 38
     significant digits (SPEC "Money"). Prices are exact, so a product of a quantity and a price

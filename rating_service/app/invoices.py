@@ -23,6 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 from billing_common.errors import InvalidArgument, Violation
+from billing_common.money import exact
 from rating_service.adapters.db.repository import InvoiceRow, RatingRepository
 from rating_service.app import commands as cmd
 from rating_service.app.ports import LedgerPort, TopUpView
@@ -167,6 +168,7 @@ def _from_json(d: dict[str, Any], close_time: datetime | None) -> InvoiceView:
     )
 
 
+@exact
 async def compute(repo: RatingRepository, row: InvoiceRow) -> InvoiceView:
     """The invoice of a row: its snapshot when FINAL, else computed from the charges now, with
     all the overage booked shown as due (`with_outstanding` caps it by what the wallet owes)."""
@@ -268,6 +270,7 @@ async def completed(ledger: LedgerPort, view: InvoiceView, now: datetime) -> Inv
     return replace(with_outstanding(view, outstanding), top_ups=await top_ups_of(ledger, view))
 
 
+@exact
 def with_outstanding(view: InvoiceView, outstanding: Decimal | None) -> InvoiceView:
     """Split the booked overage into due (capped by the wallet's outstanding) and settled."""
     if view.status == "FINAL" or outstanding is None:

@@ -12,6 +12,7 @@ from typing import Protocol
 import grpc
 
 from billing_common.errors import Unavailable
+from billing_common.money import exact
 
 _FAILED_PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION.value[0]
 # The retry rule of each answer of the ledger (README "Forwarder"):
@@ -127,6 +128,7 @@ class TopUpView:
     create_time: datetime
 
     @property
+    @exact
     def price(self) -> Decimal:
         return self.credits * self.unit_price
 

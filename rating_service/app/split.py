@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from billing_common.money import exact
 from rating_service.app.ports import Booked
 
 ZERO = Decimal(0)
 
 
+@exact
 def split_of(booked: Booked, kinds: dict[str, str]) -> dict[str, Decimal]:
     """Ledger allocations are negative when they take; a charge is positive when it takes."""
     prepaid = promotional = overage = ZERO

@@ -20,6 +20,8 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
+from billing_common.money import exact
+
 ZERO = Decimal(0)
 
 
@@ -48,6 +50,7 @@ class AggregateState:
 EMPTY = AggregateState()
 
 
+@exact
 def apply(
     aggregation: Aggregation,
     state: AggregateState,

@@ -25,6 +25,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from billing_common.errors import InvalidArgument, Violation
+from billing_common.money import exact
 
 ZERO = Decimal(0)
 TIERS_MAX = 100
@@ -129,6 +130,7 @@ def _tier_index(tiers: Sequence[Tier], quantity: Decimal) -> int:
     raise AssertionError("validated tiers end with an unbounded tier")
 
 
+@exact
 def breakdown(pricing: Pricing, quantity: Decimal, included: Decimal = ZERO) -> list[TierLine]:
     """The price of `quantity` as lines (one per tier used; one line for untiered models)."""
     assert quantity >= 0, "aggregates are never negative"
@@ -165,6 +167,7 @@ def breakdown(pricing: Pricing, quantity: Decimal, included: Decimal = ZERO) -> 
     return [TierLine(i, billable, ZERO, tier.flat_price, tier.flat_price)]
 
 
+@exact
 def price(pricing: Pricing, quantity: Decimal, included: Decimal = ZERO) -> Decimal:
     """The price of `quantity` units (after `included` free units) under `pricing`."""
     return sum((line.amount for line in breakdown(pricing, quantity, included)), ZERO)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from billing_common.money import exact
 from rating_service.domain.aggregation import AggregateState, Aggregation, apply
 from rating_service.domain.meters import MeterValue
 from rating_service.domain.pricing import Pricing, price
@@ -25,6 +26,7 @@ class Rated:
     charge: Decimal
 
 
+@exact
 def rate(
     aggregation: Aggregation,
     pricing: Pricing,

@@ -17,7 +17,9 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import grpc
 import pytest
+from billing.ledger.v1 import ledger_pb2 as pb
 from billing.rating.v1 import rating_pb2_grpc
 from rich.console import Console
 
@@ -210,19 +212,22 @@ async def test_errors_show_code_reason_and_fields_and_exit_non_zero(
     error = json.loads(missing.stderr.splitlines()[-1])["error"]
     assert (error["code"], error["reason"]) == ("NOT_FOUND", "WALLET_NOT_FOUND")
 
-    bad = await cli("--json", "debit", wallet_id, "0", "--feature", "search", expect=1)
+    priced = ("grants", "create", wallet_id, "1", "--unit-price", "2", "--currency", "usd")
+    bad = await cli("--json", *priced, expect=1)
     error = json.loads(bad.stderr.splitlines()[-1])["error"]  # after the "request id:" note
-    assert (error["code"], error["reason"]) == ("INVALID_ARGUMENT", "INVALID_AMOUNT")
-    assert [v["field"] for v in error["field_violations"]] == ["amount"]
+    assert (error["code"], error["reason"]) == ("INVALID_ARGUMENT", "INVALID_CURRENCY")
+    assert [v["field"] for v in error["field_violations"]] == ["cost_basis.currency"]
     assert error["request_id"]
 
-    table = await cli("debit", wallet_id, "0", "--feature", "search", expect=1)
-    assert "INVALID_ARGUMENT INVALID_AMOUNT" in table.stderr
-    assert "field amount: must be greater than zero" in table.stderr
+    table = await cli(*priced, expect=1)
+    assert "INVALID_ARGUMENT INVALID_CURRENCY" in table.stderr
+    assert "field cost_basis.currency: an ISO 4217 code such as USD" in table.stderr
 
     # Bad input caught before any call: usage error, exit 2.
     local = await cli("debit", wallet_id, "ten", "--feature", "search", expect=2)
-    assert "not a decimal number" in local.stderr
+    assert "not a plain decimal number" in local.stderr
+    zero = await cli("debit", wallet_id, "0", "--feature", "search", expect=2)
+    assert "must be greater than zero" in zero.stderr
 
     # A service that is not there: UNAVAILABLE after the retries, with the id to retry with.
     down = Cli("127.0.0.1:1")
@@ -230,6 +235,48 @@ async def test_errors_show_code_reason_and_fields_and_exit_non_zero(
     assert "CreateGrant failed: UNAVAILABLE" in gone.stderr
     rid = UUID.search(gone.stderr).group(1)  # type: ignore[union-attr]
     assert f"retry with --request-id {rid}" in gone.stderr
+
+
+async def test_the_cli_refuses_amounts_the_server_refuses_and_sends_nothing(
+    ledger_server: RunningLedger,
+) -> None:
+    """Each text is refused by the server itself (sent raw) and by the CLI before any call; the
+    wallet is untouched. "1e3" used to debit 1,000."""
+    cli = Cli(ledger_server.target)
+    wallet_id = (await cli("--json", "wallets", "create", "--customer", "amt")).json()["wallet_id"]
+    await cli("grants", "create", wallet_id, "5000")
+    for text in ["1e3", "1E+3", "NaN", "Infinity", "0.0000000000000000001", "-5", "0", " 12"]:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await ledger_server.stub.Debit(
+                pb.DebitRequest(request_id=f"raw-{text}", wallet_id=wallet_id, amount=text)
+            )
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT, text
+        # "--" ends the options, so "-5" is read as the amount.
+        local = await cli("debit", "--feature", "search", "--", wallet_id, text, expect=2)
+        assert "AMOUNT" in local.stderr, text
+        held = await cli("holds", "create", "--", wallet_id, text, expect=2)
+        assert "AMOUNT" in held.stderr, text
+    assert (await cli("--json", "balance", wallet_id)).json()["available"] == "5000"
+    listed = (await cli("--json", "history", wallet_id)).json()
+    assert [e["type"] for e in listed["entries"]] == ["ENTRY_TYPE_GRANT"]
+
+
+async def test_a_given_grace_or_timeout_is_never_replaced_by_the_default(
+    ledger_server: RunningLedger,
+) -> None:
+    """An option given empty is refused (exit 2), not dropped in favour of the server's default;
+    an explicit zero grace is sent as a zero duration (field present)."""
+    cli = Cli(ledger_server.target)
+    await cli("wallets", "create", "--customer", "g0", "--grace", "", expect=2)
+    wallet_id = (await cli("--json", "wallets", "create", "--customer", "g1")).json()["wallet_id"]
+    await cli("grants", "create", wallet_id, "10")
+    await cli("holds", "create", wallet_id, "1", "--expires-in", "", expect=2)
+    await cli("debit", wallet_id, "1", "--occurred", "", expect=2)
+    await cli("grants", "create", wallet_id, "1", "--expire", "", expect=2)
+    await cli("balance", wallet_id, "--as-of", "", expect=2)
+    assert (await cli("--json", "balance", wallet_id)).json()["available"] == "10"
+    listed = (await cli("--json", "wallets", "list", "--customer", "g0")).json()
+    assert listed["wallets"] == []
 
 
 async def test_events_import_and_invoices(services: Services, tmp_path: Path) -> None:
@@ -340,4 +387,4 @@ async def test_python_m_billing_cli_entry_point(ledger_server: RunningLedger) ->
     code, out, err = await run("debit", wallet_id, "1", "--feature", "x")
     assert code == 1 and "INSUFFICIENT_CREDITS" in err
     code, _, err = await run("debit", wallet_id, "ten", "--feature", "x")
-    assert code == 2 and "not a decimal number" in err
+    assert code == 2 and "not a plain decimal number" in err

@@ -18,6 +18,7 @@ from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from billing_common.money import exact
 from billing_common.periods import Cadence
 from ledger_service.adapters.db.tables import (
     alert_rules,
@@ -973,6 +974,7 @@ class LedgerRepository:
 
     # -- balances ---------------------------------------------------------------------------
 
+    @exact
     async def state_at(self, wallet_id: str, at: datetime | None) -> WalletState | None:
         """The wallet's grants and overage as the journal stood at `at` (None: now), unlocked.
 

@@ -256,6 +256,12 @@ webhook_deliveries = Table(
         "next_attempt_time",
         postgresql_where=text("state = 'PENDING'"),
     ),
+    # The purge's scan: finished deliveries by the time they ended.
+    Index(
+        "webhook_deliveries_ended_idx",
+        "end_time",
+        postgresql_where=text("state <> 'PENDING'"),
+    ),
 )
 
 webhook_attempts = Table(

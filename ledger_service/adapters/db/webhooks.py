@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy import and_, bindparam, delete, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger_service.adapters.db.repository import new_id
@@ -336,6 +336,35 @@ class WebhookRepository:
                 for c, s, e, o in results
             ],
         )
+
+    # -- retention --------------------------------------------------------------------------
+
+    async def purge(self, cutoffs: dict[DeliveryState, datetime], limit: int) -> int:
+        """Delete up to `limit` finished deliveries that ended at or before their state's cutoff,
+        oldest ending first, with their attempt logs. Rows another purger holds are skipped."""
+        d = webhook_deliveries
+        due = or_(
+            *(
+                and_(d.c.state == state.value, d.c.end_time <= cutoff)
+                for state, cutoff in cutoffs.items()
+            )
+        )
+        # The latest cutoff bounds the scan of the finished-deliveries index by end time.
+        rows = await self.conn.execute(
+            select(d.c.id)
+            .where(d.c.state != DeliveryState.PENDING.value, d.c.end_time <= max(cutoffs.values()))
+            .where(due)
+            .order_by(d.c.end_time, d.c.seq)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        ids = list(rows.scalars())
+        if ids:
+            await self.conn.execute(
+                delete(webhook_attempts).where(webhook_attempts.c.delivery_id.in_(ids))
+            )
+            await self.conn.execute(delete(d).where(d.c.id.in_(ids)))
+        return len(ids)
 
     async def list_deliveries(
         self, endpoint_id: str, state: DeliveryState | None, before_seq: int | None, limit: int

@@ -15,7 +15,7 @@ from billing_common.errors import BillingError, InvalidArgument, RequestIdConfli
 from billing_common.grpc_errors import item_error, to_grpc_status
 from billing_common.grpc_server import rpc
 from billing_common.idempotency import fingerprint
-from billing_common.money import format_amount
+from billing_common.money import exact, format_amount
 from billing_common.protoconv import to_datetime
 from ledger_service.adapters.db.repository import StoredEntry
 from ledger_service.adapters.grpc import convert
@@ -237,6 +237,7 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
         return pb.RunExpiryResponse(entries=[convert.entry(e) for e in entries])
 
     @handler
+    @exact  # LedgerApp.verify_wallet sums amounts outside the domain: under MONEY too
     async def VerifyWallet(
         self, request: pb.VerifyWalletRequest, context: Ctx
     ) -> pb.VerifyWalletResponse:

@@ -14,16 +14,19 @@ class HttpxSender:
     (a webhook URL that moved is the receiver's configuration error, and following could leak the
     signed body elsewhere); the response body is never read."""
 
-    def __init__(self, timeout_s: float) -> None:
+    def __init__(self, timeout_s: float, connect_timeout_s: float | None = None) -> None:
         assert timeout_s > 0
+        assert connect_timeout_s is None or connect_timeout_s > 0
         self.timeout_s = timeout_s
+        self.connect_timeout_s = timeout_s if connect_timeout_s is None else connect_timeout_s
         self._client: httpx.AsyncClient | None = None
 
     async def post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str]:
         """(HTTP status or None when there was no answer, error text or "" on 2xx)."""
         if self._client is None:
             self._client = httpx.AsyncClient(
-                timeout=httpx.Timeout(self.timeout_s), follow_redirects=False
+                timeout=httpx.Timeout(self.timeout_s, connect=self.connect_timeout_s),
+                follow_redirects=False,
             )
         try:
             async with self._client.stream("POST", url, content=body, headers=headers) as answer:

@@ -25,7 +25,7 @@ from billing_client._errors import (
     Unavailable,
 )
 from billing_client._ledger import Balance, Debited, LedgerClient, RatingClient, new_request_id
-from billing_client._money import from_wire, to_wire
+from billing_client._money import from_wire, parse_amount, to_wire
 from billing_client._retry import NO_RETRY, RetryPolicy
 
 __all__ = [
@@ -48,5 +48,6 @@ __all__ = [
     "Unavailable",
     "from_wire",
     "new_request_id",
+    "parse_amount",
     "to_wire",
 ]

@@ -110,7 +110,7 @@ class LedgerClient(ServiceClient):
             request_id=request_id or new_request_id(),
             wallet_id=wallet_id,
             kind=kind,
-            amount=to_wire(amount),
+            amount=to_wire(amount, allow_zero=False, allow_negative=False),
             priority=priority,
             external_reference=external_reference,
         )
@@ -135,7 +135,7 @@ class LedgerClient(ServiceClient):
         request = pb.DebitRequest(
             request_id=request_id or new_request_id(),
             wallet_id=wallet_id,
-            amount=to_wire(amount),
+            amount=to_wire(amount, allow_zero=False, allow_negative=False),
             feature=feature,
             source_event_id=source_event_id,
         )
