@@ -244,7 +244,12 @@ class LedgerApp:
                 customer_id=c.customer_id,
                 unit=c.unit,
                 overage_policy=c.overage_policy,
-                late_event_grace=c.late_event_grace or self.policy.default_late_event_grace,
+                # Unset means the default; an explicit zero is kept (no grace at all).
+                late_event_grace=(
+                    self.policy.default_late_event_grace
+                    if c.late_event_grace is None
+                    else c.late_event_grace
+                ),
                 create_time=self.clock.now(),
                 metadata=c.metadata,
             )
