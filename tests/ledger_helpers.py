@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from billing.ledger.v1 import ledger_pb2 as pb
 
+from billing_common.clock import FakeClock
 from billing_common.protoconv import duration, timestamp
 
 
@@ -75,3 +76,15 @@ async def balance(stub: object, wallet_id: str, as_of: datetime | None = None) -
     if as_of is not None:
         request.as_of_time.CopyFrom(timestamp(as_of))
     return (await stub.GetBalance(request)).balance  # type: ignore[attr-defined]
+
+
+class TickingClock(FakeClock):
+    """A fake clock that moves forward a little on every read, as real time does: two reads in a
+    row never agree, so a time read too early (before a lock was granted) shows."""
+
+    def __init__(self, start: datetime, tick: timedelta = timedelta(microseconds=100)) -> None:
+        super().__init__(start)
+        self.tick = tick
+
+    def now(self) -> datetime:
+        return self.advance(self.tick)

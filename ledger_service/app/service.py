@@ -86,11 +86,13 @@ class LedgerPolicy:
 
 @dataclass(frozen=True, slots=True)
 class Locked:
-    """A locked wallet: its state as loaded (what persisting diffs against) and the outcome of
-    catching up its due allotments (what operations start from)."""
+    """A locked wallet: its state as loaded (what persisting diffs against), the outcome of
+    catching up its due allotments (what operations start from), and the write's time, taken
+    once the lock was held (see `ledger.write_time`)."""
 
     loaded: WalletState
     caught_up: ledger.Outcome
+    now: datetime
 
     @property
     def state(self) -> WalletState:
@@ -100,7 +102,9 @@ class Locked:
         """The same change (more rows loaded) applied to both states."""
         caught = self.caught_up
         return Locked(
-            change(self.loaded), ledger.Outcome(change(caught.state), caught.entries, caught.events)
+            change(self.loaded),
+            ledger.Outcome(change(caught.state), caught.entries, caught.events),
+            self.now,
         )
 
 
@@ -202,15 +206,20 @@ class LedgerApp:
         )[idem.request_id]
         return None if claim.claimed else _check_replay(claim, idem)
 
+    def _time_under_lock(self, booked: Iterable[datetime]) -> datetime:
+        """A write's time: read from the clock only once its wallets are locked, and never before
+        the last write booked on them."""
+        return ledger.write_time(self.clock.now(), booked)
+
     async def _locked(self, repo: LedgerRepository, wallet_id: str) -> Locked:
-        """Lock and load a wallet, then book the allotment grants due (every write first catches
-        up, so usage right after a period boundary finds the new period's credits)."""
-        now = self.clock.now()
-        states = await repo.lock_states([wallet_id], now)
+        """Lock and load a wallet and take the write's time, then book the allotment grants due
+        (every write first catches up, so usage right after a period boundary finds the new
+        period's credits)."""
+        states, now = await repo.lock_states([wallet_id], self._time_under_lock)
         if wallet_id not in states:
             raise WalletNotFound(f"wallet {wallet_id!r} does not exist")
         loaded = states[wallet_id]
-        return Locked(loaded, allotments.catch_up(loaded, now, new_id))
+        return Locked(loaded, allotments.catch_up(loaded, now, new_id), now)
 
     async def _commit(
         self,
@@ -244,7 +253,12 @@ class LedgerApp:
                 customer_id=c.customer_id,
                 unit=c.unit,
                 overage_policy=c.overage_policy,
-                late_event_grace=c.late_event_grace or self.policy.default_late_event_grace,
+                # Unset means the default; an explicit zero is kept (no grace at all).
+                late_event_grace=(
+                    self.policy.default_late_event_grace
+                    if c.late_event_grace is None
+                    else c.late_event_grace
+                ),
                 create_time=self.clock.now(),
                 metadata=c.metadata,
             )
@@ -273,12 +287,14 @@ class LedgerApp:
     # -- grants -----------------------------------------------------------------------------
 
     async def create_grant(
-        self, c: cmd.CreateGrant, encode: Callable[[Grant, list[StoredEntry]], bytes]
+        self, c: cmd.CreateGrant, encode: Callable[[Grant, list[StoredEntry], datetime], bytes]
     ) -> bytes:
+        """`encode` gets the grant, its entries and the write's time (to show its state at)."""
+
         async def work(repo: LedgerRepository) -> bytes:
             locked = await self._locked(repo, c.wallet_id)
             state = locked.state
-            now = self.clock.now()
+            now = locked.now
             effective = c.effective_time or now
             if c.expire_time is not None and c.expire_time <= effective:
                 raise InvalidArgument.field(
@@ -301,28 +317,47 @@ class LedgerApp:
             )
             outcome = ledger.grant(state, new_grant, now=now, description=c.description)
             stored = await self._commit(repo, locked, outcome, c.idem.request_id, now)
-            return encode(outcome.state.grants[new_grant.id], stored)
+            return encode(outcome.state.grants[new_grant.id], stored, now)
 
         return await self.once(c.idem, work)
 
-    async def get_grant(self, grant_id: str) -> Grant:
-        found = await self.read(lambda repo: repo.get_grant(grant_id))
-        if found is None:
-            raise GrantNotFound(f"grant {grant_id!r} does not exist")
-        return found
+    async def _read_time(self, repo: LedgerRepository, wallet_id: str) -> datetime:
+        """The "now" of a read of a wallet's grants or holds: as for a write, never before the
+        last write booked on it, so a read right after a write shows what the write returned."""
+        return ledger.write_time(self.clock.now(), [await repo.book_time_of(wallet_id)])
 
-    async def list_grants(self, q: cmd.GrantQuery) -> list[tuple[int, Grant]]:
-        async def work(repo: LedgerRepository) -> list[tuple[int, Grant]]:
+    async def get_grant(self, grant_id: str) -> Grant:
+        grant, _ = await self.grant_now(grant_id)
+        return grant
+
+    async def grant_now(self, grant_id: str) -> tuple[Grant, datetime]:
+        """A grant and the time its state is to be evaluated at."""
+
+        async def work(repo: LedgerRepository) -> tuple[Grant | None, datetime | None]:
+            found = await repo.get_grant(grant_id)
+            if found is None:
+                return None, None
+            return found, await self._read_time(repo, found.wallet_id)
+
+        grant, at = await self.read(work)
+        if grant is None or at is None:
+            raise GrantNotFound(f"grant {grant_id!r} does not exist")
+        return grant, at
+
+    async def list_grants(self, q: cmd.GrantQuery) -> tuple[list[tuple[int, Grant]], datetime]:
+        """A page of a wallet's grants and the time their states are evaluated (and filtered)
+        at."""
+
+        async def work(repo: LedgerRepository) -> tuple[list[tuple[int, Grant]], datetime]:
             if await repo.get_wallet(q.wallet_id) is None:
                 raise WalletNotFound(f"wallet {q.wallet_id!r} does not exist")
-            return await repo.list_grants(
-                q.wallet_id, q.state, self.clock.now(), q.after_seq, q.limit
-            )
+            at = await self._read_time(repo, q.wallet_id)
+            return await repo.list_grants(q.wallet_id, q.state, at, q.after_seq, q.limit), at
 
         return await self.read(work)
 
     async def void_grant(
-        self, c: cmd.VoidGrant, encode: Callable[[Grant, StoredEntry], bytes]
+        self, c: cmd.VoidGrant, encode: Callable[[Grant, StoredEntry, datetime], bytes]
     ) -> bytes:
         async def work(repo: LedgerRepository) -> bytes:
             target = await repo.get_grant(c.grant_id)
@@ -332,10 +367,10 @@ class LedgerApp:
             loaded = await repo.add_grants(locked.loaded, [target.id])
             locked = locked.map(lambda s: replace(s, grants={**s.grants, **loaded.grants}))
             state = locked.state
-            now = self.clock.now()
+            now = locked.now
             outcome = ledger.void(state, target.id, now=now, reason=c.reason)
             stored = await self._commit(repo, locked, outcome, c.idem.request_id, now)
-            return encode(outcome.state.grants[target.id], stored[0])
+            return encode(outcome.state.grants[target.id], stored[0], now)
 
         return await self.once(c.idem, work)
 
@@ -373,8 +408,11 @@ class LedgerApp:
                     out[i] = _check_replay(claim, d.idem)
                 except BillingError as exc:
                     out[i] = exc
-            now = self.clock.now()
-            states = await repo.lock_states((d.wallet_id for _, d in fresh), now)
+            # The time is taken once the wallets are locked: a hold committed while this batch
+            # waited for a lock is then at or before it, so its reservation counts.
+            states, now = await repo.lock_states(
+                (d.wallet_id for _, d in fresh), self._time_under_lock
+            )
             before = dict(states)
             booked: list[tuple[str, str, str, object]] = []
             events: list[tuple[str, str, WalletEvent]] = []
@@ -467,7 +505,7 @@ class LedgerApp:
             loaded = await repo.add_grants(locked.loaded, [a.grant_id for a in net if a.grant_id])
             locked = locked.map(lambda s: replace(s, grants={**s.grants, **loaded.grants}))
             state = locked.state
-            now = self.clock.now()
+            now = locked.now
             outcome = ledger.refund(
                 state,
                 ledger.DebitRecord(c.entry_id, net),
@@ -483,12 +521,14 @@ class LedgerApp:
     # -- holds ------------------------------------------------------------------------------
 
     async def create_hold(
-        self, c: cmd.CreateHold, encode: Callable[[Hold, StoredEntry], bytes]
+        self, c: cmd.CreateHold, encode: Callable[[Hold, StoredEntry, datetime], bytes]
     ) -> bytes:
+        """`encode` gets the hold, its entry and the write's time (to show its state at)."""
+
         async def work(repo: LedgerRepository) -> bytes:
             locked = await self._locked(repo, c.wallet_id)
             state = locked.state
-            now = self.clock.now()
+            now = locked.now
             outcome = ledger.create_hold(
                 state,
                 hold_id=new_id(),
@@ -500,7 +540,7 @@ class LedgerApp:
             )
             stored = await self._commit(repo, locked, outcome, c.idem.request_id, now)
             hold = outcome.state.holds[outcome.entries[0].related_id]
-            return encode(hold, stored[0])
+            return encode(hold, stored[0], now)
 
         return await self.once(c.idem, work)
 
@@ -509,7 +549,7 @@ class LedgerApp:
         idem: cmd.Idem,
         hold_id: str,
         change: Callable[[WalletState, datetime], ledger.Outcome],
-        encode: Callable[[Hold, StoredEntry], bytes],
+        encode: Callable[[Hold, StoredEntry, datetime], bytes],
     ) -> bytes:
         async def work(repo: LedgerRepository) -> bytes:
             found = await repo.get_hold(hold_id)
@@ -521,15 +561,15 @@ class LedgerApp:
                 lambda s: replace(s, holds={**s.holds, hold_id: s.holds.get(hold_id, found)})
             )
             state = locked.state
-            now = self.clock.now()
+            now = locked.now
             outcome = change(state, now)
             stored = await self._commit(repo, locked, outcome, idem.request_id, now)
-            return encode(outcome.state.holds[hold_id], stored[0])
+            return encode(outcome.state.holds[hold_id], stored[0], now)
 
         return await self.once(idem, work)
 
     async def capture_hold(
-        self, c: cmd.CaptureHold, encode: Callable[[Hold, StoredEntry], bytes]
+        self, c: cmd.CaptureHold, encode: Callable[[Hold, StoredEntry, datetime], bytes]
     ) -> bytes:
         return await self._hold_change(
             c.idem,
@@ -541,7 +581,7 @@ class LedgerApp:
         )
 
     async def release_hold(
-        self, c: cmd.ReleaseHold, encode: Callable[[Hold, StoredEntry], bytes]
+        self, c: cmd.ReleaseHold, encode: Callable[[Hold, StoredEntry, datetime], bytes]
     ) -> bytes:
         return await self._hold_change(
             c.idem,
@@ -551,10 +591,22 @@ class LedgerApp:
         )
 
     async def get_hold(self, hold_id: str) -> Hold:
-        found = await self.read(lambda repo: repo.get_hold(hold_id))
-        if found is None:
+        hold, _ = await self.hold_now(hold_id)
+        return hold
+
+    async def hold_now(self, hold_id: str) -> tuple[Hold, datetime]:
+        """A hold and the time its state is to be evaluated at."""
+
+        async def work(repo: LedgerRepository) -> tuple[Hold | None, datetime | None]:
+            found = await repo.get_hold(hold_id)
+            if found is None:
+                return None, None
+            return found, await self._read_time(repo, found.wallet_id)
+
+        hold, at = await self.read(work)
+        if hold is None or at is None:
             raise HoldNotFound(f"hold {hold_id!r} does not exist")
-        return found
+        return hold, at
 
     # -- automation -------------------------------------------------------------------------
 
@@ -566,7 +618,7 @@ class LedgerApp:
         async def work(repo: LedgerRepository) -> bytes:
             locked = await self._locked(repo, rule.wallet_id)
             state = locked.state
-            now = self.clock.now()
+            now = locked.now
             with_rule = replace(state, automation=replace(state.automation, topup_rule=rule))
             await self._commit(repo, locked, ledger.Outcome(with_rule, []), idem.request_id, now)
             return encode(rule)
@@ -593,7 +645,7 @@ class LedgerApp:
                 lambda s: replace(s, automation=replace(s.automation, alert_rules=fresh))
             )
             state = locked.state
-            now = self.clock.now()
+            now = locked.now
             await self._commit(repo, locked, ledger.Outcome(state, []), idem.request_id, now)
             return encode(await repo.alert_rules_of(wallet_id))
 
@@ -609,7 +661,7 @@ class LedgerApp:
 
         async def work(repo: LedgerRepository) -> bytes:
             locked = await self._locked(repo, schedule.wallet_id)
-            now = self.clock.now()
+            now = locked.now
             stored_schedule = replace(schedule, id=new_id(), next_index=0)
             auto = locked.state.automation
             with_schedule = replace(
@@ -640,7 +692,7 @@ class LedgerApp:
             if found is None:
                 raise ScheduleNotFound(f"allotment schedule {schedule_id!r} does not exist")
             locked = await self._locked(repo, found.wallet_id)
-            now = self.clock.now()
+            now = locked.now
             end = end_time or now
             if end < now:
                 raise InvalidArgument.field("end_time", "must not be in the past", "INVALID_TIME")
@@ -682,7 +734,7 @@ class LedgerApp:
             state = locked.state
             if found.state is not TopUpState.PENDING:
                 raise TopUpNotPending(f"top-up {topup_id} is {found.state.value.lower()}")
-            now = self.clock.now()
+            now = locked.now
             outcome = change(state, now)
             await self._commit(repo, locked, outcome, idem.request_id, now)
             return encode(outcome.state.automation.topups[topup_id])
@@ -762,22 +814,25 @@ class LedgerApp:
                 "as_of_time", "must not be in the future", "AS_OF_IN_FUTURE"
             )
 
-        async def work(repo: LedgerRepository) -> WalletState | None:
+        async def work(repo: LedgerRepository) -> tuple[WalletState | None, datetime]:
             state = await repo.state_at(wallet_id, as_of)
             if state is None or as_of is not None:
-                return state
-            # Now: period grants that are due but not booked yet count, exactly as the next write
-            # or sweep will book them.
+                return state, as_of or now
+            # Now is never before the last write booked on the wallet (a hold it booked is
+            # held, whatever this process's clock says).
+            at = ledger.write_time(now, [state.book_time])
+            # Period grants that are due but not booked yet count, exactly as the next write or
+            # sweep will book them.
             schedules = tuple(await repo.schedules_of(wallet_id))
             if not schedules:
-                return state
+                return state, at
             auto = replace(state.automation, schedules=schedules)
-            return allotments.catch_up(replace(state, automation=auto), now, new_id).state
+            return allotments.catch_up(replace(state, automation=auto), at, new_id).state, at
 
-        state = await self.read(work)
+        state, at = await self.read(work)
         if state is None:
             raise WalletNotFound(f"wallet {wallet_id!r} does not exist")
-        return state.wallet, project(state, as_of or now)
+        return state.wallet, project(state, at)
 
     async def list_entries(self, q: cmd.EntryQuery) -> list[tuple[int, StoredEntry]]:
         async def work(repo: LedgerRepository) -> list[tuple[int, StoredEntry]]:
@@ -800,9 +855,12 @@ class LedgerApp:
         for _ in range(EXPIRY_ROUNDS_MAX):
 
             async def work(repo: LedgerRepository) -> list[StoredEntry]:
-                now = self.clock.now()
-                due = await repo.wallets_due(now, wallet_id, EXPIRY_WALLETS_PER_TRANSACTION)
-                states = await repo.lock_states(due, now)
+                # Which wallets look due is a guess made before locking; what is booked is
+                # decided at the time taken under their locks.
+                due = await repo.wallets_due(
+                    self.clock.now(), wallet_id, EXPIRY_WALLETS_PER_TRANSACTION
+                )
+                states, now = await repo.lock_states(due, self._time_under_lock)
                 done: list[StoredEntry] = []
                 after: dict[str, WalletState] = {}
                 events: list[tuple[str, str, WalletEvent]] = []
@@ -842,6 +900,14 @@ class LedgerApp:
                 diffs.append(("wallet overage", stored_overage, overage))
             for entry_id, amount, alloc_total in t["unbalanced"]:
                 diffs.append((f"entry {entry_id} amount vs allocations", amount, alloc_total))
+            # Every active hold must be capturable in full: its grants still hold what it
+            # reserves (reserved vs covered).
+            state = await repo.state_at(wallet_id, None)
+            assert state is not None, "the wallet was found above"
+            held_grants = [a.grant_id for h in state.holds.values() for a in h.allocations]
+            state = await repo.add_grants(state, [g for g in held_grants if g is not None])
+            at = ledger.write_time(self.clock.now(), [state.book_time])
+            diffs += ledger.uncovered_holds(state, at)
             by_type = t["by_type"]
 
             def total(kind: EntryType) -> Decimal:

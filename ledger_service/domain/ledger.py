@@ -87,6 +87,18 @@ def unit_word(unit: str) -> str:
     return "credits" if unit == "CREDITS" else unit
 
 
+def write_time(clock_now: datetime, booked: Iterable[datetime | None]) -> datetime:
+    """The time of a write (or of a read of "now"), taken once the wallets' locks are held: the
+    clock, but never before the last write booked on any of its wallets.
+
+    Everything a later write compares with its time (a hold's create_time, a grant's
+    effective_time, the journal's book_time) was then committed at or before that time, whatever
+    the clocks of the processes involved say: two ledgers with skewed clocks, or a clock stepped
+    back, cannot make a committed hold invisible to the next write, and book_time never decreases
+    along a wallet's journal (which balances at a past instant rely on)."""
+    return max([clock_now, *(t for t in booked if t is not None)])
+
+
 @exact
 def reserved(state: WalletState, at: datetime) -> dict[str, Decimal]:
     """Credits reserved per grant by the holds active at `at`."""
@@ -495,9 +507,16 @@ def create_hold(
     description: str = "",
 ) -> Outcome:
     """Reserve credits in burn-down order. A hold is a guarantee, so it must be covered by free
-    credits whatever the overage policy."""
+    credits whatever the overage policy, and only by credits a capture can still burn until the
+    hold times out: a grant written off (expire_time plus grace) before then is passed over."""
     assert amount > 0 and expire_time > now
-    allocations, uncovered = allocate(eligible_for_usage(state, now, now), amount)
+    grace = state.wallet.late_event_grace
+    lasting = [
+        g
+        for g in eligible_for_usage(state, now, now)
+        if g.expire_time is None or expire_time <= g.expire_time + grace
+    ]
+    allocations, uncovered = allocate(lasting, amount)
     word = unit_word(state.wallet.unit)
     if uncovered > 0:
         raise InsufficientCredits(
@@ -529,6 +548,36 @@ def create_hold(
         related_id=hold_id,
     )
     return Outcome(new_state, [entry])
+
+
+def uncovered_holds(state: WalletState, at: datetime) -> list[tuple[str, Decimal, Decimal]]:
+    """What the holds active at `at` reserve that their grants cannot honour, as (subject,
+    reserved, covered): per grant, more reserved than it has left (or anything on a voided
+    grant); per hold, credits of a grant that is written off before the hold times out. Empty
+    when every active hold can be captured in full. `state` must hold every grant the active
+    holds reserve."""
+    found: list[tuple[str, Decimal, Decimal]] = []
+    grace = state.wallet.late_event_grace
+    for grant_id, taken in sorted(reserved(state, at).items()):
+        g = state.grants[grant_id]
+        covered = ZERO if g.void_time is not None else g.remaining
+        if taken > covered:
+            found.append((f"grant {grant_id} reserved by active holds", taken, covered))
+    for hold in sorted(state.holds.values(), key=lambda h: h.id):
+        if not hold.active_at(at):
+            continue
+        for alloc in hold.allocations:
+            g = state.grants[alloc.grant_id or ""]
+            write_off = g.write_off_time(grace)
+            if write_off is not None and write_off < hold.expire_time:
+                found.append(
+                    (
+                        f"hold {hold.id} on grant {g.id} written off before the hold times out",
+                        -alloc.amount,
+                        ZERO,
+                    )
+                )
+    return found
 
 
 def _active_hold(state: WalletState, hold_id: str, now: datetime) -> Hold:

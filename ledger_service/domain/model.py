@@ -332,10 +332,12 @@ class Automation:
 @dataclass(frozen=True, slots=True)
 class WalletState:
     """Everything a write needs about one wallet: its live grants, outstanding overage and the
-    holds not yet ended."""
+    holds not yet ended. `book_time`: when the last write was booked on the wallet (None: not
+    known); no later write or read of "now" is placed before it (see `ledger.write_time`)."""
 
     wallet: Wallet
     grants: dict[str, Grant]
     overage: Decimal
     holds: dict[str, Hold] = field(default_factory=dict)
     automation: Automation = field(default_factory=Automation)
+    book_time: datetime | None = None

@@ -104,6 +104,27 @@ async def test_late_usage_within_grace_burns_the_expired_grant(ledger_server) ->
     ).expired == "6"
 
 
+async def test_a_grace_period_of_zero_is_kept_and_writes_off_at_expiry(ledger_server) -> None:
+    stub, clock = ledger_server.stub, ledger_server.clock
+    start = clock.now()
+    unset = await make_wallet(stub)
+    assert unset.late_event_grace_period.ToTimedelta() == HOUR  # the default
+    wallet = await make_wallet(stub, grace=timedelta(0))
+    assert wallet.late_event_grace_period.ToTimedelta() == timedelta(0)
+    got = (await stub.GetWallet(pb.GetWalletRequest(wallet_id=wallet.wallet_id))).wallet
+    assert got.late_event_grace_period.ToTimedelta() == timedelta(0)
+    await make_grant(stub, wallet.wallet_id, "10", expire=start + DAY)
+    clock.advance(DAY)
+    # No grace: late usage finds nothing, and the write-off is due at expire_time itself.
+    try:
+        await stub.Debit(debit_request(wallet.wallet_id, "1", occurred=start + DAY - HOUR))
+        raise AssertionError("without a grace period an expired grant takes no late usage")
+    except grpc.aio.AioRpcError as exc:
+        assert exc.code() == grpc.StatusCode.FAILED_PRECONDITION
+    swept = (await stub.RunExpiry(pb.RunExpiryRequest(wallet_id=wallet.wallet_id))).entries
+    assert [(e.type, e.amount) for e in swept] == [(pb.ENTRY_TYPE_EXPIRY, "-10")]
+
+
 async def test_as_of_balances_match_the_journal_at_every_past_instant(ledger_server) -> None:
     stub, clock = ledger_server.stub, ledger_server.clock
     start = clock.now()

@@ -7,6 +7,7 @@ import asyncio
 from datetime import timedelta
 from decimal import Decimal
 
+import asyncpg
 import grpc
 from billing.ledger.v1 import ledger_pb2 as pb
 
@@ -129,4 +130,45 @@ async def test_concurrent_holds_and_debits_never_over_reserve(ledger_server) -> 
     b = await balance(stub, wallet.wallet_id)
     assert Decimal(b.held) == held
     assert Decimal(b.available) == 1000 - held - spent
+    assert (await stub.VerifyWallet(pb.VerifyWalletRequest(wallet_id=wallet.wallet_id))).consistent
+
+
+async def test_verify_reports_an_active_hold_its_grants_no_longer_cover(
+    ledger_server, ledger_db
+) -> None:
+    """The end state of a hold/debit double spend: the journal balances, but a debit took the
+    credits an active hold reserves. VerifyWallet must say so."""
+    stub = ledger_server.stub
+    wallet = await make_wallet(stub)
+    granted = (await make_grant(stub, wallet.wallet_id, "10")).grant
+    hold = (await stub.CreateHold(hold_request(wallet.wallet_id, "10"))).hold
+    assert (await stub.VerifyWallet(pb.VerifyWalletRequest(wallet_id=wallet.wallet_id))).consistent
+    # A debit of the 10 held credits, booked as the service books debits (entry, allocation,
+    # grant remainder): every journal sum still agrees.
+    conn = await asyncpg.connect(ledger_db)
+    try:
+        async with conn.transaction():
+            await conn.execute(
+                """
+                INSERT INTO entries (id, wallet_id, type, amount, occurred_time, book_time,
+                                     available_after, overage_after)
+                VALUES ('spent-twice', $1, 'DEBIT', -10, now(), now(), 0, 0)
+                """,
+                wallet.wallet_id,
+            )
+            await conn.execute(
+                "INSERT INTO allocations (entry_id, position, grant_id, amount)"
+                " VALUES ('spent-twice', 0, $1, -10)",
+                granted.grant_id,
+            )
+            await conn.execute("UPDATE grants SET remaining = 0 WHERE id = $1", granted.grant_id)
+    finally:
+        await conn.close()
+    report = await stub.VerifyWallet(pb.VerifyWalletRequest(wallet_id=wallet.wallet_id))
+    assert not report.consistent
+    assert [(d.subject, d.stored, d.recomputed) for d in report.differences] == [
+        (f"grant {granted.grant_id} reserved by active holds", "10", "0")
+    ]
+    # Released, the hold reserves nothing: consistent again.
+    await stub.ReleaseHold(pb.ReleaseHoldRequest(request_id=rid(), hold_id=hold.hold_id))
     assert (await stub.VerifyWallet(pb.VerifyWalletRequest(wallet_id=wallet.wallet_id))).consistent

@@ -8,7 +8,7 @@ so concurrent transactions never wait on each other in a cycle.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -95,6 +95,11 @@ def _wallet(row: Any) -> Wallet:
         create_time=row.create_time,
         metadata=dict(row.metadata),
     )
+
+
+def _state(row: Any) -> WalletState:
+    """A wallet row as the start of its state (grants, holds and automation loaded after)."""
+    return WalletState(_wallet(row), {}, row.overage, book_time=row.last_book_time)
 
 
 def _grant(row: Any) -> Grant:
@@ -399,6 +404,7 @@ class LedgerRepository:
                 late_event_grace=wallet.late_event_grace,
                 metadata=wallet.metadata,
                 create_time=wallet.create_time,
+                last_book_time=wallet.create_time,
             )
             .on_conflict_do_nothing(constraint="wallets_customer_unit_key")
             .returning(wallets.c.id)
@@ -419,6 +425,14 @@ class LedgerRepository:
         )
         return {r.id: r.customer_id for r in rows}
 
+    async def book_time_of(self, wallet_id: str) -> datetime | None:
+        """When the last write was booked on the wallet (None: no such wallet)."""
+        return (
+            await self.conn.execute(
+                select(wallets.c.last_book_time).where(wallets.c.id == wallet_id)
+            )
+        ).scalar()
+
     async def list_wallets(
         self, customer_id: str, after_seq: int, limit: int
     ) -> list[tuple[int, Wallet]]:
@@ -429,28 +443,38 @@ class LedgerRepository:
         return [(row.seq, _wallet(row)) for row in rows]
 
     async def lock_states(
-        self, wallet_ids: Iterable[str], now: datetime | None = None
-    ) -> dict[str, WalletState]:
-        """Lock wallets (sorted by id) and load their live grants, active holds and automation:
-        the state writes start from. `now` places the top-up caps' day and month."""
+        self,
+        wallet_ids: Iterable[str],
+        time_under_lock: Callable[[Sequence[datetime]], datetime],
+    ) -> tuple[dict[str, WalletState], datetime]:
+        """Lock wallets (sorted by id), then take the write's time, then load their live grants,
+        active holds and automation: the state writes start from, and the time they run at.
+
+        `time_under_lock` is called once the locks are held, with the locked wallets' last book
+        times: whatever a write compares with its time was committed before it was taken. The
+        time places the top-up caps' day and month."""
         ids = sorted(set(wallet_ids))
         if not ids:
-            return {}
-        rows = await self.conn.execute(
-            select(wallets).where(wallets.c.id.in_(ids)).order_by(wallets.c.id).with_for_update()
+            return {}, time_under_lock(())
+        rows = list(
+            await self.conn.execute(
+                select(wallets)
+                .where(wallets.c.id.in_(ids))
+                .order_by(wallets.c.id)
+                .with_for_update()
+            )
         )
-        states = {row.id: WalletState(_wallet(row), {}, row.overage) for row in rows}
+        now = time_under_lock([row.last_book_time for row in rows])
+        states = {row.id: _state(row) for row in rows}
         if states:
             # Live grants, plus consumed grants still in force: percent alerts measure against
             # everything granted in force, used up or not.
-            wanted = _LIVE
-            if now is not None:
-                in_force = and_(
-                    grants.c.void_time.is_(None),
-                    grants.c.effective_time <= now,
-                    or_(grants.c.expire_time.is_(None), grants.c.expire_time > now),
-                )
-                wanted = or_(_LIVE, in_force)
+            in_force = and_(
+                grants.c.void_time.is_(None),
+                grants.c.effective_time <= now,
+                or_(grants.c.expire_time.is_(None), grants.c.expire_time > now),
+            )
+            wanted = or_(_LIVE, in_force)
             grant_rows = await self.conn.execute(
                 select(grants).where(grants.c.wallet_id.in_(list(states)), wanted)
             )
@@ -460,7 +484,7 @@ class LedgerRepository:
                 states[hold.wallet_id].holds[hold.id] = hold
             automation = await self._automation(list(states), now)
             states = {w: replace(s, automation=automation[w]) for w, s in states.items()}
-        return states
+        return states, now
 
     async def _automation(
         self, wallet_ids: list[str], now: datetime | None
@@ -572,13 +596,17 @@ class LedgerRepository:
         (entry_id, wallet_id, request_id, entry) in a fixed number of statements."""
         inserts: list[dict[str, Any]] = []
         updates: list[dict[str, Any]] = []
-        overages: list[dict[str, Any]] = []
+        booked: list[dict[str, Any]] = []
         new_holds: list[Hold] = []
         ended_holds: list[dict[str, Any]] = []
+        written = {w for _, w, _, _ in new_entries} | {w for _, w, _ in events}
         for wallet_id, new_state in after.items():
             old = before[wallet_id]
-            if new_state.overage != old.overage:
-                overages.append({"b_id": wallet_id, "b_overage": new_state.overage})
+            if wallet_id in written or new_state != old:
+                # The wallet's overage, and the time of this write: no later one goes before it.
+                booked.append(
+                    {"b_id": wallet_id, "b_overage": new_state.overage, "b_book_time": now}
+                )
             for hold_id, h in new_state.holds.items():
                 prior_hold = old.holds.get(hold_id)
                 if prior_hold is None:
@@ -678,12 +706,17 @@ class LedgerRepository:
                 ),
                 ended_holds,
             )
-        if overages:
+        if booked:
             await self.conn.execute(
                 update(wallets)
                 .where(wallets.c.id == bindparam("b_id"))
-                .values(overage=bindparam("b_overage")),
-                overages,
+                .values(
+                    overage=bindparam("b_overage"),
+                    last_book_time=func.greatest(
+                        wallets.c.last_book_time, bindparam("b_book_time")
+                    ),
+                ),
+                booked,
             )
         if new_entries:
             await self.conn.execute(
@@ -981,15 +1014,17 @@ class LedgerRepository:
         Now: the materialised live grants, independent of journal length. The past: the live
         grants minus every allocation booked after `at` (cost grows with entries since `at`).
         """
-        found = await self.get_wallet(wallet_id)
-        if found is None:
+        row = (await self.conn.execute(select(wallets).where(wallets.c.id == wallet_id))).first()
+        if row is None:
             return None
-        wallet, overage = found
+        wallet, overage, book_time = _wallet(row), row.overage, row.last_book_time
         rows = await self.conn.execute(select(grants).where(grants.c.wallet_id == wallet_id, _LIVE))
         loaded = {row.id: _grant(row) for row in rows}
         if at is None:
             active = await self._holds(holds.c.wallet_id == wallet_id, active_only=True)
-            return WalletState(wallet, loaded, overage, {h.id: h for h in active})
+            return WalletState(
+                wallet, loaded, overage, {h.id: h for h in active}, book_time=book_time
+            )
         deltas = await self.conn.execute(
             select(allocations.c.grant_id, func.sum(allocations.c.amount))
             .join(entries, entries.c.id == allocations.c.entry_id)
@@ -1020,7 +1055,9 @@ class LedgerRepository:
             active_only=False,
         )
         past_holds = {h.id: replace(h, state=HoldState.ACTIVE, end_time=None) for h in alive}
-        return WalletState(wallet, past, overage + later.get(None, ZERO), past_holds)
+        return WalletState(
+            wallet, past, overage + later.get(None, ZERO), past_holds, book_time=book_time
+        )
 
     # -- expiry and verification ------------------------------------------------------------
 

@@ -42,6 +42,9 @@ wallets = Table(
     money_column("overage"),
     Column("metadata", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     Column("create_time", TS, nullable=False),
+    # When the last write was booked on the wallet: the next write's time is never before it
+    # (see ledger.write_time), so book_time is monotone along the wallet's journal.
+    Column("last_book_time", TS, nullable=False),
     Column("seq", BigInteger, Identity(), nullable=False, unique=True),
     UniqueConstraint("customer_id", "unit", name="wallets_customer_unit_key"),
 )

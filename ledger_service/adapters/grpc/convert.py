@@ -620,7 +620,7 @@ _HOLD_STATE_OUT = {s: pb.HoldState.Value(f"HOLD_STATE_{s.value}") for s in HoldS
 
 def hold(h: Hold, at: datetime) -> pb.Hold:
     state = h.state
-    if state is HoldState.ACTIVE and not h.active_at(at):
+    if state is HoldState.ACTIVE and at >= h.expire_time:
         state = HoldState.EXPIRED  # timed out; the sweeper has not booked the release yet
     message = pb.Hold(
         hold_id=h.id,

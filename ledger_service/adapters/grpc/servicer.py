@@ -75,10 +75,10 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
         self, request: pb.CreateGrantRequest, context: Ctx
     ) -> pb.CreateGrantResponse:
         command = convert.create_grant(request)
-        now = self.app.clock.now()
+        # The grant's state is the state at the write's own time, inside its transaction.
         payload = await self.app.create_grant(
             command,
-            lambda g, entries: pb.CreateGrantResponse(
+            lambda g, entries, now: pb.CreateGrantResponse(
                 grant=convert.grant(g, now), entries=[convert.entry(e) for e in entries]
             ).SerializeToString(),
         )
@@ -86,8 +86,8 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
 
     @handler
     async def GetGrant(self, request: pb.GetGrantRequest, context: Ctx) -> pb.GetGrantResponse:
-        found = await self.app.get_grant(convert.identifier(request.grant_id, "grant_id"))
-        return pb.GetGrantResponse(grant=convert.grant(found, self.app.clock.now()))
+        found, at = await self.app.grant_now(convert.identifier(request.grant_id, "grant_id"))
+        return pb.GetGrantResponse(grant=convert.grant(found, at))
 
     @handler
     async def ListGrants(
@@ -100,8 +100,7 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
             after_seq=paging.decode_cursor(request.page_token, "seq") or 0,
             limit=limit + 1,
         )
-        rows = await self.app.list_grants(query)
-        now = self.app.clock.now()
+        rows, now = await self.app.list_grants(query)
         token = paging.encode_token({"seq": rows[limit - 1][0]}) if len(rows) > limit else ""
         return pb.ListGrantsResponse(
             grants=[convert.grant(g, now) for _, g in rows[:limit]], next_page_token=token
@@ -110,10 +109,9 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
     @handler
     async def VoidGrant(self, request: pb.VoidGrantRequest, context: Ctx) -> pb.VoidGrantResponse:
         command = convert.void_grant(request)
-        now = self.app.clock.now()
         payload = await self.app.void_grant(
             command,
-            lambda g, e: pb.VoidGrantResponse(
+            lambda g, e, now: pb.VoidGrantResponse(
                 grant=convert.grant(g, now), entry=convert.entry(e)
             ).SerializeToString(),
         )
@@ -282,8 +280,8 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
 
     @handler
     async def GetHold(self, request: pb.GetHoldRequest, context: Ctx) -> pb.GetHoldResponse:
-        found = await self.app.get_hold(convert.identifier(request.hold_id, "hold_id"))
-        return pb.GetHoldResponse(hold=convert.hold(found, self.app.clock.now()))
+        found, at = await self.app.hold_now(convert.identifier(request.hold_id, "hold_id"))
+        return pb.GetHoldResponse(hold=convert.hold(found, at))
 
     @handler
     async def SetTopUpRule(
@@ -447,11 +445,11 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
         """The furthest future occurred_time a debit may have."""
         return self.app.clock.now() + self.app.policy.future_skew
 
-    def _encode_hold(self, response: type) -> Callable[[Hold, StoredEntry], bytes]:
-        """Encoder for the responses that carry a hold and its entry."""
-        now = self.app.clock.now()
+    def _encode_hold(self, response: type) -> Callable[[Hold, StoredEntry, datetime], bytes]:
+        """Encoder for the responses that carry a hold and its entry; the hold's state is the
+        state at the write's own time (`now`, taken inside its transaction)."""
 
-        def encode(h: Hold, e: StoredEntry) -> bytes:
+        def encode(h: Hold, e: StoredEntry, now: datetime) -> bytes:
             message = response(hold=convert.hold(h, now), entry=convert.entry(e))
             return bytes(message.SerializeToString())
 

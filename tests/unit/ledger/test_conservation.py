@@ -4,7 +4,8 @@ clock moves, under both overage policies. After every step the journal must expl
 - every entry's amount equals the sum of its allocations;
 - each grant's remaining equals the sum of its allocations, and is never negative;
 - outstanding overage equals minus the sum of overage allocations (always zero under DENY);
-- granted = consumed + expired + voided + remaining - overage.
+- granted = consumed + expired + voided + remaining - overage;
+- every active hold is covered by its grants and can be captured in full.
 """
 
 from __future__ import annotations
@@ -199,15 +200,16 @@ class LedgerMachine(RuleBasedStateMachine):
         assert view.available >= 0
         assert view.available == view.prepaid_available + view.promotional_available
         assert view.net == view.available - view.overage
-        # Holds never reserve more than a grant that can still back them has left (at expiry the
-        # write-off takes the remainder and the reservation lapses).
-        for grant_id, taken in ledger.reserved(self.state, self.now).items():
-            g = self.state.grants[grant_id]
-            if (
-                g.expire_time is None
-                or self.now < g.expire_time + self.state.wallet.late_event_grace
-            ):
-                assert taken <= g.remaining
+
+    @invariant()
+    def every_active_hold_can_be_captured_in_full(self) -> None:
+        # A hold is a guarantee: its grants still hold what it reserves, and capturing the held
+        # amount succeeds, whatever was booked since (expiry sweeps and clock moves included).
+        assert ledger.uncovered_holds(self.state, self.now) == []
+        for hold in self.state.holds.values():
+            if hold.active_at(self.now):
+                out = ledger.capture_hold(self.state, hold.id, amount=hold.amount, now=self.now)
+                assert out.entries[0].amount == -hold.amount
 
 
 LedgerMachine.TestCase.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)

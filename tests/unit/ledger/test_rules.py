@@ -3,6 +3,7 @@ overage and its settlement, refunds, voids and expiry write-offs."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal as D
 
@@ -251,3 +252,48 @@ def test_a_grant_backing_a_hold_cannot_be_voided() -> None:
     s = _held(state(grant("g", "100")), "10").state
     with pytest.raises(GrantHeld):
         ledger.void(s, "g", now=T0)
+
+
+def test_a_write_is_never_timed_before_the_last_write_on_its_wallets() -> None:
+    assert ledger.write_time(T0, []) == T0
+    assert ledger.write_time(T0, [T0 - HOUR, None]) == T0
+    # A clock behind the wallet (another process's clock ahead, or this one stepped back).
+    assert ledger.write_time(T0, [T0 - HOUR, T0 + HOUR]) == T0 + HOUR
+
+
+def test_a_hold_booked_at_the_time_of_the_next_write_reserves_for_it() -> None:
+    # The hold/debit race: a hold committed while the debit waited for the wallet's lock. Timed
+    # under the lock, the debit's now is at or after the hold's create_time, so the hold counts.
+    s = _held(state(grant("g", "10")), "10", at=T0 + timedelta(seconds=1)).state
+    now = ledger.write_time(T0, [T0 + timedelta(seconds=1)])
+    with pytest.raises(InsufficientCredits):
+        ledger.debit(s, amount=D(10), occurred_time=now, now=now)
+
+
+def test_a_hold_passes_over_credits_written_off_before_it_times_out() -> None:
+    # "soon" is written off at T0 + 30 min + 1 h grace; a hold for 2 h cannot count on it.
+    soon = grant("soon", "100", expire=T0 + timedelta(minutes=30))
+    s = state(soon, grant("later", "20", expire=T0 + DAY))
+    out = _held(s, "15", minutes=120)
+    assert out.state.holds["h"].allocations == (Allocation("later", D(-15)),)
+    with pytest.raises(InsufficientCredits):
+        _held(s, "21", minutes=120)
+    # A hold that ends before the write-off may use it, in burn-down order.
+    assert _held(s, "15", minutes=90).state.holds["h"].allocations == (Allocation("soon", D(-15)),)
+    assert ledger.uncovered_holds(out.state, T0) == []
+
+
+def test_uncovered_holds_are_reported_per_grant_and_per_hold() -> None:
+    s = _held(state(grant("g", "10")), "10").state
+    assert ledger.uncovered_holds(s, T0) == []
+    spent = replace(s, grants={"g": replace(s.grants["g"], remaining=D(4))})
+    assert ledger.uncovered_holds(spent, T0) == [("grant g reserved by active holds", D(10), D(4))]
+    voided = replace(s, grants={"g": replace(s.grants["g"], void_time=T0)})
+    assert ledger.uncovered_holds(voided, T0) == [("grant g reserved by active holds", D(10), D(0))]
+    # Written off at T0 + 15 min (expired 45 min ago, 1 h grace): the hold runs to T0 + 30 min.
+    short = replace(s, grants={"g": replace(s.grants["g"], expire_time=T0 - timedelta(minutes=45))})
+    assert ledger.uncovered_holds(short, T0) == [
+        ("hold h on grant g written off before the hold times out", D(10), D(0))
+    ]
+    # Once the hold has timed out it reserves nothing.
+    assert ledger.uncovered_holds(spent, T0 + timedelta(minutes=30)) == []

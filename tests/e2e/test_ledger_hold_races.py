@@ -1,0 +1,152 @@
+"""A hold is a guarantee under concurrency: a hold and a debit sent at the same moment for the same
+credits never both succeed, and a hold that succeeded can always be captured in full.
+
+The server runs on a clock that moves forward on every read (as real time does), so a write that
+reads its time before it holds the wallet's lock books a time earlier than a write that committed
+while it waited: the shape of the race this file guards against.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import grpc
+import pytest
+from billing.ledger.v1 import ledger_pb2 as pb
+from billing.ledger.v1 import ledger_pb2_grpc
+
+from billing_common.clock import FakeClock
+from billing_common.protoconv import duration
+from ledger_service import main as ledger_main
+from ledger_service.config import LedgerSettings
+from tests.conftest import START
+from tests.ledger_helpers import TickingClock, balance, debit_request, make_grant, make_wallet, rid
+
+RACES = 200
+RACES_AT_ONCE = 10
+
+
+@pytest.fixture
+def clock() -> TickingClock:
+    return TickingClock(START)
+
+
+def hold_request(wallet_id: str, amount: str) -> pb.CreateHoldRequest:
+    return pb.CreateHoldRequest(
+        request_id=rid(),
+        wallet_id=wallet_id,
+        amount=amount,
+        feature="AI job",
+        timeout=duration(timedelta(minutes=30)),
+    )
+
+
+def refused_for_credits(result: object) -> bool:
+    return (
+        isinstance(result, grpc.aio.AioRpcError)
+        and result.code() == grpc.StatusCode.FAILED_PRECONDITION
+        and "INSUFFICIENT_CREDITS" in str(result.trailing_metadata())
+    )
+
+
+async def test_a_hold_and_a_debit_racing_for_the_same_credits_never_both_succeed(
+    ledger_server,
+) -> None:
+    stub = ledger_server.stub
+    wallets = await asyncio.gather(*(make_wallet(stub) for _ in range(RACES)))
+    await asyncio.gather(*(make_grant(stub, w.wallet_id, "10") for w in wallets))
+
+    async def race(wallet_id: str) -> tuple[object, object]:
+        hold, debit = await asyncio.gather(
+            stub.CreateHold(hold_request(wallet_id, "10")),
+            stub.Debit(debit_request(wallet_id, "10")),
+            return_exceptions=True,
+        )
+        return hold, debit
+
+    outcomes: list[tuple[object, object]] = []
+    for start in range(0, RACES, RACES_AT_ONCE):
+        chunk = wallets[start : start + RACES_AT_ONCE]
+        outcomes += await asyncio.gather(*(race(w.wallet_id) for w in chunk))
+
+    both = [
+        w.wallet_id
+        for w, (h, d) in zip(wallets, outcomes, strict=True)
+        if isinstance(h, pb.CreateHoldResponse) and isinstance(d, pb.DebitResponse)
+    ]
+    assert both == [], f"{len(both)} of {RACES} races spent the held credits twice"
+    for hold, debit in outcomes:
+        # Exactly one wins; the other is refused for lack of credits, nothing else.
+        assert isinstance(hold, pb.CreateHoldResponse) or refused_for_credits(hold), hold
+        assert isinstance(debit, pb.DebitResponse) or refused_for_credits(debit), debit
+    hold_wins = [
+        (w.wallet_id, h.hold.hold_id)
+        for w, (h, _) in zip(wallets, outcomes, strict=True)
+        if isinstance(h, pb.CreateHoldResponse)
+    ]
+    assert 0 < len(hold_wins) < RACES  # both orders happened: the race was really run
+
+    async def capture(wallet_id: str, hold_id: str) -> None:
+        captured = await stub.CaptureHold(
+            pb.CaptureHoldRequest(request_id=rid(), hold_id=hold_id, amount="10")
+        )
+        assert captured.hold.state == pb.HOLD_STATE_CAPTURED
+
+    await asyncio.gather(*(capture(w, h) for w, h in hold_wins))
+
+    async def settled(wallet_id: str) -> None:
+        b = await balance(stub, wallet_id)
+        assert (b.available, b.held, b.overage) == ("0", "0", "0")
+        report = await stub.VerifyWallet(pb.VerifyWalletRequest(wallet_id=wallet_id))
+        assert report.consistent, report.differences
+        assert report.consumed == "10"
+
+    await asyncio.gather(*(settled(w.wallet_id) for w in wallets))
+
+
+async def test_a_ledger_whose_clock_is_behind_still_honours_a_hold_booked_by_another(
+    ledger_server, ledger_db
+) -> None:
+    """Two ledger processes on one database, the second's clock a minute behind: a hold booked
+    by the first is held for the second too, and the journal's book times never go back."""
+    behind = FakeClock(START - timedelta(minutes=1))
+    settings = LedgerSettings(
+        database_url=ledger_db, listen="127.0.0.1:0", migrate=False, pool_size=2, sweep_interval_s=0
+    )
+    other = await ledger_main.build(settings, behind)
+    port = await other.server.start()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    try:
+        late = ledger_pb2_grpc.LedgerServiceStub(channel)
+        stub = ledger_server.stub
+        wallet = await make_wallet(stub)
+        # Effective since before either clock: only the hold stands between the debit and it.
+        effective = START - timedelta(hours=1)
+        grant = (await make_grant(stub, wallet.wallet_id, "10", effective=effective)).grant
+        hold = (await stub.CreateHold(hold_request(wallet.wallet_id, "10"))).hold
+
+        refused = await asyncio.gather(
+            late.Debit(debit_request(wallet.wallet_id, "10")), return_exceptions=True
+        )
+        assert refused_for_credits(refused[0]), refused[0]
+        # Reads through the late process see the hold and the grant as they were booked.
+        assert (await late.GetHold(pb.GetHoldRequest(hold_id=hold.hold_id))).hold == hold
+        got = (await late.GetGrant(pb.GetGrantRequest(grant_id=grant.grant_id))).grant
+        assert got.state == pb.GRANT_STATE_ACTIVE
+        b = await balance(late, wallet.wallet_id)
+        assert (b.available, b.held) == ("0", "10")
+        captured = await late.CaptureHold(
+            pb.CaptureHoldRequest(request_id=rid(), hold_id=hold.hold_id, amount="10")
+        )
+        assert captured.hold.state == pb.HOLD_STATE_CAPTURED
+        entries = (
+            await late.ListEntries(pb.ListEntriesRequest(wallet_id=wallet.wallet_id))
+        ).entries
+        book_times = [e.book_time.ToDatetime() for e in reversed(entries)]
+        assert book_times == sorted(book_times)
+        report = await late.VerifyWallet(pb.VerifyWalletRequest(wallet_id=wallet.wallet_id))
+        assert report.consistent, report.differences
+    finally:
+        await channel.close()
+        await other.close()
