@@ -174,8 +174,9 @@ class AlertKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class AlertRule:
-    """Fires once when the available balance falls below its threshold; re-arms when the balance
-    is at or above it again. `threshold` is an amount (ABSOLUTE) or a percentage (PERCENT)."""
+    """Fires once when the available balance reaches its threshold or drops below it; re-arms
+    only when the balance is above it again. `threshold` is an amount (ABSOLUTE) or a percentage
+    (PERCENT)."""
 
     id: str
     wallet_id: str
@@ -200,7 +201,8 @@ class TopUpState(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class TopUpRule:
-    """Grant `amount` (or up to `target`) when the available balance falls below `threshold`."""
+    """Grant `amount` (or up to `target`) when the available balance falls (strictly) below
+    `threshold`."""
 
     wallet_id: str
     threshold: Decimal
