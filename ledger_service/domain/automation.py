@@ -30,11 +30,12 @@ from decimal import Decimal
 
 from billing_common.money import format_amount
 from ledger_service.domain import ledger
-from ledger_service.domain.errors import InsufficientCredits
+from ledger_service.domain.errors import InsufficientCredits, ScheduleNotFound
 from ledger_service.domain.model import (
     ZERO,
     AlertKind,
     AlertRule,
+    AllotmentSchedule,
     Automation,
     EventType,
     Grant,
@@ -44,6 +45,7 @@ from ledger_service.domain.model import (
     TopUpState,
     WalletEvent,
     WalletState,
+    top_up_reference,
 )
 
 FAILURE_BACKOFF_BASE = timedelta(minutes=1)
@@ -84,6 +86,36 @@ def _with_automation(state: WalletState, **changes: object) -> WalletState:
     return replace(state, automation=replace(state.automation, **changes))  # type: ignore[arg-type]
 
 
+def _subscription(state: WalletState, rule: TopUpRule) -> AllotmentSchedule | None:
+    """The schedule the rule's credits are bought under, if it names one."""
+    if not rule.schedule_id:
+        return None
+    for schedule in state.automation.schedules:
+        if schedule.id == rule.schedule_id:
+            return schedule
+    raise ScheduleNotFound(
+        f"allotment schedule {rule.schedule_id!r} does not exist for wallet {state.wallet.id!r}"
+    )
+
+
+def set_topup_rule(state: WalletState, rule: TopUpRule) -> WalletState:
+    """The wallet with `rule` as its top-up rule. A rule bought under a subscription must name a
+    schedule of the same wallet (ScheduleNotFound otherwise)."""
+    _subscription(state, rule)
+    return _with_automation(state, topup_rule=rule)
+
+
+def _topup_expire_time(state: WalletState, rule: TopUpRule, now: datetime) -> datetime | None:
+    """When credits bought now expire: the rule's expire_time, else now + expire_after, capped by
+    the end of the subscription they are bought under (if known now)."""
+    expire = rule.expire_time or (None if rule.expire_after is None else now + rule.expire_after)
+    schedule = _subscription(state, rule)
+    end = None if schedule is None else schedule.end_time
+    if end is not None:
+        expire = end if expire is None else min(expire, end)
+    return expire
+
+
 def _cap_room(auto: Automation, rule: TopUpRule) -> Decimal | None:
     """Credits the caps still allow today (None: no cap)."""
     rooms = []
@@ -116,8 +148,8 @@ def _start_topup(
         create_time=now,
         kind=rule.kind,
         priority=rule.priority,
-        expire_time=rule.expire_time
-        or (None if rule.expire_after is None else now + rule.expire_after),
+        expire_time=_topup_expire_time(state, rule, now),
+        schedule_id=rule.schedule_id,
     )
     state = _with_automation(
         state,
@@ -172,7 +204,7 @@ def complete_topup(
         create_time=now,
         cost_unit_price=topup.unit_price,
         cost_currency=topup.currency,
-        external_reference=f"top-up:{topup.id}",
+        external_reference=top_up_reference(topup.id, topup.schedule_id),
     )
     granted = ledger.grant(
         state,
@@ -230,6 +262,9 @@ def _topup_allowed(state: WalletState, now: datetime) -> TopUpRule | None:
         return None
     if rule.expire_time is not None and now >= rule.expire_time:
         return None  # the subscription the credits belong to has ended
+    schedule = _subscription(state, rule)
+    if schedule is not None and schedule.end_time is not None and now >= schedule.end_time:
+        return None  # so has the subscription the rule buys under
     if rule.retry_after is not None and now < rule.retry_after:
         return None
     if any(t.state is TopUpState.PENDING for t in state.automation.topups.values()):

@@ -1,21 +1,27 @@
 """Automation as pure functions: blocks bought to cover a debit, whole blocks as an exact ceiling,
-alert thresholds reached or dropped below, automatic top-ups strictly below."""
+alert thresholds reached or dropped below, automatic top-ups strictly below, blocks that end with
+the subscription they were bought under."""
 
 from __future__ import annotations
 
 import decimal
 import itertools
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal as D
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger_service.domain import automation, ledger
+from billing_common.periods import Cadence
+from ledger_service.domain import allotments, automation, ledger
+from ledger_service.domain.errors import InsufficientCredits, ScheduleNotFound
 from ledger_service.domain.model import (
     AlertKind,
     AlertRule,
+    AllotmentExpiry,
+    AllotmentSchedule,
     EntryType,
     EventType,
     GrantKind,
@@ -191,3 +197,71 @@ def test_an_automatic_top_up_waits_until_the_balance_falls_below_its_threshold()
     assert automation.automate(at, T0, new_ids()).state.automation.topups == {}
     below = with_automation(state(grant("a", "99.99")), topup_rule=rule(threshold="100"))
     assert len(automation.automate(below, T0, new_ids()).state.automation.topups) == 1
+
+
+# -- blocks bought under a subscription end with it ---------------------------------------------
+
+
+def subscription(end: datetime | None = None) -> AllotmentSchedule:
+    return AllotmentSchedule(
+        id="sub",
+        wallet_id="w",
+        amount=D(100),
+        kind=GrantKind.PREPAID,
+        priority=0,
+        cadence=Cadence.MONTHLY,
+        anchor=T0,
+        expiry=AllotmentExpiry.END_OF_PERIOD,
+        end_time=end,
+    )
+
+
+def with_block(end: datetime | None = None) -> tuple[WalletState, str]:
+    """A subscription's 100 included units used up and a block of 500 bought under it for 150."""
+    s = with_automation(
+        state(), schedules=(subscription(end),), topup_rule=rule(amount="500", schedule_id="sub")
+    )
+    s = allotments.catch_up(s, T0, new_ids()).state
+    out = automation.debit_with_cover(s, T0, new_ids(), amount=D(250), occurred_time=T0)
+    (topup,) = out.state.automation.topups.values()
+    return out.state, topup.grant_id
+
+
+def test_a_rule_cannot_buy_under_a_subscription_the_wallet_does_not_have() -> None:
+    with pytest.raises(ScheduleNotFound):
+        automation.set_topup_rule(state(), rule(schedule_id="elsewhere"))
+
+
+def test_a_block_bought_under_a_subscription_expires_by_its_end() -> None:
+    end = T0 + timedelta(days=40)
+    s, block_id = with_block(end)
+    assert s.grants[block_id].expire_time == end
+
+
+def test_the_end_of_a_subscription_voids_its_blocks_and_stops_buying() -> None:
+    s, block_id = with_block()
+    end = T0 + timedelta(days=3)
+    ended = allotments.end_schedule(s, "sub", end, T0, new_ids())
+    assert ended.state.grants[block_id].remaining == 350  # until the end
+    after = allotments.catch_up(ended.state, end, new_ids())
+    assert [(e.type, e.amount, e.related_id) for e in after.entries] == [
+        (EntryType.VOID, D(-350), block_id)
+    ]
+    assert ledger.available(after.state, end) == 0
+    with pytest.raises(InsufficientCredits):  # and nothing is bought after the end
+        automation.debit_with_cover(after.state, end, new_ids(), amount=D(1), occurred_time=end)
+
+
+def test_a_block_backing_a_hold_is_voided_once_the_hold_ends() -> None:
+    s, block_id = with_block()
+    held = ledger.create_hold(
+        s, hold_id="h", amount=D(50), expire_time=T0 + timedelta(hours=1), now=T0
+    )
+    # Ending the subscription does not fail the write; the held block waits for its hold.
+    ended = allotments.end_schedule(held.state, "sub", T0, T0, new_ids())
+    assert ended.state.grants[block_id].remaining == 350
+    assert not ended.state.automation.schedules[0].closed
+    released = ledger.release_hold(ended.state, "h", now=T0)
+    later = allotments.catch_up(released.state, T0, new_ids())
+    assert later.state.grants[block_id].remaining == 0
+    assert later.state.automation.schedules[0].closed
