@@ -619,7 +619,7 @@ class LedgerApp:
             locked = await self._locked(repo, rule.wallet_id)
             state = locked.state
             now = locked.now
-            with_rule = replace(state, automation=replace(state.automation, topup_rule=rule))
+            with_rule = automation.set_topup_rule(state, rule)
             await self._commit(repo, locked, ledger.Outcome(with_rule, []), idem.request_id, now)
             return encode(rule)
 

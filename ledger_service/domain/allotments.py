@@ -7,7 +7,9 @@
   granted (catch-up, at most CATCH_UP_PERIODS_MAX per pass), backdated to its period.
 - Expiry: END_OF_PERIOD (use it or lose it), AFTER_DURATION (rollover with expiry, e.g. 12 months)
   or NEVER (full rollover). A schedule's `end_time` (the end of the subscription) caps every
-  expiry: everything resets when the subscription ends, and no period starts after it.
+  expiry: everything resets when the subscription ends, and no period starts after it. Once it
+  has passed, what its grants and the blocks bought under it (top-ups of a rule naming the
+  schedule) still hold is voided.
 - Rollover cap: when a period starts, what is left of the schedule's earlier grants beyond the
   cap is written off (EXPIRY entries), the grants that would burn first going first.
 """
@@ -118,8 +120,9 @@ def catch_up(state: WalletState, now: datetime, new_id: NewId) -> ledger.Outcome
         granted, schedule = grant_due(outcome.state, schedule, now, new_id)
         outcome = outcome.then(granted)
         if schedule.end_time is not None and schedule.end_time <= now and not schedule.closed:
-            outcome = outcome.then(_void_remaining(outcome.state, schedule, now))
-            schedule = replace(schedule, closed=True)
+            voided, held = _void_remaining(outcome.state, schedule, now)
+            outcome = outcome.then(voided)
+            schedule = replace(schedule, closed=not held)
         schedules.append(schedule)
     if tuple(schedules) == state.automation.schedules:
         return outcome
@@ -131,11 +134,19 @@ def catch_up(state: WalletState, now: datetime, new_id: NewId) -> ledger.Outcome
 
 def _void_remaining(
     state: WalletState, schedule: AllotmentSchedule, now: datetime
-) -> ledger.Outcome:
-    """Void what the schedule's grants still hold: the subscription has ended."""
+) -> tuple[ledger.Outcome, bool]:
+    """Void what the schedule's grants and the blocks bought under it still hold: the
+    subscription has ended. A grant backing an active hold cannot be voided: it is left for a
+    later pass (the second value says whether any was left), so ending never fails a write."""
     outcome = ledger.Outcome(state, [])
-    for g in sorted(state.grants.values(), key=lambda g: g.effective_time):
-        if schedule.owns(g) and g.remaining > 0 and g.void_time is None:
+    reserved = ledger.reserved(state, now)
+    held = False
+    for g in sorted(state.grants.values(), key=lambda g: (g.effective_time, g.id)):
+        if not (schedule.owns(g) or schedule.owns_block(g)):
+            continue
+        if g.remaining > 0 and g.void_time is None and reserved.get(g.id, ZERO) > 0:
+            held = True
+        elif g.remaining > 0 and g.void_time is None:
             outcome = outcome.then(
                 ledger.void(
                     outcome.state,
@@ -145,7 +156,7 @@ def _void_remaining(
                     f" {ledger.unit_word(state.wallet.unit)}: subscription ended",
                 )
             )
-    return outcome
+    return outcome, held
 
 
 def end_schedule(

@@ -4,17 +4,21 @@ Both run on the wallet's state inside the write's transaction, after each operat
 wallet is locked. Writes to one wallet are serialised, so "exactly one top-up per breach" holds
 however many debits cross the threshold at once.
 
-- Top-up: when the available balance is below the rule's threshold, the rule is armed, no top-up
-  is pending and any failure back-off has passed, buy `amount` (or enough to reach `target`),
-  within the daily and monthly caps. The rule disarms until the balance is at or above the
-  threshold again. IMMEDIATE grants at once; ON_CONFIRMATION waits for ConfirmTopUp/FailTopUp.
+- Top-up: when the available balance falls (strictly) below the rule's threshold, the rule is
+  armed, no top-up is pending and any failure back-off has passed, buy `amount` (or enough to
+  reach `target`), within the daily and monthly caps. The rule disarms until the balance is at or
+  above the threshold again. IMMEDIATE grants at once; ON_CONFIRMATION waits for
+  ConfirmTopUp/FailTopUp.
   A DENY debit refused for lack of credits first tries an IMMEDIATE top-up big enough to cover it
-  (whole blocks of `amount`), so service is not interrupted (see `cover_shortfall`).
-- Alerts: a rule fires once when available falls below its threshold (DEPLETED: at or below 0),
-  and re-arms, with an ALERT_RECOVERED event, once available is at or above it again. A
-  `min_interval` holds back a firing that comes too soon after the last one.
+  (whole blocks of `amount`, an exact ceiling), so service is not interrupted (see
+  `cover_shortfall`). That top-up's credits take effect at the debit's occurred_time, so they
+  cover the usage they were bought for even though it occurred a moment before it was booked.
+- Alerts: a rule fires once when available reaches its threshold or drops below it (at or below;
+  DEPLETED: at or below 0), and re-arms, with an ALERT_RECOVERED event, only once available is
+  above it again. A `min_interval` holds back a firing that comes too soon after the last one.
   PERCENT thresholds are a percentage of what was granted in the grants in force (effective, not
-  expired, not voided), so monthly credits measure "25% of this month's credits left".
+  expired, not voided), so monthly credits measure "25% of this month's credits left"; with
+  nothing granted in force a PERCENT rule neither fires nor re-arms.
 """
 
 from __future__ import annotations
@@ -22,15 +26,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
-from decimal import ROUND_CEILING, Decimal
+from decimal import Decimal
 
 from billing_common.money import exact, format_amount
 from ledger_service.domain import ledger
-from ledger_service.domain.errors import InsufficientCredits
+from ledger_service.domain.errors import InsufficientCredits, ScheduleNotFound
 from ledger_service.domain.model import (
     ZERO,
     AlertKind,
     AlertRule,
+    AllotmentSchedule,
     Automation,
     EventType,
     Grant,
@@ -40,6 +45,7 @@ from ledger_service.domain.model import (
     TopUpState,
     WalletEvent,
     WalletState,
+    top_up_reference,
 )
 
 FAILURE_BACKOFF_BASE = timedelta(minutes=1)
@@ -81,6 +87,36 @@ def _with_automation(state: WalletState, **changes: object) -> WalletState:
     return replace(state, automation=replace(state.automation, **changes))  # type: ignore[arg-type]
 
 
+def _subscription(state: WalletState, rule: TopUpRule) -> AllotmentSchedule | None:
+    """The schedule the rule's credits are bought under, if it names one."""
+    if not rule.schedule_id:
+        return None
+    for schedule in state.automation.schedules:
+        if schedule.id == rule.schedule_id:
+            return schedule
+    raise ScheduleNotFound(
+        f"allotment schedule {rule.schedule_id!r} does not exist for wallet {state.wallet.id!r}"
+    )
+
+
+def set_topup_rule(state: WalletState, rule: TopUpRule) -> WalletState:
+    """The wallet with `rule` as its top-up rule. A rule bought under a subscription must name a
+    schedule of the same wallet (ScheduleNotFound otherwise)."""
+    _subscription(state, rule)
+    return _with_automation(state, topup_rule=rule)
+
+
+def _topup_expire_time(state: WalletState, rule: TopUpRule, now: datetime) -> datetime | None:
+    """When credits bought now expire: the rule's expire_time, else now + expire_after, capped by
+    the end of the subscription they are bought under (if known now)."""
+    expire = rule.expire_time or (None if rule.expire_after is None else now + rule.expire_after)
+    schedule = _subscription(state, rule)
+    end = None if schedule is None else schedule.end_time
+    if end is not None:
+        expire = end if expire is None else min(expire, end)
+    return expire
+
+
 @exact
 def _cap_room(auto: Automation, rule: TopUpRule) -> Decimal | None:
     """Credits the caps still allow today (None: no cap)."""
@@ -94,9 +130,16 @@ def _cap_room(auto: Automation, rule: TopUpRule) -> Decimal | None:
 
 @exact
 def _start_topup(
-    state: WalletState, rule: TopUpRule, amount: Decimal, now: datetime, new_id: NewId, why: str
+    state: WalletState,
+    rule: TopUpRule,
+    amount: Decimal,
+    now: datetime,
+    new_id: NewId,
+    why: str,
+    effective_time: datetime | None = None,
 ) -> ledger.Outcome:
-    """Record a top-up of `amount` and, for IMMEDIATE payment, grant it."""
+    """Record a top-up of `amount` and, for IMMEDIATE payment, grant it (effective from
+    `effective_time`, default now)."""
     auto = state.automation
     topup = TopUp(
         id=new_id(),
@@ -108,8 +151,8 @@ def _start_topup(
         create_time=now,
         kind=rule.kind,
         priority=rule.priority,
-        expire_time=rule.expire_time
-        or (None if rule.expire_after is None else now + rule.expire_after),
+        expire_time=_topup_expire_time(state, rule, now),
+        schedule_id=rule.schedule_id,
     )
     state = _with_automation(
         state,
@@ -132,14 +175,23 @@ def _start_topup(
     )
     if rule.payment is TopUpPayment.ON_CONFIRMATION:
         return ledger.Outcome(state, [], [created])
-    done = complete_topup(state, topup.id, now=now, new_id=new_id)
+    done = complete_topup(state, topup.id, now=now, new_id=new_id, effective_time=effective_time)
     return ledger.Outcome(done.state, done.entries, [created, *done.events])
 
 
 def complete_topup(
-    state: WalletState, topup_id: str, *, now: datetime, new_id: NewId
+    state: WalletState,
+    topup_id: str,
+    *,
+    now: datetime,
+    new_id: NewId,
+    effective_time: datetime | None = None,
 ) -> ledger.Outcome:
-    """Grant a top-up's credits (payment confirmed, or IMMEDIATE)."""
+    """Grant a top-up's credits (payment confirmed, or IMMEDIATE). They take effect now, or at
+    `effective_time` (not after now) for a block bought to cover a debit: the debit may only burn
+    grants effective at its occurred_time, which is usually a moment before it is booked. The grant
+    is still booked now (create_time, the GRANT entry's book time), so balances as of an earlier
+    instant do not see it and nothing booked before is rewritten."""
     topup = state.automation.topups[topup_id]
     new_grant = Grant(
         id=new_id(),
@@ -148,14 +200,14 @@ def complete_topup(
         amount=topup.amount,
         remaining=topup.amount,
         priority=topup.priority,
-        effective_time=now,
+        effective_time=now if effective_time is None else min(effective_time, now),
         expire_time=topup.expire_time
         if topup.expire_time is None or topup.expire_time > now
         else None,
         create_time=now,
         cost_unit_price=topup.unit_price,
         cost_currency=topup.currency,
-        external_reference=f"top-up:{topup.id}",
+        external_reference=top_up_reference(topup.id, topup.schedule_id),
     )
     granted = ledger.grant(
         state,
@@ -213,6 +265,9 @@ def _topup_allowed(state: WalletState, now: datetime) -> TopUpRule | None:
         return None
     if rule.expire_time is not None and now >= rule.expire_time:
         return None  # the subscription the credits belong to has ended
+    schedule = _subscription(state, rule)
+    if schedule is not None and schedule.end_time is not None and now >= schedule.end_time:
+        return None  # so has the subscription the rule buys under
     if rule.retry_after is not None and now < rule.retry_after:
         return None
     if any(t.state is TopUpState.PENDING for t in state.automation.topups.values()):
@@ -220,25 +275,54 @@ def _topup_allowed(state: WalletState, now: datetime) -> TopUpRule | None:
     return rule
 
 
+def _scaled(value: Decimal, exponent: int) -> int:
+    """`value * 10**-exponent` as an exact integer (`exponent` at most value's own exponent)."""
+    sign, digits, own = value.as_tuple()
+    assert isinstance(own, int) and own >= exponent, "finite, with no more digits than asked"
+    magnitude = int("".join(map(str, digits)) or "0") * 10 ** (own - exponent)
+    return -magnitude if sign else magnitude
+
+
+def whole_blocks(shortfall: Decimal, block: Decimal) -> int:
+    """The fewest whole blocks that cover `shortfall`: ceil(shortfall / block), computed on exact
+    integers (both scaled to their finer exponent), so no decimal context can round or trap."""
+    assert shortfall > 0 and block > 0
+    exponent = min(shortfall.as_tuple().exponent, block.as_tuple().exponent, 0)
+    assert isinstance(exponent, int)
+    return -(-_scaled(shortfall, exponent) // _scaled(block, exponent))
+
+
+def times(block: Decimal, count: int) -> Decimal:
+    """`count` blocks, exact whatever the context (the string constructor never rounds)."""
+    exponent = block.as_tuple().exponent
+    assert isinstance(exponent, int)
+    return Decimal(f"{count * _scaled(block, exponent)}E{exponent}")
+
+
 @exact
 def cover_shortfall(
-    state: WalletState, shortfall: Decimal, now: datetime, new_id: NewId
+    state: WalletState,
+    shortfall: Decimal,
+    now: datetime,
+    new_id: NewId,
+    occurred_time: datetime | None = None,
 ) -> ledger.Outcome | None:
     """For a DENY debit refused for lack of credits: an IMMEDIATE top-up that covers it (whole
-    blocks of the rule's amount, or up to the target and at least the shortfall), within caps."""
+    blocks of the rule's amount, or up to the target and at least the shortfall), within caps.
+    Its credits take effect at the debit's `occurred_time` (if earlier than now), so they cover
+    the usage they were bought for."""
     rule = _topup_allowed(state, now)
     if rule is None or rule.payment is not TopUpPayment.IMMEDIATE:
         return None
     if rule.amount is not None:
-        blocks = (shortfall / rule.amount).to_integral_value(rounding=ROUND_CEILING)
-        amount = rule.amount * blocks
+        amount = times(rule.amount, whole_blocks(shortfall, rule.amount))
     else:
         assert rule.target is not None
         amount = max(rule.target - ledger.available(state, now), shortfall)
     room = _cap_room(state.automation, rule)
     if room is not None and amount > room:
         return None
-    return _start_topup(state, rule, amount, now, new_id, "insufficient credits")
+    return _start_topup(state, rule, amount, now, new_id, "insufficient credits", occurred_time)
 
 
 def debit_with_cover(
@@ -249,7 +333,9 @@ def debit_with_cover(
     try:
         return ledger.debit(state, now=now, **debit)  # type: ignore[arg-type]
     except InsufficientCredits as refused:
-        cover = cover_shortfall(state, refused.shortfall, now, new_id)
+        occurred = debit.get("occurred_time")
+        assert occurred is None or isinstance(occurred, datetime)
+        cover = cover_shortfall(state, refused.shortfall, now, new_id, occurred)
         if cover is None:
             raise
         done = ledger.debit(cover.state, now=now, **debit)  # type: ignore[arg-type]
@@ -294,12 +380,16 @@ def evaluate_alerts(state: WalletState, now: datetime) -> ledger.Outcome:
     events: list[WalletEvent] = []
     for rule in state.automation.alert_rules:
         if rule.kind is AlertKind.DEPLETED:
-            threshold, breached = ZERO, available <= 0
-        else:
-            threshold = (
-                rule.threshold if rule.kind is AlertKind.ABSOLUTE else base * rule.threshold / 100
-            )
-            breached = available < threshold
+            threshold = ZERO
+        elif rule.kind is AlertKind.ABSOLUTE:
+            threshold = rule.threshold
+        elif base > 0:
+            threshold = base * rule.threshold / 100
+        else:  # a share of nothing granted: the rule neither fires nor re-arms
+            rules.append(rule)
+            continue
+        # Reached or dropped below (seed 003): at the threshold is a breach; only above re-arms.
+        breached = available <= threshold
         data = {
             "rule_id": rule.id,
             "name": rule.name,

@@ -174,8 +174,9 @@ class AlertKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class AlertRule:
-    """Fires once when the available balance falls below its threshold; re-arms when the balance
-    is at or above it again. `threshold` is an amount (ABSOLUTE) or a percentage (PERCENT)."""
+    """Fires once when the available balance reaches its threshold or drops below it; re-arms
+    only when the balance is above it again. `threshold` is an amount (ABSOLUTE) or a percentage
+    (PERCENT)."""
 
     id: str
     wallet_id: str
@@ -200,7 +201,8 @@ class TopUpState(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class TopUpRule:
-    """Grant `amount` (or up to `target`) when the available balance falls below `threshold`."""
+    """Grant `amount` (or up to `target`) when the available balance falls (strictly) below
+    `threshold`."""
 
     wallet_id: str
     threshold: Decimal
@@ -220,6 +222,16 @@ class TopUpRule:
     retry_after: datetime | None = None
     # Absolute end of the credits (a subscription's end); no top-up is made from then on.
     expire_time: datetime | None = None
+    # The subscription (allotment schedule of the wallet) the credits are bought under, or "":
+    # they expire by its end, are voided with its grants when it ends, none is bought after it.
+    schedule_id: str = ""
+
+
+def top_up_reference(topup_id: str, schedule_id: str = "") -> str:
+    """The external reference of a top-up's grant; it names the subscription it was bought
+    under, if any."""
+    suffix = f":subscription:{schedule_id}" if schedule_id else ""
+    return f"top-up:{topup_id}{suffix}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +249,8 @@ class TopUp:
     end_time: datetime | None = None
     grant_id: str = ""
     failure_reason: str = ""
+    # The subscription it was bought under (its rule's schedule_id when it started), or "".
+    schedule_id: str = ""
 
 
 class EventType(StrEnum):
@@ -288,7 +302,13 @@ class AllotmentSchedule:
         return f"allotment:{self.id}:{index}"
 
     def owns(self, g: Grant) -> bool:
+        """A grant of the schedule's own periods."""
         return g.external_reference.startswith(f"allotment:{self.id}:")
+
+    def owns_block(self, g: Grant) -> bool:
+        """A block (top-up) bought under the schedule: it ends with the subscription."""
+        reference = g.external_reference
+        return reference.startswith("top-up:") and reference.endswith(f":subscription:{self.id}")
 
     def start(self, index: int) -> datetime:
         return period_start(self.anchor, self.cadence, index)

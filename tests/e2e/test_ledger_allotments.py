@@ -216,3 +216,109 @@ async def test_ending_a_schedule_voids_what_it_left(ledger_server) -> None:
     assert sorted(e.amount for e in voids) == ["-100", "-70"]
     clock.set(at(5, 1))
     assert await sweep(stub, wallet.wallet_id) == []  # no period after the end
+
+
+async def _subscription_with_blocks(stub, wallet_id: str) -> str:  # type: ignore[no-untyped-def]
+    """100 included units a month (no end known yet) and blocks of 500 bought under it."""
+    made = await stub.CreateAllotmentSchedule(
+        pb.CreateAllotmentScheduleRequest(
+            request_id=rid(),
+            schedule=pb.AllotmentSchedule(
+                wallet_id=wallet_id,
+                amount="100",
+                kind=pb.GRANT_KIND_PREPAID,
+                priority=0,
+                cadence=pb.ALLOTMENT_CADENCE_MONTHLY,
+                anchor_time=timestamp(at(1, 1)),
+                expiry=pb.ALLOTMENT_EXPIRY_END_OF_PERIOD,
+            ),
+        )
+    )
+    schedule_id: str = made.schedule.schedule_id
+    rule = pb.TopUpRule(
+        wallet_id=wallet_id,
+        threshold="0",
+        amount="500",
+        kind=pb.GRANT_KIND_PREPAID,
+        priority=1,
+        unit_price="0.9",
+        currency="USD",
+        payment=pb.TOP_UP_PAYMENT_IMMEDIATE,
+    )
+    rule.schedule_id = schedule_id  # the blocks belong to this subscription
+    stored = await stub.SetTopUpRule(pb.SetTopUpRuleRequest(request_id=rid(), rule=rule))
+    assert stored.rule.schedule_id == schedule_id
+    return schedule_id
+
+
+async def test_ending_a_subscription_voids_the_blocks_bought_under_it(ledger_server) -> None:
+    """Seed 004: "The unused top-up balance will reset at the end of the subscription schedule"."""
+    stub, clock = ledger_server.stub, ledger_server.clock
+    wallet = await make_wallet(stub)
+    w = wallet.wallet_id
+    schedule_id = await _subscription_with_blocks(stub, w)
+    clock.set(at(1, 20))
+    await stub.Debit(debit_request(w, "300"))  # 100 included + 200 of a block of 500
+    assert (await balance(stub, w)).available == "300"
+
+    await stub.EndAllotmentSchedule(
+        pb.EndAllotmentScheduleRequest(request_id=rid(), schedule_id=schedule_id)
+    )
+    assert (await balance(stub, w)).available == "0"
+    voids = (
+        await stub.ListEntries(pb.ListEntriesRequest(wallet_id=w, types=[pb.ENTRY_TYPE_VOID]))
+    ).entries
+    assert [e.amount for e in voids] == ["-300"]  # the block's remainder
+    try:  # no block is bought after the end
+        await stub.Debit(debit_request(w, "1"))
+        raise AssertionError("after the subscription ends its blocks are gone")
+    except grpc.aio.AioRpcError as exc:
+        assert exc.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert len((await stub.ListTopUps(pb.ListTopUpsRequest(wallet_id=w))).top_ups) == 1
+    report = await stub.VerifyWallet(pb.VerifyWalletRequest(wallet_id=w))
+    assert report.consistent
+    assert (report.granted, report.consumed, report.voided, report.remaining) == (
+        "600",
+        "300",
+        "300",
+        "0",
+    )
+
+
+async def test_blocks_bought_under_a_subscription_with_a_known_end_expire_at_it(
+    ledger_server,
+) -> None:
+    stub, clock = ledger_server.stub, ledger_server.clock
+    wallet = await make_wallet(stub)
+    w = wallet.wallet_id
+    schedule_id = await _subscription_with_blocks(stub, w)
+    end = at(3, 1)
+    await stub.EndAllotmentSchedule(
+        pb.EndAllotmentScheduleRequest(
+            request_id=rid(), schedule_id=schedule_id, end_time=timestamp(end)
+        )
+    )
+    clock.set(at(1, 20))
+    await stub.Debit(debit_request(w, "300"))
+    (block,) = (await stub.ListTopUps(pb.ListTopUpsRequest(wallet_id=w))).top_ups
+    grant = (await stub.GetGrant(pb.GetGrantRequest(grant_id=block.grant_id))).grant
+    assert grant.expire_time.ToDatetime(tzinfo=UTC) == end
+
+
+async def test_a_top_up_rule_cannot_name_another_wallets_subscription(ledger_server) -> None:
+    stub = ledger_server.stub
+    mine, theirs = await make_wallet(stub), await make_wallet(stub)
+    schedule_id = await _subscription_with_blocks(stub, theirs.wallet_id)
+    rule = pb.TopUpRule(
+        wallet_id=mine.wallet_id,
+        threshold="0",
+        amount="500",
+        kind=pb.GRANT_KIND_PREPAID,
+        payment=pb.TOP_UP_PAYMENT_IMMEDIATE,
+    )
+    rule.schedule_id = schedule_id
+    try:
+        await stub.SetTopUpRule(pb.SetTopUpRuleRequest(request_id=rid(), rule=rule))
+        raise AssertionError("a wallet's blocks cannot belong to another wallet's subscription")
+    except grpc.aio.AioRpcError as exc:
+        assert exc.code() == grpc.StatusCode.NOT_FOUND

@@ -46,7 +46,7 @@ async def test_default_alerts_fire_once_each_and_again_after_recovery(ledger_ser
     rules = (await stub.ListAlertRules(pb.ListAlertRulesRequest(wallet_id=wallet.wallet_id))).rules
     assert [r.name for r in rules] == ["50% left", "25% left", "10% left", "depleted"]
     await make_grant(stub, wallet.wallet_id, "1000")
-    for _ in range(10):  # 1000 -> 0 in steps of 100: crosses 500, 250, 100 and 0 once each
+    for _ in range(10):  # 1000 -> 0 in steps of 100: reaches 500, 250 (passing), 100 and 0
         await stub.Debit(debit_request(wallet.wallet_id, "100"))
     first = await events(stub, wallet.wallet_id)
     assert alerts(first) == [
@@ -55,19 +55,26 @@ async def test_default_alerts_fire_once_each_and_again_after_recovery(ledger_ser
         ("ALERT_FIRED", "10% left"),
         ("ALERT_FIRED", "depleted"),
     ]
-    # Recover: a new grant of 1000 (granted in force is now 2000, so 50% is 1000).
+    # A threshold fires when it is reached: exactly 500 and exactly 100 left.
+    fired_at = {
+        json.loads(e.data_json)["name"]: json.loads(e.data_json)["available"]
+        for e in first
+        if e.type == E.WALLET_EVENT_TYPE_ALERT_FIRED
+    }
+    assert fired_at == {"50% left": "500", "25% left": "200", "10% left": "100", "depleted": "0"}
+    # A new grant of 1000: granted in force is now 2000, so 50% is 1000, 25% is 500, 10% is 200.
     await make_grant(stub, wallet.wallet_id, "1000")
     second = await events(stub, wallet.wallet_id, after=first[-1].cursor)
-    # 1000 available is at or above every threshold (50% of 2000 is 1000): all four re-arm.
+    # 1000 available is above 500, 200 and 0, which re-arm; it only reaches 1000, so "50% left"
+    # stays fired (re-arming needs the balance above the threshold).
     assert alerts(second) == [
-        ("ALERT_RECOVERED", "50% left"),
         ("ALERT_RECOVERED", "25% left"),
         ("ALERT_RECOVERED", "10% left"),
         ("ALERT_RECOVERED", "depleted"),
     ]
-    await stub.Debit(debit_request(wallet.wallet_id, "600"))  # 400: below 1000 and 500
+    await stub.Debit(debit_request(wallet.wallet_id, "500"))  # 500: reaches 25% exactly
     third = await events(stub, wallet.wallet_id, after=second[-1].cursor)
-    assert alerts(third) == [("ALERT_FIRED", "50% left"), ("ALERT_FIRED", "25% left")]
+    assert alerts(third) == [("ALERT_FIRED", "25% left")]
     # Resuming from any cursor gives exactly the rest, nothing twice.
     everything = await events(stub, wallet.wallet_id)
     assert [e.cursor for e in everything] == [e.cursor for e in first + second + third]
@@ -250,3 +257,18 @@ async def test_watch_never_skips_an_event_that_commits_after_a_later_one(
     assert before == []  # held back: nothing after the open transaction's cursor
     assert len(after) == 2 and after[0].event_id == "slow-event"
     assert [e.cursor for e in after] == sorted(e.cursor for e in after)
+
+
+async def test_a_shortfall_that_is_not_a_whole_number_of_blocks_buys_the_next_whole_block(
+    ledger_server,
+) -> None:
+    stub = ledger_server.stub
+    wallet = await make_wallet(stub)
+    await stub.SetTopUpRule(topup_rule(wallet.wallet_id, threshold="0", amount="3"))
+    # Nothing left, a debit of 1: one block of 3 (1/3 of a block is not a whole number).
+    assert (await stub.Debit(debit_request(wallet.wallet_id, "1"))).entry.available_after == "2"
+    # 2 left, a debit of 9.5: 7.5 short, three more blocks.
+    assert (await stub.Debit(debit_request(wallet.wallet_id, "9.5"))).entry.available_after == "1.5"
+    topups = (await stub.ListTopUps(pb.ListTopUpsRequest(wallet_id=wallet.wallet_id))).top_ups
+    assert sorted(t.amount for t in topups) == ["3", "9"]
+    assert (await stub.VerifyWallet(pb.VerifyWalletRequest(wallet_id=wallet.wallet_id))).consistent

@@ -196,6 +196,7 @@ def _topup_rule(row: Any) -> TopUpRule:
         failures=row.failures,
         retry_after=row.retry_after,
         expire_time=row.expire_time,
+        schedule_id=row.schedule_id or "",
     )
 
 
@@ -218,6 +219,7 @@ def _topup_rule_row(r: TopUpRule) -> dict[str, Any]:
         "failures": r.failures,
         "retry_after": r.retry_after,
         "expire_time": r.expire_time,
+        "schedule_id": r.schedule_id or None,
     }
 
 
@@ -236,6 +238,7 @@ def _topup(row: Any) -> TopUp:
         end_time=row.end_time,
         grant_id=row.grant_id,
         failure_reason=row.failure_reason,
+        schedule_id=row.schedule_id or "",
     )
 
 
@@ -254,6 +257,7 @@ def _topup_row(t: TopUp) -> dict[str, Any]:
         "kind": t.kind.value,
         "priority": t.priority,
         "expire_time": t.expire_time,
+        "schedule_id": t.schedule_id or None,
     }
 
 

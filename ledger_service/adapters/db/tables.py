@@ -196,6 +196,7 @@ topup_rules = Table(
     Column("armed", Boolean, nullable=False),
     Column("failures", Integer, nullable=False),
     Column("retry_after", TS),
+    Column("schedule_id", String),
 )
 
 topups = Table(
@@ -215,6 +216,7 @@ topups = Table(
     Column("kind", Text, nullable=False),
     Column("priority", Integer, nullable=False),
     Column("expire_time", TS),
+    Column("schedule_id", String),
     Index("topups_wallet_seq_idx", "wallet_id", "seq"),
     Index("topups_wallet_time_idx", "wallet_id", "create_time"),
 )

@@ -311,6 +311,7 @@ def topup_rule(r: pb.SetTopUpRuleRequest) -> tuple[cmd.Idem, TopUpRule]:
         payment=enum(rule.payment, _PAYMENT_IN, "rule.payment", "IMMEDIATE or ON_CONFIRMATION"),
         enabled=not rule.paused,
         expire_time=to_datetime(rule, "expire_time", "rule.expire_time"),
+        schedule_id=identifier(rule.schedule_id, "rule.schedule_id") if rule.schedule_id else "",
     )
 
 
@@ -450,6 +451,7 @@ def topup_rule_out(rule: TopUpRule) -> pb.TopUpRule:
         monthly_cap=format_amount(rule.monthly_cap) if rule.monthly_cap is not None else "",
         payment=_PAYMENT_OUT[rule.payment],
         paused=not rule.enabled,
+        schedule_id=rule.schedule_id,
     )
     if rule.expire_after is not None:
         message.expire_after.CopyFrom(duration(rule.expire_after))

@@ -377,7 +377,7 @@ class WalletEvent(_message.Message):
     def __init__(self, cursor: _Optional[int] = ..., event_id: _Optional[str] = ..., wallet_id: _Optional[str] = ..., type: _Optional[_Union[WalletEventType, str]] = ..., occurred_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., data_json: _Optional[str] = ...) -> None: ...
 
 class TopUpRule(_message.Message):
-    __slots__ = ("wallet_id", "threshold", "amount", "target_balance", "kind", "priority", "expire_after", "unit_price", "currency", "daily_cap", "monthly_cap", "payment", "paused", "expire_time")
+    __slots__ = ("wallet_id", "threshold", "amount", "target_balance", "kind", "priority", "expire_after", "unit_price", "currency", "daily_cap", "monthly_cap", "payment", "paused", "expire_time", "schedule_id")
     WALLET_ID_FIELD_NUMBER: _ClassVar[int]
     THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     AMOUNT_FIELD_NUMBER: _ClassVar[int]
@@ -392,6 +392,7 @@ class TopUpRule(_message.Message):
     PAYMENT_FIELD_NUMBER: _ClassVar[int]
     PAUSED_FIELD_NUMBER: _ClassVar[int]
     EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    SCHEDULE_ID_FIELD_NUMBER: _ClassVar[int]
     wallet_id: str
     threshold: str
     amount: str
@@ -406,7 +407,8 @@ class TopUpRule(_message.Message):
     payment: TopUpPayment
     paused: bool
     expire_time: _timestamp_pb2.Timestamp
-    def __init__(self, wallet_id: _Optional[str] = ..., threshold: _Optional[str] = ..., amount: _Optional[str] = ..., target_balance: _Optional[str] = ..., kind: _Optional[_Union[GrantKind, str]] = ..., priority: _Optional[int] = ..., expire_after: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., unit_price: _Optional[str] = ..., currency: _Optional[str] = ..., daily_cap: _Optional[str] = ..., monthly_cap: _Optional[str] = ..., payment: _Optional[_Union[TopUpPayment, str]] = ..., paused: _Optional[bool] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    schedule_id: str
+    def __init__(self, wallet_id: _Optional[str] = ..., threshold: _Optional[str] = ..., amount: _Optional[str] = ..., target_balance: _Optional[str] = ..., kind: _Optional[_Union[GrantKind, str]] = ..., priority: _Optional[int] = ..., expire_after: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., unit_price: _Optional[str] = ..., currency: _Optional[str] = ..., daily_cap: _Optional[str] = ..., monthly_cap: _Optional[str] = ..., payment: _Optional[_Union[TopUpPayment, str]] = ..., paused: _Optional[bool] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., schedule_id: _Optional[str] = ...) -> None: ...
 
 class TopUp(_message.Message):
     __slots__ = ("top_up_id", "wallet_id", "amount", "unit_price", "currency", "state", "create_time", "end_time", "grant_id", "failure_reason")

@@ -591,9 +591,10 @@ type AlertKind int32
 const (
 	// Not set; rejected on input.
 	AlertKind_ALERT_KIND_UNSPECIFIED AlertKind = 0
-	// Below a fixed amount.
+	// At or below a fixed amount.
 	AlertKind_ALERT_KIND_ABSOLUTE AlertKind = 1
-	// Below a percentage of what was granted in the grants in force.
+	// At or below a percentage of what was granted in the grants in force (never, while nothing
+	// is granted in force).
 	AlertKind_ALERT_KIND_PERCENT AlertKind = 2
 	// At or below zero.
 	AlertKind_ALERT_KIND_DEPLETED AlertKind = 3
@@ -1801,7 +1802,9 @@ type TopUpRule struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The wallet.
 	WalletId string `protobuf:"bytes,1,opt,name=wallet_id,json=walletId,proto3" json:"wallet_id,omitempty"`
-	// Top up when the available balance falls below this, a decimal string.
+	// Top up when the available balance falls strictly below this, a decimal string (at the
+	// threshold exactly is not yet below it). A DENY debit that needs more than is available buys
+	// whole blocks of `amount` whatever the threshold.
 	Threshold string `protobuf:"bytes,2,opt,name=threshold,proto3" json:"threshold,omitempty"`
 	// Grant this fixed amount; exactly one of amount and target_balance is set.
 	Amount string `protobuf:"bytes,3,opt,name=amount,proto3" json:"amount,omitempty"`
@@ -1827,7 +1830,11 @@ type TopUpRule struct {
 	Paused bool `protobuf:"varint,13,opt,name=paused,proto3" json:"paused,omitempty"`
 	// Credits from this rule expire at this instant (for example the end of the subscription that
 	// block top-ups belong to), and no top-up is made from then on. Wins over expire_after.
-	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	ExpireTime *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	// The subscription (an allotment schedule of the same wallet) the credits are bought under;
+	// empty means none. They expire by its end_time, are voided with its own grants when it ends
+	// (EndAllotmentSchedule), and no top-up is made from its end on.
+	ScheduleId    string `protobuf:"bytes,15,opt,name=schedule_id,json=scheduleId,proto3" json:"schedule_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1958,6 +1965,13 @@ func (x *TopUpRule) GetExpireTime() *timestamppb.Timestamp {
 		return x.ExpireTime
 	}
 	return nil
+}
+
+func (x *TopUpRule) GetScheduleId() string {
+	if x != nil {
+		return x.ScheduleId
+	}
+	return ""
 }
 
 // One automatic top-up.
@@ -2260,7 +2274,8 @@ func (x *AllotmentSchedule) GetDescription() string {
 	return ""
 }
 
-// A low-balance alert rule. Fires once per breach; re-arms when the balance rises above it.
+// A low-balance alert rule. Fires once per breach, when the available balance reaches the threshold
+// or drops below it; re-arms only when the balance rises above it.
 type AlertRule struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Server-assigned id.
@@ -2275,7 +2290,8 @@ type AlertRule struct {
 	Threshold string `protobuf:"bytes,5,opt,name=threshold,proto3" json:"threshold,omitempty"`
 	// At least this long between two firings of the rule; unset means no limit.
 	MinInterval *durationpb.Duration `protobuf:"bytes,6,opt,name=min_interval,json=minInterval,proto3" json:"min_interval,omitempty"`
-	// False after firing, until the balance rises above the threshold again.
+	// False after firing, until the balance rises above the threshold again (back at the threshold
+	// exactly is still the same breach).
 	Armed bool `protobuf:"varint,7,opt,name=armed,proto3" json:"armed,omitempty"`
 	// When it last fired.
 	LastFireTime  *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=last_fire_time,json=lastFireTime,proto3" json:"last_fire_time,omitempty"`
@@ -6732,7 +6748,7 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"\twallet_id\x18\x03 \x01(\tR\bwalletId\x126\n" +
 	"\x04type\x18\x04 \x01(\x0e2\".billing.ledger.v1.WalletEventTypeR\x04type\x12?\n" +
 	"\roccurred_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\foccurredTime\x12\x1b\n" +
-	"\tdata_json\x18\x06 \x01(\tR\bdataJson\"\x9a\x04\n" +
+	"\tdata_json\x18\x06 \x01(\tR\bdataJson\"\xbb\x04\n" +
 	"\tTopUpRule\x12\x1b\n" +
 	"\twallet_id\x18\x01 \x01(\tR\bwalletId\x12\x1c\n" +
 	"\tthreshold\x18\x02 \x01(\tR\tthreshold\x12\x16\n" +
@@ -6751,7 +6767,9 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"\apayment\x18\f \x01(\x0e2\x1f.billing.ledger.v1.TopUpPaymentR\apayment\x12\x16\n" +
 	"\x06paused\x18\r \x01(\bR\x06paused\x12;\n" +
 	"\vexpire_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"expireTime\"\xfe\x02\n" +
+	"expireTime\x12\x1f\n" +
+	"\vschedule_id\x18\x0f \x01(\tR\n" +
+	"scheduleId\"\xfe\x02\n" +
 	"\x05TopUp\x12\x1a\n" +
 	"\ttop_up_id\x18\x01 \x01(\tR\atopUpId\x12\x1b\n" +
 	"\twallet_id\x18\x02 \x01(\tR\bwalletId\x12\x16\n" +
