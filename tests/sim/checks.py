@@ -42,6 +42,7 @@ async def after_step(sim: Simulation, touched: set[str] | None = None) -> None:
     conn = await _connect(sim)
     await _journal(sim, conn, ids)
     await _holds_covered(sim, conn, ids)
+    await _holds_end_once(sim, conn, ids)
     await _alerts(sim, conn, ids)
     await _topups(sim, conn, wallets)
     await asyncio.gather(*(_client_view(sim, w.id, w.deny) for w in wallets))
@@ -140,6 +141,17 @@ async def _holds_covered(sim: Simulation, conn: asyncpg.Connection, ids: list[st
             f"wallet {r['wallet_id']}: active holds reserve {r['reserved']} of grant {r['id']},"
             f" which holds {r['remaining']}" + (" (grant expired)" if r["ended"] else ""),
         )
+
+
+async def _holds_end_once(sim: Simulation, conn: asyncpg.Connection, ids: list[str]) -> None:
+    """A hold ends once: at most one CAPTURE or RELEASE entry per hold."""
+    rows = await conn.fetch(
+        "SELECT related_id, count(*) AS n FROM entries WHERE wallet_id = ANY($1)"
+        " AND type IN ('CAPTURE', 'RELEASE') GROUP BY related_id HAVING count(*) > 1",
+        ids,
+    )
+    for r in rows:
+        sim.violate("hold_ended_twice", f"hold {r['related_id']} captured or released {r['n']} times")
 
 
 async def hold_uncapturable_reason(sim: Simulation, hold_id: str) -> str:
