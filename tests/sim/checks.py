@@ -11,9 +11,10 @@ import asyncio
 import itertools
 import json
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import asyncpg
 from billing.ledger.v1 import ledger_pb2 as pb
@@ -25,38 +26,63 @@ if TYPE_CHECKING:
     from tests.sim.world import Simulation, WalletModel
 
 ZERO = Decimal(0)
+T = TypeVar("T")
 
 
 def _d(text: str) -> Decimal:
     return Decimal(text)
 
 
-async def _connect(sim: Simulation) -> asyncpg.Connection:
-    return await sim.worker.side()
+# What a database restart (this worker's fault, or another worker's on a shared server) does to
+# the side connection.
+_CONNECTION_LOST = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CannotConnectNowError,
+    OSError,
+)
+
+
+async def _on_side(sim: Simulation, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    """Run queries on the side connection (one user at a time), again on a new connection if a
+    restart cut it."""
+    async with sim.worker.side_lock:
+        for _ in range(5):
+            try:
+                return await work(await sim.worker.side())
+            except _CONNECTION_LOST:
+                await sim.worker.drop_side()
+        return await work(await sim.worker.side())
 
 
 async def after_step(sim: Simulation, touched: set[str] | None = None) -> None:
     """Every invariant on the wallets a wave touched (all of them when `touched` is None)."""
     wallets = [w for w in sim.wallets if touched is None or w.id in touched]
     ids = [w.id for w in wallets]
-    conn = await _connect(sim)
-    await _journal(sim, conn, ids)
-    await _holds_covered(sim, conn, ids)
-    await _holds_end_once(sim, conn, ids)
-    await _alerts(sim, conn, ids)
-    await _topups(sim, conn, wallets)
+
+    async def tables(conn: asyncpg.Connection) -> None:
+        await _journal(sim, conn, ids)
+        await _holds_covered(sim, conn, ids)
+        await _holds_end_once(sim, conn, ids)
+        await _alerts(sim, conn, ids)
+        await _topups(sim, conn, wallets)
+
+    await _on_side(sim, tables)
     await asyncio.gather(*(_client_view(sim, w.id, w.deny) for w in wallets))
 
 
 async def at_end(sim: Simulation) -> None:
     """Capture every hold still active, fully: a hold is a guarantee. Then check everything and
     that every acknowledged write is in the journal exactly once."""
-    conn = await _connect(sim)
-    rows = await conn.fetch(
-        "SELECT id, wallet_id, amount FROM holds WHERE wallet_id = ANY($1)"
-        " AND state = 'ACTIVE' AND expire_time > $2 ORDER BY id",
-        [w.id for w in sim.wallets],
-        sim.now() + _MARGIN,
+    rows = await _on_side(
+        sim,
+        lambda conn: conn.fetch(
+            "SELECT id, wallet_id, amount FROM holds WHERE wallet_id = ANY($1)"
+            " AND state = 'ACTIVE' AND expire_time > $2 ORDER BY id",
+            [w.id for w in sim.wallets],
+            sim.now() + _MARGIN,
+        ),
     )
     for row in rows:
         request = pb.CaptureHoldRequest(
@@ -68,8 +94,7 @@ async def at_end(sim: Simulation) -> None:
             why = await hold_uncapturable_reason(sim, row["id"])
             sim.violate(why, f"final capture of hold {row['id']} ({row['amount']}): {result}")
     await after_step(sim)
-    conn = await _connect(sim)
-    await _acknowledged(sim, conn)
+    await _on_side(sim, lambda conn: _acknowledged(sim, conn))
 
 
 _MARGIN = timedelta(minutes=1)
@@ -151,23 +176,27 @@ async def _holds_end_once(sim: Simulation, conn: asyncpg.Connection, ids: list[s
         ids,
     )
     for r in rows:
-        sim.violate("hold_ended_twice", f"hold {r['related_id']} captured or released {r['n']} times")
+        sim.violate(
+            "hold_ended_twice", f"hold {r['related_id']} captured or released {r['n']} times"
+        )
 
 
 async def hold_uncapturable_reason(sim: Simulation, hold_id: str) -> str:
     """Why a capture up to the held amount was refused: its credits were spent by another write
     (a double spend) or the grant behind it ended while the hold was active."""
-    conn = await _connect(sim)
-    ended = await conn.fetchval(
-        """
-        SELECT bool_or((g.expire_time IS NOT NULL
-                        AND g.expire_time + w.late_event_grace <= $2)
-                       OR g.void_time IS NOT NULL)
-        FROM hold_allocations a JOIN grants g ON g.id = a.grant_id
-        JOIN wallets w ON w.id = g.wallet_id WHERE a.hold_id = $1
-        """,
-        hold_id,
-        sim.now(),
+    ended = await _on_side(
+        sim,
+        lambda conn: conn.fetchval(
+            """
+            SELECT bool_or((g.expire_time IS NOT NULL
+                            AND g.expire_time + w.late_event_grace <= $2)
+                           OR g.void_time IS NOT NULL)
+            FROM hold_allocations a JOIN grants g ON g.id = a.grant_id
+            JOIN wallets w ON w.id = g.wallet_id WHERE a.hold_id = $1
+            """,
+            hold_id,
+            sim.now(),
+        ),
     )
     return "hold_outlived_grant" if ended else "hold_double_spent"
 
@@ -268,14 +297,15 @@ async def _client_view(sim: Simulation, wallet_id: str, deny: bool) -> None:
     if deny and _d(balance.overage) != 0:
         sim.violate("deny_below_zero", f"DENY wallet {wallet_id}: overage {balance.overage}")
     as_of = to_datetime(balance, "as_of_time")
-    conn = await _connect(sim)
-    async with sim.worker.side_lock:
-        held = await conn.fetchval(
+    held = await _on_side(
+        sim,
+        lambda conn: conn.fetchval(
             "SELECT coalesce(sum(amount), 0) FROM holds WHERE wallet_id = $1"
             " AND create_time <= $2 AND expire_time > $2 AND (end_time IS NULL OR end_time > $2)",
             wallet_id,
             as_of,
-        )
+        ),
+    )
     if _d(balance.held) != held:
         sim.violate(
             "held_mismatch", f"wallet {wallet_id}: balance held {balance.held}, holds {held}"
