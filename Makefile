@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 BUF_VERSION := 1.75.0
 BUF := .tools/node_modules/.bin/buf
 
-.PHONY: setup demo test test-fast lint lint-protos breaking generate clean
+.PHONY: setup demo test test-fast lint lint-protos breaking generate clean simulate
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,14 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -q
+
+# The seeded simulator (docs/simulator.md). `make simulate SEED=123` replays one seed (what a
+# failure prints); `make simulate SEEDS=2000 WORKERS=2` runs seeds 0..1999 (START=… to shift).
+SEEDS ?= 200
+WORKERS ?= 1
+START ?= 0
+simulate: setup
+	$(PY) -m tests.sim $(if $(SEED),--seed $(SEED),--seeds $(SEEDS) --start $(START) --workers $(WORKERS)) $(if $(STEPS),--steps $(STEPS))
 
 lint: setup lint-protos
 	$(PY) -m ruff check .

@@ -1,0 +1,344 @@
+"""The invariants, checked after every wave and at the end of a seed.
+
+Each check reads the ledger as a client would (GetBalance, VerifyWallet) or straight from its
+tables (a side connection: the journal, grants, holds and events are the evidence), and records a
+`Violation` named after the invariant it breaks, so a failing seed says what went wrong.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, TypeVar
+
+import asyncpg
+from billing.ledger.v1 import ledger_pb2 as pb
+
+from billing_common.protoconv import to_datetime
+from tests.sim.harness import RpcFailure
+
+if TYPE_CHECKING:
+    from tests.sim.world import Simulation, WalletModel
+
+ZERO = Decimal(0)
+T = TypeVar("T")
+
+
+def _d(text: str) -> Decimal:
+    return Decimal(text)
+
+
+# What a database restart (this worker's fault, or another worker's on a shared server) does to
+# the side connection.
+_CONNECTION_LOST = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CannotConnectNowError,
+    OSError,
+)
+
+
+async def _on_side(sim: Simulation, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    """Run queries on the side connection (one user at a time), again on a new connection if a
+    restart cut it."""
+    async with sim.worker.side_lock:
+        for _ in range(5):
+            try:
+                return await work(await sim.worker.side())
+            except _CONNECTION_LOST:
+                await sim.worker.drop_side()
+        return await work(await sim.worker.side())
+
+
+async def after_step(sim: Simulation, touched: set[str] | None = None) -> None:
+    """Every invariant on the wallets a wave touched (all of them when `touched` is None)."""
+    wallets = [w for w in sim.wallets if touched is None or w.id in touched]
+    ids = [w.id for w in wallets]
+
+    async def tables(conn: asyncpg.Connection) -> None:
+        await _journal(sim, conn, ids)
+        await _holds_covered(sim, conn, ids)
+        await _holds_end_once(sim, conn, ids)
+        await _alerts(sim, conn, ids)
+        await _topups(sim, conn, wallets)
+
+    await _on_side(sim, tables)
+    await asyncio.gather(*(_client_view(sim, w.id, w.deny) for w in wallets))
+
+
+async def at_end(sim: Simulation) -> None:
+    """Capture every hold still active, fully: a hold is a guarantee. Then check everything and
+    that every acknowledged write is in the journal exactly once."""
+    rows = await _on_side(
+        sim,
+        lambda conn: conn.fetch(
+            "SELECT id, wallet_id, amount FROM holds WHERE wallet_id = ANY($1)"
+            " AND state = 'ACTIVE' AND expire_time > $2 ORDER BY id",
+            [w.id for w in sim.wallets],
+            sim.now() + _MARGIN,
+        ),
+    )
+    for row in rows:
+        request = pb.CaptureHoldRequest(
+            request_id=sim.rid(), hold_id=row["id"], amount=str(row["amount"])
+        )
+        result = await sim.call("CaptureHold", request)
+        sim.ack(request.request_id, "CaptureHold", row["wallet_id"], result, "CAPTURE")
+        if isinstance(result, RpcFailure):
+            why = await hold_uncapturable_reason(sim, row["id"])
+            sim.violate(why, f"final capture of hold {row['id']} ({row['amount']}): {result}")
+    await after_step(sim)
+    await _on_side(sim, lambda conn: _acknowledged(sim, conn))
+
+
+_MARGIN = timedelta(minutes=1)
+
+
+async def _journal(sim: Simulation, conn: asyncpg.Connection, ids: list[str]) -> None:
+    """Conservation (the journal sums to the grants' remainders less overage), no negative
+    remainder, no overage on a DENY wallet."""
+    rows = await conn.fetch(
+        """
+        SELECT w.id, w.overage_policy, w.overage,
+               (SELECT coalesce(sum(e.amount), 0) FROM entries e WHERE e.wallet_id = w.id) AS net,
+               (SELECT coalesce(sum(g.remaining), 0) FROM grants g WHERE g.wallet_id = w.id)
+                   AS remaining,
+               (SELECT min(g.remaining) FROM grants g WHERE g.wallet_id = w.id) AS least
+        FROM wallets w WHERE w.id = ANY($1)
+        """,
+        ids,
+    )
+    for r in rows:
+        if r["net"] != r["remaining"] - r["overage"]:
+            sim.violate(
+                "conservation",
+                f"wallet {r['id']}: journal sums to {r['net']}, grants hold {r['remaining']}"
+                f" less overage {r['overage']}",
+            )
+        if r["least"] is not None and r["least"] < 0:
+            sim.violate("negative_grant", f"wallet {r['id']}: a grant holds {r['least']}")
+        if r["overage_policy"] == "DENY" and r["overage"] != 0:
+            sim.violate("deny_below_zero", f"DENY wallet {r['id']} has overage {r['overage']}")
+
+
+async def _holds_covered(sim: Simulation, conn: asyncpg.Connection, ids: list[str]) -> None:
+    """Every hold active now reserves its whole amount, and what the active holds reserve from a
+    grant is still in that grant."""
+    now = sim.now()
+    rows = await conn.fetch(
+        """
+        SELECT h.id, h.wallet_id, h.amount, coalesce(sum(-a.amount), 0) AS reserved
+        FROM holds h LEFT JOIN hold_allocations a ON a.hold_id = h.id
+        WHERE h.wallet_id = ANY($1) AND h.state = 'ACTIVE' AND h.expire_time > $2
+        GROUP BY h.id, h.wallet_id, h.amount HAVING coalesce(sum(-a.amount), 0) <> h.amount
+        """,
+        ids,
+        now,
+    )
+    for r in rows:
+        sim.violate(
+            "hold_not_reserved", f"hold {r['id']} of {r['amount']} reserves {r['reserved']}"
+        )
+    rows = await conn.fetch(
+        """
+        SELECT g.id, g.wallet_id, g.remaining, sum(-a.amount) AS reserved,
+               g.expire_time IS NOT NULL AND g.expire_time + w.late_event_grace <= $2 AS ended,
+               g.void_time IS NOT NULL AS voided
+        FROM holds h JOIN hold_allocations a ON a.hold_id = h.id
+        JOIN grants g ON g.id = a.grant_id JOIN wallets w ON w.id = g.wallet_id
+        WHERE h.wallet_id = ANY($1) AND h.state = 'ACTIVE' AND h.expire_time > $2
+        GROUP BY g.id, g.wallet_id, g.remaining, g.expire_time, w.late_event_grace, g.void_time
+        HAVING sum(-a.amount) > g.remaining
+        """,
+        ids,
+        now,
+    )
+    for r in rows:
+        invariant = "hold_outlived_grant" if r["ended"] or r["voided"] else "hold_double_spent"
+        sim.violate(
+            invariant,
+            f"wallet {r['wallet_id']}: active holds reserve {r['reserved']} of grant {r['id']},"
+            f" which holds {r['remaining']}" + (" (grant expired)" if r["ended"] else ""),
+        )
+
+
+async def _holds_end_once(sim: Simulation, conn: asyncpg.Connection, ids: list[str]) -> None:
+    """A hold ends once: at most one CAPTURE or RELEASE entry per hold."""
+    rows = await conn.fetch(
+        "SELECT related_id, count(*) AS n FROM entries WHERE wallet_id = ANY($1)"
+        " AND type IN ('CAPTURE', 'RELEASE') GROUP BY related_id HAVING count(*) > 1",
+        ids,
+    )
+    for r in rows:
+        sim.violate(
+            "hold_ended_twice", f"hold {r['related_id']} captured or released {r['n']} times"
+        )
+
+
+async def hold_uncapturable_reason(sim: Simulation, hold_id: str) -> str:
+    """Why a capture up to the held amount was refused: its credits were spent by another write
+    (a double spend) or the grant behind it ended while the hold was active."""
+    ended = await _on_side(
+        sim,
+        lambda conn: conn.fetchval(
+            """
+            SELECT bool_or((g.expire_time IS NOT NULL
+                            AND g.expire_time + w.late_event_grace <= $2)
+                           OR g.void_time IS NOT NULL)
+            FROM hold_allocations a JOIN grants g ON g.id = a.grant_id
+            JOIN wallets w ON w.id = g.wallet_id WHERE a.hold_id = $1
+            """,
+            hold_id,
+            sim.now(),
+        ),
+    )
+    return "hold_outlived_grant" if ended else "hold_double_spent"
+
+
+async def _alerts(sim: Simulation, conn: asyncpg.Connection, ids: list[str]) -> None:
+    """One alert per breach: per rule, fired and recovered alternate, starting with fired."""
+    rows = await conn.fetch(
+        "SELECT wallet_id, type, data FROM wallet_events WHERE wallet_id = ANY($1)"
+        " AND type IN ('ALERT_FIRED', 'ALERT_RECOVERED') ORDER BY seq",
+        ids,
+    )
+    last: dict[str, str] = {}
+    for r in rows:
+        data = json.loads(r["data"]) if isinstance(r["data"], str) else r["data"]
+        rule = data["rule_id"]
+        previous = last.get(rule, "ALERT_RECOVERED")
+        if previous == r["type"]:
+            sim.violate(
+                "alert_per_breach",
+                f"wallet {r['wallet_id']}: rule {rule} {r['type']} twice in a row",
+            )
+        last[rule] = r["type"]
+
+
+async def _topups(sim: Simulation, conn: asyncpg.Connection, wallets: list[WalletModel]) -> None:
+    """At most one top-up per breach: at most one pending at a time, and between two top-ups
+    bought because the balance fell below the threshold, the balance was at or above it again
+    (an entry in between shows it), unless a payment failed (which re-arms the rule)."""
+    pending = await conn.fetch(
+        "SELECT wallet_id, count(*) AS n FROM topups WHERE wallet_id = ANY($1)"
+        " AND state = 'PENDING' GROUP BY wallet_id HAVING count(*) > 1",
+        [w.id for w in wallets],
+    )
+    for r in pending:
+        sim.violate(
+            "topup_per_breach", f"wallet {r['wallet_id']}: {r['n']} top-ups pending at once"
+        )
+    for w in wallets:
+        if w.threshold is None or w.silent_rearm:
+            continue
+        events = await conn.fetch(
+            "SELECT seq, type, data FROM wallet_events WHERE wallet_id = $1"
+            " AND type IN ('TOP_UP_CREATED', 'TOP_UP_COMPLETED', 'TOP_UP_FAILED') ORDER BY seq",
+            w.id,
+        )
+        below: set[str] = set()
+        positions: list[tuple[str, str | None]] = []  # (top_up_id, grant_id) in order
+        for e in events:
+            data = json.loads(e["data"]) if isinstance(e["data"], str) else e["data"]
+            if e["type"] == "TOP_UP_CREATED" and data.get("reason") == "balance below threshold":
+                below.add(data["top_up_id"])
+                positions.append((data["top_up_id"], None))
+            elif e["type"] == "TOP_UP_COMPLETED" and data["top_up_id"] in below:
+                positions = [
+                    (t, data["grant_id"] if t == data["top_up_id"] else g) for t, g in positions
+                ]
+            elif e["type"] == "TOP_UP_FAILED":
+                positions.append(("failed", None))
+        entries = await conn.fetch(
+            "SELECT seq, type, related_id, available_after FROM entries WHERE wallet_id = $1"
+            " ORDER BY seq",
+            w.id,
+        )
+        grant_seq = {e["related_id"]: e["seq"] for e in entries if e["type"] == "GRANT"}
+        for (t1, g1), (t2, g2) in itertools.pairwise(positions):
+            if "failed" in (t1, t2) or g1 is None or g2 is None:
+                continue  # a failed payment re-arms; a pending one has no position yet
+            s1, s2 = grant_seq.get(g1), grant_seq.get(g2)
+            if s1 is None or s2 is None:
+                continue
+            if not any(s1 < e["seq"] < s2 and e["available_after"] >= w.threshold for e in entries):
+                sim.violate(
+                    "topup_per_breach",
+                    f"wallet {w.id}: top-ups {t1} and {t2} with no balance at or above"
+                    f" {w.threshold} between them",
+                )
+
+
+async def _client_view(sim: Simulation, wallet_id: str, deny: bool) -> None:
+    """What a client sees: VerifyWallet consistent; available never negative; held equal to the
+    holds active at the balance's time."""
+    verified = await sim.call("VerifyWallet", pb.VerifyWalletRequest(wallet_id=wallet_id))
+    if isinstance(verified, RpcFailure):
+        sim.violate("verify_failed", f"VerifyWallet {wallet_id}: {verified}")
+    elif not verified.consistent:
+        diffs = "; ".join(
+            f"{d.subject}: {d.stored} vs {d.recomputed}" for d in verified.differences
+        )
+        sim.violate("verify_inconsistent", f"wallet {wallet_id}: {diffs}")
+    got = await sim.call("GetBalance", pb.GetBalanceRequest(wallet_id=wallet_id))
+    if isinstance(got, RpcFailure):
+        sim.violate("balance_failed", f"GetBalance {wallet_id}: {got}")
+        return
+    balance = got.balance
+    available = _d(balance.available)
+    if available < 0:
+        sim.violate("negative_available", f"wallet {wallet_id}: available {available}")
+    if deny and _d(balance.overage) != 0:
+        sim.violate("deny_below_zero", f"DENY wallet {wallet_id}: overage {balance.overage}")
+    as_of = to_datetime(balance, "as_of_time")
+    held = await _on_side(
+        sim,
+        lambda conn: conn.fetchval(
+            "SELECT coalesce(sum(amount), 0) FROM holds WHERE wallet_id = $1"
+            " AND create_time <= $2 AND expire_time > $2 AND (end_time IS NULL OR end_time > $2)",
+            wallet_id,
+            as_of,
+        ),
+    )
+    if _d(balance.held) != held:
+        sim.violate(
+            "held_mismatch", f"wallet {wallet_id}: balance held {balance.held}, holds {held}"
+        )
+
+
+async def _acknowledged(sim: Simulation, conn: asyncpg.Connection) -> None:
+    """Every acknowledged write is in the journal exactly once (its entries from one transaction,
+    its main entry once); every write refused for good left nothing."""
+    rows = await conn.fetch(
+        "SELECT request_id, type, book_time FROM entries WHERE request_id = ANY($1)",
+        list(sim.acks),
+    )
+    by_request: dict[str, list[tuple[str, object]]] = defaultdict(list)
+    for r in rows:
+        by_request[r["request_id"]].append((r["type"], r["book_time"]))
+    for request_id, ack in sim.acks.items():
+        found = by_request.get(request_id, [])
+        if not ack.ok:
+            if found:
+                sim.violate(
+                    "refusal_wrote", f"{ack.method} {request_id} was refused but left {found}"
+                )
+            continue
+        if ack.entry_type is None:
+            continue
+        if len({t for _, t in found}) > 1:
+            sim.violate("write_twice", f"{ack.method} {request_id} booked in two transactions")
+        count = sum(1 for kind, _ in found if kind == ack.entry_type)
+        # A write first books the allotment periods that are due, with its own request_id: more
+        # GRANT entries than the one asked for are those.
+        if count == 0 or (count > 1 and ack.entry_type != "GRANT"):
+            sim.violate(
+                "ack_exactly_once",
+                f"{ack.method} {request_id} acknowledged, {count} {ack.entry_type} entries",
+            )

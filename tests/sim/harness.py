@@ -1,0 +1,255 @@
+"""The simulator's plumbing: a PostgreSQL server it may restart, one migrated database per worker,
+the ledger wired as `ledger_service.main` wires it (in-process, no network), a fake clock that
+moves on every read, and calls into the servicer that come back as a code and a reason, exactly as
+a gRPC caller would see them."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import shutil
+import tempfile
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import grpc
+from google.rpc import error_details_pb2, status_pb2
+
+from billing_common import database
+from billing_common.clock import FakeClock
+from ledger_service import main as ledger_main
+from ledger_service.adapters.db.migrate import upgrade_async
+from ledger_service.adapters.grpc.servicer import LedgerServicer
+from ledger_service.config import LedgerSettings
+
+# Every clock read moves time on by up to this much (seeded): two reads are never equal, as in
+# real time, so a time read before a lock is older than one read after it.
+CLOCK_STEP_MAX = timedelta(milliseconds=20)
+POOL_SIZE = 6
+
+
+class SimClock(FakeClock):
+    """A fake clock that advances on every read by a small seeded amount; `jump` for big moves."""
+
+    def __init__(self, start: datetime, rng: random.Random) -> None:
+        super().__init__(start)
+        self._rng = rng
+        self._step_us = int(CLOCK_STEP_MAX / timedelta(microseconds=1))
+
+    def now(self) -> datetime:
+        self._now += timedelta(microseconds=self._rng.randint(1, self._step_us))
+        return self._now
+
+    def peek(self) -> datetime:
+        """The current time without moving it (for the simulator's own bookkeeping)."""
+        return self._now
+
+
+class RpcFailure(Exception):
+    """A call that ended with a non-OK status, as a gRPC client would see it."""
+
+    def __init__(self, code: grpc.StatusCode, reason: str, message: str) -> None:
+        super().__init__(f"{code.name} {reason}: {message}")
+        self.code = code
+        self.reason = reason
+        self.message = message
+
+
+class _Context:
+    """The part of grpc.aio.ServicerContext the servicer's unary handlers use."""
+
+    async def abort_with_status(self, status: grpc.Status) -> None:
+        reason = ""
+        for key, value in status.trailing_metadata or ():
+            if key == "grpc-status-details-bin":
+                for detail in status_pb2.Status.FromString(value).details:
+                    info = error_details_pb2.ErrorInfo()
+                    if detail.Unpack(info):
+                        reason = info.reason
+        raise RpcFailure(status.code, reason, status.details)
+
+
+class Database:
+    """A PostgreSQL server: the simulator's own embedded one (which it may restart, also from
+    worker processes), or the one TEST_DATABASE_URL names (never restarted)."""
+
+    def __init__(self, server_uri: str, pgdata: str = "", pg_user: str | None = None) -> None:
+        self.server_uri = server_uri
+        self.pgdata = pgdata
+        self.pg_user = pg_user
+        self._owned: Any = None
+
+    @classmethod
+    def start(cls) -> Database:
+        configured = os.environ.get("TEST_DATABASE_URL")
+        if configured:
+            return cls(configured)
+        import pgserver
+
+        data_dir = Path(tempfile.mkdtemp(prefix="billing-sim-pg-"))
+        pg = pgserver.get_server(data_dir, cleanup_mode="delete")
+        db = cls(str(pg.get_uri()), str(pg.pgdata), pg.system_user)
+        db._owned = (pg, data_dir)
+        return db
+
+    @property
+    def can_restart(self) -> bool:
+        return bool(self.pgdata)
+
+    async def restart(self) -> None:
+        """Stop the server fast (open transactions roll back, connections drop) and start it."""
+        from pgserver._commands import pg_ctl
+
+        await asyncio.to_thread(
+            pg_ctl, ["-w", "-m", "fast", "restart"], pgdata=Path(self.pgdata), user=self.pg_user
+        )
+
+    async def ready(self, uri: str, timeout_s: float = 60.0) -> None:
+        """Wait until the database accepts connections again (after a restart)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while True:
+            try:
+                conn = await asyncpg.connect(uri, timeout=5)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+                if loop.time() > deadline:
+                    raise
+                await asyncio.sleep(0.05)  # polling the condition "accepts connections"
+                continue
+            await conn.close()
+            return
+
+    async def new_worker_database(self) -> str:
+        """A fresh migrated database for one worker: its seeds share it, each on fresh wallets."""
+        name = f"sim_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+        await database.ensure_database(self.server_uri, name)
+        uri = database.with_database(self.server_uri, name)
+        await upgrade_async(uri)
+        return uri
+
+    def close(self) -> None:
+        if self._owned is not None:
+            pg, data_dir = self._owned
+            pg.cleanup()
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@dataclass
+class Service:
+    """One in-process ledger on `uri`: the app and servicer as `ledger_service.main.build` wires
+    them (the gRPC server it builds is never started)."""
+
+    ledger: ledger_main.Ledger
+    servicer: LedgerServicer
+
+    @classmethod
+    async def start(cls, uri: str, clock: SimClock) -> Service:
+        settings = LedgerSettings(
+            database_url=uri,
+            listen="127.0.0.1:0",
+            migrate=False,
+            pool_size=POOL_SIZE,
+            sweep_interval_s=0,
+            webhook_interval_s=0,
+        )
+        ledger = await ledger_main.build(settings, clock)
+        return cls(ledger, LedgerServicer(ledger.app, ledger.webhooks))
+
+    async def call(self, method: str, request: Any) -> Any:
+        return await getattr(self.servicer, method)(request, _Context())
+
+    async def kill(self) -> None:
+        """Die as a process would: in-flight group commits are cancelled, connections closed."""
+        drains = list(self.servicer.combiner._drains)
+        for task in drains:
+            task.cancel()
+        await asyncio.gather(*drains, return_exceptions=True)
+        await self.ledger.close()
+
+
+async def terminate_backends(uri: str, *, only_one: random.Random | None = None) -> int:
+    """pg_terminate_backend on the database's other connections (all, or one chosen by the rng
+    among those busy in a transaction), from a side connection. Returns how many were ended."""
+    name = uri.rsplit("/", 1)[1].split("?")[0]
+    conn = await asyncpg.connect(uri)
+    try:
+        rows = await conn.fetch(
+            "SELECT pid, state FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()"
+            " AND application_name <> $2 ORDER BY pid",
+            name,
+            CHECKS_APP,
+        )
+        pids = [r["pid"] for r in rows]
+        if only_one is not None:
+            busy = [r["pid"] for r in rows if r["state"] in ("active", "idle in transaction")]
+            pids = [only_one.choice(busy)] if busy else []
+        for pid in pids:
+            await conn.execute("SELECT pg_terminate_backend($1)", pid)
+        return len(pids)
+    finally:
+        await conn.close()
+
+
+class SwitchableClock:
+    """The clock the worker's service reads: the running seed's SimClock."""
+
+    def __init__(self) -> None:
+        self.current: SimClock | None = None
+
+    def now(self) -> datetime:
+        assert self.current is not None, "no seed is running"
+        return self.current.now()
+
+
+CHECKS_APP = "billing-sim-checks"
+
+
+class Worker:
+    """What the seeds of one worker share: a database, the service on it (rebuilt only when a
+    fault kills it) and a side connection for the checks. Each seed brings fresh wallets and its
+    own clock."""
+
+    def __init__(self, db: Database, uri: str) -> None:
+        self.db = db
+        self.uri = uri
+        self.clock = SwitchableClock()
+        self.service: Service | None = None
+        self._side: asyncpg.Connection | None = None
+        self.side_lock = asyncio.Lock()  # one query at a time on the side connection
+        self.db_restart_share = 0.01  # of seeds (a restart costs about a second)
+
+    @classmethod
+    async def start(cls, db: Database) -> Worker:
+        return cls(db, await db.new_worker_database())
+
+    async def ensure_service(self) -> Service:
+        if self.service is None:
+            self.service = await Service.start(self.uri, self.clock)  # type: ignore[arg-type]
+        return self.service
+
+    async def side(self) -> asyncpg.Connection:
+        """The checks' own connection (faults spare it; a database restart does not)."""
+        if self._side is None or self._side.is_closed():
+            await self.db.ready(self.uri)
+            self._side = await asyncpg.connect(
+                self.uri, server_settings={"application_name": CHECKS_APP}
+            )
+        return self._side
+
+    async def drop_side(self) -> None:
+        """Forget the side connection (after a database restart ended it)."""
+        if self._side is not None:
+            self._side.terminate()
+            self._side = None
+
+    async def close(self) -> None:
+        if self.service is not None:
+            await self.service.kill()
+            self.service = None
+        if self._side is not None and not self._side.is_closed():
+            await self._side.close()
