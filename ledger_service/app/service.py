@@ -58,7 +58,6 @@ from ledger_service.domain.model import (
     Hold,
     TopUp,
     TopUpRule,
-    TopUpState,
     Wallet,
     WalletEvent,
     WalletState,
@@ -556,10 +555,13 @@ class LedgerApp:
             if found is None:
                 raise HoldNotFound(f"hold {hold_id!r} does not exist")
             locked = await self._locked(repo, found.wallet_id)
-            # An ended hold is not loaded with the live state; the domain reports it as not active.
-            locked = locked.map(
-                lambda s: replace(s, holds={**s.holds, hold_id: s.holds.get(hold_id, found)})
-            )
+            if hold_id not in locked.loaded.holds:
+                # Not active under the lock: it may have ended while this call waited, so what was
+                # read before the lock is stale. Read it again (the domain then refuses it as not
+                # active), or a capture that waited would end the hold a second time.
+                current = await repo.get_hold(hold_id)
+                assert current is not None, "holds are never deleted"
+                locked = locked.map(lambda s: replace(s, holds={**s.holds, hold_id: current}))
             state = locked.state
             now = locked.now
             outcome = change(state, now)
@@ -732,8 +734,12 @@ class LedgerApp:
                 raise TopUpNotFound(f"top-up {topup_id!r} does not exist")
             locked = await self._locked(repo, found.wallet_id)
             state = locked.state
-            if found.state is not TopUpState.PENDING:
-                raise TopUpNotPending(f"top-up {topup_id} is {found.state.value.lower()}")
+            if topup_id not in state.automation.topups:
+                # Not pending under the lock. Read it again: it may have been settled while this
+                # call waited for the lock, and what was read before it is stale.
+                current = await repo.get_topup(topup_id)
+                assert current is not None, "top-ups are never deleted"
+                raise TopUpNotPending(f"top-up {topup_id} is {current.state.value.lower()}")
             now = locked.now
             outcome = change(state, now)
             await self._commit(repo, locked, outcome, idem.request_id, now)
