@@ -267,7 +267,9 @@ async def _topups(sim: Simulation, conn: asyncpg.Connection, wallets: list[Walle
             s1, s2 = grant_seq.get(g1), grant_seq.get(g2)
             if s1 is None or s2 is None:
                 continue
-            if not any(s1 < e["seq"] < s2 and e["available_after"] >= w.threshold for e in entries):
+            # The first top-up's own grant counts: a block that lifts the balance to the
+            # threshold ends that breach, so the next fall below is a new one.
+            if not any(s1 <= e["seq"] < s2 and e["available_after"] >= w.threshold for e in entries):
                 sim.violate(
                     "topup_per_breach",
                     f"wallet {w.id}: top-ups {t1} and {t2} with no balance at or above"
