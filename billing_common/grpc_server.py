@@ -8,7 +8,7 @@ import contextlib
 import functools
 import signal
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 import grpc
@@ -16,10 +16,10 @@ import structlog
 from google.protobuf.message import Message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from billing_common import metrics
-from billing_common.errors import BillingError, Internal, InvalidArgument, Unavailable
+from billing_common.database import is_transient, unavailable
+from billing_common.errors import BillingError, Internal, InvalidArgument
 from billing_common.grpc_errors import ErrorTable, classify, to_grpc_status
 
 log = structlog.get_logger(__name__)
@@ -32,10 +32,17 @@ Handler = Callable[[Any, Req, grpc.aio.ServicerContext], Awaitable[Resp]]
 _LOG_FIELDS = ("request_id", "wallet_id", "customer_id", "grant_id", "entry_id")
 
 
-def is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, (OperationalError, InterfaceError, ConnectionError, OSError)):
-        return True
-    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+def as_billing_error(exc: Exception) -> BillingError:
+    """What a caller hears of an exception a handler raised: itself if it is ours, Unavailable
+    if the database is unreachable for now, else Internal (and the details go to our log)."""
+    if isinstance(exc, BillingError):
+        return exc
+    if is_transient(exc):
+        log.warning("rpc_transient_failure", error=repr(exc))
+        return unavailable()
+    # A bug: the details go to our logs, never to the caller.
+    log.error("rpc_internal_error", exc_info=exc)
+    return Internal("internal error; the service logged the details")
 
 
 def nul_field(message: Message, prefix: str = "") -> str | None:
@@ -88,21 +95,48 @@ def rpc(table: ErrorTable, domain: str) -> Callable[[Handler[Req, Resp]], Handle
                         if isinstance(exc, grpc.aio.AbortError):
                             code = "ABORTED_BY_HANDLER"
                             raise
-                        if is_transient(exc):
-                            log.warning("rpc_transient_failure", error=repr(exc))
-                            err = Unavailable(
-                                "the database is unavailable; retry with the same request_id"
-                            )
-                        else:
-                            # A bug: the details go to our logs, never to the caller.
-                            log.exception("rpc_internal_error")
-                            err = Internal("internal error; the service logged the details")
+                        err = as_billing_error(exc)
                     code = classify(err, table)[0].name
                     await context.abort_with_status(to_grpc_status(err, table, domain))
                     raise AssertionError("unreachable: abort_with_status raises")
                 finally:
                     metrics.RPC_REQUESTS.labels(method, code).inc()
                     metrics.RPC_LATENCY.labels(method).observe(time.perf_counter() - started)
+
+        return wrapper
+
+    return decorate
+
+
+StreamHandler = Callable[[Any, Req, grpc.aio.ServicerContext], AsyncIterator[Resp]]
+
+
+def stream_rpc(
+    table: ErrorTable, domain: str
+) -> Callable[[StreamHandler[Req, Resp]], StreamHandler[Req, Resp]]:
+    """`rpc` for a server-streaming method: an error raised while the stream runs ends it with
+    the same rich status a unary call would get (UNAVAILABLE for a database outage), never
+    UNKNOWN."""
+
+    def decorate(handler: StreamHandler[Req, Resp]) -> StreamHandler[Req, Resp]:
+        method = handler.__name__
+
+        @functools.wraps(handler)
+        async def wrapper(
+            self: Any, request: Req, context: grpc.aio.ServicerContext
+        ) -> AsyncIterator[Resp]:
+            fields = {f: getattr(request, f) for f in _LOG_FIELDS if getattr(request, f, "")}
+            with structlog.contextvars.bound_contextvars(rpc=method, **fields):
+                try:
+                    async for message in handler(self, request, context):
+                        yield message
+                    return
+                except grpc.aio.AbortError:
+                    raise
+                except Exception as exc:
+                    err = as_billing_error(exc)
+                metrics.RPC_REQUESTS.labels(method, classify(err, table)[0].name).inc()
+                await context.abort_with_status(to_grpc_status(err, table, domain))
 
         return wrapper
 

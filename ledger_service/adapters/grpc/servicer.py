@@ -13,7 +13,7 @@ from billing.ledger.v1 import ledger_pb2_grpc
 from billing_common import paging
 from billing_common.errors import BillingError, InvalidArgument, RequestIdConflict
 from billing_common.grpc_errors import item_error, to_grpc_status
-from billing_common.grpc_server import rpc
+from billing_common.grpc_server import rpc, stream_rpc
 from billing_common.idempotency import fingerprint
 from billing_common.money import format_amount
 from billing_common.protoconv import to_datetime
@@ -379,6 +379,7 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
         )
         return pb.EndAllotmentScheduleResponse.FromString(payload)
 
+    @stream_rpc(ERRORS, DOMAIN)
     async def WatchWalletEvents(
         self, request: pb.WatchWalletEventsRequest, context: Ctx
     ) -> AsyncIterator[pb.WatchWalletEventsResponse]:
