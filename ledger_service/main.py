@@ -11,7 +11,7 @@ import structlog
 from billing.ledger.v1 import ledger_pb2, ledger_pb2_grpc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from billing_common import database
+from billing_common import database, paging
 from billing_common.clock import Clock, SystemClock
 from billing_common.grpc_server import GrpcServer, every, serve_until_signal
 from billing_common.logs import configure_logging
@@ -33,6 +33,12 @@ async def database_uri(settings: LedgerSettings) -> str:
     return await database.service_database_uri(
         settings.database_url, settings.data_dir, settings.database_name
     )
+
+
+def page_tokens(settings: LedgerSettings) -> paging.PageTokens:
+    """The page-token signer: the configured secret, else the embedded server's kept one."""
+    embedded = None if settings.database_url else settings.data_dir.resolve()
+    return paging.PageTokens(paging.load_secret(settings.page_token_secret, embedded), "ledger")
 
 
 @dataclass
@@ -58,9 +64,10 @@ async def build(settings: LedgerSettings, clock: Clock | None = None) -> Ledger:
     policy = LedgerPolicy(default_late_event_grace=timedelta(seconds=settings.default_grace_s))
     app = LedgerApp(engine, clock or SystemClock(), policy)
     webhooks = WebhookApp(app, HttpxSender(settings.webhook_timeout_s))
+    tokens = page_tokens(settings)
 
     def register(server: grpc.aio.Server) -> list[str]:
-        servicer = LedgerServicer(app, webhooks)
+        servicer = LedgerServicer(app, webhooks, tokens)
         ledger_pb2_grpc.add_LedgerServiceServicer_to_server(servicer, server)
         return [SERVICE_NAME]
 

@@ -47,6 +47,10 @@ class RatingSettings:
     # host:port of the Prometheus /metrics endpoint; port 0 picks a free one, empty turns it off.
     metrics_listen: str = "127.0.0.1:9465"
     log_level: str = "INFO"
+    # Secret that signs page tokens (at least 32 characters), the same on every replica so tokens
+    # survive restarts and work on any of them. Empty: with the embedded PostgreSQL, one kept in
+    # its data folder; with a configured database, a new one per process (tokens die with it).
+    page_token_secret: str = ""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> RatingSettings:

@@ -11,7 +11,7 @@ import structlog
 from billing.rating.v1 import rating_pb2, rating_pb2_grpc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from billing_common import database
+from billing_common import database, paging
 from billing_common.clock import Clock, SystemClock
 from billing_common.grpc_server import GrpcServer, serve_until_signal
 from billing_common.logs import configure_logging
@@ -34,6 +34,12 @@ async def database_uri(settings: RatingSettings) -> str:
     return await database.service_database_uri(
         settings.database_url, settings.data_dir, settings.database_name
     )
+
+
+def page_tokens(settings: RatingSettings) -> paging.PageTokens:
+    """The page-token signer: the configured secret, else the embedded server's kept one."""
+    embedded = None if settings.database_url else settings.data_dir.resolve()
+    return paging.PageTokens(paging.load_secret(settings.page_token_secret, embedded), "rating")
 
 
 @dataclass
@@ -81,8 +87,10 @@ async def build(
         ),
     )
 
+    tokens = page_tokens(settings)
+
     def register(server: grpc.aio.Server) -> list[str]:
-        rating_pb2_grpc.add_RatingServiceServicer_to_server(RatingServicer(app), server)
+        rating_pb2_grpc.add_RatingServiceServicer_to_server(RatingServicer(app, tokens), server)
         return [SERVICE_NAME]
 
     return Rating(app, forwarder, engine, GrpcServer(settings.listen, register), port)

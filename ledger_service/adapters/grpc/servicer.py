@@ -36,8 +36,9 @@ handler = rpc(ERRORS, DOMAIN)
 
 
 class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
-    def __init__(self, app: LedgerApp, webhooks: WebhookApp) -> None:
+    def __init__(self, app: LedgerApp, webhooks: WebhookApp, tokens: paging.PageTokens) -> None:
         self.app = app
+        self.tokens = tokens
         self.combiner = DebitCombiner(app, _encode_debit)
         self.webhooks = webhooks
 
@@ -62,9 +63,9 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
         self, request: pb.ListWalletsRequest, context: Ctx
     ) -> pb.ListWalletsResponse:
         limit = paging.page_size(request.page_size)
-        after = paging.decode_cursor(request.page_token, "seq") or 0
+        after = self.tokens.cursor("ListWallets", request.page_token, "seq") or 0
         rows = await self.app.list_wallets(request.customer_id, after, limit + 1)
-        token = paging.encode_token({"seq": rows[limit - 1][0]}) if len(rows) > limit else ""
+        token = self._next("ListWallets", "seq", rows, limit)
         return pb.ListWalletsResponse(
             wallets=[convert.wallet(w) for _, w in rows[:limit]], next_page_token=token
         )
@@ -96,12 +97,12 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
         query = cmd.GrantQuery(
             wallet_id=convert.identifier(request.wallet_id, "wallet_id"),
             state=convert.grant_state(request.state),
-            after_seq=paging.decode_cursor(request.page_token, "seq") or 0,
+            after_seq=self.tokens.cursor("ListGrants", request.page_token, "seq") or 0,
             limit=limit + 1,
         )
         rows = await self.app.list_grants(query)
         now = self.app.clock.now()
-        token = paging.encode_token({"seq": rows[limit - 1][0]}) if len(rows) > limit else ""
+        token = self._next("ListGrants", "seq", rows, limit)
         return pb.ListGrantsResponse(
             grants=[convert.grant(g, now) for _, g in rows[:limit]], next_page_token=token
         )
@@ -212,11 +213,11 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
             types=convert.entry_types(request.types),
             start=start,
             end=end,
-            before_seq=paging.decode_cursor(request.page_token, "before_seq"),
+            before_seq=self.tokens.cursor("ListEntries", request.page_token, "before_seq"),
             limit=limit + 1,
         )
         rows = await self.app.list_entries(query)
-        token = paging.encode_token({"before_seq": rows[limit - 1][0]}) if len(rows) > limit else ""
+        token = self._next("ListEntries", "before_seq", rows, limit)
         return pb.ListEntriesResponse(
             entries=[convert.entry(e) for _, e in rows[:limit]], next_page_token=token
         )
@@ -293,10 +294,10 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
         limit = paging.page_size(request.page_size)
         rows = await self.app.list_topups(
             convert.identifier(request.wallet_id, "wallet_id"),
-            paging.decode_cursor(request.page_token, "before_seq"),
+            self.tokens.cursor("ListTopUps", request.page_token, "before_seq"),
             limit + 1,
         )
-        token = paging.encode_token({"before_seq": rows[limit - 1][0]}) if len(rows) > limit else ""
+        token = self._next("ListTopUps", "before_seq", rows, limit)
         return pb.ListTopUpsResponse(
             top_ups=[convert.topup(t) for _, t in rows[:limit]], next_page_token=token
         )
