@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import inspect
 import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import grpc
@@ -19,7 +21,7 @@ from grpc_reflection.v1alpha import reflection
 
 from billing_common import metrics
 from billing_common.database import is_transient, unavailable
-from billing_common.errors import BillingError, Internal, InvalidArgument
+from billing_common.errors import BillingError, Internal, InvalidArgument, ResourceExhausted
 from billing_common.grpc_errors import ErrorTable, classify, to_grpc_status
 
 log = structlog.get_logger(__name__)
@@ -143,20 +145,128 @@ def stream_rpc(
     return decorate
 
 
+@dataclass(frozen=True, slots=True)
+class ServerLimits:
+    """The transport's bounds (each service's `limits` module has the defaults and checks)."""
+
+    # Largest request message accepted; a larger one is RESOURCE_EXHAUSTED before it is read.
+    message_bytes_max: int
+    # Calls of our services handled at once; more are RESOURCE_EXHAUSTED (health checks and
+    # reflection are not counted, so an overloaded server still answers them).
+    concurrent_rpcs_max: int
+    # Ping a connection's peer after this long without traffic, and close the connection if
+    # the ping is not answered within keepalive_timeout_s (half-open connections).
+    keepalive_s: float
+    keepalive_timeout_s: float
+    # Close a connection that has had no call for this long.
+    connection_idle_s: float
+
+    @property
+    def pending_rpcs_max(self) -> int:
+        """Calls gRPC core may hold before our code picks them up. Its default (1,000) cancels
+        calls silently beyond it (CANCELLED, nothing logged, the handler never runs); above our
+        cap, every call reaches the concurrency check and gets a logged RESOURCE_EXHAUSTED."""
+        return 4 * self.concurrent_rpcs_max
+
+    def options(self) -> list[tuple[str, int]]:
+        return [
+            ("grpc.max_receive_message_length", self.message_bytes_max),
+            ("grpc.keepalive_time_ms", int(self.keepalive_s * 1000)),
+            ("grpc.keepalive_timeout_ms", int(self.keepalive_timeout_s * 1000)),
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.max_pings_without_data", 0),
+            ("grpc.max_connection_idle_ms", int(self.connection_idle_s * 1000)),
+            ("grpc.server.max_pending_requests", self.pending_rpcs_max),
+            ("grpc.server.max_pending_requests_hard_limit", 2 * self.pending_rpcs_max),
+        ]
+
+
+# Services outside the concurrency cap: cheap, and what operators need most under overload.
+_UNCOUNTED = ("/grpc.health.", "/grpc.reflection.")
+
+
+class ConcurrencyLimit(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """At most `limit` calls in our handlers at once; beyond it a call is RESOURCE_EXHAUSTED at
+    once (logged and counted), rather than queued without bound. grpc.aio's own
+    `maximum_concurrent_rpcs` queues excess calls instead of refusing them."""
+
+    def __init__(self, limit: int, domain: str) -> None:
+        self.limit = limit
+        self.domain = domain
+        self.in_flight = 0
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        if handler is None or details.method.startswith(_UNCOUNTED):
+            return handler
+        method = details.method.rsplit("/", 1)[-1]
+        for kind in ("unary_unary", "unary_stream", "stream_unary", "stream_stream"):
+            if (behavior := getattr(handler, kind)) is not None:
+                return getattr(grpc, f"{kind}_rpc_method_handler")(
+                    self._counted(behavior, method),
+                    request_deserializer=handler.request_deserializer,
+                    response_serializer=handler.response_serializer,
+                )
+        return handler
+
+    async def _refuse(self, method: str, context: grpc.aio.ServicerContext) -> None:
+        log.warning("rpc_refused_overload", rpc=method, in_flight=self.in_flight)
+        metrics.RPC_REQUESTS.labels(method, "RESOURCE_EXHAUSTED").inc()
+        error = ResourceExhausted(
+            f"more than {self.limit} calls in progress; retry shortly with the same request_id",
+            reason="TOO_MANY_CONCURRENT_RPCS",
+        )
+        table = {ResourceExhausted: (grpc.StatusCode.RESOURCE_EXHAUSTED, None)}
+        await context.abort_with_status(to_grpc_status(error, table, self.domain))
+
+    def _counted(self, behavior: Callable[..., Any], method: str) -> Callable[..., Any]:
+        if inspect.isasyncgenfunction(behavior):
+
+            async def stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                if self.in_flight >= self.limit:
+                    await self._refuse(method, context)
+                self.in_flight += 1
+                try:
+                    async for message in behavior(request, context):
+                        yield message
+                finally:
+                    self.in_flight -= 1
+
+            return stream
+
+        async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            if self.in_flight >= self.limit:
+                await self._refuse(method, context)
+            self.in_flight += 1
+            try:
+                return await behavior(request, context)
+            finally:
+                self.in_flight -= 1
+
+        return unary
+
+
 class GrpcServer:
     """A grpc.aio server with health checking and reflection, started and stopped by its owner.
 
     `register` adds the servicers and returns their full service names.
     """
 
-    def __init__(self, listen: str, register: Callable[[grpc.aio.Server], Sequence[str]]) -> None:
+    def __init__(
+        self,
+        listen: str,
+        register: Callable[[grpc.aio.Server], Sequence[str]],
+        limits: ServerLimits,
+        domain: str,
+    ) -> None:
         self.listen = listen
-        self.server = grpc.aio.server(
-            options=[
-                ("grpc.max_receive_message_length", 32 * 1024 * 1024),
-                ("grpc.max_send_message_length", 32 * 1024 * 1024),
-            ]
-        )
+        self.limits = limits
+        self.concurrency = ConcurrencyLimit(limits.concurrent_rpcs_max, domain)
+        self.server = grpc.aio.server(interceptors=[self.concurrency], options=limits.options())
         self.names = list(register(self.server))
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
@@ -165,6 +275,11 @@ class GrpcServer:
             [*self.names, health_name, reflection.SERVICE_NAME], self.server
         )
         self.port = 0
+
+    @property
+    def listen_target(self) -> str:
+        """host:port of the started server (the port chosen when the listen port was 0)."""
+        return f"{self.listen.rsplit(':', 1)[0]}:{self.port}"
 
     async def start(self) -> int:
         self.port = self.server.add_insecure_port(self.listen)

@@ -16,7 +16,9 @@ from billing_common.clock import Clock, SystemClock
 from billing_common.grpc_server import GrpcServer, every, serve_until_signal
 from billing_common.logs import configure_logging
 from billing_common.metrics import serve_metrics
+from ledger_service import limits
 from ledger_service.adapters.db.migrate import upgrade_async
+from ledger_service.adapters.grpc.errors import DOMAIN
 from ledger_service.adapters.grpc.servicer import LedgerServicer
 from ledger_service.adapters.http.webhook_sender import HttpxSender
 from ledger_service.app.service import LedgerApp, LedgerPolicy
@@ -49,6 +51,7 @@ class Ledger:
     engine: AsyncEngine
     server: GrpcServer
     webhooks: WebhookApp
+    servicer: LedgerServicer | None = None
 
     async def close(self, grace_s: float = 0) -> None:
         await self.server.stop(grace_s)
@@ -57,6 +60,7 @@ class Ledger:
 
 
 async def build(settings: LedgerSettings, clock: Clock | None = None) -> Ledger:
+    server_limits = limits.check(settings)
     uri = await database_uri(settings)
     if settings.migrate:
         await upgrade_async(uri)
@@ -66,12 +70,14 @@ async def build(settings: LedgerSettings, clock: Clock | None = None) -> Ledger:
     webhooks = WebhookApp(app, HttpxSender(settings.webhook_timeout_s))
     tokens = page_tokens(settings)
 
+    servicer = LedgerServicer(app, webhooks, tokens, settings.combiner_queue_max)
+
     def register(server: grpc.aio.Server) -> list[str]:
-        servicer = LedgerServicer(app, webhooks, tokens)
         ledger_pb2_grpc.add_LedgerServiceServicer_to_server(servicer, server)
         return [SERVICE_NAME]
 
-    return Ledger(app, engine, GrpcServer(settings.listen, register), webhooks)
+    server = GrpcServer(settings.listen, register, server_limits, DOMAIN)
+    return Ledger(app, engine, server, webhooks, servicer)
 
 
 async def run(settings: LedgerSettings) -> None:

@@ -16,7 +16,9 @@ from billing_common.clock import Clock, SystemClock
 from billing_common.grpc_server import GrpcServer, serve_until_signal
 from billing_common.logs import configure_logging
 from billing_common.metrics import serve_metrics
+from rating_service import limits
 from rating_service.adapters.db.migrate import upgrade_async
+from rating_service.adapters.grpc.errors import DOMAIN
 from rating_service.adapters.grpc.servicer import RatingServicer
 from rating_service.adapters.ledger_client import LedgerClient
 from rating_service.app.forwarder import Forwarder, ForwarderPolicy
@@ -63,6 +65,7 @@ class Rating:
 async def build(
     settings: RatingSettings, clock: Clock | None = None, ledger: LedgerPort | None = None
 ) -> Rating:
+    server_limits = limits.check(settings)
     uri = await database_uri(settings)
     if settings.migrate:
         await upgrade_async(uri)
@@ -93,7 +96,9 @@ async def build(
         rating_pb2_grpc.add_RatingServiceServicer_to_server(RatingServicer(app, tokens), server)
         return [SERVICE_NAME]
 
-    return Rating(app, forwarder, engine, GrpcServer(settings.listen, register), port)
+    return Rating(
+        app, forwarder, engine, GrpcServer(settings.listen, register, server_limits, DOMAIN), port
+    )
 
 
 async def run(settings: RatingSettings) -> None:

@@ -17,6 +17,7 @@ from billing_common.grpc_server import rpc, stream_rpc
 from billing_common.idempotency import fingerprint
 from billing_common.money import format_amount
 from billing_common.protoconv import to_datetime
+from ledger_service import limits
 from ledger_service.adapters.db.repository import StoredEntry
 from ledger_service.adapters.grpc import convert
 from ledger_service.adapters.grpc.errors import DOMAIN, ERRORS
@@ -27,7 +28,7 @@ from ledger_service.app.service import LedgerApp
 from ledger_service.app.webhooks import WebhookApp
 from ledger_service.domain.model import Hold
 
-DEBIT_BATCH_MAX = 1000
+DEBIT_BATCH_MAX = limits.DEBIT_BATCH_MAX
 EVENT_PAGE = 500
 EVENT_POLL_INTERVAL_S = 0.2
 Ctx = grpc.aio.ServicerContext
@@ -36,10 +37,16 @@ handler = rpc(ERRORS, DOMAIN)
 
 
 class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
-    def __init__(self, app: LedgerApp, webhooks: WebhookApp, tokens: paging.PageTokens) -> None:
+    def __init__(
+        self,
+        app: LedgerApp,
+        webhooks: WebhookApp,
+        tokens: paging.PageTokens,
+        combiner_queue_max: int = limits.COMBINER_QUEUE_MAX,
+    ) -> None:
         self.app = app
         self.tokens = tokens
-        self.combiner = DebitCombiner(app, _encode_debit)
+        self.combiner = DebitCombiner(app, _encode_debit, combiner_queue_max)
         self.webhooks = webhooks
 
     @handler
