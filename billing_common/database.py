@@ -12,12 +12,14 @@ restart, a killed connection, a server starting up or shutting down, too many co
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import asyncpg
+import psutil
 import structlog
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
@@ -32,15 +34,48 @@ _NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 
 def embedded_server_uri(data_dir: Path) -> str:
-    """Start (or join) the embedded PostgreSQL in data_dir and return its libpq URI."""
+    """Start (or join) the embedded PostgreSQL in data_dir and return its libpq URI.
+
+    pgserver counts its users (process ids in the data folder) and the last one to exit stops the
+    server. A user killed with SIGKILL never removes itself, so the server would outlive every
+    later user: dead users are forgotten before we join (so a running server is adopted) and
+    again when we leave (so the last live user does stop it)."""
     import pgserver  # imported lazily: only the embedded mode needs it
 
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
+    _forget_dead_users(data_dir)
     server = pgserver.get_server(data_dir, cleanup_mode="stop")
+    # atexit runs hooks last-registered first: this one before pgserver's own clean-up.
+    atexit.register(_forget_dead_users, data_dir)
     uri: str = server.get_uri()
     log.info("embedded_postgres_started", data_dir=str(data_dir), uri=uri)
     return uri
+
+
+def _forget_dead_users(data_dir: Path) -> None:
+    """Drop the processes that no longer run from pgserver's list of the server's users."""
+    from pgserver.postgres_server import PostgresServer
+    from pgserver.utils import DiskList
+
+    with PostgresServer._lock:  # the lock pgserver holds while it reads and writes the list
+        users = DiskList(data_dir / ".handle_pids.json")
+        pids = users.get()
+        alive = [pid for pid in pids if _running(pid)]
+        if alive != pids:
+            users.put(alive)
+            log.warning(
+                "embedded_postgres_dead_users_forgotten",
+                data_dir=str(data_dir),
+                pids=sorted(set(pids) - set(alive)),
+            )
+
+
+def _running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def with_database(uri: str, database: str) -> str:

@@ -304,6 +304,18 @@ class GrpcServer:
 Job = Callable[[asyncio.Event], Awaitable[None]]
 
 
+def exit_on_stop_signals() -> None:
+    """Until the server runs (it then handles them itself), SIGTERM and SIGINT exit through
+    SystemExit, so exit hooks run (the embedded PostgreSQL's last user stops it) even when the
+    signal arrives during start-up (migrations, for example)."""
+
+    def leave(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, leave)
+
+
 async def serve_until_signal(
     server: GrpcServer, grace_s: float, background: Iterable[Job] = ()
 ) -> None:

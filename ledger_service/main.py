@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from billing_common import database, paging
 from billing_common.clock import Clock, SystemClock
-from billing_common.grpc_server import GrpcServer, every, serve_until_signal
+from billing_common.grpc_server import GrpcServer, every, exit_on_stop_signals, serve_until_signal
 from billing_common.logs import configure_logging
 from billing_common.metrics import serve_metrics
 from ledger_service import limits
@@ -82,6 +82,7 @@ async def build(settings: LedgerSettings, clock: Clock | None = None) -> Ledger:
 
 async def run(settings: LedgerSettings) -> None:
     configure_logging(settings.log_level)
+    exit_on_stop_signals()
     ledger = await build(settings)
     serve_metrics(settings.metrics_listen)
     jobs = []

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from billing_common import database, paging
 from billing_common.clock import Clock, SystemClock
-from billing_common.grpc_server import GrpcServer, serve_until_signal
+from billing_common.grpc_server import GrpcServer, exit_on_stop_signals, serve_until_signal
 from billing_common.logs import configure_logging
 from billing_common.metrics import serve_metrics
 from rating_service import limits
@@ -103,6 +103,7 @@ async def build(
 
 async def run(settings: RatingSettings) -> None:
     configure_logging(settings.log_level)
+    exit_on_stop_signals()
     rating = await build(settings)
     serve_metrics(settings.metrics_listen)
     jobs = [rating.forwarder.run] if settings.forward else []
