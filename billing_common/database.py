@@ -2,19 +2,31 @@
 
 The embedded server keeps its data in a folder (logged on start) and is shared by both services:
 each has its own database in it. pgserver stops the server when the last process using it exits.
+
+This module is also the one boundary where the database driver's errors become ours: an engine made
+by `create_engine` turns every error that means "the database is not reachable right now" (a
+restart, a killed connection, a server starting up or shutting down, too many connections) into
+`Unavailable`, which callers retry with the same request_id. Everything else stays as it is.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import asyncpg
+import psutil
 import structlog
+from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from billing_common.errors import Unavailable
 
 log = structlog.get_logger(__name__)
 
@@ -22,15 +34,48 @@ _NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 
 def embedded_server_uri(data_dir: Path) -> str:
-    """Start (or join) the embedded PostgreSQL in data_dir and return its libpq URI."""
+    """Start (or join) the embedded PostgreSQL in data_dir and return its libpq URI.
+
+    pgserver counts its users (process ids in the data folder) and the last one to exit stops the
+    server. A user killed with SIGKILL never removes itself, so the server would outlive every
+    later user: dead users are forgotten before we join (so a running server is adopted) and
+    again when we leave (so the last live user does stop it)."""
     import pgserver  # imported lazily: only the embedded mode needs it
 
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
+    _forget_dead_users(data_dir)
     server = pgserver.get_server(data_dir, cleanup_mode="stop")
+    # atexit runs hooks last-registered first: this one before pgserver's own clean-up.
+    atexit.register(_forget_dead_users, data_dir)
     uri: str = server.get_uri()
     log.info("embedded_postgres_started", data_dir=str(data_dir), uri=uri)
     return uri
+
+
+def _forget_dead_users(data_dir: Path) -> None:
+    """Drop the processes that no longer run from pgserver's list of the server's users."""
+    from pgserver.postgres_server import PostgresServer
+    from pgserver.utils import DiskList
+
+    with PostgresServer._lock:  # the lock pgserver holds while it reads and writes the list
+        users = DiskList(data_dir / ".handle_pids.json")
+        pids = users.get()
+        alive = [pid for pid in pids if _running(pid)]
+        if alive != pids:
+            users.put(alive)
+            log.warning(
+                "embedded_postgres_dead_users_forgotten",
+                data_dir=str(data_dir),
+                pids=sorted(set(pids) - set(alive)),
+            )
+
+
+def _running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def with_database(uri: str, database: str) -> str:
@@ -72,12 +117,83 @@ async def service_database_uri(database_url: str, data_dir: Path, database_name:
     return with_database(server, database_name)
 
 
+# SQLSTATEs that mean the server cannot serve us now but may shortly: connection exceptions
+# (class 08), admin/crash shutdown and "cannot connect now" (starting up, shutting down, in
+# recovery), too many connections.
+TRANSIENT_SQLSTATE_CLASSES = frozenset({"08"})
+TRANSIENT_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+# Seconds a call waits for a free pooled connection before it is UNAVAILABLE.
+POOL_TIMEOUT_S = 30.0
+
+
+def _sqlstate(error: BaseException) -> str | None:
+    code = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
+    return code if isinstance(code, str) else None
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether an error means "the database is unreachable for now" (retry later), as opposed to
+    a bug or an answer. Looks through SQLAlchemy's wrapper and the driver's error it adapts."""
+    if isinstance(exc, Unavailable):
+        return True
+    if isinstance(exc, sa_exc.TimeoutError):  # no pooled connection came free in time
+        return True
+    if isinstance(exc, sa_exc.DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        if isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError)):
+            return True
+        causes: list[BaseException] = [exc.orig] if exc.orig is not None else []
+    else:
+        causes = [exc]
+    seen: set[int] = set()
+    while causes:
+        error = causes.pop()
+        if id(error) in seen:
+            continue
+        seen.add(id(error))
+        if isinstance(
+            error,
+            (
+                OSError,  # ConnectionError, socket gone, connection refused, reset
+                TimeoutError,
+                asyncpg.exceptions.PostgresConnectionError,
+                asyncpg.exceptions.InterfaceError,  # "connection is closed"
+            ),
+        ):
+            return True
+        code = _sqlstate(error)
+        if code in TRANSIENT_SQLSTATES or (code or "")[:2] in TRANSIENT_SQLSTATE_CLASSES:
+            return True
+        # The SQLAlchemy adapter's exception wraps the driver's as its cause.
+        causes += [c for c in (error.__cause__, error.__context__) if c is not None]
+    return False
+
+
+def unavailable() -> Unavailable:
+    return Unavailable("the database is unavailable; retry with the same request_id")
+
+
+def _map_transient(context: ExceptionContext) -> BaseException | None:
+    """SQLAlchemy's handle_error hook: a transient error becomes Unavailable (chained to the
+    original). A failed pre-ping is left alone: the pool then reconnects by itself."""
+    if context.is_pre_ping:
+        return None
+    error = context.sqlalchemy_exception or context.original_exception
+    if is_transient(error) or context.is_disconnect:
+        return unavailable()
+    return None
+
+
 def create_engine(uri: str, *, pool_size: int, max_overflow: int = 0) -> AsyncEngine:
-    """A bounded connection pool. Connections are pre-pinged so a restarted server is survived."""
-    return create_async_engine(
+    """A bounded connection pool. Connections are pre-pinged so a restarted server is survived;
+    transient failures surface as Unavailable (see the module's docstring)."""
+    engine = create_async_engine(
         sqlalchemy_url(uri),
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_pre_ping=True,
-        pool_timeout=30,
+        pool_timeout=POOL_TIMEOUT_S,
     )
+    event.listen(engine.sync_engine, "handle_error", _map_transient)
+    return engine

@@ -70,6 +70,12 @@ class Unavailable(BillingError):
     reason = "UNAVAILABLE"
 
 
+class ResourceExhausted(BillingError):
+    """A bound was reached (concurrent calls, a queue): retry later, with the same request_id."""
+
+    reason = "RESOURCE_EXHAUSTED"
+
+
 class Internal(BillingError):
     """A bug on our side. Never raised for anything a caller can cause."""
 

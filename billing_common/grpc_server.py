@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import inspect
 import signal
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import grpc
@@ -16,10 +18,10 @@ import structlog
 from google.protobuf.message import Message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from billing_common import metrics
-from billing_common.errors import BillingError, Internal, InvalidArgument, Unavailable
+from billing_common.database import is_transient, unavailable
+from billing_common.errors import BillingError, Internal, InvalidArgument, ResourceExhausted
 from billing_common.grpc_errors import ErrorTable, classify, to_grpc_status
 
 log = structlog.get_logger(__name__)
@@ -32,10 +34,17 @@ Handler = Callable[[Any, Req, grpc.aio.ServicerContext], Awaitable[Resp]]
 _LOG_FIELDS = ("request_id", "wallet_id", "customer_id", "grant_id", "entry_id")
 
 
-def is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, (OperationalError, InterfaceError, ConnectionError, OSError)):
-        return True
-    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+def as_billing_error(exc: Exception) -> BillingError:
+    """What a caller hears of an exception a handler raised: itself if it is ours, Unavailable
+    if the database is unreachable for now, else Internal (and the details go to our log)."""
+    if isinstance(exc, BillingError):
+        return exc
+    if is_transient(exc):
+        log.warning("rpc_transient_failure", error=repr(exc))
+        return unavailable()
+    # A bug: the details go to our logs, never to the caller.
+    log.error("rpc_internal_error", exc_info=exc)
+    return Internal("internal error; the service logged the details")
 
 
 def nul_field(message: Message, prefix: str = "") -> str | None:
@@ -88,15 +97,7 @@ def rpc(table: ErrorTable, domain: str) -> Callable[[Handler[Req, Resp]], Handle
                         if isinstance(exc, grpc.aio.AbortError):
                             code = "ABORTED_BY_HANDLER"
                             raise
-                        if is_transient(exc):
-                            log.warning("rpc_transient_failure", error=repr(exc))
-                            err = Unavailable(
-                                "the database is unavailable; retry with the same request_id"
-                            )
-                        else:
-                            # A bug: the details go to our logs, never to the caller.
-                            log.exception("rpc_internal_error")
-                            err = Internal("internal error; the service logged the details")
+                        err = as_billing_error(exc)
                     code = classify(err, table)[0].name
                     await context.abort_with_status(to_grpc_status(err, table, domain))
                     raise AssertionError("unreachable: abort_with_status raises")
@@ -109,20 +110,163 @@ def rpc(table: ErrorTable, domain: str) -> Callable[[Handler[Req, Resp]], Handle
     return decorate
 
 
+StreamHandler = Callable[[Any, Req, grpc.aio.ServicerContext], AsyncIterator[Resp]]
+
+
+def stream_rpc(
+    table: ErrorTable, domain: str
+) -> Callable[[StreamHandler[Req, Resp]], StreamHandler[Req, Resp]]:
+    """`rpc` for a server-streaming method: an error raised while the stream runs ends it with
+    the same rich status a unary call would get (UNAVAILABLE for a database outage), never
+    UNKNOWN."""
+
+    def decorate(handler: StreamHandler[Req, Resp]) -> StreamHandler[Req, Resp]:
+        method = handler.__name__
+
+        @functools.wraps(handler)
+        async def wrapper(
+            self: Any, request: Req, context: grpc.aio.ServicerContext
+        ) -> AsyncIterator[Resp]:
+            fields = {f: getattr(request, f) for f in _LOG_FIELDS if getattr(request, f, "")}
+            with structlog.contextvars.bound_contextvars(rpc=method, **fields):
+                try:
+                    async for message in handler(self, request, context):
+                        yield message
+                    return
+                except grpc.aio.AbortError:
+                    raise
+                except Exception as exc:
+                    err = as_billing_error(exc)
+                metrics.RPC_REQUESTS.labels(method, classify(err, table)[0].name).inc()
+                await context.abort_with_status(to_grpc_status(err, table, domain))
+
+        return wrapper
+
+    return decorate
+
+
+@dataclass(frozen=True, slots=True)
+class ServerLimits:
+    """The transport's bounds (each service's `limits` module has the defaults and checks)."""
+
+    # Largest request message accepted; a larger one is RESOURCE_EXHAUSTED before it is read.
+    message_bytes_max: int
+    # Calls of our services handled at once; more are RESOURCE_EXHAUSTED (health checks and
+    # reflection are not counted, so an overloaded server still answers them).
+    concurrent_rpcs_max: int
+    # Ping a connection's peer after this long without traffic, and close the connection if
+    # the ping is not answered within keepalive_timeout_s (half-open connections).
+    keepalive_s: float
+    keepalive_timeout_s: float
+    # Close a connection that has had no call for this long.
+    connection_idle_s: float
+
+    @property
+    def pending_rpcs_max(self) -> int:
+        """Calls gRPC core may hold before our code picks them up. Its default (1,000) cancels
+        calls silently beyond it (CANCELLED, nothing logged, the handler never runs); above our
+        cap, every call reaches the concurrency check and gets a logged RESOURCE_EXHAUSTED."""
+        return 4 * self.concurrent_rpcs_max
+
+    def options(self) -> list[tuple[str, int]]:
+        return [
+            ("grpc.max_receive_message_length", self.message_bytes_max),
+            ("grpc.keepalive_time_ms", int(self.keepalive_s * 1000)),
+            ("grpc.keepalive_timeout_ms", int(self.keepalive_timeout_s * 1000)),
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.max_pings_without_data", 0),
+            ("grpc.max_connection_idle_ms", int(self.connection_idle_s * 1000)),
+            ("grpc.server.max_pending_requests", self.pending_rpcs_max),
+            ("grpc.server.max_pending_requests_hard_limit", 2 * self.pending_rpcs_max),
+        ]
+
+
+# Services outside the concurrency cap: cheap, and what operators need most under overload.
+_UNCOUNTED = ("/grpc.health.", "/grpc.reflection.")
+
+
+class ConcurrencyLimit(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """At most `limit` calls in our handlers at once; beyond it a call is RESOURCE_EXHAUSTED at
+    once (logged and counted), rather than queued without bound. grpc.aio's own
+    `maximum_concurrent_rpcs` queues excess calls instead of refusing them."""
+
+    def __init__(self, limit: int, domain: str) -> None:
+        self.limit = limit
+        self.domain = domain
+        self.in_flight = 0
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        if handler is None or details.method.startswith(_UNCOUNTED):
+            return handler
+        method = details.method.rsplit("/", 1)[-1]
+        for kind in ("unary_unary", "unary_stream", "stream_unary", "stream_stream"):
+            if (behavior := getattr(handler, kind)) is not None:
+                return getattr(grpc, f"{kind}_rpc_method_handler")(
+                    self._counted(behavior, method),
+                    request_deserializer=handler.request_deserializer,
+                    response_serializer=handler.response_serializer,
+                )
+        return handler
+
+    async def _refuse(self, method: str, context: grpc.aio.ServicerContext) -> None:
+        log.warning("rpc_refused_overload", rpc=method, in_flight=self.in_flight)
+        metrics.RPC_REQUESTS.labels(method, "RESOURCE_EXHAUSTED").inc()
+        error = ResourceExhausted(
+            f"more than {self.limit} calls in progress; retry shortly with the same request_id",
+            reason="TOO_MANY_CONCURRENT_RPCS",
+        )
+        table = {ResourceExhausted: (grpc.StatusCode.RESOURCE_EXHAUSTED, None)}
+        await context.abort_with_status(to_grpc_status(error, table, self.domain))
+
+    def _counted(self, behavior: Callable[..., Any], method: str) -> Callable[..., Any]:
+        if inspect.isasyncgenfunction(behavior):
+
+            async def stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                if self.in_flight >= self.limit:
+                    await self._refuse(method, context)
+                self.in_flight += 1
+                try:
+                    async for message in behavior(request, context):
+                        yield message
+                finally:
+                    self.in_flight -= 1
+
+            return stream
+
+        async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            if self.in_flight >= self.limit:
+                await self._refuse(method, context)
+            self.in_flight += 1
+            try:
+                return await behavior(request, context)
+            finally:
+                self.in_flight -= 1
+
+        return unary
+
+
 class GrpcServer:
     """A grpc.aio server with health checking and reflection, started and stopped by its owner.
 
     `register` adds the servicers and returns their full service names.
     """
 
-    def __init__(self, listen: str, register: Callable[[grpc.aio.Server], Sequence[str]]) -> None:
+    def __init__(
+        self,
+        listen: str,
+        register: Callable[[grpc.aio.Server], Sequence[str]],
+        limits: ServerLimits,
+        domain: str,
+    ) -> None:
         self.listen = listen
-        self.server = grpc.aio.server(
-            options=[
-                ("grpc.max_receive_message_length", 32 * 1024 * 1024),
-                ("grpc.max_send_message_length", 32 * 1024 * 1024),
-            ]
-        )
+        self.limits = limits
+        self.concurrency = ConcurrencyLimit(limits.concurrent_rpcs_max, domain)
+        self.server = grpc.aio.server(interceptors=[self.concurrency], options=limits.options())
         self.names = list(register(self.server))
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
@@ -131,6 +275,11 @@ class GrpcServer:
             [*self.names, health_name, reflection.SERVICE_NAME], self.server
         )
         self.port = 0
+
+    @property
+    def listen_target(self) -> str:
+        """host:port of the started server (the port chosen when the listen port was 0)."""
+        return f"{self.listen.rsplit(':', 1)[0]}:{self.port}"
 
     async def start(self) -> int:
         self.port = self.server.add_insecure_port(self.listen)
@@ -153,6 +302,18 @@ class GrpcServer:
 
 
 Job = Callable[[asyncio.Event], Awaitable[None]]
+
+
+def exit_on_stop_signals() -> None:
+    """Until the server runs (it then handles them itself), SIGTERM and SIGINT exit through
+    SystemExit, so exit hooks run (the embedded PostgreSQL's last user stops it) even when the
+    signal arrives during start-up (migrations, for example)."""
+
+    def leave(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, leave)
 
 
 async def serve_until_signal(

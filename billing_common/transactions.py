@@ -1,4 +1,5 @@
-"""Transactions that retry on deadlocks and serialization failures, so callers never see them."""
+"""Transactions that retry on deadlocks and serialization failures, so callers never see them:
+when the retries run out the answer is Unavailable (retry later), never an internal error."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from typing import TypeVar
 
 import structlog
 from sqlalchemy.exc import DBAPIError
+
+from billing_common.errors import Unavailable
 
 log = structlog.get_logger(__name__)
 
@@ -35,8 +38,13 @@ async def retrying(attempt: Callable[[], Awaitable[T]]) -> T:
         try:
             return await attempt()
         except DBAPIError as exc:
-            if not retryable(exc) or n == RETRIES_MAX - 1:
+            if not retryable(exc):
                 raise
+            if n == RETRIES_MAX - 1:
+                log.warning("transaction_retries_exhausted", sqlstate=sqlstate(exc))
+                raise Unavailable(
+                    "the database is busy (contention); retry with the same request_id"
+                ) from exc
             log.info("transaction_retry", attempt=n, sqlstate=sqlstate(exc))
             await asyncio.sleep(random.uniform(0, 0.005 * 2**n))
     raise AssertionError("unreachable")

@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from billing_common import settings
+from ledger_service import limits
 from ledger_service.domain.webhooks import RetentionPolicy, RetryPolicy
 
 
@@ -54,6 +55,20 @@ class LedgerSettings:
     # host:port of the Prometheus /metrics endpoint; port 0 picks a free one, empty turns it off.
     metrics_listen: str = "127.0.0.1:9464"
     log_level: str = "INFO"
+    # Largest request message in bytes; larger is RESOURCE_EXHAUSTED (limits.py has the range).
+    message_bytes_max: int = limits.MESSAGE_BYTES_MAX
+    # Calls handled at once; more are RESOURCE_EXHAUSTED / TOO_MANY_CONCURRENT_RPCS.
+    concurrent_rpcs_max: int = limits.CONCURRENT_RPCS_MAX
+    # Seconds of silence after which a connection's peer is pinged (closed if it does not answer).
+    keepalive_s: float = limits.KEEPALIVE_S
+    # Seconds without calls after which a connection is closed.
+    connection_idle_s: float = limits.CONNECTION_IDLE_S
+    # Unary debits of one wallet waiting for its group commit; more are WALLET_QUEUE_FULL.
+    combiner_queue_max: int = limits.COMBINER_QUEUE_MAX
+    # Secret that signs page tokens (at least 32 characters), the same on every replica so tokens
+    # survive restarts and work on any of them. Empty: with the embedded PostgreSQL, one kept in
+    # its data folder; with a configured database, a new one per process (tokens die with it).
+    page_token_secret: str = ""
 
     def __post_init__(self) -> None:
         _check_webhooks(self)

@@ -11,12 +11,14 @@ import structlog
 from billing.ledger.v1 import ledger_pb2, ledger_pb2_grpc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from billing_common import database
+from billing_common import database, paging
 from billing_common.clock import Clock, SystemClock
-from billing_common.grpc_server import GrpcServer, every, serve_until_signal
+from billing_common.grpc_server import GrpcServer, every, exit_on_stop_signals, serve_until_signal
 from billing_common.logs import configure_logging
 from billing_common.metrics import serve_metrics
+from ledger_service import limits
 from ledger_service.adapters.db.migrate import upgrade_async
+from ledger_service.adapters.grpc.errors import DOMAIN
 from ledger_service.adapters.grpc.servicer import LedgerServicer
 from ledger_service.adapters.http.webhook_sender import HttpxSender
 from ledger_service.app.service import LedgerApp, LedgerPolicy
@@ -35,6 +37,12 @@ async def database_uri(settings: LedgerSettings) -> str:
     )
 
 
+def page_tokens(settings: LedgerSettings) -> paging.PageTokens:
+    """The page-token signer: the configured secret, else the embedded server's kept one."""
+    embedded = None if settings.database_url else settings.data_dir.resolve()
+    return paging.PageTokens(paging.load_secret(settings.page_token_secret, embedded), "ledger")
+
+
 @dataclass
 class Ledger:
     """A wired ledger: its app, engine and (not yet started) server."""
@@ -43,6 +51,7 @@ class Ledger:
     engine: AsyncEngine
     server: GrpcServer
     webhooks: WebhookApp
+    servicer: LedgerServicer | None = None
 
     async def close(self, grace_s: float = 0) -> None:
         await self.server.stop(grace_s)
@@ -51,6 +60,7 @@ class Ledger:
 
 
 async def build(settings: LedgerSettings, clock: Clock | None = None) -> Ledger:
+    server_limits = limits.check(settings)
     uri = await database_uri(settings)
     if settings.migrate:
         await upgrade_async(uri)
@@ -64,17 +74,21 @@ async def build(settings: LedgerSettings, clock: Clock | None = None) -> Ledger:
         timedelta(seconds=settings.webhook_lease_s),
         settings.webhook_retention(),
     )
+    tokens = page_tokens(settings)
+
+    servicer = LedgerServicer(app, webhooks, tokens, settings.combiner_queue_max)
 
     def register(server: grpc.aio.Server) -> list[str]:
-        servicer = LedgerServicer(app, webhooks)
         ledger_pb2_grpc.add_LedgerServiceServicer_to_server(servicer, server)
         return [SERVICE_NAME]
 
-    return Ledger(app, engine, GrpcServer(settings.listen, register), webhooks)
+    server = GrpcServer(settings.listen, register, server_limits, DOMAIN)
+    return Ledger(app, engine, server, webhooks, servicer)
 
 
 async def run(settings: LedgerSettings) -> None:
     configure_logging(settings.log_level)
+    exit_on_stop_signals()
     ledger = await build(settings)
     serve_metrics(settings.metrics_listen)
     jobs = []

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from billing_common import settings
+from rating_service import limits
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +50,18 @@ class RatingSettings:
     # host:port of the Prometheus /metrics endpoint; port 0 picks a free one, empty turns it off.
     metrics_listen: str = "127.0.0.1:9465"
     log_level: str = "INFO"
+    # Largest request message in bytes; larger is RESOURCE_EXHAUSTED (limits.py has the range).
+    message_bytes_max: int = limits.MESSAGE_BYTES_MAX
+    # Calls handled at once; more are RESOURCE_EXHAUSTED / TOO_MANY_CONCURRENT_RPCS.
+    concurrent_rpcs_max: int = limits.CONCURRENT_RPCS_MAX
+    # Seconds of silence after which a connection's peer is pinged (closed if it does not answer).
+    keepalive_s: float = limits.KEEPALIVE_S
+    # Seconds without calls after which a connection is closed.
+    connection_idle_s: float = limits.CONNECTION_IDLE_S
+    # Secret that signs page tokens (at least 32 characters), the same on every replica so tokens
+    # survive restarts and work on any of them. Empty: with the embedded PostgreSQL, one kept in
+    # its data folder; with a configured database, a new one per process (tokens die with it).
+    page_token_secret: str = ""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> RatingSettings:

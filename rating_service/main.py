@@ -11,12 +11,14 @@ import structlog
 from billing.rating.v1 import rating_pb2, rating_pb2_grpc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from billing_common import database
+from billing_common import database, paging
 from billing_common.clock import Clock, SystemClock
-from billing_common.grpc_server import GrpcServer, serve_until_signal
+from billing_common.grpc_server import GrpcServer, exit_on_stop_signals, serve_until_signal
 from billing_common.logs import configure_logging
 from billing_common.metrics import serve_metrics
+from rating_service import limits
 from rating_service.adapters.db.migrate import upgrade_async
+from rating_service.adapters.grpc.errors import DOMAIN
 from rating_service.adapters.grpc.servicer import RatingServicer
 from rating_service.adapters.ledger_client import LedgerClient
 from rating_service.app.forwarder import Forwarder, ForwarderPolicy
@@ -34,6 +36,12 @@ async def database_uri(settings: RatingSettings) -> str:
     return await database.service_database_uri(
         settings.database_url, settings.data_dir, settings.database_name
     )
+
+
+def page_tokens(settings: RatingSettings) -> paging.PageTokens:
+    """The page-token signer: the configured secret, else the embedded server's kept one."""
+    embedded = None if settings.database_url else settings.data_dir.resolve()
+    return paging.PageTokens(paging.load_secret(settings.page_token_secret, embedded), "rating")
 
 
 @dataclass
@@ -57,6 +65,7 @@ class Rating:
 async def build(
     settings: RatingSettings, clock: Clock | None = None, ledger: LedgerPort | None = None
 ) -> Rating:
+    server_limits = limits.check(settings)
     uri = await database_uri(settings)
     if settings.migrate:
         await upgrade_async(uri)
@@ -82,15 +91,20 @@ async def build(
         ),
     )
 
+    tokens = page_tokens(settings)
+
     def register(server: grpc.aio.Server) -> list[str]:
-        rating_pb2_grpc.add_RatingServiceServicer_to_server(RatingServicer(app), server)
+        rating_pb2_grpc.add_RatingServiceServicer_to_server(RatingServicer(app, tokens), server)
         return [SERVICE_NAME]
 
-    return Rating(app, forwarder, engine, GrpcServer(settings.listen, register), port)
+    return Rating(
+        app, forwarder, engine, GrpcServer(settings.listen, register, server_limits, DOMAIN), port
+    )
 
 
 async def run(settings: RatingSettings) -> None:
     configure_logging(settings.log_level)
+    exit_on_stop_signals()
     rating = await build(settings)
     serve_metrics(settings.metrics_listen)
     jobs = [rating.forwarder.run] if settings.forward else []

@@ -6,6 +6,10 @@ arrive for it wait in its queue, and the next transaction takes all of them at o
 BATCH_MAX) through `LedgerApp.debit_batch`, which books them in arrival order and keeps each one's
 own result: idempotency by request_id, refusals and errors stay per debit. A hot wallet then costs
 one transaction per wave of callers rather than one per call.
+
+Each wallet's queue is bounded (`limits.COMBINER_QUEUE_MAX` by default): a debit that finds it
+full is refused at once with RESOURCE_EXHAUSTED / WALLET_QUEUE_FULL (nothing written; retry with
+the same request_id), so a flood of callers cannot grow memory without bound.
 """
 
 from __future__ import annotations
@@ -14,23 +18,33 @@ import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from billing_common.errors import BillingError
+import structlog
+
+from billing_common.errors import BillingError, ResourceExhausted
+from ledger_service import limits
 
 if TYPE_CHECKING:
     from ledger_service.adapters.db.repository import StoredEntry
     from ledger_service.app import commands as cmd
     from ledger_service.app.service import LedgerApp
 
-BATCH_MAX = 1000
+BATCH_MAX = limits.DEBIT_BATCH_MAX
+log = structlog.get_logger(__name__)
 
 Result = bytes | BillingError
 Waiter = tuple["cmd.Debit", "asyncio.Future[Result]"]
 
 
 class DebitCombiner:
-    def __init__(self, app: LedgerApp, encode: Callable[[StoredEntry], bytes]) -> None:
+    def __init__(
+        self,
+        app: LedgerApp,
+        encode: Callable[[StoredEntry], bytes],
+        queue_max: int = limits.COMBINER_QUEUE_MAX,
+    ) -> None:
         self.app = app
         self.encode = encode
+        self.queue_max = queue_max
         self._queues: dict[str, list[Waiter]] = {}
         self._drains: set[asyncio.Task[None]] = set()
 
@@ -40,6 +54,13 @@ class DebitCombiner:
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         queue = self._queues.get(command.wallet_id)
         if queue is not None:  # a transaction for this wallet is running: join the next one
+            if len(queue) >= self.queue_max:
+                log.warning("combiner_queue_full", wallet_id=command.wallet_id, waiting=len(queue))
+                raise ResourceExhausted(
+                    f"more than {self.queue_max} debits of wallet {command.wallet_id!r} are "
+                    "waiting; retry shortly with the same request_id",
+                    reason="WALLET_QUEUE_FULL",
+                )
             queue.append((command, future))
             return await asyncio.shield(future)
         self._queues[command.wallet_id] = [(command, future)]

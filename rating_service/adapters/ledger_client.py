@@ -21,6 +21,7 @@ from google.rpc import error_details_pb2, status_pb2
 
 from billing_common.money import format_amount
 from billing_common.protoconv import timestamp
+from rating_service import limits
 from rating_service.app.ports import (
     BatchRefused,
     Booked,
@@ -66,7 +67,13 @@ TOP_UP_PAGES_MAX = 20
 
 
 class LedgerClient:
-    def __init__(self, target: str, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        target: str,
+        timeout_s: float = 10.0,
+        calls_max: int = limits.LEDGER_CALLS_IN_FLIGHT_MAX,
+    ) -> None:
+        self.calls_max = calls_max
         # Reconnect quickly after a ledger outage (gRPC's default backoff grows to 120 s).
         self.channel = grpc.aio.insecure_channel(
             target,
@@ -137,14 +144,19 @@ class LedgerClient:
         return _booked(response.entries[0])
 
     async def grant_kinds(self, grant_ids: Sequence[str]) -> dict[str, str]:
+        # One call per grant, at most `calls_max` in flight: an invoice that drew on thousands
+        # of grants must not open thousands of calls (and their buffers) at once.
+        slots = asyncio.Semaphore(self.calls_max)
+
         async def one(grant_id: str) -> tuple[str, str]:
-            response = await self.stub.GetGrant(
-                lpb.GetGrantRequest(grant_id=grant_id), timeout=self.timeout_s
-            )
+            async with slots:
+                response = await self.stub.GetGrant(
+                    lpb.GetGrantRequest(grant_id=grant_id), timeout=self.timeout_s
+                )
             return grant_id, _KINDS.get(response.grant.kind, "PREPAID")
 
         try:
-            return dict(await asyncio.gather(*(one(g) for g in grant_ids)))
+            return dict(await asyncio.gather(*(one(g) for g in dict.fromkeys(grant_ids))))
         except grpc.aio.AioRpcError as exc:
             raise LedgerUnavailable(f"GetGrant failed: {exc.code().name}: {exc.details()}") from exc
 

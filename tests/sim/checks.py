@@ -269,7 +269,9 @@ async def _topups(sim: Simulation, conn: asyncpg.Connection, wallets: list[Walle
                 continue
             # The first top-up's own grant counts: a block that lifts the balance to the
             # threshold ends that breach, so the next fall below is a new one.
-            if not any(s1 <= e["seq"] < s2 and e["available_after"] >= w.threshold for e in entries):
+            if not any(
+                s1 <= e["seq"] < s2 and e["available_after"] >= w.threshold for e in entries
+            ):
                 sim.violate(
                     "topup_per_breach",
                     f"wallet {w.id}: top-ups {t1} and {t2} with no balance at or above"

@@ -13,10 +13,11 @@ from billing.ledger.v1 import ledger_pb2_grpc
 from billing_common import paging
 from billing_common.errors import BillingError, InvalidArgument, RequestIdConflict, Violation
 from billing_common.grpc_errors import item_error, to_grpc_status
-from billing_common.grpc_server import rpc
+from billing_common.grpc_server import rpc, stream_rpc
 from billing_common.idempotency import fingerprint
 from billing_common.money import exact, format_amount
 from billing_common.protoconv import to_datetime
+from ledger_service import limits
 from ledger_service.adapters.db.repository import StoredEntry
 from ledger_service.adapters.grpc import convert
 from ledger_service.adapters.grpc.errors import DOMAIN, ERRORS
@@ -28,7 +29,7 @@ from ledger_service.app.webhooks import WebhookApp
 from ledger_service.domain.errors import WalletCustomerMismatch
 from ledger_service.domain.model import Hold
 
-DEBIT_BATCH_MAX = 1000
+DEBIT_BATCH_MAX = limits.DEBIT_BATCH_MAX
 EVENT_PAGE = 500
 EVENT_POLL_INTERVAL_S = 0.2
 Ctx = grpc.aio.ServicerContext
@@ -37,9 +38,16 @@ handler = rpc(ERRORS, DOMAIN)
 
 
 class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
-    def __init__(self, app: LedgerApp, webhooks: WebhookApp) -> None:
+    def __init__(
+        self,
+        app: LedgerApp,
+        webhooks: WebhookApp,
+        tokens: paging.PageTokens,
+        combiner_queue_max: int = limits.COMBINER_QUEUE_MAX,
+    ) -> None:
         self.app = app
-        self.combiner = DebitCombiner(app, _encode_debit)
+        self.tokens = tokens
+        self.combiner = DebitCombiner(app, _encode_debit, combiner_queue_max)
         self.webhooks = webhooks
 
     @handler
@@ -63,9 +71,9 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
         self, request: pb.ListWalletsRequest, context: Ctx
     ) -> pb.ListWalletsResponse:
         limit = paging.page_size(request.page_size)
-        after = paging.decode_cursor(request.page_token, "seq") or 0
+        after = self.tokens.cursor("ListWallets", request.page_token, "seq") or 0
         rows = await self.app.list_wallets(request.customer_id, after, limit + 1)
-        token = paging.encode_token({"seq": rows[limit - 1][0]}) if len(rows) > limit else ""
+        token = self._next("ListWallets", "seq", rows, limit)
         return pb.ListWalletsResponse(
             wallets=[convert.wallet(w) for _, w in rows[:limit]], next_page_token=token
         )
@@ -97,11 +105,11 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
         query = cmd.GrantQuery(
             wallet_id=convert.identifier(request.wallet_id, "wallet_id"),
             state=convert.grant_state(request.state),
-            after_seq=paging.decode_cursor(request.page_token, "seq") or 0,
+            after_seq=self.tokens.cursor("ListGrants", request.page_token, "seq") or 0,
             limit=limit + 1,
         )
         rows, now = await self.app.list_grants(query)
-        token = paging.encode_token({"seq": rows[limit - 1][0]}) if len(rows) > limit else ""
+        token = self._next("ListGrants", "seq", rows, limit)
         return pb.ListGrantsResponse(
             grants=[convert.grant(g, now) for _, g in rows[:limit]], next_page_token=token
         )
@@ -220,11 +228,11 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
             types=convert.entry_types(request.types),
             start=start,
             end=end,
-            before_seq=paging.decode_cursor(request.page_token, "before_seq"),
+            before_seq=self.tokens.cursor("ListEntries", request.page_token, "before_seq"),
             limit=limit + 1,
         )
         rows = await self.app.list_entries(query)
-        token = paging.encode_token({"before_seq": rows[limit - 1][0]}) if len(rows) > limit else ""
+        token = self._next("ListEntries", "before_seq", rows, limit)
         return pb.ListEntriesResponse(
             entries=[convert.entry(e) for _, e in rows[:limit]], next_page_token=token
         )
@@ -302,10 +310,10 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
         limit = paging.page_size(request.page_size)
         rows = await self.app.list_topups(
             convert.identifier(request.wallet_id, "wallet_id"),
-            paging.decode_cursor(request.page_token, "before_seq"),
+            self.tokens.cursor("ListTopUps", request.page_token, "before_seq"),
             limit + 1,
         )
-        token = paging.encode_token({"before_seq": rows[limit - 1][0]}) if len(rows) > limit else ""
+        token = self._next("ListTopUps", "before_seq", rows, limit)
         return pb.ListTopUpsResponse(
             top_ups=[convert.topup(t) for _, t in rows[:limit]], next_page_token=token
         )
@@ -388,6 +396,7 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
         )
         return pb.EndAllotmentScheduleResponse.FromString(payload)
 
+    @stream_rpc(ERRORS, DOMAIN)
     async def WatchWalletEvents(
         self, request: pb.WatchWalletEventsRequest, context: Ctx
     ) -> AsyncIterator[pb.WatchWalletEventsResponse]:

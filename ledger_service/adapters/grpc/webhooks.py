@@ -6,6 +6,7 @@ A mixin of LedgerServicer (kept apart so the servicer module stays readable).
 from __future__ import annotations
 
 import string
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 import grpc
@@ -133,6 +134,11 @@ def delivery_out(d: Delivery) -> pb.WebhookDelivery:
 
 class WebhookRpcs:
     webhooks: WebhookApp
+    tokens: paging.PageTokens
+
+    def _next(self, method: str, key: str, rows: Sequence[tuple[int, object]], limit: int) -> str:
+        """The next page's token: the last row's seq, if a row beyond the page was found."""
+        return self.tokens.encode(method, {key: rows[limit - 1][0]}) if len(rows) > limit else ""
 
     @handler
     async def CreateWebhookEndpoint(
@@ -153,9 +159,9 @@ class WebhookRpcs:
     ) -> pb.ListWebhookEndpointsResponse:
         limit = paging.page_size(request.page_size)
         wallet_id = convert.identifier(request.wallet_id, "wallet_id") if request.wallet_id else ""
-        after = paging.decode_cursor(request.page_token, "seq") or 0
+        after = self.tokens.cursor("ListWebhookEndpoints", request.page_token, "seq") or 0
         rows = await self.webhooks.list_endpoints(wallet_id, after, limit + 1)
-        token = paging.encode_token({"seq": rows[limit - 1][0]}) if len(rows) > limit else ""
+        token = self._next("ListWebhookEndpoints", "seq", rows, limit)
         return pb.ListWebhookEndpointsResponse(
             endpoints=[endpoint_out(e) for _, e in rows[:limit]], next_page_token=token
         )
@@ -182,10 +188,10 @@ class WebhookRpcs:
         rows = await self.webhooks.list_deliveries(
             convert.identifier(request.endpoint_id, "endpoint_id"),
             delivery_state(request.state),
-            paging.decode_cursor(request.page_token, "before_seq"),
+            self.tokens.cursor("ListWebhookDeliveries", request.page_token, "before_seq"),
             limit + 1,
         )
-        token = paging.encode_token({"before_seq": rows[limit - 1][0]}) if len(rows) > limit else ""
+        token = self._next("ListWebhookDeliveries", "before_seq", rows, limit)
         return pb.ListWebhookDeliveriesResponse(
             deliveries=[delivery_out(d) for _, d in rows[:limit]], next_page_token=token
         )

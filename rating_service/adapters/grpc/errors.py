@@ -17,6 +17,7 @@ from billing_common.errors import (
     InvalidArgument,
     NotFound,
     RequestIdConflict,
+    ResourceExhausted,
     Unavailable,
 )
 from billing_common.grpc_errors import ErrorTable
@@ -53,6 +54,7 @@ ERRORS: ErrorTable = {
     AlreadyExists: (Code.ALREADY_EXISTS, None),
     FailedPrecondition: (Code.FAILED_PRECONDITION, None),
     Unavailable: (Code.UNAVAILABLE, None),
+    ResourceExhausted: (Code.RESOURCE_EXHAUSTED, None),
 }
 
 

@@ -28,16 +28,13 @@ Ctx = grpc.aio.ServicerContext
 handler = rpc(ERRORS, DOMAIN)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 US = timedelta(microseconds=1)
+MAX_US = (datetime.max.replace(tzinfo=UTC) - EPOCH) // US
 log = structlog.get_logger(__name__)
 
 
 def _idem(method: str, request: object) -> cmd.Idem:
     request_id = convert.ident(request.request_id, "request_id")  # type: ignore[attr-defined]
     return cmd.Idem(request_id, method, fingerprint(method, request))  # type: ignore[arg-type]
-
-
-def _cursor(token: str, key: str) -> int | None:
-    return paging.decode_cursor(token, key)
 
 
 def _ingest_response(outcomes: list[cmd.EventOutcome]) -> bytes:
@@ -47,8 +44,9 @@ def _ingest_response(outcomes: list[cmd.EventOutcome]) -> bytes:
 
 
 class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
-    def __init__(self, app: RatingApp) -> None:
+    def __init__(self, app: RatingApp, tokens: paging.PageTokens) -> None:
         self.app = app
+        self.tokens = tokens
         self.invoices = Invoices(app)
 
     # -- catalogue --------------------------------------------------------------------------
@@ -75,9 +73,11 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
         self, request: pb.ListMetersRequest, context: Ctx
     ) -> pb.ListMetersResponse:
         limit = paging.page_size(request.page_size)
-        after = _cursor(request.page_token, "seq") or 0
+        after = self.tokens.cursor("ListMeters", request.page_token, "seq") or 0
         rows = await self.app.list_meters(after, limit + 1)
-        token = paging.encode_token({"seq": rows[limit - 1][2]}) if len(rows) > limit else ""
+        token = ""
+        if len(rows) > limit:
+            token = self.tokens.encode("ListMeters", {"seq": rows[limit - 1][2]})
         return pb.ListMetersResponse(
             meters=[convert.meter(m, t) for m, t, _ in rows[:limit]], next_page_token=token
         )
@@ -99,14 +99,16 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
         self, request: pb.ListPricesRequest, context: Ctx
     ) -> pb.ListPricesResponse:
         limit = paging.page_size(request.page_size)
-        after = _cursor(request.page_token, "seq") or 0
+        after = self.tokens.cursor("ListPrices", request.page_token, "seq") or 0
         rows = await self.app.list_prices(
             convert.optional_ident(request.meter_id, "meter_id"),
             convert.optional_ident(request.price_id, "price_id"),
             after,
             limit + 1,
         )
-        token = paging.encode_token({"seq": rows[limit - 1].seq}) if len(rows) > limit else ""
+        token = ""
+        if len(rows) > limit:
+            token = self.tokens.encode("ListPrices", {"seq": rows[limit - 1].seq})
         return pb.ListPricesResponse(
             prices=[convert.price(s) for s in rows[:limit]], next_page_token=token
         )
@@ -277,11 +279,12 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
     ) -> pb.ListInvoicesResponse:
         limit = paging.page_size(request.page_size)
         # The cursor is the last invoice's (period start in microseconds since the epoch, row seq).
-        start_us = _cursor(request.page_token, "start_us")
+        cursor = self.tokens.decode("ListInvoices", request.page_token, ("start_us", "seq"))
         before = None
-        if start_us is not None:
-            seq = _cursor(request.page_token, "seq")
-            assert seq is not None
+        if cursor is not None:
+            start_us, seq = cursor
+            if start_us > MAX_US:  # beyond any date: not a token we issued
+                raise paging.invalid_token()
             before = (EPOCH + timedelta(microseconds=start_us), seq)
         status = convert.optional_enum(
             request.status,
@@ -298,7 +301,9 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
         token = ""
         if len(rows) > limit:
             (start, seq), _ = rows[limit - 1]
-            token = paging.encode_token({"start_us": (start - EPOCH) // US, "seq": seq})
+            token = self.tokens.encode(
+                "ListInvoices", {"start_us": (start - EPOCH) // US, "seq": seq}
+            )
         return pb.ListInvoicesResponse(
             invoices=[convert.invoice(v) for _, v in rows[:limit]], next_page_token=token
         )
@@ -324,14 +329,16 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
         self, request: pb.ListInvoiceLineEventsRequest, context: Ctx
     ) -> pb.ListInvoiceLineEventsResponse:
         limit = paging.page_size(request.page_size)
-        after = _cursor(request.page_token, "id") or 0
+        after = self.tokens.cursor("ListInvoiceLineEvents", request.page_token, "id") or 0
         rows = await self.invoices.line_events(
             convert.ident(request.invoice_id, "invoice_id"),
             convert.ident(request.line_id, "line_id"),
             after,
             limit + 1,
         )
-        token = paging.encode_token({"id": rows[limit - 1][0]}) if len(rows) > limit else ""
+        token = ""
+        if len(rows) > limit:
+            token = self.tokens.encode("ListInvoiceLineEvents", {"id": rows[limit - 1][0]})
         return pb.ListInvoiceLineEventsResponse(
             events=[
                 pb.LineEvent(
