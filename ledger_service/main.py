@@ -51,7 +51,7 @@ class Ledger:
     engine: AsyncEngine
     server: GrpcServer
     webhooks: WebhookApp
-    servicer: LedgerServicer | None = None
+    servicer: LedgerServicer
 
     async def close(self, grace_s: float = 0) -> None:
         await self.server.stop(grace_s)

@@ -364,7 +364,7 @@ class LedgerApp:
                 raise GrantNotFound(f"grant {c.grant_id!r} does not exist")
             locked = await self._locked(repo, target.wallet_id)
             loaded = await repo.add_grants(locked.loaded, [target.id])
-            locked = locked.map(lambda s: replace(s, grants={**s.grants, **loaded.grants}))
+            locked = locked.map(lambda s: replace(s, grants={**loaded.grants, **s.grants}))
             state = locked.state
             now = locked.now
             outcome = ledger.void(state, target.id, now=now, reason=c.reason)
@@ -502,7 +502,7 @@ class LedgerApp:
             locked = await self._locked(repo, original.wallet_id)
             net = ledger.refundable(original.entry.allocations, await repo.refunds_of(c.entry_id))
             loaded = await repo.add_grants(locked.loaded, [a.grant_id for a in net if a.grant_id])
-            locked = locked.map(lambda s: replace(s, grants={**s.grants, **loaded.grants}))
+            locked = locked.map(lambda s: replace(s, grants={**loaded.grants, **s.grants}))
             state = locked.state
             now = locked.now
             outcome = ledger.refund(

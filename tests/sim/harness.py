@@ -158,7 +158,7 @@ class Service:
             webhook_interval_s=0,
         )
         ledger = await ledger_main.build(settings, clock)
-        return cls(ledger, LedgerServicer(ledger.app, ledger.webhooks))
+        return cls(ledger, ledger.servicer)
 
     async def call(self, method: str, request: Any) -> Any:
         return await getattr(self.servicer, method)(request, _Context())
