@@ -41,17 +41,24 @@ NewId = Callable[[], str]
 def _cap_rollover(
     state: WalletState, schedule: AllotmentSchedule, at: datetime, now: datetime
 ) -> ledger.Outcome:
-    """Write off what the schedule's earlier grants still hold beyond the rollover cap."""
+    """Write off what the schedule's earlier grants still hold beyond the rollover cap.
+
+    Credits an active hold reserves are never written off (a hold is a guarantee): they count
+    towards what is carried, and the cut comes from the free rest, so what a hold reserves is
+    spent by its capture or, once released, stays with the grant."""
     if schedule.rollover_cap is None:
         return ledger.Outcome(state, [])
     carried = [g for g in state.grants.values() if schedule.owns(g) and g.available_at(at)]
     excess = sum((g.remaining for g in carried), ZERO) - schedule.rollover_cap
+    taken = ledger.reserved(state, now)
     entries: list[Entry] = []
     word = ledger.unit_word(state.wallet.unit)
     for g in burn_order(carried):
         if excess <= 0:
             break
-        cut = min(excess, g.remaining)
+        cut = min(excess, g.remaining - taken.get(g.id, ZERO))
+        if cut <= 0:
+            continue
         excess -= cut
         changed = replace(g, remaining=g.remaining - cut, expired_amount=g.expired_amount + cut)
         state = replace(state, grants={**state.grants, g.id: changed})

@@ -93,3 +93,22 @@ def test_subscription_end_stops_grants_and_caps_expiry() -> None:
     assert len(grants) == 2  # Jan 31 and Feb 28; Mar 31 starts after the end
     assert all(g.expire_time == end for g in grants)
     assert project(out.state, end).available == D(0)
+
+
+def test_the_rollover_cap_never_writes_off_what_a_hold_reserves() -> None:
+    """A hold is a guarantee: the write-off at a new period takes only the credits no active hold
+    reserves, and the hold can still be captured in full afterwards."""
+    ids = new_ids()
+    s = schedule(AllotmentExpiry.NEVER, rollover_cap=D(0))
+    out, s = grant_due(state(), s, JAN, ids)
+    held = ledger.create_hold(
+        out.state, hold_id="h", amount=D(60), expire_time=JAN + timedelta(days=60), now=JAN
+    )
+    feb = datetime(2026, 2, 28, tzinfo=UTC)
+    out2, s = grant_due(held.state, s, feb, ids)
+    cut, granted = out2.entries
+    assert (cut.type, cut.amount, granted.type) == (EntryType.EXPIRY, D(-40), EntryType.GRANT)
+    captured = ledger.capture_hold(out2.state, "h", amount=D(60), now=feb)
+    assert captured.entries[0].type is EntryType.CAPTURE
+    january = out2.state.grants["g0"]
+    assert captured.state.grants[january.id].remaining == 0

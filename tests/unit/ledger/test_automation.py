@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from billing_common.money import MONEY
 from billing_common.periods import Cadence
 from ledger_service.domain import allotments, automation, ledger
 from ledger_service.domain.errors import InsufficientCredits, ScheduleNotFound
@@ -126,15 +127,15 @@ block_sizes = st.one_of(
 @given(shortfall=amounts, size=block_sizes)
 def test_blocks_bought_for_a_shortfall_are_its_exact_ceiling(shortfall: D, size: D) -> None:
     s = with_automation(state(), topup_rule=rule(amount=str(size)))
-    # As in the service: any rounding of a money value traps.
-    with decimal.localcontext(prec=100, traps=[decimal.Inexact, decimal.InvalidOperation]):
-        out = automation.cover_shortfall(s, shortfall, T0, new_ids())
-        assert out is not None
-        (topup,) = out.state.automation.topups.values()
+    out = automation.cover_shortfall(s, shortfall, T0, new_ids())
+    assert out is not None
+    (topup,) = out.state.automation.topups.values()
+    # The checks' own arithmetic under the money context: any rounding traps.
+    with decimal.localcontext(MONEY):
         blocks = topup.amount / size  # exact: a whole number of blocks
-    assert blocks == blocks.to_integral_value() and blocks >= 1
-    assert blocks * size >= shortfall
-    assert (blocks - 1) * size < shortfall
+        assert blocks == blocks.to_integral_value() and blocks >= 1
+        assert blocks * size >= shortfall
+        assert (blocks - 1) * size < shortfall
 
 
 def test_a_shortfall_of_one_with_blocks_of_three_buys_one_block() -> None:
