@@ -101,7 +101,12 @@ async def test_usage_past_the_included_units_buys_a_block_that_covers_it(both, s
         )
     )
     s = await setup_customer(  # one credit per unit
-        both.stub, start=START, wallet_id=w, model=pb.PRICING_MODEL_PER_UNIT, unit_price="1"
+        both.stub,
+        start=START,
+        wallet_id=w,
+        customer_id=wallet.customer_id,
+        model=pb.PRICING_MODEL_PER_UNIT,
+        unit_price="1",
     )
     booked = START + timedelta(hours=1)
     occurred = booked - timedelta(seconds=2)
