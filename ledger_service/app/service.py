@@ -87,7 +87,7 @@ class LedgerPolicy:
 class Locked:
     """A locked wallet: its state as loaded (what persisting diffs against), the outcome of
     catching up its due allotments (what operations start from), and the write's time, taken
-    once the lock was held (see `ledger.write_time`)."""
+    from the clock once the lock was held."""
 
     loaded: WalletState
     caught_up: ledger.Outcome
@@ -205,10 +205,11 @@ class LedgerApp:
         )[idem.request_id]
         return None if claim.claimed else _check_replay(claim, idem)
 
-    def _time_under_lock(self, booked: Iterable[datetime]) -> datetime:
-        """A write's time: read from the clock only once its wallets are locked, and never before
-        the last write booked on them."""
-        return ledger.write_time(self.clock.now(), booked)
+    def _time_under_lock(self) -> datetime:
+        """A write's time: read from the clock only once its wallets are locked. Its book time
+        (the journal's order) is never before the last write booked on a wallet
+        (`ledger.write_time`, applied per wallet when it is saved)."""
+        return self.clock.now()
 
     async def _locked(self, repo: LedgerRepository, wallet_id: str) -> Locked:
         """Lock and load a wallet and take the write's time, then book the allotment grants due
@@ -232,7 +233,8 @@ class LedgerApp:
         before = locked.loaded
         wallet_id = before.wallet.id
         outcome = automation.then_automate(locked.caught_up.then(outcome), now, new_id)
-        stored = [StoredEntry(new_id(), wallet_id, now, request_id, e) for e in outcome.entries]
+        book = ledger.write_time(now, [before.book_time])
+        stored = [StoredEntry(new_id(), wallet_id, book, request_id, e) for e in outcome.entries]
         _observe(outcome.entries, outcome.events)
         await repo.save(
             {wallet_id: before},
@@ -320,11 +322,6 @@ class LedgerApp:
 
         return await self.once(c.idem, work)
 
-    async def _read_time(self, repo: LedgerRepository, wallet_id: str) -> datetime:
-        """The "now" of a read of a wallet's grants or holds: as for a write, never before the
-        last write booked on it, so a read right after a write shows what the write returned."""
-        return ledger.write_time(self.clock.now(), [await repo.book_time_of(wallet_id)])
-
     async def get_grant(self, grant_id: str) -> Grant:
         grant, _ = await self.grant_now(grant_id)
         return grant
@@ -336,7 +333,7 @@ class LedgerApp:
             found = await repo.get_grant(grant_id)
             if found is None:
                 return None, None
-            return found, await self._read_time(repo, found.wallet_id)
+            return found, self.clock.now()
 
         grant, at = await self.read(work)
         if grant is None or at is None:
@@ -350,7 +347,7 @@ class LedgerApp:
         async def work(repo: LedgerRepository) -> tuple[list[tuple[int, Grant]], datetime]:
             if await repo.get_wallet(q.wallet_id) is None:
                 raise WalletNotFound(f"wallet {q.wallet_id!r} does not exist")
-            at = await self._read_time(repo, q.wallet_id)
+            at = self.clock.now()
             return await repo.list_grants(q.wallet_id, q.state, at, q.after_seq, q.limit), at
 
         return await self.read(work)
@@ -447,7 +444,8 @@ class LedgerApp:
                 states[d.wallet_id] = outcome.state
                 events += [(new_id(), d.wallet_id, e) for e in outcome.events]
                 for entry in outcome.entries:
-                    stored = StoredEntry(new_id(), d.wallet_id, now, d.idem.request_id, entry)
+                    book = ledger.write_time(now, [before[d.wallet_id].book_time])
+                    stored = StoredEntry(new_id(), d.wallet_id, book, d.idem.request_id, entry)
                     booked.append((stored.id, d.wallet_id, d.idem.request_id, entry))
                     if entry.type is EntryType.DEBIT:
                         debit_entries[i] = stored
@@ -603,7 +601,7 @@ class LedgerApp:
             found = await repo.get_hold(hold_id)
             if found is None:
                 return None, None
-            return found, await self._read_time(repo, found.wallet_id)
+            return found, self.clock.now()
 
         hold, at = await self.read(work)
         if hold is None or at is None:
@@ -824,9 +822,7 @@ class LedgerApp:
             state = await repo.state_at(wallet_id, as_of)
             if state is None or as_of is not None:
                 return state, as_of or now
-            # Now is never before the last write booked on the wallet (a hold it booked is
-            # held, whatever this process's clock says).
-            at = ledger.write_time(now, [state.book_time])
+            at = now
             # Period grants that are due but not booked yet count, exactly as the next write or
             # sweep will book them.
             schedules = tuple(await repo.schedules_of(wallet_id))
@@ -875,7 +871,8 @@ class LedgerApp:
                     swept = caught_up.then(ledger.expire_due(caught_up.state, now))
                     outcome = automation.then_automate(swept, now, new_id)
                     after[wid] = outcome.state
-                    done += [StoredEntry(new_id(), wid, now, "", e) for e in outcome.entries]
+                    book = ledger.write_time(now, [state.book_time])
+                    done += [StoredEntry(new_id(), wid, book, "", e) for e in outcome.entries]
                     events += [(new_id(), wid, e) for e in outcome.events]
                 _observe([s.entry for s in done], [e for _, _, e in events])
                 await repo.save(
@@ -912,8 +909,7 @@ class LedgerApp:
             assert state is not None, "the wallet was found above"
             held_grants = [a.grant_id for h in state.holds.values() for a in h.allocations]
             state = await repo.add_grants(state, [g for g in held_grants if g is not None])
-            at = ledger.write_time(self.clock.now(), [state.book_time])
-            diffs += ledger.uncovered_holds(state, at)
+            diffs += ledger.uncovered_holds(state, self.clock.now())
             by_type = t["by_type"]
 
             def total(kind: EntryType) -> Decimal:

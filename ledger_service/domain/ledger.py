@@ -88,14 +88,16 @@ def unit_word(unit: str) -> str:
 
 
 def write_time(clock_now: datetime, booked: Iterable[datetime | None]) -> datetime:
-    """The time of a write (or of a read of "now"), taken once the wallets' locks are held: the
-    clock, but never before the last write booked on any of its wallets.
+    """The book time of a write on a wallet: the clock (read once its locks are held), but never
+    before the last write booked on the wallet, so book_time never decreases along a wallet's
+    journal (which balances at a past instant rely on), whatever the clocks of the processes
+    involved say.
 
-    Everything a later write compares with its time (a hold's create_time, a grant's
-    effective_time, the journal's book_time) was then committed at or before that time, whatever
-    the clocks of the processes involved say: two ledgers with skewed clocks, or a clock stepped
-    back, cannot make a committed hold invisible to the next write, and book_time never decreases
-    along a wallet's journal (which balances at a past instant rely on)."""
+    Only the journal's order uses it. The rules (effective and expiry windows, hold timeouts,
+    default effective times) run at the clock's time: one process whose clock ran ahead must
+    not move every later write on the wallet into its future. Holds do not need it either:
+    a committed hold reserves for every later write whatever its create_time
+    (`Hold.active_at`)."""
     return max([clock_now, *(t for t in booked if t is not None)])
 
 

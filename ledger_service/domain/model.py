@@ -160,10 +160,15 @@ class Hold:
     description: str = ""
 
     def active_at(self, at: datetime) -> bool:
-        """Reserving at `at`: created, not ended, not timed out. Exact at read time, whether or
-        not the sweeper has booked the release of a timed-out hold."""
+        """Reserving at `at`: not ended, not timed out. Exact at read time, whether or not the
+        sweeper has booked the release of a timed-out hold.
+
+        Its create_time is deliberately not compared with `at`: a hold another process committed
+        reserves for every later write, whatever that process's clock said (a hold is a
+        guarantee). A state at a past instant holds only the holds created by then (the
+        repository filters them when it loads the past)."""
         ended = self.end_time is not None and self.end_time <= at
-        return self.create_time <= at < self.expire_time and not ended
+        return at < self.expire_time and not ended
 
 
 class AlertKind(StrEnum):

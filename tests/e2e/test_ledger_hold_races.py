@@ -150,3 +150,27 @@ async def test_a_ledger_whose_clock_is_behind_still_honours_a_hold_booked_by_ano
     finally:
         await channel.close()
         await other.close()
+
+
+async def test_one_write_from_a_clock_far_ahead_does_not_move_the_wallet_into_its_future(
+    ledger_server,
+) -> None:
+    """A process whose clock runs a day ahead books one write. The journal stays in order (later
+    writes are booked no earlier), but the rules keep running at the clock's time: a grant booked
+    afterwards is usable at once, and credits that expire in 12 hours stay usable until then."""
+    stub, clock = ledger_server.stub, ledger_server.clock
+    wallet = (await make_wallet(stub)).wallet_id
+    await make_grant(stub, wallet, "100", expire=START + timedelta(hours=12))
+    clock.set(START + timedelta(days=1))  # the skewed process
+    await make_grant(stub, wallet, "1")
+    real = START + timedelta(minutes=1)
+    clock.set(real)  # every other process: the real time
+    await make_grant(stub, wallet, "50")
+    assert (await balance(stub, wallet)).available == "150"  # the skewed grant is not yet in force
+    entry = (await stub.Debit(debit_request(wallet, "120"))).entry
+    assert entry.available_after == "30"
+    history = (await stub.ListEntries(pb.ListEntriesRequest(wallet_id=wallet))).entries
+    book_times = [e.book_time.ToDatetime() for e in reversed(history)]  # oldest first
+    assert book_times == sorted(book_times)
+    report = await stub.VerifyWallet(pb.VerifyWalletRequest(wallet_id=wallet))
+    assert report.consistent, report.differences

@@ -34,6 +34,7 @@ from ledger_service.adapters.db.tables import (
     wallet_events,
     wallets,
 )
+from ledger_service.domain.ledger import write_time
 from ledger_service.domain.model import (
     ZERO,
     AlertKind,
@@ -429,14 +430,6 @@ class LedgerRepository:
         )
         return {r.id: r.customer_id for r in rows}
 
-    async def book_time_of(self, wallet_id: str) -> datetime | None:
-        """When the last write was booked on the wallet (None: no such wallet)."""
-        return (
-            await self.conn.execute(
-                select(wallets.c.last_book_time).where(wallets.c.id == wallet_id)
-            )
-        ).scalar()
-
     async def list_wallets(
         self, customer_id: str, after_seq: int, limit: int
     ) -> list[tuple[int, Wallet]]:
@@ -449,17 +442,17 @@ class LedgerRepository:
     async def lock_states(
         self,
         wallet_ids: Iterable[str],
-        time_under_lock: Callable[[Sequence[datetime]], datetime],
+        time_under_lock: Callable[[], datetime],
     ) -> tuple[dict[str, WalletState], datetime]:
         """Lock wallets (sorted by id), then take the write's time, then load their live grants,
         active holds and automation: the state writes start from, and the time they run at.
 
-        `time_under_lock` is called once the locks are held, with the locked wallets' last book
-        times: whatever a write compares with its time was committed before it was taken. The
-        time places the top-up caps' day and month."""
+        `time_under_lock` is called once the locks are held: whatever a write compares with its
+        time was committed before it was taken. The time places the top-up caps' day and
+        month."""
         ids = sorted(set(wallet_ids))
         if not ids:
-            return {}, time_under_lock(())
+            return {}, time_under_lock()
         rows = list(
             await self.conn.execute(
                 select(wallets)
@@ -468,7 +461,7 @@ class LedgerRepository:
                 .with_for_update()
             )
         )
-        now = time_under_lock([row.last_book_time for row in rows])
+        now = time_under_lock()
         states = {row.id: _state(row) for row in rows}
         if states:
             # Live grants, plus consumed grants still in force: percent alerts measure against
@@ -604,12 +597,18 @@ class LedgerRepository:
         new_holds: list[Hold] = []
         ended_holds: list[dict[str, Any]] = []
         written = {w for _, w, _, _ in new_entries} | {w for _, w, _ in events}
+        # Each wallet's journal is booked in order: never before its last booked write, whatever
+        # this process's clock says (balances at a past instant rely on it).
+        book = {w: write_time(now, [s.book_time]) for w, s in before.items()}
         for wallet_id, new_state in after.items():
             old = before[wallet_id]
             if wallet_id in written or new_state != old:
-                # The wallet's overage, and the time of this write: no later one goes before it.
                 booked.append(
-                    {"b_id": wallet_id, "b_overage": new_state.overage, "b_book_time": now}
+                    {
+                        "b_id": wallet_id,
+                        "b_overage": new_state.overage,
+                        "b_book_time": book[wallet_id],
+                    }
                 )
             for hold_id, h in new_state.holds.items():
                 prior_hold = old.holds.get(hold_id)
@@ -650,7 +649,7 @@ class LedgerRepository:
                         "wallet_id": wallet_id,
                         "type": e.type.value,
                         "occurred_time": e.occurred_time,
-                        "book_time": now,
+                        "book_time": book.get(wallet_id, now),
                         "data": e.data,
                     }
                     for event_id, wallet_id, e in events
@@ -732,7 +731,7 @@ class LedgerRepository:
                         "type": e.type.value,
                         "amount": e.amount,
                         "occurred_time": e.occurred_time,
-                        "book_time": now,
+                        "book_time": book.get(wallet_id, now),
                         "description": e.description,
                         "feature": e.feature,
                         "source_event_id": e.source_event_id,
