@@ -129,6 +129,11 @@ class Database:
         name = f"sim_{os.getpid()}_{uuid.uuid4().hex[:8]}"
         await database.ensure_database(self.server_uri, name)
         uri = database.with_database(self.server_uri, name)
+        conn = await asyncpg.connect(uri)
+        try:
+            await conn.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
+        finally:
+            await conn.close()
         await upgrade_async(uri)
         return uri
 

@@ -673,7 +673,8 @@ class Simulation:
                     for _ in range(self.rng.randint(1, WAVE_OPS_MAX))
                 ]
                 roll = self.rng.random()
-                if step == restart_at or roll < CONNECTION_DROP_SHARE + SERVICE_KILL_SHARE:
+                faulted = step == restart_at or roll < CONNECTION_DROP_SHARE + SERVICE_KILL_SHARE
+                if faulted:
                     self.touched.update(w.id for w in self.wallets)
                 if step == restart_at:
                     ops.append((self.rng.randint(0, 3), self.fault_db_restart()))
@@ -683,7 +684,7 @@ class Simulation:
                     ops.append((self.rng.randint(0, 6), self.fault_service_kill()))
                 await self.wave(ops)
                 if not self.stopped:
-                    await checks.after_step(self, self.touched)
+                    await checks.after_step(self, self.touched, verify_rpc=faulted)
                 self.touched = set()
             if not self.stopped:
                 await checks.at_end(self)
