@@ -7,13 +7,16 @@ failure until the fix for it lands and its entry is removed.
 
 from __future__ import annotations
 
+import asyncio
+import random
 from collections.abc import AsyncIterator
 
+import asyncpg
 import pytest
 from billing.ledger.v1 import ledger_pb2 as pb
 
 from tests.sim import checks
-from tests.sim.harness import Database, Worker
+from tests.sim.harness import Database, Worker, terminate_backends
 from tests.sim.runner import KNOWN_FAILURES, quiet_logs_while, report, run_seed
 from tests.sim.world import STEPS_DEFAULT, Simulation
 
@@ -71,3 +74,23 @@ async def test_the_set_based_verify_flags_what_verify_wallet_flags(sim_worker: W
         assert any("remaining" in d for d in found)
     finally:
         sim.worker.clock.current = None
+
+
+async def test_a_connection_drop_ends_a_busy_connection_of_the_worker_database(
+    sim_worker: Worker,
+) -> None:
+    conn = await asyncpg.connect(sim_worker.uri)
+    side = await sim_worker.side()
+    try:
+        busy = asyncio.ensure_future(conn.execute("SELECT pg_sleep(30)"))
+        async with asyncio.timeout(10):
+            while not await side.fetchval(  # until the session shows as busy
+                "SELECT state = 'active' FROM pg_stat_activity WHERE pid = $1",
+                conn.get_server_pid(),
+            ):
+                pass
+        assert await terminate_backends(sim_worker.uri, only_one=random.Random(1)) == 1
+        with pytest.raises((asyncpg.PostgresError, asyncpg.InterfaceError, OSError)):
+            await busy
+    finally:
+        conn.terminate()
