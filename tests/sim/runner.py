@@ -35,6 +35,12 @@ KNOWN_FAILURES: dict[str, str] = {
 }
 
 
+# A worker moves to a fresh database after this many seeds: some queries read whole tables
+# (VerifyWallet's entries-against-allocations comparison aggregates every allocation; the held
+# amounts by wallet scan holds), so a database kept for thousands of seeds slows every seed.
+SEEDS_PER_DATABASE = 200
+
+
 @dataclass
 class SeedResult:
     seed: int
@@ -123,7 +129,9 @@ async def run_seeds(
         worker.db_restart_share = db_restart_share
     results = []
     try:
-        for seed in seeds:
+        for n, seed in enumerate(seeds):
+            if n and n % SEEDS_PER_DATABASE == 0:
+                await worker.rotate()
             results.append(await run_seed(worker, seed, steps))
             if on_result is not None:
                 on_result(results[-1])
