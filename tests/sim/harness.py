@@ -10,11 +10,12 @@ import os
 import random
 import shutil
 import tempfile
+import threading
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -80,14 +81,33 @@ class _Context:
         raise RpcFailure(status.code, reason, status.details)
 
 
+class UpFlag(Protocol):
+    """threading.Event, or multiprocessing's Event when worker processes share the server."""
+
+    def is_set(self) -> bool: ...
+    def set(self) -> None: ...
+    def clear(self) -> None: ...
+    def wait(self, timeout: float | None = None) -> bool: ...
+
+
 class Database:
     """A PostgreSQL server: the simulator's own embedded one (which it may restart, also from
     worker processes), or the one TEST_DATABASE_URL names (never restarted)."""
 
-    def __init__(self, server_uri: str, pgdata: str = "", pg_user: str | None = None) -> None:
+    def __init__(
+        self,
+        server_uri: str,
+        pgdata: str = "",
+        pg_user: str | None = None,
+        up: UpFlag | None = None,
+    ) -> None:
         self.server_uri = server_uri
         self.pgdata = pgdata
         self.pg_user = pg_user
+        # Set while the server runs; cleared by whoever restarts it (shared by worker processes).
+        self.up: UpFlag = up if up is not None else threading.Event()
+        if up is None:
+            self.up.set()
         self._owned: Any = None
 
     @classmethod
@@ -111,24 +131,22 @@ class Database:
         """Stop the server fast (open transactions roll back, connections drop) and start it."""
         from pgserver._commands import pg_ctl
 
-        await asyncio.to_thread(
-            pg_ctl, ["-w", "-m", "fast", "restart"], pgdata=Path(self.pgdata), user=self.pg_user
-        )
+        self.up.clear()
+        try:
+            await asyncio.to_thread(
+                pg_ctl,
+                ["-w", "-m", "fast", "restart"],
+                pgdata=Path(self.pgdata),
+                user=self.pg_user,
+            )
+        finally:
+            self.up.set()
 
-    async def ready(self, uri: str, timeout_s: float = 60.0) -> None:
-        """Wait until the database accepts connections again (after a restart)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        while True:
-            try:
-                conn = await asyncpg.connect(uri, timeout=5)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
-                if loop.time() > deadline:
-                    raise
-                await asyncio.sleep(0.05)  # polling the condition "accepts connections"
-                continue
-            await conn.close()
-            return
+    async def ready(self) -> None:
+        """Wait until no restart is under way (the restarting process sets `up` again once
+        `pg_ctl -w` says the server accepts connections): a condition, not a polling sleep."""
+        if not self.up.is_set() and not await asyncio.to_thread(self.up.wait, 120.0):
+            raise TimeoutError("PostgreSQL did not come back within 120 s")
 
     async def new_worker_database(self) -> str:
         """A fresh migrated database for one worker: its seeds share it, each on fresh wallets."""
@@ -261,7 +279,7 @@ class Worker:
     async def side(self) -> asyncpg.Connection:
         """The checks' own connection (faults spare it; a database restart does not)."""
         if self._side is None or self._side.is_closed():
-            await self.db.ready(self.uri)
+            await self.db.ready()
             self._side = await asyncpg.connect(
                 self.uri, server_settings={"application_name": CHECKS_APP}
             )

@@ -156,10 +156,10 @@ async def run_seed(worker: Worker, seed: int, steps: int) -> SeedResult:
 
 
 def _worker(args: tuple) -> None:
-    server_uri, pgdata, pg_user, seeds, steps, share, known, queue = args
+    server_uri, pgdata, pg_user, up, seeds, steps, share, known, queue = args
     quiet_logs()
     KNOWN_FAILURES.update(known)
-    db = Database(server_uri, pgdata, pg_user)
+    db = Database(server_uri, pgdata, pg_user, up)
     try:
         asyncio.run(run_seeds(db, seeds, steps, on_result=queue.put, db_restart_share=share))
     finally:
@@ -177,6 +177,8 @@ def run_parallel(
     """Seeds spread over `workers` processes, each on a database of its own."""
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
+    up = ctx.Event()  # the server is up: cleared by a worker while it restarts it
+    up.set()
     procs = [
         ctx.Process(
             target=_worker,
@@ -185,6 +187,7 @@ def run_parallel(
                     db.server_uri,
                     db.pgdata,
                     db.pg_user,
+                    up,
                     seeds[i::workers],
                     steps,
                     db_restart_share,

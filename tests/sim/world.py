@@ -163,7 +163,7 @@ class Simulation:
             if exc.code is not UNAVAILABLE:
                 return exc
             last = exc
-            await self.db.ready(self.uri)  # a client backs off; here: until PG accepts again
+            await self.db.ready()  # a client backs off; here: until a restart is over
         self.violate("never_available", f"{method} still failing after retries: {last}")
         return last
 
