@@ -6,6 +6,7 @@ a gRPC caller would see them."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import shutil
@@ -172,6 +173,12 @@ class Database:
     def close(self) -> None:
         if self._owned is not None:
             pg, data_dir = self._owned
+            # pgserver stops the postmaster it started; after a restart that is another process,
+            # which it would leave running. Stop whichever runs now.
+            from pgserver._commands import pg_ctl
+
+            with contextlib.suppress(Exception):
+                pg_ctl(["-w", "-m", "fast", "stop"], pgdata=Path(self.pgdata), user=self.pg_user)
             pg.cleanup()
             shutil.rmtree(data_dir, ignore_errors=True)
 

@@ -12,6 +12,7 @@ import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from queue import Empty
 
 import structlog
 
@@ -202,7 +203,12 @@ def run_parallel(
         p.start()
     done = 0
     while done < workers:
-        item = queue.get()
+        try:
+            item = queue.get(timeout=30)
+        except Empty:  # a worker that died before it could say so must not hang the run
+            if any(p.exitcode not in (None, 0) for p in procs):
+                break
+            continue
         if item is None:
             done += 1
         else:
