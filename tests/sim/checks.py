@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, TypeVar
 
 import asyncpg
+import grpc
 from billing.ledger.v1 import ledger_pb2 as pb
 
 from billing_common.protoconv import to_datetime
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from tests.sim.world import Simulation, WalletModel
 
 ZERO = Decimal(0)
+NEVER = (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN)
 T = TypeVar("T")
 
 
@@ -38,6 +40,7 @@ def _d(text: str) -> Decimal:
 _CONNECTION_LOST = (
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
+    asyncpg.InternalClientError,  # a query cut mid-way leaves the connection unusable
     asyncpg.AdminShutdownError,
     asyncpg.CannotConnectNowError,
     OSError,
@@ -303,7 +306,8 @@ async def _client_view(sim: Simulation, wallets: list[WalletModel], verify_rpc: 
     seen: list[tuple[str, pb.Balance]] = []  # (wallet_id, balance)
     for w, result in zip(wallets, got, strict=True):
         if isinstance(result, RpcFailure):
-            sim.violate("balance_failed", f"GetBalance {w.id}: {result}")
+            if result.code not in NEVER:  # an INTERNAL is already reported as itself
+                sim.violate("balance_failed", f"GetBalance {w.id}: {result}")
             continue
         balance = result.balance
         available = _d(balance.available)
@@ -340,7 +344,8 @@ async def _client_view(sim: Simulation, wallets: list[WalletModel], verify_rpc: 
 async def _verify_rpc(sim: Simulation, wallet_id: str) -> None:
     verified = await sim.call("VerifyWallet", pb.VerifyWalletRequest(wallet_id=wallet_id))
     if isinstance(verified, RpcFailure):
-        sim.violate("verify_failed", f"VerifyWallet {wallet_id}: {verified}")
+        if verified.code not in NEVER:  # an INTERNAL is already reported as itself
+            sim.violate("verify_failed", f"VerifyWallet {wallet_id}: {verified}")
     elif not verified.consistent:
         diffs = "; ".join(
             f"{d.subject}: {d.stored} vs {d.recomputed}" for d in verified.differences

@@ -101,6 +101,7 @@ class Database:
         pgdata: str = "",
         pg_user: str | None = None,
         up: UpFlag | None = None,
+        restart_lock: Any = None,
     ) -> None:
         self.server_uri = server_uri
         self.pgdata = pgdata
@@ -109,6 +110,7 @@ class Database:
         self.up: UpFlag = up if up is not None else threading.Event()
         if up is None:
             self.up.set()
+        self.restart_lock = restart_lock if restart_lock is not None else threading.Lock()
         self._owned: Any = None
 
     @classmethod
@@ -132,6 +134,8 @@ class Database:
         """Stop the server fast (open transactions roll back, connections drop) and start it."""
         from pgserver._commands import pg_ctl
 
+        # One restart at a time on the server, whichever worker process asks for it.
+        await asyncio.to_thread(self.restart_lock.acquire)
         self.up.clear()
         try:
             await asyncio.to_thread(
@@ -142,6 +146,7 @@ class Database:
             )
         finally:
             self.up.set()
+            self.restart_lock.release()
 
     async def ready(self) -> None:
         """Wait until no restart is under way (the restarting process sets `up` again once
@@ -174,11 +179,15 @@ class Database:
         if self._owned is not None:
             pg, data_dir = self._owned
             # pgserver stops the postmaster it started; after a restart that is another process,
-            # which it would leave running. Stop whichever runs now.
+            # which it would leave running: stop that one here.
             from pgserver._commands import pg_ctl
 
-            with contextlib.suppress(Exception):
-                pg_ctl(["-w", "-m", "fast", "stop"], pgdata=Path(self.pgdata), user=self.pg_user)
+            started = getattr(pg, "_postmaster_info", None)
+            if started is not None and not started.process.is_running():
+                with contextlib.suppress(Exception):
+                    pg_ctl(
+                        ["-w", "-m", "fast", "stop"], pgdata=Path(self.pgdata), user=self.pg_user
+                    )
             pg.cleanup()
             shutil.rmtree(data_dir, ignore_errors=True)
 
@@ -220,6 +229,13 @@ async def terminate_backends(uri: str, *, only_one: random.Random | None = None)
     """pg_terminate_backend on the database's other connections (all, or one chosen by the rng
     among those busy in a transaction), from a side connection. Returns how many were ended."""
     name = database_name(uri)
+    try:
+        return await _terminate(uri, name, only_one)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        return 0  # the server is restarting (another worker's fault): it ends them itself
+
+
+async def _terminate(uri: str, name: str, only_one: random.Random | None) -> int:
     conn = await asyncpg.connect(uri)
     try:
         rows = await conn.fetch(

@@ -157,10 +157,10 @@ async def run_seed(worker: Worker, seed: int, steps: int) -> SeedResult:
 
 
 def _worker(args: tuple) -> None:
-    server_uri, pgdata, pg_user, up, seeds, steps, share, known, queue = args
+    server_uri, pgdata, pg_user, up, restart_lock, seeds, steps, share, known, queue = args
     quiet_logs()
     KNOWN_FAILURES.update(known)
-    db = Database(server_uri, pgdata, pg_user, up)
+    db = Database(server_uri, pgdata, pg_user, up, restart_lock)
     try:
         asyncio.run(run_seeds(db, seeds, steps, on_result=queue.put, db_restart_share=share))
     finally:
@@ -180,6 +180,7 @@ def run_parallel(
     queue = ctx.Queue()
     up = ctx.Event()  # the server is up: cleared by a worker while it restarts it
     up.set()
+    restart_lock = ctx.Lock()
     procs = [
         ctx.Process(
             target=_worker,
@@ -189,6 +190,7 @@ def run_parallel(
                     db.pgdata,
                     db.pg_user,
                     up,
+                    restart_lock,
                     seeds[i::workers],
                     steps,
                     db_restart_share,
