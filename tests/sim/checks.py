@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, TypeVar
 
 import asyncpg
+import grpc
 from billing.ledger.v1 import ledger_pb2 as pb
 
 from billing_common.protoconv import to_datetime
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from tests.sim.world import Simulation, WalletModel
 
 ZERO = Decimal(0)
+NEVER = (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN)
 T = TypeVar("T")
 
 
@@ -38,6 +40,7 @@ def _d(text: str) -> Decimal:
 _CONNECTION_LOST = (
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
+    asyncpg.InternalClientError,  # a query cut mid-way leaves the connection unusable
     asyncpg.AdminShutdownError,
     asyncpg.CannotConnectNowError,
     OSError,
@@ -56,20 +59,26 @@ async def _on_side(sim: Simulation, work: Callable[[asyncpg.Connection], Awaitab
         return await work(await sim.worker.side())
 
 
-async def after_step(sim: Simulation, touched: set[str] | None = None) -> None:
-    """Every invariant on the wallets a wave touched (all of them when `touched` is None)."""
+async def after_step(
+    sim: Simulation, touched: set[str] | None = None, *, verify_rpc: bool = False
+) -> None:
+    """Every invariant on the wallets a wave touched (all of them when `touched` is None).
+
+    VerifyWallet's comparisons are made in one query over all those wallets (`_verified`); the
+    RPC itself is called per wallet when `verify_rpc` (after a fault step and at the end)."""
     wallets = [w for w in sim.wallets if touched is None or w.id in touched]
     ids = [w.id for w in wallets]
 
     async def tables(conn: asyncpg.Connection) -> None:
         await _journal(sim, conn, ids)
+        await _verified(sim, conn, ids)
         await _holds_covered(sim, conn, ids)
         await _holds_end_once(sim, conn, ids)
         await _alerts(sim, conn, ids)
         await _topups(sim, conn, wallets)
 
     await _on_side(sim, tables)
-    await asyncio.gather(*(_client_view(sim, w.id, w.deny) for w in wallets))
+    await _client_view(sim, wallets, verify_rpc)
 
 
 async def at_end(sim: Simulation) -> None:
@@ -93,7 +102,7 @@ async def at_end(sim: Simulation) -> None:
         if isinstance(result, RpcFailure):
             why = await hold_uncapturable_reason(sim, row["id"])
             sim.violate(why, f"final capture of hold {row['id']} ({row['amount']}): {result}")
-    await after_step(sim)
+    await after_step(sim, verify_rpc=True)
     await _on_side(sim, lambda conn: _acknowledged(sim, conn))
 
 
@@ -234,14 +243,29 @@ async def _topups(sim: Simulation, conn: asyncpg.Connection, wallets: list[Walle
         sim.violate(
             "topup_per_breach", f"wallet {r['wallet_id']}: {r['n']} top-ups pending at once"
         )
-    for w in wallets:
-        if w.threshold is None or w.silent_rearm:
-            continue
-        events = await conn.fetch(
-            "SELECT seq, type, data FROM wallet_events WHERE wallet_id = $1"
-            " AND type IN ('TOP_UP_CREATED', 'TOP_UP_COMPLETED', 'TOP_UP_FAILED') ORDER BY seq",
-            w.id,
-        )
+    watched = [w for w in wallets if w.threshold is not None and not w.silent_rearm]
+    if not watched:
+        return
+    watched_ids = [w.id for w in watched]
+    all_events = await conn.fetch(
+        "SELECT wallet_id, seq, type, data FROM wallet_events WHERE wallet_id = ANY($1)"
+        " AND type IN ('TOP_UP_CREATED', 'TOP_UP_COMPLETED', 'TOP_UP_FAILED') ORDER BY seq",
+        watched_ids,
+    )
+    all_entries = await conn.fetch(
+        "SELECT wallet_id, seq, type, related_id, available_after FROM entries"
+        " WHERE wallet_id = ANY($1) ORDER BY seq",
+        watched_ids,
+    )
+    events_of: dict[str, list[asyncpg.Record]] = defaultdict(list)
+    entries_of: dict[str, list[asyncpg.Record]] = defaultdict(list)
+    for e in all_events:
+        events_of[e["wallet_id"]].append(e)
+    for e in all_entries:
+        entries_of[e["wallet_id"]].append(e)
+    for w in watched:
+        assert w.threshold is not None
+        events = events_of[w.id]
         below: set[str] = set()
         positions: list[tuple[str, str | None]] = []  # (top_up_id, grant_id) in order
         for e in events:
@@ -255,11 +279,7 @@ async def _topups(sim: Simulation, conn: asyncpg.Connection, wallets: list[Walle
                 ]
             elif e["type"] == "TOP_UP_FAILED":
                 positions.append(("failed", None))
-        entries = await conn.fetch(
-            "SELECT seq, type, related_id, available_after FROM entries WHERE wallet_id = $1"
-            " ORDER BY seq",
-            w.id,
-        )
+        entries = entries_of[w.id]
         grant_seq = {e["related_id"]: e["seq"] for e in entries if e["type"] == "GRANT"}
         for (t1, g1), (t2, g2) in itertools.pairwise(positions):
             if "failed" in (t1, t2) or g1 is None or g2 is None:
@@ -279,48 +299,151 @@ async def _topups(sim: Simulation, conn: asyncpg.Connection, wallets: list[Walle
                 )
 
 
-async def _client_view(sim: Simulation, wallet_id: str, deny: bool) -> None:
-    """What a client sees: VerifyWallet consistent; available never negative; held equal to the
-    holds active at the balance's time."""
+async def _client_view(sim: Simulation, wallets: list[WalletModel], verify_rpc: bool) -> None:
+    """What a client sees: VerifyWallet consistent (when `verify_rpc`); available never
+    negative; held equal to the holds active at the balance's time (one query for all)."""
+    if verify_rpc:
+        await asyncio.gather(*(_verify_rpc(sim, w.id) for w in wallets))
+    got = await asyncio.gather(
+        *(sim.call("GetBalance", pb.GetBalanceRequest(wallet_id=w.id)) for w in wallets)
+    )
+    seen: list[tuple[str, pb.Balance]] = []  # (wallet_id, balance)
+    for w, result in zip(wallets, got, strict=True):
+        if isinstance(result, RpcFailure):
+            if result.code not in NEVER:  # an INTERNAL is already reported as itself
+                sim.violate("balance_failed", f"GetBalance {w.id}: {result}")
+            continue
+        balance = result.balance
+        available = _d(balance.available)
+        if available < 0:
+            sim.violate("negative_available", f"wallet {w.id}: available {available}")
+        if w.deny and _d(balance.overage) != 0:
+            sim.violate("deny_below_zero", f"DENY wallet {w.id}: overage {balance.overage}")
+        seen.append((w.id, balance))
+    if not seen:
+        return
+    rows = await _on_side(
+        sim,
+        lambda conn: conn.fetch(
+            """
+            SELECT q.wallet_id, coalesce(sum(h.amount), 0) AS held
+            FROM unnest($1::text[], $2::timestamptz[]) AS q(wallet_id, as_of)
+            LEFT JOIN holds h ON h.wallet_id = q.wallet_id AND h.create_time <= q.as_of
+                AND h.expire_time > q.as_of AND (h.end_time IS NULL OR h.end_time > q.as_of)
+            GROUP BY q.wallet_id
+            """,
+            [wallet_id for wallet_id, _ in seen],
+            [to_datetime(balance, "as_of_time") for _, balance in seen],
+        ),
+    )
+    held = {r["wallet_id"]: r["held"] for r in rows}
+    for wallet_id, balance in seen:
+        if _d(balance.held) != held[wallet_id]:
+            sim.violate(
+                "held_mismatch",
+                f"wallet {wallet_id}: balance held {balance.held}, holds {held[wallet_id]}",
+            )
+
+
+async def _verify_rpc(sim: Simulation, wallet_id: str) -> None:
     verified = await sim.call("VerifyWallet", pb.VerifyWalletRequest(wallet_id=wallet_id))
     if isinstance(verified, RpcFailure):
-        sim.violate("verify_failed", f"VerifyWallet {wallet_id}: {verified}")
+        if verified.code not in NEVER:  # an INTERNAL is already reported as itself
+            sim.violate("verify_failed", f"VerifyWallet {wallet_id}: {verified}")
     elif not verified.consistent:
         diffs = "; ".join(
             f"{d.subject}: {d.stored} vs {d.recomputed}" for d in verified.differences
         )
         sim.violate("verify_inconsistent", f"wallet {wallet_id}: {diffs}")
-    got = await sim.call("GetBalance", pb.GetBalanceRequest(wallet_id=wallet_id))
-    if isinstance(got, RpcFailure):
-        sim.violate("balance_failed", f"GetBalance {wallet_id}: {got}")
-        return
-    balance = got.balance
-    available = _d(balance.available)
-    if available < 0:
-        sim.violate("negative_available", f"wallet {wallet_id}: available {available}")
-    if deny and _d(balance.overage) != 0:
-        sim.violate("deny_below_zero", f"DENY wallet {wallet_id}: overage {balance.overage}")
-    as_of = to_datetime(balance, "as_of_time")
-    held = await _on_side(
-        sim,
-        lambda conn: conn.fetchval(
-            "SELECT coalesce(sum(amount), 0) FROM holds WHERE wallet_id = $1"
-            " AND create_time <= $2 AND expire_time > $2 AND (end_time IS NULL OR end_time > $2)",
-            wallet_id,
-            as_of,
-        ),
-    )
-    if _d(balance.held) != held:
+
+
+async def _verified(sim: Simulation, conn: asyncpg.Connection, ids: list[str]) -> None:
+    """VerifyWallet's comparisons, for all `ids` in one query: each grant's remainder and the
+    wallet's overage against the allocations of its journal, each entry against its
+    allocations, conservation per entry type (granted = consumed + expired + voided + remaining
+    - overage), and the holds active at the wallet's time coverable in full (no grant gives
+    more than it has left, nothing from a voided grant or one written off before the hold
+    times out). A difference is `verify_inconsistent`, named as VerifyWallet names it."""
+    rows = await conn.fetch(_VERIFY_SQL, ids, sim.now())
+    for r in rows:
         sim.violate(
-            "held_mismatch", f"wallet {wallet_id}: balance held {balance.held}, holds {held}"
+            "verify_inconsistent",
+            f"wallet {r['wallet_id']}: {r['subject']}: {r['stored']} vs {r['recomputed']}"
+            " (set-based check)",
         )
+
+
+_VERIFY_SQL = """
+WITH ws AS (
+    SELECT w.id, w.overage, w.late_event_grace,
+           greatest($2::timestamptz,
+                    (SELECT max(e.book_time) FROM entries e WHERE e.wallet_id = w.id)) AS at
+    FROM wallets w WHERE w.id = ANY($1)
+),
+alloc AS (
+    SELECT e.wallet_id, a.grant_id, sum(a.amount) AS total
+    FROM entries e JOIN allocations a ON a.entry_id = e.id
+    WHERE e.wallet_id = ANY($1) GROUP BY e.wallet_id, a.grant_id
+),
+active AS (
+    SELECT h.id AS hold_id, h.wallet_id, h.expire_time, ha.grant_id, -ha.amount AS reserved
+    FROM holds h JOIN ws ON ws.id = h.wallet_id
+    JOIN hold_allocations ha ON ha.hold_id = h.id
+    WHERE h.create_time <= ws.at AND h.expire_time > ws.at
+      AND (h.end_time IS NULL OR h.end_time > ws.at)
+)
+SELECT g.wallet_id, 'grant ' || g.id || ' remaining' AS subject,
+       g.remaining AS stored, coalesce(al.total, 0) AS recomputed
+FROM grants g LEFT JOIN alloc al ON al.wallet_id = g.wallet_id AND al.grant_id = g.id
+WHERE g.wallet_id = ANY($1) AND g.remaining <> coalesce(al.total, 0)
+UNION ALL
+SELECT ws.id, 'wallet overage', ws.overage, -coalesce(al.total, 0)
+FROM ws LEFT JOIN alloc al ON al.wallet_id = ws.id AND al.grant_id IS NULL
+WHERE ws.overage <> -coalesce(al.total, 0)
+UNION ALL
+SELECT e.wallet_id, 'entry ' || e.id || ' amount vs allocations', e.amount, coalesce(s.total, 0)
+FROM entries e
+LEFT JOIN LATERAL (SELECT sum(a.amount) AS total FROM allocations a WHERE a.entry_id = e.id) s
+    ON true
+WHERE e.wallet_id = ANY($1) AND e.amount <> coalesce(s.total, 0)
+UNION ALL
+SELECT c.id, 'conservation: granted vs consumed + expired + voided + remaining - overage',
+       c.granted, c.consumed + c.expired + c.voided + c.remaining - c.overage
+FROM (
+    SELECT ws.id, ws.overage,
+           coalesce(sum(e.amount) FILTER (WHERE e.type = 'GRANT'), 0) AS granted,
+           -coalesce(sum(e.amount) FILTER (WHERE e.type IN ('DEBIT', 'REFUND', 'CAPTURE')), 0)
+               AS consumed,
+           -coalesce(sum(e.amount) FILTER (WHERE e.type = 'EXPIRY'), 0) AS expired,
+           -coalesce(sum(e.amount) FILTER (WHERE e.type = 'VOID'), 0) AS voided,
+           (SELECT coalesce(sum(g.remaining), 0) FROM grants g WHERE g.wallet_id = ws.id)
+               AS remaining
+    FROM ws LEFT JOIN entries e ON e.wallet_id = ws.id
+    GROUP BY ws.id, ws.overage
+) c
+WHERE c.granted <> c.consumed + c.expired + c.voided + c.remaining - c.overage
+UNION ALL
+SELECT g.wallet_id, 'grant ' || g.id || ' reserved by active holds', sum(a.reserved),
+       CASE WHEN g.void_time IS NOT NULL THEN 0 ELSE g.remaining END
+FROM active a JOIN grants g ON g.id = a.grant_id
+GROUP BY g.wallet_id, g.id, g.void_time, g.remaining
+HAVING sum(a.reserved) > CASE WHEN g.void_time IS NOT NULL THEN 0 ELSE g.remaining END
+UNION ALL
+SELECT a.wallet_id,
+       'hold ' || a.hold_id || ' on grant ' || g.id || ' written off before the hold times out',
+       a.reserved, 0
+FROM active a JOIN grants g ON g.id = a.grant_id JOIN ws ON ws.id = a.wallet_id
+WHERE g.expire_time IS NOT NULL AND g.expire_time + ws.late_event_grace < a.expire_time
+"""
 
 
 async def _acknowledged(sim: Simulation, conn: asyncpg.Connection) -> None:
     """Every acknowledged write is in the journal exactly once (its entries from one transaction,
     its main entry once); every write refused for good left nothing."""
     rows = await conn.fetch(
-        "SELECT request_id, type, book_time FROM entries WHERE request_id = ANY($1)",
+        "SELECT request_id, type, book_time FROM entries WHERE wallet_id = ANY($1)"
+        " AND request_id = ANY($2)",
+        [w.id for w in sim.wallets],
         list(sim.acks),
     )
     by_request: dict[str, list[tuple[str, object]]] = defaultdict(list)

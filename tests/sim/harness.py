@@ -6,15 +6,18 @@ a gRPC caller would see them."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import shutil
 import tempfile
+import threading
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import asyncpg
 import grpc
@@ -50,6 +53,11 @@ class SimClock(FakeClock):
         return self._now
 
 
+def database_name(uri: str) -> str:
+    """The database a libpq URI names (its path; the query may hold a socket directory)."""
+    return urlsplit(uri).path.lstrip("/")
+
+
 class RpcFailure(Exception):
     """A call that ended with a non-OK status, as a gRPC client would see it."""
 
@@ -74,14 +82,35 @@ class _Context:
         raise RpcFailure(status.code, reason, status.details)
 
 
+class UpFlag(Protocol):
+    """threading.Event, or multiprocessing's Event when worker processes share the server."""
+
+    def is_set(self) -> bool: ...
+    def set(self) -> None: ...
+    def clear(self) -> None: ...
+    def wait(self, timeout: float | None = None) -> bool: ...
+
+
 class Database:
     """A PostgreSQL server: the simulator's own embedded one (which it may restart, also from
     worker processes), or the one TEST_DATABASE_URL names (never restarted)."""
 
-    def __init__(self, server_uri: str, pgdata: str = "", pg_user: str | None = None) -> None:
+    def __init__(
+        self,
+        server_uri: str,
+        pgdata: str = "",
+        pg_user: str | None = None,
+        up: UpFlag | None = None,
+        restart_lock: Any = None,
+    ) -> None:
         self.server_uri = server_uri
         self.pgdata = pgdata
         self.pg_user = pg_user
+        # Set while the server runs; cleared by whoever restarts it (shared by worker processes).
+        self.up: UpFlag = up if up is not None else threading.Event()
+        if up is None:
+            self.up.set()
+        self.restart_lock = restart_lock if restart_lock is not None else threading.Lock()
         self._owned: Any = None
 
     @classmethod
@@ -105,36 +134,60 @@ class Database:
         """Stop the server fast (open transactions roll back, connections drop) and start it."""
         from pgserver._commands import pg_ctl
 
-        await asyncio.to_thread(
-            pg_ctl, ["-w", "-m", "fast", "restart"], pgdata=Path(self.pgdata), user=self.pg_user
-        )
+        # One restart at a time on the server, whichever worker process asks for it.
+        await asyncio.to_thread(self.restart_lock.acquire)
+        self.up.clear()
+        try:
+            await asyncio.to_thread(
+                pg_ctl,
+                ["-w", "-m", "fast", "restart"],
+                pgdata=Path(self.pgdata),
+                user=self.pg_user,
+            )
+        finally:
+            self.up.set()
+            self.restart_lock.release()
 
-    async def ready(self, uri: str, timeout_s: float = 60.0) -> None:
-        """Wait until the database accepts connections again (after a restart)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        while True:
-            try:
-                conn = await asyncpg.connect(uri, timeout=5)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
-                if loop.time() > deadline:
-                    raise
-                await asyncio.sleep(0.05)  # polling the condition "accepts connections"
-                continue
-            await conn.close()
-            return
+    async def ready(self) -> None:
+        """Wait until no restart is under way (the restarting process sets `up` again once
+        `pg_ctl -w` says the server accepts connections): a condition, not a polling sleep."""
+        if not self.up.is_set() and not await asyncio.to_thread(self.up.wait, 120.0):
+            raise TimeoutError("PostgreSQL did not come back within 120 s")
 
     async def new_worker_database(self) -> str:
         """A fresh migrated database for one worker: its seeds share it, each on fresh wallets."""
         name = f"sim_{os.getpid()}_{uuid.uuid4().hex[:8]}"
         await database.ensure_database(self.server_uri, name)
         uri = database.with_database(self.server_uri, name)
+        conn = await asyncpg.connect(uri)
+        try:
+            await conn.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
+        finally:
+            await conn.close()
         await upgrade_async(uri)
         return uri
+
+    async def drop_database(self, uri: str) -> None:
+        name = database_name(uri)
+        conn = await asyncpg.connect(database.with_database(self.server_uri, "postgres"))
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
 
     def close(self) -> None:
         if self._owned is not None:
             pg, data_dir = self._owned
+            # pgserver stops the postmaster it started; after a restart that is another process,
+            # which it would leave running: stop that one here.
+            from pgserver._commands import pg_ctl
+
+            started = getattr(pg, "_postmaster_info", None)
+            if started is not None and not started.process.is_running():
+                with contextlib.suppress(Exception):
+                    pg_ctl(
+                        ["-w", "-m", "fast", "stop"], pgdata=Path(self.pgdata), user=self.pg_user
+                    )
             pg.cleanup()
             shutil.rmtree(data_dir, ignore_errors=True)
 
@@ -175,7 +228,14 @@ class Service:
 async def terminate_backends(uri: str, *, only_one: random.Random | None = None) -> int:
     """pg_terminate_backend on the database's other connections (all, or one chosen by the rng
     among those busy in a transaction), from a side connection. Returns how many were ended."""
-    name = uri.rsplit("/", 1)[1].split("?")[0]
+    name = database_name(uri)
+    try:
+        return await _terminate(uri, name, only_one)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        return 0  # the server is restarting (another worker's fault): it ends them itself
+
+
+async def _terminate(uri: str, name: str, only_one: random.Random | None) -> int:
     conn = await asyncpg.connect(uri)
     try:
         rows = await conn.fetch(
@@ -227,6 +287,13 @@ class Worker:
     async def start(cls, db: Database) -> Worker:
         return cls(db, await db.new_worker_database())
 
+    async def rotate(self) -> None:
+        """Move to a fresh database (the old one is dropped): the tables stay small however many
+        seeds a worker runs, so no check or service query slows down as the run goes on."""
+        await self.close()
+        old, self.uri = self.uri, await self.db.new_worker_database()
+        await self.db.drop_database(old)
+
     async def ensure_service(self) -> Service:
         if self.service is None:
             self.service = await Service.start(self.uri, self.clock)  # type: ignore[arg-type]
@@ -235,7 +302,7 @@ class Worker:
     async def side(self) -> asyncpg.Connection:
         """The checks' own connection (faults spare it; a database restart does not)."""
         if self._side is None or self._side.is_closed():
-            await self.db.ready(self.uri)
+            await self.db.ready()
             self._side = await asyncpg.connect(
                 self.uri, server_settings={"application_name": CHECKS_APP}
             )
@@ -253,3 +320,4 @@ class Worker:
             self.service = None
         if self._side is not None and not self._side.is_closed():
             await self._side.close()
+        self._side = None

@@ -163,7 +163,7 @@ class Simulation:
             if exc.code is not UNAVAILABLE:
                 return exc
             last = exc
-            await self.db.ready(self.uri)  # a client backs off; here: until PG accepts again
+            await self.db.ready()  # a client backs off; here: until a restart is over
         self.violate("never_available", f"{method} still failing after retries: {last}")
         return last
 
@@ -207,7 +207,8 @@ class Simulation:
                 request.late_event_grace_period.CopyFrom(duration(timedelta(seconds=grace)))
             created = await self.call("CreateWallet", request)
             if isinstance(created, RpcFailure):
-                self.violate("setup_failed", f"CreateWallet: {created}")
+                if created.code not in NEVER:  # an INTERNAL is already reported as itself
+                    self.violate("setup_failed", f"CreateWallet: {created}")
                 return
             model = WalletModel(created.wallet.wallet_id, deny)
             self.wallets.append(model)
@@ -673,7 +674,8 @@ class Simulation:
                     for _ in range(self.rng.randint(1, WAVE_OPS_MAX))
                 ]
                 roll = self.rng.random()
-                if step == restart_at or roll < CONNECTION_DROP_SHARE + SERVICE_KILL_SHARE:
+                faulted = step == restart_at or roll < CONNECTION_DROP_SHARE + SERVICE_KILL_SHARE
+                if faulted:
                     self.touched.update(w.id for w in self.wallets)
                 if step == restart_at:
                     ops.append((self.rng.randint(0, 3), self.fault_db_restart()))
@@ -683,7 +685,7 @@ class Simulation:
                     ops.append((self.rng.randint(0, 6), self.fault_service_kill()))
                 await self.wave(ops)
                 if not self.stopped:
-                    await checks.after_step(self, self.touched)
+                    await checks.after_step(self, self.touched, verify_rpc=faulted)
                 self.touched = set()
             if not self.stopped:
                 await checks.at_end(self)
