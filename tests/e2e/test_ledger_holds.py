@@ -172,3 +172,24 @@ async def test_verify_reports_an_active_hold_its_grants_no_longer_cover(
     # Released, the hold reserves nothing: consistent again.
     await stub.ReleaseHold(pb.ReleaseHoldRequest(request_id=rid(), hold_id=hold.hold_id))
     assert (await stub.VerifyWallet(pb.VerifyWalletRequest(wallet_id=wallet.wallet_id))).consistent
+
+
+async def test_verify_reports_an_entry_whose_allocations_do_not_add_up(
+    ledger_server, ledger_db
+) -> None:
+    stub = ledger_server.stub
+    wallet = await make_wallet(stub)
+    other = await make_wallet(stub)  # its journal is not this wallet's business
+    await make_grant(stub, other.wallet_id, "5")
+    await make_grant(stub, wallet.wallet_id, "10")
+    entry = (await stub.Debit(debit_request(wallet.wallet_id, "4"))).entry
+    conn = await asyncpg.connect(ledger_db)
+    try:
+        await conn.execute("UPDATE entries SET amount = -3 WHERE id = $1", entry.entry_id)
+    finally:
+        await conn.close()
+    report = await stub.VerifyWallet(pb.VerifyWalletRequest(wallet_id=wallet.wallet_id))
+    assert (f"entry {entry.entry_id} amount vs allocations", "-3", "-4") in [
+        (d.subject, d.stored, d.recomputed) for d in report.differences
+    ]
+    assert (await stub.VerifyWallet(pb.VerifyWalletRequest(wallet_id=other.wallet_id))).consistent

@@ -1128,18 +1128,15 @@ class LedgerRepository:
             .where(entries.c.wallet_id == wallet_id)
             .group_by(entries.c.type)
         )
-        alloc_sum = (
-            select(allocations.c.entry_id, func.sum(allocations.c.amount).label("total"))
-            .group_by(allocations.c.entry_id)
-            .subquery()
-        )
+        # Grouped over this wallet's entries only: its cost follows the wallet's journal, not
+        # the whole allocations table.
+        total = func.coalesce(func.sum(allocations.c.amount), 0)
         unbalanced = await self.conn.execute(
-            select(entries.c.id, entries.c.amount, func.coalesce(alloc_sum.c.total, 0))
-            .outerjoin(alloc_sum, alloc_sum.c.entry_id == entries.c.id)
-            .where(
-                entries.c.wallet_id == wallet_id,
-                entries.c.amount != func.coalesce(alloc_sum.c.total, 0),
-            )
+            select(entries.c.id, entries.c.amount, total)
+            .outerjoin(allocations, allocations.c.entry_id == entries.c.id)
+            .where(entries.c.wallet_id == wallet_id)
+            .group_by(entries.c.id, entries.c.amount)
+            .having(entries.c.amount != total)
         )
         stored = await self.conn.execute(
             select(grants.c.id, grants.c.remaining).where(grants.c.wallet_id == wallet_id)
