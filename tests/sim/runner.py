@@ -21,24 +21,13 @@ from tests.sim.world import STEPS_DEFAULT, Simulation
 
 # Invariants known to fail on the current code, with the issue that tracks each. A seed whose
 # every violation is in here is reported as known, not as a new failure (pytest: xfail). Remove
-# an entry when its fix lands, so the simulator guards it from then on.
-KNOWN_FAILURES: dict[str, str] = {
-    "hold_double_spent": "issue 8, bug 1 (a debit reads its time before the wallet lock and"
-    " spends what a hold committed meanwhile reserves)",
-    "internal_error:Inexact": "issue 8, bug 3 (a shortfall that is not a whole number of blocks)",
-    "internal_error:DBAPIError": "issue 8, bug 8 (INTERNAL while PostgreSQL restarts)",
-    "hold_ended_twice": "found by the simulator: CaptureHold/ReleaseHold read the hold before"
-    " the wallet lock, so concurrent captures of one hold all succeed (not in an issue yet)",
-    "internal_error:KeyError": "found by the simulator: ConfirmTopUp/FailTopUp check the top-up"
-    " is pending before the wallet lock; a concurrent settlement makes it a KeyError (INTERNAL)",
-    "response_state": "issue 8, bug 6 (create responses report the state at a time read before"
-    " the write)",
-}
+# an entry when its fix lands, so the simulator guards it from then on. Empty: every bug the
+# simulator has found (docs/simulator.md) is fixed.
+KNOWN_FAILURES: dict[str, str] = {}
 
 
-# A worker moves to a fresh database after this many seeds: some queries read whole tables
-# (VerifyWallet's entries-against-allocations comparison aggregates every allocation; the held
-# amounts by wallet scan holds), so a database kept for thousands of seeds slows every seed.
+# A worker moves to a fresh database after this many seeds, so that a database kept for thousands
+# of seeds does not slow every seed (the held amounts by wallet scan holds).
 SEEDS_PER_DATABASE = 200
 
 
