@@ -11,7 +11,7 @@ import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import grpc
 import structlog
@@ -145,9 +145,51 @@ def stream_rpc(
     return decorate
 
 
+# The transport's bounds, the same for both services: defaults, and the ranges an operator may
+# choose from (each service's `limits` module re-exports them beside its own).
+MIB = 1024 * 1024
+MESSAGE_BYTES_MAX = 4 * MIB  # largest request; a batch of 1,000 items is well under 1 MiB
+MESSAGE_BYTES_RANGE = (64 * 1024, 64 * MIB)
+CONCURRENT_RPCS_MAX = 1000  # calls in our handlers at once
+CONCURRENT_RPCS_RANGE = (1, 100_000)
+KEEPALIVE_S = 60.0  # ping a silent connection's peer after this long
+KEEPALIVE_TIMEOUT_S = 20.0  # and close it if the ping is not answered in this time
+CONNECTION_IDLE_S = 300.0  # close a connection without calls after this long
+SECONDS_RANGE = (1.0, 86_400.0)
+
+
+class TransportSettings(Protocol):
+    message_bytes_max: int
+    concurrent_rpcs_max: int
+    keepalive_s: float
+    connection_idle_s: float
+
+
+def within(name: str, value: float, bounds: tuple[float, float]) -> None:
+    """A setting inside its range, or ValueError naming it."""
+    low, high = bounds
+    if not low <= value <= high:
+        raise ValueError(f"setting {name}={value} is outside {low:g}..{high:g}")
+
+
+def server_limits(settings: TransportSettings) -> ServerLimits:
+    """The transport settings checked against their ranges, as server limits."""
+    within("message_bytes_max", settings.message_bytes_max, MESSAGE_BYTES_RANGE)
+    within("concurrent_rpcs_max", settings.concurrent_rpcs_max, CONCURRENT_RPCS_RANGE)
+    within("keepalive_s", settings.keepalive_s, SECONDS_RANGE)
+    within("connection_idle_s", settings.connection_idle_s, SECONDS_RANGE)
+    return ServerLimits(
+        message_bytes_max=settings.message_bytes_max,
+        concurrent_rpcs_max=settings.concurrent_rpcs_max,
+        keepalive_s=settings.keepalive_s,
+        keepalive_timeout_s=KEEPALIVE_TIMEOUT_S,
+        connection_idle_s=settings.connection_idle_s,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class ServerLimits:
-    """The transport's bounds (each service's `limits` module has the defaults and checks)."""
+    """The transport's bounds (defaults and ranges above; each service's `limits` checks them)."""
 
     # Largest request message accepted; a larger one is RESOURCE_EXHAUSTED before it is read.
     message_bytes_max: int

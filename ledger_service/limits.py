@@ -9,23 +9,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from billing_common import grpc_server
 from billing_common.grpc_server import ServerLimits
 from billing_common.paging import PAGE_SIZE_MAX as PAGE_SIZE_MAX
 
 if TYPE_CHECKING:
     from ledger_service.config import LedgerSettings
 
-MIB = 1024 * 1024
-
-# -- transport (settings; the ranges an operator may choose from) -------------------------------
-MESSAGE_BYTES_MAX = 4 * MIB  # largest request; a DebitBatch of 1,000 debits is well under 1 MiB
-MESSAGE_BYTES_RANGE = (64 * 1024, 64 * MIB)
-CONCURRENT_RPCS_MAX = 1000  # calls in our handlers at once
-CONCURRENT_RPCS_RANGE = (1, 100_000)
-KEEPALIVE_S = 60.0  # ping a silent connection's peer after this long
-KEEPALIVE_TIMEOUT_S = 20.0  # and close it if the ping is not answered in this time
-CONNECTION_IDLE_S = 300.0  # close a connection without calls after this long
-SECONDS_RANGE = (1.0, 86_400.0)
+# -- transport: the same for both services (billing_common.grpc_server) ----------------------
+MESSAGE_BYTES_MAX = grpc_server.MESSAGE_BYTES_MAX
+CONCURRENT_RPCS_MAX = grpc_server.CONCURRENT_RPCS_MAX
+KEEPALIVE_S = grpc_server.KEEPALIVE_S
+CONNECTION_IDLE_S = grpc_server.CONNECTION_IDLE_S
 
 # -- queues ---------------------------------------------------------------------------------
 # Unary debits of one wallet waiting for the group commit (app/combiner.py); one more is
@@ -37,23 +32,7 @@ COMBINER_QUEUE_RANGE = (1, 100_000)
 DEBIT_BATCH_MAX = 1000  # debits per DebitBatch, and per group-commit transaction
 
 
-def _within(name: str, value: float, bounds: tuple[float, float]) -> None:
-    low, high = bounds
-    if not low <= value <= high:
-        raise ValueError(f"setting {name}={value} is outside {low:g}..{high:g}")
-
-
 def check(settings: LedgerSettings) -> ServerLimits:
     """The settings' bounds, checked (ValueError naming the setting), as server limits."""
-    _within("message_bytes_max", settings.message_bytes_max, MESSAGE_BYTES_RANGE)
-    _within("concurrent_rpcs_max", settings.concurrent_rpcs_max, CONCURRENT_RPCS_RANGE)
-    _within("combiner_queue_max", settings.combiner_queue_max, COMBINER_QUEUE_RANGE)
-    _within("keepalive_s", settings.keepalive_s, SECONDS_RANGE)
-    _within("connection_idle_s", settings.connection_idle_s, SECONDS_RANGE)
-    return ServerLimits(
-        message_bytes_max=settings.message_bytes_max,
-        concurrent_rpcs_max=settings.concurrent_rpcs_max,
-        keepalive_s=settings.keepalive_s,
-        keepalive_timeout_s=KEEPALIVE_TIMEOUT_S,
-        connection_idle_s=settings.connection_idle_s,
-    )
+    grpc_server.within("combiner_queue_max", settings.combiner_queue_max, COMBINER_QUEUE_RANGE)
+    return grpc_server.server_limits(settings)
