@@ -308,6 +308,10 @@ class Simulation:
             payment=pb.TOP_UP_PAYMENT_IMMEDIATE,
         )
         rule.expire_time.CopyFrom(timestamp(end))
+        if w.schedules and self.rng.random() < 0.5:
+            # Bought under the subscription: the blocks end with it, also when it is ended early
+            # (EndAllotmentSchedule voids what they still hold).
+            rule.schedule_id = w.schedules[-1]
         result = await self.call(
             "SetTopUpRule", pb.SetTopUpRuleRequest(request_id=self.rid(), rule=rule)
         )
