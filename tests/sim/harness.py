@@ -13,15 +13,17 @@ import shutil
 import tempfile
 import threading
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import asyncpg
 import grpc
 from google.rpc import error_details_pb2, status_pb2
+from sqlalchemy.exc import DBAPIError
 
 from billing_common import database
 from billing_common.clock import FakeClock
@@ -29,6 +31,9 @@ from ledger_service import main as ledger_main
 from ledger_service.adapters.db.migrate import upgrade_async
 from ledger_service.adapters.grpc.servicer import LedgerServicer
 from ledger_service.config import LedgerSettings
+
+T = TypeVar("T")
+ADMIN_ATTEMPTS_MAX = 5  # of a worker database step cut by another worker's restart
 
 # Every clock read moves time on by up to this much (seeded): two reads are never equal, as in
 # real time, so a time read before a lock is older than one read after it.
@@ -154,7 +159,23 @@ class Database:
         if not self.up.is_set() and not await asyncio.to_thread(self.up.wait, 120.0):
             raise TimeoutError("PostgreSQL did not come back within 120 s")
 
+    async def through_restarts(self, work: Callable[[], Awaitable[T]]) -> T:
+        """An administrative step of the simulator itself (a worker database created or dropped)
+        that another worker's restart may cut: wait for the restart to end and do it again, a
+        bounded number of times. The service's own calls never come here."""
+        for attempt in range(ADMIN_ATTEMPTS_MAX):
+            await self.ready()
+            try:
+                return await work()
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, DBAPIError, OSError):
+                if attempt == ADMIN_ATTEMPTS_MAX - 1:
+                    raise
+        raise AssertionError("unreachable")
+
     async def new_worker_database(self) -> str:
+        return await self.through_restarts(self._new_worker_database)
+
+    async def _new_worker_database(self) -> str:
         """A fresh migrated database for one worker: its seeds share it, each on fresh wallets."""
         name = f"sim_{os.getpid()}_{uuid.uuid4().hex[:8]}"
         await database.ensure_database(self.server_uri, name)
@@ -169,11 +190,15 @@ class Database:
 
     async def drop_database(self, uri: str) -> None:
         name = database_name(uri)
-        conn = await asyncpg.connect(database.with_database(self.server_uri, "postgres"))
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
+
+        async def drop() -> None:
+            conn = await asyncpg.connect(database.with_database(self.server_uri, "postgres"))
+            try:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            finally:
+                await conn.close()
+
+        await self.through_restarts(drop)
 
     def close(self) -> None:
         if self._owned is not None:
