@@ -14,7 +14,6 @@ from billing_common.logs import configure_logging
 from billing_common.money import exact, format_amount
 from ledger_service import main
 from ledger_service.adapters.db.migrate import upgrade_async
-from ledger_service.app.service import LedgerApp, LedgerPolicy
 from ledger_service.config import LedgerSettings, settings_parser
 
 
@@ -23,7 +22,7 @@ async def _with_app(settings: LedgerSettings, work):  # type: ignore[no-untyped-
     uri = await main.database_uri(settings)
     engine = database.create_engine(uri, pool_size=2)
     try:
-        return await work(LedgerApp(engine, SystemClock(), LedgerPolicy()))
+        return await work(main.make_app(settings, engine, SystemClock()))
     finally:
         await engine.dispose()
 

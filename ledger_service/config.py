@@ -63,8 +63,11 @@ class LedgerSettings:
     keepalive_s: float = limits.KEEPALIVE_S
     # Seconds without calls after which a connection is closed.
     connection_idle_s: float = limits.CONNECTION_IDLE_S
-    # Unary debits of one wallet waiting for its group commit; more are WALLET_QUEUE_FULL.
-    combiner_queue_max: int = limits.COMBINER_QUEUE_MAX
+    # Writes waiting for the write pipeline; more are WRITE_QUEUE_FULL.
+    write_queue_max: int = limits.WRITE_QUEUE_MAX
+    # Write-pipeline transactions running at once (at most pool_size - 1, so reads and other
+    # writes always find a connection).
+    write_in_flight: int = limits.WRITE_TRANSACTIONS_IN_FLIGHT
     # Secret that signs page tokens (at least 32 characters), the same on every replica so tokens
     # survive restarts and work on any of them. Empty: with the embedded PostgreSQL, one kept in
     # its data folder; with a configured database, a new one per process (tokens die with it).

@@ -23,16 +23,22 @@ KEEPALIVE_S = grpc_server.KEEPALIVE_S
 CONNECTION_IDLE_S = grpc_server.CONNECTION_IDLE_S
 
 # -- queues ---------------------------------------------------------------------------------
-# Unary debits of one wallet waiting for the group commit (app/combiner.py); one more is
-# RESOURCE_EXHAUSTED / WALLET_QUEUE_FULL.
-COMBINER_QUEUE_MAX = 1000
-COMBINER_QUEUE_RANGE = (1, 100_000)
+# Writes waiting for the process's write pipeline (app/pipeline.py); one more is
+# RESOURCE_EXHAUSTED / WRITE_QUEUE_FULL.
+WRITE_QUEUE_MAX = 10_000
+WRITE_QUEUE_RANGE = (1, 1_000_000)
+# Writes booked per pipeline transaction.
+WRITE_BATCH_MAX = 1000
+# Pipeline transactions running at once (each holds a pooled connection).
+WRITE_TRANSACTIONS_IN_FLIGHT = 2
+WRITE_IN_FLIGHT_RANGE = (1, 64)
 
 # -- requests -------------------------------------------------------------------------------
-DEBIT_BATCH_MAX = 1000  # debits per DebitBatch, and per group-commit transaction
+DEBIT_BATCH_MAX = 1000  # debits per DebitBatch
 
 
 def check(settings: LedgerSettings) -> ServerLimits:
     """The settings' bounds, checked (ValueError naming the setting), as server limits."""
-    grpc_server.within("combiner_queue_max", settings.combiner_queue_max, COMBINER_QUEUE_RANGE)
+    grpc_server.within("write_queue_max", settings.write_queue_max, WRITE_QUEUE_RANGE)
+    grpc_server.within("write_in_flight", settings.write_in_flight, WRITE_IN_FLIGHT_RANGE)
     return grpc_server.server_limits(settings)

@@ -18,6 +18,7 @@ from billing_common.logs import configure_logging
 from billing_common.metrics import serve_metrics
 from ledger_service import limits
 from ledger_service.adapters.db.migrate import upgrade_async
+from ledger_service.adapters.db.unit_of_work import SqlUnitOfWork
 from ledger_service.adapters.grpc.errors import DOMAIN
 from ledger_service.adapters.grpc.servicer import LedgerServicer
 from ledger_service.adapters.http.webhook_sender import HttpxSender
@@ -59,14 +60,27 @@ class Ledger:
         await self.engine.dispose()
 
 
+def make_app(settings: LedgerSettings, engine: AsyncEngine, clock: Clock) -> LedgerApp:
+    """The use cases over a database engine, with the configured policy and write pipeline (the
+    server and the admin commands both build it here)."""
+    policy = LedgerPolicy(default_late_event_grace=timedelta(seconds=settings.default_grace_s))
+    return LedgerApp(
+        SqlUnitOfWork(engine),
+        clock,
+        policy,
+        write_queue_max=settings.write_queue_max,
+        # Reads and the other writes always find a pooled connection.
+        write_in_flight=min(settings.write_in_flight, max(1, settings.pool_size - 1)),
+    )
+
+
 async def build(settings: LedgerSettings, clock: Clock | None = None) -> Ledger:
     server_limits = limits.check(settings)
     uri = await database_uri(settings)
     if settings.migrate:
         await upgrade_async(uri)
     engine = database.create_engine(uri, pool_size=settings.pool_size)
-    policy = LedgerPolicy(default_late_event_grace=timedelta(seconds=settings.default_grace_s))
-    app = LedgerApp(engine, clock or SystemClock(), policy)
+    app = make_app(settings, engine, clock or SystemClock())
     webhooks = WebhookApp(
         app,
         HttpxSender(settings.webhook_timeout_s, settings.webhook_connect_timeout_s),
@@ -76,7 +90,7 @@ async def build(settings: LedgerSettings, clock: Clock | None = None) -> Ledger:
     )
     tokens = page_tokens(settings)
 
-    servicer = LedgerServicer(app, webhooks, tokens, settings.combiner_queue_max)
+    servicer = LedgerServicer(app, webhooks, tokens)
 
     def register(server: grpc.aio.Server) -> list[str]:
         ledger_pb2_grpc.add_LedgerServiceServicer_to_server(servicer, server)

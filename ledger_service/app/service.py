@@ -19,29 +19,28 @@ from decimal import Decimal
 from typing import TypeVar
 
 import structlog
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from billing_common import metrics, transactions
+from billing_common import metrics
 from billing_common.clock import Clock
-from billing_common.errors import BillingError, InvalidArgument, RequestIdConflict
-from ledger_service.adapters.db.repository import (
+from billing_common.errors import BillingError, InvalidArgument, RequestIdConflict, Unavailable
+from ledger_service import limits
+from ledger_service.app import commands as cmd
+from ledger_service.app import operations as ops
+from ledger_service.app.pipeline import WritePipeline
+from ledger_service.app.ports import (
     Claim,
-    LedgerRepository,
+    LedgerStore,
     StoredEntry,
     StoredEvent,
+    UnitOfWork,
     new_id,
 )
-from ledger_service.adapters.db.webhooks import WebhookRepository
-from ledger_service.app import commands as cmd
 from ledger_service.domain import allotments, automation, ledger
 from ledger_service.domain.balance import BalanceView, project
 from ledger_service.domain.errors import (
-    EntryNotFound,
     GrantNotFound,
     HoldNotFound,
     InsufficientCredits,
-    NotADebit,
     ScheduleNotFound,
     TopUpNotFound,
     TopUpNotPending,
@@ -71,7 +70,6 @@ EXPIRY_WALLETS_PER_TRANSACTION = 100
 EXPIRY_ROUNDS_MAX = 1000
 # Event readers share one settled horizon, recomputed at most this often (seconds).
 HORIZON_INTERVAL_S = 0.2
-HORIZON_LOCK_TIMEOUT_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,37 +154,48 @@ def _check_replay(claim: Claim, idem: cmd.Idem) -> bytes:
 
 
 class LedgerApp:
-    def __init__(self, engine: AsyncEngine, clock: Clock, policy: LedgerPolicy) -> None:
-        self.engine = engine
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        clock: Clock,
+        policy: LedgerPolicy,
+        *,
+        write_queue_max: int = limits.WRITE_QUEUE_MAX,
+        write_in_flight: int = limits.WRITE_TRANSACTIONS_IN_FLIGHT,
+    ) -> None:
+        self.uow = uow
         self.clock = clock
         self.policy = policy
+        self.pipeline = WritePipeline(
+            self.apply_group, write_queue_max, limits.WRITE_BATCH_MAX, write_in_flight
+        )
         self._horizon = 0
         self._horizon_time = float("-inf")
         self._horizon_lock = asyncio.Lock()
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    async def write(self, work: Callable[[LedgerRepository], Awaitable[T]]) -> T:
-        async def attempt() -> T:
-            booked: list[object] = []
+    async def write(self, work: Callable[[LedgerStore], Awaitable[T]]) -> T:
+        """`work` in one transaction (run again on contention)."""
+        booked: list[object] = []
+
+        async def attempt(store: LedgerStore) -> T:
+            booked.clear()  # a retried attempt counts once
             token = _BOOKED.set(booked)
             try:
-                async with self.engine.begin() as conn:
-                    result = await work(LedgerRepository(conn))
+                return await work(store)
             finally:
                 _BOOKED.reset(token)
-            _count_committed(booked)  # only what committed: a retried attempt counts once
-            return result
 
-        return await transactions.retrying(attempt)
+        result = await self.uow.write(attempt)
+        _count_committed(booked)  # only what committed
+        return result
 
-    async def once(
-        self, idem: cmd.Idem, work: Callable[[LedgerRepository], Awaitable[bytes]]
-    ) -> bytes:
+    async def once(self, idem: cmd.Idem, work: Callable[[LedgerStore], Awaitable[bytes]]) -> bytes:
         """A write idempotent by request_id: claim the id, do the work, store the encoded response
         with it, all in one transaction; a replay returns the stored response instead."""
 
-        async def once(repo: LedgerRepository) -> bytes:
+        async def once(repo: LedgerStore) -> bytes:
             if (replay := await self._claim_one(repo, idem)) is not None:
                 return replay
             payload = await work(repo)
@@ -195,11 +204,17 @@ class LedgerApp:
 
         return await self.write(once)
 
-    async def read(self, work: Callable[[LedgerRepository], Awaitable[T]]) -> T:
-        async with self.engine.connect() as conn:
-            return await work(LedgerRepository(conn))
+    async def read(self, work: Callable[[LedgerStore], Awaitable[T]]) -> T:
+        return await self.uow.read(work)
 
-    async def _claim_one(self, repo: LedgerRepository, idem: cmd.Idem) -> bytes | None:
+    async def submit(self, op: ops.Operation) -> bytes:
+        """A write through the pipeline: its encoded response, or its error raised."""
+        result = await self.pipeline.submit(op)
+        if isinstance(result, BillingError):
+            raise result
+        return result
+
+    async def _claim_one(self, repo: LedgerStore, idem: cmd.Idem) -> bytes | None:
         claim = (
             await repo.claim([(idem.request_id, idem.method, idem.fingerprint)], self.clock.now())
         )[idem.request_id]
@@ -211,7 +226,7 @@ class LedgerApp:
         (`ledger.write_time`, applied per wallet when it is saved)."""
         return self.clock.now()
 
-    async def _locked(self, repo: LedgerRepository, wallet_id: str) -> Locked:
+    async def _locked(self, repo: LedgerStore, wallet_id: str) -> Locked:
         """Lock and load a wallet and take the write's time, then book the allotment grants due
         (every write first catches up, so usage right after a period boundary finds the new
         period's credits)."""
@@ -223,7 +238,7 @@ class LedgerApp:
 
     async def _commit(
         self,
-        repo: LedgerRepository,
+        repo: LedgerStore,
         locked: Locked,
         outcome: ledger.Outcome,
         request_id: str,
@@ -248,7 +263,7 @@ class LedgerApp:
     # -- wallets ----------------------------------------------------------------------------
 
     async def create_wallet(self, c: cmd.CreateWallet, encode: Callable[[Wallet], bytes]) -> bytes:
-        async def work(repo: LedgerRepository) -> bytes:
+        async def work(repo: LedgerStore) -> bytes:
             wallet = Wallet(
                 id=new_id(),
                 customer_id=c.customer_id,
@@ -290,37 +305,9 @@ class LedgerApp:
     async def create_grant(
         self, c: cmd.CreateGrant, encode: Callable[[Grant, list[StoredEntry], datetime], bytes]
     ) -> bytes:
-        """`encode` gets the grant, its entries and the write's time (to show its state at)."""
-
-        async def work(repo: LedgerRepository) -> bytes:
-            locked = await self._locked(repo, c.wallet_id)
-            state = locked.state
-            now = locked.now
-            effective = c.effective_time or now
-            if c.expire_time is not None and c.expire_time <= effective:
-                raise InvalidArgument.field(
-                    "expire_time", "must be after effective_time", "INVALID_TIME_RANGE"
-                )
-            new_grant = Grant(
-                id=new_id(),
-                wallet_id=c.wallet_id,
-                kind=c.kind,
-                amount=c.amount,
-                remaining=c.amount,
-                priority=c.priority,
-                effective_time=effective,
-                expire_time=c.expire_time,
-                create_time=now,
-                cost_unit_price=c.cost_unit_price,
-                cost_currency=c.cost_currency,
-                external_reference=c.external_reference,
-                metadata=c.metadata,
-            )
-            outcome = ledger.grant(state, new_grant, now=now, description=c.description)
-            stored = await self._commit(repo, locked, outcome, c.idem.request_id, now)
-            return encode(outcome.state.grants[new_grant.id], stored, now)
-
-        return await self.once(c.idem, work)
+        """`encode` gets the grant (its state after the write), the entries the write booked for
+        it (its GRANT entry, then any overage settlement it paid) and the write's time."""
+        return await self.submit(ops.CreateGrantOp(c, encode, new_id()))
 
     async def get_grant(self, grant_id: str) -> Grant:
         grant, _ = await self.grant_now(grant_id)
@@ -329,7 +316,7 @@ class LedgerApp:
     async def grant_now(self, grant_id: str) -> tuple[Grant, datetime]:
         """A grant and the time its state is to be evaluated at."""
 
-        async def work(repo: LedgerRepository) -> tuple[Grant | None, datetime | None]:
+        async def work(repo: LedgerStore) -> tuple[Grant | None, datetime | None]:
             found = await repo.get_grant(grant_id)
             if found is None:
                 return None, None
@@ -344,7 +331,7 @@ class LedgerApp:
         """A page of a wallet's grants and the time their states are evaluated (and filtered)
         at."""
 
-        async def work(repo: LedgerRepository) -> tuple[list[tuple[int, Grant]], datetime]:
+        async def work(repo: LedgerStore) -> tuple[list[tuple[int, Grant]], datetime]:
             if await repo.get_wallet(q.wallet_id) is None:
                 raise WalletNotFound(f"wallet {q.wallet_id!r} does not exist")
             at = self.clock.now()
@@ -355,60 +342,69 @@ class LedgerApp:
     async def void_grant(
         self, c: cmd.VoidGrant, encode: Callable[[Grant, StoredEntry, datetime], bytes]
     ) -> bytes:
-        async def work(repo: LedgerRepository) -> bytes:
-            target = await repo.get_grant(c.grant_id)
-            if target is None:
-                raise GrantNotFound(f"grant {c.grant_id!r} does not exist")
-            locked = await self._locked(repo, target.wallet_id)
-            loaded = await repo.add_grants(locked.loaded, [target.id])
-            locked = locked.map(lambda s: replace(s, grants={**loaded.grants, **s.grants}))
-            state = locked.state
-            now = locked.now
-            outcome = ledger.void(state, target.id, now=now, reason=c.reason)
-            stored = await self._commit(repo, locked, outcome, c.idem.request_id, now)
-            return encode(outcome.state.grants[target.id], stored[0], now)
-
-        return await self.once(c.idem, work)
+        return await self.submit(ops.VoidGrantOp(c, encode))
 
     # -- usage ------------------------------------------------------------------------------
+
+    async def debit(
+        self, c: cmd.Debit, encode: Callable[[StoredEntry], bytes], customer_id: str = ""
+    ) -> bytes:
+        """One debit through the write pipeline. `customer_id`, when given, must own the wallet
+        (checked under its lock: WALLET_CUSTOMER_MISMATCH otherwise)."""
+        return await self.submit(ops.DebitOp(c, encode, customer_id))
 
     async def debit_batch(
         self, debits: Sequence[cmd.Debit], encode: Callable[[StoredEntry], bytes]
     ) -> list[bytes | BillingError]:
-        """Book debits; each succeeds or fails on its own. Returns, per debit in order, the encoded
-        DebitResponse or the error. A request_id repeated inside the batch gets the first one's
-        result (or REQUEST_ID_CONFLICT when the content differs)."""
-        first: dict[str, int] = {}
-        for i, d in enumerate(debits):
-            first.setdefault(d.idem.request_id, i)
+        """Book debits in one transaction of their own; each succeeds or fails on its own.
+        Returns, per debit in order, the encoded DebitResponse or the error."""
+        return await self.apply_group([ops.DebitOp(d, encode) for d in debits])
 
+    async def apply_group(self, group: Sequence[ops.Operation]) -> list[bytes | BillingError]:
+        """Apply operations of any wallets in one transaction (see `operations.py`): claim their
+        request ids, find and lock their wallets (id order), take the time, apply each to the
+        state the earlier ones left, persist everything at once and store each response with its
+        request id. Each operation succeeds or fails on its own; a refused one writes nothing
+        and its request id is released. A request_id repeated in the group gets the first
+        occurrence's result (REQUEST_ID_CONFLICT when the content differs)."""
+        first: dict[str, int] = {}
+        for i, op in enumerate(group):
+            first.setdefault(op.idem.request_id, i)
         stored_before: dict[str, Claim] = {}
 
-        async def work(repo: LedgerRepository) -> dict[int, bytes | BillingError]:
+        async def work(store: LedgerStore) -> dict[int, bytes | BillingError]:
             out: dict[int, bytes | BillingError] = {}
-            unique = [debits[i] for i in sorted(first.values())]
+            unique = [group[i] for i in sorted(first.values())]
             stored_before.clear()
-            claims = await repo.claim(
-                [(d.idem.request_id, d.idem.method, d.idem.fingerprint) for d in unique],
+            claims = await store.claim(
+                [(op.idem.request_id, op.idem.method, op.idem.fingerprint) for op in unique],
                 self.clock.now(),
             )
-            fresh: list[tuple[int, cmd.Debit]] = []
-            for d in unique:
-                i = first[d.idem.request_id]
-                claim = claims[d.idem.request_id]
-                if claim.claimed:
-                    fresh.append((i, d))
+            refused: list[str] = []
+            located: list[tuple[int, ops.Operation, str]] = []
+            for op in unique:
+                i = first[op.idem.request_id]
+                claim = claims[op.idem.request_id]
+                if not claim.claimed:
+                    stored_before[op.idem.request_id] = claim
+                    try:
+                        out[i] = _check_replay(claim, op.idem)
+                        await op.check_replay(store)
+                    except Unavailable:
+                        raise  # the transaction is gone: every operation in it fails alike
+                    except BillingError as exc:
+                        out[i] = exc
                     continue
-                stored_before[d.idem.request_id] = claim
                 try:
-                    out[i] = _check_replay(claim, d.idem)
+                    located.append((i, op, await op.locate(store)))
+                except Unavailable:
+                    raise  # the transaction is gone: every operation in it fails alike
                 except BillingError as exc:
                     out[i] = exc
-            # The time is taken once the wallets are locked: a hold committed while this batch
-            # waited for a lock is then at or before it, so its reservation counts.
-            states, now = await repo.lock_states(
-                (d.wallet_id for _, d in fresh), self._time_under_lock
-            )
+                    refused.append(op.idem.request_id)
+            # The time is taken once the wallets are locked: a hold committed while this
+            # transaction waited for a lock is then at or before it, so its reservation counts.
+            states, now = await store.lock_states((w for _, _, w in located), self._time_under_lock)
             before = dict(states)
             booked: list[tuple[str, str, str, object]] = []
             events: list[tuple[str, str, WalletEvent]] = []
@@ -417,103 +413,76 @@ class LedgerApp:
                 states[wallet_id] = caught_up.state
                 booked += [(new_id(), wallet_id, "", e) for e in caught_up.entries]
                 events += [(new_id(), wallet_id, e) for e in caught_up.events]
-            debit_entries: dict[int, StoredEntry] = {}
-            refused: list[str] = []
-            for i, d in fresh:
+            payloads: dict[int, bytes] = {}
+            for i, op, wallet_id in located:
                 try:
-                    state = states.get(d.wallet_id)
+                    state = states.get(wallet_id)
                     if state is None:
-                        raise WalletNotFound(f"wallet {d.wallet_id!r} does not exist")
-                    occurred = d.occurred_time or now  # the adapter bounded it
-                    outcome = automation.debit_with_cover(
-                        state,
-                        now,
-                        new_id,
-                        amount=d.amount,
-                        occurred_time=occurred,
-                        feature=d.feature,
-                        description=d.description,
-                        source_event_id=d.source_event_id,
-                        metadata=d.metadata,
-                    )
+                        raise WalletNotFound(f"wallet {wallet_id!r} does not exist")
+                    change = await op.load(store, state)
+                    if change is not None:
+                        before[wallet_id] = change(before[wallet_id])
+                        state = states[wallet_id] = change(state)
+                    outcome = op.apply(state, now)
+                except Unavailable:
+                    raise  # the transaction is gone: every operation in it fails alike
                 except BillingError as exc:
                     out[i] = exc
-                    refused.append(d.idem.request_id)
+                    refused.append(op.idem.request_id)
                     continue
                 outcome = automation.then_automate(outcome, now, new_id)
-                states[d.wallet_id] = outcome.state
-                events += [(new_id(), d.wallet_id, e) for e in outcome.events]
-                for entry in outcome.entries:
-                    book = ledger.write_time(now, [before[d.wallet_id].book_time])
-                    stored = StoredEntry(new_id(), d.wallet_id, book, d.idem.request_id, entry)
-                    booked.append((stored.id, d.wallet_id, d.idem.request_id, entry))
-                    if entry.type is EntryType.DEBIT:
-                        debit_entries[i] = stored
+                states[wallet_id] = outcome.state
+                events += [(new_id(), wallet_id, e) for e in outcome.events]
+                book = ledger.write_time(now, [before[wallet_id].book_time])
+                own = [
+                    StoredEntry(new_id(), wallet_id, book, op.idem.request_id, e)
+                    for e in outcome.entries
+                ]
+                booked += [(s.id, wallet_id, s.request_id, s.entry) for s in own]
+                payloads[i] = op.encode(outcome.state, own, now)
             changed = {w: s for w, s in states.items() if s is not before[w]}
             _observe([b[3] for b in booked], [e for _, _, e in events], refused=out.values())
-            await repo.save(
+            await store.save(
                 {w: before[w] for w in changed},
                 changed,
                 booked,  # type: ignore[arg-type]
                 now,
                 events,
             )
-            payloads = {i: encode(s) for i, s in debit_entries.items()}
-            await repo.store_responses({debits[i].idem.request_id: p for i, p in payloads.items()})
-            await repo.release(refused)
+            await store.store_responses({group[i].idem.request_id: p for i, p in payloads.items()})
+            await store.release(refused)
             out.update(payloads)
             return out
 
         by_first = await self.write(work)
         results: list[bytes | BillingError] = []
-        for d in debits:
-            i = first[d.idem.request_id]
-            stored = stored_before.get(d.idem.request_id)
+        for op in group:
+            i = first[op.idem.request_id]
+            stored = stored_before.get(op.idem.request_id)
             result: bytes | BillingError
-            if stored is not None:
+            if stored is not None and op is group[i]:
+                result = by_first[i]  # the replay, checked in the transaction
+            elif stored is not None:
                 # Stored by an earlier request: every occurrence is checked against it itself.
                 try:
-                    result = _check_replay(stored, d.idem)
+                    result = _check_replay(stored, op.idem)
                 except BillingError as exc:
                     result = exc
-            elif d is debits[i] or d.idem.fingerprint == debits[i].idem.fingerprint:
+            elif op is group[i] or (op.idem.method, op.idem.fingerprint) == (
+                group[i].idem.method,
+                group[i].idem.fingerprint,
+            ):
                 result = by_first[i]
             else:
                 result = RequestIdConflict(
-                    f"request_id {d.idem.request_id!r} appears twice in the batch"
-                    " with different content"
+                    f"request_id {op.idem.request_id!r} was sent twice at once with different"
+                    " content"
                 )
             results.append(result)
         return results
 
     async def refund(self, c: cmd.Refund, encode: Callable[[list[StoredEntry]], bytes]) -> bytes:
-        async def work(repo: LedgerRepository) -> bytes:
-            original = await repo.get_entry(c.entry_id)
-            if original is None:
-                raise EntryNotFound(f"entry {c.entry_id!r} does not exist")
-            if original.entry.type not in (EntryType.DEBIT, EntryType.CAPTURE):
-                raise NotADebit.field(
-                    "entry_id",
-                    f"is a {original.entry.type.value} entry, not a DEBIT",
-                    "ENTRY_NOT_A_DEBIT",
-                )
-            locked = await self._locked(repo, original.wallet_id)
-            net = ledger.refundable(original.entry.allocations, await repo.refunds_of(c.entry_id))
-            loaded = await repo.add_grants(locked.loaded, [a.grant_id for a in net if a.grant_id])
-            locked = locked.map(lambda s: replace(s, grants={**loaded.grants, **s.grants}))
-            state = locked.state
-            now = locked.now
-            outcome = ledger.refund(
-                state,
-                ledger.DebitRecord(c.entry_id, net),
-                amount=c.amount,
-                now=now,
-                description=c.description,
-            )
-            stored = await self._commit(repo, locked, outcome, c.idem.request_id, now)
-            return encode(stored)
-
-        return await self.once(c.idem, work)
+        return await self.submit(ops.RefundOp(c, encode))
 
     # -- holds ------------------------------------------------------------------------------
 
@@ -521,73 +490,34 @@ class LedgerApp:
         self, c: cmd.CreateHold, encode: Callable[[Hold, StoredEntry, datetime], bytes]
     ) -> bytes:
         """`encode` gets the hold, its entry and the write's time (to show its state at)."""
-
-        async def work(repo: LedgerRepository) -> bytes:
-            locked = await self._locked(repo, c.wallet_id)
-            state = locked.state
-            now = locked.now
-            outcome = ledger.create_hold(
-                state,
-                hold_id=new_id(),
-                amount=c.amount,
-                expire_time=now + c.timeout,
-                now=now,
-                feature=c.feature,
-                description=c.description,
-            )
-            stored = await self._commit(repo, locked, outcome, c.idem.request_id, now)
-            hold = outcome.state.holds[outcome.entries[0].related_id]
-            return encode(hold, stored[0], now)
-
-        return await self.once(c.idem, work)
-
-    async def _hold_change(
-        self,
-        idem: cmd.Idem,
-        hold_id: str,
-        change: Callable[[WalletState, datetime], ledger.Outcome],
-        encode: Callable[[Hold, StoredEntry, datetime], bytes],
-    ) -> bytes:
-        async def work(repo: LedgerRepository) -> bytes:
-            found = await repo.get_hold(hold_id)
-            if found is None:
-                raise HoldNotFound(f"hold {hold_id!r} does not exist")
-            locked = await self._locked(repo, found.wallet_id)
-            if hold_id not in locked.loaded.holds:
-                # Not active under the lock: it may have ended while this call waited, so what was
-                # read before the lock is stale. Read it again (the domain then refuses it as not
-                # active), or a capture that waited would end the hold a second time.
-                current = await repo.get_hold(hold_id)
-                assert current is not None, "holds are never deleted"
-                locked = locked.map(lambda s: replace(s, holds={**s.holds, hold_id: current}))
-            state = locked.state
-            now = locked.now
-            outcome = change(state, now)
-            stored = await self._commit(repo, locked, outcome, idem.request_id, now)
-            return encode(outcome.state.holds[hold_id], stored[0], now)
-
-        return await self.once(idem, work)
+        return await self.submit(ops.CreateHoldOp(c, encode, new_id()))
 
     async def capture_hold(
         self, c: cmd.CaptureHold, encode: Callable[[Hold, StoredEntry, datetime], bytes]
     ) -> bytes:
-        return await self._hold_change(
-            c.idem,
-            c.hold_id,
-            lambda state, now: ledger.capture_hold(
-                state, c.hold_id, amount=c.amount, now=now, description=c.description
-            ),
-            encode,
+        return await self.submit(
+            ops.HoldChangeOp(
+                c.idem,
+                c.hold_id,
+                lambda state, now: ledger.capture_hold(
+                    state, c.hold_id, amount=c.amount, now=now, description=c.description
+                ),
+                EntryType.CAPTURE,
+                encode,
+            )
         )
 
     async def release_hold(
         self, c: cmd.ReleaseHold, encode: Callable[[Hold, StoredEntry, datetime], bytes]
     ) -> bytes:
-        return await self._hold_change(
-            c.idem,
-            c.hold_id,
-            lambda state, now: ledger.release_hold(state, c.hold_id, now=now, reason=c.reason),
-            encode,
+        return await self.submit(
+            ops.HoldChangeOp(
+                c.idem,
+                c.hold_id,
+                lambda state, now: ledger.release_hold(state, c.hold_id, now=now, reason=c.reason),
+                EntryType.RELEASE,
+                encode,
+            )
         )
 
     async def get_hold(self, hold_id: str) -> Hold:
@@ -597,7 +527,7 @@ class LedgerApp:
     async def hold_now(self, hold_id: str) -> tuple[Hold, datetime]:
         """A hold and the time its state is to be evaluated at."""
 
-        async def work(repo: LedgerRepository) -> tuple[Hold | None, datetime | None]:
+        async def work(repo: LedgerStore) -> tuple[Hold | None, datetime | None]:
             found = await repo.get_hold(hold_id)
             if found is None:
                 return None, None
@@ -615,7 +545,7 @@ class LedgerApp:
     ) -> bytes:
         """Create or replace the rule (armed, no failures) and evaluate it at once."""
 
-        async def work(repo: LedgerRepository) -> bytes:
+        async def work(repo: LedgerStore) -> bytes:
             locked = await self._locked(repo, rule.wallet_id)
             state = locked.state
             now = locked.now
@@ -634,7 +564,7 @@ class LedgerApp:
     ) -> bytes:
         """Replace the rules (or restore the defaults) and evaluate them at once."""
 
-        async def work(repo: LedgerRepository) -> bytes:
+        async def work(repo: LedgerStore) -> bytes:
             locked = await self._locked(repo, wallet_id)
             fresh = tuple(
                 replace(r, id=new_id(), wallet_id=wallet_id, armed=True, last_fire_time=None)
@@ -659,7 +589,7 @@ class LedgerApp:
     ) -> bytes:
         """Store a schedule and grant every period that has already started."""
 
-        async def work(repo: LedgerRepository) -> bytes:
+        async def work(repo: LedgerStore) -> bytes:
             locked = await self._locked(repo, schedule.wallet_id)
             now = locked.now
             stored_schedule = replace(schedule, id=new_id(), next_index=0)
@@ -687,7 +617,7 @@ class LedgerApp:
         """End a subscription: no period starts from end_time on, and once it has passed, what the
         schedule's grants still hold is voided ("subscription ended")."""
 
-        async def work(repo: LedgerRepository) -> bytes:
+        async def work(repo: LedgerStore) -> bytes:
             found = await repo.get_schedule(schedule_id)
             if found is None:
                 raise ScheduleNotFound(f"allotment schedule {schedule_id!r} does not exist")
@@ -704,7 +634,7 @@ class LedgerApp:
         return await self.once(idem, work)
 
     async def schedules(self, wallet_id: str) -> list[AllotmentSchedule]:
-        async def work(repo: LedgerRepository) -> list[AllotmentSchedule]:
+        async def work(repo: LedgerStore) -> list[AllotmentSchedule]:
             if await repo.get_wallet(wallet_id) is None:
                 raise WalletNotFound(f"wallet {wallet_id!r} does not exist")
             return await repo.schedules_of(wallet_id)
@@ -712,7 +642,7 @@ class LedgerApp:
         return await self.read(work)
 
     async def alert_rules(self, wallet_id: str) -> list[AlertRule]:
-        async def work(repo: LedgerRepository) -> list[AlertRule]:
+        async def work(repo: LedgerStore) -> list[AlertRule]:
             if await repo.get_wallet(wallet_id) is None:
                 raise WalletNotFound(f"wallet {wallet_id!r} does not exist")
             return await repo.alert_rules_of(wallet_id)
@@ -726,7 +656,7 @@ class LedgerApp:
         change: Callable[[WalletState, datetime], ledger.Outcome],
         encode: Callable[[TopUp], bytes],
     ) -> bytes:
-        async def work(repo: LedgerRepository) -> bytes:
+        async def work(repo: LedgerStore) -> bytes:
             found = await repo.get_topup(topup_id)
             if found is None:
                 raise TopUpNotFound(f"top-up {topup_id!r} does not exist")
@@ -768,7 +698,7 @@ class LedgerApp:
     async def list_topups(
         self, wallet_id: str, before_seq: int | None, limit: int
     ) -> list[tuple[int, TopUp]]:
-        async def work(repo: LedgerRepository) -> list[tuple[int, TopUp]]:
+        async def work(repo: LedgerStore) -> list[tuple[int, TopUp]]:
             if await repo.get_wallet(wallet_id) is None:
                 raise WalletNotFound(f"wallet {wallet_id!r} does not exist")
             return await repo.list_topups(wallet_id, before_seq, limit)
@@ -796,17 +726,10 @@ class LedgerApp:
         async with self._horizon_lock:
             loop = asyncio.get_running_loop()
             if fresh or loop.time() - self._horizon_time >= HORIZON_INTERVAL_S:
-
-                async def settled(repo: LedgerRepository) -> int:
-                    return await WebhookRepository(repo.conn).settled_event_seq(
-                        HORIZON_LOCK_TIMEOUT_S
-                    )
-
-                try:
-                    self._horizon = await self.write(settled)
+                settled = await self.uow.settled_event_seq()
+                if settled is not None:  # None: not now (under load); keep the last horizon
+                    self._horizon = settled
                     self._horizon_time = loop.time()
-                except DBAPIError as exc:  # lock timeout under load: keep the last horizon
-                    log.info("event_horizon_kept", error=repr(exc.orig))
             return self._horizon
 
     # -- reads ------------------------------------------------------------------------------
@@ -818,7 +741,7 @@ class LedgerApp:
                 "as_of_time", "must not be in the future", "AS_OF_IN_FUTURE"
             )
 
-        async def work(repo: LedgerRepository) -> tuple[WalletState | None, datetime]:
+        async def work(repo: LedgerStore) -> tuple[WalletState | None, datetime]:
             state = await repo.state_at(wallet_id, as_of)
             if state is None or as_of is not None:
                 return state, as_of or now
@@ -837,7 +760,7 @@ class LedgerApp:
         return state.wallet, project(state, at)
 
     async def list_entries(self, q: cmd.EntryQuery) -> list[tuple[int, StoredEntry]]:
-        async def work(repo: LedgerRepository) -> list[tuple[int, StoredEntry]]:
+        async def work(repo: LedgerStore) -> list[tuple[int, StoredEntry]]:
             if await repo.get_wallet(q.wallet_id) is None:
                 raise WalletNotFound(f"wallet {q.wallet_id!r} does not exist")
             return await repo.list_entries(
@@ -856,7 +779,7 @@ class LedgerApp:
         booked: list[StoredEntry] = []
         for _ in range(EXPIRY_ROUNDS_MAX):
 
-            async def work(repo: LedgerRepository) -> list[StoredEntry]:
+            async def work(repo: LedgerStore) -> list[StoredEntry]:
                 # Which wallets look due is a guess made before locking; what is booked is
                 # decided at the time taken under their locks.
                 due = await repo.wallets_due(
@@ -887,7 +810,7 @@ class LedgerApp:
         return booked
 
     async def verify_wallet(self, wallet_id: str) -> VerifyReport:
-        async def work(repo: LedgerRepository) -> VerifyReport:
+        async def work(repo: LedgerStore) -> VerifyReport:
             found = await repo.get_wallet(wallet_id)
             if found is None:
                 raise WalletNotFound(f"wallet {wallet_id!r} does not exist")

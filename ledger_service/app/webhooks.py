@@ -16,9 +16,10 @@ from typing import Protocol
 
 import structlog
 
-from ledger_service.adapters.db.repository import LedgerRepository, new_id
+from ledger_service.adapters.db.repository import LedgerRepository
 from ledger_service.adapters.db.webhooks import Claimed, WebhookRepository
 from ledger_service.app import commands as cmd
+from ledger_service.app.ports import new_id
 from ledger_service.app.service import LedgerApp
 from ledger_service.domain import webhooks as rules
 from ledger_service.domain.errors import (

@@ -201,7 +201,7 @@ async def world(new_database: Any, ledger_template: str) -> AsyncIterator[World]
 async def row_counts(w: World) -> dict[str, int]:
     counted = tables.metadata.sorted_tables
     query = select(*(select(func.count()).select_from(t).scalar_subquery() for t in counted))
-    async with w.server.app.engine.connect() as conn:
+    async with w.server.ledger.engine.connect() as conn:
         counts = (await conn.execute(query)).one()
     return {t.name: n for t, n in zip(counted, counts, strict=True)}
 

@@ -62,7 +62,7 @@ async def ledger_server(new_database: Any, ledger_template: str) -> AsyncIterato
 
 async def row_counts(server: Any) -> dict[str, int]:
     counted = tables.metadata.sorted_tables
-    async with server.app.engine.connect() as conn:
+    async with server.ledger.engine.connect() as conn:
         counts = (
             await conn.execute(
                 select(*(select(func.count()).select_from(t).scalar_subquery() for t in counted))

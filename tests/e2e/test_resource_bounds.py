@@ -152,10 +152,10 @@ async def test_two_thousand_concurrent_calls_all_get_an_answer(
         assert codes == {"OK": 2000}
 
 
-async def test_full_combiner_queue_is_resource_exhausted(
+async def test_full_write_queue_is_resource_exhausted(
     new_database: NewDatabase, ledger_template: str
 ) -> None:
-    async with ledger_with(new_database, ledger_template, combiner_queue_max=1) as (
+    async with ledger_with(new_database, ledger_template, write_queue_max=1, write_in_flight=1) as (
         ledger,
         stub,
         url,
@@ -172,7 +172,7 @@ async def test_full_combiner_queue_is_resource_exhausted(
             )
             first = asyncio.ensure_future(stub.Debit(debit_request(wallet.wallet_id, "1")))
             assert ledger.servicer is not None
-            queues = ledger.servicer.combiner._queues
+            pipeline = ledger.app.pipeline
 
             async def first_waits_on_the_lock() -> bool:
                 return bool(
@@ -184,12 +184,12 @@ async def test_full_combiner_queue_is_resource_exhausted(
 
             await until(first_waits_on_the_lock, "the first debit waits for the wallet lock")
             second = asyncio.ensure_future(stub.Debit(debit_request(wallet.wallet_id, "1")))
-            await until(lambda: len(queues.get(wallet.wallet_id, [])) == 1, "one debit queued")
+            await until(lambda: pipeline.waiting == 1, "one debit queued")
             third = debit_request(wallet.wallet_id, "1")
             with pytest.raises(grpc.aio.AioRpcError) as caught:
                 await stub.Debit(third)
             assert caught.value.code() == Code.RESOURCE_EXHAUSTED
-            assert reason_of(caught.value) == "WALLET_QUEUE_FULL"
+            assert reason_of(caught.value) == "WRITE_QUEUE_FULL"
             await lock.rollback()
             assert [r.entry.available_after for r in await asyncio.gather(first, second)] == [
                 "9",

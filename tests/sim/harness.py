@@ -243,7 +243,7 @@ class Service:
 
     async def kill(self) -> None:
         """Die as a process would: in-flight group commits are cancelled, connections closed."""
-        drains = list(self.servicer.combiner._drains)
+        drains = list(self.servicer.app.pipeline._tasks)
         for task in drains:
             task.cancel()
         await asyncio.gather(*drains, return_exceptions=True)

@@ -7,9 +7,8 @@ so concurrent transactions never wait on each other in a cycle.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -34,6 +33,7 @@ from ledger_service.adapters.db.tables import (
     wallet_events,
     wallets,
 )
+from ledger_service.app.ports import Claim, StoredEntry, StoredEvent
 from ledger_service.domain.ledger import write_time
 from ledger_service.domain.model import (
     ZERO,
@@ -60,30 +60,6 @@ from ledger_service.domain.model import (
     WalletEvent,
     WalletState,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Claim:
-    """The outcome of claiming a request_id: new (claimed), or the stored earlier request."""
-
-    request_id: str
-    claimed: bool
-    method: str = ""
-    fingerprint: bytes = b""
-    response: bytes | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class StoredEntry:
-    id: str
-    wallet_id: str
-    book_time: datetime
-    request_id: str
-    entry: Entry
-
-
-def new_id() -> str:
-    return str(uuid.uuid4())
 
 
 def _wallet(row: Any) -> Wallet:
@@ -303,15 +279,6 @@ def _schedule_row(s: AllotmentSchedule) -> dict[str, Any]:
         "description": s.description,
         "closed": s.closed,
     }
-
-
-@dataclass(frozen=True, slots=True)
-class StoredEvent:
-    seq: int
-    id: str
-    wallet_id: str
-    book_time: datetime
-    event: WalletEvent
 
 
 _LIVE = or_(grants.c.remaining > 0, grants.c.overage_paid > grants.c.overage_returned)

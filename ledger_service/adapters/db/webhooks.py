@@ -16,13 +16,13 @@ from typing import Any
 from sqlalchemy import and_, bindparam, delete, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ledger_service.adapters.db.repository import new_id
 from ledger_service.adapters.db.tables import (
     wallet_events,
     webhook_attempts,
     webhook_deliveries,
     webhook_endpoints,
 )
+from ledger_service.app.ports import new_id
 from ledger_service.domain.model import EventType
 from ledger_service.domain.webhooks import (
     Attempt,

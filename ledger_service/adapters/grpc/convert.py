@@ -16,8 +16,8 @@ from billing_common.idempotency import fingerprint
 from billing_common.money import format_amount, parse_amount
 from billing_common.periods import Cadence
 from billing_common.protoconv import duration, timestamp, to_datetime, to_timedelta
-from ledger_service.adapters.db.repository import StoredEntry, StoredEvent
 from ledger_service.app import commands as cmd
+from ledger_service.app.ports import StoredEntry, StoredEvent
 from ledger_service.domain.balance import BalanceView
 from ledger_service.domain.model import (
     ZERO,

@@ -18,12 +18,11 @@ from billing_common.idempotency import fingerprint
 from billing_common.money import exact, format_amount
 from billing_common.protoconv import to_datetime
 from ledger_service import limits
-from ledger_service.adapters.db.repository import StoredEntry
 from ledger_service.adapters.grpc import convert
 from ledger_service.adapters.grpc.errors import DOMAIN, ERRORS
 from ledger_service.adapters.grpc.webhooks import WebhookRpcs
 from ledger_service.app import commands as cmd
-from ledger_service.app.combiner import DebitCombiner
+from ledger_service.app.ports import StoredEntry
 from ledger_service.app.service import LedgerApp
 from ledger_service.app.webhooks import WebhookApp
 from ledger_service.domain.errors import WalletCustomerMismatch
@@ -43,11 +42,9 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
         app: LedgerApp,
         webhooks: WebhookApp,
         tokens: paging.PageTokens,
-        combiner_queue_max: int = limits.COMBINER_QUEUE_MAX,
     ) -> None:
         self.app = app
         self.tokens = tokens
-        self.combiner = DebitCombiner(app, _encode_debit, combiner_queue_max)
         self.webhooks = webhooks
 
     @handler
@@ -128,13 +125,10 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
     @handler
     async def Debit(self, request: pb.DebitRequest, context: Ctx) -> pb.DebitResponse:
         command = convert.debit(request, self._latest())
-        if (foreign := await self._foreign([request])).get(0):
-            raise foreign[0]
-        # Concurrent debits of one wallet share a transaction (see app/combiner.py).
-        result = await self.combiner.debit(command)
-        if isinstance(result, BillingError):
-            raise result
-        return pb.DebitResponse.FromString(result)
+        # Concurrent writes share transactions (see app/pipeline.py); the wallet's owner is
+        # checked there, under its lock.
+        payload = await self.app.debit(command, _encode_debit, request.customer_id)
+        return pb.DebitResponse.FromString(payload)
 
     @handler
     async def DebitBatch(

@@ -1,0 +1,50 @@
+"""The ledger's unit of work on PostgreSQL: transactions and reads over a bounded pool, handing
+the use cases a `LedgerRepository` (the `LedgerStore` port)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import structlog
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from billing_common import transactions
+from ledger_service.adapters.db.repository import LedgerRepository
+from ledger_service.adapters.db.webhooks import WebhookRepository
+from ledger_service.app.ports import LedgerStore
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+
+# How long computing the settled event horizon may wait for writers before it gives up.
+HORIZON_LOCK_TIMEOUT_S = 2.0
+
+
+class SqlUnitOfWork:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def write(self, work: Callable[[LedgerStore], Awaitable[T]]) -> T:
+        async def attempt() -> T:
+            async with self.engine.begin() as conn:
+                return await work(LedgerRepository(conn))
+
+        return await transactions.retrying(attempt)
+
+    async def read(self, work: Callable[[LedgerStore], Awaitable[T]]) -> T:
+        async with self.engine.connect() as conn:
+            return await work(LedgerRepository(conn))
+
+    async def settled_event_seq(self) -> int | None:
+        async def settled() -> int:
+            async with self.engine.begin() as conn:
+                return await WebhookRepository(conn).settled_event_seq(HORIZON_LOCK_TIMEOUT_S)
+
+        try:
+            return await transactions.retrying(settled)
+        except DBAPIError as exc:  # lock timeout under load: the caller keeps the last horizon
+            log.info("event_horizon_kept", error=repr(exc.orig))
+            return None

@@ -1,0 +1,195 @@
+"""What the ledger's use cases need from storage, as protocols (the ports).
+
+The app layer talks only to a `UnitOfWork` (run work in one transaction, retried on contention, or
+in a read) and the `LedgerStore` it hands out; `adapters/db` implements them on PostgreSQL
+(`unit_of_work.SqlUnitOfWork` over `repository.LedgerRepository`) and `tests/unit/ledger/fakes.py`
+in memory. The signatures are the repository's; the semantics each promises are written on the
+method.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Protocol, TypeVar
+
+from ledger_service.domain.model import (
+    AlertRule,
+    Allocation,
+    AllotmentSchedule,
+    Entry,
+    EntryType,
+    Grant,
+    GrantState,
+    Hold,
+    TopUp,
+    Wallet,
+    WalletEvent,
+    WalletState,
+)
+
+T = TypeVar("T")
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """The outcome of claiming a request_id: new (claimed), or the stored earlier request."""
+
+    request_id: str
+    claimed: bool
+    method: str = ""
+    fingerprint: bytes = b""
+    response: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEntry:
+    id: str
+    wallet_id: str
+    book_time: datetime
+    request_id: str
+    entry: Entry
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    seq: int
+    id: str
+    wallet_id: str
+    book_time: datetime
+    event: WalletEvent
+
+
+class LedgerStore(Protocol):
+    """The write path's storage, inside one transaction."""
+
+    async def claim(
+        self, requests: Sequence[tuple[str, str, bytes]], now: datetime
+    ) -> dict[str, Claim]:
+        """Claim distinct (request_id, method, fingerprint) keys; a key another transaction
+        holds waits for it to end. Unclaimed keys come back with the stored request."""
+        ...
+
+    async def store_responses(self, responses: dict[str, bytes]) -> None:
+        """Store the encoded response of each claimed request_id."""
+        ...
+
+    async def release(self, request_ids: Iterable[str]) -> None:
+        """Forget claims whose request wrote nothing (refusals are not remembered)."""
+        ...
+
+    async def lock_states(
+        self, wallet_ids: Iterable[str], time_under_lock: Callable[[], datetime]
+    ) -> tuple[dict[str, WalletState], datetime]:
+        """Lock the wallets that exist (in id order), then call `time_under_lock`, then load
+        their live grants, active holds and automation at that time."""
+        ...
+
+    async def save(
+        self,
+        before: dict[str, WalletState],
+        after: dict[str, WalletState],
+        new_entries: Sequence[tuple[str, str, str, Entry]],
+        now: datetime,
+        events: Sequence[tuple[str, str, WalletEvent]] = (),
+    ) -> None:
+        """Persist the difference between locked wallets' states, the new entries
+        (entry_id, wallet_id, request_id, entry) and events (event_id, wallet_id, event)."""
+        ...
+
+    async def add_grants(self, state: WalletState, grant_ids: Iterable[str]) -> WalletState:
+        """The locked wallet's state with more of its grants loaded (ended ones included)."""
+        ...
+
+    async def get_wallet(self, wallet_id: str) -> tuple[Wallet, Decimal] | None: ...
+
+    async def get_grant(self, grant_id: str) -> Grant | None: ...
+
+    async def get_hold(self, hold_id: str) -> Hold | None: ...
+
+    async def get_entry(self, entry_id: str) -> StoredEntry | None: ...
+
+    async def refunds_of(self, entry_id: str) -> list[list[Allocation]]:
+        """The allocations of every refund booked against a debit."""
+        ...
+
+    # -- the rest: wallets, rules, reads ---------------------------------------------------
+
+    async def insert_wallet(self, wallet: Wallet) -> bool:
+        """False when the customer already has a wallet in that unit."""
+        ...
+
+    async def list_wallets(
+        self, customer_id: str, after_seq: int, limit: int
+    ) -> list[tuple[int, Wallet]]: ...
+
+    async def wallet_owners(self, wallet_ids: Iterable[str]) -> dict[str, str]: ...
+
+    async def replace_alert_rules(self, wallet_id: str, rules: Sequence[AlertRule]) -> None: ...
+
+    async def alert_rules_of(self, wallet_id: str) -> list[AlertRule]: ...
+
+    async def schedules_of(self, wallet_id: str) -> list[AllotmentSchedule]: ...
+
+    async def get_schedule(self, schedule_id: str) -> AllotmentSchedule | None: ...
+
+    async def get_topup(self, topup_id: str) -> TopUp | None: ...
+
+    async def list_topups(
+        self, wallet_id: str, before_seq: int | None, limit: int
+    ) -> list[tuple[int, TopUp]]: ...
+
+    async def events_after(
+        self, wallet_id: str, after_seq: int, types: Sequence[str], limit: int, upto: int
+    ) -> list[StoredEvent]: ...
+
+    async def list_grants(
+        self, wallet_id: str, state: GrantState | None, at: datetime, after_seq: int, limit: int
+    ) -> list[tuple[int, Grant]]: ...
+
+    async def list_entries(
+        self,
+        wallet_id: str,
+        types: Sequence[EntryType],
+        start: datetime | None,
+        end: datetime | None,
+        before_seq: int | None,
+        limit: int,
+    ) -> list[tuple[int, StoredEntry]]: ...
+
+    async def state_at(self, wallet_id: str, at: datetime | None) -> WalletState | None:
+        """The wallet as its journal stood at `at` (now: the materialised state)."""
+        ...
+
+    async def wallets_due(self, now: datetime, wallet_id: str, limit: int) -> list[str]:
+        """Wallets that look due for the sweeper (a guess: what is booked is decided under
+        their locks)."""
+        ...
+
+    async def journal_totals(self, wallet_id: str) -> dict[str, Any]:
+        """Recomputed totals for VerifyWallet."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    async def write(self, work: Callable[[LedgerStore], Awaitable[T]]) -> T:
+        """Run `work` in one transaction; deadlocks and serialization failures run it again
+        (so it must only depend on what it reads), and an unreachable database is
+        `Unavailable`."""
+        ...
+
+    async def read(self, work: Callable[[LedgerStore], Awaitable[T]]) -> T:
+        """Run `work` on a connection without a write transaction."""
+        ...
+
+    async def settled_event_seq(self) -> int | None:
+        """The highest event cursor below which no event can still appear, or None when it
+        cannot be taken right now (the caller keeps the last one)."""
+        ...
