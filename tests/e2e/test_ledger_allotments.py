@@ -379,3 +379,43 @@ async def test_voiding_a_grant_the_rollover_cap_just_wrote_off_removes_nothing_t
         raise AssertionError("a grant the rollover cap wrote off was voided again")
     report = await stub.VerifyWallet(pb.VerifyWalletRequest(wallet_id=w))
     assert report.consistent, report.differences
+
+
+async def test_a_write_that_books_a_due_period_returns_its_own_entry(ledger_server) -> None:
+    """A hold, a void or a grant that is the first write after a period boundary also books that
+    period's grant; its response still carries its own entry (HOLD, VOID, GRANT of its grant),
+    not the period grant's."""
+    stub, clock = ledger_server.stub, ledger_server.clock
+    wallet = await make_wallet(stub)
+    w = wallet.wallet_id
+    await stub.CreateAllotmentSchedule(
+        pb.CreateAllotmentScheduleRequest(
+            request_id=rid(),
+            schedule=pb.AllotmentSchedule(
+                wallet_id=w,
+                amount="100",
+                kind=pb.GRANT_KIND_PROMOTIONAL,
+                cadence=pb.ALLOTMENT_CADENCE_WEEKLY,
+                anchor_time=timestamp(at(1, 1)),
+                expiry=pb.ALLOTMENT_EXPIRY_NEVER,
+            ),
+        )
+    )
+    extra = await make_grant(stub, w, "5")
+    clock.set(at(1, 8, 1))  # the second week's grant is due, not booked
+    hold = await stub.CreateHold(pb.CreateHoldRequest(request_id=rid(), wallet_id=w, amount="3"))
+    assert pb.EntryType.Name(hold.entry.type) == "ENTRY_TYPE_HOLD"
+    assert hold.entry.related_id == hold.hold.hold_id
+    clock.set(at(1, 15, 1))
+    void = await stub.VoidGrant(pb.VoidGrantRequest(request_id=rid(), grant_id=extra.grant.grant_id))
+    assert pb.EntryType.Name(void.entry.type) == "ENTRY_TYPE_VOID"
+    assert void.entry.related_id == extra.grant.grant_id
+    clock.set(at(1, 22, 1))
+    granted = await stub.CreateGrant(
+        pb.CreateGrantRequest(request_id=rid(), wallet_id=w, amount="7", kind=pb.GRANT_KIND_PREPAID)
+    )
+    assert [(pb.EntryType.Name(e.type), e.amount) for e in granted.entries] == [
+        ("ENTRY_TYPE_GRANT", "7")
+    ]
+    # The period grants were booked all the same (the hold timed out an hour after it was made).
+    assert (await balance(stub, w)).available == str(100 * 4 + 7)
