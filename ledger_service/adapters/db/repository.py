@@ -13,12 +13,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import asyncpg
 from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from billing_common.money import exact
 from billing_common.periods import Cadence
+from ledger_service.adapters.db import hot
 from ledger_service.adapters.db.tables import (
     alert_rules,
     allocations,
@@ -27,7 +29,6 @@ from ledger_service.adapters.db.tables import (
     grants,
     hold_allocations,
     holds,
-    idempotency_keys,
     topup_rules,
     topups,
     wallet_events,
@@ -139,6 +140,14 @@ def _hold(row: Any, allocs: Sequence[Allocation]) -> Hold:
         feature=row.feature,
         description=row.description,
     )
+
+
+def _hold_with_allocations(row: Any) -> Hold:
+    """A hold from `hot.ACTIVE_HOLDS`/`hot.HOLD`: its allocations come as two arrays."""
+    allocs = [
+        Allocation(g, a) for g, a in zip(row["alloc_grants"], row["alloc_amounts"], strict=True)
+    ]
+    return _hold(hot.Row(row), allocs)
 
 
 def _alert_rule(row: Any) -> AlertRule:
@@ -306,8 +315,22 @@ def _state_filter(state: GrantState, at: datetime) -> Any:
 class LedgerRepository:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
+        self._apg: asyncpg.Connection | None = None
 
     # -- idempotency ------------------------------------------------------------------------
+
+    async def _pg(self) -> asyncpg.Connection:
+        """The asyncpg connection under this unit of work, inside its transaction (the hot path's
+        statements run on it directly: `hot.py`)."""
+        if self._apg is None:
+            raw = await self.conn.get_raw_connection()
+            adapted = raw.dbapi_connection
+            if self.conn.in_transaction() and getattr(adapted, "_transaction", True) is None:
+                # SQLAlchemy begins the asyncpg transaction at its first statement: begin it now,
+                # so statements sent straight to asyncpg are inside it.
+                await adapted._start_transaction()  # type: ignore[union-attr]
+            self._apg = raw.driver_connection
+        return self._apg
 
     async def claim(
         self, requests: Sequence[tuple[str, str, bytes]], now: datetime
@@ -315,52 +338,34 @@ class LedgerRepository:
         """Claim (request_id, method, fingerprint) keys; ids must be distinct.
 
         A key another transaction holds makes this wait until it commits or rolls back, so a
-        concurrent replay sees the original response rather than racing it.
+        concurrent replay sees the original response rather than racing it. Keys are inserted in
+        sorted order, so two transactions never wait on each other's keys in a cycle.
         """
         if not requests:
             return {}
         ordered = sorted(requests)
-        stmt = (
-            pg_insert(idempotency_keys)
-            .values(
-                [
-                    {"request_id": r, "method": m, "fingerprint": f, "create_time": now}
-                    for r, m, f in ordered
-                ]
-            )
-            .on_conflict_do_nothing(index_elements=["request_id"])
-            .returning(idempotency_keys.c.request_id)
-        )
-        claimed = set((await self.conn.execute(stmt)).scalars())
+        pg = await self._pg()
+        ids, methods, prints = hot.columns(ordered, 3)
+        claimed = {r["request_id"] for r in await pg.fetch(hot.CLAIM, ids, methods, prints, now)}
         result = {r: Claim(r, True) for r in claimed}
-        others = [r for r, _, _ in ordered if r not in claimed]
+        others = [r for r in ids if r not in claimed]
         if others:
-            rows = await self.conn.execute(
-                select(idempotency_keys).where(idempotency_keys.c.request_id.in_(others))
-            )
-            for row in rows:
-                result[row.request_id] = Claim(
-                    row.request_id, False, row.method, row.fingerprint, row.response
+            for row in await pg.fetch(hot.CLAIMED, others):
+                result[row["request_id"]] = Claim(
+                    row["request_id"], False, row["method"], row["fingerprint"], row["response"]
                 )
         return result
 
     async def store_responses(self, responses: dict[str, bytes]) -> None:
-        if not responses:
-            return
-        await self.conn.execute(
-            update(idempotency_keys)
-            .where(idempotency_keys.c.request_id == bindparam("b_request_id"))
-            .values(response=bindparam("b_response")),
-            [{"b_request_id": r, "b_response": b} for r, b in responses.items()],
-        )
+        if responses:
+            pg = await self._pg()
+            await pg.execute(hot.STORE_RESPONSES, list(responses), list(responses.values()))
 
     async def release(self, request_ids: Iterable[str]) -> None:
         """Forget claims whose request wrote nothing (a refused item of a batch)."""
         ids = list(request_ids)
         if ids:
-            await self.conn.execute(
-                idempotency_keys.delete().where(idempotency_keys.c.request_id.in_(ids))
-            )
+            await (await self._pg()).execute(hot.RELEASE, ids)
 
     # -- wallets ----------------------------------------------------------------------------
 
@@ -392,10 +397,8 @@ class LedgerRepository:
         wanted = sorted(set(wallet_ids))
         if not wanted:
             return {}
-        rows = await self.conn.execute(
-            select(wallets.c.id, wallets.c.customer_id).where(wallets.c.id.in_(wanted))
-        )
-        return {r.id: r.customer_id for r in rows}
+        rows = await (await self._pg()).fetch(hot.WALLET_OWNERS, wanted)
+        return {r["id"]: r["customer_id"] for r in rows}
 
     async def list_wallets(
         self, customer_id: str, after_seq: int, limit: int
@@ -420,91 +423,50 @@ class LedgerRepository:
         ids = sorted(set(wallet_ids))
         if not ids:
             return {}, time_under_lock()
-        rows = list(
-            await self.conn.execute(
-                select(wallets)
-                .where(wallets.c.id.in_(ids))
-                .order_by(wallets.c.id)
-                .with_for_update()
-            )
-        )
+        pg = await self._pg()
+        rows = await pg.fetch(hot.LOCK_WALLETS, ids)
         now = time_under_lock()
-        states = {row.id: _state(row) for row in rows}
+        states = {row["id"]: _state(hot.Row(row)) for row in rows}
         if states:
-            # Live grants, plus consumed grants still in force: percent alerts measure against
-            # everything granted in force, used up or not.
-            in_force = and_(
-                grants.c.void_time.is_(None),
-                grants.c.effective_time <= now,
-                or_(grants.c.expire_time.is_(None), grants.c.expire_time > now),
-            )
-            wanted = or_(_LIVE, in_force)
-            grant_rows = await self.conn.execute(
-                select(grants).where(grants.c.wallet_id.in_(list(states)), wanted)
-            )
-            for row in grant_rows:
-                states[row.wallet_id].grants[row.id] = _grant(row)
-            for hold in await self._holds(holds.c.wallet_id.in_(list(states)), active_only=True):
+            found = list(states)
+            for row in await pg.fetch(hot.LIVE_GRANTS, found, now):
+                states[row["wallet_id"]].grants[row["id"]] = _grant(hot.Row(row))
+            for hold in await self._active_holds(found):
                 states[hold.wallet_id].holds[hold.id] = hold
-            automation = await self._automation(list(states), now)
+            automation = await self._automation(found, now)
             states = {w: replace(s, automation=automation[w]) for w, s in states.items()}
         return states, now
+
+    async def _active_holds(self, wallet_ids: list[str]) -> list[Hold]:
+        rows = await (await self._pg()).fetch(hot.ACTIVE_HOLDS, wallet_ids)
+        return [_hold_with_allocations(row) for row in rows]
 
     async def _automation(
         self, wallet_ids: list[str], now: datetime | None
     ) -> dict[str, Automation]:
+        pg = await self._pg()
         rules: dict[str, list[AlertRule]] = {w: [] for w in wallet_ids}
-        rows = await self.conn.execute(
-            select(alert_rules)
-            .where(alert_rules.c.wallet_id.in_(wallet_ids))
-            .order_by(alert_rules.c.wallet_id, alert_rules.c.position)
-        )
-        for row in rows:
-            rules[row.wallet_id].append(_alert_rule(row))
+        for row in await pg.fetch(hot.ALERT_RULES, wallet_ids):
+            rules[row["wallet_id"]].append(_alert_rule(hot.Row(row)))
         topup = {
-            row.wallet_id: _topup_rule(row)
-            for row in await self.conn.execute(
-                select(topup_rules).where(topup_rules.c.wallet_id.in_(wallet_ids))
-            )
+            row["wallet_id"]: _topup_rule(hot.Row(row))
+            for row in await pg.fetch(hot.TOPUP_RULES, wallet_ids)
         }
         pending: dict[str, dict[str, TopUp]] = {w: {} for w in wallet_ids}
         day: dict[str, Decimal] = {}
         month: dict[str, Decimal] = {}
         if topup:
             with_rule = list(topup)
-            for row in await self.conn.execute(
-                select(topups).where(
-                    topups.c.wallet_id.in_(with_rule), topups.c.state == TopUpState.PENDING.value
-                )
-            ):
-                pending[row.wallet_id][row.id] = _topup(row)
+            for row in await pg.fetch(hot.PENDING_TOPUPS, with_rule):
+                pending[row["wallet_id"]][row["id"]] = _topup(hot.Row(row))
             if now is not None:
                 day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
                 month_start = day_start.replace(day=1)
-                sums = await self.conn.execute(
-                    select(
-                        topups.c.wallet_id,
-                        func.coalesce(
-                            func.sum(topups.c.amount).filter(topups.c.create_time >= day_start), 0
-                        ),
-                        func.sum(topups.c.amount),
-                    )
-                    .where(
-                        topups.c.wallet_id.in_(with_rule),
-                        topups.c.state != TopUpState.FAILED.value,
-                        topups.c.create_time >= month_start,
-                    )
-                    .group_by(topups.c.wallet_id)
-                )
-                for wallet_id, in_day, in_month in sums:
-                    day[wallet_id], month[wallet_id] = in_day, in_month
+                for row in await pg.fetch(hot.TOPPED_UP, with_rule, day_start, month_start):
+                    day[row["wallet_id"]], month[row["wallet_id"]] = row["in_day"], row["in_month"]
         schedules: dict[str, list[AllotmentSchedule]] = {w: [] for w in wallet_ids}
-        for row in await self.conn.execute(
-            select(allotment_schedules)
-            .where(allotment_schedules.c.wallet_id.in_(wallet_ids))
-            .order_by(allotment_schedules.c.seq)
-        ):
-            schedules[row.wallet_id].append(_schedule(row))
+        for row in await pg.fetch(hot.SCHEDULES, wallet_ids):
+            schedules[row["wallet_id"]].append(_schedule(hot.Row(row)))
         return {
             w: Automation(
                 schedules=tuple(schedules[w]),
@@ -534,18 +496,17 @@ class LedgerRepository:
         return [_hold(row, found[row.id]) for row in rows]
 
     async def get_hold(self, hold_id: str) -> Hold | None:
-        found = await self._holds(holds.c.id == hold_id, active_only=False)
-        return found[0] if found else None
+        row = await (await self._pg()).fetchrow(hot.HOLD, hold_id)
+        return None if row is None else _hold_with_allocations(row)
 
     async def add_grants(self, state: WalletState, grant_ids: Iterable[str]) -> WalletState:
         """Load more grants of a locked wallet into its state (ended grants a refund touches)."""
         missing = [g for g in set(grant_ids) if g not in state.grants]
         if not missing:
             return state
-        rows = await self.conn.execute(select(grants).where(grants.c.id.in_(missing)))
         loaded = dict(state.grants)
-        for row in rows:
-            loaded[row.id] = _grant(row)
+        for row in await (await self._pg()).fetch(hot.GRANTS_BY_ID, missing):
+            loaded[row["id"]] = _grant(hot.Row(row))
         return replace(state, grants=loaded)
 
     async def save(
@@ -607,117 +568,94 @@ class LedgerRepository:
                         }
                     )
         await self._save_automation(before, after)
+        pg = await self._pg()
         if events:
-            await self.conn.execute(
-                wallet_events.insert(),
-                [
-                    {
-                        "id": event_id,
-                        "wallet_id": wallet_id,
-                        "type": e.type.value,
-                        "occurred_time": e.occurred_time,
-                        "book_time": book.get(wallet_id, now),
-                        "data": e.data,
-                    }
-                    for event_id, wallet_id, e in events
-                ],
-            )
+            rows = [
+                (
+                    event_id,
+                    wallet_id,
+                    e.type.value,
+                    e.occurred_time,
+                    book.get(wallet_id, now),
+                    hot.as_json(e.data),
+                )
+                for event_id, wallet_id, e in events
+            ]
+            await pg.execute(hot.INSERT_EVENTS, *hot.columns(rows, 6))
         if inserts:
-            await self.conn.execute(grants.insert(), inserts)
+            rows = [(*list(g.values())[:-1], hot.as_json(g["metadata"])) for g in inserts]
+            await pg.execute(hot.INSERT_GRANTS, *hot.columns(rows, 18))
         if updates:
-            await self.conn.execute(
-                update(grants)
-                .where(grants.c.id == bindparam("b_id"))
-                .values(
-                    remaining=bindparam("b_remaining"),
-                    void_time=bindparam("b_void_time"),
-                    expired_amount=bindparam("b_expired"),
-                    voided_amount=bindparam("b_voided"),
-                    overage_paid=bindparam("b_paid"),
-                    overage_returned=bindparam("b_returned"),
-                ),
-                updates,
-            )
+            rows = [
+                (
+                    u["b_id"],
+                    u["b_remaining"],
+                    u["b_void_time"],
+                    u["b_expired"],
+                    u["b_voided"],
+                    u["b_paid"],
+                    u["b_returned"],
+                )
+                for u in updates
+            ]
+            await pg.execute(hot.UPDATE_GRANTS, *hot.columns(rows, 7))
         if new_holds:
-            await self.conn.execute(
-                holds.insert(),
-                [
-                    {
-                        "id": h.id,
-                        "wallet_id": h.wallet_id,
-                        "amount": h.amount,
-                        "state": h.state.value,
-                        "create_time": h.create_time,
-                        "expire_time": h.expire_time,
-                        "end_time": h.end_time,
-                        "captured_amount": h.captured_amount,
-                        "feature": h.feature,
-                        "description": h.description,
-                    }
-                    for h in new_holds
-                ],
-            )
-            await self.conn.execute(
-                hold_allocations.insert(),
-                [
-                    {"hold_id": h.id, "position": i, "grant_id": a.grant_id, "amount": a.amount}
-                    for h in new_holds
-                    for i, a in enumerate(h.allocations)
-                ],
-            )
+            rows = [
+                (
+                    h.id,
+                    h.wallet_id,
+                    h.amount,
+                    h.state.value,
+                    h.create_time,
+                    h.expire_time,
+                    h.end_time,
+                    h.captured_amount,
+                    h.feature,
+                    h.description,
+                )
+                for h in new_holds
+            ]
+            await pg.execute(hot.INSERT_HOLDS, *hot.columns(rows, 10))
+            allocs = [
+                (h.id, i, a.grant_id, a.amount)
+                for h in new_holds
+                for i, a in enumerate(h.allocations)
+            ]
+            await pg.execute(hot.INSERT_HOLD_ALLOCATIONS, *hot.columns(allocs, 4))
         if ended_holds:
-            await self.conn.execute(
-                update(holds)
-                .where(holds.c.id == bindparam("b_id"))
-                .values(
-                    state=bindparam("b_state"),
-                    end_time=bindparam("b_end"),
-                    captured_amount=bindparam("b_captured"),
-                ),
-                ended_holds,
-            )
+            rows = [(e["b_id"], e["b_state"], e["b_end"], e["b_captured"]) for e in ended_holds]
+            await pg.execute(hot.UPDATE_HOLDS, *hot.columns(rows, 4))
         if booked:
-            await self.conn.execute(
-                update(wallets)
-                .where(wallets.c.id == bindparam("b_id"))
-                .values(
-                    overage=bindparam("b_overage"),
-                    last_book_time=func.greatest(
-                        wallets.c.last_book_time, bindparam("b_book_time")
-                    ),
-                ),
-                booked,
-            )
+            rows = [(w["b_id"], w["b_overage"], w["b_book_time"]) for w in booked]
+            await pg.execute(hot.UPDATE_WALLETS, *hot.columns(rows, 3))
         if new_entries:
-            await self.conn.execute(
-                entries.insert(),
-                [
-                    {
-                        "id": entry_id,
-                        "wallet_id": wallet_id,
-                        "type": e.type.value,
-                        "amount": e.amount,
-                        "occurred_time": e.occurred_time,
-                        "book_time": book.get(wallet_id, now),
-                        "description": e.description,
-                        "feature": e.feature,
-                        "source_event_id": e.source_event_id,
-                        "request_id": request_id,
-                        "related_id": e.related_id,
-                        "available_after": e.available_after,
-                        "overage_after": e.overage_after,
-                        "metadata": e.metadata,
-                    }
-                    for entry_id, wallet_id, request_id, e in new_entries
-                ],
-            )
+            rows = [
+                (
+                    entry_id,
+                    wallet_id,
+                    e.type.value,
+                    e.amount,
+                    e.occurred_time,
+                    book.get(wallet_id, now),
+                    e.description,
+                    e.feature,
+                    e.source_event_id,
+                    request_id,
+                    e.related_id,
+                    e.available_after,
+                    e.overage_after,
+                    hot.as_json(e.metadata),
+                )
+                for entry_id, wallet_id, request_id, e in new_entries
+            ]
+            await pg.execute(hot.INSERT_ENTRIES, *hot.columns(rows, 14))
             alloc_rows = [
-                {"entry_id": entry_id, "position": i, "grant_id": a.grant_id, "amount": a.amount}
+                (entry_id, i, a.grant_id, a.amount)
                 for entry_id, _, _, e in new_entries
                 for i, a in enumerate(e.allocations)
             ]
             if alloc_rows:
-                await self.conn.execute(allocations.insert(), alloc_rows)
+                await pg.execute(hot.INSERT_ALLOCATIONS, *hot.columns(alloc_rows, 4))
 
     async def _save_automation(
         self, before: dict[str, WalletState], after: dict[str, WalletState]
@@ -984,14 +922,17 @@ class LedgerRepository:
         Now: the materialised live grants, independent of journal length. The past: the live
         grants minus every allocation booked after `at` (cost grows with entries since `at`).
         """
-        row = (await self.conn.execute(select(wallets).where(wallets.c.id == wallet_id))).first()
-        if row is None:
+        pg = await self._pg()
+        found = await pg.fetchrow(hot.WALLET, wallet_id)
+        if found is None:
             return None
+        row = hot.Row(found)
         wallet, overage, book_time = _wallet(row), row.overage, row.last_book_time
-        rows = await self.conn.execute(select(grants).where(grants.c.wallet_id == wallet_id, _LIVE))
-        loaded = {row.id: _grant(row) for row in rows}
+        loaded = {
+            r["id"]: _grant(hot.Row(r)) for r in await pg.fetch(hot.LIVE_GRANTS_NOW, wallet_id)
+        }
         if at is None:
-            active = await self._holds(holds.c.wallet_id == wallet_id, active_only=True)
+            active = await self._active_holds([wallet_id])
             return WalletState(
                 wallet, loaded, overage, {h.id: h for h in active}, book_time=book_time
             )
