@@ -8,6 +8,7 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+import asyncpg
 import structlog
 from sqlalchemy.exc import DBAPIError
 
@@ -22,13 +23,17 @@ RETRY_SQLSTATES = frozenset({"40P01", "40001"})
 RETRIES_MAX = 8
 
 
-def sqlstate(exc: DBAPIError) -> str | None:
-    orig = exc.orig
+# Errors of a statement: through SQLAlchemy, or straight from asyncpg (the ledger's hot path).
+StatementError = (DBAPIError, asyncpg.PostgresError)
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
     return getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
 
 
 def retryable(exc: BaseException) -> bool:
-    return isinstance(exc, DBAPIError) and sqlstate(exc) in RETRY_SQLSTATES
+    return isinstance(exc, StatementError) and sqlstate(exc) in RETRY_SQLSTATES
 
 
 async def retrying(attempt: Callable[[], Awaitable[T]]) -> T:
@@ -37,7 +42,7 @@ async def retrying(attempt: Callable[[], Awaitable[T]]) -> T:
     for n in range(RETRIES_MAX):
         try:
             return await attempt()
-        except DBAPIError as exc:
+        except StatementError as exc:
             if not retryable(exc):
                 raise
             if n == RETRIES_MAX - 1:

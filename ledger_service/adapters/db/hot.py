@@ -43,13 +43,6 @@ RELEASE = "DELETE FROM idempotency_keys WHERE request_id = ANY($1::text[])"
 
 LOCK_WALLETS = "SELECT * FROM wallets WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE"
 WALLET = "SELECT * FROM wallets WHERE id = $1"
-# Live grants, plus consumed grants still in force at $2 (percent alerts measure against
-# everything granted in force, used up or not).
-LIVE_GRANTS = """
-SELECT * FROM grants WHERE wallet_id = ANY($1::text[])
-AND (remaining > 0 OR overage_paid > overage_returned
-     OR (void_time IS NULL AND effective_time <= $2 AND (expire_time IS NULL OR expire_time > $2)))
-"""
 # Live grants only (a balance now).
 LIVE_GRANTS_NOW = """
 SELECT * FROM grants WHERE wallet_id = $1 AND (remaining > 0 OR overage_paid > overage_returned)
@@ -64,78 +57,149 @@ FROM holds h
 """
 ACTIVE_HOLDS = _HOLD_COLUMNS + "WHERE h.wallet_id = ANY($1::text[]) AND h.state = 'ACTIVE'"
 HOLD = _HOLD_COLUMNS + "WHERE h.id = $1"
-ALERT_RULES = """
-SELECT * FROM alert_rules WHERE wallet_id = ANY($1::text[]) ORDER BY wallet_id, position
+# Everything a locked wallet's state needs beyond its row, for many wallets in one statement,
+# each table's rows as an array of its composite type: live grants plus consumed grants still in
+# force at $2 (percent alerts measure against everything granted in force, used up or not),
+# active holds and their allocations, alert rules, the top-up rule, pending top-ups, the credits
+# topped up (failed ones aside) since the start of the day ($3) and of the month ($4), and the
+# allotment schedules.
+LOAD_STATES = """
+SELECT w.id,
+  ARRAY(SELECT g FROM grants g WHERE g.wallet_id = w.id
+    AND (g.remaining > 0 OR g.overage_paid > g.overage_returned
+         OR (g.void_time IS NULL AND g.effective_time <= $2
+             AND (g.expire_time IS NULL OR g.expire_time > $2)))) AS grants,
+  ARRAY(SELECT h FROM holds h WHERE h.wallet_id = w.id AND h.state = 'ACTIVE') AS holds,
+  ARRAY(SELECT a FROM hold_allocations a JOIN holds h ON h.id = a.hold_id
+    WHERE h.wallet_id = w.id AND h.state = 'ACTIVE' ORDER BY a.hold_id, a.position)
+    AS hold_allocations,
+  ARRAY(SELECT r FROM alert_rules r WHERE r.wallet_id = w.id ORDER BY r.position) AS alert_rules,
+  (SELECT t FROM topup_rules t WHERE t.wallet_id = w.id) AS topup_rule,
+  ARRAY(SELECT p FROM topups p WHERE p.wallet_id = w.id AND p.state = 'PENDING') AS pending,
+  (SELECT coalesce(sum(p.amount) FILTER (WHERE p.create_time >= $3), 0) FROM topups p
+    WHERE p.wallet_id = w.id AND p.state <> 'FAILED' AND p.create_time >= $4) AS in_day,
+  (SELECT coalesce(sum(p.amount), 0) FROM topups p
+    WHERE p.wallet_id = w.id AND p.state <> 'FAILED' AND p.create_time >= $4) AS in_month,
+  ARRAY(SELECT s FROM allotment_schedules s WHERE s.wallet_id = w.id ORDER BY s.seq)
+    AS schedules
+FROM unnest($1::text[]) AS w(id)
 """
-TOPUP_RULES = "SELECT * FROM topup_rules WHERE wallet_id = ANY($1::text[])"
-PENDING_TOPUPS = "SELECT * FROM topups WHERE wallet_id = ANY($1::text[]) AND state = 'PENDING'"
-# Credits topped up (failed ones aside) since the start of the day ($2) and of the month ($3).
-TOPPED_UP = """
-SELECT wallet_id, coalesce(sum(amount) FILTER (WHERE create_time >= $2), 0) AS in_day,
-       sum(amount) AS in_month
-FROM topups WHERE wallet_id = ANY($1::text[]) AND state <> 'FAILED' AND create_time >= $3
-GROUP BY wallet_id
-"""
-SCHEDULES = "SELECT * FROM allotment_schedules WHERE wallet_id = ANY($1::text[]) ORDER BY seq"
 GRANTS_BY_ID = "SELECT * FROM grants WHERE id = ANY($1::text[])"
 WALLET_OWNERS = "SELECT id, customer_id FROM wallets WHERE id = ANY($1::text[])"
 
 # -- writes ------------------------------------------------------------------------------------
 
-INSERT_ENTRIES = """
-INSERT INTO entries (id, wallet_id, type, amount, occurred_time, book_time, description, feature,
-  source_event_id, request_id, related_id, available_after, overage_after, metadata)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::numeric[], $5::timestamptz[],
-  $6::timestamptz[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
-  $12::numeric[], $13::numeric[], $14::jsonb[])
-"""
-INSERT_ALLOCATIONS = """
-INSERT INTO allocations (entry_id, position, grant_id, amount)
-SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::numeric[])
-"""
-INSERT_GRANTS = """
-INSERT INTO grants (id, wallet_id, kind, amount, remaining, priority, effective_time, expire_time,
-  create_time, void_time, expired_amount, voided_amount, overage_paid, overage_returned,
-  cost_unit_price, cost_currency, external_reference, metadata)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::numeric[], $5::numeric[], $6::int[],
-  $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::timestamptz[], $11::numeric[],
-  $12::numeric[], $13::numeric[], $14::numeric[], $15::numeric[], $16::text[], $17::text[],
-  $18::jsonb[])
-"""
-UPDATE_GRANTS = """
-UPDATE grants g SET remaining = t.remaining, void_time = t.void_time,
-  expired_amount = t.expired, voided_amount = t.voided, overage_paid = t.paid,
-  overage_returned = t.returned
-FROM unnest($1::text[], $2::numeric[], $3::timestamptz[], $4::numeric[], $5::numeric[],
-  $6::numeric[], $7::numeric[]) AS t(id, remaining, void_time, expired, voided, paid, returned)
-WHERE g.id = t.id
-"""
-UPDATE_WALLETS = """
-UPDATE wallets w SET overage = t.overage, last_book_time = greatest(w.last_book_time, t.book)
-FROM unnest($1::text[], $2::numeric[], $3::timestamptz[]) AS t(id, overage, book)
-WHERE w.id = t.id
-"""
-INSERT_HOLDS = """
-INSERT INTO holds (id, wallet_id, amount, state, create_time, expire_time, end_time,
-  captured_amount, feature, description)
-SELECT * FROM unnest($1::text[], $2::text[], $3::numeric[], $4::text[], $5::timestamptz[],
-  $6::timestamptz[], $7::timestamptz[], $8::numeric[], $9::text[], $10::text[])
-"""
-INSERT_HOLD_ALLOCATIONS = """
-INSERT INTO hold_allocations (hold_id, position, grant_id, amount)
-SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::numeric[])
-"""
-UPDATE_HOLDS = """
-UPDATE holds h SET state = t.state, end_time = t.end_time, captured_amount = t.captured
-FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::numeric[])
-  AS t(id, state, end_time, captured)
-WHERE h.id = t.id
-"""
-INSERT_EVENTS = """
-INSERT INTO wallet_events (id, wallet_id, type, occurred_time, book_time, data)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[],
-  $6::jsonb[])
-"""
+
+def _params(first: int, types: list[str]) -> str:
+    return ", ".join(f"${first + i}::{t}" for i, t in enumerate(types))
+
+
+_EVENT_TYPES = ["text[]", "text[]", "text[]", "timestamptz[]", "timestamptz[]", "jsonb[]"]
+_GRANT_TYPES = (
+    ["text[]"] * 3
+    + ["numeric[]"] * 2
+    + ["int[]"]
+    + ["timestamptz[]"] * 4
+    + ["numeric[]"] * 5
+    + ["text[]"] * 2
+    + ["jsonb[]"]
+)
+_GRANT_CHANGE_TYPES = ["text[]", "numeric[]", "timestamptz[]"] + ["numeric[]"] * 4
+_HOLD_TYPES = (
+    ["text[]"] * 2
+    + ["numeric[]", "text[]"]
+    + ["timestamptz[]"] * 3
+    + ["numeric[]"]
+    + ["text[]"] * 2
+)
+_ALLOCATION_TYPES = ["text[]", "int[]", "text[]", "numeric[]"]
+_HOLD_END_TYPES = ["text[]", "text[]", "timestamptz[]", "numeric[]"]
+_WALLET_TYPES = ["text[]", "numeric[]", "timestamptz[]"]
+_ENTRY_TYPES = (
+    ["text[]"] * 3
+    + ["numeric[]"]
+    + ["timestamptz[]"] * 2
+    + ["text[]"] * 5
+    + ["numeric[]"] * 2
+    + ["jsonb[]"]
+)
+
+
+def _save() -> str:
+    """Every write of a transaction in one statement: data-modifying CTEs, one per table, each
+    taking its rows as arrays (empty arrays write nothing). Foreign keys between them (an
+    allocation of a grant bought in the same write) are checked at the end of the statement."""
+    n = 1
+    parts = []
+    for name, types, sql in [
+        (
+            "events",
+            _EVENT_TYPES,
+            "INSERT INTO wallet_events (id, wallet_id, type, occurred_time, book_time, data)"
+            " SELECT * FROM unnest({})",
+        ),
+        (
+            "new_grants",
+            _GRANT_TYPES,
+            "INSERT INTO grants (id, wallet_id, kind, amount, remaining, priority, effective_time,"
+            " expire_time, create_time, void_time, expired_amount, voided_amount, overage_paid,"
+            " overage_returned, cost_unit_price, cost_currency, external_reference, metadata)"
+            " SELECT * FROM unnest({})",
+        ),
+        (
+            "changed_grants",
+            _GRANT_CHANGE_TYPES,
+            "UPDATE grants g SET remaining = t.remaining, void_time = t.void_time,"
+            " expired_amount = t.expired, voided_amount = t.voided, overage_paid = t.paid,"
+            " overage_returned = t.returned FROM unnest({}) AS t(id, remaining, void_time,"
+            " expired, voided, paid, returned) WHERE g.id = t.id",
+        ),
+        (
+            "new_holds",
+            _HOLD_TYPES,
+            "INSERT INTO holds (id, wallet_id, amount, state, create_time, expire_time, end_time,"
+            " captured_amount, feature, description) SELECT * FROM unnest({})",
+        ),
+        (
+            "held",
+            _ALLOCATION_TYPES,
+            "INSERT INTO hold_allocations (hold_id, position, grant_id, amount)"
+            " SELECT * FROM unnest({})",
+        ),
+        (
+            "ended_holds",
+            _HOLD_END_TYPES,
+            "UPDATE holds h SET state = t.state, end_time = t.end_time,"
+            " captured_amount = t.captured FROM unnest({}) AS t(id, state, end_time, captured)"
+            " WHERE h.id = t.id",
+        ),
+        (
+            "wallets_booked",
+            _WALLET_TYPES,
+            "UPDATE wallets w SET overage = t.overage,"
+            " last_book_time = greatest(w.last_book_time, t.book)"
+            " FROM unnest({}) AS t(id, overage, book) WHERE w.id = t.id",
+        ),
+        (
+            "new_entries",
+            _ENTRY_TYPES,
+            "INSERT INTO entries (id, wallet_id, type, amount, occurred_time, book_time,"
+            " description, feature, source_event_id, request_id, related_id, available_after,"
+            " overage_after, metadata) SELECT * FROM unnest({})",
+        ),
+        (
+            "allocated",
+            _ALLOCATION_TYPES,
+            "INSERT INTO allocations (entry_id, position, grant_id, amount)"
+            " SELECT * FROM unnest({})",
+        ),
+    ]:
+        parts.append(f"{name} AS ({sql.format(_params(n, types))})")
+        n += len(types)
+    return "WITH " + ",\n".join(parts) + "\nSELECT 1"
+
+
+SAVE = _save()
 
 
 class Row:
@@ -148,9 +212,14 @@ class Row:
 
     def __getattr__(self, name: str) -> Any:
         try:
-            return self._record[name]
+            value = self._record[name]
         except KeyError:
             raise AttributeError(name) from None
+        # jsonb inside a composite value arrives as its text.
+        return json.loads(value) if name in _JSON_FIELDS and isinstance(value, str) else value
+
+
+_JSON_FIELDS = frozenset({"metadata", "data"})
 
 
 def columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:

@@ -150,6 +150,27 @@ def _hold_with_allocations(row: Any) -> Hold:
     return _hold(hot.Row(row), allocs)
 
 
+def _loaded_state(state: WalletState, row: Any) -> WalletState:
+    """A locked wallet's state from its row of `hot.LOAD_STATES`."""
+    allocs: dict[str, list[Allocation]] = {}
+    for a in row["hold_allocations"]:
+        allocs.setdefault(a["hold_id"], []).append(Allocation(a["grant_id"], a["amount"]))
+    topup_rule = row["topup_rule"]
+    return replace(
+        state,
+        grants={g["id"]: _grant(hot.Row(g)) for g in row["grants"]},
+        holds={h["id"]: _hold(hot.Row(h), allocs.get(h["id"], [])) for h in row["holds"]},
+        automation=Automation(
+            schedules=tuple(_schedule(hot.Row(s)) for s in row["schedules"]),
+            alert_rules=tuple(_alert_rule(hot.Row(r)) for r in row["alert_rules"]),
+            topup_rule=None if topup_rule is None else _topup_rule(hot.Row(topup_rule)),
+            topups={p["id"]: _topup(hot.Row(p)) for p in row["pending"]},
+            topped_up_day=row["in_day"],
+            topped_up_month=row["in_month"],
+        ),
+    )
+
+
 def _alert_rule(row: Any) -> AlertRule:
     return AlertRule(
         id=row.id,
@@ -428,56 +449,15 @@ class LedgerRepository:
         now = time_under_lock()
         states = {row["id"]: _state(hot.Row(row)) for row in rows}
         if states:
-            found = list(states)
-            for row in await pg.fetch(hot.LIVE_GRANTS, found, now):
-                states[row["wallet_id"]].grants[row["id"]] = _grant(hot.Row(row))
-            for hold in await self._active_holds(found):
-                states[hold.wallet_id].holds[hold.id] = hold
-            automation = await self._automation(found, now)
-            states = {w: replace(s, automation=automation[w]) for w, s in states.items()}
+            day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+            month_start = day_start.replace(day=1)
+            loads = await pg.fetch(hot.LOAD_STATES, list(states), now, day_start, month_start)
+            states = {row["id"]: _loaded_state(states[row["id"]], row) for row in loads}
         return states, now
 
     async def _active_holds(self, wallet_ids: list[str]) -> list[Hold]:
         rows = await (await self._pg()).fetch(hot.ACTIVE_HOLDS, wallet_ids)
         return [_hold_with_allocations(row) for row in rows]
-
-    async def _automation(
-        self, wallet_ids: list[str], now: datetime | None
-    ) -> dict[str, Automation]:
-        pg = await self._pg()
-        rules: dict[str, list[AlertRule]] = {w: [] for w in wallet_ids}
-        for row in await pg.fetch(hot.ALERT_RULES, wallet_ids):
-            rules[row["wallet_id"]].append(_alert_rule(hot.Row(row)))
-        topup = {
-            row["wallet_id"]: _topup_rule(hot.Row(row))
-            for row in await pg.fetch(hot.TOPUP_RULES, wallet_ids)
-        }
-        pending: dict[str, dict[str, TopUp]] = {w: {} for w in wallet_ids}
-        day: dict[str, Decimal] = {}
-        month: dict[str, Decimal] = {}
-        if topup:
-            with_rule = list(topup)
-            for row in await pg.fetch(hot.PENDING_TOPUPS, with_rule):
-                pending[row["wallet_id"]][row["id"]] = _topup(hot.Row(row))
-            if now is not None:
-                day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
-                month_start = day_start.replace(day=1)
-                for row in await pg.fetch(hot.TOPPED_UP, with_rule, day_start, month_start):
-                    day[row["wallet_id"]], month[row["wallet_id"]] = row["in_day"], row["in_month"]
-        schedules: dict[str, list[AllotmentSchedule]] = {w: [] for w in wallet_ids}
-        for row in await pg.fetch(hot.SCHEDULES, wallet_ids):
-            schedules[row["wallet_id"]].append(_schedule(hot.Row(row)))
-        return {
-            w: Automation(
-                schedules=tuple(schedules[w]),
-                alert_rules=tuple(rules[w]),
-                topup_rule=topup.get(w),
-                topups=pending[w],
-                topped_up_day=day.get(w, ZERO),
-                topped_up_month=month.get(w, ZERO),
-            )
-            for w in wallet_ids
-        }
 
     async def _holds(self, where: Any, *, active_only: bool) -> list[Hold]:
         query = select(holds).where(where)
@@ -568,94 +548,89 @@ class LedgerRepository:
                         }
                     )
         await self._save_automation(before, after)
-        pg = await self._pg()
-        if events:
-            rows = [
-                (
-                    event_id,
-                    wallet_id,
-                    e.type.value,
-                    e.occurred_time,
-                    book.get(wallet_id, now),
-                    hot.as_json(e.data),
-                )
-                for event_id, wallet_id, e in events
-            ]
-            await pg.execute(hot.INSERT_EVENTS, *hot.columns(rows, 6))
-        if inserts:
-            rows = [(*list(g.values())[:-1], hot.as_json(g["metadata"])) for g in inserts]
-            await pg.execute(hot.INSERT_GRANTS, *hot.columns(rows, 18))
-        if updates:
-            rows = [
-                (
-                    u["b_id"],
-                    u["b_remaining"],
-                    u["b_void_time"],
-                    u["b_expired"],
-                    u["b_voided"],
-                    u["b_paid"],
-                    u["b_returned"],
-                )
-                for u in updates
-            ]
-            await pg.execute(hot.UPDATE_GRANTS, *hot.columns(rows, 7))
-        if new_holds:
-            rows = [
-                (
-                    h.id,
-                    h.wallet_id,
-                    h.amount,
-                    h.state.value,
-                    h.create_time,
-                    h.expire_time,
-                    h.end_time,
-                    h.captured_amount,
-                    h.feature,
-                    h.description,
-                )
-                for h in new_holds
-            ]
-            await pg.execute(hot.INSERT_HOLDS, *hot.columns(rows, 10))
-            allocs = [
-                (h.id, i, a.grant_id, a.amount)
-                for h in new_holds
-                for i, a in enumerate(h.allocations)
-            ]
-            await pg.execute(hot.INSERT_HOLD_ALLOCATIONS, *hot.columns(allocs, 4))
-        if ended_holds:
-            rows = [(e["b_id"], e["b_state"], e["b_end"], e["b_captured"]) for e in ended_holds]
-            await pg.execute(hot.UPDATE_HOLDS, *hot.columns(rows, 4))
-        if booked:
-            rows = [(w["b_id"], w["b_overage"], w["b_book_time"]) for w in booked]
-            await pg.execute(hot.UPDATE_WALLETS, *hot.columns(rows, 3))
-        if new_entries:
-            rows = [
-                (
-                    entry_id,
-                    wallet_id,
-                    e.type.value,
-                    e.amount,
-                    e.occurred_time,
-                    book.get(wallet_id, now),
-                    e.description,
-                    e.feature,
-                    e.source_event_id,
-                    request_id,
-                    e.related_id,
-                    e.available_after,
-                    e.overage_after,
-                    hot.as_json(e.metadata),
-                )
-                for entry_id, wallet_id, request_id, e in new_entries
-            ]
-            await pg.execute(hot.INSERT_ENTRIES, *hot.columns(rows, 14))
-            alloc_rows = [
-                (entry_id, i, a.grant_id, a.amount)
-                for entry_id, _, _, e in new_entries
-                for i, a in enumerate(e.allocations)
-            ]
-            if alloc_rows:
-                await pg.execute(hot.INSERT_ALLOCATIONS, *hot.columns(alloc_rows, 4))
+        if not (events or inserts or updates or new_holds or ended_holds or booked or new_entries):
+            return
+        # One statement: every table's rows as arrays (`hot.SAVE`).
+        new_events = [
+            (
+                event_id,
+                wallet_id,
+                e.type.value,
+                e.occurred_time,
+                book.get(wallet_id, now),
+                hot.as_json(e.data),
+            )
+            for event_id, wallet_id, e in events
+        ]
+        new_grants = [(*list(g.values())[:-1], hot.as_json(g["metadata"])) for g in inserts]
+        changed_grants = [
+            (
+                u["b_id"],
+                u["b_remaining"],
+                u["b_void_time"],
+                u["b_expired"],
+                u["b_voided"],
+                u["b_paid"],
+                u["b_returned"],
+            )
+            for u in updates
+        ]
+        held = [
+            (
+                h.id,
+                h.wallet_id,
+                h.amount,
+                h.state.value,
+                h.create_time,
+                h.expire_time,
+                h.end_time,
+                h.captured_amount,
+                h.feature,
+                h.description,
+            )
+            for h in new_holds
+        ]
+        held_allocations = [
+            (h.id, i, a.grant_id, a.amount) for h in new_holds for i, a in enumerate(h.allocations)
+        ]
+        ended = [(e["b_id"], e["b_state"], e["b_end"], e["b_captured"]) for e in ended_holds]
+        wallet_rows = [(w["b_id"], w["b_overage"], w["b_book_time"]) for w in booked]
+        entry_rows = [
+            (
+                entry_id,
+                wallet_id,
+                e.type.value,
+                e.amount,
+                e.occurred_time,
+                book.get(wallet_id, now),
+                e.description,
+                e.feature,
+                e.source_event_id,
+                request_id,
+                e.related_id,
+                e.available_after,
+                e.overage_after,
+                hot.as_json(e.metadata),
+            )
+            for entry_id, wallet_id, request_id, e in new_entries
+        ]
+        entry_allocations = [
+            (entry_id, i, a.grant_id, a.amount)
+            for entry_id, _, _, e in new_entries
+            for i, a in enumerate(e.allocations)
+        ]
+        await (await self._pg()).execute(
+            hot.SAVE,
+            *hot.columns(new_events, 6),
+            *hot.columns(new_grants, 18),
+            *hot.columns(changed_grants, 7),
+            *hot.columns(held, 10),
+            *hot.columns(held_allocations, 4),
+            *hot.columns(ended, 4),
+            *hot.columns(wallet_rows, 3),
+            *hot.columns(entry_rows, 14),
+            *hot.columns(entry_allocations, 4),
+        )
 
     async def _save_automation(
         self, before: dict[str, WalletState], after: dict[str, WalletState]

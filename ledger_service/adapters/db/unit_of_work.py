@@ -3,14 +3,16 @@ the use cases a `LedgerRepository` (the `LedgerStore` port)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
+import asyncpg
 import structlog
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from billing_common import transactions
+from billing_common import database, transactions
 from ledger_service.adapters.db.repository import LedgerRepository
 from ledger_service.adapters.db.webhooks import WebhookRepository
 from ledger_service.app.ports import LedgerStore
@@ -23,19 +25,34 @@ T = TypeVar("T")
 HORIZON_LOCK_TIMEOUT_S = 2.0
 
 
+@contextlib.asynccontextmanager
+async def _transient_unavailable() -> AsyncIterator[None]:
+    """The hot path's statements go to asyncpg directly, past SQLAlchemy's error hook: the same
+    rule for them (the database unreachable now is UNAVAILABLE, retried by the caller with the
+    same request_id)."""
+    try:
+        yield
+    except asyncpg.PostgresError as exc:
+        if transactions.retryable(exc) or not database.is_transient(exc):
+            raise  # contention is retried by `retrying`; anything else is what it is
+        raise database.unavailable() from exc
+    except (OSError, asyncpg.InterfaceError) as exc:
+        raise database.unavailable() from exc
+
+
 class SqlUnitOfWork:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
     async def write(self, work: Callable[[LedgerStore], Awaitable[T]]) -> T:
         async def attempt() -> T:
-            async with self.engine.begin() as conn:
+            async with _transient_unavailable(), self.engine.begin() as conn:
                 return await work(LedgerRepository(conn))
 
         return await transactions.retrying(attempt)
 
     async def read(self, work: Callable[[LedgerStore], Awaitable[T]]) -> T:
-        async with self.engine.connect() as conn:
+        async with _transient_unavailable(), self.engine.connect() as conn:
             return await work(LedgerRepository(conn))
 
     async def settled_event_seq(self) -> int | None:
