@@ -29,8 +29,10 @@ WRITE_QUEUE_MAX = 10_000
 WRITE_QUEUE_RANGE = (1, 1_000_000)
 # Writes booked per pipeline transaction.
 WRITE_BATCH_MAX = 1000
-# Pipeline transactions running at once (each holds a pooled connection).
-WRITE_TRANSACTIONS_IN_FLIGHT = 2
+# Pipeline transactions running at once (each holds a pooled connection). One measured best on
+# two cores (docs/benchmarks.md): the next transaction takes everything that arrived meanwhile,
+# while two or four split the callers into smaller transactions that contend for the same locks.
+WRITE_TRANSACTIONS_IN_FLIGHT = 1
 WRITE_IN_FLIGHT_RANGE = (1, 64)
 
 # -- requests -------------------------------------------------------------------------------

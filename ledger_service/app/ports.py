@@ -99,9 +99,13 @@ class LedgerStore(Protocol):
         new_entries: Sequence[tuple[str, str, str, Entry]],
         now: datetime,
         events: Sequence[tuple[str, str, WalletEvent]] = (),
+        responses: dict[str, bytes] | None = None,
+        released: Sequence[str] = (),
     ) -> None:
         """Persist the difference between locked wallets' states, the new entries
-        (entry_id, wallet_id, request_id, entry) and events (event_id, wallet_id, event)."""
+        (entry_id, wallet_id, request_id, entry) and events (event_id, wallet_id, event); store
+        `responses` with their claimed request ids and release the claims in `released` (as
+        `store_responses` and `release` do)."""
         ...
 
     async def add_grants(self, state: WalletState, grant_ids: Iterable[str]) -> WalletState:
@@ -165,7 +169,8 @@ class LedgerStore(Protocol):
     ) -> list[tuple[int, StoredEntry]]: ...
 
     async def state_at(self, wallet_id: str, at: datetime | None) -> WalletState | None:
-        """The wallet as its journal stood at `at` (now: the materialised state)."""
+        """The wallet as its journal stood at `at` (now: the materialised state, with its
+        allotment schedules in its automation)."""
         ...
 
     async def wallets_due(self, now: datetime, wallet_id: str, limit: int) -> list[str]:

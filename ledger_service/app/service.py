@@ -448,9 +448,9 @@ class LedgerApp:
                 booked,  # type: ignore[arg-type]
                 now,
                 events,
+                responses={group[i].idem.request_id: p for i, p in payloads.items()},
+                released=refused,
             )
-            await store.store_responses({group[i].idem.request_id: p for i, p in payloads.items()})
-            await store.release(refused)
             out.update(payloads)
             return out
 
@@ -745,14 +745,11 @@ class LedgerApp:
             state = await repo.state_at(wallet_id, as_of)
             if state is None or as_of is not None:
                 return state, as_of or now
-            at = now
             # Period grants that are due but not booked yet count, exactly as the next write or
-            # sweep will book them.
-            schedules = tuple(await repo.schedules_of(wallet_id))
-            if not schedules:
-                return state, at
-            auto = replace(state.automation, schedules=schedules)
-            return allotments.catch_up(replace(state, automation=auto), at, new_id).state, at
+            # sweep will book them (the state now comes with its schedules).
+            if not state.automation.schedules:
+                return state, now
+            return allotments.catch_up(state, now, new_id).state, now
 
         state, at = await self.read(work)
         if state is None:

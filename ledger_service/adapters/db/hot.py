@@ -42,10 +42,19 @@ RELEASE = "DELETE FROM idempotency_keys WHERE request_id = ANY($1::text[])"
 # -- locked state ------------------------------------------------------------------------------
 
 LOCK_WALLETS = "SELECT * FROM wallets WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE"
-WALLET = "SELECT * FROM wallets WHERE id = $1"
-# Live grants only (a balance now).
-LIVE_GRANTS_NOW = """
-SELECT * FROM grants WHERE wallet_id = $1 AND (remaining > 0 OR overage_paid > overage_returned)
+# A wallet now, in one statement: its row, live grants, active holds and their allocations, and
+# its allotment schedules (a balance counts the period grants that are due but not booked).
+STATE_NOW = """
+SELECT w.*,
+  ARRAY(SELECT g FROM grants g WHERE g.wallet_id = w.id
+    AND (g.remaining > 0 OR g.overage_paid > g.overage_returned)) AS live_grants,
+  ARRAY(SELECT h FROM holds h WHERE h.wallet_id = w.id AND h.state = 'ACTIVE') AS active_holds,
+  ARRAY(SELECT a FROM hold_allocations a JOIN holds h ON h.id = a.hold_id
+    WHERE h.wallet_id = w.id AND h.state = 'ACTIVE' ORDER BY a.hold_id, a.position)
+    AS active_hold_allocations,
+  ARRAY(SELECT s FROM allotment_schedules s WHERE s.wallet_id = w.id ORDER BY s.seq)
+    AS wallet_schedules
+FROM wallets w WHERE w.id = $1
 """
 _HOLD_COLUMNS = """
 SELECT h.*,
@@ -127,7 +136,8 @@ _ENTRY_TYPES = (
 
 def _save() -> str:
     """Every write of a transaction in one statement: data-modifying CTEs, one per table, each
-    taking its rows as arrays (empty arrays write nothing). Foreign keys between them (an
+    taking its rows as arrays (empty arrays write nothing), then the responses stored with their
+    request ids and the claims of refused requests released. Foreign keys between them (an
     allocation of a grant bought in the same write) are checked at the end of the statement."""
     n = 1
     parts = []
@@ -196,6 +206,13 @@ def _save() -> str:
     ]:
         parts.append(f"{name} AS ({sql.format(_params(n, types))})")
         n += len(types)
+    parts.append(
+        f"responses AS (UPDATE idempotency_keys k SET response = t.b FROM unnest(${n}::text[],"
+        f" ${n + 1}::bytea[]) AS t(r, b) WHERE k.request_id = t.r)"
+    )
+    parts.append(
+        f"released AS (DELETE FROM idempotency_keys WHERE request_id = ANY(${n + 2}::text[]))"
+    )
     return "WITH " + ",\n".join(parts) + "\nSELECT 1"
 
 

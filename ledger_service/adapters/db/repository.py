@@ -171,6 +171,24 @@ def _loaded_state(state: WalletState, row: Any) -> WalletState:
     )
 
 
+def _state_now(row: Any) -> WalletState:
+    """A wallet now from its row of `hot.STATE_NOW` (its automation holds only its schedules)."""
+    allocs: dict[str, list[Allocation]] = {}
+    for a in row["active_hold_allocations"]:
+        allocs.setdefault(a["hold_id"], []).append(Allocation(a["grant_id"], a["amount"]))
+    wallet = hot.Row(row)
+    return WalletState(
+        _wallet(wallet),
+        {g["id"]: _grant(hot.Row(g)) for g in row["live_grants"]},
+        wallet.overage,
+        {h["id"]: _hold(hot.Row(h), allocs.get(h["id"], [])) for h in row["active_holds"]},
+        book_time=wallet.last_book_time,
+        automation=Automation(
+            schedules=tuple(_schedule(hot.Row(s)) for s in row["wallet_schedules"])
+        ),
+    )
+
+
 def _alert_rule(row: Any) -> AlertRule:
     return AlertRule(
         id=row.id,
@@ -496,9 +514,13 @@ class LedgerRepository:
         new_entries: Sequence[tuple[str, str, str, Entry]],
         now: datetime,
         events: Sequence[tuple[str, str, WalletEvent]] = (),
+        responses: dict[str, bytes] | None = None,
+        released: Sequence[str] = (),
     ) -> None:
-        """Persist the difference between wallet states and the entries
-        (entry_id, wallet_id, request_id, entry) in a fixed number of statements."""
+        """Persist the difference between wallet states, the entries
+        (entry_id, wallet_id, request_id, entry), the events, the encoded responses of claimed
+        request ids and the release of refused ones, in one statement (plus the rare automation
+        changes)."""
         inserts: list[dict[str, Any]] = []
         updates: list[dict[str, Any]] = []
         booked: list[dict[str, Any]] = []
@@ -548,7 +570,18 @@ class LedgerRepository:
                         }
                     )
         await self._save_automation(before, after)
-        if not (events or inserts or updates or new_holds or ended_holds or booked or new_entries):
+        responses = responses or {}
+        if not (
+            events
+            or inserts
+            or updates
+            or new_holds
+            or ended_holds
+            or booked
+            or new_entries
+            or responses
+            or released
+        ):
             return
         # One statement: every table's rows as arrays (`hot.SAVE`).
         new_events = [
@@ -630,6 +663,9 @@ class LedgerRepository:
             *hot.columns(wallet_rows, 3),
             *hot.columns(entry_rows, 14),
             *hot.columns(entry_allocations, 4),
+            list(responses),
+            list(responses.values()),
+            list(released),
         )
 
     async def _save_automation(
@@ -894,23 +930,19 @@ class LedgerRepository:
     async def state_at(self, wallet_id: str, at: datetime | None) -> WalletState | None:
         """The wallet's grants and overage as the journal stood at `at` (None: now), unlocked.
 
-        Now: the materialised live grants, independent of journal length. The past: the live
+        Now: the materialised live grants, active holds and the allotment schedules, in one
+        statement whose cost does not depend on the length of the journal. The past: the live
         grants minus every allocation booked after `at` (cost grows with entries since `at`).
         """
-        pg = await self._pg()
-        found = await pg.fetchrow(hot.WALLET, wallet_id)
-        if found is None:
-            return None
-        row = hot.Row(found)
-        wallet, overage, book_time = _wallet(row), row.overage, row.last_book_time
-        loaded = {
-            r["id"]: _grant(hot.Row(r)) for r in await pg.fetch(hot.LIVE_GRANTS_NOW, wallet_id)
-        }
         if at is None:
-            active = await self._active_holds([wallet_id])
-            return WalletState(
-                wallet, loaded, overage, {h.id: h for h in active}, book_time=book_time
-            )
+            found = await (await self._pg()).fetchrow(hot.STATE_NOW, wallet_id)
+            return None if found is None else _state_now(found)
+        row = (await self.conn.execute(select(wallets).where(wallets.c.id == wallet_id))).first()
+        if row is None:
+            return None
+        wallet, overage, book_time = _wallet(row), row.overage, row.last_book_time
+        rows = await self.conn.execute(select(grants).where(grants.c.wallet_id == wallet_id, _LIVE))
+        loaded = {row.id: _grant(row) for row in rows}
         deltas = await self.conn.execute(
             select(allocations.c.grant_id, func.sum(allocations.c.amount))
             .join(entries, entries.c.id == allocations.c.entry_id)

@@ -3,6 +3,7 @@ the use cases a `LedgerRepository` (the `LedgerStore` port)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
@@ -10,7 +11,7 @@ from typing import TypeVar
 import asyncpg
 import structlog
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from billing_common import database, transactions
 from ledger_service.adapters.db.repository import LedgerRepository
@@ -26,18 +27,30 @@ HORIZON_LOCK_TIMEOUT_S = 2.0
 
 
 @contextlib.asynccontextmanager
-async def _transient_unavailable() -> AsyncIterator[None]:
+async def _transient_unavailable(conn: AsyncConnection | None = None) -> AsyncIterator[None]:
     """The hot path's statements go to asyncpg directly, past SQLAlchemy's error hook: the same
     rule for them (the database unreachable now is UNAVAILABLE, retried by the caller with the
-    same request_id)."""
+    same request_id), and the connection is dropped from the pool, as SQLAlchemy drops one that
+    failed under it."""
     try:
         yield
     except asyncpg.PostgresError as exc:
         if transactions.retryable(exc) or not database.is_transient(exc):
             raise  # contention is retried by `retrying`; anything else is what it is
+        await _drop(conn)
         raise database.unavailable() from exc
-    except (OSError, asyncpg.InterfaceError) as exc:
+    except (OSError, asyncpg.InterfaceError, asyncpg.exceptions.InternalClientError) as exc:
+        await _drop(conn)
         raise database.unavailable() from exc
+    except asyncio.CancelledError:
+        # A statement interrupted half-way leaves its connection mid-protocol: never reuse it.
+        await _drop(conn)
+        raise
+
+
+async def _drop(conn: AsyncConnection | None) -> None:
+    if conn is not None and not conn.invalidated:
+        await conn.invalidate()
 
 
 class SqlUnitOfWork:
@@ -46,13 +59,13 @@ class SqlUnitOfWork:
 
     async def write(self, work: Callable[[LedgerStore], Awaitable[T]]) -> T:
         async def attempt() -> T:
-            async with _transient_unavailable(), self.engine.begin() as conn:
+            async with self.engine.begin() as conn, _transient_unavailable(conn):
                 return await work(LedgerRepository(conn))
 
         return await transactions.retrying(attempt)
 
     async def read(self, work: Callable[[LedgerStore], Awaitable[T]]) -> T:
-        async with _transient_unavailable(), self.engine.connect() as conn:
+        async with self.engine.connect() as conn, _transient_unavailable(conn):
             return await work(LedgerRepository(conn))
 
     async def settled_event_seq(self) -> int | None:
