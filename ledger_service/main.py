@@ -11,7 +11,7 @@ import structlog
 from billing.ledger.v1 import ledger_pb2, ledger_pb2_grpc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from billing_common import database, paging
+from billing_common import database, gc_tuning, paging
 from billing_common.clock import Clock, SystemClock
 from billing_common.grpc_server import GrpcServer, every, exit_on_stop_signals, serve_until_signal
 from billing_common.logs import configure_logging
@@ -105,6 +105,7 @@ async def run(settings: LedgerSettings) -> None:
     exit_on_stop_signals()
     ledger = await build(settings)
     serve_metrics(settings.metrics_listen)
+    gc_tuning.tune_after_start_up(settings.gc_tuning)
     jobs = []
     if settings.sweep_interval_s > 0:
         jobs.append(

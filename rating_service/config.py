@@ -50,6 +50,9 @@ class RatingSettings:
     # host:port of the Prometheus /metrics endpoint; port 0 picks a free one, empty turns it off.
     metrics_listen: str = "127.0.0.1:9465"
     log_level: str = "INFO"
+    # Freeze what start-up allocated and collect young objects less often (billing_common/
+    # gc_tuning.py); false keeps the interpreter's defaults.
+    gc_tuning: bool = True
     # Largest request message in bytes; larger is RESOURCE_EXHAUSTED (limits.py has the range).
     message_bytes_max: int = limits.MESSAGE_BYTES_MAX
     # Calls handled at once; more are RESOURCE_EXHAUSTED / TOO_MANY_CONCURRENT_RPCS.

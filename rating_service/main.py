@@ -11,7 +11,7 @@ import structlog
 from billing.rating.v1 import rating_pb2, rating_pb2_grpc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from billing_common import database, paging
+from billing_common import database, gc_tuning, paging
 from billing_common.clock import Clock, SystemClock
 from billing_common.grpc_server import GrpcServer, exit_on_stop_signals, serve_until_signal
 from billing_common.logs import configure_logging
@@ -107,6 +107,7 @@ async def run(settings: RatingSettings) -> None:
     exit_on_stop_signals()
     rating = await build(settings)
     serve_metrics(settings.metrics_listen)
+    gc_tuning.tune_after_start_up(settings.gc_tuning)
     jobs = [rating.forwarder.run] if settings.forward else []
     try:
         await serve_until_signal(rating.server, settings.shutdown_grace_s, jobs)

@@ -1,0 +1,186 @@
+"""The ledger's write use cases and its write pipeline against the in-memory unit of work: each
+request keeps its own result, idempotency and error however writes are grouped."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+
+from billing_common.clock import FakeClock
+from billing_common.errors import BillingError, RequestIdConflict, ResourceExhausted, Unavailable
+from ledger_service.app import commands as cmd
+from ledger_service.app.ports import StoredEntry
+from ledger_service.app.service import LedgerApp, LedgerPolicy
+from ledger_service.domain.errors import InsufficientCredits, WalletNotFound
+from ledger_service.domain.model import GrantKind, Hold, OveragePolicy
+from tests.unit.ledger.factories import T0
+from tests.unit.ledger.fakes import FakeUnitOfWork
+
+
+def idem(request_id: str, method: str, content: str) -> cmd.Idem:
+    return cmd.Idem(request_id, method, content.encode())
+
+
+def encode_entry(stored: StoredEntry) -> bytes:
+    return f"{stored.id}|{stored.entry.amount}|{stored.entry.available_after}".encode()
+
+
+def encode_hold(hold: Hold, stored: StoredEntry, now: object) -> bytes:
+    return f"{hold.id}|{hold.amount}|{stored.entry.type.value}".encode()
+
+
+def debit(request_id: str, wallet_id: str, amount: str) -> cmd.Debit:
+    return cmd.Debit(
+        idem(request_id, "Debit", f"{wallet_id}:{amount}"),
+        wallet_id,
+        Decimal(amount),
+        None,
+        "api",
+        "",
+        "",
+    )
+
+
+@pytest.fixture
+def uow() -> FakeUnitOfWork:
+    return FakeUnitOfWork()
+
+
+@pytest.fixture
+def app(uow: FakeUnitOfWork) -> LedgerApp:
+    return LedgerApp(uow, FakeClock(T0), LedgerPolicy())
+
+
+async def funded_wallet(app: LedgerApp, customer: str, amount: str) -> str:
+    created = await app.create_wallet(
+        cmd.CreateWallet(
+            idem(f"wallet-{customer}", "CreateWallet", customer),
+            customer,
+            "CREDITS",
+            OveragePolicy.DENY,
+            None,
+        ),
+        lambda w: w.id.encode(),
+    )
+    wallet_id = created.decode()
+    await app.create_grant(
+        cmd.CreateGrant(
+            idem(f"grant-{customer}", "CreateGrant", customer),
+            wallet_id,
+            GrantKind.PREPAID,
+            Decimal(amount),
+            0,
+            None,
+            None,
+            Decimal(0),
+            "",
+            "",
+            "",
+        ),
+        lambda g, entries, now: g.id.encode(),
+    )
+    return wallet_id
+
+
+async def test_a_debit_replays_byte_for_byte_and_a_changed_one_conflicts(app: LedgerApp) -> None:
+    wallet = await funded_wallet(app, "c1", "10")
+    first = await app.debit(debit("d1", wallet, "3"), encode_entry)
+    assert first.endswith(b"|-3|7")
+    assert await app.debit(debit("d1", wallet, "3"), encode_entry) == first
+    with pytest.raises(RequestIdConflict):
+        await app.debit(debit("d1", wallet, "4"), encode_entry)
+    (_, balance) = await app.balance(wallet, None)
+    assert balance.available == Decimal(7)
+
+
+async def test_a_refused_debit_is_not_remembered(app: LedgerApp, uow: FakeUnitOfWork) -> None:
+    wallet = await funded_wallet(app, "c1", "2")
+    with pytest.raises(InsufficientCredits):
+        await app.debit(debit("d1", wallet, "5"), encode_entry)
+    assert "d1" not in uow.tables.keys  # the claim was released: nothing written
+    await app.create_grant(
+        cmd.CreateGrant(
+            idem("more", "CreateGrant", "more"),
+            wallet,
+            GrantKind.PREPAID,
+            Decimal(10),
+            0,
+            None,
+            None,
+            Decimal(0),
+            "",
+            "",
+            "",
+        ),
+        lambda g, entries, now: b"",
+    )
+    assert (await app.debit(debit("d1", wallet, "5"), encode_entry)).endswith(b"|-5|7")
+
+
+async def test_concurrent_writes_of_many_wallets_share_transactions(
+    app: LedgerApp, uow: FakeUnitOfWork
+) -> None:
+    wallets = [await funded_wallet(app, f"c{i}", "10") for i in range(10)]
+    before = uow.transactions
+    calls = [app.debit(debit(f"d{i}", wallets[i % 10], "1"), encode_entry) for i in range(50)]
+    calls += [
+        app.create_hold(
+            cmd.CreateHold(
+                idem(f"h{i}", "CreateHold", str(i)), w, Decimal(2), timedelta(hours=1), "", ""
+            ),
+            encode_hold,
+        )
+        for i, w in enumerate(wallets)
+    ]
+    calls.append(app.debit(debit("too-much", wallets[0], "100"), encode_entry))
+    calls.append(app.debit(debit("nowhere", "no-such-wallet", "1"), encode_entry))
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    *booked, too_much, nowhere = results
+    assert all(isinstance(r, bytes) for r in booked), booked
+    assert isinstance(too_much, InsufficientCredits)
+    assert isinstance(nowhere, WalletNotFound)
+    # 62 calls, a handful of transactions: the first alone, then everything that waited.
+    assert uow.transactions - before <= 3, uow.transactions - before
+    for w in wallets:
+        (_, balance) = await app.balance(w, None)
+        assert (balance.available, balance.held) == (Decimal(3), Decimal(2))
+
+
+async def test_a_hold_and_a_debit_in_one_transaction_never_share_credits(app: LedgerApp) -> None:
+    wallet = await funded_wallet(app, "c1", "10")
+    hold = app.create_hold(
+        cmd.CreateHold(
+            idem("h", "CreateHold", "h"), wallet, Decimal(10), timedelta(hours=1), "", ""
+        ),
+        encode_hold,
+    )
+    spend = app.debit(debit("d", wallet, "10"), encode_entry)
+    results = await asyncio.gather(hold, spend, return_exceptions=True)
+    assert isinstance(results[0], bytes)
+    assert isinstance(results[1], InsufficientCredits)
+
+
+async def test_a_failed_transaction_fails_only_its_own_callers(
+    app: LedgerApp, uow: FakeUnitOfWork
+) -> None:
+    wallet = await funded_wallet(app, "c1", "10")
+    uow.fail_next = [Unavailable("the database is unavailable; retry")]
+    with pytest.raises(Unavailable):
+        await app.debit(debit("d1", wallet, "1"), encode_entry)
+    # The same request again, once the database is back: booked once.
+    assert (await app.debit(debit("d1", wallet, "1"), encode_entry)).endswith(b"|-1|9")
+
+
+async def test_a_full_write_queue_refuses_at_once(uow: FakeUnitOfWork) -> None:
+    app = LedgerApp(uow, FakeClock(T0), LedgerPolicy(), write_queue_max=2)
+    wallet = await funded_wallet(app, "c1", "10")
+    # Three writes sent in the same turn of the loop: two wait, the third finds the queue full.
+    calls = [app.debit(debit(f"d{i}", wallet, "1"), encode_entry) for i in range(3)]
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    refused = [r for r in results if isinstance(r, ResourceExhausted)]
+    assert len(refused) == 1 and refused[0].reason == "WRITE_QUEUE_FULL"
+    assert sum(isinstance(r, bytes) for r in results) == 2
+    assert not any(isinstance(r, BillingError) and r not in refused for r in results)
