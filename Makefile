@@ -84,7 +84,7 @@ typecheck-clients: $(MYPY_VENV)/.installed-$(MYPY_VERSION)
 # Load tests and benchmark (bench/, docs/benchmarks.md): ghz (pinned, installed with `go install`
 # into .tools/bin; needs go on PATH) against both services on a fresh embedded PostgreSQL in
 # .data/bench, with the echo server and pgbench references measured in the same run.
-# `make bench-quick` takes about a minute (short soak); `make bench` about twelve (5-minute soak).
+# `make bench-quick` takes about a minute (short soak); `make bench` about seven (2-minute soak).
 .PHONY: bench bench-quick bench-tools
 GHZ_VERSION := v0.121.0
 

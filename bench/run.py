@@ -52,14 +52,14 @@ RESULTS = ROOT / "bench" / "results"
 # forwarder to deliver the ingested charges, max seconds for the whole run.
 PROFILES = {
     "quick": {"duration": 3, "echo": 2, "soak": 8, "drain": 60, "limit": 600},
-    "full": {"duration": 30, "echo": 15, "soak": 300, "drain": 300, "limit": 2400},
+    "full": {"duration": 20, "echo": 10, "soak": 120, "drain": 300, "limit": 1800},
 }
 WALLETS = 1000  # wallets the unary Debit spreads over (and each DebitBatch touches once)
 CUSTOMERS = 50  # rating customers the IngestEvents batches spread over
 GRANT = "1000000000000"  # credits per wallet: no debit is ever short
 CONCURRENCY_HOT = 16  # = bench/ghz/debit_hot.json, pgbench -c for the hot row
 CONCURRENCY_BATCH = 2  # = bench/ghz/debit_batch.json, pgbench -c for the batch
-RSS_LIMIT_MB = 300.0
+RSS_LIMIT_MB = 200.0
 SOAK_GROWTH_LIMIT = 0.05  # 5% (and at least 10 MB) between the soak's early and late windows
 
 
@@ -418,7 +418,9 @@ async def run(profile: str) -> dict[str, Any]:
                 sc[name]["debits_booked"] = await debit_count(ledger_db) - n0
                 sc[name]["debits_per_s"] = sc[name]["debits_booked"] / sc[name]["seconds"]
 
-            # GetBalance while debits run, before and after the wallet's journal grows tenfold.
+            # GetBalance alone (the reference for "while debits run"), then while debits run,
+            # before and after the wallet's journal grows tenfold.
+            sc["get_balance_alone"] = await measured("get_balance_alone", ghz("get_balance", lt, d))
             for phase, grow in (("get_balance", 0), ("get_balance_10x", 9000)):
                 await debits_to(ledger, reader, grow)
                 background = asyncio.create_task(ghz("debit_spread", lt, d + 2))
@@ -461,7 +463,7 @@ async def run(profile: str) -> dict[str, Any]:
             soak = p["soak"]
             print(
                 f"soak: {soak} s of unary debits + event ingest"
-                + (" (short soak of the quick run, not the 5-minute soak)" if soak < 300 else ""),
+                + (" (short soak of the quick run, not the full run's 2-minute soak)" if soak < 120 else ""),
                 flush=True,
             )
             s0 = time.monotonic()
@@ -535,7 +537,8 @@ async def fresh_pgbench_db(server_uri: str, pgbench_db: str) -> None:
 
 
 def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each target of issue 5 as measured / reference, with the bound it must meet."""
+    """Each target of the hot-path issue (9) as measured / reference, with the bound it must
+    meet."""
     sc, refs, out = r["scenarios"], r["references"], []
 
     def check(name: str, measured: float, reference: float, unit: str, bound: str, why: str):
@@ -564,54 +567,75 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
     spread, hot, batch, ingest = (
         sc[k] for k in ("debit_spread", "debit_hot", "debit_batch", "ingest_events")
     )
+    echo = refs["echo_debit_spread"]
     check(
         "unary Debit >= 40% of echo",
         spread["rps"],
-        refs["echo_debit_spread"]["rps"],
+        echo["rps"],
         "RPC/s",
         ">= 0.40",
-        f"{cpu(spread)}, postgres {spread['cpu_pct']['postgres']}%: one Python "
-        "process (at most one core) runs a transaction of ~10 statements per Debit through "
-        "SQLAlchemy/asyncpg plus the domain rules; the echo server does none of it",
+        f"{cpu(spread)}, postgres {spread['cpu_pct']['postgres']}%: each RPC costs the ledger "
+        "its gRPC handling, validation, the domain rules and its share of a pipeline "
+        "transaction (9 round trips, shared by the writes that waited); see the CPU target",
+    )
+    ledger_ms = spread["cpu_pct"].get("ledger", 0) / 100 / spread["rps"] * 1000
+    echo_ms = echo["cpu_pct"].get("echo", 0) / 100 / echo["rps"] * 1000 if echo["rps"] else 0
+    check(
+        "ledger CPU per unary Debit <= 4x echo CPU per RPC",
+        ledger_ms,
+        echo_ms,
+        "ms CPU",
+        "<= 4.00",
+        "bench/profile_ledger.py shows where it goes (docs/benchmarks.md: the event loop and "
+        "socket writes, gRPC's polling thread, protobuf and the domain rules per write)",
     )
     check(
-        "hot-wallet Debit >= pgbench hot row",
+        "hot-wallet Debit >= 3x pgbench hot row",
         hot["rps"],
         refs["pgbench_hot_row"]["tps"],
         "debits/s",
-        ">= 1.00",
-        "debits to one wallet hold its row lock (SELECT ... FOR UPDATE) in turn; the ledger "
-        "combines the debits that arrive while a transaction runs (group commit), so too few "
-        f"concurrent callers, or a CPU-bound ledger, keep the batches small; {cpu(hot)}",
+        ">= 3.00",
+        "the pipeline books the debits that arrive while a transaction runs in the next one; "
+        f"16 callers keep the transactions small; {cpu(hot)}",
     )
     check(
-        "DebitBatch >= 25% of pgbench batched rows",
+        "DebitBatch >= 50% of pgbench batched rows",
         batch["debits_per_s"],
         refs["pgbench_batch"]["rows_per_s"],
         "debits/s",
-        ">= 0.25",
+        ">= 0.50",
         f"{cpu(batch)}, postgres {batch['cpu_pct']['postgres']}%: per-debit Python work "
-        "(burn-down, row building, response encoding) and per-row UPDATEs (executemany) where "
-        "pgbench uses set-based statements; both run their 2 concurrent batches on the same "
-        "1,000 wallets, so the batches take the row locks one after the other",
+        "(burn-down, row building, response encoding) where pgbench only sends rows; both run "
+        "their 2 concurrent batches on the same 1,000 wallets, so the batches take the row "
+        "locks one after the other",
     )
     check(
-        "IngestEvents end to end >= 50% of DebitBatch",
+        "IngestEvents end to end >= 80% of DebitBatch",
         ingest["debits_per_s"],
         batch["debits_per_s"],
         "debits/s",
-        ">= 0.50",
+        ">= 0.80",
         f"ingest alone {ingest['events_per_s']:,.0f} events/s (rating CPU "
         f"{ingest['cpu_pct']['rating']}%); the forwarder then sends DebitBatch calls of 500 one "
         f"at a time ({ingest['pending_left']} charges still pending at the end)",
     )
+    alone = sc["get_balance_alone"]
+    check(
+        "GetBalance p50 while debits run <= 3x alone",
+        sc["get_balance"]["p50_ms"] or 0,
+        alone["p50_ms"] or 0,
+        "ms",
+        "<= 3.00",
+        "reads share the one event loop with the write pipeline's callers; under debit load "
+        "each read waits its turn behind the RPCs in flight",
+    )
     g1, g10 = sc["get_balance"], sc["get_balance_10x"]
     check(
-        "GetBalance p99 within 1.5x at 10x journal",
+        "GetBalance p99 within 1.2x at 10x journal",
         g10["p99_ms"] or 0,
         g1["p99_ms"] or 0,
         "ms",
-        "<= 1.50",
+        "<= 1.20",
         f"p50 went {g1['p50_ms']:.1f} -> {g10['p50_ms']:.1f} ms and p95 {g1['p95_ms']:.1f} -> "
         f"{g10['p95_ms']:.1f} ms; GetBalance (now) reads the materialised live grants, not the "
         "journal, so a p99 jump alone is the tail of the background debits on a shared machine; "
@@ -619,12 +643,12 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
     )
     for name in ("ledger", "rating"):
         check(
-            f"{name} peak RSS <= 300 MB",
+            f"{name} peak RSS <= 200 MB",
             r["rss_peak_mb"].get(name, 0.0),
             RSS_LIMIT_MB,
             "MB",
             "<= 1.00",
-            "resident memory went over 300 MB during the run",
+            "resident memory went over 200 MB during the run",
         )
     soak = r.get("soak", {})
     for name, mb in soak.get("rss_mb", {}).items():
@@ -698,7 +722,7 @@ def print_report(r: dict[str, Any]) -> None:
     if r["profile"] == "quick":
         print(
             "\nQuick run: short durations and a short soak; `make bench` runs the full "
-            "durations and the 5-minute soak."
+            "durations and the 2-minute soak."
         )
 
 
