@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from billing_common.errors import InvalidArgument, Violation
 from ledger_service.app import commands as cmd
@@ -61,10 +61,18 @@ class Operation(Protocol):
 
 
 class _Direct:
-    """An operation that names its wallet and needs nothing beyond the locked state."""
+    """An operation whose command names its wallet, needing nothing beyond the locked state."""
 
-    wallet_id: str
+    command: Any  # a command with `idem` and `wallet_id`
     conflict_key: str | None = None
+
+    @property
+    def idem(self) -> cmd.Idem:
+        return self.command.idem  # type: ignore[no-any-return]
+
+    @property
+    def wallet_id(self) -> str:
+        return self.command.wallet_id  # type: ignore[no-any-return]
 
     async def locate(self, store: LedgerStore) -> str:
         return self.wallet_id
@@ -84,14 +92,6 @@ class DebitOp(_Direct):
     customer_id: str = ""
     # Where the customer_id came from, for the violation ("customer_id", "debits[3].customer_id").
     customer_field: str = "customer_id"
-
-    @property
-    def idem(self) -> cmd.Idem:  # type: ignore[override]
-        return self.command.idem
-
-    @property
-    def wallet_id(self) -> str:  # type: ignore[override]
-        return self.command.wallet_id
 
     def _check_owner(self, owner: str) -> None:
         if self.customer_id and owner != self.customer_id:
@@ -131,14 +131,6 @@ class CreateGrantOp(_Direct):
     command: cmd.CreateGrant
     encoder: Callable[[Grant, list[StoredEntry], datetime], bytes]
     grant_id: str
-
-    @property
-    def idem(self) -> cmd.Idem:  # type: ignore[override]
-        return self.command.idem
-
-    @property
-    def wallet_id(self) -> str:  # type: ignore[override]
-        return self.command.wallet_id
 
     def apply(self, state: WalletState, now: datetime) -> ledger.Outcome:
         c = self.command
@@ -259,14 +251,6 @@ class CreateHoldOp(_Direct):
     command: cmd.CreateHold
     encoder: HoldEncoder
     hold_id: str
-
-    @property
-    def idem(self) -> cmd.Idem:  # type: ignore[override]
-        return self.command.idem
-
-    @property
-    def wallet_id(self) -> str:  # type: ignore[override]
-        return self.command.wallet_id
 
     def apply(self, state: WalletState, now: datetime) -> ledger.Outcome:
         c = self.command
