@@ -463,7 +463,11 @@ async def run(profile: str) -> dict[str, Any]:
             soak = p["soak"]
             print(
                 f"soak: {soak} s of unary debits + event ingest"
-                + (" (short soak of the quick run, not the full run's 2-minute soak)" if soak < 120 else ""),
+                + (
+                    " (short soak of the quick run, not the full run's 2-minute soak)"
+                    if soak < 120
+                    else ""
+                ),
                 flush=True,
             )
             s0 = time.monotonic()

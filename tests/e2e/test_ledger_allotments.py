@@ -407,7 +407,9 @@ async def test_a_write_that_books_a_due_period_returns_its_own_entry(ledger_serv
     assert pb.EntryType.Name(hold.entry.type) == "ENTRY_TYPE_HOLD"
     assert hold.entry.related_id == hold.hold.hold_id
     clock.set(at(1, 15, 1))
-    void = await stub.VoidGrant(pb.VoidGrantRequest(request_id=rid(), grant_id=extra.grant.grant_id))
+    void = await stub.VoidGrant(
+        pb.VoidGrantRequest(request_id=rid(), grant_id=extra.grant.grant_id)
+    )
     assert pb.EntryType.Name(void.entry.type) == "ENTRY_TYPE_VOID"
     assert void.entry.related_id == extra.grant.grant_id
     clock.set(at(1, 22, 1))
