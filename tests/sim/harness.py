@@ -10,6 +10,7 @@ import contextlib
 import os
 import random
 import shutil
+import socket
 import tempfile
 import threading
 import uuid
@@ -31,6 +32,10 @@ from ledger_service import main as ledger_main
 from ledger_service.adapters.db.migrate import upgrade_async
 from ledger_service.adapters.grpc.servicer import LedgerServicer
 from ledger_service.config import LedgerSettings
+from rating_service import main as rating_main
+from rating_service.adapters.db.migrate import upgrade_async as upgrade_rating
+from rating_service.adapters.grpc.servicer import RatingServicer
+from rating_service.config import RatingSettings
 
 T = TypeVar("T")
 ADMIN_ATTEMPTS_MAX = 5  # of a worker database step cut by another worker's restart
@@ -226,16 +231,19 @@ class Service:
     servicer: LedgerServicer
 
     @classmethod
-    async def start(cls, uri: str, clock: SimClock) -> Service:
+    async def start(cls, uri: str, clock: SimClock, port: int) -> Service:
+        """Wired and serving gRPC on `port` (the rating service reaches it there; a service
+        rebuilt after a kill serves on the same port)."""
         settings = LedgerSettings(
             database_url=uri,
-            listen="127.0.0.1:0",
+            listen=f"127.0.0.1:{port}",
             migrate=False,
             pool_size=POOL_SIZE,
             sweep_interval_s=0,
             webhook_interval_s=0,
         )
         ledger = await ledger_main.build(settings, clock)
+        await ledger.server.start()
         return cls(ledger, ledger.servicer)
 
     async def call(self, method: str, request: Any) -> Any:
@@ -280,6 +288,74 @@ async def _terminate(uri: str, name: str, only_one: random.Random | None) -> int
         await conn.close()
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class RatingService:
+    """One in-process rating service on its own database, wired as `rating_service.main.build`
+    wires it, reaching the worker's ledger over real gRPC with its real ledger client. Its
+    forwarder is driven by the seeds (one delivery round at a time, as one forwarder loop per
+    process runs)."""
+
+    rating: rating_main.Rating
+    servicer: RatingServicer
+    uri: str
+    forwarding: asyncio.Lock
+    _side: asyncpg.Connection | None = None
+
+    @classmethod
+    async def start(cls, db: Database, clock: SwitchableClock, ledger_port: int) -> RatingService:
+        uri = await db.through_restarts(lambda: _new_rating_database(db.server_uri))
+        settings = RatingSettings(
+            database_url=uri,
+            listen="127.0.0.1:0",
+            ledger_target=f"127.0.0.1:{ledger_port}",
+            migrate=False,
+            forward=False,
+            pool_size=POOL_SIZE,
+            page_token_secret="sim-" + "s" * 40,
+        )
+        rating = await rating_main.build(settings, clock)  # type: ignore[arg-type]
+        servicer = RatingServicer(rating.app, rating_main.page_tokens(settings))
+        return cls(rating, servicer, uri, asyncio.Lock())
+
+    async def call(self, method: str, request: Any) -> Any:
+        return await getattr(self.servicer, method)(request, _Context())
+
+    async def forward_once(self) -> int:
+        async with self.forwarding:
+            return await self.rating.forwarder.run_once()
+
+    async def pending(self) -> int:
+        return await self.rating.app.read(lambda repo: repo.pending_charges())
+
+    async def side(self) -> asyncpg.Connection:
+        """The checks' own connection to the rating database."""
+        if self._side is None or self._side.is_closed():
+            self._side = await asyncpg.connect(
+                self.uri, server_settings={"application_name": CHECKS_APP}
+            )
+        return self._side
+
+    async def close(self, db: Database) -> None:
+        if self._side is not None and not self._side.is_closed():
+            await self._side.close()
+        await self.rating.close()
+        await db.drop_database(self.uri)
+
+
+async def _new_rating_database(server_uri: str) -> str:
+    name = f"simrating_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    await database.ensure_database(server_uri, name)
+    uri = database.with_database(server_uri, name)
+    await upgrade_rating(uri)
+    return uri
+
+
 class SwitchableClock:
     """The clock the worker's service reads: the running seed's SimClock."""
 
@@ -304,6 +380,8 @@ class Worker:
         self.uri = uri
         self.clock = SwitchableClock()
         self.service: Service | None = None
+        self.port = free_port()  # the ledger's gRPC port, kept across service rebuilds
+        self.rating: RatingService | None = None  # built by the first rating seed
         self._side: asyncpg.Connection | None = None
         self.side_lock = asyncio.Lock()  # one query at a time on the side connection
         self.db_restart_share = 0.01  # of seeds (a restart costs about a second)
@@ -319,9 +397,14 @@ class Worker:
         old, self.uri = self.uri, await self.db.new_worker_database()
         await self.db.drop_database(old)
 
+    async def ensure_rating(self) -> RatingService:
+        if self.rating is None:
+            self.rating = await RatingService.start(self.db, self.clock, self.port)
+        return self.rating
+
     async def ensure_service(self) -> Service:
         if self.service is None:
-            self.service = await Service.start(self.uri, self.clock)  # type: ignore[arg-type]
+            self.service = await Service.start(self.uri, self.clock, self.port)  # type: ignore[arg-type]
         return self.service
 
     async def side(self) -> asyncpg.Connection:
@@ -340,6 +423,9 @@ class Worker:
             self._side = None
 
     async def close(self) -> None:
+        if self.rating is not None:
+            await self.rating.close(self.db)
+            self.rating = None
         if self.service is not None:
             await self.service.kill()
             self.service = None

@@ -26,6 +26,7 @@ from billing_common.money import format_amount, parse_amount
 from billing_common.protoconv import duration, timestamp
 from tests.sim import checks
 from tests.sim.harness import RpcFailure, SimClock, Worker, terminate_backends
+from tests.sim.rating import RatingScenario, is_rating_seed
 
 STEPS_DEFAULT = 12
 WAVE_OPS_MAX = 5
@@ -54,6 +55,8 @@ class WalletModel:
     blocks: bool = False  # block pricing (threshold 0, whole blocks bought to cover a debit)
     # A write without entries ran automation after setup (it may re-arm a top-up rule unseen).
     silent_rearm: bool = False
+    blocks_end: datetime | None = None  # the subscription end the blocks are bought until
+    schedule_end_requested: bool = False  # EndAllotmentSchedule was sent for one of its schedules
 
 
 @dataclass
@@ -111,6 +114,8 @@ class Simulation:
         self.calls = 0
         self.touched: set[str] = set()  # wallets the current wave works on
         self.faults: list[str] = []
+        # The rating service's part (tests/sim/rating.py), in a seeded share of the seeds.
+        self.rating = RatingScenario(self) if is_rating_seed(seed) else None
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -317,6 +322,7 @@ class Simulation:
         )
         if not isinstance(result, RpcFailure):
             w.blocks = True
+            w.blocks_end = end
             w.threshold = Decimal(0)
 
     # -- operations (all choices made when the op is built, before the wave runs) ------------
@@ -548,6 +554,7 @@ class Simulation:
 
         async def run() -> None:
             w.silent_rearm = True  # may write nothing to the journal yet run automation
+            w.schedule_end_requested = True
             await self.call("EndAllotmentSchedule", request)
 
         return run
@@ -603,6 +610,8 @@ class Simulation:
         if w.schedules:
             choices.append((0.05, lambda: self.op_end_schedule(w)))
         choices.append((0.05, lambda: self.op_alert_rules(w)))
+        if self.rating is not None and self.rating.wallet is not None:
+            choices += [(3, self.rating.op_ingest), (1, self.rating.op_forward)]
         total = sum(weight for weight, _ in choices)
         pick = self.rng.uniform(0, total)
         for weight, build in choices:
@@ -667,6 +676,8 @@ class Simulation:
         )
         try:
             await self.setup()
+            if self.rating is not None and not self.stopped:
+                await self.rating.setup()
             if not self.stopped:
                 await checks.after_step(self)
             for step in range(self.steps):
@@ -691,6 +702,8 @@ class Simulation:
                 if not self.stopped:
                     await checks.after_step(self, self.touched, verify_rpc=faulted)
                 self.touched = set()
+            if self.rating is not None and not self.stopped:
+                await self.rating.check()
             if not self.stopped:
                 await checks.at_end(self)
         finally:

@@ -1,0 +1,332 @@
+"""The rating service where it touches the ledger, in a seeded share of the seeds.
+
+A rating seed adds one customer whose wallet is a DENY wallet with block top-up pricing (included
+units, then blocks bought when usage needs them), a meter and a per-unit price, and a plan that
+draws on that wallet. Its waves then mix IngestEvents (synchronous, and asynchronous followed by
+forwarder rounds; event ids sometimes repeated) with everything the ledger seeds do, faults
+included, on the same wallets. At the end every charge is delivered, and:
+
+- every event the rating service accepted has exactly one charge, booked exactly once in the
+  ledger (one DEBIT for its ledger request id, for its amount; no other DEBIT for the event);
+- no event was denied and no charge failed while a block could still be bought (before the
+  subscription's end, no end requested);
+- the rating service never answered INTERNAL or UNKNOWN (like every call of the simulator).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import grpc
+from billing.ledger.v1 import ledger_pb2 as lpb
+from billing.rating.v1 import rating_pb2 as pb
+
+from billing_common.protoconv import timestamp
+from rating_service.config import RatingSettings
+from tests.sim.harness import RatingService, RpcFailure
+
+if TYPE_CHECKING:
+    from tests.sim.world import Op, Simulation, WalletModel
+
+RATING_SEED_SHARE = 0.25
+UNIT_PRICE = Decimal("0.5")
+DRAIN_ROUNDS_MAX = 60
+RETRIES_MAX = 40
+RATING_GRACE = timedelta(seconds=RatingSettings().grace_s)
+NEVER = (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN)
+
+
+def is_rating_seed(seed: int) -> bool:
+    """Chosen by a generator of its own, so the ledger seeds' sequences stay as they were."""
+    return random.Random(seed * 104_729 + 3).random() < RATING_SEED_SHARE
+
+
+@dataclass
+class Sent:
+    units: int
+    occurred: datetime
+
+
+@dataclass
+class RatingScenario:
+    sim: Simulation
+    service: RatingService | None = None
+    wallet: WalletModel | None = None
+    customer_id: str = ""
+    sent: dict[str, Sent] = field(default_factory=dict)  # every event id sent at least once
+    accepted: set[str] = field(default_factory=set)
+    priced_from: datetime | None = None
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    async def call(self, method: str, request: Any) -> Any:
+        """A rating call as a client makes it: UNAVAILABLE retried with the same request."""
+        assert self.service is not None
+        last: RpcFailure | None = None
+        for _ in range(RETRIES_MAX):
+            self.sim.calls += 1
+            try:
+                return await self.service.call(method, request)
+            except RpcFailure as failure:
+                if failure.code in NEVER:
+                    self.sim.internal(f"rating.{method}", failure)
+                    return failure
+                if failure.code is not grpc.StatusCode.UNAVAILABLE:
+                    return failure
+                last = failure
+                await self.sim.db.ready()
+        self.sim.violate("never_available", f"rating.{method} still failing: {last}")
+        return last
+
+    def blocks_available(self, at: datetime) -> bool:
+        """Whether the wallet's block rule could buy at every instant up to `at`."""
+        w = self.wallet
+        return (
+            w is not None
+            and w.blocks
+            and not w.schedule_end_requested
+            and w.blocks_end is not None
+            and at < w.blocks_end
+        )
+
+    def too_old(self, event_id: str) -> bool:
+        """Whether the event is older than the rating service's grace window by now."""
+        return self.sim.now() - self.sent[event_id].occurred > RATING_GRACE
+
+    # -- setup ------------------------------------------------------------------------------
+
+    async def setup(self) -> None:
+        sim = self.sim
+        self.service = await sim.worker.ensure_rating()
+        self.customer_id = f"sim-{sim.run_id}-rating"
+        created = await sim.call(
+            "CreateWallet",
+            lpb.CreateWalletRequest(
+                request_id=sim.rid(),
+                customer_id=self.customer_id,
+                unit="CREDITS",
+                overage_policy=lpb.OVERAGE_POLICY_DENY,
+            ),
+        )
+        if isinstance(created, RpcFailure):
+            sim.violate("setup_failed", f"CreateWallet (rating): {created}")
+            return
+        from tests.sim.world import WalletModel
+
+        w = WalletModel(created.wallet.wallet_id, True)
+        sim.wallets.append(w)
+        await sim.setup_blocks(w)
+        if not w.blocks:
+            sim.violate("setup_failed", "the rating wallet got no block rule")
+            return
+        self.wallet = w
+        # Prices and plans start now or later (not in the past); events happen from then on.
+        start = self.priced_from = sim.now() + timedelta(seconds=1)
+        meter = await self.call(
+            "CreateMeter",
+            pb.CreateMeterRequest(
+                request_id=sim.rid(),
+                key=f"sim_{sim.run_id}",
+                event_type="llm.tokens",
+                aggregation=pb.AGGREGATION_SUM,
+                value_property="units",
+            ),
+        )
+        if isinstance(meter, RpcFailure):
+            sim.violate("setup_failed", f"CreateMeter: {meter}")
+            return
+        price = await self.call(
+            "CreatePrice",
+            pb.CreatePriceRequest(
+                request_id=sim.rid(),
+                meter_id=meter.meter.meter_id,
+                unit="CREDITS",
+                effective_time=timestamp(start),
+                model=pb.PRICING_MODEL_PER_UNIT,
+                unit_price=str(UNIT_PRICE),
+            ),
+        )
+        if isinstance(price, RpcFailure):
+            sim.violate("setup_failed", f"CreatePrice: {price}")
+            return
+        plan = await self.call(
+            "CreatePlan",
+            pb.CreatePlanRequest(
+                request_id=sim.rid(),
+                name="sim plan",
+                cadence=pb.CADENCE_MONTHLY,
+                billing_anchor_time=timestamp(start),
+                unit="CREDITS",
+                prices=[pb.PlanPrice(price_id=price.price.price_id)],
+            ),
+        )
+        if isinstance(plan, RpcFailure):
+            sim.violate("setup_failed", f"CreatePlan: {plan}")
+            return
+        assigned = await self.call(
+            "AssignPlan",
+            pb.AssignPlanRequest(
+                request_id=sim.rid(),
+                customer_id=self.customer_id,
+                plan_id=plan.plan.plan_id,
+                wallet_id=w.id,
+                start_time=timestamp(start),
+            ),
+        )
+        if isinstance(assigned, RpcFailure):
+            sim.violate("setup_failed", f"AssignPlan: {assigned}")
+
+    # -- operations -------------------------------------------------------------------------
+
+    def op_ingest(self) -> Op:
+        sim = self.sim
+        events: list[pb.Event] = []
+        for _ in range(sim.rng.randint(1, 3)):
+            if self.sent and sim.rng.random() < 0.25:
+                event_id = sim.rng.choice(sorted(self.sent))  # the same event again
+                first = self.sent[event_id]
+            else:
+                event_id = f"{sim.rid()}-ev"
+                assert self.priced_from is not None
+                first = Sent(
+                    sim.rng.randint(1, 20),
+                    max(
+                        self.priced_from,
+                        sim.now() - timedelta(milliseconds=sim.rng.randint(0, 20_000)),
+                    ),
+                )
+            events.append(
+                pb.Event(
+                    event_id=event_id,
+                    customer_id=self.customer_id,
+                    type="llm.tokens",
+                    occurred_time=timestamp(first.occurred),
+                    properties={"units": str(first.units)},
+                )
+            )
+            self.sent.setdefault(event_id, first)
+        sync = sim.rng.random() < 0.5
+        request = pb.IngestEventsRequest(
+            request_id=sim.rid(),
+            events=events,
+            mode=pb.INGEST_MODE_SYNC if sync else pb.INGEST_MODE_ASYNC,
+        )
+
+        async def run() -> None:
+            result = await self.call("IngestEvents", request)
+            if isinstance(result, RpcFailure):
+                if result.code not in NEVER and result.code is not grpc.StatusCode.UNAVAILABLE:
+                    sim.violate("rating_ingest_refused", f"IngestEvents: {result}")
+                return
+            for r in result.results:
+                status = pb.EventStatus.Name(r.status)
+                if r.status in (pb.EVENT_STATUS_ACCEPTED, pb.EVENT_STATUS_CHARGED):
+                    self.accepted.add(r.event_id)
+                elif r.status == pb.EVENT_STATUS_DENIED:
+                    # Booked by now; a block could be bought if the subscription still runs.
+                    if self.blocks_available(sim.now()):
+                        sim.violate(
+                            "rating_denied_while_blocks_could_be_bought",
+                            f"{r.event_id}: {r.error.reason} {r.error.message}",
+                        )
+                elif r.status == pb.EVENT_STATUS_DUPLICATE:
+                    continue
+                elif r.error.reason == "EVENT_TOO_OLD" and self.too_old(r.event_id):
+                    continue  # a clock jump ran before it: older than the grace window is right
+                else:
+                    sim.violate("rating_event_refused", f"{r.event_id}: {status} {r.error}")
+
+        return run
+
+    def op_forward(self) -> Op:
+        async def run() -> None:
+            assert self.service is not None
+            await self.service.forward_once()
+
+        return run
+
+    # -- at the end -------------------------------------------------------------------------
+
+    async def drain(self) -> None:
+        """Deliver every pending charge, moving time on past retry back-offs."""
+        assert self.service is not None
+        for _ in range(DRAIN_ROUNDS_MAX):
+            handled = await self.service.forward_once()
+            if handled:
+                continue
+            if not await self.service.pending():
+                return
+            self.sim.clock.advance(timedelta(seconds=61))  # past the forwarder's back-off
+        self.sim.violate(
+            "rating_charges_stuck", f"{await self.service.pending()} charges still pending"
+        )
+
+    async def check(self) -> None:
+        if self.service is None or self.wallet is None:
+            return
+        await self.drain()
+        ids = sorted(self.sent)
+        charges = await self._charges(ids)
+        debits = await self._ledger_debits(ids)
+        by_event: dict[str, list[dict[str, Any]]] = {}
+        for c in charges:
+            by_event.setdefault(c["event_id"], []).append(c)
+        for event_id in sorted(self.accepted):
+            found = by_event.get(event_id, [])
+            if len(found) != 1:
+                self.sim.violate(
+                    "rating_charge_count", f"event {event_id}: {len(found)} charges, not 1"
+                )
+        for c in charges:
+            booked = [d for d in debits if d["request_id"] == c["ledger_request_id"]]
+            if c["status"] == "ACKNOWLEDGED":
+                if len(booked) != 1 or booked[0]["amount"] != -c["amount"]:
+                    self.sim.violate(
+                        "rating_charge_not_booked_once",
+                        f"charge of {c['event_id']} ({c['amount']}): ledger debits {booked}",
+                    )
+            elif c["status"] in ("DENIED", "FAILED"):
+                if booked:
+                    self.sim.violate(
+                        "rating_refused_charge_booked", f"{c['event_id']}: {c['status']} {booked}"
+                    )
+                if self.blocks_available(self.sim.now()):  # every booking was before now
+                    self.sim.violate(
+                        "rating_charge_refused_while_blocks_could_be_bought",
+                        f"{c['event_id']}: {c['status']} {c['reason']}",
+                    )
+            else:
+                self.sim.violate("rating_charge_not_settled", f"{c['event_id']}: {c['status']}")
+        per_event: dict[str, int] = {}
+        for d in debits:
+            per_event[d["source_event_id"]] = per_event.get(d["source_event_id"], 0) + 1
+        for event_id, n in sorted(per_event.items()):
+            if n > 1:
+                self.sim.violate("rating_event_debited_twice", f"event {event_id}: {n} DEBITs")
+
+    async def _charges(self, event_ids: list[str]) -> list[dict[str, Any]]:
+        assert self.service is not None
+        conn = await self.service.side()
+        rows = await conn.fetch(
+            "SELECT event_id, amount, status, ledger_request_id, occurred_time,"
+            " last_error AS reason FROM charges"
+            " WHERE customer_id = $1 AND event_id = ANY($2::text[]) AND amount > 0",
+            self.customer_id,
+            event_ids,
+        )
+        return [dict(r) for r in rows]
+
+    async def _ledger_debits(self, event_ids: list[str]) -> list[dict[str, Any]]:
+        assert self.wallet is not None
+        conn = await self.sim.worker.side()
+        rows = await conn.fetch(
+            "SELECT request_id, source_event_id, amount FROM entries"
+            " WHERE wallet_id = $1 AND type = 'DEBIT' AND source_event_id = ANY($2::text[])",
+            self.wallet.id,
+            event_ids,
+        )
+        return [dict(r) for r in rows]
