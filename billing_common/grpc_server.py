@@ -15,6 +15,8 @@ from typing import Any, Protocol, TypeVar
 
 import grpc
 import structlog
+from google.protobuf import message_factory
+from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message import Message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
@@ -69,6 +71,35 @@ def nul_field(message: Message, prefix: str = "") -> str | None:
         elif isinstance(value, Message) and (found := nul_field(value, name + ".")):
             return found
     return None
+
+
+def add_servicer(server: grpc.aio.Server, servicer: object, service: ServiceDescriptor) -> str:
+    """Register `servicer` for `service` as the generated `add_..._to_server` does, except that a
+    method may return its response already encoded: a write's response is encoded once, stored
+    with its request id for replays, and sent as those bytes, never parsed and encoded again.
+    Returns the service's full name."""
+    handlers = {}
+    for method in service.methods:
+        request = message_factory.GetMessageClass(method.input_type)
+        make = (
+            grpc.unary_stream_rpc_method_handler
+            if method.server_streaming
+            else grpc.unary_unary_rpc_method_handler
+        )
+        handlers[method.name] = make(
+            getattr(servicer, method.name),
+            request_deserializer=request.FromString,
+            response_serializer=_encoded,
+        )
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(service.full_name, handlers),)
+    )
+    server.add_registered_method_handlers(service.full_name, handlers)
+    return str(service.full_name)
+
+
+def _encoded(response: Message | bytes) -> bytes:
+    return response if isinstance(response, bytes) else response.SerializeToString()
 
 
 def rpc(table: ErrorTable, domain: str) -> Callable[[Handler[Req, Resp]], Handler[Req, Resp]]:

@@ -8,12 +8,18 @@ from datetime import timedelta
 
 import grpc
 import structlog
-from billing.ledger.v1 import ledger_pb2, ledger_pb2_grpc
+from billing.ledger.v1 import ledger_pb2
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from billing_common import database, gc_tuning, paging
 from billing_common.clock import Clock, SystemClock
-from billing_common.grpc_server import GrpcServer, every, exit_on_stop_signals, serve_until_signal
+from billing_common.grpc_server import (
+    GrpcServer,
+    add_servicer,
+    every,
+    exit_on_stop_signals,
+    serve_until_signal,
+)
 from billing_common.logs import configure_logging
 from billing_common.metrics import serve_metrics
 from ledger_service import limits
@@ -93,8 +99,10 @@ async def build(settings: LedgerSettings, clock: Clock | None = None) -> Ledger:
     servicer = LedgerServicer(app, webhooks, tokens)
 
     def register(server: grpc.aio.Server) -> list[str]:
-        ledger_pb2_grpc.add_LedgerServiceServicer_to_server(servicer, server)
-        return [SERVICE_NAME]
+        # Writes answer with the bytes their idempotency record keeps (encoded once).
+        return [
+            add_servicer(server, servicer, ledger_pb2.DESCRIPTOR.services_by_name["LedgerService"])
+        ]
 
     server = GrpcServer(settings.listen, register, server_limits, DOMAIN)
     return Ledger(app, engine, server, webhooks, servicer)

@@ -23,6 +23,8 @@ from urllib.parse import urlsplit
 
 import asyncpg
 import grpc
+from billing.ledger.v1 import ledger_pb2
+from google.protobuf import message_factory
 from google.rpc import error_details_pb2, status_pb2
 from sqlalchemy.exc import DBAPIError
 
@@ -43,6 +45,7 @@ ADMIN_ATTEMPTS_MAX = 5  # of a worker database step cut by another worker's rest
 # Every clock read moves time on by up to this much (seeded): two reads are never equal, as in
 # real time, so a time read before a lock is older than one read after it.
 CLOCK_STEP_MAX = timedelta(milliseconds=20)
+LEDGER_SERVICE = ledger_pb2.DESCRIPTOR.services_by_name["LedgerService"]
 POOL_SIZE = 6
 
 
@@ -247,7 +250,13 @@ class Service:
         return cls(ledger, ledger.servicer)
 
     async def call(self, method: str, request: Any) -> Any:
-        return await getattr(self.servicer, method)(request, _Context())
+        """The response a client gets: writes answer with their encoded bytes (encoded once,
+        see `billing_common.grpc_server.add_servicer`), decoded here as gRPC would."""
+        response = await getattr(self.servicer, method)(request, _Context())
+        if isinstance(response, bytes):
+            output = LEDGER_SERVICE.methods_by_name[method].output_type
+            return message_factory.GetMessageClass(output).FromString(response)
+        return response
 
     async def kill(self) -> None:
         """Die as a process would: in-flight group commits are cancelled, connections closed."""

@@ -48,15 +48,13 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
         self.webhooks = webhooks
 
     @handler
-    async def CreateWallet(
-        self, request: pb.CreateWalletRequest, context: Ctx
-    ) -> pb.CreateWalletResponse:
+    async def CreateWallet(self, request: pb.CreateWalletRequest, context: Ctx) -> bytes:
         command = convert.create_wallet(request)
         payload = await self.app.create_wallet(
             command,
             lambda w: pb.CreateWalletResponse(wallet=convert.wallet(w)).SerializeToString(),
         )
-        return pb.CreateWalletResponse.FromString(payload)
+        return payload  # encoded once (see grpc_server.add_servicer)
 
     @handler
     async def GetWallet(self, request: pb.GetWalletRequest, context: Ctx) -> pb.GetWalletResponse:
@@ -76,9 +74,7 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
         )
 
     @handler
-    async def CreateGrant(
-        self, request: pb.CreateGrantRequest, context: Ctx
-    ) -> pb.CreateGrantResponse:
+    async def CreateGrant(self, request: pb.CreateGrantRequest, context: Ctx) -> bytes:
         command = convert.create_grant(request)
         # The grant's state is the state at the write's own time, inside its transaction.
         payload = await self.app.create_grant(
@@ -87,7 +83,7 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
                 grant=convert.grant(g, now), entries=[convert.entry(e) for e in entries]
             ).SerializeToString(),
         )
-        return pb.CreateGrantResponse.FromString(payload)
+        return payload  # encoded once (see grpc_server.add_servicer)
 
     @handler
     async def GetGrant(self, request: pb.GetGrantRequest, context: Ctx) -> pb.GetGrantResponse:
@@ -112,7 +108,7 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
         )
 
     @handler
-    async def VoidGrant(self, request: pb.VoidGrantRequest, context: Ctx) -> pb.VoidGrantResponse:
+    async def VoidGrant(self, request: pb.VoidGrantRequest, context: Ctx) -> bytes:
         command = convert.void_grant(request)
         payload = await self.app.void_grant(
             command,
@@ -120,15 +116,15 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
                 grant=convert.grant(g, now), entry=convert.entry(e)
             ).SerializeToString(),
         )
-        return pb.VoidGrantResponse.FromString(payload)
+        return payload  # encoded once (see grpc_server.add_servicer)
 
     @handler
-    async def Debit(self, request: pb.DebitRequest, context: Ctx) -> pb.DebitResponse:
+    async def Debit(self, request: pb.DebitRequest, context: Ctx) -> bytes:
         command = convert.debit(request, self._latest())
         # Concurrent writes share transactions (see app/pipeline.py); the wallet's owner is
         # checked there, under its lock.
         payload = await self.app.debit(command, _encode_debit, request.customer_id)
-        return pb.DebitResponse.FromString(payload)
+        return payload  # encoded once (see grpc_server.add_servicer)
 
     @handler
     async def DebitBatch(
@@ -182,9 +178,7 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
         return pb.DebitBatchResponse(results=results)
 
     @handler
-    async def RefundDebit(
-        self, request: pb.RefundDebitRequest, context: Ctx
-    ) -> pb.RefundDebitResponse:
+    async def RefundDebit(self, request: pb.RefundDebitRequest, context: Ctx) -> bytes:
         command = convert.refund(request)
         payload = await self.app.refund(
             command,
@@ -192,7 +186,7 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
                 entries=[convert.entry(e) for e in entries]
             ).SerializeToString(),
         )
-        return pb.RefundDebitResponse.FromString(payload)
+        return payload  # encoded once (see grpc_server.add_servicer)
 
     @handler
     async def GetBalance(
@@ -257,28 +251,22 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
         )
 
     @handler
-    async def CreateHold(
-        self, request: pb.CreateHoldRequest, context: Ctx
-    ) -> pb.CreateHoldResponse:
+    async def CreateHold(self, request: pb.CreateHoldRequest, context: Ctx) -> bytes:
         command = convert.create_hold(request)
         payload = await self.app.create_hold(command, self._encode_hold(pb.CreateHoldResponse))
-        return pb.CreateHoldResponse.FromString(payload)
+        return payload  # encoded once (see grpc_server.add_servicer)
 
     @handler
-    async def CaptureHold(
-        self, request: pb.CaptureHoldRequest, context: Ctx
-    ) -> pb.CaptureHoldResponse:
+    async def CaptureHold(self, request: pb.CaptureHoldRequest, context: Ctx) -> bytes:
         command = convert.capture_hold(request)
         payload = await self.app.capture_hold(command, self._encode_hold(pb.CaptureHoldResponse))
-        return pb.CaptureHoldResponse.FromString(payload)
+        return payload  # encoded once (see grpc_server.add_servicer)
 
     @handler
-    async def ReleaseHold(
-        self, request: pb.ReleaseHoldRequest, context: Ctx
-    ) -> pb.ReleaseHoldResponse:
+    async def ReleaseHold(self, request: pb.ReleaseHoldRequest, context: Ctx) -> bytes:
         command = convert.release_hold(request)
         payload = await self.app.release_hold(command, self._encode_hold(pb.ReleaseHoldResponse))
-        return pb.ReleaseHoldResponse.FromString(payload)
+        return payload  # encoded once (see grpc_server.add_servicer)
 
     @handler
     async def GetHold(self, request: pb.GetHoldRequest, context: Ctx) -> pb.GetHoldResponse:
@@ -286,16 +274,14 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
         return pb.GetHoldResponse(hold=convert.hold(found, at))
 
     @handler
-    async def SetTopUpRule(
-        self, request: pb.SetTopUpRuleRequest, context: Ctx
-    ) -> pb.SetTopUpRuleResponse:
+    async def SetTopUpRule(self, request: pb.SetTopUpRuleRequest, context: Ctx) -> bytes:
         idem, rule = convert.topup_rule(request)
         payload = await self.app.set_topup_rule(
             idem,
             rule,
             lambda r: pb.SetTopUpRuleResponse(rule=convert.topup_rule_out(r)).SerializeToString(),
         )
-        return pb.SetTopUpRuleResponse.FromString(payload)
+        return payload  # encoded once (see grpc_server.add_servicer)
 
     @handler
     async def ListTopUps(
@@ -313,30 +299,26 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
         )
 
     @handler
-    async def ConfirmTopUp(
-        self, request: pb.ConfirmTopUpRequest, context: Ctx
-    ) -> pb.ConfirmTopUpResponse:
+    async def ConfirmTopUp(self, request: pb.ConfirmTopUpRequest, context: Ctx) -> bytes:
         payload = await self.app.confirm_topup(
             convert.idem(request, "ConfirmTopUp"),
             convert.identifier(request.top_up_id, "top_up_id"),
             lambda t: pb.ConfirmTopUpResponse(top_up=convert.topup(t)).SerializeToString(),
         )
-        return pb.ConfirmTopUpResponse.FromString(payload)
+        return payload  # encoded once (see grpc_server.add_servicer)
 
     @handler
-    async def FailTopUp(self, request: pb.FailTopUpRequest, context: Ctx) -> pb.FailTopUpResponse:
+    async def FailTopUp(self, request: pb.FailTopUpRequest, context: Ctx) -> bytes:
         payload = await self.app.fail_topup(
             convert.idem(request, "FailTopUp"),
             convert.identifier(request.top_up_id, "top_up_id"),
             request.reason,
             lambda t: pb.FailTopUpResponse(top_up=convert.topup(t)).SerializeToString(),
         )
-        return pb.FailTopUpResponse.FromString(payload)
+        return payload  # encoded once (see grpc_server.add_servicer)
 
     @handler
-    async def SetAlertRules(
-        self, request: pb.SetAlertRulesRequest, context: Ctx
-    ) -> pb.SetAlertRulesResponse:
+    async def SetAlertRules(self, request: pb.SetAlertRulesRequest, context: Ctx) -> bytes:
         rules = convert.alert_rules(request)
         payload = await self.app.set_alert_rules(
             convert.idem(request, "SetAlertRules"),
@@ -346,7 +328,7 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
                 rules=[convert.alert_rule_out(r) for r in stored]
             ).SerializeToString(),
         )
-        return pb.SetAlertRulesResponse.FromString(payload)
+        return payload  # encoded once (see grpc_server.add_servicer)
 
     @handler
     async def ListAlertRules(
@@ -358,7 +340,7 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
     @handler
     async def CreateAllotmentSchedule(
         self, request: pb.CreateAllotmentScheduleRequest, context: Ctx
-    ) -> pb.CreateAllotmentScheduleResponse:
+    ) -> bytes:
         idem, schedule = convert.schedule(request)
         payload = await self.app.create_schedule(
             idem,
@@ -367,7 +349,7 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
                 schedule=convert.schedule_out(s)
             ).SerializeToString(),
         )
-        return pb.CreateAllotmentScheduleResponse.FromString(payload)
+        return payload  # encoded once (see grpc_server.add_servicer)
 
     @handler
     async def ListAllotmentSchedules(
@@ -379,7 +361,7 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
     @handler
     async def EndAllotmentSchedule(
         self, request: pb.EndAllotmentScheduleRequest, context: Ctx
-    ) -> pb.EndAllotmentScheduleResponse:
+    ) -> bytes:
         payload = await self.app.end_schedule(
             convert.idem(request, "EndAllotmentSchedule"),
             convert.identifier(request.schedule_id, "schedule_id"),
@@ -388,7 +370,7 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
                 schedule=convert.schedule_out(s)
             ).SerializeToString(),
         )
-        return pb.EndAllotmentScheduleResponse.FromString(payload)
+        return payload  # encoded once (see grpc_server.add_servicer)
 
     @stream_rpc(ERRORS, DOMAIN)
     async def WatchWalletEvents(
