@@ -32,6 +32,9 @@ class RatingSettings:
     forward: bool = True
     # Charges per DebitBatch call (the ledger takes at most 1,000).
     forward_batch_size: int = 500
+    # DebitBatch calls in flight at once, each for its own wallets (a wallet's charges always go
+    # in one call, in order).
+    forward_concurrency: int = limits.FORWARD_CONCURRENCY
     # Forwarder retry backoff: first delay and cap, in seconds.
     forward_backoff_base_s: float = 0.5
     forward_backoff_max_s: float = 60.0

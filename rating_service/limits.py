@@ -23,8 +23,19 @@ KEEPALIVE_S = grpc_server.KEEPALIVE_S
 CONNECTION_IDLE_S = grpc_server.CONNECTION_IDLE_S
 
 
+# DebitBatch calls the forwarder has in flight at once (each on its own wallets).
+FORWARD_CONCURRENCY = 4
+FORWARD_CONCURRENCY_RANGE = (1, 32)
+# Charges per DebitBatch call: at most what the ledger takes in one call.
+FORWARD_BATCH_RANGE = (1, 1000)
+
+
 def check(settings: RatingSettings) -> ServerLimits:
     """The settings' bounds, checked (ValueError naming the setting), as server limits."""
+    grpc_server.within(
+        "forward_concurrency", settings.forward_concurrency, FORWARD_CONCURRENCY_RANGE
+    )
+    grpc_server.within("forward_batch_size", settings.forward_batch_size, FORWARD_BATCH_RANGE)
     return grpc_server.server_limits(settings)
 
 

@@ -84,6 +84,7 @@ async def build(
         app,
         ForwarderPolicy(
             batch_size_max=settings.forward_batch_size,
+            concurrency=settings.forward_concurrency,
             backoff_base_s=settings.forward_backoff_base_s,
             backoff_max_s=settings.forward_backoff_max_s,
             idle_s=settings.forward_idle_s,

@@ -1,7 +1,9 @@
 """The forwarder: delivers PENDING charges to the ledger until each is acknowledged or denied.
 
 - Positive charges go in batches through DebitBatch, each with the request id derived from its
-  event id, so a retry after a crash or timeout is answered with the original entry.
+  event id, so a retry after a crash or timeout is answered with the original entry. Up to
+  `concurrency` DebitBatch calls are in flight at once, each for its own wallets: a wallet's
+  charges always travel in one call sequence, in their order.
 - A negative charge becomes RefundDebit calls against the aggregate's earlier acknowledged debits,
   newest first. The split is planned once, durably (refund_parts), before any call, so retries
   repeat the same calls with the same request ids. It waits until every earlier charge of the same
@@ -59,6 +61,8 @@ ZERO = Decimal(0)
 @dataclass(frozen=True, slots=True)
 class ForwarderPolicy:
     batch_size_max: int = 500
+    # DebitBatch calls in flight at once; each carries the charges of its own wallets.
+    concurrency: int = 1
     backoff_base_s: float = 0.5
     backoff_max_s: float = 60.0
     idle_s: float = 0.5
@@ -104,11 +108,17 @@ class Forwarder:
         now = self.app.clock.now()
         backlog = await self.app.read(lambda repo: repo.pending_charges())
         metrics.FORWARDER_BACKLOG.set(backlog)
-        due = await self.app.read(lambda repo: repo.due_charges(now, self.policy.batch_size_max))
+        wanted = self.policy.batch_size_max * self.policy.concurrency
+        due = await self.app.read(lambda repo: repo.due_charges(now, wanted))
         debits = [c for c in due if c.amount > 0]
         refunds = [c for c in due if c.amount < 0]
-        if debits:
-            await self._debit(debits)
+        sent = await asyncio.gather(
+            *(self._debit_in_order(part) for part in self._partitions(debits)),
+            return_exceptions=True,
+        )
+        for failure in sent:  # every part has finished: report the first that failed
+            if isinstance(failure, BaseException):
+                raise failure
         for charge in refunds:
             await self._refund(charge)
         undos = await self.app.read(lambda repo: repo.due_undos(now, self.policy.batch_size_max))
@@ -146,6 +156,24 @@ class Forwarder:
             return
         moved = await self.app.write(lambda repo: repo.undo_fail(undo.id, error, internal=internal))
         report_failed("undo", {undo.id: (undo.event_id, result.reason, error)}, moved)
+
+    def _partitions(self, debits: list[ChargeRow]) -> list[list[ChargeRow]]:
+        """Charges split into `concurrency` parts, each wallet's charges in one part and in
+        their order (wallets dealt out in turn, so the parts stay even and the same every
+        time)."""
+        wallets = sorted({c.wallet_id for c in debits})
+        part_of = {w: i % self.policy.concurrency for i, w in enumerate(wallets)}
+        parts: list[list[ChargeRow]] = [[] for _ in range(self.policy.concurrency)]
+        for c in debits:
+            parts[part_of[c.wallet_id]].append(c)
+        return [p for p in parts if p]
+
+    async def _debit_in_order(self, debits: list[ChargeRow]) -> None:
+        """One part's charges, in DebitBatch calls of at most `batch_size_max`, one after
+        another (a wallet's later charges never overtake its earlier ones)."""
+        size = self.policy.batch_size_max
+        for start in range(0, len(debits), size):
+            await self._debit(debits[start : start + size])
 
     async def _debit(self, debits: list[ChargeRow]) -> None:
         items = [
