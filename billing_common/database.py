@@ -159,6 +159,9 @@ def is_transient(exc: BaseException) -> bool:
                 TimeoutError,
                 asyncpg.exceptions.PostgresConnectionError,
                 asyncpg.exceptions.InterfaceError,  # "connection is closed"
+                # A connection left mid-protocol ("another operation is in progress"): unusable,
+                # dropped; the call is retried on another.
+                asyncpg.exceptions.InternalClientError,
             ),
         ):
             return True

@@ -339,9 +339,6 @@ class RatingService:
         async with self.forwarding:
             return await self.rating.forwarder.run_once()
 
-    async def pending(self) -> int:
-        return await self.rating.app.read(lambda repo: repo.pending_charges())
-
     async def side(self) -> asyncpg.Connection:
         """The checks' own connection to the rating database."""
         if self._side is None or self._side.is_closed():

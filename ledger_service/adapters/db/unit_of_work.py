@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from billing_common import database, transactions
+from billing_common.errors import BillingError, Unavailable
 from ledger_service.adapters.db.repository import LedgerRepository
 from ledger_service.adapters.db.webhooks import WebhookRepository
 from ledger_service.app.ports import LedgerStore
@@ -40,6 +41,18 @@ async def _transient_unavailable(conn: AsyncConnection | None = None) -> AsyncIt
         await _drop(conn)
         raise database.unavailable() from exc
     except (OSError, asyncpg.InterfaceError, asyncpg.exceptions.InternalClientError) as exc:
+        await _drop(conn)
+        raise database.unavailable() from exc
+    except Unavailable:
+        await _drop(conn)
+        raise
+    except BillingError:
+        raise  # an answer (a refusal), not a fault of the connection
+    except Exception as exc:
+        # The SQLAlchemy adapter raises its own classes for driver errors outside a statement
+        # (beginning the transaction the hot path joins): the same rule through their cause.
+        if not database.is_transient(exc):
+            raise
         await _drop(conn)
         raise database.unavailable() from exc
     except asyncio.CancelledError:

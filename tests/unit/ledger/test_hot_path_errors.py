@@ -9,6 +9,14 @@ import pytest
 from billing_common import transactions
 from billing_common.errors import Unavailable
 from ledger_service.adapters.db.unit_of_work import _transient_unavailable
+from ledger_service.domain.errors import WalletNotFound
+
+
+def _adapted(cause: BaseException) -> Exception:
+    """A driver error as SQLAlchemy's asyncpg adapter re-raises it outside a statement."""
+    error = Exception("translated by the adapter")
+    error.__cause__ = cause
+    return error
 
 
 async def test_a_lost_connection_on_the_hot_path_is_unavailable() -> None:
@@ -17,6 +25,8 @@ async def test_a_lost_connection_on_the_hot_path_is_unavailable() -> None:
         asyncpg.exceptions.AdminShutdownError("terminating connection"),
         asyncpg.exceptions.InterfaceError("connection is closed"),
         ConnectionResetError(),
+        asyncpg.exceptions.InternalClientError("another operation is in progress"),
+        _adapted(asyncpg.exceptions.InternalClientError("another operation is in progress")),
     ):
         with pytest.raises(Unavailable):
             async with _transient_unavailable():
@@ -43,3 +53,9 @@ async def test_contention_on_the_hot_path_is_retried_and_other_errors_stay() -> 
     with pytest.raises(asyncpg.exceptions.UniqueViolationError):
         async with _transient_unavailable():
             raise asyncpg.exceptions.UniqueViolationError("duplicate key")
+    with pytest.raises(WalletNotFound):  # a refusal is an answer, never turned UNAVAILABLE
+        async with _transient_unavailable():
+            try:
+                raise ConnectionResetError()
+            except ConnectionResetError:
+                raise WalletNotFound("wallet 'w' does not exist") from None
