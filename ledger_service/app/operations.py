@@ -60,11 +60,23 @@ class Operation(Protocol):
     ) -> bytes: ...
 
 
-class _Direct:
-    """An operation whose command names its wallet, needing nothing beyond the locked state."""
+class _Defaults:
+    """What most operations do: share a transaction with anything, check nothing more on a
+    replay, need nothing beyond the locked state."""
+
+    conflict_key: str | None = None
+
+    async def check_replay(self, store: LedgerStore) -> None:
+        """Checks a replay of a stored request still has to pass (a BillingError refuses it)."""
+
+    async def load(self, store: LedgerStore, state: WalletState) -> Change | None:
+        return None
+
+
+class _Direct(_Defaults):
+    """An operation whose command names its wallet."""
 
     command: Any  # a command with `idem` and `wallet_id`
-    conflict_key: str | None = None
 
     @property
     def idem(self) -> cmd.Idem:
@@ -76,12 +88,6 @@ class _Direct:
 
     async def locate(self, store: LedgerStore) -> str:
         return self.wallet_id
-
-    async def check_replay(self, store: LedgerStore) -> None:
-        """Checks a replay of a stored request still has to pass (a BillingError refuses it)."""
-
-    async def load(self, store: LedgerStore, state: WalletState) -> Change | None:
-        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,20 +167,13 @@ class CreateGrantOp(_Direct):
 
 
 @dataclass(frozen=True, slots=True)
-class VoidGrantOp:
+class VoidGrantOp(_Defaults):
     command: cmd.VoidGrant
     encoder: Callable[[Grant, StoredEntry, datetime], bytes]
 
     @property
     def idem(self) -> cmd.Idem:
         return self.command.idem
-
-    @property
-    def conflict_key(self) -> str | None:
-        return None
-
-    async def check_replay(self, store: LedgerStore) -> None:
-        pass
 
     async def locate(self, store: LedgerStore) -> str:
         target = await store.get_grant(self.command.grant_id)
@@ -193,7 +192,7 @@ class VoidGrantOp:
 
 
 @dataclass(slots=True)
-class RefundOp:
+class RefundOp(_Defaults):
     command: cmd.Refund
     encoder: Callable[[list[StoredEntry]], bytes]
     # The debit's allocations (read by `locate`) and, under the lock, what is still refundable.
@@ -208,9 +207,6 @@ class RefundOp:
     def conflict_key(self) -> str | None:
         # Its refundable part is read from the refunds stored before this transaction.
         return "refund:" + self.command.entry_id
-
-    async def check_replay(self, store: LedgerStore) -> None:
-        pass
 
     async def locate(self, store: LedgerStore) -> str:
         original = await store.get_entry(self.command.entry_id)
@@ -270,7 +266,7 @@ class CreateHoldOp(_Direct):
 
 
 @dataclass(frozen=True, slots=True)
-class HoldChangeOp:
+class HoldChangeOp(_Defaults):
     """Capture or release: `change` is the domain rule for the hold."""
 
     idem: cmd.Idem
@@ -278,13 +274,6 @@ class HoldChangeOp:
     change: Callable[[WalletState, datetime], ledger.Outcome]
     entry_type: EntryType
     encoder: HoldEncoder
-
-    @property
-    def conflict_key(self) -> str | None:
-        return None
-
-    async def check_replay(self, store: LedgerStore) -> None:
-        pass
 
     async def locate(self, store: LedgerStore) -> str:
         found = await store.get_hold(self.hold_id)

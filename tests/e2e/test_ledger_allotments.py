@@ -324,22 +324,30 @@ async def test_a_top_up_rule_cannot_name_another_wallets_subscription(ledger_ser
         assert exc.code() == grpc.StatusCode.NOT_FOUND
 
 
+async def _schedule(stub, wallet_id: str, **fields: object) -> None:  # type: ignore[no-untyped-def]
+    """100 credits a period from January 1st, never expiring, and `fields`."""
+    schedule = {
+        "amount": "100",
+        "anchor_time": timestamp(at(1, 1)),
+        "expiry": pb.ALLOTMENT_EXPIRY_NEVER,
+        **fields,
+    }
+    await stub.CreateAllotmentSchedule(
+        pb.CreateAllotmentScheduleRequest(
+            request_id=rid(), schedule=pb.AllotmentSchedule(wallet_id=wallet_id, **schedule)
+        )
+    )
+
+
 async def _capped_schedule(stub, wallet_id: str) -> None:  # type: ignore[no-untyped-def]
     """100 credits a month, never expiring, with nothing carried beyond a cap of 0: each new
     period writes off what the earlier grants still hold."""
-    await stub.CreateAllotmentSchedule(
-        pb.CreateAllotmentScheduleRequest(
-            request_id=rid(),
-            schedule=pb.AllotmentSchedule(
-                wallet_id=wallet_id,
-                amount="100",
-                kind=pb.GRANT_KIND_PREPAID,
-                cadence=pb.ALLOTMENT_CADENCE_MONTHLY,
-                anchor_time=timestamp(at(1, 1)),
-                expiry=pb.ALLOTMENT_EXPIRY_NEVER,
-                rollover_cap="0",
-            ),
-        )
+    await _schedule(
+        stub,
+        wallet_id,
+        kind=pb.GRANT_KIND_PREPAID,
+        cadence=pb.ALLOTMENT_CADENCE_MONTHLY,
+        rollover_cap="0",
     )
 
 
@@ -388,19 +396,7 @@ async def test_a_write_that_books_a_due_period_returns_its_own_entry(ledger_serv
     stub, clock = ledger_server.stub, ledger_server.clock
     wallet = await make_wallet(stub)
     w = wallet.wallet_id
-    await stub.CreateAllotmentSchedule(
-        pb.CreateAllotmentScheduleRequest(
-            request_id=rid(),
-            schedule=pb.AllotmentSchedule(
-                wallet_id=w,
-                amount="100",
-                kind=pb.GRANT_KIND_PROMOTIONAL,
-                cadence=pb.ALLOTMENT_CADENCE_WEEKLY,
-                anchor_time=timestamp(at(1, 1)),
-                expiry=pb.ALLOTMENT_EXPIRY_NEVER,
-            ),
-        )
-    )
+    await _schedule(stub, w, kind=pb.GRANT_KIND_PROMOTIONAL, cadence=pb.ALLOTMENT_CADENCE_WEEKLY)
     extra = await make_grant(stub, w, "5")
     clock.set(at(1, 8, 1))  # the second week's grant is due, not booked
     hold = await stub.CreateHold(pb.CreateHoldRequest(request_id=rid(), wallet_id=w, amount="3"))

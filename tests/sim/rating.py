@@ -83,6 +83,14 @@ class RatingScenario:
         self.sim.violate("never_available", f"rating.{method} still failing: {last}")
         return last
 
+    async def _setup_call(self, method: str, request: Any) -> Any:
+        """A set-up call: its response, or None once its failure is reported."""
+        result = await self.call(method, request)
+        if isinstance(result, RpcFailure):
+            self.sim.violate("setup_failed", f"{method}: {result}")
+            return None
+        return result
+
     def blocks_available(self, at: datetime) -> bool:
         """Whether the wallet's block rule could buy at every instant up to `at`."""
         w = self.wallet
@@ -127,7 +135,7 @@ class RatingScenario:
         self.wallet = w
         # Prices and plans start now or later (not in the past); events happen from then on.
         start = self.priced_from = sim.now() + timedelta(seconds=1)
-        meter = await self.call(
+        meter = await self._setup_call(
             "CreateMeter",
             pb.CreateMeterRequest(
                 request_id=sim.rid(),
@@ -137,10 +145,9 @@ class RatingScenario:
                 value_property="units",
             ),
         )
-        if isinstance(meter, RpcFailure):
-            sim.violate("setup_failed", f"CreateMeter: {meter}")
+        if meter is None:
             return
-        price = await self.call(
+        price = await self._setup_call(
             "CreatePrice",
             pb.CreatePriceRequest(
                 request_id=sim.rid(),
@@ -151,10 +158,9 @@ class RatingScenario:
                 unit_price=str(UNIT_PRICE),
             ),
         )
-        if isinstance(price, RpcFailure):
-            sim.violate("setup_failed", f"CreatePrice: {price}")
+        if price is None:
             return
-        plan = await self.call(
+        plan = await self._setup_call(
             "CreatePlan",
             pb.CreatePlanRequest(
                 request_id=sim.rid(),
@@ -165,10 +171,9 @@ class RatingScenario:
                 prices=[pb.PlanPrice(price_id=price.price.price_id)],
             ),
         )
-        if isinstance(plan, RpcFailure):
-            sim.violate("setup_failed", f"CreatePlan: {plan}")
+        if plan is None:
             return
-        assigned = await self.call(
+        await self._setup_call(
             "AssignPlan",
             pb.AssignPlanRequest(
                 request_id=sim.rid(),
@@ -178,8 +183,6 @@ class RatingScenario:
                 start_time=timestamp(start),
             ),
         )
-        if isinstance(assigned, RpcFailure):
-            sim.violate("setup_failed", f"AssignPlan: {assigned}")
 
     # -- operations -------------------------------------------------------------------------
 
