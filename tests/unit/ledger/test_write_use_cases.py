@@ -66,23 +66,25 @@ async def funded_wallet(app: LedgerApp, customer: str, amount: str) -> str:
         lambda w: w.id.encode(),
     )
     wallet_id = created.decode()
-    await app.create_grant(
-        cmd.CreateGrant(
-            idem(f"grant-{customer}", "CreateGrant", customer),
-            wallet_id,
-            GrantKind.PREPAID,
-            Decimal(amount),
-            0,
-            None,
-            None,
-            Decimal(0),
-            "",
-            "",
-            "",
-        ),
-        lambda g, entries, now: g.id.encode(),
-    )
+    await grant(app, f"grant-{customer}", wallet_id, amount)
     return wallet_id
+
+
+async def grant(app: LedgerApp, request_id: str, wallet_id: str, amount: str) -> None:
+    command = cmd.CreateGrant(
+        idem(request_id, "CreateGrant", request_id),
+        wallet_id,
+        GrantKind.PREPAID,
+        Decimal(amount),
+        0,
+        None,
+        None,
+        Decimal(0),
+        "",
+        "",
+        "",
+    )
+    await app.create_grant(command, lambda g, entries, now: g.id.encode())
 
 
 async def test_a_debit_replays_byte_for_byte_and_a_changed_one_conflicts(app: LedgerApp) -> None:
@@ -101,22 +103,7 @@ async def test_a_refused_debit_is_not_remembered(app: LedgerApp, uow: FakeUnitOf
     with pytest.raises(InsufficientCredits):
         await app.debit(debit("d1", wallet, "5"), encode_entry)
     assert "d1" not in uow.tables.keys  # the claim was released: nothing written
-    await app.create_grant(
-        cmd.CreateGrant(
-            idem("more", "CreateGrant", "more"),
-            wallet,
-            GrantKind.PREPAID,
-            Decimal(10),
-            0,
-            None,
-            None,
-            Decimal(0),
-            "",
-            "",
-            "",
-        ),
-        lambda g, entries, now: b"",
-    )
+    await grant(app, "more", wallet, "10")
     assert (await app.debit(debit("d1", wallet, "5"), encode_entry)).endswith(b"|-5|7")
 
 
