@@ -19,12 +19,12 @@ from decimal import Decimal
 from typing import TypeVar
 
 import structlog
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from billing_common import metrics, transactions
 from billing_common.clock import Clock
 from billing_common.errors import BillingError, InvalidArgument, RequestIdConflict
+from ledger_service.adapters.db.event_horizon import Horizon
 from ledger_service.adapters.db.repository import (
     Claim,
     LedgerRepository,
@@ -71,7 +71,6 @@ EXPIRY_WALLETS_PER_TRANSACTION = 100
 EXPIRY_ROUNDS_MAX = 1000
 # Event readers share one settled horizon, recomputed at most this often (seconds).
 HORIZON_INTERVAL_S = 0.2
-HORIZON_LOCK_TIMEOUT_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +159,7 @@ class LedgerApp:
         self.engine = engine
         self.clock = clock
         self.policy = policy
-        self._horizon = 0
+        self._horizon = Horizon()
         self._horizon_time = float("-inf")
         self._horizon_lock = asyncio.Lock()
 
@@ -789,25 +788,20 @@ class LedgerApp:
 
         Cursors are taken at insert but become visible at commit, so a reader that moved past a
         visible cursor could skip an earlier one that commits later. Readers only go up to this
-        horizon, taken under a brief SHARE lock on wallet_events (which waits for transactions
-        inserting events). It is recomputed at most every HORIZON_INTERVAL_S and shared by every
-        reader in the process, so many watchers cost no more lock traffic than one. `fresh`
-        recomputes it now (the webhook dispatcher, once a round)."""
+        horizon, derived from PostgreSQL snapshots without a lock (`adapters/db/event_horizon.py`):
+        a cursor settles once the transactions that could still hold one below it have ended,
+        usually at the next poll. It is polled at most every HORIZON_INTERVAL_S and shared by
+        every reader in the process, so many watchers cost no more queries than one. `fresh` polls
+        now (the webhook dispatcher, once a round)."""
         async with self._horizon_lock:
             loop = asyncio.get_running_loop()
             if fresh or loop.time() - self._horizon_time >= HORIZON_INTERVAL_S:
-
-                async def settled(repo: LedgerRepository) -> int:
-                    return await WebhookRepository(repo.conn).settled_event_seq(
-                        HORIZON_LOCK_TIMEOUT_S
-                    )
-
-                try:
-                    self._horizon = await self.write(settled)
-                    self._horizon_time = loop.time()
-                except DBAPIError as exc:  # lock timeout under load: keep the last horizon
-                    log.info("event_horizon_kept", error=repr(exc.orig))
-            return self._horizon
+                horizon = self._horizon
+                self._horizon = await self.read(
+                    lambda repo: WebhookRepository(repo.conn).settled_event_seq(horizon)
+                )
+                self._horizon_time = loop.time()
+            return self._horizon.settled
 
     # -- reads ------------------------------------------------------------------------------
 
