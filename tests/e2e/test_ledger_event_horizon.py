@@ -8,8 +8,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import asyncpg
+import grpc
+from billing.ledger.v1 import ledger_pb2 as pb
 
-from tests.ledger_helpers import make_grant, make_wallet
+from tests.ledger_helpers import debit_request, make_grant, make_wallet, rid
 
 # Longer than a grant takes on a busy machine, shorter than the wait a reader's table lock imposed
 # (its lock timeout, 2 s): a writer held back by a reader misses it.
@@ -118,3 +120,92 @@ async def test_an_event_whose_cursor_was_taken_before_its_transaction_had_an_id_
         await watcher.close()
     slow_cursor = min(row["seq"] for row in seen)
     assert after_grant < slow_cursor, (before, after_grant, slow_cursor)
+
+
+async def test_under_load_every_committed_event_reaches_the_watcher_and_the_dispatcher_once(
+    ledger_server, ledger_db
+) -> None:
+    """Concurrent debits (each crossing alert thresholds), outside transactions that insert an
+    event and commit or roll back after a while (so commits come out of cursor order), a watch
+    stream on every wallet and the webhook dispatcher, all at once. Afterwards the stream has
+    delivered every committed event exactly once, in cursor order, and the dispatcher has made one
+    delivery per committed event: nothing skipped, nothing twice."""
+    stub = ledger_server.stub
+    webhooks = ledger_server.ledger.webhooks
+    # Global, every type, from the first event; never sent (only the dispatcher runs here), so
+    # any address will do.
+    await stub.CreateWebhookEndpoint(
+        pb.CreateWebhookEndpointRequest(request_id=rid(), url="http://127.0.0.1:9/hooks")
+    )
+    wallets = [await make_wallet(stub) for _ in range(8)]
+    for wallet in wallets:
+        await make_grant(stub, wallet.wallet_id, "1000")
+    seen: list[pb.WalletEvent] = []
+    call = stub.WatchWalletEvents(pb.WatchWalletEventsRequest(after_cursor=0))
+
+    async def watch() -> None:
+        async for message in call:
+            seen.append(message.event)
+
+    async def debits(wallet_id: str) -> None:
+        for _ in range(12):  # 1000 -> 0 in steps of 100, then refused: four alerts each
+            try:
+                await stub.Debit(debit_request(wallet_id, "100"))
+            except grpc.aio.AioRpcError as exc:
+                assert exc.code() == grpc.StatusCode.FAILED_PRECONDITION, exc
+
+    async def slow_events(n: int) -> None:
+        conn = await asyncpg.connect(ledger_db)
+        try:
+            for i in range(6):
+                tx = conn.transaction()
+                await tx.start()
+                await conn.execute(
+                    "INSERT INTO wallet_events (id, wallet_id, type, occurred_time, book_time,"
+                    " data) VALUES ($1, $2, 'GRANT_CREATED', now(), now(), '{}'::jsonb)",
+                    f"slow-{n}-{i}",
+                    wallets[n].wallet_id,
+                )
+                # Held open while the debits commit later cursors; a third are rolled back.
+                await conn.execute("SELECT pg_sleep(0.05 * $1)", n + i % 3)
+                await (tx.rollback() if i % 3 == 2 else tx.commit())
+        finally:
+            await conn.close()
+
+    load_done = asyncio.Event()
+
+    async def dispatch() -> None:
+        while not load_done.is_set():
+            await webhooks.dispatch()
+
+    watcher = asyncio.create_task(watch())
+    dispatcher = asyncio.create_task(dispatch())
+    try:
+        await asyncio.gather(
+            *(debits(w.wallet_id) for w in wallets),
+            *(slow_events(n) for n in range(4)),
+        )
+        load_done.set()
+        await dispatcher
+        conn = await asyncpg.connect(ledger_db)
+        try:
+            committed = [r["seq"] for r in await conn.fetch("SELECT seq FROM wallet_events")]
+            last = max(committed)
+            # Until the dispatcher's cursor and the stream have reached the last event.
+            async with asyncio.timeout(CONDITION_TIMEOUT_S):
+                while await conn.fetchval("SELECT min(cursor) FROM webhook_endpoints") < last:
+                    await webhooks.dispatch()
+                while not seen or seen[-1].cursor < last:
+                    await asyncio.sleep(0.05)
+            delivered = [
+                r["event_seq"] for r in await conn.fetch("SELECT event_seq FROM webhook_deliveries")
+            ]
+        finally:
+            await conn.close()
+    finally:
+        load_done.set()
+        call.cancel()
+        await asyncio.gather(watcher, dispatcher, return_exceptions=True)
+    assert len(committed) > 8 * 5  # grants, alerts and the slow events that committed
+    assert [e.cursor for e in seen] == sorted(committed)
+    assert sorted(delivered) == sorted(committed)

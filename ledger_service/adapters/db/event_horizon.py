@@ -10,8 +10,9 @@ can still appear. It is found like this, one poll at a time:
    it takes the number, so each of them belongs to a transaction that has an id.
 2. Afterwards, take a snapshot S (`pg_current_snapshot()`) and list the transactions that hold a
    lock on `wallet_events` (an insert takes it before its cursor and keeps it to the end). Each
-   transaction holding a cursor <= L is then committed in S, or has ended, or is both running in S
-   and a lock holder: the *writers* of this pair.
+   transaction holding a cursor <= L has then ended by S, or has ended since, or is a lock holder
+   that S does not show ended: the *writers* of this pair. (Not only S's in-progress list: an id at
+   or above S's xmax may be running too, as xmax is one past the last id that had *ended*.)
 3. L is settled once every writer of its pair has ended, which a later snapshot shows: an id below
    its xmax and not among its running ones has ended (committed, so its events are visible; or
    aborted, and its cursors are gaps that stay empty).
@@ -32,8 +33,8 @@ PENDING_MAX = 64
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """What `pg_current_snapshot()` says: ids from `xmax` on had not started, `running` had not
-    ended; every other id had ended."""
+    """What `pg_current_snapshot()` says: ids below `xmax` had ended unless `running`; nothing is
+    known of ids from `xmax` on (they may be running)."""
 
     xmax: int
     running: frozenset[int]
@@ -69,7 +70,7 @@ class Horizon:
         """One poll: the sequence's last value, then the snapshot and the ids of the transactions
         holding a lock on the events table, read in that order."""
         assert pending_max >= 2, "the oldest and the newest pair are always kept"
-        writers = snapshot.running & lock_holders
+        writers = frozenset(xid for xid in lock_holders if not snapshot.ended(xid))
         settled = self.settled
         waiting = []
         for pair in (*self.pending, Pending(last_cursor, writers)):
@@ -77,7 +78,13 @@ class Horizon:
                 settled = max(settled, pair.last_cursor)
             else:
                 waiting.append(pair)
-        waiting = [pair for pair in waiting if pair.last_cursor > settled]
+        # A pair whose cursor an older waiting pair already has adds nothing (the older one's
+        # writers include every transaction that can hold a cursor up to it).
+        kept: list[Pending] = []
+        for pair in waiting:
+            if pair.last_cursor > settled and (not kept or pair.last_cursor > kept[-1].last_cursor):
+                kept.append(pair)
+        waiting = kept
         if len(waiting) > pending_max:
             # The newest pair settles last and goes furthest; the oldest ones settle first. The
             # ones between are dropped: a later pair covers their cursors.

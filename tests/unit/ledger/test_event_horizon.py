@@ -59,6 +59,20 @@ def test_a_running_writer_holds_the_cursor_back_until_a_later_snapshot_shows_it_
     assert ended.advance(9, snap(23), NONE).settled == 9
 
 
+def test_a_writer_at_or_above_xmax_holds_the_cursor_back() -> None:
+    # xmax is one past the last id that ended: 21 and 22 started later and are still running.
+    h = Horizon().advance(7, snap(21, 15), frozenset({15, 21, 22}))
+    assert (h.settled, [p.writers for p in h.pending]) == (0, [frozenset({15, 21, 22})])
+    assert h.advance(7, snap(22, 21), frozenset({21, 22})).settled == 0
+    assert h.advance(7, snap(23), NONE).settled == 7
+
+
+def test_a_poll_that_finds_the_same_cursor_keeps_the_older_waiting_pair() -> None:
+    h = Horizon().advance(7, snap(20, 15), frozenset({15}))
+    again = h.advance(7, snap(21, 15, 20), frozenset({15, 20}))
+    assert again.pending == h.pending
+
+
 def test_an_aborted_writer_settles_like_a_committed_one() -> None:
     # The snapshot cannot tell them apart and need not: an aborted cursor is a gap for ever.
     h = Horizon().advance(7, snap(20, 15), frozenset({15}))
@@ -104,7 +118,10 @@ def test_the_horizon_never_passes_a_cursor_whose_writer_has_not_been_seen_ended(
                 cursor_of[started] = started
         ended |= {x for x in ending if x <= started}
         running = {x for x in range(1, started + 1) if x not in ended}
-        h = h.advance(started, snap(started + 1, *running), frozenset(running), pending_max)
+        # As PostgreSQL does: xmax is one past the last id that ended, later ones may run too.
+        xmax = max(ended, default=0) + 1
+        s = snap(xmax, *(x for x in running if x < xmax))
+        h = h.advance(started, s, frozenset(running), pending_max)
         unseen = [cursor_of[x] for x in running]
         assert h.settled < min(unseen, default=started + 1)
         assert h.settled <= started
