@@ -105,8 +105,11 @@ class WebhookRepository:
         """One poll of the settled horizon (see `event_horizon`): no lock, nobody waits.
 
         The sequence is read first and the snapshot after, in a statement of its own: in READ
-        COMMITTED each statement takes a new snapshot (asserted: a transaction-wide snapshot would
-        be taken before the sequence is read)."""
+        COMMITTED each statement takes a new snapshot (a transaction-wide one would be taken before
+        the sequence is read). Only transactions that may insert events (holding RowExclusiveLock
+        on the table) are listed, not readers of the table. Call it before the connection's
+        transaction begins."""
+        await self.conn.execution_options(isolation_level="READ COMMITTED")
         last = (
             await self.conn.execute(
                 text(
@@ -119,18 +122,16 @@ class WebhookRepository:
             await self.conn.execute(
                 text(
                     "SELECT pg_current_snapshot()::text AS snapshot,"
-                    " current_setting('transaction_isolation') AS isolation,"
                     " array(SELECT x.transactionid::text FROM pg_locks r"
                     "  JOIN pg_locks x ON x.virtualtransaction = r.virtualtransaction"
                     "  WHERE r.locktype = 'relation' AND r.granted"
                     "   AND r.database = (SELECT oid FROM pg_database"
                     "    WHERE datname = current_database())"
-                    "   AND r.relation = 'wallet_events'::regclass"
+                    "   AND r.relation = 'wallet_events'::regclass AND r.mode = 'RowExclusiveLock'"
                     "   AND x.locktype = 'transactionid' AND x.granted) AS holders"
                 )
             )
         ).one()
-        assert row.isolation == "read committed", row.isolation
         holders = frozenset(int(xid) for xid in row.holders)
         return horizon.advance(int(last), Snapshot.parse(row.snapshot), holders)
 
