@@ -195,6 +195,6 @@ class UnitOfWork(Protocol):
         ...
 
     async def settled_event_seq(self) -> int | None:
-        """The highest event cursor below which no event can still appear, or None when it
-        cannot be taken right now (the caller keeps the last one)."""
+        """The highest event cursor below which no event can still appear (it may lag a poll
+        behind), or None when it cannot be taken right now (the caller keeps the last one)."""
         ...

@@ -719,10 +719,11 @@ class LedgerApp:
 
         Cursors are taken at insert but become visible at commit, so a reader that moved past a
         visible cursor could skip an earlier one that commits later. Readers only go up to this
-        horizon, taken under a brief SHARE lock on wallet_events (which waits for transactions
-        inserting events). It is recomputed at most every HORIZON_INTERVAL_S and shared by every
-        reader in the process, so many watchers cost no more lock traffic than one. `fresh`
-        recomputes it now (the webhook dispatcher, once a round)."""
+        horizon, derived from PostgreSQL's snapshots without taking a lock (the unit of work's
+        `settled_event_seq`: a cursor is settled once every transaction that could still hold
+        one below it has ended). It is recomputed at most every HORIZON_INTERVAL_S and shared by
+        every reader in the process. `fresh` recomputes it now (the webhook dispatcher, once a
+        round)."""
         async with self._horizon_lock:
             loop = asyncio.get_running_loop()
             if fresh or loop.time() - self._horizon_time >= HORIZON_INTERVAL_S:

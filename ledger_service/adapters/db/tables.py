@@ -151,7 +151,15 @@ wallet_events = Table(
     "wallet_events",
     metadata,
     # The cursor of WatchWalletEvents: written in the same transaction as the change it reports.
-    Column("seq", BigInteger, Identity(), primary_key=True),
+    # Taken by wallet_event_cursor() (migration 0009), which gives the transaction its id first:
+    # the settled event horizon relies on it (adapters/db/event_horizon.py).
+    Column(
+        "seq",
+        BigInteger,
+        primary_key=True,
+        autoincrement=False,
+        server_default=text("wallet_event_cursor()"),
+    ),
     Column("id", String, nullable=False, unique=True),
     Column("wallet_id", String, ForeignKey("wallets.id"), nullable=False),
     Column("type", Text, nullable=False),

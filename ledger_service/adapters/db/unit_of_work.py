@@ -10,11 +10,11 @@ from typing import TypeVar
 
 import asyncpg
 import structlog
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from billing_common import database, transactions
 from billing_common.errors import BillingError, Unavailable
+from ledger_service.adapters.db.event_horizon import Horizon
 from ledger_service.adapters.db.repository import LedgerRepository
 from ledger_service.adapters.db.webhooks import WebhookRepository
 from ledger_service.app.ports import LedgerStore
@@ -22,9 +22,6 @@ from ledger_service.app.ports import LedgerStore
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
-
-# How long computing the settled event horizon may wait for writers before it gives up.
-HORIZON_LOCK_TIMEOUT_S = 2.0
 
 
 @contextlib.asynccontextmanager
@@ -69,6 +66,7 @@ async def _drop(conn: AsyncConnection | None) -> None:
 class SqlUnitOfWork:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self._horizon = Horizon()
 
     async def write(self, work: Callable[[LedgerStore], Awaitable[T]]) -> T:
         async def attempt() -> T:
@@ -82,12 +80,8 @@ class SqlUnitOfWork:
             return await work(LedgerRepository(conn))
 
     async def settled_event_seq(self) -> int | None:
-        async def settled() -> int:
-            async with self.engine.begin() as conn:
-                return await WebhookRepository(conn).settled_event_seq(HORIZON_LOCK_TIMEOUT_S)
-
-        try:
-            return await transactions.retrying(settled)
-        except DBAPIError as exc:  # lock timeout under load: the caller keeps the last horizon
-            log.info("event_horizon_kept", error=repr(exc.orig))
-            return None
+        """One poll of the settled horizon, from PostgreSQL's snapshots, taking no lock
+        (`event_horizon.py`); the pending snapshots it waits on are this adapter's state."""
+        async with self.engine.connect() as conn, _transient_unavailable(conn):
+            self._horizon = await WebhookRepository(conn).settled_event_seq(self._horizon)
+        return self._horizon.settled

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, delete, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ledger_service.adapters.db.event_horizon import Horizon, Snapshot
 from ledger_service.adapters.db.tables import (
     wallet_events,
     webhook_attempts,
@@ -34,6 +35,9 @@ from ledger_service.domain.webhooks import (
 
 # Attempts whose outcome is not stored yet; stays so if the process stopped during the request.
 IN_FLIGHT = "in flight (no outcome stored yet)"
+
+# Where event cursors come from (migration 0009): only `wallet_event_cursor()` takes them.
+CURSOR_SEQUENCE = "wallet_events_cursor_seq"
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,18 +101,39 @@ class WebhookRepository:
         query = select(func.coalesce(func.max(wallet_events.c.seq), 0))
         return int((await self.conn.execute(query)).scalar_one())
 
-    async def settled_event_seq(self, lock_timeout_s: float) -> int:
-        """The highest event cursor below which no event can still appear.
+    async def settled_event_seq(self, horizon: Horizon) -> Horizon:
+        """One poll of the settled horizon (see `event_horizon`): no lock, nobody waits.
 
-        Cursors are taken when a row is inserted but become visible at commit, so a transaction
-        holding cursor 10 may commit after one holding 11. SHARE mode waits for every transaction
-        that is inserting events to finish (and holds new inserts back meanwhile), so afterwards
-        every cursor up to the maximum is final. Call it in a transaction of its own: the lock is
-        held until that transaction ends.
-        """
-        await self.conn.execute(text(f"SET LOCAL lock_timeout = '{int(lock_timeout_s * 1000)}ms'"))
-        await self.conn.execute(text("LOCK TABLE wallet_events IN SHARE MODE"))
-        return await self.last_event_seq()
+        The sequence is read first and the snapshot after, in a statement of its own: in READ
+        COMMITTED each statement takes a new snapshot (a transaction-wide one would be taken before
+        the sequence is read). Only transactions that may insert events (holding RowExclusiveLock
+        on the table) are listed, not readers of the table. Call it before the connection's
+        transaction begins."""
+        await self.conn.execution_options(isolation_level="READ COMMITTED")
+        last = (
+            await self.conn.execute(
+                text(
+                    "SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END"
+                    f" FROM {CURSOR_SEQUENCE}"
+                )
+            )
+        ).scalar_one()
+        row = (
+            await self.conn.execute(
+                text(
+                    "SELECT pg_current_snapshot()::text AS snapshot,"
+                    " array(SELECT x.transactionid::text FROM pg_locks r"
+                    "  JOIN pg_locks x ON x.virtualtransaction = r.virtualtransaction"
+                    "  WHERE r.locktype = 'relation' AND r.granted"
+                    "   AND r.database = (SELECT oid FROM pg_database"
+                    "    WHERE datname = current_database())"
+                    "   AND r.relation = 'wallet_events'::regclass AND r.mode = 'RowExclusiveLock'"
+                    "   AND x.locktype = 'transactionid' AND x.granted) AS holders"
+                )
+            )
+        ).one()
+        holders = frozenset(int(xid) for xid in row.holders)
+        return horizon.advance(int(last), Snapshot.parse(row.snapshot), holders)
 
     async def insert_endpoint(self, endpoint: WebhookEndpoint, secret: str, cursor: int) -> None:
         await self.conn.execute(
