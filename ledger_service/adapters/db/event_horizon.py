@@ -9,10 +9,11 @@ can still appear. It is found like this, one poll at a time:
    default (`wallet_event_cursor()`, migration 0009) gives the inserting transaction its id before
    it takes the number, so each of them belongs to a transaction that has an id.
 2. Afterwards, take a snapshot S (`pg_current_snapshot()`) and list the transactions that hold a
-   lock on `wallet_events` (an insert takes it before its cursor and keeps it to the end). Each
-   transaction holding a cursor <= L has then ended by S, or has ended since, or is a lock holder
-   that S does not show ended: the *writers* of this pair. (Not only S's in-progress list: an id at
-   or above S's xmax may be running too, as xmax is one past the last id that had *ended*.)
+   `RowExclusiveLock` on `wallet_events` (an insert takes it before its cursor and keeps it to the
+   end). Each transaction holding a cursor <= L has then ended by S, or has ended since, or is a
+   lock holder that S does not show ended: the *writers* of this pair. (Not only S's in-progress
+   list: an id at or above S's xmax may be running too, as xmax is one past the last id that had
+   *ended*.)
 3. L is settled once every writer of its pair has ended, which a later snapshot shows: an id below
    its xmax and not among its running ones has ended (committed, so its events are visible; or
    aborted, and its cursors are gaps that stay empty).
