@@ -81,10 +81,6 @@ class LedgerStore(Protocol):
         """Store the encoded response of each claimed request_id."""
         ...
 
-    async def release(self, request_ids: Iterable[str]) -> None:
-        """Forget claims whose request wrote nothing (refusals are not remembered)."""
-        ...
-
     async def lock_states(
         self, wallet_ids: Iterable[str], time_under_lock: Callable[[], datetime]
     ) -> tuple[dict[str, WalletState], datetime]:
@@ -104,8 +100,8 @@ class LedgerStore(Protocol):
     ) -> None:
         """Persist the difference between locked wallets' states, the new entries
         (entry_id, wallet_id, request_id, entry) and events (event_id, wallet_id, event); store
-        `responses` with their claimed request ids and release the claims in `released` (as
-        `store_responses` and `release` do)."""
+        `responses` with their claimed request ids (as `store_responses` does) and forget the
+        claims in `released` (requests refused: refusals are not remembered)."""
         ...
 
     async def add_grants(self, state: WalletState, grant_ids: Iterable[str]) -> WalletState:

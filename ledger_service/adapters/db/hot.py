@@ -37,7 +37,6 @@ STORE_RESPONSES = """
 UPDATE idempotency_keys k SET response = t.b
 FROM unnest($1::text[], $2::bytea[]) AS t(r, b) WHERE k.request_id = t.r
 """
-RELEASE = "DELETE FROM idempotency_keys WHERE request_id = ANY($1::text[])"
 
 # -- locked state ------------------------------------------------------------------------------
 
@@ -64,7 +63,6 @@ SELECT h.*,
     AS alloc_amounts
 FROM holds h
 """
-ACTIVE_HOLDS = _HOLD_COLUMNS + "WHERE h.wallet_id = ANY($1::text[]) AND h.state = 'ACTIVE'"
 HOLD = _HOLD_COLUMNS + "WHERE h.id = $1"
 # Everything a locked wallet's state needs beyond its row, for many wallets in one statement,
 # each table's rows as an array of its composite type: live grants plus consumed grants still in

@@ -143,7 +143,7 @@ def _hold(row: Any, allocs: Sequence[Allocation]) -> Hold:
 
 
 def _hold_with_allocations(row: Any) -> Hold:
-    """A hold from `hot.ACTIVE_HOLDS`/`hot.HOLD`: its allocations come as two arrays."""
+    """A hold from `hot.HOLD`: its allocations come as two arrays."""
     allocs = [
         Allocation(g, a) for g, a in zip(row["alloc_grants"], row["alloc_amounts"], strict=True)
     ]
@@ -400,12 +400,6 @@ class LedgerRepository:
             pg = await self._pg()
             await pg.execute(hot.STORE_RESPONSES, list(responses), list(responses.values()))
 
-    async def release(self, request_ids: Iterable[str]) -> None:
-        """Forget claims whose request wrote nothing (a refused item of a batch)."""
-        ids = list(request_ids)
-        if ids:
-            await (await self._pg()).execute(hot.RELEASE, ids)
-
     # -- wallets ----------------------------------------------------------------------------
 
     async def insert_wallet(self, wallet: Wallet) -> bool:
@@ -472,10 +466,6 @@ class LedgerRepository:
             loads = await pg.fetch(hot.LOAD_STATES, list(states), now, day_start, month_start)
             states = {row["id"]: _loaded_state(states[row["id"]], row) for row in loads}
         return states, now
-
-    async def _active_holds(self, wallet_ids: list[str]) -> list[Hold]:
-        rows = await (await self._pg()).fetch(hot.ACTIVE_HOLDS, wallet_ids)
-        return [_hold_with_allocations(row) for row in rows]
 
     async def _holds(self, where: Any, *, active_only: bool) -> list[Hold]:
         query = select(holds).where(where)

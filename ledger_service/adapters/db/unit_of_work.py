@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
 import asyncpg
-import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from billing_common import database, transactions
@@ -18,8 +17,6 @@ from ledger_service.adapters.db.event_horizon import Horizon
 from ledger_service.adapters.db.repository import LedgerRepository
 from ledger_service.adapters.db.webhooks import WebhookRepository
 from ledger_service.app.ports import LedgerStore
-
-log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 

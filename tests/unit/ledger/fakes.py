@@ -67,10 +67,6 @@ class FakeStore:
         for request_id, payload in responses.items():
             self.t.keys[request_id][2] = payload
 
-    async def release(self, request_ids: Iterable[str]) -> None:
-        for request_id in request_ids:
-            self.t.keys.pop(request_id, None)
-
     # -- wallets and their state
     async def insert_wallet(self, wallet: Wallet) -> bool:
         if any(
@@ -153,7 +149,8 @@ class FakeStore:
             self.t.entries[entry_id] = StoredEntry(entry_id, wallet_id, now, request_id, entry)
         self.t.events += [(wallet_id, event) for _, wallet_id, event in events]
         await self.store_responses(responses or {})
-        await self.release(released)
+        for request_id in released:
+            self.t.keys.pop(request_id, None)
 
     # -- lookups
     async def get_grant(self, grant_id: str) -> Grant | None:
