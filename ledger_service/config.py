@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from billing_common import settings
+from billing_common import workers as workers_module
 from ledger_service import limits
 from ledger_service.domain.webhooks import RetentionPolicy, RetryPolicy
 
@@ -69,9 +70,18 @@ class LedgerSettings:
     # survive restarts and work on any of them. Empty: with the embedded PostgreSQL, one kept in
     # its data folder; with a configured database, a new one per process (tokens die with it).
     page_token_secret: str = ""
+    # Processes serving the port (1 to 64; SO_REUSEPORT). Each has its own event loop and its
+    # own pool of pool_size connections: N workers open N x pool_size connections.
+    workers: int = 1
+    # After start-up, move the objects alive then out of the garbage collector's scans.
+    gc_freeze: bool = True
+    # Garbage collector thresholds "young,middle,old"; empty: Python's own (700,10,10).
+    gc_threshold: str = workers_module.GC_THRESHOLD
 
     def __post_init__(self) -> None:
         _check_webhooks(self)
+        workers_module.check_workers(self.workers)
+        workers_module.gc_threshold(self.gc_threshold)
 
     def webhook_retry(self) -> RetryPolicy:
         return RetryPolicy(
