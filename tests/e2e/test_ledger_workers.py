@@ -93,7 +93,7 @@ async def test_two_workers_share_the_port_and_book_each_debit_once(ledger_db: st
         code = await service.stop()
         await service.kill()
     assert code == 0
-    gone, alive = psutil.wait_procs(everyone, timeout=10)
+    _, alive = psutil.wait_procs(everyone, timeout=10)
     assert alive == []
 
 
