@@ -52,6 +52,7 @@ CONFIGS: dict[str, dict[str, str]] = {
     "workers-2": {"LEDGER_WORKERS": "2"},
 }
 _PAUSE = re.compile(r'billing_gc_pause_seconds_(count|sum)\{generation="(\d)"\} (\S+)')
+_CPU = re.compile(r'billing_gc_cpu_seconds_total\{generation="(\d)"\} (\S+)')
 _BUCKET = re.compile(r'billing_gc_pause_seconds_bucket\{generation="(\d)",le="([^"]+)"\} (\S+)')
 
 
@@ -70,6 +71,8 @@ def gc_stats(metrics_ports: list[int]) -> dict[tuple[str, str], float]:
             text = r.read().decode()
         for kind, gen, value in _PAUSE.findall(text):
             out[gen, kind] = out.get((gen, kind), 0.0) + float(value)
+        for gen, value in _CPU.findall(text):
+            out[gen, "cpu"] = out.get((gen, "cpu"), 0.0) + float(value)
         for gen, le, value in _BUCKET.findall(text):
             out[gen, le] = out.get((gen, le), 0.0) + float(value)
     return out
@@ -82,11 +85,12 @@ def gc_during(before: dict[tuple[str, str], float], after: dict[tuple[str, str],
     out = {}
     for gen in sorted({g for g, _ in diff}):
         count = diff.get((gen, "count"), 0.0)
-        bounds = [k for g, k in diff if g == gen and k not in ("count", "sum")]
+        bounds = [k for g, k in diff if g == gen and k not in ("count", "sum", "cpu")]
         longest = min((float(b) for b in bounds if diff[gen, b] >= count), default=0.0)
         out[gen] = {
             "collections": int(count),
             "pause_ms": round(1000 * diff.get((gen, "sum"), 0.0), 1),
+            "cpu_ms": round(1000 * diff.get((gen, "cpu"), 0.0), 1),
             "longest_under_ms": 1000 * longest if count else 0.0,
         }
     return out
@@ -195,14 +199,17 @@ async def main(seconds: float, rounds: int) -> int:
             for k in ("rps", "p50_ms", "p99_ms", "ledger_cpu_ms_per_debit")
         }
         young = statistics.median(x["gc"].get("0", {}).get("collections", 0) for x in mine)
-        pause = statistics.median(
-            sum(g["pause_ms"] for g in x["gc"].values()) / max(1, x["rps"] * seconds) * 1000
-            for x in mine
-        )
+
+        def per_debit(x: dict[str, Any], key: str) -> float:
+            return sum(g[key] for g in x["gc"].values()) / max(1, x["rps"] * seconds) * 1000
+
+        pause = statistics.median(per_debit(x, "pause_ms") for x in mine)
+        gc_cpu = statistics.median(per_debit(x, "cpu_ms") for x in mine)
         print(
             f"  {name:<11} {med['rps']:>6.0f} debits/s  p50 {med['p50_ms']:.1f} ms  "
             f"p99 {med['p99_ms']:.1f} ms  ledger CPU {med['ledger_cpu_ms_per_debit']:.2f} ms/debit"
             f"  young collections {young:.0f}  gc pause {pause:.1f} us/debit"
+            f" (CPU {gc_cpu:.1f} us/debit)"
         )
     out = DATA / "results.json"
     out.write_text(json.dumps(runs, indent=2))

@@ -97,19 +97,26 @@ GC_PAUSE = Histogram(
     ["generation"],
     buckets=(0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25),
 )
+GC_CPU = Counter(
+    "billing_gc_cpu_seconds_total",
+    "CPU time the garbage collector used, by generation collected (a pause's wall time also "
+    "counts the time the process waited for a core)",
+    ["generation"],
+)
 GC_COLLECTED = Counter(
     "billing_gc_collected_objects_total", "Objects the garbage collector freed", ["generation"]
 )
-_gc_started = 0.0
+_gc_started = (0.0, 0.0)
 
 
 def _gc_observe(phase: str, info: dict[str, int]) -> None:
     global _gc_started
     if phase == "start":
-        _gc_started = time.perf_counter()
+        _gc_started = (time.perf_counter(), time.thread_time())
         return
     generation = str(info["generation"])
-    GC_PAUSE.labels(generation).observe(time.perf_counter() - _gc_started)
+    GC_PAUSE.labels(generation).observe(time.perf_counter() - _gc_started[0])
+    GC_CPU.labels(generation).inc(time.thread_time() - _gc_started[1])
     GC_COLLECTED.labels(generation).inc(info["collected"])
 
 
