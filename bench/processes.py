@@ -122,22 +122,24 @@ def postgres_cpu_s() -> float:
     return total
 
 
-async def start(ledger_db: str, name: str, metrics_port: int) -> ServiceProcess:
+async def start(ledger_db: str, config: dict[str, str], metrics_port: int) -> ServiceProcess:
     env = {
         "LEDGER_DATABASE_URL": ledger_db,
         "LEDGER_LISTEN": "127.0.0.1:0",
         "LEDGER_POOL_SIZE": "10",
         "LEDGER_METRICS_LISTEN": f"127.0.0.1:{metrics_port}",
-        **CONFIGS[name],
+        **config,
     }
     return await start_service("ledger_service", env, cwd=ROOT, log_path=DATA / "ledger.log")
 
 
-async def measure(ledger_db: str, name: str, seconds: float) -> dict[str, Any]:
+async def measure(
+    ledger_db: str, name: str, config: dict[str, str], seconds: float
+) -> dict[str, Any]:
     metrics_port = free_port()
-    workers = int(CONFIGS[name].get("LEDGER_WORKERS", "1"))
+    workers = int(config.get("LEDGER_WORKERS", "1"))
     ports = [metrics_port + i for i in range(workers)]
-    ledger = await start(ledger_db, name, metrics_port)
+    ledger = await start(ledger_db, config, metrics_port)
     try:
         gc0, cpu0, pg0 = gc_stats(ports), cpu_s(ledger.process.pid), postgres_cpu_s()
         out = await ghz("debit_spread", ledger.target, seconds, connections="8")
@@ -157,7 +159,7 @@ async def measure(ledger_db: str, name: str, seconds: float) -> dict[str, Any]:
     }
 
 
-async def main(seconds: float, rounds: int) -> int:
+async def main(seconds: float, rounds: int, configs: dict[str, dict[str, str]]) -> int:
     if not GHZ.exists():
         raise SystemExit(f"{GHZ} is missing: run `make bench-tools`")
     shutil.rmtree(DATA, ignore_errors=True)
@@ -185,14 +187,14 @@ async def main(seconds: float, rounds: int) -> int:
     print(f"cores: {psutil.cpu_count()}, load average: {psutil.getloadavg()}", flush=True)
     runs: list[dict[str, Any]] = []
     for r in range(rounds):
-        for name in CONFIGS:
+        for name, config in configs.items():
             t0 = time.monotonic()
-            result = await measure(ledger_db, name, seconds)
+            result = await measure(ledger_db, name, config, seconds)
             result["round"] = r
             runs.append(result)
             print(json.dumps(result), f"({time.monotonic() - t0:.0f} s)", flush=True)
     print("\nmedians over the rounds:")
-    for name in CONFIGS:
+    for name in configs:
         mine = [x for x in runs if x["config"] == name]
         med = {
             k: statistics.median(x[k] for x in mine)
@@ -221,5 +223,15 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="ghz seconds per run")
     parser.add_argument("--rounds", type=int, default=3, help="turns of every configuration")
+    parser.add_argument("--only", default="", help="configurations to run, comma-separated")
+    parser.add_argument(
+        "--threshold",
+        action="append",
+        default=[],
+        help="also run one process with these gc thresholds (e.g. 10000,50,100); repeatable",
+    )
     args = parser.parse_args()
-    sys.exit(asyncio.run(main(args.seconds, args.rounds)))
+    only = [n for n in args.only.split(",") if n]
+    configs = {n: env for n, env in CONFIGS.items() if not only or n in only}
+    configs |= {f"gc-{t}": {"LEDGER_GC_THRESHOLD": t} for t in args.threshold}
+    sys.exit(asyncio.run(main(args.seconds, args.rounds, configs)))
