@@ -6,7 +6,7 @@ per configuration, and drives the same ghz load (unary Debit spread over 1,000 w
 in flight over 8 connections, so SO_REUSEPORT has connections to spread) against each:
 
 - `gc-default`: one process, Python's collector as it comes (no freeze, thresholds 700,10,10);
-- `gc-tuned`: one process, the services' defaults (gc.freeze() after start-up, 50000,50,100);
+- `gc-tuned`: one process, the services' defaults (gc.freeze() after start-up, 10000,50,100);
 - `workers-2`: two processes sharing the port, gc tuned.
 
 The configurations take turns, `--rounds` times, so a neighbour's load on a shared machine falls

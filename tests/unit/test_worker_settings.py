@@ -19,7 +19,7 @@ def test_defaults_are_one_process_and_a_tuned_collector() -> None:
     for settings in (LedgerSettings(), RatingSettings()):
         assert settings.workers == 1
         assert settings.gc_freeze
-        assert workers.gc_threshold(settings.gc_threshold) == (50_000, 50, 100)
+        assert workers.gc_threshold(settings.gc_threshold) == (10_000, 50, 100)
 
 
 @pytest.mark.parametrize("env", [{"WORKERS": "0"}, {"WORKERS": "65"}, {"WORKERS": "-2"}])
