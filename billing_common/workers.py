@@ -51,7 +51,7 @@ STOP_MARGIN_S = 5.0  # beyond the shutdown grace, before a worker that does not 
 # allocations instead of 700 (a Debit leaves a few hundred objects to the collector, so the
 # default collected every call or two), the middle one every 50 young ones, the old one rarely
 # (and never over the frozen start-up objects). Measured (docs/benchmarks.md): the collector's
-# CPU per debit falls about sixfold; a young collection costs ~4 ms, against ~25 ms at 50,000
+# CPU per debit falls about sixfold; a young collection costs ~4 ms, against 25-50 ms at 50,000
 # for the same total, and the full collections of ~50 ms are gone.
 GC_THRESHOLD = "10000,50,100"
 GC_THRESHOLD0_RANGE = (100, 10_000_000)
