@@ -100,3 +100,9 @@ bench: setup bench-tools
 
 bench-quick: setup bench-tools
 	$(PY) bench/run.py --quick
+
+# The ledger's process settings compared in one run (gc default vs tuned, 1 vs 2 workers; about
+# six minutes): bench/processes.py.
+.PHONY: bench-processes
+bench-processes: setup bench-tools
+	$(PY) bench/processes.py

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import functools
 import inspect
+import os
 import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
@@ -326,7 +327,10 @@ class ConcurrencyLimit(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 class GrpcServer:
     """A grpc.aio server with health checking and reflection, started and stopped by its owner.
 
-    `register` adds the servicers and returns their full service names.
+    `register` adds the servicers and returns their full service names. `worker` is the index
+    of this process among the service's workers (None: the service runs in one process); only
+    workers share the port (SO_REUSEPORT): a lone server refuses a port another process holds,
+    rather than silently splitting the traffic with it.
     """
 
     def __init__(
@@ -335,11 +339,14 @@ class GrpcServer:
         register: Callable[[grpc.aio.Server], Sequence[str]],
         limits: ServerLimits,
         domain: str,
+        worker: int | None = None,
     ) -> None:
         self.listen = listen
         self.limits = limits
+        self.worker = worker
         self.concurrency = ConcurrencyLimit(limits.concurrent_rpcs_max, domain)
-        self.server = grpc.aio.server(interceptors=[self.concurrency], options=limits.options())
+        options = [*limits.options(), ("grpc.so_reuseport", 0 if worker is None else 1)]
+        self.server = grpc.aio.server(interceptors=[self.concurrency], options=options)
         self.names = list(register(self.server))
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
@@ -361,7 +368,10 @@ class GrpcServer:
         await self.server.start()
         for name in ["", *self.names]:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        log.info("server_started", listen=self.listen, port=self.port, services=self.names)
+        if self.worker is None:
+            log.info("server_started", listen=self.listen, port=self.port, services=self.names)
+        else:  # the supervisor logs server_started once every worker serves
+            log.info("worker_started", worker=self.worker, pid=os.getpid(), port=self.port)
         return self.port
 
     async def stop(self, grace_s: float) -> None:
@@ -390,14 +400,20 @@ def exit_on_stop_signals() -> None:
 
 
 async def serve_until_signal(
-    server: GrpcServer, grace_s: float, background: Iterable[Job] = ()
+    server: GrpcServer,
+    grace_s: float,
+    background: Iterable[Job] = (),
+    started: Callable[[], None] | None = None,
 ) -> None:
-    """Run until SIGTERM or SIGINT, then stop the server and tell background jobs to stop."""
+    """Run until SIGTERM or SIGINT, then stop the server and tell background jobs to stop.
+    `started` is called once the server serves (a worker tells its supervisor)."""
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
     await server.start()
+    if started is not None:
+        started()
     tasks = [asyncio.create_task(job(stopping)) for job in background]
     await stopping.wait()
     await server.stop(grace_s)

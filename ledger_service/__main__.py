@@ -54,8 +54,7 @@ def cli(argv: list[str] | None = None) -> int:
     configure_logging(settings.log_level)
 
     if args.command == "serve":
-        asyncio.run(main.run(settings))
-        return 0
+        return main.serve(settings)
     if args.command == "migrate":
         asyncio.run(upgrade_async_uri(settings))
         return 0

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from billing_common import settings
+from billing_common import gc_tuning, settings
+from billing_common import workers as workers_module
 from ledger_service import limits
 from ledger_service.domain.webhooks import RetentionPolicy, RetryPolicy
 
@@ -55,9 +56,6 @@ class LedgerSettings:
     # host:port of the Prometheus /metrics endpoint; port 0 picks a free one, empty turns it off.
     metrics_listen: str = "127.0.0.1:9464"
     log_level: str = "INFO"
-    # Freeze what start-up allocated and collect young objects less often (billing_common/
-    # gc_tuning.py); false keeps the interpreter's defaults.
-    gc_tuning: bool = True
     # Largest request message in bytes; larger is RESOURCE_EXHAUSTED (limits.py has the range).
     message_bytes_max: int = limits.MESSAGE_BYTES_MAX
     # Calls handled at once; more are RESOURCE_EXHAUSTED / TOO_MANY_CONCURRENT_RPCS.
@@ -75,9 +73,18 @@ class LedgerSettings:
     # survive restarts and work on any of them. Empty: with the embedded PostgreSQL, one kept in
     # its data folder; with a configured database, a new one per process (tokens die with it).
     page_token_secret: str = ""
+    # Processes serving the port (1 to 64; SO_REUSEPORT). Each has its own event loop and its
+    # own pool of pool_size connections: N workers open N x pool_size connections.
+    workers: int = 1
+    # After start-up, move the objects alive then out of the garbage collector's scans.
+    gc_freeze: bool = True
+    # Garbage collector thresholds "young,middle,old"; empty: Python's own (700,10,10).
+    gc_threshold: str = gc_tuning.GC_THRESHOLD
 
     def __post_init__(self) -> None:
         _check_webhooks(self)
+        workers_module.check_workers(self.workers)
+        gc_tuning.gc_threshold(self.gc_threshold)
 
     def webhook_retry(self) -> RetryPolicy:
         return RetryPolicy(

@@ -3,7 +3,9 @@ jobs (expiry sweeper, webhooks)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 import grpc
@@ -11,7 +13,7 @@ import structlog
 from billing.ledger.v1 import ledger_pb2
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from billing_common import database, gc_tuning, paging
+from billing_common import database, gc_tuning, paging, workers
 from billing_common.clock import Clock, SystemClock
 from billing_common.grpc_server import (
     GrpcServer,
@@ -80,7 +82,9 @@ def make_app(settings: LedgerSettings, engine: AsyncEngine, clock: Clock) -> Led
     )
 
 
-async def build(settings: LedgerSettings, clock: Clock | None = None) -> Ledger:
+async def build(
+    settings: LedgerSettings, clock: Clock | None = None, worker: int | None = None
+) -> Ledger:
     server_limits = limits.check(settings)
     uri = await database_uri(settings)
     if settings.migrate:
@@ -104,18 +108,56 @@ async def build(settings: LedgerSettings, clock: Clock | None = None) -> Ledger:
             add_servicer(server, servicer, ledger_pb2.DESCRIPTOR.services_by_name["LedgerService"])
         ]
 
-    server = GrpcServer(settings.listen, register, server_limits, DOMAIN)
+    server = GrpcServer(settings.listen, register, server_limits, DOMAIN, worker)
     return Ledger(app, engine, server, webhooks, servicer)
 
 
-async def run(settings: LedgerSettings) -> None:
+def serve(settings: LedgerSettings) -> int:
+    """`serve`: the ledger in this process, or settings.workers processes sharing the port
+    (billing_common/workers.py); returns the exit code."""
+    if settings.workers == 1:
+        asyncio.run(run(settings))
+        return 0
     configure_logging(settings.log_level)
     exit_on_stop_signals()
-    ledger = await build(settings)
+    uri = asyncio.run(database_uri(settings))  # the embedded server starts once, here
+    if settings.migrate:
+        asyncio.run(upgrade_async(uri))
+    secret = workers.shared_page_token_secret(
+        settings.page_token_secret, None if settings.database_url else settings.data_dir
+    )
+
+    def settings_for(listen: str, index: int) -> LedgerSettings:
+        return replace(
+            settings,
+            database_url=uri,
+            migrate=False,
+            page_token_secret=secret,
+            listen=listen,
+            metrics_listen=workers.worker_metrics_listen(settings.metrics_listen, index),
+        )
+
+    return workers.supervise(
+        run, settings.listen, settings_for, settings.workers, settings.shutdown_grace_s
+    )
+
+
+async def run(
+    settings: LedgerSettings,
+    worker: int | None = None,
+    started: Callable[[], None] | None = None,
+) -> None:
+    """Serve until SIGTERM/SIGINT: alone (worker None) or as one of the service's workers.
+    The expiry sweeper runs in one process only (alone, or worker 0): its writes are correct
+    in any number of processes (it decides under the wallets' locks), but N sweepers would
+    contend for the same due wallets for nothing. Webhook rounds run in every process: they
+    claim deliveries with SKIP LOCKED and a lease, and move endpoint cursors under locks."""
+    configure_logging(settings.log_level)
+    exit_on_stop_signals()
+    ledger = await build(settings, worker=worker)
     serve_metrics(settings.metrics_listen)
-    gc_tuning.tune_after_start_up(settings.gc_tuning)
     jobs = []
-    if settings.sweep_interval_s > 0:
+    if settings.sweep_interval_s > 0 and not worker:
         jobs.append(
             lambda stopping: every(
                 settings.sweep_interval_s, stopping, ledger.app.run_expiry, "expiry_sweep"
@@ -127,8 +169,9 @@ async def run(settings: LedgerSettings) -> None:
                 settings.webhook_interval_s, stopping, ledger.webhooks.run_once, "webhooks"
             )
         )
+    gc_tuning.tune_gc(settings.gc_freeze, gc_tuning.gc_threshold(settings.gc_threshold))
     try:
-        await serve_until_signal(ledger.server, settings.shutdown_grace_s, jobs)
+        await serve_until_signal(ledger.server, settings.shutdown_grace_s, jobs, started)
     finally:
         await ledger.webhooks.close()
         await ledger.engine.dispose()

@@ -30,11 +30,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cli(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    settings = RatingSettings.from_env().with_args(args)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = RatingSettings.from_env().with_args(args)
+    except ValueError as exc:  # a setting that cannot work: say which, exit 2
+        parser.error(str(exc))
     configure_logging(settings.log_level)
     if args.command == "serve":
-        asyncio.run(main.run(settings))
+        return main.serve(settings)
     else:
         asyncio.run(_migrate(settings))
     return 0

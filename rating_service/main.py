@@ -3,7 +3,9 @@ gRPC server + forwarder."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 import grpc
@@ -11,7 +13,7 @@ import structlog
 from billing.rating.v1 import rating_pb2, rating_pb2_grpc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from billing_common import database, gc_tuning, paging
+from billing_common import database, gc_tuning, paging, workers
 from billing_common.clock import Clock, SystemClock
 from billing_common.grpc_server import GrpcServer, exit_on_stop_signals, serve_until_signal
 from billing_common.logs import configure_logging
@@ -63,7 +65,10 @@ class Rating:
 
 
 async def build(
-    settings: RatingSettings, clock: Clock | None = None, ledger: LedgerPort | None = None
+    settings: RatingSettings,
+    clock: Clock | None = None,
+    ledger: LedgerPort | None = None,
+    worker: int | None = None,
 ) -> Rating:
     server_limits = limits.check(settings)
     uri = await database_uri(settings)
@@ -99,19 +104,61 @@ async def build(
         return [SERVICE_NAME]
 
     return Rating(
-        app, forwarder, engine, GrpcServer(settings.listen, register, server_limits, DOMAIN), port
+        app,
+        forwarder,
+        engine,
+        GrpcServer(settings.listen, register, server_limits, DOMAIN, worker),
+        port,
     )
 
 
-async def run(settings: RatingSettings) -> None:
+def serve(settings: RatingSettings) -> int:
+    """`serve`: the rating service in this process, or settings.workers processes sharing the
+    port (billing_common/workers.py); returns the exit code."""
+    if settings.workers == 1:
+        asyncio.run(run(settings))
+        return 0
     configure_logging(settings.log_level)
     exit_on_stop_signals()
-    rating = await build(settings)
+    uri = asyncio.run(database_uri(settings))  # the embedded server starts once, here
+    if settings.migrate:
+        asyncio.run(upgrade_async(uri))
+    secret = workers.shared_page_token_secret(
+        settings.page_token_secret, None if settings.database_url else settings.data_dir
+    )
+
+    def settings_for(listen: str, index: int) -> RatingSettings:
+        return replace(
+            settings,
+            database_url=uri,
+            migrate=False,
+            page_token_secret=secret,
+            listen=listen,
+            metrics_listen=workers.worker_metrics_listen(settings.metrics_listen, index),
+        )
+
+    return workers.supervise(
+        run, settings.listen, settings_for, settings.workers, settings.shutdown_grace_s
+    )
+
+
+async def run(
+    settings: RatingSettings,
+    worker: int | None = None,
+    started: Callable[[], None] | None = None,
+) -> None:
+    """Serve until SIGTERM/SIGINT: alone (worker None) or as one of the service's workers.
+    The forwarder runs in one process only (alone, or worker 0): it reads due charges without
+    claiming them, so two forwarders would send the same charges (booked once, the ledger being
+    idempotent, but each call made twice) and could plan the same refund twice."""
+    configure_logging(settings.log_level)
+    exit_on_stop_signals()
+    rating = await build(settings, worker=worker)
     serve_metrics(settings.metrics_listen)
-    gc_tuning.tune_after_start_up(settings.gc_tuning)
-    jobs = [rating.forwarder.run] if settings.forward else []
+    jobs = [rating.forwarder.run] if settings.forward and not worker else []
+    gc_tuning.tune_gc(settings.gc_freeze, gc_tuning.gc_threshold(settings.gc_threshold))
     try:
-        await serve_until_signal(rating.server, settings.shutdown_grace_s, jobs)
+        await serve_until_signal(rating.server, settings.shutdown_grace_s, jobs, started)
     finally:
         close = getattr(rating.ledger, "close", None)
         if close is not None:
