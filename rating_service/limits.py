@@ -25,7 +25,19 @@ CONNECTION_IDLE_S = grpc_server.CONNECTION_IDLE_S
 
 def check(settings: RatingSettings) -> ServerLimits:
     """The settings' bounds, checked (ValueError naming the setting), as server limits."""
+    concurrency = settings.forward_concurrency
+    if not 1 <= concurrency <= FORWARD_CONCURRENCY_MAX or concurrency >= settings.pool_size:
+        raise ValueError(
+            f"forward_concurrency must be 1 to {FORWARD_CONCURRENCY_MAX} and less than pool_size "
+            f"({settings.pool_size}): each partition's answer is saved on a pooled connection, "
+            f"and the forwarder holds one more; got {concurrency}"
+        )
     return grpc_server.server_limits(settings)
+
+
+# -- the forwarder ----------------------------------------------------------------------------
+# DebitBatch calls in flight at once (RATING_FORWARD_CONCURRENCY).
+FORWARD_CONCURRENCY_MAX = 32
 
 
 # -- calls to the ledger ----------------------------------------------------------------------

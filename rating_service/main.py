@@ -88,6 +88,7 @@ async def build(
             backoff_max_s=settings.forward_backoff_max_s,
             idle_s=settings.forward_idle_s,
             internal_answers_max=settings.forward_internal_answers_max,
+            concurrency=settings.forward_concurrency,
         ),
     )
 
