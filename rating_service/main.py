@@ -74,9 +74,10 @@ async def build(
         grace=timedelta(seconds=settings.grace_s),
         future_skew=timedelta(seconds=settings.future_skew_s),
         sync_hold=timedelta(seconds=settings.sync_hold_s),
-        # Two connections stay free of synchronous calls: one for the claim and answer of the
-        # synchronous requests themselves, one for everything else (and the forwarder).
-        sync_concurrency_max=max(1, settings.pool_size - 2),
+        # Three connections stay free of synchronous calls: one for the claim and answer of the
+        # synchronous requests themselves, one the forwarder holds while it leads (its advisory
+        # lock), one for everything else (and the forwarder's rounds).
+        sync_concurrency_max=max(1, settings.pool_size - 3),
     )
     port = ledger or LedgerClient(settings.ledger_target, settings.ledger_timeout_s)
     app = RatingApp(engine, clock or SystemClock(), port, policy)
