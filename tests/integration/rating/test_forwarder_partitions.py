@@ -123,3 +123,56 @@ async def test_two_forwarders_on_one_database_send_each_charge_once(rating) -> N
     assert set(sends.values()) == {1}, [r for r, n in sends.items() if n > 1][:5]
     bookings = await rating.ledger.bookings()
     assert len(bookings) == len(events) and set(bookings.values()) == {1}
+
+
+async def test_when_the_leading_forwarder_stops_a_waiting_one_takes_over(rating) -> None:  # type: ignore[no-untyped-def]
+    s = await rating.setup_customer(start=START)
+    rating.clock.set(T)
+    other = await rating_main.build(
+        RatingSettings(
+            database_url=rating.uri,
+            listen="127.0.0.1:0",
+            migrate=False,
+            pool_size=5,
+            forward=False,
+            ledger_target=rating.ledger.proxy.target,
+        ),
+        rating.clock,
+    )
+    first, second = Recorded(rating.rating.app.ledger), Recorded(other.app.ledger)
+    rating.rating.app.ledger, other.app.ledger = first, second
+    policy = ForwarderPolicy(idle_s=0.01)
+    stop_first, stop_second = asyncio.Event(), asyncio.Event()
+
+    async def drained() -> None:
+        for _ in range(BOUND_S * 100):
+            if await rating.rating.app.read(lambda repo: repo.pending_charges()) == 0:
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError("charges still pending")
+
+    leading = asyncio.create_task(Forwarder(rating.rating.app, policy).run(stop_first))
+    waiting = None
+    try:
+        await ingest(
+            rating.stub, [event(s.customer_id, T, f"before-{n}", units="1") for n in range(3)]
+        )
+        await drained()  # delivered by the first forwarder: it leads
+        waiting = asyncio.create_task(Forwarder(other.app, policy).run(stop_second))
+        stop_first.set()
+        await asyncio.wait_for(leading, BOUND_S)
+        await ingest(
+            rating.stub, [event(s.customer_id, T, f"after-{n}", units="1") for n in range(3)]
+        )
+        await drained()
+    finally:
+        stop_first.set()
+        stop_second.set()
+        await asyncio.wait_for(asyncio.gather(leading, *([waiting] if waiting else [])), BOUND_S)
+        await other.close()
+    assert {r.split(":")[3] for call in first.calls for r in call} == {
+        f"before-{n}" for n in range(3)
+    }
+    assert {r.split(":")[3] for call in second.calls for r in call} == {
+        f"after-{n}" for n in range(3)
+    }
