@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
+import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -34,13 +35,36 @@ from billing.ledger.v1 import ledger_pb2_grpc  # noqa: E402
 from billing.rating.v1 import rating_pb2 as rpb  # noqa: E402
 from billing.rating.v1 import rating_pb2_grpc  # noqa: E402
 
-from bench.run import CUSTOMERS, debit_count, pending_charges, set_up_rating  # noqa: E402
+from bench.run import (  # noqa: E402
+    CUSTOMERS,
+    _cpu,
+    debit_count,
+    pending_charges,
+    set_up_rating,
+)
 from billing_common import database  # noqa: E402
 from billing_common.process import start_service  # noqa: E402
 from billing_common.protoconv import timestamp  # noqa: E402
 
 DATA = ROOT / ".data" / "bench_ingest"
 DRAIN_S_MAX = 300
+
+
+def cpu_seconds(pids: dict[str, int], pg_dir: Path) -> dict[str, float]:
+    """CPU seconds so far of each service and of our PostgreSQL (postmaster, live backends and
+    the ones that exited)."""
+    out = {name: _cpu(psutil.Process(pid)) for name, pid in pids.items()}
+    out["postgres"] = 0.0
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        if proc.info["name"] == "postgres" and str(pg_dir) in " ".join(proc.info["cmdline"] or ()):
+            try:
+                t = proc.cpu_times()
+                children = proc.children(recursive=True)
+            except psutil.Error:
+                continue
+            out["postgres"] += _cpu(proc) + t.children_user + t.children_system
+            out["postgres"] += sum(_cpu(c) for c in children)
+    return out
 
 
 def batch(customers: list[str], occurred: datetime) -> rpb.IngestEventsRequest:
@@ -102,7 +126,9 @@ async def run(batches: int, concurrency: int, profile: bool) -> dict[str, object
                 while queue:
                     await rating_stub.IngestEvents(queue.pop(), timeout=120)
 
+            pids = {"rating": rating.process.pid, "ledger": ledger.process.pid}
             n0 = await debit_count(ledger_db)
+            cpu0 = cpu_seconds(pids, pg_dir)
             t0 = time.monotonic()
             await asyncio.gather(*(sender() for _ in range(concurrency)))
             ingest_s = time.monotonic() - t0
@@ -110,6 +136,7 @@ async def run(batches: int, concurrency: int, profile: bool) -> dict[str, object
             while (left := await pending_charges(rating_db)) and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
             e2e_s = time.monotonic() - t0
+            cpu1 = cpu_seconds(pids, pg_dir)
             booked = await debit_count(ledger_db) - n0
     finally:
         await rating.stop()
@@ -125,6 +152,9 @@ async def run(batches: int, concurrency: int, profile: bool) -> dict[str, object
         "debits_booked": booked,
         "pending_left": left,
         "end_to_end_debits_per_s": round(booked / e2e_s),
+        # CPU per event, in milliseconds, from the first batch until everything is delivered.
+        "cpu_ms_per_event": {k: round(1000 * (cpu1[k] - cpu0[k]) / events, 3) for k in cpu1},
+        "load_average": os.getloadavg()[0],
     }
 
 
