@@ -33,14 +33,15 @@ class RatingSettings:
     forward: bool = True
     # Charges per DebitBatch call (the ledger takes at most 1,000).
     forward_batch_size: int = 500
-    # DebitBatch calls in flight at once, each for its own wallets (a wallet's charges always go
-    # in one call, in order).
-    forward_concurrency: int = limits.FORWARD_CONCURRENCY
     # Forwarder retry backoff: first delay and cap, in seconds.
     forward_backoff_base_s: float = 0.5
     forward_backoff_max_s: float = 60.0
     # INTERNAL (UNKNOWN, DATA_LOSS) answers of the ledger to one charge before it is FAILED.
     forward_internal_answers_max: int = 8
+    # DebitBatch calls the forwarder has in flight at once, each for its own partition of the
+    # wallets (a wallet's charges always go through one partition, in order), 1 to
+    # limits.FORWARD_CONCURRENCY_MAX and fewer than pool_size.
+    forward_concurrency: int = limits.FORWARD_CONCURRENCY
     # Seconds the forwarder sleeps when nothing is due.
     forward_idle_s: float = 0.5
     # Events older than this (seconds) are rejected with EVENT_TOO_OLD (default 3 days).

@@ -23,20 +23,25 @@ KEEPALIVE_S = grpc_server.KEEPALIVE_S
 CONNECTION_IDLE_S = grpc_server.CONNECTION_IDLE_S
 
 
-# DebitBatch calls the forwarder has in flight at once (each on its own wallets).
-FORWARD_CONCURRENCY = 4
-FORWARD_CONCURRENCY_RANGE = (1, 32)
-# Charges per DebitBatch call: at most what the ledger takes in one call.
-FORWARD_BATCH_RANGE = (1, 1000)
-
-
 def check(settings: RatingSettings) -> ServerLimits:
     """The settings' bounds, checked (ValueError naming the setting), as server limits."""
-    grpc_server.within(
-        "forward_concurrency", settings.forward_concurrency, FORWARD_CONCURRENCY_RANGE
-    )
     grpc_server.within("forward_batch_size", settings.forward_batch_size, FORWARD_BATCH_RANGE)
+    concurrency = settings.forward_concurrency
+    if not 1 <= concurrency <= FORWARD_CONCURRENCY_MAX or concurrency >= settings.pool_size:
+        raise ValueError(
+            f"forward_concurrency must be 1 to {FORWARD_CONCURRENCY_MAX} and less than pool_size "
+            f"({settings.pool_size}): each partition's answer is saved on a pooled connection, "
+            f"and the forwarder holds one more; got {concurrency}"
+        )
     return grpc_server.server_limits(settings)
+
+
+# -- the forwarder ----------------------------------------------------------------------------
+# DebitBatch calls in flight at once, each on its own wallets (RATING_FORWARD_CONCURRENCY).
+FORWARD_CONCURRENCY = 4
+FORWARD_CONCURRENCY_MAX = 32
+# Charges per DebitBatch call: at most what the ledger takes in one call.
+FORWARD_BATCH_RANGE = (1, 1000)
 
 
 # -- calls to the ledger ----------------------------------------------------------------------

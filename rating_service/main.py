@@ -79,9 +79,10 @@ async def build(
         grace=timedelta(seconds=settings.grace_s),
         future_skew=timedelta(seconds=settings.future_skew_s),
         sync_hold=timedelta(seconds=settings.sync_hold_s),
-        # Two connections stay free of synchronous calls: one for the claim and answer of the
-        # synchronous requests themselves, one for everything else (and the forwarder).
-        sync_concurrency_max=max(1, settings.pool_size - 2),
+        # Three connections stay free of synchronous calls: one for the claim and answer of the
+        # synchronous requests themselves, one the forwarder holds while it leads (its advisory
+        # lock), one for everything else (and the forwarder's rounds).
+        sync_concurrency_max=max(1, settings.pool_size - 3),
     )
     port = ledger or LedgerClient(settings.ledger_target, settings.ledger_timeout_s)
     app = RatingApp(engine, clock or SystemClock(), port, policy)
@@ -89,11 +90,11 @@ async def build(
         app,
         ForwarderPolicy(
             batch_size_max=settings.forward_batch_size,
-            concurrency=settings.forward_concurrency,
             backoff_base_s=settings.forward_backoff_base_s,
             backoff_max_s=settings.forward_backoff_max_s,
             idle_s=settings.forward_idle_s,
             internal_answers_max=settings.forward_internal_answers_max,
+            concurrency=settings.forward_concurrency,
         ),
     )
 
@@ -148,9 +149,9 @@ async def run(
     started: Callable[[], None] | None = None,
 ) -> None:
     """Serve until SIGTERM/SIGINT: alone (worker None) or as one of the service's workers.
-    The forwarder runs in one process only (alone, or worker 0): it reads due charges without
-    claiming them, so two forwarders would send the same charges (booked once, the ledger being
-    idempotent, but each call made twice) and could plan the same refund twice."""
+    The forwarder runs in worker 0 only: the other workers would only wait for its leadership
+    (one forwarding process per database, a session advisory lock: app/forwarder.py), and a
+    waiting forwarder keeps a pooled connection busy for nothing."""
     configure_logging(settings.log_level)
     exit_on_stop_signals()
     rating = await build(settings, worker=worker)

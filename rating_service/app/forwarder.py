@@ -22,6 +22,14 @@
 - A whole DebitBatch refused for a reason that is not transient (`BatchRefused`) is split in
   halves and sent again until each answer is about one debit, so one bad charge never holds back
   the others (at most 2n - 1 calls for n charges).
+- Several DebitBatch calls at once: a round takes up to `batch_size_max * concurrency` due
+  charges and splits the debits into `concurrency` partitions by wallet (a stable hash of the
+  wallet id), keeping charge order inside each; the partitions are sent concurrently, each one
+  batch after another. So the charges of one wallet always go through one partition, in order.
+- One forwarder at a time per database: `run` forwards only while it holds a session-level
+  advisory lock (`FORWARDER_LOCK`) on a connection of its own. With several rating processes,
+  the others wait and take over when the leader's session ends (a crash ends it at once), so no
+  two processes claim the same PENDING charges and per-wallet order holds across processes.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -38,7 +47,13 @@ import structlog
 
 from billing_common import metrics
 from billing_common.money import exact
-from rating_service.adapters.db.repository import ChargeRow, RatingRepository, UndoRow
+from rating_service.adapters.db.repository import (
+    ChargeRow,
+    Leadership,
+    RatingRepository,
+    UndoRow,
+    lock_key,
+)
 from rating_service.app.failures import report_failed
 from rating_service.app.ingest import debit_item, describe, ledger_request_id
 from rating_service.app.ports import (
@@ -61,17 +76,32 @@ ZERO = Decimal(0)
 @dataclass(frozen=True, slots=True)
 class ForwarderPolicy:
     batch_size_max: int = 500
-    # DebitBatch calls in flight at once; each carries the charges of its own wallets.
-    concurrency: int = 1
     backoff_base_s: float = 0.5
     backoff_max_s: float = 60.0
     idle_s: float = 0.5
     # INTERNAL (UNKNOWN, DATA_LOSS) answers to one charge before it is FAILED: with the default
     # backoff, about a minute of retries, enough to ride out a passing fault of the ledger.
     internal_answers_max: int = 8
+    # DebitBatch calls in flight at once (partitions by wallet).
+    concurrency: int = 4
 
 
 GRANT_KINDS_CACHED_MAX = 100_000
+# The session-level advisory lock the forwarding process holds (one per database).
+FORWARDER_LOCK = lock_key("rating", "forwarder")
+
+
+def partition_of(wallet_id: str, partitions: int) -> int:
+    """The partition of a wallet's charges: stable across processes and restarts (not `hash`)."""
+    return zlib.crc32(wallet_id.encode()) % partitions
+
+
+def partitioned(debits: list[ChargeRow], partitions: int) -> list[list[ChargeRow]]:
+    """Debits split by wallet, charge order kept inside each partition; empty ones left out."""
+    parts: list[list[ChargeRow]] = [[] for _ in range(partitions)]
+    for c in sorted(debits, key=lambda c: c.id):
+        parts[partition_of(c.wallet_id, partitions)].append(c)
+    return [p for p in parts if p]
 
 
 class Forwarder:
@@ -108,17 +138,11 @@ class Forwarder:
         now = self.app.clock.now()
         backlog = await self.app.read(lambda repo: repo.pending_charges())
         metrics.FORWARDER_BACKLOG.set(backlog)
-        wanted = self.policy.batch_size_max * self.policy.concurrency
-        due = await self.app.read(lambda repo: repo.due_charges(now, wanted))
+        limit = self.policy.batch_size_max * self.policy.concurrency
+        due = await self.app.read(lambda repo: repo.due_charges(now, limit))
         debits = [c for c in due if c.amount > 0]
         refunds = [c for c in due if c.amount < 0]
-        sent = await asyncio.gather(
-            *(self._debit_in_order(part) for part in self._partitions(debits)),
-            return_exceptions=True,
-        )
-        for failure in sent:  # every part has finished: report the first that failed
-            if isinstance(failure, BaseException):
-                raise failure
+        await self._debit_partitions(debits)
         for charge in refunds:
             await self._refund(charge)
         undos = await self.app.read(lambda repo: repo.due_undos(now, self.policy.batch_size_max))
@@ -157,23 +181,22 @@ class Forwarder:
         moved = await self.app.write(lambda repo: repo.undo_fail(undo.id, error, internal=internal))
         report_failed("undo", {undo.id: (undo.event_id, result.reason, error)}, moved)
 
-    def _partitions(self, debits: list[ChargeRow]) -> list[list[ChargeRow]]:
-        """Charges split into `concurrency` parts, each wallet's charges in one part and in
-        their order (wallets dealt out in turn, so the parts stay even and the same every
-        time)."""
-        wallets = sorted({c.wallet_id for c in debits})
-        part_of = {w: i % self.policy.concurrency for i, w in enumerate(wallets)}
-        parts: list[list[ChargeRow]] = [[] for _ in range(self.policy.concurrency)]
-        for c in debits:
-            parts[part_of[c.wallet_id]].append(c)
-        return [p for p in parts if p]
-
-    async def _debit_in_order(self, debits: list[ChargeRow]) -> None:
-        """One part's charges, in DebitBatch calls of at most `batch_size_max`, one after
-        another (a wallet's later charges never overtake its earlier ones)."""
+    async def _debit_partitions(self, debits: list[ChargeRow]) -> None:
+        """Each partition sends its batches one after another; partitions run concurrently.
+        Every partition finishes its work before the first failure (if any) is raised."""
         size = self.policy.batch_size_max
-        for start in range(0, len(debits), size):
-            await self._debit(debits[start : start + size])
+
+        async def send(part: list[ChargeRow]) -> None:
+            for start in range(0, len(part), size):
+                await self._debit(part[start : start + size])
+
+        done = await asyncio.gather(
+            *(send(p) for p in partitioned(debits, self.policy.concurrency)),
+            return_exceptions=True,
+        )
+        failure = next((d for d in done if isinstance(d, BaseException)), None)
+        if failure is not None:
+            raise failure
 
     async def _debit(self, debits: list[ChargeRow]) -> None:
         items = [
@@ -360,17 +383,22 @@ class Forwarder:
         return moved
 
     async def run(self, stopping: asyncio.Event) -> None:
-        """Forward until told to stop. Errors are logged and retried: nothing is lost, the
-        charges stay PENDING in the database."""
-        while not stopping.is_set():
-            try:
-                handled = await self.run_once()
-            except Exception:  # the loop must survive database or ledger outages
-                log.exception("forwarder_iteration_failed")
+        """Forward until told to stop, while this process leads (`FORWARDER_LOCK`). Errors are
+        logged and retried: nothing is lost, the charges stay PENDING in the database."""
+        leadership = Leadership(self.app.engine, FORWARDER_LOCK)
+        try:
+            while not stopping.is_set():
                 handled = 0
-            if handled < self.policy.batch_size_max:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stopping.wait(), timeout=self.policy.idle_s)
+                try:
+                    if await leadership.held():
+                        handled = await self.run_once()
+                except Exception:  # the loop must survive database or ledger outages
+                    log.exception("forwarder_iteration_failed")
+                if handled < self.policy.batch_size_max:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stopping.wait(), timeout=self.policy.idle_s)
+        finally:
+            await leadership.release()
 
 
 def describe_row(c: ChargeRow) -> str:

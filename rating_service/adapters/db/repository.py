@@ -8,6 +8,7 @@ takes the invoice row FOR UPDATE.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -16,9 +17,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import structlog
 from sqlalchemy import bindparam, func, literal_column, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from billing_common.periods import Cadence
 from rating_service.adapters.db.tables import (
@@ -39,6 +41,8 @@ from rating_service.domain.aggregation import AggregateState, Aggregation
 from rating_service.domain.meters import Meter
 from rating_service.domain.model import Assignment, Plan, PlanPrice, PriceVersion
 from rating_service.domain.pricing import Pricing, PricingModel, Tier
+
+log = structlog.get_logger(__name__)
 
 # (assignment_id, meter_id, period_start)
 AggKey = tuple[str, str, datetime]
@@ -61,6 +65,56 @@ def lock_key(*parts: object) -> int:
     """A signed 64-bit advisory lock key. Collisions only serialise unrelated work."""
     digest = hashlib.sha256("|".join(str(p) for p in parts).encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
+
+
+class Leadership:
+    """A session-level advisory lock held on a connection of its own, for work only one process
+    may do at a time (the forwarder). It lives as long as the session: a crash or a lost
+    connection ends it at once, and another process takes it over."""
+
+    def __init__(self, engine: AsyncEngine, key: int) -> None:
+        self.engine = engine
+        self.key = key
+        self.conn: AsyncConnection | None = None
+
+    async def held(self) -> bool:
+        """Whether we hold the lock now: checked with a round trip on our connection (alive,
+        the lock is still ours), else asked for again. False while another process holds it."""
+        if self.conn is not None:
+            try:
+                await self.conn.execute(select(1))
+                await self.conn.commit()
+                return True
+            except Exception:
+                log.warning("leadership_lost", key=self.key)
+                await self.release()
+        conn = await self.engine.connect()
+        try:
+            got = (await conn.execute(select(func.pg_try_advisory_lock(self.key)))).scalar()
+            await conn.commit()
+        except BaseException:
+            await _discard(conn)
+            raise
+        if not got:
+            await conn.close()
+            return False
+        log.info("leadership_taken", key=self.key)
+        self.conn = conn
+        return True
+
+    async def release(self) -> None:
+        if self.conn is not None:
+            conn, self.conn = self.conn, None
+            await _discard(conn)
+
+
+async def _discard(conn: AsyncConnection) -> None:
+    """Close a connection without returning it to the pool: its session ends, and with it any
+    session-level advisory lock it held."""
+    with contextlib.suppress(Exception):
+        await conn.invalidate()
+    with contextlib.suppress(Exception):
+        await conn.close()
 
 
 @dataclass(frozen=True, slots=True)

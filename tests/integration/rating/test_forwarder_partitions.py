@@ -1,0 +1,178 @@
+"""The forwarder sends several DebitBatch calls at once, partitioned by wallet: each wallet's
+charges reach the ledger in charge order; and with several forwarders (several rating processes)
+on one database, every charge is sent by one of them only, once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from datetime import timedelta
+
+from rating_service import main as rating_main
+from rating_service.app.forwarder import Forwarder, ForwarderPolicy, partition_of
+from rating_service.config import RatingSettings
+from tests.conftest import START
+from tests.integration.rating.helpers import event, ingest
+
+T = START + timedelta(hours=1)
+BOUND_S = 60  # a bound on each wait, never a sleep: the conditions below end it
+
+
+class Recorded:
+    """The rating service's real ledger client, with the DebitBatch calls it makes recorded: the
+    request ids of each call (in the order it ends), and how many were in flight at most."""
+
+    def __init__(self, inner) -> None:  # type: ignore[no-untyped-def]
+        self.inner = inner
+        self.calls: list[list[str]] = []
+        self.in_flight = 0
+        self.most_in_flight = 0
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self.inner, name)
+
+    async def debit_batch(self, items):  # type: ignore[no-untyped-def]
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            return await self.inner.debit_batch(items)
+        finally:
+            self.in_flight -= 1
+            self.calls.append([i.request_id for i in items])
+
+
+async def customers_in_two_partitions(rating, partitions: int) -> list:  # type: ignore[no-untyped-def]
+    """Four customers with their own wallets, at least two of the wallets in different
+    partitions (made until so, bounded)."""
+    made = []
+    for _ in range(40):
+        made.append(await rating.setup_customer(start=START))
+        if len(made) >= 4 and len({partition_of(s.wallet_id, partitions) for s in made}) > 1:
+            return made
+    raise AssertionError("no two wallets in different partitions")
+
+
+async def test_partitions_are_sent_at_once_and_each_wallet_keeps_charge_order(rating) -> None:  # type: ignore[no-untyped-def]
+    customers = await customers_in_two_partitions(rating, 4)
+    rating.clock.set(T)
+    # Interleaved: 6 events per customer, each customer's in a known order (units differ).
+    events = [
+        event(s.customer_id, T, f"{s.customer_id}-{n}", units=str(n + 1))
+        for n in range(6)
+        for s in customers
+    ]
+    await ingest(rating.stub, events)
+    recorded = Recorded(rating.rating.app.ledger)
+    rating.rating.app.ledger = recorded
+    forwarder = Forwarder(rating.rating.app, ForwarderPolicy(batch_size_max=2, concurrency=4))
+    # A round takes batch_size_max * concurrency charges: 8 of the 24, three rounds.
+    assert [await forwarder.run_once() for _ in range(4)] == [8, 8, 8, 0]
+
+    assert recorded.most_in_flight > 1
+    assert all(len(call) <= 2 for call in recorded.calls)
+    bookings = await rating.ledger.bookings()
+    assert len(bookings) == len(events) and set(bookings.values()) == {1}
+    sent = [request_id for call in recorded.calls for request_id in call]
+    for s in customers:
+        expected = [f"{s.customer_id}-{n}" for n in range(6)]
+        # Sent in charge order ...
+        mine = [r for r in sent if f":{s.customer_id}-" in r]
+        assert [r.split(":")[3] for r in mine] == expected
+        # ... and booked in that order: the wallet's journal (newest first) read backwards.
+        journal = await rating.ledger.entries([s.wallet_id])
+        assert [e.source_event_id for e in reversed(journal)] == expected
+
+
+async def test_two_forwarders_on_one_database_send_each_charge_once(rating) -> None:  # type: ignore[no-untyped-def]
+    s = await rating.setup_customer(start=START)
+    t = await rating.setup_customer(start=START)
+    rating.clock.set(T)
+    events = [event(c.customer_id, T, units="1") for _ in range(40) for c in (s, t)]
+    await ingest(rating.stub, events)
+    # A second rating process on the same database (its own pool), the same ledger.
+    other = await rating_main.build(
+        RatingSettings(
+            database_url=rating.uri,
+            listen="127.0.0.1:0",
+            migrate=False,
+            pool_size=5,
+            forward=False,
+            ledger_target=rating.ledger.proxy.target,
+        ),
+        rating.clock,
+    )
+    apps = [rating.rating.app, other.app]
+    recorders = []
+    for app in apps:
+        recorders.append(Recorded(app.ledger))
+        app.ledger = recorders[-1]
+    policy = ForwarderPolicy(batch_size_max=3, idle_s=0.01)
+    stopping = asyncio.Event()
+    runs = [asyncio.create_task(Forwarder(app, policy).run(stopping)) for app in apps]
+    try:
+        for _ in range(BOUND_S * 100):
+            if await rating.rating.app.read(lambda repo: repo.pending_charges()) == 0:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        stopping.set()
+        await asyncio.wait_for(asyncio.gather(*runs), BOUND_S)
+        await other.close()
+    sends = Counter(r for rec in recorders for call in rec.calls for r in call)
+    assert len(sends) == len(events)
+    assert set(sends.values()) == {1}, [r for r, n in sends.items() if n > 1][:5]
+    bookings = await rating.ledger.bookings()
+    assert len(bookings) == len(events) and set(bookings.values()) == {1}
+
+
+async def test_when_the_leading_forwarder_stops_a_waiting_one_takes_over(rating) -> None:  # type: ignore[no-untyped-def]
+    s = await rating.setup_customer(start=START)
+    rating.clock.set(T)
+    other = await rating_main.build(
+        RatingSettings(
+            database_url=rating.uri,
+            listen="127.0.0.1:0",
+            migrate=False,
+            pool_size=5,
+            forward=False,
+            ledger_target=rating.ledger.proxy.target,
+        ),
+        rating.clock,
+    )
+    first, second = Recorded(rating.rating.app.ledger), Recorded(other.app.ledger)
+    rating.rating.app.ledger, other.app.ledger = first, second
+    policy = ForwarderPolicy(idle_s=0.01)
+    stop_first, stop_second = asyncio.Event(), asyncio.Event()
+
+    async def drained() -> None:
+        for _ in range(BOUND_S * 100):
+            if await rating.rating.app.read(lambda repo: repo.pending_charges()) == 0:
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError("charges still pending")
+
+    leading = asyncio.create_task(Forwarder(rating.rating.app, policy).run(stop_first))
+    waiting = None
+    try:
+        await ingest(
+            rating.stub, [event(s.customer_id, T, f"before-{n}", units="1") for n in range(3)]
+        )
+        await drained()  # delivered by the first forwarder: it leads
+        waiting = asyncio.create_task(Forwarder(other.app, policy).run(stop_second))
+        stop_first.set()
+        await asyncio.wait_for(leading, BOUND_S)
+        await ingest(
+            rating.stub, [event(s.customer_id, T, f"after-{n}", units="1") for n in range(3)]
+        )
+        await drained()
+    finally:
+        stop_first.set()
+        stop_second.set()
+        await asyncio.wait_for(asyncio.gather(leading, *([waiting] if waiting else [])), BOUND_S)
+        await other.close()
+    assert {r.split(":")[3] for call in first.calls for r in call} == {
+        f"before-{n}" for n in range(3)
+    }
+    assert {r.split(":")[3] for call in second.calls for r in call} == {
+        f"after-{n}" for n in range(3)
+    }
