@@ -17,6 +17,7 @@ from billing.ledger.v1 import ledger_pb2 as pb
 
 from tests.sim import checks
 from tests.sim.harness import Database, Worker, terminate_backends
+from tests.sim.rating import is_rating_seed
 from tests.sim.runner import KNOWN_FAILURES, quiet_logs_while, report, run_seed
 from tests.sim.world import STEPS_DEFAULT, Simulation
 
@@ -94,3 +95,38 @@ async def test_a_connection_drop_ends_a_busy_connection_of_the_worker_database(
             await busy
     finally:
         conn.terminate()
+
+
+async def test_the_rating_check_names_charges_the_ledger_did_not_book_as_rating_says(
+    sim_worker: Worker,
+) -> None:
+    """A rating seed ends clean; then one acknowledged charge is made to name a ledger request
+    the ledger never booked, and another is marked DENIED though the ledger booked it: the
+    end-of-seed check names both events."""
+    seed = next(s for s in range(1000) if is_rating_seed(s))
+    sim = Simulation(seed, sim_worker, STEPS_DEFAULT)
+    with quiet_logs_while():
+        assert await sim.run() == []
+    rating = sim.rating
+    assert rating is not None and rating.service is not None
+    side = await rating.service.side()
+    acknowledged = await side.fetch(
+        "SELECT id, event_id FROM charges WHERE customer_id = $1 AND status = 'ACKNOWLEDGED'"
+        " AND amount > 0 ORDER BY id LIMIT 2",
+        rating.customer_id,
+    )
+    assert len(acknowledged) == 2
+    unbooked, denied = acknowledged
+    await side.execute(
+        "UPDATE charges SET ledger_request_id = 'rating:debit:never-sent' WHERE id = $1",
+        unbooked["id"],
+    )
+    await side.execute("UPDATE charges SET status = 'DENIED' WHERE id = $1", denied["id"])
+    await rating.check()
+    named = {(v.invariant, v.detail) for v in sim.violations}
+    assert any(
+        i == "rating_charge_not_booked_once" and unbooked["event_id"] in d for i, d in named
+    ), named
+    assert any(i == "rating_refused_charge_booked" and denied["event_id"] in d for i, d in named), (
+        named
+    )
