@@ -10,7 +10,7 @@ from typing import Any
 RSS_LIMIT_MB = 200.0  # per process: a worker is a whole copy of the service
 SOAK_GROWTH_LIMIT = 0.05  # 5% (and at least 10 MB) between the soak's early and late windows
 SATURATED_PCT = 85  # a process at or above this share of its cores is CPU-bound
-CPU_COLUMNS = ("ledger", "rating", "echo", "postgres", "client")
+CPU_COLUMNS = ("ledger", "rating", "echo", "postgres", "client")  # our processes
 
 
 # -- targets --------------------------------------------------------------------------------
@@ -295,7 +295,8 @@ class _Context:
         the whole machine, or none (then the time went to waiting)."""
         c = s.get("cpu_pct", {})
         svc, pg = c.get(service, 0), c.get("postgres", 0)
-        total = sum(c.get(k, 0) for k in CPU_COLUMNS)
+        ours = sum(c.get(k, 0) for k in CPU_COLUMNS)
+        total = max(ours, c.get("machine", 0))  # busy CPU of the whole machine, where measured
         cores = min(self.workers(service), self.cpus)
         if svc >= SATURATED_PCT * cores:
             return (
@@ -304,8 +305,9 @@ class _Context:
             )
         if total >= SATURATED_PCT * self.cpus:
             return (
-                f"the machine is saturated ({total}% of {100 * self.cpus}%: the services, "
-                f"PostgreSQL and the load client share {self.cpus} cores)"
+                f"the machine is saturated ({total}% of {100 * self.cpus}% busy, {ours}% of it "
+                f"ours: the services, PostgreSQL, the load client and any other work share "
+                f"{self.cpus} cores)"
             )
         if pg >= SATURATED_PCT:
             return f"PostgreSQL is CPU-bound ({pg}%): fewer or cheaper statements per item"
@@ -316,7 +318,7 @@ class _Context:
         )
         return (
             f"no process at {SATURATED_PCT}% of its cores ({service} {svc}%, postgres {pg}%, "
-            f"machine {total}% of {100 * self.cpus}%): part of the time goes to waiting "
+            f"machine {total}% of {100 * self.cpus}% busy): part of the time goes to waiting "
             f"({waits})"
         )
 
@@ -398,11 +400,11 @@ def print_report(r: dict[str, Any]) -> None:
     print(f"\n== Scenarios ({r['profile']} run; ghz durations in the configs overridden) ==")
     print(
         f"{'scenario':<24}{'RPC/s':>10}{'items/s':>10}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}"
-        f"{'errors':>8}  CPU% ledger/rating/echo/postgres/client"
+        f"{'errors':>8}  CPU% ledger/rating/echo/postgres/client (machine busy)"
     )
     for name, s in _rows(r).items():
         c = s.get("cpu_pct", {})
-        cpu = "/".join(str(c.get(k, "-")) for k in CPU_COLUMNS)
+        cpu = "/".join(str(c.get(k, "-")) for k in CPU_COLUMNS) + f" ({c.get('machine', '-')})"
         p = "".join(
             f"{s[k]:>9.1f}" if s.get(k) is not None else f"{'-':>9}"
             for k in ("p50_ms", "p95_ms", "p99_ms")
