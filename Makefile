@@ -84,8 +84,10 @@ typecheck-clients: $(MYPY_VENV)/.installed-$(MYPY_VERSION)
 # Load tests and benchmark (bench/, docs/benchmarks.md): ghz (pinned, installed with `go install`
 # into .tools/bin; needs go on PATH) against both services on a fresh embedded PostgreSQL in
 # .data/bench, with the echo server and pgbench references measured in the same run.
-# `make bench-quick` takes about a minute (short soak); `make bench` about seven (2-minute soak).
-.PHONY: bench bench-quick bench-tools
+# `make bench-quick` takes about a minute (short soak); `make bench` about six or seven (2-minute
+# soak); `make bench-3` three full runs and the median of each target (about twenty).
+# BENCH_ARGS adds options, e.g. `make bench BENCH_ARGS="--workers 2"` (bench/run.py --help).
+.PHONY: bench bench-quick bench-3 bench-tools
 GHZ_VERSION := v0.121.0
 
 .tools/bin/.ghz-$(GHZ_VERSION):
@@ -96,10 +98,13 @@ GHZ_VERSION := v0.121.0
 bench-tools: .tools/bin/.ghz-$(GHZ_VERSION)
 
 bench: setup bench-tools
-	$(PY) bench/run.py
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 bench-quick: setup bench-tools
-	$(PY) bench/run.py --quick
+	$(PY) bench/run.py --quick $(BENCH_ARGS)
+
+bench-3: setup bench-tools
+	$(PY) bench/run.py --runs 3 $(BENCH_ARGS)
 
 # The ledger's process settings compared in one run (gc default vs tuned, 1 vs 2 workers; about
 # six minutes): bench/processes.py.

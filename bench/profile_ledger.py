@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import collections
 import shutil
 import sys
 from pathlib import Path
@@ -24,64 +23,29 @@ sys.path[:0] = [str(ROOT), str(ROOT / "gen" / "python")]
 import grpc  # noqa: E402
 from billing.ledger.v1 import ledger_pb2_grpc  # noqa: E402
 
+from bench import pyspy  # noqa: E402
+from bench import report as bench_report  # noqa: E402
 from bench import run as bench  # noqa: E402
 from billing_common import database  # noqa: E402
 from billing_common.process import start_service  # noqa: E402
 
 DATA = ROOT / ".data" / "profile"
-PY_SPY = Path(sys.executable).parent / "py-spy"
-
-# Layers, by the first matching path fragment of a frame (most specific first).
-LAYERS = [
-    ("sqlalchemy", "sqlalchemy/"),
-    ("asyncpg", "asyncpg/"),
-    ("grpc", "grpc/"),
-    ("protobuf", "google/protobuf"),
-    ("structlog/logging", "structlog/"),
-    ("ledger domain", "ledger_service/domain/"),
-    ("ledger app", "ledger_service/app/"),
-    ("ledger db adapter", "ledger_service/adapters/db/"),
-    ("ledger grpc adapter", "ledger_service/adapters/grpc/"),
-    ("billing_common", "billing_common/"),
-    ("decimal/dataclasses/uuid", "dataclasses.py"),
-    ("asyncio", "asyncio/"),
-]
-
-
-def layer_of(frame: str) -> str:
-    for name, fragment in LAYERS:
-        if fragment in frame:
-            return name
-    return "other"
+PY_SPY = pyspy.PY_SPY
 
 
 def report(raw: Path, calls: int, top: int) -> None:
-    own: collections.Counter[str] = collections.Counter()
-    inclusive: collections.Counter[str] = collections.Counter()
-    layers: collections.Counter[str] = collections.Counter()
-    total = 0
-    for line in raw.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack:
-            continue
-        n = int(count)
-        frames = stack.split(";")
-        total += n
-        own[frames[-1]] += n
-        layers[layer_of(frames[-1])] += n
-        for f in set(frames):
-            inclusive[f] += n
-    if not total:
+    s = pyspy.read(raw)
+    if not s.total:
         print("no samples")
         return
-    print(f"\n{total} samples; {calls} calls")
+    print(f"\n{s.total} samples; {calls} calls")
     print("\n== own samples by layer (where the CPU is spent) ==")
-    for name, n in layers.most_common():
-        print(f"  {100 * n / total:5.1f}%  {name}")
-    for title, counter in (("own", own), ("inclusive", inclusive)):
+    for name, pct in s.layer_shares().items():
+        print(f"  {pct:5.1f}%  {name}")
+    for title, counter in (("own", s.own), ("inclusive", s.inclusive)):
         print(f"\n== top {top} functions, {title} samples ==")
         for f, n in counter.most_common(top):
-            print(f"  {100 * n / total:5.1f}%  {f[:150]}")
+            print(f"  {100 * n / s.total:5.1f}%  {f[:150]}")
 
 
 async def main(scenario: str, seconds: float, top: int) -> None:
@@ -129,7 +93,7 @@ async def main(scenario: str, seconds: float, top: int) -> None:
         await spy.wait()
     finally:
         await ledger.stop()
-    print(f"{scenario}: {bench.summary(result)}")
+    print(f"{scenario}: {bench_report.summary(result)}")
     report(raw, result["count"], top)
 
 

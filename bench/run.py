@@ -1,12 +1,15 @@
-"""Load tests and benchmark: `python bench/run.py [--quick]` (or `make bench` / `make bench-quick`).
+"""Load tests and benchmark: `python bench/run.py [--quick] [--runs N] [--workers N] [--profile]`
+(or `make bench` / `make bench-quick` / `make bench-3`).
 
 Starts the ledger and the rating service as real processes on a fresh embedded PostgreSQL in
 .data/bench/postgres, plus the echo server (bench/echo_server.py, the RPC ceiling). Sets up wallets
 with large grants, runs the ghz scenarios of bench/ghz/ against the services and the same load
 against the echo server, runs pgbench (bench/pgbench/, the database ceiling) on a copy of the
-ledger's schema, samples the services' RSS and CPU all along, then prints each target of issue 5
-as a ratio to the references measured in this run, with PASS/MISS and why, and writes everything
-to bench/results/<timestamp>.json. Every duration and loop is bounded; only 127.0.0.1 is used.
+ledger's schema, samples the services' RSS and CPU (each service's whole process tree, so its
+workers too) all along, then prints each target of issue 9 (bench/report.py) as a ratio to the
+references measured in this run, with PASS/MISS and why, and writes everything to
+bench/results/<timestamp>-<profile>.json. `--runs N` does N runs and adds a summary with the median
+of each target. Every duration and loop is bounded; only 127.0.0.1 is used.
 """
 
 from __future__ import annotations
@@ -39,12 +42,24 @@ from billing.ledger.v1 import ledger_pb2_grpc  # noqa: E402
 from billing.rating.v1 import rating_pb2 as rpb  # noqa: E402
 from billing.rating.v1 import rating_pb2_grpc  # noqa: E402
 
+from bench import pyspy  # noqa: E402
+from bench.report import (  # noqa: E402
+    markdown,
+    median_targets,
+    method_lines,
+    print_report,
+    print_summary,
+    summary,
+    targets,
+    targets_markdown,
+)
 from billing_common import database  # noqa: E402
 from billing_common.process import ServiceProcess, start_service  # noqa: E402
 from billing_common.protoconv import timestamp  # noqa: E402
 
 DATA = ROOT / ".data" / "bench"
-GHZ = ROOT / ".tools" / "bin" / "ghz"
+# ghz: `make bench-tools` installs it in .tools/bin; BENCH_GHZ names another binary.
+GHZ = Path(os.environ.get("BENCH_GHZ") or ROOT / ".tools" / "bin" / "ghz")
 PGBIN = Path(__import__("pgserver").__file__).parent / "pginstall" / "bin"
 RESULTS = ROOT / "bench" / "results"
 
@@ -59,8 +74,7 @@ CUSTOMERS = 50  # rating customers the IngestEvents batches spread over
 GRANT = "1000000000000"  # credits per wallet: no debit is ever short
 CONCURRENCY_HOT = 16  # = bench/ghz/debit_hot.json, pgbench -c for the hot row
 CONCURRENCY_BATCH = 2  # = bench/ghz/debit_batch.json, pgbench -c for the batch
-RSS_LIMIT_MB = 200.0
-SOAK_GROWTH_LIMIT = 0.05  # 5% (and at least 10 MB) between the soak's early and late windows
+LEDGER_POOL_SIZE = 10  # connections per ledger process (the bench's setting since issue 5)
 
 
 def rid() -> str:
@@ -70,57 +84,89 @@ def rid() -> str:
 # -- measuring ------------------------------------------------------------------------------
 
 
+def tree(pid: int) -> list[psutil.Process]:
+    """A service's processes: the one the bench started and its workers (`--workers`), without
+    an embedded PostgreSQL a service may have started (PostgreSQL is counted on its own)."""
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return []
+    out = []
+    for proc in procs:
+        try:
+            if proc.name() != "postgres":
+                out.append(proc)
+        except psutil.Error:
+            continue
+    return out
+
+
 @dataclass
 class Sampler:
-    """RSS of each service every 0.5 s; CPU seconds of the services and of PostgreSQL on demand."""
+    """RSS of each service's processes every 0.5 s (the largest one and the sum); CPU seconds of
+    the services, of PostgreSQL and of the load clients on demand."""
 
     pids: dict[str, int]
-    samples: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    samples: dict[str, list[tuple[float, float, float]]] = field(default_factory=dict)
+    processes: dict[str, int] = field(default_factory=dict)
 
     async def run(self) -> None:
-        procs = {name: psutil.Process(pid) for name, pid in self.pids.items()}
         while True:
             now = time.monotonic()
-            for name, proc in procs.items():
-                try:
-                    rss = proc.memory_info().rss / 2**20
-                except psutil.NoSuchProcess:
-                    continue
-                self.samples.setdefault(name, []).append((now, rss))
+            for name, pid in self.pids.items():
+                rss = []
+                for proc in tree(pid):
+                    try:
+                        rss.append(proc.memory_info().rss / 2**20)
+                    except psutil.Error:
+                        continue
+                if rss:
+                    self.samples.setdefault(name, []).append((now, max(rss), sum(rss)))
+                    self.processes[name] = max(self.processes.get(name, 0), len(rss))
             await asyncio.sleep(0.5)
 
     def cpu(self) -> dict[str, float]:
-        """CPU seconds so far: each service; our PostgreSQL (postmaster, live backends and the
-        ones that exited); the clients (ghz, pgbench: this process's finished children)."""
-        out = {name: _cpu(psutil.Process(pid)) for name, pid in self.pids.items()}
+        """CPU seconds so far: each service (all its processes, and the ones that exited); our
+        PostgreSQL (postmaster, live backends and the ones that exited); the clients (ghz,
+        pgbench: this process's finished children)."""
+        out = {n: sum(_cpu(p, reaped=True) for p in tree(pid)) for n, pid in self.pids.items()}
         out["postgres"] = 0.0
         for proc in psutil.process_iter(["name", "cmdline"]):
             cmdline = " ".join(proc.info["cmdline"] or ())
             if proc.info["name"] == "postgres" and str(DATA) in cmdline:
                 try:  # the postmaster of .data/bench/postgres
-                    t = proc.cpu_times()
                     children = proc.children(recursive=True)
                 except psutil.Error:
                     continue
-                out["postgres"] = _cpu(proc) + t.children_user + t.children_system
-                out["postgres"] += sum(_cpu(c) for c in children)
+                out["postgres"] = _cpu(proc, reaped=True) + sum(_cpu(c) for c in children)
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)
         out["client"] = usage.ru_utime + usage.ru_stime
+        # Every busy CPU second of the machine, ours or not: other work on a shared machine
+        # shows as "machine" well above the sum of our processes.
+        t = psutil.cpu_times()
+        out["machine"] = sum(t) - t.idle - getattr(t, "iowait", 0.0)
         return out
 
     def peak(self, name: str) -> float:
-        return max((rss for _, rss in self.samples.get(name, [])), default=0.0)
+        """The largest RSS any one process of the service reached."""
+        return max((big for _, big, _ in self.samples.get(name, [])), default=0.0)
+
+    def peak_total(self, name: str) -> float:
+        return max((total for _, _, total in self.samples.get(name, [])), default=0.0)
 
     def window(self, name: str, start: float, end: float) -> list[float]:
-        return [rss for t, rss in self.samples.get(name, []) if start <= t <= end]
+        """The service's total RSS (all its processes) sampled between start and end."""
+        return [total for t, _, total in self.samples.get(name, []) if start <= t <= end]
 
 
-def _cpu(proc: psutil.Process) -> float:
+def _cpu(proc: psutil.Process, reaped: bool = False) -> float:
+    """User + system CPU seconds of a process; with `reaped`, plus its exited children's."""
     try:
         t = proc.cpu_times()
     except psutil.Error:
         return 0.0
-    return t.user + t.system
+    return t.user + t.system + ((t.children_user + t.children_system) if reaped else 0.0)
 
 
 async def ghz(config: str, target: str, seconds: float, **overrides: str) -> dict[str, Any]:
@@ -309,11 +355,71 @@ def debit(wallet: str) -> dict[str, str]:
 # -- the run --------------------------------------------------------------------------------
 
 
-async def run(profile: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Options:
+    """How a run is made: its profile (durations) and the services' processes and pools."""
+
+    profile: str = "quick"
+    # Processes per service (`--workers`, passed as LEDGER_WORKERS / RATING_WORKERS, which a
+    # service without that setting ignores); None: the service's own default.
+    workers: int | None = None
+    ledger_pool_size: int = LEDGER_POOL_SIZE
+    # Sample the services with py-spy during the scenarios (the why of a miss gets its layers).
+    profiled: bool = False
+
+
+def service_env(opts: Options, pg_dir: Path) -> tuple[dict[str, str], dict[str, str]]:
+    ledger = {
+        "LEDGER_LISTEN": "127.0.0.1:0",
+        "LEDGER_DATA_DIR": str(pg_dir),
+        "LEDGER_POOL_SIZE": str(opts.ledger_pool_size),
+    }
+    rating = {"RATING_LISTEN": "127.0.0.1:0", "RATING_DATA_DIR": str(pg_dir)}
+    if opts.workers is not None:
+        ledger["LEDGER_WORKERS"] = rating["RATING_WORKERS"] = str(opts.workers)
+    return ledger, rating
+
+
+def method(opts: Options, ledger_env: dict[str, str], rating_env: dict[str, str]) -> dict[str, Any]:
+    """The settings the services run with, read through their own settings classes (so a default
+    shows as the service would use it), and the load: printed at the top of the report."""
+    from ledger_service.config import LedgerSettings
+    from rating_service.config import RatingSettings
+
+    ls = LedgerSettings.from_env({**os.environ, **ledger_env})
+    rs = RatingSettings.from_env({**os.environ, **rating_env})
+    p = PROFILES[opts.profile]
+    return {
+        "durations_s": {"scenario": p["duration"], "echo": p["echo"], "soak": p["soak"]},
+        "concurrency": {
+            name: json.loads((ROOT / "bench" / "ghz" / f"{name}.json").read_text())["concurrency"]
+            for name in ("debit_spread", "debit_hot", "debit_batch", "get_balance", "ingest_events")
+        }
+        | {"soak debit_spread": 8, "soak ingest_events": 1},
+        "ledger": {
+            # A service without a workers setting runs one process whatever the environment says.
+            "workers": getattr(ls, "workers", "1 (no workers setting)"),
+            "pool_size per process": ls.pool_size,
+            "write transactions in flight": getattr(ls, "write_in_flight", "?"),
+            "write queue max": getattr(ls, "write_queue_max", "?"),
+        },
+        "rating": {
+            "workers": getattr(rs, "workers", "1 (no workers setting)"),
+            "pool_size per process": rs.pool_size,
+            "forward_batch_size": rs.forward_batch_size,
+            "forward_concurrency": getattr(rs, "forward_concurrency", 1),
+        },
+    }
+
+
+async def run(opts: Options) -> dict[str, Any]:
+    profile = opts.profile
     p = PROFILES[profile]
     d = p["duration"]
     if not GHZ.exists():
         raise SystemExit(f"{GHZ} is missing: run `make bench-tools` (or `make bench`)")
+    if opts.profiled and not pyspy.PY_SPY.exists():
+        raise SystemExit(f"{pyspy.PY_SPY} is missing: pip install py-spy, or drop --profile")
     shutil.rmtree(DATA / "postgres", ignore_errors=True)  # a fresh journal every run
     DATA.mkdir(parents=True, exist_ok=True)
     log = DATA / "services.log"
@@ -323,36 +429,27 @@ async def run(profile: str) -> dict[str, Any]:
     ledger_db = database.with_database(server_uri, "ledger")
     rating_db = database.with_database(server_uri, "rating")
     pgbench_db = database.with_database(server_uri, "bench_pgbench")
+    ledger_env, rating_env = service_env(opts, pg_dir)
 
     procs: dict[str, ServiceProcess] = {}
     result: dict[str, Any] = {
         "profile": profile,
         "started": datetime.now(UTC).isoformat(),
         "machine": machine(),
+        "method": method(opts, ledger_env, rating_env),
+        "profiled": opts.profiled,
         "scenarios": {},
         "references": {},
     }
     sc, refs = result["scenarios"], result["references"]
     sampler_task = None
+    t_run = time.monotonic()
     try:
         print(f"[{profile}] starting ledger, rating and echo server (logs: {log}) ...", flush=True)
-        procs["ledger"] = await start_service(
-            "ledger_service",
-            {
-                "LEDGER_LISTEN": "127.0.0.1:0",
-                "LEDGER_DATA_DIR": str(pg_dir),
-                "LEDGER_POOL_SIZE": "10",
-            },
-            cwd=ROOT,
-            log_path=log,
-        )
+        procs["ledger"] = await start_service("ledger_service", ledger_env, cwd=ROOT, log_path=log)
         procs["rating"] = await start_service(
             "rating_service",
-            {
-                "RATING_LISTEN": "127.0.0.1:0",
-                "RATING_DATA_DIR": str(pg_dir),
-                "RATING_LEDGER_TARGET": procs["ledger"].target,
-            },
+            {**rating_env, "RATING_LEDGER_TARGET": procs["ledger"].target},
             cwd=ROOT,
             log_path=log,
         )
@@ -360,14 +457,32 @@ async def run(profile: str) -> dict[str, Any]:
         sampler = Sampler({n: s.process.pid for n, s in procs.items()})
         sampler_task = asyncio.create_task(sampler.run())
         lt, rt, et = procs["ledger"].target, procs["rating"].target, procs["echo"].target
+        for name in ("ledger", "rating"):
+            result["method"][name]["processes"] = len(tree(procs[name].process.pid))
+        for line in method_lines(result):
+            print(f"  {line}", flush=True)
 
-        async def measured(name: str, coro: Any) -> dict[str, Any]:
+        async def measured(
+            name: str, coro: Any, spy: str | None = None, seconds: float = 0
+        ) -> dict[str, Any]:
+            """Run a load; CPU seconds and shares of every process over it; with --profile and
+            `spy`, that service sampled by py-spy for the load's `seconds`."""
+            raw = DATA / f"{name}.spy.txt"
+            spying = None
+            if opts.profiled and spy:
+                raw.unlink(missing_ok=True)
+                spying = asyncio.create_task(pyspy.record(procs[spy].process.pid, seconds, raw))
             before = sampler.cpu()
             t0 = time.monotonic()
             out = await coro
             wall = time.monotonic() - t0
             after = sampler.cpu()
+            out["cpu_s"] = {k: round(after[k] - before[k], 3) for k in after}
             out["cpu_pct"] = {k: round(100 * (after[k] - before[k]) / wall) for k in after}
+            if spying:
+                await spying
+                shares = pyspy.read(raw).layer_shares()
+                out["profile"] = {"process": spy, "layers": shares}
             print(f"  {name:<22} {summary(out)}", flush=True)
             return out
 
@@ -414,30 +529,36 @@ async def run(profile: str) -> dict[str, Any]:
             print("ledger and rating:", flush=True)
             for name in ("debit_spread", "debit_hot", "debit_batch"):
                 n0 = await debit_count(ledger_db)
-                sc[name] = await measured(name, ghz(name, lt, d))
+                sc[name] = await measured(name, ghz(name, lt, d), "ledger", d)
                 sc[name]["debits_booked"] = await debit_count(ledger_db) - n0
                 sc[name]["debits_per_s"] = sc[name]["debits_booked"] / sc[name]["seconds"]
 
             # GetBalance alone (the reference for "while debits run"), then while debits run,
             # before and after the wallet's journal grows tenfold.
-            sc["get_balance_alone"] = await measured("get_balance_alone", ghz("get_balance", lt, d))
+            sc["get_balance_alone"] = await measured(
+                "get_balance_alone", ghz("get_balance", lt, d), "ledger", d
+            )
             for phase, grow in (("get_balance", 0), ("get_balance_10x", 9000)):
                 await debits_to(ledger, reader, grow)
                 background = asyncio.create_task(ghz("debit_spread", lt, d + 2))
                 await asyncio.sleep(1)
-                sc[phase] = await measured(phase, ghz("get_balance", lt, d))
+                sc[phase] = await measured(phase, ghz("get_balance", lt, d), "ledger", d)
                 sc[phase]["journal_entries"] = 1001 + grow  # its grant and its debits
                 sc[phase]["background_debits"] = summary(await background)
 
             # IngestEvents end to end: from the first batch until the forwarder has delivered
             # every charge to the ledger (DEBIT entries counted in the ledger's database).
             n0 = await debit_count(ledger_db)
-            t0 = time.monotonic()
-            ingest = await measured("ingest_events", ghz("ingest_events", rt, d))
+            t0, cpu0 = time.monotonic(), sampler.cpu()
+            ingest = await measured("ingest_events", ghz("ingest_events", rt, d), "rating", d)
             deadline = time.monotonic() + p["drain"]
             while (left := await pending_charges(rating_db)) and time.monotonic() < deadline:
                 await asyncio.sleep(0.25)
             e2e_s = time.monotonic() - t0
+            cpu1 = sampler.cpu()  # the CPU split of the whole window: ingest, then forwarding
+            ingest["end_to_end_cpu_pct"] = {
+                k: round(100 * (cpu1[k] - cpu0[k]) / e2e_s) for k in cpu1
+            }
             ingest["events_per_s"] = ingest["rps"] * 1000
             ingest["events_sent"] = ingest["count"] * 1000  # one charge, so one debit, each
             ingest["debits_booked"] = await debit_count(ledger_db) - n0
@@ -491,6 +612,9 @@ async def run(profile: str) -> dict[str, Any]:
                     "late": round(statistics.mean(late), 1) if late else None,
                 }
         result["rss_peak_mb"] = {n: round(sampler.peak(n), 1) for n in procs}
+        result["rss_peak_total_mb"] = {n: round(sampler.peak_total(n), 1) for n in procs}
+        for name in ("ledger", "rating"):
+            result["method"][name]["processes"] = sampler.processes.get(name, 0)
     finally:
         if sampler_task:
             sampler_task.cancel()
@@ -499,6 +623,7 @@ async def run(profile: str) -> dict[str, Any]:
                 await proc.stop()
             except Exception:
                 await proc.kill()
+    result["wall_s"] = round(time.monotonic() - t_run, 1)
     result["targets"] = targets(result)
     return result
 
@@ -537,197 +662,7 @@ async def fresh_pgbench_db(server_uri: str, pgbench_db: str) -> None:
         raise RuntimeError("seeding bench_pgbench failed")
 
 
-# -- targets and report ---------------------------------------------------------------------
-
-
-def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each target of the hot-path issue (9) as measured / reference, with the bound it must
-    meet."""
-    sc, refs, out = r["scenarios"], r["references"], []
-
-    def check(name: str, measured: float, reference: float, unit: str, bound: str, why: str):
-        ratio = measured / reference if reference else 0.0
-        limit = float(bound[3:])
-        ok = ratio >= limit if bound.startswith(">=") else ratio <= limit
-        out.append(
-            {
-                "target": name,
-                "measured": round(measured, 2),
-                "unit": unit,
-                "reference": round(reference, 2),
-                "ratio": round(ratio, 3),
-                "required": bound,
-                "result": "PASS" if ok else "MISS",
-                "why": "" if ok else why,
-            }
-        )
-
-    def cpu(s: dict[str, Any], name: str = "ledger") -> str:
-        """CPU of a process during a scenario, and CPU milliseconds per debit."""
-        pct = s.get("cpu_pct", {}).get(name, 0)
-        per = pct / 100 / s["debits_per_s"] * 1000 if s.get("debits_per_s") else 0
-        return f"{name} CPU {pct}% ({per:.2f} ms CPU per debit)"
-
-    spread, hot, batch, ingest = (
-        sc[k] for k in ("debit_spread", "debit_hot", "debit_batch", "ingest_events")
-    )
-    echo = refs["echo_debit_spread"]
-    check(
-        "unary Debit >= 40% of echo",
-        spread["rps"],
-        echo["rps"],
-        "RPC/s",
-        ">= 0.40",
-        f"{cpu(spread)}, postgres {spread['cpu_pct']['postgres']}%: each RPC costs the ledger "
-        "its gRPC handling, validation, the domain rules and its share of a pipeline "
-        "transaction (9 round trips, shared by the writes that waited); see the CPU target",
-    )
-    ledger_ms = spread["cpu_pct"].get("ledger", 0) / 100 / spread["rps"] * 1000
-    echo_ms = echo["cpu_pct"].get("echo", 0) / 100 / echo["rps"] * 1000 if echo["rps"] else 0
-    check(
-        "ledger CPU per unary Debit <= 4x echo CPU per RPC",
-        ledger_ms,
-        echo_ms,
-        "ms CPU",
-        "<= 4.00",
-        "bench/profile_ledger.py shows where it goes (docs/benchmarks.md: the event loop and "
-        "socket writes, gRPC's polling thread, protobuf and the domain rules per write)",
-    )
-    check(
-        "hot-wallet Debit >= 3x pgbench hot row",
-        hot["rps"],
-        refs["pgbench_hot_row"]["tps"],
-        "debits/s",
-        ">= 3.00",
-        "the pipeline books the debits that arrive while a transaction runs in the next one; "
-        f"16 callers keep the transactions small; {cpu(hot)}",
-    )
-    check(
-        "DebitBatch >= 50% of pgbench batched rows",
-        batch["debits_per_s"],
-        refs["pgbench_batch"]["rows_per_s"],
-        "debits/s",
-        ">= 0.50",
-        f"{cpu(batch)}, postgres {batch['cpu_pct']['postgres']}%: per-debit Python work "
-        "(burn-down, row building, response encoding) where pgbench only sends rows; both run "
-        "their 2 concurrent batches on the same 1,000 wallets, so the batches take the row "
-        "locks one after the other",
-    )
-    check(
-        "IngestEvents end to end >= 80% of DebitBatch",
-        ingest["debits_per_s"],
-        batch["debits_per_s"],
-        "debits/s",
-        ">= 0.80",
-        f"ingest alone {ingest['events_per_s']:,.0f} events/s (rating CPU "
-        f"{ingest['cpu_pct']['rating']}%); the forwarder then sends DebitBatch calls of 500 one "
-        f"at a time ({ingest['pending_left']} charges still pending at the end)",
-    )
-    alone = sc["get_balance_alone"]
-    check(
-        "GetBalance p50 while debits run <= 3x alone",
-        sc["get_balance"]["p50_ms"] or 0,
-        alone["p50_ms"] or 0,
-        "ms",
-        "<= 3.00",
-        "reads share the one event loop with the write pipeline's callers; under debit load "
-        "each read waits its turn behind the RPCs in flight",
-    )
-    g1, g10 = sc["get_balance"], sc["get_balance_10x"]
-    check(
-        "GetBalance p99 within 1.2x at 10x journal",
-        g10["p99_ms"] or 0,
-        g1["p99_ms"] or 0,
-        "ms",
-        "<= 1.20",
-        f"p50 went {g1['p50_ms']:.1f} -> {g10['p50_ms']:.1f} ms and p95 {g1['p95_ms']:.1f} -> "
-        f"{g10['p95_ms']:.1f} ms; GetBalance (now) reads the materialised live grants, not the "
-        "journal, so a p99 jump alone is the tail of the background debits on a shared machine; "
-        "if p50 grows too, the read depends on history",
-    )
-    for name in ("ledger", "rating"):
-        check(
-            f"{name} peak RSS <= 200 MB",
-            r["rss_peak_mb"].get(name, 0.0),
-            RSS_LIMIT_MB,
-            "MB",
-            "<= 1.00",
-            "resident memory went over 200 MB during the run",
-        )
-    soak = r.get("soak", {})
-    for name, mb in soak.get("rss_mb", {}).items():
-        early, late = mb["early"] or 0.0, mb["late"] or 0.0
-        allowed = max(SOAK_GROWTH_LIMIT, 10.0 / early) if early else SOAK_GROWTH_LIMIT
-        check(
-            f"{name} RSS flat over {soak['seconds']} s soak",
-            late,
-            early,
-            "MB",
-            f"<= {1 + allowed:.2f}",
-            f"RSS rose {late - early:.1f} MB between the soak's "
-            "early (20-40%) and late (80-100%) windows",
-        )
-    return out
-
-
-def summary(s: dict[str, Any]) -> str:
-    if "tps" in s:
-        return f"{s['tps']:,.1f} tps  failed {s['failed']}"
-    p = [f"{s[k]:.1f}" if s.get(k) is not None else "-" for k in ("p50_ms", "p95_ms", "p99_ms")]
-    return f"{s['rps']:>9,.1f} RPC/s  p50/p95/p99 {'/'.join(p)} ms  errors {s['errors']}" + (
-        f" {s['error_kinds']}" if s["errors"] else ""
-    )
-
-
-def per_item(name: str, s: dict[str, Any]) -> float:
-    """Debits (or events) per second: booked ones where counted, else RPC/s x items per RPC."""
-    per_rpc = 1000 if "batch" in name or "ingest" in name else 1
-    return s.get("debits_per_s") or s.get("events_per_s") or s["rps"] * per_rpc
-
-
-CPU_COLUMNS = ("ledger", "rating", "echo", "postgres", "client")
-
-
-def print_report(r: dict[str, Any]) -> None:
-    print(f"\n== Scenarios ({r['profile']} run; ghz durations in the configs overridden) ==")
-    print(
-        f"{'scenario':<24}{'RPC/s':>10}{'items/s':>10}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}"
-        f"{'errors':>8}  CPU% ledger/rating/echo/postgres/client"
-    )
-    rows = {
-        **{f"echo {k[5:]}": v for k, v in r["references"].items() if k.startswith("echo_")},
-        **r["scenarios"],
-    }
-    for name, s in rows.items():
-        items = per_item(name, s)
-        c = s.get("cpu_pct", {})
-        cpu = "/".join(str(c.get(k, "-")) for k in CPU_COLUMNS)
-        p = "".join(
-            f"{s[k]:>9.1f}" if s.get(k) is not None else f"{'-':>9}"
-            for k in ("p50_ms", "p95_ms", "p99_ms")
-        )
-        print(f"{name:<24}{s['rps']:>10,.1f}{items:>10,.0f}{p}{s['errors']:>8}  {cpu}")
-    for name in ("pgbench_hot_row", "pgbench_batch"):
-        s = r["references"][name]
-        print(
-            f"{name:<24}{s['tps']:>10,.1f}{s.get('rows_per_s', s['tps']):>10,.0f}"
-            f"{'':>27}{s['failed']:>8}  -/-/-/{s['cpu_pct']['postgres']}/{s['cpu_pct']['client']}"
-        )
-    print(f"peak RSS MB: {r['rss_peak_mb']}")
-    print("\n== Targets (ratios to references measured in this run) ==")
-    print(f"{'target':<46}{'measured':>12}{'reference':>12}{'ratio':>8}{'need':>9}  result")
-    for t in r["targets"]:
-        print(
-            f"{t['target']:<46}{t['measured']:>12,.1f}{t['reference']:>12,.1f}"
-            f"{t['ratio']:>8.2f}{t['required']:>9}  {t['result']}  ({t['unit']})"
-        )
-        if t["why"]:
-            print(f"{'':<6}why: {t['why']}")
-    if r["profile"] == "quick":
-        print(
-            "\nQuick run: short durations and a short soak; `make bench` runs the full "
-            "durations and the 2-minute soak."
-        )
+# -- machine and main ---------------------------------------------------------------------
 
 
 def machine() -> dict[str, Any]:
@@ -752,64 +687,90 @@ def machine() -> dict[str, Any]:
     }
 
 
-def markdown(r: dict[str, Any]) -> str:
-    """The tables of a run as Markdown (for docs/benchmarks.md)."""
-    lines = [
-        "| scenario | RPC/s | debits or events/s | p50 ms | p95 ms | p99 ms | errors | "
-        "CPU % ledger/rating/echo/postgres/client |",
-        "|---|---:|---:|---:|---:|---:|---:|---|",
-    ]
-    rows = {
-        **{f"echo {k[5:]}": v for k, v in r["references"].items() if k.startswith("echo_")},
-        **r["scenarios"],
+def write(name: str, data: dict[str, Any]) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / name
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    return path
+
+
+def summarise(profile: str, results: list[dict[str, Any]], files: list[str]) -> dict[str, Any]:
+    """The median of each target over several runs, with the runs it comes from."""
+    return {
+        "profile": profile,
+        "runs": files,
+        "method": results[-1].get("method"),
+        "machine": results[-1].get("machine"),
+        "targets": median_targets(results),
     }
-    for name, s in rows.items():
-        items = per_item(name, s)
-        ms = " | ".join(f"{s[k]:.1f}" for k in ("p50_ms", "p95_ms", "p99_ms"))
-        cpu = "/".join(str(s["cpu_pct"].get(k, "-")) for k in CPU_COLUMNS)
-        lines.append(f"| {name} | {s['rps']:,.1f} | {items:,.0f} | {ms} | {s['errors']} | {cpu} |")
-    for name in ("pgbench_hot_row", "pgbench_batch"):
-        s = r["references"][name]
-        lines.append(
-            f"| {name} | {s['tps']:,.1f} tps | {s.get('rows_per_s', s['tps']):,.0f} | "
-            f"| | | {s['failed']} failed | postgres {s['cpu_pct']['postgres']}, "
-            f"client {s['cpu_pct']['client']} |"
-        )
-    lines += [
-        "",
-        "| target | measured | reference | ratio | required | result |",
-        "|---|---:|---:|---:|---:|---|",
-    ]
-    for t in r["targets"]:
-        lines.append(
-            f"| {t['target']} | {t['measured']:,.1f} {t['unit']} | {t['reference']:,.1f} "
-            f"| {t['ratio']:.2f} | {t['required']} | **{t['result']}** |"
-        )
-    lines += [""] + [f"- {t['target']}: {t['why']}" for t in r["targets"] if t["why"]]
-    return "\n".join(lines)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="about a minute, short soak")
+    parser.add_argument(
+        "--runs",
+        type=int,
+        default=1,
+        help="runs in a row; with 2 or more, also the median of "
+        "each target over them (bench/results/<time>-<profile>-median-of-N.json)",
+    )
+    parser.add_argument(
+        "--workers", type=int, help="processes per service (LEDGER_WORKERS, RATING_WORKERS)"
+    )
+    parser.add_argument(
+        "--pool-size", type=int, default=LEDGER_POOL_SIZE, help="ledger pool per process"
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample the services with py-spy during the "
+        "scenarios; the why of a miss shows the layers (figures not comparable to unprofiled runs)",
+    )
     parser.add_argument("--report", type=Path, help="re-print the report of a results JSON")
-    parser.add_argument("--markdown", action="store_true", help="with --report: as Markdown")
+    parser.add_argument(
+        "--summary", type=Path, nargs="+", help="the median table of several results JSONs"
+    )
+    parser.add_argument(
+        "--markdown", action="store_true", help="with --report or --summary: as Markdown"
+    )
     args = parser.parse_args()
     if args.report:
         result = json.loads(args.report.read_text())
         result["targets"] = targets(result)
-        print(markdown(result) if args.markdown else "", end="\n" if args.markdown else "")
-        if not args.markdown:
-            print_report(result)
+        print(markdown(result)) if args.markdown else print_report(result)
         return 0
-    profile = "quick" if args.quick else "full"
-    result = asyncio.run(asyncio.wait_for(run(profile), PROFILES[profile]["limit"]))
-    print_report(result)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = RESULTS / f"{stamp}-{profile}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\nresults: {path.relative_to(ROOT)}")
+    if args.summary:
+        results = [json.loads(f.read_text()) for f in args.summary]
+        for r in results:
+            r["targets"] = targets(r)
+        s = summarise(results[0]["profile"], results, [f.name for f in args.summary])
+        print(targets_markdown(s["targets"], runs=True)) if args.markdown else print_summary(s)
+        return 0
+    if not 1 <= args.runs <= 10:
+        parser.error("--runs is 1 to 10")
+    opts = Options(
+        profile="quick" if args.quick else "full",
+        workers=args.workers,
+        ledger_pool_size=args.pool_size,
+        profiled=args.profile,
+    )
+    results, files = [], []
+    for n in range(1, args.runs + 1):
+        if args.runs > 1:
+            print(f"\n==== run {n} of {args.runs} ====", flush=True)
+        result = asyncio.run(asyncio.wait_for(run(opts), PROFILES[opts.profile]["limit"]))
+        print_report(result)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        path = write(f"{stamp}-{opts.profile}.json", result)
+        print(f"\nresults: {path.relative_to(ROOT)} ({result['wall_s']:.0f} s)", flush=True)
+        results.append(result)
+        files.append(path.name)
+    if args.runs > 1:
+        s = summarise(opts.profile, results, files)
+        print_summary(s)
+        path = write(f"{stamp}-{opts.profile}-median-of-{args.runs}.json", s)
+        print(f"\nsummary: {path.relative_to(ROOT)}")
     return 0
 
 
