@@ -2,7 +2,8 @@
 
 `dispatch()` and `deliver()` are what the background job runs (`run_once`); tests call them
 directly with a fake clock to drive the backoff. Transactions go through the ledger's plumbing
-(deadlock retries, idempotency by request_id).
+(deadlock retries, idempotency by request_id); storage is the `WebhookStore` port the ledger's
+store hands out (`LedgerStore.webhooks`), in the same transaction.
 """
 
 from __future__ import annotations
@@ -16,10 +17,8 @@ from typing import Protocol
 
 import structlog
 
-from ledger_service.adapters.db.repository import LedgerRepository
-from ledger_service.adapters.db.webhooks import Claimed, WebhookRepository
 from ledger_service.app import commands as cmd
-from ledger_service.app.ports import new_id
+from ledger_service.app.ports import Claimed, LedgerStore, new_id
 from ledger_service.app.service import LedgerApp
 from ledger_service.domain import webhooks as rules
 from ledger_service.domain.errors import (
@@ -87,9 +86,9 @@ class WebhookApp:
     ) -> bytes:
         """The endpoint starts at the end of the event log: events from now on are delivered."""
 
-        async def work(ledger_repo: LedgerRepository) -> bytes:
-            repo = WebhookRepository(ledger_repo.conn)
-            if c.wallet_id and await ledger_repo.get_wallet(c.wallet_id) is None:
+        async def work(store: LedgerStore) -> bytes:
+            repo = store.webhooks
+            if c.wallet_id and await store.get_wallet(c.wallet_id) is None:
                 raise WalletNotFound(f"wallet {c.wallet_id!r} does not exist")
             await repo.lock_scope(c.wallet_id)
             if await repo.count_active(c.wallet_id) >= ENDPOINTS_PER_SCOPE_MAX:
@@ -114,8 +113,8 @@ class WebhookApp:
     async def delete_endpoint(
         self, idem: cmd.Idem, endpoint_id: str, encode: Callable[[WebhookEndpoint], bytes]
     ) -> bytes:
-        async def work(ledger_repo: LedgerRepository) -> bytes:
-            repo = WebhookRepository(ledger_repo.conn)
+        async def work(store: LedgerStore) -> bytes:
+            repo = store.webhooks
             found = await repo.get_endpoint(endpoint_id, lock=True)
             if found is None or found.delete_time is not None:
                 raise WebhookEndpointNotFound(f"webhook endpoint {endpoint_id!r} does not exist")
@@ -130,20 +129,18 @@ class WebhookApp:
     async def list_endpoints(
         self, wallet_id: str, after_seq: int, limit: int
     ) -> list[tuple[int, WebhookEndpoint]]:
-        async def work(ledger_repo: LedgerRepository) -> list[tuple[int, WebhookEndpoint]]:
-            if wallet_id and await ledger_repo.get_wallet(wallet_id) is None:
+        async def work(store: LedgerStore) -> list[tuple[int, WebhookEndpoint]]:
+            if wallet_id and await store.get_wallet(wallet_id) is None:
                 raise WalletNotFound(f"wallet {wallet_id!r} does not exist")
-            return await WebhookRepository(ledger_repo.conn).list_endpoints(
-                wallet_id, after_seq, limit
-            )
+            return await store.webhooks.list_endpoints(wallet_id, after_seq, limit)
 
         return await self.ledger.read(work)
 
     async def list_deliveries(
         self, endpoint_id: str, state: DeliveryState | None, before_seq: int | None, limit: int
     ) -> list[tuple[int, Delivery]]:
-        async def work(ledger_repo: LedgerRepository) -> list[tuple[int, Delivery]]:
-            repo = WebhookRepository(ledger_repo.conn)
+        async def work(store: LedgerStore) -> list[tuple[int, Delivery]]:
+            repo = store.webhooks
             if await repo.get_endpoint(endpoint_id) is None:
                 raise WebhookEndpointNotFound(f"webhook endpoint {endpoint_id!r} does not exist")
             return await repo.list_deliveries(endpoint_id, state, before_seq, limit)
@@ -162,11 +159,9 @@ class WebhookApp:
         attempt logs (at most `retention.batch_size_max`; the next rounds take the rest).
         Returns how many went."""
 
-        async def work(ledger_repo: LedgerRepository) -> int:
+        async def work(store: LedgerStore) -> int:
             cutoffs = self.retention.cutoffs(self.clock.now())
-            return await WebhookRepository(ledger_repo.conn).purge(
-                cutoffs, self.retention.batch_size_max
-            )
+            return await store.webhooks.purge(cutoffs, self.retention.batch_size_max)
 
         purged = await self.ledger.write(work)
         if purged:
@@ -183,8 +178,8 @@ class WebhookApp:
         created = 0
         for _ in range(DISPATCH_ROUNDS_MAX):
 
-            async def work(ledger_repo: LedgerRepository) -> tuple[int, int]:
-                repo = WebhookRepository(ledger_repo.conn)
+            async def work(store: LedgerStore) -> tuple[int, int]:
+                repo = store.webhooks
                 targets = await repo.endpoints_behind(horizon, ENDPOINTS_PER_ROUND)
                 now = self.clock.now()
                 count = 0
@@ -223,13 +218,13 @@ class WebhookApp:
                 for c, (status, error) in zip(claimed, outcomes, strict=True)
             ]
 
-            async def store(
-                ledger_repo: LedgerRepository,
+            async def record(
+                store: LedgerStore,
                 results: Sequence[tuple[Claimed, int | None, str, rules.Outcome]] = results,
             ) -> None:
-                await WebhookRepository(ledger_repo.conn).record(results)
+                await store.webhooks.record(results)
 
-            await self.ledger.write(store)
+            await self.ledger.write(record)
             attempts += len(claimed)
             for c, status, error, outcome in results:
                 log.info(
@@ -244,8 +239,8 @@ class WebhookApp:
         return attempts
 
     async def _claim(self) -> list[Claimed]:
-        async def work(ledger_repo: LedgerRepository) -> list[Claimed]:
-            repo = WebhookRepository(ledger_repo.conn)
+        async def work(store: LedgerStore) -> list[Claimed]:
+            repo = store.webhooks
             now = self.clock.now()
             await repo.fail_exhausted(now, self.policy.attempts_max)
             return await repo.claim_due(now, now + self.lease, DELIVERIES_PER_ROUND)

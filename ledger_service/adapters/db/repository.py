@@ -34,6 +34,7 @@ from ledger_service.adapters.db.tables import (
     wallet_events,
     wallets,
 )
+from ledger_service.adapters.db.webhooks import WebhookRepository
 from ledger_service.app.ports import Claim, StoredEntry, StoredEvent
 from ledger_service.domain.ledger import write_time
 from ledger_service.domain.model import (
@@ -355,6 +356,11 @@ class LedgerRepository:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
         self._apg: asyncpg.Connection | None = None
+
+    @property
+    def webhooks(self) -> WebhookRepository:
+        """The webhook storage on this connection, in the same transaction."""
+        return WebhookRepository(self.conn)
 
     # -- idempotency ------------------------------------------------------------------------
 
