@@ -25,7 +25,7 @@ from grpc_reflection.v1alpha import reflection
 from billing_common import metrics
 from billing_common.database import is_transient, unavailable
 from billing_common.errors import BillingError, Internal, InvalidArgument, ResourceExhausted
-from billing_common.grpc_errors import ErrorTable, classify, to_grpc_status
+from billing_common.grpc_errors import classify, to_grpc_status
 
 log = structlog.get_logger(__name__)
 
@@ -103,7 +103,7 @@ def _encoded(response: Message | bytes) -> bytes:
     return response if isinstance(response, bytes) else response.SerializeToString()
 
 
-def rpc(table: ErrorTable, domain: str) -> Callable[[Handler[Req, Resp]], Handler[Req, Resp]]:
+def rpc(domain: str) -> Callable[[Handler[Req, Resp]], Handler[Req, Resp]]:
     """Decorate a servicer method: bind log context, map BillingError to a rich status."""
 
     def decorate(handler: Handler[Req, Resp]) -> Handler[Req, Resp]:
@@ -130,8 +130,8 @@ def rpc(table: ErrorTable, domain: str) -> Callable[[Handler[Req, Resp]], Handle
                             code = "ABORTED_BY_HANDLER"
                             raise
                         err = as_billing_error(exc)
-                    code = classify(err, table)[0].name
-                    await context.abort_with_status(to_grpc_status(err, table, domain))
+                    code = classify(err)[0].name
+                    await context.abort_with_status(to_grpc_status(err, domain))
                     raise AssertionError("unreachable: abort_with_status raises")
                 finally:
                     metrics.RPC_REQUESTS.labels(method, code).inc()
@@ -146,7 +146,7 @@ StreamHandler = Callable[[Any, Req, grpc.aio.ServicerContext], AsyncIterator[Res
 
 
 def stream_rpc(
-    table: ErrorTable, domain: str
+    domain: str,
 ) -> Callable[[StreamHandler[Req, Resp]], StreamHandler[Req, Resp]]:
     """`rpc` for a server-streaming method: an error raised while the stream runs ends it with
     the same rich status a unary call would get (UNAVAILABLE for a database outage), never
@@ -169,8 +169,8 @@ def stream_rpc(
                     raise
                 except Exception as exc:
                     err = as_billing_error(exc)
-                metrics.RPC_REQUESTS.labels(method, classify(err, table)[0].name).inc()
-                await context.abort_with_status(to_grpc_status(err, table, domain))
+                metrics.RPC_REQUESTS.labels(method, classify(err)[0].name).inc()
+                await context.abort_with_status(to_grpc_status(err, domain))
 
         return wrapper
 
@@ -294,8 +294,7 @@ class ConcurrencyLimit(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             f"more than {self.limit} calls in progress; retry shortly with the same request_id",
             reason="TOO_MANY_CONCURRENT_RPCS",
         )
-        table = {ResourceExhausted: (grpc.StatusCode.RESOURCE_EXHAUSTED, None)}
-        await context.abort_with_status(to_grpc_status(error, table, self.domain))
+        await context.abort_with_status(to_grpc_status(error, self.domain))
 
     def _counted(self, behavior: Callable[..., Any], method: str) -> Callable[..., Any]:
         if inspect.isasyncgenfunction(behavior):

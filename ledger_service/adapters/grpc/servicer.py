@@ -19,7 +19,7 @@ from billing_common.money import exact, format_amount
 from billing_common.protoconv import to_datetime
 from ledger_service import limits
 from ledger_service.adapters.grpc import convert
-from ledger_service.adapters.grpc.errors import DOMAIN, ERRORS
+from ledger_service.adapters.grpc.errors import DOMAIN
 from ledger_service.adapters.grpc.webhooks import WebhookRpcs
 from ledger_service.app import commands as cmd
 from ledger_service.app.ports import StoredEntry
@@ -33,7 +33,7 @@ EVENT_PAGE = 500
 EVENT_POLL_INTERVAL_S = 0.2
 Ctx = grpc.aio.ServicerContext
 
-handler = rpc(ERRORS, DOMAIN)
+handler = rpc(DOMAIN)
 
 
 class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
@@ -150,14 +150,14 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
                 if fingerprint("Debit", convert.debit_content(item)) == first[0]:
                     results[i] = first[1]
                 else:
-                    error = item_error(_conflict(item.request_id), ERRORS)
+                    error = item_error(_conflict(item.request_id))
                     results[i] = pb.DebitResult(error=error)
                 continue
             try:
                 commands.append(convert.debit(item, latest, f"debits[{i}]."))
                 positions.append(i)
             except BillingError as exc:
-                results[i] = pb.DebitResult(error=item_error(exc, ERRORS))
+                results[i] = pb.DebitResult(error=item_error(exc))
                 if item.request_id and item.request_id not in seen:
                     content = fingerprint("Debit", convert.debit_content(item))
                     refused_first[item.request_id] = (content, results[i])
@@ -166,13 +166,13 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
         if foreign:
             kept = [(i, c) for i, c in zip(positions, commands, strict=True) if i not in foreign]
             for i, exc in foreign.items():
-                results[i] = pb.DebitResult(error=item_error(exc, ERRORS))
+                results[i] = pb.DebitResult(error=item_error(exc))
             positions, commands = [i for i, _ in kept], [c for _, c in kept]
         if commands:
             outcomes = await self.app.debit_batch(commands, _encode_debit)
             for i, outcome in zip(positions, outcomes, strict=True):
                 if isinstance(outcome, BillingError):
-                    results[i] = pb.DebitResult(error=item_error(outcome, ERRORS))
+                    results[i] = pb.DebitResult(error=item_error(outcome))
                 else:
                     results[i] = pb.DebitResult(entry=pb.DebitResponse.FromString(outcome).entry)
         return pb.DebitBatchResponse(results=results)
@@ -372,7 +372,7 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
         )
         return payload  # encoded once (see grpc_server.add_servicer)
 
-    @stream_rpc(ERRORS, DOMAIN)
+    @stream_rpc(DOMAIN)
     async def WatchWalletEvents(
         self, request: pb.WatchWalletEventsRequest, context: Ctx
     ) -> AsyncIterator[pb.WatchWalletEventsResponse]:
@@ -388,7 +388,7 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
             if request.wallet_id:
                 await self.app.get_wallet(convert.identifier(request.wallet_id, "wallet_id"))
         except BillingError as exc:
-            await context.abort_with_status(to_grpc_status(exc, ERRORS, DOMAIN))
+            await context.abort_with_status(to_grpc_status(exc, DOMAIN))
             return
         cursor = request.after_cursor
         while True:

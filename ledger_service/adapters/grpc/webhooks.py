@@ -18,7 +18,7 @@ from billing_common.errors import InvalidArgument, require
 from billing_common.grpc_server import rpc
 from billing_common.protoconv import timestamp
 from ledger_service.adapters.grpc import convert
-from ledger_service.adapters.grpc.errors import DOMAIN, ERRORS
+from ledger_service.adapters.grpc.errors import DOMAIN
 from ledger_service.app.webhooks import CreateEndpoint, WebhookApp
 from ledger_service.domain.model import EventType
 from ledger_service.domain.webhooks import Delivery, DeliveryState, WebhookEndpoint
@@ -27,7 +27,7 @@ URL_LENGTH_MAX = 2048
 DESCRIPTION_LENGTH_MAX = 1000
 Ctx = grpc.aio.ServicerContext
 
-handler = rpc(ERRORS, DOMAIN)
+handler = rpc(DOMAIN)
 
 _STATE_OUT = {
     s: pb.WebhookDeliveryState.Value(f"WEBHOOK_DELIVERY_STATE_{s.value}") for s in DeliveryState
