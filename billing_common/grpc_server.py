@@ -10,7 +10,7 @@ import inspect
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -50,28 +50,32 @@ def as_billing_error(exc: Exception) -> BillingError:
     return Internal("internal error; the service logged the details")
 
 
-def nul_field(message: Message, prefix: str = "") -> str | None:
+def nul_field(message: Message) -> str | None:
     """The path of the first string in a request holding a NUL character (PostgreSQL text cannot
     store one), or None."""
+    return next((path for path, text in _strings(message, "") if "\x00" in text), None)
+
+
+def _strings(message: Message, prefix: str) -> Iterator[tuple[str, str]]:
+    """Every string of a message, map keys included, with its path, depth first."""
     for fd, value in message.ListFields():
         name = prefix + fd.name
         if fd.message_type is not None and fd.message_type.GetOptions().map_entry:
             for key, item in value.items():
-                if "\x00" in str(key) or (isinstance(item, str) and "\x00" in item):
-                    return f"{name}[{key!r}]"
-                if isinstance(item, Message) and (found := nul_field(item, f"{name}[{key!r}].")):
-                    return found
+                yield f"{name}[{key!r}]", str(key)
+                yield from _value_strings(f"{name}[{key!r}]", item)
         elif fd.is_repeated:
             for i, item in enumerate(value):
-                if isinstance(item, str) and "\x00" in item:
-                    return f"{name}[{i}]"
-                if isinstance(item, Message) and (found := nul_field(item, f"{name}[{i}].")):
-                    return found
-        elif isinstance(value, str) and "\x00" in value:
-            return name
-        elif isinstance(value, Message) and (found := nul_field(value, name + ".")):
-            return found
-    return None
+                yield from _value_strings(f"{name}[{i}]", item)
+        else:
+            yield from _value_strings(name, value)
+
+
+def _value_strings(path: str, value: object) -> Iterator[tuple[str, str]]:
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, Message):
+        yield from _strings(value, path + ".")
 
 
 def add_servicer(server: grpc.aio.Server, servicer: object, service: ServiceDescriptor) -> str:

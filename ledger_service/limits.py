@@ -37,6 +37,12 @@ WRITE_BATCH_MAX = 1000
 WRITE_TRANSACTIONS_IN_FLIGHT = 1
 WRITE_IN_FLIGHT_RANGE = (1, 64)
 
+# -- webhooks -------------------------------------------------------------------------------
+# Delivery attempts per event and endpoint (LEDGER_WEBHOOK_ATTEMPTS_MAX) at most.
+WEBHOOK_ATTEMPTS_LIMIT = 1000
+# Deliveries purged per round (LEDGER_WEBHOOK_PURGE_BATCH_SIZE) at most.
+WEBHOOK_PURGE_BATCH_LIMIT = 100_000
+
 # -- requests -------------------------------------------------------------------------------
 DEBIT_BATCH_MAX = 1000  # debits per DebitBatch
 

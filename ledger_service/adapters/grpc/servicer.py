@@ -137,31 +137,8 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
                 f"must hold 1 to {DEBIT_BATCH_MAX} debits, not {count}",
                 "INVALID_BATCH_SIZE",
             )
-        # Bad items are refused on their own; the others go through. A request_id first seen on a
-        # bad item makes its later occurrences repeat that error (same content) or conflict.
         results: list[pb.DebitResult | None] = [None] * count
-        commands: list[cmd.Debit] = []
-        positions: list[int] = []
-        refused_first: dict[str, tuple[bytes, pb.DebitResult]] = {}
-        seen: set[str] = set()
-        latest = self._latest()
-        for i, item in enumerate(request.debits):
-            if (first := refused_first.get(item.request_id)) is not None:
-                if fingerprint("Debit", convert.debit_content(item)) == first[0]:
-                    results[i] = first[1]
-                else:
-                    error = item_error(_conflict(item.request_id))
-                    results[i] = pb.DebitResult(error=error)
-                continue
-            try:
-                commands.append(convert.debit(item, latest, f"debits[{i}]."))
-                positions.append(i)
-            except BillingError as exc:
-                results[i] = pb.DebitResult(error=item_error(exc))
-                if item.request_id and item.request_id not in seen:
-                    content = fingerprint("Debit", convert.debit_content(item))
-                    refused_first[item.request_id] = (content, results[i])
-            seen.add(item.request_id)
+        commands, positions = self._valid_debits(request, results)
         foreign = await self._foreign([request.debits[i] for i in positions], positions)
         if foreign:
             kept = [(i, c) for i, c in zip(positions, commands, strict=True) if i not in foreign]
@@ -176,6 +153,36 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
                 else:
                     results[i] = pb.DebitResult(entry=pb.DebitResponse.FromString(outcome).entry)
         return pb.DebitBatchResponse(results=results)
+
+    def _valid_debits(
+        self, request: pb.DebitBatchRequest, results: list[pb.DebitResult | None]
+    ) -> tuple[list[cmd.Debit], list[int]]:
+        """The items that pass validation as commands, with their positions; each bad item's
+        error goes into `results`. Bad items are refused on their own; the others go through.
+        A request_id first seen on a bad item makes its later occurrences repeat that error
+        (same content) or conflict."""
+        commands: list[cmd.Debit] = []
+        positions: list[int] = []
+        refused_first: dict[str, tuple[bytes, pb.DebitResult]] = {}
+        seen: set[str] = set()
+        latest = self._latest()
+        for i, item in enumerate(request.debits):
+            if (first := refused_first.get(item.request_id)) is not None:
+                if fingerprint("Debit", convert.debit_content(item)) == first[0]:
+                    results[i] = first[1]
+                else:
+                    results[i] = pb.DebitResult(error=item_error(_conflict(item.request_id)))
+                continue
+            try:
+                commands.append(convert.debit(item, latest, f"debits[{i}]."))
+                positions.append(i)
+            except BillingError as exc:
+                results[i] = refused = pb.DebitResult(error=item_error(exc))
+                if item.request_id and item.request_id not in seen:
+                    content = fingerprint("Debit", convert.debit_content(item))
+                    refused_first[item.request_id] = (content, refused)
+            seen.add(item.request_id)
+        return commands, positions
 
     @handler
     async def RefundDebit(self, request: pb.RefundDebitRequest, context: Ctx) -> bytes:
