@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from billing_common.errors import BillingError, InvalidArgument, Violation
 from billing_common.money import (
@@ -515,8 +516,7 @@ class Ingestor:
                     return outcome
                 return await self._charge_now(repo, outcome, applied[0])
             finally:
-                await repo.unlock_all()
-                await conn.commit()
+                await end_session(conn)
 
     async def _accept_one(
         self,
@@ -724,6 +724,26 @@ class Ingestor:
             async with repo.conn.begin():
                 await repo.undo_retry(left, self.app.clock.now(), "left to the forwarder")
         return True
+
+
+async def end_session(conn: AsyncConnection) -> None:
+    """Give back a synchronous ingest's session advisory locks, on every path. Whatever is still
+    open is rolled back first: after an error the transaction may be invalid (a connection the
+    database dropped, by a restart or a terminated backend, answers every later statement with
+    PendingRollbackError, which is no answer to give a caller). A dropped session has nothing to
+    unlock: session advisory locks die with it. If the unlock itself fails, the connection is
+    invalidated (closed, not pooled), so a session still holding locks never serves anyone else.
+    """
+    try:
+        await conn.rollback()
+        if conn.invalidated:
+            return
+        await RatingRepository(conn).unlock_all()
+        await conn.commit()
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await conn.invalidate()
+        raise
 
 
 UNDO_ATTEMPTS_MAX = 3
