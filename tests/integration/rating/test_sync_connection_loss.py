@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import timedelta
+from decimal import Decimal
 
 import asyncpg
 import grpc
 import pytest
+from billing.rating.v1 import rating_pb2 as pb
 
 from rating_service.adapters.db.repository import RatingRepository
 from tests.conftest import START
@@ -22,13 +24,14 @@ T = START + timedelta(hours=1)
 
 async def terminate_lock_holders(uri: str) -> int:
     """Terminate every session of the rating database that holds an advisory lock (the
-    synchronous ingest keeps its aggregates' locks on its connection across the ledger call)."""
+    synchronous ingest keeps its request's and its aggregates' locks on its connection across
+    the ledger call). How many sessions were terminated."""
     conn = await asyncpg.connect(uri)
     try:
         killed = await conn.fetch(
-            "SELECT pg_terminate_backend(l.pid) FROM pg_locks l "
+            "SELECT pg_terminate_backend(pid) FROM (SELECT DISTINCT l.pid FROM pg_locks l "
             "WHERE l.locktype = 'advisory' AND l.granted AND l.pid <> pg_backend_pid() "
-            "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())) s"
         )
     finally:
         await conn.close()
@@ -58,15 +61,13 @@ def kill_connection_during_ledger_call(rating, killed: list[int]) -> None:  # ty
 
 def kill_connection_after_the_event_is_held(monkeypatch, rating, killed: list[int]) -> None:  # type: ignore[no-untyped-def]
     """Between transaction A (the event committed HELD, its aggregates locked on the session)
-    and the ledger call, the ingest reads its meters: the first such read made while the
-    session holds its locks first terminates that session (a restart at that moment)."""
+    and the ledger call, the ingest reads its meters: the first such read made once the
+    event's aggregates are locked first terminates that session (a restart at that moment)."""
     orig = RatingRepository.meters_by_ids
 
     async def cut(self, ids):  # type: ignore[no-untyped-def]
-        if not killed:
-            n = await terminate_lock_holders(rating.uri)
-            if n:
-                killed.append(n)
+        if not killed and self.session_keys:  # the event's aggregates are locked
+            killed.append(await terminate_lock_holders(rating.uri))
         return await orig(self, ids)
 
     monkeypatch.setattr(RatingRepository, "meters_by_ids", cut)
@@ -116,4 +117,115 @@ async def test_a_connection_lost_during_the_ledger_call_is_unavailable_never_int
     assert sum((await debits_of(rating, "e1")).values()) == 1
     rating.clock.set(T + timedelta(minutes=10))
     await rating.drain()
+    assert list((await debits_of(rating, "e1")).values()) == [1]
+
+
+# -- a retry takes over what the dead call left, at once, and charges it once --------------------
+
+
+async def test_a_retry_after_the_connection_died_before_the_ledger_call_charges_once(
+    rating,  # type: ignore[no-untyped-def]
+    monkeypatch,  # type: ignore[no-untyped-def]
+) -> None:
+    s = await rating.setup_customer(start=START)
+    rating.clock.set(T)
+    killed: list[int] = []
+    kill_connection_after_the_event_is_held(monkeypatch, rating, killed)
+    request_id = rid()
+    ev = event(s.customer_id, T, "e1", units="4")
+    with pytest.raises(grpc.aio.AioRpcError):
+        await ingest(rating.stub, [ev], sync=True, request_id=request_id)
+    assert killed == [1]
+    # At once (the clock has not moved; sync_hold is 60 s): the same request and event.
+    retry = await ingest(rating.stub, [ev], sync=True, request_id=request_id)
+    assert retry.results[0].status == pb.EVENT_STATUS_CHARGED, retry.results[0]
+    assert list((await debits_of(rating, "e1")).values()) == [1]
+    assert await rating.ledger.balance(s.wallet_id) == Decimal(-2)
+    replay = await ingest(rating.stub, [ev], sync=True, request_id=request_id)
+    assert replay == retry
+    rating.clock.set(T + timedelta(minutes=10))
+    await rating.drain()
+    assert list((await debits_of(rating, "e1")).values()) == [1]
+
+
+async def test_a_retry_after_the_connection_died_during_the_ledger_call_charges_once(
+    rating,  # type: ignore[no-untyped-def]
+) -> None:
+    s = await rating.setup_customer(start=START)
+    rating.clock.set(T)
+    killed: list[int] = []
+    kill_connection_during_ledger_call(rating, killed)
+    request_id = rid()
+    ev = event(s.customer_id, T, "e1", units="4")
+    with pytest.raises(grpc.aio.AioRpcError):
+        await ingest(rating.stub, [ev], sync=True, request_id=request_id)
+    assert killed == [1]
+    assert list((await debits_of(rating, "e1")).values()) == [1]  # the dead call's debit
+    retry = await ingest(rating.stub, [ev], sync=True, request_id=request_id)
+    assert retry.results[0].status == pb.EVENT_STATUS_CHARGED, retry.results[0]
+    # The ledger answered the retry with the dead call's entry: still one debit.
+    assert list((await debits_of(rating, "e1")).values()) == [1]
+    assert await rating.ledger.balance(s.wallet_id) == Decimal(-2)
+    rating.clock.set(T + timedelta(minutes=10))
+    await rating.drain()
+    assert list((await debits_of(rating, "e1")).values()) == [1]
+
+
+async def test_a_claim_whose_holder_died_is_taken_over_at_once(
+    rating,  # type: ignore[no-untyped-def]
+    monkeypatch,  # type: ignore[no-untyped-def]
+) -> None:
+    """The holder's process died before it could release its claim (as on a database restart,
+    when the release cannot reach the database either): a retry is not told
+    REQUEST_IN_PROGRESS for the rest of the lease."""
+    s = await rating.setup_customer(start=START)
+    rating.clock.set(T)
+    killed: list[int] = []
+    kill_connection_after_the_event_is_held(monkeypatch, rating, killed)
+    orig_release = RatingRepository.release_claim
+
+    async def lost(self, request_id):  # type: ignore[no-untyped-def]
+        return None  # the release never reaches the database
+
+    monkeypatch.setattr(RatingRepository, "release_claim", lost)
+    request_id = rid()
+    ev = event(s.customer_id, T, "e1", units="4")
+    with pytest.raises(grpc.aio.AioRpcError):
+        await ingest(rating.stub, [ev], sync=True, request_id=request_id)
+    assert killed == [1]
+    monkeypatch.setattr(RatingRepository, "release_claim", orig_release)
+    retry = await ingest(rating.stub, [ev], sync=True, request_id=request_id)
+    assert retry.results[0].status == pb.EVENT_STATUS_CHARGED, retry.results[0]
+    assert list((await debits_of(rating, "e1")).values()) == [1]
+
+
+async def test_a_live_call_is_never_taken_over(rating) -> None:  # type: ignore[no-untyped-def]
+    """While a synchronous call waits for the ledger, its locks are held: a retry of its request
+    is told REQUEST_IN_PROGRESS and the same event in another synchronous request
+    EVENT_IN_PROGRESS; the event is charged once."""
+    s = await rating.setup_customer(start=START)
+    rating.clock.set(T)
+    led = rating.ledger.client
+    orig = led.debit_batch
+    request_id = rid()
+    ev = event(s.customer_id, T, "e1", units="4")
+    seen: dict[str, object] = {}
+
+    async def racing(items):  # type: ignore[no-untyped-def]
+        led.debit_batch = orig
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await ingest(rating.stub, [ev], sync=True, request_id=request_id)
+        seen["retry"] = err.value
+        seen["other"] = await ingest(rating.stub, [ev], sync=True)
+        return await orig(items)
+
+    led.debit_batch = racing
+    first = await ingest(rating.stub, [ev], sync=True, request_id=request_id)
+    assert first.results[0].status == pb.EVENT_STATUS_CHARGED
+    retry = seen["retry"]
+    assert isinstance(retry, grpc.aio.AioRpcError)
+    assert reason_of(retry)[0] == "REQUEST_IN_PROGRESS"
+    other = seen["other"]
+    assert isinstance(other, pb.IngestEventsResponse)
+    assert other.results[0].error.reason == "EVENT_IN_PROGRESS"
     assert list((await debits_of(rating, "e1")).values()) == [1]
