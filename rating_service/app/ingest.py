@@ -19,7 +19,9 @@ thrown away) and records a refund owed for each debit the ledger booked on the o
 in one transaction; those refunds are tried at once and, failing that, delivered by the
 forwarder until acknowledged. A crash between A and B leaves PENDING charges the forwarder
 delivers after `sync_hold`: nothing is lost and the request id derived from the event id keeps
-the ledger from booking it twice.
+the ledger from booking it twice. A retry finds the holder gone when its session advisory locks
+are free (the request's, the event's aggregates') and takes the request or event over at once
+(`ingest_sync`, `_take_over`).
 """
 
 from __future__ import annotations

@@ -229,3 +229,33 @@ async def test_a_live_call_is_never_taken_over(rating) -> None:  # type: ignore[
     assert isinstance(other, pb.IngestEventsResponse)
     assert other.results[0].error.reason == "EVENT_IN_PROGRESS"
     assert list((await debits_of(rating, "e1")).values()) == [1]
+
+
+async def test_a_refusal_met_on_taking_over_is_kept_as_in_asynchronous_mode(
+    rating,  # type: ignore[no-untyped-def]
+    monkeypatch,  # type: ignore[no-untyped-def]
+) -> None:
+    """The call that takes a dead call's event over does not know what the aggregates were
+    before it, so a DENY refusal is not undone: the event stays counted, its charge DENIED on
+    the invoice (as in asynchronous mode), and nothing is booked."""
+    s = await rating.setup_customer(start=START, wallet_id=await rating.ledger.wallet(deny=True))
+    rating.clock.set(T)
+    killed: list[int] = []
+    kill_connection_after_the_event_is_held(monkeypatch, rating, killed)
+    request_id = rid()
+    ev = event(s.customer_id, T, "e1", units="4")
+    with pytest.raises(grpc.aio.AioRpcError):
+        await ingest(rating.stub, [ev], sync=True, request_id=request_id)
+    assert killed == [1]
+    retry = await ingest(rating.stub, [ev], sync=True, request_id=request_id)
+    result = retry.results[0]
+    assert result.status == pb.EVENT_STATUS_DENIED, result
+    assert result.error.reason == "INSUFFICIENT_CREDITS"
+    assert [c.status for c in result.charges] == [pb.CHARGE_STATUS_DENIED]
+    again = await ingest(rating.stub, [ev])
+    assert again.results[0].status == pb.EVENT_STATUS_DUPLICATE
+    usage = await rating.stub.GetUsage(
+        pb.GetUsageRequest(customer_id=s.customer_id, meter_id=s.meter.meter_id)
+    )
+    assert usage.total == "4"
+    assert await debits_of(rating, "e1") == Counter()
