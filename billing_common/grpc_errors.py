@@ -23,7 +23,7 @@ def classify(error: BillingError, table: ErrorTable) -> tuple[grpc.StatusCode, s
     """The gRPC code and reason of an error; the table's reason wins over the instance's default."""
     for cls in type(error).__mro__:
         if cls in table:
-            code, reason = table[cls]  # type: ignore[index]
+            code, reason = table[cls]
             return code, reason or error.reason
     return grpc.StatusCode.INTERNAL, error.reason
 

@@ -10,7 +10,7 @@ import inspect
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -31,7 +31,10 @@ log = structlog.get_logger(__name__)
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
-Handler = Callable[[Any, Req, grpc.aio.ServicerContext], Awaitable[Resp]]
+# The context gRPC hands a handler. grpc.aio dispatches to handlers untyped, so its request and
+# response type parameters carry nothing: `object`.
+Ctx = grpc.aio.ServicerContext[object, object]
+Handler = Callable[[Any, Req, Ctx], Awaitable[Resp]]
 
 # Request fields bound into every log line of a call, when the request has them.
 _LOG_FIELDS = ("request_id", "wallet_id", "customer_id", "grant_id", "entry_id")
@@ -110,7 +113,7 @@ def rpc(table: ErrorTable, domain: str) -> Callable[[Handler[Req, Resp]], Handle
         method = handler.__name__
 
         @functools.wraps(handler)
-        async def wrapper(self: Any, request: Req, context: grpc.aio.ServicerContext) -> Resp:
+        async def wrapper(self: Any, request: Req, context: Ctx) -> Resp:
             fields = {f: getattr(request, f) for f in _LOG_FIELDS if getattr(request, f, "")}
             started = time.perf_counter()
             code = "OK"
@@ -142,7 +145,7 @@ def rpc(table: ErrorTable, domain: str) -> Callable[[Handler[Req, Resp]], Handle
     return decorate
 
 
-StreamHandler = Callable[[Any, Req, grpc.aio.ServicerContext], AsyncIterator[Resp]]
+StreamHandler = Callable[[Any, Req, Ctx], AsyncIterator[Resp]]
 
 
 def stream_rpc(
@@ -156,9 +159,7 @@ def stream_rpc(
         method = handler.__name__
 
         @functools.wraps(handler)
-        async def wrapper(
-            self: Any, request: Req, context: grpc.aio.ServicerContext
-        ) -> AsyncIterator[Resp]:
+        async def wrapper(self: Any, request: Req, context: Ctx) -> AsyncIterator[Resp]:
             fields = {f: getattr(request, f) for f in _LOG_FIELDS if getattr(request, f, "")}
             with structlog.contextvars.bound_contextvars(rpc=method, **fields):
                 try:
@@ -259,7 +260,7 @@ class ServerLimits:
 _UNCOUNTED = ("/grpc.health.", "/grpc.reflection.")
 
 
-class ConcurrencyLimit(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+class ConcurrencyLimit(grpc.aio.ServerInterceptor):
     """At most `limit` calls in our handlers at once; beyond it a call is RESOURCE_EXHAUSTED at
     once (logged and counted), rather than queued without bound. grpc.aio's own
     `maximum_concurrent_rpcs` queues excess calls instead of refusing them."""
@@ -271,36 +272,41 @@ class ConcurrencyLimit(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Req, Resp] | None]
+        ],
         details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler[Req, Resp] | None:
         handler = await continuation(details)
         if handler is None or details.method.startswith(_UNCOUNTED):
             return handler
         method = details.method.rsplit("/", 1)[-1]
         for kind in ("unary_unary", "unary_stream", "stream_unary", "stream_stream"):
             if (behavior := getattr(handler, kind)) is not None:
-                return getattr(grpc, f"{kind}_rpc_method_handler")(
+                # The factory of the kind of handler we were given (found by name: untyped).
+                factory: Callable[..., grpc.RpcMethodHandler[Req, Resp]]
+                factory = getattr(grpc, f"{kind}_rpc_method_handler")
+                return factory(
                     self._counted(behavior, method),
                     request_deserializer=handler.request_deserializer,
                     response_serializer=handler.response_serializer,
                 )
         return handler
 
-    async def _refuse(self, method: str, context: grpc.aio.ServicerContext) -> None:
+    async def _refuse(self, method: str, context: Ctx) -> None:
         log.warning("rpc_refused_overload", rpc=method, in_flight=self.in_flight)
         metrics.RPC_REQUESTS.labels(method, "RESOURCE_EXHAUSTED").inc()
         error = ResourceExhausted(
             f"more than {self.limit} calls in progress; retry shortly with the same request_id",
             reason="TOO_MANY_CONCURRENT_RPCS",
         )
-        table = {ResourceExhausted: (grpc.StatusCode.RESOURCE_EXHAUSTED, None)}
+        table: ErrorTable = {ResourceExhausted: (grpc.StatusCode.RESOURCE_EXHAUSTED, None)}
         await context.abort_with_status(to_grpc_status(error, table, self.domain))
 
     def _counted(self, behavior: Callable[..., Any], method: str) -> Callable[..., Any]:
         if inspect.isasyncgenfunction(behavior):
 
-            async def stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            async def stream(request: Any, context: Ctx) -> Any:
                 if self.in_flight >= self.limit:
                     await self._refuse(method, context)
                 self.in_flight += 1
@@ -312,7 +318,7 @@ class ConcurrencyLimit(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
             return stream
 
-        async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def unary(request: Any, context: Ctx) -> Any:
             if self.in_flight >= self.limit:
                 await self._refuse(method, context)
             self.in_flight += 1
@@ -384,7 +390,7 @@ class GrpcServer:
         log.info("server_stopped")
 
 
-Job = Callable[[asyncio.Event], Awaitable[None]]
+Job = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 
 
 def exit_on_stop_signals() -> None:

@@ -5,15 +5,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-import grpc
 import structlog
 from billing.rating.v1 import rating_pb2 as pb
 from billing.rating.v1 import rating_pb2_grpc
 from billing.type.v1 import types_pb2
 
 from billing_common import metrics, paging
+from billing_common.database import is_transient
 from billing_common.errors import BillingError, Internal, InvalidArgument, Unavailable
-from billing_common.grpc_server import is_transient, nul_field, rpc
+from billing_common.grpc_server import Ctx, nul_field, rpc
 from billing_common.idempotency import fingerprint
 from billing_common.protoconv import timestamp
 from rating_service.adapters.grpc import convert
@@ -24,7 +24,6 @@ from rating_service.app.ingest import charge_view
 from rating_service.app.invoices import Invoices
 from rating_service.app.service import RatingApp
 
-Ctx = grpc.aio.ServicerContext
 handler = rpc(ERRORS, DOMAIN)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 US = timedelta(microseconds=1)
