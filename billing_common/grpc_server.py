@@ -192,10 +192,19 @@ SECONDS_RANGE = (1.0, 86_400.0)
 
 
 class TransportSettings(Protocol):
-    message_bytes_max: int
-    concurrent_rpcs_max: int
-    keepalive_s: float
-    connection_idle_s: float
+    """The transport settings of a service's (frozen) settings."""
+
+    @property
+    def message_bytes_max(self) -> int: ...
+
+    @property
+    def concurrent_rpcs_max(self) -> int: ...
+
+    @property
+    def keepalive_s(self) -> float: ...
+
+    @property
+    def connection_idle_s(self) -> float: ...
 
 
 def within(name: str, value: float, bounds: tuple[float, float]) -> None:

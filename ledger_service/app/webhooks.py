@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import structlog
 
 from ledger_service.adapters.db.repository import LedgerRepository
 from ledger_service.adapters.db.webhooks import Claimed, WebhookRepository
 from ledger_service.app import commands as cmd
-from ledger_service.app.ports import new_id
+from ledger_service.app.ports import LedgerStore, new_id
 from ledger_service.app.service import LedgerApp
 from ledger_service.domain import webhooks as rules
 from ledger_service.domain.errors import (
@@ -44,6 +44,23 @@ EVENTS_PER_ENDPOINT_ROUND = 500
 DISPATCH_ROUNDS_MAX = 100
 DELIVERIES_PER_ROUND = 20  # sent concurrently
 DELIVER_ROUNDS_MAX = 50
+
+
+T = TypeVar("T")
+
+
+def _on_repository(
+    work: Callable[[LedgerRepository], Awaitable[T]],
+) -> Callable[[LedgerStore], Awaitable[T]]:
+    """Webhook rows are read and written on the ledger's own connection, in its transaction: only
+    the PostgreSQL unit of work, whose store is a `LedgerRepository`, can run this work."""
+
+    async def run(store: LedgerStore) -> T:
+        if not isinstance(store, LedgerRepository):
+            raise TypeError(f"webhooks need the PostgreSQL ledger store, not {type(store)}")
+        return await work(store)
+
+    return run
 
 
 class Sender(Protocol):
@@ -109,7 +126,7 @@ class WebhookApp:
             await repo.insert_endpoint(endpoint, secret, await repo.last_event_seq())
             return encode(endpoint, secret)
 
-        return await self.ledger.once(c.idem, work)
+        return await self.ledger.once(c.idem, _on_repository(work))
 
     async def delete_endpoint(
         self, idem: cmd.Idem, endpoint_id: str, encode: Callable[[WebhookEndpoint], bytes]
@@ -125,7 +142,7 @@ class WebhookApp:
             assert deleted is not None
             return encode(deleted)
 
-        return await self.ledger.once(idem, work)
+        return await self.ledger.once(idem, _on_repository(work))
 
     async def list_endpoints(
         self, wallet_id: str, after_seq: int, limit: int
@@ -137,7 +154,7 @@ class WebhookApp:
                 wallet_id, after_seq, limit
             )
 
-        return await self.ledger.read(work)
+        return await self.ledger.read(_on_repository(work))
 
     async def list_deliveries(
         self, endpoint_id: str, state: DeliveryState | None, before_seq: int | None, limit: int
@@ -148,7 +165,7 @@ class WebhookApp:
                 raise WebhookEndpointNotFound(f"webhook endpoint {endpoint_id!r} does not exist")
             return await repo.list_deliveries(endpoint_id, state, before_seq, limit)
 
-        return await self.ledger.read(work)
+        return await self.ledger.read(_on_repository(work))
 
     # -- the background job -----------------------------------------------------------------
 
@@ -168,7 +185,7 @@ class WebhookApp:
                 cutoffs, self.retention.batch_size_max
             )
 
-        purged = await self.ledger.write(work)
+        purged = await self.ledger.write(_on_repository(work))
         if purged:
             log.info("webhook_deliveries_purged", count=purged)
         return purged
@@ -197,7 +214,7 @@ class WebhookApp:
                     count += len(seqs)
                 return len(targets), count
 
-            endpoints, count = await self.ledger.write(work)
+            endpoints, count = await self.ledger.write(_on_repository(work))
             created += count
             if endpoints == 0:
                 break
@@ -229,7 +246,7 @@ class WebhookApp:
             ) -> None:
                 await WebhookRepository(ledger_repo.conn).record(results)
 
-            await self.ledger.write(store)
+            await self.ledger.write(_on_repository(store))
             attempts += len(claimed)
             for c, status, error, outcome in results:
                 log.info(
@@ -250,7 +267,7 @@ class WebhookApp:
             await repo.fail_exhausted(now, self.policy.attempts_max)
             return await repo.claim_due(now, now + self.lease, DELIVERIES_PER_ROUND)
 
-        return await self.ledger.write(work)
+        return await self.ledger.write(_on_repository(work))
 
     async def _send(self, c: Claimed) -> tuple[int | None, str]:
         body = rules.body(
