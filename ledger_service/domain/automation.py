@@ -37,6 +37,7 @@ from ledger_service.domain.model import (
     AlertRule,
     AllotmentSchedule,
     Automation,
+    Entry,
     EventType,
     Grant,
     TopUp,
@@ -66,7 +67,7 @@ def default_alert_rules(wallet_id: str, new_id: NewId) -> tuple[AlertRule, ...]:
 
 
 def backoff(failures: int) -> timedelta:
-    return min(FAILURE_BACKOFF_BASE * 2 ** max(failures - 1, 0), FAILURE_BACKOFF_MAX)
+    return min(FAILURE_BACKOFF_BASE * (1 << max(failures - 1, 0)), FAILURE_BACKOFF_MAX)
 
 
 @exact
@@ -279,7 +280,7 @@ def _scaled(value: Decimal, exponent: int) -> int:
     """`value * 10**-exponent` as an exact integer (`exponent` at most value's own exponent)."""
     sign, digits, own = value.as_tuple()
     assert isinstance(own, int) and own >= exponent, "finite, with no more digits than asked"
-    magnitude = int("".join(map(str, digits)) or "0") * 10 ** (own - exponent)
+    magnitude: int = int("".join(map(str, digits)) or "0") * 10 ** (own - exponent)
     return -magnitude if sign else magnitude
 
 
@@ -351,7 +352,7 @@ def then_automate(outcome: ledger.Outcome, now: datetime, new_id: NewId) -> ledg
 @exact
 def automate(state: WalletState, now: datetime, new_id: NewId) -> ledger.Outcome:
     """Run the top-up rule, then the alert rules, against the balance after a write."""
-    entries: list = []
+    entries: list[Entry] = []
     events: list[WalletEvent] = []
     rule = state.automation.topup_rule
     if rule is not None and not rule.armed and ledger.available(state, now) >= rule.threshold:

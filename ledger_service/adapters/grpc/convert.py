@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from billing.ledger.v1 import ledger_pb2 as pb
 
@@ -41,6 +42,7 @@ from ledger_service.domain.model import (
 )
 
 T = TypeVar("T")
+N = TypeVar("N", bound=int)  # a generated enum (its values are ints)
 
 ID_LENGTH_MAX = 128
 HOLD_TIMEOUT_DEFAULT = timedelta(hours=1)
@@ -68,7 +70,8 @@ _STATE_OUT = {
     GrantState.CONSUMED: pb.GRANT_STATE_CONSUMED,
 }
 _STATE_IN = {v: k for k, v in _STATE_OUT.items()}
-_TYPE_OUT = {t: pb.EntryType.Value(f"ENTRY_TYPE_{t.value}") for t in EntryType}
+# The stubs type an enum's `Value` as a bare int; it is the number of that generated enum.
+_TYPE_OUT = {t: cast(pb.EntryType, pb.EntryType.Value(f"ENTRY_TYPE_{t.value}")) for t in EntryType}
 _TYPE_IN = {v: k for k, v in _TYPE_OUT.items()}
 
 
@@ -87,8 +90,8 @@ def idem(request: object, method: str, prefix: str = "") -> cmd.Idem:
     return cmd.Idem(request_id, method, fingerprint(method, request))  # type: ignore[arg-type]
 
 
-def metadata(value: object, field: str) -> dict[str, str]:
-    items = dict(value)  # type: ignore[call-overload]
+def metadata(value: Mapping[str, str], field: str) -> dict[str, str]:
+    items = dict(value)
     if len(items) > METADATA_ENTRIES_MAX:
         raise InvalidArgument.field(
             field, f"at most {METADATA_ENTRIES_MAX} entries", "INVALID_METADATA"
@@ -96,7 +99,7 @@ def metadata(value: object, field: str) -> dict[str, str]:
     return items
 
 
-def enum(value: int, known: dict[int, T], field: str, expected: str) -> T:
+def enum(value: N, known: Mapping[N, T], field: str, expected: str) -> T:
     """A required enum: unset is MISSING_FIELD, a number the contract does not define is
     INVALID_ENUM."""
     if value == 0:
@@ -254,14 +257,19 @@ _PAYMENT_IN = {
     pb.TOP_UP_PAYMENT_ON_CONFIRMATION: TopUpPayment.ON_CONFIRMATION,
 }
 _PAYMENT_OUT = {v: k for k, v in _PAYMENT_IN.items()}
-_TOPUP_STATE_OUT = {s: pb.TopUpState.Value(f"TOP_UP_STATE_{s.value}") for s in TopUpState}
+_TOPUP_STATE_OUT = {
+    s: cast(pb.TopUpState, pb.TopUpState.Value(f"TOP_UP_STATE_{s.value}")) for s in TopUpState
+}
 _ALERT_IN = {
     pb.ALERT_KIND_ABSOLUTE: AlertKind.ABSOLUTE,
     pb.ALERT_KIND_PERCENT: AlertKind.PERCENT,
     pb.ALERT_KIND_DEPLETED: AlertKind.DEPLETED,
 }
 _ALERT_OUT = {v: k for k, v in _ALERT_IN.items()}
-_EVENT_OUT = {t: pb.WalletEventType.Value(f"WALLET_EVENT_TYPE_{t.value}") for t in EventType}
+_EVENT_OUT = {
+    t: cast(pb.WalletEventType, pb.WalletEventType.Value(f"WALLET_EVENT_TYPE_{t.value}"))
+    for t in EventType
+}
 _EVENT_IN = {v: k for k, v in _EVENT_OUT.items()}
 ALERT_RULES_MAX = 20
 
@@ -428,9 +436,9 @@ def alert_rules(r: pb.SetAlertRulesRequest) -> list[AlertRule]:
     return found
 
 
-def event_types(values: object) -> tuple[str, ...]:
+def event_types(values: Iterable[pb.WalletEventType]) -> tuple[str, ...]:
     found = []
-    for i, v in enumerate(values):  # type: ignore[attr-defined]
+    for i, v in enumerate(values):
         if v not in _EVENT_IN:
             raise InvalidArgument.field(f"types[{i}]", "unknown event type", "INVALID_ENUM")
         found.append(_EVENT_IN[v].value)
@@ -504,7 +512,7 @@ def wallet_event(e: StoredEvent) -> pb.WalletEvent:
     )
 
 
-def grant_state(value: int) -> GrantState | None:
+def grant_state(value: pb.GrantState) -> GrantState | None:
     if value == pb.GRANT_STATE_UNSPECIFIED:
         return None
     if value not in _STATE_IN:
@@ -512,9 +520,9 @@ def grant_state(value: int) -> GrantState | None:
     return _STATE_IN[value]
 
 
-def entry_types(values: object) -> tuple[EntryType, ...]:
+def entry_types(values: Iterable[pb.EntryType]) -> tuple[EntryType, ...]:
     found = []
-    for i, v in enumerate(values):  # type: ignore[attr-defined]
+    for i, v in enumerate(values):
         if v not in _TYPE_IN:
             raise InvalidArgument.field(f"types[{i}]", "unknown entry type", "INVALID_ENUM")
         found.append(_TYPE_IN[v])
@@ -536,7 +544,7 @@ def wallet(w: Wallet) -> pb.Wallet:
     )
 
 
-def grant(g: Grant, at: object) -> pb.Grant:
+def grant(g: Grant, at: datetime) -> pb.Grant:
     message = pb.Grant(
         grant_id=g.id,
         wallet_id=g.wallet_id,
@@ -550,7 +558,7 @@ def grant(g: Grant, at: object) -> pb.Grant:
         ),
         external_reference=g.external_reference,
         metadata=g.metadata,
-        state=_STATE_OUT[g.state(at)],  # type: ignore[arg-type]
+        state=_STATE_OUT[g.state(at)],
         create_time=timestamp(g.create_time),
         expired_amount=format_amount(g.expired_amount),
         voided_amount=format_amount(g.voided_amount),
@@ -617,7 +625,9 @@ def balance(w: Wallet, b: BalanceView) -> pb.Balance:
     return message
 
 
-_HOLD_STATE_OUT = {s: pb.HoldState.Value(f"HOLD_STATE_{s.value}") for s in HoldState}
+_HOLD_STATE_OUT = {
+    s: cast(pb.HoldState, pb.HoldState.Value(f"HOLD_STATE_{s.value}")) for s in HoldState
+}
 
 
 def hold(h: Hold, at: datetime) -> pb.Hold:

@@ -155,16 +155,16 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
                 commands.append(convert.debit(item, latest, f"debits[{i}]."))
                 positions.append(i)
             except BillingError as exc:
-                results[i] = pb.DebitResult(error=item_error(exc, ERRORS))
+                refused = results[i] = pb.DebitResult(error=item_error(exc, ERRORS))
                 if item.request_id and item.request_id not in seen:
                     content = fingerprint("Debit", convert.debit_content(item))
-                    refused_first[item.request_id] = (content, results[i])
+                    refused_first[item.request_id] = (content, refused)
             seen.add(item.request_id)
         foreign = await self._foreign([request.debits[i] for i in positions], positions)
         if foreign:
             kept = [(i, c) for i, c in zip(positions, commands, strict=True) if i not in foreign]
-            for i, exc in foreign.items():
-                results[i] = pb.DebitResult(error=item_error(exc, ERRORS))
+            for i, mismatch in foreign.items():
+                results[i] = pb.DebitResult(error=item_error(mismatch, ERRORS))
             positions, commands = [i for i, _ in kept], [c for _, c in kept]
         if commands:
             outcomes = await self.app.debit_batch(commands, _encode_debit)
@@ -173,7 +173,9 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
                     results[i] = pb.DebitResult(error=item_error(outcome, ERRORS))
                 else:
                     results[i] = pb.DebitResult(entry=pb.DebitResponse.FromString(outcome).entry)
-        return pb.DebitBatchResponse(results=results)
+        answered = [r for r in results if r is not None]
+        assert len(answered) == count, "every item is refused, booked or replayed"
+        return pb.DebitBatchResponse(results=answered)
 
     @handler
     async def RefundDebit(self, request: pb.RefundDebitRequest, context: Ctx) -> bytes:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import string
 from collections.abc import Sequence
+from typing import cast
 from urllib.parse import urlsplit
 
 import httpx
@@ -27,11 +28,19 @@ DESCRIPTION_LENGTH_MAX = 1000
 
 handler = rpc(ERRORS, DOMAIN)
 
+# The stubs type an enum's `Value` as a bare int; it is the number of that generated enum.
 _STATE_OUT = {
-    s: pb.WebhookDeliveryState.Value(f"WEBHOOK_DELIVERY_STATE_{s.value}") for s in DeliveryState
+    s: cast(
+        pb.WebhookDeliveryState,
+        pb.WebhookDeliveryState.Value(f"WEBHOOK_DELIVERY_STATE_{s.value}"),
+    )
+    for s in DeliveryState
 }
 _STATE_IN = {v: k for k, v in _STATE_OUT.items()}
-_EVENT_OUT = {t: pb.WalletEventType.Value(f"WALLET_EVENT_TYPE_{t.value}") for t in EventType}
+_EVENT_OUT = {
+    t: cast(pb.WalletEventType, pb.WalletEventType.Value(f"WALLET_EVENT_TYPE_{t.value}"))
+    for t in EventType
+}
 
 
 # -- input ------------------------------------------------------------------------------------
@@ -72,7 +81,7 @@ def create_endpoint(r: pb.CreateWebhookEndpointRequest) -> CreateEndpoint:
     return CreateEndpoint(idem, wallet_id, url(r.url), types, r.description)
 
 
-def delivery_state(value: int) -> DeliveryState | None:
+def delivery_state(value: pb.WebhookDeliveryState) -> DeliveryState | None:
     if value == pb.WEBHOOK_DELIVERY_STATE_UNSPECIFIED:
         return None
     if value not in _STATE_IN:
