@@ -7,15 +7,18 @@ import argparse
 import os
 from dataclasses import fields, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-S = TypeVar("S")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+S = TypeVar("S", bound="DataclassInstance")  # a settings dataclass
 
 
 def from_env(cls: type[S], prefix: str, env: dict[str, str] | None = None) -> S:
     source = dict(os.environ if env is None else env)
     values: dict[str, object] = {}
-    for f in fields(cls):  # type: ignore[arg-type]
+    for f in fields(cls):
         raw = source.get(f"{prefix}_{f.name.upper()}")
         if raw is not None:
             values[f.name] = _coerce(f.type, raw)
@@ -24,8 +27,8 @@ def from_env(cls: type[S], prefix: str, env: dict[str, str] | None = None) -> S:
 
 def with_args(settings: S, args: argparse.Namespace) -> S:
     """The settings with every flag given on the command line applied."""
-    given = {f.name: getattr(args, f.name) for f in fields(settings) if hasattr(args, f.name)}  # type: ignore[arg-type]
-    return replace(settings, **given)  # type: ignore[type-var]
+    given = {f.name: getattr(args, f.name) for f in fields(settings) if hasattr(args, f.name)}
+    return replace(settings, **given)
 
 
 def settings_parser(cls: type[Any], prefix: str) -> argparse.ArgumentParser:

@@ -51,6 +51,7 @@ from ledger_service.domain.model import (
     ZERO,
     AlertRule,
     AllotmentSchedule,
+    Entry,
     EntryType,
     EventType,
     Grant,
@@ -138,6 +139,7 @@ def _count_committed(booked: list[object]) -> None:
         elif isinstance(item, WalletEvent):
             if item.type is EventType.TOP_UP_CREATED:
                 metrics.TOP_UPS.inc()
+        # Anything else `_observe` buffered is an Entry.
         elif item.type in (EntryType.DEBIT, EntryType.CAPTURE):  # type: ignore[attr-defined]
             metrics.DEBITS.inc()
         elif item.type is EntryType.EXPIRY:  # type: ignore[attr-defined]
@@ -406,7 +408,7 @@ class LedgerApp:
             # transaction waited for a lock is then at or before it, so its reservation counts.
             states, now = await store.lock_states((w for _, _, w in located), self._time_under_lock)
             before = dict(states)
-            booked: list[tuple[str, str, str, object]] = []
+            booked: list[tuple[str, str, str, Entry]] = []
             events: list[tuple[str, str, WalletEvent]] = []
             for wallet_id, loaded in before.items():
                 caught_up = allotments.catch_up(loaded, now, new_id)
@@ -445,7 +447,7 @@ class LedgerApp:
             await store.save(
                 {w: before[w] for w in changed},
                 changed,
-                booked,  # type: ignore[arg-type]
+                booked,
                 now,
                 events,
                 responses={group[i].idem.request_id: p for i, p in payloads.items()},

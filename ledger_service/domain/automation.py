@@ -85,6 +85,7 @@ def granted_in_force(state: WalletState, at: datetime) -> Decimal:
 
 
 def _with_automation(state: WalletState, **changes: object) -> WalletState:
+    # `changes` are Automation fields by keyword, checked by `replace` when it runs.
     return replace(state, automation=replace(state.automation, **changes))  # type: ignore[arg-type]
 
 
@@ -331,6 +332,7 @@ def debit_with_cover(
 ) -> ledger.Outcome:
     """A debit; when a DENY wallet cannot cover it, first an IMMEDIATE top-up that can, if the
     rule allows one (the refusal stands otherwise)."""
+    # `debit` is ledger.debit's keywords, passed through (their types are its own).
     try:
         return ledger.debit(state, now=now, **debit)  # type: ignore[arg-type]
     except InsufficientCredits as refused:
@@ -339,7 +341,7 @@ def debit_with_cover(
         cover = cover_shortfall(state, refused.shortfall, now, new_id, occurred)
         if cover is None:
             raise
-        done = ledger.debit(cover.state, now=now, **debit)  # type: ignore[arg-type]
+        done = ledger.debit(cover.state, now=now, **debit)  # type: ignore[arg-type]  # (as above)
         return ledger.Outcome(done.state, cover.entries + done.entries, cover.events + done.events)
 
 

@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import TypeVar, cast
 
 from billing.ledger.v1 import ledger_pb2 as pb
+from google.protobuf.message import Message
 
 from billing_common.errors import InvalidArgument, require
 from billing_common.idempotency import fingerprint
@@ -85,9 +86,10 @@ def identifier(value: str, field: str) -> str:
     return value
 
 
-def idem(request: object, method: str, prefix: str = "") -> cmd.Idem:
+def idem(request: Message, method: str, prefix: str = "") -> cmd.Idem:
+    # Every request of a mutating RPC has a request_id (the Message base type declares no field).
     request_id = identifier(request.request_id, prefix + "request_id")  # type: ignore[attr-defined]
-    return cmd.Idem(request_id, method, fingerprint(method, request))  # type: ignore[arg-type]
+    return cmd.Idem(request_id, method, fingerprint(method, request))
 
 
 def metadata(value: Mapping[str, str], field: str) -> dict[str, str]:

@@ -447,5 +447,5 @@ def _conflict(request_id: str) -> RequestIdConflict:
     )
 
 
-def _encode_debit(stored: object) -> bytes:
-    return pb.DebitResponse(entry=convert.entry(stored)).SerializeToString()  # type: ignore[arg-type]
+def _encode_debit(stored: StoredEntry) -> bytes:
+    return pb.DebitResponse(entry=convert.entry(stored)).SerializeToString()

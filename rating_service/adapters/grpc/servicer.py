@@ -9,6 +9,7 @@ import structlog
 from billing.rating.v1 import rating_pb2 as pb
 from billing.rating.v1 import rating_pb2_grpc
 from billing.type.v1 import types_pb2
+from google.protobuf.message import Message
 
 from billing_common import metrics, paging
 from billing_common.database import is_transient
@@ -31,9 +32,10 @@ MAX_US = (datetime.max.replace(tzinfo=UTC) - EPOCH) // US
 log = structlog.get_logger(__name__)
 
 
-def _idem(method: str, request: object) -> cmd.Idem:
+def _idem(method: str, request: Message) -> cmd.Idem:
+    # Every request of a mutating RPC has a request_id (the Message base type declares no field).
     request_id = convert.ident(request.request_id, "request_id")  # type: ignore[attr-defined]
-    return cmd.Idem(request_id, method, fingerprint(method, request))  # type: ignore[arg-type]
+    return cmd.Idem(request_id, method, fingerprint(method, request))
 
 
 def _ingest_response(outcomes: list[cmd.EventOutcome]) -> bytes:
