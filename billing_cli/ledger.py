@@ -96,7 +96,7 @@ def wallets_create(
     if grace is not None:
         request.late_event_grace_period.CopyFrom(parse.duration(grace, name="--grace"))
     request.request_id = state.request_id(request_id)
-    response = state.call(
+    response: pb.CreateWalletResponse = state.call(
         state.ledger.CreateWallet, request, name="CreateWallet", request_id=request.request_id
     )
     show_wallet(state, response.wallet)
@@ -106,7 +106,7 @@ def wallets_create(
 def wallets_get(ctx: typer.Context, wallet_id: Annotated[str, typer.Argument()]) -> None:
     """Show one wallet."""
     state = state_of(ctx)
-    response = state.call(
+    response: pb.GetWalletResponse = state.call(
         state.ledger.GetWallet, pb.GetWalletRequest(wallet_id=wallet_id), name="GetWallet"
     )
     show_wallet(state, response.wallet)
@@ -241,7 +241,7 @@ def grants_create(
             )
         )
     request.request_id = state.request_id(request_id)
-    response = state.call(
+    response: pb.CreateGrantResponse = state.call(
         state.ledger.CreateGrant, request, name="CreateGrant", request_id=request.request_id
     )
 
@@ -304,7 +304,7 @@ def grants_void(
     """Remove a grant's remainder."""
     state = state_of(ctx)
     rid = state.request_id(request_id)
-    response = state.call(
+    response: pb.VoidGrantResponse = state.call(
         state.ledger.VoidGrant,
         pb.VoidGrantRequest(request_id=rid, grant_id=grant_id, reason=reason),
         name="VoidGrant",
@@ -503,7 +503,7 @@ def holds_create(
     if timeout is not None:
         request.timeout.CopyFrom(parse.duration(timeout, name="--expires-in"))
     request.request_id = state.request_id(request_id)
-    response = state.call(
+    response: pb.CreateHoldResponse = state.call(
         state.ledger.CreateHold, request, name="CreateHold", request_id=request.request_id
     )
     _show_hold(state, response)
