@@ -72,6 +72,7 @@ async def main(scenario: str, seconds: float, top: int) -> None:
             await bench.debits_to(stub, reader, 200)
         bench.write_data("debit_spread", [bench.debit(w) for w in wallets])
         bench.write_data("debit_hot", [bench.debit(hot)])
+        bench.write_data("debit_batch", {"debits": [bench.debit(w) for w in wallets]})
         bench.write_data("get_balance", [{"wallet_id": reader}])
         spy = await asyncio.create_subprocess_exec(
             str(PY_SPY),
@@ -99,7 +100,11 @@ async def main(scenario: str, seconds: float, top: int) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--scenario", default="debit_spread")
+    parser.add_argument(
+        "--scenario",
+        default="debit_spread",
+        choices=["debit_spread", "debit_hot", "debit_batch", "get_balance"],
+    )
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--top", type=int, default=30)
     args = parser.parse_args()

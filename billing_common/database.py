@@ -135,14 +135,12 @@ def _sqlstate(error: BaseException) -> str | None:
 def is_transient(exc: BaseException) -> bool:
     """Whether an error means "the database is unreachable for now" (retry later), as opposed to
     a bug or an answer. Looks through SQLAlchemy's wrapper and the driver's error it adapts."""
-    if isinstance(exc, Unavailable):
-        return True
-    if isinstance(exc, sa_exc.TimeoutError):  # no pooled connection came free in time
+    if isinstance(exc, (Unavailable, sa_exc.TimeoutError)):  # TimeoutError: no pooled connection
         return True
     if isinstance(exc, sa_exc.DBAPIError):
-        if exc.connection_invalidated:
-            return True
-        if isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError)):
+        if exc.connection_invalidated or isinstance(
+            exc, (sa_exc.OperationalError, sa_exc.InterfaceError)
+        ):
             return True
         causes: list[BaseException] = [exc.orig] if exc.orig is not None else []
     else:

@@ -10,7 +10,15 @@ import inspect
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterable,
+    Iterator,
+    Sequence,
+)
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -25,7 +33,7 @@ from grpc_reflection.v1alpha import reflection
 from billing_common import metrics
 from billing_common.database import is_transient, unavailable
 from billing_common.errors import BillingError, Internal, InvalidArgument, ResourceExhausted
-from billing_common.grpc_errors import ErrorTable, classify, to_grpc_status
+from billing_common.grpc_errors import classify, to_grpc_status
 
 log = structlog.get_logger(__name__)
 
@@ -53,28 +61,32 @@ def as_billing_error(exc: Exception) -> BillingError:
     return Internal("internal error; the service logged the details")
 
 
-def nul_field(message: Message, prefix: str = "") -> str | None:
+def nul_field(message: Message) -> str | None:
     """The path of the first string in a request holding a NUL character (PostgreSQL text cannot
     store one), or None."""
+    return next((path for path, text in _strings(message, "") if "\x00" in text), None)
+
+
+def _strings(message: Message, prefix: str) -> Iterator[tuple[str, str]]:
+    """Every string of a message, map keys included, with its path, depth first."""
     for fd, value in message.ListFields():
         name = prefix + fd.name
         if fd.message_type is not None and fd.message_type.GetOptions().map_entry:
             for key, item in value.items():
-                if "\x00" in str(key) or (isinstance(item, str) and "\x00" in item):
-                    return f"{name}[{key!r}]"
-                if isinstance(item, Message) and (found := nul_field(item, f"{name}[{key!r}].")):
-                    return found
+                yield f"{name}[{key!r}]", str(key)
+                yield from _value_strings(f"{name}[{key!r}]", item)
         elif fd.is_repeated:
             for i, item in enumerate(value):
-                if isinstance(item, str) and "\x00" in item:
-                    return f"{name}[{i}]"
-                if isinstance(item, Message) and (found := nul_field(item, f"{name}[{i}].")):
-                    return found
-        elif isinstance(value, str) and "\x00" in value:
-            return name
-        elif isinstance(value, Message) and (found := nul_field(value, name + ".")):
-            return found
-    return None
+                yield from _value_strings(f"{name}[{i}]", item)
+        else:
+            yield from _value_strings(name, value)
+
+
+def _value_strings(path: str, value: object) -> Iterator[tuple[str, str]]:
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, Message):
+        yield from _strings(value, path + ".")
 
 
 def add_servicer(server: grpc.aio.Server, servicer: object, service: ServiceDescriptor) -> str:
@@ -106,7 +118,7 @@ def _encoded(response: Message | bytes) -> bytes:
     return response if isinstance(response, bytes) else response.SerializeToString()
 
 
-def rpc(table: ErrorTable, domain: str) -> Callable[[Handler[Req, Resp]], Handler[Req, Resp]]:
+def rpc(domain: str) -> Callable[[Handler[Req, Resp]], Handler[Req, Resp]]:
     """Decorate a servicer method: bind log context, map BillingError to a rich status."""
 
     def decorate(handler: Handler[Req, Resp]) -> Handler[Req, Resp]:
@@ -133,8 +145,8 @@ def rpc(table: ErrorTable, domain: str) -> Callable[[Handler[Req, Resp]], Handle
                             code = "ABORTED_BY_HANDLER"
                             raise
                         err = as_billing_error(exc)
-                    code = classify(err, table)[0].name
-                    await context.abort_with_status(to_grpc_status(err, table, domain))
+                    code = classify(err)[0].name
+                    await context.abort_with_status(to_grpc_status(err, domain))
                     raise AssertionError("unreachable: abort_with_status raises")
                 finally:
                     metrics.RPC_REQUESTS.labels(method, code).inc()
@@ -149,7 +161,7 @@ StreamHandler = Callable[[Any, Req, Ctx], AsyncIterator[Resp]]
 
 
 def stream_rpc(
-    table: ErrorTable, domain: str
+    domain: str,
 ) -> Callable[[StreamHandler[Req, Resp]], StreamHandler[Req, Resp]]:
     """`rpc` for a server-streaming method: an error raised while the stream runs ends it with
     the same rich status a unary call would get (UNAVAILABLE for a database outage), never
@@ -170,8 +182,8 @@ def stream_rpc(
                     raise
                 except Exception as exc:
                     err = as_billing_error(exc)
-                metrics.RPC_REQUESTS.labels(method, classify(err, table)[0].name).inc()
-                await context.abort_with_status(to_grpc_status(err, table, domain))
+                metrics.RPC_REQUESTS.labels(method, classify(err)[0].name).inc()
+                await context.abort_with_status(to_grpc_status(err, domain))
 
         return wrapper
 
@@ -309,8 +321,7 @@ class ConcurrencyLimit(grpc.aio.ServerInterceptor):
             f"more than {self.limit} calls in progress; retry shortly with the same request_id",
             reason="TOO_MANY_CONCURRENT_RPCS",
         )
-        table: ErrorTable = {ResourceExhausted: (grpc.StatusCode.RESOURCE_EXHAUSTED, None)}
-        await context.abort_with_status(to_grpc_status(error, table, self.domain))
+        await context.abort_with_status(to_grpc_status(error, self.domain))
 
     def _counted(self, behavior: Callable[..., Any], method: str) -> Callable[..., Any]:
         if inspect.isasyncgenfunction(behavior):

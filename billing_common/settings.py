@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from dataclasses import fields, replace
 from pathlib import Path
@@ -13,6 +14,26 @@ if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 S = TypeVar("S", bound="DataclassInstance")  # a settings dataclass
+
+# Pooled database connections per process: at least 2, so a long write never leaves reads
+# without a connection; at most 1,000 (PostgreSQL's max_connections must allow N workers x it).
+POOL_SIZE_RANGE = (2, 1000)
+
+
+def check_common(settings: Any) -> None:
+    """The rules every service's settings share, ValueError naming the setting: `pool_size` in
+    POOL_SIZE_RANGE, and every duration (a field named `*_s`) a finite number of seconds, 0 or
+    more (0 turns a periodic job off where the setting says so)."""
+    low, high = POOL_SIZE_RANGE
+    if not low <= settings.pool_size <= high:
+        raise ValueError(f"setting pool_size={settings.pool_size} is outside {low}..{high}")
+    for f in fields(settings):
+        if f.name.endswith("_s"):
+            value = getattr(settings, f.name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(
+                    f"setting {f.name}={value} must be a finite number of seconds, 0 or more"
+                )
 
 
 def from_env(cls: type[S], prefix: str, env: dict[str, str] | None = None) -> S:

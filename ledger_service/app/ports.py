@@ -1,8 +1,9 @@
 """What the ledger's use cases need from storage, as protocols (the ports).
 
 The app layer talks only to a `UnitOfWork` (run work in one transaction, retried on contention, or
-in a read) and the `LedgerStore` it hands out; `adapters/db` implements them on PostgreSQL
-(`unit_of_work.SqlUnitOfWork` over `repository.LedgerRepository`) and `tests/unit/ledger/fakes.py`
+in a read) and the `LedgerStore` it hands out, with its `WebhookStore` in the same transaction;
+`adapters/db` implements them on PostgreSQL (`unit_of_work.SqlUnitOfWork` over
+`repository.LedgerRepository` and `webhooks.WebhookRepository`) and `tests/unit/ledger/fakes.py`
 in memory. The signatures are the repository's; the semantics each promises are written on the
 method.
 """
@@ -22,6 +23,7 @@ from ledger_service.domain.model import (
     AllotmentSchedule,
     Entry,
     EntryType,
+    EventType,
     Grant,
     GrantState,
     Hold,
@@ -29,6 +31,12 @@ from ledger_service.domain.model import (
     Wallet,
     WalletEvent,
     WalletState,
+)
+from ledger_service.domain.webhooks import (
+    Delivery,
+    DeliveryState,
+    Outcome,
+    WebhookEndpoint,
 )
 
 T = TypeVar("T")
@@ -67,8 +75,119 @@ class StoredEvent:
     event: WalletEvent
 
 
+@dataclass(frozen=True, slots=True)
+class DispatchTarget:
+    """An active webhook endpoint whose cursor is behind the event horizon."""
+
+    id: str
+    wallet_id: str  # "" for every wallet
+    types: tuple[str, ...]  # () for every type
+    cursor: int
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A delivery claimed for one attempt, with what the request needs."""
+
+    delivery_id: str
+    attempt: int
+    url: str
+    secret: str
+    event_id: str
+    event_seq: int
+    wallet_id: str
+    event_type: EventType
+    occurred_time: datetime
+    data: dict[str, str]
+
+
+class WebhookStore(Protocol):
+    """Webhook endpoints, their deliveries and the attempt logs, inside the transaction of the
+    `LedgerStore` that hands it out (`LedgerStore.webhooks`)."""
+
+    async def lock_scope(self, wallet_id: str) -> None:
+        """Serialise endpoint creation per scope (a wallet, or "" for global) until the
+        transaction ends, so the per-scope cap holds."""
+        ...
+
+    async def count_active(self, wallet_id: str) -> int:
+        """Endpoints not deleted in the scope (a wallet, or "" for the global ones)."""
+        ...
+
+    async def last_event_seq(self) -> int:
+        """The highest event cursor written (0 before any event)."""
+        ...
+
+    async def insert_endpoint(self, endpoint: WebhookEndpoint, secret: str, cursor: int) -> None:
+        """Store a new endpoint; events after `cursor` are the ones it will be sent."""
+        ...
+
+    async def get_endpoint(self, endpoint_id: str, *, lock: bool = False) -> WebhookEndpoint | None:
+        """The endpoint, deleted ones included; `lock` holds it until the transaction ends."""
+        ...
+
+    async def list_endpoints(
+        self, wallet_id: str, after_seq: int, limit: int
+    ) -> list[tuple[int, WebhookEndpoint]]:
+        """Endpoints not deleted, in creation order after the cursor `after_seq`; with a
+        wallet_id only that wallet's."""
+        ...
+
+    async def delete_endpoint(self, endpoint_id: str, now: datetime) -> None:
+        """Mark it deleted and cancel its deliveries still pending."""
+        ...
+
+    async def endpoints_behind(self, horizon: int, limit: int) -> list[DispatchTarget]:
+        """Active endpoints whose cursor is behind `horizon`, locked; those another dispatcher
+        holds are skipped."""
+        ...
+
+    async def matching_events(self, target: DispatchTarget, horizon: int, limit: int) -> list[int]:
+        """The cursors of the target's events after its cursor, up to `horizon`, in order."""
+        ...
+
+    async def add_deliveries(
+        self, endpoint_id: str, event_seqs: Sequence[int], cursor: int, now: datetime
+    ) -> None:
+        """Pending deliveries of the events (due at `now`), and the endpoint's new cursor."""
+        ...
+
+    async def fail_exhausted(self, now: datetime, attempts_max: int) -> None:
+        """Pending deliveries that are due and have no attempts left (their last attempt never
+        stored its outcome) become FAILED."""
+        ...
+
+    async def claim_due(self, now: datetime, lease_until: datetime, limit: int) -> list[Claimed]:
+        """Claim up to `limit` due deliveries (earliest due first) for one attempt each: count
+        the attempt, log it as in flight and make it due again only at `lease_until`. Rows
+        another deliverer holds are skipped."""
+        ...
+
+    async def record(self, results: Sequence[tuple[Claimed, int | None, str, Outcome]]) -> None:
+        """Store each attempt's (status code, error) in its log, and the outcome on the
+        delivery unless its attempt count moved on or it is no longer pending."""
+        ...
+
+    async def purge(self, cutoffs: dict[DeliveryState, datetime], limit: int) -> int:
+        """Delete up to `limit` finished deliveries that ended at or before their state's cutoff,
+        oldest ending first, with their attempt logs; how many went."""
+        ...
+
+    async def list_deliveries(
+        self, endpoint_id: str, state: DeliveryState | None, before_seq: int | None, limit: int
+    ) -> list[tuple[int, Delivery]]:
+        """An endpoint's deliveries (optionally in one state), newest first, before the cursor
+        `before_seq`, each with its attempt log."""
+        ...
+
+
 class LedgerStore(Protocol):
     """The write path's storage, inside one transaction."""
+
+    @property
+    def webhooks(self) -> WebhookStore:
+        """The webhook storage, in the same transaction."""
+        ...
 
     async def claim(
         self, requests: Sequence[tuple[str, str, bytes]], now: datetime

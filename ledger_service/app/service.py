@@ -11,8 +11,7 @@ of a request_id returns the original bytes.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from contextvars import ContextVar
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -20,15 +19,15 @@ from typing import TypeVar
 
 import structlog
 
-from billing_common import metrics
 from billing_common.clock import Clock
-from billing_common.errors import BillingError, InvalidArgument, RequestIdConflict, Unavailable
+from billing_common.errors import BillingError, InvalidArgument
 from ledger_service import limits
+from ledger_service.app import booked as booked_metrics
 from ledger_service.app import commands as cmd
 from ledger_service.app import operations as ops
+from ledger_service.app.group import GroupCommit, check_replay
 from ledger_service.app.pipeline import WritePipeline
 from ledger_service.app.ports import (
-    Claim,
     LedgerStore,
     StoredEntry,
     StoredEvent,
@@ -40,7 +39,6 @@ from ledger_service.domain.balance import BalanceView, project
 from ledger_service.domain.errors import (
     GrantNotFound,
     HoldNotFound,
-    InsufficientCredits,
     ScheduleNotFound,
     TopUpNotFound,
     TopUpNotPending,
@@ -51,9 +49,7 @@ from ledger_service.domain.model import (
     ZERO,
     AlertRule,
     AllotmentSchedule,
-    Entry,
     EntryType,
-    EventType,
     Grant,
     Hold,
     TopUp,
@@ -118,43 +114,6 @@ class VerifyReport:
     overage: Decimal
 
 
-# What the current transaction attempt booked, counted into metrics once it commits.
-_BOOKED: ContextVar[list[object] | None] = ContextVar("booked", default=None)
-
-
-def _observe(
-    entries: Iterable[object], events: Iterable[object], refused: Iterable[object] = ()
-) -> None:
-    buffer = _BOOKED.get()
-    if buffer is not None:
-        buffer.extend(entries)
-        buffer.extend(events)
-        buffer.extend(r for r in refused if isinstance(r, InsufficientCredits))
-
-
-def _count_committed(booked: list[object]) -> None:
-    for item in booked:
-        if isinstance(item, InsufficientCredits):
-            metrics.DENIALS.inc()
-        elif isinstance(item, WalletEvent):
-            if item.type is EventType.TOP_UP_CREATED:
-                metrics.TOP_UPS.inc()
-        # Anything else `_observe` buffered is an Entry.
-        elif item.type in (EntryType.DEBIT, EntryType.CAPTURE):  # type: ignore[attr-defined]
-            metrics.DEBITS.inc()
-        elif item.type is EntryType.EXPIRY:  # type: ignore[attr-defined]
-            metrics.EXPIRIES.inc()
-
-
-def _check_replay(claim: Claim, idem: cmd.Idem) -> bytes:
-    if claim.method != idem.method or claim.fingerprint != idem.fingerprint:
-        raise RequestIdConflict(
-            f"request_id {idem.request_id!r} was used before with a different request"
-        )
-    assert claim.response is not None, "a committed claim always has its response"
-    return claim.response
-
-
 class LedgerApp:
     def __init__(
         self,
@@ -183,14 +142,14 @@ class LedgerApp:
 
         async def attempt(store: LedgerStore) -> T:
             booked.clear()  # a retried attempt counts once
-            token = _BOOKED.set(booked)
+            token = booked_metrics.BOOKED.set(booked)
             try:
                 return await work(store)
             finally:
-                _BOOKED.reset(token)
+                booked_metrics.BOOKED.reset(token)
 
         result = await self.uow.write(attempt)
-        _count_committed(booked)  # only what committed
+        booked_metrics.count_committed(booked)  # only what committed
         return result
 
     async def once(self, idem: cmd.Idem, work: Callable[[LedgerStore], Awaitable[bytes]]) -> bytes:
@@ -220,7 +179,7 @@ class LedgerApp:
         claim = (
             await repo.claim([(idem.request_id, idem.method, idem.fingerprint)], self.clock.now())
         )[idem.request_id]
-        return None if claim.claimed else _check_replay(claim, idem)
+        return None if claim.claimed else check_replay(claim, idem)
 
     def _time_under_lock(self) -> datetime:
         """A write's time: read from the clock only once its wallets are locked. Its book time
@@ -252,7 +211,7 @@ class LedgerApp:
         outcome = automation.then_automate(locked.caught_up.then(outcome), now, new_id)
         book = ledger.write_time(now, [before.book_time])
         stored = [StoredEntry(new_id(), wallet_id, book, request_id, e) for e in outcome.entries]
-        _observe(outcome.entries, outcome.events)
+        booked_metrics.observe(outcome.entries, outcome.events)
         await repo.save(
             {wallet_id: before},
             {wallet_id: outcome.state},
@@ -363,125 +322,10 @@ class LedgerApp:
         return await self.apply_group([ops.DebitOp(d, encode) for d in debits])
 
     async def apply_group(self, group: Sequence[ops.Operation]) -> list[bytes | BillingError]:
-        """Apply operations of any wallets in one transaction (see `operations.py`): claim their
-        request ids, find and lock their wallets (id order), take the time, apply each to the
-        state the earlier ones left, persist everything at once and store each response with its
-        request id. Each operation succeeds or fails on its own; a refused one writes nothing
-        and its request id is released. A request_id repeated in the group gets the first
-        occurrence's result (REQUEST_ID_CONFLICT when the content differs)."""
-        first: dict[str, int] = {}
-        for i, op in enumerate(group):
-            first.setdefault(op.idem.request_id, i)
-        stored_before: dict[str, Claim] = {}
-
-        async def work(store: LedgerStore) -> dict[int, bytes | BillingError]:
-            out: dict[int, bytes | BillingError] = {}
-            unique = [group[i] for i in sorted(first.values())]
-            stored_before.clear()
-            claims = await store.claim(
-                [(op.idem.request_id, op.idem.method, op.idem.fingerprint) for op in unique],
-                self.clock.now(),
-            )
-            refused: list[str] = []
-            located: list[tuple[int, ops.Operation, str]] = []
-            for op in unique:
-                i = first[op.idem.request_id]
-                claim = claims[op.idem.request_id]
-                if not claim.claimed:
-                    stored_before[op.idem.request_id] = claim
-                    try:
-                        out[i] = _check_replay(claim, op.idem)
-                        await op.check_replay(store)
-                    except Unavailable:
-                        raise  # the transaction is gone: every operation in it fails alike
-                    except BillingError as exc:
-                        out[i] = exc
-                    continue
-                try:
-                    located.append((i, op, await op.locate(store)))
-                except Unavailable:
-                    raise  # the transaction is gone: every operation in it fails alike
-                except BillingError as exc:
-                    out[i] = exc
-                    refused.append(op.idem.request_id)
-            # The time is taken once the wallets are locked: a hold committed while this
-            # transaction waited for a lock is then at or before it, so its reservation counts.
-            states, now = await store.lock_states((w for _, _, w in located), self._time_under_lock)
-            before = dict(states)
-            booked: list[tuple[str, str, str, Entry]] = []
-            events: list[tuple[str, str, WalletEvent]] = []
-            for wallet_id, loaded in before.items():
-                caught_up = allotments.catch_up(loaded, now, new_id)
-                states[wallet_id] = caught_up.state
-                booked += [(new_id(), wallet_id, "", e) for e in caught_up.entries]
-                events += [(new_id(), wallet_id, e) for e in caught_up.events]
-            payloads: dict[int, bytes] = {}
-            for i, op, wallet_id in located:
-                try:
-                    state = states.get(wallet_id)
-                    if state is None:
-                        raise WalletNotFound(f"wallet {wallet_id!r} does not exist")
-                    change = await op.load(store, state)
-                    if change is not None:
-                        before[wallet_id] = change(before[wallet_id])
-                        state = states[wallet_id] = change(state)
-                    outcome = op.apply(state, now)
-                except Unavailable:
-                    raise  # the transaction is gone: every operation in it fails alike
-                except BillingError as exc:
-                    out[i] = exc
-                    refused.append(op.idem.request_id)
-                    continue
-                outcome = automation.then_automate(outcome, now, new_id)
-                states[wallet_id] = outcome.state
-                events += [(new_id(), wallet_id, e) for e in outcome.events]
-                book = ledger.write_time(now, [before[wallet_id].book_time])
-                own = [
-                    StoredEntry(new_id(), wallet_id, book, op.idem.request_id, e)
-                    for e in outcome.entries
-                ]
-                booked += [(s.id, wallet_id, s.request_id, s.entry) for s in own]
-                payloads[i] = op.encode(outcome.state, own, now)
-            changed = {w: s for w, s in states.items() if s is not before[w]}
-            _observe([b[3] for b in booked], [e for _, _, e in events], refused=out.values())
-            await store.save(
-                {w: before[w] for w in changed},
-                changed,
-                booked,
-                now,
-                events,
-                responses={group[i].idem.request_id: p for i, p in payloads.items()},
-                released=refused,
-            )
-            out.update(payloads)
-            return out
-
-        by_first = await self.write(work)
-        results: list[bytes | BillingError] = []
-        for op in group:
-            i = first[op.idem.request_id]
-            stored = stored_before.get(op.idem.request_id)
-            result: bytes | BillingError
-            if stored is not None and op is group[i]:
-                result = by_first[i]  # the replay, checked in the transaction
-            elif stored is not None:
-                # Stored by an earlier request: every occurrence is checked against it itself.
-                try:
-                    result = _check_replay(stored, op.idem)
-                except BillingError as exc:
-                    result = exc
-            elif op is group[i] or (op.idem.method, op.idem.fingerprint) == (
-                group[i].idem.method,
-                group[i].idem.fingerprint,
-            ):
-                result = by_first[i]
-            else:
-                result = RequestIdConflict(
-                    f"request_id {op.idem.request_id!r} was sent twice at once with different"
-                    " content"
-                )
-            results.append(result)
-        return results
+        """Apply operations of any wallets in one transaction (app/group.py); each succeeds or
+        fails on its own. The write pipeline's unit of work."""
+        commit = GroupCommit(group, self.clock.now, self._time_under_lock)
+        return commit.results(await self.write(commit.attempt))
 
     async def refund(self, c: cmd.Refund, encode: Callable[[list[StoredEntry]], bytes]) -> bytes:
         return await self.submit(ops.RefundOp(c, encode))
@@ -797,7 +641,7 @@ class LedgerApp:
                     book = ledger.write_time(now, [state.book_time])
                     done += [StoredEntry(new_id(), wid, book, "", e) for e in outcome.entries]
                     events += [(new_id(), wid, e) for e in outcome.events]
-                _observe([s.entry for s in done], [e for _, _, e in events])
+                booked_metrics.observe([s.entry for s in done], [e for _, _, e in events])
                 await repo.save(
                     states, after, [(s.id, s.wallet_id, "", s.entry) for s in done], now, events
                 )

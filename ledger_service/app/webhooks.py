@@ -2,24 +2,23 @@
 
 `dispatch()` and `deliver()` are what the background job runs (`run_once`); tests call them
 directly with a fake clock to drive the backoff. Transactions go through the ledger's plumbing
-(deadlock retries, idempotency by request_id).
+(deadlock retries, idempotency by request_id); storage is the `WebhookStore` port the ledger's
+store hands out (`LedgerStore.webhooks`), in the same transaction.
 """
 
 from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 import structlog
 
-from ledger_service.adapters.db.repository import LedgerRepository
-from ledger_service.adapters.db.webhooks import Claimed, WebhookRepository
 from ledger_service.app import commands as cmd
-from ledger_service.app.ports import LedgerStore, new_id
+from ledger_service.app.ports import Claimed, LedgerStore, new_id
 from ledger_service.app.service import LedgerApp
 from ledger_service.domain import webhooks as rules
 from ledger_service.domain.errors import (
@@ -44,23 +43,6 @@ EVENTS_PER_ENDPOINT_ROUND = 500
 DISPATCH_ROUNDS_MAX = 100
 DELIVERIES_PER_ROUND = 20  # sent concurrently
 DELIVER_ROUNDS_MAX = 50
-
-
-T = TypeVar("T")
-
-
-def _on_repository(
-    work: Callable[[LedgerRepository], Awaitable[T]],
-) -> Callable[[LedgerStore], Awaitable[T]]:
-    """Webhook rows are read and written on the ledger's own connection, in its transaction: only
-    the PostgreSQL unit of work, whose store is a `LedgerRepository`, can run this work."""
-
-    async def run(store: LedgerStore) -> T:
-        if not isinstance(store, LedgerRepository):
-            raise TypeError(f"webhooks need the PostgreSQL ledger store, not {type(store)}")
-        return await work(store)
-
-    return run
 
 
 class Sender(Protocol):
@@ -104,9 +86,9 @@ class WebhookApp:
     ) -> bytes:
         """The endpoint starts at the end of the event log: events from now on are delivered."""
 
-        async def work(ledger_repo: LedgerRepository) -> bytes:
-            repo = WebhookRepository(ledger_repo.conn)
-            if c.wallet_id and await ledger_repo.get_wallet(c.wallet_id) is None:
+        async def work(store: LedgerStore) -> bytes:
+            repo = store.webhooks
+            if c.wallet_id and await store.get_wallet(c.wallet_id) is None:
                 raise WalletNotFound(f"wallet {c.wallet_id!r} does not exist")
             await repo.lock_scope(c.wallet_id)
             if await repo.count_active(c.wallet_id) >= ENDPOINTS_PER_SCOPE_MAX:
@@ -126,13 +108,13 @@ class WebhookApp:
             await repo.insert_endpoint(endpoint, secret, await repo.last_event_seq())
             return encode(endpoint, secret)
 
-        return await self.ledger.once(c.idem, _on_repository(work))
+        return await self.ledger.once(c.idem, work)
 
     async def delete_endpoint(
         self, idem: cmd.Idem, endpoint_id: str, encode: Callable[[WebhookEndpoint], bytes]
     ) -> bytes:
-        async def work(ledger_repo: LedgerRepository) -> bytes:
-            repo = WebhookRepository(ledger_repo.conn)
+        async def work(store: LedgerStore) -> bytes:
+            repo = store.webhooks
             found = await repo.get_endpoint(endpoint_id, lock=True)
             if found is None or found.delete_time is not None:
                 raise WebhookEndpointNotFound(f"webhook endpoint {endpoint_id!r} does not exist")
@@ -142,30 +124,28 @@ class WebhookApp:
             assert deleted is not None
             return encode(deleted)
 
-        return await self.ledger.once(idem, _on_repository(work))
+        return await self.ledger.once(idem, work)
 
     async def list_endpoints(
         self, wallet_id: str, after_seq: int, limit: int
     ) -> list[tuple[int, WebhookEndpoint]]:
-        async def work(ledger_repo: LedgerRepository) -> list[tuple[int, WebhookEndpoint]]:
-            if wallet_id and await ledger_repo.get_wallet(wallet_id) is None:
+        async def work(store: LedgerStore) -> list[tuple[int, WebhookEndpoint]]:
+            if wallet_id and await store.get_wallet(wallet_id) is None:
                 raise WalletNotFound(f"wallet {wallet_id!r} does not exist")
-            return await WebhookRepository(ledger_repo.conn).list_endpoints(
-                wallet_id, after_seq, limit
-            )
+            return await store.webhooks.list_endpoints(wallet_id, after_seq, limit)
 
-        return await self.ledger.read(_on_repository(work))
+        return await self.ledger.read(work)
 
     async def list_deliveries(
         self, endpoint_id: str, state: DeliveryState | None, before_seq: int | None, limit: int
     ) -> list[tuple[int, Delivery]]:
-        async def work(ledger_repo: LedgerRepository) -> list[tuple[int, Delivery]]:
-            repo = WebhookRepository(ledger_repo.conn)
+        async def work(store: LedgerStore) -> list[tuple[int, Delivery]]:
+            repo = store.webhooks
             if await repo.get_endpoint(endpoint_id) is None:
                 raise WebhookEndpointNotFound(f"webhook endpoint {endpoint_id!r} does not exist")
             return await repo.list_deliveries(endpoint_id, state, before_seq, limit)
 
-        return await self.ledger.read(_on_repository(work))
+        return await self.ledger.read(work)
 
     # -- the background job -----------------------------------------------------------------
 
@@ -179,13 +159,11 @@ class WebhookApp:
         attempt logs (at most `retention.batch_size_max`; the next rounds take the rest).
         Returns how many went."""
 
-        async def work(ledger_repo: LedgerRepository) -> int:
+        async def work(store: LedgerStore) -> int:
             cutoffs = self.retention.cutoffs(self.clock.now())
-            return await WebhookRepository(ledger_repo.conn).purge(
-                cutoffs, self.retention.batch_size_max
-            )
+            return await store.webhooks.purge(cutoffs, self.retention.batch_size_max)
 
-        purged = await self.ledger.write(_on_repository(work))
+        purged = await self.ledger.write(work)
         if purged:
             log.info("webhook_deliveries_purged", count=purged)
         return purged
@@ -200,8 +178,8 @@ class WebhookApp:
         created = 0
         for _ in range(DISPATCH_ROUNDS_MAX):
 
-            async def work(ledger_repo: LedgerRepository) -> tuple[int, int]:
-                repo = WebhookRepository(ledger_repo.conn)
+            async def work(store: LedgerStore) -> tuple[int, int]:
+                repo = store.webhooks
                 targets = await repo.endpoints_behind(horizon, ENDPOINTS_PER_ROUND)
                 now = self.clock.now()
                 count = 0
@@ -214,7 +192,7 @@ class WebhookApp:
                     count += len(seqs)
                 return len(targets), count
 
-            endpoints, count = await self.ledger.write(_on_repository(work))
+            endpoints, count = await self.ledger.write(work)
             created += count
             if endpoints == 0:
                 break
@@ -240,13 +218,13 @@ class WebhookApp:
                 for c, (status, error) in zip(claimed, outcomes, strict=True)
             ]
 
-            async def store(
-                ledger_repo: LedgerRepository,
+            async def record(
+                store: LedgerStore,
                 results: Sequence[tuple[Claimed, int | None, str, rules.Outcome]] = results,
             ) -> None:
-                await WebhookRepository(ledger_repo.conn).record(results)
+                await store.webhooks.record(results)
 
-            await self.ledger.write(_on_repository(store))
+            await self.ledger.write(record)
             attempts += len(claimed)
             for c, status, error, outcome in results:
                 log.info(
@@ -261,13 +239,13 @@ class WebhookApp:
         return attempts
 
     async def _claim(self) -> list[Claimed]:
-        async def work(ledger_repo: LedgerRepository) -> list[Claimed]:
-            repo = WebhookRepository(ledger_repo.conn)
+        async def work(store: LedgerStore) -> list[Claimed]:
+            repo = store.webhooks
             now = self.clock.now()
             await repo.fail_exhausted(now, self.policy.attempts_max)
             return await repo.claim_due(now, now + self.lease, DELIVERIES_PER_ROUND)
 
-        return await self.ledger.write(_on_repository(work))
+        return await self.ledger.write(work)
 
     async def _send(self, c: Claimed) -> tuple[int | None, str]:
         body = rules.body(

@@ -69,7 +69,7 @@ class RatingPolicy:
     sync_hold: timedelta = timedelta(seconds=60)
     batch_size_max: int = 1000
     # Synchronous events in flight at once: each holds a pooled connection across its ledger
-    # call, so this must stay below the pool size (main.py sets pool_size - 2, at least 1).
+    # call, so this must stay below the pool size (main.py sets pool_size - 3, at least 1).
     sync_concurrency_max: int = 8
 
 

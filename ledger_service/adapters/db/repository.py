@@ -8,7 +8,7 @@ so concurrent transactions never wait on each other in a cycle.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
@@ -34,6 +34,7 @@ from ledger_service.adapters.db.tables import (
     wallet_events,
     wallets,
 )
+from ledger_service.adapters.db.webhooks import WebhookRepository
 from ledger_service.app.ports import Claim, StoredEntry, StoredEvent
 from ledger_service.domain.ledger import write_time
 from ledger_service.domain.model import (
@@ -351,10 +352,53 @@ def _state_filter(state: GrantState, at: datetime) -> Any:
     }[state]
 
 
+@dataclass(slots=True)
+class _AutomationRows:
+    """The automation rows a write changed, by table: what `_save_automation` writes."""
+
+    schedules: list[dict[str, Any]] = field(default_factory=list)
+    changed_alerts: list[dict[str, Any]] = field(default_factory=list)
+    rules: list[dict[str, Any]] = field(default_factory=list)
+    new_topups: list[dict[str, Any]] = field(default_factory=list)
+    changed_topups: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _automation_rows(
+    before: dict[str, WalletState], after: dict[str, WalletState]
+) -> _AutomationRows:
+    rows = _AutomationRows()
+    for wallet_id, new_state in after.items():
+        old, new = before[wallet_id].automation, new_state.automation
+        old_schedules = {s.id: s for s in old.schedules}
+        rows.schedules += [_schedule_row(s) for s in new.schedules if old_schedules.get(s.id) != s]
+        if old is new:
+            continue
+        prior_alerts = {r.id: r for r in old.alert_rules}
+        rows.changed_alerts += [
+            {"b_id": r.id, "b_armed": r.armed, "b_fired": r.last_fire_time}
+            for r in new.alert_rules
+            if prior_alerts.get(r.id) not in (None, r)
+        ]
+        if new.topup_rule is not None and new.topup_rule != old.topup_rule:
+            rows.rules.append(_topup_rule_row(new.topup_rule))
+        for topup_id, topup in new.topups.items():
+            prior = old.topups.get(topup_id)
+            if prior is None:
+                rows.new_topups.append(_topup_row(topup))
+            elif prior != topup:
+                rows.changed_topups.append({"b_" + k: v for k, v in _topup_row(topup).items()})
+    return rows
+
+
 class LedgerRepository:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
         self._apg: asyncpg.Connection | None = None
+
+    @property
+    def webhooks(self) -> WebhookRepository:
+        """The webhook storage on this connection, in the same transaction."""
+        return WebhookRepository(self.conn)
 
     # -- idempotency ------------------------------------------------------------------------
 
@@ -665,34 +709,9 @@ class LedgerRepository:
     async def _save_automation(
         self, before: dict[str, WalletState], after: dict[str, WalletState]
     ) -> None:
-        changed_alerts: list[dict[str, Any]] = []
-        rules: list[dict[str, Any]] = []
-        new_topups: list[dict[str, Any]] = []
-        changed_topups: list[dict[str, Any]] = []
-        for wallet_id, new_state in after.items():
-            old, new = before[wallet_id].automation, new_state.automation
-            if old is new:
-                continue
-            prior_alerts = {r.id: r for r in old.alert_rules}
-            for rule in new.alert_rules:
-                if prior_alerts.get(rule.id) not in (None, rule):
-                    changed_alerts.append(
-                        {"b_id": rule.id, "b_armed": rule.armed, "b_fired": rule.last_fire_time}
-                    )
-            if new.topup_rule is not None and new.topup_rule != old.topup_rule:
-                rules.append(_topup_rule_row(new.topup_rule))
-            for topup_id, topup in new.topups.items():
-                prior = old.topups.get(topup_id)
-                if prior is None:
-                    new_topups.append(_topup_row(topup))
-                elif prior != topup:
-                    changed_topups.append({"b_" + k: v for k, v in _topup_row(topup).items()})
-        schedule_rows: list[dict[str, Any]] = []
-        for wallet_id, new_state in after.items():
-            old_schedules = {s.id: s for s in before[wallet_id].automation.schedules}
-            for schedule in new_state.automation.schedules:
-                if old_schedules.get(schedule.id) != schedule:
-                    schedule_rows.append(_schedule_row(schedule))
+        rows = _automation_rows(before, after)
+        schedule_rows, changed_alerts, rules = rows.schedules, rows.changed_alerts, rows.rules
+        new_topups, changed_topups = rows.new_topups, rows.changed_topups
         if schedule_rows:
             stmt = pg_insert(allotment_schedules).values(schedule_rows)
             await self.conn.execute(

@@ -9,7 +9,6 @@ delivery at the same time.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -23,7 +22,7 @@ from ledger_service.adapters.db.tables import (
     webhook_deliveries,
     webhook_endpoints,
 )
-from ledger_service.app.ports import new_id
+from ledger_service.app.ports import Claimed, DispatchTarget, new_id
 from ledger_service.domain.model import EventType
 from ledger_service.domain.webhooks import (
     Attempt,
@@ -40,30 +39,6 @@ IN_FLIGHT = "in flight (no outcome stored yet)"
 CURSOR_SEQUENCE = "wallet_events_cursor_seq"
 
 
-@dataclass(frozen=True, slots=True)
-class DispatchTarget:
-    id: str
-    wallet_id: str
-    types: tuple[str, ...]
-    cursor: int
-
-
-@dataclass(frozen=True, slots=True)
-class Claimed:
-    """A delivery claimed for one attempt, with what the request needs."""
-
-    delivery_id: str
-    attempt: int
-    url: str
-    secret: str
-    event_id: str
-    event_seq: int
-    wallet_id: str
-    event_type: EventType
-    occurred_time: datetime
-    data: dict[str, str]
-
-
 def _endpoint(row: Any) -> WebhookEndpoint:
     return WebhookEndpoint(
         id=row.id,
@@ -77,6 +52,9 @@ def _endpoint(row: Any) -> WebhookEndpoint:
 
 
 class WebhookRepository:
+    """The `WebhookStore` port on PostgreSQL, on the connection (and transaction) of the
+    `LedgerRepository` that hands it out."""
+
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
 

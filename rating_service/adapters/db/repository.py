@@ -18,7 +18,17 @@ from decimal import Decimal
 from typing import Any
 
 import structlog
-from sqlalchemy import Select, bindparam, func, literal_column, select, text, tuple_, update
+from sqlalchemy import (
+    Select,
+    bindparam,
+    func,
+    literal_column,
+    select,
+    text,
+    true,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -285,6 +295,8 @@ def _invoice(row: Any) -> InvoiceRow:
 class RatingRepository:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
+        # Aggregate keys locked at session level through this repository (synchronous ingest).
+        self.session_keys: set[int] = set()
 
     # -- idempotency ------------------------------------------------------------------------
 
@@ -301,11 +313,19 @@ class RatingRepository:
         return await self._stored_claim(request_id)
 
     async def claim_with_lease(
-        self, request_id: str, method: str, fp: bytes, now: datetime, lease_until: datetime
+        self,
+        request_id: str,
+        method: str,
+        fp: bytes,
+        now: datetime,
+        lease_until: datetime,
+        *,
+        holder_gone: bool = False,
     ) -> Claim:
         """Claim a request id as in progress (response NULL) until `lease_until`, to be committed
         on its own before any work. An in-progress claim of the same request whose lease ran out
-        (its holder crashed) is taken over; anything else is returned as found."""
+        (its holder crashed), or whose holder is provably gone (`holder_gone`: its session lock,
+        `try_lock_request`, is free), is taken over; anything else is returned as found."""
         k = idempotency_keys
         stmt = pg_insert(k).values(
             request_id=request_id,
@@ -319,7 +339,7 @@ class RatingRepository:
             set_={"lease_until": stmt.excluded.lease_until},
             where=(
                 k.c.response.is_(None)
-                & (k.c.lease_until < now)
+                & (true() if holder_gone else (k.c.lease_until < now))
                 & (k.c.method == stmt.excluded.method)
                 & (k.c.fingerprint == stmt.excluded.fingerprint)
             ),
@@ -327,6 +347,14 @@ class RatingRepository:
         if (await self.conn.execute(claim)).first() is not None:
             return Claim(True)
         return await self._stored_claim(request_id)
+
+    async def try_lock_request(self, request_id: str) -> bool:
+        """The session advisory lock a synchronous request's holder keeps from before its claim
+        until it is done: free while the claim is in progress means the holder is gone (its
+        session died with it, a restart or a crash), so a retry may take the claim over."""
+        key = lock_key("sync-request", request_id)
+        found = await self.conn.execute(select(func.pg_try_advisory_lock(key)))
+        return bool(found.scalar_one())
 
     async def renew_lease(self, request_id: str, lease_until: datetime) -> None:
         await self.conn.execute(
@@ -344,6 +372,15 @@ class RatingRepository:
                 idempotency_keys.c.request_id == request_id, idempotency_keys.c.response.is_(None)
             )
         )
+
+    async def stored_claim(self, request_id: str) -> Claim | None:
+        """The request id's claim as stored (never claimed here), or None."""
+        row = (
+            await self.conn.execute(
+                select(idempotency_keys).where(idempotency_keys.c.request_id == request_id)
+            )
+        ).first()
+        return None if row is None else Claim(False, row.method, row.fingerprint, row.response)
 
     async def _stored_claim(self, request_id: str) -> Claim:
         row = (
@@ -520,14 +557,13 @@ class RatingRepository:
             inserted = set((await self.conn.execute(stmt, list(rows))).scalars())
         return inserted
 
-    async def event_statuses(self, ids: Iterable[str]) -> dict[str, str]:
+    async def event_statuses(self, ids: Iterable[str], *, lock: bool = False) -> dict[str, str]:
         """ACCEPTED, HELD (a synchronous caller is waiting for the ledger) or DENIED."""
         wanted = list(set(ids))
         if not wanted:
             return {}
-        rows = await self.conn.execute(
-            select(events.c.id, events.c.status).where(events.c.id.in_(wanted))
-        )
+        q = select(events.c.id, events.c.status).where(events.c.id.in_(wanted))
+        rows = await self.conn.execute(q.with_for_update() if lock else q)
         return {r.id: r.status for r in rows}
 
     async def set_event_status(self, event_ids: Iterable[str], status: str) -> None:
@@ -548,12 +584,50 @@ class RatingRepository:
         if not ordered:
             return
         fn = "pg_advisory_lock" if session else "pg_advisory_xact_lock"
+        if session:
+            self.session_keys.update(ordered)
         await self.conn.execute(
             text(f"SELECT {fn}(k) FROM (SELECT unnest(CAST(:keys AS bigint[])) AS k ORDER BY k) s"),
             {"keys": ordered},
         )
 
+    async def try_lock_aggregates(self, keys: Iterable[AggKey]) -> bool:
+        """Session advisory locks on all of these aggregate keys, without waiting: False (and
+        none kept) if any is held by another session. A synchronous ingest holds its event's
+        keys from transaction A until the event is decided, so all of them free while the event
+        is still HELD means its holder is gone."""
+        ordered = sorted({lock_key(*k) for k in keys})
+        if not ordered:
+            return False
+        rows = await self.conn.execute(
+            text(
+                "SELECT k, pg_try_advisory_lock(k) AS got "
+                "FROM (SELECT unnest(CAST(:keys AS bigint[])) AS k ORDER BY k) s"
+            ),
+            {"keys": ordered},
+        )
+        got = {r.k for r in rows if r.got}
+        if len(got) == len(ordered):
+            self.session_keys.update(got)
+            return True
+        await self._unlock(sorted(got))
+        return False
+
+    async def unlock_aggregates(self) -> None:
+        """Give back the session locks `lock_aggregates(session=True)` and `try_lock_aggregates`
+        took through this repository (only those: a synchronous request's own lock stays)."""
+        keys, self.session_keys = sorted(self.session_keys), set()
+        await self._unlock(keys)
+
+    async def _unlock(self, keys: Sequence[int]) -> None:
+        if keys:
+            await self.conn.execute(
+                text("SELECT pg_advisory_unlock(k) FROM unnest(CAST(:keys AS bigint[])) AS k"),
+                {"keys": list(keys)},
+            )
+
     async def unlock_all(self) -> None:
+        self.session_keys = set()
         await self.conn.execute(text("SELECT pg_advisory_unlock_all()"))
 
     async def load_aggregates(self, keys: Iterable[AggKey]) -> dict[AggKey, AggregateState]:

@@ -11,6 +11,7 @@ from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 from google.protobuf.message import Message
 
 from billing_common.errors import BillingError, InvalidArgument, require
+from billing_common.grpc_errors import item_error
 from billing_common.money import format_amount, parse_amount
 from billing_common.periods import Cadence
 from billing_common.protoconv import timestamp, to_datetime
@@ -258,8 +259,6 @@ def charge(c: cmd.ChargeView) -> pb.Charge:
 
 
 def event_result(o: cmd.EventOutcome) -> pb.EventResult:
-    from rating_service.adapters.grpc.errors import item_error
-
     msg = pb.EventResult(
         event_id=o.event_id,
         status="EVENT_STATUS_" + o.status.value,

@@ -14,18 +14,19 @@ from google.protobuf.message import Message
 from billing_common import metrics, paging
 from billing_common.database import is_transient
 from billing_common.errors import BillingError, Internal, InvalidArgument, Unavailable
+from billing_common.grpc_errors import item_error
 from billing_common.grpc_server import Ctx, nul_field, rpc
 from billing_common.idempotency import fingerprint
 from billing_common.protoconv import timestamp
 from rating_service.adapters.grpc import convert
-from rating_service.adapters.grpc.errors import DOMAIN, ERRORS, item_error
+from rating_service.adapters.grpc.errors import DOMAIN
 from rating_service.app import commands as cmd
 from rating_service.app import usage as usage_app
 from rating_service.app.ingest import charge_view
 from rating_service.app.invoices import Invoices
 from rating_service.app.service import RatingApp
 
-handler = rpc(ERRORS, DOMAIN)
+handler = rpc(DOMAIN)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 US = timedelta(microseconds=1)
 MAX_US = (datetime.max.replace(tzinfo=UTC) - EPOCH) // US

@@ -3,7 +3,8 @@ entries and idempotency claims in dictionaries. Transactions run one at a time (
 transaction locked every wallet) and roll back on an exception, so use cases can be tested
 without PostgreSQL; the real adapter is tested against PostgreSQL in tests/integration and e2e.
 
-Only what the write path and balances use is here; the rest of the port raises."""
+Only what the write path, balances and the webhook use cases (`fake_webhooks.py`) use is here;
+the rest of the port raises."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from ledger_service.domain.model import (
     WalletEvent,
     WalletState,
 )
+from tests.unit.ledger.fake_webhooks import FakeWebhookStore, WebhookTables
 
 T = TypeVar("T")
 
@@ -40,14 +42,19 @@ class Tables:
     grants: dict[str, Grant] = field(default_factory=dict)
     holds: dict[str, Hold] = field(default_factory=dict)
     entries: dict[str, StoredEntry] = field(default_factory=dict)
-    events: list[tuple[str, WalletEvent]] = field(default_factory=list)
+    events: list[tuple[str, str, WalletEvent]] = field(default_factory=list)  # id, wallet, event
     keys: dict[str, list[Any]] = field(default_factory=dict)  # [method, fingerprint, response]
     alert_rules: dict[str, tuple[AlertRule, ...]] = field(default_factory=dict)
+    webhooks: WebhookTables = field(default_factory=WebhookTables)
 
 
 class FakeStore:
     def __init__(self, tables: Tables) -> None:
         self.t = tables
+
+    @property
+    def webhooks(self) -> FakeWebhookStore:
+        return FakeWebhookStore(self.t.webhooks, self.t.events)
 
     # -- idempotency
     async def claim(
@@ -147,7 +154,7 @@ class FakeStore:
             self.t.alert_rules[wallet_id] = state.automation.alert_rules
         for entry_id, wallet_id, request_id, entry in new_entries:
             self.t.entries[entry_id] = StoredEntry(entry_id, wallet_id, now, request_id, entry)
-        self.t.events += [(wallet_id, event) for _, wallet_id, event in events]
+        self.t.events += events
         await self.store_responses(responses or {})
         for request_id in released:
             self.t.keys.pop(request_id, None)
