@@ -200,7 +200,9 @@ def import_events(
                     mode=mode,
                 )
                 try:
-                    response = state.invoke(state.rating.IngestEvents, request)
+                    response: pb.IngestEventsResponse = state.invoke(
+                        state.rating.IngestEvents, request
+                    )
                 except grpc.RpcError as err:
                     failure = decode("IngestEvents", err)
                     failed_at = batch[0].number

@@ -40,12 +40,13 @@ def embedded_server_uri(data_dir: Path) -> str:
     server. A user killed with SIGKILL never removes itself, so the server would outlive every
     later user: dead users are forgotten before we join (so a running server is adopted) and
     again when we leave (so the last live user does stop it)."""
-    import pgserver  # imported lazily: only the embedded mode needs it
+    # Imported lazily: only the embedded mode needs it.
+    from pgserver.postgres_server import get_server
 
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     _forget_dead_users(data_dir)
-    server = pgserver.get_server(data_dir, cleanup_mode="stop")
+    server = get_server(data_dir, cleanup_mode="stop")
     # atexit runs hooks last-registered first: this one before pgserver's own clean-up.
     atexit.register(_forget_dead_users, data_dir)
     uri: str = server.get_uri()

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from enum import Enum
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar, cast
 
 from billing_common.errors import InvalidArgument
 
 E = TypeVar("E", bound=Enum)
+P = TypeVar("P", bound=int)  # the generated enum (`pb.OveragePolicy`): its values are ints
 
 
 class ProtoEnum(Protocol):
@@ -24,18 +25,21 @@ class ProtoEnum(Protocol):
     def Value(self, name: str) -> int: ...
 
 
-class EnumMap(Generic[E]):
+class EnumMap(Generic[E, P]):
     def __init__(
-        self, domain: type[E], proto: ProtoEnum, prefix: str, members: Iterable[E] | None = None
+        self, domain: type[E], proto: type[P], prefix: str, members: Iterable[E] | None = None
     ) -> None:
         """`members`: the domain members this contract takes, when it takes fewer than all."""
         chosen = list(domain if members is None else members)
-        self._out: dict[E, int] = {m: proto.Value(prefix + m.name) for m in chosen}
+        # The stubs declare a generated enum as an int class with an EnumTypeWrapper metaclass,
+        # whose `Value` gives a bare int: each number is a value of the enum `proto`.
+        wrapper = cast(ProtoEnum, proto)
+        self._out: dict[E, P] = {m: cast(P, wrapper.Value(prefix + m.name)) for m in chosen}
         self._in: dict[int, E] = {v: m for m, v in self._out.items()}
         names = [m.name for m in chosen]
         self.expected = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
 
-    def out(self, member: E) -> int:
+    def out(self, member: E) -> P:
         """The proto value of a domain member."""
         return self._out[member]
 

@@ -10,7 +10,15 @@ import inspect
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterable,
+    Iterator,
+    Sequence,
+)
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -31,7 +39,10 @@ log = structlog.get_logger(__name__)
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
-Handler = Callable[[Any, Req, grpc.aio.ServicerContext], Awaitable[Resp]]
+# The context gRPC hands a handler. grpc.aio dispatches to handlers untyped, so its request and
+# response type parameters carry nothing: `object`.
+Ctx = grpc.aio.ServicerContext[object, object]
+Handler = Callable[[Any, Req, Ctx], Awaitable[Resp]]
 
 # Request fields bound into every log line of a call, when the request has them.
 _LOG_FIELDS = ("request_id", "wallet_id", "customer_id", "grant_id", "entry_id")
@@ -114,7 +125,7 @@ def rpc(domain: str) -> Callable[[Handler[Req, Resp]], Handler[Req, Resp]]:
         method = handler.__name__
 
         @functools.wraps(handler)
-        async def wrapper(self: Any, request: Req, context: grpc.aio.ServicerContext) -> Resp:
+        async def wrapper(self: Any, request: Req, context: Ctx) -> Resp:
             fields = {f: getattr(request, f) for f in _LOG_FIELDS if getattr(request, f, "")}
             started = time.perf_counter()
             code = "OK"
@@ -146,7 +157,7 @@ def rpc(domain: str) -> Callable[[Handler[Req, Resp]], Handler[Req, Resp]]:
     return decorate
 
 
-StreamHandler = Callable[[Any, Req, grpc.aio.ServicerContext], AsyncIterator[Resp]]
+StreamHandler = Callable[[Any, Req, Ctx], AsyncIterator[Resp]]
 
 
 def stream_rpc(
@@ -160,9 +171,7 @@ def stream_rpc(
         method = handler.__name__
 
         @functools.wraps(handler)
-        async def wrapper(
-            self: Any, request: Req, context: grpc.aio.ServicerContext
-        ) -> AsyncIterator[Resp]:
+        async def wrapper(self: Any, request: Req, context: Ctx) -> AsyncIterator[Resp]:
             fields = {f: getattr(request, f) for f in _LOG_FIELDS if getattr(request, f, "")}
             with structlog.contextvars.bound_contextvars(rpc=method, **fields):
                 try:
@@ -195,10 +204,19 @@ SECONDS_RANGE = (1.0, 86_400.0)
 
 
 class TransportSettings(Protocol):
-    message_bytes_max: int
-    concurrent_rpcs_max: int
-    keepalive_s: float
-    connection_idle_s: float
+    """The transport settings of a service's (frozen) settings."""
+
+    @property
+    def message_bytes_max(self) -> int: ...
+
+    @property
+    def concurrent_rpcs_max(self) -> int: ...
+
+    @property
+    def keepalive_s(self) -> float: ...
+
+    @property
+    def connection_idle_s(self) -> float: ...
 
 
 def within(name: str, value: float, bounds: tuple[float, float]) -> None:
@@ -263,7 +281,7 @@ class ServerLimits:
 _UNCOUNTED = ("/grpc.health.", "/grpc.reflection.")
 
 
-class ConcurrencyLimit(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+class ConcurrencyLimit(grpc.aio.ServerInterceptor):
     """At most `limit` calls in our handlers at once; beyond it a call is RESOURCE_EXHAUSTED at
     once (logged and counted), rather than queued without bound. grpc.aio's own
     `maximum_concurrent_rpcs` queues excess calls instead of refusing them."""
@@ -275,23 +293,28 @@ class ConcurrencyLimit(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Req, Resp] | None]
+        ],
         details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler[Req, Resp] | None:
         handler = await continuation(details)
         if handler is None or details.method.startswith(_UNCOUNTED):
             return handler
         method = details.method.rsplit("/", 1)[-1]
         for kind in ("unary_unary", "unary_stream", "stream_unary", "stream_stream"):
             if (behavior := getattr(handler, kind)) is not None:
-                return getattr(grpc, f"{kind}_rpc_method_handler")(
+                # The factory of the kind of handler we were given (found by name: untyped).
+                factory: Callable[..., grpc.RpcMethodHandler[Req, Resp]]
+                factory = getattr(grpc, f"{kind}_rpc_method_handler")
+                return factory(
                     self._counted(behavior, method),
                     request_deserializer=handler.request_deserializer,
                     response_serializer=handler.response_serializer,
                 )
         return handler
 
-    async def _refuse(self, method: str, context: grpc.aio.ServicerContext) -> None:
+    async def _refuse(self, method: str, context: Ctx) -> None:
         log.warning("rpc_refused_overload", rpc=method, in_flight=self.in_flight)
         metrics.RPC_REQUESTS.labels(method, "RESOURCE_EXHAUSTED").inc()
         error = ResourceExhausted(
@@ -303,7 +326,7 @@ class ConcurrencyLimit(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     def _counted(self, behavior: Callable[..., Any], method: str) -> Callable[..., Any]:
         if inspect.isasyncgenfunction(behavior):
 
-            async def stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            async def stream(request: Any, context: Ctx) -> Any:
                 if self.in_flight >= self.limit:
                     await self._refuse(method, context)
                 self.in_flight += 1
@@ -315,7 +338,7 @@ class ConcurrencyLimit(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
             return stream
 
-        async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def unary(request: Any, context: Ctx) -> Any:
             if self.in_flight >= self.limit:
                 await self._refuse(method, context)
             self.in_flight += 1
@@ -387,7 +410,7 @@ class GrpcServer:
         log.info("server_stopped")
 
 
-Job = Callable[[asyncio.Event], Awaitable[None]]
+Job = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 
 
 def exit_on_stop_signals() -> None:

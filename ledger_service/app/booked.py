@@ -31,6 +31,7 @@ def count_committed(booked: list[object]) -> None:
         elif isinstance(item, WalletEvent):
             if item.type is EventType.TOP_UP_CREATED:
                 metrics.TOP_UPS.inc()
+        # Anything else `observe` buffered is an Entry.
         elif item.type in (EntryType.DEBIT, EntryType.CAPTURE):  # type: ignore[attr-defined]
             metrics.DEBITS.inc()
         elif item.type is EntryType.EXPIRY:  # type: ignore[attr-defined]

@@ -22,10 +22,10 @@ from ledger_service.app import operations as ops
 from ledger_service.app.ports import Claim, LedgerStore, StoredEntry, new_id
 from ledger_service.domain import allotments, automation, ledger
 from ledger_service.domain.errors import WalletNotFound
-from ledger_service.domain.model import WalletEvent, WalletState
+from ledger_service.domain.model import Entry, WalletEvent, WalletState
 
 Outcome = bytes | BillingError
-Booked = tuple[str, str, str, object]  # entry id, wallet id, request id, entry
+Booked = tuple[str, str, str, Entry]  # entry id, wallet id, request id, entry
 Event = tuple[str, str, WalletEvent]  # event id, wallet id, event
 
 
@@ -101,7 +101,7 @@ class GroupCommit:
         await store.save(
             {w: before[w] for w in changed},
             changed,
-            booked,  # type: ignore[arg-type]
+            booked,
             now,
             events,
             responses={self.group[i].idem.request_id: p for i, p in payloads.items()},

@@ -41,7 +41,7 @@ import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -349,7 +349,10 @@ class Forwarder:
                 split = split_of(result, kinds)
 
                 async def done(
-                    repo: RatingRepository, part=part, result=result, split=split
+                    repo: RatingRepository,
+                    part: dict[str, Any] = part,
+                    result: Booked = result,
+                    split: dict[str, Decimal] = split,
                 ) -> None:
                     # Two forwarders may book the same part (the ledger replays the second):
                     # only the one that records it counts its credit split.

@@ -247,8 +247,8 @@ def duplicate_outcome(event_id: str, status: str | None) -> cmd.EventOutcome:
         )
         return cmd.EventOutcome(event_id, cmd.EventStatus.REJECTED, error)
     if status == "DENIED":
-        error = InsufficientCredits(f"event {event_id!r} was denied by the ledger before")
-        return cmd.EventOutcome(event_id, cmd.EventStatus.DENIED, error)
+        denied = InsufficientCredits(f"event {event_id!r} was denied by the ledger before")
+        return cmd.EventOutcome(event_id, cmd.EventStatus.DENIED, denied)
     return cmd.EventOutcome(event_id, cmd.EventStatus.DUPLICATE)
 
 

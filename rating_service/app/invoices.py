@@ -16,15 +16,16 @@ draft built in memory (empty invoice_id: no usage has been recorded in it).
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from billing_common.errors import InvalidArgument, Violation
 from billing_common.money import exact
-from rating_service.adapters.db.repository import InvoiceRow, RatingRepository
+from rating_service.adapters.db.repository import ChargeRow, InvoiceRow, RatingRepository
 from rating_service.app import commands as cmd
 from rating_service.app.ports import LedgerPort, TopUpView
 from rating_service.domain.errors import (
@@ -35,6 +36,9 @@ from rating_service.domain.errors import (
 )
 from rating_service.domain.model import assignment_at, billing_period
 from rating_service.domain.pricing import PricingModel, breakdown
+
+if TYPE_CHECKING:
+    from rating_service.app.service import RatingApp
 
 ZERO = Decimal(0)
 
@@ -306,7 +310,7 @@ async def invoice_row_for(
 
 
 class Invoices:
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: RatingApp) -> None:
         self.app = app
 
     async def _view(self, locate: Callable[[RatingRepository], Any]) -> InvoiceView:
@@ -382,14 +386,14 @@ class Invoices:
 
     async def line_events(
         self, invoice_id: str, line_id: str, after_id: int, limit: int
-    ) -> list[tuple[int, cmd.EventIn, Any]]:
+    ) -> builtins.list[tuple[int, cmd.EventIn, ChargeRow]]:  # (`list` is a method here)
         price_id, _, version = line_id.rpartition(":")
         if not price_id or not version.isdigit():
             raise InvalidArgument.field(
                 "line_id", "is not a line of this invoice", "INVALID_LINE_ID"
             )
 
-        async def work(repo: RatingRepository) -> list[tuple[int, cmd.EventIn, Any]]:
+        async def work(repo: RatingRepository) -> list[tuple[int, cmd.EventIn, ChargeRow]]:
             row = await repo.get_invoice(invoice_id)
             if row is None:
                 raise InvoiceNotFound(f"invoice {invoice_id!r} does not exist")

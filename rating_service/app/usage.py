@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from billing_common.errors import FailedPrecondition, InvalidArgument
 from rating_service.adapters.db.repository import RatingRepository
@@ -16,6 +16,9 @@ from rating_service.domain.aggregation import EMPTY, AggregateState, Aggregation
 from rating_service.domain.errors import CustomerNotFound, MeterNotFound
 from rating_service.domain.meters import matches, value_of
 from rating_service.domain.model import assignment_at, billing_period
+
+if TYPE_CHECKING:
+    from rating_service.app.service import RatingApp
 
 USAGE_EVENTS_MAX = 100_000
 _BUCKET = {"HOUR": timedelta(hours=1), "DAY": timedelta(days=1)}
@@ -47,7 +50,7 @@ def _fold(meter: Any, rows: list[Any]) -> Decimal:
     return state.quantity
 
 
-async def usage(app: Any, q: cmd.UsageQuery) -> cmd.UsageView:
+async def usage(app: RatingApp, q: cmd.UsageQuery) -> cmd.UsageView:
     async def work(repo: RatingRepository) -> cmd.UsageView:
         found = await repo.get_meter(q.meter_id)
         if found is None:

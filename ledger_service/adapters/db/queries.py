@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 from sqlalchemy import and_, func, or_, select
@@ -67,8 +67,12 @@ class LedgerQueries:
             if self.conn.in_transaction() and getattr(adapted, "_transaction", True) is None:
                 # SQLAlchemy begins the asyncpg transaction at its first statement: begin it now,
                 # so statements sent straight to asyncpg are inside it.
+                # (A private method of SQLAlchemy's asyncpg adapter; its connection type is
+                # the DB-API protocol, which does not have it.)
                 await adapted._start_transaction()  # type: ignore[union-attr]
-            self._apg = raw.driver_connection
+            # SQLAlchemy types the driver's connection as Any; with the asyncpg dialect it is
+            # asyncpg's.
+            self._apg = cast("asyncpg.Connection", raw.driver_connection)
         return self._apg
 
     async def get_wallet(self, wallet_id: str) -> tuple[Wallet, Decimal] | None:

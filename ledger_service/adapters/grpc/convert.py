@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TypeVar
 
 from billing.ledger.v1 import ledger_pb2 as pb
+from google.protobuf.message import Message
 
 from billing_common.enums import EnumMap
 from billing_common.errors import InvalidArgument, require
@@ -82,13 +83,14 @@ def identifier(value: str, field: str) -> str:
     return value
 
 
-def idem(request: object, method: str, prefix: str = "") -> cmd.Idem:
+def idem(request: Message, method: str, prefix: str = "") -> cmd.Idem:
+    # Every request of a mutating RPC has a request_id (the Message base type declares no field).
     request_id = identifier(request.request_id, prefix + "request_id")  # type: ignore[attr-defined]
-    return cmd.Idem(request_id, method, fingerprint(method, request))  # type: ignore[arg-type]
+    return cmd.Idem(request_id, method, fingerprint(method, request))
 
 
-def metadata(value: object, field: str) -> dict[str, str]:
-    items = dict(value)  # type: ignore[call-overload]
+def metadata(value: Mapping[str, str], field: str) -> dict[str, str]:
+    items = dict(value)
     if len(items) > METADATA_ENTRIES_MAX:
         raise InvalidArgument.field(
             field, f"at most {METADATA_ENTRIES_MAX} entries", "INVALID_METADATA"
@@ -481,7 +483,7 @@ def wallet(w: Wallet) -> pb.Wallet:
     )
 
 
-def grant(g: Grant, at: object) -> pb.Grant:
+def grant(g: Grant, at: datetime) -> pb.Grant:
     message = pb.Grant(
         grant_id=g.id,
         wallet_id=g.wallet_id,

@@ -6,14 +6,13 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 
-import grpc
 from billing.ledger.v1 import ledger_pb2 as pb
 from billing.ledger.v1 import ledger_pb2_grpc
 
 from billing_common import paging
 from billing_common.errors import BillingError, InvalidArgument, RequestIdConflict, Violation
 from billing_common.grpc_errors import item_error, to_grpc_status
-from billing_common.grpc_server import rpc, stream_rpc
+from billing_common.grpc_server import Ctx, rpc, stream_rpc
 from billing_common.idempotency import fingerprint
 from billing_common.money import exact, format_amount
 from billing_common.protoconv import to_datetime
@@ -31,7 +30,6 @@ from ledger_service.domain.model import Hold
 DEBIT_BATCH_MAX = limits.DEBIT_BATCH_MAX
 EVENT_PAGE = 500
 EVENT_POLL_INTERVAL_S = 0.2
-Ctx = grpc.aio.ServicerContext
 
 handler = rpc(DOMAIN)
 
@@ -152,7 +150,9 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
                     results[i] = pb.DebitResult(error=item_error(outcome))
                 else:
                     results[i] = pb.DebitResult(entry=pb.DebitResponse.FromString(outcome).entry)
-        return pb.DebitBatchResponse(results=results)
+        answered = [r for r in results if r is not None]
+        assert len(answered) == count, "every item is refused, booked or replayed"
+        return pb.DebitBatchResponse(results=answered)
 
     def _valid_debits(
         self, request: pb.DebitBatchRequest, results: list[pb.DebitResult | None]
@@ -454,5 +454,5 @@ def _conflict(request_id: str) -> RequestIdConflict:
     )
 
 
-def _encode_debit(stored: object) -> bytes:
-    return pb.DebitResponse(entry=convert.entry(stored)).SerializeToString()  # type: ignore[arg-type]
+def _encode_debit(stored: StoredEntry) -> bytes:
+    return pb.DebitResponse(entry=convert.entry(stored)).SerializeToString()

@@ -9,14 +9,13 @@ import string
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
-import grpc
 import httpx
 from billing.ledger.v1 import ledger_pb2 as pb
 
 from billing_common import paging
 from billing_common.enums import EnumMap
 from billing_common.errors import InvalidArgument, require
-from billing_common.grpc_server import rpc
+from billing_common.grpc_server import Ctx, rpc
 from billing_common.protoconv import timestamp
 from ledger_service.adapters.grpc import convert
 from ledger_service.adapters.grpc.errors import DOMAIN
@@ -26,7 +25,6 @@ from ledger_service.domain.webhooks import Delivery, DeliveryState, WebhookEndpo
 
 URL_LENGTH_MAX = 2048
 DESCRIPTION_LENGTH_MAX = 1000
-Ctx = grpc.aio.ServicerContext
 
 handler = rpc(DOMAIN)
 

@@ -18,7 +18,17 @@ from decimal import Decimal
 from typing import Any
 
 import structlog
-from sqlalchemy import bindparam, func, literal_column, select, text, true, tuple_, update
+from sqlalchemy import (
+    Select,
+    bindparam,
+    func,
+    literal_column,
+    select,
+    text,
+    true,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -324,7 +334,7 @@ class RatingRepository:
             create_time=now,
             lease_until=lease_until,
         )
-        stmt = stmt.on_conflict_do_update(
+        claim = stmt.on_conflict_do_update(
             index_elements=["request_id"],
             set_={"lease_until": stmt.excluded.lease_until},
             where=(
@@ -334,7 +344,7 @@ class RatingRepository:
                 & (k.c.fingerprint == stmt.excluded.fingerprint)
             ),
         ).returning(k.c.request_id)
-        if (await self.conn.execute(stmt)).first() is not None:
+        if (await self.conn.execute(claim)).first() is not None:
             return Claim(True)
         return await self._stored_claim(request_id)
 
@@ -666,8 +676,10 @@ class RatingRepository:
         )
         await self.conn.execute(stmt, values)
 
-    async def seen_values(self, items: Iterable[tuple[str, str, datetime, str]]) -> set[tuple]:
-        found: set[tuple] = set()
+    async def seen_values(
+        self, items: Iterable[tuple[str, str, datetime, str]]
+    ) -> set[tuple[str, str, datetime, str]]:
+        found: set[tuple[str, str, datetime, str]] = set()
         for part in chunks(sorted(set(items))):
             rows = await self.conn.execute(
                 select(
@@ -684,7 +696,7 @@ class RatingRepository:
                     ).in_(list(part))
                 )
             )
-            found |= {tuple(r) for r in rows}
+            found |= {(assignment, meter, start, value) for assignment, meter, start, value in rows}
         return found
 
     async def insert_unique_values(self, items: Sequence[tuple[str, str, datetime, str]]) -> None:
@@ -723,7 +735,7 @@ class RatingRepository:
         """Whether an event that occurred at or after `since` was already rated: a charge by this
         price (column "price_id"), or any accepted event of this customer ("customer_id")."""
         table = events if column == "customer_id" else charges
-        q = select(literal_column("1")).select_from(table)
+        q: Select[Any] = select(literal_column("1")).select_from(table)
         q = q.where(table.c[column] == value, table.c.occurred_time >= since)
         if table is events:
             q = q.where(events.c.status != "DENIED")
