@@ -1,5 +1,5 @@
-"""Fixtures of the rating e2e tests: a migrated rating database per test (copied from a template) and
-a rating gRPC server on a real port, wired over real gRPC to the real ledger
+"""Fixtures of the rating e2e tests: a migrated rating database per test (copied from a template)
+and a rating gRPC server on a real port, wired over real gRPC to the real ledger
 (tests/conftest.py `ledger_server`, its own database) through a TCP proxy that tests can pause
 for an outage. Both services share one fake clock. The forwarder is driven by hand (`drain`),
 so tests never wait on timers."""
