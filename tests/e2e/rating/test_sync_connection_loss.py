@@ -15,9 +15,9 @@ import pytest
 from billing.rating.v1 import rating_pb2 as pb
 
 from rating_service.adapters.db.repository import RatingRepository
-from tests.conftest import START
-from tests.integration.rating.helpers import event, ingest, rid
-from tests.integration.rating.test_ingest import reason_of
+from tests.support.errors import reason_of
+from tests.support.rating import event, ingest, rid
+from tests.support.servers import START
 
 T = START + timedelta(hours=1)
 
