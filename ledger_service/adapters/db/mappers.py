@@ -10,110 +10,57 @@ from typing import Any
 
 from sqlalchemy import and_, or_
 
-from billing_common.periods import Cadence
+from billing_common.rowmap import RowMap
 from ledger_service.adapters.db import hot
 from ledger_service.adapters.db.tables import (
     grants,
 )
 from ledger_service.domain.model import (
-    AlertKind,
     AlertRule,
     Allocation,
-    AllotmentExpiry,
     AllotmentSchedule,
     Automation,
     Grant,
-    GrantKind,
     GrantState,
     Hold,
-    HoldState,
-    OveragePolicy,
     TopUp,
-    TopUpPayment,
     TopUpRule,
-    TopUpState,
     Wallet,
     WalletState,
 )
 
+# Each entity's row, derived from its dataclass (billing_common/rowmap.py).
+WALLET = RowMap(Wallet)
+GRANT = RowMap(Grant)
+HOLD = RowMap(Hold, not_stored=["allocations"])  # its allocations have a table of their own
+ALERT_RULE = RowMap(AlertRule)
+TOPUP_RULE = RowMap(TopUpRule, empty_is_null=["schedule_id"])
+TOPUP = RowMap(TopUp, empty_is_null=["schedule_id"])
+SCHEDULE = RowMap(
+    AllotmentSchedule,
+    columns={"anchor": "anchor_time"},
+    computed={"next_time": lambda s: s.start(s.next_index)},  # what the sweeper looks up
+)
 
-def to_wallet(row: Any) -> Wallet:
-    return Wallet(
-        id=row.id,
-        customer_id=row.customer_id,
-        unit=row.unit,
-        overage_policy=OveragePolicy(row.overage_policy),
-        late_event_grace=row.late_event_grace,
-        create_time=row.create_time,
-        metadata=dict(row.metadata),
-    )
+to_wallet = WALLET.load
+to_grant = GRANT.load
+grant_row = GRANT.dump
+to_alert_rule = ALERT_RULE.load
+to_topup_rule = TOPUP_RULE.load
+topup_rule_row = TOPUP_RULE.dump
+to_topup = TOPUP.load
+topup_row = TOPUP.dump
+to_schedule = SCHEDULE.load
+schedule_row = SCHEDULE.dump
+
+
+def to_hold(row: Any, allocs: Sequence[Allocation]) -> Hold:
+    return HOLD.load(row, allocations=tuple(allocs))
 
 
 def to_state(row: Any) -> WalletState:
     """A wallet row as the start of its state (grants, holds and automation loaded after)."""
     return WalletState(to_wallet(row), {}, row.overage, book_time=row.last_book_time)
-
-
-def to_grant(row: Any) -> Grant:
-    return Grant(
-        id=row.id,
-        wallet_id=row.wallet_id,
-        kind=GrantKind(row.kind),
-        amount=row.amount,
-        remaining=row.remaining,
-        priority=row.priority,
-        effective_time=row.effective_time,
-        expire_time=row.expire_time,
-        create_time=row.create_time,
-        void_time=row.void_time,
-        expired_amount=row.expired_amount,
-        voided_amount=row.voided_amount,
-        overage_paid=row.overage_paid,
-        overage_returned=row.overage_returned,
-        cost_unit_price=row.cost_unit_price,
-        cost_currency=row.cost_currency,
-        external_reference=row.external_reference,
-        metadata=dict(row.metadata),
-    )
-
-
-def grant_row(g: Grant) -> dict[str, Any]:
-    return {
-        "id": g.id,
-        "wallet_id": g.wallet_id,
-        "kind": g.kind.value,
-        "amount": g.amount,
-        "remaining": g.remaining,
-        "priority": g.priority,
-        "effective_time": g.effective_time,
-        "expire_time": g.expire_time,
-        "create_time": g.create_time,
-        "void_time": g.void_time,
-        "expired_amount": g.expired_amount,
-        "voided_amount": g.voided_amount,
-        "overage_paid": g.overage_paid,
-        "overage_returned": g.overage_returned,
-        "cost_unit_price": g.cost_unit_price,
-        "cost_currency": g.cost_currency,
-        "external_reference": g.external_reference,
-        "metadata": g.metadata,
-    }
-
-
-def to_hold(row: Any, allocs: Sequence[Allocation]) -> Hold:
-    return Hold(
-        id=row.id,
-        wallet_id=row.wallet_id,
-        amount=row.amount,
-        create_time=row.create_time,
-        expire_time=row.expire_time,
-        allocations=tuple(allocs),
-        state=HoldState(row.state),
-        end_time=row.end_time,
-        captured_amount=row.captured_amount,
-        feature=row.feature,
-        description=row.description,
-    )
 
 
 def to_hold_with_allocations(row: Any) -> Hold:
@@ -161,146 +108,6 @@ def to_state_now(row: Any) -> WalletState:
             schedules=tuple(to_schedule(hot.Row(s)) for s in row["wallet_schedules"])
         ),
     )
-
-
-def to_alert_rule(row: Any) -> AlertRule:
-    return AlertRule(
-        id=row.id,
-        wallet_id=row.wallet_id,
-        name=row.name,
-        kind=AlertKind(row.kind),
-        threshold=row.threshold,
-        min_interval=row.min_interval,
-        armed=row.armed,
-        last_fire_time=row.last_fire_time,
-    )
-
-
-def to_topup_rule(row: Any) -> TopUpRule:
-    return TopUpRule(
-        wallet_id=row.wallet_id,
-        threshold=row.threshold,
-        amount=row.amount,
-        target=row.target,
-        kind=GrantKind(row.kind),
-        priority=row.priority,
-        expire_after=row.expire_after,
-        unit_price=row.unit_price,
-        currency=row.currency,
-        daily_cap=row.daily_cap,
-        monthly_cap=row.monthly_cap,
-        payment=TopUpPayment(row.payment),
-        enabled=row.enabled,
-        armed=row.armed,
-        failures=row.failures,
-        retry_after=row.retry_after,
-        expire_time=row.expire_time,
-        schedule_id=row.schedule_id or "",
-    )
-
-
-def topup_rule_row(r: TopUpRule) -> dict[str, Any]:
-    return {
-        "wallet_id": r.wallet_id,
-        "threshold": r.threshold,
-        "amount": r.amount,
-        "target": r.target,
-        "kind": r.kind.value,
-        "priority": r.priority,
-        "expire_after": r.expire_after,
-        "unit_price": r.unit_price,
-        "currency": r.currency,
-        "daily_cap": r.daily_cap,
-        "monthly_cap": r.monthly_cap,
-        "payment": r.payment.value,
-        "enabled": r.enabled,
-        "armed": r.armed,
-        "failures": r.failures,
-        "retry_after": r.retry_after,
-        "expire_time": r.expire_time,
-        "schedule_id": r.schedule_id or None,
-    }
-
-
-def to_topup(row: Any) -> TopUp:
-    return TopUp(
-        id=row.id,
-        wallet_id=row.wallet_id,
-        amount=row.amount,
-        unit_price=row.unit_price,
-        currency=row.currency,
-        state=TopUpState(row.state),
-        create_time=row.create_time,
-        kind=GrantKind(row.kind),
-        priority=row.priority,
-        expire_time=row.expire_time,
-        end_time=row.end_time,
-        grant_id=row.grant_id,
-        failure_reason=row.failure_reason,
-        schedule_id=row.schedule_id or "",
-    )
-
-
-def topup_row(t: TopUp) -> dict[str, Any]:
-    return {
-        "id": t.id,
-        "wallet_id": t.wallet_id,
-        "amount": t.amount,
-        "unit_price": t.unit_price,
-        "currency": t.currency,
-        "state": t.state.value,
-        "create_time": t.create_time,
-        "end_time": t.end_time,
-        "grant_id": t.grant_id,
-        "failure_reason": t.failure_reason,
-        "kind": t.kind.value,
-        "priority": t.priority,
-        "expire_time": t.expire_time,
-        "schedule_id": t.schedule_id or None,
-    }
-
-
-def to_schedule(row: Any) -> AllotmentSchedule:
-    return AllotmentSchedule(
-        id=row.id,
-        wallet_id=row.wallet_id,
-        amount=row.amount,
-        kind=GrantKind(row.kind),
-        priority=row.priority,
-        cadence=Cadence(row.cadence),
-        anchor=row.anchor_time,
-        expiry=AllotmentExpiry(row.expiry),
-        expire_after=row.expire_after,
-        rollover_cap=row.rollover_cap,
-        end_time=row.end_time,
-        next_index=row.next_index,
-        unit_price=row.unit_price,
-        currency=row.currency,
-        description=row.description,
-        closed=row.closed,
-    )
-
-
-def schedule_row(s: AllotmentSchedule) -> dict[str, Any]:
-    return {
-        "id": s.id,
-        "wallet_id": s.wallet_id,
-        "amount": s.amount,
-        "kind": s.kind.value,
-        "priority": s.priority,
-        "cadence": s.cadence.value,
-        "anchor_time": s.anchor,
-        "expiry": s.expiry.value,
-        "expire_after": s.expire_after,
-        "rollover_cap": s.rollover_cap,
-        "end_time": s.end_time,
-        "next_index": s.next_index,
-        "next_time": s.start(s.next_index),
-        "unit_price": s.unit_price,
-        "currency": s.currency,
-        "description": s.description,
-        "closed": s.closed,
-    }
 
 
 # SQL for "grant is in this state at :at", used by ListGrants.
