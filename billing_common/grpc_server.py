@@ -1,281 +1,35 @@
-"""gRPC server plumbing shared by both services: the handler decorator that binds log context and
-maps errors, and `serve`, which adds health checking and reflection and stops gracefully."""
+"""gRPC server plumbing shared by both services: the server with health checking, reflection and the
+concurrency cap, graceful stop on a signal, periodic jobs. Handlers: grpc_handlers.py; the
+transport's bounds: transport.py."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import inspect
 import os
 import signal
-import time
 from collections.abc import (
-    AsyncIterator,
     Awaitable,
     Callable,
     Coroutine,
     Iterable,
-    Iterator,
     Sequence,
 )
-from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
 import grpc
 import structlog
-from google.protobuf import message_factory
-from google.protobuf.descriptor import ServiceDescriptor
-from google.protobuf.message import Message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from billing_common import metrics
-from billing_common.database import is_transient, unavailable
-from billing_common.errors import BillingError, Internal, InvalidArgument, ResourceExhausted
-from billing_common.grpc_errors import classify, to_grpc_status
+from billing_common.errors import ResourceExhausted
+from billing_common.grpc_errors import to_grpc_status
+from billing_common.grpc_handlers import Ctx, Req, Resp
+from billing_common.transport import ServerLimits
 
 log = structlog.get_logger(__name__)
-
-Req = TypeVar("Req")
-Resp = TypeVar("Resp")
-# The context gRPC hands a handler. grpc.aio dispatches to handlers untyped, so its request and
-# response type parameters carry nothing: `object`.
-Ctx = grpc.aio.ServicerContext[object, object]
-Handler = Callable[[Any, Req, Ctx], Awaitable[Resp]]
-
-# Request fields bound into every log line of a call, when the request has them.
-_LOG_FIELDS = ("request_id", "wallet_id", "customer_id", "grant_id", "entry_id")
-
-
-def as_billing_error(exc: Exception) -> BillingError:
-    """What a caller hears of an exception a handler raised: itself if it is ours, Unavailable
-    if the database is unreachable for now, else Internal (and the details go to our log)."""
-    if isinstance(exc, BillingError):
-        return exc
-    if is_transient(exc):
-        log.warning("rpc_transient_failure", error=repr(exc))
-        return unavailable()
-    # A bug: the details go to our logs, never to the caller.
-    log.error("rpc_internal_error", exc_info=exc)
-    return Internal("internal error; the service logged the details")
-
-
-def nul_field(message: Message) -> str | None:
-    """The path of the first string in a request holding a NUL character (PostgreSQL text cannot
-    store one), or None."""
-    return next((path for path, text in _strings(message, "") if "\x00" in text), None)
-
-
-def _strings(message: Message, prefix: str) -> Iterator[tuple[str, str]]:
-    """Every string of a message, map keys included, with its path, depth first."""
-    for fd, value in message.ListFields():
-        name = prefix + fd.name
-        if fd.message_type is not None and fd.message_type.GetOptions().map_entry:
-            for key, item in value.items():
-                yield f"{name}[{key!r}]", str(key)
-                yield from _value_strings(f"{name}[{key!r}]", item)
-        elif fd.is_repeated:
-            for i, item in enumerate(value):
-                yield from _value_strings(f"{name}[{i}]", item)
-        else:
-            yield from _value_strings(name, value)
-
-
-def _value_strings(path: str, value: object) -> Iterator[tuple[str, str]]:
-    if isinstance(value, str):
-        yield path, value
-    elif isinstance(value, Message):
-        yield from _strings(value, path + ".")
-
-
-def add_servicer(server: grpc.aio.Server, servicer: object, service: ServiceDescriptor) -> str:
-    """Register `servicer` for `service` as the generated `add_..._to_server` does, except that a
-    method may return its response already encoded: a write's response is encoded once, stored
-    with its request id for replays, and sent as those bytes, never parsed and encoded again.
-    Returns the service's full name."""
-    handlers = {}
-    for method in service.methods:
-        request = message_factory.GetMessageClass(method.input_type)
-        make = (
-            grpc.unary_stream_rpc_method_handler
-            if method.server_streaming
-            else grpc.unary_unary_rpc_method_handler
-        )
-        handlers[method.name] = make(
-            getattr(servicer, method.name),
-            request_deserializer=request.FromString,
-            response_serializer=_encoded,
-        )
-    server.add_generic_rpc_handlers(
-        (grpc.method_handlers_generic_handler(service.full_name, handlers),)
-    )
-    server.add_registered_method_handlers(service.full_name, handlers)
-    return str(service.full_name)
-
-
-def _encoded(response: Message | bytes) -> bytes:
-    return response if isinstance(response, bytes) else response.SerializeToString()
-
-
-def rpc(domain: str) -> Callable[[Handler[Req, Resp]], Handler[Req, Resp]]:
-    """Decorate a servicer method: bind log context, map BillingError to a rich status."""
-
-    def decorate(handler: Handler[Req, Resp]) -> Handler[Req, Resp]:
-        method = handler.__name__
-
-        @functools.wraps(handler)
-        async def wrapper(self: Any, request: Req, context: Ctx) -> Resp:
-            fields = {f: getattr(request, f) for f in _LOG_FIELDS if getattr(request, f, "")}
-            started = time.perf_counter()
-            code = "OK"
-            with structlog.contextvars.bound_contextvars(rpc=method, **fields):
-                try:
-                    try:
-                        if isinstance(request, Message) and (path := nul_field(request)):
-                            raise InvalidArgument.field(
-                                path, "must not contain NUL characters", "INVALID_TEXT"
-                            )
-                        return await handler(self, request, context)
-                    except BillingError as exc:
-                        log.info("rpc_refused", reason=exc.reason, message=exc.message)
-                        err = exc
-                    except Exception as exc:
-                        if isinstance(exc, grpc.aio.AbortError):
-                            code = "ABORTED_BY_HANDLER"
-                            raise
-                        err = as_billing_error(exc)
-                    code = classify(err)[0].name
-                    await context.abort_with_status(to_grpc_status(err, domain))
-                    raise AssertionError("unreachable: abort_with_status raises")
-                finally:
-                    metrics.RPC_REQUESTS.labels(method, code).inc()
-                    metrics.RPC_LATENCY.labels(method).observe(time.perf_counter() - started)
-
-        return wrapper
-
-    return decorate
-
-
-StreamHandler = Callable[[Any, Req, Ctx], AsyncIterator[Resp]]
-
-
-def stream_rpc(
-    domain: str,
-) -> Callable[[StreamHandler[Req, Resp]], StreamHandler[Req, Resp]]:
-    """`rpc` for a server-streaming method: an error raised while the stream runs ends it with
-    the same rich status a unary call would get (UNAVAILABLE for a database outage), never
-    UNKNOWN."""
-
-    def decorate(handler: StreamHandler[Req, Resp]) -> StreamHandler[Req, Resp]:
-        method = handler.__name__
-
-        @functools.wraps(handler)
-        async def wrapper(self: Any, request: Req, context: Ctx) -> AsyncIterator[Resp]:
-            fields = {f: getattr(request, f) for f in _LOG_FIELDS if getattr(request, f, "")}
-            with structlog.contextvars.bound_contextvars(rpc=method, **fields):
-                try:
-                    async for message in handler(self, request, context):
-                        yield message
-                    return
-                except grpc.aio.AbortError:
-                    raise
-                except Exception as exc:
-                    err = as_billing_error(exc)
-                metrics.RPC_REQUESTS.labels(method, classify(err)[0].name).inc()
-                await context.abort_with_status(to_grpc_status(err, domain))
-
-        return wrapper
-
-    return decorate
-
-
-# The transport's bounds, the same for both services: defaults, and the ranges an operator may
-# choose from (each service's `limits` module re-exports them beside its own).
-MIB = 1024 * 1024
-MESSAGE_BYTES_MAX = 4 * MIB  # largest request; a batch of 1,000 items is well under 1 MiB
-MESSAGE_BYTES_RANGE = (64 * 1024, 64 * MIB)
-CONCURRENT_RPCS_MAX = 1000  # calls in our handlers at once
-CONCURRENT_RPCS_RANGE = (1, 100_000)
-KEEPALIVE_S = 60.0  # ping a silent connection's peer after this long
-KEEPALIVE_TIMEOUT_S = 20.0  # and close it if the ping is not answered in this time
-CONNECTION_IDLE_S = 300.0  # close a connection without calls after this long
-SECONDS_RANGE = (1.0, 86_400.0)
-
-
-class TransportSettings(Protocol):
-    """The transport settings of a service's (frozen) settings."""
-
-    @property
-    def message_bytes_max(self) -> int: ...
-
-    @property
-    def concurrent_rpcs_max(self) -> int: ...
-
-    @property
-    def keepalive_s(self) -> float: ...
-
-    @property
-    def connection_idle_s(self) -> float: ...
-
-
-def within(name: str, value: float, bounds: tuple[float, float]) -> None:
-    """A setting inside its range, or ValueError naming it."""
-    low, high = bounds
-    if not low <= value <= high:
-        raise ValueError(f"setting {name}={value} is outside {low:g}..{high:g}")
-
-
-def server_limits(settings: TransportSettings) -> ServerLimits:
-    """The transport settings checked against their ranges, as server limits."""
-    within("message_bytes_max", settings.message_bytes_max, MESSAGE_BYTES_RANGE)
-    within("concurrent_rpcs_max", settings.concurrent_rpcs_max, CONCURRENT_RPCS_RANGE)
-    within("keepalive_s", settings.keepalive_s, SECONDS_RANGE)
-    within("connection_idle_s", settings.connection_idle_s, SECONDS_RANGE)
-    return ServerLimits(
-        message_bytes_max=settings.message_bytes_max,
-        concurrent_rpcs_max=settings.concurrent_rpcs_max,
-        keepalive_s=settings.keepalive_s,
-        keepalive_timeout_s=KEEPALIVE_TIMEOUT_S,
-        connection_idle_s=settings.connection_idle_s,
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class ServerLimits:
-    """The transport's bounds (defaults and ranges above; each service's `limits` checks them)."""
-
-    # Largest request message accepted; a larger one is RESOURCE_EXHAUSTED before it is read.
-    message_bytes_max: int
-    # Calls of our services handled at once; more are RESOURCE_EXHAUSTED (health checks and
-    # reflection are not counted, so an overloaded server still answers them).
-    concurrent_rpcs_max: int
-    # Ping a connection's peer after this long without traffic, and close the connection if
-    # the ping is not answered within keepalive_timeout_s (half-open connections).
-    keepalive_s: float
-    keepalive_timeout_s: float
-    # Close a connection that has had no call for this long.
-    connection_idle_s: float
-
-    @property
-    def pending_rpcs_max(self) -> int:
-        """Calls gRPC core may hold before our code picks them up. Its default (1,000) cancels
-        calls silently beyond it (CANCELLED, nothing logged, the handler never runs); above our
-        cap, every call reaches the concurrency check and gets a logged RESOURCE_EXHAUSTED."""
-        return 4 * self.concurrent_rpcs_max
-
-    def options(self) -> list[tuple[str, int]]:
-        return [
-            ("grpc.max_receive_message_length", self.message_bytes_max),
-            ("grpc.keepalive_time_ms", int(self.keepalive_s * 1000)),
-            ("grpc.keepalive_timeout_ms", int(self.keepalive_timeout_s * 1000)),
-            ("grpc.keepalive_permit_without_calls", 1),
-            ("grpc.http2.max_pings_without_data", 0),
-            ("grpc.max_connection_idle_ms", int(self.connection_idle_s * 1000)),
-            ("grpc.server.max_pending_requests", self.pending_rpcs_max),
-            ("grpc.server.max_pending_requests_hard_limit", 2 * self.pending_rpcs_max),
-        ]
-
 
 # Services outside the concurrency cap: cheap, and what operators need most under overload.
 _UNCOUNTED = ("/grpc.health.", "/grpc.reflection.")

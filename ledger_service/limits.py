@@ -9,20 +9,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from billing_common import grpc_server
 from billing_common import settings as settings_rules
-from billing_common.grpc_server import ServerLimits
+from billing_common import transport
 from billing_common.paging import PAGE_SIZE_MAX as PAGE_SIZE_MAX
 from billing_common.settings import POOL_SIZE_RANGE as POOL_SIZE_RANGE
+from billing_common.transport import ServerLimits
 
 if TYPE_CHECKING:
     from ledger_service.config import LedgerSettings
 
 # -- transport: the same for both services (billing_common.grpc_server) ----------------------
-MESSAGE_BYTES_MAX = grpc_server.MESSAGE_BYTES_MAX
-CONCURRENT_RPCS_MAX = grpc_server.CONCURRENT_RPCS_MAX
-KEEPALIVE_S = grpc_server.KEEPALIVE_S
-CONNECTION_IDLE_S = grpc_server.CONNECTION_IDLE_S
+MESSAGE_BYTES_MAX = transport.MESSAGE_BYTES_MAX
+CONCURRENT_RPCS_MAX = transport.CONCURRENT_RPCS_MAX
+KEEPALIVE_S = transport.KEEPALIVE_S
+CONNECTION_IDLE_S = transport.CONNECTION_IDLE_S
 
 # -- queues ---------------------------------------------------------------------------------
 # Writes waiting for the process's write pipeline (app/pipeline.py); one more is
@@ -50,6 +50,6 @@ DEBIT_BATCH_MAX = 1000  # debits per DebitBatch
 def check(settings: LedgerSettings) -> ServerLimits:
     """The settings' bounds, checked (ValueError naming the setting), as server limits."""
     settings_rules.check_common(settings)
-    grpc_server.within("write_queue_max", settings.write_queue_max, WRITE_QUEUE_RANGE)
-    grpc_server.within("write_in_flight", settings.write_in_flight, WRITE_IN_FLIGHT_RANGE)
-    return grpc_server.server_limits(settings)
+    transport.within("write_queue_max", settings.write_queue_max, WRITE_QUEUE_RANGE)
+    transport.within("write_in_flight", settings.write_in_flight, WRITE_IN_FLIGHT_RANGE)
+    return transport.server_limits(settings)

@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from billing_common import database, gc_tuning, paging, workers
 from billing_common.clock import Clock, SystemClock
+from billing_common.grpc_handlers import add_servicer
 from billing_common.grpc_server import (
     GrpcServer,
-    add_servicer,
     every,
     exit_on_stop_signals,
     serve_until_signal,

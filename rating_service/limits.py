@@ -9,26 +9,26 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from billing_common import grpc_server
 from billing_common import settings as settings_rules
-from billing_common.grpc_server import ServerLimits
+from billing_common import transport
 from billing_common.paging import PAGE_SIZE_MAX as PAGE_SIZE_MAX
 from billing_common.settings import POOL_SIZE_RANGE as POOL_SIZE_RANGE
+from billing_common.transport import ServerLimits
 
 if TYPE_CHECKING:
     from rating_service.config import RatingSettings
 
 # -- transport: the same for both services (billing_common.grpc_server) ----------------------
-MESSAGE_BYTES_MAX = grpc_server.MESSAGE_BYTES_MAX
-CONCURRENT_RPCS_MAX = grpc_server.CONCURRENT_RPCS_MAX
-KEEPALIVE_S = grpc_server.KEEPALIVE_S
-CONNECTION_IDLE_S = grpc_server.CONNECTION_IDLE_S
+MESSAGE_BYTES_MAX = transport.MESSAGE_BYTES_MAX
+CONCURRENT_RPCS_MAX = transport.CONCURRENT_RPCS_MAX
+KEEPALIVE_S = transport.KEEPALIVE_S
+CONNECTION_IDLE_S = transport.CONNECTION_IDLE_S
 
 
 def check(settings: RatingSettings) -> ServerLimits:
     """The settings' bounds, checked (ValueError naming the setting), as server limits."""
     settings_rules.check_common(settings)
-    grpc_server.within("forward_batch_size", settings.forward_batch_size, FORWARD_BATCH_RANGE)
+    transport.within("forward_batch_size", settings.forward_batch_size, FORWARD_BATCH_RANGE)
     concurrency = settings.forward_concurrency
     if not 1 <= concurrency <= FORWARD_CONCURRENCY_MAX or concurrency >= settings.pool_size:
         raise ValueError(
@@ -36,7 +36,7 @@ def check(settings: RatingSettings) -> ServerLimits:
             f"({settings.pool_size}): each partition's answer is saved on a pooled connection, "
             f"and the forwarder holds one more; got {concurrency}"
         )
-    return grpc_server.server_limits(settings)
+    return transport.server_limits(settings)
 
 
 # -- the forwarder ----------------------------------------------------------------------------

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from billing_common.grpc_server import (
+from billing_common.grpc_server import GrpcServer
+from billing_common.transport import (
     CONCURRENT_RPCS_MAX,
     CONNECTION_IDLE_S,
     KEEPALIVE_S,
     KEEPALIVE_TIMEOUT_S,
     MESSAGE_BYTES_MAX,
-    GrpcServer,
     ServerLimits,
 )
 

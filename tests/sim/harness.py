@@ -251,7 +251,7 @@ class Service:
 
     async def call(self, method: str, request: Any) -> Any:
         """The response a client gets: writes answer with their encoded bytes (encoded once,
-        see `billing_common.grpc_server.add_servicer`), decoded here as gRPC would."""
+        see `billing_common.grpc_handlers.add_servicer`), decoded here as gRPC would."""
         response = await getattr(self.servicer, method)(request, _Context())
         if isinstance(response, bytes):
             output = LEDGER_SERVICE.methods_by_name[method].output_type

@@ -15,7 +15,7 @@ from billing.ledger.v1 import ledger_pb2 as pb
 from billing_common import paging
 from billing_common.enums import EnumMap
 from billing_common.errors import InvalidArgument, require
-from billing_common.grpc_server import Ctx, rpc
+from billing_common.grpc_handlers import Ctx, rpc
 from billing_common.protoconv import timestamp
 from ledger_service.adapters.grpc import convert, convert_automation
 from ledger_service.adapters.grpc.errors import DOMAIN

@@ -15,7 +15,7 @@ from billing_common import metrics, paging
 from billing_common.database import is_transient
 from billing_common.errors import BillingError, Internal, InvalidArgument, Unavailable
 from billing_common.grpc_errors import item_error
-from billing_common.grpc_server import Ctx, nul_field, rpc
+from billing_common.grpc_handlers import Ctx, nul_field, rpc
 from billing_common.idempotency import fingerprint
 from billing_common.protoconv import timestamp
 from rating_service.adapters.grpc import convert

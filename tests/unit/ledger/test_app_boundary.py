@@ -13,13 +13,7 @@ APP = ROOT / "ledger_service" / "app"
 FIRST_PARTY = ("ledger_service", "billing_common")
 DRIVERS = ("sqlalchemy", "asyncpg")
 # Chains through these modules are tolerated, each for a reason:
-ALLOWED_VIA = {
-    # `ledger_service.limits` (every bound in one place, used by the app's write pipeline) takes
-    # the transport bounds from here, and this module imports `billing_common.database` to map
-    # driver errors at the gRPC boundary. No app code touches the driver through it; moving the
-    # transport bounds to a module of their own would end the exception.
-    "billing_common.grpc_server": "transport bounds live beside the gRPC server",
-}
+ALLOWED_VIA: dict[str, str] = {}  # none: the transport bounds have a module of their own
 
 
 def module_file(name: str) -> Path | None:
