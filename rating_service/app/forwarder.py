@@ -8,14 +8,11 @@
   newest first. The split is planned once, durably (refund_parts), before any call, so retries
   repeat the same calls with the same request ids. It waits until every earlier charge of the same
   aggregate has left PENDING.
-- An INSUFFICIENT_CREDITS refusal marks the charge DENIED (the usage stays recorded and the
-  invoice shows it as denied). Any other refusal about the request itself (INVALID_ARGUMENT,
-  NOT_FOUND, ALREADY_EXISTS, FAILED_PRECONDITION, ...: `Refused.permanent`) marks it FAILED with
-  the ledger's reason, shown on the invoice: sending it again would be refused forever. An
-  INTERNAL-like answer (`Refused.bounded`) is retried until `internal_answers_max` of them, then
-  FAILED the same way. Every FAILED is logged and counted (`app/failures.py`). Every other
-  failure (unreachable, UNAVAILABLE, ...) is retried with exponential backoff (base doubling per
-  attempt, capped), and the last error is kept on the charge.
+- What a refusal does to the charge is the domain's rule (`domain/status.py: after_refusal`):
+  DENIED (a DENY wallet: the usage stays recorded and the invoice shows it as denied), FAILED
+  (about the request itself, or the ledger failed on it `internal_answers_max` times), or
+  retried with exponential backoff (base doubling per attempt, capped), the last error kept on
+  the charge. Every FAILED is logged and counted (`app/failures.py`).
 - Undo refunds (`undo_refunds`, owed by a synchronous refusal for the debits the ledger booked on
   the event's other meters) are sent with their stored request until acknowledged, under the
   same retry rules as charges.
@@ -41,7 +38,6 @@ import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
 import structlog
 
@@ -54,8 +50,9 @@ from rating_service.adapters.db.repository import (
     UndoRow,
     lock_key,
 )
+from rating_service.app.context import Context
+from rating_service.app.debits import debit_item
 from rating_service.app.failures import report_failed
-from rating_service.app.ingest import debit_item, describe, ledger_request_id
 from rating_service.app.ports import (
     BatchRefused,
     Booked,
@@ -63,10 +60,15 @@ from rating_service.app.ports import (
     LedgerUnavailable,
     Refused,
 )
-from rating_service.app.split import split_of
-
-if TYPE_CHECKING:
-    from rating_service.app.service import RatingApp
+from rating_service.domain.charges import describe, ledger_request_id
+from rating_service.domain.refunds import CreditSplit, credit_split, split_refund
+from rating_service.domain.status import (
+    ChargeStatus,
+    EventState,
+    Next,
+    Verdict,
+    after_refusal,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -105,8 +107,8 @@ def partitioned(debits: list[ChargeRow], partitions: int) -> list[list[ChargeRow
 
 
 class Forwarder:
-    def __init__(self, app: RatingApp, policy: ForwarderPolicy = ForwarderPolicy()) -> None:
-        self.app = app
+    def __init__(self, context: Context, policy: ForwarderPolicy = ForwarderPolicy()) -> None:
+        self.context = context
         self.policy = policy
         self.kinds: dict[str, str] = {}
 
@@ -115,6 +117,14 @@ class Forwarder:
             self.policy.backoff_max_s, self.policy.backoff_base_s * 2 ** min(charge.attempts, 20)
         )
         return timedelta(seconds=delay * random.uniform(0.5, 1.0))
+
+    def _next(self, refused: Refused, record: ChargeRow | UndoRow, *, deniable: bool) -> Next:
+        return after_refusal(
+            refused.refusal,
+            record.internal_errors,
+            self.policy.internal_answers_max,
+            deniable=deniable,
+        )
 
     async def _kinds(self, results: list[Booked | Refused]) -> dict[str, str]:
         wanted = sorted(
@@ -130,55 +140,57 @@ class Forwarder:
             # Grants are immutable: their kind never changes, so the cache never goes stale.
             if len(self.kinds) + len(wanted) > GRANT_KINDS_CACHED_MAX:
                 self.kinds.clear()
-            self.kinds.update(await self.app.ledger.grant_kinds(wanted))
+            self.kinds.update(await self.context.ledger.grant_kinds(wanted))
         return self.kinds
 
     async def run_once(self) -> int:
         """Deliver one batch of due charges; return how many were handled."""
-        now = self.app.clock.now()
-        backlog = await self.app.read(lambda repo: repo.pending_charges())
+        now = self.context.clock.now()
+        backlog = await self.context.read(lambda repo: repo.pending_charges())
         metrics.FORWARDER_BACKLOG.set(backlog)
         limit = self.policy.batch_size_max * self.policy.concurrency
-        due = await self.app.read(lambda repo: repo.due_charges(now, limit))
+        due = await self.context.read(lambda repo: repo.due_charges(now, limit))
         debits = [c for c in due if c.amount > 0]
         refunds = [c for c in due if c.amount < 0]
         await self._debit_partitions(debits)
         for charge in refunds:
             await self._refund(charge)
-        undos = await self.app.read(lambda repo: repo.due_undos(now, self.policy.batch_size_max))
+        undos = await self.context.read(
+            lambda repo: repo.due_undos(now, self.policy.batch_size_max)
+        )
         for undo in undos:
             await self._undo(undo)
         return len(due) + len(undos)
 
     async def _undo(self, undo: UndoRow) -> None:
         """Deliver one refund a synchronous refusal owes, with its stored request."""
-        now = self.app.clock.now()
+        now = self.context.clock.now()
         try:
-            result = await self.app.ledger.refund(
+            result = await self.context.ledger.refund(
                 undo.ledger_request_id, undo.debit_entry_id, undo.amount, undo.description
             )
         except LedgerUnavailable as exc:
             message = exc.message
             log.warning("undo_refund_failed", undo_id=undo.id, error=message)
-            await self.app.write(
+            await self.context.write(
                 lambda repo: repo.undo_retry([undo.id], now + self._retry_at(undo), message)
             )
             return
         if isinstance(result, Booked):
-            await self.app.write(lambda repo: repo.undo_done(undo.id, result.entry_id))
+            await self.context.write(lambda repo: repo.undo_done(undo.id, result.entry_id))
             log.info("undo_refunded", undo_id=undo.id, event_id=undo.event_id)
             return
-        error = f"{result.reason}: {result.message}"
-        internal = result.bounded
-        if result.transient or (
-            internal and undo.internal_errors + 1 < self.policy.internal_answers_max
-        ):
+        error = result.error
+        step = self._next(result, undo, deniable=False)
+        if step.verdict == Verdict.RETRY:
             after = now + self._retry_at(undo)
-            await self.app.write(
-                lambda repo: repo.undo_retry([undo.id], after, error, internal=internal)
+            await self.context.write(
+                lambda repo: repo.undo_retry([undo.id], after, error, internal=step.internal)
             )
             return
-        moved = await self.app.write(lambda repo: repo.undo_fail(undo.id, error, internal=internal))
+        moved = await self.context.write(
+            lambda repo: repo.undo_fail(undo.id, error, internal=step.internal)
+        )
         report_failed("undo", {undo.id: (undo.event_id, result.reason, error)}, moved)
 
     async def _debit_partitions(self, debits: list[ChargeRow]) -> None:
@@ -212,14 +224,14 @@ class Forwarder:
             )
             for c in debits
         ]
-        now = self.app.clock.now()
+        now = self.context.clock.now()
         try:
             results = await self._send(items)
             kinds = await self._kinds(results)
         except LedgerUnavailable as exc:
             error = exc.message
             log.warning("forward_failed", charges=len(debits), error=error)
-            await self.app.write(
+            await self.context.write(
                 lambda repo: repo.back_off({c.id: (now + self._retry_at(c), error) for c in debits})
             )
             return
@@ -230,19 +242,21 @@ class Forwarder:
         retry_internal: dict[int, tuple[datetime, str]] = {}
         for c, r in zip(debits, results, strict=True):
             if isinstance(r, Booked):
-                acks.append({"id": c.id, "entry_id": r.entry_id, **split_of(r, kinds)})
+                split = credit_split(r.allocations, kinds)
+                acks.append({"id": c.id, "entry_id": r.entry_id, **split.as_dict()})
                 continue
-            error = f"{r.reason}: {r.message}"
-            if r.denied:
-                denied[c.id] = error
-            elif r.permanent:
-                failed[c.id] = (c.event_id, r.reason, error)
-            elif r.bounded and c.internal_errors + 1 >= self.policy.internal_answers_max:
-                failed_internal[c.id] = (c.event_id, r.reason, error)
-            elif r.bounded:
-                retry_internal[c.id] = (now + self._retry_at(c), error)
+            step = self._next(r, c, deniable=True)
+            if step.verdict == Verdict.DENY:
+                denied[c.id] = r.error
+            elif step.verdict == Verdict.FAIL:
+                (failed_internal if step.internal else failed)[c.id] = (
+                    c.event_id,
+                    r.reason,
+                    r.error,
+                )
             else:
-                retry[c.id] = (now + self._retry_at(c), error)
+                retry_after = (now + self._retry_at(c), r.error)
+                (retry_internal if step.internal else retry)[c.id] = retry_after
 
         async def save(repo: RatingRepository) -> set[int]:
             await repo.acknowledge(acks)
@@ -252,10 +266,10 @@ class Forwarder:
             await repo.back_off(retry)
             await repo.back_off(retry_internal, internal=True)
             # A synchronous caller that crashed left its events HELD: we took them over.
-            await repo.set_event_status({c.event_id for c in debits}, "ACCEPTED")
+            await repo.set_event_status({c.event_id for c in debits}, EventState.ACCEPTED)
             return moved
 
-        moved = await self.app.write(save)
+        moved = await self.context.write(save)
         report_failed("debit", failed | failed_internal, moved)
         log.info(
             "forwarded",
@@ -269,7 +283,7 @@ class Forwarder:
         """DebitBatch, split in halves while the whole call is refused for a reason that is not
         transient (it cannot say which debit caused it). Bounded: at most 2n - 1 calls."""
         try:
-            return await self.app.ledger.debit_batch(items)
+            return await self.context.ledger.debit_batch(items)
         except BatchRefused as exc:
             log.warning("forward_batch_split", charges=len(items), error=exc.message)
             half = len(items) // 2
@@ -279,32 +293,30 @@ class Forwarder:
         @exact
         async def plan(repo: RatingRepository) -> list[dict[str, object]] | None:
             locked = await repo.charges_by_ids([charge.id], lock=True)
-            if not locked or locked[0].status != "PENDING":
+            if not locked or locked[0].status != ChargeStatus.PENDING:
                 return []
             if await repo.earlier_pending(charge):
                 return None
             parts = await repo.refund_parts_of(charge.id)
             if parts:
                 return parts
-            remaining = -charge.amount
-            planned = []
-            for debit in await repo.refundable_debits(charge):
-                if remaining == 0:
-                    break
-                take = min(remaining, debit.amount - debit.refunded)
-                request_id = ledger_request_id(
-                    "refund", charge.event_id, charge.meter_key, debit.event_id
+            split = split_refund(-charge.amount, await repo.refundable_debits(charge))
+            planned = [
+                (
+                    debit,
+                    take,
+                    ledger_request_id("refund", charge.event_id, charge.meter_key, debit.event_id),
                 )
-                planned.append((debit, take, request_id))
-                remaining -= take
-            await repo.plan_refund(charge.id, planned, remaining)
+                for debit, take in split.parts
+            ]
+            await repo.plan_refund(charge.id, planned, split.unrefundable)
             return await repo.refund_parts_of(charge.id)
 
-        parts = await self.app.write(plan)
-        now = self.app.clock.now()
+        parts = await self.context.write(plan)
+        now = self.context.clock.now()
         if parts is None:
             # An earlier charge of the aggregate is still on its way; refund after it.
-            await self.app.write(
+            await self.context.write(
                 lambda repo: repo.back_off({charge.id: (now + self._retry_at(charge), "waiting")})
             )
             return
@@ -312,28 +324,27 @@ class Forwarder:
             for part in parts:
                 if part["ledger_entry_id"]:
                     continue
-                result = await self.app.ledger.refund(
+                result = await self.context.ledger.refund(
                     str(part["ledger_request_id"]),
                     str(part["debit_entry_id"]),
                     Decimal(str(part["amount"])),
                     f"refund: {describe_row(charge)}",
                 )
                 if isinstance(result, Refused):
-                    error = f"{result.reason}: {result.message}"
-                    internal = result.bounded
-                    if result.transient or (
-                        internal and charge.internal_errors + 1 < self.policy.internal_answers_max
-                    ):
+                    error = result.error
+                    step = self._next(result, charge, deniable=False)
+                    internal = step.internal
+                    if step.verdict == Verdict.RETRY:
                         after = now + self._retry_at(charge)
                         log.warning("refund_failed", charge_id=charge.id, error=error)
-                        await self.app.write(
+                        await self.context.write(
                             lambda repo: repo.back_off(
                                 {charge.id: (after, error)},  # noqa: B023
                                 internal=internal,  # noqa: B023
                             )
                         )
                         return
-                    moved = await self.app.write(
+                    moved = await self.context.write(
                         lambda repo: self._settle(
                             repo,
                             charge,
@@ -346,25 +357,28 @@ class Forwarder:
                     )
                     return
                 kinds = await self._kinds([result])
-                split = split_of(result, kinds)
+                split = credit_split(result.allocations, kinds)
 
                 async def done(
-                    repo: RatingRepository, part=part, result=result, split=split
+                    repo: RatingRepository,
+                    request_id: str = str(part["ledger_request_id"]),
+                    entry_id: str = result.entry_id,
+                    split: CreditSplit = split,
                 ) -> None:
                     # Two forwarders may book the same part (the ledger replays the second):
                     # only the one that records it counts its credit split.
-                    if await repo.refund_part_done(str(part["ledger_request_id"]), result.entry_id):
-                        await repo.add_split(charge.id, **split)
+                    if await repo.refund_part_done(request_id, entry_id):
+                        await repo.add_split(charge.id, **split.as_dict())
 
-                await self.app.write(done)
+                await self.context.write(done)
         except LedgerUnavailable as exc:
             error = exc.message
             log.warning("refund_failed", charge_id=charge.id, error=error)
-            await self.app.write(
+            await self.context.write(
                 lambda repo: repo.back_off({charge.id: (now + self._retry_at(charge), error)})
             )
             return
-        await self.app.write(lambda repo: self._settle(repo, charge))
+        await self.context.write(lambda repo: self._settle(repo, charge))
 
     async def _settle(
         self, repo: RatingRepository, charge: ChargeRow, fail: str = "", internal: bool = False
@@ -385,7 +399,7 @@ class Forwarder:
     async def run(self, stopping: asyncio.Event) -> None:
         """Forward until told to stop, while this process leads (`FORWARDER_LOCK`). Errors are
         logged and retried: nothing is lost, the charges stay PENDING in the database."""
-        leadership = Leadership(self.app.engine, FORWARDER_LOCK)
+        leadership = Leadership(self.context.engine, FORWARDER_LOCK)
         try:
             while not stopping.is_set():
                 handled = 0

@@ -38,14 +38,16 @@ from rating_service.adapters.db.tables import (
     unique_values,
 )
 from rating_service.domain.aggregation import AggregateState, Aggregation
+from rating_service.domain.batch import AggKey, UniqueKey
+from rating_service.domain.charges import NEW_CHARGE_COLUMNS, NewCharge
+from rating_service.domain.invoice import LineTotal
 from rating_service.domain.meters import Meter
 from rating_service.domain.model import Assignment, Plan, PlanPrice, PriceVersion
 from rating_service.domain.pricing import Pricing, PricingModel, Tier
 
 log = structlog.get_logger(__name__)
 
-# (assignment_id, meter_id, period_start)
-AggKey = tuple[str, str, datetime]
+ZERO = Decimal(0)
 
 
 # Rows per multi-row statement: keeps every statement under PostgreSQL's bind-parameter limit
@@ -602,8 +604,8 @@ class RatingRepository:
         )
         await self.conn.execute(stmt, values)
 
-    async def seen_values(self, items: Iterable[tuple[str, str, datetime, str]]) -> set[tuple]:
-        found: set[tuple] = set()
+    async def seen_values(self, items: Iterable[UniqueKey]) -> set[UniqueKey]:
+        found: set[UniqueKey] = set()
         for part in chunks(sorted(set(items))):
             rows = await self.conn.execute(
                 select(
@@ -620,10 +622,10 @@ class RatingRepository:
                     ).in_(list(part))
                 )
             )
-            found |= {tuple(r) for r in rows}
+            found |= {(r.assignment_id, r.meter_id, r.period_start, r.value) for r in rows}
         return found
 
-    async def insert_unique_values(self, items: Sequence[tuple[str, str, datetime, str]]) -> None:
+    async def insert_unique_values(self, items: Sequence[UniqueKey]) -> None:
         if items:
             await self.conn.execute(
                 unique_values.insert(),
@@ -633,7 +635,7 @@ class RatingRepository:
                 ],
             )
 
-    async def delete_unique_values(self, items: Sequence[tuple[str, str, datetime, str]]) -> None:
+    async def delete_unique_values(self, items: Sequence[UniqueKey]) -> None:
         if items:
             await self.conn.execute(
                 unique_values.delete().where(
@@ -646,14 +648,16 @@ class RatingRepository:
                 )
             )
 
-    async def insert_charges(self, rows: Sequence[dict[str, Any]]) -> list[int]:
-        if not rows:
+    async def insert_charges(self, new: Sequence[NewCharge]) -> list[int]:
+        """Store new charges; their ids, in order."""
+        if not new:
             return []
+        rows = [{f: getattr(c, f) for f in NEW_CHARGE_COLUMNS} for c in new]
         result = await self.conn.execute(
-            charges.insert().returning(charges.c.id, charges.c.ledger_request_id), list(rows)
+            charges.insert().returning(charges.c.id, charges.c.ledger_request_id), rows
         )
         by_request = {r.ledger_request_id: r.id for r in result}
-        return [by_request[r["ledger_request_id"]] for r in rows]
+        return [by_request[c.ledger_request_id] for c in new]
 
     async def rated_since(self, column: str, value: str, since: datetime) -> bool:
         """Whether an event that occurred at or after `since` was already rated: a charge by this
@@ -1039,7 +1043,7 @@ class RatingRepository:
             .values(status="FINAL", close_time=now, snapshot=snapshot)
         )
 
-    async def line_totals(self, assignment_id: str, period_start: datetime) -> list[dict[str, Any]]:
+    async def line_totals(self, assignment_id: str, period_start: datetime) -> list[LineTotal]:
         """Per (meter, price, version): charge sums by status, quantity change and ledger split."""
         c = charges
         rows = await self.conn.execute(
@@ -1062,7 +1066,24 @@ class RatingRepository:
             .group_by(c.c.meter_id, c.c.price_id, c.c.price_version)
             .order_by(literal_column("first_id"))
         )
-        return [dict(r._mapping) for r in rows]
+        return [
+            LineTotal(
+                meter_id=r.meter_id,
+                price_id=r.price_id,
+                price_version=r.price_version,
+                amount=r.amount,
+                quantity=r.quantity,
+                # A status with no charge sums to NULL.
+                denied=r.denied or ZERO,
+                pending=r.pending or ZERO,
+                pending_count=r.pending_count,
+                failed=r.failed or ZERO,
+                prepaid=r.prepaid,
+                promotional=r.promotional,
+                overage=r.overage,
+            )
+            for r in rows
+        ]
 
     async def aggregates_of(self, assignment_id: str, period_start: datetime) -> dict[str, Decimal]:
         rows = await self.conn.execute(

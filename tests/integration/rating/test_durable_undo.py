@@ -20,7 +20,7 @@ T = START + timedelta(hours=1)
 
 
 async def rows(rating, sql: str) -> list[tuple]:  # type: ignore[no-untyped-def]
-    async with rating.rating.app.engine.connect() as conn:
+    async with rating.rating.app.context.engine.connect() as conn:
         return [tuple(r) for r in await conn.execute(text(sql))]
 
 

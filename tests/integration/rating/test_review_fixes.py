@@ -29,7 +29,7 @@ T = START + timedelta(hours=1)
 
 
 async def rows(rating, sql: str) -> list[tuple]:  # type: ignore[no-untyped-def]
-    async with rating.rating.app.engine.connect() as conn:
+    async with rating.rating.app.context.engine.connect() as conn:
         return [tuple(r) for r in await conn.execute(text(sql))]
 
 
@@ -184,7 +184,7 @@ async def test_overage_is_asked_with_the_ledgers_now_and_outside_invoice_locks(r
     rating.clock.set(T)
     await ingest(rating.stub, [event(s.customer_id, T, "e1", units="4")])
     await rating.drain()
-    async with rating.rating.app.engine.begin() as conn:
+    async with rating.rating.app.context.engine.begin() as conn:
         await conn.execute(text("update charges set overage = amount"))
     # The debit of 2 went to overage; a grant of 0.5 settles part of it: 1.5 stays owed.
     await rating.ledger.grant(s.wallet_id, "0.5")
@@ -194,7 +194,7 @@ async def test_overage_is_asked_with_the_ledgers_now_and_outside_invoice_locks(r
 
     async def outstanding(wallet_id, as_of):  # type: ignore[no-untyped-def]
         # Would fail if a transaction held the invoice row (CloseBillingPeriod: FOR UPDATE).
-        async with rating.rating.app.engine.begin() as conn:
+        async with rating.rating.app.context.engine.begin() as conn:
             locked = await conn.execute(text("select id from invoices for update nowait"))
             free = bool(locked.all())
         calls.append((as_of, free))
@@ -284,7 +284,7 @@ async def test_two_forwarders_count_a_refund_split_once(rating) -> None:  # type
         return await orig(request_id, entry_id, amount, description)  # the real ledger books
 
     client.refund = slow
-    second = Forwarder(rating.rating.app)
+    second = Forwarder(rating.rating.app.context)
     await asyncio.gather(rating.rating.forwarder.run_once(), second.run_once())
     amounts = await rating.ledger.amounts()
     bookings = await rating.ledger.bookings()

@@ -28,7 +28,7 @@ T = START + timedelta(hours=1)
 
 
 async def rows(rating, sql: str) -> list[tuple]:  # type: ignore[no-untyped-def]
-    async with rating.rating.app.engine.connect() as conn:
+    async with rating.rating.app.context.engine.connect() as conn:
         return [tuple(r) for r in await conn.execute(text(sql))]
 
 
@@ -297,4 +297,4 @@ async def test_synchronous_calls_in_flight_are_bounded_below_the_pool(rating) ->
     )
     assert all(r.results[0].status == pb.EVENT_STATUS_CHARGED for r in results)
     assert most <= 2
-    assert rating.rating.app.policy.sync_concurrency_max == 2  # pool_size 5 in these tests
+    assert rating.rating.app.ingest.policy.sync_concurrency_max == 2  # pool_size 5 in these tests
