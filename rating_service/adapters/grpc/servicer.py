@@ -21,6 +21,7 @@ from rating_service.adapters.grpc.errors import DOMAIN, ERRORS, item_error
 from rating_service.app import commands as cmd
 from rating_service.app.debits import charge_view
 from rating_service.app.use_cases import RatingApp
+from rating_service.domain.status import InvoiceStatus
 
 Ctx = grpc.aio.ServicerContext
 handler = rpc(ERRORS, DOMAIN)
@@ -292,8 +293,8 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
             request.status,
             {
                 pb.INVOICE_STATUS_UNSPECIFIED: "",
-                pb.INVOICE_STATUS_DRAFT: "DRAFT",
-                pb.INVOICE_STATUS_FINAL: "FINAL",
+                pb.INVOICE_STATUS_DRAFT: InvoiceStatus.DRAFT,
+                pb.INVOICE_STATUS_FINAL: InvoiceStatus.FINAL,
             },
             "status",
         )
