@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 BUF_VERSION := 1.75.0
 BUF := .tools/node_modules/.bin/buf
 
-.PHONY: setup demo test test-fast lint lint-protos breaking generate clean simulate
+.PHONY: setup demo test test-fast lint lint-protos typecheck breaking generate clean simulate
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,8 +31,15 @@ START ?= 0
 simulate: setup
 	$(PY) -m tests.sim $(if $(SEED),--seed $(SEED),--seeds $(SEEDS) --start $(START) --workers $(WORKERS)) $(if $(STEPS),--steps $(STEPS))
 
-lint: setup lint-protos
+lint: setup lint-protos typecheck
 	$(PY) -m ruff check .
+
+# mypy --strict (the pinned mypy and stubs are dev dependencies): billing_common, both services
+# and the CLI (configuration in pyproject.toml; the generated code in gen/ is not checked), then
+# the Python client (clients/python/pyproject.toml).
+typecheck: setup
+	$(PY) -m mypy
+	$(MAKE) --no-print-directory typecheck-clients
 
 $(BUF):
 	mkdir -p .tools
@@ -67,19 +74,9 @@ generate-clients: setup
 build-clients: setup
 	$(PY) tools/clients_toolchain.py build
 
-# mypy --strict on the Python client, from a pinned tools venv (mypy is not a dev dependency yet).
-MYPY_VERSION := 2.4.1
-MYPY_VENV := .tools/typecheck
-$(MYPY_VENV)/.installed-$(MYPY_VERSION):
-	rm -rf $(MYPY_VENV)
-	$(PYTHON) -m venv $(MYPY_VENV)
-	$(MYPY_VENV)/bin/pip install --quiet --disable-pip-version-check mypy==$(MYPY_VERSION) \
-		types-grpcio==1.85.0.20261028 types-protobuf==7.35.1.20260906 grpcio==1.85.1 \
-		protobuf==7.36.2 googleapis-common-protos==1.76.0
-	touch $@
-
-typecheck-clients: $(MYPY_VENV)/.installed-$(MYPY_VERSION)
-	cd clients/python && ../../$(MYPY_VENV)/bin/mypy
+# mypy --strict on the Python client, with the same pinned mypy as `make typecheck`.
+typecheck-clients: setup
+	cd clients/python && ../../$(PY) -m mypy
 
 # Load tests and benchmark (bench/, docs/benchmarks.md): ghz (pinned, installed with `go install`
 # into .tools/bin; needs go on PATH) against both services on a fresh embedded PostgreSQL in

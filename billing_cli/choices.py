@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import cast
 
 from billing.ledger.v1 import ledger_pb2 as lpb
 from billing.rating.v1 import rating_pb2 as rpb
+
+# (The stubs type a generated enum's `Value` as a bare int: the casts below name its enum.)
 
 
 class Overage(StrEnum):
@@ -13,7 +16,7 @@ class Overage(StrEnum):
     allow = "allow"
 
     @property
-    def proto(self) -> int:
+    def proto(self) -> lpb.OveragePolicy:
         return {
             Overage.deny: lpb.OVERAGE_POLICY_DENY,
             Overage.allow: lpb.OVERAGE_POLICY_ALLOW_OVERAGE,
@@ -25,7 +28,7 @@ class Kind(StrEnum):
     promotional = "promotional"
 
     @property
-    def proto(self) -> int:
+    def proto(self) -> lpb.GrantKind:
         return {Kind.prepaid: lpb.GRANT_KIND_PREPAID, Kind.promotional: lpb.GRANT_KIND_PROMOTIONAL}[
             self
         ]
@@ -39,8 +42,8 @@ class GrantState(StrEnum):
     consumed = "consumed"
 
     @property
-    def proto(self) -> int:
-        return lpb.GrantState.Value(f"GRANT_STATE_{self.value.upper()}")
+    def proto(self) -> lpb.GrantState:
+        return cast(lpb.GrantState, lpb.GrantState.Value(f"GRANT_STATE_{self.value.upper()}"))
 
 
 class EntryType(StrEnum):
@@ -56,8 +59,8 @@ class EntryType(StrEnum):
     overage_settlement = "overage_settlement"
 
     @property
-    def proto(self) -> int:
-        return lpb.EntryType.Value(f"ENTRY_TYPE_{self.value.upper()}")
+    def proto(self) -> lpb.EntryType:
+        return cast(lpb.EntryType, lpb.EntryType.Value(f"ENTRY_TYPE_{self.value.upper()}"))
 
 
 class InvoiceStatus(StrEnum):
@@ -65,5 +68,6 @@ class InvoiceStatus(StrEnum):
     final = "final"
 
     @property
-    def proto(self) -> int:
-        return rpb.InvoiceStatus.Value(f"INVOICE_STATUS_{self.value.upper()}")
+    def proto(self) -> rpb.InvoiceStatus:
+        status = rpb.InvoiceStatus.Value(f"INVOICE_STATUS_{self.value.upper()}")
+        return cast(rpb.InvoiceStatus, status)

@@ -8,7 +8,7 @@ a `google.rpc.ErrorInfo` (a stable reason such as INSUFFICIENT_CREDITS) and, for
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import grpc
 from google.rpc import error_details_pb2, status_pb2
@@ -54,7 +54,11 @@ def decode(method: str, err: grpc.RpcError) -> RpcFailure:
     reason = domain = ""
     metadata: dict[str, str] = {}
     violations: list[tuple[str, str]] = []
-    trailers = err.trailing_metadata() if hasattr(err, "trailing_metadata") else None
+    # Each item is a (key, value) named tuple; the stubs declare its attributes only.
+    trailers = cast(
+        "tuple[tuple[str, str | bytes], ...] | None",
+        err.trailing_metadata() if hasattr(err, "trailing_metadata") else None,
+    )
     for key, value in trailers or ():
         if key != DETAILS_KEY or not isinstance(value, bytes):
             continue
@@ -63,13 +67,12 @@ def decode(method: str, err: grpc.RpcError) -> RpcFailure:
         except Exception:  # a broken trailer must not hide the real error
             continue
         for detail in status.details:
-            if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-                info = error_details_pb2.ErrorInfo()
-                detail.Unpack(info)
+            # Unpack returns False (and leaves the message alone) when the type does not match.
+            info = error_details_pb2.ErrorInfo()
+            bad = error_details_pb2.BadRequest()
+            if detail.Unpack(info):
                 reason, domain, metadata = info.reason, info.domain, dict(info.metadata)
-            elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-                bad = error_details_pb2.BadRequest()
-                detail.Unpack(bad)
+            elif detail.Unpack(bad):
                 violations.extend((v.field, v.description) for v in bad.field_violations)
     return RpcFailure(
         method=method,

@@ -200,24 +200,14 @@ def import_events(
                     mode=mode,
                 )
                 try:
-                    response = state.invoke(state.rating.IngestEvents, request)
+                    response: pb.IngestEventsResponse = state.invoke(
+                        state.rating.IngestEvents, request
+                    )
                 except grpc.RpcError as err:
                     failure = decode("IngestEvents", err)
                     failed_at = batch[0].number
                     break
-                for line, result in zip(sendable, response.results, strict=True):
-                    status = enum_value_name(pb.EventStatus, result.status)
-                    reject = None
-                    if result.status in (pb.EVENT_STATUS_REJECTED, pb.EVENT_STATUS_DENIED):
-                        reject = Reject(
-                            line.number,
-                            result.event_id,
-                            status,
-                            _code_name(result.error.code),
-                            result.error.reason,
-                            result.error.message,
-                        )
-                    tally.add(status, reject)
+                _tally_results(tally, sendable, response)
             bar.advance(task, len(batch))
 
     _report(state, path, tally, sent_all=failure is None)
@@ -232,6 +222,22 @@ def import_events(
         raise typer.Exit(1)
     if tally.failed:
         raise typer.Exit(EXIT_PARTIAL)
+
+
+def _tally_results(tally: Tally, sent: list[Line], response: pb.IngestEventsResponse) -> None:
+    for line, result in zip(sent, response.results, strict=True):
+        status = enum_value_name(pb.EventStatus, result.status)
+        reject = None
+        if result.status in (pb.EVENT_STATUS_REJECTED, pb.EVENT_STATUS_DENIED):
+            reject = Reject(
+                line.number,
+                result.event_id,
+                status,
+                _code_name(result.error.code),
+                result.error.reason,
+                result.error.message,
+            )
+        tally.add(status, reject)
 
 
 def _code_name(number: int) -> str:

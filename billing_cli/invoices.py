@@ -100,7 +100,7 @@ def invoices_list(
     items: list[pb.Invoice] = []
     token = page_token
     while len(items) < limit:
-        response = state.call(
+        response: pb.ListInvoicesResponse = state.call(
             state.rating.ListInvoices,
             pb.ListInvoicesRequest(
                 customer_id=customer,
@@ -154,7 +154,7 @@ def invoices_close(
         customer_id=customer,
         period_time=parse.timestamp(period, name="--period"),
     )
-    response = state.call(
+    response: pb.CloseBillingPeriodResponse = state.call(
         state.rating.CloseBillingPeriod, request, name="CloseBillingPeriod", request_id=rid
     )
     show_invoice(state, response.invoice)

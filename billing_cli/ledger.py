@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any, Protocol
 
 import typer
 from billing.ledger.v1 import ledger_pb2 as pb
@@ -95,7 +96,7 @@ def wallets_create(
     if grace is not None:
         request.late_event_grace_period.CopyFrom(parse.duration(grace, name="--grace"))
     request.request_id = state.request_id(request_id)
-    response = state.call(
+    response: pb.CreateWalletResponse = state.call(
         state.ledger.CreateWallet, request, name="CreateWallet", request_id=request.request_id
     )
     show_wallet(state, response.wallet)
@@ -105,7 +106,7 @@ def wallets_create(
 def wallets_get(ctx: typer.Context, wallet_id: Annotated[str, typer.Argument()]) -> None:
     """Show one wallet."""
     state = state_of(ctx)
-    response = state.call(
+    response: pb.GetWalletResponse = state.call(
         state.ledger.GetWallet, pb.GetWalletRequest(wallet_id=wallet_id), name="GetWallet"
     )
     show_wallet(state, response.wallet)
@@ -240,16 +241,15 @@ def grants_create(
             )
         )
     request.request_id = state.request_id(request_id)
-    response = state.call(
+    response: pb.CreateGrantResponse = state.call(
         state.ledger.CreateGrant, request, name="CreateGrant", request_id=request.request_id
     )
-    state.emit(
-        to_dict(response),
-        lambda: (
-            state.out.print(table("Grant", GRANT_COLUMNS, grant_rows([response.grant]))),
-            state.out.print(table("Entries", ENTRY_COLUMNS, entry_rows(list(response.entries)))),
-        ),
-    )
+
+    def show() -> None:
+        state.out.print(table("Grant", GRANT_COLUMNS, grant_rows([response.grant])))
+        state.out.print(table("Entries", ENTRY_COLUMNS, entry_rows(list(response.entries))))
+
+    state.emit(to_dict(response), show)
 
 
 @grants.command("get")
@@ -304,19 +304,18 @@ def grants_void(
     """Remove a grant's remainder."""
     state = state_of(ctx)
     rid = state.request_id(request_id)
-    response = state.call(
+    response: pb.VoidGrantResponse = state.call(
         state.ledger.VoidGrant,
         pb.VoidGrantRequest(request_id=rid, grant_id=grant_id, reason=reason),
         name="VoidGrant",
         request_id=rid,
     )
-    state.emit(
-        to_dict(response),
-        lambda: (
-            state.out.print(table("Grant", GRANT_COLUMNS, grant_rows([response.grant]))),
-            state.out.print(table("Entry", ENTRY_COLUMNS, entry_rows([response.entry]))),
-        ),
-    )
+
+    def show() -> None:
+        state.out.print(table("Grant", GRANT_COLUMNS, grant_rows([response.grant])))
+        state.out.print(table("Entry", ENTRY_COLUMNS, entry_rows([response.entry])))
+
+    state.emit(to_dict(response), show)
 
 
 # --- balance, history, debit ---------------------------------------------------------------------
@@ -398,7 +397,10 @@ def history(
         request = pb.ListEntriesRequest()
         request.CopyFrom(base)
         request.page_size, request.page_token = size, token
-        return state.call(state.ledger.ListEntries, request, name="ListEntries")
+        response: pb.ListEntriesResponse = state.call(
+            state.ledger.ListEntries, request, name="ListEntries"
+        )
+        return response
 
     items, token = _pages(page, "entries", limit, page_token)
     state.emit(
@@ -473,13 +475,11 @@ def _hold_rows(hold: pb.Hold) -> list[list[object]]:
 
 
 def _show_hold(state: State, response: pb.CreateHoldResponse | pb.CaptureHoldResponse) -> None:
-    state.emit(
-        to_dict(response),
-        lambda: (
-            state.out.print(table("Hold", HOLD_COLUMNS, _hold_rows(response.hold))),
-            _show_entry(state, response.entry),
-        ),
-    )
+    def show() -> None:
+        state.out.print(table("Hold", HOLD_COLUMNS, _hold_rows(response.hold)))
+        _show_entry(state, response.entry)
+
+    state.emit(to_dict(response), show)
 
 
 @holds.command("create")
@@ -503,7 +503,7 @@ def holds_create(
     if timeout is not None:
         request.timeout.CopyFrom(parse.duration(timeout, name="--expires-in"))
     request.request_id = state.request_id(request_id)
-    response = state.call(
+    response: pb.CreateHoldResponse = state.call(
         state.ledger.CreateHold, request, name="CreateHold", request_id=request.request_id
     )
     _show_hold(state, response)
@@ -560,9 +560,17 @@ def holds_get(ctx: typer.Context, hold_id: Annotated[str, typer.Argument()]) -> 
 # --- paging --------------------------------------------------------------------------------------
 
 
-def _pages(fetch, field: str, limit: int, token: str):  # type: ignore[no-untyped-def]
-    """Up to `limit` items over as many pages as needed; returns (items, next token or "")."""
-    items: list = []  # type: ignore[type-arg]
+class _Page(Protocol):
+    @property
+    def next_page_token(self) -> str: ...
+
+
+def _pages(
+    fetch: Callable[[int, str], _Page], field: str, limit: int, token: str
+) -> tuple[list[Any], str]:
+    """Up to `limit` items over as many pages as needed; returns (items, next token or "").
+    The items are the messages of the page's repeated field named `field`."""
+    items: list[Any] = []
     while len(items) < limit:
         response = fetch(min(limit - len(items), PAGE_MAX), token)
         items.extend(getattr(response, field))

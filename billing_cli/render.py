@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING
 
+from google.protobuf.descriptor import EnumDescriptor
+from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 from google.protobuf.message import Message
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
+
+if TYPE_CHECKING:
+    # What a field descriptor's enum type is under the upb runtime (the stubs give both).
+    from google._upb._message import EnumDescriptor as UpbEnumDescriptor
 
 
 def cell(value: object) -> Text:
@@ -20,7 +27,7 @@ def when(message: Message, field: str) -> str:
     """A Timestamp field as ISO 8601 UTC, or "" when unset."""
     if not message.HasField(field):
         return ""
-    value = getattr(message, field).ToDatetime()
+    value: datetime = getattr(message, field).ToDatetime()  # a Timestamp, found by name
     return (
         value.strftime("%Y-%m-%dT%H:%M:%SZ") if not value.microsecond else value.isoformat() + "Z"
     )
@@ -29,6 +36,7 @@ def when(message: Message, field: str) -> str:
 def enum(message: Message, field: str) -> str:
     """An enum field's value without its type prefix, lower case (GRANT_KIND_PREPAID: prepaid)."""
     descriptor = message.DESCRIPTOR.fields_by_name[field].enum_type
+    assert descriptor is not None, f"{field} is not an enum field"
     number = getattr(message, field)
     value = descriptor.values_by_number.get(number)
     if value is None:
@@ -38,14 +46,14 @@ def enum(message: Message, field: str) -> str:
     return name.lower()
 
 
-def _prefix(descriptor: Any) -> str:
+def _prefix(descriptor: EnumDescriptor | UpbEnumDescriptor) -> str:
     names = [v.name for v in descriptor.values]
     first = names[0]
     # The common prefix up to the last "_" (OVERAGE_POLICY_UNSPECIFIED -> OVERAGE_POLICY_).
     return first[: first.rfind("_") + 1] if first.endswith("_UNSPECIFIED") else ""
 
 
-def enum_value_name(enum_type: Any, number: int) -> str:
+def enum_value_name(enum_type: EnumTypeWrapper, number: int) -> str:
     value = enum_type.DESCRIPTOR.values_by_number.get(number)
     if value is None:
         return str(number)
@@ -100,5 +108,5 @@ def pairs(title: str | None, items: Iterable[tuple[str, object]]) -> RenderableT
     return titled(title, result)
 
 
-def metadata(values: Any) -> str:
+def metadata(values: Mapping[str, str]) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(values.items()))

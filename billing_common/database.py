@@ -40,12 +40,13 @@ def embedded_server_uri(data_dir: Path) -> str:
     server. A user killed with SIGKILL never removes itself, so the server would outlive every
     later user: dead users are forgotten before we join (so a running server is adopted) and
     again when we leave (so the last live user does stop it)."""
-    import pgserver  # imported lazily: only the embedded mode needs it
+    # Imported lazily: only the embedded mode needs it.
+    from pgserver.postgres_server import get_server
 
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     _forget_dead_users(data_dir)
-    server = pgserver.get_server(data_dir, cleanup_mode="stop")
+    server = get_server(data_dir, cleanup_mode="stop")
     # atexit runs hooks last-registered first: this one before pgserver's own clean-up.
     atexit.register(_forget_dead_users, data_dir)
     uri: str = server.get_uri()
@@ -134,14 +135,12 @@ def _sqlstate(error: BaseException) -> str | None:
 def is_transient(exc: BaseException) -> bool:
     """Whether an error means "the database is unreachable for now" (retry later), as opposed to
     a bug or an answer. Looks through SQLAlchemy's wrapper and the driver's error it adapts."""
-    if isinstance(exc, Unavailable):
-        return True
-    if isinstance(exc, sa_exc.TimeoutError):  # no pooled connection came free in time
+    if isinstance(exc, (Unavailable, sa_exc.TimeoutError)):  # TimeoutError: no pooled connection
         return True
     if isinstance(exc, sa_exc.DBAPIError):
-        if exc.connection_invalidated:
-            return True
-        if isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError)):
+        if exc.connection_invalidated or isinstance(
+            exc, (sa_exc.OperationalError, sa_exc.InterfaceError)
+        ):
             return True
         causes: list[BaseException] = [exc.orig] if exc.orig is not None else []
     else:

@@ -1,7 +1,9 @@
 """Turning `BillingError`s into rich gRPC statuses (ErrorInfo + BadRequest details).
 
-Each service passes its own table (class -> code, reason) from its gRPC adapter; the lookup walks
-the exception's class hierarchy, so a table entry for a base class covers its subclasses.
+Every error is declared once, as a class: its category (the `billing_common.errors` class it
+derives from: InvalidArgument, NotFound, ...) gives its gRPC code through CODES below, and its
+`reason` (ErrorInfo.reason) is written on the class (an input error may carry a more exact one on
+the instance, e.g. INVALID_AMOUNT). No service keeps a table of its own.
 """
 
 from __future__ import annotations
@@ -14,22 +16,40 @@ from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from billing_common.errors import BillingError
+from billing_common.errors import (
+    AlreadyExists,
+    BillingError,
+    FailedPrecondition,
+    Internal,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+    Unavailable,
+)
 
-ErrorTable = Mapping[type[BillingError], tuple[grpc.StatusCode, str | None]]
+# The gRPC code of each category of error.
+CODES: Mapping[type[BillingError], grpc.StatusCode] = {
+    InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+    NotFound: grpc.StatusCode.NOT_FOUND,
+    AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
+    FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
+    Unavailable: grpc.StatusCode.UNAVAILABLE,
+    ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    Internal: grpc.StatusCode.INTERNAL,
+}
 
 
-def classify(error: BillingError, table: ErrorTable) -> tuple[grpc.StatusCode, str]:
-    """The gRPC code and reason of an error; the table's reason wins over the instance's default."""
+def classify(error: BillingError) -> tuple[grpc.StatusCode, str]:
+    """The gRPC code of an error's category and its reason (INTERNAL for an error of none)."""
     for cls in type(error).__mro__:
-        if cls in table:
-            code, reason = table[cls]  # type: ignore[index]
-            return code, reason or error.reason
+        code = CODES.get(cls)
+        if code is not None:
+            return code, error.reason
     return grpc.StatusCode.INTERNAL, error.reason
 
 
-def to_rpc_status(error: BillingError, table: ErrorTable, domain: str) -> status_pb2.Status:
-    code, reason = classify(error, table)
+def to_rpc_status(error: BillingError, domain: str) -> status_pb2.Status:
+    code, reason = classify(error)
     status = status_pb2.Status(code=code.value[0], message=error.message)
     info = any_pb2.Any()
     info.Pack(error_details_pb2.ErrorInfo(reason=reason, domain=domain))
@@ -49,13 +69,13 @@ def to_rpc_status(error: BillingError, table: ErrorTable, domain: str) -> status
     return status
 
 
-def to_grpc_status(error: BillingError, table: ErrorTable, domain: str) -> grpc.Status:
-    return rpc_status.to_status(to_rpc_status(error, table, domain))
+def to_grpc_status(error: BillingError, domain: str) -> grpc.Status:
+    return rpc_status.to_status(to_rpc_status(error, domain))
 
 
-def item_error(error: BillingError, table: ErrorTable) -> types_pb2.ItemError:
+def item_error(error: BillingError) -> types_pb2.ItemError:
     """A batch item's error: what a failed unary call carries in its status details."""
-    code, reason = classify(error, table)
+    code, reason = classify(error)
     return types_pb2.ItemError(
         code=code.value[0],
         reason=reason,

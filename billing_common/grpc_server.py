@@ -10,7 +10,15 @@ import inspect
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterable,
+    Iterator,
+    Sequence,
+)
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -25,13 +33,16 @@ from grpc_reflection.v1alpha import reflection
 from billing_common import metrics
 from billing_common.database import is_transient, unavailable
 from billing_common.errors import BillingError, Internal, InvalidArgument, ResourceExhausted
-from billing_common.grpc_errors import ErrorTable, classify, to_grpc_status
+from billing_common.grpc_errors import classify, to_grpc_status
 
 log = structlog.get_logger(__name__)
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
-Handler = Callable[[Any, Req, grpc.aio.ServicerContext], Awaitable[Resp]]
+# The context gRPC hands a handler. grpc.aio dispatches to handlers untyped, so its request and
+# response type parameters carry nothing: `object`.
+Ctx = grpc.aio.ServicerContext[object, object]
+Handler = Callable[[Any, Req, Ctx], Awaitable[Resp]]
 
 # Request fields bound into every log line of a call, when the request has them.
 _LOG_FIELDS = ("request_id", "wallet_id", "customer_id", "grant_id", "entry_id")
@@ -50,28 +61,32 @@ def as_billing_error(exc: Exception) -> BillingError:
     return Internal("internal error; the service logged the details")
 
 
-def nul_field(message: Message, prefix: str = "") -> str | None:
+def nul_field(message: Message) -> str | None:
     """The path of the first string in a request holding a NUL character (PostgreSQL text cannot
     store one), or None."""
+    return next((path for path, text in _strings(message, "") if "\x00" in text), None)
+
+
+def _strings(message: Message, prefix: str) -> Iterator[tuple[str, str]]:
+    """Every string of a message, map keys included, with its path, depth first."""
     for fd, value in message.ListFields():
         name = prefix + fd.name
         if fd.message_type is not None and fd.message_type.GetOptions().map_entry:
             for key, item in value.items():
-                if "\x00" in str(key) or (isinstance(item, str) and "\x00" in item):
-                    return f"{name}[{key!r}]"
-                if isinstance(item, Message) and (found := nul_field(item, f"{name}[{key!r}].")):
-                    return found
+                yield f"{name}[{key!r}]", str(key)
+                yield from _value_strings(f"{name}[{key!r}]", item)
         elif fd.is_repeated:
             for i, item in enumerate(value):
-                if isinstance(item, str) and "\x00" in item:
-                    return f"{name}[{i}]"
-                if isinstance(item, Message) and (found := nul_field(item, f"{name}[{i}].")):
-                    return found
-        elif isinstance(value, str) and "\x00" in value:
-            return name
-        elif isinstance(value, Message) and (found := nul_field(value, name + ".")):
-            return found
-    return None
+                yield from _value_strings(f"{name}[{i}]", item)
+        else:
+            yield from _value_strings(name, value)
+
+
+def _value_strings(path: str, value: object) -> Iterator[tuple[str, str]]:
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, Message):
+        yield from _strings(value, path + ".")
 
 
 def add_servicer(server: grpc.aio.Server, servicer: object, service: ServiceDescriptor) -> str:
@@ -103,14 +118,14 @@ def _encoded(response: Message | bytes) -> bytes:
     return response if isinstance(response, bytes) else response.SerializeToString()
 
 
-def rpc(table: ErrorTable, domain: str) -> Callable[[Handler[Req, Resp]], Handler[Req, Resp]]:
+def rpc(domain: str) -> Callable[[Handler[Req, Resp]], Handler[Req, Resp]]:
     """Decorate a servicer method: bind log context, map BillingError to a rich status."""
 
     def decorate(handler: Handler[Req, Resp]) -> Handler[Req, Resp]:
         method = handler.__name__
 
         @functools.wraps(handler)
-        async def wrapper(self: Any, request: Req, context: grpc.aio.ServicerContext) -> Resp:
+        async def wrapper(self: Any, request: Req, context: Ctx) -> Resp:
             fields = {f: getattr(request, f) for f in _LOG_FIELDS if getattr(request, f, "")}
             started = time.perf_counter()
             code = "OK"
@@ -130,8 +145,8 @@ def rpc(table: ErrorTable, domain: str) -> Callable[[Handler[Req, Resp]], Handle
                             code = "ABORTED_BY_HANDLER"
                             raise
                         err = as_billing_error(exc)
-                    code = classify(err, table)[0].name
-                    await context.abort_with_status(to_grpc_status(err, table, domain))
+                    code = classify(err)[0].name
+                    await context.abort_with_status(to_grpc_status(err, domain))
                     raise AssertionError("unreachable: abort_with_status raises")
                 finally:
                     metrics.RPC_REQUESTS.labels(method, code).inc()
@@ -142,11 +157,11 @@ def rpc(table: ErrorTable, domain: str) -> Callable[[Handler[Req, Resp]], Handle
     return decorate
 
 
-StreamHandler = Callable[[Any, Req, grpc.aio.ServicerContext], AsyncIterator[Resp]]
+StreamHandler = Callable[[Any, Req, Ctx], AsyncIterator[Resp]]
 
 
 def stream_rpc(
-    table: ErrorTable, domain: str
+    domain: str,
 ) -> Callable[[StreamHandler[Req, Resp]], StreamHandler[Req, Resp]]:
     """`rpc` for a server-streaming method: an error raised while the stream runs ends it with
     the same rich status a unary call would get (UNAVAILABLE for a database outage), never
@@ -156,9 +171,7 @@ def stream_rpc(
         method = handler.__name__
 
         @functools.wraps(handler)
-        async def wrapper(
-            self: Any, request: Req, context: grpc.aio.ServicerContext
-        ) -> AsyncIterator[Resp]:
+        async def wrapper(self: Any, request: Req, context: Ctx) -> AsyncIterator[Resp]:
             fields = {f: getattr(request, f) for f in _LOG_FIELDS if getattr(request, f, "")}
             with structlog.contextvars.bound_contextvars(rpc=method, **fields):
                 try:
@@ -169,8 +182,8 @@ def stream_rpc(
                     raise
                 except Exception as exc:
                     err = as_billing_error(exc)
-                metrics.RPC_REQUESTS.labels(method, classify(err, table)[0].name).inc()
-                await context.abort_with_status(to_grpc_status(err, table, domain))
+                metrics.RPC_REQUESTS.labels(method, classify(err)[0].name).inc()
+                await context.abort_with_status(to_grpc_status(err, domain))
 
         return wrapper
 
@@ -191,10 +204,19 @@ SECONDS_RANGE = (1.0, 86_400.0)
 
 
 class TransportSettings(Protocol):
-    message_bytes_max: int
-    concurrent_rpcs_max: int
-    keepalive_s: float
-    connection_idle_s: float
+    """The transport settings of a service's (frozen) settings."""
+
+    @property
+    def message_bytes_max(self) -> int: ...
+
+    @property
+    def concurrent_rpcs_max(self) -> int: ...
+
+    @property
+    def keepalive_s(self) -> float: ...
+
+    @property
+    def connection_idle_s(self) -> float: ...
 
 
 def within(name: str, value: float, bounds: tuple[float, float]) -> None:
@@ -259,7 +281,7 @@ class ServerLimits:
 _UNCOUNTED = ("/grpc.health.", "/grpc.reflection.")
 
 
-class ConcurrencyLimit(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+class ConcurrencyLimit(grpc.aio.ServerInterceptor):
     """At most `limit` calls in our handlers at once; beyond it a call is RESOURCE_EXHAUSTED at
     once (logged and counted), rather than queued without bound. grpc.aio's own
     `maximum_concurrent_rpcs` queues excess calls instead of refusing them."""
@@ -271,36 +293,40 @@ class ConcurrencyLimit(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Req, Resp] | None]
+        ],
         details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler[Req, Resp] | None:
         handler = await continuation(details)
         if handler is None or details.method.startswith(_UNCOUNTED):
             return handler
         method = details.method.rsplit("/", 1)[-1]
         for kind in ("unary_unary", "unary_stream", "stream_unary", "stream_stream"):
             if (behavior := getattr(handler, kind)) is not None:
-                return getattr(grpc, f"{kind}_rpc_method_handler")(
+                # The factory of the kind of handler we were given (found by name: untyped).
+                factory: Callable[..., grpc.RpcMethodHandler[Req, Resp]]
+                factory = getattr(grpc, f"{kind}_rpc_method_handler")
+                return factory(
                     self._counted(behavior, method),
                     request_deserializer=handler.request_deserializer,
                     response_serializer=handler.response_serializer,
                 )
         return handler
 
-    async def _refuse(self, method: str, context: grpc.aio.ServicerContext) -> None:
+    async def _refuse(self, method: str, context: Ctx) -> None:
         log.warning("rpc_refused_overload", rpc=method, in_flight=self.in_flight)
         metrics.RPC_REQUESTS.labels(method, "RESOURCE_EXHAUSTED").inc()
         error = ResourceExhausted(
             f"more than {self.limit} calls in progress; retry shortly with the same request_id",
             reason="TOO_MANY_CONCURRENT_RPCS",
         )
-        table = {ResourceExhausted: (grpc.StatusCode.RESOURCE_EXHAUSTED, None)}
-        await context.abort_with_status(to_grpc_status(error, table, self.domain))
+        await context.abort_with_status(to_grpc_status(error, self.domain))
 
     def _counted(self, behavior: Callable[..., Any], method: str) -> Callable[..., Any]:
         if inspect.isasyncgenfunction(behavior):
 
-            async def stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            async def stream(request: Any, context: Ctx) -> Any:
                 if self.in_flight >= self.limit:
                     await self._refuse(method, context)
                 self.in_flight += 1
@@ -312,7 +338,7 @@ class ConcurrencyLimit(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
             return stream
 
-        async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def unary(request: Any, context: Ctx) -> Any:
             if self.in_flight >= self.limit:
                 await self._refuse(method, context)
             self.in_flight += 1
@@ -384,7 +410,7 @@ class GrpcServer:
         log.info("server_stopped")
 
 
-Job = Callable[[asyncio.Event], Awaitable[None]]
+Job = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 
 
 def exit_on_stop_signals() -> None:

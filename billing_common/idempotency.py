@@ -15,7 +15,7 @@ def fingerprint(method: str, request: Message) -> bytes:
     copy = type(request)()
     copy.CopyFrom(request)
     if "request_id" in copy.DESCRIPTOR.fields_by_name:
-        copy.ClearField("request_id")  # type: ignore[arg-type]
+        copy.ClearField("request_id")
     digest = hashlib.sha256(method.encode())
     digest.update(b"\0")
     digest.update(copy.SerializeToString(deterministic=True))

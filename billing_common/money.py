@@ -20,7 +20,7 @@ from decimal import (
     Overflow,
     localcontext,
 )
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from billing_common.errors import InvalidArgument
 
@@ -51,14 +51,14 @@ def exact(fn: F) -> F:
             with localcontext(MONEY):
                 return await fn(*args, **kwargs)
 
-        return run_async  # type: ignore[return-value]
+        return cast(F, run_async)  # functools.wraps: the signature of `fn`
 
     @functools.wraps(fn)
     def run(*args: Any, **kwargs: Any) -> Any:
         with localcontext(MONEY):
             return fn(*args, **kwargs)
 
-    return run  # type: ignore[return-value]
+    return cast(F, run)  # functools.wraps: the signature of `fn`
 
 
 # ASCII digits only: \d would accept any Unicode digit ("１"), and Decimal() would too.

@@ -10,6 +10,7 @@ import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 STARTUP_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 30.0
@@ -77,9 +78,9 @@ async def start_service(
     return ServiceProcess(process, int(record["port"]))
 
 
-async def _drain(stream: asyncio.StreamReader, log: object) -> None:
+async def _drain(stream: asyncio.StreamReader, log: BinaryIO | None) -> None:
     """Keep reading the child's logs so its pipe never fills up."""
     while line := await stream.readline():
         if log is not None:
-            log.write(line)  # type: ignore[attr-defined]
-            log.flush()  # type: ignore[attr-defined]
+            log.write(line)
+            log.flush()

@@ -4,18 +4,42 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from dataclasses import fields, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-S = TypeVar("S")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+S = TypeVar("S", bound="DataclassInstance")  # a settings dataclass
+
+# Pooled database connections per process: at least 2, so a long write never leaves reads
+# without a connection; at most 1,000 (PostgreSQL's max_connections must allow N workers x it).
+POOL_SIZE_RANGE = (2, 1000)
+
+
+def check_common(settings: Any) -> None:
+    """The rules every service's settings share, ValueError naming the setting: `pool_size` in
+    POOL_SIZE_RANGE, and every duration (a field named `*_s`) a finite number of seconds, 0 or
+    more (0 turns a periodic job off where the setting says so)."""
+    low, high = POOL_SIZE_RANGE
+    if not low <= settings.pool_size <= high:
+        raise ValueError(f"setting pool_size={settings.pool_size} is outside {low}..{high}")
+    for f in fields(settings):
+        if f.name.endswith("_s"):
+            value = getattr(settings, f.name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(
+                    f"setting {f.name}={value} must be a finite number of seconds, 0 or more"
+                )
 
 
 def from_env(cls: type[S], prefix: str, env: dict[str, str] | None = None) -> S:
     source = dict(os.environ if env is None else env)
     values: dict[str, object] = {}
-    for f in fields(cls):  # type: ignore[arg-type]
+    for f in fields(cls):
         raw = source.get(f"{prefix}_{f.name.upper()}")
         if raw is not None:
             values[f.name] = _coerce(f.type, raw)
@@ -24,8 +48,8 @@ def from_env(cls: type[S], prefix: str, env: dict[str, str] | None = None) -> S:
 
 def with_args(settings: S, args: argparse.Namespace) -> S:
     """The settings with every flag given on the command line applied."""
-    given = {f.name: getattr(args, f.name) for f in fields(settings) if hasattr(args, f.name)}  # type: ignore[arg-type]
-    return replace(settings, **given)  # type: ignore[type-var]
+    given = {f.name: getattr(args, f.name) for f in fields(settings) if hasattr(args, f.name)}
+    return replace(settings, **given)
 
 
 def settings_parser(cls: type[Any], prefix: str) -> argparse.ArgumentParser:

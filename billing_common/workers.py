@@ -29,7 +29,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -63,7 +63,7 @@ def check_workers(workers: int) -> None:
 
 # A worker's entry: the service's `run(settings, worker=, started=)`, a module-level coroutine
 # function (the spawn method pickles it by name).
-WorkerMain = Callable[..., Awaitable[None]]
+WorkerMain = Callable[..., Coroutine[Any, Any, None]]
 
 
 def worker_metrics_listen(listen: str, worker: int) -> str:

@@ -6,6 +6,8 @@ import argparse
 import asyncio
 import json
 import sys
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from billing_common import database
 from billing_common.clock import SystemClock
@@ -14,11 +16,14 @@ from billing_common.logs import configure_logging
 from billing_common.money import exact, format_amount
 from ledger_service import main
 from ledger_service.adapters.db.migrate import upgrade_async
+from ledger_service.app.service import LedgerApp
 from ledger_service.config import LedgerSettings, settings_parser
+
+T = TypeVar("T")
 
 
 @exact  # verify sums amounts in the app layer: under MONEY, like every money operation
-async def _with_app(settings: LedgerSettings, work):  # type: ignore[no-untyped-def]
+async def _with_app(settings: LedgerSettings, work: Callable[[LedgerApp], Awaitable[T]]) -> T:
     uri = await main.database_uri(settings)
     engine = database.create_engine(uri, pool_size=2)
     try:

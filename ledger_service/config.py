@@ -112,34 +112,40 @@ def settings_parser() -> argparse.ArgumentParser:
     return settings.settings_parser(LedgerSettings, "LEDGER")
 
 
-WEBHOOK_ATTEMPTS_LIMIT = 1000
-WEBHOOK_PURGE_BATCH_LIMIT = 100_000
-
-
 def _check_webhooks(s: LedgerSettings) -> None:
     """Refuse webhook settings that cannot work, naming the setting (at start, not mid-run)."""
-    problems = []
-    if not s.webhook_timeout_s > 0:
-        problems.append("webhook_timeout_s must be above 0")
-    if not s.webhook_connect_timeout_s > 0:
-        problems.append("webhook_connect_timeout_s must be above 0")
-    if not s.webhook_retry_base_s > 0:
-        problems.append("webhook_retry_base_s must be above 0")
-    elif not s.webhook_retry_max_s >= s.webhook_retry_base_s:
-        problems.append("webhook_retry_max_s must be at least webhook_retry_base_s")
-    if not 1 <= s.webhook_attempts_max <= WEBHOOK_ATTEMPTS_LIMIT:
-        problems.append(f"webhook_attempts_max must be 1 to {WEBHOOK_ATTEMPTS_LIMIT}")
     request_s = s.webhook_connect_timeout_s + s.webhook_timeout_s
-    if not s.webhook_lease_s > request_s:
-        problems.append(
+    attempts, purge = limits.WEBHOOK_ATTEMPTS_LIMIT, limits.WEBHOOK_PURGE_BATCH_LIMIT
+    rules = [  # (holds, what the setting must be); NaN never holds
+        (s.webhook_timeout_s > 0, "webhook_timeout_s must be above 0"),
+        (s.webhook_connect_timeout_s > 0, "webhook_connect_timeout_s must be above 0"),
+        (s.webhook_retry_base_s > 0, "webhook_retry_base_s must be above 0"),
+        (
+            s.webhook_retry_max_s >= s.webhook_retry_base_s,
+            "webhook_retry_max_s must be at least webhook_retry_base_s",
+        ),
+        (
+            1 <= s.webhook_attempts_max <= attempts,
+            f"webhook_attempts_max must be 1 to {attempts}",
+        ),
+        (
+            s.webhook_lease_s > request_s,
             "webhook_lease_s must be longer than a request may take "
-            f"(webhook_connect_timeout_s + webhook_timeout_s = {request_s:g} s)"
-        )
-    if not s.webhook_delivered_retention_s >= 0:
-        problems.append("webhook_delivered_retention_s must not be negative")
-    elif not s.webhook_failed_retention_s >= s.webhook_delivered_retention_s:
-        problems.append("webhook_failed_retention_s must be at least webhook_delivered_retention_s")
-    if not 1 <= s.webhook_purge_batch_size <= WEBHOOK_PURGE_BATCH_LIMIT:
-        problems.append(f"webhook_purge_batch_size must be 1 to {WEBHOOK_PURGE_BATCH_LIMIT:,}")
+            f"(webhook_connect_timeout_s + webhook_timeout_s = {request_s:g} s)",
+        ),
+        (
+            s.webhook_delivered_retention_s >= 0,
+            "webhook_delivered_retention_s must not be negative",
+        ),
+        (
+            s.webhook_failed_retention_s >= s.webhook_delivered_retention_s,
+            "webhook_failed_retention_s must be at least webhook_delivered_retention_s",
+        ),
+        (
+            1 <= s.webhook_purge_batch_size <= purge,
+            f"webhook_purge_batch_size must be 1 to {purge:,}",
+        ),
+    ]
+    problems = [must for holds, must in rules if not holds]
     if problems:
         raise ValueError("; ".join(problems))

@@ -10,8 +10,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from billing_common import grpc_server
+from billing_common import settings as settings_rules
 from billing_common.grpc_server import ServerLimits
 from billing_common.paging import PAGE_SIZE_MAX as PAGE_SIZE_MAX
+from billing_common.settings import POOL_SIZE_RANGE as POOL_SIZE_RANGE
 
 if TYPE_CHECKING:
     from ledger_service.config import LedgerSettings
@@ -35,12 +37,19 @@ WRITE_BATCH_MAX = 1000
 WRITE_TRANSACTIONS_IN_FLIGHT = 1
 WRITE_IN_FLIGHT_RANGE = (1, 64)
 
+# -- webhooks -------------------------------------------------------------------------------
+# Delivery attempts per event and endpoint (LEDGER_WEBHOOK_ATTEMPTS_MAX) at most.
+WEBHOOK_ATTEMPTS_LIMIT = 1000
+# Deliveries purged per round (LEDGER_WEBHOOK_PURGE_BATCH_SIZE) at most.
+WEBHOOK_PURGE_BATCH_LIMIT = 100_000
+
 # -- requests -------------------------------------------------------------------------------
 DEBIT_BATCH_MAX = 1000  # debits per DebitBatch
 
 
 def check(settings: LedgerSettings) -> ServerLimits:
     """The settings' bounds, checked (ValueError naming the setting), as server limits."""
+    settings_rules.check_common(settings)
     grpc_server.within("write_queue_max", settings.write_queue_max, WRITE_QUEUE_RANGE)
     grpc_server.within("write_in_flight", settings.write_in_flight, WRITE_IN_FLIGHT_RANGE)
     return grpc_server.server_limits(settings)

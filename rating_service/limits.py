@@ -10,8 +10,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from billing_common import grpc_server
+from billing_common import settings as settings_rules
 from billing_common.grpc_server import ServerLimits
 from billing_common.paging import PAGE_SIZE_MAX as PAGE_SIZE_MAX
+from billing_common.settings import POOL_SIZE_RANGE as POOL_SIZE_RANGE
 
 if TYPE_CHECKING:
     from rating_service.config import RatingSettings
@@ -25,6 +27,7 @@ CONNECTION_IDLE_S = grpc_server.CONNECTION_IDLE_S
 
 def check(settings: RatingSettings) -> ServerLimits:
     """The settings' bounds, checked (ValueError naming the setting), as server limits."""
+    settings_rules.check_common(settings)
     grpc_server.within("forward_batch_size", settings.forward_batch_size, FORWARD_BATCH_RANGE)
     concurrency = settings.forward_concurrency
     if not 1 <= concurrency <= FORWARD_CONCURRENCY_MAX or concurrency >= settings.pool_size:

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from billing_common.errors import InvalidArgument, Violation
 from ledger_service.app import commands as cmd
@@ -42,7 +42,8 @@ Change = Callable[[WalletState], WalletState]
 
 
 class Operation(Protocol):
-    idem: cmd.Idem
+    @property
+    def idem(self) -> cmd.Idem: ...
 
     @property
     def conflict_key(self) -> str | None: ...
@@ -64,7 +65,9 @@ class _Defaults:
     """What most operations do: share a transaction with anything, check nothing more on a
     replay, need nothing beyond the locked state."""
 
-    conflict_key: str | None = None
+    @property
+    def conflict_key(self) -> str | None:
+        return None
 
     async def check_replay(self, store: LedgerStore) -> None:
         """Checks a replay of a stored request still has to pass (a BillingError refuses it)."""
@@ -73,18 +76,28 @@ class _Defaults:
         return None
 
 
+class _WalletCommand(Protocol):
+    """A command with `idem` and `wallet_id`."""
+
+    @property
+    def idem(self) -> cmd.Idem: ...
+
+    @property
+    def wallet_id(self) -> str: ...
+
+
 class _Direct(_Defaults):
     """An operation whose command names its wallet."""
 
-    command: Any  # a command with `idem` and `wallet_id`
+    command: _WalletCommand
 
     @property
     def idem(self) -> cmd.Idem:
-        return self.command.idem  # type: ignore[no-any-return]
+        return self.command.idem
 
     @property
     def wallet_id(self) -> str:
-        return self.command.wallet_id  # type: ignore[no-any-return]
+        return self.command.wallet_id
 
     async def locate(self, store: LedgerStore) -> str:
         return self.wallet_id

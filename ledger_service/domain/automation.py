@@ -37,6 +37,7 @@ from ledger_service.domain.model import (
     AlertRule,
     AllotmentSchedule,
     Automation,
+    Entry,
     EventType,
     Grant,
     TopUp,
@@ -66,7 +67,7 @@ def default_alert_rules(wallet_id: str, new_id: NewId) -> tuple[AlertRule, ...]:
 
 
 def backoff(failures: int) -> timedelta:
-    return min(FAILURE_BACKOFF_BASE * 2 ** max(failures - 1, 0), FAILURE_BACKOFF_MAX)
+    return min(FAILURE_BACKOFF_BASE * (1 << max(failures - 1, 0)), FAILURE_BACKOFF_MAX)
 
 
 @exact
@@ -84,6 +85,7 @@ def granted_in_force(state: WalletState, at: datetime) -> Decimal:
 
 
 def _with_automation(state: WalletState, **changes: object) -> WalletState:
+    # `changes` are Automation fields by keyword, checked by `replace` when it runs.
     return replace(state, automation=replace(state.automation, **changes))  # type: ignore[arg-type]
 
 
@@ -279,7 +281,7 @@ def _scaled(value: Decimal, exponent: int) -> int:
     """`value * 10**-exponent` as an exact integer (`exponent` at most value's own exponent)."""
     sign, digits, own = value.as_tuple()
     assert isinstance(own, int) and own >= exponent, "finite, with no more digits than asked"
-    magnitude = int("".join(map(str, digits)) or "0") * 10 ** (own - exponent)
+    magnitude: int = int("".join(map(str, digits)) or "0") * 10 ** (own - exponent)
     return -magnitude if sign else magnitude
 
 
@@ -330,6 +332,7 @@ def debit_with_cover(
 ) -> ledger.Outcome:
     """A debit; when a DENY wallet cannot cover it, first an IMMEDIATE top-up that can, if the
     rule allows one (the refusal stands otherwise)."""
+    # `debit` is ledger.debit's keywords, passed through (their types are its own).
     try:
         return ledger.debit(state, now=now, **debit)  # type: ignore[arg-type]
     except InsufficientCredits as refused:
@@ -338,7 +341,7 @@ def debit_with_cover(
         cover = cover_shortfall(state, refused.shortfall, now, new_id, occurred)
         if cover is None:
             raise
-        done = ledger.debit(cover.state, now=now, **debit)  # type: ignore[arg-type]
+        done = ledger.debit(cover.state, now=now, **debit)  # type: ignore[arg-type]  # (as above)
         return ledger.Outcome(done.state, cover.entries + done.entries, cover.events + done.events)
 
 
@@ -351,7 +354,7 @@ def then_automate(outcome: ledger.Outcome, now: datetime, new_id: NewId) -> ledg
 @exact
 def automate(state: WalletState, now: datetime, new_id: NewId) -> ledger.Outcome:
     """Run the top-up rule, then the alert rules, against the balance after a write."""
-    entries: list = []
+    entries: list[Entry] = []
     events: list[WalletEvent] = []
     rule = state.automation.topup_rule
     if rule is not None and not rule.armed and ledger.available(state, now) >= rule.threshold:

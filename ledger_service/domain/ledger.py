@@ -141,7 +141,7 @@ def _entry(state: WalletState, now: datetime, **fields: object) -> Entry:
     return Entry(
         available_after=available(state, now),
         overage_after=state.overage,
-        **fields,  # type: ignore[arg-type]
+        **fields,  # type: ignore[arg-type]  # the other Entry fields by keyword
     )
 
 

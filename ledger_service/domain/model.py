@@ -320,7 +320,7 @@ class AllotmentSchedule:
 
     def due(self, now: datetime) -> list[int]:
         """Period indices whose grant is due at `now` and not booked yet (bounded)."""
-        found = []
+        found: list[int] = []
         k = self.next_index
         while len(found) < CATCH_UP_PERIODS_MAX and self.start(k) <= now:
             if self.end_time is not None and self.start(k) >= self.end_time:

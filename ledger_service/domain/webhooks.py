@@ -78,7 +78,7 @@ class RetryPolicy:
         assert attempts >= 1
         # Cap the exponent before multiplying: 2**attempts overflows timedelta long before 12.
         doublings = min(attempts - 1, 32)
-        return min(self.first_delay * 2**doublings, self.delay_max)
+        return min(self.first_delay * (1 << doublings), self.delay_max)
 
 
 @dataclass(frozen=True, slots=True)

@@ -151,7 +151,9 @@ class LedgerClient:
             ]
         )
         try:
-            response = await self.stub.DebitBatch(request, timeout=self.timeout_s)
+            response: lpb.DebitBatchResponse = await self.stub.DebitBatch(
+                request, timeout=self.timeout_s
+            )
         except grpc.aio.AioRpcError as exc:
             message = f"DebitBatch failed: {exc.code().name}: {exc.details()}"
             answer = _refused(exc)
@@ -180,7 +182,9 @@ class LedgerClient:
             description=description,
         )
         try:
-            response = await self.stub.RefundDebit(request, timeout=self.timeout_s)
+            response: lpb.RefundDebitResponse = await self.stub.RefundDebit(
+                request, timeout=self.timeout_s
+            )
         except grpc.aio.AioRpcError as exc:
             if (answer := _refused(exc)).refusal != LedgerRefusal.RETRY_LATER:
                 return answer
@@ -196,7 +200,7 @@ class LedgerClient:
 
         async def one(grant_id: str) -> tuple[str, str]:
             async with slots:
-                response = await self.stub.GetGrant(
+                response: lpb.GetGrantResponse = await self.stub.GetGrant(
                     lpb.GetGrantRequest(grant_id=grant_id), timeout=self.timeout_s
                 )
             return grant_id, _KINDS.get(response.grant.kind, GrantKind.PREPAID)
@@ -215,7 +219,7 @@ class LedgerClient:
         try:
             # A read waits (within the timeout) for a channel that is reconnecting after a
             # ledger restart, rather than failing at once.
-            response = await self.stub.GetBalance(
+            response: lpb.GetBalanceResponse = await self.stub.GetBalance(
                 request, timeout=self.timeout_s, wait_for_ready=True
             )
         except grpc.aio.AioRpcError as exc:
@@ -231,7 +235,7 @@ class LedgerClient:
         request = lpb.ListTopUpsRequest(wallet_id=wallet_id, page_size=TOP_UP_PAGE)
         for _ in range(TOP_UP_PAGES_MAX):  # newest first: stop once past the period's start
             try:
-                response = await self.stub.ListTopUps(
+                response: lpb.ListTopUpsResponse = await self.stub.ListTopUps(
                     request, timeout=self.timeout_s, wait_for_ready=True
                 )
             except grpc.aio.AioRpcError as exc:
@@ -261,7 +265,7 @@ class LedgerClient:
 
     async def wallet(self, wallet_id: str) -> WalletView | None:
         try:
-            response = await self.stub.GetWallet(
+            response: lpb.GetWalletResponse = await self.stub.GetWallet(
                 lpb.GetWalletRequest(wallet_id=wallet_id), timeout=self.timeout_s
             )
         except grpc.aio.AioRpcError as exc:

@@ -14,7 +14,9 @@ thrown away) and records a refund owed for each debit the ledger booked on the o
 in one transaction; those refunds are tried at once and, failing that, delivered by the
 forwarder until acknowledged. A crash between A and B leaves PENDING charges the forwarder
 delivers after `sync_hold`: nothing is lost and the request id derived from the event id keeps
-the ledger from booking it twice.
+the ledger from booking it twice. A retry finds the holder gone when its session advisory locks
+are free (the request's, the event's aggregates') and takes the request or event over at once
+(`ingest_sync`, `_take_over`).
 """
 
 from __future__ import annotations
@@ -27,19 +29,20 @@ from typing import Any
 
 import structlog
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from billing_common.errors import BillingError, InvalidArgument
 from billing_common.transactions import RETRIES_MAX, retryable
-from rating_service.adapters.db.repository import RatingRepository
+from rating_service.adapters.db.repository import ChargeRow, Claim, RatingRepository
 from rating_service.app import commands as cmd
 from rating_service.app.accept import RatingPolicy, accept
 from rating_service.app.context import Context, check_replay
 from rating_service.app.debits import charge_view, debit_item
 from rating_service.app.failures import report_failed
 from rating_service.app.ports import Booked, LedgerUnavailable, Refused
-from rating_service.domain.batch import Applied
+from rating_service.domain.batch import Applied, duplicate_outcome
 from rating_service.domain.charges import NewCharge, ledger_request_id
-from rating_service.domain.errors import InsufficientCredits
+from rating_service.domain.errors import EventInProgress, InsufficientCredits
 from rating_service.domain.refunds import credit_split
 from rating_service.domain.status import ChargeStatus, EventState, UndoStatus
 
@@ -104,50 +107,105 @@ class Ingest:
     ) -> bytes:
         """Claim the request_id first, committed on its own and marked in progress, so a retry
         while we wait for the ledger is told to retry later (never answered from half the work)
-        and another request with the same id is refused before anything is written."""
+        and another request with the same id is refused before anything is written.
+
+        The request keeps one connection, and on it a session advisory lock on its request id
+        from before the claim until it is done (`try_lock_request`). A retry that finds that lock
+        held is told REQUEST_IN_PROGRESS; one that takes the lock knows any claim still in
+        progress has lost its holder (a restart or a crash ended that session, and the lock with
+        it) and takes the request over at once. The semaphore keeps synchronous calls from
+        taking the whole pool."""
 
         def lease() -> datetime:
             return self.context.clock.now() + self.policy.sync_hold
 
-        claim = await self.context.write(
-            lambda repo: repo.claim_with_lease(
-                idem.request_id, idem.method, idem.fingerprint, self.context.clock.now(), lease()
-            )
-        )
-        if not claim.claimed:
-            return check_replay(claim, idem)
-        try:
-            outcomes = [await self._sync_one(e, idem.request_id, lease) for e in events]
-            response = encode(outcomes)
-            await self.context.write(lambda repo: repo.store_response(idem.request_id, response))
-        except BaseException:
-            # Free the request_id so the caller's retry runs again (events already decided
-            # answer as duplicates, DENIED or in progress). Best effort: a crash leaves the
-            # claim to expire with its lease.
-            with contextlib.suppress(Exception):
-                await asyncio.shield(
-                    self.context.write(lambda repo: repo.release_claim(idem.request_id))
-                )
-            raise
-        return response
-
-    async def _sync_one(
-        self, event: cmd.EventIn, request_id: str, lease: Callable[[], datetime]
-    ) -> cmd.EventOutcome:
-        # The connection (and its session advisory locks) stays ours across the ledger call:
-        # undoing a refusal needs the aggregates untouched meanwhile. The semaphore keeps
-        # synchronous calls from taking the whole pool.
         async with self.sync_slots, self.context.engine.connect() as conn:
             repo = RatingRepository(conn)
             try:
-                outcomes, applied = await self._accept_one(repo, event, request_id, lease)
-                outcome = outcomes[0]
-                if outcome.status != cmd.EventStatus.ACCEPTED:
-                    return outcome
-                return await self._charge_now(repo, outcome, applied[0])
-            finally:
-                await repo.unlock_all()
+                alone = await repo.try_lock_request(idem.request_id)
                 await conn.commit()
+                if not alone:
+                    # Held by a live session: never raced; answered from what is stored.
+                    found = await repo.stored_claim(idem.request_id)
+                    await conn.commit()
+                    return check_replay(found or Claim(False, idem.method, idem.fingerprint), idem)
+                async with conn.begin():
+                    claim = await repo.claim_with_lease(
+                        idem.request_id,
+                        idem.method,
+                        idem.fingerprint,
+                        self.context.clock.now(),
+                        lease(),
+                        holder_gone=True,
+                    )
+                    if not claim.claimed:
+                        return check_replay(claim, idem)
+                try:
+                    outcomes = [
+                        await self._sync_one(repo, e, idem.request_id, lease) for e in events
+                    ]
+                    response = encode(outcomes)
+                    async with conn.begin():
+                        await repo.store_response(idem.request_id, response)
+                except BaseException:
+                    # Free the request_id so the caller's retry runs again (events already
+                    # decided answer as duplicates, DENIED or in progress), while the request
+                    # lock is still ours. If our session died, so did the lock: a retry takes
+                    # the claim over anyway.
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(release_claim(repo, idem.request_id))
+                    raise
+                return response
+            finally:
+                await end_session(conn)
+
+    async def _sync_one(
+        self,
+        repo: RatingRepository,
+        event: cmd.EventIn,
+        request_id: str,
+        lease: Callable[[], datetime],
+    ) -> cmd.EventOutcome:
+        # The connection (and its session advisory locks) stays ours across the ledger call:
+        # undoing a refusal needs the aggregates untouched meanwhile.
+        try:
+            outcomes, applied = await self._accept_one(repo, event, request_id, lease)
+            outcome = outcomes[0]
+            if isinstance(outcome.error, EventInProgress):
+                return await self._take_over(repo, outcome)
+            if outcome.status != cmd.EventStatus.ACCEPTED:
+                return outcome
+            return await self._charge_now(repo, outcome, applied[0].charges, applied[0])
+        finally:
+            await end_event(repo)
+
+    async def _take_over(
+        self, repo: RatingRepository, outcome: cmd.EventOutcome
+    ) -> cmd.EventOutcome:
+        """An event still HELD by a synchronous call: if that call is gone (every aggregate lock
+        it held until deciding the event is free, so its session died: a restart or a crash),
+        decide the event now instead of after `sync_hold`, as the forwarder would then: its
+        PENDING debits go to the ledger under their derived request ids (so one the dead call
+        already booked is answered with the same entry, never booked twice), the answers are
+        recorded and the event is ACCEPTED. A refusal is not undone (what the aggregates were
+        before is not known to us, and others may have counted on them since): the refused
+        charge is DENIED on the invoice, as in asynchronous mode. Otherwise: still in progress."""
+        event_id = outcome.event_id
+        charges = await repo.charges_of_event(event_id)
+        taken = await repo.try_lock_aggregates({c.key for c in charges})
+        await repo.conn.commit()
+        if not taken:
+            return outcome
+        async with repo.conn.begin():
+            stored = (await repo.event_statuses([event_id], lock=True)).get(event_id)
+            if stored != EventState.HELD:
+                return duplicate_outcome(event_id, None if stored is None else EventState(stored))
+            charges = await repo.charges_of_event(event_id, lock=True)
+        log.warning("sync_event_taken_over", event_id=event_id)
+        taken_over = cmd.EventOutcome(
+            event_id, cmd.EventStatus.ACCEPTED, charges=tuple(charge_view(c) for c in charges)
+        )
+        return await self._charge_now(repo, taken_over, charges, None)
 
     async def _accept_one(
         self,
@@ -167,21 +225,28 @@ class Ingest:
             except DBAPIError as exc:
                 if not retryable(exc) or attempt == RETRIES_MAX - 1:
                     raise
-                await repo.unlock_all()
+                await repo.unlock_aggregates()
                 await repo.conn.commit()
         raise AssertionError("unreachable")
 
     async def _charge_now(
-        self, repo: RatingRepository, outcome: cmd.EventOutcome, applied: Applied
+        self,
+        repo: RatingRepository,
+        outcome: cmd.EventOutcome,
+        charges: Sequence[NewCharge | ChargeRow],
+        applied: Applied | None,
     ) -> cmd.EventOutcome:
+        """Ask the ledger for the event's PENDING debits and record its answers (transaction B);
+        on a DENY refusal put back what accepting the event changed (`applied`; None: a refusal
+        is not undone, see `_take_over`)."""
         event_id = outcome.event_id
-        debits = [c for c in applied.charges if c.amount > 0]
+        debits = [c for c in charges if c.amount > 0 and c.status == ChargeStatus.PENDING]
         if not debits:
             # Refunds only (or nothing): they are the forwarder's, from now on.
             async with repo.conn.begin():
                 await repo.hold_charges(event_id, self.context.clock.now())
                 await repo.set_event_status([event_id], EventState.ACCEPTED)
-            done = all(c.status == ChargeStatus.ACKNOWLEDGED for c in applied.charges)
+            done = all(c.status == ChargeStatus.ACKNOWLEDGED for c in charges)
             status = cmd.EventStatus.CHARGED if done else cmd.EventStatus.ACCEPTED
             return cmd.EventOutcome(event_id, status, charges=outcome.charges)
         found = await repo.meters_by_ids({c.meter_id for c in debits})
@@ -224,7 +289,11 @@ class Ingest:
         denied = [(row, res) for row, res in pairs if isinstance(res, Refused) and res.denied]
         booked = [(row, res) for row, res in pairs if isinstance(res, Booked)]
         failed = [(row, res) for row, res in pairs if isinstance(res, Refused) and res.permanent]
-        if denied and await self._undo_denied(repo, event_id, applied, booked, keys):
+        if (
+            denied
+            and applied is not None
+            and await self._undo_denied(repo, event_id, applied, booked, keys)
+        ):
             return cmd.EventOutcome(
                 event_id,
                 cmd.EventStatus.DENIED,
@@ -306,7 +375,7 @@ class Ingest:
         repo: RatingRepository,
         event_id: str,
         applied: Applied,
-        booked: list[tuple[NewCharge, Booked]],
+        booked: list[tuple[NewCharge | ChargeRow, Booked]],
         keys: dict[int, str],
     ) -> bool:
         """All or nothing, durably: in one transaction, put back what accepting the event changed,
@@ -354,6 +423,57 @@ class Ingest:
             async with repo.conn.begin():
                 await repo.undo_retry(left, self.context.clock.now(), "left to the forwarder")
         return True
+
+
+async def end_event(repo: RatingRepository) -> None:
+    """Give back the aggregate locks a synchronous event took, on every path (its request's own
+    lock stays). Whatever is still open is rolled back first: after an error the transaction may
+    be invalid (a connection the database dropped, by a restart or a terminated backend, answers
+    every later statement with PendingRollbackError, which is no answer to give a caller). A
+    dropped session has nothing to unlock: session advisory locks die with it, and the request
+    ends with the error that dropped it (UNAVAILABLE)."""
+    conn = repo.conn
+    try:
+        await conn.rollback()
+        if conn.invalidated:
+            return
+        await repo.unlock_aggregates()
+        await conn.commit()
+    except BaseException:
+        await _discard(conn)
+        raise
+
+
+async def end_session(conn: AsyncConnection) -> None:
+    """Give back every session lock of a synchronous request (`end_event` first). If that
+    fails, the connection is invalidated (closed, not pooled), so a session still holding locks
+    never serves anyone else."""
+    try:
+        await conn.rollback()
+        if conn.invalidated:
+            return
+        await RatingRepository(conn).unlock_all()
+        await conn.commit()
+    except BaseException:
+        await _discard(conn)
+        raise
+
+
+async def _discard(conn: AsyncConnection) -> None:
+    with contextlib.suppress(Exception):
+        await conn.invalidate()
+
+
+async def release_claim(repo: RatingRepository, request_id: str) -> None:
+    """Give up a synchronous request's claim on its own connection, only while that session
+    (and so its request lock) is alive: a claim whose holder died is taken over by a retry
+    anyway, and one released by a stale holder could be a retry's."""
+    conn = repo.conn
+    await conn.rollback()
+    if conn.invalidated:
+        return
+    async with conn.begin():
+        await repo.release_claim(request_id)
 
 
 UNDO_ATTEMPTS_MAX = 3

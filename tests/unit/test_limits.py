@@ -34,12 +34,35 @@ def test_default_settings_are_within_limits() -> None:
         {"write_in_flight": 0},
         {"keepalive_s": 0.0},
         {"connection_idle_s": -1.0},
+        {"pool_size": 1},
+        {"pool_size": 0},
+        {"pool_size": 100_000},
+        {"shutdown_grace_s": -1.0},
+        {"sweep_interval_s": float("nan")},
+        {"webhook_timeout_s": -5.0},
     ],
 )
 def test_settings_outside_limits_are_refused_by_name(changes: dict[str, Any]) -> None:
     (name,) = changes
     with pytest.raises(ValueError, match=name):
         ledger_limits.check(replace(LedgerSettings(), **changes))
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"pool_size": 1, "forward_concurrency": 1},
+        {"pool_size": 100_000},
+        {"ledger_timeout_s": -1.0},
+        {"forward_idle_s": float("inf")},
+        {"sync_hold_s": -60},
+        {"forward_batch_size": 1001},
+    ],
+)
+def test_rating_settings_outside_limits_are_refused_by_name(changes: dict[str, Any]) -> None:
+    name = next(iter(changes))
+    with pytest.raises(ValueError, match=name):
+        rating_limits.check(replace(RatingSettings(), **changes))
 
 
 async def test_grant_kind_lookups_keep_at_most_the_bound_in_flight() -> None:

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TypeVar
 
 from billing.ledger.v1 import ledger_pb2 as pb
+from google.protobuf.message import Message
 
+from billing_common.enums import EnumMap
 from billing_common.errors import InvalidArgument, require
 from billing_common.idempotency import fingerprint
 from billing_common.money import format_amount, parse_amount
@@ -50,26 +53,24 @@ GRACE_MAX = timedelta(days=31)
 _UNIT = re.compile(r"[A-Z0-9_]{1,16}")
 _CURRENCY = re.compile(r"[A-Z]{3}")
 
-_POLICY_IN = {
-    pb.OVERAGE_POLICY_DENY: OveragePolicy.DENY,
-    pb.OVERAGE_POLICY_ALLOW_OVERAGE: OveragePolicy.ALLOW_OVERAGE,
-}
-_POLICY_OUT = {v: k for k, v in _POLICY_IN.items()}
-_KIND_IN = {
-    pb.GRANT_KIND_PREPAID: GrantKind.PREPAID,
-    pb.GRANT_KIND_PROMOTIONAL: GrantKind.PROMOTIONAL,
-}
-_KIND_OUT = {v: k for k, v in _KIND_IN.items()}
-_STATE_OUT = {
-    GrantState.ACTIVE: pb.GRANT_STATE_ACTIVE,
-    GrantState.PENDING: pb.GRANT_STATE_PENDING,
-    GrantState.EXPIRED: pb.GRANT_STATE_EXPIRED,
-    GrantState.VOIDED: pb.GRANT_STATE_VOIDED,
-    GrantState.CONSUMED: pb.GRANT_STATE_CONSUMED,
-}
-_STATE_IN = {v: k for k, v in _STATE_OUT.items()}
-_TYPE_OUT = {t: pb.EntryType.Value(f"ENTRY_TYPE_{t.value}") for t in EntryType}
-_TYPE_IN = {v: k for k, v in _TYPE_OUT.items()}
+# Each domain enum paired once with its contract enum (billing_common/enums.py).
+POLICY = EnumMap(OveragePolicy, pb.OveragePolicy, "OVERAGE_POLICY_")
+KIND = EnumMap(GrantKind, pb.GrantKind, "GRANT_KIND_")
+GRANT_STATE = EnumMap(GrantState, pb.GrantState, "GRANT_STATE_")
+ENTRY_TYPE = EnumMap(EntryType, pb.EntryType, "ENTRY_TYPE_")
+PAYMENT = EnumMap(TopUpPayment, pb.TopUpPayment, "TOP_UP_PAYMENT_")
+TOPUP_STATE = EnumMap(TopUpState, pb.TopUpState, "TOP_UP_STATE_")
+ALERT = EnumMap(AlertKind, pb.AlertKind, "ALERT_KIND_")
+EVENT_TYPE = EnumMap(EventType, pb.WalletEventType, "WALLET_EVENT_TYPE_")
+# Allotments come weekly to yearly (a daily cadence is the rating service's).
+CADENCE = EnumMap(
+    Cadence,
+    pb.AllotmentCadence,
+    "ALLOTMENT_CADENCE_",
+    [Cadence.WEEKLY, Cadence.MONTHLY, Cadence.QUARTERLY, Cadence.YEARLY],
+)
+EXPIRY = EnumMap(AllotmentExpiry, pb.AllotmentExpiry, "ALLOTMENT_EXPIRY_")
+HOLD_STATE = EnumMap(HoldState, pb.HoldState, "HOLD_STATE_")
 
 
 # -- input ------------------------------------------------------------------------------------
@@ -82,28 +83,19 @@ def identifier(value: str, field: str) -> str:
     return value
 
 
-def idem(request: object, method: str, prefix: str = "") -> cmd.Idem:
+def idem(request: Message, method: str, prefix: str = "") -> cmd.Idem:
+    # Every request of a mutating RPC has a request_id (the Message base type declares no field).
     request_id = identifier(request.request_id, prefix + "request_id")  # type: ignore[attr-defined]
-    return cmd.Idem(request_id, method, fingerprint(method, request))  # type: ignore[arg-type]
+    return cmd.Idem(request_id, method, fingerprint(method, request))
 
 
-def metadata(value: object, field: str) -> dict[str, str]:
-    items = dict(value)  # type: ignore[call-overload]
+def metadata(value: Mapping[str, str], field: str) -> dict[str, str]:
+    items = dict(value)
     if len(items) > METADATA_ENTRIES_MAX:
         raise InvalidArgument.field(
             field, f"at most {METADATA_ENTRIES_MAX} entries", "INVALID_METADATA"
         )
     return items
-
-
-def enum(value: int, known: dict[int, T], field: str, expected: str) -> T:
-    """A required enum: unset is MISSING_FIELD, a number the contract does not define is
-    INVALID_ENUM."""
-    if value == 0:
-        raise InvalidArgument.field(field, f"is required ({expected})", "MISSING_FIELD")
-    if value not in known:
-        raise InvalidArgument.field(field, f"unknown value {value} ({expected})", "INVALID_ENUM")
-    return known[value]
 
 
 def create_wallet(r: pb.CreateWalletRequest) -> cmd.CreateWallet:
@@ -112,7 +104,7 @@ def create_wallet(r: pb.CreateWalletRequest) -> cmd.CreateWallet:
         raise InvalidArgument.field(
             "unit", '1 to 16 characters of A-Z, 0-9 and _ ("CREDITS", "USD")', "INVALID_UNIT"
         )
-    policy = enum(r.overage_policy, _POLICY_IN, "overage_policy", "DENY or ALLOW_OVERAGE")
+    policy = POLICY.required(r.overage_policy, "overage_policy")
     grace = to_timedelta(r, "late_event_grace_period")
     if grace is not None and not timedelta(0) <= grace <= GRACE_MAX:
         raise InvalidArgument.field(
@@ -131,7 +123,7 @@ def create_wallet(r: pb.CreateWalletRequest) -> cmd.CreateWallet:
 
 
 def create_grant(r: pb.CreateGrantRequest) -> cmd.CreateGrant:
-    kind = enum(r.kind, _KIND_IN, "kind", "PREPAID or PROMOTIONAL")
+    kind = KIND.required(r.kind, "kind")
     effective = to_datetime(r, "effective_time")
     expire = to_datetime(r, "expire_time")
     if effective is not None and expire is not None and expire <= effective:
@@ -249,20 +241,6 @@ def release_hold(r: pb.ReleaseHoldRequest) -> cmd.ReleaseHold:
     return cmd.ReleaseHold(idem(r, "ReleaseHold"), identifier(r.hold_id, "hold_id"), r.reason)
 
 
-_PAYMENT_IN = {
-    pb.TOP_UP_PAYMENT_IMMEDIATE: TopUpPayment.IMMEDIATE,
-    pb.TOP_UP_PAYMENT_ON_CONFIRMATION: TopUpPayment.ON_CONFIRMATION,
-}
-_PAYMENT_OUT = {v: k for k, v in _PAYMENT_IN.items()}
-_TOPUP_STATE_OUT = {s: pb.TopUpState.Value(f"TOP_UP_STATE_{s.value}") for s in TopUpState}
-_ALERT_IN = {
-    pb.ALERT_KIND_ABSOLUTE: AlertKind.ABSOLUTE,
-    pb.ALERT_KIND_PERCENT: AlertKind.PERCENT,
-    pb.ALERT_KIND_DEPLETED: AlertKind.DEPLETED,
-}
-_ALERT_OUT = {v: k for k, v in _ALERT_IN.items()}
-_EVENT_OUT = {t: pb.WalletEventType.Value(f"WALLET_EVENT_TYPE_{t.value}") for t in EventType}
-_EVENT_IN = {v: k for k, v in _EVENT_OUT.items()}
 ALERT_RULES_MAX = 20
 
 
@@ -301,38 +279,23 @@ def topup_rule(r: pb.SetTopUpRuleRequest) -> tuple[cmd.Idem, TopUpRule]:
         threshold=threshold,
         amount=_optional_amount(rule.amount, "rule.amount"),
         target=target,
-        kind=enum(rule.kind, _KIND_IN, "rule.kind", "PREPAID or PROMOTIONAL"),
+        kind=KIND.required(rule.kind, "rule.kind"),
         priority=rule.priority,
         expire_after=expire_after,
         unit_price=price,
         currency=rule.currency,
         daily_cap=_optional_amount(rule.daily_cap, "rule.daily_cap"),
         monthly_cap=_optional_amount(rule.monthly_cap, "rule.monthly_cap"),
-        payment=enum(rule.payment, _PAYMENT_IN, "rule.payment", "IMMEDIATE or ON_CONFIRMATION"),
+        payment=PAYMENT.required(rule.payment, "rule.payment"),
         enabled=not rule.paused,
         expire_time=to_datetime(rule, "expire_time", "rule.expire_time"),
         schedule_id=identifier(rule.schedule_id, "rule.schedule_id") if rule.schedule_id else "",
     )
 
 
-_CADENCE_IN = {
-    pb.ALLOTMENT_CADENCE_WEEKLY: Cadence.WEEKLY,
-    pb.ALLOTMENT_CADENCE_MONTHLY: Cadence.MONTHLY,
-    pb.ALLOTMENT_CADENCE_QUARTERLY: Cadence.QUARTERLY,
-    pb.ALLOTMENT_CADENCE_YEARLY: Cadence.YEARLY,
-}
-_CADENCE_OUT = {v: k for k, v in _CADENCE_IN.items()}
-_EXPIRY_IN = {
-    pb.ALLOTMENT_EXPIRY_END_OF_PERIOD: AllotmentExpiry.END_OF_PERIOD,
-    pb.ALLOTMENT_EXPIRY_AFTER_DURATION: AllotmentExpiry.AFTER_DURATION,
-    pb.ALLOTMENT_EXPIRY_NEVER: AllotmentExpiry.NEVER,
-}
-_EXPIRY_OUT = {v: k for k, v in _EXPIRY_IN.items()}
-
-
 def schedule(r: pb.CreateAllotmentScheduleRequest) -> tuple[cmd.Idem, AllotmentSchedule]:
     s = r.schedule
-    expiry = enum(s.expiry, _EXPIRY_IN, "schedule.expiry", "END_OF_PERIOD, AFTER_DURATION or NEVER")
+    expiry = EXPIRY.required(s.expiry, "schedule.expiry")
     expire_after = to_timedelta(s, "expire_after", "schedule.expire_after")
     needs_duration = expiry is AllotmentExpiry.AFTER_DURATION
     if needs_duration and (expire_after is None or expire_after <= timedelta(0)):
@@ -359,11 +322,9 @@ def schedule(r: pb.CreateAllotmentScheduleRequest) -> tuple[cmd.Idem, AllotmentS
         id="",
         wallet_id=identifier(s.wallet_id, "schedule.wallet_id"),
         amount=parse_amount(s.amount, "schedule.amount"),
-        kind=enum(s.kind, _KIND_IN, "schedule.kind", "PREPAID or PROMOTIONAL"),
+        kind=KIND.required(s.kind, "schedule.kind"),
         priority=s.priority,
-        cadence=enum(
-            s.cadence, _CADENCE_IN, "schedule.cadence", "WEEKLY, MONTHLY, QUARTERLY or YEARLY"
-        ),
+        cadence=CADENCE.required(s.cadence, "schedule.cadence"),
         anchor=anchor,
         expiry=expiry,
         expire_after=expire_after if needs_duration else None,
@@ -380,11 +341,11 @@ def schedule_out(s: AllotmentSchedule) -> pb.AllotmentSchedule:
         schedule_id=s.id,
         wallet_id=s.wallet_id,
         amount=format_amount(s.amount),
-        kind=_KIND_OUT[s.kind],
+        kind=KIND.out(s.kind),
         priority=s.priority,
-        cadence=_CADENCE_OUT[s.cadence],
+        cadence=CADENCE.out(s.cadence),
         anchor_time=timestamp(s.anchor),
-        expiry=_EXPIRY_OUT[s.expiry],
+        expiry=EXPIRY.out(s.expiry),
         rollover_cap=format_amount(s.rollover_cap) if s.rollover_cap is not None else "",
         periods_granted=s.next_index,
         unit_price=format_amount(s.unit_price),
@@ -406,7 +367,7 @@ def alert_rules(r: pb.SetAlertRulesRequest) -> list[AlertRule]:
     found = []
     for i, rule in enumerate(r.rules):
         path = f"rules[{i}]."
-        kind = enum(rule.kind, _ALERT_IN, path + "kind", "ABSOLUTE, PERCENT or DEPLETED")
+        kind = ALERT.required(rule.kind, path + "kind")
         threshold = ZERO
         if kind is not AlertKind.DEPLETED:
             threshold = parse_amount(
@@ -428,13 +389,8 @@ def alert_rules(r: pb.SetAlertRulesRequest) -> list[AlertRule]:
     return found
 
 
-def event_types(values: object) -> tuple[str, ...]:
-    found = []
-    for i, v in enumerate(values):  # type: ignore[attr-defined]
-        if v not in _EVENT_IN:
-            raise InvalidArgument.field(f"types[{i}]", "unknown event type", "INVALID_ENUM")
-        found.append(_EVENT_IN[v].value)
-    return tuple(found)
+def event_types(values: Iterable[int]) -> tuple[str, ...]:
+    return tuple(t.value for t in EVENT_TYPE.each(values, "types"))
 
 
 def topup_rule_out(rule: TopUpRule) -> pb.TopUpRule:
@@ -443,13 +399,13 @@ def topup_rule_out(rule: TopUpRule) -> pb.TopUpRule:
         threshold=format_amount(rule.threshold),
         amount=format_amount(rule.amount) if rule.amount is not None else "",
         target_balance=format_amount(rule.target) if rule.target is not None else "",
-        kind=_KIND_OUT[rule.kind],
+        kind=KIND.out(rule.kind),
         priority=rule.priority,
         unit_price=format_amount(rule.unit_price),
         currency=rule.currency,
         daily_cap=format_amount(rule.daily_cap) if rule.daily_cap is not None else "",
         monthly_cap=format_amount(rule.monthly_cap) if rule.monthly_cap is not None else "",
-        payment=_PAYMENT_OUT[rule.payment],
+        payment=PAYMENT.out(rule.payment),
         paused=not rule.enabled,
         schedule_id=rule.schedule_id,
     )
@@ -467,7 +423,7 @@ def topup(t: TopUp) -> pb.TopUp:
         amount=format_amount(t.amount),
         unit_price=format_amount(t.unit_price),
         currency=t.currency,
-        state=_TOPUP_STATE_OUT[t.state],
+        state=TOPUP_STATE.out(t.state),
         create_time=timestamp(t.create_time),
         grant_id=t.grant_id,
         failure_reason=t.failure_reason,
@@ -482,7 +438,7 @@ def alert_rule_out(rule: AlertRule) -> pb.AlertRule:
         rule_id=rule.id,
         wallet_id=rule.wallet_id,
         name=rule.name,
-        kind=_ALERT_OUT[rule.kind],
+        kind=ALERT.out(rule.kind),
         threshold=format_amount(rule.threshold),
         armed=rule.armed,
     )
@@ -498,27 +454,18 @@ def wallet_event(e: StoredEvent) -> pb.WalletEvent:
         cursor=e.seq,
         event_id=e.id,
         wallet_id=e.wallet_id,
-        type=_EVENT_OUT[e.event.type],
+        type=EVENT_TYPE.out(e.event.type),
         occurred_time=timestamp(e.event.occurred_time),
         data_json=json.dumps(e.event.data, sort_keys=True),
     )
 
 
 def grant_state(value: int) -> GrantState | None:
-    if value == pb.GRANT_STATE_UNSPECIFIED:
-        return None
-    if value not in _STATE_IN:
-        raise InvalidArgument.field("state", "unknown grant state", "INVALID_ENUM")
-    return _STATE_IN[value]
+    return GRANT_STATE.optional(value, "state")
 
 
-def entry_types(values: object) -> tuple[EntryType, ...]:
-    found = []
-    for i, v in enumerate(values):  # type: ignore[attr-defined]
-        if v not in _TYPE_IN:
-            raise InvalidArgument.field(f"types[{i}]", "unknown entry type", "INVALID_ENUM")
-        found.append(_TYPE_IN[v])
-    return tuple(found)
+def entry_types(values: Iterable[int]) -> tuple[EntryType, ...]:
+    return ENTRY_TYPE.each(values, "types")
 
 
 # -- output -----------------------------------------------------------------------------------
@@ -529,18 +476,18 @@ def wallet(w: Wallet) -> pb.Wallet:
         wallet_id=w.id,
         customer_id=w.customer_id,
         unit=w.unit,
-        overage_policy=_POLICY_OUT[w.overage_policy],
+        overage_policy=POLICY.out(w.overage_policy),
         late_event_grace_period=duration(w.late_event_grace),
         metadata=w.metadata,
         create_time=timestamp(w.create_time),
     )
 
 
-def grant(g: Grant, at: object) -> pb.Grant:
+def grant(g: Grant, at: datetime) -> pb.Grant:
     message = pb.Grant(
         grant_id=g.id,
         wallet_id=g.wallet_id,
-        kind=_KIND_OUT[g.kind],
+        kind=KIND.out(g.kind),
         amount=format_amount(g.amount),
         remaining_amount=format_amount(g.remaining),
         priority=g.priority,
@@ -550,7 +497,7 @@ def grant(g: Grant, at: object) -> pb.Grant:
         ),
         external_reference=g.external_reference,
         metadata=g.metadata,
-        state=_STATE_OUT[g.state(at)],  # type: ignore[arg-type]
+        state=GRANT_STATE.out(g.state(at)),
         create_time=timestamp(g.create_time),
         expired_amount=format_amount(g.expired_amount),
         voided_amount=format_amount(g.voided_amount),
@@ -567,7 +514,7 @@ def entry(s: StoredEntry) -> pb.Entry:
     return pb.Entry(
         entry_id=s.id,
         wallet_id=s.wallet_id,
-        type=_TYPE_OUT[e.type],
+        type=ENTRY_TYPE.out(e.type),
         amount=format_amount(e.amount),
         occurred_time=timestamp(e.occurred_time),
         book_time=timestamp(s.book_time),
@@ -606,18 +553,15 @@ def balance(w: Wallet, b: BalanceView) -> pb.Balance:
     for view in b.grants:
         gb = message.grants.add(
             grant_id=view.grant.id,
-            kind=_KIND_OUT[view.grant.kind],
+            kind=KIND.out(view.grant.kind),
             priority=view.grant.priority,
             remaining_amount=format_amount(view.remaining),
-            state=_STATE_OUT[view.state],
+            state=GRANT_STATE.out(view.state),
             effective_time=timestamp(view.grant.effective_time),
         )
         if view.grant.expire_time is not None:
             gb.expire_time.CopyFrom(timestamp(view.grant.expire_time))
     return message
-
-
-_HOLD_STATE_OUT = {s: pb.HoldState.Value(f"HOLD_STATE_{s.value}") for s in HoldState}
 
 
 def hold(h: Hold, at: datetime) -> pb.Hold:
@@ -628,7 +572,7 @@ def hold(h: Hold, at: datetime) -> pb.Hold:
         hold_id=h.id,
         wallet_id=h.wallet_id,
         amount=format_amount(h.amount),
-        state=_HOLD_STATE_OUT[state],
+        state=HOLD_STATE.out(state),
         create_time=timestamp(h.create_time),
         expire_time=timestamp(h.expire_time),
         captured_amount=format_amount(h.captured_amount),

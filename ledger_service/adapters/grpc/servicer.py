@@ -6,20 +6,19 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 
-import grpc
 from billing.ledger.v1 import ledger_pb2 as pb
 from billing.ledger.v1 import ledger_pb2_grpc
 
 from billing_common import paging
 from billing_common.errors import BillingError, InvalidArgument, RequestIdConflict, Violation
 from billing_common.grpc_errors import item_error, to_grpc_status
-from billing_common.grpc_server import rpc, stream_rpc
+from billing_common.grpc_server import Ctx, rpc, stream_rpc
 from billing_common.idempotency import fingerprint
 from billing_common.money import exact, format_amount
 from billing_common.protoconv import to_datetime
 from ledger_service import limits
 from ledger_service.adapters.grpc import convert
-from ledger_service.adapters.grpc.errors import DOMAIN, ERRORS
+from ledger_service.adapters.grpc.errors import DOMAIN
 from ledger_service.adapters.grpc.webhooks import WebhookRpcs
 from ledger_service.app import commands as cmd
 from ledger_service.app.ports import StoredEntry
@@ -31,9 +30,8 @@ from ledger_service.domain.model import Hold
 DEBIT_BATCH_MAX = limits.DEBIT_BATCH_MAX
 EVENT_PAGE = 500
 EVENT_POLL_INTERVAL_S = 0.2
-Ctx = grpc.aio.ServicerContext
 
-handler = rpc(ERRORS, DOMAIN)
+handler = rpc(DOMAIN)
 
 
 class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
@@ -137,9 +135,32 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
                 f"must hold 1 to {DEBIT_BATCH_MAX} debits, not {count}",
                 "INVALID_BATCH_SIZE",
             )
-        # Bad items are refused on their own; the others go through. A request_id first seen on a
-        # bad item makes its later occurrences repeat that error (same content) or conflict.
         results: list[pb.DebitResult | None] = [None] * count
+        commands, positions = self._valid_debits(request, results)
+        foreign = await self._foreign([request.debits[i] for i in positions], positions)
+        if foreign:
+            kept = [(i, c) for i, c in zip(positions, commands, strict=True) if i not in foreign]
+            for i, exc in foreign.items():
+                results[i] = pb.DebitResult(error=item_error(exc))
+            positions, commands = [i for i, _ in kept], [c for _, c in kept]
+        if commands:
+            outcomes = await self.app.debit_batch(commands, _encode_debit)
+            for i, outcome in zip(positions, outcomes, strict=True):
+                if isinstance(outcome, BillingError):
+                    results[i] = pb.DebitResult(error=item_error(outcome))
+                else:
+                    results[i] = pb.DebitResult(entry=pb.DebitResponse.FromString(outcome).entry)
+        answered = [r for r in results if r is not None]
+        assert len(answered) == count, "every item is refused, booked or replayed"
+        return pb.DebitBatchResponse(results=answered)
+
+    def _valid_debits(
+        self, request: pb.DebitBatchRequest, results: list[pb.DebitResult | None]
+    ) -> tuple[list[cmd.Debit], list[int]]:
+        """The items that pass validation as commands, with their positions; each bad item's
+        error goes into `results`. Bad items are refused on their own; the others go through.
+        A request_id first seen on a bad item makes its later occurrences repeat that error
+        (same content) or conflict."""
         commands: list[cmd.Debit] = []
         positions: list[int] = []
         refused_first: dict[str, tuple[bytes, pb.DebitResult]] = {}
@@ -150,32 +171,18 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
                 if fingerprint("Debit", convert.debit_content(item)) == first[0]:
                     results[i] = first[1]
                 else:
-                    error = item_error(_conflict(item.request_id), ERRORS)
-                    results[i] = pb.DebitResult(error=error)
+                    results[i] = pb.DebitResult(error=item_error(_conflict(item.request_id)))
                 continue
             try:
                 commands.append(convert.debit(item, latest, f"debits[{i}]."))
                 positions.append(i)
             except BillingError as exc:
-                results[i] = pb.DebitResult(error=item_error(exc, ERRORS))
+                results[i] = refused = pb.DebitResult(error=item_error(exc))
                 if item.request_id and item.request_id not in seen:
                     content = fingerprint("Debit", convert.debit_content(item))
-                    refused_first[item.request_id] = (content, results[i])
+                    refused_first[item.request_id] = (content, refused)
             seen.add(item.request_id)
-        foreign = await self._foreign([request.debits[i] for i in positions], positions)
-        if foreign:
-            kept = [(i, c) for i, c in zip(positions, commands, strict=True) if i not in foreign]
-            for i, exc in foreign.items():
-                results[i] = pb.DebitResult(error=item_error(exc, ERRORS))
-            positions, commands = [i for i, _ in kept], [c for _, c in kept]
-        if commands:
-            outcomes = await self.app.debit_batch(commands, _encode_debit)
-            for i, outcome in zip(positions, outcomes, strict=True):
-                if isinstance(outcome, BillingError):
-                    results[i] = pb.DebitResult(error=item_error(outcome, ERRORS))
-                else:
-                    results[i] = pb.DebitResult(entry=pb.DebitResponse.FromString(outcome).entry)
-        return pb.DebitBatchResponse(results=results)
+        return commands, positions
 
     @handler
     async def RefundDebit(self, request: pb.RefundDebitRequest, context: Ctx) -> bytes:
@@ -372,7 +379,7 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
         )
         return payload  # encoded once (see grpc_server.add_servicer)
 
-    @stream_rpc(ERRORS, DOMAIN)
+    @stream_rpc(DOMAIN)
     async def WatchWalletEvents(
         self, request: pb.WatchWalletEventsRequest, context: Ctx
     ) -> AsyncIterator[pb.WatchWalletEventsResponse]:
@@ -388,7 +395,7 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
             if request.wallet_id:
                 await self.app.get_wallet(convert.identifier(request.wallet_id, "wallet_id"))
         except BillingError as exc:
-            await context.abort_with_status(to_grpc_status(exc, ERRORS, DOMAIN))
+            await context.abort_with_status(to_grpc_status(exc, DOMAIN))
             return
         cursor = request.after_cursor
         while True:
@@ -447,5 +454,5 @@ def _conflict(request_id: str) -> RequestIdConflict:
     )
 
 
-def _encode_debit(stored: object) -> bytes:
-    return pb.DebitResponse(entry=convert.entry(stored)).SerializeToString()  # type: ignore[arg-type]
+def _encode_debit(stored: StoredEntry) -> bytes:
+    return pb.DebitResponse(entry=convert.entry(stored)).SerializeToString()

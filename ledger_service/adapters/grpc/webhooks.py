@@ -9,31 +9,26 @@ import string
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
-import grpc
 import httpx
 from billing.ledger.v1 import ledger_pb2 as pb
 
 from billing_common import paging
+from billing_common.enums import EnumMap
 from billing_common.errors import InvalidArgument, require
-from billing_common.grpc_server import rpc
+from billing_common.grpc_server import Ctx, rpc
 from billing_common.protoconv import timestamp
 from ledger_service.adapters.grpc import convert
-from ledger_service.adapters.grpc.errors import DOMAIN, ERRORS
+from ledger_service.adapters.grpc.errors import DOMAIN
 from ledger_service.app.webhooks import CreateEndpoint, WebhookApp
 from ledger_service.domain.model import EventType
 from ledger_service.domain.webhooks import Delivery, DeliveryState, WebhookEndpoint
 
 URL_LENGTH_MAX = 2048
 DESCRIPTION_LENGTH_MAX = 1000
-Ctx = grpc.aio.ServicerContext
 
-handler = rpc(ERRORS, DOMAIN)
+handler = rpc(DOMAIN)
 
-_STATE_OUT = {
-    s: pb.WebhookDeliveryState.Value(f"WEBHOOK_DELIVERY_STATE_{s.value}") for s in DeliveryState
-}
-_STATE_IN = {v: k for k, v in _STATE_OUT.items()}
-_EVENT_OUT = {t: pb.WalletEventType.Value(f"WALLET_EVENT_TYPE_{t.value}") for t in EventType}
+DELIVERY_STATE = EnumMap(DeliveryState, pb.WebhookDeliveryState, "WEBHOOK_DELIVERY_STATE_")
 
 
 # -- input ------------------------------------------------------------------------------------
@@ -75,11 +70,7 @@ def create_endpoint(r: pb.CreateWebhookEndpointRequest) -> CreateEndpoint:
 
 
 def delivery_state(value: int) -> DeliveryState | None:
-    if value == pb.WEBHOOK_DELIVERY_STATE_UNSPECIFIED:
-        return None
-    if value not in _STATE_IN:
-        raise InvalidArgument.field("state", f"unknown value {value}", "INVALID_ENUM")
-    return _STATE_IN[value]
+    return DELIVERY_STATE.optional(value, "state")
 
 
 # -- output -----------------------------------------------------------------------------------
@@ -90,7 +81,7 @@ def endpoint_out(e: WebhookEndpoint) -> pb.WebhookEndpoint:
         endpoint_id=e.id,
         wallet_id=e.wallet_id,
         url=e.url,
-        types=[_EVENT_OUT[t] for t in e.types],
+        types=[convert.EVENT_TYPE.out(t) for t in e.types],
         description=e.description,
         create_time=timestamp(e.create_time),
     )
@@ -105,9 +96,9 @@ def delivery_out(d: Delivery) -> pb.WebhookDelivery:
         endpoint_id=d.endpoint_id,
         event_id=d.event_id,
         cursor=d.event_seq,
-        event_type=_EVENT_OUT[d.event_type],
+        event_type=convert.EVENT_TYPE.out(d.event_type),
         wallet_id=d.wallet_id,
-        state=_STATE_OUT[d.state],
+        state=DELIVERY_STATE.out(d.state),
         attempts=d.attempts,
         last_status_code=d.last_status_code or 0,
         last_error=d.last_error,

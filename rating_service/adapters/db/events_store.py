@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Select, literal_column, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rating_service.adapters.db.rows import (
     Store,
@@ -26,6 +27,11 @@ from rating_service.domain.status import EventState
 
 
 class EventStore(Store):
+    def __init__(self, conn: AsyncConnection) -> None:
+        super().__init__(conn)
+        # Aggregate keys locked at session level through this repository (synchronous ingest).
+        self.session_keys: set[int] = set()
+
     async def insert_events(self, rows: Sequence[dict[str, Any]]) -> set[str]:
         """Insert events; return the ids that were new. A concurrent insert of the same id waits
         for the other transaction, so exactly one of them sees the id as new."""
@@ -41,14 +47,14 @@ class EventStore(Store):
             inserted = set((await self.conn.execute(stmt, list(rows))).scalars())
         return inserted
 
-    async def event_statuses(self, ids: Iterable[str]) -> dict[str, str]:
-        """ACCEPTED, HELD (a synchronous caller is waiting for the ledger) or DENIED."""
+    async def event_statuses(self, ids: Iterable[str], *, lock: bool = False) -> dict[str, str]:
+        """ACCEPTED, HELD (a synchronous caller is waiting for the ledger) or DENIED; `lock`
+        takes the rows FOR UPDATE."""
         wanted = list(set(ids))
         if not wanted:
             return {}
-        rows = await self.conn.execute(
-            select(events.c.id, events.c.status).where(events.c.id.in_(wanted))
-        )
+        q = select(events.c.id, events.c.status).where(events.c.id.in_(wanted))
+        rows = await self.conn.execute(q.with_for_update() if lock else q)
         return {r.id: r.status for r in rows}
 
     async def set_event_status(self, event_ids: Iterable[str], status: str) -> None:
@@ -64,17 +70,55 @@ class EventStore(Store):
     async def lock_aggregates(self, keys: Iterable[AggKey], *, session: bool = False) -> None:
         """Advisory locks on aggregate keys, in sorted order (so never a cycle). Transaction
         scope by default; `session` keeps them past commit (synchronous ingest) until
-        `unlock_all`."""
+        `unlock_aggregates` (or `unlock_all`)."""
         ordered = sorted({lock_key(*k) for k in keys})
         if not ordered:
             return
         fn = "pg_advisory_lock" if session else "pg_advisory_xact_lock"
+        if session:
+            self.session_keys.update(ordered)
         await self.conn.execute(
             text(f"SELECT {fn}(k) FROM (SELECT unnest(CAST(:keys AS bigint[])) AS k ORDER BY k) s"),
             {"keys": ordered},
         )
 
+    async def try_lock_aggregates(self, keys: Iterable[AggKey]) -> bool:
+        """Session advisory locks on all of these aggregate keys, without waiting: False (and
+        none kept) if any is held by another session. A synchronous ingest holds its event's
+        keys from transaction A until the event is decided, so all of them free while the event
+        is still HELD means its holder is gone."""
+        ordered = sorted({lock_key(*k) for k in keys})
+        if not ordered:
+            return False
+        rows = await self.conn.execute(
+            text(
+                "SELECT k, pg_try_advisory_lock(k) AS got "
+                "FROM (SELECT unnest(CAST(:keys AS bigint[])) AS k ORDER BY k) s"
+            ),
+            {"keys": ordered},
+        )
+        got = {r.k for r in rows if r.got}
+        if len(got) == len(ordered):
+            self.session_keys.update(got)
+            return True
+        await self._unlock(sorted(got))
+        return False
+
+    async def unlock_aggregates(self) -> None:
+        """Give back the session locks `lock_aggregates(session=True)` and `try_lock_aggregates`
+        took through this repository (only those: a synchronous request's own lock stays)."""
+        keys, self.session_keys = sorted(self.session_keys), set()
+        await self._unlock(keys)
+
+    async def _unlock(self, keys: Sequence[int]) -> None:
+        if keys:
+            await self.conn.execute(
+                text("SELECT pg_advisory_unlock(k) FROM unnest(CAST(:keys AS bigint[])) AS k"),
+                {"keys": list(keys)},
+            )
+
     async def unlock_all(self) -> None:
+        self.session_keys = set()
         await self.conn.execute(text("SELECT pg_advisory_unlock_all()"))
 
     async def load_aggregates(self, keys: Iterable[AggKey]) -> dict[AggKey, AggregateState]:

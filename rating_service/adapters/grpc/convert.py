@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 from billing.rating.v1 import rating_pb2 as pb
+from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 from google.protobuf.message import Message
 
 from billing_common.errors import BillingError, InvalidArgument, require
+from billing_common.grpc_errors import item_error
 from billing_common.money import format_amount, parse_amount
 from billing_common.periods import Cadence
 from billing_common.protoconv import timestamp, to_datetime
@@ -58,7 +59,7 @@ def optional_enum(value: int, names: dict[int, str], field: str) -> str:
     return names[value]
 
 
-def _enum(value: int, enum_type: Any, prefix: str, field: str) -> str:
+def _enum(value: int, enum_type: EnumTypeWrapper, prefix: str, field: str) -> str:
     """The enum value's name without its prefix; unset or unknown values are refused."""
     name = enum_type.DESCRIPTOR.values_by_number.get(value)
     if value == 0 or name is None:
@@ -96,7 +97,7 @@ def meter(m: Meter, create_time: datetime) -> pb.Meter:
         meter_id=m.id,
         key=m.key,
         event_type=m.event_type,
-        aggregation=pb.Aggregation.Value("AGGREGATION_" + m.aggregation.value),
+        aggregation="AGGREGATION_" + m.aggregation.value,
         value_property=m.value_property,
         filters=dict(m.filters),
         description=m.description,
@@ -138,7 +139,7 @@ def price(s: StoredPrice) -> pb.Price:
         version=v.version,
         meter_id=v.meter_id,
         unit=s.unit,
-        model=pb.PricingModel.Value("PRICING_MODEL_" + p.model.value),
+        model="PRICING_MODEL_" + p.model.value,
         unit_price=fmt(p.unit_price),
         package_size=fmt(p.package_size),
         package_price=fmt(p.package_price),
@@ -179,7 +180,7 @@ def plan(s: StoredPlan) -> pb.Plan:
     msg = pb.Plan(
         plan_id=p.id,
         name=p.name,
-        cadence=pb.Cadence.Value("CADENCE_" + p.cadence.value),
+        cadence="CADENCE_" + p.cadence.value,
         fixed_charge=fmt(p.fixed_charge),
         unit=s.unit,
         prices=[
@@ -252,17 +253,15 @@ def charge(c: cmd.ChargeView) -> pb.Charge:
         quantity_after=fmt(c.quantity_after),
         period_start_time=timestamp(c.period_start),
         period_end_time=timestamp(c.period_end),
-        status=pb.ChargeStatus.Value("CHARGE_STATUS_" + c.status.value),
+        status="CHARGE_STATUS_" + c.status.value,
         ledger_entry_id=c.ledger_entry_id,
     )
 
 
 def event_result(o: cmd.EventOutcome) -> pb.EventResult:
-    from rating_service.adapters.grpc.errors import item_error
-
     msg = pb.EventResult(
         event_id=o.event_id,
-        status=pb.EventStatus.Value("EVENT_STATUS_" + o.status.value),
+        status="EVENT_STATUS_" + o.status.value,
         charges=[charge(c) for c in o.charges],
         available_after=o.available_after,
     )
@@ -283,7 +282,7 @@ def invoice(v: InvoiceView) -> pb.Invoice:
         wallet_id=v.wallet_id,
         period_start_time=timestamp(v.period_start),
         period_end_time=timestamp(v.period_end),
-        status=pb.InvoiceStatus.Value("INVOICE_STATUS_" + v.status),
+        status="INVOICE_STATUS_" + v.status,
         unit=v.unit,
         fixed_charge=fmt(v.fixed_charge),
         lines=[

@@ -5,35 +5,37 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-import grpc
 import structlog
 from billing.rating.v1 import rating_pb2 as pb
 from billing.rating.v1 import rating_pb2_grpc
 from billing.type.v1 import types_pb2
+from google.protobuf.message import Message
 
 from billing_common import metrics, paging
+from billing_common.database import is_transient
 from billing_common.errors import BillingError, Internal, InvalidArgument, Unavailable
-from billing_common.grpc_server import is_transient, nul_field, rpc
+from billing_common.grpc_errors import item_error
+from billing_common.grpc_server import Ctx, nul_field, rpc
 from billing_common.idempotency import fingerprint
 from billing_common.protoconv import timestamp
 from rating_service.adapters.grpc import convert
-from rating_service.adapters.grpc.errors import DOMAIN, ERRORS, item_error
+from rating_service.adapters.grpc.errors import DOMAIN
 from rating_service.app import commands as cmd
 from rating_service.app.debits import charge_view
 from rating_service.app.use_cases import RatingApp
 from rating_service.domain.status import InvoiceStatus
 
-Ctx = grpc.aio.ServicerContext
-handler = rpc(ERRORS, DOMAIN)
+handler = rpc(DOMAIN)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 US = timedelta(microseconds=1)
 MAX_US = (datetime.max.replace(tzinfo=UTC) - EPOCH) // US
 log = structlog.get_logger(__name__)
 
 
-def _idem(method: str, request: object) -> cmd.Idem:
+def _idem(method: str, request: Message) -> cmd.Idem:
+    # Every request of a mutating RPC has a request_id (the Message base type declares no field).
     request_id = convert.ident(request.request_id, "request_id")  # type: ignore[attr-defined]
-    return cmd.Idem(request_id, method, fingerprint(method, request))  # type: ignore[arg-type]
+    return cmd.Idem(request_id, method, fingerprint(method, request))
 
 
 def _ingest_response(outcomes: list[cmd.EventOutcome]) -> bytes:

@@ -1,0 +1,190 @@
+"""One group commit: operations of any wallets applied in one transaction, the write pipeline's
+unit (app/pipeline.py; the operations themselves: app/operations.py).
+
+  claim the request ids -> locate each operation's wallet -> lock the wallets (id order) and only
+  then take the time -> book the allotments due -> apply each operation to the state the earlier
+  ones left -> save everything in one statement, each response beside its request id.
+
+Each operation succeeds or fails on its own; a refused one writes nothing and its request id is
+released. A request id repeated in the group gets the first occurrence's result
+(REQUEST_ID_CONFLICT when the content differs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from billing_common.errors import BillingError, RequestIdConflict, Unavailable
+from ledger_service.app import booked as booked_metrics
+from ledger_service.app import commands as cmd
+from ledger_service.app import operations as ops
+from ledger_service.app.ports import Claim, LedgerStore, StoredEntry, new_id
+from ledger_service.domain import allotments, automation, ledger
+from ledger_service.domain.errors import WalletNotFound
+from ledger_service.domain.model import Entry, WalletEvent, WalletState
+
+Outcome = bytes | BillingError
+Booked = tuple[str, str, str, Entry]  # entry id, wallet id, request id, entry
+Event = tuple[str, str, WalletEvent]  # event id, wallet id, event
+
+
+def check_replay(claim: Claim, idem: cmd.Idem) -> bytes:
+    """The stored response of a request id used before, if this request is the same one."""
+    if claim.method != idem.method or claim.fingerprint != idem.fingerprint:
+        raise RequestIdConflict(
+            f"request_id {idem.request_id!r} was used before with a different request"
+        )
+    assert claim.response is not None, "a committed claim always has its response"
+    return claim.response
+
+
+class GroupCommit:
+    """A group's transaction (`attempt`, run again from the start on contention) and the result
+    of each of its operations (`results`)."""
+
+    def __init__(
+        self,
+        group: Sequence[ops.Operation],
+        now: Callable[[], datetime],
+        time_under_lock: Callable[[], datetime],
+    ) -> None:
+        self.group = group
+        self.now = now
+        self.time_under_lock = time_under_lock
+        self.first: dict[str, int] = {}
+        for i, op in enumerate(group):
+            self.first.setdefault(op.idem.request_id, i)
+        self.stored_before: dict[str, Claim] = {}
+
+    async def attempt(self, store: LedgerStore) -> dict[int, Outcome]:
+        """One transaction attempt: the outcome of each first occurrence, by position."""
+        out: dict[int, Outcome] = {}
+        refused: list[str] = []
+        located = await self._claim_and_locate(store, out, refused)
+        # The time is taken once the wallets are locked: a hold committed while this
+        # transaction waited for a lock is then at or before it, so its reservation counts.
+        states, now = await store.lock_states((w for _, _, w in located), self.time_under_lock)
+        before = dict(states)
+        booked: list[Booked] = []
+        events: list[Event] = []
+        for wallet_id, loaded in before.items():
+            caught_up = allotments.catch_up(loaded, now, new_id)
+            states[wallet_id] = caught_up.state
+            booked += [(new_id(), wallet_id, "", e) for e in caught_up.entries]
+            events += [(new_id(), wallet_id, e) for e in caught_up.events]
+        payloads: dict[int, bytes] = {}
+        for i, op, wallet_id in located:
+            try:
+                state = await self._loaded(store, op, wallet_id, states, before)
+                outcome = op.apply(state, now)
+            except Unavailable:
+                raise  # the transaction is gone: every operation in it fails alike
+            except BillingError as exc:
+                out[i] = exc
+                refused.append(op.idem.request_id)
+                continue
+            outcome = automation.then_automate(outcome, now, new_id)
+            states[wallet_id] = outcome.state
+            events += [(new_id(), wallet_id, e) for e in outcome.events]
+            book = ledger.write_time(now, [before[wallet_id].book_time])
+            own = [
+                StoredEntry(new_id(), wallet_id, book, op.idem.request_id, e)
+                for e in outcome.entries
+            ]
+            booked += [(s.id, wallet_id, s.request_id, s.entry) for s in own]
+            payloads[i] = op.encode(outcome.state, own, now)
+        changed = {w: s for w, s in states.items() if s is not before[w]}
+        booked_metrics.observe(
+            [b[3] for b in booked], [e for _, _, e in events], refused=out.values()
+        )
+        await store.save(
+            {w: before[w] for w in changed},
+            changed,
+            booked,
+            now,
+            events,
+            responses={self.group[i].idem.request_id: p for i, p in payloads.items()},
+            released=refused,
+        )
+        out.update(payloads)
+        return out
+
+    async def _claim_and_locate(
+        self, store: LedgerStore, out: dict[int, Outcome], refused: list[str]
+    ) -> list[tuple[int, ops.Operation, str]]:
+        """Claim every request id once; answer replays from their stored responses; the wallet
+        of each claimed operation (an operation that cannot name one is refused)."""
+        unique = [self.group[i] for i in sorted(self.first.values())]
+        self.stored_before.clear()
+        claims = await store.claim(
+            [(op.idem.request_id, op.idem.method, op.idem.fingerprint) for op in unique],
+            self.now(),
+        )
+        located: list[tuple[int, ops.Operation, str]] = []
+        for op in unique:
+            i = self.first[op.idem.request_id]
+            claim = claims[op.idem.request_id]
+            try:
+                if not claim.claimed:
+                    self.stored_before[op.idem.request_id] = claim
+                    out[i] = check_replay(claim, op.idem)
+                    await op.check_replay(store)
+                    continue
+                located.append((i, op, await op.locate(store)))
+            except Unavailable:
+                raise  # the transaction is gone: every operation in it fails alike
+            except BillingError as exc:
+                out[i] = exc
+                if claim.claimed:
+                    refused.append(op.idem.request_id)
+        return located
+
+    @staticmethod
+    async def _loaded(
+        store: LedgerStore,
+        op: ops.Operation,
+        wallet_id: str,
+        states: dict[str, WalletState],
+        before: dict[str, WalletState],
+    ) -> WalletState:
+        """The wallet's state for `op`, with what the operation loads besides (e.g. the entry a
+        refund returns) added to it."""
+        state = states.get(wallet_id)
+        if state is None:
+            raise WalletNotFound(f"wallet {wallet_id!r} does not exist")
+        change = await op.load(store, state)
+        if change is not None:
+            before[wallet_id] = change(before[wallet_id])
+            state = states[wallet_id] = change(state)
+        return state
+
+    def results(self, by_first: dict[int, Outcome]) -> list[Outcome]:
+        """Each operation's result in group order, a repeated request id answered as its first
+        occurrence (or as the stored request it repeats)."""
+        results: list[Outcome] = []
+        for op in self.group:
+            i = self.first[op.idem.request_id]
+            first = self.group[i]
+            stored = self.stored_before.get(op.idem.request_id)
+            result: Outcome
+            if stored is not None and op is first:
+                result = by_first[i]  # the replay, checked in the transaction
+            elif stored is not None:
+                # Stored by an earlier request: every occurrence is checked against it itself.
+                try:
+                    result = check_replay(stored, op.idem)
+                except BillingError as exc:
+                    result = exc
+            elif op is first or (op.idem.method, op.idem.fingerprint) == (
+                first.idem.method,
+                first.idem.fingerprint,
+            ):
+                result = by_first[i]
+            else:
+                result = RequestIdConflict(
+                    f"request_id {op.idem.request_id!r} was sent twice at once with different"
+                    " content"
+                )
+            results.append(result)
+        return results

@@ -1,0 +1,93 @@
+"""Reads: the event feed and its settled horizon, balances now and at a past time, the
+journal."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import datetime
+
+from billing_common.errors import InvalidArgument
+from ledger_service.app import commands as cmd
+from ledger_service.app.core import HORIZON_INTERVAL_S, LedgerCore
+from ledger_service.app.ports import (
+    LedgerStore,
+    StoredEntry,
+    StoredEvent,
+    new_id,
+)
+from ledger_service.domain import allotments
+from ledger_service.domain.balance import BalanceView, project
+from ledger_service.domain.errors import (
+    WalletNotFound,
+)
+from ledger_service.domain.model import (
+    Wallet,
+    WalletState,
+)
+
+
+class LedgerReads(LedgerCore):
+    # -- events -----------------------------------------------------------------------------
+
+    async def events_after(
+        self, wallet_id: str, after_seq: int, types: Sequence[str], limit: int
+    ) -> list[StoredEvent]:
+        """Events after a cursor, up to the settled horizon (see `event_horizon`)."""
+        upto = await self.event_horizon()
+        return await self.read(
+            lambda repo: repo.events_after(wallet_id, after_seq, types, limit, upto)
+        )
+
+    async def event_horizon(self, *, fresh: bool = False) -> int:
+        """The highest event cursor below which no event can still appear.
+
+        Cursors are taken at insert but become visible at commit, so a reader that moved past a
+        visible cursor could skip an earlier one that commits later. Readers only go up to this
+        horizon, derived from PostgreSQL's snapshots without taking a lock (the unit of work's
+        `settled_event_seq`: a cursor is settled once every transaction that could still hold
+        one below it has ended). It is recomputed at most every HORIZON_INTERVAL_S and shared by
+        every reader in the process. `fresh` recomputes it now (the webhook dispatcher, once a
+        round)."""
+        async with self._horizon_lock:
+            loop = asyncio.get_running_loop()
+            if fresh or loop.time() - self._horizon_time >= HORIZON_INTERVAL_S:
+                settled = await self.uow.settled_event_seq()
+                if settled is not None:  # None: not now (under load); keep the last horizon
+                    self._horizon = settled
+                    self._horizon_time = loop.time()
+            return self._horizon
+
+    # -- reads ------------------------------------------------------------------------------
+
+    async def balance(self, wallet_id: str, as_of: datetime | None) -> tuple[Wallet, BalanceView]:
+        now = self.clock.now()
+        if as_of is not None and as_of > now:
+            raise InvalidArgument.field(
+                "as_of_time", "must not be in the future", "AS_OF_IN_FUTURE"
+            )
+
+        async def work(repo: LedgerStore) -> tuple[WalletState | None, datetime]:
+            state = await repo.state_at(wallet_id, as_of)
+            if state is None or as_of is not None:
+                return state, as_of or now
+            # Period grants that are due but not booked yet count, exactly as the next write or
+            # sweep will book them (the state now comes with its schedules).
+            if not state.automation.schedules:
+                return state, now
+            return allotments.catch_up(state, now, new_id).state, now
+
+        state, at = await self.read(work)
+        if state is None:
+            raise WalletNotFound(f"wallet {wallet_id!r} does not exist")
+        return state.wallet, project(state, at)
+
+    async def list_entries(self, q: cmd.EntryQuery) -> list[tuple[int, StoredEntry]]:
+        async def work(repo: LedgerStore) -> list[tuple[int, StoredEntry]]:
+            if await repo.get_wallet(q.wallet_id) is None:
+                raise WalletNotFound(f"wallet {q.wallet_id!r} does not exist")
+            return await repo.list_entries(
+                q.wallet_id, q.types, q.start, q.end, q.before_seq, q.limit
+            )
+
+        return await self.read(work)

@@ -1,0 +1,203 @@
+"""Use cases of a wallet's automation: top-up rules and top-ups, alert rules, allotment
+schedules."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import datetime
+
+import structlog
+
+from billing_common.errors import InvalidArgument
+from ledger_service.app import commands as cmd
+from ledger_service.app.core import LedgerCore
+from ledger_service.app.ports import (
+    LedgerStore,
+    new_id,
+)
+from ledger_service.domain import allotments, automation, ledger
+from ledger_service.domain.errors import (
+    ScheduleNotFound,
+    TopUpNotFound,
+    TopUpNotPending,
+    WalletNotFound,
+)
+from ledger_service.domain.model import (
+    AlertRule,
+    AllotmentSchedule,
+    TopUp,
+    TopUpRule,
+    WalletState,
+)
+
+log = structlog.get_logger(__name__)
+
+
+class WalletAutomation(LedgerCore):
+    # -- automation -------------------------------------------------------------------------
+
+    async def set_topup_rule(
+        self, idem: cmd.Idem, rule: TopUpRule, encode: Callable[[TopUpRule], bytes]
+    ) -> bytes:
+        """Create or replace the rule (armed, no failures) and evaluate it at once."""
+
+        async def work(repo: LedgerStore) -> bytes:
+            locked = await self._locked(repo, rule.wallet_id)
+            state = locked.state
+            now = locked.now
+            with_rule = automation.set_topup_rule(state, rule)
+            await self._commit(repo, locked, ledger.Outcome(with_rule, []), idem.request_id, now)
+            return encode(rule)
+
+        return await self.once(idem, work)
+
+    async def set_alert_rules(
+        self,
+        idem: cmd.Idem,
+        wallet_id: str,
+        rules: Sequence[AlertRule],
+        encode: Callable[[list[AlertRule]], bytes],
+    ) -> bytes:
+        """Replace the rules (or restore the defaults) and evaluate them at once."""
+
+        async def work(repo: LedgerStore) -> bytes:
+            locked = await self._locked(repo, wallet_id)
+            fresh = tuple(
+                replace(r, id=new_id(), wallet_id=wallet_id, armed=True, last_fire_time=None)
+                for r in rules
+            ) or automation.default_alert_rules(wallet_id, new_id)
+            await repo.replace_alert_rules(wallet_id, fresh)
+            locked = locked.map(
+                lambda s: replace(s, automation=replace(s.automation, alert_rules=fresh))
+            )
+            state = locked.state
+            now = locked.now
+            await self._commit(repo, locked, ledger.Outcome(state, []), idem.request_id, now)
+            return encode(await repo.alert_rules_of(wallet_id))
+
+        return await self.once(idem, work)
+
+    async def create_schedule(
+        self,
+        idem: cmd.Idem,
+        schedule: AllotmentSchedule,
+        encode: Callable[[AllotmentSchedule], bytes],
+    ) -> bytes:
+        """Store a schedule and grant every period that has already started."""
+
+        async def work(repo: LedgerStore) -> bytes:
+            locked = await self._locked(repo, schedule.wallet_id)
+            now = locked.now
+            stored_schedule = replace(schedule, id=new_id(), next_index=0)
+            auto = locked.state.automation
+            with_schedule = replace(
+                locked.state,
+                automation=replace(auto, schedules=(*auto.schedules, stored_schedule)),
+            )
+            outcome = allotments.catch_up(with_schedule, now, new_id)
+            await self._commit(repo, locked, outcome, idem.request_id, now)
+            (created,) = [
+                s for s in outcome.state.automation.schedules if s.id == stored_schedule.id
+            ]
+            return encode(created)
+
+        return await self.once(idem, work)
+
+    async def end_schedule(
+        self,
+        idem: cmd.Idem,
+        schedule_id: str,
+        end_time: datetime | None,
+        encode: Callable[[AllotmentSchedule], bytes],
+    ) -> bytes:
+        """End a subscription: no period starts from end_time on, and once it has passed, what the
+        schedule's grants still hold is voided ("subscription ended")."""
+
+        async def work(repo: LedgerStore) -> bytes:
+            found = await repo.get_schedule(schedule_id)
+            if found is None:
+                raise ScheduleNotFound(f"allotment schedule {schedule_id!r} does not exist")
+            locked = await self._locked(repo, found.wallet_id)
+            now = locked.now
+            end = end_time or now
+            if end < now:
+                raise InvalidArgument.field("end_time", "must not be in the past", "INVALID_TIME")
+            outcome = allotments.end_schedule(locked.state, schedule_id, end, now, new_id)
+            await self._commit(repo, locked, outcome, idem.request_id, now)
+            (ended,) = [s for s in outcome.state.automation.schedules if s.id == schedule_id]
+            return encode(ended)
+
+        return await self.once(idem, work)
+
+    async def schedules(self, wallet_id: str) -> list[AllotmentSchedule]:
+        async def work(repo: LedgerStore) -> list[AllotmentSchedule]:
+            if await repo.get_wallet(wallet_id) is None:
+                raise WalletNotFound(f"wallet {wallet_id!r} does not exist")
+            return await repo.schedules_of(wallet_id)
+
+        return await self.read(work)
+
+    async def alert_rules(self, wallet_id: str) -> list[AlertRule]:
+        async def work(repo: LedgerStore) -> list[AlertRule]:
+            if await repo.get_wallet(wallet_id) is None:
+                raise WalletNotFound(f"wallet {wallet_id!r} does not exist")
+            return await repo.alert_rules_of(wallet_id)
+
+        return await self.read(work)
+
+    async def _settle_topup(
+        self,
+        idem: cmd.Idem,
+        topup_id: str,
+        change: Callable[[WalletState, datetime], ledger.Outcome],
+        encode: Callable[[TopUp], bytes],
+    ) -> bytes:
+        async def work(repo: LedgerStore) -> bytes:
+            found = await repo.get_topup(topup_id)
+            if found is None:
+                raise TopUpNotFound(f"top-up {topup_id!r} does not exist")
+            locked = await self._locked(repo, found.wallet_id)
+            state = locked.state
+            if topup_id not in state.automation.topups:
+                # Not pending under the lock. Read it again: it may have been settled while this
+                # call waited for the lock, and what was read before it is stale.
+                current = await repo.get_topup(topup_id)
+                assert current is not None, "top-ups are never deleted"
+                raise TopUpNotPending(f"top-up {topup_id} is {current.state.value.lower()}")
+            now = locked.now
+            outcome = change(state, now)
+            await self._commit(repo, locked, outcome, idem.request_id, now)
+            return encode(outcome.state.automation.topups[topup_id])
+
+        return await self.once(idem, work)
+
+    async def confirm_topup(
+        self, idem: cmd.Idem, topup_id: str, encode: Callable[[TopUp], bytes]
+    ) -> bytes:
+        return await self._settle_topup(
+            idem,
+            topup_id,
+            lambda state, now: automation.complete_topup(state, topup_id, now=now, new_id=new_id),
+            encode,
+        )
+
+    async def fail_topup(
+        self, idem: cmd.Idem, topup_id: str, reason: str, encode: Callable[[TopUp], bytes]
+    ) -> bytes:
+        return await self._settle_topup(
+            idem,
+            topup_id,
+            lambda state, now: automation.fail_topup(state, topup_id, now=now, reason=reason),
+            encode,
+        )
+
+    async def list_topups(
+        self, wallet_id: str, before_seq: int | None, limit: int
+    ) -> list[tuple[int, TopUp]]:
+        async def work(repo: LedgerStore) -> list[tuple[int, TopUp]]:
+            if await repo.get_wallet(wallet_id) is None:
+                raise WalletNotFound(f"wallet {wallet_id!r} does not exist")
+            return await repo.list_topups(wallet_id, before_seq, limit)
+
+        return await self.read(work)
