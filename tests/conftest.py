@@ -7,9 +7,7 @@ from __future__ import annotations
 import itertools
 import os
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
@@ -25,12 +23,10 @@ from ledger_service.adapters.db.migrate import upgrade_async
 from ledger_service.config import LedgerSettings
 from rating_service import main as rating_main
 from rating_service.config import RatingSettings
-from tests.integration.rating.helpers import migrated_template
+from tests.support.rating import migrated_template
+from tests.support.servers import START, NewDatabase, RatingOverLedger, RunningLedger
 
-START = datetime(2026, 1, 1, tzinfo=UTC)
 _counter = itertools.count()
-
-NewDatabase = Callable[..., Awaitable[str]]
 
 
 @pytest.fixture(scope="session")
@@ -86,19 +82,6 @@ def clock() -> FakeClock:
     return FakeClock(START)
 
 
-@dataclass
-class RunningLedger:
-    target: str
-    clock: FakeClock
-    ledger: ledger_main.Ledger
-    channel: grpc.aio.Channel
-    stub: ledger_pb2_grpc.LedgerServiceStub
-
-    @property
-    def app(self):  # type: ignore[no-untyped-def]
-        return self.ledger.app
-
-
 @pytest.fixture
 async def ledger_server(ledger_db: str, clock: FakeClock) -> AsyncIterator[RunningLedger]:
     """A ledger gRPC server on 127.0.0.1:<free port>, on its own database, with a fake clock."""
@@ -128,20 +111,6 @@ async def ledger_server(ledger_db: str, clock: FakeClock) -> AsyncIterator[Runni
 @pytest.fixture(scope="session")
 async def rating_template(pg_server_uri: str) -> str:
     return await migrated_template(pg_server_uri)
-
-
-@dataclass
-class RatingOverLedger:
-    stub: rating_pb2_grpc.RatingServiceStub
-    rating: rating_main.Rating
-    ledger: RunningLedger
-    target: str  # the rating server's host:port
-
-    async def drain(self, rounds_max: int = 50) -> None:
-        for _ in range(rounds_max):
-            if await self.rating.forwarder.run_once() == 0:
-                return
-        raise AssertionError("the forwarder kept finding due charges")
 
 
 @pytest.fixture

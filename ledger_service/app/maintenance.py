@@ -15,6 +15,8 @@ from ledger_service.app.ports import (
     new_id,
 )
 from ledger_service.domain import allotments, automation, ledger
+from ledger_service.domain import expiry as expiry_rules
+from ledger_service.domain import holds as hold_rules
 from ledger_service.domain.errors import (
     WalletNotFound,
 )
@@ -66,7 +68,7 @@ class Maintenance(LedgerCore):
                 events: list[tuple[str, str, WalletEvent]] = []
                 for wid, state in states.items():
                     caught_up = allotments.catch_up(state, now, new_id)
-                    swept = caught_up.then(ledger.expire_due(caught_up.state, now))
+                    swept = caught_up.then(expiry_rules.expire_due(caught_up.state, now))
                     outcome = automation.then_automate(swept, now, new_id)
                     after[wid] = outcome.state
                     book = ledger.write_time(now, [state.book_time])
@@ -107,7 +109,7 @@ class Maintenance(LedgerCore):
             assert state is not None, "the wallet was found above"
             held_grants = [a.grant_id for h in state.holds.values() for a in h.allocations]
             state = await repo.add_grants(state, [g for g in held_grants if g is not None])
-            diffs += ledger.uncovered_holds(state, self.clock.now())
+            diffs += hold_rules.uncovered_holds(state, self.clock.now())
             by_type = t["by_type"]
 
             def total(kind: EntryType) -> Decimal:

@@ -28,6 +28,7 @@ from billing_common.errors import InvalidArgument, Violation
 from ledger_service.app import commands as cmd
 from ledger_service.app.ports import LedgerStore, StoredEntry, new_id
 from ledger_service.domain import automation, ledger
+from ledger_service.domain import holds as hold_rules
 from ledger_service.domain.errors import (
     EntryNotFound,
     GrantNotFound,
@@ -263,7 +264,7 @@ class CreateHoldOp(_Direct):
 
     def apply(self, state: WalletState, now: datetime) -> ledger.Outcome:
         c = self.command
-        return ledger.create_hold(
+        return hold_rules.create_hold(
             state,
             hold_id=self.hold_id,
             amount=c.amount,

@@ -25,7 +25,8 @@ from ledger_service.app.ports import (
 )
 from ledger_service.app.reads import LedgerReads
 from ledger_service.app.wallet_automation import WalletAutomation
-from ledger_service.domain import automation, ledger
+from ledger_service.domain import automation
+from ledger_service.domain import holds as hold_rules
 from ledger_service.domain.errors import (
     GrantNotFound,
     HoldNotFound,
@@ -158,7 +159,7 @@ class LedgerApp(WalletAutomation, LedgerReads, Maintenance):
             ops.HoldChangeOp(
                 c.idem,
                 c.hold_id,
-                lambda state, now: ledger.capture_hold(
+                lambda state, now: hold_rules.capture_hold(
                     state, c.hold_id, amount=c.amount, now=now, description=c.description
                 ),
                 EntryType.CAPTURE,
@@ -173,7 +174,9 @@ class LedgerApp(WalletAutomation, LedgerReads, Maintenance):
             ops.HoldChangeOp(
                 c.idem,
                 c.hold_id,
-                lambda state, now: ledger.release_hold(state, c.hold_id, now=now, reason=c.reason),
+                lambda state, now: hold_rules.release_hold(
+                    state, c.hold_id, now=now, reason=c.reason
+                ),
                 EntryType.RELEASE,
                 encode,
             )

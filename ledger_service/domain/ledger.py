@@ -17,11 +17,9 @@ from decimal import Decimal
 from billing_common.money import exact, format_amount
 from ledger_service.domain.burndown import allocate, burn_key
 from ledger_service.domain.errors import (
-    CaptureExceedsHold,
     GrantAlreadyEnded,
     GrantAlreadyVoided,
     GrantHeld,
-    HoldNotActive,
     InsufficientCredits,
     RefundExceedsDebit,
 )
@@ -32,8 +30,6 @@ from ledger_service.domain.model import (
     EntryType,
     EventType,
     Grant,
-    Hold,
-    HoldState,
     OveragePolicy,
     WalletEvent,
     WalletState,
@@ -137,7 +133,7 @@ def available(state: WalletState, at: datetime) -> Decimal:
     return sum((g.remaining for g in free_grants(state, at)), ZERO)
 
 
-def _entry(state: WalletState, now: datetime, **fields: object) -> Entry:
+def new_entry(state: WalletState, now: datetime, **fields: object) -> Entry:
     return Entry(
         available_after=available(state, now),
         overage_after=state.overage,
@@ -145,7 +141,7 @@ def _entry(state: WalletState, now: datetime, **fields: object) -> Entry:
     )
 
 
-def _with_grants(state: WalletState, changed: Iterable[Grant], overage: Decimal) -> WalletState:
+def with_grants(state: WalletState, changed: Iterable[Grant], overage: Decimal) -> WalletState:
     grants = dict(state.grants)
     for grant in changed:
         grants[grant.id] = grant
@@ -153,7 +149,7 @@ def _with_grants(state: WalletState, changed: Iterable[Grant], overage: Decimal)
 
 
 @exact
-def _apply(state: WalletState, allocations: Iterable[Allocation]) -> dict[str, Grant]:
+def apply_allocations(state: WalletState, allocations: Iterable[Allocation]) -> dict[str, Grant]:
     """Grants changed by allocations (overage parts are left to the caller)."""
     changed: dict[str, Grant] = {}
     for alloc in allocations:
@@ -173,14 +169,14 @@ def settle_overage(state: WalletState, now: datetime) -> Outcome:
     if not allocations:
         return Outcome(state, [])
     settled = state.overage - left
-    changed = _apply(state, allocations)
+    changed = apply_allocations(state, allocations)
     for alloc in allocations:
         assert alloc.grant_id is not None
         g = changed[alloc.grant_id]
         changed[g.id] = replace(g, overage_paid=g.overage_paid - alloc.amount)
-    new_state = _with_grants(state, changed.values(), left)
+    new_state = with_grants(state, changed.values(), left)
     word = unit_word(state.wallet.unit)
-    entry = _entry(
+    entry = new_entry(
         new_state,
         now,
         type=EntryType.OVERAGE_SETTLEMENT,
@@ -192,7 +188,7 @@ def settle_overage(state: WalletState, now: datetime) -> Outcome:
     return Outcome(new_state, [entry])
 
 
-def _then_settle(outcome: Outcome, now: datetime) -> Outcome:
+def then_settle(outcome: Outcome, now: datetime) -> Outcome:
     settled = settle_overage(outcome.state, now)
     return Outcome(settled.state, outcome.entries + settled.entries, outcome.events)
 
@@ -238,10 +234,10 @@ def debit(
                 shortfall=uncovered,
             )
         allocations.append(Allocation(None, -uncovered))
-    changed = _apply(state, allocations)
-    new_state = _with_grants(state, changed.values(), state.overage + uncovered)
+    changed = apply_allocations(state, allocations)
+    new_state = with_grants(state, changed.values(), state.overage + uncovered)
     word = unit_word(state.wallet.unit)
-    entry = _entry(
+    entry = new_entry(
         new_state,
         now,
         type=EntryType.DEBIT,
@@ -254,7 +250,7 @@ def debit(
         source_event_id=source_event_id,
         metadata=metadata or {},
     )
-    return _then_settle(Outcome(new_state, [entry]), now)
+    return then_settle(Outcome(new_state, [entry]), now)
 
 
 def events_for(entries: Iterable[Entry]) -> list[WalletEvent]:
@@ -273,11 +269,11 @@ def events_for(entries: Iterable[Entry]) -> list[WalletEvent]:
 def grant(state: WalletState, new_grant: Grant, *, now: datetime, description: str = "") -> Outcome:
     """Add a grant (its GRANT entry), then let it settle outstanding overage if available now."""
     word = unit_word(state.wallet.unit)
-    new_state = _with_grants(state, [new_grant], state.overage)
+    new_state = with_grants(state, [new_grant], state.overage)
     expires = (
         f", expires {new_grant.expire_time:%Y-%m-%d}" if new_grant.expire_time else ", no expiry"
     )
-    entry = _entry(
+    entry = new_entry(
         new_state,
         now,
         type=EntryType.GRANT,
@@ -289,7 +285,7 @@ def grant(state: WalletState, new_grant: Grant, *, now: datetime, description: s
         related_id=new_grant.id,
         metadata=new_grant.metadata,
     )
-    return _then_settle(Outcome(new_state, [entry], events_for([entry])), now)
+    return then_settle(Outcome(new_state, [entry], events_for([entry])), now)
 
 
 @exact
@@ -306,8 +302,8 @@ def void(state: WalletState, grant_id: str, *, now: datetime, reason: str = "") 
     changed = replace(
         target, remaining=ZERO, void_time=now, voided_amount=target.voided_amount + removed
     )
-    new_state = _with_grants(state, [changed], state.overage)
-    entry = _entry(
+    new_state = with_grants(state, [changed], state.overage)
+    entry = new_entry(
         new_state,
         now,
         type=EntryType.VOID,
@@ -342,9 +338,9 @@ def _ended_parts(state: WalletState, grant_ids: Iterable[str], now: datetime) ->
             )
         else:
             continue
-        state = _with_grants(state, [changed], state.overage)
+        state = with_grants(state, [changed], state.overage)
         entries.append(
-            _entry(
+            new_entry(
                 state,
                 now,
                 type=kind,
@@ -422,12 +418,12 @@ def refund(
         give = min(-alloc.amount, left)
         allocations.append(Allocation(alloc.grant_id, give))
         left -= give
-    changed = _apply(state, allocations)
+    changed = apply_allocations(state, allocations)
     for grant_id, give in returned.items():
         g = changed[grant_id]
         changed[grant_id] = replace(g, overage_returned=g.overage_returned + give)
-    new_state = _with_grants(state, changed.values(), overage)
-    entry = _entry(
+    new_state = with_grants(state, changed.values(), overage)
+    entry = new_entry(
         new_state,
         now,
         type=EntryType.REFUND,
@@ -438,246 +434,4 @@ def refund(
         related_id=record.entry_id,
     )
     ended = _ended_parts(new_state, changed.keys(), now)
-    return _then_settle(Outcome(ended.state, [entry, *ended.entries], ended.events), now)
-
-
-@exact
-def expire_due(state: WalletState, now: datetime) -> Outcome:
-    """Release holds past their timeout (RELEASE entries), then write off remainders of grants
-    past expire_time plus the grace period (EXPIRY entries), then settle overage."""
-    released: list[Entry] = []
-    for hold in sorted(state.holds.values(), key=lambda h: (h.expire_time, h.id)):
-        if hold.state is HoldState.ACTIVE and hold.expire_time <= now:
-            outcome = release_hold(state, hold.id, now=now, timed_out=True)
-            state, released = outcome.state, released + outcome.entries
-    grace = state.wallet.late_event_grace
-    due = sorted(
-        (
-            g
-            for g in state.grants.values()
-            if g.void_time is None
-            and g.remaining > 0
-            and g.expire_time is not None
-            and now >= g.expire_time + grace
-        ),
-        key=lambda g: (g.expire_time, g.id),
-    )
-    entries: list[Entry] = []
-    for g in due:
-        state = _with_grants(
-            state,
-            [replace(g, remaining=ZERO, expired_amount=g.expired_amount + g.remaining)],
-            state.overage,
-        )
-        entries.append(
-            _entry(
-                state,
-                now,
-                type=EntryType.EXPIRY,
-                amount=-g.remaining,
-                occurred_time=g.expire_time or now,
-                allocations=(Allocation(g.id, -g.remaining),),
-                description=f"-{g.remaining} {unit_word(state.wallet.unit)} expired "
-                f"(grant expired {g.expire_time:%Y-%m-%d})",
-                related_id=g.id,
-            )
-        )
-    return _then_settle(Outcome(state, released + entries, events_for(entries)), now)
-
-
-@exact
-def _merged(allocations: Iterable[Allocation]) -> list[Allocation]:
-    """One allocation per grant, in order of first appearance."""
-    total: dict[str | None, Decimal] = {}
-    for alloc in allocations:
-        total[alloc.grant_id] = total.get(alloc.grant_id, ZERO) + alloc.amount
-    return [Allocation(k, v) for k, v in total.items()]
-
-
-def _with_hold(state: WalletState, hold: Hold) -> WalletState:
-    return replace(state, holds={**state.holds, hold.id: hold})
-
-
-def create_hold(
-    state: WalletState,
-    *,
-    hold_id: str,
-    amount: Decimal,
-    expire_time: datetime,
-    now: datetime,
-    feature: str = "",
-    description: str = "",
-) -> Outcome:
-    """Reserve credits in burn-down order. A hold is a guarantee, so it must be covered by free
-    credits whatever the overage policy, and only by credits a capture can still burn until the
-    hold times out: a grant written off (expire_time plus grace) before then is passed over."""
-    assert amount > 0 and expire_time > now
-    grace = state.wallet.late_event_grace
-    lasting = [
-        g
-        for g in eligible_for_usage(state, now, now)
-        if g.expire_time is None or expire_time <= g.expire_time + grace
-    ]
-    allocations, uncovered = allocate(lasting, amount)
-    word = unit_word(state.wallet.unit)
-    if uncovered > 0:
-        raise InsufficientCredits(
-            f"a hold of {format_amount(amount)} needs {format_amount(uncovered)} more {word}"
-            " than the wallet has available"
-        )
-    hold = Hold(
-        id=hold_id,
-        wallet_id=state.wallet.id,
-        amount=amount,
-        create_time=now,
-        expire_time=expire_time,
-        allocations=tuple(allocations),
-        feature=feature,
-        description=description,
-    )
-    new_state = _with_hold(state, hold)
-    entry = _entry(
-        new_state,
-        now,
-        type=EntryType.HOLD,
-        amount=ZERO,
-        occurred_time=now,
-        allocations=(),
-        description=description
-        or f"Held {format_amount(amount)} {word} for {feature or 'work in flight'}"
-        f" until {expire_time:%Y-%m-%d %H:%M} UTC",
-        feature=feature,
-        related_id=hold_id,
-    )
-    return Outcome(new_state, [entry])
-
-
-def uncovered_holds(state: WalletState, at: datetime) -> list[tuple[str, Decimal, Decimal]]:
-    """What the holds active at `at` reserve that their grants cannot honour, as (subject,
-    reserved, covered): per grant, more reserved than it has left (or anything on a voided
-    grant); per hold, credits of a grant that is written off before the hold times out. Empty
-    when every active hold can be captured in full. `state` must hold every grant the active
-    holds reserve."""
-    found: list[tuple[str, Decimal, Decimal]] = []
-    grace = state.wallet.late_event_grace
-    for grant_id, taken in sorted(reserved(state, at).items()):
-        g = state.grants[grant_id]
-        covered = ZERO if g.void_time is not None else g.remaining
-        if taken > covered:
-            found.append((f"grant {grant_id} reserved by active holds", taken, covered))
-    for hold in sorted(state.holds.values(), key=lambda h: h.id):
-        if not hold.active_at(at):
-            continue
-        for alloc in hold.allocations:
-            g = state.grants[alloc.grant_id or ""]
-            write_off = g.write_off_time(grace)
-            if write_off is not None and write_off < hold.expire_time:
-                found.append(
-                    (
-                        f"hold {hold.id} on grant {g.id} written off before the hold times out",
-                        -alloc.amount,
-                        ZERO,
-                    )
-                )
-    return found
-
-
-def _active_hold(state: WalletState, hold_id: str, now: datetime) -> Hold:
-    hold = state.holds[hold_id]
-    if hold.state is not HoldState.ACTIVE or not hold.active_at(now):
-        status = "timed out" if hold.state is HoldState.ACTIVE else hold.state.value.lower()
-        raise HoldNotActive(f"hold {hold_id} is {status}")
-    return hold
-
-
-@exact
-def capture_hold(
-    state: WalletState, hold_id: str, *, amount: Decimal, now: datetime, description: str = ""
-) -> Outcome:
-    """Turn a hold into usage that occurred when the hold was created: the reserved grants are
-    burned first (in the hold's order), then any further credits in burn-down order, then, only
-    under ALLOW_OVERAGE, overage."""
-    hold = _active_hold(state, hold_id, now)
-    if amount > hold.amount and state.wallet.overage_policy is OveragePolicy.DENY:
-        raise CaptureExceedsHold(
-            f"capture of {format_amount(amount)} exceeds the {format_amount(hold.amount)} held"
-            " and the wallet does not allow overage"
-        )
-    ended = replace(hold, state=HoldState.CAPTURED, end_time=now, captured_amount=amount)
-    freed = _with_hold(state, ended)
-    allocations: list[Allocation] = []
-    left = amount
-    grace = state.wallet.late_event_grace
-    for alloc in hold.allocations:
-        g = freed.grants[alloc.grant_id or ""]
-        usable = g.available_at(hold.create_time) and (
-            g.expire_time is None or now < g.expire_time + grace
-        )
-        take = min(left, -alloc.amount, g.remaining) if usable else ZERO
-        if take > 0:
-            allocations.append(Allocation(g.id, -take))
-            left -= take
-    if left > 0:
-        taken = _apply(freed, allocations)
-        rest = eligible_for_usage(
-            _with_grants(freed, taken.values(), freed.overage), hold.create_time, now
-        )
-        more, left = allocate(rest, left)
-        allocations = _merged([*allocations, *more])
-    if left > 0:
-        if state.wallet.overage_policy is OveragePolicy.DENY:
-            raise InsufficientCredits(
-                f"capture of {format_amount(amount)} needs {format_amount(left)} more"
-                f" {unit_word(state.wallet.unit)} than the wallet has available"
-            )
-        allocations.append(Allocation(None, -left))
-    changed = _apply(freed, allocations)
-    new_state = _with_grants(freed, changed.values(), freed.overage + left)
-    entry = _entry(
-        new_state,
-        now,
-        type=EntryType.CAPTURE,
-        amount=-amount,
-        occurred_time=hold.create_time,
-        allocations=tuple(allocations),
-        description=description
-        or f"-{format_amount(amount)} {unit_word(state.wallet.unit)} for"
-        f" {hold.feature or 'usage'} on {hold.create_time:%b} {hold.create_time.day}",
-        feature=hold.feature,
-        related_id=hold.id,
-    )
-    return _then_settle(Outcome(new_state, [entry]), now)
-
-
-def release_hold(
-    state: WalletState, hold_id: str, *, now: datetime, reason: str = "", timed_out: bool = False
-) -> Outcome:
-    """Free a hold's credits. A timed-out hold is released by the sweeper as EXPIRED."""
-    hold = state.holds[hold_id]
-    if timed_out:
-        end = HoldState.EXPIRED
-        # Its credits were free from expire_time on; the release only records it.
-        ended = replace(hold, state=end, end_time=hold.expire_time)
-    else:
-        _active_hold(state, hold_id, now)
-        end = HoldState.RELEASED
-        ended = replace(hold, state=end, end_time=now)
-    new_state = _with_hold(state, ended)
-    word = unit_word(state.wallet.unit)
-    entry = _entry(
-        new_state,
-        now,
-        type=EntryType.RELEASE,
-        amount=ZERO,
-        occurred_time=ended.end_time or now,
-        allocations=(),
-        description=reason
-        or (
-            f"Hold of {format_amount(hold.amount)} {word} timed out"
-            if timed_out
-            else f"Released hold of {format_amount(hold.amount)} {word}"
-        ),
-        feature=hold.feature,
-        related_id=hold.id,
-    )
-    return _then_settle(Outcome(new_state, [entry]), now)
+    return then_settle(Outcome(ended.state, [entry, *ended.entries], ended.events), now)

@@ -26,8 +26,8 @@ from rich.console import Console
 from billing_cli.app import app
 from billing_cli.state import State
 from rating_service import main as rating_main
-from tests.conftest import START, RunningLedger
-from tests.integration.rating.helpers import setup_customer
+from tests.support.rating import setup_customer
+from tests.support.servers import START, RunningLedger
 
 T = START + timedelta(hours=1)
 UUID = re.compile(r"request id: ([0-9a-f-]{36})")

@@ -31,8 +31,8 @@ from billing_common.clock import FakeClock
 from ledger_service import main as ledger_main
 from ledger_service.adapters.db.migrate import upgrade_async
 from ledger_service.config import LedgerSettings
-from tests.conftest import START, NewDatabase
-from tests.ledger_helpers import debit_request, make_grant, make_wallet, rid
+from tests.support.ledger import debit_request, make_grant, make_wallet, rid
+from tests.support.servers import START, NewDatabase
 
 Code = grpc.StatusCode
 WORKERS = 6

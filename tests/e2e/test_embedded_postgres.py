@@ -16,7 +16,7 @@ from billing.ledger.v1 import ledger_pb2 as pb
 from billing.ledger.v1 import ledger_pb2_grpc
 
 from billing_common.process import ServiceProcess, start_service
-from tests.ledger_helpers import make_wallet
+from tests.support.ledger import make_wallet
 
 ROOT = Path(__file__).resolve().parents[2]
 

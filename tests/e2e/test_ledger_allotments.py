@@ -9,7 +9,7 @@ import grpc
 from billing.ledger.v1 import ledger_pb2 as pb
 
 from billing_common.protoconv import duration, timestamp
-from tests.ledger_helpers import balance, debit_request, make_grant, make_wallet, rid
+from tests.support.ledger import balance, debit_request, make_grant, make_wallet, rid
 
 HOUR = timedelta(hours=1)
 

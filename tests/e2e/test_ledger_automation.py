@@ -10,26 +10,10 @@ import grpc
 from billing.ledger.v1 import ledger_pb2 as pb
 
 from billing_common.protoconv import duration
-from tests.ledger_helpers import balance, debit_request, make_grant, make_wallet, rid
+from tests.support.events import watch_events
+from tests.support.ledger import balance, debit_request, make_grant, make_wallet, rid
 
 E = pb.WalletEventType
-
-
-async def events(stub, wallet_id: str, after: int = 0, types=()) -> list[pb.WalletEvent]:  # type: ignore[no-untyped-def]
-    """Everything the watch stream has after `after`, read until it goes quiet."""
-    call = stub.WatchWalletEvents(
-        pb.WatchWalletEventsRequest(wallet_id=wallet_id, after_cursor=after, types=types)
-    )
-    seen: list[pb.WalletEvent] = []
-    try:
-        while True:
-            message = await asyncio.wait_for(call.read(), timeout=0.6)
-            seen.append(message.event)
-    except TimeoutError:
-        pass
-    finally:
-        call.cancel()
-    return seen
 
 
 def alerts(seen: list[pb.WalletEvent]) -> list[tuple[str, str]]:
@@ -48,7 +32,12 @@ async def test_default_alerts_fire_once_each_and_again_after_recovery(ledger_ser
     await make_grant(stub, wallet.wallet_id, "1000")
     for _ in range(10):  # 1000 -> 0 in steps of 100: reaches 500, 250 (passing), 100 and 0
         await stub.Debit(debit_request(wallet.wallet_id, "100"))
-    first = await events(stub, wallet.wallet_id)
+    # Each read ends with the event the last write is to cause; anything else before it is kept.
+    first = await watch_events(
+        stub,
+        wallet.wallet_id,
+        until=lambda seen: alerts(seen)[-1:] == [("ALERT_FIRED", "depleted")],
+    )
     assert alerts(first) == [
         ("ALERT_FIRED", "50% left"),
         ("ALERT_FIRED", "25% left"),
@@ -64,7 +53,12 @@ async def test_default_alerts_fire_once_each_and_again_after_recovery(ledger_ser
     assert fired_at == {"50% left": "500", "25% left": "200", "10% left": "100", "depleted": "0"}
     # A new grant of 1000: granted in force is now 2000, so 50% is 1000, 25% is 500, 10% is 200.
     await make_grant(stub, wallet.wallet_id, "1000")
-    second = await events(stub, wallet.wallet_id, after=first[-1].cursor)
+    second = await watch_events(
+        stub,
+        wallet.wallet_id,
+        after=first[-1].cursor,
+        until=lambda seen: alerts(seen)[-1:] == [("ALERT_RECOVERED", "depleted")],
+    )
     # 1000 available is above 500, 200 and 0, which re-arm; it only reaches 1000, so "50% left"
     # stays fired (re-arming needs the balance above the threshold).
     assert alerts(second) == [
@@ -73,10 +67,12 @@ async def test_default_alerts_fire_once_each_and_again_after_recovery(ledger_ser
         ("ALERT_RECOVERED", "depleted"),
     ]
     await stub.Debit(debit_request(wallet.wallet_id, "500"))  # 500: reaches 25% exactly
-    third = await events(stub, wallet.wallet_id, after=second[-1].cursor)
+    third = await watch_events(
+        stub, wallet.wallet_id, after=second[-1].cursor, until=lambda seen: bool(alerts(seen))
+    )
     assert alerts(third) == [("ALERT_FIRED", "25% left")]
     # Resuming from any cursor gives exactly the rest, nothing twice.
-    everything = await events(stub, wallet.wallet_id)
+    everything = await watch_events(stub, wallet.wallet_id, count=len(first + second + third))
     assert [e.cursor for e in everything] == [e.cursor for e in first + second + third]
     assert len({e.event_id for e in everything}) == len(everything)
 
@@ -104,11 +100,15 @@ async def test_absolute_rule_with_minimum_interval(ledger_server) -> None:
     await stub.Debit(debit_request(wallet.wallet_id, "20"))  # 40 again, within the hour: held back
     clock.advance(timedelta(hours=1))
     await stub.Debit(debit_request(wallet.wallet_id, "1"))  # still below, interval passed: fires
-    assert [a for a in alerts(await events(stub, wallet.wallet_id))] == [
+    seen = await watch_events(stub, wallet.wallet_id, until=lambda seen: len(alerts(seen)) == 3)
+    assert alerts(seen) == [
         ("ALERT_FIRED", "below 50"),
         ("ALERT_RECOVERED", "below 50"),
         ("ALERT_FIRED", "below 50"),
     ]
+    # The third is the last debit's (39 left), not one held back within the hour (40 left).
+    last_fired = [e for e in seen if e.type == E.WALLET_EVENT_TYPE_ALERT_FIRED][-1]
+    assert json.loads(last_fired.data_json)["available"] == "39"
 
 
 def topup_rule(wallet_id: str, **fields) -> pb.SetTopUpRuleRequest:  # type: ignore[no-untyped-def]
@@ -210,7 +210,7 @@ async def test_pending_top_up_confirmed_then_failed_backs_off(ledger_server) -> 
     ]
     kinds = [
         E.Name(e.type)
-        for e in await events(
+        for e in await watch_events(
             stub,
             wallet.wallet_id,
             types=[
@@ -218,6 +218,7 @@ async def test_pending_top_up_confirmed_then_failed_backs_off(ledger_server) -> 
                 E.WALLET_EVENT_TYPE_TOP_UP_COMPLETED,
                 E.WALLET_EVENT_TYPE_TOP_UP_FAILED,
             ],
+            count=5,
         )
     ]
     assert kinds == [
@@ -248,14 +249,17 @@ async def test_watch_never_skips_an_event_that_commits_after_a_later_one(
             " VALUES ('slow-event', $1, 'GRANT_CREATED', now(), now(), '{}'::jsonb)",
             held.wallet_id,
         )
+        held_cursor = await conn.fetchval("SELECT seq FROM wallet_events WHERE id = 'slow-event'")
         await make_grant(stub, other.wallet_id, "10")  # a later cursor, committed first
-        before = await events(stub, "")
+        # Held back: the horizon the watch reads up to stays below the open transaction's cursor.
+        assert await ledger_server.app.event_horizon(fresh=True) < held_cursor
+        watch = asyncio.ensure_future(watch_events(stub, "", count=2))
         await slow.commit()
-        after = await events(stub, "")
+        after = await watch
     finally:
         await conn.close()
-    assert before == []  # held back: nothing after the open transaction's cursor
-    assert len(after) == 2 and after[0].event_id == "slow-event"
+    # The stream opened while the transaction was open: the held event first, then the later one.
+    assert after[0].event_id == "slow-event"
     assert [e.cursor for e in after] == sorted(e.cursor for e in after)
 
 

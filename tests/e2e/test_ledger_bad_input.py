@@ -36,8 +36,8 @@ from billing_common.protoconv import duration, timestamp
 from ledger_service import main as ledger_main
 from ledger_service.adapters.db import tables
 from ledger_service.config import LedgerSettings
-from tests.conftest import START, RunningLedger
-from tests.ledger_helpers import debit_request, make_grant, make_wallet, rid
+from tests.support.ledger import debit_request, make_grant, make_wallet, rid
+from tests.support.servers import START, RunningLedger
 
 DOMAIN = "ledger.billing"
 Code = grpc.StatusCode

@@ -9,7 +9,7 @@ from decimal import Decimal
 import grpc
 from billing.ledger.v1 import ledger_pb2 as pb
 
-from tests.ledger_helpers import balance, debit_request, make_grant, make_wallet, rid
+from tests.support.ledger import balance, debit_request, make_grant, make_wallet, rid
 
 HOUR, DAY = timedelta(hours=1), timedelta(days=1)
 

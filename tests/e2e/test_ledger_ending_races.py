@@ -14,8 +14,8 @@ import grpc
 import pytest
 from billing.ledger.v1 import ledger_pb2 as pb
 
-from tests.conftest import START
-from tests.ledger_helpers import TickingClock, balance, debit_request, make_grant, make_wallet, rid
+from tests.support.ledger import TickingClock, balance, debit_request, make_grant, make_wallet, rid
+from tests.support.servers import START
 
 ROUNDS = 30
 CALLERS = 3

@@ -11,7 +11,7 @@ import asyncpg
 import grpc
 from billing.ledger.v1 import ledger_pb2 as pb
 
-from tests.ledger_helpers import debit_request, make_grant, make_wallet, rid
+from tests.support.ledger import debit_request, make_grant, make_wallet, rid
 
 # Longer than a grant takes on a busy machine, shorter than the wait a reader's table lock imposed
 # (its lock timeout, 2 s): a writer held back by a reader misses it.

@@ -20,8 +20,8 @@ from billing_common.clock import FakeClock
 from billing_common.protoconv import duration
 from ledger_service import main as ledger_main
 from ledger_service.config import LedgerSettings
-from tests.conftest import START
-from tests.ledger_helpers import TickingClock, balance, debit_request, make_grant, make_wallet, rid
+from tests.support.ledger import TickingClock, balance, debit_request, make_grant, make_wallet, rid
+from tests.support.servers import START
 
 RACES = 200
 RACES_AT_ONCE = 10

@@ -12,7 +12,7 @@ import grpc
 from billing.ledger.v1 import ledger_pb2 as pb
 
 from billing_common.protoconv import duration
-from tests.ledger_helpers import balance, debit_request, make_grant, make_wallet, rid
+from tests.support.ledger import balance, debit_request, make_grant, make_wallet, rid
 
 
 def hold_request(wallet_id: str, amount: str, minutes: int = 30) -> pb.CreateHoldRequest:

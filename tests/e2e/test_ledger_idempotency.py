@@ -26,8 +26,8 @@ from billing_common.clock import FakeClock
 from ledger_service import main as ledger_main
 from ledger_service.adapters.db import tables
 from ledger_service.config import LedgerSettings
-from tests.conftest import START, RunningLedger
-from tests.ledger_helpers import balance, debit_request, make_grant, make_wallet, rid
+from tests.support.ledger import balance, debit_request, make_grant, make_wallet, rid
+from tests.support.servers import START, RunningLedger
 
 Code = grpc.StatusCode
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import asyncpg
 import grpc
 from billing.ledger.v1 import ledger_pb2 as pb
 from billing.ledger.v1 import ledger_pb2_grpc
@@ -13,7 +14,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from billing_common.process import ServiceProcess, start_service
-from tests.ledger_helpers import debit_request, make_grant, make_wallet
+from tests.support.ledger import debit_request, make_grant, make_wallet
+from tests.support.waiting import until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,6 +28,20 @@ async def _start(database_url: str) -> ServiceProcess:
         "LEDGER_SWEEP_INTERVAL_S": "0",
     }
     return await start_service("ledger_service", env, cwd=ROOT)
+
+
+async def a_write_is_running(database_url: str) -> bool:
+    """Whether a transaction of the ledger is writing journal entries (it holds the table's
+    RowExclusiveLock from its first insert to its end)."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        busy = await conn.fetchval(
+            "SELECT count(*) FROM pg_locks WHERE relation = 'entries'::regclass"
+            " AND mode = 'RowExclusiveLock' AND granted AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await conn.close()
+    return bool(busy)
 
 
 async def test_sigterm_finishes_in_flight_calls_and_exits_cleanly(ledger_db: str) -> None:
@@ -55,7 +71,13 @@ async def test_sigterm_finishes_in_flight_calls_and_exits_cleanly(ledger_db: str
             for _ in range(4)
         ]
         in_flight = asyncio.gather(*batches, return_exceptions=True)
-        await asyncio.sleep(0.05)
+        # SIGTERM once a batch is at work in the ledger's database (or, on a fast machine, all
+        # are already done).
+        await until(
+            lambda: in_flight.done() or a_write_is_running(ledger_db),
+            "a DebitBatch is in flight in the ledger",
+            poll_s=0.002,
+        )
         exit_code = asyncio.create_task(service.stop())
         results = await in_flight
         assert await exit_code == 0

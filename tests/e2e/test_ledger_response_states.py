@@ -15,8 +15,8 @@ from billing.ledger.v1 import ledger_pb2 as pb
 from google.protobuf.message import Message
 
 from billing_common.protoconv import duration, timestamp
-from tests.conftest import START
-from tests.ledger_helpers import TickingClock, debit_request, make_grant, make_wallet, rid
+from tests.support.ledger import TickingClock, debit_request, make_grant, make_wallet, rid
+from tests.support.servers import START
 
 Stub = object
 Case = Callable[[Stub], Awaitable[tuple[Message, Message]]]

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from billing.ledger.v1 import ledger_pb2 as pb
 
-from tests.ledger_helpers import balance, debit_request, make_grant, make_wallet
+from tests.support.ledger import balance, debit_request, make_grant, make_wallet
 
 
 async def test_grant_debit_balance_history(ledger_server) -> None:

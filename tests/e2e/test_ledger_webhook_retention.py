@@ -15,14 +15,8 @@ from billing.ledger.v1 import ledger_pb2_grpc
 from billing_common.clock import FakeClock
 from ledger_service import main as ledger_main
 from ledger_service.config import LedgerSettings
-from tests.e2e.test_ledger_webhooks import (  # noqa: F401 (receiver is a fixture)
-    Receiver,
-    deliveries,
-    endpoint,
-    receiver,
-    when,
-)
-from tests.ledger_helpers import make_grant, make_wallet
+from tests.support.ledger import make_grant, make_wallet
+from tests.support.webhooks import Receiver, deliveries, endpoint, when
 
 S = pb.WebhookDeliveryState
 
@@ -81,7 +75,7 @@ async def fail_for_good(tuned: Ledger, endpoint_id: str) -> list[int]:
 
 async def test_retry_settings_drive_backoff_attempts_and_lease(
     tuned: Ledger,
-    receiver: Receiver,  # noqa: F811
+    receiver: Receiver,
 ) -> None:
     stub = tuned.stub
     wallet = await make_wallet(stub)
@@ -106,7 +100,7 @@ async def count_rows(ledger_db: str) -> tuple[int, int]:
 
 async def test_delivered_rows_are_purged_after_their_age_and_failures_kept_longer(
     tuned: Ledger,
-    receiver: Receiver,  # noqa: F811
+    receiver: Receiver,
     ledger_db: str,
 ) -> None:
     stub, clock, webhooks = tuned.stub, tuned.clock, tuned.webhooks
@@ -148,7 +142,7 @@ async def test_delivered_rows_are_purged_after_their_age_and_failures_kept_longe
 
 async def test_cancelled_deliveries_are_kept_as_long_as_failures(
     tuned: Ledger,
-    receiver: Receiver,  # noqa: F811
+    receiver: Receiver,
 ) -> None:
     stub, clock, webhooks = tuned.stub, tuned.clock, tuned.webhooks
     wallet = await make_wallet(stub)

@@ -9,104 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import grpc
 import pytest
 from billing.ledger.v1 import ledger_pb2 as pb
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from ledger_service import main as ledger_main
 from ledger_service.config import LedgerSettings
 from ledger_service.domain.webhooks import verify
-from tests.e2e.test_ledger_automation import events
-from tests.ledger_helpers import debit_request, make_grant, make_wallet, rid
+from tests.support.events import watch_events
+from tests.support.ledger import debit_request, make_grant, make_wallet, rid
+from tests.support.webhooks import deliveries, endpoint, when
 
 E = pb.WalletEventType
 S = pb.WebhookDeliveryState
-
-
-@dataclass
-class Received:
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def json(self) -> dict:  # type: ignore[type-arg]
-        return json.loads(self.body)  # type: ignore[no-any-return]
-
-
-@dataclass
-class Receiver:
-    """Records every POST; answers `status` (200 unless told otherwise)."""
-
-    port: int = 0
-    status: int = 200
-    received: list[Received] = field(default_factory=list)
-    server: asyncio.Server | None = None
-
-    async def start(self) -> None:
-        self.server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
-        self.port = self.server.sockets[0].getsockname()[1]
-
-    async def stop(self) -> None:
-        assert self.server is not None
-        self.server.close()
-        await self.server.wait_closed()
-        self.server = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hooks"
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            head = await reader.readuntil(b"\r\n\r\n")
-            lines = head.decode("latin-1").split("\r\n")
-            headers = {}
-            for line in lines[1:]:
-                if ":" in line:
-                    name, value = line.split(":", 1)
-                    headers[name.strip().lower()] = value.strip()
-            body = await reader.readexactly(int(headers.get("content-length", "0")))
-            if self.status < 300:  # a failed delivery is not "received"
-                self.received.append(Received(headers, body))
-            status_line = f"HTTP/1.1 {self.status} X\r\n"
-            writer.write(status_line.encode() + b"Content-Length: 0\r\nConnection: close\r\n\r\n")
-            await writer.drain()
-        finally:
-            writer.close()
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    r = Receiver()
-    await r.start()
-    try:
-        yield r
-    finally:
-        if r.server is not None:
-            await r.stop()
-
-
-async def endpoint(stub, url: str, wallet_id: str = "", types=()) -> tuple[str, str]:  # type: ignore[no-untyped-def]
-    created = await stub.CreateWebhookEndpoint(
-        pb.CreateWebhookEndpointRequest(request_id=rid(), wallet_id=wallet_id, url=url, types=types)
-    )
-    return created.endpoint.endpoint_id, created.secret
-
-
-async def deliveries(stub, endpoint_id: str) -> list[pb.WebhookDelivery]:  # type: ignore[no-untyped-def]
-    response = await stub.ListWebhookDeliveries(
-        pb.ListWebhookDeliveriesRequest(endpoint_id=endpoint_id, page_size=500)
-    )
-    return list(response.deliveries)
-
-
-def when(ts: Timestamp) -> datetime:
-    return ts.ToDatetime(tzinfo=UTC)
 
 
 async def run_webhooks(ledger_server) -> int:  # type: ignore[no-untyped-def]
@@ -126,9 +43,9 @@ async def test_alerts_are_each_delivered_once_and_signed(ledger_server, receiver
     for _ in range(10):  # 1000 -> 0: crosses 50%, 25%, 10% and depleted once each
         await stub.Debit(debit_request(wallet.wallet_id, "100"))
         await run_webhooks(ledger_server)
-    fired = [
-        e for e in await events(stub, wallet.wallet_id) if e.type == E.WALLET_EVENT_TYPE_ALERT_FIRED
-    ]
+    fired = await watch_events(
+        stub, wallet.wallet_id, types=[E.WALLET_EVENT_TYPE_ALERT_FIRED], count=4
+    )
     assert [json.loads(e.data_json)["name"] for e in fired] == [
         "50% left",
         "25% left",
@@ -238,7 +155,7 @@ async def test_receiver_down_for_a_while_then_every_event_arrives_once(
     for _ in range(3):
         await run_webhooks(ledger_server)
         clock.advance(timedelta(minutes=1))
-    everything = await events(stub, wallet.wallet_id)
+    everything = await watch_events(stub, wallet.wallet_id, count=3)  # the grant, 50%, 25%
     assert sorted(r.headers["billing-event-id"] for r in receiver.received) == sorted(
         e.event_id for e in everything
     )
@@ -331,7 +248,7 @@ async def test_two_ledger_processes_never_send_a_delivery_twice(
         await asyncio.gather(*(a.deliver() for a in apps), *(a.deliver() for a in apps))
     finally:
         await other.close()
-    expected = 2 * len(await events(stub, wallet.wallet_id))
+    expected = 2 * len(await watch_events(stub, wallet.wallet_id, count=60))
     ids = [(r.headers["billing-event-id"], r.body) for r in receiver.received]
     assert len(ids) == expected == 120
     per_endpoint = {}

@@ -4,23 +4,13 @@ scraped over HTTP from a real endpoint."""
 from __future__ import annotations
 
 import contextlib
-import re
 
 import grpc
 import httpx
 
 from billing_common.metrics import serve_metrics
-from tests.ledger_helpers import debit_request, make_grant, make_wallet
-
-
-def sample(text: str, name: str, **labels: str) -> float:
-    """The value of one sample in Prometheus text format (0 when absent)."""
-    wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-    for line in text.splitlines():
-        match = re.fullmatch(rf"{name}(?:\{{(.*)\}})? (\S+)", line)
-        if match and ",".join(sorted((match.group(1) or "").split(","))) == wanted:
-            return float(match.group(2))  # a metric sample, not money
-    return 0.0
+from tests.support.ledger import debit_request, make_grant, make_wallet
+from tests.support.metrics import sample
 
 
 async def test_rpc_and_domain_metrics_are_exposed(ledger_server) -> None:

@@ -28,8 +28,8 @@ from ledger_service import main as ledger_main
 from ledger_service.config import LedgerSettings
 from rating_service import main as rating_main
 from rating_service.config import RatingSettings
-from tests.conftest import START, NewDatabase
-from tests.ledger_helpers import make_wallet
+from tests.support.ledger import make_wallet
+from tests.support.servers import START, NewDatabase
 
 SECRET = "test-page-token-secret-0123456789abcdef"
 OTHER_SECRET = "another-deployment-secret-0123456789abcdef"

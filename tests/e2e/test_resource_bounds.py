@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -22,8 +22,9 @@ from billing_common.clock import FakeClock
 from ledger_service import limits
 from ledger_service import main as ledger_main
 from ledger_service.config import LedgerSettings
-from tests.conftest import START, NewDatabase
-from tests.ledger_helpers import debit_request, make_grant, make_wallet
+from tests.support.ledger import debit_request, make_grant, make_wallet
+from tests.support.servers import START, NewDatabase
+from tests.support.waiting import until
 
 Code = grpc.StatusCode
 
@@ -56,16 +57,6 @@ def reason_of(exc: grpc.aio.AioRpcError) -> str:
                 if detail.Unpack(info):
                     return info.reason
     return ""
-
-
-async def until(condition: Callable[[], Awaitable[bool] | bool], what: str) -> None:
-    """Wait for a condition of the server's state (polled: it has no event to wait on)."""
-    for _ in range(1000):
-        result = condition()
-        if await result if isinstance(result, Awaitable) else result:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"timed out waiting until {what}")
 
 
 async def test_oversize_message_is_resource_exhausted_and_the_server_stays_up(

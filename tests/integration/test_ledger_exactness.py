@@ -7,7 +7,7 @@ from decimal import Decimal
 import asyncpg
 from billing.ledger.v1 import ledger_pb2 as pb
 
-from tests.ledger_helpers import debit_request, make_grant, make_wallet
+from tests.support.ledger import debit_request, make_grant, make_wallet
 
 ROWS = 2_000_000
 TINY = "0.000001"

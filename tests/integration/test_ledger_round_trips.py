@@ -14,7 +14,7 @@ import asyncio
 from billing.ledger.v1 import ledger_pb2 as pb
 from sqlalchemy import event
 
-from tests.ledger_helpers import debit_request, make_grant, make_wallet
+from tests.support.ledger import debit_request, make_grant, make_wallet
 
 
 class RoundTrips:

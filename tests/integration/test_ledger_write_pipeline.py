@@ -10,7 +10,7 @@ import grpc
 from billing.ledger.v1 import ledger_pb2 as pb
 from sqlalchemy import event
 
-from tests.ledger_helpers import balance, debit_request, make_grant, make_wallet
+from tests.support.ledger import balance, debit_request, make_grant, make_wallet
 
 
 class ClaimCounter:

@@ -17,7 +17,7 @@ from billing_common.idempotency import fingerprint
 from billing_common.money import exact, format_amount
 from billing_common.protoconv import to_datetime
 from ledger_service import limits
-from ledger_service.adapters.grpc import convert
+from ledger_service.adapters.grpc import convert, convert_automation
 from ledger_service.adapters.grpc.errors import DOMAIN
 from ledger_service.adapters.grpc.webhooks import WebhookRpcs
 from ledger_service.app import commands as cmd
@@ -282,11 +282,13 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
 
     @handler
     async def SetTopUpRule(self, request: pb.SetTopUpRuleRequest, context: Ctx) -> bytes:
-        idem, rule = convert.topup_rule(request)
+        idem, rule = convert_automation.topup_rule(request)
         payload = await self.app.set_topup_rule(
             idem,
             rule,
-            lambda r: pb.SetTopUpRuleResponse(rule=convert.topup_rule_out(r)).SerializeToString(),
+            lambda r: pb.SetTopUpRuleResponse(
+                rule=convert_automation.topup_rule_out(r)
+            ).SerializeToString(),
         )
         return payload  # encoded once (see grpc_server.add_servicer)
 
@@ -302,7 +304,7 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
         )
         token = self._next("ListTopUps", "before_seq", rows, limit)
         return pb.ListTopUpsResponse(
-            top_ups=[convert.topup(t) for _, t in rows[:limit]], next_page_token=token
+            top_ups=[convert_automation.topup(t) for _, t in rows[:limit]], next_page_token=token
         )
 
     @handler
@@ -310,7 +312,9 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
         payload = await self.app.confirm_topup(
             convert.idem(request, "ConfirmTopUp"),
             convert.identifier(request.top_up_id, "top_up_id"),
-            lambda t: pb.ConfirmTopUpResponse(top_up=convert.topup(t)).SerializeToString(),
+            lambda t: pb.ConfirmTopUpResponse(
+                top_up=convert_automation.topup(t)
+            ).SerializeToString(),
         )
         return payload  # encoded once (see grpc_server.add_servicer)
 
@@ -320,19 +324,19 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
             convert.idem(request, "FailTopUp"),
             convert.identifier(request.top_up_id, "top_up_id"),
             request.reason,
-            lambda t: pb.FailTopUpResponse(top_up=convert.topup(t)).SerializeToString(),
+            lambda t: pb.FailTopUpResponse(top_up=convert_automation.topup(t)).SerializeToString(),
         )
         return payload  # encoded once (see grpc_server.add_servicer)
 
     @handler
     async def SetAlertRules(self, request: pb.SetAlertRulesRequest, context: Ctx) -> bytes:
-        rules = convert.alert_rules(request)
+        rules = convert_automation.alert_rules(request)
         payload = await self.app.set_alert_rules(
             convert.idem(request, "SetAlertRules"),
             convert.identifier(request.wallet_id, "wallet_id"),
             rules,
             lambda stored: pb.SetAlertRulesResponse(
-                rules=[convert.alert_rule_out(r) for r in stored]
+                rules=[convert_automation.alert_rule_out(r) for r in stored]
             ).SerializeToString(),
         )
         return payload  # encoded once (see grpc_server.add_servicer)
@@ -342,18 +346,20 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
         self, request: pb.ListAlertRulesRequest, context: Ctx
     ) -> pb.ListAlertRulesResponse:
         rules = await self.app.alert_rules(convert.identifier(request.wallet_id, "wallet_id"))
-        return pb.ListAlertRulesResponse(rules=[convert.alert_rule_out(r) for r in rules])
+        return pb.ListAlertRulesResponse(
+            rules=[convert_automation.alert_rule_out(r) for r in rules]
+        )
 
     @handler
     async def CreateAllotmentSchedule(
         self, request: pb.CreateAllotmentScheduleRequest, context: Ctx
     ) -> bytes:
-        idem, schedule = convert.schedule(request)
+        idem, schedule = convert_automation.schedule(request)
         payload = await self.app.create_schedule(
             idem,
             schedule,
             lambda s: pb.CreateAllotmentScheduleResponse(
-                schedule=convert.schedule_out(s)
+                schedule=convert_automation.schedule_out(s)
             ).SerializeToString(),
         )
         return payload  # encoded once (see grpc_server.add_servicer)
@@ -363,7 +369,9 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
         self, request: pb.ListAllotmentSchedulesRequest, context: Ctx
     ) -> pb.ListAllotmentSchedulesResponse:
         found = await self.app.schedules(convert.identifier(request.wallet_id, "wallet_id"))
-        return pb.ListAllotmentSchedulesResponse(schedules=[convert.schedule_out(s) for s in found])
+        return pb.ListAllotmentSchedulesResponse(
+            schedules=[convert_automation.schedule_out(s) for s in found]
+        )
 
     @handler
     async def EndAllotmentSchedule(
@@ -374,7 +382,7 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
             convert.identifier(request.schedule_id, "schedule_id"),
             to_datetime(request, "end_time"),
             lambda s: pb.EndAllotmentScheduleResponse(
-                schedule=convert.schedule_out(s)
+                schedule=convert_automation.schedule_out(s)
             ).SerializeToString(),
         )
         return payload  # encoded once (see grpc_server.add_servicer)
@@ -391,7 +399,7 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
                 raise InvalidArgument.field(
                     "after_cursor", "must not be negative", "INVALID_CURSOR"
                 )
-            types = convert.event_types(request.types)
+            types = convert_automation.event_types(request.types)
             if request.wallet_id:
                 await self.app.get_wallet(convert.identifier(request.wallet_id, "wallet_id"))
         except BillingError as exc:
@@ -401,7 +409,7 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
         while True:
             events = await self.app.events_after(request.wallet_id, cursor, types, EVENT_PAGE)
             for event in events:
-                yield pb.WatchWalletEventsResponse(event=convert.wallet_event(event))
+                yield pb.WatchWalletEventsResponse(event=convert_automation.wallet_event(event))
                 cursor = event.seq
             if len(events) < EVENT_PAGE:
                 await asyncio.sleep(EVENT_POLL_INTERVAL_S)

@@ -17,7 +17,7 @@ from billing_common.enums import EnumMap
 from billing_common.errors import InvalidArgument, require
 from billing_common.grpc_server import Ctx, rpc
 from billing_common.protoconv import timestamp
-from ledger_service.adapters.grpc import convert
+from ledger_service.adapters.grpc import convert, convert_automation
 from ledger_service.adapters.grpc.errors import DOMAIN
 from ledger_service.app.webhooks import CreateEndpoint, WebhookApp
 from ledger_service.domain.model import EventType
@@ -65,7 +65,7 @@ def create_endpoint(r: pb.CreateWebhookEndpointRequest) -> CreateEndpoint:
         raise InvalidArgument.field(
             "description", f"at most {DESCRIPTION_LENGTH_MAX} characters", "INVALID_DESCRIPTION"
         )
-    types = tuple(dict.fromkeys(EventType(t) for t in convert.event_types(r.types)))
+    types = tuple(dict.fromkeys(EventType(t) for t in convert_automation.event_types(r.types)))
     return CreateEndpoint(idem, wallet_id, url(r.url), types, r.description)
 
 

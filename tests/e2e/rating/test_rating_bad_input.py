@@ -35,8 +35,8 @@ from ledger_service.config import LedgerSettings
 from rating_service import main as rating_main
 from rating_service.adapters.db import tables
 from rating_service.config import RatingSettings
-from tests.integration.rating.helpers import Setup, event, rid, setup_customer
-from tests.ledger_helpers import make_wallet
+from tests.support.ledger import make_wallet
+from tests.support.rating import Setup, event, rid, setup_customer
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 NOW = START + timedelta(days=1)

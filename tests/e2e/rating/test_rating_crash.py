@@ -24,8 +24,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from billing_common.process import ServiceProcess, start_service
-from tests.integration.rating.helpers import event, rid, setup_customer
-from tests.ledger_helpers import make_grant, make_wallet
+from tests.support.ledger import make_grant, make_wallet
+from tests.support.rating import event, rid, setup_customer
 
 ROOT = Path(__file__).resolve().parents[3]
 BATCHES = 12

@@ -11,9 +11,9 @@ from billing.rating.v1 import rating_pb2 as pb
 
 from billing_common.protoconv import timestamp
 from rating_service.app.ports import LedgerUnavailable
-from tests.conftest import START
-from tests.integration.rating.helpers import event, ingest, setup_customer
-from tests.ledger_helpers import balance, make_grant, make_wallet
+from tests.support.ledger import balance, make_grant, make_wallet
+from tests.support.rating import event, ingest, setup_customer
+from tests.support.servers import START
 
 T = START + timedelta(hours=1)
 

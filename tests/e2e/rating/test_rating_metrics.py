@@ -8,10 +8,10 @@ import httpx
 from billing.ledger.v1 import ledger_pb2 as lpb
 
 from billing_common.metrics import serve_metrics
-from tests.conftest import START
-from tests.e2e.test_metrics import sample
-from tests.integration.rating.helpers import event, ingest, setup_customer
-from tests.ledger_helpers import make_grant, make_wallet
+from tests.support.ledger import make_grant, make_wallet
+from tests.support.metrics import sample
+from tests.support.rating import event, ingest, setup_customer
+from tests.support.servers import START
 
 
 async def test_events_by_status_and_an_empty_backlog_after_forwarding(both) -> None:  # type: ignore[no-untyped-def]

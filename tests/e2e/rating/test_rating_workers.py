@@ -19,8 +19,8 @@ from billing.rating.v1 import rating_pb2 as pb
 from billing.rating.v1 import rating_pb2_grpc
 
 from billing_common.process import ServiceProcess, start_service
-from tests.integration.rating.helpers import event, rid, setup_customer
-from tests.ledger_helpers import make_grant, make_wallet
+from tests.support.ledger import make_grant, make_wallet
+from tests.support.rating import event, rid, setup_customer
 
 ROOT = Path(__file__).resolve().parents[3]
 CONNECTIONS = 16

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 
 from billing_common.periods import Cadence
+from ledger_service.domain import holds as hold_rules
 from ledger_service.domain import ledger
 from ledger_service.domain.allotments import grant_due
 from ledger_service.domain.balance import project
@@ -101,14 +102,14 @@ def test_the_rollover_cap_never_writes_off_what_a_hold_reserves() -> None:
     ids = new_ids()
     s = schedule(AllotmentExpiry.NEVER, rollover_cap=D(0))
     out, s = grant_due(state(), s, JAN, ids)
-    held = ledger.create_hold(
+    held = hold_rules.create_hold(
         out.state, hold_id="h", amount=D(60), expire_time=JAN + timedelta(days=60), now=JAN
     )
     feb = datetime(2026, 2, 28, tzinfo=UTC)
     out2, s = grant_due(held.state, s, feb, ids)
     cut, granted = out2.entries
     assert (cut.type, cut.amount, granted.type) == (EntryType.EXPIRY, D(-40), EntryType.GRANT)
-    captured = ledger.capture_hold(out2.state, "h", amount=D(60), now=feb)
+    captured = hold_rules.capture_hold(out2.state, "h", amount=D(60), now=feb)
     assert captured.entries[0].type is EntryType.CAPTURE
     january = out2.state.grants["g0"]
     assert captured.state.grants[january.id].remaining == 0

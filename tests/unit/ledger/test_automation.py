@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from billing_common.money import MONEY
 from billing_common.periods import Cadence
 from ledger_service.domain import allotments, automation, ledger
+from ledger_service.domain import holds as hold_rules
 from ledger_service.domain.errors import InsufficientCredits, ScheduleNotFound
 from ledger_service.domain.model import (
     AlertKind,
@@ -255,14 +256,14 @@ def test_the_end_of_a_subscription_voids_its_blocks_and_stops_buying() -> None:
 
 def test_a_block_backing_a_hold_is_voided_once_the_hold_ends() -> None:
     s, block_id = with_block()
-    held = ledger.create_hold(
+    held = hold_rules.create_hold(
         s, hold_id="h", amount=D(50), expire_time=T0 + timedelta(hours=1), now=T0
     )
     # Ending the subscription does not fail the write; the held block waits for its hold.
     ended = allotments.end_schedule(held.state, "sub", T0, T0, new_ids())
     assert ended.state.grants[block_id].remaining == 350
     assert not ended.state.automation.schedules[0].closed
-    released = ledger.release_hold(ended.state, "h", now=T0)
+    released = hold_rules.release_hold(ended.state, "h", now=T0)
     later = allotments.catch_up(released.state, T0, new_ids())
     assert later.state.grants[block_id].remaining == 0
     assert later.state.automation.schedules[0].closed

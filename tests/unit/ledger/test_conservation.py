@@ -19,6 +19,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from billing_common.errors import BillingError
+from ledger_service.domain import expiry as expiry_rules
+from ledger_service.domain import holds as hold_rules
 from ledger_service.domain import ledger
 from ledger_service.domain.balance import project
 from ledger_service.domain.errors import GrantHeld
@@ -129,7 +131,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.counter += 1
         expire = self.now + timedelta(minutes=minutes)
         try:
-            out = ledger.create_hold(
+            out = hold_rules.create_hold(
                 self.state,
                 hold_id=f"h{self.counter}",
                 amount=amount,
@@ -149,9 +151,9 @@ class LedgerMachine(RuleBasedStateMachine):
         hold = self.state.holds[data.draw(st.sampled_from(active))]
         try:
             if factor == 0:
-                out = ledger.release_hold(self.state, hold.id, now=self.now)
+                out = hold_rules.release_hold(self.state, hold.id, now=self.now)
             else:
-                out = ledger.capture_hold(
+                out = hold_rules.capture_hold(
                     self.state, hold.id, amount=hold.amount * factor, now=self.now
                 )
         except BillingError:
@@ -166,7 +168,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @rule()
     def sweep(self) -> None:
-        self._book(ledger.expire_due(self.state, self.now))
+        self._book(expiry_rules.expire_due(self.state, self.now))
 
     @invariant()
     def journal_explains_state(self) -> None:
@@ -205,10 +207,10 @@ class LedgerMachine(RuleBasedStateMachine):
     def every_active_hold_can_be_captured_in_full(self) -> None:
         # A hold is a guarantee: its grants still hold what it reserves, and capturing the held
         # amount succeeds, whatever was booked since (expiry sweeps and clock moves included).
-        assert ledger.uncovered_holds(self.state, self.now) == []
+        assert hold_rules.uncovered_holds(self.state, self.now) == []
         for hold in self.state.holds.values():
             if hold.active_at(self.now):
-                out = ledger.capture_hold(self.state, hold.id, amount=hold.amount, now=self.now)
+                out = hold_rules.capture_hold(self.state, hold.id, amount=hold.amount, now=self.now)
                 assert out.entries[0].amount == -hold.amount
 
 

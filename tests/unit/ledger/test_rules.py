@@ -9,6 +9,8 @@ from decimal import Decimal as D
 
 import pytest
 
+from ledger_service.domain import expiry as expiry_rules
+from ledger_service.domain import holds as hold_rules
 from ledger_service.domain import ledger
 from ledger_service.domain.balance import project
 from ledger_service.domain.errors import (
@@ -105,7 +107,7 @@ def test_refund_to_an_expired_grant_expires_at_once_after_the_grace() -> None:
     out = ledger.debit(s, amount=D(4), occurred_time=T0, now=T0)
     later = T0 + DAY + 2 * HOUR
     record = ledger.DebitRecord("d", out.entries[0].allocations)
-    swept = ledger.expire_due(out.state, later)
+    swept = expiry_rules.expire_due(out.state, later)
     assert [e.amount for e in swept.entries] == [D(-6)]
     refunded = ledger.refund(swept.state, record, amount=None, now=later)
     refund, expiry = refunded.entries
@@ -156,10 +158,10 @@ def test_void_removes_remainder_once() -> None:
 
 def test_expiry_waits_for_the_grace_period_and_balance_is_exact_either_way() -> None:
     s = state(grant("a", "10", expire=T0 + DAY), grant("b", "5"))
-    assert ledger.expire_due(s, T0 + DAY + HOUR - timedelta(seconds=1)).entries == []
+    assert expiry_rules.expire_due(s, T0 + DAY + HOUR - timedelta(seconds=1)).entries == []
     view = project(s, T0 + DAY + timedelta(minutes=10))  # expired, not written off yet
     assert (view.available, view.pending_expiry) == (D(5), D(10))
-    out = ledger.expire_due(s, T0 + DAY + HOUR)
+    out = expiry_rules.expire_due(s, T0 + DAY + HOUR)
     (entry,) = out.entries
     assert (entry.type, entry.amount, entry.occurred_time) == (EntryType.EXPIRY, D(-10), T0 + DAY)
     assert project(out.state, T0 + DAY + HOUR).available == D(5)
@@ -175,7 +177,7 @@ def test_every_entry_balances_its_allocations() -> None:
 
 
 def _held(s, amount: str, minutes: int = 30, at=T0):  # type: ignore[no-untyped-def]
-    return ledger.create_hold(
+    return hold_rules.create_hold(
         s,
         hold_id="h",
         amount=D(amount),
@@ -211,27 +213,29 @@ def test_capture_less_burns_reserved_grants_and_frees_the_rest() -> None:
     s = _held(
         state(grant("promo", "30", kind=GrantKind.PROMOTIONAL), grant("paid", "100")), "50"
     ).state
-    out = ledger.capture_hold(s, "h", amount=D(35), now=T0 + timedelta(minutes=10))
+    out = hold_rules.capture_hold(s, "h", amount=D(35), now=T0 + timedelta(minutes=10))
     (entry,) = out.entries
     assert (entry.type, entry.amount, entry.occurred_time) == (EntryType.CAPTURE, D(-35), T0)
     assert entry.allocations == (Allocation("promo", D(-30)), Allocation("paid", D(-5)))
     assert project(out.state, T0 + timedelta(minutes=10)).available == D(95)
     with pytest.raises(HoldNotActive):
-        ledger.capture_hold(out.state, "h", amount=D(1), now=T0 + timedelta(minutes=11))
+        hold_rules.capture_hold(out.state, "h", amount=D(1), now=T0 + timedelta(minutes=11))
 
 
 def test_capture_more_only_where_overage_is_allowed() -> None:
     with pytest.raises(CaptureExceedsHold):
-        ledger.capture_hold(_held(state(grant("g", "100")), "10").state, "h", amount=D(11), now=T0)
+        hold_rules.capture_hold(
+            _held(state(grant("g", "100")), "10").state, "h", amount=D(11), now=T0
+        )
     s = _held(state(grant("g", "12"), policy=ALLOW), "10").state
-    out = ledger.capture_hold(s, "h", amount=D(15), now=T0)
+    out = hold_rules.capture_hold(s, "h", amount=D(15), now=T0)
     assert out.entries[0].allocations == (Allocation("g", D(-12)), Allocation(None, D(-3)))
     assert (out.state.overage, out.state.grants["g"].remaining) == (D(3), D(0))
 
 
 def test_release_and_timeout_free_the_credits() -> None:
     s = _held(state(grant("g", "100")), "60", minutes=30).state
-    released = ledger.release_hold(s, "h", now=T0 + timedelta(minutes=5))
+    released = hold_rules.release_hold(s, "h", now=T0 + timedelta(minutes=5))
     assert released.entries[0].type is EntryType.RELEASE
     assert project(released.state, T0 + timedelta(minutes=5)).available == D(100)
     # Timed out: free at read time at once, before the sweeper books the release.
@@ -240,12 +244,12 @@ def test_release_and_timeout_free_the_credits() -> None:
     assert ledger.debit(
         s, amount=D(100), occurred_time=T0 + timedelta(minutes=30), now=T0 + timedelta(minutes=30)
     )
-    swept = ledger.expire_due(s, T0 + timedelta(minutes=45))
+    swept = expiry_rules.expire_due(s, T0 + timedelta(minutes=45))
     (entry,) = swept.entries
     assert (entry.type, entry.occurred_time) == (EntryType.RELEASE, T0 + timedelta(minutes=30))
     assert swept.state.holds["h"].state is HoldState.EXPIRED
     with pytest.raises(HoldNotActive):
-        ledger.capture_hold(s, "h", amount=D(1), now=T0 + timedelta(minutes=31))
+        hold_rules.capture_hold(s, "h", amount=D(1), now=T0 + timedelta(minutes=31))
 
 
 def test_a_grant_backing_a_hold_cannot_be_voided() -> None:
@@ -279,20 +283,24 @@ def test_a_hold_passes_over_credits_written_off_before_it_times_out() -> None:
         _held(s, "21", minutes=120)
     # A hold that ends before the write-off may use it, in burn-down order.
     assert _held(s, "15", minutes=90).state.holds["h"].allocations == (Allocation("soon", D(-15)),)
-    assert ledger.uncovered_holds(out.state, T0) == []
+    assert hold_rules.uncovered_holds(out.state, T0) == []
 
 
 def test_uncovered_holds_are_reported_per_grant_and_per_hold() -> None:
     s = _held(state(grant("g", "10")), "10").state
-    assert ledger.uncovered_holds(s, T0) == []
+    assert hold_rules.uncovered_holds(s, T0) == []
     spent = replace(s, grants={"g": replace(s.grants["g"], remaining=D(4))})
-    assert ledger.uncovered_holds(spent, T0) == [("grant g reserved by active holds", D(10), D(4))]
+    assert hold_rules.uncovered_holds(spent, T0) == [
+        ("grant g reserved by active holds", D(10), D(4))
+    ]
     voided = replace(s, grants={"g": replace(s.grants["g"], void_time=T0)})
-    assert ledger.uncovered_holds(voided, T0) == [("grant g reserved by active holds", D(10), D(0))]
+    assert hold_rules.uncovered_holds(voided, T0) == [
+        ("grant g reserved by active holds", D(10), D(0))
+    ]
     # Written off at T0 + 15 min (expired 45 min ago, 1 h grace): the hold runs to T0 + 30 min.
     short = replace(s, grants={"g": replace(s.grants["g"], expire_time=T0 - timedelta(minutes=45))})
-    assert ledger.uncovered_holds(short, T0) == [
+    assert hold_rules.uncovered_holds(short, T0) == [
         ("hold h on grant g written off before the hold times out", D(10), D(0))
     ]
     # Once the hold has timed out it reserves nothing.
-    assert ledger.uncovered_holds(spent, T0 + timedelta(minutes=30)) == []
+    assert hold_rules.uncovered_holds(spent, T0 + timedelta(minutes=30)) == []

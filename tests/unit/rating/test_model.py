@@ -75,7 +75,7 @@ def test_ledger_request_ids_are_derived_and_fit_the_ledger() -> None:
 
 
 def test_ledger_request_ids_of_different_charges_never_collide() -> None:
-    """Review finding 12: "rating:" + ":".join(parts) let an event id containing ':' spell
+    """Once, "rating:" + ":".join(parts) let an event id containing ':' spell
     another charge's request id (a debit and a refund part, or two refund parts)."""
     from rating_service.domain.charges import ledger_request_id
 

@@ -9,8 +9,8 @@ from datetime import timedelta
 from billing.rating.v1 import rating_pb2 as pb
 from sqlalchemy import event as sa_event
 
-from tests.conftest import START
-from tests.integration.rating.helpers import event, ingest
+from tests.support.rating import event, ingest
+from tests.support.servers import START
 
 T = START + timedelta(hours=1)
 

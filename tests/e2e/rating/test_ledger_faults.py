@@ -1,28 +1,32 @@
 """What the forwarder does with answers of the real ledger that are not a booking: a fault the
 ledger cannot get past (INTERNAL) is retried a bounded number of times, then the charge is
 FAILED with the reason, counted in a metric and logged, and the period closes with it shown; one
-bad charge never holds back the others sent in the same DebitBatch."""
+bad charge never holds back the others sent in the same DebitBatch. A permanent refusal (the
+wallet gone, a refund exceeding what is left of its debit) fails the charge at once, and the
+period still closes."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
 
+from billing.ledger.v1 import ledger_pb2 as lpb
 from billing.rating.v1 import rating_pb2 as pb
 from prometheus_client import REGISTRY
 from sqlalchemy import text
 from structlog.testing import capture_logs
 
 from billing_common.protoconv import timestamp
-from tests.conftest import START
-from tests.integration.rating.helpers import event, ingest, rid
+from tests.support.rating import (
+    close_period,
+    event,
+    ingest,
+    rid,
+    rows,
+)
+from tests.support.servers import START
 
 T = START + timedelta(hours=1)
-
-
-async def rows(rating, sql: str) -> list[tuple]:  # type: ignore[no-untyped-def]
-    async with rating.rating.app.context.engine.connect() as conn:
-        return [tuple(r) for r in await conn.execute(text(sql))]
 
 
 async def break_ledger_storage_for(rating, wallet_id: str) -> None:  # type: ignore[no-untyped-def]
@@ -107,4 +111,45 @@ async def test_an_internal_ledger_fault_fails_the_charge_after_bounded_retries(r
     )
     assert [(e.event.event_id, e.charge.status) for e in listed.events] == [
         ("bad", pb.CHARGE_STATUS_FAILED)
+    ]
+
+
+async def test_a_permanent_ledger_refusal_fails_the_charge_and_the_period_closes(rating) -> None:  # type: ignore[no-untyped-def]
+    """The forwarder retried every refusal but a DENY forever, so CloseBillingPeriod never
+    passed CHARGES_PENDING."""
+    s = await rating.setup_customer(start=START)
+    rating.clock.set(T)
+    # The wallet is gone from the ledger after the plan was assigned (removed by an operator):
+    # the real ledger refuses every debit to it with NOT_FOUND / WALLET_NOT_FOUND.
+    await rating.ledger.remove_wallet(s.wallet_id)
+    await ingest(rating.stub, [event(s.customer_id, T, "e1", units="4")])
+    await rating.drain()
+    rating.clock.advance(timedelta(hours=2))
+    await rating.drain()
+    assert await rows(rating, "select status, attempts, last_error from charges") == [
+        ("FAILED", 0, f"WALLET_NOT_FOUND: wallet {s.wallet_id!r} does not exist")
+    ]
+    rating.clock.set(START + timedelta(days=32))
+    invoice = await close_period(rating.stub, s.customer_id, T)
+    assert invoice.status == pb.INVOICE_STATUS_FINAL
+    assert invoice.lines[0].failed_amount == "2"
+    assert invoice.lines[0].pending_amount == "0"
+
+
+async def test_a_permanent_refund_refusal_fails_the_refund(rating) -> None:  # type: ignore[no-untyped-def]
+    s = await rating.setup_customer(start=START, aggregation=pb.AGGREGATION_LATEST, prop="seats")
+    rating.clock.set(T)
+    await ingest(rating.stub, [event(s.customer_id, T, "l1", seats="10")])
+    await rating.drain()  # the debit is booked
+    await ingest(rating.stub, [event(s.customer_id, T + timedelta(minutes=1), "l2", seats="4")])
+    # Someone else refunds l1's whole debit on the ledger first: the rating service's refund of
+    # 3 then exceeds what is left, and the real ledger refuses it with REFUND_EXCEEDS_DEBIT.
+    [debit] = await rating.ledger.entries(types=[lpb.ENTRY_TYPE_DEBIT])
+    await rating.ledger.stub.RefundDebit(
+        lpb.RefundDebitRequest(request_id=rid(), entry_id=debit.entry_id, amount="5")
+    )
+    await rating.drain()
+    assert await rows(rating, "select event_id, status from charges order by id") == [
+        ("l1", "ACKNOWLEDGED"),
+        ("l2", "FAILED"),
     ]

@@ -1,18 +1,27 @@
-"""Invoices: lines equal their events' charges, tier breakdown, closing is final and idempotent."""
+"""Invoices: lines equal their events' charges, tier breakdown, closing is final and idempotent
+and waits for pending charges (even ones adding up to zero); reading an invoice writes nothing;
+overage is asked of the ledger at its own now, outside the invoice's locks."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import grpc
 import pytest
 from billing.rating.v1 import rating_pb2 as pb
+from sqlalchemy import text
 
 from billing_common.protoconv import timestamp
-from tests.conftest import START
-from tests.integration.rating.helpers import event, ingest, rid
-from tests.integration.rating.test_ingest import reason_of
+from tests.support.errors import reason_of
+from tests.support.rating import (
+    close_period,
+    event,
+    ingest,
+    rid,
+    rows,
+)
+from tests.support.servers import START
 
 T = START + timedelta(hours=1)
 GRADUATED = {
@@ -163,3 +172,81 @@ async def test_list_invoices_newest_period_first_in_pages(rating) -> None:  # ty
     starts = [i.period_start_time.ToDatetime().month for i in [*first.invoices, *second.invoices]]
     assert starts == [2, 1]
     assert second.next_page_token == ""
+
+
+async def test_overage_is_asked_with_the_ledgers_now_and_outside_invoice_locks(rating) -> None:  # type: ignore[no-untyped-def]
+    s = await rating.setup_customer(start=START)  # ALLOW_OVERAGE wallet, no grants
+    rating.clock.set(T)
+    await ingest(rating.stub, [event(s.customer_id, T, "e1", units="4")])
+    await rating.drain()
+    async with rating.rating.app.context.engine.begin() as conn:
+        await conn.execute(text("update charges set overage = amount"))
+    # The debit of 2 went to overage; a grant of 0.5 settles part of it: 1.5 stays owed.
+    await rating.ledger.grant(s.wallet_id, "0.5")
+    calls: list[tuple[datetime | None, bool]] = []
+    client = rating.ledger.client
+    asked = client.outstanding_overage
+
+    async def outstanding(wallet_id, as_of):  # type: ignore[no-untyped-def]
+        # Would fail if a transaction held the invoice row (CloseBillingPeriod: FOR UPDATE).
+        async with rating.rating.app.context.engine.begin() as conn:
+            locked = await conn.execute(text("select id from invoices for update nowait"))
+            free = bool(locked.all())
+        calls.append((as_of, free))
+        return await asked(wallet_id, as_of)  # the real ledger answers
+
+    client.outstanding_overage = outstanding
+    draft = (await rating.stub.GetInvoice(pb.GetInvoiceRequest(customer_id=s.customer_id))).invoice
+    assert (draft.overage_due, draft.overage_settled) == ("1.5", "0.5")
+    assert calls == [(None, True)]  # open period: no as_of, the ledger's own now
+    end = START + timedelta(days=31)
+    rating.clock.set(end + timedelta(hours=1))
+    final = await close_period(rating.stub, s.customer_id, T)
+    assert (final.overage_due, final.overage_settled) == ("1.5", "0.5")
+    assert calls[1:] == [(end, True)]
+
+
+async def test_close_waits_for_pending_charges_that_add_up_to_zero(rating) -> None:  # type: ignore[no-untyped-def]
+    s = await rating.setup_customer(start=START, aggregation=pb.AGGREGATION_LATEST, prop="seats")
+    late = START + timedelta(days=30)
+    rating.clock.set(late)
+    rating.ledger.pause()
+    await ingest(rating.stub, [event(s.customer_id, late, "n1", seats="10")])
+    await ingest(rating.stub, [event(s.customer_id, late + timedelta(minutes=1), "n2", seats="0")])
+    await rating.drain()  # the outage: both charges (+5 and -5) stay pending
+    # Closing asks the ledger for the period's top-ups first, so the outage has to be over for
+    # the close to get as far as the pending charges (the real ledger answers while the
+    # forwarder has not caught up yet).
+    await rating.ledger.resume()
+    rating.clock.set(START + timedelta(days=31, hours=1))
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await close_period(rating.stub, s.customer_id, late)
+    assert reason_of(err.value)[0] == "CHARGES_PENDING"
+    await rating.drain()
+    assert (await close_period(rating.stub, s.customer_id, late)).status == pb.INVOICE_STATUS_FINAL
+
+
+async def test_reading_an_invoice_writes_nothing(rating) -> None:  # type: ignore[no-untyped-def]
+    s = await rating.setup_customer(start=START)
+    rating.clock.set(T)
+    for year in (2026, 2100, 8000):
+        invoice = (
+            await rating.stub.GetInvoice(
+                pb.GetInvoiceRequest(
+                    customer_id=s.customer_id,
+                    period_time=timestamp(datetime(year, 1, 5, tzinfo=UTC)),
+                )
+            )
+        ).invoice
+        assert invoice.status == pb.INVOICE_STATUS_DRAFT
+        assert invoice.invoice_id == ""
+        assert invoice.total == "0"
+    assert await rows(rating, "select count(*) from invoices") == [(0,)]
+    listed = await rating.stub.ListInvoices(pb.ListInvoicesRequest(customer_id=s.customer_id))
+    assert list(listed.invoices) == []
+    # Usage creates the row; reading it then shows its id.
+    await ingest(rating.stub, [event(s.customer_id, T, "e1", units="2")])
+    invoice = (
+        await rating.stub.GetInvoice(pb.GetInvoiceRequest(customer_id=s.customer_id))
+    ).invoice
+    assert invoice.invoice_id and invoice.usage_total == "1"

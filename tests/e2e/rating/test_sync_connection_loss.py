@@ -16,9 +16,9 @@ from billing.rating.v1 import rating_pb2 as pb
 
 from rating_service.adapters.db.catalogue_store import CatalogueStore
 from rating_service.adapters.db.idempotency_store import ClaimStore
-from tests.conftest import START
-from tests.integration.rating.helpers import event, ingest, rid
-from tests.integration.rating.test_ingest import reason_of
+from tests.support.errors import reason_of
+from tests.support.rating import event, ingest, rid
+from tests.support.servers import START
 
 T = START + timedelta(hours=1)
 

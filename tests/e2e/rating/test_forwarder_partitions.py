@@ -1,18 +1,26 @@
 """The forwarder sends several DebitBatch calls at once, partitioned by wallet: each wallet's
 charges reach the ledger in charge order; and with several forwarders (several rating processes)
-on one database, every charge is sent by one of them only, once."""
+on one database, every charge is sent by one of them only, once, and a refund split is counted
+once."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import Counter
 from datetime import timedelta
+from decimal import Decimal
+
+from billing.rating.v1 import rating_pb2 as pb
 
 from rating_service import main as rating_main
 from rating_service.app.forwarder import Forwarder, ForwarderPolicy, partition_of
 from rating_service.config import RatingSettings
-from tests.conftest import START
-from tests.integration.rating.helpers import event, ingest
+from tests.support.rating import (
+    event,
+    ingest,
+    rows,
+)
+from tests.support.servers import START
 
 T = START + timedelta(hours=1)
 BOUND_S = 60  # a bound on each wait, never a sleep: the conditions below end it
@@ -178,3 +186,48 @@ async def test_when_the_leading_forwarder_stops_a_waiting_one_takes_over(rating)
     assert {r.split(":")[3] for call in second.calls for r in call} == {
         f"after-{n}" for n in range(3)
     }
+
+
+async def test_two_forwarders_count_a_refund_split_once(rating) -> None:  # type: ignore[no-untyped-def]
+    # Usage is paid from a prepaid grant (prepaid_credits_applied below).
+    wallet = await rating.ledger.wallet(credits="100")
+    s = await rating.setup_customer(
+        start=START, wallet_id=wallet, aggregation=pb.AGGREGATION_LATEST, prop="seats"
+    )
+    rating.clock.set(T)
+    await ingest(rating.stub, [event(s.customer_id, T, "l1", seats="10")])
+    await rating.drain()
+    await ingest(rating.stub, [event(s.customer_id, T + timedelta(minutes=1), "l2", seats="4")])
+    client = rating.ledger.client
+    orig = client.refund
+    in_call = 0
+    both_in = asyncio.Event()  # both forwarders are in the call before either records it
+
+    async def held(request_id, entry_id, amount, description):  # type: ignore[no-untyped-def]
+        nonlocal in_call
+        in_call += 1
+        if in_call == 2:
+            both_in.set()
+        await asyncio.wait_for(both_in.wait(), BOUND_S)
+        return await orig(request_id, entry_id, amount, description)  # the real ledger books
+
+    async def run_once(forwarder: Forwarder) -> None:
+        try:
+            await forwarder.run_once()
+        finally:
+            both_in.set()  # a forwarder that found nothing to send holds nobody back
+
+    client.refund = held
+    second = Forwarder(rating.rating.app.context)
+    await asyncio.gather(run_once(rating.rating.forwarder), run_once(second))
+    assert in_call == 2
+    amounts = await rating.ledger.amounts()
+    bookings = await rating.ledger.bookings()
+    assert bookings[next(k for k in amounts if "refund" in k)] == 1
+    assert await rows(rating, "select amount, prepaid from charges where event_id = 'l2'") == [
+        (Decimal(-3), Decimal(-3))
+    ]
+    invoice = (
+        await rating.stub.GetInvoice(pb.GetInvoiceRequest(customer_id=s.customer_id))
+    ).invoice
+    assert invoice.prepaid_credits_applied == "2"

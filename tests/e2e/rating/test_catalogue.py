@@ -1,4 +1,5 @@
-"""Catalogue RPCs: validation with stable reasons and field violations, idempotency, paging."""
+"""Catalogue RPCs: validation with stable reasons and field violations, idempotency, paging;
+prices and plans never take effect in the past; one limit and reason for an event type."""
 
 from __future__ import annotations
 
@@ -9,9 +10,17 @@ import pytest
 from billing.rating.v1 import rating_pb2 as pb
 
 from billing_common.protoconv import timestamp
-from tests.conftest import START
-from tests.integration.rating.helpers import make_meter, make_price, rid
-from tests.integration.rating.test_ingest import reason_of
+from tests.support.errors import reason_of
+from tests.support.rating import (
+    event,
+    ingest,
+    make_meter,
+    make_price,
+    rid,
+)
+from tests.support.servers import START
+
+T = START + timedelta(hours=1)
 
 
 async def refused(call) -> tuple[grpc.StatusCode, str, list[str]]:  # type: ignore[no-untyped-def]
@@ -191,3 +200,78 @@ async def test_plans_and_assignments(rating) -> None:  # type: ignore[no-untyped
         )
     )
     assert later.assignment.wallet_id == wallet
+
+
+async def test_prices_and_plans_never_take_effect_in_the_past(rating) -> None:  # type: ignore[no-untyped-def]
+    s = await rating.setup_customer(start=START)
+    rating.clock.set(T + timedelta(hours=1))
+    await ingest(rating.stub, [event(s.customer_id, T, "at-T", units="1")])
+    for effective in (T - timedelta(minutes=1), T + timedelta(minutes=59)):
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await make_price(
+                rating.stub,
+                "",
+                effective,
+                price_id=s.price.price_id,
+                model=pb.PRICING_MODEL_PER_UNIT,
+                unit_price="2",
+            )
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert reason_of(err.value) == ("EFFECTIVE_TIME_IN_PAST", ["effective_time"])
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await make_price(rating.stub, s.meter.meter_id, T, model=pb.PRICING_MODEL_PER_UNIT)
+    assert reason_of(err.value)[0] == "EFFECTIVE_TIME_IN_PAST"
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await rating.stub.AssignPlan(
+            pb.AssignPlanRequest(
+                request_id=rid(),
+                customer_id=s.customer_id,
+                plan_id=s.plan.plan_id,
+                wallet_id=s.wallet_id,
+                start_time=timestamp(T + timedelta(minutes=30)),
+            )
+        )
+    assert reason_of(err.value) == ("EFFECTIVE_TIME_IN_PAST", ["start_time"])
+    # An event accepted up to future_skew ahead also blocks a version starting before it.
+    now = rating.clock.now()
+    await ingest(
+        rating.stub, [event(s.customer_id, now + timedelta(minutes=4), "ahead", units="1")]
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await make_price(
+            rating.stub,
+            "",
+            now + timedelta(minutes=2),
+            price_id=s.price.price_id,
+            model=pb.PRICING_MODEL_PER_UNIT,
+            unit_price="2",
+        )
+    assert reason_of(err.value)[0] == "EFFECTIVE_TIME_IN_PAST"
+    # Now or later is fine, and nothing above was written.
+    later = await make_price(
+        rating.stub,
+        "",
+        now + timedelta(minutes=10),
+        price_id=s.price.price_id,
+        model=pb.PRICING_MODEL_PER_UNIT,
+        unit_price="2",
+    )
+    assert later.version == 2
+
+
+async def test_event_type_has_one_limit_and_reason(rating) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await make_meter(rating.stub, pb.AGGREGATION_COUNT, event_type="t" * 129)
+    assert reason_of(err.value) == ("INVALID_ID", ["event_type"])
+    meter = await make_meter(rating.stub, pb.AGGREGATION_COUNT, event_type="t" * 128)
+    assert meter.event_type == "t" * 128
+    s = await rating.setup_customer(start=START)
+    rating.clock.set(T)
+    r = await ingest(
+        rating.stub,
+        [
+            event(s.customer_id, T, "x" * 129, units="1"),
+            event(s.customer_id, T, "ok", type_="t" * 129),
+        ],
+    )
+    assert [x.error.reason for x in r.results] == ["INVALID_ID", "INVALID_ID"]

@@ -1,4 +1,4 @@
-"""Builders for rating requests, shared by the integration and e2e tests."""
+"""Builders for rating requests, and reads of the rating database behind the `rating` fixture."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from billing.rating.v1 import rating_pb2 as pb
+from sqlalchemy import text
 
 from billing_common import database
 from billing_common.protoconv import timestamp
@@ -131,3 +132,19 @@ async def migrated_template(pg_server_uri: str) -> str:
     await database.ensure_database(pg_server_uri, name)
     await upgrade_async(database.with_database(pg_server_uri, name))
     return name
+
+
+async def rows(rating, sql: str) -> list[tuple]:  # type: ignore[no-untyped-def,type-arg]
+    """The rows a query returns from the rating service's own database (`rating` fixture)."""
+    async with rating.rating.app.context.engine.connect() as conn:
+        return [tuple(r) for r in await conn.execute(text(sql))]
+
+
+async def close_period(stub, customer_id: str, at: datetime) -> pb.Invoice:  # type: ignore[no-untyped-def]
+    """CloseBillingPeriod of the period holding `at`; the final invoice."""
+    response = await stub.CloseBillingPeriod(
+        pb.CloseBillingPeriodRequest(
+            request_id=rid(), customer_id=customer_id, period_time=timestamp(at)
+        )
+    )
+    return response.invoice

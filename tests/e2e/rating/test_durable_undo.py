@@ -10,18 +10,19 @@ from decimal import Decimal
 
 from billing.ledger.v1 import ledger_pb2 as lpb
 from billing.rating.v1 import rating_pb2 as pb
-from sqlalchemy import text
 
 from billing_common.protoconv import timestamp
-from tests.conftest import START
-from tests.integration.rating.helpers import event, ingest, make_meter, make_price, rid
+from tests.support.rating import (
+    event,
+    ingest,
+    make_meter,
+    make_price,
+    rid,
+    rows,
+)
+from tests.support.servers import START
 
 T = START + timedelta(hours=1)
-
-
-async def rows(rating, sql: str) -> list[tuple]:  # type: ignore[no-untyped-def]
-    async with rating.rating.app.context.engine.connect() as conn:
-        return [tuple(r) for r in await conn.execute(text(sql))]
 
 
 async def customer_with_meters(rating, unit_prices: list[str], credits: str) -> tuple[str, str]:  # type: ignore[no-untyped-def]

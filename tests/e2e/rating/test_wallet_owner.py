@@ -14,18 +14,18 @@ from billing.rating.v1 import rating_pb2 as pb
 from sqlalchemy import text
 
 from billing_common.protoconv import timestamp
-from tests.conftest import START
-from tests.integration.rating.helpers import event, ingest, rid
-from tests.integration.rating.test_ingest import reason_of
-from tests.ledger_helpers import debit_request
+from tests.support.errors import reason_of
+from tests.support.ledger import debit_request
+from tests.support.rating import (
+    event,
+    ingest,
+    rid,
+    rows,
+)
+from tests.support.servers import START
 
 T = START + timedelta(hours=1)
 NOT_B = "does not belong to customer 'cust-b'"
-
-
-async def rows(rating, sql: str) -> list[tuple]:  # type: ignore[no-untyped-def]
-    async with rating.rating.app.context.engine.connect() as conn:
-        return [tuple(r) for r in await conn.execute(text(sql))]
 
 
 async def test_a_plan_cannot_draw_on_another_customers_wallet(rating) -> None:  # type: ignore[no-untyped-def]

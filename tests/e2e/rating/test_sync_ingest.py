@@ -1,6 +1,6 @@
-"""Synchronous ingest under races (review findings 1, 2, 5 and 10): a refusal never throws away
-usage someone was told about, never undoes what already reached the ledger, and undoes an event
-on every meter or on none."""
+"""Synchronous ingest, against the real ledger and under races: a refusal never throws away usage
+someone was told about, never undoes what already reached the ledger, and undoes an event on
+every meter or on none; synchronous calls in flight are bounded below the connection pool."""
 
 from __future__ import annotations
 
@@ -10,26 +10,24 @@ from decimal import Decimal
 
 import grpc
 import pytest
+from billing.ledger.v1 import ledger_pb2 as lpb
 from billing.rating.v1 import rating_pb2 as pb
-from sqlalchemy import text
 
 from billing_common.protoconv import timestamp
-from tests.conftest import START
-from tests.integration.rating.helpers import (
+from tests.support.errors import reason_of
+from tests.support.ledger import balance, make_grant, make_wallet
+from tests.support.rating import (
     event,
     ingest,
     make_meter,
     make_price,
     rid,
+    rows,
 )
-from tests.integration.rating.test_ingest import reason_of
+from tests.support.servers import START
+from tests.support.waiting import until
 
 T = START + timedelta(hours=1)
-
-
-async def rows(rating, sql: str) -> list[tuple]:  # type: ignore[no-untyped-def]
-    async with rating.rating.app.context.engine.connect() as conn:
-        return [tuple(r) for r in await conn.execute(text(sql))]
 
 
 async def two_meter_customer(  # type: ignore[no-untyped-def]
@@ -76,8 +74,9 @@ async def two_meter_customer(  # type: ignore[no-untyped-def]
 
 
 async def test_a_retry_during_the_ledger_call_is_told_to_retry_and_no_usage_is_lost(rating) -> None:  # type: ignore[no-untyped-def]
-    """Finding 1: the retry used to be answered DUPLICATE (and that stored as the request's
-    answer) while the first call then denied and deleted the event."""
+    """A retry while the first call waits on the ledger is told to retry, not DUPLICATE (which
+    would be stored as the request's answer while the first call then denies and deletes the
+    event)."""
     s = await rating.setup_customer(start=START, wallet_id=await rating.ledger.wallet(deny=True))
     rating.clock.set(T)
     led = rating.ledger.client  # the rating service's real ledger client, spied on
@@ -122,8 +121,8 @@ async def test_a_retry_during_the_ledger_call_is_told_to_retry_and_no_usage_is_l
 
 
 async def test_another_request_reusing_an_in_flight_request_id_writes_nothing(rating) -> None:  # type: ignore[no-untyped-def]
-    """Finding 1: a different request with the in-flight request_id had its events charged and
-    was then told REQUEST_ID_CONFLICT."""
+    """A different request reusing the in-flight request_id is told REQUEST_ID_CONFLICT and
+    none of its events is charged."""
     s = await rating.setup_customer(start=START)
     rating.clock.set(T)
     request_id = rid()
@@ -154,8 +153,8 @@ async def test_another_request_reusing_an_in_flight_request_id_writes_nothing(ra
 
 
 async def test_a_deny_does_not_undo_a_refund_the_forwarder_could_send(rating) -> None:  # type: ignore[no-untyped-def]
-    """Finding 2: the event's negative charge was not held, the forwarder refunded it during the
-    ledger call, and the DENY then restored the aggregate as if nothing had been refunded."""
+    """The event's negative charge is held during the ledger call: the forwarder cannot refund
+    it meanwhile, so the DENY restores the aggregate with nothing refunded."""
     cust, wallet = await two_meter_customer(
         rating,
         {
@@ -197,8 +196,8 @@ async def test_a_deny_does_not_undo_a_refund_the_forwarder_could_send(rating) ->
 
 
 async def test_a_deny_after_the_forwarder_took_the_refund_over_undoes_nothing(rating) -> None:  # type: ignore[no-untyped-def]
-    """Finding 2, the check itself: when a charge of the event has left PENDING (or has refund
-    parts) by the time the refusal comes back, the event is kept as in asynchronous mode."""
+    """When a charge of the event has left PENDING (or has refund parts) by the time the
+    refusal comes back, the event is kept as in asynchronous mode."""
     cust, wallet = await two_meter_customer(
         rating,
         {
@@ -242,8 +241,8 @@ async def test_a_deny_after_the_forwarder_took_the_refund_over_undoes_nothing(ra
 
 
 async def test_a_partial_deny_undoes_the_event_on_every_meter(rating) -> None:  # type: ignore[no-untyped-def]
-    """Finding 5: meter A's debit was booked, B's refused; the event used to be DENIED with A's
-    aggregate changed and the event recorded."""
+    """Meter A's debit is booked, B's refused: the event is DENIED with A's debit refunded,
+    no aggregate changed and nothing recorded."""
     cust, wallet = await two_meter_customer(
         rating,
         {"model": pb.PRICING_MODEL_PER_UNIT, "unit_price": "1"},
@@ -267,20 +266,25 @@ async def test_a_partial_deny_undoes_the_event_on_every_meter(rating) -> None:  
 
 
 async def test_synchronous_calls_in_flight_are_bounded_below_the_pool(rating) -> None:  # type: ignore[no-untyped-def]
-    """Finding 10: each synchronous event holds a pooled connection across its ledger call; at
+    """Each synchronous event holds a pooled connection across its ledger call; at
     most pool_size - 3 do at once, so the rest of the service (and the forwarder, which holds one
-    while it leads) keeps connections."""
-    s = await rating.setup_customer(start=START)
+    while it leads) keeps connections. (Six customers: one customer's events wait for each other
+    on its aggregate, which would keep all but one call out whatever the bound.)"""
+    customers = [await rating.setup_customer(start=START) for _ in range(6)]
+    s = customers[0]
     rating.clock.set(T)
     led = rating.ledger.client  # the rating service's real ledger client, spied on
     orig = led.debit_batch
-    now_in, most = 0, 0
+    entered, now_in, most = 0, 0, 0
 
     async def counting(items):  # type: ignore[no-untyped-def]
-        nonlocal now_in, most
+        nonlocal entered, now_in, most
+        entered += 1
         now_in += 1
         most = max(most, now_in)
-        await asyncio.sleep(0.05)
+        # Held until as many calls are in as the bound allows (or no other can come), so one
+        # beyond the bound would be counted in `most`.
+        await until(lambda: now_in >= 2 or entered == 6, "the synchronous slots are full")
         # Meanwhile an ordinary read still gets a connection.
         await rating.stub.GetUsage(
             pb.GetUsageRequest(customer_id=s.customer_id, meter_id=s.meter.meter_id)
@@ -291,10 +295,54 @@ async def test_synchronous_calls_in_flight_are_bounded_below_the_pool(rating) ->
     led.debit_batch = counting
     results = await asyncio.gather(
         *(
-            ingest(rating.stub, [event(s.customer_id, T, f"c{i}", units="1")], sync=True)
-            for i in range(6)
+            ingest(rating.stub, [event(c.customer_id, T, f"c{i}", units="1")], sync=True)
+            for i, c in enumerate(customers)
         )
     )
     assert all(r.results[0].status == pb.EVENT_STATUS_CHARGED for r in results)
-    assert most <= 2
+    assert most == 2  # the bound is reached, never passed
     assert rating.rating.app.ingest.policy.sync_concurrency_max == 2  # pool_size 5 in these tests
+
+
+async def test_a_partial_deny_is_refunded_in_the_ledger_and_undone_here(both) -> None:  # type: ignore[no-untyped-def]
+    ledger = both.ledger.stub
+    wallet = await make_wallet(ledger, policy=lpb.OVERAGE_POLICY_DENY, customer_id="cust-e2e")
+    await make_grant(ledger, wallet.wallet_id, "2")
+    stub = both.stub
+    ma = await make_meter(stub, pb.AGGREGATION_SUM, "units")
+    mb = await make_meter(stub, pb.AGGREGATION_SUM, "units")
+    pa = await make_price(stub, ma.meter_id, START, model=pb.PRICING_MODEL_PER_UNIT, unit_price="1")
+    pbb = await make_price(
+        stub, mb.meter_id, START, model=pb.PRICING_MODEL_PER_UNIT, unit_price="5"
+    )
+    plan = (
+        await stub.CreatePlan(
+            pb.CreatePlanRequest(
+                request_id=rid(),
+                name="p",
+                cadence=pb.CADENCE_MONTHLY,
+                billing_anchor_time=timestamp(START),
+                unit="CREDITS",
+                prices=[pb.PlanPrice(price_id=pa.price_id), pb.PlanPrice(price_id=pbb.price_id)],
+            )
+        )
+    ).plan
+    await stub.AssignPlan(
+        pb.AssignPlanRequest(
+            request_id=rid(),
+            customer_id="cust-e2e",
+            plan_id=plan.plan_id,
+            wallet_id=wallet.wallet_id,
+            start_time=timestamp(START),
+        )
+    )
+    both.ledger.clock.set(T)
+    r = await ingest(stub, [event("cust-e2e", T, "p1", units="2")], sync=True)  # A 2 ok, B 10 no
+    assert r.results[0].status == pb.EVENT_STATUS_DENIED
+    await both.drain()
+    assert (await balance(ledger, wallet.wallet_id)).available == "2"
+    entries = (await ledger.ListEntries(lpb.ListEntriesRequest(wallet_id=wallet.wallet_id))).entries
+    undo = [e for e in entries if e.request_id.startswith("rating:undo:")]
+    assert len(undo) == 1 and Decimal(undo[0].amount) == Decimal(2)
+    invoice = (await stub.GetInvoice(pb.GetInvoiceRequest(customer_id="cust-e2e"))).invoice
+    assert invoice.usage_total == "0"

@@ -1,5 +1,5 @@
-"""Rating integration fixtures: a migrated rating database per test (copied from a template) and
-a rating gRPC server on a real port, wired over real gRPC to the real ledger
+"""Fixtures of the rating e2e tests: a migrated rating database per test (copied from a template)
+and a rating gRPC server on a real port, wired over real gRPC to the real ledger
 (tests/conftest.py `ledger_server`, its own database) through a TCP proxy that tests can pause
 for an outage. Both services share one fake clock. The forwarder is driven by hand (`drain`),
 so tests never wait on timers."""
@@ -22,9 +22,9 @@ from ledger_service.adapters.db import tables as ledger_tables
 from rating_service import main as rating_main
 from rating_service.adapters.ledger_client import LedgerClient
 from rating_service.config import RatingSettings
-from tests.integration.rating.helpers import Setup, setup_customer
-from tests.integration.rating.proxy import TcpProxy
-from tests.ledger_helpers import balance, make_grant, make_wallet
+from tests.support.ledger import balance, make_grant, make_wallet
+from tests.support.proxy import TcpProxy
+from tests.support.rating import Setup, setup_customer
 
 BOOKINGS = (lpb.ENTRY_TYPE_DEBIT, lpb.ENTRY_TYPE_REFUND)
 

@@ -12,8 +12,8 @@ from sqlalchemy import text
 from rating_service.adapters.db.repository import RatingRepository
 from rating_service.app import commands as cmd
 from rating_service.app.accept import accept
-from tests.conftest import START
-from tests.integration.rating.helpers import event, ingest
+from tests.support.rating import event, ingest
+from tests.support.servers import START
 
 T = START + timedelta(hours=1)
 BOUND_S = 30  # a bound on each wait, never a sleep: the conditions below end it

@@ -9,8 +9,8 @@ from billing.rating.v1 import rating_pb2 as pb
 from billing.type.v1 import types_pb2
 
 from billing_common.protoconv import timestamp
-from tests.conftest import START
-from tests.integration.rating.helpers import event, ingest, make_price, rid
+from tests.support.rating import event, ingest, make_price, rid
+from tests.support.servers import START
 
 T = START + timedelta(hours=1)
 

@@ -9,33 +9,19 @@ from decimal import Decimal
 import grpc
 import pytest
 from billing.rating.v1 import rating_pb2 as pb
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from billing_common.protoconv import timestamp
-from tests.conftest import START
-from tests.integration.rating.helpers import (
+from tests.support.errors import reason_of
+from tests.support.rating import (
     event,
     ingest,
     make_meter,
     make_price,
     rid,
 )
+from tests.support.servers import START
 
 T = START + timedelta(hours=1)
-
-
-def reason_of(err: grpc.aio.AioRpcError) -> tuple[str, list[str]]:
-    status = rpc_status.from_call(err)  # type: ignore[arg-type]
-    reason, fields = "", []
-    for detail in status.details if status else []:
-        info = error_details_pb2.ErrorInfo()
-        bad = error_details_pb2.BadRequest()
-        if detail.Unpack(info):
-            reason = info.reason
-        elif detail.Unpack(bad):
-            fields = [v.field for v in bad.field_violations]
-    return reason, fields
 
 
 async def test_async_batch_is_rated_and_forwarded(rating) -> None:  # type: ignore[no-untyped-def]
