@@ -1,5 +1,6 @@
-"""The one place the rating service is wired: settings -> database -> ledger client -> app ->
-gRPC server + forwarder."""
+"""The one place the rating service is wired: settings -> database -> ledger client -> context
+-> use cases (catalogue, ingest, invoices, usage) and the forwarder -> gRPC server. The server,
+the simulator and the tests all build it here (`build`, or `make_app` over an engine)."""
 
 from __future__ import annotations
 
@@ -23,9 +24,15 @@ from rating_service.adapters.db.migrate import upgrade_async
 from rating_service.adapters.grpc.errors import DOMAIN
 from rating_service.adapters.grpc.servicer import RatingServicer
 from rating_service.adapters.ledger_client import LedgerClient
+from rating_service.app.accept import RatingPolicy
+from rating_service.app.catalogue import Catalogue
+from rating_service.app.context import Context
 from rating_service.app.forwarder import Forwarder, ForwarderPolicy
+from rating_service.app.ingest import Ingest
+from rating_service.app.invoices import Invoices
 from rating_service.app.ports import LedgerPort
-from rating_service.app.service import RatingApp, RatingPolicy
+from rating_service.app.usage import Usage
+from rating_service.app.use_cases import RatingApp
 from rating_service.config import RatingSettings
 
 log = structlog.get_logger(__name__)
@@ -48,13 +55,15 @@ def page_tokens(settings: RatingSettings) -> paging.PageTokens:
 
 @dataclass
 class Rating:
-    """A wired rating service: app, forwarder, engine and (not yet started) server."""
+    """A wired rating service: use cases, forwarder, engine, servicer and (not yet started)
+    server."""
 
     app: RatingApp
     forwarder: Forwarder
     engine: AsyncEngine
     server: GrpcServer
     ledger: LedgerPort
+    servicer: RatingServicer
 
     async def close(self, grace_s: float = 0) -> None:
         await self.server.stop(grace_s)
@@ -62,6 +71,43 @@ class Rating:
         if close is not None:
             await close()
         await self.engine.dispose()
+
+
+def make_app(
+    settings: RatingSettings, engine: AsyncEngine, clock: Clock, ledger: LedgerPort
+) -> RatingApp:
+    """The use cases over one Context, with the configured policy."""
+    context = Context(engine, clock, ledger)
+    policy = RatingPolicy(
+        grace=timedelta(seconds=settings.grace_s),
+        future_skew=timedelta(seconds=settings.future_skew_s),
+        sync_hold=timedelta(seconds=settings.sync_hold_s),
+        # Three connections stay free of synchronous calls: one for the claim and answer of the
+        # synchronous requests themselves, one the forwarder holds while it leads (its advisory
+        # lock), one for everything else (and the forwarder's rounds).
+        sync_concurrency_max=max(1, settings.pool_size - 3),
+    )
+    return RatingApp(
+        context,
+        Catalogue(context),
+        Ingest(context, policy),
+        Invoices(context),
+        Usage(context),
+    )
+
+
+def make_forwarder(settings: RatingSettings, context: Context) -> Forwarder:
+    return Forwarder(
+        context,
+        ForwarderPolicy(
+            batch_size_max=settings.forward_batch_size,
+            backoff_base_s=settings.forward_backoff_base_s,
+            backoff_max_s=settings.forward_backoff_max_s,
+            idle_s=settings.forward_idle_s,
+            internal_answers_max=settings.forward_internal_answers_max,
+            concurrency=settings.forward_concurrency,
+        ),
+    )
 
 
 async def build(
@@ -75,33 +121,13 @@ async def build(
     if settings.migrate:
         await upgrade_async(uri)
     engine = database.create_engine(uri, pool_size=settings.pool_size)
-    policy = RatingPolicy(
-        grace=timedelta(seconds=settings.grace_s),
-        future_skew=timedelta(seconds=settings.future_skew_s),
-        sync_hold=timedelta(seconds=settings.sync_hold_s),
-        # Three connections stay free of synchronous calls: one for the claim and answer of the
-        # synchronous requests themselves, one the forwarder holds while it leads (its advisory
-        # lock), one for everything else (and the forwarder's rounds).
-        sync_concurrency_max=max(1, settings.pool_size - 3),
-    )
     port = ledger or LedgerClient(settings.ledger_target, settings.ledger_timeout_s)
-    app = RatingApp(engine, clock or SystemClock(), port, policy)
-    forwarder = Forwarder(
-        app,
-        ForwarderPolicy(
-            batch_size_max=settings.forward_batch_size,
-            backoff_base_s=settings.forward_backoff_base_s,
-            backoff_max_s=settings.forward_backoff_max_s,
-            idle_s=settings.forward_idle_s,
-            internal_answers_max=settings.forward_internal_answers_max,
-            concurrency=settings.forward_concurrency,
-        ),
-    )
-
-    tokens = page_tokens(settings)
+    app = make_app(settings, engine, clock or SystemClock(), port)
+    forwarder = make_forwarder(settings, app.context)
+    servicer = RatingServicer(app, page_tokens(settings))
 
     def register(server: grpc.aio.Server) -> list[str]:
-        rating_pb2_grpc.add_RatingServiceServicer_to_server(RatingServicer(app, tokens), server)
+        rating_pb2_grpc.add_RatingServiceServicer_to_server(servicer, server)
         return [SERVICE_NAME]
 
     return Rating(
@@ -110,6 +136,7 @@ async def build(
         engine,
         GrpcServer(settings.listen, register, server_limits, DOMAIN, worker),
         port,
+        servicer,
     )
 
 

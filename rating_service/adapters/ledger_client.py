@@ -1,10 +1,12 @@
 """The ledger over its own gRPC contract (generated stubs; never its database).
 
-Foreign errors become ours here, at one boundary: a call that failed for a transient reason
-(unreachable, deadline, UNAVAILABLE, ...: `Refused.transient`) is LedgerUnavailable and is
-retried by the caller; any other answer, per item or of the whole call about one item, is a
-`Refused` with the ledger's code and ErrorInfo reason. A whole DebitBatch of several debits
-refused for a reason that is not transient is BatchRefused (the caller splits the batch).
+Foreign errors become ours here, at one boundary: the ledger's gRPC code becomes a
+`LedgerRefusal` (`refusal_of`, the one table of what each code means for a charge). A call that
+failed for a transient reason (unreachable, deadline, UNAVAILABLE, ...: RETRY_LATER) is
+LedgerUnavailable and is retried by the caller; any other answer, per item or of the whole call
+about one item, is a `Refused` with that meaning and the ledger's ErrorInfo reason. A whole
+DebitBatch of several debits refused for a reason that is not transient is BatchRefused (the
+caller splits the batch).
 """
 
 from __future__ import annotations
@@ -27,13 +29,57 @@ from rating_service.app.ports import (
     Booked,
     DebitItem,
     LedgerAllocation,
+    LedgerRefusal,
     LedgerUnavailable,
     Refused,
     TopUpView,
     WalletView,
 )
+from rating_service.domain.status import GrantKind
 
-_KINDS = {lpb.GRANT_KIND_PREPAID: "PREPAID", lpb.GRANT_KIND_PROMOTIONAL: "PROMOTIONAL"}
+_KINDS = {
+    lpb.GRANT_KIND_PREPAID: GrantKind.PREPAID,
+    lpb.GRANT_KIND_PROMOTIONAL: GrantKind.PROMOTIONAL,
+}
+
+# What each answer of the ledger means for a charge (README "Retry rules"):
+# - About the request itself: sending it again gets the same answer, so the charge stops
+#   (FAILED) at once instead of being retried forever.
+_PERMANENT = frozenset(
+    c.value[0]
+    for c in (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.NOT_FOUND,
+        grpc.StatusCode.ALREADY_EXISTS,
+        grpc.StatusCode.FAILED_PRECONDITION,
+        grpc.StatusCode.OUT_OF_RANGE,
+    )
+)
+# - The ledger failed on this request: a passing fault (a database restart it did not recognise)
+#   or a bug every retry hits again. Retried a bounded number of times, then FAILED.
+_LEDGER_FAILED = frozenset(
+    c.value[0]
+    for c in (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.DATA_LOSS)
+)
+# - Everything else is transient and retried until it passes: the ledger unreachable, overloaded
+#   or restarting (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED, CANCELLED), and
+#   what an operator fixes for every charge at once (UNAUTHENTICATED, PERMISSION_DENIED: our
+#   credential; UNIMPLEMENTED: an older ledger). Failing every charge for those would lose them.
+
+
+def refusal_of(code: int, reason: str) -> LedgerRefusal:
+    """What a refusal with this gRPC code (its number) and ErrorInfo reason means."""
+    if code == grpc.StatusCode.FAILED_PRECONDITION.value[0] and reason == "INSUFFICIENT_CREDITS":
+        return LedgerRefusal.DENIED
+    if code in _PERMANENT:
+        return LedgerRefusal.PERMANENT
+    if code in _LEDGER_FAILED:
+        return LedgerRefusal.LEDGER_FAILED
+    return LedgerRefusal.RETRY_LATER
+
+
+def refused(code: int, reason: str, message: str) -> Refused:
+    return Refused(refusal_of(code, reason), reason, message)
 
 
 def _booked(entry: lpb.Entry) -> Booked:
@@ -58,7 +104,7 @@ def _reason(exc: grpc.aio.AioRpcError) -> str:
 
 
 def _refused(exc: grpc.aio.AioRpcError) -> Refused:
-    return Refused(exc.code().value[0], _reason(exc), exc.details() or "")
+    return refused(exc.code().value[0], _reason(exc), exc.details() or "")
 
 
 # Top-ups read per ListTopUps call, and at most this many calls per invoice.
@@ -110,18 +156,18 @@ class LedgerClient:
             )
         except grpc.aio.AioRpcError as exc:
             message = f"DebitBatch failed: {exc.code().name}: {exc.details()}"
-            refused = _refused(exc)
-            if refused.transient:
+            answer = _refused(exc)
+            if answer.refusal == LedgerRefusal.RETRY_LATER:
                 raise LedgerUnavailable(message) from exc
             if len(items) > 1:
-                raise BatchRefused(message, refused) from exc
-            return [refused]  # the answer is about the one debit sent
+                raise BatchRefused(message, answer) from exc
+            return [answer]  # the answer is about the one debit sent
         results: list[Booked | Refused] = []
         for r in response.results:
             if r.HasField("entry"):
                 results.append(_booked(r.entry))
             else:
-                results.append(Refused(r.error.code, r.error.reason, r.error.message))
+                results.append(refused(r.error.code, r.error.reason, r.error.message))
         if len(results) != len(items):
             raise LedgerUnavailable("DebitBatch answered with the wrong number of results")
         return results
@@ -140,8 +186,8 @@ class LedgerClient:
                 request, timeout=self.timeout_s
             )
         except grpc.aio.AioRpcError as exc:
-            if not (refused := _refused(exc)).transient:
-                return refused
+            if (answer := _refused(exc)).refusal != LedgerRefusal.RETRY_LATER:
+                return answer
             raise LedgerUnavailable(
                 f"RefundDebit failed: {exc.code().name}: {exc.details()}"
             ) from exc
@@ -157,7 +203,7 @@ class LedgerClient:
                 response: lpb.GetGrantResponse = await self.stub.GetGrant(
                     lpb.GetGrantRequest(grant_id=grant_id), timeout=self.timeout_s
                 )
-            return grant_id, _KINDS.get(response.grant.kind, "PREPAID")
+            return grant_id, _KINDS.get(response.grant.kind, GrantKind.PREPAID)
 
         try:
             return dict(await asyncio.gather(*(one(g) for g in dict.fromkeys(grant_ids))))

@@ -3,16 +3,33 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from enum import StrEnum
 
-from billing_common.errors import BillingError
 from billing_common.periods import Cadence
 from rating_service.domain.aggregation import Aggregation
+from rating_service.domain.events import ChargeView, EventIn, EventOutcome, EventStatus
 from rating_service.domain.model import PlanPrice
 from rating_service.domain.pricing import Pricing
+from rating_service.domain.status import ChargeStatus
+
+# The event types live in the domain; the use cases name them from here too.
+__all__ = [
+    "ChargeStatus",
+    "ChargeView",
+    "EventIn",
+    "EventOutcome",
+    "EventStatus",
+    "Idem",
+    "NewAssignment",
+    "NewMeter",
+    "NewPlan",
+    "NewPrice",
+    "UsagePoint",
+    "UsageQuery",
+    "UsageView",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,55 +76,6 @@ class NewAssignment:
     plan_id: str
     wallet_id: str
     start_time: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class EventIn:
-    event_id: str
-    customer_id: str
-    type: str
-    occurred_time: datetime | None
-    properties: Mapping[str, str] = field(default_factory=dict)
-    # Set when the event could not even be read (for example an invalid timestamp).
-    error: BillingError | None = None
-
-
-class EventStatus(StrEnum):
-    ACCEPTED = "ACCEPTED"
-    DUPLICATE = "DUPLICATE"
-    REJECTED = "REJECTED"
-    CHARGED = "CHARGED"
-    DENIED = "DENIED"
-
-
-class ChargeStatus(StrEnum):
-    PENDING = "PENDING"
-    ACKNOWLEDGED = "ACKNOWLEDGED"
-    DENIED = "DENIED"
-    FAILED = "FAILED"
-
-
-@dataclass(frozen=True, slots=True)
-class ChargeView:
-    meter_id: str
-    price_id: str
-    price_version: int
-    amount: Decimal
-    quantity_before: Decimal
-    quantity_after: Decimal
-    period_start: datetime
-    period_end: datetime
-    status: ChargeStatus
-    ledger_entry_id: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class EventOutcome:
-    event_id: str
-    status: EventStatus
-    error: BillingError | None = None
-    charges: tuple[ChargeView, ...] = ()
-    available_after: str = ""
 
 
 @dataclass(frozen=True, slots=True)

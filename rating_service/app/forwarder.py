@@ -4,21 +4,12 @@
   event id, so a retry after a crash or timeout is answered with the original entry. Up to
   `concurrency` DebitBatch calls are in flight at once, each for its own wallets: a wallet's
   charges always travel in one call sequence, in their order.
-- A negative charge becomes RefundDebit calls against the aggregate's earlier acknowledged debits,
-  newest first. The split is planned once, durably (refund_parts), before any call, so retries
-  repeat the same calls with the same request ids. It waits until every earlier charge of the same
-  aggregate has left PENDING.
-- An INSUFFICIENT_CREDITS refusal marks the charge DENIED (the usage stays recorded and the
-  invoice shows it as denied). Any other refusal about the request itself (INVALID_ARGUMENT,
-  NOT_FOUND, ALREADY_EXISTS, FAILED_PRECONDITION, ...: `Refused.permanent`) marks it FAILED with
-  the ledger's reason, shown on the invoice: sending it again would be refused forever. An
-  INTERNAL-like answer (`Refused.bounded`) is retried until `internal_answers_max` of them, then
-  FAILED the same way. Every FAILED is logged and counted (`app/failures.py`). Every other
-  failure (unreachable, UNAVAILABLE, ...) is retried with exponential backoff (base doubling per
-  attempt, capped), and the last error is kept on the charge.
-- Undo refunds (`undo_refunds`, owed by a synchronous refusal for the debits the ledger booked on
-  the event's other meters) are sent with their stored request until acknowledged, under the
-  same retry rules as charges.
+- Refunds of negative charges and undo refunds follow, one at a time (`app/refunds.py`).
+- What a refusal does to the charge is the domain's rule (`domain/status.py: after_refusal`):
+  DENIED (a DENY wallet: the usage stays recorded and the invoice shows it as denied), FAILED
+  (about the request itself, or the ledger failed on it `internal_answers_max` times), or
+  retried with exponential backoff (base doubling per attempt, capped), the last error kept on
+  the charge. Every FAILED is logged and counted (`app/failures.py`).
 - A whole DebitBatch refused for a reason that is not transient (`BatchRefused`) is split in
   halves and sent again until each answer is about one debit, so one bad charge never holds back
   the others (at most 2n - 1 calls for n charges).
@@ -36,26 +27,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import zlib
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from billing_common import metrics
-from billing_common.money import exact
 from rating_service.adapters.db.repository import (
     ChargeRow,
     Leadership,
     RatingRepository,
-    UndoRow,
     lock_key,
 )
+from rating_service.app.context import Context
+from rating_service.app.debits import debit_item
+from rating_service.app.delivery import ForwarderPolicy, GrantKinds, next_step, retry_at
 from rating_service.app.failures import report_failed
-from rating_service.app.ingest import debit_item, describe, ledger_request_id
 from rating_service.app.ports import (
     BatchRefused,
     Booked,
@@ -63,30 +51,21 @@ from rating_service.app.ports import (
     LedgerUnavailable,
     Refused,
 )
-from rating_service.app.split import split_of
-
-if TYPE_CHECKING:
-    from rating_service.app.service import RatingApp
+from rating_service.app.refunds import Refunds
+from rating_service.domain.refunds import credit_split
+from rating_service.domain.status import (
+    EventState,
+    Verdict,
+)
 
 log = structlog.get_logger(__name__)
+
+__all__ = ["FORWARDER_LOCK", "Forwarder", "ForwarderPolicy", "partition_of", "partitioned"]
 
 ZERO = Decimal(0)
 
 
-@dataclass(frozen=True, slots=True)
-class ForwarderPolicy:
-    batch_size_max: int = 500
-    backoff_base_s: float = 0.5
-    backoff_max_s: float = 60.0
-    idle_s: float = 0.5
-    # INTERNAL (UNKNOWN, DATA_LOSS) answers to one charge before it is FAILED: with the default
-    # backoff, about a minute of retries, enough to ride out a passing fault of the ledger.
-    internal_answers_max: int = 8
-    # DebitBatch calls in flight at once (partitions by wallet).
-    concurrency: int = 4
-
-
-GRANT_KINDS_CACHED_MAX = 100_000
+DEFAULT_POLICY = ForwarderPolicy()
 # The session-level advisory lock the forwarding process holds (one per database).
 FORWARDER_LOCK = lock_key("rating", "forwarder")
 
@@ -105,81 +84,30 @@ def partitioned(debits: list[ChargeRow], partitions: int) -> list[list[ChargeRow
 
 
 class Forwarder:
-    def __init__(self, app: RatingApp, policy: ForwarderPolicy = ForwarderPolicy()) -> None:
-        self.app = app
+    def __init__(self, context: Context, policy: ForwarderPolicy = DEFAULT_POLICY) -> None:
+        self.context = context
         self.policy = policy
-        self.kinds: dict[str, str] = {}
-
-    def _retry_at(self, charge: ChargeRow | UndoRow) -> timedelta:
-        delay = min(
-            self.policy.backoff_max_s, self.policy.backoff_base_s * 2 ** min(charge.attempts, 20)
-        )
-        return timedelta(seconds=delay * random.uniform(0.5, 1.0))
-
-    async def _kinds(self, results: list[Booked | Refused]) -> dict[str, str]:
-        wanted = sorted(
-            {
-                a.grant_id
-                for r in results
-                if isinstance(r, Booked)
-                for a in r.allocations
-                if a.grant_id and a.grant_id not in self.kinds
-            }
-        )
-        if wanted:
-            # Grants are immutable: their kind never changes, so the cache never goes stale.
-            if len(self.kinds) + len(wanted) > GRANT_KINDS_CACHED_MAX:
-                self.kinds.clear()
-            self.kinds.update(await self.app.ledger.grant_kinds(wanted))
-        return self.kinds
+        self.kinds = GrantKinds(context)
+        self.refunds = Refunds(context, policy, self.kinds)
 
     async def run_once(self) -> int:
         """Deliver one batch of due charges; return how many were handled."""
-        now = self.app.clock.now()
-        backlog = await self.app.read(lambda repo: repo.pending_charges())
+        now = self.context.clock.now()
+        backlog = await self.context.read(lambda repo: repo.pending_charges())
         metrics.FORWARDER_BACKLOG.set(backlog)
         limit = self.policy.batch_size_max * self.policy.concurrency
-        due = await self.app.read(lambda repo: repo.due_charges(now, limit))
+        due = await self.context.read(lambda repo: repo.due_charges(now, limit))
         debits = [c for c in due if c.amount > 0]
         refunds = [c for c in due if c.amount < 0]
         await self._debit_partitions(debits)
         for charge in refunds:
-            await self._refund(charge)
-        undos = await self.app.read(lambda repo: repo.due_undos(now, self.policy.batch_size_max))
+            await self.refunds.refund(charge)
+        undos = await self.context.read(
+            lambda repo: repo.due_undos(now, self.policy.batch_size_max)
+        )
         for undo in undos:
-            await self._undo(undo)
+            await self.refunds.undo(undo)
         return len(due) + len(undos)
-
-    async def _undo(self, undo: UndoRow) -> None:
-        """Deliver one refund a synchronous refusal owes, with its stored request."""
-        now = self.app.clock.now()
-        try:
-            result = await self.app.ledger.refund(
-                undo.ledger_request_id, undo.debit_entry_id, undo.amount, undo.description
-            )
-        except LedgerUnavailable as exc:
-            message = exc.message
-            log.warning("undo_refund_failed", undo_id=undo.id, error=message)
-            await self.app.write(
-                lambda repo: repo.undo_retry([undo.id], now + self._retry_at(undo), message)
-            )
-            return
-        if isinstance(result, Booked):
-            await self.app.write(lambda repo: repo.undo_done(undo.id, result.entry_id))
-            log.info("undo_refunded", undo_id=undo.id, event_id=undo.event_id)
-            return
-        error = f"{result.reason}: {result.message}"
-        internal = result.bounded
-        if result.transient or (
-            internal and undo.internal_errors + 1 < self.policy.internal_answers_max
-        ):
-            after = now + self._retry_at(undo)
-            await self.app.write(
-                lambda repo: repo.undo_retry([undo.id], after, error, internal=internal)
-            )
-            return
-        moved = await self.app.write(lambda repo: repo.undo_fail(undo.id, error, internal=internal))
-        report_failed("undo", {undo.id: (undo.event_id, result.reason, error)}, moved)
 
     async def _debit_partitions(self, debits: list[ChargeRow]) -> None:
         """Each partition sends its batches one after another; partitions run concurrently.
@@ -212,15 +140,17 @@ class Forwarder:
             )
             for c in debits
         ]
-        now = self.app.clock.now()
+        now = self.context.clock.now()
         try:
             results = await self._send(items)
-            kinds = await self._kinds(results)
+            kinds = await self.kinds.of(results)
         except LedgerUnavailable as exc:
             error = exc.message
             log.warning("forward_failed", charges=len(debits), error=error)
-            await self.app.write(
-                lambda repo: repo.back_off({c.id: (now + self._retry_at(c), error) for c in debits})
+            await self.context.write(
+                lambda repo: repo.back_off(
+                    {c.id: (now + retry_at(self.policy, c), error) for c in debits}
+                )
             )
             return
         acks, denied = [], {}
@@ -230,19 +160,21 @@ class Forwarder:
         retry_internal: dict[int, tuple[datetime, str]] = {}
         for c, r in zip(debits, results, strict=True):
             if isinstance(r, Booked):
-                acks.append({"id": c.id, "entry_id": r.entry_id, **split_of(r, kinds)})
+                split = credit_split(r.allocations, kinds)
+                acks.append({"id": c.id, "entry_id": r.entry_id, **split.as_dict()})
                 continue
-            error = f"{r.reason}: {r.message}"
-            if r.denied:
-                denied[c.id] = error
-            elif r.permanent:
-                failed[c.id] = (c.event_id, r.reason, error)
-            elif r.bounded and c.internal_errors + 1 >= self.policy.internal_answers_max:
-                failed_internal[c.id] = (c.event_id, r.reason, error)
-            elif r.bounded:
-                retry_internal[c.id] = (now + self._retry_at(c), error)
+            step = next_step(self.policy, r, c, deniable=True)
+            if step.verdict == Verdict.DENY:
+                denied[c.id] = r.error
+            elif step.verdict == Verdict.FAIL:
+                (failed_internal if step.internal else failed)[c.id] = (
+                    c.event_id,
+                    r.reason,
+                    r.error,
+                )
             else:
-                retry[c.id] = (now + self._retry_at(c), error)
+                retry_after = (now + retry_at(self.policy, c), r.error)
+                (retry_internal if step.internal else retry)[c.id] = retry_after
 
         async def save(repo: RatingRepository) -> set[int]:
             await repo.acknowledge(acks)
@@ -252,10 +184,10 @@ class Forwarder:
             await repo.back_off(retry)
             await repo.back_off(retry_internal, internal=True)
             # A synchronous caller that crashed left its events HELD: we took them over.
-            await repo.set_event_status({c.event_id for c in debits}, "ACCEPTED")
+            await repo.set_event_status({c.event_id for c in debits}, EventState.ACCEPTED)
             return moved
 
-        moved = await self.app.write(save)
+        moved = await self.context.write(save)
         report_failed("debit", failed | failed_internal, moved)
         log.info(
             "forwarded",
@@ -269,126 +201,16 @@ class Forwarder:
         """DebitBatch, split in halves while the whole call is refused for a reason that is not
         transient (it cannot say which debit caused it). Bounded: at most 2n - 1 calls."""
         try:
-            return await self.app.ledger.debit_batch(items)
+            return await self.context.ledger.debit_batch(items)
         except BatchRefused as exc:
             log.warning("forward_batch_split", charges=len(items), error=exc.message)
             half = len(items) // 2
             return await self._send(items[:half]) + await self._send(items[half:])
 
-    async def _refund(self, charge: ChargeRow) -> None:
-        @exact
-        async def plan(repo: RatingRepository) -> list[dict[str, object]] | None:
-            locked = await repo.charges_by_ids([charge.id], lock=True)
-            if not locked or locked[0].status != "PENDING":
-                return []
-            if await repo.earlier_pending(charge):
-                return None
-            parts = await repo.refund_parts_of(charge.id)
-            if parts:
-                return parts
-            remaining = -charge.amount
-            planned = []
-            for debit in await repo.refundable_debits(charge):
-                if remaining == 0:
-                    break
-                take = min(remaining, debit.amount - debit.refunded)
-                request_id = ledger_request_id(
-                    "refund", charge.event_id, charge.meter_key, debit.event_id
-                )
-                planned.append((debit, take, request_id))
-                remaining -= take
-            await repo.plan_refund(charge.id, planned, remaining)
-            return await repo.refund_parts_of(charge.id)
-
-        parts = await self.app.write(plan)
-        now = self.app.clock.now()
-        if parts is None:
-            # An earlier charge of the aggregate is still on its way; refund after it.
-            await self.app.write(
-                lambda repo: repo.back_off({charge.id: (now + self._retry_at(charge), "waiting")})
-            )
-            return
-        try:
-            for part in parts:
-                if part["ledger_entry_id"]:
-                    continue
-                result = await self.app.ledger.refund(
-                    str(part["ledger_request_id"]),
-                    str(part["debit_entry_id"]),
-                    Decimal(str(part["amount"])),
-                    f"refund: {describe_row(charge)}",
-                )
-                if isinstance(result, Refused):
-                    error = f"{result.reason}: {result.message}"
-                    internal = result.bounded
-                    if result.transient or (
-                        internal and charge.internal_errors + 1 < self.policy.internal_answers_max
-                    ):
-                        after = now + self._retry_at(charge)
-                        log.warning("refund_failed", charge_id=charge.id, error=error)
-                        await self.app.write(
-                            lambda repo: repo.back_off(
-                                {charge.id: (after, error)},  # noqa: B023
-                                internal=internal,  # noqa: B023
-                            )
-                        )
-                        return
-                    moved = await self.app.write(
-                        lambda repo: self._settle(
-                            repo,
-                            charge,
-                            fail=error,  # noqa: B023
-                            internal=internal,  # noqa: B023
-                        )
-                    )
-                    report_failed(
-                        "refund", {charge.id: (charge.event_id, result.reason, error)}, moved
-                    )
-                    return
-                kinds = await self._kinds([result])
-                split = split_of(result, kinds)
-
-                async def done(
-                    repo: RatingRepository,
-                    part: dict[str, Any] = part,
-                    result: Booked = result,
-                    split: dict[str, Decimal] = split,
-                ) -> None:
-                    # Two forwarders may book the same part (the ledger replays the second):
-                    # only the one that records it counts its credit split.
-                    if await repo.refund_part_done(str(part["ledger_request_id"]), result.entry_id):
-                        await repo.add_split(charge.id, **split)
-
-                await self.app.write(done)
-        except LedgerUnavailable as exc:
-            error = exc.message
-            log.warning("refund_failed", charge_id=charge.id, error=error)
-            await self.app.write(
-                lambda repo: repo.back_off({charge.id: (now + self._retry_at(charge), error)})
-            )
-            return
-        await self.app.write(lambda repo: self._settle(repo, charge))
-
-    async def _settle(
-        self, repo: RatingRepository, charge: ChargeRow, fail: str = "", internal: bool = False
-    ) -> set[int]:
-        """A refund is done (or permanently refused): record it from the stored parts, not
-        from the list read before the calls (another forwarder may have booked some). Returns
-        the ids moved to FAILED."""
-        moved: set[int] = set()
-        if fail:
-            moved = await repo.fail({charge.id: fail}, internal=internal)
-        else:
-            parts = await repo.refund_parts_of(charge.id)
-            first = next((str(p["ledger_entry_id"]) for p in parts if p["ledger_entry_id"]), "")
-            await repo.mark_acknowledged(charge.id, first)
-        await repo.set_event_status([charge.event_id], "ACCEPTED")
-        return moved
-
     async def run(self, stopping: asyncio.Event) -> None:
         """Forward until told to stop, while this process leads (`FORWARDER_LOCK`). Errors are
         logged and retried: nothing is lost, the charges stay PENDING in the database."""
-        leadership = Leadership(self.app.engine, FORWARDER_LOCK)
+        leadership = Leadership(self.context.engine, FORWARDER_LOCK)
         try:
             while not stopping.is_set():
                 handled = 0
@@ -402,7 +224,3 @@ class Forwarder:
                         await asyncio.wait_for(stopping.wait(), timeout=self.policy.idle_s)
         finally:
             await leadership.release()
-
-
-def describe_row(c: ChargeRow) -> str:
-    return describe(c.meter_description or c.meter_key, c.event_id)

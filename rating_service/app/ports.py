@@ -1,5 +1,7 @@
-"""What the rating use cases need from the ledger. The gRPC client in adapters/ledger_client.py
-implements it over the ledger's own contract; unit tests use a fake."""
+"""What the rating use cases need from the ledger, in rating's terms. The gRPC client in
+adapters/ledger_client.py implements it over the ledger's own contract and translates the
+ledger's gRPC codes into a `LedgerRefusal` (what the refusal means for the charge); unit tests
+use a fake."""
 
 from __future__ import annotations
 
@@ -9,35 +11,22 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
-import grpc
-
 from billing_common.errors import Unavailable
-from billing_common.money import exact
+from rating_service.domain.invoice import TopUpView
+from rating_service.domain.status import LedgerRefusal
 
-_FAILED_PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION.value[0]
-# The retry rule of each answer of the ledger (README "Forwarder"):
-# - Answers about the request itself: sending it again gets the same answer, so the charge stops
-#   (FAILED) at once instead of being retried forever.
-_PERMANENT = frozenset(
-    c.value[0]
-    for c in (
-        grpc.StatusCode.INVALID_ARGUMENT,
-        grpc.StatusCode.NOT_FOUND,
-        grpc.StatusCode.ALREADY_EXISTS,
-        grpc.StatusCode.FAILED_PRECONDITION,
-        grpc.StatusCode.OUT_OF_RANGE,
-    )
-)
-# - The ledger failed on this request: a passing fault (a database restart it did not recognise)
-#   or a bug every retry hits again. Retried a bounded number of times, then FAILED.
-_BOUNDED = frozenset(
-    c.value[0]
-    for c in (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.DATA_LOSS)
-)
-# - Everything else is transient and retried until it passes: the ledger unreachable, overloaded
-#   or restarting (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED, CANCELLED), and
-#   what an operator fixes for every charge at once (UNAUTHENTICATED, PERMISSION_DENIED: our
-#   credential; UNIMPLEMENTED: an older ledger). Failing every charge for those would lose them.
+__all__ = [
+    "BatchRefused",
+    "Booked",
+    "DebitItem",
+    "LedgerAllocation",
+    "LedgerPort",
+    "LedgerRefusal",
+    "LedgerUnavailable",
+    "Refused",
+    "TopUpView",
+    "WalletView",
+]
 
 
 class LedgerUnavailable(Unavailable):
@@ -85,52 +74,33 @@ class Booked:
 
 @dataclass(frozen=True, slots=True)
 class Refused:
-    code: int
+    """The ledger refused one request: what that means (`refusal`), and the ledger's ErrorInfo
+    reason and message (kept on the charge as its last error)."""
+
+    refusal: LedgerRefusal
     reason: str
     message: str
 
     @property
     def denied(self) -> bool:
         """A final refusal of a DENY wallet."""
-        return self.code == _FAILED_PRECONDITION and self.reason == "INSUFFICIENT_CREDITS"
+        return self.refusal == LedgerRefusal.DENIED
 
     @property
     def permanent(self) -> bool:
         """Any other refusal that would be repeated on every retry (FAILED, never retried)."""
-        return not self.denied and self.code in _PERMANENT
+        return self.refusal == LedgerRefusal.PERMANENT
 
     @property
-    def bounded(self) -> bool:
-        """The ledger failed on the request (INTERNAL, ...): retried a bounded number of times,
-        then FAILED."""
-        return self.code in _BOUNDED
-
-    @property
-    def transient(self) -> bool:
-        """Retried until it passes."""
-        return not (self.denied or self.permanent or self.bounded)
+    def error(self) -> str:
+        """The text kept as the charge's last error."""
+        return f"{self.reason}: {self.message}"
 
 
 @dataclass(frozen=True, slots=True)
 class WalletView:
     unit: str
     customer_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class TopUpView:
-    """An automatic top-up the ledger made for a wallet (a block bought, under block pricing)."""
-
-    top_up_id: str
-    credits: Decimal
-    unit_price: Decimal
-    currency: str
-    create_time: datetime
-
-    @property
-    @exact
-    def price(self) -> Decimal:
-        return self.credits * self.unit_price
 
 
 class LedgerPort(Protocol):

@@ -7,18 +7,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from billing_common.errors import FailedPrecondition, InvalidArgument
 from rating_service.adapters.db.repository import RatingRepository
 from rating_service.app import commands as cmd
+from rating_service.app.context import Context
 from rating_service.domain.aggregation import EMPTY, AggregateState, Aggregation, apply
 from rating_service.domain.errors import CustomerNotFound, MeterNotFound
 from rating_service.domain.meters import matches, value_of
 from rating_service.domain.model import assignment_at, billing_period
-
-if TYPE_CHECKING:
-    from rating_service.app.service import RatingApp
 
 USAGE_EVENTS_MAX = 100_000
 _BUCKET = {"HOUR": timedelta(hours=1), "DAY": timedelta(days=1)}
@@ -50,49 +48,48 @@ def _fold(meter: Any, rows: list[Any]) -> Decimal:
     return state.quantity
 
 
-async def usage(app: RatingApp, q: cmd.UsageQuery) -> cmd.UsageView:
-    async def work(repo: RatingRepository) -> cmd.UsageView:
-        found = await repo.get_meter(q.meter_id)
-        if found is None:
-            raise MeterNotFound(f"meter {q.meter_id!r} does not exist")
-        meter = found[0]
-        if q.start is not None or q.end is not None:
-            start = q.start or _EPOCH
-            end = q.end or app.clock.now()
-        else:
-            at = q.period_time or app.clock.now()
-            assignment = assignment_at(
-                (await repo.assignments_of([q.customer_id]))[q.customer_id], at
-            )
-            if assignment is None:
-                raise CustomerNotFound(
-                    f"customer {q.customer_id!r} has no plan at {at.isoformat()}"
-                )
-            plan = (await repo.plans_by_ids([assignment.plan_id]))[assignment.plan_id].plan
-            period = billing_period(plan, assignment, at)
-            start, end = period.start, period.end
-        if end <= start:
-            raise InvalidArgument.field(
-                "time_range", "end_time must be after start_time", "INVALID_TIME_RANGE"
-            )
-        rows = await repo.events_in(
-            q.customer_id, meter.event_type, start, end, USAGE_EVENTS_MAX + 1
-        )
-        if len(rows) > USAGE_EVENTS_MAX:
-            raise UsageTooLarge(f"more than {USAGE_EVENTS_MAX} events; ask for a shorter range")
-        rows = [r for r in rows if matches(meter, meter.event_type, r.properties)]
-        total = _fold(meter, rows)
-        series: list[cmd.UsagePoint] = []
-        if q.granularity:
-            size = _BUCKET[q.granularity]
-            buckets: dict[tuple[datetime, str], list[Any]] = {}
-            for r in rows:
-                # Buckets are whole UTC hours or days.
-                bucket = _EPOCH + ((r.occurred_time - _EPOCH) // size) * size
-                group = r.properties.get(q.group_by, "") if q.group_by else ""
-                buckets.setdefault((bucket, group), []).append(r)
-            for (bucket, group), items in sorted(buckets.items()):
-                series.append(cmd.UsagePoint(bucket, bucket + size, group, _fold(meter, items)))
-        return cmd.UsageView(total, start, end, tuple(series))
+class Usage:
+    def __init__(self, context: Context) -> None:
+        self.context = context
 
-    return await app.read(work)
+    async def query(self, q: cmd.UsageQuery) -> cmd.UsageView:
+        return await self.context.read(lambda repo: usage_of(repo, q, self.context.clock.now()))
+
+
+async def usage_of(repo: RatingRepository, q: cmd.UsageQuery, now: datetime) -> cmd.UsageView:
+    found = await repo.get_meter(q.meter_id)
+    if found is None:
+        raise MeterNotFound(f"meter {q.meter_id!r} does not exist")
+    meter = found[0]
+    if q.start is not None or q.end is not None:
+        start = q.start or _EPOCH
+        end = q.end or now
+    else:
+        at = q.period_time or now
+        assignment = assignment_at((await repo.assignments_of([q.customer_id]))[q.customer_id], at)
+        if assignment is None:
+            raise CustomerNotFound(f"customer {q.customer_id!r} has no plan at {at.isoformat()}")
+        plan = (await repo.plans_by_ids([assignment.plan_id]))[assignment.plan_id].plan
+        period = billing_period(plan, assignment, at)
+        start, end = period.start, period.end
+    if end <= start:
+        raise InvalidArgument.field(
+            "time_range", "end_time must be after start_time", "INVALID_TIME_RANGE"
+        )
+    rows = await repo.events_in(q.customer_id, meter.event_type, start, end, USAGE_EVENTS_MAX + 1)
+    if len(rows) > USAGE_EVENTS_MAX:
+        raise UsageTooLarge(f"more than {USAGE_EVENTS_MAX} events; ask for a shorter range")
+    rows = [r for r in rows if matches(meter, meter.event_type, r.properties)]
+    total = _fold(meter, rows)
+    series: list[cmd.UsagePoint] = []
+    if q.granularity:
+        size = _BUCKET[q.granularity]
+        buckets: dict[tuple[datetime, str], list[Any]] = {}
+        for r in rows:
+            # Buckets are whole UTC hours or days.
+            bucket = _EPOCH + ((r.occurred_time - _EPOCH) // size) * size
+            group = r.properties.get(q.group_by, "") if q.group_by else ""
+            buckets.setdefault((bucket, group), []).append(r)
+        for (bucket, group), items in sorted(buckets.items()):
+            series.append(cmd.UsagePoint(bucket, bucket + size, group, _fold(meter, items)))
+    return cmd.UsageView(total, start, end, tuple(series))

@@ -329,8 +329,7 @@ class RatingService:
             page_token_secret="sim-" + "s" * 40,
         )
         rating = await rating_main.build(settings, clock)  # type: ignore[arg-type]
-        servicer = RatingServicer(rating.app, rating_main.page_tokens(settings))
-        return cls(rating, servicer, uri, asyncio.Lock())
+        return cls(rating, rating.servicer, uri, asyncio.Lock())
 
     async def call(self, method: str, request: Any) -> Any:
         return await getattr(self.servicer, method)(request, _Context())

@@ -17,8 +17,8 @@ from billing_common.periods import Cadence
 from billing_common.protoconv import timestamp, to_datetime
 from rating_service.adapters.db.repository import StoredPlan, StoredPrice
 from rating_service.app import commands as cmd
-from rating_service.app.invoices import InvoiceView
 from rating_service.domain.aggregation import Aggregation
+from rating_service.domain.invoice import InvoiceView
 from rating_service.domain.meters import Meter
 from rating_service.domain.model import Assignment, PlanPrice
 from rating_service.domain.pricing import Pricing, PricingModel, Tier

@@ -21,10 +21,9 @@ from billing_common.protoconv import timestamp
 from rating_service.adapters.grpc import convert
 from rating_service.adapters.grpc.errors import DOMAIN
 from rating_service.app import commands as cmd
-from rating_service.app import usage as usage_app
-from rating_service.app.ingest import charge_view
-from rating_service.app.invoices import Invoices
-from rating_service.app.service import RatingApp
+from rating_service.app.debits import charge_view
+from rating_service.app.use_cases import RatingApp
+from rating_service.domain.status import InvoiceStatus
 
 handler = rpc(DOMAIN)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -47,9 +46,12 @@ def _ingest_response(outcomes: list[cmd.EventOutcome]) -> bytes:
 
 class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
     def __init__(self, app: RatingApp, tokens: paging.PageTokens) -> None:
-        self.app = app
+        self.catalogue = app.catalogue
+        self.ingest = app.ingest
+        self.invoices = app.invoices
+        self.usage = app.usage
+        self.clock = app.context.clock
         self.tokens = tokens
-        self.invoices = Invoices(app)
 
     # -- catalogue --------------------------------------------------------------------------
 
@@ -58,7 +60,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
         self, request: pb.CreateMeterRequest, context: Ctx
     ) -> pb.CreateMeterResponse:
         idem = _idem("CreateMeter", request)
-        payload = await self.app.create_meter(
+        payload = await self.catalogue.create_meter(
             idem,
             convert.new_meter(request),
             lambda m, t: pb.CreateMeterResponse(meter=convert.meter(m, t)).SerializeToString(),
@@ -67,7 +69,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
 
     @handler
     async def GetMeter(self, request: pb.GetMeterRequest, context: Ctx) -> pb.GetMeterResponse:
-        m, t, _ = await self.app.get_meter(convert.ident(request.meter_id, "meter_id"))
+        m, t, _ = await self.catalogue.get_meter(convert.ident(request.meter_id, "meter_id"))
         return pb.GetMeterResponse(meter=convert.meter(m, t))
 
     @handler
@@ -76,7 +78,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
     ) -> pb.ListMetersResponse:
         limit = paging.page_size(request.page_size)
         after = self.tokens.cursor("ListMeters", request.page_token, "seq") or 0
-        rows = await self.app.list_meters(after, limit + 1)
+        rows = await self.catalogue.list_meters(after, limit + 1)
         token = ""
         if len(rows) > limit:
             token = self.tokens.encode("ListMeters", {"seq": rows[limit - 1][2]})
@@ -89,7 +91,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
         self, request: pb.CreatePriceRequest, context: Ctx
     ) -> pb.CreatePriceResponse:
         idem = _idem("CreatePrice", request)
-        payload = await self.app.create_price(
+        payload = await self.catalogue.create_price(
             idem,
             convert.new_price(request),
             lambda s: pb.CreatePriceResponse(price=convert.price(s)).SerializeToString(),
@@ -102,7 +104,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
     ) -> pb.ListPricesResponse:
         limit = paging.page_size(request.page_size)
         after = self.tokens.cursor("ListPrices", request.page_token, "seq") or 0
-        rows = await self.app.list_prices(
+        rows = await self.catalogue.list_prices(
             convert.optional_ident(request.meter_id, "meter_id"),
             convert.optional_ident(request.price_id, "price_id"),
             after,
@@ -120,7 +122,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
         self, request: pb.CreatePlanRequest, context: Ctx
     ) -> pb.CreatePlanResponse:
         idem = _idem("CreatePlan", request)
-        payload = await self.app.create_plan(
+        payload = await self.catalogue.create_plan(
             idem,
             convert.new_plan(request),
             lambda s: pb.CreatePlanResponse(plan=convert.plan(s)).SerializeToString(),
@@ -130,7 +132,9 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
     @handler
     async def GetPlan(self, request: pb.GetPlanRequest, context: Ctx) -> pb.GetPlanResponse:
         return pb.GetPlanResponse(
-            plan=convert.plan(await self.app.get_plan(convert.ident(request.plan_id, "plan_id")))
+            plan=convert.plan(
+                await self.catalogue.get_plan(convert.ident(request.plan_id, "plan_id"))
+            )
         )
 
     @handler
@@ -138,7 +142,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
         self, request: pb.AssignPlanRequest, context: Ctx
     ) -> pb.AssignPlanResponse:
         idem = _idem("AssignPlan", request)
-        payload = await self.app.assign_plan(
+        payload = await self.catalogue.assign_plan(
             idem,
             convert.new_assignment(request),
             lambda a, t: pb.AssignPlanResponse(
@@ -163,7 +167,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
             "mode",
         )
         events = [convert.event_in(e) for e in request.events]
-        payload = await self.app.ingest(idem, events, mode == "SYNC", _ingest_response)
+        payload = await self.ingest.ingest(idem, events, mode == "SYNC", _ingest_response)
         response = pb.IngestEventsResponse.FromString(payload)
         for result in response.results:
             metrics.EVENTS_INGESTED.labels(pb.EventStatus.Name(result.status)).inc()
@@ -218,8 +222,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
         if request.HasField("time_range"):
             start = convert.time(request.time_range, "start_time", "time_range.start_time")
             end = convert.time(request.time_range, "end_time", "time_range.end_time")
-        view = await usage_app.usage(
-            self.app,
+        view = await self.usage.query(
             cmd.UsageQuery(
                 customer_id=convert.ident(request.customer_id, "customer_id"),
                 meter_id=convert.ident(request.meter_id, "meter_id"),
@@ -255,10 +258,10 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
                 event.event_id,
                 event.customer_id,
                 event.type,
-                self.app.clock.now(),
+                self.clock.now(),
                 event.properties,
             )
-        outcome = await self.app.preview(event)
+        outcome = await self.ingest.preview(event)
         result = convert.event_result(outcome)
         for c in result.charges:
             c.status = pb.CHARGE_STATUS_UNSPECIFIED  # nothing was recorded
@@ -292,8 +295,8 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
             request.status,
             {
                 pb.INVOICE_STATUS_UNSPECIFIED: "",
-                pb.INVOICE_STATUS_DRAFT: "DRAFT",
-                pb.INVOICE_STATUS_FINAL: "FINAL",
+                pb.INVOICE_STATUS_DRAFT: InvoiceStatus.DRAFT,
+                pb.INVOICE_STATUS_FINAL: InvoiceStatus.FINAL,
             },
             "status",
         )

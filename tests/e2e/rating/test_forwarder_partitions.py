@@ -70,9 +70,11 @@ async def test_partitions_are_sent_at_once_and_each_wallet_keeps_charge_order(ra
         for s in customers
     ]
     await ingest(rating.stub, events)
-    recorded = Recorded(rating.rating.app.ledger)
-    rating.rating.app.ledger = recorded
-    forwarder = Forwarder(rating.rating.app, ForwarderPolicy(batch_size_max=2, concurrency=4))
+    recorded = Recorded(rating.rating.app.context.ledger)
+    rating.rating.app.context.ledger = recorded
+    forwarder = Forwarder(
+        rating.rating.app.context, ForwarderPolicy(batch_size_max=2, concurrency=4)
+    )
     # A round takes batch_size_max * concurrency charges: 8 of the 24, three rounds.
     assert [await forwarder.run_once() for _ in range(4)] == [8, 8, 8, 0]
 
@@ -109,7 +111,7 @@ async def test_two_forwarders_on_one_database_send_each_charge_once(rating) -> N
         ),
         rating.clock,
     )
-    apps = [rating.rating.app, other.app]
+    apps = [rating.rating.app.context, other.app.context]
     recorders = []
     for app in apps:
         recorders.append(Recorded(app.ledger))
@@ -119,7 +121,7 @@ async def test_two_forwarders_on_one_database_send_each_charge_once(rating) -> N
     runs = [asyncio.create_task(Forwarder(app, policy).run(stopping)) for app in apps]
     try:
         for _ in range(BOUND_S * 100):
-            if await rating.rating.app.read(lambda repo: repo.pending_charges()) == 0:
+            if await rating.rating.app.context.read(lambda repo: repo.pending_charges()) == 0:
                 break
             await asyncio.sleep(0.01)
     finally:
@@ -147,26 +149,26 @@ async def test_when_the_leading_forwarder_stops_a_waiting_one_takes_over(rating)
         ),
         rating.clock,
     )
-    first, second = Recorded(rating.rating.app.ledger), Recorded(other.app.ledger)
-    rating.rating.app.ledger, other.app.ledger = first, second
+    first, second = Recorded(rating.rating.app.context.ledger), Recorded(other.app.context.ledger)
+    rating.rating.app.context.ledger, other.app.context.ledger = first, second
     policy = ForwarderPolicy(idle_s=0.01)
     stop_first, stop_second = asyncio.Event(), asyncio.Event()
 
     async def drained() -> None:
         for _ in range(BOUND_S * 100):
-            if await rating.rating.app.read(lambda repo: repo.pending_charges()) == 0:
+            if await rating.rating.app.context.read(lambda repo: repo.pending_charges()) == 0:
                 return
             await asyncio.sleep(0.01)
         raise AssertionError("charges still pending")
 
-    leading = asyncio.create_task(Forwarder(rating.rating.app, policy).run(stop_first))
+    leading = asyncio.create_task(Forwarder(rating.rating.app.context, policy).run(stop_first))
     waiting = None
     try:
         await ingest(
             rating.stub, [event(s.customer_id, T, f"before-{n}", units="1") for n in range(3)]
         )
         await drained()  # delivered by the first forwarder: it leads
-        waiting = asyncio.create_task(Forwarder(other.app, policy).run(stop_second))
+        waiting = asyncio.create_task(Forwarder(other.app.context, policy).run(stop_second))
         stop_first.set()
         await asyncio.wait_for(leading, BOUND_S)
         await ingest(
@@ -216,7 +218,7 @@ async def test_two_forwarders_count_a_refund_split_once(rating) -> None:  # type
             both_in.set()  # a forwarder that found nothing to send holds nobody back
 
     client.refund = held
-    second = Forwarder(rating.rating.app)
+    second = Forwarder(rating.rating.app.context)
     await asyncio.gather(run_once(rating.rating.forwarder), run_once(second))
     assert in_call == 2
     amounts = await rating.ledger.amounts()

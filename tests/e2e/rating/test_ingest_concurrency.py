@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from rating_service.adapters.db.repository import RatingRepository
 from rating_service.app import commands as cmd
+from rating_service.app.accept import accept
 from tests.support.rating import event, ingest
 from tests.support.servers import START
 
@@ -43,12 +44,15 @@ async def test_a_batch_does_not_wait_for_another_customers_open_batch(rating) ->
     a = await rating.setup_customer(start=START)
     b = await rating.setup_customer(start=START)
     rating.clock.set(T)
-    app = rating.rating.app
+    app = rating.rating.app.context
     async with app.engine.connect() as conn:
         held = await conn.begin()
         # Customer A's batch is accepted (aggregates locked, charges written) and left open.
-        outcomes, _ = await app.ingestor.accept(
-            RatingRepository(conn), [event_in(a.customer_id, "a-1")], app.clock.now()
+        outcomes, _ = await accept(
+            RatingRepository(conn),
+            [event_in(a.customer_id, "a-1")],
+            app.clock.now(),
+            rating.rating.app.ingest.policy,
         )
         assert outcomes[0].status == cmd.EventStatus.ACCEPTED
         # Customer B's batch goes through meanwhile.

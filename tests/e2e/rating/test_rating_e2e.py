@@ -139,12 +139,12 @@ async def test_a_lost_sync_answer_is_replayed_by_the_forwarder_not_booked_twice(
         both.stub, start=START, wallet_id=wallet.wallet_id, customer_id=wallet.customer_id
     )
     both.ledger.clock.set(T)
-    real = both.rating.app.ledger
-    both.rating.app.ledger = AnswerLost(real)
+    real = both.rating.app.context.ledger
+    both.rating.app.context.ledger = AnswerLost(real)
     try:
         response = await ingest(both.stub, [event(s.customer_id, T, "lost", units="4")], sync=True)
     finally:
-        both.rating.app.ledger = real
+        both.rating.app.context.ledger = real
     # The ledger booked it, we did not hear back: accepted, charge still pending.
     assert response.results[0].status == pb.EVENT_STATUS_ACCEPTED
     assert response.results[0].charges[0].status == pb.CHARGE_STATUS_PENDING

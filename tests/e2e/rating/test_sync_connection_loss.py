@@ -14,7 +14,8 @@ import grpc
 import pytest
 from billing.rating.v1 import rating_pb2 as pb
 
-from rating_service.adapters.db.repository import RatingRepository
+from rating_service.adapters.db.catalogue_store import CatalogueStore
+from rating_service.adapters.db.idempotency_store import ClaimStore
 from tests.support.errors import reason_of
 from tests.support.rating import event, ingest, rid
 from tests.support.servers import START
@@ -63,14 +64,14 @@ def kill_connection_after_the_event_is_held(monkeypatch, rating, killed: list[in
     """Between transaction A (the event committed HELD, its aggregates locked on the session)
     and the ledger call, the ingest reads its meters: the first such read made once the
     event's aggregates are locked first terminates that session (a restart at that moment)."""
-    orig = RatingRepository.meters_by_ids
+    orig = CatalogueStore.meters_by_ids
 
     async def cut(self, ids):  # type: ignore[no-untyped-def]
         if not killed and self.session_keys:  # the event's aggregates are locked
             killed.append(await terminate_lock_holders(rating.uri))
         return await orig(self, ids)
 
-    monkeypatch.setattr(RatingRepository, "meters_by_ids", cut)
+    monkeypatch.setattr(CatalogueStore, "meters_by_ids", cut)
 
 
 async def test_a_connection_lost_before_the_ledger_call_is_unavailable_never_internal(
@@ -182,18 +183,18 @@ async def test_a_claim_whose_holder_died_is_taken_over_at_once(
     rating.clock.set(T)
     killed: list[int] = []
     kill_connection_after_the_event_is_held(monkeypatch, rating, killed)
-    orig_release = RatingRepository.release_claim
+    orig_release = ClaimStore.release_claim
 
     async def lost(self, request_id):  # type: ignore[no-untyped-def]
         return None  # the release never reaches the database
 
-    monkeypatch.setattr(RatingRepository, "release_claim", lost)
+    monkeypatch.setattr(ClaimStore, "release_claim", lost)
     request_id = rid()
     ev = event(s.customer_id, T, "e1", units="4")
     with pytest.raises(grpc.aio.AioRpcError):
         await ingest(rating.stub, [ev], sync=True, request_id=request_id)
     assert killed == [1]
-    monkeypatch.setattr(RatingRepository, "release_claim", orig_release)
+    monkeypatch.setattr(ClaimStore, "release_claim", orig_release)
     retry = await ingest(rating.stub, [ev], sync=True, request_id=request_id)
     assert retry.results[0].status == pb.EVENT_STATUS_CHARGED, retry.results[0]
     assert list((await debits_of(rating, "e1")).values()) == [1]

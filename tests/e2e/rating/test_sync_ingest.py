@@ -301,7 +301,7 @@ async def test_synchronous_calls_in_flight_are_bounded_below_the_pool(rating) ->
     )
     assert all(r.results[0].status == pb.EVENT_STATUS_CHARGED for r in results)
     assert most == 2  # the bound is reached, never passed
-    assert rating.rating.app.policy.sync_concurrency_max == 2  # pool_size 5 in these tests
+    assert rating.rating.app.ingest.policy.sync_concurrency_max == 2  # pool_size 5 in these tests
 
 
 async def test_a_partial_deny_is_refunded_in_the_ledger_and_undone_here(both) -> None:  # type: ignore[no-untyped-def]

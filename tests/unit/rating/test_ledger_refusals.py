@@ -1,13 +1,21 @@
-"""Every gRPC code the ledger can answer a charge with has exactly one retry rule: DENIED (a DENY
-wallet's refusal), permanent (FAILED at once), bounded (INTERNAL-like: retried a few times, then
-FAILED) or transient (retried until it passes)."""
+"""Every gRPC code the ledger can answer a charge with means exactly one thing to rating (the
+ledger client translates it): DENIED (a DENY wallet's refusal), permanent (FAILED at once), the
+ledger failed (INTERNAL-like: retried a few times, then FAILED) or retry later (retried until it
+passes)."""
 
 from __future__ import annotations
 
 import grpc
 import pytest
 
-from rating_service.app.ports import Refused
+from rating_service.adapters.ledger_client import refusal_of
+from rating_service.domain.status import LedgerRefusal
+
+MEANING = {
+    "permanent": LedgerRefusal.PERMANENT,
+    "bounded": LedgerRefusal.LEDGER_FAILED,
+    "transient": LedgerRefusal.RETRY_LATER,
+}
 
 
 @pytest.mark.parametrize(
@@ -32,12 +40,6 @@ from rating_service.app.ports import Refused
     ],
 )
 def test_every_ledger_code_has_one_retry_rule(code: grpc.StatusCode, outcome: str) -> None:
-    refused = Refused(code.value[0], code.name, "")
-    assert (refused.permanent, refused.bounded, refused.transient) == (
-        outcome == "permanent",
-        outcome == "bounded",
-        outcome == "transient",
-    )
-    assert not refused.denied
-    denied = Refused(grpc.StatusCode.FAILED_PRECONDITION.value[0], "INSUFFICIENT_CREDITS", "")
-    assert denied.denied and not (denied.permanent or denied.bounded or denied.transient)
+    assert refusal_of(code.value[0], code.name) == MEANING[outcome]
+    denied = refusal_of(grpc.StatusCode.FAILED_PRECONDITION.value[0], "INSUFFICIENT_CREDITS")
+    assert denied == LedgerRefusal.DENIED

@@ -64,7 +64,7 @@ def test_fullwidth_digits_are_not_a_number() -> None:
 
 
 def test_ledger_request_ids_are_derived_and_fit_the_ledger() -> None:
-    from rating_service.app.ingest import LEDGER_REQUEST_ID_MAX, ledger_request_id
+    from rating_service.domain.charges import LEDGER_REQUEST_ID_MAX, ledger_request_id
 
     assert ledger_request_id("debit", "e1", "tokens") == "rating:debit:2:e1:tokens"
     long_event = "e" * 128
@@ -77,7 +77,7 @@ def test_ledger_request_ids_are_derived_and_fit_the_ledger() -> None:
 def test_ledger_request_ids_of_different_charges_never_collide() -> None:
     """Once, "rating:" + ":".join(parts) let an event id containing ':' spell
     another charge's request id (a debit and a refund part, or two refund parts)."""
-    from rating_service.app.ingest import ledger_request_id
+    from rating_service.domain.charges import ledger_request_id
 
     # Before: ("x:m1", "m2", "refund", "y") and ("x", "m1", ...) shapes could meet.
     a = ledger_request_id("refund", "x:m1", "m2", "y")

@@ -1,34 +1,21 @@
-"""The rating use cases. Each write is one database transaction (synchronous ingest: two per
-event, see `ingest_sync`); deadlocks and serialization failures are retried here.
-
-Responses of mutating calls are encoded by a caller-supplied function inside the transaction and
-stored with the request_id, so a replay returns the original bytes.
-"""
+"""The catalogue use cases: meters, prices (versioned), plans and plan assignments. Each write
+is one transaction, idempotent by request_id (`Context.idempotent`)."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import TypeVar
+from collections.abc import Callable
+from datetime import datetime
 
-import structlog
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from billing_common import transactions
-from billing_common.clock import Clock
-from billing_common.errors import InvalidArgument, RequestIdConflict, Violation
+from billing_common.errors import InvalidArgument, Violation
 from rating_service.adapters.db.repository import (
-    Claim,
     RatingRepository,
     StoredPlan,
     StoredPrice,
     new_id,
 )
 from rating_service.app import commands as cmd
-from rating_service.app.ingest import ID_CHARS_MAX, Ingestor
-from rating_service.app.ports import LedgerPort
+from rating_service.app.context import Context
 from rating_service.domain.aggregation import NEEDS_PROPERTY, Aggregation
 from rating_service.domain.errors import (
     AssignmentOverlap,
@@ -38,53 +25,19 @@ from rating_service.domain.errors import (
     PlanNotFound,
     PriceNotFound,
     PriceVersionOverlap,
-    RequestInProgress,
     WalletCustomerMismatch,
     WalletNotFound,
 )
+from rating_service.domain.events import ID_CHARS_MAX
 from rating_service.domain.meters import Meter
 from rating_service.domain.model import Assignment, Plan, PriceVersion
 from rating_service.domain.pricing import validate
-
-log = structlog.get_logger(__name__)
-
-T = TypeVar("T")
 
 PLAN_PRICES_MAX = 100
 FILTERS_MAX = 20
 FILTER_CHARS_MAX = 1000
 _KEY = re.compile(r"[a-z0-9_.\-]{1,64}")
 _UNIT = re.compile(r"[A-Z0-9_]{1,16}")
-
-
-@dataclass(frozen=True, slots=True)
-class RatingPolicy:
-    """Rules that come from configuration."""
-
-    # Events that occurred longer ago than this are rejected (EVENT_TOO_OLD).
-    grace: timedelta = timedelta(days=3)
-    # Events more than this in the future are rejected (EVENT_IN_FUTURE); the ledger allows 5 min.
-    future_skew: timedelta = timedelta(minutes=5)
-    # Synchronous ingest: how long the forwarder leaves a charge to the synchronous caller.
-    sync_hold: timedelta = timedelta(seconds=60)
-    batch_size_max: int = 1000
-    # Synchronous events in flight at once: each holds a pooled connection across its ledger
-    # call, so this must stay below the pool size (main.py sets pool_size - 3, at least 1).
-    sync_concurrency_max: int = 8
-
-
-def check_replay(claim: Claim, idem: cmd.Idem) -> bytes:
-    if claim.method != idem.method or claim.fingerprint != idem.fingerprint:
-        raise RequestIdConflict(
-            f"request_id {idem.request_id!r} was used before with a different request"
-        )
-    if claim.response is None:
-        # Only a synchronous ingest commits its claim before its work (see ingest_sync).
-        raise RequestInProgress(
-            f"request_id {idem.request_id!r} is still being processed; retry with the same "
-            "request_id shortly"
-        )
-    return claim.response
 
 
 def not_in_past(when: datetime, now: datetime, field: str) -> None:
@@ -104,48 +57,9 @@ def require_unit(unit: str, field: str) -> str:
     return unit
 
 
-class RatingApp:
-    def __init__(
-        self, engine: AsyncEngine, clock: Clock, ledger: LedgerPort, policy: RatingPolicy
-    ) -> None:
-        self.engine = engine
-        self.clock = clock
-        self.ledger = ledger
-        self.policy = policy
-        self.ingestor = Ingestor(self, policy)
-
-    # -- plumbing ---------------------------------------------------------------------------
-
-    async def write(self, work: Callable[[RatingRepository], Awaitable[T]]) -> T:
-        """One transaction, retried on deadlock or serialization failure."""
-
-        async def attempt() -> T:
-            async with self.engine.begin() as conn:
-                return await work(RatingRepository(conn))
-
-        return await transactions.retrying(attempt)
-
-    async def read(self, work: Callable[[RatingRepository], Awaitable[T]]) -> T:
-        async with self.engine.connect() as conn:
-            return await work(RatingRepository(conn))
-
-    async def idempotent(
-        self, idem: cmd.Idem, work: Callable[[RatingRepository], Awaitable[bytes]]
-    ) -> bytes:
-        """Claim the request id, do the work and store its response, all in one transaction.
-        A BillingError rolls everything back, the claim included."""
-
-        async def run(repo: RatingRepository) -> bytes:
-            claim = await repo.claim(
-                idem.request_id, idem.method, idem.fingerprint, self.clock.now()
-            )
-            if not claim.claimed:
-                return check_replay(claim, idem)
-            response = await work(repo)
-            await repo.store_response(idem.request_id, response)
-            return response
-
-        return await self.write(run)
+class Catalogue:
+    def __init__(self, context: Context) -> None:
+        self.context = context
 
     # -- meters -----------------------------------------------------------------------------
 
@@ -191,21 +105,21 @@ class RatingApp:
         )
 
         async def work(repo: RatingRepository) -> bytes:
-            now = self.clock.now()
+            now = self.context.clock.now()
             if not await repo.insert_meter(meter, now):
                 raise MeterKeyAlreadyExists(f"a meter with key {c.key!r} exists")
             return encode(meter, now)
 
-        return await self.idempotent(idem, work)
+        return await self.context.idempotent(idem, work)
 
     async def get_meter(self, meter_id: str) -> tuple[Meter, datetime, int]:
-        found = await self.read(lambda repo: repo.get_meter(meter_id))
+        found = await self.context.read(lambda repo: repo.get_meter(meter_id))
         if found is None:
             raise MeterNotFound(f"meter {meter_id!r} does not exist")
         return found
 
     async def list_meters(self, after_seq: int, limit: int) -> list[tuple[Meter, datetime, int]]:
-        return await self.read(lambda repo: repo.list_meters(after_seq, limit))
+        return await self.context.read(lambda repo: repo.list_meters(after_seq, limit))
 
     # -- prices -----------------------------------------------------------------------------
 
@@ -216,7 +130,7 @@ class RatingApp:
         require_unit(c.unit, "unit")
 
         async def work(repo: RatingRepository) -> bytes:
-            now = self.clock.now()
+            now = self.context.clock.now()
             effective = c.effective_time or now
             not_in_past(effective, now, "effective_time")
             if c.price_id:
@@ -264,12 +178,14 @@ class RatingApp:
             await repo.insert_price_version(version, c.unit, now)
             return encode(StoredPrice(version, c.unit, now, 0))
 
-        return await self.idempotent(idem, work)
+        return await self.context.idempotent(idem, work)
 
     async def list_prices(
         self, meter_id: str, price_id: str, after_seq: int, limit: int
     ) -> list[StoredPrice]:
-        return await self.read(lambda repo: repo.list_prices(meter_id, price_id, after_seq, limit))
+        return await self.context.read(
+            lambda repo: repo.list_prices(meter_id, price_id, after_seq, limit)
+        )
 
     # -- plans ------------------------------------------------------------------------------
 
@@ -305,14 +221,14 @@ class RatingApp:
                         f"prices[{i}].price_id", "at most one price per meter", "DUPLICATE_METER"
                     )
                 seen_meters.add(meter_id)
-            now = self.clock.now()
+            now = self.context.clock.now()
             await repo.insert_plan(plan, c.unit, now)
             return encode(StoredPlan(plan, c.unit, now))
 
-        return await self.idempotent(idem, work)
+        return await self.context.idempotent(idem, work)
 
     async def get_plan(self, plan_id: str) -> StoredPlan:
-        found = await self.read(lambda repo: repo.plans_by_ids([plan_id]))
+        found = await self.context.read(lambda repo: repo.plans_by_ids([plan_id]))
         if plan_id not in found:
             raise PlanNotFound(f"plan {plan_id!r} does not exist")
         return found[plan_id]
@@ -324,7 +240,7 @@ class RatingApp:
         encode: Callable[[Assignment, datetime], bytes],
     ) -> bytes:
         async def work(repo: RatingRepository) -> bytes:
-            now = self.clock.now()
+            now = self.context.clock.now()
             start = c.start_time or now
             not_in_past(start, now, "start_time")
             found = await repo.plans_by_ids([c.plan_id])
@@ -335,7 +251,7 @@ class RatingApp:
                 )
             # A wrong wallet would make every charge fail at the ledger (or, another customer's,
             # spend someone else's credits): check it once, here.
-            wallet = await self.ledger.wallet(c.wallet_id)
+            wallet = await self.context.ledger.wallet(c.wallet_id)
             if wallet is None:
                 raise WalletNotFound(
                     f"the ledger has no wallet {c.wallet_id!r}",
@@ -368,28 +284,4 @@ class RatingApp:
             await repo.insert_assignment(assignment, now)
             return encode(assignment, now)
 
-        return await self.idempotent(idem, work)
-
-    # -- ingest -----------------------------------------------------------------------------
-
-    async def ingest(
-        self,
-        idem: cmd.Idem,
-        events: Sequence[cmd.EventIn],
-        sync: bool,
-        encode: Callable[[list[cmd.EventOutcome]], bytes],
-    ) -> bytes:
-        if not events:
-            raise InvalidArgument.field("events", "at least one event", "MISSING_FIELD")
-        if len(events) > self.policy.batch_size_max:
-            raise InvalidArgument.field(
-                "events", f"at most {self.policy.batch_size_max} events", "BATCH_TOO_LARGE"
-            )
-        if sync:
-            return await self.ingestor.ingest_sync(idem, events, encode)
-        return await self.idempotent(
-            idem, lambda repo: self.ingestor.ingest_async(repo, events, encode)
-        )
-
-    async def preview(self, event: cmd.EventIn) -> cmd.EventOutcome:
-        return await self.ingestor.preview(event)
+        return await self.context.idempotent(idem, work)

@@ -1,0 +1,214 @@
+"""Rows of the rating database as the rest of the service sees them, their mappers, and what
+every store shares (a connection, ids, lock keys, statement sizes)."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from billing_common.periods import Cadence
+from rating_service.domain.aggregation import Aggregation
+from rating_service.domain.batch import AggKey
+from rating_service.domain.meters import Meter
+from rating_service.domain.model import Assignment, Plan, PlanPrice, PriceVersion
+from rating_service.domain.pricing import Pricing, PricingModel, Tier
+
+ZERO = Decimal(0)
+
+
+# Rows per multi-row statement: keeps every statement under PostgreSQL's bind-parameter limit
+# (charges have 17 columns: 1,000 rows are 17,000 parameters of the 32,767 asyncpg allows).
+ROWS_PER_STATEMENT = 1000
+
+
+def chunks(items: Sequence[Any], size: int = ROWS_PER_STATEMENT) -> list[Sequence[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def lock_key(*parts: object) -> int:
+    """A signed 64-bit advisory lock key. Collisions only serialise unrelated work."""
+    digest = hashlib.sha256("|".join(str(p) for p in parts).encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    claimed: bool
+    method: str = ""
+    fingerprint: bytes = b""
+    response: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPrice:
+    version: PriceVersion
+    unit: str
+    create_time: datetime
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPlan:
+    plan: Plan
+    unit: str
+    create_time: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeRow:
+    id: int
+    event_id: str
+    meter_id: str
+    meter_key: str
+    meter_description: str
+    price_id: str
+    price_version: int
+    assignment_id: str
+    customer_id: str
+    wallet_id: str
+    period_start: datetime
+    period_end: datetime
+    occurred_time: datetime
+    amount: Decimal
+    quantity_before: Decimal
+    quantity_after: Decimal
+    status: str
+    ledger_request_id: str
+    ledger_entry_id: str
+    refunded: Decimal
+    attempts: int
+    internal_errors: int
+
+    @property
+    def key(self) -> AggKey:
+        return (self.assignment_id, self.meter_id, self.period_start)
+
+
+@dataclass(frozen=True, slots=True)
+class UndoRow:
+    """A refund a synchronous refusal owes: the debit the ledger booked on another meter of the
+    denied event, refunded in full."""
+
+    id: int
+    event_id: str
+    meter_id: str
+    wallet_id: str
+    debit_entry_id: str
+    amount: Decimal
+    description: str
+    ledger_request_id: str
+    status: str
+    attempts: int
+    internal_errors: int
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceRow:
+    id: str
+    seq: int
+    customer_id: str
+    assignment_id: str
+    period_start: datetime
+    period_end: datetime
+    status: str
+    close_time: datetime | None
+    snapshot: dict[str, Any] | None
+
+
+def _pricing_json(p: Pricing) -> list[dict[str, str | None]]:
+    return [
+        {
+            "up_to": None if t.up_to is None else str(t.up_to),
+            "unit_price": str(t.unit_price),
+            "flat_price": str(t.flat_price),
+        }
+        for t in p.tiers
+    ]
+
+
+def _price(row: Any) -> StoredPrice:
+    tiers = tuple(
+        Tier(
+            None if t["up_to"] is None else Decimal(t["up_to"]),
+            Decimal(t["unit_price"]),
+            Decimal(t["flat_price"]),
+        )
+        for t in row.tiers
+    )
+    pricing = Pricing(
+        PricingModel(row.model), row.unit_price, row.package_size, row.package_price, tiers
+    )
+    version = PriceVersion(row.price_id, row.version, row.meter_id, row.effective_time, pricing)
+    return StoredPrice(version, row.unit, row.create_time, row.seq)
+
+
+def _meter(row: Any) -> Meter:
+    return Meter(
+        id=row.id,
+        key=row.key,
+        event_type=row.event_type,
+        aggregation=Aggregation(row.aggregation),
+        value_property=row.value_property,
+        filters=dict(row.filters),
+        description=row.description,
+    )
+
+
+def _plan(row: Any) -> StoredPlan:
+    plan = Plan(
+        id=row.id,
+        name=row.name,
+        cadence=Cadence(row.cadence),
+        billing_anchor=row.billing_anchor,
+        fixed_charge=row.fixed_charge,
+        prices=tuple(PlanPrice(p["price_id"], Decimal(p["included_quantity"])) for p in row.prices),
+    )
+    return StoredPlan(plan, row.unit, row.create_time)
+
+
+def _assignment(row: Any) -> Assignment:
+    return Assignment(row.id, row.customer_id, row.plan_id, row.wallet_id, row.start_time)
+
+
+def _charge(row: Any) -> ChargeRow:
+    return ChargeRow(
+        **{
+            f: getattr(row, f)
+            for f in ChargeRow.__dataclass_fields__
+            if f not in ("meter_key", "meter_description")
+        },
+        meter_key=getattr(row, "meter_key", ""),
+        meter_description=getattr(row, "meter_description", ""),
+    )
+
+
+def _invoice(row: Any) -> InvoiceRow:
+    return InvoiceRow(
+        row.id,
+        row.seq,
+        row.customer_id,
+        row.assignment_id,
+        row.period_start,
+        row.period_end,
+        row.status,
+        row.close_time,
+        row.snapshot,
+    )
+
+
+class Store:
+    """A store works inside its caller's transaction, on its connection."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn

@@ -1,0 +1,78 @@
+"""What every rating use case works with: the database (one transaction per call, retried on
+deadlock or serialization failure), the clock and the ledger. The use cases share one Context,
+built in main.py; none of them holds another.
+
+Responses of mutating calls are encoded by a caller-supplied function inside the transaction and
+stored with the request_id, so a replay returns the original bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from billing_common import transactions
+from billing_common.clock import Clock
+from billing_common.errors import RequestIdConflict
+from rating_service.adapters.db.repository import Claim, RatingRepository
+from rating_service.app import commands as cmd
+from rating_service.app.ports import LedgerPort
+from rating_service.domain.errors import RequestInProgress
+
+T = TypeVar("T")
+
+
+def check_replay(claim: Claim, idem: cmd.Idem) -> bytes:
+    """The stored answer for a request_id claimed before, or why there is none."""
+    if claim.method != idem.method or claim.fingerprint != idem.fingerprint:
+        raise RequestIdConflict(
+            f"request_id {idem.request_id!r} was used before with a different request"
+        )
+    if claim.response is None:
+        # Only a synchronous ingest commits its claim before its work (see Ingest.ingest_sync).
+        raise RequestInProgress(
+            f"request_id {idem.request_id!r} is still being processed; retry with the same "
+            "request_id shortly"
+        )
+    return claim.response
+
+
+class Context:
+    def __init__(self, engine: AsyncEngine, clock: Clock, ledger: LedgerPort) -> None:
+        self.engine = engine
+        self.clock = clock
+        # Shared by every use case: replacing it (a test's recording ledger) reaches them all.
+        self.ledger = ledger
+
+    async def write(self, work: Callable[[RatingRepository], Awaitable[T]]) -> T:
+        """One transaction, retried on deadlock or serialization failure."""
+
+        async def attempt() -> T:
+            async with self.engine.begin() as conn:
+                return await work(RatingRepository(conn))
+
+        return await transactions.retrying(attempt)
+
+    async def read(self, work: Callable[[RatingRepository], Awaitable[T]]) -> T:
+        async with self.engine.connect() as conn:
+            return await work(RatingRepository(conn))
+
+    async def idempotent(
+        self, idem: cmd.Idem, work: Callable[[RatingRepository], Awaitable[bytes]]
+    ) -> bytes:
+        """Claim the request id, do the work and store its response, all in one transaction.
+        A BillingError rolls everything back, the claim included."""
+
+        async def run(repo: RatingRepository) -> bytes:
+            claim = await repo.claim(
+                idem.request_id, idem.method, idem.fingerprint, self.clock.now()
+            )
+            if not claim.claimed:
+                return check_replay(claim, idem)
+            response = await work(repo)
+            await repo.store_response(idem.request_id, response)
+            return response
+
+        return await self.write(run)
