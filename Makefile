@@ -33,6 +33,7 @@ simulate: setup
 
 lint: setup lint-protos typecheck
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 
 # mypy --strict (the pinned mypy and stubs are dev dependencies): billing_common, both services
 # and the CLI (configuration in pyproject.toml; the generated code in gen/ is not checked), then

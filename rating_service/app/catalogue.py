@@ -57,6 +57,39 @@ def require_unit(unit: str, field: str) -> str:
     return unit
 
 
+def _check_meter(c: cmd.NewMeter) -> None:
+    """A new meter's rules (InvalidArgument naming the field): its key, event type, property and
+    filters."""
+    if not _KEY.fullmatch(c.key):
+        raise InvalidArgument.field(
+            "key", "1 to 64 characters of a-z, 0-9, _, - and .", "INVALID_METER_KEY"
+        )
+    if not c.event_type:
+        raise InvalidArgument.field("event_type", "is required", "MISSING_FIELD")
+    if len(c.event_type) > ID_CHARS_MAX:
+        # The same limit as an event's type: a longer one could never match an event.
+        raise InvalidArgument.field(
+            "event_type", f"at most {ID_CHARS_MAX} characters", "INVALID_ID"
+        )
+    if c.aggregation in NEEDS_PROPERTY and not c.value_property:
+        raise InvalidArgument.field(
+            "value_property", f"{c.aggregation} needs a property", "MISSING_FIELD"
+        )
+    if c.aggregation == Aggregation.COUNT and c.value_property:
+        raise InvalidArgument.field(
+            "value_property", "COUNT aggregates no property", "INVALID_ARGUMENT"
+        )
+    if len(c.filters) > FILTERS_MAX:
+        raise InvalidArgument.field("filters", f"at most {FILTERS_MAX}", "INVALID_FILTER")
+    for k, v in c.filters.items():
+        if not k or len(k) > FILTER_CHARS_MAX or len(v) > FILTER_CHARS_MAX:
+            raise InvalidArgument.field(
+                "filters",
+                f"property names of 1 to {FILTER_CHARS_MAX} characters, values up to as many",
+                "INVALID_FILTER",
+            )
+
+
 class Catalogue:
     def __init__(self, context: Context) -> None:
         self.context = context
@@ -66,34 +99,7 @@ class Catalogue:
     async def create_meter(
         self, idem: cmd.Idem, c: cmd.NewMeter, encode: Callable[[Meter, datetime], bytes]
     ) -> bytes:
-        if not _KEY.fullmatch(c.key):
-            raise InvalidArgument.field(
-                "key", "1 to 64 characters of a-z, 0-9, _, - and .", "INVALID_METER_KEY"
-            )
-        if not c.event_type:
-            raise InvalidArgument.field("event_type", "is required", "MISSING_FIELD")
-        if len(c.event_type) > ID_CHARS_MAX:
-            # The same limit as an event's type: a longer one could never match an event.
-            raise InvalidArgument.field(
-                "event_type", f"at most {ID_CHARS_MAX} characters", "INVALID_ID"
-            )
-        if c.aggregation in NEEDS_PROPERTY and not c.value_property:
-            raise InvalidArgument.field(
-                "value_property", f"{c.aggregation} needs a property", "MISSING_FIELD"
-            )
-        if c.aggregation == Aggregation.COUNT and c.value_property:
-            raise InvalidArgument.field(
-                "value_property", "COUNT aggregates no property", "INVALID_ARGUMENT"
-            )
-        if len(c.filters) > FILTERS_MAX:
-            raise InvalidArgument.field("filters", f"at most {FILTERS_MAX}", "INVALID_FILTER")
-        for k, v in c.filters.items():
-            if not k or len(k) > FILTER_CHARS_MAX or len(v) > FILTER_CHARS_MAX:
-                raise InvalidArgument.field(
-                    "filters",
-                    f"property names of 1 to {FILTER_CHARS_MAX} characters, values up to as many",
-                    "INVALID_FILTER",
-                )
+        _check_meter(c)
         meter = Meter(
             new_id(),
             c.key,

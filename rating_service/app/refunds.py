@@ -12,6 +12,7 @@ Both follow the retry rule of charges (`after_refusal`); a refund is never DENIE
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 import structlog
@@ -23,7 +24,7 @@ from rating_service.app.delivery import ForwarderPolicy, GrantKinds, next_step, 
 from rating_service.app.failures import report_failed
 from rating_service.app.ports import Booked, LedgerUnavailable, Refused
 from rating_service.domain.charges import describe, ledger_request_id
-from rating_service.domain.refunds import CreditSplit, credit_split, split_refund
+from rating_service.domain.refunds import credit_split, split_refund
 from rating_service.domain.status import ChargeStatus, EventState, Verdict
 
 log = structlog.get_logger(__name__)
@@ -67,29 +68,7 @@ class Refunds:
         report_failed("undo", {undo.id: (undo.event_id, result.reason, error)}, moved)
 
     async def refund(self, charge: ChargeRow) -> None:
-        @exact
-        async def plan(repo: RatingRepository) -> list[dict[str, object]] | None:
-            locked = await repo.charges_by_ids([charge.id], lock=True)
-            if not locked or locked[0].status != ChargeStatus.PENDING:
-                return []
-            if await repo.earlier_pending(charge):
-                return None
-            parts = await repo.refund_parts_of(charge.id)
-            if parts:
-                return parts
-            split = split_refund(-charge.amount, await repo.refundable_debits(charge))
-            planned = [
-                (
-                    debit,
-                    take,
-                    ledger_request_id("refund", charge.event_id, charge.meter_key, debit.event_id),
-                )
-                for debit, take in split.parts
-            ]
-            await repo.plan_refund(charge.id, planned, split.unrefundable)
-            return await repo.refund_parts_of(charge.id)
-
-        parts = await self.context.write(plan)
+        parts = await self.context.write(lambda repo: self._plan(repo, charge))
         now = self.context.clock.now()
         if parts is None:
             # An earlier charge of the aggregate is still on its way; refund after it.
@@ -110,46 +89,9 @@ class Refunds:
                     f"refund: {describe_row(charge)}",
                 )
                 if isinstance(result, Refused):
-                    error = result.error
-                    step = next_step(self.policy, result, charge, deniable=False)
-                    internal = step.internal
-                    if step.verdict == Verdict.RETRY:
-                        after = now + retry_at(self.policy, charge)
-                        log.warning("refund_failed", charge_id=charge.id, error=error)
-                        await self.context.write(
-                            lambda repo: repo.back_off(
-                                {charge.id: (after, error)},  # noqa: B023
-                                internal=internal,  # noqa: B023
-                            )
-                        )
-                        return
-                    moved = await self.context.write(
-                        lambda repo: self._settle(
-                            repo,
-                            charge,
-                            fail=error,  # noqa: B023
-                            internal=internal,  # noqa: B023
-                        )
-                    )
-                    report_failed(
-                        "refund", {charge.id: (charge.event_id, result.reason, error)}, moved
-                    )
+                    await self._refused(charge, result, now)
                     return
-                kinds = await self.kinds.of([result])
-                split = credit_split(result.allocations, kinds)
-
-                async def done(
-                    repo: RatingRepository,
-                    request_id: str = str(part["ledger_request_id"]),
-                    entry_id: str = result.entry_id,
-                    split: CreditSplit = split,
-                ) -> None:
-                    # Two forwarders may book the same part (the ledger replays the second):
-                    # only the one that records it counts its credit split.
-                    if await repo.refund_part_done(request_id, entry_id):
-                        await repo.add_split(charge.id, **split.as_dict())
-
-                await self.context.write(done)
+                await self._part_booked(charge, str(part["ledger_request_id"]), result)
         except LedgerUnavailable as exc:
             error = exc.message
             log.warning("refund_failed", charge_id=charge.id, error=error)
@@ -160,6 +102,60 @@ class Refunds:
             )
             return
         await self.context.write(lambda repo: self._settle(repo, charge))
+
+    @exact
+    async def _plan(
+        self, repo: RatingRepository, charge: ChargeRow
+    ) -> list[dict[str, object]] | None:
+        """The refund's parts (planned now if not yet): [] when the charge is no longer
+        pending, None while an earlier charge of its aggregate is still on its way."""
+        locked = await repo.charges_by_ids([charge.id], lock=True)
+        if not locked or locked[0].status != ChargeStatus.PENDING:
+            return []
+        if await repo.earlier_pending(charge):
+            return None
+        parts = await repo.refund_parts_of(charge.id)
+        if parts:
+            return parts
+        split = split_refund(-charge.amount, await repo.refundable_debits(charge))
+        planned = [
+            (
+                debit,
+                take,
+                ledger_request_id("refund", charge.event_id, charge.meter_key, debit.event_id),
+            )
+            for debit, take in split.parts
+        ]
+        await repo.plan_refund(charge.id, planned, split.unrefundable)
+        return await repo.refund_parts_of(charge.id)
+
+    async def _refused(self, charge: ChargeRow, result: Refused, now: datetime) -> None:
+        """The ledger refused a part: retry the refund later, or fail it for good."""
+        error = result.error
+        step = next_step(self.policy, result, charge, deniable=False)
+        internal = step.internal
+        if step.verdict == Verdict.RETRY:
+            after = now + retry_at(self.policy, charge)
+            log.warning("refund_failed", charge_id=charge.id, error=error)
+            await self.context.write(
+                lambda repo: repo.back_off({charge.id: (after, error)}, internal=internal)
+            )
+            return
+        moved = await self.context.write(
+            lambda repo: self._settle(repo, charge, fail=error, internal=internal)
+        )
+        report_failed("refund", {charge.id: (charge.event_id, result.reason, error)}, moved)
+
+    async def _part_booked(self, charge: ChargeRow, request_id: str, result: Booked) -> None:
+        """Record a booked part and its credit split. Two forwarders may book the same part
+        (the ledger replays the second): only the one that records it counts its split."""
+        split = credit_split(result.allocations, await self.kinds.of([result]))
+
+        async def done(repo: RatingRepository) -> None:
+            if await repo.refund_part_done(request_id, result.entry_id):
+                await repo.add_split(charge.id, **split.as_dict())
+
+        await self.context.write(done)
 
     async def _settle(
         self, repo: RatingRepository, charge: ChargeRow, fail: str = "", internal: bool = False

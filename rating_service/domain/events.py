@@ -68,6 +68,11 @@ def check_event(
     """Checks that need nothing but the event and the time: the error to reject it with."""
     if e.error is not None:
         return e.error
+    return _shape_error(e) or _time_error(e, now, grace, future_skew)
+
+
+def _shape_error(e: EventIn) -> BillingError | None:
+    """Required fields, id lengths and properties."""
     for name, value in (("event_id", e.event_id), ("customer_id", e.customer_id), ("type", e.type)):
         if not value:
             return InvalidArgument.field(name, "is required", "MISSING_FIELD")
@@ -84,6 +89,14 @@ def check_event(
                 f"names and values up to {PROPERTY_CHARS_MAX} characters",
                 "INVALID_PROPERTY",
             )
+    return None
+
+
+def _time_error(
+    e: EventIn, now: datetime, grace: timedelta, future_skew: timedelta
+) -> BillingError | None:
+    """An occurred_time too far in the future or older than the grace window."""
+    assert e.occurred_time is not None  # checked by _shape_error first
     if e.occurred_time > now + future_skew:
         return EventRejected(
             f"occurred_time is more than {future_skew} in the future",
