@@ -346,6 +346,12 @@ class RatingService:
             )
         return self._side
 
+    def drop_side(self) -> None:
+        """Forget the side connection (after a database restart ended it)."""
+        if self._side is not None:
+            self._side.terminate()
+            self._side = None
+
     async def close(self, db: Database) -> None:
         if self._side is not None and not self._side.is_closed():
             await self._side.close()

@@ -652,6 +652,8 @@ class Simulation:
             self.faults.append("db_restart")
             await self.db.restart()  # calls in flight fail meanwhile and are retried
             await self.worker.drop_side()
+            if self.rating is not None and self.rating.service is not None:
+                self.rating.service.drop_side()
 
         return run
 
