@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from billing_cli import ledger
+from billing_cli import grants, holds, ledger
 from billing_cli.events import events
 from billing_cli.invoices import invoices
 from billing_cli.state import DEFAULT_LEDGER, DEFAULT_RATING, State
@@ -52,10 +52,10 @@ def main(
 
 
 app.add_typer(ledger.wallets, name="wallets")
-app.add_typer(ledger.grants, name="grants")
+app.add_typer(grants.grants, name="grants")
 app.command("balance")(ledger.balance)
 app.command("history")(ledger.history)
 app.command("debit")(ledger.debit)
-app.add_typer(ledger.holds, name="holds")
+app.add_typer(holds.holds, name="holds")
 app.add_typer(events, name="events")
 app.add_typer(invoices, name="invoices")

@@ -1,4 +1,5 @@
-"""Ingest: record events, update aggregates and write pending charges.
+"""Ingest: record events, update aggregates and write pending charges. (How a synchronous
+request gives back its connection and session locks: adapters/db/sessions.py.)
 
 Asynchronous batch: one transaction (`Context.idempotent`) that accepts the batch
 (`app/accept.py`, a fixed number of round trips for up to 1,000 events) and stores the response.
@@ -29,11 +30,11 @@ from typing import Any
 
 import structlog
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from billing_common.errors import BillingError, InvalidArgument
 from billing_common.transactions import RETRIES_MAX, retryable
 from rating_service.adapters.db.repository import ChargeRow, Claim, RatingRepository
+from rating_service.adapters.db.sessions import end_event, end_session, release_claim
 from rating_service.app import commands as cmd
 from rating_service.app.accept import RatingPolicy, accept
 from rating_service.app.context import Context, check_replay
@@ -423,57 +424,6 @@ class Ingest:
             async with repo.conn.begin():
                 await repo.undo_retry(left, self.context.clock.now(), "left to the forwarder")
         return True
-
-
-async def end_event(repo: RatingRepository) -> None:
-    """Give back the aggregate locks a synchronous event took, on every path (its request's own
-    lock stays). Whatever is still open is rolled back first: after an error the transaction may
-    be invalid (a connection the database dropped, by a restart or a terminated backend, answers
-    every later statement with PendingRollbackError, which is no answer to give a caller). A
-    dropped session has nothing to unlock: session advisory locks die with it, and the request
-    ends with the error that dropped it (UNAVAILABLE)."""
-    conn = repo.conn
-    try:
-        await conn.rollback()
-        if conn.invalidated:
-            return
-        await repo.unlock_aggregates()
-        await conn.commit()
-    except BaseException:
-        await _discard(conn)
-        raise
-
-
-async def end_session(conn: AsyncConnection) -> None:
-    """Give back every session lock of a synchronous request (`end_event` first). If that
-    fails, the connection is invalidated (closed, not pooled), so a session still holding locks
-    never serves anyone else."""
-    try:
-        await conn.rollback()
-        if conn.invalidated:
-            return
-        await RatingRepository(conn).unlock_all()
-        await conn.commit()
-    except BaseException:
-        await _discard(conn)
-        raise
-
-
-async def _discard(conn: AsyncConnection) -> None:
-    with contextlib.suppress(Exception):
-        await conn.invalidate()
-
-
-async def release_claim(repo: RatingRepository, request_id: str) -> None:
-    """Give up a synchronous request's claim on its own connection, only while that session
-    (and so its request lock) is alive: a claim whose holder died is taken over by a retry
-    anyway, and one released by a stale holder could be a retry's."""
-    conn = repo.conn
-    await conn.rollback()
-    if conn.invalidated:
-        return
-    async with conn.begin():
-        await repo.release_claim(request_id)
 
 
 UNDO_ATTEMPTS_MAX = 3

@@ -37,7 +37,7 @@ class Leadership:
             got = (await conn.execute(select(func.pg_try_advisory_lock(self.key)))).scalar()
             await conn.commit()
         except BaseException:
-            await _discard(conn)
+            await discard(conn)
             raise
         if not got:
             await conn.close()
@@ -49,10 +49,10 @@ class Leadership:
     async def release(self) -> None:
         if self.conn is not None:
             conn, self.conn = self.conn, None
-            await _discard(conn)
+            await discard(conn)
 
 
-async def _discard(conn: AsyncConnection) -> None:
+async def discard(conn: AsyncConnection) -> None:
     """Close a connection without returning it to the pool: its session ends, and with it any
     session-level advisory lock it held."""
     with contextlib.suppress(Exception):

@@ -1,0 +1,56 @@
+"""How a synchronous ingest request gives back what it holds on its own connection: the aggregate
+locks of an event, the session locks of the request, its claim; and how a connection that may
+still hold session locks is thrown away rather than pooled."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from rating_service.adapters.db.leadership import discard
+from rating_service.adapters.db.repository import RatingRepository
+
+
+async def end_event(repo: RatingRepository) -> None:
+    """Give back the aggregate locks a synchronous event took, on every path (its request's own
+    lock stays). Whatever is still open is rolled back first: after an error the transaction may
+    be invalid (a connection the database dropped, by a restart or a terminated backend, answers
+    every later statement with PendingRollbackError, which is no answer to give a caller). A
+    dropped session has nothing to unlock: session advisory locks die with it, and the request
+    ends with the error that dropped it (UNAVAILABLE)."""
+    conn = repo.conn
+    try:
+        await conn.rollback()
+        if conn.invalidated:
+            return
+        await repo.unlock_aggregates()
+        await conn.commit()
+    except BaseException:
+        await discard(conn)
+        raise
+
+
+async def end_session(conn: AsyncConnection) -> None:
+    """Give back every session lock of a synchronous request (`end_event` first). If that
+    fails, the connection is invalidated (closed, not pooled), so a session still holding locks
+    never serves anyone else."""
+    try:
+        await conn.rollback()
+        if conn.invalidated:
+            return
+        await RatingRepository(conn).unlock_all()
+        await conn.commit()
+    except BaseException:
+        await discard(conn)
+        raise
+
+
+async def release_claim(repo: RatingRepository, request_id: str) -> None:
+    """Give up a synchronous request's claim on its own connection, only while that session
+    (and so its request lock) is alive: a claim whose holder died is taken over by a retry
+    anyway, and one released by a stale holder could be a retry's."""
+    conn = repo.conn
+    await conn.rollback()
+    if conn.invalidated:
+        return
+    async with conn.begin():
+        await repo.release_claim(request_id)
