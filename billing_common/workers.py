@@ -30,14 +30,16 @@ import socket
 import sys
 import time
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import structlog
 
 from billing_common import paging
+from billing_common.grpc_server import exit_on_stop_signals
+from billing_common.logs import configure_logging
 
 log = structlog.get_logger(__name__)
 
@@ -131,6 +133,79 @@ class _Worker:
     index: int
     process: multiprocessing.process.BaseProcess
     ready: Connection | None  # None once it reported that it serves
+
+
+class ServiceSettings(Protocol):
+    """What `serve` reads of a service's (frozen dataclass) settings."""
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+
+    @property
+    def workers(self) -> int: ...
+
+    @property
+    def log_level(self) -> str: ...
+
+    @property
+    def database_url(self) -> str: ...
+
+    @property
+    def data_dir(self) -> Path: ...
+
+    @property
+    def migrate(self) -> bool: ...
+
+    @property
+    def page_token_secret(self) -> str: ...
+
+    @property
+    def listen(self) -> str: ...
+
+    @property
+    def metrics_listen(self) -> str: ...
+
+    @property
+    def shutdown_grace_s(self) -> float: ...
+
+
+Settings = TypeVar("Settings", bound=ServiceSettings)
+
+
+def serve(
+    settings: Settings,
+    run: Callable[[Settings], Coroutine[Any, Any, None]],
+    database_uri: Callable[[Settings], Coroutine[Any, Any, str]],
+    upgrade: Callable[[str], Coroutine[Any, Any, None]],
+) -> int:
+    """A service's `serve` command: `run` in this process, or `settings.workers` processes
+    sharing the port; returns the exit code. With workers, the supervisor starts (or joins) the
+    embedded PostgreSQL and migrates once, and every worker gets the database URI, no migration,
+    one page-token secret and a metrics port of its own."""
+    if settings.workers == 1:
+        asyncio.run(run(settings))
+        return 0
+    configure_logging(settings.log_level)
+    exit_on_stop_signals()
+    uri = asyncio.run(database_uri(settings))  # the embedded server starts once, here
+    if settings.migrate:
+        asyncio.run(upgrade(uri))
+    secret = shared_page_token_secret(
+        settings.page_token_secret, None if settings.database_url else settings.data_dir
+    )
+
+    def settings_for(listen: str, index: int) -> Settings:
+        return replace(
+            settings,
+            database_url=uri,
+            migrate=False,
+            page_token_secret=secret,
+            listen=listen,
+            metrics_listen=worker_metrics_listen(settings.metrics_listen, index),
+        )
+
+    return supervise(
+        run, settings.listen, settings_for, settings.workers, settings.shutdown_grace_s
+    )
 
 
 def supervise(

@@ -4,9 +4,8 @@ the simulator and the tests all build it here (`build`, or `make_app` over an en
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import timedelta
 
 import grpc
@@ -141,33 +140,9 @@ async def build(
 
 
 def serve(settings: RatingSettings) -> int:
-    """`serve`: the rating service in this process, or settings.workers processes sharing the
-    port (billing_common/workers.py); returns the exit code."""
-    if settings.workers == 1:
-        asyncio.run(run(settings))
-        return 0
-    configure_logging(settings.log_level)
-    exit_on_stop_signals()
-    uri = asyncio.run(database_uri(settings))  # the embedded server starts once, here
-    if settings.migrate:
-        asyncio.run(upgrade_async(uri))
-    secret = workers.shared_page_token_secret(
-        settings.page_token_secret, None if settings.database_url else settings.data_dir
-    )
-
-    def settings_for(listen: str, index: int) -> RatingSettings:
-        return replace(
-            settings,
-            database_url=uri,
-            migrate=False,
-            page_token_secret=secret,
-            listen=listen,
-            metrics_listen=workers.worker_metrics_listen(settings.metrics_listen, index),
-        )
-
-    return workers.supervise(
-        run, settings.listen, settings_for, settings.workers, settings.shutdown_grace_s
-    )
+    """`serve`: the rating service in this process, or settings.workers processes sharing the port
+    (billing_common/workers.py); returns the exit code."""
+    return workers.serve(settings, run, database_uri, upgrade_async)
 
 
 async def run(
