@@ -20,6 +20,19 @@ S = TypeVar("S", bound="DataclassInstance")  # a settings dataclass
 POOL_SIZE_RANGE = (2, 1000)
 
 
+# Processes serving a service's port (`workers`); far above the cores a service is given.
+WORKERS_MAX = 64
+
+
+def check_workers(workers: int) -> None:
+    """ValueError naming the setting unless 1 <= workers <= WORKERS_MAX."""
+    if not 1 <= workers <= WORKERS_MAX:
+        raise ValueError(
+            f"setting workers={workers} is outside 1..{WORKERS_MAX} "
+            "(processes serving the port; use about one per core)"
+        )
+
+
 def check_common(settings: Any) -> None:
     """The rules every service's settings share, ValueError naming the setting: `pool_size` in
     POOL_SIZE_RANGE, and every duration (a field named `*_s`) a finite number of seconds, 0 or

@@ -45,20 +45,7 @@ log = structlog.get_logger(__name__)
 
 S = TypeVar("S")
 
-WORKERS_MAX = 64  # processes per service; far above the cores a service is given
 STOP_MARGIN_S = 5.0  # beyond the shutdown grace, before a worker that does not stop is killed
-
-
-# --- settings ---------------------------------------------------------------------------------
-
-
-def check_workers(workers: int) -> None:
-    """ValueError naming the setting unless 1 <= workers <= WORKERS_MAX."""
-    if not 1 <= workers <= WORKERS_MAX:
-        raise ValueError(
-            f"setting workers={workers} is outside 1..{WORKERS_MAX} "
-            "(processes serving the port; use about one per core)"
-        )
 
 
 # --- workers ---------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ from datetime import timedelta
 from pathlib import Path
 
 from billing_common import gc_tuning, settings
-from billing_common import workers as workers_module
 from ledger_service import limits
 from ledger_service.domain.webhooks import RetentionPolicy, RetryPolicy
 
@@ -83,7 +82,7 @@ class LedgerSettings:
 
     def __post_init__(self) -> None:
         _check_webhooks(self)
-        workers_module.check_workers(self.workers)
+        settings.check_workers(self.workers)
         gc_tuning.gc_threshold(self.gc_threshold)
 
     def webhook_retry(self) -> RetryPolicy:

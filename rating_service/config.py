@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from billing_common import gc_tuning, settings
-from billing_common import workers as workers_module
 from rating_service import limits
 
 
@@ -76,7 +75,7 @@ class RatingSettings:
     gc_threshold: str = gc_tuning.GC_THRESHOLD
 
     def __post_init__(self) -> None:
-        workers_module.check_workers(self.workers)
+        settings.check_workers(self.workers)
         gc_tuning.gc_threshold(self.gc_threshold)
 
     @classmethod

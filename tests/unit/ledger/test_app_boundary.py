@@ -5,10 +5,8 @@ adapter. Read from the source (no import is run), so the chain that breaks the r
 
 from __future__ import annotations
 
-import ast
-from pathlib import Path
+from tests.support.imports import ROOT, chains_to, imports_of
 
-ROOT = Path(__file__).resolve().parents[3]
 APP = ROOT / "ledger_service" / "app"
 FIRST_PARTY = ("ledger_service", "billing_common")
 DRIVERS = ("sqlalchemy", "asyncpg")
@@ -16,53 +14,9 @@ DRIVERS = ("sqlalchemy", "asyncpg")
 ALLOWED_VIA: dict[str, str] = {}  # none: the transport bounds have a module of their own
 
 
-def module_file(name: str) -> Path | None:
-    base = ROOT.joinpath(*name.split("."))
-    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def imports_of(name: str) -> set[str]:
-    """Every module `name` imports (at any depth of its code), with the packages whose
-    `__init__` an import runs, and `from package import submodule` resolved to the submodule."""
-    path = module_file(name)
-    assert path is not None, name
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            assert node.level == 0, f"{name}: relative import"  # the project uses absolute ones
-            assert node.module is not None
-            found.add(node.module)
-            found.update(
-                f"{node.module}.{alias.name}"
-                for alias in node.names
-                if module_file(f"{node.module}.{alias.name}") is not None
-            )
-    parents = {".".join(m.split(".")[:i]) for m in found for i in range(1, m.count(".") + 1)}
-    return found | parents
-
-
 def driver_chains(start: str) -> list[list[str]]:
     """Import chains from `start` through first-party modules to a database driver."""
-    chains: list[list[str]] = []
-    seen = {start}
-    todo = [[start]]
-    while todo:
-        chain = todo.pop()
-        for imported in sorted(imports_of(chain[-1])):
-            top = imported.split(".")[0]
-            if top in DRIVERS:
-                chains.append([*chain, imported])
-            elif imported in ALLOWED_VIA:
-                continue
-            elif top in FIRST_PARTY and imported not in seen and module_file(imported):
-                seen.add(imported)
-                todo.append([*chain, imported])
-    return chains
+    return chains_to(start, DRIVERS, FIRST_PARTY, through_not=ALLOWED_VIA)
 
 
 def app_modules() -> list[str]:
