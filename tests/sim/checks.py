@@ -37,7 +37,7 @@ def _d(text: str) -> Decimal:
 
 # What a database restart (this worker's fault, or another worker's on a shared server) does to
 # the side connection.
-_CONNECTION_LOST = (
+CONNECTION_LOST = (
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
     asyncpg.InternalClientError,  # a query cut mid-way leaves the connection unusable
@@ -47,14 +47,14 @@ _CONNECTION_LOST = (
 )
 
 
-async def _on_side(sim: Simulation, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+async def on_side(sim: Simulation, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
     """Run queries on the side connection (one user at a time), again on a new connection if a
     restart cut it."""
     async with sim.worker.side_lock:
         for _ in range(5):
             try:
                 return await work(await sim.worker.side())
-            except _CONNECTION_LOST:
+            except CONNECTION_LOST:
                 await sim.worker.drop_side()
         return await work(await sim.worker.side())
 
@@ -77,14 +77,14 @@ async def after_step(
         await _alerts(sim, conn, ids)
         await _topups(sim, conn, wallets)
 
-    await _on_side(sim, tables)
+    await on_side(sim, tables)
     await _client_view(sim, wallets, verify_rpc)
 
 
 async def at_end(sim: Simulation) -> None:
     """Capture every hold still active, fully: a hold is a guarantee. Then check everything and
     that every acknowledged write is in the journal exactly once."""
-    rows = await _on_side(
+    rows = await on_side(
         sim,
         lambda conn: conn.fetch(
             "SELECT id, wallet_id, amount FROM holds WHERE wallet_id = ANY($1)"
@@ -103,7 +103,7 @@ async def at_end(sim: Simulation) -> None:
             why = await hold_uncapturable_reason(sim, row["id"])
             sim.violate(why, f"final capture of hold {row['id']} ({row['amount']}): {result}")
     await after_step(sim, verify_rpc=True)
-    await _on_side(sim, lambda conn: _acknowledged(sim, conn))
+    await on_side(sim, lambda conn: _acknowledged(sim, conn))
 
 
 _MARGIN = timedelta(minutes=1)
@@ -193,7 +193,7 @@ async def _holds_end_once(sim: Simulation, conn: asyncpg.Connection, ids: list[s
 async def hold_uncapturable_reason(sim: Simulation, hold_id: str) -> str:
     """Why a capture up to the held amount was refused: its credits were spent by another write
     (a double spend) or the grant behind it ended while the hold was active."""
-    ended = await _on_side(
+    ended = await on_side(
         sim,
         lambda conn: conn.fetchval(
             """
@@ -322,7 +322,7 @@ async def _client_view(sim: Simulation, wallets: list[WalletModel], verify_rpc: 
         seen.append((w.id, balance))
     if not seen:
         return
-    rows = await _on_side(
+    rows = await on_side(
         sim,
         lambda conn: conn.fetch(
             """

@@ -30,6 +30,7 @@ from sqlalchemy.exc import DBAPIError
 
 from billing_common import database
 from billing_common.clock import FakeClock
+from billing_common.errors import Unavailable
 from ledger_service import main as ledger_main
 from ledger_service.adapters.db.migrate import upgrade_async
 from ledger_service.adapters.grpc.servicer import LedgerServicer
@@ -175,7 +176,13 @@ class Database:
             await self.ready()
             try:
                 return await work()
-            except (asyncpg.PostgresError, asyncpg.InterfaceError, DBAPIError, OSError):
+            except (
+                asyncpg.PostgresError,
+                asyncpg.InterfaceError,
+                DBAPIError,
+                OSError,
+                Unavailable,
+            ):
                 if attempt == ADMIN_ATTEMPTS_MAX - 1:
                     raise
         raise AssertionError("unreachable")

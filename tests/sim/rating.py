@@ -28,6 +28,7 @@ from billing.rating.v1 import rating_pb2 as pb
 from billing_common import database
 from billing_common.protoconv import timestamp
 from rating_service.config import RatingSettings
+from tests.sim import checks
 from tests.sim.harness import RatingService, RpcFailure
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ RATING_SEED_SHARE = 0.25
 UNIT_PRICE = Decimal("0.5")
 DRAIN_ROUNDS_MAX = 60
 RETRIES_MAX = 40
+SIDE_ATTEMPTS = 5  # of a check query cut by a database restart
 RATING_GRACE = timedelta(seconds=RatingSettings().grace_s)
 NEVER = (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN)
 
@@ -284,13 +286,11 @@ class RatingScenario:
     async def pending(self) -> int:
         """This seed's charges not delivered yet (a seed stopped by a violation may leave some
         behind, on its own clock: they are not this seed's)."""
-        assert self.service is not None
-        conn = await self.service.side()
-        found = await conn.fetchval(
-            "SELECT count(*) FROM charges WHERE customer_id = $1 AND status = 'PENDING'",
+        rows = await self._rating_rows(
+            "SELECT count(*) AS n FROM charges WHERE customer_id = $1 AND status = 'PENDING'",
             self.customer_id,
         )
-        return int(found)
+        return int(rows[0]["n"])
 
     async def check(self) -> None:
         if self.service is None or self.wallet is None:
@@ -336,24 +336,39 @@ class RatingScenario:
                 self.sim.violate("rating_event_debited_twice", f"event {event_id}: {n} DEBITs")
 
     async def _charges(self, event_ids: list[str]) -> list[dict[str, Any]]:
-        assert self.service is not None
-        conn = await self.service.side()
-        rows = await conn.fetch(
+        return await self._rating_rows(
             "SELECT event_id, amount, status, ledger_request_id, occurred_time,"
             " last_error AS reason FROM charges"
             " WHERE customer_id = $1 AND event_id = ANY($2::text[]) AND amount > 0",
             self.customer_id,
             event_ids,
         )
-        return [dict(r) for r in rows]
+
+    async def _rating_rows(self, query: str, *args: Any) -> list[dict[str, Any]]:
+        """Rows of the rating database on the checks' connection, again on a new one if a
+        database restart (this worker's or another's on the shared server) cut it."""
+        service = self.service
+        assert service is not None
+        for attempt in range(SIDE_ATTEMPTS):
+            try:
+                return [dict(r) for r in await (await service.side()).fetch(query, *args)]
+            except checks.CONNECTION_LOST:
+                service.drop_side()
+                if attempt == SIDE_ATTEMPTS - 1:
+                    raise
+                await self.sim.db.ready()
+        raise AssertionError("unreachable")
 
     async def _ledger_debits(self, event_ids: list[str]) -> list[dict[str, Any]]:
-        assert self.wallet is not None
-        conn = await self.sim.worker.side()
-        rows = await conn.fetch(
-            "SELECT request_id, source_event_id, amount FROM entries"
-            " WHERE wallet_id = $1 AND type = 'DEBIT' AND source_event_id = ANY($2::text[])",
-            self.wallet.id,
-            event_ids,
+        wallet = self.wallet
+        assert wallet is not None
+        rows = await checks.on_side(
+            self.sim,
+            lambda conn: conn.fetch(
+                "SELECT request_id, source_event_id, amount FROM entries"
+                " WHERE wallet_id = $1 AND type = 'DEBIT' AND source_event_id = ANY($2::text[])",
+                wallet.id,
+                event_ids,
+            ),
         )
         return [dict(r) for r in rows]
