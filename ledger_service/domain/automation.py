@@ -1,4 +1,5 @@
-"""Automation after every write: automatic top-ups and low-balance alerts, as pure functions.
+"""Automation after every write: automatic top-ups and low-balance alerts, as pure functions
+(together, as they run together after each write and share the breach rules).
 
 Both run on the wallet's state inside the write's transaction, after each operation, while the
 wallet is locked. Writes to one wallet are serialised, so "exactly one top-up per breach" holds

@@ -1,5 +1,8 @@
 """The ledger's write rules as pure functions: (state, request, now) -> (new state, entries).
 
+It holds the burn-down helpers and every operation that books on grants (debit, grant, void,
+refund, overage settlement), which share them; holds and expiry have modules of their own.
+
 No I/O and no clock: the caller loads a `WalletState`, applies one or more operations in memory and
 persists the entries and changed grants in one transaction. Every operation ends by settling
 outstanding overage from credits available now, so after any write either the overage is zero or

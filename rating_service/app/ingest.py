@@ -1,5 +1,7 @@
 """Ingest: record events, update aggregates and write pending charges. (How a synchronous
-request gives back its connection and session locks: adapters/db/sessions.py.)
+request gives back its connection and session locks: adapters/db/sessions.py.) Its length is the
+synchronous path's: the claim, the takeover of a holder that died and the undo of a refusal read
+best side by side.
 
 Asynchronous batch: one transaction (`Context.idempotent`) that accepts the batch
 (`app/accept.py`, a fixed number of round trips for up to 1,000 events) and stores the response.

@@ -1,4 +1,5 @@
-"""Storage of webhook endpoints, deliveries and their attempts.
+"""Storage of webhook endpoints, deliveries and their attempts (all webhook storage in one
+adapter, the `WebhookStore` port, which is why it runs a little past 400 lines).
 
 Deliveries are rows, so nothing is lost when the ledger stops: the dispatcher turns wallet events
 into delivery rows and moves the endpoint's cursor in one transaction, and the deliverer claims due
