@@ -9,11 +9,11 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from rating_service.adapters.db.rows import (
+    ASSIGNMENT,
+    METER,
     Store,
     StoredPlan,
     StoredPrice,
-    _assignment,
-    _meter,
     _plan,
     _price,
     _pricing_json,
@@ -50,20 +50,20 @@ class CatalogueStore(Store):
 
     async def get_meter(self, meter_id: str) -> tuple[Meter, datetime, int] | None:
         row = (await self.conn.execute(select(meters).where(meters.c.id == meter_id))).first()
-        return None if row is None else (_meter(row), row.create_time, row.seq)
+        return None if row is None else (METER.load(row), row.create_time, row.seq)
 
     async def list_meters(self, after_seq: int, limit: int) -> list[tuple[Meter, datetime, int]]:
         rows = await self.conn.execute(
             select(meters).where(meters.c.seq > after_seq).order_by(meters.c.seq).limit(limit)
         )
-        return [(_meter(r), r.create_time, r.seq) for r in rows]
+        return [(METER.load(r), r.create_time, r.seq) for r in rows]
 
     async def meters_by_ids(self, ids: Iterable[str]) -> dict[str, Meter]:
         wanted = list(set(ids))
         if not wanted:
             return {}
         rows = await self.conn.execute(select(meters).where(meters.c.id.in_(wanted)))
-        return {r.id: _meter(r) for r in rows}
+        return {r.id: METER.load(r) for r in rows}
 
     async def lock(self, *parts: object) -> None:
         await self.conn.execute(select(func.pg_advisory_xact_lock(lock_key(*parts))))
@@ -157,7 +157,7 @@ class CatalogueStore(Store):
             .order_by(assignments.c.start_time)
         )
         for r in rows:
-            result[r.customer_id].append(_assignment(r))
+            result[r.customer_id].append(ASSIGNMENT.load(r))
         return result
 
     async def assignments_by_ids(self, ids: Iterable[str]) -> dict[str, Assignment]:
@@ -165,4 +165,4 @@ class CatalogueStore(Store):
         if not wanted:
             return {}
         rows = await self.conn.execute(select(assignments).where(assignments.c.id.in_(wanted)))
-        return {r.id: _assignment(r) for r in rows}
+        return {r.id: ASSIGNMENT.load(r) for r in rows}

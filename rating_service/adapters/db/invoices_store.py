@@ -11,12 +11,12 @@ from sqlalchemy import func, literal_column, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from rating_service.adapters.db.rows import (
+    INVOICE,
     ZERO,
     ChargeRow,
     InvoiceRow,
     Store,
     _charge,
-    _invoice,
     new_id,
 )
 from rating_service.adapters.db.tables import (
@@ -62,11 +62,11 @@ class InvoiceStore(Store):
         )
         q = q.with_for_update(read=share)
         rows = await self.conn.execute(q)
-        return {(r.assignment_id, r.period_start): _invoice(r) for r in rows}
+        return {(r.assignment_id, r.period_start): INVOICE.load(r) for r in rows}
 
     async def get_invoice(self, invoice_id: str) -> InvoiceRow | None:
         row = (await self.conn.execute(select(invoices).where(invoices.c.id == invoice_id))).first()
-        return None if row is None else _invoice(row)
+        return None if row is None else INVOICE.load(row)
 
     async def find_invoice(self, assignment_id: str, period_start: datetime) -> InvoiceRow | None:
         row = (
@@ -77,7 +77,7 @@ class InvoiceStore(Store):
                 )
             )
         ).first()
-        return None if row is None else _invoice(row)
+        return None if row is None else INVOICE.load(row)
 
     async def list_invoices(
         self,
@@ -94,7 +94,7 @@ class InvoiceStore(Store):
             q = q.where(tuple_(invoices.c.period_start, invoices.c.seq) < tuple_(*before))
         order = (invoices.c.period_start.desc(), invoices.c.seq.desc())
         rows = await self.conn.execute(q.order_by(*order).limit(limit))
-        return [_invoice(r) for r in rows]
+        return [INVOICE.load(r) for r in rows]
 
     async def close_invoice(self, invoice_id: str, now: datetime, snapshot: dict[str, Any]) -> None:
         await self.conn.execute(

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from billing_common.periods import Cadence
-from rating_service.domain.aggregation import Aggregation
+from billing_common.rowmap import RowMap
 from rating_service.domain.batch import AggKey
 from rating_service.domain.meters import Meter
 from rating_service.domain.model import Assignment, Plan, PlanPrice, PriceVersion
@@ -153,18 +153,6 @@ def _price(row: Any) -> StoredPrice:
     return StoredPrice(version, row.unit, row.create_time, row.seq)
 
 
-def _meter(row: Any) -> Meter:
-    return Meter(
-        id=row.id,
-        key=row.key,
-        event_type=row.event_type,
-        aggregation=Aggregation(row.aggregation),
-        value_property=row.value_property,
-        filters=dict(row.filters),
-        description=row.description,
-    )
-
-
 def _plan(row: Any) -> StoredPlan:
     plan = Plan(
         id=row.id,
@@ -175,10 +163,6 @@ def _plan(row: Any) -> StoredPlan:
         prices=tuple(PlanPrice(p["price_id"], Decimal(p["included_quantity"])) for p in row.prices),
     )
     return StoredPlan(plan, row.unit, row.create_time)
-
-
-def _assignment(row: Any) -> Assignment:
-    return Assignment(row.id, row.customer_id, row.plan_id, row.wallet_id, row.start_time)
 
 
 def _charge(row: Any) -> ChargeRow:
@@ -193,18 +177,10 @@ def _charge(row: Any) -> ChargeRow:
     )
 
 
-def _invoice(row: Any) -> InvoiceRow:
-    return InvoiceRow(
-        row.id,
-        row.seq,
-        row.customer_id,
-        row.assignment_id,
-        row.period_start,
-        row.period_end,
-        row.status,
-        row.close_time,
-        row.snapshot,
-    )
+# Rows derived from their dataclasses (billing_common/rowmap.py): a field is the column of its name.
+METER = RowMap(Meter)
+ASSIGNMENT = RowMap(Assignment)
+INVOICE = RowMap(InvoiceRow)
 
 
 class Store:
