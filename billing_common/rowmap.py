@@ -10,6 +10,7 @@ row mappings follow from it.
 from __future__ import annotations
 
 import dataclasses
+import json
 import operator
 import typing
 from collections.abc import Callable, Iterable, Mapping
@@ -19,11 +20,17 @@ from typing import Any, Generic, TypeVar
 D = TypeVar("D")
 
 
+def _as_dict(value: Any) -> dict[Any, Any]:
+    """A mapping column's value as a dict: a JSON object inside a composite value (an asyncpg
+    record of a row type) arrives as its text."""
+    return json.loads(value) if isinstance(value, str) else dict(value)
+
+
 def _decoder(hint: object) -> Callable[[Any], Any] | None:
     if _is_enum(hint):
         return hint  # type: ignore[return-value]  # an Enum class is called with its value
     if typing.get_origin(hint) is dict:
-        return dict
+        return _as_dict
     return None
 
 
@@ -55,6 +62,7 @@ class RowMap(Generic[D]):
         if len(stored) < 2:  # attrgetter of one name gives a value, not a tuple
             raise ValueError(f"{cls.__name__}: a row map needs two stored fields or more")
         self._from_row = operator.attrgetter(*self._columns)
+        self._from_record = operator.itemgetter(*self._columns)
         self._from_value = operator.attrgetter(*self._names)
         self._decoders = [
             (i, decode)
@@ -69,9 +77,16 @@ class RowMap(Generic[D]):
         self._computed = dict(computed or {})
 
     def load(self, row: Any, **rest: Any) -> D:
-        """The domain value of a row (attribute access: a SQLAlchemy row or `hot.Row`), with the
-        fields not stored in it given as `rest`."""
-        values = list(self._from_row(row))
+        """The domain value of a row read by attribute (a SQLAlchemy row), with the fields not
+        stored in it given as `rest`."""
+        return self._built(list(self._from_row(row)), rest)
+
+    def load_record(self, record: Any, **rest: Any) -> D:
+        """The same from a row read by key (an asyncpg record, or one inside a composite
+        value): one C-level fetch of all its columns."""
+        return self._built(list(self._from_record(record)), rest)
+
+    def _built(self, values: list[Any], rest: dict[str, Any]) -> D:
         for i, decode in self._decoders:
             values[i] = decode(values[i])
         for i in self._empty_at:

@@ -15,10 +15,8 @@ and a dict out (SQLAlchemy's codec on the connection), never a float.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
-
-from asyncpg import Record
 
 # -- idempotency -------------------------------------------------------------------------------
 
@@ -215,26 +213,6 @@ def _save() -> str:
 
 
 SAVE = _save()
-
-
-class Row:
-    """Attribute access over an asyncpg record, for the row mappers SQLAlchemy rows also feed."""
-
-    __slots__ = ("_record",)
-
-    def __init__(self, record: Record | Mapping[str, Any]) -> None:
-        self._record = record
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            value = self._record[name]
-        except KeyError:
-            raise AttributeError(name) from None
-        # jsonb inside a composite value arrives as its text.
-        return json.loads(value) if name in _JSON_FIELDS and isinstance(value, str) else value
-
-
-_JSON_FIELDS = frozenset({"metadata", "data"})
 
 
 def columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:

@@ -1,5 +1,5 @@
-"""The ledger's rows and domain values, each way: a row (SQLAlchemy or asyncpg, through
-`hot.Row`) to a domain value, and a domain value to the row that stores it."""
+"""The ledger's rows and domain values, each way: a row (a SQLAlchemy row by attribute, an asyncpg
+record by key) to a domain value, and a domain value to the row that stores it."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from typing import Any
 from sqlalchemy import and_, or_
 
 from billing_common.rowmap import RowMap
-from ledger_service.adapters.db import hot
 from ledger_service.adapters.db.tables import (
     grants,
 )
@@ -63,12 +62,18 @@ def to_state(row: Any) -> WalletState:
     return WalletState(to_wallet(row), {}, row.overage, book_time=row.last_book_time)
 
 
+def to_locked_state(record: Any) -> WalletState:
+    """A wallet's row of `hot.LOCK_WALLETS` as the start of its state."""
+    wallet = WALLET.load_record(record)
+    return WalletState(wallet, {}, record["overage"], book_time=record["last_book_time"])
+
+
 def to_hold_with_allocations(row: Any) -> Hold:
     """A hold from `hot.HOLD`: its allocations come as two arrays."""
     allocs = [
         Allocation(g, a) for g, a in zip(row["alloc_grants"], row["alloc_amounts"], strict=True)
     ]
-    return to_hold(hot.Row(row), allocs)
+    return HOLD.load_record(row, allocations=tuple(allocs))
 
 
 def to_loaded_state(state: WalletState, row: Any) -> WalletState:
@@ -79,13 +84,16 @@ def to_loaded_state(state: WalletState, row: Any) -> WalletState:
     topup_rule = row["topup_rule"]
     return replace(
         state,
-        grants={g["id"]: to_grant(hot.Row(g)) for g in row["grants"]},
-        holds={h["id"]: to_hold(hot.Row(h), allocs.get(h["id"], [])) for h in row["holds"]},
+        grants={g["id"]: GRANT.load_record(g) for g in row["grants"]},
+        holds={
+            h["id"]: HOLD.load_record(h, allocations=tuple(allocs.get(h["id"], [])))
+            for h in row["holds"]
+        },
         automation=Automation(
-            schedules=tuple(to_schedule(hot.Row(s)) for s in row["schedules"]),
-            alert_rules=tuple(to_alert_rule(hot.Row(r)) for r in row["alert_rules"]),
-            topup_rule=None if topup_rule is None else to_topup_rule(hot.Row(topup_rule)),
-            topups={p["id"]: to_topup(hot.Row(p)) for p in row["pending"]},
+            schedules=tuple(SCHEDULE.load_record(s) for s in row["schedules"]),
+            alert_rules=tuple(ALERT_RULE.load_record(r) for r in row["alert_rules"]),
+            topup_rule=None if topup_rule is None else TOPUP_RULE.load_record(topup_rule),
+            topups={p["id"]: TOPUP.load_record(p) for p in row["pending"]},
             topped_up_day=row["in_day"],
             topped_up_month=row["in_month"],
         ),
@@ -97,15 +105,17 @@ def to_state_now(row: Any) -> WalletState:
     allocs: dict[str, list[Allocation]] = {}
     for a in row["active_hold_allocations"]:
         allocs.setdefault(a["hold_id"], []).append(Allocation(a["grant_id"], a["amount"]))
-    wallet = hot.Row(row)
     return WalletState(
-        to_wallet(wallet),
-        {g["id"]: to_grant(hot.Row(g)) for g in row["live_grants"]},
-        wallet.overage,
-        {h["id"]: to_hold(hot.Row(h), allocs.get(h["id"], [])) for h in row["active_holds"]},
-        book_time=wallet.last_book_time,
+        WALLET.load_record(row),
+        {g["id"]: GRANT.load_record(g) for g in row["live_grants"]},
+        row["overage"],
+        {
+            h["id"]: HOLD.load_record(h, allocations=tuple(allocs.get(h["id"], [])))
+            for h in row["active_holds"]
+        },
+        book_time=row["last_book_time"],
         automation=Automation(
-            schedules=tuple(to_schedule(hot.Row(s)) for s in row["wallet_schedules"])
+            schedules=tuple(SCHEDULE.load_record(s) for s in row["wallet_schedules"])
         ),
     )
 

@@ -112,7 +112,7 @@ class LedgerRepository(LedgerQueries):
         pg = await self._pg()
         rows = await pg.fetch(hot.LOCK_WALLETS, ids)
         now = time_under_lock()
-        states = {row["id"]: mappers.to_state(hot.Row(row)) for row in rows}
+        states = {row["id"]: mappers.to_locked_state(row) for row in rows}
         if states:
             day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
             month_start = day_start.replace(day=1)
@@ -127,7 +127,7 @@ class LedgerRepository(LedgerQueries):
             return state
         loaded = dict(state.grants)
         for row in await (await self._pg()).fetch(hot.GRANTS_BY_ID, missing):
-            loaded[row["id"]] = mappers.to_grant(hot.Row(row))
+            loaded[row["id"]] = mappers.GRANT.load_record(row)
         return replace(state, grants=loaded)
 
     async def save(
