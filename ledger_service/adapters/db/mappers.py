@@ -45,7 +45,6 @@ to_wallet = WALLET.load
 to_grant = GRANT.load
 grant_row = GRANT.dump
 to_alert_rule = ALERT_RULE.load
-to_topup_rule = TOPUP_RULE.load
 topup_rule_row = TOPUP_RULE.dump
 to_topup = TOPUP.load
 topup_row = TOPUP.dump
@@ -55,11 +54,6 @@ schedule_row = SCHEDULE.dump
 
 def to_hold(row: Any, allocs: Sequence[Allocation]) -> Hold:
     return HOLD.load(row, allocations=tuple(allocs))
-
-
-def to_state(row: Any) -> WalletState:
-    """A wallet row as the start of its state (grants, holds and automation loaded after)."""
-    return WalletState(to_wallet(row), {}, row.overage, book_time=row.last_book_time)
 
 
 def to_locked_state(record: Any) -> WalletState:
