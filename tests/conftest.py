@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
-import grpc
 import pytest
 from billing.ledger.v1 import ledger_pb2_grpc
 from billing.rating.v1 import rating_pb2_grpc
@@ -23,6 +22,7 @@ from ledger_service.adapters.db.migrate import upgrade_async
 from ledger_service.config import LedgerSettings
 from rating_service import main as rating_main
 from rating_service.config import RatingSettings
+from tests.support.channels import open_channel
 from tests.support.rating import migrated_template
 from tests.support.servers import START, NewDatabase, RatingOverLedger, RunningLedger
 
@@ -95,7 +95,7 @@ async def ledger_server(ledger_db: str, clock: FakeClock) -> AsyncIterator[Runni
     ledger = await ledger_main.build(settings, clock)
     port = await ledger.server.start()
     target = f"127.0.0.1:{port}"
-    channel = grpc.aio.insecure_channel(target)
+    channel = open_channel(target)
     try:
         yield RunningLedger(
             target, clock, ledger, channel, ledger_pb2_grpc.LedgerServiceStub(channel)
@@ -128,7 +128,7 @@ async def both(
     )
     built = await rating_main.build(settings, ledger_server.clock)
     target = f"127.0.0.1:{await built.server.start()}"
-    channel = grpc.aio.insecure_channel(target)
+    channel = open_channel(target)
     try:
         yield RatingOverLedger(
             rating_pb2_grpc.RatingServiceStub(channel), built, ledger_server, target

@@ -31,6 +31,7 @@ from billing_common.clock import FakeClock
 from ledger_service import main as ledger_main
 from ledger_service.adapters.db.migrate import upgrade_async
 from ledger_service.config import LedgerSettings
+from tests.support.channels import open_channel
 from tests.support.ledger import debit_request, make_grant, make_wallet, rid
 from tests.support.servers import START, NewDatabase
 
@@ -115,7 +116,7 @@ async def ledger_on(database_url: str) -> AsyncIterator[tuple[ledger_main.Ledger
 async def run_traffic_during(
     target: str, disturb: Callable[[Traffic], Awaitable[None]], database_url: str
 ) -> Traffic:
-    channel = grpc.aio.insecure_channel(target)
+    channel = open_channel(target)
     stub = ledger_pb2_grpc.LedgerServiceStub(channel)
     wallet = await make_wallet(stub)
     await make_grant(stub, wallet.wallet_id, "1000000")

@@ -9,13 +9,13 @@ import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import grpc
 import psutil
 import pytest
 from billing.ledger.v1 import ledger_pb2 as pb
 from billing.ledger.v1 import ledger_pb2_grpc
 
 from billing_common.process import ServiceProcess, start_service
+from tests.support.channels import open_channel
 from tests.support.ledger import make_wallet
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,14 +57,14 @@ async def test_a_killed_service_leaves_no_postgres_behind_after_the_next_stop(
     data_dir: Path,
 ) -> None:
     first = await start(data_dir)
-    async with grpc.aio.insecure_channel(first.target) as channel:
+    async with open_channel(first.target) as channel:
         wallet = await make_wallet(ledger_pb2_grpc.LedgerServiceStub(channel))
     assert postgres_processes(data_dir)
     await first.kill()  # SIGKILL: no clean-up of any kind runs
     assert postgres_processes(data_dir), "the server outlives a killed service (adopted next)"
 
     second = await start(data_dir)
-    async with grpc.aio.insecure_channel(second.target) as channel:
+    async with open_channel(second.target) as channel:
         found = await ledger_pb2_grpc.LedgerServiceStub(channel).GetWallet(
             pb.GetWalletRequest(wallet_id=wallet.wallet_id)
         )

@@ -36,6 +36,7 @@ from billing_common.protoconv import duration, timestamp
 from ledger_service import main as ledger_main
 from ledger_service.adapters.db import tables
 from ledger_service.config import LedgerSettings
+from tests.support.channels import open_channel
 from tests.support.ledger import debit_request, make_grant, make_wallet, rid
 from tests.support.servers import START, RunningLedger
 
@@ -149,7 +150,7 @@ async def world(new_database: Any, ledger_template: str) -> AsyncIterator[World]
     clock = FakeClock(START)
     ledger = await ledger_main.build(settings, clock)
     target = f"127.0.0.1:{await ledger.server.start()}"
-    channel = grpc.aio.insecure_channel(target)
+    channel = open_channel(target)
     stub = ledger_pb2_grpc.LedgerServiceStub(channel)
     try:
         wallet = await make_wallet(stub)

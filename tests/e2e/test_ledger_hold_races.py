@@ -20,6 +20,7 @@ from billing_common.clock import FakeClock
 from billing_common.protoconv import duration
 from ledger_service import main as ledger_main
 from ledger_service.config import LedgerSettings
+from tests.support.channels import open_channel
 from tests.support.ledger import TickingClock, balance, debit_request, make_grant, make_wallet, rid
 from tests.support.servers import START
 
@@ -116,7 +117,7 @@ async def test_a_ledger_whose_clock_is_behind_still_honours_a_hold_booked_by_ano
     )
     other = await ledger_main.build(settings, behind)
     port = await other.server.start()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    channel = open_channel(f"127.0.0.1:{port}")
     try:
         late = ledger_pb2_grpc.LedgerServiceStub(channel)
         stub = ledger_server.stub

@@ -26,6 +26,7 @@ from billing_common.clock import FakeClock
 from ledger_service import main as ledger_main
 from ledger_service.adapters.db import tables
 from ledger_service.config import LedgerSettings
+from tests.support.channels import open_channel
 from tests.support.ledger import balance, debit_request, make_grant, make_wallet, rid
 from tests.support.servers import START, RunningLedger
 
@@ -50,7 +51,7 @@ async def ledger_server(new_database: Any, ledger_template: str) -> AsyncIterato
     clock = FakeClock(START)
     ledger = await ledger_main.build(settings, clock)
     target = f"127.0.0.1:{await ledger.server.start()}"
-    channel = grpc.aio.insecure_channel(target)
+    channel = open_channel(target)
     try:
         yield RunningLedger(
             target, clock, ledger, channel, ledger_pb2_grpc.LedgerServiceStub(channel)

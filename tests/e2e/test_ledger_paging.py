@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-import grpc
 import pytest
 from billing.ledger.v1 import ledger_pb2 as pb
 from billing.ledger.v1 import ledger_pb2_grpc
@@ -21,6 +20,7 @@ from billing_common.clock import FakeClock
 from billing_common.protoconv import timestamp
 from ledger_service import main as ledger_main
 from ledger_service.config import LedgerSettings
+from tests.support.channels import open_channel
 from tests.support.ledger import debit_request, make_grant, make_wallet, rid
 from tests.support.servers import START, RunningLedger
 
@@ -40,7 +40,7 @@ async def ledger_server(new_database: Any, ledger_template: str) -> AsyncIterato
     clock = FakeClock(START)
     ledger = await ledger_main.build(settings, clock)
     target = f"127.0.0.1:{await ledger.server.start()}"
-    channel = grpc.aio.insecure_channel(target)
+    channel = open_channel(target)
     try:
         yield RunningLedger(
             target, clock, ledger, channel, ledger_pb2_grpc.LedgerServiceStub(channel)

@@ -7,13 +7,13 @@ import asyncio
 from pathlib import Path
 
 import asyncpg
-import grpc
 from billing.ledger.v1 import ledger_pb2 as pb
 from billing.ledger.v1 import ledger_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from billing_common.process import ServiceProcess, start_service
+from tests.support.channels import open_channel
 from tests.support.ledger import debit_request, make_grant, make_wallet
 from tests.support.waiting import until
 
@@ -46,7 +46,7 @@ async def a_write_is_running(database_url: str) -> bool:
 
 async def test_sigterm_finishes_in_flight_calls_and_exits_cleanly(ledger_db: str) -> None:
     service = await _start(ledger_db)
-    channel = grpc.aio.insecure_channel(service.target)
+    channel = open_channel(service.target)
     try:
         health = await health_pb2_grpc.HealthStub(channel).Check(
             health_pb2.HealthCheckRequest(service="billing.ledger.v1.LedgerService")
@@ -90,7 +90,7 @@ async def test_sigterm_finishes_in_flight_calls_and_exits_cleanly(ledger_db: str
     assert done, f"no batch was in flight when SIGTERM arrived: {results}"
     assert all(all(item.HasField("entry") for item in r.results) for r in done)
     again = await _start(ledger_db)
-    channel = grpc.aio.insecure_channel(again.target)
+    channel = open_channel(again.target)
     try:
         stub = ledger_pb2_grpc.LedgerServiceStub(channel)
         report = await stub.VerifyWallet(pb.VerifyWalletRequest(wallet_id=wallet.wallet_id))

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import asyncpg
-import grpc
 import pytest
 from billing.ledger.v1 import ledger_pb2 as pb
 from billing.ledger.v1 import ledger_pb2_grpc
@@ -15,6 +14,7 @@ from billing.ledger.v1 import ledger_pb2_grpc
 from billing_common.clock import FakeClock
 from ledger_service import main as ledger_main
 from ledger_service.config import LedgerSettings
+from tests.support.channels import open_channel
 from tests.support.ledger import make_grant, make_wallet
 from tests.support.webhooks import Receiver, deliveries, endpoint, when
 
@@ -50,7 +50,7 @@ async def tuned(ledger_db: str, clock: FakeClock) -> AsyncIterator[Ledger]:
     )
     ledger = await ledger_main.build(settings, clock)
     port = await ledger.server.start()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    channel = open_channel(f"127.0.0.1:{port}")
     try:
         yield Ledger(ledger, ledger_pb2_grpc.LedgerServiceStub(channel), clock)
     finally:

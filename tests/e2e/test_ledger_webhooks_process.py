@@ -6,13 +6,13 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import grpc
 import pytest
 from billing.ledger.v1 import ledger_pb2 as pb
 from billing.ledger.v1 import ledger_pb2_grpc
 
 from billing_common.process import ServiceProcess, start_service
 from ledger_service.domain.webhooks import verify
+from tests.support.channels import open_channel
 from tests.support.events import watch_events
 from tests.support.ledger import debit_request, make_grant, make_wallet, rid
 from tests.support.webhooks import Receiver, deliveries
@@ -59,7 +59,7 @@ async def test_killed_while_the_receiver_is_down_then_everything_arrives_once(
 
 async def _run(ledger_db: str, receiver: Receiver) -> None:
     service = await _start(ledger_db)
-    channel = grpc.aio.insecure_channel(service.target)
+    channel = open_channel(service.target)
     try:
         stub = ledger_pb2_grpc.LedgerServiceStub(channel)
         wallet = await make_wallet(stub)
@@ -86,7 +86,7 @@ async def _run(ledger_db: str, receiver: Receiver) -> None:
 
     receiver.status = 200
     again = await _start(ledger_db)
-    channel = grpc.aio.insecure_channel(again.target)
+    channel = open_channel(again.target)
     try:
         stub = ledger_pb2_grpc.LedgerServiceStub(channel)
 

@@ -7,13 +7,13 @@ import asyncio
 import sys
 from pathlib import Path
 
-import grpc
 import psutil
 import pytest
 from billing.ledger.v1 import ledger_pb2 as pb
 from billing.ledger.v1 import ledger_pb2_grpc
 
 from billing_common.process import ServiceProcess, start_service
+from tests.support.channels import open_channel
 from tests.support.ledger import debit_request, make_grant, make_wallet
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,7 +59,7 @@ async def test_two_workers_share_the_port_and_book_each_debit_once(ledger_db: st
     everyone = [parent, *parent.children()]
     channels = [
         # A distinct channel argument per channel: each gets its own TCP connection.
-        grpc.aio.insecure_channel(service.target, options=[("test.connection", i)])
+        open_channel(service.target, options=[("test.connection", i)])
         for i in range(CONNECTIONS)
     ]
     try:

@@ -28,6 +28,7 @@ from ledger_service import main as ledger_main
 from ledger_service.config import LedgerSettings
 from rating_service import main as rating_main
 from rating_service.config import RatingSettings
+from tests.support.channels import open_channel
 from tests.support.ledger import make_wallet
 from tests.support.servers import START, NewDatabase
 
@@ -73,7 +74,7 @@ async def servers(
         clock,
     )
     rating_target = f"127.0.0.1:{await rating.server.start()}"
-    channels = [grpc.aio.insecure_channel(t) for t in (ledger_target, rating_target)]
+    channels = [open_channel(t) for t in (ledger_target, rating_target)]
     try:
         yield Servers(
             ledger_pb2_grpc.LedgerServiceStub(channels[0]),
@@ -257,7 +258,7 @@ async def test_page_token_works_on_another_replica_with_the_same_secret_only(
         )
         port = await replica.server.start()
         try:
-            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            async with open_channel(f"127.0.0.1:{port}") as channel:
                 return await ledger_pb2_grpc.LedgerServiceStub(channel).ListWallets(  # type: ignore[no-any-return]
                     lpb.ListWalletsRequest(
                         customer_id=customer, page_size=1, page_token=first.next_page_token

@@ -22,6 +22,7 @@ from billing_common.clock import FakeClock
 from ledger_service import limits
 from ledger_service import main as ledger_main
 from ledger_service.config import LedgerSettings
+from tests.support.channels import open_channel
 from tests.support.ledger import debit_request, make_grant, make_wallet
 from tests.support.servers import START, NewDatabase
 from tests.support.waiting import until
@@ -41,7 +42,7 @@ async def ledger_with(
         FakeClock(START),
     )
     target = f"127.0.0.1:{await ledger.server.start()}"
-    channel = grpc.aio.insecure_channel(target, options=[("grpc.max_send_message_length", -1)])
+    channel = open_channel(target, options=[("grpc.max_send_message_length", -1)])
     try:
         yield ledger, ledger_pb2_grpc.LedgerServiceStub(channel), url
     finally:
@@ -111,7 +112,7 @@ async def test_calls_beyond_the_concurrency_cap_are_resource_exhausted(
         assert caught.value.code() == Code.RESOURCE_EXHAUSTED
         assert reason_of(caught.value) == "TOO_MANY_CONCURRENT_RPCS"
         # Health checks are not counted: an overloaded server still answers them.
-        async with grpc.aio.insecure_channel(ledger.server.listen_target) as channel:
+        async with open_channel(ledger.server.listen_target) as channel:
             health = health_pb2_grpc.HealthStub(channel)
             status = await health.Check(health_pb2.HealthCheckRequest(service=""))
         assert status.status == health_pb2.HealthCheckResponse.SERVING

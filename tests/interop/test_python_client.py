@@ -26,6 +26,8 @@ from billing_client import (
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 
+from tests.support.channels import open_channel
+
 
 class ScriptedLedger(ledger_pb2_grpc.LedgerServiceServicer):
     """Fails the first `failures` Debit calls with `code`, then books them; GetBalance hangs."""
@@ -98,7 +100,7 @@ async def channel_to() -> AsyncIterator[ChannelTo]:
     async def open_(servicer: ScriptedLedger) -> grpc.aio.Channel:
         server, target = await _serve(servicer)
         servers.append(server)
-        channels.append(grpc.aio.insecure_channel(target))
+        channels.append(open_channel(target))
         return channels[-1]
 
     yield open_
@@ -172,7 +174,7 @@ async def test_a_server_that_is_down_is_retried_then_reported() -> None:
     server, target = await _serve(ScriptedLedger(failures=0))
     await server.stop(None)
     sleeps = Sleeps()
-    async with grpc.aio.insecure_channel(target) as channel:
+    async with open_channel(target) as channel:
         ledger = LedgerClient(channel, retry=POLICY, sleep=sleeps, timeout_s=5)
         with pytest.raises(Unavailable) as caught:
             await ledger.debit("w-1", Decimal(1))

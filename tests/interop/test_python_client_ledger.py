@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-import grpc
 import pytest
 from billing.ledger.v1 import ledger_pb2 as pb
 from billing_client import FailedPrecondition, InvalidArgument, LedgerClient
 
 from billing_common.process import ServiceProcess
+from tests.support.channels import open_channel
 
 
 async def test_python_client_against_the_ledger(ledger_process: ServiceProcess) -> None:
-    async with grpc.aio.insecure_channel(ledger_process.target) as channel:
+    async with open_channel(ledger_process.target) as channel:
         ledger = LedgerClient(channel, timeout_s=10)
         wallet = await ledger.create_wallet("py-client", "CREDITS")
         await ledger.create_grant(wallet.wallet_id, Decimal("100"))

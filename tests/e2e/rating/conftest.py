@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-import grpc
 import pytest
 from billing.ledger.v1 import ledger_pb2 as lpb
 from billing.rating.v1 import rating_pb2_grpc
@@ -22,6 +21,7 @@ from ledger_service.adapters.db import tables as ledger_tables
 from rating_service import main as rating_main
 from rating_service.adapters.ledger_client import LedgerClient
 from rating_service.config import RatingSettings
+from tests.support.channels import open_channel
 from tests.support.ledger import balance, make_grant, make_wallet
 from tests.support.proxy import TcpProxy
 from tests.support.rating import Setup, setup_customer
@@ -169,7 +169,7 @@ async def rating(
     built = await rating_main.build(settings, clock)
     assert isinstance(built.ledger, LedgerClient)
     rating_port = await built.server.start()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{rating_port}")
+    channel = open_channel(f"127.0.0.1:{rating_port}")
     view = LedgerView(ledger_server, proxy, built.ledger)
     try:
         yield RunningRating(rating_pb2_grpc.RatingServiceStub(channel), built, view, clock, uri)

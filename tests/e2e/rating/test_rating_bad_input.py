@@ -35,6 +35,7 @@ from ledger_service.config import LedgerSettings
 from rating_service import main as rating_main
 from rating_service.adapters.db import tables
 from rating_service.config import RatingSettings
+from tests.support.channels import open_channel
 from tests.support.ledger import make_wallet
 from tests.support.rating import Setup, event, rid, setup_customer
 
@@ -71,7 +72,7 @@ async def world(
         clock,
     )
     ledger_target = f"127.0.0.1:{await ledger.server.start()}"
-    ledger_channel = grpc.aio.insecure_channel(ledger_target)
+    ledger_channel = open_channel(ledger_target)
     settings = RatingSettings(
         database_url=await new_database("rating", rating_template),
         listen="127.0.0.1:0",
@@ -82,7 +83,7 @@ async def world(
     )
     built = await rating_main.build(settings, clock)
     port = await built.server.start()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    channel = open_channel(f"127.0.0.1:{port}")
     stub = rating_pb2_grpc.RatingServiceStub(channel)
     try:
         ledger_stub = ledger_pb2_grpc.LedgerServiceStub(ledger_channel)

@@ -24,6 +24,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from billing_common.process import ServiceProcess, start_service
+from tests.support.channels import open_channel
 from tests.support.ledger import make_grant, make_wallet
 from tests.support.rating import event, rid, setup_customer
 
@@ -76,7 +77,7 @@ class Producer:
 
     async def connect(self, target: str) -> None:
         await self.close()
-        self.channel = grpc.aio.insecure_channel(target)
+        self.channel = open_channel(target)
         self.call = rating_pb2_grpc.RatingServiceStub(self.channel).StreamEvents()
 
     async def send(self, target: str, request: pb.StreamEventsRequest) -> pb.StreamEventsResponse:
@@ -108,12 +109,12 @@ async def test_kill_rating_and_stop_ledger_mid_stream_charges_each_event_once(
     ledger_port = free_port()
     ledger = await start_ledger(ledger_db, ledger_port)
     rating = await start_rating(rating_uri, ledger_port)
-    ledger_channel = grpc.aio.insecure_channel(f"127.0.0.1:{ledger_port}")
+    ledger_channel = open_channel(f"127.0.0.1:{ledger_port}")
     try:
         lstub = ledger_pb2_grpc.LedgerServiceStub(ledger_channel)
         wallet = await make_wallet(lstub, policy=lpb.OVERAGE_POLICY_ALLOW_OVERAGE)
         await make_grant(lstub, wallet.wallet_id, "1000")
-        channel = grpc.aio.insecure_channel(rating.target)
+        channel = open_channel(rating.target)
         health = await health_pb2_grpc.HealthStub(channel).Check(
             health_pb2.HealthCheckRequest(service="billing.rating.v1.RatingService")
         )
@@ -165,7 +166,7 @@ async def test_kill_rating_and_stop_ledger_mid_stream_charges_each_event_once(
         await producer.close()
         assert len(accepted) == BATCHES * BATCH_SIZE
 
-        channel = grpc.aio.insecure_channel(rating.target)
+        channel = open_channel(rating.target)
         rstub = rating_pb2_grpc.RatingServiceStub(channel)
         invoice = None
         for _ in range(SETTLE_ROUNDS_MAX):

@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-import grpc
 import psutil
 import pytest
 from billing.ledger.v1 import ledger_pb2 as lpb
@@ -19,6 +18,7 @@ from billing.rating.v1 import rating_pb2 as pb
 from billing.rating.v1 import rating_pb2_grpc
 
 from billing_common.process import ServiceProcess, start_service
+from tests.support.channels import open_channel
 from tests.support.ledger import make_grant, make_wallet
 from tests.support.rating import event, rid, setup_customer
 
@@ -77,10 +77,9 @@ async def test_two_rating_workers_take_events_and_each_is_charged_once(
     parent = psutil.Process(rating.process.pid)
     workers = _workers(parent)
     everyone = [parent, *parent.children()]
-    ledger_channel = grpc.aio.insecure_channel(ledger.target)
+    ledger_channel = open_channel(ledger.target)
     channels = [
-        grpc.aio.insecure_channel(rating.target, options=[("test.connection", i)])
-        for i in range(CONNECTIONS)
+        open_channel(rating.target, options=[("test.connection", i)]) for i in range(CONNECTIONS)
     ]
     try:
         assert len(workers) == 2
