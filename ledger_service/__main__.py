@@ -15,7 +15,6 @@ from billing_common.errors import BillingError
 from billing_common.logs import configure_logging
 from billing_common.money import exact, format_amount
 from ledger_service import main
-from ledger_service.adapters.db.migrate import upgrade_async
 from ledger_service.app.service import LedgerApp
 from ledger_service.config import LedgerSettings, settings_parser
 
@@ -57,6 +56,11 @@ def cli(argv: list[str] | None = None) -> int:
     except ValueError as exc:  # a setting that cannot work: say which, exit 2
         parser.error(str(exc))
     configure_logging(settings.log_level)
+    if args.command in ("serve", "migrate"):
+        try:
+            main.sealer(settings)  # a missing secrets key: say which setting, exit 2
+        except ValueError as exc:
+            parser.error(str(exc))
 
     if args.command == "serve":
         return main.serve(settings)
@@ -99,7 +103,7 @@ def cli(argv: list[str] | None = None) -> int:
 
 
 async def upgrade_async_uri(settings: LedgerSettings) -> None:
-    await upgrade_async(await main.database_uri(settings))
+    await main.migrate(settings, await main.database_uri(settings))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from billing_common import gc_tuning, settings
 from ledger_service import limits
+from ledger_service.domain.egress import EgressPolicy
 from ledger_service.domain.webhooks import RetentionPolicy, RetryPolicy
 
 
@@ -48,6 +49,19 @@ class LedgerSettings:
     webhook_failed_retention_s: float = 30 * 86400.0
     # Deliveries purged per webhook round at most (1 to 100,000).
     webhook_purge_batch_size: int = 1000
+    # Webhooks go over https to public addresses only (domain/egress.py). Comma-separated hosts
+    # a webhook may also reach over plain http (their addresses must still be public, or allowed
+    # below), and CIDR networks whose addresses a webhook may reach, over http too (an internal
+    # receiver allowed on purpose, e.g. 10.20.0.0/16). Cloud metadata addresses never are.
+    webhook_allow_http_hosts: str = ""
+    webhook_allow_networks: str = ""
+    # File with the key that encrypts secrets at rest (base64 of 32 bytes); the environment
+    # variable LEDGER_SECRETS_KEY, if set, is used instead. Empty with the embedded PostgreSQL:
+    # .data/secrets.key, created on first start. Required with a configured database.
+    secrets_key_file: str = ""
+    # Comma-separated files of older keys, still accepted for reading rows they sealed (also
+    # LEDGER_SECRETS_OLD_KEYS: comma-separated base64 keys).
+    secrets_old_key_files: str = ""
     # Late-event grace period for wallets created without one, in seconds.
     default_grace_s: int = 3600
     # Seconds in-flight calls get to finish on SIGTERM.
@@ -82,6 +96,7 @@ class LedgerSettings:
 
     def __post_init__(self) -> None:
         _check_webhooks(self)
+        self.webhook_egress()  # ValueError naming the setting
         settings.check_workers(self.workers)
         gc_tuning.gc_threshold(self.gc_threshold)
 
@@ -91,6 +106,9 @@ class LedgerSettings:
             delay_max=timedelta(seconds=self.webhook_retry_max_s),
             attempts_max=self.webhook_attempts_max,
         )
+
+    def webhook_egress(self) -> EgressPolicy:
+        return EgressPolicy.parse(self.webhook_allow_http_hosts, self.webhook_allow_networks)
 
     def webhook_retention(self) -> RetentionPolicy:
         return RetentionPolicy(

@@ -28,7 +28,9 @@ from ledger_service.adapters.db.migrate import upgrade_async
 from ledger_service.adapters.db.unit_of_work import SqlUnitOfWork
 from ledger_service.adapters.grpc.errors import DOMAIN
 from ledger_service.adapters.grpc.servicer import LedgerServicer
+from ledger_service.adapters.http.resolver import SystemResolver
 from ledger_service.adapters.http.webhook_sender import HttpxSender
+from ledger_service.adapters.secrets import AesGcmSealer, load_sealer
 from ledger_service.app.service import LedgerApp, LedgerPolicy
 from ledger_service.app.webhooks import WebhookApp
 from ledger_service.config import LedgerSettings
@@ -49,6 +51,18 @@ def page_tokens(settings: LedgerSettings) -> paging.PageTokens:
     """The page-token signer: the configured secret, else the embedded server's kept one."""
     embedded = None if settings.database_url else settings.data_dir.resolve()
     return paging.PageTokens(paging.load_secret(settings.page_token_secret, embedded), "ledger")
+
+
+def sealer(settings: LedgerSettings) -> AesGcmSealer:
+    """What encrypts secrets at rest (adapters/secrets.py says where the key comes from); a
+    missing or malformed key is a SecretsKeyError (a ValueError) naming the setting."""
+    embedded = None if settings.database_url else settings.data_dir.resolve().parent
+    return load_sealer(settings.secrets_key_file, settings.secrets_old_key_files, embedded)
+
+
+async def migrate(settings: LedgerSettings, uri: str) -> None:
+    """Apply the migrations, with the sealer (migration 0010 encrypts secrets stored in clear)."""
+    await upgrade_async(uri, sealer(settings))
 
 
 @dataclass
@@ -85,9 +99,10 @@ async def build(
     settings: LedgerSettings, clock: Clock | None = None, worker: int | None = None
 ) -> Ledger:
     server_limits = limits.check(settings)
+    secrets_sealer = sealer(settings)
     uri = await database_uri(settings)
     if settings.migrate:
-        await upgrade_async(uri)
+        await upgrade_async(uri, secrets_sealer)
     engine = database.create_engine(uri, pool_size=settings.pool_size)
     app = make_app(settings, engine, clock or SystemClock())
     webhooks = WebhookApp(
@@ -96,6 +111,9 @@ async def build(
         settings.webhook_retry(),
         timedelta(seconds=settings.webhook_lease_s),
         settings.webhook_retention(),
+        resolver=SystemResolver(settings.webhook_connect_timeout_s),
+        sealer=secrets_sealer,
+        egress_policy=settings.webhook_egress(),
     )
     tokens = page_tokens(settings)
 
@@ -114,7 +132,7 @@ async def build(
 def serve(settings: LedgerSettings) -> int:
     """`serve`: the ledger service in this process, or settings.workers processes sharing the port
     (billing_common/workers.py); returns the exit code."""
-    return workers.serve(settings, run, database_uri, upgrade_async)
+    return workers.serve(settings, run, database_uri, lambda uri: migrate(settings, uri))
 
 
 async def run(

@@ -25,8 +25,13 @@ from rating_service.config import RatingSettings
 from tests.support.channels import open_channel
 from tests.support.rating import migrated_template
 from tests.support.servers import START, NewDatabase, RatingOverLedger, RunningLedger
+from tests.support.webhooks import RECEIVER_NETWORKS, TEST_SECRETS_KEY
 
 _counter = itertools.count()
+
+# Every ledger the tests start (in process or as a child process) encrypts webhook secrets with
+# this key: with a configured database the ledger needs one (adapters/secrets.py).
+os.environ.setdefault("LEDGER_SECRETS_KEY", TEST_SECRETS_KEY)
 
 
 @pytest.fixture(scope="session")
@@ -91,6 +96,7 @@ async def ledger_server(ledger_db: str, clock: FakeClock) -> AsyncIterator[Runni
         migrate=False,
         pool_size=10,
         sweep_interval_s=0,
+        webhook_allow_networks=RECEIVER_NETWORKS,
     )
     ledger = await ledger_main.build(settings, clock)
     port = await ledger.server.start()

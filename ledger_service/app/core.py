@@ -124,6 +124,22 @@ class LedgerCore:
 
         return await self.write(once)
 
+    async def once_with_secret(
+        self, idem: cmd.Idem, work: Callable[[LedgerStore], Awaitable[tuple[bytes, str]]]
+    ) -> tuple[bytes, str | None]:
+        """As `once`, for a response that shows a secret once: the work returns the response to
+        store (without the secret) and the secret; a replay returns the stored response and None,
+        so the secret is never kept in clear in the stored response."""
+
+        async def once(repo: LedgerStore) -> tuple[bytes, str | None]:
+            if (replay := await self._claim_one(repo, idem)) is not None:
+                return replay, None
+            payload, secret = await work(repo)
+            await repo.store_responses({idem.request_id: payload})
+            return payload, secret
+
+        return await self.write(once)
+
     async def read(self, work: Callable[[LedgerStore], Awaitable[T]]) -> T:
         return await self.uow.read(work)
 

@@ -86,13 +86,50 @@ class DispatchTarget:
 
 
 @dataclass(frozen=True, slots=True)
+class Sealed:
+    """A secret encrypted at rest: the ciphertext and the id of the key that sealed it."""
+
+    key_id: str
+    ciphertext: bytes
+
+
+class Sealer(Protocol):
+    """Encrypts secrets for storage (adapters/secrets.py: AES-GCM). `context` (the owning row's
+    id) is bound to the ciphertext, so a sealed secret copied onto another row does not open."""
+
+    def seal(self, plain: str, context: str) -> Sealed: ...
+
+    def open(self, sealed: Sealed, context: str) -> str: ...
+
+
+class Resolver(Protocol):
+    """Names to addresses (adapters/http/resolver.py: the system's resolver)."""
+
+    async def resolve(self, host: str) -> list[str]:
+        """The host's addresses as text; an IP literal (in any spelling the system accepts,
+        2130706433 and 0x7f000001 included) gives itself; [] when the name does not resolve."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointSecrets:
+    """An endpoint's signing secret, and the one it replaced while the rotation's overlap
+    window lasts (until `previous_until`)."""
+
+    current: Sealed
+    previous: Sealed | None = None
+    previous_until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Claimed:
     """A delivery claimed for one attempt, with what the request needs."""
 
     delivery_id: str
     attempt: int
+    endpoint_id: str
     url: str
-    secret: str
+    secrets: EndpointSecrets
     event_id: str
     event_seq: int
     wallet_id: str
@@ -118,8 +155,15 @@ class WebhookStore(Protocol):
         """The highest event cursor written (0 before any event)."""
         ...
 
-    async def insert_endpoint(self, endpoint: WebhookEndpoint, secret: str, cursor: int) -> None:
+    async def insert_endpoint(self, endpoint: WebhookEndpoint, secret: Sealed, cursor: int) -> None:
         """Store a new endpoint; events after `cursor` are the ones it will be sent."""
+        ...
+
+    async def rotate_secret(
+        self, endpoint_id: str, secret: Sealed, previous_until: datetime | None
+    ) -> None:
+        """Make `secret` the endpoint's signing secret; the one it replaces stays valid until
+        `previous_until` (None: not at all), and the one before that is forgotten."""
         ...
 
     async def get_endpoint(self, endpoint_id: str, *, lock: bool = False) -> WebhookEndpoint | None:

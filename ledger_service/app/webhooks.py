@@ -12,18 +12,22 @@ import asyncio
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
+from urllib.parse import urlsplit
 
 import structlog
 
 from ledger_service.app import commands as cmd
-from ledger_service.app.ports import Claimed, LedgerStore, new_id
+from ledger_service.app.ports import Claimed, LedgerStore, Resolver, Sealer, new_id
 from ledger_service.app.service import LedgerApp
+from ledger_service.domain import egress
 from ledger_service.domain import webhooks as rules
 from ledger_service.domain.errors import (
+    InsecureWebhookUrl,
     TooManyWebhookEndpoints,
     WalletNotFound,
+    WebhookAddressRefused,
     WebhookEndpointNotFound,
 )
 from ledger_service.domain.model import EventType
@@ -47,8 +51,12 @@ DELIVER_ROUNDS_MAX = 50
 
 class Sender(Protocol):
     async def post(
-        self, url: str, body: bytes, headers: dict[str, str]
-    ) -> tuple[int | None, str]: ...
+        self, url: str, address: str, body: bytes, headers: dict[str, str]
+    ) -> tuple[int | None, str]:
+        """POST to `url` over a connection to `address` (the one the egress policy checked; the
+        URL's host goes in the Host header and TLS server name). (HTTP status or None, error:
+        a coarse class such as "timeout", never the system's text, "" when delivered)."""
+        ...
 
     async def aclose(self) -> None: ...
 
@@ -62,6 +70,19 @@ class CreateEndpoint:
     description: str
 
 
+@dataclass(frozen=True, slots=True)
+class RotateSecret:
+    idem: cmd.Idem
+    endpoint_id: str
+    overlap: timedelta  # how long the replaced secret still signs (0: not at all)
+
+
+SECRET_PREFIX = "whsec_"
+# How long a rotation's replaced secret may go on signing deliveries.
+ROTATION_OVERLAP_MAX = timedelta(days=7)
+ROTATION_OVERLAP_DEFAULT = timedelta(hours=24)
+
+
 class WebhookApp:
     def __init__(
         self,
@@ -70,10 +91,17 @@ class WebhookApp:
         policy: RetryPolicy | None = None,
         lease: timedelta = timedelta(minutes=2),
         retention: RetentionPolicy | None = None,
+        *,
+        resolver: Resolver,
+        sealer: Sealer,
+        egress_policy: egress.EgressPolicy | None = None,
     ) -> None:
         self.ledger = ledger
         self.clock = ledger.clock
         self.sender = sender
+        self.resolver = resolver
+        self.sealer = sealer
+        self.egress = egress.EgressPolicy() if egress_policy is None else egress_policy
         self.policy = RetryPolicy() if policy is None else policy
         # How long a claimed delivery is left to its deliverer: longer than a request can take.
         self.lease = lease
@@ -81,12 +109,36 @@ class WebhookApp:
 
     # -- endpoints --------------------------------------------------------------------------
 
-    async def create_endpoint(
-        self, c: CreateEndpoint, encode: Callable[[WebhookEndpoint, str], bytes]
-    ) -> bytes:
-        """The endpoint starts at the end of the event log: events from now on are delivered."""
+    async def egress_check(self, url: str) -> tuple[egress.Refusal | None, str]:
+        """Resolve the URL's host once and apply the egress policy: (why it is refused or None,
+        the first address to connect to, "" when the name does not resolve)."""
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        found = await self.resolver.resolve(host)
+        addresses = [egress.parse_address(a) for a in found]
+        refusal = egress.url_refusal(parts.scheme, host, addresses, self.egress)
+        return refusal, found[0] if found else ""
 
-        async def work(store: LedgerStore) -> bytes:
+    async def _refuse_url(self, url: str) -> None:
+        """Raise if the egress policy refuses the URL now. A name that does not resolve (yet) is
+        accepted: every delivery checks again, and records why it could not be sent."""
+        refusal, _ = await self.egress_check(url)
+        if refusal is None:
+            return
+        error = (
+            InsecureWebhookUrl if refusal.reason == egress.INSECURE_URL else WebhookAddressRefused
+        )
+        raise error.field("url", refusal.description, refusal.reason)
+
+    async def create_endpoint(
+        self, c: CreateEndpoint, encode: Callable[[WebhookEndpoint], bytes]
+    ) -> tuple[bytes, str | None]:
+        """The endpoint starts at the end of the event log: events from now on are delivered.
+        Returns the stored response (without the secret) and the new secret, None on a replay:
+        the secret is shown once and stored only encrypted."""
+        await self._refuse_url(c.url)
+
+        async def work(store: LedgerStore) -> tuple[bytes, str]:
             repo = store.webhooks
             if c.wallet_id and await store.get_wallet(c.wallet_id) is None:
                 raise WalletNotFound(f"wallet {c.wallet_id!r} does not exist")
@@ -104,11 +156,33 @@ class WebhookApp:
                 description=c.description,
                 create_time=self.clock.now(),
             )
-            secret = "whsec_" + secrets.token_hex(32)
-            await repo.insert_endpoint(endpoint, secret, await repo.last_event_seq())
-            return encode(endpoint, secret)
+            secret = SECRET_PREFIX + secrets.token_hex(32)
+            sealed = self.sealer.seal(secret, endpoint.id)
+            await repo.insert_endpoint(endpoint, sealed, await repo.last_event_seq())
+            return encode(endpoint), secret
 
-        return await self.ledger.once(c.idem, work)
+        return await self.ledger.once_with_secret(c.idem, work)
+
+    async def rotate_secret(
+        self, c: RotateSecret, encode: Callable[[WebhookEndpoint, datetime | None], bytes]
+    ) -> tuple[bytes, str | None]:
+        """A new signing secret for the endpoint; the replaced one goes on signing deliveries
+        beside it for `overlap` (the header then has two `v1=`), so a receiver can switch at its
+        pace. Returns the stored response (the endpoint, and when the old secret stops) and the
+        new secret, None on a replay."""
+        assert timedelta(0) <= c.overlap <= ROTATION_OVERLAP_MAX
+
+        async def work(store: LedgerStore) -> tuple[bytes, str]:
+            repo = store.webhooks
+            found = await repo.get_endpoint(c.endpoint_id, lock=True)
+            if found is None or found.delete_time is not None:
+                raise WebhookEndpointNotFound(f"webhook endpoint {c.endpoint_id!r} does not exist")
+            until = self.clock.now() + c.overlap if c.overlap else None
+            secret = SECRET_PREFIX + secrets.token_hex(32)
+            await repo.rotate_secret(found.id, self.sealer.seal(secret, found.id), until)
+            return encode(found, until), secret
+
+        return await self.ledger.once_with_secret(c.idem, work)
 
     async def delete_endpoint(
         self, idem: cmd.Idem, endpoint_id: str, encode: Callable[[WebhookEndpoint], bytes]
@@ -248,6 +322,23 @@ class WebhookApp:
         return await self.ledger.write(work)
 
     async def _send(self, c: Claimed) -> tuple[int | None, str]:
+        """One attempt: the egress policy again (the name may resolve elsewhere now; refused, no
+        request is made), then the POST to the address just checked."""
+        refusal, address = await self.egress_check(c.url)
+        if refusal is not None:
+            log.warning("webhook_refused_by_egress_policy", delivery_id=c.delivery_id)
+            return None, egress.REFUSED_BY_POLICY
+        if not address:
+            return None, "DNS error"
+        now = self.clock.now()
+        keys = rules.signing_secrets(
+            self.sealer.open(c.secrets.current, c.endpoint_id),
+            None
+            if c.secrets.previous is None
+            else self.sealer.open(c.secrets.previous, c.endpoint_id),
+            c.secrets.previous_until,
+            now,
+        )
         body = rules.body(
             event_id=c.event_id,
             cursor=c.event_seq,
@@ -261,9 +352,9 @@ class WebhookApp:
             "User-Agent": "billing-ledger-webhooks/1",
             "Billing-Event-Id": c.event_id,
             "Billing-Delivery-Id": c.delivery_id,
-            "Billing-Signature": rules.signature(c.secret, int(self.clock.now().timestamp()), body),
+            "Billing-Signature": rules.signature(keys[0], int(now.timestamp()), body, *keys[1:]),
         }
-        return await self.sender.post(c.url, body, headers)
+        return await self.sender.post(c.url, address, body, headers)
 
     async def close(self) -> None:
         await self.sender.aclose()

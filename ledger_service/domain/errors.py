@@ -94,5 +94,18 @@ class TooManyWebhookEndpoints(FailedPrecondition):
     reason = "TOO_MANY_WEBHOOK_ENDPOINTS"
 
 
+class InsecureWebhookUrl(InvalidArgument):
+    """An http webhook URL the egress policy does not allow (domain/egress.py)."""
+
+    reason = "INSECURE_WEBHOOK_URL"
+
+
+class WebhookAddressRefused(InvalidArgument):
+    """A webhook URL whose host is or resolves to an address webhooks may not reach: loopback,
+    private, link-local, multicast, carrier-grade NAT, unspecified or cloud metadata."""
+
+    reason = "WEBHOOK_ADDRESS_REFUSED"
+
+
 class ScheduleNotFound(NotFound):
     reason = "SCHEDULE_NOT_FOUND"

@@ -153,19 +153,36 @@ def body(
     return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
 
 
-def signature(secret: str, timestamp_s: int, payload: bytes) -> str:
+def signature(secret: str, timestamp_s: int, payload: bytes, *older: str) -> str:
     """The Billing-Signature header: `t=<unix seconds>,v1=<hex HMAC-SHA256>` of `<t>.<body>`, keyed
     with the endpoint's secret (its UTF-8 bytes). The timestamp is signed too, so a receiver that
-    rejects old timestamps is safe from replays."""
+    rejects old timestamps is safe from replays. During a rotation's overlap window the header
+    carries one more `v1=` per older secret still valid, after the current one
+    (`t=...,v1=<new>,v1=<old>`, as Stripe does): a receiver accepts the request if any `v1`
+    matches a secret it holds, so it can switch secrets at any time within the window."""
     signed = str(timestamp_s).encode() + b"." + payload
-    digest = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
-    return f"t={timestamp_s},v1={digest}"
+    digests = [
+        hmac.new(key.encode(), signed, hashlib.sha256).hexdigest() for key in (secret, *older)
+    ]
+    return ",".join([f"t={timestamp_s}", *(f"v1={d}" for d in digests)])
 
 
 def verify(secret: str, header: str, payload: bytes) -> bool:
-    """What a receiver does (used by the tests and shown in the README)."""
-    parts = dict(item.split("=", 1) for item in header.split(",") if "=" in item)
-    if "t" not in parts or "v1" not in parts or not parts["t"].isdigit():
+    """What a receiver does (used by the tests and shown in the README): true if one of the
+    header's `v1` signatures is this secret's."""
+    items = [item.split("=", 1) for item in header.split(",") if "=" in item]
+    stamps = [value for key, value in items if key == "t"]
+    if len(stamps) != 1 or not stamps[0].isdigit():
         return False
-    expected = signature(secret, int(parts["t"]), payload).rsplit("v1=", 1)[1]
-    return hmac.compare_digest(expected, parts["v1"])
+    expected = signature(secret, int(stamps[0]), payload).rsplit("v1=", 1)[1]
+    return any(hmac.compare_digest(expected, value) for key, value in items if key == "v1")
+
+
+def signing_secrets(
+    current: str, previous: str | None, previous_until: datetime | None, now: datetime
+) -> tuple[str, ...]:
+    """The secrets a delivery at `now` is signed with: the current one, and the one it replaced
+    while the rotation's overlap window lasts (until `previous_until`, excluded)."""
+    if previous is not None and previous_until is not None and now < previous_until:
+        return (current, previous)
+    return (current,)

@@ -16,7 +16,7 @@ from ledger_service import main as ledger_main
 from ledger_service.config import LedgerSettings
 from tests.support.channels import open_channel
 from tests.support.ledger import make_grant, make_wallet
-from tests.support.webhooks import Receiver, deliveries, endpoint, when
+from tests.support.webhooks import RECEIVER_NETWORKS, Receiver, deliveries, endpoint, when
 
 S = pb.WebhookDeliveryState
 
@@ -30,6 +30,7 @@ SETTINGS = {
     "webhook_delivered_retention_s": 3600.0,
     "webhook_failed_retention_s": 86400.0,
     "webhook_purge_batch_size": 2,
+    "webhook_allow_networks": RECEIVER_NETWORKS,
 }
 
 

@@ -15,7 +15,7 @@ from ledger_service.domain.webhooks import verify
 from tests.support.channels import open_channel
 from tests.support.events import watch_events
 from tests.support.ledger import debit_request, make_grant, make_wallet, rid
-from tests.support.webhooks import Receiver, deliveries
+from tests.support.webhooks import RECEIVER_NETWORKS, Receiver, deliveries
 
 ROOT = Path(__file__).resolve().parents[2]
 S = pb.WebhookDeliveryState
@@ -30,6 +30,7 @@ async def _start(database_url: str) -> ServiceProcess:
         "LEDGER_MIGRATE": "false",
         "LEDGER_SWEEP_INTERVAL_S": "0",
         "LEDGER_WEBHOOK_INTERVAL_S": "0.2",
+        "LEDGER_WEBHOOK_ALLOW_NETWORKS": RECEIVER_NETWORKS,
     }
     return await start_service("ledger_service", env, cwd=ROOT)
 

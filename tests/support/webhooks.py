@@ -14,6 +14,12 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from tests.support.ledger import rid
 
+# The test receivers listen on loopback, which webhooks may reach only when the operator allows it
+# (webhook_allow_networks): the tests' ledgers do.
+RECEIVER_NETWORKS = "127.0.0.1/32"
+# The secrets key of the tests' ledgers (base64 of 32 bytes; tests/conftest.py sets it).
+TEST_SECRETS_KEY = "dGVzdHMtb25seS1zZWNyZXRzLWtleS0zMi1ieXRlcyE="
+
 
 @dataclass
 class Received:
@@ -27,15 +33,19 @@ class Received:
 
 @dataclass
 class Receiver:
-    """Records every POST; answers `status` (200 unless told otherwise)."""
+    """Records every POST; answers `status` (200 unless told otherwise), with `answer_headers`.
+    `received` keeps the requests answered with a success, `requests` counts them all."""
 
     port: int = 0
     status: int = 200
     received: list[Received] = field(default_factory=list)
     server: asyncio.Server | None = None
+    host: str = "127.0.0.1"  # any address of 127.0.0.0/8 is this machine's loopback
+    answer_headers: dict[str, str] = field(default_factory=dict)
+    requests: int = 0
 
     async def start(self) -> None:
-        self.server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+        self.server = await asyncio.start_server(self._handle, self.host, self.port)
         self.port = self.server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
@@ -46,7 +56,7 @@ class Receiver:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hooks"
+        return f"http://{self.host}:{self.port}/hooks"
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -58,10 +68,14 @@ class Receiver:
                     name, value = line.split(":", 1)
                     headers[name.strip().lower()] = value.strip()
             body = await reader.readexactly(int(headers.get("content-length", "0")))
+            self.requests += 1
             if self.status < 300:  # a failed delivery is not "received"
                 self.received.append(Received(headers, body))
             status_line = f"HTTP/1.1 {self.status} X\r\n"
-            writer.write(status_line.encode() + b"Content-Length: 0\r\nConnection: close\r\n\r\n")
+            extra = "".join(f"{k}: {v}\r\n" for k, v in self.answer_headers.items())
+            writer.write(
+                (status_line + extra).encode() + b"Content-Length: 0\r\nConnection: close\r\n\r\n"
+            )
             await writer.drain()
         finally:
             writer.close()

@@ -238,7 +238,13 @@ webhook_endpoints = Table(
     Column("url", Text, nullable=False),
     Column("types", ARRAY(Text), nullable=False),  # empty: every type
     Column("description", Text, nullable=False, server_default=""),
-    Column("secret", Text, nullable=False),
+    # The signing secret, AES-GCM encrypted (adapters/secrets.py), and the id of its key; during
+    # a rotation's overlap window the replaced one too, until previous_secret_expire_time.
+    Column("secret_key_id", Text, nullable=False),
+    Column("secret_ciphertext", LargeBinary, nullable=False),
+    Column("previous_secret_key_id", Text),
+    Column("previous_secret_ciphertext", LargeBinary),
+    Column("previous_secret_expire_time", TS),
     # The dispatcher's position in wallet_events: every event up to it has its delivery row.
     Column("cursor", BigInteger, nullable=False),
     Column("create_time", TS, nullable=False),

@@ -23,7 +23,7 @@ from ledger_service.adapters.db.tables import (
     webhook_deliveries,
     webhook_endpoints,
 )
-from ledger_service.app.ports import Claimed, DispatchTarget, new_id
+from ledger_service.app.ports import Claimed, DispatchTarget, EndpointSecrets, Sealed, new_id
 from ledger_service.domain.model import EventType
 from ledger_service.domain.webhooks import (
     Attempt,
@@ -49,6 +49,19 @@ def _endpoint(row: Any) -> WebhookEndpoint:
         description=row.description,
         create_time=row.create_time,
         delete_time=row.delete_time,
+    )
+
+
+def _secrets(row: Any) -> EndpointSecrets:
+    previous = (
+        None
+        if row.previous_secret_key_id is None
+        else Sealed(row.previous_secret_key_id, bytes(row.previous_secret_ciphertext))
+    )
+    return EndpointSecrets(
+        Sealed(row.secret_key_id, bytes(row.secret_ciphertext)),
+        previous,
+        row.previous_secret_expire_time if previous is not None else None,
     )
 
 
@@ -114,7 +127,7 @@ class WebhookRepository:
         holders = frozenset(int(xid) for xid in row.holders)
         return horizon.advance(int(last), Snapshot.parse(row.snapshot), holders)
 
-    async def insert_endpoint(self, endpoint: WebhookEndpoint, secret: str, cursor: int) -> None:
+    async def insert_endpoint(self, endpoint: WebhookEndpoint, secret: Sealed, cursor: int) -> None:
         await self.conn.execute(
             webhook_endpoints.insert().values(
                 id=endpoint.id,
@@ -122,9 +135,28 @@ class WebhookRepository:
                 url=endpoint.url,
                 types=[t.value for t in endpoint.types],
                 description=endpoint.description,
-                secret=secret,
+                secret_key_id=secret.key_id,
+                secret_ciphertext=secret.ciphertext,
                 cursor=cursor,
                 create_time=endpoint.create_time,
+            )
+        )
+
+    async def rotate_secret(
+        self, endpoint_id: str, secret: Sealed, previous_until: datetime | None
+    ) -> None:
+        e = webhook_endpoints.c
+        keep = previous_until is not None
+        await self.conn.execute(
+            update(webhook_endpoints)
+            .where(e.id == endpoint_id)
+            .values(
+                # SET reads the row as it was: the current secret becomes the previous one.
+                previous_secret_key_id=e.secret_key_id if keep else None,
+                previous_secret_ciphertext=e.secret_ciphertext if keep else None,
+                previous_secret_expire_time=previous_until,
+                secret_key_id=secret.key_id,
+                secret_ciphertext=secret.ciphertext,
             )
         )
 
@@ -266,7 +298,12 @@ class WebhookRepository:
             select(
                 webhook_deliveries.c.id,
                 webhook_endpoints.c.url,
-                webhook_endpoints.c.secret,
+                webhook_endpoints.c.secret_key_id,
+                webhook_endpoints.c.secret_ciphertext,
+                webhook_endpoints.c.previous_secret_key_id,
+                webhook_endpoints.c.previous_secret_ciphertext,
+                webhook_endpoints.c.previous_secret_expire_time,
+                webhook_deliveries.c.endpoint_id,
                 wallet_events.c.seq,
                 wallet_events.c.id.label("event_id"),
                 wallet_events.c.wallet_id,
@@ -283,8 +320,9 @@ class WebhookRepository:
             Claimed(
                 delivery_id=row.id,
                 attempt=attempts[row.id],
+                endpoint_id=row.endpoint_id,
                 url=row.url,
-                secret=row.secret,
+                secrets=_secrets(row),
                 event_id=row.event_id,
                 event_seq=row.seq,
                 wallet_id=row.wallet_id,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import string
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 import httpx
@@ -16,10 +17,16 @@ from billing_common import paging
 from billing_common.enums import EnumMap
 from billing_common.errors import InvalidArgument, require
 from billing_common.grpc_handlers import Ctx, rpc
-from billing_common.protoconv import timestamp
+from billing_common.protoconv import timestamp, to_timedelta
 from ledger_service.adapters.grpc import convert, convert_automation
 from ledger_service.adapters.grpc.errors import DOMAIN
-from ledger_service.app.webhooks import CreateEndpoint, WebhookApp
+from ledger_service.app.webhooks import (
+    ROTATION_OVERLAP_DEFAULT,
+    ROTATION_OVERLAP_MAX,
+    CreateEndpoint,
+    RotateSecret,
+    WebhookApp,
+)
 from ledger_service.domain.model import EventType
 from ledger_service.domain.webhooks import Delivery, DeliveryState, WebhookEndpoint
 
@@ -67,6 +74,19 @@ def create_endpoint(r: pb.CreateWebhookEndpointRequest) -> CreateEndpoint:
         )
     types = tuple(dict.fromkeys(EventType(t) for t in convert_automation.event_types(r.types)))
     return CreateEndpoint(idem, wallet_id, url(r.url), types, r.description)
+
+
+def rotate_secret(r: pb.RotateWebhookSecretRequest) -> RotateSecret:
+    idem = convert.idem(r, "RotateWebhookSecret")
+    endpoint_id = convert.identifier(r.endpoint_id, "endpoint_id")
+    overlap = to_timedelta(r, "overlap")
+    if overlap is None:
+        overlap = ROTATION_OVERLAP_DEFAULT
+    if not timedelta(0) <= overlap <= ROTATION_OVERLAP_MAX:
+        raise InvalidArgument.field(
+            "overlap", f"must be 0 to {ROTATION_OVERLAP_MAX.days} days", "INVALID_DURATION"
+        )
+    return RotateSecret(idem, endpoint_id, overlap)
 
 
 def delivery_state(value: int) -> DeliveryState | None:
@@ -136,13 +156,31 @@ class WebhookRpcs:
         self, request: pb.CreateWebhookEndpointRequest, context: Ctx
     ) -> pb.CreateWebhookEndpointResponse:
         command = create_endpoint(request)
-        payload = await self.webhooks.create_endpoint(
+        # The stored response (the replay's) has no secret: it is shown on this call only.
+        payload, secret = await self.webhooks.create_endpoint(
             command,
-            lambda e, secret: pb.CreateWebhookEndpointResponse(
-                endpoint=endpoint_out(e), secret=secret
+            lambda e: pb.CreateWebhookEndpointResponse(
+                endpoint=endpoint_out(e)
             ).SerializeToString(),
         )
-        return pb.CreateWebhookEndpointResponse.FromString(payload)
+        response = pb.CreateWebhookEndpointResponse.FromString(payload)
+        response.secret = secret or ""
+        return response
+
+    @handler
+    async def RotateWebhookSecret(
+        self, request: pb.RotateWebhookSecretRequest, context: Ctx
+    ) -> pb.RotateWebhookSecretResponse:
+        def encode(e: WebhookEndpoint, until: datetime | None) -> bytes:
+            message = pb.RotateWebhookSecretResponse(endpoint=endpoint_out(e))
+            if until is not None:
+                message.previous_secret_expire_time.CopyFrom(timestamp(until))
+            return message.SerializeToString()
+
+        payload, secret = await self.webhooks.rotate_secret(rotate_secret(request), encode)
+        response = pb.RotateWebhookSecretResponse.FromString(payload)
+        response.secret = secret or ""
+        return response
 
     @handler
     async def ListWebhookEndpoints(

@@ -8,8 +8,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from ipaddress import ip_address
 
-from ledger_service.app.ports import Claimed, DispatchTarget, new_id
+from ledger_service.app.ports import Claimed, DispatchTarget, EndpointSecrets, Sealed, new_id
 from ledger_service.domain.model import WalletEvent
 from ledger_service.domain.webhooks import (
     Attempt,
@@ -20,14 +21,36 @@ from ledger_service.domain.webhooks import (
 )
 
 IN_FLIGHT = "in flight"
+# What a name resolves to unless a test says otherwise: a public address.
+PUBLIC_ADDRESS = "93.184.216.34"
+
+
+class FakeResolver:
+    """Names to the addresses in `names` (a test changes them to rebind a name), IP literals to
+    themselves, any other name to PUBLIC_ADDRESS; keeps every name it was asked."""
+
+    def __init__(self) -> None:
+        self.names: dict[str, list[str]] = {}
+        self.asked: list[str] = []
+
+    async def resolve(self, host: str) -> list[str]:
+        self.asked.append(host)
+        if host in self.names:
+            return list(self.names[host])
+        try:
+            return [str(ip_address(host.strip("[]")))]
+        except ValueError:
+            return [PUBLIC_ADDRESS]
 
 
 @dataclass
 class EndpointRow:
     seq: int
     endpoint: WebhookEndpoint
-    secret: str
+    secret: Sealed
     cursor: int
+    previous: Sealed | None = None
+    previous_until: datetime | None = None
 
 
 @dataclass
@@ -61,8 +84,16 @@ class FakeWebhookStore:
     async def last_event_seq(self) -> int:
         return len(self.events)
 
-    async def insert_endpoint(self, endpoint: WebhookEndpoint, secret: str, cursor: int) -> None:
+    async def insert_endpoint(self, endpoint: WebhookEndpoint, secret: Sealed, cursor: int) -> None:
         self.t.endpoints[endpoint.id] = EndpointRow(self.t.next_seq(), endpoint, secret, cursor)
+
+    async def rotate_secret(
+        self, endpoint_id: str, secret: Sealed, previous_until: datetime | None
+    ) -> None:
+        row = self.t.endpoints[endpoint_id]
+        row.previous = row.secret if previous_until is not None else None
+        row.previous_until = previous_until
+        row.secret = secret
 
     async def get_endpoint(self, endpoint_id: str, *, lock: bool = False) -> WebhookEndpoint | None:
         row = self.t.endpoints.get(endpoint_id)
@@ -170,8 +201,9 @@ class FakeWebhookStore:
                 Claimed(
                     delivery_id=d.id,
                     attempt=d.attempts,
+                    endpoint_id=row.endpoint.id,
                     url=row.endpoint.url,
-                    secret=row.secret,
+                    secrets=EndpointSecrets(row.secret, row.previous, row.previous_until),
                     event_id=event_id,
                     event_seq=d.event_seq,
                     wallet_id=wallet_id,

@@ -13,6 +13,7 @@ import pytest
 
 from billing_common.clock import FakeClock
 from billing_common.errors import RequestIdConflict
+from ledger_service.adapters.secrets import AesGcmSealer
 from ledger_service.app import commands as cmd
 from ledger_service.app.service import LedgerApp, LedgerPolicy
 from ledger_service.app.webhooks import ENDPOINTS_PER_SCOPE_MAX, CreateEndpoint, WebhookApp
@@ -31,12 +32,14 @@ from ledger_service.domain.webhooks import (
     WebhookEndpoint,
 )
 from tests.unit.ledger.factories import T0
+from tests.unit.ledger.fake_webhooks import FakeResolver
 from tests.unit.ledger.fakes import FakeUnitOfWork
 
 POLICY = RetryPolicy(
     first_delay=timedelta(seconds=10), delay_max=timedelta(minutes=1), attempts_max=3
 )
 LEASE = timedelta(minutes=2)
+SEALER = AesGcmSealer(bytes(range(32)))
 
 
 class FakeSender:
@@ -48,8 +51,12 @@ class FakeSender:
         self.script: list[int | None] = [200]
         self.by_url: dict[str, int] = {}
         self.sent: list[tuple[str, bytes, dict[str, str]]] = []
+        self.addresses: list[str] = []  # where each request was sent (asked, even if it failed)
 
-    async def post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str]:
+    async def post(
+        self, url: str, address: str, body: bytes, headers: dict[str, str]
+    ) -> tuple[int | None, str]:
+        self.addresses.append(address)
         if url in self.by_url:
             status: int | None = self.by_url[url]
         else:
@@ -84,13 +91,20 @@ def sender() -> FakeSender:
 
 
 @pytest.fixture
-def hooks(ledger: LedgerApp, sender: FakeSender) -> WebhookApp:
+def resolver() -> FakeResolver:
+    return FakeResolver()
+
+
+@pytest.fixture
+def hooks(ledger: LedgerApp, sender: FakeSender, resolver: FakeResolver) -> WebhookApp:
     return WebhookApp(
         ledger,
         sender,
         POLICY,
         LEASE,
         RetentionPolicy(timedelta(days=1), timedelta(days=3), batch_size_max=2),
+        resolver=resolver,
+        sealer=SEALER,
     )
 
 
@@ -98,8 +112,8 @@ def idem(request_id: str, method: str, content: str) -> cmd.Idem:
     return cmd.Idem(request_id, method, content.encode())
 
 
-def encode_created(endpoint: WebhookEndpoint, secret: str) -> bytes:
-    return f"{endpoint.id}|{secret}".encode()
+def encode_created(endpoint: WebhookEndpoint) -> bytes:
+    return endpoint.id.encode()
 
 
 async def create(
@@ -116,8 +130,8 @@ async def create(
         types,
         "",
     )
-    endpoint_id, secret = (await hooks.create_endpoint(command, encode_created)).decode().split("|")
-    return endpoint_id, secret
+    stored, secret = await hooks.create_endpoint(command, encode_created)
+    return stored.decode(), secret or ""
 
 
 async def delete(hooks: WebhookApp, request_id: str, endpoint_id: str) -> bytes:
@@ -173,7 +187,8 @@ async def test_creating_an_endpoint_replays_by_request_id_and_a_changed_request_
     w = await wallet(ledger, "c1")
     endpoint_id, secret = await create(hooks, "e1", w)
     assert secret.startswith("whsec_")
-    assert await create(hooks, "e1", w) == (endpoint_id, secret)  # same endpoint, same secret
+    # The same endpoint; its secret was shown once and is not kept in the stored response.
+    assert await create(hooks, "e1", w) == (endpoint_id, "")
     with pytest.raises(RequestIdConflict):
         await create(hooks, "e1", w, url="https://elsewhere.test/hook")
     listed = await hooks.list_endpoints(w, 0, 100)

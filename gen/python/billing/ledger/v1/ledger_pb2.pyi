@@ -1111,6 +1111,26 @@ class ListWebhookDeliveriesResponse(_message.Message):
     next_page_token: str
     def __init__(self, deliveries: _Optional[_Iterable[_Union[WebhookDelivery, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
+class RotateWebhookSecretRequest(_message.Message):
+    __slots__ = ("request_id", "endpoint_id", "overlap")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    ENDPOINT_ID_FIELD_NUMBER: _ClassVar[int]
+    OVERLAP_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    endpoint_id: str
+    overlap: _duration_pb2.Duration
+    def __init__(self, request_id: _Optional[str] = ..., endpoint_id: _Optional[str] = ..., overlap: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class RotateWebhookSecretResponse(_message.Message):
+    __slots__ = ("endpoint", "secret", "previous_secret_expire_time")
+    ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    SECRET_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_SECRET_EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    endpoint: WebhookEndpoint
+    secret: str
+    previous_secret_expire_time: _timestamp_pb2.Timestamp
+    def __init__(self, endpoint: _Optional[_Union[WebhookEndpoint, _Mapping]] = ..., secret: _Optional[str] = ..., previous_secret_expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
 class CreateAllotmentScheduleRequest(_message.Message):
     __slots__ = ("request_id", "schedule")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]

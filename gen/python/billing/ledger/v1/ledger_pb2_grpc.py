@@ -195,6 +195,11 @@ class LedgerServiceStub:
                 request_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.ListWebhookDeliveriesRequest.SerializeToString,
                 response_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.ListWebhookDeliveriesResponse.FromString,
                 _registered_method=True)
+        self.RotateWebhookSecret = channel.unary_unary(
+                '/billing.ledger.v1.LedgerService/RotateWebhookSecret',
+                request_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.RotateWebhookSecretRequest.SerializeToString,
+                response_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.RotateWebhookSecretResponse.FromString,
+                _registered_method=True)
 
 
 class LedgerServiceServicer:
@@ -428,6 +433,15 @@ class LedgerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RotateWebhookSecret(self, request, context):
+        """Gives a webhook endpoint a new signing secret, returned only here. During the overlap window
+        deliveries carry both signatures (Billing-Signature: t=...,v1=<new>,v1=<old>), after it only
+        the new one's.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LedgerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -590,6 +604,11 @@ def add_LedgerServiceServicer_to_server(servicer, server):
                     servicer.ListWebhookDeliveries,
                     request_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.ListWebhookDeliveriesRequest.FromString,
                     response_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.ListWebhookDeliveriesResponse.SerializeToString,
+            ),
+            'RotateWebhookSecret': grpc.unary_unary_rpc_method_handler(
+                    servicer.RotateWebhookSecret,
+                    request_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.RotateWebhookSecretRequest.FromString,
+                    response_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.RotateWebhookSecretResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1457,6 +1476,33 @@ class LedgerService:
             '/billing.ledger.v1.LedgerService/ListWebhookDeliveries',
             billing_dot_ledger_dot_v1_dot_ledger__pb2.ListWebhookDeliveriesRequest.SerializeToString,
             billing_dot_ledger_dot_v1_dot_ledger__pb2.ListWebhookDeliveriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RotateWebhookSecret(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.ledger.v1.LedgerService/RotateWebhookSecret',
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.RotateWebhookSecretRequest.SerializeToString,
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.RotateWebhookSecretResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -5933,7 +5933,8 @@ type CreateWebhookEndpointResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The new endpoint.
 	Endpoint *WebhookEndpoint `protobuf:"bytes,1,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
-	// The HMAC-SHA256 key of the Billing-Signature header. Shown only here: store it.
+	// The HMAC-SHA256 key of the Billing-Signature header. Shown only here, and only on the call
+	// that created the endpoint (a replay of the request_id answers with it empty): store it.
 	Secret        string `protobuf:"bytes,2,opt,name=secret,proto3" json:"secret,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -6331,6 +6332,136 @@ func (x *ListWebhookDeliveriesResponse) GetNextPageToken() string {
 	return ""
 }
 
+// Request of RotateWebhookSecret.
+type RotateWebhookSecretRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Idempotency key chosen by the caller.
+	RequestId string `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The endpoint.
+	EndpointId string `protobuf:"bytes,2,opt,name=endpoint_id,json=endpointId,proto3" json:"endpoint_id,omitempty"`
+	// How long the replaced secret still signs deliveries, beside the new one (0 to 7 days; unset:
+	// 24 hours; zero: not at all). A second rotation within the window forgets the oldest secret.
+	Overlap       *durationpb.Duration `protobuf:"bytes,3,opt,name=overlap,proto3" json:"overlap,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateWebhookSecretRequest) Reset() {
+	*x = RotateWebhookSecretRequest{}
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[76]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateWebhookSecretRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateWebhookSecretRequest) ProtoMessage() {}
+
+func (x *RotateWebhookSecretRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[76]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateWebhookSecretRequest.ProtoReflect.Descriptor instead.
+func (*RotateWebhookSecretRequest) Descriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{76}
+}
+
+func (x *RotateWebhookSecretRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *RotateWebhookSecretRequest) GetEndpointId() string {
+	if x != nil {
+		return x.EndpointId
+	}
+	return ""
+}
+
+func (x *RotateWebhookSecretRequest) GetOverlap() *durationpb.Duration {
+	if x != nil {
+		return x.Overlap
+	}
+	return nil
+}
+
+// Response of RotateWebhookSecret.
+type RotateWebhookSecretResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The endpoint.
+	Endpoint *WebhookEndpoint `protobuf:"bytes,1,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	// The new HMAC-SHA256 key. Shown only here, and only on the call that rotated (a replay of the
+	// request_id answers with it empty): store it.
+	Secret string `protobuf:"bytes,2,opt,name=secret,proto3" json:"secret,omitempty"`
+	// When the replaced secret stops signing deliveries; unset when the overlap was zero.
+	PreviousSecretExpireTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=previous_secret_expire_time,json=previousSecretExpireTime,proto3" json:"previous_secret_expire_time,omitempty"`
+	unknownFields            protoimpl.UnknownFields
+	sizeCache                protoimpl.SizeCache
+}
+
+func (x *RotateWebhookSecretResponse) Reset() {
+	*x = RotateWebhookSecretResponse{}
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[77]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateWebhookSecretResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateWebhookSecretResponse) ProtoMessage() {}
+
+func (x *RotateWebhookSecretResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[77]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateWebhookSecretResponse.ProtoReflect.Descriptor instead.
+func (*RotateWebhookSecretResponse) Descriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{77}
+}
+
+func (x *RotateWebhookSecretResponse) GetEndpoint() *WebhookEndpoint {
+	if x != nil {
+		return x.Endpoint
+	}
+	return nil
+}
+
+func (x *RotateWebhookSecretResponse) GetSecret() string {
+	if x != nil {
+		return x.Secret
+	}
+	return ""
+}
+
+func (x *RotateWebhookSecretResponse) GetPreviousSecretExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PreviousSecretExpireTime
+	}
+	return nil
+}
+
 // Request of CreateAllotmentSchedule.
 type CreateAllotmentScheduleRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -6344,7 +6475,7 @@ type CreateAllotmentScheduleRequest struct {
 
 func (x *CreateAllotmentScheduleRequest) Reset() {
 	*x = CreateAllotmentScheduleRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[76]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6356,7 +6487,7 @@ func (x *CreateAllotmentScheduleRequest) String() string {
 func (*CreateAllotmentScheduleRequest) ProtoMessage() {}
 
 func (x *CreateAllotmentScheduleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[76]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6369,7 +6500,7 @@ func (x *CreateAllotmentScheduleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAllotmentScheduleRequest.ProtoReflect.Descriptor instead.
 func (*CreateAllotmentScheduleRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{76}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *CreateAllotmentScheduleRequest) GetRequestId() string {
@@ -6397,7 +6528,7 @@ type CreateAllotmentScheduleResponse struct {
 
 func (x *CreateAllotmentScheduleResponse) Reset() {
 	*x = CreateAllotmentScheduleResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[77]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6409,7 +6540,7 @@ func (x *CreateAllotmentScheduleResponse) String() string {
 func (*CreateAllotmentScheduleResponse) ProtoMessage() {}
 
 func (x *CreateAllotmentScheduleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[77]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6422,7 +6553,7 @@ func (x *CreateAllotmentScheduleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAllotmentScheduleResponse.ProtoReflect.Descriptor instead.
 func (*CreateAllotmentScheduleResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{77}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *CreateAllotmentScheduleResponse) GetSchedule() *AllotmentSchedule {
@@ -6443,7 +6574,7 @@ type ListAllotmentSchedulesRequest struct {
 
 func (x *ListAllotmentSchedulesRequest) Reset() {
 	*x = ListAllotmentSchedulesRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[78]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6455,7 +6586,7 @@ func (x *ListAllotmentSchedulesRequest) String() string {
 func (*ListAllotmentSchedulesRequest) ProtoMessage() {}
 
 func (x *ListAllotmentSchedulesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[78]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6468,7 +6599,7 @@ func (x *ListAllotmentSchedulesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAllotmentSchedulesRequest.ProtoReflect.Descriptor instead.
 func (*ListAllotmentSchedulesRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{78}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *ListAllotmentSchedulesRequest) GetWalletId() string {
@@ -6489,7 +6620,7 @@ type ListAllotmentSchedulesResponse struct {
 
 func (x *ListAllotmentSchedulesResponse) Reset() {
 	*x = ListAllotmentSchedulesResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[79]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6501,7 +6632,7 @@ func (x *ListAllotmentSchedulesResponse) String() string {
 func (*ListAllotmentSchedulesResponse) ProtoMessage() {}
 
 func (x *ListAllotmentSchedulesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[79]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6514,7 +6645,7 @@ func (x *ListAllotmentSchedulesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAllotmentSchedulesResponse.ProtoReflect.Descriptor instead.
 func (*ListAllotmentSchedulesResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{79}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *ListAllotmentSchedulesResponse) GetSchedules() []*AllotmentSchedule {
@@ -6539,7 +6670,7 @@ type EndAllotmentScheduleRequest struct {
 
 func (x *EndAllotmentScheduleRequest) Reset() {
 	*x = EndAllotmentScheduleRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[80]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6551,7 +6682,7 @@ func (x *EndAllotmentScheduleRequest) String() string {
 func (*EndAllotmentScheduleRequest) ProtoMessage() {}
 
 func (x *EndAllotmentScheduleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[80]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6564,7 +6695,7 @@ func (x *EndAllotmentScheduleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndAllotmentScheduleRequest.ProtoReflect.Descriptor instead.
 func (*EndAllotmentScheduleRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{80}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *EndAllotmentScheduleRequest) GetRequestId() string {
@@ -6599,7 +6730,7 @@ type EndAllotmentScheduleResponse struct {
 
 func (x *EndAllotmentScheduleResponse) Reset() {
 	*x = EndAllotmentScheduleResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[81]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6611,7 +6742,7 @@ func (x *EndAllotmentScheduleResponse) String() string {
 func (*EndAllotmentScheduleResponse) ProtoMessage() {}
 
 func (x *EndAllotmentScheduleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[81]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6624,7 +6755,7 @@ func (x *EndAllotmentScheduleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndAllotmentScheduleResponse.ProtoReflect.Descriptor instead.
 func (*EndAllotmentScheduleResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{81}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *EndAllotmentScheduleResponse) GetSchedule() *AllotmentSchedule {
@@ -7106,7 +7237,17 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"\n" +
 	"deliveries\x18\x01 \x03(\v2\".billing.ledger.v1.WebhookDeliveryR\n" +
 	"deliveries\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x81\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x91\x01\n" +
+	"\x1aRotateWebhookSecretRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x1f\n" +
+	"\vendpoint_id\x18\x02 \x01(\tR\n" +
+	"endpointId\x123\n" +
+	"\aoverlap\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\aoverlap\"\xd0\x01\n" +
+	"\x1bRotateWebhookSecretResponse\x12>\n" +
+	"\bendpoint\x18\x01 \x01(\v2\".billing.ledger.v1.WebhookEndpointR\bendpoint\x12\x16\n" +
+	"\x06secret\x18\x02 \x01(\tR\x06secret\x12Y\n" +
+	"\x1bprevious_secret_expire_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x18previousSecretExpireTime\"\x81\x01\n" +
 	"\x1eCreateAllotmentScheduleRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12@\n" +
@@ -7200,7 +7341,7 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x1cALLOTMENT_EXPIRY_UNSPECIFIED\x10\x00\x12\"\n" +
 	"\x1eALLOTMENT_EXPIRY_END_OF_PERIOD\x10\x01\x12#\n" +
 	"\x1fALLOTMENT_EXPIRY_AFTER_DURATION\x10\x02\x12\x1a\n" +
-	"\x16ALLOTMENT_EXPIRY_NEVER\x10\x032\x86\x19\n" +
+	"\x16ALLOTMENT_EXPIRY_NEVER\x10\x032\xfc\x19\n" +
 	"\rLedgerService\x12_\n" +
 	"\fCreateWallet\x12&.billing.ledger.v1.CreateWalletRequest\x1a'.billing.ledger.v1.CreateWalletResponse\x12V\n" +
 	"\tGetWallet\x12#.billing.ledger.v1.GetWalletRequest\x1a$.billing.ledger.v1.GetWalletResponse\x12\\\n" +
@@ -7238,7 +7379,8 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x15CreateWebhookEndpoint\x12/.billing.ledger.v1.CreateWebhookEndpointRequest\x1a0.billing.ledger.v1.CreateWebhookEndpointResponse\x12w\n" +
 	"\x14ListWebhookEndpoints\x12..billing.ledger.v1.ListWebhookEndpointsRequest\x1a/.billing.ledger.v1.ListWebhookEndpointsResponse\x12z\n" +
 	"\x15DeleteWebhookEndpoint\x12/.billing.ledger.v1.DeleteWebhookEndpointRequest\x1a0.billing.ledger.v1.DeleteWebhookEndpointResponse\x12z\n" +
-	"\x15ListWebhookDeliveries\x12/.billing.ledger.v1.ListWebhookDeliveriesRequest\x1a0.billing.ledger.v1.ListWebhookDeliveriesResponseB\xd8\x01\n" +
+	"\x15ListWebhookDeliveries\x12/.billing.ledger.v1.ListWebhookDeliveriesRequest\x1a0.billing.ledger.v1.ListWebhookDeliveriesResponse\x12t\n" +
+	"\x13RotateWebhookSecret\x12-.billing.ledger.v1.RotateWebhookSecretRequest\x1a..billing.ledger.v1.RotateWebhookSecretResponseB\xd8\x01\n" +
 	"\x15com.billing.ledger.v1B\vLedgerProtoP\x01ZLgithub.com/billing-backend/billing/clients/go/gen/billing/ledger/v1;ledgerv1\xa2\x02\x03BLX\xaa\x02\x11Billing.Ledger.V1\xca\x02\x11Billing\\Ledger\\V1\xe2\x02\x1dBilling\\Ledger\\V1\\GPBMetadata\xea\x02\x13Billing::Ledger::V1b\x06proto3"
 
 var (
@@ -7254,7 +7396,7 @@ func file_billing_ledger_v1_ledger_proto_rawDescGZIP() []byte {
 }
 
 var file_billing_ledger_v1_ledger_proto_enumTypes = make([]protoimpl.EnumInfo, 12)
-var file_billing_ledger_v1_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 87)
+var file_billing_ledger_v1_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 89)
 var file_billing_ledger_v1_ledger_proto_goTypes = []any{
 	(OveragePolicy)(0),                      // 0: billing.ledger.v1.OveragePolicy
 	(GrantKind)(0),                          // 1: billing.ledger.v1.GrantKind
@@ -7344,89 +7486,91 @@ var file_billing_ledger_v1_ledger_proto_goTypes = []any{
 	(*DeleteWebhookEndpointResponse)(nil),   // 85: billing.ledger.v1.DeleteWebhookEndpointResponse
 	(*ListWebhookDeliveriesRequest)(nil),    // 86: billing.ledger.v1.ListWebhookDeliveriesRequest
 	(*ListWebhookDeliveriesResponse)(nil),   // 87: billing.ledger.v1.ListWebhookDeliveriesResponse
-	(*CreateAllotmentScheduleRequest)(nil),  // 88: billing.ledger.v1.CreateAllotmentScheduleRequest
-	(*CreateAllotmentScheduleResponse)(nil), // 89: billing.ledger.v1.CreateAllotmentScheduleResponse
-	(*ListAllotmentSchedulesRequest)(nil),   // 90: billing.ledger.v1.ListAllotmentSchedulesRequest
-	(*ListAllotmentSchedulesResponse)(nil),  // 91: billing.ledger.v1.ListAllotmentSchedulesResponse
-	(*EndAllotmentScheduleRequest)(nil),     // 92: billing.ledger.v1.EndAllotmentScheduleRequest
-	(*EndAllotmentScheduleResponse)(nil),    // 93: billing.ledger.v1.EndAllotmentScheduleResponse
-	nil,                                     // 94: billing.ledger.v1.Wallet.MetadataEntry
-	nil,                                     // 95: billing.ledger.v1.Grant.MetadataEntry
-	nil,                                     // 96: billing.ledger.v1.CreateWalletRequest.MetadataEntry
-	nil,                                     // 97: billing.ledger.v1.CreateGrantRequest.MetadataEntry
-	nil,                                     // 98: billing.ledger.v1.DebitRequest.MetadataEntry
-	(*durationpb.Duration)(nil),             // 99: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),           // 100: google.protobuf.Timestamp
-	(*v1.ItemError)(nil),                    // 101: billing.type.v1.ItemError
-	(*v1.TimeRange)(nil),                    // 102: billing.type.v1.TimeRange
+	(*RotateWebhookSecretRequest)(nil),      // 88: billing.ledger.v1.RotateWebhookSecretRequest
+	(*RotateWebhookSecretResponse)(nil),     // 89: billing.ledger.v1.RotateWebhookSecretResponse
+	(*CreateAllotmentScheduleRequest)(nil),  // 90: billing.ledger.v1.CreateAllotmentScheduleRequest
+	(*CreateAllotmentScheduleResponse)(nil), // 91: billing.ledger.v1.CreateAllotmentScheduleResponse
+	(*ListAllotmentSchedulesRequest)(nil),   // 92: billing.ledger.v1.ListAllotmentSchedulesRequest
+	(*ListAllotmentSchedulesResponse)(nil),  // 93: billing.ledger.v1.ListAllotmentSchedulesResponse
+	(*EndAllotmentScheduleRequest)(nil),     // 94: billing.ledger.v1.EndAllotmentScheduleRequest
+	(*EndAllotmentScheduleResponse)(nil),    // 95: billing.ledger.v1.EndAllotmentScheduleResponse
+	nil,                                     // 96: billing.ledger.v1.Wallet.MetadataEntry
+	nil,                                     // 97: billing.ledger.v1.Grant.MetadataEntry
+	nil,                                     // 98: billing.ledger.v1.CreateWalletRequest.MetadataEntry
+	nil,                                     // 99: billing.ledger.v1.CreateGrantRequest.MetadataEntry
+	nil,                                     // 100: billing.ledger.v1.DebitRequest.MetadataEntry
+	(*durationpb.Duration)(nil),             // 101: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),           // 102: google.protobuf.Timestamp
+	(*v1.ItemError)(nil),                    // 103: billing.type.v1.ItemError
+	(*v1.TimeRange)(nil),                    // 104: billing.type.v1.TimeRange
 }
 var file_billing_ledger_v1_ledger_proto_depIdxs = []int32{
 	0,   // 0: billing.ledger.v1.Wallet.overage_policy:type_name -> billing.ledger.v1.OveragePolicy
-	99,  // 1: billing.ledger.v1.Wallet.late_event_grace_period:type_name -> google.protobuf.Duration
-	94,  // 2: billing.ledger.v1.Wallet.metadata:type_name -> billing.ledger.v1.Wallet.MetadataEntry
-	100, // 3: billing.ledger.v1.Wallet.create_time:type_name -> google.protobuf.Timestamp
+	101, // 1: billing.ledger.v1.Wallet.late_event_grace_period:type_name -> google.protobuf.Duration
+	96,  // 2: billing.ledger.v1.Wallet.metadata:type_name -> billing.ledger.v1.Wallet.MetadataEntry
+	102, // 3: billing.ledger.v1.Wallet.create_time:type_name -> google.protobuf.Timestamp
 	1,   // 4: billing.ledger.v1.Grant.kind:type_name -> billing.ledger.v1.GrantKind
-	100, // 5: billing.ledger.v1.Grant.effective_time:type_name -> google.protobuf.Timestamp
-	100, // 6: billing.ledger.v1.Grant.expire_time:type_name -> google.protobuf.Timestamp
+	102, // 5: billing.ledger.v1.Grant.effective_time:type_name -> google.protobuf.Timestamp
+	102, // 6: billing.ledger.v1.Grant.expire_time:type_name -> google.protobuf.Timestamp
 	13,  // 7: billing.ledger.v1.Grant.cost_basis:type_name -> billing.ledger.v1.CostBasis
-	95,  // 8: billing.ledger.v1.Grant.metadata:type_name -> billing.ledger.v1.Grant.MetadataEntry
+	97,  // 8: billing.ledger.v1.Grant.metadata:type_name -> billing.ledger.v1.Grant.MetadataEntry
 	2,   // 9: billing.ledger.v1.Grant.state:type_name -> billing.ledger.v1.GrantState
-	100, // 10: billing.ledger.v1.Grant.create_time:type_name -> google.protobuf.Timestamp
-	100, // 11: billing.ledger.v1.Grant.void_time:type_name -> google.protobuf.Timestamp
+	102, // 10: billing.ledger.v1.Grant.create_time:type_name -> google.protobuf.Timestamp
+	102, // 11: billing.ledger.v1.Grant.void_time:type_name -> google.protobuf.Timestamp
 	3,   // 12: billing.ledger.v1.Entry.type:type_name -> billing.ledger.v1.EntryType
-	100, // 13: billing.ledger.v1.Entry.occurred_time:type_name -> google.protobuf.Timestamp
-	100, // 14: billing.ledger.v1.Entry.book_time:type_name -> google.protobuf.Timestamp
+	102, // 13: billing.ledger.v1.Entry.occurred_time:type_name -> google.protobuf.Timestamp
+	102, // 14: billing.ledger.v1.Entry.book_time:type_name -> google.protobuf.Timestamp
 	15,  // 15: billing.ledger.v1.Entry.allocations:type_name -> billing.ledger.v1.Allocation
 	1,   // 16: billing.ledger.v1.GrantBalance.kind:type_name -> billing.ledger.v1.GrantKind
 	2,   // 17: billing.ledger.v1.GrantBalance.state:type_name -> billing.ledger.v1.GrantState
-	100, // 18: billing.ledger.v1.GrantBalance.effective_time:type_name -> google.protobuf.Timestamp
-	100, // 19: billing.ledger.v1.GrantBalance.expire_time:type_name -> google.protobuf.Timestamp
-	100, // 20: billing.ledger.v1.Balance.as_of_time:type_name -> google.protobuf.Timestamp
+	102, // 18: billing.ledger.v1.GrantBalance.effective_time:type_name -> google.protobuf.Timestamp
+	102, // 19: billing.ledger.v1.GrantBalance.expire_time:type_name -> google.protobuf.Timestamp
+	102, // 20: billing.ledger.v1.Balance.as_of_time:type_name -> google.protobuf.Timestamp
 	17,  // 21: billing.ledger.v1.Balance.grants:type_name -> billing.ledger.v1.GrantBalance
 	4,   // 22: billing.ledger.v1.Hold.state:type_name -> billing.ledger.v1.HoldState
-	100, // 23: billing.ledger.v1.Hold.create_time:type_name -> google.protobuf.Timestamp
-	100, // 24: billing.ledger.v1.Hold.expire_time:type_name -> google.protobuf.Timestamp
-	100, // 25: billing.ledger.v1.Hold.end_time:type_name -> google.protobuf.Timestamp
+	102, // 23: billing.ledger.v1.Hold.create_time:type_name -> google.protobuf.Timestamp
+	102, // 24: billing.ledger.v1.Hold.expire_time:type_name -> google.protobuf.Timestamp
+	102, // 25: billing.ledger.v1.Hold.end_time:type_name -> google.protobuf.Timestamp
 	15,  // 26: billing.ledger.v1.Hold.allocations:type_name -> billing.ledger.v1.Allocation
 	5,   // 27: billing.ledger.v1.WalletEvent.type:type_name -> billing.ledger.v1.WalletEventType
-	100, // 28: billing.ledger.v1.WalletEvent.occurred_time:type_name -> google.protobuf.Timestamp
+	102, // 28: billing.ledger.v1.WalletEvent.occurred_time:type_name -> google.protobuf.Timestamp
 	1,   // 29: billing.ledger.v1.TopUpRule.kind:type_name -> billing.ledger.v1.GrantKind
-	99,  // 30: billing.ledger.v1.TopUpRule.expire_after:type_name -> google.protobuf.Duration
+	101, // 30: billing.ledger.v1.TopUpRule.expire_after:type_name -> google.protobuf.Duration
 	6,   // 31: billing.ledger.v1.TopUpRule.payment:type_name -> billing.ledger.v1.TopUpPayment
-	100, // 32: billing.ledger.v1.TopUpRule.expire_time:type_name -> google.protobuf.Timestamp
+	102, // 32: billing.ledger.v1.TopUpRule.expire_time:type_name -> google.protobuf.Timestamp
 	7,   // 33: billing.ledger.v1.TopUp.state:type_name -> billing.ledger.v1.TopUpState
-	100, // 34: billing.ledger.v1.TopUp.create_time:type_name -> google.protobuf.Timestamp
-	100, // 35: billing.ledger.v1.TopUp.end_time:type_name -> google.protobuf.Timestamp
+	102, // 34: billing.ledger.v1.TopUp.create_time:type_name -> google.protobuf.Timestamp
+	102, // 35: billing.ledger.v1.TopUp.end_time:type_name -> google.protobuf.Timestamp
 	1,   // 36: billing.ledger.v1.AllotmentSchedule.kind:type_name -> billing.ledger.v1.GrantKind
 	10,  // 37: billing.ledger.v1.AllotmentSchedule.cadence:type_name -> billing.ledger.v1.AllotmentCadence
-	100, // 38: billing.ledger.v1.AllotmentSchedule.anchor_time:type_name -> google.protobuf.Timestamp
+	102, // 38: billing.ledger.v1.AllotmentSchedule.anchor_time:type_name -> google.protobuf.Timestamp
 	11,  // 39: billing.ledger.v1.AllotmentSchedule.expiry:type_name -> billing.ledger.v1.AllotmentExpiry
-	99,  // 40: billing.ledger.v1.AllotmentSchedule.expire_after:type_name -> google.protobuf.Duration
-	100, // 41: billing.ledger.v1.AllotmentSchedule.end_time:type_name -> google.protobuf.Timestamp
+	101, // 40: billing.ledger.v1.AllotmentSchedule.expire_after:type_name -> google.protobuf.Duration
+	102, // 41: billing.ledger.v1.AllotmentSchedule.end_time:type_name -> google.protobuf.Timestamp
 	9,   // 42: billing.ledger.v1.AlertRule.kind:type_name -> billing.ledger.v1.AlertKind
-	99,  // 43: billing.ledger.v1.AlertRule.min_interval:type_name -> google.protobuf.Duration
-	100, // 44: billing.ledger.v1.AlertRule.last_fire_time:type_name -> google.protobuf.Timestamp
+	101, // 43: billing.ledger.v1.AlertRule.min_interval:type_name -> google.protobuf.Duration
+	102, // 44: billing.ledger.v1.AlertRule.last_fire_time:type_name -> google.protobuf.Timestamp
 	5,   // 45: billing.ledger.v1.WebhookEndpoint.types:type_name -> billing.ledger.v1.WalletEventType
-	100, // 46: billing.ledger.v1.WebhookEndpoint.create_time:type_name -> google.protobuf.Timestamp
-	100, // 47: billing.ledger.v1.WebhookEndpoint.delete_time:type_name -> google.protobuf.Timestamp
-	100, // 48: billing.ledger.v1.WebhookAttempt.attempt_time:type_name -> google.protobuf.Timestamp
+	102, // 46: billing.ledger.v1.WebhookEndpoint.create_time:type_name -> google.protobuf.Timestamp
+	102, // 47: billing.ledger.v1.WebhookEndpoint.delete_time:type_name -> google.protobuf.Timestamp
+	102, // 48: billing.ledger.v1.WebhookAttempt.attempt_time:type_name -> google.protobuf.Timestamp
 	5,   // 49: billing.ledger.v1.WebhookDelivery.event_type:type_name -> billing.ledger.v1.WalletEventType
 	8,   // 50: billing.ledger.v1.WebhookDelivery.state:type_name -> billing.ledger.v1.WebhookDeliveryState
-	100, // 51: billing.ledger.v1.WebhookDelivery.next_attempt_time:type_name -> google.protobuf.Timestamp
-	100, // 52: billing.ledger.v1.WebhookDelivery.create_time:type_name -> google.protobuf.Timestamp
-	100, // 53: billing.ledger.v1.WebhookDelivery.end_time:type_name -> google.protobuf.Timestamp
+	102, // 51: billing.ledger.v1.WebhookDelivery.next_attempt_time:type_name -> google.protobuf.Timestamp
+	102, // 52: billing.ledger.v1.WebhookDelivery.create_time:type_name -> google.protobuf.Timestamp
+	102, // 53: billing.ledger.v1.WebhookDelivery.end_time:type_name -> google.protobuf.Timestamp
 	26,  // 54: billing.ledger.v1.WebhookDelivery.attempt_log:type_name -> billing.ledger.v1.WebhookAttempt
 	0,   // 55: billing.ledger.v1.CreateWalletRequest.overage_policy:type_name -> billing.ledger.v1.OveragePolicy
-	99,  // 56: billing.ledger.v1.CreateWalletRequest.late_event_grace_period:type_name -> google.protobuf.Duration
-	96,  // 57: billing.ledger.v1.CreateWalletRequest.metadata:type_name -> billing.ledger.v1.CreateWalletRequest.MetadataEntry
+	101, // 56: billing.ledger.v1.CreateWalletRequest.late_event_grace_period:type_name -> google.protobuf.Duration
+	98,  // 57: billing.ledger.v1.CreateWalletRequest.metadata:type_name -> billing.ledger.v1.CreateWalletRequest.MetadataEntry
 	12,  // 58: billing.ledger.v1.CreateWalletResponse.wallet:type_name -> billing.ledger.v1.Wallet
 	12,  // 59: billing.ledger.v1.GetWalletResponse.wallet:type_name -> billing.ledger.v1.Wallet
 	12,  // 60: billing.ledger.v1.ListWalletsResponse.wallets:type_name -> billing.ledger.v1.Wallet
 	1,   // 61: billing.ledger.v1.CreateGrantRequest.kind:type_name -> billing.ledger.v1.GrantKind
-	100, // 62: billing.ledger.v1.CreateGrantRequest.effective_time:type_name -> google.protobuf.Timestamp
-	100, // 63: billing.ledger.v1.CreateGrantRequest.expire_time:type_name -> google.protobuf.Timestamp
+	102, // 62: billing.ledger.v1.CreateGrantRequest.effective_time:type_name -> google.protobuf.Timestamp
+	102, // 63: billing.ledger.v1.CreateGrantRequest.expire_time:type_name -> google.protobuf.Timestamp
 	13,  // 64: billing.ledger.v1.CreateGrantRequest.cost_basis:type_name -> billing.ledger.v1.CostBasis
-	97,  // 65: billing.ledger.v1.CreateGrantRequest.metadata:type_name -> billing.ledger.v1.CreateGrantRequest.MetadataEntry
+	99,  // 65: billing.ledger.v1.CreateGrantRequest.metadata:type_name -> billing.ledger.v1.CreateGrantRequest.MetadataEntry
 	14,  // 66: billing.ledger.v1.CreateGrantResponse.grant:type_name -> billing.ledger.v1.Grant
 	16,  // 67: billing.ledger.v1.CreateGrantResponse.entries:type_name -> billing.ledger.v1.Entry
 	14,  // 68: billing.ledger.v1.GetGrantResponse.grant:type_name -> billing.ledger.v1.Grant
@@ -7434,22 +7578,22 @@ var file_billing_ledger_v1_ledger_proto_depIdxs = []int32{
 	14,  // 70: billing.ledger.v1.ListGrantsResponse.grants:type_name -> billing.ledger.v1.Grant
 	14,  // 71: billing.ledger.v1.VoidGrantResponse.grant:type_name -> billing.ledger.v1.Grant
 	16,  // 72: billing.ledger.v1.VoidGrantResponse.entry:type_name -> billing.ledger.v1.Entry
-	100, // 73: billing.ledger.v1.DebitRequest.occurred_time:type_name -> google.protobuf.Timestamp
-	98,  // 74: billing.ledger.v1.DebitRequest.metadata:type_name -> billing.ledger.v1.DebitRequest.MetadataEntry
+	102, // 73: billing.ledger.v1.DebitRequest.occurred_time:type_name -> google.protobuf.Timestamp
+	100, // 74: billing.ledger.v1.DebitRequest.metadata:type_name -> billing.ledger.v1.DebitRequest.MetadataEntry
 	16,  // 75: billing.ledger.v1.DebitResponse.entry:type_name -> billing.ledger.v1.Entry
 	43,  // 76: billing.ledger.v1.DebitBatchRequest.debits:type_name -> billing.ledger.v1.DebitRequest
 	16,  // 77: billing.ledger.v1.DebitResult.entry:type_name -> billing.ledger.v1.Entry
-	101, // 78: billing.ledger.v1.DebitResult.error:type_name -> billing.type.v1.ItemError
+	103, // 78: billing.ledger.v1.DebitResult.error:type_name -> billing.type.v1.ItemError
 	46,  // 79: billing.ledger.v1.DebitBatchResponse.results:type_name -> billing.ledger.v1.DebitResult
 	16,  // 80: billing.ledger.v1.RefundDebitResponse.entries:type_name -> billing.ledger.v1.Entry
-	100, // 81: billing.ledger.v1.GetBalanceRequest.as_of_time:type_name -> google.protobuf.Timestamp
+	102, // 81: billing.ledger.v1.GetBalanceRequest.as_of_time:type_name -> google.protobuf.Timestamp
 	18,  // 82: billing.ledger.v1.GetBalanceResponse.balance:type_name -> billing.ledger.v1.Balance
 	3,   // 83: billing.ledger.v1.ListEntriesRequest.types:type_name -> billing.ledger.v1.EntryType
-	102, // 84: billing.ledger.v1.ListEntriesRequest.book_time_range:type_name -> billing.type.v1.TimeRange
+	104, // 84: billing.ledger.v1.ListEntriesRequest.book_time_range:type_name -> billing.type.v1.TimeRange
 	16,  // 85: billing.ledger.v1.ListEntriesResponse.entries:type_name -> billing.ledger.v1.Entry
 	16,  // 86: billing.ledger.v1.RunExpiryResponse.entries:type_name -> billing.ledger.v1.Entry
 	28,  // 87: billing.ledger.v1.VerifyWalletResponse.differences:type_name -> billing.ledger.v1.VerifyDifference
-	99,  // 88: billing.ledger.v1.CreateHoldRequest.timeout:type_name -> google.protobuf.Duration
+	101, // 88: billing.ledger.v1.CreateHoldRequest.timeout:type_name -> google.protobuf.Duration
 	19,  // 89: billing.ledger.v1.CreateHoldResponse.hold:type_name -> billing.ledger.v1.Hold
 	16,  // 90: billing.ledger.v1.CreateHoldResponse.entry:type_name -> billing.ledger.v1.Entry
 	19,  // 91: billing.ledger.v1.CaptureHoldResponse.hold:type_name -> billing.ledger.v1.Hold
@@ -7473,80 +7617,85 @@ var file_billing_ledger_v1_ledger_proto_depIdxs = []int32{
 	25,  // 109: billing.ledger.v1.DeleteWebhookEndpointResponse.endpoint:type_name -> billing.ledger.v1.WebhookEndpoint
 	8,   // 110: billing.ledger.v1.ListWebhookDeliveriesRequest.state:type_name -> billing.ledger.v1.WebhookDeliveryState
 	27,  // 111: billing.ledger.v1.ListWebhookDeliveriesResponse.deliveries:type_name -> billing.ledger.v1.WebhookDelivery
-	23,  // 112: billing.ledger.v1.CreateAllotmentScheduleRequest.schedule:type_name -> billing.ledger.v1.AllotmentSchedule
-	23,  // 113: billing.ledger.v1.CreateAllotmentScheduleResponse.schedule:type_name -> billing.ledger.v1.AllotmentSchedule
-	23,  // 114: billing.ledger.v1.ListAllotmentSchedulesResponse.schedules:type_name -> billing.ledger.v1.AllotmentSchedule
-	100, // 115: billing.ledger.v1.EndAllotmentScheduleRequest.end_time:type_name -> google.protobuf.Timestamp
-	23,  // 116: billing.ledger.v1.EndAllotmentScheduleResponse.schedule:type_name -> billing.ledger.v1.AllotmentSchedule
-	29,  // 117: billing.ledger.v1.LedgerService.CreateWallet:input_type -> billing.ledger.v1.CreateWalletRequest
-	31,  // 118: billing.ledger.v1.LedgerService.GetWallet:input_type -> billing.ledger.v1.GetWalletRequest
-	33,  // 119: billing.ledger.v1.LedgerService.ListWallets:input_type -> billing.ledger.v1.ListWalletsRequest
-	35,  // 120: billing.ledger.v1.LedgerService.CreateGrant:input_type -> billing.ledger.v1.CreateGrantRequest
-	37,  // 121: billing.ledger.v1.LedgerService.GetGrant:input_type -> billing.ledger.v1.GetGrantRequest
-	39,  // 122: billing.ledger.v1.LedgerService.ListGrants:input_type -> billing.ledger.v1.ListGrantsRequest
-	41,  // 123: billing.ledger.v1.LedgerService.VoidGrant:input_type -> billing.ledger.v1.VoidGrantRequest
-	43,  // 124: billing.ledger.v1.LedgerService.Debit:input_type -> billing.ledger.v1.DebitRequest
-	45,  // 125: billing.ledger.v1.LedgerService.DebitBatch:input_type -> billing.ledger.v1.DebitBatchRequest
-	48,  // 126: billing.ledger.v1.LedgerService.RefundDebit:input_type -> billing.ledger.v1.RefundDebitRequest
-	50,  // 127: billing.ledger.v1.LedgerService.GetBalance:input_type -> billing.ledger.v1.GetBalanceRequest
-	52,  // 128: billing.ledger.v1.LedgerService.ListEntries:input_type -> billing.ledger.v1.ListEntriesRequest
-	54,  // 129: billing.ledger.v1.LedgerService.RunExpiry:input_type -> billing.ledger.v1.RunExpiryRequest
-	56,  // 130: billing.ledger.v1.LedgerService.VerifyWallet:input_type -> billing.ledger.v1.VerifyWalletRequest
-	58,  // 131: billing.ledger.v1.LedgerService.CreateHold:input_type -> billing.ledger.v1.CreateHoldRequest
-	60,  // 132: billing.ledger.v1.LedgerService.CaptureHold:input_type -> billing.ledger.v1.CaptureHoldRequest
-	62,  // 133: billing.ledger.v1.LedgerService.ReleaseHold:input_type -> billing.ledger.v1.ReleaseHoldRequest
-	64,  // 134: billing.ledger.v1.LedgerService.GetHold:input_type -> billing.ledger.v1.GetHoldRequest
-	66,  // 135: billing.ledger.v1.LedgerService.WatchWalletEvents:input_type -> billing.ledger.v1.WatchWalletEventsRequest
-	68,  // 136: billing.ledger.v1.LedgerService.SetTopUpRule:input_type -> billing.ledger.v1.SetTopUpRuleRequest
-	70,  // 137: billing.ledger.v1.LedgerService.ListTopUps:input_type -> billing.ledger.v1.ListTopUpsRequest
-	72,  // 138: billing.ledger.v1.LedgerService.ConfirmTopUp:input_type -> billing.ledger.v1.ConfirmTopUpRequest
-	74,  // 139: billing.ledger.v1.LedgerService.FailTopUp:input_type -> billing.ledger.v1.FailTopUpRequest
-	76,  // 140: billing.ledger.v1.LedgerService.SetAlertRules:input_type -> billing.ledger.v1.SetAlertRulesRequest
-	78,  // 141: billing.ledger.v1.LedgerService.ListAlertRules:input_type -> billing.ledger.v1.ListAlertRulesRequest
-	88,  // 142: billing.ledger.v1.LedgerService.CreateAllotmentSchedule:input_type -> billing.ledger.v1.CreateAllotmentScheduleRequest
-	90,  // 143: billing.ledger.v1.LedgerService.ListAllotmentSchedules:input_type -> billing.ledger.v1.ListAllotmentSchedulesRequest
-	92,  // 144: billing.ledger.v1.LedgerService.EndAllotmentSchedule:input_type -> billing.ledger.v1.EndAllotmentScheduleRequest
-	80,  // 145: billing.ledger.v1.LedgerService.CreateWebhookEndpoint:input_type -> billing.ledger.v1.CreateWebhookEndpointRequest
-	82,  // 146: billing.ledger.v1.LedgerService.ListWebhookEndpoints:input_type -> billing.ledger.v1.ListWebhookEndpointsRequest
-	84,  // 147: billing.ledger.v1.LedgerService.DeleteWebhookEndpoint:input_type -> billing.ledger.v1.DeleteWebhookEndpointRequest
-	86,  // 148: billing.ledger.v1.LedgerService.ListWebhookDeliveries:input_type -> billing.ledger.v1.ListWebhookDeliveriesRequest
-	30,  // 149: billing.ledger.v1.LedgerService.CreateWallet:output_type -> billing.ledger.v1.CreateWalletResponse
-	32,  // 150: billing.ledger.v1.LedgerService.GetWallet:output_type -> billing.ledger.v1.GetWalletResponse
-	34,  // 151: billing.ledger.v1.LedgerService.ListWallets:output_type -> billing.ledger.v1.ListWalletsResponse
-	36,  // 152: billing.ledger.v1.LedgerService.CreateGrant:output_type -> billing.ledger.v1.CreateGrantResponse
-	38,  // 153: billing.ledger.v1.LedgerService.GetGrant:output_type -> billing.ledger.v1.GetGrantResponse
-	40,  // 154: billing.ledger.v1.LedgerService.ListGrants:output_type -> billing.ledger.v1.ListGrantsResponse
-	42,  // 155: billing.ledger.v1.LedgerService.VoidGrant:output_type -> billing.ledger.v1.VoidGrantResponse
-	44,  // 156: billing.ledger.v1.LedgerService.Debit:output_type -> billing.ledger.v1.DebitResponse
-	47,  // 157: billing.ledger.v1.LedgerService.DebitBatch:output_type -> billing.ledger.v1.DebitBatchResponse
-	49,  // 158: billing.ledger.v1.LedgerService.RefundDebit:output_type -> billing.ledger.v1.RefundDebitResponse
-	51,  // 159: billing.ledger.v1.LedgerService.GetBalance:output_type -> billing.ledger.v1.GetBalanceResponse
-	53,  // 160: billing.ledger.v1.LedgerService.ListEntries:output_type -> billing.ledger.v1.ListEntriesResponse
-	55,  // 161: billing.ledger.v1.LedgerService.RunExpiry:output_type -> billing.ledger.v1.RunExpiryResponse
-	57,  // 162: billing.ledger.v1.LedgerService.VerifyWallet:output_type -> billing.ledger.v1.VerifyWalletResponse
-	59,  // 163: billing.ledger.v1.LedgerService.CreateHold:output_type -> billing.ledger.v1.CreateHoldResponse
-	61,  // 164: billing.ledger.v1.LedgerService.CaptureHold:output_type -> billing.ledger.v1.CaptureHoldResponse
-	63,  // 165: billing.ledger.v1.LedgerService.ReleaseHold:output_type -> billing.ledger.v1.ReleaseHoldResponse
-	65,  // 166: billing.ledger.v1.LedgerService.GetHold:output_type -> billing.ledger.v1.GetHoldResponse
-	67,  // 167: billing.ledger.v1.LedgerService.WatchWalletEvents:output_type -> billing.ledger.v1.WatchWalletEventsResponse
-	69,  // 168: billing.ledger.v1.LedgerService.SetTopUpRule:output_type -> billing.ledger.v1.SetTopUpRuleResponse
-	71,  // 169: billing.ledger.v1.LedgerService.ListTopUps:output_type -> billing.ledger.v1.ListTopUpsResponse
-	73,  // 170: billing.ledger.v1.LedgerService.ConfirmTopUp:output_type -> billing.ledger.v1.ConfirmTopUpResponse
-	75,  // 171: billing.ledger.v1.LedgerService.FailTopUp:output_type -> billing.ledger.v1.FailTopUpResponse
-	77,  // 172: billing.ledger.v1.LedgerService.SetAlertRules:output_type -> billing.ledger.v1.SetAlertRulesResponse
-	79,  // 173: billing.ledger.v1.LedgerService.ListAlertRules:output_type -> billing.ledger.v1.ListAlertRulesResponse
-	89,  // 174: billing.ledger.v1.LedgerService.CreateAllotmentSchedule:output_type -> billing.ledger.v1.CreateAllotmentScheduleResponse
-	91,  // 175: billing.ledger.v1.LedgerService.ListAllotmentSchedules:output_type -> billing.ledger.v1.ListAllotmentSchedulesResponse
-	93,  // 176: billing.ledger.v1.LedgerService.EndAllotmentSchedule:output_type -> billing.ledger.v1.EndAllotmentScheduleResponse
-	81,  // 177: billing.ledger.v1.LedgerService.CreateWebhookEndpoint:output_type -> billing.ledger.v1.CreateWebhookEndpointResponse
-	83,  // 178: billing.ledger.v1.LedgerService.ListWebhookEndpoints:output_type -> billing.ledger.v1.ListWebhookEndpointsResponse
-	85,  // 179: billing.ledger.v1.LedgerService.DeleteWebhookEndpoint:output_type -> billing.ledger.v1.DeleteWebhookEndpointResponse
-	87,  // 180: billing.ledger.v1.LedgerService.ListWebhookDeliveries:output_type -> billing.ledger.v1.ListWebhookDeliveriesResponse
-	149, // [149:181] is the sub-list for method output_type
-	117, // [117:149] is the sub-list for method input_type
-	117, // [117:117] is the sub-list for extension type_name
-	117, // [117:117] is the sub-list for extension extendee
-	0,   // [0:117] is the sub-list for field type_name
+	101, // 112: billing.ledger.v1.RotateWebhookSecretRequest.overlap:type_name -> google.protobuf.Duration
+	25,  // 113: billing.ledger.v1.RotateWebhookSecretResponse.endpoint:type_name -> billing.ledger.v1.WebhookEndpoint
+	102, // 114: billing.ledger.v1.RotateWebhookSecretResponse.previous_secret_expire_time:type_name -> google.protobuf.Timestamp
+	23,  // 115: billing.ledger.v1.CreateAllotmentScheduleRequest.schedule:type_name -> billing.ledger.v1.AllotmentSchedule
+	23,  // 116: billing.ledger.v1.CreateAllotmentScheduleResponse.schedule:type_name -> billing.ledger.v1.AllotmentSchedule
+	23,  // 117: billing.ledger.v1.ListAllotmentSchedulesResponse.schedules:type_name -> billing.ledger.v1.AllotmentSchedule
+	102, // 118: billing.ledger.v1.EndAllotmentScheduleRequest.end_time:type_name -> google.protobuf.Timestamp
+	23,  // 119: billing.ledger.v1.EndAllotmentScheduleResponse.schedule:type_name -> billing.ledger.v1.AllotmentSchedule
+	29,  // 120: billing.ledger.v1.LedgerService.CreateWallet:input_type -> billing.ledger.v1.CreateWalletRequest
+	31,  // 121: billing.ledger.v1.LedgerService.GetWallet:input_type -> billing.ledger.v1.GetWalletRequest
+	33,  // 122: billing.ledger.v1.LedgerService.ListWallets:input_type -> billing.ledger.v1.ListWalletsRequest
+	35,  // 123: billing.ledger.v1.LedgerService.CreateGrant:input_type -> billing.ledger.v1.CreateGrantRequest
+	37,  // 124: billing.ledger.v1.LedgerService.GetGrant:input_type -> billing.ledger.v1.GetGrantRequest
+	39,  // 125: billing.ledger.v1.LedgerService.ListGrants:input_type -> billing.ledger.v1.ListGrantsRequest
+	41,  // 126: billing.ledger.v1.LedgerService.VoidGrant:input_type -> billing.ledger.v1.VoidGrantRequest
+	43,  // 127: billing.ledger.v1.LedgerService.Debit:input_type -> billing.ledger.v1.DebitRequest
+	45,  // 128: billing.ledger.v1.LedgerService.DebitBatch:input_type -> billing.ledger.v1.DebitBatchRequest
+	48,  // 129: billing.ledger.v1.LedgerService.RefundDebit:input_type -> billing.ledger.v1.RefundDebitRequest
+	50,  // 130: billing.ledger.v1.LedgerService.GetBalance:input_type -> billing.ledger.v1.GetBalanceRequest
+	52,  // 131: billing.ledger.v1.LedgerService.ListEntries:input_type -> billing.ledger.v1.ListEntriesRequest
+	54,  // 132: billing.ledger.v1.LedgerService.RunExpiry:input_type -> billing.ledger.v1.RunExpiryRequest
+	56,  // 133: billing.ledger.v1.LedgerService.VerifyWallet:input_type -> billing.ledger.v1.VerifyWalletRequest
+	58,  // 134: billing.ledger.v1.LedgerService.CreateHold:input_type -> billing.ledger.v1.CreateHoldRequest
+	60,  // 135: billing.ledger.v1.LedgerService.CaptureHold:input_type -> billing.ledger.v1.CaptureHoldRequest
+	62,  // 136: billing.ledger.v1.LedgerService.ReleaseHold:input_type -> billing.ledger.v1.ReleaseHoldRequest
+	64,  // 137: billing.ledger.v1.LedgerService.GetHold:input_type -> billing.ledger.v1.GetHoldRequest
+	66,  // 138: billing.ledger.v1.LedgerService.WatchWalletEvents:input_type -> billing.ledger.v1.WatchWalletEventsRequest
+	68,  // 139: billing.ledger.v1.LedgerService.SetTopUpRule:input_type -> billing.ledger.v1.SetTopUpRuleRequest
+	70,  // 140: billing.ledger.v1.LedgerService.ListTopUps:input_type -> billing.ledger.v1.ListTopUpsRequest
+	72,  // 141: billing.ledger.v1.LedgerService.ConfirmTopUp:input_type -> billing.ledger.v1.ConfirmTopUpRequest
+	74,  // 142: billing.ledger.v1.LedgerService.FailTopUp:input_type -> billing.ledger.v1.FailTopUpRequest
+	76,  // 143: billing.ledger.v1.LedgerService.SetAlertRules:input_type -> billing.ledger.v1.SetAlertRulesRequest
+	78,  // 144: billing.ledger.v1.LedgerService.ListAlertRules:input_type -> billing.ledger.v1.ListAlertRulesRequest
+	90,  // 145: billing.ledger.v1.LedgerService.CreateAllotmentSchedule:input_type -> billing.ledger.v1.CreateAllotmentScheduleRequest
+	92,  // 146: billing.ledger.v1.LedgerService.ListAllotmentSchedules:input_type -> billing.ledger.v1.ListAllotmentSchedulesRequest
+	94,  // 147: billing.ledger.v1.LedgerService.EndAllotmentSchedule:input_type -> billing.ledger.v1.EndAllotmentScheduleRequest
+	80,  // 148: billing.ledger.v1.LedgerService.CreateWebhookEndpoint:input_type -> billing.ledger.v1.CreateWebhookEndpointRequest
+	82,  // 149: billing.ledger.v1.LedgerService.ListWebhookEndpoints:input_type -> billing.ledger.v1.ListWebhookEndpointsRequest
+	84,  // 150: billing.ledger.v1.LedgerService.DeleteWebhookEndpoint:input_type -> billing.ledger.v1.DeleteWebhookEndpointRequest
+	86,  // 151: billing.ledger.v1.LedgerService.ListWebhookDeliveries:input_type -> billing.ledger.v1.ListWebhookDeliveriesRequest
+	88,  // 152: billing.ledger.v1.LedgerService.RotateWebhookSecret:input_type -> billing.ledger.v1.RotateWebhookSecretRequest
+	30,  // 153: billing.ledger.v1.LedgerService.CreateWallet:output_type -> billing.ledger.v1.CreateWalletResponse
+	32,  // 154: billing.ledger.v1.LedgerService.GetWallet:output_type -> billing.ledger.v1.GetWalletResponse
+	34,  // 155: billing.ledger.v1.LedgerService.ListWallets:output_type -> billing.ledger.v1.ListWalletsResponse
+	36,  // 156: billing.ledger.v1.LedgerService.CreateGrant:output_type -> billing.ledger.v1.CreateGrantResponse
+	38,  // 157: billing.ledger.v1.LedgerService.GetGrant:output_type -> billing.ledger.v1.GetGrantResponse
+	40,  // 158: billing.ledger.v1.LedgerService.ListGrants:output_type -> billing.ledger.v1.ListGrantsResponse
+	42,  // 159: billing.ledger.v1.LedgerService.VoidGrant:output_type -> billing.ledger.v1.VoidGrantResponse
+	44,  // 160: billing.ledger.v1.LedgerService.Debit:output_type -> billing.ledger.v1.DebitResponse
+	47,  // 161: billing.ledger.v1.LedgerService.DebitBatch:output_type -> billing.ledger.v1.DebitBatchResponse
+	49,  // 162: billing.ledger.v1.LedgerService.RefundDebit:output_type -> billing.ledger.v1.RefundDebitResponse
+	51,  // 163: billing.ledger.v1.LedgerService.GetBalance:output_type -> billing.ledger.v1.GetBalanceResponse
+	53,  // 164: billing.ledger.v1.LedgerService.ListEntries:output_type -> billing.ledger.v1.ListEntriesResponse
+	55,  // 165: billing.ledger.v1.LedgerService.RunExpiry:output_type -> billing.ledger.v1.RunExpiryResponse
+	57,  // 166: billing.ledger.v1.LedgerService.VerifyWallet:output_type -> billing.ledger.v1.VerifyWalletResponse
+	59,  // 167: billing.ledger.v1.LedgerService.CreateHold:output_type -> billing.ledger.v1.CreateHoldResponse
+	61,  // 168: billing.ledger.v1.LedgerService.CaptureHold:output_type -> billing.ledger.v1.CaptureHoldResponse
+	63,  // 169: billing.ledger.v1.LedgerService.ReleaseHold:output_type -> billing.ledger.v1.ReleaseHoldResponse
+	65,  // 170: billing.ledger.v1.LedgerService.GetHold:output_type -> billing.ledger.v1.GetHoldResponse
+	67,  // 171: billing.ledger.v1.LedgerService.WatchWalletEvents:output_type -> billing.ledger.v1.WatchWalletEventsResponse
+	69,  // 172: billing.ledger.v1.LedgerService.SetTopUpRule:output_type -> billing.ledger.v1.SetTopUpRuleResponse
+	71,  // 173: billing.ledger.v1.LedgerService.ListTopUps:output_type -> billing.ledger.v1.ListTopUpsResponse
+	73,  // 174: billing.ledger.v1.LedgerService.ConfirmTopUp:output_type -> billing.ledger.v1.ConfirmTopUpResponse
+	75,  // 175: billing.ledger.v1.LedgerService.FailTopUp:output_type -> billing.ledger.v1.FailTopUpResponse
+	77,  // 176: billing.ledger.v1.LedgerService.SetAlertRules:output_type -> billing.ledger.v1.SetAlertRulesResponse
+	79,  // 177: billing.ledger.v1.LedgerService.ListAlertRules:output_type -> billing.ledger.v1.ListAlertRulesResponse
+	91,  // 178: billing.ledger.v1.LedgerService.CreateAllotmentSchedule:output_type -> billing.ledger.v1.CreateAllotmentScheduleResponse
+	93,  // 179: billing.ledger.v1.LedgerService.ListAllotmentSchedules:output_type -> billing.ledger.v1.ListAllotmentSchedulesResponse
+	95,  // 180: billing.ledger.v1.LedgerService.EndAllotmentSchedule:output_type -> billing.ledger.v1.EndAllotmentScheduleResponse
+	81,  // 181: billing.ledger.v1.LedgerService.CreateWebhookEndpoint:output_type -> billing.ledger.v1.CreateWebhookEndpointResponse
+	83,  // 182: billing.ledger.v1.LedgerService.ListWebhookEndpoints:output_type -> billing.ledger.v1.ListWebhookEndpointsResponse
+	85,  // 183: billing.ledger.v1.LedgerService.DeleteWebhookEndpoint:output_type -> billing.ledger.v1.DeleteWebhookEndpointResponse
+	87,  // 184: billing.ledger.v1.LedgerService.ListWebhookDeliveries:output_type -> billing.ledger.v1.ListWebhookDeliveriesResponse
+	89,  // 185: billing.ledger.v1.LedgerService.RotateWebhookSecret:output_type -> billing.ledger.v1.RotateWebhookSecretResponse
+	153, // [153:186] is the sub-list for method output_type
+	120, // [120:153] is the sub-list for method input_type
+	120, // [120:120] is the sub-list for extension type_name
+	120, // [120:120] is the sub-list for extension extendee
+	0,   // [0:120] is the sub-list for field type_name
 }
 
 func init() { file_billing_ledger_v1_ledger_proto_init() }
@@ -7564,7 +7713,7 @@ func file_billing_ledger_v1_ledger_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_billing_ledger_v1_ledger_proto_rawDesc), len(file_billing_ledger_v1_ledger_proto_rawDesc)),
 			NumEnums:      12,
-			NumMessages:   87,
+			NumMessages:   89,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -51,6 +51,7 @@ const (
 	LedgerService_ListWebhookEndpoints_FullMethodName    = "/billing.ledger.v1.LedgerService/ListWebhookEndpoints"
 	LedgerService_DeleteWebhookEndpoint_FullMethodName   = "/billing.ledger.v1.LedgerService/DeleteWebhookEndpoint"
 	LedgerService_ListWebhookDeliveries_FullMethodName   = "/billing.ledger.v1.LedgerService/ListWebhookDeliveries"
+	LedgerService_RotateWebhookSecret_FullMethodName     = "/billing.ledger.v1.LedgerService/RotateWebhookSecret"
 )
 
 // LedgerServiceClient is the client API for LedgerService service.
@@ -126,6 +127,10 @@ type LedgerServiceClient interface {
 	DeleteWebhookEndpoint(ctx context.Context, in *DeleteWebhookEndpointRequest, opts ...grpc.CallOption) (*DeleteWebhookEndpointResponse, error)
 	// Lists an endpoint's deliveries, newest first, with every attempt.
 	ListWebhookDeliveries(ctx context.Context, in *ListWebhookDeliveriesRequest, opts ...grpc.CallOption) (*ListWebhookDeliveriesResponse, error)
+	// Gives a webhook endpoint a new signing secret, returned only here. During the overlap window
+	// deliveries carry both signatures (Billing-Signature: t=...,v1=<new>,v1=<old>), after it only
+	// the new one's.
+	RotateWebhookSecret(ctx context.Context, in *RotateWebhookSecretRequest, opts ...grpc.CallOption) (*RotateWebhookSecretResponse, error)
 }
 
 type ledgerServiceClient struct {
@@ -465,6 +470,16 @@ func (c *ledgerServiceClient) ListWebhookDeliveries(ctx context.Context, in *Lis
 	return out, nil
 }
 
+func (c *ledgerServiceClient) RotateWebhookSecret(ctx context.Context, in *RotateWebhookSecretRequest, opts ...grpc.CallOption) (*RotateWebhookSecretResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RotateWebhookSecretResponse)
+	err := c.cc.Invoke(ctx, LedgerService_RotateWebhookSecret_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // LedgerServiceServer is the server API for LedgerService service.
 // All implementations must embed UnimplementedLedgerServiceServer
 // for forward compatibility.
@@ -538,6 +553,10 @@ type LedgerServiceServer interface {
 	DeleteWebhookEndpoint(context.Context, *DeleteWebhookEndpointRequest) (*DeleteWebhookEndpointResponse, error)
 	// Lists an endpoint's deliveries, newest first, with every attempt.
 	ListWebhookDeliveries(context.Context, *ListWebhookDeliveriesRequest) (*ListWebhookDeliveriesResponse, error)
+	// Gives a webhook endpoint a new signing secret, returned only here. During the overlap window
+	// deliveries carry both signatures (Billing-Signature: t=...,v1=<new>,v1=<old>), after it only
+	// the new one's.
+	RotateWebhookSecret(context.Context, *RotateWebhookSecretRequest) (*RotateWebhookSecretResponse, error)
 	mustEmbedUnimplementedLedgerServiceServer()
 }
 
@@ -643,6 +662,9 @@ func (UnimplementedLedgerServiceServer) DeleteWebhookEndpoint(context.Context, *
 }
 func (UnimplementedLedgerServiceServer) ListWebhookDeliveries(context.Context, *ListWebhookDeliveriesRequest) (*ListWebhookDeliveriesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListWebhookDeliveries not implemented")
+}
+func (UnimplementedLedgerServiceServer) RotateWebhookSecret(context.Context, *RotateWebhookSecretRequest) (*RotateWebhookSecretResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RotateWebhookSecret not implemented")
 }
 func (UnimplementedLedgerServiceServer) mustEmbedUnimplementedLedgerServiceServer() {}
 func (UnimplementedLedgerServiceServer) testEmbeddedByValue()                       {}
@@ -1234,6 +1256,24 @@ func _LedgerService_ListWebhookDeliveries_Handler(srv interface{}, ctx context.C
 	return interceptor(ctx, in, info, handler)
 }
 
+func _LedgerService_RotateWebhookSecret_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RotateWebhookSecretRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LedgerServiceServer).RotateWebhookSecret(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LedgerService_RotateWebhookSecret_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LedgerServiceServer).RotateWebhookSecret(ctx, req.(*RotateWebhookSecretRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // LedgerService_ServiceDesc is the grpc.ServiceDesc for LedgerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1364,6 +1404,10 @@ var LedgerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListWebhookDeliveries",
 			Handler:    _LedgerService_ListWebhookDeliveries_Handler,
+		},
+		{
+			MethodName: "RotateWebhookSecret",
+			Handler:    _LedgerService_RotateWebhookSecret_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
