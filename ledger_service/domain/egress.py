@@ -118,8 +118,8 @@ def address_refusal(address: IPAddress, policy: EgressPolicy) -> str | None:
         (address.is_link_local, "a link-local address"),
         (address.is_multicast, "a multicast address"),
         (address in CGNAT, "a carrier-grade NAT address"),
-        (address.is_private, "a private address"),
         (address.is_reserved, "a reserved address"),
+        (address.is_private, "a private address"),
         (not address.is_global, "not a public address"),
     )
     return next((why for holds, why in checks if holds), None)

@@ -2,7 +2,9 @@
 idempotent by request_id and capped per scope, an event becomes one delivery per matching
 endpoint however often the dispatcher runs, failed attempts are retried on the policy's backoff
 until they fail for good, an attempt whose outcome was never stored is taken again once its lease
-runs out, and finished deliveries are purged after their retention."""
+runs out, and finished deliveries are purged after their retention; the egress policy holds at
+creation and at every delivery, secrets are stored only sealed, and a rotated secret signs beside
+the new one for the overlap window only (fake clock)."""
 
 from __future__ import annotations
 
@@ -12,15 +14,22 @@ from decimal import Decimal
 import pytest
 
 from billing_common.clock import FakeClock
-from billing_common.errors import RequestIdConflict
+from billing_common.errors import InvalidArgument, RequestIdConflict
 from ledger_service.adapters.secrets import AesGcmSealer
 from ledger_service.app import commands as cmd
 from ledger_service.app.service import LedgerApp, LedgerPolicy
-from ledger_service.app.webhooks import ENDPOINTS_PER_SCOPE_MAX, CreateEndpoint, WebhookApp
+from ledger_service.app.webhooks import (
+    ENDPOINTS_PER_SCOPE_MAX,
+    CreateEndpoint,
+    RotateSecret,
+    WebhookApp,
+)
 from ledger_service.domain import webhooks as rules
 from ledger_service.domain.errors import (
+    InsecureWebhookUrl,
     TooManyWebhookEndpoints,
     WalletNotFound,
+    WebhookAddressRefused,
     WebhookEndpointNotFound,
 )
 from ledger_service.domain.model import EventType, GrantKind, OveragePolicy
@@ -429,3 +438,144 @@ async def test_finished_deliveries_are_purged_after_their_retention_a_bounded_ba
     while await hooks.purge():
         pass
     assert [d.state for d in await deliveries(hooks, failing)] == [DeliveryState.PENDING]
+
+
+# -- security: egress policy, secrets sealed at rest, rotation ------------------------------
+# The egress policy at creation and again at every delivery (a name rebound to a private address
+# is refused and never sent to), signing secrets stored only sealed, and a rotated secret signing
+# beside the new one for the overlap window only.
+
+
+async def rotate(
+    hooks: WebhookApp, request_id: str, endpoint_id: str, overlap: timedelta
+) -> tuple[bytes, str]:
+    stored, secret = await hooks.rotate_secret(
+        RotateSecret(idem(request_id, "RotateWebhookSecret", endpoint_id), endpoint_id, overlap),
+        lambda e, until: f"{e.id}|{until}".encode(),
+    )
+    return stored, secret or ""
+
+
+@pytest.mark.parametrize(
+    ("url", "error", "reason"),
+    [
+        ("https://internal.test/hook", WebhookAddressRefused, "WEBHOOK_ADDRESS_REFUSED"),
+        ("https://10.1.2.3/hook", WebhookAddressRefused, "WEBHOOK_ADDRESS_REFUSED"),
+        ("https://metadata.google.internal/", WebhookAddressRefused, "WEBHOOK_ADDRESS_REFUSED"),
+        ("http://public.test/hook", InsecureWebhookUrl, "INSECURE_WEBHOOK_URL"),
+    ],
+)
+async def test_a_refused_url_is_an_invalid_argument_and_nothing_is_stored(
+    hooks: WebhookApp,
+    ledger: LedgerApp,
+    resolver: FakeResolver,
+    uow: FakeUnitOfWork,
+    url: str,
+    error: type[InvalidArgument],
+    reason: str,
+) -> None:
+    resolver.names["internal.test"] = ["93.184.216.34", "192.168.0.10"]
+    w = await wallet(ledger, "c1")
+    with pytest.raises(error) as refused:
+        await create(hooks, "e1", w, url=url)
+    assert refused.value.reason == reason
+    assert [v.field for v in refused.value.violations] == ["url"]
+    assert uow.tables.webhooks.endpoints == {}
+
+
+async def test_a_name_rebound_to_a_private_address_is_refused_at_delivery_and_not_sent(
+    hooks: WebhookApp, ledger: LedgerApp, resolver: FakeResolver, sender: FakeSender
+) -> None:
+    w = await wallet(ledger, "c1")
+    resolver.names["rebind.test"] = ["93.184.216.34"]
+    endpoint_id, _ = await create(hooks, "e1", w, url="https://rebind.test/hook")
+    await grant(ledger, "g1", w)
+    await hooks.dispatch()
+    assert await hooks.deliver() == 1
+    assert sender.addresses == ["93.184.216.34"]  # the checked address, not a second lookup
+
+    resolver.names["rebind.test"] = ["10.0.0.5"]
+    await grant(ledger, "g2", w)
+    await hooks.dispatch()
+    assert await hooks.deliver() == 1
+    assert sender.addresses == ["93.184.216.34"]  # nothing more was sent
+    latest = (await hooks.list_deliveries(endpoint_id, None, None, 10))[0][1]
+    assert (latest.last_status_code, latest.last_error) == (None, "refused by egress policy")
+
+
+async def test_the_store_holds_the_secret_only_sealed(
+    hooks: WebhookApp, ledger: LedgerApp, uow: FakeUnitOfWork
+) -> None:
+    w = await wallet(ledger, "c1")
+    endpoint_id, secret = await create(hooks, "e1", w)
+    row = uow.tables.webhooks.endpoints[endpoint_id]
+    assert secret.encode() not in row.secret.ciphertext
+    assert row.secret.key_id == SEALER.current_id
+    assert SEALER.open(row.secret, endpoint_id) == secret
+
+
+async def test_a_rotated_secret_signs_beside_the_new_one_for_the_overlap_only(
+    hooks: WebhookApp, ledger: LedgerApp, sender: FakeSender, clock: FakeClock
+) -> None:
+    w = await wallet(ledger, "c1")
+    endpoint_id, old = await create(hooks, "e1", w)
+    stored, new = await rotate(hooks, "r1", endpoint_id, timedelta(hours=24))
+    assert new.startswith("whsec_") and new != old
+    assert stored == f"{endpoint_id}|{clock.now() + timedelta(hours=24)}".encode()
+
+    await grant(ledger, "g1", w)
+    await hooks.dispatch()
+    await hooks.deliver()
+    _, body, headers = sender.sent[-1]
+    header = headers["Billing-Signature"]
+    assert header.count("v1=") == 2
+    assert rules.verify(new, header, body) and rules.verify(old, header, body)
+
+    clock.advance(timedelta(hours=24))  # the window ends: only the new secret signs
+    await grant(ledger, "g2", w)
+    await hooks.dispatch()
+    await hooks.deliver()
+    _, body, headers = sender.sent[-1]
+    header = headers["Billing-Signature"]
+    assert header.count("v1=") == 1
+    assert rules.verify(new, header, body) and not rules.verify(old, header, body)
+
+
+async def test_a_rotation_without_overlap_stops_the_old_secret_at_once(
+    hooks: WebhookApp, ledger: LedgerApp, sender: FakeSender
+) -> None:
+    w = await wallet(ledger, "c1")
+    endpoint_id, old = await create(hooks, "e1", w)
+    _, new = await rotate(hooks, "r1", endpoint_id, timedelta(0))
+    await grant(ledger, "g1", w)
+    await hooks.dispatch()
+    await hooks.deliver()
+    _, body, headers = sender.sent[-1]
+    assert rules.verify(new, headers["Billing-Signature"], body)
+    assert not rules.verify(old, headers["Billing-Signature"], body)
+
+
+async def test_a_replayed_rotation_changes_nothing_and_shows_no_secret(
+    hooks: WebhookApp, ledger: LedgerApp, uow: FakeUnitOfWork
+) -> None:
+    w = await wallet(ledger, "c1")
+    endpoint_id, _ = await create(hooks, "e1", w)
+    first, new = await rotate(hooks, "r1", endpoint_id, timedelta(hours=1))
+    sealed = uow.tables.webhooks.endpoints[endpoint_id].secret
+    again, shown = await rotate(hooks, "r1", endpoint_id, timedelta(hours=1))
+    assert (again, shown) == (first, "")
+    assert uow.tables.webhooks.endpoints[endpoint_id].secret == sealed
+    assert SEALER.open(sealed, endpoint_id) == new
+
+
+async def test_rotating_a_deleted_or_unknown_endpoint_is_not_found(
+    hooks: WebhookApp, ledger: LedgerApp
+) -> None:
+    w = await wallet(ledger, "c1")
+    endpoint_id, _ = await create(hooks, "e1", w)
+    await hooks.delete_endpoint(
+        cmd.Idem("d1", "DeleteWebhookEndpoint", b"d1"), endpoint_id, lambda e: b""
+    )
+    for target in (endpoint_id, "no-such-endpoint"):
+        with pytest.raises(WebhookEndpointNotFound):
+            await rotate(hooks, f"r-{target}", target, timedelta(hours=1))
