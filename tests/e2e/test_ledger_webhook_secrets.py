@@ -70,6 +70,7 @@ async def test_no_webhook_secret_is_stored_in_clear_also_after_a_replay(
         "webhook_endpoints.url",
     ]
 
+
 async def test_a_rotation_signs_with_both_secrets_in_the_window_then_only_the_new(
     ledger_server, receiver
 ) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from ledger_service.__main__ import cli as ledger_cli
 from ledger_service.adapters.secrets import (
     KEY_ENV,
     OLD_KEYS_ENV,
@@ -95,3 +96,15 @@ def test_a_malformed_key_is_refused_naming_where_it_came_from(text: str, message
 def test_an_unreadable_key_file_names_the_setting(tmp_path: Path) -> None:
     with pytest.raises(SecretsKeyError, match="secrets_key_file"):
         load_sealer(str(tmp_path / "missing"), "", None, {})
+
+
+@pytest.mark.parametrize("command", ["serve", "migrate"])
+def test_the_ledger_does_not_start_on_a_configured_database_without_a_key(
+    command: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    monkeypatch.setenv("LEDGER_DATABASE_URL", "postgresql://ledger@db.invalid/ledger")
+    with pytest.raises(SystemExit) as stopped:
+        ledger_cli([command])
+    assert stopped.value.code == 2
+    assert "secrets_key_file" in capsys.readouterr().err
