@@ -55,12 +55,12 @@ def cli(argv: list[str] | None = None) -> int:
         settings = LedgerSettings.from_env().with_args(args)
     except ValueError as exc:  # a setting that cannot work: say which, exit 2
         parser.error(str(exc))
-    configure_logging(settings.log_level)
     if args.command in ("serve", "migrate"):
         try:
             main.sealer(settings)  # a missing secrets key: say which setting, exit 2
         except ValueError as exc:
             parser.error(str(exc))
+    configure_logging(settings.log_level)
 
     if args.command == "serve":
         return main.serve(settings)

@@ -24,7 +24,7 @@ import structlog
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from ledger_service.app.ports import Sealed
+from ledger_service.app.ports import Sealed, SecretUnavailable
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
@@ -36,7 +36,7 @@ log = structlog.get_logger(__name__)
 
 
 class SecretsKeyError(ValueError):
-    """A key that is missing or malformed (at start-up), or a sealed secret no key opens."""
+    """A key that is missing or malformed (at start-up)."""
 
 
 def key_id(key: bytes) -> str:
@@ -73,7 +73,7 @@ class AesGcmSealer:
     def open(self, sealed: Sealed, context: str) -> str:
         aead = self._keys.get(sealed.key_id)
         if aead is None:
-            raise SecretsKeyError(
+            raise SecretUnavailable(
                 f"a secret was sealed with key {sealed.key_id}, which is not configured "
                 f"(add it to {OLD_KEYS_ENV} or secrets_old_key_files)"
             )
@@ -81,7 +81,7 @@ class AesGcmSealer:
         try:
             return aead.decrypt(nonce, body, context.encode()).decode()
         except InvalidTag as exc:
-            raise SecretsKeyError(
+            raise SecretUnavailable(
                 f"a secret sealed with key {sealed.key_id} does not open"
             ) from exc
 

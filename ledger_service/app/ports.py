@@ -93,13 +93,20 @@ class Sealed:
     ciphertext: bytes
 
 
+class SecretUnavailable(Exception):
+    """A sealed secret that no configured key opens (its key is gone, or the row was altered):
+    an operator's problem, not a caller's."""
+
+
 class Sealer(Protocol):
     """Encrypts secrets for storage (adapters/secrets.py: AES-GCM). `context` (the owning row's
     id) is bound to the ciphertext, so a sealed secret copied onto another row does not open."""
 
     def seal(self, plain: str, context: str) -> Sealed: ...
 
-    def open(self, sealed: Sealed, context: str) -> str: ...
+    def open(self, sealed: Sealed, context: str) -> str:
+        """The plain secret; SecretUnavailable if no configured key opens it."""
+        ...
 
 
 class Resolver(Protocol):

@@ -19,7 +19,14 @@ from urllib.parse import urlsplit
 import structlog
 
 from ledger_service.app import commands as cmd
-from ledger_service.app.ports import Claimed, LedgerStore, Resolver, Sealer, new_id
+from ledger_service.app.ports import (
+    Claimed,
+    LedgerStore,
+    Resolver,
+    Sealer,
+    SecretUnavailable,
+    new_id,
+)
 from ledger_service.app.service import LedgerApp
 from ledger_service.domain import egress
 from ledger_service.domain import webhooks as rules
@@ -331,14 +338,12 @@ class WebhookApp:
         if not address:
             return None, "DNS error"
         now = self.clock.now()
-        keys = rules.signing_secrets(
-            self.sealer.open(c.secrets.current, c.endpoint_id),
-            None
-            if c.secrets.previous is None
-            else self.sealer.open(c.secrets.previous, c.endpoint_id),
-            c.secrets.previous_until,
-            now,
-        )
+        try:
+            current = self.sealer.open(c.secrets.current, c.endpoint_id)
+        except SecretUnavailable as exc:
+            log.error("webhook_secret_unavailable", endpoint_id=c.endpoint_id, detail=str(exc))
+            return None, "secret unavailable"
+        keys = rules.signing_secrets(current, self._previous(c), c.secrets.previous_until, now)
         body = rules.body(
             event_id=c.event_id,
             cursor=c.event_seq,
@@ -355,6 +360,18 @@ class WebhookApp:
             "Billing-Signature": rules.signature(keys[0], int(now.timestamp()), body, *keys[1:]),
         }
         return await self.sender.post(c.url, address, body, headers)
+
+    def _previous(self, c: Claimed) -> str | None:
+        """The replaced secret, if it still opens (if its key is gone, only the new one signs)."""
+        if c.secrets.previous is None:
+            return None
+        try:
+            return self.sealer.open(c.secrets.previous, c.endpoint_id)
+        except SecretUnavailable as exc:
+            log.warning(
+                "webhook_previous_secret_unavailable", endpoint_id=c.endpoint_id, detail=str(exc)
+            )
+            return None
 
     async def close(self) -> None:
         await self.sender.aclose()

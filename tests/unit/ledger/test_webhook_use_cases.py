@@ -579,3 +579,22 @@ async def test_rotating_a_deleted_or_unknown_endpoint_is_not_found(
     for target in (endpoint_id, "no-such-endpoint"):
         with pytest.raises(WebhookEndpointNotFound):
             await rotate(hooks, f"r-{target}", target, timedelta(hours=1))
+
+
+async def test_a_secret_no_key_opens_is_recorded_and_nothing_is_sent(
+    hooks: WebhookApp, ledger: LedgerApp, sender: FakeSender, uow: FakeUnitOfWork
+) -> None:
+    """The key that sealed it is gone: the attempt says so, unsigned requests are never sent,
+    and the round goes on (the other endpoint's delivery is sent)."""
+    w = await wallet(ledger, "c1")
+    lost, _ = await create(hooks, "e1", w, url="https://lost.test/hook")
+    fine, _ = await create(hooks, "e2", w, url="https://fine.test/hook")
+    row = uow.tables.webhooks.endpoints[lost]
+    row.secret = AesGcmSealer(bytes(32)).seal("whsec_x", lost)  # a key this ledger lacks
+    await grant(ledger, "g1", w)
+    await hooks.dispatch()
+    assert await hooks.deliver() == 2
+    assert [url for url, _, _ in sender.sent] == ["https://fine.test/hook"]
+    (d,) = [d for _, d in await hooks.list_deliveries(lost, None, None, 10)]
+    assert (d.last_status_code, d.last_error) == (None, "secret unavailable")
+    assert fine
