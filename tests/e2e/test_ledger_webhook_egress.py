@@ -22,20 +22,10 @@ from ledger_service.config import LedgerSettings
 from tests.support.channels import open_channel
 from tests.support.errors import reason_of
 from tests.support.ledger import make_grant, make_wallet, rid
-from tests.support.webhooks import Receiver, deliveries, endpoint
+from tests.support.webhooks import NameTable, Receiver, deliveries, endpoint
 
 S = pb.WebhookDeliveryState
 pb_stub = ledger_pb2_grpc.LedgerServiceStub
-
-
-class NameTable:
-    """A resolver that answers from a table the test changes (IP literals give themselves)."""
-
-    def __init__(self, names: dict[str, list[str]]) -> None:
-        self.names = names
-
-    async def resolve(self, host: str) -> list[str]:
-        return list(self.names.get(host, [host]))
 
 
 @pytest.fixture

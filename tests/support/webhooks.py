@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -19,6 +20,16 @@ from tests.support.ledger import rid
 RECEIVER_NETWORKS = "127.0.0.1/32"
 # The secrets key of the tests' ledgers (base64 of 32 bytes; tests/conftest.py sets it).
 TEST_SECRETS_KEY = "dGVzdHMtb25seS1zZWNyZXRzLWtleS0zMi1ieXRlcyE="
+
+
+class NameTable:
+    """A resolver that answers from a table the test changes (IP literals give themselves)."""
+
+    def __init__(self, names: dict[str, list[str]]) -> None:
+        self.names = names
+
+    async def resolve(self, host: str) -> list[str]:
+        return list(self.names.get(host, [host]))
 
 
 @dataclass
@@ -43,9 +54,10 @@ class Receiver:
     host: str = "127.0.0.1"  # any address of 127.0.0.0/8 is this machine's loopback
     answer_headers: dict[str, str] = field(default_factory=dict)
     requests: int = 0
+    tls: ssl.SSLContext | None = None  # serve https with this context
 
     async def start(self) -> None:
-        self.server = await asyncio.start_server(self._handle, self.host, self.port)
+        self.server = await asyncio.start_server(self._handle, self.host, self.port, ssl=self.tls)
         self.port = self.server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:

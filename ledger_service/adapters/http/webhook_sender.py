@@ -48,11 +48,19 @@ class HttpxSender:
     and following could leak the signed body elsewhere, or lead past the egress policy); the
     response body is never read."""
 
-    def __init__(self, timeout_s: float, connect_timeout_s: float | None = None) -> None:
+    def __init__(
+        self,
+        timeout_s: float,
+        connect_timeout_s: float | None = None,
+        verify: ssl.SSLContext | None = None,
+    ) -> None:
+        """`verify`: the TLS context that checks receivers' certificates (default: the system's
+        trusted authorities; tests pass one trusting their own)."""
         assert timeout_s > 0
         assert connect_timeout_s is None or connect_timeout_s > 0
         self.timeout_s = timeout_s
         self.connect_timeout_s = timeout_s if connect_timeout_s is None else connect_timeout_s
+        self.verify: ssl.SSLContext | bool = True if verify is None else verify
         self._client: httpx.AsyncClient | None = None
 
     async def post(
@@ -63,6 +71,7 @@ class HttpxSender:
             self._client = httpx.AsyncClient(
                 timeout=httpx.Timeout(self.timeout_s, connect=self.connect_timeout_s),
                 follow_redirects=False,
+                verify=self.verify,
                 trust_env=False,  # no proxy from the environment: it would resolve the name again
                 # No kept-alive connections: the pool knows them by address, and one opened (and
                 # verified) for one name must not carry another name's request to the same address.
