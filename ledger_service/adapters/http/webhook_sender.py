@@ -34,10 +34,10 @@ def classify(exc: BaseException) -> str:
 def pinned(url: str, address: str) -> tuple[str, str]:
     """The URL with its host replaced by `address`, and the Host header of the original."""
     parts = urlsplit(url)
+    userinfo, at, original = parts.netloc.rpartition("@")
     host = f"[{address}]" if ":" in address else address
     netloc = host if parts.port is None else f"{host}:{parts.port}"
-    original = parts.netloc.rsplit("@", 1)[-1]
-    return urlunsplit(parts._replace(netloc=netloc)), original
+    return urlunsplit(parts._replace(netloc=userinfo + at + netloc)), original
 
 
 class HttpxSender:
