@@ -58,9 +58,11 @@ def run_env(metadata: MetaData, version_table: str, service: str) -> None:
 
     async def main() -> None:
         engine = create_engine(context.config.get_main_option("database_uri") or "", pool_size=1)
-        async with engine.connect() as conn:
-            await conn.run_sync(migrate)
-            await conn.commit()
-        await engine.dispose()
+        try:
+            async with engine.connect() as conn:
+                await conn.run_sync(migrate)
+                await conn.commit()
+        finally:
+            await engine.dispose()  # a failed migration leaves no connection open either
 
     asyncio.run(main())

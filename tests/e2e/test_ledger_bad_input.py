@@ -308,6 +308,9 @@ BASE: dict[str, Callable[[World], Message]] = {
         request_id=rid(), endpoint_id=UNKNOWN_ID
     ),
     "ListWebhookDeliveries": lambda w: pb.ListWebhookDeliveriesRequest(endpoint_id=UNKNOWN_ID),
+    "RotateWebhookSecret": lambda w: pb.RotateWebhookSecretRequest(
+        request_id=rid(), endpoint_id=UNKNOWN_ID
+    ),
 }
 
 
@@ -694,6 +697,12 @@ CASES = [
     bad("CreateWebhookEndpoint", "unspecified-type", "INVALID_ENUM", "types[0]", types=[0]),
     bad("CreateWebhookEndpoint", "long-description", "INVALID_DESCRIPTION", "description",
         description="x" * 1001),
+    bad("CreateWebhookEndpoint", "private-url", "WEBHOOK_ADDRESS_REFUSED", "url",
+        url="https://10.0.0.1/hooks"),
+    bad("CreateWebhookEndpoint", "metadata-url", "WEBHOOK_ADDRESS_REFUSED", "url",
+        url="https://169.254.169.254/latest/meta-data/"),
+    bad("CreateWebhookEndpoint", "http-url", "INSECURE_WEBHOOK_URL", "url",
+        url="http://93.184.216.34/hooks"),
 
     bad("ListWebhookEndpoints", "unknown-wallet", "WALLET_NOT_FOUND", wallet_id=UNKNOWN_ID),
     bad("ListWebhookEndpoints", "page_size-501", "PAGE_SIZE_TOO_LARGE", "page_size",
@@ -703,6 +712,15 @@ CASES = [
     bad("DeleteWebhookEndpoint", "no-endpoint_id", "MISSING_FIELD", "endpoint_id",
         endpoint_id=""),
     bad("DeleteWebhookEndpoint", "unknown", "WEBHOOK_ENDPOINT_NOT_FOUND"),
+
+    bad("RotateWebhookSecret", "no-request_id", "MISSING_FIELD", "request_id", request_id=""),
+    bad("RotateWebhookSecret", "no-endpoint_id", "MISSING_FIELD", "endpoint_id",
+        endpoint_id=""),
+    bad("RotateWebhookSecret", "negative-overlap", "INVALID_DURATION", "overlap",
+        overlap=duration_pb2.Duration(seconds=-1)),
+    bad("RotateWebhookSecret", "overlap-over-7-days", "INVALID_DURATION", "overlap",
+        overlap=duration_pb2.Duration(seconds=7 * 86400 + 1)),
+    bad("RotateWebhookSecret", "unknown", "WEBHOOK_ENDPOINT_NOT_FOUND"),
 
     bad("ListWebhookDeliveries", "no-endpoint_id", "MISSING_FIELD", "endpoint_id",
         endpoint_id=""),
