@@ -27,6 +27,7 @@ from billing_common import metrics
 from billing_common.errors import ResourceExhausted
 from billing_common.grpc_errors import to_grpc_status
 from billing_common.grpc_handlers import Ctx, Req, Resp
+from billing_common.tls import ServerTls
 from billing_common.transport import ServerLimits
 
 log = structlog.get_logger(__name__)
@@ -110,7 +111,8 @@ class GrpcServer:
     `register` adds the servicers and returns their full service names. `worker` is the index
     of this process among the service's workers (None: the service runs in one process); only
     workers share the port (SO_REUSEPORT): a lone server refuses a port another process holds,
-    rather than silently splitting the traffic with it.
+    rather than silently splitting the traffic with it. `tls` None serves plain text (only by
+    the explicit development switch: billing_common/tls.py decides).
     """
 
     def __init__(
@@ -120,8 +122,11 @@ class GrpcServer:
         limits: ServerLimits,
         domain: str,
         worker: int | None = None,
+        *,
+        tls: ServerTls | None,
     ) -> None:
         self.listen = listen
+        self.tls = tls
         self.limits = limits
         self.worker = worker
         self.concurrency = ConcurrencyLimit(limits.concurrent_rpcs_max, domain)
@@ -142,17 +147,31 @@ class GrpcServer:
         return f"{self.listen.rsplit(':', 1)[0]}:{self.port}"
 
     async def start(self) -> int:
-        self.port = self.server.add_insecure_port(self.listen)
+        if self.tls is None:
+            self.port = self.server.add_insecure_port(self.listen)
+        else:
+            self.port = self.server.add_secure_port(self.listen, self.tls.credentials())
         if self.port == 0:
             raise OSError(f"could not listen on {self.listen}")
         await self.server.start()
         for name in ["", *self.names]:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         if self.worker is None:
-            log.info("server_started", listen=self.listen, port=self.port, services=self.names)
+            log.info(
+                "server_started",
+                listen=self.listen,
+                port=self.port,
+                services=self.names,
+                tls=self._tls_mode(),
+            )
         else:  # the supervisor logs server_started once every worker serves
             log.info("worker_started", worker=self.worker, pid=os.getpid(), port=self.port)
         return self.port
+
+    def _tls_mode(self) -> str:
+        if self.tls is None:
+            return "off"
+        return "mutual" if self.tls.client_ca_file else "on"
 
     async def stop(self, grace_s: float) -> None:
         """Health turns NOT_SERVING, new calls are refused, in-flight calls get grace_s to

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from billing_common import database
+from billing_common import database, tls
 from billing_common.clock import SystemClock
 from billing_common.errors import BillingError
 from billing_common.logs import configure_logging
@@ -54,6 +54,8 @@ def cli(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = LedgerSettings.from_env().with_args(args)
+        if args.command == "serve":
+            tls.check(settings)
     except ValueError as exc:  # a setting that cannot work: say which, exit 2
         parser.error(str(exc))
     configure_logging(settings.log_level)

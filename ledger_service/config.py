@@ -72,6 +72,15 @@ class LedgerSettings:
     # survive restarts and work on any of them. Empty: with the embedded PostgreSQL, one kept in
     # its data folder; with a configured database, a new one per process (tokens die with it).
     page_token_secret: str = ""
+    # TLS (billing_common/tls.py): the server's certificate and key (PEM files); empty with the
+    # embedded database: the development CA's, created in <data_dir's parent>/tls on first start;
+    # empty with a configured database: a start-up error (unless plaintext).
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    # Set: mutual TLS, every client must present a certificate this CA file signed.
+    tls_client_ca_file: str = ""
+    # Development only: serve without TLS (a warning at every start).
+    plaintext: bool = False
     # Processes serving the port (1 to 64; SO_REUSEPORT). Each has its own event loop and its
     # own pool of pool_size connections: N workers open N x pool_size connections.
     workers: int = 1

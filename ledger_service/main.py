@@ -12,7 +12,7 @@ import structlog
 from billing.ledger.v1 import ledger_pb2
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from billing_common import database, gc_tuning, paging, workers
+from billing_common import database, gc_tuning, paging, tls, workers
 from billing_common.clock import Clock, SystemClock
 from billing_common.grpc_handlers import add_servicer
 from billing_common.grpc_server import (
@@ -85,6 +85,7 @@ async def build(
     settings: LedgerSettings, clock: Clock | None = None, worker: int | None = None
 ) -> Ledger:
     server_limits = limits.check(settings)
+    server_tls = tls.server_tls(settings)
     uri = await database_uri(settings)
     if settings.migrate:
         await upgrade_async(uri)
@@ -107,7 +108,7 @@ async def build(
             add_servicer(server, servicer, ledger_pb2.DESCRIPTOR.services_by_name["LedgerService"])
         ]
 
-    server = GrpcServer(settings.listen, register, server_limits, DOMAIN, worker)
+    server = GrpcServer(settings.listen, register, server_limits, DOMAIN, worker, tls=server_tls)
     return Ledger(app, engine, server, webhooks, servicer)
 
 

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 
+from billing_common import tls
 from billing_common.logs import configure_logging
 from rating_service import main
 from rating_service.adapters.db.migrate import upgrade_async
@@ -34,6 +35,8 @@ def cli(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = RatingSettings.from_env().with_args(args)
+        if args.command == "serve":
+            tls.check(settings)
     except ValueError as exc:  # a setting that cannot work: say which, exit 2
         parser.error(str(exc))
     configure_logging(settings.log_level)

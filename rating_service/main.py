@@ -7,13 +7,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 import grpc
 import structlog
 from billing.rating.v1 import rating_pb2, rating_pb2_grpc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from billing_common import database, gc_tuning, paging, workers
+from billing_common import database, devcerts, gc_tuning, paging, tls, workers
 from billing_common.clock import Clock, SystemClock
 from billing_common.grpc_server import GrpcServer, exit_on_stop_signals, serve_until_signal
 from billing_common.logs import configure_logging
@@ -50,6 +51,27 @@ def page_tokens(settings: RatingSettings) -> paging.PageTokens:
     """The page-token signer: the configured secret, else the embedded server's kept one."""
     embedded = None if settings.database_url else settings.data_dir.resolve()
     return paging.PageTokens(paging.load_secret(settings.page_token_secret, embedded), "rating")
+
+
+def ledger_credentials(settings: RatingSettings) -> grpc.ChannelCredentials | None:
+    """How the ledger client connects (settings ledger_tls_*): TLS trusting the configured CA,
+    else the embedded deployment's development CA, else the system's roots; None (plain text)
+    only with ledger_plaintext."""
+    if settings.ledger_plaintext:
+        log.warning(
+            "ledger_tls_disabled",
+            detail="ledger_plaintext=true: calls to the ledger travel without TLS; for "
+            "development only",
+        )
+        return None
+    ca: Path | None = None
+    if settings.ledger_tls_ca_file:
+        ca = Path(settings.ledger_tls_ca_file)
+    elif not settings.database_url:
+        ca = devcerts.ensure(tls.dev_folder(settings.data_dir)).ca
+    cert = Path(settings.ledger_tls_cert_file) if settings.ledger_tls_cert_file else None
+    key = Path(settings.ledger_tls_key_file) if settings.ledger_tls_key_file else None
+    return tls.channel_credentials(ca, cert, key)
 
 
 @dataclass
@@ -116,11 +138,16 @@ async def build(
     worker: int | None = None,
 ) -> Rating:
     server_limits = limits.check(settings)
+    server_tls = tls.server_tls(settings)
     uri = await database_uri(settings)
     if settings.migrate:
         await upgrade_async(uri)
     engine = database.create_engine(uri, pool_size=settings.pool_size)
-    port = ledger or LedgerClient(settings.ledger_target, settings.ledger_timeout_s)
+    port = ledger or LedgerClient(
+        settings.ledger_target,
+        settings.ledger_timeout_s,
+        credentials=ledger_credentials(settings),
+    )
     app = make_app(settings, engine, clock or SystemClock(), port)
     forwarder = make_forwarder(settings, app.context)
     servicer = RatingServicer(app, page_tokens(settings))
@@ -133,7 +160,7 @@ async def build(
         app,
         forwarder,
         engine,
-        GrpcServer(settings.listen, register, server_limits, DOMAIN, worker),
+        GrpcServer(settings.listen, register, server_limits, DOMAIN, worker, tls=server_tls),
         port,
         servicer,
     )

@@ -118,16 +118,20 @@ class LedgerClient:
         target: str,
         timeout_s: float = 10.0,
         calls_max: int = limits.LEDGER_CALLS_IN_FLIGHT_MAX,
+        credentials: grpc.ChannelCredentials | None = None,
     ) -> None:
+        """`credentials`: TLS to the ledger (ledger_tls in main.py builds them from the
+        settings); None: plain text, only by the development switch ledger_plaintext."""
         self.calls_max = calls_max
         # Reconnect quickly after a ledger outage (gRPC's default backoff grows to 120 s).
-        self.channel = grpc.aio.insecure_channel(
-            target,
-            options=[
-                ("grpc.initial_reconnect_backoff_ms", 200),
-                ("grpc.max_reconnect_backoff_ms", 5000),
-            ],
-        )
+        options = [
+            ("grpc.initial_reconnect_backoff_ms", 200),
+            ("grpc.max_reconnect_backoff_ms", 5000),
+        ]
+        if credentials is None:
+            self.channel = grpc.aio.insecure_channel(target, options=options)
+        else:
+            self.channel = grpc.aio.secure_channel(target, credentials, options=options)
         self.stub = ledger_pb2_grpc.LedgerServiceStub(self.channel)
         self.timeout_s = timeout_s
 

@@ -39,6 +39,7 @@ from ledger_service.config import LedgerSettings
 from tests.support.channels import open_channel
 from tests.support.ledger import debit_request, make_grant, make_wallet, rid
 from tests.support.servers import START, RunningLedger
+from tests.support.tls import server_settings
 
 DOMAIN = "ledger.billing"
 Code = grpc.StatusCode
@@ -146,6 +147,7 @@ async def world(new_database: Any, ledger_template: str) -> AsyncIterator[World]
         migrate=False,
         pool_size=10,
         sweep_interval_s=0,
+        **server_settings(),
     )
     clock = FakeClock(START)
     ledger = await ledger_main.build(settings, clock)

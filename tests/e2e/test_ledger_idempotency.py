@@ -29,6 +29,7 @@ from ledger_service.config import LedgerSettings
 from tests.support.channels import open_channel
 from tests.support.ledger import balance, debit_request, make_grant, make_wallet, rid
 from tests.support.servers import START, RunningLedger
+from tests.support.tls import server_settings
 
 Code = grpc.StatusCode
 
@@ -47,6 +48,7 @@ async def ledger_server(new_database: Any, ledger_template: str) -> AsyncIterato
         migrate=False,
         pool_size=10,
         sweep_interval_s=0,
+        **server_settings(),
     )
     clock = FakeClock(START)
     ledger = await ledger_main.build(settings, clock)

@@ -16,6 +16,7 @@ from ledger_service import main as ledger_main
 from ledger_service.config import LedgerSettings
 from tests.support.channels import open_channel
 from tests.support.ledger import make_grant, make_wallet
+from tests.support.tls import server_settings
 from tests.support.webhooks import Receiver, deliveries, endpoint, when
 
 S = pb.WebhookDeliveryState
@@ -46,7 +47,8 @@ async def tuned(ledger_db: str, clock: FakeClock) -> AsyncIterator[Ledger]:
         listen="127.0.0.1:0",
         migrate=False,
         sweep_interval_s=0,
-        **SETTINGS,  # type: ignore[arg-type]
+        **SETTINGS,  # type: ignore[arg-type],
+        **server_settings(),
     )
     ledger = await ledger_main.build(settings, clock)
     port = await ledger.server.start()

@@ -31,6 +31,7 @@ from rating_service.config import RatingSettings
 from tests.support.channels import open_channel
 from tests.support.ledger import make_wallet
 from tests.support.servers import START, NewDatabase
+from tests.support.tls import rating_settings, server_settings
 
 SECRET = "test-page-token-secret-0123456789abcdef"
 OTHER_SECRET = "another-deployment-secret-0123456789abcdef"
@@ -58,6 +59,7 @@ async def servers(
             migrate=False,
             sweep_interval_s=0,
             page_token_secret=SECRET,
+            **server_settings(),
         ),
         clock,
     )
@@ -70,6 +72,7 @@ async def servers(
             forward=False,
             ledger_target=ledger_target,
             page_token_secret=SECRET,
+            **rating_settings(),
         ),
         clock,
     )
@@ -253,6 +256,7 @@ async def test_page_token_works_on_another_replica_with_the_same_secret_only(
                 migrate=False,
                 sweep_interval_s=0,
                 page_token_secret=secret,
+                **server_settings(),
             ),
             FakeClock(START),
         )

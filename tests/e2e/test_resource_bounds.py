@@ -25,6 +25,7 @@ from ledger_service.config import LedgerSettings
 from tests.support.channels import open_channel
 from tests.support.ledger import debit_request, make_grant, make_wallet
 from tests.support.servers import START, NewDatabase
+from tests.support.tls import server_settings
 from tests.support.waiting import until
 
 Code = grpc.StatusCode
@@ -37,7 +38,12 @@ async def ledger_with(
     url = await new_database("ledger", template)
     ledger = await ledger_main.build(
         LedgerSettings(
-            database_url=url, listen="127.0.0.1:0", migrate=False, sweep_interval_s=0, **settings
+            database_url=url,
+            listen="127.0.0.1:0",
+            migrate=False,
+            sweep_interval_s=0,
+            **settings,
+            **server_settings(),
         ),
         FakeClock(START),
     )

@@ -39,6 +39,7 @@ from rating_service import main as rating_main
 from rating_service.adapters.db.migrate import upgrade_async as upgrade_rating
 from rating_service.adapters.grpc.servicer import RatingServicer
 from rating_service.config import RatingSettings
+from tests.support.tls import rating_settings, server_settings
 
 T = TypeVar("T")
 ADMIN_ATTEMPTS_MAX = 5  # of a worker database step cut by another worker's restart
@@ -251,6 +252,7 @@ class Service:
             pool_size=POOL_SIZE,
             sweep_interval_s=0,
             webhook_interval_s=0,
+            **server_settings(),
         )
         ledger = await ledger_main.build(settings, clock)
         await ledger.server.start()
@@ -334,6 +336,7 @@ class RatingService:
             forward=False,
             pool_size=POOL_SIZE,
             page_token_secret="sim-" + "s" * 40,
+            **rating_settings(),
         )
         rating = await rating_main.build(settings, clock)  # type: ignore[arg-type]
         return cls(rating, rating.servicer, uri, asyncio.Lock())

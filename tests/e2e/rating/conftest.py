@@ -25,6 +25,7 @@ from tests.support.channels import open_channel
 from tests.support.ledger import balance, make_grant, make_wallet
 from tests.support.proxy import TcpProxy
 from tests.support.rating import Setup, setup_customer
+from tests.support.tls import rating_settings
 
 BOOKINGS = (lpb.ENTRY_TYPE_DEBIT, lpb.ENTRY_TYPE_REFUND)
 
@@ -165,6 +166,7 @@ async def rating(
         pool_size=5,
         forward=False,
         ledger_target=proxy.target,
+        **rating_settings(),
     )
     built = await rating_main.build(settings, clock)
     assert isinstance(built.ledger, LedgerClient)

@@ -21,6 +21,7 @@ from tests.support.rating import (
     rows,
 )
 from tests.support.servers import START
+from tests.support.tls import rating_settings
 
 T = START + timedelta(hours=1)
 BOUND_S = 60  # a bound on each wait, never a sleep: the conditions below end it
@@ -108,6 +109,7 @@ async def test_two_forwarders_on_one_database_send_each_charge_once(rating) -> N
             pool_size=5,
             forward=False,
             ledger_target=rating.ledger.proxy.target,
+            **rating_settings(),
         ),
         rating.clock,
     )
@@ -146,6 +148,7 @@ async def test_when_the_leading_forwarder_stops_a_waiting_one_takes_over(rating)
             pool_size=5,
             forward=False,
             ledger_target=rating.ledger.proxy.target,
+            **rating_settings(),
         ),
         rating.clock,
     )

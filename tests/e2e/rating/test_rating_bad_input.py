@@ -38,6 +38,7 @@ from rating_service.config import RatingSettings
 from tests.support.channels import open_channel
 from tests.support.ledger import make_wallet
 from tests.support.rating import Setup, event, rid, setup_customer
+from tests.support.tls import rating_settings, server_settings
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 NOW = START + timedelta(days=1)
@@ -68,6 +69,7 @@ async def world(
             migrate=False,
             pool_size=5,
             sweep_interval_s=0,
+            **server_settings(),
         ),
         clock,
     )
@@ -80,6 +82,7 @@ async def world(
         pool_size=5,
         forward=False,
         ledger_target=ledger_target,
+        **rating_settings(),
     )
     built = await rating_main.build(settings, clock)
     port = await built.server.start()
