@@ -34,7 +34,8 @@ def rating_settings() -> dict[str, Any]:
 
 
 def service_env() -> dict[str, str]:
-    """The same for service processes, as environment variables (both services)."""
+    """The same for service processes, as environment variables (both services and the CLI)."""
     env = {f"LEDGER_{k.upper()}": v for k, v in server_settings().items()}
     env.update({f"RATING_{k.upper()}": v for k, v in rating_settings().items()})
+    env["BILLING_CA_FILE"] = str(dev_ca().ca)  # the CLI's
     return env
