@@ -179,7 +179,7 @@ def _locked(path: Path) -> Iterator[None]:
         yield
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m billing_common.devcerts",
         description="Create a development CA, a server and a client certificate (kept if they "
@@ -192,7 +192,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=[],
         help="another name or address the server certificate must carry (repeatable)",
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
     certs = ensure(args.out, args.host)
     print(f"development CA and certificates in {certs.folder}")
 
