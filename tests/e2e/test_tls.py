@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -19,6 +20,10 @@ from billing_common.clock import FakeClock
 from billing_common.tls import channel_credentials
 from ledger_service import main as ledger_main
 from ledger_service.config import LedgerSettings
+from rating_service import main as rating_main
+from rating_service.adapters.ledger_client import LedgerClient
+from rating_service.app.ports import LedgerUnavailable
+from rating_service.config import RatingSettings
 from tests.support.servers import RunningLedger
 from tests.support.tls import dev_ca, server_settings
 
@@ -119,3 +124,27 @@ def test_a_configured_database_without_certificates_is_a_start_up_error(module: 
     assert done.returncode == 2
     assert "tls_cert_file and tls_key_file" in done.stderr
     assert "plaintext=true" in done.stderr
+
+
+async def test_the_rating_services_ledger_client_presents_its_certificate_for_mutual_tls(
+    mutual_tls_target: str,
+) -> None:
+    certs = dev_ca()
+    settings = RatingSettings(
+        database_url="postgresql://db/rating",
+        ledger_tls_ca_file=str(certs.ca),
+        ledger_tls_cert_file=str(certs.client_cert),
+        ledger_tls_key_file=str(certs.client_key),
+    )
+    with_certificate = LedgerClient(
+        mutual_tls_target, 10, credentials=rating_main.ledger_credentials(settings)
+    )
+    without = LedgerClient(mutual_tls_target, 2, credentials=channel_credentials(certs.ca))
+    try:
+        # Served: a wallet that does not exist is an answer, not a refused connection.
+        assert await with_certificate.wallet(str(uuid.uuid4())) is None
+        with pytest.raises(LedgerUnavailable):
+            await without.wallet(str(uuid.uuid4()))
+    finally:
+        await with_certificate.close()
+        await without.close()
