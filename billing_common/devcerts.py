@@ -3,10 +3,11 @@
 It writes, into DIR, what both services and their clients need for TLS and mutual TLS in
 development: ca.pem (+ ca.key, to sign more), server.pem/server.key (names: localhost,
 127.0.0.1, ::1, the compose services `ledger` and `rating`, and every --host), client.pem/
-client.key (common name `dev-client`, for mutual TLS). Keys are written 0600. What exists is kept
-(delete a file to issue it again), so running it twice, or from two processes at once (both
-services on first start, under a file lock), changes nothing. Production certificates come from
-the operator's own authority; nothing here is meant for them.
+client.key (common name `dev-client`, for mutual TLS). Keys are written 0600. What exists is
+kept (delete a file to issue it again; a new CA reissues both certificates), so running it twice,
+or from two processes at once (both services on first start, under a file lock), changes
+nothing. Production certificates come from the operator's own authority; nothing here is meant
+for them.
 """
 
 from __future__ import annotations
@@ -69,7 +70,9 @@ def ensure(folder: Path, hosts: Sequence[str] = ()) -> DevCerts:
     certs = DevCerts(folder)
     folder.mkdir(parents=True, exist_ok=True)
     with _locked(folder / ".lock"):
-        if not (certs.ca.exists() and certs.ca_key.exists()):
+        # A new CA reissues both certificates: ones signed by a CA that is gone would be refused.
+        new_ca = not (certs.ca.exists() and certs.ca_key.exists())
+        if new_ca:
             key = ec.generate_private_key(ec.SECP256R1())
             name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "billing development CA")])
             ca = (
@@ -83,12 +86,12 @@ def ensure(folder: Path, hosts: Sequence[str] = ()) -> DevCerts:
         ca_cert = x509.load_pem_x509_certificate(certs.ca.read_bytes())
         ca_key = serialization.load_pem_private_key(certs.ca_key.read_bytes(), None)
         assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
-        if not (certs.server_cert.exists() and certs.server_key.exists()):
+        if new_ca or not (certs.server_cert.exists() and certs.server_key.exists()):
             names = list(dict.fromkeys([*SERVER_NAMES, *hosts]))
             _issue(
                 certs.server_cert, certs.server_key, ca_cert, ca_key, names[0], names, server=True
             )
-        if not (certs.client_cert.exists() and certs.client_key.exists()):
+        if new_ca or not (certs.client_cert.exists() and certs.client_key.exists()):
             _issue(
                 certs.client_cert, certs.client_key, ca_cert, ca_key, CLIENT_COMMON_NAME, [], False
             )

@@ -126,3 +126,14 @@ def test_the_supervisor_hands_its_workers_the_files_it_chose(tmp_path: Path) -> 
     workers_settings = tls.with_files(settings, tls.server_tls(settings))
     assert workers_settings.tls_cert_file == str(tmp_path / "tls" / "server.pem")
     assert workers_settings.tls_key_file == str(tmp_path / "tls" / "server.key")
+
+
+def test_a_new_ca_reissues_the_certificates_it_must_sign(tmp_path: Path) -> None:
+    certs = devcerts.ensure(tmp_path)
+    old_server = certs.server_cert.read_bytes()
+    certs.ca.unlink()
+    devcerts.ensure(tmp_path)
+    ca = x509.load_pem_x509_certificate(certs.ca.read_bytes())
+    for path in (certs.server_cert, certs.client_cert):
+        x509.load_pem_x509_certificate(path.read_bytes()).verify_directly_issued_by(ca)
+    assert certs.server_cert.read_bytes() != old_server
