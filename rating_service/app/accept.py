@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from billing_common.errors import BillingError
+from billing_common.errors import BillingError, InvalidArgument
 from rating_service.app.records import NewEvent
 from rating_service.app.stores import RatingStore
 from rating_service.domain.batch import (
@@ -28,9 +28,30 @@ from rating_service.domain.batch import (
     rate_batch,
     unique_candidates,
 )
-from rating_service.domain.errors import PeriodClosed
+from rating_service.domain.errors import (
+    ChargeOutOfRange,
+    CustomerNotFound,
+    EventInProgress,
+    EventRejected,
+    InsufficientCredits,
+    NoPriceInForce,
+    PeriodClosed,
+)
 from rating_service.domain.events import EventIn, EventOutcome, EventStatus, check_event
 from rating_service.domain.status import EventState, InvoiceStatus, initial_event_state
+
+# What an event of the batch can be answered with (`EventOutcome.error`; nothing is raised):
+# tests/unit/test_use_case_errors.py checks every RAISES against the code.
+RAISES = (
+    InvalidArgument,
+    CustomerNotFound,
+    NoPriceInForce,
+    EventRejected,
+    ChargeOutOfRange,
+    PeriodClosed,
+    EventInProgress,
+    InsufficientCredits,
+)
 
 
 @dataclass(frozen=True, slots=True)

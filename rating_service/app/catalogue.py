@@ -8,9 +8,10 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 
-from billing_common.errors import InvalidArgument, Violation
+from billing_common.errors import InvalidArgument, RequestIdConflict, Violation
 from rating_service.app import commands as cmd
 from rating_service.app.context import Context
+from rating_service.app.ports import LedgerUnavailable
 from rating_service.app.records import StoredPlan, StoredPrice
 from rating_service.app.stores import RatingStore
 from rating_service.domain.aggregation import NEEDS_PROPERTY, Aggregation
@@ -22,6 +23,7 @@ from rating_service.domain.errors import (
     PlanNotFound,
     PriceNotFound,
     PriceVersionOverlap,
+    RequestInProgress,
     WalletCustomerMismatch,
     WalletNotFound,
 )
@@ -29,6 +31,23 @@ from rating_service.domain.events import ID_CHARS_MAX
 from rating_service.domain.meters import Meter
 from rating_service.domain.model import Assignment, Plan, PriceVersion
 from rating_service.domain.pricing import validate
+
+# What these use cases can raise (tests/unit/test_use_case_errors.py checks it against the code).
+RAISES = (
+    InvalidArgument,
+    RequestIdConflict,
+    RequestInProgress,
+    MeterKeyAlreadyExists,
+    MeterNotFound,
+    PriceNotFound,
+    PriceVersionOverlap,
+    EffectiveTimeInPast,
+    PlanNotFound,
+    AssignmentOverlap,
+    WalletNotFound,
+    WalletCustomerMismatch,
+    LedgerUnavailable,  # the wallet of a new assignment is asked of the ledger
+)
 
 PLAN_PRICES_MAX = 100
 FILTERS_MAX = 20

@@ -19,6 +19,9 @@ from rating_service.app.records import Claim
 from rating_service.app.stores import RatingStore, UnitOfWork
 from rating_service.domain.errors import RequestInProgress
 
+# What claiming a request id can raise (tests/unit/test_use_case_errors.py checks every RAISES).
+RAISES = (RequestIdConflict, RequestInProgress)
+
 T = TypeVar("T")
 
 

@@ -33,7 +33,7 @@ import structlog
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from billing_common.errors import BillingError, InvalidArgument
+from billing_common.errors import BillingError, InvalidArgument, RequestIdConflict
 from billing_common.transactions import RETRIES_MAX, retryable
 from rating_service.adapters.db.repository import RatingRepository
 from rating_service.adapters.db.sessions import end_event, end_session, release_claim
@@ -47,9 +47,33 @@ from rating_service.app.records import Acknowledged, ChargeRow, Claim, NewUndo
 from rating_service.app.stores import RatingStore
 from rating_service.domain.batch import Applied, duplicate_outcome
 from rating_service.domain.charges import NewCharge, ledger_request_id
-from rating_service.domain.errors import EventInProgress, InsufficientCredits
+from rating_service.domain.errors import (
+    ChargeOutOfRange,
+    CustomerNotFound,
+    EventInProgress,
+    EventRejected,
+    InsufficientCredits,
+    NoPriceInForce,
+    PeriodClosed,
+    RequestInProgress,
+)
 from rating_service.domain.refunds import credit_split
 from rating_service.domain.status import ChargeStatus, EventState, UndoStatus
+
+# What these use cases can raise (tests/unit/test_use_case_errors.py checks it against the code).
+RAISES = (
+    InvalidArgument,
+    RequestIdConflict,
+    RequestInProgress,
+    # Per event (`EventOutcome.error`), as `accept` answers them:
+    CustomerNotFound,
+    NoPriceInForce,
+    EventRejected,
+    ChargeOutOfRange,
+    PeriodClosed,
+    EventInProgress,
+    InsufficientCredits,
+)
 
 log = structlog.get_logger(__name__)
 

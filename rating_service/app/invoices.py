@@ -17,10 +17,10 @@ from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 
-from billing_common.errors import InvalidArgument, Violation
+from billing_common.errors import InvalidArgument, RequestIdConflict, Violation
 from rating_service.app import commands as cmd
 from rating_service.app.context import Context
-from rating_service.app.ports import LedgerPort, TopUpView
+from rating_service.app.ports import LedgerPort, LedgerUnavailable, TopUpView
 from rating_service.app.records import ChargeRow, InvoiceRow
 from rating_service.app.stores import RatingStore
 from rating_service.domain.errors import (
@@ -28,6 +28,7 @@ from rating_service.domain.errors import (
     CustomerNotFound,
     InvoiceNotFound,
     PeriodNotEnded,
+    RequestInProgress,
 )
 from rating_service.domain.invoice import (
     InvoiceView,
@@ -39,6 +40,18 @@ from rating_service.domain.invoice import (
 )
 from rating_service.domain.model import assignment_at, billing_period
 from rating_service.domain.status import InvoiceStatus
+
+# What these use cases can raise (tests/unit/test_use_case_errors.py checks it against the code).
+RAISES = (
+    InvalidArgument,
+    RequestIdConflict,
+    RequestInProgress,
+    CustomerNotFound,
+    InvoiceNotFound,
+    PeriodNotEnded,
+    ChargesPending,
+    LedgerUnavailable,  # outstanding overage and top-ups are asked of the ledger
+)
 
 # The events behind an invoice line: (charge id as cursor, the event, its charge).
 LineEvents = list[tuple[int, cmd.EventIn, ChargeRow]]

@@ -27,6 +27,10 @@ class UsageTooLarge(FailedPrecondition):
     reason = "USAGE_RANGE_TOO_LARGE"
 
 
+# What these use cases can raise (tests/unit/test_use_case_errors.py checks it against the code).
+RAISES = (InvalidArgument, CustomerNotFound, MeterNotFound, UsageTooLarge)
+
+
 def _fold(meter: Meter, rows: list[UsageEvent]) -> Decimal:
     state: AggregateState = EMPTY
     seen: set[str] = set()
