@@ -1,17 +1,24 @@
 """The forwarder's charge lifecycle against the fake ledger: a PENDING charge is acknowledged,
 denied (a DENY wallet that cannot cover it) or failed (a permanent refusal, or the ledger failing
 on it too often), is retried with backoff while the ledger is unreachable, and is never booked
-twice: every attempt carries the same request id, and nothing decided is sent again."""
+twice: every attempt carries the same request id, and nothing decided is sent again. A negative
+charge is refunded against the aggregate's earlier debit, once."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
 
+from billing_common.periods import Cadence
 from rating_service.app.delivery import ForwarderPolicy
 from rating_service.app.ports import Refused
+from rating_service.domain.aggregation import Aggregation
+from rating_service.domain.events import EventIn
+from rating_service.domain.meters import Meter
+from rating_service.domain.model import Plan, PlanPrice, PriceVersion
+from rating_service.domain.pricing import Pricing, PricingModel
 from rating_service.domain.status import ChargeStatus, LedgerRefusal
-from tests.unit.rating.fakes import Wallet, call, world
+from tests.unit.rating.fakes import PERIOD_START, T0, Wallet, call, world
 
 
 async def test_a_pending_charge_is_sent_once_and_acknowledged() -> None:
@@ -116,3 +123,29 @@ async def test_the_charges_of_one_wallet_go_in_order() -> None:
     await w.forwarder.run_once()
     sent = w.ledger.debits_sent()
     assert sent == [c.new.ledger_request_id for c in w.uow.charges()]
+
+
+async def test_a_negative_charge_is_refunded_against_the_earlier_debit_once() -> None:
+    w = world()
+    w.uow.add_meter(Meter("m2", "seats", "seats", Aggregation.LATEST, value_property="count"))
+    pricing = Pricing(PricingModel.PER_UNIT, unit_price=Decimal(2))
+    w.uow.add_price(PriceVersion("p2", 1, "m2", PERIOD_START, pricing), "USD", PERIOD_START)
+    plan = Plan("plan1", "Seats", Cadence.MONTHLY, PERIOD_START, Decimal(0), (PlanPrice("p2"),))
+    w.uow.add_plan(plan, "USD", PERIOD_START)
+    seats = [
+        EventIn("s1", "c1", "seats", T0 - timedelta(minutes=2), {"count": "5"}),
+        EventIn("s2", "c1", "seats", T0 - timedelta(minutes=1), {"count": "2"}),
+    ]
+    await w.send(*seats)
+    debit, refund = w.uow.charges()
+    assert (debit.new.amount, refund.new.amount) == (Decimal(10), Decimal(-6))
+    await w.forwarder.run_once()
+    debit, refund = w.uow.charges()
+    assert (debit.status, refund.status) == (ChargeStatus.ACKNOWLEDGED,) * 2
+    assert debit.refunded == 6
+    [part] = w.uow.tables.refund_parts
+    assert (part.debit_entry_id, part.amount) == (debit.ledger_entry_id, 6)
+    assert refund.ledger_entry_id == part.ledger_entry_id != ""
+    w.clock.advance(timedelta(hours=1))
+    await w.forwarder.run_once()
+    assert [m for m, _ in w.ledger.calls].count("RefundDebit") == 1
