@@ -21,6 +21,7 @@ from billing_common.logs import configure_logging
 from billing_common.metrics import serve_metrics
 from rating_service import limits
 from rating_service.adapters.db.migrate import upgrade_async
+from rating_service.adapters.db.unit_of_work import SqlUnitOfWork
 from rating_service.adapters.grpc.errors import DOMAIN
 from rating_service.adapters.grpc.servicer import RatingServicer
 from rating_service.adapters.ledger_client import LedgerClient
@@ -98,7 +99,7 @@ def make_app(
     settings: RatingSettings, engine: AsyncEngine, clock: Clock, ledger: LedgerPort
 ) -> RatingApp:
     """The use cases over one Context, with the configured policy."""
-    context = Context(engine, clock, ledger)
+    context = Context(SqlUnitOfWork(engine), clock, ledger)
     policy = RatingPolicy(
         grace=timedelta(seconds=settings.grace_s),
         future_skew=timedelta(seconds=settings.future_skew_s),
@@ -111,7 +112,7 @@ def make_app(
     return RatingApp(
         context,
         Catalogue(context),
-        Ingest(context, policy),
+        Ingest(context, policy, engine),
         Invoices(context),
         Usage(context),
     )

@@ -17,6 +17,7 @@ from typing import Protocol
 
 import structlog
 
+from billing_common.errors import RequestIdConflict
 from ledger_service.app import commands as cmd
 from ledger_service.app.ports import Claimed, LedgerStore, new_id
 from ledger_service.app.service import LedgerApp
@@ -33,6 +34,14 @@ from ledger_service.domain.webhooks import (
     RetentionPolicy,
     RetryPolicy,
     WebhookEndpoint,
+)
+
+# What these use cases can raise (tests/unit/test_use_case_errors.py checks it against the code).
+RAISES = (
+    RequestIdConflict,
+    WalletNotFound,
+    TooManyWebhookEndpoints,
+    WebhookEndpointNotFound,
 )
 
 log = structlog.get_logger(__name__)
