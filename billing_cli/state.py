@@ -13,6 +13,7 @@ from typing import Any, NoReturn, TypeVar
 
 import grpc
 import typer
+from billing.auth.v1 import api_keys_pb2_grpc
 from billing.ledger.v1 import ledger_pb2_grpc
 from billing.rating.v1 import rating_pb2_grpc
 from google.protobuf import json_format
@@ -21,6 +22,7 @@ from rich.console import Console
 from rich.text import Text
 
 from billing_cli.errors import EXIT_RPC_ERROR, UNCERTAIN, RpcFailure, decode
+from billing_common.client_auth import with_key
 
 DEFAULT_LEDGER = "127.0.0.1:50051"
 DEFAULT_RATING = "127.0.0.1:50052"
@@ -44,6 +46,8 @@ class State:
     rating_target: str = DEFAULT_RATING
     json: bool = False
     timeout: float = 10.0
+    # Sent as `authorization: Bearer <key>` on every call (env BILLING_API_KEY).
+    api_key: str = field(default_factory=lambda: os.environ.get("BILLING_API_KEY", ""))
     out: Console = field(default_factory=lambda: _console(False))
     err: Console = field(default_factory=lambda: _console(True))
     _channels: dict[str, grpc.Channel] = field(default_factory=dict)
@@ -52,7 +56,7 @@ class State:
 
     def _channel(self, target: str) -> grpc.Channel:
         if target not in self._channels:
-            self._channels[target] = grpc.insecure_channel(target)
+            self._channels[target] = with_key(grpc.insecure_channel(target), self.api_key)
         return self._channels[target]
 
     @property
@@ -62,6 +66,11 @@ class State:
     @property
     def rating(self) -> rating_pb2_grpc.RatingServiceStub:
         return rating_pb2_grpc.RatingServiceStub(self._channel(self.rating_target))
+
+    def api_keys(self, service: str) -> api_keys_pb2_grpc.ApiKeyServiceStub:
+        """The key management service of "ledger" or "rating"."""
+        target = self.ledger_target if service == "ledger" else self.rating_target
+        return api_keys_pb2_grpc.ApiKeyServiceStub(self._channel(target))
 
     def close(self) -> None:
         for channel in self._channels.values():
