@@ -26,6 +26,7 @@ from rich.console import Console
 from billing_cli.app import app
 from billing_cli.state import State
 from rating_service import main as rating_main
+from tests.support.channels import admin_key
 from tests.support.rating import setup_customer
 from tests.support.servers import START, RunningLedger
 
@@ -53,7 +54,7 @@ class Cli:
 
     async def __call__(self, *args: str, expect: int = 0) -> Result:
         argv = ["--ledger", self.ledger, "--rating", self.rating, "--timeout", "20", *args]
-        state = State(out=_buffer(), err=_buffer())
+        state = State(out=_buffer(), err=_buffer(), api_key=admin_key())
 
         def run() -> Result:
             try:
@@ -366,7 +367,7 @@ async def test_events_import_and_invoices(services: Services, tmp_path: Path) ->
 
 async def test_python_m_billing_cli_entry_point(ledger_server: RunningLedger) -> None:
     async def run(*args: str) -> tuple[int, str, str]:
-        env = {**os.environ, "BILLING_LEDGER": ledger_server.target}
+        env = {**os.environ, "BILLING_LEDGER": ledger_server.target, "BILLING_API_KEY": admin_key()}
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",

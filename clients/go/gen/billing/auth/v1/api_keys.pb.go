@@ -281,7 +281,7 @@ func (x *CreateApiKeyResponse) GetSecretShownBefore() bool {
 // ListApiKeys' input.
 type ListApiKeysRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Keys per page (1 to 1,000; 0: 100).
+	// Keys per page (1 to 500; 0: 50).
 	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// next_page_token of the previous page; empty: the first page.
 	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`

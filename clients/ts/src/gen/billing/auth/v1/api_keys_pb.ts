@@ -176,7 +176,7 @@ export const CreateApiKeyResponseSchema: GenMessage<CreateApiKeyResponse> = /*@_
  */
 export type ListApiKeysRequest = Message<"billing.auth.v1.ListApiKeysRequest"> & {
   /**
-   * Keys per page (1 to 1,000; 0: 100).
+   * Keys per page (1 to 500; 0: 50).
    *
    * @generated from field: int32 page_size = 1;
    */
