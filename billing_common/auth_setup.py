@@ -139,3 +139,16 @@ async def create_admin_key(store: ApiKeyStore, clock: Clock, name: str) -> str:
     )
     await store.create(record, f"create-admin-key:{key_id}", b"create-admin-key")
     return key
+
+
+async def create_admin_key_in(uri: str, name: str) -> str:
+    """`create-admin-key`: a new admin key in the service's database at `uri`, returned to be
+    printed once."""
+    from billing_common import database  # only this command opens its own engine
+    from billing_common.clock import SystemClock
+
+    engine = database.create_engine(uri, pool_size=2)
+    try:
+        return await create_admin_key(ApiKeyStore(engine), SystemClock(), name)
+    finally:
+        await engine.dispose()
