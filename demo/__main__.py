@@ -2,7 +2,8 @@
 
 Starts the ledger and the rating service on the embedded PostgreSQL (data kept in .data/postgres;
 each service has its own database in it), runs the scenarios against them over gRPC, prints the
-results and stops both services with SIGTERM.
+results and stops both services with SIGTERM. It calls with the admin API key the services keep
+in .data/admin.key.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import grpc
 
+from billing_common.client_auth import KeyFromFile, bearer_interceptors
 from billing_common.process import ServiceProcess, start_service
 from demo import ledger_scenario, rating_scenario
 
@@ -48,9 +50,12 @@ async def main() -> int:
             log_path=log_path,
         )
         services.append(rating)
+        # The admin key both services made sure of at start (the ledger wrote it on its first
+        # start): the demo calls as the operator.
+        admin = bearer_interceptors(KeyFromFile(DATA / "admin.key"))
         async with (
-            grpc.aio.insecure_channel(ledger.target) as ledger_channel,
-            grpc.aio.insecure_channel(rating.target) as rating_channel,
+            grpc.aio.insecure_channel(ledger.target, interceptors=admin) as ledger_channel,
+            grpc.aio.insecure_channel(rating.target, interceptors=admin) as rating_channel,
         ):
             await ledger_scenario.run(ledger_channel)
             await rating_scenario.run(ledger_channel, rating_channel)
