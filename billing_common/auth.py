@@ -24,12 +24,12 @@ from typing import Any
 import grpc
 import structlog
 
-from billing_common import api_keys, principal
+from billing_common import api_keys, metrics, principal
 from billing_common.api_key_store import ApiKeyStore
 from billing_common.api_keys import ApiKey
 from billing_common.clock import Clock
 from billing_common.errors import BillingError, CredentialMissing, ScopeMissing
-from billing_common.grpc_errors import to_grpc_status
+from billing_common.grpc_errors import classify, to_grpc_status
 from billing_common.grpc_handlers import Ctx, Req, Resp, as_billing_error
 from billing_common.grpc_server import rewrap
 
@@ -126,6 +126,7 @@ class Authentication(grpc.aio.ServerInterceptor):
 
     async def _refuse(self, path: str, error: BillingError, context: Ctx) -> None:
         log.info("rpc_unauthorized", rpc=path, reason=error.reason, message=error.message)
+        metrics.RPC_REQUESTS.labels(path.rsplit("/", 1)[-1], classify(error)[0].name).inc()
         await context.abort_with_status(to_grpc_status(error, self.domain))
 
     def _guarded(self, behavior: Callable[..., Any], path: str) -> Callable[..., Any]:

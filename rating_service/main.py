@@ -107,14 +107,24 @@ def make_app(
 
 
 def ledger_key_file(settings: RatingSettings) -> Path | None:
-    """The file of the key the rating service presents to the ledger (.data/rating-ledger.key
-    with the embedded database, which the ledger creates)."""
-    return auth_setup.key_file_path(
+    """The file of the key the rating service presents to the ledger: the configured one (which
+    must exist), else .data/rating-ledger.key with the embedded database (the ledger creates it,
+    so it is read when first needed)."""
+    path = auth_setup.key_file_path(
         settings.ledger_api_key_file,
         settings.database_url,
         settings.data_dir,
         auth_setup.RATING_LEDGER_KEY_FILE,
     )
+    if path is None:
+        log.warning(
+            "no_ledger_api_key",
+            detail="ledger_api_key_file is not set: calls to the ledger carry no credential "
+            "(create a ledger key with scopes read and write and set ledger_api_key_file)",
+        )
+    elif path == settings.ledger_api_key_file and not path.exists():
+        raise ValueError(f"setting ledger_api_key_file: {path} does not exist")
+    return path
 
 
 def make_forwarder(settings: RatingSettings, context: Context) -> Forwarder:

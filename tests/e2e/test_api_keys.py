@@ -21,11 +21,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from billing_common import api_keys
 from billing_common.auth import CACHE_TTL_S
+from billing_common.clock import FakeClock
 from billing_common.protoconv import timestamp
+from ledger_service import main as ledger_main
+from ledger_service.config import LedgerSettings
 from tests.support.channels import open_channel
 from tests.support.errors import reason_of
 from tests.support.ledger import make_wallet, rid
-from tests.support.servers import RatingOverLedger, RunningLedger
+from tests.support.servers import START, NewDatabase, RatingOverLedger, RunningLedger
 from tests.support.waiting import until
 
 pytestmark = pytest.mark.asyncio
@@ -326,3 +329,26 @@ async def test_no_database_holds_a_created_key_in_clear(both: RatingOverLedger) 
         # The search finds what is there: the key id is stored in clear, in its own database.
         own = engines[made.api_key.key_id]
         assert await _clear_text_hits(own, made.api_key.key_id) == ["api_keys.key_id"]
+
+
+async def test_with_authentication_off_a_call_needs_no_credential(
+    new_database: NewDatabase, ledger_template: str
+) -> None:
+    settings = LedgerSettings(
+        database_url=await new_database("ledger", ledger_template),
+        listen="127.0.0.1:0",
+        migrate=False,
+        sweep_interval_s=0,
+        auth_disabled=True,
+    )
+    ledger = await ledger_main.build(settings, FakeClock(START))
+    try:
+        target = f"127.0.0.1:{await ledger.server.start()}"
+        async with open_channel(target, key="") as channel:
+            wallet = await make_wallet(ledger_pb2_grpc.LedgerServiceStub(channel))
+            listed = await ledger_pb2_grpc.LedgerServiceStub(channel).ListWallets(
+                pb.ListWalletsRequest()
+            )
+        assert [w.wallet_id for w in listed.wallets] == [wallet.wallet_id]
+    finally:
+        await ledger.close()
