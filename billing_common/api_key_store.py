@@ -15,20 +15,27 @@ from billing_common import principal
 from billing_common.api_keys import ApiKey, hash_key, key_id_of
 from billing_common.errors import NotFound, RequestIdConflict
 
-api_keys = sa.Table(
-    "api_keys",
-    sa.MetaData(),
-    sa.Column("key_id", sa.Text(), primary_key=True),
-    sa.Column("name", sa.Text(), nullable=False),
-    sa.Column("scopes", postgresql.ARRAY(sa.Text()), nullable=False),
-    sa.Column("customers", postgresql.ARRAY(sa.Text()), nullable=True),
-    sa.Column("secret_hash", sa.LargeBinary(), nullable=False),
-    sa.Column("created_time", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("expires_time", sa.DateTime(timezone=True), nullable=True),
-    sa.Column("revoked_time", sa.DateTime(timezone=True), nullable=True),
-    sa.Column("request_id", sa.Text(), nullable=True),
-    sa.Column("request_fingerprint", sa.LargeBinary(), nullable=True),
-)
+
+def api_keys_table(metadata: sa.MetaData) -> sa.Table:
+    """The table, as each service's migration creates it (each service adds it to its own
+    metadata, so its migration test compares it too)."""
+    return sa.Table(
+        "api_keys",
+        metadata,
+        sa.Column("key_id", sa.Text(), primary_key=True),
+        sa.Column("name", sa.Text(), nullable=False),
+        sa.Column("scopes", postgresql.ARRAY(sa.Text()), nullable=False),
+        sa.Column("customers", postgresql.ARRAY(sa.Text()), nullable=True),
+        sa.Column("secret_hash", sa.LargeBinary(), nullable=False, unique=True),
+        sa.Column("created_time", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_time", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("revoked_time", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("request_id", sa.Text(), nullable=True, unique=True),
+        sa.Column("request_fingerprint", sa.LargeBinary(), nullable=True),
+    )
+
+
+api_keys = api_keys_table(sa.MetaData())
 
 _RECORD = [
     api_keys.c.key_id,
