@@ -64,12 +64,14 @@ async def CreateApiKey(
     self: ApiKeyServicer, request: pb.CreateApiKeyRequest, context: Ctx
 ) -> pb.CreateApiKeyResponse:
     request_id = require(request.request_id, "request_id")
-    record, key = new_record(request, self.clock.now())
-    stored, created = await self.store.create(
-        record, request_id, fingerprint("CreateApiKey", request)
-    )
-    if created:
-        return pb.CreateApiKeyResponse(api_key=to_proto(stored), secret=key)
+    digest = fingerprint("CreateApiKey", request)
+    # A replay first: its answer must not depend on the time (expire_time may have passed).
+    stored = await self.store.replay(request_id, digest)
+    if stored is None:
+        record, key = new_record(request, self.clock.now())
+        stored, created = await self.store.create(record, request_id, digest)
+        if created:
+            return pb.CreateApiKeyResponse(api_key=to_proto(stored), secret=key)
     # Made by an earlier call: its key was never stored, so it cannot be shown again.
     return pb.CreateApiKeyResponse(api_key=to_proto(stored), secret_shown_before=True)
 

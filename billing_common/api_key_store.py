@@ -111,6 +111,22 @@ class ApiKeyStore:
             )
         return _record(row), False
 
+    async def replay(self, request_id: str, fingerprint: bytes) -> ApiKey | None:
+        """The key an earlier CreateApiKey with this request id made (None: there was none);
+        RequestIdConflict when that request was another."""
+        query = sa.select(*_RECORD, api_keys.c.request_fingerprint).where(
+            api_keys.c.request_id == request_id
+        )
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        if row is None:
+            return None
+        if bytes(row.request_fingerprint) != fingerprint:
+            raise RequestIdConflict(
+                f"request_id {request_id!r} was used before for a different CreateApiKey"
+            )
+        return _record(row)
+
     async def list(self, after_key_id: str, limit: int) -> list[ApiKey]:
         query = (
             sa.select(*_RECORD)

@@ -352,3 +352,23 @@ async def test_with_authentication_off_a_call_needs_no_credential(
         assert [w.wallet_id for w in listed.wallets] == [wallet.wallet_id]
     finally:
         await ledger.close()
+
+
+async def test_a_create_replayed_after_the_key_expired_returns_the_key_not_an_error(
+    ledger_server: RunningLedger,
+) -> None:
+    """The replay answers with what the first call made, even when its expire_time has passed
+    since (a check of the time comes after the request id's, as for every write)."""
+    keys = api_keys_pb2_grpc.ApiKeyServiceStub(ledger_server.channel)
+    expires = timestamp(ledger_server.clock.now() + timedelta(hours=1))
+    request = kpb.CreateApiKeyRequest(
+        request_id=rid(), name="short", scopes=["read"], expire_time=expires
+    )
+    first = await keys.CreateApiKey(request)
+    ledger_server.clock.advance(timedelta(hours=2))
+    replay = await keys.CreateApiKey(request)
+    assert (replay.api_key, replay.secret, replay.secret_shown_before) == (
+        first.api_key,
+        "",
+        True,
+    )
