@@ -49,8 +49,15 @@ def new_record(request: pb.CreateApiKeyRequest, now: datetime) -> tuple[ApiKey, 
     scopes = api_keys.parse_scopes(request.scopes)
     if len(request.customer_ids) > api_keys.CUSTOMERS_MAX:
         raise InvalidArgument.field("customer_ids", f"at most {api_keys.CUSTOMERS_MAX}")
-    if any(not c for c in request.customer_ids):
-        raise InvalidArgument.field("customer_ids", "must not hold an empty id")
+    for i, customer in enumerate(request.customer_ids):
+        if not customer or len(customer) > api_keys.ID_CHARS_MAX:
+            raise InvalidArgument.field(
+                f"customer_ids[{i}]", f"1 to {api_keys.ID_CHARS_MAX} characters", "INVALID_ID"
+            )
+    if len(request.request_id) > api_keys.ID_CHARS_MAX:
+        raise InvalidArgument.field(
+            "request_id", f"at most {api_keys.ID_CHARS_MAX} characters", "INVALID_ID"
+        )
     customers = frozenset(request.customer_ids) or None
     expires = to_datetime(request, "expire_time")
     if expires is not None and expires <= now:

@@ -33,6 +33,7 @@ SECRET_BYTES = 32
 # Bounds on what a key carries (names and customer lists are caller input).
 NAME_CHARS_MAX = 200
 CUSTOMERS_MAX = 1000
+ID_CHARS_MAX = 128  # a customer id or request id, as everywhere else
 
 
 @dataclass(frozen=True, slots=True)

@@ -372,3 +372,31 @@ async def test_a_create_replayed_after_the_key_expired_returns_the_key_not_an_er
         "",
         True,
     )
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"customer_ids": [""]}, "customer_ids[0]"),
+        ({"customer_ids": ["c" * 129]}, "customer_ids[0]"),
+        ({"request_id": "r" * 129}, "request_id"),
+    ],
+)
+async def test_create_refuses_empty_or_overlong_ids_and_writes_nothing(
+    ledger_server: RunningLedger, changes: dict[str, object], field: str
+) -> None:
+    keys = api_keys_pb2_grpc.ApiKeyServiceStub(ledger_server.channel)
+    before = await keys.ListApiKeys(kpb.ListApiKeysRequest(page_size=500))
+    request = kpb.CreateApiKeyRequest(request_id=rid(), name="k", scopes=["read"])
+    for name, value in changes.items():
+        if isinstance(value, list):
+            getattr(request, name).extend(value)
+        else:
+            setattr(request, name, value)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await keys.CreateApiKey(request)
+    assert (refused.value.code(), reason_of(refused.value)) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        ("INVALID_ID", [field]),
+    )
+    assert await keys.ListApiKeys(kpb.ListApiKeysRequest(page_size=500)) == before
