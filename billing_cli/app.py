@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from billing_cli import grants, holds, ledger
+from billing_cli import grants, holds, keys, ledger
 from billing_cli.events import events
 from billing_cli.invoices import invoices
 from billing_cli.state import (
@@ -108,3 +108,4 @@ app.command("debit")(ledger.debit)
 app.add_typer(holds.holds, name="holds")
 app.add_typer(events, name="events")
 app.add_typer(invoices, name="invoices")
+app.add_typer(keys.keys, name="keys")

@@ -14,6 +14,7 @@ from typing import Any, NoReturn, TypeVar
 
 import grpc
 import typer
+from billing.auth.v1 import api_keys_pb2_grpc
 from billing.ledger.v1 import ledger_pb2_grpc
 from billing.rating.v1 import rating_pb2_grpc
 from google.protobuf import json_format
@@ -80,6 +81,11 @@ class State:
     @property
     def rating(self) -> rating_pb2_grpc.RatingServiceStub:
         return rating_pb2_grpc.RatingServiceStub(self._channel(self.rating_target))
+
+    def api_keys(self, service: str) -> api_keys_pb2_grpc.ApiKeyServiceStub:
+        """The key management service of "ledger" or "rating"."""
+        target = self.ledger_target if service == "ledger" else self.rating_target
+        return api_keys_pb2_grpc.ApiKeyServiceStub(self._channel(target))
 
     def close(self) -> None:
         for channel in self._channels.values():

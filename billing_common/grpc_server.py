@@ -57,17 +57,7 @@ class ConcurrencyLimit(grpc.aio.ServerInterceptor):
         if handler is None or details.method.startswith(_UNCOUNTED):
             return handler
         method = details.method.rsplit("/", 1)[-1]
-        for kind in ("unary_unary", "unary_stream", "stream_unary", "stream_stream"):
-            if (behavior := getattr(handler, kind)) is not None:
-                # The factory of the kind of handler we were given (found by name: untyped).
-                factory: Callable[..., grpc.RpcMethodHandler[Req, Resp]]
-                factory = getattr(grpc, f"{kind}_rpc_method_handler")
-                return factory(
-                    self._counted(behavior, method),
-                    request_deserializer=handler.request_deserializer,
-                    response_serializer=handler.response_serializer,
-                )
-        return handler
+        return rewrap(handler, lambda behavior: self._counted(behavior, method))
 
     async def _refuse(self, method: str, context: Ctx) -> None:
         log.warning("rpc_refused_overload", rpc=method, in_flight=self.in_flight)
@@ -105,14 +95,33 @@ class ConcurrencyLimit(grpc.aio.ServerInterceptor):
         return unary
 
 
+def rewrap(
+    handler: grpc.RpcMethodHandler[Req, Resp],
+    wrap: Callable[[Callable[..., Any]], Callable[..., Any]],
+) -> grpc.RpcMethodHandler[Req, Resp]:
+    """The handler with its behavior replaced by wrap(behavior), of the same kind."""
+    for kind in ("unary_unary", "unary_stream", "stream_unary", "stream_stream"):
+        if (behavior := getattr(handler, kind)) is not None:
+            # The factory of the kind of handler we were given (found by name: untyped).
+            factory: Callable[..., grpc.RpcMethodHandler[Req, Resp]]
+            factory = getattr(grpc, f"{kind}_rpc_method_handler")
+            return factory(
+                wrap(behavior),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+    return handler
+
+
 class GrpcServer:
     """A grpc.aio server with health checking and reflection, started and stopped by its owner.
 
     `register` adds the servicers and returns their full service names. `worker` is the index
     of this process among the service's workers (None: the service runs in one process); only
     workers share the port (SO_REUSEPORT): a lone server refuses a port another process holds,
-    rather than silently splitting the traffic with it. `tls` None serves plain text (only by
-    the explicit development switch: billing_common/tls.py decides).
+    rather than silently splitting the traffic with it. `auth` checks every call's credential
+    (None: authentication is off, every call runs as principal.ANONYMOUS). `tls` None serves
+    plain text (only by the explicit development switch: billing_common/tls.py decides).
     """
 
     def __init__(
@@ -122,6 +131,7 @@ class GrpcServer:
         limits: ServerLimits,
         domain: str,
         worker: int | None = None,
+        auth: grpc.aio.ServerInterceptor | None = None,
         *,
         tls: ServerTls | None,
     ) -> None:
@@ -131,7 +141,9 @@ class GrpcServer:
         self.worker = worker
         self.concurrency = ConcurrencyLimit(limits.concurrent_rpcs_max, domain)
         options = [*limits.options(), ("grpc.so_reuseport", 0 if worker is None else 1)]
-        self.server = grpc.aio.server(interceptors=[self.concurrency], options=options)
+        # Authentication (auth.py) inside the cap: checking a key may read the database.
+        interceptors = [self.concurrency] if auth is None else [self.concurrency, auth]
+        self.server = grpc.aio.server(interceptors=interceptors, options=options)
         self.names = list(register(self.server))
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)

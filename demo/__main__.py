@@ -3,7 +3,8 @@
 Starts the ledger and the rating service on the embedded PostgreSQL (data kept in .data/postgres;
 each service has its own database in it), runs the scenarios against them over gRPC with TLS (the
 development CA in .data/tls, which the services create on first start), prints the results and
-stops both services with SIGTERM.
+stops both services with SIGTERM. It calls with the admin API key the services keep in
+.data/admin.key.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 import grpc
 
 from billing_common import devcerts
+from billing_common.client_auth import KeyFromFile, bearer_interceptors
 from billing_common.process import ServiceProcess, start_service
 from billing_common.tls import channel_credentials
 from demo import ledger_scenario, rating_scenario
@@ -55,9 +57,16 @@ async def main() -> int:
             log_path=log_path,
         )
         services.append(rating)
+        # The admin key both services made sure of at start (the ledger wrote it on its first
+        # start): the demo calls as the operator.
+        admin = bearer_interceptors(KeyFromFile(DATA / "admin.key"))
         async with (
-            grpc.aio.secure_channel(ledger.target, channel_credentials(certs.ca)) as ledger_channel,
-            grpc.aio.secure_channel(rating.target, channel_credentials(certs.ca)) as rating_channel,
+            grpc.aio.secure_channel(
+                ledger.target, channel_credentials(certs.ca), interceptors=admin
+            ) as ledger_channel,
+            grpc.aio.secure_channel(
+                rating.target, channel_credentials(certs.ca), interceptors=admin
+            ) as rating_channel,
         ):
             await ledger_scenario.run(ledger_channel)
             await rating_scenario.run(ledger_channel, rating_channel)

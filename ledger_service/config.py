@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from billing_common import gc_tuning, settings
+from billing_common import api_keys, gc_tuning, settings
 from ledger_service import limits
 from ledger_service.domain.webhooks import RetentionPolicy, RetryPolicy
 
@@ -89,8 +89,22 @@ class LedgerSettings:
     # Garbage collector thresholds "young,middle,old"; empty: Python's own (700,10,10).
     gc_threshold: str = gc_tuning.GC_THRESHOLD
 
+    # Development only: accept every call without a credential (a warning at every start).
+    auth_disabled: bool = False
+    # File holding the admin API key (made sure of at start). Empty: with the embedded database
+    # .data/admin.key (beside data_dir; created, mode 0600, if missing); with a configured
+    # database, none (`create-admin-key` makes one).
+    admin_key_file: Path = Path("")
+    # With mutual TLS: client certificate common names and their scopes,
+    # "name=scope,scope;name=scope" (a certificate not listed is refused).
+    mtls_identities: str = ""
+    # File holding the rating service's API key for the ledger (scopes read, write), made sure of
+    # at start. Empty: with the embedded database .data/rating-ledger.key (created if missing).
+    rating_key_file: Path = Path("")
+
     def __post_init__(self) -> None:
         _check_webhooks(self)
+        api_keys.parse_identities(self.mtls_identities)
         settings.check_workers(self.workers)
         gc_tuning.gc_threshold(self.gc_threshold)
 

@@ -6,7 +6,7 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-from billing_common import gc_tuning, settings
+from billing_common import api_keys, gc_tuning, settings
 from rating_service import limits
 
 
@@ -91,8 +91,22 @@ class RatingSettings:
     # Garbage collector thresholds "young,middle,old"; empty: Python's own (700,10,10).
     gc_threshold: str = gc_tuning.GC_THRESHOLD
 
+    # Development only: accept every call without a credential (a warning at every start).
+    auth_disabled: bool = False
+    # File holding the admin API key (made sure of at start). Empty: with the embedded database
+    # .data/admin.key (beside data_dir; created, mode 0600, if missing); with a configured
+    # database, none (`create-admin-key` makes one).
+    admin_key_file: Path = Path("")
+    # With mutual TLS: client certificate common names and their scopes,
+    # "name=scope,scope;name=scope" (a certificate not listed is refused).
+    mtls_identities: str = ""
+    # File holding the API key the rating service presents to the ledger. Empty: with the
+    # embedded database .data/rating-ledger.key (the ledger creates it); else none.
+    ledger_api_key_file: Path = Path("")
+
     def __post_init__(self) -> None:
         settings.check_workers(self.workers)
+        api_keys.parse_identities(self.mtls_identities)
         gc_tuning.gc_threshold(self.gc_threshold)
 
     @classmethod

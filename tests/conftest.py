@@ -22,7 +22,7 @@ from ledger_service.adapters.db.migrate import upgrade_async
 from ledger_service.config import LedgerSettings
 from rating_service import main as rating_main
 from rating_service.config import RatingSettings
-from tests.support.channels import open_channel
+from tests.support.channels import admin_key, admin_key_file, open_channel
 from tests.support.rating import migrated_template
 from tests.support.servers import START, NewDatabase, RatingOverLedger, RunningLedger
 from tests.support.tls import rating_settings, server_settings, service_env
@@ -38,6 +38,14 @@ def dev_tls() -> Iterator[None]:
         for name, value in service_env().items():
             patch.setenv(name, value)
         yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def admin_key_path() -> Path:
+    """The session's admin key file: every test server is started with it (admin_key_file) and
+    every test client sends its key (tests/support/channels.py)."""
+    admin_key()
+    return admin_key_file()
 
 
 @pytest.fixture(scope="session")
@@ -103,6 +111,7 @@ async def ledger_server(ledger_db: str, clock: FakeClock) -> AsyncIterator[Runni
         pool_size=10,
         sweep_interval_s=0,
         **server_settings(),
+        admin_key_file=admin_key_file(),
     )
     ledger = await ledger_main.build(settings, clock)
     port = await ledger.server.start()
@@ -138,6 +147,8 @@ async def both(
         forward=False,
         ledger_target=ledger_server.target,
         **rating_settings(),
+        admin_key_file=admin_key_file(),
+        ledger_api_key_file=admin_key_file(),
     )
     built = await rating_main.build(settings, ledger_server.clock)
     target = f"127.0.0.1:{await built.server.start()}"

@@ -28,7 +28,7 @@ from ledger_service import main as ledger_main
 from ledger_service.config import LedgerSettings
 from rating_service import main as rating_main
 from rating_service.config import RatingSettings
-from tests.support.channels import open_channel
+from tests.support.channels import admin_key_file, open_channel
 from tests.support.ledger import make_wallet
 from tests.support.servers import START, NewDatabase
 from tests.support.tls import rating_settings, server_settings
@@ -54,6 +54,7 @@ async def servers(
     ledger_url = await new_database("ledger", ledger_template)
     ledger = await ledger_main.build(
         LedgerSettings(
+            admin_key_file=admin_key_file(),
             database_url=ledger_url,
             listen="127.0.0.1:0",
             migrate=False,
@@ -66,6 +67,8 @@ async def servers(
     ledger_target = f"127.0.0.1:{await ledger.server.start()}"
     rating = await rating_main.build(
         RatingSettings(
+            admin_key_file=admin_key_file(),
+            ledger_api_key_file=admin_key_file(),
             database_url=await new_database("rating", rating_template),
             listen="127.0.0.1:0",
             migrate=False,
@@ -251,6 +254,7 @@ async def test_page_token_works_on_another_replica_with_the_same_secret_only(
     async def second_page(secret: str) -> lpb.ListWalletsResponse:
         replica = await ledger_main.build(
             LedgerSettings(
+                admin_key_file=admin_key_file(),
                 database_url=servers.ledger_url,
                 listen="127.0.0.1:0",
                 migrate=False,

@@ -18,6 +18,7 @@ import clients_toolchain as toolchain  # tools/, put on sys.path by conftest.py
 import pytest
 
 from billing_common.process import ServiceProcess
+from tests.support.channels import admin_key
 from tests.support.tls import dev_ca
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,6 +80,8 @@ async def test_go_example_against_both_services(
         rating_process.target,
         "-ca-file",
         str(dev_ca().ca),
+        "-api-key",
+        admin_key(),
     )
     assert output == EXPECTED
 
@@ -96,5 +99,7 @@ async def test_typescript_example_against_both_services(
         rating_process.target,
         "--ca-file",
         str(dev_ca().ca),
+        "--api-key",
+        admin_key(),
     )
     assert output == EXPECTED

@@ -39,6 +39,7 @@ from rating_service import main as rating_main
 from rating_service.adapters.db.migrate import upgrade_async as upgrade_rating
 from rating_service.adapters.grpc.servicer import RatingServicer
 from rating_service.config import RatingSettings
+from tests.support.channels import admin_key_file
 from tests.support.tls import rating_settings, server_settings
 
 T = TypeVar("T")
@@ -246,6 +247,7 @@ class Service:
         """Wired and serving gRPC on `port` (the rating service reaches it there; a service
         rebuilt after a kill serves on the same port)."""
         settings = LedgerSettings(
+            admin_key_file=admin_key_file(),
             database_url=uri,
             listen=f"127.0.0.1:{port}",
             migrate=False,
@@ -329,6 +331,8 @@ class RatingService:
     async def start(cls, db: Database, clock: SwitchableClock, ledger_port: int) -> RatingService:
         uri = await db.through_restarts(lambda: _new_rating_database(db.server_uri))
         settings = RatingSettings(
+            admin_key_file=admin_key_file(),
+            ledger_api_key_file=admin_key_file(),
             database_url=uri,
             listen="127.0.0.1:0",
             ledger_target=f"127.0.0.1:{ledger_port}",
