@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import structlog
 
+from billing_common.errors import RequestIdConflict
 from ledger_service.app import commands as cmd
 from ledger_service.app.ports import (
     Claimed,
@@ -44,6 +45,16 @@ from ledger_service.domain.webhooks import (
     RetentionPolicy,
     RetryPolicy,
     WebhookEndpoint,
+)
+
+# What these use cases can raise (tests/unit/test_use_case_errors.py checks it against the code).
+RAISES = (
+    RequestIdConflict,
+    WalletNotFound,
+    TooManyWebhookEndpoints,
+    WebhookEndpointNotFound,
+    InsecureWebhookUrl,
+    WebhookAddressRefused,
 )
 
 log = structlog.get_logger(__name__)

@@ -17,16 +17,18 @@ from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 
-from billing_common.errors import InvalidArgument, Violation
-from rating_service.adapters.db.repository import ChargeRow, InvoiceRow, RatingRepository
+from billing_common.errors import InvalidArgument, RequestIdConflict, Violation
 from rating_service.app import commands as cmd
 from rating_service.app.context import Context
-from rating_service.app.ports import LedgerPort, TopUpView
+from rating_service.app.ports import LedgerPort, LedgerUnavailable, TopUpView
+from rating_service.app.records import ChargeRow, InvoiceRow
+from rating_service.app.stores import RatingStore
 from rating_service.domain.errors import (
     ChargesPending,
     CustomerNotFound,
     InvoiceNotFound,
     PeriodNotEnded,
+    RequestInProgress,
 )
 from rating_service.domain.invoice import (
     InvoiceView,
@@ -39,11 +41,23 @@ from rating_service.domain.invoice import (
 from rating_service.domain.model import assignment_at, billing_period
 from rating_service.domain.status import InvoiceStatus
 
+# What these use cases can raise (tests/unit/test_use_case_errors.py checks it against the code).
+RAISES = (
+    InvalidArgument,
+    RequestIdConflict,
+    RequestInProgress,
+    CustomerNotFound,
+    InvoiceNotFound,
+    PeriodNotEnded,
+    ChargesPending,
+    LedgerUnavailable,  # outstanding overage and top-ups are asked of the ledger
+)
+
 # The events behind an invoice line: (charge id as cursor, the event, its charge).
 LineEvents = list[tuple[int, cmd.EventIn, ChargeRow]]
 
 
-async def compute(repo: RatingRepository, row: InvoiceRow) -> InvoiceView:
+async def compute(repo: RatingStore, row: InvoiceRow) -> InvoiceView:
     """The invoice of a row: its snapshot when FINAL, else computed from the charges now."""
     if row.status == InvoiceStatus.FINAL and row.snapshot is not None:
         return from_snapshot(row.snapshot, row.close_time)
@@ -87,7 +101,7 @@ async def completed(ledger: LedgerPort, view: InvoiceView, now: datetime) -> Inv
 
 
 async def invoice_row_for(
-    repo: RatingRepository, customer_id: str, at: datetime, *, create: bool
+    repo: RatingStore, customer_id: str, at: datetime, *, create: bool
 ) -> InvoiceRow:
     """The invoice row of the customer's period containing `at`: created if missing (locked FOR
     UPDATE) when `create`, else read, or a DRAFT built in memory (id "") when there is none."""
@@ -115,12 +129,10 @@ class Invoices:
     def __init__(self, context: Context) -> None:
         self.context = context
 
-    async def _view(
-        self, locate: Callable[[RatingRepository], Awaitable[InvoiceRow]]
-    ) -> InvoiceView:
+    async def _view(self, locate: Callable[[RatingStore], Awaitable[InvoiceRow]]) -> InvoiceView:
         """Read the invoice, then ask the ledger (no transaction open meanwhile)."""
 
-        async def work(repo: RatingRepository) -> InvoiceView:
+        async def work(repo: RatingStore) -> InvoiceView:
             return await compute(repo, await locate(repo))
 
         view = await self.context.read(work)
@@ -129,7 +141,7 @@ class Invoices:
     async def get(self, invoice_id: str, customer_id: str, at: datetime | None) -> InvoiceView:
         if invoice_id:
 
-            async def by_id(repo: RatingRepository) -> InvoiceRow:
+            async def by_id(repo: RatingStore) -> InvoiceRow:
                 row = await repo.get_invoice(invoice_id)
                 if row is None:
                     raise InvoiceNotFound(f"invoice {invoice_id!r} does not exist")
@@ -146,7 +158,7 @@ class Invoices:
     async def list(
         self, customer_id: str, status: str, before: tuple[datetime, int] | None, limit: int
     ) -> list[tuple[tuple[datetime, int], InvoiceView]]:
-        async def work(repo: RatingRepository) -> list[tuple[tuple[datetime, int], InvoiceView]]:
+        async def work(repo: RatingStore) -> list[tuple[tuple[datetime, int], InvoiceView]]:
             rows = await repo.list_invoices(customer_id, status, before, limit)
             return [((r.period_start, r.seq), await compute(repo, r)) for r in rows]
 
@@ -162,14 +174,14 @@ class Invoices:
         encode: Callable[[InvoiceView], bytes],
     ) -> bytes:
         # The ledger first, outside the locking transaction below.
-        async def locate(repo: RatingRepository) -> InvoiceView:
+        async def locate(repo: RatingStore) -> InvoiceView:
             return await compute(repo, await invoice_row_for(repo, customer_id, at, create=False))
 
         draft = await self.context.read(locate)
         outstanding = await outstanding_of(self.context.ledger, draft, self.context.clock.now())
         top_ups = await top_ups_of(self.context.ledger, draft)
 
-        async def work(repo: RatingRepository) -> bytes:
+        async def work(repo: RatingStore) -> bytes:
             row = await invoice_row_for(repo, customer_id, at, create=True)
             if row.status == InvoiceStatus.FINAL:
                 return encode(await compute(repo, row))
@@ -197,7 +209,7 @@ class Invoices:
                 "line_id", "is not a line of this invoice", "INVALID_LINE_ID"
             )
 
-        async def work(repo: RatingRepository) -> LineEvents:
+        async def work(repo: RatingStore) -> LineEvents:
             row = await repo.get_invoice(invoice_id)
             if row is None:
                 raise InvoiceNotFound(f"invoice {invoice_id!r} does not exist")
@@ -206,17 +218,17 @@ class Invoices:
             )
             return [
                 (
-                    charge.id,
+                    line.charge.id,
                     cmd.EventIn(
-                        charge.event_id,
-                        charge.customer_id,
-                        r.event_type,
-                        charge.occurred_time,
-                        dict(r.event_properties),
+                        line.charge.event_id,
+                        line.charge.customer_id,
+                        line.type,
+                        line.charge.occurred_time,
+                        line.properties,
                     ),
-                    charge,
+                    line.charge,
                 )
-                for r, charge in found
+                for line in found
             ]
 
         return await self.context.read(work)

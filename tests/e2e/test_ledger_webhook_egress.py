@@ -19,9 +19,10 @@ from billing.ledger.v1 import ledger_pb2_grpc
 
 from ledger_service import main as ledger_main
 from ledger_service.config import LedgerSettings
-from tests.support.channels import open_channel
+from tests.support.channels import admin_key_file, open_channel
 from tests.support.errors import reason_of
 from tests.support.ledger import make_grant, make_wallet, rid
+from tests.support.tls import server_settings
 from tests.support.webhooks import NameTable, Receiver, deliveries, endpoint
 
 S = pb.WebhookDeliveryState
@@ -32,7 +33,12 @@ pb_stub = ledger_pb2_grpc.LedgerServiceStub
 async def strict(ledger_db: str) -> AsyncIterator[pb_stub]:
     """A ledger with the default egress policy (no allow-list at all)."""
     settings = LedgerSettings(
-        database_url=ledger_db, listen="127.0.0.1:0", migrate=False, sweep_interval_s=0
+        database_url=ledger_db,
+        listen="127.0.0.1:0",
+        migrate=False,
+        sweep_interval_s=0,
+        admin_key_file=admin_key_file(),
+        **server_settings(),
     )
     ledger = await ledger_main.build(settings)
     port = await ledger.server.start()

@@ -1,4 +1,4 @@
-"""Migration 0010 encrypts the webhook secrets stored in clear before it: each opens with the
+"""Migration 0011 encrypts the webhook secrets stored in clear before it: each opens with the
 ledger's key, bound to its endpoint, and the clear column is gone. Without the key, a database
 that has clear secrets is not migrated (an error naming the settings), and nothing changes."""
 
@@ -22,7 +22,7 @@ INSERT = (
 
 async def test_clear_secrets_are_encrypted_by_the_migration(new_database) -> None:
     uri = await new_database("ledger_sealing")
-    await asyncio.to_thread(migrate.upgrade, uri, "0009")
+    await asyncio.to_thread(migrate.upgrade, uri, "0010")
     conn = await asyncpg.connect(uri)
     try:
         await conn.execute(INSERT, "e1", "whsec_" + "a" * 64)
@@ -50,13 +50,13 @@ async def test_without_the_key_a_database_with_clear_secrets_is_not_migrated(
     new_database,
 ) -> None:
     uri = await new_database("ledger_sealing_nokey")
-    await asyncio.to_thread(migrate.upgrade, uri, "0009")
+    await asyncio.to_thread(migrate.upgrade, uri, "0010")
     conn = await asyncpg.connect(uri)
     try:
         await conn.execute(INSERT, "e1", "whsec_" + "a" * 64)
         with pytest.raises(RuntimeError, match="LEDGER_SECRETS_KEY"):
             await asyncio.to_thread(migrate.upgrade, uri, "head")
         assert await conn.fetchval("SELECT secret FROM webhook_endpoints") == "whsec_" + "a" * 64
-        assert await conn.fetchval("SELECT version_num FROM ledger_alembic_version") == "0009"
+        assert await conn.fetchval("SELECT version_num FROM ledger_alembic_version") == "0010"
     finally:
         await conn.close()

@@ -8,7 +8,7 @@ from billing_common import migrations
 from ledger_service.app.ports import Sealer
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
-# Where migration 0010 finds the sealer that encrypts the webhook secrets stored in clear before.
+# Where migration 0011 finds the sealer that encrypts the webhook secrets stored in clear before.
 SEALER = "secrets_sealer"
 
 

@@ -3,15 +3,15 @@
 Each clear secret is sealed with the ledger's secrets key (the sealer the start-up or the `migrate`
 command passes in `config.attributes`), and the clear column goes.
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 """
 
 import sqlalchemy as sa
 from alembic import context, op
 
-revision = "0010"
-down_revision = "0009"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
@@ -33,7 +33,7 @@ def upgrade() -> None:
         sealer = context.config.attributes.get(SEALER)
         if sealer is None:
             raise RuntimeError(
-                "migration 0010 encrypts the stored webhook secrets and needs the secrets key: "
+                "migration 0011 encrypts the stored webhook secrets and needs the secrets key: "
                 "run it through the ledger (serve or migrate) with secrets_key_file or "
                 "LEDGER_SECRETS_KEY set"
             )
