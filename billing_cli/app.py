@@ -95,7 +95,8 @@ def main(
     state.json, state.timeout = json_output, timeout
     state.ca_file = default_file(ca_file, DEV_CA_FILE)
     state.cert_file, state.key_file, state.plaintext = cert_file, key_file, plaintext
-    state.api_key = read_api_key(api_key, api_key_file)
+    # An option wins over the key an embedding caller's State holds, which wins over the file.
+    state.api_key = read_api_key(api_key or state.api_key, api_key_file)
     ctx.obj = state
     ctx.call_on_close(state.close)
 

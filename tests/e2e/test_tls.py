@@ -71,6 +71,8 @@ async def mutual_tls_target(ledger_db: str, clock: FakeClock) -> AsyncIterator[s
         migrate=False,
         sweep_interval_s=0,
         tls_client_ca_file=str(dev_ca().ca),
+        # The development client certificate is a credential here (the rating service's scopes).
+        mtls_identities="dev-client=read,write",
         **server_settings(),
     )
     ledger = await ledger_main.build(settings, clock)

@@ -11,7 +11,7 @@ from billing_client import FailedPrecondition, InvalidArgument, LedgerClient
 from billing_client import open_channel as bc_open_channel
 
 from billing_common.process import ServiceProcess
-from tests.support.channels import open_channel
+from tests.support.channels import admin_key, open_channel
 from tests.support.tls import dev_ca
 
 
@@ -53,7 +53,7 @@ async def test_python_client_opens_a_tls_channel_trusting_the_ca(
     ledger_process: ServiceProcess,
 ) -> None:
     certs = dev_ca()
-    async with bc_open_channel(ledger_process.target, ca_file=certs.ca, api_key="bk_any") as ch:
+    async with bc_open_channel(ledger_process.target, ca_file=certs.ca, api_key=admin_key()) as ch:
         wallet = await LedgerClient(ch, timeout_s=10).create_wallet("py-tls", "CREDITS")
         assert wallet.customer_id == "py-tls"
 
