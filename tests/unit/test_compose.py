@@ -8,6 +8,8 @@ from pathlib import Path
 
 import yaml
 
+from billing_common import devsecrets
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -26,7 +28,7 @@ def test_compose_file_is_consistent() -> None:
             continue
         assert command[:2] == ["python", "-m"], command
         # The command's own parser must accept the exact arguments (it exits on an unknown one).
-        if command[2] == "billing_common.devcerts":
+        if command[2] == "billing_common.devsecrets":
             importlib.import_module(command[2]).build_parser().parse_args(command[3:])
         else:
             parser = importlib.import_module(f"{command[2]}.__main__").build_parser()
@@ -40,19 +42,24 @@ def test_compose_file_is_consistent() -> None:
             assert (ROOT / source).exists(), f"postgres mounts missing {source}"
 
 
-def test_compose_serves_tls_from_the_certs_volume_and_keeps_metrics_internal() -> None:
+def test_compose_serves_tls_from_the_secrets_volume_and_keeps_metrics_internal() -> None:
     services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
-    assert services["certs"]["command"][2] == "billing_common.devcerts"
-    assert "tls:/tls" in services["certs"]["volumes"]
+    assert services["secrets"]["command"][2] == "billing_common.devsecrets"
+    assert "secrets:/secrets" in services["secrets"]["volumes"]
     for name, prefix in (("ledger", "LEDGER"), ("rating", "RATING")):
         service, env = services[name], services[name]["environment"]
-        assert "tls:/tls:ro" in service["volumes"]
-        assert service["depends_on"]["certs"]["condition"] == "service_completed_successfully"
+        assert "secrets:/secrets:ro" in service["volumes"]
+        assert service["depends_on"]["secrets"]["condition"] == "service_completed_successfully"
         assert (env[f"{prefix}_TLS_CERT_FILE"], env[f"{prefix}_TLS_KEY_FILE"]) == (
-            "/tls/server.pem",
-            "/tls/server.key",
+            "/secrets/tls/server.pem",
+            "/secrets/tls/server.key",
         )
-        assert not any(str(v).lower() == "true" for k, v in env.items() if "PLAINTEXT" in k)
+        assert env[f"{prefix}_ADMIN_KEY_FILE"] == "/secrets/admin.key"
+        assert not any(
+            str(v).lower() == "true"
+            for k, v in env.items()
+            if "PLAINTEXT" in k or "AUTH_DISABLED" in k
+        )
         # The health check speaks TLS too (a plain-text one would never see the server healthy).
         assert "insecure_channel" not in " ".join(service["healthcheck"]["test"])
         # /metrics: reachable on the compose network, never published on the host.
@@ -60,4 +67,26 @@ def test_compose_serves_tls_from_the_certs_volume_and_keeps_metrics_internal() -
         assert str(metrics_port) in [str(p) for p in service["expose"]]
         published = [str(p).split(":")[-1] for p in service.get("ports", [])]
         assert metrics_port not in published
-    assert services["rating"]["environment"]["RATING_LEDGER_TLS_CA_FILE"] == "/tls/ca.pem"
+    rating, ledger = services["rating"]["environment"], services["ledger"]["environment"]
+    assert rating["RATING_LEDGER_TLS_CA_FILE"] == "/secrets/tls/ca.pem"
+    # The rating service sends the key the ledger makes sure of (with the scopes rating needs).
+    assert rating["RATING_LEDGER_API_KEY_FILE"] == ledger["LEDGER_RATING_KEY_FILE"]
+    # No secret written into the compose file itself: keys come from the volume.
+    assert "LEDGER_SECRETS_KEY" not in ledger
+
+
+def test_every_file_compose_points_at_is_made_by_the_secrets_service(tmp_path: Path) -> None:
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    devsecrets.main(["--out", str(tmp_path)])
+    named = {
+        value
+        for service in services.values()
+        for key, value in service.get("environment", {}).items()
+        if key.endswith("_FILE")
+    }
+    assert len(named) >= 6
+    for path in named:
+        made = tmp_path / Path(path).relative_to("/secrets")
+        assert made.is_file(), path
+        if made.suffix == ".key":
+            assert made.stat().st_mode & 0o077 == 0, path
