@@ -46,6 +46,8 @@ wallets = Table(
     # (see ledger.write_time), so book_time is monotone along the wallet's journal.
     Column("last_book_time", TS, nullable=False),
     Column("seq", BigInteger, Identity(), nullable=False, unique=True),
+    # Who created it (the actor of the CreateWallet call); "" before it was recorded.
+    Column("created_by", Text, nullable=False, server_default=""),
     UniqueConstraint("customer_id", "unit", name="wallets_customer_unit_key"),
 )
 
@@ -101,6 +103,8 @@ entries = Table(
     Column("feature", Text, nullable=False, server_default=""),
     Column("source_event_id", Text, nullable=False, server_default=""),
     Column("request_id", Text, nullable=False, server_default=""),
+    # Who wrote it (see app/ports.StoredEntry.actor); "" before it was recorded.
+    Column("actor", Text, nullable=False, server_default=""),
     Column("related_id", Text, nullable=False, server_default=""),
     Column("available_after", MONEY, nullable=False),
     Column("overage_after", MONEY, nullable=False),

@@ -75,7 +75,7 @@ class FakeStore:
             self.t.keys[request_id][2] = payload
 
     # -- wallets and their state
-    async def insert_wallet(self, wallet: Wallet) -> bool:
+    async def insert_wallet(self, wallet: Wallet, created_by: str) -> bool:
         if any(
             (w.customer_id, w.unit) == (wallet.customer_id, wallet.unit)
             for w, _, _ in self.t.wallets.values()
@@ -140,7 +140,7 @@ class FakeStore:
         self,
         before: dict[str, WalletState],
         after: dict[str, WalletState],
-        new_entries: Sequence[tuple[str, str, str, Entry]],
+        new_entries: Sequence[tuple[str, str, str, str, Entry]],
         now: datetime,
         events: Sequence[tuple[str, str, WalletEvent]] = (),
         responses: dict[str, bytes] | None = None,
@@ -152,8 +152,10 @@ class FakeStore:
             self.t.grants.update(state.grants)
             self.t.holds.update(state.holds)
             self.t.alert_rules[wallet_id] = state.automation.alert_rules
-        for entry_id, wallet_id, request_id, entry in new_entries:
-            self.t.entries[entry_id] = StoredEntry(entry_id, wallet_id, now, request_id, entry)
+        for entry_id, wallet_id, request_id, actor, entry in new_entries:
+            self.t.entries[entry_id] = StoredEntry(
+                entry_id, wallet_id, now, request_id, entry, actor
+            )
         self.t.events += events
         await self.store_responses(responses or {})
         for request_id in released:

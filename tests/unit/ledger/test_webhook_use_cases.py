@@ -138,6 +138,7 @@ async def wallet(ledger: LedgerApp, customer: str) -> str:
             None,
         ),
         lambda w: w.id.encode(),
+        cmd.SYSTEM,
     )
     return created.decode()
 
@@ -157,7 +158,7 @@ async def grant(ledger: LedgerApp, request_id: str, wallet_id: str) -> None:
         "",
         "",
     )
-    await ledger.create_grant(command, lambda g, entries, now: g.id.encode())
+    await ledger.create_grant(command, lambda g, entries, now: g.id.encode(), cmd.SYSTEM)
 
 
 async def deliveries(hooks: WebhookApp, endpoint_id: str) -> list[Delivery]:
