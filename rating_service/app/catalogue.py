@@ -16,9 +16,11 @@ from rating_service.adapters.db.repository import (
 )
 from rating_service.app import commands as cmd
 from rating_service.app.context import Context
+from rating_service.domain import tenancy
 from rating_service.domain.aggregation import NEEDS_PROPERTY, Aggregation
 from rating_service.domain.errors import (
     AssignmentOverlap,
+    CustomerNotFound,
     EffectiveTimeInPast,
     MeterKeyAlreadyExists,
     MeterNotFound,
@@ -244,7 +246,17 @@ class Catalogue:
         idem: cmd.Idem,
         c: cmd.NewAssignment,
         encode: Callable[[Assignment, datetime], bytes],
+        customers: tenancy.Customers,
     ) -> bytes:
+        """Assign a plan. A customer outside `customers` does not exist for the caller
+        (CUSTOMER_NOT_FOUND, nothing claimed or written); nor does a wallet of one
+        (WALLET_NOT_FOUND, as for a wallet the ledger does not have)."""
+        if not tenancy.may_see(customers, c.customer_id):
+            raise CustomerNotFound(
+                f"customer {c.customer_id!r} does not exist",
+                violations=[Violation("customer_id", "unknown customer")],
+            )
+
         async def work(repo: RatingRepository) -> bytes:
             now = self.context.clock.now()
             start = c.start_time or now
@@ -258,7 +270,7 @@ class Catalogue:
             # A wrong wallet would make every charge fail at the ledger (or, another customer's,
             # spend someone else's credits): check it once, here.
             wallet = await self.context.ledger.wallet(c.wallet_id)
-            if wallet is None:
+            if wallet is None or not tenancy.may_see(customers, wallet.customer_id):
                 raise WalletNotFound(
                     f"the ledger has no wallet {c.wallet_id!r}",
                     violations=[Violation("wallet_id", "unknown wallet")],

@@ -33,7 +33,6 @@ from tests.support.servers import START
 Code = grpc.StatusCode
 OWN, FOREIGN = "cust-own", "cust-foreign"
 TENANT = as_tenant("key:tenant-own", [OWN])
-SERVICE = pb.DESCRIPTOR.services_by_name["LedgerService"]
 
 
 @dataclass
@@ -96,7 +95,7 @@ async def world(new_database: Any, ledger_template: str) -> AsyncIterator[World]
     clock = FakeClock(START)
     ledger = await ledger_main.build(settings, clock)
     channel = open_channel(f"127.0.0.1:{await ledger.server.start()}")
-    bound = PrincipalServer(ledger.servicer, SERVICE)
+    bound = PrincipalServer.for_ledger(ledger.servicer)
     admin = ledger_pb2_grpc.LedgerServiceStub(channel)
     try:
         tenant = ledger_pb2_grpc.LedgerServiceStub(await bound.start())

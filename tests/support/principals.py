@@ -14,7 +14,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import grpc
-from google.protobuf.descriptor import ServiceDescriptor
+from billing.ledger.v1 import ledger_pb2
+from billing.rating.v1 import rating_pb2_grpc
 
 from billing_common import principal
 from billing_common.grpc_handlers import add_servicer
@@ -83,12 +84,24 @@ class BindTestPrincipal(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
 
 class PrincipalServer:
-    """A second server for a service's real servicer, with the test principal interceptor."""
+    """A second server for a service's real servicer, with the test principal interceptor.
+    `register` adds the servicer to it (as the service's main.py does)."""
 
-    def __init__(self, servicer: object, service: ServiceDescriptor) -> None:
+    def __init__(self, register: Callable[[grpc.aio.Server], object]) -> None:
         self.server = grpc.aio.server(interceptors=[BindTestPrincipal()])
-        add_servicer(self.server, servicer, service)
+        register(self.server)
         self.channel: grpc.aio.Channel | None = None
+
+    @classmethod
+    def for_ledger(cls, servicer: object) -> PrincipalServer:
+        service = ledger_pb2.DESCRIPTOR.services_by_name["LedgerService"]
+        return cls(lambda server: add_servicer(server, servicer, service))
+
+    @classmethod
+    def for_rating(cls, servicer: rating_pb2_grpc.RatingServiceServicer) -> PrincipalServer:
+        return cls(
+            lambda server: rating_pb2_grpc.add_RatingServiceServicer_to_server(servicer, server)
+        )
 
     async def start(self) -> grpc.aio.Channel:
         port = self.server.add_insecure_port("127.0.0.1:0")

@@ -11,7 +11,7 @@ from billing.rating.v1 import rating_pb2_grpc
 from billing.type.v1 import types_pb2
 from google.protobuf.message import Message
 
-from billing_common import metrics, paging
+from billing_common import metrics, paging, principal
 from billing_common.database import is_transient
 from billing_common.errors import BillingError, Internal, InvalidArgument, Unavailable
 from billing_common.grpc_errors import item_error
@@ -148,6 +148,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
             lambda a, t: pb.AssignPlanResponse(
                 assignment=convert.assignment(a, t)
             ).SerializeToString(),
+            principal.current().customers,
         )
         return pb.AssignPlanResponse.FromString(payload)
 
@@ -167,7 +168,9 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
             "mode",
         )
         events = [convert.event_in(e) for e in request.events]
-        payload = await self.ingest.ingest(idem, events, mode == "SYNC", _ingest_response)
+        payload = await self.ingest.ingest(
+            idem, events, mode == "SYNC", _ingest_response, principal.current().customers
+        )
         response = pb.IngestEventsResponse.FromString(payload)
         for result in response.results:
             metrics.EVENTS_INGESTED.labels(pb.EventStatus.Name(result.status)).inc()
@@ -232,6 +235,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
                 granularity=granularity,
                 group_by=convert.text(request.group_by_property, "group_by_property"),
             ),
+            principal.current().customers,
         )
         return pb.GetUsageResponse(
             total=convert.fmt(view.total),
@@ -261,7 +265,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
                 self.clock.now(),
                 event.properties,
             )
-        outcome = await self.ingest.preview(event)
+        outcome = await self.ingest.preview(event, principal.current().customers)
         result = convert.event_result(outcome)
         for c in result.charges:
             c.status = pb.CHARGE_STATUS_UNSPECIFIED  # nothing was recorded
@@ -275,6 +279,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
             convert.optional_ident(request.invoice_id, "invoice_id"),
             convert.optional_ident(request.customer_id, "customer_id"),
             convert.time(request, "period_time"),
+            principal.current().customers,
         )
         return pb.GetInvoiceResponse(invoice=convert.invoice(view))
 
@@ -301,7 +306,11 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
             "status",
         )
         rows = await self.invoices.list(
-            convert.ident(request.customer_id, "customer_id"), status, before, limit + 1
+            convert.ident(request.customer_id, "customer_id"),
+            status,
+            before,
+            limit + 1,
+            principal.current().customers,
         )
         token = ""
         if len(rows) > limit:
@@ -326,6 +335,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
             convert.ident(request.customer_id, "customer_id"),
             at,
             lambda v: pb.CloseBillingPeriodResponse(invoice=convert.invoice(v)).SerializeToString(),
+            principal.current().customers,
         )
         return pb.CloseBillingPeriodResponse.FromString(payload)
 
@@ -340,6 +350,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
             convert.ident(request.line_id, "line_id"),
             after,
             limit + 1,
+            principal.current().customers,
         )
         token = ""
         if len(rows) > limit:
