@@ -162,6 +162,9 @@ async def test_wallet_grant_debit_balance_history_and_holds(ledger_server: Runni
         "ENTRY_TYPE_GRANT",
         "ENTRY_TYPE_GRANT",
     ]
+    # Who wrote each entry: authentication is off here, so every call is "anonymous".
+    assert {e["actor"] for e in history["entries"]} == {"anonymous"}
+    assert "anonymous" in (await cli("history", wallet_id)).stdout
     debits = (await cli("--json", "history", wallet_id, "--type", "debit")).json()
     assert [(e["amount"], e["feature"]) for e in debits["entries"]] == [("-30.25", "search")]
     paged = await cli("history", wallet_id, "--limit", "1")
