@@ -99,7 +99,11 @@ class Catalogue:
     # -- meters -----------------------------------------------------------------------------
 
     async def create_meter(
-        self, idem: cmd.Idem, c: cmd.NewMeter, encode: Callable[[Meter, datetime], bytes]
+        self,
+        idem: cmd.Idem,
+        c: cmd.NewMeter,
+        encode: Callable[[Meter, datetime], bytes],
+        actor: str,
     ) -> bytes:
         _check_meter(c)
         meter = Meter(
@@ -114,7 +118,7 @@ class Catalogue:
 
         async def work(repo: RatingRepository) -> bytes:
             now = self.context.clock.now()
-            if not await repo.insert_meter(meter, now):
+            if not await repo.insert_meter(meter, now, actor):
                 raise MeterKeyAlreadyExists(f"a meter with key {c.key!r} exists")
             return encode(meter, now)
 
@@ -132,7 +136,11 @@ class Catalogue:
     # -- prices -----------------------------------------------------------------------------
 
     async def create_price(
-        self, idem: cmd.Idem, c: cmd.NewPrice, encode: Callable[[StoredPrice], bytes]
+        self,
+        idem: cmd.Idem,
+        c: cmd.NewPrice,
+        encode: Callable[[StoredPrice], bytes],
+        actor: str,
     ) -> bytes:
         validate(c.pricing)
         require_unit(c.unit, "unit")
@@ -183,7 +191,7 @@ class Catalogue:
                         violations=[Violation("meter_id", "unknown meter")],
                     )
                 version = PriceVersion(new_id(), 1, c.meter_id, effective, c.pricing)
-            await repo.insert_price_version(version, c.unit, now)
+            await repo.insert_price_version(version, c.unit, now, actor)
             return encode(StoredPrice(version, c.unit, now, 0))
 
         return await self.context.idempotent(idem, work)
@@ -198,7 +206,11 @@ class Catalogue:
     # -- plans ------------------------------------------------------------------------------
 
     async def create_plan(
-        self, idem: cmd.Idem, c: cmd.NewPlan, encode: Callable[[StoredPlan], bytes]
+        self,
+        idem: cmd.Idem,
+        c: cmd.NewPlan,
+        encode: Callable[[StoredPlan], bytes],
+        actor: str,
     ) -> bytes:
         require_unit(c.unit, "unit")
         if len(c.prices) > PLAN_PRICES_MAX:
@@ -230,7 +242,7 @@ class Catalogue:
                     )
                 seen_meters.add(meter_id)
             now = self.context.clock.now()
-            await repo.insert_plan(plan, c.unit, now)
+            await repo.insert_plan(plan, c.unit, now, actor)
             return encode(StoredPlan(plan, c.unit, now))
 
         return await self.context.idempotent(idem, work)
@@ -247,6 +259,7 @@ class Catalogue:
         c: cmd.NewAssignment,
         encode: Callable[[Assignment, datetime], bytes],
         customers: tenancy.Customers,
+        actor: str,
     ) -> bytes:
         """Assign a plan. A customer outside `customers` does not exist for the caller
         (CUSTOMER_NOT_FOUND, nothing claimed or written); nor does a wallet of one
@@ -299,7 +312,7 @@ class Catalogue:
                     violations=[Violation("start_time", "events after it are rated")],
                 )
             assignment = Assignment(new_id(), c.customer_id, c.plan_id, c.wallet_id, start)
-            await repo.insert_assignment(assignment, now)
+            await repo.insert_assignment(assignment, now, actor)
             return encode(assignment, now)
 
         return await self.context.idempotent(idem, work)

@@ -186,6 +186,7 @@ class Invoices:
         at: datetime,
         encode: Callable[[InvoiceView], bytes],
         customers: tenancy.Customers,
+        actor: str,
     ) -> bytes:
         # The ledger first, outside the locking transaction below.
         async def locate(repo: RatingRepository) -> InvoiceView:
@@ -208,7 +209,7 @@ class Invoices:
             view = replace(with_outstanding(await compute(repo, row), outstanding), top_ups=top_ups)
             if pending_charges(view):
                 raise ChargesPending("charges of the period are still on their way to the ledger")
-            await repo.close_invoice(row.id, now, snapshot_of(view))
+            await repo.close_invoice(row.id, now, snapshot_of(view), actor)
             final = await repo.get_invoice(row.id)
             assert final is not None
             return encode(await compute(repo, final))

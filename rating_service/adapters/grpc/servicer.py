@@ -64,6 +64,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
             idem,
             convert.new_meter(request),
             lambda m, t: pb.CreateMeterResponse(meter=convert.meter(m, t)).SerializeToString(),
+            principal.current().actor,
         )
         return pb.CreateMeterResponse.FromString(payload)
 
@@ -95,6 +96,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
             idem,
             convert.new_price(request),
             lambda s: pb.CreatePriceResponse(price=convert.price(s)).SerializeToString(),
+            principal.current().actor,
         )
         return pb.CreatePriceResponse.FromString(payload)
 
@@ -126,6 +128,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
             idem,
             convert.new_plan(request),
             lambda s: pb.CreatePlanResponse(plan=convert.plan(s)).SerializeToString(),
+            principal.current().actor,
         )
         return pb.CreatePlanResponse.FromString(payload)
 
@@ -149,6 +152,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
                 assignment=convert.assignment(a, t)
             ).SerializeToString(),
             principal.current().customers,
+            principal.current().actor,
         )
         return pb.AssignPlanResponse.FromString(payload)
 
@@ -336,6 +340,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
             at,
             lambda v: pb.CloseBillingPeriodResponse(invoice=convert.invoice(v)).SerializeToString(),
             principal.current().customers,
+            principal.current().actor,
         )
         return pb.CloseBillingPeriodResponse.FromString(payload)
 

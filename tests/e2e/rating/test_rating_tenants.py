@@ -20,7 +20,7 @@ from google.protobuf.message import Message
 from billing_common.protoconv import timestamp
 from tests.e2e.test_ledger_bad_input import rich_error
 from tests.support.principals import PrincipalServer, as_tenant
-from tests.support.rating import event, ingest, rid
+from tests.support.rating import event, ingest, rid, rows
 from tests.support.servers import START
 
 T = START + timedelta(hours=1)
@@ -243,3 +243,76 @@ async def test_assigning_a_plan_with_another_customers_wallet_is_wallet_not_foun
     absent = await answer(world, "AssignPlan", assign(missing), missing)
     assert seen[:2] == (grpc.StatusCode.NOT_FOUND, "WALLET_NOT_FOUND")
     assert seen == absent
+
+
+async def test_catalogue_rows_and_closed_invoices_record_who_wrote_them(
+    world: World, rating: Any
+) -> None:
+    meta = world.metadata
+    meter = (
+        await world.tenant.CreateMeter(
+            pb.CreateMeterRequest(
+                request_id=rid(),
+                key="audited",
+                event_type="api.call",
+                aggregation=pb.AGGREGATION_COUNT,
+            ),
+            metadata=meta,
+        )
+    ).meter
+    price = (
+        await world.tenant.CreatePrice(
+            pb.CreatePriceRequest(
+                request_id=rid(),
+                meter_id=meter.meter_id,
+                unit="CREDITS",
+                effective_time=timestamp(T + timedelta(days=1)),
+                model=pb.PRICING_MODEL_PER_UNIT,
+                unit_price="1",
+            ),
+            metadata=meta,
+        )
+    ).price
+    plan = (
+        await world.tenant.CreatePlan(
+            pb.CreatePlanRequest(
+                request_id=rid(),
+                name="audited",
+                cadence=pb.CADENCE_MONTHLY,
+                billing_anchor_time=timestamp(T + timedelta(days=1)),
+                unit="CREDITS",
+                prices=[pb.PlanPrice(price_id=price.price_id)],
+            ),
+            metadata=meta,
+        )
+    ).plan
+    rating.clock.set(START + timedelta(days=40))
+    closed = (
+        await world.tenant.CloseBillingPeriod(
+            pb.CloseBillingPeriodRequest(
+                request_id=rid(), customer_id=world.own, period_time=timestamp(START)
+            ),
+            metadata=meta,
+        )
+    ).invoice
+    recorded = {
+        "meter": await rows(rating, f"SELECT created_by FROM meters WHERE id = '{meter.meter_id}'"),
+        "price": await rows(
+            rating, f"SELECT created_by FROM price_versions WHERE price_id = '{price.price_id}'"
+        ),
+        "plan": await rows(rating, f"SELECT created_by FROM plans WHERE id = '{plan.plan_id}'"),
+        "invoice": await rows(
+            rating, f"SELECT closed_by FROM invoices WHERE id = '{closed.invoice_id}'"
+        ),
+        # Made by the unscoped setup (authentication off): "anonymous".
+        "assignment": await rows(
+            rating, f"SELECT created_by FROM assignments WHERE customer_id = '{world.own}'"
+        ),
+    }
+    assert recorded == {
+        "meter": [(TENANT_ACTOR,)],
+        "price": [(TENANT_ACTOR,)],
+        "plan": [(TENANT_ACTOR,)],
+        "invoice": [(TENANT_ACTOR,)],
+        "assignment": [("anonymous",)],
+    }
