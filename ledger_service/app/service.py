@@ -77,7 +77,7 @@ class LedgerApp(WalletAutomation, LedgerReads, Maintenance):
                     f"customer {c.customer_id!r} already has a {c.unit} wallet"
                 )
             await repo.replace_alert_rules(
-                wallet.id, automation.default_alert_rules(wallet.id, new_id)
+                wallet.id, automation.default_alert_rules(wallet.id, new_id), caller.actor
             )
             return encode(wallet)
 

@@ -53,6 +53,7 @@ class WalletAutomation(LedgerCore):
             await self._commit(
                 repo, locked, ledger.Outcome(with_rule, []), idem.request_id, now, caller.actor
             )
+            await repo.record_rule_author(rule.wallet_id, caller.actor)
             return encode(rule)
 
         return await self.once(idem, work)
@@ -73,7 +74,7 @@ class WalletAutomation(LedgerCore):
                 replace(r, id=new_id(), wallet_id=wallet_id, armed=True, last_fire_time=None)
                 for r in rules
             ) or automation.default_alert_rules(wallet_id, new_id)
-            await repo.replace_alert_rules(wallet_id, fresh)
+            await repo.replace_alert_rules(wallet_id, fresh, caller.actor)
             locked = locked.map(
                 lambda s: replace(s, automation=replace(s.automation, alert_rules=fresh))
             )
@@ -107,6 +108,7 @@ class WalletAutomation(LedgerCore):
             )
             outcome = allotments.catch_up(with_schedule, now, new_id)
             await self._commit(repo, locked, outcome, idem.request_id, now, cmd.SYSTEM.actor)
+            await repo.record_schedule_author(stored_schedule.id, False, caller.actor)
             (created,) = [
                 s for s in outcome.state.automation.schedules if s.id == stored_schedule.id
             ]
@@ -137,6 +139,7 @@ class WalletAutomation(LedgerCore):
                 raise InvalidArgument.field("end_time", "must not be in the past", "INVALID_TIME")
             outcome = allotments.end_schedule(locked.state, schedule_id, end, now, new_id)
             await self._commit(repo, locked, outcome, idem.request_id, now, caller.actor)
+            await repo.record_schedule_author(schedule_id, True, caller.actor)
             (ended,) = [s for s in outcome.state.automation.schedules if s.id == schedule_id]
             return encode(ended)
 

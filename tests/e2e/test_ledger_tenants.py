@@ -19,6 +19,8 @@ import pytest
 from billing.ledger.v1 import ledger_pb2 as pb
 from billing.ledger.v1 import ledger_pb2_grpc
 from google.protobuf.message import Message
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from billing_common.clock import FakeClock
 from billing_common.protoconv import duration, timestamp
@@ -40,6 +42,7 @@ class World:
     admin: ledger_pb2_grpc.LedgerServiceStub  # unscoped (anonymous), on the service's server
     tenant: ledger_pb2_grpc.LedgerServiceStub  # the same servicer, calls bound to OWN
     clock: FakeClock
+    engine: AsyncEngine  # the ledger's database, to read what is recorded beyond the API
     own_wallet: str
     # The foreign customer's things, by kind: wallet, grant, entry, hold, top_up, schedule.
     foreign: dict[str, str]
@@ -125,6 +128,7 @@ async def world(new_database: Any, ledger_template: str) -> AsyncIterator[World]
             admin,
             tenant,
             clock,
+            ledger.engine,
             own,
             {
                 "wallet": wallet,
@@ -349,3 +353,54 @@ async def test_list_entries_shows_who_wrote_each_entry_and_system_for_an_expiry(
         (pb.ENTRY_TYPE_DEBIT, "anonymous"),
         (pb.ENTRY_TYPE_EXPIRY, "system"),
     ]
+
+
+async def test_wallets_rules_and_schedules_record_who_set_them(world: World) -> None:
+    wallet = (
+        await world.tenant.CreateWallet(
+            pb.CreateWalletRequest(
+                request_id=rid(),
+                customer_id=OWN,
+                unit="SECONDS",
+                overage_policy=pb.OVERAGE_POLICY_DENY,
+            ),
+            metadata=TENANT,
+        )
+    ).wallet.wallet_id
+    await make_grant(world.admin, wallet, "200")
+    await world.tenant.SetTopUpRule(
+        pb.SetTopUpRuleRequest(request_id=rid(), rule=_topup_rule(wallet)), metadata=TENANT
+    )
+    # 50 < 100: the ledger starts a top-up and disarms the rule (its own change of the rule).
+    await world.admin.Debit(debit_request(wallet, "150"))
+    (top_up,) = (await world.admin.ListTopUps(pb.ListTopUpsRequest(wallet_id=wallet))).top_ups
+    schedule = (
+        await world.tenant.CreateAllotmentSchedule(
+            pb.CreateAllotmentScheduleRequest(request_id=rid(), schedule=_schedule(wallet)),
+            metadata=TENANT,
+        )
+    ).schedule.schedule_id
+    await world.admin.EndAllotmentSchedule(
+        pb.EndAllotmentScheduleRequest(request_id=rid(), schedule_id=schedule)
+    )
+    async with world.engine.connect() as conn:
+
+        async def one(sql: str) -> list[tuple[str, ...]]:
+            rows = await conn.execute(text(sql), {"w": wallet})
+            return sorted({tuple(r) for r in rows})
+
+        recorded = {
+            "wallet": await one("SELECT created_by FROM wallets WHERE id = :w"),
+            "alert rules": await one("SELECT created_by FROM alert_rules WHERE wallet_id = :w"),
+            "top-up rule": await one("SELECT updated_by FROM topup_rules WHERE wallet_id = :w"),
+            "schedule": await one(
+                "SELECT created_by, ended_by FROM allotment_schedules WHERE wallet_id = :w"
+            ),
+        }
+    assert recorded == {
+        "wallet": [("key:tenant-own",)],
+        "alert rules": [("key:tenant-own",)],  # the defaults, set with the wallet
+        "top-up rule": [("key:tenant-own",)],  # kept when the ledger changes the rule's state
+        "schedule": [("key:tenant-own", "anonymous")],
+    }
+    assert top_up.state == pb.TOP_UP_STATE_PENDING

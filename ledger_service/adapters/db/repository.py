@@ -327,7 +327,7 @@ class LedgerRepository(LedgerQueries):
                     set_={
                         c.name: stmt.excluded[c.name]
                         for c in topup_rules.c
-                        if c.name != "wallet_id"
+                        if c.name not in ("wallet_id", "updated_by")  # see record_rule_author
                     },
                 )
             )
@@ -353,7 +353,22 @@ class LedgerRepository(LedgerQueries):
                 ],
             )
 
-    async def replace_alert_rules(self, wallet_id: str, rules: Sequence[AlertRule]) -> None:
+    async def record_rule_author(self, wallet_id: str, actor: str) -> None:
+        await self.conn.execute(
+            update(topup_rules).where(topup_rules.c.wallet_id == wallet_id).values(updated_by=actor)
+        )
+
+    async def record_schedule_author(self, schedule_id: str, ended: bool, actor: str) -> None:
+        column = "ended_by" if ended else "created_by"
+        await self.conn.execute(
+            update(allotment_schedules)
+            .where(allotment_schedules.c.id == schedule_id)
+            .values({column: actor})
+        )
+
+    async def replace_alert_rules(
+        self, wallet_id: str, rules: Sequence[AlertRule], created_by: str
+    ) -> None:
         await self.conn.execute(alert_rules.delete().where(alert_rules.c.wallet_id == wallet_id))
         if rules:
             await self.conn.execute(
@@ -369,6 +384,7 @@ class LedgerRepository(LedgerQueries):
                         "min_interval": r.min_interval,
                         "armed": r.armed,
                         "last_fire_time": r.last_fire_time,
+                        "created_by": created_by,
                     }
                     for i, r in enumerate(rules)
                 ],

@@ -185,6 +185,8 @@ alert_rules = Table(
     Column("min_interval", Interval),
     Column("armed", Boolean, nullable=False),
     Column("last_fire_time", TS),
+    # Who set the rules (SetAlertRules, or CreateWallet for the defaults); "" before recorded.
+    Column("created_by", Text, nullable=False, server_default=""),
     Index("alert_rules_wallet_idx", "wallet_id", "position"),
 )
 
@@ -209,6 +211,9 @@ topup_rules = Table(
     Column("failures", Integer, nullable=False),
     Column("retry_after", TS),
     Column("schedule_id", String),
+    # Who set the rule now in force (SetTopUpRule replaces it whole; the ledger's own changes,
+    # arming and failures, are not authorship); "" before recorded.
+    Column("updated_by", Text, nullable=False, server_default=""),
 )
 
 topups = Table(
@@ -314,6 +319,9 @@ allotment_schedules = Table(
     money_column("unit_price"),
     Column("currency", Text, nullable=False, server_default=""),
     Column("description", Text, nullable=False, server_default=""),
+    # Who created it and who ended it (EndAllotmentSchedule); "" when not (yet) recorded.
+    Column("created_by", Text, nullable=False, server_default=""),
+    Column("ended_by", Text, nullable=False, server_default=""),
     Index("allotment_schedules_wallet_idx", "wallet_id", "seq"),
     Index("allotment_schedules_due_idx", "next_time"),
 )

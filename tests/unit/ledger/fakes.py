@@ -84,7 +84,15 @@ class FakeStore:
         self.t.wallets[wallet.id] = (wallet, Decimal(0), wallet.create_time)
         return True
 
-    async def replace_alert_rules(self, wallet_id: str, rules: Sequence[AlertRule]) -> None:
+    async def record_rule_author(self, wallet_id: str, actor: str) -> None:
+        pass  # authorship is kept in the database only (tests/e2e check it)
+
+    async def record_schedule_author(self, schedule_id: str, ended: bool, actor: str) -> None:
+        pass
+
+    async def replace_alert_rules(
+        self, wallet_id: str, rules: Sequence[AlertRule], created_by: str
+    ) -> None:
         self.t.alert_rules[wallet_id] = tuple(rules)
 
     async def get_wallet(self, wallet_id: str) -> tuple[Wallet, Decimal] | None:
