@@ -130,10 +130,15 @@ class WebhookStore(Protocol):
         ...
 
     async def list_endpoints(
-        self, wallet_id: str, after_seq: int, limit: int
+        self,
+        wallet_id: str,
+        after_seq: int,
+        limit: int,
+        customers: frozenset[str] | None = None,
     ) -> list[tuple[int, WebhookEndpoint]]:
         """Endpoints not deleted, in creation order after the cursor `after_seq`; with a
-        wallet_id only that wallet's."""
+        wallet_id only that wallet's; with `customers` only those of their wallets (no
+        every-wallet endpoint)."""
         ...
 
     async def delete_endpoint(self, endpoint_id: str, now: datetime) -> None:

@@ -35,6 +35,7 @@ from tests.support.servers import START
 Code = grpc.StatusCode
 OWN, FOREIGN = "cust-own", "cust-foreign"
 TENANT = as_tenant("key:tenant-own", [OWN])
+HOOK_URL = "https://example.com/hooks"  # never called: no delivery round runs here
 
 
 @dataclass
@@ -44,7 +45,8 @@ class World:
     clock: FakeClock
     engine: AsyncEngine  # the ledger's database, to read what is recorded beyond the API
     own_wallet: str
-    # The foreign customer's things, by kind: wallet, grant, entry, hold, top_up, schedule.
+    # The foreign customer's things, by kind: wallet, grant, entry, hold, top_up, schedule,
+    # endpoint (a webhook endpoint of the wallet).
     foreign: dict[str, str]
 
     async def foreign_view(self) -> list[bytes]:
@@ -59,6 +61,7 @@ class World:
             await self.admin.ListTopUps(pb.ListTopUpsRequest(wallet_id=w)),
             await self.admin.ListAlertRules(pb.ListAlertRulesRequest(wallet_id=w)),
             await self.admin.ListAllotmentSchedules(pb.ListAllotmentSchedulesRequest(wallet_id=w)),
+            await self.admin.ListWebhookEndpoints(pb.ListWebhookEndpointsRequest(wallet_id=w)),
         ]
         return [r.SerializeToString(deterministic=True) for r in reads]
 
@@ -123,6 +126,11 @@ async def world(new_database: Any, ledger_template: str) -> AsyncIterator[World]
                 pb.CreateAllotmentScheduleRequest(request_id=rid(), schedule=_schedule(wallet))
             )
         ).schedule.schedule_id
+        endpoint = (
+            await admin.CreateWebhookEndpoint(
+                pb.CreateWebhookEndpointRequest(request_id=rid(), wallet_id=wallet, url=HOOK_URL)
+            )
+        ).endpoint.endpoint_id
         own = (await make_wallet(admin, customer_id=OWN)).wallet_id
         yield World(
             admin,
@@ -137,6 +145,7 @@ async def world(new_database: Any, ledger_template: str) -> AsyncIterator[World]
                 "hold": hold,
                 "top_up": top_up.top_up_id,
                 "schedule": schedule,
+                "endpoint": endpoint,
             },
         )
     finally:
@@ -218,6 +227,18 @@ CASES: list[tuple[str, str, Callable[[str], Message]]] = [
         "schedule",
         lambda i: pb.EndAllotmentScheduleRequest(request_id=rid(), schedule_id=i),
     ),
+    ("ListWebhookEndpoints", "wallet", lambda i: pb.ListWebhookEndpointsRequest(wallet_id=i)),
+    (
+        "CreateWebhookEndpoint",
+        "wallet",
+        lambda i: pb.CreateWebhookEndpointRequest(request_id=rid(), wallet_id=i, url=HOOK_URL),
+    ),
+    (
+        "DeleteWebhookEndpoint",
+        "endpoint",
+        lambda i: pb.DeleteWebhookEndpointRequest(request_id=rid(), endpoint_id=i),
+    ),
+    ("ListWebhookDeliveries", "endpoint", lambda i: pb.ListWebhookDeliveriesRequest(endpoint_id=i)),
 ]
 
 
@@ -404,3 +425,36 @@ async def test_wallets_rules_and_schedules_record_who_set_them(world: World) -> 
         "schedule": [("key:tenant-own", "anonymous")],
     }
     assert top_up.state == pb.TOP_UP_STATE_PENDING
+
+
+async def test_a_scoped_caller_lists_and_creates_only_its_own_wallets_webhook_endpoints(
+    world: World,
+) -> None:
+    every = await world.admin.CreateWebhookEndpoint(
+        pb.CreateWebhookEndpointRequest(request_id=rid(), url=HOOK_URL)  # every wallet
+    )
+    own = await world.tenant.CreateWebhookEndpoint(
+        pb.CreateWebhookEndpointRequest(request_id=rid(), wallet_id=world.own_wallet, url=HOOK_URL),
+        metadata=TENANT,
+    )
+    listed = await world.tenant.ListWebhookEndpoints(
+        pb.ListWebhookEndpointsRequest(), metadata=TENANT
+    )
+    assert [e.endpoint_id for e in listed.endpoints] == [own.endpoint.endpoint_id]
+    # An endpoint for every wallet would receive other customers' events.
+    err = await refused(
+        world.tenant,
+        "CreateWebhookEndpoint",
+        pb.CreateWebhookEndpointRequest(request_id=rid(), url=HOOK_URL),
+    )
+    assert (err.code, err.reason, err.fields) == (
+        Code.INVALID_ARGUMENT,
+        "MISSING_FIELD",
+        ["wallet_id"],
+    )
+    hidden = await refused(
+        world.tenant,
+        "ListWebhookDeliveries",
+        pb.ListWebhookDeliveriesRequest(endpoint_id=every.endpoint.endpoint_id),
+    )
+    assert (hidden.code, hidden.reason) == (Code.NOT_FOUND, "WEBHOOK_ENDPOINT_NOT_FOUND")

@@ -116,7 +116,9 @@ async def create(
         types,
         "",
     )
-    endpoint_id, secret = (await hooks.create_endpoint(command, encode_created)).decode().split("|")
+    endpoint_id, secret = (
+        (await hooks.create_endpoint(command, encode_created, None)).decode().split("|")
+    )
     return endpoint_id, secret
 
 
@@ -125,6 +127,7 @@ async def delete(hooks: WebhookApp, request_id: str, endpoint_id: str) -> bytes:
         idem(request_id, "DeleteWebhookEndpoint", endpoint_id),
         endpoint_id,
         lambda e: f"{e.id}|{e.delete_time}".encode(),
+        None,
     )
 
 
@@ -162,7 +165,7 @@ async def grant(ledger: LedgerApp, request_id: str, wallet_id: str) -> None:
 
 
 async def deliveries(hooks: WebhookApp, endpoint_id: str) -> list[Delivery]:
-    return [d for _, d in await hooks.list_deliveries(endpoint_id, None, None, 100)]
+    return [d for _, d in await hooks.list_deliveries(endpoint_id, None, None, 100, None)]
 
 
 # -- endpoints ------------------------------------------------------------------------------
@@ -177,7 +180,7 @@ async def test_creating_an_endpoint_replays_by_request_id_and_a_changed_request_
     assert await create(hooks, "e1", w) == (endpoint_id, secret)  # same endpoint, same secret
     with pytest.raises(RequestIdConflict):
         await create(hooks, "e1", w, url="https://elsewhere.test/hook")
-    listed = await hooks.list_endpoints(w, 0, 100)
+    listed = await hooks.list_endpoints(w, 0, 100, None)
     assert [e.id for _, e in listed] == [endpoint_id]
 
 
@@ -211,13 +214,13 @@ async def test_endpoints_list_in_creation_order_page_by_cursor_and_leave_deleted
     c, _ = await create(hooks, "c", "")
     d, _ = await create(hooks, "d", w1)
     await delete(hooks, "del-c", c)
-    first = await hooks.list_endpoints("", 0, 2)
+    first = await hooks.list_endpoints("", 0, 2, None)
     assert [e.id for _, e in first] == [a, b]
-    rest = await hooks.list_endpoints("", first[-1][0], 2)
+    rest = await hooks.list_endpoints("", first[-1][0], 2, None)
     assert [e.id for _, e in rest] == [d]
-    assert [e.id for _, e in await hooks.list_endpoints(w1, 0, 10)] == [a, d]
+    assert [e.id for _, e in await hooks.list_endpoints(w1, 0, 10, None)] == [a, d]
     with pytest.raises(WalletNotFound):
-        await hooks.list_endpoints("no-such-wallet", 0, 10)
+        await hooks.list_endpoints("no-such-wallet", 0, 10, None)
 
 
 async def test_deleting_replays_by_request_id_and_a_deleted_endpoint_is_not_found_again(
@@ -234,7 +237,7 @@ async def test_deleting_replays_by_request_id_and_a_deleted_endpoint_is_not_foun
     with pytest.raises(WebhookEndpointNotFound):
         await delete(hooks, "d3", "no-such-endpoint")
     with pytest.raises(WebhookEndpointNotFound):
-        await hooks.list_deliveries("no-such-endpoint", None, None, 10)
+        await hooks.list_deliveries("no-such-endpoint", None, None, 10, None)
 
 
 # -- dispatch -------------------------------------------------------------------------------
