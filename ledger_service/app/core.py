@@ -111,12 +111,21 @@ class LedgerCore:
         booked_metrics.count_committed(booked)  # only what committed
         return result
 
-    async def once(self, idem: cmd.Idem, work: Callable[[LedgerStore], Awaitable[bytes]]) -> bytes:
+    async def once(
+        self,
+        idem: cmd.Idem,
+        work: Callable[[LedgerStore], Awaitable[bytes]],
+        visible: Callable[[LedgerStore], Awaitable[object]] | None = None,
+    ) -> bytes:
         """A write idempotent by request_id: claim the id, do the work, store the encoded response
-        with it, all in one transaction; a replay returns the stored response instead."""
+        with it, all in one transaction; a replay returns the stored response instead, once
+        `visible` (the caller's tenant check of the write's target) has passed: a stored
+        response is the wallet's data too."""
 
         async def once(repo: LedgerStore) -> bytes:
             if (replay := await self._claim_one(repo, idem)) is not None:
+                if visible is not None:
+                    await visible(repo)
                 return replay
             payload = await work(repo)
             await repo.store_responses({idem.request_id: payload})

@@ -56,7 +56,9 @@ class WalletAutomation(LedgerCore):
             await repo.record_rule_author(rule.wallet_id, caller.actor)
             return encode(rule)
 
-        return await self.once(idem, work)
+        return await self.once(
+            idem, work, lambda repo: self._visible_wallet(repo, rule.wallet_id, caller.customers)
+        )
 
     async def set_alert_rules(
         self,
@@ -85,7 +87,9 @@ class WalletAutomation(LedgerCore):
             )
             return encode(await repo.alert_rules_of(wallet_id))
 
-        return await self.once(idem, work)
+        return await self.once(
+            idem, work, lambda repo: self._visible_wallet(repo, wallet_id, caller.customers)
+        )
 
     async def create_schedule(
         self,
@@ -114,7 +118,11 @@ class WalletAutomation(LedgerCore):
             ]
             return encode(created)
 
-        return await self.once(idem, work)
+        return await self.once(
+            idem,
+            work,
+            lambda repo: self._visible_wallet(repo, schedule.wallet_id, caller.customers),
+        )
 
     async def end_schedule(
         self,
@@ -143,7 +151,14 @@ class WalletAutomation(LedgerCore):
             (ended,) = [s for s in outcome.state.automation.schedules if s.id == schedule_id]
             return encode(ended)
 
-        return await self.once(idem, work)
+        async def visible(repo: LedgerStore) -> None:
+            found = await repo.get_schedule(schedule_id)
+            missing = ScheduleNotFound(f"allotment schedule {schedule_id!r} does not exist")
+            await self._check_owner(
+                repo, found.wallet_id if found else "", caller.customers, missing
+            )
+
+        return await self.once(idem, work, visible)
 
     async def schedules(
         self, wallet_id: str, customers: tenancy.Customers
@@ -187,7 +202,14 @@ class WalletAutomation(LedgerCore):
             await self._commit(repo, locked, outcome, idem.request_id, now, caller.actor)
             return encode(outcome.state.automation.topups[topup_id])
 
-        return await self.once(idem, work)
+        async def visible(repo: LedgerStore) -> None:
+            found = await repo.get_topup(topup_id)
+            missing = TopUpNotFound(f"top-up {topup_id!r} does not exist")
+            await self._check_owner(
+                repo, found.wallet_id if found else "", caller.customers, missing
+            )
+
+        return await self.once(idem, work, visible)
 
     async def confirm_topup(
         self,

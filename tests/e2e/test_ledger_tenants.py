@@ -272,13 +272,23 @@ async def test_a_foreign_watch_is_not_found_exactly_like_a_missing_one(world: Wo
     assert _as_missing(seen, target) == _as_missing(absent, missing)
 
 
-async def test_replaying_another_tenants_request_id_reveals_nothing(world: World) -> None:
-    request = debit_request(world.foreign["wallet"], "1")
-    await world.admin.Debit(request)  # stored with its response
+REPLAYED: list[tuple[str, Callable[[str], Message]]] = [
+    ("Debit", lambda w: debit_request(w, "1")),  # through the write pipeline
+    ("SetAlertRules", lambda w: pb.SetAlertRulesRequest(request_id=rid(), wallet_id=w)),
+    ("SetTopUpRule", lambda w: pb.SetTopUpRuleRequest(request_id=rid(), rule=_topup_rule(w))),
+]
+
+
+@pytest.mark.parametrize(("method", "build"), REPLAYED, ids=[m for m, _ in REPLAYED])
+async def test_replaying_another_tenants_request_id_reveals_nothing(
+    world: World, method: str, build: Callable[[str], Message]
+) -> None:
+    request = build(world.foreign["wallet"])
+    await getattr(world.admin, method)(request)  # stored with its response
     before = await world.foreign_view()
-    seen = await refused(world.tenant, "Debit", request)
+    seen = await refused(world.tenant, method, request)
     missing = rid()
-    absent = await refused(world.tenant, "Debit", debit_request(missing, "1"))
+    absent = await refused(world.tenant, method, build(missing))
     assert _as_missing(seen, world.foreign["wallet"]) == _as_missing(absent, missing)
     assert await world.foreign_view() == before
 
