@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -35,7 +36,15 @@ log = structlog.get_logger(__name__)
 def _idem(method: str, request: Message) -> cmd.Idem:
     # Every request of a mutating RPC has a request_id (the Message base type declares no field).
     request_id = convert.ident(request.request_id, "request_id")  # type: ignore[attr-defined]
-    return cmd.Idem(request_id, method, fingerprint(method, request))
+    digest = fingerprint(method, request)
+    customers = principal.current().customers
+    if customers is not None:
+        # A scoped caller's request is its tenant's own: the same bytes under the same
+        # request_id from another tenant conflict (REQUEST_ID_CONFLICT, as any reused id does)
+        # instead of replaying the stored answer, which may hold another customer's results.
+        scope = "\0".join(sorted(customers)).encode()
+        digest = hashlib.sha256(digest + b"\0" + scope).digest()
+    return cmd.Idem(request_id, method, digest)
 
 
 def _ingest_response(outcomes: list[cmd.EventOutcome]) -> bytes:

@@ -316,3 +316,16 @@ async def test_catalogue_rows_and_closed_invoices_record_who_wrote_them(
         "invoice": [(TENANT_ACTOR,)],
         "assignment": [("anonymous",)],
     }
+
+
+async def test_replaying_another_tenants_ingest_request_id_is_a_conflict_not_its_results(
+    world: World,
+) -> None:
+    request = pb.IngestEventsRequest(
+        request_id=rid(), events=[event(world.foreign, T, "replayed-1", units="5")]
+    )
+    await world.rating.stub.IngestEvents(request)  # stored with the foreign customer's result
+    before = await world.foreign_view()
+    seen = await answer(world, "IngestEvents", request, world.foreign)
+    assert seen[:2] == (grpc.StatusCode.ALREADY_EXISTS, "REQUEST_ID_CONFLICT")
+    assert await world.foreign_view() == before
