@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 BUF_VERSION := 1.75.0
 BUF := .tools/node_modules/.bin/buf
 
-.PHONY: setup demo test test-fast lint lint-protos typecheck breaking generate clean simulate
+.PHONY: setup demo certs test test-fast lint lint-protos typecheck breaking generate clean simulate
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,12 @@ setup: $(VENV)/.installed
 
 demo: setup
 	$(PY) -m demo
+
+# The development CA and certificates in .data/tls (kept if they exist; the services also make
+# them on first start with the embedded database). More names for the server certificate:
+# `make certs HOSTS="billing.internal 10.0.0.7"`.
+certs: setup
+	$(PY) -m billing_common.devcerts --out .data/tls $(foreach host,$(HOSTS),--host $(host))
 
 test: setup
 	$(PY) -m pytest -q

@@ -94,7 +94,12 @@ async def run(batches: int, concurrency: int, profile: bool) -> dict[str, object
     rating_db = database.with_database(server_uri, "rating")
     ledger = await start_service(
         "ledger_service",
-        {"LEDGER_LISTEN": "127.0.0.1:0", "LEDGER_DATA_DIR": str(pg_dir), "LEDGER_POOL_SIZE": "10"},
+        {
+            "LEDGER_LISTEN": "127.0.0.1:0",
+            "LEDGER_PLAINTEXT": "true",
+            "LEDGER_DATA_DIR": str(pg_dir),
+            "LEDGER_POOL_SIZE": "10",
+        },
         cwd=ROOT,
         log_path=log,
     )
@@ -104,6 +109,8 @@ async def run(batches: int, concurrency: int, profile: bool) -> dict[str, object
             "BENCH_PROFILE_OUT": str(DATA / "rating.prof"),
             "RATING_METRICS_LISTEN": "127.0.0.1:0",
             "RATING_LISTEN": "127.0.0.1:0",
+            "RATING_PLAINTEXT": "true",
+            "RATING_LEDGER_PLAINTEXT": "true",
             "RATING_DATA_DIR": str(pg_dir),
             "RATING_LEDGER_TARGET": ledger.target,
         },

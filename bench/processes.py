@@ -126,6 +126,7 @@ async def start(ledger_db: str, config: dict[str, str], metrics_port: int) -> Se
     env = {
         "LEDGER_DATABASE_URL": ledger_db,
         "LEDGER_LISTEN": "127.0.0.1:0",
+        "LEDGER_PLAINTEXT": "true",
         "LEDGER_POOL_SIZE": "10",
         "LEDGER_METRICS_LISTEN": f"127.0.0.1:{metrics_port}",
         **config,
@@ -170,7 +171,11 @@ async def main(seconds: float, rounds: int, configs: dict[str, dict[str, str]]) 
     await database.ensure_database(server, "ledger")
     setup = await start_service(
         "ledger_service",
-        {"LEDGER_DATABASE_URL": ledger_db, "LEDGER_LISTEN": "127.0.0.1:0"},
+        {
+            "LEDGER_DATABASE_URL": ledger_db,
+            "LEDGER_LISTEN": "127.0.0.1:0",
+            "LEDGER_PLAINTEXT": "true",
+        },
         cwd=ROOT,
         log_path=DATA / "ledger.log",
     )

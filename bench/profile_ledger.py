@@ -57,7 +57,12 @@ async def main(scenario: str, seconds: float, top: int) -> None:
     database.embedded_server_uri(pg_dir)
     ledger = await start_service(
         "ledger_service",
-        {"LEDGER_LISTEN": "127.0.0.1:0", "LEDGER_DATA_DIR": str(pg_dir), "LEDGER_POOL_SIZE": "10"},
+        {
+            "LEDGER_LISTEN": "127.0.0.1:0",
+            "LEDGER_PLAINTEXT": "true",
+            "LEDGER_DATA_DIR": str(pg_dir),
+            "LEDGER_POOL_SIZE": "10",
+        },
         cwd=ROOT,
         log_path=DATA / "ledger.log",
     )

@@ -371,10 +371,16 @@ class Options:
 def service_env(opts: Options, pg_dir: Path) -> tuple[dict[str, str], dict[str, str]]:
     ledger = {
         "LEDGER_LISTEN": "127.0.0.1:0",
+        "LEDGER_PLAINTEXT": "true",
         "LEDGER_DATA_DIR": str(pg_dir),
         "LEDGER_POOL_SIZE": str(opts.ledger_pool_size),
     }
-    rating = {"RATING_LISTEN": "127.0.0.1:0", "RATING_DATA_DIR": str(pg_dir)}
+    rating = {
+        "RATING_LISTEN": "127.0.0.1:0",
+        "RATING_PLAINTEXT": "true",
+        "RATING_LEDGER_PLAINTEXT": "true",
+        "RATING_DATA_DIR": str(pg_dir),
+    }
     if opts.workers is not None:
         ledger["LEDGER_WORKERS"] = rating["RATING_WORKERS"] = str(opts.workers)
     return ledger, rating

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from billing_cli import grants, holds, ledger
+from billing_cli import grants, holds, keys, ledger
 from billing_cli.events import events
 from billing_cli.invoices import invoices
-from billing_cli.state import DEFAULT_LEDGER, DEFAULT_RATING, State
+from billing_cli.state import (
+    DEFAULT_LEDGER,
+    DEFAULT_RATING,
+    DEV_API_KEY_FILE,
+    DEV_CA_FILE,
+    State,
+    default_file,
+    read_api_key,
+)
 
 app = typer.Typer(
     name="billing",
@@ -42,11 +51,52 @@ def main(
         float,
         typer.Option(min=0.1, envvar="BILLING_TIMEOUT", help="Deadline of each call, in seconds."),
     ] = 10.0,
+    ca_file: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="BILLING_CA_FILE",
+            help=f"CA certificate the servers' certificates are checked against (default: "
+            f"{DEV_CA_FILE} when present, else the system's trusted roots).",
+        ),
+    ] = None,
+    cert_file: Annotated[
+        Path | None,
+        typer.Option(envvar="BILLING_CERT_FILE", help="Client certificate, for mutual TLS."),
+    ] = None,
+    key_file: Annotated[
+        Path | None,
+        typer.Option(envvar="BILLING_KEY_FILE", help="The client certificate's key."),
+    ] = None,
+    plaintext: Annotated[
+        bool,
+        typer.Option(
+            envvar="BILLING_PLAINTEXT",
+            help="Connect without TLS (only to servers started with plaintext, in development).",
+        ),
+    ] = False,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            envvar="BILLING_API_KEY",
+            help="API key, sent as `authorization: Bearer <key>` on every call.",
+        ),
+    ] = None,
+    api_key_file: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="BILLING_API_KEY_FILE",
+            help=f"File holding the API key (default: {DEV_API_KEY_FILE} when present).",
+        ),
+    ] = None,
 ) -> None:
     # An embedding caller (the tests) may pass its own State, with consoles of its choosing.
     state = ctx.obj if isinstance(ctx.obj, State) else State()
     state.ledger_target, state.rating_target = ledger_target, rating_target
     state.json, state.timeout = json_output, timeout
+    state.ca_file = default_file(ca_file, DEV_CA_FILE)
+    state.cert_file, state.key_file, state.plaintext = cert_file, key_file, plaintext
+    # An option wins over the key an embedding caller's State holds, which wins over the file.
+    state.api_key = read_api_key(api_key or state.api_key, api_key_file)
     ctx.obj = state
     ctx.call_on_close(state.close)
 
@@ -59,3 +109,4 @@ app.command("debit")(ledger.debit)
 app.add_typer(holds.holds, name="holds")
 app.add_typer(events, name="events")
 app.add_typer(invoices, name="invoices")
+app.add_typer(keys.keys, name="keys")

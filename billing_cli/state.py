@@ -9,10 +9,12 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import grpc
 import typer
+from billing.auth.v1 import api_keys_pb2_grpc
 from billing.ledger.v1 import ledger_pb2_grpc
 from billing.rating.v1 import rating_pb2_grpc
 from google.protobuf import json_format
@@ -21,9 +23,14 @@ from rich.console import Console
 from rich.text import Text
 
 from billing_cli.errors import EXIT_RPC_ERROR, UNCERTAIN, RpcFailure, decode
+from billing_common.tls import channel_credentials
 
 DEFAULT_LEDGER = "127.0.0.1:50051"
 DEFAULT_RATING = "127.0.0.1:50052"
+# What a development deployment (the embedded database) writes beside its data, used when
+# present and nothing else is given: the CA its servers' certificates come from, the admin key.
+DEV_CA_FILE = Path(".data/tls/ca.pem")
+DEV_API_KEY_FILE = Path(".data/admin.key")
 
 # UNAVAILABLE is retried with the same request (and so the same request_id): safe for every RPC.
 RETRY_DELAYS_S = (0.2, 0.8)
@@ -44,6 +51,14 @@ class State:
     rating_target: str = DEFAULT_RATING
     json: bool = False
     timeout: float = 10.0
+    # TLS: the CA that signed the servers' certificates (None: the system's trusted roots), a
+    # client certificate for mutual TLS; plaintext only against a server started with it.
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    plaintext: bool = False
+    # Sent as `authorization: Bearer <key>` on every call (None: no credential).
+    api_key: str | None = None
     out: Console = field(default_factory=lambda: _console(False))
     err: Console = field(default_factory=lambda: _console(True))
     _channels: dict[str, grpc.Channel] = field(default_factory=dict)
@@ -52,7 +67,11 @@ class State:
 
     def _channel(self, target: str) -> grpc.Channel:
         if target not in self._channels:
-            self._channels[target] = grpc.insecure_channel(target)
+            if self.plaintext:
+                self._channels[target] = grpc.insecure_channel(target)
+            else:
+                credentials = channel_credentials(self.ca_file, self.cert_file, self.key_file)
+                self._channels[target] = grpc.secure_channel(target, credentials)
         return self._channels[target]
 
     @property
@@ -63,6 +82,11 @@ class State:
     def rating(self) -> rating_pb2_grpc.RatingServiceStub:
         return rating_pb2_grpc.RatingServiceStub(self._channel(self.rating_target))
 
+    def api_keys(self, service: str) -> api_keys_pb2_grpc.ApiKeyServiceStub:
+        """The key management service of "ledger" or "rating"."""
+        target = self.ledger_target if service == "ledger" else self.rating_target
+        return api_keys_pb2_grpc.ApiKeyServiceStub(self._channel(target))
+
     def close(self) -> None:
         for channel in self._channels.values():
             channel.close()
@@ -70,12 +94,16 @@ class State:
 
     # --- calls -------------------------------------------------------------------------------
 
+    @property
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        return (("authorization", f"Bearer {self.api_key}"),) if self.api_key else ()
+
     def invoke(self, method: Callable[..., R], request: Message) -> R:
         """One RPC with the global deadline. UNAVAILABLE is retried with the very same request
         (so the same request_id: the services replay instead of applying twice)."""
         for delay in (*RETRY_DELAYS_S, None):
             try:
-                return method(request, timeout=self.timeout)
+                return method(request, timeout=self.timeout, metadata=self.metadata)
             except grpc.RpcError as err:
                 if delay is None or err.code() != grpc.StatusCode.UNAVAILABLE:
                     raise
@@ -163,6 +191,22 @@ def to_dict(message: Message) -> dict[str, Any]:
     return json_format.MessageToDict(
         message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
     )
+
+
+def default_file(given: Path | None, development: Path) -> Path | None:
+    """The file given, else the development deployment's when it exists."""
+    if given is not None:
+        return given
+    return development if development.exists() else None
+
+
+def read_api_key(key: str | None, key_file: Path | None) -> str | None:
+    """The API key given, else the first line of the key file (the development admin key's
+    file when present)."""
+    if key:
+        return key
+    path = default_file(key_file, DEV_API_KEY_FILE)
+    return (path.read_text().strip() or None) if path else None
 
 
 def state_of(ctx: typer.Context) -> State:

@@ -76,6 +76,46 @@ class ResourceExhausted(BillingError):
     reason = "RESOURCE_EXHAUSTED"
 
 
+class Unauthenticated(BillingError):
+    """No credential, or one that is not (or no longer) valid: the call did nothing."""
+
+    reason = "UNAUTHENTICATED"
+
+
+class PermissionDenied(BillingError):
+    """A valid credential without the scope the call needs: the call did nothing."""
+
+    reason = "PERMISSION_DENIED"
+
+
+class CredentialMissing(Unauthenticated):
+    reason = "CREDENTIAL_MISSING"
+
+
+class ApiKeyUnknown(Unauthenticated):
+    """Not a key of this service (malformed, never created, or made on the other service)."""
+
+    reason = "API_KEY_UNKNOWN"
+
+
+class ApiKeyRevoked(Unauthenticated):
+    reason = "API_KEY_REVOKED"
+
+
+class ApiKeyExpired(Unauthenticated):
+    reason = "API_KEY_EXPIRED"
+
+
+class CertificateNotAllowed(Unauthenticated):
+    """A verified client certificate whose common name no setting maps to scopes."""
+
+    reason = "CERTIFICATE_NOT_ALLOWED"
+
+
+class ScopeMissing(PermissionDenied):
+    reason = "SCOPE_MISSING"
+
+
 class Internal(BillingError):
     """A bug on our side. Never raised for anything a caller can cause."""
 

@@ -27,6 +27,7 @@ from billing_common import metrics
 from billing_common.errors import ResourceExhausted
 from billing_common.grpc_errors import to_grpc_status
 from billing_common.grpc_handlers import Ctx, Req, Resp
+from billing_common.tls import ServerTls
 from billing_common.transport import ServerLimits
 
 log = structlog.get_logger(__name__)
@@ -56,17 +57,7 @@ class ConcurrencyLimit(grpc.aio.ServerInterceptor):
         if handler is None or details.method.startswith(_UNCOUNTED):
             return handler
         method = details.method.rsplit("/", 1)[-1]
-        for kind in ("unary_unary", "unary_stream", "stream_unary", "stream_stream"):
-            if (behavior := getattr(handler, kind)) is not None:
-                # The factory of the kind of handler we were given (found by name: untyped).
-                factory: Callable[..., grpc.RpcMethodHandler[Req, Resp]]
-                factory = getattr(grpc, f"{kind}_rpc_method_handler")
-                return factory(
-                    self._counted(behavior, method),
-                    request_deserializer=handler.request_deserializer,
-                    response_serializer=handler.response_serializer,
-                )
-        return handler
+        return rewrap(handler, lambda behavior: self._counted(behavior, method))
 
     async def _refuse(self, method: str, context: Ctx) -> None:
         log.warning("rpc_refused_overload", rpc=method, in_flight=self.in_flight)
@@ -104,13 +95,33 @@ class ConcurrencyLimit(grpc.aio.ServerInterceptor):
         return unary
 
 
+def rewrap(
+    handler: grpc.RpcMethodHandler[Req, Resp],
+    wrap: Callable[[Callable[..., Any]], Callable[..., Any]],
+) -> grpc.RpcMethodHandler[Req, Resp]:
+    """The handler with its behavior replaced by wrap(behavior), of the same kind."""
+    for kind in ("unary_unary", "unary_stream", "stream_unary", "stream_stream"):
+        if (behavior := getattr(handler, kind)) is not None:
+            # The factory of the kind of handler we were given (found by name: untyped).
+            factory: Callable[..., grpc.RpcMethodHandler[Req, Resp]]
+            factory = getattr(grpc, f"{kind}_rpc_method_handler")
+            return factory(
+                wrap(behavior),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+    return handler
+
+
 class GrpcServer:
     """A grpc.aio server with health checking and reflection, started and stopped by its owner.
 
     `register` adds the servicers and returns their full service names. `worker` is the index
     of this process among the service's workers (None: the service runs in one process); only
     workers share the port (SO_REUSEPORT): a lone server refuses a port another process holds,
-    rather than silently splitting the traffic with it.
+    rather than silently splitting the traffic with it. `auth` checks every call's credential
+    (None: authentication is off, every call runs as principal.ANONYMOUS). `tls` None serves
+    plain text (only by the explicit development switch: billing_common/tls.py decides).
     """
 
     def __init__(
@@ -120,13 +131,19 @@ class GrpcServer:
         limits: ServerLimits,
         domain: str,
         worker: int | None = None,
+        auth: grpc.aio.ServerInterceptor | None = None,
+        *,
+        tls: ServerTls | None,
     ) -> None:
         self.listen = listen
+        self.tls = tls
         self.limits = limits
         self.worker = worker
         self.concurrency = ConcurrencyLimit(limits.concurrent_rpcs_max, domain)
         options = [*limits.options(), ("grpc.so_reuseport", 0 if worker is None else 1)]
-        self.server = grpc.aio.server(interceptors=[self.concurrency], options=options)
+        # Authentication (auth.py) inside the cap: checking a key may read the database.
+        interceptors = [self.concurrency] if auth is None else [self.concurrency, auth]
+        self.server = grpc.aio.server(interceptors=interceptors, options=options)
         self.names = list(register(self.server))
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
@@ -142,17 +159,31 @@ class GrpcServer:
         return f"{self.listen.rsplit(':', 1)[0]}:{self.port}"
 
     async def start(self) -> int:
-        self.port = self.server.add_insecure_port(self.listen)
+        if self.tls is None:
+            self.port = self.server.add_insecure_port(self.listen)
+        else:
+            self.port = self.server.add_secure_port(self.listen, self.tls.credentials())
         if self.port == 0:
             raise OSError(f"could not listen on {self.listen}")
         await self.server.start()
         for name in ["", *self.names]:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         if self.worker is None:
-            log.info("server_started", listen=self.listen, port=self.port, services=self.names)
+            log.info(
+                "server_started",
+                listen=self.listen,
+                port=self.port,
+                services=self.names,
+                tls=self._tls_mode(),
+            )
         else:  # the supervisor logs server_started once every worker serves
             log.info("worker_started", worker=self.worker, pid=os.getpid(), port=self.port)
         return self.port
+
+    def _tls_mode(self) -> str:
+        if self.tls is None:
+            return "off"
+        return "mutual" if self.tls.client_ca_file else "on"
 
     async def stop(self, grace_s: float) -> None:
         """Health turns NOT_SERVING, new calls are refused, in-flight calls get grace_s to

@@ -37,7 +37,7 @@ from typing import Any, ClassVar, Protocol, TypeVar
 
 import structlog
 
-from billing_common import paging
+from billing_common import paging, tls
 from billing_common.grpc_server import exit_on_stop_signals
 from billing_common.logs import configure_logging
 
@@ -154,6 +154,18 @@ class ServiceSettings(Protocol):
     @property
     def shutdown_grace_s(self) -> float: ...
 
+    @property
+    def tls_cert_file(self) -> str: ...
+
+    @property
+    def tls_key_file(self) -> str: ...
+
+    @property
+    def tls_client_ca_file(self) -> str: ...
+
+    @property
+    def plaintext(self) -> bool: ...
+
 
 Settings = TypeVar("Settings", bound=ServiceSettings)
 
@@ -167,12 +179,14 @@ def serve(
     """A service's `serve` command: `run` in this process, or `settings.workers` processes
     sharing the port; returns the exit code. With workers, the supervisor starts (or joins) the
     embedded PostgreSQL and migrates once, and every worker gets the database URI, no migration,
-    one page-token secret and a metrics port of its own."""
+    one page-token secret, the same TLS files (the development CA is made once, here) and a
+    metrics port of its own."""
     if settings.workers == 1:
         asyncio.run(run(settings))
         return 0
     configure_logging(settings.log_level)
     exit_on_stop_signals()
+    settings = tls.with_files(settings, tls.server_tls(settings))
     uri = asyncio.run(database_uri(settings))  # the embedded server starts once, here
     if settings.migrate:
         asyncio.run(upgrade(uri))

@@ -1,8 +1,10 @@
 """Run the demo: `python -m demo` (or `make demo`).
 
 Starts the ledger and the rating service on the embedded PostgreSQL (data kept in .data/postgres;
-each service has its own database in it), runs the scenarios against them over gRPC, prints the
-results and stops both services with SIGTERM.
+each service has its own database in it), runs the scenarios against them over gRPC with TLS (the
+development CA in .data/tls, which the services create on first start), prints the results and
+stops both services with SIGTERM. It calls with the admin API key the services keep in
+.data/admin.key.
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ from pathlib import Path
 
 import grpc
 
+from billing_common import devcerts
+from billing_common.client_auth import KeyFromFile, bearer_interceptors
 from billing_common.process import ServiceProcess, start_service
+from billing_common.tls import channel_credentials
 from demo import ledger_scenario, rating_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,6 +33,10 @@ async def main() -> int:
         f"Starting the ledger and rating services on the embedded PostgreSQL in "
         f"{DATA.relative_to(ROOT)}/postgres (service logs: {log_path.relative_to(ROOT)}) ..."
     )
+    # What the services would create on first start; made here first so the demo's own
+    # channels can trust it.
+    certs = devcerts.ensure(DATA / "tls")
+    print(f"TLS with the development CA in {certs.folder.relative_to(ROOT)}")
     services: list[ServiceProcess] = []
     try:
         ledger = await start_service(
@@ -48,9 +57,16 @@ async def main() -> int:
             log_path=log_path,
         )
         services.append(rating)
+        # The admin key both services made sure of at start (the ledger wrote it on its first
+        # start): the demo calls as the operator.
+        admin = bearer_interceptors(KeyFromFile(DATA / "admin.key"))
         async with (
-            grpc.aio.insecure_channel(ledger.target) as ledger_channel,
-            grpc.aio.insecure_channel(rating.target) as rating_channel,
+            grpc.aio.secure_channel(
+                ledger.target, channel_credentials(certs.ca), interceptors=admin
+            ) as ledger_channel,
+            grpc.aio.secure_channel(
+                rating.target, channel_credentials(certs.ca), interceptors=admin
+            ) as rating_channel,
         ):
             await ledger_scenario.run(ledger_channel)
             await rating_scenario.run(ledger_channel, rating_channel)

@@ -1,4 +1,5 @@
-"""Command line: `python -m ledger_service serve|migrate|verify WALLET|run-expiry [WALLET]`."""
+"""Command line: `python -m ledger_service serve|migrate|create-admin-key|verify WALLET|
+run-expiry [WALLET]`."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from billing_common import database
+from billing_common import auth_setup, database, tls
 from billing_common.clock import SystemClock
 from billing_common.errors import BillingError
 from billing_common.logs import configure_logging
@@ -42,6 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
         "serve", parents=[common], help="run the gRPC server (migrates unless --no-migrate)"
     )
     sub.add_parser("migrate", parents=[common], help="apply database migrations and exit")
+    admin = sub.add_parser(
+        "create-admin-key",
+        parents=[common],
+        help="create an admin API key (every scope) and print it, once (migrates first)",
+    )
+    admin.add_argument("--name", default="admin", help="what the key is for")
     verify = sub.add_parser("verify", parents=[common], help="recompute a wallet from its journal")
     verify.add_argument("wallet_id")
     expiry = sub.add_parser("run-expiry", parents=[common], help="book due write-offs now")
@@ -54,6 +61,8 @@ def cli(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = LedgerSettings.from_env().with_args(args)
+        if args.command == "serve":
+            tls.check(settings)
     except ValueError as exc:  # a setting that cannot work: say which, exit 2
         parser.error(str(exc))
     configure_logging(settings.log_level)
@@ -62,6 +71,11 @@ def cli(argv: list[str] | None = None) -> int:
         return main.serve(settings)
     if args.command == "migrate":
         asyncio.run(upgrade_async_uri(settings))
+        return 0
+    if args.command == "create-admin-key":
+        asyncio.run(upgrade_async_uri(settings))
+        uri = asyncio.run(main.database_uri(settings))
+        print(asyncio.run(auth_setup.create_admin_key_in(uri, args.name)))
         return 0
     try:
         if args.command == "verify":

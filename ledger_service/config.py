@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from billing_common import gc_tuning, settings
+from billing_common import api_keys, gc_tuning, settings
 from ledger_service import limits
 from ledger_service.domain.webhooks import RetentionPolicy, RetryPolicy
 
@@ -72,6 +72,15 @@ class LedgerSettings:
     # survive restarts and work on any of them. Empty: with the embedded PostgreSQL, one kept in
     # its data folder; with a configured database, a new one per process (tokens die with it).
     page_token_secret: str = ""
+    # TLS (billing_common/tls.py): the server's certificate and key (PEM files); empty with the
+    # embedded database: the development CA's, created in <data_dir's parent>/tls on first start;
+    # empty with a configured database: a start-up error (unless plaintext).
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    # Set: mutual TLS, every client must present a certificate this CA file signed.
+    tls_client_ca_file: str = ""
+    # Development only: serve without TLS (a warning at every start).
+    plaintext: bool = False
     # Processes serving the port (1 to 64; SO_REUSEPORT). Each has its own event loop and its
     # own pool of pool_size connections: N workers open N x pool_size connections.
     workers: int = 1
@@ -80,8 +89,22 @@ class LedgerSettings:
     # Garbage collector thresholds "young,middle,old"; empty: Python's own (700,10,10).
     gc_threshold: str = gc_tuning.GC_THRESHOLD
 
+    # Development only: accept every call without a credential (a warning at every start).
+    auth_disabled: bool = False
+    # File holding the admin API key (made sure of at start). Empty: with the embedded database
+    # .data/admin.key (beside data_dir; created, mode 0600, if missing); with a configured
+    # database, none (`create-admin-key` makes one).
+    admin_key_file: Path = Path("")
+    # With mutual TLS: client certificate common names and their scopes,
+    # "name=scope,scope;name=scope" (a certificate not listed is refused).
+    mtls_identities: str = ""
+    # File holding the rating service's API key for the ledger (scopes read, write), made sure of
+    # at start. Empty: with the embedded database .data/rating-ledger.key (created if missing).
+    rating_key_file: Path = Path("")
+
     def __post_init__(self) -> None:
         _check_webhooks(self)
+        api_keys.parse_identities(self.mtls_identities)
         settings.check_workers(self.workers)
         gc_tuning.gc_threshold(self.gc_threshold)
 

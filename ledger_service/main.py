@@ -6,13 +6,25 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 import grpc
 import structlog
 from billing.ledger.v1 import ledger_pb2
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from billing_common import database, gc_tuning, paging, workers
+from billing_common import (
+    api_key_service,
+    api_keys,
+    auth_setup,
+    database,
+    gc_tuning,
+    paging,
+    tls,
+    workers,
+)
+from billing_common.api_key_store import ApiKeyStore
+from billing_common.auth import Authentication
 from billing_common.clock import Clock, SystemClock
 from billing_common.grpc_handlers import add_servicer
 from billing_common.grpc_server import (
@@ -26,6 +38,7 @@ from billing_common.metrics import serve_metrics
 from ledger_service import limits
 from ledger_service.adapters.db.migrate import upgrade_async
 from ledger_service.adapters.db.unit_of_work import SqlUnitOfWork
+from ledger_service.adapters.grpc import scopes
 from ledger_service.adapters.grpc.errors import DOMAIN
 from ledger_service.adapters.grpc.servicer import LedgerServicer
 from ledger_service.adapters.http.webhook_sender import HttpxSender
@@ -49,6 +62,32 @@ def page_tokens(settings: LedgerSettings) -> paging.PageTokens:
     """The page-token signer: the configured secret, else the embedded server's kept one."""
     embedded = None if settings.database_url else settings.data_dir.resolve()
     return paging.PageTokens(paging.load_secret(settings.page_token_secret, embedded), "ledger")
+
+
+async def authentication(
+    settings: LedgerSettings, engine: AsyncEngine, clock: Clock
+) -> Authentication | None:
+    """The server's authentication, after making sure of the admin key and of the rating
+    service's key for the ledger (auth_setup.py)."""
+
+    def path(configured: Path, name: str) -> Path | None:
+        return auth_setup.key_file_path(configured, settings.database_url, settings.data_dir, name)
+
+    rating_key = path(settings.rating_key_file, auth_setup.RATING_LEDGER_KEY_FILE)
+    return await auth_setup.start(
+        ApiKeyStore(engine),
+        clock,
+        disabled=settings.auth_disabled,
+        embedded=not settings.database_url,
+        admin_key_file=path(settings.admin_key_file, auth_setup.ADMIN_KEY_FILE),
+        service_keys=[]
+        if rating_key is None
+        else [auth_setup.KeyFile(rating_key, "rating-service", scopes.RATING_CLIENT_SCOPES)],
+        scopes=scopes.method_scopes(),
+        domain=DOMAIN,
+        identities=api_keys.parse_identities(settings.mtls_identities),
+        command="python -m ledger_service",
+    )
 
 
 @dataclass
@@ -85,11 +124,15 @@ async def build(
     settings: LedgerSettings, clock: Clock | None = None, worker: int | None = None
 ) -> Ledger:
     server_limits = limits.check(settings)
+    server_tls = tls.server_tls(settings)
     uri = await database_uri(settings)
     if settings.migrate:
         await upgrade_async(uri)
     engine = database.create_engine(uri, pool_size=settings.pool_size)
-    app = make_app(settings, engine, clock or SystemClock())
+    clock = clock or SystemClock()
+    app = make_app(settings, engine, clock)
+    auth = await authentication(settings, engine, clock)
+    keys = api_key_service.ApiKeyServicer(ApiKeyStore(engine), clock, DOMAIN)
     webhooks = WebhookApp(
         app,
         HttpxSender(settings.webhook_timeout_s, settings.webhook_connect_timeout_s),
@@ -104,10 +147,13 @@ async def build(
     def register(server: grpc.aio.Server) -> list[str]:
         # Writes answer with the bytes their idempotency record keeps (encoded once).
         return [
-            add_servicer(server, servicer, ledger_pb2.DESCRIPTOR.services_by_name["LedgerService"])
+            add_servicer(server, servicer, ledger_pb2.DESCRIPTOR.services_by_name["LedgerService"]),
+            api_key_service.add_to_server(server, keys),
         ]
 
-    server = GrpcServer(settings.listen, register, server_limits, DOMAIN, worker)
+    server = GrpcServer(
+        settings.listen, register, server_limits, DOMAIN, worker, auth, tls=server_tls
+    )
     return Ledger(app, engine, server, webhooks, servicer)
 
 

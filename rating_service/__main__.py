@@ -1,4 +1,4 @@
-"""Command line: `python -m rating_service serve|migrate`."""
+"""Command line: `python -m rating_service serve|migrate|create-admin-key`."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 
+from billing_common import auth_setup, tls
 from billing_common.logs import configure_logging
 from rating_service import main
 from rating_service.adapters.db.migrate import upgrade_async
@@ -26,6 +27,12 @@ def build_parser() -> argparse.ArgumentParser:
         "serve", parents=[common], help="run the gRPC server and the forwarder (migrates first)"
     )
     sub.add_parser("migrate", parents=[common], help="apply database migrations and exit")
+    admin = sub.add_parser(
+        "create-admin-key",
+        parents=[common],
+        help="create an admin API key (every scope) and print it, once (migrates first)",
+    )
+    admin.add_argument("--name", default="admin", help="what the key is for")
     return parser
 
 
@@ -34,13 +41,17 @@ def cli(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = RatingSettings.from_env().with_args(args)
+        if args.command == "serve":
+            tls.check(settings)
     except ValueError as exc:  # a setting that cannot work: say which, exit 2
         parser.error(str(exc))
     configure_logging(settings.log_level)
     if args.command == "serve":
         return main.serve(settings)
-    else:
-        asyncio.run(_migrate(settings))
+    asyncio.run(_migrate(settings))
+    if args.command == "create-admin-key":
+        uri = asyncio.run(main.database_uri(settings))
+        print(asyncio.run(auth_setup.create_admin_key_in(uri, args.name)))
     return 0
 
 

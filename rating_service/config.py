@@ -6,7 +6,7 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-from billing_common import gc_tuning, settings
+from billing_common import api_keys, gc_tuning, settings
 from rating_service import limits
 
 
@@ -24,6 +24,14 @@ class RatingSettings:
     ledger_target: str = "127.0.0.1:50051"
     # Deadline of each call to the ledger, in seconds.
     ledger_timeout_s: float = 10.0
+    # How the ledger client checks the ledger's certificate: this CA file; empty: with the
+    # embedded database, the development CA (<data_dir's parent>/tls/ca.pem), else the system's
+    # trusted roots. With ledger_tls_cert_file/ledger_tls_key_file it presents that client
+    # certificate (mutual TLS). ledger_plaintext: development only, no TLS to the ledger.
+    ledger_tls_ca_file: str = ""
+    ledger_tls_cert_file: str = ""
+    ledger_tls_key_file: str = ""
+    ledger_plaintext: bool = False
     # Database connections in the pool (the bound on concurrent transactions).
     pool_size: int = 10
     # Apply migrations at start-up.
@@ -66,6 +74,15 @@ class RatingSettings:
     # survive restarts and work on any of them. Empty: with the embedded PostgreSQL, one kept in
     # its data folder; with a configured database, a new one per process (tokens die with it).
     page_token_secret: str = ""
+    # TLS (billing_common/tls.py): the server's certificate and key (PEM files); empty with the
+    # embedded database: the development CA's, created in <data_dir's parent>/tls on first start;
+    # empty with a configured database: a start-up error (unless plaintext).
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    # Set: mutual TLS, every client must present a certificate this CA file signed.
+    tls_client_ca_file: str = ""
+    # Development only: serve without TLS (a warning at every start).
+    plaintext: bool = False
     # Processes serving the port (1 to 64; SO_REUSEPORT). Each has its own event loop and its
     # own pool of pool_size connections: N workers open N x pool_size connections.
     workers: int = 1
@@ -74,8 +91,22 @@ class RatingSettings:
     # Garbage collector thresholds "young,middle,old"; empty: Python's own (700,10,10).
     gc_threshold: str = gc_tuning.GC_THRESHOLD
 
+    # Development only: accept every call without a credential (a warning at every start).
+    auth_disabled: bool = False
+    # File holding the admin API key (made sure of at start). Empty: with the embedded database
+    # .data/admin.key (beside data_dir; created, mode 0600, if missing); with a configured
+    # database, none (`create-admin-key` makes one).
+    admin_key_file: Path = Path("")
+    # With mutual TLS: client certificate common names and their scopes,
+    # "name=scope,scope;name=scope" (a certificate not listed is refused).
+    mtls_identities: str = ""
+    # File holding the API key the rating service presents to the ledger. Empty: with the
+    # embedded database .data/rating-ledger.key (the ledger creates it); else none.
+    ledger_api_key_file: Path = Path("")
+
     def __post_init__(self) -> None:
         settings.check_workers(self.workers)
+        api_keys.parse_identities(self.mtls_identities)
         gc_tuning.gc_threshold(self.gc_threshold)
 
     @classmethod

@@ -7,19 +7,33 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 import grpc
 import structlog
 from billing.rating.v1 import rating_pb2, rating_pb2_grpc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from billing_common import database, gc_tuning, paging, workers
+from billing_common import (
+    api_key_service,
+    api_keys,
+    auth_setup,
+    database,
+    devcerts,
+    gc_tuning,
+    paging,
+    tls,
+    workers,
+)
+from billing_common.api_key_store import ApiKeyStore
 from billing_common.clock import Clock, SystemClock
 from billing_common.grpc_server import GrpcServer, exit_on_stop_signals, serve_until_signal
 from billing_common.logs import configure_logging
 from billing_common.metrics import serve_metrics
 from rating_service import limits
 from rating_service.adapters.db.migrate import upgrade_async
+from rating_service.adapters.db.unit_of_work import SqlUnitOfWork
+from rating_service.adapters.grpc import scopes
 from rating_service.adapters.grpc.errors import DOMAIN
 from rating_service.adapters.grpc.servicer import RatingServicer
 from rating_service.adapters.ledger_client import LedgerClient
@@ -52,6 +66,27 @@ def page_tokens(settings: RatingSettings) -> paging.PageTokens:
     return paging.PageTokens(paging.load_secret(settings.page_token_secret, embedded), "rating")
 
 
+def ledger_credentials(settings: RatingSettings) -> grpc.ChannelCredentials | None:
+    """How the ledger client connects (settings ledger_tls_*): TLS trusting the configured CA,
+    else the embedded deployment's development CA, else the system's roots; None (plain text)
+    only with ledger_plaintext."""
+    if settings.ledger_plaintext:
+        log.warning(
+            "ledger_tls_disabled",
+            detail="ledger_plaintext=true: calls to the ledger travel without TLS; for "
+            "development only",
+        )
+        return None
+    ca: Path | None = None
+    if settings.ledger_tls_ca_file:
+        ca = Path(settings.ledger_tls_ca_file)
+    elif not settings.database_url:
+        ca = devcerts.ensure(tls.dev_folder(settings.data_dir)).ca
+    cert = Path(settings.ledger_tls_cert_file) if settings.ledger_tls_cert_file else None
+    key = Path(settings.ledger_tls_key_file) if settings.ledger_tls_key_file else None
+    return tls.channel_credentials(ca, cert, key)
+
+
 @dataclass
 class Rating:
     """A wired rating service: use cases, forwarder, engine, servicer and (not yet started)
@@ -76,7 +111,7 @@ def make_app(
     settings: RatingSettings, engine: AsyncEngine, clock: Clock, ledger: LedgerPort
 ) -> RatingApp:
     """The use cases over one Context, with the configured policy."""
-    context = Context(engine, clock, ledger)
+    context = Context(SqlUnitOfWork(engine), clock, ledger)
     policy = RatingPolicy(
         grace=timedelta(seconds=settings.grace_s),
         future_skew=timedelta(seconds=settings.future_skew_s),
@@ -89,10 +124,31 @@ def make_app(
     return RatingApp(
         context,
         Catalogue(context),
-        Ingest(context, policy),
+        Ingest(context, policy, engine),
         Invoices(context),
         Usage(context),
     )
+
+
+def ledger_key_file(settings: RatingSettings) -> Path | None:
+    """The file of the key the rating service presents to the ledger: the configured one (which
+    must exist), else .data/rating-ledger.key with the embedded database (the ledger creates it,
+    so it is read when first needed)."""
+    path = auth_setup.key_file_path(
+        settings.ledger_api_key_file,
+        settings.database_url,
+        settings.data_dir,
+        auth_setup.RATING_LEDGER_KEY_FILE,
+    )
+    if path is None:
+        log.warning(
+            "no_ledger_api_key",
+            detail="ledger_api_key_file is not set: calls to the ledger carry no credential "
+            "(create a ledger key with scopes read and write and set ledger_api_key_file)",
+        )
+    elif path == settings.ledger_api_key_file and not path.exists():
+        raise ValueError(f"setting ledger_api_key_file: {path} does not exist")
+    return path
 
 
 def make_forwarder(settings: RatingSettings, context: Context) -> Forwarder:
@@ -116,24 +172,48 @@ async def build(
     worker: int | None = None,
 ) -> Rating:
     server_limits = limits.check(settings)
+    server_tls = tls.server_tls(settings)
     uri = await database_uri(settings)
     if settings.migrate:
         await upgrade_async(uri)
     engine = database.create_engine(uri, pool_size=settings.pool_size)
-    port = ledger or LedgerClient(settings.ledger_target, settings.ledger_timeout_s)
-    app = make_app(settings, engine, clock or SystemClock(), port)
+    clock = clock or SystemClock()
+    port = ledger or LedgerClient(
+        settings.ledger_target,
+        settings.ledger_timeout_s,
+        credentials=ledger_credentials(settings),
+        key_file=ledger_key_file(settings),
+    )
+    app = make_app(settings, engine, clock, port)
+    auth = await auth_setup.start(
+        ApiKeyStore(engine),
+        clock,
+        disabled=settings.auth_disabled,
+        embedded=not settings.database_url,
+        admin_key_file=auth_setup.key_file_path(
+            settings.admin_key_file,
+            settings.database_url,
+            settings.data_dir,
+            auth_setup.ADMIN_KEY_FILE,
+        ),
+        scopes=scopes.method_scopes(),
+        domain=DOMAIN,
+        identities=api_keys.parse_identities(settings.mtls_identities),
+        command="python -m rating_service",
+    )
+    keys = api_key_service.ApiKeyServicer(ApiKeyStore(engine), clock, DOMAIN)
     forwarder = make_forwarder(settings, app.context)
     servicer = RatingServicer(app, page_tokens(settings))
 
     def register(server: grpc.aio.Server) -> list[str]:
         rating_pb2_grpc.add_RatingServiceServicer_to_server(servicer, server)
-        return [SERVICE_NAME]
+        return [SERVICE_NAME, api_key_service.add_to_server(server, keys)]
 
     return Rating(
         app,
         forwarder,
         engine,
-        GrpcServer(settings.listen, register, server_limits, DOMAIN, worker),
+        GrpcServer(settings.listen, register, server_limits, DOMAIN, worker, auth, tls=server_tls),
         port,
         servicer,
     )

@@ -7,7 +7,7 @@ from __future__ import annotations
 import itertools
 import os
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -22,11 +22,30 @@ from ledger_service.adapters.db.migrate import upgrade_async
 from ledger_service.config import LedgerSettings
 from rating_service import main as rating_main
 from rating_service.config import RatingSettings
-from tests.support.channels import open_channel
+from tests.support.channels import admin_key, admin_key_file, open_channel
 from tests.support.rating import migrated_template
 from tests.support.servers import START, NewDatabase, RatingOverLedger, RunningLedger
+from tests.support.tls import rating_settings, server_settings, service_env
 
 _counter = itertools.count()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def dev_tls() -> Iterator[None]:
+    """TLS everywhere: the tests' development CA, made once; service processes started by the
+    tests find its files in their environment (in-process servers get them as settings)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in service_env().items():
+            patch.setenv(name, value)
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def admin_key_path() -> Path:
+    """The session's admin key file: every test server is started with it (admin_key_file) and
+    every test client sends its key (tests/support/channels.py)."""
+    admin_key()
+    return admin_key_file()
 
 
 @pytest.fixture(scope="session")
@@ -91,6 +110,8 @@ async def ledger_server(ledger_db: str, clock: FakeClock) -> AsyncIterator[Runni
         migrate=False,
         pool_size=10,
         sweep_interval_s=0,
+        **server_settings(),
+        admin_key_file=admin_key_file(),
     )
     ledger = await ledger_main.build(settings, clock)
     port = await ledger.server.start()
@@ -125,6 +146,9 @@ async def both(
         pool_size=5,
         forward=False,
         ledger_target=ledger_server.target,
+        **rating_settings(),
+        admin_key_file=admin_key_file(),
+        ledger_api_key_file=admin_key_file(),
     )
     built = await rating_main.build(settings, ledger_server.clock)
     target = f"127.0.0.1:{await built.server.start()}"

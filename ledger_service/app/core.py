@@ -13,7 +13,7 @@ from typing import TypeVar
 import structlog
 
 from billing_common.clock import Clock
-from billing_common.errors import BillingError
+from billing_common.errors import BillingError, RequestIdConflict
 from ledger_service import limits
 from ledger_service.app import booked as booked_metrics
 from ledger_service.app import commands as cmd
@@ -28,9 +28,23 @@ from ledger_service.app.ports import (
 )
 from ledger_service.domain import allotments, automation, ledger, tenancy
 from ledger_service.domain.errors import (
+    GrantAlreadyEnded,
+    GrantAlreadyVoided,
+    GrantHeld,
+    ScheduleNotFound,
     WalletNotFound,
 )
 from ledger_service.domain.model import Wallet, WalletState
+
+# What these use cases can raise (tests/unit/test_use_case_errors.py checks it against the code).
+RAISES = (
+    RequestIdConflict,
+    WalletNotFound,
+    ScheduleNotFound,
+    GrantAlreadyEnded,
+    GrantAlreadyVoided,
+    GrantHeld,
+)
 
 log = structlog.get_logger(__name__)
 

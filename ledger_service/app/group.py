@@ -26,8 +26,24 @@ from ledger_service.app import commands as cmd
 from ledger_service.app import operations as ops
 from ledger_service.app.ports import Claim, LedgerStore, StoredEntry, new_id
 from ledger_service.domain import allotments, automation, ledger, tenancy
-from ledger_service.domain.errors import WalletNotFound
+from ledger_service.domain.errors import (
+    GrantAlreadyEnded,
+    GrantAlreadyVoided,
+    GrantHeld,
+    ScheduleNotFound,
+    WalletNotFound,
+)
 from ledger_service.domain.model import Entry, WalletEvent, WalletState
+
+# What these use cases can raise (tests/unit/test_use_case_errors.py checks it against the code).
+RAISES = (
+    RequestIdConflict,
+    WalletNotFound,
+    ScheduleNotFound,
+    GrantAlreadyEnded,
+    GrantAlreadyVoided,
+    GrantHeld,
+)
 
 Outcome = bytes | BillingError
 Booked = tuple[str, str, str, str, Entry]  # entry id, wallet id, request id, actor, entry

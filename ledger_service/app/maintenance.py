@@ -18,11 +18,29 @@ from ledger_service.app.ports import (
 from ledger_service.domain import allotments, automation, ledger, tenancy
 from ledger_service.domain import expiry as expiry_rules
 from ledger_service.domain import holds as hold_rules
+from ledger_service.domain.errors import (
+    GrantAlreadyEnded,
+    GrantAlreadyVoided,
+    GrantHeld,
+    HoldNotActive,
+    ScheduleNotFound,
+    WalletNotFound,
+)
 from ledger_service.domain.model import (
     ZERO,
     EntryType,
     WalletEvent,
     WalletState,
+)
+
+# What these use cases can raise (tests/unit/test_use_case_errors.py checks it against the code).
+RAISES = (
+    WalletNotFound,
+    HoldNotActive,
+    ScheduleNotFound,
+    GrantAlreadyEnded,
+    GrantAlreadyVoided,
+    GrantHeld,
 )
 
 log = structlog.get_logger(__name__)

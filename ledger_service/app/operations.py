@@ -33,13 +33,36 @@ from ledger_service.domain import automation, ledger
 from ledger_service.domain import holds as hold_rules
 from ledger_service.domain.errors import (
     EntryNotFound,
+    GrantAlreadyEnded,
+    GrantAlreadyVoided,
+    GrantHeld,
     GrantNotFound,
     HoldNotFound,
+    InsufficientCredits,
     NotADebit,
+    RefundExceedsDebit,
+    ScheduleNotFound,
     WalletCustomerMismatch,
     WalletNotFound,
 )
 from ledger_service.domain.model import Allocation, EntryType, Grant, Hold, WalletState
+
+# What the write operations can raise (tests/unit/test_use_case_errors.py checks it).
+RAISES = (
+    InvalidArgument,
+    WalletCustomerMismatch,
+    GrantNotFound,
+    HoldNotFound,
+    EntryNotFound,
+    NotADebit,
+    InsufficientCredits,
+    RefundExceedsDebit,
+    ScheduleNotFound,
+    GrantAlreadyEnded,
+    GrantAlreadyVoided,
+    GrantHeld,
+    WalletNotFound,  # `missing`: also another tenant's wallet (domain/tenancy.py)
+)
 
 # A change to a locked wallet's state, applied alike to the state as loaded and as current.
 Change = Callable[[WalletState], WalletState]

@@ -27,6 +27,9 @@ from billing_common.errors import BillingError, ResourceExhausted
 from ledger_service import limits
 from ledger_service.app.operations import Operation
 
+# What waiting in the pipeline can raise (tests/unit/test_use_case_errors.py checks it).
+RAISES = (ResourceExhausted,)
+
 log = structlog.get_logger(__name__)
 
 Result = bytes | BillingError

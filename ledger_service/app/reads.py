@@ -19,11 +19,23 @@ from ledger_service.app.ports import (
 from ledger_service.domain import allotments, tenancy
 from ledger_service.domain.balance import BalanceView, project
 from ledger_service.domain.errors import (
+    GrantAlreadyEnded,
+    GrantAlreadyVoided,
+    GrantHeld,
     WalletNotFound,
 )
 from ledger_service.domain.model import (
     Wallet,
     WalletState,
+)
+
+# What these use cases can raise (tests/unit/test_use_case_errors.py checks it against the code).
+RAISES = (
+    InvalidArgument,
+    WalletNotFound,
+    GrantAlreadyEnded,
+    GrantAlreadyVoided,
+    GrantHeld,
 )
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from billing_common.errors import BillingError
+from billing_common.errors import BillingError, RequestIdConflict, ResourceExhausted
 from ledger_service.app import commands as cmd
 from ledger_service.app import operations as ops
 from ledger_service.app.core import LedgerCore, LedgerPolicy, Locked
@@ -28,8 +28,10 @@ from ledger_service.app.wallet_automation import WalletAutomation
 from ledger_service.domain import automation, tenancy
 from ledger_service.domain import holds as hold_rules
 from ledger_service.domain.errors import (
+    CaptureExceedsHold,
     CustomerNotFound,
     GrantNotFound,
+    HoldNotActive,
     HoldNotFound,
     WalletAlreadyExists,
 )
@@ -38,6 +40,18 @@ from ledger_service.domain.model import (
     Grant,
     Hold,
     Wallet,
+)
+
+# What these use cases can raise, with what their writes raise in the pipeline (`ops.RAISES`):
+# tests/unit/test_use_case_errors.py checks it against the code.
+RAISES = (
+    *ops.RAISES,
+    RequestIdConflict,
+    ResourceExhausted,
+    WalletAlreadyExists,
+    HoldNotActive,
+    CaptureExceedsHold,
+    CustomerNotFound,  # CreateWallet for a customer outside the caller's tenant binding
 )
 
 __all__ = ["LedgerApp", "LedgerCore", "LedgerPolicy", "Locked", "VerifyReport"]

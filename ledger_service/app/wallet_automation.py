@@ -18,9 +18,13 @@ from ledger_service.app.ports import (
 )
 from ledger_service.domain import allotments, automation, ledger, tenancy
 from ledger_service.domain.errors import (
+    GrantAlreadyEnded,
+    GrantAlreadyVoided,
+    GrantHeld,
     ScheduleNotFound,
     TopUpNotFound,
     TopUpNotPending,
+    WalletNotFound,
 )
 from ledger_service.domain.model import (
     AlertRule,
@@ -28,6 +32,18 @@ from ledger_service.domain.model import (
     TopUp,
     TopUpRule,
     WalletState,
+)
+
+# What these use cases can raise (tests/unit/test_use_case_errors.py checks it against the code).
+RAISES = (
+    InvalidArgument,
+    WalletNotFound,
+    ScheduleNotFound,
+    TopUpNotFound,
+    TopUpNotPending,
+    GrantAlreadyEnded,
+    GrantAlreadyVoided,
+    GrantHeld,
 )
 
 log = structlog.get_logger(__name__)

@@ -17,7 +17,7 @@ from typing import Protocol
 
 import structlog
 
-from billing_common.errors import InvalidArgument
+from billing_common.errors import InvalidArgument, RequestIdConflict
 from ledger_service.app import commands as cmd
 from ledger_service.app.ports import Claimed, LedgerStore, new_id
 from ledger_service.app.service import LedgerApp
@@ -35,6 +35,15 @@ from ledger_service.domain.webhooks import (
     RetentionPolicy,
     RetryPolicy,
     WebhookEndpoint,
+)
+
+# What these use cases can raise (tests/unit/test_use_case_errors.py checks it against the code).
+RAISES = (
+    InvalidArgument,  # an every-wallet endpoint asked for by a caller bound to customers
+    RequestIdConflict,
+    WalletNotFound,
+    TooManyWebhookEndpoints,
+    WebhookEndpointNotFound,
 )
 
 log = structlog.get_logger(__name__)

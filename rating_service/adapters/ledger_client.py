@@ -15,12 +15,14 @@ import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import grpc
 from billing.ledger.v1 import ledger_pb2 as lpb
 from billing.ledger.v1 import ledger_pb2_grpc
 from google.rpc import error_details_pb2, status_pb2
 
+from billing_common.client_auth import KeyFromFile, bearer_interceptors
 from billing_common.money import format_amount
 from billing_common.protoconv import timestamp
 from rating_service import limits
@@ -118,16 +120,27 @@ class LedgerClient:
         target: str,
         timeout_s: float = 10.0,
         calls_max: int = limits.LEDGER_CALLS_IN_FLIGHT_MAX,
+        credentials: grpc.ChannelCredentials | None = None,
+        key_file: Path | None = None,
     ) -> None:
+        """`credentials`: TLS to the ledger (ledger_tls in main.py builds them from the
+        settings); None: plain text, only by the development switch ledger_plaintext."""
         self.calls_max = calls_max
         # Reconnect quickly after a ledger outage (gRPC's default backoff grows to 120 s).
-        self.channel = grpc.aio.insecure_channel(
-            target,
-            options=[
-                ("grpc.initial_reconnect_backoff_ms", 200),
-                ("grpc.max_reconnect_backoff_ms", 5000),
-            ],
-        )
+        options = [
+            ("grpc.initial_reconnect_backoff_ms", 200),
+            ("grpc.max_reconnect_backoff_ms", 5000),
+        ]
+        # The rating service's own API key for the ledger goes with every call.
+        interceptors = None if key_file is None else bearer_interceptors(KeyFromFile(key_file))
+        if credentials is None:
+            self.channel = grpc.aio.insecure_channel(
+                target, options=options, interceptors=interceptors
+            )
+        else:
+            self.channel = grpc.aio.secure_channel(
+                target, credentials, options=options, interceptors=interceptors
+            )
         self.stub = ledger_pb2_grpc.LedgerServiceStub(self.channel)
         self.timeout_s = timeout_s
 

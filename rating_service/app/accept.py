@@ -16,8 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from billing_common.errors import BillingError
-from rating_service.adapters.db.repository import RatingRepository
+from billing_common.errors import BillingError, InvalidArgument
+from rating_service.app.records import NewEvent
+from rating_service.app.stores import RatingStore
 from rating_service.domain import tenancy
 from rating_service.domain.batch import (
     Applied,
@@ -28,9 +29,30 @@ from rating_service.domain.batch import (
     rate_batch,
     unique_candidates,
 )
-from rating_service.domain.errors import PeriodClosed
+from rating_service.domain.errors import (
+    ChargeOutOfRange,
+    CustomerNotFound,
+    EventInProgress,
+    EventRejected,
+    InsufficientCredits,
+    NoPriceInForce,
+    PeriodClosed,
+)
 from rating_service.domain.events import EventIn, EventOutcome, EventStatus, check_event
 from rating_service.domain.status import EventState, InvoiceStatus, initial_event_state
+
+# What an event of the batch can be answered with (`EventOutcome.error`; nothing is raised):
+# tests/unit/test_use_case_errors.py checks every RAISES against the code.
+RAISES = (
+    InvalidArgument,
+    CustomerNotFound,
+    NoPriceInForce,
+    EventRejected,
+    ChargeOutOfRange,
+    PeriodClosed,
+    EventInProgress,
+    InsufficientCredits,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +71,7 @@ class RatingPolicy:
     sync_concurrency_max: int = 8
 
 
-async def load_catalogue(repo: RatingRepository, customer_ids: Sequence[str]) -> CatalogueSnapshot:
+async def load_catalogue(repo: RatingStore, customer_ids: Sequence[str]) -> CatalogueSnapshot:
     assignments = await repo.assignments_of(customer_ids)
     plan_ids = {a.plan_id for items in assignments.values() for a in items}
     plans = await repo.plans_by_ids(plan_ids)
@@ -64,7 +86,7 @@ async def load_catalogue(repo: RatingRepository, customer_ids: Sequence[str]) ->
 
 
 async def accept(
-    repo: RatingRepository,
+    repo: RatingStore,
     events: Sequence[EventIn],
     now: datetime,
     policy: RatingPolicy,
@@ -116,16 +138,16 @@ async def accept(
     state = initial_event_state(sync)
     inserted = await repo.insert_events(
         [
-            {
-                "id": p.event.event_id,
-                "customer_id": p.event.customer_id,
-                "type": p.event.type,
-                "occurred_time": p.occurred,
-                "properties": dict(p.event.properties),
-                "assignment_id": p.assignment.id,
-                "accept_time": now,
-                "status": state,
-            }
+            NewEvent(
+                id=p.event.event_id,
+                customer_id=p.event.customer_id,
+                type=p.event.type,
+                occurred_time=p.occurred,
+                properties=dict(p.event.properties),
+                assignment_id=p.assignment.id,
+                accept_time=now,
+                status=state,
+            )
             for p in open_planned
         ]
     )
@@ -135,9 +157,7 @@ async def accept(
     statuses = await repo.event_statuses(p.event.event_id for p in repeated)
     for p in repeated:
         stored = statuses.get(p.event.event_id)
-        outcomes[p.index] = duplicate_outcome(
-            p.event.event_id, None if stored is None else EventState(stored)
-        )
+        outcomes[p.index] = duplicate_outcome(p.event.event_id, stored)
 
     keys = {t.key for p in fresh for t in p.targets}
     await repo.lock_aggregates(keys, session=sync)

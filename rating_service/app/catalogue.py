@@ -4,18 +4,16 @@ is one transaction, idempotent by request_id (`Context.idempotent`)."""
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 
-from billing_common.errors import InvalidArgument, Violation
-from rating_service.adapters.db.repository import (
-    RatingRepository,
-    StoredPlan,
-    StoredPrice,
-    new_id,
-)
+from billing_common.errors import InvalidArgument, RequestIdConflict, Violation
 from rating_service.app import commands as cmd
 from rating_service.app.context import Context
+from rating_service.app.ports import LedgerUnavailable
+from rating_service.app.records import StoredPlan, StoredPrice
+from rating_service.app.stores import RatingStore
 from rating_service.domain import tenancy
 from rating_service.domain.aggregation import NEEDS_PROPERTY, Aggregation
 from rating_service.domain.errors import (
@@ -27,6 +25,7 @@ from rating_service.domain.errors import (
     PlanNotFound,
     PriceNotFound,
     PriceVersionOverlap,
+    RequestInProgress,
     WalletCustomerMismatch,
     WalletNotFound,
 )
@@ -35,11 +34,33 @@ from rating_service.domain.meters import Meter
 from rating_service.domain.model import Assignment, Plan, PriceVersion
 from rating_service.domain.pricing import validate
 
+# What these use cases can raise (tests/unit/test_use_case_errors.py checks it against the code).
+RAISES = (
+    InvalidArgument,
+    RequestIdConflict,
+    RequestInProgress,
+    MeterKeyAlreadyExists,
+    MeterNotFound,
+    PriceNotFound,
+    PriceVersionOverlap,
+    EffectiveTimeInPast,
+    PlanNotFound,
+    AssignmentOverlap,
+    WalletNotFound,
+    WalletCustomerMismatch,
+    LedgerUnavailable,  # the wallet of a new assignment is asked of the ledger
+    CustomerNotFound,  # a plan assigned to a customer outside the caller's tenant binding
+)
+
 PLAN_PRICES_MAX = 100
 FILTERS_MAX = 20
 FILTER_CHARS_MAX = 1000
 _KEY = re.compile(r"[a-z0-9_.\-]{1,64}")
 _UNIT = re.compile(r"[A-Z0-9_]{1,16}")
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
 
 
 def not_in_past(when: datetime, now: datetime, field: str) -> None:
@@ -116,7 +137,7 @@ class Catalogue:
             c.description or c.key,
         )
 
-        async def work(repo: RatingRepository) -> bytes:
+        async def work(repo: RatingStore) -> bytes:
             now = self.context.clock.now()
             if not await repo.insert_meter(meter, now, actor):
                 raise MeterKeyAlreadyExists(f"a meter with key {c.key!r} exists")
@@ -145,7 +166,7 @@ class Catalogue:
         validate(c.pricing)
         require_unit(c.unit, "unit")
 
-        async def work(repo: RatingRepository) -> bytes:
+        async def work(repo: RatingStore) -> bytes:
             now = self.context.clock.now()
             effective = c.effective_time or now
             not_in_past(effective, now, "effective_time")
@@ -219,7 +240,7 @@ class Catalogue:
             raise AssertionError("timestamps are converted to aware UTC datetimes")
         plan = Plan(new_id(), c.name, c.cadence, c.billing_anchor, c.fixed_charge, c.prices)
 
-        async def work(repo: RatingRepository) -> bytes:
+        async def work(repo: RatingStore) -> bytes:
             versions = await repo.versions_of([p.price_id for p in c.prices])
             seen_meters: set[str] = set()
             for i, p in enumerate(c.prices):
@@ -270,7 +291,7 @@ class Catalogue:
                 violations=[Violation("customer_id", "unknown customer")],
             )
 
-        async def work(repo: RatingRepository) -> bytes:
+        async def work(repo: RatingStore) -> bytes:
             now = self.context.clock.now()
             start = c.start_time or now
             not_in_past(start, now, "start_time")

@@ -1,6 +1,6 @@
-"""What every rating use case works with: the database (one transaction per call, retried on
-deadlock or serialization failure), the clock and the ledger. The use cases share one Context,
-built in main.py; none of them holds another.
+"""What every rating use case works with: storage (`uow`, the port of app/stores.py: one
+transaction per call, retried on deadlock or serialization failure), the clock and the ledger.
+The use cases share one Context, built in main.py; none of them holds another.
 
 Responses of mutating calls are encoded by a caller-supplied function inside the transaction and
 stored with the request_id, so a replay returns the original bytes.
@@ -11,15 +11,16 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from billing_common import transactions
 from billing_common.clock import Clock
 from billing_common.errors import RequestIdConflict
-from rating_service.adapters.db.repository import Claim, RatingRepository
 from rating_service.app import commands as cmd
 from rating_service.app.ports import LedgerPort
+from rating_service.app.records import Claim
+from rating_service.app.stores import RatingStore, UnitOfWork
 from rating_service.domain.errors import RequestInProgress
+
+# What claiming a request id can raise (tests/unit/test_use_case_errors.py checks every RAISES).
+RAISES = (RequestIdConflict, RequestInProgress)
 
 T = TypeVar("T")
 
@@ -40,32 +41,26 @@ def check_replay(claim: Claim, idem: cmd.Idem) -> bytes:
 
 
 class Context:
-    def __init__(self, engine: AsyncEngine, clock: Clock, ledger: LedgerPort) -> None:
-        self.engine = engine
+    def __init__(self, uow: UnitOfWork, clock: Clock, ledger: LedgerPort) -> None:
+        self.uow = uow
         self.clock = clock
         # Shared by every use case: replacing it (a test's recording ledger) reaches them all.
         self.ledger = ledger
 
-    async def write(self, work: Callable[[RatingRepository], Awaitable[T]]) -> T:
+    async def write(self, work: Callable[[RatingStore], Awaitable[T]]) -> T:
         """One transaction, retried on deadlock or serialization failure."""
+        return await self.uow.write(work)
 
-        async def attempt() -> T:
-            async with self.engine.begin() as conn:
-                return await work(RatingRepository(conn))
-
-        return await transactions.retrying(attempt)
-
-    async def read(self, work: Callable[[RatingRepository], Awaitable[T]]) -> T:
-        async with self.engine.connect() as conn:
-            return await work(RatingRepository(conn))
+    async def read(self, work: Callable[[RatingStore], Awaitable[T]]) -> T:
+        return await self.uow.read(work)
 
     async def idempotent(
-        self, idem: cmd.Idem, work: Callable[[RatingRepository], Awaitable[bytes]]
+        self, idem: cmd.Idem, work: Callable[[RatingStore], Awaitable[bytes]]
     ) -> bytes:
         """Claim the request id, do the work and store its response, all in one transaction.
         A BillingError rolls everything back, the claim included."""
 
-        async def run(repo: RatingRepository) -> bytes:
+        async def run(repo: RatingStore) -> bytes:
             claim = await repo.claim(
                 idem.request_id, idem.method, idem.fingerprint, self.clock.now()
             )

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from rating_service.adapters.db.repository import ChargeRow
 from rating_service.app.ports import DebitItem
+from rating_service.app.records import ChargeRow
 from rating_service.domain.charges import describe
 from rating_service.domain.events import ChargeView
 from rating_service.domain.status import ChargeStatus

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from rating_service.adapters.db.repository import ChargeRow, UndoRow
 from rating_service.app.context import Context
 from rating_service.app.ports import Booked, Refused
+from rating_service.app.records import ChargeRow, UndoRow
 from rating_service.domain.status import Next, after_refusal
 
 GRANT_KINDS_CACHED_MAX = 100_000

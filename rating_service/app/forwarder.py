@@ -17,10 +17,11 @@
   charges and splits the debits into `concurrency` partitions by wallet (a stable hash of the
   wallet id), keeping charge order inside each; the partitions are sent concurrently, each one
   batch after another. So the charges of one wallet always go through one partition, in order.
-- One forwarder at a time per database: `run` forwards only while it holds a session-level
-  advisory lock (`FORWARDER_LOCK`) on a connection of its own. With several rating processes,
-  the others wait and take over when the leader's session ends (a crash ends it at once), so no
-  two processes claim the same PENDING charges and per-wallet order holds across processes.
+- One forwarder at a time per database: `run` forwards only while it leads (`FORWARDER_LOCK`:
+  on PostgreSQL a session-level advisory lock on a connection of its own). With several rating
+  processes, the others wait and take over when the leader's session ends (a crash ends it at
+  once), so no two processes claim the same PENDING charges and per-wallet order holds across
+  processes.
 """
 
 from __future__ import annotations
@@ -34,12 +35,6 @@ from decimal import Decimal
 import structlog
 
 from billing_common import metrics
-from rating_service.adapters.db.repository import (
-    ChargeRow,
-    Leadership,
-    RatingRepository,
-    lock_key,
-)
 from rating_service.app.context import Context
 from rating_service.app.debits import debit_item
 from rating_service.app.delivery import ForwarderPolicy, GrantKinds, next_step, retry_at
@@ -51,7 +46,9 @@ from rating_service.app.ports import (
     LedgerUnavailable,
     Refused,
 )
+from rating_service.app.records import Acknowledged, ChargeRow
 from rating_service.app.refunds import Refunds
+from rating_service.app.stores import RatingStore
 from rating_service.domain.refunds import credit_split
 from rating_service.domain.status import (
     EventState,
@@ -66,8 +63,8 @@ ZERO = Decimal(0)
 
 
 DEFAULT_POLICY = ForwarderPolicy()
-# The session-level advisory lock the forwarding process holds (one per database).
-FORWARDER_LOCK = lock_key("rating", "forwarder")
+# The leadership the forwarding process holds (one per database).
+FORWARDER_LOCK = "forwarder"
 
 
 def partition_of(wallet_id: str, partitions: int) -> int:
@@ -153,15 +150,15 @@ class Forwarder:
                 )
             )
             return
-        acks, denied = [], {}
+        acks: list[Acknowledged] = []
+        denied: dict[int, str] = {}
         failed: dict[int, tuple[str, str, str]] = {}
         failed_internal: dict[int, tuple[str, str, str]] = {}
         retry: dict[int, tuple[datetime, str]] = {}
         retry_internal: dict[int, tuple[datetime, str]] = {}
         for c, r in zip(debits, results, strict=True):
             if isinstance(r, Booked):
-                split = credit_split(r.allocations, kinds)
-                acks.append({"id": c.id, "entry_id": r.entry_id, **split.as_dict()})
+                acks.append(Acknowledged(c.id, r.entry_id, credit_split(r.allocations, kinds)))
                 continue
             step = next_step(self.policy, r, c, deniable=True)
             if step.verdict == Verdict.DENY:
@@ -176,7 +173,7 @@ class Forwarder:
                 retry_after = (now + retry_at(self.policy, c), r.error)
                 (retry_internal if step.internal else retry)[c.id] = retry_after
 
-        async def save(repo: RatingRepository) -> set[int]:
+        async def save(repo: RatingStore) -> set[int]:
             await repo.acknowledge(acks)
             await repo.deny(denied)
             moved = await repo.fail({i: f[2] for i, f in failed.items()})
@@ -210,7 +207,7 @@ class Forwarder:
     async def run(self, stopping: asyncio.Event) -> None:
         """Forward until told to stop, while this process leads (`FORWARDER_LOCK`). Errors are
         logged and retried: nothing is lost, the charges stay PENDING in the database."""
-        leadership = Leadership(self.context.engine, FORWARDER_LOCK)
+        leadership = self.context.uow.leader(FORWARDER_LOCK)
         try:
             while not stopping.is_set():
                 handled = 0

@@ -28,14 +28,14 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
 
 import structlog
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from billing_common.errors import BillingError, InvalidArgument
+from billing_common.errors import BillingError, InvalidArgument, RequestIdConflict
 from billing_common.transactions import RETRIES_MAX, retryable
-from rating_service.adapters.db.repository import ChargeRow, Claim, RatingRepository
+from rating_service.adapters.db.repository import RatingRepository
 from rating_service.adapters.db.sessions import end_event, end_session, release_claim
 from rating_service.app import commands as cmd
 from rating_service.app.accept import RatingPolicy, accept
@@ -43,20 +43,51 @@ from rating_service.app.context import Context, check_replay
 from rating_service.app.debits import charge_view, debit_item
 from rating_service.app.failures import report_failed
 from rating_service.app.ports import Booked, LedgerUnavailable, Refused
+from rating_service.app.records import Acknowledged, ChargeRow, Claim, NewUndo
+from rating_service.app.stores import RatingStore
 from rating_service.domain import tenancy
 from rating_service.domain.batch import Applied, duplicate_outcome
 from rating_service.domain.charges import NewCharge, ledger_request_id
-from rating_service.domain.errors import EventInProgress, InsufficientCredits
+from rating_service.domain.errors import (
+    ChargeOutOfRange,
+    CustomerNotFound,
+    EventInProgress,
+    EventRejected,
+    InsufficientCredits,
+    NoPriceInForce,
+    PeriodClosed,
+    RequestInProgress,
+)
 from rating_service.domain.refunds import credit_split
 from rating_service.domain.status import ChargeStatus, EventState, UndoStatus
+
+# What these use cases can raise (tests/unit/test_use_case_errors.py checks it against the code).
+RAISES = (
+    InvalidArgument,
+    RequestIdConflict,
+    RequestInProgress,
+    # Per event (`EventOutcome.error`), as `accept` answers them:
+    CustomerNotFound,
+    NoPriceInForce,
+    EventRejected,
+    ChargeOutOfRange,
+    PeriodClosed,
+    EventInProgress,
+    InsufficientCredits,
+)
 
 log = structlog.get_logger(__name__)
 
 
 class Ingest:
-    def __init__(self, context: Context, policy: RatingPolicy) -> None:
+    def __init__(
+        self, context: Context, policy: RatingPolicy, engine: AsyncEngine | None = None
+    ) -> None:
+        """`engine`: the database the synchronous mode keeps a connection of (None: no
+        synchronous mode, as over the unit tests' in-memory storage)."""
         self.context = context
         self.policy = policy
+        self.engine = engine
         # Each synchronous event holds a pooled connection across its ledger call (see
         # `_sync_one`); this bound leaves the rest of the pool to everything else.
         self.sync_slots = asyncio.Semaphore(policy.sync_concurrency_max)
@@ -85,7 +116,7 @@ class Ingest:
 
     async def ingest_async(
         self,
-        repo: RatingRepository,
+        repo: RatingStore,
         events: Sequence[cmd.EventIn],
         encode: Callable[[list[cmd.EventOutcome]], bytes],
         customers: tenancy.Customers = None,
@@ -99,18 +130,11 @@ class Ingest:
         self, event: cmd.EventIn, customers: tenancy.Customers = None
     ) -> cmd.EventOutcome:
         """Run the real accept path in a transaction that is always rolled back."""
-        async with self.context.engine.connect() as conn:
-            tx = await conn.begin()
-            try:
-                outcomes, _ = await accept(
-                    RatingRepository(conn),
-                    [event],
-                    self.context.clock.now(),
-                    self.policy,
-                    customers=customers,
-                )
-            finally:
-                await tx.rollback()
+        outcomes, _ = await self.context.uow.trial(
+            lambda repo: accept(
+                repo, [event], self.context.clock.now(), self.policy, customers=customers
+            )
+        )
         return outcomes[0]
 
     # -- synchronous mode -------------------------------------------------------------------
@@ -136,7 +160,9 @@ class Ingest:
         def lease() -> datetime:
             return self.context.clock.now() + self.policy.sync_hold
 
-        async with self.sync_slots, self.context.engine.connect() as conn:
+        if self.engine is None:
+            raise RuntimeError("synchronous ingest needs PostgreSQL")
+        async with self.sync_slots, self.engine.connect() as conn:
             repo = RatingRepository(conn)
             try:
                 alone = await repo.try_lock_request(idem.request_id)
@@ -218,7 +244,7 @@ class Ingest:
         async with repo.conn.begin():
             stored = (await repo.event_statuses([event_id], lock=True)).get(event_id)
             if stored != EventState.HELD:
-                return duplicate_outcome(event_id, None if stored is None else EventState(stored))
+                return duplicate_outcome(event_id, stored)
             charges = await repo.charges_of_event(event_id, lock=True)
         log.warning("sync_event_taken_over", event_id=event_id)
         taken_over = cmd.EventOutcome(
@@ -329,11 +355,7 @@ class Ingest:
             # its outcome stands.
             await repo.acknowledge(
                 [
-                    {
-                        "id": row.id,
-                        "entry_id": res.entry_id,
-                        **credit_split(res.allocations, kinds).as_dict(),
-                    }
+                    Acknowledged(row.id, res.entry_id, credit_split(res.allocations, kinds))
                     for row, res in booked
                 ]
             )
@@ -370,26 +392,23 @@ class Ingest:
             return False
         return not await repo.has_refund_parts(c.id for c in nonzero)
 
-    async def _refund_now(self, undo: dict[str, Any]) -> Booked | None:
+    async def _refund_now(self, undo: NewUndo) -> Booked | None:
         """Try an owed undo refund while the caller waits: a few quick attempts (bounded), by its
         derived request id, so a retry (or the forwarder sending it too) books it once. None:
         not booked now; the forwarder delivers it (and decides what a refusal means)."""
         for attempt in range(UNDO_ATTEMPTS_MAX):
             try:
                 refund = await self.context.ledger.refund(
-                    undo["ledger_request_id"],
-                    undo["debit_entry_id"],
-                    undo["amount"],
-                    undo["description"],
+                    undo.ledger_request_id, undo.debit_entry_id, undo.amount, undo.description
                 )
             except LedgerUnavailable as exc:
-                log.warning("sync_undo_refund_failed", event_id=undo["event_id"], error=exc.message)
+                log.warning("sync_undo_refund_failed", event_id=undo.event_id, error=exc.message)
                 if attempt < UNDO_ATTEMPTS_MAX - 1:
                     await asyncio.sleep(UNDO_BACKOFF_S * 2**attempt)
                 continue
             if isinstance(refund, Refused):
                 log.warning(
-                    "sync_undo_refund_refused", event_id=undo["event_id"], reason=refund.reason
+                    "sync_undo_refund_refused", event_id=undo.event_id, reason=refund.reason
                 )
                 return None
             return refund
@@ -412,19 +431,19 @@ class Ingest:
         asynchronous mode (the refused charge DENIED, on the invoice)."""
         now = self.context.clock.now()
         undos = [
-            {
-                "event_id": event_id,
-                "meter_id": row.meter_id,
-                "wallet_id": row.wallet_id,
-                "debit_entry_id": res.entry_id,
-                "amount": row.amount,
-                "description": f"refund: {event_id} was denied on another meter",
-                "ledger_request_id": ledger_request_id("undo", event_id, keys[row.id]),
-                "status": UndoStatus.PENDING,
+            NewUndo(
+                event_id=event_id,
+                meter_id=row.meter_id,
+                wallet_id=row.wallet_id,
+                debit_entry_id=res.entry_id,
+                amount=row.amount,
+                description=f"refund: {event_id} was denied on another meter",
+                ledger_request_id=ledger_request_id("undo", event_id, keys[row.id]),
+                status=UndoStatus.PENDING,
                 # Ours while we try them now; the forwarder's after that (or if we die).
-                "forward_after": now + self.policy.sync_hold,
-                "create_time": now,
-            }
+                forward_after=now + self.policy.sync_hold,
+                create_time=now,
+            )
             for row, res in booked
         ]
         async with repo.conn.begin():

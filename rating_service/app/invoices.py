@@ -17,17 +17,19 @@ from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 
-from billing_common.errors import InvalidArgument, Violation
-from rating_service.adapters.db.repository import ChargeRow, InvoiceRow, RatingRepository
+from billing_common.errors import InvalidArgument, RequestIdConflict, Violation
 from rating_service.app import commands as cmd
 from rating_service.app.context import Context
-from rating_service.app.ports import LedgerPort, TopUpView
+from rating_service.app.ports import LedgerPort, LedgerUnavailable, TopUpView
+from rating_service.app.records import ChargeRow, InvoiceRow
+from rating_service.app.stores import RatingStore
 from rating_service.domain import tenancy
 from rating_service.domain.errors import (
     ChargesPending,
     CustomerNotFound,
     InvoiceNotFound,
     PeriodNotEnded,
+    RequestInProgress,
 )
 from rating_service.domain.invoice import (
     InvoiceView,
@@ -40,11 +42,23 @@ from rating_service.domain.invoice import (
 from rating_service.domain.model import assignment_at, billing_period
 from rating_service.domain.status import InvoiceStatus
 
+# What these use cases can raise (tests/unit/test_use_case_errors.py checks it against the code).
+RAISES = (
+    InvalidArgument,
+    RequestIdConflict,
+    RequestInProgress,
+    CustomerNotFound,
+    InvoiceNotFound,
+    PeriodNotEnded,
+    ChargesPending,
+    LedgerUnavailable,  # outstanding overage and top-ups are asked of the ledger
+)
+
 # The events behind an invoice line: (charge id as cursor, the event, its charge).
 LineEvents = list[tuple[int, cmd.EventIn, ChargeRow]]
 
 
-async def compute(repo: RatingRepository, row: InvoiceRow) -> InvoiceView:
+async def compute(repo: RatingStore, row: InvoiceRow) -> InvoiceView:
     """The invoice of a row: its snapshot when FINAL, else computed from the charges now."""
     if row.status == InvoiceStatus.FINAL and row.snapshot is not None:
         return from_snapshot(row.snapshot, row.close_time)
@@ -88,7 +102,7 @@ async def completed(ledger: LedgerPort, view: InvoiceView, now: datetime) -> Inv
 
 
 async def invoice_row_for(
-    repo: RatingRepository,
+    repo: RatingStore,
     customer_id: str,
     at: datetime,
     *,
@@ -127,12 +141,10 @@ class Invoices:
     def __init__(self, context: Context) -> None:
         self.context = context
 
-    async def _view(
-        self, locate: Callable[[RatingRepository], Awaitable[InvoiceRow]]
-    ) -> InvoiceView:
+    async def _view(self, locate: Callable[[RatingStore], Awaitable[InvoiceRow]]) -> InvoiceView:
         """Read the invoice, then ask the ledger (no transaction open meanwhile)."""
 
-        async def work(repo: RatingRepository) -> InvoiceView:
+        async def work(repo: RatingStore) -> InvoiceView:
             return await compute(repo, await locate(repo))
 
         view = await self.context.read(work)
@@ -147,7 +159,7 @@ class Invoices:
     ) -> InvoiceView:
         if invoice_id:
 
-            async def by_id(repo: RatingRepository) -> InvoiceRow:
+            async def by_id(repo: RatingStore) -> InvoiceRow:
                 return await _visible_invoice(repo, invoice_id, customers)
 
             return await self._view(by_id)
@@ -171,7 +183,7 @@ class Invoices:
         if not tenancy.may_see(customers, customer_id):
             return []  # as for a customer without invoices
 
-        async def work(repo: RatingRepository) -> list[tuple[tuple[datetime, int], InvoiceView]]:
+        async def work(repo: RatingStore) -> list[tuple[tuple[datetime, int], InvoiceView]]:
             rows = await repo.list_invoices(customer_id, status, before, limit)
             return [((r.period_start, r.seq), await compute(repo, r)) for r in rows]
 
@@ -189,7 +201,7 @@ class Invoices:
         actor: str,
     ) -> bytes:
         # The ledger first, outside the locking transaction below.
-        async def locate(repo: RatingRepository) -> InvoiceView:
+        async def locate(repo: RatingStore) -> InvoiceView:
             row = await invoice_row_for(repo, customer_id, at, create=False, customers=customers)
             return await compute(repo, row)
 
@@ -197,7 +209,7 @@ class Invoices:
         outstanding = await outstanding_of(self.context.ledger, draft, self.context.clock.now())
         top_ups = await top_ups_of(self.context.ledger, draft)
 
-        async def work(repo: RatingRepository) -> bytes:
+        async def work(repo: RatingStore) -> bytes:
             row = await invoice_row_for(repo, customer_id, at, create=True, customers=customers)
             if row.status == InvoiceStatus.FINAL:
                 return encode(await compute(repo, row))
@@ -230,31 +242,31 @@ class Invoices:
                 "line_id", "is not a line of this invoice", "INVALID_LINE_ID"
             )
 
-        async def work(repo: RatingRepository) -> LineEvents:
+        async def work(repo: RatingStore) -> LineEvents:
             row = await _visible_invoice(repo, invoice_id, customers)
             found = await repo.line_events(
                 row.assignment_id, row.period_start, price_id, int(version), after_id, limit
             )
             return [
                 (
-                    charge.id,
+                    line.charge.id,
                     cmd.EventIn(
-                        charge.event_id,
-                        charge.customer_id,
-                        r.event_type,
-                        charge.occurred_time,
-                        dict(r.event_properties),
+                        line.charge.event_id,
+                        line.charge.customer_id,
+                        line.type,
+                        line.charge.occurred_time,
+                        line.properties,
                     ),
-                    charge,
+                    line.charge,
                 )
-                for r, charge in found
+                for line in found
             ]
 
         return await self.context.read(work)
 
 
 async def _visible_invoice(
-    repo: RatingRepository, invoice_id: str, customers: tenancy.Customers
+    repo: RatingStore, invoice_id: str, customers: tenancy.Customers
 ) -> InvoiceRow:
     """An invoice the caller may see: INVOICE_NOT_FOUND for another customer's, as for none."""
     row = await repo.get_invoice(invoice_id)

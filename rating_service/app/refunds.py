@@ -13,16 +13,16 @@ Both follow the retry rule of charges (`after_refusal`); a refund is never DENIE
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 
 import structlog
 
 from billing_common.money import exact
-from rating_service.adapters.db.repository import ChargeRow, RatingRepository, UndoRow
 from rating_service.app.context import Context
 from rating_service.app.delivery import ForwarderPolicy, GrantKinds, next_step, retry_at
 from rating_service.app.failures import report_failed
 from rating_service.app.ports import Booked, LedgerUnavailable, Refused
+from rating_service.app.records import ChargeRow, RefundPart, UndoRow
+from rating_service.app.stores import RatingStore
 from rating_service.domain.charges import describe, ledger_request_id
 from rating_service.domain.refunds import credit_split, split_refund
 from rating_service.domain.status import ChargeStatus, EventState, Verdict
@@ -80,18 +80,18 @@ class Refunds:
             return
         try:
             for part in parts:
-                if part["ledger_entry_id"]:
+                if part.ledger_entry_id:
                     continue
                 result = await self.context.ledger.refund(
-                    str(part["ledger_request_id"]),
-                    str(part["debit_entry_id"]),
-                    Decimal(str(part["amount"])),
+                    part.ledger_request_id,
+                    part.debit_entry_id,
+                    part.amount,
                     f"refund: {describe_row(charge)}",
                 )
                 if isinstance(result, Refused):
                     await self._refused(charge, result, now)
                     return
-                await self._part_booked(charge, str(part["ledger_request_id"]), result)
+                await self._part_booked(charge, part.ledger_request_id, result)
         except LedgerUnavailable as exc:
             error = exc.message
             log.warning("refund_failed", charge_id=charge.id, error=error)
@@ -104,9 +104,7 @@ class Refunds:
         await self.context.write(lambda repo: self._settle(repo, charge))
 
     @exact
-    async def _plan(
-        self, repo: RatingRepository, charge: ChargeRow
-    ) -> list[dict[str, object]] | None:
+    async def _plan(self, repo: RatingStore, charge: ChargeRow) -> list[RefundPart] | None:
         """The refund's parts (planned now if not yet): [] when the charge is no longer
         pending, None while an earlier charge of its aggregate is still on its way."""
         locked = await repo.charges_by_ids([charge.id], lock=True)
@@ -151,14 +149,14 @@ class Refunds:
         (the ledger replays the second): only the one that records it counts its split."""
         split = credit_split(result.allocations, await self.kinds.of([result]))
 
-        async def done(repo: RatingRepository) -> None:
+        async def done(repo: RatingStore) -> None:
             if await repo.refund_part_done(request_id, result.entry_id):
                 await repo.add_split(charge.id, **split.as_dict())
 
         await self.context.write(done)
 
     async def _settle(
-        self, repo: RatingRepository, charge: ChargeRow, fail: str = "", internal: bool = False
+        self, repo: RatingStore, charge: ChargeRow, fail: str = "", internal: bool = False
     ) -> set[int]:
         """A refund is done (or permanently refused): record it from the stored parts, not
         from the list read before the calls (another forwarder may have booked some). Returns
@@ -168,7 +166,7 @@ class Refunds:
             moved = await repo.fail({charge.id: fail}, internal=internal)
         else:
             parts = await repo.refund_parts_of(charge.id)
-            first = next((str(p["ledger_entry_id"]) for p in parts if p["ledger_entry_id"]), "")
+            first = next((p.ledger_entry_id for p in parts if p.ledger_entry_id), "")
             await repo.mark_acknowledged(charge.id, first)
         await repo.set_event_status([charge.event_id], EventState.ACCEPTED)
         return moved

@@ -7,16 +7,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 from billing_common.errors import FailedPrecondition, InvalidArgument
-from rating_service.adapters.db.repository import RatingRepository
 from rating_service.app import commands as cmd
 from rating_service.app.context import Context
+from rating_service.app.records import UsageEvent
+from rating_service.app.stores import RatingStore
 from rating_service.domain import tenancy
 from rating_service.domain.aggregation import EMPTY, AggregateState, Aggregation, apply
 from rating_service.domain.errors import CustomerNotFound, MeterNotFound
-from rating_service.domain.meters import matches, value_of
+from rating_service.domain.meters import Meter, matches, value_of
 from rating_service.domain.model import assignment_at, billing_period
 
 USAGE_EVENTS_MAX = 100_000
@@ -28,7 +28,11 @@ class UsageTooLarge(FailedPrecondition):
     reason = "USAGE_RANGE_TOO_LARGE"
 
 
-def _fold(meter: Any, rows: list[Any]) -> Decimal:
+# What these use cases can raise (tests/unit/test_use_case_errors.py checks it against the code).
+RAISES = (InvalidArgument, CustomerNotFound, MeterNotFound, UsageTooLarge)
+
+
+def _fold(meter: Meter, rows: list[UsageEvent]) -> Decimal:
     state: AggregateState = EMPTY
     seen: set[str] = set()
     for r in rows:
@@ -60,7 +64,7 @@ class Usage:
 
 
 async def usage_of(
-    repo: RatingRepository, q: cmd.UsageQuery, now: datetime, customers: tenancy.Customers = None
+    repo: RatingStore, q: cmd.UsageQuery, now: datetime, customers: tenancy.Customers = None
 ) -> cmd.UsageView:
     """A customer outside `customers` has, for this caller, no plan and no events."""
     visible = tenancy.may_see(customers, q.customer_id)
@@ -96,7 +100,7 @@ async def usage_of(
     series: list[cmd.UsagePoint] = []
     if q.granularity:
         size = _BUCKET[q.granularity]
-        buckets: dict[tuple[datetime, str], list[Any]] = {}
+        buckets: dict[tuple[datetime, str], list[UsageEvent]] = {}
         for r in rows:
             # Buckets are whole UTC hours or days.
             bucket = _EPOCH + ((r.occurred_time - _EPOCH) // size) * size

@@ -25,7 +25,9 @@ from rich.console import Console
 
 from billing_cli.app import app
 from billing_cli.state import State
+from billing_common import api_keys
 from rating_service import main as rating_main
+from tests.support.channels import admin_key
 from tests.support.rating import setup_customer
 from tests.support.servers import START, RunningLedger
 
@@ -51,9 +53,10 @@ class Cli:
     ledger: str
     rating: str = "127.0.0.1:1"
 
-    async def __call__(self, *args: str, expect: int = 0) -> Result:
+    async def __call__(self, *args: str, expect: int = 0, api_key: str | None = None) -> Result:
         argv = ["--ledger", self.ledger, "--rating", self.rating, "--timeout", "20", *args]
-        state = State(out=_buffer(), err=_buffer())
+        key = admin_key() if api_key is None else api_key
+        state = State(out=_buffer(), err=_buffer(), api_key=key)
 
         def run() -> Result:
             try:
@@ -162,9 +165,10 @@ async def test_wallet_grant_debit_balance_history_and_holds(ledger_server: Runni
         "ENTRY_TYPE_GRANT",
         "ENTRY_TYPE_GRANT",
     ]
-    # Who wrote each entry: authentication is off here, so every call is "anonymous".
-    assert {e["actor"] for e in history["entries"]} == {"anonymous"}
-    assert "anonymous" in (await cli("history", wallet_id)).stdout
+    # Who wrote each entry: the CLI's key (the session's admin key) made every call here.
+    actor = f"key:{api_keys.key_id_of(admin_key())}"
+    assert {e["actor"] for e in history["entries"]} == {actor}
+    assert actor in (await cli("history", wallet_id)).stdout
     debits = (await cli("--json", "history", wallet_id, "--type", "debit")).json()
     assert [(e["amount"], e["feature"]) for e in debits["entries"]] == [("-30.25", "search")]
     paged = await cli("history", wallet_id, "--limit", "1")
@@ -369,7 +373,7 @@ async def test_events_import_and_invoices(services: Services, tmp_path: Path) ->
 
 async def test_python_m_billing_cli_entry_point(ledger_server: RunningLedger) -> None:
     async def run(*args: str) -> tuple[int, str, str]:
-        env = {**os.environ, "BILLING_LEDGER": ledger_server.target}
+        env = {**os.environ, "BILLING_LEDGER": ledger_server.target, "BILLING_API_KEY": admin_key()}
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -391,3 +395,34 @@ async def test_python_m_billing_cli_entry_point(ledger_server: RunningLedger) ->
     assert code == 1 and "INSUFFICIENT_CREDITS" in err
     code, _, err = await run("debit", wallet_id, "ten", "--feature", "x")
     assert code == 2 and "not a plain decimal number" in err
+
+
+async def test_keys_create_list_and_revoke_with_the_key_shown_once(
+    ledger_server: RunningLedger,
+) -> None:
+    cli = Cli(ledger_server.target)
+    argv = ("keys", "create", "export job", "--scope", "read", "--customer", "acme")
+    made = await cli("--json", *argv, "--request-id", "key-1")
+    created = made.json()
+    key_id, secret = created["api_key"]["key_id"], created["secret"]
+    assert secret.startswith(f"bk_{key_id}_")
+    assert (created["api_key"]["scopes"], created["api_key"]["customer_ids"]) == (
+        ["read"],
+        ["acme"],
+    )
+    again = await cli(*argv, "--request-id", "key-1")
+    assert "shown once, when it was created" in again.stdout and secret not in again.stdout
+
+    listed = (await cli("--json", "keys", "list")).json()["api_keys"]
+    assert key_id in [k["key_id"] for k in listed]
+    assert secret not in json.dumps(listed)
+
+    # The new key holds read only: key management refuses it.
+    denied = await cli("--json", "keys", "list", expect=1, api_key=secret)
+    error = json.loads(denied.stderr.splitlines()[-1])["error"]
+    assert (error["code"], error["reason"]) == ("PERMISSION_DENIED", "SCOPE_MISSING")
+
+    revoked = (await cli("--json", "keys", "revoke", key_id)).json()
+    assert revoked["api_key"]["revoke_time"]
+    bad = await cli("keys", "list", "--service", "billing", expect=2)
+    assert "ledger or rating" in bad.stderr

@@ -31,9 +31,10 @@ from billing_common.clock import FakeClock
 from ledger_service import main as ledger_main
 from ledger_service.adapters.db.migrate import upgrade_async
 from ledger_service.config import LedgerSettings
-from tests.support.channels import open_channel
+from tests.support.channels import admin_key_file, open_channel
 from tests.support.ledger import debit_request, make_grant, make_wallet, rid
 from tests.support.servers import START, NewDatabase
+from tests.support.tls import server_settings
 
 Code = grpc.StatusCode
 WORKERS = 6
@@ -103,7 +104,12 @@ class Traffic:
 @contextlib.asynccontextmanager
 async def ledger_on(database_url: str) -> AsyncIterator[tuple[ledger_main.Ledger, str]]:
     settings = LedgerSettings(
-        database_url=database_url, listen="127.0.0.1:0", migrate=False, sweep_interval_s=0
+        admin_key_file=admin_key_file(),
+        database_url=database_url,
+        listen="127.0.0.1:0",
+        migrate=False,
+        sweep_interval_s=0,
+        **server_settings(),
     )
     ledger = await ledger_main.build(settings, FakeClock(START))
     target = f"127.0.0.1:{await ledger.server.start()}"

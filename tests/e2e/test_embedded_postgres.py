@@ -15,7 +15,7 @@ from billing.ledger.v1 import ledger_pb2 as pb
 from billing.ledger.v1 import ledger_pb2_grpc
 
 from billing_common.process import ServiceProcess, start_service
-from tests.support.channels import open_channel
+from tests.support.channels import admin_key_file, open_channel
 from tests.support.ledger import make_wallet
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,6 +46,7 @@ async def start(data_dir: Path) -> ServiceProcess:
     env = {
         "LEDGER_DATABASE_URL": "",
         "LEDGER_DATA_DIR": str(data_dir),
+        "LEDGER_ADMIN_KEY_FILE": str(admin_key_file()),
         "LEDGER_LISTEN": "127.0.0.1:0",
         "LEDGER_SWEEP_INTERVAL_S": "0",
         "LEDGER_WEBHOOK_INTERVAL_S": "0",

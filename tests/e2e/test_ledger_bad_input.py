@@ -36,9 +36,10 @@ from billing_common.protoconv import duration, timestamp
 from ledger_service import main as ledger_main
 from ledger_service.adapters.db import tables
 from ledger_service.config import LedgerSettings
-from tests.support.channels import open_channel
+from tests.support.channels import admin_key_file, open_channel
 from tests.support.ledger import debit_request, make_grant, make_wallet, rid
 from tests.support.servers import START, RunningLedger
+from tests.support.tls import server_settings
 
 DOMAIN = "ledger.billing"
 Code = grpc.StatusCode
@@ -141,11 +142,13 @@ class World:
 @pytest.fixture(scope="module")
 async def world(new_database: Any, ledger_template: str) -> AsyncIterator[World]:
     settings = LedgerSettings(
+        admin_key_file=admin_key_file(),
         database_url=await new_database("ledger", ledger_template),
         listen="127.0.0.1:0",
         migrate=False,
         pool_size=10,
         sweep_interval_s=0,
+        **server_settings(),
     )
     clock = FakeClock(START)
     ledger = await ledger_main.build(settings, clock)

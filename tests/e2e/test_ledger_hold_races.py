@@ -20,9 +20,10 @@ from billing_common.clock import FakeClock
 from billing_common.protoconv import duration
 from ledger_service import main as ledger_main
 from ledger_service.config import LedgerSettings
-from tests.support.channels import open_channel
+from tests.support.channels import admin_key_file, open_channel
 from tests.support.ledger import TickingClock, balance, debit_request, make_grant, make_wallet, rid
 from tests.support.servers import START
+from tests.support.tls import server_settings
 
 RACES = 200
 RACES_AT_ONCE = 10
@@ -113,7 +114,13 @@ async def test_a_ledger_whose_clock_is_behind_still_honours_a_hold_booked_by_ano
     by the first is held for the second too, and the journal's book times never go back."""
     behind = FakeClock(START - timedelta(minutes=1))
     settings = LedgerSettings(
-        database_url=ledger_db, listen="127.0.0.1:0", migrate=False, pool_size=2, sweep_interval_s=0
+        admin_key_file=admin_key_file(),
+        database_url=ledger_db,
+        listen="127.0.0.1:0",
+        migrate=False,
+        pool_size=2,
+        sweep_interval_s=0,
+        **server_settings(),
     )
     other = await ledger_main.build(settings, behind)
     port = await other.server.start()

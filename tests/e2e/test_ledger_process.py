@@ -13,7 +13,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from billing_common.process import ServiceProcess, start_service
-from tests.support.channels import open_channel
+from tests.support.channels import admin_key_file, open_channel
 from tests.support.ledger import debit_request, make_grant, make_wallet
 from tests.support.waiting import until
 
@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 async def _start(database_url: str) -> ServiceProcess:
     env = {
         "LEDGER_DATABASE_URL": database_url,
+        "LEDGER_ADMIN_KEY_FILE": str(admin_key_file()),
         "LEDGER_LISTEN": "127.0.0.1:0",
         "LEDGER_MIGRATE": "false",
         "LEDGER_SWEEP_INTERVAL_S": "0",

@@ -1,10 +1,10 @@
-"""Tenant isolation and audit over gRPC, on the real servicer.
+"""Tenant isolation and audit over gRPC, on the real servers with real API keys.
 
-A caller bound to some customers (here through the test-only `x-test-principal` header, see
-tests/support/principals.py, until API keys bind it) can neither read nor change another
-customer's wallets, and cannot tell them from wallets that do not exist: every wallet-addressed
-RPC answers a foreign id with exactly the code, reason, field paths and message (the id aside) it
-gives an id that does not exist, and writes nothing. Every entry records who wrote it.
+A caller bound to some customers (an API key with customer_ids and every scope, so only the
+tenant rule can refuse its calls) can neither read nor change another customer's wallets, and
+cannot tell them from wallets that do not exist: every wallet-addressed RPC answers a foreign id
+with exactly the code, reason, field paths and message (the id aside) it gives an id that does
+not exist, and writes nothing. Every entry records who wrote it.
 """
 
 from __future__ import annotations
@@ -22,26 +22,30 @@ from google.protobuf.message import Message
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from billing_common import api_keys
 from billing_common.clock import FakeClock
 from billing_common.protoconv import duration, timestamp
 from ledger_service import main as ledger_main
 from ledger_service.config import LedgerSettings
 from tests.e2e.test_ledger_bad_input import RpcError, rich_error
-from tests.support.channels import open_channel
+from tests.support.channels import admin_key, admin_key_file, open_channel
 from tests.support.ledger import debit_request, make_grant, make_wallet, rid
-from tests.support.principals import PrincipalServer, as_tenant
+from tests.support.principals import tenant_channel
 from tests.support.servers import START
+from tests.support.tls import server_settings
 
 Code = grpc.StatusCode
 OWN, FOREIGN = "cust-own", "cust-foreign"
-TENANT = as_tenant("key:tenant-own", [OWN])
+# The session's admin key, as recorded on what it writes.
+ADMIN = f"key:{api_keys.key_id_of(admin_key())}"
 HOOK_URL = "https://example.com/hooks"  # never called: no delivery round runs here
 
 
 @dataclass
 class World:
-    admin: ledger_pb2_grpc.LedgerServiceStub  # unscoped (anonymous), on the service's server
-    tenant: ledger_pb2_grpc.LedgerServiceStub  # the same servicer, calls bound to OWN
+    admin: ledger_pb2_grpc.LedgerServiceStub  # the session's admin key: every customer
+    tenant: ledger_pb2_grpc.LedgerServiceStub  # a key bound to OWN
+    actor: str  # the tenant key's, as recorded
     clock: FakeClock
     engine: AsyncEngine  # the ledger's database, to read what is recorded beyond the API
     own_wallet: str
@@ -97,14 +101,17 @@ async def world(new_database: Any, ledger_template: str) -> AsyncIterator[World]
         migrate=False,
         pool_size=10,
         sweep_interval_s=0,
+        admin_key_file=admin_key_file(),
+        **server_settings(),
     )
     clock = FakeClock(START)
     ledger = await ledger_main.build(settings, clock)
-    channel = open_channel(f"127.0.0.1:{await ledger.server.start()}")
-    bound = PrincipalServer.for_ledger(ledger.servicer)
+    target = f"127.0.0.1:{await ledger.server.start()}"
+    channel = open_channel(target)
     admin = ledger_pb2_grpc.LedgerServiceStub(channel)
+    actor, bound = await tenant_channel(channel, target, [OWN])
     try:
-        tenant = ledger_pb2_grpc.LedgerServiceStub(await bound.start())
+        tenant = ledger_pb2_grpc.LedgerServiceStub(bound)
         wallet = (await make_wallet(admin, customer_id=FOREIGN)).wallet_id
         grant = (await make_grant(admin, wallet, "1000")).grant.grant_id
         entry = (await admin.Debit(debit_request(wallet, "850"))).entry.entry_id
@@ -135,6 +142,7 @@ async def world(new_database: Any, ledger_template: str) -> AsyncIterator[World]
         yield World(
             admin,
             tenant,
+            actor,
             clock,
             ledger.engine,
             own,
@@ -149,14 +157,14 @@ async def world(new_database: Any, ledger_template: str) -> AsyncIterator[World]
             },
         )
     finally:
-        await bound.stop()
+        await bound.close()
         await channel.close()
         await ledger.close()
 
 
 async def refused(stub: Any, method: str, request: Message) -> RpcError:
     with pytest.raises(grpc.aio.AioRpcError) as raised:
-        await getattr(stub, method)(request, metadata=TENANT)
+        await getattr(stub, method)(request)
     return rich_error(raised.value)
 
 
@@ -259,9 +267,7 @@ async def test_another_customers_wallet_is_not_found_exactly_like_a_missing_one(
 
 async def test_a_foreign_watch_is_not_found_exactly_like_a_missing_one(world: World) -> None:
     async def first_error(wallet_id: str) -> RpcError:
-        call = world.tenant.WatchWalletEvents(
-            pb.WatchWalletEventsRequest(wallet_id=wallet_id), metadata=TENANT
-        )
+        call = world.tenant.WatchWalletEvents(pb.WatchWalletEventsRequest(wallet_id=wallet_id))
         with pytest.raises(grpc.aio.AioRpcError) as raised:
             await call.read()
         return rich_error(raised.value)
@@ -307,9 +313,7 @@ async def test_foreign_items_of_a_debit_batch_are_refused_one_by_one_and_write_n
             request_id=rid(), wallet_id=world.foreign["wallet"], amount="1", customer_id=OWN
         ),
     ]
-    results = (
-        await world.tenant.DebitBatch(pb.DebitBatchRequest(debits=items), metadata=TENANT)
-    ).results
+    results = (await world.tenant.DebitBatch(pb.DebitBatchRequest(debits=items))).results
     assert results[0].HasField("entry")
     foreign, absent, stated = results[1].error, results[2].error, results[3].error
     assert foreign.reason == "WALLET_NOT_FOUND"
@@ -325,14 +329,10 @@ async def test_foreign_items_of_a_debit_batch_are_refused_one_by_one_and_write_n
 
 
 async def test_listing_wallets_shows_only_the_callers_customers(world: World) -> None:
-    listed = (await world.tenant.ListWallets(pb.ListWalletsRequest(), metadata=TENANT)).wallets
+    listed = (await world.tenant.ListWallets(pb.ListWalletsRequest())).wallets
     assert {w.customer_id for w in listed} == {OWN}
-    foreign = await world.tenant.ListWallets(
-        pb.ListWalletsRequest(customer_id=FOREIGN), metadata=TENANT
-    )
-    nobody = await world.tenant.ListWallets(
-        pb.ListWalletsRequest(customer_id="cust-nobody"), metadata=TENANT
-    )
+    foreign = await world.tenant.ListWallets(pb.ListWalletsRequest(customer_id=FOREIGN))
+    nobody = await world.tenant.ListWallets(pb.ListWalletsRequest(customer_id="cust-nobody"))
     assert list(foreign.wallets) == list(nobody.wallets) == []
 
 
@@ -357,7 +357,6 @@ async def test_list_entries_shows_who_wrote_each_entry_and_system_for_an_expiry(
                 unit="MINUTES",
                 overage_policy=pb.OVERAGE_POLICY_DENY,
             ),
-            metadata=TENANT,
         )
     ).wallet.wallet_id
     expire = world.clock.now() + timedelta(days=1)
@@ -369,19 +368,16 @@ async def test_list_entries_shows_who_wrote_each_entry_and_system_for_an_expiry(
             amount="10",
             expire_time=timestamp(expire),
         ),
-        metadata=TENANT,
     )
-    await world.tenant.Debit(debit_request(own, "4"), metadata=TENANT)
+    await world.tenant.Debit(debit_request(own, "4"))
     await world.admin.Debit(debit_request(own, "1"))
     world.clock.set(expire + timedelta(days=1))  # past the wallet's late-event grace
     await world.admin.RunExpiry(pb.RunExpiryRequest(wallet_id=own))
-    entries = (
-        await world.tenant.ListEntries(pb.ListEntriesRequest(wallet_id=own), metadata=TENANT)
-    ).entries
+    entries = (await world.tenant.ListEntries(pb.ListEntriesRequest(wallet_id=own))).entries
     assert [(e.type, e.actor) for e in reversed(entries)] == [
-        (pb.ENTRY_TYPE_GRANT, "key:tenant-own"),
-        (pb.ENTRY_TYPE_DEBIT, "key:tenant-own"),
-        (pb.ENTRY_TYPE_DEBIT, "anonymous"),
+        (pb.ENTRY_TYPE_GRANT, world.actor),
+        (pb.ENTRY_TYPE_DEBIT, world.actor),
+        (pb.ENTRY_TYPE_DEBIT, ADMIN),
         (pb.ENTRY_TYPE_EXPIRY, "system"),
     ]
 
@@ -395,12 +391,11 @@ async def test_wallets_rules_and_schedules_record_who_set_them(world: World) -> 
                 unit="SECONDS",
                 overage_policy=pb.OVERAGE_POLICY_DENY,
             ),
-            metadata=TENANT,
         )
     ).wallet.wallet_id
     await make_grant(world.admin, wallet, "200")
     await world.tenant.SetTopUpRule(
-        pb.SetTopUpRuleRequest(request_id=rid(), rule=_topup_rule(wallet)), metadata=TENANT
+        pb.SetTopUpRuleRequest(request_id=rid(), rule=_topup_rule(wallet))
     )
     # 50 < 100: the ledger starts a top-up and disarms the rule (its own change of the rule).
     await world.admin.Debit(debit_request(wallet, "150"))
@@ -408,7 +403,6 @@ async def test_wallets_rules_and_schedules_record_who_set_them(world: World) -> 
     schedule = (
         await world.tenant.CreateAllotmentSchedule(
             pb.CreateAllotmentScheduleRequest(request_id=rid(), schedule=_schedule(wallet)),
-            metadata=TENANT,
         )
     ).schedule.schedule_id
     await world.admin.EndAllotmentSchedule(
@@ -429,10 +423,10 @@ async def test_wallets_rules_and_schedules_record_who_set_them(world: World) -> 
             ),
         }
     assert recorded == {
-        "wallet": [("key:tenant-own",)],
-        "alert rules": [("key:tenant-own",)],  # the defaults, set with the wallet
-        "top-up rule": [("key:tenant-own",)],  # kept when the ledger changes the rule's state
-        "schedule": [("key:tenant-own", "anonymous")],
+        "wallet": [(world.actor,)],
+        "alert rules": [(world.actor,)],  # the defaults, set with the wallet
+        "top-up rule": [(world.actor,)],  # kept when the ledger changes the rule's state
+        "schedule": [(world.actor, ADMIN)],
     }
     assert top_up.state == pb.TOP_UP_STATE_PENDING
 
@@ -445,11 +439,8 @@ async def test_a_scoped_caller_lists_and_creates_only_its_own_wallets_webhook_en
     )
     own = await world.tenant.CreateWebhookEndpoint(
         pb.CreateWebhookEndpointRequest(request_id=rid(), wallet_id=world.own_wallet, url=HOOK_URL),
-        metadata=TENANT,
     )
-    listed = await world.tenant.ListWebhookEndpoints(
-        pb.ListWebhookEndpointsRequest(), metadata=TENANT
-    )
+    listed = await world.tenant.ListWebhookEndpoints(pb.ListWebhookEndpointsRequest())
     assert [e.endpoint_id for e in listed.endpoints] == [own.endpoint.endpoint_id]
     # An endpoint for every wallet would receive other customers' events.
     err = await refused(

@@ -14,8 +14,9 @@ from billing.ledger.v1 import ledger_pb2_grpc
 from billing_common.clock import FakeClock
 from ledger_service import main as ledger_main
 from ledger_service.config import LedgerSettings
-from tests.support.channels import open_channel
+from tests.support.channels import admin_key_file, open_channel
 from tests.support.ledger import make_grant, make_wallet
+from tests.support.tls import server_settings
 from tests.support.webhooks import Receiver, deliveries, endpoint, when
 
 S = pb.WebhookDeliveryState
@@ -42,11 +43,13 @@ class Ledger:
 @pytest.fixture
 async def tuned(ledger_db: str, clock: FakeClock) -> AsyncIterator[Ledger]:
     settings = LedgerSettings(
+        admin_key_file=admin_key_file(),
         database_url=ledger_db,
         listen="127.0.0.1:0",
         migrate=False,
         sweep_interval_s=0,
-        **SETTINGS,  # type: ignore[arg-type]
+        **SETTINGS,  # type: ignore[arg-type],
+        **server_settings(),
     )
     ledger = await ledger_main.build(settings, clock)
     port = await ledger.server.start()

@@ -18,8 +18,10 @@ from billing.ledger.v1 import ledger_pb2 as pb
 from ledger_service import main as ledger_main
 from ledger_service.config import LedgerSettings
 from ledger_service.domain.webhooks import verify
+from tests.support.channels import admin_key_file
 from tests.support.events import watch_events
 from tests.support.ledger import debit_request, make_grant, make_wallet, rid
+from tests.support.tls import server_settings
 from tests.support.webhooks import deliveries, endpoint, when
 
 E = pb.WalletEventType
@@ -240,7 +242,13 @@ async def test_two_ledger_processes_never_send_a_delivery_twice(
     await endpoint(stub, receiver.url)
     for _ in range(60):  # 60 GRANT_CREATED events, for 2 endpoints: 120 deliveries
         await make_grant(stub, wallet.wallet_id, "10")
-    settings = LedgerSettings(database_url=ledger_db, listen="127.0.0.1:0", migrate=False)
+    settings = LedgerSettings(
+        admin_key_file=admin_key_file(),
+        database_url=ledger_db,
+        listen="127.0.0.1:0",
+        migrate=False,
+        **server_settings(),
+    )
     other = await ledger_main.build(settings, clock)
     try:
         apps = [ledger_server.ledger.webhooks, other.webhooks]

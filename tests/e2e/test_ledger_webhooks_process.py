@@ -12,7 +12,7 @@ from billing.ledger.v1 import ledger_pb2_grpc
 
 from billing_common.process import ServiceProcess, start_service
 from ledger_service.domain.webhooks import verify
-from tests.support.channels import open_channel
+from tests.support.channels import admin_key_file, open_channel
 from tests.support.events import watch_events
 from tests.support.ledger import debit_request, make_grant, make_wallet, rid
 from tests.support.webhooks import Receiver, deliveries
@@ -26,6 +26,7 @@ WAIT_S = 60.0
 async def _start(database_url: str) -> ServiceProcess:
     env = {
         "LEDGER_DATABASE_URL": database_url,
+        "LEDGER_ADMIN_KEY_FILE": str(admin_key_file()),
         "LEDGER_LISTEN": "127.0.0.1:0",
         "LEDGER_MIGRATE": "false",
         "LEDGER_SWEEP_INTERVAL_S": "0",

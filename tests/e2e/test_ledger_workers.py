@@ -13,7 +13,7 @@ from billing.ledger.v1 import ledger_pb2 as pb
 from billing.ledger.v1 import ledger_pb2_grpc
 
 from billing_common.process import ServiceProcess, start_service
-from tests.support.channels import open_channel
+from tests.support.channels import admin_key_file, open_channel
 from tests.support.ledger import debit_request, make_grant, make_wallet
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,6 +28,7 @@ pytestmark = pytest.mark.skipif(
 async def _start(database_url: str, workers: int, **extra: str) -> ServiceProcess:
     env = {
         "LEDGER_DATABASE_URL": database_url,
+        "LEDGER_ADMIN_KEY_FILE": str(admin_key_file()),
         "LEDGER_LISTEN": "127.0.0.1:0",
         "LEDGER_MIGRATE": "false",
         "LEDGER_SWEEP_INTERVAL_S": "0",

@@ -28,9 +28,10 @@ from ledger_service import main as ledger_main
 from ledger_service.config import LedgerSettings
 from rating_service import main as rating_main
 from rating_service.config import RatingSettings
-from tests.support.channels import open_channel
+from tests.support.channels import admin_key_file, open_channel
 from tests.support.ledger import make_wallet
 from tests.support.servers import START, NewDatabase
+from tests.support.tls import rating_settings, server_settings
 
 SECRET = "test-page-token-secret-0123456789abcdef"
 OTHER_SECRET = "another-deployment-secret-0123456789abcdef"
@@ -53,23 +54,28 @@ async def servers(
     ledger_url = await new_database("ledger", ledger_template)
     ledger = await ledger_main.build(
         LedgerSettings(
+            admin_key_file=admin_key_file(),
             database_url=ledger_url,
             listen="127.0.0.1:0",
             migrate=False,
             sweep_interval_s=0,
             page_token_secret=SECRET,
+            **server_settings(),
         ),
         clock,
     )
     ledger_target = f"127.0.0.1:{await ledger.server.start()}"
     rating = await rating_main.build(
         RatingSettings(
+            admin_key_file=admin_key_file(),
+            ledger_api_key_file=admin_key_file(),
             database_url=await new_database("rating", rating_template),
             listen="127.0.0.1:0",
             migrate=False,
             forward=False,
             ledger_target=ledger_target,
             page_token_secret=SECRET,
+            **rating_settings(),
         ),
         clock,
     )
@@ -248,11 +254,13 @@ async def test_page_token_works_on_another_replica_with_the_same_secret_only(
     async def second_page(secret: str) -> lpb.ListWalletsResponse:
         replica = await ledger_main.build(
             LedgerSettings(
+                admin_key_file=admin_key_file(),
                 database_url=servers.ledger_url,
                 listen="127.0.0.1:0",
                 migrate=False,
                 sweep_interval_s=0,
                 page_token_secret=secret,
+                **server_settings(),
             ),
             FakeClock(START),
         )

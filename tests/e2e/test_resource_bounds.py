@@ -22,9 +22,10 @@ from billing_common.clock import FakeClock
 from ledger_service import limits
 from ledger_service import main as ledger_main
 from ledger_service.config import LedgerSettings
-from tests.support.channels import open_channel
+from tests.support.channels import admin_key_file, open_channel
 from tests.support.ledger import debit_request, make_grant, make_wallet
 from tests.support.servers import START, NewDatabase
+from tests.support.tls import server_settings
 from tests.support.waiting import until
 
 Code = grpc.StatusCode
@@ -37,7 +38,13 @@ async def ledger_with(
     url = await new_database("ledger", template)
     ledger = await ledger_main.build(
         LedgerSettings(
-            database_url=url, listen="127.0.0.1:0", migrate=False, sweep_interval_s=0, **settings
+            admin_key_file=admin_key_file(),
+            database_url=url,
+            listen="127.0.0.1:0",
+            migrate=False,
+            sweep_interval_s=0,
+            **settings,
+            **server_settings(),
         ),
         FakeClock(START),
     )

@@ -21,7 +21,8 @@ LIMITS = ServerLimits(
 
 
 def _server(listen: str, worker: int | None = None) -> GrpcServer:
-    return GrpcServer(listen, lambda server: [], LIMITS, "test.billing.dev", worker)
+    # Plain text: who may listen on a port does not depend on the transport security.
+    return GrpcServer(listen, lambda server: [], LIMITS, "test.billing.dev", worker, tls=None)
 
 
 async def test_a_lone_server_refuses_a_port_another_server_holds() -> None:

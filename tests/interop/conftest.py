@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from billing_common.process import ServiceProcess, start_service
+from tests.support.channels import admin_key_file
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "clients" / "python" / "src"))
@@ -20,9 +21,13 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 
 @pytest.fixture
-async def ledger_process(ledger_db: str) -> AsyncIterator[ServiceProcess]:
+async def ledger_process(
+    ledger_db: str, request: pytest.FixtureRequest
+) -> AsyncIterator[ServiceProcess]:
     env = {
+        **getattr(request.module, "SERVICE_ENV", {}),
         "LEDGER_DATABASE_URL": ledger_db,
+        "LEDGER_ADMIN_KEY_FILE": str(admin_key_file()),
         "LEDGER_LISTEN": "127.0.0.1:0",
         "LEDGER_MIGRATE": "false",
         "LEDGER_SWEEP_INTERVAL_S": "0",
@@ -38,10 +43,15 @@ async def ledger_process(ledger_db: str) -> AsyncIterator[ServiceProcess]:
 async def rating_process(
     ledger_process: ServiceProcess,
     new_database,  # type: ignore[no-untyped-def]
+    request: pytest.FixtureRequest,
 ) -> AsyncIterator[ServiceProcess]:
-    """The rating service as a real process on its own database, talking to `ledger_process`."""
+    """The rating service as a real process on its own database, talking to `ledger_process`
+    (a test module may add settings in SERVICE_ENV)."""
     env = {
+        **getattr(request.module, "SERVICE_ENV", {}),
         "RATING_DATABASE_URL": await new_database("rating"),
+        "RATING_ADMIN_KEY_FILE": str(admin_key_file()),
+        "RATING_LEDGER_API_KEY_FILE": str(admin_key_file()),
         "RATING_LISTEN": "127.0.0.1:0",
         "RATING_LEDGER_TARGET": ledger_process.target,
     }

@@ -1,7 +1,8 @@
 """The Go and TypeScript example programs against both services as real processes on the
 embedded PostgreSQL: each creates a wallet, grants 100 credits, debits 12.5 twice with one
 request_id (an idempotent replay), reads the balance, creates a meter in the rating service and
-reads it back, and prints key=value lines, checked here.
+reads it back, and prints key=value lines, checked here. Both connect over TLS, trusting the
+tests' CA (-ca-file / --ca-file).
 
 The examples are built by tools/clients_toolchain.py, which installs the pinned tools on first use
 (go modules and npm packages are downloaded once, then cached); later runs take seconds."""
@@ -17,6 +18,8 @@ import clients_toolchain as toolchain  # tools/, put on sys.path by conftest.py
 import pytest
 
 from billing_common.process import ServiceProcess
+from tests.support.channels import admin_key
+from tests.support.tls import dev_ca
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,7 +73,15 @@ async def test_go_example_against_both_services(
     built_examples: None, ledger_process: ServiceProcess, rating_process: ServiceProcess
 ) -> None:
     output = await _run(
-        str(toolchain.GO_EXAMPLE), "-addr", ledger_process.target, "-rating", rating_process.target
+        str(toolchain.GO_EXAMPLE),
+        "-addr",
+        ledger_process.target,
+        "-rating",
+        rating_process.target,
+        "-ca-file",
+        str(dev_ca().ca),
+        "-api-key",
+        admin_key(),
     )
     assert output == EXPECTED
 
@@ -86,5 +97,9 @@ async def test_typescript_example_against_both_services(
         ledger_process.target,
         "--rating",
         rating_process.target,
+        "--ca-file",
+        str(dev_ca().ca),
+        "--api-key",
+        admin_key(),
     )
     assert output == EXPECTED

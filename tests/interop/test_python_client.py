@@ -26,7 +26,9 @@ from billing_client import (
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 
+from billing_common.tls import ServerTls
 from tests.support.channels import open_channel
+from tests.support.tls import dev_ca
 
 
 class ScriptedLedger(ledger_pb2_grpc.LedgerServiceServicer):
@@ -84,7 +86,10 @@ class Ceiling(random.Random):
 async def _serve(servicer: ScriptedLedger) -> tuple[grpc.aio.Server, str]:
     server = grpc.aio.server()
     ledger_pb2_grpc.add_LedgerServiceServicer_to_server(servicer, server)
-    port = server.add_insecure_port("127.0.0.1:0")
+    certs = dev_ca()  # TLS, as the tests' channels expect
+    port = server.add_secure_port(
+        "127.0.0.1:0", ServerTls(certs.server_cert, certs.server_key).credentials()
+    )
     await server.start()
     return server, f"127.0.0.1:{port}"
 

@@ -8,9 +8,11 @@ from decimal import Decimal
 import pytest
 from billing.ledger.v1 import ledger_pb2 as pb
 from billing_client import FailedPrecondition, InvalidArgument, LedgerClient
+from billing_client import open_channel as bc_open_channel
 
 from billing_common.process import ServiceProcess
-from tests.support.channels import open_channel
+from tests.support.channels import admin_key, open_channel
+from tests.support.tls import dev_ca
 
 
 async def test_python_client_against_the_ledger(ledger_process: ServiceProcess) -> None:
@@ -45,3 +47,17 @@ async def test_python_client_against_the_ledger(ledger_process: ServiceProcess) 
             )
             await ledger.call("Debit", raw, pb.DebitResponse)
         assert [v.field for v in bad.value.violations] == ["amount"]
+
+
+async def test_python_client_opens_a_tls_channel_trusting_the_ca(
+    ledger_process: ServiceProcess,
+) -> None:
+    certs = dev_ca()
+    async with bc_open_channel(ledger_process.target, ca_file=certs.ca, api_key=admin_key()) as ch:
+        wallet = await LedgerClient(ch, timeout_s=10).create_wallet("py-tls", "CREDITS")
+        assert wallet.customer_id == "py-tls"
+
+
+def test_python_client_never_sends_an_api_key_in_plain_text() -> None:
+    with pytest.raises(ValueError, match="only sent over TLS"):
+        bc_open_channel("127.0.0.1:1", plaintext=True, api_key="bk_any")

@@ -39,6 +39,8 @@ from rating_service import main as rating_main
 from rating_service.adapters.db.migrate import upgrade_async as upgrade_rating
 from rating_service.adapters.grpc.servicer import RatingServicer
 from rating_service.config import RatingSettings
+from tests.support.channels import admin_key_file
+from tests.support.tls import rating_settings, server_settings
 
 T = TypeVar("T")
 ADMIN_ATTEMPTS_MAX = 5  # of a worker database step cut by another worker's restart
@@ -245,12 +247,14 @@ class Service:
         """Wired and serving gRPC on `port` (the rating service reaches it there; a service
         rebuilt after a kill serves on the same port)."""
         settings = LedgerSettings(
+            admin_key_file=admin_key_file(),
             database_url=uri,
             listen=f"127.0.0.1:{port}",
             migrate=False,
             pool_size=POOL_SIZE,
             sweep_interval_s=0,
             webhook_interval_s=0,
+            **server_settings(),
         )
         ledger = await ledger_main.build(settings, clock)
         await ledger.server.start()
@@ -327,6 +331,8 @@ class RatingService:
     async def start(cls, db: Database, clock: SwitchableClock, ledger_port: int) -> RatingService:
         uri = await db.through_restarts(lambda: _new_rating_database(db.server_uri))
         settings = RatingSettings(
+            admin_key_file=admin_key_file(),
+            ledger_api_key_file=admin_key_file(),
             database_url=uri,
             listen="127.0.0.1:0",
             ledger_target=f"127.0.0.1:{ledger_port}",
@@ -334,6 +340,7 @@ class RatingService:
             forward=False,
             pool_size=POOL_SIZE,
             page_token_secret="sim-" + "s" * 40,
+            **rating_settings(),
         )
         rating = await rating_main.build(settings, clock)  # type: ignore[arg-type]
         return cls(rating, rating.servicer, uri, asyncio.Lock())

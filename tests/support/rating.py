@@ -136,7 +136,7 @@ async def migrated_template(pg_server_uri: str) -> str:
 
 async def rows(rating, sql: str) -> list[tuple]:  # type: ignore[no-untyped-def,type-arg]
     """The rows a query returns from the rating service's own database (`rating` fixture)."""
-    async with rating.rating.app.context.engine.connect() as conn:
+    async with rating.rating.engine.connect() as conn:
         return [tuple(r) for r in await conn.execute(text(sql))]
 
 

@@ -25,13 +25,39 @@ def test_compose_file_is_consistent() -> None:
         if command is None:
             continue
         assert command[:2] == ["python", "-m"], command
-        # The service's own parser must accept the exact arguments (it exits on an unknown one).
-        parser = importlib.import_module(f"{command[2]}.__main__").build_parser()
-        args = parser.parse_args(command[3:])
-        assert args.command == command[3]
+        # The command's own parser must accept the exact arguments (it exits on an unknown one).
+        if command[2] == "billing_common.devcerts":
+            importlib.import_module(command[2]).build_parser().parse_args(command[3:])
+        else:
+            parser = importlib.import_module(f"{command[2]}.__main__").build_parser()
+            args = parser.parse_args(command[3:])
+            assert args.command == command[3]
         commands += 1
-    assert commands >= 4
+    assert commands >= 5
     for volume in services["postgres"].get("volumes", []):
         source = volume.split(":")[0]
         if source.startswith("./"):
             assert (ROOT / source).exists(), f"postgres mounts missing {source}"
+
+
+def test_compose_serves_tls_from_the_certs_volume_and_keeps_metrics_internal() -> None:
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    assert services["certs"]["command"][2] == "billing_common.devcerts"
+    assert "tls:/tls" in services["certs"]["volumes"]
+    for name, prefix in (("ledger", "LEDGER"), ("rating", "RATING")):
+        service, env = services[name], services[name]["environment"]
+        assert "tls:/tls:ro" in service["volumes"]
+        assert service["depends_on"]["certs"]["condition"] == "service_completed_successfully"
+        assert (env[f"{prefix}_TLS_CERT_FILE"], env[f"{prefix}_TLS_KEY_FILE"]) == (
+            "/tls/server.pem",
+            "/tls/server.key",
+        )
+        assert not any(str(v).lower() == "true" for k, v in env.items() if "PLAINTEXT" in k)
+        # The health check speaks TLS too (a plain-text one would never see the server healthy).
+        assert "insecure_channel" not in " ".join(service["healthcheck"]["test"])
+        # /metrics: reachable on the compose network, never published on the host.
+        metrics_port = env[f"{prefix}_METRICS_LISTEN"].rpartition(":")[2]
+        assert str(metrics_port) in [str(p) for p in service["expose"]]
+        published = [str(p).split(":")[-1] for p in service.get("ports", [])]
+        assert metrics_port not in published
+    assert services["rating"]["environment"]["RATING_LEDGER_TLS_CA_FILE"] == "/tls/ca.pem"

@@ -4,7 +4,12 @@
 //
 // With --rating it also creates a meter in the rating service and reads it back.
 //
-//   npm run build && node dist/example.js --addr 127.0.0.1:50051 --rating 127.0.0.1:50052
+// The services serve TLS: --ca-file (env BILLING_CA_FILE) is the CA that signed their
+// certificates (a development deployment's is .data/tls/ca.pem); --api-key (env BILLING_API_KEY)
+// is sent as `authorization: Bearer <key>`; --plaintext only for development servers.
+//
+//   npm run build && node dist/example.js --addr 127.0.0.1:50051 --rating 127.0.0.1:50052 \
+//     --ca-file .data/tls/ca.pem
 
 import { randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
@@ -18,8 +23,16 @@ async function main(): Promise<void> {
       rating: { type: "string" },
       customer: { type: "string" },
       "timeout-ms": { type: "string", default: "10000" },
+      "ca-file": { type: "string", default: process.env.BILLING_CA_FILE },
+      "api-key": { type: "string", default: process.env.BILLING_API_KEY },
+      plaintext: { type: "boolean", default: process.env.BILLING_PLAINTEXT === "true" },
     },
   });
+  const connect = {
+    caFile: values["ca-file"] || undefined,
+    apiKey: values["api-key"] || undefined,
+    plaintext: values.plaintext,
+  };
   const timeoutMs = Number(values["timeout-ms"]);
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) {
     throw new Error(`--timeout-ms must be a positive integer, got ${values["timeout-ms"]}`);
@@ -28,7 +41,7 @@ async function main(): Promise<void> {
   const call = { timeoutMs };
   const run = randomBytes(8).toString("hex");
   const customerId = values.customer ?? `ts-example-${run}`;
-  const ledger = createLedgerClient(values.addr);
+  const ledger = createLedgerClient(values.addr, connect);
 
   const { wallet } = await ledger.createWallet(
     {
@@ -72,7 +85,7 @@ async function main(): Promise<void> {
   console.log(`net=${balance?.net}`);
 
   if (values.rating !== undefined) {
-    const rating = createRatingClient(values.rating);
+    const rating = createRatingClient(values.rating, connect);
     const key = `ts-example-${run}`;
     const { meter } = await rating.createMeter(
       {

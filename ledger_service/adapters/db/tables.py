@@ -26,6 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
+from billing_common.api_key_store import api_keys_table
 from billing_common.columns import MONEY, TS, money_column
 
 metadata = MetaData()
@@ -335,3 +336,6 @@ idempotency_keys = Table(
     Column("response", LargeBinary),
     Column("create_time", TS, nullable=False),
 )
+
+# API keys (billing_common/api_key_store.py): only their hashes.
+api_keys = api_keys_table(metadata)

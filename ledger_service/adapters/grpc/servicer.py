@@ -13,7 +13,7 @@ from datetime import datetime
 from billing.ledger.v1 import ledger_pb2 as pb
 from billing.ledger.v1 import ledger_pb2_grpc
 
-from billing_common import paging, principal
+from billing_common import api_keys, paging, principal
 from billing_common.errors import BillingError, InvalidArgument, RequestIdConflict, Violation
 from billing_common.grpc_errors import item_error, to_grpc_status
 from billing_common.grpc_handlers import Ctx, rpc, stream_rpc
@@ -71,6 +71,10 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
     async def ListWallets(
         self, request: pb.ListWalletsRequest, context: Ctx
     ) -> pb.ListWalletsResponse:
+        if not request.customer_id:  # every customer's wallets: an operator's question
+            api_keys.require_scope(
+                principal.current(), principal.ADMIN, "ListWallets without a customer_id"
+            )
         limit = paging.page_size(request.page_size)
         after = self.tokens.cursor("ListWallets", request.page_token, "seq") or 0
         rows = await self.app.list_wallets(

@@ -12,8 +12,6 @@ from rating_service.adapters.db.rows import (
     ASSIGNMENT,
     METER,
     Store,
-    StoredPlan,
-    StoredPrice,
     _plan,
     _price,
     _pricing_json,
@@ -25,6 +23,7 @@ from rating_service.adapters.db.tables import (
     plans,
     price_versions,
 )
+from rating_service.app.records import StoredPlan, StoredPrice
 from rating_service.domain.meters import Meter
 from rating_service.domain.model import Assignment, Plan, PriceVersion
 

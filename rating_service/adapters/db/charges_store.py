@@ -11,15 +11,16 @@ from typing import Any
 from sqlalchemy import bindparam, func, select, update
 
 from rating_service.adapters.db.rows import (
-    ChargeRow,
+    REFUND_PART,
     Store,
-    _charge,
+    charge_of,
 )
 from rating_service.adapters.db.tables import (
     charges,
     meters,
     refund_parts,
 )
+from rating_service.app.records import Acknowledged, ChargeRow, RefundPart
 from rating_service.domain.charges import NEW_CHARGE_COLUMNS, NewCharge
 from rating_service.domain.status import ChargeStatus
 
@@ -67,22 +68,22 @@ class ChargeStore(Store):
             .order_by(charges.c.id)
             .limit(limit)
         )
-        return [_charge(r) for r in rows]
+        return [charge_of(r) for r in rows]
 
     async def charges_of_event(self, event_id: str, *, lock: bool = False) -> list[ChargeRow]:
         q = self._charge_select().where(charges.c.event_id == event_id).order_by(charges.c.id)
         if lock:
             q = q.with_for_update(of=charges)
-        return [_charge(r) for r in await self.conn.execute(q)]
+        return [charge_of(r) for r in await self.conn.execute(q)]
 
     async def charges_by_ids(self, ids: Iterable[int], *, lock: bool = False) -> list[ChargeRow]:
         q = self._charge_select().where(charges.c.id.in_(list(ids))).order_by(charges.c.id)
         if lock:
             q = q.with_for_update(of=charges)
-        return [_charge(r) for r in await self.conn.execute(q)]
+        return [charge_of(r) for r in await self.conn.execute(q)]
 
-    async def acknowledge(self, acks: Sequence[dict[str, Any]]) -> None:
-        """acks: {id, entry_id, prepaid, promotional, overage}; only PENDING rows change."""
+    async def acknowledge(self, acks: Sequence[Acknowledged]) -> None:
+        """Only PENDING rows change."""
         if acks:
             await self.conn.execute(
                 update(charges)
@@ -95,7 +96,16 @@ class ChargeStore(Store):
                     overage=bindparam("b_overage"),
                     last_error="",
                 ),
-                [{f"b_{k}": v for k, v in a.items()} for a in acks],
+                [
+                    {
+                        "b_id": a.charge_id,
+                        "b_entry_id": a.entry_id,
+                        "b_prepaid": a.split.prepaid,
+                        "b_promotional": a.split.promotional,
+                        "b_overage": a.split.overage,
+                    }
+                    for a in acks
+                ],
             )
 
     async def mark_acknowledged(self, charge_id: int, entry_id: str) -> None:
@@ -187,15 +197,15 @@ class ChargeStore(Store):
             .order_by(charges.c.id.desc())
             .with_for_update(of=charges)
         )
-        return [_charge(r) for r in rows]
+        return [charge_of(r) for r in rows]
 
-    async def refund_parts_of(self, charge_id: int) -> list[dict[str, Any]]:
+    async def refund_parts_of(self, charge_id: int) -> list[RefundPart]:
         rows = await self.conn.execute(
             select(refund_parts)
             .where(refund_parts.c.charge_id == charge_id)
             .order_by(refund_parts.c.debit_charge_id.desc())
         )
-        return [dict(r._mapping) for r in rows]
+        return [REFUND_PART.load(r) for r in rows]
 
     async def plan_refund(
         self, charge_id: int, parts: Sequence[tuple[ChargeRow, Decimal, str]], unrefundable: Decimal

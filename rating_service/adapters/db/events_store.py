@@ -11,6 +11,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rating_service.adapters.db.rows import (
+    NEW_EVENT,
+    USAGE_EVENT,
     Store,
     chunks,
     lock_key,
@@ -21,6 +23,7 @@ from rating_service.adapters.db.tables import (
     events,
     unique_values,
 )
+from rating_service.app.records import NewEvent, UsageEvent
 from rating_service.domain.aggregation import AggregateState
 from rating_service.domain.batch import AggKey, UniqueKey
 from rating_service.domain.status import EventState
@@ -32,11 +35,11 @@ class EventStore(Store):
         # Aggregate keys locked at session level through this repository (synchronous ingest).
         self.session_keys: set[int] = set()
 
-    async def insert_events(self, rows: Sequence[dict[str, Any]]) -> set[str]:
+    async def insert_events(self, new: Sequence[NewEvent]) -> set[str]:
         """Insert events; return the ids that were new. A concurrent insert of the same id waits
         for the other transaction, so exactly one of them sees the id as new."""
         inserted: set[str] = set()
-        if rows:
+        if new:
             # executemany: SQLAlchemy sends "insertmanyvalues" batches with one cached compiled
             # statement, instead of compiling a 1,000-row VALUES list on every call.
             stmt = (
@@ -44,10 +47,13 @@ class EventStore(Store):
                 .on_conflict_do_nothing(index_elements=["id"])
                 .returning(events.c.id)
             )
-            inserted = set((await self.conn.execute(stmt, list(rows))).scalars())
+            rows = [NEW_EVENT.dump(e) for e in new]
+            inserted = set((await self.conn.execute(stmt, rows)).scalars())
         return inserted
 
-    async def event_statuses(self, ids: Iterable[str], *, lock: bool = False) -> dict[str, str]:
+    async def event_statuses(
+        self, ids: Iterable[str], *, lock: bool = False
+    ) -> dict[str, EventState]:
         """ACCEPTED, HELD (a synchronous caller is waiting for the ledger) or DENIED; `lock`
         takes the rows FOR UPDATE."""
         wanted = list(set(ids))
@@ -55,9 +61,9 @@ class EventStore(Store):
             return {}
         q = select(events.c.id, events.c.status).where(events.c.id.in_(wanted))
         rows = await self.conn.execute(q.with_for_update() if lock else q)
-        return {r.id: r.status for r in rows}
+        return {r.id: EventState(r.status) for r in rows}
 
-    async def set_event_status(self, event_ids: Iterable[str], status: str) -> None:
+    async def set_event_status(self, event_ids: Iterable[str], status: EventState) -> None:
         """Move events out of HELD (to ACCEPTED or DENIED); other statuses are final."""
         wanted = list(set(event_ids))
         if wanted:
@@ -234,7 +240,7 @@ class EventStore(Store):
 
     async def events_in(
         self, customer_id: str, event_type: str, start: datetime, end: datetime, limit: int
-    ) -> list[Any]:
+    ) -> list[UsageEvent]:
         rows = await self.conn.execute(
             select(events.c.id, events.c.occurred_time, events.c.properties)
             .where(
@@ -247,4 +253,4 @@ class EventStore(Store):
             .order_by(events.c.occurred_time, events.c.id)
             .limit(limit)
         )
-        return list(rows)
+        return [USAGE_EVENT.load(r) for r in rows]

@@ -7,14 +7,9 @@ from datetime import datetime
 from sqlalchemy import func, select, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from rating_service.adapters.db.rows import (
-    Claim,
-    Store,
-    lock_key,
-)
-from rating_service.adapters.db.tables import (
-    idempotency_keys,
-)
+from rating_service.adapters.db.rows import Store, lock_key
+from rating_service.adapters.db.tables import idempotency_keys
+from rating_service.app.records import Claim
 
 
 class ClaimStore(Store):

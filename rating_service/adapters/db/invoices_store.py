@@ -13,10 +13,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from rating_service.adapters.db.rows import (
     INVOICE,
     ZERO,
-    ChargeRow,
-    InvoiceRow,
     Store,
-    _charge,
+    charge_of,
     new_id,
 )
 from rating_service.adapters.db.tables import (
@@ -26,6 +24,7 @@ from rating_service.adapters.db.tables import (
     invoices,
     meters,
 )
+from rating_service.app.records import InvoiceRow, LineEvent
 from rating_service.domain.invoice import LineTotal
 from rating_service.domain.status import ChargeStatus, InvoiceStatus
 
@@ -166,7 +165,7 @@ class InvoiceStore(Store):
         version: int,
         after_id: int,
         limit: int,
-    ) -> list[tuple[Any, ChargeRow]]:
+    ) -> list[LineEvent]:
         rows = await self.conn.execute(
             select(
                 charges,
@@ -187,4 +186,4 @@ class InvoiceStore(Store):
             .order_by(charges.c.id)
             .limit(limit)
         )
-        return [(r, _charge(r)) for r in rows]
+        return [LineEvent(r.event_type, dict(r.event_properties), charge_of(r)) for r in rows]

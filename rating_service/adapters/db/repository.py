@@ -15,19 +15,16 @@ from rating_service.adapters.db.events_store import EventStore
 from rating_service.adapters.db.idempotency_store import ClaimStore
 from rating_service.adapters.db.invoices_store import InvoiceStore
 from rating_service.adapters.db.leadership import Leadership
-from rating_service.adapters.db.rows import (
-    ROWS_PER_STATEMENT,
+from rating_service.adapters.db.rows import ROWS_PER_STATEMENT, chunks, lock_key, new_id
+from rating_service.adapters.db.undos_store import UndoStore
+from rating_service.app.records import (
     ChargeRow,
     Claim,
     InvoiceRow,
     StoredPlan,
     StoredPrice,
     UndoRow,
-    chunks,
-    lock_key,
-    new_id,
 )
-from rating_service.adapters.db.undos_store import UndoStore
 from rating_service.domain.batch import AggKey
 
 __all__ = [

@@ -6,8 +6,6 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -15,7 +13,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from billing_common.periods import Cadence
 from billing_common.rowmap import RowMap
-from rating_service.domain.batch import AggKey
+from rating_service.app.records import (
+    ChargeRow,
+    InvoiceRow,
+    NewEvent,
+    NewUndo,
+    RefundPart,
+    StoredPlan,
+    StoredPrice,
+    UndoRow,
+    UsageEvent,
+)
 from rating_service.domain.meters import Meter
 from rating_service.domain.model import Assignment, Plan, PlanPrice, PriceVersion
 from rating_service.domain.pricing import Pricing, PricingModel, Tier
@@ -40,90 +48,6 @@ def lock_key(*parts: object) -> int:
     """A signed 64-bit advisory lock key. Collisions only serialise unrelated work."""
     digest = hashlib.sha256("|".join(str(p) for p in parts).encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
-
-
-@dataclass(frozen=True, slots=True)
-class Claim:
-    claimed: bool
-    method: str = ""
-    fingerprint: bytes = b""
-    response: bytes | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class StoredPrice:
-    version: PriceVersion
-    unit: str
-    create_time: datetime
-    seq: int
-
-
-@dataclass(frozen=True, slots=True)
-class StoredPlan:
-    plan: Plan
-    unit: str
-    create_time: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class ChargeRow:
-    id: int
-    event_id: str
-    meter_id: str
-    meter_key: str
-    meter_description: str
-    price_id: str
-    price_version: int
-    assignment_id: str
-    customer_id: str
-    wallet_id: str
-    period_start: datetime
-    period_end: datetime
-    occurred_time: datetime
-    amount: Decimal
-    quantity_before: Decimal
-    quantity_after: Decimal
-    status: str
-    ledger_request_id: str
-    ledger_entry_id: str
-    refunded: Decimal
-    attempts: int
-    internal_errors: int
-
-    @property
-    def key(self) -> AggKey:
-        return (self.assignment_id, self.meter_id, self.period_start)
-
-
-@dataclass(frozen=True, slots=True)
-class UndoRow:
-    """A refund a synchronous refusal owes: the debit the ledger booked on another meter of the
-    denied event, refunded in full."""
-
-    id: int
-    event_id: str
-    meter_id: str
-    wallet_id: str
-    debit_entry_id: str
-    amount: Decimal
-    description: str
-    ledger_request_id: str
-    status: str
-    attempts: int
-    internal_errors: int
-
-
-@dataclass(frozen=True, slots=True)
-class InvoiceRow:
-    id: str
-    seq: int
-    customer_id: str
-    assignment_id: str
-    period_start: datetime
-    period_end: datetime
-    status: str
-    close_time: datetime | None
-    snapshot: dict[str, Any] | None
 
 
 def _pricing_json(p: Pricing) -> list[dict[str, str | None]]:
@@ -165,22 +89,22 @@ def _plan(row: Any) -> StoredPlan:
     return StoredPlan(plan, row.unit, row.create_time)
 
 
-def _charge(row: Any) -> ChargeRow:
-    return ChargeRow(
-        **{
-            f: getattr(row, f)
-            for f in ChargeRow.__dataclass_fields__
-            if f not in ("meter_key", "meter_description")
-        },
-        meter_key=getattr(row, "meter_key", ""),
-        meter_description=getattr(row, "meter_description", ""),
-    )
-
-
 # Rows derived from their dataclasses (billing_common/rowmap.py): a field is the column of its name.
 METER = RowMap(Meter)
 ASSIGNMENT = RowMap(Assignment)
 INVOICE = RowMap(InvoiceRow)
+NEW_EVENT = RowMap(NewEvent)
+USAGE_EVENT = RowMap(UsageEvent)
+# A charge is read joined with its meter (`meter_key`, `meter_description`: see `charge_of`).
+CHARGE = RowMap(ChargeRow, not_stored=("meter_key", "meter_description"))
+REFUND_PART = RowMap(RefundPart)
+NEW_UNDO = RowMap(NewUndo)
+UNDO = RowMap(UndoRow)
+
+
+def charge_of(row: Any) -> ChargeRow:
+    """A charge read with its meter's key and description (labelled so)."""
+    return CHARGE.load(row, meter_key=row.meter_key, meter_description=row.meter_description)
 
 
 class Store:

@@ -29,6 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
+from billing_common.api_key_store import api_keys_table
 from billing_common.columns import MONEY, TS, money_column
 
 metadata = MetaData()
@@ -268,3 +269,6 @@ invoices = Table(
     UniqueConstraint("assignment_id", "period_start", name="invoices_assignment_period_key"),
     Index("invoices_customer_period_idx", "customer_id", "period_start"),
 )
+
+# API keys (billing_common/api_key_store.py): only their hashes.
+api_keys = api_keys_table(metadata)

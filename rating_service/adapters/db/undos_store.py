@@ -9,26 +9,25 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from rating_service.adapters.db.rows import (
-    Store,
-    UndoRow,
-)
+from rating_service.adapters.db.rows import NEW_UNDO, UNDO, Store
 from rating_service.adapters.db.tables import (
     undo_refunds,
 )
+from rating_service.app.records import NewUndo, UndoRow
 from rating_service.domain.status import UndoStatus
 
 
 class UndoStore(Store):
-    async def insert_undos(self, rows: Sequence[dict[str, Any]]) -> list[int]:
-        if not rows:
+    async def insert_undos(self, undos: Sequence[NewUndo]) -> list[int]:
+        """Record refunds owed; their ids, in order."""
+        if not undos:
             return []
         result = await self.conn.execute(
             undo_refunds.insert().returning(undo_refunds.c.id, undo_refunds.c.ledger_request_id),
-            list(rows),
+            [NEW_UNDO.dump(u) for u in undos],
         )
         by_request = {r.ledger_request_id: r.id for r in result}
-        return [by_request[r["ledger_request_id"]] for r in rows]
+        return [by_request[u.ledger_request_id] for u in undos]
 
     async def due_undos(self, now: datetime, limit: int) -> list[UndoRow]:
         rows = await self.conn.execute(
@@ -37,7 +36,7 @@ class UndoStore(Store):
             .order_by(undo_refunds.c.id)
             .limit(limit)
         )
-        return [UndoRow(**r._mapping) for r in rows]
+        return [UNDO.load(r) for r in rows]
 
     async def pending_undos(self) -> int:
         query = (

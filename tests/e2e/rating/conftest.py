@@ -21,10 +21,11 @@ from ledger_service.adapters.db import tables as ledger_tables
 from rating_service import main as rating_main
 from rating_service.adapters.ledger_client import LedgerClient
 from rating_service.config import RatingSettings
-from tests.support.channels import open_channel
+from tests.support.channels import admin_key_file, open_channel
 from tests.support.ledger import balance, make_grant, make_wallet
 from tests.support.proxy import TcpProxy
 from tests.support.rating import Setup, setup_customer
+from tests.support.tls import rating_settings
 
 BOOKINGS = (lpb.ENTRY_TYPE_DEBIT, lpb.ENTRY_TYPE_REFUND)
 
@@ -159,12 +160,15 @@ async def rating(
     host, port = ledger_server.target.rsplit(":", 1)
     proxy = await TcpProxy(host, int(port)).start()
     settings = RatingSettings(
+        admin_key_file=admin_key_file(),
+        ledger_api_key_file=admin_key_file(),
         database_url=uri,
         listen="127.0.0.1:0",
         migrate=False,
         pool_size=5,
         forward=False,
         ledger_target=proxy.target,
+        **rating_settings(),
     )
     built = await rating_main.build(settings, clock)
     assert isinstance(built.ledger, LedgerClient)

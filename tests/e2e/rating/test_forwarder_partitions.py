@@ -15,12 +15,14 @@ from billing.rating.v1 import rating_pb2 as pb
 from rating_service import main as rating_main
 from rating_service.app.forwarder import Forwarder, ForwarderPolicy, partition_of
 from rating_service.config import RatingSettings
+from tests.support.channels import admin_key_file
 from tests.support.rating import (
     event,
     ingest,
     rows,
 )
 from tests.support.servers import START
+from tests.support.tls import rating_settings
 
 T = START + timedelta(hours=1)
 BOUND_S = 60  # a bound on each wait, never a sleep: the conditions below end it
@@ -102,12 +104,15 @@ async def test_two_forwarders_on_one_database_send_each_charge_once(rating) -> N
     # A second rating process on the same database (its own pool), the same ledger.
     other = await rating_main.build(
         RatingSettings(
+            admin_key_file=admin_key_file(),
+            ledger_api_key_file=admin_key_file(),
             database_url=rating.uri,
             listen="127.0.0.1:0",
             migrate=False,
             pool_size=5,
             forward=False,
             ledger_target=rating.ledger.proxy.target,
+            **rating_settings(),
         ),
         rating.clock,
     )
@@ -140,12 +145,15 @@ async def test_when_the_leading_forwarder_stops_a_waiting_one_takes_over(rating)
     rating.clock.set(T)
     other = await rating_main.build(
         RatingSettings(
+            admin_key_file=admin_key_file(),
+            ledger_api_key_file=admin_key_file(),
             database_url=rating.uri,
             listen="127.0.0.1:0",
             migrate=False,
             pool_size=5,
             forward=False,
             ledger_target=rating.ledger.proxy.target,
+            **rating_settings(),
         ),
         rating.clock,
     )

@@ -45,7 +45,8 @@ async def test_a_batch_does_not_wait_for_another_customers_open_batch(rating) ->
     b = await rating.setup_customer(start=START)
     rating.clock.set(T)
     app = rating.rating.app.context
-    async with app.engine.connect() as conn:
+    engine = rating.rating.engine
+    async with engine.connect() as conn:
         held = await conn.begin()
         # Customer A's batch is accepted (aggregates locked, charges written) and left open.
         outcomes, _ = await accept(
@@ -63,11 +64,11 @@ async def test_a_batch_does_not_wait_for_another_customers_open_batch(rating) ->
         # A second batch of customer A waits for the first (same aggregate) ...
         same = asyncio.create_task(ingest(rating.stub, [event(a.customer_id, T, "a-2", units="4")]))
         for _ in range(BOUND_S * 100):
-            if await waiting_on_a_lock(app.engine) or same.done():
+            if await waiting_on_a_lock(engine) or same.done():
                 break
             await asyncio.sleep(0.01)
         assert not same.done()
-        assert await waiting_on_a_lock(app.engine) == 1
+        assert await waiting_on_a_lock(engine) == 1
         await held.commit()
     # ... and then prices from the aggregate the first one left (3 units, then 4 more).
     second = await asyncio.wait_for(same, BOUND_S)

@@ -179,7 +179,7 @@ async def test_overage_is_asked_with_the_ledgers_now_and_outside_invoice_locks(r
     rating.clock.set(T)
     await ingest(rating.stub, [event(s.customer_id, T, "e1", units="4")])
     await rating.drain()
-    async with rating.rating.app.context.engine.begin() as conn:
+    async with rating.rating.engine.begin() as conn:
         await conn.execute(text("update charges set overage = amount"))
     # The debit of 2 went to overage; a grant of 0.5 settles part of it: 1.5 stays owed.
     await rating.ledger.grant(s.wallet_id, "0.5")
@@ -189,7 +189,7 @@ async def test_overage_is_asked_with_the_ledgers_now_and_outside_invoice_locks(r
 
     async def outstanding(wallet_id, as_of):  # type: ignore[no-untyped-def]
         # Would fail if a transaction held the invoice row (CloseBillingPeriod: FOR UPDATE).
-        async with rating.rating.app.context.engine.begin() as conn:
+        async with rating.rating.engine.begin() as conn:
             locked = await conn.execute(text("select id from invoices for update nowait"))
             free = bool(locked.all())
         calls.append((as_of, free))

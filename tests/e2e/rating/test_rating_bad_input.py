@@ -35,9 +35,10 @@ from ledger_service.config import LedgerSettings
 from rating_service import main as rating_main
 from rating_service.adapters.db import tables
 from rating_service.config import RatingSettings
-from tests.support.channels import open_channel
+from tests.support.channels import admin_key_file, open_channel
 from tests.support.ledger import make_wallet
 from tests.support.rating import Setup, event, rid, setup_customer
+from tests.support.tls import rating_settings, server_settings
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 NOW = START + timedelta(days=1)
@@ -63,23 +64,28 @@ async def world(
     clock = FakeClock(START)  # one time for both services
     ledger = await ledger_main.build(
         LedgerSettings(
+            admin_key_file=admin_key_file(),
             database_url=await new_database("ledger", ledger_template),
             listen="127.0.0.1:0",
             migrate=False,
             pool_size=5,
             sweep_interval_s=0,
+            **server_settings(),
         ),
         clock,
     )
     ledger_target = f"127.0.0.1:{await ledger.server.start()}"
     ledger_channel = open_channel(ledger_target)
     settings = RatingSettings(
+        admin_key_file=admin_key_file(),
+        ledger_api_key_file=admin_key_file(),
         database_url=await new_database("rating", rating_template),
         listen="127.0.0.1:0",
         migrate=False,
         pool_size=5,
         forward=False,
         ledger_target=ledger_target,
+        **rating_settings(),
     )
     built = await rating_main.build(settings, clock)
     port = await built.server.start()

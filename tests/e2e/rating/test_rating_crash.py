@@ -24,7 +24,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from billing_common.process import ServiceProcess, start_service
-from tests.support.channels import open_channel
+from tests.support.channels import admin_key_file, open_channel
 from tests.support.ledger import make_grant, make_wallet
 from tests.support.rating import event, rid, setup_customer
 
@@ -44,6 +44,7 @@ def free_port() -> int:
 async def start_ledger(uri: str, port: int) -> ServiceProcess:
     env = {
         "LEDGER_DATABASE_URL": uri,
+        "LEDGER_ADMIN_KEY_FILE": str(admin_key_file()),
         "LEDGER_LISTEN": f"127.0.0.1:{port}",
         "LEDGER_MIGRATE": "false",
         "LEDGER_SWEEP_INTERVAL_S": "0",
@@ -54,6 +55,8 @@ async def start_ledger(uri: str, port: int) -> ServiceProcess:
 async def start_rating(uri: str, ledger_port: int) -> ServiceProcess:
     env = {
         "RATING_DATABASE_URL": uri,
+        "RATING_ADMIN_KEY_FILE": str(admin_key_file()),
+        "RATING_LEDGER_API_KEY_FILE": str(admin_key_file()),
         "RATING_LISTEN": "127.0.0.1:0",
         "RATING_MIGRATE": "false",
         "RATING_LEDGER_TARGET": f"127.0.0.1:{ledger_port}",

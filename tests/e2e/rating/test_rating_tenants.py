@@ -1,8 +1,8 @@
-"""Tenant isolation in the rating service, over gRPC on the real servicer (wired to the real
-ledger). A caller bound to some customers (the test-only `x-test-principal` header, see
-tests/support/principals.py, until API keys bind it) gets, for another customer, exactly the
-answer it gets for a customer that does not exist: same code, reason, fields and message (the id
-aside), or the same empty result, and writes nothing."""
+"""Tenant isolation in the rating service, over gRPC on the real server (wired to the real
+ledger) with real API keys. A caller bound to some customers (a key with customer_ids and every
+scope) gets, for another customer, exactly the answer it gets for a customer that does not
+exist: same code, reason, fields and message (the id aside), or the same empty result, and
+writes nothing."""
 
 from __future__ import annotations
 
@@ -17,21 +17,24 @@ from billing.rating.v1 import rating_pb2 as pb
 from billing.rating.v1 import rating_pb2_grpc
 from google.protobuf.message import Message
 
+from billing_common import api_keys
 from billing_common.protoconv import timestamp
 from tests.e2e.test_ledger_bad_input import rich_error
-from tests.support.principals import PrincipalServer, as_tenant
+from tests.support.channels import admin_key, open_channel
+from tests.support.principals import tenant_channel
 from tests.support.rating import event, ingest, rid, rows
 from tests.support.servers import START
 
 T = START + timedelta(hours=1)
-TENANT_ACTOR = "key:tenant"
+# The session's admin key (the fixtures' calls), as recorded on what it writes.
+ADMIN = f"key:{api_keys.key_id_of(admin_key())}"
 
 
 @dataclass
 class World:
     rating: Any  # tests/e2e/rating/conftest.py RunningRating
-    tenant: rating_pb2_grpc.RatingServiceStub  # the same servicer, calls bound to `own`
-    metadata: tuple[tuple[str, str]]
+    tenant: rating_pb2_grpc.RatingServiceStub  # a key bound to `own`
+    actor: str  # the tenant key's, as recorded
     own: str
     foreign: str
     meter_id: str
@@ -65,13 +68,15 @@ async def world(rating: Any) -> AsyncIterator[World]:
             pb.GetInvoiceRequest(customer_id=foreign.customer_id, period_time=timestamp(T))
         )
     ).invoice
-    bound = PrincipalServer.for_rating(rating.rating.servicer)
+    target = rating.rating.server.listen_target
+    admin = open_channel(target)
+    actor, bound = await tenant_channel(admin, target, [own.customer_id])
     try:
-        tenant = rating_pb2_grpc.RatingServiceStub(await bound.start())
+        tenant = rating_pb2_grpc.RatingServiceStub(bound)
         yield World(
             rating,
             tenant,
-            as_tenant(TENANT_ACTOR, [own.customer_id]),
+            actor,
             own.customer_id,
             foreign.customer_id,
             foreign.meter.meter_id,
@@ -81,13 +86,14 @@ async def world(rating: Any) -> AsyncIterator[World]:
             foreign.wallet_id,
         )
     finally:
-        await bound.stop()
+        await bound.close()
+        await admin.close()
 
 
 async def answer(world: World, method: str, request: Message, target: str) -> tuple[Any, ...]:
     """The call's answer as the tenant, with `target` (the id asked about) written as <id>."""
     try:
-        response = await getattr(world.tenant, method)(request, metadata=world.metadata)
+        response = await getattr(world.tenant, method)(request)
     except grpc.aio.AioRpcError as exc:
         err = rich_error(exc)
         return (err.code, err.reason, err.domain, err.fields, err.message.replace(target, "<id>"))
@@ -193,9 +199,7 @@ async def test_foreign_events_of_a_batch_are_refused_one_by_one_and_write_nothin
         event(missing, T, "nobody-1", units="2"),
     ]
     results = (
-        await world.tenant.IngestEvents(
-            pb.IngestEventsRequest(request_id=rid(), events=events), metadata=world.metadata
-        )
+        await world.tenant.IngestEvents(pb.IngestEventsRequest(request_id=rid(), events=events))
     ).results
     own, foreign, absent = results
     assert own.status == pb.EVENT_STATUS_ACCEPTED
@@ -248,7 +252,6 @@ async def test_assigning_a_plan_with_another_customers_wallet_is_wallet_not_foun
 async def test_catalogue_rows_and_closed_invoices_record_who_wrote_them(
     world: World, rating: Any
 ) -> None:
-    meta = world.metadata
     meter = (
         await world.tenant.CreateMeter(
             pb.CreateMeterRequest(
@@ -257,7 +260,6 @@ async def test_catalogue_rows_and_closed_invoices_record_who_wrote_them(
                 event_type="api.call",
                 aggregation=pb.AGGREGATION_COUNT,
             ),
-            metadata=meta,
         )
     ).meter
     price = (
@@ -270,7 +272,6 @@ async def test_catalogue_rows_and_closed_invoices_record_who_wrote_them(
                 model=pb.PRICING_MODEL_PER_UNIT,
                 unit_price="1",
             ),
-            metadata=meta,
         )
     ).price
     plan = (
@@ -283,7 +284,6 @@ async def test_catalogue_rows_and_closed_invoices_record_who_wrote_them(
                 unit="CREDITS",
                 prices=[pb.PlanPrice(price_id=price.price_id)],
             ),
-            metadata=meta,
         )
     ).plan
     rating.clock.set(START + timedelta(days=40))
@@ -292,7 +292,6 @@ async def test_catalogue_rows_and_closed_invoices_record_who_wrote_them(
             pb.CloseBillingPeriodRequest(
                 request_id=rid(), customer_id=world.own, period_time=timestamp(START)
             ),
-            metadata=meta,
         )
     ).invoice
     recorded = {
@@ -304,17 +303,17 @@ async def test_catalogue_rows_and_closed_invoices_record_who_wrote_them(
         "invoice": await rows(
             rating, f"SELECT closed_by FROM invoices WHERE id = '{closed.invoice_id}'"
         ),
-        # Made by the unscoped setup (authentication off): "anonymous".
+        # Made by the fixtures, with the admin key.
         "assignment": await rows(
             rating, f"SELECT created_by FROM assignments WHERE customer_id = '{world.own}'"
         ),
     }
     assert recorded == {
-        "meter": [(TENANT_ACTOR,)],
-        "price": [(TENANT_ACTOR,)],
-        "plan": [(TENANT_ACTOR,)],
-        "invoice": [(TENANT_ACTOR,)],
-        "assignment": [("anonymous",)],
+        "meter": [(world.actor,)],
+        "price": [(world.actor,)],
+        "plan": [(world.actor,)],
+        "invoice": [(world.actor,)],
+        "assignment": [(ADMIN,)],
     }
 
 

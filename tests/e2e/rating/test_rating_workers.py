@@ -18,7 +18,7 @@ from billing.rating.v1 import rating_pb2 as pb
 from billing.rating.v1 import rating_pb2_grpc
 
 from billing_common.process import ServiceProcess, start_service
-from tests.support.channels import open_channel
+from tests.support.channels import admin_key_file, open_channel
 from tests.support.ledger import make_grant, make_wallet
 from tests.support.rating import event, rid, setup_customer
 
@@ -35,6 +35,7 @@ pytestmark = pytest.mark.skipif(
 async def _start_ledger(uri: str) -> ServiceProcess:
     env = {
         "LEDGER_DATABASE_URL": uri,
+        "LEDGER_ADMIN_KEY_FILE": str(admin_key_file()),
         "LEDGER_LISTEN": "127.0.0.1:0",
         "LEDGER_MIGRATE": "false",
         "LEDGER_SWEEP_INTERVAL_S": "0",
@@ -45,6 +46,8 @@ async def _start_ledger(uri: str) -> ServiceProcess:
 async def _start_rating(uri: str, ledger_target: str) -> ServiceProcess:
     env = {
         "RATING_DATABASE_URL": uri,
+        "RATING_ADMIN_KEY_FILE": str(admin_key_file()),
+        "RATING_LEDGER_API_KEY_FILE": str(admin_key_file()),
         "RATING_LISTEN": "127.0.0.1:0",
         "RATING_MIGRATE": "false",
         "RATING_LEDGER_TARGET": ledger_target,

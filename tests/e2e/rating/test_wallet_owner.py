@@ -91,7 +91,7 @@ async def test_the_rating_service_states_the_customer_on_every_debit(rating) -> 
     with the reason, and the period closes with it shown as failed."""
     a = await rating.setup_customer(start=START)
     await rating.ledger.grant(a.wallet_id, "100")
-    async with rating.rating.app.context.engine.begin() as conn:
+    async with rating.rating.engine.begin() as conn:
         await conn.execute(
             text(
                 "insert into assignments (id, customer_id, plan_id, wallet_id, start_time, "

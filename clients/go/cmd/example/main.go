@@ -3,7 +3,12 @@
 // the balance and prints stable key=value lines that the interop test checks. With -rating it also
 // creates a meter in the rating service and reads it back.
 //
-//	go run ./cmd/example -addr 127.0.0.1:50051 -rating 127.0.0.1:50052
+// The services serve TLS: -ca-file (env BILLING_CA_FILE) is the CA that signed their
+// certificates (a development deployment's is .data/tls/ca.pem; empty: the system's roots), and
+// -api-key (env BILLING_API_KEY) is sent as "authorization: Bearer <key>" on every call.
+// -plaintext is only for servers started with their development switch.
+//
+//	go run ./cmd/example -addr 127.0.0.1:50051 -rating 127.0.0.1:50052 -ca-file .data/tls/ca.pem
 package main
 
 import (
@@ -17,6 +22,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	ledgerv1 "github.com/billing-backend/billing/clients/go/gen/billing/ledger/v1"
@@ -28,6 +34,9 @@ func main() {
 	ratingAddr := flag.String("rating", "", "rating service address, host:port (optional)")
 	customer := flag.String("customer", "", "customer id (default: a random one, so reruns do not collide)")
 	timeout := flag.Duration("timeout", 10*time.Second, "deadline of each call")
+	flag.StringVar(&transport.caFile, "ca-file", os.Getenv("BILLING_CA_FILE"), "CA certificate (PEM) the servers' certificates are checked against; empty: the system's roots")
+	flag.StringVar(&transport.apiKey, "api-key", os.Getenv("BILLING_API_KEY"), "API key sent as a bearer token on every call")
+	flag.BoolVar(&transport.plaintext, "plaintext", os.Getenv("BILLING_PLAINTEXT") == "true", "connect without TLS (development servers only)")
 	flag.Parse()
 	if err := run(os.Stdout, *addr, *customer, *timeout); err != nil {
 		fmt.Fprintln(os.Stderr, "example:", err)
@@ -41,9 +50,46 @@ func main() {
 	}
 }
 
+// How the example connects: TLS trusting caFile, the API key on every call.
+var transport struct {
+	caFile    string
+	apiKey    string
+	plaintext bool
+}
+
+// bearer sends the API key as "authorization: Bearer <key>", over TLS only.
+type bearer string
+
+func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + string(b)}, nil
+}
+
+func (b bearer) RequireTransportSecurity() bool { return true }
+
+// dial opens a client connection to addr with the transport flags.
+func dial(addr string) (*grpc.ClientConn, error) {
+	var opts []grpc.DialOption
+	switch {
+	case transport.plaintext:
+		opts = append(opts, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	case transport.caFile != "":
+		creds, err := credentials.NewClientTLSFromFile(transport.caFile, "")
+		if err != nil {
+			return nil, fmt.Errorf("CA file %s: %w", transport.caFile, err)
+		}
+		opts = append(opts, grpc.WithTransportCredentials(creds))
+	default:
+		opts = append(opts, grpc.WithTransportCredentials(credentials.NewClientTLSFromCert(nil, "")))
+	}
+	if transport.apiKey != "" {
+		opts = append(opts, grpc.WithPerRPCCredentials(bearer(transport.apiKey)))
+	}
+	return grpc.NewClient(addr, opts...)
+}
+
 // runRating creates a meter in the rating service and reads it back.
 func runRating(out io.Writer, addr string, timeout time.Duration) error {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := dial(addr)
 	if err != nil {
 		return fmt.Errorf("connect %s: %w", addr, err)
 	}
@@ -73,7 +119,7 @@ func runRating(out io.Writer, addr string, timeout time.Duration) error {
 }
 
 func run(out io.Writer, addr, customer string, timeout time.Duration) error {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := dial(addr)
 	if err != nil {
 		return fmt.Errorf("connect %s: %w", addr, err)
 	}

@@ -1,7 +1,7 @@
 """An async, typed Python client for the billing services, over the generated stubs in
 gen/python (`billing.ledger.v1`, `billing.rating.v1`).
 
-    async with grpc.aio.insecure_channel("127.0.0.1:50051") as channel:
+    async with open_channel("127.0.0.1:50051", ca_file=".data/tls/ca.pem", api_key=key) as channel:
         ledger = LedgerClient(channel, timeout_s=5)
         wallet = await ledger.create_wallet("acme", "CREDITS")
         await ledger.create_grant(wallet.wallet_id, Decimal("100"))
@@ -13,6 +13,7 @@ UNAVAILABLE with the same request (so the same request_id) under a bounded `Retr
 """
 
 from billing_client._call import DEFAULT_TIMEOUT_S, ServiceClient
+from billing_client._channel import open_channel
 from billing_client._errors import (
     AlreadyExists,
     BillingClientError,
@@ -48,6 +49,7 @@ __all__ = [
     "Unavailable",
     "from_wire",
     "new_request_id",
+    "open_channel",
     "parse_amount",
     "to_wire",
 ]

@@ -5,15 +5,15 @@ new price is a new version, a new plan a new assignment) and `closed_by` on invo
 of the call ("key:<id>", "cert:<cn>", "anonymous"). Rows written before this revision keep ""
 (not recorded).
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,61 @@
+"""The scope each ledger RPC needs (billing_common/auth.py refuses a call without it). Every
+method of the service is listed (a unit test checks): a method missing here is refused to all.
+ListWallets without a customer_id lists every customer's wallets: the servicer asks for admin
+on top of read for that."""
+
+from __future__ import annotations
+
+from billing.ledger.v1 import ledger_pb2
+
+from billing_common import api_key_service, auth
+from billing_common.principal import ADMIN, READ, WEBHOOKS, WRITE
+
+LEDGER_SCOPES = {
+    "CreateWallet": WRITE,
+    "GetWallet": READ,
+    "ListWallets": READ,
+    "CreateGrant": WRITE,
+    "GetGrant": READ,
+    "ListGrants": READ,
+    "VoidGrant": WRITE,
+    "Debit": WRITE,
+    "DebitBatch": WRITE,
+    "RefundDebit": WRITE,
+    "GetBalance": READ,
+    "ListEntries": READ,
+    # Books every due write-off now: an operator's command.
+    "RunExpiry": ADMIN,
+    "VerifyWallet": READ,
+    "CreateHold": WRITE,
+    "CaptureHold": WRITE,
+    "ReleaseHold": WRITE,
+    "GetHold": READ,
+    "WatchWalletEvents": READ,
+    "SetTopUpRule": WRITE,
+    "ListTopUps": READ,
+    "ConfirmTopUp": WRITE,
+    "FailTopUp": WRITE,
+    "SetAlertRules": WRITE,
+    "ListAlertRules": READ,
+    "CreateAllotmentSchedule": WRITE,
+    "ListAllotmentSchedules": READ,
+    "EndAllotmentSchedule": WRITE,
+    "CreateWebhookEndpoint": WEBHOOKS,
+    "ListWebhookEndpoints": WEBHOOKS,
+    "DeleteWebhookEndpoint": WEBHOOKS,
+    "ListWebhookDeliveries": WEBHOOKS,
+}
+
+SERVICE = ledger_pb2.DESCRIPTOR.services_by_name["LedgerService"]
+
+# What the rating service's credential for the ledger holds: its ledger client debits
+# (DebitBatch), refunds (RefundDebit) and reads grants, balances, top-ups and wallets.
+RATING_CLIENT_SCOPES = (READ, WRITE)
+
+
+def method_scopes() -> dict[str, str]:
+    """Every method the ledger server serves (key management included) -> its scope."""
+    return {
+        **auth.method_scopes(SERVICE.full_name, LEDGER_SCOPES),
+        **auth.method_scopes(api_key_service.SERVICE.full_name, api_key_service.SCOPES),
+    }
