@@ -148,6 +148,7 @@ ENTRY_COLUMNS = [
     "Booked",
     "Feature",
     "Description",
+    "By",
 ]
 
 
@@ -163,6 +164,7 @@ def entry_rows(items: list[pb.Entry]) -> list[list[object]]:
             when(e, "book_time"),
             e.feature,
             e.description,
+            e.actor,  # who wrote it ("system": expiry, allotments, automatic top-ups)
         ]
         for e in items
     ]

@@ -10,6 +10,19 @@ from ledger_service.domain.model import EntryType, GrantKind, GrantState, Overag
 
 
 @dataclass(frozen=True, slots=True)
+class Caller:
+    """Who a use case runs for: the actor recorded on what it writes ("key:<id>", "cert:<cn>",
+    "system", ...) and the customers whose wallets it may see and change (None: every one). The
+    gRPC handler builds it from the call's principal; the service's own work runs as SYSTEM."""
+
+    actor: str
+    customers: frozenset[str] | None = None
+
+
+SYSTEM = Caller("system")
+
+
+@dataclass(frozen=True, slots=True)
 class Idem:
     """Idempotency: the caller's request_id and the fingerprint of the request's content."""
 

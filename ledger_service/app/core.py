@@ -26,7 +26,7 @@ from ledger_service.app.ports import (
     UnitOfWork,
     new_id,
 )
-from ledger_service.domain import allotments, automation, ledger
+from ledger_service.domain import allotments, automation, ledger, tenancy
 from ledger_service.domain.errors import (
     GrantAlreadyEnded,
     GrantAlreadyVoided,
@@ -125,12 +125,21 @@ class LedgerCore:
         booked_metrics.count_committed(booked)  # only what committed
         return result
 
-    async def once(self, idem: cmd.Idem, work: Callable[[LedgerStore], Awaitable[bytes]]) -> bytes:
+    async def once(
+        self,
+        idem: cmd.Idem,
+        work: Callable[[LedgerStore], Awaitable[bytes]],
+        visible: Callable[[LedgerStore], Awaitable[object]] | None = None,
+    ) -> bytes:
         """A write idempotent by request_id: claim the id, do the work, store the encoded response
-        with it, all in one transaction; a replay returns the stored response instead."""
+        with it, all in one transaction; a replay returns the stored response instead, once
+        `visible` (the caller's tenant check of the write's target) has passed: a stored
+        response is the wallet's data too."""
 
         async def once(repo: LedgerStore) -> bytes:
             if (replay := await self._claim_one(repo, idem)) is not None:
+                if visible is not None:
+                    await visible(repo)
                 return replay
             payload = await work(repo)
             await repo.store_responses({idem.request_id: payload})
@@ -139,7 +148,10 @@ class LedgerCore:
         return await self.write(once)
 
     async def once_with_secret(
-        self, idem: cmd.Idem, work: Callable[[LedgerStore], Awaitable[tuple[bytes, str]]]
+        self,
+        idem: cmd.Idem,
+        work: Callable[[LedgerStore], Awaitable[tuple[bytes, str]]],
+        visible: Callable[[LedgerStore], Awaitable[object]] | None = None,
     ) -> tuple[bytes, str | None]:
         """As `once`, for a response that shows a secret once: the work returns the response to
         store (without the secret) and the secret; a replay returns the stored response and None,
@@ -147,6 +159,8 @@ class LedgerCore:
 
         async def once(repo: LedgerStore) -> tuple[bytes, str | None]:
             if (replay := await self._claim_one(repo, idem)) is not None:
+                if visible is not None:
+                    await visible(repo)
                 return replay, None
             payload, secret = await work(repo)
             await repo.store_responses({idem.request_id: payload})
@@ -176,14 +190,23 @@ class LedgerCore:
         (`ledger.write_time`, applied per wallet when it is saved)."""
         return self.clock.now()
 
-    async def _locked(self, repo: LedgerStore, wallet_id: str) -> Locked:
+    async def _locked(
+        self,
+        repo: LedgerStore,
+        wallet_id: str,
+        customers: tenancy.Customers,
+        missing: BillingError | None = None,
+    ) -> Locked:
         """Lock and load a wallet and take the write's time, then book the allotment grants due
         (every write first catches up, so usage right after a period boundary finds the new
-        period's credits)."""
+        period's credits). A wallet of a customer outside `customers` raises `missing` (default:
+        WALLET_NOT_FOUND), exactly as a wallet that does not exist, before anything is written."""
         states, now = await repo.lock_states([wallet_id], self._time_under_lock)
+        missing = missing or WalletNotFound(f"wallet {wallet_id!r} does not exist")
         if wallet_id not in states:
-            raise WalletNotFound(f"wallet {wallet_id!r} does not exist")
+            raise missing
         loaded = states[wallet_id]
+        tenancy.check(customers, loaded.wallet.customer_id, missing)
         return Locked(loaded, allotments.catch_up(loaded, now, new_id), now)
 
     async def _commit(
@@ -193,28 +216,63 @@ class LedgerCore:
         outcome: ledger.Outcome,
         request_id: str,
         now: datetime,
+        actor: str,
     ) -> list[StoredEntry]:
-        """Run automation after the operation, then persist entries, state changes and events."""
+        """Run automation after the operation, then persist entries, state changes and events.
+        The operation's own entries are `actor`'s; the allotments caught up before it and what
+        automation books after it are the system's."""
         before = locked.loaded
         wallet_id = before.wallet.id
+        first = len(locked.caught_up.entries)
+        last = first + len(outcome.entries)
         outcome = automation.then_automate(locked.caught_up.then(outcome), now, new_id)
         book = ledger.write_time(now, [before.book_time])
-        stored = [StoredEntry(new_id(), wallet_id, book, request_id, e) for e in outcome.entries]
+        stored = [
+            StoredEntry(
+                new_id(),
+                wallet_id,
+                book,
+                request_id,
+                e,
+                actor if first <= n < last else cmd.SYSTEM.actor,
+            )
+            for n, e in enumerate(outcome.entries)
+        ]
         booked_metrics.observe(outcome.entries, outcome.events)
         await repo.save(
             {wallet_id: before},
             {wallet_id: outcome.state},
-            [(s.id, wallet_id, request_id, s.entry) for s in stored],
+            [(s.id, wallet_id, request_id, s.actor, s.entry) for s in stored],
             now,
             [(new_id(), wallet_id, e) for e in outcome.events],
         )
         return stored
 
-    async def get_wallet(self, wallet_id: str) -> tuple[Wallet, Decimal]:
-        found = await self.read(lambda repo: repo.get_wallet(wallet_id))
+    async def get_wallet(
+        self, wallet_id: str, customers: tenancy.Customers
+    ) -> tuple[Wallet, Decimal]:
+        return await self.read(lambda repo: self._visible_wallet(repo, wallet_id, customers))
+
+    @staticmethod
+    async def _visible_wallet(
+        repo: LedgerStore, wallet_id: str, customers: tenancy.Customers
+    ) -> tuple[Wallet, Decimal]:
+        """A wallet the caller may see (WALLET_NOT_FOUND for one it may not, as for none)."""
+        found = await repo.get_wallet(wallet_id)
+        missing = WalletNotFound(f"wallet {wallet_id!r} does not exist")
         if found is None:
-            raise WalletNotFound(f"wallet {wallet_id!r} does not exist")
+            raise missing
+        tenancy.check(customers, found[0].customer_id, missing)
         return found
+
+    async def _check_owner(
+        self, repo: LedgerStore, wallet_id: str, customers: tenancy.Customers, missing: BillingError
+    ) -> None:
+        """Raise `missing` when the caller may not see the wallet `wallet_id` (it exists: the
+        thing that names it was found)."""
+        if customers is not None:
+            owner = (await repo.wallet_owners([wallet_id])).get(wallet_id, "")
+            tenancy.check(customers, owner, missing)
 
     async def apply_group(self, group: Sequence[ops.Operation]) -> list[bytes | BillingError]:
         """Apply operations of any wallets in one transaction (app/group.py); each succeeds or

@@ -5,6 +5,11 @@ unit (app/pipeline.py; the operations themselves: app/operations.py).
   then take the time -> book the allotments due -> apply each operation to the state the earlier
   ones left -> save everything in one statement, each response beside its request id.
 
+An operation whose caller may not see its wallet's customer is refused under the lock, before
+anything of it is applied, with the error of a target that does not exist (domain/tenancy.py).
+Entries carry who wrote them: the operation's caller, or "system" for the allotments and
+automatic top-ups booked around it.
+
 Each operation succeeds or fails on its own; a refused one writes nothing and its request id is
 released. A request id repeated in the group gets the first occurrence's result
 (REQUEST_ID_CONFLICT when the content differs).
@@ -20,7 +25,7 @@ from ledger_service.app import booked as booked_metrics
 from ledger_service.app import commands as cmd
 from ledger_service.app import operations as ops
 from ledger_service.app.ports import Claim, LedgerStore, StoredEntry, new_id
-from ledger_service.domain import allotments, automation, ledger
+from ledger_service.domain import allotments, automation, ledger, tenancy
 from ledger_service.domain.errors import (
     GrantAlreadyEnded,
     GrantAlreadyVoided,
@@ -41,8 +46,9 @@ RAISES = (
 )
 
 Outcome = bytes | BillingError
-Booked = tuple[str, str, str, Entry]  # entry id, wallet id, request id, entry
+Booked = tuple[str, str, str, str, Entry]  # entry id, wallet id, request id, actor, entry
 Event = tuple[str, str, WalletEvent]  # event id, wallet id, event
+SYSTEM = cmd.SYSTEM.actor
 
 
 def check_replay(claim: Claim, idem: cmd.Idem) -> bytes:
@@ -87,13 +93,14 @@ class GroupCommit:
         for wallet_id, loaded in before.items():
             caught_up = allotments.catch_up(loaded, now, new_id)
             states[wallet_id] = caught_up.state
-            booked += [(new_id(), wallet_id, "", e) for e in caught_up.entries]
+            booked += [(new_id(), wallet_id, "", SYSTEM, e) for e in caught_up.entries]
             events += [(new_id(), wallet_id, e) for e in caught_up.events]
         payloads: dict[int, bytes] = {}
         for i, op, wallet_id in located:
             try:
                 state = await self._loaded(store, op, wallet_id, states, before)
                 outcome = op.apply(state, now)
+                own_count = len(outcome.entries)
             except Unavailable:
                 raise  # the transaction is gone: every operation in it fails alike
             except BillingError as exc:
@@ -105,14 +112,22 @@ class GroupCommit:
             events += [(new_id(), wallet_id, e) for e in outcome.events]
             book = ledger.write_time(now, [before[wallet_id].book_time])
             own = [
-                StoredEntry(new_id(), wallet_id, book, op.idem.request_id, e)
-                for e in outcome.entries
+                # What automation booked after the operation (a top-up) is the system's.
+                StoredEntry(
+                    new_id(),
+                    wallet_id,
+                    book,
+                    op.idem.request_id,
+                    e,
+                    op.caller.actor if n < own_count else SYSTEM,
+                )
+                for n, e in enumerate(outcome.entries)
             ]
-            booked += [(s.id, wallet_id, s.request_id, s.entry) for s in own]
+            booked += [(s.id, wallet_id, s.request_id, s.actor, s.entry) for s in own]
             payloads[i] = op.encode(outcome.state, own, now)
         changed = {w: s for w, s in states.items() if s is not before[w]}
         booked_metrics.observe(
-            [b[3] for b in booked], [e for _, _, e in events], refused=out.values()
+            [b[4] for b in booked], [e for _, _, e in events], refused=out.values()
         )
         await store.save(
             {w: before[w] for w in changed},
@@ -145,6 +160,11 @@ class GroupCommit:
                 if not claim.claimed:
                     self.stored_before[op.idem.request_id] = claim
                     out[i] = check_replay(claim, op.idem)
+                    if op.caller.customers is not None:
+                        # A stored response is the wallet's data too.
+                        wallet_id = await op.locate(store)
+                        owner = (await store.wallet_owners([wallet_id])).get(wallet_id, "")
+                        tenancy.check(op.caller.customers, owner, op.missing())
                     await op.check_replay(store)
                     continue
                 located.append((i, op, await op.locate(store)))
@@ -169,6 +189,8 @@ class GroupCommit:
         state = states.get(wallet_id)
         if state is None:
             raise WalletNotFound(f"wallet {wallet_id!r} does not exist")
+        # Before the operation loads or applies anything: a foreign wallet is not there.
+        tenancy.check(op.caller.customers, state.wallet.customer_id, op.missing())
         change = await op.load(store, state)
         if change is not None:
             before[wallet_id] = change(before[wallet_id])

@@ -8,13 +8,14 @@ from decimal import Decimal
 import structlog
 
 from ledger_service.app import booked as booked_metrics
+from ledger_service.app.commands import SYSTEM
 from ledger_service.app.core import LedgerCore
 from ledger_service.app.ports import (
     LedgerStore,
     StoredEntry,
     new_id,
 )
-from ledger_service.domain import allotments, automation, ledger
+from ledger_service.domain import allotments, automation, ledger, tenancy
 from ledger_service.domain import expiry as expiry_rules
 from ledger_service.domain import holds as hold_rules
 from ledger_service.domain.errors import (
@@ -63,11 +64,14 @@ class VerifyReport:
 class Maintenance(LedgerCore):
     # -- expiry and verification ------------------------------------------------------------
 
-    async def run_expiry(self, wallet_id: str = "") -> list[StoredEntry]:
+    async def run_expiry(
+        self, wallet_id: str = "", customers: tenancy.Customers = None
+    ) -> list[StoredEntry]:
         """Book due write-offs and overage settlements, a bounded number of wallets per
-        transaction, until none is due."""
+        transaction, until none is due. The entries are the system's (time did it, whoever asked
+        for the sweep); a caller bound to some customers is shown only their wallets' entries."""
         if wallet_id:
-            await self.get_wallet(wallet_id)
+            await self.get_wallet(wallet_id, customers)
         booked: list[StoredEntry] = []
         for _ in range(EXPIRY_ROUNDS_MAX):
 
@@ -87,11 +91,18 @@ class Maintenance(LedgerCore):
                     outcome = automation.then_automate(swept, now, new_id)
                     after[wid] = outcome.state
                     book = ledger.write_time(now, [state.book_time])
-                    done += [StoredEntry(new_id(), wid, book, "", e) for e in outcome.entries]
+                    done += [
+                        StoredEntry(new_id(), wid, book, "", e, SYSTEM.actor)
+                        for e in outcome.entries
+                    ]
                     events += [(new_id(), wid, e) for e in outcome.events]
                 booked_metrics.observe([s.entry for s in done], [e for _, _, e in events])
                 await repo.save(
-                    states, after, [(s.id, s.wallet_id, "", s.entry) for s in done], now, events
+                    states,
+                    after,
+                    [(s.id, s.wallet_id, "", s.actor, s.entry) for s in done],
+                    now,
+                    events,
                 )
                 return done
 
@@ -99,14 +110,16 @@ class Maintenance(LedgerCore):
             if not round_entries:
                 break
             booked += round_entries
-        return booked
+        if customers is None:
+            return booked
+        owners = await self.read(lambda repo: repo.wallet_owners(s.wallet_id for s in booked))
+        return [s for s in booked if tenancy.may_see(customers, owners[s.wallet_id])]
 
-    async def verify_wallet(self, wallet_id: str) -> VerifyReport:
+    async def verify_wallet(
+        self, wallet_id: str, customers: tenancy.Customers = None
+    ) -> VerifyReport:
         async def work(repo: LedgerStore) -> VerifyReport:
-            found = await repo.get_wallet(wallet_id)
-            if found is None:
-                raise WalletNotFound(f"wallet {wallet_id!r} does not exist")
-            _, stored_overage = found
+            _, stored_overage = await self._visible_wallet(repo, wallet_id, customers)
             t = await repo.journal_totals(wallet_id)
             diffs: list[tuple[str, Decimal, Decimal]] = []
             for grant_id, stored in sorted(t["stored_grants"].items()):

@@ -6,6 +6,8 @@ in id order, take the time, then apply the operations in arrival order, each to 
 previous ones left. An operation is three small steps around a pure domain function:
 
 - `locate`: its wallet (a hold's, an entry's or a grant's wallet is read first);
+- `missing`: the error of its target not existing, which is also the answer when the wallet
+  belongs to a customer its caller may not see (`domain/tenancy.py`, checked under the lock);
 - `load`: rows it needs beyond the locked state (ended grants a refund touches, a hold that has
   ended), read under the lock;
 - `apply`: the domain rule, at the transaction's time; a `BillingError` refuses this operation
@@ -24,7 +26,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
 
-from billing_common.errors import InvalidArgument, Violation
+from billing_common.errors import BillingError, InvalidArgument, Violation
 from ledger_service.app import commands as cmd
 from ledger_service.app.ports import LedgerStore, StoredEntry, new_id
 from ledger_service.domain import automation, ledger
@@ -41,6 +43,7 @@ from ledger_service.domain.errors import (
     RefundExceedsDebit,
     ScheduleNotFound,
     WalletCustomerMismatch,
+    WalletNotFound,
 )
 from ledger_service.domain.model import Allocation, EntryType, Grant, Hold, WalletState
 
@@ -58,6 +61,7 @@ RAISES = (
     GrantAlreadyEnded,
     GrantAlreadyVoided,
     GrantHeld,
+    WalletNotFound,  # `missing`: also another tenant's wallet (domain/tenancy.py)
 )
 
 # A change to a locked wallet's state, applied alike to the state as loaded and as current.
@@ -70,6 +74,11 @@ class Operation(Protocol):
 
     @property
     def conflict_key(self) -> str | None: ...
+
+    @property
+    def caller(self) -> cmd.Caller: ...
+
+    def missing(self) -> BillingError: ...
 
     async def locate(self, store: LedgerStore) -> str: ...
 
@@ -125,11 +134,15 @@ class _Direct(_Defaults):
     async def locate(self, store: LedgerStore) -> str:
         return self.wallet_id
 
+    def missing(self) -> BillingError:
+        return WalletNotFound(f"wallet {self.wallet_id!r} does not exist")
+
 
 @dataclass(frozen=True, slots=True)
 class DebitOp(_Direct):
     command: cmd.Debit
     encoder: Callable[[StoredEntry], bytes]
+    caller: cmd.Caller
     # The customer the caller says owns the wallet ("" when it does not say).
     customer_id: str = ""
     # Where the customer_id came from, for the violation ("customer_id", "debits[3].customer_id").
@@ -173,6 +186,7 @@ class CreateGrantOp(_Direct):
     command: cmd.CreateGrant
     encoder: Callable[[Grant, list[StoredEntry], datetime], bytes]
     grant_id: str
+    caller: cmd.Caller
 
     def apply(self, state: WalletState, now: datetime) -> ledger.Outcome:
         c = self.command
@@ -206,15 +220,19 @@ class CreateGrantOp(_Direct):
 class VoidGrantOp(_Defaults):
     command: cmd.VoidGrant
     encoder: Callable[[Grant, StoredEntry, datetime], bytes]
+    caller: cmd.Caller
 
     @property
     def idem(self) -> cmd.Idem:
         return self.command.idem
 
+    def missing(self) -> BillingError:
+        return GrantNotFound(f"grant {self.command.grant_id!r} does not exist")
+
     async def locate(self, store: LedgerStore) -> str:
         target = await store.get_grant(self.command.grant_id)
         if target is None:
-            raise GrantNotFound(f"grant {self.command.grant_id!r} does not exist")
+            raise self.missing()
         return target.wallet_id
 
     async def load(self, store: LedgerStore, state: WalletState) -> Change | None:
@@ -231,6 +249,7 @@ class VoidGrantOp(_Defaults):
 class RefundOp(_Defaults):
     command: cmd.Refund
     encoder: Callable[[list[StoredEntry]], bytes]
+    caller: cmd.Caller
     # The debit's allocations (read by `locate`) and, under the lock, what is still refundable.
     _debit: Sequence[Allocation] = ()
     _record: ledger.DebitRecord | None = None
@@ -238,6 +257,9 @@ class RefundOp(_Defaults):
     @property
     def idem(self) -> cmd.Idem:
         return self.command.idem
+
+    def missing(self) -> BillingError:
+        return EntryNotFound(f"entry {self.command.entry_id!r} does not exist")
 
     @property
     def conflict_key(self) -> str | None:
@@ -247,7 +269,7 @@ class RefundOp(_Defaults):
     async def locate(self, store: LedgerStore) -> str:
         original = await store.get_entry(self.command.entry_id)
         if original is None:
-            raise EntryNotFound(f"entry {self.command.entry_id!r} does not exist")
+            raise self.missing()
         if original.entry.type not in (EntryType.DEBIT, EntryType.CAPTURE):
             raise NotADebit.field(
                 "entry_id",
@@ -283,6 +305,7 @@ class CreateHoldOp(_Direct):
     command: cmd.CreateHold
     encoder: HoldEncoder
     hold_id: str
+    caller: cmd.Caller
 
     def apply(self, state: WalletState, now: datetime) -> ledger.Outcome:
         c = self.command
@@ -310,11 +333,15 @@ class HoldChangeOp(_Defaults):
     change: Callable[[WalletState, datetime], ledger.Outcome]
     entry_type: EntryType
     encoder: HoldEncoder
+    caller: cmd.Caller
+
+    def missing(self) -> BillingError:
+        return HoldNotFound(f"hold {self.hold_id!r} does not exist")
 
     async def locate(self, store: LedgerStore) -> str:
         found = await store.get_hold(self.hold_id)
         if found is None:
-            raise HoldNotFound(f"hold {self.hold_id!r} does not exist")
+            raise self.missing()
         return found.wallet_id
 
     async def load(self, store: LedgerStore, state: WalletState) -> Change | None:

@@ -64,6 +64,9 @@ class StoredEntry:
     book_time: datetime
     request_id: str
     entry: Entry
+    # Who wrote it: the caller's actor ("key:<id>", "cert:<cn>", "anonymous"), or "system" for
+    # what the ledger books on its own (expiry, allotments, automatic top-ups).
+    actor: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,10 +181,15 @@ class WebhookStore(Protocol):
         ...
 
     async def list_endpoints(
-        self, wallet_id: str, after_seq: int, limit: int
+        self,
+        wallet_id: str,
+        after_seq: int,
+        limit: int,
+        customers: frozenset[str] | None = None,
     ) -> list[tuple[int, WebhookEndpoint]]:
         """Endpoints not deleted, in creation order after the cursor `after_seq`; with a
-        wallet_id only that wallet's."""
+        wallet_id only that wallet's; with `customers` only those of their wallets (no
+        every-wallet endpoint)."""
         ...
 
     async def delete_endpoint(self, endpoint_id: str, now: datetime) -> None:
@@ -262,15 +270,15 @@ class LedgerStore(Protocol):
         self,
         before: dict[str, WalletState],
         after: dict[str, WalletState],
-        new_entries: Sequence[tuple[str, str, str, Entry]],
+        new_entries: Sequence[tuple[str, str, str, str, Entry]],
         now: datetime,
         events: Sequence[tuple[str, str, WalletEvent]] = (),
         responses: dict[str, bytes] | None = None,
         released: Sequence[str] = (),
     ) -> None:
         """Persist the difference between locked wallets' states, the new entries
-        (entry_id, wallet_id, request_id, entry) and events (event_id, wallet_id, event); store
-        `responses` with their claimed request ids (as `store_responses` does) and forget the
+        (entry_id, wallet_id, request_id, actor, entry) and events (event_id, wallet_id, event);
+        store `responses` with their claimed request ids (as `store_responses` does) and forget the
         claims in `released` (requests refused: refusals are not remembered)."""
         ...
 
@@ -292,17 +300,30 @@ class LedgerStore(Protocol):
 
     # -- the rest: wallets, rules, reads ---------------------------------------------------
 
-    async def insert_wallet(self, wallet: Wallet) -> bool:
-        """False when the customer already has a wallet in that unit."""
+    async def insert_wallet(self, wallet: Wallet, created_by: str) -> bool:
+        """False when the customer already has a wallet in that unit. `created_by`: the actor."""
         ...
 
     async def list_wallets(
-        self, customer_id: str, after_seq: int, limit: int
-    ) -> list[tuple[int, Wallet]]: ...
+        self, customer_id: str, after_seq: int, limit: int, customers: frozenset[str] | None
+    ) -> list[tuple[int, Wallet]]:
+        """Wallets after a cursor: of `customer_id` (all when ""), only of `customers` (all
+        when None)."""
+        ...
 
     async def wallet_owners(self, wallet_ids: Iterable[str]) -> dict[str, str]: ...
 
-    async def replace_alert_rules(self, wallet_id: str, rules: Sequence[AlertRule]) -> None: ...
+    async def replace_alert_rules(
+        self, wallet_id: str, rules: Sequence[AlertRule], created_by: str
+    ) -> None: ...
+
+    async def record_rule_author(self, wallet_id: str, actor: str) -> None:
+        """Who set the wallet's top-up rule now in force."""
+        ...
+
+    async def record_schedule_author(self, schedule_id: str, ended: bool, actor: str) -> None:
+        """Who created (or, `ended`, ended) an allotment schedule."""
+        ...
 
     async def alert_rules_of(self, wallet_id: str) -> list[AlertRule]: ...
 

@@ -16,7 +16,7 @@ from ledger_service.app.ports import (
     StoredEvent,
     new_id,
 )
-from ledger_service.domain import allotments
+from ledger_service.domain import allotments, tenancy
 from ledger_service.domain.balance import BalanceView, project
 from ledger_service.domain.errors import (
     GrantAlreadyEnded,
@@ -51,6 +51,24 @@ class LedgerReads(LedgerCore):
             lambda repo: repo.events_after(wallet_id, after_seq, types, limit, upto)
         )
 
+    async def visible_events_after(
+        self,
+        wallet_id: str,
+        after_seq: int,
+        types: Sequence[str],
+        limit: int,
+        customers: tenancy.Customers,
+    ) -> tuple[list[StoredEvent], int, bool]:
+        """`events_after` for a caller: the events of wallets it may see, the cursor read up to
+        (past events it may not see, so a reader moves on) and whether the page was full."""
+        read = await self.events_after(wallet_id, after_seq, types, limit)
+        cursor = read[-1].seq if read else after_seq
+        events = read
+        if customers is not None and read:
+            owners = await self.read(lambda repo: repo.wallet_owners(e.wallet_id for e in read))
+            events = [e for e in read if tenancy.may_see(customers, owners[e.wallet_id])]
+        return events, cursor, len(read) >= limit
+
     async def event_horizon(self, *, fresh: bool = False) -> int:
         """The highest event cursor below which no event can still appear.
 
@@ -72,7 +90,9 @@ class LedgerReads(LedgerCore):
 
     # -- reads ------------------------------------------------------------------------------
 
-    async def balance(self, wallet_id: str, as_of: datetime | None) -> tuple[Wallet, BalanceView]:
+    async def balance(
+        self, wallet_id: str, as_of: datetime | None, customers: tenancy.Customers
+    ) -> tuple[Wallet, BalanceView]:
         now = self.clock.now()
         if as_of is not None and as_of > now:
             raise InvalidArgument.field(
@@ -90,14 +110,17 @@ class LedgerReads(LedgerCore):
             return allotments.catch_up(state, now, new_id).state, now
 
         state, at = await self.read(work)
+        missing = WalletNotFound(f"wallet {wallet_id!r} does not exist")
         if state is None:
-            raise WalletNotFound(f"wallet {wallet_id!r} does not exist")
+            raise missing
+        tenancy.check(customers, state.wallet.customer_id, missing)
         return state.wallet, project(state, at)
 
-    async def list_entries(self, q: cmd.EntryQuery) -> list[tuple[int, StoredEntry]]:
+    async def list_entries(
+        self, q: cmd.EntryQuery, customers: tenancy.Customers
+    ) -> list[tuple[int, StoredEntry]]:
         async def work(repo: LedgerStore) -> list[tuple[int, StoredEntry]]:
-            if await repo.get_wallet(q.wallet_id) is None:
-                raise WalletNotFound(f"wallet {q.wallet_id!r} does not exist")
+            await self._visible_wallet(repo, q.wallet_id, customers)
             return await repo.list_entries(
                 q.wallet_id, q.types, q.start, q.end, q.before_seq, q.limit
             )

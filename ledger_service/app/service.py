@@ -25,15 +25,15 @@ from ledger_service.app.ports import (
 )
 from ledger_service.app.reads import LedgerReads
 from ledger_service.app.wallet_automation import WalletAutomation
-from ledger_service.domain import automation
+from ledger_service.domain import automation, tenancy
 from ledger_service.domain import holds as hold_rules
 from ledger_service.domain.errors import (
     CaptureExceedsHold,
+    CustomerNotFound,
     GrantNotFound,
     HoldNotActive,
     HoldNotFound,
     WalletAlreadyExists,
-    WalletNotFound,
 )
 from ledger_service.domain.model import (
     EntryType,
@@ -49,9 +49,9 @@ RAISES = (
     RequestIdConflict,
     ResourceExhausted,
     WalletAlreadyExists,
-    WalletNotFound,
     HoldNotActive,
     CaptureExceedsHold,
+    CustomerNotFound,  # CreateWallet for a customer outside the caller's tenant binding
 )
 
 __all__ = ["LedgerApp", "LedgerCore", "LedgerPolicy", "Locked", "VerifyReport"]
@@ -63,7 +63,14 @@ class LedgerApp(WalletAutomation, LedgerReads, Maintenance):
 
     # -- wallets ----------------------------------------------------------------------------
 
-    async def create_wallet(self, c: cmd.CreateWallet, encode: Callable[[Wallet], bytes]) -> bytes:
+    async def create_wallet(
+        self, c: cmd.CreateWallet, encode: Callable[[Wallet], bytes], caller: cmd.Caller
+    ) -> bytes:
+        # Before anything is claimed or written: outside the caller's scope the customer is not
+        # there.
+        if not tenancy.may_see(caller.customers, c.customer_id):
+            raise CustomerNotFound(f"customer {c.customer_id!r} does not exist")
+
         async def work(repo: LedgerStore) -> bytes:
             wallet = Wallet(
                 id=new_id(),
@@ -79,95 +86,120 @@ class LedgerApp(WalletAutomation, LedgerReads, Maintenance):
                 create_time=self.clock.now(),
                 metadata=c.metadata,
             )
-            if not await repo.insert_wallet(wallet):
+            if not await repo.insert_wallet(wallet, caller.actor):
                 raise WalletAlreadyExists(
                     f"customer {c.customer_id!r} already has a {c.unit} wallet"
                 )
             await repo.replace_alert_rules(
-                wallet.id, automation.default_alert_rules(wallet.id, new_id)
+                wallet.id, automation.default_alert_rules(wallet.id, new_id), caller.actor
             )
             return encode(wallet)
 
         return await self.once(c.idem, work)
 
     async def list_wallets(
-        self, customer_id: str, after_seq: int, limit: int
+        self, customer_id: str, after_seq: int, limit: int, customers: tenancy.Customers
     ) -> list[tuple[int, Wallet]]:
-        return await self.read(lambda repo: repo.list_wallets(customer_id, after_seq, limit))
+        """A page of wallets (of one customer, or of all), only the caller's customers'."""
+        if customer_id and not tenancy.may_see(customers, customer_id):
+            return []  # as for a customer without wallets
+        return await self.read(
+            lambda repo: repo.list_wallets(customer_id, after_seq, limit, customers)
+        )
 
     # -- grants -----------------------------------------------------------------------------
 
     async def create_grant(
-        self, c: cmd.CreateGrant, encode: Callable[[Grant, list[StoredEntry], datetime], bytes]
+        self,
+        c: cmd.CreateGrant,
+        encode: Callable[[Grant, list[StoredEntry], datetime], bytes],
+        caller: cmd.Caller,
     ) -> bytes:
         """`encode` gets the grant (its state after the write), the entries the write booked for
         it (its GRANT entry, then any overage settlement it paid) and the write's time."""
-        return await self.submit(ops.CreateGrantOp(c, encode, new_id()))
+        return await self.submit(ops.CreateGrantOp(c, encode, new_id(), caller))
 
-    async def get_grant(self, grant_id: str) -> Grant:
-        grant, _ = await self.grant_now(grant_id)
-        return grant
-
-    async def grant_now(self, grant_id: str) -> tuple[Grant, datetime]:
+    async def grant_now(
+        self, grant_id: str, customers: tenancy.Customers
+    ) -> tuple[Grant, datetime]:
         """A grant and the time its state is to be evaluated at."""
+        missing = GrantNotFound(f"grant {grant_id!r} does not exist")
 
-        async def work(repo: LedgerStore) -> tuple[Grant | None, datetime | None]:
+        async def work(repo: LedgerStore) -> tuple[Grant, datetime]:
             found = await repo.get_grant(grant_id)
             if found is None:
-                return None, None
+                raise missing
+            await self._check_owner(repo, found.wallet_id, customers, missing)
             return found, self.clock.now()
 
-        grant, at = await self.read(work)
-        if grant is None or at is None:
-            raise GrantNotFound(f"grant {grant_id!r} does not exist")
-        return grant, at
+        return await self.read(work)
 
-    async def list_grants(self, q: cmd.GrantQuery) -> tuple[list[tuple[int, Grant]], datetime]:
+    async def list_grants(
+        self, q: cmd.GrantQuery, customers: tenancy.Customers
+    ) -> tuple[list[tuple[int, Grant]], datetime]:
         """A page of a wallet's grants and the time their states are evaluated (and filtered)
         at."""
 
         async def work(repo: LedgerStore) -> tuple[list[tuple[int, Grant]], datetime]:
-            if await repo.get_wallet(q.wallet_id) is None:
-                raise WalletNotFound(f"wallet {q.wallet_id!r} does not exist")
+            await self._visible_wallet(repo, q.wallet_id, customers)
             at = self.clock.now()
             return await repo.list_grants(q.wallet_id, q.state, at, q.after_seq, q.limit), at
 
         return await self.read(work)
 
     async def void_grant(
-        self, c: cmd.VoidGrant, encode: Callable[[Grant, StoredEntry, datetime], bytes]
+        self,
+        c: cmd.VoidGrant,
+        encode: Callable[[Grant, StoredEntry, datetime], bytes],
+        caller: cmd.Caller,
     ) -> bytes:
-        return await self.submit(ops.VoidGrantOp(c, encode))
+        return await self.submit(ops.VoidGrantOp(c, encode, caller))
 
     # -- usage ------------------------------------------------------------------------------
 
     async def debit(
-        self, c: cmd.Debit, encode: Callable[[StoredEntry], bytes], customer_id: str = ""
+        self,
+        c: cmd.Debit,
+        encode: Callable[[StoredEntry], bytes],
+        caller: cmd.Caller,
+        customer_id: str = "",
     ) -> bytes:
         """One debit through the write pipeline. `customer_id`, when given, must own the wallet
         (checked under its lock: WALLET_CUSTOMER_MISMATCH otherwise)."""
-        return await self.submit(ops.DebitOp(c, encode, customer_id))
+        return await self.submit(ops.DebitOp(c, encode, caller, customer_id))
 
     async def debit_batch(
-        self, debits: Sequence[cmd.Debit], encode: Callable[[StoredEntry], bytes]
+        self,
+        debits: Sequence[cmd.Debit],
+        encode: Callable[[StoredEntry], bytes],
+        caller: cmd.Caller,
     ) -> list[bytes | BillingError]:
-        """Book debits in one transaction of their own; each succeeds or fails on its own.
+        """Book debits in one transaction of their own; each succeeds or fails on its own (a
+        debit of a wallet the caller may not see: WALLET_NOT_FOUND, that item alone).
         Returns, per debit in order, the encoded DebitResponse or the error."""
-        return await self.apply_group([ops.DebitOp(d, encode) for d in debits])
+        return await self.apply_group([ops.DebitOp(d, encode, caller) for d in debits])
 
-    async def refund(self, c: cmd.Refund, encode: Callable[[list[StoredEntry]], bytes]) -> bytes:
-        return await self.submit(ops.RefundOp(c, encode))
+    async def refund(
+        self, c: cmd.Refund, encode: Callable[[list[StoredEntry]], bytes], caller: cmd.Caller
+    ) -> bytes:
+        return await self.submit(ops.RefundOp(c, encode, caller))
 
     # -- holds ------------------------------------------------------------------------------
 
     async def create_hold(
-        self, c: cmd.CreateHold, encode: Callable[[Hold, StoredEntry, datetime], bytes]
+        self,
+        c: cmd.CreateHold,
+        encode: Callable[[Hold, StoredEntry, datetime], bytes],
+        caller: cmd.Caller,
     ) -> bytes:
         """`encode` gets the hold, its entry and the write's time (to show its state at)."""
-        return await self.submit(ops.CreateHoldOp(c, encode, new_id()))
+        return await self.submit(ops.CreateHoldOp(c, encode, new_id(), caller))
 
     async def capture_hold(
-        self, c: cmd.CaptureHold, encode: Callable[[Hold, StoredEntry, datetime], bytes]
+        self,
+        c: cmd.CaptureHold,
+        encode: Callable[[Hold, StoredEntry, datetime], bytes],
+        caller: cmd.Caller,
     ) -> bytes:
         return await self.submit(
             ops.HoldChangeOp(
@@ -178,11 +210,15 @@ class LedgerApp(WalletAutomation, LedgerReads, Maintenance):
                 ),
                 EntryType.CAPTURE,
                 encode,
+                caller,
             )
         )
 
     async def release_hold(
-        self, c: cmd.ReleaseHold, encode: Callable[[Hold, StoredEntry, datetime], bytes]
+        self,
+        c: cmd.ReleaseHold,
+        encode: Callable[[Hold, StoredEntry, datetime], bytes],
+        caller: cmd.Caller,
     ) -> bytes:
         return await self.submit(
             ops.HoldChangeOp(
@@ -193,23 +229,19 @@ class LedgerApp(WalletAutomation, LedgerReads, Maintenance):
                 ),
                 EntryType.RELEASE,
                 encode,
+                caller,
             )
         )
 
-    async def get_hold(self, hold_id: str) -> Hold:
-        hold, _ = await self.hold_now(hold_id)
-        return hold
-
-    async def hold_now(self, hold_id: str) -> tuple[Hold, datetime]:
+    async def hold_now(self, hold_id: str, customers: tenancy.Customers) -> tuple[Hold, datetime]:
         """A hold and the time its state is to be evaluated at."""
+        missing = HoldNotFound(f"hold {hold_id!r} does not exist")
 
-        async def work(repo: LedgerStore) -> tuple[Hold | None, datetime | None]:
+        async def work(repo: LedgerStore) -> tuple[Hold, datetime]:
             found = await repo.get_hold(hold_id)
             if found is None:
-                return None, None
+                raise missing
+            await self._check_owner(repo, found.wallet_id, customers, missing)
             return found, self.clock.now()
 
-        hold, at = await self.read(work)
-        if hold is None or at is None:
-            raise HoldNotFound(f"hold {hold_id!r} does not exist")
-        return hold, at
+        return await self.read(work)

@@ -16,7 +16,7 @@ from ledger_service.app.ports import (
     LedgerStore,
     new_id,
 )
-from ledger_service.domain import allotments, automation, ledger
+from ledger_service.domain import allotments, automation, ledger, tenancy
 from ledger_service.domain.errors import (
     GrantAlreadyEnded,
     GrantAlreadyVoided,
@@ -53,19 +53,28 @@ class WalletAutomation(LedgerCore):
     # -- automation -------------------------------------------------------------------------
 
     async def set_topup_rule(
-        self, idem: cmd.Idem, rule: TopUpRule, encode: Callable[[TopUpRule], bytes]
+        self,
+        idem: cmd.Idem,
+        rule: TopUpRule,
+        encode: Callable[[TopUpRule], bytes],
+        caller: cmd.Caller,
     ) -> bytes:
         """Create or replace the rule (armed, no failures) and evaluate it at once."""
 
         async def work(repo: LedgerStore) -> bytes:
-            locked = await self._locked(repo, rule.wallet_id)
+            locked = await self._locked(repo, rule.wallet_id, caller.customers)
             state = locked.state
             now = locked.now
             with_rule = automation.set_topup_rule(state, rule)
-            await self._commit(repo, locked, ledger.Outcome(with_rule, []), idem.request_id, now)
+            await self._commit(
+                repo, locked, ledger.Outcome(with_rule, []), idem.request_id, now, caller.actor
+            )
+            await repo.record_rule_author(rule.wallet_id, caller.actor)
             return encode(rule)
 
-        return await self.once(idem, work)
+        return await self.once(
+            idem, work, lambda repo: self._visible_wallet(repo, rule.wallet_id, caller.customers)
+        )
 
     async def set_alert_rules(
         self,
@@ -73,36 +82,43 @@ class WalletAutomation(LedgerCore):
         wallet_id: str,
         rules: Sequence[AlertRule],
         encode: Callable[[list[AlertRule]], bytes],
+        caller: cmd.Caller,
     ) -> bytes:
         """Replace the rules (or restore the defaults) and evaluate them at once."""
 
         async def work(repo: LedgerStore) -> bytes:
-            locked = await self._locked(repo, wallet_id)
+            locked = await self._locked(repo, wallet_id, caller.customers)
             fresh = tuple(
                 replace(r, id=new_id(), wallet_id=wallet_id, armed=True, last_fire_time=None)
                 for r in rules
             ) or automation.default_alert_rules(wallet_id, new_id)
-            await repo.replace_alert_rules(wallet_id, fresh)
+            await repo.replace_alert_rules(wallet_id, fresh, caller.actor)
             locked = locked.map(
                 lambda s: replace(s, automation=replace(s.automation, alert_rules=fresh))
             )
             state = locked.state
             now = locked.now
-            await self._commit(repo, locked, ledger.Outcome(state, []), idem.request_id, now)
+            await self._commit(
+                repo, locked, ledger.Outcome(state, []), idem.request_id, now, caller.actor
+            )
             return encode(await repo.alert_rules_of(wallet_id))
 
-        return await self.once(idem, work)
+        return await self.once(
+            idem, work, lambda repo: self._visible_wallet(repo, wallet_id, caller.customers)
+        )
 
     async def create_schedule(
         self,
         idem: cmd.Idem,
         schedule: AllotmentSchedule,
         encode: Callable[[AllotmentSchedule], bytes],
+        caller: cmd.Caller,
     ) -> bytes:
-        """Store a schedule and grant every period that has already started."""
+        """Store a schedule and grant every period that has already started (the periods'
+        grants are the system's: they are the schedule's doing, here as at any later write)."""
 
         async def work(repo: LedgerStore) -> bytes:
-            locked = await self._locked(repo, schedule.wallet_id)
+            locked = await self._locked(repo, schedule.wallet_id, caller.customers)
             now = locked.now
             stored_schedule = replace(schedule, id=new_id(), next_index=0)
             auto = locked.state.automation
@@ -111,13 +127,18 @@ class WalletAutomation(LedgerCore):
                 automation=replace(auto, schedules=(*auto.schedules, stored_schedule)),
             )
             outcome = allotments.catch_up(with_schedule, now, new_id)
-            await self._commit(repo, locked, outcome, idem.request_id, now)
+            await self._commit(repo, locked, outcome, idem.request_id, now, cmd.SYSTEM.actor)
+            await repo.record_schedule_author(stored_schedule.id, False, caller.actor)
             (created,) = [
                 s for s in outcome.state.automation.schedules if s.id == stored_schedule.id
             ]
             return encode(created)
 
-        return await self.once(idem, work)
+        return await self.once(
+            idem,
+            work,
+            lambda repo: self._visible_wallet(repo, schedule.wallet_id, caller.customers),
+        )
 
     async def end_schedule(
         self,
@@ -125,38 +146,48 @@ class WalletAutomation(LedgerCore):
         schedule_id: str,
         end_time: datetime | None,
         encode: Callable[[AllotmentSchedule], bytes],
+        caller: cmd.Caller,
     ) -> bytes:
         """End a subscription: no period starts from end_time on, and once it has passed, what the
         schedule's grants still hold is voided ("subscription ended")."""
 
         async def work(repo: LedgerStore) -> bytes:
+            missing = ScheduleNotFound(f"allotment schedule {schedule_id!r} does not exist")
             found = await repo.get_schedule(schedule_id)
             if found is None:
-                raise ScheduleNotFound(f"allotment schedule {schedule_id!r} does not exist")
-            locked = await self._locked(repo, found.wallet_id)
+                raise missing
+            locked = await self._locked(repo, found.wallet_id, caller.customers, missing)
             now = locked.now
             end = end_time or now
             if end < now:
                 raise InvalidArgument.field("end_time", "must not be in the past", "INVALID_TIME")
             outcome = allotments.end_schedule(locked.state, schedule_id, end, now, new_id)
-            await self._commit(repo, locked, outcome, idem.request_id, now)
+            await self._commit(repo, locked, outcome, idem.request_id, now, caller.actor)
+            await repo.record_schedule_author(schedule_id, True, caller.actor)
             (ended,) = [s for s in outcome.state.automation.schedules if s.id == schedule_id]
             return encode(ended)
 
-        return await self.once(idem, work)
+        async def visible(repo: LedgerStore) -> None:
+            found = await repo.get_schedule(schedule_id)
+            missing = ScheduleNotFound(f"allotment schedule {schedule_id!r} does not exist")
+            await self._check_owner(
+                repo, found.wallet_id if found else "", caller.customers, missing
+            )
 
-    async def schedules(self, wallet_id: str) -> list[AllotmentSchedule]:
+        return await self.once(idem, work, visible)
+
+    async def schedules(
+        self, wallet_id: str, customers: tenancy.Customers
+    ) -> list[AllotmentSchedule]:
         async def work(repo: LedgerStore) -> list[AllotmentSchedule]:
-            if await repo.get_wallet(wallet_id) is None:
-                raise WalletNotFound(f"wallet {wallet_id!r} does not exist")
+            await self._visible_wallet(repo, wallet_id, customers)
             return await repo.schedules_of(wallet_id)
 
         return await self.read(work)
 
-    async def alert_rules(self, wallet_id: str) -> list[AlertRule]:
+    async def alert_rules(self, wallet_id: str, customers: tenancy.Customers) -> list[AlertRule]:
         async def work(repo: LedgerStore) -> list[AlertRule]:
-            if await repo.get_wallet(wallet_id) is None:
-                raise WalletNotFound(f"wallet {wallet_id!r} does not exist")
+            await self._visible_wallet(repo, wallet_id, customers)
             return await repo.alert_rules_of(wallet_id)
 
         return await self.read(work)
@@ -167,12 +198,14 @@ class WalletAutomation(LedgerCore):
         topup_id: str,
         change: Callable[[WalletState, datetime], ledger.Outcome],
         encode: Callable[[TopUp], bytes],
+        caller: cmd.Caller,
     ) -> bytes:
         async def work(repo: LedgerStore) -> bytes:
+            missing = TopUpNotFound(f"top-up {topup_id!r} does not exist")
             found = await repo.get_topup(topup_id)
             if found is None:
-                raise TopUpNotFound(f"top-up {topup_id!r} does not exist")
-            locked = await self._locked(repo, found.wallet_id)
+                raise missing
+            locked = await self._locked(repo, found.wallet_id, caller.customers, missing)
             state = locked.state
             if topup_id not in state.automation.topups:
                 # Not pending under the lock. Read it again: it may have been settled while this
@@ -182,37 +215,54 @@ class WalletAutomation(LedgerCore):
                 raise TopUpNotPending(f"top-up {topup_id} is {current.state.value.lower()}")
             now = locked.now
             outcome = change(state, now)
-            await self._commit(repo, locked, outcome, idem.request_id, now)
+            await self._commit(repo, locked, outcome, idem.request_id, now, caller.actor)
             return encode(outcome.state.automation.topups[topup_id])
 
-        return await self.once(idem, work)
+        async def visible(repo: LedgerStore) -> None:
+            found = await repo.get_topup(topup_id)
+            missing = TopUpNotFound(f"top-up {topup_id!r} does not exist")
+            await self._check_owner(
+                repo, found.wallet_id if found else "", caller.customers, missing
+            )
+
+        return await self.once(idem, work, visible)
 
     async def confirm_topup(
-        self, idem: cmd.Idem, topup_id: str, encode: Callable[[TopUp], bytes]
+        self,
+        idem: cmd.Idem,
+        topup_id: str,
+        encode: Callable[[TopUp], bytes],
+        caller: cmd.Caller,
     ) -> bytes:
         return await self._settle_topup(
             idem,
             topup_id,
             lambda state, now: automation.complete_topup(state, topup_id, now=now, new_id=new_id),
             encode,
+            caller,
         )
 
     async def fail_topup(
-        self, idem: cmd.Idem, topup_id: str, reason: str, encode: Callable[[TopUp], bytes]
+        self,
+        idem: cmd.Idem,
+        topup_id: str,
+        reason: str,
+        encode: Callable[[TopUp], bytes],
+        caller: cmd.Caller,
     ) -> bytes:
         return await self._settle_topup(
             idem,
             topup_id,
             lambda state, now: automation.fail_topup(state, topup_id, now=now, reason=reason),
             encode,
+            caller,
         )
 
     async def list_topups(
-        self, wallet_id: str, before_seq: int | None, limit: int
+        self, wallet_id: str, before_seq: int | None, limit: int, customers: tenancy.Customers
     ) -> list[tuple[int, TopUp]]:
         async def work(repo: LedgerStore) -> list[tuple[int, TopUp]]:
-            if await repo.get_wallet(wallet_id) is None:
-                raise WalletNotFound(f"wallet {wallet_id!r} does not exist")
+            await self._visible_wallet(repo, wallet_id, customers)
             return await repo.list_topups(wallet_id, before_seq, limit)
 
         return await self.read(work)

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import structlog
 
-from billing_common.errors import RequestIdConflict
+from billing_common.errors import InvalidArgument, RequestIdConflict
 from ledger_service.app import commands as cmd
 from ledger_service.app.ports import (
     Claimed,
@@ -29,7 +29,7 @@ from ledger_service.app.ports import (
     new_id,
 )
 from ledger_service.app.service import LedgerApp
-from ledger_service.domain import egress
+from ledger_service.domain import egress, tenancy
 from ledger_service.domain import webhooks as rules
 from ledger_service.domain.errors import (
     InsecureWebhookUrl,
@@ -49,6 +49,7 @@ from ledger_service.domain.webhooks import (
 
 # What these use cases can raise (tests/unit/test_use_case_errors.py checks it against the code).
 RAISES = (
+    InvalidArgument,  # an every-wallet endpoint asked for by a caller bound to customers
     RequestIdConflict,
     WalletNotFound,
     TooManyWebhookEndpoints,
@@ -149,17 +150,26 @@ class WebhookApp:
         raise error.field("url", refusal.description, refusal.reason)
 
     async def create_endpoint(
-        self, c: CreateEndpoint, encode: Callable[[WebhookEndpoint], bytes]
+        self,
+        c: CreateEndpoint,
+        encode: Callable[[WebhookEndpoint], bytes],
+        customers: tenancy.Customers,
     ) -> tuple[bytes, str | None]:
         """The endpoint starts at the end of the event log: events from now on are delivered.
         Returns the stored response (without the secret) and the new secret, None on a replay:
-        the secret is shown once and stored only encrypted."""
+        the secret is shown once and stored only encrypted. A caller bound to some customers
+        names one of their wallets (an endpoint for every wallet would receive other customers'
+        events)."""
+        if customers is not None and not c.wallet_id:
+            raise InvalidArgument.field(
+                "wallet_id", "is required for a caller bound to customers", "MISSING_FIELD"
+            )
         await self._refuse_url(c.url)
 
         async def work(store: LedgerStore) -> tuple[bytes, str]:
             repo = store.webhooks
-            if c.wallet_id and await store.get_wallet(c.wallet_id) is None:
-                raise WalletNotFound(f"wallet {c.wallet_id!r} does not exist")
+            if c.wallet_id:
+                await _visible_wallet(store, c.wallet_id, customers)
             await repo.lock_scope(c.wallet_id)
             if await repo.count_active(c.wallet_id) >= ENDPOINTS_PER_SCOPE_MAX:
                 scope = f"wallet {c.wallet_id}" if c.wallet_id else "every wallet"
@@ -179,10 +189,17 @@ class WebhookApp:
             await repo.insert_endpoint(endpoint, sealed, await repo.last_event_seq())
             return encode(endpoint), secret
 
-        return await self.ledger.once_with_secret(c.idem, work)
+        async def visible(store: LedgerStore) -> None:
+            if c.wallet_id:
+                await _visible_wallet(store, c.wallet_id, customers)
+
+        return await self.ledger.once_with_secret(c.idem, work, visible)
 
     async def rotate_secret(
-        self, c: RotateSecret, encode: Callable[[WebhookEndpoint, datetime | None], bytes]
+        self,
+        c: RotateSecret,
+        encode: Callable[[WebhookEndpoint, datetime | None], bytes],
+        customers: tenancy.Customers,
     ) -> tuple[bytes, str | None]:
         """A new signing secret for the endpoint; the replaced one goes on signing deliveries
         beside it for `overlap` (the header then has two `v1=`), so a receiver can switch at its
@@ -192,24 +209,34 @@ class WebhookApp:
 
         async def work(store: LedgerStore) -> tuple[bytes, str]:
             repo = store.webhooks
-            found = await repo.get_endpoint(c.endpoint_id, lock=True)
-            if found is None or found.delete_time is not None:
-                raise WebhookEndpointNotFound(f"webhook endpoint {c.endpoint_id!r} does not exist")
+            found = await visible(store)
             until = self.clock.now() + c.overlap if c.overlap else None
             secret = SECRET_PREFIX + secrets.token_hex(32)
             await repo.rotate_secret(found.id, self.sealer.seal(secret, found.id), until)
             return encode(found, until), secret
 
-        return await self.ledger.once_with_secret(c.idem, work)
+        async def visible(store: LedgerStore) -> WebhookEndpoint:
+            found = await store.webhooks.get_endpoint(c.endpoint_id, lock=True)
+            if found is None or found.delete_time is not None:
+                raise WebhookEndpointNotFound(f"webhook endpoint {c.endpoint_id!r} does not exist")
+            await _visible_endpoint(store, found, customers)
+            return found
+
+        return await self.ledger.once_with_secret(c.idem, work, visible)
 
     async def delete_endpoint(
-        self, idem: cmd.Idem, endpoint_id: str, encode: Callable[[WebhookEndpoint], bytes]
+        self,
+        idem: cmd.Idem,
+        endpoint_id: str,
+        encode: Callable[[WebhookEndpoint], bytes],
+        customers: tenancy.Customers,
     ) -> bytes:
         async def work(store: LedgerStore) -> bytes:
             repo = store.webhooks
             found = await repo.get_endpoint(endpoint_id, lock=True)
             if found is None or found.delete_time is not None:
                 raise WebhookEndpointNotFound(f"webhook endpoint {endpoint_id!r} does not exist")
+            await _visible_endpoint(store, found, customers)
             now = self.clock.now()
             await repo.delete_endpoint(endpoint_id, now)
             deleted = await repo.get_endpoint(endpoint_id)
@@ -219,22 +246,29 @@ class WebhookApp:
         return await self.ledger.once(idem, work)
 
     async def list_endpoints(
-        self, wallet_id: str, after_seq: int, limit: int
+        self, wallet_id: str, after_seq: int, limit: int, customers: tenancy.Customers
     ) -> list[tuple[int, WebhookEndpoint]]:
         async def work(store: LedgerStore) -> list[tuple[int, WebhookEndpoint]]:
-            if wallet_id and await store.get_wallet(wallet_id) is None:
-                raise WalletNotFound(f"wallet {wallet_id!r} does not exist")
-            return await store.webhooks.list_endpoints(wallet_id, after_seq, limit)
+            if wallet_id:
+                await _visible_wallet(store, wallet_id, customers)
+            return await store.webhooks.list_endpoints(wallet_id, after_seq, limit, customers)
 
         return await self.ledger.read(work)
 
     async def list_deliveries(
-        self, endpoint_id: str, state: DeliveryState | None, before_seq: int | None, limit: int
+        self,
+        endpoint_id: str,
+        state: DeliveryState | None,
+        before_seq: int | None,
+        limit: int,
+        customers: tenancy.Customers,
     ) -> list[tuple[int, Delivery]]:
         async def work(store: LedgerStore) -> list[tuple[int, Delivery]]:
             repo = store.webhooks
-            if await repo.get_endpoint(endpoint_id) is None:
+            found = await repo.get_endpoint(endpoint_id)
+            if found is None:
                 raise WebhookEndpointNotFound(f"webhook endpoint {endpoint_id!r} does not exist")
+            await _visible_endpoint(store, found, customers)
             return await repo.list_deliveries(endpoint_id, state, before_seq, limit)
 
         return await self.ledger.read(work)
@@ -386,3 +420,29 @@ class WebhookApp:
 
     async def close(self) -> None:
         await self.sender.aclose()
+
+
+async def _visible_wallet(store: LedgerStore, wallet_id: str, customers: tenancy.Customers) -> None:
+    """WALLET_NOT_FOUND for a wallet that does not exist or that the caller may not see."""
+    found = await store.get_wallet(wallet_id)
+    missing = WalletNotFound(f"wallet {wallet_id!r} does not exist")
+    if found is None:
+        raise missing
+    tenancy.check(customers, found[0].customer_id, missing)
+
+
+async def _visible_endpoint(
+    store: LedgerStore, endpoint: WebhookEndpoint, customers: tenancy.Customers
+) -> None:
+    """WEBHOOK_ENDPOINT_NOT_FOUND for an endpoint the caller may not see: one of another
+    customer's wallet, or one for every wallet, when the caller is bound to some customers."""
+    if customers is None:
+        return
+    owner = ""
+    if endpoint.wallet_id:
+        owner = (await store.wallet_owners([endpoint.wallet_id])).get(endpoint.wallet_id, "")
+    tenancy.check(
+        customers,
+        owner,
+        WebhookEndpointNotFound(f"webhook endpoint {endpoint.id!r} does not exist"),
+    )

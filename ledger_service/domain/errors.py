@@ -11,6 +11,13 @@ class WalletNotFound(NotFound):
     reason = "WALLET_NOT_FOUND"
 
 
+class CustomerNotFound(NotFound):
+    """A wallet is created for a customer outside the caller's tenant scope: for that caller the
+    customer does not exist (domain/tenancy.py)."""
+
+    reason = "CUSTOMER_NOT_FOUND"
+
+
 class WalletCustomerMismatch(FailedPrecondition):
     """A debit states a customer other than the wallet's owner (one customer's usage must never
     spend another customer's credits)."""

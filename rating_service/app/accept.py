@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from billing_common.errors import BillingError, InvalidArgument
 from rating_service.app.records import NewEvent
 from rating_service.app.stores import RatingStore
+from rating_service.domain import tenancy
 from rating_service.domain.batch import (
     Applied,
     CatalogueSnapshot,
@@ -91,9 +92,12 @@ async def accept(
     policy: RatingPolicy,
     *,
     sync: bool = False,
+    customers: tenancy.Customers = None,
 ) -> tuple[list[EventOutcome], dict[int, Applied]]:
     """Accept what can be accepted of a batch, inside the caller's transaction: the answer for
-    each event, and what accepting each accepted one changed (by index in the batch)."""
+    each event, and what accepting each accepted one changed (by index in the batch). An event
+    of a customer outside `customers` finds no plan assignment (CUSTOMER_NOT_FOUND, as for a
+    customer that does not exist) and writes nothing."""
     outcomes: dict[int, EventOutcome] = {}
     candidates: list[tuple[int, EventIn]] = []
     for i, e in enumerate(events):
@@ -102,7 +106,10 @@ async def accept(
             candidates.append((i, e))
         else:
             outcomes[i] = EventOutcome(e.event_id, EventStatus.REJECTED, error)
-    cat = await load_catalogue(repo, sorted({e.customer_id for _, e in candidates}))
+    cat = await load_catalogue(
+        repo,
+        sorted({e.customer_id for _, e in candidates if tenancy.may_see(customers, e.customer_id)}),
+    )
     planned: list[Planned] = []
     for i, e in candidates:
         try:

@@ -14,9 +14,11 @@ from rating_service.app.context import Context
 from rating_service.app.ports import LedgerUnavailable
 from rating_service.app.records import StoredPlan, StoredPrice
 from rating_service.app.stores import RatingStore
+from rating_service.domain import tenancy
 from rating_service.domain.aggregation import NEEDS_PROPERTY, Aggregation
 from rating_service.domain.errors import (
     AssignmentOverlap,
+    CustomerNotFound,
     EffectiveTimeInPast,
     MeterKeyAlreadyExists,
     MeterNotFound,
@@ -47,6 +49,7 @@ RAISES = (
     WalletNotFound,
     WalletCustomerMismatch,
     LedgerUnavailable,  # the wallet of a new assignment is asked of the ledger
+    CustomerNotFound,  # a plan assigned to a customer outside the caller's tenant binding
 )
 
 PLAN_PRICES_MAX = 100
@@ -117,7 +120,11 @@ class Catalogue:
     # -- meters -----------------------------------------------------------------------------
 
     async def create_meter(
-        self, idem: cmd.Idem, c: cmd.NewMeter, encode: Callable[[Meter, datetime], bytes]
+        self,
+        idem: cmd.Idem,
+        c: cmd.NewMeter,
+        encode: Callable[[Meter, datetime], bytes],
+        actor: str,
     ) -> bytes:
         _check_meter(c)
         meter = Meter(
@@ -132,7 +139,7 @@ class Catalogue:
 
         async def work(repo: RatingStore) -> bytes:
             now = self.context.clock.now()
-            if not await repo.insert_meter(meter, now):
+            if not await repo.insert_meter(meter, now, actor):
                 raise MeterKeyAlreadyExists(f"a meter with key {c.key!r} exists")
             return encode(meter, now)
 
@@ -150,7 +157,11 @@ class Catalogue:
     # -- prices -----------------------------------------------------------------------------
 
     async def create_price(
-        self, idem: cmd.Idem, c: cmd.NewPrice, encode: Callable[[StoredPrice], bytes]
+        self,
+        idem: cmd.Idem,
+        c: cmd.NewPrice,
+        encode: Callable[[StoredPrice], bytes],
+        actor: str,
     ) -> bytes:
         validate(c.pricing)
         require_unit(c.unit, "unit")
@@ -201,7 +212,7 @@ class Catalogue:
                         violations=[Violation("meter_id", "unknown meter")],
                     )
                 version = PriceVersion(new_id(), 1, c.meter_id, effective, c.pricing)
-            await repo.insert_price_version(version, c.unit, now)
+            await repo.insert_price_version(version, c.unit, now, actor)
             return encode(StoredPrice(version, c.unit, now, 0))
 
         return await self.context.idempotent(idem, work)
@@ -216,7 +227,11 @@ class Catalogue:
     # -- plans ------------------------------------------------------------------------------
 
     async def create_plan(
-        self, idem: cmd.Idem, c: cmd.NewPlan, encode: Callable[[StoredPlan], bytes]
+        self,
+        idem: cmd.Idem,
+        c: cmd.NewPlan,
+        encode: Callable[[StoredPlan], bytes],
+        actor: str,
     ) -> bytes:
         require_unit(c.unit, "unit")
         if len(c.prices) > PLAN_PRICES_MAX:
@@ -248,7 +263,7 @@ class Catalogue:
                     )
                 seen_meters.add(meter_id)
             now = self.context.clock.now()
-            await repo.insert_plan(plan, c.unit, now)
+            await repo.insert_plan(plan, c.unit, now, actor)
             return encode(StoredPlan(plan, c.unit, now))
 
         return await self.context.idempotent(idem, work)
@@ -264,7 +279,18 @@ class Catalogue:
         idem: cmd.Idem,
         c: cmd.NewAssignment,
         encode: Callable[[Assignment, datetime], bytes],
+        customers: tenancy.Customers,
+        actor: str,
     ) -> bytes:
+        """Assign a plan. A customer outside `customers` does not exist for the caller
+        (CUSTOMER_NOT_FOUND, nothing claimed or written); nor does a wallet of one
+        (WALLET_NOT_FOUND, as for a wallet the ledger does not have)."""
+        if not tenancy.may_see(customers, c.customer_id):
+            raise CustomerNotFound(
+                f"customer {c.customer_id!r} does not exist",
+                violations=[Violation("customer_id", "unknown customer")],
+            )
+
         async def work(repo: RatingStore) -> bytes:
             now = self.context.clock.now()
             start = c.start_time or now
@@ -278,7 +304,7 @@ class Catalogue:
             # A wrong wallet would make every charge fail at the ledger (or, another customer's,
             # spend someone else's credits): check it once, here.
             wallet = await self.context.ledger.wallet(c.wallet_id)
-            if wallet is None:
+            if wallet is None or not tenancy.may_see(customers, wallet.customer_id):
                 raise WalletNotFound(
                     f"the ledger has no wallet {c.wallet_id!r}",
                     violations=[Violation("wallet_id", "unknown wallet")],
@@ -307,7 +333,7 @@ class Catalogue:
                     violations=[Violation("start_time", "events after it are rated")],
                 )
             assignment = Assignment(new_id(), c.customer_id, c.plan_id, c.wallet_id, start)
-            await repo.insert_assignment(assignment, now)
+            await repo.insert_assignment(assignment, now, actor)
             return encode(assignment, now)
 
         return await self.context.idempotent(idem, work)

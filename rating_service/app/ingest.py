@@ -45,6 +45,7 @@ from rating_service.app.failures import report_failed
 from rating_service.app.ports import Booked, LedgerUnavailable, Refused
 from rating_service.app.records import Acknowledged, ChargeRow, Claim, NewUndo
 from rating_service.app.stores import RatingStore
+from rating_service.domain import tenancy
 from rating_service.domain.batch import Applied, duplicate_outcome
 from rating_service.domain.charges import NewCharge, ledger_request_id
 from rating_service.domain.errors import (
@@ -97,7 +98,10 @@ class Ingest:
         events: Sequence[cmd.EventIn],
         sync: bool,
         encode: Callable[[list[cmd.EventOutcome]], bytes],
+        customers: tenancy.Customers,
     ) -> bytes:
+        """Events of customers outside `customers` are refused one by one, as events of
+        customers that do not exist (domain/tenancy.py)."""
         if not events:
             raise InvalidArgument.field("events", "at least one event", "MISSING_FIELD")
         if len(events) > self.policy.batch_size_max:
@@ -105,9 +109,9 @@ class Ingest:
                 "events", f"at most {self.policy.batch_size_max} events", "BATCH_TOO_LARGE"
             )
         if sync:
-            return await self.ingest_sync(idem, events, encode)
+            return await self.ingest_sync(idem, events, encode, customers)
         return await self.context.idempotent(
-            idem, lambda repo: self.ingest_async(repo, events, encode)
+            idem, lambda repo: self.ingest_async(repo, events, encode, customers)
         )
 
     async def ingest_async(
@@ -115,14 +119,21 @@ class Ingest:
         repo: RatingStore,
         events: Sequence[cmd.EventIn],
         encode: Callable[[list[cmd.EventOutcome]], bytes],
+        customers: tenancy.Customers = None,
     ) -> bytes:
-        outcomes, _ = await accept(repo, events, self.context.clock.now(), self.policy)
+        outcomes, _ = await accept(
+            repo, events, self.context.clock.now(), self.policy, customers=customers
+        )
         return encode(outcomes)
 
-    async def preview(self, event: cmd.EventIn) -> cmd.EventOutcome:
+    async def preview(
+        self, event: cmd.EventIn, customers: tenancy.Customers = None
+    ) -> cmd.EventOutcome:
         """Run the real accept path in a transaction that is always rolled back."""
         outcomes, _ = await self.context.uow.trial(
-            lambda repo: accept(repo, [event], self.context.clock.now(), self.policy)
+            lambda repo: accept(
+                repo, [event], self.context.clock.now(), self.policy, customers=customers
+            )
         )
         return outcomes[0]
 
@@ -133,6 +144,7 @@ class Ingest:
         idem: cmd.Idem,
         events: Sequence[cmd.EventIn],
         encode: Callable[[list[cmd.EventOutcome]], bytes],
+        customers: tenancy.Customers = None,
     ) -> bytes:
         """Claim the request_id first, committed on its own and marked in progress, so a retry
         while we wait for the ledger is told to retry later (never answered from half the work)
@@ -173,7 +185,8 @@ class Ingest:
                         return check_replay(claim, idem)
                 try:
                     outcomes = [
-                        await self._sync_one(repo, e, idem.request_id, lease) for e in events
+                        await self._sync_one(repo, e, idem.request_id, lease, customers)
+                        for e in events
                     ]
                     response = encode(outcomes)
                     async with conn.begin():
@@ -196,11 +209,12 @@ class Ingest:
         event: cmd.EventIn,
         request_id: str,
         lease: Callable[[], datetime],
+        customers: tenancy.Customers,
     ) -> cmd.EventOutcome:
         # The connection (and its session advisory locks) stays ours across the ledger call:
         # undoing a refusal needs the aggregates untouched meanwhile.
         try:
-            outcomes, applied = await self._accept_one(repo, event, request_id, lease)
+            outcomes, applied = await self._accept_one(repo, event, request_id, lease, customers)
             outcome = outcomes[0]
             if isinstance(outcome.error, EventInProgress):
                 return await self._take_over(repo, outcome)
@@ -244,6 +258,7 @@ class Ingest:
         event: cmd.EventIn,
         request_id: str,
         lease: Callable[[], datetime],
+        customers: tenancy.Customers,
     ) -> tuple[list[cmd.EventOutcome], dict[int, Applied]]:
         """Transaction A of synchronous mode, retried on deadlock or serialization failure."""
         for attempt in range(RETRIES_MAX):
@@ -251,7 +266,12 @@ class Ingest:
                 async with repo.conn.begin():
                     await repo.renew_lease(request_id, lease())
                     return await accept(
-                        repo, [event], self.context.clock.now(), self.policy, sync=True
+                        repo,
+                        [event],
+                        self.context.clock.now(),
+                        self.policy,
+                        sync=True,
+                        customers=customers,
                     )
             except DBAPIError as exc:
                 if not retryable(exc) or attempt == RETRIES_MAX - 1:

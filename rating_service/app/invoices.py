@@ -23,6 +23,7 @@ from rating_service.app.context import Context
 from rating_service.app.ports import LedgerPort, LedgerUnavailable, TopUpView
 from rating_service.app.records import ChargeRow, InvoiceRow
 from rating_service.app.stores import RatingStore
+from rating_service.domain import tenancy
 from rating_service.domain.errors import (
     ChargesPending,
     CustomerNotFound,
@@ -101,11 +102,22 @@ async def completed(ledger: LedgerPort, view: InvoiceView, now: datetime) -> Inv
 
 
 async def invoice_row_for(
-    repo: RatingStore, customer_id: str, at: datetime, *, create: bool
+    repo: RatingStore,
+    customer_id: str,
+    at: datetime,
+    *,
+    create: bool,
+    customers: tenancy.Customers = None,
 ) -> InvoiceRow:
     """The invoice row of the customer's period containing `at`: created if missing (locked FOR
-    UPDATE) when `create`, else read, or a DRAFT built in memory (id "") when there is none."""
-    assignment = assignment_at((await repo.assignments_of([customer_id]))[customer_id], at)
+    UPDATE) when `create`, else read, or a DRAFT built in memory (id "") when there is none. A
+    customer outside `customers` has no plan (CUSTOMER_NOT_FOUND), before anything is written."""
+    assigned = (
+        (await repo.assignments_of([customer_id]))[customer_id]
+        if tenancy.may_see(customers, customer_id)
+        else []
+    )
+    assignment = assignment_at(assigned, at)
     if assignment is None:
         raise CustomerNotFound(
             f"customer {customer_id!r} has no plan at {at.isoformat()}",
@@ -138,14 +150,17 @@ class Invoices:
         view = await self.context.read(work)
         return await completed(self.context.ledger, view, self.context.clock.now())
 
-    async def get(self, invoice_id: str, customer_id: str, at: datetime | None) -> InvoiceView:
+    async def get(
+        self,
+        invoice_id: str,
+        customer_id: str,
+        at: datetime | None,
+        customers: tenancy.Customers,
+    ) -> InvoiceView:
         if invoice_id:
 
             async def by_id(repo: RatingStore) -> InvoiceRow:
-                row = await repo.get_invoice(invoice_id)
-                if row is None:
-                    raise InvoiceNotFound(f"invoice {invoice_id!r} does not exist")
-                return row
+                return await _visible_invoice(repo, invoice_id, customers)
 
             return await self._view(by_id)
         if not customer_id:
@@ -153,11 +168,21 @@ class Invoices:
                 "invoice_id", "invoice_id or customer_id is required", "MISSING_FIELD"
             )
         when = at or self.context.clock.now()
-        return await self._view(lambda repo: invoice_row_for(repo, customer_id, when, create=False))
+        return await self._view(
+            lambda repo: invoice_row_for(repo, customer_id, when, create=False, customers=customers)
+        )
 
     async def list(
-        self, customer_id: str, status: str, before: tuple[datetime, int] | None, limit: int
+        self,
+        customer_id: str,
+        status: str,
+        before: tuple[datetime, int] | None,
+        limit: int,
+        customers: tenancy.Customers,
     ) -> list[tuple[tuple[datetime, int], InvoiceView]]:
+        if not tenancy.may_see(customers, customer_id):
+            return []  # as for a customer without invoices
+
         async def work(repo: RatingStore) -> list[tuple[tuple[datetime, int], InvoiceView]]:
             rows = await repo.list_invoices(customer_id, status, before, limit)
             return [((r.period_start, r.seq), await compute(repo, r)) for r in rows]
@@ -172,17 +197,20 @@ class Invoices:
         customer_id: str,
         at: datetime,
         encode: Callable[[InvoiceView], bytes],
+        customers: tenancy.Customers,
+        actor: str,
     ) -> bytes:
         # The ledger first, outside the locking transaction below.
         async def locate(repo: RatingStore) -> InvoiceView:
-            return await compute(repo, await invoice_row_for(repo, customer_id, at, create=False))
+            row = await invoice_row_for(repo, customer_id, at, create=False, customers=customers)
+            return await compute(repo, row)
 
         draft = await self.context.read(locate)
         outstanding = await outstanding_of(self.context.ledger, draft, self.context.clock.now())
         top_ups = await top_ups_of(self.context.ledger, draft)
 
         async def work(repo: RatingStore) -> bytes:
-            row = await invoice_row_for(repo, customer_id, at, create=True)
+            row = await invoice_row_for(repo, customer_id, at, create=True, customers=customers)
             if row.status == InvoiceStatus.FINAL:
                 return encode(await compute(repo, row))
             now = self.context.clock.now()
@@ -193,7 +221,7 @@ class Invoices:
             view = replace(with_outstanding(await compute(repo, row), outstanding), top_ups=top_ups)
             if pending_charges(view):
                 raise ChargesPending("charges of the period are still on their way to the ledger")
-            await repo.close_invoice(row.id, now, snapshot_of(view))
+            await repo.close_invoice(row.id, now, snapshot_of(view), actor)
             final = await repo.get_invoice(row.id)
             assert final is not None
             return encode(await compute(repo, final))
@@ -201,7 +229,12 @@ class Invoices:
         return await self.context.idempotent(idem, work)
 
     async def line_events(
-        self, invoice_id: str, line_id: str, after_id: int, limit: int
+        self,
+        invoice_id: str,
+        line_id: str,
+        after_id: int,
+        limit: int,
+        customers: tenancy.Customers,
     ) -> LineEvents:
         price_id, _, version = line_id.rpartition(":")
         if not price_id or not version.isdigit():
@@ -210,9 +243,7 @@ class Invoices:
             )
 
         async def work(repo: RatingStore) -> LineEvents:
-            row = await repo.get_invoice(invoice_id)
-            if row is None:
-                raise InvoiceNotFound(f"invoice {invoice_id!r} does not exist")
+            row = await _visible_invoice(repo, invoice_id, customers)
             found = await repo.line_events(
                 row.assignment_id, row.period_start, price_id, int(version), after_id, limit
             )
@@ -232,3 +263,13 @@ class Invoices:
             ]
 
         return await self.context.read(work)
+
+
+async def _visible_invoice(
+    repo: RatingStore, invoice_id: str, customers: tenancy.Customers
+) -> InvoiceRow:
+    """An invoice the caller may see: INVOICE_NOT_FOUND for another customer's, as for none."""
+    row = await repo.get_invoice(invoice_id)
+    if row is None or not tenancy.may_see(customers, row.customer_id):
+        raise InvoiceNotFound(f"invoice {invoice_id!r} does not exist")
+    return row

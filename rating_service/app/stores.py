@@ -59,8 +59,9 @@ class RatingStore(Protocol):
 
     # -- catalogue ---------------------------------------------------------------------------
 
-    async def insert_meter(self, meter: Meter, now: datetime) -> bool:
-        """False when a meter with the same key exists."""
+    async def insert_meter(self, meter: Meter, now: datetime, created_by: str) -> bool:
+        """False when a meter with the same key exists. `created_by`: the caller's actor (as
+        for every catalogue row below)."""
         ...
 
     async def get_meter(self, meter_id: str) -> tuple[Meter, datetime, int] | None:
@@ -83,17 +84,19 @@ class RatingStore(Protocol):
         """Every asked price id, with its versions in version order ([] for an unknown one)."""
         ...
 
-    async def insert_price_version(self, v: PriceVersion, unit: str, now: datetime) -> None: ...
+    async def insert_price_version(
+        self, v: PriceVersion, unit: str, now: datetime, created_by: str
+    ) -> None: ...
 
     async def list_prices(
         self, meter_id: str, price_id: str, after_seq: int, limit: int
     ) -> list[StoredPrice]: ...
 
-    async def insert_plan(self, plan: Plan, unit: str, now: datetime) -> None: ...
+    async def insert_plan(self, plan: Plan, unit: str, now: datetime, created_by: str) -> None: ...
 
     async def plans_by_ids(self, ids: Iterable[str]) -> dict[str, StoredPlan]: ...
 
-    async def insert_assignment(self, a: Assignment, now: datetime) -> None: ...
+    async def insert_assignment(self, a: Assignment, now: datetime, created_by: str) -> None: ...
 
     async def assignments_of(self, customer_ids: Iterable[str]) -> dict[str, list[Assignment]]:
         """Every asked customer, with its assignments by start time ([] for none)."""
@@ -260,8 +263,10 @@ class RatingStore(Protocol):
         """Newest period first (ties: newest row first), after the (period_start, seq) cursor."""
         ...
 
-    async def close_invoice(self, invoice_id: str, now: datetime, snapshot: dict[str, Any]) -> None:
-        """FINAL, with the snapshot it will be shown from from now on."""
+    async def close_invoice(
+        self, invoice_id: str, now: datetime, snapshot: dict[str, Any], closed_by: str
+    ) -> None:
+        """FINAL, with the snapshot it will be shown from from now on; `closed_by`: the actor."""
         ...
 
     async def line_totals(self, assignment_id: str, period_start: datetime) -> list[LineTotal]:

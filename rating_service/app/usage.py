@@ -13,6 +13,7 @@ from rating_service.app import commands as cmd
 from rating_service.app.context import Context
 from rating_service.app.records import UsageEvent
 from rating_service.app.stores import RatingStore
+from rating_service.domain import tenancy
 from rating_service.domain.aggregation import EMPTY, AggregateState, Aggregation, apply
 from rating_service.domain.errors import CustomerNotFound, MeterNotFound
 from rating_service.domain.meters import Meter, matches, value_of
@@ -56,11 +57,17 @@ class Usage:
     def __init__(self, context: Context) -> None:
         self.context = context
 
-    async def query(self, q: cmd.UsageQuery) -> cmd.UsageView:
-        return await self.context.read(lambda repo: usage_of(repo, q, self.context.clock.now()))
+    async def query(self, q: cmd.UsageQuery, customers: tenancy.Customers) -> cmd.UsageView:
+        return await self.context.read(
+            lambda repo: usage_of(repo, q, self.context.clock.now(), customers)
+        )
 
 
-async def usage_of(repo: RatingStore, q: cmd.UsageQuery, now: datetime) -> cmd.UsageView:
+async def usage_of(
+    repo: RatingStore, q: cmd.UsageQuery, now: datetime, customers: tenancy.Customers = None
+) -> cmd.UsageView:
+    """A customer outside `customers` has, for this caller, no plan and no events."""
+    visible = tenancy.may_see(customers, q.customer_id)
     found = await repo.get_meter(q.meter_id)
     if found is None:
         raise MeterNotFound(f"meter {q.meter_id!r} does not exist")
@@ -70,7 +77,8 @@ async def usage_of(repo: RatingStore, q: cmd.UsageQuery, now: datetime) -> cmd.U
         end = q.end or now
     else:
         at = q.period_time or now
-        assignment = assignment_at((await repo.assignments_of([q.customer_id]))[q.customer_id], at)
+        assigned = (await repo.assignments_of([q.customer_id]))[q.customer_id] if visible else []
+        assignment = assignment_at(assigned, at)
         if assignment is None:
             raise CustomerNotFound(f"customer {q.customer_id!r} has no plan at {at.isoformat()}")
         plan = (await repo.plans_by_ids([assignment.plan_id]))[assignment.plan_id].plan
@@ -80,7 +88,11 @@ async def usage_of(repo: RatingStore, q: cmd.UsageQuery, now: datetime) -> cmd.U
         raise InvalidArgument.field(
             "time_range", "end_time must be after start_time", "INVALID_TIME_RANGE"
         )
-    rows = await repo.events_in(q.customer_id, meter.event_type, start, end, USAGE_EVENTS_MAX + 1)
+    rows = (
+        await repo.events_in(q.customer_id, meter.event_type, start, end, USAGE_EVENTS_MAX + 1)
+        if visible
+        else []
+    )
     if len(rows) > USAGE_EVENTS_MAX:
         raise UsageTooLarge(f"more than {USAGE_EVENTS_MAX} events; ask for a shorter range")
     rows = [r for r in rows if matches(meter, meter.event_type, r.properties)]

@@ -25,6 +25,7 @@ from rich.console import Console
 
 from billing_cli.app import app
 from billing_cli.state import State
+from billing_common import api_keys
 from rating_service import main as rating_main
 from tests.support.channels import admin_key
 from tests.support.rating import setup_customer
@@ -164,6 +165,10 @@ async def test_wallet_grant_debit_balance_history_and_holds(ledger_server: Runni
         "ENTRY_TYPE_GRANT",
         "ENTRY_TYPE_GRANT",
     ]
+    # Who wrote each entry: the CLI's key (the session's admin key) made every call here.
+    actor = f"key:{api_keys.key_id_of(admin_key())}"
+    assert {e["actor"] for e in history["entries"]} == {actor}
+    assert actor in (await cli("history", wallet_id)).stdout
     debits = (await cli("--json", "history", wallet_id, "--type", "debit")).json()
     assert [(e["amount"], e["feature"]) for e in debits["entries"]] == [("-30.25", "search")]
     paged = await cli("history", wallet_id, "--limit", "1")

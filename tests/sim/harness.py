@@ -39,7 +39,7 @@ from rating_service import main as rating_main
 from rating_service.adapters.db.migrate import upgrade_async as upgrade_rating
 from rating_service.adapters.grpc.servicer import RatingServicer
 from rating_service.config import RatingSettings
-from tests.support.channels import admin_key_file
+from tests.support.channels import admin_key, admin_key_file
 from tests.support.tls import rating_settings, server_settings
 
 T = TypeVar("T")
@@ -246,6 +246,7 @@ class Service:
     async def start(cls, uri: str, clock: SimClock, port: int) -> Service:
         """Wired and serving gRPC on `port` (the rating service reaches it there; a service
         rebuilt after a kill serves on the same port)."""
+        admin_key()  # writes the session's admin key file, which the services read
         settings = LedgerSettings(
             admin_key_file=admin_key_file(),
             database_url=uri,
@@ -330,6 +331,7 @@ class RatingService:
     @classmethod
     async def start(cls, db: Database, clock: SwitchableClock, ledger_port: int) -> RatingService:
         uri = await db.through_restarts(lambda: _new_rating_database(db.server_uri))
+        admin_key()  # the rating service's credential for the ledger must exist before it starts
         settings = RatingSettings(
             admin_key_file=admin_key_file(),
             ledger_api_key_file=admin_key_file(),

@@ -124,7 +124,7 @@ _ENTRY_TYPES = (
     ["text[]"] * 3
     + ["numeric[]"]
     + ["timestamptz[]"] * 2
-    + ["text[]"] * 5
+    + ["text[]"] * 6
     + ["numeric[]"] * 2
     + ["jsonb[]"]
 )
@@ -190,8 +190,8 @@ def _save() -> str:
             "new_entries",
             _ENTRY_TYPES,
             "INSERT INTO entries (id, wallet_id, type, amount, occurred_time, book_time,"
-            " description, feature, source_event_id, request_id, related_id, available_after,"
-            " overage_after, metadata) SELECT * FROM unnest({})",
+            " description, feature, source_event_id, request_id, actor, related_id,"
+            " available_after, overage_after, metadata) SELECT * FROM unnest({})",
         ),
         (
             "allocated",

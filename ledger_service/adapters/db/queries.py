@@ -88,11 +88,13 @@ class LedgerQueries:
         return {r["id"]: r["customer_id"] for r in rows}
 
     async def list_wallets(
-        self, customer_id: str, after_seq: int, limit: int
+        self, customer_id: str, after_seq: int, limit: int, customers: frozenset[str] | None
     ) -> list[tuple[int, Wallet]]:
         query = select(wallets).where(wallets.c.seq > after_seq)
         if customer_id:
             query = query.where(wallets.c.customer_id == customer_id)
+        if customers is not None:
+            query = query.where(wallets.c.customer_id.in_(sorted(customers)))
         rows = await self.conn.execute(query.order_by(wallets.c.seq).limit(limit))
         return [(row.seq, mappers.to_wallet(row)) for row in rows]
 
@@ -210,6 +212,7 @@ class LedgerQueries:
             wallet_id=row.wallet_id,
             book_time=row.book_time,
             request_id=row.request_id,
+            actor=row.actor,
             entry=Entry(
                 type=EntryType(row.type),
                 amount=row.amount,

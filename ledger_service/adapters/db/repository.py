@@ -76,7 +76,7 @@ class LedgerRepository(LedgerQueries):
 
     # -- wallets ----------------------------------------------------------------------------
 
-    async def insert_wallet(self, wallet: Wallet) -> bool:
+    async def insert_wallet(self, wallet: Wallet, created_by: str) -> bool:
         """False when the customer already has a wallet in that unit."""
         stmt = (
             pg_insert(wallets)
@@ -89,6 +89,7 @@ class LedgerRepository(LedgerQueries):
                 metadata=wallet.metadata,
                 create_time=wallet.create_time,
                 last_book_time=wallet.create_time,
+                created_by=created_by,
             )
             .on_conflict_do_nothing(constraint="wallets_customer_unit_key")
             .returning(wallets.c.id)
@@ -134,22 +135,22 @@ class LedgerRepository(LedgerQueries):
         self,
         before: dict[str, WalletState],
         after: dict[str, WalletState],
-        new_entries: Sequence[tuple[str, str, str, Entry]],
+        new_entries: Sequence[tuple[str, str, str, str, Entry]],
         now: datetime,
         events: Sequence[tuple[str, str, WalletEvent]] = (),
         responses: dict[str, bytes] | None = None,
         released: Sequence[str] = (),
     ) -> None:
         """Persist the difference between wallet states, the entries
-        (entry_id, wallet_id, request_id, entry), the events, the encoded responses of claimed
-        request ids and the release of refused ones, in one statement (plus the rare automation
-        changes)."""
+        (entry_id, wallet_id, request_id, actor, entry), the events, the encoded responses of
+        claimed request ids and the release of refused ones, in one statement (plus the rare
+        automation changes)."""
         inserts: list[dict[str, Any]] = []
         updates: list[dict[str, Any]] = []
         booked: list[dict[str, Any]] = []
         new_holds: list[Hold] = []
         ended_holds: list[dict[str, Any]] = []
-        written = {w for _, w, _, _ in new_entries} | {w for _, w, _ in events}
+        written = {w for _, w, _, _, _ in new_entries} | {w for _, w, _ in events}
         # Each wallet's journal is booked in order: never before its last booked write, whatever
         # this process's clock says (balances at a past instant rely on it).
         book = {w: write_time(now, [s.book_time]) for w, s in before.items()}
@@ -263,16 +264,17 @@ class LedgerRepository(LedgerQueries):
                 e.feature,
                 e.source_event_id,
                 request_id,
+                actor,
                 e.related_id,
                 e.available_after,
                 e.overage_after,
                 hot.as_json(e.metadata),
             )
-            for entry_id, wallet_id, request_id, e in new_entries
+            for entry_id, wallet_id, request_id, actor, e in new_entries
         ]
         entry_allocations = [
             (entry_id, i, a.grant_id, a.amount)
-            for entry_id, _, _, e in new_entries
+            for entry_id, _, _, _, e in new_entries
             for i, a in enumerate(e.allocations)
         ]
         await (await self._pg()).execute(
@@ -284,7 +286,7 @@ class LedgerRepository(LedgerQueries):
             *hot.columns(held_allocations, 4),
             *hot.columns(ended, 4),
             *hot.columns(wallet_rows, 3),
-            *hot.columns(entry_rows, 14),
+            *hot.columns(entry_rows, 15),
             *hot.columns(entry_allocations, 4),
             list(responses),
             list(responses.values()),
@@ -325,7 +327,7 @@ class LedgerRepository(LedgerQueries):
                     set_={
                         c.name: stmt.excluded[c.name]
                         for c in topup_rules.c
-                        if c.name != "wallet_id"
+                        if c.name not in ("wallet_id", "updated_by")  # see record_rule_author
                     },
                 )
             )
@@ -351,7 +353,22 @@ class LedgerRepository(LedgerQueries):
                 ],
             )
 
-    async def replace_alert_rules(self, wallet_id: str, rules: Sequence[AlertRule]) -> None:
+    async def record_rule_author(self, wallet_id: str, actor: str) -> None:
+        await self.conn.execute(
+            update(topup_rules).where(topup_rules.c.wallet_id == wallet_id).values(updated_by=actor)
+        )
+
+    async def record_schedule_author(self, schedule_id: str, ended: bool, actor: str) -> None:
+        column = "ended_by" if ended else "created_by"
+        await self.conn.execute(
+            update(allotment_schedules)
+            .where(allotment_schedules.c.id == schedule_id)
+            .values({column: actor})
+        )
+
+    async def replace_alert_rules(
+        self, wallet_id: str, rules: Sequence[AlertRule], created_by: str
+    ) -> None:
         await self.conn.execute(alert_rules.delete().where(alert_rules.c.wallet_id == wallet_id))
         if rules:
             await self.conn.execute(
@@ -367,6 +384,7 @@ class LedgerRepository(LedgerQueries):
                         "min_interval": r.min_interval,
                         "armed": r.armed,
                         "last_fire_time": r.last_fire_time,
+                        "created_by": created_by,
                     }
                     for i, r in enumerate(rules)
                 ],

@@ -47,6 +47,8 @@ wallets = Table(
     # (see ledger.write_time), so book_time is monotone along the wallet's journal.
     Column("last_book_time", TS, nullable=False),
     Column("seq", BigInteger, Identity(), nullable=False, unique=True),
+    # Who created it (the actor of the CreateWallet call); "" before it was recorded.
+    Column("created_by", Text, nullable=False, server_default=""),
     UniqueConstraint("customer_id", "unit", name="wallets_customer_unit_key"),
 )
 
@@ -102,6 +104,8 @@ entries = Table(
     Column("feature", Text, nullable=False, server_default=""),
     Column("source_event_id", Text, nullable=False, server_default=""),
     Column("request_id", Text, nullable=False, server_default=""),
+    # Who wrote it (see app/ports.StoredEntry.actor); "" before it was recorded.
+    Column("actor", Text, nullable=False, server_default=""),
     Column("related_id", Text, nullable=False, server_default=""),
     Column("available_after", MONEY, nullable=False),
     Column("overage_after", MONEY, nullable=False),
@@ -182,6 +186,8 @@ alert_rules = Table(
     Column("min_interval", Interval),
     Column("armed", Boolean, nullable=False),
     Column("last_fire_time", TS),
+    # Who set the rules (SetAlertRules, or CreateWallet for the defaults); "" before recorded.
+    Column("created_by", Text, nullable=False, server_default=""),
     Index("alert_rules_wallet_idx", "wallet_id", "position"),
 )
 
@@ -206,6 +212,9 @@ topup_rules = Table(
     Column("failures", Integer, nullable=False),
     Column("retry_after", TS),
     Column("schedule_id", String),
+    # Who set the rule now in force (SetTopUpRule replaces it whole; the ledger's own changes,
+    # arming and failures, are not authorship); "" before recorded.
+    Column("updated_by", Text, nullable=False, server_default=""),
 )
 
 topups = Table(
@@ -317,6 +326,9 @@ allotment_schedules = Table(
     money_column("unit_price"),
     Column("currency", Text, nullable=False, server_default=""),
     Column("description", Text, nullable=False, server_default=""),
+    # Who created it and who ended it (EndAllotmentSchedule); "" when not (yet) recorded.
+    Column("created_by", Text, nullable=False, server_default=""),
+    Column("ended_by", Text, nullable=False, server_default=""),
     Index("allotment_schedules_wallet_idx", "wallet_id", "seq"),
     Index("allotment_schedules_due_idx", "next_time"),
 )

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ledger_service.adapters.db.event_horizon import Horizon, Snapshot
 from ledger_service.adapters.db.tables import (
     wallet_events,
+    wallets,
     webhook_attempts,
     webhook_deliveries,
     webhook_endpoints,
@@ -168,13 +169,20 @@ class WebhookRepository:
         return None if row is None else _endpoint(row)
 
     async def list_endpoints(
-        self, wallet_id: str, after_seq: int, limit: int
+        self,
+        wallet_id: str,
+        after_seq: int,
+        limit: int,
+        customers: frozenset[str] | None = None,
     ) -> list[tuple[int, WebhookEndpoint]]:
         query = select(webhook_endpoints).where(
             webhook_endpoints.c.delete_time.is_(None), webhook_endpoints.c.seq > after_seq
         )
         if wallet_id:
             query = query.where(webhook_endpoints.c.wallet_id == wallet_id)
+        if customers is not None:
+            owned = select(wallets.c.id).where(wallets.c.customer_id.in_(sorted(customers)))
+            query = query.where(webhook_endpoints.c.wallet_id.in_(owned))
         rows = await self.conn.execute(query.order_by(webhook_endpoints.c.seq).limit(limit))
         return [(row.seq, _endpoint(row)) for row in rows]
 

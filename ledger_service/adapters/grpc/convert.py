@@ -308,6 +308,7 @@ def entry(s: StoredEntry) -> pb.Entry:
         available_after=format_amount(e.available_after),
         overage_after=format_amount(e.overage_after),
         related_id=e.related_id,
+        actor=s.actor,
     )
 
 

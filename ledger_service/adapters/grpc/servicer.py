@@ -28,6 +28,7 @@ from ledger_service.app import commands as cmd
 from ledger_service.app.ports import StoredEntry
 from ledger_service.app.service import LedgerApp
 from ledger_service.app.webhooks import WebhookApp
+from ledger_service.domain import tenancy
 from ledger_service.domain.errors import WalletCustomerMismatch
 from ledger_service.domain.model import Hold
 
@@ -55,12 +56,15 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
         payload = await self.app.create_wallet(
             command,
             lambda w: pb.CreateWalletResponse(wallet=convert.wallet(w)).SerializeToString(),
+            _caller(),
         )
         return payload  # encoded once (see grpc_handlers.add_servicer)
 
     @handler
     async def GetWallet(self, request: pb.GetWalletRequest, context: Ctx) -> pb.GetWalletResponse:
-        wallet, _ = await self.app.get_wallet(convert.identifier(request.wallet_id, "wallet_id"))
+        wallet, _ = await self.app.get_wallet(
+            convert.identifier(request.wallet_id, "wallet_id"), principal.current().customers
+        )
         return pb.GetWalletResponse(wallet=convert.wallet(wallet))
 
     @handler
@@ -73,7 +77,9 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
             )
         limit = paging.page_size(request.page_size)
         after = self.tokens.cursor("ListWallets", request.page_token, "seq") or 0
-        rows = await self.app.list_wallets(request.customer_id, after, limit + 1)
+        rows = await self.app.list_wallets(
+            request.customer_id, after, limit + 1, principal.current().customers
+        )
         token = self._next("ListWallets", "seq", rows, limit)
         return pb.ListWalletsResponse(
             wallets=[convert.wallet(w) for _, w in rows[:limit]], next_page_token=token
@@ -88,12 +94,15 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
             lambda g, entries, now: pb.CreateGrantResponse(
                 grant=convert.grant(g, now), entries=[convert.entry(e) for e in entries]
             ).SerializeToString(),
+            _caller(),
         )
         return payload  # encoded once (see grpc_handlers.add_servicer)
 
     @handler
     async def GetGrant(self, request: pb.GetGrantRequest, context: Ctx) -> pb.GetGrantResponse:
-        found, at = await self.app.grant_now(convert.identifier(request.grant_id, "grant_id"))
+        found, at = await self.app.grant_now(
+            convert.identifier(request.grant_id, "grant_id"), principal.current().customers
+        )
         return pb.GetGrantResponse(grant=convert.grant(found, at))
 
     @handler
@@ -107,7 +116,7 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
             after_seq=self.tokens.cursor("ListGrants", request.page_token, "seq") or 0,
             limit=limit + 1,
         )
-        rows, now = await self.app.list_grants(query)
+        rows, now = await self.app.list_grants(query, principal.current().customers)
         token = self._next("ListGrants", "seq", rows, limit)
         return pb.ListGrantsResponse(
             grants=[convert.grant(g, now) for _, g in rows[:limit]], next_page_token=token
@@ -121,6 +130,7 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
             lambda g, e, now: pb.VoidGrantResponse(
                 grant=convert.grant(g, now), entry=convert.entry(e)
             ).SerializeToString(),
+            _caller(),
         )
         return payload  # encoded once (see grpc_handlers.add_servicer)
 
@@ -129,7 +139,7 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
         command = convert.debit(request, self._latest())
         # Concurrent writes share transactions (see app/pipeline.py); the wallet's owner is
         # checked there, under its lock.
-        payload = await self.app.debit(command, _encode_debit, request.customer_id)
+        payload = await self.app.debit(command, _encode_debit, _caller(), request.customer_id)
         return payload  # encoded once (see grpc_handlers.add_servicer)
 
     @handler
@@ -152,7 +162,7 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
                 results[i] = pb.DebitResult(error=item_error(exc))
             positions, commands = [i for i, _ in kept], [c for _, c in kept]
         if commands:
-            outcomes = await self.app.debit_batch(commands, _encode_debit)
+            outcomes = await self.app.debit_batch(commands, _encode_debit, _caller())
             for i, outcome in zip(positions, outcomes, strict=True):
                 if isinstance(outcome, BillingError):
                     results[i] = pb.DebitResult(error=item_error(outcome))
@@ -200,6 +210,7 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
             lambda entries: pb.RefundDebitResponse(
                 entries=[convert.entry(e) for e in entries]
             ).SerializeToString(),
+            _caller(),
         )
         return payload  # encoded once (see grpc_handlers.add_servicer)
 
@@ -210,6 +221,7 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
         wallet, view = await self.app.balance(
             convert.identifier(request.wallet_id, "wallet_id"),
             to_datetime(request, "as_of_time"),
+            principal.current().customers,
         )
         return pb.GetBalanceResponse(balance=convert.balance(wallet, view))
 
@@ -234,7 +246,7 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
             before_seq=self.tokens.cursor("ListEntries", request.page_token, "before_seq"),
             limit=limit + 1,
         )
-        rows = await self.app.list_entries(query)
+        rows = await self.app.list_entries(query, principal.current().customers)
         token = self._next("ListEntries", "before_seq", rows, limit)
         return pb.ListEntriesResponse(
             entries=[convert.entry(e) for _, e in rows[:limit]], next_page_token=token
@@ -242,7 +254,7 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
 
     @handler
     async def RunExpiry(self, request: pb.RunExpiryRequest, context: Ctx) -> pb.RunExpiryResponse:
-        entries = await self.app.run_expiry(request.wallet_id)
+        entries = await self.app.run_expiry(request.wallet_id, principal.current().customers)
         return pb.RunExpiryResponse(entries=[convert.entry(e) for e in entries])
 
     @handler
@@ -250,7 +262,9 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
     async def VerifyWallet(
         self, request: pb.VerifyWalletRequest, context: Ctx
     ) -> pb.VerifyWalletResponse:
-        report = await self.app.verify_wallet(convert.identifier(request.wallet_id, "wallet_id"))
+        report = await self.app.verify_wallet(
+            convert.identifier(request.wallet_id, "wallet_id"), principal.current().customers
+        )
         return pb.VerifyWalletResponse(
             consistent=report.consistent,
             differences=[
@@ -268,24 +282,32 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
     @handler
     async def CreateHold(self, request: pb.CreateHoldRequest, context: Ctx) -> bytes:
         command = convert.create_hold(request)
-        payload = await self.app.create_hold(command, self._encode_hold(pb.CreateHoldResponse))
+        payload = await self.app.create_hold(
+            command, self._encode_hold(pb.CreateHoldResponse), _caller()
+        )
         return payload  # encoded once (see grpc_handlers.add_servicer)
 
     @handler
     async def CaptureHold(self, request: pb.CaptureHoldRequest, context: Ctx) -> bytes:
         command = convert.capture_hold(request)
-        payload = await self.app.capture_hold(command, self._encode_hold(pb.CaptureHoldResponse))
+        payload = await self.app.capture_hold(
+            command, self._encode_hold(pb.CaptureHoldResponse), _caller()
+        )
         return payload  # encoded once (see grpc_handlers.add_servicer)
 
     @handler
     async def ReleaseHold(self, request: pb.ReleaseHoldRequest, context: Ctx) -> bytes:
         command = convert.release_hold(request)
-        payload = await self.app.release_hold(command, self._encode_hold(pb.ReleaseHoldResponse))
+        payload = await self.app.release_hold(
+            command, self._encode_hold(pb.ReleaseHoldResponse), _caller()
+        )
         return payload  # encoded once (see grpc_handlers.add_servicer)
 
     @handler
     async def GetHold(self, request: pb.GetHoldRequest, context: Ctx) -> pb.GetHoldResponse:
-        found, at = await self.app.hold_now(convert.identifier(request.hold_id, "hold_id"))
+        found, at = await self.app.hold_now(
+            convert.identifier(request.hold_id, "hold_id"), principal.current().customers
+        )
         return pb.GetHoldResponse(hold=convert.hold(found, at))
 
     @handler
@@ -297,6 +319,7 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
             lambda r: pb.SetTopUpRuleResponse(
                 rule=convert_automation.topup_rule_out(r)
             ).SerializeToString(),
+            _caller(),
         )
         return payload  # encoded once (see grpc_handlers.add_servicer)
 
@@ -309,6 +332,7 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
             convert.identifier(request.wallet_id, "wallet_id"),
             self.tokens.cursor("ListTopUps", request.page_token, "before_seq"),
             limit + 1,
+            principal.current().customers,
         )
         token = self._next("ListTopUps", "before_seq", rows, limit)
         return pb.ListTopUpsResponse(
@@ -323,6 +347,7 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
             lambda t: pb.ConfirmTopUpResponse(
                 top_up=convert_automation.topup(t)
             ).SerializeToString(),
+            _caller(),
         )
         return payload  # encoded once (see grpc_handlers.add_servicer)
 
@@ -333,6 +358,7 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
             convert.identifier(request.top_up_id, "top_up_id"),
             request.reason,
             lambda t: pb.FailTopUpResponse(top_up=convert_automation.topup(t)).SerializeToString(),
+            _caller(),
         )
         return payload  # encoded once (see grpc_handlers.add_servicer)
 
@@ -346,6 +372,7 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
             lambda stored: pb.SetAlertRulesResponse(
                 rules=[convert_automation.alert_rule_out(r) for r in stored]
             ).SerializeToString(),
+            _caller(),
         )
         return payload  # encoded once (see grpc_handlers.add_servicer)
 
@@ -353,7 +380,9 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
     async def ListAlertRules(
         self, request: pb.ListAlertRulesRequest, context: Ctx
     ) -> pb.ListAlertRulesResponse:
-        rules = await self.app.alert_rules(convert.identifier(request.wallet_id, "wallet_id"))
+        rules = await self.app.alert_rules(
+            convert.identifier(request.wallet_id, "wallet_id"), principal.current().customers
+        )
         return pb.ListAlertRulesResponse(
             rules=[convert_automation.alert_rule_out(r) for r in rules]
         )
@@ -369,6 +398,7 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
             lambda s: pb.CreateAllotmentScheduleResponse(
                 schedule=convert_automation.schedule_out(s)
             ).SerializeToString(),
+            _caller(),
         )
         return payload  # encoded once (see grpc_handlers.add_servicer)
 
@@ -376,7 +406,9 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
     async def ListAllotmentSchedules(
         self, request: pb.ListAllotmentSchedulesRequest, context: Ctx
     ) -> pb.ListAllotmentSchedulesResponse:
-        found = await self.app.schedules(convert.identifier(request.wallet_id, "wallet_id"))
+        found = await self.app.schedules(
+            convert.identifier(request.wallet_id, "wallet_id"), principal.current().customers
+        )
         return pb.ListAllotmentSchedulesResponse(
             schedules=[convert_automation.schedule_out(s) for s in found]
         )
@@ -392,6 +424,7 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
             lambda s: pb.EndAllotmentScheduleResponse(
                 schedule=convert_automation.schedule_out(s)
             ).SerializeToString(),
+            _caller(),
         )
         return payload  # encoded once (see grpc_handlers.add_servicer)
 
@@ -408,18 +441,22 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
                     "after_cursor", "must not be negative", "INVALID_CURSOR"
                 )
             types = convert_automation.event_types(request.types)
+            customers = principal.current().customers
             if request.wallet_id:
-                await self.app.get_wallet(convert.identifier(request.wallet_id, "wallet_id"))
+                await self.app.get_wallet(
+                    convert.identifier(request.wallet_id, "wallet_id"), customers
+                )
         except BillingError as exc:
             await context.abort_with_status(to_grpc_status(exc, DOMAIN))
             return
         cursor = request.after_cursor
         while True:
-            events = await self.app.events_after(request.wallet_id, cursor, types, EVENT_PAGE)
+            events, cursor, full = await self.app.visible_events_after(
+                request.wallet_id, cursor, types, EVENT_PAGE, customers
+            )
             for event in events:
                 yield pb.WatchWalletEventsResponse(event=convert_automation.wallet_event(event))
-                cursor = event.seq
-            if len(events) < EVENT_PAGE:
+            if not full:
                 await asyncio.sleep(EVENT_POLL_INTERVAL_S)
 
     async def _foreign(
@@ -439,6 +476,9 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
         owners = await self.app.read(
             lambda repo: repo.wallet_owners(d.wallet_id for _, d in stated)
         )
+        # A wallet the caller may not see is not there: left to the write (WALLET_NOT_FOUND).
+        customers = principal.current().customers
+        owners = {w: c for w, c in owners.items() if tenancy.may_see(customers, c)}
         prefix = "" if positions is None else "debits[{}]."
         return {
             i: WalletCustomerMismatch(
@@ -462,6 +502,12 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
             return bytes(message.SerializeToString())
 
         return encode
+
+
+def _caller() -> cmd.Caller:
+    """Who the running call is for: its actor and the customers it may see."""
+    current = principal.current()
+    return cmd.Caller(current.actor, current.customers)
 
 
 def _conflict(request_id: str) -> RequestIdConflict:

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import httpx
 from billing.ledger.v1 import ledger_pb2 as pb
 
-from billing_common import paging
+from billing_common import paging, principal
 from billing_common.enums import EnumMap
 from billing_common.errors import InvalidArgument, require
 from billing_common.grpc_handlers import Ctx, rpc
@@ -162,6 +162,7 @@ class WebhookRpcs:
             lambda e: pb.CreateWebhookEndpointResponse(
                 endpoint=endpoint_out(e)
             ).SerializeToString(),
+            principal.current().customers,
         )
         response = pb.CreateWebhookEndpointResponse.FromString(payload)
         response.secret = secret or ""
@@ -177,7 +178,9 @@ class WebhookRpcs:
                 message.previous_secret_expire_time.CopyFrom(timestamp(until))
             return message.SerializeToString()
 
-        payload, secret = await self.webhooks.rotate_secret(rotate_secret(request), encode)
+        payload, secret = await self.webhooks.rotate_secret(
+            rotate_secret(request), encode, principal.current().customers
+        )
         response = pb.RotateWebhookSecretResponse.FromString(payload)
         response.secret = secret or ""
         return response
@@ -189,7 +192,9 @@ class WebhookRpcs:
         limit = paging.page_size(request.page_size)
         wallet_id = convert.identifier(request.wallet_id, "wallet_id") if request.wallet_id else ""
         after = self.tokens.cursor("ListWebhookEndpoints", request.page_token, "seq") or 0
-        rows = await self.webhooks.list_endpoints(wallet_id, after, limit + 1)
+        rows = await self.webhooks.list_endpoints(
+            wallet_id, after, limit + 1, principal.current().customers
+        )
         token = self._next("ListWebhookEndpoints", "seq", rows, limit)
         return pb.ListWebhookEndpointsResponse(
             endpoints=[endpoint_out(e) for _, e in rows[:limit]], next_page_token=token
@@ -206,6 +211,7 @@ class WebhookRpcs:
             lambda e: pb.DeleteWebhookEndpointResponse(
                 endpoint=endpoint_out(e)
             ).SerializeToString(),
+            principal.current().customers,
         )
         return pb.DeleteWebhookEndpointResponse.FromString(payload)
 
@@ -219,6 +225,7 @@ class WebhookRpcs:
             delivery_state(request.state),
             self.tokens.cursor("ListWebhookDeliveries", request.page_token, "before_seq"),
             limit + 1,
+            principal.current().customers,
         )
         token = self._next("ListWebhookDeliveries", "before_seq", rows, limit)
         return pb.ListWebhookDeliveriesResponse(

@@ -29,7 +29,7 @@ from rating_service.domain.model import Assignment, Plan, PriceVersion
 
 
 class CatalogueStore(Store):
-    async def insert_meter(self, meter: Meter, now: datetime) -> bool:
+    async def insert_meter(self, meter: Meter, now: datetime, created_by: str) -> bool:
         stmt = (
             pg_insert(meters)
             .values(
@@ -41,6 +41,7 @@ class CatalogueStore(Store):
                 filters=dict(meter.filters),
                 description=meter.description,
                 create_time=now,
+                created_by=created_by,
             )
             .on_conflict_do_nothing(index_elements=["key"])
             .returning(meters.c.id)
@@ -81,7 +82,9 @@ class CatalogueStore(Store):
             result[r.price_id].append(_price(r))
         return result
 
-    async def insert_price_version(self, v: PriceVersion, unit: str, now: datetime) -> None:
+    async def insert_price_version(
+        self, v: PriceVersion, unit: str, now: datetime, created_by: str
+    ) -> None:
         await self.conn.execute(
             price_versions.insert().values(
                 price_id=v.price_id,
@@ -95,6 +98,7 @@ class CatalogueStore(Store):
                 tiers=_pricing_json(v.pricing),
                 effective_time=v.effective_time,
                 create_time=now,
+                created_by=created_by,
             )
         )
 
@@ -109,7 +113,7 @@ class CatalogueStore(Store):
         rows = await self.conn.execute(q.order_by(price_versions.c.seq).limit(limit))
         return [_price(r) for r in rows]
 
-    async def insert_plan(self, plan: Plan, unit: str, now: datetime) -> None:
+    async def insert_plan(self, plan: Plan, unit: str, now: datetime, created_by: str) -> None:
         await self.conn.execute(
             plans.insert().values(
                 id=plan.id,
@@ -123,6 +127,7 @@ class CatalogueStore(Store):
                     for p in plan.prices
                 ],
                 create_time=now,
+                created_by=created_by,
             )
         )
 
@@ -133,7 +138,7 @@ class CatalogueStore(Store):
         rows = await self.conn.execute(select(plans).where(plans.c.id.in_(wanted)))
         return {r.id: _plan(r) for r in rows}
 
-    async def insert_assignment(self, a: Assignment, now: datetime) -> None:
+    async def insert_assignment(self, a: Assignment, now: datetime, created_by: str) -> None:
         await self.conn.execute(
             assignments.insert().values(
                 id=a.id,
@@ -142,6 +147,7 @@ class CatalogueStore(Store):
                 wallet_id=a.wallet_id,
                 start_time=a.start_time,
                 create_time=now,
+                created_by=created_by,
             )
         )
 

@@ -95,11 +95,15 @@ class InvoiceStore(Store):
         rows = await self.conn.execute(q.order_by(*order).limit(limit))
         return [INVOICE.load(r) for r in rows]
 
-    async def close_invoice(self, invoice_id: str, now: datetime, snapshot: dict[str, Any]) -> None:
+    async def close_invoice(
+        self, invoice_id: str, now: datetime, snapshot: dict[str, Any], closed_by: str
+    ) -> None:
         await self.conn.execute(
             update(invoices)
             .where(invoices.c.id == invoice_id)
-            .values(status=InvoiceStatus.FINAL, close_time=now, snapshot=snapshot)
+            .values(
+                status=InvoiceStatus.FINAL, close_time=now, snapshot=snapshot, closed_by=closed_by
+            )
         )
 
     async def line_totals(self, assignment_id: str, period_start: datetime) -> list[LineTotal]:

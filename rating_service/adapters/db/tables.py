@@ -62,6 +62,10 @@ meters = Table(
     Column("filters", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     Column("description", Text, nullable=False, server_default=""),
     Column("create_time", TS, nullable=False),
+    # Who created it: the caller's actor ("key:<id>", "cert:<cn>", "anonymous"); "" before it
+    # was recorded. Catalogue rows are never changed (a new price is a new version), so this is
+    # their whole audit.
+    Column("created_by", Text, nullable=False, server_default=""),
 )
 
 price_versions = Table(
@@ -80,6 +84,10 @@ price_versions = Table(
     Column("tiers", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
     Column("effective_time", TS, nullable=False),
     Column("create_time", TS, nullable=False),
+    # Who created it: the caller's actor ("key:<id>", "cert:<cn>", "anonymous"); "" before it
+    # was recorded. Catalogue rows are never changed (a new price is a new version), so this is
+    # their whole audit.
+    Column("created_by", Text, nullable=False, server_default=""),
     PrimaryKeyConstraint("price_id", "version"),
     UniqueConstraint("price_id", "effective_time", name="price_versions_effective_key"),
 )
@@ -97,6 +105,10 @@ plans = Table(
     # [{"price_id": "...", "included_quantity": "100"}]
     Column("prices", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
     Column("create_time", TS, nullable=False),
+    # Who created it: the caller's actor ("key:<id>", "cert:<cn>", "anonymous"); "" before it
+    # was recorded. Catalogue rows are never changed (a new price is a new version), so this is
+    # their whole audit.
+    Column("created_by", Text, nullable=False, server_default=""),
 )
 
 assignments = Table(
@@ -108,6 +120,10 @@ assignments = Table(
     Column("wallet_id", Text, nullable=False),
     Column("start_time", TS, nullable=False),
     Column("create_time", TS, nullable=False),
+    # Who created it: the caller's actor ("key:<id>", "cert:<cn>", "anonymous"); "" before it
+    # was recorded. Catalogue rows are never changed (a new price is a new version), so this is
+    # their whole audit.
+    Column("created_by", Text, nullable=False, server_default=""),
     UniqueConstraint("customer_id", "start_time", name="assignments_customer_start_key"),
 )
 
@@ -246,6 +262,8 @@ invoices = Table(
     Column("period_end", TS, nullable=False),
     Column("status", Text, nullable=False, server_default="DRAFT"),
     Column("close_time", TS, nullable=True),
+    # Who closed it (the CloseBillingPeriod caller's actor); "" while DRAFT.
+    Column("closed_by", Text, nullable=False, server_default=""),
     # The FINAL invoice as computed at close (JSON of decimal strings); null while DRAFT.
     Column("snapshot", JSONB, nullable=True),
     UniqueConstraint("assignment_id", "period_start", name="invoices_assignment_period_key"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -11,7 +12,7 @@ from billing.rating.v1 import rating_pb2_grpc
 from billing.type.v1 import types_pb2
 from google.protobuf.message import Message
 
-from billing_common import metrics, paging
+from billing_common import metrics, paging, principal
 from billing_common.database import is_transient
 from billing_common.errors import BillingError, Internal, InvalidArgument, Unavailable
 from billing_common.grpc_errors import item_error
@@ -35,7 +36,15 @@ log = structlog.get_logger(__name__)
 def _idem(method: str, request: Message) -> cmd.Idem:
     # Every request of a mutating RPC has a request_id (the Message base type declares no field).
     request_id = convert.ident(request.request_id, "request_id")  # type: ignore[attr-defined]
-    return cmd.Idem(request_id, method, fingerprint(method, request))
+    digest = fingerprint(method, request)
+    customers = principal.current().customers
+    if customers is not None:
+        # A scoped caller's request is its tenant's own: the same bytes under the same
+        # request_id from another tenant conflict (REQUEST_ID_CONFLICT, as any reused id does)
+        # instead of replaying the stored answer, which may hold another customer's results.
+        scope = "\0".join(sorted(customers)).encode()
+        digest = hashlib.sha256(digest + b"\0" + scope).digest()
+    return cmd.Idem(request_id, method, digest)
 
 
 def _ingest_response(outcomes: list[cmd.EventOutcome]) -> bytes:
@@ -64,6 +73,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
             idem,
             convert.new_meter(request),
             lambda m, t: pb.CreateMeterResponse(meter=convert.meter(m, t)).SerializeToString(),
+            principal.current().actor,
         )
         return pb.CreateMeterResponse.FromString(payload)
 
@@ -95,6 +105,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
             idem,
             convert.new_price(request),
             lambda s: pb.CreatePriceResponse(price=convert.price(s)).SerializeToString(),
+            principal.current().actor,
         )
         return pb.CreatePriceResponse.FromString(payload)
 
@@ -126,6 +137,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
             idem,
             convert.new_plan(request),
             lambda s: pb.CreatePlanResponse(plan=convert.plan(s)).SerializeToString(),
+            principal.current().actor,
         )
         return pb.CreatePlanResponse.FromString(payload)
 
@@ -148,6 +160,8 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
             lambda a, t: pb.AssignPlanResponse(
                 assignment=convert.assignment(a, t)
             ).SerializeToString(),
+            principal.current().customers,
+            principal.current().actor,
         )
         return pb.AssignPlanResponse.FromString(payload)
 
@@ -167,7 +181,9 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
             "mode",
         )
         events = [convert.event_in(e) for e in request.events]
-        payload = await self.ingest.ingest(idem, events, mode == "SYNC", _ingest_response)
+        payload = await self.ingest.ingest(
+            idem, events, mode == "SYNC", _ingest_response, principal.current().customers
+        )
         response = pb.IngestEventsResponse.FromString(payload)
         for result in response.results:
             metrics.EVENTS_INGESTED.labels(pb.EventStatus.Name(result.status)).inc()
@@ -232,6 +248,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
                 granularity=granularity,
                 group_by=convert.text(request.group_by_property, "group_by_property"),
             ),
+            principal.current().customers,
         )
         return pb.GetUsageResponse(
             total=convert.fmt(view.total),
@@ -261,7 +278,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
                 self.clock.now(),
                 event.properties,
             )
-        outcome = await self.ingest.preview(event)
+        outcome = await self.ingest.preview(event, principal.current().customers)
         result = convert.event_result(outcome)
         for c in result.charges:
             c.status = pb.CHARGE_STATUS_UNSPECIFIED  # nothing was recorded
@@ -275,6 +292,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
             convert.optional_ident(request.invoice_id, "invoice_id"),
             convert.optional_ident(request.customer_id, "customer_id"),
             convert.time(request, "period_time"),
+            principal.current().customers,
         )
         return pb.GetInvoiceResponse(invoice=convert.invoice(view))
 
@@ -301,7 +319,11 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
             "status",
         )
         rows = await self.invoices.list(
-            convert.ident(request.customer_id, "customer_id"), status, before, limit + 1
+            convert.ident(request.customer_id, "customer_id"),
+            status,
+            before,
+            limit + 1,
+            principal.current().customers,
         )
         token = ""
         if len(rows) > limit:
@@ -326,6 +348,8 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
             convert.ident(request.customer_id, "customer_id"),
             at,
             lambda v: pb.CloseBillingPeriodResponse(invoice=convert.invoice(v)).SerializeToString(),
+            principal.current().customers,
+            principal.current().actor,
         )
         return pb.CloseBillingPeriodResponse.FromString(payload)
 
@@ -340,6 +364,7 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
             convert.ident(request.line_id, "line_id"),
             after,
             limit + 1,
+            principal.current().customers,
         )
         token = ""
         if len(rows) > limit:

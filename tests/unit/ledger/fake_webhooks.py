@@ -100,8 +100,13 @@ class FakeWebhookStore:
         return None if row is None else row.endpoint
 
     async def list_endpoints(
-        self, wallet_id: str, after_seq: int, limit: int
+        self,
+        wallet_id: str,
+        after_seq: int,
+        limit: int,
+        customers: frozenset[str] | None = None,
     ) -> list[tuple[int, WebhookEndpoint]]:
+        assert customers is None, "tenant filtering is tested over gRPC (tests/e2e)"
         rows = sorted(
             (r.seq, r.endpoint)
             for r in self.t.endpoints.values()

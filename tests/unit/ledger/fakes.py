@@ -75,7 +75,7 @@ class FakeStore:
             self.t.keys[request_id][2] = payload
 
     # -- wallets and their state
-    async def insert_wallet(self, wallet: Wallet) -> bool:
+    async def insert_wallet(self, wallet: Wallet, created_by: str) -> bool:
         if any(
             (w.customer_id, w.unit) == (wallet.customer_id, wallet.unit)
             for w, _, _ in self.t.wallets.values()
@@ -84,7 +84,15 @@ class FakeStore:
         self.t.wallets[wallet.id] = (wallet, Decimal(0), wallet.create_time)
         return True
 
-    async def replace_alert_rules(self, wallet_id: str, rules: Sequence[AlertRule]) -> None:
+    async def record_rule_author(self, wallet_id: str, actor: str) -> None:
+        pass  # authorship is kept in the database only (tests/e2e check it)
+
+    async def record_schedule_author(self, schedule_id: str, ended: bool, actor: str) -> None:
+        pass
+
+    async def replace_alert_rules(
+        self, wallet_id: str, rules: Sequence[AlertRule], created_by: str
+    ) -> None:
         self.t.alert_rules[wallet_id] = tuple(rules)
 
     async def get_wallet(self, wallet_id: str) -> tuple[Wallet, Decimal] | None:
@@ -140,7 +148,7 @@ class FakeStore:
         self,
         before: dict[str, WalletState],
         after: dict[str, WalletState],
-        new_entries: Sequence[tuple[str, str, str, Entry]],
+        new_entries: Sequence[tuple[str, str, str, str, Entry]],
         now: datetime,
         events: Sequence[tuple[str, str, WalletEvent]] = (),
         responses: dict[str, bytes] | None = None,
@@ -152,8 +160,10 @@ class FakeStore:
             self.t.grants.update(state.grants)
             self.t.holds.update(state.holds)
             self.t.alert_rules[wallet_id] = state.automation.alert_rules
-        for entry_id, wallet_id, request_id, entry in new_entries:
-            self.t.entries[entry_id] = StoredEntry(entry_id, wallet_id, now, request_id, entry)
+        for entry_id, wallet_id, request_id, actor, entry in new_entries:
+            self.t.entries[entry_id] = StoredEntry(
+                entry_id, wallet_id, now, request_id, entry, actor
+            )
         self.t.events += events
         await self.store_responses(responses or {})
         for request_id in released:

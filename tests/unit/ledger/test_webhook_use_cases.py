@@ -139,7 +139,7 @@ async def create(
         types,
         "",
     )
-    stored, secret = await hooks.create_endpoint(command, encode_created)
+    stored, secret = await hooks.create_endpoint(command, encode_created, None)
     return stored.decode(), secret or ""
 
 
@@ -148,6 +148,7 @@ async def delete(hooks: WebhookApp, request_id: str, endpoint_id: str) -> bytes:
         idem(request_id, "DeleteWebhookEndpoint", endpoint_id),
         endpoint_id,
         lambda e: f"{e.id}|{e.delete_time}".encode(),
+        None,
     )
 
 
@@ -161,6 +162,7 @@ async def wallet(ledger: LedgerApp, customer: str) -> str:
             None,
         ),
         lambda w: w.id.encode(),
+        cmd.SYSTEM,
     )
     return created.decode()
 
@@ -180,11 +182,11 @@ async def grant(ledger: LedgerApp, request_id: str, wallet_id: str) -> None:
         "",
         "",
     )
-    await ledger.create_grant(command, lambda g, entries, now: g.id.encode())
+    await ledger.create_grant(command, lambda g, entries, now: g.id.encode(), cmd.SYSTEM)
 
 
 async def deliveries(hooks: WebhookApp, endpoint_id: str) -> list[Delivery]:
-    return [d for _, d in await hooks.list_deliveries(endpoint_id, None, None, 100)]
+    return [d for _, d in await hooks.list_deliveries(endpoint_id, None, None, 100, None)]
 
 
 # -- endpoints ------------------------------------------------------------------------------
@@ -200,7 +202,7 @@ async def test_creating_an_endpoint_replays_by_request_id_and_a_changed_request_
     assert await create(hooks, "e1", w) == (endpoint_id, "")
     with pytest.raises(RequestIdConflict):
         await create(hooks, "e1", w, url="https://elsewhere.test/hook")
-    listed = await hooks.list_endpoints(w, 0, 100)
+    listed = await hooks.list_endpoints(w, 0, 100, None)
     assert [e.id for _, e in listed] == [endpoint_id]
 
 
@@ -234,13 +236,13 @@ async def test_endpoints_list_in_creation_order_page_by_cursor_and_leave_deleted
     c, _ = await create(hooks, "c", "")
     d, _ = await create(hooks, "d", w1)
     await delete(hooks, "del-c", c)
-    first = await hooks.list_endpoints("", 0, 2)
+    first = await hooks.list_endpoints("", 0, 2, None)
     assert [e.id for _, e in first] == [a, b]
-    rest = await hooks.list_endpoints("", first[-1][0], 2)
+    rest = await hooks.list_endpoints("", first[-1][0], 2, None)
     assert [e.id for _, e in rest] == [d]
-    assert [e.id for _, e in await hooks.list_endpoints(w1, 0, 10)] == [a, d]
+    assert [e.id for _, e in await hooks.list_endpoints(w1, 0, 10, None)] == [a, d]
     with pytest.raises(WalletNotFound):
-        await hooks.list_endpoints("no-such-wallet", 0, 10)
+        await hooks.list_endpoints("no-such-wallet", 0, 10, None)
 
 
 async def test_deleting_replays_by_request_id_and_a_deleted_endpoint_is_not_found_again(
@@ -257,7 +259,7 @@ async def test_deleting_replays_by_request_id_and_a_deleted_endpoint_is_not_foun
     with pytest.raises(WebhookEndpointNotFound):
         await delete(hooks, "d3", "no-such-endpoint")
     with pytest.raises(WebhookEndpointNotFound):
-        await hooks.list_deliveries("no-such-endpoint", None, None, 10)
+        await hooks.list_deliveries("no-such-endpoint", None, None, 10, None)
 
 
 # -- dispatch -------------------------------------------------------------------------------
@@ -452,6 +454,7 @@ async def rotate(
     stored, secret = await hooks.rotate_secret(
         RotateSecret(idem(request_id, "RotateWebhookSecret", endpoint_id), endpoint_id, overlap),
         lambda e, until: f"{e.id}|{until}".encode(),
+        None,
     )
     return stored, secret or ""
 

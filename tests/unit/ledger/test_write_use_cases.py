@@ -12,6 +12,7 @@ import pytest
 from billing_common.clock import FakeClock
 from billing_common.errors import BillingError, RequestIdConflict, ResourceExhausted, Unavailable
 from ledger_service.app import commands as cmd
+from ledger_service.app.commands import SYSTEM
 from ledger_service.app.ports import StoredEntry
 from ledger_service.app.service import LedgerApp, LedgerPolicy
 from ledger_service.domain.errors import InsufficientCredits, WalletNotFound
@@ -64,6 +65,7 @@ async def funded_wallet(app: LedgerApp, customer: str, amount: str) -> str:
             None,
         ),
         lambda w: w.id.encode(),
+        SYSTEM,
     )
     wallet_id = created.decode()
     await grant(app, f"grant-{customer}", wallet_id, amount)
@@ -84,27 +86,27 @@ async def grant(app: LedgerApp, request_id: str, wallet_id: str, amount: str) ->
         "",
         "",
     )
-    await app.create_grant(command, lambda g, entries, now: g.id.encode())
+    await app.create_grant(command, lambda g, entries, now: g.id.encode(), SYSTEM)
 
 
 async def test_a_debit_replays_byte_for_byte_and_a_changed_one_conflicts(app: LedgerApp) -> None:
     wallet = await funded_wallet(app, "c1", "10")
-    first = await app.debit(debit("d1", wallet, "3"), encode_entry)
+    first = await app.debit(debit("d1", wallet, "3"), encode_entry, SYSTEM)
     assert first.endswith(b"|-3|7")
-    assert await app.debit(debit("d1", wallet, "3"), encode_entry) == first
+    assert await app.debit(debit("d1", wallet, "3"), encode_entry, SYSTEM) == first
     with pytest.raises(RequestIdConflict):
-        await app.debit(debit("d1", wallet, "4"), encode_entry)
-    (_, balance) = await app.balance(wallet, None)
+        await app.debit(debit("d1", wallet, "4"), encode_entry, SYSTEM)
+    (_, balance) = await app.balance(wallet, None, None)
     assert balance.available == Decimal(7)
 
 
 async def test_a_refused_debit_is_not_remembered(app: LedgerApp, uow: FakeUnitOfWork) -> None:
     wallet = await funded_wallet(app, "c1", "2")
     with pytest.raises(InsufficientCredits):
-        await app.debit(debit("d1", wallet, "5"), encode_entry)
+        await app.debit(debit("d1", wallet, "5"), encode_entry, SYSTEM)
     assert "d1" not in uow.tables.keys  # the claim was released: nothing written
     await grant(app, "more", wallet, "10")
-    assert (await app.debit(debit("d1", wallet, "5"), encode_entry)).endswith(b"|-5|7")
+    assert (await app.debit(debit("d1", wallet, "5"), encode_entry, SYSTEM)).endswith(b"|-5|7")
 
 
 async def test_concurrent_writes_of_many_wallets_share_transactions(
@@ -112,18 +114,21 @@ async def test_concurrent_writes_of_many_wallets_share_transactions(
 ) -> None:
     wallets = [await funded_wallet(app, f"c{i}", "10") for i in range(10)]
     before = uow.transactions
-    calls = [app.debit(debit(f"d{i}", wallets[i % 10], "1"), encode_entry) for i in range(50)]
+    calls = [
+        app.debit(debit(f"d{i}", wallets[i % 10], "1"), encode_entry, SYSTEM) for i in range(50)
+    ]
     calls += [
         app.create_hold(
             cmd.CreateHold(
                 idem(f"h{i}", "CreateHold", str(i)), w, Decimal(2), timedelta(hours=1), "", ""
             ),
             encode_hold,
+            SYSTEM,
         )
         for i, w in enumerate(wallets)
     ]
-    calls.append(app.debit(debit("too-much", wallets[0], "100"), encode_entry))
-    calls.append(app.debit(debit("nowhere", "no-such-wallet", "1"), encode_entry))
+    calls.append(app.debit(debit("too-much", wallets[0], "100"), encode_entry, SYSTEM))
+    calls.append(app.debit(debit("nowhere", "no-such-wallet", "1"), encode_entry, SYSTEM))
     results = await asyncio.gather(*calls, return_exceptions=True)
     *booked, too_much, nowhere = results
     assert all(isinstance(r, bytes) for r in booked), booked
@@ -132,7 +137,7 @@ async def test_concurrent_writes_of_many_wallets_share_transactions(
     # 62 calls, a handful of transactions: the first alone, then everything that waited.
     assert uow.transactions - before <= 3, uow.transactions - before
     for w in wallets:
-        (_, balance) = await app.balance(w, None)
+        (_, balance) = await app.balance(w, None, None)
         assert (balance.available, balance.held) == (Decimal(3), Decimal(2))
 
 
@@ -143,8 +148,9 @@ async def test_a_hold_and_a_debit_in_one_transaction_never_share_credits(app: Le
             idem("h", "CreateHold", "h"), wallet, Decimal(10), timedelta(hours=1), "", ""
         ),
         encode_hold,
+        SYSTEM,
     )
-    spend = app.debit(debit("d", wallet, "10"), encode_entry)
+    spend = app.debit(debit("d", wallet, "10"), encode_entry, SYSTEM)
     results = await asyncio.gather(hold, spend, return_exceptions=True)
     assert isinstance(results[0], bytes)
     assert isinstance(results[1], InsufficientCredits)
@@ -156,16 +162,16 @@ async def test_a_failed_transaction_fails_only_its_own_callers(
     wallet = await funded_wallet(app, "c1", "10")
     uow.fail_next = [Unavailable("the database is unavailable; retry")]
     with pytest.raises(Unavailable):
-        await app.debit(debit("d1", wallet, "1"), encode_entry)
+        await app.debit(debit("d1", wallet, "1"), encode_entry, SYSTEM)
     # The same request again, once the database is back: booked once.
-    assert (await app.debit(debit("d1", wallet, "1"), encode_entry)).endswith(b"|-1|9")
+    assert (await app.debit(debit("d1", wallet, "1"), encode_entry, SYSTEM)).endswith(b"|-1|9")
 
 
 async def test_a_full_write_queue_refuses_at_once(uow: FakeUnitOfWork) -> None:
     app = LedgerApp(uow, FakeClock(T0), LedgerPolicy(), write_queue_max=2)
     wallet = await funded_wallet(app, "c1", "10")
     # Three writes sent in the same turn of the loop: two wait, the third finds the queue full.
-    calls = [app.debit(debit(f"d{i}", wallet, "1"), encode_entry) for i in range(3)]
+    calls = [app.debit(debit(f"d{i}", wallet, "1"), encode_entry, SYSTEM) for i in range(3)]
     results = await asyncio.gather(*calls, return_exceptions=True)
     refused = [r for r in results if isinstance(r, ResourceExhausted)]
     assert len(refused) == 1 and refused[0].reason == "WRITE_QUEUE_FULL"

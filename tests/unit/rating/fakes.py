@@ -302,7 +302,9 @@ class FakeStore:
     async def find_invoice(self, assignment_id: str, period_start: datetime) -> InvoiceRow | None:
         return self.t.invoices.get((assignment_id, period_start))
 
-    async def close_invoice(self, invoice_id: str, now: datetime, snapshot: dict[str, Any]) -> None:
+    async def close_invoice(
+        self, invoice_id: str, now: datetime, snapshot: dict[str, Any], closed_by: str
+    ) -> None:
         for key, row in self.t.invoices.items():
             if row.id == invoice_id:
                 self.t.invoices[key] = replace(
@@ -523,7 +525,7 @@ class World:
 
         rid = request_id or f"r{next(self.request_ids)}"
         idem = Idem(rid, "IngestEvents", pickle.dumps(events))
-        raw = await self.ingest.ingest(idem, events, False, encode)
+        raw = await self.ingest.ingest(idem, events, False, encode, None)
         return answers[0] if answers else list(pickle.loads(raw))  # a replay: stored answer
 
     async def close(self, request_id: str, at: datetime) -> InvoiceView:
@@ -534,7 +536,7 @@ class World:
             return pickle.dumps(view)
 
         idem = Idem(request_id, "CloseBillingPeriod", b"c1")
-        raw = await self.invoices.close(idem, "c1", at, encode)
+        raw = await self.invoices.close(idem, "c1", at, encode, None, "system")
         return views[-1] if views else pickle.loads(raw)  # type: ignore[no-any-return]
 
 

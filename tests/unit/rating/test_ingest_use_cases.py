@@ -111,7 +111,7 @@ async def test_an_empty_or_too_large_batch_is_refused_and_writes_nothing() -> No
 async def test_a_preview_rates_the_event_and_writes_nothing() -> None:
     w = world()
     await w.send(call("e1"))
-    answer = await w.ingest.preview(call("e2"))
+    answer = await w.ingest.preview(call("e2"), None)
     assert answer.status == EventStatus.ACCEPTED
     assert [(c.quantity_before, c.amount) for c in answer.charges] == [(1, UNIT_PRICE)]
     assert sorted(w.uow.tables.events) == ["e1"]

@@ -27,7 +27,7 @@ async def test_an_invoice_equals_the_sum_of_its_lines() -> None:
     w.ledger.wallets["w1"] = Wallet("c1", balance=Decimal(0))  # DENY: the next one is refused
     await w.send(call("late", at=T0 - timedelta(hours=1)))
     await w.forwarder.run_once()
-    view = await w.invoices.get("", "c1", T0)
+    view = await w.invoices.get("", "c1", T0, None)
     [line] = view.lines
     assert (line.quantity, line.amount, line.denied) == (4, 4 * UNIT_PRICE, UNIT_PRICE)
     assert view.usage_total == sum((ln.amount for ln in view.lines), Decimal(0))
@@ -66,6 +66,6 @@ async def test_a_closed_period_is_final() -> None:
     assert late.error is not None and late.error.reason == "PERIOD_CLOSED"
     assert [c.status for c in w.uow.charges()] == [ChargeStatus.ACKNOWLEDGED] * 2
 
-    assert await w.invoices.get(closed.id, "", None) == closed
+    assert await w.invoices.get(closed.id, "", None, None) == closed
     again = await w.close("close-2", T0)
     assert (again.id, again.status, again.total) == (closed.id, InvoiceStatus.FINAL, closed.total)

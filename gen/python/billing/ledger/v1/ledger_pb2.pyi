@@ -257,7 +257,7 @@ class Allocation(_message.Message):
     def __init__(self, grant_id: _Optional[str] = ..., amount: _Optional[str] = ..., overage: _Optional[bool] = ...) -> None: ...
 
 class Entry(_message.Message):
-    __slots__ = ("entry_id", "wallet_id", "type", "amount", "occurred_time", "book_time", "description", "feature", "source_event_id", "request_id", "allocations", "available_after", "overage_after", "related_id")
+    __slots__ = ("entry_id", "wallet_id", "type", "amount", "occurred_time", "book_time", "description", "feature", "source_event_id", "request_id", "allocations", "available_after", "overage_after", "related_id", "actor")
     ENTRY_ID_FIELD_NUMBER: _ClassVar[int]
     WALLET_ID_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -272,6 +272,7 @@ class Entry(_message.Message):
     AVAILABLE_AFTER_FIELD_NUMBER: _ClassVar[int]
     OVERAGE_AFTER_FIELD_NUMBER: _ClassVar[int]
     RELATED_ID_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
     entry_id: str
     wallet_id: str
     type: EntryType
@@ -286,7 +287,8 @@ class Entry(_message.Message):
     available_after: str
     overage_after: str
     related_id: str
-    def __init__(self, entry_id: _Optional[str] = ..., wallet_id: _Optional[str] = ..., type: _Optional[_Union[EntryType, str]] = ..., amount: _Optional[str] = ..., occurred_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., book_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., description: _Optional[str] = ..., feature: _Optional[str] = ..., source_event_id: _Optional[str] = ..., request_id: _Optional[str] = ..., allocations: _Optional[_Iterable[_Union[Allocation, _Mapping]]] = ..., available_after: _Optional[str] = ..., overage_after: _Optional[str] = ..., related_id: _Optional[str] = ...) -> None: ...
+    actor: str
+    def __init__(self, entry_id: _Optional[str] = ..., wallet_id: _Optional[str] = ..., type: _Optional[_Union[EntryType, str]] = ..., amount: _Optional[str] = ..., occurred_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., book_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., description: _Optional[str] = ..., feature: _Optional[str] = ..., source_event_id: _Optional[str] = ..., request_id: _Optional[str] = ..., allocations: _Optional[_Iterable[_Union[Allocation, _Mapping]]] = ..., available_after: _Optional[str] = ..., overage_after: _Optional[str] = ..., related_id: _Optional[str] = ..., actor: _Optional[str] = ...) -> None: ...
 
 class GrantBalance(_message.Message):
     __slots__ = ("grant_id", "kind", "priority", "remaining_amount", "state", "effective_time", "expire_time")

@@ -1191,7 +1191,11 @@ type Entry struct {
 	// Outstanding overage right after this entry.
 	OverageAfter string `protobuf:"bytes,13,opt,name=overage_after,json=overageAfter,proto3" json:"overage_after,omitempty"`
 	// The debit a refund belongs to, or the grant an expiry, void or grant entry is about.
-	RelatedId     string `protobuf:"bytes,14,opt,name=related_id,json=relatedId,proto3" json:"related_id,omitempty"`
+	RelatedId string `protobuf:"bytes,14,opt,name=related_id,json=relatedId,proto3" json:"related_id,omitempty"`
+	// Who wrote the entry: the caller's identity ("key:<key id>", "cert:<common name>",
+	// "anonymous" when authentication is off), or "system" for what the ledger books on its own
+	// (expiry, allotments, automatic top-ups). Empty for entries written before it was recorded.
+	Actor         string `protobuf:"bytes,15,opt,name=actor,proto3" json:"actor,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1320,6 +1324,13 @@ func (x *Entry) GetOverageAfter() string {
 func (x *Entry) GetRelatedId() string {
 	if x != nil {
 		return x.RelatedId
+	}
+	return ""
+}
+
+func (x *Entry) GetActor() string {
+	if x != nil {
+		return x.Actor
 	}
 	return ""
 }
@@ -6815,7 +6826,7 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"Allocation\x12\x19\n" +
 	"\bgrant_id\x18\x01 \x01(\tR\agrantId\x12\x16\n" +
 	"\x06amount\x18\x02 \x01(\tR\x06amount\x12\x18\n" +
-	"\aoverage\x18\x03 \x01(\bR\aoverage\"\xb4\x04\n" +
+	"\aoverage\x18\x03 \x01(\bR\aoverage\"\xca\x04\n" +
 	"\x05Entry\x12\x19\n" +
 	"\bentry_id\x18\x01 \x01(\tR\aentryId\x12\x1b\n" +
 	"\twallet_id\x18\x02 \x01(\tR\bwalletId\x120\n" +
@@ -6833,7 +6844,8 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x0favailable_after\x18\f \x01(\tR\x0eavailableAfter\x12#\n" +
 	"\roverage_after\x18\r \x01(\tR\foverageAfter\x12\x1d\n" +
 	"\n" +
-	"related_id\x18\x0e \x01(\tR\trelatedId\"\xd7\x02\n" +
+	"related_id\x18\x0e \x01(\tR\trelatedId\x12\x14\n" +
+	"\x05actor\x18\x0f \x01(\tR\x05actor\"\xd7\x02\n" +
 	"\fGrantBalance\x12\x19\n" +
 	"\bgrant_id\x18\x01 \x01(\tR\agrantId\x120\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x1c.billing.ledger.v1.GrantKindR\x04kind\x12\x1a\n" +
