@@ -5,15 +5,15 @@
 "cert:<cn>", "anonymous") or "system" for what the ledger books on its own. Rows written before
 this revision keep "" (not recorded).
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011"
-down_revision = "0010"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
