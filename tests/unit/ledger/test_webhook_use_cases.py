@@ -502,7 +502,7 @@ async def test_a_name_rebound_to_a_private_address_is_refused_at_delivery_and_no
     await hooks.dispatch()
     assert await hooks.deliver() == 1
     assert sender.addresses == ["93.184.216.34"]  # nothing more was sent
-    latest = (await hooks.list_deliveries(endpoint_id, None, None, 10))[0][1]
+    latest = (await hooks.list_deliveries(endpoint_id, None, None, 10, None))[0][1]
     assert (latest.last_status_code, latest.last_error) == (None, "refused by egress policy")
 
 
@@ -577,7 +577,7 @@ async def test_rotating_a_deleted_or_unknown_endpoint_is_not_found(
     w = await wallet(ledger, "c1")
     endpoint_id, _ = await create(hooks, "e1", w)
     await hooks.delete_endpoint(
-        cmd.Idem("d1", "DeleteWebhookEndpoint", b"d1"), endpoint_id, lambda e: b""
+        cmd.Idem("d1", "DeleteWebhookEndpoint", b"d1"), endpoint_id, lambda e: b"", None
     )
     for target in (endpoint_id, "no-such-endpoint"):
         with pytest.raises(WebhookEndpointNotFound):
@@ -598,6 +598,6 @@ async def test_a_secret_no_key_opens_is_recorded_and_nothing_is_sent(
     await hooks.dispatch()
     assert await hooks.deliver() == 2
     assert [url for url, _, _ in sender.sent] == ["https://fine.test/hook"]
-    (d,) = [d for _, d in await hooks.list_deliveries(lost, None, None, 10)]
+    (d,) = [d for _, d in await hooks.list_deliveries(lost, None, None, 10, None)]
     assert (d.last_status_code, d.last_error) == (None, "secret unavailable")
     assert fine
