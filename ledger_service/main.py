@@ -88,7 +88,9 @@ async def build(
     uri = await database_uri(settings)
     if settings.migrate:
         await upgrade_async(uri)
-    engine = database.create_engine(uri, pool_size=settings.pool_size)
+    # No ping on taking a connection: the unit of work replaces one found dead at its first round
+    # trip (adapters/db/unit_of_work.py).
+    engine = database.create_engine(uri, pool_size=settings.pool_size, pre_ping=False)
     app = make_app(settings, engine, clock or SystemClock())
     webhooks = WebhookApp(
         app,
