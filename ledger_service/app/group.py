@@ -5,6 +5,9 @@ unit (app/pipeline.py; the operations themselves: app/operations.py).
   then take the time -> book the allotments due -> apply each operation to the state the earlier
   ones left -> save everything in one statement, each response beside its request id.
 
+When every operation's command names its wallet (debits, new holds and grants), the claims, the
+locks and the locked state are one step (`LedgerStore.claim_and_lock`: one round trip).
+
 Each operation succeeds or fails on its own; a refused one writes nothing and its request id is
 released. A request id repeated in the group gets the first occurrence's result
 (REQUEST_ID_CONFLICT when the content differs).
@@ -61,10 +64,22 @@ class GroupCommit:
         """One transaction attempt: the outcome of each first occurrence, by position."""
         out: dict[int, Outcome] = {}
         refused: list[str] = []
-        located = await self._claim_and_locate(store, out, refused)
+        unique = [self.group[i] for i in sorted(self.first.values())]
         # The time is taken once the wallets are locked: a hold committed while this
         # transaction waited for a lock is then at or before it, so its reservation counts.
-        states, now = await store.lock_states((w for _, _, w in located), self.time_under_lock)
+        named = [w for w in (op.named_wallet for op in unique) if w is not None]
+        if len(named) == len(unique):
+            # Every wallet named by its command: claim and lock in one step (one round trip).
+            claims, states, now = await store.claim_and_lock(
+                [(*self._key(op), w) for op, w in zip(unique, named, strict=True)],
+                self.now(),
+                self.time_under_lock,
+            )
+            located = await self._locate(store, unique, claims, out, refused)
+        else:
+            claims = await store.claim([self._key(op) for op in unique], self.now())
+            located = await self._locate(store, unique, claims, out, refused)
+            states, now = await store.lock_states((w for _, _, w in located), self.time_under_lock)
         before = dict(states)
         booked: list[Booked] = []
         events: list[Event] = []
@@ -110,17 +125,21 @@ class GroupCommit:
         out.update(payloads)
         return out
 
-    async def _claim_and_locate(
-        self, store: LedgerStore, out: dict[int, Outcome], refused: list[str]
+    @staticmethod
+    def _key(op: ops.Operation) -> tuple[str, str, bytes]:
+        return op.idem.request_id, op.idem.method, op.idem.fingerprint
+
+    async def _locate(
+        self,
+        store: LedgerStore,
+        unique: Sequence[ops.Operation],
+        claims: dict[str, Claim],
+        out: dict[int, Outcome],
+        refused: list[str],
     ) -> list[tuple[int, ops.Operation, str]]:
-        """Claim every request id once; answer replays from their stored responses; the wallet
-        of each claimed operation (an operation that cannot name one is refused)."""
-        unique = [self.group[i] for i in sorted(self.first.values())]
+        """Answer replays from their stored responses; the wallet of each claimed operation (an
+        operation that cannot name one is refused)."""
         self.stored_before.clear()
-        claims = await store.claim(
-            [(op.idem.request_id, op.idem.method, op.idem.fingerprint) for op in unique],
-            self.now(),
-        )
         located: list[tuple[int, ops.Operation, str]] = []
         for op in unique:
             i = self.first[op.idem.request_id]

@@ -57,8 +57,9 @@ async def test_a_unary_debit_makes_a_fixed_few_round_trips(ledger_server) -> Non
     queries = list(trips.queries)
     debit = await trips.reset()
     print(f"round trips of a unary Debit: {debit} {queries}")
-    # BEGIN, claim, lock, load, save, COMMIT (no ping of the pooled connection).
-    assert debit <= 6, (debit, queries)
+    # BEGIN, one call that claims, locks and loads, one statement that saves, COMMIT (no ping of
+    # the pooled connection).
+    assert debit <= 4, (debit, queries)
 
 
 async def test_debit_batch_round_trips_do_not_grow_with_batch_size(ledger_server) -> None:
@@ -79,7 +80,7 @@ async def test_debit_batch_round_trips_do_not_grow_with_batch_size(ledger_server
     assert all(r.HasField("entry") for r in response.results)
     print(f"round trips: batch of 1 -> {one}, batch of 1000 -> {thousand}")
     assert thousand == one, (one, thousand)
-    assert thousand <= 6
+    assert thousand <= 4
 
 
 async def test_balance_round_trips_do_not_grow_with_history(ledger_server) -> None:
