@@ -3,7 +3,8 @@ unit (app/pipeline.py; the operations themselves: app/operations.py).
 
   claim the request ids -> locate each operation's wallet -> lock the wallets (id order) and only
   then take the time -> book the allotments due -> apply each operation to the state the earlier
-  ones left -> save everything in one statement, each response beside its request id.
+  ones left (top-ups after each) -> evaluate alerts once per wallet -> save everything in one
+  statement, each response beside its request id.
 
 When every operation's command names its wallet (debits, new holds and grants), the claims, the
 locks and the locked state are one step (`LedgerStore.claim_and_lock`: one round trip).
@@ -89,6 +90,7 @@ class GroupCommit:
             booked += [(new_id(), wallet_id, "", e) for e in caught_up.entries]
             events += [(new_id(), wallet_id, e) for e in caught_up.events]
         payloads: dict[int, bytes] = {}
+        written: dict[str, None] = {}  # wallets an operation changed, in order
         for i, op, wallet_id in located:
             try:
                 state = await self._loaded(store, op, wallet_id, states, before)
@@ -99,7 +101,8 @@ class GroupCommit:
                 out[i] = exc
                 refused.append(op.idem.request_id)
                 continue
-            outcome = automation.then_automate(outcome, now, new_id)
+            outcome = automation.then_automate(outcome, now, new_id, alerts=False)
+            written[wallet_id] = None
             states[wallet_id] = outcome.state
             events += [(new_id(), wallet_id, e) for e in outcome.events]
             book = ledger.write_time(now, [before[wallet_id].book_time])
@@ -109,6 +112,12 @@ class GroupCommit:
             ]
             booked += [(s.id, wallet_id, s.request_id, s.entry) for s in own]
             payloads[i] = op.encode(outcome.state, own, now)
+        # Alerts once per wallet, on the balance the transaction leaves (no one else sees the
+        # balances between its writes); top-ups ran after each write.
+        for wallet_id in written:
+            alerted = automation.evaluate_alerts(states[wallet_id], now)
+            states[wallet_id] = alerted.state
+            events += [(new_id(), wallet_id, e) for e in alerted.events]
         changed = {w: s for w, s in states.items() if s is not before[w]}
         booked_metrics.observe(
             [b[3] for b in booked], [e for _, _, e in events], refused=out.values()
