@@ -67,8 +67,10 @@ def upgrade() -> None:
             FROM unnest(claimed_ids) AS c;
 
             -- Set operations and joins, not `= ANY(claimed_ids)` per row: a batch claims 1,000.
-            stored_ids := ARRAY(SELECT unnest(request_ids) EXCEPT SELECT unnest(claimed_ids));
-            IF cardinality(stored_ids) > 0 THEN
+            IF cardinality(claimed_ids) < cardinality(request_ids) THEN  -- some were stored
+                stored_ids := ARRAY(
+                    SELECT unnest(request_ids) EXCEPT SELECT unnest(claimed_ids)
+                );
                 RETURN QUERY SELECT NULL::text, k, NULL::wallets, NULL::grants[], NULL::holds[],
                     NULL::hold_allocations[], NULL::alert_rules[], NULL::topup_rules,
                     NULL::topups[], NULL::numeric, NULL::numeric, NULL::allotment_schedules[]
