@@ -187,14 +187,19 @@ def _map_transient(context: ExceptionContext) -> BaseException | None:
     return None
 
 
-def create_engine(uri: str, *, pool_size: int, max_overflow: int = 0) -> AsyncEngine:
-    """A bounded connection pool. Connections are pre-pinged so a restarted server is survived;
-    transient failures surface as Unavailable (see the module's docstring)."""
+def create_engine(
+    uri: str, *, pool_size: int, max_overflow: int = 0, pre_ping: bool = True
+) -> AsyncEngine:
+    """A bounded connection pool; transient failures surface as Unavailable (see the module's
+    docstring). With `pre_ping` every connection is pinged as it is taken from the pool (three
+    round trips), so one that died while idle (a restarted server) is replaced; without it the
+    caller must replace a connection found dead at its first round trip itself (the ledger's unit
+    of work does: ledger_service/adapters/db/unit_of_work.py)."""
     engine = create_async_engine(
         sqlalchemy_url(uri),
         pool_size=pool_size,
         max_overflow=max_overflow,
-        pool_pre_ping=True,
+        pool_pre_ping=pre_ping,
         pool_timeout=POOL_TIMEOUT_S,
     )
     event.listen(engine.sync_engine, "handle_error", _map_transient)

@@ -143,7 +143,9 @@ async def build(
     uri = await database_uri(settings)
     if settings.migrate:
         await upgrade_async(uri, secrets_sealer)
-    engine = database.create_engine(uri, pool_size=settings.pool_size)
+    # No ping on taking a connection: the unit of work replaces one found dead at its first round
+    # trip (adapters/db/unit_of_work.py).
+    engine = database.create_engine(uri, pool_size=settings.pool_size, pre_ping=False)
     clock = clock or SystemClock()
     app = make_app(settings, engine, clock)
     auth = await authentication(settings, engine, clock)

@@ -3,7 +3,11 @@ unit (app/pipeline.py; the operations themselves: app/operations.py).
 
   claim the request ids -> locate each operation's wallet -> lock the wallets (id order) and only
   then take the time -> book the allotments due -> apply each operation to the state the earlier
-  ones left -> save everything in one statement, each response beside its request id.
+  ones left (top-ups after each) -> evaluate alerts once per wallet -> save everything in one
+  statement, each response beside its request id.
+
+When every operation's command names its wallet (debits, new holds and grants), the claims, the
+locks and the locked state are one step (`LedgerStore.claim_and_lock`: one round trip).
 
 An operation whose caller may not see its wallet's customer is refused under the lock, before
 anything of it is applied, with the error of a target that does not exist (domain/tenancy.py).
@@ -83,10 +87,22 @@ class GroupCommit:
         """One transaction attempt: the outcome of each first occurrence, by position."""
         out: dict[int, Outcome] = {}
         refused: list[str] = []
-        located = await self._claim_and_locate(store, out, refused)
+        unique = [self.group[i] for i in sorted(self.first.values())]
         # The time is taken once the wallets are locked: a hold committed while this
         # transaction waited for a lock is then at or before it, so its reservation counts.
-        states, now = await store.lock_states((w for _, _, w in located), self.time_under_lock)
+        named = [w for w in (op.named_wallet for op in unique) if w is not None]
+        if len(named) == len(unique):
+            # Every wallet named by its command: claim and lock in one step (one round trip).
+            claims, states, now = await store.claim_and_lock(
+                [(*self._key(op), w) for op, w in zip(unique, named, strict=True)],
+                self.now(),
+                self.time_under_lock,
+            )
+            located = await self._locate(store, unique, claims, out, refused)
+        else:
+            claims = await store.claim([self._key(op) for op in unique], self.now())
+            located = await self._locate(store, unique, claims, out, refused)
+            states, now = await store.lock_states((w for _, _, w in located), self.time_under_lock)
         before = dict(states)
         booked: list[Booked] = []
         events: list[Event] = []
@@ -96,6 +112,7 @@ class GroupCommit:
             booked += [(new_id(), wallet_id, "", SYSTEM, e) for e in caught_up.entries]
             events += [(new_id(), wallet_id, e) for e in caught_up.events]
         payloads: dict[int, bytes] = {}
+        written: dict[str, None] = {}  # wallets an operation changed, in order
         for i, op, wallet_id in located:
             try:
                 state = await self._loaded(store, op, wallet_id, states, before)
@@ -107,7 +124,8 @@ class GroupCommit:
                 out[i] = exc
                 refused.append(op.idem.request_id)
                 continue
-            outcome = automation.then_automate(outcome, now, new_id)
+            outcome = automation.then_automate(outcome, now, new_id, alerts=False)
+            written[wallet_id] = None
             states[wallet_id] = outcome.state
             events += [(new_id(), wallet_id, e) for e in outcome.events]
             book = ledger.write_time(now, [before[wallet_id].book_time])
@@ -125,6 +143,12 @@ class GroupCommit:
             ]
             booked += [(s.id, wallet_id, s.request_id, s.actor, s.entry) for s in own]
             payloads[i] = op.encode(outcome.state, own, now)
+        # Alerts once per wallet, on the balance the transaction leaves (no one else sees the
+        # balances between its writes); top-ups ran after each write.
+        for wallet_id in written:
+            alerted = automation.evaluate_alerts(states[wallet_id], now)
+            states[wallet_id] = alerted.state
+            events += [(new_id(), wallet_id, e) for e in alerted.events]
         changed = {w: s for w, s in states.items() if s is not before[w]}
         booked_metrics.observe(
             [b[4] for b in booked], [e for _, _, e in events], refused=out.values()
@@ -141,17 +165,21 @@ class GroupCommit:
         out.update(payloads)
         return out
 
-    async def _claim_and_locate(
-        self, store: LedgerStore, out: dict[int, Outcome], refused: list[str]
+    @staticmethod
+    def _key(op: ops.Operation) -> tuple[str, str, bytes]:
+        return op.idem.request_id, op.idem.method, op.idem.fingerprint
+
+    async def _locate(
+        self,
+        store: LedgerStore,
+        unique: Sequence[ops.Operation],
+        claims: dict[str, Claim],
+        out: dict[int, Outcome],
+        refused: list[str],
     ) -> list[tuple[int, ops.Operation, str]]:
-        """Claim every request id once; answer replays from their stored responses; the wallet
-        of each claimed operation (an operation that cannot name one is refused)."""
-        unique = [self.group[i] for i in sorted(self.first.values())]
+        """Answer replays from their stored responses; the wallet of each claimed operation (an
+        operation that cannot name one is refused)."""
         self.stored_before.clear()
-        claims = await store.claim(
-            [(op.idem.request_id, op.idem.method, op.idem.fingerprint) for op in unique],
-            self.now(),
-        )
         located: list[tuple[int, ops.Operation, str]] = []
         for op in unique:
             i = self.first[op.idem.request_id]

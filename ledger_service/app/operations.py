@@ -5,7 +5,8 @@ The write pipeline (`pipeline.py`) gathers operations of any wallets into one tr
 in id order, take the time, then apply the operations in arrival order, each to the state the
 previous ones left. An operation is three small steps around a pure domain function:
 
-- `locate`: its wallet (a hold's, an entry's or a grant's wallet is read first);
+- `locate`: its wallet (a hold's, an entry's or a grant's wallet is read first; `named_wallet`
+  when the command names it, so the group can claim and lock in one step);
 - `missing`: the error of its target not existing, which is also the answer when the wallet
   belongs to a customer its caller may not see (`domain/tenancy.py`, checked under the lock);
 - `load`: rows it needs beyond the locked state (ended grants a refund touches, a hold that has
@@ -80,6 +81,9 @@ class Operation(Protocol):
 
     def missing(self) -> BillingError: ...
 
+    @property
+    def named_wallet(self) -> str | None: ...
+
     async def locate(self, store: LedgerStore) -> str: ...
 
     async def check_replay(self, store: LedgerStore) -> None: ...
@@ -99,6 +103,11 @@ class _Defaults:
 
     @property
     def conflict_key(self) -> str | None:
+        return None
+
+    @property
+    def named_wallet(self) -> str | None:
+        """The wallet, when the command names it (no read needed to locate it)."""
         return None
 
     async def check_replay(self, store: LedgerStore) -> None:
@@ -129,6 +138,10 @@ class _Direct(_Defaults):
 
     @property
     def wallet_id(self) -> str:
+        return self.command.wallet_id
+
+    @property
+    def named_wallet(self) -> str | None:
         return self.command.wallet_id
 
     async def locate(self, store: LedgerStore) -> str:

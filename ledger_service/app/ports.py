@@ -259,6 +259,16 @@ class LedgerStore(Protocol):
         """Store the encoded response of each claimed request_id."""
         ...
 
+    async def claim_and_lock(
+        self,
+        requests: Sequence[tuple[str, str, bytes, str]],
+        now: datetime,
+        time_under_lock: Callable[[], datetime],
+    ) -> tuple[dict[str, Claim], dict[str, WalletState], datetime]:
+        """`claim` distinct (request_id, method, fingerprint, wallet_id) keys at `now`, then
+        `lock_states` of the wallets of the requests claimed (one round trip on PostgreSQL)."""
+        ...
+
     async def lock_states(
         self, wallet_ids: Iterable[str], time_under_lock: Callable[[], datetime]
     ) -> tuple[dict[str, WalletState], datetime]:

@@ -346,22 +346,31 @@ def debit_with_cover(
         return ledger.Outcome(done.state, cover.entries + done.entries, cover.events + done.events)
 
 
-def then_automate(outcome: ledger.Outcome, now: datetime, new_id: NewId) -> ledger.Outcome:
-    """An operation's outcome followed by automation (alerts, top-ups) and its events."""
-    auto = automate(outcome.state, now, new_id)
+def then_automate(
+    outcome: ledger.Outcome, now: datetime, new_id: NewId, *, alerts: bool = True
+) -> ledger.Outcome:
+    """An operation's outcome followed by automation (top-ups, then alerts unless the caller
+    evaluates them later itself) and its events."""
+    auto = automate(outcome.state, now, new_id, alerts=alerts)
     return ledger.Outcome(auto.state, outcome.entries + auto.entries, outcome.events + auto.events)
 
 
 @exact
-def automate(state: WalletState, now: datetime, new_id: NewId) -> ledger.Outcome:
-    """Run the top-up rule, then the alert rules, against the balance after a write."""
+def automate(
+    state: WalletState, now: datetime, new_id: NewId, *, alerts: bool = True
+) -> ledger.Outcome:
+    """Run the top-up rule, then (with `alerts`) the alert rules, against the balance after a
+    write. Top-ups run after every write (a debit may need the credits the one before it bought);
+    alerts only observe the balance, so a transaction of many writes may evaluate them once, on
+    the balance it leaves (`evaluate_alerts`)."""
     entries: list[Entry] = []
     events: list[WalletEvent] = []
     rule = state.automation.topup_rule
     if rule is not None and not rule.armed and ledger.available(state, now) >= rule.threshold:
         state = _with_automation(state, topup_rule=replace(rule, armed=True))
     rule = _topup_allowed(state, now)
-    available = ledger.available(state, now)
+    # Computed only for a rule that may buy (a wallet without one spends nothing here).
+    available = ledger.available(state, now) if rule is not None and rule.armed else ZERO
     if rule is not None and rule.armed and available < rule.threshold:
         amount = rule.amount if rule.amount is not None else (rule.target or ZERO) - available
         room = _cap_room(state.automation, rule)
@@ -372,6 +381,8 @@ def automate(state: WalletState, now: datetime, new_id: NewId) -> ledger.Outcome
             state, entries, events = started.state, started.entries, started.events
         else:  # capped: stay quiet until the balance recovers
             state = _with_automation(state, topup_rule=replace(rule, armed=False))
+    if not alerts:
+        return ledger.Outcome(state, entries, events)
     alerted = evaluate_alerts(state, now)
     return ledger.Outcome(alerted.state, entries, events + alerted.events)
 

@@ -89,6 +89,15 @@ SELECT w.id,
     AS schedules
 FROM unnest($1::text[]) AS w(id)
 """
+# A write transaction's claims, wallet locks and locked state in one round trip: the PL/pgSQL
+# function of migration 0010 (each of its statements takes a fresh snapshot, so what a claim or a
+# lock waited for is seen). Rows: a claimed request id (`claimed`), a stored request (`stored`),
+# or a locked wallet (`wallet` and the columns of LOAD_STATES, its consumed grants those still in
+# force after $7: the caller keeps those in force at its time).
+CLAIM_LOCK_LOAD = """
+SELECT * FROM ledger_claim_lock_load($1::text[], $2::text[], $3::bytea[], $4::timestamptz,
+  $5::text[], $6::text[], $7::timestamptz, $8::timestamptz, $9::timestamptz)
+"""
 GRANTS_BY_ID = "SELECT * FROM grants WHERE id = ANY($1::text[])"
 WALLET_OWNERS = "SELECT id, customer_id FROM wallets WHERE id = ANY($1::text[])"
 

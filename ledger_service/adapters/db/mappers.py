@@ -94,6 +94,26 @@ def to_loaded_state(state: WalletState, row: Any) -> WalletState:
     )
 
 
+def in_force_at(state: WalletState, now: datetime) -> WalletState:
+    """The state without the consumed grants not in force at `now` (`hot.CLAIM_LOCK_LOAD` reads
+    those in force after an earlier time; `LOAD_STATES` reads exactly those at `now`)."""
+
+    def kept(g: Grant) -> bool:
+        return (
+            g.remaining > 0
+            or g.overage_paid > g.overage_returned
+            or (
+                g.void_time is None
+                and g.effective_time <= now
+                and (g.expire_time is None or g.expire_time > now)
+            )
+        )
+
+    if all(kept(g) for g in state.grants.values()):
+        return state
+    return replace(state, grants={i: g for i, g in state.grants.items() if kept(g)})
+
+
 def to_state_now(row: Any) -> WalletState:
     """A wallet now from its row of `hot.STATE_NOW` (its automation holds only its schedules)."""
     allocs: dict[str, list[Allocation]] = {}

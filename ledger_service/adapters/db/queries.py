@@ -75,6 +75,11 @@ class LedgerQueries:
             self._apg = cast("asyncpg.Connection", raw.driver_connection)
         return self._apg
 
+    async def begin(self) -> None:
+        """Send the transaction's BEGIN now, as its own first round trip (a connection found dead
+        there has sent nothing else: the unit of work runs the transaction on another)."""
+        await self._pg()
+
     async def get_wallet(self, wallet_id: str) -> tuple[Wallet, Decimal] | None:
         row = (await self.conn.execute(select(wallets).where(wallets.c.id == wallet_id))).first()
         return None if row is None else (mappers.to_wallet(row), row.overage)

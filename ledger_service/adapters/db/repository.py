@@ -69,6 +69,51 @@ class LedgerRepository(LedgerQueries):
                 )
         return result
 
+    async def claim_and_lock(
+        self,
+        requests: Sequence[tuple[str, str, bytes, str]],
+        now: datetime,
+        time_under_lock: Callable[[], datetime],
+    ) -> tuple[dict[str, Claim], dict[str, WalletState], datetime]:
+        """`claim` (ids distinct, inserted sorted), then `lock_states` of the wallets of the
+        requests claimed, in one round trip (`hot.CLAIM_LOCK_LOAD`, a PL/pgSQL function: each of
+        its statements sees what the claims and locks before it waited for).
+
+        The state is read before `time_under_lock` can be called, at `now` (taken before the
+        call): consumed grants in force after `now` come back, and those not in force at the
+        write's time are dropped here; if the write's time falls on another day than `now`, the
+        states are read again at it (the top-up caps' day and month)."""
+        ordered = sorted(requests)
+        ids, methods, prints, wallet_of = hot.columns(ordered, 4)
+        day_start, month_start = _day_and_month(now)
+        pg = await self._pg()
+        rows = await pg.fetch(
+            hot.CLAIM_LOCK_LOAD, ids, methods, prints, now, wallet_of, [], now, day_start,
+            month_start,
+        )  # fmt: skip
+        at = time_under_lock()
+        claims: dict[str, Claim] = {}
+        loads = []
+        for row in rows:
+            if row["claimed"] is not None:
+                claims[row["claimed"]] = Claim(row["claimed"], True)
+            elif (k := row["stored"]) is not None:
+                claims[k["request_id"]] = Claim(
+                    k["request_id"], False, k["method"], k["fingerprint"], k["response"]
+                )
+            else:
+                loads.append(row)
+        locked = {r["wallet"]["id"]: mappers.to_locked_state(r["wallet"]) for r in loads}
+        if at < now or _day_and_month(at)[0] != day_start:
+            return claims, await self._load_states(locked, at), at
+        states = {
+            row["wallet"]["id"]: mappers.in_force_at(
+                mappers.to_loaded_state(locked[row["wallet"]["id"]], row), at
+            )
+            for row in loads
+        }
+        return claims, states, at
+
     async def store_responses(self, responses: dict[str, bytes]) -> None:
         if responses:
             pg = await self._pg()
@@ -110,16 +155,22 @@ class LedgerRepository(LedgerQueries):
         ids = sorted(set(wallet_ids))
         if not ids:
             return {}, time_under_lock()
-        pg = await self._pg()
-        rows = await pg.fetch(hot.LOCK_WALLETS, ids)
+        rows = await (await self._pg()).fetch(hot.LOCK_WALLETS, ids)
         now = time_under_lock()
-        states = {row["id"]: mappers.to_locked_state(row) for row in rows}
-        if states:
-            day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
-            month_start = day_start.replace(day=1)
-            loads = await pg.fetch(hot.LOAD_STATES, list(states), now, day_start, month_start)
-            states = {row["id"]: mappers.to_loaded_state(states[row["id"]], row) for row in loads}
-        return states, now
+        return await self._load_states(
+            {r["id"]: mappers.to_locked_state(r) for r in rows}, now
+        ), now
+
+    async def _load_states(
+        self, locked: dict[str, WalletState], now: datetime
+    ) -> dict[str, WalletState]:
+        """The state at `now` of locked wallets (their rows read already): `hot.LOAD_STATES`."""
+        if not locked:
+            return {}
+        pg = await self._pg()
+        day_start, month_start = _day_and_month(now)
+        loads = await pg.fetch(hot.LOAD_STATES, list(locked), now, day_start, month_start)
+        return {row["id"]: mappers.to_loaded_state(locked[row["id"]], row) for row in loads}
 
     async def add_grants(self, state: WalletState, grant_ids: Iterable[str]) -> WalletState:
         """Load more grants of a locked wallet into its state (ended grants a refund touches)."""
@@ -389,3 +440,9 @@ class LedgerRepository(LedgerQueries):
                     for i, r in enumerate(rules)
                 ],
             )
+
+
+def _day_and_month(now: datetime) -> tuple[datetime, datetime]:
+    """The start of `now`'s day and month (the top-up caps' periods)."""
+    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return day_start, day_start.replace(day=1)

@@ -70,6 +70,17 @@ class FakeStore:
                 out[request_id] = Claim(request_id, False, *stored)
         return out
 
+    async def claim_and_lock(
+        self,
+        requests: Sequence[tuple[str, str, bytes, str]],
+        now: datetime,
+        time_under_lock: Callable[[], datetime],
+    ) -> tuple[dict[str, Claim], dict[str, WalletState], datetime]:
+        claims = await self.claim([(r, m, f) for r, m, f, _ in requests], now)
+        wallets = [w for r, _, _, w in requests if claims[r].claimed]
+        states, at = await self.lock_states(wallets, time_under_lock)
+        return claims, states, at
+
     async def store_responses(self, responses: dict[str, bytes]) -> None:
         for request_id, payload in responses.items():
             self.t.keys[request_id][2] = payload

@@ -12,11 +12,12 @@ import pytest
 from billing_common.clock import FakeClock
 from billing_common.errors import BillingError, RequestIdConflict, ResourceExhausted, Unavailable
 from ledger_service.app import commands as cmd
+from ledger_service.app import operations as ops
 from ledger_service.app.commands import SYSTEM
 from ledger_service.app.ports import StoredEntry
 from ledger_service.app.service import LedgerApp, LedgerPolicy
 from ledger_service.domain.errors import InsufficientCredits, WalletNotFound
-from ledger_service.domain.model import GrantKind, Hold, OveragePolicy
+from ledger_service.domain.model import EventType, GrantKind, Hold, OveragePolicy
 from tests.unit.ledger.factories import T0
 from tests.unit.ledger.fakes import FakeUnitOfWork
 
@@ -177,3 +178,61 @@ async def test_a_full_write_queue_refuses_at_once(uow: FakeUnitOfWork) -> None:
     assert len(refused) == 1 and refused[0].reason == "WRITE_QUEUE_FULL"
     assert sum(isinstance(r, bytes) for r in results) == 2
     assert not any(isinstance(r, BillingError) and r not in refused for r in results)
+
+
+def fired(uow: FakeUnitOfWork, wallet_id: str) -> list[tuple[str, str]]:
+    """(rule name, available) of each ALERT_FIRED event of the wallet, in order."""
+    return [
+        (e.data["name"], e.data["available"])
+        for _, w, e in uow.tables.events
+        if w == wallet_id and e.type is EventType.ALERT_FIRED
+    ]
+
+
+async def test_a_batch_evaluates_alerts_once_on_the_balance_it_leaves(
+    app: LedgerApp, uow: FakeUnitOfWork
+) -> None:
+    wallet = await funded_wallet(app, "c1", "100")
+    # 100 -> 70 -> 40 -> 10: crosses 50%, 25% and 10% left (the default rules).
+    results = await app.debit_batch(
+        [debit(f"d{i}", wallet, "30") for i in range(3)], encode_entry, SYSTEM
+    )
+    assert all(isinstance(r, bytes) for r in results)
+    assert sorted(fired(uow, wallet)) == [
+        ("10% left", "10"),
+        ("25% left", "10"),
+        ("50% left", "10"),
+    ]
+
+
+async def test_a_breach_that_ends_within_its_transaction_fires_no_alert(
+    app: LedgerApp, uow: FakeUnitOfWork
+) -> None:
+    wallet = await funded_wallet(app, "c1", "100")
+    grant_more = cmd.CreateGrant(
+        idem("more", "CreateGrant", "more"),
+        wallet,
+        GrantKind.PREPAID,
+        Decimal(100),
+        0,
+        None,
+        None,
+        Decimal(0),
+        "",
+        "",
+        "",
+    )
+    # One transaction: a debit to 40 (below 50% of 100), then a grant back to 140 (70% of 200).
+    results = await app.apply_group(
+        [
+            ops.DebitOp(debit("d", wallet, "60"), encode_entry, SYSTEM),
+            ops.CreateGrantOp(
+                grant_more, lambda g, entries, now: g.id.encode(), "grant-more", SYSTEM
+            ),
+        ]
+    )
+    assert all(isinstance(r, bytes) for r in results)
+    assert fired(uow, wallet) == []
+    # A debit alone to 40 of 200 (20% left) fires.
+    await app.debit(debit("d2", wallet, "100"), encode_entry, SYSTEM)
+    assert sorted(fired(uow, wallet)) == [("25% left", "40"), ("50% left", "40")]
