@@ -25,7 +25,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import grpc
 import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,9 +37,11 @@ from billing.rating.v1 import rating_pb2_grpc  # noqa: E402
 from bench.run import (  # noqa: E402
     CUSTOMERS,
     _cpu,
+    channel,
     debit_count,
     pending_charges,
     set_up_rating,
+    use_admin_key,
 )
 from billing_common import database  # noqa: E402
 from billing_common.process import start_service  # noqa: E402
@@ -92,6 +93,7 @@ async def run(batches: int, concurrency: int, profile: bool) -> dict[str, object
     server_uri = database.embedded_server_uri(pg_dir)
     ledger_db = database.with_database(server_uri, "ledger")
     rating_db = database.with_database(server_uri, "rating")
+    key_env = use_admin_key(DATA)
     ledger = await start_service(
         "ledger_service",
         {
@@ -99,6 +101,7 @@ async def run(batches: int, concurrency: int, profile: bool) -> dict[str, object
             "LEDGER_PLAINTEXT": "true",
             "LEDGER_DATA_DIR": str(pg_dir),
             "LEDGER_POOL_SIZE": "10",
+            **key_env,
         },
         cwd=ROOT,
         log_path=log,
@@ -113,14 +116,15 @@ async def run(batches: int, concurrency: int, profile: bool) -> dict[str, object
             "RATING_LEDGER_PLAINTEXT": "true",
             "RATING_DATA_DIR": str(pg_dir),
             "RATING_LEDGER_TARGET": ledger.target,
+            **key_env,
         },
         cwd=ROOT,
         log_path=log,
     )
     try:
         async with (
-            grpc.aio.insecure_channel(ledger.target) as lch,
-            grpc.aio.insecure_channel(rating.target) as rch,
+            channel(ledger.target) as lch,
+            channel(rating.target) as rch,
         ):
             ledger_stub = ledger_pb2_grpc.LedgerServiceStub(lch)
             rating_stub = rating_pb2_grpc.RatingServiceStub(rch)

@@ -31,7 +31,6 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-import grpc
 import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from billing.ledger.v1 import ledger_pb2_grpc  # noqa: E402
-from run import GHZ, bounded, debit, ghz, new_wallet  # noqa: E402
+from run import GHZ, bounded, channel, debit, ghz, new_wallet, use_admin_key  # noqa: E402
 
 from billing_common import database  # noqa: E402
 from billing_common.process import ServiceProcess, start_service  # noqa: E402
@@ -129,6 +128,7 @@ async def start(ledger_db: str, config: dict[str, str], metrics_port: int) -> Se
         "LEDGER_PLAINTEXT": "true",
         "LEDGER_POOL_SIZE": "10",
         "LEDGER_METRICS_LISTEN": f"127.0.0.1:{metrics_port}",
+        "LEDGER_ADMIN_KEY_FILE": str(DATA / "admin.key"),
         **config,
     }
     return await start_service("ledger_service", env, cwd=ROOT, log_path=DATA / "ledger.log")
@@ -167,6 +167,7 @@ async def main(seconds: float, rounds: int, configs: dict[str, dict[str, str]]) 
     DATA.mkdir(parents=True)
     server = database.embedded_server_uri(DATA / "postgres")
     ledger_db = database.with_database(server, "ledger")
+    key_env = use_admin_key(DATA)
     # Migrate and set up the wallets once, with a ledger started for it.
     await database.ensure_database(server, "ledger")
     setup = await start_service(
@@ -175,13 +176,14 @@ async def main(seconds: float, rounds: int, configs: dict[str, dict[str, str]]) 
             "LEDGER_DATABASE_URL": ledger_db,
             "LEDGER_LISTEN": "127.0.0.1:0",
             "LEDGER_PLAINTEXT": "true",
+            **key_env,
         },
         cwd=ROOT,
         log_path=DATA / "ledger.log",
     )
     try:
-        async with grpc.aio.insecure_channel(setup.target) as channel:
-            stub = ledger_pb2_grpc.LedgerServiceStub(channel)
+        async with channel(setup.target) as setup_channel:
+            stub = ledger_pb2_grpc.LedgerServiceStub(setup_channel)
             wallets = await bounded([new_wallet(stub, f"bench-w{i}") for i in range(WALLETS)])
     finally:
         await setup.stop()

@@ -20,7 +20,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "gen" / "python")]
 
-import grpc  # noqa: E402
 from billing.ledger.v1 import ledger_pb2_grpc  # noqa: E402
 
 from bench import pyspy  # noqa: E402
@@ -55,6 +54,7 @@ async def main(scenario: str, seconds: float, top: int) -> None:
     DATA.mkdir(parents=True)
     pg_dir = DATA / "postgres"
     database.embedded_server_uri(pg_dir)
+    key_env = bench.use_admin_key(DATA)
     ledger = await start_service(
         "ledger_service",
         {
@@ -62,13 +62,14 @@ async def main(scenario: str, seconds: float, top: int) -> None:
             "LEDGER_PLAINTEXT": "true",
             "LEDGER_DATA_DIR": str(pg_dir),
             "LEDGER_POOL_SIZE": "10",
+            **key_env,
         },
         cwd=ROOT,
         log_path=DATA / "ledger.log",
     )
     raw = DATA / "ledger.spy.txt"
     try:
-        async with grpc.aio.insecure_channel(ledger.target) as channel:
+        async with bench.channel(ledger.target) as channel:
             stub = ledger_pb2_grpc.LedgerServiceStub(channel)
             wallets = await bench.bounded(
                 [bench.new_wallet(stub, f"profile-w{i}") for i in range(bench.WALLETS)]

@@ -53,7 +53,8 @@ from bench.report import (  # noqa: E402
     targets,
     targets_markdown,
 )
-from billing_common import database  # noqa: E402
+from billing_common import api_keys, auth_setup, database  # noqa: E402
+from billing_common.client_auth import bearer_interceptors  # noqa: E402
 from billing_common.process import ServiceProcess, start_service  # noqa: E402
 from billing_common.protoconv import timestamp  # noqa: E402
 
@@ -169,11 +170,35 @@ def _cpu(proc: psutil.Process, reaped: bool = False) -> float:
     return t.user + t.system + ((t.children_user + t.children_system) if reaped else 0.0)
 
 
+# The key every bench client calls with (set by `use_admin_key`): what the bench measures includes
+# checking a credential on every call, as production does.
+_api_key = ""
+
+
+def use_admin_key(data: Path) -> dict[str, str]:
+    """An admin key for the bench's services, kept in `data/admin.key` (written once), used by
+    `channel` and `ghz` from now on; returns the settings that make both services accept it."""
+    global _api_key
+    _api_key = auth_setup.write_key(data / "admin.key", api_keys.new_key()[1])
+    path = str(data / "admin.key")
+    return {"LEDGER_ADMIN_KEY_FILE": path, "RATING_ADMIN_KEY_FILE": path}
+
+
+def channel(target: str) -> grpc.aio.Channel:
+    """A client channel to a bench service (plain text: TLS is not what the bench measures),
+    sending the admin key."""
+    return grpc.aio.insecure_channel(
+        target, interceptors=bearer_interceptors(lambda: _api_key or None)
+    )
+
+
 async def ghz(config: str, target: str, seconds: float, **overrides: str) -> dict[str, Any]:
     """Run one ghz scenario; returns throughput, latency percentiles (ms) and errors."""
     args = [str(GHZ), "--config", f"bench/ghz/{config}.json", "--duration", f"{seconds}s"]
     for flag, value in overrides.items():
         args += [f"--{flag.replace('_', '-')}", value]
+    if _api_key:
+        args += ["--metadata", json.dumps({"authorization": f"Bearer {_api_key}"})]
     args += ["--format", "json", target]
     proc = await asyncio.create_subprocess_exec(
         *args, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
@@ -185,7 +210,9 @@ async def ghz(config: str, target: str, seconds: float, **overrides: str) -> dic
     pct = {p["percentage"]: p["latency"] / 1e6 for p in report.get("latencyDistribution") or []}
     errors = sum((report.get("errorDistribution") or {}).values())
     return {
-        "command": " ".join(str(a) for a in args).replace(str(ROOT) + "/", ""),
+        "command": " ".join(str(a) for a in args)
+        .replace(str(ROOT) + "/", "")
+        .replace(_api_key or "\0", "$API_KEY"),
         "count": report["count"],
         "seconds": report["total"] / 1e9,
         "rps": report["rps"],
@@ -436,6 +463,8 @@ async def run(opts: Options) -> dict[str, Any]:
     rating_db = database.with_database(server_uri, "rating")
     pgbench_db = database.with_database(server_uri, "bench_pgbench")
     ledger_env, rating_env = service_env(opts, pg_dir)
+    key_env = use_admin_key(DATA)
+    ledger_env, rating_env = {**ledger_env, **key_env}, {**rating_env, **key_env}
 
     procs: dict[str, ServiceProcess] = {}
     result: dict[str, Any] = {
@@ -494,7 +523,7 @@ async def run(opts: Options) -> dict[str, Any]:
 
         print("setting up wallets with large grants, plan and customers ...", flush=True)
         t_setup = time.monotonic()
-        async with grpc.aio.insecure_channel(lt) as lch, grpc.aio.insecure_channel(rt) as rch:
+        async with channel(lt) as lch, channel(rt) as rch:
             ledger = ledger_pb2_grpc.LedgerServiceStub(lch)
             rating = rating_pb2_grpc.RatingServiceStub(rch)
             spread = await bounded([new_wallet(ledger, f"bench-w{i}") for i in range(WALLETS)])
@@ -647,7 +676,13 @@ async def fresh_pgbench_db(server_uri: str, pgbench_db: str) -> None:
         "ledger_service",
         "migrate",
         cwd=ROOT,
-        env={**os.environ, "LEDGER_DATABASE_URL": pgbench_db},
+        # The bench ledger's secrets key (made on its first start): a configured database's
+        # migrations need one.
+        env={
+            **os.environ,
+            "LEDGER_DATABASE_URL": pgbench_db,
+            "LEDGER_SECRETS_KEY_FILE": str(DATA / "secrets.key"),
+        },
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
     )
