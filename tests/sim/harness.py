@@ -41,6 +41,7 @@ from rating_service.adapters.grpc.servicer import RatingServicer
 from rating_service.config import RatingSettings
 from tests.support.channels import admin_key, admin_key_file
 from tests.support.tls import rating_settings, server_settings
+from tests.support.webhooks import TEST_SECRETS_KEY
 
 T = TypeVar("T")
 ADMIN_ATTEMPTS_MAX = 5  # of a worker database step cut by another worker's restart
@@ -247,6 +248,9 @@ class Service:
         """Wired and serving gRPC on `port` (the rating service reaches it there; a service
         rebuilt after a kill serves on the same port)."""
         admin_key()  # writes the session's admin key file, which the services read
+        # The ledger's key for webhook secrets at rest (a configured database needs one; the
+        # tests' conftest sets the same, but the simulator also runs outside pytest).
+        os.environ.setdefault("LEDGER_SECRETS_KEY", TEST_SECRETS_KEY)
         settings = LedgerSettings(
             admin_key_file=admin_key_file(),
             database_url=uri,
