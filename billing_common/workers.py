@@ -152,6 +152,9 @@ class ServiceSettings(Protocol):
     def metrics_listen(self) -> str: ...
 
     @property
+    def http_listen(self) -> str: ...
+
+    @property
     def shutdown_grace_s(self) -> float: ...
 
     @property
@@ -179,8 +182,9 @@ def serve(
     """A service's `serve` command: `run` in this process, or `settings.workers` processes
     sharing the port; returns the exit code. With workers, the supervisor starts (or joins) the
     embedded PostgreSQL and migrates once, and every worker gets the database URI, no migration,
-    one page-token secret, the same TLS files (the development CA is made once, here) and a
-    metrics port of its own."""
+    one page-token secret, the same TLS files (the development CA is made once, here), a
+    metrics port of its own and the shared HTTP port (its port 0 chosen here, like the gRPC
+    port's)."""
     if settings.workers == 1:
         asyncio.run(run(settings))
         return 0
@@ -194,6 +198,10 @@ def serve(
         settings.page_token_secret, None if settings.database_url else settings.data_dir
     )
 
+    http_reserved, http_listen = (
+        _reserve_port(settings.http_listen) if settings.http_listen else (None, "")
+    )
+
     def settings_for(listen: str, index: int) -> Settings:
         return replace(
             settings,
@@ -202,11 +210,16 @@ def serve(
             page_token_secret=secret,
             listen=listen,
             metrics_listen=worker_metrics_listen(settings.metrics_listen, index),
+            http_listen=http_listen,
         )
 
-    return supervise(
-        run, settings.listen, settings_for, settings.workers, settings.shutdown_grace_s
-    )
+    try:
+        return supervise(
+            run, settings.listen, settings_for, settings.workers, settings.shutdown_grace_s
+        )
+    finally:
+        if http_reserved is not None:
+            http_reserved.close()
 
 
 def supervise(
