@@ -215,7 +215,12 @@ def serve(
 
     try:
         return supervise(
-            run, settings.listen, settings_for, settings.workers, settings.shutdown_grace_s
+            run,
+            settings.listen,
+            settings_for,
+            settings.workers,
+            settings.shutdown_grace_s,
+            http_listen=http_listen,
         )
     finally:
         if http_reserved is not None:
@@ -228,6 +233,8 @@ def supervise(
     settings_for: Callable[[str, int], S],
     count: int,
     grace_s: float,
+    *,
+    http_listen: str = "",
 ) -> int:
     """Run `count` workers serving `listen` until SIGTERM/SIGINT or until one exits; returns
     the exit code (see the module's docstring). `settings_for(listen, index)` is a worker's
@@ -261,7 +268,7 @@ def supervise(
             process.start()
             theirs.close()
             workers.append(_Worker(index, process, ours))
-        code = _watch(workers, stop, wake_r, listen)
+        code = _watch(workers, stop, wake_r, listen, http_listen)
     finally:
         reserved.close()
         code = max(code, _stop_all(workers, grace_s))
@@ -272,7 +279,13 @@ def supervise(
     return code
 
 
-def _watch(workers: Sequence[_Worker], stop: list[int], wake: socket.socket, listen: str) -> int:
+def _watch(
+    workers: Sequence[_Worker],
+    stop: list[int],
+    wake: socket.socket,
+    listen: str,
+    http_listen: str = "",
+) -> int:
     """Wait for a stop signal or a worker's exit; log `server_started` once all serve.
     0 after a signal, 1 after a worker's exit."""
     announced = False
@@ -304,6 +317,7 @@ def _watch(workers: Sequence[_Worker], stop: list[int], wake: socket.socket, lis
                 "server_started",
                 listen=listen,
                 port=int(listen.rpartition(":")[2]),
+                http_port=int(http_listen.rpartition(":")[2]) if http_listen else None,
                 workers=len(workers),
                 pids=[w.process.pid for w in workers],
             )

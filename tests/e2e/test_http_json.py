@@ -7,11 +7,14 @@ from __future__ import annotations
 import base64
 import json
 import ssl
+import sys
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 from billing.auth.v1 import api_keys_pb2 as kpb
 from billing.auth.v1 import api_keys_pb2_grpc
@@ -21,12 +24,14 @@ from google.protobuf import json_format
 from google.rpc import error_details_pb2
 
 from billing_common import principal
+from billing_common.process import start_service
 from ledger_service import limits
-from tests.support.channels import admin_key
+from tests.support.channels import admin_key, admin_key_file
 from tests.support.ledger import make_grant, make_wallet, rid
 from tests.support.servers import RatingOverLedger, RunningLedger
 from tests.support.tls import dev_ca
 
+ROOT = Path(__file__).resolve().parents[2]
 LEDGER = "/billing.ledger.v1.LedgerService"
 
 
@@ -256,3 +261,48 @@ async def test_the_rating_service_answers_over_http_as_over_grpc(
         {"meter_id": str(uuid.uuid4())},
     )
     assert (missing.status_code, missing.json()["code"]) == (404, "not_found")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_REUSEPORT is Linux's")
+async def test_with_two_workers_every_worker_serves_the_http_port(
+    ledger_db: str, http: httpx.AsyncClient
+) -> None:
+    service = await start_service(
+        "ledger_service",
+        {
+            "LEDGER_DATABASE_URL": ledger_db,
+            "LEDGER_ADMIN_KEY_FILE": str(admin_key_file()),
+            "LEDGER_LISTEN": "127.0.0.1:0",
+            "LEDGER_MIGRATE": "false",
+            "LEDGER_SWEEP_INTERVAL_S": "0",
+            "LEDGER_WORKERS": "2",
+        },
+        cwd=ROOT,
+    )
+    workers = [
+        p
+        for p in psutil.Process(service.process.pid).children()
+        if "--multiprocessing-fork" in p.cmdline()
+    ]
+    try:
+        assert service.http_port
+        listening = {
+            p.pid
+            for p in workers
+            for c in p.net_connections(kind="tcp")
+            if c.laddr and c.laddr.port == service.http_port and c.status == psutil.CONN_LISTEN
+        }
+        assert listening == {p.pid for p in workers} and len(workers) == 2
+        url = f"https://127.0.0.1:{service.http_port}{LEDGER}/CreateWallet"
+        body = {
+            "request_id": rid(),
+            "customer_id": "c-workers",
+            "unit": "CREDITS",
+            "overage_policy": "OVERAGE_POLICY_DENY",
+        }
+        answers = [await call(http, url, body) for _ in range(4)]
+        assert {a.status_code for a in answers} == {200}
+        assert len({a.json()["wallet"]["walletId"] for a in answers}) == 1
+    finally:
+        assert await service.stop() == 0
+        await service.kill()
