@@ -63,6 +63,7 @@ breaking: $(BUF)
 
 generate: setup
 	$(PY) tools/generate_protos.py
+	$(PY) tools/generate_openapi.py
 	$(MAKE) --no-print-directory generate-clients
 
 clean:

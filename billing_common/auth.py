@@ -86,6 +86,11 @@ class Authentication(grpc.aio.ServerInterceptor):
         path = details.method
         return rewrap(handler, lambda behavior: self._guarded(behavior, path))
 
+    def guard(self, path: str, behavior: Callable[..., Any]) -> Callable[..., Any]:
+        """`behavior` of the method at `path` behind this check (the HTTP port's calls:
+        billing_common/connect.py)."""
+        return self._guarded(behavior, path)
+
     async def admit(self, path: str, context: Ctx) -> principal.Principal:
         """The principal a call runs as, or the BillingError that refuses it."""
         who = await self.authenticate(context)

@@ -127,3 +127,15 @@ def require(value: str, field: str) -> str:
     if not value:
         raise InvalidArgument.field(field, "is required", "MISSING_FIELD")
     return value
+
+
+class MalformedRequest(InvalidArgument):
+    """An HTTP request body that is not the method's request message (Connect JSON or binary)."""
+
+    reason = "MALFORMED_REQUEST"
+
+
+class MessageTooLarge(ResourceExhausted):
+    """An HTTP request body over message_bytes_max (gRPC's transport refuses one itself)."""
+
+    reason = "MESSAGE_TOO_LARGE"

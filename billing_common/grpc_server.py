@@ -16,19 +16,22 @@ from collections.abc import (
     Iterable,
     Sequence,
 )
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from billing_common import metrics
+from billing_common import connect, metrics
 from billing_common.errors import ResourceExhausted
 from billing_common.grpc_errors import to_grpc_status
 from billing_common.grpc_handlers import Ctx, Req, Resp
 from billing_common.tls import ServerTls
 from billing_common.transport import ServerLimits
+
+if TYPE_CHECKING:
+    from billing_common.auth import Authentication
 
 log = structlog.get_logger(__name__)
 
@@ -58,6 +61,11 @@ class ConcurrencyLimit(grpc.aio.ServerInterceptor):
             return handler
         method = details.method.rsplit("/", 1)[-1]
         return rewrap(handler, lambda behavior: self._counted(behavior, method))
+
+    def guard(self, path: str, behavior: Callable[..., Any]) -> Callable[..., Any]:
+        """`behavior` of the method at `path` counted against the same cap (the HTTP port's
+        calls: billing_common/connect.py)."""
+        return self._counted(behavior, path.rsplit("/", 1)[-1])
 
     async def _refuse(self, method: str, context: Ctx) -> None:
         log.warning("rpc_refused_overload", rpc=method, in_flight=self.in_flight)
@@ -122,6 +130,8 @@ class GrpcServer:
     rather than silently splitting the traffic with it. `auth` checks every call's credential
     (None: authentication is off, every call runs as principal.ANONYMOUS). `tls` None serves
     plain text (only by the explicit development switch: billing_common/tls.py decides).
+    `http_listen` (empty: none) serves the same methods over HTTP, the Connect protocol, with the
+    same TLS, authentication, cap and limits (billing_common/connect.py).
     """
 
     def __init__(
@@ -131,9 +141,10 @@ class GrpcServer:
         limits: ServerLimits,
         domain: str,
         worker: int | None = None,
-        auth: grpc.aio.ServerInterceptor | None = None,
+        auth: Authentication | None = None,
         *,
         tls: ServerTls | None,
+        http_listen: str = "",
     ) -> None:
         self.listen = listen
         self.tls = tls
@@ -142,7 +153,11 @@ class GrpcServer:
         self.concurrency = ConcurrencyLimit(limits.concurrent_rpcs_max, domain)
         options = [*limits.options(), ("grpc.so_reuseport", 0 if worker is None else 1)]
         # Authentication (auth.py) inside the cap: checking a key may read the database.
-        interceptors = [self.concurrency] if auth is None else [self.concurrency, auth]
+        interceptors: list[grpc.aio.ServerInterceptor] = [self.concurrency]
+        guards: list[connect.Guard] = [self.concurrency.guard]
+        if auth is not None:
+            interceptors.append(auth)
+            guards.append(auth.guard)
         self.server = grpc.aio.server(interceptors=interceptors, options=options)
         self.names = list(register(self.server))
         self.health = health.aio.HealthServicer()
@@ -152,6 +167,15 @@ class GrpcServer:
             [*self.names, health_name, reflection.SERVICE_NAME], self.server
         )
         self.port = 0
+        self.http: connect.HttpServer | None = None
+        if http_listen:
+            app = connect.ConnectApp(connect.routes(register, guards), limits, domain)
+            self.http = connect.HttpServer(http_listen, app, tls, worker)
+
+    @property
+    def http_port(self) -> int:
+        """The HTTP port once started (0 when there is none)."""
+        return 0 if self.http is None else self.http.port
 
     @property
     def listen_target(self) -> str:
@@ -166,6 +190,8 @@ class GrpcServer:
         if self.port == 0:
             raise OSError(f"could not listen on {self.listen}")
         await self.server.start()
+        if self.http is not None:
+            await self.http.start()
         for name in ["", *self.names]:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         if self.worker is None:
@@ -173,11 +199,18 @@ class GrpcServer:
                 "server_started",
                 listen=self.listen,
                 port=self.port,
+                http_port=self.http_port or None,
                 services=self.names,
                 tls=self._tls_mode(),
             )
         else:  # the supervisor logs server_started once every worker serves
-            log.info("worker_started", worker=self.worker, pid=os.getpid(), port=self.port)
+            log.info(
+                "worker_started",
+                worker=self.worker,
+                pid=os.getpid(),
+                port=self.port,
+                http_port=self.http_port or None,
+            )
         return self.port
 
     def _tls_mode(self) -> str:
@@ -191,7 +224,10 @@ class GrpcServer:
         log.info("server_stopping", grace_s=grace_s)
         for name in ["", *self.names]:
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
-        await self.server.stop(grace_s)
+        if self.http is None:
+            await self.server.stop(grace_s)
+        else:
+            await asyncio.gather(self.server.stop(grace_s), self.http.stop(grace_s))
         log.info("server_stopped")
 
 

@@ -20,6 +20,7 @@ STOP_TIMEOUT_S = 30.0
 class ServiceProcess:
     process: asyncio.subprocess.Process
     port: int
+    http_port: int | None = None  # the HTTP/JSON port, when it serves one
 
     @property
     def target(self) -> str:
@@ -41,8 +42,10 @@ async def start_service(
     module: str, env: dict[str, str], *, cwd: Path | None = None, log_path: Path | None = None
 ) -> ServiceProcess:
     """Run `python -m <module> serve`; its JSON logs on stderr are copied to log_path if given.
-    Its metrics endpoint gets a free port unless `env` names one, so runs never collide."""
-    defaults = {f"{module.split('_')[0].upper()}_METRICS_LISTEN": "127.0.0.1:0"}
+    Its metrics endpoint and HTTP/JSON port get free ports unless `env` names them, so runs never
+    collide."""
+    prefix = module.split("_")[0].upper()
+    defaults = {f"{prefix}_METRICS_LISTEN": "127.0.0.1:0", f"{prefix}_HTTP_LISTEN": "127.0.0.1:0"}
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -75,7 +78,10 @@ async def start_service(
             process.kill()
         raise
     asyncio.get_running_loop().create_task(_drain(process.stderr, log))
-    return ServiceProcess(process, int(record["port"]))
+    http_port = record.get("http_port")
+    return ServiceProcess(
+        process, int(record["port"]), None if http_port is None else int(http_port)
+    )
 
 
 async def _drain(stream: asyncio.StreamReader, log: BinaryIO | None) -> None:

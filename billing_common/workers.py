@@ -152,6 +152,9 @@ class ServiceSettings(Protocol):
     def metrics_listen(self) -> str: ...
 
     @property
+    def http_listen(self) -> str: ...
+
+    @property
     def shutdown_grace_s(self) -> float: ...
 
     @property
@@ -179,8 +182,9 @@ def serve(
     """A service's `serve` command: `run` in this process, or `settings.workers` processes
     sharing the port; returns the exit code. With workers, the supervisor starts (or joins) the
     embedded PostgreSQL and migrates once, and every worker gets the database URI, no migration,
-    one page-token secret, the same TLS files (the development CA is made once, here) and a
-    metrics port of its own."""
+    one page-token secret, the same TLS files (the development CA is made once, here), a
+    metrics port of its own and the shared HTTP port (its port 0 chosen here, like the gRPC
+    port's)."""
     if settings.workers == 1:
         asyncio.run(run(settings))
         return 0
@@ -194,6 +198,10 @@ def serve(
         settings.page_token_secret, None if settings.database_url else settings.data_dir
     )
 
+    http_reserved, http_listen = (
+        _reserve_port(settings.http_listen) if settings.http_listen else (None, "")
+    )
+
     def settings_for(listen: str, index: int) -> Settings:
         return replace(
             settings,
@@ -202,11 +210,21 @@ def serve(
             page_token_secret=secret,
             listen=listen,
             metrics_listen=worker_metrics_listen(settings.metrics_listen, index),
+            http_listen=http_listen,
         )
 
-    return supervise(
-        run, settings.listen, settings_for, settings.workers, settings.shutdown_grace_s
-    )
+    try:
+        return supervise(
+            run,
+            settings.listen,
+            settings_for,
+            settings.workers,
+            settings.shutdown_grace_s,
+            http_listen=http_listen,
+        )
+    finally:
+        if http_reserved is not None:
+            http_reserved.close()
 
 
 def supervise(
@@ -215,6 +233,8 @@ def supervise(
     settings_for: Callable[[str, int], S],
     count: int,
     grace_s: float,
+    *,
+    http_listen: str = "",
 ) -> int:
     """Run `count` workers serving `listen` until SIGTERM/SIGINT or until one exits; returns
     the exit code (see the module's docstring). `settings_for(listen, index)` is a worker's
@@ -248,7 +268,7 @@ def supervise(
             process.start()
             theirs.close()
             workers.append(_Worker(index, process, ours))
-        code = _watch(workers, stop, wake_r, listen)
+        code = _watch(workers, stop, wake_r, listen, http_listen)
     finally:
         reserved.close()
         code = max(code, _stop_all(workers, grace_s))
@@ -259,7 +279,13 @@ def supervise(
     return code
 
 
-def _watch(workers: Sequence[_Worker], stop: list[int], wake: socket.socket, listen: str) -> int:
+def _watch(
+    workers: Sequence[_Worker],
+    stop: list[int],
+    wake: socket.socket,
+    listen: str,
+    http_listen: str = "",
+) -> int:
     """Wait for a stop signal or a worker's exit; log `server_started` once all serve.
     0 after a signal, 1 after a worker's exit."""
     announced = False
@@ -291,6 +317,7 @@ def _watch(workers: Sequence[_Worker], stop: list[int], wake: socket.socket, lis
                 "server_started",
                 listen=listen,
                 port=int(listen.rpartition(":")[2]),
+                http_port=int(http_listen.rpartition(":")[2]) if http_listen else None,
                 workers=len(workers),
                 pids=[w.process.pid for w in workers],
             )

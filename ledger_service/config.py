@@ -23,6 +23,9 @@ class LedgerSettings:
     database_name: str = "ledger"
     # host:port to listen on; port 0 picks a free one.
     listen: str = "127.0.0.1:50051"
+    # host:port of the HTTP/JSON port (the Connect protocol: billing_common/connect.py), the same
+    # methods, credentials and TLS as the gRPC port; port 0 picks a free one, empty turns it off.
+    http_listen: str = "127.0.0.1:8051"
     # Database connections in the pool (the bound on concurrent transactions).
     pool_size: int = 10
     # Apply migrations at start-up.

@@ -172,7 +172,14 @@ async def build(
         ]
 
     server = GrpcServer(
-        settings.listen, register, server_limits, DOMAIN, worker, auth, tls=server_tls
+        settings.listen,
+        register,
+        server_limits,
+        DOMAIN,
+        worker,
+        auth,
+        tls=server_tls,
+        http_listen=settings.http_listen,
     )
     return Ledger(app, engine, server, webhooks, servicer)
 

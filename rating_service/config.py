@@ -20,6 +20,9 @@ class RatingSettings:
     database_name: str = "rating"
     # host:port to listen on; port 0 picks a free one.
     listen: str = "127.0.0.1:50052"
+    # host:port of the HTTP/JSON port (the Connect protocol: billing_common/connect.py), the same
+    # methods, credentials and TLS as the gRPC port; port 0 picks a free one, empty turns it off.
+    http_listen: str = "127.0.0.1:8052"
     # The ledger's gRPC target (host:port).
     ledger_target: str = "127.0.0.1:50051"
     # Deadline of each call to the ledger, in seconds.

@@ -213,7 +213,16 @@ async def build(
         app,
         forwarder,
         engine,
-        GrpcServer(settings.listen, register, server_limits, DOMAIN, worker, auth, tls=server_tls),
+        GrpcServer(
+            settings.listen,
+            register,
+            server_limits,
+            DOMAIN,
+            worker,
+            auth,
+            tls=server_tls,
+            http_listen=settings.http_listen,
+        ),
         port,
         servicer,
     )

@@ -23,9 +23,14 @@ def dev_ca() -> devcerts.DevCerts:
 
 
 def server_settings() -> dict[str, Any]:
-    """A server's TLS settings (both services): the test CA's server certificate."""
+    """A server's TLS settings (both services): the test CA's server certificate; and its HTTP
+    port on a free port."""
     certs = dev_ca()
-    return {"tls_cert_file": str(certs.server_cert), "tls_key_file": str(certs.server_key)}
+    return {
+        "tls_cert_file": str(certs.server_cert),
+        "tls_key_file": str(certs.server_key),
+        "http_listen": "127.0.0.1:0",  # the HTTP/JSON port too, on a free port
+    }
 
 
 def rating_settings() -> dict[str, Any]:

@@ -67,6 +67,10 @@ def test_compose_serves_tls_from_the_secrets_volume_and_keeps_metrics_internal()
         assert str(metrics_port) in [str(p) for p in service["expose"]]
         published = [str(p).split(":")[-1] for p in service.get("ports", [])]
         assert metrics_port not in published
+        # HTTP/JSON: published on the host, on all interfaces inside the container.
+        http_listen = env[f"{prefix}_HTTP_LISTEN"]
+        assert http_listen.startswith("0.0.0.0:")
+        assert http_listen.rpartition(":")[2] in published
     rating, ledger = services["rating"]["environment"], services["ledger"]["environment"]
     assert rating["RATING_LEDGER_TLS_CA_FILE"] == "/secrets/tls/ca.pem"
     # The rating service sends the key the ledger makes sure of (with the scopes rating needs).

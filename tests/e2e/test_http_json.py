@@ -1,0 +1,308 @@
+"""HTTP/JSON (the Connect protocol, billing_common/connect.py) beside gRPC, on the real servers'
+HTTP ports over TLS: the same answers, idempotency, credentials, scopes, tenant rule, errors and
+limits as the gRPC port."""
+
+from __future__ import annotations
+
+import base64
+import json
+import ssl
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import pytest
+from billing.auth.v1 import api_keys_pb2 as kpb
+from billing.auth.v1 import api_keys_pb2_grpc
+from billing.ledger.v1 import ledger_pb2 as pb
+from billing.rating.v1 import rating_pb2 as rpb
+from google.protobuf import json_format
+from google.rpc import error_details_pb2
+
+from billing_common import principal
+from billing_common.process import start_service
+from ledger_service import limits
+from tests.support.channels import admin_key, admin_key_file
+from tests.support.ledger import make_grant, make_wallet, rid
+from tests.support.servers import RatingOverLedger, RunningLedger
+from tests.support.tls import dev_ca
+
+ROOT = Path(__file__).resolve().parents[2]
+LEDGER = "/billing.ledger.v1.LedgerService"
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client trusting the tests' development CA."""
+    trust = ssl.create_default_context(cafile=str(dev_ca().ca))
+    async with httpx.AsyncClient(verify=trust, timeout=30) as client:
+        yield client
+
+
+def base(ledger: RunningLedger) -> str:
+    return f"https://127.0.0.1:{ledger.ledger.server.http_port}"
+
+
+async def call(
+    client: httpx.AsyncClient,
+    url: str,
+    body: dict[str, Any] | bytes,
+    key: str | None = None,
+    content_type: str = "application/json",
+) -> httpx.Response:
+    """A Connect unary call with `key` (the session's admin key by default; "" for none)."""
+    sent = admin_key() if key is None else key
+    headers = {"content-type": content_type}
+    if sent:
+        headers["authorization"] = f"Bearer {sent}"
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return await client.post(url, content=content, headers=headers)
+
+
+def reason(answer: httpx.Response) -> str:
+    """The ErrorInfo reason of a Connect error answer (decoded from its base64 value)."""
+    for detail in answer.json().get("details", []):
+        if detail["type"] == "google.rpc.ErrorInfo":
+            padded = detail["value"] + "=" * (-len(detail["value"]) % 4)
+            return error_details_pb2.ErrorInfo.FromString(base64.b64decode(padded)).reason
+    raise AssertionError(f"no ErrorInfo in {answer.text}")
+
+
+async def new_key(ledger: RunningLedger, scopes: list[str], customers: list[str]) -> str:
+    made = await api_keys_pb2_grpc.ApiKeyServiceStub(ledger.channel).CreateApiKey(
+        kpb.CreateApiKeyRequest(
+            request_id=rid(), name="http-test", scopes=scopes, customer_ids=customers
+        )
+    )
+    return str(made.secret)
+
+
+async def test_get_balance_over_http_json_and_binary_equals_the_grpc_answer(
+    ledger_server: RunningLedger, http: httpx.AsyncClient
+) -> None:
+    wallet = await make_wallet(ledger_server.stub)
+    await make_grant(ledger_server.stub, wallet.wallet_id, "125.50")
+    expected = await ledger_server.stub.GetBalance(pb.GetBalanceRequest(wallet_id=wallet.wallet_id))
+
+    as_json = await call(
+        http, f"{base(ledger_server)}{LEDGER}/GetBalance", {"wallet_id": wallet.wallet_id}
+    )
+    assert as_json.status_code == 200, as_json.text
+    assert as_json.headers["content-type"] == "application/json"
+    assert json_format.Parse(as_json.text, pb.GetBalanceResponse()) == expected
+    assert as_json.json()["balance"]["available"] == expected.balance.available
+
+    as_proto = await call(
+        http,
+        f"{base(ledger_server)}{LEDGER}/GetBalance",
+        pb.GetBalanceRequest(wallet_id=wallet.wallet_id).SerializeToString(),
+        content_type="application/proto",
+    )
+    assert as_proto.status_code == 200
+    assert pb.GetBalanceResponse.FromString(as_proto.content) == expected
+
+
+async def test_a_write_over_http_is_idempotent_by_request_id(
+    ledger_server: RunningLedger, http: httpx.AsyncClient
+) -> None:
+    wallet = await make_wallet(ledger_server.stub)
+    await make_grant(ledger_server.stub, wallet.wallet_id, "100")
+    debit = {"requestId": rid(), "walletId": wallet.wallet_id, "amount": "30", "feature": "api"}
+    url = f"{base(ledger_server)}{LEDGER}/Debit"
+
+    first = await call(http, url, debit)
+    again = await call(http, url, debit)
+
+    assert first.status_code == again.status_code == 200, first.text
+    assert first.json() == again.json()
+    over_grpc = await ledger_server.stub.Debit(json_format.ParseDict(debit, pb.DebitRequest()))
+    assert json_format.MessageToDict(over_grpc) == json_format.MessageToDict(
+        json_format.Parse(first.text, pb.DebitResponse())
+    )
+    balance = await ledger_server.stub.GetBalance(pb.GetBalanceRequest(wallet_id=wallet.wallet_id))
+    assert balance.balance.available == "70"
+
+
+async def test_a_call_without_a_credential_is_unauthenticated_with_its_reason(
+    ledger_server: RunningLedger, http: httpx.AsyncClient
+) -> None:
+    answer = await call(
+        http, f"{base(ledger_server)}{LEDGER}/GetBalance", {"wallet_id": "w"}, key=""
+    )
+    assert answer.status_code == 401
+    assert answer.json()["code"] == "unauthenticated"
+    assert reason(answer) == "CREDENTIAL_MISSING"
+
+    unknown = await call(
+        http, f"{base(ledger_server)}{LEDGER}/GetBalance", {"wallet_id": "w"}, key="bk_nope_nope"
+    )
+    assert (unknown.status_code, reason(unknown)) == (401, "API_KEY_UNKNOWN")
+
+
+async def test_a_key_without_the_methods_scope_is_permission_denied(
+    ledger_server: RunningLedger, http: httpx.AsyncClient
+) -> None:
+    wallet = await make_wallet(ledger_server.stub)
+    reader = await new_key(ledger_server, [principal.READ], [])
+    url = f"{base(ledger_server)}{LEDGER}/Debit"
+
+    answer = await call(
+        http, url, {"request_id": rid(), "wallet_id": wallet.wallet_id, "amount": "1"}, key=reader
+    )
+
+    assert answer.status_code == 403
+    assert answer.json()["code"] == "permission_denied"
+    assert reason(answer) == "SCOPE_MISSING"
+    read = await call(
+        http,
+        f"{base(ledger_server)}{LEDGER}/GetBalance",
+        {"wallet_id": wallet.wallet_id},
+        key=reader,
+    )
+    assert read.status_code == 200
+
+
+async def test_a_foreign_tenants_wallet_is_not_found_exactly_as_a_missing_one(
+    ledger_server: RunningLedger, http: httpx.AsyncClient
+) -> None:
+    foreign = await make_wallet(ledger_server.stub, customer_id=f"cust-foreign-{rid()}")
+    tenant = await new_key(ledger_server, sorted(principal.SCOPES), [f"cust-own-{rid()}"])
+    missing_id = str(uuid.uuid4())
+    url = f"{base(ledger_server)}{LEDGER}/GetBalance"
+
+    of_foreign = await call(http, url, {"wallet_id": foreign.wallet_id}, key=tenant)
+    of_missing = await call(http, url, {"wallet_id": missing_id}, key=tenant)
+
+    assert of_foreign.status_code == of_missing.status_code == 404
+    assert of_foreign.json()["code"] == "not_found"
+    assert reason(of_foreign) == reason(of_missing) == "WALLET_NOT_FOUND"
+    assert of_foreign.text.replace(foreign.wallet_id, "ID") == of_missing.text.replace(
+        missing_id, "ID"
+    )
+
+
+async def test_bad_input_is_invalid_argument_with_field_violations_and_writes_nothing(
+    ledger_server: RunningLedger, http: httpx.AsyncClient
+) -> None:
+    wallet = await make_wallet(ledger_server.stub)
+    await make_grant(ledger_server.stub, wallet.wallet_id, "10")
+    url = f"{base(ledger_server)}{LEDGER}/Debit"
+
+    answer = await call(
+        http, url, {"request_id": rid(), "wallet_id": wallet.wallet_id, "amount": "1.2.3"}
+    )
+
+    assert answer.status_code == 400
+    body = answer.json()
+    assert body["code"] == "invalid_argument"
+    assert reason(answer) == "INVALID_AMOUNT"
+    (bad,) = [d for d in body["details"] if d["type"] == "google.rpc.BadRequest"]
+    assert [v["field"] for v in bad["debug"]["fieldViolations"]] == ["amount"]
+    balance = await ledger_server.stub.GetBalance(pb.GetBalanceRequest(wallet_id=wallet.wallet_id))
+    assert balance.balance.available == "10"
+
+    not_json = await call(http, url, b"{not json")
+    assert (not_json.status_code, reason(not_json)) == (400, "MALFORMED_REQUEST")
+    unknown_field = await call(http, url, {"wallet": wallet.wallet_id})
+    assert (unknown_field.status_code, reason(unknown_field)) == (400, "MALFORMED_REQUEST")
+
+
+async def test_a_body_over_the_message_size_limit_is_refused_unread(
+    ledger_server: RunningLedger, http: httpx.AsyncClient
+) -> None:
+    wallet = await make_wallet(ledger_server.stub)
+    huge = {
+        "request_id": rid(),
+        "wallet_id": wallet.wallet_id,
+        "amount": "1",
+        "feature": "x" * limits.MESSAGE_BYTES_MAX,
+    }
+
+    answer = await call(http, f"{base(ledger_server)}{LEDGER}/Debit", huge)
+
+    assert answer.status_code == 429
+    assert answer.json()["code"] == "resource_exhausted"
+    assert reason(answer) == "MESSAGE_TOO_LARGE"
+
+
+async def test_what_http_does_not_serve_is_answered_plainly(
+    ledger_server: RunningLedger, http: httpx.AsyncClient
+) -> None:
+    root = base(ledger_server)
+    streaming = await call(http, f"{root}{LEDGER}/WatchWalletEvents", {"wallet_id": "w"})
+    assert (streaming.status_code, streaming.json()["code"]) == (501, "unimplemented")
+    unknown = await call(http, f"{root}{LEDGER}/NoSuchMethod", {})
+    assert (unknown.status_code, unknown.json()["code"]) == (404, "unimplemented")
+    as_get = await http.get(f"{root}{LEDGER}/GetBalance")
+    assert (as_get.status_code, as_get.headers["allow"]) == (405, "POST")
+    as_text = await call(http, f"{root}{LEDGER}/GetBalance", b"x", content_type="text/plain")
+    assert as_text.status_code == 415
+
+
+async def test_the_rating_service_answers_over_http_as_over_grpc(
+    both: RatingOverLedger, http: httpx.AsyncClient
+) -> None:
+    expected = await both.stub.ListMeters(rpb.ListMetersRequest())
+    port = both.rating.server.http_port
+
+    answer = await call(
+        http, f"https://127.0.0.1:{port}/billing.rating.v1.RatingService/ListMeters", {}
+    )
+
+    assert answer.status_code == 200, answer.text
+    assert json_format.Parse(answer.text, rpb.ListMetersResponse()) == expected
+    missing = await call(
+        http,
+        f"https://127.0.0.1:{port}/billing.rating.v1.RatingService/GetMeter",
+        {"meter_id": str(uuid.uuid4())},
+    )
+    assert (missing.status_code, missing.json()["code"]) == (404, "not_found")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_REUSEPORT is Linux's")
+async def test_with_two_workers_every_worker_serves_the_http_port(
+    ledger_db: str, http: httpx.AsyncClient
+) -> None:
+    service = await start_service(
+        "ledger_service",
+        {
+            "LEDGER_DATABASE_URL": ledger_db,
+            "LEDGER_ADMIN_KEY_FILE": str(admin_key_file()),
+            "LEDGER_LISTEN": "127.0.0.1:0",
+            "LEDGER_MIGRATE": "false",
+            "LEDGER_SWEEP_INTERVAL_S": "0",
+            "LEDGER_WORKERS": "2",
+        },
+        cwd=ROOT,
+    )
+    workers = [
+        p
+        for p in psutil.Process(service.process.pid).children()
+        if "--multiprocessing-fork" in p.cmdline()
+    ]
+    try:
+        assert service.http_port
+        listening = {
+            p.pid
+            for p in workers
+            for c in p.net_connections(kind="tcp")
+            if c.laddr and c.laddr.port == service.http_port and c.status == psutil.CONN_LISTEN
+        }
+        assert listening == {p.pid for p in workers} and len(workers) == 2
+        url = f"https://127.0.0.1:{service.http_port}{LEDGER}/CreateWallet"
+        body = {
+            "request_id": rid(),
+            "customer_id": "c-workers",
+            "unit": "CREDITS",
+            "overage_policy": "OVERAGE_POLICY_DENY",
+        }
+        answers = [await call(http, url, body) for _ in range(4)]
+        assert {a.status_code for a in answers} == {200}
+        assert len({a.json()["wallet"]["walletId"] for a in answers}) == 1
+    finally:
+        assert await service.stop() == 0
+        await service.kill()
