@@ -181,7 +181,8 @@ def serve(
 ) -> int:
     """A service's `serve` command: `run` in this process, or `settings.workers` processes
     sharing the port; returns the exit code. With workers, the supervisor starts (or joins) the
-    embedded PostgreSQL and migrates once, and every worker gets the database URI, no migration,
+    embedded PostgreSQL and migrates once, and every worker gets no migration (it joins the embedded
+server, or connects to the configured one),
     one page-token secret, the same TLS files (the development CA is made once, here), a
     metrics port of its own and the shared HTTP port (its port 0 chosen here, like the gRPC
     port's)."""
@@ -203,9 +204,11 @@ def serve(
     )
 
     def settings_for(listen: str, index: int) -> Settings:
+        # A worker keeps the configured database_url: with the embedded database it joins the
+        # server started here, and decides what the embedded mode decides (key files in .data/,
+        # the secrets key) exactly as a single process would.
         return replace(
             settings,
-            database_url=uri,
             migrate=False,
             page_token_secret=secret,
             listen=listen,

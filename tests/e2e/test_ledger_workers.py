@@ -122,3 +122,48 @@ async def test_the_workers_die_with_a_killed_supervisor(ledger_db: str) -> None:
     await service.kill()  # SIGKILL: the supervisor cannot stop them itself
     _, alive = psutil.wait_procs(everyone, timeout=30)
     assert alive == []
+
+
+async def test_workers_on_the_embedded_database_make_and_accept_its_key_files(
+    tmp_path: Path,
+) -> None:
+    """With the embedded database and nothing configured, two workers decide what one process
+    does: the admin key and the secrets key are made once in the data folder's parent, and
+    every worker accepts the key and seals webhook secrets with that secrets key."""
+    service = await start_service(
+        "ledger_service",
+        {
+            "LEDGER_DATA_DIR": str(tmp_path / "postgres"),
+            "LEDGER_LISTEN": "127.0.0.1:0",
+            "LEDGER_SWEEP_INTERVAL_S": "0",
+            "LEDGER_WORKERS": "2",
+            "LEDGER_SECRETS_KEY": "",  # the tests' own key is not what this start may use
+        },
+        cwd=ROOT,
+    )
+    key = (tmp_path / "admin.key").read_text().strip()
+    channels = [
+        open_channel(service.target, options=[("test.connection", i)], key=key) for i in range(8)
+    ]
+    try:
+        assert (tmp_path / "secrets.key").exists()
+        stubs = [ledger_pb2_grpc.LedgerServiceStub(c) for c in channels]
+        wallet = await make_wallet(stubs[0])
+        for i, stub in enumerate(stubs):
+            created = await stub.CreateWebhookEndpoint(
+                pb.CreateWebhookEndpointRequest(
+                    request_id=f"hook-{i}",
+                    wallet_id=wallet.wallet_id,
+                    url="https://example.com/hooks",
+                )
+            )
+            assert created.secret.startswith("whsec_")
+        pids = [
+            service.process.pid,
+            *(p.pid for p in _workers(psutil.Process(service.process.pid))),
+        ]
+        assert len(_serving_pids(int(service.target.rpartition(":")[2]), pids)) == 2
+    finally:
+        for channel in channels:
+            await channel.close()
+        assert await service.stop() == 0
