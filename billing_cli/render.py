@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
+from contextvars import ContextVar
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -18,16 +20,47 @@ if TYPE_CHECKING:
     from google._upb._message import EnumDescriptor as UpbEnumDescriptor
 
 
+# `--wide`: full ids and ISO 8601 times in tables, for a wide terminal or copy and paste. Set
+# once per invocation by the entry point (a context variable, so each invocation has its own).
+_WIDE: ContextVar[bool] = ContextVar("billing_cli_wide", default=False)
+
+# Server-assigned ids are uuid4s; a table shows their first 8 characters (as git shows commits),
+# which keeps a row within 80 columns. `--wide` or `--json` give the whole id.
+_UUID = re.compile(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}")
+SHORT_ID = 8
+
+
+def set_wide(wide: bool) -> None:
+    _WIDE.set(wide)
+
+
+def is_wide() -> bool:
+    return _WIDE.get()
+
+
+def short(value: str) -> str:
+    """Every uuid in `value` cut to its first 8 characters (a line id "<uuid>:2" too), unless
+    --wide."""
+    if is_wide():
+        return value
+    return _UUID.sub(lambda m: m.group(0)[:SHORT_ID], value)
+
+
 def cell(value: object) -> Text:
     """Literal text: service data must never be read as Rich markup."""
     return Text("" if value is None else str(value))
 
 
 def when(message: Message, field: str) -> str:
-    """A Timestamp field as ISO 8601 UTC, or "" when unset."""
+    """A Timestamp field, or "" when unset. Readable UTC ("2026-01-31 12:00", seconds only when
+    not zero); ISO 8601 ("2026-01-31T12:00:00Z") with --wide."""
     if not message.HasField(field):
         return ""
     value: datetime = getattr(message, field).ToDatetime()  # a Timestamp, found by name
+    if not is_wide():
+        if value.second or value.microsecond:
+            return value.strftime("%Y-%m-%d %H:%M:%S")
+        return value.strftime("%Y-%m-%d %H:%M")
     return (
         value.strftime("%Y-%m-%dT%H:%M:%SZ") if not value.microsecond else value.isoformat() + "Z"
     )
@@ -74,7 +107,7 @@ def table(
         numeric = column.lower() in NUMERIC
         result.add_column(column, justify="right" if numeric else "left", overflow="fold")
     for row in rows:
-        result.add_row(*(cell(v) for v in row))
+        result.add_row(*(cell(short(v) if isinstance(v, str) else v) for v in row))
     return titled(title, result)
 
 
