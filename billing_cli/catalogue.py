@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated
 
 import typer
@@ -124,16 +125,14 @@ def describe(price: pb.Price) -> str:
     parts = []
     for t in price.tiers:
         bound = f"<={t.up_to}" if t.up_to else "rest"
-        money = " + ".join(
-            x
-            for x in (
-                t.unit_price and f"{t.unit_price} each",
-                t.flat_price and f"{t.flat_price} flat",
-            )
-            if x
-        )
-        parts.append(f"{bound}: {money or '0'}")
+        money = [f"{t.unit_price} each" if _nonzero(t.unit_price) else ""]
+        money.append(f"{t.flat_price} flat" if _nonzero(t.flat_price) else "")
+        parts.append(f"{bound}: {' + '.join(m for m in money if m) or '0'}")
     return ", ".join(parts)
+
+
+def _nonzero(amount: str) -> bool:
+    return bool(amount) and Decimal(amount) != 0
 
 
 def _price_rows(items: list[pb.Price]) -> list[list[object]]:

@@ -286,10 +286,10 @@ def allotments_create(
     ctx: typer.Context,
     wallet_id: Annotated[str, typer.Argument()],
     amount: Annotated[str, typer.Argument(help="Credits granted each period.")],
+    anchor: Annotated[str, typer.Option(help="When the first period starts (ISO).")],
     cadence: Annotated[
         AllotmentCadence, typer.Option(help="How often.")
     ] = AllotmentCadence.monthly,
-    anchor: Annotated[str | None, typer.Option(help="First period starts (ISO); now.")] = None,
     expiry: Annotated[
         AllotmentExpiry, typer.Option(help="When each period's credits expire.")
     ] = AllotmentExpiry.end_of_period,
@@ -313,14 +313,13 @@ def allotments_create(
         kind=kind.proto,
         priority=priority,
         cadence=cadence.proto,
+        anchor_time=parse.timestamp(anchor, name="--anchor"),
         expiry=expiry.proto,
         rollover_cap=rollover_cap and parse.amount(rollover_cap, name="--rollover-cap"),
         unit_price=unit_price and parse.amount(unit_price, name="--unit-price", allow_zero=True),
         currency=currency,
         description=description,
     )
-    if anchor is not None:
-        schedule.anchor_time.CopyFrom(parse.timestamp(anchor, name="--anchor"))
     if expire_after is not None:
         schedule.expire_after.CopyFrom(parse.duration(expire_after, name="--expire-after"))
     if end is not None:

@@ -173,7 +173,8 @@ class State:
             render()
 
     def note(self, message: str) -> None:
-        self.err.print(Text(message, style="dim"))
+        # Soft-wrapped: a page token or a secret in a note stays one piece to copy.
+        self.err.print(Text(message, style="dim"), soft_wrap=True)
 
 
 def write_json(console: Console, data: Any) -> None:

@@ -105,4 +105,4 @@ def _print(state: State, event: pb.WalletEvent) -> None:
     line = Text(f"{event.cursor:>6}  {when(event, 'occurred_time')}  ")
     line.append(enum(event, "type").replace("_", "-"), style="bold")
     line.append(f"  {short(event.wallet_id)}  {event.data_json}")
-    state.out.print(line)
+    state.out.print(line, soft_wrap=True)

@@ -43,7 +43,7 @@ def _show_secret(
     def show() -> None:
         state.out.print(table("Endpoint", ENDPOINT_COLUMNS, _endpoint_rows([response.endpoint])))
         if response.secret:
-            state.out.print(Text(f"signing secret: {response.secret}"))
+            state.out.print(Text(f"signing secret: {response.secret}"), soft_wrap=True)
             state.note("the secret is shown once: keep it where the receiver checks signatures")
         else:
             state.note("a replay: the secret was shown once, when it was made")
