@@ -28,7 +28,8 @@ def _endpoint_rows(items: list[pb.WebhookEndpoint]) -> list[list[object]]:
             e.endpoint_id,
             e.wallet_id or "(all)",
             e.url,
-            ",".join(enum_value_name(pb.WalletEventType, t) for t in e.types) or "all",
+            ",".join(enum_value_name(pb.WalletEventType, t).replace("_", "-") for t in e.types)
+            or "all",
             when(e, "create_time"),
             when(e, "delete_time"),
         ]
