@@ -104,7 +104,10 @@ def usage_failure(exc: click.ClickException) -> RpcFailure:
         reason = "MISSING_PARAMETER" if isinstance(exc, click.MissingParameter) else "BAD_PARAMETER"
         hint = exc.param_hint
         if hint is None and exc.param is not None:
-            hint = exc.param.opts[0] if exc.param.opts else exc.param.name
+            # As the help spells it: ENTRY_ID for an argument, --amount for an option.
+            param = exc.param
+            argument = param.param_type_name == "argument" or not param.opts
+            hint = (param.name or "").upper() if argument else param.opts[0]
         if hint:
             fields = [hint] if isinstance(hint, str) else list(hint)
     elif isinstance(exc, click.UsageError) and exc.message.startswith("No such command"):
