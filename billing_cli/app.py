@@ -68,6 +68,12 @@ def main(
             "--json", help="Print JSON (proto field names) instead of tables; errors too."
         ),
     ] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet", "-q", help="Print only ids (of what was made, or listed), one a line."
+        ),
+    ] = False,
     wide: Annotated[
         bool,
         typer.Option(
@@ -119,7 +125,7 @@ def main(
     # An embedding caller (the tests) may pass its own State, with consoles of its choosing.
     state = ctx.obj if isinstance(ctx.obj, State) else State()
     state.ledger_target, state.rating_target = ledger_target, rating_target
-    state.json, state.timeout = json_output, timeout
+    state.json, state.quiet, state.timeout = json_output, quiet, timeout
     set_wide(wide)
     state.ca_file = default_file(ca_file, DEV_CA_FILE)
     state.cert_file, state.key_file, state.plaintext = cert_file, key_file, plaintext
