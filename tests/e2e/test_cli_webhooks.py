@@ -3,8 +3,13 @@ local HTTP receiver)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import signal
+import sys
 
+from tests.support.channels import admin_key
 from tests.support.cli import Cli, rows
 from tests.support.servers import RunningLedger
 from tests.support.webhooks import Receiver
@@ -73,3 +78,25 @@ async def test_wallet_events_listed_and_followed(ledger_server: RunningLedger) -
         "WatchWalletEvents",
         "WALLET_NOT_FOUND",
     )
+
+
+async def test_wallet_events_follow_runs_until_ctrl_c(ledger_server: RunningLedger) -> None:
+    """The real entry point as a process: it prints events as they come and ends cleanly on
+    SIGINT (Ctrl-C), exit 0."""
+    cli = Cli(ledger_server.target)
+    wallet = (await cli("--json", "wallets", "create", "--customer", "cc")).json()["wallet_id"]
+    await cli("grants", "create", wallet, "5")
+    env = {**os.environ, "BILLING_LEDGER": ledger_server.target, "BILLING_API_KEY": admin_key()}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "billing_cli", "--json", "wallets", "events", wallet, "--follow",
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    first = json.loads(await asyncio.wait_for(proc.stdout.readline(), 60))
+    assert first["type"] == "WALLET_EVENT_TYPE_GRANT_CREATED"
+    await cli("grants", "create", wallet, "7")  # while it follows
+    second = json.loads(await asyncio.wait_for(proc.stdout.readline(), 60))
+    assert json.loads(second["data_json"])["amount"] == "7"
+    proc.send_signal(signal.SIGINT)
+    _, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err
