@@ -41,8 +41,10 @@ from billing_cli.state import (
 app = typer.Typer(
     name="billing",
     help=(
-        "Operator tool for the billing backend: wallets, grants, balances, history, holds, "
-        "usage event import and invoices, over gRPC. Tables by default, --json for scripts."
+        "Operator tool for the billing backend, over gRPC: wallets, grants, debits and "
+        "refunds, holds, top-ups, alerts, allotments, webhooks and wallet events; meters, "
+        "prices, plans, usage event import and invoices. Tables by default (--wide for full "
+        "ids), --json for scripts (errors too), -q for ids alone."
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
