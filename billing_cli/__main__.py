@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from billing_cli.app import app
+from billing_cli.app import app, main_script
+
+__all__ = ["app", "main_script"]
 
 if __name__ == "__main__":
-    app(prog_name="billing")
+    main_script()

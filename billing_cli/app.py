@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from billing_cli import grants, holds, keys, ledger
+# typer 0.29 vendors click: its exceptions are these, not the click package's.
+from typer._click import exceptions as click
+
+from billing_cli import (
+    catalogue,
+    grants,
+    holds,
+    keys,
+    ledger,
+    plans,
+    refunds,
+    rules,
+    watch,
+    webhooks,
+)
+from billing_cli.errors import EXIT_USAGE, usage_failure
 from billing_cli.events import events
 from billing_cli.invoices import invoices
+from billing_cli.render import set_wide
 from billing_cli.state import (
     DEFAULT_LEDGER,
     DEFAULT_RATING,
@@ -23,8 +41,10 @@ from billing_cli.state import (
 app = typer.Typer(
     name="billing",
     help=(
-        "Operator tool for the billing backend: wallets, grants, balances, history, holds, "
-        "usage event import and invoices, over gRPC. Tables by default, --json for scripts."
+        "Operator tool for the billing backend, over gRPC: wallets, grants, debits and "
+        "refunds, holds, top-ups, alerts, allotments, webhooks and wallet events; meters, "
+        "prices, plans, usage event import and invoices. Tables by default (--wide for full "
+        "ids), --json for scripts (errors too), -q for ids alone."
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -45,7 +65,22 @@ def main(
         typer.Option("--rating", envvar="BILLING_RATING", help="Rating service host:port."),
     ] = DEFAULT_RATING,
     json_output: Annotated[
-        bool, typer.Option("--json", help="Print JSON (proto field names) instead of tables.")
+        bool,
+        typer.Option(
+            "--json", help="Print JSON (proto field names) instead of tables; errors too."
+        ),
+    ] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet", "-q", help="Print only ids (of what was made, or listed), one a line."
+        ),
+    ] = False,
+    wide: Annotated[
+        bool,
+        typer.Option(
+            "--wide", help="Full ids and ISO 8601 times in tables (default: 8-character ids)."
+        ),
     ] = False,
     timeout: Annotated[
         float,
@@ -92,7 +127,8 @@ def main(
     # An embedding caller (the tests) may pass its own State, with consoles of its choosing.
     state = ctx.obj if isinstance(ctx.obj, State) else State()
     state.ledger_target, state.rating_target = ledger_target, rating_target
-    state.json, state.timeout = json_output, timeout
+    state.json, state.quiet, state.timeout = json_output, quiet, timeout
+    set_wide(wide)
     state.ca_file = default_file(ca_file, DEV_CA_FILE)
     state.cert_file, state.key_file, state.plaintext = cert_file, key_file, plaintext
     # An option wins over the key an embedding caller's State holds, which wins over the file.
@@ -101,12 +137,50 @@ def main(
     ctx.call_on_close(state.close)
 
 
+ledger.wallets.command("events")(watch.wallet_events)
 app.add_typer(ledger.wallets, name="wallets")
 app.add_typer(grants.grants, name="grants")
 app.command("balance")(ledger.balance)
 app.command("history")(ledger.history)
 app.command("debit")(ledger.debit)
+app.command("refund")(refunds.refund)
 app.add_typer(holds.holds, name="holds")
+app.add_typer(rules.top_ups, name="top-ups")
+app.add_typer(rules.alerts, name="alerts")
+app.add_typer(rules.allotments, name="allotments")
+app.add_typer(webhooks.webhooks, name="webhooks")
+app.add_typer(catalogue.meters, name="meters")
+app.add_typer(catalogue.prices, name="prices")
+app.add_typer(plans.plans, name="plans")
 app.add_typer(events, name="events")
 app.add_typer(invoices, name="invoices")
 app.add_typer(keys.keys, name="keys")
+
+
+def run(argv: Sequence[str] | None = None, state: State | None = None) -> int:
+    """The entry point: runs one command line and returns its exit code. A refused command line
+    (unknown option, missing argument, bad value) exits 2; with --json its error is one JSON
+    line on stderr in the same shape as a failed call's (`kind` "usage")."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    state = state if state is not None else State()
+    options = args[: args.index("--")] if "--" in args else args
+    state.json = "--json" in options  # before parsing, which may be what fails
+    try:
+        code = app(args=args, prog_name="billing", standalone_mode=False, obj=state)
+    except click.NoArgsIsHelpError as exc:
+        state.err.file.write(exc.format_message() + "\n")
+        return EXIT_USAGE
+    except click.ClickException as exc:
+        if state.json:
+            state.print_failure(usage_failure(exc))
+        else:
+            exc.show(file=state.err.file)
+        return exc.exit_code
+    except typer.Abort:
+        return 130
+    return int(code or 0)
+
+
+def main_script() -> None:
+    """The `billing` console script and `python -m billing_cli`."""
+    sys.exit(run())

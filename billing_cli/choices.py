@@ -7,6 +7,7 @@ from typing import cast
 
 from billing.ledger.v1 import ledger_pb2 as lpb
 from billing.rating.v1 import rating_pb2 as rpb
+from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 
 # (The stubs type a generated enum's `Value` as a bare int: the casts below name its enum.)
 
@@ -71,3 +72,113 @@ class InvoiceStatus(StrEnum):
     def proto(self) -> rpb.InvoiceStatus:
         status = rpb.InvoiceStatus.Value(f"INVOICE_STATUS_{self.value.upper()}")
         return cast(rpb.InvoiceStatus, status)
+
+
+# --- a proto enum from a choice -----------------------------------------------------------------
+# The choices below are spelled as the enum value without its prefix, lower case, "_" as "-".
+
+
+def _value(enum_type: EnumTypeWrapper, prefix: str, choice: StrEnum) -> int:
+    return int(enum_type.Value(prefix + choice.value.upper().replace("-", "_")))
+
+
+class Aggregation(StrEnum):
+    sum = "sum"
+    event_count = "count"  # (a member named count would hide str.count)
+    unique_count = "unique-count"
+    max = "max"
+    latest = "latest"
+
+    @property
+    def proto(self) -> rpb.Aggregation:
+        return cast(rpb.Aggregation, _value(rpb.Aggregation, "AGGREGATION_", self))
+
+
+class Model(StrEnum):
+    per_unit = "per-unit"
+    package = "package"
+    graduated = "graduated"
+    volume = "volume"
+    stair_step = "stair-step"
+
+    @property
+    def proto(self) -> rpb.PricingModel:
+        return cast(rpb.PricingModel, _value(rpb.PricingModel, "PRICING_MODEL_", self))
+
+
+class Cadence(StrEnum):
+    daily = "daily"
+    weekly = "weekly"
+    monthly = "monthly"
+    quarterly = "quarterly"
+    yearly = "yearly"
+
+    @property
+    def proto(self) -> rpb.Cadence:
+        return cast(rpb.Cadence, _value(rpb.Cadence, "CADENCE_", self))
+
+
+class AlertKind(StrEnum):
+    absolute = "absolute"
+    percent = "percent"
+    depleted = "depleted"
+
+    @property
+    def proto(self) -> lpb.AlertKind:
+        return cast(lpb.AlertKind, _value(lpb.AlertKind, "ALERT_KIND_", self))
+
+
+class AllotmentCadence(StrEnum):
+    weekly = "weekly"
+    monthly = "monthly"
+    quarterly = "quarterly"
+    yearly = "yearly"
+
+    @property
+    def proto(self) -> lpb.AllotmentCadence:
+        return cast(lpb.AllotmentCadence, _value(lpb.AllotmentCadence, "ALLOTMENT_CADENCE_", self))
+
+
+class AllotmentExpiry(StrEnum):
+    end_of_period = "end-of-period"
+    after_duration = "after-duration"
+    never = "never"
+
+    @property
+    def proto(self) -> lpb.AllotmentExpiry:
+        return cast(lpb.AllotmentExpiry, _value(lpb.AllotmentExpiry, "ALLOTMENT_EXPIRY_", self))
+
+
+class Payment(StrEnum):
+    immediate = "immediate"
+    on_confirmation = "on-confirmation"
+
+    @property
+    def proto(self) -> lpb.TopUpPayment:
+        return cast(lpb.TopUpPayment, _value(lpb.TopUpPayment, "TOP_UP_PAYMENT_", self))
+
+
+class WalletEventType(StrEnum):
+    grant_created = "grant-created"
+    credits_expired = "credits-expired"
+    alert_fired = "alert-fired"
+    alert_recovered = "alert-recovered"
+    top_up_created = "top-up-created"
+    top_up_completed = "top-up-completed"
+    top_up_failed = "top-up-failed"
+
+    @property
+    def proto(self) -> lpb.WalletEventType:
+        return cast(lpb.WalletEventType, _value(lpb.WalletEventType, "WALLET_EVENT_TYPE_", self))
+
+
+class DeliveryState(StrEnum):
+    pending = "pending"
+    delivered = "delivered"
+    failed = "failed"
+    cancelled = "cancelled"
+
+    @property
+    def proto(self) -> lpb.WebhookDeliveryState:
+        value = _value(lpb.WebhookDeliveryState, "WEBHOOK_DELIVERY_STATE_", self)
+        return cast(lpb.WebhookDeliveryState, value)

@@ -13,6 +13,9 @@ from typing import Any, cast
 import grpc
 from google.rpc import error_details_pb2, status_pb2
 
+# typer 0.29 vendors click: its exceptions are these, not the click package's.
+from typer._click import exceptions as click
+
 DETAILS_KEY = "grpc-status-details-bin"
 
 # Exit codes (documented in the README).
@@ -35,8 +38,12 @@ class RpcFailure:
     metadata: dict[str, str] = field(default_factory=dict)
     violations: tuple[tuple[str, str], ...] = ()
 
+    # "rpc": a call failed; "usage": the command line was refused before any call.
+    kind: str = "rpc"
+
     def as_dict(self) -> dict[str, Any]:
         return {
+            "kind": self.kind,
             "method": self.method,
             "code": self.code,
             "message": self.message,
@@ -82,4 +89,38 @@ def decode(method: str, err: grpc.RpcError) -> RpcFailure:
         domain=domain,
         metadata=metadata,
         violations=tuple(violations),
+    )
+
+
+def usage_failure(exc: click.ClickException) -> RpcFailure:
+    """A refused command line in the same shape as a failed call (kind "usage", code USAGE), so
+    `--json` scripts read one error shape. The reason names what was wrong; the field, which
+    option or argument."""
+    reason = "BAD_USAGE"
+    fields: list[str] = []
+    if isinstance(exc, click.NoSuchOption):
+        reason, fields = "NO_SUCH_OPTION", [exc.option_name]
+    elif isinstance(exc, click.MissingParameter | click.BadParameter):
+        reason = "MISSING_PARAMETER" if isinstance(exc, click.MissingParameter) else "BAD_PARAMETER"
+        hint = exc.param_hint
+        if hint is None and exc.param is not None:
+            # As the help spells it: ENTRY_ID for an argument, --amount for an option.
+            param = exc.param
+            argument = param.param_type_name == "argument" or not param.opts
+            hint = (param.name or "").upper() if argument else param.opts[0]
+        if hint:
+            fields = [hint] if isinstance(hint, str) else list(hint)
+    elif isinstance(exc, click.UsageError) and exc.message.startswith("No such command"):
+        reason = "NO_SUCH_COMMAND"
+    elif not isinstance(exc, click.UsageError):
+        reason = "BAD_INPUT"  # for example a file that cannot be read
+    message = exc.format_message()
+    return RpcFailure(
+        method="",
+        code="USAGE",
+        message=message,
+        reason=reason,
+        domain="billing_cli",
+        violations=tuple((f, message) for f in fields),
+        kind="usage",
     )

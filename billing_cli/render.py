@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from contextvars import ContextVar
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from google.protobuf.descriptor import EnumDescriptor
 from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 from google.protobuf.message import Message
-from rich.console import Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -18,16 +21,45 @@ if TYPE_CHECKING:
     from google._upb._message import EnumDescriptor as UpbEnumDescriptor
 
 
+# `--wide`: full ids and ISO 8601 times in tables, for a wide terminal or copy and paste. Set
+# once per invocation by the entry point (a context variable, so each invocation has its own).
+_WIDE: ContextVar[bool] = ContextVar("billing_cli_wide", default=False)
+
+# Server-assigned ids are uuid4s; a table shows their first 8 characters (as git shows commits),
+# which keeps a row within 80 columns. `--wide` or `--json` give the whole id.
+_UUID = re.compile(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}")
+SHORT_ID = 8
+
+
+def set_wide(wide: bool) -> None:
+    _WIDE.set(wide)
+
+
+def is_wide() -> bool:
+    return _WIDE.get()
+
+
+def short(value: str) -> str:
+    """Every uuid in `value` cut to its first 8 characters (a line id "<uuid>:2" too), unless
+    --wide."""
+    if is_wide():
+        return value
+    return _UUID.sub(lambda m: m.group(0)[:SHORT_ID], value)
+
+
 def cell(value: object) -> Text:
     """Literal text: service data must never be read as Rich markup."""
     return Text("" if value is None else str(value))
 
 
 def when(message: Message, field: str) -> str:
-    """A Timestamp field as ISO 8601 UTC, or "" when unset."""
+    """A Timestamp field, or "" when unset. Readable UTC to the minute ("2026-01-31 12:00");
+    ISO 8601 to the second or finer ("2026-01-31T12:00:00Z") with --wide."""
     if not message.HasField(field):
         return ""
     value: datetime = getattr(message, field).ToDatetime()  # a Timestamp, found by name
+    if not is_wide():
+        return value.strftime("%Y-%m-%d %H:%M")
     return (
         value.strftime("%Y-%m-%dT%H:%M:%SZ") if not value.microsecond else value.isoformat() + "Z"
     )
@@ -61,21 +93,99 @@ def enum_value_name(enum_type: EnumTypeWrapper, number: int) -> str:
     return value.name[len(prefix) :].lower()
 
 
-def titled(title: str | None, body: Table) -> RenderableType:
+def titled(title: str | None, body: RenderableType) -> RenderableType:
     """A title on a line of its own (a Table title would wrap at the table's width)."""
     return body if title is None else Group(Text(title, style="bold"), body)
 
 
 def table(
-    title: str | None, columns: Iterable[str], rows: Iterable[Iterable[object]]
+    title: str | None, columns: Sequence[str], rows: Iterable[Iterable[object]]
 ) -> RenderableType:
-    result = Table(header_style="bold")
-    for column in columns:
-        numeric = column.lower() in NUMERIC
-        result.add_column(column, justify="right" if numeric else "left", overflow="fold")
-    for row in rows:
-        result.add_row(*(cell(v) for v in row))
-    return titled(title, result)
+    """A table that fits the console (80 columns too): while it would be wider, columns are left
+    out in DROP_ORDER (never the first; with --wide, none). Short cells (ids, amounts, times) are
+    never wrapped; long ones fold."""
+    cells = [[cell(short(v) if isinstance(v, str) else v) for v in row] for row in rows]
+    optional = [] if is_wide() else [c for c in DROP_ORDER if c in columns[1:]]
+    return titled(title, Fitted(list(columns), cells, optional))
+
+
+# The columns a narrow console does without, least needed first (every table's, by name).
+DROP_ORDER = (
+    "By",
+    "Booked",
+    "Metadata",
+    "Reference",
+    "Deleted",
+    "Created",
+    "Revoked",
+    "Overage after",
+    "Priority",
+    "Filters",
+    "Unit",
+    "Customer",
+    "Wallet",
+    "Periods",
+    "Min interval",
+    "Ended",
+    "Status",
+    "Next try",
+    "Pending",
+    "Denied",
+    "Period end",
+    "Effective",
+    "Feature",
+    "Anchor",
+    "Types",
+    "Captured",
+    "Last fired",
+    "Expires",
+    "Available after",
+    "Price",
+    "Grant",
+)
+
+
+UNBOUNDED = 100_000
+# Longer cells fold, in a column at least this wide.
+WRAP_MIN = 20
+# Cells up to this long are kept on one line (an 8-character id, a time, an amount).
+NO_WRAP_MAX = 16
+
+
+class Fitted:
+    """A Rich renderable: the table with as few optional columns left out as it takes to fit
+    (long cells folded to their longest word first)."""
+
+    def __init__(self, columns: list[str], rows: list[list[Text]], optional: list[str]) -> None:
+        self.columns, self.rows, self.optional = columns, rows, optional
+
+    def build(self, shown: list[str]) -> Table:
+        result = Table(header_style="bold")
+        for name in shown:
+            index = self.columns.index(name)
+            longest = max((len(row[index]) for row in self.rows), default=0)
+            no_wrap = longest <= NO_WRAP_MAX
+            result.add_column(
+                name,
+                justify="right" if name.lower() in NUMERIC else "left",
+                overflow="fold",
+                no_wrap=no_wrap,
+                # A long cell folds, but not to a sliver: a column is left out before that.
+                min_width=max(len(name), longest) if no_wrap else WRAP_MIN,
+            )
+        for row in self.rows:
+            result.add_row(*(row[self.columns.index(name)] for name in shown))
+        return result
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        shown = list(self.columns)
+        unbounded = options.update_width(UNBOUNDED)  # a measurement is clamped to its width
+        for name in self.optional:
+            width = Measurement.get(console, unbounded, self.build(shown)).minimum
+            if width <= options.max_width:
+                break
+            shown.remove(name)
+        yield self.build(shown)
 
 
 # Columns aligned right.
@@ -95,6 +205,10 @@ NUMERIC = {
     "flat price",
     "denied",
     "pending",
+    "version",
+    "included",
+    "tries",
+    "periods",
 }
 
 

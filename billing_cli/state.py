@@ -50,6 +50,8 @@ class State:
     ledger_target: str = DEFAULT_LEDGER
     rating_target: str = DEFAULT_RATING
     json: bool = False
+    # --quiet: print only the ids of what a command made or shows (for `W=$(billing -q ...)`).
+    quiet: bool = False
     timeout: float = 10.0
     # TLS: the CA that signed the servers' certificates (None: the system's trusted roots), a
     # client certificate for mutual TLS; plaintext only against a server started with it.
@@ -166,14 +168,20 @@ class State:
         return rid
 
     def emit(self, data: Any, render: Callable[[], None]) -> None:
-        """JSON on stdout with --json, otherwise whatever `render` prints."""
+        """JSON on stdout with --json, the ids alone with --quiet, otherwise what `render`
+        prints."""
         if self.json:
             write_json(self.out, data)
+        elif self.quiet:
+            for found in ids_of(data):
+                self.out.file.write(found + "\n")
+            self.out.file.flush()
         else:
             render()
 
     def note(self, message: str) -> None:
-        self.err.print(Text(message, style="dim"))
+        # Soft-wrapped: a page token or a secret in a note stays one piece to copy.
+        self.err.print(Text(message, style="dim"), soft_wrap=True)
 
 
 def write_json(console: Console, data: Any) -> None:
@@ -184,6 +192,23 @@ def write_json(console: Console, data: Any) -> None:
     else:
         console.file.write(text + "\n")
         console.file.flush()
+
+
+def ids_of(data: Any) -> list[str]:
+    """The id of an object (its first `*_id` field, proto order: a wallet's wallet_id, a price's
+    price_id), of the first object inside a response ({"grant": ..., "entries": ...}: the
+    grant's), or of each object of a list."""
+    if isinstance(data, list):
+        return [found for item in data for found in ids_of(item)[:1]]
+    if not isinstance(data, dict):
+        return []
+    for key, value in data.items():
+        if key.endswith("_id") and isinstance(value, str):
+            return [value]
+    for value in data.values():
+        if isinstance(value, dict | list) and (found := ids_of(value)):
+            return found
+    return []
 
 
 def to_dict(message: Message) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from tests.support.cli import Cli, Services
 from tests.support.webhooks import Receiver
 
 
@@ -18,3 +19,9 @@ async def receiver() -> AsyncIterator[Receiver]:
     finally:
         if r.server is not None:
             await r.stop()
+
+
+@pytest.fixture
+def services(both) -> Services:  # type: ignore[no-untyped-def]
+    """Both services over gRPC (tests/conftest.py `both`), and the CLI pointed at them."""
+    return Services(Cli(both.ledger.target, both.target), both.ledger, both.rating, both.stub)

@@ -1,0 +1,133 @@
+"""Plan commands: create and show plans; assign a plan to a customer (with their wallet)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from billing.rating.v1 import rating_pb2 as pb
+
+from billing_cli import parse
+from billing_cli.choices import Cadence
+from billing_cli.ledger import RequestId
+from billing_cli.render import enum, pairs, table, when
+from billing_cli.state import State, state_of, to_dict
+
+plans = typer.Typer(
+    help="Plans (prices, cadence, fixed charge) and assigning them to customers.",
+    no_args_is_help=True,
+)
+
+
+def plan_price(text: str) -> pb.PlanPrice:
+    """PRICE_ID[:INCLUDED], for example 3f2a...:1000 (1,000 units a period free)."""
+    price_id, _, included = text.partition(":")
+    if not price_id:
+        raise typer.BadParameter(f"{text!r} is not PRICE_ID[:INCLUDED]", param_hint="--price")
+    if included:
+        parse.amount(included, name="--price", allow_zero=True)
+    return pb.PlanPrice(price_id=price_id, included_quantity=included)
+
+
+def show_plan(state: State, plan: pb.Plan) -> None:
+    def render() -> None:
+        state.out.print(
+            pairs(
+                f"Plan {plan.plan_id}",
+                [
+                    ("name", plan.name),
+                    ("cadence", enum(plan, "cadence")),
+                    ("anchor", when(plan, "billing_anchor_time") or "each assignment's start"),
+                    ("fixed charge", f"{plan.fixed_charge} {plan.unit}"),
+                    ("created", when(plan, "create_time")),
+                ],
+            )
+        )
+        state.out.print(
+            table(
+                "Prices",
+                ["Price", "Included"],
+                [[p.price_id, p.included_quantity or "0"] for p in plan.prices],
+            )
+        )
+
+    state.emit(to_dict(plan), render)
+
+
+@plans.command("create")
+def plans_create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="A name for people.")],
+    prices: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--price", metavar="PRICE_ID[:INCLUDED]", help="A price in the plan (repeatable)."
+        ),
+    ] = None,
+    cadence: Annotated[Cadence, typer.Option(help="Billing period.")] = Cadence.monthly,
+    anchor: Annotated[
+        str | None, typer.Option(help="Periods laid out from (ISO); default each start.")
+    ] = None,
+    fixed_charge: Annotated[str, typer.Option(help="Fixed amount each period.")] = "",
+    unit: Annotated[str, typer.Option(help="Unit of the plan and its prices.")] = "CREDITS",
+    request_id: RequestId = None,
+) -> None:
+    """Create a plan from prices."""
+    state = state_of(ctx)
+    rid = state.request_id(request_id)
+    request = pb.CreatePlanRequest(
+        request_id=rid,
+        name=name,
+        cadence=cadence.proto,
+        fixed_charge=fixed_charge
+        and parse.amount(fixed_charge, name="--fixed-charge", allow_zero=True),
+        unit=unit,
+        prices=[plan_price(p) for p in prices or []],
+    )
+    if anchor is not None:
+        request.billing_anchor_time.CopyFrom(parse.timestamp(anchor, name="--anchor"))
+    plan = state.call(state.rating.CreatePlan, request, name="CreatePlan", request_id=rid).plan
+    show_plan(state, plan)
+
+
+@plans.command("get")
+def plans_get(ctx: typer.Context, plan_id: Annotated[str, typer.Argument()]) -> None:
+    """Show one plan with its prices."""
+    state = state_of(ctx)
+    request = pb.GetPlanRequest(plan_id=plan_id)
+    show_plan(state, state.call(state.rating.GetPlan, request, name="GetPlan").plan)
+
+
+@plans.command("assign")
+def plans_assign(
+    ctx: typer.Context,
+    plan_id: Annotated[str, typer.Argument()],
+    customer: Annotated[str, typer.Option("--customer", "-c", help="The customer.")],
+    wallet_id: Annotated[
+        str, typer.Option("--wallet", "-w", help="The ledger wallet charges are debited from.")
+    ],
+    start: Annotated[
+        str | None,
+        typer.Option(help="In force from (ISO); default now. Until the next assignment."),
+    ] = None,
+    request_id: RequestId = None,
+) -> None:
+    """Put a customer on a plan from --start on (a later assignment replaces it then)."""
+    state = state_of(ctx)
+    rid = state.request_id(request_id)
+    request = pb.AssignPlanRequest(
+        request_id=rid, customer_id=customer, plan_id=plan_id, wallet_id=wallet_id
+    )
+    if start is not None:
+        request.start_time.CopyFrom(parse.timestamp(start, name="--start"))
+    a = state.call(state.rating.AssignPlan, request, name="AssignPlan", request_id=rid).assignment
+    state.emit(
+        to_dict(a),
+        lambda: state.out.print(
+            table(
+                "Assignment",
+                ["Assignment", "Customer", "Plan", "Wallet", "Starts"],
+                [[a.assignment_id, a.customer_id, a.plan_id, a.wallet_id, when(a, "start_time")]],
+            )
+        ),
+    )
