@@ -181,11 +181,10 @@ def serve(
 ) -> int:
     """A service's `serve` command: `run` in this process, or `settings.workers` processes
     sharing the port; returns the exit code. With workers, the supervisor starts (or joins) the
-    embedded PostgreSQL and migrates once, and every worker gets no migration (it joins the embedded
-server, or connects to the configured one),
-    one page-token secret, the same TLS files (the development CA is made once, here), a
-    metrics port of its own and the shared HTTP port (its port 0 chosen here, like the gRPC
-    port's)."""
+    embedded PostgreSQL and migrates once; every worker joins the embedded server (or connects
+    to the configured one) without migrating, and gets one page-token secret, the same TLS files
+    (the development CA is made once, here), a metrics port of its own and the shared HTTP port
+    (its port 0 chosen here, like the gRPC port's)."""
     if settings.workers == 1:
         asyncio.run(run(settings))
         return 0
