@@ -1,8 +1,8 @@
 """Ingest: record events, update aggregates and write pending charges. (A synchronous request
-works on a session of its own, the `SyncSessions` port of app/stores.py: one connection and its
-session locks, its stages committed on it; on PostgreSQL adapters/db/sessions.py.) Its length is the
-synchronous path's: the claim, the takeover of a holder that died and the undo of a refusal read
-best side by side.
+works on a session of its own, the `SyncSessions` port of app/sync_sessions.py: one connection
+and its session locks, its stages committed on it; on PostgreSQL adapters/db/sessions.py.) Its
+length is the synchronous path's: the claim, the takeover of a holder that died and the undo of a
+refusal read best side by side.
 
 Asynchronous batch: one transaction (`Context.idempotent`) that accepts the batch
 (`app/accept.py`, a fixed number of round trips for up to 1,000 events) and stores the response.
@@ -40,7 +40,8 @@ from rating_service.app.debits import charge_view, debit_item
 from rating_service.app.failures import report_failed
 from rating_service.app.ports import Booked, LedgerUnavailable, Refused
 from rating_service.app.records import Acknowledged, ChargeRow, Claim, NewUndo
-from rating_service.app.stores import RatingStore, SyncSession, SyncSessions, SyncStore
+from rating_service.app.stores import RatingStore
+from rating_service.app.sync_sessions import SyncSession, SyncSessions, SyncStore
 from rating_service.domain import tenancy
 from rating_service.domain.batch import Applied, duplicate_outcome
 from rating_service.domain.charges import NewCharge, ledger_request_id
