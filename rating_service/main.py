@@ -32,6 +32,7 @@ from billing_common.logs import configure_logging
 from billing_common.metrics import serve_metrics
 from rating_service import limits
 from rating_service.adapters.db.migrate import upgrade_async
+from rating_service.adapters.db.sessions import SqlSyncSessions
 from rating_service.adapters.db.unit_of_work import SqlUnitOfWork
 from rating_service.adapters.grpc import scopes
 from rating_service.adapters.grpc.errors import DOMAIN
@@ -124,7 +125,7 @@ def make_app(
     return RatingApp(
         context,
         Catalogue(context),
-        Ingest(context, policy, engine),
+        Ingest(context, policy, SqlSyncSessions(engine)),
         Invoices(context),
         Usage(context),
     )

@@ -1,7 +1,8 @@
-"""Ingest: record events, update aggregates and write pending charges. (How a synchronous
-request gives back its connection and session locks: adapters/db/sessions.py.) Its length is the
-synchronous path's: the claim, the takeover of a holder that died and the undo of a refusal read
-best side by side.
+"""Ingest: record events, update aggregates and write pending charges. (A synchronous request
+works on a session of its own, the `SyncSessions` port of app/sync_sessions.py: one connection
+and its session locks, its stages committed on it; on PostgreSQL adapters/db/sessions.py.) Its
+length is the synchronous path's: the claim, the takeover of a holder that died and the undo of a
+refusal read best side by side.
 
 Asynchronous batch: one transaction (`Context.idempotent`) that accepts the batch
 (`app/accept.py`, a fixed number of round trips for up to 1,000 events) and stores the response.
@@ -30,13 +31,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 import structlog
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from billing_common.errors import BillingError, InvalidArgument, RequestIdConflict
-from billing_common.transactions import RETRIES_MAX, retryable
-from rating_service.adapters.db.repository import RatingRepository
-from rating_service.adapters.db.sessions import end_event, end_session, release_claim
 from rating_service.app import commands as cmd
 from rating_service.app.accept import RatingPolicy, accept
 from rating_service.app.context import Context, check_replay
@@ -45,6 +41,7 @@ from rating_service.app.failures import report_failed
 from rating_service.app.ports import Booked, LedgerUnavailable, Refused
 from rating_service.app.records import Acknowledged, ChargeRow, Claim, NewUndo
 from rating_service.app.stores import RatingStore
+from rating_service.app.sync_sessions import SyncSession, SyncSessions, SyncStore
 from rating_service.domain import tenancy
 from rating_service.domain.batch import Applied, duplicate_outcome
 from rating_service.domain.charges import NewCharge, ledger_request_id
@@ -81,13 +78,13 @@ log = structlog.get_logger(__name__)
 
 class Ingest:
     def __init__(
-        self, context: Context, policy: RatingPolicy, engine: AsyncEngine | None = None
+        self, context: Context, policy: RatingPolicy, sessions: SyncSessions | None = None
     ) -> None:
-        """`engine`: the database the synchronous mode keeps a connection of (None: no
-        synchronous mode, as over the unit tests' in-memory storage)."""
+        """`sessions`: where the synchronous mode opens its sessions (None: no synchronous
+        mode)."""
         self.context = context
         self.policy = policy
-        self.engine = engine
+        self.sessions = sessions
         # Each synchronous event holds a pooled connection across its ledger call (see
         # `_sync_one`); this bound leaves the rest of the pool to everything else.
         self.sync_slots = asyncio.Semaphore(policy.sync_concurrency_max)
@@ -160,52 +157,47 @@ class Ingest:
         def lease() -> datetime:
             return self.context.clock.now() + self.policy.sync_hold
 
-        if self.engine is None:
-            raise RuntimeError("synchronous ingest needs PostgreSQL")
-        async with self.sync_slots, self.engine.connect() as conn:
-            repo = RatingRepository(conn)
+        if self.sessions is None:
+            raise RuntimeError("synchronous ingest needs a session store")
+        async with self.sync_slots, self.sessions.open() as session:
+            async with session.stage() as store:
+                alone = await store.try_lock_request(idem.request_id)
+            if not alone:
+                # Held by a live session: never raced; answered from what is stored.
+                async with session.stage() as store:
+                    found = await store.stored_claim(idem.request_id)
+                return check_replay(found or Claim(False, idem.method, idem.fingerprint), idem)
+            async with session.stage() as store:
+                claim = await store.claim_with_lease(
+                    idem.request_id,
+                    idem.method,
+                    idem.fingerprint,
+                    self.context.clock.now(),
+                    lease(),
+                    holder_gone=True,
+                )
+            if not claim.claimed:
+                return check_replay(claim, idem)
             try:
-                alone = await repo.try_lock_request(idem.request_id)
-                await conn.commit()
-                if not alone:
-                    # Held by a live session: never raced; answered from what is stored.
-                    found = await repo.stored_claim(idem.request_id)
-                    await conn.commit()
-                    return check_replay(found or Claim(False, idem.method, idem.fingerprint), idem)
-                async with conn.begin():
-                    claim = await repo.claim_with_lease(
-                        idem.request_id,
-                        idem.method,
-                        idem.fingerprint,
-                        self.context.clock.now(),
-                        lease(),
-                        holder_gone=True,
-                    )
-                    if not claim.claimed:
-                        return check_replay(claim, idem)
-                try:
-                    outcomes = [
-                        await self._sync_one(repo, e, idem.request_id, lease, customers)
-                        for e in events
-                    ]
-                    response = encode(outcomes)
-                    async with conn.begin():
-                        await repo.store_response(idem.request_id, response)
-                except BaseException:
-                    # Free the request_id so the caller's retry runs again (events already
-                    # decided answer as duplicates, DENIED or in progress), while the request
-                    # lock is still ours. If our session died, so did the lock: a retry takes
-                    # the claim over anyway.
-                    with contextlib.suppress(Exception):
-                        await asyncio.shield(release_claim(repo, idem.request_id))
-                    raise
-                return response
-            finally:
-                await end_session(conn)
+                outcomes = [
+                    await self._sync_one(session, e, idem.request_id, lease, customers)
+                    for e in events
+                ]
+                response = encode(outcomes)
+                async with session.stage() as store:
+                    await store.store_response(idem.request_id, response)
+            except BaseException:
+                # Free the request_id so the caller's retry runs again (events already decided
+                # answer as duplicates, DENIED or in progress), while the request lock is still
+                # ours. If our session died, so did the lock: a retry takes the claim over.
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(session.release_claim(idem.request_id))
+                raise
+            return response
 
     async def _sync_one(
         self,
-        repo: RatingRepository,
+        session: SyncSession,
         event: cmd.EventIn,
         request_id: str,
         lease: Callable[[], datetime],
@@ -214,19 +206,17 @@ class Ingest:
         # The connection (and its session advisory locks) stays ours across the ledger call:
         # undoing a refusal needs the aggregates untouched meanwhile.
         try:
-            outcomes, applied = await self._accept_one(repo, event, request_id, lease, customers)
+            outcomes, applied = await self._accept_one(session, event, request_id, lease, customers)
             outcome = outcomes[0]
             if isinstance(outcome.error, EventInProgress):
-                return await self._take_over(repo, outcome)
+                return await self._take_over(session, outcome)
             if outcome.status != cmd.EventStatus.ACCEPTED:
                 return outcome
-            return await self._charge_now(repo, outcome, applied[0].charges, applied[0])
+            return await self._charge_now(session, outcome, applied[0].charges, applied[0])
         finally:
-            await end_event(repo)
+            await session.end_event()
 
-    async def _take_over(
-        self, repo: RatingRepository, outcome: cmd.EventOutcome
-    ) -> cmd.EventOutcome:
+    async def _take_over(self, session: SyncSession, outcome: cmd.EventOutcome) -> cmd.EventOutcome:
         """An event still HELD by a synchronous call: if that call is gone (every aggregate lock
         it held until deciding the event is free, so its session died: a restart or a crash),
         decide the event now instead of after `sync_hold`, as the forwarder would then: its
@@ -236,53 +226,48 @@ class Ingest:
         before is not known to us, and others may have counted on them since): the refused
         charge is DENIED on the invoice, as in asynchronous mode. Otherwise: still in progress."""
         event_id = outcome.event_id
-        charges = await repo.charges_of_event(event_id)
-        taken = await repo.try_lock_aggregates({c.key for c in charges})
-        await repo.conn.commit()
+        async with session.stage() as store:
+            charges = await store.charges_of_event(event_id)
+            taken = await store.try_lock_aggregates({c.key for c in charges})
         if not taken:
             return outcome
-        async with repo.conn.begin():
-            stored = (await repo.event_statuses([event_id], lock=True)).get(event_id)
+        async with session.stage() as store:
+            stored = (await store.event_statuses([event_id], lock=True)).get(event_id)
             if stored != EventState.HELD:
                 return duplicate_outcome(event_id, stored)
-            charges = await repo.charges_of_event(event_id, lock=True)
+            charges = await store.charges_of_event(event_id, lock=True)
         log.warning("sync_event_taken_over", event_id=event_id)
         taken_over = cmd.EventOutcome(
             event_id, cmd.EventStatus.ACCEPTED, charges=tuple(charge_view(c) for c in charges)
         )
-        return await self._charge_now(repo, taken_over, charges, None)
+        return await self._charge_now(session, taken_over, charges, None)
 
     async def _accept_one(
         self,
-        repo: RatingRepository,
+        session: SyncSession,
         event: cmd.EventIn,
         request_id: str,
         lease: Callable[[], datetime],
         customers: tenancy.Customers,
     ) -> tuple[list[cmd.EventOutcome], dict[int, Applied]]:
         """Transaction A of synchronous mode, retried on deadlock or serialization failure."""
-        for attempt in range(RETRIES_MAX):
-            try:
-                async with repo.conn.begin():
-                    await repo.renew_lease(request_id, lease())
-                    return await accept(
-                        repo,
-                        [event],
-                        self.context.clock.now(),
-                        self.policy,
-                        sync=True,
-                        customers=customers,
-                    )
-            except DBAPIError as exc:
-                if not retryable(exc) or attempt == RETRIES_MAX - 1:
-                    raise
-                await repo.unlock_aggregates()
-                await repo.conn.commit()
-        raise AssertionError("unreachable")
+
+        async def work(store: SyncStore) -> tuple[list[cmd.EventOutcome], dict[int, Applied]]:
+            await store.renew_lease(request_id, lease())
+            return await accept(
+                store,
+                [event],
+                self.context.clock.now(),
+                self.policy,
+                sync=True,
+                customers=customers,
+            )
+
+        return await session.write(work)
 
     async def _charge_now(
         self,
-        repo: RatingRepository,
+        session: SyncSession,
         outcome: cmd.EventOutcome,
         charges: Sequence[NewCharge | ChargeRow],
         applied: Applied | None,
@@ -294,14 +279,14 @@ class Ingest:
         debits = [c for c in charges if c.amount > 0 and c.status == ChargeStatus.PENDING]
         if not debits:
             # Refunds only (or nothing): they are the forwarder's, from now on.
-            async with repo.conn.begin():
-                await repo.hold_charges(event_id, self.context.clock.now())
-                await repo.set_event_status([event_id], EventState.ACCEPTED)
+            async with session.stage() as store:
+                await store.hold_charges(event_id, self.context.clock.now())
+                await store.set_event_status([event_id], EventState.ACCEPTED)
             done = all(c.status == ChargeStatus.ACKNOWLEDGED for c in charges)
             status = cmd.EventStatus.CHARGED if done else cmd.EventStatus.ACCEPTED
             return cmd.EventOutcome(event_id, status, charges=outcome.charges)
-        found = await repo.meters_by_ids({c.meter_id for c in debits})
-        await repo.conn.commit()  # end the read so the outcome gets a transaction of its own
+        async with session.stage() as store:
+            found = await store.meters_by_ids({c.meter_id for c in debits})
         keys = {c.id: found[c.meter_id].key for c in debits}
         items = [
             debit_item(
@@ -332,9 +317,9 @@ class Ingest:
         except LedgerUnavailable as exc:
             # The charges stay PENDING and are the forwarder's from now on.
             log.warning("sync_charge_deferred", event_id=event_id, error=exc.message)
-            async with repo.conn.begin():
-                await repo.hold_charges(event_id, self.context.clock.now())
-                await repo.set_event_status([event_id], EventState.ACCEPTED)
+            async with session.stage() as store:
+                await store.hold_charges(event_id, self.context.clock.now())
+                await store.set_event_status([event_id], EventState.ACCEPTED)
             return outcome
         pairs = list(zip(debits, results, strict=True))
         denied = [(row, res) for row, res in pairs if isinstance(res, Refused) and res.denied]
@@ -343,31 +328,31 @@ class Ingest:
         if (
             denied
             and applied is not None
-            and await self._undo_denied(repo, event_id, applied, booked, keys)
+            and await self._undo_denied(session, event_id, applied, booked, keys)
         ):
             return cmd.EventOutcome(
                 event_id,
                 cmd.EventStatus.DENIED,
                 InsufficientCredits(denied[0][1].message or "the wallet cannot cover the charge"),
             )
-        async with repo.conn.begin():
+        async with session.stage() as store:
             # Only PENDING rows change: if the forwarder took a charge over (after sync_hold),
             # its outcome stands.
-            await repo.acknowledge(
+            await store.acknowledge(
                 [
                     Acknowledged(row.id, res.entry_id, credit_split(res.allocations, kinds))
                     for row, res in booked
                 ]
             )
-            await repo.deny({row.id: res.error for row, res in denied})
-            moved = await repo.fail({row.id: res.error for row, res in failed})
-            await repo.hold_charges(event_id, self.context.clock.now())
-            await repo.set_event_status([event_id], EventState.ACCEPTED)
+            await store.deny({row.id: res.error for row, res in denied})
+            moved = await store.fail({row.id: res.error for row, res in failed})
+            await store.hold_charges(event_id, self.context.clock.now())
+            await store.set_event_status([event_id], EventState.ACCEPTED)
         report_failed(
             "debit", {row.id: (event_id, res.reason, res.error) for row, res in failed}, moved
         )
-        stored = await repo.charges_of_event(event_id)
-        await repo.conn.commit()
+        async with session.stage() as store:
+            stored = await store.charges_of_event(event_id)
         views = tuple(charge_view(c) for c in stored)
         # From what is stored, not from our call: the forwarder may have answered first.
         error: BillingError | None = None
@@ -383,7 +368,7 @@ class Ingest:
         available = booked[-1][1].available_after if booked else ""
         return cmd.EventOutcome(event_id, status, error, views, available)
 
-    async def _untouched(self, repo: RatingRepository, event_id: str) -> bool:
+    async def _untouched(self, repo: SyncStore, event_id: str) -> bool:
         """Whether every non-zero charge of the event is still PENDING with no refund planned
         against it or by it: nothing of it reached the ledger behind our back. Locks them."""
         current = await repo.charges_of_event(event_id, lock=True)
@@ -416,7 +401,7 @@ class Ingest:
 
     async def _undo_denied(
         self,
-        repo: RatingRepository,
+        session: SyncSession,
         event_id: str,
         applied: Applied,
         booked: list[tuple[NewCharge | ChargeRow, Booked]],
@@ -446,26 +431,26 @@ class Ingest:
             )
             for row, res in booked
         ]
-        async with repo.conn.begin():
-            if not await self._untouched(repo, event_id):
+        async with session.stage() as store:
+            if not await self._untouched(store, event_id):
                 return False
-            ids = await repo.insert_undos(undos)
-            # Safe: the session advisory locks on the event's aggregates are still ours.
-            await repo.save_aggregates(applied.before)
-            await repo.delete_unique_values(applied.uniques)
-            await repo.deny_event(event_id)
+            ids = await store.insert_undos(undos)
+            # Safe: the session locks on the event's aggregates are still ours.
+            await store.save_aggregates(applied.before)
+            await store.delete_unique_values(applied.uniques)
+            await store.deny_event(event_id)
         left = []
         for undo_id, undo in zip(ids, undos, strict=True):
             refund = await self._refund_now(undo)
             if refund is None:
                 left.append(undo_id)
                 continue
-            async with repo.conn.begin():
-                await repo.undo_done(undo_id, refund.entry_id)
+            async with session.stage() as store:
+                await store.undo_done(undo_id, refund.entry_id)
         if left:
             log.warning("sync_undo_deferred", event_id=event_id, refunds=len(left))
-            async with repo.conn.begin():
-                await repo.undo_retry(left, self.context.clock.now(), "left to the forwarder")
+            async with session.stage() as store:
+                await store.undo_retry(left, self.context.clock.now(), "left to the forwarder")
         return True
 
 

@@ -7,8 +7,8 @@ implements them (`adapters/db/unit_of_work.py` over `adapters/db/repository.Rati
 the unit tests use an in-memory fake (`tests/unit/rating/fakes.py`). The semantics each method
 promises are written on it.
 
-Synchronous ingest is the exception: it keeps one connection and its session advisory locks
-across the ledger call and works on `RatingRepository` and the engine directly (`app/ingest.py`).
+Synchronous ingest, which keeps one connection and its session locks across the ledger call,
+has ports of its own beside these: `app/sync_sessions.py`.
 """
 
 from __future__ import annotations

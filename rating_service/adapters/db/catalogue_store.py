@@ -11,10 +11,11 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from rating_service.adapters.db.rows import (
     ASSIGNMENT,
     METER,
+    PLAN,
+    PRICE,
+    PRICE_VERSION,
+    STORED_PLAN,
     Store,
-    _plan,
-    _price,
-    _pricing_json,
     lock_key,
 )
 from rating_service.adapters.db.tables import (
@@ -79,7 +80,7 @@ class CatalogueStore(Store):
             .order_by(price_versions.c.price_id, price_versions.c.version)
         )
         for r in rows:
-            result[r.price_id].append(_price(r))
+            result[r.price_id].append(PRICE.load(r))
         return result
 
     async def insert_price_version(
@@ -87,18 +88,7 @@ class CatalogueStore(Store):
     ) -> None:
         await self.conn.execute(
             price_versions.insert().values(
-                price_id=v.price_id,
-                version=v.version,
-                meter_id=v.meter_id,
-                unit=unit,
-                model=v.pricing.model.value,
-                unit_price=v.pricing.unit_price,
-                package_size=v.pricing.package_size,
-                package_price=v.pricing.package_price,
-                tiers=_pricing_json(v.pricing),
-                effective_time=v.effective_time,
-                create_time=now,
-                created_by=created_by,
+                **PRICE_VERSION.dump(v), unit=unit, create_time=now, created_by=created_by
             )
         )
 
@@ -111,23 +101,12 @@ class CatalogueStore(Store):
         if price_id:
             q = q.where(price_versions.c.price_id == price_id)
         rows = await self.conn.execute(q.order_by(price_versions.c.seq).limit(limit))
-        return [_price(r) for r in rows]
+        return [PRICE.load(r) for r in rows]
 
     async def insert_plan(self, plan: Plan, unit: str, now: datetime, created_by: str) -> None:
         await self.conn.execute(
             plans.insert().values(
-                id=plan.id,
-                name=plan.name,
-                cadence=plan.cadence.value,
-                billing_anchor=plan.billing_anchor,
-                fixed_charge=plan.fixed_charge,
-                unit=unit,
-                prices=[
-                    {"price_id": p.price_id, "included_quantity": str(p.included_quantity)}
-                    for p in plan.prices
-                ],
-                create_time=now,
-                created_by=created_by,
+                **PLAN.dump(plan), unit=unit, create_time=now, created_by=created_by
             )
         )
 
@@ -136,7 +115,7 @@ class CatalogueStore(Store):
         if not wanted:
             return {}
         rows = await self.conn.execute(select(plans).where(plans.c.id.in_(wanted)))
-        return {r.id: _plan(r) for r in rows}
+        return {r.id: STORED_PLAN.load(r) for r in rows}
 
     async def insert_assignment(self, a: Assignment, now: datetime, created_by: str) -> None:
         await self.conn.execute(

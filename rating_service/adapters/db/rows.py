@@ -11,8 +11,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from billing_common.periods import Cadence
-from billing_common.rowmap import RowMap
+from billing_common.rowmap import RowMap, json_items
 from rating_service.app.records import (
     ChargeRow,
     InvoiceRow,
@@ -26,7 +25,7 @@ from rating_service.app.records import (
 )
 from rating_service.domain.meters import Meter
 from rating_service.domain.model import Assignment, Plan, PlanPrice, PriceVersion
-from rating_service.domain.pricing import Pricing, PricingModel, Tier
+from rating_service.domain.pricing import Pricing, Tier
 
 ZERO = Decimal(0)
 
@@ -50,45 +49,6 @@ def lock_key(*parts: object) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-def _pricing_json(p: Pricing) -> list[dict[str, str | None]]:
-    return [
-        {
-            "up_to": None if t.up_to is None else str(t.up_to),
-            "unit_price": str(t.unit_price),
-            "flat_price": str(t.flat_price),
-        }
-        for t in p.tiers
-    ]
-
-
-def _price(row: Any) -> StoredPrice:
-    tiers = tuple(
-        Tier(
-            None if t["up_to"] is None else Decimal(t["up_to"]),
-            Decimal(t["unit_price"]),
-            Decimal(t["flat_price"]),
-        )
-        for t in row.tiers
-    )
-    pricing = Pricing(
-        PricingModel(row.model), row.unit_price, row.package_size, row.package_price, tiers
-    )
-    version = PriceVersion(row.price_id, row.version, row.meter_id, row.effective_time, pricing)
-    return StoredPrice(version, row.unit, row.create_time, row.seq)
-
-
-def _plan(row: Any) -> StoredPlan:
-    plan = Plan(
-        id=row.id,
-        name=row.name,
-        cadence=Cadence(row.cadence),
-        billing_anchor=row.billing_anchor,
-        fixed_charge=row.fixed_charge,
-        prices=tuple(PlanPrice(p["price_id"], Decimal(p["included_quantity"])) for p in row.prices),
-    )
-    return StoredPlan(plan, row.unit, row.create_time)
-
-
 # Rows derived from their dataclasses (billing_common/rowmap.py): a field is the column of its name.
 METER = RowMap(Meter)
 ASSIGNMENT = RowMap(Assignment)
@@ -98,6 +58,12 @@ USAGE_EVENT = RowMap(UsageEvent)
 # A charge is read joined with its meter (`meter_key`, `meter_description`: see `charge_of`).
 CHARGE = RowMap(ChargeRow, not_stored=("meter_key", "meter_description"))
 REFUND_PART = RowMap(RefundPart)
+# Price versions and plans hold their tiers and plan prices as JSON arrays of decimal strings.
+PRICING = RowMap(Pricing, codecs={"tiers": json_items(Tier)})
+PRICE_VERSION = RowMap(PriceVersion, nested={"pricing": PRICING})
+PRICE = RowMap(StoredPrice, nested={"version": PRICE_VERSION})
+PLAN = RowMap(Plan, codecs={"prices": json_items(PlanPrice)})
+STORED_PLAN = RowMap(StoredPlan, nested={"plan": PLAN})
 NEW_UNDO = RowMap(NewUndo)
 UNDO = RowMap(UndoRow)
 

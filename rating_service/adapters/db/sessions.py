@@ -1,13 +1,66 @@
-"""How a synchronous ingest request gives back what it holds on its own connection: the aggregate
-locks of an event, the session locks of the request, its claim; and how a connection that may
-still hold session locks is thrown away rather than pooled."""
+"""Synchronous ingest's sessions on PostgreSQL (the `SyncSessions` port, app/stores.py): one
+pooled connection per request, its stages committed on it, and what it gives back on every path:
+the aggregate locks of an event, the session locks of the request, its claim. A connection that
+may still hold session locks is thrown away rather than pooled."""
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import TypeVar
 
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from billing_common.transactions import RETRIES_MAX, retryable
 from rating_service.adapters.db.leadership import discard
 from rating_service.adapters.db.repository import RatingRepository
+
+T = TypeVar("T")
+
+
+class SqlSyncSessions:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    @asynccontextmanager
+    async def open(self) -> AsyncIterator[SqlSyncSession]:
+        async with self.engine.connect() as conn:
+            try:
+                yield SqlSyncSession(conn)
+            finally:
+                await end_session(conn)
+
+
+class SqlSyncSession:
+    """A synchronous request's connection, with the repository that tracks its aggregate locks."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+        self.repo = RatingRepository(conn)
+
+    @asynccontextmanager
+    async def stage(self) -> AsyncIterator[RatingRepository]:
+        async with self.conn.begin():
+            yield self.repo
+
+    async def write(self, work: Callable[[RatingRepository], Awaitable[T]]) -> T:
+        for attempt in range(RETRIES_MAX):
+            try:
+                async with self.conn.begin():
+                    return await work(self.repo)
+            except DBAPIError as exc:
+                if not retryable(exc) or attempt == RETRIES_MAX - 1:
+                    raise
+                await self.repo.unlock_aggregates()
+                await self.conn.commit()
+        raise AssertionError("unreachable")
+
+    async def end_event(self) -> None:
+        await end_event(self.repo)
+
+    async def release_claim(self, request_id: str) -> None:
+        await release_claim(self.repo, request_id)
 
 
 async def end_event(repo: RatingRepository) -> None:

@@ -1,10 +1,13 @@
 """In-memory fakes of rating's ports: the storage (`app/stores.py`: `FakeUnitOfWork` over
-`FakeStore`) and the ledger (`app/ports.py`: `FakeLedger`), so the use cases can be tested without
-PostgreSQL or a ledger server; the real adapters are tested against both in tests/e2e.
+`FakeStore`; synchronous ingest's sessions, `FakeSyncSessions` over the same tables) and the
+ledger (`app/ports.py`: `FakeLedger`), so the use cases can be tested without PostgreSQL or a
+ledger server; the real adapters are tested against both in tests/e2e.
 
-Transactions run one at a time and roll back on an exception (a trial always does). Only what
-ingest, the forwarder (debits and refunds) and the invoices use is here; the rest of the port
-raises. Catalogue entries are put in directly (`FakeUnitOfWork.add_meter`, ...)."""
+Transactions run one at a time and roll back on an exception (a trial always does). Session
+locks live outside the tables (a rollback keeps them) and go with their session, when it ends or
+is killed (`FakeSyncSession.kill`: the connection lost, a crash). Only what ingest, the forwarder
+(debits and refunds) and the invoices use is here; the rest of the port raises. Catalogue
+entries are put in directly (`FakeUnitOfWork.add_meter`, ...)."""
 
 from __future__ import annotations
 
@@ -12,7 +15,8 @@ import asyncio
 import copy
 import itertools
 import pickle
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -43,6 +47,7 @@ from rating_service.app.records import (
     Claim,
     InvoiceRow,
     NewEvent,
+    NewUndo,
     RefundPart,
     StoredPlan,
     StoredPrice,
@@ -56,7 +61,13 @@ from rating_service.domain.invoice import InvoiceView, LineTotal
 from rating_service.domain.meters import Meter
 from rating_service.domain.model import Assignment, Plan, PlanPrice, PriceVersion
 from rating_service.domain.pricing import Pricing, PricingModel
-from rating_service.domain.status import ChargeStatus, EventState, InvoiceStatus, LedgerRefusal
+from rating_service.domain.status import (
+    ChargeStatus,
+    EventState,
+    InvoiceStatus,
+    LedgerRefusal,
+    UndoStatus,
+)
 
 T = TypeVar("T")
 ZERO = Decimal(0)
@@ -82,18 +93,50 @@ class StoredCharge:
 
 
 @dataclass
+class StoredUndo:
+    """An undo refund as the fake keeps it."""
+
+    new: NewUndo
+    id: int
+    status: UndoStatus
+    forward_after: datetime
+    ledger_entry_id: str = ""
+    last_error: str = ""
+    attempts: int = 0
+    internal_errors: int = 0
+
+    def row(self) -> UndoRow:
+        n = self.new
+        return UndoRow(
+            self.id,
+            n.event_id,
+            n.meter_id,
+            n.wallet_id,
+            n.debit_entry_id,
+            n.amount,
+            n.description,
+            n.ledger_request_id,
+            self.status,
+            self.attempts,
+            self.internal_errors,
+        )
+
+
+@dataclass
 class Tables:
     meters: dict[str, Meter] = field(default_factory=dict)
     prices: dict[str, list[StoredPrice]] = field(default_factory=dict)
     plans: dict[str, StoredPlan] = field(default_factory=dict)
     assignments: dict[str, Assignment] = field(default_factory=dict)
     keys: dict[str, Claim] = field(default_factory=dict)
+    leases: dict[str, datetime] = field(default_factory=dict)  # in-progress synchronous claims
     events: dict[str, NewEvent] = field(default_factory=dict)
     aggregates: dict[AggKey, tuple[AggregateState, datetime]] = field(default_factory=dict)
     uniques: set[UniqueKey] = field(default_factory=set)
     charges: dict[int, StoredCharge] = field(default_factory=dict)
     refund_parts: list[RefundPart] = field(default_factory=list)
     invoices: dict[tuple[str, datetime], InvoiceRow] = field(default_factory=dict)
+    undos: dict[int, StoredUndo] = field(default_factory=dict)
     next_id: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
 
@@ -279,9 +322,33 @@ class FakeStore:
         c.promotional += promotional
         c.overage += overage
 
-    # -- undo refunds (only synchronous ingest owes them: none here)
+    # -- undo refunds (synchronous ingest owes them: `FakeSyncStore.insert_undos`)
+    def _pending_undos(self, ids: Iterable[int]) -> list[StoredUndo]:
+        found = (self.t.undos.get(i) for i in ids)
+        return [u for u in found if u is not None and u.status == UndoStatus.PENDING]
+
     async def due_undos(self, now: datetime, limit: int) -> list[UndoRow]:
-        return []
+        due = [u for u in self._pending_undos(sorted(self.t.undos)) if u.forward_after <= now]
+        return [u.row() for u in due[:limit]]
+
+    async def undo_done(self, undo_id: int, entry_id: str) -> None:
+        for u in self._pending_undos([undo_id]):
+            u.status, u.ledger_entry_id, u.last_error = UndoStatus.DONE, entry_id, ""
+
+    async def undo_retry(
+        self, undo_ids: Iterable[int], after: datetime, error: str, *, internal: bool = False
+    ) -> None:
+        for u in self._pending_undos(undo_ids):
+            u.forward_after, u.last_error = after, error
+            u.attempts += 1
+            u.internal_errors += internal
+
+    async def undo_fail(self, undo_id: int, error: str, *, internal: bool = False) -> set[int]:
+        moved = self._pending_undos([undo_id])
+        for u in moved:
+            u.status, u.last_error = UndoStatus.FAILED, error
+            u.internal_errors += internal
+        return {u.id for u in moved}
 
     # -- invoices
     async def ensure_invoices(
@@ -367,14 +434,20 @@ class FakeUnitOfWork:
         self.tables = Tables()
         self._lock = asyncio.Lock()
 
-    async def write(self, work: Callable[[Any], Awaitable[T]]) -> T:
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Tables]:
+        """One transaction: the tables, put back as they were if the block raises."""
         async with self._lock:
             saved = copy.deepcopy(self.tables)
             try:
-                return await work(FakeStore(self.tables))
+                yield self.tables
             except BaseException:
                 self.tables = saved
                 raise
+
+    async def write(self, work: Callable[[Any], Awaitable[T]]) -> T:
+        async with self.transaction() as tables:
+            return await work(FakeStore(tables))
 
     async def read(self, work: Callable[[Any], Awaitable[T]]) -> T:
         return await work(FakeStore(self.tables))
@@ -408,6 +481,169 @@ class FakeUnitOfWork:
         return [self.tables.charges[i] for i in sorted(self.tables.charges)]
 
 
+class SessionLost(Exception):
+    """A synchronous session's connection is gone (as PostgreSQL's dropped connection: the
+    servicer answers it UNAVAILABLE)."""
+
+
+class FakeSyncStore(FakeStore):
+    """`SyncStore` in memory: the fake store, plus the claims and session locks of synchronous
+    ingest, held in the name of its session."""
+
+    def __init__(self, tables: Tables, session: FakeSyncSession) -> None:
+        super().__init__(tables)
+        self.session = session
+
+    async def try_lock_request(self, request_id: str) -> bool:
+        return self.session.try_lock([("request", request_id)])
+
+    async def stored_claim(self, request_id: str) -> Claim | None:
+        return self.t.keys.get(request_id)
+
+    async def claim_with_lease(
+        self,
+        request_id: str,
+        method: str,
+        fp: bytes,
+        now: datetime,
+        lease_until: datetime,
+        *,
+        holder_gone: bool = False,
+    ) -> Claim:
+        stored = self.t.keys.get(request_id)
+        if stored is None:
+            self.t.keys[request_id] = Claim(False, method, fp, None)
+        elif not (
+            stored.response is None
+            and (holder_gone or self.t.leases[request_id] < now)
+            and (stored.method, stored.fingerprint) == (method, fp)
+        ):
+            return stored
+        self.t.leases[request_id] = lease_until
+        return Claim(True)
+
+    async def renew_lease(self, request_id: str, lease_until: datetime) -> None:
+        if self.t.keys[request_id].response is None:
+            self.t.leases[request_id] = lease_until
+
+    async def release_claim(self, request_id: str) -> None:
+        stored = self.t.keys.get(request_id)
+        if stored is not None and stored.response is None:
+            del self.t.keys[request_id]
+
+    async def store_response(self, request_id: str, response: bytes) -> None:
+        await super().store_response(request_id, response)
+        self.t.leases.pop(request_id, None)
+
+    async def charges_of_event(self, event_id: str, *, lock: bool = False) -> list[ChargeRow]:
+        ids = [i for i, c in self.t.charges.items() if c.new.event_id == event_id]
+        return await self.charges_by_ids(ids)
+
+    async def lock_aggregates(self, keys: Iterable[AggKey], *, session: bool = False) -> None:
+        if session and not self.session.try_lock([("aggregate", k) for k in keys], event=True):
+            raise AssertionError("would wait for another session's aggregate lock")
+
+    async def try_lock_aggregates(self, keys: Iterable[AggKey]) -> bool:
+        wanted = [("aggregate", k) for k in keys]
+        return bool(wanted) and self.session.try_lock(wanted, event=True)
+
+    async def hold_charges(self, event_id: str, until: datetime) -> None:
+        for c in self.t.charges.values():
+            if c.new.event_id == event_id and c.status == ChargeStatus.PENDING:
+                c.forward_after = until
+
+    async def has_refund_parts(self, charge_ids: Iterable[int]) -> bool:
+        ids = set(charge_ids)
+        return any(p.charge_id in ids or p.debit_charge_id in ids for p in self.t.refund_parts)
+
+    async def insert_undos(self, undos: Sequence[NewUndo]) -> list[int]:
+        ids = []
+        for u in undos:
+            undo_id = next(self.t.next_id)
+            self.t.undos[undo_id] = StoredUndo(u, undo_id, u.status, u.forward_after)
+            ids.append(undo_id)
+        return ids
+
+    async def delete_unique_values(self, items: Sequence[UniqueKey]) -> None:
+        self.t.uniques.difference_update(items)
+
+    async def deny_event(self, event_id: str) -> None:
+        for charge_id in [i for i, c in self.t.charges.items() if c.new.event_id == event_id]:
+            del self.t.charges[charge_id]
+        await self.set_event_status([event_id], EventState.DENIED)
+
+
+class FakeSyncSession:
+    """One synchronous request's session over the fake's tables. Its locks are kept in
+    `FakeSyncSessions.locks` until given back, the session ends or it is killed; a killed
+    session's every later stage raises `SessionLost`."""
+
+    def __init__(self, sessions: FakeSyncSessions) -> None:
+        self.sessions = sessions
+        self.alive = True
+        self.event_locks: set[object] = set()
+
+    def try_lock(self, keys: Iterable[object], *, event: bool = False) -> bool:
+        """Take all these locks (False, and none taken, when another session holds any)."""
+        wanted = set(keys)
+        locks = self.sessions.locks
+        if any(locks.get(k, self) is not self for k in wanted):
+            return False
+        locks.update(dict.fromkeys(wanted, self))
+        if event:
+            self.event_locks |= wanted
+        return True
+
+    def _unlock(self, keys: Iterable[object]) -> None:
+        for k in keys:
+            if self.sessions.locks.get(k) is self:
+                del self.sessions.locks[k]
+
+    def kill(self) -> None:
+        """The connection is lost: its locks go at once, its work fails from now on."""
+        self.alive = False
+        self._unlock(list(self.sessions.locks))
+
+    @asynccontextmanager
+    async def stage(self) -> AsyncIterator[FakeSyncStore]:
+        if not self.alive:
+            raise SessionLost("the session's connection is gone")
+        async with self.sessions.uow.transaction() as tables:
+            yield FakeSyncStore(tables, self)
+
+    async def write(self, work: Callable[[FakeSyncStore], Awaitable[T]]) -> T:
+        async with self.stage() as store:
+            return await work(store)
+
+    async def end_event(self) -> None:
+        self._unlock(self.event_locks)
+        self.event_locks = set()
+
+    async def release_claim(self, request_id: str) -> None:
+        if self.alive:
+            async with self.stage() as store:
+                await store.release_claim(request_id)
+
+
+class FakeSyncSessions:
+    """`SyncSessions` over a `FakeUnitOfWork`; the sessions open now are in `open_sessions`."""
+
+    def __init__(self, uow: FakeUnitOfWork) -> None:
+        self.uow = uow
+        self.locks: dict[object, FakeSyncSession] = {}
+        self.open_sessions: list[FakeSyncSession] = []
+
+    @asynccontextmanager
+    async def open(self) -> AsyncIterator[FakeSyncSession]:
+        session = FakeSyncSession(self)
+        self.open_sessions.append(session)
+        try:
+            yield session
+        finally:
+            self.open_sessions.remove(session)
+            session.kill()  # every lock it still holds goes with it
+
+
 @dataclass
 class Wallet:
     customer_id: str
@@ -431,6 +667,10 @@ class FakeLedger:
         self.unavailable = 0
         self.batch_refused_over = 0  # a DebitBatch of more items than this is refused whole
         self.lose_answers = 0  # the next DebitBatch calls book, then their answers are lost
+        self.refunds_unavailable = 0  # the next RefundDebit calls fail as unreachable
+        # Set: the next DebitBatch books, sets `paused_at`, then answers only once `pause` is set.
+        self.pause: asyncio.Event | None = None
+        self.paused_at = asyncio.Event()
         self._entries = itertools.count(1)
 
     def _gate(self, method: str, request_ids: Sequence[str]) -> None:
@@ -463,6 +703,10 @@ class FakeLedger:
             refused = Refused(LedgerRefusal.LEDGER_FAILED, "INTERNAL", "batch failed")
             raise BatchRefused("the batch was refused", refused)
         results = [self._debit(i) for i in items]
+        pause, self.pause = self.pause, None
+        if pause is not None:
+            self.paused_at.set()
+            await pause.wait()
         if self.lose_answers > 0:
             self.lose_answers -= 1
             raise LedgerUnavailable("the answer was lost (deadline exceeded)")
@@ -472,6 +716,9 @@ class FakeLedger:
         self, request_id: str, entry_id: str, amount: Decimal, description: str
     ) -> Booked | Refused:
         self._gate("RefundDebit", [request_id])
+        if self.refunds_unavailable > 0:
+            self.refunds_unavailable -= 1
+            raise LedgerUnavailable("the ledger is unreachable")
         if request_id not in self.refunds:
             allocation = LedgerAllocation("grant", amount, overage=False)
             self.refunds[request_id] = Booked(f"entry-{next(self._entries)}", "", (allocation,))
@@ -514,6 +761,7 @@ class World:
     forwarder: Forwarder
     invoices: Invoices
     request_ids: itertools.count[int]
+    sessions: FakeSyncSessions
 
     async def send(self, *events: EventIn, request_id: str = "") -> list[EventOutcome]:
         """IngestEvents (asynchronous mode): each event's answer."""
@@ -527,6 +775,13 @@ class World:
         idem = Idem(rid, "IngestEvents", pickle.dumps(events))
         raw = await self.ingest.ingest(idem, events, False, encode, None)
         return answers[0] if answers else list(pickle.loads(raw))  # a replay: stored answer
+
+    async def send_sync(self, *events: EventIn, request_id: str = "") -> list[EventOutcome]:
+        """IngestEvents in synchronous mode: each event's answer (a replay's too)."""
+        rid = request_id or f"r{next(self.request_ids)}"
+        idem = Idem(rid, "IngestEvents", pickle.dumps(("sync", events)))
+        raw = await self.ingest.ingest(idem, events, True, pickle.dumps, None)
+        return list(pickle.loads(raw))
 
     async def close(self, request_id: str, at: datetime) -> InvoiceView:
         views: list[InvoiceView] = []
@@ -555,13 +810,15 @@ def world(*, forwarder: ForwarderPolicy | None = None) -> World:
     ledger.wallets["w1"] = Wallet("c1")
     context = Context(uow, clock, ledger)
     policy = forwarder or ForwarderPolicy(backoff_base_s=1, backoff_max_s=8)
+    sessions = FakeSyncSessions(uow)
     return World(
         uow,
         clock,
         ledger,
         context,
-        Ingest(context, RatingPolicy()),
+        Ingest(context, RatingPolicy(), sessions),
         Forwarder(context, policy),
         Invoices(context),
         itertools.count(1),
+        sessions,
     )

@@ -1,7 +1,7 @@
 """Rating's layers, read from the source (no import is run): the domain imports nothing but the
 domain and billing_common's pure modules; no app module reaches gRPC (the ledger port speaks
-rating's terms; the ledger client translates) and only synchronous ingest reaches the database
-(the others go through the storage port, app/stores.py); the app modules import one another
+rating's terms; the ledger client translates) nor the database (every use case, synchronous
+ingest included, goes through the storage ports, app/stores.py); the app modules import one another
 without a cycle (function-local imports included)."""
 
 from __future__ import annotations
@@ -40,18 +40,12 @@ def test_no_app_module_reaches_grpc() -> None:
     assert {m: c for m, c in broken.items() if c} == {}
 
 
-# Synchronous ingest keeps a connection and its session locks across the ledger call: it works
-# on the PostgreSQL repository itself (app/stores.py says why); `use_cases` only groups it.
-ON_THE_DATABASE = {"rating_service.app.ingest", "rating_service.app.use_cases"}
-
-
 def test_the_use_cases_reach_storage_only_through_its_port() -> None:
     app = modules_under("rating_service.app")
-    assert "rating_service.app.invoices" in app
+    assert {"rating_service.app.invoices", "rating_service.app.ingest"} <= set(app)
     found = {
         m: chains_to(m, ("sqlalchemy", "asyncpg", "rating_service.adapters"), FIRST_PARTY)
         for m in app
-        if m not in ON_THE_DATABASE
     }
     assert {m: c for m, c in found.items() if c} == {}
 
