@@ -7,7 +7,11 @@ Transactions run one at a time and roll back on an exception (a trial always doe
 locks live outside the tables (a rollback keeps them) and go with their session, when it ends or
 is killed (`FakeSyncSession.kill`: the connection lost, a crash). Only what ingest, the forwarder
 (debits and refunds) and the invoices use is here; the rest of the port raises. Catalogue
-entries are put in directly (`FakeUnitOfWork.add_meter`, ...)."""
+entries are put in directly (`FakeUnitOfWork.add_meter`, ...).
+
+Longer than 400 lines on purpose: the store, the synchronous sessions and the ledger share one
+set of tables, locks and clock, and reading them together is how a test's world is understood.
+"""
 
 from __future__ import annotations
 
