@@ -27,6 +27,7 @@ from billing_common import metrics
 from billing_common.errors import ResourceExhausted
 from billing_common.grpc_errors import to_grpc_status
 from billing_common.grpc_handlers import Ctx, Req, Resp
+from billing_common.listening import check_free
 from billing_common.tls import ServerTls
 from billing_common.transport import ServerLimits
 
@@ -159,10 +160,17 @@ class GrpcServer:
         return f"{self.listen.rsplit(':', 1)[0]}:{self.port}"
 
     async def start(self) -> int:
-        if self.tls is None:
-            self.port = self.server.add_insecure_port(self.listen)
-        else:
-            self.port = self.server.add_secure_port(self.listen, self.tls.credentials())
+        if self.worker is None:  # workers share the port their supervisor reserved
+            check_free("listen", self.listen)
+        try:
+            if self.tls is None:
+                self.port = self.server.add_insecure_port(self.listen)
+            else:
+                self.port = self.server.add_secure_port(self.listen, self.tls.credentials())
+        except RuntimeError as exc:  # gRPC says only "failed to bind": taken since the check?
+            if self.worker is None:
+                check_free("listen", self.listen)
+            raise OSError(f"could not listen on {self.listen}") from exc
         if self.port == 0:
             raise OSError(f"could not listen on {self.listen}")
         await self.server.start()
