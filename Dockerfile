@@ -1,4 +1,5 @@
-# One image for both services: `python -m ledger_service serve` or `python -m rating_service serve`.
+# One image for both services: `python -m ledger_service serve` or `python -m rating_service serve`;
+# the operator CLI is in it too (`billing`, e.g. `docker compose exec ledger billing --help`).
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
@@ -6,11 +7,16 @@ COPY gen ./gen
 COPY billing_common ./billing_common
 COPY ledger_service ./ledger_service
 COPY rating_service ./rating_service
+COPY billing_cli ./billing_cli
 COPY demo ./demo
 RUN pip install --no-cache-dir .
+# In a container, /metrics must be reachable from outside it (a scraper on the container network;
+# publish nothing on the host): all interfaces, not the 127.0.0.1 a bare-metal default keeps.
+ENV LEDGER_METRICS_LISTEN=0.0.0.0:9464 \
+    RATING_METRICS_LISTEN=0.0.0.0:9465
 # The certificates' and keys' folder (a volume in docker-compose.yml), writable by the user the
 # services run as.
 RUN mkdir /secrets && chown nobody /secrets
 USER nobody
-EXPOSE 50051 50052
+EXPOSE 50051 50052 9464 9465
 CMD ["python", "-m", "ledger_service", "serve"]

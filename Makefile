@@ -26,7 +26,7 @@ demo: setup
 certs: setup
 	$(PY) -m billing_common.devcerts --out .data/tls $(foreach host,$(HOSTS),--host $(host))
 
-test: setup
+test: setup k8s-tools
 	$(PY) -m pytest -q
 
 # The seeded simulator (docs/simulator.md). `make simulate SEED=123` replays one seed (what a
@@ -116,3 +116,23 @@ bench-3: setup bench-tools
 .PHONY: bench-processes
 bench-processes: setup bench-tools
 	$(PY) bench/processes.py
+
+# The Kubernetes manifests' checker (deploy/k8s, tests/unit/test_k8s_manifests.py): kubeconform
+# (`go install`, a few seconds) and the Kubernetes JSON schemas it checks against, from the
+# kubernetes-validate package (PyPI; kubeconform's own schemas are downloaded from a host the
+# tests cannot count on). Without go on PATH this does nothing and the test skips, saying why.
+.PHONY: k8s-tools
+KUBECONFORM_VERSION := v0.7.0
+KUBERNETES_VALIDATE_VERSION := 1.37.0
+
+.tools/bin/.kubeconform-$(KUBECONFORM_VERSION):
+	@if command -v go >/dev/null; then \
+		mkdir -p .tools/bin && GOBIN=$(CURDIR)/.tools/bin go install github.com/yannh/kubeconform/cmd/kubeconform@$(KUBECONFORM_VERSION) && touch $@; \
+	else echo "k8s-tools: go not on PATH, kubeconform not installed (the manifests test skips)"; fi
+
+.tools/k8s-schemas/.kubernetes-validate-$(KUBERNETES_VALIDATE_VERSION): $(VENV)/.installed
+	rm -rf .tools/k8s-schemas
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --target .tools/k8s-schemas kubernetes-validate==$(KUBERNETES_VALIDATE_VERSION)
+	touch $@
+
+k8s-tools: .tools/bin/.kubeconform-$(KUBECONFORM_VERSION) .tools/k8s-schemas/.kubernetes-validate-$(KUBERNETES_VALIDATE_VERSION)

@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
-from billing_common import connect, metrics
+from billing_common import connect, metrics, reflection
 from billing_common.errors import ResourceExhausted
 from billing_common.grpc_errors import to_grpc_status
 from billing_common.grpc_handlers import Ctx, Req, Resp
+from billing_common.listening import check_free
 from billing_common.tls import ServerTls
 from billing_common.transport import ServerLimits
 
@@ -163,9 +163,7 @@ class GrpcServer:
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
-        reflection.enable_server_reflection(
-            [*self.names, health_name, reflection.SERVICE_NAME], self.server
-        )
+        reflection.enable([*self.names, health_name], self.server)
         self.port = 0
         self.http: connect.HttpServer | None = None
         if http_listen:
@@ -183,10 +181,19 @@ class GrpcServer:
         return f"{self.listen.rsplit(':', 1)[0]}:{self.port}"
 
     async def start(self) -> int:
-        if self.tls is None:
-            self.port = self.server.add_insecure_port(self.listen)
-        else:
-            self.port = self.server.add_secure_port(self.listen, self.tls.credentials())
+        if self.worker is None:  # workers share the ports their supervisor reserved
+            check_free("listen", self.listen)
+            if self.http is not None:
+                check_free("http_listen", self.http.listen)
+        try:
+            if self.tls is None:
+                self.port = self.server.add_insecure_port(self.listen)
+            else:
+                self.port = self.server.add_secure_port(self.listen, self.tls.credentials())
+        except RuntimeError as exc:  # gRPC says only "failed to bind": taken since the check?
+            if self.worker is None:
+                check_free("listen", self.listen)
+            raise OSError(f"could not listen on {self.listen}") from exc
         if self.port == 0:
             raise OSError(f"could not listen on {self.listen}")
         await self.server.start()

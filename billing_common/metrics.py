@@ -7,6 +7,8 @@ from __future__ import annotations
 import structlog
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
+from billing_common.listening import PortInUse, is_address_in_use
+
 log = structlog.get_logger(__name__)
 
 RPC_REQUESTS = Counter(
@@ -43,7 +45,12 @@ def serve_metrics(listen: str) -> int | None:
     if not listen:
         return None
     host, _, port = listen.rpartition(":")
-    server, _thread = start_http_server(int(port), addr=host or "127.0.0.1")
+    try:
+        server, _thread = start_http_server(int(port), addr=host or "127.0.0.1")
+    except OSError as exc:
+        if is_address_in_use(exc):
+            raise PortInUse("metrics_listen", listen) from None
+        raise
     bound = int(server.server_address[1])
     log.info("metrics_started", listen=f"{host}:{bound}", path="/metrics")
     return bound

@@ -37,8 +37,9 @@ from typing import Any, ClassVar, Protocol, TypeVar
 
 import structlog
 
-from billing_common import paging, tls
+from billing_common import listening, paging, tls
 from billing_common.grpc_server import exit_on_stop_signals
+from billing_common.listening import PortInUse, is_address_in_use
 from billing_common.logs import configure_logging
 
 log = structlog.get_logger(__name__)
@@ -91,7 +92,13 @@ def _reserve_port(listen: str) -> tuple[socket.socket, str]:
     )[0]
     reserved = socket.socket(family, kind, proto)
     reserved.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    reserved.bind(address)
+    try:
+        reserved.bind(address)
+    except OSError as exc:
+        reserved.close()
+        if is_address_in_use(exc):
+            raise PortInUse("listen", listen) from None
+        raise
     return reserved, f"{host}:{reserved.getsockname()[1]}"
 
 
@@ -112,7 +119,10 @@ def _worker(main: WorkerMain, settings: Any, index: int, ready: Connection) -> N
         ready.send(os.getpid())
         ready.close()
 
-    asyncio.run(main(settings, worker=index, started=started))
+    try:
+        asyncio.run(main(settings, worker=index, started=started))
+    except PortInUse as exc:  # its own metrics port: one line, then the supervisor stops all
+        sys.exit(listening.report(exc, main.__module__.split("_")[0].upper()))
 
 
 @dataclass

@@ -10,9 +10,10 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from billing_common import auth_setup, database, tls
+from billing_common import auth_setup, database, listening, tls
 from billing_common.clock import SystemClock
 from billing_common.errors import BillingError
+from billing_common.listening import PortInUse
 from billing_common.logs import configure_logging
 from billing_common.money import exact, format_amount
 from ledger_service import main
@@ -55,6 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _serve(settings: LedgerSettings) -> int:
+    try:
+        return main.serve(settings)
+    except PortInUse as exc:  # one line naming the setting, exit 2, no traceback
+        return listening.report(exc, "LEDGER")
+
+
 def cli(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -69,7 +77,7 @@ def cli(argv: list[str] | None = None) -> int:
     configure_logging(settings.log_level)
 
     if args.command == "serve":
-        return main.serve(settings)
+        return _serve(settings)
     if args.command == "migrate":
         asyncio.run(upgrade_async_uri(settings))
         return 0

@@ -6,7 +6,8 @@ import argparse
 import asyncio
 import sys
 
-from billing_common import auth_setup, tls
+from billing_common import auth_setup, listening, tls
+from billing_common.listening import PortInUse
 from billing_common.logs import configure_logging
 from rating_service import main
 from rating_service.adapters.db.migrate import upgrade_async
@@ -36,6 +37,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _serve(settings: RatingSettings) -> int:
+    try:
+        return main.serve(settings)
+    except PortInUse as exc:  # one line naming the setting, exit 2, no traceback
+        return listening.report(exc, "RATING")
+
+
 def cli(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -47,7 +55,7 @@ def cli(argv: list[str] | None = None) -> int:
         parser.error(str(exc))
     configure_logging(settings.log_level)
     if args.command == "serve":
-        return main.serve(settings)
+        return _serve(settings)
     asyncio.run(_migrate(settings))
     if args.command == "create-admin-key":
         uri = asyncio.run(main.database_uri(settings))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from billing_common.grpc_server import GrpcServer
+from billing_common.listening import PortInUse
 from billing_common.transport import (
     CONCURRENT_RPCS_MAX,
     CONNECTION_IDLE_S,
@@ -30,7 +31,7 @@ async def test_a_lone_server_refuses_a_port_another_server_holds() -> None:
     port = await first.start()
     second = _server(f"127.0.0.1:{port}")
     try:
-        with pytest.raises((RuntimeError, OSError), match=str(port)):
+        with pytest.raises(PortInUse, match=f"listen 127.0.0.1:{port}: address already in use"):
             await second.start()
     finally:
         await second.stop(0)

@@ -66,7 +66,8 @@ def test_python_client_wheel_carries_every_generated_package(tmp_path: Path) -> 
         check=True,
         cwd=tmp_path / "clients/python",
     )
-    (wheel,) = (tmp_path / "dist").glob("billing_client-*.whl")
+    version = (ROOT / "VERSION").read_text().strip()
+    (wheel,) = (tmp_path / "dist").glob(f"billing_client-{version}-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"billing_client/__init__.py", "billing_client/py.typed", "billing/py.typed"} <= names
     for proto in (ROOT / "protos").rglob("*.proto"):
