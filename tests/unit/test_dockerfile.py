@@ -72,7 +72,7 @@ def test_the_image_installs_both_services_and_the_cli_entry_point(tmp_path: Path
         module = target.split(":")[0]
         assert f"{module.replace('.', '/')}.py" in names, f"the image lacks {module}"
     (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
-    assert "billing = billing_cli.__main__:app" in archive.read(entry_points).decode()
+    assert "billing = billing_cli.app:main_script" in archive.read(entry_points).decode()
     for module in ("ledger_service/__main__.py", "rating_service/__main__.py"):
         assert module in names
     assert "billing/ledger/v1/ledger_pb2.py" in names  # the generated stubs
