@@ -4,6 +4,7 @@ Used by the demo and by the tests that need real processes."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import os
 import signal
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 STARTUP_TIMEOUT_S = 60.0
+STARTUP_LINES_KEPT = 20  # of its stderr, told when a service exits before it started
 STOP_TIMEOUT_S = 30.0
 
 
@@ -58,13 +60,17 @@ async def start_service(
     )
     assert process.stderr is not None
     log = log_path.open("ab") if log_path else None
+    seen: collections.deque[bytes] = collections.deque(maxlen=STARTUP_LINES_KEPT)
     try:
         while True:
             line = await asyncio.wait_for(process.stderr.readline(), STARTUP_TIMEOUT_S)
             if not line:
+                said = b"".join(seen).decode(errors="replace")
                 raise RuntimeError(
-                    f"{module} exited before it started (exit code {await process.wait()})"
+                    f"{module} exited before it started (exit code {await process.wait()}); "
+                    f"its last lines:\n{said}"
                 )
+            seen.append(line)
             if log:
                 log.write(line)
             try:
