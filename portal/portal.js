@@ -108,27 +108,29 @@ function showAlertsAndTopUps(rules, topUps, unit) {
   );
 }
 
-// One dataset per meter, one bar per day of the billing period (quantities are counts for a
-// chart, not money).
+// One dataset per meter of the customer's plan (the lines of this period's invoice; the
+// catalogue is shared, so other meters may count the same events), one bar per day of the
+// billing period (quantities are counts for a chart, not money).
 async function showUsage(ratingUrl, ratingKey, customerId) {
   const note = $("#usage-note");
   if (!ratingKey) {
     note.textContent = "Usage needs a rating key (rating_key in the address).";
     return;
   }
-  const { meters } = await call(ratingUrl, RATING, "ListMeters", { pageSize: 100 }, ratingKey);
+  const { invoice } = await call(ratingUrl, RATING, "GetInvoice", { customerId }, ratingKey);
+  const meters = new Map(invoice.lines.map((line) => [line.meterId, line.description.split(" (")[0]]));
   const usages = await Promise.all(
-    meters.map((meter) =>
-      call(ratingUrl, RATING, "GetUsage", { customerId, meterId: meter.meterId, granularity: "GRANULARITY_DAY" }, ratingKey)
-        .then((usage) => ({ meter, usage })),
+    [...meters].map(([meterId, name]) =>
+      call(ratingUrl, RATING, "GetUsage", { customerId, meterId, granularity: "GRANULARITY_DAY" }, ratingKey)
+        .then((usage) => ({ name, usage })),
     ),
   );
   const days = [...new Set(usages.flatMap(({ usage }) => usage.series.map((p) => p.startTime)))].sort();
   const datasets = usages
     .filter(({ usage }) => usage.series.length > 0)
-    .map(({ meter, usage }) => {
+    .map(({ name, usage }) => {
       const byDay = new Map(usage.series.map((p) => [p.startTime, Number(p.quantity)]));
-      return { label: meter.description || meter.key, data: days.map((d) => byDay.get(d) ?? 0) };
+      return { label: name, data: days.map((d) => byDay.get(d) ?? 0) };
     });
   const canvas = $("#usage-chart");
   canvas.dataset.points = String(datasets.reduce((n, d) => n + d.data.filter((v) => v > 0).length, 0));

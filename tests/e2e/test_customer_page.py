@@ -34,7 +34,7 @@ def chromium() -> Path:
     if not CHROMIUM.exists():
         if os.geteuid() != 0:
             pytest.skip("chromium is not installed and cannot be (apt-get needs root)")
-        pytest.fail("chromium is not installed: run `make browser-tools` (apt-get install chromium)")
+        pytest.fail("chromium is not installed: run `make browser-tools` (apt-get)")
     return CHROMIUM
 
 
@@ -61,16 +61,14 @@ async def test_the_page_shows_the_ledgers_balance_the_debit_and_the_usage_chart(
     wallet = await make_wallet(ledger.stub, customer_id=customer)
     await make_grant(ledger.stub, wallet.wallet_id, "500")
     await make_grant(ledger.stub, wallet.wallet_id, "20", kind=lpb.GRANT_KIND_PROMOTIONAL)
-    await setup_customer(
-        both.stub, start=START, wallet_id=wallet.wallet_id, customer_id=customer
-    )
+    await setup_customer(both.stub, start=START, wallet_id=wallet.wallet_id, customer_id=customer)
     ledger.clock.set(START + timedelta(days=2))
     units = ["40", "24"]
     for hours, count in zip((1, 30), units, strict=True):
         at = START + timedelta(hours=hours)
         answer = await ingest(both.stub, [event(customer, at, units=count)], sync=True)
         assert answer.results[0].status == pb.EVENT_STATUS_CHARGED, answer
-    balance = (await ledger.stub.GetBalance(lpb.GetBalanceRequest(wallet_id=wallet.wallet_id)))
+    balance = await ledger.stub.GetBalance(lpb.GetBalanceRequest(wallet_id=wallet.wallet_id))
     entries = await ledger.stub.ListEntries(lpb.ListEntriesRequest(wallet_id=wallet.wallet_id))
     debit = next(e for e in entries.entries if e.type == lpb.ENTRY_TYPE_DEBIT)
 
@@ -151,7 +149,10 @@ async def test_the_page_is_served_without_a_credential_and_its_api_calls_need_on
         )
         other = await http.options(
             f"{rating}/billing.rating.v1.RatingService/GetUsage",
-            headers={"origin": "https://elsewhere.example", "access-control-request-method": "POST"},
+            headers={
+                "origin": "https://elsewhere.example",
+                "access-control-request-method": "POST",
+            },
         )
 
     assert page.status_code == 200 and "portal.js" in page.text
