@@ -138,7 +138,6 @@ async def test_the_page_is_served_without_a_credential_and_its_api_calls_need_on
     async with httpx.AsyncClient(verify=trust) as http:
         page = await http.get(f"{origin}/portal/")
         config = await http.get(f"{origin}/portal/config.json")
-        outside = await http.get(f"{origin}/portal/../pyproject.toml")
         balance = await http.post(
             f"{origin}/billing.ledger.v1.LedgerService/GetBalance",
             json={"wallet_id": "w"},
@@ -158,7 +157,6 @@ async def test_the_page_is_served_without_a_credential_and_its_api_calls_need_on
     assert page.status_code == 200 and "portal.js" in page.text
     assert page.headers["content-type"].startswith("text/html")
     assert config.json()["ratingUrl"] == "https://127.0.0.1:8052"
-    assert outside.status_code == 404
     assert balance.status_code == 401
     assert allowed.headers["access-control-allow-origin"] == origin
     assert "authorization" in allowed.headers["access-control-allow-headers"]
