@@ -26,8 +26,29 @@ demo: setup
 certs: setup
 	$(PY) -m billing_common.devcerts --out .data/tls $(foreach host,$(HOSTS),--host $(host))
 
-test: setup k8s-tools
+test: setup k8s-tools browser-tools portal-deps
 	$(PY) -m pytest -q
+
+# The customer page's browser test (tests/e2e/test_customer_page.py) drives Debian's chromium
+# with Playwright (a dev dependency; its own browser downloads are never used). Installed with
+# apt-get when missing (needs root; without it the test skips, saying why).
+.PHONY: browser-tools portal-deps screenshot
+browser-tools:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else echo "browser-tools: not root, chromium not installed (the customer page's browser test skips)"; fi
+
+# The page's chart library, pinned in portal/package.json (portal/vendor/chart.umd.js is its
+# copy, checked by tests/unit/test_portal_vendor.py).
+portal/node_modules/.installed: portal/package.json portal/package-lock.json
+	cd portal && npm ci --silent --no-audit --no-fund
+	touch $@
+
+portal-deps: portal/node_modules/.installed
+
+# docs/customer-page.png, the README's picture of the page, taken by the browser test.
+screenshot: setup browser-tools
+	PORTAL_SCREENSHOT=$(CURDIR)/docs/customer-page.png $(PY) -m pytest -q tests/e2e/test_customer_page.py
 
 # The seeded simulator (docs/simulator.md). `make simulate SEED=123` replays one seed (what a
 # failure prints); `make simulate SEEDS=2000 WORKERS=2` runs seeds 0..1999 (START=… to shift).

@@ -10,6 +10,12 @@ with Connect's error JSON, carrying the same ErrorInfo (reason, domain) and BadR
 violations) as the gRPC status, each as `{"type", "value" (base64), "debug" (the message as
 JSON)}`, and the HTTP status Connect assigns to the code.
 
+Beside the methods, a port may serve a `StaticSite`: files under a path prefix (the ledger's
+customer page at `/portal/`), answered to GET without a credential (the page's own API calls
+need one). `cors_origins` lets pages of those origins call the methods from a browser (CORS:
+preflight answered, `access-control-allow-origin` on every answer to them); other origins get
+no CORS header, so browsers refuse them.
+
 Not served over HTTP: server-streaming methods (WatchWalletEvents answers `unimplemented`; use
 gRPC), GET requests, compressed bodies, health checking and reflection. The client certificate
 of mutual TLS is checked by the TLS layer here too, but over HTTP only an API key identifies the
@@ -28,7 +34,8 @@ import json
 import socket
 import ssl
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -185,25 +192,108 @@ class _Answer:
     headers: tuple[tuple[bytes, bytes], ...] = ()
 
 
-class ConnectApp:
-    """The ASGI application: Connect unary calls to `routes`."""
+_FILE_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".json": JSON,
+    ".png": "image/png",
+    ".svg": "image/svg+xml",
+}
+# A page served here holds a credential: no framing by others' sites is prevented (our users
+# embed it), but nothing but its own files run, and no referrer leaves it.
+_PAGE_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cache-control", b"no-cache"),
+    (
+        b"content-security-policy",
+        b"default-src 'self'; connect-src 'self' https: http:; img-src 'self' data:; "
+        b"base-uri 'none'; object-src 'none'",
+    ),
+)
+_CORS_HEADERS = (
+    (b"access-control-allow-methods", b"POST"),
+    (
+        b"access-control-allow-headers",
+        b"authorization, content-type, connect-protocol-version, connect-timeout-ms",
+    ),
+    (b"access-control-max-age", b"600"),
+)
 
-    def __init__(self, routes: Mapping[str, Route], limits: ServerLimits, domain: str) -> None:
+
+@dataclass(frozen=True, slots=True)
+class StaticSite:
+    """Files of `directory` served to GET under `prefix` (ends with "/"; `prefix` itself is
+    index.html), without a credential; `generated` adds files made by the server (name ->
+    content), such as the page's settings."""
+
+    prefix: str
+    directory: Path
+    generated: Mapping[str, bytes] = field(default_factory=dict)
+
+    def answer(self, path: str) -> _Answer | None:
+        """The answer to GET `path`, or None when the path is not this site's."""
+        if path == self.prefix.rstrip("/"):
+            return _Answer(308, "text/plain", b"", ((b"location", self.prefix.encode()),))
+        if not path.startswith(self.prefix):
+            return None
+        name = path[len(self.prefix) :] or "index.html"
+        if name in self.generated:
+            return _Answer(200, _file_type(name), self.generated[name], _PAGE_HEADERS)
+        root = self.directory.resolve()
+        file = (root / name).resolve()
+        if not file.is_relative_to(root) or not file.is_file() or "node_modules" in file.parts:
+            return _Answer(404, "text/plain", b"not found")
+        return _Answer(200, _file_type(name), file.read_bytes(), _PAGE_HEADERS)
+
+
+def _file_type(name: str) -> str:
+    return _FILE_TYPES.get(Path(name).suffix, "application/octet-stream")
+
+
+class ConnectApp:
+    """The ASGI application: Connect unary calls to `routes`, and `site`'s files."""
+
+    def __init__(
+        self,
+        routes: Mapping[str, Route],
+        limits: ServerLimits,
+        domain: str,
+        site: StaticSite | None = None,
+        cors_origins: Sequence[str] = (),
+    ) -> None:
         self.routes = dict(routes)
         self.limits = limits
         self.domain = domain
+        self.site = site
+        self.cors_origins = frozenset(o.rstrip("/") for o in cors_origins if o)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        answer = await self.answer(scope, receive)
+        origin = _header(scope, b"origin")
+        allowed = origin in self.cors_origins
+        page = None
+        if self.site is not None and scope["method"] in ("GET", "HEAD"):
+            page = self.site.answer(scope["path"])
+        if page is not None:
+            answer = page
+        elif scope["method"] == "OPTIONS" and scope["path"] in self.routes:
+            answer = _Answer(204, "text/plain", b"", _CORS_HEADERS if allowed else ())
+        else:
+            answer = await self.answer(scope, receive)
+        cors = ((b"access-control-allow-origin", origin.encode()),) if allowed else ()
         headers = [
             (b"content-type", answer.content_type.encode()),
             (b"content-length", str(len(answer.body)).encode()),
             *answer.headers,
+            *cors,
+            *(((b"vary", b"origin"),) if self.cors_origins else ()),
         ]
+        body = b"" if scope["method"] == "HEAD" else answer.body
         await send({"type": "http.response.start", "status": answer.status, "headers": headers})
-        await send({"type": "http.response.body", "body": answer.body})
+        await send({"type": "http.response.body", "body": body})
 
     async def answer(self, scope: dict[str, Any], receive: Any) -> _Answer:
         headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
@@ -304,6 +394,13 @@ class ConnectApp:
         if details:
             body["details"] = list(details)
         return _Answer(http_status or status, JSON, json.dumps(body).encode())
+
+
+def _header(scope: Mapping[str, Any], name: bytes) -> str:
+    for key, value in scope["headers"]:
+        if key.lower() == name:
+            return str(value.decode("latin-1"))
+    return ""
 
 
 def _decode(cls: type[Message], body: bytes, kind: str) -> Message:

@@ -131,7 +131,8 @@ class GrpcServer:
     (None: authentication is off, every call runs as principal.ANONYMOUS). `tls` None serves
     plain text (only by the explicit development switch: billing_common/tls.py decides).
     `http_listen` (empty: none) serves the same methods over HTTP, the Connect protocol, with the
-    same TLS, authentication, cap and limits (billing_common/connect.py).
+    same TLS, authentication, cap and limits (billing_common/connect.py), and `http_site`'s
+    files; `http_cors_origins` are the origins whose pages may call it from a browser.
     """
 
     def __init__(
@@ -145,6 +146,8 @@ class GrpcServer:
         *,
         tls: ServerTls | None,
         http_listen: str = "",
+        http_site: connect.StaticSite | None = None,
+        http_cors_origins: Sequence[str] = (),
     ) -> None:
         self.listen = listen
         self.tls = tls
@@ -167,7 +170,9 @@ class GrpcServer:
         self.port = 0
         self.http: connect.HttpServer | None = None
         if http_listen:
-            app = connect.ConnectApp(connect.routes(register, guards), limits, domain)
+            app = connect.ConnectApp(
+                connect.routes(register, guards), limits, domain, http_site, http_cors_origins
+            )
             self.http = connect.HttpServer(http_listen, app, tls, worker)
 
     @property

@@ -3,8 +3,9 @@
 Starts the ledger and the rating service on the embedded PostgreSQL (data kept in .data/postgres;
 each service has its own database in it), runs the scenarios against them over gRPC with TLS (the
 development CA in .data/tls, which the services create on first start), prints the results and
-stops both services with SIGTERM. It calls with the admin API key the services keep in
-.data/admin.key.
+the customer page's address (the scenario's wallet and customer-scoped read keys in its
+fragment), waits for Enter when run from a terminal (so the page can be opened), and stops both
+services with SIGTERM. It calls with the admin API key the services keep in .data/admin.key.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from billing_common import devcerts
 from billing_common.client_auth import KeyFromFile, bearer_interceptors
 from billing_common.process import ServiceProcess, start_service
 from billing_common.tls import channel_credentials
-from demo import ledger_scenario, rating_scenario
+from demo import ledger_scenario, page, rating_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / ".data"
@@ -52,6 +53,8 @@ async def main() -> int:
                 "RATING_LISTEN": "127.0.0.1:0",
                 "RATING_DATA_DIR": pg,
                 "RATING_LEDGER_TARGET": ledger.target,
+                # the customer page, served by the ledger, reads usage from rating's HTTP port
+                "RATING_HTTP_CORS_ORIGINS": f"https://127.0.0.1:{ledger.http_port}",
             },
             cwd=ROOT,
             log_path=log_path,
@@ -69,7 +72,11 @@ async def main() -> int:
             ) as rating_channel,
         ):
             await ledger_scenario.run(ledger_channel)
-            await rating_scenario.run(ledger_channel, rating_channel)
+            customer = await rating_scenario.run(ledger_channel, rating_channel)
+            url = await page.url(ledger, rating, ledger_channel, rating_channel, customer)
+            page.show(url, certs.ca)
+            if sys.stdin.isatty():
+                await asyncio.to_thread(input, "Press Enter to stop the services. ")
     finally:
         codes = [await service.stop() for service in reversed(services)]
         print(f"\nServices stopped cleanly (exit codes {codes}).")

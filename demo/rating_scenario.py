@@ -14,6 +14,7 @@ from billing.rating.v1 import rating_pb2 as pb
 from billing.rating.v1 import rating_pb2_grpc
 
 from billing_common.protoconv import timestamp
+from demo.page import Customer
 from demo.show import heading, table
 
 STATUS = {v: pb.EventStatus.Name(v).removeprefix("EVENT_STATUS_") for v in pb.EventStatus.values()}
@@ -25,7 +26,8 @@ def rid() -> str:
     return str(uuid.uuid4())
 
 
-async def run(ledger_channel: grpc.aio.Channel, rating_channel: grpc.aio.Channel) -> None:
+async def run(ledger_channel: grpc.aio.Channel, rating_channel: grpc.aio.Channel) -> Customer:
+    """The scenario; returns its customer and wallet (the customer page's)."""
     ledger = ledger_pb2_grpc.LedgerServiceStub(ledger_channel)
     rating = rating_pb2_grpc.RatingServiceStub(rating_channel)
     now = datetime.now(UTC)
@@ -245,3 +247,4 @@ async def run(ledger_channel: grpc.aio.Channel, rating_channel: grpc.aio.Channel
         f"prepaid credits {invoice.prepaid_credits_applied}; overage due {invoice.overage_due} "
         f"(settled since: {invoice.overage_settled})."
     )
+    return Customer(customer, wallet.wallet_id)

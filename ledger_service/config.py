@@ -26,6 +26,14 @@ class LedgerSettings:
     # host:port of the HTTP/JSON port (the Connect protocol: billing_common/connect.py), the same
     # methods, credentials and TLS as the gRPC port; port 0 picks a free one, empty turns it off.
     http_listen: str = "127.0.0.1:8051"
+    # The customer page (portal/, served at /portal/ on the HTTP port): its folder (empty: the
+    # repository's portal/; "off": not served), the rating service's HTTP/JSON address the page
+    # reads usage from (that service must allow this port's origin: its http_cors_origins), and
+    # where "Buy credits" sends the customer (a form POST of wallet_id and customer_id to the
+    # operator's checkout, which grants the credits; empty: the button is not shown).
+    portal_dir: str = ""
+    portal_rating_url: str = "https://127.0.0.1:8052"
+    portal_topup_url: str = ""
     # Database connections in the pool (the bound on concurrent transactions).
     pool_size: int = 10
     # Apply migrations at start-up.

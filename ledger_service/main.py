@@ -41,6 +41,7 @@ from ledger_service.adapters.db.unit_of_work import SqlUnitOfWork
 from ledger_service.adapters.grpc import scopes
 from ledger_service.adapters.grpc.errors import DOMAIN
 from ledger_service.adapters.grpc.servicer import LedgerServicer
+from ledger_service.adapters.http.portal import portal_site
 from ledger_service.adapters.http.resolver import SystemResolver
 from ledger_service.adapters.http.webhook_sender import HttpxSender
 from ledger_service.adapters.secrets import AesGcmSealer, load_sealer
@@ -180,6 +181,7 @@ async def build(
         auth,
         tls=server_tls,
         http_listen=settings.http_listen,
+        http_site=portal_site(settings),
     )
     return Ledger(app, engine, server, webhooks, servicer)
 

@@ -23,6 +23,9 @@ class RatingSettings:
     # host:port of the HTTP/JSON port (the Connect protocol: billing_common/connect.py), the same
     # methods, credentials and TLS as the gRPC port; port 0 picks a free one, empty turns it off.
     http_listen: str = "127.0.0.1:8052"
+    # Origins (comma-separated) whose pages may call the HTTP/JSON port from a browser (CORS):
+    # by default the ledger's own, which serves the customer page (portal/).
+    http_cors_origins: str = "https://127.0.0.1:8051"
     # The ledger's gRPC target (host:port).
     ledger_target: str = "127.0.0.1:50051"
     # Deadline of each call to the ledger, in seconds.

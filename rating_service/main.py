@@ -223,6 +223,7 @@ async def build(
             auth,
             tls=server_tls,
             http_listen=settings.http_listen,
+            http_cors_origins=settings.http_cors_origins.split(","),
         ),
         port,
         servicer,

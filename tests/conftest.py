@@ -153,6 +153,8 @@ async def both(
         forward=False,
         ledger_target=ledger_server.target,
         **rating_settings(),
+        # as the default: the ledger's own origin (its customer page calls this port)
+        http_cors_origins=f"https://127.0.0.1:{ledger_server.ledger.server.http_port}",
         admin_key_file=admin_key_file(),
         ledger_api_key_file=admin_key_file(),
     )
