@@ -188,6 +188,10 @@ def prices_create(
         str, typer.Option("--price", help="Add a new version to this price instead.")
     ] = "",
     request_id: RequestId = None,
+    backfill: Annotated[
+        bool,
+        typer.Option("--backfill", help="Allow a past --effective (history import; admin key)."),
+    ] = False,
 ) -> None:
     """Create a price of a meter, or (--price) a new version of a price."""
     state = state_of(ctx)
@@ -205,6 +209,7 @@ def prices_create(
         package_price=package_price
         and parse.amount(package_price, name="--package-price", allow_zero=True),
         tiers=[tier(t) for t in tiers or []],
+        backfill=backfill,
     )
     if effective is not None:
         request.effective_time.CopyFrom(parse.timestamp(effective, name="--effective"))
@@ -230,6 +235,10 @@ def prices_version(
     ] = None,
     effective: Annotated[str | None, typer.Option(help="In force from (ISO); default now.")] = None,
     request_id: RequestId = None,
+    backfill: Annotated[
+        bool,
+        typer.Option("--backfill", help="Allow a past --effective (history import; admin key)."),
+    ] = False,
 ) -> None:
     """A new version of a price, in force from --effective (same as `create --price`)."""
     prices_create(
@@ -243,6 +252,7 @@ def prices_version(
         effective=effective,
         price_id=price_id,
         request_id=request_id,
+        backfill=backfill,
     )
 
 

@@ -8,6 +8,10 @@ One event per line, as proto JSON of `billing.rating.v1.Event`:
 Property values may be JSON strings, integers, decimals (parsed exactly, never as floats) or
 booleans; they are sent as strings. Lines that are not such an object are reported as rejected
 (reason INVALID_LINE) and never sent. Blank lines are skipped.
+
+`--backfill` sends the batches with BackfillEvents (an admin key): historical usage when moving
+from another system, with no grace window; an event of a closed billing period is rejected
+(PERIOD_CLOSED), so a final invoice never changes.
 """
 
 from __future__ import annotations
@@ -156,12 +160,22 @@ def import_events(
             help="Base idempotency key; batch N is sent as <id>:N. Default a fresh uuid4.",
         ),
     ] = None,
+    backfill: Annotated[
+        bool,
+        typer.Option(
+            "--backfill",
+            help="Historical usage (BackfillEvents, admin key): no grace window; events of "
+            "closed periods are rejected (PERIOD_CLOSED).",
+        ),
+    ] = False,
 ) -> None:
     """Import usage events from a JSON lines file; prints ACCEPTED/DUPLICATE/REJECTED counts.
 
     Exits 3 when any event was rejected or denied, 1 when a batch could not be sent at all
     (re-running is safe: events already accepted come back as DUPLICATE)."""
     state = state_of(ctx)
+    if backfill and sync:
+        raise typer.BadParameter("--backfill is asynchronous only: drop --sync")
     try:
         total = count_lines(path)
     except (OSError, UnicodeDecodeError) as exc:
@@ -194,17 +208,11 @@ def import_events(
                     )
             sendable = [line for line in batch if line.event is not None]
             if sendable:
-                request = pb.IngestEventsRequest(
-                    request_id=f"{rid}:{index}",
-                    events=[line.event for line in sendable if line.event is not None],
-                    mode=mode,
-                )
+                sent = [line.event for line in sendable if line.event is not None]
                 try:
-                    response: pb.IngestEventsResponse = state.invoke(
-                        state.rating.IngestEvents, request
-                    )
+                    response = _send(state, f"{rid}:{index}", sent, mode, backfill=backfill)
                 except grpc.RpcError as err:
-                    failure = decode("IngestEvents", err)
+                    failure = decode("BackfillEvents" if backfill else "IngestEvents", err)
                     failed_at = batch[0].number
                     break
                 _tally_results(tally, sendable, response)
@@ -224,7 +232,27 @@ def import_events(
         raise typer.Exit(EXIT_PARTIAL)
 
 
-def _tally_results(tally: Tally, sent: list[Line], response: pb.IngestEventsResponse) -> None:
+def _send(
+    state: State,
+    request_id: str,
+    sent: list[pb.Event],
+    mode: pb.IngestMode,
+    *,
+    backfill: bool,
+) -> pb.IngestEventsResponse | pb.BackfillEventsResponse:
+    """One batch: IngestEvents, or BackfillEvents (asynchronous, no grace window)."""
+    if backfill:
+        request = pb.BackfillEventsRequest(request_id=request_id, events=sent)
+        response: pb.BackfillEventsResponse = state.invoke(state.rating.BackfillEvents, request)
+        return response
+    ingest = pb.IngestEventsRequest(request_id=request_id, events=sent, mode=mode)
+    answer: pb.IngestEventsResponse = state.invoke(state.rating.IngestEvents, ingest)
+    return answer
+
+
+def _tally_results(
+    tally: Tally, sent: list[Line], response: pb.IngestEventsResponse | pb.BackfillEventsResponse
+) -> None:
     for line, result in zip(sent, response.results, strict=True):
         status = enum_value_name(pb.EventStatus, result.status)
         reject = None

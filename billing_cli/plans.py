@@ -111,12 +111,20 @@ def plans_assign(
         typer.Option(help="In force from (ISO); default now. Until the next assignment."),
     ] = None,
     request_id: RequestId = None,
+    backfill: Annotated[
+        bool,
+        typer.Option("--backfill", help="Allow a past --start (history import; admin key)."),
+    ] = False,
 ) -> None:
     """Put a customer on a plan from --start on (a later assignment replaces it then)."""
     state = state_of(ctx)
     rid = state.request_id(request_id)
     request = pb.AssignPlanRequest(
-        request_id=rid, customer_id=customer, plan_id=plan_id, wallet_id=wallet_id
+        request_id=rid,
+        customer_id=customer,
+        plan_id=plan_id,
+        wallet_id=wallet_id,
+        backfill=backfill,
     )
     if start is not None:
         request.start_time.CopyFrom(parse.timestamp(start, name="--start"))

@@ -93,15 +93,19 @@ async def accept(
     *,
     sync: bool = False,
     customers: tenancy.Customers = None,
+    backfill: bool = False,
 ) -> tuple[list[EventOutcome], dict[int, Applied]]:
     """Accept what can be accepted of a batch, inside the caller's transaction: the answer for
     each event, and what accepting each accepted one changed (by index in the batch). An event
     of a customer outside `customers` finds no plan assignment (CUSTOMER_NOT_FOUND, as for a
-    customer that does not exist) and writes nothing."""
+    customer that does not exist) and writes nothing. `backfill`: no grace window
+    (`check_event`); an event of a closed period is still PERIOD_CLOSED."""
     outcomes: dict[int, EventOutcome] = {}
     candidates: list[tuple[int, EventIn]] = []
     for i, e in enumerate(events):
-        error = check_event(e, now, grace=policy.grace, future_skew=policy.future_skew)
+        error = check_event(
+            e, now, grace=policy.grace, future_skew=policy.future_skew, backfill=backfill
+        )
         if error is None:
             candidates.append((i, e))
         else:

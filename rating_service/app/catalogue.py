@@ -63,11 +63,13 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
-def not_in_past(when: datetime, now: datetime, field: str) -> None:
+def not_in_past(when: datetime, now: datetime, field: str, *, backfill: bool = False) -> None:
     """Price versions and plan assignments take effect now or later, never in the past: charges
     already made are never rewritten (and events of the past are not priced differently from
-    the ones next to them that were rated before the change)."""
-    if when < now:
+    the ones next to them that were rated before the change). Backfill (an admin importing
+    history) skips this rule only: a version or assignment must still start after every event
+    already rated by the price or of the customer, so no charge made is ever re-priced."""
+    if when < now and not backfill:
         raise EffectiveTimeInPast(
             f"{field} is before now ({now.isoformat()})",
             violations=[Violation(field, "must not be in the past")],
@@ -169,7 +171,7 @@ class Catalogue:
         async def work(repo: RatingStore) -> bytes:
             now = self.context.clock.now()
             effective = c.effective_time or now
-            not_in_past(effective, now, "effective_time")
+            not_in_past(effective, now, "effective_time", backfill=c.backfill)
             if c.price_id:
                 await repo.lock("price", c.price_id)
                 versions = (await repo.versions_of([c.price_id]))[c.price_id]
@@ -294,7 +296,7 @@ class Catalogue:
         async def work(repo: RatingStore) -> bytes:
             now = self.context.clock.now()
             start = c.start_time or now
-            not_in_past(start, now, "start_time")
+            not_in_past(start, now, "start_time", backfill=c.backfill)
             found = await repo.plans_by_ids([c.plan_id])
             if c.plan_id not in found:
                 raise PlanNotFound(

@@ -58,6 +58,8 @@ class NewPrice:
     unit: str
     pricing: Pricing
     effective_time: datetime | None
+    # Backfill (an admin's import of history): effective_time may be in the past.
+    backfill: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +78,8 @@ class NewAssignment:
     plan_id: str
     wallet_id: str
     start_time: datetime | None
+    # Backfill (an admin's import of history): start_time may be in the past.
+    backfill: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -99,17 +99,20 @@ class Ingest:
     ) -> bytes:
         """Events of customers outside `customers` are refused one by one, as events of
         customers that do not exist (domain/tenancy.py)."""
+        self._check_batch(events)
+        if sync:
+            return await self.ingest_sync(idem, events, encode, customers)
+        return await self.context.idempotent(
+            idem, lambda repo: self.ingest_async(repo, events, encode, customers)
+        )
+
+    def _check_batch(self, events: Sequence[cmd.EventIn]) -> None:
         if not events:
             raise InvalidArgument.field("events", "at least one event", "MISSING_FIELD")
         if len(events) > self.policy.batch_size_max:
             raise InvalidArgument.field(
                 "events", f"at most {self.policy.batch_size_max} events", "BATCH_TOO_LARGE"
             )
-        if sync:
-            return await self.ingest_sync(idem, events, encode, customers)
-        return await self.context.idempotent(
-            idem, lambda repo: self.ingest_async(repo, events, encode, customers)
-        )
 
     async def ingest_async(
         self,
@@ -117,11 +120,33 @@ class Ingest:
         events: Sequence[cmd.EventIn],
         encode: Callable[[list[cmd.EventOutcome]], bytes],
         customers: tenancy.Customers = None,
+        backfill: bool = False,
     ) -> bytes:
         outcomes, _ = await accept(
-            repo, events, self.context.clock.now(), self.policy, customers=customers
+            repo,
+            events,
+            self.context.clock.now(),
+            self.policy,
+            customers=customers,
+            backfill=backfill,
         )
         return encode(outcomes)
+
+    async def backfill(
+        self,
+        idem: cmd.Idem,
+        events: Sequence[cmd.EventIn],
+        encode: Callable[[list[cmd.EventOutcome]], bytes],
+        customers: tenancy.Customers,
+    ) -> bytes:
+        """Historical usage (moving from another system): asynchronous ingest without the grace
+        window. Events of open past periods are rated by the normal rule, under the price
+        version in force at their time, and their charges forwarded to the ledger as usual; an
+        event of a closed period is refused (PERIOD_CLOSED), so a final invoice never changes."""
+        self._check_batch(events)
+        return await self.context.idempotent(
+            idem, lambda repo: self.ingest_async(repo, events, encode, customers, backfill=True)
+        )
 
     async def preview(
         self, event: cmd.EventIn, customers: tenancy.Customers = None

@@ -63,12 +63,21 @@ class EventOutcome:
 
 
 def check_event(
-    e: EventIn, now: datetime, *, grace: timedelta, future_skew: timedelta
+    e: EventIn,
+    now: datetime,
+    *,
+    grace: timedelta,
+    future_skew: timedelta,
+    backfill: bool = False,
 ) -> BillingError | None:
-    """Checks that need nothing but the event and the time: the error to reject it with."""
+    """Checks that need nothing but the event and the time: the error to reject it with.
+
+    Backfill (importing history from another system) has no grace window: an event of any past
+    time passes here. The future bound holds in both modes, and so does the rule that no event
+    enters a closed billing period (PERIOD_CLOSED, checked against the stored invoices)."""
     if e.error is not None:
         return e.error
-    return _shape_error(e) or _time_error(e, now, grace, future_skew)
+    return _shape_error(e) or _time_error(e, now, None if backfill else grace, future_skew)
 
 
 def _shape_error(e: EventIn) -> BillingError | None:
@@ -93,9 +102,9 @@ def _shape_error(e: EventIn) -> BillingError | None:
 
 
 def _time_error(
-    e: EventIn, now: datetime, grace: timedelta, future_skew: timedelta
+    e: EventIn, now: datetime, grace: timedelta | None, future_skew: timedelta
 ) -> BillingError | None:
-    """An occurred_time too far in the future or older than the grace window."""
+    """An occurred_time too far in the future or older than the grace window (None: none)."""
     assert e.occurred_time is not None  # checked by _shape_error first
     if e.occurred_time > now + future_skew:
         return EventRejected(
@@ -103,7 +112,7 @@ def _time_error(
             reason="EVENT_IN_FUTURE",
             violations=[Violation("occurred_time", "too far in the future")],
         )
-    if e.occurred_time < now - grace:
+    if grace is not None and e.occurred_time < now - grace:
         return EventRejected(
             f"occurred_time is older than the rating grace window ({grace})",
             reason="EVENT_TOO_OLD",

@@ -128,6 +128,7 @@ def new_price(r: pb.CreatePriceRequest) -> cmd.NewPrice:
         unit=require(r.unit, "unit"),
         pricing=pricing,
         effective_time=time(r, "effective_time"),
+        backfill=r.backfill,
     )
 
 
@@ -200,6 +201,7 @@ def new_assignment(r: pb.AssignPlanRequest) -> cmd.NewAssignment:
         plan_id=ident(r.plan_id, "plan_id"),
         wallet_id=ident(r.wallet_id, "wallet_id"),
         start_time=time(r, "start_time"),
+        backfill=r.backfill,
     )
 
 

@@ -12,7 +12,7 @@ from billing.rating.v1 import rating_pb2_grpc
 from billing.type.v1 import types_pb2
 from google.protobuf.message import Message
 
-from billing_common import metrics, paging, principal
+from billing_common import api_keys, metrics, paging, principal
 from billing_common.database import is_transient
 from billing_common.errors import BillingError, Internal, InvalidArgument, Unavailable
 from billing_common.grpc_errors import item_error
@@ -45,6 +45,12 @@ def _idem(method: str, request: Message) -> cmd.Idem:
         scope = "\0".join(sorted(customers)).encode()
         digest = hashlib.sha256(digest + b"\0" + scope).digest()
     return cmd.Idem(request_id, method, digest)
+
+
+def _require_admin(what: str) -> None:
+    """Backfill on a catalogue RPC escalates it from the method's scope (scopes.py) to admin:
+    checked here, before anything is read or written (PERMISSION_DENIED, SCOPE_MISSING)."""
+    api_keys.require_scope(principal.current(), principal.ADMIN, what)
 
 
 def _ingest_response(outcomes: list[cmd.EventOutcome]) -> bytes:
@@ -100,6 +106,8 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
     async def CreatePrice(
         self, request: pb.CreatePriceRequest, context: Ctx
     ) -> pb.CreatePriceResponse:
+        if request.backfill:
+            _require_admin("CreatePrice with backfill")
         idem = _idem("CreatePrice", request)
         payload = await self.catalogue.create_price(
             idem,
@@ -153,6 +161,8 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
     async def AssignPlan(
         self, request: pb.AssignPlanRequest, context: Ctx
     ) -> pb.AssignPlanResponse:
+        if request.backfill:
+            _require_admin("AssignPlan with backfill")
         idem = _idem("AssignPlan", request)
         payload = await self.catalogue.assign_plan(
             idem,
@@ -194,6 +204,26 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
         self, request: pb.IngestEventsRequest, context: Ctx
     ) -> pb.IngestEventsResponse:
         return await self._ingest("IngestEvents", request)
+
+    @handler
+    async def BackfillEvents(
+        self, request: pb.BackfillEventsRequest, context: Ctx
+    ) -> pb.BackfillEventsResponse:
+        """Admin scope (scopes.py): historical usage, without the grace window."""
+        idem = _idem("BackfillEvents", request)
+        events = [convert.event_in(e) for e in request.events]
+        payload = await self.ingest.backfill(
+            idem,
+            events,
+            lambda outcomes: pb.BackfillEventsResponse(
+                results=[convert.event_result(o) for o in outcomes]
+            ).SerializeToString(),
+            principal.current().customers,
+        )
+        response = pb.BackfillEventsResponse.FromString(payload)
+        for result in response.results:
+            metrics.EVENTS_INGESTED.labels(pb.EventStatus.Name(result.status)).inc()
+        return response
 
     async def StreamEvents(
         self, request_iterator: AsyncIterator[pb.StreamEventsRequest], context: Ctx

@@ -157,6 +157,9 @@ BASE: dict[str, Callable[[World], Message]] = {
     "IngestEvents": lambda w: pb.IngestEventsRequest(
         request_id=rid(), events=[event(w.s.customer_id, NOW, units="1")]
     ),
+    "BackfillEvents": lambda w: pb.BackfillEventsRequest(
+        request_id=rid(), events=[event(w.s.customer_id, NOW, units="1")]
+    ),
     "GetUsage": lambda w: pb.GetUsageRequest(
         customer_id=w.s.customer_id, meter_id=w.s.meter.meter_id
     ),
@@ -230,6 +233,10 @@ CASES = [
         wallet_id=lambda w: w.usd_wallet_id),
     bad("IngestEvents", "no-events", I, "MISSING_FIELD", "events", events=[]),
     bad("IngestEvents", "unknown-mode", I, "INVALID_ENUM", "mode", mode=99),
+    bad("BackfillEvents", "no-request_id", I, "MISSING_FIELD", "request_id", request_id=""),
+    bad("BackfillEvents", "no-events", I, "MISSING_FIELD", "events", events=[]),
+    bad("BackfillEvents", "too-many", I, "BATCH_TOO_LARGE", "events",
+        events=lambda w: [event(w.s.customer_id, NOW, units="1") for _ in range(1001)]),
     bad("GetUsage", "unknown-meter", Code.NOT_FOUND, "METER_NOT_FOUND", None, meter_id="nope"),
     bad("GetUsage", "bad-granularity", I, "INVALID_ENUM", "granularity", granularity=7),
     bad("GetUsage", "bad-range", I, "INVALID_TIME", "time_range.start_time",

@@ -457,7 +457,7 @@ class ListMetersResponse(_message.Message):
     def __init__(self, meters: _Optional[_Iterable[_Union[Meter, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class CreatePriceRequest(_message.Message):
-    __slots__ = ("request_id", "price_id", "meter_id", "unit", "model", "unit_price", "package_size", "package_price", "tiers", "effective_time")
+    __slots__ = ("request_id", "price_id", "meter_id", "unit", "model", "unit_price", "package_size", "package_price", "tiers", "effective_time", "backfill")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     PRICE_ID_FIELD_NUMBER: _ClassVar[int]
     METER_ID_FIELD_NUMBER: _ClassVar[int]
@@ -468,6 +468,7 @@ class CreatePriceRequest(_message.Message):
     PACKAGE_PRICE_FIELD_NUMBER: _ClassVar[int]
     TIERS_FIELD_NUMBER: _ClassVar[int]
     EFFECTIVE_TIME_FIELD_NUMBER: _ClassVar[int]
+    BACKFILL_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     price_id: str
     meter_id: str
@@ -478,7 +479,8 @@ class CreatePriceRequest(_message.Message):
     package_price: str
     tiers: _containers.RepeatedCompositeFieldContainer[Tier]
     effective_time: _timestamp_pb2.Timestamp
-    def __init__(self, request_id: _Optional[str] = ..., price_id: _Optional[str] = ..., meter_id: _Optional[str] = ..., unit: _Optional[str] = ..., model: _Optional[_Union[PricingModel, str]] = ..., unit_price: _Optional[str] = ..., package_size: _Optional[str] = ..., package_price: _Optional[str] = ..., tiers: _Optional[_Iterable[_Union[Tier, _Mapping]]] = ..., effective_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    backfill: bool
+    def __init__(self, request_id: _Optional[str] = ..., price_id: _Optional[str] = ..., meter_id: _Optional[str] = ..., unit: _Optional[str] = ..., model: _Optional[_Union[PricingModel, str]] = ..., unit_price: _Optional[str] = ..., package_size: _Optional[str] = ..., package_price: _Optional[str] = ..., tiers: _Optional[_Iterable[_Union[Tier, _Mapping]]] = ..., effective_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., backfill: _Optional[bool] = ...) -> None: ...
 
 class CreatePriceResponse(_message.Message):
     __slots__ = ("price",)
@@ -543,18 +545,20 @@ class GetPlanResponse(_message.Message):
     def __init__(self, plan: _Optional[_Union[Plan, _Mapping]] = ...) -> None: ...
 
 class AssignPlanRequest(_message.Message):
-    __slots__ = ("request_id", "customer_id", "plan_id", "wallet_id", "start_time")
+    __slots__ = ("request_id", "customer_id", "plan_id", "wallet_id", "start_time", "backfill")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     PLAN_ID_FIELD_NUMBER: _ClassVar[int]
     WALLET_ID_FIELD_NUMBER: _ClassVar[int]
     START_TIME_FIELD_NUMBER: _ClassVar[int]
+    BACKFILL_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     customer_id: str
     plan_id: str
     wallet_id: str
     start_time: _timestamp_pb2.Timestamp
-    def __init__(self, request_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., plan_id: _Optional[str] = ..., wallet_id: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    backfill: bool
+    def __init__(self, request_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., plan_id: _Optional[str] = ..., wallet_id: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., backfill: _Optional[bool] = ...) -> None: ...
 
 class AssignPlanResponse(_message.Message):
     __slots__ = ("assignment",)
@@ -573,6 +577,20 @@ class IngestEventsRequest(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ..., mode: _Optional[_Union[IngestMode, str]] = ...) -> None: ...
 
 class IngestEventsResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[EventResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[EventResult, _Mapping]]] = ...) -> None: ...
+
+class BackfillEventsRequest(_message.Message):
+    __slots__ = ("request_id", "events")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    events: _containers.RepeatedCompositeFieldContainer[Event]
+    def __init__(self, request_id: _Optional[str] = ..., events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ...) -> None: ...
+
+class BackfillEventsResponse(_message.Message):
     __slots__ = ("results",)
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     results: _containers.RepeatedCompositeFieldContainer[EventResult]

@@ -85,6 +85,11 @@ class RatingServiceStub:
                 request_serializer=billing_dot_rating_dot_v1_dot_rating__pb2.StreamEventsRequest.SerializeToString,
                 response_deserializer=billing_dot_rating_dot_v1_dot_rating__pb2.StreamEventsResponse.FromString,
                 _registered_method=True)
+        self.BackfillEvents = channel.unary_unary(
+                '/billing.rating.v1.RatingService/BackfillEvents',
+                request_serializer=billing_dot_rating_dot_v1_dot_rating__pb2.BackfillEventsRequest.SerializeToString,
+                response_deserializer=billing_dot_rating_dot_v1_dot_rating__pb2.BackfillEventsResponse.FromString,
+                _registered_method=True)
         self.GetUsage = channel.unary_unary(
                 '/billing.rating.v1.RatingService/GetUsage',
                 request_serializer=billing_dot_rating_dot_v1_dot_rating__pb2.GetUsageRequest.SerializeToString,
@@ -191,6 +196,15 @@ class RatingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def BackfillEvents(self, request, context):
+        """Imports historical usage (moving from another system): IngestEvents without the grace
+        window, asynchronous only, needs the admin scope. An event of a closed period is refused
+        (PERIOD_CLOSED) as always: a final invoice is never rewritten.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetUsage(self, request, context):
         """A customer's usage of a meter: total and series.
         """
@@ -285,6 +299,11 @@ def add_RatingServiceServicer_to_server(servicer, server):
                     servicer.StreamEvents,
                     request_deserializer=billing_dot_rating_dot_v1_dot_rating__pb2.StreamEventsRequest.FromString,
                     response_serializer=billing_dot_rating_dot_v1_dot_rating__pb2.StreamEventsResponse.SerializeToString,
+            ),
+            'BackfillEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.BackfillEvents,
+                    request_deserializer=billing_dot_rating_dot_v1_dot_rating__pb2.BackfillEventsRequest.FromString,
+                    response_serializer=billing_dot_rating_dot_v1_dot_rating__pb2.BackfillEventsResponse.SerializeToString,
             ),
             'GetUsage': grpc.unary_unary_rpc_method_handler(
                     servicer.GetUsage,
@@ -588,6 +607,33 @@ class RatingService:
             '/billing.rating.v1.RatingService/StreamEvents',
             billing_dot_rating_dot_v1_dot_rating__pb2.StreamEventsRequest.SerializeToString,
             billing_dot_rating_dot_v1_dot_rating__pb2.StreamEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BackfillEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.rating.v1.RatingService/BackfillEvents',
+            billing_dot_rating_dot_v1_dot_rating__pb2.BackfillEventsRequest.SerializeToString,
+            billing_dot_rating_dot_v1_dot_rating__pb2.BackfillEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

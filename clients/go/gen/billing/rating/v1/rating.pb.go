@@ -2391,6 +2391,8 @@ type CreatePriceRequest struct {
 	// When the version comes into force; must be after every existing version's, not before now
 	// and after every event already rated by the price (EFFECTIVE_TIME_IN_PAST). Unset means now.
 	EffectiveTime *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=effective_time,json=effectiveTime,proto3" json:"effective_time,omitempty"`
+	// Backfill: effective_time may be in the past (the other rules hold). Needs the admin scope.
+	Backfill      bool `protobuf:"varint,11,opt,name=backfill,proto3" json:"backfill,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2493,6 +2495,13 @@ func (x *CreatePriceRequest) GetEffectiveTime() *timestamppb.Timestamp {
 		return x.EffectiveTime
 	}
 	return nil
+}
+
+func (x *CreatePriceRequest) GetBackfill() bool {
+	if x != nil {
+		return x.Backfill
+	}
+	return false
 }
 
 // Response of CreatePrice.
@@ -2920,7 +2929,9 @@ type AssignPlanRequest struct {
 	WalletId string `protobuf:"bytes,4,opt,name=wallet_id,json=walletId,proto3" json:"wallet_id,omitempty"`
 	// When the plan takes effect; unset means now. Must be after the customer's latest assignment,
 	// not before now and after the customer's events already rated (EFFECTIVE_TIME_IN_PAST).
-	StartTime     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// Backfill: start_time may be in the past (the other rules hold). Needs the admin scope.
+	Backfill      bool `protobuf:"varint,6,opt,name=backfill,proto3" json:"backfill,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2988,6 +2999,13 @@ func (x *AssignPlanRequest) GetStartTime() *timestamppb.Timestamp {
 		return x.StartTime
 	}
 	return nil
+}
+
+func (x *AssignPlanRequest) GetBackfill() bool {
+	if x != nil {
+		return x.Backfill
+	}
+	return false
 }
 
 // Response of AssignPlan.
@@ -3146,6 +3164,108 @@ func (x *IngestEventsResponse) GetResults() []*EventResult {
 	return nil
 }
 
+// Request of BackfillEvents.
+type BackfillEventsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Idempotency key chosen by the caller.
+	RequestId string `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// 1 to 1,000 events, of any past time (at most 5 minutes ahead of now).
+	Events        []*Event `protobuf:"bytes,2,rep,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BackfillEventsRequest) Reset() {
+	*x = BackfillEventsRequest{}
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BackfillEventsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BackfillEventsRequest) ProtoMessage() {}
+
+func (x *BackfillEventsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BackfillEventsRequest.ProtoReflect.Descriptor instead.
+func (*BackfillEventsRequest) Descriptor() ([]byte, []int) {
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *BackfillEventsRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *BackfillEventsRequest) GetEvents() []*Event {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+// Response of BackfillEvents.
+type BackfillEventsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One result per event, in request order (ACCEPTED, DUPLICATE or REJECTED: charges are
+	// forwarded to the ledger as for asynchronous ingest).
+	Results       []*EventResult `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BackfillEventsResponse) Reset() {
+	*x = BackfillEventsResponse{}
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BackfillEventsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BackfillEventsResponse) ProtoMessage() {}
+
+func (x *BackfillEventsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BackfillEventsResponse.ProtoReflect.Descriptor instead.
+func (*BackfillEventsResponse) Descriptor() ([]byte, []int) {
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *BackfillEventsResponse) GetResults() []*EventResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
 // One message of StreamEvents: a batch, as in IngestEvents.
 type StreamEventsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -3161,7 +3281,7 @@ type StreamEventsRequest struct {
 
 func (x *StreamEventsRequest) Reset() {
 	*x = StreamEventsRequest{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[33]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3173,7 +3293,7 @@ func (x *StreamEventsRequest) String() string {
 func (*StreamEventsRequest) ProtoMessage() {}
 
 func (x *StreamEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[33]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3186,7 +3306,7 @@ func (x *StreamEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamEventsRequest.ProtoReflect.Descriptor instead.
 func (*StreamEventsRequest) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{33}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *StreamEventsRequest) GetRequestId() string {
@@ -3225,7 +3345,7 @@ type StreamEventsResponse struct {
 
 func (x *StreamEventsResponse) Reset() {
 	*x = StreamEventsResponse{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[34]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3237,7 +3357,7 @@ func (x *StreamEventsResponse) String() string {
 func (*StreamEventsResponse) ProtoMessage() {}
 
 func (x *StreamEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[34]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3250,7 +3370,7 @@ func (x *StreamEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamEventsResponse.ProtoReflect.Descriptor instead.
 func (*StreamEventsResponse) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{34}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *StreamEventsResponse) GetRequestId() string {
@@ -3295,7 +3415,7 @@ type GetUsageRequest struct {
 
 func (x *GetUsageRequest) Reset() {
 	*x = GetUsageRequest{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[35]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3307,7 +3427,7 @@ func (x *GetUsageRequest) String() string {
 func (*GetUsageRequest) ProtoMessage() {}
 
 func (x *GetUsageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[35]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3320,7 +3440,7 @@ func (x *GetUsageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUsageRequest.ProtoReflect.Descriptor instead.
 func (*GetUsageRequest) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{35}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *GetUsageRequest) GetCustomerId() string {
@@ -3382,7 +3502,7 @@ type GetUsageResponse struct {
 
 func (x *GetUsageResponse) Reset() {
 	*x = GetUsageResponse{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[36]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3394,7 +3514,7 @@ func (x *GetUsageResponse) String() string {
 func (*GetUsageResponse) ProtoMessage() {}
 
 func (x *GetUsageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[36]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3407,7 +3527,7 @@ func (x *GetUsageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUsageResponse.ProtoReflect.Descriptor instead.
 func (*GetUsageResponse) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{36}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *GetUsageResponse) GetTotal() string {
@@ -3449,7 +3569,7 @@ type PreviewChargeRequest struct {
 
 func (x *PreviewChargeRequest) Reset() {
 	*x = PreviewChargeRequest{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[37]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3461,7 +3581,7 @@ func (x *PreviewChargeRequest) String() string {
 func (*PreviewChargeRequest) ProtoMessage() {}
 
 func (x *PreviewChargeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[37]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3474,7 +3594,7 @@ func (x *PreviewChargeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreviewChargeRequest.ProtoReflect.Descriptor instead.
 func (*PreviewChargeRequest) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{37}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *PreviewChargeRequest) GetEvent() *Event {
@@ -3495,7 +3615,7 @@ type PreviewChargeResponse struct {
 
 func (x *PreviewChargeResponse) Reset() {
 	*x = PreviewChargeResponse{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[38]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3507,7 +3627,7 @@ func (x *PreviewChargeResponse) String() string {
 func (*PreviewChargeResponse) ProtoMessage() {}
 
 func (x *PreviewChargeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[38]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3520,7 +3640,7 @@ func (x *PreviewChargeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreviewChargeResponse.ProtoReflect.Descriptor instead.
 func (*PreviewChargeResponse) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{38}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *PreviewChargeResponse) GetResult() *EventResult {
@@ -3545,7 +3665,7 @@ type GetInvoiceRequest struct {
 
 func (x *GetInvoiceRequest) Reset() {
 	*x = GetInvoiceRequest{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[39]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3557,7 +3677,7 @@ func (x *GetInvoiceRequest) String() string {
 func (*GetInvoiceRequest) ProtoMessage() {}
 
 func (x *GetInvoiceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[39]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3570,7 +3690,7 @@ func (x *GetInvoiceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInvoiceRequest.ProtoReflect.Descriptor instead.
 func (*GetInvoiceRequest) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{39}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *GetInvoiceRequest) GetInvoiceId() string {
@@ -3605,7 +3725,7 @@ type GetInvoiceResponse struct {
 
 func (x *GetInvoiceResponse) Reset() {
 	*x = GetInvoiceResponse{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[40]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3617,7 +3737,7 @@ func (x *GetInvoiceResponse) String() string {
 func (*GetInvoiceResponse) ProtoMessage() {}
 
 func (x *GetInvoiceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[40]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3630,7 +3750,7 @@ func (x *GetInvoiceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInvoiceResponse.ProtoReflect.Descriptor instead.
 func (*GetInvoiceResponse) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{40}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *GetInvoiceResponse) GetInvoice() *Invoice {
@@ -3657,7 +3777,7 @@ type ListInvoicesRequest struct {
 
 func (x *ListInvoicesRequest) Reset() {
 	*x = ListInvoicesRequest{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[41]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3669,7 +3789,7 @@ func (x *ListInvoicesRequest) String() string {
 func (*ListInvoicesRequest) ProtoMessage() {}
 
 func (x *ListInvoicesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[41]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3682,7 +3802,7 @@ func (x *ListInvoicesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListInvoicesRequest.ProtoReflect.Descriptor instead.
 func (*ListInvoicesRequest) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{41}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ListInvoicesRequest) GetCustomerId() string {
@@ -3726,7 +3846,7 @@ type ListInvoicesResponse struct {
 
 func (x *ListInvoicesResponse) Reset() {
 	*x = ListInvoicesResponse{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[42]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3738,7 +3858,7 @@ func (x *ListInvoicesResponse) String() string {
 func (*ListInvoicesResponse) ProtoMessage() {}
 
 func (x *ListInvoicesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[42]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3751,7 +3871,7 @@ func (x *ListInvoicesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListInvoicesResponse.ProtoReflect.Descriptor instead.
 func (*ListInvoicesResponse) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{42}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ListInvoicesResponse) GetInvoices() []*Invoice {
@@ -3783,7 +3903,7 @@ type CloseBillingPeriodRequest struct {
 
 func (x *CloseBillingPeriodRequest) Reset() {
 	*x = CloseBillingPeriodRequest{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[43]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3795,7 +3915,7 @@ func (x *CloseBillingPeriodRequest) String() string {
 func (*CloseBillingPeriodRequest) ProtoMessage() {}
 
 func (x *CloseBillingPeriodRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[43]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3808,7 +3928,7 @@ func (x *CloseBillingPeriodRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseBillingPeriodRequest.ProtoReflect.Descriptor instead.
 func (*CloseBillingPeriodRequest) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{43}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *CloseBillingPeriodRequest) GetRequestId() string {
@@ -3843,7 +3963,7 @@ type CloseBillingPeriodResponse struct {
 
 func (x *CloseBillingPeriodResponse) Reset() {
 	*x = CloseBillingPeriodResponse{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[44]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3855,7 +3975,7 @@ func (x *CloseBillingPeriodResponse) String() string {
 func (*CloseBillingPeriodResponse) ProtoMessage() {}
 
 func (x *CloseBillingPeriodResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[44]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3868,7 +3988,7 @@ func (x *CloseBillingPeriodResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseBillingPeriodResponse.ProtoReflect.Descriptor instead.
 func (*CloseBillingPeriodResponse) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{44}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *CloseBillingPeriodResponse) GetInvoice() *Invoice {
@@ -3895,7 +4015,7 @@ type ListInvoiceLineEventsRequest struct {
 
 func (x *ListInvoiceLineEventsRequest) Reset() {
 	*x = ListInvoiceLineEventsRequest{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[45]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3907,7 +4027,7 @@ func (x *ListInvoiceLineEventsRequest) String() string {
 func (*ListInvoiceLineEventsRequest) ProtoMessage() {}
 
 func (x *ListInvoiceLineEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[45]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3920,7 +4040,7 @@ func (x *ListInvoiceLineEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListInvoiceLineEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListInvoiceLineEventsRequest) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{45}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ListInvoiceLineEventsRequest) GetInvoiceId() string {
@@ -3964,7 +4084,7 @@ type ListInvoiceLineEventsResponse struct {
 
 func (x *ListInvoiceLineEventsResponse) Reset() {
 	*x = ListInvoiceLineEventsResponse{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[46]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3976,7 +4096,7 @@ func (x *ListInvoiceLineEventsResponse) String() string {
 func (*ListInvoiceLineEventsResponse) ProtoMessage() {}
 
 func (x *ListInvoiceLineEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[46]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3989,7 +4109,7 @@ func (x *ListInvoiceLineEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListInvoiceLineEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListInvoiceLineEventsResponse) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{46}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ListInvoiceLineEventsResponse) GetEvents() []*LineEvent {
@@ -4192,7 +4312,7 @@ const file_billing_rating_v1_rating_proto_rawDesc = "" +
 	"page_token\x18\x02 \x01(\tR\tpageToken\"n\n" +
 	"\x12ListMetersResponse\x120\n" +
 	"\x06meters\x18\x01 \x03(\v2\x18.billing.rating.v1.MeterR\x06meters\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x8d\x03\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xa9\x03\n" +
 	"\x12CreatePriceRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x19\n" +
@@ -4206,7 +4326,8 @@ const file_billing_rating_v1_rating_proto_rawDesc = "" +
 	"\rpackage_price\x18\b \x01(\tR\fpackagePrice\x12-\n" +
 	"\x05tiers\x18\t \x03(\v2\x17.billing.rating.v1.TierR\x05tiers\x12A\n" +
 	"\x0eeffective_time\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampR\reffectiveTime\"E\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\reffectiveTime\x12\x1a\n" +
+	"\bbackfill\x18\v \x01(\bR\bbackfill\"E\n" +
 	"\x13CreatePriceResponse\x12.\n" +
 	"\x05price\x18\x01 \x01(\v2\x18.billing.rating.v1.PriceR\x05price\"\x85\x01\n" +
 	"\x11ListPricesRequest\x12\x19\n" +
@@ -4232,7 +4353,7 @@ const file_billing_rating_v1_rating_proto_rawDesc = "" +
 	"\x0eGetPlanRequest\x12\x17\n" +
 	"\aplan_id\x18\x01 \x01(\tR\x06planId\">\n" +
 	"\x0fGetPlanResponse\x12+\n" +
-	"\x04plan\x18\x01 \x01(\v2\x17.billing.rating.v1.PlanR\x04plan\"\xc4\x01\n" +
+	"\x04plan\x18\x01 \x01(\v2\x17.billing.rating.v1.PlanR\x04plan\"\xe0\x01\n" +
 	"\x11AssignPlanRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x1f\n" +
@@ -4241,7 +4362,8 @@ const file_billing_rating_v1_rating_proto_rawDesc = "" +
 	"\aplan_id\x18\x03 \x01(\tR\x06planId\x12\x1b\n" +
 	"\twallet_id\x18\x04 \x01(\tR\bwalletId\x129\n" +
 	"\n" +
-	"start_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\"W\n" +
+	"start_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x12\x1a\n" +
+	"\bbackfill\x18\x06 \x01(\bR\bbackfill\"W\n" +
 	"\x12AssignPlanResponse\x12A\n" +
 	"\n" +
 	"assignment\x18\x01 \x01(\v2!.billing.rating.v1.PlanAssignmentR\n" +
@@ -4252,6 +4374,12 @@ const file_billing_rating_v1_rating_proto_rawDesc = "" +
 	"\x06events\x18\x02 \x03(\v2\x18.billing.rating.v1.EventR\x06events\x121\n" +
 	"\x04mode\x18\x03 \x01(\x0e2\x1d.billing.rating.v1.IngestModeR\x04mode\"P\n" +
 	"\x14IngestEventsResponse\x128\n" +
+	"\aresults\x18\x01 \x03(\v2\x1e.billing.rating.v1.EventResultR\aresults\"h\n" +
+	"\x15BackfillEventsRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x120\n" +
+	"\x06events\x18\x02 \x03(\v2\x18.billing.rating.v1.EventR\x06events\"R\n" +
+	"\x16BackfillEventsResponse\x128\n" +
 	"\aresults\x18\x01 \x03(\v2\x1e.billing.rating.v1.EventResultR\aresults\"\x99\x01\n" +
 	"\x13StreamEventsRequest\x12\x1d\n" +
 	"\n" +
@@ -4367,7 +4495,7 @@ const file_billing_rating_v1_rating_proto_rawDesc = "" +
 	"\vGranularity\x12\x1b\n" +
 	"\x17GRANULARITY_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10GRANULARITY_HOUR\x10\x01\x12\x13\n" +
-	"\x0fGRANULARITY_DAY\x10\x022\x88\f\n" +
+	"\x0fGRANULARITY_DAY\x10\x022\xef\f\n" +
 	"\rRatingService\x12\\\n" +
 	"\vCreateMeter\x12%.billing.rating.v1.CreateMeterRequest\x1a&.billing.rating.v1.CreateMeterResponse\x12S\n" +
 	"\bGetMeter\x12\".billing.rating.v1.GetMeterRequest\x1a#.billing.rating.v1.GetMeterResponse\x12Y\n" +
@@ -4382,7 +4510,8 @@ const file_billing_rating_v1_rating_proto_rawDesc = "" +
 	"\n" +
 	"AssignPlan\x12$.billing.rating.v1.AssignPlanRequest\x1a%.billing.rating.v1.AssignPlanResponse\x12_\n" +
 	"\fIngestEvents\x12&.billing.rating.v1.IngestEventsRequest\x1a'.billing.rating.v1.IngestEventsResponse\x12c\n" +
-	"\fStreamEvents\x12&.billing.rating.v1.StreamEventsRequest\x1a'.billing.rating.v1.StreamEventsResponse(\x010\x01\x12S\n" +
+	"\fStreamEvents\x12&.billing.rating.v1.StreamEventsRequest\x1a'.billing.rating.v1.StreamEventsResponse(\x010\x01\x12e\n" +
+	"\x0eBackfillEvents\x12(.billing.rating.v1.BackfillEventsRequest\x1a).billing.rating.v1.BackfillEventsResponse\x12S\n" +
 	"\bGetUsage\x12\".billing.rating.v1.GetUsageRequest\x1a#.billing.rating.v1.GetUsageResponse\x12b\n" +
 	"\rPreviewCharge\x12'.billing.rating.v1.PreviewChargeRequest\x1a(.billing.rating.v1.PreviewChargeResponse\x12Y\n" +
 	"\n" +
@@ -4405,7 +4534,7 @@ func file_billing_rating_v1_rating_proto_rawDescGZIP() []byte {
 }
 
 var file_billing_rating_v1_rating_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
-var file_billing_rating_v1_rating_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
+var file_billing_rating_v1_rating_proto_msgTypes = make([]protoimpl.MessageInfo, 52)
 var file_billing_rating_v1_rating_proto_goTypes = []any{
 	(Aggregation)(0),                      // 0: billing.rating.v1.Aggregation
 	(PricingModel)(0),                     // 1: billing.rating.v1.PricingModel
@@ -4448,137 +4577,143 @@ var file_billing_rating_v1_rating_proto_goTypes = []any{
 	(*AssignPlanResponse)(nil),            // 38: billing.rating.v1.AssignPlanResponse
 	(*IngestEventsRequest)(nil),           // 39: billing.rating.v1.IngestEventsRequest
 	(*IngestEventsResponse)(nil),          // 40: billing.rating.v1.IngestEventsResponse
-	(*StreamEventsRequest)(nil),           // 41: billing.rating.v1.StreamEventsRequest
-	(*StreamEventsResponse)(nil),          // 42: billing.rating.v1.StreamEventsResponse
-	(*GetUsageRequest)(nil),               // 43: billing.rating.v1.GetUsageRequest
-	(*GetUsageResponse)(nil),              // 44: billing.rating.v1.GetUsageResponse
-	(*PreviewChargeRequest)(nil),          // 45: billing.rating.v1.PreviewChargeRequest
-	(*PreviewChargeResponse)(nil),         // 46: billing.rating.v1.PreviewChargeResponse
-	(*GetInvoiceRequest)(nil),             // 47: billing.rating.v1.GetInvoiceRequest
-	(*GetInvoiceResponse)(nil),            // 48: billing.rating.v1.GetInvoiceResponse
-	(*ListInvoicesRequest)(nil),           // 49: billing.rating.v1.ListInvoicesRequest
-	(*ListInvoicesResponse)(nil),          // 50: billing.rating.v1.ListInvoicesResponse
-	(*CloseBillingPeriodRequest)(nil),     // 51: billing.rating.v1.CloseBillingPeriodRequest
-	(*CloseBillingPeriodResponse)(nil),    // 52: billing.rating.v1.CloseBillingPeriodResponse
-	(*ListInvoiceLineEventsRequest)(nil),  // 53: billing.rating.v1.ListInvoiceLineEventsRequest
-	(*ListInvoiceLineEventsResponse)(nil), // 54: billing.rating.v1.ListInvoiceLineEventsResponse
-	nil,                                   // 55: billing.rating.v1.Meter.FiltersEntry
-	nil,                                   // 56: billing.rating.v1.Event.PropertiesEntry
-	nil,                                   // 57: billing.rating.v1.CreateMeterRequest.FiltersEntry
-	(*timestamppb.Timestamp)(nil),         // 58: google.protobuf.Timestamp
-	(*v1.ItemError)(nil),                  // 59: billing.type.v1.ItemError
-	(*v1.TimeRange)(nil),                  // 60: billing.type.v1.TimeRange
+	(*BackfillEventsRequest)(nil),         // 41: billing.rating.v1.BackfillEventsRequest
+	(*BackfillEventsResponse)(nil),        // 42: billing.rating.v1.BackfillEventsResponse
+	(*StreamEventsRequest)(nil),           // 43: billing.rating.v1.StreamEventsRequest
+	(*StreamEventsResponse)(nil),          // 44: billing.rating.v1.StreamEventsResponse
+	(*GetUsageRequest)(nil),               // 45: billing.rating.v1.GetUsageRequest
+	(*GetUsageResponse)(nil),              // 46: billing.rating.v1.GetUsageResponse
+	(*PreviewChargeRequest)(nil),          // 47: billing.rating.v1.PreviewChargeRequest
+	(*PreviewChargeResponse)(nil),         // 48: billing.rating.v1.PreviewChargeResponse
+	(*GetInvoiceRequest)(nil),             // 49: billing.rating.v1.GetInvoiceRequest
+	(*GetInvoiceResponse)(nil),            // 50: billing.rating.v1.GetInvoiceResponse
+	(*ListInvoicesRequest)(nil),           // 51: billing.rating.v1.ListInvoicesRequest
+	(*ListInvoicesResponse)(nil),          // 52: billing.rating.v1.ListInvoicesResponse
+	(*CloseBillingPeriodRequest)(nil),     // 53: billing.rating.v1.CloseBillingPeriodRequest
+	(*CloseBillingPeriodResponse)(nil),    // 54: billing.rating.v1.CloseBillingPeriodResponse
+	(*ListInvoiceLineEventsRequest)(nil),  // 55: billing.rating.v1.ListInvoiceLineEventsRequest
+	(*ListInvoiceLineEventsResponse)(nil), // 56: billing.rating.v1.ListInvoiceLineEventsResponse
+	nil,                                   // 57: billing.rating.v1.Meter.FiltersEntry
+	nil,                                   // 58: billing.rating.v1.Event.PropertiesEntry
+	nil,                                   // 59: billing.rating.v1.CreateMeterRequest.FiltersEntry
+	(*timestamppb.Timestamp)(nil),         // 60: google.protobuf.Timestamp
+	(*v1.ItemError)(nil),                  // 61: billing.type.v1.ItemError
+	(*v1.TimeRange)(nil),                  // 62: billing.type.v1.TimeRange
 }
 var file_billing_rating_v1_rating_proto_depIdxs = []int32{
 	0,  // 0: billing.rating.v1.Meter.aggregation:type_name -> billing.rating.v1.Aggregation
-	55, // 1: billing.rating.v1.Meter.filters:type_name -> billing.rating.v1.Meter.FiltersEntry
-	58, // 2: billing.rating.v1.Meter.create_time:type_name -> google.protobuf.Timestamp
+	57, // 1: billing.rating.v1.Meter.filters:type_name -> billing.rating.v1.Meter.FiltersEntry
+	60, // 2: billing.rating.v1.Meter.create_time:type_name -> google.protobuf.Timestamp
 	1,  // 3: billing.rating.v1.Price.model:type_name -> billing.rating.v1.PricingModel
 	9,  // 4: billing.rating.v1.Price.tiers:type_name -> billing.rating.v1.Tier
-	58, // 5: billing.rating.v1.Price.effective_time:type_name -> google.protobuf.Timestamp
-	58, // 6: billing.rating.v1.Price.create_time:type_name -> google.protobuf.Timestamp
+	60, // 5: billing.rating.v1.Price.effective_time:type_name -> google.protobuf.Timestamp
+	60, // 6: billing.rating.v1.Price.create_time:type_name -> google.protobuf.Timestamp
 	2,  // 7: billing.rating.v1.Plan.cadence:type_name -> billing.rating.v1.Cadence
-	58, // 8: billing.rating.v1.Plan.billing_anchor_time:type_name -> google.protobuf.Timestamp
+	60, // 8: billing.rating.v1.Plan.billing_anchor_time:type_name -> google.protobuf.Timestamp
 	11, // 9: billing.rating.v1.Plan.prices:type_name -> billing.rating.v1.PlanPrice
-	58, // 10: billing.rating.v1.Plan.create_time:type_name -> google.protobuf.Timestamp
-	58, // 11: billing.rating.v1.PlanAssignment.start_time:type_name -> google.protobuf.Timestamp
-	58, // 12: billing.rating.v1.PlanAssignment.create_time:type_name -> google.protobuf.Timestamp
-	58, // 13: billing.rating.v1.Event.occurred_time:type_name -> google.protobuf.Timestamp
-	56, // 14: billing.rating.v1.Event.properties:type_name -> billing.rating.v1.Event.PropertiesEntry
-	58, // 15: billing.rating.v1.Charge.period_start_time:type_name -> google.protobuf.Timestamp
-	58, // 16: billing.rating.v1.Charge.period_end_time:type_name -> google.protobuf.Timestamp
+	60, // 10: billing.rating.v1.Plan.create_time:type_name -> google.protobuf.Timestamp
+	60, // 11: billing.rating.v1.PlanAssignment.start_time:type_name -> google.protobuf.Timestamp
+	60, // 12: billing.rating.v1.PlanAssignment.create_time:type_name -> google.protobuf.Timestamp
+	60, // 13: billing.rating.v1.Event.occurred_time:type_name -> google.protobuf.Timestamp
+	58, // 14: billing.rating.v1.Event.properties:type_name -> billing.rating.v1.Event.PropertiesEntry
+	60, // 15: billing.rating.v1.Charge.period_start_time:type_name -> google.protobuf.Timestamp
+	60, // 16: billing.rating.v1.Charge.period_end_time:type_name -> google.protobuf.Timestamp
 	5,  // 17: billing.rating.v1.Charge.status:type_name -> billing.rating.v1.ChargeStatus
 	4,  // 18: billing.rating.v1.EventResult.status:type_name -> billing.rating.v1.EventStatus
-	59, // 19: billing.rating.v1.EventResult.error:type_name -> billing.type.v1.ItemError
+	61, // 19: billing.rating.v1.EventResult.error:type_name -> billing.type.v1.ItemError
 	15, // 20: billing.rating.v1.EventResult.charges:type_name -> billing.rating.v1.Charge
-	58, // 21: billing.rating.v1.UsagePoint.start_time:type_name -> google.protobuf.Timestamp
-	58, // 22: billing.rating.v1.UsagePoint.end_time:type_name -> google.protobuf.Timestamp
+	60, // 21: billing.rating.v1.UsagePoint.start_time:type_name -> google.protobuf.Timestamp
+	60, // 22: billing.rating.v1.UsagePoint.end_time:type_name -> google.protobuf.Timestamp
 	18, // 23: billing.rating.v1.InvoiceLine.tiers:type_name -> billing.rating.v1.InvoiceTierLine
-	58, // 24: billing.rating.v1.Invoice.period_start_time:type_name -> google.protobuf.Timestamp
-	58, // 25: billing.rating.v1.Invoice.period_end_time:type_name -> google.protobuf.Timestamp
+	60, // 24: billing.rating.v1.Invoice.period_start_time:type_name -> google.protobuf.Timestamp
+	60, // 25: billing.rating.v1.Invoice.period_end_time:type_name -> google.protobuf.Timestamp
 	6,  // 26: billing.rating.v1.Invoice.status:type_name -> billing.rating.v1.InvoiceStatus
 	19, // 27: billing.rating.v1.Invoice.lines:type_name -> billing.rating.v1.InvoiceLine
-	58, // 28: billing.rating.v1.Invoice.close_time:type_name -> google.protobuf.Timestamp
+	60, // 28: billing.rating.v1.Invoice.close_time:type_name -> google.protobuf.Timestamp
 	21, // 29: billing.rating.v1.Invoice.top_ups:type_name -> billing.rating.v1.InvoiceTopUp
-	58, // 30: billing.rating.v1.InvoiceTopUp.create_time:type_name -> google.protobuf.Timestamp
+	60, // 30: billing.rating.v1.InvoiceTopUp.create_time:type_name -> google.protobuf.Timestamp
 	14, // 31: billing.rating.v1.LineEvent.event:type_name -> billing.rating.v1.Event
 	15, // 32: billing.rating.v1.LineEvent.charge:type_name -> billing.rating.v1.Charge
 	0,  // 33: billing.rating.v1.CreateMeterRequest.aggregation:type_name -> billing.rating.v1.Aggregation
-	57, // 34: billing.rating.v1.CreateMeterRequest.filters:type_name -> billing.rating.v1.CreateMeterRequest.FiltersEntry
+	59, // 34: billing.rating.v1.CreateMeterRequest.filters:type_name -> billing.rating.v1.CreateMeterRequest.FiltersEntry
 	8,  // 35: billing.rating.v1.CreateMeterResponse.meter:type_name -> billing.rating.v1.Meter
 	8,  // 36: billing.rating.v1.GetMeterResponse.meter:type_name -> billing.rating.v1.Meter
 	8,  // 37: billing.rating.v1.ListMetersResponse.meters:type_name -> billing.rating.v1.Meter
 	1,  // 38: billing.rating.v1.CreatePriceRequest.model:type_name -> billing.rating.v1.PricingModel
 	9,  // 39: billing.rating.v1.CreatePriceRequest.tiers:type_name -> billing.rating.v1.Tier
-	58, // 40: billing.rating.v1.CreatePriceRequest.effective_time:type_name -> google.protobuf.Timestamp
+	60, // 40: billing.rating.v1.CreatePriceRequest.effective_time:type_name -> google.protobuf.Timestamp
 	10, // 41: billing.rating.v1.CreatePriceResponse.price:type_name -> billing.rating.v1.Price
 	10, // 42: billing.rating.v1.ListPricesResponse.prices:type_name -> billing.rating.v1.Price
 	2,  // 43: billing.rating.v1.CreatePlanRequest.cadence:type_name -> billing.rating.v1.Cadence
-	58, // 44: billing.rating.v1.CreatePlanRequest.billing_anchor_time:type_name -> google.protobuf.Timestamp
+	60, // 44: billing.rating.v1.CreatePlanRequest.billing_anchor_time:type_name -> google.protobuf.Timestamp
 	11, // 45: billing.rating.v1.CreatePlanRequest.prices:type_name -> billing.rating.v1.PlanPrice
 	12, // 46: billing.rating.v1.CreatePlanResponse.plan:type_name -> billing.rating.v1.Plan
 	12, // 47: billing.rating.v1.GetPlanResponse.plan:type_name -> billing.rating.v1.Plan
-	58, // 48: billing.rating.v1.AssignPlanRequest.start_time:type_name -> google.protobuf.Timestamp
+	60, // 48: billing.rating.v1.AssignPlanRequest.start_time:type_name -> google.protobuf.Timestamp
 	13, // 49: billing.rating.v1.AssignPlanResponse.assignment:type_name -> billing.rating.v1.PlanAssignment
 	14, // 50: billing.rating.v1.IngestEventsRequest.events:type_name -> billing.rating.v1.Event
 	3,  // 51: billing.rating.v1.IngestEventsRequest.mode:type_name -> billing.rating.v1.IngestMode
 	16, // 52: billing.rating.v1.IngestEventsResponse.results:type_name -> billing.rating.v1.EventResult
-	14, // 53: billing.rating.v1.StreamEventsRequest.events:type_name -> billing.rating.v1.Event
-	3,  // 54: billing.rating.v1.StreamEventsRequest.mode:type_name -> billing.rating.v1.IngestMode
-	16, // 55: billing.rating.v1.StreamEventsResponse.results:type_name -> billing.rating.v1.EventResult
-	59, // 56: billing.rating.v1.StreamEventsResponse.error:type_name -> billing.type.v1.ItemError
-	60, // 57: billing.rating.v1.GetUsageRequest.time_range:type_name -> billing.type.v1.TimeRange
-	58, // 58: billing.rating.v1.GetUsageRequest.period_time:type_name -> google.protobuf.Timestamp
-	7,  // 59: billing.rating.v1.GetUsageRequest.granularity:type_name -> billing.rating.v1.Granularity
-	58, // 60: billing.rating.v1.GetUsageResponse.start_time:type_name -> google.protobuf.Timestamp
-	58, // 61: billing.rating.v1.GetUsageResponse.end_time:type_name -> google.protobuf.Timestamp
-	17, // 62: billing.rating.v1.GetUsageResponse.series:type_name -> billing.rating.v1.UsagePoint
-	14, // 63: billing.rating.v1.PreviewChargeRequest.event:type_name -> billing.rating.v1.Event
-	16, // 64: billing.rating.v1.PreviewChargeResponse.result:type_name -> billing.rating.v1.EventResult
-	58, // 65: billing.rating.v1.GetInvoiceRequest.period_time:type_name -> google.protobuf.Timestamp
-	20, // 66: billing.rating.v1.GetInvoiceResponse.invoice:type_name -> billing.rating.v1.Invoice
-	6,  // 67: billing.rating.v1.ListInvoicesRequest.status:type_name -> billing.rating.v1.InvoiceStatus
-	20, // 68: billing.rating.v1.ListInvoicesResponse.invoices:type_name -> billing.rating.v1.Invoice
-	58, // 69: billing.rating.v1.CloseBillingPeriodRequest.period_time:type_name -> google.protobuf.Timestamp
-	20, // 70: billing.rating.v1.CloseBillingPeriodResponse.invoice:type_name -> billing.rating.v1.Invoice
-	22, // 71: billing.rating.v1.ListInvoiceLineEventsResponse.events:type_name -> billing.rating.v1.LineEvent
-	23, // 72: billing.rating.v1.RatingService.CreateMeter:input_type -> billing.rating.v1.CreateMeterRequest
-	25, // 73: billing.rating.v1.RatingService.GetMeter:input_type -> billing.rating.v1.GetMeterRequest
-	27, // 74: billing.rating.v1.RatingService.ListMeters:input_type -> billing.rating.v1.ListMetersRequest
-	29, // 75: billing.rating.v1.RatingService.CreatePrice:input_type -> billing.rating.v1.CreatePriceRequest
-	31, // 76: billing.rating.v1.RatingService.ListPrices:input_type -> billing.rating.v1.ListPricesRequest
-	33, // 77: billing.rating.v1.RatingService.CreatePlan:input_type -> billing.rating.v1.CreatePlanRequest
-	35, // 78: billing.rating.v1.RatingService.GetPlan:input_type -> billing.rating.v1.GetPlanRequest
-	37, // 79: billing.rating.v1.RatingService.AssignPlan:input_type -> billing.rating.v1.AssignPlanRequest
-	39, // 80: billing.rating.v1.RatingService.IngestEvents:input_type -> billing.rating.v1.IngestEventsRequest
-	41, // 81: billing.rating.v1.RatingService.StreamEvents:input_type -> billing.rating.v1.StreamEventsRequest
-	43, // 82: billing.rating.v1.RatingService.GetUsage:input_type -> billing.rating.v1.GetUsageRequest
-	45, // 83: billing.rating.v1.RatingService.PreviewCharge:input_type -> billing.rating.v1.PreviewChargeRequest
-	47, // 84: billing.rating.v1.RatingService.GetInvoice:input_type -> billing.rating.v1.GetInvoiceRequest
-	49, // 85: billing.rating.v1.RatingService.ListInvoices:input_type -> billing.rating.v1.ListInvoicesRequest
-	51, // 86: billing.rating.v1.RatingService.CloseBillingPeriod:input_type -> billing.rating.v1.CloseBillingPeriodRequest
-	53, // 87: billing.rating.v1.RatingService.ListInvoiceLineEvents:input_type -> billing.rating.v1.ListInvoiceLineEventsRequest
-	24, // 88: billing.rating.v1.RatingService.CreateMeter:output_type -> billing.rating.v1.CreateMeterResponse
-	26, // 89: billing.rating.v1.RatingService.GetMeter:output_type -> billing.rating.v1.GetMeterResponse
-	28, // 90: billing.rating.v1.RatingService.ListMeters:output_type -> billing.rating.v1.ListMetersResponse
-	30, // 91: billing.rating.v1.RatingService.CreatePrice:output_type -> billing.rating.v1.CreatePriceResponse
-	32, // 92: billing.rating.v1.RatingService.ListPrices:output_type -> billing.rating.v1.ListPricesResponse
-	34, // 93: billing.rating.v1.RatingService.CreatePlan:output_type -> billing.rating.v1.CreatePlanResponse
-	36, // 94: billing.rating.v1.RatingService.GetPlan:output_type -> billing.rating.v1.GetPlanResponse
-	38, // 95: billing.rating.v1.RatingService.AssignPlan:output_type -> billing.rating.v1.AssignPlanResponse
-	40, // 96: billing.rating.v1.RatingService.IngestEvents:output_type -> billing.rating.v1.IngestEventsResponse
-	42, // 97: billing.rating.v1.RatingService.StreamEvents:output_type -> billing.rating.v1.StreamEventsResponse
-	44, // 98: billing.rating.v1.RatingService.GetUsage:output_type -> billing.rating.v1.GetUsageResponse
-	46, // 99: billing.rating.v1.RatingService.PreviewCharge:output_type -> billing.rating.v1.PreviewChargeResponse
-	48, // 100: billing.rating.v1.RatingService.GetInvoice:output_type -> billing.rating.v1.GetInvoiceResponse
-	50, // 101: billing.rating.v1.RatingService.ListInvoices:output_type -> billing.rating.v1.ListInvoicesResponse
-	52, // 102: billing.rating.v1.RatingService.CloseBillingPeriod:output_type -> billing.rating.v1.CloseBillingPeriodResponse
-	54, // 103: billing.rating.v1.RatingService.ListInvoiceLineEvents:output_type -> billing.rating.v1.ListInvoiceLineEventsResponse
-	88, // [88:104] is the sub-list for method output_type
-	72, // [72:88] is the sub-list for method input_type
-	72, // [72:72] is the sub-list for extension type_name
-	72, // [72:72] is the sub-list for extension extendee
-	0,  // [0:72] is the sub-list for field type_name
+	14, // 53: billing.rating.v1.BackfillEventsRequest.events:type_name -> billing.rating.v1.Event
+	16, // 54: billing.rating.v1.BackfillEventsResponse.results:type_name -> billing.rating.v1.EventResult
+	14, // 55: billing.rating.v1.StreamEventsRequest.events:type_name -> billing.rating.v1.Event
+	3,  // 56: billing.rating.v1.StreamEventsRequest.mode:type_name -> billing.rating.v1.IngestMode
+	16, // 57: billing.rating.v1.StreamEventsResponse.results:type_name -> billing.rating.v1.EventResult
+	61, // 58: billing.rating.v1.StreamEventsResponse.error:type_name -> billing.type.v1.ItemError
+	62, // 59: billing.rating.v1.GetUsageRequest.time_range:type_name -> billing.type.v1.TimeRange
+	60, // 60: billing.rating.v1.GetUsageRequest.period_time:type_name -> google.protobuf.Timestamp
+	7,  // 61: billing.rating.v1.GetUsageRequest.granularity:type_name -> billing.rating.v1.Granularity
+	60, // 62: billing.rating.v1.GetUsageResponse.start_time:type_name -> google.protobuf.Timestamp
+	60, // 63: billing.rating.v1.GetUsageResponse.end_time:type_name -> google.protobuf.Timestamp
+	17, // 64: billing.rating.v1.GetUsageResponse.series:type_name -> billing.rating.v1.UsagePoint
+	14, // 65: billing.rating.v1.PreviewChargeRequest.event:type_name -> billing.rating.v1.Event
+	16, // 66: billing.rating.v1.PreviewChargeResponse.result:type_name -> billing.rating.v1.EventResult
+	60, // 67: billing.rating.v1.GetInvoiceRequest.period_time:type_name -> google.protobuf.Timestamp
+	20, // 68: billing.rating.v1.GetInvoiceResponse.invoice:type_name -> billing.rating.v1.Invoice
+	6,  // 69: billing.rating.v1.ListInvoicesRequest.status:type_name -> billing.rating.v1.InvoiceStatus
+	20, // 70: billing.rating.v1.ListInvoicesResponse.invoices:type_name -> billing.rating.v1.Invoice
+	60, // 71: billing.rating.v1.CloseBillingPeriodRequest.period_time:type_name -> google.protobuf.Timestamp
+	20, // 72: billing.rating.v1.CloseBillingPeriodResponse.invoice:type_name -> billing.rating.v1.Invoice
+	22, // 73: billing.rating.v1.ListInvoiceLineEventsResponse.events:type_name -> billing.rating.v1.LineEvent
+	23, // 74: billing.rating.v1.RatingService.CreateMeter:input_type -> billing.rating.v1.CreateMeterRequest
+	25, // 75: billing.rating.v1.RatingService.GetMeter:input_type -> billing.rating.v1.GetMeterRequest
+	27, // 76: billing.rating.v1.RatingService.ListMeters:input_type -> billing.rating.v1.ListMetersRequest
+	29, // 77: billing.rating.v1.RatingService.CreatePrice:input_type -> billing.rating.v1.CreatePriceRequest
+	31, // 78: billing.rating.v1.RatingService.ListPrices:input_type -> billing.rating.v1.ListPricesRequest
+	33, // 79: billing.rating.v1.RatingService.CreatePlan:input_type -> billing.rating.v1.CreatePlanRequest
+	35, // 80: billing.rating.v1.RatingService.GetPlan:input_type -> billing.rating.v1.GetPlanRequest
+	37, // 81: billing.rating.v1.RatingService.AssignPlan:input_type -> billing.rating.v1.AssignPlanRequest
+	39, // 82: billing.rating.v1.RatingService.IngestEvents:input_type -> billing.rating.v1.IngestEventsRequest
+	43, // 83: billing.rating.v1.RatingService.StreamEvents:input_type -> billing.rating.v1.StreamEventsRequest
+	41, // 84: billing.rating.v1.RatingService.BackfillEvents:input_type -> billing.rating.v1.BackfillEventsRequest
+	45, // 85: billing.rating.v1.RatingService.GetUsage:input_type -> billing.rating.v1.GetUsageRequest
+	47, // 86: billing.rating.v1.RatingService.PreviewCharge:input_type -> billing.rating.v1.PreviewChargeRequest
+	49, // 87: billing.rating.v1.RatingService.GetInvoice:input_type -> billing.rating.v1.GetInvoiceRequest
+	51, // 88: billing.rating.v1.RatingService.ListInvoices:input_type -> billing.rating.v1.ListInvoicesRequest
+	53, // 89: billing.rating.v1.RatingService.CloseBillingPeriod:input_type -> billing.rating.v1.CloseBillingPeriodRequest
+	55, // 90: billing.rating.v1.RatingService.ListInvoiceLineEvents:input_type -> billing.rating.v1.ListInvoiceLineEventsRequest
+	24, // 91: billing.rating.v1.RatingService.CreateMeter:output_type -> billing.rating.v1.CreateMeterResponse
+	26, // 92: billing.rating.v1.RatingService.GetMeter:output_type -> billing.rating.v1.GetMeterResponse
+	28, // 93: billing.rating.v1.RatingService.ListMeters:output_type -> billing.rating.v1.ListMetersResponse
+	30, // 94: billing.rating.v1.RatingService.CreatePrice:output_type -> billing.rating.v1.CreatePriceResponse
+	32, // 95: billing.rating.v1.RatingService.ListPrices:output_type -> billing.rating.v1.ListPricesResponse
+	34, // 96: billing.rating.v1.RatingService.CreatePlan:output_type -> billing.rating.v1.CreatePlanResponse
+	36, // 97: billing.rating.v1.RatingService.GetPlan:output_type -> billing.rating.v1.GetPlanResponse
+	38, // 98: billing.rating.v1.RatingService.AssignPlan:output_type -> billing.rating.v1.AssignPlanResponse
+	40, // 99: billing.rating.v1.RatingService.IngestEvents:output_type -> billing.rating.v1.IngestEventsResponse
+	44, // 100: billing.rating.v1.RatingService.StreamEvents:output_type -> billing.rating.v1.StreamEventsResponse
+	42, // 101: billing.rating.v1.RatingService.BackfillEvents:output_type -> billing.rating.v1.BackfillEventsResponse
+	46, // 102: billing.rating.v1.RatingService.GetUsage:output_type -> billing.rating.v1.GetUsageResponse
+	48, // 103: billing.rating.v1.RatingService.PreviewCharge:output_type -> billing.rating.v1.PreviewChargeResponse
+	50, // 104: billing.rating.v1.RatingService.GetInvoice:output_type -> billing.rating.v1.GetInvoiceResponse
+	52, // 105: billing.rating.v1.RatingService.ListInvoices:output_type -> billing.rating.v1.ListInvoicesResponse
+	54, // 106: billing.rating.v1.RatingService.CloseBillingPeriod:output_type -> billing.rating.v1.CloseBillingPeriodResponse
+	56, // 107: billing.rating.v1.RatingService.ListInvoiceLineEvents:output_type -> billing.rating.v1.ListInvoiceLineEventsResponse
+	91, // [91:108] is the sub-list for method output_type
+	74, // [74:91] is the sub-list for method input_type
+	74, // [74:74] is the sub-list for extension type_name
+	74, // [74:74] is the sub-list for extension extendee
+	0,  // [0:74] is the sub-list for field type_name
 }
 
 func init() { file_billing_rating_v1_rating_proto_init() }
@@ -4592,7 +4727,7 @@ func file_billing_rating_v1_rating_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_billing_rating_v1_rating_proto_rawDesc), len(file_billing_rating_v1_rating_proto_rawDesc)),
 			NumEnums:      8,
-			NumMessages:   50,
+			NumMessages:   52,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -29,6 +29,7 @@ const (
 	RatingService_AssignPlan_FullMethodName            = "/billing.rating.v1.RatingService/AssignPlan"
 	RatingService_IngestEvents_FullMethodName          = "/billing.rating.v1.RatingService/IngestEvents"
 	RatingService_StreamEvents_FullMethodName          = "/billing.rating.v1.RatingService/StreamEvents"
+	RatingService_BackfillEvents_FullMethodName        = "/billing.rating.v1.RatingService/BackfillEvents"
 	RatingService_GetUsage_FullMethodName              = "/billing.rating.v1.RatingService/GetUsage"
 	RatingService_PreviewCharge_FullMethodName         = "/billing.rating.v1.RatingService/PreviewCharge"
 	RatingService_GetInvoice_FullMethodName            = "/billing.rating.v1.RatingService/GetInvoice"
@@ -63,6 +64,10 @@ type RatingServiceClient interface {
 	IngestEvents(ctx context.Context, in *IngestEventsRequest, opts ...grpc.CallOption) (*IngestEventsResponse, error)
 	// IngestEvents for long-running producers: one response per request message, in order.
 	StreamEvents(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[StreamEventsRequest, StreamEventsResponse], error)
+	// Imports historical usage (moving from another system): IngestEvents without the grace
+	// window, asynchronous only, needs the admin scope. An event of a closed period is refused
+	// (PERIOD_CLOSED) as always: a final invoice is never rewritten.
+	BackfillEvents(ctx context.Context, in *BackfillEventsRequest, opts ...grpc.CallOption) (*BackfillEventsResponse, error)
 	// A customer's usage of a meter: total and series.
 	GetUsage(ctx context.Context, in *GetUsageRequest, opts ...grpc.CallOption) (*GetUsageResponse, error)
 	// What an event would cost now, without recording it.
@@ -188,6 +193,16 @@ func (c *ratingServiceClient) StreamEvents(ctx context.Context, opts ...grpc.Cal
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type RatingService_StreamEventsClient = grpc.BidiStreamingClient[StreamEventsRequest, StreamEventsResponse]
 
+func (c *ratingServiceClient) BackfillEvents(ctx context.Context, in *BackfillEventsRequest, opts ...grpc.CallOption) (*BackfillEventsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BackfillEventsResponse)
+	err := c.cc.Invoke(ctx, RatingService_BackfillEvents_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *ratingServiceClient) GetUsage(ctx context.Context, in *GetUsageRequest, opts ...grpc.CallOption) (*GetUsageResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetUsageResponse)
@@ -274,6 +289,10 @@ type RatingServiceServer interface {
 	IngestEvents(context.Context, *IngestEventsRequest) (*IngestEventsResponse, error)
 	// IngestEvents for long-running producers: one response per request message, in order.
 	StreamEvents(grpc.BidiStreamingServer[StreamEventsRequest, StreamEventsResponse]) error
+	// Imports historical usage (moving from another system): IngestEvents without the grace
+	// window, asynchronous only, needs the admin scope. An event of a closed period is refused
+	// (PERIOD_CLOSED) as always: a final invoice is never rewritten.
+	BackfillEvents(context.Context, *BackfillEventsRequest) (*BackfillEventsResponse, error)
 	// A customer's usage of a meter: total and series.
 	GetUsage(context.Context, *GetUsageRequest) (*GetUsageResponse, error)
 	// What an event would cost now, without recording it.
@@ -325,6 +344,9 @@ func (UnimplementedRatingServiceServer) IngestEvents(context.Context, *IngestEve
 }
 func (UnimplementedRatingServiceServer) StreamEvents(grpc.BidiStreamingServer[StreamEventsRequest, StreamEventsResponse]) error {
 	return status.Error(codes.Unimplemented, "method StreamEvents not implemented")
+}
+func (UnimplementedRatingServiceServer) BackfillEvents(context.Context, *BackfillEventsRequest) (*BackfillEventsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method BackfillEvents not implemented")
 }
 func (UnimplementedRatingServiceServer) GetUsage(context.Context, *GetUsageRequest) (*GetUsageResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetUsage not implemented")
@@ -534,6 +556,24 @@ func _RatingService_StreamEvents_Handler(srv interface{}, stream grpc.ServerStre
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type RatingService_StreamEventsServer = grpc.BidiStreamingServer[StreamEventsRequest, StreamEventsResponse]
 
+func _RatingService_BackfillEvents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BackfillEventsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RatingServiceServer).BackfillEvents(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RatingService_BackfillEvents_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RatingServiceServer).BackfillEvents(ctx, req.(*BackfillEventsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _RatingService_GetUsage_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetUsageRequest)
 	if err := dec(in); err != nil {
@@ -684,6 +724,10 @@ var RatingService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "IngestEvents",
 			Handler:    _RatingService_IngestEvents_Handler,
+		},
+		{
+			MethodName: "BackfillEvents",
+			Handler:    _RatingService_BackfillEvents_Handler,
 		},
 		{
 			MethodName: "GetUsage",
