@@ -10,7 +10,7 @@ from billing.rating.v1 import rating_pb2 as pb
 
 from billing_cli import parse
 from billing_cli.choices import Aggregation, Model
-from billing_cli.ledger import RequestId, more, pages
+from billing_cli.ledger import RequestId, list_pages
 from billing_cli.render import enum, metadata, table, when
 from billing_cli.state import State, state_of, to_dict
 
@@ -94,21 +94,16 @@ def meters_list(
 ) -> None:
     """List meters, oldest first."""
     state = state_of(ctx)
-    items, token = pages(
-        lambda size, tok: state.call(
-            state.rating.ListMeters,
-            pb.ListMetersRequest(page_size=size, page_token=tok),
-            name="ListMeters",
-        ),
+    list_pages(
+        state,
+        state.rating.ListMeters,
+        lambda size, tok: pb.ListMetersRequest(page_size=size, page_token=tok),
         "meters",
         limit,
         page_token,
+        METER_COLUMNS,
+        _meter_rows,
     )
-    state.emit(
-        {"meters": [to_dict(m) for m in items], "next_page_token": token},
-        lambda: state.out.print(table(None, METER_COLUMNS, _meter_rows(items))),
-    )
-    more(state, token)
 
 
 # --- prices --------------------------------------------------------------------------------------
@@ -266,20 +261,15 @@ def prices_list(
 ) -> None:
     """Price versions, by price then version."""
     state = state_of(ctx)
-    items, token = pages(
-        lambda size, tok: state.call(
-            state.rating.ListPrices,
-            pb.ListPricesRequest(
-                meter_id=meter_id, price_id=price_id, page_size=size, page_token=tok
-            ),
-            name="ListPrices",
+    list_pages(
+        state,
+        state.rating.ListPrices,
+        lambda size, tok: pb.ListPricesRequest(
+            meter_id=meter_id, price_id=price_id, page_size=size, page_token=tok
         ),
         "prices",
         limit,
         page_token,
+        PRICE_COLUMNS,
+        _price_rows,
     )
-    state.emit(
-        {"prices": [to_dict(p) for p in items], "next_page_token": token},
-        lambda: state.out.print(table(None, PRICE_COLUMNS, _price_rows(items))),
-    )
-    more(state, token)

@@ -9,7 +9,13 @@ from billing.ledger.v1 import ledger_pb2 as pb
 
 from billing_cli import parse
 from billing_cli.choices import GrantState, Kind
-from billing_cli.ledger import ENTRY_COLUMNS, Metadata, RequestId, entry_rows, more, pages
+from billing_cli.ledger import (
+    ENTRY_COLUMNS,
+    Metadata,
+    RequestId,
+    entry_rows,
+    list_pages,
+)
 from billing_cli.render import enum, table, when
 from billing_cli.state import state_of, to_dict
 
@@ -124,21 +130,18 @@ def grants_list(
     """List a wallet's grants, oldest first."""
     state = state_of(ctx)
     wanted = state_filter.proto if state_filter else pb.GRANT_STATE_UNSPECIFIED
-    items, token = pages(
-        lambda size, tok: state.call(
-            state.ledger.ListGrants,
-            pb.ListGrantsRequest(wallet_id=wallet_id, state=wanted, page_size=size, page_token=tok),
-            name="ListGrants",
+    list_pages(
+        state,
+        state.ledger.ListGrants,
+        lambda size, tok: pb.ListGrantsRequest(
+            wallet_id=wallet_id, state=wanted, page_size=size, page_token=tok
         ),
         "grants",
         limit,
         page_token,
+        GRANT_COLUMNS,
+        grant_rows,
     )
-    state.emit(
-        {"grants": [to_dict(g) for g in items], "next_page_token": token},
-        lambda: state.out.print(table(None, GRANT_COLUMNS, grant_rows(items))),
-    )
-    more(state, token)
 
 
 @grants.command("void")

@@ -119,21 +119,18 @@ def wallets_list(
 ) -> None:
     """List wallets, oldest first."""
     state = state_of(ctx)
-    items, token = pages(
-        lambda size, tok: state.call(
-            state.ledger.ListWallets,
-            pb.ListWalletsRequest(customer_id=customer, page_size=size, page_token=tok),
-            name="ListWallets",
+    list_pages(
+        state,
+        state.ledger.ListWallets,
+        lambda size, tok: pb.ListWalletsRequest(
+            customer_id=customer, page_size=size, page_token=tok
         ),
         "wallets",
         limit,
         page_token,
+        WALLET_COLUMNS,
+        wallet_rows,
     )
-    state.emit(
-        {"wallets": [to_dict(w) for w in items], "next_page_token": token},
-        lambda: state.out.print(table(None, WALLET_COLUMNS, wallet_rows(items))),
-    )
-    more(state, token)
 
 
 # --- entries -------------------------------------------------------------------------------------
@@ -327,6 +324,32 @@ def pages(
         if not token:
             break
     return items, token
+
+
+def list_pages(
+    state: State,
+    method: Callable[..., _Page],
+    request: Callable[[int, str], Any],
+    field: str,
+    limit: int,
+    page_token: str,
+    columns: list[str],
+    rows: Callable[[list[Any]], list[list[object]]],
+) -> None:
+    """A listing command's work: up to `limit` items of the pages `method` answers (`request`
+    builds a page's request from its size and token), shown as a table, or as JSON, and where
+    to continue."""
+
+    def fetch(size: int, token: str) -> _Page:
+        page_request = request(size, token)
+        return state.call(method, page_request, name=type(page_request).__name__[: -len("Request")])
+
+    items, token = pages(fetch, field, limit, page_token)
+    state.emit(
+        {field: [to_dict(i) for i in items], "next_page_token": token},
+        lambda: state.out.print(table(None, columns, rows(items))),
+    )
+    more(state, token)
 
 
 def more(state: State, token: str) -> None:

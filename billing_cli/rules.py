@@ -9,7 +9,7 @@ from billing.ledger.v1 import ledger_pb2 as pb
 
 from billing_cli import parse
 from billing_cli.choices import AlertKind, AllotmentCadence, AllotmentExpiry, Kind, Payment
-from billing_cli.ledger import RequestId, more, pages
+from billing_cli.ledger import RequestId, list_pages
 from billing_cli.render import enum, pairs, table, when
 from billing_cli.state import State, state_of, to_dict
 
@@ -129,21 +129,16 @@ def top_ups_list(
 ) -> None:
     """The top-ups made for a wallet, newest first."""
     state = state_of(ctx)
-    items, token = pages(
-        lambda size, tok: state.call(
-            state.ledger.ListTopUps,
-            pb.ListTopUpsRequest(wallet_id=wallet_id, page_size=size, page_token=tok),
-            name="ListTopUps",
-        ),
+    list_pages(
+        state,
+        state.ledger.ListTopUps,
+        lambda size, tok: pb.ListTopUpsRequest(wallet_id=wallet_id, page_size=size, page_token=tok),
         "top_ups",
         limit,
         page_token,
+        TOP_UP_COLUMNS,
+        _top_up_rows,
     )
-    state.emit(
-        {"top_ups": [to_dict(t) for t in items], "next_page_token": token},
-        lambda: state.out.print(table(None, TOP_UP_COLUMNS, _top_up_rows(items))),
-    )
-    more(state, token)
 
 
 def _show_top_up(state: State, top_up: pb.TopUp) -> None:

@@ -10,7 +10,7 @@ from rich.text import Text
 
 from billing_cli import parse
 from billing_cli.choices import DeliveryState, WalletEventType
-from billing_cli.ledger import RequestId, more, pages
+from billing_cli.ledger import RequestId, list_pages, more, pages
 from billing_cli.render import enum, enum_value_name, table, when
 from billing_cli.state import State, state_of, to_dict
 
@@ -91,21 +91,18 @@ def webhooks_list(
 ) -> None:
     """Webhook endpoints, oldest first."""
     state = state_of(ctx)
-    items, token = pages(
-        lambda size, tok: state.call(
-            state.ledger.ListWebhookEndpoints,
-            pb.ListWebhookEndpointsRequest(wallet_id=wallet_id, page_size=size, page_token=tok),
-            name="ListWebhookEndpoints",
+    list_pages(
+        state,
+        state.ledger.ListWebhookEndpoints,
+        lambda size, tok: pb.ListWebhookEndpointsRequest(
+            wallet_id=wallet_id, page_size=size, page_token=tok
         ),
         "endpoints",
         limit,
         page_token,
+        ENDPOINT_COLUMNS,
+        _endpoint_rows,
     )
-    state.emit(
-        {"endpoints": [to_dict(e) for e in items], "next_page_token": token},
-        lambda: state.out.print(table(None, ENDPOINT_COLUMNS, _endpoint_rows(items))),
-    )
-    more(state, token)
 
 
 @webhooks.command("delete")

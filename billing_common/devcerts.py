@@ -183,11 +183,16 @@ def _locked(path: Path) -> Iterator[None]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m billing_common.devcerts",
-        description="Create a development CA, a server and a client certificate (kept if they "
-        "exist).",
+    return folder_parser(
+        "python -m billing_common.devcerts",
+        "Create a development CA, a server and a client certificate (kept if they exist).",
     )
+
+
+def folder_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """The command line of a development command that fills a folder (--out) and names the
+    server certificate's extra hosts (--host)."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--out", type=Path, required=True, help="folder to write into")
     parser.add_argument(
         "--host",

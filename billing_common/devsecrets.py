@@ -33,19 +33,11 @@ def ensure(folder: Path, hosts: Sequence[str] = ()) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m billing_common.devsecrets",
-        description="Create development certificates and keys for a deployment with a configured "
-        "database (kept if they exist).",
+    return devcerts.folder_parser(
+        "python -m billing_common.devsecrets",
+        "Create development certificates and keys for a deployment with a configured database "
+        "(kept if they exist).",
     )
-    parser.add_argument("--out", type=Path, required=True, help="folder to write into")
-    parser.add_argument(
-        "--host",
-        action="append",
-        default=[],
-        help="another name or address the server certificate must carry (repeatable)",
-    )
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> None:
