@@ -21,11 +21,8 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 
 @pytest.fixture
-async def ledger_process(
-    ledger_db: str, request: pytest.FixtureRequest
-) -> AsyncIterator[ServiceProcess]:
+async def ledger_process(ledger_db: str) -> AsyncIterator[ServiceProcess]:
     env = {
-        **getattr(request.module, "SERVICE_ENV", {}),
         "LEDGER_DATABASE_URL": ledger_db,
         "LEDGER_ADMIN_KEY_FILE": str(admin_key_file()),
         "LEDGER_LISTEN": "127.0.0.1:0",
@@ -43,12 +40,9 @@ async def ledger_process(
 async def rating_process(
     ledger_process: ServiceProcess,
     new_database,  # type: ignore[no-untyped-def]
-    request: pytest.FixtureRequest,
 ) -> AsyncIterator[ServiceProcess]:
-    """The rating service as a real process on its own database, talking to `ledger_process`
-    (a test module may add settings in SERVICE_ENV)."""
+    """The rating service as a real process on its own database, talking to `ledger_process`."""
     env = {
-        **getattr(request.module, "SERVICE_ENV", {}),
         "RATING_DATABASE_URL": await new_database("rating"),
         "RATING_ADMIN_KEY_FILE": str(admin_key_file()),
         "RATING_LEDGER_API_KEY_FILE": str(admin_key_file()),
