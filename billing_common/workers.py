@@ -132,8 +132,9 @@ class _Worker:
     ready: Connection | None  # None once it reported that it serves
 
 
-class ServiceSettings(Protocol):
-    """What `serve` reads of a service's (frozen dataclass) settings."""
+class ServiceSettings(tls.TlsSettings, Protocol):
+    """What `serve` reads of a service's (frozen dataclass) settings: the transport security's
+    (tls.TlsSettings, which has database_url and data_dir too) and these."""
 
     __dataclass_fields__: ClassVar[dict[str, Any]]
 
@@ -142,12 +143,6 @@ class ServiceSettings(Protocol):
 
     @property
     def log_level(self) -> str: ...
-
-    @property
-    def database_url(self) -> str: ...
-
-    @property
-    def data_dir(self) -> Path: ...
 
     @property
     def migrate(self) -> bool: ...
@@ -166,18 +161,6 @@ class ServiceSettings(Protocol):
 
     @property
     def shutdown_grace_s(self) -> float: ...
-
-    @property
-    def tls_cert_file(self) -> str: ...
-
-    @property
-    def tls_key_file(self) -> str: ...
-
-    @property
-    def tls_client_ca_file(self) -> str: ...
-
-    @property
-    def plaintext(self) -> bool: ...
 
 
 Settings = TypeVar("Settings", bound=ServiceSettings)
