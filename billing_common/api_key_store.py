@@ -162,17 +162,20 @@ class ApiKeyStore:
             return None
         record = ApiKey(key_id, name, frozenset(scopes), None, hash_key(key), now)
         values = _values(record)
-        upsert = (
-            postgresql.insert(api_keys)
-            .values(**values)
-            .on_conflict_do_update(
-                index_elements=["key_id"],
-                set_={"secret_hash": values["secret_hash"], "scopes": values["scopes"]},
-            )
+        # Every worker of a service makes sure of the same files at once. An upsert arbitrated on
+        # the key id alone still fails on the secret hash's unique index when another worker's
+        # insert of the same key is in flight, so: insert unless any unique index already holds
+        # it (waiting for that insert), then set hash and scopes on the row that is there.
+        insert = postgresql.insert(api_keys).values(**values).on_conflict_do_nothing()
+        update = (
+            sa.update(api_keys)
+            .where(api_keys.c.key_id == key_id)
+            .values(secret_hash=values["secret_hash"], scopes=values["scopes"])
             .returning(*_RECORD)
         )
         async with self.engine.begin() as conn:
-            return _record((await conn.execute(upsert)).one())
+            await conn.execute(insert)
+            return _record((await conn.execute(update)).one())
 
     async def admin_exists(self, now: datetime) -> bool:
         """Whether a key with the admin scope is usable now."""

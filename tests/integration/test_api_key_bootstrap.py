@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from structlog.testing import capture_logs
 
-from billing_common import api_keys, auth_setup, database
+from billing_common import api_keys, auth_setup, database, principal
 from billing_common.api_key_store import ApiKeyStore
 from billing_common.clock import FakeClock
 from ledger_service.adapters.grpc import scopes
@@ -149,3 +149,26 @@ async def test_create_admin_key_prints_a_new_admin_key_once(
     record = await ApiKeyStore(engine).get(key_id)
     assert record is not None and record.name == "operator"
     assert "admin" in api_keys.verify(key, record, START).scopes
+
+
+async def test_workers_starting_together_make_sure_of_one_key_without_a_unique_violation(
+    ledger_db: str, tmp_path: Path
+) -> None:
+    """Every worker of a `--workers N` service makes sure of the same key files at once, each on
+    its own connection: the upserts race on both unique indexes (key id and secret hash)."""
+    engines = [database.create_engine(ledger_db, pool_size=2) for _ in range(8)]
+    try:
+        for attempt in range(10):
+            folder = tmp_path / str(attempt)
+            folder.mkdir()
+            auth_setup.write_key(folder / "admin.key", api_keys.new_key()[1])
+            stores = [ApiKeyStore(engine) for engine in engines]
+            started = await asyncio.gather(
+                *(start(store, folder, embedded=True) for store in stores)
+            )
+            assert all(authentication is not None for authentication in started)
+            admin = await stored(stores[0], folder / "admin.key")
+            assert principal.ADMIN in admin.scopes
+    finally:
+        for engine in engines:
+            await engine.dispose()
