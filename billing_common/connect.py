@@ -1,39 +1,43 @@
-"""HTTP/JSON beside gRPC: the Connect protocol's unary calls (https://connectrpc.com/docs/protocol)
-served from the same handlers as the gRPC server, on the port of the setting `http_listen`.
+"""HTTP beside gRPC: the same handlers served by the `connectrpc` library
+(https://connectrpc.com/docs/protocol) on the port of the setting `http_listen`.
 
-`POST /<package.Service>/<Method>` with `Content-Type: application/json` (proto3 JSON; field
-names in either spelling) or `application/proto` (the binary message) runs the method's handler,
-wrapped exactly as the gRPC server wraps it: the concurrency cap (one counter for both ports),
-then authentication (`authorization: Bearer <key>`; the principal is bound for the handler), then
-the servicer's own `rpc` decorator (input checks, error mapping, metrics). A refused call answers
-with Connect's error JSON, carrying the same ErrorInfo (reason, domain) and BadRequest (field
-violations) as the gRPC status, each as `{"type", "value" (base64), "debug" (the message as
-JSON)}`, and the HTTP status Connect assigns to the code.
+`connectrpc` speaks the Connect protocol (unary calls as `POST /<package.Service>/<Method>`
+with `application/json` or `application/proto`, unary GET for reads, server streaming as
+`application/connect+json` or `+proto`) and gRPC-Web (`application/grpc-web+proto`, unary and
+server streaming, status in the body's trailer frame); request bodies may be gzip-compressed.
+Its google.protobuf codecs run our servicers' own messages. This module builds its endpoints
+generically from each service's descriptors and the handlers a service registers on its gRPC
+server, wrapped exactly as the gRPC server wraps them: the concurrency cap (one counter for both
+ports), then authentication (`authorization: Bearer <key>`; the principal is bound for the
+handler), then the servicer's own `rpc` decorator (input checks, error mapping, metrics). A
+refused call carries the same ErrorInfo (reason, domain) and BadRequest (field violations) as
+the gRPC status: in Connect's error JSON as details `{"type", "value" (base64), "debug" (the
+detail as JSON)}`, in gRPC-Web as `grpc-status-details-bin`.
 
-Beside the methods, a port may serve a `StaticSite`: files under a path prefix (the ledger's
-customer page at `/portal/`), answered to GET without a credential (the page's own API calls
-need one). `cors_origins` lets pages of those origins call the methods from a browser (CORS:
-preflight answered, `access-control-allow-origin` on every answer to them); other origins get
-no CORS header, so browsers refuse them.
+A method is marked NO_SIDE_EFFECTS (Connect allows GET for it) when its scope is `read`: the
+protos cannot say so themselves, as `idempotency_level` may not change on a published method
+(buf breaking, FILE). JSON answers show every field; a JSON request with an unknown field is
+MALFORMED_REQUEST, as a body that is not the message.
 
-Not served over HTTP: server-streaming methods (WatchWalletEvents answers `unimplemented`; use
-gRPC), GET requests, compressed bodies, health checking and reflection. The client certificate
-of mutual TLS is checked by the TLS layer here too, but over HTTP only an API key identifies the
-caller.
+Around the library (`HttpApp`): `StaticSite` files under a path prefix (the ledger's customer
+page at `/portal/`), answered to GET without a credential; CORS for `cors_origins` (preflight
+answered, `access-control-allow-origin` on every answer to them; others get no CORS header, so
+browsers refuse them); the body limit (`message_bytes_max`, refused unread when the declared
+length is over it, with our MESSAGE_TOO_LARGE reason); Connect's error JSON for a path that is
+no method.
 
-Why not the `connectrpc` package: its 0.x releases are built on another protobuf runtime
-(protobuf-py) with its own generated code, so they cannot run our servicers, which take and
-return google.protobuf messages; this adapter is plain ASGI under uvicorn.
+Not served over HTTP: gRPC itself (it needs HTTP/2 trailers, which uvicorn does not send; the
+gRPC port serves it), client streaming (no method has it), health checking and reflection. The
+client certificate of mutual TLS is checked by the TLS layer here too, but over HTTP only an API
+key identifies the caller.
 """
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import json
 import socket
 import ssl
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,11 +45,21 @@ from typing import Any
 import grpc
 import structlog
 import uvicorn
-from google.protobuf import descriptor_pool, json_format, message_factory
+from connectrpc._server_shared import EndpointBidiStream, EndpointServerStream, EndpointUnary
+from connectrpc.code import Code
+from connectrpc.codec import Codec
+from connectrpc.errors import ConnectError, ErrorDetail
+from connectrpc.method import IdempotencyLevel, MethodInfo, StreamType
+from connectrpc.request import RequestContext
+from connectrpc.server import ConnectASGIApplication, Endpoint
+from google.protobuf import any_pb2, descriptor_pool, json_format, message_factory
+from google.protobuf.descriptor import MethodDescriptor
 from google.protobuf.message import DecodeError, Message
 from google.rpc import error_details_pb2, status_pb2
+from protobuf.wkt import Any as WireAny
+from protobuf.wkt import Struct
 
-from billing_common.errors import MalformedRequest, MessageTooLarge
+from billing_common.errors import BillingError, MalformedRequest, MessageTooLarge
 from billing_common.grpc_errors import to_rpc_status
 from billing_common.grpc_handlers import as_billing_error
 from billing_common.tls import ServerTls
@@ -54,34 +68,21 @@ from billing_common.transport import ServerLimits
 log = structlog.get_logger(__name__)
 
 JSON = "application/json"
-PROTO = "application/proto"
 
-# Connect's name and HTTP status of each gRPC code (the protocol's table).
-_CODES: Mapping[grpc.StatusCode, tuple[str, int]] = {
-    grpc.StatusCode.CANCELLED: ("canceled", 499),
-    grpc.StatusCode.UNKNOWN: ("unknown", 500),
-    grpc.StatusCode.INVALID_ARGUMENT: ("invalid_argument", 400),
-    grpc.StatusCode.DEADLINE_EXCEEDED: ("deadline_exceeded", 504),
-    grpc.StatusCode.NOT_FOUND: ("not_found", 404),
-    grpc.StatusCode.ALREADY_EXISTS: ("already_exists", 409),
-    grpc.StatusCode.PERMISSION_DENIED: ("permission_denied", 403),
-    grpc.StatusCode.RESOURCE_EXHAUSTED: ("resource_exhausted", 429),
-    grpc.StatusCode.FAILED_PRECONDITION: ("failed_precondition", 400),
-    grpc.StatusCode.ABORTED: ("aborted", 409),
-    grpc.StatusCode.OUT_OF_RANGE: ("out_of_range", 400),
-    grpc.StatusCode.UNIMPLEMENTED: ("unimplemented", 501),
-    grpc.StatusCode.INTERNAL: ("internal", 500),
-    grpc.StatusCode.UNAVAILABLE: ("unavailable", 503),
-    grpc.StatusCode.DATA_LOSS: ("data_loss", 500),
-    grpc.StatusCode.UNAUTHENTICATED: ("unauthenticated", 401),
-}
-_BY_NUMBER = {code.value[0]: code for code in grpc.StatusCode}
 # The status details a refusal carries, decoded for the error JSON's `debug`.
 _DETAILS: Mapping[str, type[Message]] = {
     "google.rpc.ErrorInfo": error_details_pb2.ErrorInfo,
     "google.rpc.BadRequest": error_details_pb2.BadRequest,
 }
+# Connect's code of each gRPC code number (the same names, but for the spelling of CANCELED).
+_CODES = {
+    c.value[0]: Code[c.name.replace("CANCELLED", "CANCELED")]
+    for c in grpc.StatusCode
+    if c is not grpc.StatusCode.OK
+}
 
+# What the library serves of a method (its server's own union of endpoint kinds).
+_Endpoint = EndpointUnary[Any, Any] | EndpointServerStream[Any, Any] | EndpointBidiStream[Any, Any]
 # Wraps a method's behavior as the gRPC server's interceptors do (path, behavior) -> behavior.
 Guard = Callable[[str, Callable[..., Any]], Callable[..., Any]]
 
@@ -130,15 +131,86 @@ class _Status(grpc.Status):
     trailing_metadata: tuple[tuple[str, bytes], ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Route:
-    """One method: its request class, the serializer of its response, its response class, and
-    the wrapped behavior (None for a streaming method)."""
+class _Detail(ErrorDetail):
+    """A status detail as its google.protobuf Any holds it (the same bytes as over gRPC), with
+    its readable JSON for the error JSON's `debug`."""
 
-    request: type[Message]
-    response: type[Message]
-    serialize: Callable[[Any], bytes]
-    behavior: Callable[..., Any] | None
+    def __init__(self, detail: any_pb2.Any) -> None:
+        super().__init__(WireAny(type_url=detail.type_url, value=detail.value))
+        kind = _DETAILS.get(detail.TypeName())
+        self._debug = (
+            None
+            if kind is None
+            else Struct.from_python(json_format.MessageToDict(kind.FromString(detail.value)))
+        )
+
+    def value(self, *kind: Any) -> Any:
+        # The library asks for value() when it writes `debug`: the detail as JSON.
+        return super().value(*kind) if kind else self._debug
+
+
+def refusal(status: status_pb2.Status) -> ConnectError:
+    """The Connect error of a gRPC status, with its details."""
+    return ConnectError(
+        _CODES.get(status.code, Code.UNKNOWN), status.message, [_Detail(d) for d in status.details]
+    )
+
+
+def _refused(exc: Exception, domain: str) -> ConnectError:
+    if isinstance(exc, ConnectError):
+        return exc
+    if isinstance(exc, HttpAbort):
+        for key, value in exc.status.trailing_metadata or ():
+            if key == "grpc-status-details-bin" and isinstance(value, bytes):
+                return refusal(status_pb2.Status.FromString(value))
+        return ConnectError(_CODES[exc.status.code.value[0]], exc.status.details or "")
+    return refusal(to_rpc_status(as_billing_error(exc), domain))  # a bug: logged, INTERNAL
+
+
+class _JsonCodec:
+    """Proto3 JSON: every field in answers; an unknown field in a request is refused."""
+
+    def __init__(self, domain: str) -> None:
+        self.domain = domain
+
+    def name(self) -> str:
+        return "json"
+
+    def encode(self, message: Message) -> bytes:
+        text = json_format.MessageToJson(
+            message, indent=None, always_print_fields_with_no_presence=True
+        )
+        return text.encode()
+
+    def decode(self, data: bytes | bytearray, message_class: type[Message]) -> Message:
+        try:
+            return json_format.Parse(bytes(data).decode("utf-8") or "{}", message_class())
+        except (json_format.ParseError, UnicodeDecodeError) as exc:
+            raise _malformed(message_class, "json", exc, self.domain) from None
+
+
+class _ProtoCodec:
+    """The binary messages."""
+
+    def __init__(self, domain: str) -> None:
+        self.domain = domain
+
+    def name(self) -> str:
+        return "proto"
+
+    def encode(self, message: Message) -> bytes:
+        return message.SerializeToString()
+
+    def decode(self, data: bytes | bytearray, message_class: type[Message]) -> Message:
+        try:
+            return message_class.FromString(bytes(data))
+        except DecodeError as exc:
+            raise _malformed(message_class, "proto", exc, self.domain) from None
+
+
+def _malformed(cls: type[Message], kind: str, exc: Exception, domain: str) -> ConnectError:
+    error = MalformedRequest(f"the body is not a {cls.DESCRIPTOR.full_name} ({kind}): {exc}")
+    return refusal(to_rpc_status(error, domain))
 
 
 class _Recorder:
@@ -157,31 +229,103 @@ class _Recorder:
             self.handlers[f"/{service}/{method}"] = handler
 
 
-def routes(register: Callable[[Any], Sequence[str]], guards: Sequence[Guard]) -> dict[str, Route]:
+def endpoints(
+    register: Callable[[Any], Sequence[str]],
+    guards: Sequence[Guard],
+    domain: str,
+    reads: Collection[str] = (),
+) -> dict[str, _Endpoint]:
     """Every method `register` adds to a server, by path, wrapped by `guards` (outermost first,
-    as a server's interceptors)."""
+    as a server's interceptors); the paths in `reads` are NO_SIDE_EFFECTS (GET allowed)."""
     recorder = _Recorder()
     register(recorder)
     pool = descriptor_pool.Default()
-    found = {}
+    found: dict[str, _Endpoint] = {}
     for path, handler in recorder.handlers.items():
         service, method = path[1:].rsplit("/", 1)
         described = pool.FindServiceByName(service).methods_by_name[method]
-        behavior = handler.unary_unary
-        if behavior is not None:
-            for guard in reversed(guards):
-                behavior = guard(path, behavior)
-        found[path] = Route(
-            message_factory.GetMessageClass(described.input_type),
-            message_factory.GetMessageClass(described.output_type),
-            handler.response_serializer or _encode,
-            behavior,
-        )
+        behavior: Callable[..., Any] | None = handler.unary_unary or handler.unary_stream
+        if behavior is None:  # requests streamed: HTTP/1.1 cannot stream both ways
+            found[path] = Endpoint.bidi_stream(_method(described, reads), _grpc_only)
+            continue
+        for guard in reversed(guards):
+            behavior = guard(path, behavior)
+        info = _method(described, reads)
+        if described.server_streaming:
+            found[path] = Endpoint.server_stream(info, _streaming(behavior, domain))
+        else:
+            found[path] = Endpoint.unary(info, _unary(behavior, info.output, domain))
     return found
 
 
-def _encode(response: Any) -> bytes:
-    return response if isinstance(response, bytes) else bytes(response.SerializeToString())
+def _method(described: MethodDescriptor, reads: Collection[str]) -> MethodInfo[Any, Any]:
+    path = f"/{described.containing_service.full_name}/{described.name}"
+    streams = (described.client_streaming, described.server_streaming)
+    return MethodInfo(
+        name=described.name,
+        service_name=described.containing_service.full_name,
+        input=message_factory.GetMessageClass(described.input_type),
+        output=message_factory.GetMessageClass(described.output_type),
+        idempotency_level=(
+            IdempotencyLevel.NO_SIDE_EFFECTS if path in reads else IdempotencyLevel.UNKNOWN
+        ),
+        stream_type=_STREAM_TYPES[streams],
+    )
+
+
+_STREAM_TYPES = {
+    (False, False): StreamType.UNARY,
+    (False, True): StreamType.SERVER_STREAM,
+    (True, False): StreamType.CLIENT_STREAM,
+    (True, True): StreamType.BIDI_STREAM,
+}
+
+
+async def _grpc_only(
+    requests: AsyncIterator[Message], ctx: RequestContext[Any, Any]
+) -> AsyncIterator[Message]:
+    raise ConnectError(
+        Code.UNIMPLEMENTED,
+        f"{ctx.method.name} streams its requests: it is served over gRPC only",
+    )
+    yield  # an async generator, as the library calls it
+
+
+def _context(ctx: RequestContext[Any, Any]) -> HttpContext:
+    return HttpContext(list(ctx.request_headers.allitems()), f"ipv4:{ctx.client_address}")
+
+
+def _unary(
+    behavior: Callable[..., Any], output: type[Message], domain: str
+) -> Callable[[Message, RequestContext[Any, Any]], Any]:
+    async def call(request: Message, ctx: RequestContext[Any, Any]) -> Message:
+        try:
+            response = await behavior(request, _context(ctx))
+        except Exception as exc:
+            raise _refused(exc, domain) from None
+        # A write answers with the bytes its idempotency record keeps (grpc_handlers.add_servicer).
+        return response if isinstance(response, Message) else output.FromString(response)
+
+    return call
+
+
+def _streaming(
+    behavior: Callable[..., Any], domain: str
+) -> Callable[[Message, RequestContext[Any, Any]], AsyncIterator[Message]]:
+    async def call(request: Message, ctx: RequestContext[Any, Any]) -> AsyncIterator[Message]:
+        try:
+            async for message in behavior(request, _context(ctx)):
+                yield message
+        except Exception as exc:
+            raise _refused(exc, domain) from None
+
+    return call
+
+
+class _Services(ConnectASGIApplication[None]):
+    """The library's application over our endpoints."""
+
+    path = "/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,12 +357,18 @@ _PAGE_HEADERS = (
     ),
 )
 _CORS_HEADERS = (
-    (b"access-control-allow-methods", b"POST"),
+    (b"access-control-allow-methods", b"GET, POST"),
     (
         b"access-control-allow-headers",
-        b"authorization, content-type, connect-protocol-version, connect-timeout-ms",
+        b"authorization, content-type, connect-protocol-version, connect-timeout-ms, "
+        b"x-grpc-web, x-user-agent, grpc-timeout",
     ),
     (b"access-control-max-age", b"600"),
+)
+# What a page may read of an answer beyond the simple headers (gRPC-Web's status).
+_CORS_EXPOSED = (
+    b"access-control-expose-headers",
+    b"grpc-status, grpc-message, grpc-status-details-bin",
 )
 
 
@@ -252,148 +402,115 @@ def _file_type(name: str) -> str:
     return _FILE_TYPES.get(Path(name).suffix, "application/octet-stream")
 
 
-class ConnectApp:
-    """The ASGI application: Connect unary calls to `routes`, and `site`'s files."""
+class HttpApp:
+    """The ASGI application: `site`'s files, CORS and the body limit, around the library's
+    application serving `endpoints`."""
 
     def __init__(
         self,
-        routes: Mapping[str, Route],
+        endpoints: Mapping[str, _Endpoint],
         limits: ServerLimits,
         domain: str,
         site: StaticSite | None = None,
         cors_origins: Sequence[str] = (),
     ) -> None:
-        self.routes = dict(routes)
+        self.paths = frozenset(endpoints)
         self.limits = limits
         self.domain = domain
         self.site = site
         self.cors_origins = frozenset(o.rstrip("/") for o in cors_origins if o)
+        codecs: list[Codec[Any, Any]] = [_ProtoCodec(domain), _JsonCodec(domain)]
+        self.services = _Services(
+            service=None,
+            endpoints=lambda _: endpoints,
+            codecs=codecs,
+            read_max_bytes=limits.message_bytes_max,
+        )
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
         origin = _header(scope, b"origin")
-        allowed = origin in self.cors_origins
-        page = None
-        if self.site is not None and scope["method"] in ("GET", "HEAD"):
-            page = self.site.answer(scope["path"])
-        if page is not None:
-            answer = page
-        elif scope["method"] == "OPTIONS" and scope["path"] in self.routes:
-            answer = _Answer(204, "text/plain", b"", _CORS_HEADERS if allowed else ())
-        else:
-            answer = await self.answer(scope, receive)
-        cors = ((b"access-control-allow-origin", origin.encode()),) if allowed else ()
-        headers = [
-            (b"content-type", answer.content_type.encode()),
-            (b"content-length", str(len(answer.body)).encode()),
-            *answer.headers,
-            *cors,
-            *(((b"vary", b"origin"),) if self.cors_origins else ()),
-        ]
-        body = b"" if scope["method"] == "HEAD" else answer.body
-        await send({"type": "http.response.start", "status": answer.status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        cors: list[tuple[bytes, bytes]] = []
+        if origin in self.cors_origins:
+            cors = [(b"access-control-allow-origin", origin.encode()), _CORS_EXPOSED]
+        if self.cors_origins:
+            cors.append((b"vary", b"origin"))
+        answer = self._around(scope, origin in self.cors_origins)
+        if answer is not None:
+            await _send(answer, scope, send, cors)
+            return
 
-    async def answer(self, scope: dict[str, Any], receive: Any) -> _Answer:
-        headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
-        values = dict(headers)
-        kind = values.get("content-type", "").split(";")[0].strip().lower()
-        route = self.routes.get(scope["path"])
-        refused = self._unserved(scope, route, kind, values)
-        if refused is not None or route is None or route.behavior is None:
-            return refused or self._error(grpc.StatusCode.INTERNAL, "no route")
-        client = scope.get("client") or ("", 0)
-        context = HttpContext(headers, f"ipv4:{client[0]}:{client[1]}")
-        try:
-            body = await self._body(values, receive)
-            request = _decode(route.request, body, kind)
-            async with asyncio.timeout(_timeout_s(values.get("connect-timeout-ms"))):
-                response = await route.behavior(request, context)
-        except HttpAbort as abort:
-            return self._status_answer(abort.status)
-        except TimeoutError:
-            return self._error(grpc.StatusCode.DEADLINE_EXCEEDED, "the call's deadline passed")
-        except Exception as exc:  # ours as it is; a bug logged, INTERNAL without details
-            return self._rpc_status_answer(to_rpc_status(as_billing_error(exc), self.domain))
-        data = route.serialize(response)
-        if kind == PROTO:
-            return _Answer(200, PROTO, data)
-        text = json_format.MessageToJson(
-            route.response.FromString(data), indent=None, always_print_fields_with_no_presence=True
-        )
-        return _Answer(200, JSON, text.encode())
+        async def send_with_cors(event: dict[str, Any]) -> None:
+            if event["type"] == "http.response.start":
+                event = {**event, "headers": [*event.get("headers", ()), *cors]}
+            await send(event)
 
-    def _unserved(
-        self, scope: dict[str, Any], route: Route | None, kind: str, headers: Mapping[str, str]
-    ) -> _Answer | None:
-        """The answer to a request this port does not serve, or None."""
-        if route is None:
-            return self._error(grpc.StatusCode.UNIMPLEMENTED, f"no method {scope['path']}", 404)
-        if scope["method"] != "POST":
-            answer = self._error(grpc.StatusCode.UNIMPLEMENTED, "only POST is served", 405)
-            return _Answer(answer.status, answer.content_type, answer.body, ((b"allow", b"POST"),))
-        if kind not in (JSON, PROTO):
-            accepted = ((b"accept-post", f"{JSON}, {PROTO}".encode()),)
-            return _Answer(415, "text/plain", b"", accepted)
-        if headers.get("content-encoding", "identity") != "identity":
-            return self._error(grpc.StatusCode.UNIMPLEMENTED, "compressed bodies are not served")
-        if route.behavior is None:
-            return self._error(
-                grpc.StatusCode.UNIMPLEMENTED, "a server-streaming method is served over gRPC only"
+        await self.services(scope, self._limited(scope, receive), send_with_cors)
+
+    def _around(self, scope: dict[str, Any], cors: bool) -> _Answer | None:
+        """The answer given here rather than by the library, or None."""
+        method, path = scope["method"], scope["path"]
+        if self.site is not None and method in ("GET", "HEAD"):
+            page = self.site.answer(path)
+            if page is not None:
+                return page
+        if path not in self.paths:
+            return _error(Code.UNIMPLEMENTED, f"no method {path}", 404)
+        if method == "OPTIONS":
+            return _Answer(204, "text/plain", b"", _CORS_HEADERS if cors else ())
+        kind = _header(scope, b"content-type").split(";")[0].strip().lower()
+        if kind == "application/grpc" or kind.startswith("application/grpc+"):
+            message = (
+                b"gRPC is served on the gRPC port (setting listen); this port speaks Connect "
+                b"and gRPC-Web"
             )
+            return _Answer(415, "text/plain", message)
         return None
 
-    async def _body(self, headers: Mapping[str, str], receive: Any) -> bytes:
+    def _limited(self, scope: dict[str, Any], receive: Any) -> Callable[[], Any]:
+        """`receive` refusing a body over message_bytes_max, unread when its declared length is
+        over it (the library's own limit counts each message, and refuses without our reason)."""
         limit = self.limits.message_bytes_max
-        too_large = MessageTooLarge(f"the request body is over {limit} bytes (message_bytes_max)")
-        declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
-            raise too_large
-        chunks: list[bytes] = []
+        declared = _header(scope, b"content-length")
+        over = declared.isdigit() and int(declared) > limit
         size = 0
-        while True:
+
+        async def limited() -> Any:
+            nonlocal size
+            if over:
+                raise self._too_large(limit)
             event = await receive()
-            chunk = event.get("body", b"")
-            size += len(chunk)
+            size += len(event.get("body", b""))
             if size > limit:
-                raise too_large
-            chunks.append(chunk)
-            if not event.get("more_body", False):
-                return b"".join(chunks)
+                raise self._too_large(limit)
+            return event
 
-    def _status_answer(self, status: grpc.Status) -> _Answer:
-        for key, value in status.trailing_metadata or ():
-            if key == "grpc-status-details-bin" and isinstance(value, bytes):
-                return self._rpc_status_answer(status_pb2.Status.FromString(value))
-        return self._error(status.code, status.details or "")
+        return limited
 
-    def _rpc_status_answer(self, status: status_pb2.Status) -> _Answer:
-        code = _BY_NUMBER.get(status.code, grpc.StatusCode.UNKNOWN)
-        details = []
-        for detail in status.details:
-            entry: dict[str, Any] = {
-                "type": detail.TypeName(),
-                "value": base64.b64encode(detail.value).decode().rstrip("="),
-            }
-            kind = _DETAILS.get(detail.TypeName())
-            if kind is not None:
-                entry["debug"] = json_format.MessageToDict(kind.FromString(detail.value))
-            details.append(entry)
-        return self._error(code, status.message, details=details)
+    def _too_large(self, limit: int) -> ConnectError:
+        error: BillingError = MessageTooLarge(
+            f"the request body is over {limit} bytes (message_bytes_max)"
+        )
+        return refusal(to_rpc_status(error, self.domain))
 
-    def _error(
-        self,
-        code: grpc.StatusCode,
-        message: str,
-        http_status: int | None = None,
-        details: Sequence[Mapping[str, Any]] = (),
-    ) -> _Answer:
-        name, status = _CODES.get(code, ("unknown", 500))
-        body: dict[str, Any] = {"code": name, "message": message}
-        if details:
-            body["details"] = list(details)
-        return _Answer(http_status or status, JSON, json.dumps(body).encode())
+
+def _error(code: Code, message: str, status: int) -> _Answer:
+    return _Answer(status, JSON, json.dumps({"code": code.value, "message": message}).encode())
+
+
+async def _send(
+    answer: _Answer, scope: dict[str, Any], send: Any, extra: Sequence[tuple[bytes, bytes]]
+) -> None:
+    headers = [
+        (b"content-type", answer.content_type.encode()),
+        (b"content-length", str(len(answer.body)).encode()),
+        *answer.headers,
+        *extra,
+    ]
+    body = b"" if scope["method"] == "HEAD" else answer.body
+    await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _header(scope: Mapping[str, Any], name: bytes) -> str:
@@ -403,29 +520,14 @@ def _header(scope: Mapping[str, Any], name: bytes) -> str:
     return ""
 
 
-def _decode(cls: type[Message], body: bytes, kind: str) -> Message:
-    try:
-        if kind == PROTO:
-            return cls.FromString(body)
-        return json_format.Parse(body.decode("utf-8") or "{}", cls())
-    except (json_format.ParseError, DecodeError, UnicodeDecodeError) as exc:
-        raise MalformedRequest(
-            f"the body is not a {cls.DESCRIPTOR.full_name} ({kind}): {exc}"
-        ) from None
-
-
-def _timeout_s(header: str | None) -> float | None:
-    return int(header) / 1000 if header and header.isdigit() else None
-
-
 class HttpServer:
-    """The Connect app under uvicorn in this event loop, on `listen` (TLS with `tls`; plain text
+    """The HTTP app under uvicorn in this event loop, on `listen` (TLS with `tls`; plain text
     only by the development switch). Workers share the port (SO_REUSEPORT) as with gRPC."""
 
     def __init__(
         self,
         listen: str,
-        app: ConnectApp,
+        app: HttpApp,
         tls: ServerTls | None,
         worker: int | None,
     ) -> None:

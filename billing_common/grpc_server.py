@@ -27,6 +27,7 @@ from billing_common.errors import ResourceExhausted
 from billing_common.grpc_errors import to_grpc_status
 from billing_common.grpc_handlers import Ctx, Req, Resp
 from billing_common.listening import check_free
+from billing_common.principal import READ
 from billing_common.tls import ServerTls
 from billing_common.transport import ServerLimits
 
@@ -130,9 +131,10 @@ class GrpcServer:
     rather than silently splitting the traffic with it. `auth` checks every call's credential
     (None: authentication is off, every call runs as principal.ANONYMOUS). `tls` None serves
     plain text (only by the explicit development switch: billing_common/tls.py decides).
-    `http_listen` (empty: none) serves the same methods over HTTP, the Connect protocol, with the
-    same TLS, authentication, cap and limits (billing_common/connect.py), and `http_site`'s
-    files; `http_cors_origins` are the origins whose pages may call it from a browser.
+    `http_listen` (empty: none) serves the same methods over HTTP (Connect and gRPC-Web), with
+    the same TLS, authentication, cap and limits (billing_common/connect.py), and `http_site`'s
+    files; `http_cors_origins` are the origins whose pages may call it from a browser. A method
+    of the `read` scope may be called by GET (none while authentication is off).
     """
 
     def __init__(
@@ -170,8 +172,14 @@ class GrpcServer:
         self.port = 0
         self.http: connect.HttpServer | None = None
         if http_listen:
-            app = connect.ConnectApp(
-                connect.routes(register, guards), limits, domain, http_site, http_cors_origins
+            # A method open to the `read` scope has no side effects: Connect may GET it.
+            reads = {p for p, s in auth.scopes.items() if s == READ} if auth else set()
+            app = connect.HttpApp(
+                connect.endpoints(register, guards, domain, reads),
+                limits,
+                domain,
+                http_site,
+                http_cors_origins,
             )
             self.http = connect.HttpServer(http_listen, app, tls, worker)
 

@@ -4,15 +4,19 @@ limits as the gRPC port."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import ssl
+import struct
 import sys
+import urllib.parse
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import grpc
 import httpx
 import psutil
 import pytest
@@ -21,7 +25,7 @@ from billing.auth.v1 import api_keys_pb2_grpc
 from billing.ledger.v1 import ledger_pb2 as pb
 from billing.rating.v1 import rating_pb2 as rpb
 from google.protobuf import json_format
-from google.rpc import error_details_pb2
+from google.rpc import error_details_pb2, status_pb2
 
 from billing_common import principal
 from billing_common.process import start_service
@@ -233,14 +237,142 @@ async def test_what_http_does_not_serve_is_answered_plainly(
     ledger_server: RunningLedger, http: httpx.AsyncClient
 ) -> None:
     root = base(ledger_server)
-    streaming = await call(http, f"{root}{LEDGER}/WatchWalletEvents", {"wallet_id": "w"})
-    assert (streaming.status_code, streaming.json()["code"]) == (501, "unimplemented")
     unknown = await call(http, f"{root}{LEDGER}/NoSuchMethod", {})
     assert (unknown.status_code, unknown.json()["code"]) == (404, "unimplemented")
-    as_get = await http.get(f"{root}{LEDGER}/GetBalance")
-    assert (as_get.status_code, as_get.headers["allow"]) == (405, "POST")
+    write_as_get = await http.get(f"{root}{LEDGER}/Debit", params={"message": "{}"})
+    assert (write_as_get.status_code, write_as_get.headers["allow"]) == (405, "POST")
     as_text = await call(http, f"{root}{LEDGER}/GetBalance", b"x", content_type="text/plain")
     assert as_text.status_code == 415
+    as_grpc = await call(http, f"{root}{LEDGER}/GetBalance", b"", content_type="application/grpc")
+    assert as_grpc.status_code == 415
+    assert "gRPC port" in as_grpc.text
+
+
+async def test_a_read_answers_a_connect_get_as_a_post(
+    ledger_server: RunningLedger, http: httpx.AsyncClient
+) -> None:
+    wallet = await make_wallet(ledger_server.stub)
+    await make_grant(ledger_server.stub, wallet.wallet_id, "12.5")
+    expected = await ledger_server.stub.GetBalance(pb.GetBalanceRequest(wallet_id=wallet.wallet_id))
+
+    answer = await http.get(
+        f"{base(ledger_server)}{LEDGER}/GetBalance",
+        params={"encoding": "json", "message": json.dumps({"wallet_id": wallet.wallet_id})},
+        headers={"authorization": f"Bearer {admin_key()}"},
+    )
+
+    assert answer.status_code == 200, answer.text
+    assert json_format.Parse(answer.text, pb.GetBalanceResponse()) == expected
+    without_key = await http.get(
+        f"{base(ledger_server)}{LEDGER}/GetBalance",
+        params={"encoding": "json", "message": json.dumps({"wallet_id": wallet.wallet_id})},
+    )
+    assert (without_key.status_code, reason(without_key)) == (401, "CREDENTIAL_MISSING")
+
+
+def frame(flags: int, data: bytes) -> bytes:
+    """One message of an enveloped body (Connect streaming, gRPC-Web): flags, length, data."""
+    return bytes([flags]) + struct.pack(">I", len(data)) + data
+
+
+def frames(body: bytes) -> list[tuple[int, bytes]]:
+    """The (flags, data) of each message of an enveloped body."""
+    found = []
+    while body:
+        size = struct.unpack(">I", body[1:5])[0]
+        found.append((body[0], body[5 : 5 + size]))
+        body = body[5 + size :]
+    return found
+
+
+async def grpc_web(
+    client: httpx.AsyncClient, url: str, request: bytes, key: str
+) -> tuple[list[bytes], dict[str, str]]:
+    """A unary gRPC-Web call: its messages and its trailers (the body's last frame)."""
+    headers = {"content-type": "application/grpc-web+proto", "x-grpc-web": "1"}
+    if key:
+        headers["authorization"] = f"Bearer {key}"
+    answer = await client.post(url, content=frame(0, request), headers=headers)
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"] == "application/grpc-web+proto"
+    *messages, (flags, trailer) = frames(answer.content)
+    assert flags & 0x80 and not any(f & 0x80 for f, _ in messages)
+    lines = trailer.decode().strip().split("\r\n")
+    trailers = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines)}
+    return [data for _, data in messages], trailers
+
+
+async def test_a_grpc_web_call_answers_as_grpc_and_a_refusal_carries_our_reason(
+    ledger_server: RunningLedger, http: httpx.AsyncClient
+) -> None:
+    wallet = await make_wallet(ledger_server.stub)
+    await make_grant(ledger_server.stub, wallet.wallet_id, "40")
+    expected = await ledger_server.stub.GetBalance(pb.GetBalanceRequest(wallet_id=wallet.wallet_id))
+    url = f"{base(ledger_server)}{LEDGER}/GetBalance"
+    request = pb.GetBalanceRequest(wallet_id=wallet.wallet_id).SerializeToString()
+
+    (message,), trailers = await grpc_web(http, url, request, admin_key())
+    assert trailers["grpc-status"] == "0"
+    assert pb.GetBalanceResponse.FromString(message) == expected
+
+    refused, trailers = await grpc_web(http, url, request, "")
+    assert refused == []
+    assert trailers["grpc-status"] == str(grpc.StatusCode.UNAUTHENTICATED.value[0])
+    assert "credential" in urllib.parse.unquote(trailers["grpc-message"])
+    padded = trailers["grpc-status-details-bin"] + "=" * (
+        -len(trailers["grpc-status-details-bin"]) % 4
+    )
+    status = status_pb2.Status.FromString(base64.b64decode(padded))
+    info = error_details_pb2.ErrorInfo()
+    assert status.details[0].Unpack(info)
+    assert info.reason == "CREDENTIAL_MISSING"
+
+
+async def test_watch_wallet_events_over_connect_streaming_delivers_an_event_a_debit_made(
+    ledger_server: RunningLedger, http: httpx.AsyncClient
+) -> None:
+    wallet = await make_wallet(ledger_server.stub)
+    await make_grant(ledger_server.stub, wallet.wallet_id, "100")
+    await ledger_server.stub.SetAlertRules(
+        pb.SetAlertRulesRequest(
+            request_id=rid(),
+            wallet_id=wallet.wallet_id,
+            rules=[pb.AlertRule(name="below 50", kind=pb.ALERT_KIND_ABSOLUTE, threshold="50")],
+        )
+    )
+    watch = {"wallet_id": wallet.wallet_id, "types": ["WALLET_EVENT_TYPE_ALERT_FIRED"]}
+    headers = {
+        "content-type": "application/connect+json",
+        "authorization": f"Bearer {admin_key()}",
+        "connect-timeout-ms": "60000",
+    }
+    url = f"{base(ledger_server)}{LEDGER}/WatchWalletEvents"
+
+    async def first_frame() -> bytes:
+        # The library sends the answer's headers with its first message.
+        body = frame(0, json.dumps(watch).encode())
+        async with http.stream("POST", url, content=body, headers=headers) as answer:
+            assert answer.status_code == 200
+            assert answer.headers["content-type"] == "application/connect+json"
+            received = b""
+            async for chunk in answer.aiter_bytes():
+                received += chunk
+                if (
+                    len(received) >= 5
+                    and len(received) >= 5 + struct.unpack(">I", received[1:5])[0]
+                ):
+                    return received
+        raise AssertionError(f"the stream ended without a message: {received!r}")
+
+    watching = asyncio.create_task(first_frame())
+    debit = {"request_id": rid(), "wallet_id": wallet.wallet_id, "amount": "60"}
+    assert (await call(http, f"{base(ledger_server)}{LEDGER}/Debit", debit)).status_code == 200
+    received = await watching
+    ((flags, data), *_) = frames(received[: 5 + struct.unpack(">I", received[1:5])[0]])
+    assert flags == 0
+    event = json_format.Parse(data, pb.WatchWalletEventsResponse()).event
+    assert (event.wallet_id, event.type) == (wallet.wallet_id, pb.WALLET_EVENT_TYPE_ALERT_FIRED)
+    assert json.loads(event.data_json)["available"] == "40"
 
 
 async def test_the_rating_service_answers_over_http_as_over_grpc(
