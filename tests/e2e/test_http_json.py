@@ -375,6 +375,28 @@ async def test_watch_wallet_events_over_connect_streaming_delivers_an_event_a_de
     assert json.loads(event.data_json)["available"] == "40"
 
 
+async def client_stream(client: httpx.AsyncClient, url: str, request: dict[str, Any]) -> Any:
+    """A Connect streaming call of one request message: its end-of-stream message (JSON)."""
+    headers = {"content-type": "application/connect+json", "authorization": f"Bearer {admin_key()}"}
+    answer = await client.post(url, content=frame(0, json.dumps(request).encode()), headers=headers)
+    assert answer.status_code == 200, answer.text
+    *_, (flags, end) = frames(answer.content)
+    assert flags == 0x02
+    return json.loads(end)
+
+
+async def test_a_refused_watch_over_connect_streaming_ends_with_our_reason(
+    ledger_server: RunningLedger, http: httpx.AsyncClient
+) -> None:
+    url = f"{base(ledger_server)}{LEDGER}/WatchWalletEvents"
+
+    ended = await client_stream(http, url, {"after_cursor": -1})
+
+    assert ended["error"]["code"] == "invalid_argument"
+    (info,) = [d for d in ended["error"]["details"] if d["type"] == "google.rpc.ErrorInfo"]
+    assert info["debug"]["reason"] == "INVALID_CURSOR"
+
+
 async def test_the_rating_service_answers_over_http_as_over_grpc(
     both: RatingOverLedger, http: httpx.AsyncClient
 ) -> None:
@@ -393,6 +415,11 @@ async def test_the_rating_service_answers_over_http_as_over_grpc(
         {"meter_id": str(uuid.uuid4())},
     )
     assert (missing.status_code, missing.json()["code"]) == (404, "not_found")
+    streamed = await client_stream(
+        http, f"https://127.0.0.1:{port}/billing.rating.v1.RatingService/StreamEvents", {}
+    )
+    assert streamed["error"]["code"] == "unimplemented"
+    assert "served over gRPC only" in streamed["error"]["message"]
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_REUSEPORT is Linux's")

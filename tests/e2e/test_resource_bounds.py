@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import ssl
+import struct
 from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
 import grpc
+import httpx
 import pytest
 from billing.ledger.v1 import ledger_pb2 as pb
 from billing.ledger.v1 import ledger_pb2_grpc
@@ -22,10 +26,10 @@ from billing_common.clock import FakeClock
 from ledger_service import limits
 from ledger_service import main as ledger_main
 from ledger_service.config import LedgerSettings
-from tests.support.channels import admin_key_file, open_channel
+from tests.support.channels import admin_key, admin_key_file, open_channel
 from tests.support.ledger import debit_request, make_grant, make_wallet
 from tests.support.servers import START, NewDatabase
-from tests.support.tls import server_settings
+from tests.support.tls import dev_ca, server_settings
 from tests.support.waiting import until
 
 Code = grpc.StatusCode
@@ -199,3 +203,51 @@ async def test_full_write_queue_is_resource_exhausted(
         # The refused debit wrote nothing; retried with the same request_id it is booked once.
         assert (await stub.Debit(third)).entry.available_after == "7"
         assert (await stub.Debit(third)).entry.available_after == "7"
+
+
+async def test_the_http_port_counts_against_the_same_concurrency_cap(
+    new_database: NewDatabase, ledger_template: str
+) -> None:
+    async with ledger_with(new_database, ledger_template, concurrent_rpcs_max=2) as (
+        ledger,
+        stub,
+        _url,
+    ):
+        wallet = await make_wallet(stub)
+        http_url = f"https://127.0.0.1:{ledger.server.http_port}/billing.ledger.v1.LedgerService"
+        headers = {"authorization": f"Bearer {admin_key()}"}
+        trust = ssl.create_default_context(cafile=str(dev_ca().ca))
+        async with httpx.AsyncClient(verify=trust, timeout=30, headers=headers) as http:
+            # One watch over gRPC, one over HTTP (Connect streaming): both places taken.
+            over_grpc = stub.WatchWalletEvents(
+                pb.WatchWalletEventsRequest(wallet_id=wallet.wallet_id)
+            )
+            reader = asyncio.create_task(over_grpc.read())
+            watch = json.dumps({"wallet_id": wallet.wallet_id}).encode()
+            over_http = asyncio.create_task(
+                http.post(
+                    f"{http_url}/WatchWalletEvents",
+                    content=b"\0" + struct.pack(">I", len(watch)) + watch,
+                    headers={"content-type": "application/connect+json"},
+                )
+            )
+            await until(lambda: ledger.server.concurrency.in_flight == 2, "both watches run")
+
+            refused = await http.post(
+                f"{http_url}/GetWallet",
+                json={"wallet_id": wallet.wallet_id},
+                headers={"content-type": "application/json"},
+            )
+            assert (refused.status_code, refused.json()["code"]) == (429, "resource_exhausted")
+            assert refused.json()["details"][0]["debug"]["reason"] == "TOO_MANY_CONCURRENT_RPCS"
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await stub.GetWallet(pb.GetWalletRequest(wallet_id=wallet.wallet_id))
+            assert reason_of(caught.value) == "TOO_MANY_CONCURRENT_RPCS"
+
+            # A client gone frees its place.
+            over_http.cancel()
+            await asyncio.gather(over_http, return_exceptions=True)
+            await until(lambda: ledger.server.concurrency.in_flight == 1, "the HTTP watch ended")
+            over_grpc.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+            await until(lambda: ledger.server.concurrency.in_flight == 0, "the watches ended")
