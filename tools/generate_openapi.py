@@ -1,4 +1,4 @@
-"""Generate the OpenAPI 3.1 documents of the HTTP/JSON port (the Connect protocol,
+"""Generate the OpenAPI 3.1 documents of the HTTP/JSON port (the Connect protocol's unary calls,
 billing_common/connect.py) from protos/: one per service's port, in openapi/.
 
 One command, deterministic output: `make generate` (or `python tools/generate_openapi.py [OUT]`).
@@ -10,7 +10,8 @@ What they describe is what the port serves: `POST /<package.Service>/<Method>` f
 method, the request and response messages in proto3 JSON (field names in lowerCamelCase; the
 server also accepts the proto names), int64 fields as strings, enums by name, Timestamps as RFC
 3339 strings, Durations as "<seconds>s"; an API key as a bearer token; and the Connect error JSON.
-Server-streaming methods are served over gRPC only and are left out.
+Streaming methods are left out: the port serves them (Connect streaming, gRPC-Web), but their
+framed bodies are beyond what OpenAPI describes.
 """
 
 from __future__ import annotations
@@ -213,8 +214,9 @@ def document(protos: Protos, title: str, services: list[str], port: int) -> dict
             "title": f"{title} service: HTTP/JSON (Connect protocol)",
             "version": "v1",
             "description": "Generated from protos/ by tools/generate_openapi.py; do not edit. "
-            "Every method is `POST /<package.Service>/<Method>` with a JSON (or "
-            "application/proto) body; server-streaming methods are served over gRPC only.",
+            "Every unary method is `POST /<package.Service>/<Method>` with a JSON (or "
+            "application/proto) body. Streaming methods (Connect streaming, gRPC-Web) send "
+            "framed messages, which OpenAPI cannot describe: they are left out.",
         },
         "servers": [{"url": f"https://127.0.0.1:{port}"}],
         "security": [{"apiKey": []}],
