@@ -1,50 +1,45 @@
 """HTTP beside gRPC: the same handlers served by the `connectrpc` library
 (https://connectrpc.com/docs/protocol) on the port of the setting `http_listen`.
 
-`connectrpc` speaks the Connect protocol (unary calls as `POST /<package.Service>/<Method>`
-with `application/json` or `application/proto`, unary GET for reads, server streaming as
-`application/connect+json` or `+proto`) and gRPC-Web (`application/grpc-web+proto`, unary and
-server streaming, status in the body's trailer frame); request bodies may be gzip-compressed.
-Its google.protobuf codecs run our servicers' own messages. This module builds its endpoints
-generically from each service's descriptors and the handlers a service registers on its gRPC
-server, wrapped exactly as the gRPC server wraps them: the concurrency cap (one counter for both
-ports), then authentication (`authorization: Bearer <key>`; the principal is bound for the
-handler), then the servicer's own `rpc` decorator (input checks, error mapping, metrics). A
-refused call carries the same ErrorInfo (reason, domain) and BadRequest (field violations) as
+The library speaks the Connect protocol (unary calls as `POST /<package.Service>/<Method>` with
+`application/json` or `application/proto`, unary GET for reads, server streaming as
+`application/connect+json` or `+proto`) and gRPC-Web (`application/grpc-web+proto` or `+json`,
+status in the body's trailer frame), gzip-compressed bodies included. This module builds its
+endpoints generically from each service's descriptors and the handlers the service registers on
+its gRPC server, wrapped exactly as the gRPC server wraps them: the concurrency cap (one counter
+for both ports), then authentication (`authorization: Bearer <key>`; the principal is bound for
+the handler), then the servicer's own `rpc` decorator (input checks, error mapping, metrics).
+A refused call carries the same ErrorInfo (reason, domain) and BadRequest (field violations) as
 the gRPC status: in Connect's error JSON as details `{"type", "value" (base64), "debug" (the
-detail as JSON)}`, in gRPC-Web as `grpc-status-details-bin`.
+detail as JSON)}`, in gRPC-Web as `grpc-status-details-bin`. Our codecs are google.protobuf's,
+but JSON answers show every field and a JSON request with an unknown field is MALFORMED_REQUEST
+(the library's own JSON codec drops unknown fields).
 
-A method is marked NO_SIDE_EFFECTS (Connect allows GET for it) when its scope is `read`: the
-protos cannot say so themselves, as `idempotency_level` may not change on a published method
-(buf breaking, FILE). JSON answers show every field; a JSON request with an unknown field is
-MALFORMED_REQUEST, as a body that is not the message.
+The paths in `reads` (grpc_server.py passes the methods of the `read` scope) are NO_SIDE_EFFECTS,
+so Connect's GET serves them: the protos cannot mark them, as `idempotency_level` may not change
+on a published method (buf breaking, FILE).
 
-Around the library (`HttpApp`): `StaticSite` files under a path prefix (the ledger's customer
-page at `/portal/`), answered to GET without a credential; CORS for `cors_origins` (preflight
-answered, `access-control-allow-origin` on every answer to them; others get no CORS header, so
-browsers refuse them); the body limit (`message_bytes_max`, refused unread when the declared
-length is over it, with our MESSAGE_TOO_LARGE reason); Connect's error JSON for a path that is
-no method.
+Around the library, `HttpApp` (under uvicorn: http_server.py) answers a `StaticSite`'s files
+(http_site.py: the customer page at `/portal/`) to GET without a credential; CORS for
+`cors_origins` (preflight answered, `access-control-allow-origin` on every answer to them; other
+origins get no CORS header, so browsers refuse them); the body limit (`message_bytes_max`, with
+our MESSAGE_TOO_LARGE reason, unread when the declared length is over it); Connect's error JSON
+for a path that is no method.
 
-Not served over HTTP: gRPC itself (it needs HTTP/2 trailers, which uvicorn does not send; the
-gRPC port serves it), client streaming (no method has it), health checking and reflection. The
-client certificate of mutual TLS is checked by the TLS layer here too, but over HTTP only an API
-key identifies the caller.
+Not served over HTTP: gRPC itself (it needs HTTP/2 and trailers, which uvicorn does not give; the
+gRPC port serves it), methods that stream their requests (rating's StreamEvents: HTTP/1.1 does not
+stream both ways; `unimplemented`), health checking and reflection. The client certificate of
+mutual TLS is checked by the TLS layer here too, but over HTTP only an API key names the caller.
 """
 
 from __future__ import annotations
 
 import json
-import socket
-import ssl
 from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
-import structlog
-import uvicorn
 from connectrpc._server_shared import EndpointBidiStream, EndpointServerStream, EndpointUnary
 from connectrpc.code import Code
 from connectrpc.codec import Codec
@@ -59,15 +54,11 @@ from google.rpc import error_details_pb2, status_pb2
 from protobuf.wkt import Any as WireAny
 from protobuf.wkt import Struct
 
-from billing_common.errors import BillingError, MalformedRequest, MessageTooLarge
+from billing_common.errors import MalformedRequest, MessageTooLarge
 from billing_common.grpc_errors import to_rpc_status
 from billing_common.grpc_handlers import as_billing_error
-from billing_common.tls import ServerTls
+from billing_common.http_site import JSON, Answer, StaticSite
 from billing_common.transport import ServerLimits
-
-log = structlog.get_logger(__name__)
-
-JSON = "application/json"
 
 # The status details a refusal carries, decoded for the error JSON's `debug`.
 _DETAILS: Mapping[str, type[Message]] = {
@@ -245,7 +236,7 @@ def endpoints(
         service, method = path[1:].rsplit("/", 1)
         described = pool.FindServiceByName(service).methods_by_name[method]
         behavior: Callable[..., Any] | None = handler.unary_unary or handler.unary_stream
-        if behavior is None:  # requests streamed: HTTP/1.1 cannot stream both ways
+        if behavior is None:  # streams its requests (StreamEvents, both ways: HTTP/2 only)
             found[path] = Endpoint.bidi_stream(_method(described, reads), _grpc_only)
             continue
         for guard in reversed(guards):
@@ -328,34 +319,6 @@ class _Services(ConnectASGIApplication[None]):
     path = "/"
 
 
-@dataclass(frozen=True, slots=True)
-class _Answer:
-    status: int
-    content_type: str
-    body: bytes
-    headers: tuple[tuple[bytes, bytes], ...] = ()
-
-
-_FILE_TYPES = {
-    ".html": "text/html; charset=utf-8",
-    ".js": "text/javascript; charset=utf-8",
-    ".css": "text/css; charset=utf-8",
-    ".json": JSON,
-    ".png": "image/png",
-    ".svg": "image/svg+xml",
-}
-# A page served here holds a credential: no framing by others' sites is prevented (our users
-# embed it), but nothing but its own files run, and no referrer leaves it.
-_PAGE_HEADERS = (
-    (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
-    (b"cache-control", b"no-cache"),
-    (
-        b"content-security-policy",
-        b"default-src 'self'; connect-src 'self' https: http:; img-src 'self' data:; "
-        b"base-uri 'none'; object-src 'none'",
-    ),
-)
 _CORS_HEADERS = (
     (b"access-control-allow-methods", b"GET, POST"),
     (
@@ -370,36 +333,6 @@ _CORS_EXPOSED = (
     b"access-control-expose-headers",
     b"grpc-status, grpc-message, grpc-status-details-bin",
 )
-
-
-@dataclass(frozen=True, slots=True)
-class StaticSite:
-    """Files of `directory` served to GET under `prefix` (ends with "/"; `prefix` itself is
-    index.html), without a credential; `generated` adds files made by the server (name ->
-    content), such as the page's settings."""
-
-    prefix: str
-    directory: Path
-    generated: Mapping[str, bytes] = field(default_factory=dict)
-
-    def answer(self, path: str) -> _Answer | None:
-        """The answer to GET `path`, or None when the path is not this site's."""
-        if path == self.prefix.rstrip("/"):
-            return _Answer(308, "text/plain", b"", ((b"location", self.prefix.encode()),))
-        if not path.startswith(self.prefix):
-            return None
-        name = path[len(self.prefix) :] or "index.html"
-        if name in self.generated:
-            return _Answer(200, _file_type(name), self.generated[name], _PAGE_HEADERS)
-        root = self.directory.resolve()
-        file = (root / name).resolve()
-        if not file.is_relative_to(root) or not file.is_file() or "node_modules" in file.parts:
-            return _Answer(404, "text/plain", b"not found")
-        return _Answer(200, _file_type(name), file.read_bytes(), _PAGE_HEADERS)
-
-
-def _file_type(name: str) -> str:
-    return _FILE_TYPES.get(Path(name).suffix, "application/octet-stream")
 
 
 class HttpApp:
@@ -448,7 +381,7 @@ class HttpApp:
 
         await self.services(scope, self._limited(scope, receive), send_with_cors)
 
-    def _around(self, scope: dict[str, Any], cors: bool) -> _Answer | None:
+    def _around(self, scope: dict[str, Any], cors: bool) -> Answer | None:
         """The answer given here rather than by the library, or None."""
         method, path = scope["method"], scope["path"]
         if self.site is not None and method in ("GET", "HEAD"):
@@ -458,14 +391,14 @@ class HttpApp:
         if path not in self.paths:
             return _error(Code.UNIMPLEMENTED, f"no method {path}", 404)
         if method == "OPTIONS":
-            return _Answer(204, "text/plain", b"", _CORS_HEADERS if cors else ())
+            return Answer(204, "text/plain", b"", _CORS_HEADERS if cors else ())
         kind = _header(scope, b"content-type").split(";")[0].strip().lower()
         if kind == "application/grpc" or kind.startswith("application/grpc+"):
             message = (
                 b"gRPC is served on the gRPC port (setting listen); this port speaks Connect "
                 b"and gRPC-Web"
             )
-            return _Answer(415, "text/plain", message)
+            return Answer(415, "text/plain", message)
         return None
 
     def _limited(self, scope: dict[str, Any], receive: Any) -> Callable[[], Any]:
@@ -489,18 +422,16 @@ class HttpApp:
         return limited
 
     def _too_large(self, limit: int) -> ConnectError:
-        error: BillingError = MessageTooLarge(
-            f"the request body is over {limit} bytes (message_bytes_max)"
-        )
+        error = MessageTooLarge(f"the request body is over {limit} bytes (message_bytes_max)")
         return refusal(to_rpc_status(error, self.domain))
 
 
-def _error(code: Code, message: str, status: int) -> _Answer:
-    return _Answer(status, JSON, json.dumps({"code": code.value, "message": message}).encode())
+def _error(code: Code, message: str, status: int) -> Answer:
+    return Answer(status, JSON, json.dumps({"code": code.value, "message": message}).encode())
 
 
 async def _send(
-    answer: _Answer, scope: dict[str, Any], send: Any, extra: Sequence[tuple[bytes, bytes]]
+    answer: Answer, scope: dict[str, Any], send: Any, extra: Sequence[tuple[bytes, bytes]]
 ) -> None:
     headers = [
         (b"content-type", answer.content_type.encode()),
@@ -518,84 +449,3 @@ def _header(scope: Mapping[str, Any], name: bytes) -> str:
         if key.lower() == name:
             return str(value.decode("latin-1"))
     return ""
-
-
-class HttpServer:
-    """The HTTP app under uvicorn in this event loop, on `listen` (TLS with `tls`; plain text
-    only by the development switch). Workers share the port (SO_REUSEPORT) as with gRPC."""
-
-    def __init__(
-        self,
-        listen: str,
-        app: HttpApp,
-        tls: ServerTls | None,
-        worker: int | None,
-    ) -> None:
-        self.listen = listen
-        self.tls = tls
-        self.worker = worker
-        self.port = 0
-        options: dict[str, Any] = {}
-        if tls is not None:
-            options = {"ssl_certfile": str(tls.cert_file), "ssl_keyfile": str(tls.key_file)}
-            if tls.client_ca_file:
-                options |= {
-                    "ssl_ca_certs": str(tls.client_ca_file),
-                    "ssl_cert_reqs": ssl.CERT_REQUIRED,
-                }
-        self.config = uvicorn.Config(
-            app,
-            lifespan="off",
-            log_config=None,
-            access_log=False,
-            http="h11",
-            ws="none",
-            server_header=False,
-            date_header=False,
-            timeout_keep_alive=int(app.limits.connection_idle_s),
-            **options,
-        )
-        self.server = uvicorn.Server(self.config)
-        self.sockets: list[socket.socket] = []
-
-    async def start(self) -> int:
-        self.config.load()
-        # What uvicorn's own `serve` does before `startup` (lifespan is "off": a no-op).
-        self.server.lifespan = self.config.lifespan_class(self.config)
-        sock = _bind(self.listen, shared=self.worker is not None)
-        self.sockets = [sock]
-        self.port = int(sock.getsockname()[1])
-        try:
-            await self.server.startup(sockets=self.sockets)
-        except BaseException:
-            sock.close()
-            raise
-        return self.port
-
-    async def stop(self, grace_s: float) -> None:
-        """New connections are refused; calls in progress get grace_s to finish."""
-        self.config.timeout_graceful_shutdown = max(1, round(grace_s))
-        if self.server.started:
-            await self.server.shutdown(sockets=self.sockets)
-
-
-def _bind(listen: str, *, shared: bool) -> socket.socket:
-    """A socket bound to `listen` (host:port), or OSError naming the setting."""
-    host, _, port = listen.rpartition(":")
-    bare = host.strip("[]")
-    try:
-        family, kind, proto, _, address = socket.getaddrinfo(
-            bare or None, int(port), type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )[0]
-    except OSError as exc:
-        raise OSError(f"could not listen on {listen} (setting http_listen): {exc}") from exc
-    sock = socket.socket(family, kind, proto)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if shared:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.bind(address)
-    except OSError as exc:
-        sock.close()
-        raise OSError(f"could not listen on {listen} (setting http_listen): {exc}") from exc
-    return sock

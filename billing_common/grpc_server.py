@@ -26,6 +26,8 @@ from billing_common import connect, metrics, reflection
 from billing_common.errors import ResourceExhausted
 from billing_common.grpc_errors import to_grpc_status
 from billing_common.grpc_handlers import Ctx, Req, Resp
+from billing_common.http_server import HttpServer
+from billing_common.http_site import StaticSite
 from billing_common.listening import check_free
 from billing_common.principal import READ
 from billing_common.tls import ServerTls
@@ -148,7 +150,7 @@ class GrpcServer:
         *,
         tls: ServerTls | None,
         http_listen: str = "",
-        http_site: connect.StaticSite | None = None,
+        http_site: StaticSite | None = None,
         http_cors_origins: Sequence[str] = (),
     ) -> None:
         self.listen = listen
@@ -170,7 +172,7 @@ class GrpcServer:
         health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
         reflection.enable([*self.names, health_name], self.server)
         self.port = 0
-        self.http: connect.HttpServer | None = None
+        self.http: HttpServer | None = None
         if http_listen:
             # A method open to the `read` scope has no side effects: Connect may GET it.
             reads = {p for p, s in auth.scopes.items() if s == READ} if auth else set()
@@ -181,7 +183,7 @@ class GrpcServer:
                 http_site,
                 http_cors_origins,
             )
-            self.http = connect.HttpServer(http_listen, app, tls, worker)
+            self.http = HttpServer(http_listen, app, limits, tls, worker)
 
     @property
     def http_port(self) -> int:

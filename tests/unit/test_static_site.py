@@ -1,11 +1,11 @@
-"""The files a port serves without a credential (billing_common/connect.py StaticSite): only
+"""The files a port serves without a credential (billing_common/http_site.py StaticSite): only
 the site's own files, never a path out of its folder or its installed packages."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from billing_common.connect import StaticSite
+from billing_common.http_site import StaticSite
 
 
 def site(tmp_path: Path) -> StaticSite:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import structlog
 
-from billing_common.connect import StaticSite
+from billing_common.http_site import StaticSite
 from ledger_service.config import LedgerSettings
 
 log = structlog.get_logger(__name__)
