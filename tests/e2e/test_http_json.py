@@ -1,6 +1,6 @@
-"""HTTP/JSON (the Connect protocol, billing_common/connect.py) beside gRPC, on the real servers'
-HTTP ports over TLS: the same answers, idempotency, credentials, scopes, tenant rule, errors and
-limits as the gRPC port."""
+"""HTTP beside gRPC (the connectrpc library, billing_common/connect.py), on the real servers' HTTP
+ports over TLS: the same answers, idempotency, credentials, scopes, tenant rule, errors and limits
+as the gRPC port, over Connect (unary, GET for reads, server streaming) and gRPC-Web."""
 
 from __future__ import annotations
 
