@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gzip
 import json
 import ssl
 import struct
@@ -243,6 +244,12 @@ async def test_what_http_does_not_serve_is_answered_plainly(
     assert (write_as_get.status_code, write_as_get.headers["allow"]) == (405, "POST")
     as_text = await call(http, f"{root}{LEDGER}/GetBalance", b"x", content_type="text/plain")
     assert as_text.status_code == 415
+    gzipped = await http.post(
+        f"{root}{LEDGER}/GetBalance",
+        content=gzip.compress(b'{"wallet_id": "w"}'),
+        headers={"content-type": "application/json", "content-encoding": "gzip"},
+    )
+    assert (gzipped.status_code, gzipped.json()["code"]) == (501, "unimplemented")
     as_grpc = await call(http, f"{root}{LEDGER}/GetBalance", b"", content_type="application/grpc")
     assert as_grpc.status_code == 415
     assert "gRPC port" in as_grpc.text
