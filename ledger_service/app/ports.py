@@ -32,6 +32,7 @@ from ledger_service.domain.model import (
     WalletEvent,
     WalletState,
 )
+from ledger_service.domain.reports import Bucket, Movement
 from ledger_service.domain.webhooks import (
     Delivery,
     DeliveryState,
@@ -322,6 +323,34 @@ class LedgerStore(Protocol):
         ...
 
     async def wallet_owners(self, wallet_ids: Iterable[str]) -> dict[str, str]: ...
+
+    async def consumption_movements(
+        self, wallet_ids: Sequence[str], start: datetime, end: datetime, bucket: Bucket
+    ) -> list[Movement]:
+        """Consuming allocations of these wallets that occurred in [start, end), summed per
+        bucket, entry type, grant kind and feature (domain/reports.py)."""
+        ...
+
+    async def revenue_customers(
+        self, after_seq: int, limit: int, customers: frozenset[str] | None
+    ) -> list[tuple[int, str]]:
+        """Customers with a wallet in the order of their first wallet, after a cursor (that
+        wallet's seq), only `customers` when not None: (first wallet's seq, customer)."""
+        ...
+
+    async def revenue_movements(
+        self,
+        customers: Sequence[str] | None,
+        start: datetime,
+        end: datetime,
+        bucket: Bucket,
+        *,
+        together: bool = False,
+    ) -> list[tuple[str, Movement, str, bool]]:
+        """Allocations on grants booked before `end`, summed per customer (all together under
+        "" with `together`), bucket, entry type, grant kind and cost basis: (customer, movement,
+        unit, booked before `start`)."""
+        ...
 
     async def replace_alert_rules(
         self, wallet_id: str, rules: Sequence[AlertRule], created_by: str

@@ -5287,7 +5287,7 @@ func (x *GetRevenueReportRequest) GetPageToken() string {
 // Response of GetRevenueReport.
 type GetRevenueReportResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// One report per customer with a wallet, by customer id.
+	// One report per customer with a wallet, in the order of their first wallet.
 	Customers []*CustomerRevenue `protobuf:"bytes,1,rep,name=customers,proto3" json:"customers,omitempty"`
 	// Every period summed over all the customers the caller may see (not only this page's).
 	Total []*RevenuePeriod `protobuf:"bytes,2,rep,name=total,proto3" json:"total,omitempty"`

@@ -2717,7 +2717,7 @@ export const GetRevenueReportRequestSchema: GenMessage<GetRevenueReportRequest> 
  */
 export type GetRevenueReportResponse = Message<"billing.ledger.v1.GetRevenueReportResponse"> & {
   /**
-   * One report per customer with a wallet, by customer id.
+   * One report per customer with a wallet, in the order of their first wallet.
    *
    * @generated from field: repeated billing.ledger.v1.CustomerRevenue customers = 1;
    */
