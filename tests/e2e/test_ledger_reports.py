@@ -331,3 +331,19 @@ async def test_every_customers_view_is_admin_only_paged_and_totalled(ledger_serv
             assert [list(p.figures) for p in revenue.total] == [[]]
     finally:
         await bound.close()
+
+
+@pytest.mark.parametrize("missing", ["start_time", "end_time"])
+async def test_a_report_without_its_range_is_invalid_argument(ledger_server, missing: str) -> None:
+    wallet = await make_wallet(ledger_server.stub)
+    for request in (
+        consumption_request(wallet_id=wallet.wallet_id),
+        revenue_request(customer_id=wallet.customer_id),
+    ):
+        request.ClearField(missing)
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await getattr(ledger_server.stub, type(request).__name__.removesuffix("Request"))(
+                request
+            )
+        assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert reason_of(raised.value) == ("MISSING_FIELD", [missing])
