@@ -649,7 +649,7 @@ CASES = [
 
     bad("GetConsumptionReport", "unknown-wallet", "WALLET_NOT_FOUND", wallet_id=UNKNOWN_ID),
     bad("GetConsumptionReport", "long-wallet_id", "INVALID_ID", "wallet_id", wallet_id=LONG_ID),
-    bad("GetConsumptionReport", "wallet-and-customer", "INVALID_ARGUMENT", "customer_id",
+    bad("GetConsumptionReport", "wallet-and-customer", "CONFLICTING_FIELDS", "customer_id",
         customer_id=lambda w: w.customer_id),
     bad("GetConsumptionReport", "end-before-start", "INVALID_TIME_RANGE", "end_time",
         end_time=later(days=-8)),

@@ -10,9 +10,9 @@ from billing_common.enums import EnumMap
 from billing_common.errors import InvalidArgument
 from billing_common.money import format_amount
 from billing_common.protoconv import timestamp, to_datetime
+from ledger_service import limits
 from ledger_service.app.reports import CustomerRevenue, ReportRange
 from ledger_service.domain.reports import (
-    BUCKETS_MAX,
     Bucket,
     Consumption,
     ConsumptionReport,
@@ -29,7 +29,7 @@ def report_range(
     r: pb.GetConsumptionReportRequest | pb.GetRevenueReportRequest,
     buckets: EnumMap[Bucket, pb.ReportBucket],
 ) -> ReportRange:
-    """start_time and end_time required, end after start, at most BUCKETS_MAX buckets."""
+    """start_time and end_time required, end after start, at most REPORT_BUCKETS_MAX buckets."""
     start = to_datetime(r, "start_time")
     end = to_datetime(r, "end_time")
     if start is None:
@@ -39,9 +39,11 @@ def report_range(
     if end <= start:
         raise InvalidArgument.field("end_time", "must be after start_time", "INVALID_TIME_RANGE")
     bucket = buckets.required(r.bucket, "bucket")
-    if len(periods(start, end, bucket)) > BUCKETS_MAX:
+    if len(periods(start, end, bucket)) > limits.REPORT_BUCKETS_MAX:
         raise InvalidArgument.field(
-            "end_time", f"at most {BUCKETS_MAX} buckets after start_time", "REPORT_RANGE_TOO_LONG"
+            "end_time",
+            f"at most {limits.REPORT_BUCKETS_MAX} buckets after start_time",
+            "REPORT_RANGE_TOO_LONG",
         )
     return ReportRange(start, end, bucket)
 

@@ -237,7 +237,7 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
         customer_id = request.customer_id and convert.identifier(request.customer_id, "customer_id")
         if wallet_id and customer_id:
             raise InvalidArgument.field(
-                "customer_id", "set wallet_id or customer_id, not both", "INVALID_ARGUMENT"
+                "customer_id", "set wallet_id or customer_id, not both", "CONFLICTING_FIELDS"
             )
         span = convert_reports.report_range(request, convert_reports.CONSUMPTION_BUCKET)
         limit = paging.page_size(request.page_size)
