@@ -32,7 +32,7 @@ from ledger_service.domain.model import (
     WalletEvent,
     WalletState,
 )
-from ledger_service.domain.reports import Bucket, Movement
+from ledger_service.domain.reports import Bucket, Movement, ReportWallet
 from ledger_service.domain.webhooks import (
     Delivery,
     DeliveryState,
@@ -324,6 +324,18 @@ class LedgerStore(Protocol):
 
     async def wallet_owners(self, wallet_ids: Iterable[str]) -> dict[str, str]: ...
 
+    async def report_wallets(
+        self,
+        wallet_id: str,
+        customer_id: str,
+        after_seq: int,
+        limit: int,
+        customers: frozenset[str] | None,
+    ) -> list[ReportWallet]:
+        """The wallet `wallet_id` (whoever owns it), or a page of wallets after a cursor: of
+        `customer_id` ("": every customer), only of `customers` when not None."""
+        ...
+
     async def consumption_movements(
         self, wallet_ids: Sequence[str], start: datetime, end: datetime, bucket: Bucket
     ) -> list[Movement]:
@@ -340,16 +352,17 @@ class LedgerStore(Protocol):
 
     async def revenue_movements(
         self,
-        customers: Sequence[str] | None,
+        page: Sequence[str],
+        customers: frozenset[str] | None,
         start: datetime,
         end: datetime,
         bucket: Bucket,
         *,
-        together: bool = False,
-    ) -> list[tuple[str, Movement, str, bool]]:
-        """Allocations on grants booked before `end`, summed per customer (all together under
-        "" with `together`), bucket, entry type, grant kind and cost basis: (customer, movement,
-        unit, booked before `start`)."""
+        total: bool,
+    ) -> list[tuple[str | None, Movement, str, bool]]:
+        """Allocations on grants booked before `end`, summed per bucket, entry type, grant kind
+        and cost basis: per customer of `page`, and with `total` over all of `customers` (None:
+        every one) under customer None: (customer, movement, unit, booked before `start`)."""
         ...
 
     async def replace_alert_rules(

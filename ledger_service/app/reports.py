@@ -4,18 +4,18 @@ per customer and in total. Reads only, in one read transaction each; the figures
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
 from ledger_service.app.core import LedgerCore
 from ledger_service.app.ports import LedgerStore
 from ledger_service.domain import tenancy
 from ledger_service.domain.errors import WalletNotFound
-from ledger_service.domain.model import Wallet
 from ledger_service.domain.reports import (
     Bucket,
     ConsumptionReport,
     Movement,
+    ReportWallet,
     RevenuePeriod,
     consumption_report,
     revenue_report,
@@ -51,32 +51,30 @@ class LedgerReports(LedgerCore):
         after_seq: int,
         limit: int,
         customers: tenancy.Customers,
-    ) -> list[tuple[int, Wallet, ConsumptionReport]]:
+    ) -> list[tuple[ReportWallet, ConsumptionReport]]:
         """One wallet's report; or a page of wallets' (of `customer_id`, or of every customer
         when it is ""), only of the caller's customers. A wallet the caller may not see is
         WALLET_NOT_FOUND, a customer it may not see has no wallets, as for ones that do not
         exist."""
+        if customer_id and not tenancy.may_see(customers, customer_id):
+            return []
 
-        async def work(repo: LedgerStore) -> list[tuple[int, Wallet, ConsumptionReport]]:
+        async def work(repo: LedgerStore) -> list[tuple[ReportWallet, ConsumptionReport]]:
+            page = await repo.report_wallets(wallet_id, customer_id, after_seq, limit, customers)
             if wallet_id:
-                wallet, _ = await self._visible_wallet(repo, wallet_id, customers)
-                page = [(0, wallet)]
-            elif customer_id and not tenancy.may_see(customers, customer_id):
-                return []
-            else:
-                page = await repo.list_wallets(customer_id, after_seq, limit, customers)
+                missing = WalletNotFound(f"wallet {wallet_id!r} does not exist")
+                if not page:
+                    raise missing
+                tenancy.check(customers, page[0].customer_id, missing)
             found = await repo.consumption_movements(
-                [w.id for _, w in page], span.start, span.end, span.bucket
+                [w.id for w in page], span.start, span.end, span.bucket
             )
+            per_wallet: dict[str, list[Movement]] = {w.id: [] for w in page}
+            for m in found:
+                per_wallet[m.wallet_id].append(m)
             return [
-                (
-                    seq,
-                    w,
-                    consumption_report(
-                        (m for m in found if m.wallet_id == w.id), span.start, span.end, span.bucket
-                    ),
-                )
-                for seq, w in page
+                (w, consumption_report(per_wallet[w.id], span.start, span.end, span.bucket))
+                for w in page
             ]
 
         return await self.read(work)
@@ -102,38 +100,32 @@ class LedgerReports(LedgerCore):
             listed = await repo.revenue_customers(after_seq, limit + 1, visible)
             page = listed[:limit]
             found = await repo.revenue_movements(
-                [c for _, c in page], span.start, span.end, span.bucket
+                [c for _, c in page],
+                visible,
+                span.start,
+                span.end,
+                span.bucket,
+                total=not customer_id,
             )
-            reports = [
-                replace(self._revenue_of(c, found, span), first_wallet_seq=seq) for seq, c in page
-            ]
+            reports = [CustomerRevenue(c, _revenue_of(c, found, span), seq) for seq, c in page]
             if customer_id:
-                total = reports[0].periods if reports else self._revenue_of("", [], span).periods
+                total = reports[0].periods if reports else _revenue_of(None, [], span)
             else:
-                together = await repo.revenue_movements(
-                    None if visible is None else sorted(visible),
-                    span.start,
-                    span.end,
-                    span.bucket,
-                    together=True,
-                )
-                total = self._revenue_of("", together, span).periods
+                total = _revenue_of(None, found, span)
             return reports, total, len(listed) > limit
 
         return await self.read(work)
 
-    @staticmethod
-    def _revenue_of(
-        customer_id: str, found: list[tuple[str, Movement, str, bool]], span: ReportRange
-    ) -> CustomerRevenue:
-        mine = [(m, unit, opening) for c, m, unit, opening in found if c == customer_id]
-        return CustomerRevenue(
-            customer_id,
-            revenue_report(
-                [(m, unit) for m, unit, opening in mine if opening],
-                [(m, unit) for m, unit, opening in mine if not opening],
-                span.start,
-                span.end,
-                span.bucket,
-            ),
-        )
+
+def _revenue_of(
+    customer_id: str | None, found: list[tuple[str | None, Movement, str, bool]], span: ReportRange
+) -> list[RevenuePeriod]:
+    """The revenue report of one customer of `found` (None: the total rows)."""
+    mine = [(m, unit, opening) for c, m, unit, opening in found if c == customer_id]
+    return revenue_report(
+        [(m, unit) for m, unit, opening in mine if opening],
+        [(m, unit) for m, unit, opening in mine if not opening],
+        span.start,
+        span.end,
+        span.bucket,
+    )

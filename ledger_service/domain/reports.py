@@ -76,6 +76,16 @@ def periods(start: datetime, end: datetime, bucket: Bucket) -> list[tuple[dateti
 
 
 @dataclass(frozen=True, slots=True)
+class ReportWallet:
+    """What a report shows of a wallet; `seq` is its place in the listing (the page cursor)."""
+
+    seq: int
+    id: str
+    customer_id: str
+    unit: str
+
+
+@dataclass(frozen=True, slots=True)
 class Movement:
     """Allocations summed: one entry type, one bucket (or instant), one grant kind and cost basis
     (kind None: overage, no cost basis), one feature, one wallet."""

@@ -46,7 +46,7 @@ from ledger_service.domain.model import (
     WalletEvent,
     WalletState,
 )
-from ledger_service.domain.reports import Bucket, Movement
+from ledger_service.domain.reports import Bucket, Movement, ReportWallet
 
 # A grant still in play: credits left, or overage it paid not all returned.
 LIVE_GRANTS = or_(grants.c.remaining > 0, grants.c.overage_paid > grants.c.overage_returned)
@@ -106,27 +106,40 @@ class LedgerQueries:
 
     # -- reports (adapters/db/reports.py) ---------------------------------------------------
 
+    async def report_wallets(
+        self,
+        wallet_id: str,
+        customer_id: str,
+        after_seq: int,
+        limit: int,
+        customers: frozenset[str] | None,
+    ) -> list[ReportWallet]:
+        return await reports.report_wallets(
+            await self._pg(), wallet_id, customer_id, after_seq, limit, customers
+        )
+
     async def consumption_movements(
         self, wallet_ids: Sequence[str], start: datetime, end: datetime, bucket: Bucket
     ) -> list[Movement]:
-        return await reports.consumption_movements(self.conn, wallet_ids, start, end, bucket)
+        return await reports.consumption_movements(await self._pg(), wallet_ids, start, end, bucket)
 
     async def revenue_customers(
         self, after_seq: int, limit: int, customers: frozenset[str] | None
     ) -> list[tuple[int, str]]:
-        return await reports.revenue_customers(self.conn, after_seq, limit, customers)
+        return await reports.revenue_customers(await self._pg(), after_seq, limit, customers)
 
     async def revenue_movements(
         self,
-        customers: Sequence[str] | None,
+        page: Sequence[str],
+        customers: frozenset[str] | None,
         start: datetime,
         end: datetime,
         bucket: Bucket,
         *,
-        together: bool = False,
-    ) -> list[tuple[str, Movement, str, bool]]:
+        total: bool,
+    ) -> list[tuple[str | None, Movement, str, bool]]:
         return await reports.revenue_movements(
-            self.conn, customers, start, end, bucket, together=together
+            await self._pg(), page, customers, start, end, bucket, total=total
         )
 
     async def _holds(self, where: Any, *, active_only: bool) -> list[Hold]:

@@ -248,10 +248,10 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
         return pb.GetConsumptionReportResponse(
             wallets=[
                 convert_reports.wallet_consumption(w.id, w.customer_id, w.unit, report)
-                for _, w, report in rows[:limit]
+                for w, report in rows[:limit]
             ],
             next_page_token=self._next(
-                "GetConsumptionReport", "seq", [(seq, w) for seq, w, _ in rows], limit
+                "GetConsumptionReport", "seq", [(w.seq, w) for w, _ in rows], limit
             ),
         )
 
