@@ -16,7 +16,7 @@ from google.protobuf.message import Message
 
 from billing_common.protoconv import timestamp
 from tests.support.errors import reason_of
-from tests.support.ledger import make_wallet
+from tests.support.ledger import make_wallet, rid
 from tests.support.principals import tenant_channel
 from tests.support.reports import DAY, book_journal
 from tests.support.servers import START
@@ -275,3 +275,35 @@ async def test_a_report_without_its_range_is_invalid_argument(ledger_server, mis
             )
         assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert reason_of(raised.value) == ("MISSING_FIELD", [missing])
+
+
+async def test_a_capture_consumes_and_holds_and_releases_do_not(ledger_server) -> None:
+    stub = ledger_server.stub
+    wallet = await make_wallet(stub)
+    w = wallet.wallet_id
+    await stub.CreateGrant(
+        pb.CreateGrantRequest(
+            request_id=rid(),
+            wallet_id=w,
+            kind=pb.GRANT_KIND_PREPAID,
+            amount="100",
+            cost_basis=pb.CostBasis(unit_price="2", currency="EUR"),
+        )
+    )
+    captured = await stub.CreateHold(
+        pb.CreateHoldRequest(request_id=rid(), wallet_id=w, amount="30", feature="jobs")
+    )
+    released = await stub.CreateHold(
+        pb.CreateHoldRequest(request_id=rid(), wallet_id=w, amount="40", feature="jobs")
+    )
+    await stub.CaptureHold(
+        pb.CaptureHoldRequest(request_id=rid(), hold_id=captured.hold.hold_id, amount="12")
+    )
+    await stub.ReleaseHold(pb.ReleaseHoldRequest(request_id=rid(), hold_id=released.hold.hold_id))
+
+    (report,) = (await stub.GetConsumptionReport(consumption_request(wallet_id=w))).wallets
+    assert split(report.total) == ("12", "0", "0", "12")
+    assert [(f.feature, f.consumption.total) for f in report.features] == [("jobs", "12")]
+    revenue = await stub.GetRevenueReport(revenue_request(customer_id=wallet.customer_id))
+    (eur,) = revenue.customers[0].periods[0].figures
+    assert (eur.currency, eur.revenue_recognized, eur.deferred_revenue) == ("EUR", "24", "176")
