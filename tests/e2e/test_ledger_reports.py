@@ -245,6 +245,13 @@ async def test_every_customers_view_is_admin_only_paged_and_totalled(ledger_serv
             consumption_request(customer_id=first.wallet.customer_id)
         )
         assert [r.wallet_id for r in mine.wallets] == [first.wallet.wallet_id]
+        # Its every-customer views (it holds admin) hold its own customer only, totals too.
+        every = await tenant.GetConsumptionReport(consumption_request())
+        assert [r.wallet_id for r in every.wallets] == [first.wallet.wallet_id]
+        revenue = await tenant.GetRevenueReport(revenue_request())
+        assert [c.customer_id for c in revenue.customers] == [first.wallet.customer_id]
+        usd = next(f for f in revenue.total[0].figures if f.currency == "USD")
+        assert usd.granted_value == "80"
         for wallet_id in (second.wallet.wallet_id, "no-such-wallet"):
             with pytest.raises(grpc.aio.AioRpcError) as raised:
                 await tenant.GetConsumptionReport(consumption_request(wallet_id=wallet_id))
