@@ -1,5 +1,5 @@
 """Reports: consumption per wallet (of one wallet, one customer or every customer) and revenue
-per customer and in total. Reads only, in one read transaction each; the figures are the domain's
+per customer and in total. Reads only, two statements each; the figures are the domain's
 (`domain/reports.py`) over sums the storage makes in SQL."""
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ RAISES = (WalletNotFound,)
 
 @dataclass(frozen=True, slots=True)
 class ReportRange:
-    """[start, end) in buckets; checked by the servicer (end after start, at most BUCKETS_MAX
-    buckets, a bucket the report accepts)."""
+    """[start, end) in buckets; checked by the servicer (end after start, at most
+    REPORT_BUCKETS_MAX buckets, a bucket the report accepts)."""
 
     start: datetime
     end: datetime
@@ -39,7 +39,8 @@ class ReportRange:
 class CustomerRevenue:
     customer_id: str
     periods: list[RevenuePeriod]
-    first_wallet_seq: int = 0  # the page cursor: customers come in the order of their first wallet
+    # The page cursor: customers come in the order of their first wallet.
+    first_wallet_seq: int = 0
 
 
 class LedgerReports(LedgerCore):
