@@ -209,6 +209,13 @@ NUMERIC = {
     "included",
     "tries",
     "periods",
+    "prepaid",
+    "promotional",
+    "overage",
+    "revenue",
+    "breakage",
+    "deferred",
+    "promo used",
 }
 
 

@@ -14,6 +14,7 @@ from billing_common import transport
 from billing_common.paging import PAGE_SIZE_MAX as PAGE_SIZE_MAX
 from billing_common.settings import POOL_SIZE_RANGE as POOL_SIZE_RANGE
 from billing_common.transport import ServerLimits
+from ledger_service.domain import reports
 
 if TYPE_CHECKING:
     from ledger_service.config import LedgerSettings
@@ -45,6 +46,8 @@ WEBHOOK_PURGE_BATCH_LIMIT = 100_000
 
 # -- requests -------------------------------------------------------------------------------
 DEBIT_BATCH_MAX = 1000  # debits per DebitBatch
+# Buckets in one GetConsumptionReport / GetRevenueReport (declared beside the rule that cuts them).
+REPORT_BUCKETS_MAX = reports.BUCKETS_MAX
 
 
 def check(settings: LedgerSettings) -> ServerLimits:

@@ -32,6 +32,7 @@ from ledger_service.domain.model import (
     WalletEvent,
     WalletState,
 )
+from ledger_service.domain.reports import Bucket, Movement, ReportWallet
 from ledger_service.domain.webhooks import (
     Delivery,
     DeliveryState,
@@ -322,6 +323,47 @@ class LedgerStore(Protocol):
         ...
 
     async def wallet_owners(self, wallet_ids: Iterable[str]) -> dict[str, str]: ...
+
+    async def report_wallets(
+        self,
+        wallet_id: str,
+        customer_id: str,
+        after_seq: int,
+        limit: int,
+        customers: frozenset[str] | None,
+    ) -> list[ReportWallet]:
+        """The wallet `wallet_id` (whoever owns it), or a page of wallets after a cursor: of
+        `customer_id` ("": every customer), only of `customers` when not None."""
+        ...
+
+    async def consumption_movements(
+        self, wallet_ids: Sequence[str], start: datetime, end: datetime, bucket: Bucket
+    ) -> list[Movement]:
+        """Consuming allocations of these wallets that occurred in [start, end), summed per
+        bucket, entry type, grant kind and feature (domain/reports.py)."""
+        ...
+
+    async def revenue_customers(
+        self, after_seq: int, limit: int, customers: frozenset[str] | None
+    ) -> list[tuple[int, str]]:
+        """Customers with a wallet in the order of their first wallet, after a cursor (that
+        wallet's seq), only `customers` when not None: (first wallet's seq, customer)."""
+        ...
+
+    async def revenue_movements(
+        self,
+        page: Sequence[str],
+        customers: frozenset[str] | None,
+        start: datetime,
+        end: datetime,
+        bucket: Bucket,
+        *,
+        total: bool,
+    ) -> list[tuple[str | None, Movement, str, bool]]:
+        """Allocations on grants booked before `end`, summed per bucket, entry type, grant kind
+        and cost basis: per customer of `page`, and with `total` over all of `customers` (None:
+        every one) under customer None: (customer, movement, unit, booked before `start`)."""
+        ...
 
     async def replace_alert_rules(
         self, wallet_id: str, rules: Sequence[AlertRule], created_by: str

@@ -204,6 +204,40 @@ async def test_listing_wallets_across_customers_is_admin_only(
     assert wallet.wallet_id in [w.wallet_id for w in every.wallets]
 
 
+async def test_every_customers_reports_are_admin_only(
+    ledger_server: RunningLedger, clients: dict[str, Client]
+) -> None:
+    keys = api_keys_pb2_grpc.ApiKeyServiceStub(ledger_server.channel)
+    reader = client(clients, ledger_server.target, (await create_key(keys, "read")).secret)
+    wallet = await make_wallet(ledger_server.stub)
+    now = ledger_server.clock.now()
+    span = {
+        "start_time": timestamp(now - timedelta(days=1)),
+        "end_time": timestamp(now),
+    }
+    every_wallet = pb.GetConsumptionReportRequest(bucket=pb.REPORT_BUCKET_DAY, **span)
+    every_customer = pb.GetRevenueReportRequest(bucket=pb.REPORT_BUCKET_DAY, **span)
+    for call in (
+        reader.ledger.GetConsumptionReport(every_wallet),
+        reader.ledger.GetRevenueReport(every_customer),
+    ):
+        code, reason, message = await refusal(call)
+        assert (code, reason) == (grpc.StatusCode.PERMISSION_DENIED, "SCOPE_MISSING")
+        assert "'admin'" in message
+    own = await reader.ledger.GetConsumptionReport(
+        pb.GetConsumptionReportRequest(
+            customer_id=wallet.customer_id, bucket=pb.REPORT_BUCKET_DAY, **span
+        )
+    )
+    assert [r.wallet_id for r in own.wallets] == [wallet.wallet_id]
+    revenue = await reader.ledger.GetRevenueReport(
+        pb.GetRevenueReportRequest(
+            customer_id=wallet.customer_id, bucket=pb.REPORT_BUCKET_DAY, **span
+        )
+    )
+    assert [c.customer_id for c in revenue.customers] == [wallet.customer_id]
+
+
 async def test_a_non_admin_key_cannot_manage_keys(
     ledger_server: RunningLedger, clients: dict[str, Client]
 ) -> None:

@@ -177,6 +177,16 @@ CASES: list[tuple[str, str, Callable[[str], Message]]] = [
     ("GetWallet", "wallet", lambda i: pb.GetWalletRequest(wallet_id=i)),
     ("GetBalance", "wallet", lambda i: pb.GetBalanceRequest(wallet_id=i)),
     ("ListEntries", "wallet", lambda i: pb.ListEntriesRequest(wallet_id=i)),
+    (
+        "GetConsumptionReport",
+        "wallet",
+        lambda i: pb.GetConsumptionReportRequest(
+            wallet_id=i,
+            start_time=timestamp(START),
+            end_time=timestamp(START + timedelta(days=1)),
+            bucket=pb.REPORT_BUCKET_DAY,
+        ),
+    ),
     ("ListGrants", "wallet", lambda i: pb.ListGrantsRequest(wallet_id=i)),
     ("VerifyWallet", "wallet", lambda i: pb.VerifyWalletRequest(wallet_id=i)),
     ("RunExpiry", "wallet", lambda i: pb.RunExpiryRequest(wallet_id=i)),

@@ -10,10 +10,12 @@ statements SQLAlchemy prepares (which the logger does not see)."""
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 from billing.ledger.v1 import ledger_pb2 as pb
 from sqlalchemy import event
 
+from billing_common.protoconv import timestamp
 from tests.support.ledger import debit_request, make_grant, make_wallet
 
 
@@ -103,3 +105,48 @@ async def test_balance_round_trips_do_not_grow_with_history(ledger_server) -> No
     await trips.reset()
     await stub.GetBalance(pb.GetBalanceRequest(wallet_id=wallet.wallet_id))
     assert await trips.reset() == short
+
+
+async def test_report_round_trips_are_few_and_do_not_grow_with_history(ledger_server) -> None:
+    """The reports sum the journal in SQL: their statements do not depend on its length."""
+    stub = ledger_server.stub
+    wallet = await make_wallet(stub)
+    await make_grant(stub, wallet.wallet_id, "100000")
+    start = ledger_server.clock.now() - timedelta(days=1)
+    span = {"start_time": timestamp(start), "end_time": timestamp(start + timedelta(days=30))}
+    reads = {
+        "one wallet": lambda: stub.GetConsumptionReport(
+            pb.GetConsumptionReportRequest(
+                wallet_id=wallet.wallet_id, bucket=pb.REPORT_BUCKET_DAY, **span
+            )
+        ),
+        "one customer": lambda: stub.GetRevenueReport(
+            pb.GetRevenueReportRequest(
+                customer_id=wallet.customer_id, bucket=pb.REPORT_BUCKET_DAY, **span
+            )
+        ),
+        "every customer": lambda: stub.GetRevenueReport(
+            pb.GetRevenueReportRequest(bucket=pb.REPORT_BUCKET_MONTH, **span)
+        ),
+    }
+    trips = RoundTrips(ledger_server.ledger.engine)
+    counts = {}
+    for name, read in reads.items():
+        await read()
+        await trips.reset()
+        await read()
+        queries = list(trips.queries)
+        counts[name] = await trips.reset()
+        print(f"round trips of the {name} report: {counts[name]} {queries}")
+    # The wallets (or customers) of the page, then their sums (with the total) in one statement.
+    assert max(counts.values()) <= 2, counts
+    for feature in ("chat", "search"):
+        await stub.DebitBatch(
+            pb.DebitBatchRequest(
+                debits=[debit_request(wallet.wallet_id, "1", feature=feature) for _ in range(500)]
+            )
+        )
+    for name, read in reads.items():
+        await trips.reset()
+        await read()
+        assert await trips.reset() == counts[name], name

@@ -10,7 +10,7 @@ from billing.ledger.v1 import ledger_pb2 as pb
 from billing_common.enums import EnumMap
 from billing_common.errors import InvalidArgument
 from billing_common.periods import Cadence
-from ledger_service.adapters.grpc import convert
+from ledger_service.adapters.grpc import convert, convert_reports
 from ledger_service.adapters.grpc.webhooks import DELIVERY_STATE
 from ledger_service.domain.model import GrantKind, OveragePolicy
 
@@ -27,6 +27,8 @@ MAPS = [
     convert.EXPIRY,
     convert.HOLD_STATE,
     DELIVERY_STATE,
+    convert_reports.CONSUMPTION_BUCKET,
+    convert_reports.REVENUE_BUCKET,
 ]
 
 

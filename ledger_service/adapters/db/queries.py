@@ -15,7 +15,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from billing_common.money import exact
-from ledger_service.adapters.db import hot, mappers
+from ledger_service.adapters.db import hot, mappers, reports
 from ledger_service.adapters.db.tables import (
     alert_rules,
     allocations,
@@ -46,6 +46,7 @@ from ledger_service.domain.model import (
     WalletEvent,
     WalletState,
 )
+from ledger_service.domain.reports import Bucket, Movement, ReportWallet
 
 # A grant still in play: credits left, or overage it paid not all returned.
 LIVE_GRANTS = or_(grants.c.remaining > 0, grants.c.overage_paid > grants.c.overage_returned)
@@ -102,6 +103,44 @@ class LedgerQueries:
             query = query.where(wallets.c.customer_id.in_(sorted(customers)))
         rows = await self.conn.execute(query.order_by(wallets.c.seq).limit(limit))
         return [(row.seq, mappers.to_wallet(row)) for row in rows]
+
+    # -- reports (adapters/db/reports.py) ---------------------------------------------------
+
+    async def report_wallets(
+        self,
+        wallet_id: str,
+        customer_id: str,
+        after_seq: int,
+        limit: int,
+        customers: frozenset[str] | None,
+    ) -> list[ReportWallet]:
+        return await reports.report_wallets(
+            await self._pg(), wallet_id, customer_id, after_seq, limit, customers
+        )
+
+    async def consumption_movements(
+        self, wallet_ids: Sequence[str], start: datetime, end: datetime, bucket: Bucket
+    ) -> list[Movement]:
+        return await reports.consumption_movements(await self._pg(), wallet_ids, start, end, bucket)
+
+    async def revenue_customers(
+        self, after_seq: int, limit: int, customers: frozenset[str] | None
+    ) -> list[tuple[int, str]]:
+        return await reports.revenue_customers(await self._pg(), after_seq, limit, customers)
+
+    async def revenue_movements(
+        self,
+        page: Sequence[str],
+        customers: frozenset[str] | None,
+        start: datetime,
+        end: datetime,
+        bucket: Bucket,
+        *,
+        total: bool,
+    ) -> list[tuple[str | None, Movement, str, bool]]:
+        return await reports.revenue_movements(
+            await self._pg(), page, customers, start, end, bucket, total=total
+        )
 
     async def _holds(self, where: Any, *, active_only: bool) -> list[Hold]:
         query = select(holds).where(where)

@@ -22,6 +22,9 @@ LEDGER_SCOPES = {
     "DebitBatch": WRITE,
     "RefundDebit": WRITE,
     "GetBalance": READ,
+    # Every customer's report (no wallet_id or customer_id) asks for admin on top (servicer).
+    "GetConsumptionReport": READ,
+    "GetRevenueReport": READ,
     "ListEntries": READ,
     # Books every due write-off now: an operator's command.
     "RunExpiry": ADMIN,

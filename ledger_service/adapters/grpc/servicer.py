@@ -21,7 +21,7 @@ from billing_common.idempotency import fingerprint
 from billing_common.money import exact, format_amount
 from billing_common.protoconv import to_datetime
 from ledger_service import limits
-from ledger_service.adapters.grpc import convert, convert_automation
+from ledger_service.adapters.grpc import convert, convert_automation, convert_reports
 from ledger_service.adapters.grpc.errors import DOMAIN
 from ledger_service.adapters.grpc.webhooks import WebhookRpcs
 from ledger_service.app import commands as cmd
@@ -224,6 +224,62 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
             principal.current().customers,
         )
         return pb.GetBalanceResponse(balance=convert.balance(wallet, view))
+
+    @handler
+    async def GetConsumptionReport(
+        self, request: pb.GetConsumptionReportRequest, context: Ctx
+    ) -> pb.GetConsumptionReportResponse:
+        if not request.wallet_id and not request.customer_id:  # every customer's wallets
+            api_keys.require_scope(
+                principal.current(), principal.ADMIN, "GetConsumptionReport of every customer"
+            )
+        wallet_id = request.wallet_id and convert.identifier(request.wallet_id, "wallet_id")
+        customer_id = request.customer_id and convert.identifier(request.customer_id, "customer_id")
+        if wallet_id and customer_id:
+            raise InvalidArgument.field(
+                "customer_id", "set wallet_id or customer_id, not both", "CONFLICTING_FIELDS"
+            )
+        span = convert_reports.report_range(request, convert_reports.CONSUMPTION_BUCKET)
+        limit = paging.page_size(request.page_size)
+        after = self.tokens.cursor("GetConsumptionReport", request.page_token, "seq") or 0
+        rows = await self.app.consumption(
+            wallet_id, customer_id, span, after, limit + 1, principal.current().customers
+        )
+        return pb.GetConsumptionReportResponse(
+            wallets=[
+                convert_reports.wallet_consumption(w.id, w.customer_id, w.unit, report)
+                for w, report in rows[:limit]
+            ],
+            next_page_token=self._next(
+                "GetConsumptionReport", "seq", [(w.seq, w) for w, _ in rows], limit
+            ),
+        )
+
+    @handler
+    async def GetRevenueReport(
+        self, request: pb.GetRevenueReportRequest, context: Ctx
+    ) -> pb.GetRevenueReportResponse:
+        if not request.customer_id:  # every customer's revenue: an operator's question
+            api_keys.require_scope(
+                principal.current(), principal.ADMIN, "GetRevenueReport of every customer"
+            )
+        customer_id = request.customer_id and convert.identifier(request.customer_id, "customer_id")
+        span = convert_reports.report_range(request, convert_reports.REVENUE_BUCKET)
+        limit = paging.page_size(request.page_size)
+        after = self.tokens.cursor("GetRevenueReport", request.page_token, "seq") or 0
+        reports, total, more = await self.app.revenue(
+            customer_id, span, after, limit, principal.current().customers
+        )
+        token = (
+            self.tokens.encode("GetRevenueReport", {"seq": reports[-1].first_wallet_seq})
+            if more
+            else ""
+        )
+        return pb.GetRevenueReportResponse(
+            customers=[convert_reports.customer_revenue(c) for c in reports],
+            total=convert_reports.revenue_periods(total),
+            next_page_token=token,
+        )
 
     @handler
     async def ListEntries(

@@ -21,7 +21,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from billing_common.errors import BillingError
 from ledger_service.domain import expiry as expiry_rules
 from ledger_service.domain import holds as hold_rules
-from ledger_service.domain import ledger
+from ledger_service.domain import ledger, reports
 from ledger_service.domain.balance import project
 from ledger_service.domain.errors import GrantHeld
 from ledger_service.domain.model import (
@@ -32,6 +32,7 @@ from ledger_service.domain.model import (
     HoldState,
     OveragePolicy,
 )
+from ledger_service.domain.reports import Movement
 from tests.unit.ledger.factories import T0, grant, state
 
 amounts = st.decimals(min_value=Decimal("0.000001"), max_value=Decimal(500), places=6)
@@ -195,6 +196,32 @@ class LedgerMachine(RuleBasedStateMachine):
         voided = -by_type.get(EntryType.VOID, ZERO)
         remaining = sum((g.remaining for g in self.state.grants.values()), ZERO)
         assert granted == consumed + expired + voided + remaining - self.state.overage
+
+    @invariant()
+    def the_reports_agree_with_the_journal(self) -> None:
+        # Consumption sums to debits, captures and refunds; the unused prepaid credits of the
+        # revenue report are what the prepaid grants hold (domain/reports.py).
+        kinds = {g.id: g.kind for g in self.state.grants.values()}
+        moves = [
+            Movement("w", e.occurred_time, e.type, kinds.get(a.grant_id or ""), a.amount)
+            for _, e in self.journal
+            for a in e.allocations
+        ]
+        if not moves:
+            return
+        start = min(m.time for m in moves)
+        end = max(m.time for m in moves) + timedelta(seconds=1)
+        usage = (EntryType.DEBIT, EntryType.CAPTURE, EntryType.REFUND)
+        consumed = -sum((e.amount for _, e in self.journal if e.type in usage), ZERO)
+        report = reports.consumption_report(moves, start, end, reports.Bucket.MONTH)
+        assert report.total.total == consumed
+        periods = reports.revenue_report(
+            [], [(m, "CREDITS") for m in moves], start, end, reports.Bucket.MONTH
+        )
+        unused = periods[-1].figures[("", "CREDITS")].prepaid_unused
+        assert unused == sum(
+            (g.remaining for g in self.state.grants.values() if g.kind is GrantKind.PREPAID), ZERO
+        )
 
     @invariant()
     def balance_is_consistent(self) -> None:

@@ -108,6 +108,13 @@ class AllotmentExpiry(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ALLOTMENT_EXPIRY_END_OF_PERIOD: _ClassVar[AllotmentExpiry]
     ALLOTMENT_EXPIRY_AFTER_DURATION: _ClassVar[AllotmentExpiry]
     ALLOTMENT_EXPIRY_NEVER: _ClassVar[AllotmentExpiry]
+
+class ReportBucket(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    REPORT_BUCKET_UNSPECIFIED: _ClassVar[ReportBucket]
+    REPORT_BUCKET_DAY: _ClassVar[ReportBucket]
+    REPORT_BUCKET_WEEK: _ClassVar[ReportBucket]
+    REPORT_BUCKET_MONTH: _ClassVar[ReportBucket]
 OVERAGE_POLICY_UNSPECIFIED: OveragePolicy
 OVERAGE_POLICY_DENY: OveragePolicy
 OVERAGE_POLICY_ALLOW_OVERAGE: OveragePolicy
@@ -169,6 +176,10 @@ ALLOTMENT_EXPIRY_UNSPECIFIED: AllotmentExpiry
 ALLOTMENT_EXPIRY_END_OF_PERIOD: AllotmentExpiry
 ALLOTMENT_EXPIRY_AFTER_DURATION: AllotmentExpiry
 ALLOTMENT_EXPIRY_NEVER: AllotmentExpiry
+REPORT_BUCKET_UNSPECIFIED: ReportBucket
+REPORT_BUCKET_DAY: ReportBucket
+REPORT_BUCKET_WEEK: ReportBucket
+REPORT_BUCKET_MONTH: ReportBucket
 
 class Wallet(_message.Message):
     __slots__ = ("wallet_id", "customer_id", "unit", "overage_policy", "late_event_grace_period", "metadata", "create_time")
@@ -820,6 +831,160 @@ class ListEntriesResponse(_message.Message):
     entries: _containers.RepeatedCompositeFieldContainer[Entry]
     next_page_token: str
     def __init__(self, entries: _Optional[_Iterable[_Union[Entry, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class Consumption(_message.Message):
+    __slots__ = ("prepaid", "promotional", "overage", "total")
+    PREPAID_FIELD_NUMBER: _ClassVar[int]
+    PROMOTIONAL_FIELD_NUMBER: _ClassVar[int]
+    OVERAGE_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    prepaid: str
+    promotional: str
+    overage: str
+    total: str
+    def __init__(self, prepaid: _Optional[str] = ..., promotional: _Optional[str] = ..., overage: _Optional[str] = ..., total: _Optional[str] = ...) -> None: ...
+
+class FeatureConsumption(_message.Message):
+    __slots__ = ("feature", "consumption")
+    FEATURE_FIELD_NUMBER: _ClassVar[int]
+    CONSUMPTION_FIELD_NUMBER: _ClassVar[int]
+    feature: str
+    consumption: Consumption
+    def __init__(self, feature: _Optional[str] = ..., consumption: _Optional[_Union[Consumption, _Mapping]] = ...) -> None: ...
+
+class ConsumptionBucket(_message.Message):
+    __slots__ = ("start_time", "end_time", "consumption", "features")
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    CONSUMPTION_FIELD_NUMBER: _ClassVar[int]
+    FEATURES_FIELD_NUMBER: _ClassVar[int]
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    consumption: Consumption
+    features: _containers.RepeatedCompositeFieldContainer[FeatureConsumption]
+    def __init__(self, start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., consumption: _Optional[_Union[Consumption, _Mapping]] = ..., features: _Optional[_Iterable[_Union[FeatureConsumption, _Mapping]]] = ...) -> None: ...
+
+class WalletConsumption(_message.Message):
+    __slots__ = ("wallet_id", "customer_id", "unit", "buckets", "total", "features", "burn_rate_per_day", "burn_rate_per_week")
+    WALLET_ID_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    UNIT_FIELD_NUMBER: _ClassVar[int]
+    BUCKETS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    FEATURES_FIELD_NUMBER: _ClassVar[int]
+    BURN_RATE_PER_DAY_FIELD_NUMBER: _ClassVar[int]
+    BURN_RATE_PER_WEEK_FIELD_NUMBER: _ClassVar[int]
+    wallet_id: str
+    customer_id: str
+    unit: str
+    buckets: _containers.RepeatedCompositeFieldContainer[ConsumptionBucket]
+    total: Consumption
+    features: _containers.RepeatedCompositeFieldContainer[FeatureConsumption]
+    burn_rate_per_day: str
+    burn_rate_per_week: str
+    def __init__(self, wallet_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., unit: _Optional[str] = ..., buckets: _Optional[_Iterable[_Union[ConsumptionBucket, _Mapping]]] = ..., total: _Optional[_Union[Consumption, _Mapping]] = ..., features: _Optional[_Iterable[_Union[FeatureConsumption, _Mapping]]] = ..., burn_rate_per_day: _Optional[str] = ..., burn_rate_per_week: _Optional[str] = ...) -> None: ...
+
+class GetConsumptionReportRequest(_message.Message):
+    __slots__ = ("wallet_id", "customer_id", "start_time", "end_time", "bucket", "page_size", "page_token")
+    WALLET_ID_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    BUCKET_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    wallet_id: str
+    customer_id: str
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    bucket: ReportBucket
+    page_size: int
+    page_token: str
+    def __init__(self, wallet_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., bucket: _Optional[_Union[ReportBucket, str]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class GetConsumptionReportResponse(_message.Message):
+    __slots__ = ("wallets", "next_page_token")
+    WALLETS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    wallets: _containers.RepeatedCompositeFieldContainer[WalletConsumption]
+    next_page_token: str
+    def __init__(self, wallets: _Optional[_Iterable[_Union[WalletConsumption, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class RevenueFigures(_message.Message):
+    __slots__ = ("currency", "unit", "prepaid_consumed", "revenue_recognized", "prepaid_expired", "breakage", "prepaid_voided", "voided_value", "prepaid_granted", "granted_value", "prepaid_unused", "deferred_revenue", "promotional_consumed", "promotional_cost")
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    UNIT_FIELD_NUMBER: _ClassVar[int]
+    PREPAID_CONSUMED_FIELD_NUMBER: _ClassVar[int]
+    REVENUE_RECOGNIZED_FIELD_NUMBER: _ClassVar[int]
+    PREPAID_EXPIRED_FIELD_NUMBER: _ClassVar[int]
+    BREAKAGE_FIELD_NUMBER: _ClassVar[int]
+    PREPAID_VOIDED_FIELD_NUMBER: _ClassVar[int]
+    VOIDED_VALUE_FIELD_NUMBER: _ClassVar[int]
+    PREPAID_GRANTED_FIELD_NUMBER: _ClassVar[int]
+    GRANTED_VALUE_FIELD_NUMBER: _ClassVar[int]
+    PREPAID_UNUSED_FIELD_NUMBER: _ClassVar[int]
+    DEFERRED_REVENUE_FIELD_NUMBER: _ClassVar[int]
+    PROMOTIONAL_CONSUMED_FIELD_NUMBER: _ClassVar[int]
+    PROMOTIONAL_COST_FIELD_NUMBER: _ClassVar[int]
+    currency: str
+    unit: str
+    prepaid_consumed: str
+    revenue_recognized: str
+    prepaid_expired: str
+    breakage: str
+    prepaid_voided: str
+    voided_value: str
+    prepaid_granted: str
+    granted_value: str
+    prepaid_unused: str
+    deferred_revenue: str
+    promotional_consumed: str
+    promotional_cost: str
+    def __init__(self, currency: _Optional[str] = ..., unit: _Optional[str] = ..., prepaid_consumed: _Optional[str] = ..., revenue_recognized: _Optional[str] = ..., prepaid_expired: _Optional[str] = ..., breakage: _Optional[str] = ..., prepaid_voided: _Optional[str] = ..., voided_value: _Optional[str] = ..., prepaid_granted: _Optional[str] = ..., granted_value: _Optional[str] = ..., prepaid_unused: _Optional[str] = ..., deferred_revenue: _Optional[str] = ..., promotional_consumed: _Optional[str] = ..., promotional_cost: _Optional[str] = ...) -> None: ...
+
+class RevenuePeriod(_message.Message):
+    __slots__ = ("start_time", "end_time", "figures")
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    FIGURES_FIELD_NUMBER: _ClassVar[int]
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    figures: _containers.RepeatedCompositeFieldContainer[RevenueFigures]
+    def __init__(self, start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., figures: _Optional[_Iterable[_Union[RevenueFigures, _Mapping]]] = ...) -> None: ...
+
+class CustomerRevenue(_message.Message):
+    __slots__ = ("customer_id", "periods")
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    PERIODS_FIELD_NUMBER: _ClassVar[int]
+    customer_id: str
+    periods: _containers.RepeatedCompositeFieldContainer[RevenuePeriod]
+    def __init__(self, customer_id: _Optional[str] = ..., periods: _Optional[_Iterable[_Union[RevenuePeriod, _Mapping]]] = ...) -> None: ...
+
+class GetRevenueReportRequest(_message.Message):
+    __slots__ = ("customer_id", "start_time", "end_time", "bucket", "page_size", "page_token")
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    BUCKET_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    customer_id: str
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    bucket: ReportBucket
+    page_size: int
+    page_token: str
+    def __init__(self, customer_id: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., bucket: _Optional[_Union[ReportBucket, str]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class GetRevenueReportResponse(_message.Message):
+    __slots__ = ("customers", "total", "next_page_token")
+    CUSTOMERS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    customers: _containers.RepeatedCompositeFieldContainer[CustomerRevenue]
+    total: _containers.RepeatedCompositeFieldContainer[RevenuePeriod]
+    next_page_token: str
+    def __init__(self, customers: _Optional[_Iterable[_Union[CustomerRevenue, _Mapping]]] = ..., total: _Optional[_Iterable[_Union[RevenuePeriod, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class RunExpiryRequest(_message.Message):
     __slots__ = ("wallet_id",)

@@ -90,6 +90,16 @@ class LedgerServiceStub:
                 request_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.GetBalanceRequest.SerializeToString,
                 response_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.GetBalanceResponse.FromString,
                 _registered_method=True)
+        self.GetConsumptionReport = channel.unary_unary(
+                '/billing.ledger.v1.LedgerService/GetConsumptionReport',
+                request_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.GetConsumptionReportRequest.SerializeToString,
+                response_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.GetConsumptionReportResponse.FromString,
+                _registered_method=True)
+        self.GetRevenueReport = channel.unary_unary(
+                '/billing.ledger.v1.LedgerService/GetRevenueReport',
+                request_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.GetRevenueReportRequest.SerializeToString,
+                response_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.GetRevenueReportResponse.FromString,
+                _registered_method=True)
         self.ListEntries = channel.unary_unary(
                 '/billing.ledger.v1.LedgerService/ListEntries',
                 request_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.ListEntriesRequest.SerializeToString,
@@ -278,6 +288,23 @@ class LedgerServiceServicer:
 
     def GetBalance(self, request, context):
         """A wallet's balance now or at any past instant.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetConsumptionReport(self, request, context):
+        """Credits consumed per day or week (UTC), split prepaid / promotional / overage and by
+        feature, with the burn rate: of one wallet, of a customer's wallets, or (admin) of every
+        wallet, paged.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRevenueReport(self, request, context):
+        """Revenue recognised, breakage, deferred revenue and promotional credits consumed per day or
+        month (UTC), at each grant's cost basis: per customer and in total.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -499,6 +526,16 @@ def add_LedgerServiceServicer_to_server(servicer, server):
                     servicer.GetBalance,
                     request_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.GetBalanceRequest.FromString,
                     response_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.GetBalanceResponse.SerializeToString,
+            ),
+            'GetConsumptionReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetConsumptionReport,
+                    request_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.GetConsumptionReportRequest.FromString,
+                    response_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.GetConsumptionReportResponse.SerializeToString,
+            ),
+            'GetRevenueReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRevenueReport,
+                    request_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.GetRevenueReportRequest.FromString,
+                    response_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.GetRevenueReportResponse.SerializeToString,
             ),
             'ListEntries': grpc.unary_unary_rpc_method_handler(
                     servicer.ListEntries,
@@ -909,6 +946,60 @@ class LedgerService:
             '/billing.ledger.v1.LedgerService/GetBalance',
             billing_dot_ledger_dot_v1_dot_ledger__pb2.GetBalanceRequest.SerializeToString,
             billing_dot_ledger_dot_v1_dot_ledger__pb2.GetBalanceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetConsumptionReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.ledger.v1.LedgerService/GetConsumptionReport',
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.GetConsumptionReportRequest.SerializeToString,
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.GetConsumptionReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRevenueReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.ledger.v1.LedgerService/GetRevenueReport',
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.GetRevenueReportRequest.SerializeToString,
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.GetRevenueReportResponse.FromString,
             options,
             channel_credentials,
             insecure,

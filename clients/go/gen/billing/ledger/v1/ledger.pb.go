@@ -761,6 +761,64 @@ func (AllotmentExpiry) EnumDescriptor() ([]byte, []int) {
 	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{11}
 }
 
+// The length of a report's buckets. Buckets are UTC calendar periods clipped to the report's
+// range: a DAY starts at 00:00 UTC, a WEEK on Monday 00:00 UTC, a MONTH on the 1st at 00:00 UTC.
+type ReportBucket int32
+
+const (
+	// Not set; rejected on input.
+	ReportBucket_REPORT_BUCKET_UNSPECIFIED ReportBucket = 0
+	// One UTC day.
+	ReportBucket_REPORT_BUCKET_DAY ReportBucket = 1
+	// One ISO week, Monday 00:00 UTC to the next Monday.
+	ReportBucket_REPORT_BUCKET_WEEK ReportBucket = 2
+	// One UTC calendar month.
+	ReportBucket_REPORT_BUCKET_MONTH ReportBucket = 3
+)
+
+// Enum value maps for ReportBucket.
+var (
+	ReportBucket_name = map[int32]string{
+		0: "REPORT_BUCKET_UNSPECIFIED",
+		1: "REPORT_BUCKET_DAY",
+		2: "REPORT_BUCKET_WEEK",
+		3: "REPORT_BUCKET_MONTH",
+	}
+	ReportBucket_value = map[string]int32{
+		"REPORT_BUCKET_UNSPECIFIED": 0,
+		"REPORT_BUCKET_DAY":         1,
+		"REPORT_BUCKET_WEEK":        2,
+		"REPORT_BUCKET_MONTH":       3,
+	}
+)
+
+func (x ReportBucket) Enum() *ReportBucket {
+	p := new(ReportBucket)
+	*p = x
+	return p
+}
+
+func (x ReportBucket) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ReportBucket) Descriptor() protoreflect.EnumDescriptor {
+	return file_billing_ledger_v1_ledger_proto_enumTypes[12].Descriptor()
+}
+
+func (ReportBucket) Type() protoreflect.EnumType {
+	return &file_billing_ledger_v1_ledger_proto_enumTypes[12]
+}
+
+func (x ReportBucket) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ReportBucket.Descriptor instead.
+func (ReportBucket) EnumDescriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{12}
+}
+
 // A wallet: one per (customer, unit).
 type Wallet struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -4379,6 +4437,917 @@ func (x *ListEntriesResponse) GetNextPageToken() string {
 	return ""
 }
 
+// Credits consumed, split by what paid for them. Decimal strings in the wallet's unit. A debit
+// or capture consumes; a refund un-consumes (negative) in its own bucket; an overage settlement
+// moves its amount from overage to the kind of the grant that paid it, in its own bucket.
+// Holds, releases, expiries and voids are not consumption.
+type Consumption struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Taken from PREPAID grants.
+	Prepaid string `protobuf:"bytes,1,opt,name=prepaid,proto3" json:"prepaid,omitempty"`
+	// Taken from PROMOTIONAL grants.
+	Promotional string `protobuf:"bytes,2,opt,name=promotional,proto3" json:"promotional,omitempty"`
+	// Not covered by any grant when booked, less what overage settlements moved to grants.
+	Overage string `protobuf:"bytes,3,opt,name=overage,proto3" json:"overage,omitempty"`
+	// prepaid + promotional + overage.
+	Total         string `protobuf:"bytes,4,opt,name=total,proto3" json:"total,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Consumption) Reset() {
+	*x = Consumption{}
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Consumption) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Consumption) ProtoMessage() {}
+
+func (x *Consumption) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Consumption.ProtoReflect.Descriptor instead.
+func (*Consumption) Descriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *Consumption) GetPrepaid() string {
+	if x != nil {
+		return x.Prepaid
+	}
+	return ""
+}
+
+func (x *Consumption) GetPromotional() string {
+	if x != nil {
+		return x.Promotional
+	}
+	return ""
+}
+
+func (x *Consumption) GetOverage() string {
+	if x != nil {
+		return x.Overage
+	}
+	return ""
+}
+
+func (x *Consumption) GetTotal() string {
+	if x != nil {
+		return x.Total
+	}
+	return ""
+}
+
+// Consumption of one feature (the debits' `feature`; "" for debits without one).
+type FeatureConsumption struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The feature.
+	Feature string `protobuf:"bytes,1,opt,name=feature,proto3" json:"feature,omitempty"`
+	// What it consumed.
+	Consumption   *Consumption `protobuf:"bytes,2,opt,name=consumption,proto3" json:"consumption,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FeatureConsumption) Reset() {
+	*x = FeatureConsumption{}
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FeatureConsumption) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FeatureConsumption) ProtoMessage() {}
+
+func (x *FeatureConsumption) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FeatureConsumption.ProtoReflect.Descriptor instead.
+func (*FeatureConsumption) Descriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *FeatureConsumption) GetFeature() string {
+	if x != nil {
+		return x.Feature
+	}
+	return ""
+}
+
+func (x *FeatureConsumption) GetConsumption() *Consumption {
+	if x != nil {
+		return x.Consumption
+	}
+	return nil
+}
+
+// One bucket of a consumption report.
+type ConsumptionBucket struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Start of the bucket (the report's start_time for a first bucket cut by it).
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// End of the bucket, exclusive (the report's end_time for a last bucket cut by it).
+	EndTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	// Consumed in the bucket.
+	Consumption *Consumption `protobuf:"bytes,3,opt,name=consumption,proto3" json:"consumption,omitempty"`
+	// Consumed in the bucket per feature, by feature name; features with nothing booked are left
+	// out.
+	Features      []*FeatureConsumption `protobuf:"bytes,4,rep,name=features,proto3" json:"features,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConsumptionBucket) Reset() {
+	*x = ConsumptionBucket{}
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConsumptionBucket) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConsumptionBucket) ProtoMessage() {}
+
+func (x *ConsumptionBucket) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConsumptionBucket.ProtoReflect.Descriptor instead.
+func (*ConsumptionBucket) Descriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *ConsumptionBucket) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *ConsumptionBucket) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+func (x *ConsumptionBucket) GetConsumption() *Consumption {
+	if x != nil {
+		return x.Consumption
+	}
+	return nil
+}
+
+func (x *ConsumptionBucket) GetFeatures() []*FeatureConsumption {
+	if x != nil {
+		return x.Features
+	}
+	return nil
+}
+
+// The consumption report of one wallet.
+type WalletConsumption struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The wallet.
+	WalletId string `protobuf:"bytes,1,opt,name=wallet_id,json=walletId,proto3" json:"wallet_id,omitempty"`
+	// Its customer.
+	CustomerId string `protobuf:"bytes,2,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// Its unit.
+	Unit string `protobuf:"bytes,3,opt,name=unit,proto3" json:"unit,omitempty"`
+	// Every bucket of the range, oldest first, empty ones included.
+	Buckets []*ConsumptionBucket `protobuf:"bytes,4,rep,name=buckets,proto3" json:"buckets,omitempty"`
+	// Consumed over the whole range.
+	Total *Consumption `protobuf:"bytes,5,opt,name=total,proto3" json:"total,omitempty"`
+	// Consumed over the whole range per feature, by feature name.
+	Features []*FeatureConsumption `protobuf:"bytes,6,rep,name=features,proto3" json:"features,omitempty"`
+	// total.total / the range's length in days (exact decimal string, at most 18 fractional
+	// digits, rounded half-even).
+	BurnRatePerDay string `protobuf:"bytes,7,opt,name=burn_rate_per_day,json=burnRatePerDay,proto3" json:"burn_rate_per_day,omitempty"`
+	// burn_rate_per_day x 7.
+	BurnRatePerWeek string `protobuf:"bytes,8,opt,name=burn_rate_per_week,json=burnRatePerWeek,proto3" json:"burn_rate_per_week,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *WalletConsumption) Reset() {
+	*x = WalletConsumption{}
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WalletConsumption) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WalletConsumption) ProtoMessage() {}
+
+func (x *WalletConsumption) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WalletConsumption.ProtoReflect.Descriptor instead.
+func (*WalletConsumption) Descriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *WalletConsumption) GetWalletId() string {
+	if x != nil {
+		return x.WalletId
+	}
+	return ""
+}
+
+func (x *WalletConsumption) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *WalletConsumption) GetUnit() string {
+	if x != nil {
+		return x.Unit
+	}
+	return ""
+}
+
+func (x *WalletConsumption) GetBuckets() []*ConsumptionBucket {
+	if x != nil {
+		return x.Buckets
+	}
+	return nil
+}
+
+func (x *WalletConsumption) GetTotal() *Consumption {
+	if x != nil {
+		return x.Total
+	}
+	return nil
+}
+
+func (x *WalletConsumption) GetFeatures() []*FeatureConsumption {
+	if x != nil {
+		return x.Features
+	}
+	return nil
+}
+
+func (x *WalletConsumption) GetBurnRatePerDay() string {
+	if x != nil {
+		return x.BurnRatePerDay
+	}
+	return ""
+}
+
+func (x *WalletConsumption) GetBurnRatePerWeek() string {
+	if x != nil {
+		return x.BurnRatePerWeek
+	}
+	return ""
+}
+
+// Request of GetConsumptionReport. Set wallet_id, or customer_id, or neither (every customer's
+// wallets: admin only).
+type GetConsumptionReportRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One wallet.
+	WalletId string `protobuf:"bytes,1,opt,name=wallet_id,json=walletId,proto3" json:"wallet_id,omitempty"`
+	// Every wallet of this customer (one per unit).
+	CustomerId string `protobuf:"bytes,2,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// Inclusive start; required. Usage counts at its occurred_time, refunds and settlements at
+	// theirs (when they were booked).
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// Exclusive end; required, after start_time, at most 400 buckets after it.
+	EndTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	// DAY or WEEK; required.
+	Bucket ReportBucket `protobuf:"varint,5,opt,name=bucket,proto3,enum=billing.ledger.v1.ReportBucket" json:"bucket,omitempty"`
+	// Wallets per page (default 50, at most 500).
+	PageSize int32 `protobuf:"varint,6,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// From a previous response's next_page_token.
+	PageToken     string `protobuf:"bytes,7,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetConsumptionReportRequest) Reset() {
+	*x = GetConsumptionReportRequest{}
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetConsumptionReportRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetConsumptionReportRequest) ProtoMessage() {}
+
+func (x *GetConsumptionReportRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetConsumptionReportRequest.ProtoReflect.Descriptor instead.
+func (*GetConsumptionReportRequest) Descriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *GetConsumptionReportRequest) GetWalletId() string {
+	if x != nil {
+		return x.WalletId
+	}
+	return ""
+}
+
+func (x *GetConsumptionReportRequest) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *GetConsumptionReportRequest) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *GetConsumptionReportRequest) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+func (x *GetConsumptionReportRequest) GetBucket() ReportBucket {
+	if x != nil {
+		return x.Bucket
+	}
+	return ReportBucket_REPORT_BUCKET_UNSPECIFIED
+}
+
+func (x *GetConsumptionReportRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *GetConsumptionReportRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// Response of GetConsumptionReport.
+type GetConsumptionReportResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One report per wallet, oldest wallet first.
+	Wallets []*WalletConsumption `protobuf:"bytes,1,rep,name=wallets,proto3" json:"wallets,omitempty"`
+	// Token for the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetConsumptionReportResponse) Reset() {
+	*x = GetConsumptionReportResponse{}
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetConsumptionReportResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetConsumptionReportResponse) ProtoMessage() {}
+
+func (x *GetConsumptionReportResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetConsumptionReportResponse.ProtoReflect.Descriptor instead.
+func (*GetConsumptionReportResponse) Descriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *GetConsumptionReportResponse) GetWallets() []*WalletConsumption {
+	if x != nil {
+		return x.Wallets
+	}
+	return nil
+}
+
+func (x *GetConsumptionReportResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// Revenue figures of one period for one (cost basis currency, wallet unit). Decimal strings;
+// amounts in the currency are credits x each grant's cost basis unit price, summed exactly.
+type RevenueFigures struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The cost basis currency ("" for grants without a cost basis).
+	Currency string `protobuf:"bytes,1,opt,name=currency,proto3" json:"currency,omitempty"`
+	// The wallets' unit the credit amounts below are in.
+	Unit string `protobuf:"bytes,2,opt,name=unit,proto3" json:"unit,omitempty"`
+	// PREPAID credits consumed in the period, net of refunds, settlements of overage included.
+	PrepaidConsumed string `protobuf:"bytes,3,opt,name=prepaid_consumed,json=prepaidConsumed,proto3" json:"prepaid_consumed,omitempty"`
+	// Revenue recognised: prepaid_consumed at cost basis.
+	RevenueRecognized string `protobuf:"bytes,4,opt,name=revenue_recognized,json=revenueRecognized,proto3" json:"revenue_recognized,omitempty"`
+	// PREPAID credits expired unused (written off) in the period.
+	PrepaidExpired string `protobuf:"bytes,5,opt,name=prepaid_expired,json=prepaidExpired,proto3" json:"prepaid_expired,omitempty"`
+	// Breakage: prepaid_expired at cost basis.
+	Breakage string `protobuf:"bytes,6,opt,name=breakage,proto3" json:"breakage,omitempty"`
+	// PREPAID credits voided in the period.
+	PrepaidVoided string `protobuf:"bytes,7,opt,name=prepaid_voided,json=prepaidVoided,proto3" json:"prepaid_voided,omitempty"`
+	// prepaid_voided at cost basis (revenue given back, not earned).
+	VoidedValue string `protobuf:"bytes,8,opt,name=voided_value,json=voidedValue,proto3" json:"voided_value,omitempty"`
+	// PREPAID credits granted in the period.
+	PrepaidGranted string `protobuf:"bytes,9,opt,name=prepaid_granted,json=prepaidGranted,proto3" json:"prepaid_granted,omitempty"`
+	// prepaid_granted at cost basis (paid credits sold).
+	GrantedValue string `protobuf:"bytes,10,opt,name=granted_value,json=grantedValue,proto3" json:"granted_value,omitempty"`
+	// PREPAID credits unused at the end of the period.
+	PrepaidUnused string `protobuf:"bytes,11,opt,name=prepaid_unused,json=prepaidUnused,proto3" json:"prepaid_unused,omitempty"`
+	// Deferred revenue at the end of the period: prepaid_unused at cost basis.
+	DeferredRevenue string `protobuf:"bytes,12,opt,name=deferred_revenue,json=deferredRevenue,proto3" json:"deferred_revenue,omitempty"`
+	// PROMOTIONAL credits consumed in the period (a cost, not revenue).
+	PromotionalConsumed string `protobuf:"bytes,13,opt,name=promotional_consumed,json=promotionalConsumed,proto3" json:"promotional_consumed,omitempty"`
+	// promotional_consumed at its cost basis (usually 0).
+	PromotionalCost string `protobuf:"bytes,14,opt,name=promotional_cost,json=promotionalCost,proto3" json:"promotional_cost,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *RevenueFigures) Reset() {
+	*x = RevenueFigures{}
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevenueFigures) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevenueFigures) ProtoMessage() {}
+
+func (x *RevenueFigures) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevenueFigures.ProtoReflect.Descriptor instead.
+func (*RevenueFigures) Descriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *RevenueFigures) GetCurrency() string {
+	if x != nil {
+		return x.Currency
+	}
+	return ""
+}
+
+func (x *RevenueFigures) GetUnit() string {
+	if x != nil {
+		return x.Unit
+	}
+	return ""
+}
+
+func (x *RevenueFigures) GetPrepaidConsumed() string {
+	if x != nil {
+		return x.PrepaidConsumed
+	}
+	return ""
+}
+
+func (x *RevenueFigures) GetRevenueRecognized() string {
+	if x != nil {
+		return x.RevenueRecognized
+	}
+	return ""
+}
+
+func (x *RevenueFigures) GetPrepaidExpired() string {
+	if x != nil {
+		return x.PrepaidExpired
+	}
+	return ""
+}
+
+func (x *RevenueFigures) GetBreakage() string {
+	if x != nil {
+		return x.Breakage
+	}
+	return ""
+}
+
+func (x *RevenueFigures) GetPrepaidVoided() string {
+	if x != nil {
+		return x.PrepaidVoided
+	}
+	return ""
+}
+
+func (x *RevenueFigures) GetVoidedValue() string {
+	if x != nil {
+		return x.VoidedValue
+	}
+	return ""
+}
+
+func (x *RevenueFigures) GetPrepaidGranted() string {
+	if x != nil {
+		return x.PrepaidGranted
+	}
+	return ""
+}
+
+func (x *RevenueFigures) GetGrantedValue() string {
+	if x != nil {
+		return x.GrantedValue
+	}
+	return ""
+}
+
+func (x *RevenueFigures) GetPrepaidUnused() string {
+	if x != nil {
+		return x.PrepaidUnused
+	}
+	return ""
+}
+
+func (x *RevenueFigures) GetDeferredRevenue() string {
+	if x != nil {
+		return x.DeferredRevenue
+	}
+	return ""
+}
+
+func (x *RevenueFigures) GetPromotionalConsumed() string {
+	if x != nil {
+		return x.PromotionalConsumed
+	}
+	return ""
+}
+
+func (x *RevenueFigures) GetPromotionalCost() string {
+	if x != nil {
+		return x.PromotionalCost
+	}
+	return ""
+}
+
+// One period of a revenue report.
+type RevenuePeriod struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Start of the period (the report's start_time for a first period cut by it).
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// End of the period, exclusive.
+	EndTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	// One entry per (currency, unit) with anything granted, unused or moved, ordered by them.
+	Figures       []*RevenueFigures `protobuf:"bytes,3,rep,name=figures,proto3" json:"figures,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevenuePeriod) Reset() {
+	*x = RevenuePeriod{}
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevenuePeriod) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevenuePeriod) ProtoMessage() {}
+
+func (x *RevenuePeriod) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevenuePeriod.ProtoReflect.Descriptor instead.
+func (*RevenuePeriod) Descriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *RevenuePeriod) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *RevenuePeriod) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+func (x *RevenuePeriod) GetFigures() []*RevenueFigures {
+	if x != nil {
+		return x.Figures
+	}
+	return nil
+}
+
+// The revenue report of one customer.
+type CustomerRevenue struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The customer.
+	CustomerId string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// Every period of the range, oldest first.
+	Periods       []*RevenuePeriod `protobuf:"bytes,2,rep,name=periods,proto3" json:"periods,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CustomerRevenue) Reset() {
+	*x = CustomerRevenue{}
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CustomerRevenue) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CustomerRevenue) ProtoMessage() {}
+
+func (x *CustomerRevenue) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CustomerRevenue.ProtoReflect.Descriptor instead.
+func (*CustomerRevenue) Descriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *CustomerRevenue) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *CustomerRevenue) GetPeriods() []*RevenuePeriod {
+	if x != nil {
+		return x.Periods
+	}
+	return nil
+}
+
+// Request of GetRevenueReport. Entries count in the period they were booked in, so the figures
+// of a closed period never change.
+type GetRevenueReportRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only this customer; empty: every customer (admin only), paged.
+	CustomerId string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// Inclusive start; required.
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// Exclusive end; required, after start_time, at most 400 buckets after it.
+	EndTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	// DAY or MONTH; required.
+	Bucket ReportBucket `protobuf:"varint,4,opt,name=bucket,proto3,enum=billing.ledger.v1.ReportBucket" json:"bucket,omitempty"`
+	// Customers per page (default 50, at most 500).
+	PageSize int32 `protobuf:"varint,5,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// From a previous response's next_page_token.
+	PageToken     string `protobuf:"bytes,6,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRevenueReportRequest) Reset() {
+	*x = GetRevenueReportRequest{}
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRevenueReportRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRevenueReportRequest) ProtoMessage() {}
+
+func (x *GetRevenueReportRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRevenueReportRequest.ProtoReflect.Descriptor instead.
+func (*GetRevenueReportRequest) Descriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *GetRevenueReportRequest) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *GetRevenueReportRequest) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *GetRevenueReportRequest) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+func (x *GetRevenueReportRequest) GetBucket() ReportBucket {
+	if x != nil {
+		return x.Bucket
+	}
+	return ReportBucket_REPORT_BUCKET_UNSPECIFIED
+}
+
+func (x *GetRevenueReportRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *GetRevenueReportRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// Response of GetRevenueReport.
+type GetRevenueReportResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One report per customer with a wallet, in the order of their first wallet.
+	Customers []*CustomerRevenue `protobuf:"bytes,1,rep,name=customers,proto3" json:"customers,omitempty"`
+	// Every period summed over all the customers the caller may see (not only this page's).
+	Total []*RevenuePeriod `protobuf:"bytes,2,rep,name=total,proto3" json:"total,omitempty"`
+	// Token for the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,3,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRevenueReportResponse) Reset() {
+	*x = GetRevenueReportResponse{}
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRevenueReportResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRevenueReportResponse) ProtoMessage() {}
+
+func (x *GetRevenueReportResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRevenueReportResponse.ProtoReflect.Descriptor instead.
+func (*GetRevenueReportResponse) Descriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *GetRevenueReportResponse) GetCustomers() []*CustomerRevenue {
+	if x != nil {
+		return x.Customers
+	}
+	return nil
+}
+
+func (x *GetRevenueReportResponse) GetTotal() []*RevenuePeriod {
+	if x != nil {
+		return x.Total
+	}
+	return nil
+}
+
+func (x *GetRevenueReportResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 // Request of RunExpiry.
 type RunExpiryRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -4390,7 +5359,7 @@ type RunExpiryRequest struct {
 
 func (x *RunExpiryRequest) Reset() {
 	*x = RunExpiryRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[42]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4402,7 +5371,7 @@ func (x *RunExpiryRequest) String() string {
 func (*RunExpiryRequest) ProtoMessage() {}
 
 func (x *RunExpiryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[42]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4415,7 +5384,7 @@ func (x *RunExpiryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunExpiryRequest.ProtoReflect.Descriptor instead.
 func (*RunExpiryRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{42}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *RunExpiryRequest) GetWalletId() string {
@@ -4436,7 +5405,7 @@ type RunExpiryResponse struct {
 
 func (x *RunExpiryResponse) Reset() {
 	*x = RunExpiryResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[43]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4448,7 +5417,7 @@ func (x *RunExpiryResponse) String() string {
 func (*RunExpiryResponse) ProtoMessage() {}
 
 func (x *RunExpiryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[43]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4461,7 +5430,7 @@ func (x *RunExpiryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunExpiryResponse.ProtoReflect.Descriptor instead.
 func (*RunExpiryResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{43}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *RunExpiryResponse) GetEntries() []*Entry {
@@ -4482,7 +5451,7 @@ type VerifyWalletRequest struct {
 
 func (x *VerifyWalletRequest) Reset() {
 	*x = VerifyWalletRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[44]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4494,7 +5463,7 @@ func (x *VerifyWalletRequest) String() string {
 func (*VerifyWalletRequest) ProtoMessage() {}
 
 func (x *VerifyWalletRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[44]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4507,7 +5476,7 @@ func (x *VerifyWalletRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyWalletRequest.ProtoReflect.Descriptor instead.
 func (*VerifyWalletRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{44}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *VerifyWalletRequest) GetWalletId() string {
@@ -4542,7 +5511,7 @@ type VerifyWalletResponse struct {
 
 func (x *VerifyWalletResponse) Reset() {
 	*x = VerifyWalletResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[45]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4554,7 +5523,7 @@ func (x *VerifyWalletResponse) String() string {
 func (*VerifyWalletResponse) ProtoMessage() {}
 
 func (x *VerifyWalletResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[45]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4567,7 +5536,7 @@ func (x *VerifyWalletResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyWalletResponse.ProtoReflect.Descriptor instead.
 func (*VerifyWalletResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{45}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *VerifyWalletResponse) GetConsistent() bool {
@@ -4648,7 +5617,7 @@ type CreateHoldRequest struct {
 
 func (x *CreateHoldRequest) Reset() {
 	*x = CreateHoldRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[46]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4660,7 +5629,7 @@ func (x *CreateHoldRequest) String() string {
 func (*CreateHoldRequest) ProtoMessage() {}
 
 func (x *CreateHoldRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[46]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4673,7 +5642,7 @@ func (x *CreateHoldRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateHoldRequest.ProtoReflect.Descriptor instead.
 func (*CreateHoldRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{46}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *CreateHoldRequest) GetRequestId() string {
@@ -4731,7 +5700,7 @@ type CreateHoldResponse struct {
 
 func (x *CreateHoldResponse) Reset() {
 	*x = CreateHoldResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[47]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4743,7 +5712,7 @@ func (x *CreateHoldResponse) String() string {
 func (*CreateHoldResponse) ProtoMessage() {}
 
 func (x *CreateHoldResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[47]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4756,7 +5725,7 @@ func (x *CreateHoldResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateHoldResponse.ProtoReflect.Descriptor instead.
 func (*CreateHoldResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{47}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *CreateHoldResponse) GetHold() *Hold {
@@ -4791,7 +5760,7 @@ type CaptureHoldRequest struct {
 
 func (x *CaptureHoldRequest) Reset() {
 	*x = CaptureHoldRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[48]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4803,7 +5772,7 @@ func (x *CaptureHoldRequest) String() string {
 func (*CaptureHoldRequest) ProtoMessage() {}
 
 func (x *CaptureHoldRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[48]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4816,7 +5785,7 @@ func (x *CaptureHoldRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaptureHoldRequest.ProtoReflect.Descriptor instead.
 func (*CaptureHoldRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{48}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *CaptureHoldRequest) GetRequestId() string {
@@ -4860,7 +5829,7 @@ type CaptureHoldResponse struct {
 
 func (x *CaptureHoldResponse) Reset() {
 	*x = CaptureHoldResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[49]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4872,7 +5841,7 @@ func (x *CaptureHoldResponse) String() string {
 func (*CaptureHoldResponse) ProtoMessage() {}
 
 func (x *CaptureHoldResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[49]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4885,7 +5854,7 @@ func (x *CaptureHoldResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaptureHoldResponse.ProtoReflect.Descriptor instead.
 func (*CaptureHoldResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{49}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *CaptureHoldResponse) GetHold() *Hold {
@@ -4917,7 +5886,7 @@ type ReleaseHoldRequest struct {
 
 func (x *ReleaseHoldRequest) Reset() {
 	*x = ReleaseHoldRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[50]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4929,7 +5898,7 @@ func (x *ReleaseHoldRequest) String() string {
 func (*ReleaseHoldRequest) ProtoMessage() {}
 
 func (x *ReleaseHoldRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[50]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4942,7 +5911,7 @@ func (x *ReleaseHoldRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseHoldRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseHoldRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{50}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *ReleaseHoldRequest) GetRequestId() string {
@@ -4979,7 +5948,7 @@ type ReleaseHoldResponse struct {
 
 func (x *ReleaseHoldResponse) Reset() {
 	*x = ReleaseHoldResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[51]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4991,7 +5960,7 @@ func (x *ReleaseHoldResponse) String() string {
 func (*ReleaseHoldResponse) ProtoMessage() {}
 
 func (x *ReleaseHoldResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[51]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5004,7 +5973,7 @@ func (x *ReleaseHoldResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseHoldResponse.ProtoReflect.Descriptor instead.
 func (*ReleaseHoldResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{51}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *ReleaseHoldResponse) GetHold() *Hold {
@@ -5032,7 +6001,7 @@ type GetHoldRequest struct {
 
 func (x *GetHoldRequest) Reset() {
 	*x = GetHoldRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[52]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5044,7 +6013,7 @@ func (x *GetHoldRequest) String() string {
 func (*GetHoldRequest) ProtoMessage() {}
 
 func (x *GetHoldRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[52]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5057,7 +6026,7 @@ func (x *GetHoldRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetHoldRequest.ProtoReflect.Descriptor instead.
 func (*GetHoldRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{52}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *GetHoldRequest) GetHoldId() string {
@@ -5078,7 +6047,7 @@ type GetHoldResponse struct {
 
 func (x *GetHoldResponse) Reset() {
 	*x = GetHoldResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[53]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5090,7 +6059,7 @@ func (x *GetHoldResponse) String() string {
 func (*GetHoldResponse) ProtoMessage() {}
 
 func (x *GetHoldResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[53]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5103,7 +6072,7 @@ func (x *GetHoldResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetHoldResponse.ProtoReflect.Descriptor instead.
 func (*GetHoldResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{53}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *GetHoldResponse) GetHold() *Hold {
@@ -5128,7 +6097,7 @@ type WatchWalletEventsRequest struct {
 
 func (x *WatchWalletEventsRequest) Reset() {
 	*x = WatchWalletEventsRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[54]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5140,7 +6109,7 @@ func (x *WatchWalletEventsRequest) String() string {
 func (*WatchWalletEventsRequest) ProtoMessage() {}
 
 func (x *WatchWalletEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[54]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5153,7 +6122,7 @@ func (x *WatchWalletEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchWalletEventsRequest.ProtoReflect.Descriptor instead.
 func (*WatchWalletEventsRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{54}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *WatchWalletEventsRequest) GetWalletId() string {
@@ -5188,7 +6157,7 @@ type WatchWalletEventsResponse struct {
 
 func (x *WatchWalletEventsResponse) Reset() {
 	*x = WatchWalletEventsResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[55]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5200,7 +6169,7 @@ func (x *WatchWalletEventsResponse) String() string {
 func (*WatchWalletEventsResponse) ProtoMessage() {}
 
 func (x *WatchWalletEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[55]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5213,7 +6182,7 @@ func (x *WatchWalletEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchWalletEventsResponse.ProtoReflect.Descriptor instead.
 func (*WatchWalletEventsResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{55}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *WatchWalletEventsResponse) GetEvent() *WalletEvent {
@@ -5236,7 +6205,7 @@ type SetTopUpRuleRequest struct {
 
 func (x *SetTopUpRuleRequest) Reset() {
 	*x = SetTopUpRuleRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[56]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5248,7 +6217,7 @@ func (x *SetTopUpRuleRequest) String() string {
 func (*SetTopUpRuleRequest) ProtoMessage() {}
 
 func (x *SetTopUpRuleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[56]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5261,7 +6230,7 @@ func (x *SetTopUpRuleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetTopUpRuleRequest.ProtoReflect.Descriptor instead.
 func (*SetTopUpRuleRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{56}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *SetTopUpRuleRequest) GetRequestId() string {
@@ -5289,7 +6258,7 @@ type SetTopUpRuleResponse struct {
 
 func (x *SetTopUpRuleResponse) Reset() {
 	*x = SetTopUpRuleResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[57]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5301,7 +6270,7 @@ func (x *SetTopUpRuleResponse) String() string {
 func (*SetTopUpRuleResponse) ProtoMessage() {}
 
 func (x *SetTopUpRuleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[57]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5314,7 +6283,7 @@ func (x *SetTopUpRuleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetTopUpRuleResponse.ProtoReflect.Descriptor instead.
 func (*SetTopUpRuleResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{57}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *SetTopUpRuleResponse) GetRule() *TopUpRule {
@@ -5339,7 +6308,7 @@ type ListTopUpsRequest struct {
 
 func (x *ListTopUpsRequest) Reset() {
 	*x = ListTopUpsRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[58]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5351,7 +6320,7 @@ func (x *ListTopUpsRequest) String() string {
 func (*ListTopUpsRequest) ProtoMessage() {}
 
 func (x *ListTopUpsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[58]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5364,7 +6333,7 @@ func (x *ListTopUpsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTopUpsRequest.ProtoReflect.Descriptor instead.
 func (*ListTopUpsRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{58}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *ListTopUpsRequest) GetWalletId() string {
@@ -5401,7 +6370,7 @@ type ListTopUpsResponse struct {
 
 func (x *ListTopUpsResponse) Reset() {
 	*x = ListTopUpsResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[59]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5413,7 +6382,7 @@ func (x *ListTopUpsResponse) String() string {
 func (*ListTopUpsResponse) ProtoMessage() {}
 
 func (x *ListTopUpsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[59]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5426,7 +6395,7 @@ func (x *ListTopUpsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTopUpsResponse.ProtoReflect.Descriptor instead.
 func (*ListTopUpsResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{59}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *ListTopUpsResponse) GetTopUps() []*TopUp {
@@ -5456,7 +6425,7 @@ type ConfirmTopUpRequest struct {
 
 func (x *ConfirmTopUpRequest) Reset() {
 	*x = ConfirmTopUpRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[60]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5468,7 +6437,7 @@ func (x *ConfirmTopUpRequest) String() string {
 func (*ConfirmTopUpRequest) ProtoMessage() {}
 
 func (x *ConfirmTopUpRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[60]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5481,7 +6450,7 @@ func (x *ConfirmTopUpRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfirmTopUpRequest.ProtoReflect.Descriptor instead.
 func (*ConfirmTopUpRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{60}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *ConfirmTopUpRequest) GetRequestId() string {
@@ -5509,7 +6478,7 @@ type ConfirmTopUpResponse struct {
 
 func (x *ConfirmTopUpResponse) Reset() {
 	*x = ConfirmTopUpResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[61]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5521,7 +6490,7 @@ func (x *ConfirmTopUpResponse) String() string {
 func (*ConfirmTopUpResponse) ProtoMessage() {}
 
 func (x *ConfirmTopUpResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[61]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5534,7 +6503,7 @@ func (x *ConfirmTopUpResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfirmTopUpResponse.ProtoReflect.Descriptor instead.
 func (*ConfirmTopUpResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{61}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *ConfirmTopUpResponse) GetTopUp() *TopUp {
@@ -5559,7 +6528,7 @@ type FailTopUpRequest struct {
 
 func (x *FailTopUpRequest) Reset() {
 	*x = FailTopUpRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[62]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5571,7 +6540,7 @@ func (x *FailTopUpRequest) String() string {
 func (*FailTopUpRequest) ProtoMessage() {}
 
 func (x *FailTopUpRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[62]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5584,7 +6553,7 @@ func (x *FailTopUpRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailTopUpRequest.ProtoReflect.Descriptor instead.
 func (*FailTopUpRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{62}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *FailTopUpRequest) GetRequestId() string {
@@ -5619,7 +6588,7 @@ type FailTopUpResponse struct {
 
 func (x *FailTopUpResponse) Reset() {
 	*x = FailTopUpResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[63]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5631,7 +6600,7 @@ func (x *FailTopUpResponse) String() string {
 func (*FailTopUpResponse) ProtoMessage() {}
 
 func (x *FailTopUpResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[63]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5644,7 +6613,7 @@ func (x *FailTopUpResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailTopUpResponse.ProtoReflect.Descriptor instead.
 func (*FailTopUpResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{63}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *FailTopUpResponse) GetTopUp() *TopUp {
@@ -5670,7 +6639,7 @@ type SetAlertRulesRequest struct {
 
 func (x *SetAlertRulesRequest) Reset() {
 	*x = SetAlertRulesRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[64]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5682,7 +6651,7 @@ func (x *SetAlertRulesRequest) String() string {
 func (*SetAlertRulesRequest) ProtoMessage() {}
 
 func (x *SetAlertRulesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[64]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5695,7 +6664,7 @@ func (x *SetAlertRulesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetAlertRulesRequest.ProtoReflect.Descriptor instead.
 func (*SetAlertRulesRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{64}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *SetAlertRulesRequest) GetRequestId() string {
@@ -5730,7 +6699,7 @@ type SetAlertRulesResponse struct {
 
 func (x *SetAlertRulesResponse) Reset() {
 	*x = SetAlertRulesResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[65]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5742,7 +6711,7 @@ func (x *SetAlertRulesResponse) String() string {
 func (*SetAlertRulesResponse) ProtoMessage() {}
 
 func (x *SetAlertRulesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[65]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5755,7 +6724,7 @@ func (x *SetAlertRulesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetAlertRulesResponse.ProtoReflect.Descriptor instead.
 func (*SetAlertRulesResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{65}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *SetAlertRulesResponse) GetRules() []*AlertRule {
@@ -5776,7 +6745,7 @@ type ListAlertRulesRequest struct {
 
 func (x *ListAlertRulesRequest) Reset() {
 	*x = ListAlertRulesRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[66]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5788,7 +6757,7 @@ func (x *ListAlertRulesRequest) String() string {
 func (*ListAlertRulesRequest) ProtoMessage() {}
 
 func (x *ListAlertRulesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[66]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5801,7 +6770,7 @@ func (x *ListAlertRulesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAlertRulesRequest.ProtoReflect.Descriptor instead.
 func (*ListAlertRulesRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{66}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *ListAlertRulesRequest) GetWalletId() string {
@@ -5822,7 +6791,7 @@ type ListAlertRulesResponse struct {
 
 func (x *ListAlertRulesResponse) Reset() {
 	*x = ListAlertRulesResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[67]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5834,7 +6803,7 @@ func (x *ListAlertRulesResponse) String() string {
 func (*ListAlertRulesResponse) ProtoMessage() {}
 
 func (x *ListAlertRulesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[67]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5847,7 +6816,7 @@ func (x *ListAlertRulesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAlertRulesResponse.ProtoReflect.Descriptor instead.
 func (*ListAlertRulesResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{67}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *ListAlertRulesResponse) GetRules() []*AlertRule {
@@ -5876,7 +6845,7 @@ type CreateWebhookEndpointRequest struct {
 
 func (x *CreateWebhookEndpointRequest) Reset() {
 	*x = CreateWebhookEndpointRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[68]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5888,7 +6857,7 @@ func (x *CreateWebhookEndpointRequest) String() string {
 func (*CreateWebhookEndpointRequest) ProtoMessage() {}
 
 func (x *CreateWebhookEndpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[68]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5901,7 +6870,7 @@ func (x *CreateWebhookEndpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateWebhookEndpointRequest.ProtoReflect.Descriptor instead.
 func (*CreateWebhookEndpointRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{68}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *CreateWebhookEndpointRequest) GetRequestId() string {
@@ -5953,7 +6922,7 @@ type CreateWebhookEndpointResponse struct {
 
 func (x *CreateWebhookEndpointResponse) Reset() {
 	*x = CreateWebhookEndpointResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[69]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5965,7 +6934,7 @@ func (x *CreateWebhookEndpointResponse) String() string {
 func (*CreateWebhookEndpointResponse) ProtoMessage() {}
 
 func (x *CreateWebhookEndpointResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[69]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5978,7 +6947,7 @@ func (x *CreateWebhookEndpointResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateWebhookEndpointResponse.ProtoReflect.Descriptor instead.
 func (*CreateWebhookEndpointResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{69}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *CreateWebhookEndpointResponse) GetEndpoint() *WebhookEndpoint {
@@ -6010,7 +6979,7 @@ type ListWebhookEndpointsRequest struct {
 
 func (x *ListWebhookEndpointsRequest) Reset() {
 	*x = ListWebhookEndpointsRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[70]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6022,7 +6991,7 @@ func (x *ListWebhookEndpointsRequest) String() string {
 func (*ListWebhookEndpointsRequest) ProtoMessage() {}
 
 func (x *ListWebhookEndpointsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[70]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6035,7 +7004,7 @@ func (x *ListWebhookEndpointsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWebhookEndpointsRequest.ProtoReflect.Descriptor instead.
 func (*ListWebhookEndpointsRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{70}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *ListWebhookEndpointsRequest) GetWalletId() string {
@@ -6072,7 +7041,7 @@ type ListWebhookEndpointsResponse struct {
 
 func (x *ListWebhookEndpointsResponse) Reset() {
 	*x = ListWebhookEndpointsResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[71]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6084,7 +7053,7 @@ func (x *ListWebhookEndpointsResponse) String() string {
 func (*ListWebhookEndpointsResponse) ProtoMessage() {}
 
 func (x *ListWebhookEndpointsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[71]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6097,7 +7066,7 @@ func (x *ListWebhookEndpointsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWebhookEndpointsResponse.ProtoReflect.Descriptor instead.
 func (*ListWebhookEndpointsResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{71}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *ListWebhookEndpointsResponse) GetEndpoints() []*WebhookEndpoint {
@@ -6127,7 +7096,7 @@ type DeleteWebhookEndpointRequest struct {
 
 func (x *DeleteWebhookEndpointRequest) Reset() {
 	*x = DeleteWebhookEndpointRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[72]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6139,7 +7108,7 @@ func (x *DeleteWebhookEndpointRequest) String() string {
 func (*DeleteWebhookEndpointRequest) ProtoMessage() {}
 
 func (x *DeleteWebhookEndpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[72]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6152,7 +7121,7 @@ func (x *DeleteWebhookEndpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteWebhookEndpointRequest.ProtoReflect.Descriptor instead.
 func (*DeleteWebhookEndpointRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{72}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *DeleteWebhookEndpointRequest) GetRequestId() string {
@@ -6180,7 +7149,7 @@ type DeleteWebhookEndpointResponse struct {
 
 func (x *DeleteWebhookEndpointResponse) Reset() {
 	*x = DeleteWebhookEndpointResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[73]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6192,7 +7161,7 @@ func (x *DeleteWebhookEndpointResponse) String() string {
 func (*DeleteWebhookEndpointResponse) ProtoMessage() {}
 
 func (x *DeleteWebhookEndpointResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[73]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6205,7 +7174,7 @@ func (x *DeleteWebhookEndpointResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteWebhookEndpointResponse.ProtoReflect.Descriptor instead.
 func (*DeleteWebhookEndpointResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{73}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *DeleteWebhookEndpointResponse) GetEndpoint() *WebhookEndpoint {
@@ -6232,7 +7201,7 @@ type ListWebhookDeliveriesRequest struct {
 
 func (x *ListWebhookDeliveriesRequest) Reset() {
 	*x = ListWebhookDeliveriesRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[74]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6244,7 +7213,7 @@ func (x *ListWebhookDeliveriesRequest) String() string {
 func (*ListWebhookDeliveriesRequest) ProtoMessage() {}
 
 func (x *ListWebhookDeliveriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[74]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6257,7 +7226,7 @@ func (x *ListWebhookDeliveriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWebhookDeliveriesRequest.ProtoReflect.Descriptor instead.
 func (*ListWebhookDeliveriesRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{74}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *ListWebhookDeliveriesRequest) GetEndpointId() string {
@@ -6301,7 +7270,7 @@ type ListWebhookDeliveriesResponse struct {
 
 func (x *ListWebhookDeliveriesResponse) Reset() {
 	*x = ListWebhookDeliveriesResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[75]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6313,7 +7282,7 @@ func (x *ListWebhookDeliveriesResponse) String() string {
 func (*ListWebhookDeliveriesResponse) ProtoMessage() {}
 
 func (x *ListWebhookDeliveriesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[75]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6326,7 +7295,7 @@ func (x *ListWebhookDeliveriesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWebhookDeliveriesResponse.ProtoReflect.Descriptor instead.
 func (*ListWebhookDeliveriesResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{75}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *ListWebhookDeliveriesResponse) GetDeliveries() []*WebhookDelivery {
@@ -6359,7 +7328,7 @@ type RotateWebhookSecretRequest struct {
 
 func (x *RotateWebhookSecretRequest) Reset() {
 	*x = RotateWebhookSecretRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[76]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6371,7 +7340,7 @@ func (x *RotateWebhookSecretRequest) String() string {
 func (*RotateWebhookSecretRequest) ProtoMessage() {}
 
 func (x *RotateWebhookSecretRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[76]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6384,7 +7353,7 @@ func (x *RotateWebhookSecretRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateWebhookSecretRequest.ProtoReflect.Descriptor instead.
 func (*RotateWebhookSecretRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{76}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *RotateWebhookSecretRequest) GetRequestId() string {
@@ -6424,7 +7393,7 @@ type RotateWebhookSecretResponse struct {
 
 func (x *RotateWebhookSecretResponse) Reset() {
 	*x = RotateWebhookSecretResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[77]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6436,7 +7405,7 @@ func (x *RotateWebhookSecretResponse) String() string {
 func (*RotateWebhookSecretResponse) ProtoMessage() {}
 
 func (x *RotateWebhookSecretResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[77]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6449,7 +7418,7 @@ func (x *RotateWebhookSecretResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateWebhookSecretResponse.ProtoReflect.Descriptor instead.
 func (*RotateWebhookSecretResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{77}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *RotateWebhookSecretResponse) GetEndpoint() *WebhookEndpoint {
@@ -6486,7 +7455,7 @@ type CreateAllotmentScheduleRequest struct {
 
 func (x *CreateAllotmentScheduleRequest) Reset() {
 	*x = CreateAllotmentScheduleRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[78]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6498,7 +7467,7 @@ func (x *CreateAllotmentScheduleRequest) String() string {
 func (*CreateAllotmentScheduleRequest) ProtoMessage() {}
 
 func (x *CreateAllotmentScheduleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[78]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6511,7 +7480,7 @@ func (x *CreateAllotmentScheduleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAllotmentScheduleRequest.ProtoReflect.Descriptor instead.
 func (*CreateAllotmentScheduleRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{78}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *CreateAllotmentScheduleRequest) GetRequestId() string {
@@ -6539,7 +7508,7 @@ type CreateAllotmentScheduleResponse struct {
 
 func (x *CreateAllotmentScheduleResponse) Reset() {
 	*x = CreateAllotmentScheduleResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[79]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6551,7 +7520,7 @@ func (x *CreateAllotmentScheduleResponse) String() string {
 func (*CreateAllotmentScheduleResponse) ProtoMessage() {}
 
 func (x *CreateAllotmentScheduleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[79]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6564,7 +7533,7 @@ func (x *CreateAllotmentScheduleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAllotmentScheduleResponse.ProtoReflect.Descriptor instead.
 func (*CreateAllotmentScheduleResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{79}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *CreateAllotmentScheduleResponse) GetSchedule() *AllotmentSchedule {
@@ -6585,7 +7554,7 @@ type ListAllotmentSchedulesRequest struct {
 
 func (x *ListAllotmentSchedulesRequest) Reset() {
 	*x = ListAllotmentSchedulesRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[80]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6597,7 +7566,7 @@ func (x *ListAllotmentSchedulesRequest) String() string {
 func (*ListAllotmentSchedulesRequest) ProtoMessage() {}
 
 func (x *ListAllotmentSchedulesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[80]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6610,7 +7579,7 @@ func (x *ListAllotmentSchedulesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAllotmentSchedulesRequest.ProtoReflect.Descriptor instead.
 func (*ListAllotmentSchedulesRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{80}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *ListAllotmentSchedulesRequest) GetWalletId() string {
@@ -6631,7 +7600,7 @@ type ListAllotmentSchedulesResponse struct {
 
 func (x *ListAllotmentSchedulesResponse) Reset() {
 	*x = ListAllotmentSchedulesResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[81]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6643,7 +7612,7 @@ func (x *ListAllotmentSchedulesResponse) String() string {
 func (*ListAllotmentSchedulesResponse) ProtoMessage() {}
 
 func (x *ListAllotmentSchedulesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[81]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6656,7 +7625,7 @@ func (x *ListAllotmentSchedulesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAllotmentSchedulesResponse.ProtoReflect.Descriptor instead.
 func (*ListAllotmentSchedulesResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{81}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *ListAllotmentSchedulesResponse) GetSchedules() []*AllotmentSchedule {
@@ -6681,7 +7650,7 @@ type EndAllotmentScheduleRequest struct {
 
 func (x *EndAllotmentScheduleRequest) Reset() {
 	*x = EndAllotmentScheduleRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[82]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6693,7 +7662,7 @@ func (x *EndAllotmentScheduleRequest) String() string {
 func (*EndAllotmentScheduleRequest) ProtoMessage() {}
 
 func (x *EndAllotmentScheduleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[82]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6706,7 +7675,7 @@ func (x *EndAllotmentScheduleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndAllotmentScheduleRequest.ProtoReflect.Descriptor instead.
 func (*EndAllotmentScheduleRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{82}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *EndAllotmentScheduleRequest) GetRequestId() string {
@@ -6741,7 +7710,7 @@ type EndAllotmentScheduleResponse struct {
 
 func (x *EndAllotmentScheduleResponse) Reset() {
 	*x = EndAllotmentScheduleResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[83]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6753,7 +7722,7 @@ func (x *EndAllotmentScheduleResponse) String() string {
 func (*EndAllotmentScheduleResponse) ProtoMessage() {}
 
 func (x *EndAllotmentScheduleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[83]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6766,7 +7735,7 @@ func (x *EndAllotmentScheduleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndAllotmentScheduleResponse.ProtoReflect.Descriptor instead.
 func (*EndAllotmentScheduleResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{83}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *EndAllotmentScheduleResponse) GetSchedule() *AllotmentSchedule {
@@ -7119,7 +8088,84 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"page_token\x18\x05 \x01(\tR\tpageToken\"q\n" +
 	"\x13ListEntriesResponse\x122\n" +
 	"\aentries\x18\x01 \x03(\v2\x18.billing.ledger.v1.EntryR\aentries\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"/\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"y\n" +
+	"\vConsumption\x12\x18\n" +
+	"\aprepaid\x18\x01 \x01(\tR\aprepaid\x12 \n" +
+	"\vpromotional\x18\x02 \x01(\tR\vpromotional\x12\x18\n" +
+	"\aoverage\x18\x03 \x01(\tR\aoverage\x12\x14\n" +
+	"\x05total\x18\x04 \x01(\tR\x05total\"p\n" +
+	"\x12FeatureConsumption\x12\x18\n" +
+	"\afeature\x18\x01 \x01(\tR\afeature\x12@\n" +
+	"\vconsumption\x18\x02 \x01(\v2\x1e.billing.ledger.v1.ConsumptionR\vconsumption\"\x8a\x02\n" +
+	"\x11ConsumptionBucket\x129\n" +
+	"\n" +
+	"start_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
+	"\bend_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12@\n" +
+	"\vconsumption\x18\x03 \x01(\v2\x1e.billing.ledger.v1.ConsumptionR\vconsumption\x12A\n" +
+	"\bfeatures\x18\x04 \x03(\v2%.billing.ledger.v1.FeatureConsumptionR\bfeatures\"\xf6\x02\n" +
+	"\x11WalletConsumption\x12\x1b\n" +
+	"\twallet_id\x18\x01 \x01(\tR\bwalletId\x12\x1f\n" +
+	"\vcustomer_id\x18\x02 \x01(\tR\n" +
+	"customerId\x12\x12\n" +
+	"\x04unit\x18\x03 \x01(\tR\x04unit\x12>\n" +
+	"\abuckets\x18\x04 \x03(\v2$.billing.ledger.v1.ConsumptionBucketR\abuckets\x124\n" +
+	"\x05total\x18\x05 \x01(\v2\x1e.billing.ledger.v1.ConsumptionR\x05total\x12A\n" +
+	"\bfeatures\x18\x06 \x03(\v2%.billing.ledger.v1.FeatureConsumptionR\bfeatures\x12)\n" +
+	"\x11burn_rate_per_day\x18\a \x01(\tR\x0eburnRatePerDay\x12+\n" +
+	"\x12burn_rate_per_week\x18\b \x01(\tR\x0fburnRatePerWeek\"\xc2\x02\n" +
+	"\x1bGetConsumptionReportRequest\x12\x1b\n" +
+	"\twallet_id\x18\x01 \x01(\tR\bwalletId\x12\x1f\n" +
+	"\vcustomer_id\x18\x02 \x01(\tR\n" +
+	"customerId\x129\n" +
+	"\n" +
+	"start_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
+	"\bend_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x127\n" +
+	"\x06bucket\x18\x05 \x01(\x0e2\x1f.billing.ledger.v1.ReportBucketR\x06bucket\x12\x1b\n" +
+	"\tpage_size\x18\x06 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\a \x01(\tR\tpageToken\"\x86\x01\n" +
+	"\x1cGetConsumptionReportResponse\x12>\n" +
+	"\awallets\x18\x01 \x03(\v2$.billing.ledger.v1.WalletConsumptionR\awallets\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xa7\x04\n" +
+	"\x0eRevenueFigures\x12\x1a\n" +
+	"\bcurrency\x18\x01 \x01(\tR\bcurrency\x12\x12\n" +
+	"\x04unit\x18\x02 \x01(\tR\x04unit\x12)\n" +
+	"\x10prepaid_consumed\x18\x03 \x01(\tR\x0fprepaidConsumed\x12-\n" +
+	"\x12revenue_recognized\x18\x04 \x01(\tR\x11revenueRecognized\x12'\n" +
+	"\x0fprepaid_expired\x18\x05 \x01(\tR\x0eprepaidExpired\x12\x1a\n" +
+	"\bbreakage\x18\x06 \x01(\tR\bbreakage\x12%\n" +
+	"\x0eprepaid_voided\x18\a \x01(\tR\rprepaidVoided\x12!\n" +
+	"\fvoided_value\x18\b \x01(\tR\vvoidedValue\x12'\n" +
+	"\x0fprepaid_granted\x18\t \x01(\tR\x0eprepaidGranted\x12#\n" +
+	"\rgranted_value\x18\n" +
+	" \x01(\tR\fgrantedValue\x12%\n" +
+	"\x0eprepaid_unused\x18\v \x01(\tR\rprepaidUnused\x12)\n" +
+	"\x10deferred_revenue\x18\f \x01(\tR\x0fdeferredRevenue\x121\n" +
+	"\x14promotional_consumed\x18\r \x01(\tR\x13promotionalConsumed\x12)\n" +
+	"\x10promotional_cost\x18\x0e \x01(\tR\x0fpromotionalCost\"\xbe\x01\n" +
+	"\rRevenuePeriod\x129\n" +
+	"\n" +
+	"start_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
+	"\bend_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12;\n" +
+	"\afigures\x18\x03 \x03(\v2!.billing.ledger.v1.RevenueFiguresR\afigures\"n\n" +
+	"\x0fCustomerRevenue\x12\x1f\n" +
+	"\vcustomer_id\x18\x01 \x01(\tR\n" +
+	"customerId\x12:\n" +
+	"\aperiods\x18\x02 \x03(\v2 .billing.ledger.v1.RevenuePeriodR\aperiods\"\xa1\x02\n" +
+	"\x17GetRevenueReportRequest\x12\x1f\n" +
+	"\vcustomer_id\x18\x01 \x01(\tR\n" +
+	"customerId\x129\n" +
+	"\n" +
+	"start_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
+	"\bend_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x127\n" +
+	"\x06bucket\x18\x04 \x01(\x0e2\x1f.billing.ledger.v1.ReportBucketR\x06bucket\x12\x1b\n" +
+	"\tpage_size\x18\x05 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x06 \x01(\tR\tpageToken\"\xbc\x01\n" +
+	"\x18GetRevenueReportResponse\x12@\n" +
+	"\tcustomers\x18\x01 \x03(\v2\".billing.ledger.v1.CustomerRevenueR\tcustomers\x126\n" +
+	"\x05total\x18\x02 \x03(\v2 .billing.ledger.v1.RevenuePeriodR\x05total\x12&\n" +
+	"\x0fnext_page_token\x18\x03 \x01(\tR\rnextPageToken\"/\n" +
 	"\x10RunExpiryRequest\x12\x1b\n" +
 	"\twallet_id\x18\x01 \x01(\tR\bwalletId\"G\n" +
 	"\x11RunExpiryResponse\x122\n" +
@@ -7353,7 +8399,12 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x1cALLOTMENT_EXPIRY_UNSPECIFIED\x10\x00\x12\"\n" +
 	"\x1eALLOTMENT_EXPIRY_END_OF_PERIOD\x10\x01\x12#\n" +
 	"\x1fALLOTMENT_EXPIRY_AFTER_DURATION\x10\x02\x12\x1a\n" +
-	"\x16ALLOTMENT_EXPIRY_NEVER\x10\x032\xfc\x19\n" +
+	"\x16ALLOTMENT_EXPIRY_NEVER\x10\x03*u\n" +
+	"\fReportBucket\x12\x1d\n" +
+	"\x19REPORT_BUCKET_UNSPECIFIED\x10\x00\x12\x15\n" +
+	"\x11REPORT_BUCKET_DAY\x10\x01\x12\x16\n" +
+	"\x12REPORT_BUCKET_WEEK\x10\x02\x12\x17\n" +
+	"\x13REPORT_BUCKET_MONTH\x10\x032\xe2\x1b\n" +
 	"\rLedgerService\x12_\n" +
 	"\fCreateWallet\x12&.billing.ledger.v1.CreateWalletRequest\x1a'.billing.ledger.v1.CreateWalletResponse\x12V\n" +
 	"\tGetWallet\x12#.billing.ledger.v1.GetWalletRequest\x1a$.billing.ledger.v1.GetWalletResponse\x12\\\n" +
@@ -7368,7 +8419,9 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"DebitBatch\x12$.billing.ledger.v1.DebitBatchRequest\x1a%.billing.ledger.v1.DebitBatchResponse\x12\\\n" +
 	"\vRefundDebit\x12%.billing.ledger.v1.RefundDebitRequest\x1a&.billing.ledger.v1.RefundDebitResponse\x12Y\n" +
 	"\n" +
-	"GetBalance\x12$.billing.ledger.v1.GetBalanceRequest\x1a%.billing.ledger.v1.GetBalanceResponse\x12\\\n" +
+	"GetBalance\x12$.billing.ledger.v1.GetBalanceRequest\x1a%.billing.ledger.v1.GetBalanceResponse\x12w\n" +
+	"\x14GetConsumptionReport\x12..billing.ledger.v1.GetConsumptionReportRequest\x1a/.billing.ledger.v1.GetConsumptionReportResponse\x12k\n" +
+	"\x10GetRevenueReport\x12*.billing.ledger.v1.GetRevenueReportRequest\x1a+.billing.ledger.v1.GetRevenueReportResponse\x12\\\n" +
 	"\vListEntries\x12%.billing.ledger.v1.ListEntriesRequest\x1a&.billing.ledger.v1.ListEntriesResponse\x12V\n" +
 	"\tRunExpiry\x12#.billing.ledger.v1.RunExpiryRequest\x1a$.billing.ledger.v1.RunExpiryResponse\x12_\n" +
 	"\fVerifyWallet\x12&.billing.ledger.v1.VerifyWalletRequest\x1a'.billing.ledger.v1.VerifyWalletResponse\x12Y\n" +
@@ -7407,8 +8460,8 @@ func file_billing_ledger_v1_ledger_proto_rawDescGZIP() []byte {
 	return file_billing_ledger_v1_ledger_proto_rawDescData
 }
 
-var file_billing_ledger_v1_ledger_proto_enumTypes = make([]protoimpl.EnumInfo, 12)
-var file_billing_ledger_v1_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 89)
+var file_billing_ledger_v1_ledger_proto_enumTypes = make([]protoimpl.EnumInfo, 13)
+var file_billing_ledger_v1_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 100)
 var file_billing_ledger_v1_ledger_proto_goTypes = []any{
 	(OveragePolicy)(0),                      // 0: billing.ledger.v1.OveragePolicy
 	(GrantKind)(0),                          // 1: billing.ledger.v1.GrantKind
@@ -7422,292 +8475,329 @@ var file_billing_ledger_v1_ledger_proto_goTypes = []any{
 	(AlertKind)(0),                          // 9: billing.ledger.v1.AlertKind
 	(AllotmentCadence)(0),                   // 10: billing.ledger.v1.AllotmentCadence
 	(AllotmentExpiry)(0),                    // 11: billing.ledger.v1.AllotmentExpiry
-	(*Wallet)(nil),                          // 12: billing.ledger.v1.Wallet
-	(*CostBasis)(nil),                       // 13: billing.ledger.v1.CostBasis
-	(*Grant)(nil),                           // 14: billing.ledger.v1.Grant
-	(*Allocation)(nil),                      // 15: billing.ledger.v1.Allocation
-	(*Entry)(nil),                           // 16: billing.ledger.v1.Entry
-	(*GrantBalance)(nil),                    // 17: billing.ledger.v1.GrantBalance
-	(*Balance)(nil),                         // 18: billing.ledger.v1.Balance
-	(*Hold)(nil),                            // 19: billing.ledger.v1.Hold
-	(*WalletEvent)(nil),                     // 20: billing.ledger.v1.WalletEvent
-	(*TopUpRule)(nil),                       // 21: billing.ledger.v1.TopUpRule
-	(*TopUp)(nil),                           // 22: billing.ledger.v1.TopUp
-	(*AllotmentSchedule)(nil),               // 23: billing.ledger.v1.AllotmentSchedule
-	(*AlertRule)(nil),                       // 24: billing.ledger.v1.AlertRule
-	(*WebhookEndpoint)(nil),                 // 25: billing.ledger.v1.WebhookEndpoint
-	(*WebhookAttempt)(nil),                  // 26: billing.ledger.v1.WebhookAttempt
-	(*WebhookDelivery)(nil),                 // 27: billing.ledger.v1.WebhookDelivery
-	(*VerifyDifference)(nil),                // 28: billing.ledger.v1.VerifyDifference
-	(*CreateWalletRequest)(nil),             // 29: billing.ledger.v1.CreateWalletRequest
-	(*CreateWalletResponse)(nil),            // 30: billing.ledger.v1.CreateWalletResponse
-	(*GetWalletRequest)(nil),                // 31: billing.ledger.v1.GetWalletRequest
-	(*GetWalletResponse)(nil),               // 32: billing.ledger.v1.GetWalletResponse
-	(*ListWalletsRequest)(nil),              // 33: billing.ledger.v1.ListWalletsRequest
-	(*ListWalletsResponse)(nil),             // 34: billing.ledger.v1.ListWalletsResponse
-	(*CreateGrantRequest)(nil),              // 35: billing.ledger.v1.CreateGrantRequest
-	(*CreateGrantResponse)(nil),             // 36: billing.ledger.v1.CreateGrantResponse
-	(*GetGrantRequest)(nil),                 // 37: billing.ledger.v1.GetGrantRequest
-	(*GetGrantResponse)(nil),                // 38: billing.ledger.v1.GetGrantResponse
-	(*ListGrantsRequest)(nil),               // 39: billing.ledger.v1.ListGrantsRequest
-	(*ListGrantsResponse)(nil),              // 40: billing.ledger.v1.ListGrantsResponse
-	(*VoidGrantRequest)(nil),                // 41: billing.ledger.v1.VoidGrantRequest
-	(*VoidGrantResponse)(nil),               // 42: billing.ledger.v1.VoidGrantResponse
-	(*DebitRequest)(nil),                    // 43: billing.ledger.v1.DebitRequest
-	(*DebitResponse)(nil),                   // 44: billing.ledger.v1.DebitResponse
-	(*DebitBatchRequest)(nil),               // 45: billing.ledger.v1.DebitBatchRequest
-	(*DebitResult)(nil),                     // 46: billing.ledger.v1.DebitResult
-	(*DebitBatchResponse)(nil),              // 47: billing.ledger.v1.DebitBatchResponse
-	(*RefundDebitRequest)(nil),              // 48: billing.ledger.v1.RefundDebitRequest
-	(*RefundDebitResponse)(nil),             // 49: billing.ledger.v1.RefundDebitResponse
-	(*GetBalanceRequest)(nil),               // 50: billing.ledger.v1.GetBalanceRequest
-	(*GetBalanceResponse)(nil),              // 51: billing.ledger.v1.GetBalanceResponse
-	(*ListEntriesRequest)(nil),              // 52: billing.ledger.v1.ListEntriesRequest
-	(*ListEntriesResponse)(nil),             // 53: billing.ledger.v1.ListEntriesResponse
-	(*RunExpiryRequest)(nil),                // 54: billing.ledger.v1.RunExpiryRequest
-	(*RunExpiryResponse)(nil),               // 55: billing.ledger.v1.RunExpiryResponse
-	(*VerifyWalletRequest)(nil),             // 56: billing.ledger.v1.VerifyWalletRequest
-	(*VerifyWalletResponse)(nil),            // 57: billing.ledger.v1.VerifyWalletResponse
-	(*CreateHoldRequest)(nil),               // 58: billing.ledger.v1.CreateHoldRequest
-	(*CreateHoldResponse)(nil),              // 59: billing.ledger.v1.CreateHoldResponse
-	(*CaptureHoldRequest)(nil),              // 60: billing.ledger.v1.CaptureHoldRequest
-	(*CaptureHoldResponse)(nil),             // 61: billing.ledger.v1.CaptureHoldResponse
-	(*ReleaseHoldRequest)(nil),              // 62: billing.ledger.v1.ReleaseHoldRequest
-	(*ReleaseHoldResponse)(nil),             // 63: billing.ledger.v1.ReleaseHoldResponse
-	(*GetHoldRequest)(nil),                  // 64: billing.ledger.v1.GetHoldRequest
-	(*GetHoldResponse)(nil),                 // 65: billing.ledger.v1.GetHoldResponse
-	(*WatchWalletEventsRequest)(nil),        // 66: billing.ledger.v1.WatchWalletEventsRequest
-	(*WatchWalletEventsResponse)(nil),       // 67: billing.ledger.v1.WatchWalletEventsResponse
-	(*SetTopUpRuleRequest)(nil),             // 68: billing.ledger.v1.SetTopUpRuleRequest
-	(*SetTopUpRuleResponse)(nil),            // 69: billing.ledger.v1.SetTopUpRuleResponse
-	(*ListTopUpsRequest)(nil),               // 70: billing.ledger.v1.ListTopUpsRequest
-	(*ListTopUpsResponse)(nil),              // 71: billing.ledger.v1.ListTopUpsResponse
-	(*ConfirmTopUpRequest)(nil),             // 72: billing.ledger.v1.ConfirmTopUpRequest
-	(*ConfirmTopUpResponse)(nil),            // 73: billing.ledger.v1.ConfirmTopUpResponse
-	(*FailTopUpRequest)(nil),                // 74: billing.ledger.v1.FailTopUpRequest
-	(*FailTopUpResponse)(nil),               // 75: billing.ledger.v1.FailTopUpResponse
-	(*SetAlertRulesRequest)(nil),            // 76: billing.ledger.v1.SetAlertRulesRequest
-	(*SetAlertRulesResponse)(nil),           // 77: billing.ledger.v1.SetAlertRulesResponse
-	(*ListAlertRulesRequest)(nil),           // 78: billing.ledger.v1.ListAlertRulesRequest
-	(*ListAlertRulesResponse)(nil),          // 79: billing.ledger.v1.ListAlertRulesResponse
-	(*CreateWebhookEndpointRequest)(nil),    // 80: billing.ledger.v1.CreateWebhookEndpointRequest
-	(*CreateWebhookEndpointResponse)(nil),   // 81: billing.ledger.v1.CreateWebhookEndpointResponse
-	(*ListWebhookEndpointsRequest)(nil),     // 82: billing.ledger.v1.ListWebhookEndpointsRequest
-	(*ListWebhookEndpointsResponse)(nil),    // 83: billing.ledger.v1.ListWebhookEndpointsResponse
-	(*DeleteWebhookEndpointRequest)(nil),    // 84: billing.ledger.v1.DeleteWebhookEndpointRequest
-	(*DeleteWebhookEndpointResponse)(nil),   // 85: billing.ledger.v1.DeleteWebhookEndpointResponse
-	(*ListWebhookDeliveriesRequest)(nil),    // 86: billing.ledger.v1.ListWebhookDeliveriesRequest
-	(*ListWebhookDeliveriesResponse)(nil),   // 87: billing.ledger.v1.ListWebhookDeliveriesResponse
-	(*RotateWebhookSecretRequest)(nil),      // 88: billing.ledger.v1.RotateWebhookSecretRequest
-	(*RotateWebhookSecretResponse)(nil),     // 89: billing.ledger.v1.RotateWebhookSecretResponse
-	(*CreateAllotmentScheduleRequest)(nil),  // 90: billing.ledger.v1.CreateAllotmentScheduleRequest
-	(*CreateAllotmentScheduleResponse)(nil), // 91: billing.ledger.v1.CreateAllotmentScheduleResponse
-	(*ListAllotmentSchedulesRequest)(nil),   // 92: billing.ledger.v1.ListAllotmentSchedulesRequest
-	(*ListAllotmentSchedulesResponse)(nil),  // 93: billing.ledger.v1.ListAllotmentSchedulesResponse
-	(*EndAllotmentScheduleRequest)(nil),     // 94: billing.ledger.v1.EndAllotmentScheduleRequest
-	(*EndAllotmentScheduleResponse)(nil),    // 95: billing.ledger.v1.EndAllotmentScheduleResponse
-	nil,                                     // 96: billing.ledger.v1.Wallet.MetadataEntry
-	nil,                                     // 97: billing.ledger.v1.Grant.MetadataEntry
-	nil,                                     // 98: billing.ledger.v1.CreateWalletRequest.MetadataEntry
-	nil,                                     // 99: billing.ledger.v1.CreateGrantRequest.MetadataEntry
-	nil,                                     // 100: billing.ledger.v1.DebitRequest.MetadataEntry
-	(*durationpb.Duration)(nil),             // 101: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),           // 102: google.protobuf.Timestamp
-	(*v1.ItemError)(nil),                    // 103: billing.type.v1.ItemError
-	(*v1.TimeRange)(nil),                    // 104: billing.type.v1.TimeRange
+	(ReportBucket)(0),                       // 12: billing.ledger.v1.ReportBucket
+	(*Wallet)(nil),                          // 13: billing.ledger.v1.Wallet
+	(*CostBasis)(nil),                       // 14: billing.ledger.v1.CostBasis
+	(*Grant)(nil),                           // 15: billing.ledger.v1.Grant
+	(*Allocation)(nil),                      // 16: billing.ledger.v1.Allocation
+	(*Entry)(nil),                           // 17: billing.ledger.v1.Entry
+	(*GrantBalance)(nil),                    // 18: billing.ledger.v1.GrantBalance
+	(*Balance)(nil),                         // 19: billing.ledger.v1.Balance
+	(*Hold)(nil),                            // 20: billing.ledger.v1.Hold
+	(*WalletEvent)(nil),                     // 21: billing.ledger.v1.WalletEvent
+	(*TopUpRule)(nil),                       // 22: billing.ledger.v1.TopUpRule
+	(*TopUp)(nil),                           // 23: billing.ledger.v1.TopUp
+	(*AllotmentSchedule)(nil),               // 24: billing.ledger.v1.AllotmentSchedule
+	(*AlertRule)(nil),                       // 25: billing.ledger.v1.AlertRule
+	(*WebhookEndpoint)(nil),                 // 26: billing.ledger.v1.WebhookEndpoint
+	(*WebhookAttempt)(nil),                  // 27: billing.ledger.v1.WebhookAttempt
+	(*WebhookDelivery)(nil),                 // 28: billing.ledger.v1.WebhookDelivery
+	(*VerifyDifference)(nil),                // 29: billing.ledger.v1.VerifyDifference
+	(*CreateWalletRequest)(nil),             // 30: billing.ledger.v1.CreateWalletRequest
+	(*CreateWalletResponse)(nil),            // 31: billing.ledger.v1.CreateWalletResponse
+	(*GetWalletRequest)(nil),                // 32: billing.ledger.v1.GetWalletRequest
+	(*GetWalletResponse)(nil),               // 33: billing.ledger.v1.GetWalletResponse
+	(*ListWalletsRequest)(nil),              // 34: billing.ledger.v1.ListWalletsRequest
+	(*ListWalletsResponse)(nil),             // 35: billing.ledger.v1.ListWalletsResponse
+	(*CreateGrantRequest)(nil),              // 36: billing.ledger.v1.CreateGrantRequest
+	(*CreateGrantResponse)(nil),             // 37: billing.ledger.v1.CreateGrantResponse
+	(*GetGrantRequest)(nil),                 // 38: billing.ledger.v1.GetGrantRequest
+	(*GetGrantResponse)(nil),                // 39: billing.ledger.v1.GetGrantResponse
+	(*ListGrantsRequest)(nil),               // 40: billing.ledger.v1.ListGrantsRequest
+	(*ListGrantsResponse)(nil),              // 41: billing.ledger.v1.ListGrantsResponse
+	(*VoidGrantRequest)(nil),                // 42: billing.ledger.v1.VoidGrantRequest
+	(*VoidGrantResponse)(nil),               // 43: billing.ledger.v1.VoidGrantResponse
+	(*DebitRequest)(nil),                    // 44: billing.ledger.v1.DebitRequest
+	(*DebitResponse)(nil),                   // 45: billing.ledger.v1.DebitResponse
+	(*DebitBatchRequest)(nil),               // 46: billing.ledger.v1.DebitBatchRequest
+	(*DebitResult)(nil),                     // 47: billing.ledger.v1.DebitResult
+	(*DebitBatchResponse)(nil),              // 48: billing.ledger.v1.DebitBatchResponse
+	(*RefundDebitRequest)(nil),              // 49: billing.ledger.v1.RefundDebitRequest
+	(*RefundDebitResponse)(nil),             // 50: billing.ledger.v1.RefundDebitResponse
+	(*GetBalanceRequest)(nil),               // 51: billing.ledger.v1.GetBalanceRequest
+	(*GetBalanceResponse)(nil),              // 52: billing.ledger.v1.GetBalanceResponse
+	(*ListEntriesRequest)(nil),              // 53: billing.ledger.v1.ListEntriesRequest
+	(*ListEntriesResponse)(nil),             // 54: billing.ledger.v1.ListEntriesResponse
+	(*Consumption)(nil),                     // 55: billing.ledger.v1.Consumption
+	(*FeatureConsumption)(nil),              // 56: billing.ledger.v1.FeatureConsumption
+	(*ConsumptionBucket)(nil),               // 57: billing.ledger.v1.ConsumptionBucket
+	(*WalletConsumption)(nil),               // 58: billing.ledger.v1.WalletConsumption
+	(*GetConsumptionReportRequest)(nil),     // 59: billing.ledger.v1.GetConsumptionReportRequest
+	(*GetConsumptionReportResponse)(nil),    // 60: billing.ledger.v1.GetConsumptionReportResponse
+	(*RevenueFigures)(nil),                  // 61: billing.ledger.v1.RevenueFigures
+	(*RevenuePeriod)(nil),                   // 62: billing.ledger.v1.RevenuePeriod
+	(*CustomerRevenue)(nil),                 // 63: billing.ledger.v1.CustomerRevenue
+	(*GetRevenueReportRequest)(nil),         // 64: billing.ledger.v1.GetRevenueReportRequest
+	(*GetRevenueReportResponse)(nil),        // 65: billing.ledger.v1.GetRevenueReportResponse
+	(*RunExpiryRequest)(nil),                // 66: billing.ledger.v1.RunExpiryRequest
+	(*RunExpiryResponse)(nil),               // 67: billing.ledger.v1.RunExpiryResponse
+	(*VerifyWalletRequest)(nil),             // 68: billing.ledger.v1.VerifyWalletRequest
+	(*VerifyWalletResponse)(nil),            // 69: billing.ledger.v1.VerifyWalletResponse
+	(*CreateHoldRequest)(nil),               // 70: billing.ledger.v1.CreateHoldRequest
+	(*CreateHoldResponse)(nil),              // 71: billing.ledger.v1.CreateHoldResponse
+	(*CaptureHoldRequest)(nil),              // 72: billing.ledger.v1.CaptureHoldRequest
+	(*CaptureHoldResponse)(nil),             // 73: billing.ledger.v1.CaptureHoldResponse
+	(*ReleaseHoldRequest)(nil),              // 74: billing.ledger.v1.ReleaseHoldRequest
+	(*ReleaseHoldResponse)(nil),             // 75: billing.ledger.v1.ReleaseHoldResponse
+	(*GetHoldRequest)(nil),                  // 76: billing.ledger.v1.GetHoldRequest
+	(*GetHoldResponse)(nil),                 // 77: billing.ledger.v1.GetHoldResponse
+	(*WatchWalletEventsRequest)(nil),        // 78: billing.ledger.v1.WatchWalletEventsRequest
+	(*WatchWalletEventsResponse)(nil),       // 79: billing.ledger.v1.WatchWalletEventsResponse
+	(*SetTopUpRuleRequest)(nil),             // 80: billing.ledger.v1.SetTopUpRuleRequest
+	(*SetTopUpRuleResponse)(nil),            // 81: billing.ledger.v1.SetTopUpRuleResponse
+	(*ListTopUpsRequest)(nil),               // 82: billing.ledger.v1.ListTopUpsRequest
+	(*ListTopUpsResponse)(nil),              // 83: billing.ledger.v1.ListTopUpsResponse
+	(*ConfirmTopUpRequest)(nil),             // 84: billing.ledger.v1.ConfirmTopUpRequest
+	(*ConfirmTopUpResponse)(nil),            // 85: billing.ledger.v1.ConfirmTopUpResponse
+	(*FailTopUpRequest)(nil),                // 86: billing.ledger.v1.FailTopUpRequest
+	(*FailTopUpResponse)(nil),               // 87: billing.ledger.v1.FailTopUpResponse
+	(*SetAlertRulesRequest)(nil),            // 88: billing.ledger.v1.SetAlertRulesRequest
+	(*SetAlertRulesResponse)(nil),           // 89: billing.ledger.v1.SetAlertRulesResponse
+	(*ListAlertRulesRequest)(nil),           // 90: billing.ledger.v1.ListAlertRulesRequest
+	(*ListAlertRulesResponse)(nil),          // 91: billing.ledger.v1.ListAlertRulesResponse
+	(*CreateWebhookEndpointRequest)(nil),    // 92: billing.ledger.v1.CreateWebhookEndpointRequest
+	(*CreateWebhookEndpointResponse)(nil),   // 93: billing.ledger.v1.CreateWebhookEndpointResponse
+	(*ListWebhookEndpointsRequest)(nil),     // 94: billing.ledger.v1.ListWebhookEndpointsRequest
+	(*ListWebhookEndpointsResponse)(nil),    // 95: billing.ledger.v1.ListWebhookEndpointsResponse
+	(*DeleteWebhookEndpointRequest)(nil),    // 96: billing.ledger.v1.DeleteWebhookEndpointRequest
+	(*DeleteWebhookEndpointResponse)(nil),   // 97: billing.ledger.v1.DeleteWebhookEndpointResponse
+	(*ListWebhookDeliveriesRequest)(nil),    // 98: billing.ledger.v1.ListWebhookDeliveriesRequest
+	(*ListWebhookDeliveriesResponse)(nil),   // 99: billing.ledger.v1.ListWebhookDeliveriesResponse
+	(*RotateWebhookSecretRequest)(nil),      // 100: billing.ledger.v1.RotateWebhookSecretRequest
+	(*RotateWebhookSecretResponse)(nil),     // 101: billing.ledger.v1.RotateWebhookSecretResponse
+	(*CreateAllotmentScheduleRequest)(nil),  // 102: billing.ledger.v1.CreateAllotmentScheduleRequest
+	(*CreateAllotmentScheduleResponse)(nil), // 103: billing.ledger.v1.CreateAllotmentScheduleResponse
+	(*ListAllotmentSchedulesRequest)(nil),   // 104: billing.ledger.v1.ListAllotmentSchedulesRequest
+	(*ListAllotmentSchedulesResponse)(nil),  // 105: billing.ledger.v1.ListAllotmentSchedulesResponse
+	(*EndAllotmentScheduleRequest)(nil),     // 106: billing.ledger.v1.EndAllotmentScheduleRequest
+	(*EndAllotmentScheduleResponse)(nil),    // 107: billing.ledger.v1.EndAllotmentScheduleResponse
+	nil,                                     // 108: billing.ledger.v1.Wallet.MetadataEntry
+	nil,                                     // 109: billing.ledger.v1.Grant.MetadataEntry
+	nil,                                     // 110: billing.ledger.v1.CreateWalletRequest.MetadataEntry
+	nil,                                     // 111: billing.ledger.v1.CreateGrantRequest.MetadataEntry
+	nil,                                     // 112: billing.ledger.v1.DebitRequest.MetadataEntry
+	(*durationpb.Duration)(nil),             // 113: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),           // 114: google.protobuf.Timestamp
+	(*v1.ItemError)(nil),                    // 115: billing.type.v1.ItemError
+	(*v1.TimeRange)(nil),                    // 116: billing.type.v1.TimeRange
 }
 var file_billing_ledger_v1_ledger_proto_depIdxs = []int32{
 	0,   // 0: billing.ledger.v1.Wallet.overage_policy:type_name -> billing.ledger.v1.OveragePolicy
-	101, // 1: billing.ledger.v1.Wallet.late_event_grace_period:type_name -> google.protobuf.Duration
-	96,  // 2: billing.ledger.v1.Wallet.metadata:type_name -> billing.ledger.v1.Wallet.MetadataEntry
-	102, // 3: billing.ledger.v1.Wallet.create_time:type_name -> google.protobuf.Timestamp
+	113, // 1: billing.ledger.v1.Wallet.late_event_grace_period:type_name -> google.protobuf.Duration
+	108, // 2: billing.ledger.v1.Wallet.metadata:type_name -> billing.ledger.v1.Wallet.MetadataEntry
+	114, // 3: billing.ledger.v1.Wallet.create_time:type_name -> google.protobuf.Timestamp
 	1,   // 4: billing.ledger.v1.Grant.kind:type_name -> billing.ledger.v1.GrantKind
-	102, // 5: billing.ledger.v1.Grant.effective_time:type_name -> google.protobuf.Timestamp
-	102, // 6: billing.ledger.v1.Grant.expire_time:type_name -> google.protobuf.Timestamp
-	13,  // 7: billing.ledger.v1.Grant.cost_basis:type_name -> billing.ledger.v1.CostBasis
-	97,  // 8: billing.ledger.v1.Grant.metadata:type_name -> billing.ledger.v1.Grant.MetadataEntry
+	114, // 5: billing.ledger.v1.Grant.effective_time:type_name -> google.protobuf.Timestamp
+	114, // 6: billing.ledger.v1.Grant.expire_time:type_name -> google.protobuf.Timestamp
+	14,  // 7: billing.ledger.v1.Grant.cost_basis:type_name -> billing.ledger.v1.CostBasis
+	109, // 8: billing.ledger.v1.Grant.metadata:type_name -> billing.ledger.v1.Grant.MetadataEntry
 	2,   // 9: billing.ledger.v1.Grant.state:type_name -> billing.ledger.v1.GrantState
-	102, // 10: billing.ledger.v1.Grant.create_time:type_name -> google.protobuf.Timestamp
-	102, // 11: billing.ledger.v1.Grant.void_time:type_name -> google.protobuf.Timestamp
+	114, // 10: billing.ledger.v1.Grant.create_time:type_name -> google.protobuf.Timestamp
+	114, // 11: billing.ledger.v1.Grant.void_time:type_name -> google.protobuf.Timestamp
 	3,   // 12: billing.ledger.v1.Entry.type:type_name -> billing.ledger.v1.EntryType
-	102, // 13: billing.ledger.v1.Entry.occurred_time:type_name -> google.protobuf.Timestamp
-	102, // 14: billing.ledger.v1.Entry.book_time:type_name -> google.protobuf.Timestamp
-	15,  // 15: billing.ledger.v1.Entry.allocations:type_name -> billing.ledger.v1.Allocation
+	114, // 13: billing.ledger.v1.Entry.occurred_time:type_name -> google.protobuf.Timestamp
+	114, // 14: billing.ledger.v1.Entry.book_time:type_name -> google.protobuf.Timestamp
+	16,  // 15: billing.ledger.v1.Entry.allocations:type_name -> billing.ledger.v1.Allocation
 	1,   // 16: billing.ledger.v1.GrantBalance.kind:type_name -> billing.ledger.v1.GrantKind
 	2,   // 17: billing.ledger.v1.GrantBalance.state:type_name -> billing.ledger.v1.GrantState
-	102, // 18: billing.ledger.v1.GrantBalance.effective_time:type_name -> google.protobuf.Timestamp
-	102, // 19: billing.ledger.v1.GrantBalance.expire_time:type_name -> google.protobuf.Timestamp
-	102, // 20: billing.ledger.v1.Balance.as_of_time:type_name -> google.protobuf.Timestamp
-	17,  // 21: billing.ledger.v1.Balance.grants:type_name -> billing.ledger.v1.GrantBalance
+	114, // 18: billing.ledger.v1.GrantBalance.effective_time:type_name -> google.protobuf.Timestamp
+	114, // 19: billing.ledger.v1.GrantBalance.expire_time:type_name -> google.protobuf.Timestamp
+	114, // 20: billing.ledger.v1.Balance.as_of_time:type_name -> google.protobuf.Timestamp
+	18,  // 21: billing.ledger.v1.Balance.grants:type_name -> billing.ledger.v1.GrantBalance
 	4,   // 22: billing.ledger.v1.Hold.state:type_name -> billing.ledger.v1.HoldState
-	102, // 23: billing.ledger.v1.Hold.create_time:type_name -> google.protobuf.Timestamp
-	102, // 24: billing.ledger.v1.Hold.expire_time:type_name -> google.protobuf.Timestamp
-	102, // 25: billing.ledger.v1.Hold.end_time:type_name -> google.protobuf.Timestamp
-	15,  // 26: billing.ledger.v1.Hold.allocations:type_name -> billing.ledger.v1.Allocation
+	114, // 23: billing.ledger.v1.Hold.create_time:type_name -> google.protobuf.Timestamp
+	114, // 24: billing.ledger.v1.Hold.expire_time:type_name -> google.protobuf.Timestamp
+	114, // 25: billing.ledger.v1.Hold.end_time:type_name -> google.protobuf.Timestamp
+	16,  // 26: billing.ledger.v1.Hold.allocations:type_name -> billing.ledger.v1.Allocation
 	5,   // 27: billing.ledger.v1.WalletEvent.type:type_name -> billing.ledger.v1.WalletEventType
-	102, // 28: billing.ledger.v1.WalletEvent.occurred_time:type_name -> google.protobuf.Timestamp
+	114, // 28: billing.ledger.v1.WalletEvent.occurred_time:type_name -> google.protobuf.Timestamp
 	1,   // 29: billing.ledger.v1.TopUpRule.kind:type_name -> billing.ledger.v1.GrantKind
-	101, // 30: billing.ledger.v1.TopUpRule.expire_after:type_name -> google.protobuf.Duration
+	113, // 30: billing.ledger.v1.TopUpRule.expire_after:type_name -> google.protobuf.Duration
 	6,   // 31: billing.ledger.v1.TopUpRule.payment:type_name -> billing.ledger.v1.TopUpPayment
-	102, // 32: billing.ledger.v1.TopUpRule.expire_time:type_name -> google.protobuf.Timestamp
+	114, // 32: billing.ledger.v1.TopUpRule.expire_time:type_name -> google.protobuf.Timestamp
 	7,   // 33: billing.ledger.v1.TopUp.state:type_name -> billing.ledger.v1.TopUpState
-	102, // 34: billing.ledger.v1.TopUp.create_time:type_name -> google.protobuf.Timestamp
-	102, // 35: billing.ledger.v1.TopUp.end_time:type_name -> google.protobuf.Timestamp
+	114, // 34: billing.ledger.v1.TopUp.create_time:type_name -> google.protobuf.Timestamp
+	114, // 35: billing.ledger.v1.TopUp.end_time:type_name -> google.protobuf.Timestamp
 	1,   // 36: billing.ledger.v1.AllotmentSchedule.kind:type_name -> billing.ledger.v1.GrantKind
 	10,  // 37: billing.ledger.v1.AllotmentSchedule.cadence:type_name -> billing.ledger.v1.AllotmentCadence
-	102, // 38: billing.ledger.v1.AllotmentSchedule.anchor_time:type_name -> google.protobuf.Timestamp
+	114, // 38: billing.ledger.v1.AllotmentSchedule.anchor_time:type_name -> google.protobuf.Timestamp
 	11,  // 39: billing.ledger.v1.AllotmentSchedule.expiry:type_name -> billing.ledger.v1.AllotmentExpiry
-	101, // 40: billing.ledger.v1.AllotmentSchedule.expire_after:type_name -> google.protobuf.Duration
-	102, // 41: billing.ledger.v1.AllotmentSchedule.end_time:type_name -> google.protobuf.Timestamp
+	113, // 40: billing.ledger.v1.AllotmentSchedule.expire_after:type_name -> google.protobuf.Duration
+	114, // 41: billing.ledger.v1.AllotmentSchedule.end_time:type_name -> google.protobuf.Timestamp
 	9,   // 42: billing.ledger.v1.AlertRule.kind:type_name -> billing.ledger.v1.AlertKind
-	101, // 43: billing.ledger.v1.AlertRule.min_interval:type_name -> google.protobuf.Duration
-	102, // 44: billing.ledger.v1.AlertRule.last_fire_time:type_name -> google.protobuf.Timestamp
+	113, // 43: billing.ledger.v1.AlertRule.min_interval:type_name -> google.protobuf.Duration
+	114, // 44: billing.ledger.v1.AlertRule.last_fire_time:type_name -> google.protobuf.Timestamp
 	5,   // 45: billing.ledger.v1.WebhookEndpoint.types:type_name -> billing.ledger.v1.WalletEventType
-	102, // 46: billing.ledger.v1.WebhookEndpoint.create_time:type_name -> google.protobuf.Timestamp
-	102, // 47: billing.ledger.v1.WebhookEndpoint.delete_time:type_name -> google.protobuf.Timestamp
-	102, // 48: billing.ledger.v1.WebhookAttempt.attempt_time:type_name -> google.protobuf.Timestamp
+	114, // 46: billing.ledger.v1.WebhookEndpoint.create_time:type_name -> google.protobuf.Timestamp
+	114, // 47: billing.ledger.v1.WebhookEndpoint.delete_time:type_name -> google.protobuf.Timestamp
+	114, // 48: billing.ledger.v1.WebhookAttempt.attempt_time:type_name -> google.protobuf.Timestamp
 	5,   // 49: billing.ledger.v1.WebhookDelivery.event_type:type_name -> billing.ledger.v1.WalletEventType
 	8,   // 50: billing.ledger.v1.WebhookDelivery.state:type_name -> billing.ledger.v1.WebhookDeliveryState
-	102, // 51: billing.ledger.v1.WebhookDelivery.next_attempt_time:type_name -> google.protobuf.Timestamp
-	102, // 52: billing.ledger.v1.WebhookDelivery.create_time:type_name -> google.protobuf.Timestamp
-	102, // 53: billing.ledger.v1.WebhookDelivery.end_time:type_name -> google.protobuf.Timestamp
-	26,  // 54: billing.ledger.v1.WebhookDelivery.attempt_log:type_name -> billing.ledger.v1.WebhookAttempt
+	114, // 51: billing.ledger.v1.WebhookDelivery.next_attempt_time:type_name -> google.protobuf.Timestamp
+	114, // 52: billing.ledger.v1.WebhookDelivery.create_time:type_name -> google.protobuf.Timestamp
+	114, // 53: billing.ledger.v1.WebhookDelivery.end_time:type_name -> google.protobuf.Timestamp
+	27,  // 54: billing.ledger.v1.WebhookDelivery.attempt_log:type_name -> billing.ledger.v1.WebhookAttempt
 	0,   // 55: billing.ledger.v1.CreateWalletRequest.overage_policy:type_name -> billing.ledger.v1.OveragePolicy
-	101, // 56: billing.ledger.v1.CreateWalletRequest.late_event_grace_period:type_name -> google.protobuf.Duration
-	98,  // 57: billing.ledger.v1.CreateWalletRequest.metadata:type_name -> billing.ledger.v1.CreateWalletRequest.MetadataEntry
-	12,  // 58: billing.ledger.v1.CreateWalletResponse.wallet:type_name -> billing.ledger.v1.Wallet
-	12,  // 59: billing.ledger.v1.GetWalletResponse.wallet:type_name -> billing.ledger.v1.Wallet
-	12,  // 60: billing.ledger.v1.ListWalletsResponse.wallets:type_name -> billing.ledger.v1.Wallet
+	113, // 56: billing.ledger.v1.CreateWalletRequest.late_event_grace_period:type_name -> google.protobuf.Duration
+	110, // 57: billing.ledger.v1.CreateWalletRequest.metadata:type_name -> billing.ledger.v1.CreateWalletRequest.MetadataEntry
+	13,  // 58: billing.ledger.v1.CreateWalletResponse.wallet:type_name -> billing.ledger.v1.Wallet
+	13,  // 59: billing.ledger.v1.GetWalletResponse.wallet:type_name -> billing.ledger.v1.Wallet
+	13,  // 60: billing.ledger.v1.ListWalletsResponse.wallets:type_name -> billing.ledger.v1.Wallet
 	1,   // 61: billing.ledger.v1.CreateGrantRequest.kind:type_name -> billing.ledger.v1.GrantKind
-	102, // 62: billing.ledger.v1.CreateGrantRequest.effective_time:type_name -> google.protobuf.Timestamp
-	102, // 63: billing.ledger.v1.CreateGrantRequest.expire_time:type_name -> google.protobuf.Timestamp
-	13,  // 64: billing.ledger.v1.CreateGrantRequest.cost_basis:type_name -> billing.ledger.v1.CostBasis
-	99,  // 65: billing.ledger.v1.CreateGrantRequest.metadata:type_name -> billing.ledger.v1.CreateGrantRequest.MetadataEntry
-	14,  // 66: billing.ledger.v1.CreateGrantResponse.grant:type_name -> billing.ledger.v1.Grant
-	16,  // 67: billing.ledger.v1.CreateGrantResponse.entries:type_name -> billing.ledger.v1.Entry
-	14,  // 68: billing.ledger.v1.GetGrantResponse.grant:type_name -> billing.ledger.v1.Grant
+	114, // 62: billing.ledger.v1.CreateGrantRequest.effective_time:type_name -> google.protobuf.Timestamp
+	114, // 63: billing.ledger.v1.CreateGrantRequest.expire_time:type_name -> google.protobuf.Timestamp
+	14,  // 64: billing.ledger.v1.CreateGrantRequest.cost_basis:type_name -> billing.ledger.v1.CostBasis
+	111, // 65: billing.ledger.v1.CreateGrantRequest.metadata:type_name -> billing.ledger.v1.CreateGrantRequest.MetadataEntry
+	15,  // 66: billing.ledger.v1.CreateGrantResponse.grant:type_name -> billing.ledger.v1.Grant
+	17,  // 67: billing.ledger.v1.CreateGrantResponse.entries:type_name -> billing.ledger.v1.Entry
+	15,  // 68: billing.ledger.v1.GetGrantResponse.grant:type_name -> billing.ledger.v1.Grant
 	2,   // 69: billing.ledger.v1.ListGrantsRequest.state:type_name -> billing.ledger.v1.GrantState
-	14,  // 70: billing.ledger.v1.ListGrantsResponse.grants:type_name -> billing.ledger.v1.Grant
-	14,  // 71: billing.ledger.v1.VoidGrantResponse.grant:type_name -> billing.ledger.v1.Grant
-	16,  // 72: billing.ledger.v1.VoidGrantResponse.entry:type_name -> billing.ledger.v1.Entry
-	102, // 73: billing.ledger.v1.DebitRequest.occurred_time:type_name -> google.protobuf.Timestamp
-	100, // 74: billing.ledger.v1.DebitRequest.metadata:type_name -> billing.ledger.v1.DebitRequest.MetadataEntry
-	16,  // 75: billing.ledger.v1.DebitResponse.entry:type_name -> billing.ledger.v1.Entry
-	43,  // 76: billing.ledger.v1.DebitBatchRequest.debits:type_name -> billing.ledger.v1.DebitRequest
-	16,  // 77: billing.ledger.v1.DebitResult.entry:type_name -> billing.ledger.v1.Entry
-	103, // 78: billing.ledger.v1.DebitResult.error:type_name -> billing.type.v1.ItemError
-	46,  // 79: billing.ledger.v1.DebitBatchResponse.results:type_name -> billing.ledger.v1.DebitResult
-	16,  // 80: billing.ledger.v1.RefundDebitResponse.entries:type_name -> billing.ledger.v1.Entry
-	102, // 81: billing.ledger.v1.GetBalanceRequest.as_of_time:type_name -> google.protobuf.Timestamp
-	18,  // 82: billing.ledger.v1.GetBalanceResponse.balance:type_name -> billing.ledger.v1.Balance
+	15,  // 70: billing.ledger.v1.ListGrantsResponse.grants:type_name -> billing.ledger.v1.Grant
+	15,  // 71: billing.ledger.v1.VoidGrantResponse.grant:type_name -> billing.ledger.v1.Grant
+	17,  // 72: billing.ledger.v1.VoidGrantResponse.entry:type_name -> billing.ledger.v1.Entry
+	114, // 73: billing.ledger.v1.DebitRequest.occurred_time:type_name -> google.protobuf.Timestamp
+	112, // 74: billing.ledger.v1.DebitRequest.metadata:type_name -> billing.ledger.v1.DebitRequest.MetadataEntry
+	17,  // 75: billing.ledger.v1.DebitResponse.entry:type_name -> billing.ledger.v1.Entry
+	44,  // 76: billing.ledger.v1.DebitBatchRequest.debits:type_name -> billing.ledger.v1.DebitRequest
+	17,  // 77: billing.ledger.v1.DebitResult.entry:type_name -> billing.ledger.v1.Entry
+	115, // 78: billing.ledger.v1.DebitResult.error:type_name -> billing.type.v1.ItemError
+	47,  // 79: billing.ledger.v1.DebitBatchResponse.results:type_name -> billing.ledger.v1.DebitResult
+	17,  // 80: billing.ledger.v1.RefundDebitResponse.entries:type_name -> billing.ledger.v1.Entry
+	114, // 81: billing.ledger.v1.GetBalanceRequest.as_of_time:type_name -> google.protobuf.Timestamp
+	19,  // 82: billing.ledger.v1.GetBalanceResponse.balance:type_name -> billing.ledger.v1.Balance
 	3,   // 83: billing.ledger.v1.ListEntriesRequest.types:type_name -> billing.ledger.v1.EntryType
-	104, // 84: billing.ledger.v1.ListEntriesRequest.book_time_range:type_name -> billing.type.v1.TimeRange
-	16,  // 85: billing.ledger.v1.ListEntriesResponse.entries:type_name -> billing.ledger.v1.Entry
-	16,  // 86: billing.ledger.v1.RunExpiryResponse.entries:type_name -> billing.ledger.v1.Entry
-	28,  // 87: billing.ledger.v1.VerifyWalletResponse.differences:type_name -> billing.ledger.v1.VerifyDifference
-	101, // 88: billing.ledger.v1.CreateHoldRequest.timeout:type_name -> google.protobuf.Duration
-	19,  // 89: billing.ledger.v1.CreateHoldResponse.hold:type_name -> billing.ledger.v1.Hold
-	16,  // 90: billing.ledger.v1.CreateHoldResponse.entry:type_name -> billing.ledger.v1.Entry
-	19,  // 91: billing.ledger.v1.CaptureHoldResponse.hold:type_name -> billing.ledger.v1.Hold
-	16,  // 92: billing.ledger.v1.CaptureHoldResponse.entry:type_name -> billing.ledger.v1.Entry
-	19,  // 93: billing.ledger.v1.ReleaseHoldResponse.hold:type_name -> billing.ledger.v1.Hold
-	16,  // 94: billing.ledger.v1.ReleaseHoldResponse.entry:type_name -> billing.ledger.v1.Entry
-	19,  // 95: billing.ledger.v1.GetHoldResponse.hold:type_name -> billing.ledger.v1.Hold
-	5,   // 96: billing.ledger.v1.WatchWalletEventsRequest.types:type_name -> billing.ledger.v1.WalletEventType
-	20,  // 97: billing.ledger.v1.WatchWalletEventsResponse.event:type_name -> billing.ledger.v1.WalletEvent
-	21,  // 98: billing.ledger.v1.SetTopUpRuleRequest.rule:type_name -> billing.ledger.v1.TopUpRule
-	21,  // 99: billing.ledger.v1.SetTopUpRuleResponse.rule:type_name -> billing.ledger.v1.TopUpRule
-	22,  // 100: billing.ledger.v1.ListTopUpsResponse.top_ups:type_name -> billing.ledger.v1.TopUp
-	22,  // 101: billing.ledger.v1.ConfirmTopUpResponse.top_up:type_name -> billing.ledger.v1.TopUp
-	22,  // 102: billing.ledger.v1.FailTopUpResponse.top_up:type_name -> billing.ledger.v1.TopUp
-	24,  // 103: billing.ledger.v1.SetAlertRulesRequest.rules:type_name -> billing.ledger.v1.AlertRule
-	24,  // 104: billing.ledger.v1.SetAlertRulesResponse.rules:type_name -> billing.ledger.v1.AlertRule
-	24,  // 105: billing.ledger.v1.ListAlertRulesResponse.rules:type_name -> billing.ledger.v1.AlertRule
-	5,   // 106: billing.ledger.v1.CreateWebhookEndpointRequest.types:type_name -> billing.ledger.v1.WalletEventType
-	25,  // 107: billing.ledger.v1.CreateWebhookEndpointResponse.endpoint:type_name -> billing.ledger.v1.WebhookEndpoint
-	25,  // 108: billing.ledger.v1.ListWebhookEndpointsResponse.endpoints:type_name -> billing.ledger.v1.WebhookEndpoint
-	25,  // 109: billing.ledger.v1.DeleteWebhookEndpointResponse.endpoint:type_name -> billing.ledger.v1.WebhookEndpoint
-	8,   // 110: billing.ledger.v1.ListWebhookDeliveriesRequest.state:type_name -> billing.ledger.v1.WebhookDeliveryState
-	27,  // 111: billing.ledger.v1.ListWebhookDeliveriesResponse.deliveries:type_name -> billing.ledger.v1.WebhookDelivery
-	101, // 112: billing.ledger.v1.RotateWebhookSecretRequest.overlap:type_name -> google.protobuf.Duration
-	25,  // 113: billing.ledger.v1.RotateWebhookSecretResponse.endpoint:type_name -> billing.ledger.v1.WebhookEndpoint
-	102, // 114: billing.ledger.v1.RotateWebhookSecretResponse.previous_secret_expire_time:type_name -> google.protobuf.Timestamp
-	23,  // 115: billing.ledger.v1.CreateAllotmentScheduleRequest.schedule:type_name -> billing.ledger.v1.AllotmentSchedule
-	23,  // 116: billing.ledger.v1.CreateAllotmentScheduleResponse.schedule:type_name -> billing.ledger.v1.AllotmentSchedule
-	23,  // 117: billing.ledger.v1.ListAllotmentSchedulesResponse.schedules:type_name -> billing.ledger.v1.AllotmentSchedule
-	102, // 118: billing.ledger.v1.EndAllotmentScheduleRequest.end_time:type_name -> google.protobuf.Timestamp
-	23,  // 119: billing.ledger.v1.EndAllotmentScheduleResponse.schedule:type_name -> billing.ledger.v1.AllotmentSchedule
-	29,  // 120: billing.ledger.v1.LedgerService.CreateWallet:input_type -> billing.ledger.v1.CreateWalletRequest
-	31,  // 121: billing.ledger.v1.LedgerService.GetWallet:input_type -> billing.ledger.v1.GetWalletRequest
-	33,  // 122: billing.ledger.v1.LedgerService.ListWallets:input_type -> billing.ledger.v1.ListWalletsRequest
-	35,  // 123: billing.ledger.v1.LedgerService.CreateGrant:input_type -> billing.ledger.v1.CreateGrantRequest
-	37,  // 124: billing.ledger.v1.LedgerService.GetGrant:input_type -> billing.ledger.v1.GetGrantRequest
-	39,  // 125: billing.ledger.v1.LedgerService.ListGrants:input_type -> billing.ledger.v1.ListGrantsRequest
-	41,  // 126: billing.ledger.v1.LedgerService.VoidGrant:input_type -> billing.ledger.v1.VoidGrantRequest
-	43,  // 127: billing.ledger.v1.LedgerService.Debit:input_type -> billing.ledger.v1.DebitRequest
-	45,  // 128: billing.ledger.v1.LedgerService.DebitBatch:input_type -> billing.ledger.v1.DebitBatchRequest
-	48,  // 129: billing.ledger.v1.LedgerService.RefundDebit:input_type -> billing.ledger.v1.RefundDebitRequest
-	50,  // 130: billing.ledger.v1.LedgerService.GetBalance:input_type -> billing.ledger.v1.GetBalanceRequest
-	52,  // 131: billing.ledger.v1.LedgerService.ListEntries:input_type -> billing.ledger.v1.ListEntriesRequest
-	54,  // 132: billing.ledger.v1.LedgerService.RunExpiry:input_type -> billing.ledger.v1.RunExpiryRequest
-	56,  // 133: billing.ledger.v1.LedgerService.VerifyWallet:input_type -> billing.ledger.v1.VerifyWalletRequest
-	58,  // 134: billing.ledger.v1.LedgerService.CreateHold:input_type -> billing.ledger.v1.CreateHoldRequest
-	60,  // 135: billing.ledger.v1.LedgerService.CaptureHold:input_type -> billing.ledger.v1.CaptureHoldRequest
-	62,  // 136: billing.ledger.v1.LedgerService.ReleaseHold:input_type -> billing.ledger.v1.ReleaseHoldRequest
-	64,  // 137: billing.ledger.v1.LedgerService.GetHold:input_type -> billing.ledger.v1.GetHoldRequest
-	66,  // 138: billing.ledger.v1.LedgerService.WatchWalletEvents:input_type -> billing.ledger.v1.WatchWalletEventsRequest
-	68,  // 139: billing.ledger.v1.LedgerService.SetTopUpRule:input_type -> billing.ledger.v1.SetTopUpRuleRequest
-	70,  // 140: billing.ledger.v1.LedgerService.ListTopUps:input_type -> billing.ledger.v1.ListTopUpsRequest
-	72,  // 141: billing.ledger.v1.LedgerService.ConfirmTopUp:input_type -> billing.ledger.v1.ConfirmTopUpRequest
-	74,  // 142: billing.ledger.v1.LedgerService.FailTopUp:input_type -> billing.ledger.v1.FailTopUpRequest
-	76,  // 143: billing.ledger.v1.LedgerService.SetAlertRules:input_type -> billing.ledger.v1.SetAlertRulesRequest
-	78,  // 144: billing.ledger.v1.LedgerService.ListAlertRules:input_type -> billing.ledger.v1.ListAlertRulesRequest
-	90,  // 145: billing.ledger.v1.LedgerService.CreateAllotmentSchedule:input_type -> billing.ledger.v1.CreateAllotmentScheduleRequest
-	92,  // 146: billing.ledger.v1.LedgerService.ListAllotmentSchedules:input_type -> billing.ledger.v1.ListAllotmentSchedulesRequest
-	94,  // 147: billing.ledger.v1.LedgerService.EndAllotmentSchedule:input_type -> billing.ledger.v1.EndAllotmentScheduleRequest
-	80,  // 148: billing.ledger.v1.LedgerService.CreateWebhookEndpoint:input_type -> billing.ledger.v1.CreateWebhookEndpointRequest
-	82,  // 149: billing.ledger.v1.LedgerService.ListWebhookEndpoints:input_type -> billing.ledger.v1.ListWebhookEndpointsRequest
-	84,  // 150: billing.ledger.v1.LedgerService.DeleteWebhookEndpoint:input_type -> billing.ledger.v1.DeleteWebhookEndpointRequest
-	86,  // 151: billing.ledger.v1.LedgerService.ListWebhookDeliveries:input_type -> billing.ledger.v1.ListWebhookDeliveriesRequest
-	88,  // 152: billing.ledger.v1.LedgerService.RotateWebhookSecret:input_type -> billing.ledger.v1.RotateWebhookSecretRequest
-	30,  // 153: billing.ledger.v1.LedgerService.CreateWallet:output_type -> billing.ledger.v1.CreateWalletResponse
-	32,  // 154: billing.ledger.v1.LedgerService.GetWallet:output_type -> billing.ledger.v1.GetWalletResponse
-	34,  // 155: billing.ledger.v1.LedgerService.ListWallets:output_type -> billing.ledger.v1.ListWalletsResponse
-	36,  // 156: billing.ledger.v1.LedgerService.CreateGrant:output_type -> billing.ledger.v1.CreateGrantResponse
-	38,  // 157: billing.ledger.v1.LedgerService.GetGrant:output_type -> billing.ledger.v1.GetGrantResponse
-	40,  // 158: billing.ledger.v1.LedgerService.ListGrants:output_type -> billing.ledger.v1.ListGrantsResponse
-	42,  // 159: billing.ledger.v1.LedgerService.VoidGrant:output_type -> billing.ledger.v1.VoidGrantResponse
-	44,  // 160: billing.ledger.v1.LedgerService.Debit:output_type -> billing.ledger.v1.DebitResponse
-	47,  // 161: billing.ledger.v1.LedgerService.DebitBatch:output_type -> billing.ledger.v1.DebitBatchResponse
-	49,  // 162: billing.ledger.v1.LedgerService.RefundDebit:output_type -> billing.ledger.v1.RefundDebitResponse
-	51,  // 163: billing.ledger.v1.LedgerService.GetBalance:output_type -> billing.ledger.v1.GetBalanceResponse
-	53,  // 164: billing.ledger.v1.LedgerService.ListEntries:output_type -> billing.ledger.v1.ListEntriesResponse
-	55,  // 165: billing.ledger.v1.LedgerService.RunExpiry:output_type -> billing.ledger.v1.RunExpiryResponse
-	57,  // 166: billing.ledger.v1.LedgerService.VerifyWallet:output_type -> billing.ledger.v1.VerifyWalletResponse
-	59,  // 167: billing.ledger.v1.LedgerService.CreateHold:output_type -> billing.ledger.v1.CreateHoldResponse
-	61,  // 168: billing.ledger.v1.LedgerService.CaptureHold:output_type -> billing.ledger.v1.CaptureHoldResponse
-	63,  // 169: billing.ledger.v1.LedgerService.ReleaseHold:output_type -> billing.ledger.v1.ReleaseHoldResponse
-	65,  // 170: billing.ledger.v1.LedgerService.GetHold:output_type -> billing.ledger.v1.GetHoldResponse
-	67,  // 171: billing.ledger.v1.LedgerService.WatchWalletEvents:output_type -> billing.ledger.v1.WatchWalletEventsResponse
-	69,  // 172: billing.ledger.v1.LedgerService.SetTopUpRule:output_type -> billing.ledger.v1.SetTopUpRuleResponse
-	71,  // 173: billing.ledger.v1.LedgerService.ListTopUps:output_type -> billing.ledger.v1.ListTopUpsResponse
-	73,  // 174: billing.ledger.v1.LedgerService.ConfirmTopUp:output_type -> billing.ledger.v1.ConfirmTopUpResponse
-	75,  // 175: billing.ledger.v1.LedgerService.FailTopUp:output_type -> billing.ledger.v1.FailTopUpResponse
-	77,  // 176: billing.ledger.v1.LedgerService.SetAlertRules:output_type -> billing.ledger.v1.SetAlertRulesResponse
-	79,  // 177: billing.ledger.v1.LedgerService.ListAlertRules:output_type -> billing.ledger.v1.ListAlertRulesResponse
-	91,  // 178: billing.ledger.v1.LedgerService.CreateAllotmentSchedule:output_type -> billing.ledger.v1.CreateAllotmentScheduleResponse
-	93,  // 179: billing.ledger.v1.LedgerService.ListAllotmentSchedules:output_type -> billing.ledger.v1.ListAllotmentSchedulesResponse
-	95,  // 180: billing.ledger.v1.LedgerService.EndAllotmentSchedule:output_type -> billing.ledger.v1.EndAllotmentScheduleResponse
-	81,  // 181: billing.ledger.v1.LedgerService.CreateWebhookEndpoint:output_type -> billing.ledger.v1.CreateWebhookEndpointResponse
-	83,  // 182: billing.ledger.v1.LedgerService.ListWebhookEndpoints:output_type -> billing.ledger.v1.ListWebhookEndpointsResponse
-	85,  // 183: billing.ledger.v1.LedgerService.DeleteWebhookEndpoint:output_type -> billing.ledger.v1.DeleteWebhookEndpointResponse
-	87,  // 184: billing.ledger.v1.LedgerService.ListWebhookDeliveries:output_type -> billing.ledger.v1.ListWebhookDeliveriesResponse
-	89,  // 185: billing.ledger.v1.LedgerService.RotateWebhookSecret:output_type -> billing.ledger.v1.RotateWebhookSecretResponse
-	153, // [153:186] is the sub-list for method output_type
-	120, // [120:153] is the sub-list for method input_type
-	120, // [120:120] is the sub-list for extension type_name
-	120, // [120:120] is the sub-list for extension extendee
-	0,   // [0:120] is the sub-list for field type_name
+	116, // 84: billing.ledger.v1.ListEntriesRequest.book_time_range:type_name -> billing.type.v1.TimeRange
+	17,  // 85: billing.ledger.v1.ListEntriesResponse.entries:type_name -> billing.ledger.v1.Entry
+	55,  // 86: billing.ledger.v1.FeatureConsumption.consumption:type_name -> billing.ledger.v1.Consumption
+	114, // 87: billing.ledger.v1.ConsumptionBucket.start_time:type_name -> google.protobuf.Timestamp
+	114, // 88: billing.ledger.v1.ConsumptionBucket.end_time:type_name -> google.protobuf.Timestamp
+	55,  // 89: billing.ledger.v1.ConsumptionBucket.consumption:type_name -> billing.ledger.v1.Consumption
+	56,  // 90: billing.ledger.v1.ConsumptionBucket.features:type_name -> billing.ledger.v1.FeatureConsumption
+	57,  // 91: billing.ledger.v1.WalletConsumption.buckets:type_name -> billing.ledger.v1.ConsumptionBucket
+	55,  // 92: billing.ledger.v1.WalletConsumption.total:type_name -> billing.ledger.v1.Consumption
+	56,  // 93: billing.ledger.v1.WalletConsumption.features:type_name -> billing.ledger.v1.FeatureConsumption
+	114, // 94: billing.ledger.v1.GetConsumptionReportRequest.start_time:type_name -> google.protobuf.Timestamp
+	114, // 95: billing.ledger.v1.GetConsumptionReportRequest.end_time:type_name -> google.protobuf.Timestamp
+	12,  // 96: billing.ledger.v1.GetConsumptionReportRequest.bucket:type_name -> billing.ledger.v1.ReportBucket
+	58,  // 97: billing.ledger.v1.GetConsumptionReportResponse.wallets:type_name -> billing.ledger.v1.WalletConsumption
+	114, // 98: billing.ledger.v1.RevenuePeriod.start_time:type_name -> google.protobuf.Timestamp
+	114, // 99: billing.ledger.v1.RevenuePeriod.end_time:type_name -> google.protobuf.Timestamp
+	61,  // 100: billing.ledger.v1.RevenuePeriod.figures:type_name -> billing.ledger.v1.RevenueFigures
+	62,  // 101: billing.ledger.v1.CustomerRevenue.periods:type_name -> billing.ledger.v1.RevenuePeriod
+	114, // 102: billing.ledger.v1.GetRevenueReportRequest.start_time:type_name -> google.protobuf.Timestamp
+	114, // 103: billing.ledger.v1.GetRevenueReportRequest.end_time:type_name -> google.protobuf.Timestamp
+	12,  // 104: billing.ledger.v1.GetRevenueReportRequest.bucket:type_name -> billing.ledger.v1.ReportBucket
+	63,  // 105: billing.ledger.v1.GetRevenueReportResponse.customers:type_name -> billing.ledger.v1.CustomerRevenue
+	62,  // 106: billing.ledger.v1.GetRevenueReportResponse.total:type_name -> billing.ledger.v1.RevenuePeriod
+	17,  // 107: billing.ledger.v1.RunExpiryResponse.entries:type_name -> billing.ledger.v1.Entry
+	29,  // 108: billing.ledger.v1.VerifyWalletResponse.differences:type_name -> billing.ledger.v1.VerifyDifference
+	113, // 109: billing.ledger.v1.CreateHoldRequest.timeout:type_name -> google.protobuf.Duration
+	20,  // 110: billing.ledger.v1.CreateHoldResponse.hold:type_name -> billing.ledger.v1.Hold
+	17,  // 111: billing.ledger.v1.CreateHoldResponse.entry:type_name -> billing.ledger.v1.Entry
+	20,  // 112: billing.ledger.v1.CaptureHoldResponse.hold:type_name -> billing.ledger.v1.Hold
+	17,  // 113: billing.ledger.v1.CaptureHoldResponse.entry:type_name -> billing.ledger.v1.Entry
+	20,  // 114: billing.ledger.v1.ReleaseHoldResponse.hold:type_name -> billing.ledger.v1.Hold
+	17,  // 115: billing.ledger.v1.ReleaseHoldResponse.entry:type_name -> billing.ledger.v1.Entry
+	20,  // 116: billing.ledger.v1.GetHoldResponse.hold:type_name -> billing.ledger.v1.Hold
+	5,   // 117: billing.ledger.v1.WatchWalletEventsRequest.types:type_name -> billing.ledger.v1.WalletEventType
+	21,  // 118: billing.ledger.v1.WatchWalletEventsResponse.event:type_name -> billing.ledger.v1.WalletEvent
+	22,  // 119: billing.ledger.v1.SetTopUpRuleRequest.rule:type_name -> billing.ledger.v1.TopUpRule
+	22,  // 120: billing.ledger.v1.SetTopUpRuleResponse.rule:type_name -> billing.ledger.v1.TopUpRule
+	23,  // 121: billing.ledger.v1.ListTopUpsResponse.top_ups:type_name -> billing.ledger.v1.TopUp
+	23,  // 122: billing.ledger.v1.ConfirmTopUpResponse.top_up:type_name -> billing.ledger.v1.TopUp
+	23,  // 123: billing.ledger.v1.FailTopUpResponse.top_up:type_name -> billing.ledger.v1.TopUp
+	25,  // 124: billing.ledger.v1.SetAlertRulesRequest.rules:type_name -> billing.ledger.v1.AlertRule
+	25,  // 125: billing.ledger.v1.SetAlertRulesResponse.rules:type_name -> billing.ledger.v1.AlertRule
+	25,  // 126: billing.ledger.v1.ListAlertRulesResponse.rules:type_name -> billing.ledger.v1.AlertRule
+	5,   // 127: billing.ledger.v1.CreateWebhookEndpointRequest.types:type_name -> billing.ledger.v1.WalletEventType
+	26,  // 128: billing.ledger.v1.CreateWebhookEndpointResponse.endpoint:type_name -> billing.ledger.v1.WebhookEndpoint
+	26,  // 129: billing.ledger.v1.ListWebhookEndpointsResponse.endpoints:type_name -> billing.ledger.v1.WebhookEndpoint
+	26,  // 130: billing.ledger.v1.DeleteWebhookEndpointResponse.endpoint:type_name -> billing.ledger.v1.WebhookEndpoint
+	8,   // 131: billing.ledger.v1.ListWebhookDeliveriesRequest.state:type_name -> billing.ledger.v1.WebhookDeliveryState
+	28,  // 132: billing.ledger.v1.ListWebhookDeliveriesResponse.deliveries:type_name -> billing.ledger.v1.WebhookDelivery
+	113, // 133: billing.ledger.v1.RotateWebhookSecretRequest.overlap:type_name -> google.protobuf.Duration
+	26,  // 134: billing.ledger.v1.RotateWebhookSecretResponse.endpoint:type_name -> billing.ledger.v1.WebhookEndpoint
+	114, // 135: billing.ledger.v1.RotateWebhookSecretResponse.previous_secret_expire_time:type_name -> google.protobuf.Timestamp
+	24,  // 136: billing.ledger.v1.CreateAllotmentScheduleRequest.schedule:type_name -> billing.ledger.v1.AllotmentSchedule
+	24,  // 137: billing.ledger.v1.CreateAllotmentScheduleResponse.schedule:type_name -> billing.ledger.v1.AllotmentSchedule
+	24,  // 138: billing.ledger.v1.ListAllotmentSchedulesResponse.schedules:type_name -> billing.ledger.v1.AllotmentSchedule
+	114, // 139: billing.ledger.v1.EndAllotmentScheduleRequest.end_time:type_name -> google.protobuf.Timestamp
+	24,  // 140: billing.ledger.v1.EndAllotmentScheduleResponse.schedule:type_name -> billing.ledger.v1.AllotmentSchedule
+	30,  // 141: billing.ledger.v1.LedgerService.CreateWallet:input_type -> billing.ledger.v1.CreateWalletRequest
+	32,  // 142: billing.ledger.v1.LedgerService.GetWallet:input_type -> billing.ledger.v1.GetWalletRequest
+	34,  // 143: billing.ledger.v1.LedgerService.ListWallets:input_type -> billing.ledger.v1.ListWalletsRequest
+	36,  // 144: billing.ledger.v1.LedgerService.CreateGrant:input_type -> billing.ledger.v1.CreateGrantRequest
+	38,  // 145: billing.ledger.v1.LedgerService.GetGrant:input_type -> billing.ledger.v1.GetGrantRequest
+	40,  // 146: billing.ledger.v1.LedgerService.ListGrants:input_type -> billing.ledger.v1.ListGrantsRequest
+	42,  // 147: billing.ledger.v1.LedgerService.VoidGrant:input_type -> billing.ledger.v1.VoidGrantRequest
+	44,  // 148: billing.ledger.v1.LedgerService.Debit:input_type -> billing.ledger.v1.DebitRequest
+	46,  // 149: billing.ledger.v1.LedgerService.DebitBatch:input_type -> billing.ledger.v1.DebitBatchRequest
+	49,  // 150: billing.ledger.v1.LedgerService.RefundDebit:input_type -> billing.ledger.v1.RefundDebitRequest
+	51,  // 151: billing.ledger.v1.LedgerService.GetBalance:input_type -> billing.ledger.v1.GetBalanceRequest
+	59,  // 152: billing.ledger.v1.LedgerService.GetConsumptionReport:input_type -> billing.ledger.v1.GetConsumptionReportRequest
+	64,  // 153: billing.ledger.v1.LedgerService.GetRevenueReport:input_type -> billing.ledger.v1.GetRevenueReportRequest
+	53,  // 154: billing.ledger.v1.LedgerService.ListEntries:input_type -> billing.ledger.v1.ListEntriesRequest
+	66,  // 155: billing.ledger.v1.LedgerService.RunExpiry:input_type -> billing.ledger.v1.RunExpiryRequest
+	68,  // 156: billing.ledger.v1.LedgerService.VerifyWallet:input_type -> billing.ledger.v1.VerifyWalletRequest
+	70,  // 157: billing.ledger.v1.LedgerService.CreateHold:input_type -> billing.ledger.v1.CreateHoldRequest
+	72,  // 158: billing.ledger.v1.LedgerService.CaptureHold:input_type -> billing.ledger.v1.CaptureHoldRequest
+	74,  // 159: billing.ledger.v1.LedgerService.ReleaseHold:input_type -> billing.ledger.v1.ReleaseHoldRequest
+	76,  // 160: billing.ledger.v1.LedgerService.GetHold:input_type -> billing.ledger.v1.GetHoldRequest
+	78,  // 161: billing.ledger.v1.LedgerService.WatchWalletEvents:input_type -> billing.ledger.v1.WatchWalletEventsRequest
+	80,  // 162: billing.ledger.v1.LedgerService.SetTopUpRule:input_type -> billing.ledger.v1.SetTopUpRuleRequest
+	82,  // 163: billing.ledger.v1.LedgerService.ListTopUps:input_type -> billing.ledger.v1.ListTopUpsRequest
+	84,  // 164: billing.ledger.v1.LedgerService.ConfirmTopUp:input_type -> billing.ledger.v1.ConfirmTopUpRequest
+	86,  // 165: billing.ledger.v1.LedgerService.FailTopUp:input_type -> billing.ledger.v1.FailTopUpRequest
+	88,  // 166: billing.ledger.v1.LedgerService.SetAlertRules:input_type -> billing.ledger.v1.SetAlertRulesRequest
+	90,  // 167: billing.ledger.v1.LedgerService.ListAlertRules:input_type -> billing.ledger.v1.ListAlertRulesRequest
+	102, // 168: billing.ledger.v1.LedgerService.CreateAllotmentSchedule:input_type -> billing.ledger.v1.CreateAllotmentScheduleRequest
+	104, // 169: billing.ledger.v1.LedgerService.ListAllotmentSchedules:input_type -> billing.ledger.v1.ListAllotmentSchedulesRequest
+	106, // 170: billing.ledger.v1.LedgerService.EndAllotmentSchedule:input_type -> billing.ledger.v1.EndAllotmentScheduleRequest
+	92,  // 171: billing.ledger.v1.LedgerService.CreateWebhookEndpoint:input_type -> billing.ledger.v1.CreateWebhookEndpointRequest
+	94,  // 172: billing.ledger.v1.LedgerService.ListWebhookEndpoints:input_type -> billing.ledger.v1.ListWebhookEndpointsRequest
+	96,  // 173: billing.ledger.v1.LedgerService.DeleteWebhookEndpoint:input_type -> billing.ledger.v1.DeleteWebhookEndpointRequest
+	98,  // 174: billing.ledger.v1.LedgerService.ListWebhookDeliveries:input_type -> billing.ledger.v1.ListWebhookDeliveriesRequest
+	100, // 175: billing.ledger.v1.LedgerService.RotateWebhookSecret:input_type -> billing.ledger.v1.RotateWebhookSecretRequest
+	31,  // 176: billing.ledger.v1.LedgerService.CreateWallet:output_type -> billing.ledger.v1.CreateWalletResponse
+	33,  // 177: billing.ledger.v1.LedgerService.GetWallet:output_type -> billing.ledger.v1.GetWalletResponse
+	35,  // 178: billing.ledger.v1.LedgerService.ListWallets:output_type -> billing.ledger.v1.ListWalletsResponse
+	37,  // 179: billing.ledger.v1.LedgerService.CreateGrant:output_type -> billing.ledger.v1.CreateGrantResponse
+	39,  // 180: billing.ledger.v1.LedgerService.GetGrant:output_type -> billing.ledger.v1.GetGrantResponse
+	41,  // 181: billing.ledger.v1.LedgerService.ListGrants:output_type -> billing.ledger.v1.ListGrantsResponse
+	43,  // 182: billing.ledger.v1.LedgerService.VoidGrant:output_type -> billing.ledger.v1.VoidGrantResponse
+	45,  // 183: billing.ledger.v1.LedgerService.Debit:output_type -> billing.ledger.v1.DebitResponse
+	48,  // 184: billing.ledger.v1.LedgerService.DebitBatch:output_type -> billing.ledger.v1.DebitBatchResponse
+	50,  // 185: billing.ledger.v1.LedgerService.RefundDebit:output_type -> billing.ledger.v1.RefundDebitResponse
+	52,  // 186: billing.ledger.v1.LedgerService.GetBalance:output_type -> billing.ledger.v1.GetBalanceResponse
+	60,  // 187: billing.ledger.v1.LedgerService.GetConsumptionReport:output_type -> billing.ledger.v1.GetConsumptionReportResponse
+	65,  // 188: billing.ledger.v1.LedgerService.GetRevenueReport:output_type -> billing.ledger.v1.GetRevenueReportResponse
+	54,  // 189: billing.ledger.v1.LedgerService.ListEntries:output_type -> billing.ledger.v1.ListEntriesResponse
+	67,  // 190: billing.ledger.v1.LedgerService.RunExpiry:output_type -> billing.ledger.v1.RunExpiryResponse
+	69,  // 191: billing.ledger.v1.LedgerService.VerifyWallet:output_type -> billing.ledger.v1.VerifyWalletResponse
+	71,  // 192: billing.ledger.v1.LedgerService.CreateHold:output_type -> billing.ledger.v1.CreateHoldResponse
+	73,  // 193: billing.ledger.v1.LedgerService.CaptureHold:output_type -> billing.ledger.v1.CaptureHoldResponse
+	75,  // 194: billing.ledger.v1.LedgerService.ReleaseHold:output_type -> billing.ledger.v1.ReleaseHoldResponse
+	77,  // 195: billing.ledger.v1.LedgerService.GetHold:output_type -> billing.ledger.v1.GetHoldResponse
+	79,  // 196: billing.ledger.v1.LedgerService.WatchWalletEvents:output_type -> billing.ledger.v1.WatchWalletEventsResponse
+	81,  // 197: billing.ledger.v1.LedgerService.SetTopUpRule:output_type -> billing.ledger.v1.SetTopUpRuleResponse
+	83,  // 198: billing.ledger.v1.LedgerService.ListTopUps:output_type -> billing.ledger.v1.ListTopUpsResponse
+	85,  // 199: billing.ledger.v1.LedgerService.ConfirmTopUp:output_type -> billing.ledger.v1.ConfirmTopUpResponse
+	87,  // 200: billing.ledger.v1.LedgerService.FailTopUp:output_type -> billing.ledger.v1.FailTopUpResponse
+	89,  // 201: billing.ledger.v1.LedgerService.SetAlertRules:output_type -> billing.ledger.v1.SetAlertRulesResponse
+	91,  // 202: billing.ledger.v1.LedgerService.ListAlertRules:output_type -> billing.ledger.v1.ListAlertRulesResponse
+	103, // 203: billing.ledger.v1.LedgerService.CreateAllotmentSchedule:output_type -> billing.ledger.v1.CreateAllotmentScheduleResponse
+	105, // 204: billing.ledger.v1.LedgerService.ListAllotmentSchedules:output_type -> billing.ledger.v1.ListAllotmentSchedulesResponse
+	107, // 205: billing.ledger.v1.LedgerService.EndAllotmentSchedule:output_type -> billing.ledger.v1.EndAllotmentScheduleResponse
+	93,  // 206: billing.ledger.v1.LedgerService.CreateWebhookEndpoint:output_type -> billing.ledger.v1.CreateWebhookEndpointResponse
+	95,  // 207: billing.ledger.v1.LedgerService.ListWebhookEndpoints:output_type -> billing.ledger.v1.ListWebhookEndpointsResponse
+	97,  // 208: billing.ledger.v1.LedgerService.DeleteWebhookEndpoint:output_type -> billing.ledger.v1.DeleteWebhookEndpointResponse
+	99,  // 209: billing.ledger.v1.LedgerService.ListWebhookDeliveries:output_type -> billing.ledger.v1.ListWebhookDeliveriesResponse
+	101, // 210: billing.ledger.v1.LedgerService.RotateWebhookSecret:output_type -> billing.ledger.v1.RotateWebhookSecretResponse
+	176, // [176:211] is the sub-list for method output_type
+	141, // [141:176] is the sub-list for method input_type
+	141, // [141:141] is the sub-list for extension type_name
+	141, // [141:141] is the sub-list for extension extendee
+	0,   // [0:141] is the sub-list for field type_name
 }
 
 func init() { file_billing_ledger_v1_ledger_proto_init() }
@@ -7724,8 +8814,8 @@ func file_billing_ledger_v1_ledger_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_billing_ledger_v1_ledger_proto_rawDesc), len(file_billing_ledger_v1_ledger_proto_rawDesc)),
-			NumEnums:      12,
-			NumMessages:   89,
+			NumEnums:      13,
+			NumMessages:   100,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

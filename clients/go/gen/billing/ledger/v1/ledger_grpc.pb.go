@@ -30,6 +30,8 @@ const (
 	LedgerService_DebitBatch_FullMethodName              = "/billing.ledger.v1.LedgerService/DebitBatch"
 	LedgerService_RefundDebit_FullMethodName             = "/billing.ledger.v1.LedgerService/RefundDebit"
 	LedgerService_GetBalance_FullMethodName              = "/billing.ledger.v1.LedgerService/GetBalance"
+	LedgerService_GetConsumptionReport_FullMethodName    = "/billing.ledger.v1.LedgerService/GetConsumptionReport"
+	LedgerService_GetRevenueReport_FullMethodName        = "/billing.ledger.v1.LedgerService/GetRevenueReport"
 	LedgerService_ListEntries_FullMethodName             = "/billing.ledger.v1.LedgerService/ListEntries"
 	LedgerService_RunExpiry_FullMethodName               = "/billing.ledger.v1.LedgerService/RunExpiry"
 	LedgerService_VerifyWallet_FullMethodName            = "/billing.ledger.v1.LedgerService/VerifyWallet"
@@ -82,6 +84,13 @@ type LedgerServiceClient interface {
 	RefundDebit(ctx context.Context, in *RefundDebitRequest, opts ...grpc.CallOption) (*RefundDebitResponse, error)
 	// A wallet's balance now or at any past instant.
 	GetBalance(ctx context.Context, in *GetBalanceRequest, opts ...grpc.CallOption) (*GetBalanceResponse, error)
+	// Credits consumed per day or week (UTC), split prepaid / promotional / overage and by
+	// feature, with the burn rate: of one wallet, of a customer's wallets, or (admin) of every
+	// wallet, paged.
+	GetConsumptionReport(ctx context.Context, in *GetConsumptionReportRequest, opts ...grpc.CallOption) (*GetConsumptionReportResponse, error)
+	// Revenue recognised, breakage, deferred revenue and promotional credits consumed per day or
+	// month (UTC), at each grant's cost basis: per customer and in total.
+	GetRevenueReport(ctx context.Context, in *GetRevenueReportRequest, opts ...grpc.CallOption) (*GetRevenueReportResponse, error)
 	// A wallet's journal, newest first.
 	ListEntries(ctx context.Context, in *ListEntriesRequest, opts ...grpc.CallOption) (*ListEntriesResponse, error)
 	// Admin: books due expiry write-offs (and overage settlements) now.
@@ -245,6 +254,26 @@ func (c *ledgerServiceClient) GetBalance(ctx context.Context, in *GetBalanceRequ
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetBalanceResponse)
 	err := c.cc.Invoke(ctx, LedgerService_GetBalance_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ledgerServiceClient) GetConsumptionReport(ctx context.Context, in *GetConsumptionReportRequest, opts ...grpc.CallOption) (*GetConsumptionReportResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetConsumptionReportResponse)
+	err := c.cc.Invoke(ctx, LedgerService_GetConsumptionReport_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ledgerServiceClient) GetRevenueReport(ctx context.Context, in *GetRevenueReportRequest, opts ...grpc.CallOption) (*GetRevenueReportResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetRevenueReportResponse)
+	err := c.cc.Invoke(ctx, LedgerService_GetRevenueReport_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -508,6 +537,13 @@ type LedgerServiceServer interface {
 	RefundDebit(context.Context, *RefundDebitRequest) (*RefundDebitResponse, error)
 	// A wallet's balance now or at any past instant.
 	GetBalance(context.Context, *GetBalanceRequest) (*GetBalanceResponse, error)
+	// Credits consumed per day or week (UTC), split prepaid / promotional / overage and by
+	// feature, with the burn rate: of one wallet, of a customer's wallets, or (admin) of every
+	// wallet, paged.
+	GetConsumptionReport(context.Context, *GetConsumptionReportRequest) (*GetConsumptionReportResponse, error)
+	// Revenue recognised, breakage, deferred revenue and promotional credits consumed per day or
+	// month (UTC), at each grant's cost basis: per customer and in total.
+	GetRevenueReport(context.Context, *GetRevenueReportRequest) (*GetRevenueReportResponse, error)
 	// A wallet's journal, newest first.
 	ListEntries(context.Context, *ListEntriesRequest) (*ListEntriesResponse, error)
 	// Admin: books due expiry write-offs (and overage settlements) now.
@@ -599,6 +635,12 @@ func (UnimplementedLedgerServiceServer) RefundDebit(context.Context, *RefundDebi
 }
 func (UnimplementedLedgerServiceServer) GetBalance(context.Context, *GetBalanceRequest) (*GetBalanceResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetBalance not implemented")
+}
+func (UnimplementedLedgerServiceServer) GetConsumptionReport(context.Context, *GetConsumptionReportRequest) (*GetConsumptionReportResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetConsumptionReport not implemented")
+}
+func (UnimplementedLedgerServiceServer) GetRevenueReport(context.Context, *GetRevenueReportRequest) (*GetRevenueReportResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetRevenueReport not implemented")
 }
 func (UnimplementedLedgerServiceServer) ListEntries(context.Context, *ListEntriesRequest) (*ListEntriesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListEntries not implemented")
@@ -881,6 +923,42 @@ func _LedgerService_GetBalance_Handler(srv interface{}, ctx context.Context, dec
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(LedgerServiceServer).GetBalance(ctx, req.(*GetBalanceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LedgerService_GetConsumptionReport_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetConsumptionReportRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LedgerServiceServer).GetConsumptionReport(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LedgerService_GetConsumptionReport_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LedgerServiceServer).GetConsumptionReport(ctx, req.(*GetConsumptionReportRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LedgerService_GetRevenueReport_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetRevenueReportRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LedgerServiceServer).GetRevenueReport(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LedgerService_GetRevenueReport_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LedgerServiceServer).GetRevenueReport(ctx, req.(*GetRevenueReportRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -1324,6 +1402,14 @@ var LedgerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetBalance",
 			Handler:    _LedgerService_GetBalance_Handler,
+		},
+		{
+			MethodName: "GetConsumptionReport",
+			Handler:    _LedgerService_GetConsumptionReport_Handler,
+		},
+		{
+			MethodName: "GetRevenueReport",
+			Handler:    _LedgerService_GetRevenueReport_Handler,
 		},
 		{
 			MethodName: "ListEntries",
