@@ -5324,6 +5324,199 @@ func (x *SetTopUpRuleResponse) GetRule() *TopUpRule {
 	return nil
 }
 
+// Request of GetTopUpRule.
+type GetTopUpRuleRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The wallet.
+	WalletId      string `protobuf:"bytes,1,opt,name=wallet_id,json=walletId,proto3" json:"wallet_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetTopUpRuleRequest) Reset() {
+	*x = GetTopUpRuleRequest{}
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetTopUpRuleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetTopUpRuleRequest) ProtoMessage() {}
+
+func (x *GetTopUpRuleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetTopUpRuleRequest.ProtoReflect.Descriptor instead.
+func (*GetTopUpRuleRequest) Descriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *GetTopUpRuleRequest) GetWalletId() string {
+	if x != nil {
+		return x.WalletId
+	}
+	return ""
+}
+
+// Response of GetTopUpRule.
+type GetTopUpRuleResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The rule in force.
+	Rule          *TopUpRule `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetTopUpRuleResponse) Reset() {
+	*x = GetTopUpRuleResponse{}
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetTopUpRuleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetTopUpRuleResponse) ProtoMessage() {}
+
+func (x *GetTopUpRuleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetTopUpRuleResponse.ProtoReflect.Descriptor instead.
+func (*GetTopUpRuleResponse) Descriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *GetTopUpRuleResponse) GetRule() *TopUpRule {
+	if x != nil {
+		return x.Rule
+	}
+	return nil
+}
+
+// Request of ClearTopUpRule.
+type ClearTopUpRuleRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Idempotency key chosen by the caller.
+	RequestId string `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The wallet.
+	WalletId      string `protobuf:"bytes,2,opt,name=wallet_id,json=walletId,proto3" json:"wallet_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClearTopUpRuleRequest) Reset() {
+	*x = ClearTopUpRuleRequest{}
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClearTopUpRuleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClearTopUpRuleRequest) ProtoMessage() {}
+
+func (x *ClearTopUpRuleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClearTopUpRuleRequest.ProtoReflect.Descriptor instead.
+func (*ClearTopUpRuleRequest) Descriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *ClearTopUpRuleRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *ClearTopUpRuleRequest) GetWalletId() string {
+	if x != nil {
+		return x.WalletId
+	}
+	return ""
+}
+
+// Response of ClearTopUpRule.
+type ClearTopUpRuleResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The rule removed, as it was stored.
+	Rule          *TopUpRule `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClearTopUpRuleResponse) Reset() {
+	*x = ClearTopUpRuleResponse{}
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClearTopUpRuleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClearTopUpRuleResponse) ProtoMessage() {}
+
+func (x *ClearTopUpRuleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClearTopUpRuleResponse.ProtoReflect.Descriptor instead.
+func (*ClearTopUpRuleResponse) Descriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *ClearTopUpRuleResponse) GetRule() *TopUpRule {
+	if x != nil {
+		return x.Rule
+	}
+	return nil
+}
+
 // Request of ListTopUps.
 type ListTopUpsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -5339,7 +5532,7 @@ type ListTopUpsRequest struct {
 
 func (x *ListTopUpsRequest) Reset() {
 	*x = ListTopUpsRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[58]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5351,7 +5544,7 @@ func (x *ListTopUpsRequest) String() string {
 func (*ListTopUpsRequest) ProtoMessage() {}
 
 func (x *ListTopUpsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[58]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5364,7 +5557,7 @@ func (x *ListTopUpsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTopUpsRequest.ProtoReflect.Descriptor instead.
 func (*ListTopUpsRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{58}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *ListTopUpsRequest) GetWalletId() string {
@@ -5401,7 +5594,7 @@ type ListTopUpsResponse struct {
 
 func (x *ListTopUpsResponse) Reset() {
 	*x = ListTopUpsResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[59]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5413,7 +5606,7 @@ func (x *ListTopUpsResponse) String() string {
 func (*ListTopUpsResponse) ProtoMessage() {}
 
 func (x *ListTopUpsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[59]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5426,7 +5619,7 @@ func (x *ListTopUpsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTopUpsResponse.ProtoReflect.Descriptor instead.
 func (*ListTopUpsResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{59}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *ListTopUpsResponse) GetTopUps() []*TopUp {
@@ -5456,7 +5649,7 @@ type ConfirmTopUpRequest struct {
 
 func (x *ConfirmTopUpRequest) Reset() {
 	*x = ConfirmTopUpRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[60]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5468,7 +5661,7 @@ func (x *ConfirmTopUpRequest) String() string {
 func (*ConfirmTopUpRequest) ProtoMessage() {}
 
 func (x *ConfirmTopUpRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[60]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5481,7 +5674,7 @@ func (x *ConfirmTopUpRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfirmTopUpRequest.ProtoReflect.Descriptor instead.
 func (*ConfirmTopUpRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{60}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *ConfirmTopUpRequest) GetRequestId() string {
@@ -5509,7 +5702,7 @@ type ConfirmTopUpResponse struct {
 
 func (x *ConfirmTopUpResponse) Reset() {
 	*x = ConfirmTopUpResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[61]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5521,7 +5714,7 @@ func (x *ConfirmTopUpResponse) String() string {
 func (*ConfirmTopUpResponse) ProtoMessage() {}
 
 func (x *ConfirmTopUpResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[61]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5534,7 +5727,7 @@ func (x *ConfirmTopUpResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfirmTopUpResponse.ProtoReflect.Descriptor instead.
 func (*ConfirmTopUpResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{61}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *ConfirmTopUpResponse) GetTopUp() *TopUp {
@@ -5559,7 +5752,7 @@ type FailTopUpRequest struct {
 
 func (x *FailTopUpRequest) Reset() {
 	*x = FailTopUpRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[62]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5571,7 +5764,7 @@ func (x *FailTopUpRequest) String() string {
 func (*FailTopUpRequest) ProtoMessage() {}
 
 func (x *FailTopUpRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[62]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5584,7 +5777,7 @@ func (x *FailTopUpRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailTopUpRequest.ProtoReflect.Descriptor instead.
 func (*FailTopUpRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{62}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *FailTopUpRequest) GetRequestId() string {
@@ -5619,7 +5812,7 @@ type FailTopUpResponse struct {
 
 func (x *FailTopUpResponse) Reset() {
 	*x = FailTopUpResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[63]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5631,7 +5824,7 @@ func (x *FailTopUpResponse) String() string {
 func (*FailTopUpResponse) ProtoMessage() {}
 
 func (x *FailTopUpResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[63]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5644,7 +5837,7 @@ func (x *FailTopUpResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailTopUpResponse.ProtoReflect.Descriptor instead.
 func (*FailTopUpResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{63}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *FailTopUpResponse) GetTopUp() *TopUp {
@@ -5670,7 +5863,7 @@ type SetAlertRulesRequest struct {
 
 func (x *SetAlertRulesRequest) Reset() {
 	*x = SetAlertRulesRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[64]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5682,7 +5875,7 @@ func (x *SetAlertRulesRequest) String() string {
 func (*SetAlertRulesRequest) ProtoMessage() {}
 
 func (x *SetAlertRulesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[64]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5695,7 +5888,7 @@ func (x *SetAlertRulesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetAlertRulesRequest.ProtoReflect.Descriptor instead.
 func (*SetAlertRulesRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{64}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *SetAlertRulesRequest) GetRequestId() string {
@@ -5730,7 +5923,7 @@ type SetAlertRulesResponse struct {
 
 func (x *SetAlertRulesResponse) Reset() {
 	*x = SetAlertRulesResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[65]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5742,7 +5935,7 @@ func (x *SetAlertRulesResponse) String() string {
 func (*SetAlertRulesResponse) ProtoMessage() {}
 
 func (x *SetAlertRulesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[65]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5755,7 +5948,7 @@ func (x *SetAlertRulesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetAlertRulesResponse.ProtoReflect.Descriptor instead.
 func (*SetAlertRulesResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{65}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *SetAlertRulesResponse) GetRules() []*AlertRule {
@@ -5776,7 +5969,7 @@ type ListAlertRulesRequest struct {
 
 func (x *ListAlertRulesRequest) Reset() {
 	*x = ListAlertRulesRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[66]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5788,7 +5981,7 @@ func (x *ListAlertRulesRequest) String() string {
 func (*ListAlertRulesRequest) ProtoMessage() {}
 
 func (x *ListAlertRulesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[66]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5801,7 +5994,7 @@ func (x *ListAlertRulesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAlertRulesRequest.ProtoReflect.Descriptor instead.
 func (*ListAlertRulesRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{66}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *ListAlertRulesRequest) GetWalletId() string {
@@ -5822,7 +6015,7 @@ type ListAlertRulesResponse struct {
 
 func (x *ListAlertRulesResponse) Reset() {
 	*x = ListAlertRulesResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[67]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5834,7 +6027,7 @@ func (x *ListAlertRulesResponse) String() string {
 func (*ListAlertRulesResponse) ProtoMessage() {}
 
 func (x *ListAlertRulesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[67]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5847,7 +6040,7 @@ func (x *ListAlertRulesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAlertRulesResponse.ProtoReflect.Descriptor instead.
 func (*ListAlertRulesResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{67}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *ListAlertRulesResponse) GetRules() []*AlertRule {
@@ -5876,7 +6069,7 @@ type CreateWebhookEndpointRequest struct {
 
 func (x *CreateWebhookEndpointRequest) Reset() {
 	*x = CreateWebhookEndpointRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[68]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5888,7 +6081,7 @@ func (x *CreateWebhookEndpointRequest) String() string {
 func (*CreateWebhookEndpointRequest) ProtoMessage() {}
 
 func (x *CreateWebhookEndpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[68]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5901,7 +6094,7 @@ func (x *CreateWebhookEndpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateWebhookEndpointRequest.ProtoReflect.Descriptor instead.
 func (*CreateWebhookEndpointRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{68}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *CreateWebhookEndpointRequest) GetRequestId() string {
@@ -5953,7 +6146,7 @@ type CreateWebhookEndpointResponse struct {
 
 func (x *CreateWebhookEndpointResponse) Reset() {
 	*x = CreateWebhookEndpointResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[69]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5965,7 +6158,7 @@ func (x *CreateWebhookEndpointResponse) String() string {
 func (*CreateWebhookEndpointResponse) ProtoMessage() {}
 
 func (x *CreateWebhookEndpointResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[69]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5978,7 +6171,7 @@ func (x *CreateWebhookEndpointResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateWebhookEndpointResponse.ProtoReflect.Descriptor instead.
 func (*CreateWebhookEndpointResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{69}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *CreateWebhookEndpointResponse) GetEndpoint() *WebhookEndpoint {
@@ -6010,7 +6203,7 @@ type ListWebhookEndpointsRequest struct {
 
 func (x *ListWebhookEndpointsRequest) Reset() {
 	*x = ListWebhookEndpointsRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[70]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6022,7 +6215,7 @@ func (x *ListWebhookEndpointsRequest) String() string {
 func (*ListWebhookEndpointsRequest) ProtoMessage() {}
 
 func (x *ListWebhookEndpointsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[70]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6035,7 +6228,7 @@ func (x *ListWebhookEndpointsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWebhookEndpointsRequest.ProtoReflect.Descriptor instead.
 func (*ListWebhookEndpointsRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{70}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *ListWebhookEndpointsRequest) GetWalletId() string {
@@ -6072,7 +6265,7 @@ type ListWebhookEndpointsResponse struct {
 
 func (x *ListWebhookEndpointsResponse) Reset() {
 	*x = ListWebhookEndpointsResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[71]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6084,7 +6277,7 @@ func (x *ListWebhookEndpointsResponse) String() string {
 func (*ListWebhookEndpointsResponse) ProtoMessage() {}
 
 func (x *ListWebhookEndpointsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[71]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6097,7 +6290,7 @@ func (x *ListWebhookEndpointsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWebhookEndpointsResponse.ProtoReflect.Descriptor instead.
 func (*ListWebhookEndpointsResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{71}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *ListWebhookEndpointsResponse) GetEndpoints() []*WebhookEndpoint {
@@ -6127,7 +6320,7 @@ type DeleteWebhookEndpointRequest struct {
 
 func (x *DeleteWebhookEndpointRequest) Reset() {
 	*x = DeleteWebhookEndpointRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[72]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6139,7 +6332,7 @@ func (x *DeleteWebhookEndpointRequest) String() string {
 func (*DeleteWebhookEndpointRequest) ProtoMessage() {}
 
 func (x *DeleteWebhookEndpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[72]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6152,7 +6345,7 @@ func (x *DeleteWebhookEndpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteWebhookEndpointRequest.ProtoReflect.Descriptor instead.
 func (*DeleteWebhookEndpointRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{72}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *DeleteWebhookEndpointRequest) GetRequestId() string {
@@ -6180,7 +6373,7 @@ type DeleteWebhookEndpointResponse struct {
 
 func (x *DeleteWebhookEndpointResponse) Reset() {
 	*x = DeleteWebhookEndpointResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[73]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6192,7 +6385,7 @@ func (x *DeleteWebhookEndpointResponse) String() string {
 func (*DeleteWebhookEndpointResponse) ProtoMessage() {}
 
 func (x *DeleteWebhookEndpointResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[73]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6205,7 +6398,7 @@ func (x *DeleteWebhookEndpointResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteWebhookEndpointResponse.ProtoReflect.Descriptor instead.
 func (*DeleteWebhookEndpointResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{73}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *DeleteWebhookEndpointResponse) GetEndpoint() *WebhookEndpoint {
@@ -6232,7 +6425,7 @@ type ListWebhookDeliveriesRequest struct {
 
 func (x *ListWebhookDeliveriesRequest) Reset() {
 	*x = ListWebhookDeliveriesRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[74]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6244,7 +6437,7 @@ func (x *ListWebhookDeliveriesRequest) String() string {
 func (*ListWebhookDeliveriesRequest) ProtoMessage() {}
 
 func (x *ListWebhookDeliveriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[74]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6257,7 +6450,7 @@ func (x *ListWebhookDeliveriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWebhookDeliveriesRequest.ProtoReflect.Descriptor instead.
 func (*ListWebhookDeliveriesRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{74}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *ListWebhookDeliveriesRequest) GetEndpointId() string {
@@ -6301,7 +6494,7 @@ type ListWebhookDeliveriesResponse struct {
 
 func (x *ListWebhookDeliveriesResponse) Reset() {
 	*x = ListWebhookDeliveriesResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[75]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6313,7 +6506,7 @@ func (x *ListWebhookDeliveriesResponse) String() string {
 func (*ListWebhookDeliveriesResponse) ProtoMessage() {}
 
 func (x *ListWebhookDeliveriesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[75]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6326,7 +6519,7 @@ func (x *ListWebhookDeliveriesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWebhookDeliveriesResponse.ProtoReflect.Descriptor instead.
 func (*ListWebhookDeliveriesResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{75}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *ListWebhookDeliveriesResponse) GetDeliveries() []*WebhookDelivery {
@@ -6359,7 +6552,7 @@ type RotateWebhookSecretRequest struct {
 
 func (x *RotateWebhookSecretRequest) Reset() {
 	*x = RotateWebhookSecretRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[76]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6371,7 +6564,7 @@ func (x *RotateWebhookSecretRequest) String() string {
 func (*RotateWebhookSecretRequest) ProtoMessage() {}
 
 func (x *RotateWebhookSecretRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[76]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6384,7 +6577,7 @@ func (x *RotateWebhookSecretRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateWebhookSecretRequest.ProtoReflect.Descriptor instead.
 func (*RotateWebhookSecretRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{76}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *RotateWebhookSecretRequest) GetRequestId() string {
@@ -6424,7 +6617,7 @@ type RotateWebhookSecretResponse struct {
 
 func (x *RotateWebhookSecretResponse) Reset() {
 	*x = RotateWebhookSecretResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[77]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6436,7 +6629,7 @@ func (x *RotateWebhookSecretResponse) String() string {
 func (*RotateWebhookSecretResponse) ProtoMessage() {}
 
 func (x *RotateWebhookSecretResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[77]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6449,7 +6642,7 @@ func (x *RotateWebhookSecretResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateWebhookSecretResponse.ProtoReflect.Descriptor instead.
 func (*RotateWebhookSecretResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{77}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *RotateWebhookSecretResponse) GetEndpoint() *WebhookEndpoint {
@@ -6486,7 +6679,7 @@ type CreateAllotmentScheduleRequest struct {
 
 func (x *CreateAllotmentScheduleRequest) Reset() {
 	*x = CreateAllotmentScheduleRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[78]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6498,7 +6691,7 @@ func (x *CreateAllotmentScheduleRequest) String() string {
 func (*CreateAllotmentScheduleRequest) ProtoMessage() {}
 
 func (x *CreateAllotmentScheduleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[78]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6511,7 +6704,7 @@ func (x *CreateAllotmentScheduleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAllotmentScheduleRequest.ProtoReflect.Descriptor instead.
 func (*CreateAllotmentScheduleRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{78}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *CreateAllotmentScheduleRequest) GetRequestId() string {
@@ -6539,7 +6732,7 @@ type CreateAllotmentScheduleResponse struct {
 
 func (x *CreateAllotmentScheduleResponse) Reset() {
 	*x = CreateAllotmentScheduleResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[79]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6551,7 +6744,7 @@ func (x *CreateAllotmentScheduleResponse) String() string {
 func (*CreateAllotmentScheduleResponse) ProtoMessage() {}
 
 func (x *CreateAllotmentScheduleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[79]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6564,7 +6757,7 @@ func (x *CreateAllotmentScheduleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAllotmentScheduleResponse.ProtoReflect.Descriptor instead.
 func (*CreateAllotmentScheduleResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{79}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *CreateAllotmentScheduleResponse) GetSchedule() *AllotmentSchedule {
@@ -6585,7 +6778,7 @@ type ListAllotmentSchedulesRequest struct {
 
 func (x *ListAllotmentSchedulesRequest) Reset() {
 	*x = ListAllotmentSchedulesRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[80]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6597,7 +6790,7 @@ func (x *ListAllotmentSchedulesRequest) String() string {
 func (*ListAllotmentSchedulesRequest) ProtoMessage() {}
 
 func (x *ListAllotmentSchedulesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[80]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6610,7 +6803,7 @@ func (x *ListAllotmentSchedulesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAllotmentSchedulesRequest.ProtoReflect.Descriptor instead.
 func (*ListAllotmentSchedulesRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{80}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *ListAllotmentSchedulesRequest) GetWalletId() string {
@@ -6631,7 +6824,7 @@ type ListAllotmentSchedulesResponse struct {
 
 func (x *ListAllotmentSchedulesResponse) Reset() {
 	*x = ListAllotmentSchedulesResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[81]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6643,7 +6836,7 @@ func (x *ListAllotmentSchedulesResponse) String() string {
 func (*ListAllotmentSchedulesResponse) ProtoMessage() {}
 
 func (x *ListAllotmentSchedulesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[81]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6656,7 +6849,7 @@ func (x *ListAllotmentSchedulesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAllotmentSchedulesResponse.ProtoReflect.Descriptor instead.
 func (*ListAllotmentSchedulesResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{81}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *ListAllotmentSchedulesResponse) GetSchedules() []*AllotmentSchedule {
@@ -6681,7 +6874,7 @@ type EndAllotmentScheduleRequest struct {
 
 func (x *EndAllotmentScheduleRequest) Reset() {
 	*x = EndAllotmentScheduleRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[82]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6693,7 +6886,7 @@ func (x *EndAllotmentScheduleRequest) String() string {
 func (*EndAllotmentScheduleRequest) ProtoMessage() {}
 
 func (x *EndAllotmentScheduleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[82]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6706,7 +6899,7 @@ func (x *EndAllotmentScheduleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndAllotmentScheduleRequest.ProtoReflect.Descriptor instead.
 func (*EndAllotmentScheduleRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{82}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *EndAllotmentScheduleRequest) GetRequestId() string {
@@ -6741,7 +6934,7 @@ type EndAllotmentScheduleResponse struct {
 
 func (x *EndAllotmentScheduleResponse) Reset() {
 	*x = EndAllotmentScheduleResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[83]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6753,7 +6946,7 @@ func (x *EndAllotmentScheduleResponse) String() string {
 func (*EndAllotmentScheduleResponse) ProtoMessage() {}
 
 func (x *EndAllotmentScheduleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[83]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6766,7 +6959,7 @@ func (x *EndAllotmentScheduleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndAllotmentScheduleResponse.ProtoReflect.Descriptor instead.
 func (*EndAllotmentScheduleResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{83}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *EndAllotmentScheduleResponse) GetSchedule() *AllotmentSchedule {
@@ -7180,6 +7373,16 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x120\n" +
 	"\x04rule\x18\x02 \x01(\v2\x1c.billing.ledger.v1.TopUpRuleR\x04rule\"H\n" +
 	"\x14SetTopUpRuleResponse\x120\n" +
+	"\x04rule\x18\x01 \x01(\v2\x1c.billing.ledger.v1.TopUpRuleR\x04rule\"2\n" +
+	"\x13GetTopUpRuleRequest\x12\x1b\n" +
+	"\twallet_id\x18\x01 \x01(\tR\bwalletId\"H\n" +
+	"\x14GetTopUpRuleResponse\x120\n" +
+	"\x04rule\x18\x01 \x01(\v2\x1c.billing.ledger.v1.TopUpRuleR\x04rule\"S\n" +
+	"\x15ClearTopUpRuleRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x1b\n" +
+	"\twallet_id\x18\x02 \x01(\tR\bwalletId\"J\n" +
+	"\x16ClearTopUpRuleResponse\x120\n" +
 	"\x04rule\x18\x01 \x01(\v2\x1c.billing.ledger.v1.TopUpRuleR\x04rule\"l\n" +
 	"\x11ListTopUpsRequest\x12\x1b\n" +
 	"\twallet_id\x18\x01 \x01(\tR\bwalletId\x12\x1b\n" +
@@ -7353,7 +7556,7 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x1cALLOTMENT_EXPIRY_UNSPECIFIED\x10\x00\x12\"\n" +
 	"\x1eALLOTMENT_EXPIRY_END_OF_PERIOD\x10\x01\x12#\n" +
 	"\x1fALLOTMENT_EXPIRY_AFTER_DURATION\x10\x02\x12\x1a\n" +
-	"\x16ALLOTMENT_EXPIRY_NEVER\x10\x032\xfc\x19\n" +
+	"\x16ALLOTMENT_EXPIRY_NEVER\x10\x032\xc4\x1b\n" +
 	"\rLedgerService\x12_\n" +
 	"\fCreateWallet\x12&.billing.ledger.v1.CreateWalletRequest\x1a'.billing.ledger.v1.CreateWalletResponse\x12V\n" +
 	"\tGetWallet\x12#.billing.ledger.v1.GetWalletRequest\x1a$.billing.ledger.v1.GetWalletResponse\x12\\\n" +
@@ -7378,7 +7581,9 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"\vReleaseHold\x12%.billing.ledger.v1.ReleaseHoldRequest\x1a&.billing.ledger.v1.ReleaseHoldResponse\x12P\n" +
 	"\aGetHold\x12!.billing.ledger.v1.GetHoldRequest\x1a\".billing.ledger.v1.GetHoldResponse\x12p\n" +
 	"\x11WatchWalletEvents\x12+.billing.ledger.v1.WatchWalletEventsRequest\x1a,.billing.ledger.v1.WatchWalletEventsResponse0\x01\x12_\n" +
-	"\fSetTopUpRule\x12&.billing.ledger.v1.SetTopUpRuleRequest\x1a'.billing.ledger.v1.SetTopUpRuleResponse\x12Y\n" +
+	"\fSetTopUpRule\x12&.billing.ledger.v1.SetTopUpRuleRequest\x1a'.billing.ledger.v1.SetTopUpRuleResponse\x12_\n" +
+	"\fGetTopUpRule\x12&.billing.ledger.v1.GetTopUpRuleRequest\x1a'.billing.ledger.v1.GetTopUpRuleResponse\x12e\n" +
+	"\x0eClearTopUpRule\x12(.billing.ledger.v1.ClearTopUpRuleRequest\x1a).billing.ledger.v1.ClearTopUpRuleResponse\x12Y\n" +
 	"\n" +
 	"ListTopUps\x12$.billing.ledger.v1.ListTopUpsRequest\x1a%.billing.ledger.v1.ListTopUpsResponse\x12_\n" +
 	"\fConfirmTopUp\x12&.billing.ledger.v1.ConfirmTopUpRequest\x1a'.billing.ledger.v1.ConfirmTopUpResponse\x12V\n" +
@@ -7408,7 +7613,7 @@ func file_billing_ledger_v1_ledger_proto_rawDescGZIP() []byte {
 }
 
 var file_billing_ledger_v1_ledger_proto_enumTypes = make([]protoimpl.EnumInfo, 12)
-var file_billing_ledger_v1_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 89)
+var file_billing_ledger_v1_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 93)
 var file_billing_ledger_v1_ledger_proto_goTypes = []any{
 	(OveragePolicy)(0),                      // 0: billing.ledger.v1.OveragePolicy
 	(GrantKind)(0),                          // 1: billing.ledger.v1.GrantKind
@@ -7480,109 +7685,113 @@ var file_billing_ledger_v1_ledger_proto_goTypes = []any{
 	(*WatchWalletEventsResponse)(nil),       // 67: billing.ledger.v1.WatchWalletEventsResponse
 	(*SetTopUpRuleRequest)(nil),             // 68: billing.ledger.v1.SetTopUpRuleRequest
 	(*SetTopUpRuleResponse)(nil),            // 69: billing.ledger.v1.SetTopUpRuleResponse
-	(*ListTopUpsRequest)(nil),               // 70: billing.ledger.v1.ListTopUpsRequest
-	(*ListTopUpsResponse)(nil),              // 71: billing.ledger.v1.ListTopUpsResponse
-	(*ConfirmTopUpRequest)(nil),             // 72: billing.ledger.v1.ConfirmTopUpRequest
-	(*ConfirmTopUpResponse)(nil),            // 73: billing.ledger.v1.ConfirmTopUpResponse
-	(*FailTopUpRequest)(nil),                // 74: billing.ledger.v1.FailTopUpRequest
-	(*FailTopUpResponse)(nil),               // 75: billing.ledger.v1.FailTopUpResponse
-	(*SetAlertRulesRequest)(nil),            // 76: billing.ledger.v1.SetAlertRulesRequest
-	(*SetAlertRulesResponse)(nil),           // 77: billing.ledger.v1.SetAlertRulesResponse
-	(*ListAlertRulesRequest)(nil),           // 78: billing.ledger.v1.ListAlertRulesRequest
-	(*ListAlertRulesResponse)(nil),          // 79: billing.ledger.v1.ListAlertRulesResponse
-	(*CreateWebhookEndpointRequest)(nil),    // 80: billing.ledger.v1.CreateWebhookEndpointRequest
-	(*CreateWebhookEndpointResponse)(nil),   // 81: billing.ledger.v1.CreateWebhookEndpointResponse
-	(*ListWebhookEndpointsRequest)(nil),     // 82: billing.ledger.v1.ListWebhookEndpointsRequest
-	(*ListWebhookEndpointsResponse)(nil),    // 83: billing.ledger.v1.ListWebhookEndpointsResponse
-	(*DeleteWebhookEndpointRequest)(nil),    // 84: billing.ledger.v1.DeleteWebhookEndpointRequest
-	(*DeleteWebhookEndpointResponse)(nil),   // 85: billing.ledger.v1.DeleteWebhookEndpointResponse
-	(*ListWebhookDeliveriesRequest)(nil),    // 86: billing.ledger.v1.ListWebhookDeliveriesRequest
-	(*ListWebhookDeliveriesResponse)(nil),   // 87: billing.ledger.v1.ListWebhookDeliveriesResponse
-	(*RotateWebhookSecretRequest)(nil),      // 88: billing.ledger.v1.RotateWebhookSecretRequest
-	(*RotateWebhookSecretResponse)(nil),     // 89: billing.ledger.v1.RotateWebhookSecretResponse
-	(*CreateAllotmentScheduleRequest)(nil),  // 90: billing.ledger.v1.CreateAllotmentScheduleRequest
-	(*CreateAllotmentScheduleResponse)(nil), // 91: billing.ledger.v1.CreateAllotmentScheduleResponse
-	(*ListAllotmentSchedulesRequest)(nil),   // 92: billing.ledger.v1.ListAllotmentSchedulesRequest
-	(*ListAllotmentSchedulesResponse)(nil),  // 93: billing.ledger.v1.ListAllotmentSchedulesResponse
-	(*EndAllotmentScheduleRequest)(nil),     // 94: billing.ledger.v1.EndAllotmentScheduleRequest
-	(*EndAllotmentScheduleResponse)(nil),    // 95: billing.ledger.v1.EndAllotmentScheduleResponse
-	nil,                                     // 96: billing.ledger.v1.Wallet.MetadataEntry
-	nil,                                     // 97: billing.ledger.v1.Grant.MetadataEntry
-	nil,                                     // 98: billing.ledger.v1.CreateWalletRequest.MetadataEntry
-	nil,                                     // 99: billing.ledger.v1.CreateGrantRequest.MetadataEntry
-	nil,                                     // 100: billing.ledger.v1.DebitRequest.MetadataEntry
-	(*durationpb.Duration)(nil),             // 101: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),           // 102: google.protobuf.Timestamp
-	(*v1.ItemError)(nil),                    // 103: billing.type.v1.ItemError
-	(*v1.TimeRange)(nil),                    // 104: billing.type.v1.TimeRange
+	(*GetTopUpRuleRequest)(nil),             // 70: billing.ledger.v1.GetTopUpRuleRequest
+	(*GetTopUpRuleResponse)(nil),            // 71: billing.ledger.v1.GetTopUpRuleResponse
+	(*ClearTopUpRuleRequest)(nil),           // 72: billing.ledger.v1.ClearTopUpRuleRequest
+	(*ClearTopUpRuleResponse)(nil),          // 73: billing.ledger.v1.ClearTopUpRuleResponse
+	(*ListTopUpsRequest)(nil),               // 74: billing.ledger.v1.ListTopUpsRequest
+	(*ListTopUpsResponse)(nil),              // 75: billing.ledger.v1.ListTopUpsResponse
+	(*ConfirmTopUpRequest)(nil),             // 76: billing.ledger.v1.ConfirmTopUpRequest
+	(*ConfirmTopUpResponse)(nil),            // 77: billing.ledger.v1.ConfirmTopUpResponse
+	(*FailTopUpRequest)(nil),                // 78: billing.ledger.v1.FailTopUpRequest
+	(*FailTopUpResponse)(nil),               // 79: billing.ledger.v1.FailTopUpResponse
+	(*SetAlertRulesRequest)(nil),            // 80: billing.ledger.v1.SetAlertRulesRequest
+	(*SetAlertRulesResponse)(nil),           // 81: billing.ledger.v1.SetAlertRulesResponse
+	(*ListAlertRulesRequest)(nil),           // 82: billing.ledger.v1.ListAlertRulesRequest
+	(*ListAlertRulesResponse)(nil),          // 83: billing.ledger.v1.ListAlertRulesResponse
+	(*CreateWebhookEndpointRequest)(nil),    // 84: billing.ledger.v1.CreateWebhookEndpointRequest
+	(*CreateWebhookEndpointResponse)(nil),   // 85: billing.ledger.v1.CreateWebhookEndpointResponse
+	(*ListWebhookEndpointsRequest)(nil),     // 86: billing.ledger.v1.ListWebhookEndpointsRequest
+	(*ListWebhookEndpointsResponse)(nil),    // 87: billing.ledger.v1.ListWebhookEndpointsResponse
+	(*DeleteWebhookEndpointRequest)(nil),    // 88: billing.ledger.v1.DeleteWebhookEndpointRequest
+	(*DeleteWebhookEndpointResponse)(nil),   // 89: billing.ledger.v1.DeleteWebhookEndpointResponse
+	(*ListWebhookDeliveriesRequest)(nil),    // 90: billing.ledger.v1.ListWebhookDeliveriesRequest
+	(*ListWebhookDeliveriesResponse)(nil),   // 91: billing.ledger.v1.ListWebhookDeliveriesResponse
+	(*RotateWebhookSecretRequest)(nil),      // 92: billing.ledger.v1.RotateWebhookSecretRequest
+	(*RotateWebhookSecretResponse)(nil),     // 93: billing.ledger.v1.RotateWebhookSecretResponse
+	(*CreateAllotmentScheduleRequest)(nil),  // 94: billing.ledger.v1.CreateAllotmentScheduleRequest
+	(*CreateAllotmentScheduleResponse)(nil), // 95: billing.ledger.v1.CreateAllotmentScheduleResponse
+	(*ListAllotmentSchedulesRequest)(nil),   // 96: billing.ledger.v1.ListAllotmentSchedulesRequest
+	(*ListAllotmentSchedulesResponse)(nil),  // 97: billing.ledger.v1.ListAllotmentSchedulesResponse
+	(*EndAllotmentScheduleRequest)(nil),     // 98: billing.ledger.v1.EndAllotmentScheduleRequest
+	(*EndAllotmentScheduleResponse)(nil),    // 99: billing.ledger.v1.EndAllotmentScheduleResponse
+	nil,                                     // 100: billing.ledger.v1.Wallet.MetadataEntry
+	nil,                                     // 101: billing.ledger.v1.Grant.MetadataEntry
+	nil,                                     // 102: billing.ledger.v1.CreateWalletRequest.MetadataEntry
+	nil,                                     // 103: billing.ledger.v1.CreateGrantRequest.MetadataEntry
+	nil,                                     // 104: billing.ledger.v1.DebitRequest.MetadataEntry
+	(*durationpb.Duration)(nil),             // 105: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),           // 106: google.protobuf.Timestamp
+	(*v1.ItemError)(nil),                    // 107: billing.type.v1.ItemError
+	(*v1.TimeRange)(nil),                    // 108: billing.type.v1.TimeRange
 }
 var file_billing_ledger_v1_ledger_proto_depIdxs = []int32{
 	0,   // 0: billing.ledger.v1.Wallet.overage_policy:type_name -> billing.ledger.v1.OveragePolicy
-	101, // 1: billing.ledger.v1.Wallet.late_event_grace_period:type_name -> google.protobuf.Duration
-	96,  // 2: billing.ledger.v1.Wallet.metadata:type_name -> billing.ledger.v1.Wallet.MetadataEntry
-	102, // 3: billing.ledger.v1.Wallet.create_time:type_name -> google.protobuf.Timestamp
+	105, // 1: billing.ledger.v1.Wallet.late_event_grace_period:type_name -> google.protobuf.Duration
+	100, // 2: billing.ledger.v1.Wallet.metadata:type_name -> billing.ledger.v1.Wallet.MetadataEntry
+	106, // 3: billing.ledger.v1.Wallet.create_time:type_name -> google.protobuf.Timestamp
 	1,   // 4: billing.ledger.v1.Grant.kind:type_name -> billing.ledger.v1.GrantKind
-	102, // 5: billing.ledger.v1.Grant.effective_time:type_name -> google.protobuf.Timestamp
-	102, // 6: billing.ledger.v1.Grant.expire_time:type_name -> google.protobuf.Timestamp
+	106, // 5: billing.ledger.v1.Grant.effective_time:type_name -> google.protobuf.Timestamp
+	106, // 6: billing.ledger.v1.Grant.expire_time:type_name -> google.protobuf.Timestamp
 	13,  // 7: billing.ledger.v1.Grant.cost_basis:type_name -> billing.ledger.v1.CostBasis
-	97,  // 8: billing.ledger.v1.Grant.metadata:type_name -> billing.ledger.v1.Grant.MetadataEntry
+	101, // 8: billing.ledger.v1.Grant.metadata:type_name -> billing.ledger.v1.Grant.MetadataEntry
 	2,   // 9: billing.ledger.v1.Grant.state:type_name -> billing.ledger.v1.GrantState
-	102, // 10: billing.ledger.v1.Grant.create_time:type_name -> google.protobuf.Timestamp
-	102, // 11: billing.ledger.v1.Grant.void_time:type_name -> google.protobuf.Timestamp
+	106, // 10: billing.ledger.v1.Grant.create_time:type_name -> google.protobuf.Timestamp
+	106, // 11: billing.ledger.v1.Grant.void_time:type_name -> google.protobuf.Timestamp
 	3,   // 12: billing.ledger.v1.Entry.type:type_name -> billing.ledger.v1.EntryType
-	102, // 13: billing.ledger.v1.Entry.occurred_time:type_name -> google.protobuf.Timestamp
-	102, // 14: billing.ledger.v1.Entry.book_time:type_name -> google.protobuf.Timestamp
+	106, // 13: billing.ledger.v1.Entry.occurred_time:type_name -> google.protobuf.Timestamp
+	106, // 14: billing.ledger.v1.Entry.book_time:type_name -> google.protobuf.Timestamp
 	15,  // 15: billing.ledger.v1.Entry.allocations:type_name -> billing.ledger.v1.Allocation
 	1,   // 16: billing.ledger.v1.GrantBalance.kind:type_name -> billing.ledger.v1.GrantKind
 	2,   // 17: billing.ledger.v1.GrantBalance.state:type_name -> billing.ledger.v1.GrantState
-	102, // 18: billing.ledger.v1.GrantBalance.effective_time:type_name -> google.protobuf.Timestamp
-	102, // 19: billing.ledger.v1.GrantBalance.expire_time:type_name -> google.protobuf.Timestamp
-	102, // 20: billing.ledger.v1.Balance.as_of_time:type_name -> google.protobuf.Timestamp
+	106, // 18: billing.ledger.v1.GrantBalance.effective_time:type_name -> google.protobuf.Timestamp
+	106, // 19: billing.ledger.v1.GrantBalance.expire_time:type_name -> google.protobuf.Timestamp
+	106, // 20: billing.ledger.v1.Balance.as_of_time:type_name -> google.protobuf.Timestamp
 	17,  // 21: billing.ledger.v1.Balance.grants:type_name -> billing.ledger.v1.GrantBalance
 	4,   // 22: billing.ledger.v1.Hold.state:type_name -> billing.ledger.v1.HoldState
-	102, // 23: billing.ledger.v1.Hold.create_time:type_name -> google.protobuf.Timestamp
-	102, // 24: billing.ledger.v1.Hold.expire_time:type_name -> google.protobuf.Timestamp
-	102, // 25: billing.ledger.v1.Hold.end_time:type_name -> google.protobuf.Timestamp
+	106, // 23: billing.ledger.v1.Hold.create_time:type_name -> google.protobuf.Timestamp
+	106, // 24: billing.ledger.v1.Hold.expire_time:type_name -> google.protobuf.Timestamp
+	106, // 25: billing.ledger.v1.Hold.end_time:type_name -> google.protobuf.Timestamp
 	15,  // 26: billing.ledger.v1.Hold.allocations:type_name -> billing.ledger.v1.Allocation
 	5,   // 27: billing.ledger.v1.WalletEvent.type:type_name -> billing.ledger.v1.WalletEventType
-	102, // 28: billing.ledger.v1.WalletEvent.occurred_time:type_name -> google.protobuf.Timestamp
+	106, // 28: billing.ledger.v1.WalletEvent.occurred_time:type_name -> google.protobuf.Timestamp
 	1,   // 29: billing.ledger.v1.TopUpRule.kind:type_name -> billing.ledger.v1.GrantKind
-	101, // 30: billing.ledger.v1.TopUpRule.expire_after:type_name -> google.protobuf.Duration
+	105, // 30: billing.ledger.v1.TopUpRule.expire_after:type_name -> google.protobuf.Duration
 	6,   // 31: billing.ledger.v1.TopUpRule.payment:type_name -> billing.ledger.v1.TopUpPayment
-	102, // 32: billing.ledger.v1.TopUpRule.expire_time:type_name -> google.protobuf.Timestamp
+	106, // 32: billing.ledger.v1.TopUpRule.expire_time:type_name -> google.protobuf.Timestamp
 	7,   // 33: billing.ledger.v1.TopUp.state:type_name -> billing.ledger.v1.TopUpState
-	102, // 34: billing.ledger.v1.TopUp.create_time:type_name -> google.protobuf.Timestamp
-	102, // 35: billing.ledger.v1.TopUp.end_time:type_name -> google.protobuf.Timestamp
+	106, // 34: billing.ledger.v1.TopUp.create_time:type_name -> google.protobuf.Timestamp
+	106, // 35: billing.ledger.v1.TopUp.end_time:type_name -> google.protobuf.Timestamp
 	1,   // 36: billing.ledger.v1.AllotmentSchedule.kind:type_name -> billing.ledger.v1.GrantKind
 	10,  // 37: billing.ledger.v1.AllotmentSchedule.cadence:type_name -> billing.ledger.v1.AllotmentCadence
-	102, // 38: billing.ledger.v1.AllotmentSchedule.anchor_time:type_name -> google.protobuf.Timestamp
+	106, // 38: billing.ledger.v1.AllotmentSchedule.anchor_time:type_name -> google.protobuf.Timestamp
 	11,  // 39: billing.ledger.v1.AllotmentSchedule.expiry:type_name -> billing.ledger.v1.AllotmentExpiry
-	101, // 40: billing.ledger.v1.AllotmentSchedule.expire_after:type_name -> google.protobuf.Duration
-	102, // 41: billing.ledger.v1.AllotmentSchedule.end_time:type_name -> google.protobuf.Timestamp
+	105, // 40: billing.ledger.v1.AllotmentSchedule.expire_after:type_name -> google.protobuf.Duration
+	106, // 41: billing.ledger.v1.AllotmentSchedule.end_time:type_name -> google.protobuf.Timestamp
 	9,   // 42: billing.ledger.v1.AlertRule.kind:type_name -> billing.ledger.v1.AlertKind
-	101, // 43: billing.ledger.v1.AlertRule.min_interval:type_name -> google.protobuf.Duration
-	102, // 44: billing.ledger.v1.AlertRule.last_fire_time:type_name -> google.protobuf.Timestamp
+	105, // 43: billing.ledger.v1.AlertRule.min_interval:type_name -> google.protobuf.Duration
+	106, // 44: billing.ledger.v1.AlertRule.last_fire_time:type_name -> google.protobuf.Timestamp
 	5,   // 45: billing.ledger.v1.WebhookEndpoint.types:type_name -> billing.ledger.v1.WalletEventType
-	102, // 46: billing.ledger.v1.WebhookEndpoint.create_time:type_name -> google.protobuf.Timestamp
-	102, // 47: billing.ledger.v1.WebhookEndpoint.delete_time:type_name -> google.protobuf.Timestamp
-	102, // 48: billing.ledger.v1.WebhookAttempt.attempt_time:type_name -> google.protobuf.Timestamp
+	106, // 46: billing.ledger.v1.WebhookEndpoint.create_time:type_name -> google.protobuf.Timestamp
+	106, // 47: billing.ledger.v1.WebhookEndpoint.delete_time:type_name -> google.protobuf.Timestamp
+	106, // 48: billing.ledger.v1.WebhookAttempt.attempt_time:type_name -> google.protobuf.Timestamp
 	5,   // 49: billing.ledger.v1.WebhookDelivery.event_type:type_name -> billing.ledger.v1.WalletEventType
 	8,   // 50: billing.ledger.v1.WebhookDelivery.state:type_name -> billing.ledger.v1.WebhookDeliveryState
-	102, // 51: billing.ledger.v1.WebhookDelivery.next_attempt_time:type_name -> google.protobuf.Timestamp
-	102, // 52: billing.ledger.v1.WebhookDelivery.create_time:type_name -> google.protobuf.Timestamp
-	102, // 53: billing.ledger.v1.WebhookDelivery.end_time:type_name -> google.protobuf.Timestamp
+	106, // 51: billing.ledger.v1.WebhookDelivery.next_attempt_time:type_name -> google.protobuf.Timestamp
+	106, // 52: billing.ledger.v1.WebhookDelivery.create_time:type_name -> google.protobuf.Timestamp
+	106, // 53: billing.ledger.v1.WebhookDelivery.end_time:type_name -> google.protobuf.Timestamp
 	26,  // 54: billing.ledger.v1.WebhookDelivery.attempt_log:type_name -> billing.ledger.v1.WebhookAttempt
 	0,   // 55: billing.ledger.v1.CreateWalletRequest.overage_policy:type_name -> billing.ledger.v1.OveragePolicy
-	101, // 56: billing.ledger.v1.CreateWalletRequest.late_event_grace_period:type_name -> google.protobuf.Duration
-	98,  // 57: billing.ledger.v1.CreateWalletRequest.metadata:type_name -> billing.ledger.v1.CreateWalletRequest.MetadataEntry
+	105, // 56: billing.ledger.v1.CreateWalletRequest.late_event_grace_period:type_name -> google.protobuf.Duration
+	102, // 57: billing.ledger.v1.CreateWalletRequest.metadata:type_name -> billing.ledger.v1.CreateWalletRequest.MetadataEntry
 	12,  // 58: billing.ledger.v1.CreateWalletResponse.wallet:type_name -> billing.ledger.v1.Wallet
 	12,  // 59: billing.ledger.v1.GetWalletResponse.wallet:type_name -> billing.ledger.v1.Wallet
 	12,  // 60: billing.ledger.v1.ListWalletsResponse.wallets:type_name -> billing.ledger.v1.Wallet
 	1,   // 61: billing.ledger.v1.CreateGrantRequest.kind:type_name -> billing.ledger.v1.GrantKind
-	102, // 62: billing.ledger.v1.CreateGrantRequest.effective_time:type_name -> google.protobuf.Timestamp
-	102, // 63: billing.ledger.v1.CreateGrantRequest.expire_time:type_name -> google.protobuf.Timestamp
+	106, // 62: billing.ledger.v1.CreateGrantRequest.effective_time:type_name -> google.protobuf.Timestamp
+	106, // 63: billing.ledger.v1.CreateGrantRequest.expire_time:type_name -> google.protobuf.Timestamp
 	13,  // 64: billing.ledger.v1.CreateGrantRequest.cost_basis:type_name -> billing.ledger.v1.CostBasis
-	99,  // 65: billing.ledger.v1.CreateGrantRequest.metadata:type_name -> billing.ledger.v1.CreateGrantRequest.MetadataEntry
+	103, // 65: billing.ledger.v1.CreateGrantRequest.metadata:type_name -> billing.ledger.v1.CreateGrantRequest.MetadataEntry
 	14,  // 66: billing.ledger.v1.CreateGrantResponse.grant:type_name -> billing.ledger.v1.Grant
 	16,  // 67: billing.ledger.v1.CreateGrantResponse.entries:type_name -> billing.ledger.v1.Entry
 	14,  // 68: billing.ledger.v1.GetGrantResponse.grant:type_name -> billing.ledger.v1.Grant
@@ -7590,22 +7799,22 @@ var file_billing_ledger_v1_ledger_proto_depIdxs = []int32{
 	14,  // 70: billing.ledger.v1.ListGrantsResponse.grants:type_name -> billing.ledger.v1.Grant
 	14,  // 71: billing.ledger.v1.VoidGrantResponse.grant:type_name -> billing.ledger.v1.Grant
 	16,  // 72: billing.ledger.v1.VoidGrantResponse.entry:type_name -> billing.ledger.v1.Entry
-	102, // 73: billing.ledger.v1.DebitRequest.occurred_time:type_name -> google.protobuf.Timestamp
-	100, // 74: billing.ledger.v1.DebitRequest.metadata:type_name -> billing.ledger.v1.DebitRequest.MetadataEntry
+	106, // 73: billing.ledger.v1.DebitRequest.occurred_time:type_name -> google.protobuf.Timestamp
+	104, // 74: billing.ledger.v1.DebitRequest.metadata:type_name -> billing.ledger.v1.DebitRequest.MetadataEntry
 	16,  // 75: billing.ledger.v1.DebitResponse.entry:type_name -> billing.ledger.v1.Entry
 	43,  // 76: billing.ledger.v1.DebitBatchRequest.debits:type_name -> billing.ledger.v1.DebitRequest
 	16,  // 77: billing.ledger.v1.DebitResult.entry:type_name -> billing.ledger.v1.Entry
-	103, // 78: billing.ledger.v1.DebitResult.error:type_name -> billing.type.v1.ItemError
+	107, // 78: billing.ledger.v1.DebitResult.error:type_name -> billing.type.v1.ItemError
 	46,  // 79: billing.ledger.v1.DebitBatchResponse.results:type_name -> billing.ledger.v1.DebitResult
 	16,  // 80: billing.ledger.v1.RefundDebitResponse.entries:type_name -> billing.ledger.v1.Entry
-	102, // 81: billing.ledger.v1.GetBalanceRequest.as_of_time:type_name -> google.protobuf.Timestamp
+	106, // 81: billing.ledger.v1.GetBalanceRequest.as_of_time:type_name -> google.protobuf.Timestamp
 	18,  // 82: billing.ledger.v1.GetBalanceResponse.balance:type_name -> billing.ledger.v1.Balance
 	3,   // 83: billing.ledger.v1.ListEntriesRequest.types:type_name -> billing.ledger.v1.EntryType
-	104, // 84: billing.ledger.v1.ListEntriesRequest.book_time_range:type_name -> billing.type.v1.TimeRange
+	108, // 84: billing.ledger.v1.ListEntriesRequest.book_time_range:type_name -> billing.type.v1.TimeRange
 	16,  // 85: billing.ledger.v1.ListEntriesResponse.entries:type_name -> billing.ledger.v1.Entry
 	16,  // 86: billing.ledger.v1.RunExpiryResponse.entries:type_name -> billing.ledger.v1.Entry
 	28,  // 87: billing.ledger.v1.VerifyWalletResponse.differences:type_name -> billing.ledger.v1.VerifyDifference
-	101, // 88: billing.ledger.v1.CreateHoldRequest.timeout:type_name -> google.protobuf.Duration
+	105, // 88: billing.ledger.v1.CreateHoldRequest.timeout:type_name -> google.protobuf.Duration
 	19,  // 89: billing.ledger.v1.CreateHoldResponse.hold:type_name -> billing.ledger.v1.Hold
 	16,  // 90: billing.ledger.v1.CreateHoldResponse.entry:type_name -> billing.ledger.v1.Entry
 	19,  // 91: billing.ledger.v1.CaptureHoldResponse.hold:type_name -> billing.ledger.v1.Hold
@@ -7617,97 +7826,103 @@ var file_billing_ledger_v1_ledger_proto_depIdxs = []int32{
 	20,  // 97: billing.ledger.v1.WatchWalletEventsResponse.event:type_name -> billing.ledger.v1.WalletEvent
 	21,  // 98: billing.ledger.v1.SetTopUpRuleRequest.rule:type_name -> billing.ledger.v1.TopUpRule
 	21,  // 99: billing.ledger.v1.SetTopUpRuleResponse.rule:type_name -> billing.ledger.v1.TopUpRule
-	22,  // 100: billing.ledger.v1.ListTopUpsResponse.top_ups:type_name -> billing.ledger.v1.TopUp
-	22,  // 101: billing.ledger.v1.ConfirmTopUpResponse.top_up:type_name -> billing.ledger.v1.TopUp
-	22,  // 102: billing.ledger.v1.FailTopUpResponse.top_up:type_name -> billing.ledger.v1.TopUp
-	24,  // 103: billing.ledger.v1.SetAlertRulesRequest.rules:type_name -> billing.ledger.v1.AlertRule
-	24,  // 104: billing.ledger.v1.SetAlertRulesResponse.rules:type_name -> billing.ledger.v1.AlertRule
-	24,  // 105: billing.ledger.v1.ListAlertRulesResponse.rules:type_name -> billing.ledger.v1.AlertRule
-	5,   // 106: billing.ledger.v1.CreateWebhookEndpointRequest.types:type_name -> billing.ledger.v1.WalletEventType
-	25,  // 107: billing.ledger.v1.CreateWebhookEndpointResponse.endpoint:type_name -> billing.ledger.v1.WebhookEndpoint
-	25,  // 108: billing.ledger.v1.ListWebhookEndpointsResponse.endpoints:type_name -> billing.ledger.v1.WebhookEndpoint
-	25,  // 109: billing.ledger.v1.DeleteWebhookEndpointResponse.endpoint:type_name -> billing.ledger.v1.WebhookEndpoint
-	8,   // 110: billing.ledger.v1.ListWebhookDeliveriesRequest.state:type_name -> billing.ledger.v1.WebhookDeliveryState
-	27,  // 111: billing.ledger.v1.ListWebhookDeliveriesResponse.deliveries:type_name -> billing.ledger.v1.WebhookDelivery
-	101, // 112: billing.ledger.v1.RotateWebhookSecretRequest.overlap:type_name -> google.protobuf.Duration
-	25,  // 113: billing.ledger.v1.RotateWebhookSecretResponse.endpoint:type_name -> billing.ledger.v1.WebhookEndpoint
-	102, // 114: billing.ledger.v1.RotateWebhookSecretResponse.previous_secret_expire_time:type_name -> google.protobuf.Timestamp
-	23,  // 115: billing.ledger.v1.CreateAllotmentScheduleRequest.schedule:type_name -> billing.ledger.v1.AllotmentSchedule
-	23,  // 116: billing.ledger.v1.CreateAllotmentScheduleResponse.schedule:type_name -> billing.ledger.v1.AllotmentSchedule
-	23,  // 117: billing.ledger.v1.ListAllotmentSchedulesResponse.schedules:type_name -> billing.ledger.v1.AllotmentSchedule
-	102, // 118: billing.ledger.v1.EndAllotmentScheduleRequest.end_time:type_name -> google.protobuf.Timestamp
-	23,  // 119: billing.ledger.v1.EndAllotmentScheduleResponse.schedule:type_name -> billing.ledger.v1.AllotmentSchedule
-	29,  // 120: billing.ledger.v1.LedgerService.CreateWallet:input_type -> billing.ledger.v1.CreateWalletRequest
-	31,  // 121: billing.ledger.v1.LedgerService.GetWallet:input_type -> billing.ledger.v1.GetWalletRequest
-	33,  // 122: billing.ledger.v1.LedgerService.ListWallets:input_type -> billing.ledger.v1.ListWalletsRequest
-	35,  // 123: billing.ledger.v1.LedgerService.CreateGrant:input_type -> billing.ledger.v1.CreateGrantRequest
-	37,  // 124: billing.ledger.v1.LedgerService.GetGrant:input_type -> billing.ledger.v1.GetGrantRequest
-	39,  // 125: billing.ledger.v1.LedgerService.ListGrants:input_type -> billing.ledger.v1.ListGrantsRequest
-	41,  // 126: billing.ledger.v1.LedgerService.VoidGrant:input_type -> billing.ledger.v1.VoidGrantRequest
-	43,  // 127: billing.ledger.v1.LedgerService.Debit:input_type -> billing.ledger.v1.DebitRequest
-	45,  // 128: billing.ledger.v1.LedgerService.DebitBatch:input_type -> billing.ledger.v1.DebitBatchRequest
-	48,  // 129: billing.ledger.v1.LedgerService.RefundDebit:input_type -> billing.ledger.v1.RefundDebitRequest
-	50,  // 130: billing.ledger.v1.LedgerService.GetBalance:input_type -> billing.ledger.v1.GetBalanceRequest
-	52,  // 131: billing.ledger.v1.LedgerService.ListEntries:input_type -> billing.ledger.v1.ListEntriesRequest
-	54,  // 132: billing.ledger.v1.LedgerService.RunExpiry:input_type -> billing.ledger.v1.RunExpiryRequest
-	56,  // 133: billing.ledger.v1.LedgerService.VerifyWallet:input_type -> billing.ledger.v1.VerifyWalletRequest
-	58,  // 134: billing.ledger.v1.LedgerService.CreateHold:input_type -> billing.ledger.v1.CreateHoldRequest
-	60,  // 135: billing.ledger.v1.LedgerService.CaptureHold:input_type -> billing.ledger.v1.CaptureHoldRequest
-	62,  // 136: billing.ledger.v1.LedgerService.ReleaseHold:input_type -> billing.ledger.v1.ReleaseHoldRequest
-	64,  // 137: billing.ledger.v1.LedgerService.GetHold:input_type -> billing.ledger.v1.GetHoldRequest
-	66,  // 138: billing.ledger.v1.LedgerService.WatchWalletEvents:input_type -> billing.ledger.v1.WatchWalletEventsRequest
-	68,  // 139: billing.ledger.v1.LedgerService.SetTopUpRule:input_type -> billing.ledger.v1.SetTopUpRuleRequest
-	70,  // 140: billing.ledger.v1.LedgerService.ListTopUps:input_type -> billing.ledger.v1.ListTopUpsRequest
-	72,  // 141: billing.ledger.v1.LedgerService.ConfirmTopUp:input_type -> billing.ledger.v1.ConfirmTopUpRequest
-	74,  // 142: billing.ledger.v1.LedgerService.FailTopUp:input_type -> billing.ledger.v1.FailTopUpRequest
-	76,  // 143: billing.ledger.v1.LedgerService.SetAlertRules:input_type -> billing.ledger.v1.SetAlertRulesRequest
-	78,  // 144: billing.ledger.v1.LedgerService.ListAlertRules:input_type -> billing.ledger.v1.ListAlertRulesRequest
-	90,  // 145: billing.ledger.v1.LedgerService.CreateAllotmentSchedule:input_type -> billing.ledger.v1.CreateAllotmentScheduleRequest
-	92,  // 146: billing.ledger.v1.LedgerService.ListAllotmentSchedules:input_type -> billing.ledger.v1.ListAllotmentSchedulesRequest
-	94,  // 147: billing.ledger.v1.LedgerService.EndAllotmentSchedule:input_type -> billing.ledger.v1.EndAllotmentScheduleRequest
-	80,  // 148: billing.ledger.v1.LedgerService.CreateWebhookEndpoint:input_type -> billing.ledger.v1.CreateWebhookEndpointRequest
-	82,  // 149: billing.ledger.v1.LedgerService.ListWebhookEndpoints:input_type -> billing.ledger.v1.ListWebhookEndpointsRequest
-	84,  // 150: billing.ledger.v1.LedgerService.DeleteWebhookEndpoint:input_type -> billing.ledger.v1.DeleteWebhookEndpointRequest
-	86,  // 151: billing.ledger.v1.LedgerService.ListWebhookDeliveries:input_type -> billing.ledger.v1.ListWebhookDeliveriesRequest
-	88,  // 152: billing.ledger.v1.LedgerService.RotateWebhookSecret:input_type -> billing.ledger.v1.RotateWebhookSecretRequest
-	30,  // 153: billing.ledger.v1.LedgerService.CreateWallet:output_type -> billing.ledger.v1.CreateWalletResponse
-	32,  // 154: billing.ledger.v1.LedgerService.GetWallet:output_type -> billing.ledger.v1.GetWalletResponse
-	34,  // 155: billing.ledger.v1.LedgerService.ListWallets:output_type -> billing.ledger.v1.ListWalletsResponse
-	36,  // 156: billing.ledger.v1.LedgerService.CreateGrant:output_type -> billing.ledger.v1.CreateGrantResponse
-	38,  // 157: billing.ledger.v1.LedgerService.GetGrant:output_type -> billing.ledger.v1.GetGrantResponse
-	40,  // 158: billing.ledger.v1.LedgerService.ListGrants:output_type -> billing.ledger.v1.ListGrantsResponse
-	42,  // 159: billing.ledger.v1.LedgerService.VoidGrant:output_type -> billing.ledger.v1.VoidGrantResponse
-	44,  // 160: billing.ledger.v1.LedgerService.Debit:output_type -> billing.ledger.v1.DebitResponse
-	47,  // 161: billing.ledger.v1.LedgerService.DebitBatch:output_type -> billing.ledger.v1.DebitBatchResponse
-	49,  // 162: billing.ledger.v1.LedgerService.RefundDebit:output_type -> billing.ledger.v1.RefundDebitResponse
-	51,  // 163: billing.ledger.v1.LedgerService.GetBalance:output_type -> billing.ledger.v1.GetBalanceResponse
-	53,  // 164: billing.ledger.v1.LedgerService.ListEntries:output_type -> billing.ledger.v1.ListEntriesResponse
-	55,  // 165: billing.ledger.v1.LedgerService.RunExpiry:output_type -> billing.ledger.v1.RunExpiryResponse
-	57,  // 166: billing.ledger.v1.LedgerService.VerifyWallet:output_type -> billing.ledger.v1.VerifyWalletResponse
-	59,  // 167: billing.ledger.v1.LedgerService.CreateHold:output_type -> billing.ledger.v1.CreateHoldResponse
-	61,  // 168: billing.ledger.v1.LedgerService.CaptureHold:output_type -> billing.ledger.v1.CaptureHoldResponse
-	63,  // 169: billing.ledger.v1.LedgerService.ReleaseHold:output_type -> billing.ledger.v1.ReleaseHoldResponse
-	65,  // 170: billing.ledger.v1.LedgerService.GetHold:output_type -> billing.ledger.v1.GetHoldResponse
-	67,  // 171: billing.ledger.v1.LedgerService.WatchWalletEvents:output_type -> billing.ledger.v1.WatchWalletEventsResponse
-	69,  // 172: billing.ledger.v1.LedgerService.SetTopUpRule:output_type -> billing.ledger.v1.SetTopUpRuleResponse
-	71,  // 173: billing.ledger.v1.LedgerService.ListTopUps:output_type -> billing.ledger.v1.ListTopUpsResponse
-	73,  // 174: billing.ledger.v1.LedgerService.ConfirmTopUp:output_type -> billing.ledger.v1.ConfirmTopUpResponse
-	75,  // 175: billing.ledger.v1.LedgerService.FailTopUp:output_type -> billing.ledger.v1.FailTopUpResponse
-	77,  // 176: billing.ledger.v1.LedgerService.SetAlertRules:output_type -> billing.ledger.v1.SetAlertRulesResponse
-	79,  // 177: billing.ledger.v1.LedgerService.ListAlertRules:output_type -> billing.ledger.v1.ListAlertRulesResponse
-	91,  // 178: billing.ledger.v1.LedgerService.CreateAllotmentSchedule:output_type -> billing.ledger.v1.CreateAllotmentScheduleResponse
-	93,  // 179: billing.ledger.v1.LedgerService.ListAllotmentSchedules:output_type -> billing.ledger.v1.ListAllotmentSchedulesResponse
-	95,  // 180: billing.ledger.v1.LedgerService.EndAllotmentSchedule:output_type -> billing.ledger.v1.EndAllotmentScheduleResponse
-	81,  // 181: billing.ledger.v1.LedgerService.CreateWebhookEndpoint:output_type -> billing.ledger.v1.CreateWebhookEndpointResponse
-	83,  // 182: billing.ledger.v1.LedgerService.ListWebhookEndpoints:output_type -> billing.ledger.v1.ListWebhookEndpointsResponse
-	85,  // 183: billing.ledger.v1.LedgerService.DeleteWebhookEndpoint:output_type -> billing.ledger.v1.DeleteWebhookEndpointResponse
-	87,  // 184: billing.ledger.v1.LedgerService.ListWebhookDeliveries:output_type -> billing.ledger.v1.ListWebhookDeliveriesResponse
-	89,  // 185: billing.ledger.v1.LedgerService.RotateWebhookSecret:output_type -> billing.ledger.v1.RotateWebhookSecretResponse
-	153, // [153:186] is the sub-list for method output_type
-	120, // [120:153] is the sub-list for method input_type
-	120, // [120:120] is the sub-list for extension type_name
-	120, // [120:120] is the sub-list for extension extendee
-	0,   // [0:120] is the sub-list for field type_name
+	21,  // 100: billing.ledger.v1.GetTopUpRuleResponse.rule:type_name -> billing.ledger.v1.TopUpRule
+	21,  // 101: billing.ledger.v1.ClearTopUpRuleResponse.rule:type_name -> billing.ledger.v1.TopUpRule
+	22,  // 102: billing.ledger.v1.ListTopUpsResponse.top_ups:type_name -> billing.ledger.v1.TopUp
+	22,  // 103: billing.ledger.v1.ConfirmTopUpResponse.top_up:type_name -> billing.ledger.v1.TopUp
+	22,  // 104: billing.ledger.v1.FailTopUpResponse.top_up:type_name -> billing.ledger.v1.TopUp
+	24,  // 105: billing.ledger.v1.SetAlertRulesRequest.rules:type_name -> billing.ledger.v1.AlertRule
+	24,  // 106: billing.ledger.v1.SetAlertRulesResponse.rules:type_name -> billing.ledger.v1.AlertRule
+	24,  // 107: billing.ledger.v1.ListAlertRulesResponse.rules:type_name -> billing.ledger.v1.AlertRule
+	5,   // 108: billing.ledger.v1.CreateWebhookEndpointRequest.types:type_name -> billing.ledger.v1.WalletEventType
+	25,  // 109: billing.ledger.v1.CreateWebhookEndpointResponse.endpoint:type_name -> billing.ledger.v1.WebhookEndpoint
+	25,  // 110: billing.ledger.v1.ListWebhookEndpointsResponse.endpoints:type_name -> billing.ledger.v1.WebhookEndpoint
+	25,  // 111: billing.ledger.v1.DeleteWebhookEndpointResponse.endpoint:type_name -> billing.ledger.v1.WebhookEndpoint
+	8,   // 112: billing.ledger.v1.ListWebhookDeliveriesRequest.state:type_name -> billing.ledger.v1.WebhookDeliveryState
+	27,  // 113: billing.ledger.v1.ListWebhookDeliveriesResponse.deliveries:type_name -> billing.ledger.v1.WebhookDelivery
+	105, // 114: billing.ledger.v1.RotateWebhookSecretRequest.overlap:type_name -> google.protobuf.Duration
+	25,  // 115: billing.ledger.v1.RotateWebhookSecretResponse.endpoint:type_name -> billing.ledger.v1.WebhookEndpoint
+	106, // 116: billing.ledger.v1.RotateWebhookSecretResponse.previous_secret_expire_time:type_name -> google.protobuf.Timestamp
+	23,  // 117: billing.ledger.v1.CreateAllotmentScheduleRequest.schedule:type_name -> billing.ledger.v1.AllotmentSchedule
+	23,  // 118: billing.ledger.v1.CreateAllotmentScheduleResponse.schedule:type_name -> billing.ledger.v1.AllotmentSchedule
+	23,  // 119: billing.ledger.v1.ListAllotmentSchedulesResponse.schedules:type_name -> billing.ledger.v1.AllotmentSchedule
+	106, // 120: billing.ledger.v1.EndAllotmentScheduleRequest.end_time:type_name -> google.protobuf.Timestamp
+	23,  // 121: billing.ledger.v1.EndAllotmentScheduleResponse.schedule:type_name -> billing.ledger.v1.AllotmentSchedule
+	29,  // 122: billing.ledger.v1.LedgerService.CreateWallet:input_type -> billing.ledger.v1.CreateWalletRequest
+	31,  // 123: billing.ledger.v1.LedgerService.GetWallet:input_type -> billing.ledger.v1.GetWalletRequest
+	33,  // 124: billing.ledger.v1.LedgerService.ListWallets:input_type -> billing.ledger.v1.ListWalletsRequest
+	35,  // 125: billing.ledger.v1.LedgerService.CreateGrant:input_type -> billing.ledger.v1.CreateGrantRequest
+	37,  // 126: billing.ledger.v1.LedgerService.GetGrant:input_type -> billing.ledger.v1.GetGrantRequest
+	39,  // 127: billing.ledger.v1.LedgerService.ListGrants:input_type -> billing.ledger.v1.ListGrantsRequest
+	41,  // 128: billing.ledger.v1.LedgerService.VoidGrant:input_type -> billing.ledger.v1.VoidGrantRequest
+	43,  // 129: billing.ledger.v1.LedgerService.Debit:input_type -> billing.ledger.v1.DebitRequest
+	45,  // 130: billing.ledger.v1.LedgerService.DebitBatch:input_type -> billing.ledger.v1.DebitBatchRequest
+	48,  // 131: billing.ledger.v1.LedgerService.RefundDebit:input_type -> billing.ledger.v1.RefundDebitRequest
+	50,  // 132: billing.ledger.v1.LedgerService.GetBalance:input_type -> billing.ledger.v1.GetBalanceRequest
+	52,  // 133: billing.ledger.v1.LedgerService.ListEntries:input_type -> billing.ledger.v1.ListEntriesRequest
+	54,  // 134: billing.ledger.v1.LedgerService.RunExpiry:input_type -> billing.ledger.v1.RunExpiryRequest
+	56,  // 135: billing.ledger.v1.LedgerService.VerifyWallet:input_type -> billing.ledger.v1.VerifyWalletRequest
+	58,  // 136: billing.ledger.v1.LedgerService.CreateHold:input_type -> billing.ledger.v1.CreateHoldRequest
+	60,  // 137: billing.ledger.v1.LedgerService.CaptureHold:input_type -> billing.ledger.v1.CaptureHoldRequest
+	62,  // 138: billing.ledger.v1.LedgerService.ReleaseHold:input_type -> billing.ledger.v1.ReleaseHoldRequest
+	64,  // 139: billing.ledger.v1.LedgerService.GetHold:input_type -> billing.ledger.v1.GetHoldRequest
+	66,  // 140: billing.ledger.v1.LedgerService.WatchWalletEvents:input_type -> billing.ledger.v1.WatchWalletEventsRequest
+	68,  // 141: billing.ledger.v1.LedgerService.SetTopUpRule:input_type -> billing.ledger.v1.SetTopUpRuleRequest
+	70,  // 142: billing.ledger.v1.LedgerService.GetTopUpRule:input_type -> billing.ledger.v1.GetTopUpRuleRequest
+	72,  // 143: billing.ledger.v1.LedgerService.ClearTopUpRule:input_type -> billing.ledger.v1.ClearTopUpRuleRequest
+	74,  // 144: billing.ledger.v1.LedgerService.ListTopUps:input_type -> billing.ledger.v1.ListTopUpsRequest
+	76,  // 145: billing.ledger.v1.LedgerService.ConfirmTopUp:input_type -> billing.ledger.v1.ConfirmTopUpRequest
+	78,  // 146: billing.ledger.v1.LedgerService.FailTopUp:input_type -> billing.ledger.v1.FailTopUpRequest
+	80,  // 147: billing.ledger.v1.LedgerService.SetAlertRules:input_type -> billing.ledger.v1.SetAlertRulesRequest
+	82,  // 148: billing.ledger.v1.LedgerService.ListAlertRules:input_type -> billing.ledger.v1.ListAlertRulesRequest
+	94,  // 149: billing.ledger.v1.LedgerService.CreateAllotmentSchedule:input_type -> billing.ledger.v1.CreateAllotmentScheduleRequest
+	96,  // 150: billing.ledger.v1.LedgerService.ListAllotmentSchedules:input_type -> billing.ledger.v1.ListAllotmentSchedulesRequest
+	98,  // 151: billing.ledger.v1.LedgerService.EndAllotmentSchedule:input_type -> billing.ledger.v1.EndAllotmentScheduleRequest
+	84,  // 152: billing.ledger.v1.LedgerService.CreateWebhookEndpoint:input_type -> billing.ledger.v1.CreateWebhookEndpointRequest
+	86,  // 153: billing.ledger.v1.LedgerService.ListWebhookEndpoints:input_type -> billing.ledger.v1.ListWebhookEndpointsRequest
+	88,  // 154: billing.ledger.v1.LedgerService.DeleteWebhookEndpoint:input_type -> billing.ledger.v1.DeleteWebhookEndpointRequest
+	90,  // 155: billing.ledger.v1.LedgerService.ListWebhookDeliveries:input_type -> billing.ledger.v1.ListWebhookDeliveriesRequest
+	92,  // 156: billing.ledger.v1.LedgerService.RotateWebhookSecret:input_type -> billing.ledger.v1.RotateWebhookSecretRequest
+	30,  // 157: billing.ledger.v1.LedgerService.CreateWallet:output_type -> billing.ledger.v1.CreateWalletResponse
+	32,  // 158: billing.ledger.v1.LedgerService.GetWallet:output_type -> billing.ledger.v1.GetWalletResponse
+	34,  // 159: billing.ledger.v1.LedgerService.ListWallets:output_type -> billing.ledger.v1.ListWalletsResponse
+	36,  // 160: billing.ledger.v1.LedgerService.CreateGrant:output_type -> billing.ledger.v1.CreateGrantResponse
+	38,  // 161: billing.ledger.v1.LedgerService.GetGrant:output_type -> billing.ledger.v1.GetGrantResponse
+	40,  // 162: billing.ledger.v1.LedgerService.ListGrants:output_type -> billing.ledger.v1.ListGrantsResponse
+	42,  // 163: billing.ledger.v1.LedgerService.VoidGrant:output_type -> billing.ledger.v1.VoidGrantResponse
+	44,  // 164: billing.ledger.v1.LedgerService.Debit:output_type -> billing.ledger.v1.DebitResponse
+	47,  // 165: billing.ledger.v1.LedgerService.DebitBatch:output_type -> billing.ledger.v1.DebitBatchResponse
+	49,  // 166: billing.ledger.v1.LedgerService.RefundDebit:output_type -> billing.ledger.v1.RefundDebitResponse
+	51,  // 167: billing.ledger.v1.LedgerService.GetBalance:output_type -> billing.ledger.v1.GetBalanceResponse
+	53,  // 168: billing.ledger.v1.LedgerService.ListEntries:output_type -> billing.ledger.v1.ListEntriesResponse
+	55,  // 169: billing.ledger.v1.LedgerService.RunExpiry:output_type -> billing.ledger.v1.RunExpiryResponse
+	57,  // 170: billing.ledger.v1.LedgerService.VerifyWallet:output_type -> billing.ledger.v1.VerifyWalletResponse
+	59,  // 171: billing.ledger.v1.LedgerService.CreateHold:output_type -> billing.ledger.v1.CreateHoldResponse
+	61,  // 172: billing.ledger.v1.LedgerService.CaptureHold:output_type -> billing.ledger.v1.CaptureHoldResponse
+	63,  // 173: billing.ledger.v1.LedgerService.ReleaseHold:output_type -> billing.ledger.v1.ReleaseHoldResponse
+	65,  // 174: billing.ledger.v1.LedgerService.GetHold:output_type -> billing.ledger.v1.GetHoldResponse
+	67,  // 175: billing.ledger.v1.LedgerService.WatchWalletEvents:output_type -> billing.ledger.v1.WatchWalletEventsResponse
+	69,  // 176: billing.ledger.v1.LedgerService.SetTopUpRule:output_type -> billing.ledger.v1.SetTopUpRuleResponse
+	71,  // 177: billing.ledger.v1.LedgerService.GetTopUpRule:output_type -> billing.ledger.v1.GetTopUpRuleResponse
+	73,  // 178: billing.ledger.v1.LedgerService.ClearTopUpRule:output_type -> billing.ledger.v1.ClearTopUpRuleResponse
+	75,  // 179: billing.ledger.v1.LedgerService.ListTopUps:output_type -> billing.ledger.v1.ListTopUpsResponse
+	77,  // 180: billing.ledger.v1.LedgerService.ConfirmTopUp:output_type -> billing.ledger.v1.ConfirmTopUpResponse
+	79,  // 181: billing.ledger.v1.LedgerService.FailTopUp:output_type -> billing.ledger.v1.FailTopUpResponse
+	81,  // 182: billing.ledger.v1.LedgerService.SetAlertRules:output_type -> billing.ledger.v1.SetAlertRulesResponse
+	83,  // 183: billing.ledger.v1.LedgerService.ListAlertRules:output_type -> billing.ledger.v1.ListAlertRulesResponse
+	95,  // 184: billing.ledger.v1.LedgerService.CreateAllotmentSchedule:output_type -> billing.ledger.v1.CreateAllotmentScheduleResponse
+	97,  // 185: billing.ledger.v1.LedgerService.ListAllotmentSchedules:output_type -> billing.ledger.v1.ListAllotmentSchedulesResponse
+	99,  // 186: billing.ledger.v1.LedgerService.EndAllotmentSchedule:output_type -> billing.ledger.v1.EndAllotmentScheduleResponse
+	85,  // 187: billing.ledger.v1.LedgerService.CreateWebhookEndpoint:output_type -> billing.ledger.v1.CreateWebhookEndpointResponse
+	87,  // 188: billing.ledger.v1.LedgerService.ListWebhookEndpoints:output_type -> billing.ledger.v1.ListWebhookEndpointsResponse
+	89,  // 189: billing.ledger.v1.LedgerService.DeleteWebhookEndpoint:output_type -> billing.ledger.v1.DeleteWebhookEndpointResponse
+	91,  // 190: billing.ledger.v1.LedgerService.ListWebhookDeliveries:output_type -> billing.ledger.v1.ListWebhookDeliveriesResponse
+	93,  // 191: billing.ledger.v1.LedgerService.RotateWebhookSecret:output_type -> billing.ledger.v1.RotateWebhookSecretResponse
+	157, // [157:192] is the sub-list for method output_type
+	122, // [122:157] is the sub-list for method input_type
+	122, // [122:122] is the sub-list for extension type_name
+	122, // [122:122] is the sub-list for extension extendee
+	0,   // [0:122] is the sub-list for field type_name
 }
 
 func init() { file_billing_ledger_v1_ledger_proto_init() }
@@ -7725,7 +7940,7 @@ func file_billing_ledger_v1_ledger_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_billing_ledger_v1_ledger_proto_rawDesc), len(file_billing_ledger_v1_ledger_proto_rawDesc)),
 			NumEnums:      12,
-			NumMessages:   89,
+			NumMessages:   93,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
