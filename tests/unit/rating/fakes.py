@@ -181,6 +181,10 @@ class FakeStore:
     async def lock(self, *parts: object) -> None:
         pass  # transactions run one at a time
 
+    async def insert_assignment(self, a: Assignment, now: datetime, created_by: str) -> None:
+        self.t.assignments[a.id] = a
+        self.t.assignment_rows[a.id] = (now, "")
+
     async def list_plans(self, after_seq: int, limit: int) -> list[tuple[StoredPlan, int]]:
         numbered = [(p, n) for n, p in enumerate(self.t.plans.values(), start=1)]
         return [(p, n) for p, n in numbered if n > after_seq][:limit]

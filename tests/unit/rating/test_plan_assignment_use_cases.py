@@ -12,7 +12,7 @@ import pytest
 
 from billing_common.errors import RequestIdConflict
 from rating_service.app.catalogue import Catalogue
-from rating_service.app.commands import Idem
+from rating_service.app.commands import Idem, NewAssignment
 from rating_service.domain.errors import (
     AssignmentAlreadyEnded,
     AssignmentOverlap,
@@ -128,3 +128,21 @@ async def test_the_assignment_in_force_is_read_now_or_at_a_time() -> None:
         await catalogue.plan_assignment("c1", stop, None)
     with pytest.raises(CustomerNotFound):
         await catalogue.plan_assignment("c1", PERIOD_START - timedelta(seconds=1), None)
+
+
+async def test_a_new_plan_starts_at_or_after_the_end_of_an_ended_one() -> None:
+    w = world()
+    stop = T0 + timedelta(days=1)
+    await end(w, stop)
+    catalogue = Catalogue(w.context)
+
+    async def assign(start: datetime, request_id: str) -> bytes:
+        idem = Idem(request_id, "AssignPlan", pickle.dumps(start))
+        new = NewAssignment("c1", "plan1", "w1", start)
+        return await catalogue.assign_plan(idem, new, encode, None, "key:k1")
+
+    with pytest.raises(AssignmentOverlap):
+        await assign(stop - timedelta(minutes=1), "inside")
+    await assign(stop, "at-the-end")
+    found, _ = await catalogue.plan_assignment("c1", stop, None)
+    assert (found.start_time, found.end_time) == (stop, None)
