@@ -166,6 +166,8 @@ async def test_the_readme_walk_through_from_nothing_to_a_final_invoice(
     price = await made("prices", "create", "--meter", meter, "--unit-price", "0.5")
     plan = await made("plans", "create", "Pay as you go", "--price", f"{price}:10")
     await cli("plans", "assign", plan, "--customer", "acme", "--wallet", wallet)
+    in_force = await cli("plans", "assignment", "get", "--customer", "acme")
+    assert plan[:8] in in_force.stdout and wallet[:8] in in_force.stdout
     assert wallet == (await cli("--json", "wallets", "list")).json()["wallets"][0]["wallet_id"]
 
     clock.set(START + timedelta(hours=1))
