@@ -1,11 +1,12 @@
 """Generate the Go and TypeScript clients from every proto under protos/ with buf.
 
 One command, deterministic output: `make generate-clients` (or
-`python tools/generate_clients.py [OUT]`). `python tools/generate_clients.py --go-module PATH`
-gives the Go client another module path (a fork, or the repository once published): go.mod and
-the Go sources outside gen/ are rewritten, then everything is regenerated. With OUT, the stubs go to OUT/go/gen and OUT/ts/src/gen
-instead of clients/go/gen and clients/ts/src/gen; a test does that and compares, so committed
-stubs that differ from what protos/ produce fail `make test`.
+`python tools/generate_clients.py [OUT]`). With OUT, the stubs go to OUT/go/gen and
+OUT/ts/src/gen instead of clients/go/gen and clients/ts/src/gen; a test does that and compares,
+so committed stubs that differ from what protos/ produce fail `make test`.
+`python tools/generate_clients.py --go-module PATH` gives the Go client another module path (a
+fork, or the repository once published): go.mod and the Go sources outside gen/ are rewritten,
+then everything is regenerated.
 
 Each language has a buf template next to its client (clients/<lang>/buf.gen.yaml) naming LOCAL
 plugins only; the pinned plugins are installed on first use (see clients_toolchain.py). The old
@@ -69,7 +70,13 @@ def rename_go_module(new: str, client: Path = toolchain.GO_CLIENT) -> None:
     old = toolchain.go_module(client)
     go_mod = client / "go.mod"
     go_mod.write_text(
-        re.sub(rf"^module\s+{re.escape(old)}\s*$", f"module {new}", go_mod.read_text(), 1, re.M)
+        re.sub(
+            rf"^module\s+{re.escape(old)}\s*$",
+            f"module {new}",
+            go_mod.read_text(),
+            count=1,
+            flags=re.M,
+        )
     )
     for source in sorted(client.rglob("*.go")):
         if (client / "gen") in source.parents:
