@@ -404,10 +404,10 @@ class Catalogue:
             raise _no_assignment(customer_id)
 
         async def work(repo: RatingStore) -> bytes:
-            now = self.context.clock.now()
+            await repo.lock("customer", customer_id)
+            now = self.context.clock.now()  # under the lock
             end = end_time or now
             not_in_past(end, now, "end_time")
-            await repo.lock("customer", customer_id)
             assigned = (await repo.assignments_of([customer_id]))[customer_id]
             if not assigned:
                 raise _no_assignment(customer_id)
