@@ -1,4 +1,5 @@
-"""Plan commands: create and show plans; assign a plan to a customer (with their wallet)."""
+"""Plan commands: create, list and show plans; assign a plan to a customer (with their wallet),
+read a customer's assignment and end it."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from billing.rating.v1 import rating_pb2 as pb
 
 from billing_cli import parse
 from billing_cli.choices import Cadence
-from billing_cli.ledger import RequestId
+from billing_cli.ledger import RequestId, list_pages
 from billing_cli.render import enum, pairs, table, when
 from billing_cli.state import State, state_of, to_dict
 
@@ -17,6 +18,11 @@ plans = typer.Typer(
     help="Plans (prices, cadence, fixed charge) and assigning them to customers.",
     no_args_is_help=True,
 )
+assignment = typer.Typer(
+    help="A customer's plan assignment: read it (now or at a time), end it.",
+    no_args_is_help=True,
+)
+plans.add_typer(assignment, name="assignment")
 
 
 def plan_price(text: str) -> pb.PlanPrice:
@@ -90,6 +96,43 @@ def plans_create(
     show_plan(state, plan)
 
 
+PLAN_COLUMNS = ["Plan", "Name", "Cadence", "Fixed", "Prices", "Created"]
+
+
+def _plan_rows(items: list[pb.Plan]) -> list[list[object]]:
+    return [
+        [
+            p.plan_id,
+            p.name,
+            enum(p, "cadence"),
+            f"{p.fixed_charge} {p.unit}",
+            str(len(p.prices)),
+            when(p, "create_time"),
+        ]
+        for p in items
+    ]
+
+
+@plans.command("list")
+def plans_list(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many.")] = 50,
+    page_token: Annotated[str, typer.Option(help="Continue from a previous listing.")] = "",
+) -> None:
+    """Plans, oldest first."""
+    state = state_of(ctx)
+    list_pages(
+        state,
+        state.rating.ListPlans,
+        lambda size, tok: pb.ListPlansRequest(page_size=size, page_token=tok),
+        "plans",
+        limit,
+        page_token,
+        PLAN_COLUMNS,
+        _plan_rows,
+    )
+
+
 @plans.command("get")
 def plans_get(ctx: typer.Context, plan_id: Annotated[str, typer.Argument()]) -> None:
     """Show one plan with its prices."""
@@ -129,13 +172,66 @@ def plans_assign(
     if start is not None:
         request.start_time.CopyFrom(parse.timestamp(start, name="--start"))
     a = state.call(state.rating.AssignPlan, request, name="AssignPlan", request_id=rid).assignment
+    show_assignment(state, a)
+
+
+def show_assignment(state: State, a: pb.PlanAssignment) -> None:
     state.emit(
         to_dict(a),
         lambda: state.out.print(
             table(
                 "Assignment",
-                ["Assignment", "Customer", "Plan", "Wallet", "Starts"],
-                [[a.assignment_id, a.customer_id, a.plan_id, a.wallet_id, when(a, "start_time")]],
+                ["Assignment", "Customer", "Plan", "Wallet", "Starts", "Ends"],
+                [
+                    [
+                        a.assignment_id,
+                        a.customer_id,
+                        a.plan_id,
+                        a.wallet_id,
+                        when(a, "start_time"),
+                        when(a, "end_time") or "-",
+                    ]
+                ],
             )
         ),
     )
+
+
+Customer = Annotated[str, typer.Option("--customer", "-c", help="The customer.")]
+
+
+@assignment.command("get")
+def assignment_get(
+    ctx: typer.Context,
+    customer: Customer,
+    at: Annotated[str | None, typer.Option(help="In force at (ISO); default now.")] = None,
+) -> None:
+    """Show the plan assignment in force for a customer (NOT_FOUND when there is no plan then)."""
+    state = state_of(ctx)
+    request = pb.GetPlanAssignmentRequest(customer_id=customer)
+    if at is not None:
+        request.at_time.CopyFrom(parse.timestamp(at, name="--at"))
+    found = state.call(state.rating.GetPlanAssignment, request, name="GetPlanAssignment")
+    show_assignment(state, found.assignment)
+
+
+@assignment.command("end")
+def assignment_end(
+    ctx: typer.Context,
+    customer: Customer,
+    end: Annotated[
+        str | None, typer.Option(help="The plan ends at (ISO); default now. Not in the past.")
+    ] = None,
+    request_id: RequestId = None,
+) -> None:
+    """End a customer's latest plan: usage from --end on is rejected (no plan), and the last
+    billing period (its invoice) ends there."""
+    state = state_of(ctx)
+    rid = state.request_id(request_id)
+    request = pb.EndPlanAssignmentRequest(request_id=rid, customer_id=customer)
+    if end is not None:
+        request.end_time.CopyFrom(parse.timestamp(end, name="--end"))
+    ended = state.call(
+        state.rating.EndPlanAssignment, request, name="EndPlanAssignment", request_id=rid
+    )
+    show_assignment(state, ended.assignment)

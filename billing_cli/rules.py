@@ -80,12 +80,43 @@ def top_ups_set(
         name="SetTopUpRule",
         request_id=rid,
     )
-    r = response.rule
+    _show_rule(state, "Top-up rule", response.rule)
+
+
+@top_ups.command("get")
+def top_ups_get(ctx: typer.Context, wallet_id: Annotated[str, typer.Argument()]) -> None:
+    """Show a wallet's automatic top-up rule (NOT_FOUND when it has none)."""
+    state = state_of(ctx)
+    request = pb.GetTopUpRuleRequest(wallet_id=wallet_id)
+    rule = state.call(state.ledger.GetTopUpRule, request, name="GetTopUpRule").rule
+    _show_rule(state, "Top-up rule", rule)
+
+
+@top_ups.command("clear")
+def top_ups_clear(
+    ctx: typer.Context,
+    wallet_id: Annotated[str, typer.Argument()],
+    request_id: RequestId = None,
+) -> None:
+    """Remove a wallet's automatic top-up rule (pending top-ups stay pending). Shows the rule
+    removed; NOT_FOUND when the wallet has none."""
+    state = state_of(ctx)
+    rid = state.request_id(request_id)
+    response: pb.ClearTopUpRuleResponse = state.call(
+        state.ledger.ClearTopUpRule,
+        pb.ClearTopUpRuleRequest(request_id=rid, wallet_id=wallet_id),
+        name="ClearTopUpRule",
+        request_id=rid,
+    )
+    _show_rule(state, "Top-up rule removed", response.rule)
+
+
+def _show_rule(state: State, title: str, r: pb.TopUpRule) -> None:
     state.emit(
         to_dict(r),
         lambda: state.out.print(
             pairs(
-                "Top-up rule",
+                title,
                 [
                     ("wallet", r.wallet_id),
                     ("below", r.threshold),

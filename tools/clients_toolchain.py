@@ -66,6 +66,15 @@ def _run(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> None:
     subprocess.run(args, cwd=cwd, check=True, env={**os.environ, **(env or {})})
 
 
+def go_module(client: Path = GO_CLIENT) -> str:
+    """The Go client's module path: the `module` line of clients/go/go.mod, the one place it is
+    set (the stubs' import paths are derived from it; `generate_clients.py --go-module` changes
+    it everywhere)."""
+    match = re.search(r"^module\s+(\S+)\s*$", (client / "go.mod").read_text(), re.M)
+    assert match, f"{client / 'go.mod'} has no module line"
+    return match.group(1)
+
+
 def protoc_gen_go_version() -> str:
     match = re.search(
         r"^\s*google\.golang\.org/protobuf (v\S+)", (GO_CLIENT / "go.mod").read_text(), re.M

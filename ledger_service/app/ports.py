@@ -28,6 +28,7 @@ from ledger_service.domain.model import (
     GrantState,
     Hold,
     TopUp,
+    TopUpRule,
     Wallet,
     WalletEvent,
     WalletState,
@@ -375,6 +376,14 @@ class LedgerStore(Protocol):
 
     async def record_schedule_author(self, schedule_id: str, ended: bool, actor: str) -> None:
         """Who created (or, `ended`, ended) an allotment schedule."""
+        ...
+
+    async def topup_rule_of(self, wallet_id: str) -> TopUpRule | None:
+        """The wallet's top-up rule as stored (None: it has none)."""
+        ...
+
+    async def delete_topup_rule(self, wallet_id: str) -> None:
+        """Remove the wallet's top-up rule (the wallet is locked)."""
         ...
 
     async def alert_rules_of(self, wallet_id: str) -> list[AlertRule]: ...

@@ -24,6 +24,7 @@ from ledger_service.domain.errors import (
     ScheduleNotFound,
     TopUpNotFound,
     TopUpNotPending,
+    TopUpRuleNotFound,
     WalletNotFound,
 )
 from ledger_service.domain.model import (
@@ -41,12 +42,17 @@ RAISES = (
     ScheduleNotFound,
     TopUpNotFound,
     TopUpNotPending,
+    TopUpRuleNotFound,
     GrantAlreadyEnded,
     GrantAlreadyVoided,
     GrantHeld,
 )
 
 log = structlog.get_logger(__name__)
+
+
+def _no_rule(wallet_id: str) -> TopUpRuleNotFound:
+    return TopUpRuleNotFound(f"wallet {wallet_id!r} has no top-up rule")
 
 
 class WalletAutomation(LedgerCore):
@@ -74,6 +80,55 @@ class WalletAutomation(LedgerCore):
 
         return await self.once(
             idem, work, lambda repo: self._visible_wallet(repo, rule.wallet_id, caller.customers)
+        )
+
+    async def topup_rule(self, wallet_id: str, customers: tenancy.Customers) -> TopUpRule:
+        """The wallet's top-up rule as stored (TOP_UP_RULE_NOT_FOUND when it has none)."""
+
+        async def work(repo: LedgerStore) -> TopUpRule:
+            await self._visible_wallet(repo, wallet_id, customers)
+            rule = await repo.topup_rule_of(wallet_id)
+            if rule is None:
+                raise _no_rule(wallet_id)
+            return rule
+
+        return await self.read(work)
+
+    async def clear_topup_rule(
+        self,
+        idem: cmd.Idem,
+        wallet_id: str,
+        encode: Callable[[TopUpRule], bytes],
+        caller: cmd.Caller,
+    ) -> bytes:
+        """Remove the wallet's top-up rule: no top-up starts from now on; pending top-ups stay
+        pending (they can still be confirmed or failed). A wallet with no rule is
+        TOP_UP_RULE_NOT_FOUND, as a delete of something missing is (Google AIP-135): a script
+        that wants "no rule, whatever there was" treats that NOT_FOUND as done. The rule row is
+        deleted, so who cleared it is written to the log (`top_up_rule_cleared`, with the
+        actor and the rule)."""
+
+        async def work(repo: LedgerStore) -> bytes:
+            locked = await self._locked(repo, wallet_id, caller.customers)
+            rule = locked.state.automation.topup_rule
+            if rule is None:
+                raise _no_rule(wallet_id)
+            without = automation.clear_topup_rule(locked.state)
+            await self._commit(
+                repo, locked, ledger.Outcome(without, []), idem.request_id, locked.now, caller.actor
+            )
+            await repo.delete_topup_rule(wallet_id)
+            log.info(
+                "top_up_rule_cleared",
+                wallet_id=wallet_id,
+                actor=caller.actor,
+                request_id=idem.request_id,
+                threshold=str(rule.threshold),
+            )
+            return encode(rule)
+
+        return await self.once(
+            idem, work, lambda repo: self._visible_wallet(repo, wallet_id, caller.customers)
         )
 
     async def set_alert_rules(

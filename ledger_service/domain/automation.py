@@ -109,6 +109,12 @@ def set_topup_rule(state: WalletState, rule: TopUpRule) -> WalletState:
     return _with_automation(state, topup_rule=rule)
 
 
+def clear_topup_rule(state: WalletState) -> WalletState:
+    """The wallet without a top-up rule: nothing starts a top-up any more. Pending top-ups stay
+    (they are payments in flight, settled by ConfirmTopUp or FailTopUp)."""
+    return _with_automation(state, topup_rule=None)
+
+
 def _topup_expire_time(state: WalletState, rule: TopUpRule, now: datetime) -> datetime | None:
     """When credits bought now expire: the rule's expire_time, else now + expire_after, capped by
     the end of the subscription they are bought under (if known now)."""

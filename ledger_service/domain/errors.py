@@ -63,6 +63,12 @@ class NotADebit(InvalidArgument):
     reason = "ENTRY_NOT_A_DEBIT"
 
 
+class TopUpRuleNotFound(NotFound):
+    """The wallet has no automatic top-up rule (to read or to clear)."""
+
+    reason = "TOP_UP_RULE_NOT_FOUND"
+
+
 class HoldNotFound(NotFound):
     reason = "HOLD_NOT_FOUND"
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 
 from billing_common.errors import InvalidArgument, RequestIdConflict, Violation
@@ -17,6 +18,7 @@ from rating_service.app.stores import RatingStore
 from rating_service.domain import tenancy
 from rating_service.domain.aggregation import NEEDS_PROPERTY, Aggregation
 from rating_service.domain.errors import (
+    AssignmentAlreadyEnded,
     AssignmentOverlap,
     CustomerNotFound,
     EffectiveTimeInPast,
@@ -31,7 +33,7 @@ from rating_service.domain.errors import (
 )
 from rating_service.domain.events import ID_CHARS_MAX
 from rating_service.domain.meters import Meter
-from rating_service.domain.model import Assignment, Plan, PriceVersion
+from rating_service.domain.model import Assignment, Plan, PriceVersion, assignment_at
 from rating_service.domain.pricing import validate
 
 # What these use cases can raise (tests/unit/test_use_case_errors.py checks it against the code).
@@ -46,6 +48,7 @@ RAISES = (
     EffectiveTimeInPast,
     PlanNotFound,
     AssignmentOverlap,
+    AssignmentAlreadyEnded,
     WalletNotFound,
     WalletCustomerMismatch,
     LedgerUnavailable,  # the wallet of a new assignment is asked of the ledger
@@ -74,6 +77,14 @@ def not_in_past(when: datetime, now: datetime, field: str, *, backfill: bool = F
             f"{field} is before now ({now.isoformat()})",
             violations=[Violation(field, "must not be in the past")],
         )
+
+
+def _no_assignment(customer_id: str) -> CustomerNotFound:
+    """A customer with no plan assignment to end: as a customer the caller may not see."""
+    return CustomerNotFound(
+        f"customer {customer_id!r} has no plan assignment",
+        violations=[Violation("customer_id", "no plan assignment")],
+    )
 
 
 def require_unit(unit: str, field: str) -> str:
@@ -329,6 +340,14 @@ class Catalogue:
                     "start_time must be after the customer's latest assignment "
                     f"({existing[-1].start_time.isoformat()})"
                 )
+            ended = existing[-1].end_time if existing else None
+            if ended is not None and start < ended:
+                # The ended plan's last period (and its invoice) runs to its end: a new plan
+                # starts at or after it, never inside it.
+                raise AssignmentOverlap(
+                    f"start_time must not be before the end of the customer's plan "
+                    f"({ended.isoformat()})"
+                )
             if await repo.rated_since("customer_id", c.customer_id, start):
                 raise EffectiveTimeInPast(
                     "events at or after start_time were already rated under the current plan",
@@ -337,5 +356,80 @@ class Catalogue:
             assignment = Assignment(new_id(), c.customer_id, c.plan_id, c.wallet_id, start)
             await repo.insert_assignment(assignment, now, actor)
             return encode(assignment, now)
+
+        return await self.context.idempotent(idem, work)
+
+    async def list_plans(self, after_seq: int, limit: int) -> list[tuple[StoredPlan, int]]:
+        return await self.context.read(lambda repo: repo.list_plans(after_seq, limit))
+
+    async def plan_assignment(
+        self, customer_id: str, at: datetime | None, customers: tenancy.Customers
+    ) -> tuple[Assignment, datetime]:
+        """The customer's assignment in force at `at` (now when None) and when it was created.
+        No plan then is CUSTOMER_NOT_FOUND, as for GetUsage and invoices; a customer outside
+        `customers` has none."""
+
+        async def work(repo: RatingStore) -> tuple[Assignment, datetime]:
+            when = at or self.context.clock.now()
+            visible = tenancy.may_see(customers, customer_id)
+            assigned = (await repo.assignments_of([customer_id]))[customer_id] if visible else []
+            found = assignment_at(assigned, when)
+            if found is None:
+                raise CustomerNotFound(
+                    f"customer {customer_id!r} has no plan at {when.isoformat()}",
+                    violations=[Violation("customer_id", "no plan assignment at that time")],
+                )
+            created = await repo.assignment_create_times([found.id])
+            return found, created[found.id]
+
+        return await self.context.read(work)
+
+    async def end_assignment(
+        self,
+        idem: cmd.Idem,
+        customer_id: str,
+        end_time: datetime | None,
+        encode: Callable[[Assignment, datetime], bytes],
+        customers: tenancy.Customers,
+        actor: str,
+    ) -> bytes:
+        """End the customer's latest assignment at `end_time` (now when None). From then on the
+        customer has no plan: usage at or after it is rejected (CUSTOMER_NOT_FOUND), as for a
+        customer never assigned one, and the plan's last billing period (its invoice) ends there.
+        The end is never in the past nor at or before the assignment's start, and no event at
+        or after it may have been rated (EFFECTIVE_TIME_IN_PAST): no charge made is undone. An
+        assignment ends once (ASSIGNMENT_ALREADY_ENDED). A customer outside `customers` has no
+        assignment (nothing claimed or written)."""
+        if not tenancy.may_see(customers, customer_id):
+            raise _no_assignment(customer_id)
+
+        async def work(repo: RatingStore) -> bytes:
+            await repo.lock("customer", customer_id)
+            now = self.context.clock.now()  # under the lock
+            end = end_time or now
+            not_in_past(end, now, "end_time")
+            assigned = (await repo.assignments_of([customer_id]))[customer_id]
+            if not assigned:
+                raise _no_assignment(customer_id)
+            latest = assigned[-1]
+            if latest.end_time is not None:
+                raise AssignmentAlreadyEnded(
+                    f"the customer's plan already ends at {latest.end_time.isoformat()}"
+                )
+            if end <= latest.start_time:
+                raise AssignmentOverlap(
+                    "end_time must be after the start of the customer's latest assignment "
+                    f"({latest.start_time.isoformat()})",
+                    violations=[Violation("end_time", "not after the assignment's start")],
+                )
+            if await repo.rated_since("customer_id", customer_id, end):
+                raise EffectiveTimeInPast(
+                    "events at or after end_time were already rated under the plan",
+                    violations=[Violation("end_time", "events after it are rated")],
+                )
+            await repo.end_assignment(latest.id, end, actor)
+            await repo.shorten_invoices(latest.id, end)
+            created = await repo.assignment_create_times([latest.id])
+            return encode(replace(latest, end_time=end), created[latest.id])
 
         return await self.context.idempotent(idem, work)

@@ -104,6 +104,23 @@ class RatingStore(Protocol):
 
     async def assignments_by_ids(self, ids: Iterable[str]) -> dict[str, Assignment]: ...
 
+    async def list_plans(self, after_seq: int, limit: int) -> list[tuple[StoredPlan, int]]:
+        """Plans after a cursor, oldest first, each with its sequence number (the cursor)."""
+        ...
+
+    async def assignment_create_times(self, ids: Iterable[str]) -> dict[str, datetime]:
+        """When each assignment (that exists) was created."""
+        ...
+
+    async def end_assignment(self, assignment_id: str, end_time: datetime, ended_by: str) -> None:
+        """Give the assignment its end (the customer is locked; it had none)."""
+        ...
+
+    async def shorten_invoices(self, assignment_id: str, end_time: datetime) -> None:
+        """The assignment's invoices whose period runs past `end_time` end there (only a DRAFT
+        can: a FINAL one's period ended before now, and an end is never in the past)."""
+        ...
+
     async def rated_since(self, column: str, value: str, since: datetime) -> bool:
         """Whether an event that occurred at or after `since` was already rated: a charge by this
         price (column "price_id"), or any event of this customer not DENIED ("customer_id")."""

@@ -59,6 +59,12 @@ class AssignmentOverlap(FailedPrecondition):
     reason = "ASSIGNMENT_OVERLAP"
 
 
+class AssignmentAlreadyEnded(FailedPrecondition):
+    """EndPlanAssignment on an assignment that already has an end."""
+
+    reason = "ASSIGNMENT_ALREADY_ENDED"
+
+
 class PeriodNotEnded(FailedPrecondition):
     reason = "PERIOD_NOT_ENDED"
 

@@ -44,13 +44,16 @@ class Plan:
 
 @dataclass(frozen=True, slots=True)
 class Assignment:
-    """A customer on a plan from start_time until the next assignment's start."""
+    """A customer on a plan from start_time until the next assignment's start or its own
+    end_time (EndPlanAssignment), whichever comes first."""
 
     id: str
     customer_id: str
     plan_id: str
     wallet_id: str
     start_time: datetime
+    # None: it runs on until the next assignment.
+    end_time: datetime | None = None
 
 
 def version_at(versions: Sequence[PriceVersion], at: datetime) -> PriceVersion | None:
@@ -63,19 +66,26 @@ def version_at(versions: Sequence[PriceVersion], at: datetime) -> PriceVersion |
 
 
 def assignment_at(assignments: Sequence[Assignment], at: datetime) -> Assignment | None:
-    """The customer's assignment in force at `at`: the latest one that started at or before it."""
+    """The customer's assignment in force at `at`: the latest one that started at or before it,
+    unless it ended at or before `at` (then the customer has no plan at `at`)."""
     best: Assignment | None = None
     for a in assignments:
         if a.start_time <= at and (best is None or a.start_time > best.start_time):
             best = a
+    if best is not None and best.end_time is not None and best.end_time <= at:
+        return None
     return best
 
 
 def billing_period(plan: Plan, assignment: Assignment, at: datetime) -> Period:
     """The period of `at` under this assignment. Periods are laid out from the plan's anchor (or
-    the assignment start) and the first one starts no earlier than the assignment."""
+    the assignment start); the first one starts no earlier than the assignment and the last one
+    ends no later than its end_time."""
     anchor = plan.billing_anchor or assignment.start_time
     period = period_at(anchor, plan.cadence, at)
-    if period.start < assignment.start_time:
-        return Period(assignment.start_time, period.end)
-    return period
+    start, end = period.start, period.end
+    if start < assignment.start_time:
+        start = assignment.start_time
+    if assignment.end_time is not None and end > assignment.end_time:
+        end = assignment.end_time
+    return Period(start, end) if (start, end) != (period.start, period.end) else period

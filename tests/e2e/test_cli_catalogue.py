@@ -120,6 +120,30 @@ async def test_plans_create_get_and_assign(services: Services) -> None:
     missing = await cli("--json", "plans", "get", "00000000-0000-4000-8000-000000000000", expect=1)
     assert missing.error()["code"] == "NOT_FOUND"
 
+    listed = (await cli("--json", "plans", "list")).json()["plans"]
+    assert plan in listed
+    table = await cli("plans", "list")
+    assert rows(table.stdout)[plan["plan_id"][:8]][:2] == ["Pro", "monthly"]
+    assert max(len(line) for line in table.stdout.splitlines()) <= 80
+
+    now = (await cli("--json", "plans", "assignment", "get", "--customer", "pl")).json()
+    assert now == assignment
+    ended = await cli(
+        "--json", "plans", "assignment", "end", "--customer", "pl", "--end", "2026-06-01"
+    )
+    assert (ended.json()["assignment_id"], ended.json()["end_time"]) == (
+        assignment["assignment_id"],
+        "2026-06-01T00:00:00Z",
+    )
+    shown = await cli("plans", "assignment", "get", "-c", "pl", "--at", "2026-05-31T23:59:00Z")
+    assert "2026-06-01 00:00" in shown.stdout
+    after = await cli(
+        "--json", "plans", "assignment", "get", "-c", "pl", "--at", "2026-06-01", expect=1
+    )
+    assert (after.error()["code"], after.error()["reason"]) == ("NOT_FOUND", "CUSTOMER_NOT_FOUND")
+    twice = await cli("--json", "plans", "assignment", "end", "-c", "pl", expect=1)
+    assert twice.error()["reason"] == "ASSIGNMENT_ALREADY_ENDED"
+
 
 async def test_the_readme_walk_through_from_nothing_to_a_final_invoice(
     services: Services, tmp_path: Path
@@ -142,6 +166,8 @@ async def test_the_readme_walk_through_from_nothing_to_a_final_invoice(
     price = await made("prices", "create", "--meter", meter, "--unit-price", "0.5")
     plan = await made("plans", "create", "Pay as you go", "--price", f"{price}:10")
     await cli("plans", "assign", plan, "--customer", "acme", "--wallet", wallet)
+    in_force = await cli("plans", "assignment", "get", "--customer", "acme")
+    assert plan[:8] in in_force.stdout and wallet[:8] in in_force.stdout
     assert wallet == (await cli("--json", "wallets", "list")).json()["wallets"][0]["wallet_id"]
 
     clock.set(START + timedelta(hours=1))

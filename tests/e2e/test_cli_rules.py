@@ -60,6 +60,28 @@ async def test_top_up_rule_set_then_top_ups_listed_and_confirmed(
     assert paused.json()["paused"] is True
 
 
+async def test_top_up_rule_read_then_cleared(ledger_server: RunningLedger) -> None:
+    cli = Cli(ledger_server.target)
+    wallet = await _wallet(cli, "tc", "100")
+    none = await cli("--json", "top-ups", "get", wallet, expect=1)
+    assert (none.error()["code"], none.error()["reason"]) == ("NOT_FOUND", "TOP_UP_RULE_NOT_FOUND")
+    set_rule = await cli(
+        "--json", "top-ups", "set", wallet, "--threshold", "50", "--amount", "200",
+        "--daily-cap", "400",
+    )  # fmt: skip
+    assert (await cli("--json", "top-ups", "get", wallet)).json() == set_rule.json()
+    shown = await cli("top-ups", "get", wallet)
+    assert "daily 400" in shown.stdout and wallet[:8] in shown.stdout
+    assert max(len(line) for line in shown.stdout.splitlines()) <= 80
+
+    cleared = await cli("--json", "top-ups", "clear", wallet)
+    assert cleared.json() == set_rule.json()  # the rule removed
+    again = await cli("--json", "top-ups", "clear", wallet, expect=1)
+    assert again.error()["reason"] == "TOP_UP_RULE_NOT_FOUND"
+    await cli("debit", wallet, "60", "--feature", "search")  # 40 left: below the old 50
+    assert (await cli("--json", "top-ups", "list", wallet)).json()["top_ups"] == []
+
+
 async def test_alert_rules_set_and_listed(ledger_server: RunningLedger) -> None:
     cli = Cli(ledger_server.target)
     wallet = await _wallet(cli, "al", "100")

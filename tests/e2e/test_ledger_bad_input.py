@@ -60,6 +60,7 @@ CODE_OF = {
     "CAPTURE_EXCEEDS_HOLD": Code.FAILED_PRECONDITION,
     "GRANT_HELD": Code.FAILED_PRECONDITION,
     "TOP_UP_NOT_FOUND": Code.NOT_FOUND,
+    "TOP_UP_RULE_NOT_FOUND": Code.NOT_FOUND,
     "SCHEDULE_NOT_FOUND": Code.NOT_FOUND,
     "WEBHOOK_ENDPOINT_NOT_FOUND": Code.NOT_FOUND,
 }
@@ -303,6 +304,8 @@ BASE: dict[str, Callable[[World], Message]] = {
             payment=pb.TOP_UP_PAYMENT_IMMEDIATE,
         ),
     ),
+    "GetTopUpRule": lambda w: pb.GetTopUpRuleRequest(wallet_id=w.wallet_id),
+    "ClearTopUpRule": lambda w: pb.ClearTopUpRuleRequest(request_id=rid(), wallet_id=w.wallet_id),
     "ListTopUps": lambda w: pb.ListTopUpsRequest(wallet_id=w.wallet_id),
     "ConfirmTopUp": lambda w: pb.ConfirmTopUpRequest(request_id=rid(), top_up_id=UNKNOWN_ID),
     "FailTopUp": lambda w: pb.FailTopUpRequest(request_id=rid(), top_up_id=UNKNOWN_ID),
@@ -673,6 +676,16 @@ CASES = [
         bucket=pb.REPORT_BUCKET_WEEK),
     bad("GetRevenueReport", "no-bucket", "MISSING_FIELD", "bucket", bucket=0),
     bad("GetRevenueReport", "page_size-501", "PAGE_SIZE_TOO_LARGE", "page_size", page_size=501),
+
+    bad("GetTopUpRule", "no-wallet_id", "MISSING_FIELD", "wallet_id", wallet_id=""),
+    bad("GetTopUpRule", "unknown-wallet", "WALLET_NOT_FOUND", wallet_id=UNKNOWN_ID),
+    bad("GetTopUpRule", "no-rule", "TOP_UP_RULE_NOT_FOUND"),
+
+    bad("ClearTopUpRule", "no-request_id", "MISSING_FIELD", "request_id", request_id=""),
+    bad("ClearTopUpRule", "no-wallet_id", "MISSING_FIELD", "wallet_id", wallet_id=""),
+    bad("ClearTopUpRule", "long-wallet_id", "INVALID_ID", "wallet_id", wallet_id=LONG_ID),
+    bad("ClearTopUpRule", "unknown-wallet", "WALLET_NOT_FOUND", wallet_id=UNKNOWN_ID),
+    bad("ClearTopUpRule", "no-rule", "TOP_UP_RULE_NOT_FOUND"),
 
     bad("ListTopUps", "no-wallet_id", "MISSING_FIELD", "wallet_id", wallet_id=""),
     bad("ListTopUps", "unknown-wallet", "WALLET_NOT_FOUND", wallet_id=UNKNOWN_ID),

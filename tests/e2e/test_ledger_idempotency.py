@@ -137,6 +137,20 @@ async def scenario(server: Any, method: str) -> Scenario:
         changed.CopyFrom(request)
         changed.amount = "100.5"
         return Scenario(method, request, changed)
+    if method == "ClearTopUpRule":
+        other = await make_wallet(stub)
+        for w in (wallet, other):
+            rule = pb.TopUpRule(
+                wallet_id=w.wallet_id,
+                threshold="10",
+                amount="100",
+                kind=pb.GRANT_KIND_PREPAID,
+                payment=pb.TOP_UP_PAYMENT_IMMEDIATE,
+            )
+            await stub.SetTopUpRule(pb.SetTopUpRuleRequest(request_id=rid(), rule=rule))
+        request = pb.ClearTopUpRuleRequest(request_id=rid(), wallet_id=wallet.wallet_id)
+        changed = pb.ClearTopUpRuleRequest(request_id=request.request_id, wallet_id=other.wallet_id)
+        return Scenario(method, request, changed)
     granted = await make_grant(stub, wallet.wallet_id, "100")
     if method == "VoidGrant":
         other = await make_grant(stub, wallet.wallet_id, "5")
@@ -164,7 +178,7 @@ async def scenario(server: Any, method: str) -> Scenario:
     )
 
 
-MUTATING = ["CreateWallet", "CreateGrant", "VoidGrant", "Debit", "RefundDebit"]
+MUTATING = ["CreateWallet", "CreateGrant", "VoidGrant", "Debit", "RefundDebit", "ClearTopUpRule"]
 
 
 @pytest.mark.parametrize("method", MUTATING)

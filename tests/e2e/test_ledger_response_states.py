@@ -194,9 +194,23 @@ async def create_webhook_endpoint(stub):  # type: ignore[no-untyped-def]
     return written, read
 
 
-# Every mutating RPC whose response carries an object a read returns too. (SetTopUpRule has no
-# read; DeleteWebhookEndpoint's endpoint is no longer listed; Debit, DebitBatch and RefundDebit
-# return journal entries, whose reads are covered elsewhere.)
+async def set_topup_rule(stub):  # type: ignore[no-untyped-def]
+    wallet = await make_wallet(stub)
+    rule = pb.TopUpRule(
+        wallet_id=wallet.wallet_id,
+        threshold="10",
+        amount="100",
+        kind=pb.GRANT_KIND_PREPAID,
+        payment=pb.TOP_UP_PAYMENT_IMMEDIATE,
+    )
+    written = (await stub.SetTopUpRule(pb.SetTopUpRuleRequest(request_id=rid(), rule=rule))).rule
+    read = await stub.GetTopUpRule(pb.GetTopUpRuleRequest(wallet_id=wallet.wallet_id))
+    return written, read.rule
+
+
+# Every mutating RPC whose response carries an object a read returns too. (ClearTopUpRule's rule
+# can no longer be read; DeleteWebhookEndpoint's endpoint is no longer listed; Debit, DebitBatch
+# and RefundDebit return journal entries, whose reads are covered elsewhere.)
 CASES: dict[str, Case] = {
     "CreateWallet": create_wallet,
     "CreateGrant effective now": create_grant_effective_now,
@@ -207,6 +221,7 @@ CASES: dict[str, Case] = {
     "ReleaseHold": release_hold,
     "ConfirmTopUp": confirm_topup,
     "FailTopUp": fail_topup,
+    "SetTopUpRule": set_topup_rule,
     "SetAlertRules": set_alert_rules,
     "CreateAllotmentSchedule": create_schedule,
     "EndAllotmentSchedule": end_schedule,

@@ -67,6 +67,11 @@ class World:
             await self.admin.ListAllotmentSchedules(pb.ListAllotmentSchedulesRequest(wallet_id=w)),
             await self.admin.ListWebhookEndpoints(pb.ListWebhookEndpointsRequest(wallet_id=w)),
         ]
+        try:  # the rule, or that it has none (a test clears it as the admin)
+            reads.append(await self.admin.GetTopUpRule(pb.GetTopUpRuleRequest(wallet_id=w)))
+        except grpc.aio.AioRpcError as exc:
+            assert exc.code() == grpc.StatusCode.NOT_FOUND, exc
+            reads.append(pb.GetTopUpRuleResponse())  # none: an empty answer stands for it
         return [r.SerializeToString(deterministic=True) for r in reads]
 
 
@@ -191,6 +196,7 @@ CASES: list[tuple[str, str, Callable[[str], Message]]] = [
     ("VerifyWallet", "wallet", lambda i: pb.VerifyWalletRequest(wallet_id=i)),
     ("RunExpiry", "wallet", lambda i: pb.RunExpiryRequest(wallet_id=i)),
     ("ListTopUps", "wallet", lambda i: pb.ListTopUpsRequest(wallet_id=i)),
+    ("GetTopUpRule", "wallet", lambda i: pb.GetTopUpRuleRequest(wallet_id=i)),
     ("ListAlertRules", "wallet", lambda i: pb.ListAlertRulesRequest(wallet_id=i)),
     ("ListAllotmentSchedules", "wallet", lambda i: pb.ListAllotmentSchedulesRequest(wallet_id=i)),
     ("GetGrant", "grant", lambda i: pb.GetGrantRequest(grant_id=i)),
@@ -227,6 +233,11 @@ CASES: list[tuple[str, str, Callable[[str], Message]]] = [
         "SetTopUpRule",
         "wallet",
         lambda i: pb.SetTopUpRuleRequest(request_id=rid(), rule=_topup_rule(i)),
+    ),
+    (
+        "ClearTopUpRule",
+        "wallet",
+        lambda i: pb.ClearTopUpRuleRequest(request_id=rid(), wallet_id=i),
     ),
     ("ConfirmTopUp", "top_up", lambda i: pb.ConfirmTopUpRequest(request_id=rid(), top_up_id=i)),
     ("FailTopUp", "top_up", lambda i: pb.FailTopUpRequest(request_id=rid(), top_up_id=i)),
@@ -297,6 +308,7 @@ REPLAYED: list[tuple[str, Callable[[str], Message]]] = [
     ("Debit", lambda w: debit_request(w, "1")),  # through the write pipeline
     ("SetAlertRules", lambda w: pb.SetAlertRulesRequest(request_id=rid(), wallet_id=w)),
     ("SetTopUpRule", lambda w: pb.SetTopUpRuleRequest(request_id=rid(), rule=_topup_rule(w))),
+    ("ClearTopUpRule", lambda w: pb.ClearTopUpRuleRequest(request_id=rid(), wallet_id=w)),
 ]
 
 

@@ -243,6 +243,13 @@ async def _topups(sim: Simulation, conn: asyncpg.Connection, wallets: list[Walle
         sim.violate(
             "topup_per_breach", f"wallet {r['wallet_id']}: {r['n']} top-ups pending at once"
         )
+    for w in wallets:
+        if w.topups_when_cleared is None:
+            continue
+        ids = await conn.fetch("SELECT id FROM topups WHERE wallet_id = $1", w.id)
+        later = sorted({r["id"] for r in ids} - w.topups_when_cleared)
+        if later:
+            sim.violate("topup_after_rule_cleared", f"wallet {w.id}: top-ups {later}")
     watched = [w for w in wallets if w.threshold is not None and not w.silent_rearm]
     if not watched:
         return

@@ -63,6 +63,7 @@ class RatingScenario:
     sent: dict[str, Sent] = field(default_factory=dict)  # every event id sent at least once
     accepted: set[str] = field(default_factory=set)
     priced_from: datetime | None = None
+    plan_end: datetime | None = None  # EndPlanAssignment answered OK: the plan ends then
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -245,10 +246,42 @@ class RatingScenario:
                     continue  # EVENT_IN_PROGRESS: charged synchronously by another call right now
                 elif r.error.reason == "EVENT_TOO_OLD" and self.too_old(r.event_id):
                     continue  # a clock jump ran before it: older than the grace window is right
+                elif r.error.reason == "CUSTOMER_NOT_FOUND" and self.after_plan(r.event_id):
+                    continue  # the plan had ended by the event's time: no plan, rightly
                 else:
                     sim.violate("rating_event_refused", f"{r.event_id}: {status} {r.error}")
 
         return run
+
+    def op_end_plan(self) -> Op:
+        """End the customer's plan a little later: from then on its events are rejected
+        (CUSTOMER_NOT_FOUND), and none at or after the end may ever be accepted."""
+        sim = self.sim
+        end = sim.now() + timedelta(minutes=sim.rng.randint(1, 180))
+        request = pb.EndPlanAssignmentRequest(
+            request_id=sim.rid(), customer_id=self.customer_id, end_time=timestamp(end)
+        )
+
+        async def run() -> None:
+            if self.plan_end is not None:
+                return  # another wave's op ended it first
+            result = await self.call("EndPlanAssignment", request)
+            if isinstance(result, RpcFailure):
+                # Refused (the clock passed `end` before the call ran, or usage already rated
+                # after it): nothing was written, the plan runs on.
+                if result.code not in NEVER and result.code not in (
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    grpc.StatusCode.FAILED_PRECONDITION,
+                ):
+                    sim.violate("rating_end_plan_refused", f"EndPlanAssignment: {result}")
+                return
+            self.plan_end = end
+
+        return run
+
+    def after_plan(self, event_id: str) -> bool:
+        """Whether the event occurred at or after the plan's (known) end."""
+        return self.plan_end is not None and self.sent[event_id].occurred >= self.plan_end
 
     async def forward_once(self) -> int:
         """One forwarder round, as the forwarder's loop runs it: a round the database cut (a
@@ -303,6 +336,12 @@ class RatingScenario:
         for c in charges:
             by_event.setdefault(c["event_id"], []).append(c)
         for event_id in sorted(self.accepted):
+            if self.after_plan(event_id):
+                self.sim.violate(
+                    "rating_usage_after_plan_end",
+                    f"event {event_id} at {self.sent[event_id].occurred} accepted; the plan"
+                    f" ended at {self.plan_end}",
+                )
             found = by_event.get(event_id, [])
             if len(found) != 1:
                 self.sim.violate(

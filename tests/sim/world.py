@@ -57,6 +57,9 @@ class WalletModel:
     silent_rearm: bool = False
     blocks_end: datetime | None = None  # the subscription end the blocks are bought until
     schedule_end_requested: bool = False  # EndAllotmentSchedule was sent for one of its schedules
+    rule_cleared: bool = False  # ClearTopUpRule was answered OK: no top-up may start after it
+    # The wallet's top-ups listed right after the clear: every later one is a violation.
+    topups_when_cleared: set[str] | None = None
 
 
 @dataclass
@@ -559,6 +562,22 @@ class Simulation:
 
         return run
 
+    def op_clear_topup_rule(self, w: WalletModel) -> Op:
+        request = pb.ClearTopUpRuleRequest(request_id=self.rid(), wallet_id=w.id)
+
+        async def run() -> None:
+            w.silent_rearm = True  # writes no entry, yet runs automation (alert rules re-arm)
+            result = await self.call("ClearTopUpRule", request)
+            if isinstance(result, RpcFailure):
+                return  # NOT_FOUND once cleared; an outage is the harness's to report
+            w.rule_cleared = True
+            rows = await checks.on_side(
+                self, lambda conn: conn.fetch("SELECT id FROM topups WHERE wallet_id = $1", w.id)
+            )
+            w.topups_when_cleared = {r["id"] for r in rows}
+
+        return run
+
     def op_alert_rules(self, w: WalletModel) -> Op:
         rules = [
             pb.AlertRule(kind=pb.ALERT_KIND_ABSOLUTE, threshold=format_amount(self.amount(1, 30))),
@@ -612,6 +631,10 @@ class Simulation:
         choices.append((0.05, lambda: self.op_alert_rules(w)))
         if self.rating is not None and self.rating.wallet is not None:
             choices += [(3, self.rating.op_ingest), (1, self.rating.op_forward)]
+            if self.rating.plan_end is None:
+                choices.append((0.3, self.rating.op_end_plan))
+        if w.threshold is not None and not w.blocks and not w.rule_cleared:
+            choices.append((0.2, lambda: self.op_clear_topup_rule(w)))
         total = sum(weight for weight, _ in choices)
         pick = self.rng.uniform(0, total)
         for weight, build in choices:

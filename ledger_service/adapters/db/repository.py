@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from ledger_service.adapters.db import hot, mappers
@@ -31,6 +31,7 @@ from ledger_service.domain.model import (
     AlertRule,
     Entry,
     Hold,
+    TopUpRule,
     Wallet,
     WalletEvent,
     WalletState,
@@ -408,6 +409,15 @@ class LedgerRepository(LedgerQueries):
         await self.conn.execute(
             update(topup_rules).where(topup_rules.c.wallet_id == wallet_id).values(updated_by=actor)
         )
+
+    async def topup_rule_of(self, wallet_id: str) -> TopUpRule | None:
+        row = (
+            await self.conn.execute(select(topup_rules).where(topup_rules.c.wallet_id == wallet_id))
+        ).first()
+        return None if row is None else mappers.TOPUP_RULE.load(row)
+
+    async def delete_topup_rule(self, wallet_id: str) -> None:
+        await self.conn.execute(delete(topup_rules).where(topup_rules.c.wallet_id == wallet_id))
 
     async def record_schedule_author(self, schedule_id: str, ended: bool, actor: str) -> None:
         column = "ended_by" if ended else "created_by"

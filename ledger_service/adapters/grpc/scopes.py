@@ -35,6 +35,8 @@ LEDGER_SCOPES = {
     "GetHold": READ,
     "WatchWalletEvents": READ,
     "SetTopUpRule": WRITE,
+    "GetTopUpRule": READ,
+    "ClearTopUpRule": WRITE,
     "ListTopUps": READ,
     "ConfirmTopUp": WRITE,
     "FailTopUp": WRITE,

@@ -380,6 +380,27 @@ class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
         return payload  # encoded once (see grpc_handlers.add_servicer)
 
     @handler
+    async def GetTopUpRule(
+        self, request: pb.GetTopUpRuleRequest, context: Ctx
+    ) -> pb.GetTopUpRuleResponse:
+        rule = await self.app.topup_rule(
+            convert.identifier(request.wallet_id, "wallet_id"), principal.current().customers
+        )
+        return pb.GetTopUpRuleResponse(rule=convert_automation.topup_rule_out(rule))
+
+    @handler
+    async def ClearTopUpRule(self, request: pb.ClearTopUpRuleRequest, context: Ctx) -> bytes:
+        payload = await self.app.clear_topup_rule(
+            convert.idem(request, "ClearTopUpRule"),
+            convert.identifier(request.wallet_id, "wallet_id"),
+            lambda r: pb.ClearTopUpRuleResponse(
+                rule=convert_automation.topup_rule_out(r)
+            ).SerializeToString(),
+            _caller(),
+        )
+        return payload  # encoded once (see grpc_handlers.add_servicer)
+
+    @handler
     async def ListTopUps(
         self, request: pb.ListTopUpsRequest, context: Ctx
     ) -> pb.ListTopUpsResponse:

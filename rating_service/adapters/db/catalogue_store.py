@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from rating_service.adapters.db.rows import (
@@ -20,6 +20,7 @@ from rating_service.adapters.db.rows import (
 )
 from rating_service.adapters.db.tables import (
     assignments,
+    invoices,
     meters,
     plans,
     price_versions,
@@ -143,6 +144,35 @@ class CatalogueStore(Store):
         for r in rows:
             result[r.customer_id].append(ASSIGNMENT.load(r))
         return result
+
+    async def list_plans(self, after_seq: int, limit: int) -> list[tuple[StoredPlan, int]]:
+        rows = await self.conn.execute(
+            select(plans).where(plans.c.seq > after_seq).order_by(plans.c.seq).limit(limit)
+        )
+        return [(STORED_PLAN.load(r), r.seq) for r in rows]
+
+    async def assignment_create_times(self, ids: Iterable[str]) -> dict[str, datetime]:
+        wanted = list(set(ids))
+        if not wanted:
+            return {}
+        rows = await self.conn.execute(
+            select(assignments.c.id, assignments.c.create_time).where(assignments.c.id.in_(wanted))
+        )
+        return {r.id: r.create_time for r in rows}
+
+    async def end_assignment(self, assignment_id: str, end_time: datetime, ended_by: str) -> None:
+        await self.conn.execute(
+            update(assignments)
+            .where(assignments.c.id == assignment_id)
+            .values(end_time=end_time, ended_by=ended_by)
+        )
+
+    async def shorten_invoices(self, assignment_id: str, end_time: datetime) -> None:
+        await self.conn.execute(
+            update(invoices)
+            .where(invoices.c.assignment_id == assignment_id, invoices.c.period_end > end_time)
+            .values(period_end=end_time)
+        )
 
     async def assignments_by_ids(self, ids: Iterable[str]) -> dict[str, Assignment]:
         wanted = list(set(ids))

@@ -124,6 +124,10 @@ assignments = Table(
     # was recorded. Catalogue rows are never changed (a new price is a new version), so this is
     # their whole audit.
     Column("created_by", Text, nullable=False, server_default=""),
+    # When the plan ends (EndPlanAssignment, the one change an assignment takes); null while it
+    # runs on. `ended_by`: that call's actor ("" while it runs on).
+    Column("end_time", TS, nullable=True),
+    Column("ended_by", Text, nullable=False, server_default=""),
     UniqueConstraint("customer_id", "start_time", name="assignments_customer_start_key"),
 )
 

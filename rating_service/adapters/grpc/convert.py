@@ -206,7 +206,7 @@ def new_assignment(r: pb.AssignPlanRequest) -> cmd.NewAssignment:
 
 
 def assignment(a: Assignment, create_time: datetime) -> pb.PlanAssignment:
-    return pb.PlanAssignment(
+    msg = pb.PlanAssignment(
         assignment_id=a.id,
         customer_id=a.customer_id,
         plan_id=a.plan_id,
@@ -214,6 +214,9 @@ def assignment(a: Assignment, create_time: datetime) -> pb.PlanAssignment:
         start_time=timestamp(a.start_time),
         create_time=timestamp(create_time),
     )
+    if a.end_time is not None:
+        msg.end_time.CopyFrom(timestamp(a.end_time))
+    return msg
 
 
 # -- events ---------------------------------------------------------------------------------

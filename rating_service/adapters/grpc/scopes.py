@@ -18,6 +18,10 @@ RATING_SCOPES = {
     "GetPlan": READ,
     # Chooses what a customer pays: the catalogue's owner decides, not the customer's own key.
     "AssignPlan": CATALOGUE,
+    "ListPlans": READ,
+    "GetPlanAssignment": READ,
+    # Ends what a customer pays for: the catalogue's owner decides, as for AssignPlan.
+    "EndPlanAssignment": CATALOGUE,
     "IngestEvents": WRITE,
     "StreamEvents": WRITE,
     # History imported when moving from another system: an operator's act, not a producer's.

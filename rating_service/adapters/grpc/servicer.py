@@ -175,6 +175,46 @@ class RatingServicer(rating_pb2_grpc.RatingServiceServicer):
         )
         return pb.AssignPlanResponse.FromString(payload)
 
+    @handler
+    async def ListPlans(self, request: pb.ListPlansRequest, context: Ctx) -> pb.ListPlansResponse:
+        limit = paging.page_size(request.page_size)
+        after = self.tokens.cursor("ListPlans", request.page_token, "seq") or 0
+        rows = await self.catalogue.list_plans(after, limit + 1)
+        token = ""
+        if len(rows) > limit:
+            token = self.tokens.encode("ListPlans", {"seq": rows[limit - 1][1]})
+        return pb.ListPlansResponse(
+            plans=[convert.plan(s) for s, _ in rows[:limit]], next_page_token=token
+        )
+
+    @handler
+    async def GetPlanAssignment(
+        self, request: pb.GetPlanAssignmentRequest, context: Ctx
+    ) -> pb.GetPlanAssignmentResponse:
+        found, created = await self.catalogue.plan_assignment(
+            convert.ident(request.customer_id, "customer_id"),
+            convert.time(request, "at_time"),
+            principal.current().customers,
+        )
+        return pb.GetPlanAssignmentResponse(assignment=convert.assignment(found, created))
+
+    @handler
+    async def EndPlanAssignment(
+        self, request: pb.EndPlanAssignmentRequest, context: Ctx
+    ) -> pb.EndPlanAssignmentResponse:
+        idem = _idem("EndPlanAssignment", request)
+        payload = await self.catalogue.end_assignment(
+            idem,
+            convert.ident(request.customer_id, "customer_id"),
+            convert.time(request, "end_time"),
+            lambda a, t: pb.EndPlanAssignmentResponse(
+                assignment=convert.assignment(a, t)
+            ).SerializeToString(),
+            principal.current().customers,
+            principal.current().actor,
+        )
+        return pb.EndPlanAssignmentResponse.FromString(payload)
+
     # -- ingest -----------------------------------------------------------------------------
 
     async def _ingest(

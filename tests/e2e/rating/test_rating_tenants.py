@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 import grpc
@@ -52,6 +52,7 @@ class World:
             await stub.GetUsage(
                 pb.GetUsageRequest(customer_id=self.foreign, meter_id=self.meter_id)
             ),
+            await stub.GetPlanAssignment(pb.GetPlanAssignmentRequest(customer_id=self.foreign)),
         ]
         return [r.SerializeToString(deterministic=True) for r in reads]
 
@@ -160,6 +161,20 @@ CASES: list[tuple[str, str, Callable[[World, str], Message], grpc.StatusCode | N
         "customer",
         lambda w, c: pb.AssignPlanRequest(
             request_id=rid(), customer_id=c, plan_id=w.plan_id, wallet_id=w.wallet_id
+        ),
+        grpc.StatusCode.NOT_FOUND,
+    ),
+    (
+        "GetPlanAssignment",
+        "customer",
+        lambda w, c: pb.GetPlanAssignmentRequest(customer_id=c),
+        grpc.StatusCode.NOT_FOUND,
+    ),
+    (
+        "EndPlanAssignment",
+        "customer",
+        lambda w, c: pb.EndPlanAssignmentRequest(
+            request_id=rid(), customer_id=c, end_time=timestamp(T + timedelta(days=90))
         ),
         grpc.StatusCode.NOT_FOUND,
     ),
@@ -315,6 +330,22 @@ async def test_catalogue_rows_and_closed_invoices_record_who_wrote_them(
         "invoice": [(world.actor,)],
         "assignment": [(ADMIN,)],
     }
+
+
+async def test_ending_a_plan_records_who_ended_it(world: World, rating: Any) -> None:
+    end = T + timedelta(days=90)
+    ended = (
+        await world.tenant.EndPlanAssignment(
+            pb.EndPlanAssignmentRequest(
+                request_id=rid(), customer_id=world.own, end_time=timestamp(end)
+            )
+        )
+    ).assignment
+    assert ended.end_time.ToDatetime(tzinfo=UTC) == end
+    recorded = await rows(
+        rating, f"SELECT created_by, ended_by FROM assignments WHERE customer_id = '{world.own}'"
+    )
+    assert recorded == [(ADMIN, world.actor)]
 
 
 async def test_replaying_another_tenants_ingest_request_id_is_a_conflict_not_its_results(

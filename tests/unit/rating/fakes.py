@@ -132,6 +132,8 @@ class Tables:
     prices: dict[str, list[StoredPrice]] = field(default_factory=dict)
     plans: dict[str, StoredPlan] = field(default_factory=dict)
     assignments: dict[str, Assignment] = field(default_factory=dict)
+    # assignment id -> (create time, who ended it: "" while it runs on)
+    assignment_rows: dict[str, tuple[datetime, str]] = field(default_factory=dict)
     keys: dict[str, Claim] = field(default_factory=dict)
     leases: dict[str, datetime] = field(default_factory=dict)  # in-progress synchronous claims
     events: dict[str, NewEvent] = field(default_factory=dict)
@@ -175,6 +177,40 @@ class FakeStore:
 
     async def assignments_by_ids(self, ids: Iterable[str]) -> dict[str, Assignment]:
         return {i: self.t.assignments[i] for i in set(ids) if i in self.t.assignments}
+
+    async def lock(self, *parts: object) -> None:
+        pass  # transactions run one at a time
+
+    async def insert_assignment(self, a: Assignment, now: datetime, created_by: str) -> None:
+        self.t.assignments[a.id] = a
+        self.t.assignment_rows[a.id] = (now, "")
+
+    async def list_plans(self, after_seq: int, limit: int) -> list[tuple[StoredPlan, int]]:
+        numbered = [(p, n) for n, p in enumerate(self.t.plans.values(), start=1)]
+        return [(p, n) for p, n in numbered if n > after_seq][:limit]
+
+    async def assignment_create_times(self, ids: Iterable[str]) -> dict[str, datetime]:
+        return {i: self.t.assignment_rows[i][0] for i in set(ids) if i in self.t.assignment_rows}
+
+    async def end_assignment(self, assignment_id: str, end_time: datetime, ended_by: str) -> None:
+        found = self.t.assignments[assignment_id]
+        self.t.assignments[assignment_id] = replace(found, end_time=end_time)
+        self.t.assignment_rows[assignment_id] = (
+            self.t.assignment_rows[assignment_id][0],
+            ended_by,
+        )
+
+    async def shorten_invoices(self, assignment_id: str, end_time: datetime) -> None:
+        for key, row in self.t.invoices.items():
+            if row.assignment_id == assignment_id and row.period_end > end_time:
+                self.t.invoices[key] = replace(row, period_end=end_time)
+
+    async def rated_since(self, column: str, value: str, since: datetime) -> bool:
+        assert column == "customer_id", "the fake answers for customers only"
+        return any(
+            e.customer_id == value and e.occurred_time >= since and e.status != EventState.DENIED
+            for e in self.t.events.values()
+        )
 
     # -- events and aggregates
     async def insert_events(self, new: Sequence[NewEvent]) -> set[str]:
@@ -480,6 +516,7 @@ class FakeUnitOfWork:
 
     def add_assignment(self, assignment: Assignment) -> None:
         self.tables.assignments[assignment.id] = assignment
+        self.tables.assignment_rows[assignment.id] = (assignment.start_time, "")
 
     def charges(self) -> list[StoredCharge]:
         return [self.tables.charges[i] for i in sorted(self.tables.charges)]

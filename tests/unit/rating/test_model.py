@@ -4,9 +4,17 @@ from decimal import Decimal as D
 import pytest
 
 from billing_common.errors import InvalidArgument
+from billing_common.periods import Cadence, Period
 from rating_service.domain.aggregation import Aggregation
 from rating_service.domain.meters import Meter, matches, value_of
-from rating_service.domain.model import Assignment, PriceVersion, assignment_at, version_at
+from rating_service.domain.model import (
+    Assignment,
+    Plan,
+    PriceVersion,
+    assignment_at,
+    billing_period,
+    version_at,
+)
 from rating_service.domain.pricing import Pricing, PricingModel
 
 
@@ -30,6 +38,27 @@ def test_assignment_in_force() -> None:
     assert assignment_at([a1, a2], dt(14)) == a1
     assert assignment_at([a1, a2], dt(15)) == a2
     assert assignment_at([a1, a2], datetime(2026, 2, 1, tzinfo=UTC)) is None
+
+
+def test_an_ended_assignment_is_in_force_up_to_its_end_only() -> None:
+    ended = Assignment("a1", "c", "plan1", "w", dt(1), end_time=dt(10))
+    assert assignment_at([ended], dt(9)) == ended
+    assert assignment_at([ended], dt(10)) is None  # the end is the first instant without a plan
+    assert assignment_at([ended], dt(20)) is None
+    after = Assignment("a2", "c", "plan2", "w", dt(12))
+    assert assignment_at([ended, after], dt(11)) is None
+    assert assignment_at([ended, after], dt(12)) == after
+
+
+def test_the_last_billing_period_of_an_ended_assignment_ends_at_its_end() -> None:
+    plan = Plan("plan1", "monthly", Cadence.MONTHLY, dt(1), D(0), ())
+    running = Assignment("a1", "c", "plan1", "w", dt(5))
+    ended = Assignment("a1", "c", "plan1", "w", dt(5), end_time=dt(20))
+    assert billing_period(plan, running, dt(12)) == Period(dt(5), datetime(2026, 4, 1, tzinfo=UTC))
+    assert billing_period(plan, ended, dt(12)) == Period(dt(5), dt(20))
+    earlier = Assignment("a1", "c", "plan1", "w", dt(1), end_time=datetime(2026, 5, 1, tzinfo=UTC))
+    # A period that ends before the end is untouched.
+    assert billing_period(plan, earlier, dt(12)) == Period(dt(1), datetime(2026, 4, 1, tzinfo=UTC))
 
 
 METER = Meter("m1", "tokens", "llm.call", Aggregation.SUM, "tokens", {"model": "large"})

@@ -1128,6 +1128,32 @@ class SetTopUpRuleResponse(_message.Message):
     rule: TopUpRule
     def __init__(self, rule: _Optional[_Union[TopUpRule, _Mapping]] = ...) -> None: ...
 
+class GetTopUpRuleRequest(_message.Message):
+    __slots__ = ("wallet_id",)
+    WALLET_ID_FIELD_NUMBER: _ClassVar[int]
+    wallet_id: str
+    def __init__(self, wallet_id: _Optional[str] = ...) -> None: ...
+
+class GetTopUpRuleResponse(_message.Message):
+    __slots__ = ("rule",)
+    RULE_FIELD_NUMBER: _ClassVar[int]
+    rule: TopUpRule
+    def __init__(self, rule: _Optional[_Union[TopUpRule, _Mapping]] = ...) -> None: ...
+
+class ClearTopUpRuleRequest(_message.Message):
+    __slots__ = ("request_id", "wallet_id")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    WALLET_ID_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    wallet_id: str
+    def __init__(self, request_id: _Optional[str] = ..., wallet_id: _Optional[str] = ...) -> None: ...
+
+class ClearTopUpRuleResponse(_message.Message):
+    __slots__ = ("rule",)
+    RULE_FIELD_NUMBER: _ClassVar[int]
+    rule: TopUpRule
+    def __init__(self, rule: _Optional[_Union[TopUpRule, _Mapping]] = ...) -> None: ...
+
 class ListTopUpsRequest(_message.Message):
     __slots__ = ("wallet_id", "page_size", "page_token")
     WALLET_ID_FIELD_NUMBER: _ClassVar[int]

@@ -145,6 +145,16 @@ class LedgerServiceStub:
                 request_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.SetTopUpRuleRequest.SerializeToString,
                 response_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.SetTopUpRuleResponse.FromString,
                 _registered_method=True)
+        self.GetTopUpRule = channel.unary_unary(
+                '/billing.ledger.v1.LedgerService/GetTopUpRule',
+                request_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.GetTopUpRuleRequest.SerializeToString,
+                response_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.GetTopUpRuleResponse.FromString,
+                _registered_method=True)
+        self.ClearTopUpRule = channel.unary_unary(
+                '/billing.ledger.v1.LedgerService/ClearTopUpRule',
+                request_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.ClearTopUpRuleRequest.SerializeToString,
+                response_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.ClearTopUpRuleResponse.FromString,
+                _registered_method=True)
         self.ListTopUps = channel.unary_unary(
                 '/billing.ledger.v1.LedgerService/ListTopUps',
                 request_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.ListTopUpsRequest.SerializeToString,
@@ -374,6 +384,21 @@ class LedgerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetTopUpRule(self, request, context):
+        """Reads a wallet's automatic top-up rule (NOT_FOUND, TOP_UP_RULE_NOT_FOUND, when it has none).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ClearTopUpRule(self, request, context):
+        """Removes a wallet's automatic top-up rule: no top-up starts from then on (pending ones can
+        still be confirmed or failed). A wallet with no rule is NOT_FOUND, TOP_UP_RULE_NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListTopUps(self, request, context):
         """Lists a wallet's top-ups, newest first.
         """
@@ -581,6 +606,16 @@ def add_LedgerServiceServicer_to_server(servicer, server):
                     servicer.SetTopUpRule,
                     request_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.SetTopUpRuleRequest.FromString,
                     response_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.SetTopUpRuleResponse.SerializeToString,
+            ),
+            'GetTopUpRule': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTopUpRule,
+                    request_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.GetTopUpRuleRequest.FromString,
+                    response_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.GetTopUpRuleResponse.SerializeToString,
+            ),
+            'ClearTopUpRule': grpc.unary_unary_rpc_method_handler(
+                    servicer.ClearTopUpRule,
+                    request_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.ClearTopUpRuleRequest.FromString,
+                    response_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.ClearTopUpRuleResponse.SerializeToString,
             ),
             'ListTopUps': grpc.unary_unary_rpc_method_handler(
                     servicer.ListTopUps,
@@ -1243,6 +1278,60 @@ class LedgerService:
             '/billing.ledger.v1.LedgerService/SetTopUpRule',
             billing_dot_ledger_dot_v1_dot_ledger__pb2.SetTopUpRuleRequest.SerializeToString,
             billing_dot_ledger_dot_v1_dot_ledger__pb2.SetTopUpRuleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTopUpRule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.ledger.v1.LedgerService/GetTopUpRule',
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.GetTopUpRuleRequest.SerializeToString,
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.GetTopUpRuleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ClearTopUpRule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.ledger.v1.LedgerService/ClearTopUpRule',
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.ClearTopUpRuleRequest.SerializeToString,
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.ClearTopUpRuleResponse.FromString,
             options,
             channel_credentials,
             insecure,

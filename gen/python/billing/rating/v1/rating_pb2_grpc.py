@@ -75,6 +75,21 @@ class RatingServiceStub:
                 request_serializer=billing_dot_rating_dot_v1_dot_rating__pb2.AssignPlanRequest.SerializeToString,
                 response_deserializer=billing_dot_rating_dot_v1_dot_rating__pb2.AssignPlanResponse.FromString,
                 _registered_method=True)
+        self.ListPlans = channel.unary_unary(
+                '/billing.rating.v1.RatingService/ListPlans',
+                request_serializer=billing_dot_rating_dot_v1_dot_rating__pb2.ListPlansRequest.SerializeToString,
+                response_deserializer=billing_dot_rating_dot_v1_dot_rating__pb2.ListPlansResponse.FromString,
+                _registered_method=True)
+        self.GetPlanAssignment = channel.unary_unary(
+                '/billing.rating.v1.RatingService/GetPlanAssignment',
+                request_serializer=billing_dot_rating_dot_v1_dot_rating__pb2.GetPlanAssignmentRequest.SerializeToString,
+                response_deserializer=billing_dot_rating_dot_v1_dot_rating__pb2.GetPlanAssignmentResponse.FromString,
+                _registered_method=True)
+        self.EndPlanAssignment = channel.unary_unary(
+                '/billing.rating.v1.RatingService/EndPlanAssignment',
+                request_serializer=billing_dot_rating_dot_v1_dot_rating__pb2.EndPlanAssignmentRequest.SerializeToString,
+                response_deserializer=billing_dot_rating_dot_v1_dot_rating__pb2.EndPlanAssignmentResponse.FromString,
+                _registered_method=True)
         self.IngestEvents = channel.unary_unary(
                 '/billing.rating.v1.RatingService/IngestEvents',
                 request_serializer=billing_dot_rating_dot_v1_dot_rating__pb2.IngestEventsRequest.SerializeToString,
@@ -177,6 +192,29 @@ class RatingServiceServicer:
 
     def AssignPlan(self, request, context):
         """Puts a customer on a plan from a start time.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPlans(self, request, context):
+        """Lists plans, oldest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPlanAssignment(self, request, context):
+        """A customer's plan assignment in force now or at a given time (NOT_FOUND,
+        CUSTOMER_NOT_FOUND, when the customer has no plan then).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EndPlanAssignment(self, request, context):
+        """Ends a customer's latest plan assignment at a time: usage at or after it is rejected, its
+        last billing period ends there.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -289,6 +327,21 @@ def add_RatingServiceServicer_to_server(servicer, server):
                     servicer.AssignPlan,
                     request_deserializer=billing_dot_rating_dot_v1_dot_rating__pb2.AssignPlanRequest.FromString,
                     response_serializer=billing_dot_rating_dot_v1_dot_rating__pb2.AssignPlanResponse.SerializeToString,
+            ),
+            'ListPlans': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPlans,
+                    request_deserializer=billing_dot_rating_dot_v1_dot_rating__pb2.ListPlansRequest.FromString,
+                    response_serializer=billing_dot_rating_dot_v1_dot_rating__pb2.ListPlansResponse.SerializeToString,
+            ),
+            'GetPlanAssignment': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPlanAssignment,
+                    request_deserializer=billing_dot_rating_dot_v1_dot_rating__pb2.GetPlanAssignmentRequest.FromString,
+                    response_serializer=billing_dot_rating_dot_v1_dot_rating__pb2.GetPlanAssignmentResponse.SerializeToString,
+            ),
+            'EndPlanAssignment': grpc.unary_unary_rpc_method_handler(
+                    servicer.EndPlanAssignment,
+                    request_deserializer=billing_dot_rating_dot_v1_dot_rating__pb2.EndPlanAssignmentRequest.FromString,
+                    response_serializer=billing_dot_rating_dot_v1_dot_rating__pb2.EndPlanAssignmentResponse.SerializeToString,
             ),
             'IngestEvents': grpc.unary_unary_rpc_method_handler(
                     servicer.IngestEvents,
@@ -553,6 +606,87 @@ class RatingService:
             '/billing.rating.v1.RatingService/AssignPlan',
             billing_dot_rating_dot_v1_dot_rating__pb2.AssignPlanRequest.SerializeToString,
             billing_dot_rating_dot_v1_dot_rating__pb2.AssignPlanResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPlans(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.rating.v1.RatingService/ListPlans',
+            billing_dot_rating_dot_v1_dot_rating__pb2.ListPlansRequest.SerializeToString,
+            billing_dot_rating_dot_v1_dot_rating__pb2.ListPlansResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPlanAssignment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.rating.v1.RatingService/GetPlanAssignment',
+            billing_dot_rating_dot_v1_dot_rating__pb2.GetPlanAssignmentRequest.SerializeToString,
+            billing_dot_rating_dot_v1_dot_rating__pb2.GetPlanAssignmentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EndPlanAssignment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.rating.v1.RatingService/EndPlanAssignment',
+            billing_dot_rating_dot_v1_dot_rating__pb2.EndPlanAssignmentRequest.SerializeToString,
+            billing_dot_rating_dot_v1_dot_rating__pb2.EndPlanAssignmentResponse.FromString,
             options,
             channel_credentials,
             insecure,

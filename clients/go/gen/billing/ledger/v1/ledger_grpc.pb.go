@@ -41,6 +41,8 @@ const (
 	LedgerService_GetHold_FullMethodName                 = "/billing.ledger.v1.LedgerService/GetHold"
 	LedgerService_WatchWalletEvents_FullMethodName       = "/billing.ledger.v1.LedgerService/WatchWalletEvents"
 	LedgerService_SetTopUpRule_FullMethodName            = "/billing.ledger.v1.LedgerService/SetTopUpRule"
+	LedgerService_GetTopUpRule_FullMethodName            = "/billing.ledger.v1.LedgerService/GetTopUpRule"
+	LedgerService_ClearTopUpRule_FullMethodName          = "/billing.ledger.v1.LedgerService/ClearTopUpRule"
 	LedgerService_ListTopUps_FullMethodName              = "/billing.ledger.v1.LedgerService/ListTopUps"
 	LedgerService_ConfirmTopUp_FullMethodName            = "/billing.ledger.v1.LedgerService/ConfirmTopUp"
 	LedgerService_FailTopUp_FullMethodName               = "/billing.ledger.v1.LedgerService/FailTopUp"
@@ -110,6 +112,11 @@ type LedgerServiceClient interface {
 	WatchWalletEvents(ctx context.Context, in *WatchWalletEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchWalletEventsResponse], error)
 	// Creates or replaces a wallet's automatic top-up rule.
 	SetTopUpRule(ctx context.Context, in *SetTopUpRuleRequest, opts ...grpc.CallOption) (*SetTopUpRuleResponse, error)
+	// Reads a wallet's automatic top-up rule (NOT_FOUND, TOP_UP_RULE_NOT_FOUND, when it has none).
+	GetTopUpRule(ctx context.Context, in *GetTopUpRuleRequest, opts ...grpc.CallOption) (*GetTopUpRuleResponse, error)
+	// Removes a wallet's automatic top-up rule: no top-up starts from then on (pending ones can
+	// still be confirmed or failed). A wallet with no rule is NOT_FOUND, TOP_UP_RULE_NOT_FOUND.
+	ClearTopUpRule(ctx context.Context, in *ClearTopUpRuleRequest, opts ...grpc.CallOption) (*ClearTopUpRuleResponse, error)
 	// Lists a wallet's top-ups, newest first.
 	ListTopUps(ctx context.Context, in *ListTopUpsRequest, opts ...grpc.CallOption) (*ListTopUpsResponse, error)
 	// Marks a pending top-up paid: its credits are granted.
@@ -379,6 +386,26 @@ func (c *ledgerServiceClient) SetTopUpRule(ctx context.Context, in *SetTopUpRule
 	return out, nil
 }
 
+func (c *ledgerServiceClient) GetTopUpRule(ctx context.Context, in *GetTopUpRuleRequest, opts ...grpc.CallOption) (*GetTopUpRuleResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetTopUpRuleResponse)
+	err := c.cc.Invoke(ctx, LedgerService_GetTopUpRule_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ledgerServiceClient) ClearTopUpRule(ctx context.Context, in *ClearTopUpRuleRequest, opts ...grpc.CallOption) (*ClearTopUpRuleResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ClearTopUpRuleResponse)
+	err := c.cc.Invoke(ctx, LedgerService_ClearTopUpRule_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *ledgerServiceClient) ListTopUps(ctx context.Context, in *ListTopUpsRequest, opts ...grpc.CallOption) (*ListTopUpsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListTopUpsResponse)
@@ -563,6 +590,11 @@ type LedgerServiceServer interface {
 	WatchWalletEvents(*WatchWalletEventsRequest, grpc.ServerStreamingServer[WatchWalletEventsResponse]) error
 	// Creates or replaces a wallet's automatic top-up rule.
 	SetTopUpRule(context.Context, *SetTopUpRuleRequest) (*SetTopUpRuleResponse, error)
+	// Reads a wallet's automatic top-up rule (NOT_FOUND, TOP_UP_RULE_NOT_FOUND, when it has none).
+	GetTopUpRule(context.Context, *GetTopUpRuleRequest) (*GetTopUpRuleResponse, error)
+	// Removes a wallet's automatic top-up rule: no top-up starts from then on (pending ones can
+	// still be confirmed or failed). A wallet with no rule is NOT_FOUND, TOP_UP_RULE_NOT_FOUND.
+	ClearTopUpRule(context.Context, *ClearTopUpRuleRequest) (*ClearTopUpRuleResponse, error)
 	// Lists a wallet's top-ups, newest first.
 	ListTopUps(context.Context, *ListTopUpsRequest) (*ListTopUpsResponse, error)
 	// Marks a pending top-up paid: its credits are granted.
@@ -668,6 +700,12 @@ func (UnimplementedLedgerServiceServer) WatchWalletEvents(*WatchWalletEventsRequ
 }
 func (UnimplementedLedgerServiceServer) SetTopUpRule(context.Context, *SetTopUpRuleRequest) (*SetTopUpRuleResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SetTopUpRule not implemented")
+}
+func (UnimplementedLedgerServiceServer) GetTopUpRule(context.Context, *GetTopUpRuleRequest) (*GetTopUpRuleResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetTopUpRule not implemented")
+}
+func (UnimplementedLedgerServiceServer) ClearTopUpRule(context.Context, *ClearTopUpRuleRequest) (*ClearTopUpRuleResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ClearTopUpRule not implemented")
 }
 func (UnimplementedLedgerServiceServer) ListTopUps(context.Context, *ListTopUpsRequest) (*ListTopUpsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListTopUps not implemented")
@@ -1118,6 +1156,42 @@ func _LedgerService_SetTopUpRule_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _LedgerService_GetTopUpRule_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetTopUpRuleRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LedgerServiceServer).GetTopUpRule(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LedgerService_GetTopUpRule_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LedgerServiceServer).GetTopUpRule(ctx, req.(*GetTopUpRuleRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LedgerService_ClearTopUpRule_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ClearTopUpRuleRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LedgerServiceServer).ClearTopUpRule(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LedgerService_ClearTopUpRule_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LedgerServiceServer).ClearTopUpRule(ctx, req.(*ClearTopUpRuleRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _LedgerService_ListTopUps_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListTopUpsRequest)
 	if err := dec(in); err != nil {
@@ -1442,6 +1516,14 @@ var LedgerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SetTopUpRule",
 			Handler:    _LedgerService_SetTopUpRule_Handler,
+		},
+		{
+			MethodName: "GetTopUpRule",
+			Handler:    _LedgerService_GetTopUpRule_Handler,
+		},
+		{
+			MethodName: "ClearTopUpRule",
+			Handler:    _LedgerService_ClearTopUpRule_Handler,
 		},
 		{
 			MethodName: "ListTopUps",

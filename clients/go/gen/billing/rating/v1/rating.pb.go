@@ -991,10 +991,14 @@ type PlanAssignment struct {
 	PlanId string `protobuf:"bytes,3,opt,name=plan_id,json=planId,proto3" json:"plan_id,omitempty"`
 	// The ledger wallet charges are debited from.
 	WalletId string `protobuf:"bytes,4,opt,name=wallet_id,json=walletId,proto3" json:"wallet_id,omitempty"`
-	// When the plan takes effect; it stays in force until the customer's next assignment.
+	// When the plan takes effect; it stays in force until the customer's next assignment (or its
+	// end_time).
 	StartTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
 	// When the assignment was created.
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// When the plan ends (EndPlanAssignment); unset while it runs on. Usage at or after it is
+	// rejected (CUSTOMER_NOT_FOUND: no plan then) and its last billing period ends there.
+	EndTime       *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1067,6 +1071,13 @@ func (x *PlanAssignment) GetStartTime() *timestamppb.Timestamp {
 func (x *PlanAssignment) GetCreateTime() *timestamppb.Timestamp {
 	if x != nil {
 		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *PlanAssignment) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
 	}
 	return nil
 }
@@ -3054,6 +3065,328 @@ func (x *AssignPlanResponse) GetAssignment() *PlanAssignment {
 	return nil
 }
 
+// Request of ListPlans.
+type ListPlansRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most this many (default 50, at most 500).
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// From a previous response's next_page_token.
+	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPlansRequest) Reset() {
+	*x = ListPlansRequest{}
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPlansRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPlansRequest) ProtoMessage() {}
+
+func (x *ListPlansRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPlansRequest.ProtoReflect.Descriptor instead.
+func (*ListPlansRequest) Descriptor() ([]byte, []int) {
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *ListPlansRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListPlansRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// Response of ListPlans.
+type ListPlansResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Plans, oldest first.
+	Plans []*Plan `protobuf:"bytes,1,rep,name=plans,proto3" json:"plans,omitempty"`
+	// Token for the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPlansResponse) Reset() {
+	*x = ListPlansResponse{}
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPlansResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPlansResponse) ProtoMessage() {}
+
+func (x *ListPlansResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPlansResponse.ProtoReflect.Descriptor instead.
+func (*ListPlansResponse) Descriptor() ([]byte, []int) {
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *ListPlansResponse) GetPlans() []*Plan {
+	if x != nil {
+		return x.Plans
+	}
+	return nil
+}
+
+func (x *ListPlansResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// Request of GetPlanAssignment.
+type GetPlanAssignmentRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The customer.
+	CustomerId string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// The assignment in force at this instant; unset means now.
+	AtTime        *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=at_time,json=atTime,proto3" json:"at_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPlanAssignmentRequest) Reset() {
+	*x = GetPlanAssignmentRequest{}
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPlanAssignmentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPlanAssignmentRequest) ProtoMessage() {}
+
+func (x *GetPlanAssignmentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPlanAssignmentRequest.ProtoReflect.Descriptor instead.
+func (*GetPlanAssignmentRequest) Descriptor() ([]byte, []int) {
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *GetPlanAssignmentRequest) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *GetPlanAssignmentRequest) GetAtTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AtTime
+	}
+	return nil
+}
+
+// Response of GetPlanAssignment.
+type GetPlanAssignmentResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The assignment in force.
+	Assignment    *PlanAssignment `protobuf:"bytes,1,opt,name=assignment,proto3" json:"assignment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPlanAssignmentResponse) Reset() {
+	*x = GetPlanAssignmentResponse{}
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPlanAssignmentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPlanAssignmentResponse) ProtoMessage() {}
+
+func (x *GetPlanAssignmentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPlanAssignmentResponse.ProtoReflect.Descriptor instead.
+func (*GetPlanAssignmentResponse) Descriptor() ([]byte, []int) {
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *GetPlanAssignmentResponse) GetAssignment() *PlanAssignment {
+	if x != nil {
+		return x.Assignment
+	}
+	return nil
+}
+
+// Request of EndPlanAssignment.
+type EndPlanAssignmentRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Idempotency key chosen by the caller.
+	RequestId string `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The customer whose latest assignment ends.
+	CustomerId string `protobuf:"bytes,2,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// When the plan ends; unset means now. Not in the past, after the assignment's start_time and
+	// after the customer's events already rated (EFFECTIVE_TIME_IN_PAST).
+	EndTime       *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EndPlanAssignmentRequest) Reset() {
+	*x = EndPlanAssignmentRequest{}
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EndPlanAssignmentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EndPlanAssignmentRequest) ProtoMessage() {}
+
+func (x *EndPlanAssignmentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EndPlanAssignmentRequest.ProtoReflect.Descriptor instead.
+func (*EndPlanAssignmentRequest) Descriptor() ([]byte, []int) {
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *EndPlanAssignmentRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *EndPlanAssignmentRequest) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *EndPlanAssignmentRequest) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+// Response of EndPlanAssignment.
+type EndPlanAssignmentResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The assignment, now ending.
+	Assignment    *PlanAssignment `protobuf:"bytes,1,opt,name=assignment,proto3" json:"assignment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EndPlanAssignmentResponse) Reset() {
+	*x = EndPlanAssignmentResponse{}
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EndPlanAssignmentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EndPlanAssignmentResponse) ProtoMessage() {}
+
+func (x *EndPlanAssignmentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EndPlanAssignmentResponse.ProtoReflect.Descriptor instead.
+func (*EndPlanAssignmentResponse) Descriptor() ([]byte, []int) {
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *EndPlanAssignmentResponse) GetAssignment() *PlanAssignment {
+	if x != nil {
+		return x.Assignment
+	}
+	return nil
+}
+
 // Request of IngestEvents.
 type IngestEventsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -3069,7 +3402,7 @@ type IngestEventsRequest struct {
 
 func (x *IngestEventsRequest) Reset() {
 	*x = IngestEventsRequest{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[31]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3081,7 +3414,7 @@ func (x *IngestEventsRequest) String() string {
 func (*IngestEventsRequest) ProtoMessage() {}
 
 func (x *IngestEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[31]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3094,7 +3427,7 @@ func (x *IngestEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IngestEventsRequest.ProtoReflect.Descriptor instead.
 func (*IngestEventsRequest) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{31}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *IngestEventsRequest) GetRequestId() string {
@@ -3129,7 +3462,7 @@ type IngestEventsResponse struct {
 
 func (x *IngestEventsResponse) Reset() {
 	*x = IngestEventsResponse{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[32]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3141,7 +3474,7 @@ func (x *IngestEventsResponse) String() string {
 func (*IngestEventsResponse) ProtoMessage() {}
 
 func (x *IngestEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[32]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3154,7 +3487,7 @@ func (x *IngestEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IngestEventsResponse.ProtoReflect.Descriptor instead.
 func (*IngestEventsResponse) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{32}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *IngestEventsResponse) GetResults() []*EventResult {
@@ -3177,7 +3510,7 @@ type BackfillEventsRequest struct {
 
 func (x *BackfillEventsRequest) Reset() {
 	*x = BackfillEventsRequest{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[33]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3189,7 +3522,7 @@ func (x *BackfillEventsRequest) String() string {
 func (*BackfillEventsRequest) ProtoMessage() {}
 
 func (x *BackfillEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[33]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3202,7 +3535,7 @@ func (x *BackfillEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackfillEventsRequest.ProtoReflect.Descriptor instead.
 func (*BackfillEventsRequest) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{33}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *BackfillEventsRequest) GetRequestId() string {
@@ -3231,7 +3564,7 @@ type BackfillEventsResponse struct {
 
 func (x *BackfillEventsResponse) Reset() {
 	*x = BackfillEventsResponse{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[34]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3243,7 +3576,7 @@ func (x *BackfillEventsResponse) String() string {
 func (*BackfillEventsResponse) ProtoMessage() {}
 
 func (x *BackfillEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[34]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3256,7 +3589,7 @@ func (x *BackfillEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackfillEventsResponse.ProtoReflect.Descriptor instead.
 func (*BackfillEventsResponse) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{34}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *BackfillEventsResponse) GetResults() []*EventResult {
@@ -3281,7 +3614,7 @@ type StreamEventsRequest struct {
 
 func (x *StreamEventsRequest) Reset() {
 	*x = StreamEventsRequest{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[35]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3293,7 +3626,7 @@ func (x *StreamEventsRequest) String() string {
 func (*StreamEventsRequest) ProtoMessage() {}
 
 func (x *StreamEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[35]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3306,7 +3639,7 @@ func (x *StreamEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamEventsRequest.ProtoReflect.Descriptor instead.
 func (*StreamEventsRequest) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{35}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *StreamEventsRequest) GetRequestId() string {
@@ -3345,7 +3678,7 @@ type StreamEventsResponse struct {
 
 func (x *StreamEventsResponse) Reset() {
 	*x = StreamEventsResponse{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[36]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3357,7 +3690,7 @@ func (x *StreamEventsResponse) String() string {
 func (*StreamEventsResponse) ProtoMessage() {}
 
 func (x *StreamEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[36]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3370,7 +3703,7 @@ func (x *StreamEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamEventsResponse.ProtoReflect.Descriptor instead.
 func (*StreamEventsResponse) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{36}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *StreamEventsResponse) GetRequestId() string {
@@ -3415,7 +3748,7 @@ type GetUsageRequest struct {
 
 func (x *GetUsageRequest) Reset() {
 	*x = GetUsageRequest{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[37]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3427,7 +3760,7 @@ func (x *GetUsageRequest) String() string {
 func (*GetUsageRequest) ProtoMessage() {}
 
 func (x *GetUsageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[37]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3440,7 +3773,7 @@ func (x *GetUsageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUsageRequest.ProtoReflect.Descriptor instead.
 func (*GetUsageRequest) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{37}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *GetUsageRequest) GetCustomerId() string {
@@ -3502,7 +3835,7 @@ type GetUsageResponse struct {
 
 func (x *GetUsageResponse) Reset() {
 	*x = GetUsageResponse{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[38]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3514,7 +3847,7 @@ func (x *GetUsageResponse) String() string {
 func (*GetUsageResponse) ProtoMessage() {}
 
 func (x *GetUsageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[38]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3527,7 +3860,7 @@ func (x *GetUsageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUsageResponse.ProtoReflect.Descriptor instead.
 func (*GetUsageResponse) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{38}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *GetUsageResponse) GetTotal() string {
@@ -3569,7 +3902,7 @@ type PreviewChargeRequest struct {
 
 func (x *PreviewChargeRequest) Reset() {
 	*x = PreviewChargeRequest{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[39]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3581,7 +3914,7 @@ func (x *PreviewChargeRequest) String() string {
 func (*PreviewChargeRequest) ProtoMessage() {}
 
 func (x *PreviewChargeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[39]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3594,7 +3927,7 @@ func (x *PreviewChargeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreviewChargeRequest.ProtoReflect.Descriptor instead.
 func (*PreviewChargeRequest) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{39}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *PreviewChargeRequest) GetEvent() *Event {
@@ -3615,7 +3948,7 @@ type PreviewChargeResponse struct {
 
 func (x *PreviewChargeResponse) Reset() {
 	*x = PreviewChargeResponse{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[40]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3627,7 +3960,7 @@ func (x *PreviewChargeResponse) String() string {
 func (*PreviewChargeResponse) ProtoMessage() {}
 
 func (x *PreviewChargeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[40]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3640,7 +3973,7 @@ func (x *PreviewChargeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreviewChargeResponse.ProtoReflect.Descriptor instead.
 func (*PreviewChargeResponse) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{40}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *PreviewChargeResponse) GetResult() *EventResult {
@@ -3665,7 +3998,7 @@ type GetInvoiceRequest struct {
 
 func (x *GetInvoiceRequest) Reset() {
 	*x = GetInvoiceRequest{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[41]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3677,7 +4010,7 @@ func (x *GetInvoiceRequest) String() string {
 func (*GetInvoiceRequest) ProtoMessage() {}
 
 func (x *GetInvoiceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[41]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3690,7 +4023,7 @@ func (x *GetInvoiceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInvoiceRequest.ProtoReflect.Descriptor instead.
 func (*GetInvoiceRequest) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{41}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *GetInvoiceRequest) GetInvoiceId() string {
@@ -3725,7 +4058,7 @@ type GetInvoiceResponse struct {
 
 func (x *GetInvoiceResponse) Reset() {
 	*x = GetInvoiceResponse{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[42]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3737,7 +4070,7 @@ func (x *GetInvoiceResponse) String() string {
 func (*GetInvoiceResponse) ProtoMessage() {}
 
 func (x *GetInvoiceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[42]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3750,7 +4083,7 @@ func (x *GetInvoiceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetInvoiceResponse.ProtoReflect.Descriptor instead.
 func (*GetInvoiceResponse) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{42}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *GetInvoiceResponse) GetInvoice() *Invoice {
@@ -3777,7 +4110,7 @@ type ListInvoicesRequest struct {
 
 func (x *ListInvoicesRequest) Reset() {
 	*x = ListInvoicesRequest{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[43]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3789,7 +4122,7 @@ func (x *ListInvoicesRequest) String() string {
 func (*ListInvoicesRequest) ProtoMessage() {}
 
 func (x *ListInvoicesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[43]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3802,7 +4135,7 @@ func (x *ListInvoicesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListInvoicesRequest.ProtoReflect.Descriptor instead.
 func (*ListInvoicesRequest) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{43}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ListInvoicesRequest) GetCustomerId() string {
@@ -3846,7 +4179,7 @@ type ListInvoicesResponse struct {
 
 func (x *ListInvoicesResponse) Reset() {
 	*x = ListInvoicesResponse{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[44]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3858,7 +4191,7 @@ func (x *ListInvoicesResponse) String() string {
 func (*ListInvoicesResponse) ProtoMessage() {}
 
 func (x *ListInvoicesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[44]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3871,7 +4204,7 @@ func (x *ListInvoicesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListInvoicesResponse.ProtoReflect.Descriptor instead.
 func (*ListInvoicesResponse) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{44}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ListInvoicesResponse) GetInvoices() []*Invoice {
@@ -3903,7 +4236,7 @@ type CloseBillingPeriodRequest struct {
 
 func (x *CloseBillingPeriodRequest) Reset() {
 	*x = CloseBillingPeriodRequest{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[45]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3915,7 +4248,7 @@ func (x *CloseBillingPeriodRequest) String() string {
 func (*CloseBillingPeriodRequest) ProtoMessage() {}
 
 func (x *CloseBillingPeriodRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[45]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3928,7 +4261,7 @@ func (x *CloseBillingPeriodRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseBillingPeriodRequest.ProtoReflect.Descriptor instead.
 func (*CloseBillingPeriodRequest) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{45}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *CloseBillingPeriodRequest) GetRequestId() string {
@@ -3963,7 +4296,7 @@ type CloseBillingPeriodResponse struct {
 
 func (x *CloseBillingPeriodResponse) Reset() {
 	*x = CloseBillingPeriodResponse{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[46]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3975,7 +4308,7 @@ func (x *CloseBillingPeriodResponse) String() string {
 func (*CloseBillingPeriodResponse) ProtoMessage() {}
 
 func (x *CloseBillingPeriodResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[46]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3988,7 +4321,7 @@ func (x *CloseBillingPeriodResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseBillingPeriodResponse.ProtoReflect.Descriptor instead.
 func (*CloseBillingPeriodResponse) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{46}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *CloseBillingPeriodResponse) GetInvoice() *Invoice {
@@ -4015,7 +4348,7 @@ type ListInvoiceLineEventsRequest struct {
 
 func (x *ListInvoiceLineEventsRequest) Reset() {
 	*x = ListInvoiceLineEventsRequest{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[47]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4027,7 +4360,7 @@ func (x *ListInvoiceLineEventsRequest) String() string {
 func (*ListInvoiceLineEventsRequest) ProtoMessage() {}
 
 func (x *ListInvoiceLineEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[47]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4040,7 +4373,7 @@ func (x *ListInvoiceLineEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListInvoiceLineEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListInvoiceLineEventsRequest) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{47}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ListInvoiceLineEventsRequest) GetInvoiceId() string {
@@ -4084,7 +4417,7 @@ type ListInvoiceLineEventsResponse struct {
 
 func (x *ListInvoiceLineEventsResponse) Reset() {
 	*x = ListInvoiceLineEventsResponse{}
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[48]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4096,7 +4429,7 @@ func (x *ListInvoiceLineEventsResponse) String() string {
 func (*ListInvoiceLineEventsResponse) ProtoMessage() {}
 
 func (x *ListInvoiceLineEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_rating_v1_rating_proto_msgTypes[48]
+	mi := &file_billing_rating_v1_rating_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4109,7 +4442,7 @@ func (x *ListInvoiceLineEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListInvoiceLineEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListInvoiceLineEventsResponse) Descriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{48}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ListInvoiceLineEventsResponse) GetEvents() []*LineEvent {
@@ -4178,7 +4511,7 @@ const file_billing_rating_v1_rating_proto_rawDesc = "" +
 	"\x04unit\x18\x06 \x01(\tR\x04unit\x124\n" +
 	"\x06prices\x18\a \x03(\v2\x1c.billing.rating.v1.PlanPriceR\x06prices\x12;\n" +
 	"\vcreate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\"\x84\x02\n" +
+	"createTime\"\xbb\x02\n" +
 	"\x0ePlanAssignment\x12#\n" +
 	"\rassignment_id\x18\x01 \x01(\tR\fassignmentId\x12\x1f\n" +
 	"\vcustomer_id\x18\x02 \x01(\tR\n" +
@@ -4188,7 +4521,8 @@ const file_billing_rating_v1_rating_proto_rawDesc = "" +
 	"\n" +
 	"start_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x12;\n" +
 	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\"\xa1\x02\n" +
+	"createTime\x125\n" +
+	"\bend_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"\xa1\x02\n" +
 	"\x05Event\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x1f\n" +
 	"\vcustomer_id\x18\x02 \x01(\tR\n" +
@@ -4367,6 +4701,31 @@ const file_billing_rating_v1_rating_proto_rawDesc = "" +
 	"\x12AssignPlanResponse\x12A\n" +
 	"\n" +
 	"assignment\x18\x01 \x01(\v2!.billing.rating.v1.PlanAssignmentR\n" +
+	"assignment\"N\n" +
+	"\x10ListPlansRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"j\n" +
+	"\x11ListPlansResponse\x12-\n" +
+	"\x05plans\x18\x01 \x03(\v2\x17.billing.rating.v1.PlanR\x05plans\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"p\n" +
+	"\x18GetPlanAssignmentRequest\x12\x1f\n" +
+	"\vcustomer_id\x18\x01 \x01(\tR\n" +
+	"customerId\x123\n" +
+	"\aat_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x06atTime\"^\n" +
+	"\x19GetPlanAssignmentResponse\x12A\n" +
+	"\n" +
+	"assignment\x18\x01 \x01(\v2!.billing.rating.v1.PlanAssignmentR\n" +
+	"assignment\"\x91\x01\n" +
+	"\x18EndPlanAssignmentRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x1f\n" +
+	"\vcustomer_id\x18\x02 \x01(\tR\n" +
+	"customerId\x125\n" +
+	"\bend_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"^\n" +
+	"\x19EndPlanAssignmentResponse\x12A\n" +
+	"\n" +
+	"assignment\x18\x01 \x01(\v2!.billing.rating.v1.PlanAssignmentR\n" +
 	"assignment\"\x99\x01\n" +
 	"\x13IngestEventsRequest\x12\x1d\n" +
 	"\n" +
@@ -4495,7 +4854,7 @@ const file_billing_rating_v1_rating_proto_rawDesc = "" +
 	"\vGranularity\x12\x1b\n" +
 	"\x17GRANULARITY_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10GRANULARITY_HOUR\x10\x01\x12\x13\n" +
-	"\x0fGRANULARITY_DAY\x10\x022\xef\f\n" +
+	"\x0fGRANULARITY_DAY\x10\x022\xa7\x0f\n" +
 	"\rRatingService\x12\\\n" +
 	"\vCreateMeter\x12%.billing.rating.v1.CreateMeterRequest\x1a&.billing.rating.v1.CreateMeterResponse\x12S\n" +
 	"\bGetMeter\x12\".billing.rating.v1.GetMeterRequest\x1a#.billing.rating.v1.GetMeterResponse\x12Y\n" +
@@ -4508,7 +4867,10 @@ const file_billing_rating_v1_rating_proto_rawDesc = "" +
 	"CreatePlan\x12$.billing.rating.v1.CreatePlanRequest\x1a%.billing.rating.v1.CreatePlanResponse\x12P\n" +
 	"\aGetPlan\x12!.billing.rating.v1.GetPlanRequest\x1a\".billing.rating.v1.GetPlanResponse\x12Y\n" +
 	"\n" +
-	"AssignPlan\x12$.billing.rating.v1.AssignPlanRequest\x1a%.billing.rating.v1.AssignPlanResponse\x12_\n" +
+	"AssignPlan\x12$.billing.rating.v1.AssignPlanRequest\x1a%.billing.rating.v1.AssignPlanResponse\x12V\n" +
+	"\tListPlans\x12#.billing.rating.v1.ListPlansRequest\x1a$.billing.rating.v1.ListPlansResponse\x12n\n" +
+	"\x11GetPlanAssignment\x12+.billing.rating.v1.GetPlanAssignmentRequest\x1a,.billing.rating.v1.GetPlanAssignmentResponse\x12n\n" +
+	"\x11EndPlanAssignment\x12+.billing.rating.v1.EndPlanAssignmentRequest\x1a,.billing.rating.v1.EndPlanAssignmentResponse\x12_\n" +
 	"\fIngestEvents\x12&.billing.rating.v1.IngestEventsRequest\x1a'.billing.rating.v1.IngestEventsResponse\x12c\n" +
 	"\fStreamEvents\x12&.billing.rating.v1.StreamEventsRequest\x1a'.billing.rating.v1.StreamEventsResponse(\x010\x01\x12e\n" +
 	"\x0eBackfillEvents\x12(.billing.rating.v1.BackfillEventsRequest\x1a).billing.rating.v1.BackfillEventsResponse\x12S\n" +
@@ -4534,7 +4896,7 @@ func file_billing_rating_v1_rating_proto_rawDescGZIP() []byte {
 }
 
 var file_billing_rating_v1_rating_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
-var file_billing_rating_v1_rating_proto_msgTypes = make([]protoimpl.MessageInfo, 52)
+var file_billing_rating_v1_rating_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
 var file_billing_rating_v1_rating_proto_goTypes = []any{
 	(Aggregation)(0),                      // 0: billing.rating.v1.Aggregation
 	(PricingModel)(0),                     // 1: billing.rating.v1.PricingModel
@@ -4575,145 +4937,163 @@ var file_billing_rating_v1_rating_proto_goTypes = []any{
 	(*GetPlanResponse)(nil),               // 36: billing.rating.v1.GetPlanResponse
 	(*AssignPlanRequest)(nil),             // 37: billing.rating.v1.AssignPlanRequest
 	(*AssignPlanResponse)(nil),            // 38: billing.rating.v1.AssignPlanResponse
-	(*IngestEventsRequest)(nil),           // 39: billing.rating.v1.IngestEventsRequest
-	(*IngestEventsResponse)(nil),          // 40: billing.rating.v1.IngestEventsResponse
-	(*BackfillEventsRequest)(nil),         // 41: billing.rating.v1.BackfillEventsRequest
-	(*BackfillEventsResponse)(nil),        // 42: billing.rating.v1.BackfillEventsResponse
-	(*StreamEventsRequest)(nil),           // 43: billing.rating.v1.StreamEventsRequest
-	(*StreamEventsResponse)(nil),          // 44: billing.rating.v1.StreamEventsResponse
-	(*GetUsageRequest)(nil),               // 45: billing.rating.v1.GetUsageRequest
-	(*GetUsageResponse)(nil),              // 46: billing.rating.v1.GetUsageResponse
-	(*PreviewChargeRequest)(nil),          // 47: billing.rating.v1.PreviewChargeRequest
-	(*PreviewChargeResponse)(nil),         // 48: billing.rating.v1.PreviewChargeResponse
-	(*GetInvoiceRequest)(nil),             // 49: billing.rating.v1.GetInvoiceRequest
-	(*GetInvoiceResponse)(nil),            // 50: billing.rating.v1.GetInvoiceResponse
-	(*ListInvoicesRequest)(nil),           // 51: billing.rating.v1.ListInvoicesRequest
-	(*ListInvoicesResponse)(nil),          // 52: billing.rating.v1.ListInvoicesResponse
-	(*CloseBillingPeriodRequest)(nil),     // 53: billing.rating.v1.CloseBillingPeriodRequest
-	(*CloseBillingPeriodResponse)(nil),    // 54: billing.rating.v1.CloseBillingPeriodResponse
-	(*ListInvoiceLineEventsRequest)(nil),  // 55: billing.rating.v1.ListInvoiceLineEventsRequest
-	(*ListInvoiceLineEventsResponse)(nil), // 56: billing.rating.v1.ListInvoiceLineEventsResponse
-	nil,                                   // 57: billing.rating.v1.Meter.FiltersEntry
-	nil,                                   // 58: billing.rating.v1.Event.PropertiesEntry
-	nil,                                   // 59: billing.rating.v1.CreateMeterRequest.FiltersEntry
-	(*timestamppb.Timestamp)(nil),         // 60: google.protobuf.Timestamp
-	(*v1.ItemError)(nil),                  // 61: billing.type.v1.ItemError
-	(*v1.TimeRange)(nil),                  // 62: billing.type.v1.TimeRange
+	(*ListPlansRequest)(nil),              // 39: billing.rating.v1.ListPlansRequest
+	(*ListPlansResponse)(nil),             // 40: billing.rating.v1.ListPlansResponse
+	(*GetPlanAssignmentRequest)(nil),      // 41: billing.rating.v1.GetPlanAssignmentRequest
+	(*GetPlanAssignmentResponse)(nil),     // 42: billing.rating.v1.GetPlanAssignmentResponse
+	(*EndPlanAssignmentRequest)(nil),      // 43: billing.rating.v1.EndPlanAssignmentRequest
+	(*EndPlanAssignmentResponse)(nil),     // 44: billing.rating.v1.EndPlanAssignmentResponse
+	(*IngestEventsRequest)(nil),           // 45: billing.rating.v1.IngestEventsRequest
+	(*IngestEventsResponse)(nil),          // 46: billing.rating.v1.IngestEventsResponse
+	(*BackfillEventsRequest)(nil),         // 47: billing.rating.v1.BackfillEventsRequest
+	(*BackfillEventsResponse)(nil),        // 48: billing.rating.v1.BackfillEventsResponse
+	(*StreamEventsRequest)(nil),           // 49: billing.rating.v1.StreamEventsRequest
+	(*StreamEventsResponse)(nil),          // 50: billing.rating.v1.StreamEventsResponse
+	(*GetUsageRequest)(nil),               // 51: billing.rating.v1.GetUsageRequest
+	(*GetUsageResponse)(nil),              // 52: billing.rating.v1.GetUsageResponse
+	(*PreviewChargeRequest)(nil),          // 53: billing.rating.v1.PreviewChargeRequest
+	(*PreviewChargeResponse)(nil),         // 54: billing.rating.v1.PreviewChargeResponse
+	(*GetInvoiceRequest)(nil),             // 55: billing.rating.v1.GetInvoiceRequest
+	(*GetInvoiceResponse)(nil),            // 56: billing.rating.v1.GetInvoiceResponse
+	(*ListInvoicesRequest)(nil),           // 57: billing.rating.v1.ListInvoicesRequest
+	(*ListInvoicesResponse)(nil),          // 58: billing.rating.v1.ListInvoicesResponse
+	(*CloseBillingPeriodRequest)(nil),     // 59: billing.rating.v1.CloseBillingPeriodRequest
+	(*CloseBillingPeriodResponse)(nil),    // 60: billing.rating.v1.CloseBillingPeriodResponse
+	(*ListInvoiceLineEventsRequest)(nil),  // 61: billing.rating.v1.ListInvoiceLineEventsRequest
+	(*ListInvoiceLineEventsResponse)(nil), // 62: billing.rating.v1.ListInvoiceLineEventsResponse
+	nil,                                   // 63: billing.rating.v1.Meter.FiltersEntry
+	nil,                                   // 64: billing.rating.v1.Event.PropertiesEntry
+	nil,                                   // 65: billing.rating.v1.CreateMeterRequest.FiltersEntry
+	(*timestamppb.Timestamp)(nil),         // 66: google.protobuf.Timestamp
+	(*v1.ItemError)(nil),                  // 67: billing.type.v1.ItemError
+	(*v1.TimeRange)(nil),                  // 68: billing.type.v1.TimeRange
 }
 var file_billing_rating_v1_rating_proto_depIdxs = []int32{
-	0,  // 0: billing.rating.v1.Meter.aggregation:type_name -> billing.rating.v1.Aggregation
-	57, // 1: billing.rating.v1.Meter.filters:type_name -> billing.rating.v1.Meter.FiltersEntry
-	60, // 2: billing.rating.v1.Meter.create_time:type_name -> google.protobuf.Timestamp
-	1,  // 3: billing.rating.v1.Price.model:type_name -> billing.rating.v1.PricingModel
-	9,  // 4: billing.rating.v1.Price.tiers:type_name -> billing.rating.v1.Tier
-	60, // 5: billing.rating.v1.Price.effective_time:type_name -> google.protobuf.Timestamp
-	60, // 6: billing.rating.v1.Price.create_time:type_name -> google.protobuf.Timestamp
-	2,  // 7: billing.rating.v1.Plan.cadence:type_name -> billing.rating.v1.Cadence
-	60, // 8: billing.rating.v1.Plan.billing_anchor_time:type_name -> google.protobuf.Timestamp
-	11, // 9: billing.rating.v1.Plan.prices:type_name -> billing.rating.v1.PlanPrice
-	60, // 10: billing.rating.v1.Plan.create_time:type_name -> google.protobuf.Timestamp
-	60, // 11: billing.rating.v1.PlanAssignment.start_time:type_name -> google.protobuf.Timestamp
-	60, // 12: billing.rating.v1.PlanAssignment.create_time:type_name -> google.protobuf.Timestamp
-	60, // 13: billing.rating.v1.Event.occurred_time:type_name -> google.protobuf.Timestamp
-	58, // 14: billing.rating.v1.Event.properties:type_name -> billing.rating.v1.Event.PropertiesEntry
-	60, // 15: billing.rating.v1.Charge.period_start_time:type_name -> google.protobuf.Timestamp
-	60, // 16: billing.rating.v1.Charge.period_end_time:type_name -> google.protobuf.Timestamp
-	5,  // 17: billing.rating.v1.Charge.status:type_name -> billing.rating.v1.ChargeStatus
-	4,  // 18: billing.rating.v1.EventResult.status:type_name -> billing.rating.v1.EventStatus
-	61, // 19: billing.rating.v1.EventResult.error:type_name -> billing.type.v1.ItemError
-	15, // 20: billing.rating.v1.EventResult.charges:type_name -> billing.rating.v1.Charge
-	60, // 21: billing.rating.v1.UsagePoint.start_time:type_name -> google.protobuf.Timestamp
-	60, // 22: billing.rating.v1.UsagePoint.end_time:type_name -> google.protobuf.Timestamp
-	18, // 23: billing.rating.v1.InvoiceLine.tiers:type_name -> billing.rating.v1.InvoiceTierLine
-	60, // 24: billing.rating.v1.Invoice.period_start_time:type_name -> google.protobuf.Timestamp
-	60, // 25: billing.rating.v1.Invoice.period_end_time:type_name -> google.protobuf.Timestamp
-	6,  // 26: billing.rating.v1.Invoice.status:type_name -> billing.rating.v1.InvoiceStatus
-	19, // 27: billing.rating.v1.Invoice.lines:type_name -> billing.rating.v1.InvoiceLine
-	60, // 28: billing.rating.v1.Invoice.close_time:type_name -> google.protobuf.Timestamp
-	21, // 29: billing.rating.v1.Invoice.top_ups:type_name -> billing.rating.v1.InvoiceTopUp
-	60, // 30: billing.rating.v1.InvoiceTopUp.create_time:type_name -> google.protobuf.Timestamp
-	14, // 31: billing.rating.v1.LineEvent.event:type_name -> billing.rating.v1.Event
-	15, // 32: billing.rating.v1.LineEvent.charge:type_name -> billing.rating.v1.Charge
-	0,  // 33: billing.rating.v1.CreateMeterRequest.aggregation:type_name -> billing.rating.v1.Aggregation
-	59, // 34: billing.rating.v1.CreateMeterRequest.filters:type_name -> billing.rating.v1.CreateMeterRequest.FiltersEntry
-	8,  // 35: billing.rating.v1.CreateMeterResponse.meter:type_name -> billing.rating.v1.Meter
-	8,  // 36: billing.rating.v1.GetMeterResponse.meter:type_name -> billing.rating.v1.Meter
-	8,  // 37: billing.rating.v1.ListMetersResponse.meters:type_name -> billing.rating.v1.Meter
-	1,  // 38: billing.rating.v1.CreatePriceRequest.model:type_name -> billing.rating.v1.PricingModel
-	9,  // 39: billing.rating.v1.CreatePriceRequest.tiers:type_name -> billing.rating.v1.Tier
-	60, // 40: billing.rating.v1.CreatePriceRequest.effective_time:type_name -> google.protobuf.Timestamp
-	10, // 41: billing.rating.v1.CreatePriceResponse.price:type_name -> billing.rating.v1.Price
-	10, // 42: billing.rating.v1.ListPricesResponse.prices:type_name -> billing.rating.v1.Price
-	2,  // 43: billing.rating.v1.CreatePlanRequest.cadence:type_name -> billing.rating.v1.Cadence
-	60, // 44: billing.rating.v1.CreatePlanRequest.billing_anchor_time:type_name -> google.protobuf.Timestamp
-	11, // 45: billing.rating.v1.CreatePlanRequest.prices:type_name -> billing.rating.v1.PlanPrice
-	12, // 46: billing.rating.v1.CreatePlanResponse.plan:type_name -> billing.rating.v1.Plan
-	12, // 47: billing.rating.v1.GetPlanResponse.plan:type_name -> billing.rating.v1.Plan
-	60, // 48: billing.rating.v1.AssignPlanRequest.start_time:type_name -> google.protobuf.Timestamp
-	13, // 49: billing.rating.v1.AssignPlanResponse.assignment:type_name -> billing.rating.v1.PlanAssignment
-	14, // 50: billing.rating.v1.IngestEventsRequest.events:type_name -> billing.rating.v1.Event
-	3,  // 51: billing.rating.v1.IngestEventsRequest.mode:type_name -> billing.rating.v1.IngestMode
-	16, // 52: billing.rating.v1.IngestEventsResponse.results:type_name -> billing.rating.v1.EventResult
-	14, // 53: billing.rating.v1.BackfillEventsRequest.events:type_name -> billing.rating.v1.Event
-	16, // 54: billing.rating.v1.BackfillEventsResponse.results:type_name -> billing.rating.v1.EventResult
-	14, // 55: billing.rating.v1.StreamEventsRequest.events:type_name -> billing.rating.v1.Event
-	3,  // 56: billing.rating.v1.StreamEventsRequest.mode:type_name -> billing.rating.v1.IngestMode
-	16, // 57: billing.rating.v1.StreamEventsResponse.results:type_name -> billing.rating.v1.EventResult
-	61, // 58: billing.rating.v1.StreamEventsResponse.error:type_name -> billing.type.v1.ItemError
-	62, // 59: billing.rating.v1.GetUsageRequest.time_range:type_name -> billing.type.v1.TimeRange
-	60, // 60: billing.rating.v1.GetUsageRequest.period_time:type_name -> google.protobuf.Timestamp
-	7,  // 61: billing.rating.v1.GetUsageRequest.granularity:type_name -> billing.rating.v1.Granularity
-	60, // 62: billing.rating.v1.GetUsageResponse.start_time:type_name -> google.protobuf.Timestamp
-	60, // 63: billing.rating.v1.GetUsageResponse.end_time:type_name -> google.protobuf.Timestamp
-	17, // 64: billing.rating.v1.GetUsageResponse.series:type_name -> billing.rating.v1.UsagePoint
-	14, // 65: billing.rating.v1.PreviewChargeRequest.event:type_name -> billing.rating.v1.Event
-	16, // 66: billing.rating.v1.PreviewChargeResponse.result:type_name -> billing.rating.v1.EventResult
-	60, // 67: billing.rating.v1.GetInvoiceRequest.period_time:type_name -> google.protobuf.Timestamp
-	20, // 68: billing.rating.v1.GetInvoiceResponse.invoice:type_name -> billing.rating.v1.Invoice
-	6,  // 69: billing.rating.v1.ListInvoicesRequest.status:type_name -> billing.rating.v1.InvoiceStatus
-	20, // 70: billing.rating.v1.ListInvoicesResponse.invoices:type_name -> billing.rating.v1.Invoice
-	60, // 71: billing.rating.v1.CloseBillingPeriodRequest.period_time:type_name -> google.protobuf.Timestamp
-	20, // 72: billing.rating.v1.CloseBillingPeriodResponse.invoice:type_name -> billing.rating.v1.Invoice
-	22, // 73: billing.rating.v1.ListInvoiceLineEventsResponse.events:type_name -> billing.rating.v1.LineEvent
-	23, // 74: billing.rating.v1.RatingService.CreateMeter:input_type -> billing.rating.v1.CreateMeterRequest
-	25, // 75: billing.rating.v1.RatingService.GetMeter:input_type -> billing.rating.v1.GetMeterRequest
-	27, // 76: billing.rating.v1.RatingService.ListMeters:input_type -> billing.rating.v1.ListMetersRequest
-	29, // 77: billing.rating.v1.RatingService.CreatePrice:input_type -> billing.rating.v1.CreatePriceRequest
-	31, // 78: billing.rating.v1.RatingService.ListPrices:input_type -> billing.rating.v1.ListPricesRequest
-	33, // 79: billing.rating.v1.RatingService.CreatePlan:input_type -> billing.rating.v1.CreatePlanRequest
-	35, // 80: billing.rating.v1.RatingService.GetPlan:input_type -> billing.rating.v1.GetPlanRequest
-	37, // 81: billing.rating.v1.RatingService.AssignPlan:input_type -> billing.rating.v1.AssignPlanRequest
-	39, // 82: billing.rating.v1.RatingService.IngestEvents:input_type -> billing.rating.v1.IngestEventsRequest
-	43, // 83: billing.rating.v1.RatingService.StreamEvents:input_type -> billing.rating.v1.StreamEventsRequest
-	41, // 84: billing.rating.v1.RatingService.BackfillEvents:input_type -> billing.rating.v1.BackfillEventsRequest
-	45, // 85: billing.rating.v1.RatingService.GetUsage:input_type -> billing.rating.v1.GetUsageRequest
-	47, // 86: billing.rating.v1.RatingService.PreviewCharge:input_type -> billing.rating.v1.PreviewChargeRequest
-	49, // 87: billing.rating.v1.RatingService.GetInvoice:input_type -> billing.rating.v1.GetInvoiceRequest
-	51, // 88: billing.rating.v1.RatingService.ListInvoices:input_type -> billing.rating.v1.ListInvoicesRequest
-	53, // 89: billing.rating.v1.RatingService.CloseBillingPeriod:input_type -> billing.rating.v1.CloseBillingPeriodRequest
-	55, // 90: billing.rating.v1.RatingService.ListInvoiceLineEvents:input_type -> billing.rating.v1.ListInvoiceLineEventsRequest
-	24, // 91: billing.rating.v1.RatingService.CreateMeter:output_type -> billing.rating.v1.CreateMeterResponse
-	26, // 92: billing.rating.v1.RatingService.GetMeter:output_type -> billing.rating.v1.GetMeterResponse
-	28, // 93: billing.rating.v1.RatingService.ListMeters:output_type -> billing.rating.v1.ListMetersResponse
-	30, // 94: billing.rating.v1.RatingService.CreatePrice:output_type -> billing.rating.v1.CreatePriceResponse
-	32, // 95: billing.rating.v1.RatingService.ListPrices:output_type -> billing.rating.v1.ListPricesResponse
-	34, // 96: billing.rating.v1.RatingService.CreatePlan:output_type -> billing.rating.v1.CreatePlanResponse
-	36, // 97: billing.rating.v1.RatingService.GetPlan:output_type -> billing.rating.v1.GetPlanResponse
-	38, // 98: billing.rating.v1.RatingService.AssignPlan:output_type -> billing.rating.v1.AssignPlanResponse
-	40, // 99: billing.rating.v1.RatingService.IngestEvents:output_type -> billing.rating.v1.IngestEventsResponse
-	44, // 100: billing.rating.v1.RatingService.StreamEvents:output_type -> billing.rating.v1.StreamEventsResponse
-	42, // 101: billing.rating.v1.RatingService.BackfillEvents:output_type -> billing.rating.v1.BackfillEventsResponse
-	46, // 102: billing.rating.v1.RatingService.GetUsage:output_type -> billing.rating.v1.GetUsageResponse
-	48, // 103: billing.rating.v1.RatingService.PreviewCharge:output_type -> billing.rating.v1.PreviewChargeResponse
-	50, // 104: billing.rating.v1.RatingService.GetInvoice:output_type -> billing.rating.v1.GetInvoiceResponse
-	52, // 105: billing.rating.v1.RatingService.ListInvoices:output_type -> billing.rating.v1.ListInvoicesResponse
-	54, // 106: billing.rating.v1.RatingService.CloseBillingPeriod:output_type -> billing.rating.v1.CloseBillingPeriodResponse
-	56, // 107: billing.rating.v1.RatingService.ListInvoiceLineEvents:output_type -> billing.rating.v1.ListInvoiceLineEventsResponse
-	91, // [91:108] is the sub-list for method output_type
-	74, // [74:91] is the sub-list for method input_type
-	74, // [74:74] is the sub-list for extension type_name
-	74, // [74:74] is the sub-list for extension extendee
-	0,  // [0:74] is the sub-list for field type_name
+	0,   // 0: billing.rating.v1.Meter.aggregation:type_name -> billing.rating.v1.Aggregation
+	63,  // 1: billing.rating.v1.Meter.filters:type_name -> billing.rating.v1.Meter.FiltersEntry
+	66,  // 2: billing.rating.v1.Meter.create_time:type_name -> google.protobuf.Timestamp
+	1,   // 3: billing.rating.v1.Price.model:type_name -> billing.rating.v1.PricingModel
+	9,   // 4: billing.rating.v1.Price.tiers:type_name -> billing.rating.v1.Tier
+	66,  // 5: billing.rating.v1.Price.effective_time:type_name -> google.protobuf.Timestamp
+	66,  // 6: billing.rating.v1.Price.create_time:type_name -> google.protobuf.Timestamp
+	2,   // 7: billing.rating.v1.Plan.cadence:type_name -> billing.rating.v1.Cadence
+	66,  // 8: billing.rating.v1.Plan.billing_anchor_time:type_name -> google.protobuf.Timestamp
+	11,  // 9: billing.rating.v1.Plan.prices:type_name -> billing.rating.v1.PlanPrice
+	66,  // 10: billing.rating.v1.Plan.create_time:type_name -> google.protobuf.Timestamp
+	66,  // 11: billing.rating.v1.PlanAssignment.start_time:type_name -> google.protobuf.Timestamp
+	66,  // 12: billing.rating.v1.PlanAssignment.create_time:type_name -> google.protobuf.Timestamp
+	66,  // 13: billing.rating.v1.PlanAssignment.end_time:type_name -> google.protobuf.Timestamp
+	66,  // 14: billing.rating.v1.Event.occurred_time:type_name -> google.protobuf.Timestamp
+	64,  // 15: billing.rating.v1.Event.properties:type_name -> billing.rating.v1.Event.PropertiesEntry
+	66,  // 16: billing.rating.v1.Charge.period_start_time:type_name -> google.protobuf.Timestamp
+	66,  // 17: billing.rating.v1.Charge.period_end_time:type_name -> google.protobuf.Timestamp
+	5,   // 18: billing.rating.v1.Charge.status:type_name -> billing.rating.v1.ChargeStatus
+	4,   // 19: billing.rating.v1.EventResult.status:type_name -> billing.rating.v1.EventStatus
+	67,  // 20: billing.rating.v1.EventResult.error:type_name -> billing.type.v1.ItemError
+	15,  // 21: billing.rating.v1.EventResult.charges:type_name -> billing.rating.v1.Charge
+	66,  // 22: billing.rating.v1.UsagePoint.start_time:type_name -> google.protobuf.Timestamp
+	66,  // 23: billing.rating.v1.UsagePoint.end_time:type_name -> google.protobuf.Timestamp
+	18,  // 24: billing.rating.v1.InvoiceLine.tiers:type_name -> billing.rating.v1.InvoiceTierLine
+	66,  // 25: billing.rating.v1.Invoice.period_start_time:type_name -> google.protobuf.Timestamp
+	66,  // 26: billing.rating.v1.Invoice.period_end_time:type_name -> google.protobuf.Timestamp
+	6,   // 27: billing.rating.v1.Invoice.status:type_name -> billing.rating.v1.InvoiceStatus
+	19,  // 28: billing.rating.v1.Invoice.lines:type_name -> billing.rating.v1.InvoiceLine
+	66,  // 29: billing.rating.v1.Invoice.close_time:type_name -> google.protobuf.Timestamp
+	21,  // 30: billing.rating.v1.Invoice.top_ups:type_name -> billing.rating.v1.InvoiceTopUp
+	66,  // 31: billing.rating.v1.InvoiceTopUp.create_time:type_name -> google.protobuf.Timestamp
+	14,  // 32: billing.rating.v1.LineEvent.event:type_name -> billing.rating.v1.Event
+	15,  // 33: billing.rating.v1.LineEvent.charge:type_name -> billing.rating.v1.Charge
+	0,   // 34: billing.rating.v1.CreateMeterRequest.aggregation:type_name -> billing.rating.v1.Aggregation
+	65,  // 35: billing.rating.v1.CreateMeterRequest.filters:type_name -> billing.rating.v1.CreateMeterRequest.FiltersEntry
+	8,   // 36: billing.rating.v1.CreateMeterResponse.meter:type_name -> billing.rating.v1.Meter
+	8,   // 37: billing.rating.v1.GetMeterResponse.meter:type_name -> billing.rating.v1.Meter
+	8,   // 38: billing.rating.v1.ListMetersResponse.meters:type_name -> billing.rating.v1.Meter
+	1,   // 39: billing.rating.v1.CreatePriceRequest.model:type_name -> billing.rating.v1.PricingModel
+	9,   // 40: billing.rating.v1.CreatePriceRequest.tiers:type_name -> billing.rating.v1.Tier
+	66,  // 41: billing.rating.v1.CreatePriceRequest.effective_time:type_name -> google.protobuf.Timestamp
+	10,  // 42: billing.rating.v1.CreatePriceResponse.price:type_name -> billing.rating.v1.Price
+	10,  // 43: billing.rating.v1.ListPricesResponse.prices:type_name -> billing.rating.v1.Price
+	2,   // 44: billing.rating.v1.CreatePlanRequest.cadence:type_name -> billing.rating.v1.Cadence
+	66,  // 45: billing.rating.v1.CreatePlanRequest.billing_anchor_time:type_name -> google.protobuf.Timestamp
+	11,  // 46: billing.rating.v1.CreatePlanRequest.prices:type_name -> billing.rating.v1.PlanPrice
+	12,  // 47: billing.rating.v1.CreatePlanResponse.plan:type_name -> billing.rating.v1.Plan
+	12,  // 48: billing.rating.v1.GetPlanResponse.plan:type_name -> billing.rating.v1.Plan
+	66,  // 49: billing.rating.v1.AssignPlanRequest.start_time:type_name -> google.protobuf.Timestamp
+	13,  // 50: billing.rating.v1.AssignPlanResponse.assignment:type_name -> billing.rating.v1.PlanAssignment
+	12,  // 51: billing.rating.v1.ListPlansResponse.plans:type_name -> billing.rating.v1.Plan
+	66,  // 52: billing.rating.v1.GetPlanAssignmentRequest.at_time:type_name -> google.protobuf.Timestamp
+	13,  // 53: billing.rating.v1.GetPlanAssignmentResponse.assignment:type_name -> billing.rating.v1.PlanAssignment
+	66,  // 54: billing.rating.v1.EndPlanAssignmentRequest.end_time:type_name -> google.protobuf.Timestamp
+	13,  // 55: billing.rating.v1.EndPlanAssignmentResponse.assignment:type_name -> billing.rating.v1.PlanAssignment
+	14,  // 56: billing.rating.v1.IngestEventsRequest.events:type_name -> billing.rating.v1.Event
+	3,   // 57: billing.rating.v1.IngestEventsRequest.mode:type_name -> billing.rating.v1.IngestMode
+	16,  // 58: billing.rating.v1.IngestEventsResponse.results:type_name -> billing.rating.v1.EventResult
+	14,  // 59: billing.rating.v1.BackfillEventsRequest.events:type_name -> billing.rating.v1.Event
+	16,  // 60: billing.rating.v1.BackfillEventsResponse.results:type_name -> billing.rating.v1.EventResult
+	14,  // 61: billing.rating.v1.StreamEventsRequest.events:type_name -> billing.rating.v1.Event
+	3,   // 62: billing.rating.v1.StreamEventsRequest.mode:type_name -> billing.rating.v1.IngestMode
+	16,  // 63: billing.rating.v1.StreamEventsResponse.results:type_name -> billing.rating.v1.EventResult
+	67,  // 64: billing.rating.v1.StreamEventsResponse.error:type_name -> billing.type.v1.ItemError
+	68,  // 65: billing.rating.v1.GetUsageRequest.time_range:type_name -> billing.type.v1.TimeRange
+	66,  // 66: billing.rating.v1.GetUsageRequest.period_time:type_name -> google.protobuf.Timestamp
+	7,   // 67: billing.rating.v1.GetUsageRequest.granularity:type_name -> billing.rating.v1.Granularity
+	66,  // 68: billing.rating.v1.GetUsageResponse.start_time:type_name -> google.protobuf.Timestamp
+	66,  // 69: billing.rating.v1.GetUsageResponse.end_time:type_name -> google.protobuf.Timestamp
+	17,  // 70: billing.rating.v1.GetUsageResponse.series:type_name -> billing.rating.v1.UsagePoint
+	14,  // 71: billing.rating.v1.PreviewChargeRequest.event:type_name -> billing.rating.v1.Event
+	16,  // 72: billing.rating.v1.PreviewChargeResponse.result:type_name -> billing.rating.v1.EventResult
+	66,  // 73: billing.rating.v1.GetInvoiceRequest.period_time:type_name -> google.protobuf.Timestamp
+	20,  // 74: billing.rating.v1.GetInvoiceResponse.invoice:type_name -> billing.rating.v1.Invoice
+	6,   // 75: billing.rating.v1.ListInvoicesRequest.status:type_name -> billing.rating.v1.InvoiceStatus
+	20,  // 76: billing.rating.v1.ListInvoicesResponse.invoices:type_name -> billing.rating.v1.Invoice
+	66,  // 77: billing.rating.v1.CloseBillingPeriodRequest.period_time:type_name -> google.protobuf.Timestamp
+	20,  // 78: billing.rating.v1.CloseBillingPeriodResponse.invoice:type_name -> billing.rating.v1.Invoice
+	22,  // 79: billing.rating.v1.ListInvoiceLineEventsResponse.events:type_name -> billing.rating.v1.LineEvent
+	23,  // 80: billing.rating.v1.RatingService.CreateMeter:input_type -> billing.rating.v1.CreateMeterRequest
+	25,  // 81: billing.rating.v1.RatingService.GetMeter:input_type -> billing.rating.v1.GetMeterRequest
+	27,  // 82: billing.rating.v1.RatingService.ListMeters:input_type -> billing.rating.v1.ListMetersRequest
+	29,  // 83: billing.rating.v1.RatingService.CreatePrice:input_type -> billing.rating.v1.CreatePriceRequest
+	31,  // 84: billing.rating.v1.RatingService.ListPrices:input_type -> billing.rating.v1.ListPricesRequest
+	33,  // 85: billing.rating.v1.RatingService.CreatePlan:input_type -> billing.rating.v1.CreatePlanRequest
+	35,  // 86: billing.rating.v1.RatingService.GetPlan:input_type -> billing.rating.v1.GetPlanRequest
+	37,  // 87: billing.rating.v1.RatingService.AssignPlan:input_type -> billing.rating.v1.AssignPlanRequest
+	39,  // 88: billing.rating.v1.RatingService.ListPlans:input_type -> billing.rating.v1.ListPlansRequest
+	41,  // 89: billing.rating.v1.RatingService.GetPlanAssignment:input_type -> billing.rating.v1.GetPlanAssignmentRequest
+	43,  // 90: billing.rating.v1.RatingService.EndPlanAssignment:input_type -> billing.rating.v1.EndPlanAssignmentRequest
+	45,  // 91: billing.rating.v1.RatingService.IngestEvents:input_type -> billing.rating.v1.IngestEventsRequest
+	49,  // 92: billing.rating.v1.RatingService.StreamEvents:input_type -> billing.rating.v1.StreamEventsRequest
+	47,  // 93: billing.rating.v1.RatingService.BackfillEvents:input_type -> billing.rating.v1.BackfillEventsRequest
+	51,  // 94: billing.rating.v1.RatingService.GetUsage:input_type -> billing.rating.v1.GetUsageRequest
+	53,  // 95: billing.rating.v1.RatingService.PreviewCharge:input_type -> billing.rating.v1.PreviewChargeRequest
+	55,  // 96: billing.rating.v1.RatingService.GetInvoice:input_type -> billing.rating.v1.GetInvoiceRequest
+	57,  // 97: billing.rating.v1.RatingService.ListInvoices:input_type -> billing.rating.v1.ListInvoicesRequest
+	59,  // 98: billing.rating.v1.RatingService.CloseBillingPeriod:input_type -> billing.rating.v1.CloseBillingPeriodRequest
+	61,  // 99: billing.rating.v1.RatingService.ListInvoiceLineEvents:input_type -> billing.rating.v1.ListInvoiceLineEventsRequest
+	24,  // 100: billing.rating.v1.RatingService.CreateMeter:output_type -> billing.rating.v1.CreateMeterResponse
+	26,  // 101: billing.rating.v1.RatingService.GetMeter:output_type -> billing.rating.v1.GetMeterResponse
+	28,  // 102: billing.rating.v1.RatingService.ListMeters:output_type -> billing.rating.v1.ListMetersResponse
+	30,  // 103: billing.rating.v1.RatingService.CreatePrice:output_type -> billing.rating.v1.CreatePriceResponse
+	32,  // 104: billing.rating.v1.RatingService.ListPrices:output_type -> billing.rating.v1.ListPricesResponse
+	34,  // 105: billing.rating.v1.RatingService.CreatePlan:output_type -> billing.rating.v1.CreatePlanResponse
+	36,  // 106: billing.rating.v1.RatingService.GetPlan:output_type -> billing.rating.v1.GetPlanResponse
+	38,  // 107: billing.rating.v1.RatingService.AssignPlan:output_type -> billing.rating.v1.AssignPlanResponse
+	40,  // 108: billing.rating.v1.RatingService.ListPlans:output_type -> billing.rating.v1.ListPlansResponse
+	42,  // 109: billing.rating.v1.RatingService.GetPlanAssignment:output_type -> billing.rating.v1.GetPlanAssignmentResponse
+	44,  // 110: billing.rating.v1.RatingService.EndPlanAssignment:output_type -> billing.rating.v1.EndPlanAssignmentResponse
+	46,  // 111: billing.rating.v1.RatingService.IngestEvents:output_type -> billing.rating.v1.IngestEventsResponse
+	50,  // 112: billing.rating.v1.RatingService.StreamEvents:output_type -> billing.rating.v1.StreamEventsResponse
+	48,  // 113: billing.rating.v1.RatingService.BackfillEvents:output_type -> billing.rating.v1.BackfillEventsResponse
+	52,  // 114: billing.rating.v1.RatingService.GetUsage:output_type -> billing.rating.v1.GetUsageResponse
+	54,  // 115: billing.rating.v1.RatingService.PreviewCharge:output_type -> billing.rating.v1.PreviewChargeResponse
+	56,  // 116: billing.rating.v1.RatingService.GetInvoice:output_type -> billing.rating.v1.GetInvoiceResponse
+	58,  // 117: billing.rating.v1.RatingService.ListInvoices:output_type -> billing.rating.v1.ListInvoicesResponse
+	60,  // 118: billing.rating.v1.RatingService.CloseBillingPeriod:output_type -> billing.rating.v1.CloseBillingPeriodResponse
+	62,  // 119: billing.rating.v1.RatingService.ListInvoiceLineEvents:output_type -> billing.rating.v1.ListInvoiceLineEventsResponse
+	100, // [100:120] is the sub-list for method output_type
+	80,  // [80:100] is the sub-list for method input_type
+	80,  // [80:80] is the sub-list for extension type_name
+	80,  // [80:80] is the sub-list for extension extendee
+	0,   // [0:80] is the sub-list for field type_name
 }
 
 func init() { file_billing_rating_v1_rating_proto_init() }
@@ -4727,7 +5107,7 @@ func file_billing_rating_v1_rating_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_billing_rating_v1_rating_proto_rawDesc), len(file_billing_rating_v1_rating_proto_rawDesc)),
 			NumEnums:      8,
-			NumMessages:   52,
+			NumMessages:   58,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -27,6 +27,9 @@ const (
 	RatingService_CreatePlan_FullMethodName            = "/billing.rating.v1.RatingService/CreatePlan"
 	RatingService_GetPlan_FullMethodName               = "/billing.rating.v1.RatingService/GetPlan"
 	RatingService_AssignPlan_FullMethodName            = "/billing.rating.v1.RatingService/AssignPlan"
+	RatingService_ListPlans_FullMethodName             = "/billing.rating.v1.RatingService/ListPlans"
+	RatingService_GetPlanAssignment_FullMethodName     = "/billing.rating.v1.RatingService/GetPlanAssignment"
+	RatingService_EndPlanAssignment_FullMethodName     = "/billing.rating.v1.RatingService/EndPlanAssignment"
 	RatingService_IngestEvents_FullMethodName          = "/billing.rating.v1.RatingService/IngestEvents"
 	RatingService_StreamEvents_FullMethodName          = "/billing.rating.v1.RatingService/StreamEvents"
 	RatingService_BackfillEvents_FullMethodName        = "/billing.rating.v1.RatingService/BackfillEvents"
@@ -60,6 +63,14 @@ type RatingServiceClient interface {
 	GetPlan(ctx context.Context, in *GetPlanRequest, opts ...grpc.CallOption) (*GetPlanResponse, error)
 	// Puts a customer on a plan from a start time.
 	AssignPlan(ctx context.Context, in *AssignPlanRequest, opts ...grpc.CallOption) (*AssignPlanResponse, error)
+	// Lists plans, oldest first.
+	ListPlans(ctx context.Context, in *ListPlansRequest, opts ...grpc.CallOption) (*ListPlansResponse, error)
+	// A customer's plan assignment in force now or at a given time (NOT_FOUND,
+	// CUSTOMER_NOT_FOUND, when the customer has no plan then).
+	GetPlanAssignment(ctx context.Context, in *GetPlanAssignmentRequest, opts ...grpc.CallOption) (*GetPlanAssignmentResponse, error)
+	// Ends a customer's latest plan assignment at a time: usage at or after it is rejected, its
+	// last billing period ends there.
+	EndPlanAssignment(ctx context.Context, in *EndPlanAssignmentRequest, opts ...grpc.CallOption) (*EndPlanAssignmentResponse, error)
 	// Records and rates up to 1,000 events, each with its own status.
 	IngestEvents(ctx context.Context, in *IngestEventsRequest, opts ...grpc.CallOption) (*IngestEventsResponse, error)
 	// IngestEvents for long-running producers: one response per request message, in order.
@@ -164,6 +175,36 @@ func (c *ratingServiceClient) AssignPlan(ctx context.Context, in *AssignPlanRequ
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(AssignPlanResponse)
 	err := c.cc.Invoke(ctx, RatingService_AssignPlan_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ratingServiceClient) ListPlans(ctx context.Context, in *ListPlansRequest, opts ...grpc.CallOption) (*ListPlansResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListPlansResponse)
+	err := c.cc.Invoke(ctx, RatingService_ListPlans_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ratingServiceClient) GetPlanAssignment(ctx context.Context, in *GetPlanAssignmentRequest, opts ...grpc.CallOption) (*GetPlanAssignmentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetPlanAssignmentResponse)
+	err := c.cc.Invoke(ctx, RatingService_GetPlanAssignment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ratingServiceClient) EndPlanAssignment(ctx context.Context, in *EndPlanAssignmentRequest, opts ...grpc.CallOption) (*EndPlanAssignmentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(EndPlanAssignmentResponse)
+	err := c.cc.Invoke(ctx, RatingService_EndPlanAssignment_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -285,6 +326,14 @@ type RatingServiceServer interface {
 	GetPlan(context.Context, *GetPlanRequest) (*GetPlanResponse, error)
 	// Puts a customer on a plan from a start time.
 	AssignPlan(context.Context, *AssignPlanRequest) (*AssignPlanResponse, error)
+	// Lists plans, oldest first.
+	ListPlans(context.Context, *ListPlansRequest) (*ListPlansResponse, error)
+	// A customer's plan assignment in force now or at a given time (NOT_FOUND,
+	// CUSTOMER_NOT_FOUND, when the customer has no plan then).
+	GetPlanAssignment(context.Context, *GetPlanAssignmentRequest) (*GetPlanAssignmentResponse, error)
+	// Ends a customer's latest plan assignment at a time: usage at or after it is rejected, its
+	// last billing period ends there.
+	EndPlanAssignment(context.Context, *EndPlanAssignmentRequest) (*EndPlanAssignmentResponse, error)
 	// Records and rates up to 1,000 events, each with its own status.
 	IngestEvents(context.Context, *IngestEventsRequest) (*IngestEventsResponse, error)
 	// IngestEvents for long-running producers: one response per request message, in order.
@@ -338,6 +387,15 @@ func (UnimplementedRatingServiceServer) GetPlan(context.Context, *GetPlanRequest
 }
 func (UnimplementedRatingServiceServer) AssignPlan(context.Context, *AssignPlanRequest) (*AssignPlanResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method AssignPlan not implemented")
+}
+func (UnimplementedRatingServiceServer) ListPlans(context.Context, *ListPlansRequest) (*ListPlansResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListPlans not implemented")
+}
+func (UnimplementedRatingServiceServer) GetPlanAssignment(context.Context, *GetPlanAssignmentRequest) (*GetPlanAssignmentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetPlanAssignment not implemented")
+}
+func (UnimplementedRatingServiceServer) EndPlanAssignment(context.Context, *EndPlanAssignmentRequest) (*EndPlanAssignmentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method EndPlanAssignment not implemented")
 }
 func (UnimplementedRatingServiceServer) IngestEvents(context.Context, *IngestEventsRequest) (*IngestEventsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method IngestEvents not implemented")
@@ -531,6 +589,60 @@ func _RatingService_AssignPlan_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _RatingService_ListPlans_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListPlansRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RatingServiceServer).ListPlans(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RatingService_ListPlans_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RatingServiceServer).ListPlans(ctx, req.(*ListPlansRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RatingService_GetPlanAssignment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetPlanAssignmentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RatingServiceServer).GetPlanAssignment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RatingService_GetPlanAssignment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RatingServiceServer).GetPlanAssignment(ctx, req.(*GetPlanAssignmentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RatingService_EndPlanAssignment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EndPlanAssignmentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RatingServiceServer).EndPlanAssignment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RatingService_EndPlanAssignment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RatingServiceServer).EndPlanAssignment(ctx, req.(*EndPlanAssignmentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _RatingService_IngestEvents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(IngestEventsRequest)
 	if err := dec(in); err != nil {
@@ -720,6 +832,18 @@ var RatingService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "AssignPlan",
 			Handler:    _RatingService_AssignPlan_Handler,
+		},
+		{
+			MethodName: "ListPlans",
+			Handler:    _RatingService_ListPlans_Handler,
+		},
+		{
+			MethodName: "GetPlanAssignment",
+			Handler:    _RatingService_GetPlanAssignment_Handler,
+		},
+		{
+			MethodName: "EndPlanAssignment",
+			Handler:    _RatingService_EndPlanAssignment_Handler,
 		},
 		{
 			MethodName: "IngestEvents",
