@@ -24,6 +24,7 @@ from ledger_service.app.ports import (
     new_id,
 )
 from ledger_service.app.reads import LedgerReads
+from ledger_service.app.signals import Signals
 from ledger_service.app.wallet_automation import WalletAutomation
 from ledger_service.domain import automation, tenancy
 from ledger_service.domain import holds as hold_rules
@@ -57,7 +58,7 @@ RAISES = (
 __all__ = ["LedgerApp", "LedgerCore", "LedgerPolicy", "Locked", "VerifyReport"]
 
 
-class LedgerApp(WalletAutomation, LedgerReads, Maintenance):
+class LedgerApp(WalletAutomation, LedgerReads, Maintenance, Signals):
     """Every use case of the ledger: wallets, grants, usage and holds here; automation, reads and
     maintenance in their own modules."""
 

@@ -345,3 +345,29 @@ idempotency_keys = Table(
 
 # API keys (billing_common/api_key_store.py): only their hashes.
 api_keys = api_keys_table(metadata)
+
+# Consumption signals (domain/burn.py): a wallet's policy (NULL columns: the defaults) and when
+# the sweeper last evaluated it; one row per row in wallet_signal_episodes per open episode.
+wallet_signals = Table(
+    "wallet_signals",
+    metadata,
+    Column("wallet_id", String, ForeignKey("wallets.id"), primary_key=True),
+    Column("spike_multiple", MONEY),
+    Column("slowdown_fraction", MONEY),
+    Column("depletion_days", Integer),
+    Column("disabled", Boolean, nullable=False, server_default=text("false")),
+    Column("evaluate_time", TS),
+    Column("updated_by", Text, nullable=False, server_default=""),
+    Index("wallet_signals_evaluate_idx", "evaluate_time"),
+)
+
+# An open episode: the signal fired (its event is event_id) and its condition has not cleared.
+# The primary key makes a second opening of the same episode impossible, whatever the process.
+wallet_signal_episodes = Table(
+    "wallet_signal_episodes",
+    metadata,
+    Column("wallet_id", String, ForeignKey("wallets.id"), primary_key=True),
+    Column("signal", Text, primary_key=True),
+    Column("open_time", TS, nullable=False),
+    Column("event_id", String, nullable=False),
+)
