@@ -146,12 +146,13 @@ class Signals(LedgerCore):
             for wid in ids:
                 policy, by_day = policies[wid], used[wid]
                 state = allotments.catch_up(states[wid], now, new_id).state
-                central = burn.burn(by_day).daily
+                age = burn.age_days(state.wallet.create_time, now)
+                central = burn.burn(by_day, known_days=age).daily
                 reading = burn.Reading(
                     now=now,
                     wallet_create_time=state.wallet.create_time,
                     recent=burn.series(by_day, 1)[0],
-                    baseline=burn.burn(by_day, skip=1).daily,
+                    baseline=burn.burn(by_day, skip=1, known_days=age).daily,
                     depletion=burn.walk(state, now, central, policy.depletion_days).depletion
                     if central > 0
                     else None,

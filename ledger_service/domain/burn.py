@@ -100,9 +100,16 @@ def mean(days: Sequence[Decimal]) -> Decimal:
         return _round(sum(days, ZERO) / len(days))
 
 
-def burn(by_day: Mapping[int, Decimal], skip: int = 0) -> Burn:
-    """The burn over the `WINDOW_DAYS` days from day `skip` on (0: ending now)."""
-    days = series(by_day, WINDOW_DAYS, skip)
+def age_days(create_time: datetime, now: datetime) -> int:
+    """How many trailing days (`series`) the wallet has lived in, in part or whole: days
+    before it existed are not days without usage, so they take no part in its burn."""
+    return max(-((create_time - now) // DAY), 0)
+
+
+def burn(by_day: Mapping[int, Decimal], skip: int = 0, known_days: int = WINDOW_DAYS) -> Burn:
+    """The burn over the `WINDOW_DAYS` days from day `skip` on (0: ending now), of which only
+    the first `known_days - skip` count (the wallet's own: `age_days`)."""
+    days = series(by_day, max(min(WINDOW_DAYS, known_days - skip), 0), skip)
     central = ewma(days)
     candidates = (central, mean(days[:SHORT_WINDOW_DAYS]), mean(days))
     return Burn(central, min(candidates), max(candidates))
@@ -346,7 +353,7 @@ def forecast(
     state: WalletState, now: datetime, by_day: Mapping[int, Decimal], horizon_days: int
 ) -> Forecast:
     """The forecast from the wallet's state and its consumption per day (`series`)."""
-    rate = burn(by_day)
+    rate = burn(by_day, known_days=age_days(state.wallet.create_time, now))
     central = walk(state, now, rate.daily, horizon_days)
     high = walk(state, now, rate.high, horizon_days).depletion if rate.high > 0 else None
     low = walk(state, now, rate.low, horizon_days).depletion if rate.low > 0 else None

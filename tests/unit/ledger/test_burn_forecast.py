@@ -165,3 +165,13 @@ def test_more_burn_never_gives_a_later_depletion(grants, b1, b2, allow):
     fast = burn.walk(s, NOW, high, 90).depletion
     if slow is not None:
         assert fast is not None and fast <= slow
+
+
+def test_days_before_the_wallet_existed_take_no_part_in_its_burn():
+    # Created 4.5 days ago: 5 trailing days cover its life, 10 a day: the burn is 10, not
+    # 10 * 5/28 (as if it had used nothing for the 23 days before).
+    assert burn.age_days(NOW - 4 * DAY - DAY / 2, NOW) == 5
+    assert burn.burn(steady("10", 5), known_days=5) == burn.Burn(
+        Decimal(10), Decimal(10), Decimal(10)
+    )
+    assert burn.burn({}, skip=1, known_days=1) == burn.Burn(Decimal(0), Decimal(0), Decimal(0))
