@@ -20,6 +20,7 @@ from billing_cli import (
     ledger,
     plans,
     refunds,
+    report,
     rules,
     watch,
     webhooks,
@@ -155,6 +156,7 @@ app.add_typer(plans.plans, name="plans")
 app.add_typer(events, name="events")
 app.add_typer(invoices, name="invoices")
 app.add_typer(keys.keys, name="keys")
+app.add_typer(report.report, name="report")
 
 
 def run(argv: Sequence[str] | None = None, state: State | None = None) -> int:
