@@ -259,7 +259,9 @@ class SignalStore(Protocol):
         """Open episodes (wallet_id, signal, event_id); one already open is an error."""
         ...
 
-    async def close_episodes(self, closed: Sequence[tuple[str, Signal]]) -> None: ...
+    async def close_episodes(self, closed: Sequence[tuple[str, Signal]], now: datetime) -> None:
+        """Close the open episodes (wallet_id, signal) at `now`: their signals are re-armed."""
+        ...
 
     async def due(self, now: datetime, active_days: int, every: timedelta, limit: int) -> list[str]:
         """Wallets to evaluate (a guess made before locking): booked on within `active_days`

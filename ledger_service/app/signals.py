@@ -6,7 +6,8 @@ the writes. Each round locks a bounded set of wallets (those booked on within th
 window, or with an open episode, not evaluated within `SIGNAL_EVERY`), decides under their
 locks from the open episodes it reads there, and writes each new episode with its wallet event
 in one transaction: a crash or a second ledger process can never emit an episode twice (the
-wallet's lock serialises evaluations; the episodes' primary key is the backstop).
+wallet's lock serialises evaluations; a partial unique index on the open episodes is the
+backstop). Episodes are kept when they close, one per event: the simulator checks that.
 """
 
 from __future__ import annotations
@@ -164,7 +165,7 @@ class Signals(LedgerCore):
                     events.append((event_id, wid, event))
                     opened.append((wid, signal, event_id))
                 closed += [(wid, s) for s in decision.close]
-            await store.close_episodes(closed)
+            await store.close_episodes(closed, now)
             await store.open_episodes(opened, now)
             await store.mark_evaluated(ids, now)
             if events:

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import and_, delete, exists, func, or_, select, tuple_
+from sqlalchemy import and_, exists, func, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -76,7 +76,8 @@ class SignalRepository:
     async def open_signals(self, wallet_ids: Sequence[str]) -> dict[str, frozenset[Signal]]:
         rows = await self.conn.execute(
             select(wallet_signal_episodes.c.wallet_id, wallet_signal_episodes.c.signal).where(
-                wallet_signal_episodes.c.wallet_id.in_(list(wallet_ids))
+                wallet_signal_episodes.c.wallet_id.in_(list(wallet_ids)),
+                wallet_signal_episodes.c.close_time.is_(None),
             )
         )
         out: dict[str, set[Signal]] = {w: set() for w in wallet_ids}
@@ -85,8 +86,8 @@ class SignalRepository:
         return {w: frozenset(s) for w, s in out.items()}
 
     async def open_episodes(self, opened: Sequence[tuple[str, Signal, str]], now: datetime) -> None:
-        """Rows (wallet_id, signal, event_id); an episode already open is a primary key
-        violation (the caller holds the wallet's lock and read the open ones under it)."""
+        """Rows (wallet_id, signal, event_id); an episode already open violates the partial
+        unique index (the caller holds the wallet's lock and read the open ones under it)."""
         if opened:
             await self.conn.execute(
                 wallet_signal_episodes.insert(),
@@ -96,20 +97,26 @@ class SignalRepository:
                 ],
             )
 
-    async def close_episodes(self, closed: Sequence[tuple[str, Signal]]) -> None:
+    async def close_episodes(self, closed: Sequence[tuple[str, Signal]], now: datetime) -> None:
         if closed:
             await self.conn.execute(
-                delete(wallet_signal_episodes).where(
+                update(wallet_signal_episodes)
+                .where(
                     tuple_(wallet_signal_episodes.c.wallet_id, wallet_signal_episodes.c.signal).in_(
                         [(w, s.value) for w, s in closed]
-                    )
+                    ),
+                    wallet_signal_episodes.c.close_time.is_(None),
                 )
+                .values(close_time=now)
             )
 
     async def due(self, now: datetime, active_days: int, every: timedelta, limit: int) -> list[str]:
         """Wallets to evaluate (a guess made before locking): booked on within `active_days`
         or with an open episode, not evaluated within `every`; least recently evaluated first."""
-        episode = exists().where(wallet_signal_episodes.c.wallet_id == wallets.c.id)
+        episode = exists().where(
+            wallet_signal_episodes.c.wallet_id == wallets.c.id,
+            wallet_signal_episodes.c.close_time.is_(None),
+        )
         rows = await self.conn.execute(
             select(wallets.c.id)
             .select_from(

@@ -347,7 +347,7 @@ idempotency_keys = Table(
 api_keys = api_keys_table(metadata)
 
 # Consumption signals (domain/burn.py): a wallet's policy (NULL columns: the defaults) and when
-# the sweeper last evaluated it; one row per row in wallet_signal_episodes per open episode.
+# the sweeper last evaluated it.
 wallet_signals = Table(
     "wallet_signals",
     metadata,
@@ -361,13 +361,22 @@ wallet_signals = Table(
     Index("wallet_signals_evaluate_idx", "evaluate_time"),
 )
 
-# An open episode: the signal fired (its event is event_id) and its condition has not cleared.
-# The primary key makes a second opening of the same episode impossible, whatever the process.
+# Signal episodes: one row per event (BURN_SPIKE, SLOWDOWN, DEPLETION_EXPECTED) the sweeper
+# emitted, open until the signal's condition clears (close_time). The partial unique index
+# makes a second open episode of the same signal impossible, whatever the process.
 wallet_signal_episodes = Table(
     "wallet_signal_episodes",
     metadata,
-    Column("wallet_id", String, ForeignKey("wallets.id"), primary_key=True),
-    Column("signal", Text, primary_key=True),
+    Column("event_id", String, primary_key=True),
+    Column("wallet_id", String, ForeignKey("wallets.id"), nullable=False),
+    Column("signal", Text, nullable=False),
     Column("open_time", TS, nullable=False),
-    Column("event_id", String, nullable=False),
+    Column("close_time", TS),
+    Index(
+        "wallet_signal_episodes_open_key",
+        "wallet_id",
+        "signal",
+        unique=True,
+        postgresql_where=text("close_time IS NULL"),
+    ),
 )
