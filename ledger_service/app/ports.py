@@ -263,9 +263,17 @@ class SignalStore(Protocol):
         """Close the open episodes (wallet_id, signal) at `now`: their signals are re-armed."""
         ...
 
-    async def due(self, now: datetime, active_days: int, every: timedelta, limit: int) -> list[str]:
+    async def due(
+        self,
+        now: datetime,
+        active_days: int,
+        every: timedelta,
+        limit: int,
+        only: Sequence[str] | None = None,
+    ) -> list[str]:
         """Wallets to evaluate (a guess made before locking): booked on within `active_days`
-        or with an open episode, not evaluated within `every`; least recently evaluated first."""
+        or with an open episode, not evaluated within `every`; least recently evaluated first;
+        among `only` when given."""
         ...
 
     async def mark_evaluated(self, wallet_ids: Sequence[str], now: datetime) -> None: ...

@@ -12,7 +12,7 @@ backstop). Episodes are kept when they close, one per event: the simulator check
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 import structlog
@@ -111,13 +111,15 @@ class Signals(LedgerCore):
 
         return await self.read(work)
 
-    async def run_signals(self) -> list[tuple[str, WalletEvent]]:
-        """Evaluate the due wallets' signals, `SIGNAL_WALLETS_PER_ROUND` per transaction and at
-        most `SIGNAL_ROUNDS_PER_TICK` rounds (the rest waits for the next tick): the events
-        emitted, with their wallets."""
+    async def run_signals(
+        self, wallet_ids: Sequence[str] | None = None
+    ) -> list[tuple[str, WalletEvent]]:
+        """Evaluate the due wallets' signals (of `wallet_ids` only, when given),
+        `SIGNAL_WALLETS_PER_ROUND` per transaction and at most `SIGNAL_ROUNDS_PER_TICK` rounds
+        (the rest waits for the next tick): the events emitted, with their wallets."""
         emitted: list[tuple[str, WalletEvent]] = []
         for _ in range(SIGNAL_ROUNDS_PER_TICK):
-            evaluated, events = await self._signal_round()
+            evaluated, events = await self._signal_round(wallet_ids)
             emitted += events
             if evaluated < SIGNAL_WALLETS_PER_ROUND:
                 break
@@ -125,14 +127,16 @@ class Signals(LedgerCore):
             log.info("signals_emitted", count=len(emitted))
         return emitted
 
-    async def _signal_round(self) -> tuple[int, list[tuple[str, WalletEvent]]]:
+    async def _signal_round(
+        self, wallet_ids: Sequence[str] | None
+    ) -> tuple[int, list[tuple[str, WalletEvent]]]:
         """One transaction (see the module's docstring): how many wallets it evaluated, and
         the events it emitted."""
 
         async def work(repo: LedgerStore) -> tuple[int, list[tuple[str, WalletEvent]]]:
             store = repo.signals
             due = await store.due(
-                self.clock.now(), ACTIVE_DAYS, SIGNAL_EVERY, SIGNAL_WALLETS_PER_ROUND
+                self.clock.now(), ACTIVE_DAYS, SIGNAL_EVERY, SIGNAL_WALLETS_PER_ROUND, wallet_ids
             )
             states, now = await repo.lock_states(due, self._time_under_lock)
             ids = sorted(states)

@@ -110,14 +110,22 @@ class SignalRepository:
                 .values(close_time=now)
             )
 
-    async def due(self, now: datetime, active_days: int, every: timedelta, limit: int) -> list[str]:
+    async def due(
+        self,
+        now: datetime,
+        active_days: int,
+        every: timedelta,
+        limit: int,
+        only: Sequence[str] | None = None,
+    ) -> list[str]:
         """Wallets to evaluate (a guess made before locking): booked on within `active_days`
-        or with an open episode, not evaluated within `every`; least recently evaluated first."""
+        or with an open episode, not evaluated within `every`; least recently evaluated first;
+        among `only` when given."""
         episode = exists().where(
             wallet_signal_episodes.c.wallet_id == wallets.c.id,
             wallet_signal_episodes.c.close_time.is_(None),
         )
-        rows = await self.conn.execute(
+        query = (
             select(wallets.c.id)
             .select_from(
                 wallets.outerjoin(wallet_signals, wallet_signals.c.wallet_id == wallets.c.id)
@@ -132,7 +140,9 @@ class SignalRepository:
             .order_by(wallet_signals.c.evaluate_time.asc().nulls_first(), wallets.c.id)
             .limit(limit)
         )
-        return [row.id for row in rows]
+        if only is not None:
+            query = query.where(wallets.c.id.in_(list(only)))
+        return [row.id for row in await self.conn.execute(query)]
 
     async def mark_evaluated(self, wallet_ids: Sequence[str], now: datetime) -> None:
         if wallet_ids:
