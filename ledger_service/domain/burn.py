@@ -210,9 +210,16 @@ def _at(start: datetime, done: Decimal, per_day: Decimal) -> datetime:
 
 
 def _top_up(
-    caps: _Caps | None, credits: list[_Credit], at: datetime, need: Decimal, now_avail: Decimal
+    caps: _Caps | None,
+    credits: list[_Credit],
+    at: datetime,
+    need: Decimal,
+    now_avail: Decimal,
+    usable_from: datetime,
 ) -> Decimal:
-    """Make one top-up of the rule at `at` if it can; the amount granted (0: none)."""
+    """Make one top-up of the rule at `at` if it can; the amount granted (0: none). Its credits
+    are usable from `usable_from`: the walk's day the top-up is made in (the walk burns a day's
+    usage from what is usable at the day's start)."""
     if caps is None or caps.made >= TOP_UPS_PER_DAY_MAX:
         return ZERO
     rule = caps.rule
@@ -243,7 +250,7 @@ def _top_up(
         expire_time=expire,
         create_time=at,
     )
-    credits.append(_Credit(burn_key(grant), grant.id, amount, at, expire))
+    credits.append(_Credit(burn_key(grant), grant.id, amount, usable_from, expire))
     credits.sort(key=lambda c: c.key)
     return amount
 
@@ -270,20 +277,52 @@ class _Path:
                 c.left -= pay
                 self.overage -= pay
 
+    def _usable(self, at: datetime) -> Decimal:
+        return sum((c.left for c in self.credits if c.usable(at)), ZERO)
+
+    def _take(self, at: datetime, amount: Decimal) -> Decimal:
+        """Burn up to `amount` from the credits usable at `at`, in burn-down order."""
+        taken = ZERO
+        for c in self.credits:
+            if taken < amount and c.usable(at):
+                take = min(c.left, amount - taken)
+                c.left -= take
+                taken += take
+        return taken
+
+    def _threshold_top_up(self, start: datetime, need: Decimal, done: Decimal) -> Decimal | None:
+        """If the day's burn takes the balance below the rule's threshold, burn down to it and
+        make the rule's top-up there (as the ledger does after the write that crosses it): what
+        was burnt, or None when the rule does not act. It stays armed while its top-ups lift
+        the balance to the threshold; a top-up the caps stop disarms it until the day's end."""
+        caps = self.caps
+        avail = self._usable(start)
+        if caps is None or not caps.armed or avail - need >= caps.rule.threshold:
+            return None
+        burnt = self._take(start, max(avail - caps.rule.threshold, ZERO))
+        at = _at(start, done + burnt, self.daily)
+        got = _top_up(caps, self.credits, at, ZERO, avail - burnt, start)
+        if got > 0:
+            self.top_ups.append(ForecastTopUp(at, got))
+        caps.armed = got > 0 and avail - burnt + got >= caps.rule.threshold
+        return burnt
+
     def burn_day(self, start: datetime) -> Decimal:
         """Burn one day's usage; what is usable after it."""
         need, done = self.daily, ZERO
-        while need > 0:
-            for c in self.credits:
-                if need > 0 and c.usable(start):
-                    take = min(c.left, need)
-                    c.left -= take
-                    need -= take
-                    done += take
+        for _ in range(TOP_UPS_PER_DAY_MAX):
+            if need <= 0:
+                break
+            burnt = self._threshold_top_up(start, need, done)
+            if burnt is not None:
+                need, done = need - burnt, done + burnt
+                continue  # the balance after the top-up may cross the threshold again
+            taken = self._take(start, need)
+            need, done = need - taken, done + taken
             if need <= 0:
                 break
             at = _at(start, done, self.daily)
-            got = _top_up(self.caps, self.credits, at, need, ZERO)
+            got = _top_up(self.caps, self.credits, at, need, ZERO, start)  # a debit's shortfall
             if got > 0:
                 self.top_ups.append(ForecastTopUp(at, got))
                 continue
@@ -292,22 +331,15 @@ class _Path:
                 self.overage += need
                 self.ran_up += need
             need = ZERO
-        left = sum((c.left for c in self.credits if c.usable(start)), ZERO)
+        left = self._usable(start)
+        if self.caps is not None and left >= self.caps.rule.threshold:
+            self.caps.armed = True
         if self.depletion is None and self.daily > 0 and left <= 0:  # used up exactly
             self.depletion = _at(start, done, self.daily)
         return left
 
-    def end_day(self, start: datetime, end: datetime, left: Decimal) -> None:
-        """The rule's threshold top-up, then the day's write-offs."""
-        caps = self.caps
-        if caps is not None:
-            if left >= caps.rule.threshold:
-                caps.armed = True
-            elif caps.armed:
-                got = _top_up(caps, self.credits, end, ZERO, left)
-                if got > 0:
-                    caps.armed = False
-                    self.top_ups.append(ForecastTopUp(end, got))
+    def end_day(self, start: datetime, end: datetime) -> None:
+        """The day's write-offs: credits whose expire_time falls within it."""
         for c in self.credits:
             if c.expire is not None and start < c.expire <= end and c.left > 0:
                 if self.depletion is None or c.expire <= self.depletion:
@@ -320,11 +352,12 @@ def walk(state: WalletState, now: datetime, daily: Decimal, horizon_days: int) -
     """Walk `horizon_days` days from `now` at `daily` burn (see the module's docstring).
 
     Per day: credits effective by its start settle overage first; the day's burn takes credits
-    usable at its start in burn-down order; when they run out the rule tops up (as a DENY debit
-    buys what it needs), else the balance is depleted at that instant and the rest is overage
-    (ALLOW_OVERAGE) or refused (DENY); at the day's end the rule tops up if the balance is
-    below its threshold and it is armed (re-armed at or above it), and credits whose
-    expire_time falls within the day are written off with what they still hold.
+    usable at its start in burn-down order, spread evenly over the day; where it takes the
+    balance below the top-up rule's threshold the rule tops up (within its caps); where the
+    credits run out the rule tops up what is needed (as a DENY debit buys what it needs), else
+    the balance is depleted at that instant and the rest is overage (ALLOW_OVERAGE) or refused
+    (DENY); credits whose expire_time falls within the day are written off at its end with what
+    they still hold.
     """
     settled = settle_overage(state, now).state
     rule = settled.automation.topup_rule
@@ -344,8 +377,8 @@ def walk(state: WalletState, now: datetime, daily: Decimal, horizon_days: int) -
     for d in range(horizon_days):
         start = now + d * DAY
         path.settle(start)
-        left = path.burn_day(start)
-        path.end_day(start, start + DAY, left)
+        path.burn_day(start)
+        path.end_day(start, start + DAY)
     return Walk(path.depletion, path.expiries, path.top_ups, path.ran_up)
 
 

@@ -98,26 +98,27 @@ def test_a_grant_that_expires_after_depletion_is_not_listed():
 
 
 def test_the_top_up_rule_tops_up_once_per_breach_and_keeps_the_wallet_funded():
-    # 100 at 10 a day: below the threshold 20 at the end of day 9 (10 left): +50 -> 60; back
-    # at or above 20 the next day (re-armed), below again 5 days later, and so on.
+    # 100 at 10 a day: exactly 20 (the threshold) after 8 days, strictly below it at once:
+    # +50 -> 70, above the threshold (re-armed); at 20 again 5 days later, and so on.
     s = replace(state(grant("g", "100")), automation=Automation(topup_rule=rule()))
     f = burn.forecast(s, NOW, steady("10"), 20)
     assert f.central.top_ups == [
-        burn.ForecastTopUp(NOW + 9 * DAY, Decimal(50)),
-        burn.ForecastTopUp(NOW + 14 * DAY, Decimal(50)),
-        burn.ForecastTopUp(NOW + 19 * DAY, Decimal(50)),
+        burn.ForecastTopUp(NOW + 8 * DAY, Decimal(50)),
+        burn.ForecastTopUp(NOW + 13 * DAY, Decimal(50)),
+        burn.ForecastTopUp(NOW + 18 * DAY, Decimal(50)),
     ]
     assert f.central.depletion is None
 
 
 def test_a_monthly_cap_that_stops_the_top_ups_lets_the_wallet_deplete():
-    # The first top-up (day 9) fills the month's cap: the 60 then last 6 days.
+    # The first top-up (day 8) fills the month's cap: at the threshold again 5 days later,
+    # none fits, and the last 20 last 2 days.
     s = replace(
         state(grant("g", "100")),
         automation=Automation(topup_rule=rule(monthly_cap=Decimal(50))),
     )
     f = burn.forecast(s, T0 + 2 * DAY, steady("10"), 25)
-    assert f.central.top_ups == [burn.ForecastTopUp(T0 + 11 * DAY, Decimal(50))]
+    assert f.central.top_ups == [burn.ForecastTopUp(T0 + 10 * DAY, Decimal(50))]
     assert f.central.depletion == T0 + 17 * DAY
 
 
@@ -175,3 +176,44 @@ def test_days_before_the_wallet_existed_take_no_part_in_its_burn():
         Decimal(10), Decimal(10), Decimal(10)
     )
     assert burn.burn({}, skip=1, known_days=1) == burn.Burn(Decimal(0), Decimal(0), Decimal(0))
+
+
+def test_a_top_up_bought_mid_day_covers_the_rest_of_that_days_burn():
+    # Blocks of 50 bought when the credits run out (threshold 0, as block pricing): 15 last a
+    # day and a half; the block bought then covers the rest of day 1 and 4.5 more days.
+    s = replace(
+        state(grant("g", "15")), automation=Automation(topup_rule=rule(threshold=Decimal(0)))
+    )
+    f = burn.forecast(s, NOW, steady("10"), 7)
+    assert f.central.top_ups == [
+        burn.ForecastTopUp(NOW + DAY + DAY / 2, Decimal(50)),
+        burn.ForecastTopUp(NOW + 6 * DAY + DAY / 2, Decimal(50)),
+    ]
+    assert f.central.depletion is None
+
+
+def test_a_burn_far_above_the_top_up_amount_tops_up_several_times_a_day():
+    # 35 a day against blocks of 50 bought below 20: 100 -> 20 after 80 (2 days and 10/35
+    # of a day), +50 -> 70, 20 again 50/35 of a day later, and so on: never depleted.
+    s = replace(state(grant("g", "100")), automation=Automation(topup_rule=rule()))
+    f = burn.forecast(s, NOW, steady("35"), 5)
+    assert [t.time for t in f.central.top_ups[:2]] == [
+        NOW + 2 * DAY + timedelta(seconds=int(Decimal(10) * 86400 / 35)),
+        NOW + 3 * DAY + timedelta(seconds=int(Decimal(25) * 86400 / 35)),
+    ]
+    assert f.central.depletion is None
+    assert sum(t.amount for t in f.central.top_ups) == 50 * len(f.central.top_ups)
+
+
+def test_a_burn_of_several_top_ups_a_day_keeps_a_funded_wallet_from_depleting():
+    # 200 a day against 50 bought below 20, no caps: the rule tops up four times a day
+    # (at 80, 130, 180 of the day's 200 burnt, then at 30 the next day...), the balance never
+    # reaches zero.
+    s = replace(state(grant("g", "100")), automation=Automation(topup_rule=rule()))
+    f = burn.forecast(s, NOW, steady("200"), 3)
+    assert f.central.depletion is None and f.earliest is None
+    assert [t.time for t in f.central.top_ups[:3]] == [
+        NOW + timedelta(seconds=int(Decimal(80) * 86400 / 200)),
+        NOW + timedelta(seconds=int(Decimal(130) * 86400 / 200)),
+        NOW + timedelta(seconds=int(Decimal(180) * 86400 / 200)),
+    ]
