@@ -34,6 +34,10 @@ async def show(channel: grpc.aio.Channel, wallet_id: str) -> None:
             ],
         )
     )
+    print(
+        "The wallet is minutes old, so its burn is today's usage carried forward "
+        "(a day's history; the burn weighs up to 28 days)."
+    )
     for e in f.expiries:
         expires = when(e, "expire_time")
         print(f"Expires unused first: {e.amount} credits of grant {e.grant_id[:8]} on {expires}")
