@@ -18,6 +18,7 @@ from datetime import timedelta
 import structlog
 
 from billing_common.money import format_amount
+from ledger_service import limits
 from ledger_service.app import booked as booked_metrics
 from ledger_service.app import commands as cmd
 from ledger_service.app.core import LedgerCore
@@ -38,9 +39,10 @@ RAISES = (WalletNotFound, GrantAlreadyEnded, GrantAlreadyVoided, GrantHeld)
 
 log = structlog.get_logger(__name__)
 
-# Wallets evaluated per sweep at most (one transaction), and how often one wallet is.
-SIGNAL_WALLETS_PER_ROUND = 100
-SIGNAL_ROUNDS_PER_TICK = 10
+# Bounds per round and per tick: ledger_service/limits.py.
+SIGNAL_WALLETS_PER_ROUND = limits.SIGNAL_WALLETS_PER_ROUND
+SIGNAL_ROUNDS_PER_TICK = limits.SIGNAL_ROUNDS_PER_TICK
+# How often one wallet is evaluated at most.
 SIGNAL_EVERY = timedelta(hours=1)
 # A wallet booked on within this many days may have a burn (the baseline's 28 days and the
 # last day); older ones are evaluated only while an episode is open (to close it).

@@ -44,11 +44,10 @@ DAY = timedelta(days=1)
 HALF_LIFE_DAYS = 7
 WINDOW_DAYS = 28
 SHORT_WINDOW_DAYS = 7
-HORIZON_DAYS_DEFAULT = 90
-HORIZON_DAYS_MAX = 366
 # A wallet younger than this has no baseline yet: it raises no signal.
 WARM_UP_DAYS = 14
-# Top-ups the walk makes per day at most (a tiny top-up amount against a large burn).
+# Top-ups the walk makes per day at most (a tiny top-up amount against a large burn): the
+# walk's own bound (the horizon is bounded by its callers, ledger_service/limits.py).
 TOP_UPS_PER_DAY_MAX = 100
 
 ESTIMATE = Context(

@@ -11,6 +11,7 @@ from billing_common.errors import InvalidArgument, require
 from billing_common.grpc_handlers import Ctx, rpc
 from billing_common.money import format_amount, parse_amount
 from billing_common.protoconv import timestamp, to_timedelta
+from ledger_service import limits
 from ledger_service.adapters.grpc import convert
 from ledger_service.adapters.grpc.errors import DOMAIN
 from ledger_service.app import commands as cmd
@@ -27,13 +28,13 @@ DEFAULTS = SignalPolicy("")
 
 
 def horizon_days(r: pb.GetDepletionForecastRequest) -> int:
-    """Whole days, 1 to HORIZON_DAYS_MAX; unset: HORIZON_DAYS_DEFAULT."""
+    """Whole days, 1 to FORECAST_HORIZON_DAYS_MAX; unset: FORECAST_HORIZON_DAYS_DEFAULT."""
     horizon = to_timedelta(r, "horizon")
     if horizon is None:
-        return burn.HORIZON_DAYS_DEFAULT
-    if horizon % burn.DAY or not burn.DAY <= horizon <= burn.HORIZON_DAYS_MAX * burn.DAY:
+        return limits.FORECAST_HORIZON_DAYS_DEFAULT
+    if horizon % burn.DAY or not burn.DAY <= horizon <= limits.FORECAST_HORIZON_DAYS_MAX * burn.DAY:
         raise InvalidArgument.field(
-            "horizon", f"whole days, 1 to {burn.HORIZON_DAYS_MAX}", "INVALID_DURATION"
+            "horizon", f"whole days, 1 to {limits.FORECAST_HORIZON_DAYS_MAX}", "INVALID_DURATION"
         )
     return horizon.days
 
@@ -56,8 +57,8 @@ def signal_policy(r: pb.SetSignalPolicyRequest) -> tuple[cmd.Idem, SignalPolicy]
         if fraction >= 1:
             raise _policy_bad("policy.slowdown_fraction", "must be below 1")
     days = p.depletion_days or DEFAULTS.depletion_days
-    if not 1 <= days <= burn.HORIZON_DAYS_MAX:
-        raise _policy_bad("policy.depletion_days", f"1 to {burn.HORIZON_DAYS_MAX}")
+    if not 1 <= days <= limits.FORECAST_HORIZON_DAYS_MAX:
+        raise _policy_bad("policy.depletion_days", f"1 to {limits.FORECAST_HORIZON_DAYS_MAX}")
     return convert.idem(r, "SetSignalPolicy"), SignalPolicy(
         wallet_id, spike, fraction, days, p.disabled
     )
