@@ -6910,7 +6910,8 @@ func (x *ForecastExpiry) GetAmount() string {
 // A top-up the wallet's top-up rule would make on the forecast path.
 type ForecastTopUp struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The day it would be made (the start of the forecast day).
+	// When it would be made: where the forecast burn takes the balance below the rule's threshold
+	// (or uses the credits up).
 	Time *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
 	// Credits it would grant (decimal string).
 	Amount        string `protobuf:"bytes,2,opt,name=amount,proto3" json:"amount,omitempty"`

@@ -3512,7 +3512,8 @@ export const ForecastExpirySchema: GenMessage<ForecastExpiry> = /*@__PURE__*/
  */
 export type ForecastTopUp = Message<"billing.ledger.v1.ForecastTopUp"> & {
   /**
-   * The day it would be made (the start of the forecast day).
+   * When it would be made: where the forecast burn takes the balance below the rule's threshold
+   * (or uses the credits up).
    *
    * @generated from field: google.protobuf.Timestamp time = 1;
    */
