@@ -166,6 +166,9 @@ class WalletEventType(StrEnum):
     top_up_created = "top-up-created"
     top_up_completed = "top-up-completed"
     top_up_failed = "top-up-failed"
+    burn_spike = "burn-spike"
+    slowdown = "slowdown"
+    depletion_expected = "depletion-expected"
 
     @property
     def proto(self) -> lpb.WalletEventType:

@@ -1,5 +1,6 @@
-"""Report commands: consumption (per day or week, by kind and feature, with the burn rate) and
-revenue (recognised, breakage, deferred, promotional credits consumed, per day or month)."""
+"""Report commands: consumption (per day or week, by kind and feature, with the burn rate),
+revenue (recognised, breakage, deferred, promotional credits consumed, per day or month) and a
+wallet's depletion forecast."""
 
 from __future__ import annotations
 
@@ -12,11 +13,11 @@ from google.protobuf import timestamp_pb2
 
 from billing_cli import parse
 from billing_cli.ledger import more
-from billing_cli.render import pairs, short, table
+from billing_cli.render import pairs, short, table, when
 from billing_cli.state import State, state_of, to_dict
 
 report = typer.Typer(
-    help="Consumption and revenue reports from the ledger's journal.", no_args_is_help=True
+    help="Consumption, revenue and forecasts from the ledger's journal.", no_args_is_help=True
 )
 
 PAGE_MAX = 500  # the ledger's page size cap
@@ -200,3 +201,50 @@ def revenue(
         show,
     )
     more(state, token)
+
+
+@report.command("forecast")
+def report_forecast(
+    ctx: typer.Context,
+    wallet_id: Annotated[str, typer.Argument()],
+    horizon: Annotated[
+        str | None,
+        typer.Option("--horizon", help="How far ahead, in whole days (30d; default 90d)."),
+    ] = None,
+) -> None:
+    """When the available balance reaches zero at the recent burn, with its range, the
+    expiries that come first and the top-ups and overage it implies."""
+    state = state_of(ctx)
+    request = pb.GetDepletionForecastRequest(wallet_id=wallet_id)
+    if horizon is not None:
+        request.horizon.CopyFrom(parse.duration(horizon, name="--horizon"))
+    f: pb.GetDepletionForecastResponse = state.call(
+        state.ledger.GetDepletionForecast, request, name="GetDepletionForecast"
+    )
+
+    def show() -> None:
+        never = "not within the horizon"
+        state.out.print(
+            pairs(
+                "Depletion forecast",
+                [
+                    ("Wallet", f.wallet_id),
+                    ("As of", when(f, "as_of_time")),
+                    ("Available", f.available),
+                    ("Daily burn", f"{f.daily_burn} ({f.daily_burn_low} to {f.daily_burn_high})"),
+                    ("Depletion", when(f, "depletion_time") or never),
+                    ("Earliest", when(f, "depletion_earliest_time") or never),
+                    ("Latest", when(f, "depletion_latest_time") or never),
+                    ("Overage", f.overage),
+                    ("Horizon end", when(f, "horizon_end_time")),
+                ],
+            )
+        )
+        if f.expiries:
+            rows = [[e.grant_id, when(e, "expire_time"), e.amount] for e in f.expiries]
+            state.out.print(table("Expiring unused", ["Grant", "Expires", "Amount"], rows))
+        if f.top_ups:
+            rows = [[when(t, "time"), t.amount] for t in f.top_ups]
+            state.out.print(table("Top-ups the rule would make", ["When", "Amount"], rows))
+
+    state.emit(to_dict(f), show)

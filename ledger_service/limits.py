@@ -44,6 +44,16 @@ WEBHOOK_ATTEMPTS_LIMIT = 1000
 # Deliveries purged per round (LEDGER_WEBHOOK_PURGE_BATCH_SIZE) at most.
 WEBHOOK_PURGE_BATCH_LIMIT = 100_000
 
+# -- insight (domain/burn.py, app/signals.py) -----------------------------------------------
+# GetDepletionForecast's horizon in days (default, most); also the most a signal policy's
+# depletion_days may be.
+FORECAST_HORIZON_DAYS_DEFAULT = 90
+FORECAST_HORIZON_DAYS_MAX = 366
+# Wallets whose signals one sweeper transaction evaluates, and transactions per sweeper tick
+# (the rest wait for the next tick).
+SIGNAL_WALLETS_PER_ROUND = 100
+SIGNAL_ROUNDS_PER_TICK = 10
+
 # -- requests -------------------------------------------------------------------------------
 DEBIT_BATCH_MAX = 1000  # debits per DebitBatch
 # Buckets in one GetConsumptionReport / GetRevenueReport (declared beside the rule that cuts them).

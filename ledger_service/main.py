@@ -213,6 +213,12 @@ async def run(
                 settings.sweep_interval_s, stopping, ledger.app.run_expiry, "expiry_sweep"
             )
         )
+        # Consumption signals are time-based (README "Insight"): the sweeper evaluates them.
+        jobs.append(
+            lambda stopping: every(
+                settings.sweep_interval_s, stopping, ledger.app.run_signals, "signal_sweep"
+            )
+        )
     if settings.webhook_interval_s > 0:
         jobs.append(
             lambda stopping: every(

@@ -13,10 +13,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
+from ledger_service.domain.burn import Signal, SignalPolicy
 from ledger_service.domain.model import (
     AlertRule,
     Allocation,
@@ -242,12 +243,66 @@ class WebhookStore(Protocol):
         ...
 
 
+class SignalStore(Protocol):
+    """Consumption signals (domain/burn.py), inside the transaction of the `LedgerStore` that
+    hands it out (`LedgerStore.signals`)."""
+
+    async def policies(self, wallet_ids: Sequence[str]) -> dict[str, SignalPolicy]:
+        """Each wallet's policy, the defaults where none was set."""
+        ...
+
+    async def set_policy(self, policy: SignalPolicy, actor: str) -> None: ...
+
+    async def open_signals(self, wallet_ids: Sequence[str]) -> dict[str, frozenset[Signal]]:
+        """The open episodes of each wallet (every wallet asked for is in the answer)."""
+        ...
+
+    async def open_episodes(self, opened: Sequence[tuple[str, Signal, str]], now: datetime) -> None:
+        """Open episodes (wallet_id, signal, event_id); one already open is an error."""
+        ...
+
+    async def close_episodes(self, closed: Sequence[tuple[str, Signal]], now: datetime) -> None:
+        """Close the open episodes (wallet_id, signal) at `now`: their signals are re-armed."""
+        ...
+
+    async def due(
+        self,
+        now: datetime,
+        active_days: int,
+        every: timedelta,
+        limit: int,
+        only: Sequence[str] | None = None,
+    ) -> list[str]:
+        """Wallets to evaluate (a guess made before locking): booked on within `active_days`
+        or with an open episode, not evaluated within `every`; least recently evaluated first;
+        among `only` when given."""
+        ...
+
+    async def mark_evaluated(self, wallet_ids: Sequence[str], now: datetime) -> None: ...
+
+    async def consumption(
+        self, wallet_ids: Sequence[str], now: datetime, days: int
+    ) -> dict[str, dict[int, Decimal]]:
+        """Consumption (debits and captures minus refunds, by occurred_time) per wallet per
+        trailing day k: (now - (k+1) days, now - k days], for k < `days`."""
+        ...
+
+    async def state_now(self, wallet_id: str, now: datetime) -> WalletState | None:
+        """The wallet's state at `now` as a write loads it (automation included), unlocked."""
+        ...
+
+
 class LedgerStore(Protocol):
     """The write path's storage, inside one transaction."""
 
     @property
     def webhooks(self) -> WebhookStore:
         """The webhook storage, in the same transaction."""
+        ...
+
+    @property
+    def signals(self) -> SignalStore:
+        """The signal storage, in the same transaction."""
         ...
 
     async def claim(

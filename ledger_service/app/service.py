@@ -25,6 +25,7 @@ from ledger_service.app.ports import (
 )
 from ledger_service.app.reads import LedgerReads
 from ledger_service.app.reports import LedgerReports
+from ledger_service.app.signals import Signals
 from ledger_service.app.wallet_automation import WalletAutomation
 from ledger_service.domain import automation, tenancy
 from ledger_service.domain import holds as hold_rules
@@ -58,7 +59,7 @@ RAISES = (
 __all__ = ["LedgerApp", "LedgerCore", "LedgerPolicy", "Locked", "VerifyReport"]
 
 
-class LedgerApp(WalletAutomation, LedgerReads, LedgerReports, Maintenance):
+class LedgerApp(WalletAutomation, LedgerReads, LedgerReports, Maintenance, Signals):
     """Every use case of the ledger: wallets, grants, usage and holds here; automation, reads and
     maintenance in their own modules."""
 

@@ -266,6 +266,10 @@ class EventType(StrEnum):
     TOP_UP_CREATED = "TOP_UP_CREATED"
     TOP_UP_COMPLETED = "TOP_UP_COMPLETED"
     TOP_UP_FAILED = "TOP_UP_FAILED"
+    # Consumption signals (domain/burn.py).
+    BURN_SPIKE = "BURN_SPIKE"
+    SLOWDOWN = "SLOWDOWN"
+    DEPLETION_EXPECTED = "DEPLETION_EXPECTED"
 
 
 @dataclass(frozen=True, slots=True)

@@ -329,6 +329,11 @@ BASE: dict[str, Callable[[World], Message]] = {
     "RotateWebhookSecret": lambda w: pb.RotateWebhookSecretRequest(
         request_id=rid(), endpoint_id=UNKNOWN_ID
     ),
+    "GetDepletionForecast": lambda w: pb.GetDepletionForecastRequest(wallet_id=w.wallet_id),
+    "SetSignalPolicy": lambda w: pb.SetSignalPolicyRequest(
+        request_id=rid(), policy=pb.SignalPolicy(wallet_id=w.wallet_id)
+    ),
+    "GetSignalPolicy": lambda w: pb.GetSignalPolicyRequest(wallet_id=w.wallet_id),
 }
 
 
@@ -783,6 +788,40 @@ CASES = [
     bad("ListWebhookDeliveries", "page_size-501", "PAGE_SIZE_TOO_LARGE", "page_size",
         page_size=501),
     bad("ListWebhookDeliveries", "unknown-state", "INVALID_ENUM", "state", state=99),
+
+    bad("GetDepletionForecast", "no-wallet_id", "MISSING_FIELD", "wallet_id", wallet_id=""),
+    bad("GetDepletionForecast", "unknown-wallet", "WALLET_NOT_FOUND", wallet_id=UNKNOWN_ID),
+    bad("GetDepletionForecast", "horizon-not-whole-days", "INVALID_DURATION", "horizon",
+        horizon=duration_pb2.Duration(seconds=36 * 3600)),
+    bad("GetDepletionForecast", "horizon-0", "INVALID_DURATION", "horizon",
+        horizon=duration_pb2.Duration(seconds=0)),
+    bad("GetDepletionForecast", "horizon-over-366-days", "INVALID_DURATION", "horizon",
+        horizon=duration_pb2.Duration(seconds=367 * 86400)),
+
+    bad("SetSignalPolicy", "no-request_id", "MISSING_FIELD", "request_id", request_id=""),
+    bad("SetSignalPolicy", "no-wallet_id", "MISSING_FIELD", "policy.wallet_id",
+        policy=pb.SignalPolicy()),
+    bad("SetSignalPolicy", "unknown-wallet", "WALLET_NOT_FOUND",
+        policy=pb.SignalPolicy(wallet_id=UNKNOWN_ID)),
+    bad("SetSignalPolicy", "spike-multiple-1", "INVALID_SIGNAL_POLICY", "policy.spike_multiple",
+        policy=lambda w: pb.SignalPolicy(wallet_id=w.wallet_id, spike_multiple="1")),
+    bad("SetSignalPolicy", "spike-multiple-not-a-number", "INVALID_AMOUNT",
+        "policy.spike_multiple",
+        policy=lambda w: pb.SignalPolicy(wallet_id=w.wallet_id, spike_multiple="x")),
+    bad("SetSignalPolicy", "slowdown-fraction-1", "INVALID_SIGNAL_POLICY",
+        "policy.slowdown_fraction",
+        policy=lambda w: pb.SignalPolicy(wallet_id=w.wallet_id, slowdown_fraction="1")),
+    bad("SetSignalPolicy", "slowdown-fraction-negative", "INVALID_AMOUNT",
+        "policy.slowdown_fraction",
+        policy=lambda w: pb.SignalPolicy(wallet_id=w.wallet_id, slowdown_fraction="-0.1")),
+    bad("SetSignalPolicy", "depletion-days-367", "INVALID_SIGNAL_POLICY", "policy.depletion_days",
+        policy=lambda w: pb.SignalPolicy(wallet_id=w.wallet_id, depletion_days=367)),
+    bad("SetSignalPolicy", "depletion-days-negative", "INVALID_SIGNAL_POLICY",
+        "policy.depletion_days",
+        policy=lambda w: pb.SignalPolicy(wallet_id=w.wallet_id, depletion_days=-1)),
+
+    bad("GetSignalPolicy", "no-wallet_id", "MISSING_FIELD", "wallet_id", wallet_id=""),
+    bad("GetSignalPolicy", "unknown-wallet", "WALLET_NOT_FOUND", wallet_id=UNKNOWN_ID),
 ]
 # fmt: on
 

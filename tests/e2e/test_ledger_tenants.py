@@ -66,6 +66,7 @@ class World:
             await self.admin.ListAlertRules(pb.ListAlertRulesRequest(wallet_id=w)),
             await self.admin.ListAllotmentSchedules(pb.ListAllotmentSchedulesRequest(wallet_id=w)),
             await self.admin.ListWebhookEndpoints(pb.ListWebhookEndpointsRequest(wallet_id=w)),
+            await self.admin.GetSignalPolicy(pb.GetSignalPolicyRequest(wallet_id=w)),
         ]
         try:  # the rule, or that it has none (a test clears it as the admin)
             reads.append(await self.admin.GetTopUpRule(pb.GetTopUpRuleRequest(wallet_id=w)))
@@ -199,6 +200,15 @@ CASES: list[tuple[str, str, Callable[[str], Message]]] = [
     ("GetTopUpRule", "wallet", lambda i: pb.GetTopUpRuleRequest(wallet_id=i)),
     ("ListAlertRules", "wallet", lambda i: pb.ListAlertRulesRequest(wallet_id=i)),
     ("ListAllotmentSchedules", "wallet", lambda i: pb.ListAllotmentSchedulesRequest(wallet_id=i)),
+    ("GetDepletionForecast", "wallet", lambda i: pb.GetDepletionForecastRequest(wallet_id=i)),
+    ("GetSignalPolicy", "wallet", lambda i: pb.GetSignalPolicyRequest(wallet_id=i)),
+    (
+        "SetSignalPolicy",
+        "wallet",
+        lambda i: pb.SetSignalPolicyRequest(
+            request_id=rid(), policy=pb.SignalPolicy(wallet_id=i, depletion_days=3)
+        ),
+    ),
     ("GetGrant", "grant", lambda i: pb.GetGrantRequest(grant_id=i)),
     ("GetHold", "hold", lambda i: pb.GetHoldRequest(hold_id=i)),
     (

@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncpg
 import grpc
@@ -75,6 +75,7 @@ async def after_step(
         await _holds_covered(sim, conn, ids)
         await _holds_end_once(sim, conn, ids)
         await _alerts(sim, conn, ids)
+        await _signals(sim, conn, ids)
         await _topups(sim, conn, wallets)
 
     await on_side(sim, tables)
@@ -228,6 +229,42 @@ async def _alerts(sim: Simulation, conn: asyncpg.Connection, ids: list[str]) -> 
                 f"wallet {r['wallet_id']}: rule {rule} {r['type']} twice in a row",
             )
         last[rule] = r["type"]
+
+
+async def _signals(sim: Simulation, conn: asyncpg.Connection, ids: list[str]) -> None:
+    """At most one event per signal episode: every signal event has its episode and every
+    episode its event (same wallet and signal), and a wallet's episodes of one signal never
+    overlap (each closed before the next opened; at most one open)."""
+    rows = await conn.fetch(
+        "SELECT coalesce(e.wallet_id, ep.wallet_id) AS wallet_id, e.id AS event_id, e.type,"
+        " ep.event_id AS episode, ep.signal, ep.open_time, ep.close_time"
+        " FROM (SELECT * FROM wallet_events WHERE wallet_id = ANY($1)"
+        "   AND type IN ('BURN_SPIKE', 'SLOWDOWN', 'DEPLETION_EXPECTED')) e"
+        " FULL JOIN (SELECT * FROM wallet_signal_episodes WHERE wallet_id = ANY($1)) ep"
+        "   ON ep.event_id = e.id"
+        " ORDER BY wallet_id, ep.signal, ep.open_time, ep.event_id",
+        ids,
+    )
+    last: dict[tuple[str, str], Any] = {}
+    for r in rows:
+        if r["event_id"] is None or r["episode"] is None or r["type"] != r["signal"]:
+            sim.violate(
+                "signal_per_episode",
+                f"wallet {r['wallet_id']}: event {r['event_id']} ({r['type']}) vs episode"
+                f" {r['episode']} ({r['signal']})",
+            )
+            continue
+        key = (r["wallet_id"], r["signal"])
+        before = last.get(key)
+        if before is not None and (
+            before["close_time"] is None or before["close_time"] > r["open_time"]
+        ):
+            sim.violate(
+                "signal_per_episode",
+                f"wallet {r['wallet_id']}: {r['signal']} episode {r['episode']} opened while"
+                f" {before['episode']} was open",
+            )
+        last[key] = r
 
 
 async def _topups(sim: Simulation, conn: asyncpg.Connection, wallets: list[WalletModel]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import asyncpg
 import pytest
@@ -130,3 +131,46 @@ async def test_the_rating_check_names_charges_the_ledger_did_not_book_as_rating_
     assert any(i == "rating_refused_charge_booked" and denied["event_id"] in d for i, d in named), (
         named
     )
+
+
+async def test_the_signal_check_names_an_event_without_its_episode_and_overlapping_episodes(
+    sim_worker: Worker,
+) -> None:
+    """A second BURN_SPIKE event written without closing the first episode (what a sweep that
+    decided without the wallet's lock could do) is named, as is an event without an episode."""
+    sim = Simulation(0, sim_worker, 1)
+    sim.worker.clock.current = sim.clock
+    await sim_worker.ensure_service()
+    sim.service_up.set()
+    try:
+        with quiet_logs_while():
+            await sim.setup()
+        side = await sim_worker.side()
+        wallet = sim.wallets[0].id
+        now = sim.now()
+        for event_id in ("sig-a", "sig-b", "sig-c"):
+            await side.execute(
+                "INSERT INTO wallet_events (id, wallet_id, type, occurred_time, book_time, data)"
+                " VALUES ($1, $2, 'BURN_SPIKE', $3, $3, '{}')",
+                event_id,
+                wallet,
+                now,
+            )
+        # The open-episode index refuses a second open episode: one closed, then one opened
+        # before that close; sig-c has none.
+        await side.execute(
+            "INSERT INTO wallet_signal_episodes (event_id, wallet_id, signal, open_time,"
+            " close_time) VALUES ('sig-a', $1, 'BURN_SPIKE', $2, $3),"
+            " ('sig-b', $1, 'BURN_SPIKE', $4, NULL)",
+            wallet,
+            now,
+            now + timedelta(hours=2),
+            now + timedelta(hours=1),
+        )
+        await checks._signals(sim, side, [wallet])
+        details = sorted(v.detail for v in sim.violations if v.invariant == "signal_per_episode")
+        assert len(details) == 2, details
+        assert any("event sig-c" in d and "episode None" in d for d in details), details
+        assert any("episode sig-b opened while sig-a was open" in d for d in details), details
+    finally:
+        sim.worker.clock.current = None

@@ -22,6 +22,7 @@ from typing import Any
 import grpc
 from billing.ledger.v1 import ledger_pb2 as pb
 
+from billing_common.errors import Unavailable
 from billing_common.money import format_amount, parse_amount
 from billing_common.protoconv import duration, timestamp
 from tests.sim import checks
@@ -36,6 +37,9 @@ EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 # Share of waves with each fault, and of seeds with a database restart (slow: about a second).
 CONNECTION_DROP_SHARE = 0.06
 SERVICE_KILL_SHARE = 0.03
+# Waves with a signal sweep (of which, two sweeps racing as two ledger processes would).
+SIGNAL_SWEEP_SHARE = 0.3
+SIGNAL_RACE_SHARE = 0.1
 DB_RESTART_SEED_SHARE = 0.01
 
 OK = grpc.StatusCode.OK
@@ -119,6 +123,9 @@ class Simulation:
         self.faults: list[str] = []
         # The rating service's part (tests/sim/rating.py), in a seeded share of the seeds.
         self.rating = RatingScenario(self) if is_rating_seed(seed) else None
+        # Signal sweeps, from a generator of their own, so the other decisions of a seed replay
+        # as they did before they were added.
+        self.signal_rng = random.Random(f"signals:{seed}")
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -607,6 +614,34 @@ class Simulation:
 
         return run
 
+    def op_signals(self) -> Op:
+        """A signal sweep of the seed's wallets, as the sweeper runs it (no RPC does): a
+        database fault may cut it (the sweeper runs again at its next tick), nothing else."""
+        self.touched.update(w.id for w in self.wallets)
+        ids = [w.id for w in self.wallets]
+
+        async def run() -> None:
+            await self.service_up.wait()
+            service = self.worker.service
+            assert service is not None
+            task = asyncio.create_task(service.servicer.app.run_signals(ids))
+            self._inflight.add(task)
+            await asyncio.wait({task})
+            self._inflight.discard(task)
+            if task.cancelled():  # the service was killed under it
+                return
+            exc = task.exception()
+            if exc is not None and not isinstance(exc, Unavailable):
+                self.violate("signal_sweep_failed", repr(exc))
+
+        return run
+
+    def signal_ops(self) -> list[tuple[int, Op]]:
+        """None, one or (two ledger processes at once) two signal sweeps for a wave."""
+        roll = self.signal_rng.random()
+        count = 2 if roll < SIGNAL_RACE_SHARE else 1 if roll < SIGNAL_SWEEP_SHARE else 0
+        return [(self.signal_rng.randint(0, 3), self.op_signals()) for _ in range(count)]
+
     def pick_op(self, focus: WalletModel | None) -> Op:
         w = focus or self.pick_wallet()
         self.touched.add(w.id)
@@ -723,7 +758,7 @@ class Simulation:
                     ops.append((self.rng.randint(0, 6), self.fault_connection_drop()))
                 elif roll < CONNECTION_DROP_SHARE + SERVICE_KILL_SHARE:
                     ops.append((self.rng.randint(0, 6), self.fault_service_kill()))
-                await self.wave(ops)
+                await self.wave(ops + self.signal_ops())
                 if not self.stopped:
                     await checks.after_step(self, self.touched, verify_rpc=faulted)
                 self.touched = set()

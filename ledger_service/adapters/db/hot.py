@@ -39,6 +39,7 @@ FROM unnest($1::text[], $2::bytea[]) AS t(r, b) WHERE k.request_id = t.r
 # -- locked state ------------------------------------------------------------------------------
 
 LOCK_WALLETS = "SELECT * FROM wallets WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE"
+WALLETS_BY_ID = "SELECT * FROM wallets WHERE id = ANY($1::text[])"
 # A wallet now, in one statement: its row, live grants, active holds and their allocations, and
 # its allotment schedules (a balance counts the period grants that are due but not booked).
 STATE_NOW = """

@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from ledger_service.adapters.db import hot, mappers
 from ledger_service.adapters.db.queries import LedgerQueries
+from ledger_service.adapters.db.signals import SignalRepository
 from ledger_service.adapters.db.tables import (
     alert_rules,
     allotment_schedules,
@@ -43,6 +44,18 @@ class LedgerRepository(LedgerQueries):
     def webhooks(self) -> WebhookRepository:
         """The webhook storage on this connection, in the same transaction."""
         return WebhookRepository(self.conn)
+
+    @property
+    def signals(self) -> SignalRepository:
+        """The signal storage on this connection, in the same transaction."""
+        return SignalRepository(self.conn, self._unlocked_states)
+
+    async def _unlocked_states(
+        self, wallet_ids: Sequence[str], now: datetime
+    ) -> dict[str, WalletState]:
+        """The wallets' states at `now` as `lock_states` loads them, without the locks (reads)."""
+        rows = await (await self._pg()).fetch(hot.WALLETS_BY_ID, list(wallet_ids))
+        return await self._load_states({r["id"]: mappers.to_locked_state(r) for r in rows}, now)
 
     # -- idempotency ------------------------------------------------------------------------
 

@@ -345,3 +345,38 @@ idempotency_keys = Table(
 
 # API keys (billing_common/api_key_store.py): only their hashes.
 api_keys = api_keys_table(metadata)
+
+# Consumption signals (domain/burn.py): a wallet's policy (NULL columns: the defaults) and when
+# the sweeper last evaluated it.
+wallet_signals = Table(
+    "wallet_signals",
+    metadata,
+    Column("wallet_id", String, ForeignKey("wallets.id"), primary_key=True),
+    Column("spike_multiple", MONEY),
+    Column("slowdown_fraction", MONEY),
+    Column("depletion_days", Integer),
+    Column("disabled", Boolean, nullable=False, server_default=text("false")),
+    Column("evaluate_time", TS),
+    Column("updated_by", Text, nullable=False, server_default=""),
+    Index("wallet_signals_evaluate_idx", "evaluate_time"),
+)
+
+# Signal episodes: one row per event (BURN_SPIKE, SLOWDOWN, DEPLETION_EXPECTED) the sweeper
+# emitted, open until the signal's condition clears (close_time). The partial unique index
+# makes a second open episode of the same signal impossible, whatever the process.
+wallet_signal_episodes = Table(
+    "wallet_signal_episodes",
+    metadata,
+    Column("event_id", String, primary_key=True),
+    Column("wallet_id", String, ForeignKey("wallets.id"), nullable=False),
+    Column("signal", Text, nullable=False),
+    Column("open_time", TS, nullable=False),
+    Column("close_time", TS),
+    Index(
+        "wallet_signal_episodes_open_key",
+        "wallet_id",
+        "signal",
+        unique=True,
+        postgresql_where=text("close_time IS NULL"),
+    ),
+)

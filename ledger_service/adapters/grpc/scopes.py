@@ -50,6 +50,10 @@ LEDGER_SCOPES = {
     "DeleteWebhookEndpoint": WEBHOOKS,
     "ListWebhookDeliveries": WEBHOOKS,
     "RotateWebhookSecret": WEBHOOKS,
+    "GetDepletionForecast": READ,
+    # The policy is a wallet setting, like its alert and top-up rules.
+    "SetSignalPolicy": WRITE,
+    "GetSignalPolicy": READ,
 }
 
 SERVICE = ledger_pb2.DESCRIPTOR.services_by_name["LedgerService"]

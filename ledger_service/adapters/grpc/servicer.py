@@ -23,6 +23,7 @@ from billing_common.protoconv import to_datetime
 from ledger_service import limits
 from ledger_service.adapters.grpc import convert, convert_automation, convert_reports
 from ledger_service.adapters.grpc.errors import DOMAIN
+from ledger_service.adapters.grpc.signals import SignalRpcs
 from ledger_service.adapters.grpc.webhooks import WebhookRpcs
 from ledger_service.app import commands as cmd
 from ledger_service.app.ports import StoredEntry
@@ -39,7 +40,7 @@ EVENT_POLL_INTERVAL_S = 0.2
 handler = rpc(DOMAIN)
 
 
-class LedgerServicer(WebhookRpcs, ledger_pb2_grpc.LedgerServiceServicer):
+class LedgerServicer(WebhookRpcs, SignalRpcs, ledger_pb2_grpc.LedgerServiceServicer):
     def __init__(
         self,
         app: LedgerApp,

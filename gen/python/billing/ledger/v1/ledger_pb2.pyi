@@ -65,6 +65,9 @@ class WalletEventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     WALLET_EVENT_TYPE_TOP_UP_CREATED: _ClassVar[WalletEventType]
     WALLET_EVENT_TYPE_TOP_UP_COMPLETED: _ClassVar[WalletEventType]
     WALLET_EVENT_TYPE_TOP_UP_FAILED: _ClassVar[WalletEventType]
+    WALLET_EVENT_TYPE_BURN_SPIKE: _ClassVar[WalletEventType]
+    WALLET_EVENT_TYPE_SLOWDOWN: _ClassVar[WalletEventType]
+    WALLET_EVENT_TYPE_DEPLETION_EXPECTED: _ClassVar[WalletEventType]
 
 class TopUpPayment(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -151,6 +154,9 @@ WALLET_EVENT_TYPE_ALERT_RECOVERED: WalletEventType
 WALLET_EVENT_TYPE_TOP_UP_CREATED: WalletEventType
 WALLET_EVENT_TYPE_TOP_UP_COMPLETED: WalletEventType
 WALLET_EVENT_TYPE_TOP_UP_FAILED: WalletEventType
+WALLET_EVENT_TYPE_BURN_SPIKE: WalletEventType
+WALLET_EVENT_TYPE_SLOWDOWN: WalletEventType
+WALLET_EVENT_TYPE_DEPLETION_EXPECTED: WalletEventType
 TOP_UP_PAYMENT_UNSPECIFIED: TopUpPayment
 TOP_UP_PAYMENT_IMMEDIATE: TopUpPayment
 TOP_UP_PAYMENT_ON_CONFIRMATION: TopUpPayment
@@ -1365,3 +1371,101 @@ class EndAllotmentScheduleResponse(_message.Message):
     SCHEDULE_FIELD_NUMBER: _ClassVar[int]
     schedule: AllotmentSchedule
     def __init__(self, schedule: _Optional[_Union[AllotmentSchedule, _Mapping]] = ...) -> None: ...
+
+class GetDepletionForecastRequest(_message.Message):
+    __slots__ = ("wallet_id", "horizon")
+    WALLET_ID_FIELD_NUMBER: _ClassVar[int]
+    HORIZON_FIELD_NUMBER: _ClassVar[int]
+    wallet_id: str
+    horizon: _duration_pb2.Duration
+    def __init__(self, wallet_id: _Optional[str] = ..., horizon: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class ForecastExpiry(_message.Message):
+    __slots__ = ("grant_id", "expire_time", "amount")
+    GRANT_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    grant_id: str
+    expire_time: _timestamp_pb2.Timestamp
+    amount: str
+    def __init__(self, grant_id: _Optional[str] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., amount: _Optional[str] = ...) -> None: ...
+
+class ForecastTopUp(_message.Message):
+    __slots__ = ("time", "amount")
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    time: _timestamp_pb2.Timestamp
+    amount: str
+    def __init__(self, time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., amount: _Optional[str] = ...) -> None: ...
+
+class GetDepletionForecastResponse(_message.Message):
+    __slots__ = ("wallet_id", "as_of_time", "available", "daily_burn", "daily_burn_low", "daily_burn_high", "depletion_time", "depletion_earliest_time", "depletion_latest_time", "expiries", "top_ups", "overage", "horizon_end_time")
+    WALLET_ID_FIELD_NUMBER: _ClassVar[int]
+    AS_OF_TIME_FIELD_NUMBER: _ClassVar[int]
+    AVAILABLE_FIELD_NUMBER: _ClassVar[int]
+    DAILY_BURN_FIELD_NUMBER: _ClassVar[int]
+    DAILY_BURN_LOW_FIELD_NUMBER: _ClassVar[int]
+    DAILY_BURN_HIGH_FIELD_NUMBER: _ClassVar[int]
+    DEPLETION_TIME_FIELD_NUMBER: _ClassVar[int]
+    DEPLETION_EARLIEST_TIME_FIELD_NUMBER: _ClassVar[int]
+    DEPLETION_LATEST_TIME_FIELD_NUMBER: _ClassVar[int]
+    EXPIRIES_FIELD_NUMBER: _ClassVar[int]
+    TOP_UPS_FIELD_NUMBER: _ClassVar[int]
+    OVERAGE_FIELD_NUMBER: _ClassVar[int]
+    HORIZON_END_TIME_FIELD_NUMBER: _ClassVar[int]
+    wallet_id: str
+    as_of_time: _timestamp_pb2.Timestamp
+    available: str
+    daily_burn: str
+    daily_burn_low: str
+    daily_burn_high: str
+    depletion_time: _timestamp_pb2.Timestamp
+    depletion_earliest_time: _timestamp_pb2.Timestamp
+    depletion_latest_time: _timestamp_pb2.Timestamp
+    expiries: _containers.RepeatedCompositeFieldContainer[ForecastExpiry]
+    top_ups: _containers.RepeatedCompositeFieldContainer[ForecastTopUp]
+    overage: str
+    horizon_end_time: _timestamp_pb2.Timestamp
+    def __init__(self, wallet_id: _Optional[str] = ..., as_of_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., available: _Optional[str] = ..., daily_burn: _Optional[str] = ..., daily_burn_low: _Optional[str] = ..., daily_burn_high: _Optional[str] = ..., depletion_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., depletion_earliest_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., depletion_latest_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expiries: _Optional[_Iterable[_Union[ForecastExpiry, _Mapping]]] = ..., top_ups: _Optional[_Iterable[_Union[ForecastTopUp, _Mapping]]] = ..., overage: _Optional[str] = ..., horizon_end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class SignalPolicy(_message.Message):
+    __slots__ = ("wallet_id", "spike_multiple", "slowdown_fraction", "depletion_days", "disabled")
+    WALLET_ID_FIELD_NUMBER: _ClassVar[int]
+    SPIKE_MULTIPLE_FIELD_NUMBER: _ClassVar[int]
+    SLOWDOWN_FRACTION_FIELD_NUMBER: _ClassVar[int]
+    DEPLETION_DAYS_FIELD_NUMBER: _ClassVar[int]
+    DISABLED_FIELD_NUMBER: _ClassVar[int]
+    wallet_id: str
+    spike_multiple: str
+    slowdown_fraction: str
+    depletion_days: int
+    disabled: bool
+    def __init__(self, wallet_id: _Optional[str] = ..., spike_multiple: _Optional[str] = ..., slowdown_fraction: _Optional[str] = ..., depletion_days: _Optional[int] = ..., disabled: _Optional[bool] = ...) -> None: ...
+
+class SetSignalPolicyRequest(_message.Message):
+    __slots__ = ("request_id", "policy")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    policy: SignalPolicy
+    def __init__(self, request_id: _Optional[str] = ..., policy: _Optional[_Union[SignalPolicy, _Mapping]] = ...) -> None: ...
+
+class SetSignalPolicyResponse(_message.Message):
+    __slots__ = ("policy",)
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    policy: SignalPolicy
+    def __init__(self, policy: _Optional[_Union[SignalPolicy, _Mapping]] = ...) -> None: ...
+
+class GetSignalPolicyRequest(_message.Message):
+    __slots__ = ("wallet_id",)
+    WALLET_ID_FIELD_NUMBER: _ClassVar[int]
+    wallet_id: str
+    def __init__(self, wallet_id: _Optional[str] = ...) -> None: ...
+
+class GetSignalPolicyResponse(_message.Message):
+    __slots__ = ("policy", "open_signals")
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    OPEN_SIGNALS_FIELD_NUMBER: _ClassVar[int]
+    policy: SignalPolicy
+    open_signals: _containers.RepeatedScalarFieldContainer[WalletEventType]
+    def __init__(self, policy: _Optional[_Union[SignalPolicy, _Mapping]] = ..., open_signals: _Optional[_Iterable[_Union[WalletEventType, str]]] = ...) -> None: ...

@@ -220,6 +220,21 @@ class LedgerServiceStub:
                 request_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.RotateWebhookSecretRequest.SerializeToString,
                 response_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.RotateWebhookSecretResponse.FromString,
                 _registered_method=True)
+        self.GetDepletionForecast = channel.unary_unary(
+                '/billing.ledger.v1.LedgerService/GetDepletionForecast',
+                request_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.GetDepletionForecastRequest.SerializeToString,
+                response_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.GetDepletionForecastResponse.FromString,
+                _registered_method=True)
+        self.SetSignalPolicy = channel.unary_unary(
+                '/billing.ledger.v1.LedgerService/SetSignalPolicy',
+                request_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.SetSignalPolicyRequest.SerializeToString,
+                response_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.SetSignalPolicyResponse.FromString,
+                _registered_method=True)
+        self.GetSignalPolicy = channel.unary_unary(
+                '/billing.ledger.v1.LedgerService/GetSignalPolicy',
+                request_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.GetSignalPolicyRequest.SerializeToString,
+                response_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.GetSignalPolicyResponse.FromString,
+                _registered_method=True)
 
 
 class LedgerServiceServicer:
@@ -494,6 +509,28 @@ class LedgerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetDepletionForecast(self, request, context):
+        """When a wallet's available balance reaches zero at its recent burn, with a range, the
+        expiries that come first, and the top-ups and overage that implies.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetSignalPolicy(self, request, context):
+        """Replaces a wallet's signal policy (spike, slowdown, depletion expected).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSignalPolicy(self, request, context):
+        """Reads a wallet's signal policy and its open episodes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LedgerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -681,6 +718,21 @@ def add_LedgerServiceServicer_to_server(servicer, server):
                     servicer.RotateWebhookSecret,
                     request_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.RotateWebhookSecretRequest.FromString,
                     response_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.RotateWebhookSecretResponse.SerializeToString,
+            ),
+            'GetDepletionForecast': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDepletionForecast,
+                    request_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.GetDepletionForecastRequest.FromString,
+                    response_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.GetDepletionForecastResponse.SerializeToString,
+            ),
+            'SetSignalPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetSignalPolicy,
+                    request_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.SetSignalPolicyRequest.FromString,
+                    response_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.SetSignalPolicyResponse.SerializeToString,
+            ),
+            'GetSignalPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSignalPolicy,
+                    request_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.GetSignalPolicyRequest.FromString,
+                    response_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.GetSignalPolicyResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1683,6 +1735,87 @@ class LedgerService:
             '/billing.ledger.v1.LedgerService/RotateWebhookSecret',
             billing_dot_ledger_dot_v1_dot_ledger__pb2.RotateWebhookSecretRequest.SerializeToString,
             billing_dot_ledger_dot_v1_dot_ledger__pb2.RotateWebhookSecretResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDepletionForecast(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.ledger.v1.LedgerService/GetDepletionForecast',
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.GetDepletionForecastRequest.SerializeToString,
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.GetDepletionForecastResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetSignalPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.ledger.v1.LedgerService/SetSignalPolicy',
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.SetSignalPolicyRequest.SerializeToString,
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.SetSignalPolicyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSignalPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.ledger.v1.LedgerService/GetSignalPolicy',
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.GetSignalPolicyRequest.SerializeToString,
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.GetSignalPolicyResponse.FromString,
             options,
             channel_credentials,
             insecure,

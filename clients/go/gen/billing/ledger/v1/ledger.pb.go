@@ -361,29 +361,41 @@ const (
 	WalletEventType_WALLET_EVENT_TYPE_TOP_UP_COMPLETED WalletEventType = 6
 	// A top-up's payment failed; the next attempt backs off.
 	WalletEventType_WALLET_EVENT_TYPE_TOP_UP_FAILED WalletEventType = 7
+	// The last day's burn rose above the signal policy's multiple of the baseline (adoption).
+	WalletEventType_WALLET_EVENT_TYPE_BURN_SPIKE WalletEventType = 8
+	// The last day's burn fell below the signal policy's fraction of the baseline (churn risk).
+	WalletEventType_WALLET_EVENT_TYPE_SLOWDOWN WalletEventType = 9
+	// The forecast puts depletion of the available balance within the policy's number of days.
+	WalletEventType_WALLET_EVENT_TYPE_DEPLETION_EXPECTED WalletEventType = 10
 )
 
 // Enum value maps for WalletEventType.
 var (
 	WalletEventType_name = map[int32]string{
-		0: "WALLET_EVENT_TYPE_UNSPECIFIED",
-		1: "WALLET_EVENT_TYPE_GRANT_CREATED",
-		2: "WALLET_EVENT_TYPE_CREDITS_EXPIRED",
-		3: "WALLET_EVENT_TYPE_ALERT_FIRED",
-		4: "WALLET_EVENT_TYPE_ALERT_RECOVERED",
-		5: "WALLET_EVENT_TYPE_TOP_UP_CREATED",
-		6: "WALLET_EVENT_TYPE_TOP_UP_COMPLETED",
-		7: "WALLET_EVENT_TYPE_TOP_UP_FAILED",
+		0:  "WALLET_EVENT_TYPE_UNSPECIFIED",
+		1:  "WALLET_EVENT_TYPE_GRANT_CREATED",
+		2:  "WALLET_EVENT_TYPE_CREDITS_EXPIRED",
+		3:  "WALLET_EVENT_TYPE_ALERT_FIRED",
+		4:  "WALLET_EVENT_TYPE_ALERT_RECOVERED",
+		5:  "WALLET_EVENT_TYPE_TOP_UP_CREATED",
+		6:  "WALLET_EVENT_TYPE_TOP_UP_COMPLETED",
+		7:  "WALLET_EVENT_TYPE_TOP_UP_FAILED",
+		8:  "WALLET_EVENT_TYPE_BURN_SPIKE",
+		9:  "WALLET_EVENT_TYPE_SLOWDOWN",
+		10: "WALLET_EVENT_TYPE_DEPLETION_EXPECTED",
 	}
 	WalletEventType_value = map[string]int32{
-		"WALLET_EVENT_TYPE_UNSPECIFIED":      0,
-		"WALLET_EVENT_TYPE_GRANT_CREATED":    1,
-		"WALLET_EVENT_TYPE_CREDITS_EXPIRED":  2,
-		"WALLET_EVENT_TYPE_ALERT_FIRED":      3,
-		"WALLET_EVENT_TYPE_ALERT_RECOVERED":  4,
-		"WALLET_EVENT_TYPE_TOP_UP_CREATED":   5,
-		"WALLET_EVENT_TYPE_TOP_UP_COMPLETED": 6,
-		"WALLET_EVENT_TYPE_TOP_UP_FAILED":    7,
+		"WALLET_EVENT_TYPE_UNSPECIFIED":        0,
+		"WALLET_EVENT_TYPE_GRANT_CREATED":      1,
+		"WALLET_EVENT_TYPE_CREDITS_EXPIRED":    2,
+		"WALLET_EVENT_TYPE_ALERT_FIRED":        3,
+		"WALLET_EVENT_TYPE_ALERT_RECOVERED":    4,
+		"WALLET_EVENT_TYPE_TOP_UP_CREATED":     5,
+		"WALLET_EVENT_TYPE_TOP_UP_COMPLETED":   6,
+		"WALLET_EVENT_TYPE_TOP_UP_FAILED":      7,
+		"WALLET_EVENT_TYPE_BURN_SPIKE":         8,
+		"WALLET_EVENT_TYPE_SLOWDOWN":           9,
+		"WALLET_EVENT_TYPE_DEPLETION_EXPECTED": 10,
 	}
 )
 
@@ -7938,6 +7950,620 @@ func (x *EndAllotmentScheduleResponse) GetSchedule() *AllotmentSchedule {
 	return nil
 }
 
+// Request of GetDepletionForecast.
+type GetDepletionForecastRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The wallet.
+	WalletId string `protobuf:"bytes,1,opt,name=wallet_id,json=walletId,proto3" json:"wallet_id,omitempty"`
+	// How far ahead to walk; unset means 90 days, at most 366 days, whole days.
+	Horizon       *durationpb.Duration `protobuf:"bytes,2,opt,name=horizon,proto3" json:"horizon,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetDepletionForecastRequest) Reset() {
+	*x = GetDepletionForecastRequest{}
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[99]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetDepletionForecastRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetDepletionForecastRequest) ProtoMessage() {}
+
+func (x *GetDepletionForecastRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[99]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetDepletionForecastRequest.ProtoReflect.Descriptor instead.
+func (*GetDepletionForecastRequest) Descriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{99}
+}
+
+func (x *GetDepletionForecastRequest) GetWalletId() string {
+	if x != nil {
+		return x.WalletId
+	}
+	return ""
+}
+
+func (x *GetDepletionForecastRequest) GetHorizon() *durationpb.Duration {
+	if x != nil {
+		return x.Horizon
+	}
+	return nil
+}
+
+// A grant's remainder that the forecast expects to expire unused.
+type ForecastExpiry struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The grant.
+	GrantId string `protobuf:"bytes,1,opt,name=grant_id,json=grantId,proto3" json:"grant_id,omitempty"`
+	// When it expires.
+	ExpireTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	// What it will still hold then at the forecast burn (decimal string).
+	Amount        string `protobuf:"bytes,3,opt,name=amount,proto3" json:"amount,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForecastExpiry) Reset() {
+	*x = ForecastExpiry{}
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[100]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForecastExpiry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForecastExpiry) ProtoMessage() {}
+
+func (x *ForecastExpiry) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[100]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForecastExpiry.ProtoReflect.Descriptor instead.
+func (*ForecastExpiry) Descriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{100}
+}
+
+func (x *ForecastExpiry) GetGrantId() string {
+	if x != nil {
+		return x.GrantId
+	}
+	return ""
+}
+
+func (x *ForecastExpiry) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
+func (x *ForecastExpiry) GetAmount() string {
+	if x != nil {
+		return x.Amount
+	}
+	return ""
+}
+
+// A top-up the wallet's top-up rule would make on the forecast path.
+type ForecastTopUp struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// When it would be made: where the forecast burn takes the balance below the rule's threshold
+	// (or uses the credits up).
+	Time *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
+	// Credits it would grant (decimal string).
+	Amount        string `protobuf:"bytes,2,opt,name=amount,proto3" json:"amount,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForecastTopUp) Reset() {
+	*x = ForecastTopUp{}
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[101]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForecastTopUp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForecastTopUp) ProtoMessage() {}
+
+func (x *ForecastTopUp) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[101]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForecastTopUp.ProtoReflect.Descriptor instead.
+func (*ForecastTopUp) Descriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{101}
+}
+
+func (x *ForecastTopUp) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *ForecastTopUp) GetAmount() string {
+	if x != nil {
+		return x.Amount
+	}
+	return ""
+}
+
+// Response of GetDepletionForecast. Every amount is a decimal string in the wallet's unit.
+type GetDepletionForecastResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The wallet.
+	WalletId string `protobuf:"bytes,1,opt,name=wallet_id,json=walletId,proto3" json:"wallet_id,omitempty"`
+	// The instant the forecast starts from.
+	AsOfTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=as_of_time,json=asOfTime,proto3" json:"as_of_time,omitempty"`
+	// The available balance now.
+	Available string `protobuf:"bytes,3,opt,name=available,proto3" json:"available,omitempty"`
+	// The daily burn the forecast uses: the EWMA of the last 28 days' consumption (half-life 7 days).
+	DailyBurn string `protobuf:"bytes,4,opt,name=daily_burn,json=dailyBurn,proto3" json:"daily_burn,omitempty"`
+	// The lowest of the EWMA, the 7-day mean and the 28-day mean.
+	DailyBurnLow string `protobuf:"bytes,5,opt,name=daily_burn_low,json=dailyBurnLow,proto3" json:"daily_burn_low,omitempty"`
+	// The highest of the EWMA, the 7-day mean and the 28-day mean.
+	DailyBurnHigh string `protobuf:"bytes,6,opt,name=daily_burn_high,json=dailyBurnHigh,proto3" json:"daily_burn_high,omitempty"`
+	// When the available balance reaches zero at daily_burn; unset when it does not within the
+	// horizon (no burn, or the top-up rule keeps it funded).
+	DepletionTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=depletion_time,json=depletionTime,proto3" json:"depletion_time,omitempty"`
+	// Depletion at daily_burn_high (the earliest); unset when none within the horizon.
+	DepletionEarliestTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=depletion_earliest_time,json=depletionEarliestTime,proto3" json:"depletion_earliest_time,omitempty"`
+	// Depletion at daily_burn_low (the latest); unset when none within the horizon.
+	DepletionLatestTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=depletion_latest_time,json=depletionLatestTime,proto3" json:"depletion_latest_time,omitempty"`
+	// Credits expected to expire unused before depletion (or the horizon's end), earliest first.
+	Expiries []*ForecastExpiry `protobuf:"bytes,10,rep,name=expiries,proto3" json:"expiries,omitempty"`
+	// Top-ups the wallet's top-up rule would make before the horizon's end, earliest first.
+	TopUps []*ForecastTopUp `protobuf:"bytes,11,rep,name=top_ups,json=topUps,proto3" json:"top_ups,omitempty"`
+	// Overage the burn would run up by the horizon's end (ALLOW_OVERAGE wallets only; "0" else).
+	Overage string `protobuf:"bytes,12,opt,name=overage,proto3" json:"overage,omitempty"`
+	// The end of the walk.
+	HorizonEndTime *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=horizon_end_time,json=horizonEndTime,proto3" json:"horizon_end_time,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *GetDepletionForecastResponse) Reset() {
+	*x = GetDepletionForecastResponse{}
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[102]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetDepletionForecastResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetDepletionForecastResponse) ProtoMessage() {}
+
+func (x *GetDepletionForecastResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[102]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetDepletionForecastResponse.ProtoReflect.Descriptor instead.
+func (*GetDepletionForecastResponse) Descriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{102}
+}
+
+func (x *GetDepletionForecastResponse) GetWalletId() string {
+	if x != nil {
+		return x.WalletId
+	}
+	return ""
+}
+
+func (x *GetDepletionForecastResponse) GetAsOfTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AsOfTime
+	}
+	return nil
+}
+
+func (x *GetDepletionForecastResponse) GetAvailable() string {
+	if x != nil {
+		return x.Available
+	}
+	return ""
+}
+
+func (x *GetDepletionForecastResponse) GetDailyBurn() string {
+	if x != nil {
+		return x.DailyBurn
+	}
+	return ""
+}
+
+func (x *GetDepletionForecastResponse) GetDailyBurnLow() string {
+	if x != nil {
+		return x.DailyBurnLow
+	}
+	return ""
+}
+
+func (x *GetDepletionForecastResponse) GetDailyBurnHigh() string {
+	if x != nil {
+		return x.DailyBurnHigh
+	}
+	return ""
+}
+
+func (x *GetDepletionForecastResponse) GetDepletionTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DepletionTime
+	}
+	return nil
+}
+
+func (x *GetDepletionForecastResponse) GetDepletionEarliestTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DepletionEarliestTime
+	}
+	return nil
+}
+
+func (x *GetDepletionForecastResponse) GetDepletionLatestTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DepletionLatestTime
+	}
+	return nil
+}
+
+func (x *GetDepletionForecastResponse) GetExpiries() []*ForecastExpiry {
+	if x != nil {
+		return x.Expiries
+	}
+	return nil
+}
+
+func (x *GetDepletionForecastResponse) GetTopUps() []*ForecastTopUp {
+	if x != nil {
+		return x.TopUps
+	}
+	return nil
+}
+
+func (x *GetDepletionForecastResponse) GetOverage() string {
+	if x != nil {
+		return x.Overage
+	}
+	return ""
+}
+
+func (x *GetDepletionForecastResponse) GetHorizonEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.HorizonEndTime
+	}
+	return nil
+}
+
+// When a wallet's consumption signals fire. Unset fields take the defaults.
+type SignalPolicy struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The wallet.
+	WalletId string `protobuf:"bytes,1,opt,name=wallet_id,json=walletId,proto3" json:"wallet_id,omitempty"`
+	// BURN_SPIKE when the last day's burn is above this multiple of the baseline (default "3").
+	SpikeMultiple string `protobuf:"bytes,2,opt,name=spike_multiple,json=spikeMultiple,proto3" json:"spike_multiple,omitempty"`
+	// SLOWDOWN when the last day's burn is below this fraction of the baseline (default "0.25").
+	SlowdownFraction string `protobuf:"bytes,3,opt,name=slowdown_fraction,json=slowdownFraction,proto3" json:"slowdown_fraction,omitempty"`
+	// DEPLETION_EXPECTED when the forecast depletion is within this many days (default 7, 1 to 366).
+	DepletionDays int32 `protobuf:"varint,4,opt,name=depletion_days,json=depletionDays,proto3" json:"depletion_days,omitempty"`
+	// True turns every signal of the wallet off (open episodes close).
+	Disabled      bool `protobuf:"varint,5,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SignalPolicy) Reset() {
+	*x = SignalPolicy{}
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[103]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SignalPolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SignalPolicy) ProtoMessage() {}
+
+func (x *SignalPolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[103]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SignalPolicy.ProtoReflect.Descriptor instead.
+func (*SignalPolicy) Descriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{103}
+}
+
+func (x *SignalPolicy) GetWalletId() string {
+	if x != nil {
+		return x.WalletId
+	}
+	return ""
+}
+
+func (x *SignalPolicy) GetSpikeMultiple() string {
+	if x != nil {
+		return x.SpikeMultiple
+	}
+	return ""
+}
+
+func (x *SignalPolicy) GetSlowdownFraction() string {
+	if x != nil {
+		return x.SlowdownFraction
+	}
+	return ""
+}
+
+func (x *SignalPolicy) GetDepletionDays() int32 {
+	if x != nil {
+		return x.DepletionDays
+	}
+	return 0
+}
+
+func (x *SignalPolicy) GetDisabled() bool {
+	if x != nil {
+		return x.Disabled
+	}
+	return false
+}
+
+// Request of SetSignalPolicy.
+type SetSignalPolicyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Idempotency key chosen by the caller.
+	RequestId string `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The policy; its wallet_id names the wallet. Empty strings and 0 take the defaults.
+	Policy        *SignalPolicy `protobuf:"bytes,2,opt,name=policy,proto3" json:"policy,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetSignalPolicyRequest) Reset() {
+	*x = SetSignalPolicyRequest{}
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[104]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetSignalPolicyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetSignalPolicyRequest) ProtoMessage() {}
+
+func (x *SetSignalPolicyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[104]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetSignalPolicyRequest.ProtoReflect.Descriptor instead.
+func (*SetSignalPolicyRequest) Descriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{104}
+}
+
+func (x *SetSignalPolicyRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *SetSignalPolicyRequest) GetPolicy() *SignalPolicy {
+	if x != nil {
+		return x.Policy
+	}
+	return nil
+}
+
+// Response of SetSignalPolicy.
+type SetSignalPolicyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The policy as in force, defaults filled in.
+	Policy        *SignalPolicy `protobuf:"bytes,1,opt,name=policy,proto3" json:"policy,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetSignalPolicyResponse) Reset() {
+	*x = SetSignalPolicyResponse{}
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[105]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetSignalPolicyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetSignalPolicyResponse) ProtoMessage() {}
+
+func (x *SetSignalPolicyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[105]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetSignalPolicyResponse.ProtoReflect.Descriptor instead.
+func (*SetSignalPolicyResponse) Descriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{105}
+}
+
+func (x *SetSignalPolicyResponse) GetPolicy() *SignalPolicy {
+	if x != nil {
+		return x.Policy
+	}
+	return nil
+}
+
+// Request of GetSignalPolicy.
+type GetSignalPolicyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The wallet.
+	WalletId      string `protobuf:"bytes,1,opt,name=wallet_id,json=walletId,proto3" json:"wallet_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSignalPolicyRequest) Reset() {
+	*x = GetSignalPolicyRequest{}
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[106]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSignalPolicyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSignalPolicyRequest) ProtoMessage() {}
+
+func (x *GetSignalPolicyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[106]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSignalPolicyRequest.ProtoReflect.Descriptor instead.
+func (*GetSignalPolicyRequest) Descriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{106}
+}
+
+func (x *GetSignalPolicyRequest) GetWalletId() string {
+	if x != nil {
+		return x.WalletId
+	}
+	return ""
+}
+
+// Response of GetSignalPolicy.
+type GetSignalPolicyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The policy in force, defaults filled in.
+	Policy *SignalPolicy `protobuf:"bytes,1,opt,name=policy,proto3" json:"policy,omitempty"`
+	// The signals whose episode is open (fired and not yet cleared).
+	OpenSignals   []WalletEventType `protobuf:"varint,2,rep,packed,name=open_signals,json=openSignals,proto3,enum=billing.ledger.v1.WalletEventType" json:"open_signals,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSignalPolicyResponse) Reset() {
+	*x = GetSignalPolicyResponse{}
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[107]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSignalPolicyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSignalPolicyResponse) ProtoMessage() {}
+
+func (x *GetSignalPolicyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[107]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSignalPolicyResponse.ProtoReflect.Descriptor instead.
+func (*GetSignalPolicyResponse) Descriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{107}
+}
+
+func (x *GetSignalPolicyResponse) GetPolicy() *SignalPolicy {
+	if x != nil {
+		return x.Policy
+	}
+	return nil
+}
+
+func (x *GetSignalPolicyResponse) GetOpenSignals() []WalletEventType {
+	if x != nil {
+		return x.OpenSignals
+	}
+	return nil
+}
+
 var File_billing_ledger_v1_ledger_proto protoreflect.FileDescriptor
 
 const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
@@ -8526,7 +9152,52 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"scheduleId\x125\n" +
 	"\bend_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"`\n" +
 	"\x1cEndAllotmentScheduleResponse\x12@\n" +
-	"\bschedule\x18\x01 \x01(\v2$.billing.ledger.v1.AllotmentScheduleR\bschedule*j\n" +
+	"\bschedule\x18\x01 \x01(\v2$.billing.ledger.v1.AllotmentScheduleR\bschedule\"o\n" +
+	"\x1bGetDepletionForecastRequest\x12\x1b\n" +
+	"\twallet_id\x18\x01 \x01(\tR\bwalletId\x123\n" +
+	"\ahorizon\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\ahorizon\"\x80\x01\n" +
+	"\x0eForecastExpiry\x12\x19\n" +
+	"\bgrant_id\x18\x01 \x01(\tR\agrantId\x12;\n" +
+	"\vexpire_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\x12\x16\n" +
+	"\x06amount\x18\x03 \x01(\tR\x06amount\"W\n" +
+	"\rForecastTopUp\x12.\n" +
+	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x16\n" +
+	"\x06amount\x18\x02 \x01(\tR\x06amount\"\xc1\x05\n" +
+	"\x1cGetDepletionForecastResponse\x12\x1b\n" +
+	"\twallet_id\x18\x01 \x01(\tR\bwalletId\x128\n" +
+	"\n" +
+	"as_of_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\basOfTime\x12\x1c\n" +
+	"\tavailable\x18\x03 \x01(\tR\tavailable\x12\x1d\n" +
+	"\n" +
+	"daily_burn\x18\x04 \x01(\tR\tdailyBurn\x12$\n" +
+	"\x0edaily_burn_low\x18\x05 \x01(\tR\fdailyBurnLow\x12&\n" +
+	"\x0fdaily_burn_high\x18\x06 \x01(\tR\rdailyBurnHigh\x12A\n" +
+	"\x0edepletion_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\rdepletionTime\x12R\n" +
+	"\x17depletion_earliest_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x15depletionEarliestTime\x12N\n" +
+	"\x15depletion_latest_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\x13depletionLatestTime\x12=\n" +
+	"\bexpiries\x18\n" +
+	" \x03(\v2!.billing.ledger.v1.ForecastExpiryR\bexpiries\x129\n" +
+	"\atop_ups\x18\v \x03(\v2 .billing.ledger.v1.ForecastTopUpR\x06topUps\x12\x18\n" +
+	"\aoverage\x18\f \x01(\tR\aoverage\x12D\n" +
+	"\x10horizon_end_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\x0ehorizonEndTime\"\xc2\x01\n" +
+	"\fSignalPolicy\x12\x1b\n" +
+	"\twallet_id\x18\x01 \x01(\tR\bwalletId\x12%\n" +
+	"\x0espike_multiple\x18\x02 \x01(\tR\rspikeMultiple\x12+\n" +
+	"\x11slowdown_fraction\x18\x03 \x01(\tR\x10slowdownFraction\x12%\n" +
+	"\x0edepletion_days\x18\x04 \x01(\x05R\rdepletionDays\x12\x1a\n" +
+	"\bdisabled\x18\x05 \x01(\bR\bdisabled\"p\n" +
+	"\x16SetSignalPolicyRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x127\n" +
+	"\x06policy\x18\x02 \x01(\v2\x1f.billing.ledger.v1.SignalPolicyR\x06policy\"R\n" +
+	"\x17SetSignalPolicyResponse\x127\n" +
+	"\x06policy\x18\x01 \x01(\v2\x1f.billing.ledger.v1.SignalPolicyR\x06policy\"5\n" +
+	"\x16GetSignalPolicyRequest\x12\x1b\n" +
+	"\twallet_id\x18\x01 \x01(\tR\bwalletId\"\x99\x01\n" +
+	"\x17GetSignalPolicyResponse\x127\n" +
+	"\x06policy\x18\x01 \x01(\v2\x1f.billing.ledger.v1.SignalPolicyR\x06policy\x12E\n" +
+	"\fopen_signals\x18\x02 \x03(\x0e2\".billing.ledger.v1.WalletEventTypeR\vopenSignals*j\n" +
 	"\rOveragePolicy\x12\x1e\n" +
 	"\x1aOVERAGE_POLICY_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13OVERAGE_POLICY_DENY\x10\x01\x12 \n" +
@@ -8561,7 +9232,7 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x11HOLD_STATE_ACTIVE\x10\x01\x12\x17\n" +
 	"\x13HOLD_STATE_CAPTURED\x10\x02\x12\x17\n" +
 	"\x13HOLD_STATE_RELEASED\x10\x03\x12\x16\n" +
-	"\x12HOLD_STATE_EXPIRED\x10\x04*\xbd\x02\n" +
+	"\x12HOLD_STATE_EXPIRED\x10\x04*\xa9\x03\n" +
 	"\x0fWalletEventType\x12!\n" +
 	"\x1dWALLET_EVENT_TYPE_UNSPECIFIED\x10\x00\x12#\n" +
 	"\x1fWALLET_EVENT_TYPE_GRANT_CREATED\x10\x01\x12%\n" +
@@ -8570,7 +9241,11 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"!WALLET_EVENT_TYPE_ALERT_RECOVERED\x10\x04\x12$\n" +
 	" WALLET_EVENT_TYPE_TOP_UP_CREATED\x10\x05\x12&\n" +
 	"\"WALLET_EVENT_TYPE_TOP_UP_COMPLETED\x10\x06\x12#\n" +
-	"\x1fWALLET_EVENT_TYPE_TOP_UP_FAILED\x10\a*p\n" +
+	"\x1fWALLET_EVENT_TYPE_TOP_UP_FAILED\x10\a\x12 \n" +
+	"\x1cWALLET_EVENT_TYPE_BURN_SPIKE\x10\b\x12\x1e\n" +
+	"\x1aWALLET_EVENT_TYPE_SLOWDOWN\x10\t\x12(\n" +
+	"$WALLET_EVENT_TYPE_DEPLETION_EXPECTED\x10\n" +
+	"*p\n" +
 	"\fTopUpPayment\x12\x1e\n" +
 	"\x1aTOP_UP_PAYMENT_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18TOP_UP_PAYMENT_IMMEDIATE\x10\x01\x12\"\n" +
@@ -8607,7 +9282,7 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x19REPORT_BUCKET_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11REPORT_BUCKET_DAY\x10\x01\x12\x16\n" +
 	"\x12REPORT_BUCKET_WEEK\x10\x02\x12\x17\n" +
-	"\x13REPORT_BUCKET_MONTH\x10\x032\xaa\x1d\n" +
+	"\x13REPORT_BUCKET_MONTH\x10\x032\xf7\x1f\n" +
 	"\rLedgerService\x12_\n" +
 	"\fCreateWallet\x12&.billing.ledger.v1.CreateWalletRequest\x1a'.billing.ledger.v1.CreateWalletResponse\x12V\n" +
 	"\tGetWallet\x12#.billing.ledger.v1.GetWalletRequest\x1a$.billing.ledger.v1.GetWalletResponse\x12\\\n" +
@@ -8650,7 +9325,10 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x14ListWebhookEndpoints\x12..billing.ledger.v1.ListWebhookEndpointsRequest\x1a/.billing.ledger.v1.ListWebhookEndpointsResponse\x12z\n" +
 	"\x15DeleteWebhookEndpoint\x12/.billing.ledger.v1.DeleteWebhookEndpointRequest\x1a0.billing.ledger.v1.DeleteWebhookEndpointResponse\x12z\n" +
 	"\x15ListWebhookDeliveries\x12/.billing.ledger.v1.ListWebhookDeliveriesRequest\x1a0.billing.ledger.v1.ListWebhookDeliveriesResponse\x12t\n" +
-	"\x13RotateWebhookSecret\x12-.billing.ledger.v1.RotateWebhookSecretRequest\x1a..billing.ledger.v1.RotateWebhookSecretResponseB\xd8\x01\n" +
+	"\x13RotateWebhookSecret\x12-.billing.ledger.v1.RotateWebhookSecretRequest\x1a..billing.ledger.v1.RotateWebhookSecretResponse\x12w\n" +
+	"\x14GetDepletionForecast\x12..billing.ledger.v1.GetDepletionForecastRequest\x1a/.billing.ledger.v1.GetDepletionForecastResponse\x12h\n" +
+	"\x0fSetSignalPolicy\x12).billing.ledger.v1.SetSignalPolicyRequest\x1a*.billing.ledger.v1.SetSignalPolicyResponse\x12h\n" +
+	"\x0fGetSignalPolicy\x12).billing.ledger.v1.GetSignalPolicyRequest\x1a*.billing.ledger.v1.GetSignalPolicyResponseB\xd8\x01\n" +
 	"\x15com.billing.ledger.v1B\vLedgerProtoP\x01ZLgithub.com/billing-backend/billing/clients/go/gen/billing/ledger/v1;ledgerv1\xa2\x02\x03BLX\xaa\x02\x11Billing.Ledger.V1\xca\x02\x11Billing\\Ledger\\V1\xe2\x02\x1dBilling\\Ledger\\V1\\GPBMetadata\xea\x02\x13Billing::Ledger::V1b\x06proto3"
 
 var (
@@ -8666,7 +9344,7 @@ func file_billing_ledger_v1_ledger_proto_rawDescGZIP() []byte {
 }
 
 var file_billing_ledger_v1_ledger_proto_enumTypes = make([]protoimpl.EnumInfo, 13)
-var file_billing_ledger_v1_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 104)
+var file_billing_ledger_v1_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 113)
 var file_billing_ledger_v1_ledger_proto_goTypes = []any{
 	(OveragePolicy)(0),                      // 0: billing.ledger.v1.OveragePolicy
 	(GrantKind)(0),                          // 1: billing.ledger.v1.GrantKind
@@ -8780,83 +9458,92 @@ var file_billing_ledger_v1_ledger_proto_goTypes = []any{
 	(*ListAllotmentSchedulesResponse)(nil),  // 109: billing.ledger.v1.ListAllotmentSchedulesResponse
 	(*EndAllotmentScheduleRequest)(nil),     // 110: billing.ledger.v1.EndAllotmentScheduleRequest
 	(*EndAllotmentScheduleResponse)(nil),    // 111: billing.ledger.v1.EndAllotmentScheduleResponse
-	nil,                                     // 112: billing.ledger.v1.Wallet.MetadataEntry
-	nil,                                     // 113: billing.ledger.v1.Grant.MetadataEntry
-	nil,                                     // 114: billing.ledger.v1.CreateWalletRequest.MetadataEntry
-	nil,                                     // 115: billing.ledger.v1.CreateGrantRequest.MetadataEntry
-	nil,                                     // 116: billing.ledger.v1.DebitRequest.MetadataEntry
-	(*durationpb.Duration)(nil),             // 117: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),           // 118: google.protobuf.Timestamp
-	(*v1.ItemError)(nil),                    // 119: billing.type.v1.ItemError
-	(*v1.TimeRange)(nil),                    // 120: billing.type.v1.TimeRange
+	(*GetDepletionForecastRequest)(nil),     // 112: billing.ledger.v1.GetDepletionForecastRequest
+	(*ForecastExpiry)(nil),                  // 113: billing.ledger.v1.ForecastExpiry
+	(*ForecastTopUp)(nil),                   // 114: billing.ledger.v1.ForecastTopUp
+	(*GetDepletionForecastResponse)(nil),    // 115: billing.ledger.v1.GetDepletionForecastResponse
+	(*SignalPolicy)(nil),                    // 116: billing.ledger.v1.SignalPolicy
+	(*SetSignalPolicyRequest)(nil),          // 117: billing.ledger.v1.SetSignalPolicyRequest
+	(*SetSignalPolicyResponse)(nil),         // 118: billing.ledger.v1.SetSignalPolicyResponse
+	(*GetSignalPolicyRequest)(nil),          // 119: billing.ledger.v1.GetSignalPolicyRequest
+	(*GetSignalPolicyResponse)(nil),         // 120: billing.ledger.v1.GetSignalPolicyResponse
+	nil,                                     // 121: billing.ledger.v1.Wallet.MetadataEntry
+	nil,                                     // 122: billing.ledger.v1.Grant.MetadataEntry
+	nil,                                     // 123: billing.ledger.v1.CreateWalletRequest.MetadataEntry
+	nil,                                     // 124: billing.ledger.v1.CreateGrantRequest.MetadataEntry
+	nil,                                     // 125: billing.ledger.v1.DebitRequest.MetadataEntry
+	(*durationpb.Duration)(nil),             // 126: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),           // 127: google.protobuf.Timestamp
+	(*v1.ItemError)(nil),                    // 128: billing.type.v1.ItemError
+	(*v1.TimeRange)(nil),                    // 129: billing.type.v1.TimeRange
 }
 var file_billing_ledger_v1_ledger_proto_depIdxs = []int32{
 	0,   // 0: billing.ledger.v1.Wallet.overage_policy:type_name -> billing.ledger.v1.OveragePolicy
-	117, // 1: billing.ledger.v1.Wallet.late_event_grace_period:type_name -> google.protobuf.Duration
-	112, // 2: billing.ledger.v1.Wallet.metadata:type_name -> billing.ledger.v1.Wallet.MetadataEntry
-	118, // 3: billing.ledger.v1.Wallet.create_time:type_name -> google.protobuf.Timestamp
+	126, // 1: billing.ledger.v1.Wallet.late_event_grace_period:type_name -> google.protobuf.Duration
+	121, // 2: billing.ledger.v1.Wallet.metadata:type_name -> billing.ledger.v1.Wallet.MetadataEntry
+	127, // 3: billing.ledger.v1.Wallet.create_time:type_name -> google.protobuf.Timestamp
 	1,   // 4: billing.ledger.v1.Grant.kind:type_name -> billing.ledger.v1.GrantKind
-	118, // 5: billing.ledger.v1.Grant.effective_time:type_name -> google.protobuf.Timestamp
-	118, // 6: billing.ledger.v1.Grant.expire_time:type_name -> google.protobuf.Timestamp
+	127, // 5: billing.ledger.v1.Grant.effective_time:type_name -> google.protobuf.Timestamp
+	127, // 6: billing.ledger.v1.Grant.expire_time:type_name -> google.protobuf.Timestamp
 	14,  // 7: billing.ledger.v1.Grant.cost_basis:type_name -> billing.ledger.v1.CostBasis
-	113, // 8: billing.ledger.v1.Grant.metadata:type_name -> billing.ledger.v1.Grant.MetadataEntry
+	122, // 8: billing.ledger.v1.Grant.metadata:type_name -> billing.ledger.v1.Grant.MetadataEntry
 	2,   // 9: billing.ledger.v1.Grant.state:type_name -> billing.ledger.v1.GrantState
-	118, // 10: billing.ledger.v1.Grant.create_time:type_name -> google.protobuf.Timestamp
-	118, // 11: billing.ledger.v1.Grant.void_time:type_name -> google.protobuf.Timestamp
+	127, // 10: billing.ledger.v1.Grant.create_time:type_name -> google.protobuf.Timestamp
+	127, // 11: billing.ledger.v1.Grant.void_time:type_name -> google.protobuf.Timestamp
 	3,   // 12: billing.ledger.v1.Entry.type:type_name -> billing.ledger.v1.EntryType
-	118, // 13: billing.ledger.v1.Entry.occurred_time:type_name -> google.protobuf.Timestamp
-	118, // 14: billing.ledger.v1.Entry.book_time:type_name -> google.protobuf.Timestamp
+	127, // 13: billing.ledger.v1.Entry.occurred_time:type_name -> google.protobuf.Timestamp
+	127, // 14: billing.ledger.v1.Entry.book_time:type_name -> google.protobuf.Timestamp
 	16,  // 15: billing.ledger.v1.Entry.allocations:type_name -> billing.ledger.v1.Allocation
 	1,   // 16: billing.ledger.v1.GrantBalance.kind:type_name -> billing.ledger.v1.GrantKind
 	2,   // 17: billing.ledger.v1.GrantBalance.state:type_name -> billing.ledger.v1.GrantState
-	118, // 18: billing.ledger.v1.GrantBalance.effective_time:type_name -> google.protobuf.Timestamp
-	118, // 19: billing.ledger.v1.GrantBalance.expire_time:type_name -> google.protobuf.Timestamp
-	118, // 20: billing.ledger.v1.Balance.as_of_time:type_name -> google.protobuf.Timestamp
+	127, // 18: billing.ledger.v1.GrantBalance.effective_time:type_name -> google.protobuf.Timestamp
+	127, // 19: billing.ledger.v1.GrantBalance.expire_time:type_name -> google.protobuf.Timestamp
+	127, // 20: billing.ledger.v1.Balance.as_of_time:type_name -> google.protobuf.Timestamp
 	18,  // 21: billing.ledger.v1.Balance.grants:type_name -> billing.ledger.v1.GrantBalance
 	4,   // 22: billing.ledger.v1.Hold.state:type_name -> billing.ledger.v1.HoldState
-	118, // 23: billing.ledger.v1.Hold.create_time:type_name -> google.protobuf.Timestamp
-	118, // 24: billing.ledger.v1.Hold.expire_time:type_name -> google.protobuf.Timestamp
-	118, // 25: billing.ledger.v1.Hold.end_time:type_name -> google.protobuf.Timestamp
+	127, // 23: billing.ledger.v1.Hold.create_time:type_name -> google.protobuf.Timestamp
+	127, // 24: billing.ledger.v1.Hold.expire_time:type_name -> google.protobuf.Timestamp
+	127, // 25: billing.ledger.v1.Hold.end_time:type_name -> google.protobuf.Timestamp
 	16,  // 26: billing.ledger.v1.Hold.allocations:type_name -> billing.ledger.v1.Allocation
 	5,   // 27: billing.ledger.v1.WalletEvent.type:type_name -> billing.ledger.v1.WalletEventType
-	118, // 28: billing.ledger.v1.WalletEvent.occurred_time:type_name -> google.protobuf.Timestamp
+	127, // 28: billing.ledger.v1.WalletEvent.occurred_time:type_name -> google.protobuf.Timestamp
 	1,   // 29: billing.ledger.v1.TopUpRule.kind:type_name -> billing.ledger.v1.GrantKind
-	117, // 30: billing.ledger.v1.TopUpRule.expire_after:type_name -> google.protobuf.Duration
+	126, // 30: billing.ledger.v1.TopUpRule.expire_after:type_name -> google.protobuf.Duration
 	6,   // 31: billing.ledger.v1.TopUpRule.payment:type_name -> billing.ledger.v1.TopUpPayment
-	118, // 32: billing.ledger.v1.TopUpRule.expire_time:type_name -> google.protobuf.Timestamp
+	127, // 32: billing.ledger.v1.TopUpRule.expire_time:type_name -> google.protobuf.Timestamp
 	7,   // 33: billing.ledger.v1.TopUp.state:type_name -> billing.ledger.v1.TopUpState
-	118, // 34: billing.ledger.v1.TopUp.create_time:type_name -> google.protobuf.Timestamp
-	118, // 35: billing.ledger.v1.TopUp.end_time:type_name -> google.protobuf.Timestamp
+	127, // 34: billing.ledger.v1.TopUp.create_time:type_name -> google.protobuf.Timestamp
+	127, // 35: billing.ledger.v1.TopUp.end_time:type_name -> google.protobuf.Timestamp
 	1,   // 36: billing.ledger.v1.AllotmentSchedule.kind:type_name -> billing.ledger.v1.GrantKind
 	10,  // 37: billing.ledger.v1.AllotmentSchedule.cadence:type_name -> billing.ledger.v1.AllotmentCadence
-	118, // 38: billing.ledger.v1.AllotmentSchedule.anchor_time:type_name -> google.protobuf.Timestamp
+	127, // 38: billing.ledger.v1.AllotmentSchedule.anchor_time:type_name -> google.protobuf.Timestamp
 	11,  // 39: billing.ledger.v1.AllotmentSchedule.expiry:type_name -> billing.ledger.v1.AllotmentExpiry
-	117, // 40: billing.ledger.v1.AllotmentSchedule.expire_after:type_name -> google.protobuf.Duration
-	118, // 41: billing.ledger.v1.AllotmentSchedule.end_time:type_name -> google.protobuf.Timestamp
+	126, // 40: billing.ledger.v1.AllotmentSchedule.expire_after:type_name -> google.protobuf.Duration
+	127, // 41: billing.ledger.v1.AllotmentSchedule.end_time:type_name -> google.protobuf.Timestamp
 	9,   // 42: billing.ledger.v1.AlertRule.kind:type_name -> billing.ledger.v1.AlertKind
-	117, // 43: billing.ledger.v1.AlertRule.min_interval:type_name -> google.protobuf.Duration
-	118, // 44: billing.ledger.v1.AlertRule.last_fire_time:type_name -> google.protobuf.Timestamp
+	126, // 43: billing.ledger.v1.AlertRule.min_interval:type_name -> google.protobuf.Duration
+	127, // 44: billing.ledger.v1.AlertRule.last_fire_time:type_name -> google.protobuf.Timestamp
 	5,   // 45: billing.ledger.v1.WebhookEndpoint.types:type_name -> billing.ledger.v1.WalletEventType
-	118, // 46: billing.ledger.v1.WebhookEndpoint.create_time:type_name -> google.protobuf.Timestamp
-	118, // 47: billing.ledger.v1.WebhookEndpoint.delete_time:type_name -> google.protobuf.Timestamp
-	118, // 48: billing.ledger.v1.WebhookAttempt.attempt_time:type_name -> google.protobuf.Timestamp
+	127, // 46: billing.ledger.v1.WebhookEndpoint.create_time:type_name -> google.protobuf.Timestamp
+	127, // 47: billing.ledger.v1.WebhookEndpoint.delete_time:type_name -> google.protobuf.Timestamp
+	127, // 48: billing.ledger.v1.WebhookAttempt.attempt_time:type_name -> google.protobuf.Timestamp
 	5,   // 49: billing.ledger.v1.WebhookDelivery.event_type:type_name -> billing.ledger.v1.WalletEventType
 	8,   // 50: billing.ledger.v1.WebhookDelivery.state:type_name -> billing.ledger.v1.WebhookDeliveryState
-	118, // 51: billing.ledger.v1.WebhookDelivery.next_attempt_time:type_name -> google.protobuf.Timestamp
-	118, // 52: billing.ledger.v1.WebhookDelivery.create_time:type_name -> google.protobuf.Timestamp
-	118, // 53: billing.ledger.v1.WebhookDelivery.end_time:type_name -> google.protobuf.Timestamp
+	127, // 51: billing.ledger.v1.WebhookDelivery.next_attempt_time:type_name -> google.protobuf.Timestamp
+	127, // 52: billing.ledger.v1.WebhookDelivery.create_time:type_name -> google.protobuf.Timestamp
+	127, // 53: billing.ledger.v1.WebhookDelivery.end_time:type_name -> google.protobuf.Timestamp
 	27,  // 54: billing.ledger.v1.WebhookDelivery.attempt_log:type_name -> billing.ledger.v1.WebhookAttempt
 	0,   // 55: billing.ledger.v1.CreateWalletRequest.overage_policy:type_name -> billing.ledger.v1.OveragePolicy
-	117, // 56: billing.ledger.v1.CreateWalletRequest.late_event_grace_period:type_name -> google.protobuf.Duration
-	114, // 57: billing.ledger.v1.CreateWalletRequest.metadata:type_name -> billing.ledger.v1.CreateWalletRequest.MetadataEntry
+	126, // 56: billing.ledger.v1.CreateWalletRequest.late_event_grace_period:type_name -> google.protobuf.Duration
+	123, // 57: billing.ledger.v1.CreateWalletRequest.metadata:type_name -> billing.ledger.v1.CreateWalletRequest.MetadataEntry
 	13,  // 58: billing.ledger.v1.CreateWalletResponse.wallet:type_name -> billing.ledger.v1.Wallet
 	13,  // 59: billing.ledger.v1.GetWalletResponse.wallet:type_name -> billing.ledger.v1.Wallet
 	13,  // 60: billing.ledger.v1.ListWalletsResponse.wallets:type_name -> billing.ledger.v1.Wallet
 	1,   // 61: billing.ledger.v1.CreateGrantRequest.kind:type_name -> billing.ledger.v1.GrantKind
-	118, // 62: billing.ledger.v1.CreateGrantRequest.effective_time:type_name -> google.protobuf.Timestamp
-	118, // 63: billing.ledger.v1.CreateGrantRequest.expire_time:type_name -> google.protobuf.Timestamp
+	127, // 62: billing.ledger.v1.CreateGrantRequest.effective_time:type_name -> google.protobuf.Timestamp
+	127, // 63: billing.ledger.v1.CreateGrantRequest.expire_time:type_name -> google.protobuf.Timestamp
 	14,  // 64: billing.ledger.v1.CreateGrantRequest.cost_basis:type_name -> billing.ledger.v1.CostBasis
-	115, // 65: billing.ledger.v1.CreateGrantRequest.metadata:type_name -> billing.ledger.v1.CreateGrantRequest.MetadataEntry
+	124, // 65: billing.ledger.v1.CreateGrantRequest.metadata:type_name -> billing.ledger.v1.CreateGrantRequest.MetadataEntry
 	15,  // 66: billing.ledger.v1.CreateGrantResponse.grant:type_name -> billing.ledger.v1.Grant
 	17,  // 67: billing.ledger.v1.CreateGrantResponse.entries:type_name -> billing.ledger.v1.Entry
 	15,  // 68: billing.ledger.v1.GetGrantResponse.grant:type_name -> billing.ledger.v1.Grant
@@ -8864,43 +9551,43 @@ var file_billing_ledger_v1_ledger_proto_depIdxs = []int32{
 	15,  // 70: billing.ledger.v1.ListGrantsResponse.grants:type_name -> billing.ledger.v1.Grant
 	15,  // 71: billing.ledger.v1.VoidGrantResponse.grant:type_name -> billing.ledger.v1.Grant
 	17,  // 72: billing.ledger.v1.VoidGrantResponse.entry:type_name -> billing.ledger.v1.Entry
-	118, // 73: billing.ledger.v1.DebitRequest.occurred_time:type_name -> google.protobuf.Timestamp
-	116, // 74: billing.ledger.v1.DebitRequest.metadata:type_name -> billing.ledger.v1.DebitRequest.MetadataEntry
+	127, // 73: billing.ledger.v1.DebitRequest.occurred_time:type_name -> google.protobuf.Timestamp
+	125, // 74: billing.ledger.v1.DebitRequest.metadata:type_name -> billing.ledger.v1.DebitRequest.MetadataEntry
 	17,  // 75: billing.ledger.v1.DebitResponse.entry:type_name -> billing.ledger.v1.Entry
 	44,  // 76: billing.ledger.v1.DebitBatchRequest.debits:type_name -> billing.ledger.v1.DebitRequest
 	17,  // 77: billing.ledger.v1.DebitResult.entry:type_name -> billing.ledger.v1.Entry
-	119, // 78: billing.ledger.v1.DebitResult.error:type_name -> billing.type.v1.ItemError
+	128, // 78: billing.ledger.v1.DebitResult.error:type_name -> billing.type.v1.ItemError
 	47,  // 79: billing.ledger.v1.DebitBatchResponse.results:type_name -> billing.ledger.v1.DebitResult
 	17,  // 80: billing.ledger.v1.RefundDebitResponse.entries:type_name -> billing.ledger.v1.Entry
-	118, // 81: billing.ledger.v1.GetBalanceRequest.as_of_time:type_name -> google.protobuf.Timestamp
+	127, // 81: billing.ledger.v1.GetBalanceRequest.as_of_time:type_name -> google.protobuf.Timestamp
 	19,  // 82: billing.ledger.v1.GetBalanceResponse.balance:type_name -> billing.ledger.v1.Balance
 	3,   // 83: billing.ledger.v1.ListEntriesRequest.types:type_name -> billing.ledger.v1.EntryType
-	120, // 84: billing.ledger.v1.ListEntriesRequest.book_time_range:type_name -> billing.type.v1.TimeRange
+	129, // 84: billing.ledger.v1.ListEntriesRequest.book_time_range:type_name -> billing.type.v1.TimeRange
 	17,  // 85: billing.ledger.v1.ListEntriesResponse.entries:type_name -> billing.ledger.v1.Entry
 	55,  // 86: billing.ledger.v1.FeatureConsumption.consumption:type_name -> billing.ledger.v1.Consumption
-	118, // 87: billing.ledger.v1.ConsumptionBucket.start_time:type_name -> google.protobuf.Timestamp
-	118, // 88: billing.ledger.v1.ConsumptionBucket.end_time:type_name -> google.protobuf.Timestamp
+	127, // 87: billing.ledger.v1.ConsumptionBucket.start_time:type_name -> google.protobuf.Timestamp
+	127, // 88: billing.ledger.v1.ConsumptionBucket.end_time:type_name -> google.protobuf.Timestamp
 	55,  // 89: billing.ledger.v1.ConsumptionBucket.consumption:type_name -> billing.ledger.v1.Consumption
 	56,  // 90: billing.ledger.v1.ConsumptionBucket.features:type_name -> billing.ledger.v1.FeatureConsumption
 	57,  // 91: billing.ledger.v1.WalletConsumption.buckets:type_name -> billing.ledger.v1.ConsumptionBucket
 	55,  // 92: billing.ledger.v1.WalletConsumption.total:type_name -> billing.ledger.v1.Consumption
 	56,  // 93: billing.ledger.v1.WalletConsumption.features:type_name -> billing.ledger.v1.FeatureConsumption
-	118, // 94: billing.ledger.v1.GetConsumptionReportRequest.start_time:type_name -> google.protobuf.Timestamp
-	118, // 95: billing.ledger.v1.GetConsumptionReportRequest.end_time:type_name -> google.protobuf.Timestamp
+	127, // 94: billing.ledger.v1.GetConsumptionReportRequest.start_time:type_name -> google.protobuf.Timestamp
+	127, // 95: billing.ledger.v1.GetConsumptionReportRequest.end_time:type_name -> google.protobuf.Timestamp
 	12,  // 96: billing.ledger.v1.GetConsumptionReportRequest.bucket:type_name -> billing.ledger.v1.ReportBucket
 	58,  // 97: billing.ledger.v1.GetConsumptionReportResponse.wallets:type_name -> billing.ledger.v1.WalletConsumption
-	118, // 98: billing.ledger.v1.RevenuePeriod.start_time:type_name -> google.protobuf.Timestamp
-	118, // 99: billing.ledger.v1.RevenuePeriod.end_time:type_name -> google.protobuf.Timestamp
+	127, // 98: billing.ledger.v1.RevenuePeriod.start_time:type_name -> google.protobuf.Timestamp
+	127, // 99: billing.ledger.v1.RevenuePeriod.end_time:type_name -> google.protobuf.Timestamp
 	61,  // 100: billing.ledger.v1.RevenuePeriod.figures:type_name -> billing.ledger.v1.RevenueFigures
 	62,  // 101: billing.ledger.v1.CustomerRevenue.periods:type_name -> billing.ledger.v1.RevenuePeriod
-	118, // 102: billing.ledger.v1.GetRevenueReportRequest.start_time:type_name -> google.protobuf.Timestamp
-	118, // 103: billing.ledger.v1.GetRevenueReportRequest.end_time:type_name -> google.protobuf.Timestamp
+	127, // 102: billing.ledger.v1.GetRevenueReportRequest.start_time:type_name -> google.protobuf.Timestamp
+	127, // 103: billing.ledger.v1.GetRevenueReportRequest.end_time:type_name -> google.protobuf.Timestamp
 	12,  // 104: billing.ledger.v1.GetRevenueReportRequest.bucket:type_name -> billing.ledger.v1.ReportBucket
 	63,  // 105: billing.ledger.v1.GetRevenueReportResponse.customers:type_name -> billing.ledger.v1.CustomerRevenue
 	62,  // 106: billing.ledger.v1.GetRevenueReportResponse.total:type_name -> billing.ledger.v1.RevenuePeriod
 	17,  // 107: billing.ledger.v1.RunExpiryResponse.entries:type_name -> billing.ledger.v1.Entry
 	29,  // 108: billing.ledger.v1.VerifyWalletResponse.differences:type_name -> billing.ledger.v1.VerifyDifference
-	117, // 109: billing.ledger.v1.CreateHoldRequest.timeout:type_name -> google.protobuf.Duration
+	126, // 109: billing.ledger.v1.CreateHoldRequest.timeout:type_name -> google.protobuf.Duration
 	20,  // 110: billing.ledger.v1.CreateHoldResponse.hold:type_name -> billing.ledger.v1.Hold
 	17,  // 111: billing.ledger.v1.CreateHoldResponse.entry:type_name -> billing.ledger.v1.Entry
 	20,  // 112: billing.ledger.v1.CaptureHoldResponse.hold:type_name -> billing.ledger.v1.Hold
@@ -8926,93 +9613,113 @@ var file_billing_ledger_v1_ledger_proto_depIdxs = []int32{
 	26,  // 132: billing.ledger.v1.DeleteWebhookEndpointResponse.endpoint:type_name -> billing.ledger.v1.WebhookEndpoint
 	8,   // 133: billing.ledger.v1.ListWebhookDeliveriesRequest.state:type_name -> billing.ledger.v1.WebhookDeliveryState
 	28,  // 134: billing.ledger.v1.ListWebhookDeliveriesResponse.deliveries:type_name -> billing.ledger.v1.WebhookDelivery
-	117, // 135: billing.ledger.v1.RotateWebhookSecretRequest.overlap:type_name -> google.protobuf.Duration
+	126, // 135: billing.ledger.v1.RotateWebhookSecretRequest.overlap:type_name -> google.protobuf.Duration
 	26,  // 136: billing.ledger.v1.RotateWebhookSecretResponse.endpoint:type_name -> billing.ledger.v1.WebhookEndpoint
-	118, // 137: billing.ledger.v1.RotateWebhookSecretResponse.previous_secret_expire_time:type_name -> google.protobuf.Timestamp
+	127, // 137: billing.ledger.v1.RotateWebhookSecretResponse.previous_secret_expire_time:type_name -> google.protobuf.Timestamp
 	24,  // 138: billing.ledger.v1.CreateAllotmentScheduleRequest.schedule:type_name -> billing.ledger.v1.AllotmentSchedule
 	24,  // 139: billing.ledger.v1.CreateAllotmentScheduleResponse.schedule:type_name -> billing.ledger.v1.AllotmentSchedule
 	24,  // 140: billing.ledger.v1.ListAllotmentSchedulesResponse.schedules:type_name -> billing.ledger.v1.AllotmentSchedule
-	118, // 141: billing.ledger.v1.EndAllotmentScheduleRequest.end_time:type_name -> google.protobuf.Timestamp
+	127, // 141: billing.ledger.v1.EndAllotmentScheduleRequest.end_time:type_name -> google.protobuf.Timestamp
 	24,  // 142: billing.ledger.v1.EndAllotmentScheduleResponse.schedule:type_name -> billing.ledger.v1.AllotmentSchedule
-	30,  // 143: billing.ledger.v1.LedgerService.CreateWallet:input_type -> billing.ledger.v1.CreateWalletRequest
-	32,  // 144: billing.ledger.v1.LedgerService.GetWallet:input_type -> billing.ledger.v1.GetWalletRequest
-	34,  // 145: billing.ledger.v1.LedgerService.ListWallets:input_type -> billing.ledger.v1.ListWalletsRequest
-	36,  // 146: billing.ledger.v1.LedgerService.CreateGrant:input_type -> billing.ledger.v1.CreateGrantRequest
-	38,  // 147: billing.ledger.v1.LedgerService.GetGrant:input_type -> billing.ledger.v1.GetGrantRequest
-	40,  // 148: billing.ledger.v1.LedgerService.ListGrants:input_type -> billing.ledger.v1.ListGrantsRequest
-	42,  // 149: billing.ledger.v1.LedgerService.VoidGrant:input_type -> billing.ledger.v1.VoidGrantRequest
-	44,  // 150: billing.ledger.v1.LedgerService.Debit:input_type -> billing.ledger.v1.DebitRequest
-	46,  // 151: billing.ledger.v1.LedgerService.DebitBatch:input_type -> billing.ledger.v1.DebitBatchRequest
-	49,  // 152: billing.ledger.v1.LedgerService.RefundDebit:input_type -> billing.ledger.v1.RefundDebitRequest
-	51,  // 153: billing.ledger.v1.LedgerService.GetBalance:input_type -> billing.ledger.v1.GetBalanceRequest
-	59,  // 154: billing.ledger.v1.LedgerService.GetConsumptionReport:input_type -> billing.ledger.v1.GetConsumptionReportRequest
-	64,  // 155: billing.ledger.v1.LedgerService.GetRevenueReport:input_type -> billing.ledger.v1.GetRevenueReportRequest
-	53,  // 156: billing.ledger.v1.LedgerService.ListEntries:input_type -> billing.ledger.v1.ListEntriesRequest
-	66,  // 157: billing.ledger.v1.LedgerService.RunExpiry:input_type -> billing.ledger.v1.RunExpiryRequest
-	68,  // 158: billing.ledger.v1.LedgerService.VerifyWallet:input_type -> billing.ledger.v1.VerifyWalletRequest
-	70,  // 159: billing.ledger.v1.LedgerService.CreateHold:input_type -> billing.ledger.v1.CreateHoldRequest
-	72,  // 160: billing.ledger.v1.LedgerService.CaptureHold:input_type -> billing.ledger.v1.CaptureHoldRequest
-	74,  // 161: billing.ledger.v1.LedgerService.ReleaseHold:input_type -> billing.ledger.v1.ReleaseHoldRequest
-	76,  // 162: billing.ledger.v1.LedgerService.GetHold:input_type -> billing.ledger.v1.GetHoldRequest
-	78,  // 163: billing.ledger.v1.LedgerService.WatchWalletEvents:input_type -> billing.ledger.v1.WatchWalletEventsRequest
-	80,  // 164: billing.ledger.v1.LedgerService.SetTopUpRule:input_type -> billing.ledger.v1.SetTopUpRuleRequest
-	82,  // 165: billing.ledger.v1.LedgerService.GetTopUpRule:input_type -> billing.ledger.v1.GetTopUpRuleRequest
-	84,  // 166: billing.ledger.v1.LedgerService.ClearTopUpRule:input_type -> billing.ledger.v1.ClearTopUpRuleRequest
-	86,  // 167: billing.ledger.v1.LedgerService.ListTopUps:input_type -> billing.ledger.v1.ListTopUpsRequest
-	88,  // 168: billing.ledger.v1.LedgerService.ConfirmTopUp:input_type -> billing.ledger.v1.ConfirmTopUpRequest
-	90,  // 169: billing.ledger.v1.LedgerService.FailTopUp:input_type -> billing.ledger.v1.FailTopUpRequest
-	92,  // 170: billing.ledger.v1.LedgerService.SetAlertRules:input_type -> billing.ledger.v1.SetAlertRulesRequest
-	94,  // 171: billing.ledger.v1.LedgerService.ListAlertRules:input_type -> billing.ledger.v1.ListAlertRulesRequest
-	106, // 172: billing.ledger.v1.LedgerService.CreateAllotmentSchedule:input_type -> billing.ledger.v1.CreateAllotmentScheduleRequest
-	108, // 173: billing.ledger.v1.LedgerService.ListAllotmentSchedules:input_type -> billing.ledger.v1.ListAllotmentSchedulesRequest
-	110, // 174: billing.ledger.v1.LedgerService.EndAllotmentSchedule:input_type -> billing.ledger.v1.EndAllotmentScheduleRequest
-	96,  // 175: billing.ledger.v1.LedgerService.CreateWebhookEndpoint:input_type -> billing.ledger.v1.CreateWebhookEndpointRequest
-	98,  // 176: billing.ledger.v1.LedgerService.ListWebhookEndpoints:input_type -> billing.ledger.v1.ListWebhookEndpointsRequest
-	100, // 177: billing.ledger.v1.LedgerService.DeleteWebhookEndpoint:input_type -> billing.ledger.v1.DeleteWebhookEndpointRequest
-	102, // 178: billing.ledger.v1.LedgerService.ListWebhookDeliveries:input_type -> billing.ledger.v1.ListWebhookDeliveriesRequest
-	104, // 179: billing.ledger.v1.LedgerService.RotateWebhookSecret:input_type -> billing.ledger.v1.RotateWebhookSecretRequest
-	31,  // 180: billing.ledger.v1.LedgerService.CreateWallet:output_type -> billing.ledger.v1.CreateWalletResponse
-	33,  // 181: billing.ledger.v1.LedgerService.GetWallet:output_type -> billing.ledger.v1.GetWalletResponse
-	35,  // 182: billing.ledger.v1.LedgerService.ListWallets:output_type -> billing.ledger.v1.ListWalletsResponse
-	37,  // 183: billing.ledger.v1.LedgerService.CreateGrant:output_type -> billing.ledger.v1.CreateGrantResponse
-	39,  // 184: billing.ledger.v1.LedgerService.GetGrant:output_type -> billing.ledger.v1.GetGrantResponse
-	41,  // 185: billing.ledger.v1.LedgerService.ListGrants:output_type -> billing.ledger.v1.ListGrantsResponse
-	43,  // 186: billing.ledger.v1.LedgerService.VoidGrant:output_type -> billing.ledger.v1.VoidGrantResponse
-	45,  // 187: billing.ledger.v1.LedgerService.Debit:output_type -> billing.ledger.v1.DebitResponse
-	48,  // 188: billing.ledger.v1.LedgerService.DebitBatch:output_type -> billing.ledger.v1.DebitBatchResponse
-	50,  // 189: billing.ledger.v1.LedgerService.RefundDebit:output_type -> billing.ledger.v1.RefundDebitResponse
-	52,  // 190: billing.ledger.v1.LedgerService.GetBalance:output_type -> billing.ledger.v1.GetBalanceResponse
-	60,  // 191: billing.ledger.v1.LedgerService.GetConsumptionReport:output_type -> billing.ledger.v1.GetConsumptionReportResponse
-	65,  // 192: billing.ledger.v1.LedgerService.GetRevenueReport:output_type -> billing.ledger.v1.GetRevenueReportResponse
-	54,  // 193: billing.ledger.v1.LedgerService.ListEntries:output_type -> billing.ledger.v1.ListEntriesResponse
-	67,  // 194: billing.ledger.v1.LedgerService.RunExpiry:output_type -> billing.ledger.v1.RunExpiryResponse
-	69,  // 195: billing.ledger.v1.LedgerService.VerifyWallet:output_type -> billing.ledger.v1.VerifyWalletResponse
-	71,  // 196: billing.ledger.v1.LedgerService.CreateHold:output_type -> billing.ledger.v1.CreateHoldResponse
-	73,  // 197: billing.ledger.v1.LedgerService.CaptureHold:output_type -> billing.ledger.v1.CaptureHoldResponse
-	75,  // 198: billing.ledger.v1.LedgerService.ReleaseHold:output_type -> billing.ledger.v1.ReleaseHoldResponse
-	77,  // 199: billing.ledger.v1.LedgerService.GetHold:output_type -> billing.ledger.v1.GetHoldResponse
-	79,  // 200: billing.ledger.v1.LedgerService.WatchWalletEvents:output_type -> billing.ledger.v1.WatchWalletEventsResponse
-	81,  // 201: billing.ledger.v1.LedgerService.SetTopUpRule:output_type -> billing.ledger.v1.SetTopUpRuleResponse
-	83,  // 202: billing.ledger.v1.LedgerService.GetTopUpRule:output_type -> billing.ledger.v1.GetTopUpRuleResponse
-	85,  // 203: billing.ledger.v1.LedgerService.ClearTopUpRule:output_type -> billing.ledger.v1.ClearTopUpRuleResponse
-	87,  // 204: billing.ledger.v1.LedgerService.ListTopUps:output_type -> billing.ledger.v1.ListTopUpsResponse
-	89,  // 205: billing.ledger.v1.LedgerService.ConfirmTopUp:output_type -> billing.ledger.v1.ConfirmTopUpResponse
-	91,  // 206: billing.ledger.v1.LedgerService.FailTopUp:output_type -> billing.ledger.v1.FailTopUpResponse
-	93,  // 207: billing.ledger.v1.LedgerService.SetAlertRules:output_type -> billing.ledger.v1.SetAlertRulesResponse
-	95,  // 208: billing.ledger.v1.LedgerService.ListAlertRules:output_type -> billing.ledger.v1.ListAlertRulesResponse
-	107, // 209: billing.ledger.v1.LedgerService.CreateAllotmentSchedule:output_type -> billing.ledger.v1.CreateAllotmentScheduleResponse
-	109, // 210: billing.ledger.v1.LedgerService.ListAllotmentSchedules:output_type -> billing.ledger.v1.ListAllotmentSchedulesResponse
-	111, // 211: billing.ledger.v1.LedgerService.EndAllotmentSchedule:output_type -> billing.ledger.v1.EndAllotmentScheduleResponse
-	97,  // 212: billing.ledger.v1.LedgerService.CreateWebhookEndpoint:output_type -> billing.ledger.v1.CreateWebhookEndpointResponse
-	99,  // 213: billing.ledger.v1.LedgerService.ListWebhookEndpoints:output_type -> billing.ledger.v1.ListWebhookEndpointsResponse
-	101, // 214: billing.ledger.v1.LedgerService.DeleteWebhookEndpoint:output_type -> billing.ledger.v1.DeleteWebhookEndpointResponse
-	103, // 215: billing.ledger.v1.LedgerService.ListWebhookDeliveries:output_type -> billing.ledger.v1.ListWebhookDeliveriesResponse
-	105, // 216: billing.ledger.v1.LedgerService.RotateWebhookSecret:output_type -> billing.ledger.v1.RotateWebhookSecretResponse
-	180, // [180:217] is the sub-list for method output_type
-	143, // [143:180] is the sub-list for method input_type
-	143, // [143:143] is the sub-list for extension type_name
-	143, // [143:143] is the sub-list for extension extendee
-	0,   // [0:143] is the sub-list for field type_name
+	126, // 143: billing.ledger.v1.GetDepletionForecastRequest.horizon:type_name -> google.protobuf.Duration
+	127, // 144: billing.ledger.v1.ForecastExpiry.expire_time:type_name -> google.protobuf.Timestamp
+	127, // 145: billing.ledger.v1.ForecastTopUp.time:type_name -> google.protobuf.Timestamp
+	127, // 146: billing.ledger.v1.GetDepletionForecastResponse.as_of_time:type_name -> google.protobuf.Timestamp
+	127, // 147: billing.ledger.v1.GetDepletionForecastResponse.depletion_time:type_name -> google.protobuf.Timestamp
+	127, // 148: billing.ledger.v1.GetDepletionForecastResponse.depletion_earliest_time:type_name -> google.protobuf.Timestamp
+	127, // 149: billing.ledger.v1.GetDepletionForecastResponse.depletion_latest_time:type_name -> google.protobuf.Timestamp
+	113, // 150: billing.ledger.v1.GetDepletionForecastResponse.expiries:type_name -> billing.ledger.v1.ForecastExpiry
+	114, // 151: billing.ledger.v1.GetDepletionForecastResponse.top_ups:type_name -> billing.ledger.v1.ForecastTopUp
+	127, // 152: billing.ledger.v1.GetDepletionForecastResponse.horizon_end_time:type_name -> google.protobuf.Timestamp
+	116, // 153: billing.ledger.v1.SetSignalPolicyRequest.policy:type_name -> billing.ledger.v1.SignalPolicy
+	116, // 154: billing.ledger.v1.SetSignalPolicyResponse.policy:type_name -> billing.ledger.v1.SignalPolicy
+	116, // 155: billing.ledger.v1.GetSignalPolicyResponse.policy:type_name -> billing.ledger.v1.SignalPolicy
+	5,   // 156: billing.ledger.v1.GetSignalPolicyResponse.open_signals:type_name -> billing.ledger.v1.WalletEventType
+	30,  // 157: billing.ledger.v1.LedgerService.CreateWallet:input_type -> billing.ledger.v1.CreateWalletRequest
+	32,  // 158: billing.ledger.v1.LedgerService.GetWallet:input_type -> billing.ledger.v1.GetWalletRequest
+	34,  // 159: billing.ledger.v1.LedgerService.ListWallets:input_type -> billing.ledger.v1.ListWalletsRequest
+	36,  // 160: billing.ledger.v1.LedgerService.CreateGrant:input_type -> billing.ledger.v1.CreateGrantRequest
+	38,  // 161: billing.ledger.v1.LedgerService.GetGrant:input_type -> billing.ledger.v1.GetGrantRequest
+	40,  // 162: billing.ledger.v1.LedgerService.ListGrants:input_type -> billing.ledger.v1.ListGrantsRequest
+	42,  // 163: billing.ledger.v1.LedgerService.VoidGrant:input_type -> billing.ledger.v1.VoidGrantRequest
+	44,  // 164: billing.ledger.v1.LedgerService.Debit:input_type -> billing.ledger.v1.DebitRequest
+	46,  // 165: billing.ledger.v1.LedgerService.DebitBatch:input_type -> billing.ledger.v1.DebitBatchRequest
+	49,  // 166: billing.ledger.v1.LedgerService.RefundDebit:input_type -> billing.ledger.v1.RefundDebitRequest
+	51,  // 167: billing.ledger.v1.LedgerService.GetBalance:input_type -> billing.ledger.v1.GetBalanceRequest
+	59,  // 168: billing.ledger.v1.LedgerService.GetConsumptionReport:input_type -> billing.ledger.v1.GetConsumptionReportRequest
+	64,  // 169: billing.ledger.v1.LedgerService.GetRevenueReport:input_type -> billing.ledger.v1.GetRevenueReportRequest
+	53,  // 170: billing.ledger.v1.LedgerService.ListEntries:input_type -> billing.ledger.v1.ListEntriesRequest
+	66,  // 171: billing.ledger.v1.LedgerService.RunExpiry:input_type -> billing.ledger.v1.RunExpiryRequest
+	68,  // 172: billing.ledger.v1.LedgerService.VerifyWallet:input_type -> billing.ledger.v1.VerifyWalletRequest
+	70,  // 173: billing.ledger.v1.LedgerService.CreateHold:input_type -> billing.ledger.v1.CreateHoldRequest
+	72,  // 174: billing.ledger.v1.LedgerService.CaptureHold:input_type -> billing.ledger.v1.CaptureHoldRequest
+	74,  // 175: billing.ledger.v1.LedgerService.ReleaseHold:input_type -> billing.ledger.v1.ReleaseHoldRequest
+	76,  // 176: billing.ledger.v1.LedgerService.GetHold:input_type -> billing.ledger.v1.GetHoldRequest
+	78,  // 177: billing.ledger.v1.LedgerService.WatchWalletEvents:input_type -> billing.ledger.v1.WatchWalletEventsRequest
+	80,  // 178: billing.ledger.v1.LedgerService.SetTopUpRule:input_type -> billing.ledger.v1.SetTopUpRuleRequest
+	82,  // 179: billing.ledger.v1.LedgerService.GetTopUpRule:input_type -> billing.ledger.v1.GetTopUpRuleRequest
+	84,  // 180: billing.ledger.v1.LedgerService.ClearTopUpRule:input_type -> billing.ledger.v1.ClearTopUpRuleRequest
+	86,  // 181: billing.ledger.v1.LedgerService.ListTopUps:input_type -> billing.ledger.v1.ListTopUpsRequest
+	88,  // 182: billing.ledger.v1.LedgerService.ConfirmTopUp:input_type -> billing.ledger.v1.ConfirmTopUpRequest
+	90,  // 183: billing.ledger.v1.LedgerService.FailTopUp:input_type -> billing.ledger.v1.FailTopUpRequest
+	92,  // 184: billing.ledger.v1.LedgerService.SetAlertRules:input_type -> billing.ledger.v1.SetAlertRulesRequest
+	94,  // 185: billing.ledger.v1.LedgerService.ListAlertRules:input_type -> billing.ledger.v1.ListAlertRulesRequest
+	106, // 186: billing.ledger.v1.LedgerService.CreateAllotmentSchedule:input_type -> billing.ledger.v1.CreateAllotmentScheduleRequest
+	108, // 187: billing.ledger.v1.LedgerService.ListAllotmentSchedules:input_type -> billing.ledger.v1.ListAllotmentSchedulesRequest
+	110, // 188: billing.ledger.v1.LedgerService.EndAllotmentSchedule:input_type -> billing.ledger.v1.EndAllotmentScheduleRequest
+	96,  // 189: billing.ledger.v1.LedgerService.CreateWebhookEndpoint:input_type -> billing.ledger.v1.CreateWebhookEndpointRequest
+	98,  // 190: billing.ledger.v1.LedgerService.ListWebhookEndpoints:input_type -> billing.ledger.v1.ListWebhookEndpointsRequest
+	100, // 191: billing.ledger.v1.LedgerService.DeleteWebhookEndpoint:input_type -> billing.ledger.v1.DeleteWebhookEndpointRequest
+	102, // 192: billing.ledger.v1.LedgerService.ListWebhookDeliveries:input_type -> billing.ledger.v1.ListWebhookDeliveriesRequest
+	104, // 193: billing.ledger.v1.LedgerService.RotateWebhookSecret:input_type -> billing.ledger.v1.RotateWebhookSecretRequest
+	112, // 194: billing.ledger.v1.LedgerService.GetDepletionForecast:input_type -> billing.ledger.v1.GetDepletionForecastRequest
+	117, // 195: billing.ledger.v1.LedgerService.SetSignalPolicy:input_type -> billing.ledger.v1.SetSignalPolicyRequest
+	119, // 196: billing.ledger.v1.LedgerService.GetSignalPolicy:input_type -> billing.ledger.v1.GetSignalPolicyRequest
+	31,  // 197: billing.ledger.v1.LedgerService.CreateWallet:output_type -> billing.ledger.v1.CreateWalletResponse
+	33,  // 198: billing.ledger.v1.LedgerService.GetWallet:output_type -> billing.ledger.v1.GetWalletResponse
+	35,  // 199: billing.ledger.v1.LedgerService.ListWallets:output_type -> billing.ledger.v1.ListWalletsResponse
+	37,  // 200: billing.ledger.v1.LedgerService.CreateGrant:output_type -> billing.ledger.v1.CreateGrantResponse
+	39,  // 201: billing.ledger.v1.LedgerService.GetGrant:output_type -> billing.ledger.v1.GetGrantResponse
+	41,  // 202: billing.ledger.v1.LedgerService.ListGrants:output_type -> billing.ledger.v1.ListGrantsResponse
+	43,  // 203: billing.ledger.v1.LedgerService.VoidGrant:output_type -> billing.ledger.v1.VoidGrantResponse
+	45,  // 204: billing.ledger.v1.LedgerService.Debit:output_type -> billing.ledger.v1.DebitResponse
+	48,  // 205: billing.ledger.v1.LedgerService.DebitBatch:output_type -> billing.ledger.v1.DebitBatchResponse
+	50,  // 206: billing.ledger.v1.LedgerService.RefundDebit:output_type -> billing.ledger.v1.RefundDebitResponse
+	52,  // 207: billing.ledger.v1.LedgerService.GetBalance:output_type -> billing.ledger.v1.GetBalanceResponse
+	60,  // 208: billing.ledger.v1.LedgerService.GetConsumptionReport:output_type -> billing.ledger.v1.GetConsumptionReportResponse
+	65,  // 209: billing.ledger.v1.LedgerService.GetRevenueReport:output_type -> billing.ledger.v1.GetRevenueReportResponse
+	54,  // 210: billing.ledger.v1.LedgerService.ListEntries:output_type -> billing.ledger.v1.ListEntriesResponse
+	67,  // 211: billing.ledger.v1.LedgerService.RunExpiry:output_type -> billing.ledger.v1.RunExpiryResponse
+	69,  // 212: billing.ledger.v1.LedgerService.VerifyWallet:output_type -> billing.ledger.v1.VerifyWalletResponse
+	71,  // 213: billing.ledger.v1.LedgerService.CreateHold:output_type -> billing.ledger.v1.CreateHoldResponse
+	73,  // 214: billing.ledger.v1.LedgerService.CaptureHold:output_type -> billing.ledger.v1.CaptureHoldResponse
+	75,  // 215: billing.ledger.v1.LedgerService.ReleaseHold:output_type -> billing.ledger.v1.ReleaseHoldResponse
+	77,  // 216: billing.ledger.v1.LedgerService.GetHold:output_type -> billing.ledger.v1.GetHoldResponse
+	79,  // 217: billing.ledger.v1.LedgerService.WatchWalletEvents:output_type -> billing.ledger.v1.WatchWalletEventsResponse
+	81,  // 218: billing.ledger.v1.LedgerService.SetTopUpRule:output_type -> billing.ledger.v1.SetTopUpRuleResponse
+	83,  // 219: billing.ledger.v1.LedgerService.GetTopUpRule:output_type -> billing.ledger.v1.GetTopUpRuleResponse
+	85,  // 220: billing.ledger.v1.LedgerService.ClearTopUpRule:output_type -> billing.ledger.v1.ClearTopUpRuleResponse
+	87,  // 221: billing.ledger.v1.LedgerService.ListTopUps:output_type -> billing.ledger.v1.ListTopUpsResponse
+	89,  // 222: billing.ledger.v1.LedgerService.ConfirmTopUp:output_type -> billing.ledger.v1.ConfirmTopUpResponse
+	91,  // 223: billing.ledger.v1.LedgerService.FailTopUp:output_type -> billing.ledger.v1.FailTopUpResponse
+	93,  // 224: billing.ledger.v1.LedgerService.SetAlertRules:output_type -> billing.ledger.v1.SetAlertRulesResponse
+	95,  // 225: billing.ledger.v1.LedgerService.ListAlertRules:output_type -> billing.ledger.v1.ListAlertRulesResponse
+	107, // 226: billing.ledger.v1.LedgerService.CreateAllotmentSchedule:output_type -> billing.ledger.v1.CreateAllotmentScheduleResponse
+	109, // 227: billing.ledger.v1.LedgerService.ListAllotmentSchedules:output_type -> billing.ledger.v1.ListAllotmentSchedulesResponse
+	111, // 228: billing.ledger.v1.LedgerService.EndAllotmentSchedule:output_type -> billing.ledger.v1.EndAllotmentScheduleResponse
+	97,  // 229: billing.ledger.v1.LedgerService.CreateWebhookEndpoint:output_type -> billing.ledger.v1.CreateWebhookEndpointResponse
+	99,  // 230: billing.ledger.v1.LedgerService.ListWebhookEndpoints:output_type -> billing.ledger.v1.ListWebhookEndpointsResponse
+	101, // 231: billing.ledger.v1.LedgerService.DeleteWebhookEndpoint:output_type -> billing.ledger.v1.DeleteWebhookEndpointResponse
+	103, // 232: billing.ledger.v1.LedgerService.ListWebhookDeliveries:output_type -> billing.ledger.v1.ListWebhookDeliveriesResponse
+	105, // 233: billing.ledger.v1.LedgerService.RotateWebhookSecret:output_type -> billing.ledger.v1.RotateWebhookSecretResponse
+	115, // 234: billing.ledger.v1.LedgerService.GetDepletionForecast:output_type -> billing.ledger.v1.GetDepletionForecastResponse
+	118, // 235: billing.ledger.v1.LedgerService.SetSignalPolicy:output_type -> billing.ledger.v1.SetSignalPolicyResponse
+	120, // 236: billing.ledger.v1.LedgerService.GetSignalPolicy:output_type -> billing.ledger.v1.GetSignalPolicyResponse
+	197, // [197:237] is the sub-list for method output_type
+	157, // [157:197] is the sub-list for method input_type
+	157, // [157:157] is the sub-list for extension type_name
+	157, // [157:157] is the sub-list for extension extendee
+	0,   // [0:157] is the sub-list for field type_name
 }
 
 func init() { file_billing_ledger_v1_ledger_proto_init() }
@@ -9030,7 +9737,7 @@ func file_billing_ledger_v1_ledger_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_billing_ledger_v1_ledger_proto_rawDesc), len(file_billing_ledger_v1_ledger_proto_rawDesc)),
 			NumEnums:      13,
-			NumMessages:   104,
+			NumMessages:   113,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -56,6 +56,9 @@ const (
 	LedgerService_DeleteWebhookEndpoint_FullMethodName   = "/billing.ledger.v1.LedgerService/DeleteWebhookEndpoint"
 	LedgerService_ListWebhookDeliveries_FullMethodName   = "/billing.ledger.v1.LedgerService/ListWebhookDeliveries"
 	LedgerService_RotateWebhookSecret_FullMethodName     = "/billing.ledger.v1.LedgerService/RotateWebhookSecret"
+	LedgerService_GetDepletionForecast_FullMethodName    = "/billing.ledger.v1.LedgerService/GetDepletionForecast"
+	LedgerService_SetSignalPolicy_FullMethodName         = "/billing.ledger.v1.LedgerService/SetSignalPolicy"
+	LedgerService_GetSignalPolicy_FullMethodName         = "/billing.ledger.v1.LedgerService/GetSignalPolicy"
 )
 
 // LedgerServiceClient is the client API for LedgerService service.
@@ -147,6 +150,13 @@ type LedgerServiceClient interface {
 	// deliveries carry both signatures (Billing-Signature: t=...,v1=<new>,v1=<old>), after it only
 	// the new one's.
 	RotateWebhookSecret(ctx context.Context, in *RotateWebhookSecretRequest, opts ...grpc.CallOption) (*RotateWebhookSecretResponse, error)
+	// When a wallet's available balance reaches zero at its recent burn, with a range, the
+	// expiries that come first, and the top-ups and overage that implies.
+	GetDepletionForecast(ctx context.Context, in *GetDepletionForecastRequest, opts ...grpc.CallOption) (*GetDepletionForecastResponse, error)
+	// Replaces a wallet's signal policy (spike, slowdown, depletion expected).
+	SetSignalPolicy(ctx context.Context, in *SetSignalPolicyRequest, opts ...grpc.CallOption) (*SetSignalPolicyResponse, error)
+	// Reads a wallet's signal policy and its open episodes.
+	GetSignalPolicy(ctx context.Context, in *GetSignalPolicyRequest, opts ...grpc.CallOption) (*GetSignalPolicyResponse, error)
 }
 
 type ledgerServiceClient struct {
@@ -536,6 +546,36 @@ func (c *ledgerServiceClient) RotateWebhookSecret(ctx context.Context, in *Rotat
 	return out, nil
 }
 
+func (c *ledgerServiceClient) GetDepletionForecast(ctx context.Context, in *GetDepletionForecastRequest, opts ...grpc.CallOption) (*GetDepletionForecastResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetDepletionForecastResponse)
+	err := c.cc.Invoke(ctx, LedgerService_GetDepletionForecast_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ledgerServiceClient) SetSignalPolicy(ctx context.Context, in *SetSignalPolicyRequest, opts ...grpc.CallOption) (*SetSignalPolicyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetSignalPolicyResponse)
+	err := c.cc.Invoke(ctx, LedgerService_SetSignalPolicy_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ledgerServiceClient) GetSignalPolicy(ctx context.Context, in *GetSignalPolicyRequest, opts ...grpc.CallOption) (*GetSignalPolicyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetSignalPolicyResponse)
+	err := c.cc.Invoke(ctx, LedgerService_GetSignalPolicy_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // LedgerServiceServer is the server API for LedgerService service.
 // All implementations must embed UnimplementedLedgerServiceServer
 // for forward compatibility.
@@ -625,6 +665,13 @@ type LedgerServiceServer interface {
 	// deliveries carry both signatures (Billing-Signature: t=...,v1=<new>,v1=<old>), after it only
 	// the new one's.
 	RotateWebhookSecret(context.Context, *RotateWebhookSecretRequest) (*RotateWebhookSecretResponse, error)
+	// When a wallet's available balance reaches zero at its recent burn, with a range, the
+	// expiries that come first, and the top-ups and overage that implies.
+	GetDepletionForecast(context.Context, *GetDepletionForecastRequest) (*GetDepletionForecastResponse, error)
+	// Replaces a wallet's signal policy (spike, slowdown, depletion expected).
+	SetSignalPolicy(context.Context, *SetSignalPolicyRequest) (*SetSignalPolicyResponse, error)
+	// Reads a wallet's signal policy and its open episodes.
+	GetSignalPolicy(context.Context, *GetSignalPolicyRequest) (*GetSignalPolicyResponse, error)
 	mustEmbedUnimplementedLedgerServiceServer()
 }
 
@@ -745,6 +792,15 @@ func (UnimplementedLedgerServiceServer) ListWebhookDeliveries(context.Context, *
 }
 func (UnimplementedLedgerServiceServer) RotateWebhookSecret(context.Context, *RotateWebhookSecretRequest) (*RotateWebhookSecretResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RotateWebhookSecret not implemented")
+}
+func (UnimplementedLedgerServiceServer) GetDepletionForecast(context.Context, *GetDepletionForecastRequest) (*GetDepletionForecastResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetDepletionForecast not implemented")
+}
+func (UnimplementedLedgerServiceServer) SetSignalPolicy(context.Context, *SetSignalPolicyRequest) (*SetSignalPolicyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetSignalPolicy not implemented")
+}
+func (UnimplementedLedgerServiceServer) GetSignalPolicy(context.Context, *GetSignalPolicyRequest) (*GetSignalPolicyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetSignalPolicy not implemented")
 }
 func (UnimplementedLedgerServiceServer) mustEmbedUnimplementedLedgerServiceServer() {}
 func (UnimplementedLedgerServiceServer) testEmbeddedByValue()                       {}
@@ -1426,6 +1482,60 @@ func _LedgerService_RotateWebhookSecret_Handler(srv interface{}, ctx context.Con
 	return interceptor(ctx, in, info, handler)
 }
 
+func _LedgerService_GetDepletionForecast_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetDepletionForecastRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LedgerServiceServer).GetDepletionForecast(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LedgerService_GetDepletionForecast_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LedgerServiceServer).GetDepletionForecast(ctx, req.(*GetDepletionForecastRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LedgerService_SetSignalPolicy_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetSignalPolicyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LedgerServiceServer).SetSignalPolicy(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LedgerService_SetSignalPolicy_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LedgerServiceServer).SetSignalPolicy(ctx, req.(*SetSignalPolicyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LedgerService_GetSignalPolicy_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetSignalPolicyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LedgerServiceServer).GetSignalPolicy(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LedgerService_GetSignalPolicy_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LedgerServiceServer).GetSignalPolicy(ctx, req.(*GetSignalPolicyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // LedgerService_ServiceDesc is the grpc.ServiceDesc for LedgerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1576,6 +1686,18 @@ var LedgerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RotateWebhookSecret",
 			Handler:    _LedgerService_RotateWebhookSecret_Handler,
+		},
+		{
+			MethodName: "GetDepletionForecast",
+			Handler:    _LedgerService_GetDepletionForecast_Handler,
+		},
+		{
+			MethodName: "SetSignalPolicy",
+			Handler:    _LedgerService_SetSignalPolicy_Handler,
+		},
+		{
+			MethodName: "GetSignalPolicy",
+			Handler:    _LedgerService_GetSignalPolicy_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
