@@ -7,19 +7,23 @@ service's key for the ledger), the development switch, and the interceptor the s
   a revoked one stays revoked). If not, with the embedded database, a new admin key is created and
   written there, mode 0600. With a configured database the service starts anyway and logs how to
   create an admin key when none exists.
+- A service that starts while its database is restarting (a crash, a failover) waits for it:
+  these statements are retried while the database is unreachable (database.is_transient), with
+  growing pauses, for up to START_WAIT_S seconds; then the start fails with that error.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
 
-from billing_common import api_keys, principal
+from billing_common import api_keys, database, principal
 from billing_common.api_key_store import ApiKeyStore
 from billing_common.auth import Authentication
 from billing_common.clock import Clock
@@ -27,6 +31,7 @@ from billing_common.clock import Clock
 log = structlog.get_logger(__name__)
 
 ADMIN_KEY_FILE = "admin.key"
+START_WAIT_S = 30.0  # how long a start waits for a database that is restarting
 RATING_LEDGER_KEY_FILE = "rating-ledger.key"
 
 
@@ -103,8 +108,10 @@ async def start(
     domain: str,
     identities: Mapping[str, frozenset[str]] | None = None,
     command: str,
+    pause: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> Authentication | None:
-    """The server's authentication (None when turned off), after making sure of its key files."""
+    """The server's authentication (None when turned off), after making sure of its key files
+    (waiting for a database that is restarting: the module's docstring)."""
     if disabled:
         log.warning(
             "authentication_disabled",
@@ -112,19 +119,40 @@ async def start(
             "(development only)",
         )
         return None
-    if admin_key_file is not None:
-        await ensure_key(
-            store, KeyFile(admin_key_file, "admin", [principal.ADMIN, *_ALL]), clock, embedded
-        )
-    for file in service_keys:
-        await ensure_key(store, file, clock, embedded)
-    if not await store.admin_exists(clock.now()):
+
+    async def make_sure() -> bool:
+        if admin_key_file is not None:
+            admin = KeyFile(admin_key_file, "admin", [principal.ADMIN, *_ALL])
+            await ensure_key(store, admin, clock, embedded)
+        for file in service_keys:
+            await ensure_key(store, file, clock, embedded)
+        return await store.admin_exists(clock.now())
+
+    if not await _waiting_for_the_database(make_sure, pause):
         log.warning(
             "no_admin_key",
             detail="no usable admin API key exists: create one with "
             f"`{command} create-admin-key` (or set admin_key_file to a file holding one)",
         )
     return Authentication(store, clock, scopes, domain, identities)
+
+
+async def _waiting_for_the_database(
+    step: Callable[[], Awaitable[bool]], pause: Callable[[float], Awaitable[None]]
+) -> bool:
+    """`step`, again after a pause while the database is unreachable, for up to
+    START_WAIT_S seconds in all (pauses from 0.1 s, doubling, at most 2 s). Each try is whole:
+    the key files are made sure of by idempotent statements."""
+    waited, wait = 0.0, 0.1
+    while True:
+        try:
+            return await step()
+        except Exception as error:  # a refused connection is a bare OSError, not Unavailable
+            if not database.is_transient(error) or waited + wait > START_WAIT_S:
+                raise
+            log.warning("database_unavailable_at_start", retry_in_s=wait, waited_s=waited)
+            await pause(wait)
+            waited, wait = waited + wait, min(wait * 2, 2.0)
 
 
 # The bootstrap admin key holds every scope: it is the operator's key.
@@ -144,7 +172,6 @@ async def create_admin_key(store: ApiKeyStore, clock: Clock, name: str) -> str:
 async def create_admin_key_in(uri: str, name: str) -> str:
     """`create-admin-key`: a new admin key in the service's database at `uri`, returned to be
     printed once."""
-    from billing_common import database  # only this command opens its own engine
     from billing_common.clock import SystemClock
 
     engine = database.create_engine(uri, pool_size=2)
