@@ -280,6 +280,71 @@ func (EntryType) EnumDescriptor() ([]byte, []int) {
 	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{3}
 }
 
+// Why Authorize answered as it did. A denial is an answer, not an error.
+type AuthorizeReason int32
+
+const (
+	// Not set; never returned.
+	AuthorizeReason_AUTHORIZE_REASON_UNSPECIFIED AuthorizeReason = 0
+	// Allowed: the wallet's available credits cover the amount.
+	AuthorizeReason_AUTHORIZE_REASON_ALLOWED AuthorizeReason = 1
+	// Allowed on an ALLOW_OVERAGE wallet although credits do not cover all of it: the part
+	// beyond them (overage_amount) will be owed. Wallets have no overage limit.
+	AuthorizeReason_AUTHORIZE_REASON_ALLOWED_WITH_OVERAGE AuthorizeReason = 2
+	// Denied: a DENY wallet's available credits do not cover the amount (shortfall says how much
+	// is missing).
+	AuthorizeReason_AUTHORIZE_REASON_INSUFFICIENT_CREDITS AuthorizeReason = 3
+	// Denied (only with hold): enough is available now, but not enough of it lasts until the
+	// hold would time out (credits written off before then cannot back a hold). A shorter
+	// hold_timeout may be allowed.
+	AuthorizeReason_AUTHORIZE_REASON_CREDITS_END_BEFORE_HOLD AuthorizeReason = 4
+)
+
+// Enum value maps for AuthorizeReason.
+var (
+	AuthorizeReason_name = map[int32]string{
+		0: "AUTHORIZE_REASON_UNSPECIFIED",
+		1: "AUTHORIZE_REASON_ALLOWED",
+		2: "AUTHORIZE_REASON_ALLOWED_WITH_OVERAGE",
+		3: "AUTHORIZE_REASON_INSUFFICIENT_CREDITS",
+		4: "AUTHORIZE_REASON_CREDITS_END_BEFORE_HOLD",
+	}
+	AuthorizeReason_value = map[string]int32{
+		"AUTHORIZE_REASON_UNSPECIFIED":             0,
+		"AUTHORIZE_REASON_ALLOWED":                 1,
+		"AUTHORIZE_REASON_ALLOWED_WITH_OVERAGE":    2,
+		"AUTHORIZE_REASON_INSUFFICIENT_CREDITS":    3,
+		"AUTHORIZE_REASON_CREDITS_END_BEFORE_HOLD": 4,
+	}
+)
+
+func (x AuthorizeReason) Enum() *AuthorizeReason {
+	p := new(AuthorizeReason)
+	*p = x
+	return p
+}
+
+func (x AuthorizeReason) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (AuthorizeReason) Descriptor() protoreflect.EnumDescriptor {
+	return file_billing_ledger_v1_ledger_proto_enumTypes[4].Descriptor()
+}
+
+func (AuthorizeReason) Type() protoreflect.EnumType {
+	return &file_billing_ledger_v1_ledger_proto_enumTypes[4]
+}
+
+func (x AuthorizeReason) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use AuthorizeReason.Descriptor instead.
+func (AuthorizeReason) EnumDescriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{4}
+}
+
 // Where a hold stands.
 type HoldState int32
 
@@ -325,11 +390,11 @@ func (x HoldState) String() string {
 }
 
 func (HoldState) Descriptor() protoreflect.EnumDescriptor {
-	return file_billing_ledger_v1_ledger_proto_enumTypes[4].Descriptor()
+	return file_billing_ledger_v1_ledger_proto_enumTypes[5].Descriptor()
 }
 
 func (HoldState) Type() protoreflect.EnumType {
-	return &file_billing_ledger_v1_ledger_proto_enumTypes[4]
+	return &file_billing_ledger_v1_ledger_proto_enumTypes[5]
 }
 
 func (x HoldState) Number() protoreflect.EnumNumber {
@@ -338,7 +403,7 @@ func (x HoldState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use HoldState.Descriptor instead.
 func (HoldState) EnumDescriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{4}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{5}
 }
 
 // The kind of a durable wallet event.
@@ -398,11 +463,11 @@ func (x WalletEventType) String() string {
 }
 
 func (WalletEventType) Descriptor() protoreflect.EnumDescriptor {
-	return file_billing_ledger_v1_ledger_proto_enumTypes[5].Descriptor()
+	return file_billing_ledger_v1_ledger_proto_enumTypes[6].Descriptor()
 }
 
 func (WalletEventType) Type() protoreflect.EnumType {
-	return &file_billing_ledger_v1_ledger_proto_enumTypes[5]
+	return &file_billing_ledger_v1_ledger_proto_enumTypes[6]
 }
 
 func (x WalletEventType) Number() protoreflect.EnumNumber {
@@ -411,7 +476,7 @@ func (x WalletEventType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use WalletEventType.Descriptor instead.
 func (WalletEventType) EnumDescriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{5}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{6}
 }
 
 // How a top-up is paid for.
@@ -451,11 +516,11 @@ func (x TopUpPayment) String() string {
 }
 
 func (TopUpPayment) Descriptor() protoreflect.EnumDescriptor {
-	return file_billing_ledger_v1_ledger_proto_enumTypes[6].Descriptor()
+	return file_billing_ledger_v1_ledger_proto_enumTypes[7].Descriptor()
 }
 
 func (TopUpPayment) Type() protoreflect.EnumType {
-	return &file_billing_ledger_v1_ledger_proto_enumTypes[6]
+	return &file_billing_ledger_v1_ledger_proto_enumTypes[7]
 }
 
 func (x TopUpPayment) Number() protoreflect.EnumNumber {
@@ -464,7 +529,7 @@ func (x TopUpPayment) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use TopUpPayment.Descriptor instead.
 func (TopUpPayment) EnumDescriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{6}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{7}
 }
 
 // Where a top-up stands.
@@ -508,11 +573,11 @@ func (x TopUpState) String() string {
 }
 
 func (TopUpState) Descriptor() protoreflect.EnumDescriptor {
-	return file_billing_ledger_v1_ledger_proto_enumTypes[7].Descriptor()
+	return file_billing_ledger_v1_ledger_proto_enumTypes[8].Descriptor()
 }
 
 func (TopUpState) Type() protoreflect.EnumType {
-	return &file_billing_ledger_v1_ledger_proto_enumTypes[7]
+	return &file_billing_ledger_v1_ledger_proto_enumTypes[8]
 }
 
 func (x TopUpState) Number() protoreflect.EnumNumber {
@@ -521,7 +586,7 @@ func (x TopUpState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use TopUpState.Descriptor instead.
 func (TopUpState) EnumDescriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{7}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{8}
 }
 
 // Where a webhook delivery stands.
@@ -569,11 +634,11 @@ func (x WebhookDeliveryState) String() string {
 }
 
 func (WebhookDeliveryState) Descriptor() protoreflect.EnumDescriptor {
-	return file_billing_ledger_v1_ledger_proto_enumTypes[8].Descriptor()
+	return file_billing_ledger_v1_ledger_proto_enumTypes[9].Descriptor()
 }
 
 func (WebhookDeliveryState) Type() protoreflect.EnumType {
-	return &file_billing_ledger_v1_ledger_proto_enumTypes[8]
+	return &file_billing_ledger_v1_ledger_proto_enumTypes[9]
 }
 
 func (x WebhookDeliveryState) Number() protoreflect.EnumNumber {
@@ -582,7 +647,7 @@ func (x WebhookDeliveryState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use WebhookDeliveryState.Descriptor instead.
 func (WebhookDeliveryState) EnumDescriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{8}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{9}
 }
 
 // What an alert rule compares the available balance with.
@@ -627,11 +692,11 @@ func (x AlertKind) String() string {
 }
 
 func (AlertKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_billing_ledger_v1_ledger_proto_enumTypes[9].Descriptor()
+	return file_billing_ledger_v1_ledger_proto_enumTypes[10].Descriptor()
 }
 
 func (AlertKind) Type() protoreflect.EnumType {
-	return &file_billing_ledger_v1_ledger_proto_enumTypes[9]
+	return &file_billing_ledger_v1_ledger_proto_enumTypes[10]
 }
 
 func (x AlertKind) Number() protoreflect.EnumNumber {
@@ -640,7 +705,7 @@ func (x AlertKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use AlertKind.Descriptor instead.
 func (AlertKind) EnumDescriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{9}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{10}
 }
 
 // How often an allotment grants credits.
@@ -688,11 +753,11 @@ func (x AllotmentCadence) String() string {
 }
 
 func (AllotmentCadence) Descriptor() protoreflect.EnumDescriptor {
-	return file_billing_ledger_v1_ledger_proto_enumTypes[10].Descriptor()
+	return file_billing_ledger_v1_ledger_proto_enumTypes[11].Descriptor()
 }
 
 func (AllotmentCadence) Type() protoreflect.EnumType {
-	return &file_billing_ledger_v1_ledger_proto_enumTypes[10]
+	return &file_billing_ledger_v1_ledger_proto_enumTypes[11]
 }
 
 func (x AllotmentCadence) Number() protoreflect.EnumNumber {
@@ -701,7 +766,7 @@ func (x AllotmentCadence) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use AllotmentCadence.Descriptor instead.
 func (AllotmentCadence) EnumDescriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{10}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{11}
 }
 
 // When an allotment's credits expire.
@@ -745,11 +810,11 @@ func (x AllotmentExpiry) String() string {
 }
 
 func (AllotmentExpiry) Descriptor() protoreflect.EnumDescriptor {
-	return file_billing_ledger_v1_ledger_proto_enumTypes[11].Descriptor()
+	return file_billing_ledger_v1_ledger_proto_enumTypes[12].Descriptor()
 }
 
 func (AllotmentExpiry) Type() protoreflect.EnumType {
-	return &file_billing_ledger_v1_ledger_proto_enumTypes[11]
+	return &file_billing_ledger_v1_ledger_proto_enumTypes[12]
 }
 
 func (x AllotmentExpiry) Number() protoreflect.EnumNumber {
@@ -758,7 +823,7 @@ func (x AllotmentExpiry) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use AllotmentExpiry.Descriptor instead.
 func (AllotmentExpiry) EnumDescriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{11}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{12}
 }
 
 // A wallet: one per (customer, unit).
@@ -5113,6 +5178,260 @@ func (x *GetHoldResponse) GetHold() *Hold {
 	return nil
 }
 
+// Request of Authorize: "may this wallet be used for feature F for this amount now?". Name the
+// wallet by wallet_id, or by customer_id and unit (exactly one of the two ways).
+type AuthorizeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Idempotency key chosen by the caller, required with hold: an allowed hold is placed once
+	// per request_id and a replay returns the original answer. A denial writes nothing and keeps
+	// no request_id, so asking again with it answers afresh. A pure check (hold false) writes
+	// nothing and needs no request_id (one sent is ignored).
+	RequestId string `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The wallet; or leave it empty and give customer_id and unit.
+	WalletId string `protobuf:"bytes,2,opt,name=wallet_id,json=walletId,proto3" json:"wallet_id,omitempty"`
+	// The customer whose wallet in `unit` is meant (with unit, instead of wallet_id).
+	CustomerId string `protobuf:"bytes,3,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// The wallet's unit ("CREDITS" or a currency code), with customer_id.
+	Unit string `protobuf:"bytes,4,opt,name=unit,proto3" json:"unit,omitempty"`
+	// Positive decimal string: the most the action may use.
+	Amount string `protobuf:"bytes,5,opt,name=amount,proto3" json:"amount,omitempty"`
+	// The feature or meter the action is for (recorded on the hold).
+	Feature string `protobuf:"bytes,6,opt,name=feature,proto3" json:"feature,omitempty"`
+	// Also reserve the amount, atomically with the check: allowed means a hold is placed (hold,
+	// entry), taken from credits that last until it times out. On an ALLOW_OVERAGE wallet the
+	// hold reserves the part credits cover (possibly 0); the rest becomes overage when captured.
+	Hold bool `protobuf:"varint,7,opt,name=hold,proto3" json:"hold,omitempty"`
+	// With hold: how long the hold lasts before it is released automatically, 1 second to 30
+	// days; unset means one hour.
+	HoldTimeout *durationpb.Duration `protobuf:"bytes,8,opt,name=hold_timeout,json=holdTimeout,proto3" json:"hold_timeout,omitempty"`
+	// With hold: what the hold is for.
+	Description   string `protobuf:"bytes,9,opt,name=description,proto3" json:"description,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthorizeRequest) Reset() {
+	*x = AuthorizeRequest{}
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthorizeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthorizeRequest) ProtoMessage() {}
+
+func (x *AuthorizeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthorizeRequest.ProtoReflect.Descriptor instead.
+func (*AuthorizeRequest) Descriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *AuthorizeRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *AuthorizeRequest) GetWalletId() string {
+	if x != nil {
+		return x.WalletId
+	}
+	return ""
+}
+
+func (x *AuthorizeRequest) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *AuthorizeRequest) GetUnit() string {
+	if x != nil {
+		return x.Unit
+	}
+	return ""
+}
+
+func (x *AuthorizeRequest) GetAmount() string {
+	if x != nil {
+		return x.Amount
+	}
+	return ""
+}
+
+func (x *AuthorizeRequest) GetFeature() string {
+	if x != nil {
+		return x.Feature
+	}
+	return ""
+}
+
+func (x *AuthorizeRequest) GetHold() bool {
+	if x != nil {
+		return x.Hold
+	}
+	return false
+}
+
+func (x *AuthorizeRequest) GetHoldTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.HoldTimeout
+	}
+	return nil
+}
+
+func (x *AuthorizeRequest) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+// Response of Authorize.
+type AuthorizeResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Whether the action may go ahead.
+	Allowed bool `protobuf:"varint,1,opt,name=allowed,proto3" json:"allowed,omitempty"`
+	// Why.
+	Reason AuthorizeReason `protobuf:"varint,2,opt,name=reason,proto3,enum=billing.ledger.v1.AuthorizeReason" json:"reason,omitempty"`
+	// The wallet asked about (resolved from customer_id and unit when those were given).
+	WalletId string `protobuf:"bytes,3,opt,name=wallet_id,json=walletId,proto3" json:"wallet_id,omitempty"`
+	// The wallet's available credits before, a decimal string.
+	AvailableBefore string `protobuf:"bytes,4,opt,name=available_before,json=availableBefore,proto3" json:"available_before,omitempty"`
+	// Available after the amount is used (or held); equal to available_before when denied.
+	// Never negative: see overage_amount.
+	AvailableAfter string `protobuf:"bytes,5,opt,name=available_after,json=availableAfter,proto3" json:"available_after,omitempty"`
+	// The part of the amount no credits cover, owed as overage (ALLOWED_WITH_OVERAGE); "0"
+	// otherwise.
+	OverageAmount string `protobuf:"bytes,6,opt,name=overage_amount,json=overageAmount,proto3" json:"overage_amount,omitempty"`
+	// When denied: how much more credit the amount needs; "0" otherwise.
+	Shortfall string `protobuf:"bytes,7,opt,name=shortfall,proto3" json:"shortfall,omitempty"`
+	// With hold, when allowed: the hold placed (its amount is what credits cover).
+	Hold *Hold `protobuf:"bytes,8,opt,name=hold,proto3" json:"hold,omitempty"`
+	// With hold, when allowed: the HOLD entry.
+	Entry *Entry `protobuf:"bytes,9,opt,name=entry,proto3" json:"entry,omitempty"`
+	// The instant the answer is for.
+	DecideTime    *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=decide_time,json=decideTime,proto3" json:"decide_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthorizeResponse) Reset() {
+	*x = AuthorizeResponse{}
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthorizeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthorizeResponse) ProtoMessage() {}
+
+func (x *AuthorizeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthorizeResponse.ProtoReflect.Descriptor instead.
+func (*AuthorizeResponse) Descriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *AuthorizeResponse) GetAllowed() bool {
+	if x != nil {
+		return x.Allowed
+	}
+	return false
+}
+
+func (x *AuthorizeResponse) GetReason() AuthorizeReason {
+	if x != nil {
+		return x.Reason
+	}
+	return AuthorizeReason_AUTHORIZE_REASON_UNSPECIFIED
+}
+
+func (x *AuthorizeResponse) GetWalletId() string {
+	if x != nil {
+		return x.WalletId
+	}
+	return ""
+}
+
+func (x *AuthorizeResponse) GetAvailableBefore() string {
+	if x != nil {
+		return x.AvailableBefore
+	}
+	return ""
+}
+
+func (x *AuthorizeResponse) GetAvailableAfter() string {
+	if x != nil {
+		return x.AvailableAfter
+	}
+	return ""
+}
+
+func (x *AuthorizeResponse) GetOverageAmount() string {
+	if x != nil {
+		return x.OverageAmount
+	}
+	return ""
+}
+
+func (x *AuthorizeResponse) GetShortfall() string {
+	if x != nil {
+		return x.Shortfall
+	}
+	return ""
+}
+
+func (x *AuthorizeResponse) GetHold() *Hold {
+	if x != nil {
+		return x.Hold
+	}
+	return nil
+}
+
+func (x *AuthorizeResponse) GetEntry() *Entry {
+	if x != nil {
+		return x.Entry
+	}
+	return nil
+}
+
+func (x *AuthorizeResponse) GetDecideTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DecideTime
+	}
+	return nil
+}
+
 // Request of WatchWalletEvents.
 type WatchWalletEventsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -5128,7 +5447,7 @@ type WatchWalletEventsRequest struct {
 
 func (x *WatchWalletEventsRequest) Reset() {
 	*x = WatchWalletEventsRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[54]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5140,7 +5459,7 @@ func (x *WatchWalletEventsRequest) String() string {
 func (*WatchWalletEventsRequest) ProtoMessage() {}
 
 func (x *WatchWalletEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[54]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5153,7 +5472,7 @@ func (x *WatchWalletEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchWalletEventsRequest.ProtoReflect.Descriptor instead.
 func (*WatchWalletEventsRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{54}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *WatchWalletEventsRequest) GetWalletId() string {
@@ -5188,7 +5507,7 @@ type WatchWalletEventsResponse struct {
 
 func (x *WatchWalletEventsResponse) Reset() {
 	*x = WatchWalletEventsResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[55]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5200,7 +5519,7 @@ func (x *WatchWalletEventsResponse) String() string {
 func (*WatchWalletEventsResponse) ProtoMessage() {}
 
 func (x *WatchWalletEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[55]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5213,7 +5532,7 @@ func (x *WatchWalletEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchWalletEventsResponse.ProtoReflect.Descriptor instead.
 func (*WatchWalletEventsResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{55}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *WatchWalletEventsResponse) GetEvent() *WalletEvent {
@@ -5236,7 +5555,7 @@ type SetTopUpRuleRequest struct {
 
 func (x *SetTopUpRuleRequest) Reset() {
 	*x = SetTopUpRuleRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[56]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5248,7 +5567,7 @@ func (x *SetTopUpRuleRequest) String() string {
 func (*SetTopUpRuleRequest) ProtoMessage() {}
 
 func (x *SetTopUpRuleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[56]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5261,7 +5580,7 @@ func (x *SetTopUpRuleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetTopUpRuleRequest.ProtoReflect.Descriptor instead.
 func (*SetTopUpRuleRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{56}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *SetTopUpRuleRequest) GetRequestId() string {
@@ -5289,7 +5608,7 @@ type SetTopUpRuleResponse struct {
 
 func (x *SetTopUpRuleResponse) Reset() {
 	*x = SetTopUpRuleResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[57]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5301,7 +5620,7 @@ func (x *SetTopUpRuleResponse) String() string {
 func (*SetTopUpRuleResponse) ProtoMessage() {}
 
 func (x *SetTopUpRuleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[57]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5314,7 +5633,7 @@ func (x *SetTopUpRuleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetTopUpRuleResponse.ProtoReflect.Descriptor instead.
 func (*SetTopUpRuleResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{57}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *SetTopUpRuleResponse) GetRule() *TopUpRule {
@@ -5339,7 +5658,7 @@ type ListTopUpsRequest struct {
 
 func (x *ListTopUpsRequest) Reset() {
 	*x = ListTopUpsRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[58]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5351,7 +5670,7 @@ func (x *ListTopUpsRequest) String() string {
 func (*ListTopUpsRequest) ProtoMessage() {}
 
 func (x *ListTopUpsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[58]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5364,7 +5683,7 @@ func (x *ListTopUpsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTopUpsRequest.ProtoReflect.Descriptor instead.
 func (*ListTopUpsRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{58}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *ListTopUpsRequest) GetWalletId() string {
@@ -5401,7 +5720,7 @@ type ListTopUpsResponse struct {
 
 func (x *ListTopUpsResponse) Reset() {
 	*x = ListTopUpsResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[59]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5413,7 +5732,7 @@ func (x *ListTopUpsResponse) String() string {
 func (*ListTopUpsResponse) ProtoMessage() {}
 
 func (x *ListTopUpsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[59]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5426,7 +5745,7 @@ func (x *ListTopUpsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTopUpsResponse.ProtoReflect.Descriptor instead.
 func (*ListTopUpsResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{59}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *ListTopUpsResponse) GetTopUps() []*TopUp {
@@ -5456,7 +5775,7 @@ type ConfirmTopUpRequest struct {
 
 func (x *ConfirmTopUpRequest) Reset() {
 	*x = ConfirmTopUpRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[60]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5468,7 +5787,7 @@ func (x *ConfirmTopUpRequest) String() string {
 func (*ConfirmTopUpRequest) ProtoMessage() {}
 
 func (x *ConfirmTopUpRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[60]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5481,7 +5800,7 @@ func (x *ConfirmTopUpRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfirmTopUpRequest.ProtoReflect.Descriptor instead.
 func (*ConfirmTopUpRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{60}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *ConfirmTopUpRequest) GetRequestId() string {
@@ -5509,7 +5828,7 @@ type ConfirmTopUpResponse struct {
 
 func (x *ConfirmTopUpResponse) Reset() {
 	*x = ConfirmTopUpResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[61]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5521,7 +5840,7 @@ func (x *ConfirmTopUpResponse) String() string {
 func (*ConfirmTopUpResponse) ProtoMessage() {}
 
 func (x *ConfirmTopUpResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[61]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5534,7 +5853,7 @@ func (x *ConfirmTopUpResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfirmTopUpResponse.ProtoReflect.Descriptor instead.
 func (*ConfirmTopUpResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{61}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *ConfirmTopUpResponse) GetTopUp() *TopUp {
@@ -5559,7 +5878,7 @@ type FailTopUpRequest struct {
 
 func (x *FailTopUpRequest) Reset() {
 	*x = FailTopUpRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[62]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5571,7 +5890,7 @@ func (x *FailTopUpRequest) String() string {
 func (*FailTopUpRequest) ProtoMessage() {}
 
 func (x *FailTopUpRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[62]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5584,7 +5903,7 @@ func (x *FailTopUpRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailTopUpRequest.ProtoReflect.Descriptor instead.
 func (*FailTopUpRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{62}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *FailTopUpRequest) GetRequestId() string {
@@ -5619,7 +5938,7 @@ type FailTopUpResponse struct {
 
 func (x *FailTopUpResponse) Reset() {
 	*x = FailTopUpResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[63]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5631,7 +5950,7 @@ func (x *FailTopUpResponse) String() string {
 func (*FailTopUpResponse) ProtoMessage() {}
 
 func (x *FailTopUpResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[63]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5644,7 +5963,7 @@ func (x *FailTopUpResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailTopUpResponse.ProtoReflect.Descriptor instead.
 func (*FailTopUpResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{63}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *FailTopUpResponse) GetTopUp() *TopUp {
@@ -5670,7 +5989,7 @@ type SetAlertRulesRequest struct {
 
 func (x *SetAlertRulesRequest) Reset() {
 	*x = SetAlertRulesRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[64]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5682,7 +6001,7 @@ func (x *SetAlertRulesRequest) String() string {
 func (*SetAlertRulesRequest) ProtoMessage() {}
 
 func (x *SetAlertRulesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[64]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5695,7 +6014,7 @@ func (x *SetAlertRulesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetAlertRulesRequest.ProtoReflect.Descriptor instead.
 func (*SetAlertRulesRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{64}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *SetAlertRulesRequest) GetRequestId() string {
@@ -5730,7 +6049,7 @@ type SetAlertRulesResponse struct {
 
 func (x *SetAlertRulesResponse) Reset() {
 	*x = SetAlertRulesResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[65]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5742,7 +6061,7 @@ func (x *SetAlertRulesResponse) String() string {
 func (*SetAlertRulesResponse) ProtoMessage() {}
 
 func (x *SetAlertRulesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[65]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5755,7 +6074,7 @@ func (x *SetAlertRulesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetAlertRulesResponse.ProtoReflect.Descriptor instead.
 func (*SetAlertRulesResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{65}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *SetAlertRulesResponse) GetRules() []*AlertRule {
@@ -5776,7 +6095,7 @@ type ListAlertRulesRequest struct {
 
 func (x *ListAlertRulesRequest) Reset() {
 	*x = ListAlertRulesRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[66]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5788,7 +6107,7 @@ func (x *ListAlertRulesRequest) String() string {
 func (*ListAlertRulesRequest) ProtoMessage() {}
 
 func (x *ListAlertRulesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[66]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5801,7 +6120,7 @@ func (x *ListAlertRulesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAlertRulesRequest.ProtoReflect.Descriptor instead.
 func (*ListAlertRulesRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{66}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *ListAlertRulesRequest) GetWalletId() string {
@@ -5822,7 +6141,7 @@ type ListAlertRulesResponse struct {
 
 func (x *ListAlertRulesResponse) Reset() {
 	*x = ListAlertRulesResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[67]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5834,7 +6153,7 @@ func (x *ListAlertRulesResponse) String() string {
 func (*ListAlertRulesResponse) ProtoMessage() {}
 
 func (x *ListAlertRulesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[67]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5847,7 +6166,7 @@ func (x *ListAlertRulesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAlertRulesResponse.ProtoReflect.Descriptor instead.
 func (*ListAlertRulesResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{67}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *ListAlertRulesResponse) GetRules() []*AlertRule {
@@ -5876,7 +6195,7 @@ type CreateWebhookEndpointRequest struct {
 
 func (x *CreateWebhookEndpointRequest) Reset() {
 	*x = CreateWebhookEndpointRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[68]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5888,7 +6207,7 @@ func (x *CreateWebhookEndpointRequest) String() string {
 func (*CreateWebhookEndpointRequest) ProtoMessage() {}
 
 func (x *CreateWebhookEndpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[68]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5901,7 +6220,7 @@ func (x *CreateWebhookEndpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateWebhookEndpointRequest.ProtoReflect.Descriptor instead.
 func (*CreateWebhookEndpointRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{68}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *CreateWebhookEndpointRequest) GetRequestId() string {
@@ -5953,7 +6272,7 @@ type CreateWebhookEndpointResponse struct {
 
 func (x *CreateWebhookEndpointResponse) Reset() {
 	*x = CreateWebhookEndpointResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[69]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5965,7 +6284,7 @@ func (x *CreateWebhookEndpointResponse) String() string {
 func (*CreateWebhookEndpointResponse) ProtoMessage() {}
 
 func (x *CreateWebhookEndpointResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[69]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5978,7 +6297,7 @@ func (x *CreateWebhookEndpointResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateWebhookEndpointResponse.ProtoReflect.Descriptor instead.
 func (*CreateWebhookEndpointResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{69}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *CreateWebhookEndpointResponse) GetEndpoint() *WebhookEndpoint {
@@ -6010,7 +6329,7 @@ type ListWebhookEndpointsRequest struct {
 
 func (x *ListWebhookEndpointsRequest) Reset() {
 	*x = ListWebhookEndpointsRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[70]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6022,7 +6341,7 @@ func (x *ListWebhookEndpointsRequest) String() string {
 func (*ListWebhookEndpointsRequest) ProtoMessage() {}
 
 func (x *ListWebhookEndpointsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[70]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6035,7 +6354,7 @@ func (x *ListWebhookEndpointsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWebhookEndpointsRequest.ProtoReflect.Descriptor instead.
 func (*ListWebhookEndpointsRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{70}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *ListWebhookEndpointsRequest) GetWalletId() string {
@@ -6072,7 +6391,7 @@ type ListWebhookEndpointsResponse struct {
 
 func (x *ListWebhookEndpointsResponse) Reset() {
 	*x = ListWebhookEndpointsResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[71]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6084,7 +6403,7 @@ func (x *ListWebhookEndpointsResponse) String() string {
 func (*ListWebhookEndpointsResponse) ProtoMessage() {}
 
 func (x *ListWebhookEndpointsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[71]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6097,7 +6416,7 @@ func (x *ListWebhookEndpointsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWebhookEndpointsResponse.ProtoReflect.Descriptor instead.
 func (*ListWebhookEndpointsResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{71}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *ListWebhookEndpointsResponse) GetEndpoints() []*WebhookEndpoint {
@@ -6127,7 +6446,7 @@ type DeleteWebhookEndpointRequest struct {
 
 func (x *DeleteWebhookEndpointRequest) Reset() {
 	*x = DeleteWebhookEndpointRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[72]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6139,7 +6458,7 @@ func (x *DeleteWebhookEndpointRequest) String() string {
 func (*DeleteWebhookEndpointRequest) ProtoMessage() {}
 
 func (x *DeleteWebhookEndpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[72]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6152,7 +6471,7 @@ func (x *DeleteWebhookEndpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteWebhookEndpointRequest.ProtoReflect.Descriptor instead.
 func (*DeleteWebhookEndpointRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{72}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *DeleteWebhookEndpointRequest) GetRequestId() string {
@@ -6180,7 +6499,7 @@ type DeleteWebhookEndpointResponse struct {
 
 func (x *DeleteWebhookEndpointResponse) Reset() {
 	*x = DeleteWebhookEndpointResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[73]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6192,7 +6511,7 @@ func (x *DeleteWebhookEndpointResponse) String() string {
 func (*DeleteWebhookEndpointResponse) ProtoMessage() {}
 
 func (x *DeleteWebhookEndpointResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[73]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6205,7 +6524,7 @@ func (x *DeleteWebhookEndpointResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteWebhookEndpointResponse.ProtoReflect.Descriptor instead.
 func (*DeleteWebhookEndpointResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{73}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *DeleteWebhookEndpointResponse) GetEndpoint() *WebhookEndpoint {
@@ -6232,7 +6551,7 @@ type ListWebhookDeliveriesRequest struct {
 
 func (x *ListWebhookDeliveriesRequest) Reset() {
 	*x = ListWebhookDeliveriesRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[74]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6244,7 +6563,7 @@ func (x *ListWebhookDeliveriesRequest) String() string {
 func (*ListWebhookDeliveriesRequest) ProtoMessage() {}
 
 func (x *ListWebhookDeliveriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[74]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6257,7 +6576,7 @@ func (x *ListWebhookDeliveriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWebhookDeliveriesRequest.ProtoReflect.Descriptor instead.
 func (*ListWebhookDeliveriesRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{74}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *ListWebhookDeliveriesRequest) GetEndpointId() string {
@@ -6301,7 +6620,7 @@ type ListWebhookDeliveriesResponse struct {
 
 func (x *ListWebhookDeliveriesResponse) Reset() {
 	*x = ListWebhookDeliveriesResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[75]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6313,7 +6632,7 @@ func (x *ListWebhookDeliveriesResponse) String() string {
 func (*ListWebhookDeliveriesResponse) ProtoMessage() {}
 
 func (x *ListWebhookDeliveriesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[75]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6326,7 +6645,7 @@ func (x *ListWebhookDeliveriesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWebhookDeliveriesResponse.ProtoReflect.Descriptor instead.
 func (*ListWebhookDeliveriesResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{75}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *ListWebhookDeliveriesResponse) GetDeliveries() []*WebhookDelivery {
@@ -6359,7 +6678,7 @@ type RotateWebhookSecretRequest struct {
 
 func (x *RotateWebhookSecretRequest) Reset() {
 	*x = RotateWebhookSecretRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[76]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6371,7 +6690,7 @@ func (x *RotateWebhookSecretRequest) String() string {
 func (*RotateWebhookSecretRequest) ProtoMessage() {}
 
 func (x *RotateWebhookSecretRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[76]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6384,7 +6703,7 @@ func (x *RotateWebhookSecretRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateWebhookSecretRequest.ProtoReflect.Descriptor instead.
 func (*RotateWebhookSecretRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{76}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *RotateWebhookSecretRequest) GetRequestId() string {
@@ -6424,7 +6743,7 @@ type RotateWebhookSecretResponse struct {
 
 func (x *RotateWebhookSecretResponse) Reset() {
 	*x = RotateWebhookSecretResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[77]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6436,7 +6755,7 @@ func (x *RotateWebhookSecretResponse) String() string {
 func (*RotateWebhookSecretResponse) ProtoMessage() {}
 
 func (x *RotateWebhookSecretResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[77]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6449,7 +6768,7 @@ func (x *RotateWebhookSecretResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateWebhookSecretResponse.ProtoReflect.Descriptor instead.
 func (*RotateWebhookSecretResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{77}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *RotateWebhookSecretResponse) GetEndpoint() *WebhookEndpoint {
@@ -6486,7 +6805,7 @@ type CreateAllotmentScheduleRequest struct {
 
 func (x *CreateAllotmentScheduleRequest) Reset() {
 	*x = CreateAllotmentScheduleRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[78]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6498,7 +6817,7 @@ func (x *CreateAllotmentScheduleRequest) String() string {
 func (*CreateAllotmentScheduleRequest) ProtoMessage() {}
 
 func (x *CreateAllotmentScheduleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[78]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6511,7 +6830,7 @@ func (x *CreateAllotmentScheduleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAllotmentScheduleRequest.ProtoReflect.Descriptor instead.
 func (*CreateAllotmentScheduleRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{78}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *CreateAllotmentScheduleRequest) GetRequestId() string {
@@ -6539,7 +6858,7 @@ type CreateAllotmentScheduleResponse struct {
 
 func (x *CreateAllotmentScheduleResponse) Reset() {
 	*x = CreateAllotmentScheduleResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[79]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6551,7 +6870,7 @@ func (x *CreateAllotmentScheduleResponse) String() string {
 func (*CreateAllotmentScheduleResponse) ProtoMessage() {}
 
 func (x *CreateAllotmentScheduleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[79]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6564,7 +6883,7 @@ func (x *CreateAllotmentScheduleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAllotmentScheduleResponse.ProtoReflect.Descriptor instead.
 func (*CreateAllotmentScheduleResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{79}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *CreateAllotmentScheduleResponse) GetSchedule() *AllotmentSchedule {
@@ -6585,7 +6904,7 @@ type ListAllotmentSchedulesRequest struct {
 
 func (x *ListAllotmentSchedulesRequest) Reset() {
 	*x = ListAllotmentSchedulesRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[80]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6597,7 +6916,7 @@ func (x *ListAllotmentSchedulesRequest) String() string {
 func (*ListAllotmentSchedulesRequest) ProtoMessage() {}
 
 func (x *ListAllotmentSchedulesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[80]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6610,7 +6929,7 @@ func (x *ListAllotmentSchedulesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAllotmentSchedulesRequest.ProtoReflect.Descriptor instead.
 func (*ListAllotmentSchedulesRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{80}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *ListAllotmentSchedulesRequest) GetWalletId() string {
@@ -6631,7 +6950,7 @@ type ListAllotmentSchedulesResponse struct {
 
 func (x *ListAllotmentSchedulesResponse) Reset() {
 	*x = ListAllotmentSchedulesResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[81]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6643,7 +6962,7 @@ func (x *ListAllotmentSchedulesResponse) String() string {
 func (*ListAllotmentSchedulesResponse) ProtoMessage() {}
 
 func (x *ListAllotmentSchedulesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[81]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6656,7 +6975,7 @@ func (x *ListAllotmentSchedulesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAllotmentSchedulesResponse.ProtoReflect.Descriptor instead.
 func (*ListAllotmentSchedulesResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{81}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *ListAllotmentSchedulesResponse) GetSchedules() []*AllotmentSchedule {
@@ -6681,7 +7000,7 @@ type EndAllotmentScheduleRequest struct {
 
 func (x *EndAllotmentScheduleRequest) Reset() {
 	*x = EndAllotmentScheduleRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[82]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6693,7 +7012,7 @@ func (x *EndAllotmentScheduleRequest) String() string {
 func (*EndAllotmentScheduleRequest) ProtoMessage() {}
 
 func (x *EndAllotmentScheduleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[82]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6706,7 +7025,7 @@ func (x *EndAllotmentScheduleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndAllotmentScheduleRequest.ProtoReflect.Descriptor instead.
 func (*EndAllotmentScheduleRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{82}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *EndAllotmentScheduleRequest) GetRequestId() string {
@@ -6741,7 +7060,7 @@ type EndAllotmentScheduleResponse struct {
 
 func (x *EndAllotmentScheduleResponse) Reset() {
 	*x = EndAllotmentScheduleResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[83]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6753,7 +7072,7 @@ func (x *EndAllotmentScheduleResponse) String() string {
 func (*EndAllotmentScheduleResponse) ProtoMessage() {}
 
 func (x *EndAllotmentScheduleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[83]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6766,7 +7085,7 @@ func (x *EndAllotmentScheduleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndAllotmentScheduleResponse.ProtoReflect.Descriptor instead.
 func (*EndAllotmentScheduleResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{83}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *EndAllotmentScheduleResponse) GetSchedule() *AllotmentSchedule {
@@ -7168,7 +7487,32 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x0eGetHoldRequest\x12\x17\n" +
 	"\ahold_id\x18\x01 \x01(\tR\x06holdId\">\n" +
 	"\x0fGetHoldResponse\x12+\n" +
-	"\x04hold\x18\x01 \x01(\v2\x17.billing.ledger.v1.HoldR\x04hold\"\x94\x01\n" +
+	"\x04hold\x18\x01 \x01(\v2\x17.billing.ledger.v1.HoldR\x04hold\"\xa9\x02\n" +
+	"\x10AuthorizeRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x1b\n" +
+	"\twallet_id\x18\x02 \x01(\tR\bwalletId\x12\x1f\n" +
+	"\vcustomer_id\x18\x03 \x01(\tR\n" +
+	"customerId\x12\x12\n" +
+	"\x04unit\x18\x04 \x01(\tR\x04unit\x12\x16\n" +
+	"\x06amount\x18\x05 \x01(\tR\x06amount\x12\x18\n" +
+	"\afeature\x18\x06 \x01(\tR\afeature\x12\x12\n" +
+	"\x04hold\x18\a \x01(\bR\x04hold\x12<\n" +
+	"\fhold_timeout\x18\b \x01(\v2\x19.google.protobuf.DurationR\vholdTimeout\x12 \n" +
+	"\vdescription\x18\t \x01(\tR\vdescription\"\xb9\x03\n" +
+	"\x11AuthorizeResponse\x12\x18\n" +
+	"\aallowed\x18\x01 \x01(\bR\aallowed\x12:\n" +
+	"\x06reason\x18\x02 \x01(\x0e2\".billing.ledger.v1.AuthorizeReasonR\x06reason\x12\x1b\n" +
+	"\twallet_id\x18\x03 \x01(\tR\bwalletId\x12)\n" +
+	"\x10available_before\x18\x04 \x01(\tR\x0favailableBefore\x12'\n" +
+	"\x0favailable_after\x18\x05 \x01(\tR\x0eavailableAfter\x12%\n" +
+	"\x0eoverage_amount\x18\x06 \x01(\tR\roverageAmount\x12\x1c\n" +
+	"\tshortfall\x18\a \x01(\tR\tshortfall\x12+\n" +
+	"\x04hold\x18\b \x01(\v2\x17.billing.ledger.v1.HoldR\x04hold\x12.\n" +
+	"\x05entry\x18\t \x01(\v2\x18.billing.ledger.v1.EntryR\x05entry\x12;\n" +
+	"\vdecide_time\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"decideTime\"\x94\x01\n" +
 	"\x18WatchWalletEventsRequest\x12\x1b\n" +
 	"\twallet_id\x18\x01 \x01(\tR\bwalletId\x12!\n" +
 	"\fafter_cursor\x18\x02 \x01(\x03R\vafterCursor\x128\n" +
@@ -7306,7 +7650,13 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x12ENTRY_TYPE_CAPTURE\x10\b\x12\x16\n" +
 	"\x12ENTRY_TYPE_RELEASE\x10\t\x12!\n" +
 	"\x1dENTRY_TYPE_OVERAGE_SETTLEMENT\x10\n" +
-	"*\x88\x01\n" +
+	"*\xd5\x01\n" +
+	"\x0fAuthorizeReason\x12 \n" +
+	"\x1cAUTHORIZE_REASON_UNSPECIFIED\x10\x00\x12\x1c\n" +
+	"\x18AUTHORIZE_REASON_ALLOWED\x10\x01\x12)\n" +
+	"%AUTHORIZE_REASON_ALLOWED_WITH_OVERAGE\x10\x02\x12)\n" +
+	"%AUTHORIZE_REASON_INSUFFICIENT_CREDITS\x10\x03\x12,\n" +
+	"(AUTHORIZE_REASON_CREDITS_END_BEFORE_HOLD\x10\x04*\x88\x01\n" +
 	"\tHoldState\x12\x1a\n" +
 	"\x16HOLD_STATE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11HOLD_STATE_ACTIVE\x10\x01\x12\x17\n" +
@@ -7353,7 +7703,7 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x1cALLOTMENT_EXPIRY_UNSPECIFIED\x10\x00\x12\"\n" +
 	"\x1eALLOTMENT_EXPIRY_END_OF_PERIOD\x10\x01\x12#\n" +
 	"\x1fALLOTMENT_EXPIRY_AFTER_DURATION\x10\x02\x12\x1a\n" +
-	"\x16ALLOTMENT_EXPIRY_NEVER\x10\x032\xfc\x19\n" +
+	"\x16ALLOTMENT_EXPIRY_NEVER\x10\x032\xd4\x1a\n" +
 	"\rLedgerService\x12_\n" +
 	"\fCreateWallet\x12&.billing.ledger.v1.CreateWalletRequest\x1a'.billing.ledger.v1.CreateWalletResponse\x12V\n" +
 	"\tGetWallet\x12#.billing.ledger.v1.GetWalletRequest\x1a$.billing.ledger.v1.GetWalletResponse\x12\\\n" +
@@ -7376,7 +7726,8 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"CreateHold\x12$.billing.ledger.v1.CreateHoldRequest\x1a%.billing.ledger.v1.CreateHoldResponse\x12\\\n" +
 	"\vCaptureHold\x12%.billing.ledger.v1.CaptureHoldRequest\x1a&.billing.ledger.v1.CaptureHoldResponse\x12\\\n" +
 	"\vReleaseHold\x12%.billing.ledger.v1.ReleaseHoldRequest\x1a&.billing.ledger.v1.ReleaseHoldResponse\x12P\n" +
-	"\aGetHold\x12!.billing.ledger.v1.GetHoldRequest\x1a\".billing.ledger.v1.GetHoldResponse\x12p\n" +
+	"\aGetHold\x12!.billing.ledger.v1.GetHoldRequest\x1a\".billing.ledger.v1.GetHoldResponse\x12V\n" +
+	"\tAuthorize\x12#.billing.ledger.v1.AuthorizeRequest\x1a$.billing.ledger.v1.AuthorizeResponse\x12p\n" +
 	"\x11WatchWalletEvents\x12+.billing.ledger.v1.WatchWalletEventsRequest\x1a,.billing.ledger.v1.WatchWalletEventsResponse0\x01\x12_\n" +
 	"\fSetTopUpRule\x12&.billing.ledger.v1.SetTopUpRuleRequest\x1a'.billing.ledger.v1.SetTopUpRuleResponse\x12Y\n" +
 	"\n" +
@@ -7407,307 +7758,317 @@ func file_billing_ledger_v1_ledger_proto_rawDescGZIP() []byte {
 	return file_billing_ledger_v1_ledger_proto_rawDescData
 }
 
-var file_billing_ledger_v1_ledger_proto_enumTypes = make([]protoimpl.EnumInfo, 12)
-var file_billing_ledger_v1_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 89)
+var file_billing_ledger_v1_ledger_proto_enumTypes = make([]protoimpl.EnumInfo, 13)
+var file_billing_ledger_v1_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 91)
 var file_billing_ledger_v1_ledger_proto_goTypes = []any{
 	(OveragePolicy)(0),                      // 0: billing.ledger.v1.OveragePolicy
 	(GrantKind)(0),                          // 1: billing.ledger.v1.GrantKind
 	(GrantState)(0),                         // 2: billing.ledger.v1.GrantState
 	(EntryType)(0),                          // 3: billing.ledger.v1.EntryType
-	(HoldState)(0),                          // 4: billing.ledger.v1.HoldState
-	(WalletEventType)(0),                    // 5: billing.ledger.v1.WalletEventType
-	(TopUpPayment)(0),                       // 6: billing.ledger.v1.TopUpPayment
-	(TopUpState)(0),                         // 7: billing.ledger.v1.TopUpState
-	(WebhookDeliveryState)(0),               // 8: billing.ledger.v1.WebhookDeliveryState
-	(AlertKind)(0),                          // 9: billing.ledger.v1.AlertKind
-	(AllotmentCadence)(0),                   // 10: billing.ledger.v1.AllotmentCadence
-	(AllotmentExpiry)(0),                    // 11: billing.ledger.v1.AllotmentExpiry
-	(*Wallet)(nil),                          // 12: billing.ledger.v1.Wallet
-	(*CostBasis)(nil),                       // 13: billing.ledger.v1.CostBasis
-	(*Grant)(nil),                           // 14: billing.ledger.v1.Grant
-	(*Allocation)(nil),                      // 15: billing.ledger.v1.Allocation
-	(*Entry)(nil),                           // 16: billing.ledger.v1.Entry
-	(*GrantBalance)(nil),                    // 17: billing.ledger.v1.GrantBalance
-	(*Balance)(nil),                         // 18: billing.ledger.v1.Balance
-	(*Hold)(nil),                            // 19: billing.ledger.v1.Hold
-	(*WalletEvent)(nil),                     // 20: billing.ledger.v1.WalletEvent
-	(*TopUpRule)(nil),                       // 21: billing.ledger.v1.TopUpRule
-	(*TopUp)(nil),                           // 22: billing.ledger.v1.TopUp
-	(*AllotmentSchedule)(nil),               // 23: billing.ledger.v1.AllotmentSchedule
-	(*AlertRule)(nil),                       // 24: billing.ledger.v1.AlertRule
-	(*WebhookEndpoint)(nil),                 // 25: billing.ledger.v1.WebhookEndpoint
-	(*WebhookAttempt)(nil),                  // 26: billing.ledger.v1.WebhookAttempt
-	(*WebhookDelivery)(nil),                 // 27: billing.ledger.v1.WebhookDelivery
-	(*VerifyDifference)(nil),                // 28: billing.ledger.v1.VerifyDifference
-	(*CreateWalletRequest)(nil),             // 29: billing.ledger.v1.CreateWalletRequest
-	(*CreateWalletResponse)(nil),            // 30: billing.ledger.v1.CreateWalletResponse
-	(*GetWalletRequest)(nil),                // 31: billing.ledger.v1.GetWalletRequest
-	(*GetWalletResponse)(nil),               // 32: billing.ledger.v1.GetWalletResponse
-	(*ListWalletsRequest)(nil),              // 33: billing.ledger.v1.ListWalletsRequest
-	(*ListWalletsResponse)(nil),             // 34: billing.ledger.v1.ListWalletsResponse
-	(*CreateGrantRequest)(nil),              // 35: billing.ledger.v1.CreateGrantRequest
-	(*CreateGrantResponse)(nil),             // 36: billing.ledger.v1.CreateGrantResponse
-	(*GetGrantRequest)(nil),                 // 37: billing.ledger.v1.GetGrantRequest
-	(*GetGrantResponse)(nil),                // 38: billing.ledger.v1.GetGrantResponse
-	(*ListGrantsRequest)(nil),               // 39: billing.ledger.v1.ListGrantsRequest
-	(*ListGrantsResponse)(nil),              // 40: billing.ledger.v1.ListGrantsResponse
-	(*VoidGrantRequest)(nil),                // 41: billing.ledger.v1.VoidGrantRequest
-	(*VoidGrantResponse)(nil),               // 42: billing.ledger.v1.VoidGrantResponse
-	(*DebitRequest)(nil),                    // 43: billing.ledger.v1.DebitRequest
-	(*DebitResponse)(nil),                   // 44: billing.ledger.v1.DebitResponse
-	(*DebitBatchRequest)(nil),               // 45: billing.ledger.v1.DebitBatchRequest
-	(*DebitResult)(nil),                     // 46: billing.ledger.v1.DebitResult
-	(*DebitBatchResponse)(nil),              // 47: billing.ledger.v1.DebitBatchResponse
-	(*RefundDebitRequest)(nil),              // 48: billing.ledger.v1.RefundDebitRequest
-	(*RefundDebitResponse)(nil),             // 49: billing.ledger.v1.RefundDebitResponse
-	(*GetBalanceRequest)(nil),               // 50: billing.ledger.v1.GetBalanceRequest
-	(*GetBalanceResponse)(nil),              // 51: billing.ledger.v1.GetBalanceResponse
-	(*ListEntriesRequest)(nil),              // 52: billing.ledger.v1.ListEntriesRequest
-	(*ListEntriesResponse)(nil),             // 53: billing.ledger.v1.ListEntriesResponse
-	(*RunExpiryRequest)(nil),                // 54: billing.ledger.v1.RunExpiryRequest
-	(*RunExpiryResponse)(nil),               // 55: billing.ledger.v1.RunExpiryResponse
-	(*VerifyWalletRequest)(nil),             // 56: billing.ledger.v1.VerifyWalletRequest
-	(*VerifyWalletResponse)(nil),            // 57: billing.ledger.v1.VerifyWalletResponse
-	(*CreateHoldRequest)(nil),               // 58: billing.ledger.v1.CreateHoldRequest
-	(*CreateHoldResponse)(nil),              // 59: billing.ledger.v1.CreateHoldResponse
-	(*CaptureHoldRequest)(nil),              // 60: billing.ledger.v1.CaptureHoldRequest
-	(*CaptureHoldResponse)(nil),             // 61: billing.ledger.v1.CaptureHoldResponse
-	(*ReleaseHoldRequest)(nil),              // 62: billing.ledger.v1.ReleaseHoldRequest
-	(*ReleaseHoldResponse)(nil),             // 63: billing.ledger.v1.ReleaseHoldResponse
-	(*GetHoldRequest)(nil),                  // 64: billing.ledger.v1.GetHoldRequest
-	(*GetHoldResponse)(nil),                 // 65: billing.ledger.v1.GetHoldResponse
-	(*WatchWalletEventsRequest)(nil),        // 66: billing.ledger.v1.WatchWalletEventsRequest
-	(*WatchWalletEventsResponse)(nil),       // 67: billing.ledger.v1.WatchWalletEventsResponse
-	(*SetTopUpRuleRequest)(nil),             // 68: billing.ledger.v1.SetTopUpRuleRequest
-	(*SetTopUpRuleResponse)(nil),            // 69: billing.ledger.v1.SetTopUpRuleResponse
-	(*ListTopUpsRequest)(nil),               // 70: billing.ledger.v1.ListTopUpsRequest
-	(*ListTopUpsResponse)(nil),              // 71: billing.ledger.v1.ListTopUpsResponse
-	(*ConfirmTopUpRequest)(nil),             // 72: billing.ledger.v1.ConfirmTopUpRequest
-	(*ConfirmTopUpResponse)(nil),            // 73: billing.ledger.v1.ConfirmTopUpResponse
-	(*FailTopUpRequest)(nil),                // 74: billing.ledger.v1.FailTopUpRequest
-	(*FailTopUpResponse)(nil),               // 75: billing.ledger.v1.FailTopUpResponse
-	(*SetAlertRulesRequest)(nil),            // 76: billing.ledger.v1.SetAlertRulesRequest
-	(*SetAlertRulesResponse)(nil),           // 77: billing.ledger.v1.SetAlertRulesResponse
-	(*ListAlertRulesRequest)(nil),           // 78: billing.ledger.v1.ListAlertRulesRequest
-	(*ListAlertRulesResponse)(nil),          // 79: billing.ledger.v1.ListAlertRulesResponse
-	(*CreateWebhookEndpointRequest)(nil),    // 80: billing.ledger.v1.CreateWebhookEndpointRequest
-	(*CreateWebhookEndpointResponse)(nil),   // 81: billing.ledger.v1.CreateWebhookEndpointResponse
-	(*ListWebhookEndpointsRequest)(nil),     // 82: billing.ledger.v1.ListWebhookEndpointsRequest
-	(*ListWebhookEndpointsResponse)(nil),    // 83: billing.ledger.v1.ListWebhookEndpointsResponse
-	(*DeleteWebhookEndpointRequest)(nil),    // 84: billing.ledger.v1.DeleteWebhookEndpointRequest
-	(*DeleteWebhookEndpointResponse)(nil),   // 85: billing.ledger.v1.DeleteWebhookEndpointResponse
-	(*ListWebhookDeliveriesRequest)(nil),    // 86: billing.ledger.v1.ListWebhookDeliveriesRequest
-	(*ListWebhookDeliveriesResponse)(nil),   // 87: billing.ledger.v1.ListWebhookDeliveriesResponse
-	(*RotateWebhookSecretRequest)(nil),      // 88: billing.ledger.v1.RotateWebhookSecretRequest
-	(*RotateWebhookSecretResponse)(nil),     // 89: billing.ledger.v1.RotateWebhookSecretResponse
-	(*CreateAllotmentScheduleRequest)(nil),  // 90: billing.ledger.v1.CreateAllotmentScheduleRequest
-	(*CreateAllotmentScheduleResponse)(nil), // 91: billing.ledger.v1.CreateAllotmentScheduleResponse
-	(*ListAllotmentSchedulesRequest)(nil),   // 92: billing.ledger.v1.ListAllotmentSchedulesRequest
-	(*ListAllotmentSchedulesResponse)(nil),  // 93: billing.ledger.v1.ListAllotmentSchedulesResponse
-	(*EndAllotmentScheduleRequest)(nil),     // 94: billing.ledger.v1.EndAllotmentScheduleRequest
-	(*EndAllotmentScheduleResponse)(nil),    // 95: billing.ledger.v1.EndAllotmentScheduleResponse
-	nil,                                     // 96: billing.ledger.v1.Wallet.MetadataEntry
-	nil,                                     // 97: billing.ledger.v1.Grant.MetadataEntry
-	nil,                                     // 98: billing.ledger.v1.CreateWalletRequest.MetadataEntry
-	nil,                                     // 99: billing.ledger.v1.CreateGrantRequest.MetadataEntry
-	nil,                                     // 100: billing.ledger.v1.DebitRequest.MetadataEntry
-	(*durationpb.Duration)(nil),             // 101: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),           // 102: google.protobuf.Timestamp
-	(*v1.ItemError)(nil),                    // 103: billing.type.v1.ItemError
-	(*v1.TimeRange)(nil),                    // 104: billing.type.v1.TimeRange
+	(AuthorizeReason)(0),                    // 4: billing.ledger.v1.AuthorizeReason
+	(HoldState)(0),                          // 5: billing.ledger.v1.HoldState
+	(WalletEventType)(0),                    // 6: billing.ledger.v1.WalletEventType
+	(TopUpPayment)(0),                       // 7: billing.ledger.v1.TopUpPayment
+	(TopUpState)(0),                         // 8: billing.ledger.v1.TopUpState
+	(WebhookDeliveryState)(0),               // 9: billing.ledger.v1.WebhookDeliveryState
+	(AlertKind)(0),                          // 10: billing.ledger.v1.AlertKind
+	(AllotmentCadence)(0),                   // 11: billing.ledger.v1.AllotmentCadence
+	(AllotmentExpiry)(0),                    // 12: billing.ledger.v1.AllotmentExpiry
+	(*Wallet)(nil),                          // 13: billing.ledger.v1.Wallet
+	(*CostBasis)(nil),                       // 14: billing.ledger.v1.CostBasis
+	(*Grant)(nil),                           // 15: billing.ledger.v1.Grant
+	(*Allocation)(nil),                      // 16: billing.ledger.v1.Allocation
+	(*Entry)(nil),                           // 17: billing.ledger.v1.Entry
+	(*GrantBalance)(nil),                    // 18: billing.ledger.v1.GrantBalance
+	(*Balance)(nil),                         // 19: billing.ledger.v1.Balance
+	(*Hold)(nil),                            // 20: billing.ledger.v1.Hold
+	(*WalletEvent)(nil),                     // 21: billing.ledger.v1.WalletEvent
+	(*TopUpRule)(nil),                       // 22: billing.ledger.v1.TopUpRule
+	(*TopUp)(nil),                           // 23: billing.ledger.v1.TopUp
+	(*AllotmentSchedule)(nil),               // 24: billing.ledger.v1.AllotmentSchedule
+	(*AlertRule)(nil),                       // 25: billing.ledger.v1.AlertRule
+	(*WebhookEndpoint)(nil),                 // 26: billing.ledger.v1.WebhookEndpoint
+	(*WebhookAttempt)(nil),                  // 27: billing.ledger.v1.WebhookAttempt
+	(*WebhookDelivery)(nil),                 // 28: billing.ledger.v1.WebhookDelivery
+	(*VerifyDifference)(nil),                // 29: billing.ledger.v1.VerifyDifference
+	(*CreateWalletRequest)(nil),             // 30: billing.ledger.v1.CreateWalletRequest
+	(*CreateWalletResponse)(nil),            // 31: billing.ledger.v1.CreateWalletResponse
+	(*GetWalletRequest)(nil),                // 32: billing.ledger.v1.GetWalletRequest
+	(*GetWalletResponse)(nil),               // 33: billing.ledger.v1.GetWalletResponse
+	(*ListWalletsRequest)(nil),              // 34: billing.ledger.v1.ListWalletsRequest
+	(*ListWalletsResponse)(nil),             // 35: billing.ledger.v1.ListWalletsResponse
+	(*CreateGrantRequest)(nil),              // 36: billing.ledger.v1.CreateGrantRequest
+	(*CreateGrantResponse)(nil),             // 37: billing.ledger.v1.CreateGrantResponse
+	(*GetGrantRequest)(nil),                 // 38: billing.ledger.v1.GetGrantRequest
+	(*GetGrantResponse)(nil),                // 39: billing.ledger.v1.GetGrantResponse
+	(*ListGrantsRequest)(nil),               // 40: billing.ledger.v1.ListGrantsRequest
+	(*ListGrantsResponse)(nil),              // 41: billing.ledger.v1.ListGrantsResponse
+	(*VoidGrantRequest)(nil),                // 42: billing.ledger.v1.VoidGrantRequest
+	(*VoidGrantResponse)(nil),               // 43: billing.ledger.v1.VoidGrantResponse
+	(*DebitRequest)(nil),                    // 44: billing.ledger.v1.DebitRequest
+	(*DebitResponse)(nil),                   // 45: billing.ledger.v1.DebitResponse
+	(*DebitBatchRequest)(nil),               // 46: billing.ledger.v1.DebitBatchRequest
+	(*DebitResult)(nil),                     // 47: billing.ledger.v1.DebitResult
+	(*DebitBatchResponse)(nil),              // 48: billing.ledger.v1.DebitBatchResponse
+	(*RefundDebitRequest)(nil),              // 49: billing.ledger.v1.RefundDebitRequest
+	(*RefundDebitResponse)(nil),             // 50: billing.ledger.v1.RefundDebitResponse
+	(*GetBalanceRequest)(nil),               // 51: billing.ledger.v1.GetBalanceRequest
+	(*GetBalanceResponse)(nil),              // 52: billing.ledger.v1.GetBalanceResponse
+	(*ListEntriesRequest)(nil),              // 53: billing.ledger.v1.ListEntriesRequest
+	(*ListEntriesResponse)(nil),             // 54: billing.ledger.v1.ListEntriesResponse
+	(*RunExpiryRequest)(nil),                // 55: billing.ledger.v1.RunExpiryRequest
+	(*RunExpiryResponse)(nil),               // 56: billing.ledger.v1.RunExpiryResponse
+	(*VerifyWalletRequest)(nil),             // 57: billing.ledger.v1.VerifyWalletRequest
+	(*VerifyWalletResponse)(nil),            // 58: billing.ledger.v1.VerifyWalletResponse
+	(*CreateHoldRequest)(nil),               // 59: billing.ledger.v1.CreateHoldRequest
+	(*CreateHoldResponse)(nil),              // 60: billing.ledger.v1.CreateHoldResponse
+	(*CaptureHoldRequest)(nil),              // 61: billing.ledger.v1.CaptureHoldRequest
+	(*CaptureHoldResponse)(nil),             // 62: billing.ledger.v1.CaptureHoldResponse
+	(*ReleaseHoldRequest)(nil),              // 63: billing.ledger.v1.ReleaseHoldRequest
+	(*ReleaseHoldResponse)(nil),             // 64: billing.ledger.v1.ReleaseHoldResponse
+	(*GetHoldRequest)(nil),                  // 65: billing.ledger.v1.GetHoldRequest
+	(*GetHoldResponse)(nil),                 // 66: billing.ledger.v1.GetHoldResponse
+	(*AuthorizeRequest)(nil),                // 67: billing.ledger.v1.AuthorizeRequest
+	(*AuthorizeResponse)(nil),               // 68: billing.ledger.v1.AuthorizeResponse
+	(*WatchWalletEventsRequest)(nil),        // 69: billing.ledger.v1.WatchWalletEventsRequest
+	(*WatchWalletEventsResponse)(nil),       // 70: billing.ledger.v1.WatchWalletEventsResponse
+	(*SetTopUpRuleRequest)(nil),             // 71: billing.ledger.v1.SetTopUpRuleRequest
+	(*SetTopUpRuleResponse)(nil),            // 72: billing.ledger.v1.SetTopUpRuleResponse
+	(*ListTopUpsRequest)(nil),               // 73: billing.ledger.v1.ListTopUpsRequest
+	(*ListTopUpsResponse)(nil),              // 74: billing.ledger.v1.ListTopUpsResponse
+	(*ConfirmTopUpRequest)(nil),             // 75: billing.ledger.v1.ConfirmTopUpRequest
+	(*ConfirmTopUpResponse)(nil),            // 76: billing.ledger.v1.ConfirmTopUpResponse
+	(*FailTopUpRequest)(nil),                // 77: billing.ledger.v1.FailTopUpRequest
+	(*FailTopUpResponse)(nil),               // 78: billing.ledger.v1.FailTopUpResponse
+	(*SetAlertRulesRequest)(nil),            // 79: billing.ledger.v1.SetAlertRulesRequest
+	(*SetAlertRulesResponse)(nil),           // 80: billing.ledger.v1.SetAlertRulesResponse
+	(*ListAlertRulesRequest)(nil),           // 81: billing.ledger.v1.ListAlertRulesRequest
+	(*ListAlertRulesResponse)(nil),          // 82: billing.ledger.v1.ListAlertRulesResponse
+	(*CreateWebhookEndpointRequest)(nil),    // 83: billing.ledger.v1.CreateWebhookEndpointRequest
+	(*CreateWebhookEndpointResponse)(nil),   // 84: billing.ledger.v1.CreateWebhookEndpointResponse
+	(*ListWebhookEndpointsRequest)(nil),     // 85: billing.ledger.v1.ListWebhookEndpointsRequest
+	(*ListWebhookEndpointsResponse)(nil),    // 86: billing.ledger.v1.ListWebhookEndpointsResponse
+	(*DeleteWebhookEndpointRequest)(nil),    // 87: billing.ledger.v1.DeleteWebhookEndpointRequest
+	(*DeleteWebhookEndpointResponse)(nil),   // 88: billing.ledger.v1.DeleteWebhookEndpointResponse
+	(*ListWebhookDeliveriesRequest)(nil),    // 89: billing.ledger.v1.ListWebhookDeliveriesRequest
+	(*ListWebhookDeliveriesResponse)(nil),   // 90: billing.ledger.v1.ListWebhookDeliveriesResponse
+	(*RotateWebhookSecretRequest)(nil),      // 91: billing.ledger.v1.RotateWebhookSecretRequest
+	(*RotateWebhookSecretResponse)(nil),     // 92: billing.ledger.v1.RotateWebhookSecretResponse
+	(*CreateAllotmentScheduleRequest)(nil),  // 93: billing.ledger.v1.CreateAllotmentScheduleRequest
+	(*CreateAllotmentScheduleResponse)(nil), // 94: billing.ledger.v1.CreateAllotmentScheduleResponse
+	(*ListAllotmentSchedulesRequest)(nil),   // 95: billing.ledger.v1.ListAllotmentSchedulesRequest
+	(*ListAllotmentSchedulesResponse)(nil),  // 96: billing.ledger.v1.ListAllotmentSchedulesResponse
+	(*EndAllotmentScheduleRequest)(nil),     // 97: billing.ledger.v1.EndAllotmentScheduleRequest
+	(*EndAllotmentScheduleResponse)(nil),    // 98: billing.ledger.v1.EndAllotmentScheduleResponse
+	nil,                                     // 99: billing.ledger.v1.Wallet.MetadataEntry
+	nil,                                     // 100: billing.ledger.v1.Grant.MetadataEntry
+	nil,                                     // 101: billing.ledger.v1.CreateWalletRequest.MetadataEntry
+	nil,                                     // 102: billing.ledger.v1.CreateGrantRequest.MetadataEntry
+	nil,                                     // 103: billing.ledger.v1.DebitRequest.MetadataEntry
+	(*durationpb.Duration)(nil),             // 104: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),           // 105: google.protobuf.Timestamp
+	(*v1.ItemError)(nil),                    // 106: billing.type.v1.ItemError
+	(*v1.TimeRange)(nil),                    // 107: billing.type.v1.TimeRange
 }
 var file_billing_ledger_v1_ledger_proto_depIdxs = []int32{
 	0,   // 0: billing.ledger.v1.Wallet.overage_policy:type_name -> billing.ledger.v1.OveragePolicy
-	101, // 1: billing.ledger.v1.Wallet.late_event_grace_period:type_name -> google.protobuf.Duration
-	96,  // 2: billing.ledger.v1.Wallet.metadata:type_name -> billing.ledger.v1.Wallet.MetadataEntry
-	102, // 3: billing.ledger.v1.Wallet.create_time:type_name -> google.protobuf.Timestamp
+	104, // 1: billing.ledger.v1.Wallet.late_event_grace_period:type_name -> google.protobuf.Duration
+	99,  // 2: billing.ledger.v1.Wallet.metadata:type_name -> billing.ledger.v1.Wallet.MetadataEntry
+	105, // 3: billing.ledger.v1.Wallet.create_time:type_name -> google.protobuf.Timestamp
 	1,   // 4: billing.ledger.v1.Grant.kind:type_name -> billing.ledger.v1.GrantKind
-	102, // 5: billing.ledger.v1.Grant.effective_time:type_name -> google.protobuf.Timestamp
-	102, // 6: billing.ledger.v1.Grant.expire_time:type_name -> google.protobuf.Timestamp
-	13,  // 7: billing.ledger.v1.Grant.cost_basis:type_name -> billing.ledger.v1.CostBasis
-	97,  // 8: billing.ledger.v1.Grant.metadata:type_name -> billing.ledger.v1.Grant.MetadataEntry
+	105, // 5: billing.ledger.v1.Grant.effective_time:type_name -> google.protobuf.Timestamp
+	105, // 6: billing.ledger.v1.Grant.expire_time:type_name -> google.protobuf.Timestamp
+	14,  // 7: billing.ledger.v1.Grant.cost_basis:type_name -> billing.ledger.v1.CostBasis
+	100, // 8: billing.ledger.v1.Grant.metadata:type_name -> billing.ledger.v1.Grant.MetadataEntry
 	2,   // 9: billing.ledger.v1.Grant.state:type_name -> billing.ledger.v1.GrantState
-	102, // 10: billing.ledger.v1.Grant.create_time:type_name -> google.protobuf.Timestamp
-	102, // 11: billing.ledger.v1.Grant.void_time:type_name -> google.protobuf.Timestamp
+	105, // 10: billing.ledger.v1.Grant.create_time:type_name -> google.protobuf.Timestamp
+	105, // 11: billing.ledger.v1.Grant.void_time:type_name -> google.protobuf.Timestamp
 	3,   // 12: billing.ledger.v1.Entry.type:type_name -> billing.ledger.v1.EntryType
-	102, // 13: billing.ledger.v1.Entry.occurred_time:type_name -> google.protobuf.Timestamp
-	102, // 14: billing.ledger.v1.Entry.book_time:type_name -> google.protobuf.Timestamp
-	15,  // 15: billing.ledger.v1.Entry.allocations:type_name -> billing.ledger.v1.Allocation
+	105, // 13: billing.ledger.v1.Entry.occurred_time:type_name -> google.protobuf.Timestamp
+	105, // 14: billing.ledger.v1.Entry.book_time:type_name -> google.protobuf.Timestamp
+	16,  // 15: billing.ledger.v1.Entry.allocations:type_name -> billing.ledger.v1.Allocation
 	1,   // 16: billing.ledger.v1.GrantBalance.kind:type_name -> billing.ledger.v1.GrantKind
 	2,   // 17: billing.ledger.v1.GrantBalance.state:type_name -> billing.ledger.v1.GrantState
-	102, // 18: billing.ledger.v1.GrantBalance.effective_time:type_name -> google.protobuf.Timestamp
-	102, // 19: billing.ledger.v1.GrantBalance.expire_time:type_name -> google.protobuf.Timestamp
-	102, // 20: billing.ledger.v1.Balance.as_of_time:type_name -> google.protobuf.Timestamp
-	17,  // 21: billing.ledger.v1.Balance.grants:type_name -> billing.ledger.v1.GrantBalance
-	4,   // 22: billing.ledger.v1.Hold.state:type_name -> billing.ledger.v1.HoldState
-	102, // 23: billing.ledger.v1.Hold.create_time:type_name -> google.protobuf.Timestamp
-	102, // 24: billing.ledger.v1.Hold.expire_time:type_name -> google.protobuf.Timestamp
-	102, // 25: billing.ledger.v1.Hold.end_time:type_name -> google.protobuf.Timestamp
-	15,  // 26: billing.ledger.v1.Hold.allocations:type_name -> billing.ledger.v1.Allocation
-	5,   // 27: billing.ledger.v1.WalletEvent.type:type_name -> billing.ledger.v1.WalletEventType
-	102, // 28: billing.ledger.v1.WalletEvent.occurred_time:type_name -> google.protobuf.Timestamp
+	105, // 18: billing.ledger.v1.GrantBalance.effective_time:type_name -> google.protobuf.Timestamp
+	105, // 19: billing.ledger.v1.GrantBalance.expire_time:type_name -> google.protobuf.Timestamp
+	105, // 20: billing.ledger.v1.Balance.as_of_time:type_name -> google.protobuf.Timestamp
+	18,  // 21: billing.ledger.v1.Balance.grants:type_name -> billing.ledger.v1.GrantBalance
+	5,   // 22: billing.ledger.v1.Hold.state:type_name -> billing.ledger.v1.HoldState
+	105, // 23: billing.ledger.v1.Hold.create_time:type_name -> google.protobuf.Timestamp
+	105, // 24: billing.ledger.v1.Hold.expire_time:type_name -> google.protobuf.Timestamp
+	105, // 25: billing.ledger.v1.Hold.end_time:type_name -> google.protobuf.Timestamp
+	16,  // 26: billing.ledger.v1.Hold.allocations:type_name -> billing.ledger.v1.Allocation
+	6,   // 27: billing.ledger.v1.WalletEvent.type:type_name -> billing.ledger.v1.WalletEventType
+	105, // 28: billing.ledger.v1.WalletEvent.occurred_time:type_name -> google.protobuf.Timestamp
 	1,   // 29: billing.ledger.v1.TopUpRule.kind:type_name -> billing.ledger.v1.GrantKind
-	101, // 30: billing.ledger.v1.TopUpRule.expire_after:type_name -> google.protobuf.Duration
-	6,   // 31: billing.ledger.v1.TopUpRule.payment:type_name -> billing.ledger.v1.TopUpPayment
-	102, // 32: billing.ledger.v1.TopUpRule.expire_time:type_name -> google.protobuf.Timestamp
-	7,   // 33: billing.ledger.v1.TopUp.state:type_name -> billing.ledger.v1.TopUpState
-	102, // 34: billing.ledger.v1.TopUp.create_time:type_name -> google.protobuf.Timestamp
-	102, // 35: billing.ledger.v1.TopUp.end_time:type_name -> google.protobuf.Timestamp
+	104, // 30: billing.ledger.v1.TopUpRule.expire_after:type_name -> google.protobuf.Duration
+	7,   // 31: billing.ledger.v1.TopUpRule.payment:type_name -> billing.ledger.v1.TopUpPayment
+	105, // 32: billing.ledger.v1.TopUpRule.expire_time:type_name -> google.protobuf.Timestamp
+	8,   // 33: billing.ledger.v1.TopUp.state:type_name -> billing.ledger.v1.TopUpState
+	105, // 34: billing.ledger.v1.TopUp.create_time:type_name -> google.protobuf.Timestamp
+	105, // 35: billing.ledger.v1.TopUp.end_time:type_name -> google.protobuf.Timestamp
 	1,   // 36: billing.ledger.v1.AllotmentSchedule.kind:type_name -> billing.ledger.v1.GrantKind
-	10,  // 37: billing.ledger.v1.AllotmentSchedule.cadence:type_name -> billing.ledger.v1.AllotmentCadence
-	102, // 38: billing.ledger.v1.AllotmentSchedule.anchor_time:type_name -> google.protobuf.Timestamp
-	11,  // 39: billing.ledger.v1.AllotmentSchedule.expiry:type_name -> billing.ledger.v1.AllotmentExpiry
-	101, // 40: billing.ledger.v1.AllotmentSchedule.expire_after:type_name -> google.protobuf.Duration
-	102, // 41: billing.ledger.v1.AllotmentSchedule.end_time:type_name -> google.protobuf.Timestamp
-	9,   // 42: billing.ledger.v1.AlertRule.kind:type_name -> billing.ledger.v1.AlertKind
-	101, // 43: billing.ledger.v1.AlertRule.min_interval:type_name -> google.protobuf.Duration
-	102, // 44: billing.ledger.v1.AlertRule.last_fire_time:type_name -> google.protobuf.Timestamp
-	5,   // 45: billing.ledger.v1.WebhookEndpoint.types:type_name -> billing.ledger.v1.WalletEventType
-	102, // 46: billing.ledger.v1.WebhookEndpoint.create_time:type_name -> google.protobuf.Timestamp
-	102, // 47: billing.ledger.v1.WebhookEndpoint.delete_time:type_name -> google.protobuf.Timestamp
-	102, // 48: billing.ledger.v1.WebhookAttempt.attempt_time:type_name -> google.protobuf.Timestamp
-	5,   // 49: billing.ledger.v1.WebhookDelivery.event_type:type_name -> billing.ledger.v1.WalletEventType
-	8,   // 50: billing.ledger.v1.WebhookDelivery.state:type_name -> billing.ledger.v1.WebhookDeliveryState
-	102, // 51: billing.ledger.v1.WebhookDelivery.next_attempt_time:type_name -> google.protobuf.Timestamp
-	102, // 52: billing.ledger.v1.WebhookDelivery.create_time:type_name -> google.protobuf.Timestamp
-	102, // 53: billing.ledger.v1.WebhookDelivery.end_time:type_name -> google.protobuf.Timestamp
-	26,  // 54: billing.ledger.v1.WebhookDelivery.attempt_log:type_name -> billing.ledger.v1.WebhookAttempt
+	11,  // 37: billing.ledger.v1.AllotmentSchedule.cadence:type_name -> billing.ledger.v1.AllotmentCadence
+	105, // 38: billing.ledger.v1.AllotmentSchedule.anchor_time:type_name -> google.protobuf.Timestamp
+	12,  // 39: billing.ledger.v1.AllotmentSchedule.expiry:type_name -> billing.ledger.v1.AllotmentExpiry
+	104, // 40: billing.ledger.v1.AllotmentSchedule.expire_after:type_name -> google.protobuf.Duration
+	105, // 41: billing.ledger.v1.AllotmentSchedule.end_time:type_name -> google.protobuf.Timestamp
+	10,  // 42: billing.ledger.v1.AlertRule.kind:type_name -> billing.ledger.v1.AlertKind
+	104, // 43: billing.ledger.v1.AlertRule.min_interval:type_name -> google.protobuf.Duration
+	105, // 44: billing.ledger.v1.AlertRule.last_fire_time:type_name -> google.protobuf.Timestamp
+	6,   // 45: billing.ledger.v1.WebhookEndpoint.types:type_name -> billing.ledger.v1.WalletEventType
+	105, // 46: billing.ledger.v1.WebhookEndpoint.create_time:type_name -> google.protobuf.Timestamp
+	105, // 47: billing.ledger.v1.WebhookEndpoint.delete_time:type_name -> google.protobuf.Timestamp
+	105, // 48: billing.ledger.v1.WebhookAttempt.attempt_time:type_name -> google.protobuf.Timestamp
+	6,   // 49: billing.ledger.v1.WebhookDelivery.event_type:type_name -> billing.ledger.v1.WalletEventType
+	9,   // 50: billing.ledger.v1.WebhookDelivery.state:type_name -> billing.ledger.v1.WebhookDeliveryState
+	105, // 51: billing.ledger.v1.WebhookDelivery.next_attempt_time:type_name -> google.protobuf.Timestamp
+	105, // 52: billing.ledger.v1.WebhookDelivery.create_time:type_name -> google.protobuf.Timestamp
+	105, // 53: billing.ledger.v1.WebhookDelivery.end_time:type_name -> google.protobuf.Timestamp
+	27,  // 54: billing.ledger.v1.WebhookDelivery.attempt_log:type_name -> billing.ledger.v1.WebhookAttempt
 	0,   // 55: billing.ledger.v1.CreateWalletRequest.overage_policy:type_name -> billing.ledger.v1.OveragePolicy
-	101, // 56: billing.ledger.v1.CreateWalletRequest.late_event_grace_period:type_name -> google.protobuf.Duration
-	98,  // 57: billing.ledger.v1.CreateWalletRequest.metadata:type_name -> billing.ledger.v1.CreateWalletRequest.MetadataEntry
-	12,  // 58: billing.ledger.v1.CreateWalletResponse.wallet:type_name -> billing.ledger.v1.Wallet
-	12,  // 59: billing.ledger.v1.GetWalletResponse.wallet:type_name -> billing.ledger.v1.Wallet
-	12,  // 60: billing.ledger.v1.ListWalletsResponse.wallets:type_name -> billing.ledger.v1.Wallet
+	104, // 56: billing.ledger.v1.CreateWalletRequest.late_event_grace_period:type_name -> google.protobuf.Duration
+	101, // 57: billing.ledger.v1.CreateWalletRequest.metadata:type_name -> billing.ledger.v1.CreateWalletRequest.MetadataEntry
+	13,  // 58: billing.ledger.v1.CreateWalletResponse.wallet:type_name -> billing.ledger.v1.Wallet
+	13,  // 59: billing.ledger.v1.GetWalletResponse.wallet:type_name -> billing.ledger.v1.Wallet
+	13,  // 60: billing.ledger.v1.ListWalletsResponse.wallets:type_name -> billing.ledger.v1.Wallet
 	1,   // 61: billing.ledger.v1.CreateGrantRequest.kind:type_name -> billing.ledger.v1.GrantKind
-	102, // 62: billing.ledger.v1.CreateGrantRequest.effective_time:type_name -> google.protobuf.Timestamp
-	102, // 63: billing.ledger.v1.CreateGrantRequest.expire_time:type_name -> google.protobuf.Timestamp
-	13,  // 64: billing.ledger.v1.CreateGrantRequest.cost_basis:type_name -> billing.ledger.v1.CostBasis
-	99,  // 65: billing.ledger.v1.CreateGrantRequest.metadata:type_name -> billing.ledger.v1.CreateGrantRequest.MetadataEntry
-	14,  // 66: billing.ledger.v1.CreateGrantResponse.grant:type_name -> billing.ledger.v1.Grant
-	16,  // 67: billing.ledger.v1.CreateGrantResponse.entries:type_name -> billing.ledger.v1.Entry
-	14,  // 68: billing.ledger.v1.GetGrantResponse.grant:type_name -> billing.ledger.v1.Grant
+	105, // 62: billing.ledger.v1.CreateGrantRequest.effective_time:type_name -> google.protobuf.Timestamp
+	105, // 63: billing.ledger.v1.CreateGrantRequest.expire_time:type_name -> google.protobuf.Timestamp
+	14,  // 64: billing.ledger.v1.CreateGrantRequest.cost_basis:type_name -> billing.ledger.v1.CostBasis
+	102, // 65: billing.ledger.v1.CreateGrantRequest.metadata:type_name -> billing.ledger.v1.CreateGrantRequest.MetadataEntry
+	15,  // 66: billing.ledger.v1.CreateGrantResponse.grant:type_name -> billing.ledger.v1.Grant
+	17,  // 67: billing.ledger.v1.CreateGrantResponse.entries:type_name -> billing.ledger.v1.Entry
+	15,  // 68: billing.ledger.v1.GetGrantResponse.grant:type_name -> billing.ledger.v1.Grant
 	2,   // 69: billing.ledger.v1.ListGrantsRequest.state:type_name -> billing.ledger.v1.GrantState
-	14,  // 70: billing.ledger.v1.ListGrantsResponse.grants:type_name -> billing.ledger.v1.Grant
-	14,  // 71: billing.ledger.v1.VoidGrantResponse.grant:type_name -> billing.ledger.v1.Grant
-	16,  // 72: billing.ledger.v1.VoidGrantResponse.entry:type_name -> billing.ledger.v1.Entry
-	102, // 73: billing.ledger.v1.DebitRequest.occurred_time:type_name -> google.protobuf.Timestamp
-	100, // 74: billing.ledger.v1.DebitRequest.metadata:type_name -> billing.ledger.v1.DebitRequest.MetadataEntry
-	16,  // 75: billing.ledger.v1.DebitResponse.entry:type_name -> billing.ledger.v1.Entry
-	43,  // 76: billing.ledger.v1.DebitBatchRequest.debits:type_name -> billing.ledger.v1.DebitRequest
-	16,  // 77: billing.ledger.v1.DebitResult.entry:type_name -> billing.ledger.v1.Entry
-	103, // 78: billing.ledger.v1.DebitResult.error:type_name -> billing.type.v1.ItemError
-	46,  // 79: billing.ledger.v1.DebitBatchResponse.results:type_name -> billing.ledger.v1.DebitResult
-	16,  // 80: billing.ledger.v1.RefundDebitResponse.entries:type_name -> billing.ledger.v1.Entry
-	102, // 81: billing.ledger.v1.GetBalanceRequest.as_of_time:type_name -> google.protobuf.Timestamp
-	18,  // 82: billing.ledger.v1.GetBalanceResponse.balance:type_name -> billing.ledger.v1.Balance
+	15,  // 70: billing.ledger.v1.ListGrantsResponse.grants:type_name -> billing.ledger.v1.Grant
+	15,  // 71: billing.ledger.v1.VoidGrantResponse.grant:type_name -> billing.ledger.v1.Grant
+	17,  // 72: billing.ledger.v1.VoidGrantResponse.entry:type_name -> billing.ledger.v1.Entry
+	105, // 73: billing.ledger.v1.DebitRequest.occurred_time:type_name -> google.protobuf.Timestamp
+	103, // 74: billing.ledger.v1.DebitRequest.metadata:type_name -> billing.ledger.v1.DebitRequest.MetadataEntry
+	17,  // 75: billing.ledger.v1.DebitResponse.entry:type_name -> billing.ledger.v1.Entry
+	44,  // 76: billing.ledger.v1.DebitBatchRequest.debits:type_name -> billing.ledger.v1.DebitRequest
+	17,  // 77: billing.ledger.v1.DebitResult.entry:type_name -> billing.ledger.v1.Entry
+	106, // 78: billing.ledger.v1.DebitResult.error:type_name -> billing.type.v1.ItemError
+	47,  // 79: billing.ledger.v1.DebitBatchResponse.results:type_name -> billing.ledger.v1.DebitResult
+	17,  // 80: billing.ledger.v1.RefundDebitResponse.entries:type_name -> billing.ledger.v1.Entry
+	105, // 81: billing.ledger.v1.GetBalanceRequest.as_of_time:type_name -> google.protobuf.Timestamp
+	19,  // 82: billing.ledger.v1.GetBalanceResponse.balance:type_name -> billing.ledger.v1.Balance
 	3,   // 83: billing.ledger.v1.ListEntriesRequest.types:type_name -> billing.ledger.v1.EntryType
-	104, // 84: billing.ledger.v1.ListEntriesRequest.book_time_range:type_name -> billing.type.v1.TimeRange
-	16,  // 85: billing.ledger.v1.ListEntriesResponse.entries:type_name -> billing.ledger.v1.Entry
-	16,  // 86: billing.ledger.v1.RunExpiryResponse.entries:type_name -> billing.ledger.v1.Entry
-	28,  // 87: billing.ledger.v1.VerifyWalletResponse.differences:type_name -> billing.ledger.v1.VerifyDifference
-	101, // 88: billing.ledger.v1.CreateHoldRequest.timeout:type_name -> google.protobuf.Duration
-	19,  // 89: billing.ledger.v1.CreateHoldResponse.hold:type_name -> billing.ledger.v1.Hold
-	16,  // 90: billing.ledger.v1.CreateHoldResponse.entry:type_name -> billing.ledger.v1.Entry
-	19,  // 91: billing.ledger.v1.CaptureHoldResponse.hold:type_name -> billing.ledger.v1.Hold
-	16,  // 92: billing.ledger.v1.CaptureHoldResponse.entry:type_name -> billing.ledger.v1.Entry
-	19,  // 93: billing.ledger.v1.ReleaseHoldResponse.hold:type_name -> billing.ledger.v1.Hold
-	16,  // 94: billing.ledger.v1.ReleaseHoldResponse.entry:type_name -> billing.ledger.v1.Entry
-	19,  // 95: billing.ledger.v1.GetHoldResponse.hold:type_name -> billing.ledger.v1.Hold
-	5,   // 96: billing.ledger.v1.WatchWalletEventsRequest.types:type_name -> billing.ledger.v1.WalletEventType
-	20,  // 97: billing.ledger.v1.WatchWalletEventsResponse.event:type_name -> billing.ledger.v1.WalletEvent
-	21,  // 98: billing.ledger.v1.SetTopUpRuleRequest.rule:type_name -> billing.ledger.v1.TopUpRule
-	21,  // 99: billing.ledger.v1.SetTopUpRuleResponse.rule:type_name -> billing.ledger.v1.TopUpRule
-	22,  // 100: billing.ledger.v1.ListTopUpsResponse.top_ups:type_name -> billing.ledger.v1.TopUp
-	22,  // 101: billing.ledger.v1.ConfirmTopUpResponse.top_up:type_name -> billing.ledger.v1.TopUp
-	22,  // 102: billing.ledger.v1.FailTopUpResponse.top_up:type_name -> billing.ledger.v1.TopUp
-	24,  // 103: billing.ledger.v1.SetAlertRulesRequest.rules:type_name -> billing.ledger.v1.AlertRule
-	24,  // 104: billing.ledger.v1.SetAlertRulesResponse.rules:type_name -> billing.ledger.v1.AlertRule
-	24,  // 105: billing.ledger.v1.ListAlertRulesResponse.rules:type_name -> billing.ledger.v1.AlertRule
-	5,   // 106: billing.ledger.v1.CreateWebhookEndpointRequest.types:type_name -> billing.ledger.v1.WalletEventType
-	25,  // 107: billing.ledger.v1.CreateWebhookEndpointResponse.endpoint:type_name -> billing.ledger.v1.WebhookEndpoint
-	25,  // 108: billing.ledger.v1.ListWebhookEndpointsResponse.endpoints:type_name -> billing.ledger.v1.WebhookEndpoint
-	25,  // 109: billing.ledger.v1.DeleteWebhookEndpointResponse.endpoint:type_name -> billing.ledger.v1.WebhookEndpoint
-	8,   // 110: billing.ledger.v1.ListWebhookDeliveriesRequest.state:type_name -> billing.ledger.v1.WebhookDeliveryState
-	27,  // 111: billing.ledger.v1.ListWebhookDeliveriesResponse.deliveries:type_name -> billing.ledger.v1.WebhookDelivery
-	101, // 112: billing.ledger.v1.RotateWebhookSecretRequest.overlap:type_name -> google.protobuf.Duration
-	25,  // 113: billing.ledger.v1.RotateWebhookSecretResponse.endpoint:type_name -> billing.ledger.v1.WebhookEndpoint
-	102, // 114: billing.ledger.v1.RotateWebhookSecretResponse.previous_secret_expire_time:type_name -> google.protobuf.Timestamp
-	23,  // 115: billing.ledger.v1.CreateAllotmentScheduleRequest.schedule:type_name -> billing.ledger.v1.AllotmentSchedule
-	23,  // 116: billing.ledger.v1.CreateAllotmentScheduleResponse.schedule:type_name -> billing.ledger.v1.AllotmentSchedule
-	23,  // 117: billing.ledger.v1.ListAllotmentSchedulesResponse.schedules:type_name -> billing.ledger.v1.AllotmentSchedule
-	102, // 118: billing.ledger.v1.EndAllotmentScheduleRequest.end_time:type_name -> google.protobuf.Timestamp
-	23,  // 119: billing.ledger.v1.EndAllotmentScheduleResponse.schedule:type_name -> billing.ledger.v1.AllotmentSchedule
-	29,  // 120: billing.ledger.v1.LedgerService.CreateWallet:input_type -> billing.ledger.v1.CreateWalletRequest
-	31,  // 121: billing.ledger.v1.LedgerService.GetWallet:input_type -> billing.ledger.v1.GetWalletRequest
-	33,  // 122: billing.ledger.v1.LedgerService.ListWallets:input_type -> billing.ledger.v1.ListWalletsRequest
-	35,  // 123: billing.ledger.v1.LedgerService.CreateGrant:input_type -> billing.ledger.v1.CreateGrantRequest
-	37,  // 124: billing.ledger.v1.LedgerService.GetGrant:input_type -> billing.ledger.v1.GetGrantRequest
-	39,  // 125: billing.ledger.v1.LedgerService.ListGrants:input_type -> billing.ledger.v1.ListGrantsRequest
-	41,  // 126: billing.ledger.v1.LedgerService.VoidGrant:input_type -> billing.ledger.v1.VoidGrantRequest
-	43,  // 127: billing.ledger.v1.LedgerService.Debit:input_type -> billing.ledger.v1.DebitRequest
-	45,  // 128: billing.ledger.v1.LedgerService.DebitBatch:input_type -> billing.ledger.v1.DebitBatchRequest
-	48,  // 129: billing.ledger.v1.LedgerService.RefundDebit:input_type -> billing.ledger.v1.RefundDebitRequest
-	50,  // 130: billing.ledger.v1.LedgerService.GetBalance:input_type -> billing.ledger.v1.GetBalanceRequest
-	52,  // 131: billing.ledger.v1.LedgerService.ListEntries:input_type -> billing.ledger.v1.ListEntriesRequest
-	54,  // 132: billing.ledger.v1.LedgerService.RunExpiry:input_type -> billing.ledger.v1.RunExpiryRequest
-	56,  // 133: billing.ledger.v1.LedgerService.VerifyWallet:input_type -> billing.ledger.v1.VerifyWalletRequest
-	58,  // 134: billing.ledger.v1.LedgerService.CreateHold:input_type -> billing.ledger.v1.CreateHoldRequest
-	60,  // 135: billing.ledger.v1.LedgerService.CaptureHold:input_type -> billing.ledger.v1.CaptureHoldRequest
-	62,  // 136: billing.ledger.v1.LedgerService.ReleaseHold:input_type -> billing.ledger.v1.ReleaseHoldRequest
-	64,  // 137: billing.ledger.v1.LedgerService.GetHold:input_type -> billing.ledger.v1.GetHoldRequest
-	66,  // 138: billing.ledger.v1.LedgerService.WatchWalletEvents:input_type -> billing.ledger.v1.WatchWalletEventsRequest
-	68,  // 139: billing.ledger.v1.LedgerService.SetTopUpRule:input_type -> billing.ledger.v1.SetTopUpRuleRequest
-	70,  // 140: billing.ledger.v1.LedgerService.ListTopUps:input_type -> billing.ledger.v1.ListTopUpsRequest
-	72,  // 141: billing.ledger.v1.LedgerService.ConfirmTopUp:input_type -> billing.ledger.v1.ConfirmTopUpRequest
-	74,  // 142: billing.ledger.v1.LedgerService.FailTopUp:input_type -> billing.ledger.v1.FailTopUpRequest
-	76,  // 143: billing.ledger.v1.LedgerService.SetAlertRules:input_type -> billing.ledger.v1.SetAlertRulesRequest
-	78,  // 144: billing.ledger.v1.LedgerService.ListAlertRules:input_type -> billing.ledger.v1.ListAlertRulesRequest
-	90,  // 145: billing.ledger.v1.LedgerService.CreateAllotmentSchedule:input_type -> billing.ledger.v1.CreateAllotmentScheduleRequest
-	92,  // 146: billing.ledger.v1.LedgerService.ListAllotmentSchedules:input_type -> billing.ledger.v1.ListAllotmentSchedulesRequest
-	94,  // 147: billing.ledger.v1.LedgerService.EndAllotmentSchedule:input_type -> billing.ledger.v1.EndAllotmentScheduleRequest
-	80,  // 148: billing.ledger.v1.LedgerService.CreateWebhookEndpoint:input_type -> billing.ledger.v1.CreateWebhookEndpointRequest
-	82,  // 149: billing.ledger.v1.LedgerService.ListWebhookEndpoints:input_type -> billing.ledger.v1.ListWebhookEndpointsRequest
-	84,  // 150: billing.ledger.v1.LedgerService.DeleteWebhookEndpoint:input_type -> billing.ledger.v1.DeleteWebhookEndpointRequest
-	86,  // 151: billing.ledger.v1.LedgerService.ListWebhookDeliveries:input_type -> billing.ledger.v1.ListWebhookDeliveriesRequest
-	88,  // 152: billing.ledger.v1.LedgerService.RotateWebhookSecret:input_type -> billing.ledger.v1.RotateWebhookSecretRequest
-	30,  // 153: billing.ledger.v1.LedgerService.CreateWallet:output_type -> billing.ledger.v1.CreateWalletResponse
-	32,  // 154: billing.ledger.v1.LedgerService.GetWallet:output_type -> billing.ledger.v1.GetWalletResponse
-	34,  // 155: billing.ledger.v1.LedgerService.ListWallets:output_type -> billing.ledger.v1.ListWalletsResponse
-	36,  // 156: billing.ledger.v1.LedgerService.CreateGrant:output_type -> billing.ledger.v1.CreateGrantResponse
-	38,  // 157: billing.ledger.v1.LedgerService.GetGrant:output_type -> billing.ledger.v1.GetGrantResponse
-	40,  // 158: billing.ledger.v1.LedgerService.ListGrants:output_type -> billing.ledger.v1.ListGrantsResponse
-	42,  // 159: billing.ledger.v1.LedgerService.VoidGrant:output_type -> billing.ledger.v1.VoidGrantResponse
-	44,  // 160: billing.ledger.v1.LedgerService.Debit:output_type -> billing.ledger.v1.DebitResponse
-	47,  // 161: billing.ledger.v1.LedgerService.DebitBatch:output_type -> billing.ledger.v1.DebitBatchResponse
-	49,  // 162: billing.ledger.v1.LedgerService.RefundDebit:output_type -> billing.ledger.v1.RefundDebitResponse
-	51,  // 163: billing.ledger.v1.LedgerService.GetBalance:output_type -> billing.ledger.v1.GetBalanceResponse
-	53,  // 164: billing.ledger.v1.LedgerService.ListEntries:output_type -> billing.ledger.v1.ListEntriesResponse
-	55,  // 165: billing.ledger.v1.LedgerService.RunExpiry:output_type -> billing.ledger.v1.RunExpiryResponse
-	57,  // 166: billing.ledger.v1.LedgerService.VerifyWallet:output_type -> billing.ledger.v1.VerifyWalletResponse
-	59,  // 167: billing.ledger.v1.LedgerService.CreateHold:output_type -> billing.ledger.v1.CreateHoldResponse
-	61,  // 168: billing.ledger.v1.LedgerService.CaptureHold:output_type -> billing.ledger.v1.CaptureHoldResponse
-	63,  // 169: billing.ledger.v1.LedgerService.ReleaseHold:output_type -> billing.ledger.v1.ReleaseHoldResponse
-	65,  // 170: billing.ledger.v1.LedgerService.GetHold:output_type -> billing.ledger.v1.GetHoldResponse
-	67,  // 171: billing.ledger.v1.LedgerService.WatchWalletEvents:output_type -> billing.ledger.v1.WatchWalletEventsResponse
-	69,  // 172: billing.ledger.v1.LedgerService.SetTopUpRule:output_type -> billing.ledger.v1.SetTopUpRuleResponse
-	71,  // 173: billing.ledger.v1.LedgerService.ListTopUps:output_type -> billing.ledger.v1.ListTopUpsResponse
-	73,  // 174: billing.ledger.v1.LedgerService.ConfirmTopUp:output_type -> billing.ledger.v1.ConfirmTopUpResponse
-	75,  // 175: billing.ledger.v1.LedgerService.FailTopUp:output_type -> billing.ledger.v1.FailTopUpResponse
-	77,  // 176: billing.ledger.v1.LedgerService.SetAlertRules:output_type -> billing.ledger.v1.SetAlertRulesResponse
-	79,  // 177: billing.ledger.v1.LedgerService.ListAlertRules:output_type -> billing.ledger.v1.ListAlertRulesResponse
-	91,  // 178: billing.ledger.v1.LedgerService.CreateAllotmentSchedule:output_type -> billing.ledger.v1.CreateAllotmentScheduleResponse
-	93,  // 179: billing.ledger.v1.LedgerService.ListAllotmentSchedules:output_type -> billing.ledger.v1.ListAllotmentSchedulesResponse
-	95,  // 180: billing.ledger.v1.LedgerService.EndAllotmentSchedule:output_type -> billing.ledger.v1.EndAllotmentScheduleResponse
-	81,  // 181: billing.ledger.v1.LedgerService.CreateWebhookEndpoint:output_type -> billing.ledger.v1.CreateWebhookEndpointResponse
-	83,  // 182: billing.ledger.v1.LedgerService.ListWebhookEndpoints:output_type -> billing.ledger.v1.ListWebhookEndpointsResponse
-	85,  // 183: billing.ledger.v1.LedgerService.DeleteWebhookEndpoint:output_type -> billing.ledger.v1.DeleteWebhookEndpointResponse
-	87,  // 184: billing.ledger.v1.LedgerService.ListWebhookDeliveries:output_type -> billing.ledger.v1.ListWebhookDeliveriesResponse
-	89,  // 185: billing.ledger.v1.LedgerService.RotateWebhookSecret:output_type -> billing.ledger.v1.RotateWebhookSecretResponse
-	153, // [153:186] is the sub-list for method output_type
-	120, // [120:153] is the sub-list for method input_type
-	120, // [120:120] is the sub-list for extension type_name
-	120, // [120:120] is the sub-list for extension extendee
-	0,   // [0:120] is the sub-list for field type_name
+	107, // 84: billing.ledger.v1.ListEntriesRequest.book_time_range:type_name -> billing.type.v1.TimeRange
+	17,  // 85: billing.ledger.v1.ListEntriesResponse.entries:type_name -> billing.ledger.v1.Entry
+	17,  // 86: billing.ledger.v1.RunExpiryResponse.entries:type_name -> billing.ledger.v1.Entry
+	29,  // 87: billing.ledger.v1.VerifyWalletResponse.differences:type_name -> billing.ledger.v1.VerifyDifference
+	104, // 88: billing.ledger.v1.CreateHoldRequest.timeout:type_name -> google.protobuf.Duration
+	20,  // 89: billing.ledger.v1.CreateHoldResponse.hold:type_name -> billing.ledger.v1.Hold
+	17,  // 90: billing.ledger.v1.CreateHoldResponse.entry:type_name -> billing.ledger.v1.Entry
+	20,  // 91: billing.ledger.v1.CaptureHoldResponse.hold:type_name -> billing.ledger.v1.Hold
+	17,  // 92: billing.ledger.v1.CaptureHoldResponse.entry:type_name -> billing.ledger.v1.Entry
+	20,  // 93: billing.ledger.v1.ReleaseHoldResponse.hold:type_name -> billing.ledger.v1.Hold
+	17,  // 94: billing.ledger.v1.ReleaseHoldResponse.entry:type_name -> billing.ledger.v1.Entry
+	20,  // 95: billing.ledger.v1.GetHoldResponse.hold:type_name -> billing.ledger.v1.Hold
+	104, // 96: billing.ledger.v1.AuthorizeRequest.hold_timeout:type_name -> google.protobuf.Duration
+	4,   // 97: billing.ledger.v1.AuthorizeResponse.reason:type_name -> billing.ledger.v1.AuthorizeReason
+	20,  // 98: billing.ledger.v1.AuthorizeResponse.hold:type_name -> billing.ledger.v1.Hold
+	17,  // 99: billing.ledger.v1.AuthorizeResponse.entry:type_name -> billing.ledger.v1.Entry
+	105, // 100: billing.ledger.v1.AuthorizeResponse.decide_time:type_name -> google.protobuf.Timestamp
+	6,   // 101: billing.ledger.v1.WatchWalletEventsRequest.types:type_name -> billing.ledger.v1.WalletEventType
+	21,  // 102: billing.ledger.v1.WatchWalletEventsResponse.event:type_name -> billing.ledger.v1.WalletEvent
+	22,  // 103: billing.ledger.v1.SetTopUpRuleRequest.rule:type_name -> billing.ledger.v1.TopUpRule
+	22,  // 104: billing.ledger.v1.SetTopUpRuleResponse.rule:type_name -> billing.ledger.v1.TopUpRule
+	23,  // 105: billing.ledger.v1.ListTopUpsResponse.top_ups:type_name -> billing.ledger.v1.TopUp
+	23,  // 106: billing.ledger.v1.ConfirmTopUpResponse.top_up:type_name -> billing.ledger.v1.TopUp
+	23,  // 107: billing.ledger.v1.FailTopUpResponse.top_up:type_name -> billing.ledger.v1.TopUp
+	25,  // 108: billing.ledger.v1.SetAlertRulesRequest.rules:type_name -> billing.ledger.v1.AlertRule
+	25,  // 109: billing.ledger.v1.SetAlertRulesResponse.rules:type_name -> billing.ledger.v1.AlertRule
+	25,  // 110: billing.ledger.v1.ListAlertRulesResponse.rules:type_name -> billing.ledger.v1.AlertRule
+	6,   // 111: billing.ledger.v1.CreateWebhookEndpointRequest.types:type_name -> billing.ledger.v1.WalletEventType
+	26,  // 112: billing.ledger.v1.CreateWebhookEndpointResponse.endpoint:type_name -> billing.ledger.v1.WebhookEndpoint
+	26,  // 113: billing.ledger.v1.ListWebhookEndpointsResponse.endpoints:type_name -> billing.ledger.v1.WebhookEndpoint
+	26,  // 114: billing.ledger.v1.DeleteWebhookEndpointResponse.endpoint:type_name -> billing.ledger.v1.WebhookEndpoint
+	9,   // 115: billing.ledger.v1.ListWebhookDeliveriesRequest.state:type_name -> billing.ledger.v1.WebhookDeliveryState
+	28,  // 116: billing.ledger.v1.ListWebhookDeliveriesResponse.deliveries:type_name -> billing.ledger.v1.WebhookDelivery
+	104, // 117: billing.ledger.v1.RotateWebhookSecretRequest.overlap:type_name -> google.protobuf.Duration
+	26,  // 118: billing.ledger.v1.RotateWebhookSecretResponse.endpoint:type_name -> billing.ledger.v1.WebhookEndpoint
+	105, // 119: billing.ledger.v1.RotateWebhookSecretResponse.previous_secret_expire_time:type_name -> google.protobuf.Timestamp
+	24,  // 120: billing.ledger.v1.CreateAllotmentScheduleRequest.schedule:type_name -> billing.ledger.v1.AllotmentSchedule
+	24,  // 121: billing.ledger.v1.CreateAllotmentScheduleResponse.schedule:type_name -> billing.ledger.v1.AllotmentSchedule
+	24,  // 122: billing.ledger.v1.ListAllotmentSchedulesResponse.schedules:type_name -> billing.ledger.v1.AllotmentSchedule
+	105, // 123: billing.ledger.v1.EndAllotmentScheduleRequest.end_time:type_name -> google.protobuf.Timestamp
+	24,  // 124: billing.ledger.v1.EndAllotmentScheduleResponse.schedule:type_name -> billing.ledger.v1.AllotmentSchedule
+	30,  // 125: billing.ledger.v1.LedgerService.CreateWallet:input_type -> billing.ledger.v1.CreateWalletRequest
+	32,  // 126: billing.ledger.v1.LedgerService.GetWallet:input_type -> billing.ledger.v1.GetWalletRequest
+	34,  // 127: billing.ledger.v1.LedgerService.ListWallets:input_type -> billing.ledger.v1.ListWalletsRequest
+	36,  // 128: billing.ledger.v1.LedgerService.CreateGrant:input_type -> billing.ledger.v1.CreateGrantRequest
+	38,  // 129: billing.ledger.v1.LedgerService.GetGrant:input_type -> billing.ledger.v1.GetGrantRequest
+	40,  // 130: billing.ledger.v1.LedgerService.ListGrants:input_type -> billing.ledger.v1.ListGrantsRequest
+	42,  // 131: billing.ledger.v1.LedgerService.VoidGrant:input_type -> billing.ledger.v1.VoidGrantRequest
+	44,  // 132: billing.ledger.v1.LedgerService.Debit:input_type -> billing.ledger.v1.DebitRequest
+	46,  // 133: billing.ledger.v1.LedgerService.DebitBatch:input_type -> billing.ledger.v1.DebitBatchRequest
+	49,  // 134: billing.ledger.v1.LedgerService.RefundDebit:input_type -> billing.ledger.v1.RefundDebitRequest
+	51,  // 135: billing.ledger.v1.LedgerService.GetBalance:input_type -> billing.ledger.v1.GetBalanceRequest
+	53,  // 136: billing.ledger.v1.LedgerService.ListEntries:input_type -> billing.ledger.v1.ListEntriesRequest
+	55,  // 137: billing.ledger.v1.LedgerService.RunExpiry:input_type -> billing.ledger.v1.RunExpiryRequest
+	57,  // 138: billing.ledger.v1.LedgerService.VerifyWallet:input_type -> billing.ledger.v1.VerifyWalletRequest
+	59,  // 139: billing.ledger.v1.LedgerService.CreateHold:input_type -> billing.ledger.v1.CreateHoldRequest
+	61,  // 140: billing.ledger.v1.LedgerService.CaptureHold:input_type -> billing.ledger.v1.CaptureHoldRequest
+	63,  // 141: billing.ledger.v1.LedgerService.ReleaseHold:input_type -> billing.ledger.v1.ReleaseHoldRequest
+	65,  // 142: billing.ledger.v1.LedgerService.GetHold:input_type -> billing.ledger.v1.GetHoldRequest
+	67,  // 143: billing.ledger.v1.LedgerService.Authorize:input_type -> billing.ledger.v1.AuthorizeRequest
+	69,  // 144: billing.ledger.v1.LedgerService.WatchWalletEvents:input_type -> billing.ledger.v1.WatchWalletEventsRequest
+	71,  // 145: billing.ledger.v1.LedgerService.SetTopUpRule:input_type -> billing.ledger.v1.SetTopUpRuleRequest
+	73,  // 146: billing.ledger.v1.LedgerService.ListTopUps:input_type -> billing.ledger.v1.ListTopUpsRequest
+	75,  // 147: billing.ledger.v1.LedgerService.ConfirmTopUp:input_type -> billing.ledger.v1.ConfirmTopUpRequest
+	77,  // 148: billing.ledger.v1.LedgerService.FailTopUp:input_type -> billing.ledger.v1.FailTopUpRequest
+	79,  // 149: billing.ledger.v1.LedgerService.SetAlertRules:input_type -> billing.ledger.v1.SetAlertRulesRequest
+	81,  // 150: billing.ledger.v1.LedgerService.ListAlertRules:input_type -> billing.ledger.v1.ListAlertRulesRequest
+	93,  // 151: billing.ledger.v1.LedgerService.CreateAllotmentSchedule:input_type -> billing.ledger.v1.CreateAllotmentScheduleRequest
+	95,  // 152: billing.ledger.v1.LedgerService.ListAllotmentSchedules:input_type -> billing.ledger.v1.ListAllotmentSchedulesRequest
+	97,  // 153: billing.ledger.v1.LedgerService.EndAllotmentSchedule:input_type -> billing.ledger.v1.EndAllotmentScheduleRequest
+	83,  // 154: billing.ledger.v1.LedgerService.CreateWebhookEndpoint:input_type -> billing.ledger.v1.CreateWebhookEndpointRequest
+	85,  // 155: billing.ledger.v1.LedgerService.ListWebhookEndpoints:input_type -> billing.ledger.v1.ListWebhookEndpointsRequest
+	87,  // 156: billing.ledger.v1.LedgerService.DeleteWebhookEndpoint:input_type -> billing.ledger.v1.DeleteWebhookEndpointRequest
+	89,  // 157: billing.ledger.v1.LedgerService.ListWebhookDeliveries:input_type -> billing.ledger.v1.ListWebhookDeliveriesRequest
+	91,  // 158: billing.ledger.v1.LedgerService.RotateWebhookSecret:input_type -> billing.ledger.v1.RotateWebhookSecretRequest
+	31,  // 159: billing.ledger.v1.LedgerService.CreateWallet:output_type -> billing.ledger.v1.CreateWalletResponse
+	33,  // 160: billing.ledger.v1.LedgerService.GetWallet:output_type -> billing.ledger.v1.GetWalletResponse
+	35,  // 161: billing.ledger.v1.LedgerService.ListWallets:output_type -> billing.ledger.v1.ListWalletsResponse
+	37,  // 162: billing.ledger.v1.LedgerService.CreateGrant:output_type -> billing.ledger.v1.CreateGrantResponse
+	39,  // 163: billing.ledger.v1.LedgerService.GetGrant:output_type -> billing.ledger.v1.GetGrantResponse
+	41,  // 164: billing.ledger.v1.LedgerService.ListGrants:output_type -> billing.ledger.v1.ListGrantsResponse
+	43,  // 165: billing.ledger.v1.LedgerService.VoidGrant:output_type -> billing.ledger.v1.VoidGrantResponse
+	45,  // 166: billing.ledger.v1.LedgerService.Debit:output_type -> billing.ledger.v1.DebitResponse
+	48,  // 167: billing.ledger.v1.LedgerService.DebitBatch:output_type -> billing.ledger.v1.DebitBatchResponse
+	50,  // 168: billing.ledger.v1.LedgerService.RefundDebit:output_type -> billing.ledger.v1.RefundDebitResponse
+	52,  // 169: billing.ledger.v1.LedgerService.GetBalance:output_type -> billing.ledger.v1.GetBalanceResponse
+	54,  // 170: billing.ledger.v1.LedgerService.ListEntries:output_type -> billing.ledger.v1.ListEntriesResponse
+	56,  // 171: billing.ledger.v1.LedgerService.RunExpiry:output_type -> billing.ledger.v1.RunExpiryResponse
+	58,  // 172: billing.ledger.v1.LedgerService.VerifyWallet:output_type -> billing.ledger.v1.VerifyWalletResponse
+	60,  // 173: billing.ledger.v1.LedgerService.CreateHold:output_type -> billing.ledger.v1.CreateHoldResponse
+	62,  // 174: billing.ledger.v1.LedgerService.CaptureHold:output_type -> billing.ledger.v1.CaptureHoldResponse
+	64,  // 175: billing.ledger.v1.LedgerService.ReleaseHold:output_type -> billing.ledger.v1.ReleaseHoldResponse
+	66,  // 176: billing.ledger.v1.LedgerService.GetHold:output_type -> billing.ledger.v1.GetHoldResponse
+	68,  // 177: billing.ledger.v1.LedgerService.Authorize:output_type -> billing.ledger.v1.AuthorizeResponse
+	70,  // 178: billing.ledger.v1.LedgerService.WatchWalletEvents:output_type -> billing.ledger.v1.WatchWalletEventsResponse
+	72,  // 179: billing.ledger.v1.LedgerService.SetTopUpRule:output_type -> billing.ledger.v1.SetTopUpRuleResponse
+	74,  // 180: billing.ledger.v1.LedgerService.ListTopUps:output_type -> billing.ledger.v1.ListTopUpsResponse
+	76,  // 181: billing.ledger.v1.LedgerService.ConfirmTopUp:output_type -> billing.ledger.v1.ConfirmTopUpResponse
+	78,  // 182: billing.ledger.v1.LedgerService.FailTopUp:output_type -> billing.ledger.v1.FailTopUpResponse
+	80,  // 183: billing.ledger.v1.LedgerService.SetAlertRules:output_type -> billing.ledger.v1.SetAlertRulesResponse
+	82,  // 184: billing.ledger.v1.LedgerService.ListAlertRules:output_type -> billing.ledger.v1.ListAlertRulesResponse
+	94,  // 185: billing.ledger.v1.LedgerService.CreateAllotmentSchedule:output_type -> billing.ledger.v1.CreateAllotmentScheduleResponse
+	96,  // 186: billing.ledger.v1.LedgerService.ListAllotmentSchedules:output_type -> billing.ledger.v1.ListAllotmentSchedulesResponse
+	98,  // 187: billing.ledger.v1.LedgerService.EndAllotmentSchedule:output_type -> billing.ledger.v1.EndAllotmentScheduleResponse
+	84,  // 188: billing.ledger.v1.LedgerService.CreateWebhookEndpoint:output_type -> billing.ledger.v1.CreateWebhookEndpointResponse
+	86,  // 189: billing.ledger.v1.LedgerService.ListWebhookEndpoints:output_type -> billing.ledger.v1.ListWebhookEndpointsResponse
+	88,  // 190: billing.ledger.v1.LedgerService.DeleteWebhookEndpoint:output_type -> billing.ledger.v1.DeleteWebhookEndpointResponse
+	90,  // 191: billing.ledger.v1.LedgerService.ListWebhookDeliveries:output_type -> billing.ledger.v1.ListWebhookDeliveriesResponse
+	92,  // 192: billing.ledger.v1.LedgerService.RotateWebhookSecret:output_type -> billing.ledger.v1.RotateWebhookSecretResponse
+	159, // [159:193] is the sub-list for method output_type
+	125, // [125:159] is the sub-list for method input_type
+	125, // [125:125] is the sub-list for extension type_name
+	125, // [125:125] is the sub-list for extension extendee
+	0,   // [0:125] is the sub-list for field type_name
 }
 
 func init() { file_billing_ledger_v1_ledger_proto_init() }
@@ -7724,8 +8085,8 @@ func file_billing_ledger_v1_ledger_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_billing_ledger_v1_ledger_proto_rawDesc), len(file_billing_ledger_v1_ledger_proto_rawDesc)),
-			NumEnums:      12,
-			NumMessages:   89,
+			NumEnums:      13,
+			NumMessages:   91,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
