@@ -358,6 +358,18 @@ def summary(s: dict[str, Any]) -> str:
     )
 
 
+def authorize_line(sc: dict[str, Any]) -> str:
+    """Authorize (a pure check) beside GetBalance, both on one wallet while debits run."""
+    a, b = sc.get("authorize_check"), sc.get("get_balance")
+    if not a or not b:
+        return "Authorize: not measured in this run"
+    return (
+        f"while debits run, Authorize (check) p50 {a['p50_ms']:.1f} ms p99 {a['p99_ms']:.1f} ms;"
+        f" GetBalance p50 {b['p50_ms']:.1f} ms p99 {b['p99_ms']:.1f} ms"
+        f" (p99 ratio {a['p99_ms'] / b['p99_ms']:.2f})"
+    )
+
+
 def per_item(name: str, s: dict[str, Any]) -> float:
     """Debits (or events) per second: booked ones where counted, else RPC/s x items per RPC."""
     per_rpc = 1000 if "batch" in name or "ingest" in name else 1
@@ -418,6 +430,7 @@ def print_report(r: dict[str, Any]) -> None:
                 f"{'':>27}{s['failed']:>8}  -/-/-/{s['cpu_pct']['postgres']}/"
                 f"{s['cpu_pct']['client']}"
             )
+    print(authorize_line(r["scenarios"]))
     print(f"peak RSS MB (largest process of each): {r.get('rss_peak_mb')}")
     print("\n== Targets (ratios to references measured in this run) ==")
     print_targets(r["targets"])
@@ -476,6 +489,7 @@ def markdown(r: dict[str, Any]) -> str:
                 f"| | | {s['failed']} failed | postgres {s['cpu_pct']['postgres']}, "
                 f"client {s['cpu_pct']['client']} |"
             )
+    lines += ["", authorize_line(r["scenarios"])]
     return "\n".join([*lines, "", targets_markdown(r["targets"])])
 
 

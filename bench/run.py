@@ -44,6 +44,7 @@ from billing.rating.v1 import rating_pb2_grpc  # noqa: E402
 
 from bench import pyspy  # noqa: E402
 from bench.report import (  # noqa: E402
+    authorize_line,
     markdown,
     median_targets,
     method_lines,
@@ -426,7 +427,14 @@ def method(opts: Options, ledger_env: dict[str, str], rating_env: dict[str, str]
         "durations_s": {"scenario": p["duration"], "echo": p["echo"], "soak": p["soak"]},
         "concurrency": {
             name: json.loads((ROOT / "bench" / "ghz" / f"{name}.json").read_text())["concurrency"]
-            for name in ("debit_spread", "debit_hot", "debit_batch", "get_balance", "ingest_events")
+            for name in (
+                "debit_spread",
+                "debit_hot",
+                "debit_batch",
+                "get_balance",
+                "authorize",
+                "ingest_events",
+            )
         }
         | {"soak debit_spread": 8, "soak ingest_events": 1},
         "ledger": {
@@ -537,6 +545,8 @@ async def run(opts: Options) -> dict[str, Any]:
             write_data("debit_hot", [debit(hot)])
             write_data("debit_batch", {"debits": [debit(w) for w in spread]})
             write_data("get_balance", [{"wallet_id": reader}])
+            # A pure check (no hold) of the same wallet: what a product asks before each action.
+            write_data("authorize", [{"wallet_id": reader, "amount": "1", "feature": "bench"}])
             # Events happen just after the plan starts (up to 5 minutes ahead is accepted).
             occurred = (start + timedelta(seconds=1)).isoformat().replace("+00:00", "Z")
             write_data(
@@ -573,13 +583,23 @@ async def run(opts: Options) -> dict[str, Any]:
             sc["get_balance_alone"] = await measured(
                 "get_balance_alone", ghz("get_balance", lt, d), "ledger", d
             )
+
+            async def while_debits_run(name: str, config: str) -> dict[str, Any]:
+                background = asyncio.create_task(ghz("debit_spread", lt, d + 2))
+                await asyncio.sleep(1)  # the debit load is running before the reads start
+                out = await measured(name, ghz(config, lt, d), "ledger", d)
+                out["background_debits"] = summary(await background)
+                return out
+
             for phase, grow in (("get_balance", 0), ("get_balance_10x", 9000)):
                 await debits_to(ledger, reader, grow)
-                background = asyncio.create_task(ghz("debit_spread", lt, d + 2))
-                await asyncio.sleep(1)
-                sc[phase] = await measured(phase, ghz("get_balance", lt, d), "ledger", d)
+                sc[phase] = await while_debits_run(phase, "get_balance")
                 sc[phase]["journal_entries"] = 1001 + grow  # its grant and its debits
-                sc[phase]["background_debits"] = summary(await background)
+                if not grow:
+                    # Authorize (a pure check) right after, on the same wallet, under the same
+                    # debit load: its latency beside GetBalance's (issue 14).
+                    sc["authorize_check"] = await while_debits_run("authorize_check", "authorize")
+                    print(f"  {'':<22} {authorize_line(sc)}", flush=True)
 
             # IngestEvents end to end: from the first batch until the forwarder has delivered
             # every charge to the ledger (DEBIT entries counted in the ledger's database).

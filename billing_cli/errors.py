@@ -23,6 +23,7 @@ EXIT_OK = 0
 EXIT_RPC_ERROR = 1
 EXIT_USAGE = 2  # also what Click uses for bad options
 EXIT_PARTIAL = 3  # events import finished but some events were rejected or denied
+EXIT_DENIED = 4  # `authorize` answered: denied (an answer, not a failed call)
 
 # Codes after which a mutation may or may not have happened: retry with the same request id.
 UNCERTAIN = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}

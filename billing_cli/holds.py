@@ -1,4 +1,5 @@
-"""Hold commands: reserve credits, then capture or release them."""
+"""Hold commands: reserve credits, then capture or release them; `authorize`: may a wallet be
+used for an amount now, optionally holding it."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import typer
 from billing.ledger.v1 import ledger_pb2 as pb
 
 from billing_cli import parse
+from billing_cli.errors import EXIT_DENIED
 from billing_cli.ledger import RequestId, show_entry
 from billing_cli.render import enum, table, when
 from billing_cli.state import State, state_of, to_dict
@@ -115,3 +117,61 @@ def holds_get(ctx: typer.Context, hold_id: Annotated[str, typer.Argument()]) -> 
     state.emit(
         to_dict(hold), lambda: state.out.print(table("Hold", HOLD_COLUMNS, _hold_rows(hold)))
     )
+
+
+# --- authorize -----------------------------------------------------------------------------------
+
+
+def authorize(
+    ctx: typer.Context,
+    wallet_id: Annotated[str, typer.Argument()],
+    amount: Annotated[str, typer.Argument(help="Positive decimal: the most the action may use.")],
+    feature: Annotated[str, typer.Option(help="The feature the action is for.")] = "",
+    hold: Annotated[
+        bool, typer.Option("--hold", help="Also reserve the amount, in the same step.")
+    ] = False,
+    ttl: Annotated[
+        str | None,
+        typer.Option("--ttl", help="With --hold: released automatically after (90s, 10m, 1h)."),
+    ] = None,
+    description: Annotated[str, typer.Option(help="With --hold: what the hold is for.")] = "",
+    request_id: RequestId = None,
+) -> None:
+    """May this wallet be used for AMOUNT now? Exits 0 when allowed, 4 when denied."""
+    state = state_of(ctx)
+    request = pb.AuthorizeRequest(
+        wallet_id=wallet_id,
+        amount=parse.amount(amount),
+        feature=feature,
+        hold=hold,
+        description=description,
+    )
+    if ttl is not None:
+        request.hold_timeout.CopyFrom(parse.duration(ttl, name="--ttl"))
+    if hold:  # a pure check writes nothing and needs no request id
+        request.request_id = state.request_id(request_id)
+    answer: pb.AuthorizeResponse = state.call(
+        state.ledger.Authorize, request, name="Authorize", request_id=request.request_id or None
+    )
+
+    def show() -> None:
+        verdict = "allowed" if answer.allowed else "denied"
+        state.out.print(
+            table(
+                f"Authorize {amount} on {answer.wallet_id}: {verdict}",
+                ["Figure", "Value"],
+                [
+                    ["reason", enum(answer, "reason")],
+                    ["available before", answer.available_before],
+                    ["available after", answer.available_after],
+                    ["overage", answer.overage_amount],
+                    ["shortfall", answer.shortfall],
+                ],
+            )
+        )
+        if answer.HasField("hold"):
+            state.out.print(table("Hold", HOLD_COLUMNS, _hold_rows(answer.hold)))
+
+    state.emit(to_dict(answer), show)
+    if not answer.allowed:
+        raise typer.Exit(EXIT_DENIED)

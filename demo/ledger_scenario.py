@@ -146,6 +146,34 @@ async def run(channel: grpc.aio.Channel) -> str:
     )
     print("An AI training job (300) failed and was refunded to the grants it came from.")
 
+    # Authorize before each action: a check, then a check that holds the credits for the job.
+    export = await stub.Authorize(
+        pb.AuthorizeRequest(wallet_id=wallet.wallet_id, amount="50000", feature="Bulk export")
+    )
+    print(
+        f"Authorize a 50000-credit export? allowed={export.allowed} "
+        f"({pb.AuthorizeReason.Name(export.reason)}, {export.shortfall} short): "
+        "a denial is an answer, nothing written."
+    )
+    held = await stub.Authorize(
+        pb.AuthorizeRequest(
+            request_id=rid(),
+            wallet_id=wallet.wallet_id,
+            amount="200",
+            feature="AI agent run",
+            hold=True,
+            hold_timeout=duration(timedelta(minutes=10)),
+        )
+    )
+    captured = await stub.CaptureHold(
+        pb.CaptureHoldRequest(request_id=rid(), hold_id=held.hold.hold_id, amount="180")
+    )
+    print(
+        f"Authorize with hold for an AI agent run (200): allowed={held.allowed}, "
+        f"{held.available_before} -> {held.available_after} available while it ran; "
+        f"captured {captured.hold.captured_amount}, the rest released."
+    )
+
     try:
         await stub.Debit(
             pb.DebitRequest(

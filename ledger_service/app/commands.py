@@ -125,3 +125,25 @@ class ReleaseHold:
     idem: Idem
     hold_id: str
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class WalletRef:
+    """A wallet by its id, or by its customer and unit (`wallet_id` empty)."""
+
+    wallet_id: str = ""
+    customer_id: str = ""
+    unit: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Authorize:
+    """`idem` and `timeout` matter only with `hold`."""
+
+    idem: Idem
+    wallet: WalletRef
+    amount: Decimal
+    feature: str
+    hold: bool
+    timeout: timedelta
+    description: str

@@ -15,8 +15,8 @@ Entries carry who wrote them: the operation's caller, or "system" for the allotm
 automatic top-ups booked around it.
 
 Each operation succeeds or fails on its own; a refused one writes nothing and its request id is
-released. A request id repeated in the group gets the first occurrence's result
-(REQUEST_ID_CONFLICT when the content differs).
+released, as is one whose answer changes nothing (a denied Authorize). A request id repeated in
+the group gets the first occurrence's result (REQUEST_ID_CONFLICT when the content differs).
 """
 
 from __future__ import annotations
@@ -124,6 +124,9 @@ class GroupCommit:
                 out[i] = exc
                 refused.append(op.idem.request_id)
                 continue
+            if not outcome.entries:
+                out[i] = self._unkept(op, state, now, refused)
+                continue
             outcome = automation.then_automate(outcome, now, new_id, alerts=False)
             written[wallet_id] = None
             states[wallet_id] = outcome.state
@@ -164,6 +167,13 @@ class GroupCommit:
         )
         out.update(payloads)
         return out
+
+    @staticmethod
+    def _unkept(op: ops.Operation, state: WalletState, now: datetime, released: list[str]) -> bytes:
+        """An answer that changes nothing (a denied Authorize): returned, not kept, so the same
+        request id asks again later."""
+        released.append(op.idem.request_id)
+        return op.encode(state, [], now)
 
     @staticmethod
     def _key(op: ops.Operation) -> tuple[str, str, bytes]:

@@ -30,6 +30,7 @@ from typing import Protocol
 from billing_common.errors import BillingError, InvalidArgument, Violation
 from ledger_service.app import commands as cmd
 from ledger_service.app.ports import LedgerStore, StoredEntry, new_id
+from ledger_service.domain import authorize as authorize_rules
 from ledger_service.domain import automation, ledger
 from ledger_service.domain import holds as hold_rules
 from ledger_service.domain.errors import (
@@ -335,6 +336,69 @@ class CreateHoldOp(_Direct):
     def encode(self, state: WalletState, entries: Sequence[StoredEntry], now: datetime) -> bytes:
         (entry,) = [s for s in entries if s.entry.type is EntryType.HOLD]
         return self.encoder(state.holds[self.hold_id], entry, now)
+
+
+AuthorizeEncoder = Callable[
+    [authorize_rules.Decision, str, Hold | None, StoredEntry | None, datetime], bytes
+]
+
+
+@dataclass(slots=True)
+class AuthorizeOp(_Defaults):
+    """Authorize with a hold: decided and placed under the wallet's lock, like CreateHold, so
+    concurrent holds and debits are serialised with it. A denial writes nothing (group.py)."""
+
+    command: cmd.Authorize
+    encoder: AuthorizeEncoder
+    hold_id: str
+    caller: cmd.Caller
+    _decision: authorize_rules.Decision | None = None
+
+    @property
+    def idem(self) -> cmd.Idem:
+        return self.command.idem
+
+    @property
+    def named_wallet(self) -> str | None:
+        return self.command.wallet.wallet_id or None
+
+    def missing(self) -> BillingError:
+        return wallet_missing(self.command.wallet)
+
+    async def locate(self, store: LedgerStore) -> str:
+        ref = self.command.wallet
+        if ref.wallet_id:
+            return ref.wallet_id
+        found = await store.state_now_of(ref.customer_id, ref.unit)
+        if found is None:
+            raise self.missing()
+        return found.wallet.id
+
+    def apply(self, state: WalletState, now: datetime) -> ledger.Outcome:
+        c = self.command
+        self._decision, outcome = authorize_rules.authorize_hold(
+            state,
+            hold_id=self.hold_id,
+            amount=c.amount,
+            expire_time=now + c.timeout,
+            now=now,
+            feature=c.feature,
+            description=c.description,
+        )
+        return outcome
+
+    def encode(self, state: WalletState, entries: Sequence[StoredEntry], now: datetime) -> bytes:
+        assert self._decision is not None, "applied first"
+        held = [s for s in entries if s.entry.type is EntryType.HOLD]
+        placed = state.holds[self.hold_id] if held else None
+        return self.encoder(self._decision, state.wallet.id, placed, held[0] if held else None, now)
+
+
+def wallet_missing(ref: cmd.WalletRef) -> WalletNotFound:
+    """The error of a wallet that is not there (or that the caller may not see)."""
+    if ref.wallet_id:
+        return WalletNotFound(f"wallet {ref.wallet_id!r} does not exist")
+    return WalletNotFound(f"customer {ref.customer_id!r} has no {ref.unit} wallet")
 
 
 @dataclass(frozen=True, slots=True)

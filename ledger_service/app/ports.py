@@ -476,6 +476,11 @@ class LedgerStore(Protocol):
         allotment schedules in its automation)."""
         ...
 
+    async def state_now_of(self, customer_id: str, unit: str) -> WalletState | None:
+        """A customer's wallet in `unit`, as `state_at(wallet_id, None)` gives it (None: the
+        customer has no wallet in that unit)."""
+        ...
+
     async def wallets_due(self, now: datetime, wallet_id: str, limit: int) -> list[str]:
         """Wallets that look due for the sweeper (a guess: what is booked is decided under
         their locks)."""

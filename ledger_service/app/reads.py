@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import datetime
+from decimal import Decimal
 
 from billing_common.errors import InvalidArgument
 from ledger_service.app import commands as cmd
 from ledger_service.app.core import HORIZON_INTERVAL_S, LedgerCore
+from ledger_service.app.operations import wallet_missing
 from ledger_service.app.ports import (
     LedgerStore,
     StoredEntry,
@@ -17,6 +19,8 @@ from ledger_service.app.ports import (
     new_id,
 )
 from ledger_service.domain import allotments, tenancy
+from ledger_service.domain import authorize as authorize_rules
+from ledger_service.domain.authorize import Decision
 from ledger_service.domain.balance import BalanceView, project
 from ledger_service.domain.errors import (
     GrantAlreadyEnded,
@@ -115,6 +119,30 @@ class LedgerReads(LedgerCore):
             raise missing
         tenancy.check(customers, state.wallet.customer_id, missing)
         return state.wallet, project(state, at)
+
+    async def authorize_check(
+        self, ref: cmd.WalletRef, amount: Decimal, customers: tenancy.Customers
+    ) -> tuple[Wallet, Decision, datetime]:
+        """Authorize without a hold: read like GetBalance now (one statement), decided by the
+        same rule as a hold (domain/authorize.py); nothing is written."""
+        missing = wallet_missing(ref)
+        if ref.customer_id and not tenancy.may_see(customers, ref.customer_id):
+            raise missing
+        now = self.clock.now()
+
+        async def work(repo: LedgerStore) -> WalletState | None:
+            if ref.wallet_id:
+                return await repo.state_at(ref.wallet_id, None)
+            return await repo.state_now_of(ref.customer_id, ref.unit)
+
+        state = await self.read(work)
+        if state is None:
+            raise missing
+        tenancy.check(customers, state.wallet.customer_id, missing)
+        # Period grants due but not booked yet count, as in `balance`.
+        if state.automation.schedules:
+            state = allotments.catch_up(state, now, new_id).state
+        return state.wallet, authorize_rules.decide(state, amount, now), now
 
     async def list_entries(
         self, q: cmd.EntryQuery, customers: tenancy.Customers

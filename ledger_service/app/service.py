@@ -235,6 +235,16 @@ class LedgerApp(WalletAutomation, LedgerReads, LedgerReports, Maintenance, Signa
             )
         )
 
+    async def authorize_hold(
+        self, c: cmd.Authorize, encode: ops.AuthorizeEncoder, caller: cmd.Caller
+    ) -> bytes:
+        """Authorize with a hold, through the write pipeline like CreateHold: decided and
+        placed under the wallet's lock. `encode` gets the decision, the wallet id, the hold and
+        its entry (None when denied) and the decision's time."""
+        if c.wallet.customer_id and not tenancy.may_see(caller.customers, c.wallet.customer_id):
+            raise ops.wallet_missing(c.wallet)
+        return await self.submit(ops.AuthorizeOp(c, encode, new_id(), caller))
+
     async def hold_now(self, hold_id: str, customers: tenancy.Customers) -> tuple[Hold, datetime]:
         """A hold and the time its state is to be evaluated at."""
         missing = HoldNotFound(f"hold {hold_id!r} does not exist")

@@ -30,6 +30,7 @@ from ledger_service.domain.model import (
     ZERO,
     Allocation,
     EntryType,
+    Grant,
     Hold,
     HoldState,
     OveragePolicy,
@@ -50,6 +51,23 @@ def _with_hold(state: WalletState, hold: Hold) -> WalletState:
     return replace(state, holds={**state.holds, hold.id: hold})
 
 
+def _lasting(state: WalletState, now: datetime, expire_time: datetime) -> list[Grant]:
+    """The free credits a hold timing out at `expire_time` may reserve: usable now and not
+    written off (expire_time plus grace) before the hold times out."""
+    grace = state.wallet.late_event_grace
+    return [
+        g
+        for g in eligible_for_usage(state, now, now)
+        if g.expire_time is None or expire_time <= g.expire_time + grace
+    ]
+
+
+@exact
+def holdable(state: WalletState, now: datetime, expire_time: datetime) -> Decimal:
+    """The most a hold created at `now`, timing out at `expire_time`, can reserve."""
+    return sum((g.remaining for g in _lasting(state, now, expire_time)), ZERO)
+
+
 def create_hold(
     state: WalletState,
     *,
@@ -63,14 +81,9 @@ def create_hold(
     """Reserve credits in burn-down order. A hold is a guarantee, so it must be covered by free
     credits whatever the overage policy, and only by credits a capture can still burn until the
     hold times out: a grant written off (expire_time plus grace) before then is passed over."""
-    assert amount > 0 and expire_time > now
-    grace = state.wallet.late_event_grace
-    lasting = [
-        g
-        for g in eligible_for_usage(state, now, now)
-        if g.expire_time is None or expire_time <= g.expire_time + grace
-    ]
-    allocations, uncovered = allocate(lasting, amount)
+    # 0 only from Authorize on an ALLOW_OVERAGE wallet with nothing to reserve (domain/authorize).
+    assert amount >= 0 and expire_time > now
+    allocations, uncovered = allocate(_lasting(state, now, expire_time), amount)
     word = unit_word(state.wallet.unit)
     if uncovered > 0:
         raise InsufficientCredits(

@@ -349,3 +349,36 @@ async def test_keys_create_list_and_revoke_with_the_key_shown_once(
     assert revoked["api_key"]["revoke_time"]
     bad = await cli("keys", "list", "--service", "billing", expect=2)
     assert "ledger or rating" in bad.stderr
+
+
+async def test_authorize_answers_allowed_or_denied_and_can_hold(
+    ledger_server: RunningLedger,
+) -> None:
+    cli = Cli(ledger_server.target)
+    wallet_id = (await cli("--json", "wallets", "create", "--customer", "authz")).json()[
+        "wallet_id"
+    ]
+    await cli("grants", "create", wallet_id, "50")
+
+    allowed = await cli("--wide", "authorize", wallet_id, "20", "--feature", "report")
+    figures = rows(allowed.stdout)
+    assert "allowed" in allowed.stdout
+    assert (figures["reason"], figures["available after"]) == (["allowed"], ["30"])
+    assert "request id" not in allowed.stderr  # a pure check writes nothing: no request id
+
+    denied = await cli("--json", "authorize", wallet_id, "80", expect=4)
+    answer = denied.json()
+    assert (answer.get("allowed", False), answer["reason"], answer["shortfall"]) == (
+        False,
+        "AUTHORIZE_REASON_INSUFFICIENT_CREDITS",
+        "30",
+    )
+
+    held = await cli("--json", "authorize", wallet_id, "20", "--hold", "--ttl", "10m")
+    hold = held.json()["hold"]
+    assert (hold["amount"], hold["state"]) == ("20", "HOLD_STATE_ACTIVE")
+    assert hold["expire_time"] == "2026-01-01T00:10:00Z"
+    assert UUID.search(held.stderr), held.stderr  # with a hold: a request id, announced
+    balance = (await cli("--json", "balance", wallet_id)).json()
+    assert (balance["available"], balance["held"]) == ("30", "20")
+    await cli("authorize", wallet_id, "5", "--ttl", "10m", expect=1)  # --ttl needs --hold

@@ -294,6 +294,9 @@ BASE: dict[str, Callable[[World], Message]] = {
     "CaptureHold": lambda w: pb.CaptureHoldRequest(request_id=rid(), hold_id=w.hold_id, amount="1"),
     "ReleaseHold": lambda w: pb.ReleaseHoldRequest(request_id=rid(), hold_id=w.hold_id),
     "GetHold": lambda w: pb.GetHoldRequest(hold_id=w.hold_id),
+    "Authorize": lambda w: pb.AuthorizeRequest(
+        request_id=rid(), wallet_id=w.wallet_id, amount="5", hold=True
+    ),
     "SetTopUpRule": lambda w: pb.SetTopUpRuleRequest(
         request_id=rid(),
         rule=pb.TopUpRule(
@@ -636,6 +639,26 @@ CASES = [
 
     bad("GetHold", "no-hold_id", "MISSING_FIELD", "hold_id", hold_id=""),
     bad("GetHold", "unknown-hold", "HOLD_NOT_FOUND", hold_id=UNKNOWN_ID),
+
+    bad("Authorize", "no-request_id-with-hold", "MISSING_FIELD", "request_id", request_id=""),
+    bad("Authorize", "no-wallet", "INVALID_WALLET_REFERENCE", "wallet_id", wallet_id=""),
+    bad("Authorize", "wallet-and-customer", "INVALID_WALLET_REFERENCE", "wallet_id",
+        customer_id="c", unit="CREDITS"),
+    bad("Authorize", "customer-without-unit", "MISSING_FIELD", "unit", wallet_id="",
+        customer_id=lambda w: w.customer_id),
+    bad("Authorize", "bad-unit", "INVALID_UNIT", "unit", wallet_id="",
+        customer_id=lambda w: w.customer_id, unit="credits"),
+    bad("Authorize", "unknown-wallet", "WALLET_NOT_FOUND", wallet_id=UNKNOWN_ID),
+    bad("Authorize", "unknown-wallet-check", "WALLET_NOT_FOUND", wallet_id=UNKNOWN_ID,
+        hold=False),
+    bad("Authorize", "customer-without-wallet-in-unit", "WALLET_NOT_FOUND", wallet_id="",
+        customer_id=lambda w: w.customer_id, unit="EUR"),
+    bad("Authorize", "zero", "INVALID_AMOUNT", "amount", amount="0"),
+    bad("Authorize", "malformed", "INVALID_AMOUNT", "amount", amount="1e3"),
+    bad("Authorize", "timeout-over-30-days", "INVALID_DURATION", "hold_timeout",
+        hold_timeout=duration(timedelta(days=30, seconds=1))),
+    bad("Authorize", "timeout-without-hold", "ONLY_WITH_HOLD", "hold_timeout", hold=False,
+        hold_timeout=duration(timedelta(minutes=5))),
 
     bad("SetTopUpRule", "no-request_id", "MISSING_FIELD", "request_id", request_id=""),
     bad("SetTopUpRule", "unknown-wallet", "WALLET_NOT_FOUND",

@@ -182,3 +182,110 @@ async def test_one_write_from_a_clock_far_ahead_does_not_move_the_wallet_into_it
     assert book_times == sorted(book_times)
     report = await stub.VerifyWallet(pb.VerifyWalletRequest(wallet_id=wallet))
     assert report.consistent, report.differences
+
+
+def authorize_hold(wallet_id: str, amount: str) -> pb.AuthorizeRequest:
+    return pb.AuthorizeRequest(
+        request_id=rid(),
+        wallet_id=wallet_id,
+        amount=amount,
+        feature="AI job",
+        hold=True,
+        hold_timeout=duration(timedelta(minutes=30)),
+    )
+
+
+async def test_two_authorize_holds_for_more_than_half_the_balance_are_never_both_allowed(
+    ledger_server,
+) -> None:
+    stub = ledger_server.stub
+    wallets = await asyncio.gather(*(make_wallet(stub) for _ in range(RACES)))
+    await asyncio.gather(*(make_grant(stub, w.wallet_id, "10") for w in wallets))
+
+    async def race(wallet_id: str) -> list[pb.AuthorizeResponse]:
+        return list(
+            await asyncio.gather(
+                stub.Authorize(authorize_hold(wallet_id, "6")),
+                stub.Authorize(authorize_hold(wallet_id, "6")),
+            )
+        )
+
+    outcomes: list[list[pb.AuthorizeResponse]] = []
+    for start in range(0, RACES, RACES_AT_ONCE):
+        chunk = wallets[start : start + RACES_AT_ONCE]
+        outcomes += await asyncio.gather(*(race(w.wallet_id) for w in chunk))
+    for pair in outcomes:
+        # Exactly one is allowed (one always fits); the other is denied as an answer.
+        assert sorted(a.allowed for a in pair) == [False, True], pair
+        (denied,) = [a for a in pair if not a.allowed]
+        assert (denied.reason, denied.available_before, denied.shortfall) == (
+            pb.AUTHORIZE_REASON_INSUFFICIENT_CREDITS,
+            "4",
+            "2",
+        )
+    for w in wallets:
+        b = await balance(stub, w.wallet_id)
+        assert (b.available, b.held) == ("4", "6")
+
+
+async def test_a_debit_never_spends_what_an_allowed_authorize_hold_reserved(
+    ledger_server,
+) -> None:
+    stub = ledger_server.stub
+    wallets = await asyncio.gather(*(make_wallet(stub) for _ in range(RACES)))
+    await asyncio.gather(*(make_grant(stub, w.wallet_id, "10") for w in wallets))
+
+    async def race(wallet_id: str) -> tuple[object, object]:
+        hold, debit = await asyncio.gather(
+            stub.Authorize(authorize_hold(wallet_id, "10")),
+            stub.Debit(debit_request(wallet_id, "10")),
+            return_exceptions=True,
+        )
+        return hold, debit
+
+    outcomes: list[tuple[object, object]] = []
+    for start in range(0, RACES, RACES_AT_ONCE):
+        chunk = wallets[start : start + RACES_AT_ONCE]
+        outcomes += await asyncio.gather(*(race(w.wallet_id) for w in chunk))
+    held: list[str] = []
+    for hold, debit in outcomes:
+        assert isinstance(hold, pb.AuthorizeResponse), hold
+        debited = isinstance(debit, pb.DebitResponse)
+        assert debited or refused_for_credits(debit), debit
+        assert hold.allowed != debited, (hold, debit)  # exactly one gets the credits
+        if hold.allowed:
+            held.append(hold.hold.hold_id)
+    assert 0 < len(held) < RACES  # both orders happened: the race was really run
+    for hold_id in held:  # a hold that was allowed can be captured in full
+        captured = await stub.CaptureHold(
+            pb.CaptureHoldRequest(request_id=rid(), hold_id=hold_id, amount="10")
+        )
+        assert captured.hold.state == pb.HOLD_STATE_CAPTURED
+    for w in wallets:
+        report = await stub.VerifyWallet(pb.VerifyWalletRequest(wallet_id=w.wallet_id))
+        assert report.consistent and report.consumed == "10", report
+
+
+async def test_many_concurrent_authorize_holds_and_debits_never_use_more_than_the_wallet_has(
+    ledger_server,
+) -> None:
+    stub = ledger_server.stub
+    wallet = (await make_wallet(stub)).wallet_id
+    await make_grant(stub, wallet, "100")
+    calls = [
+        stub.Authorize(authorize_hold(wallet, "3"))
+        if i % 2
+        else stub.Debit(debit_request(wallet, "3"))
+        for i in range(80)
+    ]
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    holds = [r for r in results if isinstance(r, pb.AuthorizeResponse) and r.allowed]
+    debits = [r for r in results if isinstance(r, pb.DebitResponse)]
+    for r in results:
+        assert isinstance(r, pb.AuthorizeResponse | pb.DebitResponse) or refused_for_credits(r)
+    # 100 covers 33 uses of 3, whichever kind wins them.
+    assert len(holds) + len(debits) == 33
+    b = await balance(stub, wallet)
+    assert (b.available, b.held) == ("1", str(3 * len(holds)))
+    report = await stub.VerifyWallet(pb.VerifyWalletRequest(wallet_id=wallet))
+    assert report.consistent, report.differences

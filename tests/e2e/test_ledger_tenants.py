@@ -50,7 +50,7 @@ class World:
     engine: AsyncEngine  # the ledger's database, to read what is recorded beyond the API
     own_wallet: str
     # The foreign customer's things, by kind: wallet, grant, entry, hold, top_up, schedule,
-    # endpoint (a webhook endpoint of the wallet).
+    # endpoint (a webhook endpoint of the wallet), customer (its id).
     foreign: dict[str, str]
 
     async def foreign_view(self) -> list[bytes]:
@@ -160,6 +160,7 @@ async def world(new_database: Any, ledger_template: str) -> AsyncIterator[World]
                 "top_up": top_up.top_up_id,
                 "schedule": schedule,
                 "endpoint": endpoint,
+                "customer": FOREIGN,
             },
         )
     finally:
@@ -239,6 +240,24 @@ CASES: list[tuple[str, str, Callable[[str], Message]]] = [
         lambda i: pb.CaptureHoldRequest(request_id=rid(), hold_id=i, amount="1"),
     ),
     ("ReleaseHold", "hold", lambda i: pb.ReleaseHoldRequest(request_id=rid(), hold_id=i)),
+    ("Authorize", "wallet", lambda i: pb.AuthorizeRequest(wallet_id=i, amount="1")),
+    (
+        "Authorize",
+        "wallet",
+        lambda i: pb.AuthorizeRequest(request_id=rid(), wallet_id=i, amount="1", hold=True),
+    ),
+    (
+        "Authorize",  # by customer and unit: another customer has no wallet either
+        "customer",
+        lambda i: pb.AuthorizeRequest(customer_id=i, unit="CREDITS", amount="1"),
+    ),
+    (
+        "Authorize",
+        "customer",
+        lambda i: pb.AuthorizeRequest(
+            request_id=rid(), customer_id=i, unit="CREDITS", amount="1", hold=True
+        ),
+    ),
     (
         "SetTopUpRule",
         "wallet",
@@ -316,6 +335,10 @@ async def test_a_foreign_watch_is_not_found_exactly_like_a_missing_one(world: Wo
 
 REPLAYED: list[tuple[str, Callable[[str], Message]]] = [
     ("Debit", lambda w: debit_request(w, "1")),  # through the write pipeline
+    (
+        "Authorize",
+        lambda w: pb.AuthorizeRequest(request_id=rid(), wallet_id=w, amount="1", hold=True),
+    ),
     ("SetAlertRules", lambda w: pb.SetAlertRulesRequest(request_id=rid(), wallet_id=w)),
     ("SetTopUpRule", lambda w: pb.SetTopUpRuleRequest(request_id=rid(), rule=_topup_rule(w))),
     ("ClearTopUpRule", lambda w: pb.ClearTopUpRuleRequest(request_id=rid(), wallet_id=w)),

@@ -10,6 +10,7 @@ statements SQLAlchemy prepares (which the logger does not see)."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import timedelta
 
 from billing.ledger.v1 import ledger_pb2 as pb
@@ -150,3 +151,28 @@ async def test_report_round_trips_are_few_and_do_not_grow_with_history(ledger_se
         await trips.reset()
         await read()
         assert await trips.reset() == counts[name], name
+
+
+async def test_authorize_checks_in_one_statement_and_holds_like_a_debit(ledger_server) -> None:
+    stub = ledger_server.stub
+    wallet = await make_wallet(stub)
+    await make_grant(stub, wallet.wallet_id, "1000")
+    trips = RoundTrips(ledger_server.ledger.engine)
+    check = pb.AuthorizeRequest(wallet_id=wallet.wallet_id, amount="1")
+    by_customer = pb.AuthorizeRequest(customer_id=wallet.customer_id, unit="CREDITS", amount="1")
+    await stub.Authorize(check)
+    await trips.reset()
+    for request in (check, by_customer):
+        await stub.Authorize(request)
+        queries = list(trips.queries)
+        # The state now in one statement, as GetBalance reads it.
+        assert await trips.reset() <= 1, queries
+    held = await stub.Authorize(
+        pb.AuthorizeRequest(
+            request_id=str(uuid.uuid4()), wallet_id=wallet.wallet_id, amount="1", hold=True
+        )
+    )
+    queries = list(trips.queries)
+    assert held.allowed
+    # BEGIN, one call that claims, locks and loads, one statement that saves, COMMIT.
+    assert await trips.reset() <= 4, queries

@@ -20,6 +20,7 @@ import asyncpg
 import grpc
 from billing.ledger.v1 import ledger_pb2 as pb
 
+from billing_common.money import parse_amount
 from billing_common.protoconv import to_datetime
 from tests.sim.harness import RpcFailure
 
@@ -516,3 +517,26 @@ async def _acknowledged(sim: Simulation, conn: asyncpg.Connection) -> None:
                 "ack_exactly_once",
                 f"{ack.method} {request_id} acknowledged, {count} {ack.entry_type} entries",
             )
+
+
+def authorize_answer(sim: Simulation, w: WalletModel, amount: Decimal, answer: Any) -> None:
+    """What one Authorize answer must say of itself, whatever ran beside it: an allowed hold
+    never reserves more than was available when it was placed (held + overage = the amount,
+    available after = before - held, never negative); a DENY wallet is never allowed into
+    overage; an ALLOW_OVERAGE wallet is never denied; a denial says what is missing."""
+    before = parse_amount(answer.available_before, "available_before", allow_zero=True)
+    after = parse_amount(answer.available_after, "available_after", allow_zero=True)
+    overage = parse_amount(answer.overage_amount, "overage_amount", allow_zero=True)
+    shortfall = parse_amount(answer.shortfall, "shortfall", allow_zero=True)
+    covered = amount - overage
+    if answer.HasField("hold"):
+        covered = parse_amount(answer.hold.amount, "hold.amount", allow_zero=True)
+    detail = f"wallet {w.id}: Authorize {amount} answered {answer}"
+    if not answer.allowed:
+        if not w.deny or shortfall <= 0 or after != before or answer.HasField("hold"):
+            sim.violate("authorize_wrong_denial", detail)
+        return
+    if covered > before or covered + overage != amount or after != before - covered or after < 0:
+        sim.violate("authorize_over_available", detail)
+    if w.deny and overage != 0:
+        sim.violate("authorize_deny_overage", detail)

@@ -471,6 +471,50 @@ class Simulation:
 
         return run
 
+    def op_authorize(self, w: WalletModel) -> Op:
+        """Authorize, with a hold (three times in four) or a pure check."""
+        amount = self.amount(1, 25)
+        request = pb.AuthorizeRequest(
+            wallet_id=w.id,
+            amount=format_amount(amount),
+            feature="job",
+            hold=self.rng.random() < 0.75,
+        )
+        if request.hold:
+            request.request_id = self.rid()
+            seconds = self.rng.choice([2, 60, 600, 7200])
+            request.hold_timeout.CopyFrom(duration(timedelta(seconds=seconds)))
+
+        async def run() -> None:
+            result = await self.call("Authorize", request)
+            if isinstance(result, RpcFailure):
+                if result.code not in (UNAVAILABLE, *NEVER):
+                    self.violate("authorize_refused", f"{request}: {result}")
+                if request.hold:
+                    self.ack(request.request_id, "Authorize", w.id, result, None)
+                return
+            checks.authorize_answer(self, w, amount, result)
+            if not request.hold:
+                return
+            # A denial writes nothing: it must have left no entry, like a refused write.
+            allowed = result.allowed
+            self.acks[request.request_id] = Ack(
+                "Authorize", w.id, allowed, "HOLD" if allowed else None
+            )
+            if not allowed:
+                return
+            w.holds.append(
+                (result.hold.hold_id, parse_amount(result.hold.amount, "amount", allow_zero=True))
+            )
+            if result.hold.state != pb.HOLD_STATE_ACTIVE:
+                self.violate(
+                    "response_state",
+                    f"Authorize {request.request_id} answered hold state"
+                    f" {pb.HoldState.Name(result.hold.state)}",
+                )
+
+        return run
+
     def op_capture(self, w: WalletModel) -> Op:
         hold_id, held = self.rng.choice(w.holds)
         amount = _part(held, *self.rng.choice([(1, 2), (1, 1), (1, 1), (3, 2)]))
@@ -648,6 +692,7 @@ class Simulation:
         choices: list[tuple[float, Callable[[], Op]]] = [
             (3, lambda: self.op_debit(w)),
             (1.5, lambda: self.op_hold(w)),
+            (1, lambda: self.op_authorize(w)),
             (1, lambda: self.op_grant(w)),
             (0.8, self.op_batch),
             (0.5, lambda: self.op_expiry(w)),

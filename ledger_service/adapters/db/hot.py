@@ -54,6 +54,10 @@ SELECT w.*,
     AS wallet_schedules
 FROM wallets w WHERE w.id = $1
 """
+# The same, for a customer's wallet in a unit (Authorize by customer_id and unit).
+STATE_NOW_OF_CUSTOMER = STATE_NOW.replace(
+    "WHERE w.id = $1", "WHERE w.customer_id = $1 AND w.unit = $2"
+)
 _HOLD_COLUMNS = """
 SELECT h.*,
   array(SELECT a.grant_id FROM hold_allocations a WHERE a.hold_id = h.id ORDER BY a.position)

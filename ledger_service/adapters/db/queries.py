@@ -316,6 +316,11 @@ class LedgerQueries:
     # -- balances ---------------------------------------------------------------------------
 
     @exact
+    async def state_now_of(self, customer_id: str, unit: str) -> WalletState | None:
+        """A customer's wallet in `unit` now, as `state_at(wallet_id, None)` (one statement)."""
+        found = await (await self._pg()).fetchrow(hot.STATE_NOW_OF_CUSTOMER, customer_id, unit)
+        return None if found is None else mappers.to_state_now(found)
+
     async def state_at(self, wallet_id: str, at: datetime | None) -> WalletState | None:
         """The wallet's grants and overage as the journal stood at `at` (None: now), unlocked.
 

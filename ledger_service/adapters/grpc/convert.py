@@ -19,6 +19,7 @@ from billing_common.periods import Cadence
 from billing_common.protoconv import duration, timestamp, to_datetime, to_timedelta
 from ledger_service.app import commands as cmd
 from ledger_service.app.ports import StoredEntry
+from ledger_service.domain.authorize import AuthorizeReason
 from ledger_service.domain.balance import BalanceView
 from ledger_service.domain.model import (
     ZERO,
@@ -56,6 +57,7 @@ PAYMENT = EnumMap(TopUpPayment, pb.TopUpPayment, "TOP_UP_PAYMENT_")
 TOPUP_STATE = EnumMap(TopUpState, pb.TopUpState, "TOP_UP_STATE_")
 ALERT = EnumMap(AlertKind, pb.AlertKind, "ALERT_KIND_")
 EVENT_TYPE = EnumMap(EventType, pb.WalletEventType, "WALLET_EVENT_TYPE_")
+AUTHORIZE_REASON = EnumMap(AuthorizeReason, pb.AuthorizeReason, "AUTHORIZE_REASON_")
 # Allotments come weekly to yearly (a daily cadence is the rating service's).
 CADENCE = EnumMap(
     Cadence,
@@ -92,12 +94,17 @@ def metadata(value: Mapping[str, str], field: str) -> dict[str, str]:
     return items
 
 
-def create_wallet(r: pb.CreateWalletRequest) -> cmd.CreateWallet:
-    unit = require(r.unit, "unit")
+def _unit(value: str) -> str:
+    unit = require(value, "unit")
     if not _UNIT.fullmatch(unit):
         raise InvalidArgument.field(
             "unit", '1 to 16 characters of A-Z, 0-9 and _ ("CREDITS", "USD")', "INVALID_UNIT"
         )
+    return unit
+
+
+def create_wallet(r: pb.CreateWalletRequest) -> cmd.CreateWallet:
+    unit = _unit(r.unit)
     policy = POLICY.required(r.overage_policy, "overage_policy")
     grace = to_timedelta(r, "late_event_grace_period")
     if grace is not None and not timedelta(0) <= grace <= GRACE_MAX:
@@ -203,21 +210,61 @@ def refund(r: pb.RefundDebitRequest) -> cmd.Refund:
     )
 
 
-def create_hold(r: pb.CreateHoldRequest) -> cmd.CreateHold:
-    given = to_timedelta(r, "timeout")
+def _hold_timeout(r: Message, field: str) -> timedelta:
+    given = to_timedelta(r, field)
     timeout = HOLD_TIMEOUT_DEFAULT if given is None else given
     if not timedelta(seconds=1) <= timeout <= HOLD_TIMEOUT_MAX:
         raise InvalidArgument.field(
-            "timeout",
+            field,
             f"must be between 1 second and {HOLD_TIMEOUT_MAX.days} days",
             "INVALID_DURATION",
         )
+    return timeout
+
+
+def create_hold(r: pb.CreateHoldRequest) -> cmd.CreateHold:
     return cmd.CreateHold(
         idem=idem(r, "CreateHold"),
         wallet_id=identifier(r.wallet_id, "wallet_id"),
         amount=parse_amount(r.amount, "amount"),
-        timeout=timeout,
+        timeout=_hold_timeout(r, "timeout"),
         feature=r.feature,
+        description=r.description,
+    )
+
+
+# A pure check keeps nothing, so it has no idempotency key.
+_NO_IDEM = cmd.Idem("", "Authorize", b"")
+
+
+def authorize(r: pb.AuthorizeRequest) -> cmd.Authorize:
+    """The wallet by wallet_id, or by customer_id and unit: exactly one of the two."""
+    if r.wallet_id and (r.customer_id or r.unit):
+        raise InvalidArgument.field(
+            "wallet_id",
+            "give wallet_id, or customer_id and unit, not both",
+            "INVALID_WALLET_REFERENCE",
+        )
+    if r.wallet_id:
+        ref = cmd.WalletRef(wallet_id=identifier(r.wallet_id, "wallet_id"))
+    elif r.customer_id or r.unit:
+        ref = cmd.WalletRef(
+            customer_id=identifier(r.customer_id, "customer_id"), unit=_unit(r.unit)
+        )
+    else:
+        raise InvalidArgument.field(
+            "wallet_id", "give wallet_id, or customer_id and unit", "INVALID_WALLET_REFERENCE"
+        )
+    if not r.hold and (r.HasField("hold_timeout") or r.description):
+        field = "hold_timeout" if r.HasField("hold_timeout") else "description"
+        raise InvalidArgument.field(field, "only with hold", "ONLY_WITH_HOLD")
+    return cmd.Authorize(
+        idem=idem(r, "Authorize") if r.hold else _NO_IDEM,
+        wallet=ref,
+        amount=parse_amount(r.amount, "amount"),
+        feature=r.feature,
+        hold=r.hold,
+        timeout=_hold_timeout(r, "hold_timeout"),
         description=r.description,
     )
 

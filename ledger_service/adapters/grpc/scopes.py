@@ -1,7 +1,7 @@
 """The scope each ledger RPC needs (billing_common/auth.py refuses a call without it). Every
 method of the service is listed (a unit test checks): a method missing here is refused to all.
 ListWallets without a customer_id lists every customer's wallets: the servicer asks for admin
-on top of read for that."""
+on top of read for that; Authorize with hold places a hold: write on top of read."""
 
 from __future__ import annotations
 
@@ -33,6 +33,8 @@ LEDGER_SCOPES = {
     "CaptureHold": WRITE,
     "ReleaseHold": WRITE,
     "GetHold": READ,
+    # A pure check reads; with hold it writes, and the servicer asks for write on top.
+    "Authorize": READ,
     "WatchWalletEvents": READ,
     "SetTopUpRule": WRITE,
     "GetTopUpRule": READ,

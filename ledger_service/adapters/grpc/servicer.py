@@ -19,7 +19,7 @@ from billing_common.grpc_errors import item_error, to_grpc_status
 from billing_common.grpc_handlers import Ctx, rpc, stream_rpc
 from billing_common.idempotency import fingerprint
 from billing_common.money import exact, format_amount
-from billing_common.protoconv import to_datetime
+from billing_common.protoconv import timestamp, to_datetime
 from ledger_service import limits
 from ledger_service.adapters.grpc import convert, convert_automation, convert_reports
 from ledger_service.adapters.grpc.errors import DOMAIN
@@ -30,6 +30,7 @@ from ledger_service.app.ports import StoredEntry
 from ledger_service.app.service import LedgerApp
 from ledger_service.app.webhooks import WebhookApp
 from ledger_service.domain import tenancy
+from ledger_service.domain.authorize import Decision
 from ledger_service.domain.errors import WalletCustomerMismatch
 from ledger_service.domain.model import Hold
 
@@ -368,6 +369,19 @@ class LedgerServicer(WebhookRpcs, SignalRpcs, ledger_pb2_grpc.LedgerServiceServi
         return pb.GetHoldResponse(hold=convert.hold(found, at))
 
     @handler
+    async def Authorize(self, request: pb.AuthorizeRequest, context: Ctx) -> bytes:
+        current = principal.current()
+        if request.hold:  # it writes: write on top of read
+            api_keys.require_scope(current, principal.WRITE, "Authorize with hold")
+        command = convert.authorize(request)
+        if command.hold:
+            return await self.app.authorize_hold(command, _encode_authorize, _caller())
+        wallet, decision, at = await self.app.authorize_check(
+            command.wallet, command.amount, current.customers
+        )
+        return _encode_authorize(decision, wallet.id, None, None, at)
+
+    @handler
     async def SetTopUpRule(self, request: pb.SetTopUpRuleRequest, context: Ctx) -> bytes:
         idem, rule = convert_automation.topup_rule(request)
         payload = await self.app.set_topup_rule(
@@ -596,3 +610,22 @@ def _conflict(request_id: str) -> RequestIdConflict:
 
 def _encode_debit(stored: StoredEntry) -> bytes:
     return pb.DebitResponse(entry=convert.entry(stored)).SerializeToString()
+
+
+def _encode_authorize(
+    decision: Decision, wallet_id: str, hold: Hold | None, entry: StoredEntry | None, at: datetime
+) -> bytes:
+    response = pb.AuthorizeResponse(
+        allowed=decision.allowed,
+        reason=convert.AUTHORIZE_REASON.out(decision.reason),
+        wallet_id=wallet_id,
+        available_before=format_amount(decision.available_before),
+        available_after=format_amount(decision.available_after),
+        overage_amount=format_amount(decision.overage),
+        shortfall=format_amount(decision.shortfall),
+        decide_time=timestamp(at),
+    )
+    if hold is not None and entry is not None:
+        response.hold.CopyFrom(convert.hold(hold, at))
+        response.entry.CopyFrom(convert.entry(entry))
+    return response.SerializeToString()

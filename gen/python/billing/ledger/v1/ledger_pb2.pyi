@@ -47,6 +47,14 @@ class EntryType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ENTRY_TYPE_RELEASE: _ClassVar[EntryType]
     ENTRY_TYPE_OVERAGE_SETTLEMENT: _ClassVar[EntryType]
 
+class AuthorizeReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    AUTHORIZE_REASON_UNSPECIFIED: _ClassVar[AuthorizeReason]
+    AUTHORIZE_REASON_ALLOWED: _ClassVar[AuthorizeReason]
+    AUTHORIZE_REASON_ALLOWED_WITH_OVERAGE: _ClassVar[AuthorizeReason]
+    AUTHORIZE_REASON_INSUFFICIENT_CREDITS: _ClassVar[AuthorizeReason]
+    AUTHORIZE_REASON_CREDITS_END_BEFORE_HOLD: _ClassVar[AuthorizeReason]
+
 class HoldState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     HOLD_STATE_UNSPECIFIED: _ClassVar[HoldState]
@@ -141,6 +149,11 @@ ENTRY_TYPE_HOLD: EntryType
 ENTRY_TYPE_CAPTURE: EntryType
 ENTRY_TYPE_RELEASE: EntryType
 ENTRY_TYPE_OVERAGE_SETTLEMENT: EntryType
+AUTHORIZE_REASON_UNSPECIFIED: AuthorizeReason
+AUTHORIZE_REASON_ALLOWED: AuthorizeReason
+AUTHORIZE_REASON_ALLOWED_WITH_OVERAGE: AuthorizeReason
+AUTHORIZE_REASON_INSUFFICIENT_CREDITS: AuthorizeReason
+AUTHORIZE_REASON_CREDITS_END_BEFORE_HOLD: AuthorizeReason
 HOLD_STATE_UNSPECIFIED: HoldState
 HOLD_STATE_ACTIVE: HoldState
 HOLD_STATE_CAPTURED: HoldState
@@ -1103,6 +1116,52 @@ class GetHoldResponse(_message.Message):
     HOLD_FIELD_NUMBER: _ClassVar[int]
     hold: Hold
     def __init__(self, hold: _Optional[_Union[Hold, _Mapping]] = ...) -> None: ...
+
+class AuthorizeRequest(_message.Message):
+    __slots__ = ("request_id", "wallet_id", "customer_id", "unit", "amount", "feature", "hold", "hold_timeout", "description")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    WALLET_ID_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    UNIT_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    FEATURE_FIELD_NUMBER: _ClassVar[int]
+    HOLD_FIELD_NUMBER: _ClassVar[int]
+    HOLD_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    wallet_id: str
+    customer_id: str
+    unit: str
+    amount: str
+    feature: str
+    hold: bool
+    hold_timeout: _duration_pb2.Duration
+    description: str
+    def __init__(self, request_id: _Optional[str] = ..., wallet_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., unit: _Optional[str] = ..., amount: _Optional[str] = ..., feature: _Optional[str] = ..., hold: _Optional[bool] = ..., hold_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., description: _Optional[str] = ...) -> None: ...
+
+class AuthorizeResponse(_message.Message):
+    __slots__ = ("allowed", "reason", "wallet_id", "available_before", "available_after", "overage_amount", "shortfall", "hold", "entry", "decide_time")
+    ALLOWED_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    WALLET_ID_FIELD_NUMBER: _ClassVar[int]
+    AVAILABLE_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    AVAILABLE_AFTER_FIELD_NUMBER: _ClassVar[int]
+    OVERAGE_AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    SHORTFALL_FIELD_NUMBER: _ClassVar[int]
+    HOLD_FIELD_NUMBER: _ClassVar[int]
+    ENTRY_FIELD_NUMBER: _ClassVar[int]
+    DECIDE_TIME_FIELD_NUMBER: _ClassVar[int]
+    allowed: bool
+    reason: AuthorizeReason
+    wallet_id: str
+    available_before: str
+    available_after: str
+    overage_amount: str
+    shortfall: str
+    hold: Hold
+    entry: Entry
+    decide_time: _timestamp_pb2.Timestamp
+    def __init__(self, allowed: _Optional[bool] = ..., reason: _Optional[_Union[AuthorizeReason, str]] = ..., wallet_id: _Optional[str] = ..., available_before: _Optional[str] = ..., available_after: _Optional[str] = ..., overage_amount: _Optional[str] = ..., shortfall: _Optional[str] = ..., hold: _Optional[_Union[Hold, _Mapping]] = ..., entry: _Optional[_Union[Entry, _Mapping]] = ..., decide_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class WatchWalletEventsRequest(_message.Message):
     __slots__ = ("wallet_id", "after_cursor", "types")

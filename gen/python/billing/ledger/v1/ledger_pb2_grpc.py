@@ -135,6 +135,11 @@ class LedgerServiceStub:
                 request_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.GetHoldRequest.SerializeToString,
                 response_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.GetHoldResponse.FromString,
                 _registered_method=True)
+        self.Authorize = channel.unary_unary(
+                '/billing.ledger.v1.LedgerService/Authorize',
+                request_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.AuthorizeRequest.SerializeToString,
+                response_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.AuthorizeResponse.FromString,
+                _registered_method=True)
         self.WatchWalletEvents = channel.unary_stream(
                 '/billing.ledger.v1.LedgerService/WatchWalletEvents',
                 request_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.WatchWalletEventsRequest.SerializeToString,
@@ -379,6 +384,14 @@ class LedgerServiceServicer:
 
     def GetHold(self, request, context):
         """Reads a hold.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Authorize(self, request, context):
+        """May this wallet be used for this amount now? Allowed or denied (an answer, not an error),
+        why, and what remains; optionally places a hold for the amount in the same step.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -633,6 +646,11 @@ def add_LedgerServiceServicer_to_server(servicer, server):
                     servicer.GetHold,
                     request_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.GetHoldRequest.FromString,
                     response_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.GetHoldResponse.SerializeToString,
+            ),
+            'Authorize': grpc.unary_unary_rpc_method_handler(
+                    servicer.Authorize,
+                    request_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.AuthorizeRequest.FromString,
+                    response_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.AuthorizeResponse.SerializeToString,
             ),
             'WatchWalletEvents': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchWalletEvents,
@@ -1276,6 +1294,33 @@ class LedgerService:
             '/billing.ledger.v1.LedgerService/GetHold',
             billing_dot_ledger_dot_v1_dot_ledger__pb2.GetHoldRequest.SerializeToString,
             billing_dot_ledger_dot_v1_dot_ledger__pb2.GetHoldResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Authorize(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.ledger.v1.LedgerService/Authorize',
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.AuthorizeRequest.SerializeToString,
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.AuthorizeResponse.FromString,
             options,
             channel_credentials,
             insecure,

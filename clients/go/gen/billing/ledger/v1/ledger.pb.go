@@ -280,6 +280,71 @@ func (EntryType) EnumDescriptor() ([]byte, []int) {
 	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{3}
 }
 
+// Why Authorize answered as it did. A denial is an answer, not an error.
+type AuthorizeReason int32
+
+const (
+	// Not set; never returned.
+	AuthorizeReason_AUTHORIZE_REASON_UNSPECIFIED AuthorizeReason = 0
+	// Allowed: the wallet's available credits cover the amount.
+	AuthorizeReason_AUTHORIZE_REASON_ALLOWED AuthorizeReason = 1
+	// Allowed on an ALLOW_OVERAGE wallet although credits do not cover all of it: the part
+	// beyond them (overage_amount) will be owed. Wallets have no overage limit.
+	AuthorizeReason_AUTHORIZE_REASON_ALLOWED_WITH_OVERAGE AuthorizeReason = 2
+	// Denied: a DENY wallet's available credits do not cover the amount (shortfall says how much
+	// is missing).
+	AuthorizeReason_AUTHORIZE_REASON_INSUFFICIENT_CREDITS AuthorizeReason = 3
+	// Denied (only with hold): enough is available now, but not enough of it lasts until the
+	// hold would time out (credits written off before then cannot back a hold). A shorter
+	// hold_timeout may be allowed.
+	AuthorizeReason_AUTHORIZE_REASON_CREDITS_END_BEFORE_HOLD AuthorizeReason = 4
+)
+
+// Enum value maps for AuthorizeReason.
+var (
+	AuthorizeReason_name = map[int32]string{
+		0: "AUTHORIZE_REASON_UNSPECIFIED",
+		1: "AUTHORIZE_REASON_ALLOWED",
+		2: "AUTHORIZE_REASON_ALLOWED_WITH_OVERAGE",
+		3: "AUTHORIZE_REASON_INSUFFICIENT_CREDITS",
+		4: "AUTHORIZE_REASON_CREDITS_END_BEFORE_HOLD",
+	}
+	AuthorizeReason_value = map[string]int32{
+		"AUTHORIZE_REASON_UNSPECIFIED":             0,
+		"AUTHORIZE_REASON_ALLOWED":                 1,
+		"AUTHORIZE_REASON_ALLOWED_WITH_OVERAGE":    2,
+		"AUTHORIZE_REASON_INSUFFICIENT_CREDITS":    3,
+		"AUTHORIZE_REASON_CREDITS_END_BEFORE_HOLD": 4,
+	}
+)
+
+func (x AuthorizeReason) Enum() *AuthorizeReason {
+	p := new(AuthorizeReason)
+	*p = x
+	return p
+}
+
+func (x AuthorizeReason) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (AuthorizeReason) Descriptor() protoreflect.EnumDescriptor {
+	return file_billing_ledger_v1_ledger_proto_enumTypes[4].Descriptor()
+}
+
+func (AuthorizeReason) Type() protoreflect.EnumType {
+	return &file_billing_ledger_v1_ledger_proto_enumTypes[4]
+}
+
+func (x AuthorizeReason) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use AuthorizeReason.Descriptor instead.
+func (AuthorizeReason) EnumDescriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{4}
+}
+
 // Where a hold stands.
 type HoldState int32
 
@@ -325,11 +390,11 @@ func (x HoldState) String() string {
 }
 
 func (HoldState) Descriptor() protoreflect.EnumDescriptor {
-	return file_billing_ledger_v1_ledger_proto_enumTypes[4].Descriptor()
+	return file_billing_ledger_v1_ledger_proto_enumTypes[5].Descriptor()
 }
 
 func (HoldState) Type() protoreflect.EnumType {
-	return &file_billing_ledger_v1_ledger_proto_enumTypes[4]
+	return &file_billing_ledger_v1_ledger_proto_enumTypes[5]
 }
 
 func (x HoldState) Number() protoreflect.EnumNumber {
@@ -338,7 +403,7 @@ func (x HoldState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use HoldState.Descriptor instead.
 func (HoldState) EnumDescriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{4}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{5}
 }
 
 // The kind of a durable wallet event.
@@ -410,11 +475,11 @@ func (x WalletEventType) String() string {
 }
 
 func (WalletEventType) Descriptor() protoreflect.EnumDescriptor {
-	return file_billing_ledger_v1_ledger_proto_enumTypes[5].Descriptor()
+	return file_billing_ledger_v1_ledger_proto_enumTypes[6].Descriptor()
 }
 
 func (WalletEventType) Type() protoreflect.EnumType {
-	return &file_billing_ledger_v1_ledger_proto_enumTypes[5]
+	return &file_billing_ledger_v1_ledger_proto_enumTypes[6]
 }
 
 func (x WalletEventType) Number() protoreflect.EnumNumber {
@@ -423,7 +488,7 @@ func (x WalletEventType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use WalletEventType.Descriptor instead.
 func (WalletEventType) EnumDescriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{5}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{6}
 }
 
 // How a top-up is paid for.
@@ -463,11 +528,11 @@ func (x TopUpPayment) String() string {
 }
 
 func (TopUpPayment) Descriptor() protoreflect.EnumDescriptor {
-	return file_billing_ledger_v1_ledger_proto_enumTypes[6].Descriptor()
+	return file_billing_ledger_v1_ledger_proto_enumTypes[7].Descriptor()
 }
 
 func (TopUpPayment) Type() protoreflect.EnumType {
-	return &file_billing_ledger_v1_ledger_proto_enumTypes[6]
+	return &file_billing_ledger_v1_ledger_proto_enumTypes[7]
 }
 
 func (x TopUpPayment) Number() protoreflect.EnumNumber {
@@ -476,7 +541,7 @@ func (x TopUpPayment) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use TopUpPayment.Descriptor instead.
 func (TopUpPayment) EnumDescriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{6}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{7}
 }
 
 // Where a top-up stands.
@@ -520,11 +585,11 @@ func (x TopUpState) String() string {
 }
 
 func (TopUpState) Descriptor() protoreflect.EnumDescriptor {
-	return file_billing_ledger_v1_ledger_proto_enumTypes[7].Descriptor()
+	return file_billing_ledger_v1_ledger_proto_enumTypes[8].Descriptor()
 }
 
 func (TopUpState) Type() protoreflect.EnumType {
-	return &file_billing_ledger_v1_ledger_proto_enumTypes[7]
+	return &file_billing_ledger_v1_ledger_proto_enumTypes[8]
 }
 
 func (x TopUpState) Number() protoreflect.EnumNumber {
@@ -533,7 +598,7 @@ func (x TopUpState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use TopUpState.Descriptor instead.
 func (TopUpState) EnumDescriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{7}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{8}
 }
 
 // Where a webhook delivery stands.
@@ -581,11 +646,11 @@ func (x WebhookDeliveryState) String() string {
 }
 
 func (WebhookDeliveryState) Descriptor() protoreflect.EnumDescriptor {
-	return file_billing_ledger_v1_ledger_proto_enumTypes[8].Descriptor()
+	return file_billing_ledger_v1_ledger_proto_enumTypes[9].Descriptor()
 }
 
 func (WebhookDeliveryState) Type() protoreflect.EnumType {
-	return &file_billing_ledger_v1_ledger_proto_enumTypes[8]
+	return &file_billing_ledger_v1_ledger_proto_enumTypes[9]
 }
 
 func (x WebhookDeliveryState) Number() protoreflect.EnumNumber {
@@ -594,7 +659,7 @@ func (x WebhookDeliveryState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use WebhookDeliveryState.Descriptor instead.
 func (WebhookDeliveryState) EnumDescriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{8}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{9}
 }
 
 // What an alert rule compares the available balance with.
@@ -639,11 +704,11 @@ func (x AlertKind) String() string {
 }
 
 func (AlertKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_billing_ledger_v1_ledger_proto_enumTypes[9].Descriptor()
+	return file_billing_ledger_v1_ledger_proto_enumTypes[10].Descriptor()
 }
 
 func (AlertKind) Type() protoreflect.EnumType {
-	return &file_billing_ledger_v1_ledger_proto_enumTypes[9]
+	return &file_billing_ledger_v1_ledger_proto_enumTypes[10]
 }
 
 func (x AlertKind) Number() protoreflect.EnumNumber {
@@ -652,7 +717,7 @@ func (x AlertKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use AlertKind.Descriptor instead.
 func (AlertKind) EnumDescriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{9}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{10}
 }
 
 // How often an allotment grants credits.
@@ -700,11 +765,11 @@ func (x AllotmentCadence) String() string {
 }
 
 func (AllotmentCadence) Descriptor() protoreflect.EnumDescriptor {
-	return file_billing_ledger_v1_ledger_proto_enumTypes[10].Descriptor()
+	return file_billing_ledger_v1_ledger_proto_enumTypes[11].Descriptor()
 }
 
 func (AllotmentCadence) Type() protoreflect.EnumType {
-	return &file_billing_ledger_v1_ledger_proto_enumTypes[10]
+	return &file_billing_ledger_v1_ledger_proto_enumTypes[11]
 }
 
 func (x AllotmentCadence) Number() protoreflect.EnumNumber {
@@ -713,7 +778,7 @@ func (x AllotmentCadence) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use AllotmentCadence.Descriptor instead.
 func (AllotmentCadence) EnumDescriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{10}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{11}
 }
 
 // When an allotment's credits expire.
@@ -757,11 +822,11 @@ func (x AllotmentExpiry) String() string {
 }
 
 func (AllotmentExpiry) Descriptor() protoreflect.EnumDescriptor {
-	return file_billing_ledger_v1_ledger_proto_enumTypes[11].Descriptor()
+	return file_billing_ledger_v1_ledger_proto_enumTypes[12].Descriptor()
 }
 
 func (AllotmentExpiry) Type() protoreflect.EnumType {
-	return &file_billing_ledger_v1_ledger_proto_enumTypes[11]
+	return &file_billing_ledger_v1_ledger_proto_enumTypes[12]
 }
 
 func (x AllotmentExpiry) Number() protoreflect.EnumNumber {
@@ -770,7 +835,7 @@ func (x AllotmentExpiry) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use AllotmentExpiry.Descriptor instead.
 func (AllotmentExpiry) EnumDescriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{11}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{12}
 }
 
 // The length of a report's buckets. Buckets are UTC calendar periods clipped to the report's
@@ -815,11 +880,11 @@ func (x ReportBucket) String() string {
 }
 
 func (ReportBucket) Descriptor() protoreflect.EnumDescriptor {
-	return file_billing_ledger_v1_ledger_proto_enumTypes[12].Descriptor()
+	return file_billing_ledger_v1_ledger_proto_enumTypes[13].Descriptor()
 }
 
 func (ReportBucket) Type() protoreflect.EnumType {
-	return &file_billing_ledger_v1_ledger_proto_enumTypes[12]
+	return &file_billing_ledger_v1_ledger_proto_enumTypes[13]
 }
 
 func (x ReportBucket) Number() protoreflect.EnumNumber {
@@ -828,7 +893,7 @@ func (x ReportBucket) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ReportBucket.Descriptor instead.
 func (ReportBucket) EnumDescriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{12}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{13}
 }
 
 // A wallet: one per (customer, unit).
@@ -6094,6 +6159,260 @@ func (x *GetHoldResponse) GetHold() *Hold {
 	return nil
 }
 
+// Request of Authorize: "may this wallet be used for feature F for this amount now?". Name the
+// wallet by wallet_id, or by customer_id and unit (exactly one of the two ways).
+type AuthorizeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Idempotency key chosen by the caller, required with hold: an allowed hold is placed once
+	// per request_id and a replay returns the original answer. A denial writes nothing and keeps
+	// no request_id, so asking again with it answers afresh. A pure check (hold false) writes
+	// nothing and needs no request_id (one sent is ignored).
+	RequestId string `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The wallet; or leave it empty and give customer_id and unit.
+	WalletId string `protobuf:"bytes,2,opt,name=wallet_id,json=walletId,proto3" json:"wallet_id,omitempty"`
+	// The customer whose wallet in `unit` is meant (with unit, instead of wallet_id).
+	CustomerId string `protobuf:"bytes,3,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// The wallet's unit ("CREDITS" or a currency code), with customer_id.
+	Unit string `protobuf:"bytes,4,opt,name=unit,proto3" json:"unit,omitempty"`
+	// Positive decimal string: the most the action may use.
+	Amount string `protobuf:"bytes,5,opt,name=amount,proto3" json:"amount,omitempty"`
+	// The feature or meter the action is for (recorded on the hold).
+	Feature string `protobuf:"bytes,6,opt,name=feature,proto3" json:"feature,omitempty"`
+	// Also reserve the amount, atomically with the check: allowed means a hold is placed (hold,
+	// entry), taken from credits that last until it times out. On an ALLOW_OVERAGE wallet the
+	// hold reserves the part credits cover (possibly 0); the rest becomes overage when captured.
+	Hold bool `protobuf:"varint,7,opt,name=hold,proto3" json:"hold,omitempty"`
+	// With hold: how long the hold lasts before it is released automatically, 1 second to 30
+	// days; unset means one hour.
+	HoldTimeout *durationpb.Duration `protobuf:"bytes,8,opt,name=hold_timeout,json=holdTimeout,proto3" json:"hold_timeout,omitempty"`
+	// With hold: what the hold is for.
+	Description   string `protobuf:"bytes,9,opt,name=description,proto3" json:"description,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthorizeRequest) Reset() {
+	*x = AuthorizeRequest{}
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthorizeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthorizeRequest) ProtoMessage() {}
+
+func (x *AuthorizeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthorizeRequest.ProtoReflect.Descriptor instead.
+func (*AuthorizeRequest) Descriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *AuthorizeRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *AuthorizeRequest) GetWalletId() string {
+	if x != nil {
+		return x.WalletId
+	}
+	return ""
+}
+
+func (x *AuthorizeRequest) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *AuthorizeRequest) GetUnit() string {
+	if x != nil {
+		return x.Unit
+	}
+	return ""
+}
+
+func (x *AuthorizeRequest) GetAmount() string {
+	if x != nil {
+		return x.Amount
+	}
+	return ""
+}
+
+func (x *AuthorizeRequest) GetFeature() string {
+	if x != nil {
+		return x.Feature
+	}
+	return ""
+}
+
+func (x *AuthorizeRequest) GetHold() bool {
+	if x != nil {
+		return x.Hold
+	}
+	return false
+}
+
+func (x *AuthorizeRequest) GetHoldTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.HoldTimeout
+	}
+	return nil
+}
+
+func (x *AuthorizeRequest) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+// Response of Authorize.
+type AuthorizeResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Whether the action may go ahead.
+	Allowed bool `protobuf:"varint,1,opt,name=allowed,proto3" json:"allowed,omitempty"`
+	// Why.
+	Reason AuthorizeReason `protobuf:"varint,2,opt,name=reason,proto3,enum=billing.ledger.v1.AuthorizeReason" json:"reason,omitempty"`
+	// The wallet asked about (resolved from customer_id and unit when those were given).
+	WalletId string `protobuf:"bytes,3,opt,name=wallet_id,json=walletId,proto3" json:"wallet_id,omitempty"`
+	// The wallet's available credits before, a decimal string.
+	AvailableBefore string `protobuf:"bytes,4,opt,name=available_before,json=availableBefore,proto3" json:"available_before,omitempty"`
+	// Available after the amount is used (or held); equal to available_before when denied.
+	// Never negative: see overage_amount.
+	AvailableAfter string `protobuf:"bytes,5,opt,name=available_after,json=availableAfter,proto3" json:"available_after,omitempty"`
+	// The part of the amount no credits cover, owed as overage (ALLOWED_WITH_OVERAGE); "0"
+	// otherwise.
+	OverageAmount string `protobuf:"bytes,6,opt,name=overage_amount,json=overageAmount,proto3" json:"overage_amount,omitempty"`
+	// When denied: how much more credit the amount needs; "0" otherwise.
+	Shortfall string `protobuf:"bytes,7,opt,name=shortfall,proto3" json:"shortfall,omitempty"`
+	// With hold, when allowed: the hold placed (its amount is what credits cover).
+	Hold *Hold `protobuf:"bytes,8,opt,name=hold,proto3" json:"hold,omitempty"`
+	// With hold, when allowed: the HOLD entry.
+	Entry *Entry `protobuf:"bytes,9,opt,name=entry,proto3" json:"entry,omitempty"`
+	// The instant the answer is for.
+	DecideTime    *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=decide_time,json=decideTime,proto3" json:"decide_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthorizeResponse) Reset() {
+	*x = AuthorizeResponse{}
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthorizeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthorizeResponse) ProtoMessage() {}
+
+func (x *AuthorizeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthorizeResponse.ProtoReflect.Descriptor instead.
+func (*AuthorizeResponse) Descriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *AuthorizeResponse) GetAllowed() bool {
+	if x != nil {
+		return x.Allowed
+	}
+	return false
+}
+
+func (x *AuthorizeResponse) GetReason() AuthorizeReason {
+	if x != nil {
+		return x.Reason
+	}
+	return AuthorizeReason_AUTHORIZE_REASON_UNSPECIFIED
+}
+
+func (x *AuthorizeResponse) GetWalletId() string {
+	if x != nil {
+		return x.WalletId
+	}
+	return ""
+}
+
+func (x *AuthorizeResponse) GetAvailableBefore() string {
+	if x != nil {
+		return x.AvailableBefore
+	}
+	return ""
+}
+
+func (x *AuthorizeResponse) GetAvailableAfter() string {
+	if x != nil {
+		return x.AvailableAfter
+	}
+	return ""
+}
+
+func (x *AuthorizeResponse) GetOverageAmount() string {
+	if x != nil {
+		return x.OverageAmount
+	}
+	return ""
+}
+
+func (x *AuthorizeResponse) GetShortfall() string {
+	if x != nil {
+		return x.Shortfall
+	}
+	return ""
+}
+
+func (x *AuthorizeResponse) GetHold() *Hold {
+	if x != nil {
+		return x.Hold
+	}
+	return nil
+}
+
+func (x *AuthorizeResponse) GetEntry() *Entry {
+	if x != nil {
+		return x.Entry
+	}
+	return nil
+}
+
+func (x *AuthorizeResponse) GetDecideTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DecideTime
+	}
+	return nil
+}
+
 // Request of WatchWalletEvents.
 type WatchWalletEventsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -6109,7 +6428,7 @@ type WatchWalletEventsRequest struct {
 
 func (x *WatchWalletEventsRequest) Reset() {
 	*x = WatchWalletEventsRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[65]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6121,7 +6440,7 @@ func (x *WatchWalletEventsRequest) String() string {
 func (*WatchWalletEventsRequest) ProtoMessage() {}
 
 func (x *WatchWalletEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[65]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6134,7 +6453,7 @@ func (x *WatchWalletEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchWalletEventsRequest.ProtoReflect.Descriptor instead.
 func (*WatchWalletEventsRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{65}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *WatchWalletEventsRequest) GetWalletId() string {
@@ -6169,7 +6488,7 @@ type WatchWalletEventsResponse struct {
 
 func (x *WatchWalletEventsResponse) Reset() {
 	*x = WatchWalletEventsResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[66]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6181,7 +6500,7 @@ func (x *WatchWalletEventsResponse) String() string {
 func (*WatchWalletEventsResponse) ProtoMessage() {}
 
 func (x *WatchWalletEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[66]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6194,7 +6513,7 @@ func (x *WatchWalletEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchWalletEventsResponse.ProtoReflect.Descriptor instead.
 func (*WatchWalletEventsResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{66}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *WatchWalletEventsResponse) GetEvent() *WalletEvent {
@@ -6217,7 +6536,7 @@ type SetTopUpRuleRequest struct {
 
 func (x *SetTopUpRuleRequest) Reset() {
 	*x = SetTopUpRuleRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[67]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6229,7 +6548,7 @@ func (x *SetTopUpRuleRequest) String() string {
 func (*SetTopUpRuleRequest) ProtoMessage() {}
 
 func (x *SetTopUpRuleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[67]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6242,7 +6561,7 @@ func (x *SetTopUpRuleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetTopUpRuleRequest.ProtoReflect.Descriptor instead.
 func (*SetTopUpRuleRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{67}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *SetTopUpRuleRequest) GetRequestId() string {
@@ -6270,7 +6589,7 @@ type SetTopUpRuleResponse struct {
 
 func (x *SetTopUpRuleResponse) Reset() {
 	*x = SetTopUpRuleResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[68]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6282,7 +6601,7 @@ func (x *SetTopUpRuleResponse) String() string {
 func (*SetTopUpRuleResponse) ProtoMessage() {}
 
 func (x *SetTopUpRuleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[68]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6295,7 +6614,7 @@ func (x *SetTopUpRuleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetTopUpRuleResponse.ProtoReflect.Descriptor instead.
 func (*SetTopUpRuleResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{68}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *SetTopUpRuleResponse) GetRule() *TopUpRule {
@@ -6316,7 +6635,7 @@ type GetTopUpRuleRequest struct {
 
 func (x *GetTopUpRuleRequest) Reset() {
 	*x = GetTopUpRuleRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[69]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6328,7 +6647,7 @@ func (x *GetTopUpRuleRequest) String() string {
 func (*GetTopUpRuleRequest) ProtoMessage() {}
 
 func (x *GetTopUpRuleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[69]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6341,7 +6660,7 @@ func (x *GetTopUpRuleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTopUpRuleRequest.ProtoReflect.Descriptor instead.
 func (*GetTopUpRuleRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{69}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *GetTopUpRuleRequest) GetWalletId() string {
@@ -6362,7 +6681,7 @@ type GetTopUpRuleResponse struct {
 
 func (x *GetTopUpRuleResponse) Reset() {
 	*x = GetTopUpRuleResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[70]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6374,7 +6693,7 @@ func (x *GetTopUpRuleResponse) String() string {
 func (*GetTopUpRuleResponse) ProtoMessage() {}
 
 func (x *GetTopUpRuleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[70]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6387,7 +6706,7 @@ func (x *GetTopUpRuleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTopUpRuleResponse.ProtoReflect.Descriptor instead.
 func (*GetTopUpRuleResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{70}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *GetTopUpRuleResponse) GetRule() *TopUpRule {
@@ -6410,7 +6729,7 @@ type ClearTopUpRuleRequest struct {
 
 func (x *ClearTopUpRuleRequest) Reset() {
 	*x = ClearTopUpRuleRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[71]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6422,7 +6741,7 @@ func (x *ClearTopUpRuleRequest) String() string {
 func (*ClearTopUpRuleRequest) ProtoMessage() {}
 
 func (x *ClearTopUpRuleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[71]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6435,7 +6754,7 @@ func (x *ClearTopUpRuleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClearTopUpRuleRequest.ProtoReflect.Descriptor instead.
 func (*ClearTopUpRuleRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{71}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *ClearTopUpRuleRequest) GetRequestId() string {
@@ -6463,7 +6782,7 @@ type ClearTopUpRuleResponse struct {
 
 func (x *ClearTopUpRuleResponse) Reset() {
 	*x = ClearTopUpRuleResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[72]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6475,7 +6794,7 @@ func (x *ClearTopUpRuleResponse) String() string {
 func (*ClearTopUpRuleResponse) ProtoMessage() {}
 
 func (x *ClearTopUpRuleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[72]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6488,7 +6807,7 @@ func (x *ClearTopUpRuleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClearTopUpRuleResponse.ProtoReflect.Descriptor instead.
 func (*ClearTopUpRuleResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{72}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *ClearTopUpRuleResponse) GetRule() *TopUpRule {
@@ -6513,7 +6832,7 @@ type ListTopUpsRequest struct {
 
 func (x *ListTopUpsRequest) Reset() {
 	*x = ListTopUpsRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[73]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6525,7 +6844,7 @@ func (x *ListTopUpsRequest) String() string {
 func (*ListTopUpsRequest) ProtoMessage() {}
 
 func (x *ListTopUpsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[73]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6538,7 +6857,7 @@ func (x *ListTopUpsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTopUpsRequest.ProtoReflect.Descriptor instead.
 func (*ListTopUpsRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{73}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *ListTopUpsRequest) GetWalletId() string {
@@ -6575,7 +6894,7 @@ type ListTopUpsResponse struct {
 
 func (x *ListTopUpsResponse) Reset() {
 	*x = ListTopUpsResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[74]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6587,7 +6906,7 @@ func (x *ListTopUpsResponse) String() string {
 func (*ListTopUpsResponse) ProtoMessage() {}
 
 func (x *ListTopUpsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[74]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6600,7 +6919,7 @@ func (x *ListTopUpsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTopUpsResponse.ProtoReflect.Descriptor instead.
 func (*ListTopUpsResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{74}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *ListTopUpsResponse) GetTopUps() []*TopUp {
@@ -6630,7 +6949,7 @@ type ConfirmTopUpRequest struct {
 
 func (x *ConfirmTopUpRequest) Reset() {
 	*x = ConfirmTopUpRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[75]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6642,7 +6961,7 @@ func (x *ConfirmTopUpRequest) String() string {
 func (*ConfirmTopUpRequest) ProtoMessage() {}
 
 func (x *ConfirmTopUpRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[75]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6655,7 +6974,7 @@ func (x *ConfirmTopUpRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfirmTopUpRequest.ProtoReflect.Descriptor instead.
 func (*ConfirmTopUpRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{75}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *ConfirmTopUpRequest) GetRequestId() string {
@@ -6683,7 +7002,7 @@ type ConfirmTopUpResponse struct {
 
 func (x *ConfirmTopUpResponse) Reset() {
 	*x = ConfirmTopUpResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[76]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6695,7 +7014,7 @@ func (x *ConfirmTopUpResponse) String() string {
 func (*ConfirmTopUpResponse) ProtoMessage() {}
 
 func (x *ConfirmTopUpResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[76]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6708,7 +7027,7 @@ func (x *ConfirmTopUpResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfirmTopUpResponse.ProtoReflect.Descriptor instead.
 func (*ConfirmTopUpResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{76}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *ConfirmTopUpResponse) GetTopUp() *TopUp {
@@ -6733,7 +7052,7 @@ type FailTopUpRequest struct {
 
 func (x *FailTopUpRequest) Reset() {
 	*x = FailTopUpRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[77]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6745,7 +7064,7 @@ func (x *FailTopUpRequest) String() string {
 func (*FailTopUpRequest) ProtoMessage() {}
 
 func (x *FailTopUpRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[77]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6758,7 +7077,7 @@ func (x *FailTopUpRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailTopUpRequest.ProtoReflect.Descriptor instead.
 func (*FailTopUpRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{77}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *FailTopUpRequest) GetRequestId() string {
@@ -6793,7 +7112,7 @@ type FailTopUpResponse struct {
 
 func (x *FailTopUpResponse) Reset() {
 	*x = FailTopUpResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[78]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6805,7 +7124,7 @@ func (x *FailTopUpResponse) String() string {
 func (*FailTopUpResponse) ProtoMessage() {}
 
 func (x *FailTopUpResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[78]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6818,7 +7137,7 @@ func (x *FailTopUpResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailTopUpResponse.ProtoReflect.Descriptor instead.
 func (*FailTopUpResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{78}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *FailTopUpResponse) GetTopUp() *TopUp {
@@ -6844,7 +7163,7 @@ type SetAlertRulesRequest struct {
 
 func (x *SetAlertRulesRequest) Reset() {
 	*x = SetAlertRulesRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[79]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6856,7 +7175,7 @@ func (x *SetAlertRulesRequest) String() string {
 func (*SetAlertRulesRequest) ProtoMessage() {}
 
 func (x *SetAlertRulesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[79]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6869,7 +7188,7 @@ func (x *SetAlertRulesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetAlertRulesRequest.ProtoReflect.Descriptor instead.
 func (*SetAlertRulesRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{79}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *SetAlertRulesRequest) GetRequestId() string {
@@ -6904,7 +7223,7 @@ type SetAlertRulesResponse struct {
 
 func (x *SetAlertRulesResponse) Reset() {
 	*x = SetAlertRulesResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[80]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6916,7 +7235,7 @@ func (x *SetAlertRulesResponse) String() string {
 func (*SetAlertRulesResponse) ProtoMessage() {}
 
 func (x *SetAlertRulesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[80]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6929,7 +7248,7 @@ func (x *SetAlertRulesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetAlertRulesResponse.ProtoReflect.Descriptor instead.
 func (*SetAlertRulesResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{80}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *SetAlertRulesResponse) GetRules() []*AlertRule {
@@ -6950,7 +7269,7 @@ type ListAlertRulesRequest struct {
 
 func (x *ListAlertRulesRequest) Reset() {
 	*x = ListAlertRulesRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[81]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6962,7 +7281,7 @@ func (x *ListAlertRulesRequest) String() string {
 func (*ListAlertRulesRequest) ProtoMessage() {}
 
 func (x *ListAlertRulesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[81]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6975,7 +7294,7 @@ func (x *ListAlertRulesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAlertRulesRequest.ProtoReflect.Descriptor instead.
 func (*ListAlertRulesRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{81}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *ListAlertRulesRequest) GetWalletId() string {
@@ -6996,7 +7315,7 @@ type ListAlertRulesResponse struct {
 
 func (x *ListAlertRulesResponse) Reset() {
 	*x = ListAlertRulesResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[82]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7008,7 +7327,7 @@ func (x *ListAlertRulesResponse) String() string {
 func (*ListAlertRulesResponse) ProtoMessage() {}
 
 func (x *ListAlertRulesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[82]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7021,7 +7340,7 @@ func (x *ListAlertRulesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAlertRulesResponse.ProtoReflect.Descriptor instead.
 func (*ListAlertRulesResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{82}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *ListAlertRulesResponse) GetRules() []*AlertRule {
@@ -7050,7 +7369,7 @@ type CreateWebhookEndpointRequest struct {
 
 func (x *CreateWebhookEndpointRequest) Reset() {
 	*x = CreateWebhookEndpointRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[83]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7062,7 +7381,7 @@ func (x *CreateWebhookEndpointRequest) String() string {
 func (*CreateWebhookEndpointRequest) ProtoMessage() {}
 
 func (x *CreateWebhookEndpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[83]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7075,7 +7394,7 @@ func (x *CreateWebhookEndpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateWebhookEndpointRequest.ProtoReflect.Descriptor instead.
 func (*CreateWebhookEndpointRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{83}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *CreateWebhookEndpointRequest) GetRequestId() string {
@@ -7127,7 +7446,7 @@ type CreateWebhookEndpointResponse struct {
 
 func (x *CreateWebhookEndpointResponse) Reset() {
 	*x = CreateWebhookEndpointResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[84]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7139,7 +7458,7 @@ func (x *CreateWebhookEndpointResponse) String() string {
 func (*CreateWebhookEndpointResponse) ProtoMessage() {}
 
 func (x *CreateWebhookEndpointResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[84]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7152,7 +7471,7 @@ func (x *CreateWebhookEndpointResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateWebhookEndpointResponse.ProtoReflect.Descriptor instead.
 func (*CreateWebhookEndpointResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{84}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *CreateWebhookEndpointResponse) GetEndpoint() *WebhookEndpoint {
@@ -7184,7 +7503,7 @@ type ListWebhookEndpointsRequest struct {
 
 func (x *ListWebhookEndpointsRequest) Reset() {
 	*x = ListWebhookEndpointsRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[85]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7196,7 +7515,7 @@ func (x *ListWebhookEndpointsRequest) String() string {
 func (*ListWebhookEndpointsRequest) ProtoMessage() {}
 
 func (x *ListWebhookEndpointsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[85]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7209,7 +7528,7 @@ func (x *ListWebhookEndpointsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWebhookEndpointsRequest.ProtoReflect.Descriptor instead.
 func (*ListWebhookEndpointsRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{85}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *ListWebhookEndpointsRequest) GetWalletId() string {
@@ -7246,7 +7565,7 @@ type ListWebhookEndpointsResponse struct {
 
 func (x *ListWebhookEndpointsResponse) Reset() {
 	*x = ListWebhookEndpointsResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[86]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7258,7 +7577,7 @@ func (x *ListWebhookEndpointsResponse) String() string {
 func (*ListWebhookEndpointsResponse) ProtoMessage() {}
 
 func (x *ListWebhookEndpointsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[86]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7271,7 +7590,7 @@ func (x *ListWebhookEndpointsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWebhookEndpointsResponse.ProtoReflect.Descriptor instead.
 func (*ListWebhookEndpointsResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{86}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *ListWebhookEndpointsResponse) GetEndpoints() []*WebhookEndpoint {
@@ -7301,7 +7620,7 @@ type DeleteWebhookEndpointRequest struct {
 
 func (x *DeleteWebhookEndpointRequest) Reset() {
 	*x = DeleteWebhookEndpointRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[87]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7313,7 +7632,7 @@ func (x *DeleteWebhookEndpointRequest) String() string {
 func (*DeleteWebhookEndpointRequest) ProtoMessage() {}
 
 func (x *DeleteWebhookEndpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[87]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7326,7 +7645,7 @@ func (x *DeleteWebhookEndpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteWebhookEndpointRequest.ProtoReflect.Descriptor instead.
 func (*DeleteWebhookEndpointRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{87}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *DeleteWebhookEndpointRequest) GetRequestId() string {
@@ -7354,7 +7673,7 @@ type DeleteWebhookEndpointResponse struct {
 
 func (x *DeleteWebhookEndpointResponse) Reset() {
 	*x = DeleteWebhookEndpointResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[88]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7366,7 +7685,7 @@ func (x *DeleteWebhookEndpointResponse) String() string {
 func (*DeleteWebhookEndpointResponse) ProtoMessage() {}
 
 func (x *DeleteWebhookEndpointResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[88]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7379,7 +7698,7 @@ func (x *DeleteWebhookEndpointResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteWebhookEndpointResponse.ProtoReflect.Descriptor instead.
 func (*DeleteWebhookEndpointResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{88}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *DeleteWebhookEndpointResponse) GetEndpoint() *WebhookEndpoint {
@@ -7406,7 +7725,7 @@ type ListWebhookDeliveriesRequest struct {
 
 func (x *ListWebhookDeliveriesRequest) Reset() {
 	*x = ListWebhookDeliveriesRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[89]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7418,7 +7737,7 @@ func (x *ListWebhookDeliveriesRequest) String() string {
 func (*ListWebhookDeliveriesRequest) ProtoMessage() {}
 
 func (x *ListWebhookDeliveriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[89]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7431,7 +7750,7 @@ func (x *ListWebhookDeliveriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWebhookDeliveriesRequest.ProtoReflect.Descriptor instead.
 func (*ListWebhookDeliveriesRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{89}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *ListWebhookDeliveriesRequest) GetEndpointId() string {
@@ -7475,7 +7794,7 @@ type ListWebhookDeliveriesResponse struct {
 
 func (x *ListWebhookDeliveriesResponse) Reset() {
 	*x = ListWebhookDeliveriesResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[90]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7487,7 +7806,7 @@ func (x *ListWebhookDeliveriesResponse) String() string {
 func (*ListWebhookDeliveriesResponse) ProtoMessage() {}
 
 func (x *ListWebhookDeliveriesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[90]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7500,7 +7819,7 @@ func (x *ListWebhookDeliveriesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWebhookDeliveriesResponse.ProtoReflect.Descriptor instead.
 func (*ListWebhookDeliveriesResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{90}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *ListWebhookDeliveriesResponse) GetDeliveries() []*WebhookDelivery {
@@ -7533,7 +7852,7 @@ type RotateWebhookSecretRequest struct {
 
 func (x *RotateWebhookSecretRequest) Reset() {
 	*x = RotateWebhookSecretRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[91]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7545,7 +7864,7 @@ func (x *RotateWebhookSecretRequest) String() string {
 func (*RotateWebhookSecretRequest) ProtoMessage() {}
 
 func (x *RotateWebhookSecretRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[91]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7558,7 +7877,7 @@ func (x *RotateWebhookSecretRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateWebhookSecretRequest.ProtoReflect.Descriptor instead.
 func (*RotateWebhookSecretRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{91}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *RotateWebhookSecretRequest) GetRequestId() string {
@@ -7598,7 +7917,7 @@ type RotateWebhookSecretResponse struct {
 
 func (x *RotateWebhookSecretResponse) Reset() {
 	*x = RotateWebhookSecretResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[92]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7610,7 +7929,7 @@ func (x *RotateWebhookSecretResponse) String() string {
 func (*RotateWebhookSecretResponse) ProtoMessage() {}
 
 func (x *RotateWebhookSecretResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[92]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7623,7 +7942,7 @@ func (x *RotateWebhookSecretResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateWebhookSecretResponse.ProtoReflect.Descriptor instead.
 func (*RotateWebhookSecretResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{92}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *RotateWebhookSecretResponse) GetEndpoint() *WebhookEndpoint {
@@ -7660,7 +7979,7 @@ type CreateAllotmentScheduleRequest struct {
 
 func (x *CreateAllotmentScheduleRequest) Reset() {
 	*x = CreateAllotmentScheduleRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[93]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7672,7 +7991,7 @@ func (x *CreateAllotmentScheduleRequest) String() string {
 func (*CreateAllotmentScheduleRequest) ProtoMessage() {}
 
 func (x *CreateAllotmentScheduleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[93]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7685,7 +8004,7 @@ func (x *CreateAllotmentScheduleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAllotmentScheduleRequest.ProtoReflect.Descriptor instead.
 func (*CreateAllotmentScheduleRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{93}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *CreateAllotmentScheduleRequest) GetRequestId() string {
@@ -7713,7 +8032,7 @@ type CreateAllotmentScheduleResponse struct {
 
 func (x *CreateAllotmentScheduleResponse) Reset() {
 	*x = CreateAllotmentScheduleResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[94]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7725,7 +8044,7 @@ func (x *CreateAllotmentScheduleResponse) String() string {
 func (*CreateAllotmentScheduleResponse) ProtoMessage() {}
 
 func (x *CreateAllotmentScheduleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[94]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7738,7 +8057,7 @@ func (x *CreateAllotmentScheduleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAllotmentScheduleResponse.ProtoReflect.Descriptor instead.
 func (*CreateAllotmentScheduleResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{94}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *CreateAllotmentScheduleResponse) GetSchedule() *AllotmentSchedule {
@@ -7759,7 +8078,7 @@ type ListAllotmentSchedulesRequest struct {
 
 func (x *ListAllotmentSchedulesRequest) Reset() {
 	*x = ListAllotmentSchedulesRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[95]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7771,7 +8090,7 @@ func (x *ListAllotmentSchedulesRequest) String() string {
 func (*ListAllotmentSchedulesRequest) ProtoMessage() {}
 
 func (x *ListAllotmentSchedulesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[95]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7784,7 +8103,7 @@ func (x *ListAllotmentSchedulesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAllotmentSchedulesRequest.ProtoReflect.Descriptor instead.
 func (*ListAllotmentSchedulesRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{95}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{97}
 }
 
 func (x *ListAllotmentSchedulesRequest) GetWalletId() string {
@@ -7805,7 +8124,7 @@ type ListAllotmentSchedulesResponse struct {
 
 func (x *ListAllotmentSchedulesResponse) Reset() {
 	*x = ListAllotmentSchedulesResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[96]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[98]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7817,7 +8136,7 @@ func (x *ListAllotmentSchedulesResponse) String() string {
 func (*ListAllotmentSchedulesResponse) ProtoMessage() {}
 
 func (x *ListAllotmentSchedulesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[96]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[98]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7830,7 +8149,7 @@ func (x *ListAllotmentSchedulesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAllotmentSchedulesResponse.ProtoReflect.Descriptor instead.
 func (*ListAllotmentSchedulesResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{96}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{98}
 }
 
 func (x *ListAllotmentSchedulesResponse) GetSchedules() []*AllotmentSchedule {
@@ -7855,7 +8174,7 @@ type EndAllotmentScheduleRequest struct {
 
 func (x *EndAllotmentScheduleRequest) Reset() {
 	*x = EndAllotmentScheduleRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[97]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[99]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7867,7 +8186,7 @@ func (x *EndAllotmentScheduleRequest) String() string {
 func (*EndAllotmentScheduleRequest) ProtoMessage() {}
 
 func (x *EndAllotmentScheduleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[97]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[99]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7880,7 +8199,7 @@ func (x *EndAllotmentScheduleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndAllotmentScheduleRequest.ProtoReflect.Descriptor instead.
 func (*EndAllotmentScheduleRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{97}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{99}
 }
 
 func (x *EndAllotmentScheduleRequest) GetRequestId() string {
@@ -7915,7 +8234,7 @@ type EndAllotmentScheduleResponse struct {
 
 func (x *EndAllotmentScheduleResponse) Reset() {
 	*x = EndAllotmentScheduleResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[98]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[100]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7927,7 +8246,7 @@ func (x *EndAllotmentScheduleResponse) String() string {
 func (*EndAllotmentScheduleResponse) ProtoMessage() {}
 
 func (x *EndAllotmentScheduleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[98]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[100]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7940,7 +8259,7 @@ func (x *EndAllotmentScheduleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndAllotmentScheduleResponse.ProtoReflect.Descriptor instead.
 func (*EndAllotmentScheduleResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{98}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{100}
 }
 
 func (x *EndAllotmentScheduleResponse) GetSchedule() *AllotmentSchedule {
@@ -7963,7 +8282,7 @@ type GetDepletionForecastRequest struct {
 
 func (x *GetDepletionForecastRequest) Reset() {
 	*x = GetDepletionForecastRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[99]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[101]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7975,7 +8294,7 @@ func (x *GetDepletionForecastRequest) String() string {
 func (*GetDepletionForecastRequest) ProtoMessage() {}
 
 func (x *GetDepletionForecastRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[99]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[101]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7988,7 +8307,7 @@ func (x *GetDepletionForecastRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDepletionForecastRequest.ProtoReflect.Descriptor instead.
 func (*GetDepletionForecastRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{99}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{101}
 }
 
 func (x *GetDepletionForecastRequest) GetWalletId() string {
@@ -8020,7 +8339,7 @@ type ForecastExpiry struct {
 
 func (x *ForecastExpiry) Reset() {
 	*x = ForecastExpiry{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[100]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[102]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8032,7 +8351,7 @@ func (x *ForecastExpiry) String() string {
 func (*ForecastExpiry) ProtoMessage() {}
 
 func (x *ForecastExpiry) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[100]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[102]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8045,7 +8364,7 @@ func (x *ForecastExpiry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForecastExpiry.ProtoReflect.Descriptor instead.
 func (*ForecastExpiry) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{100}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{102}
 }
 
 func (x *ForecastExpiry) GetGrantId() string {
@@ -8083,7 +8402,7 @@ type ForecastTopUp struct {
 
 func (x *ForecastTopUp) Reset() {
 	*x = ForecastTopUp{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[101]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[103]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8095,7 +8414,7 @@ func (x *ForecastTopUp) String() string {
 func (*ForecastTopUp) ProtoMessage() {}
 
 func (x *ForecastTopUp) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[101]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[103]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8108,7 +8427,7 @@ func (x *ForecastTopUp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForecastTopUp.ProtoReflect.Descriptor instead.
 func (*ForecastTopUp) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{101}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{103}
 }
 
 func (x *ForecastTopUp) GetTime() *timestamppb.Timestamp {
@@ -8161,7 +8480,7 @@ type GetDepletionForecastResponse struct {
 
 func (x *GetDepletionForecastResponse) Reset() {
 	*x = GetDepletionForecastResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[102]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[104]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8173,7 +8492,7 @@ func (x *GetDepletionForecastResponse) String() string {
 func (*GetDepletionForecastResponse) ProtoMessage() {}
 
 func (x *GetDepletionForecastResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[102]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[104]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8186,7 +8505,7 @@ func (x *GetDepletionForecastResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDepletionForecastResponse.ProtoReflect.Descriptor instead.
 func (*GetDepletionForecastResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{102}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{104}
 }
 
 func (x *GetDepletionForecastResponse) GetWalletId() string {
@@ -8299,7 +8618,7 @@ type SignalPolicy struct {
 
 func (x *SignalPolicy) Reset() {
 	*x = SignalPolicy{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[103]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[105]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8311,7 +8630,7 @@ func (x *SignalPolicy) String() string {
 func (*SignalPolicy) ProtoMessage() {}
 
 func (x *SignalPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[103]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[105]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8324,7 +8643,7 @@ func (x *SignalPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignalPolicy.ProtoReflect.Descriptor instead.
 func (*SignalPolicy) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{103}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{105}
 }
 
 func (x *SignalPolicy) GetWalletId() string {
@@ -8375,7 +8694,7 @@ type SetSignalPolicyRequest struct {
 
 func (x *SetSignalPolicyRequest) Reset() {
 	*x = SetSignalPolicyRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[104]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[106]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8387,7 +8706,7 @@ func (x *SetSignalPolicyRequest) String() string {
 func (*SetSignalPolicyRequest) ProtoMessage() {}
 
 func (x *SetSignalPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[104]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[106]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8400,7 +8719,7 @@ func (x *SetSignalPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetSignalPolicyRequest.ProtoReflect.Descriptor instead.
 func (*SetSignalPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{104}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{106}
 }
 
 func (x *SetSignalPolicyRequest) GetRequestId() string {
@@ -8428,7 +8747,7 @@ type SetSignalPolicyResponse struct {
 
 func (x *SetSignalPolicyResponse) Reset() {
 	*x = SetSignalPolicyResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[105]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[107]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8440,7 +8759,7 @@ func (x *SetSignalPolicyResponse) String() string {
 func (*SetSignalPolicyResponse) ProtoMessage() {}
 
 func (x *SetSignalPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[105]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[107]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8453,7 +8772,7 @@ func (x *SetSignalPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetSignalPolicyResponse.ProtoReflect.Descriptor instead.
 func (*SetSignalPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{105}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{107}
 }
 
 func (x *SetSignalPolicyResponse) GetPolicy() *SignalPolicy {
@@ -8474,7 +8793,7 @@ type GetSignalPolicyRequest struct {
 
 func (x *GetSignalPolicyRequest) Reset() {
 	*x = GetSignalPolicyRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[106]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[108]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8486,7 +8805,7 @@ func (x *GetSignalPolicyRequest) String() string {
 func (*GetSignalPolicyRequest) ProtoMessage() {}
 
 func (x *GetSignalPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[106]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[108]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8499,7 +8818,7 @@ func (x *GetSignalPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSignalPolicyRequest.ProtoReflect.Descriptor instead.
 func (*GetSignalPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{106}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{108}
 }
 
 func (x *GetSignalPolicyRequest) GetWalletId() string {
@@ -8522,7 +8841,7 @@ type GetSignalPolicyResponse struct {
 
 func (x *GetSignalPolicyResponse) Reset() {
 	*x = GetSignalPolicyResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[107]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[109]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8534,7 +8853,7 @@ func (x *GetSignalPolicyResponse) String() string {
 func (*GetSignalPolicyResponse) ProtoMessage() {}
 
 func (x *GetSignalPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[107]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[109]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8547,7 +8866,7 @@ func (x *GetSignalPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSignalPolicyResponse.ProtoReflect.Descriptor instead.
 func (*GetSignalPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{107}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{109}
 }
 
 func (x *GetSignalPolicyResponse) GetPolicy() *SignalPolicy {
@@ -9033,7 +9352,32 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x0eGetHoldRequest\x12\x17\n" +
 	"\ahold_id\x18\x01 \x01(\tR\x06holdId\">\n" +
 	"\x0fGetHoldResponse\x12+\n" +
-	"\x04hold\x18\x01 \x01(\v2\x17.billing.ledger.v1.HoldR\x04hold\"\x94\x01\n" +
+	"\x04hold\x18\x01 \x01(\v2\x17.billing.ledger.v1.HoldR\x04hold\"\xa9\x02\n" +
+	"\x10AuthorizeRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x1b\n" +
+	"\twallet_id\x18\x02 \x01(\tR\bwalletId\x12\x1f\n" +
+	"\vcustomer_id\x18\x03 \x01(\tR\n" +
+	"customerId\x12\x12\n" +
+	"\x04unit\x18\x04 \x01(\tR\x04unit\x12\x16\n" +
+	"\x06amount\x18\x05 \x01(\tR\x06amount\x12\x18\n" +
+	"\afeature\x18\x06 \x01(\tR\afeature\x12\x12\n" +
+	"\x04hold\x18\a \x01(\bR\x04hold\x12<\n" +
+	"\fhold_timeout\x18\b \x01(\v2\x19.google.protobuf.DurationR\vholdTimeout\x12 \n" +
+	"\vdescription\x18\t \x01(\tR\vdescription\"\xb9\x03\n" +
+	"\x11AuthorizeResponse\x12\x18\n" +
+	"\aallowed\x18\x01 \x01(\bR\aallowed\x12:\n" +
+	"\x06reason\x18\x02 \x01(\x0e2\".billing.ledger.v1.AuthorizeReasonR\x06reason\x12\x1b\n" +
+	"\twallet_id\x18\x03 \x01(\tR\bwalletId\x12)\n" +
+	"\x10available_before\x18\x04 \x01(\tR\x0favailableBefore\x12'\n" +
+	"\x0favailable_after\x18\x05 \x01(\tR\x0eavailableAfter\x12%\n" +
+	"\x0eoverage_amount\x18\x06 \x01(\tR\roverageAmount\x12\x1c\n" +
+	"\tshortfall\x18\a \x01(\tR\tshortfall\x12+\n" +
+	"\x04hold\x18\b \x01(\v2\x17.billing.ledger.v1.HoldR\x04hold\x12.\n" +
+	"\x05entry\x18\t \x01(\v2\x18.billing.ledger.v1.EntryR\x05entry\x12;\n" +
+	"\vdecide_time\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"decideTime\"\x94\x01\n" +
 	"\x18WatchWalletEventsRequest\x12\x1b\n" +
 	"\twallet_id\x18\x01 \x01(\tR\bwalletId\x12!\n" +
 	"\fafter_cursor\x18\x02 \x01(\x03R\vafterCursor\x128\n" +
@@ -9226,7 +9570,13 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x12ENTRY_TYPE_CAPTURE\x10\b\x12\x16\n" +
 	"\x12ENTRY_TYPE_RELEASE\x10\t\x12!\n" +
 	"\x1dENTRY_TYPE_OVERAGE_SETTLEMENT\x10\n" +
-	"*\x88\x01\n" +
+	"*\xd5\x01\n" +
+	"\x0fAuthorizeReason\x12 \n" +
+	"\x1cAUTHORIZE_REASON_UNSPECIFIED\x10\x00\x12\x1c\n" +
+	"\x18AUTHORIZE_REASON_ALLOWED\x10\x01\x12)\n" +
+	"%AUTHORIZE_REASON_ALLOWED_WITH_OVERAGE\x10\x02\x12)\n" +
+	"%AUTHORIZE_REASON_INSUFFICIENT_CREDITS\x10\x03\x12,\n" +
+	"(AUTHORIZE_REASON_CREDITS_END_BEFORE_HOLD\x10\x04*\x88\x01\n" +
 	"\tHoldState\x12\x1a\n" +
 	"\x16HOLD_STATE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11HOLD_STATE_ACTIVE\x10\x01\x12\x17\n" +
@@ -9282,7 +9632,7 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x19REPORT_BUCKET_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11REPORT_BUCKET_DAY\x10\x01\x12\x16\n" +
 	"\x12REPORT_BUCKET_WEEK\x10\x02\x12\x17\n" +
-	"\x13REPORT_BUCKET_MONTH\x10\x032\xf7\x1f\n" +
+	"\x13REPORT_BUCKET_MONTH\x10\x032\xcf \n" +
 	"\rLedgerService\x12_\n" +
 	"\fCreateWallet\x12&.billing.ledger.v1.CreateWalletRequest\x1a'.billing.ledger.v1.CreateWalletResponse\x12V\n" +
 	"\tGetWallet\x12#.billing.ledger.v1.GetWalletRequest\x1a$.billing.ledger.v1.GetWalletResponse\x12\\\n" +
@@ -9307,7 +9657,8 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"CreateHold\x12$.billing.ledger.v1.CreateHoldRequest\x1a%.billing.ledger.v1.CreateHoldResponse\x12\\\n" +
 	"\vCaptureHold\x12%.billing.ledger.v1.CaptureHoldRequest\x1a&.billing.ledger.v1.CaptureHoldResponse\x12\\\n" +
 	"\vReleaseHold\x12%.billing.ledger.v1.ReleaseHoldRequest\x1a&.billing.ledger.v1.ReleaseHoldResponse\x12P\n" +
-	"\aGetHold\x12!.billing.ledger.v1.GetHoldRequest\x1a\".billing.ledger.v1.GetHoldResponse\x12p\n" +
+	"\aGetHold\x12!.billing.ledger.v1.GetHoldRequest\x1a\".billing.ledger.v1.GetHoldResponse\x12V\n" +
+	"\tAuthorize\x12#.billing.ledger.v1.AuthorizeRequest\x1a$.billing.ledger.v1.AuthorizeResponse\x12p\n" +
 	"\x11WatchWalletEvents\x12+.billing.ledger.v1.WatchWalletEventsRequest\x1a,.billing.ledger.v1.WatchWalletEventsResponse0\x01\x12_\n" +
 	"\fSetTopUpRule\x12&.billing.ledger.v1.SetTopUpRuleRequest\x1a'.billing.ledger.v1.SetTopUpRuleResponse\x12_\n" +
 	"\fGetTopUpRule\x12&.billing.ledger.v1.GetTopUpRuleRequest\x1a'.billing.ledger.v1.GetTopUpRuleResponse\x12e\n" +
@@ -9343,383 +9694,393 @@ func file_billing_ledger_v1_ledger_proto_rawDescGZIP() []byte {
 	return file_billing_ledger_v1_ledger_proto_rawDescData
 }
 
-var file_billing_ledger_v1_ledger_proto_enumTypes = make([]protoimpl.EnumInfo, 13)
-var file_billing_ledger_v1_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 113)
+var file_billing_ledger_v1_ledger_proto_enumTypes = make([]protoimpl.EnumInfo, 14)
+var file_billing_ledger_v1_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 115)
 var file_billing_ledger_v1_ledger_proto_goTypes = []any{
 	(OveragePolicy)(0),                      // 0: billing.ledger.v1.OveragePolicy
 	(GrantKind)(0),                          // 1: billing.ledger.v1.GrantKind
 	(GrantState)(0),                         // 2: billing.ledger.v1.GrantState
 	(EntryType)(0),                          // 3: billing.ledger.v1.EntryType
-	(HoldState)(0),                          // 4: billing.ledger.v1.HoldState
-	(WalletEventType)(0),                    // 5: billing.ledger.v1.WalletEventType
-	(TopUpPayment)(0),                       // 6: billing.ledger.v1.TopUpPayment
-	(TopUpState)(0),                         // 7: billing.ledger.v1.TopUpState
-	(WebhookDeliveryState)(0),               // 8: billing.ledger.v1.WebhookDeliveryState
-	(AlertKind)(0),                          // 9: billing.ledger.v1.AlertKind
-	(AllotmentCadence)(0),                   // 10: billing.ledger.v1.AllotmentCadence
-	(AllotmentExpiry)(0),                    // 11: billing.ledger.v1.AllotmentExpiry
-	(ReportBucket)(0),                       // 12: billing.ledger.v1.ReportBucket
-	(*Wallet)(nil),                          // 13: billing.ledger.v1.Wallet
-	(*CostBasis)(nil),                       // 14: billing.ledger.v1.CostBasis
-	(*Grant)(nil),                           // 15: billing.ledger.v1.Grant
-	(*Allocation)(nil),                      // 16: billing.ledger.v1.Allocation
-	(*Entry)(nil),                           // 17: billing.ledger.v1.Entry
-	(*GrantBalance)(nil),                    // 18: billing.ledger.v1.GrantBalance
-	(*Balance)(nil),                         // 19: billing.ledger.v1.Balance
-	(*Hold)(nil),                            // 20: billing.ledger.v1.Hold
-	(*WalletEvent)(nil),                     // 21: billing.ledger.v1.WalletEvent
-	(*TopUpRule)(nil),                       // 22: billing.ledger.v1.TopUpRule
-	(*TopUp)(nil),                           // 23: billing.ledger.v1.TopUp
-	(*AllotmentSchedule)(nil),               // 24: billing.ledger.v1.AllotmentSchedule
-	(*AlertRule)(nil),                       // 25: billing.ledger.v1.AlertRule
-	(*WebhookEndpoint)(nil),                 // 26: billing.ledger.v1.WebhookEndpoint
-	(*WebhookAttempt)(nil),                  // 27: billing.ledger.v1.WebhookAttempt
-	(*WebhookDelivery)(nil),                 // 28: billing.ledger.v1.WebhookDelivery
-	(*VerifyDifference)(nil),                // 29: billing.ledger.v1.VerifyDifference
-	(*CreateWalletRequest)(nil),             // 30: billing.ledger.v1.CreateWalletRequest
-	(*CreateWalletResponse)(nil),            // 31: billing.ledger.v1.CreateWalletResponse
-	(*GetWalletRequest)(nil),                // 32: billing.ledger.v1.GetWalletRequest
-	(*GetWalletResponse)(nil),               // 33: billing.ledger.v1.GetWalletResponse
-	(*ListWalletsRequest)(nil),              // 34: billing.ledger.v1.ListWalletsRequest
-	(*ListWalletsResponse)(nil),             // 35: billing.ledger.v1.ListWalletsResponse
-	(*CreateGrantRequest)(nil),              // 36: billing.ledger.v1.CreateGrantRequest
-	(*CreateGrantResponse)(nil),             // 37: billing.ledger.v1.CreateGrantResponse
-	(*GetGrantRequest)(nil),                 // 38: billing.ledger.v1.GetGrantRequest
-	(*GetGrantResponse)(nil),                // 39: billing.ledger.v1.GetGrantResponse
-	(*ListGrantsRequest)(nil),               // 40: billing.ledger.v1.ListGrantsRequest
-	(*ListGrantsResponse)(nil),              // 41: billing.ledger.v1.ListGrantsResponse
-	(*VoidGrantRequest)(nil),                // 42: billing.ledger.v1.VoidGrantRequest
-	(*VoidGrantResponse)(nil),               // 43: billing.ledger.v1.VoidGrantResponse
-	(*DebitRequest)(nil),                    // 44: billing.ledger.v1.DebitRequest
-	(*DebitResponse)(nil),                   // 45: billing.ledger.v1.DebitResponse
-	(*DebitBatchRequest)(nil),               // 46: billing.ledger.v1.DebitBatchRequest
-	(*DebitResult)(nil),                     // 47: billing.ledger.v1.DebitResult
-	(*DebitBatchResponse)(nil),              // 48: billing.ledger.v1.DebitBatchResponse
-	(*RefundDebitRequest)(nil),              // 49: billing.ledger.v1.RefundDebitRequest
-	(*RefundDebitResponse)(nil),             // 50: billing.ledger.v1.RefundDebitResponse
-	(*GetBalanceRequest)(nil),               // 51: billing.ledger.v1.GetBalanceRequest
-	(*GetBalanceResponse)(nil),              // 52: billing.ledger.v1.GetBalanceResponse
-	(*ListEntriesRequest)(nil),              // 53: billing.ledger.v1.ListEntriesRequest
-	(*ListEntriesResponse)(nil),             // 54: billing.ledger.v1.ListEntriesResponse
-	(*Consumption)(nil),                     // 55: billing.ledger.v1.Consumption
-	(*FeatureConsumption)(nil),              // 56: billing.ledger.v1.FeatureConsumption
-	(*ConsumptionBucket)(nil),               // 57: billing.ledger.v1.ConsumptionBucket
-	(*WalletConsumption)(nil),               // 58: billing.ledger.v1.WalletConsumption
-	(*GetConsumptionReportRequest)(nil),     // 59: billing.ledger.v1.GetConsumptionReportRequest
-	(*GetConsumptionReportResponse)(nil),    // 60: billing.ledger.v1.GetConsumptionReportResponse
-	(*RevenueFigures)(nil),                  // 61: billing.ledger.v1.RevenueFigures
-	(*RevenuePeriod)(nil),                   // 62: billing.ledger.v1.RevenuePeriod
-	(*CustomerRevenue)(nil),                 // 63: billing.ledger.v1.CustomerRevenue
-	(*GetRevenueReportRequest)(nil),         // 64: billing.ledger.v1.GetRevenueReportRequest
-	(*GetRevenueReportResponse)(nil),        // 65: billing.ledger.v1.GetRevenueReportResponse
-	(*RunExpiryRequest)(nil),                // 66: billing.ledger.v1.RunExpiryRequest
-	(*RunExpiryResponse)(nil),               // 67: billing.ledger.v1.RunExpiryResponse
-	(*VerifyWalletRequest)(nil),             // 68: billing.ledger.v1.VerifyWalletRequest
-	(*VerifyWalletResponse)(nil),            // 69: billing.ledger.v1.VerifyWalletResponse
-	(*CreateHoldRequest)(nil),               // 70: billing.ledger.v1.CreateHoldRequest
-	(*CreateHoldResponse)(nil),              // 71: billing.ledger.v1.CreateHoldResponse
-	(*CaptureHoldRequest)(nil),              // 72: billing.ledger.v1.CaptureHoldRequest
-	(*CaptureHoldResponse)(nil),             // 73: billing.ledger.v1.CaptureHoldResponse
-	(*ReleaseHoldRequest)(nil),              // 74: billing.ledger.v1.ReleaseHoldRequest
-	(*ReleaseHoldResponse)(nil),             // 75: billing.ledger.v1.ReleaseHoldResponse
-	(*GetHoldRequest)(nil),                  // 76: billing.ledger.v1.GetHoldRequest
-	(*GetHoldResponse)(nil),                 // 77: billing.ledger.v1.GetHoldResponse
-	(*WatchWalletEventsRequest)(nil),        // 78: billing.ledger.v1.WatchWalletEventsRequest
-	(*WatchWalletEventsResponse)(nil),       // 79: billing.ledger.v1.WatchWalletEventsResponse
-	(*SetTopUpRuleRequest)(nil),             // 80: billing.ledger.v1.SetTopUpRuleRequest
-	(*SetTopUpRuleResponse)(nil),            // 81: billing.ledger.v1.SetTopUpRuleResponse
-	(*GetTopUpRuleRequest)(nil),             // 82: billing.ledger.v1.GetTopUpRuleRequest
-	(*GetTopUpRuleResponse)(nil),            // 83: billing.ledger.v1.GetTopUpRuleResponse
-	(*ClearTopUpRuleRequest)(nil),           // 84: billing.ledger.v1.ClearTopUpRuleRequest
-	(*ClearTopUpRuleResponse)(nil),          // 85: billing.ledger.v1.ClearTopUpRuleResponse
-	(*ListTopUpsRequest)(nil),               // 86: billing.ledger.v1.ListTopUpsRequest
-	(*ListTopUpsResponse)(nil),              // 87: billing.ledger.v1.ListTopUpsResponse
-	(*ConfirmTopUpRequest)(nil),             // 88: billing.ledger.v1.ConfirmTopUpRequest
-	(*ConfirmTopUpResponse)(nil),            // 89: billing.ledger.v1.ConfirmTopUpResponse
-	(*FailTopUpRequest)(nil),                // 90: billing.ledger.v1.FailTopUpRequest
-	(*FailTopUpResponse)(nil),               // 91: billing.ledger.v1.FailTopUpResponse
-	(*SetAlertRulesRequest)(nil),            // 92: billing.ledger.v1.SetAlertRulesRequest
-	(*SetAlertRulesResponse)(nil),           // 93: billing.ledger.v1.SetAlertRulesResponse
-	(*ListAlertRulesRequest)(nil),           // 94: billing.ledger.v1.ListAlertRulesRequest
-	(*ListAlertRulesResponse)(nil),          // 95: billing.ledger.v1.ListAlertRulesResponse
-	(*CreateWebhookEndpointRequest)(nil),    // 96: billing.ledger.v1.CreateWebhookEndpointRequest
-	(*CreateWebhookEndpointResponse)(nil),   // 97: billing.ledger.v1.CreateWebhookEndpointResponse
-	(*ListWebhookEndpointsRequest)(nil),     // 98: billing.ledger.v1.ListWebhookEndpointsRequest
-	(*ListWebhookEndpointsResponse)(nil),    // 99: billing.ledger.v1.ListWebhookEndpointsResponse
-	(*DeleteWebhookEndpointRequest)(nil),    // 100: billing.ledger.v1.DeleteWebhookEndpointRequest
-	(*DeleteWebhookEndpointResponse)(nil),   // 101: billing.ledger.v1.DeleteWebhookEndpointResponse
-	(*ListWebhookDeliveriesRequest)(nil),    // 102: billing.ledger.v1.ListWebhookDeliveriesRequest
-	(*ListWebhookDeliveriesResponse)(nil),   // 103: billing.ledger.v1.ListWebhookDeliveriesResponse
-	(*RotateWebhookSecretRequest)(nil),      // 104: billing.ledger.v1.RotateWebhookSecretRequest
-	(*RotateWebhookSecretResponse)(nil),     // 105: billing.ledger.v1.RotateWebhookSecretResponse
-	(*CreateAllotmentScheduleRequest)(nil),  // 106: billing.ledger.v1.CreateAllotmentScheduleRequest
-	(*CreateAllotmentScheduleResponse)(nil), // 107: billing.ledger.v1.CreateAllotmentScheduleResponse
-	(*ListAllotmentSchedulesRequest)(nil),   // 108: billing.ledger.v1.ListAllotmentSchedulesRequest
-	(*ListAllotmentSchedulesResponse)(nil),  // 109: billing.ledger.v1.ListAllotmentSchedulesResponse
-	(*EndAllotmentScheduleRequest)(nil),     // 110: billing.ledger.v1.EndAllotmentScheduleRequest
-	(*EndAllotmentScheduleResponse)(nil),    // 111: billing.ledger.v1.EndAllotmentScheduleResponse
-	(*GetDepletionForecastRequest)(nil),     // 112: billing.ledger.v1.GetDepletionForecastRequest
-	(*ForecastExpiry)(nil),                  // 113: billing.ledger.v1.ForecastExpiry
-	(*ForecastTopUp)(nil),                   // 114: billing.ledger.v1.ForecastTopUp
-	(*GetDepletionForecastResponse)(nil),    // 115: billing.ledger.v1.GetDepletionForecastResponse
-	(*SignalPolicy)(nil),                    // 116: billing.ledger.v1.SignalPolicy
-	(*SetSignalPolicyRequest)(nil),          // 117: billing.ledger.v1.SetSignalPolicyRequest
-	(*SetSignalPolicyResponse)(nil),         // 118: billing.ledger.v1.SetSignalPolicyResponse
-	(*GetSignalPolicyRequest)(nil),          // 119: billing.ledger.v1.GetSignalPolicyRequest
-	(*GetSignalPolicyResponse)(nil),         // 120: billing.ledger.v1.GetSignalPolicyResponse
-	nil,                                     // 121: billing.ledger.v1.Wallet.MetadataEntry
-	nil,                                     // 122: billing.ledger.v1.Grant.MetadataEntry
-	nil,                                     // 123: billing.ledger.v1.CreateWalletRequest.MetadataEntry
-	nil,                                     // 124: billing.ledger.v1.CreateGrantRequest.MetadataEntry
-	nil,                                     // 125: billing.ledger.v1.DebitRequest.MetadataEntry
-	(*durationpb.Duration)(nil),             // 126: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),           // 127: google.protobuf.Timestamp
-	(*v1.ItemError)(nil),                    // 128: billing.type.v1.ItemError
-	(*v1.TimeRange)(nil),                    // 129: billing.type.v1.TimeRange
+	(AuthorizeReason)(0),                    // 4: billing.ledger.v1.AuthorizeReason
+	(HoldState)(0),                          // 5: billing.ledger.v1.HoldState
+	(WalletEventType)(0),                    // 6: billing.ledger.v1.WalletEventType
+	(TopUpPayment)(0),                       // 7: billing.ledger.v1.TopUpPayment
+	(TopUpState)(0),                         // 8: billing.ledger.v1.TopUpState
+	(WebhookDeliveryState)(0),               // 9: billing.ledger.v1.WebhookDeliveryState
+	(AlertKind)(0),                          // 10: billing.ledger.v1.AlertKind
+	(AllotmentCadence)(0),                   // 11: billing.ledger.v1.AllotmentCadence
+	(AllotmentExpiry)(0),                    // 12: billing.ledger.v1.AllotmentExpiry
+	(ReportBucket)(0),                       // 13: billing.ledger.v1.ReportBucket
+	(*Wallet)(nil),                          // 14: billing.ledger.v1.Wallet
+	(*CostBasis)(nil),                       // 15: billing.ledger.v1.CostBasis
+	(*Grant)(nil),                           // 16: billing.ledger.v1.Grant
+	(*Allocation)(nil),                      // 17: billing.ledger.v1.Allocation
+	(*Entry)(nil),                           // 18: billing.ledger.v1.Entry
+	(*GrantBalance)(nil),                    // 19: billing.ledger.v1.GrantBalance
+	(*Balance)(nil),                         // 20: billing.ledger.v1.Balance
+	(*Hold)(nil),                            // 21: billing.ledger.v1.Hold
+	(*WalletEvent)(nil),                     // 22: billing.ledger.v1.WalletEvent
+	(*TopUpRule)(nil),                       // 23: billing.ledger.v1.TopUpRule
+	(*TopUp)(nil),                           // 24: billing.ledger.v1.TopUp
+	(*AllotmentSchedule)(nil),               // 25: billing.ledger.v1.AllotmentSchedule
+	(*AlertRule)(nil),                       // 26: billing.ledger.v1.AlertRule
+	(*WebhookEndpoint)(nil),                 // 27: billing.ledger.v1.WebhookEndpoint
+	(*WebhookAttempt)(nil),                  // 28: billing.ledger.v1.WebhookAttempt
+	(*WebhookDelivery)(nil),                 // 29: billing.ledger.v1.WebhookDelivery
+	(*VerifyDifference)(nil),                // 30: billing.ledger.v1.VerifyDifference
+	(*CreateWalletRequest)(nil),             // 31: billing.ledger.v1.CreateWalletRequest
+	(*CreateWalletResponse)(nil),            // 32: billing.ledger.v1.CreateWalletResponse
+	(*GetWalletRequest)(nil),                // 33: billing.ledger.v1.GetWalletRequest
+	(*GetWalletResponse)(nil),               // 34: billing.ledger.v1.GetWalletResponse
+	(*ListWalletsRequest)(nil),              // 35: billing.ledger.v1.ListWalletsRequest
+	(*ListWalletsResponse)(nil),             // 36: billing.ledger.v1.ListWalletsResponse
+	(*CreateGrantRequest)(nil),              // 37: billing.ledger.v1.CreateGrantRequest
+	(*CreateGrantResponse)(nil),             // 38: billing.ledger.v1.CreateGrantResponse
+	(*GetGrantRequest)(nil),                 // 39: billing.ledger.v1.GetGrantRequest
+	(*GetGrantResponse)(nil),                // 40: billing.ledger.v1.GetGrantResponse
+	(*ListGrantsRequest)(nil),               // 41: billing.ledger.v1.ListGrantsRequest
+	(*ListGrantsResponse)(nil),              // 42: billing.ledger.v1.ListGrantsResponse
+	(*VoidGrantRequest)(nil),                // 43: billing.ledger.v1.VoidGrantRequest
+	(*VoidGrantResponse)(nil),               // 44: billing.ledger.v1.VoidGrantResponse
+	(*DebitRequest)(nil),                    // 45: billing.ledger.v1.DebitRequest
+	(*DebitResponse)(nil),                   // 46: billing.ledger.v1.DebitResponse
+	(*DebitBatchRequest)(nil),               // 47: billing.ledger.v1.DebitBatchRequest
+	(*DebitResult)(nil),                     // 48: billing.ledger.v1.DebitResult
+	(*DebitBatchResponse)(nil),              // 49: billing.ledger.v1.DebitBatchResponse
+	(*RefundDebitRequest)(nil),              // 50: billing.ledger.v1.RefundDebitRequest
+	(*RefundDebitResponse)(nil),             // 51: billing.ledger.v1.RefundDebitResponse
+	(*GetBalanceRequest)(nil),               // 52: billing.ledger.v1.GetBalanceRequest
+	(*GetBalanceResponse)(nil),              // 53: billing.ledger.v1.GetBalanceResponse
+	(*ListEntriesRequest)(nil),              // 54: billing.ledger.v1.ListEntriesRequest
+	(*ListEntriesResponse)(nil),             // 55: billing.ledger.v1.ListEntriesResponse
+	(*Consumption)(nil),                     // 56: billing.ledger.v1.Consumption
+	(*FeatureConsumption)(nil),              // 57: billing.ledger.v1.FeatureConsumption
+	(*ConsumptionBucket)(nil),               // 58: billing.ledger.v1.ConsumptionBucket
+	(*WalletConsumption)(nil),               // 59: billing.ledger.v1.WalletConsumption
+	(*GetConsumptionReportRequest)(nil),     // 60: billing.ledger.v1.GetConsumptionReportRequest
+	(*GetConsumptionReportResponse)(nil),    // 61: billing.ledger.v1.GetConsumptionReportResponse
+	(*RevenueFigures)(nil),                  // 62: billing.ledger.v1.RevenueFigures
+	(*RevenuePeriod)(nil),                   // 63: billing.ledger.v1.RevenuePeriod
+	(*CustomerRevenue)(nil),                 // 64: billing.ledger.v1.CustomerRevenue
+	(*GetRevenueReportRequest)(nil),         // 65: billing.ledger.v1.GetRevenueReportRequest
+	(*GetRevenueReportResponse)(nil),        // 66: billing.ledger.v1.GetRevenueReportResponse
+	(*RunExpiryRequest)(nil),                // 67: billing.ledger.v1.RunExpiryRequest
+	(*RunExpiryResponse)(nil),               // 68: billing.ledger.v1.RunExpiryResponse
+	(*VerifyWalletRequest)(nil),             // 69: billing.ledger.v1.VerifyWalletRequest
+	(*VerifyWalletResponse)(nil),            // 70: billing.ledger.v1.VerifyWalletResponse
+	(*CreateHoldRequest)(nil),               // 71: billing.ledger.v1.CreateHoldRequest
+	(*CreateHoldResponse)(nil),              // 72: billing.ledger.v1.CreateHoldResponse
+	(*CaptureHoldRequest)(nil),              // 73: billing.ledger.v1.CaptureHoldRequest
+	(*CaptureHoldResponse)(nil),             // 74: billing.ledger.v1.CaptureHoldResponse
+	(*ReleaseHoldRequest)(nil),              // 75: billing.ledger.v1.ReleaseHoldRequest
+	(*ReleaseHoldResponse)(nil),             // 76: billing.ledger.v1.ReleaseHoldResponse
+	(*GetHoldRequest)(nil),                  // 77: billing.ledger.v1.GetHoldRequest
+	(*GetHoldResponse)(nil),                 // 78: billing.ledger.v1.GetHoldResponse
+	(*AuthorizeRequest)(nil),                // 79: billing.ledger.v1.AuthorizeRequest
+	(*AuthorizeResponse)(nil),               // 80: billing.ledger.v1.AuthorizeResponse
+	(*WatchWalletEventsRequest)(nil),        // 81: billing.ledger.v1.WatchWalletEventsRequest
+	(*WatchWalletEventsResponse)(nil),       // 82: billing.ledger.v1.WatchWalletEventsResponse
+	(*SetTopUpRuleRequest)(nil),             // 83: billing.ledger.v1.SetTopUpRuleRequest
+	(*SetTopUpRuleResponse)(nil),            // 84: billing.ledger.v1.SetTopUpRuleResponse
+	(*GetTopUpRuleRequest)(nil),             // 85: billing.ledger.v1.GetTopUpRuleRequest
+	(*GetTopUpRuleResponse)(nil),            // 86: billing.ledger.v1.GetTopUpRuleResponse
+	(*ClearTopUpRuleRequest)(nil),           // 87: billing.ledger.v1.ClearTopUpRuleRequest
+	(*ClearTopUpRuleResponse)(nil),          // 88: billing.ledger.v1.ClearTopUpRuleResponse
+	(*ListTopUpsRequest)(nil),               // 89: billing.ledger.v1.ListTopUpsRequest
+	(*ListTopUpsResponse)(nil),              // 90: billing.ledger.v1.ListTopUpsResponse
+	(*ConfirmTopUpRequest)(nil),             // 91: billing.ledger.v1.ConfirmTopUpRequest
+	(*ConfirmTopUpResponse)(nil),            // 92: billing.ledger.v1.ConfirmTopUpResponse
+	(*FailTopUpRequest)(nil),                // 93: billing.ledger.v1.FailTopUpRequest
+	(*FailTopUpResponse)(nil),               // 94: billing.ledger.v1.FailTopUpResponse
+	(*SetAlertRulesRequest)(nil),            // 95: billing.ledger.v1.SetAlertRulesRequest
+	(*SetAlertRulesResponse)(nil),           // 96: billing.ledger.v1.SetAlertRulesResponse
+	(*ListAlertRulesRequest)(nil),           // 97: billing.ledger.v1.ListAlertRulesRequest
+	(*ListAlertRulesResponse)(nil),          // 98: billing.ledger.v1.ListAlertRulesResponse
+	(*CreateWebhookEndpointRequest)(nil),    // 99: billing.ledger.v1.CreateWebhookEndpointRequest
+	(*CreateWebhookEndpointResponse)(nil),   // 100: billing.ledger.v1.CreateWebhookEndpointResponse
+	(*ListWebhookEndpointsRequest)(nil),     // 101: billing.ledger.v1.ListWebhookEndpointsRequest
+	(*ListWebhookEndpointsResponse)(nil),    // 102: billing.ledger.v1.ListWebhookEndpointsResponse
+	(*DeleteWebhookEndpointRequest)(nil),    // 103: billing.ledger.v1.DeleteWebhookEndpointRequest
+	(*DeleteWebhookEndpointResponse)(nil),   // 104: billing.ledger.v1.DeleteWebhookEndpointResponse
+	(*ListWebhookDeliveriesRequest)(nil),    // 105: billing.ledger.v1.ListWebhookDeliveriesRequest
+	(*ListWebhookDeliveriesResponse)(nil),   // 106: billing.ledger.v1.ListWebhookDeliveriesResponse
+	(*RotateWebhookSecretRequest)(nil),      // 107: billing.ledger.v1.RotateWebhookSecretRequest
+	(*RotateWebhookSecretResponse)(nil),     // 108: billing.ledger.v1.RotateWebhookSecretResponse
+	(*CreateAllotmentScheduleRequest)(nil),  // 109: billing.ledger.v1.CreateAllotmentScheduleRequest
+	(*CreateAllotmentScheduleResponse)(nil), // 110: billing.ledger.v1.CreateAllotmentScheduleResponse
+	(*ListAllotmentSchedulesRequest)(nil),   // 111: billing.ledger.v1.ListAllotmentSchedulesRequest
+	(*ListAllotmentSchedulesResponse)(nil),  // 112: billing.ledger.v1.ListAllotmentSchedulesResponse
+	(*EndAllotmentScheduleRequest)(nil),     // 113: billing.ledger.v1.EndAllotmentScheduleRequest
+	(*EndAllotmentScheduleResponse)(nil),    // 114: billing.ledger.v1.EndAllotmentScheduleResponse
+	(*GetDepletionForecastRequest)(nil),     // 115: billing.ledger.v1.GetDepletionForecastRequest
+	(*ForecastExpiry)(nil),                  // 116: billing.ledger.v1.ForecastExpiry
+	(*ForecastTopUp)(nil),                   // 117: billing.ledger.v1.ForecastTopUp
+	(*GetDepletionForecastResponse)(nil),    // 118: billing.ledger.v1.GetDepletionForecastResponse
+	(*SignalPolicy)(nil),                    // 119: billing.ledger.v1.SignalPolicy
+	(*SetSignalPolicyRequest)(nil),          // 120: billing.ledger.v1.SetSignalPolicyRequest
+	(*SetSignalPolicyResponse)(nil),         // 121: billing.ledger.v1.SetSignalPolicyResponse
+	(*GetSignalPolicyRequest)(nil),          // 122: billing.ledger.v1.GetSignalPolicyRequest
+	(*GetSignalPolicyResponse)(nil),         // 123: billing.ledger.v1.GetSignalPolicyResponse
+	nil,                                     // 124: billing.ledger.v1.Wallet.MetadataEntry
+	nil,                                     // 125: billing.ledger.v1.Grant.MetadataEntry
+	nil,                                     // 126: billing.ledger.v1.CreateWalletRequest.MetadataEntry
+	nil,                                     // 127: billing.ledger.v1.CreateGrantRequest.MetadataEntry
+	nil,                                     // 128: billing.ledger.v1.DebitRequest.MetadataEntry
+	(*durationpb.Duration)(nil),             // 129: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),           // 130: google.protobuf.Timestamp
+	(*v1.ItemError)(nil),                    // 131: billing.type.v1.ItemError
+	(*v1.TimeRange)(nil),                    // 132: billing.type.v1.TimeRange
 }
 var file_billing_ledger_v1_ledger_proto_depIdxs = []int32{
 	0,   // 0: billing.ledger.v1.Wallet.overage_policy:type_name -> billing.ledger.v1.OveragePolicy
-	126, // 1: billing.ledger.v1.Wallet.late_event_grace_period:type_name -> google.protobuf.Duration
-	121, // 2: billing.ledger.v1.Wallet.metadata:type_name -> billing.ledger.v1.Wallet.MetadataEntry
-	127, // 3: billing.ledger.v1.Wallet.create_time:type_name -> google.protobuf.Timestamp
+	129, // 1: billing.ledger.v1.Wallet.late_event_grace_period:type_name -> google.protobuf.Duration
+	124, // 2: billing.ledger.v1.Wallet.metadata:type_name -> billing.ledger.v1.Wallet.MetadataEntry
+	130, // 3: billing.ledger.v1.Wallet.create_time:type_name -> google.protobuf.Timestamp
 	1,   // 4: billing.ledger.v1.Grant.kind:type_name -> billing.ledger.v1.GrantKind
-	127, // 5: billing.ledger.v1.Grant.effective_time:type_name -> google.protobuf.Timestamp
-	127, // 6: billing.ledger.v1.Grant.expire_time:type_name -> google.protobuf.Timestamp
-	14,  // 7: billing.ledger.v1.Grant.cost_basis:type_name -> billing.ledger.v1.CostBasis
-	122, // 8: billing.ledger.v1.Grant.metadata:type_name -> billing.ledger.v1.Grant.MetadataEntry
+	130, // 5: billing.ledger.v1.Grant.effective_time:type_name -> google.protobuf.Timestamp
+	130, // 6: billing.ledger.v1.Grant.expire_time:type_name -> google.protobuf.Timestamp
+	15,  // 7: billing.ledger.v1.Grant.cost_basis:type_name -> billing.ledger.v1.CostBasis
+	125, // 8: billing.ledger.v1.Grant.metadata:type_name -> billing.ledger.v1.Grant.MetadataEntry
 	2,   // 9: billing.ledger.v1.Grant.state:type_name -> billing.ledger.v1.GrantState
-	127, // 10: billing.ledger.v1.Grant.create_time:type_name -> google.protobuf.Timestamp
-	127, // 11: billing.ledger.v1.Grant.void_time:type_name -> google.protobuf.Timestamp
+	130, // 10: billing.ledger.v1.Grant.create_time:type_name -> google.protobuf.Timestamp
+	130, // 11: billing.ledger.v1.Grant.void_time:type_name -> google.protobuf.Timestamp
 	3,   // 12: billing.ledger.v1.Entry.type:type_name -> billing.ledger.v1.EntryType
-	127, // 13: billing.ledger.v1.Entry.occurred_time:type_name -> google.protobuf.Timestamp
-	127, // 14: billing.ledger.v1.Entry.book_time:type_name -> google.protobuf.Timestamp
-	16,  // 15: billing.ledger.v1.Entry.allocations:type_name -> billing.ledger.v1.Allocation
+	130, // 13: billing.ledger.v1.Entry.occurred_time:type_name -> google.protobuf.Timestamp
+	130, // 14: billing.ledger.v1.Entry.book_time:type_name -> google.protobuf.Timestamp
+	17,  // 15: billing.ledger.v1.Entry.allocations:type_name -> billing.ledger.v1.Allocation
 	1,   // 16: billing.ledger.v1.GrantBalance.kind:type_name -> billing.ledger.v1.GrantKind
 	2,   // 17: billing.ledger.v1.GrantBalance.state:type_name -> billing.ledger.v1.GrantState
-	127, // 18: billing.ledger.v1.GrantBalance.effective_time:type_name -> google.protobuf.Timestamp
-	127, // 19: billing.ledger.v1.GrantBalance.expire_time:type_name -> google.protobuf.Timestamp
-	127, // 20: billing.ledger.v1.Balance.as_of_time:type_name -> google.protobuf.Timestamp
-	18,  // 21: billing.ledger.v1.Balance.grants:type_name -> billing.ledger.v1.GrantBalance
-	4,   // 22: billing.ledger.v1.Hold.state:type_name -> billing.ledger.v1.HoldState
-	127, // 23: billing.ledger.v1.Hold.create_time:type_name -> google.protobuf.Timestamp
-	127, // 24: billing.ledger.v1.Hold.expire_time:type_name -> google.protobuf.Timestamp
-	127, // 25: billing.ledger.v1.Hold.end_time:type_name -> google.protobuf.Timestamp
-	16,  // 26: billing.ledger.v1.Hold.allocations:type_name -> billing.ledger.v1.Allocation
-	5,   // 27: billing.ledger.v1.WalletEvent.type:type_name -> billing.ledger.v1.WalletEventType
-	127, // 28: billing.ledger.v1.WalletEvent.occurred_time:type_name -> google.protobuf.Timestamp
+	130, // 18: billing.ledger.v1.GrantBalance.effective_time:type_name -> google.protobuf.Timestamp
+	130, // 19: billing.ledger.v1.GrantBalance.expire_time:type_name -> google.protobuf.Timestamp
+	130, // 20: billing.ledger.v1.Balance.as_of_time:type_name -> google.protobuf.Timestamp
+	19,  // 21: billing.ledger.v1.Balance.grants:type_name -> billing.ledger.v1.GrantBalance
+	5,   // 22: billing.ledger.v1.Hold.state:type_name -> billing.ledger.v1.HoldState
+	130, // 23: billing.ledger.v1.Hold.create_time:type_name -> google.protobuf.Timestamp
+	130, // 24: billing.ledger.v1.Hold.expire_time:type_name -> google.protobuf.Timestamp
+	130, // 25: billing.ledger.v1.Hold.end_time:type_name -> google.protobuf.Timestamp
+	17,  // 26: billing.ledger.v1.Hold.allocations:type_name -> billing.ledger.v1.Allocation
+	6,   // 27: billing.ledger.v1.WalletEvent.type:type_name -> billing.ledger.v1.WalletEventType
+	130, // 28: billing.ledger.v1.WalletEvent.occurred_time:type_name -> google.protobuf.Timestamp
 	1,   // 29: billing.ledger.v1.TopUpRule.kind:type_name -> billing.ledger.v1.GrantKind
-	126, // 30: billing.ledger.v1.TopUpRule.expire_after:type_name -> google.protobuf.Duration
-	6,   // 31: billing.ledger.v1.TopUpRule.payment:type_name -> billing.ledger.v1.TopUpPayment
-	127, // 32: billing.ledger.v1.TopUpRule.expire_time:type_name -> google.protobuf.Timestamp
-	7,   // 33: billing.ledger.v1.TopUp.state:type_name -> billing.ledger.v1.TopUpState
-	127, // 34: billing.ledger.v1.TopUp.create_time:type_name -> google.protobuf.Timestamp
-	127, // 35: billing.ledger.v1.TopUp.end_time:type_name -> google.protobuf.Timestamp
+	129, // 30: billing.ledger.v1.TopUpRule.expire_after:type_name -> google.protobuf.Duration
+	7,   // 31: billing.ledger.v1.TopUpRule.payment:type_name -> billing.ledger.v1.TopUpPayment
+	130, // 32: billing.ledger.v1.TopUpRule.expire_time:type_name -> google.protobuf.Timestamp
+	8,   // 33: billing.ledger.v1.TopUp.state:type_name -> billing.ledger.v1.TopUpState
+	130, // 34: billing.ledger.v1.TopUp.create_time:type_name -> google.protobuf.Timestamp
+	130, // 35: billing.ledger.v1.TopUp.end_time:type_name -> google.protobuf.Timestamp
 	1,   // 36: billing.ledger.v1.AllotmentSchedule.kind:type_name -> billing.ledger.v1.GrantKind
-	10,  // 37: billing.ledger.v1.AllotmentSchedule.cadence:type_name -> billing.ledger.v1.AllotmentCadence
-	127, // 38: billing.ledger.v1.AllotmentSchedule.anchor_time:type_name -> google.protobuf.Timestamp
-	11,  // 39: billing.ledger.v1.AllotmentSchedule.expiry:type_name -> billing.ledger.v1.AllotmentExpiry
-	126, // 40: billing.ledger.v1.AllotmentSchedule.expire_after:type_name -> google.protobuf.Duration
-	127, // 41: billing.ledger.v1.AllotmentSchedule.end_time:type_name -> google.protobuf.Timestamp
-	9,   // 42: billing.ledger.v1.AlertRule.kind:type_name -> billing.ledger.v1.AlertKind
-	126, // 43: billing.ledger.v1.AlertRule.min_interval:type_name -> google.protobuf.Duration
-	127, // 44: billing.ledger.v1.AlertRule.last_fire_time:type_name -> google.protobuf.Timestamp
-	5,   // 45: billing.ledger.v1.WebhookEndpoint.types:type_name -> billing.ledger.v1.WalletEventType
-	127, // 46: billing.ledger.v1.WebhookEndpoint.create_time:type_name -> google.protobuf.Timestamp
-	127, // 47: billing.ledger.v1.WebhookEndpoint.delete_time:type_name -> google.protobuf.Timestamp
-	127, // 48: billing.ledger.v1.WebhookAttempt.attempt_time:type_name -> google.protobuf.Timestamp
-	5,   // 49: billing.ledger.v1.WebhookDelivery.event_type:type_name -> billing.ledger.v1.WalletEventType
-	8,   // 50: billing.ledger.v1.WebhookDelivery.state:type_name -> billing.ledger.v1.WebhookDeliveryState
-	127, // 51: billing.ledger.v1.WebhookDelivery.next_attempt_time:type_name -> google.protobuf.Timestamp
-	127, // 52: billing.ledger.v1.WebhookDelivery.create_time:type_name -> google.protobuf.Timestamp
-	127, // 53: billing.ledger.v1.WebhookDelivery.end_time:type_name -> google.protobuf.Timestamp
-	27,  // 54: billing.ledger.v1.WebhookDelivery.attempt_log:type_name -> billing.ledger.v1.WebhookAttempt
+	11,  // 37: billing.ledger.v1.AllotmentSchedule.cadence:type_name -> billing.ledger.v1.AllotmentCadence
+	130, // 38: billing.ledger.v1.AllotmentSchedule.anchor_time:type_name -> google.protobuf.Timestamp
+	12,  // 39: billing.ledger.v1.AllotmentSchedule.expiry:type_name -> billing.ledger.v1.AllotmentExpiry
+	129, // 40: billing.ledger.v1.AllotmentSchedule.expire_after:type_name -> google.protobuf.Duration
+	130, // 41: billing.ledger.v1.AllotmentSchedule.end_time:type_name -> google.protobuf.Timestamp
+	10,  // 42: billing.ledger.v1.AlertRule.kind:type_name -> billing.ledger.v1.AlertKind
+	129, // 43: billing.ledger.v1.AlertRule.min_interval:type_name -> google.protobuf.Duration
+	130, // 44: billing.ledger.v1.AlertRule.last_fire_time:type_name -> google.protobuf.Timestamp
+	6,   // 45: billing.ledger.v1.WebhookEndpoint.types:type_name -> billing.ledger.v1.WalletEventType
+	130, // 46: billing.ledger.v1.WebhookEndpoint.create_time:type_name -> google.protobuf.Timestamp
+	130, // 47: billing.ledger.v1.WebhookEndpoint.delete_time:type_name -> google.protobuf.Timestamp
+	130, // 48: billing.ledger.v1.WebhookAttempt.attempt_time:type_name -> google.protobuf.Timestamp
+	6,   // 49: billing.ledger.v1.WebhookDelivery.event_type:type_name -> billing.ledger.v1.WalletEventType
+	9,   // 50: billing.ledger.v1.WebhookDelivery.state:type_name -> billing.ledger.v1.WebhookDeliveryState
+	130, // 51: billing.ledger.v1.WebhookDelivery.next_attempt_time:type_name -> google.protobuf.Timestamp
+	130, // 52: billing.ledger.v1.WebhookDelivery.create_time:type_name -> google.protobuf.Timestamp
+	130, // 53: billing.ledger.v1.WebhookDelivery.end_time:type_name -> google.protobuf.Timestamp
+	28,  // 54: billing.ledger.v1.WebhookDelivery.attempt_log:type_name -> billing.ledger.v1.WebhookAttempt
 	0,   // 55: billing.ledger.v1.CreateWalletRequest.overage_policy:type_name -> billing.ledger.v1.OveragePolicy
-	126, // 56: billing.ledger.v1.CreateWalletRequest.late_event_grace_period:type_name -> google.protobuf.Duration
-	123, // 57: billing.ledger.v1.CreateWalletRequest.metadata:type_name -> billing.ledger.v1.CreateWalletRequest.MetadataEntry
-	13,  // 58: billing.ledger.v1.CreateWalletResponse.wallet:type_name -> billing.ledger.v1.Wallet
-	13,  // 59: billing.ledger.v1.GetWalletResponse.wallet:type_name -> billing.ledger.v1.Wallet
-	13,  // 60: billing.ledger.v1.ListWalletsResponse.wallets:type_name -> billing.ledger.v1.Wallet
+	129, // 56: billing.ledger.v1.CreateWalletRequest.late_event_grace_period:type_name -> google.protobuf.Duration
+	126, // 57: billing.ledger.v1.CreateWalletRequest.metadata:type_name -> billing.ledger.v1.CreateWalletRequest.MetadataEntry
+	14,  // 58: billing.ledger.v1.CreateWalletResponse.wallet:type_name -> billing.ledger.v1.Wallet
+	14,  // 59: billing.ledger.v1.GetWalletResponse.wallet:type_name -> billing.ledger.v1.Wallet
+	14,  // 60: billing.ledger.v1.ListWalletsResponse.wallets:type_name -> billing.ledger.v1.Wallet
 	1,   // 61: billing.ledger.v1.CreateGrantRequest.kind:type_name -> billing.ledger.v1.GrantKind
-	127, // 62: billing.ledger.v1.CreateGrantRequest.effective_time:type_name -> google.protobuf.Timestamp
-	127, // 63: billing.ledger.v1.CreateGrantRequest.expire_time:type_name -> google.protobuf.Timestamp
-	14,  // 64: billing.ledger.v1.CreateGrantRequest.cost_basis:type_name -> billing.ledger.v1.CostBasis
-	124, // 65: billing.ledger.v1.CreateGrantRequest.metadata:type_name -> billing.ledger.v1.CreateGrantRequest.MetadataEntry
-	15,  // 66: billing.ledger.v1.CreateGrantResponse.grant:type_name -> billing.ledger.v1.Grant
-	17,  // 67: billing.ledger.v1.CreateGrantResponse.entries:type_name -> billing.ledger.v1.Entry
-	15,  // 68: billing.ledger.v1.GetGrantResponse.grant:type_name -> billing.ledger.v1.Grant
+	130, // 62: billing.ledger.v1.CreateGrantRequest.effective_time:type_name -> google.protobuf.Timestamp
+	130, // 63: billing.ledger.v1.CreateGrantRequest.expire_time:type_name -> google.protobuf.Timestamp
+	15,  // 64: billing.ledger.v1.CreateGrantRequest.cost_basis:type_name -> billing.ledger.v1.CostBasis
+	127, // 65: billing.ledger.v1.CreateGrantRequest.metadata:type_name -> billing.ledger.v1.CreateGrantRequest.MetadataEntry
+	16,  // 66: billing.ledger.v1.CreateGrantResponse.grant:type_name -> billing.ledger.v1.Grant
+	18,  // 67: billing.ledger.v1.CreateGrantResponse.entries:type_name -> billing.ledger.v1.Entry
+	16,  // 68: billing.ledger.v1.GetGrantResponse.grant:type_name -> billing.ledger.v1.Grant
 	2,   // 69: billing.ledger.v1.ListGrantsRequest.state:type_name -> billing.ledger.v1.GrantState
-	15,  // 70: billing.ledger.v1.ListGrantsResponse.grants:type_name -> billing.ledger.v1.Grant
-	15,  // 71: billing.ledger.v1.VoidGrantResponse.grant:type_name -> billing.ledger.v1.Grant
-	17,  // 72: billing.ledger.v1.VoidGrantResponse.entry:type_name -> billing.ledger.v1.Entry
-	127, // 73: billing.ledger.v1.DebitRequest.occurred_time:type_name -> google.protobuf.Timestamp
-	125, // 74: billing.ledger.v1.DebitRequest.metadata:type_name -> billing.ledger.v1.DebitRequest.MetadataEntry
-	17,  // 75: billing.ledger.v1.DebitResponse.entry:type_name -> billing.ledger.v1.Entry
-	44,  // 76: billing.ledger.v1.DebitBatchRequest.debits:type_name -> billing.ledger.v1.DebitRequest
-	17,  // 77: billing.ledger.v1.DebitResult.entry:type_name -> billing.ledger.v1.Entry
-	128, // 78: billing.ledger.v1.DebitResult.error:type_name -> billing.type.v1.ItemError
-	47,  // 79: billing.ledger.v1.DebitBatchResponse.results:type_name -> billing.ledger.v1.DebitResult
-	17,  // 80: billing.ledger.v1.RefundDebitResponse.entries:type_name -> billing.ledger.v1.Entry
-	127, // 81: billing.ledger.v1.GetBalanceRequest.as_of_time:type_name -> google.protobuf.Timestamp
-	19,  // 82: billing.ledger.v1.GetBalanceResponse.balance:type_name -> billing.ledger.v1.Balance
+	16,  // 70: billing.ledger.v1.ListGrantsResponse.grants:type_name -> billing.ledger.v1.Grant
+	16,  // 71: billing.ledger.v1.VoidGrantResponse.grant:type_name -> billing.ledger.v1.Grant
+	18,  // 72: billing.ledger.v1.VoidGrantResponse.entry:type_name -> billing.ledger.v1.Entry
+	130, // 73: billing.ledger.v1.DebitRequest.occurred_time:type_name -> google.protobuf.Timestamp
+	128, // 74: billing.ledger.v1.DebitRequest.metadata:type_name -> billing.ledger.v1.DebitRequest.MetadataEntry
+	18,  // 75: billing.ledger.v1.DebitResponse.entry:type_name -> billing.ledger.v1.Entry
+	45,  // 76: billing.ledger.v1.DebitBatchRequest.debits:type_name -> billing.ledger.v1.DebitRequest
+	18,  // 77: billing.ledger.v1.DebitResult.entry:type_name -> billing.ledger.v1.Entry
+	131, // 78: billing.ledger.v1.DebitResult.error:type_name -> billing.type.v1.ItemError
+	48,  // 79: billing.ledger.v1.DebitBatchResponse.results:type_name -> billing.ledger.v1.DebitResult
+	18,  // 80: billing.ledger.v1.RefundDebitResponse.entries:type_name -> billing.ledger.v1.Entry
+	130, // 81: billing.ledger.v1.GetBalanceRequest.as_of_time:type_name -> google.protobuf.Timestamp
+	20,  // 82: billing.ledger.v1.GetBalanceResponse.balance:type_name -> billing.ledger.v1.Balance
 	3,   // 83: billing.ledger.v1.ListEntriesRequest.types:type_name -> billing.ledger.v1.EntryType
-	129, // 84: billing.ledger.v1.ListEntriesRequest.book_time_range:type_name -> billing.type.v1.TimeRange
-	17,  // 85: billing.ledger.v1.ListEntriesResponse.entries:type_name -> billing.ledger.v1.Entry
-	55,  // 86: billing.ledger.v1.FeatureConsumption.consumption:type_name -> billing.ledger.v1.Consumption
-	127, // 87: billing.ledger.v1.ConsumptionBucket.start_time:type_name -> google.protobuf.Timestamp
-	127, // 88: billing.ledger.v1.ConsumptionBucket.end_time:type_name -> google.protobuf.Timestamp
-	55,  // 89: billing.ledger.v1.ConsumptionBucket.consumption:type_name -> billing.ledger.v1.Consumption
-	56,  // 90: billing.ledger.v1.ConsumptionBucket.features:type_name -> billing.ledger.v1.FeatureConsumption
-	57,  // 91: billing.ledger.v1.WalletConsumption.buckets:type_name -> billing.ledger.v1.ConsumptionBucket
-	55,  // 92: billing.ledger.v1.WalletConsumption.total:type_name -> billing.ledger.v1.Consumption
-	56,  // 93: billing.ledger.v1.WalletConsumption.features:type_name -> billing.ledger.v1.FeatureConsumption
-	127, // 94: billing.ledger.v1.GetConsumptionReportRequest.start_time:type_name -> google.protobuf.Timestamp
-	127, // 95: billing.ledger.v1.GetConsumptionReportRequest.end_time:type_name -> google.protobuf.Timestamp
-	12,  // 96: billing.ledger.v1.GetConsumptionReportRequest.bucket:type_name -> billing.ledger.v1.ReportBucket
-	58,  // 97: billing.ledger.v1.GetConsumptionReportResponse.wallets:type_name -> billing.ledger.v1.WalletConsumption
-	127, // 98: billing.ledger.v1.RevenuePeriod.start_time:type_name -> google.protobuf.Timestamp
-	127, // 99: billing.ledger.v1.RevenuePeriod.end_time:type_name -> google.protobuf.Timestamp
-	61,  // 100: billing.ledger.v1.RevenuePeriod.figures:type_name -> billing.ledger.v1.RevenueFigures
-	62,  // 101: billing.ledger.v1.CustomerRevenue.periods:type_name -> billing.ledger.v1.RevenuePeriod
-	127, // 102: billing.ledger.v1.GetRevenueReportRequest.start_time:type_name -> google.protobuf.Timestamp
-	127, // 103: billing.ledger.v1.GetRevenueReportRequest.end_time:type_name -> google.protobuf.Timestamp
-	12,  // 104: billing.ledger.v1.GetRevenueReportRequest.bucket:type_name -> billing.ledger.v1.ReportBucket
-	63,  // 105: billing.ledger.v1.GetRevenueReportResponse.customers:type_name -> billing.ledger.v1.CustomerRevenue
-	62,  // 106: billing.ledger.v1.GetRevenueReportResponse.total:type_name -> billing.ledger.v1.RevenuePeriod
-	17,  // 107: billing.ledger.v1.RunExpiryResponse.entries:type_name -> billing.ledger.v1.Entry
-	29,  // 108: billing.ledger.v1.VerifyWalletResponse.differences:type_name -> billing.ledger.v1.VerifyDifference
-	126, // 109: billing.ledger.v1.CreateHoldRequest.timeout:type_name -> google.protobuf.Duration
-	20,  // 110: billing.ledger.v1.CreateHoldResponse.hold:type_name -> billing.ledger.v1.Hold
-	17,  // 111: billing.ledger.v1.CreateHoldResponse.entry:type_name -> billing.ledger.v1.Entry
-	20,  // 112: billing.ledger.v1.CaptureHoldResponse.hold:type_name -> billing.ledger.v1.Hold
-	17,  // 113: billing.ledger.v1.CaptureHoldResponse.entry:type_name -> billing.ledger.v1.Entry
-	20,  // 114: billing.ledger.v1.ReleaseHoldResponse.hold:type_name -> billing.ledger.v1.Hold
-	17,  // 115: billing.ledger.v1.ReleaseHoldResponse.entry:type_name -> billing.ledger.v1.Entry
-	20,  // 116: billing.ledger.v1.GetHoldResponse.hold:type_name -> billing.ledger.v1.Hold
-	5,   // 117: billing.ledger.v1.WatchWalletEventsRequest.types:type_name -> billing.ledger.v1.WalletEventType
-	21,  // 118: billing.ledger.v1.WatchWalletEventsResponse.event:type_name -> billing.ledger.v1.WalletEvent
-	22,  // 119: billing.ledger.v1.SetTopUpRuleRequest.rule:type_name -> billing.ledger.v1.TopUpRule
-	22,  // 120: billing.ledger.v1.SetTopUpRuleResponse.rule:type_name -> billing.ledger.v1.TopUpRule
-	22,  // 121: billing.ledger.v1.GetTopUpRuleResponse.rule:type_name -> billing.ledger.v1.TopUpRule
-	22,  // 122: billing.ledger.v1.ClearTopUpRuleResponse.rule:type_name -> billing.ledger.v1.TopUpRule
-	23,  // 123: billing.ledger.v1.ListTopUpsResponse.top_ups:type_name -> billing.ledger.v1.TopUp
-	23,  // 124: billing.ledger.v1.ConfirmTopUpResponse.top_up:type_name -> billing.ledger.v1.TopUp
-	23,  // 125: billing.ledger.v1.FailTopUpResponse.top_up:type_name -> billing.ledger.v1.TopUp
-	25,  // 126: billing.ledger.v1.SetAlertRulesRequest.rules:type_name -> billing.ledger.v1.AlertRule
-	25,  // 127: billing.ledger.v1.SetAlertRulesResponse.rules:type_name -> billing.ledger.v1.AlertRule
-	25,  // 128: billing.ledger.v1.ListAlertRulesResponse.rules:type_name -> billing.ledger.v1.AlertRule
-	5,   // 129: billing.ledger.v1.CreateWebhookEndpointRequest.types:type_name -> billing.ledger.v1.WalletEventType
-	26,  // 130: billing.ledger.v1.CreateWebhookEndpointResponse.endpoint:type_name -> billing.ledger.v1.WebhookEndpoint
-	26,  // 131: billing.ledger.v1.ListWebhookEndpointsResponse.endpoints:type_name -> billing.ledger.v1.WebhookEndpoint
-	26,  // 132: billing.ledger.v1.DeleteWebhookEndpointResponse.endpoint:type_name -> billing.ledger.v1.WebhookEndpoint
-	8,   // 133: billing.ledger.v1.ListWebhookDeliveriesRequest.state:type_name -> billing.ledger.v1.WebhookDeliveryState
-	28,  // 134: billing.ledger.v1.ListWebhookDeliveriesResponse.deliveries:type_name -> billing.ledger.v1.WebhookDelivery
-	126, // 135: billing.ledger.v1.RotateWebhookSecretRequest.overlap:type_name -> google.protobuf.Duration
-	26,  // 136: billing.ledger.v1.RotateWebhookSecretResponse.endpoint:type_name -> billing.ledger.v1.WebhookEndpoint
-	127, // 137: billing.ledger.v1.RotateWebhookSecretResponse.previous_secret_expire_time:type_name -> google.protobuf.Timestamp
-	24,  // 138: billing.ledger.v1.CreateAllotmentScheduleRequest.schedule:type_name -> billing.ledger.v1.AllotmentSchedule
-	24,  // 139: billing.ledger.v1.CreateAllotmentScheduleResponse.schedule:type_name -> billing.ledger.v1.AllotmentSchedule
-	24,  // 140: billing.ledger.v1.ListAllotmentSchedulesResponse.schedules:type_name -> billing.ledger.v1.AllotmentSchedule
-	127, // 141: billing.ledger.v1.EndAllotmentScheduleRequest.end_time:type_name -> google.protobuf.Timestamp
-	24,  // 142: billing.ledger.v1.EndAllotmentScheduleResponse.schedule:type_name -> billing.ledger.v1.AllotmentSchedule
-	126, // 143: billing.ledger.v1.GetDepletionForecastRequest.horizon:type_name -> google.protobuf.Duration
-	127, // 144: billing.ledger.v1.ForecastExpiry.expire_time:type_name -> google.protobuf.Timestamp
-	127, // 145: billing.ledger.v1.ForecastTopUp.time:type_name -> google.protobuf.Timestamp
-	127, // 146: billing.ledger.v1.GetDepletionForecastResponse.as_of_time:type_name -> google.protobuf.Timestamp
-	127, // 147: billing.ledger.v1.GetDepletionForecastResponse.depletion_time:type_name -> google.protobuf.Timestamp
-	127, // 148: billing.ledger.v1.GetDepletionForecastResponse.depletion_earliest_time:type_name -> google.protobuf.Timestamp
-	127, // 149: billing.ledger.v1.GetDepletionForecastResponse.depletion_latest_time:type_name -> google.protobuf.Timestamp
-	113, // 150: billing.ledger.v1.GetDepletionForecastResponse.expiries:type_name -> billing.ledger.v1.ForecastExpiry
-	114, // 151: billing.ledger.v1.GetDepletionForecastResponse.top_ups:type_name -> billing.ledger.v1.ForecastTopUp
-	127, // 152: billing.ledger.v1.GetDepletionForecastResponse.horizon_end_time:type_name -> google.protobuf.Timestamp
-	116, // 153: billing.ledger.v1.SetSignalPolicyRequest.policy:type_name -> billing.ledger.v1.SignalPolicy
-	116, // 154: billing.ledger.v1.SetSignalPolicyResponse.policy:type_name -> billing.ledger.v1.SignalPolicy
-	116, // 155: billing.ledger.v1.GetSignalPolicyResponse.policy:type_name -> billing.ledger.v1.SignalPolicy
-	5,   // 156: billing.ledger.v1.GetSignalPolicyResponse.open_signals:type_name -> billing.ledger.v1.WalletEventType
-	30,  // 157: billing.ledger.v1.LedgerService.CreateWallet:input_type -> billing.ledger.v1.CreateWalletRequest
-	32,  // 158: billing.ledger.v1.LedgerService.GetWallet:input_type -> billing.ledger.v1.GetWalletRequest
-	34,  // 159: billing.ledger.v1.LedgerService.ListWallets:input_type -> billing.ledger.v1.ListWalletsRequest
-	36,  // 160: billing.ledger.v1.LedgerService.CreateGrant:input_type -> billing.ledger.v1.CreateGrantRequest
-	38,  // 161: billing.ledger.v1.LedgerService.GetGrant:input_type -> billing.ledger.v1.GetGrantRequest
-	40,  // 162: billing.ledger.v1.LedgerService.ListGrants:input_type -> billing.ledger.v1.ListGrantsRequest
-	42,  // 163: billing.ledger.v1.LedgerService.VoidGrant:input_type -> billing.ledger.v1.VoidGrantRequest
-	44,  // 164: billing.ledger.v1.LedgerService.Debit:input_type -> billing.ledger.v1.DebitRequest
-	46,  // 165: billing.ledger.v1.LedgerService.DebitBatch:input_type -> billing.ledger.v1.DebitBatchRequest
-	49,  // 166: billing.ledger.v1.LedgerService.RefundDebit:input_type -> billing.ledger.v1.RefundDebitRequest
-	51,  // 167: billing.ledger.v1.LedgerService.GetBalance:input_type -> billing.ledger.v1.GetBalanceRequest
-	59,  // 168: billing.ledger.v1.LedgerService.GetConsumptionReport:input_type -> billing.ledger.v1.GetConsumptionReportRequest
-	64,  // 169: billing.ledger.v1.LedgerService.GetRevenueReport:input_type -> billing.ledger.v1.GetRevenueReportRequest
-	53,  // 170: billing.ledger.v1.LedgerService.ListEntries:input_type -> billing.ledger.v1.ListEntriesRequest
-	66,  // 171: billing.ledger.v1.LedgerService.RunExpiry:input_type -> billing.ledger.v1.RunExpiryRequest
-	68,  // 172: billing.ledger.v1.LedgerService.VerifyWallet:input_type -> billing.ledger.v1.VerifyWalletRequest
-	70,  // 173: billing.ledger.v1.LedgerService.CreateHold:input_type -> billing.ledger.v1.CreateHoldRequest
-	72,  // 174: billing.ledger.v1.LedgerService.CaptureHold:input_type -> billing.ledger.v1.CaptureHoldRequest
-	74,  // 175: billing.ledger.v1.LedgerService.ReleaseHold:input_type -> billing.ledger.v1.ReleaseHoldRequest
-	76,  // 176: billing.ledger.v1.LedgerService.GetHold:input_type -> billing.ledger.v1.GetHoldRequest
-	78,  // 177: billing.ledger.v1.LedgerService.WatchWalletEvents:input_type -> billing.ledger.v1.WatchWalletEventsRequest
-	80,  // 178: billing.ledger.v1.LedgerService.SetTopUpRule:input_type -> billing.ledger.v1.SetTopUpRuleRequest
-	82,  // 179: billing.ledger.v1.LedgerService.GetTopUpRule:input_type -> billing.ledger.v1.GetTopUpRuleRequest
-	84,  // 180: billing.ledger.v1.LedgerService.ClearTopUpRule:input_type -> billing.ledger.v1.ClearTopUpRuleRequest
-	86,  // 181: billing.ledger.v1.LedgerService.ListTopUps:input_type -> billing.ledger.v1.ListTopUpsRequest
-	88,  // 182: billing.ledger.v1.LedgerService.ConfirmTopUp:input_type -> billing.ledger.v1.ConfirmTopUpRequest
-	90,  // 183: billing.ledger.v1.LedgerService.FailTopUp:input_type -> billing.ledger.v1.FailTopUpRequest
-	92,  // 184: billing.ledger.v1.LedgerService.SetAlertRules:input_type -> billing.ledger.v1.SetAlertRulesRequest
-	94,  // 185: billing.ledger.v1.LedgerService.ListAlertRules:input_type -> billing.ledger.v1.ListAlertRulesRequest
-	106, // 186: billing.ledger.v1.LedgerService.CreateAllotmentSchedule:input_type -> billing.ledger.v1.CreateAllotmentScheduleRequest
-	108, // 187: billing.ledger.v1.LedgerService.ListAllotmentSchedules:input_type -> billing.ledger.v1.ListAllotmentSchedulesRequest
-	110, // 188: billing.ledger.v1.LedgerService.EndAllotmentSchedule:input_type -> billing.ledger.v1.EndAllotmentScheduleRequest
-	96,  // 189: billing.ledger.v1.LedgerService.CreateWebhookEndpoint:input_type -> billing.ledger.v1.CreateWebhookEndpointRequest
-	98,  // 190: billing.ledger.v1.LedgerService.ListWebhookEndpoints:input_type -> billing.ledger.v1.ListWebhookEndpointsRequest
-	100, // 191: billing.ledger.v1.LedgerService.DeleteWebhookEndpoint:input_type -> billing.ledger.v1.DeleteWebhookEndpointRequest
-	102, // 192: billing.ledger.v1.LedgerService.ListWebhookDeliveries:input_type -> billing.ledger.v1.ListWebhookDeliveriesRequest
-	104, // 193: billing.ledger.v1.LedgerService.RotateWebhookSecret:input_type -> billing.ledger.v1.RotateWebhookSecretRequest
-	112, // 194: billing.ledger.v1.LedgerService.GetDepletionForecast:input_type -> billing.ledger.v1.GetDepletionForecastRequest
-	117, // 195: billing.ledger.v1.LedgerService.SetSignalPolicy:input_type -> billing.ledger.v1.SetSignalPolicyRequest
-	119, // 196: billing.ledger.v1.LedgerService.GetSignalPolicy:input_type -> billing.ledger.v1.GetSignalPolicyRequest
-	31,  // 197: billing.ledger.v1.LedgerService.CreateWallet:output_type -> billing.ledger.v1.CreateWalletResponse
-	33,  // 198: billing.ledger.v1.LedgerService.GetWallet:output_type -> billing.ledger.v1.GetWalletResponse
-	35,  // 199: billing.ledger.v1.LedgerService.ListWallets:output_type -> billing.ledger.v1.ListWalletsResponse
-	37,  // 200: billing.ledger.v1.LedgerService.CreateGrant:output_type -> billing.ledger.v1.CreateGrantResponse
-	39,  // 201: billing.ledger.v1.LedgerService.GetGrant:output_type -> billing.ledger.v1.GetGrantResponse
-	41,  // 202: billing.ledger.v1.LedgerService.ListGrants:output_type -> billing.ledger.v1.ListGrantsResponse
-	43,  // 203: billing.ledger.v1.LedgerService.VoidGrant:output_type -> billing.ledger.v1.VoidGrantResponse
-	45,  // 204: billing.ledger.v1.LedgerService.Debit:output_type -> billing.ledger.v1.DebitResponse
-	48,  // 205: billing.ledger.v1.LedgerService.DebitBatch:output_type -> billing.ledger.v1.DebitBatchResponse
-	50,  // 206: billing.ledger.v1.LedgerService.RefundDebit:output_type -> billing.ledger.v1.RefundDebitResponse
-	52,  // 207: billing.ledger.v1.LedgerService.GetBalance:output_type -> billing.ledger.v1.GetBalanceResponse
-	60,  // 208: billing.ledger.v1.LedgerService.GetConsumptionReport:output_type -> billing.ledger.v1.GetConsumptionReportResponse
-	65,  // 209: billing.ledger.v1.LedgerService.GetRevenueReport:output_type -> billing.ledger.v1.GetRevenueReportResponse
-	54,  // 210: billing.ledger.v1.LedgerService.ListEntries:output_type -> billing.ledger.v1.ListEntriesResponse
-	67,  // 211: billing.ledger.v1.LedgerService.RunExpiry:output_type -> billing.ledger.v1.RunExpiryResponse
-	69,  // 212: billing.ledger.v1.LedgerService.VerifyWallet:output_type -> billing.ledger.v1.VerifyWalletResponse
-	71,  // 213: billing.ledger.v1.LedgerService.CreateHold:output_type -> billing.ledger.v1.CreateHoldResponse
-	73,  // 214: billing.ledger.v1.LedgerService.CaptureHold:output_type -> billing.ledger.v1.CaptureHoldResponse
-	75,  // 215: billing.ledger.v1.LedgerService.ReleaseHold:output_type -> billing.ledger.v1.ReleaseHoldResponse
-	77,  // 216: billing.ledger.v1.LedgerService.GetHold:output_type -> billing.ledger.v1.GetHoldResponse
-	79,  // 217: billing.ledger.v1.LedgerService.WatchWalletEvents:output_type -> billing.ledger.v1.WatchWalletEventsResponse
-	81,  // 218: billing.ledger.v1.LedgerService.SetTopUpRule:output_type -> billing.ledger.v1.SetTopUpRuleResponse
-	83,  // 219: billing.ledger.v1.LedgerService.GetTopUpRule:output_type -> billing.ledger.v1.GetTopUpRuleResponse
-	85,  // 220: billing.ledger.v1.LedgerService.ClearTopUpRule:output_type -> billing.ledger.v1.ClearTopUpRuleResponse
-	87,  // 221: billing.ledger.v1.LedgerService.ListTopUps:output_type -> billing.ledger.v1.ListTopUpsResponse
-	89,  // 222: billing.ledger.v1.LedgerService.ConfirmTopUp:output_type -> billing.ledger.v1.ConfirmTopUpResponse
-	91,  // 223: billing.ledger.v1.LedgerService.FailTopUp:output_type -> billing.ledger.v1.FailTopUpResponse
-	93,  // 224: billing.ledger.v1.LedgerService.SetAlertRules:output_type -> billing.ledger.v1.SetAlertRulesResponse
-	95,  // 225: billing.ledger.v1.LedgerService.ListAlertRules:output_type -> billing.ledger.v1.ListAlertRulesResponse
-	107, // 226: billing.ledger.v1.LedgerService.CreateAllotmentSchedule:output_type -> billing.ledger.v1.CreateAllotmentScheduleResponse
-	109, // 227: billing.ledger.v1.LedgerService.ListAllotmentSchedules:output_type -> billing.ledger.v1.ListAllotmentSchedulesResponse
-	111, // 228: billing.ledger.v1.LedgerService.EndAllotmentSchedule:output_type -> billing.ledger.v1.EndAllotmentScheduleResponse
-	97,  // 229: billing.ledger.v1.LedgerService.CreateWebhookEndpoint:output_type -> billing.ledger.v1.CreateWebhookEndpointResponse
-	99,  // 230: billing.ledger.v1.LedgerService.ListWebhookEndpoints:output_type -> billing.ledger.v1.ListWebhookEndpointsResponse
-	101, // 231: billing.ledger.v1.LedgerService.DeleteWebhookEndpoint:output_type -> billing.ledger.v1.DeleteWebhookEndpointResponse
-	103, // 232: billing.ledger.v1.LedgerService.ListWebhookDeliveries:output_type -> billing.ledger.v1.ListWebhookDeliveriesResponse
-	105, // 233: billing.ledger.v1.LedgerService.RotateWebhookSecret:output_type -> billing.ledger.v1.RotateWebhookSecretResponse
-	115, // 234: billing.ledger.v1.LedgerService.GetDepletionForecast:output_type -> billing.ledger.v1.GetDepletionForecastResponse
-	118, // 235: billing.ledger.v1.LedgerService.SetSignalPolicy:output_type -> billing.ledger.v1.SetSignalPolicyResponse
-	120, // 236: billing.ledger.v1.LedgerService.GetSignalPolicy:output_type -> billing.ledger.v1.GetSignalPolicyResponse
-	197, // [197:237] is the sub-list for method output_type
-	157, // [157:197] is the sub-list for method input_type
-	157, // [157:157] is the sub-list for extension type_name
-	157, // [157:157] is the sub-list for extension extendee
-	0,   // [0:157] is the sub-list for field type_name
+	132, // 84: billing.ledger.v1.ListEntriesRequest.book_time_range:type_name -> billing.type.v1.TimeRange
+	18,  // 85: billing.ledger.v1.ListEntriesResponse.entries:type_name -> billing.ledger.v1.Entry
+	56,  // 86: billing.ledger.v1.FeatureConsumption.consumption:type_name -> billing.ledger.v1.Consumption
+	130, // 87: billing.ledger.v1.ConsumptionBucket.start_time:type_name -> google.protobuf.Timestamp
+	130, // 88: billing.ledger.v1.ConsumptionBucket.end_time:type_name -> google.protobuf.Timestamp
+	56,  // 89: billing.ledger.v1.ConsumptionBucket.consumption:type_name -> billing.ledger.v1.Consumption
+	57,  // 90: billing.ledger.v1.ConsumptionBucket.features:type_name -> billing.ledger.v1.FeatureConsumption
+	58,  // 91: billing.ledger.v1.WalletConsumption.buckets:type_name -> billing.ledger.v1.ConsumptionBucket
+	56,  // 92: billing.ledger.v1.WalletConsumption.total:type_name -> billing.ledger.v1.Consumption
+	57,  // 93: billing.ledger.v1.WalletConsumption.features:type_name -> billing.ledger.v1.FeatureConsumption
+	130, // 94: billing.ledger.v1.GetConsumptionReportRequest.start_time:type_name -> google.protobuf.Timestamp
+	130, // 95: billing.ledger.v1.GetConsumptionReportRequest.end_time:type_name -> google.protobuf.Timestamp
+	13,  // 96: billing.ledger.v1.GetConsumptionReportRequest.bucket:type_name -> billing.ledger.v1.ReportBucket
+	59,  // 97: billing.ledger.v1.GetConsumptionReportResponse.wallets:type_name -> billing.ledger.v1.WalletConsumption
+	130, // 98: billing.ledger.v1.RevenuePeriod.start_time:type_name -> google.protobuf.Timestamp
+	130, // 99: billing.ledger.v1.RevenuePeriod.end_time:type_name -> google.protobuf.Timestamp
+	62,  // 100: billing.ledger.v1.RevenuePeriod.figures:type_name -> billing.ledger.v1.RevenueFigures
+	63,  // 101: billing.ledger.v1.CustomerRevenue.periods:type_name -> billing.ledger.v1.RevenuePeriod
+	130, // 102: billing.ledger.v1.GetRevenueReportRequest.start_time:type_name -> google.protobuf.Timestamp
+	130, // 103: billing.ledger.v1.GetRevenueReportRequest.end_time:type_name -> google.protobuf.Timestamp
+	13,  // 104: billing.ledger.v1.GetRevenueReportRequest.bucket:type_name -> billing.ledger.v1.ReportBucket
+	64,  // 105: billing.ledger.v1.GetRevenueReportResponse.customers:type_name -> billing.ledger.v1.CustomerRevenue
+	63,  // 106: billing.ledger.v1.GetRevenueReportResponse.total:type_name -> billing.ledger.v1.RevenuePeriod
+	18,  // 107: billing.ledger.v1.RunExpiryResponse.entries:type_name -> billing.ledger.v1.Entry
+	30,  // 108: billing.ledger.v1.VerifyWalletResponse.differences:type_name -> billing.ledger.v1.VerifyDifference
+	129, // 109: billing.ledger.v1.CreateHoldRequest.timeout:type_name -> google.protobuf.Duration
+	21,  // 110: billing.ledger.v1.CreateHoldResponse.hold:type_name -> billing.ledger.v1.Hold
+	18,  // 111: billing.ledger.v1.CreateHoldResponse.entry:type_name -> billing.ledger.v1.Entry
+	21,  // 112: billing.ledger.v1.CaptureHoldResponse.hold:type_name -> billing.ledger.v1.Hold
+	18,  // 113: billing.ledger.v1.CaptureHoldResponse.entry:type_name -> billing.ledger.v1.Entry
+	21,  // 114: billing.ledger.v1.ReleaseHoldResponse.hold:type_name -> billing.ledger.v1.Hold
+	18,  // 115: billing.ledger.v1.ReleaseHoldResponse.entry:type_name -> billing.ledger.v1.Entry
+	21,  // 116: billing.ledger.v1.GetHoldResponse.hold:type_name -> billing.ledger.v1.Hold
+	129, // 117: billing.ledger.v1.AuthorizeRequest.hold_timeout:type_name -> google.protobuf.Duration
+	4,   // 118: billing.ledger.v1.AuthorizeResponse.reason:type_name -> billing.ledger.v1.AuthorizeReason
+	21,  // 119: billing.ledger.v1.AuthorizeResponse.hold:type_name -> billing.ledger.v1.Hold
+	18,  // 120: billing.ledger.v1.AuthorizeResponse.entry:type_name -> billing.ledger.v1.Entry
+	130, // 121: billing.ledger.v1.AuthorizeResponse.decide_time:type_name -> google.protobuf.Timestamp
+	6,   // 122: billing.ledger.v1.WatchWalletEventsRequest.types:type_name -> billing.ledger.v1.WalletEventType
+	22,  // 123: billing.ledger.v1.WatchWalletEventsResponse.event:type_name -> billing.ledger.v1.WalletEvent
+	23,  // 124: billing.ledger.v1.SetTopUpRuleRequest.rule:type_name -> billing.ledger.v1.TopUpRule
+	23,  // 125: billing.ledger.v1.SetTopUpRuleResponse.rule:type_name -> billing.ledger.v1.TopUpRule
+	23,  // 126: billing.ledger.v1.GetTopUpRuleResponse.rule:type_name -> billing.ledger.v1.TopUpRule
+	23,  // 127: billing.ledger.v1.ClearTopUpRuleResponse.rule:type_name -> billing.ledger.v1.TopUpRule
+	24,  // 128: billing.ledger.v1.ListTopUpsResponse.top_ups:type_name -> billing.ledger.v1.TopUp
+	24,  // 129: billing.ledger.v1.ConfirmTopUpResponse.top_up:type_name -> billing.ledger.v1.TopUp
+	24,  // 130: billing.ledger.v1.FailTopUpResponse.top_up:type_name -> billing.ledger.v1.TopUp
+	26,  // 131: billing.ledger.v1.SetAlertRulesRequest.rules:type_name -> billing.ledger.v1.AlertRule
+	26,  // 132: billing.ledger.v1.SetAlertRulesResponse.rules:type_name -> billing.ledger.v1.AlertRule
+	26,  // 133: billing.ledger.v1.ListAlertRulesResponse.rules:type_name -> billing.ledger.v1.AlertRule
+	6,   // 134: billing.ledger.v1.CreateWebhookEndpointRequest.types:type_name -> billing.ledger.v1.WalletEventType
+	27,  // 135: billing.ledger.v1.CreateWebhookEndpointResponse.endpoint:type_name -> billing.ledger.v1.WebhookEndpoint
+	27,  // 136: billing.ledger.v1.ListWebhookEndpointsResponse.endpoints:type_name -> billing.ledger.v1.WebhookEndpoint
+	27,  // 137: billing.ledger.v1.DeleteWebhookEndpointResponse.endpoint:type_name -> billing.ledger.v1.WebhookEndpoint
+	9,   // 138: billing.ledger.v1.ListWebhookDeliveriesRequest.state:type_name -> billing.ledger.v1.WebhookDeliveryState
+	29,  // 139: billing.ledger.v1.ListWebhookDeliveriesResponse.deliveries:type_name -> billing.ledger.v1.WebhookDelivery
+	129, // 140: billing.ledger.v1.RotateWebhookSecretRequest.overlap:type_name -> google.protobuf.Duration
+	27,  // 141: billing.ledger.v1.RotateWebhookSecretResponse.endpoint:type_name -> billing.ledger.v1.WebhookEndpoint
+	130, // 142: billing.ledger.v1.RotateWebhookSecretResponse.previous_secret_expire_time:type_name -> google.protobuf.Timestamp
+	25,  // 143: billing.ledger.v1.CreateAllotmentScheduleRequest.schedule:type_name -> billing.ledger.v1.AllotmentSchedule
+	25,  // 144: billing.ledger.v1.CreateAllotmentScheduleResponse.schedule:type_name -> billing.ledger.v1.AllotmentSchedule
+	25,  // 145: billing.ledger.v1.ListAllotmentSchedulesResponse.schedules:type_name -> billing.ledger.v1.AllotmentSchedule
+	130, // 146: billing.ledger.v1.EndAllotmentScheduleRequest.end_time:type_name -> google.protobuf.Timestamp
+	25,  // 147: billing.ledger.v1.EndAllotmentScheduleResponse.schedule:type_name -> billing.ledger.v1.AllotmentSchedule
+	129, // 148: billing.ledger.v1.GetDepletionForecastRequest.horizon:type_name -> google.protobuf.Duration
+	130, // 149: billing.ledger.v1.ForecastExpiry.expire_time:type_name -> google.protobuf.Timestamp
+	130, // 150: billing.ledger.v1.ForecastTopUp.time:type_name -> google.protobuf.Timestamp
+	130, // 151: billing.ledger.v1.GetDepletionForecastResponse.as_of_time:type_name -> google.protobuf.Timestamp
+	130, // 152: billing.ledger.v1.GetDepletionForecastResponse.depletion_time:type_name -> google.protobuf.Timestamp
+	130, // 153: billing.ledger.v1.GetDepletionForecastResponse.depletion_earliest_time:type_name -> google.protobuf.Timestamp
+	130, // 154: billing.ledger.v1.GetDepletionForecastResponse.depletion_latest_time:type_name -> google.protobuf.Timestamp
+	116, // 155: billing.ledger.v1.GetDepletionForecastResponse.expiries:type_name -> billing.ledger.v1.ForecastExpiry
+	117, // 156: billing.ledger.v1.GetDepletionForecastResponse.top_ups:type_name -> billing.ledger.v1.ForecastTopUp
+	130, // 157: billing.ledger.v1.GetDepletionForecastResponse.horizon_end_time:type_name -> google.protobuf.Timestamp
+	119, // 158: billing.ledger.v1.SetSignalPolicyRequest.policy:type_name -> billing.ledger.v1.SignalPolicy
+	119, // 159: billing.ledger.v1.SetSignalPolicyResponse.policy:type_name -> billing.ledger.v1.SignalPolicy
+	119, // 160: billing.ledger.v1.GetSignalPolicyResponse.policy:type_name -> billing.ledger.v1.SignalPolicy
+	6,   // 161: billing.ledger.v1.GetSignalPolicyResponse.open_signals:type_name -> billing.ledger.v1.WalletEventType
+	31,  // 162: billing.ledger.v1.LedgerService.CreateWallet:input_type -> billing.ledger.v1.CreateWalletRequest
+	33,  // 163: billing.ledger.v1.LedgerService.GetWallet:input_type -> billing.ledger.v1.GetWalletRequest
+	35,  // 164: billing.ledger.v1.LedgerService.ListWallets:input_type -> billing.ledger.v1.ListWalletsRequest
+	37,  // 165: billing.ledger.v1.LedgerService.CreateGrant:input_type -> billing.ledger.v1.CreateGrantRequest
+	39,  // 166: billing.ledger.v1.LedgerService.GetGrant:input_type -> billing.ledger.v1.GetGrantRequest
+	41,  // 167: billing.ledger.v1.LedgerService.ListGrants:input_type -> billing.ledger.v1.ListGrantsRequest
+	43,  // 168: billing.ledger.v1.LedgerService.VoidGrant:input_type -> billing.ledger.v1.VoidGrantRequest
+	45,  // 169: billing.ledger.v1.LedgerService.Debit:input_type -> billing.ledger.v1.DebitRequest
+	47,  // 170: billing.ledger.v1.LedgerService.DebitBatch:input_type -> billing.ledger.v1.DebitBatchRequest
+	50,  // 171: billing.ledger.v1.LedgerService.RefundDebit:input_type -> billing.ledger.v1.RefundDebitRequest
+	52,  // 172: billing.ledger.v1.LedgerService.GetBalance:input_type -> billing.ledger.v1.GetBalanceRequest
+	60,  // 173: billing.ledger.v1.LedgerService.GetConsumptionReport:input_type -> billing.ledger.v1.GetConsumptionReportRequest
+	65,  // 174: billing.ledger.v1.LedgerService.GetRevenueReport:input_type -> billing.ledger.v1.GetRevenueReportRequest
+	54,  // 175: billing.ledger.v1.LedgerService.ListEntries:input_type -> billing.ledger.v1.ListEntriesRequest
+	67,  // 176: billing.ledger.v1.LedgerService.RunExpiry:input_type -> billing.ledger.v1.RunExpiryRequest
+	69,  // 177: billing.ledger.v1.LedgerService.VerifyWallet:input_type -> billing.ledger.v1.VerifyWalletRequest
+	71,  // 178: billing.ledger.v1.LedgerService.CreateHold:input_type -> billing.ledger.v1.CreateHoldRequest
+	73,  // 179: billing.ledger.v1.LedgerService.CaptureHold:input_type -> billing.ledger.v1.CaptureHoldRequest
+	75,  // 180: billing.ledger.v1.LedgerService.ReleaseHold:input_type -> billing.ledger.v1.ReleaseHoldRequest
+	77,  // 181: billing.ledger.v1.LedgerService.GetHold:input_type -> billing.ledger.v1.GetHoldRequest
+	79,  // 182: billing.ledger.v1.LedgerService.Authorize:input_type -> billing.ledger.v1.AuthorizeRequest
+	81,  // 183: billing.ledger.v1.LedgerService.WatchWalletEvents:input_type -> billing.ledger.v1.WatchWalletEventsRequest
+	83,  // 184: billing.ledger.v1.LedgerService.SetTopUpRule:input_type -> billing.ledger.v1.SetTopUpRuleRequest
+	85,  // 185: billing.ledger.v1.LedgerService.GetTopUpRule:input_type -> billing.ledger.v1.GetTopUpRuleRequest
+	87,  // 186: billing.ledger.v1.LedgerService.ClearTopUpRule:input_type -> billing.ledger.v1.ClearTopUpRuleRequest
+	89,  // 187: billing.ledger.v1.LedgerService.ListTopUps:input_type -> billing.ledger.v1.ListTopUpsRequest
+	91,  // 188: billing.ledger.v1.LedgerService.ConfirmTopUp:input_type -> billing.ledger.v1.ConfirmTopUpRequest
+	93,  // 189: billing.ledger.v1.LedgerService.FailTopUp:input_type -> billing.ledger.v1.FailTopUpRequest
+	95,  // 190: billing.ledger.v1.LedgerService.SetAlertRules:input_type -> billing.ledger.v1.SetAlertRulesRequest
+	97,  // 191: billing.ledger.v1.LedgerService.ListAlertRules:input_type -> billing.ledger.v1.ListAlertRulesRequest
+	109, // 192: billing.ledger.v1.LedgerService.CreateAllotmentSchedule:input_type -> billing.ledger.v1.CreateAllotmentScheduleRequest
+	111, // 193: billing.ledger.v1.LedgerService.ListAllotmentSchedules:input_type -> billing.ledger.v1.ListAllotmentSchedulesRequest
+	113, // 194: billing.ledger.v1.LedgerService.EndAllotmentSchedule:input_type -> billing.ledger.v1.EndAllotmentScheduleRequest
+	99,  // 195: billing.ledger.v1.LedgerService.CreateWebhookEndpoint:input_type -> billing.ledger.v1.CreateWebhookEndpointRequest
+	101, // 196: billing.ledger.v1.LedgerService.ListWebhookEndpoints:input_type -> billing.ledger.v1.ListWebhookEndpointsRequest
+	103, // 197: billing.ledger.v1.LedgerService.DeleteWebhookEndpoint:input_type -> billing.ledger.v1.DeleteWebhookEndpointRequest
+	105, // 198: billing.ledger.v1.LedgerService.ListWebhookDeliveries:input_type -> billing.ledger.v1.ListWebhookDeliveriesRequest
+	107, // 199: billing.ledger.v1.LedgerService.RotateWebhookSecret:input_type -> billing.ledger.v1.RotateWebhookSecretRequest
+	115, // 200: billing.ledger.v1.LedgerService.GetDepletionForecast:input_type -> billing.ledger.v1.GetDepletionForecastRequest
+	120, // 201: billing.ledger.v1.LedgerService.SetSignalPolicy:input_type -> billing.ledger.v1.SetSignalPolicyRequest
+	122, // 202: billing.ledger.v1.LedgerService.GetSignalPolicy:input_type -> billing.ledger.v1.GetSignalPolicyRequest
+	32,  // 203: billing.ledger.v1.LedgerService.CreateWallet:output_type -> billing.ledger.v1.CreateWalletResponse
+	34,  // 204: billing.ledger.v1.LedgerService.GetWallet:output_type -> billing.ledger.v1.GetWalletResponse
+	36,  // 205: billing.ledger.v1.LedgerService.ListWallets:output_type -> billing.ledger.v1.ListWalletsResponse
+	38,  // 206: billing.ledger.v1.LedgerService.CreateGrant:output_type -> billing.ledger.v1.CreateGrantResponse
+	40,  // 207: billing.ledger.v1.LedgerService.GetGrant:output_type -> billing.ledger.v1.GetGrantResponse
+	42,  // 208: billing.ledger.v1.LedgerService.ListGrants:output_type -> billing.ledger.v1.ListGrantsResponse
+	44,  // 209: billing.ledger.v1.LedgerService.VoidGrant:output_type -> billing.ledger.v1.VoidGrantResponse
+	46,  // 210: billing.ledger.v1.LedgerService.Debit:output_type -> billing.ledger.v1.DebitResponse
+	49,  // 211: billing.ledger.v1.LedgerService.DebitBatch:output_type -> billing.ledger.v1.DebitBatchResponse
+	51,  // 212: billing.ledger.v1.LedgerService.RefundDebit:output_type -> billing.ledger.v1.RefundDebitResponse
+	53,  // 213: billing.ledger.v1.LedgerService.GetBalance:output_type -> billing.ledger.v1.GetBalanceResponse
+	61,  // 214: billing.ledger.v1.LedgerService.GetConsumptionReport:output_type -> billing.ledger.v1.GetConsumptionReportResponse
+	66,  // 215: billing.ledger.v1.LedgerService.GetRevenueReport:output_type -> billing.ledger.v1.GetRevenueReportResponse
+	55,  // 216: billing.ledger.v1.LedgerService.ListEntries:output_type -> billing.ledger.v1.ListEntriesResponse
+	68,  // 217: billing.ledger.v1.LedgerService.RunExpiry:output_type -> billing.ledger.v1.RunExpiryResponse
+	70,  // 218: billing.ledger.v1.LedgerService.VerifyWallet:output_type -> billing.ledger.v1.VerifyWalletResponse
+	72,  // 219: billing.ledger.v1.LedgerService.CreateHold:output_type -> billing.ledger.v1.CreateHoldResponse
+	74,  // 220: billing.ledger.v1.LedgerService.CaptureHold:output_type -> billing.ledger.v1.CaptureHoldResponse
+	76,  // 221: billing.ledger.v1.LedgerService.ReleaseHold:output_type -> billing.ledger.v1.ReleaseHoldResponse
+	78,  // 222: billing.ledger.v1.LedgerService.GetHold:output_type -> billing.ledger.v1.GetHoldResponse
+	80,  // 223: billing.ledger.v1.LedgerService.Authorize:output_type -> billing.ledger.v1.AuthorizeResponse
+	82,  // 224: billing.ledger.v1.LedgerService.WatchWalletEvents:output_type -> billing.ledger.v1.WatchWalletEventsResponse
+	84,  // 225: billing.ledger.v1.LedgerService.SetTopUpRule:output_type -> billing.ledger.v1.SetTopUpRuleResponse
+	86,  // 226: billing.ledger.v1.LedgerService.GetTopUpRule:output_type -> billing.ledger.v1.GetTopUpRuleResponse
+	88,  // 227: billing.ledger.v1.LedgerService.ClearTopUpRule:output_type -> billing.ledger.v1.ClearTopUpRuleResponse
+	90,  // 228: billing.ledger.v1.LedgerService.ListTopUps:output_type -> billing.ledger.v1.ListTopUpsResponse
+	92,  // 229: billing.ledger.v1.LedgerService.ConfirmTopUp:output_type -> billing.ledger.v1.ConfirmTopUpResponse
+	94,  // 230: billing.ledger.v1.LedgerService.FailTopUp:output_type -> billing.ledger.v1.FailTopUpResponse
+	96,  // 231: billing.ledger.v1.LedgerService.SetAlertRules:output_type -> billing.ledger.v1.SetAlertRulesResponse
+	98,  // 232: billing.ledger.v1.LedgerService.ListAlertRules:output_type -> billing.ledger.v1.ListAlertRulesResponse
+	110, // 233: billing.ledger.v1.LedgerService.CreateAllotmentSchedule:output_type -> billing.ledger.v1.CreateAllotmentScheduleResponse
+	112, // 234: billing.ledger.v1.LedgerService.ListAllotmentSchedules:output_type -> billing.ledger.v1.ListAllotmentSchedulesResponse
+	114, // 235: billing.ledger.v1.LedgerService.EndAllotmentSchedule:output_type -> billing.ledger.v1.EndAllotmentScheduleResponse
+	100, // 236: billing.ledger.v1.LedgerService.CreateWebhookEndpoint:output_type -> billing.ledger.v1.CreateWebhookEndpointResponse
+	102, // 237: billing.ledger.v1.LedgerService.ListWebhookEndpoints:output_type -> billing.ledger.v1.ListWebhookEndpointsResponse
+	104, // 238: billing.ledger.v1.LedgerService.DeleteWebhookEndpoint:output_type -> billing.ledger.v1.DeleteWebhookEndpointResponse
+	106, // 239: billing.ledger.v1.LedgerService.ListWebhookDeliveries:output_type -> billing.ledger.v1.ListWebhookDeliveriesResponse
+	108, // 240: billing.ledger.v1.LedgerService.RotateWebhookSecret:output_type -> billing.ledger.v1.RotateWebhookSecretResponse
+	118, // 241: billing.ledger.v1.LedgerService.GetDepletionForecast:output_type -> billing.ledger.v1.GetDepletionForecastResponse
+	121, // 242: billing.ledger.v1.LedgerService.SetSignalPolicy:output_type -> billing.ledger.v1.SetSignalPolicyResponse
+	123, // 243: billing.ledger.v1.LedgerService.GetSignalPolicy:output_type -> billing.ledger.v1.GetSignalPolicyResponse
+	203, // [203:244] is the sub-list for method output_type
+	162, // [162:203] is the sub-list for method input_type
+	162, // [162:162] is the sub-list for extension type_name
+	162, // [162:162] is the sub-list for extension extendee
+	0,   // [0:162] is the sub-list for field type_name
 }
 
 func init() { file_billing_ledger_v1_ledger_proto_init() }
@@ -9736,8 +10097,8 @@ func file_billing_ledger_v1_ledger_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_billing_ledger_v1_ledger_proto_rawDesc), len(file_billing_ledger_v1_ledger_proto_rawDesc)),
-			NumEnums:      13,
-			NumMessages:   113,
+			NumEnums:      14,
+			NumMessages:   115,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

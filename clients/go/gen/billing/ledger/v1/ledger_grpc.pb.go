@@ -39,6 +39,7 @@ const (
 	LedgerService_CaptureHold_FullMethodName             = "/billing.ledger.v1.LedgerService/CaptureHold"
 	LedgerService_ReleaseHold_FullMethodName             = "/billing.ledger.v1.LedgerService/ReleaseHold"
 	LedgerService_GetHold_FullMethodName                 = "/billing.ledger.v1.LedgerService/GetHold"
+	LedgerService_Authorize_FullMethodName               = "/billing.ledger.v1.LedgerService/Authorize"
 	LedgerService_WatchWalletEvents_FullMethodName       = "/billing.ledger.v1.LedgerService/WatchWalletEvents"
 	LedgerService_SetTopUpRule_FullMethodName            = "/billing.ledger.v1.LedgerService/SetTopUpRule"
 	LedgerService_GetTopUpRule_FullMethodName            = "/billing.ledger.v1.LedgerService/GetTopUpRule"
@@ -110,6 +111,9 @@ type LedgerServiceClient interface {
 	ReleaseHold(ctx context.Context, in *ReleaseHoldRequest, opts ...grpc.CallOption) (*ReleaseHoldResponse, error)
 	// Reads a hold.
 	GetHold(ctx context.Context, in *GetHoldRequest, opts ...grpc.CallOption) (*GetHoldResponse, error)
+	// May this wallet be used for this amount now? Allowed or denied (an answer, not an error),
+	// why, and what remains; optionally places a hold for the amount in the same step.
+	Authorize(ctx context.Context, in *AuthorizeRequest, opts ...grpc.CallOption) (*AuthorizeResponse, error)
 	// Streams a wallet's (or every wallet's) durable events after a cursor, then new ones as they
 	// happen. Reconnect with the last cursor seen: nothing is missed, nothing repeated.
 	WatchWalletEvents(ctx context.Context, in *WatchWalletEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchWalletEventsResponse], error)
@@ -361,6 +365,16 @@ func (c *ledgerServiceClient) GetHold(ctx context.Context, in *GetHoldRequest, o
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetHoldResponse)
 	err := c.cc.Invoke(ctx, LedgerService_GetHold_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ledgerServiceClient) Authorize(ctx context.Context, in *AuthorizeRequest, opts ...grpc.CallOption) (*AuthorizeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AuthorizeResponse)
+	err := c.cc.Invoke(ctx, LedgerService_Authorize_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -625,6 +639,9 @@ type LedgerServiceServer interface {
 	ReleaseHold(context.Context, *ReleaseHoldRequest) (*ReleaseHoldResponse, error)
 	// Reads a hold.
 	GetHold(context.Context, *GetHoldRequest) (*GetHoldResponse, error)
+	// May this wallet be used for this amount now? Allowed or denied (an answer, not an error),
+	// why, and what remains; optionally places a hold for the amount in the same step.
+	Authorize(context.Context, *AuthorizeRequest) (*AuthorizeResponse, error)
 	// Streams a wallet's (or every wallet's) durable events after a cursor, then new ones as they
 	// happen. Reconnect with the last cursor seen: nothing is missed, nothing repeated.
 	WatchWalletEvents(*WatchWalletEventsRequest, grpc.ServerStreamingServer[WatchWalletEventsResponse]) error
@@ -741,6 +758,9 @@ func (UnimplementedLedgerServiceServer) ReleaseHold(context.Context, *ReleaseHol
 }
 func (UnimplementedLedgerServiceServer) GetHold(context.Context, *GetHoldRequest) (*GetHoldResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetHold not implemented")
+}
+func (UnimplementedLedgerServiceServer) Authorize(context.Context, *AuthorizeRequest) (*AuthorizeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Authorize not implemented")
 }
 func (UnimplementedLedgerServiceServer) WatchWalletEvents(*WatchWalletEventsRequest, grpc.ServerStreamingServer[WatchWalletEventsResponse]) error {
 	return status.Error(codes.Unimplemented, "method WatchWalletEvents not implemented")
@@ -1179,6 +1199,24 @@ func _LedgerService_GetHold_Handler(srv interface{}, ctx context.Context, dec fu
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(LedgerServiceServer).GetHold(ctx, req.(*GetHoldRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LedgerService_Authorize_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AuthorizeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LedgerServiceServer).Authorize(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LedgerService_Authorize_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LedgerServiceServer).Authorize(ctx, req.(*AuthorizeRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -1622,6 +1660,10 @@ var LedgerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetHold",
 			Handler:    _LedgerService_GetHold_Handler,
+		},
+		{
+			MethodName: "Authorize",
+			Handler:    _LedgerService_Authorize_Handler,
 		},
 		{
 			MethodName: "SetTopUpRule",

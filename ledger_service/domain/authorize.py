@@ -1,0 +1,103 @@
+"""Authorize: "may this wallet be used for this amount now?", answered from the wallet's state at
+`now`; optionally with a hold for the amount, decided and placed in one step. Pure functions of
+(state, request, now).
+
+The rules (README "Authorize"):
+- without a hold, the amount is compared with the credits available now, as a debit now would
+  burn them;
+- with a hold, only with the credits a hold may reserve: free credits a capture can still burn
+  when the hold times out (`holds.holdable`);
+- a DENY wallet is allowed only when those credits cover the amount; an ALLOW_OVERAGE wallet
+  always is (wallets have no overage limit), the uncovered part reported as overage. Its hold
+  reserves the covered part, possibly 0: capturing more than held is allowed under
+  ALLOW_OVERAGE, so the action can be captured in full.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from billing_common.money import exact
+from ledger_service.domain import holds as hold_rules
+from ledger_service.domain.ledger import Outcome, available
+from ledger_service.domain.model import ZERO, OveragePolicy, WalletState
+
+
+class AuthorizeReason(StrEnum):
+    ALLOWED = "ALLOWED"
+    ALLOWED_WITH_OVERAGE = "ALLOWED_WITH_OVERAGE"
+    INSUFFICIENT_CREDITS = "INSUFFICIENT_CREDITS"
+    CREDITS_END_BEFORE_HOLD = "CREDITS_END_BEFORE_HOLD"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The answer. `covered`: the part of the amount credits cover (what a hold reserves);
+    `overage`: the part beyond them, allowed only under ALLOW_OVERAGE; `shortfall`: what a denied
+    amount lacks."""
+
+    allowed: bool
+    reason: AuthorizeReason
+    available_before: Decimal
+    covered: Decimal
+    overage: Decimal
+    shortfall: Decimal
+
+    @property
+    @exact
+    def available_after(self) -> Decimal:
+        return self.available_before - self.covered if self.allowed else self.available_before
+
+
+@exact
+def decide(
+    state: WalletState, amount: Decimal, now: datetime, *, hold_until: datetime | None = None
+) -> Decision:
+    """The decision for `amount` at `now`; with `hold_until`, for a hold that times out then."""
+    assert amount > 0
+    before = available(state, now)
+    usable = before if hold_until is None else hold_rules.holdable(state, now, hold_until)
+    covered = min(amount, usable)
+    uncovered = amount - covered
+    if uncovered == 0:
+        return Decision(True, AuthorizeReason.ALLOWED, before, covered, ZERO, ZERO)
+    if state.wallet.overage_policy is OveragePolicy.ALLOW_OVERAGE:
+        return Decision(
+            True, AuthorizeReason.ALLOWED_WITH_OVERAGE, before, covered, uncovered, ZERO
+        )
+    reason = (
+        AuthorizeReason.INSUFFICIENT_CREDITS
+        if amount > before
+        else AuthorizeReason.CREDITS_END_BEFORE_HOLD
+    )
+    return Decision(False, reason, before, ZERO, ZERO, uncovered)
+
+
+def authorize_hold(
+    state: WalletState,
+    *,
+    hold_id: str,
+    amount: Decimal,
+    expire_time: datetime,
+    now: datetime,
+    feature: str = "",
+    description: str = "",
+) -> tuple[Decision, Outcome]:
+    """Decide, and when allowed place the hold (of the covered part) in the same step. A denial
+    changes nothing: its outcome has no entries."""
+    decision = decide(state, amount, now, hold_until=expire_time)
+    if not decision.allowed:
+        return decision, Outcome(state, [])
+    placed = hold_rules.create_hold(
+        state,
+        hold_id=hold_id,
+        amount=decision.covered,
+        expire_time=expire_time,
+        now=now,
+        feature=feature,
+        description=description,
+    )
+    return decision, placed
