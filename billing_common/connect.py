@@ -16,7 +16,8 @@ but JSON answers show every field and a JSON request with an unknown field is MA
 (the library's own JSON codec drops unknown fields).
 
 The paths in `reads` (grpc_server.py passes the methods of the `read` scope) are NO_SIDE_EFFECTS,
-so Connect's GET serves them: the protos cannot mark them, as `idempotency_level` may not change
+unless their request carries a `request_id` (a read that can write: Authorize with a hold), so
+Connect's GET serves them: the protos cannot mark them, as `idempotency_level` may not change
 on a published method (buf breaking, FILE).
 
 Around the library, `HttpApp` (under uvicorn: http_server.py) answers a `StaticSite`'s files
@@ -249,6 +250,12 @@ def endpoints(
     return found
 
 
+def _can_write(described: MethodDescriptor) -> bool:
+    """A request that carries a request_id can write (Authorize with a hold is in the read scope
+    as a pure check): never served by GET, which browsers and proxies may prefetch or repeat."""
+    return "request_id" in described.input_type.fields_by_name
+
+
 def _method(described: MethodDescriptor, reads: Collection[str]) -> MethodInfo[Any, Any]:
     path = f"/{described.containing_service.full_name}/{described.name}"
     streams = (described.client_streaming, described.server_streaming)
@@ -258,7 +265,9 @@ def _method(described: MethodDescriptor, reads: Collection[str]) -> MethodInfo[A
         input=message_factory.GetMessageClass(described.input_type),
         output=message_factory.GetMessageClass(described.output_type),
         idempotency_level=(
-            IdempotencyLevel.NO_SIDE_EFFECTS if path in reads else IdempotencyLevel.UNKNOWN
+            IdempotencyLevel.NO_SIDE_EFFECTS
+            if path in reads and not _can_write(described)
+            else IdempotencyLevel.UNKNOWN
         ),
         stream_type=_STREAM_TYPES[streams],
     )

@@ -277,6 +277,31 @@ async def test_a_read_answers_a_connect_get_as_a_post(
     assert (without_key.status_code, reason(without_key)) == (401, "CREDENTIAL_MISSING")
 
 
+async def test_a_read_method_that_can_write_is_never_served_by_get(
+    ledger_server: RunningLedger, http: httpx.AsyncClient
+) -> None:
+    """Authorize is a read (a pure check) unless it holds: a GET, which browsers and proxies may
+    prefetch or repeat, must never place a hold. A request that carries a request_id can write."""
+    wallet = await make_wallet(ledger_server.stub)
+    await make_grant(ledger_server.stub, wallet.wallet_id, "10")
+    question = {
+        "request_id": "get-hold",
+        "wallet_id": wallet.wallet_id,
+        "amount": "4",
+        "hold": True,
+    }
+
+    answer = await http.get(
+        f"{base(ledger_server)}{LEDGER}/Authorize",
+        params={"encoding": "json", "message": json.dumps(question)},
+        headers={"authorization": f"Bearer {admin_key()}"},
+    )
+
+    assert answer.status_code == 405, answer.text
+    balance = await ledger_server.stub.GetBalance(pb.GetBalanceRequest(wallet_id=wallet.wallet_id))
+    assert (balance.balance.available, balance.balance.held) == ("10", "0")
+
+
 def frame(flags: int, data: bytes) -> bytes:
     """One message of an enveloped body (Connect streaming, gRPC-Web): flags, length, data."""
     return bytes([flags]) + struct.pack(">I", len(data)) + data
