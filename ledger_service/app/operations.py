@@ -382,6 +382,7 @@ class AuthorizeOp(_Defaults):
             amount=c.amount,
             expire_time=now + c.timeout,
             now=now,
+            new_id=new_id,
             feature=c.feature,
             description=c.description,
         )

@@ -623,6 +623,7 @@ def _encode_authorize(
         available_after=format_amount(decision.available_after),
         overage_amount=format_amount(decision.overage),
         shortfall=format_amount(decision.shortfall),
+        top_up_amount=format_amount(decision.top_up),
         decide_time=timestamp(at),
     )
     if hold is not None and entry is not None:

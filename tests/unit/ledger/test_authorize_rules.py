@@ -3,6 +3,9 @@ wallets: the answer agrees with what a debit or a hold would do at the same inst
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
@@ -10,11 +13,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ledger_service.domain import automation, ledger
 from ledger_service.domain import holds as hold_rules
-from ledger_service.domain import ledger
 from ledger_service.domain.authorize import AuthorizeReason, authorize_hold, decide
 from ledger_service.domain.errors import InsufficientCredits
-from ledger_service.domain.model import OveragePolicy, WalletState
+from ledger_service.domain.model import (
+    GrantKind,
+    OveragePolicy,
+    TopUp,
+    TopUpPayment,
+    TopUpRule,
+    TopUpState,
+    WalletState,
+)
 from tests.unit.ledger.factories import T0, grant, state
 
 D = Decimal
@@ -81,16 +92,22 @@ def test_a_hold_is_denied_when_the_credits_it_needs_end_before_it_times_out() ->
 
 def test_an_allowed_hold_reserves_the_amount_and_a_denied_one_changes_nothing() -> None:
     s = state(grant("a", "100"))
-    d, out = authorize_hold(s, hold_id="h", amount=D(60), expire_time=T0 + HOUR, now=T0)
+    d, out = authorize_hold(
+        s, hold_id="h", amount=D(60), expire_time=T0 + HOUR, now=T0, new_id=_ids()
+    )
     assert d.allowed and out.state.holds["h"].amount == D(60)
     assert ledger.available(out.state, T0) == d.available_after == D(40)
-    d2, out2 = authorize_hold(out.state, hold_id="h2", amount=D(60), expire_time=T0 + HOUR, now=T0)
+    d2, out2 = authorize_hold(
+        out.state, hold_id="h2", amount=D(60), expire_time=T0 + HOUR, now=T0, new_id=_ids()
+    )
     assert not d2.allowed and out2.entries == [] and out2.state is out.state
 
 
 def test_an_overage_wallet_holds_what_credits_cover_and_is_allowed_beyond() -> None:
     s = state(grant("a", "25"), policy=OVERAGE)
-    d, out = authorize_hold(s, hold_id="h", amount=D(40), expire_time=T0 + HOUR, now=T0)
+    d, out = authorize_hold(
+        s, hold_id="h", amount=D(40), expire_time=T0 + HOUR, now=T0, new_id=_ids()
+    )
     assert (d.allowed, d.reason, d.overage) == (
         True,
         AuthorizeReason.ALLOWED_WITH_OVERAGE,
@@ -98,7 +115,9 @@ def test_an_overage_wallet_holds_what_credits_cover_and_is_allowed_beyond() -> N
     )
     assert out.state.holds["h"].amount == D(25)
     # Nothing left: the hold reserves 0, and capturing the whole amount is still allowed.
-    d2, out2 = authorize_hold(out.state, hold_id="h2", amount=D(5), expire_time=T0 + HOUR, now=T0)
+    d2, out2 = authorize_hold(
+        out.state, hold_id="h2", amount=D(5), expire_time=T0 + HOUR, now=T0, new_id=_ids()
+    )
     assert d2.allowed and out2.state.holds["h2"].amount == 0
     captured = hold_rules.capture_hold(out2.state, "h2", amount=D(5), now=T0)
     assert captured.state.overage == D(5)
@@ -149,7 +168,7 @@ def test_an_allowed_hold_never_reserves_more_than_was_available(
     s: WalletState, amount: Decimal, minutes: int
 ) -> None:
     until = T0 + timedelta(minutes=minutes)
-    d, out = authorize_hold(s, hold_id="h", amount=amount, expire_time=until, now=T0)
+    d, out = authorize_hold(s, hold_id="h", amount=amount, expire_time=until, now=T0, new_id=_ids())
     if not d.allowed:
         assert out.state is s and s.wallet.overage_policy is DENY
         return
@@ -158,3 +177,132 @@ def test_an_allowed_hold_never_reserves_more_than_was_available(
     assert held + d.overage == amount
     assert ledger.available(out.state, T0) == d.available_after >= 0
     assert hold_rules.uncovered_holds(out.state, T0) == []
+
+
+# -- the automatic top-up a debit would buy -------------------------------------------------
+
+
+def _ids() -> Callable[[], str]:
+    counter = itertools.count()
+    return lambda: f"id{next(counter)}"
+
+
+def _rule(amount: str | None = "100", **fields: object) -> TopUpRule:
+    rule = TopUpRule(
+        wallet_id="w",
+        threshold=D(0),
+        amount=None if amount is None else D(amount),
+        target=None if amount is not None else D(300),
+        kind=GrantKind.PREPAID,
+        priority=1,
+        expire_after=None,
+        unit_price=D("0.9"),
+        currency="USD",
+        daily_cap=None,
+        monthly_cap=None,
+        payment=TopUpPayment.IMMEDIATE,
+    )
+    return replace(rule, **fields)  # type: ignore[arg-type]
+
+
+def _automated(s: WalletState, **changes: object) -> WalletState:
+    return replace(s, automation=replace(s.automation, **changes))  # type: ignore[arg-type]
+
+
+def _pending() -> TopUp:
+    return TopUp(
+        id="p",
+        wallet_id="w",
+        amount=D(100),
+        unit_price=D("0.9"),
+        currency="USD",
+        state=TopUpState.PENDING,
+        create_time=T0,
+        kind=GrantKind.PREPAID,
+        priority=1,
+        expire_time=None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("rule", "top_up", "after"),
+    [
+        (_rule("100"), "200", "60"),  # a shortfall of 140 buys two whole blocks
+        (_rule(None), "290", "150"),  # up to the target: 300 - 10 available
+    ],
+)
+def test_a_deny_wallet_whose_rule_covers_the_shortfall_is_allowed_with_that_top_up(
+    rule: TopUpRule, top_up: str, after: str
+) -> None:
+    s = _automated(state(grant("a", "10")), topup_rule=rule)
+    d = decide(s, D(150), T0)
+    assert (d.allowed, d.reason, d.top_up, d.shortfall) == (
+        True,
+        AuthorizeReason.ALLOWED_WITH_TOP_UP,
+        D(top_up),
+        D(0),
+    )
+    assert (d.available_before, d.available_after) == (D(10), D(after))
+    debited = automation.debit_with_cover(s, T0, _ids(), amount=D(150), occurred_time=T0)
+    assert ledger.available(debited.state, T0) == d.available_after
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"topup_rule": None},
+        {"topup_rule": _rule(enabled=False)},  # paused
+        {"topup_rule": _rule(payment=TopUpPayment.ON_CONFIRMATION)},
+        {"topup_rule": _rule(), "topups": {"p": _pending()}},  # a payment in flight
+        {"topup_rule": _rule(daily_cap=D(150)), "topped_up_day": D(100)},  # the cap is reached
+        {"topup_rule": _rule(retry_after=T0 + HOUR)},  # backing off after a failed payment
+    ],
+    ids=["no rule", "paused", "on confirmation", "pending", "cap reached", "backing off"],
+)
+def test_a_rule_that_cannot_top_up_now_leaves_the_denial(changes: dict[str, object]) -> None:
+    s = _automated(state(grant("a", "10")), **changes)
+    d = decide(s, D(150), T0)
+    assert (d.allowed, d.reason, d.top_up, d.shortfall) == (
+        False,
+        AuthorizeReason.INSUFFICIENT_CREDITS,
+        D(0),
+        D(140),
+    )
+
+
+@st.composite
+def wallets_with_rules(draw: st.DrawFn) -> WalletState:
+    s = draw(wallets())
+    block = draw(st.none() | st.decimals(min_value=D("0.5"), max_value=D(150), places=1))
+    cap = draw(st.none() | st.decimals(min_value=D(0), max_value=D(400), places=0))
+    rule = replace(
+        _rule(None if block is None else str(block)),
+        daily_cap=cap,
+        enabled=draw(st.booleans()),
+        payment=draw(st.sampled_from(list(TopUpPayment))),
+        retry_after=draw(st.sampled_from([None, T0, T0 + HOUR])),
+        expire_after=draw(st.sampled_from([None, timedelta(minutes=5), timedelta(days=1)])),
+    )
+    used = draw(st.decimals(min_value=D(0), max_value=D(400), places=0))
+    topups = {"p": _pending()} if draw(st.booleans()) else {}
+    return _automated(s, topup_rule=rule, topped_up_day=used, topups=topups)
+
+
+@settings(max_examples=300, deadline=None)
+@given(s=wallets_with_rules(), amount=amounts)
+def test_a_check_allows_exactly_what_a_debit_with_its_top_up_would_book(
+    s: WalletState, amount: Decimal
+) -> None:
+    d = decide(s, amount, T0)
+    try:
+        debited = automation.debit_with_cover(s, T0, _ids(), amount=amount, occurred_time=T0)
+    except InsufficientCredits:
+        assert not d.allowed and d.top_up == 0 and d.shortfall > 0
+        return
+    assert d.allowed
+    bought = sum((t.amount for t in debited.state.automation.topups.values()), D(0)) - sum(
+        (t.amount for t in s.automation.topups.values()), D(0)
+    )
+    assert d.top_up == bought
+    assert (d.reason is AuthorizeReason.ALLOWED_WITH_TOP_UP) == (bought > 0)
+    assert ledger.available(debited.state, T0) == d.available_after >= 0
