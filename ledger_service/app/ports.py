@@ -481,6 +481,14 @@ class LedgerStore(Protocol):
         customer has no wallet in that unit)."""
         ...
 
+    async def authorize_state(
+        self, wallet_id: str, customer_id: str, unit: str, now: datetime
+    ) -> WalletState | None:
+        """The wallet named by id (else the customer's in `unit`) as `state_at(wallet_id, None)`
+        gives it, plus what its top-up rule needs to decide at `now` (the rule, pending top-ups,
+        the credits topped up this day and month), in one statement (Authorize's check)."""
+        ...
+
     async def wallets_due(self, now: datetime, wallet_id: str, limit: int) -> list[str]:
         """Wallets that look due for the sweeper (a guess: what is booked is decided under
         their locks)."""

@@ -123,17 +123,16 @@ class LedgerReads(LedgerCore):
     async def authorize_check(
         self, ref: cmd.WalletRef, amount: Decimal, customers: tenancy.Customers
     ) -> tuple[Wallet, Decision, datetime]:
-        """Authorize without a hold: read like GetBalance now (one statement), decided by the
-        same rule as a hold (domain/authorize.py); nothing is written."""
+        """Authorize without a hold: read like GetBalance now, with the top-up rule and what its
+        caps count (one statement), decided by the same rule as a hold (domain/authorize.py);
+        nothing is written, no top-up is bought."""
         missing = wallet_missing(ref)
         if ref.customer_id and not tenancy.may_see(customers, ref.customer_id):
             raise missing
         now = self.clock.now()
 
         async def work(repo: LedgerStore) -> WalletState | None:
-            if ref.wallet_id:
-                return await repo.state_at(ref.wallet_id, None)
-            return await repo.state_now_of(ref.customer_id, ref.unit)
+            return await repo.authorize_state(ref.wallet_id, ref.customer_id, ref.unit, now)
 
         state = await self.read(work)
         if state is None:

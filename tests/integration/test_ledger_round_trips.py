@@ -157,6 +157,18 @@ async def test_authorize_checks_in_one_statement_and_holds_like_a_debit(ledger_s
     stub = ledger_server.stub
     wallet = await make_wallet(stub)
     await make_grant(stub, wallet.wallet_id, "1000")
+    # With a top-up rule, whose caps the check counts from the same statement.
+    rule = pb.TopUpRule(
+        wallet_id=wallet.wallet_id,
+        threshold="0",
+        amount="100",
+        kind=pb.GRANT_KIND_PREPAID,
+        unit_price="0.01",
+        currency="USD",
+        daily_cap="500",
+        payment=pb.TOP_UP_PAYMENT_IMMEDIATE,
+    )
+    await stub.SetTopUpRule(pb.SetTopUpRuleRequest(request_id=str(uuid.uuid4()), rule=rule))
     trips = RoundTrips(ledger_server.ledger.engine)
     check = pb.AuthorizeRequest(wallet_id=wallet.wallet_id, amount="1")
     by_customer = pb.AuthorizeRequest(customer_id=wallet.customer_id, unit="CREDITS", amount="1")
@@ -165,7 +177,7 @@ async def test_authorize_checks_in_one_statement_and_holds_like_a_debit(ledger_s
     for request in (check, by_customer):
         await stub.Authorize(request)
         queries = list(trips.queries)
-        # The state now in one statement, as GetBalance reads it.
+        # The state now and the top-up rule in one statement, as GetBalance reads the state.
         assert await trips.reset() <= 1, queries
     held = await stub.Authorize(
         pb.AuthorizeRequest(

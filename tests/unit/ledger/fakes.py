@@ -157,6 +157,13 @@ class FakeStore:
                 return await self.state_at(wallet.id, None)
         return None
 
+    async def authorize_state(
+        self, wallet_id: str, customer_id: str, unit: str, now: datetime
+    ) -> WalletState | None:
+        if wallet_id:
+            return await self.state_at(wallet_id, None)
+        return await self.state_now_of(customer_id, unit)
+
     async def add_grants(self, state: WalletState, grant_ids: Iterable[str]) -> WalletState:
         extra = {g: self.t.grants[g] for g in grant_ids if g in self.t.grants}
         return replace(state, grants={**extra, **state.grants})

@@ -18,6 +18,8 @@ from ledger_service.domain import holds as hold_rules
 from ledger_service.domain.authorize import AuthorizeReason, authorize_hold, decide
 from ledger_service.domain.errors import InsufficientCredits
 from ledger_service.domain.model import (
+    EntryType,
+    EventType,
     GrantKind,
     OveragePolicy,
     TopUp,
@@ -306,3 +308,55 @@ def test_a_check_allows_exactly_what_a_debit_with_its_top_up_would_book(
     assert d.top_up == bought
     assert (d.reason is AuthorizeReason.ALLOWED_WITH_TOP_UP) == (bought > 0)
     assert ledger.available(debited.state, T0) == d.available_after >= 0
+
+
+def test_an_allowed_hold_buys_the_top_up_first_and_holds_the_whole_amount() -> None:
+    s = _automated(state(grant("a", "10")), topup_rule=_rule("100"))
+    d, out = authorize_hold(
+        s, hold_id="h", amount=D(150), expire_time=T0 + HOUR, now=T0, new_id=_ids()
+    )
+    assert (d.allowed, d.reason, d.top_up) == (True, AuthorizeReason.ALLOWED_WITH_TOP_UP, D(200))
+    assert [e.type for e in out.entries] == [EntryType.GRANT, EntryType.HOLD]
+    # The same top-up, with the same events, as a debit's cover buys.
+    debited = automation.debit_with_cover(s, T0, _ids(), amount=D(150), occurred_time=T0)
+    assert [e.type for e in out.events] == [e.type for e in debited.events]
+    assert EventType.TOP_UP_COMPLETED in [e.type for e in out.events]
+    assert [t.amount for t in out.state.automation.topups.values()] == [
+        t.amount for t in debited.state.automation.topups.values()
+    ]
+    assert out.state.holds["h"].amount == D(150)
+    assert ledger.available(out.state, T0) == d.available_after == D(60)
+    captured = hold_rules.capture_hold(out.state, "h", amount=D(150), now=T0)
+    assert captured.state.overage == 0
+
+
+def test_a_hold_is_denied_when_the_top_up_would_end_before_it_times_out() -> None:
+    # Bought credits expire after 5 minutes; with the wallet's hour of late-event grace a
+    # capture may burn them for 65 minutes: not until a 2-hour hold times out.
+    rule = _rule("100", expire_after=timedelta(minutes=5))
+    s = _automated(state(grant("a", "10")), topup_rule=rule)
+    d, out = authorize_hold(
+        s, hold_id="h", amount=D(150), expire_time=T0 + 2 * HOUR, now=T0, new_id=_ids()
+    )
+    assert (d.allowed, d.reason, d.top_up) == (False, AuthorizeReason.INSUFFICIENT_CREDITS, D(0))
+    assert out.entries == [] and out.state is s
+    # A check (no hold) is allowed: a debit now would buy the block and burn it at once.
+    assert decide(s, D(150), T0).reason is AuthorizeReason.ALLOWED_WITH_TOP_UP
+
+
+@settings(max_examples=300, deadline=None)
+@given(s=wallets_with_rules(), amount=amounts, minutes=st.integers(min_value=1, max_value=600))
+def test_an_allowed_hold_with_a_top_up_rule_is_covered_and_never_leaves_a_deny_wallet_negative(
+    s: WalletState, amount: Decimal, minutes: int
+) -> None:
+    until = T0 + timedelta(minutes=minutes)
+    d, out = authorize_hold(s, hold_id="h", amount=amount, expire_time=until, now=T0, new_id=_ids())
+    if not d.allowed:
+        assert out.state is s and out.entries == [] and d.top_up == 0
+        return
+    assert ledger.available(out.state, T0) == d.available_after >= 0
+    assert hold_rules.uncovered_holds(out.state, T0) == []
+    if s.wallet.overage_policy is DENY:
+        assert out.state.holds["h"].amount == amount
+        captured = hold_rules.capture_hold(out.state, "h", amount=amount, now=T0)
+        assert captured.state.overage == s.overage
