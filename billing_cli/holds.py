@@ -165,6 +165,7 @@ def authorize(
                     ["available before", answer.available_before],
                     ["available after", answer.available_after],
                     ["overage", answer.overage_amount],
+                    ["top-up", answer.top_up_amount],
                     ["shortfall", answer.shortfall],
                 ],
             )

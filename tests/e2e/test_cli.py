@@ -382,3 +382,34 @@ async def test_authorize_answers_allowed_or_denied_and_can_hold(
     balance = (await cli("--json", "balance", wallet_id)).json()
     assert (balance["available"], balance["held"]) == ("30", "20")
     await cli("authorize", wallet_id, "5", "--ttl", "10m", expect=1)  # --ttl needs --hold
+
+
+async def test_authorize_shows_the_top_up_a_debit_would_buy(ledger_server: RunningLedger) -> None:
+    cli = Cli(ledger_server.target)
+    wallet_id = (await cli("--json", "wallets", "create", "--customer", "authz-top-up")).json()[
+        "wallet_id"
+    ]
+    await cli("grants", "create", wallet_id, "10")
+    rule = pb.TopUpRule(
+        wallet_id=wallet_id,
+        threshold="0",
+        amount="100",
+        kind=pb.GRANT_KIND_PREPAID,
+        unit_price="0.01",
+        currency="USD",
+        payment=pb.TOP_UP_PAYMENT_IMMEDIATE,
+    )
+    await ledger_server.stub.SetTopUpRule(pb.SetTopUpRuleRequest(request_id="r-rule", rule=rule))
+
+    allowed = await cli("--wide", "authorize", wallet_id, "150")
+    figures = rows(allowed.stdout)
+    assert (figures["reason"], figures["top-up"], figures["available after"]) == (
+        ["allowed_with_top_up"],
+        ["200"],
+        ["60"],
+    )
+    answer = (await cli("--json", "authorize", wallet_id, "150")).json()
+    assert (answer["reason"], answer["top_up_amount"]) == (
+        "AUTHORIZE_REASON_ALLOWED_WITH_TOP_UP",
+        "200",
+    )
