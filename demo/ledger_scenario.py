@@ -327,6 +327,17 @@ async def automation(stub: ledger_pb2_grpc.LedgerServiceStub, wallet_id: str) ->
     print(table(["cursor", "event (WatchWalletEvents)", "details"], rows))
     balance = (await stub.GetBalance(pb.GetBalanceRequest(wallet_id=wallet_id))).balance
     print(f"Available after the drain and one automatic top-up: {balance.available}.")
+    beyond = Decimal(balance.available) + 1000
+    answer = await stub.Authorize(
+        pb.AuthorizeRequest(
+            wallet_id=wallet_id, amount=format_amount(beyond), feature="Bulk export"
+        )
+    )
+    print(
+        f"Authorize {beyond} (1000 more than available)? allowed={answer.allowed} "
+        f"({pb.AuthorizeReason.Name(answer.reason)}): a debit would buy a {answer.top_up_amount}"
+        " top-up first, so the check counts it (and buys nothing)."
+    )
 
 
 async def last_cursor(stub: ledger_pb2_grpc.LedgerServiceStub, wallet_id: str) -> int:
