@@ -26,6 +26,7 @@ from ledger_service.domain.errors import (
     GrantAlreadyEnded,
     GrantAlreadyVoided,
     GrantHeld,
+    ScheduleNotFound,
     WalletNotFound,
 )
 from ledger_service.domain.model import (
@@ -40,6 +41,9 @@ RAISES = (
     GrantAlreadyEnded,
     GrantAlreadyVoided,
     GrantHeld,
+    # Authorize's check asks the top-up rule, as a debit does: a rule naming a schedule the
+    # wallet does not have (SetTopUpRule refuses one) is the debit's refusal too.
+    ScheduleNotFound,
 )
 
 
