@@ -384,6 +384,7 @@ class AuthorizeOp(_Defaults):
             now=now,
             feature=c.feature,
             description=c.description,
+            new_id=new_id,
         )
         return outcome
 

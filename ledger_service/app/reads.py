@@ -131,9 +131,7 @@ class LedgerReads(LedgerCore):
         now = self.clock.now()
 
         async def work(repo: LedgerStore) -> WalletState | None:
-            if ref.wallet_id:
-                return await repo.state_at(ref.wallet_id, None)
-            return await repo.state_now_of(ref.customer_id, ref.unit)
+            return await repo.state_to_authorize(ref.wallet_id, ref.customer_id, ref.unit, now)
 
         state = await self.read(work)
         if state is None:

@@ -7,9 +7,14 @@ The rules (README "Authorize"):
   burn them;
 - with a hold, only with the credits a hold may reserve: free credits a capture can still burn
   when the hold times out (`holds.holdable`);
-- a DENY wallet is allowed only when those credits cover the amount; an ALLOW_OVERAGE wallet
-  always is (wallets have no overage limit), the uncovered part reported as overage. Its hold
-  reserves the covered part, possibly 0: capturing more than held is allowed under
+- a DENY wallet whose credits fall short is allowed when its top-up rule would cover the
+  shortfall now, exactly as a debit now would buy it (`automation.cover_shortfall`): a pure
+  check buys nothing and says how much the top-up would be; with a hold, the top-up is bought
+  in the same step and the hold placed on the credits it brings (allowed only if they last
+  until the hold times out);
+- otherwise a DENY wallet is allowed only when those credits cover the amount; an
+  ALLOW_OVERAGE wallet always is (wallets have no overage limit), the uncovered part reported as
+  overage. Its hold reserves the covered part, possibly 0: capturing more than held is allowed under
   ALLOW_OVERAGE, so the action can be captured in full.
 """
 
@@ -21,6 +26,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from billing_common.money import exact
+from ledger_service.domain import automation
 from ledger_service.domain import holds as hold_rules
 from ledger_service.domain.ledger import Outcome, available
 from ledger_service.domain.model import ZERO, OveragePolicy, WalletState
@@ -29,6 +35,7 @@ from ledger_service.domain.model import ZERO, OveragePolicy, WalletState
 class AuthorizeReason(StrEnum):
     ALLOWED = "ALLOWED"
     ALLOWED_WITH_OVERAGE = "ALLOWED_WITH_OVERAGE"
+    ALLOWED_WITH_TOP_UP = "ALLOWED_WITH_TOP_UP"
     INSUFFICIENT_CREDITS = "INSUFFICIENT_CREDITS"
     CREDITS_END_BEFORE_HOLD = "CREDITS_END_BEFORE_HOLD"
 
@@ -37,7 +44,8 @@ class AuthorizeReason(StrEnum):
 class Decision:
     """The answer. `covered`: the part of the amount credits cover (what a hold reserves);
     `overage`: the part beyond them, allowed only under ALLOW_OVERAGE; `shortfall`: what a denied
-    amount lacks."""
+    amount lacks; `top_up`: the credits the wallet's top-up rule buys first
+    (ALLOWED_WITH_TOP_UP)."""
 
     allowed: bool
     reason: AuthorizeReason
@@ -45,11 +53,18 @@ class Decision:
     covered: Decimal
     overage: Decimal
     shortfall: Decimal
+    top_up: Decimal = ZERO
 
     @property
     @exact
     def available_after(self) -> Decimal:
-        return self.available_before - self.covered if self.allowed else self.available_before
+        if not self.allowed:
+            return self.available_before
+        return self.available_before + self.top_up - self.covered
+
+
+def _simulated_id() -> str:
+    return "authorize-check"  # the ids of a top-up that is only looked at, never booked
 
 
 @exact
@@ -68,12 +83,40 @@ def decide(
         return Decision(
             True, AuthorizeReason.ALLOWED_WITH_OVERAGE, before, covered, uncovered, ZERO
         )
+    bought = _with_top_up(state, amount, uncovered, now, hold_until, _simulated_id)
+    if bought is not None:
+        top_up = available(bought.state, now) - before
+        return Decision(
+            True, AuthorizeReason.ALLOWED_WITH_TOP_UP, before, amount, ZERO, ZERO, top_up
+        )
     reason = (
         AuthorizeReason.INSUFFICIENT_CREDITS
         if amount > before
         else AuthorizeReason.CREDITS_END_BEFORE_HOLD
     )
     return Decision(False, reason, before, ZERO, ZERO, uncovered)
+
+
+def _with_top_up(
+    state: WalletState,
+    amount: Decimal,
+    shortfall: Decimal,
+    now: datetime,
+    hold_until: datetime | None,
+    new_id: automation.NewId,
+) -> Outcome | None:
+    """The top-up a DENY debit of `amount` now would buy to cover `shortfall` (the same rule:
+    `automation.cover_shortfall`), when after it the amount is covered (for a hold: by credits
+    that last until `hold_until`); None when there is no such top-up."""
+    bought = automation.cover_shortfall(state, shortfall, now, new_id)
+    if bought is None:
+        return None
+    after = (
+        available(bought.state, now)
+        if hold_until is None
+        else hold_rules.holdable(bought.state, now, hold_until)
+    )
+    return bought if after >= amount else None
 
 
 def authorize_hold(
@@ -85,14 +128,22 @@ def authorize_hold(
     now: datetime,
     feature: str = "",
     description: str = "",
+    new_id: automation.NewId,
 ) -> tuple[Decision, Outcome]:
-    """Decide, and when allowed place the hold (of the covered part) in the same step. A denial
-    changes nothing: its outcome has no entries."""
+    """Decide, and when allowed place the hold (of the covered part) in the same step, after the
+    top-up it needs if any (its ids from `new_id`). A denial changes nothing: its outcome has no
+    entries."""
     decision = decide(state, amount, now, hold_until=expire_time)
     if not decision.allowed:
         return decision, Outcome(state, [])
+    bought = Outcome(state, [])
+    if decision.reason is AuthorizeReason.ALLOWED_WITH_TOP_UP:
+        usable = hold_rules.holdable(state, now, expire_time)
+        found = _with_top_up(state, amount, amount - usable, now, expire_time, new_id)
+        assert found is not None, "decided on the same state"
+        bought = found
     placed = hold_rules.create_hold(
-        state,
+        bought.state,
         hold_id=hold_id,
         amount=decision.covered,
         expire_time=expire_time,
@@ -100,4 +151,4 @@ def authorize_hold(
         feature=feature,
         description=description,
     )
-    return decision, placed
+    return decision, bought.then(placed)

@@ -163,3 +163,48 @@ async def test_a_read_key_may_check_but_not_hold(ledger_server: RunningLedger) -
         assert (await balance(ledger_server.stub, wallet.wallet_id)).held == "0"
     finally:
         await channel.close()
+
+
+async def test_a_deny_wallet_that_refills_itself_is_allowed_as_its_debit_would_be(
+    ledger_server: RunningLedger,
+) -> None:
+    """A product gating each action on Authorize must not block a customer whose wallet buys
+    blocks of credits when it runs short: the check answers as the debit would (the top-up it
+    buys first), buying nothing; with a hold, the block is bought and the amount held."""
+    stub = ledger_server.stub
+    wallet = await make_wallet(stub)
+    await make_grant(stub, wallet.wallet_id, "10")
+    await stub.SetTopUpRule(
+        pb.SetTopUpRuleRequest(
+            request_id=rid(),
+            rule=pb.TopUpRule(
+                wallet_id=wallet.wallet_id,
+                threshold="0",
+                amount="100",
+                kind=pb.GRANT_KIND_PREPAID,
+                priority=1,
+                unit_price="0.9",
+                currency="USD",
+                payment=pb.TOP_UP_PAYMENT_IMMEDIATE,
+            ),
+        )
+    )
+
+    checked = await stub.Authorize(check(wallet.wallet_id, "25"))
+    assert (checked.allowed, checked.reason) == (True, pb.AUTHORIZE_REASON_ALLOWED_WITH_TOP_UP)
+    assert (checked.top_up_amount, checked.available_after) == ("100", "85")
+    assert (await balance(stub, wallet.wallet_id)).available == "10"  # nothing bought
+
+    held = await stub.Authorize(with_hold(wallet.wallet_id, "25"))
+    assert (held.allowed, held.reason, held.top_up_amount) == (
+        True,
+        pb.AUTHORIZE_REASON_ALLOWED_WITH_TOP_UP,
+        "100",
+    )
+    assert held.hold.amount == "25"
+    after = await balance(stub, wallet.wallet_id)
+    assert (after.available, after.held) == ("85", "25")
+    topups = await stub.ListTopUps(pb.ListTopUpsRequest(wallet_id=wallet.wallet_id))
+    assert [t.amount for t in topups.top_ups] == ["100"]
+    verified = await stub.VerifyWallet(pb.VerifyWalletRequest(wallet_id=wallet.wallet_id))
+    assert verified.consistent

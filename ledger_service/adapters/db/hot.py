@@ -58,6 +58,23 @@ FROM wallets w WHERE w.id = $1
 STATE_NOW_OF_CUSTOMER = STATE_NOW.replace(
     "WHERE w.id = $1", "WHERE w.customer_id = $1 AND w.unit = $2"
 )
+# Authorize's check: STATE_NOW and what a top-up needs to be decided (the rule, pending
+# top-ups, the credits topped up since the start of the day, $2, and of the month, $3), still one
+# statement; the customer variant names the wallet by customer ($1) and unit ($4).
+AUTHORIZE_STATE_NOW = STATE_NOW.replace(
+    "\nFROM wallets w WHERE w.id = $1",
+    """,
+  (SELECT t FROM topup_rules t WHERE t.wallet_id = w.id) AS topup_rule,
+  ARRAY(SELECT p FROM topups p WHERE p.wallet_id = w.id AND p.state = 'PENDING') AS pending,
+  (SELECT coalesce(sum(p.amount) FILTER (WHERE p.create_time >= $2), 0) FROM topups p
+    WHERE p.wallet_id = w.id AND p.state <> 'FAILED' AND p.create_time >= $3) AS in_day,
+  (SELECT coalesce(sum(p.amount), 0) FROM topups p
+    WHERE p.wallet_id = w.id AND p.state <> 'FAILED' AND p.create_time >= $3) AS in_month
+FROM wallets w WHERE w.id = $1""",
+)
+AUTHORIZE_STATE_NOW_OF_CUSTOMER = AUTHORIZE_STATE_NOW.replace(
+    "WHERE w.id = $1", "WHERE w.customer_id = $1 AND w.unit = $4"
+)
 _HOLD_COLUMNS = """
 SELECT h.*,
   array(SELECT a.grant_id FROM hold_allocations a WHERE a.hold_id = h.id ORDER BY a.position)

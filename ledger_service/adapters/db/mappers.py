@@ -134,6 +134,23 @@ def to_state_now(row: Any) -> WalletState:
     )
 
 
+def to_authorize_state(row: Any) -> WalletState:
+    """A wallet now from its row of `hot.AUTHORIZE_STATE_NOW`: `to_state_now`'s, with the
+    top-up rule, pending top-ups and the credits topped up today and this month."""
+    state = to_state_now(row)
+    rule = row["topup_rule"]
+    return replace(
+        state,
+        automation=replace(
+            state.automation,
+            topup_rule=None if rule is None else TOPUP_RULE.load_record(rule),
+            topups={p["id"]: TOPUP.load_record(p) for p in row["pending"]},
+            topped_up_day=row["in_day"],
+            topped_up_month=row["in_month"],
+        ),
+    )
+
+
 # SQL for "grant is in this state at :at", used by ListGrants.
 def state_filter(state: GrantState, at: datetime) -> Any:
     not_void = grants.c.void_time.is_(None)

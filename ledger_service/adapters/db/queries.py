@@ -321,6 +321,22 @@ class LedgerQueries:
         found = await (await self._pg()).fetchrow(hot.STATE_NOW_OF_CUSTOMER, customer_id, unit)
         return None if found is None else mappers.to_state_now(found)
 
+    async def state_to_authorize(
+        self, wallet_id: str, customer_id: str, unit: str, now: datetime
+    ) -> WalletState | None:
+        """The wallet now, by id or by customer and unit, with what deciding a top-up needs (one
+        statement: `hot.AUTHORIZE_STATE_NOW`)."""
+        day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        month_start = day_start.replace(day=1)
+        pg = await self._pg()
+        if wallet_id:
+            found = await pg.fetchrow(hot.AUTHORIZE_STATE_NOW, wallet_id, day_start, month_start)
+        else:
+            found = await pg.fetchrow(
+                hot.AUTHORIZE_STATE_NOW_OF_CUSTOMER, customer_id, day_start, month_start, unit
+            )
+        return None if found is None else mappers.to_authorize_state(found)
+
     async def state_at(self, wallet_id: str, at: datetime | None) -> WalletState | None:
         """The wallet's grants and overage as the journal stood at `at` (None: now), unlocked.
 

@@ -624,6 +624,7 @@ def _encode_authorize(
         overage_amount=format_amount(decision.overage),
         shortfall=format_amount(decision.shortfall),
         decide_time=timestamp(at),
+        top_up_amount=format_amount(decision.top_up),
     )
     if hold is not None and entry is not None:
         response.hold.CopyFrom(convert.hold(hold, at))

@@ -3,6 +3,7 @@ wallets: the answer agrees with what a debit or a hold would do at the same inst
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
@@ -10,17 +11,25 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ledger_service.domain import automation, ledger
 from ledger_service.domain import holds as hold_rules
-from ledger_service.domain import ledger
 from ledger_service.domain.authorize import AuthorizeReason, authorize_hold, decide
 from ledger_service.domain.errors import InsufficientCredits
-from ledger_service.domain.model import OveragePolicy, WalletState
+from ledger_service.domain.model import (
+    EntryType,
+    OveragePolicy,
+    TopUpPayment,
+    TopUpRule,
+    WalletState,
+)
 from tests.unit.ledger.factories import T0, grant, state
+from tests.unit.ledger.test_automation import new_ids, rule, with_automation
 
 D = Decimal
 DENY = OveragePolicy.DENY
 OVERAGE = OveragePolicy.ALLOW_OVERAGE
 HOUR = timedelta(hours=1)
+MINUTE = timedelta(minutes=1)
 
 
 def _held(s: WalletState, amount: str) -> WalletState:
@@ -81,16 +90,22 @@ def test_a_hold_is_denied_when_the_credits_it_needs_end_before_it_times_out() ->
 
 def test_an_allowed_hold_reserves_the_amount_and_a_denied_one_changes_nothing() -> None:
     s = state(grant("a", "100"))
-    d, out = authorize_hold(s, hold_id="h", amount=D(60), expire_time=T0 + HOUR, now=T0)
+    d, out = authorize_hold(
+        s, hold_id="h", amount=D(60), expire_time=T0 + HOUR, now=T0, new_id=new_ids()
+    )
     assert d.allowed and out.state.holds["h"].amount == D(60)
     assert ledger.available(out.state, T0) == d.available_after == D(40)
-    d2, out2 = authorize_hold(out.state, hold_id="h2", amount=D(60), expire_time=T0 + HOUR, now=T0)
+    d2, out2 = authorize_hold(
+        out.state, hold_id="h2", amount=D(60), expire_time=T0 + HOUR, now=T0, new_id=new_ids()
+    )
     assert not d2.allowed and out2.entries == [] and out2.state is out.state
 
 
 def test_an_overage_wallet_holds_what_credits_cover_and_is_allowed_beyond() -> None:
     s = state(grant("a", "25"), policy=OVERAGE)
-    d, out = authorize_hold(s, hold_id="h", amount=D(40), expire_time=T0 + HOUR, now=T0)
+    d, out = authorize_hold(
+        s, hold_id="h", amount=D(40), expire_time=T0 + HOUR, now=T0, new_id=new_ids()
+    )
     assert (d.allowed, d.reason, d.overage) == (
         True,
         AuthorizeReason.ALLOWED_WITH_OVERAGE,
@@ -98,7 +113,9 @@ def test_an_overage_wallet_holds_what_credits_cover_and_is_allowed_beyond() -> N
     )
     assert out.state.holds["h"].amount == D(25)
     # Nothing left: the hold reserves 0, and capturing the whole amount is still allowed.
-    d2, out2 = authorize_hold(out.state, hold_id="h2", amount=D(5), expire_time=T0 + HOUR, now=T0)
+    d2, out2 = authorize_hold(
+        out.state, hold_id="h2", amount=D(5), expire_time=T0 + HOUR, now=T0, new_id=new_ids()
+    )
     assert d2.allowed and out2.state.holds["h2"].amount == 0
     captured = hold_rules.capture_hold(out2.state, "h2", amount=D(5), now=T0)
     assert captured.state.overage == D(5)
@@ -149,7 +166,9 @@ def test_an_allowed_hold_never_reserves_more_than_was_available(
     s: WalletState, amount: Decimal, minutes: int
 ) -> None:
     until = T0 + timedelta(minutes=minutes)
-    d, out = authorize_hold(s, hold_id="h", amount=amount, expire_time=until, now=T0)
+    d, out = authorize_hold(
+        s, hold_id="h", amount=amount, expire_time=until, now=T0, new_id=new_ids()
+    )
     if not d.allowed:
         assert out.state is s and s.wallet.overage_policy is DENY
         return
@@ -158,3 +177,92 @@ def test_an_allowed_hold_never_reserves_more_than_was_available(
     assert held + d.overage == amount
     assert ledger.available(out.state, T0) == d.available_after >= 0
     assert hold_rules.uncovered_holds(out.state, T0) == []
+
+
+# -- the top-up a debit would buy ------------------------------------------------------------
+
+
+def test_a_deny_wallet_whose_rule_would_buy_the_shortfall_is_allowed_and_nothing_is_bought() -> (
+    None
+):
+    s = with_automation(state(grant("a", "10")), topup_rule=rule(amount="100"))
+    d = decide(s, D(25), T0)
+    assert (d.allowed, d.reason, d.top_up, d.available_before, d.available_after) == (
+        True,
+        AuthorizeReason.ALLOWED_WITH_TOP_UP,
+        D(100),  # one block covers the 15 missing
+        D(10),
+        D(85),
+    )
+    assert s.automation.topups == {}
+
+
+@pytest.mark.parametrize(
+    "why",
+    ["paused", "pending payment", "cap reached", "no rule"],
+)
+def test_a_rule_that_cannot_buy_now_leaves_the_check_denied(why: str) -> None:
+    fields: dict[str, object] = {
+        "paused": {"enabled": False},
+        "pending payment": {"payment": TopUpPayment.ON_CONFIRMATION},
+        "cap reached": {"daily_cap": D(50)},
+        "no rule": {},
+    }[why]
+    base = state(grant("a", "10"))
+    s = base if why == "no rule" else with_automation(base, topup_rule=replace(rule(), **fields))
+    d = decide(s, D(25), T0)
+    assert (d.allowed, d.reason, d.shortfall) == (
+        False,
+        AuthorizeReason.INSUFFICIENT_CREDITS,
+        D(15),
+    )
+
+
+def test_a_hold_buys_the_top_up_in_the_same_step_and_holds_the_whole_amount() -> None:
+    s = with_automation(state(grant("a", "10")), topup_rule=rule(amount="100"))
+    d, out = authorize_hold(
+        s, hold_id="h", amount=D(25), expire_time=T0 + HOUR, now=T0, new_id=new_ids()
+    )
+    assert (d.allowed, d.reason, d.top_up) == (True, AuthorizeReason.ALLOWED_WITH_TOP_UP, D(100))
+    assert out.state.holds["h"].amount == D(25)
+    assert [t.amount for t in out.state.automation.topups.values()] == [D(100)]
+    assert ledger.available(out.state, T0) == d.available_after == D(85)
+    assert [e.type for e in out.entries][-1] is EntryType.HOLD
+
+
+def test_a_hold_is_denied_when_the_credits_the_top_up_buys_end_before_it_times_out() -> None:
+    # The rule's blocks last 30 minutes (and are written off an hour after): not for a 3 h hold.
+    s = with_automation(
+        state(grant("a", "10")), topup_rule=replace(rule(amount="100"), expire_after=30 * MINUTE)
+    )
+    d, out = authorize_hold(
+        s, hold_id="h", amount=D(25), expire_time=T0 + 3 * HOUR, now=T0, new_id=new_ids()
+    )
+    assert not d.allowed and out.entries == [] and out.state is s
+    assert decide(s, D(25), T0).reason is AuthorizeReason.ALLOWED_WITH_TOP_UP
+
+
+rules = st.none() | st.builds(
+    lambda amount, cap, enabled: replace(rule(amount=str(amount)), daily_cap=cap, enabled=enabled),
+    amounts,
+    st.none() | amounts,
+    st.booleans(),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(s=wallets(), amount=amounts, topup_rule=rules)
+def test_a_check_with_a_top_up_rule_allows_exactly_what_a_debit_with_cover_would_book(
+    s: WalletState, amount: Decimal, topup_rule: TopUpRule | None
+) -> None:
+    s = with_automation(s, topup_rule=topup_rule)
+    d = decide(s, amount, T0)
+    try:
+        debited = automation.debit_with_cover(s, T0, new_ids(), amount=amount, occurred_time=T0)
+    except InsufficientCredits:
+        assert not d.allowed and d.shortfall > 0
+        return
+    assert d.allowed
+    assert ledger.available(debited.state, T0) == d.available_after >= 0
+    bought = sum((t.amount for t in debited.state.automation.topups.values()), D(0))
+    assert bought == d.top_up

@@ -54,6 +54,7 @@ class AuthorizeReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     AUTHORIZE_REASON_ALLOWED_WITH_OVERAGE: _ClassVar[AuthorizeReason]
     AUTHORIZE_REASON_INSUFFICIENT_CREDITS: _ClassVar[AuthorizeReason]
     AUTHORIZE_REASON_CREDITS_END_BEFORE_HOLD: _ClassVar[AuthorizeReason]
+    AUTHORIZE_REASON_ALLOWED_WITH_TOP_UP: _ClassVar[AuthorizeReason]
 
 class HoldState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -154,6 +155,7 @@ AUTHORIZE_REASON_ALLOWED: AuthorizeReason
 AUTHORIZE_REASON_ALLOWED_WITH_OVERAGE: AuthorizeReason
 AUTHORIZE_REASON_INSUFFICIENT_CREDITS: AuthorizeReason
 AUTHORIZE_REASON_CREDITS_END_BEFORE_HOLD: AuthorizeReason
+AUTHORIZE_REASON_ALLOWED_WITH_TOP_UP: AuthorizeReason
 HOLD_STATE_UNSPECIFIED: HoldState
 HOLD_STATE_ACTIVE: HoldState
 HOLD_STATE_CAPTURED: HoldState
@@ -1140,7 +1142,7 @@ class AuthorizeRequest(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., wallet_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., unit: _Optional[str] = ..., amount: _Optional[str] = ..., feature: _Optional[str] = ..., hold: _Optional[bool] = ..., hold_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., description: _Optional[str] = ...) -> None: ...
 
 class AuthorizeResponse(_message.Message):
-    __slots__ = ("allowed", "reason", "wallet_id", "available_before", "available_after", "overage_amount", "shortfall", "hold", "entry", "decide_time")
+    __slots__ = ("allowed", "reason", "wallet_id", "available_before", "available_after", "overage_amount", "shortfall", "hold", "entry", "decide_time", "top_up_amount")
     ALLOWED_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     WALLET_ID_FIELD_NUMBER: _ClassVar[int]
@@ -1151,6 +1153,7 @@ class AuthorizeResponse(_message.Message):
     HOLD_FIELD_NUMBER: _ClassVar[int]
     ENTRY_FIELD_NUMBER: _ClassVar[int]
     DECIDE_TIME_FIELD_NUMBER: _ClassVar[int]
+    TOP_UP_AMOUNT_FIELD_NUMBER: _ClassVar[int]
     allowed: bool
     reason: AuthorizeReason
     wallet_id: str
@@ -1161,7 +1164,8 @@ class AuthorizeResponse(_message.Message):
     hold: Hold
     entry: Entry
     decide_time: _timestamp_pb2.Timestamp
-    def __init__(self, allowed: _Optional[bool] = ..., reason: _Optional[_Union[AuthorizeReason, str]] = ..., wallet_id: _Optional[str] = ..., available_before: _Optional[str] = ..., available_after: _Optional[str] = ..., overage_amount: _Optional[str] = ..., shortfall: _Optional[str] = ..., hold: _Optional[_Union[Hold, _Mapping]] = ..., entry: _Optional[_Union[Entry, _Mapping]] = ..., decide_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    top_up_amount: str
+    def __init__(self, allowed: _Optional[bool] = ..., reason: _Optional[_Union[AuthorizeReason, str]] = ..., wallet_id: _Optional[str] = ..., available_before: _Optional[str] = ..., available_after: _Optional[str] = ..., overage_amount: _Optional[str] = ..., shortfall: _Optional[str] = ..., hold: _Optional[_Union[Hold, _Mapping]] = ..., entry: _Optional[_Union[Entry, _Mapping]] = ..., decide_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., top_up_amount: _Optional[str] = ...) -> None: ...
 
 class WatchWalletEventsRequest(_message.Message):
     __slots__ = ("wallet_id", "after_cursor", "types")

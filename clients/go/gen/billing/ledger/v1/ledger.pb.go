@@ -298,6 +298,10 @@ const (
 	// hold would time out (credits written off before then cannot back a hold). A shorter
 	// hold_timeout may be allowed.
 	AuthorizeReason_AUTHORIZE_REASON_CREDITS_END_BEFORE_HOLD AuthorizeReason = 4
+	// Allowed on a DENY wallet whose credits fall short, because its top-up rule buys the
+	// shortfall first, exactly as a debit now would (top_up_amount says how much). A pure check
+	// buys nothing; with hold, the top-up is bought in the same write and the hold placed on it.
+	AuthorizeReason_AUTHORIZE_REASON_ALLOWED_WITH_TOP_UP AuthorizeReason = 5
 )
 
 // Enum value maps for AuthorizeReason.
@@ -308,6 +312,7 @@ var (
 		2: "AUTHORIZE_REASON_ALLOWED_WITH_OVERAGE",
 		3: "AUTHORIZE_REASON_INSUFFICIENT_CREDITS",
 		4: "AUTHORIZE_REASON_CREDITS_END_BEFORE_HOLD",
+		5: "AUTHORIZE_REASON_ALLOWED_WITH_TOP_UP",
 	}
 	AuthorizeReason_value = map[string]int32{
 		"AUTHORIZE_REASON_UNSPECIFIED":             0,
@@ -315,6 +320,7 @@ var (
 		"AUTHORIZE_REASON_ALLOWED_WITH_OVERAGE":    2,
 		"AUTHORIZE_REASON_INSUFFICIENT_CREDITS":    3,
 		"AUTHORIZE_REASON_CREDITS_END_BEFORE_HOLD": 4,
+		"AUTHORIZE_REASON_ALLOWED_WITH_TOP_UP":     5,
 	}
 )
 
@@ -6308,7 +6314,10 @@ type AuthorizeResponse struct {
 	// With hold, when allowed: the HOLD entry.
 	Entry *Entry `protobuf:"bytes,9,opt,name=entry,proto3" json:"entry,omitempty"`
 	// The instant the answer is for.
-	DecideTime    *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=decide_time,json=decideTime,proto3" json:"decide_time,omitempty"`
+	DecideTime *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=decide_time,json=decideTime,proto3" json:"decide_time,omitempty"`
+	// ALLOWED_WITH_TOP_UP: the credits the wallet's top-up rule buys first (with hold: bought),
+	// a decimal string; "0" otherwise. available_after counts them.
+	TopUpAmount   string `protobuf:"bytes,11,opt,name=top_up_amount,json=topUpAmount,proto3" json:"top_up_amount,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -6411,6 +6420,13 @@ func (x *AuthorizeResponse) GetDecideTime() *timestamppb.Timestamp {
 		return x.DecideTime
 	}
 	return nil
+}
+
+func (x *AuthorizeResponse) GetTopUpAmount() string {
+	if x != nil {
+		return x.TopUpAmount
+	}
+	return ""
 }
 
 // Request of WatchWalletEvents.
@@ -9364,7 +9380,7 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"\afeature\x18\x06 \x01(\tR\afeature\x12\x12\n" +
 	"\x04hold\x18\a \x01(\bR\x04hold\x12<\n" +
 	"\fhold_timeout\x18\b \x01(\v2\x19.google.protobuf.DurationR\vholdTimeout\x12 \n" +
-	"\vdescription\x18\t \x01(\tR\vdescription\"\xb9\x03\n" +
+	"\vdescription\x18\t \x01(\tR\vdescription\"\xdd\x03\n" +
 	"\x11AuthorizeResponse\x12\x18\n" +
 	"\aallowed\x18\x01 \x01(\bR\aallowed\x12:\n" +
 	"\x06reason\x18\x02 \x01(\x0e2\".billing.ledger.v1.AuthorizeReasonR\x06reason\x12\x1b\n" +
@@ -9377,7 +9393,8 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x05entry\x18\t \x01(\v2\x18.billing.ledger.v1.EntryR\x05entry\x12;\n" +
 	"\vdecide_time\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"decideTime\"\x94\x01\n" +
+	"decideTime\x12\"\n" +
+	"\rtop_up_amount\x18\v \x01(\tR\vtopUpAmount\"\x94\x01\n" +
 	"\x18WatchWalletEventsRequest\x12\x1b\n" +
 	"\twallet_id\x18\x01 \x01(\tR\bwalletId\x12!\n" +
 	"\fafter_cursor\x18\x02 \x01(\x03R\vafterCursor\x128\n" +
@@ -9570,13 +9587,14 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x12ENTRY_TYPE_CAPTURE\x10\b\x12\x16\n" +
 	"\x12ENTRY_TYPE_RELEASE\x10\t\x12!\n" +
 	"\x1dENTRY_TYPE_OVERAGE_SETTLEMENT\x10\n" +
-	"*\xd5\x01\n" +
+	"*\xff\x01\n" +
 	"\x0fAuthorizeReason\x12 \n" +
 	"\x1cAUTHORIZE_REASON_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18AUTHORIZE_REASON_ALLOWED\x10\x01\x12)\n" +
 	"%AUTHORIZE_REASON_ALLOWED_WITH_OVERAGE\x10\x02\x12)\n" +
 	"%AUTHORIZE_REASON_INSUFFICIENT_CREDITS\x10\x03\x12,\n" +
-	"(AUTHORIZE_REASON_CREDITS_END_BEFORE_HOLD\x10\x04*\x88\x01\n" +
+	"(AUTHORIZE_REASON_CREDITS_END_BEFORE_HOLD\x10\x04\x12(\n" +
+	"$AUTHORIZE_REASON_ALLOWED_WITH_TOP_UP\x10\x05*\x88\x01\n" +
 	"\tHoldState\x12\x1a\n" +
 	"\x16HOLD_STATE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11HOLD_STATE_ACTIVE\x10\x01\x12\x17\n" +
