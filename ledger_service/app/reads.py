@@ -26,6 +26,7 @@ from ledger_service.domain.errors import (
     GrantAlreadyEnded,
     GrantAlreadyVoided,
     GrantHeld,
+    ScheduleNotFound,
     WalletNotFound,
 )
 from ledger_service.domain.model import (
@@ -40,6 +41,8 @@ RAISES = (
     GrantAlreadyEnded,
     GrantAlreadyVoided,
     GrantHeld,
+    # Authorize decides a top-up as a debit would; a stored rule names a schedule the state has.
+    ScheduleNotFound,
 )
 
 
