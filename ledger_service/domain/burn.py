@@ -423,6 +423,7 @@ class SignalPolicy:
     slowdown_fraction: Decimal = Decimal("0.25")
     depletion_days: int = 7
     disabled: bool = False
+    warm_up_days: int = WARM_UP_DAYS
 
 
 @dataclass(frozen=True, slots=True)
@@ -444,11 +445,12 @@ class Decision:
 
 
 def conditions(policy: SignalPolicy, reading: Reading) -> set[Signal]:
-    """The signals whose condition holds. None before the wallet is WARM_UP_DAYS old (no
-    baseline yet), nor when the policy is disabled. A spike needs usage above the multiple of
-    the baseline (a quiet wallet that starts using credits is a spike: adoption); a slowdown
-    needs a baseline above 0 (a wallet that never burnt is not slowing down)."""
-    if policy.disabled or reading.now - reading.wallet_create_time < WARM_UP_DAYS * DAY:
+    """The signals whose condition holds. None before the wallet is the policy's
+    `warm_up_days` old (WARM_UP_DAYS by default: no baseline yet), nor when it is disabled. A
+    spike needs usage above the multiple of the baseline (a quiet wallet that starts using
+    credits is a spike: adoption); a slowdown needs a baseline above 0 (a wallet that never
+    burnt is not slowing down)."""
+    if policy.disabled or reading.now - reading.wallet_create_time < policy.warm_up_days * DAY:
         return set()
     held: set[Signal] = set()
     with decimal_context(ESTIMATE):

@@ -842,6 +842,11 @@ CASES = [
     bad("SetSignalPolicy", "depletion-days-negative", "INVALID_SIGNAL_POLICY",
         "policy.depletion_days",
         policy=lambda w: pb.SignalPolicy(wallet_id=w.wallet_id, depletion_days=-1)),
+    bad("SetSignalPolicy", "warm-up-days-negative", "INVALID_SIGNAL_POLICY",
+        "policy.warm_up_days",
+        policy=lambda w: pb.SignalPolicy(wallet_id=w.wallet_id, warm_up_days=-1)),
+    bad("SetSignalPolicy", "warm-up-days-367", "INVALID_SIGNAL_POLICY", "policy.warm_up_days",
+        policy=lambda w: pb.SignalPolicy(wallet_id=w.wallet_id, warm_up_days=367)),
 
     bad("GetSignalPolicy", "no-wallet_id", "MISSING_FIELD", "wallet_id", wallet_id=""),
     bad("GetSignalPolicy", "unknown-wallet", "WALLET_NOT_FOUND", wallet_id=UNKNOWN_ID),

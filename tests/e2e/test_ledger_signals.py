@@ -126,3 +126,37 @@ async def test_a_policy_can_be_set_and_read_back_with_its_defaults(ledger_server
         pb.GetDepletionForecastRequest(wallet_id=wallet.wallet_id)
     )
     assert with_no_usage.daily_burn == "0" and not with_no_usage.HasField("depletion_time")
+
+
+async def test_a_policy_without_warm_up_lets_a_new_wallet_warn_of_depletion_at_once(
+    ledger_server,
+) -> None:
+    """By default a wallet raises no signal in its first 14 days; a policy with `warm_up_days` 0
+    (kept, and shown by GetSignalPolicy) lets a new wallet that burns fast warn at once."""
+    stub = ledger_server.stub
+    wallet = await make_wallet(stub)
+    await make_grant(stub, wallet.wallet_id, "100")
+    await stub.Debit(debit_request(wallet.wallet_id, "40"))  # 60 left: depleted within 2 days
+    assert [w for w, _ in await ledger_server.app.run_signals() if w == wallet.wallet_id] == []
+
+    set_ = await stub.SetSignalPolicy(
+        pb.SetSignalPolicyRequest(
+            request_id=rid(), policy=pb.SignalPolicy(wallet_id=wallet.wallet_id, warm_up_days=0)
+        )
+    )
+    assert set_.policy.HasField("warm_up_days") and set_.policy.warm_up_days == 0
+    read = await stub.GetSignalPolicy(pb.GetSignalPolicyRequest(wallet_id=wallet.wallet_id))
+    assert read.policy.warm_up_days == 0
+    # Minutes later (the sweeper evaluates a wallet at most hourly, but a changed policy at its
+    # next sweep).
+    ledger_server.clock.advance(timedelta(minutes=5))
+    emitted = [
+        e.type.value for w, e in await ledger_server.app.run_signals() if w == wallet.wallet_id
+    ]
+    assert "DEPLETION_EXPECTED" in emitted
+    assert "DEPLETION_EXPECTED" in names(await signal_events_before_marker(stub, wallet.wallet_id))
+
+    default = await stub.GetSignalPolicy(
+        pb.GetSignalPolicyRequest(wallet_id=(await make_wallet(stub)).wallet_id)
+    )
+    assert default.policy.warm_up_days == 14

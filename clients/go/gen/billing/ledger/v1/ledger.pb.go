@@ -8627,7 +8627,11 @@ type SignalPolicy struct {
 	// DEPLETION_EXPECTED when the forecast depletion is within this many days (default 7, 1 to 366).
 	DepletionDays int32 `protobuf:"varint,4,opt,name=depletion_days,json=depletionDays,proto3" json:"depletion_days,omitempty"`
 	// True turns every signal of the wallet off (open episodes close).
-	Disabled      bool `protobuf:"varint,5,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	Disabled bool `protobuf:"varint,5,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	// The days after the wallet's creation during which no signal fires (a young wallet has no
+	// baseline yet): 0 to 366; unset takes the default 14. 0 lets a new wallet's signals fire at
+	// once (a spike then compares with no history, so any usage is one).
+	WarmUpDays    *int32 `protobuf:"varint,6,opt,name=warm_up_days,json=warmUpDays,proto3,oneof" json:"warm_up_days,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -8695,6 +8699,13 @@ func (x *SignalPolicy) GetDisabled() bool {
 		return x.Disabled
 	}
 	return false
+}
+
+func (x *SignalPolicy) GetWarmUpDays() int32 {
+	if x != nil && x.WarmUpDays != nil {
+		return *x.WarmUpDays
+	}
+	return 0
 }
 
 // Request of SetSignalPolicy.
@@ -9541,13 +9552,16 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	" \x03(\v2!.billing.ledger.v1.ForecastExpiryR\bexpiries\x129\n" +
 	"\atop_ups\x18\v \x03(\v2 .billing.ledger.v1.ForecastTopUpR\x06topUps\x12\x18\n" +
 	"\aoverage\x18\f \x01(\tR\aoverage\x12D\n" +
-	"\x10horizon_end_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\x0ehorizonEndTime\"\xc2\x01\n" +
+	"\x10horizon_end_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\x0ehorizonEndTime\"\xfa\x01\n" +
 	"\fSignalPolicy\x12\x1b\n" +
 	"\twallet_id\x18\x01 \x01(\tR\bwalletId\x12%\n" +
 	"\x0espike_multiple\x18\x02 \x01(\tR\rspikeMultiple\x12+\n" +
 	"\x11slowdown_fraction\x18\x03 \x01(\tR\x10slowdownFraction\x12%\n" +
 	"\x0edepletion_days\x18\x04 \x01(\x05R\rdepletionDays\x12\x1a\n" +
-	"\bdisabled\x18\x05 \x01(\bR\bdisabled\"p\n" +
+	"\bdisabled\x18\x05 \x01(\bR\bdisabled\x12%\n" +
+	"\fwarm_up_days\x18\x06 \x01(\x05H\x00R\n" +
+	"warmUpDays\x88\x01\x01B\x0f\n" +
+	"\r_warm_up_days\"p\n" +
 	"\x16SetSignalPolicyRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x127\n" +
@@ -10110,6 +10124,7 @@ func file_billing_ledger_v1_ledger_proto_init() {
 		(*DebitResult_Entry)(nil),
 		(*DebitResult_Error)(nil),
 	}
+	file_billing_ledger_v1_ledger_proto_msgTypes[105].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
