@@ -173,12 +173,12 @@ class _Caps:
     day_of: datetime
     month_of: tuple[int, int]
     armed: bool
-    made: int = 0
+    made: int = 0  # top-ups in the walk's current day (TOP_UPS_PER_DAY_MAX)
 
     def room(self, at: datetime) -> Decimal | None:
         """What the caps still let the rule top up at `at` (None: no cap)."""
         if at.date() != self.day_of.date():
-            self.day, self.day_of, self.made = ZERO, at, 0
+            self.day, self.day_of = ZERO, at
         if (at.year, at.month) != self.month_of:
             self.month, self.month_of = ZERO, (at.year, at.month)
         rooms = [
@@ -249,6 +249,9 @@ def _top_up(
         expire_time=expire,
         create_time=at,
     )
+    # Credits used up leave the path (nothing reads them again), so a walk of many top-ups a
+    # day stays linear in its horizon.
+    credits[:] = [c for c in credits if c.left > 0]
     credits.append(_Credit(burn_key(grant), grant.id, amount, usable_from, expire))
     credits.sort(key=lambda c: c.key)
     return amount
@@ -309,7 +312,11 @@ class _Path:
     def burn_day(self, start: datetime) -> Decimal:
         """Burn one day's usage; what is usable after it."""
         need, done = self.daily, ZERO
-        for _ in range(TOP_UPS_PER_DAY_MAX):
+        if self.caps is not None:
+            self.caps.made = 0
+        # Each round makes a top-up (at most TOP_UPS_PER_DAY_MAX), disarms the rule (once: it
+        # re-arms at the day's end) or ends the day's burn: the bound is never what stops it.
+        for _ in range(2 * TOP_UPS_PER_DAY_MAX + 2):
             if need <= 0:
                 break
             burnt = self._threshold_top_up(start, need, done)

@@ -217,3 +217,48 @@ def test_a_burn_of_several_top_ups_a_day_keeps_a_funded_wallet_from_depleting():
         NOW + timedelta(seconds=int(Decimal(130) * 86400 / 200)),
         NOW + timedelta(seconds=int(Decimal(180) * 86400 / 200)),
     ]
+
+
+def test_the_walks_work_grows_linearly_with_the_horizon_however_many_top_ups_it_makes(
+    monkeypatch,
+):
+    # 1000 a day against blocks of 11 bought below 1: about 90 top-ups a day. Credits a top-up
+    # bought and the burn used up must not stay on the path: kept, each later day walks all of
+    # them (a 366-day forecast took minutes of CPU, on the event loop, for a read-scope call).
+    looked = 0
+    usable = burn._Credit.usable
+
+    def counted(self: burn._Credit, at: object) -> bool:
+        nonlocal looked
+        looked += 1
+        return usable(self, at)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(burn._Credit, "usable", counted)
+    s = replace(
+        state(grant("g", "100")),
+        automation=Automation(topup_rule=rule(amount=Decimal(11), threshold=Decimal(1))),
+    )
+    work = []
+    for horizon in (10, 20):
+        looked = 0
+        w = burn.walk(s, NOW, Decimal(1000), horizon)
+        assert w.depletion is None and len(w.top_ups) > 85 * horizon
+        work.append(looked)
+    assert work[1] <= 2.2 * work[0]
+
+
+def test_the_walks_bound_on_top_ups_is_per_day_and_the_next_day_tops_up_again():
+    # 300 a day against blocks of 1 bought below 20: 80 burnt, 100 bought and burnt, then the
+    # walk's bound (100 top-ups a day) stops the top-ups and the last 20 deplete the wallet
+    # 200/300 into the day (the rest of the day's burn is refused, not forgotten). Day 1 is a
+    # new day: the rule buys again (a block per shortfall), up to the bound, and so on.
+    s = replace(
+        state(grant("g", "100")),
+        automation=Automation(topup_rule=rule(amount=Decimal(1), threshold=Decimal(20))),
+    )
+    w = burn.walk(s, NOW, Decimal(300), 3)
+    assert w.depletion == NOW + timedelta(seconds=200 * 86400 // 300)
+    per_day = [
+        sum(1 for t in w.top_ups if NOW + d * DAY <= t.time < NOW + (d + 1) * DAY) for d in range(3)
+    ]
+    assert per_day == [burn.TOP_UPS_PER_DAY_MAX] * 3
