@@ -212,22 +212,26 @@ def _top_up(
     caps: _Caps | None,
     credits: list[_Credit],
     at: datetime,
-    need: Decimal,
     now_avail: Decimal,
     usable_from: datetime,
+    *,
+    whole: bool = False,
 ) -> Decimal:
     """Make one top-up of the rule at `at` if it can; the amount granted (0: none). Its credits
     are usable from `usable_from`: the walk's day the top-up is made in (the walk burns a day's
-    usage from what is usable at the day's start)."""
+    usage from what is usable at the day's start). `whole`: a DENY debit's shortfall, which the
+    ledger covers with the rule's whole amount or not at all (`automation.cover_shortfall`);
+    the threshold's top-up is cut to what the caps still allow (`automation.automate`)."""
     if caps is None or caps.made >= TOP_UPS_PER_DAY_MAX:
         return ZERO
     rule = caps.rule
     if not rule.enabled or (rule.expire_time is not None and at >= rule.expire_time):
         return ZERO
     amount = rule.amount if rule.amount is not None else (rule.target or ZERO) - now_avail
-    amount = max(amount, need) if rule.amount is None else amount
     room = caps.room(at)
     if room is not None:
+        if whole and amount > room:
+            return ZERO
         amount = min(amount, room)
     if amount <= 0:
         return ZERO
@@ -301,13 +305,25 @@ class _Path:
         avail = self._usable(start)
         if caps is None or not caps.armed or avail - need >= caps.rule.threshold:
             return None
+        if not self.allow_overage and caps.rule.threshold <= 0:
+            return None  # a DENY balance never goes below 0: its debits' shortfalls buy
         burnt = self._take(start, max(avail - caps.rule.threshold, ZERO))
         at = _at(start, done + burnt, self.daily)
-        got = _top_up(caps, self.credits, at, ZERO, avail - burnt, start)
+        got = _top_up(caps, self.credits, at, avail - burnt, start)
         if got > 0:
             self.top_ups.append(ForecastTopUp(at, got))
         caps.armed = got > 0 and avail - burnt + got >= caps.rule.threshold
         return burnt
+
+    def _cover(self, start: datetime, at: datetime) -> bool:
+        """A DENY debit's shortfall at `at` buys (a block at a time: usage comes in small
+        debits); an ALLOW_OVERAGE debit's becomes overage, and only the threshold buys."""
+        if self.allow_overage:
+            return False
+        got = _top_up(self.caps, self.credits, at, ZERO, start, whole=True)
+        if got > 0:
+            self.top_ups.append(ForecastTopUp(at, got))
+        return got > 0
 
     def burn_day(self, start: datetime) -> Decimal:
         """Burn one day's usage; what is usable after it."""
@@ -328,9 +344,7 @@ class _Path:
             if need <= 0:
                 break
             at = _at(start, done, self.daily)
-            got = _top_up(self.caps, self.credits, at, need, ZERO, start)  # a debit's shortfall
-            if got > 0:
-                self.top_ups.append(ForecastTopUp(at, got))
+            if self._cover(start, at):
                 continue
             self.depletion = self.depletion or at
             if self.allow_overage:

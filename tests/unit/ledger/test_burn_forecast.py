@@ -262,3 +262,29 @@ def test_the_walks_bound_on_top_ups_is_per_day_and_the_next_day_tops_up_again():
         sum(1 for t in w.top_ups if NOW + d * DAY <= t.time < NOW + (d + 1) * DAY) for d in range(3)
     ]
     assert per_day == [burn.TOP_UPS_PER_DAY_MAX] * 3
+
+
+def test_a_deny_wallets_shortfall_buys_a_whole_block_within_the_cap_or_nothing():
+    # DENY, no credits, blocks of 50 bought when a debit is short (threshold 0: a DENY balance
+    # never goes below it), daily cap 70, 100 a day. The ledger buys 50 at once; at noon the
+    # next block (50) exceeds the cap's room (20), so the debit is refused: depleted at noon.
+    # No top-up of the 20 left (automation.cover_shortfall never buys part of a block).
+    capped = rule(amount=Decimal(50), threshold=Decimal(0), daily_cap=Decimal(70))
+    s = replace(state(), automation=Automation(topup_rule=capped))
+    w = burn.walk(s, NOW, Decimal(100), 1)
+    assert w.top_ups == [burn.ForecastTopUp(NOW, Decimal(50))]
+    assert w.depletion == NOW + DAY / 2
+
+
+def test_an_allow_overage_wallet_runs_up_overage_while_its_rule_is_disarmed():
+    # ALLOW_OVERAGE, 10 credits, the rule disarmed (it re-arms only when the balance is back at
+    # its threshold, 20): a debit the credits do not cover becomes overage, it buys nothing
+    # (only a DENY debit's shortfall buys). 100 a day: depleted after 10, 90 overage.
+    s = replace(
+        state(grant("g", "10"), policy=OveragePolicy.ALLOW_OVERAGE),
+        automation=Automation(topup_rule=rule(armed=False)),
+    )
+    w = burn.walk(s, NOW, Decimal(100), 1)
+    assert w.top_ups == []
+    assert w.depletion == NOW + DAY / 10
+    assert w.overage == Decimal(90)
