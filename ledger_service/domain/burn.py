@@ -300,13 +300,17 @@ class _Path:
         """If the day's burn takes the balance below the rule's threshold, burn down to it and
         make the rule's top-up there (as the ledger does after the write that crosses it): what
         was burnt, or None when the rule does not act. It stays armed while its top-ups lift
-        the balance to the threshold; a top-up the caps stop disarms it until the day's end."""
+        the balance to the threshold; one the caps stop (or a rule disarmed in the wallet's
+        state) acts again once the balance is above the threshold (as the ledger's next write
+        re-arms it) or the day has ended."""
         caps = self.caps
         avail = self._usable(start)
-        if caps is None or not caps.armed or avail - need >= caps.rule.threshold:
+        if caps is None or caps.rule.threshold <= 0:
+            return None  # the available balance never goes below 0 (overage is apart from it)
+        if avail > caps.rule.threshold:
+            caps.armed = True  # as the ledger's next write re-arms it
+        if not caps.armed or avail - need >= caps.rule.threshold:
             return None
-        if not self.allow_overage and caps.rule.threshold <= 0:
-            return None  # a DENY balance never goes below 0: its debits' shortfalls buy
         burnt = self._take(start, max(avail - caps.rule.threshold, ZERO))
         at = _at(start, done + burnt, self.daily)
         got = _top_up(caps, self.credits, at, avail - burnt, start)

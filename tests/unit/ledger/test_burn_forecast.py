@@ -288,3 +288,28 @@ def test_an_allow_overage_wallet_runs_up_overage_while_its_rule_is_disarmed():
     assert w.top_ups == []
     assert w.depletion == NOW + DAY / 10
     assert w.overage == Decimal(90)
+
+
+def test_a_disarmed_rule_re_arms_while_the_balance_is_above_its_threshold():
+    # ALLOW_OVERAGE, 50 credits, the rule disarmed in the wallet's state: the ledger's next
+    # write re-arms it (50 >= 20), so at 40 a day the balance crosses 20 at 18:00 and the rule
+    # buys its 50 there (the walk kept it disarmed all day and forecast overage instead).
+    s = replace(
+        state(grant("g", "50"), policy=OveragePolicy.ALLOW_OVERAGE),
+        automation=Automation(topup_rule=rule(armed=False)),
+    )
+    w = burn.walk(s, NOW, Decimal(40), 1)
+    assert w.top_ups == [burn.ForecastTopUp(NOW + DAY * 3 / 4, Decimal(50))]
+    assert w.depletion is None and w.overage == 0
+
+
+def test_a_threshold_of_zero_never_fires_since_the_available_balance_never_goes_below_it():
+    # ALLOW_OVERAGE, 10 credits, blocks of 50 below 0: usage past the credits is overage (the
+    # available balance stays 0, never below), so the rule never buys: 90 overage a day of 100.
+    s = replace(
+        state(grant("g", "10"), policy=OveragePolicy.ALLOW_OVERAGE),
+        automation=Automation(topup_rule=rule(threshold=Decimal(0))),
+    )
+    w = burn.walk(s, NOW, Decimal(100), 1)
+    assert w.top_ups == []
+    assert w.depletion == NOW + DAY / 10 and w.overage == Decimal(90)
