@@ -334,8 +334,9 @@ class _Path:
         need, done = self.daily, ZERO
         if self.caps is not None:
             self.caps.made = 0
-        # Each round makes a top-up (at most TOP_UPS_PER_DAY_MAX), disarms the rule (once: it
-        # re-arms at the day's end) or ends the day's burn: the bound is never what stops it.
+        # Each round makes a top-up (at most TOP_UPS_PER_DAY_MAX), disarms the rule (at most
+        # once per top-up: it re-arms only above the threshold, which takes a top-up) or ends
+        # the day's burn: the bound is never what stops it.
         for _ in range(2 * TOP_UPS_PER_DAY_MAX + 2):
             if need <= 0:
                 break
