@@ -160,3 +160,52 @@ async def test_a_policy_without_warm_up_lets_a_new_wallet_warn_of_depletion_at_o
         pb.GetSignalPolicyRequest(wallet_id=(await make_wallet(stub)).wallet_id)
     )
     assert default.policy.warm_up_days == 14
+
+
+async def test_a_wallet_whose_evaluation_fails_does_not_stop_the_sweep_of_the_others(
+    ledger_server, ledger_db
+) -> None:
+    """One wallet the rules cannot evaluate (here a top-up rule stored before expire_after was
+    bounded: its forecast top-up overflows the calendar) is logged and passed over; the rest of
+    its round is evaluated. Failing the round instead retried it first at every tick (never
+    marked evaluated, it stays the least recently evaluated): the others never again."""
+    import asyncpg
+
+    stub = ledger_server.stub
+    poison, healthy = await make_wallet(stub), await make_wallet(stub)
+    for w in (poison, healthy):
+        await make_grant(stub, w.wallet_id, "100")
+        await stub.Debit(debit_request(w.wallet_id, "50"))
+    await stub.SetTopUpRule(
+        pb.SetTopUpRuleRequest(
+            request_id=rid(),
+            rule=pb.TopUpRule(
+                wallet_id=poison.wallet_id,
+                threshold="20",
+                amount="50",
+                kind=pb.GRANT_KIND_PREPAID,
+                payment=pb.TOP_UP_PAYMENT_IMMEDIATE,
+            ),
+        )
+    )
+    conn = await asyncpg.connect(ledger_db)
+    try:
+        await conn.execute(
+            "UPDATE topup_rules SET expire_after = interval '9000 years' WHERE wallet_id = $1",
+            poison.wallet_id,
+        )
+        # The poisoned wallet first in the round (never evaluated), the healthy one after it.
+        await conn.execute(
+            "INSERT INTO wallet_signals (wallet_id, evaluate_time) VALUES ($1, $2)",
+            healthy.wallet_id,
+            ledger_server.clock.now() - 30 * DAY,
+        )
+        ledger_server.clock.advance(DAY / 2)
+        await ledger_server.app.run_signals([poison.wallet_id, healthy.wallet_id])
+        evaluated = await conn.fetch(
+            "SELECT wallet_id FROM wallet_signals WHERE evaluate_time = $1",
+            ledger_server.clock.now(),
+        )
+    finally:
+        await conn.close()
+    assert {r["wallet_id"] for r in evaluated} == {poison.wallet_id, healthy.wallet_id}
