@@ -42,7 +42,8 @@ async def main() -> int:
     try:
         ledger = await start_service(
             "ledger_service",
-            {"LEDGER_LISTEN": "127.0.0.1:0", "LEDGER_DATA_DIR": pg},
+            # A short sweep interval: the demo's signal is raised by the sweeper within seconds.
+            {"LEDGER_LISTEN": "127.0.0.1:0", "LEDGER_DATA_DIR": pg, "LEDGER_SWEEP_INTERVAL_S": "2"},
             cwd=ROOT,
             log_path=log_path,
         )

@@ -382,9 +382,9 @@ class AuthorizeOp(_Defaults):
             amount=c.amount,
             expire_time=now + c.timeout,
             now=now,
-            new_id=new_id,
             feature=c.feature,
             description=c.description,
+            new_id=new_id,
         )
         return outcome
 

@@ -476,17 +476,17 @@ class LedgerStore(Protocol):
         allotment schedules in its automation)."""
         ...
 
+    async def state_to_authorize(
+        self, wallet_id: str, customer_id: str, unit: str, now: datetime
+    ) -> WalletState | None:
+        """The wallet now (by `wallet_id`, else by customer and unit) as `state_at(_, None)`
+        gives it, plus its top-up rule, pending top-ups and the credits topped up in `now`'s day
+        and month: what Authorize needs to decide as a debit would (None: no such wallet)."""
+        ...
+
     async def state_now_of(self, customer_id: str, unit: str) -> WalletState | None:
         """A customer's wallet in `unit`, as `state_at(wallet_id, None)` gives it (None: the
         customer has no wallet in that unit)."""
-        ...
-
-    async def authorize_state(
-        self, wallet_id: str, customer_id: str, unit: str, now: datetime
-    ) -> WalletState | None:
-        """The wallet named by id (else the customer's in `unit`) as `state_at(wallet_id, None)`
-        gives it, plus what its top-up rule needs to decide at `now` (the rule, pending top-ups,
-        the credits topped up this day and month), in one statement (Authorize's check)."""
         ...
 
     async def wallets_due(self, now: datetime, wallet_id: str, limit: int) -> list[str]:

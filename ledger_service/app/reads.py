@@ -41,8 +41,7 @@ RAISES = (
     GrantAlreadyEnded,
     GrantAlreadyVoided,
     GrantHeld,
-    # Authorize's check asks the top-up rule, as a debit does: a rule naming a schedule the
-    # wallet does not have (SetTopUpRule refuses one) is the debit's refusal too.
+    # Authorize decides a top-up as a debit would; a stored rule names a schedule the state has.
     ScheduleNotFound,
 )
 
@@ -127,16 +126,15 @@ class LedgerReads(LedgerCore):
     async def authorize_check(
         self, ref: cmd.WalletRef, amount: Decimal, customers: tenancy.Customers
     ) -> tuple[Wallet, Decision, datetime]:
-        """Authorize without a hold: read like GetBalance now, with the top-up rule and what its
-        caps count (one statement), decided by the same rule as a hold (domain/authorize.py);
-        nothing is written, no top-up is bought."""
+        """Authorize without a hold: read like GetBalance now (one statement), decided by the
+        same rule as a hold (domain/authorize.py); nothing is written."""
         missing = wallet_missing(ref)
         if ref.customer_id and not tenancy.may_see(customers, ref.customer_id):
             raise missing
         now = self.clock.now()
 
         async def work(repo: LedgerStore) -> WalletState | None:
-            return await repo.authorize_state(ref.wallet_id, ref.customer_id, ref.unit, now)
+            return await repo.state_to_authorize(ref.wallet_id, ref.customer_id, ref.unit, now)
 
         state = await self.read(work)
         if state is None:

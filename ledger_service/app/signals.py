@@ -13,7 +13,8 @@ backstop). Episodes are kept when they close, one per event: the simulator check
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
+from decimal import Decimal
 
 import structlog
 
@@ -31,7 +32,7 @@ from ledger_service.domain.errors import (
     GrantHeld,
     WalletNotFound,
 )
-from ledger_service.domain.model import WalletEvent
+from ledger_service.domain.model import WalletEvent, WalletState
 
 # What these use cases can raise (tests/unit/test_use_case_errors.py checks it against the code).
 # (_locked catches up due allotments, which may void a schedule's grants.)
@@ -64,6 +65,24 @@ def _data(signal: Signal, policy: SignalPolicy, reading: burn.Reading) -> dict[s
         data["depletion_time"] = reading.depletion.isoformat()
         data["depletion_days"] = str(policy.depletion_days)
     return data
+
+
+def _reading(
+    state: WalletState, now: datetime, by_day: dict[int, Decimal], policy: SignalPolicy
+) -> burn.Reading:
+    """What the wallet's signals look at now (its due allotments caught up first)."""
+    state = allotments.catch_up(state, now, new_id).state
+    age = burn.age_days(state.wallet.create_time, now)
+    central = burn.burn(by_day, known_days=age).daily
+    return burn.Reading(
+        now=now,
+        wallet_create_time=state.wallet.create_time,
+        recent=burn.series(by_day, 1)[0],
+        baseline=burn.burn(by_day, skip=1, known_days=age).daily,
+        depletion=burn.walk(state, now, central, policy.depletion_days).depletion
+        if central > 0
+        else None,
+    )
 
 
 class Signals(LedgerCore):
@@ -151,19 +170,14 @@ class Signals(LedgerCore):
             opened: list[tuple[str, Signal, str]] = []
             closed: list[tuple[str, Signal]] = []
             for wid in ids:
-                policy, by_day = policies[wid], used[wid]
-                state = allotments.catch_up(states[wid], now, new_id).state
-                age = burn.age_days(state.wallet.create_time, now)
-                central = burn.burn(by_day, known_days=age).daily
-                reading = burn.Reading(
-                    now=now,
-                    wallet_create_time=state.wallet.create_time,
-                    recent=burn.series(by_day, 1)[0],
-                    baseline=burn.burn(by_day, skip=1, known_days=age).daily,
-                    depletion=burn.walk(state, now, central, policy.depletion_days).depletion
-                    if central > 0
-                    else None,
-                )
+                policy = policies[wid]
+                try:  # pure rules: a failure is this wallet's, never the round's
+                    reading = _reading(states[wid], now, used[wid], policy)
+                except Exception:
+                    # Logged and passed over (marked evaluated: retried an hour later), so one
+                    # wallet can never stop the sweep of the others.
+                    log.exception("signal_evaluation_failed", wallet_id=wid)
+                    continue
                 decision = burn.evaluate(policy, reading, open_now[wid])
                 for signal in decision.open:
                     event_id = new_id()

@@ -7,14 +7,15 @@ The rules (README "Authorize"):
   burn them;
 - with a hold, only with the credits a hold may reserve: free credits a capture can still burn
   when the hold times out (`holds.holdable`);
-- a DENY wallet is allowed when those credits cover the amount, or when its top-up rule would
-  buy what they lack now, exactly as a debit would (`automation.cover_plan`, the rule
-  `debit_with_cover` follows): ALLOWED_WITH_TOP_UP, with the amount it implies. A check buys
-  nothing; a hold buys it first, in the same write, then holds the whole amount (only if the
-  bought credits last until the hold times out);
-- an ALLOW_OVERAGE wallet always is (wallets have no overage limit), the uncovered part reported
-  as overage. Its hold reserves the covered part, possibly 0: capturing more than held is
-  allowed under ALLOW_OVERAGE, so the action can be captured in full.
+- a DENY wallet whose credits fall short is allowed when its top-up rule would cover the
+  shortfall now, exactly as a debit now would buy it (`automation.cover_shortfall`): a pure
+  check buys nothing and says how much the top-up would be; with a hold, the top-up is bought
+  in the same step and the hold placed on the credits it brings (allowed only if they last
+  until the hold times out);
+- otherwise a DENY wallet is allowed only when those credits cover the amount; an
+  ALLOW_OVERAGE wallet always is (wallets have no overage limit), the uncovered part reported as
+  overage. Its hold reserves the covered part, possibly 0: capturing more than held is allowed under
+  ALLOW_OVERAGE, so the action can be captured in full.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ class AuthorizeReason(StrEnum):
 class Decision:
     """The answer. `covered`: the part of the amount credits cover (what a hold reserves);
     `overage`: the part beyond them, allowed only under ALLOW_OVERAGE; `shortfall`: what a denied
-    amount lacks; `top_up`: the automatic top-up the amount buys first (ALLOWED_WITH_TOP_UP)."""
+    amount lacks; `top_up`: the credits the wallet's top-up rule buys first
+    (ALLOWED_WITH_TOP_UP)."""
 
     allowed: bool
     reason: AuthorizeReason
@@ -61,35 +63,8 @@ class Decision:
         return self.available_before + self.top_up - self.covered
 
 
-def _no_id() -> str:
-    return ""
-
-
-def _usable(state: WalletState, now: datetime, hold_until: datetime | None) -> Decimal:
-    return (
-        available(state, now) if hold_until is None else hold_rules.holdable(state, now, hold_until)
-    )
-
-
-@exact
-def _top_up(
-    state: WalletState,
-    amount: Decimal,
-    uncovered: Decimal,
-    now: datetime,
-    hold_until: datetime | None,
-) -> Decimal | None:
-    """The top-up a debit (or hold) of `amount` would buy for `uncovered`, or None. For a hold,
-    only if the credits bought last until it times out (tried on a copy, ids unused)."""
-    plan = automation.cover_plan(state, uncovered, now)
-    if plan is None:
-        return None
-    if hold_until is not None:
-        bought = automation.cover_shortfall(state, uncovered, now, _no_id)
-        assert bought is not None
-        if _usable(bought.state, now, hold_until) < amount:
-            return None
-    return plan[1]
+def _simulated_id() -> str:
+    return "authorize-check"  # the ids of a top-up that is only looked at, never booked
 
 
 @exact
@@ -99,7 +74,8 @@ def decide(
     """The decision for `amount` at `now`; with `hold_until`, for a hold that times out then."""
     assert amount > 0
     before = available(state, now)
-    covered = min(amount, _usable(state, now, hold_until))
+    usable = before if hold_until is None else hold_rules.holdable(state, now, hold_until)
+    covered = min(amount, usable)
     uncovered = amount - covered
     if uncovered == 0:
         return Decision(True, AuthorizeReason.ALLOWED, before, covered, ZERO, ZERO)
@@ -107,8 +83,9 @@ def decide(
         return Decision(
             True, AuthorizeReason.ALLOWED_WITH_OVERAGE, before, covered, uncovered, ZERO
         )
-    top_up = _top_up(state, amount, uncovered, now, hold_until)
-    if top_up is not None:
+    bought = _with_top_up(state, amount, uncovered, now, hold_until, _simulated_id)
+    if bought is not None:
+        top_up = available(bought.state, now) - before
         return Decision(
             True, AuthorizeReason.ALLOWED_WITH_TOP_UP, before, amount, ZERO, ZERO, top_up
         )
@@ -120,6 +97,28 @@ def decide(
     return Decision(False, reason, before, ZERO, ZERO, uncovered)
 
 
+def _with_top_up(
+    state: WalletState,
+    amount: Decimal,
+    shortfall: Decimal,
+    now: datetime,
+    hold_until: datetime | None,
+    new_id: automation.NewId,
+) -> Outcome | None:
+    """The top-up a DENY debit of `amount` now would buy to cover `shortfall` (the same rule:
+    `automation.cover_shortfall`), when after it the amount is covered (for a hold: by credits
+    that last until `hold_until`); None when there is no such top-up."""
+    bought = automation.cover_shortfall(state, shortfall, now, new_id)
+    if bought is None:
+        return None
+    after = (
+        available(bought.state, now)
+        if hold_until is None
+        else hold_rules.holdable(bought.state, now, hold_until)
+    )
+    return bought if after >= amount else None
+
+
 def authorize_hold(
     state: WalletState,
     *,
@@ -127,24 +126,24 @@ def authorize_hold(
     amount: Decimal,
     expire_time: datetime,
     now: datetime,
-    new_id: automation.NewId,
     feature: str = "",
     description: str = "",
+    new_id: automation.NewId,
 ) -> tuple[Decision, Outcome]:
-    """Decide, and when allowed place the hold (of the covered part) in the same step, after
-    buying the top-up the decision implies (the entries and events of a debit's cover). A
-    denial changes nothing: its outcome has no entries."""
+    """Decide, and when allowed place the hold (of the covered part) in the same step, after the
+    top-up it needs if any (its ids from `new_id`). A denial changes nothing: its outcome has no
+    entries."""
     decision = decide(state, amount, now, hold_until=expire_time)
     if not decision.allowed:
         return decision, Outcome(state, [])
-    cover = Outcome(state, [])
-    if decision.top_up > 0:
-        uncovered = amount - _usable(state, now, expire_time)
-        bought = automation.cover_shortfall(state, uncovered, now, new_id)
-        assert bought is not None
-        cover = bought
+    bought = Outcome(state, [])
+    if decision.reason is AuthorizeReason.ALLOWED_WITH_TOP_UP:
+        usable = hold_rules.holdable(state, now, expire_time)
+        found = _with_top_up(state, amount, amount - usable, now, expire_time, new_id)
+        assert found is not None, "decided on the same state"
+        bought = found
     placed = hold_rules.create_hold(
-        cover.state,
+        bought.state,
         hold_id=hold_id,
         amount=decision.covered,
         expire_time=expire_time,
@@ -152,6 +151,4 @@ def authorize_hold(
         feature=feature,
         description=description,
     )
-    return decision, Outcome(
-        placed.state, cover.entries + placed.entries, cover.events + placed.events
-    )
+    return decision, bought.then(placed)

@@ -320,21 +320,6 @@ def cover_shortfall(
     blocks of the rule's amount, or up to the target and at least the shortfall), within caps.
     Its credits take effect at the debit's `occurred_time` (if earlier than now), so they cover
     the usage they were bought for."""
-    plan = cover_plan(state, shortfall, now)
-    if plan is None:
-        return None
-    rule, amount = plan
-    return _start_topup(state, rule, amount, now, new_id, "insufficient credits", occurred_time)
-
-
-@exact
-def cover_plan(
-    state: WalletState, shortfall: Decimal, now: datetime
-) -> tuple[TopUpRule, Decimal] | None:
-    """The IMMEDIATE top-up `cover_shortfall` would buy now for `shortfall` (the rule and the
-    amount), bought nowhere: None when the rule cannot (none, paused, not IMMEDIATE, a payment
-    pending, backing off, its subscription ended, or the caps cannot fit it). Authorize answers
-    from it (domain/authorize.py), so its answer is what a debit would do."""
     rule = _topup_allowed(state, now)
     if rule is None or rule.payment is not TopUpPayment.IMMEDIATE:
         return None
@@ -346,7 +331,7 @@ def cover_plan(
     room = _cap_room(state.automation, rule)
     if room is not None and amount > room:
         return None
-    return rule, amount
+    return _start_topup(state, rule, amount, now, new_id, "insufficient credits", occurred_time)
 
 
 def debit_with_cover(

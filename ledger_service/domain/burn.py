@@ -173,12 +173,12 @@ class _Caps:
     day_of: datetime
     month_of: tuple[int, int]
     armed: bool
-    made: int = 0
+    made: int = 0  # top-ups in the walk's current day (TOP_UPS_PER_DAY_MAX)
 
     def room(self, at: datetime) -> Decimal | None:
         """What the caps still let the rule top up at `at` (None: no cap)."""
         if at.date() != self.day_of.date():
-            self.day, self.day_of, self.made = ZERO, at, 0
+            self.day, self.day_of = ZERO, at
         if (at.year, at.month) != self.month_of:
             self.month, self.month_of = ZERO, (at.year, at.month)
         rooms = [
@@ -212,22 +212,26 @@ def _top_up(
     caps: _Caps | None,
     credits: list[_Credit],
     at: datetime,
-    need: Decimal,
     now_avail: Decimal,
     usable_from: datetime,
+    *,
+    whole: bool = False,
 ) -> Decimal:
     """Make one top-up of the rule at `at` if it can; the amount granted (0: none). Its credits
     are usable from `usable_from`: the walk's day the top-up is made in (the walk burns a day's
-    usage from what is usable at the day's start)."""
+    usage from what is usable at the day's start). `whole`: a DENY debit's shortfall, which the
+    ledger covers with the rule's whole amount or not at all (`automation.cover_shortfall`);
+    the threshold's top-up is cut to what the caps still allow (`automation.automate`)."""
     if caps is None or caps.made >= TOP_UPS_PER_DAY_MAX:
         return ZERO
     rule = caps.rule
     if not rule.enabled or (rule.expire_time is not None and at >= rule.expire_time):
         return ZERO
     amount = rule.amount if rule.amount is not None else (rule.target or ZERO) - now_avail
-    amount = max(amount, need) if rule.amount is None else amount
     room = caps.room(at)
     if room is not None:
+        if whole and amount > room:
+            return ZERO
         amount = min(amount, room)
     if amount <= 0:
         return ZERO
@@ -249,6 +253,9 @@ def _top_up(
         expire_time=expire,
         create_time=at,
     )
+    # Credits used up leave the path (nothing reads them again), so a walk of many top-ups a
+    # day stays linear in its horizon.
+    credits[:] = [c for c in credits if c.left > 0]
     credits.append(_Credit(burn_key(grant), grant.id, amount, usable_from, expire))
     credits.sort(key=lambda c: c.key)
     return amount
@@ -293,23 +300,44 @@ class _Path:
         """If the day's burn takes the balance below the rule's threshold, burn down to it and
         make the rule's top-up there (as the ledger does after the write that crosses it): what
         was burnt, or None when the rule does not act. It stays armed while its top-ups lift
-        the balance to the threshold; a top-up the caps stop disarms it until the day's end."""
+        the balance to the threshold; one the caps stop (or a rule disarmed in the wallet's
+        state) acts again once the balance is above the threshold (as the ledger's next write
+        re-arms it) or the day has ended."""
         caps = self.caps
         avail = self._usable(start)
-        if caps is None or not caps.armed or avail - need >= caps.rule.threshold:
+        if caps is None or caps.rule.threshold <= 0:
+            return None  # the available balance never goes below 0 (overage is apart from it)
+        if avail > caps.rule.threshold:
+            caps.armed = True  # as the ledger's next write re-arms it
+        if not caps.armed or avail - need >= caps.rule.threshold:
             return None
         burnt = self._take(start, max(avail - caps.rule.threshold, ZERO))
         at = _at(start, done + burnt, self.daily)
-        got = _top_up(caps, self.credits, at, ZERO, avail - burnt, start)
+        got = _top_up(caps, self.credits, at, avail - burnt, start)
         if got > 0:
             self.top_ups.append(ForecastTopUp(at, got))
         caps.armed = got > 0 and avail - burnt + got >= caps.rule.threshold
         return burnt
 
+    def _cover(self, start: datetime, at: datetime) -> bool:
+        """A DENY debit's shortfall at `at` buys (a block at a time: usage comes in small
+        debits); an ALLOW_OVERAGE debit's becomes overage, and only the threshold buys."""
+        if self.allow_overage:
+            return False
+        got = _top_up(self.caps, self.credits, at, ZERO, start, whole=True)
+        if got > 0:
+            self.top_ups.append(ForecastTopUp(at, got))
+        return got > 0
+
     def burn_day(self, start: datetime) -> Decimal:
         """Burn one day's usage; what is usable after it."""
         need, done = self.daily, ZERO
-        for _ in range(TOP_UPS_PER_DAY_MAX):
+        if self.caps is not None:
+            self.caps.made = 0
+        # Each round makes a top-up (at most TOP_UPS_PER_DAY_MAX), disarms the rule (at most
+        # once per top-up: it re-arms only above the threshold, which takes a top-up) or ends
+        # the day's burn: the bound is never what stops it.
+        for _ in range(2 * TOP_UPS_PER_DAY_MAX + 2):
             if need <= 0:
                 break
             burnt = self._threshold_top_up(start, need, done)
@@ -321,9 +349,7 @@ class _Path:
             if need <= 0:
                 break
             at = _at(start, done, self.daily)
-            got = _top_up(self.caps, self.credits, at, need, ZERO, start)  # a debit's shortfall
-            if got > 0:
-                self.top_ups.append(ForecastTopUp(at, got))
+            if self._cover(start, at):
                 continue
             self.depletion = self.depletion or at
             if self.allow_overage:
@@ -423,6 +449,7 @@ class SignalPolicy:
     slowdown_fraction: Decimal = Decimal("0.25")
     depletion_days: int = 7
     disabled: bool = False
+    warm_up_days: int = WARM_UP_DAYS
 
 
 @dataclass(frozen=True, slots=True)
@@ -444,11 +471,12 @@ class Decision:
 
 
 def conditions(policy: SignalPolicy, reading: Reading) -> set[Signal]:
-    """The signals whose condition holds. None before the wallet is WARM_UP_DAYS old (no
-    baseline yet), nor when the policy is disabled. A spike needs usage above the multiple of
-    the baseline (a quiet wallet that starts using credits is a spike: adoption); a slowdown
-    needs a baseline above 0 (a wallet that never burnt is not slowing down)."""
-    if policy.disabled or reading.now - reading.wallet_create_time < WARM_UP_DAYS * DAY:
+    """The signals whose condition holds. None before the wallet is the policy's
+    `warm_up_days` old (WARM_UP_DAYS by default: no baseline yet), nor when it is disabled. A
+    spike needs usage above the multiple of the baseline (a quiet wallet that starts using
+    credits is a spike: adoption); a slowdown needs a baseline above 0 (a wallet that never
+    burnt is not slowing down)."""
+    if policy.disabled or reading.now - reading.wallet_create_time < policy.warm_up_days * DAY:
         return set()
     held: set[Signal] = set()
     with decimal_context(ESTIMATE):

@@ -480,7 +480,10 @@ def topup(w: Any, **fields: Any) -> pb.TopUpRule:
         payment=pb.TOP_UP_PAYMENT_IMMEDIATE,
     )
     for name, value in fields.items():
-        setattr(rule, name, value)
+        if isinstance(value, Message):
+            getattr(rule, name).CopyFrom(value)
+        else:
+            setattr(rule, name, value)
     return rule
 
 
@@ -677,6 +680,10 @@ CASES = [
                           payment=0)),
     bad("SetTopUpRule", "price-without-currency", "MISSING_FIELD", "rule.currency",
         rule=lambda w: topup(w, unit_price="0.01")),
+    # Credits bought (or forecast) now + expire_after: past the calendar's end, an INTERNAL
+    # error on every debit that tops up, every forecast and every signal sweep of the wallet.
+    bad("SetTopUpRule", "expire_after-beyond-100-years", "INVALID_DURATION", "rule.expire_after",
+        rule=lambda w: topup(w, expire_after=duration_pb2.Duration(seconds=3 * 10**11))),
 
     bad("GetConsumptionReport", "unknown-wallet", "WALLET_NOT_FOUND", wallet_id=UNKNOWN_ID),
     bad("GetConsumptionReport", "long-wallet_id", "INVALID_ID", "wallet_id", wallet_id=LONG_ID),
@@ -753,6 +760,10 @@ CASES = [
         schedule=lambda w: allotment(w, end_time=ts(w.now() - timedelta(days=1)))),
     bad("CreateAllotmentSchedule", "bad-rollover-cap", "INVALID_AMOUNT", "schedule.rollover_cap",
         schedule=lambda w: allotment(w, rollover_cap="-1")),
+    bad("CreateAllotmentSchedule", "expire_after-beyond-100-years", "INVALID_DURATION",
+        "schedule.expire_after",
+        schedule=lambda w: allotment(w, expiry=pb.ALLOTMENT_EXPIRY_AFTER_DURATION,
+                                     expire_after=duration_pb2.Duration(seconds=3 * 10**11))),
 
     bad("ListAllotmentSchedules", "no-wallet_id", "MISSING_FIELD", "wallet_id", wallet_id=""),
     bad("ListAllotmentSchedules", "unknown-wallet", "WALLET_NOT_FOUND", wallet_id=UNKNOWN_ID),
@@ -842,6 +853,11 @@ CASES = [
     bad("SetSignalPolicy", "depletion-days-negative", "INVALID_SIGNAL_POLICY",
         "policy.depletion_days",
         policy=lambda w: pb.SignalPolicy(wallet_id=w.wallet_id, depletion_days=-1)),
+    bad("SetSignalPolicy", "warm-up-days-negative", "INVALID_SIGNAL_POLICY",
+        "policy.warm_up_days",
+        policy=lambda w: pb.SignalPolicy(wallet_id=w.wallet_id, warm_up_days=-1)),
+    bad("SetSignalPolicy", "warm-up-days-367", "INVALID_SIGNAL_POLICY", "policy.warm_up_days",
+        policy=lambda w: pb.SignalPolicy(wallet_id=w.wallet_id, warm_up_days=367)),
 
     bad("GetSignalPolicy", "no-wallet_id", "MISSING_FIELD", "wallet_id", wallet_id=""),
     bad("GetSignalPolicy", "unknown-wallet", "WALLET_NOT_FOUND", wallet_id=UNKNOWN_ID),

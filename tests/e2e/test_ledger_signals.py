@@ -126,3 +126,86 @@ async def test_a_policy_can_be_set_and_read_back_with_its_defaults(ledger_server
         pb.GetDepletionForecastRequest(wallet_id=wallet.wallet_id)
     )
     assert with_no_usage.daily_burn == "0" and not with_no_usage.HasField("depletion_time")
+
+
+async def test_a_policy_without_warm_up_lets_a_new_wallet_warn_of_depletion_at_once(
+    ledger_server,
+) -> None:
+    """By default a wallet raises no signal in its first 14 days; a policy with `warm_up_days` 0
+    (kept, and shown by GetSignalPolicy) lets a new wallet that burns fast warn at once."""
+    stub = ledger_server.stub
+    wallet = await make_wallet(stub)
+    await make_grant(stub, wallet.wallet_id, "100")
+    await stub.Debit(debit_request(wallet.wallet_id, "40"))  # 60 left: depleted within 2 days
+    assert [w for w, _ in await ledger_server.app.run_signals() if w == wallet.wallet_id] == []
+
+    set_ = await stub.SetSignalPolicy(
+        pb.SetSignalPolicyRequest(
+            request_id=rid(), policy=pb.SignalPolicy(wallet_id=wallet.wallet_id, warm_up_days=0)
+        )
+    )
+    assert set_.policy.HasField("warm_up_days") and set_.policy.warm_up_days == 0
+    read = await stub.GetSignalPolicy(pb.GetSignalPolicyRequest(wallet_id=wallet.wallet_id))
+    assert read.policy.warm_up_days == 0
+    # Minutes later (the sweeper evaluates a wallet at most hourly, but a changed policy at its
+    # next sweep).
+    ledger_server.clock.advance(timedelta(minutes=5))
+    emitted = [
+        e.type.value for w, e in await ledger_server.app.run_signals() if w == wallet.wallet_id
+    ]
+    assert "DEPLETION_EXPECTED" in emitted
+    assert "DEPLETION_EXPECTED" in names(await signal_events_before_marker(stub, wallet.wallet_id))
+
+    default = await stub.GetSignalPolicy(
+        pb.GetSignalPolicyRequest(wallet_id=(await make_wallet(stub)).wallet_id)
+    )
+    assert default.policy.warm_up_days == 14
+
+
+async def test_a_wallet_whose_evaluation_fails_does_not_stop_the_sweep_of_the_others(
+    ledger_server, ledger_db
+) -> None:
+    """One wallet the rules cannot evaluate (here a top-up rule stored before expire_after was
+    bounded: its forecast top-up overflows the calendar) is logged and passed over; the rest of
+    its round is evaluated. Failing the round instead retried it first at every tick (never
+    marked evaluated, it stays the least recently evaluated): the others never again."""
+    import asyncpg
+
+    stub = ledger_server.stub
+    poison, healthy = await make_wallet(stub), await make_wallet(stub)
+    for w in (poison, healthy):
+        await make_grant(stub, w.wallet_id, "100")
+        await stub.Debit(debit_request(w.wallet_id, "50"))
+    await stub.SetTopUpRule(
+        pb.SetTopUpRuleRequest(
+            request_id=rid(),
+            rule=pb.TopUpRule(
+                wallet_id=poison.wallet_id,
+                threshold="20",
+                amount="50",
+                kind=pb.GRANT_KIND_PREPAID,
+                payment=pb.TOP_UP_PAYMENT_IMMEDIATE,
+            ),
+        )
+    )
+    conn = await asyncpg.connect(ledger_db)
+    try:
+        await conn.execute(
+            "UPDATE topup_rules SET expire_after = interval '9000 years' WHERE wallet_id = $1",
+            poison.wallet_id,
+        )
+        # The poisoned wallet first in the round (never evaluated), the healthy one after it.
+        await conn.execute(
+            "INSERT INTO wallet_signals (wallet_id, evaluate_time) VALUES ($1, $2)",
+            healthy.wallet_id,
+            ledger_server.clock.now() - 30 * DAY,
+        )
+        ledger_server.clock.advance(DAY / 2)
+        await ledger_server.app.run_signals([poison.wallet_id, healthy.wallet_id])
+        evaluated = await conn.fetch(
+            "SELECT wallet_id FROM wallet_signals WHERE evaluate_time = $1",
+            ledger_server.clock.now(),
+        )
+    finally:
+        await conn.close()
+    assert {r["wallet_id"] for r in evaluated} == {poison.wallet_id, healthy.wallet_id}

@@ -521,36 +521,27 @@ async def _acknowledged(sim: Simulation, conn: asyncpg.Connection) -> None:
 
 def authorize_answer(sim: Simulation, w: WalletModel, amount: Decimal, answer: Any) -> None:
     """What one Authorize answer must say of itself, whatever ran beside it: an allowed hold
-    never reserves more than was available when it was placed, with the top-up it bought
-    (held + overage = the amount, available after = before + top-up - held, never negative); a
-    DENY wallet is never allowed into overage, and its allowed hold holds the whole amount (so
-    the capture succeeds and never leaves it negative); only a DENY wallet buys a top-up to be
-    allowed; an ALLOW_OVERAGE wallet is never denied; a denial says what is missing and buys
-    nothing."""
+    never reserves more than was available when it was placed, with what the top-up rule bought
+    first (held + overage = the amount, available after = before + top-up - held, never
+    negative); a DENY wallet is never allowed into overage; an ALLOW_OVERAGE wallet is never
+    denied; a denial says what is missing."""
     before = parse_amount(answer.available_before, "available_before", allow_zero=True)
     after = parse_amount(answer.available_after, "available_after", allow_zero=True)
     overage = parse_amount(answer.overage_amount, "overage_amount", allow_zero=True)
     shortfall = parse_amount(answer.shortfall, "shortfall", allow_zero=True)
-    top_up = parse_amount(answer.top_up_amount or "0", "top_up_amount", allow_zero=True)
+    top_up = parse_amount(answer.top_up_amount, "top_up_amount", allow_zero=True)
     covered = amount - overage
     if answer.HasField("hold"):
         covered = parse_amount(answer.hold.amount, "hold.amount", allow_zero=True)
     detail = f"wallet {w.id}: Authorize {amount} answered {answer}"
-    with_top_up = answer.reason == pb.AUTHORIZE_REASON_ALLOWED_WITH_TOP_UP
-    if with_top_up != (top_up > 0) or (with_top_up and not w.deny):
-        sim.violate("authorize_top_up", detail)
     if not answer.allowed:
         if not w.deny or shortfall <= 0 or after != before or answer.HasField("hold"):
             sim.violate("authorize_wrong_denial", detail)
         return
-    if (
-        covered > before + top_up
-        or covered + overage != amount
-        or after != before + top_up - covered
-        or after < 0
-    ):
+    funded = before + top_up
+    if covered > funded or covered + overage != amount or after != funded - covered or after < 0:
+        sim.violate("authorize_over_available", detail)
+    if top_up and answer.reason != pb.AUTHORIZE_REASON_ALLOWED_WITH_TOP_UP:
         sim.violate("authorize_over_available", detail)
     if w.deny and overage != 0:
         sim.violate("authorize_deny_overage", detail)
-    if w.deny and answer.HasField("hold") and covered != amount:
-        sim.violate("authorize_deny_hold_short", detail)

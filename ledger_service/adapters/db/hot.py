@@ -58,23 +58,21 @@ FROM wallets w WHERE w.id = $1
 STATE_NOW_OF_CUSTOMER = STATE_NOW.replace(
     "WHERE w.id = $1", "WHERE w.customer_id = $1 AND w.unit = $2"
 )
-# Authorize's check: the state now plus what decides whether the top-up rule would cover a
-# debit (the rule, pending top-ups, the credits topped up, failed ones aside, since the start of
-# the day ($2) and of the month ($3)), still one statement. The sums read the wallet's top-ups of
-# this month through topups_wallet_time_idx, and only when it has a rule.
-_TOP_UP_COLUMNS = """,
+# Authorize's check: STATE_NOW and what a top-up needs to be decided (the rule, pending
+# top-ups, the credits topped up since the start of the day, $2, and of the month, $3), still one
+# statement; the customer variant names the wallet by customer ($1) and unit ($4).
+AUTHORIZE_STATE_NOW = STATE_NOW.replace(
+    "\nFROM wallets w WHERE w.id = $1",
+    """,
   (SELECT t FROM topup_rules t WHERE t.wallet_id = w.id) AS topup_rule,
   ARRAY(SELECT p FROM topups p WHERE p.wallet_id = w.id AND p.state = 'PENDING') AS pending,
   (SELECT coalesce(sum(p.amount) FILTER (WHERE p.create_time >= $2), 0) FROM topups p
-    WHERE p.wallet_id = w.id AND p.state <> 'FAILED' AND p.create_time >= $3
-      AND EXISTS (SELECT 1 FROM topup_rules t WHERE t.wallet_id = w.id)) AS in_day,
+    WHERE p.wallet_id = w.id AND p.state <> 'FAILED' AND p.create_time >= $3) AS in_day,
   (SELECT coalesce(sum(p.amount), 0) FROM topups p
-    WHERE p.wallet_id = w.id AND p.state <> 'FAILED' AND p.create_time >= $3
-      AND EXISTS (SELECT 1 FROM topup_rules t WHERE t.wallet_id = w.id)) AS in_month
-FROM wallets w"""
-AUTHORIZE_STATE = STATE_NOW.replace("\nFROM wallets w", _TOP_UP_COLUMNS)
-# The same, for a customer's wallet in a unit: $1 customer, $4 unit.
-AUTHORIZE_STATE_OF_CUSTOMER = AUTHORIZE_STATE.replace(
+    WHERE p.wallet_id = w.id AND p.state <> 'FAILED' AND p.create_time >= $3) AS in_month
+FROM wallets w WHERE w.id = $1""",
+)
+AUTHORIZE_STATE_NOW_OF_CUSTOMER = AUTHORIZE_STATE_NOW.replace(
     "WHERE w.id = $1", "WHERE w.customer_id = $1 AND w.unit = $4"
 )
 _HOLD_COLUMNS = """

@@ -135,8 +135,8 @@ def to_state_now(row: Any) -> WalletState:
 
 
 def to_authorize_state(row: Any) -> WalletState:
-    """A wallet now from its row of `hot.AUTHORIZE_STATE`: `to_state_now` plus its top-up rule,
-    pending top-ups and the credits topped up this day and month (what the caps count)."""
+    """A wallet now from its row of `hot.AUTHORIZE_STATE_NOW`: `to_state_now`'s, with the
+    top-up rule, pending top-ups and the credits topped up today and this month."""
     state = to_state_now(row)
     rule = row["topup_rule"]
     return replace(

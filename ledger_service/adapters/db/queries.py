@@ -321,20 +321,19 @@ class LedgerQueries:
         found = await (await self._pg()).fetchrow(hot.STATE_NOW_OF_CUSTOMER, customer_id, unit)
         return None if found is None else mappers.to_state_now(found)
 
-    @exact
-    async def authorize_state(
+    async def state_to_authorize(
         self, wallet_id: str, customer_id: str, unit: str, now: datetime
     ) -> WalletState | None:
-        """The wallet (by id, else the customer's in `unit`) now, as `state_at(wallet_id, None)`
-        plus its top-up rule, pending top-ups and what the caps count at `now` (one statement)."""
+        """The wallet now, by id or by customer and unit, with what deciding a top-up needs (one
+        statement: `hot.AUTHORIZE_STATE_NOW`)."""
         day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
         month_start = day_start.replace(day=1)
         pg = await self._pg()
         if wallet_id:
-            found = await pg.fetchrow(hot.AUTHORIZE_STATE, wallet_id, day_start, month_start)
+            found = await pg.fetchrow(hot.AUTHORIZE_STATE_NOW, wallet_id, day_start, month_start)
         else:
             found = await pg.fetchrow(
-                hot.AUTHORIZE_STATE_OF_CUSTOMER, customer_id, day_start, month_start, unit
+                hot.AUTHORIZE_STATE_NOW_OF_CUSTOMER, customer_id, day_start, month_start, unit
             )
         return None if found is None else mappers.to_authorize_state(found)
 

@@ -52,6 +52,9 @@ class SignalRepository:
                     slowdown_fraction=row.slowdown_fraction or policy.slowdown_fraction,
                     depletion_days=row.depletion_days or policy.depletion_days,
                     disabled=row.disabled,
+                    warm_up_days=(
+                        policy.warm_up_days if row.warm_up_days is None else row.warm_up_days
+                    ),
                 )
             out[wid] = policy
         return out
@@ -63,7 +66,10 @@ class SignalRepository:
             "slowdown_fraction": policy.slowdown_fraction,
             "depletion_days": policy.depletion_days,
             "disabled": policy.disabled,
+            "warm_up_days": policy.warm_up_days,
             "updated_by": actor,
+            # A changed policy is evaluated at the next sweep, not an hour after the last one.
+            "evaluate_time": None,
         }
         stmt = pg_insert(wallet_signals).values(values)
         await self.conn.execute(

@@ -358,6 +358,7 @@ wallet_signals = Table(
     Column("disabled", Boolean, nullable=False, server_default=text("false")),
     Column("evaluate_time", TS),
     Column("updated_by", Text, nullable=False, server_default=""),
+    Column("warm_up_days", Integer),
     Index("wallet_signals_evaluate_idx", "evaluate_time"),
 )
 

@@ -45,6 +45,8 @@ HOLD_TIMEOUT_DEFAULT = timedelta(hours=1)
 HOLD_TIMEOUT_MAX = timedelta(days=30)
 METADATA_ENTRIES_MAX = 64
 GRACE_MAX = timedelta(days=31)
+# A top-up rule's or an allotment schedule's expire_after at most (now + it must stay a date).
+EXPIRE_AFTER_MAX = timedelta(days=36525)  # 100 years
 _UNIT = re.compile(r"[A-Z0-9_]{1,16}")
 CURRENCY = re.compile(r"[A-Z]{3}")
 

@@ -18,6 +18,7 @@ from ledger_service.adapters.grpc.convert import (
     CADENCE,
     CURRENCY,
     EVENT_TYPE,
+    EXPIRE_AFTER_MAX,
     EXPIRY,
     KIND,
     PAYMENT,
@@ -59,8 +60,10 @@ def topup_rule(r: pb.SetTopUpRuleRequest) -> tuple[cmd.Idem, TopUpRule]:
             "rule.target_balance", "must be above the threshold", "INVALID_TOP_UP_RULE"
         )
     expire_after = to_timedelta(rule, "expire_after", "rule.expire_after")
-    if expire_after is not None and expire_after <= timedelta(0):
-        raise InvalidArgument.field("rule.expire_after", "must be positive", "INVALID_DURATION")
+    if expire_after is not None and not timedelta(0) < expire_after <= EXPIRE_AFTER_MAX:
+        raise InvalidArgument.field(
+            "rule.expire_after", "must be positive, at most 100 years", "INVALID_DURATION"
+        )
     price = parse_amount(rule.unit_price or "0", "rule.unit_price", allow_zero=True)
     if rule.currency and not CURRENCY.fullmatch(rule.currency):
         raise InvalidArgument.field(
@@ -99,6 +102,10 @@ def schedule(r: pb.CreateAllotmentScheduleRequest) -> tuple[cmd.Idem, AllotmentS
             "schedule.expire_after",
             "a positive duration is required with AFTER_DURATION",
             "INVALID_DURATION",
+        )
+    if expire_after is not None and expire_after > EXPIRE_AFTER_MAX:
+        raise InvalidArgument.field(
+            "schedule.expire_after", "at most 100 years", "INVALID_DURATION"
         )
     anchor = to_datetime(s, "anchor_time", "schedule.anchor_time")
     if anchor is None:

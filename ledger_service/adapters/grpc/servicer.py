@@ -623,8 +623,8 @@ def _encode_authorize(
         available_after=format_amount(decision.available_after),
         overage_amount=format_amount(decision.overage),
         shortfall=format_amount(decision.shortfall),
-        top_up_amount=format_amount(decision.top_up),
         decide_time=timestamp(at),
+        top_up_amount=format_amount(decision.top_up),
     )
     if hold is not None and entry is not None:
         response.hold.CopyFrom(convert.hold(hold, at))

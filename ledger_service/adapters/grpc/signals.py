@@ -59,8 +59,11 @@ def signal_policy(r: pb.SetSignalPolicyRequest) -> tuple[cmd.Idem, SignalPolicy]
     days = p.depletion_days or DEFAULTS.depletion_days
     if not 1 <= days <= limits.FORECAST_HORIZON_DAYS_MAX:
         raise _policy_bad("policy.depletion_days", f"1 to {limits.FORECAST_HORIZON_DAYS_MAX}")
+    warm_up = p.warm_up_days if p.HasField("warm_up_days") else DEFAULTS.warm_up_days
+    if not 0 <= warm_up <= limits.FORECAST_HORIZON_DAYS_MAX:
+        raise _policy_bad("policy.warm_up_days", f"0 to {limits.FORECAST_HORIZON_DAYS_MAX}")
     return convert.idem(r, "SetSignalPolicy"), SignalPolicy(
-        wallet_id, spike, fraction, days, p.disabled
+        wallet_id, spike, fraction, days, p.disabled, warm_up
     )
 
 
@@ -74,6 +77,7 @@ def policy_out(p: SignalPolicy) -> pb.SignalPolicy:
         slowdown_fraction=format_amount(p.slowdown_fraction),
         depletion_days=p.depletion_days,
         disabled=p.disabled,
+        warm_up_days=p.warm_up_days,
     )
 
 

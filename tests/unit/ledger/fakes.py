@@ -151,18 +151,18 @@ class FakeStore:
             return None
         return self._state(wallet_id, self.t.wallets[wallet_id][2])
 
-    async def state_now_of(self, customer_id: str, unit: str) -> WalletState | None:
-        for wallet, _, _ in self.t.wallets.values():
-            if (wallet.customer_id, wallet.unit) == (customer_id, unit):
-                return await self.state_at(wallet.id, None)
-        return None
-
-    async def authorize_state(
+    async def state_to_authorize(
         self, wallet_id: str, customer_id: str, unit: str, now: datetime
     ) -> WalletState | None:
         if wallet_id:
             return await self.state_at(wallet_id, None)
         return await self.state_now_of(customer_id, unit)
+
+    async def state_now_of(self, customer_id: str, unit: str) -> WalletState | None:
+        for wallet, _, _ in self.t.wallets.values():
+            if (wallet.customer_id, wallet.unit) == (customer_id, unit):
+                return await self.state_at(wallet.id, None)
+        return None
 
     async def add_grants(self, state: WalletState, grant_ids: Iterable[str]) -> WalletState:
         extra = {g: self.t.grants[g] for g in grant_ids if g in self.t.grants}

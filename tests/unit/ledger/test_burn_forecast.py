@@ -217,3 +217,99 @@ def test_a_burn_of_several_top_ups_a_day_keeps_a_funded_wallet_from_depleting():
         NOW + timedelta(seconds=int(Decimal(130) * 86400 / 200)),
         NOW + timedelta(seconds=int(Decimal(180) * 86400 / 200)),
     ]
+
+
+def test_the_walks_work_grows_linearly_with_the_horizon_however_many_top_ups_it_makes(
+    monkeypatch,
+):
+    # 1000 a day against blocks of 11 bought below 1: about 90 top-ups a day. Credits a top-up
+    # bought and the burn used up must not stay on the path: kept, each later day walks all of
+    # them (a 366-day forecast took minutes of CPU, on the event loop, for a read-scope call).
+    looked = 0
+    usable = burn._Credit.usable
+
+    def counted(self: burn._Credit, at: object) -> bool:
+        nonlocal looked
+        looked += 1
+        return usable(self, at)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(burn._Credit, "usable", counted)
+    s = replace(
+        state(grant("g", "100")),
+        automation=Automation(topup_rule=rule(amount=Decimal(11), threshold=Decimal(1))),
+    )
+    work = []
+    for horizon in (10, 20):
+        looked = 0
+        w = burn.walk(s, NOW, Decimal(1000), horizon)
+        assert w.depletion is None and len(w.top_ups) > 85 * horizon
+        work.append(looked)
+    assert work[1] <= 2.2 * work[0]
+
+
+def test_the_walks_bound_on_top_ups_is_per_day_and_the_next_day_tops_up_again():
+    # 300 a day against blocks of 1 bought below 20: 80 burnt, 100 bought and burnt, then the
+    # walk's bound (100 top-ups a day) stops the top-ups and the last 20 deplete the wallet
+    # 200/300 into the day (the rest of the day's burn is refused, not forgotten). Day 1 is a
+    # new day: the rule buys again (a block per shortfall), up to the bound, and so on.
+    s = replace(
+        state(grant("g", "100")),
+        automation=Automation(topup_rule=rule(amount=Decimal(1), threshold=Decimal(20))),
+    )
+    w = burn.walk(s, NOW, Decimal(300), 3)
+    assert w.depletion == NOW + timedelta(seconds=200 * 86400 // 300)
+    per_day = [
+        sum(1 for t in w.top_ups if NOW + d * DAY <= t.time < NOW + (d + 1) * DAY) for d in range(3)
+    ]
+    assert per_day == [burn.TOP_UPS_PER_DAY_MAX] * 3
+
+
+def test_a_deny_wallets_shortfall_buys_a_whole_block_within_the_cap_or_nothing():
+    # DENY, no credits, blocks of 50 bought when a debit is short (threshold 0: a DENY balance
+    # never goes below it), daily cap 70, 100 a day. The ledger buys 50 at once; at noon the
+    # next block (50) exceeds the cap's room (20), so the debit is refused: depleted at noon.
+    # No top-up of the 20 left (automation.cover_shortfall never buys part of a block).
+    capped = rule(amount=Decimal(50), threshold=Decimal(0), daily_cap=Decimal(70))
+    s = replace(state(), automation=Automation(topup_rule=capped))
+    w = burn.walk(s, NOW, Decimal(100), 1)
+    assert w.top_ups == [burn.ForecastTopUp(NOW, Decimal(50))]
+    assert w.depletion == NOW + DAY / 2
+
+
+def test_an_allow_overage_wallet_runs_up_overage_while_its_rule_is_disarmed():
+    # ALLOW_OVERAGE, 10 credits, the rule disarmed (it re-arms only when the balance is back at
+    # its threshold, 20): a debit the credits do not cover becomes overage, it buys nothing
+    # (only a DENY debit's shortfall buys). 100 a day: depleted after 10, 90 overage.
+    s = replace(
+        state(grant("g", "10"), policy=OveragePolicy.ALLOW_OVERAGE),
+        automation=Automation(topup_rule=rule(armed=False)),
+    )
+    w = burn.walk(s, NOW, Decimal(100), 1)
+    assert w.top_ups == []
+    assert w.depletion == NOW + DAY / 10
+    assert w.overage == Decimal(90)
+
+
+def test_a_disarmed_rule_re_arms_while_the_balance_is_above_its_threshold():
+    # ALLOW_OVERAGE, 50 credits, the rule disarmed in the wallet's state: the ledger's next
+    # write re-arms it (50 >= 20), so at 40 a day the balance crosses 20 at 18:00 and the rule
+    # buys its 50 there (the walk kept it disarmed all day and forecast overage instead).
+    s = replace(
+        state(grant("g", "50"), policy=OveragePolicy.ALLOW_OVERAGE),
+        automation=Automation(topup_rule=rule(armed=False)),
+    )
+    w = burn.walk(s, NOW, Decimal(40), 1)
+    assert w.top_ups == [burn.ForecastTopUp(NOW + DAY * 3 / 4, Decimal(50))]
+    assert w.depletion is None and w.overage == 0
+
+
+def test_a_threshold_of_zero_never_fires_since_the_available_balance_never_goes_below_it():
+    # ALLOW_OVERAGE, 10 credits, blocks of 50 below 0: usage past the credits is overage (the
+    # available balance stays 0, never below), so the rule never buys: 90 overage a day of 100.
+    s = replace(
+        state(grant("g", "10"), policy=OveragePolicy.ALLOW_OVERAGE),
+        automation=Automation(topup_rule=rule(threshold=Decimal(0))),
+    )
+    w = burn.walk(s, NOW, Decimal(100), 1)
+    assert w.top_ups == []
+    assert w.depletion == NOW + DAY / 10 and w.overage == Decimal(90)

@@ -58,6 +58,20 @@ def test_no_signal_in_a_wallets_first_14_days():
     }
 
 
+def test_a_policy_with_no_warm_up_lets_a_new_wallets_signals_fire_at_once():
+    minutes_old = T0 + timedelta(minutes=5)
+    tomorrow = minutes_old + DAY
+    eager = burn.SignalPolicy("w", warm_up_days=0)
+    assert burn.conditions(POLICY, reading("100", "0", tomorrow, now=minutes_old)) == set()
+    assert burn.conditions(eager, reading("100", "0", tomorrow, now=minutes_old)) == {
+        Signal.BURN_SPIKE,
+        Signal.DEPLETION_EXPECTED,
+    }
+    three_days = burn.SignalPolicy("w", warm_up_days=3)
+    assert burn.conditions(three_days, reading("100", "0", now=T0 + 2 * DAY)) == set()
+    assert burn.conditions(three_days, reading("100", "0", now=T0 + 3 * DAY)) == {Signal.BURN_SPIKE}
+
+
 def test_a_disabled_policy_raises_nothing_and_closes_open_episodes():
     off = burn.SignalPolicy("w", disabled=True)
     decision = burn.evaluate(off, reading("100"), frozenset({Signal.BURN_SPIKE}))

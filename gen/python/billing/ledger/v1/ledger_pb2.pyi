@@ -1492,18 +1492,20 @@ class GetDepletionForecastResponse(_message.Message):
     def __init__(self, wallet_id: _Optional[str] = ..., as_of_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., available: _Optional[str] = ..., daily_burn: _Optional[str] = ..., daily_burn_low: _Optional[str] = ..., daily_burn_high: _Optional[str] = ..., depletion_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., depletion_earliest_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., depletion_latest_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expiries: _Optional[_Iterable[_Union[ForecastExpiry, _Mapping]]] = ..., top_ups: _Optional[_Iterable[_Union[ForecastTopUp, _Mapping]]] = ..., overage: _Optional[str] = ..., horizon_end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class SignalPolicy(_message.Message):
-    __slots__ = ("wallet_id", "spike_multiple", "slowdown_fraction", "depletion_days", "disabled")
+    __slots__ = ("wallet_id", "spike_multiple", "slowdown_fraction", "depletion_days", "disabled", "warm_up_days")
     WALLET_ID_FIELD_NUMBER: _ClassVar[int]
     SPIKE_MULTIPLE_FIELD_NUMBER: _ClassVar[int]
     SLOWDOWN_FRACTION_FIELD_NUMBER: _ClassVar[int]
     DEPLETION_DAYS_FIELD_NUMBER: _ClassVar[int]
     DISABLED_FIELD_NUMBER: _ClassVar[int]
+    WARM_UP_DAYS_FIELD_NUMBER: _ClassVar[int]
     wallet_id: str
     spike_multiple: str
     slowdown_fraction: str
     depletion_days: int
     disabled: bool
-    def __init__(self, wallet_id: _Optional[str] = ..., spike_multiple: _Optional[str] = ..., slowdown_fraction: _Optional[str] = ..., depletion_days: _Optional[int] = ..., disabled: _Optional[bool] = ...) -> None: ...
+    warm_up_days: int
+    def __init__(self, wallet_id: _Optional[str] = ..., spike_multiple: _Optional[str] = ..., slowdown_fraction: _Optional[str] = ..., depletion_days: _Optional[int] = ..., disabled: _Optional[bool] = ..., warm_up_days: _Optional[int] = ...) -> None: ...
 
 class SetSignalPolicyRequest(_message.Message):
     __slots__ = ("request_id", "policy")

@@ -298,11 +298,9 @@ const (
 	// hold would time out (credits written off before then cannot back a hold). A shorter
 	// hold_timeout may be allowed.
 	AuthorizeReason_AUTHORIZE_REASON_CREDITS_END_BEFORE_HOLD AuthorizeReason = 4
-	// Allowed on a DENY wallet whose credits do not cover the amount, because its top-up rule
-	// would buy what they lack first, exactly as a debit of the amount now would (an IMMEDIATE
-	// rule, enabled, no payment pending, within its caps: whole blocks, or up to the target).
-	// top_up_amount says how much. A check buys nothing; with hold, the top-up is bought in the
-	// same write, then the whole amount is held.
+	// Allowed on a DENY wallet whose credits fall short, because its top-up rule buys the
+	// shortfall first, exactly as a debit now would (top_up_amount says how much). A pure check
+	// buys nothing; with hold, the top-up is bought in the same write and the hold placed on it.
 	AuthorizeReason_AUTHORIZE_REASON_ALLOWED_WITH_TOP_UP AuthorizeReason = 5
 )
 
@@ -6303,8 +6301,7 @@ type AuthorizeResponse struct {
 	WalletId string `protobuf:"bytes,3,opt,name=wallet_id,json=walletId,proto3" json:"wallet_id,omitempty"`
 	// The wallet's available credits before, a decimal string.
 	AvailableBefore string `protobuf:"bytes,4,opt,name=available_before,json=availableBefore,proto3" json:"available_before,omitempty"`
-	// Available after the amount is used (or held), and after any top-up it buys
-	// (top_up_amount); equal to available_before when denied.
+	// Available after the amount is used (or held); equal to available_before when denied.
 	// Never negative: see overage_amount.
 	AvailableAfter string `protobuf:"bytes,5,opt,name=available_after,json=availableAfter,proto3" json:"available_after,omitempty"`
 	// The part of the amount no credits cover, owed as overage (ALLOWED_WITH_OVERAGE); "0"
@@ -6318,9 +6315,8 @@ type AuthorizeResponse struct {
 	Entry *Entry `protobuf:"bytes,9,opt,name=entry,proto3" json:"entry,omitempty"`
 	// The instant the answer is for.
 	DecideTime *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=decide_time,json=decideTime,proto3" json:"decide_time,omitempty"`
-	// The automatic top-up the amount buys first (ALLOWED_WITH_TOP_UP), a decimal string; "0"
-	// otherwise. available_after counts it. Without hold it is what a debit now would buy; with
-	// hold it was bought.
+	// ALLOWED_WITH_TOP_UP: the credits the wallet's top-up rule buys first (with hold: bought),
+	// a decimal string; "0" otherwise. available_after counts them.
 	TopUpAmount   string `protobuf:"bytes,11,opt,name=top_up_amount,json=topUpAmount,proto3" json:"top_up_amount,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -8631,7 +8627,11 @@ type SignalPolicy struct {
 	// DEPLETION_EXPECTED when the forecast depletion is within this many days (default 7, 1 to 366).
 	DepletionDays int32 `protobuf:"varint,4,opt,name=depletion_days,json=depletionDays,proto3" json:"depletion_days,omitempty"`
 	// True turns every signal of the wallet off (open episodes close).
-	Disabled      bool `protobuf:"varint,5,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	Disabled bool `protobuf:"varint,5,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	// The days after the wallet's creation during which no signal fires (a young wallet has no
+	// baseline yet): 0 to 366; unset takes the default 14. 0 lets a new wallet's signals fire at
+	// once (a spike then compares with no history, so any usage is one).
+	WarmUpDays    *int32 `protobuf:"varint,6,opt,name=warm_up_days,json=warmUpDays,proto3,oneof" json:"warm_up_days,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -8699,6 +8699,13 @@ func (x *SignalPolicy) GetDisabled() bool {
 		return x.Disabled
 	}
 	return false
+}
+
+func (x *SignalPolicy) GetWarmUpDays() int32 {
+	if x != nil && x.WarmUpDays != nil {
+		return *x.WarmUpDays
+	}
+	return 0
 }
 
 // Request of SetSignalPolicy.
@@ -9545,13 +9552,16 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	" \x03(\v2!.billing.ledger.v1.ForecastExpiryR\bexpiries\x129\n" +
 	"\atop_ups\x18\v \x03(\v2 .billing.ledger.v1.ForecastTopUpR\x06topUps\x12\x18\n" +
 	"\aoverage\x18\f \x01(\tR\aoverage\x12D\n" +
-	"\x10horizon_end_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\x0ehorizonEndTime\"\xc2\x01\n" +
+	"\x10horizon_end_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\x0ehorizonEndTime\"\xfa\x01\n" +
 	"\fSignalPolicy\x12\x1b\n" +
 	"\twallet_id\x18\x01 \x01(\tR\bwalletId\x12%\n" +
 	"\x0espike_multiple\x18\x02 \x01(\tR\rspikeMultiple\x12+\n" +
 	"\x11slowdown_fraction\x18\x03 \x01(\tR\x10slowdownFraction\x12%\n" +
 	"\x0edepletion_days\x18\x04 \x01(\x05R\rdepletionDays\x12\x1a\n" +
-	"\bdisabled\x18\x05 \x01(\bR\bdisabled\"p\n" +
+	"\bdisabled\x18\x05 \x01(\bR\bdisabled\x12%\n" +
+	"\fwarm_up_days\x18\x06 \x01(\x05H\x00R\n" +
+	"warmUpDays\x88\x01\x01B\x0f\n" +
+	"\r_warm_up_days\"p\n" +
 	"\x16SetSignalPolicyRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x127\n" +
@@ -10114,6 +10124,7 @@ func file_billing_ledger_v1_ledger_proto_init() {
 		(*DebitResult_Entry)(nil),
 		(*DebitResult_Error)(nil),
 	}
+	file_billing_ledger_v1_ledger_proto_msgTypes[105].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
