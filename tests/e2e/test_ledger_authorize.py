@@ -208,3 +208,67 @@ async def test_a_deny_wallet_that_refills_itself_is_allowed_as_its_debit_would_b
     assert [t.amount for t in topups.top_ups] == ["100"]
     verified = await stub.VerifyWallet(pb.VerifyWalletRequest(wallet_id=wallet.wallet_id))
     assert verified.consistent
+
+
+def capped_blocks(wallet_id: str, *, paused: bool = False) -> pb.SetTopUpRuleRequest:
+    """Blocks of 100 bought when usage needs them, at most 200 a day."""
+    rule = pb.TopUpRule(
+        wallet_id=wallet_id,
+        threshold="0",
+        amount="100",
+        kind=pb.GRANT_KIND_PREPAID,
+        unit_price="0.01",
+        currency="USD",
+        daily_cap="200",
+        payment=pb.TOP_UP_PAYMENT_IMMEDIATE,
+        paused=paused,
+    )
+    return pb.SetTopUpRuleRequest(request_id=rid(), rule=rule)
+
+
+async def test_the_check_reads_the_pause_and_what_the_caps_counted_and_a_hold_buys_once(
+    ledger_server: RunningLedger,
+) -> None:
+    stub = ledger_server.stub
+    wallet = await make_wallet(stub)
+    await make_grant(stub, wallet.wallet_id, "10")
+    await stub.SetTopUpRule(capped_blocks(wallet.wallet_id))
+
+    ok = await stub.Authorize(check(wallet.wallet_id, "150"))
+    assert (ok.reason, ok.top_up_amount, ok.available_after) == (
+        pb.AUTHORIZE_REASON_ALLOWED_WITH_TOP_UP,
+        "200",
+        "60",
+    )
+    # Three blocks would pass the daily cap: a debit would be refused, and so is the check.
+    over = await stub.Authorize(check(wallet.wallet_id, "250"))
+    assert (over.allowed, over.reason, over.top_up_amount, over.shortfall) == (
+        False,
+        pb.AUTHORIZE_REASON_INSUFFICIENT_CREDITS,
+        "0",
+        "240",
+    )
+    await stub.SetTopUpRule(capped_blocks(wallet.wallet_id, paused=True))
+    paused = await stub.Authorize(check(wallet.wallet_id, "150"))
+    assert (paused.allowed, paused.reason) == (False, pb.AUTHORIZE_REASON_INSUFFICIENT_CREDITS)
+    await stub.SetTopUpRule(capped_blocks(wallet.wallet_id))
+
+    request = with_hold(wallet.wallet_id, "150")
+    held = await stub.Authorize(request)
+    assert (held.reason, held.top_up_amount, held.hold.amount) == (
+        pb.AUTHORIZE_REASON_ALLOWED_WITH_TOP_UP,
+        "200",
+        "150",
+    )
+    assert await stub.Authorize(request) == held  # the same request id buys nothing more
+    topups = await stub.ListTopUps(pb.ListTopUpsRequest(wallet_id=wallet.wallet_id))
+    assert [t.amount for t in topups.top_ups] == ["200"]
+    # The day's cap is used up by what was bought: the check counts it from the database.
+    capped = await stub.Authorize(check(wallet.wallet_id, "100"))
+    assert (capped.allowed, capped.shortfall) == (False, "40")
+
+    captured = await stub.CaptureHold(
+        pb.CaptureHoldRequest(request_id=rid(), hold_id=held.hold.hold_id, amount="150")
+    )
+    assert captured.entry.amount == "-150"
+    assert (await balance(stub, wallet.wallet_id)).available == "60"

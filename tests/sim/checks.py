@@ -523,8 +523,10 @@ def authorize_answer(sim: Simulation, w: WalletModel, amount: Decimal, answer: A
     """What one Authorize answer must say of itself, whatever ran beside it: an allowed hold
     never reserves more than was available when it was placed, with what the top-up rule bought
     first (held + overage = the amount, available after = before + top-up - held, never
-    negative); a DENY wallet is never allowed into overage; an ALLOW_OVERAGE wallet is never
-    denied; a denial says what is missing."""
+    negative); a DENY wallet is never allowed into overage, and its allowed hold holds the whole
+    amount (so its capture succeeds and never leaves the wallet negative); only a DENY wallet is
+    allowed by a top-up, and a denial buys none; an ALLOW_OVERAGE wallet is never denied; a
+    denial says what is missing."""
     before = parse_amount(answer.available_before, "available_before", allow_zero=True)
     after = parse_amount(answer.available_after, "available_after", allow_zero=True)
     overage = parse_amount(answer.overage_amount, "overage_amount", allow_zero=True)
@@ -534,6 +536,9 @@ def authorize_answer(sim: Simulation, w: WalletModel, amount: Decimal, answer: A
     if answer.HasField("hold"):
         covered = parse_amount(answer.hold.amount, "hold.amount", allow_zero=True)
     detail = f"wallet {w.id}: Authorize {amount} answered {answer}"
+    with_top_up = answer.reason == pb.AUTHORIZE_REASON_ALLOWED_WITH_TOP_UP
+    if with_top_up != (top_up > 0) or (with_top_up and not w.deny):
+        sim.violate("authorize_top_up", detail)
     if not answer.allowed:
         if not w.deny or shortfall <= 0 or after != before or answer.HasField("hold"):
             sim.violate("authorize_wrong_denial", detail)
@@ -545,3 +550,5 @@ def authorize_answer(sim: Simulation, w: WalletModel, amount: Decimal, answer: A
         sim.violate("authorize_over_available", detail)
     if w.deny and overage != 0:
         sim.violate("authorize_deny_overage", detail)
+    if w.deny and answer.HasField("hold") and covered != amount:
+        sim.violate("authorize_deny_hold_short", detail)

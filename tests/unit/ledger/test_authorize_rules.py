@@ -17,9 +17,12 @@ from ledger_service.domain.authorize import AuthorizeReason, authorize_hold, dec
 from ledger_service.domain.errors import InsufficientCredits
 from ledger_service.domain.model import (
     EntryType,
+    GrantKind,
     OveragePolicy,
+    TopUp,
     TopUpPayment,
     TopUpRule,
+    TopUpState,
     WalletState,
 )
 from tests.unit.ledger.factories import T0, grant, state
@@ -266,3 +269,110 @@ def test_a_check_with_a_top_up_rule_allows_exactly_what_a_debit_with_cover_would
     assert ledger.available(debited.state, T0) == d.available_after >= 0
     bought = sum((t.amount for t in debited.state.automation.topups.values()), D(0))
     assert bought == d.top_up
+
+
+def _pending_top_up() -> TopUp:
+    return TopUp(
+        id="p",
+        wallet_id="w",
+        amount=D(100),
+        unit_price=D("0.9"),
+        currency="USD",
+        state=TopUpState.PENDING,
+        create_time=T0,
+        kind=GrantKind.PREPAID,
+        priority=1,
+        expire_time=None,
+    )
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"topups": {"p": _pending_top_up()}},  # a payment in flight
+        {"topup_rule": replace(rule(amount="100"), retry_after=T0 + HOUR)},  # backing off
+        {"topped_up_day": D(100), "topup_rule": replace(rule(amount="100"), daily_cap=D(150))},
+    ],
+    ids=["a top-up pending", "backing off after a failed payment", "the day's cap used"],
+)
+def test_a_rule_whose_state_forbids_a_top_up_now_leaves_the_check_denied(
+    changes: dict[str, object],
+) -> None:
+    s = with_automation(state(grant("a", "10")), topup_rule=rule(amount="100"))
+    s = with_automation(s, **changes)
+    d = decide(s, D(25), T0)
+    assert (d.allowed, d.reason, d.top_up, d.shortfall) == (
+        False,
+        AuthorizeReason.INSUFFICIENT_CREDITS,
+        D(0),
+        D(15),
+    )
+
+
+@st.composite
+def wallets_with_rules(draw: st.DrawFn) -> WalletState:
+    """Random wallets whose rule and automation state vary in everything `cover_shortfall`
+    looks at: blocks or a target, payment, paused, back-off, credits that expire, caps partly
+    used, a payment pending."""
+    block = draw(st.none() | st.decimals(min_value=D("0.5"), max_value=D(150), places=1))
+    topup_rule = replace(
+        rule(amount="1" if block is None else str(block)),
+        amount=block,
+        target=D(300) if block is None else None,
+        daily_cap=draw(st.none() | st.decimals(min_value=D(0), max_value=D(400), places=0)),
+        enabled=draw(st.booleans()),
+        payment=draw(st.sampled_from(list(TopUpPayment))),
+        retry_after=draw(st.sampled_from([None, T0, T0 + HOUR])),
+        expire_after=draw(st.sampled_from([None, 5 * MINUTE, 24 * HOUR])),
+    )
+    return with_automation(
+        draw(wallets()),
+        topup_rule=topup_rule,
+        topped_up_day=draw(st.decimals(min_value=D(0), max_value=D(400), places=0)),
+        topups={"p": _pending_top_up()} if draw(st.booleans()) else {},
+    )
+
+
+def _bought(before: WalletState, after: WalletState) -> Decimal:
+    return sum(
+        (t.amount for i, t in after.automation.topups.items() if i not in before.automation.topups),
+        D(0),
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(s=wallets_with_rules(), amount=amounts)
+def test_a_check_allows_exactly_what_a_debit_with_cover_books_whatever_the_rule_state(
+    s: WalletState, amount: Decimal
+) -> None:
+    d = decide(s, amount, T0)
+    try:
+        debited = automation.debit_with_cover(s, T0, new_ids(), amount=amount, occurred_time=T0)
+    except InsufficientCredits:
+        assert not d.allowed and d.top_up == 0 and d.shortfall > 0
+        return
+    assert d.allowed
+    assert d.top_up == _bought(s, debited.state)
+    assert (d.reason is AuthorizeReason.ALLOWED_WITH_TOP_UP) == (d.top_up > 0)
+    assert ledger.available(debited.state, T0) == d.available_after >= 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(s=wallets_with_rules(), amount=amounts, minutes=st.integers(min_value=1, max_value=600))
+def test_an_allowed_hold_on_a_deny_wallet_holds_the_whole_amount_and_its_capture_succeeds(
+    s: WalletState, amount: Decimal, minutes: int
+) -> None:
+    until = T0 + timedelta(minutes=minutes)
+    d, out = authorize_hold(
+        s, hold_id="h", amount=amount, expire_time=until, now=T0, new_id=new_ids()
+    )
+    if not d.allowed:
+        assert out.state is s and out.entries == [] and d.top_up == 0
+        return
+    assert d.top_up == _bought(s, out.state)
+    assert ledger.available(out.state, T0) == d.available_after >= 0
+    assert hold_rules.uncovered_holds(out.state, T0) == []
+    if s.wallet.overage_policy is DENY:
+        assert out.state.holds["h"].amount == amount
+        captured = hold_rules.capture_hold(out.state, "h", amount=amount, now=T0)
+        assert captured.state.overage == s.overage
