@@ -8,11 +8,12 @@ from decimal import Decimal
 
 from billing.ledger.v1 import ledger_pb2 as lpb
 from billing.rating.v1 import rating_pb2 as pb
+from billing.rating.v1 import rating_pb2_grpc
 
 from billing_common.protoconv import timestamp
 from rating_service import main as rating_main
 from rating_service.config import RatingSettings
-from tests.support.channels import admin_key_file
+from tests.support.channels import admin_key_file, open_channel
 from tests.support.rating import event, ingest, rid
 from tests.support.servers import START
 from tests.support.tls import rating_settings
@@ -61,10 +62,21 @@ async def test_every_period_is_debited_once_across_a_downtime_and_shows_paid(rat
         ),
         rating.clock,
     )
+    port = await restarted.server.start()
+    channel = open_channel(f"127.0.0.1:{port}")
     try:
         for _ in range(3):
             await restarted.forwarder.run_once()
+        stub = rating_pb2_grpc.RatingServiceStub(channel)
+        for period in (START, FEB, MAR):
+            invoice = (
+                await stub.GetInvoice(
+                    pb.GetInvoiceRequest(customer_id=s.customer_id, period_time=timestamp(period))
+                )
+            ).invoice
+            assert (invoice.fixed_charge, invoice.fixed_charge_paid) == ("10", "10")
     finally:
+        await channel.close()
         await restarted.close()
 
     debits = await fixed_debits(rating)
