@@ -47,7 +47,9 @@ def periods_started(
     assert limit > 0
     end = assignment.end_time
     anchor = plan.billing_anchor or assignment.start_time
-    first = period_index(anchor, plan.cadence, assignment.start_time)
+    # From the period of the last one booked: the work is bounded by the periods due, not by the
+    # assignment's age.
+    first = period_index(anchor, plan.cadence, since or assignment.start_time)
     last = period_index(anchor, plan.cadence, now)
     out: list[Period] = []
     for index in range(first, last + 1):
