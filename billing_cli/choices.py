@@ -118,6 +118,18 @@ class Cadence(StrEnum):
         return cast(rpb.Cadence, _value(rpb.Cadence, "CADENCE_", self))
 
 
+class FixedChargeCollection(StrEnum):
+    invoice = "invoice"
+    debit = "debit"
+
+    @property
+    def proto(self) -> rpb.FixedChargeCollection:
+        return cast(
+            rpb.FixedChargeCollection,
+            _value(rpb.FixedChargeCollection, "FIXED_CHARGE_COLLECTION_", self),
+        )
+
+
 class AlertKind(StrEnum):
     absolute = "absolute"
     percent = "percent"

@@ -9,7 +9,7 @@ import typer
 from billing.rating.v1 import rating_pb2 as pb
 
 from billing_cli import parse
-from billing_cli.choices import Cadence
+from billing_cli.choices import Cadence, FixedChargeCollection
 from billing_cli.ledger import RequestId, list_pages
 from billing_cli.render import enum, pairs, table, when
 from billing_cli.state import State, state_of, to_dict
@@ -45,6 +45,8 @@ def show_plan(state: State, plan: pb.Plan) -> None:
                     ("cadence", enum(plan, "cadence")),
                     ("anchor", when(plan, "billing_anchor_time") or "each assignment's start"),
                     ("fixed charge", f"{plan.fixed_charge} {plan.unit}"),
+                    ("fixed charge collected by", enum(plan, "fixed_charge_collection")),
+                    ("minimum commitment", f"{plan.minimum_commitment or '0'} {plan.unit}"),
                     ("created", when(plan, "create_time")),
                 ],
             )
@@ -75,6 +77,17 @@ def plans_create(
         str | None, typer.Option(help="Periods laid out from (ISO); default each start.")
     ] = None,
     fixed_charge: Annotated[str, typer.Option(help="Fixed amount each period.")] = "",
+    collect: Annotated[
+        FixedChargeCollection,
+        typer.Option(
+            help="The fixed charge is only invoiced, or also debited from the wallet at the "
+            "start of each period (once per period; unpaid on the invoice if refused)."
+        ),
+    ] = FixedChargeCollection.invoice,
+    minimum_commitment: Annotated[
+        str,
+        typer.Option(help="Usage each period must reach; a shortfall is invoiced as a true-up."),
+    ] = "",
     unit: Annotated[str, typer.Option(help="Unit of the plan and its prices.")] = "CREDITS",
     request_id: RequestId = None,
 ) -> None:
@@ -87,6 +100,9 @@ def plans_create(
         cadence=cadence.proto,
         fixed_charge=fixed_charge
         and parse.amount(fixed_charge, name="--fixed-charge", allow_zero=True),
+        fixed_charge_collection=collect.proto,
+        minimum_commitment=minimum_commitment
+        and parse.amount(minimum_commitment, name="--minimum-commitment", allow_zero=True),
         unit=unit,
         prices=[plan_price(p) for p in prices or []],
     )

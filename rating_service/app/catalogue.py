@@ -251,7 +251,16 @@ class Catalogue:
             raise InvalidArgument.field("prices", f"at most {PLAN_PRICES_MAX}", "TOO_MANY_PRICES")
         if c.billing_anchor is not None and c.billing_anchor.tzinfo is None:
             raise AssertionError("timestamps are converted to aware UTC datetimes")
-        plan = Plan(new_id(), c.name, c.cadence, c.billing_anchor, c.fixed_charge, c.prices)
+        plan = Plan(
+            new_id(),
+            c.name,
+            c.cadence,
+            c.billing_anchor,
+            c.fixed_charge,
+            c.prices,
+            c.fixed_charge_collection,
+            c.minimum_commitment,
+        )
 
         async def work(repo: RatingStore) -> bytes:
             versions = await repo.versions_of([p.price_id for p in c.prices])

@@ -10,7 +10,7 @@ from decimal import Decimal
 from billing_common.periods import Cadence
 from rating_service.domain.aggregation import Aggregation
 from rating_service.domain.events import ChargeView, EventIn, EventOutcome, EventStatus
-from rating_service.domain.model import PlanPrice
+from rating_service.domain.model import FixedChargeCollection, PlanPrice
 from rating_service.domain.pricing import Pricing
 from rating_service.domain.status import ChargeStatus
 
@@ -70,6 +70,8 @@ class NewPlan:
     fixed_charge: Decimal
     unit: str
     prices: tuple[PlanPrice, ...]
+    fixed_charge_collection: FixedChargeCollection = FixedChargeCollection.INVOICE
+    minimum_commitment: Decimal = Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)

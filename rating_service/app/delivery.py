@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from rating_service.app.context import Context
 from rating_service.app.ports import Booked, Refused
-from rating_service.app.records import ChargeRow, UndoRow
+from rating_service.app.records import ChargeRow, FixedCharge, UndoRow
 from rating_service.domain.status import Next, after_refusal
 
 GRANT_KINDS_CACHED_MAX = 100_000
@@ -29,7 +29,7 @@ class ForwarderPolicy:
     concurrency: int = 4
 
 
-def retry_at(policy: ForwarderPolicy, record: ChargeRow | UndoRow) -> timedelta:
+def retry_at(policy: ForwarderPolicy, record: ChargeRow | UndoRow | FixedCharge) -> timedelta:
     """How long until the next attempt: exponential backoff from `backoff_base_s`, doubling per
     attempt, capped at `backoff_max_s`, jittered (so retries of many charges spread out)."""
     delay = min(policy.backoff_max_s, policy.backoff_base_s * 2 ** min(record.attempts, 20))
@@ -37,7 +37,11 @@ def retry_at(policy: ForwarderPolicy, record: ChargeRow | UndoRow) -> timedelta:
 
 
 def next_step(
-    policy: ForwarderPolicy, refused: Refused, record: ChargeRow | UndoRow, *, deniable: bool
+    policy: ForwarderPolicy,
+    refused: Refused,
+    record: ChargeRow | UndoRow | FixedCharge,
+    *,
+    deniable: bool,
 ) -> Next:
     """What the refusal does to the record (`domain/status.py: after_refusal`)."""
     return after_refusal(

@@ -39,6 +39,7 @@ from rating_service.app.context import Context
 from rating_service.app.debits import debit_item
 from rating_service.app.delivery import ForwarderPolicy, GrantKinds, next_step, retry_at
 from rating_service.app.failures import report_failed
+from rating_service.app.fixed_charges import FixedCharges
 from rating_service.app.ports import (
     BatchRefused,
     Booked,
@@ -86,6 +87,7 @@ class Forwarder:
         self.policy = policy
         self.kinds = GrantKinds(context)
         self.refunds = Refunds(context, policy, self.kinds)
+        self.fixed = FixedCharges(context, policy)
 
     async def run_once(self) -> int:
         """Deliver one batch of due charges; return how many were handled."""
@@ -104,7 +106,9 @@ class Forwarder:
         )
         for undo in undos:
             await self.refunds.undo(undo)
-        return len(due) + len(undos)
+        # Plans that debit their fixed charge: the periods started since the last round.
+        fixed = await self.fixed.run_once()
+        return len(due) + len(undos) + fixed
 
     async def _debit_partitions(self, debits: list[ChargeRow]) -> None:
         """Each partition sends its batches one after another; partitions run concurrently.

@@ -40,7 +40,9 @@ from rating_service.domain.invoice import (
     with_outstanding,
 )
 from rating_service.domain.model import assignment_at, billing_period
-from rating_service.domain.status import InvoiceStatus
+from rating_service.domain.status import ChargeStatus, InvoiceStatus
+
+ZERO = Decimal(0)
 
 # What these use cases can raise (tests/unit/test_use_case_errors.py checks it against the code).
 RAISES = (
@@ -73,8 +75,18 @@ async def compute(repo: RatingStore, row: InvoiceRow) -> InvoiceView:
     }
     meters = await repo.meters_by_ids({t.meter_id for t in totals})
     quantities = await repo.aggregates_of(row.assignment_id, row.period_start)
+    fixed = await repo.fixed_charge_of(row.assignment_id, row.period_start)
     return compute_invoice(
-        row, assignment, stored_plan.plan, stored_plan.unit, totals, versions, meters, quantities
+        row,
+        assignment,
+        stored_plan.plan,
+        stored_plan.unit,
+        totals,
+        versions,
+        meters,
+        quantities,
+        fixed.amount if fixed and fixed.status == ChargeStatus.ACKNOWLEDGED else ZERO,
+        fixed_charge_pending=fixed is not None and fixed.status == ChargeStatus.PENDING,
     )
 
 

@@ -187,3 +187,27 @@ class UsageEvent:
     id: str
     occurred_time: datetime
     properties: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class FixedCharge:
+    """The fixed-charge debit of one period of an assignment (plans that debit it): written
+    once per (assignment, period start) before it is sent, so a crash loses nothing and a
+    restart books nothing twice. Status PENDING, ACKNOWLEDGED (paid), DENIED or FAILED (unpaid:
+    it stays on the invoice as owed)."""
+
+    assignment_id: str
+    period_start: datetime
+    period_end: datetime
+    customer_id: str
+    wallet_id: str
+    amount: Decimal
+    ledger_request_id: str
+    description: str
+    status: ChargeStatus
+    forward_after: datetime
+    create_time: datetime
+    ledger_entry_id: str = ""
+    last_error: str = ""
+    attempts: int = 0
+    internal_errors: int = 0

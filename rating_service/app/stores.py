@@ -22,6 +22,7 @@ from rating_service.app.records import (
     Acknowledged,
     ChargeRow,
     Claim,
+    FixedCharge,
     InvoiceRow,
     LineEvent,
     NewEvent,
@@ -257,6 +258,27 @@ class RatingStore(Protocol):
     ) -> None: ...
 
     async def undo_fail(self, undo_id: int, error: str, *, internal: bool = False) -> set[int]: ...
+
+    # -- fixed charges -----------------------------------------------------------------------
+
+    async def debit_assignments(self, limit: int) -> list[tuple[Assignment, Plan, datetime | None]]:
+        """Assignments whose plan debits a fixed charge, with the start of the last period
+        booked (None: none yet), the least advanced first."""
+        ...
+
+    async def insert_fixed_charges(self, new: Sequence[FixedCharge]) -> int:
+        """Write those not written yet (one per assignment and period start); how many were."""
+        ...
+
+    async def due_fixed_charges(self, now: datetime, limit: int) -> list[FixedCharge]: ...
+
+    async def save_fixed_charge(self, f: FixedCharge) -> None:
+        """The outcome of a send; only a PENDING row changes."""
+        ...
+
+    async def fixed_charge_of(
+        self, assignment_id: str, period_start: datetime
+    ) -> FixedCharge | None: ...
 
     # -- invoices ----------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from billing_common.money import exact
+from rating_service.domain.fixed_charges import true_up
 from rating_service.domain.meters import Meter
 from rating_service.domain.model import Assignment, Plan, PriceVersion
 from rating_service.domain.pricing import PricingModel, breakdown
@@ -131,6 +132,12 @@ class InvoiceView:
     overage_settled: Decimal = ZERO
     # Automatic top-ups (blocks bought) in the period, from the ledger; kept in the snapshot.
     top_ups: tuple[TopUpView, ...] = ()
+    # The minimum commitment's shortfall (`fixed_charges.true_up`), included in `total`.
+    true_up: Decimal = ZERO
+    # The part of the fixed charge debited from the wallet (plans that debit it); the rest is
+    # unpaid: refused by the wallet (DENIED, FAILED), or still on its way (`fixed_charge_pending`).
+    fixed_charge_paid: Decimal = ZERO
+    fixed_charge_pending: bool = False
 
 
 def snapshot_of(v: InvoiceView) -> dict[str, Any]:
@@ -199,6 +206,8 @@ def from_snapshot(d: dict[str, Any], close_time: datetime | None) -> InvoiceView
         overage=Decimal(d["overage"]),
         close_time=close_time,
         overage_settled=Decimal(d.get("overage_settled", "0")),
+        true_up=Decimal(d.get("true_up", "0")),
+        fixed_charge_paid=Decimal(d.get("fixed_charge_paid", "0")),
         top_ups=tuple(
             TopUpView(
                 t["top_up_id"],
@@ -261,10 +270,16 @@ def compute_invoice(
     versions: Mapping[tuple[str, int], PriceVersion],
     meters: Mapping[str, Meter],
     quantities: Mapping[str, Decimal],
+    fixed_charge_paid: Decimal = ZERO,
+    *,
+    fixed_charge_pending: bool = False,
 ) -> InvoiceView:
     """The invoice of a period from its line totals (in line order), with all the overage
     booked shown as due (`with_outstanding` caps it by what the wallet owes). `versions`: by
-    (price id, version); `quantities`: each meter's final aggregate in the period."""
+    (price id, version); `quantities`: each meter's final aggregate in the period;
+    `fixed_charge_paid`: what the ledger booked of the period's fixed-charge debit. The total is
+    the fixed charge, the usage and the minimum commitment's true-up (its shortfall so far while
+    the period is open, final at the close)."""
     included = {p.price_id: p.included_quantity for p in plan.prices}
     per_meter: dict[str, int] = {}
     for t in totals:
@@ -281,6 +296,7 @@ def compute_invoice(
         for t in totals
     )
     usage_total = sum((ln.amount for ln in lines), ZERO)
+    shortfall = true_up(plan.minimum_commitment, usage_total)
     return InvoiceView(
         id=head.id,
         customer_id=head.customer_id,
@@ -294,19 +310,23 @@ def compute_invoice(
         fixed_charge=plan.fixed_charge,
         lines=lines,
         usage_total=usage_total,
-        total=plan.fixed_charge + usage_total,
+        total=plan.fixed_charge + usage_total + shortfall,
         prepaid=sum((t.prepaid for t in totals), ZERO),
         promotional=sum((t.promotional for t in totals), ZERO),
         overage=sum((t.overage for t in totals), ZERO),
         close_time=head.close_time,
         overage_settled=ZERO,
+        true_up=shortfall,
+        fixed_charge_paid=fixed_charge_paid,
+        fixed_charge_pending=fixed_charge_pending,
     )
 
 
 def pending_charges(view: InvoiceView) -> bool:
     """Whether charges of the period are still on their way to the ledger (counted, not summed:
-    pending charges can add up to 0). A period closes only without them."""
-    return any(ln.pending_count for ln in view.lines)
+    pending charges can add up to 0), its fixed-charge debit included. A period closes only
+    without them."""
+    return view.fixed_charge_pending or any(ln.pending_count for ln in view.lines)
 
 
 @exact

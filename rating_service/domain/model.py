@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 
 from billing_common.periods import Cadence, Period, period_at
 from rating_service.domain.pricing import Pricing
@@ -31,6 +32,15 @@ class PlanPrice:
     included_quantity: Decimal = ZERO
 
 
+class FixedChargeCollection(StrEnum):
+    """How a plan's fixed charge is collected. INVOICE (the default, as before): it is only shown
+    on each period's invoice. DEBIT: it is also debited from the wallet at the start of each
+    period (`domain/fixed_charges.py`)."""
+
+    INVOICE = "INVOICE"
+    DEBIT = "DEBIT"
+
+
 @dataclass(frozen=True, slots=True)
 class Plan:
     id: str
@@ -40,6 +50,9 @@ class Plan:
     billing_anchor: datetime | None
     fixed_charge: Decimal
     prices: tuple[PlanPrice, ...]
+    fixed_charge_collection: FixedChargeCollection = FixedChargeCollection.INVOICE
+    # The usage a period must reach; a shortfall is invoiced as the period's true-up. 0: none.
+    minimum_commitment: Decimal = ZERO
 
 
 @dataclass(frozen=True, slots=True)

@@ -207,3 +207,32 @@ async def test_the_readme_walk_through_from_nothing_to_a_final_invoice(
     )
     table = await cli("invoices", "get", final["invoice_id"])
     assert "final" in table.stdout and "API calls" in table.stdout
+
+
+async def test_plans_create_with_a_debited_fixed_charge_and_a_minimum_commitment(
+    services: Services,
+) -> None:
+    cli = services.cli
+    meter = (
+        await cli(
+            "--json", "meters", "create", "m2", "--event-type", "e2", "--aggregation", "count"
+        )
+    ).json()["meter_id"]
+    price = (await cli("--json", "prices", "create", "--meter", meter, "--unit-price", "1")).json()
+    plan = (
+        await cli("--json", "plans", "create", "Team", "--price", price["price_id"],
+                  "--fixed-charge", "20", "--collect", "debit", "--minimum-commitment", "50")
+    ).json()  # fmt: skip
+    assert (plan["fixed_charge_collection"], plan["minimum_commitment"]) == (
+        "FIXED_CHARGE_COLLECTION_DEBIT",
+        "50",
+    )
+    shown = await cli("plans", "get", plan["plan_id"])
+    assert "debit" in shown.stdout and "50 CREDITS" in shown.stdout
+    default = (await cli("--json", "plans", "create", "Basic", "--price", price["price_id"])).json()
+    assert (default["fixed_charge_collection"], default["minimum_commitment"]) == (
+        "FIXED_CHARGE_COLLECTION_INVOICE",
+        "0",
+    )
+    bad = await cli("--json", "plans", "create", "X", "--minimum-commitment", "-1", expect=2)
+    assert "--minimum-commitment" in bad.stderr

@@ -10,6 +10,9 @@ included, on the same wallets. At the end every charge is delivered, and:
   ledger (one DEBIT for its ledger request id, for its amount; no other DEBIT for the event);
 - no event was denied and no charge failed while a block could still be bought (before the
   subscription's end, no end requested);
+- the plan debits a fixed charge each month: every period started by the end (and before the
+  plan's end) has exactly one fixed-charge row, none other, and one DEBIT in the ledger when it
+  is booked (none when refused): one debit per (assignment, period), whatever the faults;
 - the rating service never answered INTERNAL or UNKNOWN (like every call of the simulator).
 """
 
@@ -26,6 +29,7 @@ from billing.ledger.v1 import ledger_pb2 as lpb
 from billing.rating.v1 import rating_pb2 as pb
 
 from billing_common import database
+from billing_common.periods import Cadence, period_start
 from billing_common.protoconv import timestamp
 from rating_service.config import RatingSettings
 from tests.sim import checks
@@ -36,6 +40,7 @@ if TYPE_CHECKING:
 
 RATING_SEED_SHARE = 0.25
 UNIT_PRICE = Decimal("0.5")
+FIXED_CHARGE = Decimal("1")
 DRAIN_ROUNDS_MAX = 60
 RETRIES_MAX = 40
 SIDE_ATTEMPTS = 5  # of a check query cut by a database restart
@@ -64,6 +69,7 @@ class RatingScenario:
     accepted: set[str] = field(default_factory=set)
     priced_from: datetime | None = None
     plan_end: datetime | None = None  # EndPlanAssignment answered OK: the plan ends then
+    assignment_id: str = ""
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -172,11 +178,13 @@ class RatingScenario:
                 billing_anchor_time=timestamp(start),
                 unit="CREDITS",
                 prices=[pb.PlanPrice(price_id=price.price.price_id)],
+                fixed_charge=str(FIXED_CHARGE),
+                fixed_charge_collection=pb.FIXED_CHARGE_COLLECTION_DEBIT,
             ),
         )
         if plan is None:
             return
-        await self._setup_call(
+        assigned = await self._setup_call(
             "AssignPlan",
             pb.AssignPlanRequest(
                 request_id=sim.rid(),
@@ -186,6 +194,8 @@ class RatingScenario:
                 start_time=timestamp(start),
             ),
         )
+        if assigned is not None:
+            self.assignment_id = assigned.assignment.assignment_id
 
     # -- operations -------------------------------------------------------------------------
 
@@ -320,7 +330,9 @@ class RatingScenario:
         """This seed's charges not delivered yet (a seed stopped by a violation may leave some
         behind, on its own clock: they are not this seed's)."""
         rows = await self._rating_rows(
-            "SELECT count(*) AS n FROM charges WHERE customer_id = $1 AND status = 'PENDING'",
+            "SELECT (SELECT count(*) FROM charges WHERE customer_id = $1 AND status = 'PENDING')"
+            " + (SELECT count(*) FROM fixed_charges WHERE customer_id = $1"
+            " AND status = 'PENDING') AS n",
             self.customer_id,
         )
         return int(rows[0]["n"])
@@ -367,12 +379,65 @@ class RatingScenario:
                     )
             else:
                 self.sim.violate("rating_charge_not_settled", f"{c['event_id']}: {c['status']}")
+        await self.check_fixed_charges()
         per_event: dict[str, int] = {}
         for d in debits:
             per_event[d["source_event_id"]] = per_event.get(d["source_event_id"], 0) + 1
         for event_id, n in sorted(per_event.items()):
             if n > 1:
                 self.sim.violate("rating_event_debited_twice", f"event {event_id}: {n} DEBITs")
+
+    async def check_fixed_charges(self) -> None:
+        """One fixed-charge row per monthly period started by now (before the plan's end), and
+        one ledger DEBIT per booked row, none for a refused one."""
+        assert self.priced_from is not None and self.wallet is not None
+        if not self.assignment_id:
+            return
+        expected: list[datetime] = []
+        index = 0
+        while (start := period_start(self.priced_from, Cadence.MONTHLY, index)) <= self.sim.now():
+            if self.plan_end is not None and start >= self.plan_end:
+                break
+            expected.append(start)
+            index += 1
+        rows = await self._rating_rows(
+            "SELECT period_start, status, ledger_request_id, amount FROM fixed_charges"
+            " WHERE assignment_id = $1 ORDER BY period_start",
+            self.assignment_id,
+        )
+        starts = [r["period_start"] for r in rows]
+        if starts != expected:
+            self.sim.violate(
+                "rating_fixed_periods", f"fixed charges for {starts}, expected {expected}"
+            )
+        wallet = self.wallet
+        debits = await checks.on_side(
+            self.sim,
+            lambda conn: conn.fetch(
+                "SELECT request_id, amount FROM entries WHERE wallet_id = $1 AND type = 'DEBIT'"
+                " AND request_id LIKE 'rating:fixed:%'",
+                wallet.id,
+            ),
+        )
+        booked: dict[str, list[Decimal]] = {}
+        for d in debits:
+            booked.setdefault(d["request_id"], []).append(d["amount"])
+        for r in rows:
+            found = booked.pop(r["ledger_request_id"], [])
+            if r["status"] == "ACKNOWLEDGED" and found != [-FIXED_CHARGE]:
+                self.sim.violate(
+                    "rating_fixed_not_booked_once", f"period {r['period_start']}: {found}"
+                )
+            elif r["status"] in ("DENIED", "FAILED") and found:
+                self.sim.violate(
+                    "rating_fixed_refused_booked", f"period {r['period_start']}: {found}"
+                )
+            elif r["status"] not in ("ACKNOWLEDGED", "DENIED", "FAILED"):
+                self.sim.violate(
+                    "rating_fixed_not_settled", f"period {r['period_start']}: {r['status']}"
+                )
+        if booked:
+            self.sim.violate("rating_fixed_debit_without_period", f"{sorted(booked)}")
 
     async def _charges(self, event_ids: list[str]) -> list[dict[str, Any]]:
         return await self._rating_rows(

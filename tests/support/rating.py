@@ -65,6 +65,8 @@ async def setup_customer(  # type: ignore[no-untyped-def]
     customer_id: str = "",
     fixed_charge: str = "",
     included: str = "",
+    fixed_charge_collection: int = 0,
+    minimum_commitment: str = "",
     **price_kw,
 ) -> Setup:
     meter = await make_meter(stub, aggregation, "" if aggregation == pb.AGGREGATION_COUNT else prop)
@@ -79,6 +81,8 @@ async def setup_customer(  # type: ignore[no-untyped-def]
                 cadence=pb.CADENCE_MONTHLY,
                 billing_anchor_time=timestamp(start),
                 fixed_charge=fixed_charge,
+                fixed_charge_collection=fixed_charge_collection,
+                minimum_commitment=minimum_commitment,
                 unit="CREDITS",
                 prices=[pb.PlanPrice(price_id=price.price_id, included_quantity=included)],
             )

@@ -12,6 +12,7 @@ from __future__ import annotations
 from rating_service.adapters.db.catalogue_store import CatalogueStore
 from rating_service.adapters.db.charges_store import ChargeStore
 from rating_service.adapters.db.events_store import EventStore
+from rating_service.adapters.db.fixed_charges_store import FixedChargeStore
 from rating_service.adapters.db.idempotency_store import ClaimStore
 from rating_service.adapters.db.invoices_store import InvoiceStore
 from rating_service.adapters.db.leadership import Leadership
@@ -45,6 +46,12 @@ __all__ = [
 
 
 class RatingRepository(
-    ClaimStore, CatalogueStore, EventStore, ChargeStore, UndoStore, InvoiceStore
+    ClaimStore,
+    CatalogueStore,
+    EventStore,
+    ChargeStore,
+    UndoStore,
+    InvoiceStore,
+    FixedChargeStore,
 ):
     """Everything the use cases store and read, on one connection."""

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from billing_common.rowmap import RowMap, json_items
 from rating_service.app.records import (
     ChargeRow,
+    FixedCharge,
     InvoiceRow,
     NewEvent,
     NewUndo,
@@ -66,6 +67,7 @@ PLAN = RowMap(Plan, codecs={"prices": json_items(PlanPrice)})
 STORED_PLAN = RowMap(StoredPlan, nested={"plan": PLAN})
 NEW_UNDO = RowMap(NewUndo)
 UNDO = RowMap(UndoRow)
+FIXED_CHARGE = RowMap(FixedCharge)
 
 
 def charge_of(row: Any) -> ChargeRow:

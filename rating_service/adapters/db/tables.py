@@ -102,6 +102,9 @@ plans = Table(
     Column("billing_anchor", TS, nullable=True),
     money_column("fixed_charge"),
     Column("unit", Text, nullable=False),
+    # FixedChargeCollection: INVOICE (only invoiced) or DEBIT (debited each period).
+    Column("fixed_charge_collection", Text, nullable=False, server_default="INVOICE"),
+    money_column("minimum_commitment"),
     # [{"price_id": "...", "included_quantity": "100"}]
     Column("prices", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
     Column("create_time", TS, nullable=False),
@@ -276,3 +279,27 @@ invoices = Table(
 
 # API keys (billing_common/api_key_store.py): only their hashes.
 api_keys = api_keys_table(metadata)
+
+
+# A plan's fixed charge per period, debited from the wallet (FixedChargeCollection.DEBIT): one row
+# per (assignment, period start), written before it is sent (app/fixed_charges.py).
+fixed_charges = Table(
+    "fixed_charges",
+    metadata,
+    Column("assignment_id", Text, primary_key=True),
+    Column("period_start", TS, primary_key=True),
+    Column("period_end", TS, nullable=False),
+    Column("customer_id", Text, nullable=False),
+    Column("wallet_id", Text, nullable=False),
+    Column("amount", MONEY, nullable=False),
+    Column("ledger_request_id", Text, nullable=False, unique=True),
+    Column("description", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("forward_after", TS, nullable=False),
+    Column("create_time", TS, nullable=False),
+    Column("ledger_entry_id", Text, nullable=False, server_default=""),
+    Column("last_error", Text, nullable=False, server_default=""),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("internal_errors", Integer, nullable=False, server_default=text("0")),
+    Index("fixed_charges_due_idx", "forward_after", postgresql_where=text("status = 'PENDING'")),
+)

@@ -20,7 +20,7 @@ from rating_service.app import commands as cmd
 from rating_service.domain.aggregation import Aggregation
 from rating_service.domain.invoice import InvoiceView
 from rating_service.domain.meters import Meter
-from rating_service.domain.model import Assignment, PlanPrice
+from rating_service.domain.model import Assignment, FixedChargeCollection, PlanPrice
 from rating_service.domain.pricing import Pricing, PricingModel, Tier
 
 ZERO = Decimal(0)
@@ -173,7 +173,18 @@ def new_plan(r: pb.CreatePlanRequest) -> cmd.NewPlan:
         fixed_charge=_amount(r.fixed_charge, "fixed_charge"),
         unit=require(r.unit, "unit"),
         prices=prices,
+        fixed_charge_collection=_collection(r.fixed_charge_collection),
+        minimum_commitment=_amount(r.minimum_commitment, "minimum_commitment"),
     )
+
+
+def _collection(value: int) -> FixedChargeCollection:
+    """Unset is INVOICE (plans made before the field existed keep their behaviour)."""
+    if value == pb.FIXED_CHARGE_COLLECTION_UNSPECIFIED:
+        return FixedChargeCollection.INVOICE
+    prefix = "FIXED_CHARGE_COLLECTION_"
+    name = _enum(value, pb.FixedChargeCollection, prefix, "fixed_charge_collection")
+    return FixedChargeCollection(name)
 
 
 def plan(s: StoredPlan) -> pb.Plan:
@@ -183,6 +194,8 @@ def plan(s: StoredPlan) -> pb.Plan:
         name=p.name,
         cadence="CADENCE_" + p.cadence.value,
         fixed_charge=fmt(p.fixed_charge),
+        fixed_charge_collection="FIXED_CHARGE_COLLECTION_" + p.fixed_charge_collection.value,
+        minimum_commitment=fmt(p.minimum_commitment),
         unit=s.unit,
         prices=[
             pb.PlanPrice(price_id=x.price_id, included_quantity=fmt(x.included_quantity))
@@ -290,6 +303,8 @@ def invoice(v: InvoiceView) -> pb.Invoice:
         status="INVOICE_STATUS_" + v.status,
         unit=v.unit,
         fixed_charge=fmt(v.fixed_charge),
+        true_up=fmt(v.true_up),
+        fixed_charge_paid=fmt(v.fixed_charge_paid),
         lines=[
             pb.InvoiceLine(
                 line_id=ln.line_id,

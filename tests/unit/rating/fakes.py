@@ -49,6 +49,7 @@ from rating_service.app.records import (
     Acknowledged,
     ChargeRow,
     Claim,
+    FixedCharge,
     InvoiceRow,
     NewEvent,
     NewUndo,
@@ -61,6 +62,7 @@ from rating_service.domain.aggregation import AggregateState, Aggregation
 from rating_service.domain.batch import AggKey, UniqueKey
 from rating_service.domain.charges import NewCharge
 from rating_service.domain.events import EventIn, EventOutcome
+from rating_service.domain.fixed_charges import debits_fixed_charge
 from rating_service.domain.invoice import InvoiceView, LineTotal
 from rating_service.domain.meters import Meter
 from rating_service.domain.model import Assignment, Plan, PlanPrice, PriceVersion
@@ -143,6 +145,7 @@ class Tables:
     refund_parts: list[RefundPart] = field(default_factory=list)
     invoices: dict[tuple[str, datetime], InvoiceRow] = field(default_factory=dict)
     undos: dict[int, StoredUndo] = field(default_factory=dict)
+    fixed_charges: dict[tuple[str, datetime], FixedCharge] = field(default_factory=dict)
     next_id: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
 
@@ -366,6 +369,43 @@ class FakeStore:
     def _pending_undos(self, ids: Iterable[int]) -> list[StoredUndo]:
         found = (self.t.undos.get(i) for i in ids)
         return [u for u in found if u is not None and u.status == UndoStatus.PENDING]
+
+    # -- fixed charges
+    async def debit_assignments(self, limit: int) -> list[tuple[Assignment, Plan, datetime | None]]:
+        out: list[tuple[Assignment, Plan, datetime | None]] = []
+        for a in self.t.assignments.values():
+            plan = self.t.plans[a.plan_id].plan
+            if debits_fixed_charge(plan):
+                starts = [k[1] for k in self.t.fixed_charges if k[0] == a.id]
+                out.append((a, plan, max(starts, default=None)))
+        out.sort(key=lambda x: (x[2] is not None, x[2] or x[0].start_time, x[0].id))
+        return out[:limit]
+
+    async def insert_fixed_charges(self, new: Sequence[FixedCharge]) -> int:
+        added = 0
+        for f in new:
+            if (f.assignment_id, f.period_start) not in self.t.fixed_charges:
+                self.t.fixed_charges[(f.assignment_id, f.period_start)] = f
+                added += 1
+        return added
+
+    async def due_fixed_charges(self, now: datetime, limit: int) -> list[FixedCharge]:
+        due = [
+            f
+            for f in self.t.fixed_charges.values()
+            if f.status == ChargeStatus.PENDING and f.forward_after <= now
+        ]
+        return sorted(due, key=lambda f: (f.forward_after, f.assignment_id))[:limit]
+
+    async def save_fixed_charge(self, f: FixedCharge) -> None:
+        key = (f.assignment_id, f.period_start)
+        if self.t.fixed_charges[key].status == ChargeStatus.PENDING:
+            self.t.fixed_charges[key] = f
+
+    async def fixed_charge_of(
+        self, assignment_id: str, period_start: datetime
+    ) -> FixedCharge | None:
+        return self.t.fixed_charges.get((assignment_id, period_start))
 
     async def due_undos(self, now: datetime, limit: int) -> list[UndoRow]:
         due = [u for u in self._pending_undos(sorted(self.t.undos)) if u.forward_after <= now]
@@ -840,12 +880,15 @@ def call(event_id: str, at: datetime = T0, customer_id: str = "c1", **props: str
     return EventIn(event_id, customer_id, "call", at, props)
 
 
-def world(*, forwarder: ForwarderPolicy | None = None) -> World:
+def world(*, forwarder: ForwarderPolicy | None = None, plan: Plan | None = None) -> World:
+    """`plan`: the plan "plan1" of customer c1 (default: pay as you go, no fixed charge)."""
     uow, clock, ledger = FakeUnitOfWork(), FakeClock(T0), FakeLedger()
     uow.add_meter(Meter("m1", "calls", "call", Aggregation.COUNT, description="API calls"))
     pricing = Pricing(PricingModel.PER_UNIT, unit_price=UNIT_PRICE)
     uow.add_price(PriceVersion("p1", 1, "m1", PERIOD_START, pricing), "USD", PERIOD_START)
-    plan = Plan("plan1", "Pay as you go", Cadence.MONTHLY, PERIOD_START, ZERO, (PlanPrice("p1"),))
+    plan = plan or Plan(
+        "plan1", "Pay as you go", Cadence.MONTHLY, PERIOD_START, ZERO, (PlanPrice("p1"),)
+    )
     uow.add_plan(plan, "USD", PERIOD_START)
     uow.add_assignment(Assignment("a1", "c1", "plan1", "w1", PERIOD_START))
     ledger.wallets["w1"] = Wallet("c1")

@@ -38,6 +38,12 @@ class Cadence(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CADENCE_QUARTERLY: _ClassVar[Cadence]
     CADENCE_YEARLY: _ClassVar[Cadence]
 
+class FixedChargeCollection(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    FIXED_CHARGE_COLLECTION_UNSPECIFIED: _ClassVar[FixedChargeCollection]
+    FIXED_CHARGE_COLLECTION_INVOICE: _ClassVar[FixedChargeCollection]
+    FIXED_CHARGE_COLLECTION_DEBIT: _ClassVar[FixedChargeCollection]
+
 class IngestMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     INGEST_MODE_UNSPECIFIED: _ClassVar[IngestMode]
@@ -90,6 +96,9 @@ CADENCE_WEEKLY: Cadence
 CADENCE_MONTHLY: Cadence
 CADENCE_QUARTERLY: Cadence
 CADENCE_YEARLY: Cadence
+FIXED_CHARGE_COLLECTION_UNSPECIFIED: FixedChargeCollection
+FIXED_CHARGE_COLLECTION_INVOICE: FixedChargeCollection
+FIXED_CHARGE_COLLECTION_DEBIT: FixedChargeCollection
 INGEST_MODE_UNSPECIFIED: IngestMode
 INGEST_MODE_ASYNC: IngestMode
 INGEST_MODE_SYNC: IngestMode
@@ -183,7 +192,7 @@ class PlanPrice(_message.Message):
     def __init__(self, price_id: _Optional[str] = ..., included_quantity: _Optional[str] = ...) -> None: ...
 
 class Plan(_message.Message):
-    __slots__ = ("plan_id", "name", "cadence", "billing_anchor_time", "fixed_charge", "unit", "prices", "create_time")
+    __slots__ = ("plan_id", "name", "cadence", "billing_anchor_time", "fixed_charge", "unit", "prices", "create_time", "fixed_charge_collection", "minimum_commitment")
     PLAN_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     CADENCE_FIELD_NUMBER: _ClassVar[int]
@@ -192,6 +201,8 @@ class Plan(_message.Message):
     UNIT_FIELD_NUMBER: _ClassVar[int]
     PRICES_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    FIXED_CHARGE_COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    MINIMUM_COMMITMENT_FIELD_NUMBER: _ClassVar[int]
     plan_id: str
     name: str
     cadence: Cadence
@@ -200,7 +211,9 @@ class Plan(_message.Message):
     unit: str
     prices: _containers.RepeatedCompositeFieldContainer[PlanPrice]
     create_time: _timestamp_pb2.Timestamp
-    def __init__(self, plan_id: _Optional[str] = ..., name: _Optional[str] = ..., cadence: _Optional[_Union[Cadence, str]] = ..., billing_anchor_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., fixed_charge: _Optional[str] = ..., unit: _Optional[str] = ..., prices: _Optional[_Iterable[_Union[PlanPrice, _Mapping]]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    fixed_charge_collection: FixedChargeCollection
+    minimum_commitment: str
+    def __init__(self, plan_id: _Optional[str] = ..., name: _Optional[str] = ..., cadence: _Optional[_Union[Cadence, str]] = ..., billing_anchor_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., fixed_charge: _Optional[str] = ..., unit: _Optional[str] = ..., prices: _Optional[_Iterable[_Union[PlanPrice, _Mapping]]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., fixed_charge_collection: _Optional[_Union[FixedChargeCollection, str]] = ..., minimum_commitment: _Optional[str] = ...) -> None: ...
 
 class PlanAssignment(_message.Message):
     __slots__ = ("assignment_id", "customer_id", "plan_id", "wallet_id", "start_time", "create_time", "end_time")
@@ -334,7 +347,7 @@ class InvoiceLine(_message.Message):
     def __init__(self, line_id: _Optional[str] = ..., meter_id: _Optional[str] = ..., price_id: _Optional[str] = ..., price_version: _Optional[int] = ..., description: _Optional[str] = ..., quantity: _Optional[str] = ..., amount: _Optional[str] = ..., tiers: _Optional[_Iterable[_Union[InvoiceTierLine, _Mapping]]] = ..., denied_amount: _Optional[str] = ..., pending_amount: _Optional[str] = ..., blocks: _Optional[str] = ..., failed_amount: _Optional[str] = ...) -> None: ...
 
 class Invoice(_message.Message):
-    __slots__ = ("invoice_id", "customer_id", "assignment_id", "plan_id", "wallet_id", "period_start_time", "period_end_time", "status", "unit", "fixed_charge", "lines", "usage_total", "total", "prepaid_credits_applied", "promotional_credits_applied", "overage_due", "close_time", "overage_settled", "top_ups")
+    __slots__ = ("invoice_id", "customer_id", "assignment_id", "plan_id", "wallet_id", "period_start_time", "period_end_time", "status", "unit", "fixed_charge", "lines", "usage_total", "total", "prepaid_credits_applied", "promotional_credits_applied", "overage_due", "close_time", "overage_settled", "top_ups", "true_up", "fixed_charge_paid")
     INVOICE_ID_FIELD_NUMBER: _ClassVar[int]
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     ASSIGNMENT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -354,6 +367,8 @@ class Invoice(_message.Message):
     CLOSE_TIME_FIELD_NUMBER: _ClassVar[int]
     OVERAGE_SETTLED_FIELD_NUMBER: _ClassVar[int]
     TOP_UPS_FIELD_NUMBER: _ClassVar[int]
+    TRUE_UP_FIELD_NUMBER: _ClassVar[int]
+    FIXED_CHARGE_PAID_FIELD_NUMBER: _ClassVar[int]
     invoice_id: str
     customer_id: str
     assignment_id: str
@@ -373,7 +388,9 @@ class Invoice(_message.Message):
     close_time: _timestamp_pb2.Timestamp
     overage_settled: str
     top_ups: _containers.RepeatedCompositeFieldContainer[InvoiceTopUp]
-    def __init__(self, invoice_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., assignment_id: _Optional[str] = ..., plan_id: _Optional[str] = ..., wallet_id: _Optional[str] = ..., period_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., period_end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[_Union[InvoiceStatus, str]] = ..., unit: _Optional[str] = ..., fixed_charge: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[InvoiceLine, _Mapping]]] = ..., usage_total: _Optional[str] = ..., total: _Optional[str] = ..., prepaid_credits_applied: _Optional[str] = ..., promotional_credits_applied: _Optional[str] = ..., overage_due: _Optional[str] = ..., close_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., overage_settled: _Optional[str] = ..., top_ups: _Optional[_Iterable[_Union[InvoiceTopUp, _Mapping]]] = ...) -> None: ...
+    true_up: str
+    fixed_charge_paid: str
+    def __init__(self, invoice_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., assignment_id: _Optional[str] = ..., plan_id: _Optional[str] = ..., wallet_id: _Optional[str] = ..., period_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., period_end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[_Union[InvoiceStatus, str]] = ..., unit: _Optional[str] = ..., fixed_charge: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[InvoiceLine, _Mapping]]] = ..., usage_total: _Optional[str] = ..., total: _Optional[str] = ..., prepaid_credits_applied: _Optional[str] = ..., promotional_credits_applied: _Optional[str] = ..., overage_due: _Optional[str] = ..., close_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., overage_settled: _Optional[str] = ..., top_ups: _Optional[_Iterable[_Union[InvoiceTopUp, _Mapping]]] = ..., true_up: _Optional[str] = ..., fixed_charge_paid: _Optional[str] = ...) -> None: ...
 
 class InvoiceTopUp(_message.Message):
     __slots__ = ("top_up_id", "credits", "unit_price", "currency", "price", "create_time")
@@ -511,7 +528,7 @@ class ListPricesResponse(_message.Message):
     def __init__(self, prices: _Optional[_Iterable[_Union[Price, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class CreatePlanRequest(_message.Message):
-    __slots__ = ("request_id", "name", "cadence", "billing_anchor_time", "fixed_charge", "unit", "prices")
+    __slots__ = ("request_id", "name", "cadence", "billing_anchor_time", "fixed_charge", "unit", "prices", "fixed_charge_collection", "minimum_commitment")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     CADENCE_FIELD_NUMBER: _ClassVar[int]
@@ -519,6 +536,8 @@ class CreatePlanRequest(_message.Message):
     FIXED_CHARGE_FIELD_NUMBER: _ClassVar[int]
     UNIT_FIELD_NUMBER: _ClassVar[int]
     PRICES_FIELD_NUMBER: _ClassVar[int]
+    FIXED_CHARGE_COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    MINIMUM_COMMITMENT_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     name: str
     cadence: Cadence
@@ -526,7 +545,9 @@ class CreatePlanRequest(_message.Message):
     fixed_charge: str
     unit: str
     prices: _containers.RepeatedCompositeFieldContainer[PlanPrice]
-    def __init__(self, request_id: _Optional[str] = ..., name: _Optional[str] = ..., cadence: _Optional[_Union[Cadence, str]] = ..., billing_anchor_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., fixed_charge: _Optional[str] = ..., unit: _Optional[str] = ..., prices: _Optional[_Iterable[_Union[PlanPrice, _Mapping]]] = ...) -> None: ...
+    fixed_charge_collection: FixedChargeCollection
+    minimum_commitment: str
+    def __init__(self, request_id: _Optional[str] = ..., name: _Optional[str] = ..., cadence: _Optional[_Union[Cadence, str]] = ..., billing_anchor_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., fixed_charge: _Optional[str] = ..., unit: _Optional[str] = ..., prices: _Optional[_Iterable[_Union[PlanPrice, _Mapping]]] = ..., fixed_charge_collection: _Optional[_Union[FixedChargeCollection, str]] = ..., minimum_commitment: _Optional[str] = ...) -> None: ...
 
 class CreatePlanResponse(_message.Message):
     __slots__ = ("plan",)

@@ -1,0 +1,145 @@
+"""A plan's fixed charge debited per period and its minimum commitment's true-up, with both
+services over real gRPC on real PostgreSQL and one fake clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from billing.ledger.v1 import ledger_pb2 as lpb
+from billing.rating.v1 import rating_pb2 as pb
+from billing.rating.v1 import rating_pb2_grpc
+
+from billing_common.protoconv import timestamp
+from rating_service import main as rating_main
+from rating_service.config import RatingSettings
+from tests.support.channels import admin_key_file, open_channel
+from tests.support.rating import event, ingest, rid
+from tests.support.servers import START
+from tests.support.tls import rating_settings
+
+FEB = datetime(2026, 2, 1, tzinfo=UTC)
+MAR = datetime(2026, 3, 1, tzinfo=UTC)
+APR = datetime(2026, 4, 1, tzinfo=UTC)
+
+
+async def fixed_debits(rating) -> list[lpb.Entry]:  # type: ignore[no-untyped-def]
+    entries = await rating.ledger.entries(types=[lpb.ENTRY_TYPE_DEBIT])
+    return sorted(
+        (e for e in entries if e.request_id.startswith("rating:fixed:")),
+        key=lambda e: e.request_id,
+    )
+
+
+async def test_every_period_is_debited_once_across_a_downtime_and_shows_paid(rating) -> None:  # type: ignore[no-untyped-def]
+    wallet = await rating.ledger.wallet(credits="100")
+    s = await rating.setup_customer(
+        wallet_id=wallet,
+        start=START,
+        fixed_charge="10",
+        fixed_charge_collection=pb.FIXED_CHARGE_COLLECTION_DEBIT,
+    )
+    assert s.plan.fixed_charge_collection == pb.FIXED_CHARGE_COLLECTION_DEBIT
+    rating.clock.set(START + timedelta(hours=1))
+    await rating.drain()
+    await rating.drain()
+    assert [e.amount for e in await fixed_debits(rating)] == ["-10"]
+
+    # Downtime: the rating service stops; two more periods start while it is down.
+    await rating.rating.close()
+    rating.clock.set(MAR + timedelta(days=2))
+    restarted = await rating_main.build(
+        RatingSettings(
+            admin_key_file=admin_key_file(),
+            ledger_api_key_file=admin_key_file(),
+            database_url=rating.uri,
+            listen="127.0.0.1:0",
+            migrate=False,
+            pool_size=5,
+            forward=False,
+            ledger_target=rating.ledger.proxy.target,
+            **rating_settings(),
+        ),
+        rating.clock,
+    )
+    port = await restarted.server.start()
+    channel = open_channel(f"127.0.0.1:{port}")
+    try:
+        for _ in range(3):
+            await restarted.forwarder.run_once()
+        stub = rating_pb2_grpc.RatingServiceStub(channel)
+        for period in (START, FEB, MAR):
+            invoice = (
+                await stub.GetInvoice(
+                    pb.GetInvoiceRequest(customer_id=s.customer_id, period_time=timestamp(period))
+                )
+            ).invoice
+            assert (invoice.fixed_charge, invoice.fixed_charge_paid) == ("10", "10")
+    finally:
+        await channel.close()
+        await restarted.close()
+
+    debits = await fixed_debits(rating)
+    assert [e.request_id.split(":", 4)[4][:10] for e in debits] == [
+        "2026-01-01",
+        "2026-02-01",
+        "2026-03-01",
+    ]
+    assert all(e.amount == "-10" and e.wallet_id == wallet for e in debits)
+    assert (await rating.ledger.bookings()).most_common(1)[0][1] == 1  # none booked twice
+    assert await rating.ledger.balance(wallet) == Decimal(70)
+
+
+async def test_a_debited_fixed_charge_shows_paid_and_a_refused_one_unpaid(rating) -> None:  # type: ignore[no-untyped-def]
+    paying = await rating.ledger.wallet(credits="100")
+    broke = await rating.ledger.wallet(deny=True, credits="3")
+    s_paid = await rating.setup_customer(
+        wallet_id=paying,
+        start=START,
+        fixed_charge="10",
+        fixed_charge_collection=pb.FIXED_CHARGE_COLLECTION_DEBIT,
+    )
+    s_unpaid = await rating.setup_customer(
+        wallet_id=broke,
+        start=START,
+        fixed_charge="10",
+        fixed_charge_collection=pb.FIXED_CHARGE_COLLECTION_DEBIT,
+    )
+    rating.clock.set(START + timedelta(hours=1))
+    await rating.drain()
+    rating.clock.set(FEB + timedelta(hours=1))
+    await rating.drain()
+
+    async def close(customer_id: str) -> pb.Invoice:
+        return (
+            await rating.stub.CloseBillingPeriod(
+                pb.CloseBillingPeriodRequest(
+                    request_id=rid(), customer_id=customer_id, period_time=timestamp(START)
+                )
+            )
+        ).invoice
+
+    paid = await close(s_paid.customer_id)
+    assert (paid.fixed_charge, paid.fixed_charge_paid, paid.total) == ("10", "10", "10")
+    unpaid = await close(s_unpaid.customer_id)
+    assert (unpaid.fixed_charge, unpaid.fixed_charge_paid, unpaid.total) == ("10", "0", "10")
+    assert await rating.ledger.balance(broke) == Decimal(3)  # nothing taken
+
+
+async def test_usage_under_the_minimum_commitment_shows_a_true_up(rating) -> None:  # type: ignore[no-untyped-def]
+    s = await rating.setup_customer(start=START, minimum_commitment="50")
+    assert s.plan.minimum_commitment == "50"
+    at = START + timedelta(hours=1)
+    rating.clock.set(at)
+    await ingest(rating.stub, [event(s.customer_id, at, units="4")])  # 4 x 0.5 = 2
+    await rating.drain()
+    rating.clock.set(FEB + timedelta(hours=1))
+    closed = (
+        await rating.stub.CloseBillingPeriod(
+            pb.CloseBillingPeriodRequest(
+                request_id=rid(), customer_id=s.customer_id, period_time=timestamp(START)
+            )
+        )
+    ).invoice
+    assert (closed.usage_total, closed.true_up, closed.total) == ("2", "48", "50")
+    assert [e.amount for e in await fixed_debits(rating)] == []
