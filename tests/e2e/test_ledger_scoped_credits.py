@@ -6,12 +6,15 @@ totals are exact and VerifyWallet agrees."""
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from decimal import Decimal
 
 import grpc
 from billing.ledger.v1 import ledger_pb2 as pb
 
+from billing_common.protoconv import timestamp
 from tests.support.ledger import balance, debit_request, make_wallet, rid
+from tests.support.servers import START
 
 
 async def scoped_grant(stub, wallet_id: str, amount: str, features: list[str]) -> pb.Grant:  # type: ignore[no-untyped-def]
@@ -110,3 +113,36 @@ async def test_the_balance_lists_each_scoped_feature_and_a_scoped_grant_settles_
         ("chat", "45", "40")
     ]
     assert (await stub.VerifyWallet(pb.VerifyWalletRequest(wallet_id=wallet))).consistent
+
+
+async def test_a_past_balance_and_expiry_keep_scoped_grants_exact(ledger_server, clock) -> None:  # type: ignore[no-untyped-def]
+    stub = ledger_server.stub
+    wallet = (await make_wallet(stub)).wallet_id
+    request = pb.CreateGrantRequest(
+        request_id=rid(),
+        wallet_id=wallet,
+        kind=pb.GRANT_KIND_PROMOTIONAL,
+        amount="50",
+        features=["gpu"],
+    )
+    request.expire_time.CopyFrom(timestamp(START + timedelta(hours=2)))
+    await stub.CreateGrant(request)
+    await scoped_grant(stub, wallet, "20", [])
+    clock.advance(timedelta(minutes=30))
+    debit = await stub.Debit(debit_request(wallet, "60", feature="gpu"))
+    assert [a.amount for a in debit.entry.allocations] == ["-50", "-10"]
+    clock.advance(timedelta(minutes=30))
+    past = await balance(stub, wallet, START + timedelta(minutes=10))
+    assert [(f.feature, f.available, f.scoped_available) for f in past.features] == [
+        ("gpu", "70", "50")
+    ]
+    assert past.unscoped_available == "20"
+    refund = pb.RefundDebitRequest(request_id=rid(), entry_id=debit.entry.entry_id, amount="15")
+    await stub.RefundDebit(refund)  # the unscoped 10 back first, then 5 to the gpu grant
+    clock.advance(timedelta(hours=3))  # the gpu grant expired and its grace (1 h) passed
+    await stub.RunExpiry(pb.RunExpiryRequest())
+    now = await balance(stub, wallet)
+    assert (now.available, now.unscoped_available, list(now.features)) == ("20", "20", [])
+    report = await stub.VerifyWallet(pb.VerifyWalletRequest(wallet_id=wallet))
+    assert report.consistent, report.differences
+    assert (report.expired, report.consumed) == ("5", "45")
