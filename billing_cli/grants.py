@@ -32,6 +32,7 @@ GRANT_COLUMNS = [
     "Priority",
     "Effective",
     "Expires",
+    "Features",
     "Reference",
 ]
 
@@ -47,6 +48,7 @@ def grant_rows(items: list[pb.Grant]) -> list[list[object]]:
             g.priority,
             when(g, "effective_time"),
             when(g, "expire_time") or "never",
+            ", ".join(g.features) or "all",
             g.external_reference,
         ]
         for g in items
@@ -68,6 +70,14 @@ def grants_create(
     currency: Annotated[str, typer.Option(help="Cost basis currency.")] = "USD",
     reference: Annotated[str, typer.Option(help="External reference (order id).")] = "",
     description: Annotated[str, typer.Option(help="History line.")] = "",
+    feature: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--feature",
+            help="Only usage of this feature may burn the grant, before unscoped grants"
+            " (repeatable; default: every feature).",
+        ),
+    ] = None,
     meta: Metadata = None,
     request_id: RequestId = None,
 ) -> None:
@@ -81,6 +91,7 @@ def grants_create(
         external_reference=reference,
         description=description,
         metadata=parse.labels(meta),
+        features=feature or [],
     )
     if effective is not None:
         request.effective_time.CopyFrom(parse.timestamp(effective, name="--effective"))

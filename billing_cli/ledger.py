@@ -198,13 +198,31 @@ def balance(
                     ["pending grants", b.pending_grants],
                     ["prepaid available", b.prepaid_available],
                     ["promotional available", b.promotional_available],
+                    ["unscoped available", b.unscoped_available],
                 ],
             )
         )
+        if b.features:
+            state.out.print(
+                table(
+                    "Available per feature (its scoped grants, then the unscoped ones)",
+                    ["Feature", "Available", "Of it scoped"],
+                    [[f.feature, f.available, f.scoped_available] for f in b.features],
+                )
+            )
         state.out.print(
             table(
                 "Grants (burn-down order)",
-                ["Grant", "Kind", "State", "Priority", "Remaining", "Effective", "Expires"],
+                [
+                    "Grant",
+                    "Kind",
+                    "State",
+                    "Priority",
+                    "Remaining",
+                    "Effective",
+                    "Expires",
+                    "Features",
+                ],
                 [
                     [
                         g.grant_id,
@@ -214,6 +232,7 @@ def balance(
                         g.remaining_amount,
                         when(g, "effective_time"),
                         when(g, "expire_time") or "never",
+                        ", ".join(g.features) or "all",
                     ]
                     for g in b.grants
                 ],

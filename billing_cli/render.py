@@ -120,6 +120,7 @@ DROP_ORDER = (
     "Revoked",
     "Overage after",
     "Priority",
+    "Features",
     "Filters",
     "Unit",
     "Customer",

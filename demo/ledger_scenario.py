@@ -146,6 +146,32 @@ async def run(channel: grpc.aio.Channel) -> str:
     )
     print("An AI training job (300) failed and was refunded to the grants it came from.")
 
+    # A feature-scoped grant: only reports may burn it, and they burn it before anything else.
+    reports = await stub.CreateGrant(
+        pb.CreateGrantRequest(
+            request_id=rid(),
+            wallet_id=wallet.wallet_id,
+            kind=pb.GRANT_KIND_PROMOTIONAL,
+            amount="500",
+            expire_time=timestamp(now + timedelta(days=30)),
+            description="+500 credits: Report Generation only",
+            features=["Report Generation"],
+        )
+    )
+    kinds[reports.grant.grant_id] = "the Report Generation grant"
+    scoped = await stub.Debit(
+        pb.DebitRequest(
+            request_id=rid(), wallet_id=wallet.wallet_id, amount="600", feature="Report Generation"
+        )
+    )
+    used = ", ".join(
+        f"{a.amount.lstrip('-')} from {kinds[a.grant_id]}" for a in scoped.entry.allocations
+    )
+    print(
+        "Granted 500 credits for Report Generation only; a 600-credit report burns them before"
+        f" any other grant: {used}. No other feature can use them."
+    )
+
     # Authorize before each action: a check, then a check that holds the credits for the job.
     export = await stub.Authorize(
         pb.AuthorizeRequest(wallet_id=wallet.wallet_id, amount="50000", feature="Bulk export")
@@ -198,6 +224,8 @@ async def run(channel: grpc.aio.Channel) -> str:
                 ["held", balance.held],
                 ["overage", balance.overage],
                 ["pending expiry", balance.pending_expiry],
+                ["usable by any feature", balance.unscoped_available],
+                *([f"usable by {f.feature}", f.available] for f in balance.features),
             ],
             right=[1],
         )

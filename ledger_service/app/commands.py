@@ -55,6 +55,8 @@ class CreateGrant:
     external_reference: str
     description: str
     metadata: dict[str, str] = field(default_factory=dict)
+    # The features it applies to (sorted, validated); empty: every feature.
+    features: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

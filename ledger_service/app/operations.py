@@ -223,6 +223,7 @@ class CreateGrantOp(_Direct):
             cost_currency=c.cost_currency,
             external_reference=c.external_reference,
             metadata=c.metadata,
+            features=c.features,
         )
         return ledger.grant(state, new_grant, now=now, description=c.description)
 

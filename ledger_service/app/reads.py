@@ -124,7 +124,11 @@ class LedgerReads(LedgerCore):
         return state.wallet, project(state, at)
 
     async def authorize_check(
-        self, ref: cmd.WalletRef, amount: Decimal, customers: tenancy.Customers
+        self,
+        ref: cmd.WalletRef,
+        amount: Decimal,
+        customers: tenancy.Customers,
+        feature: str = "",
     ) -> tuple[Wallet, Decision, datetime]:
         """Authorize without a hold: read like GetBalance now (one statement), decided by the
         same rule as a hold (domain/authorize.py); nothing is written."""
@@ -143,7 +147,7 @@ class LedgerReads(LedgerCore):
         # Period grants due but not booked yet count, as in `balance`.
         if state.automation.schedules:
             state = allotments.catch_up(state, now, new_id).state
-        return state.wallet, authorize_rules.decide(state, amount, now), now
+        return state.wallet, authorize_rules.decide(state, amount, now, feature=feature), now
 
     async def list_entries(
         self, q: cmd.EntryQuery, customers: tenancy.Customers

@@ -28,7 +28,7 @@ from enum import StrEnum
 from billing_common.money import exact
 from ledger_service.domain import automation
 from ledger_service.domain import holds as hold_rules
-from ledger_service.domain.ledger import Outcome, available
+from ledger_service.domain.ledger import Outcome, available_to
 from ledger_service.domain.model import ZERO, OveragePolicy, WalletState
 
 
@@ -69,12 +69,18 @@ def _simulated_id() -> str:
 
 @exact
 def decide(
-    state: WalletState, amount: Decimal, now: datetime, *, hold_until: datetime | None = None
+    state: WalletState,
+    amount: Decimal,
+    now: datetime,
+    *,
+    hold_until: datetime | None = None,
+    feature: str = "",
 ) -> Decision:
-    """The decision for `amount` at `now`; with `hold_until`, for a hold that times out then."""
+    """The decision for `amount` of `feature` at `now`; with `hold_until`, for a hold that times
+    out then. Only the credits that apply to the feature count (`ledger.available_to`)."""
     assert amount > 0
-    before = available(state, now)
-    usable = before if hold_until is None else hold_rules.holdable(state, now, hold_until)
+    before = available_to(state, now, feature)
+    usable = before if hold_until is None else hold_rules.holdable(state, now, hold_until, feature)
     covered = min(amount, usable)
     uncovered = amount - covered
     if uncovered == 0:
@@ -83,9 +89,9 @@ def decide(
         return Decision(
             True, AuthorizeReason.ALLOWED_WITH_OVERAGE, before, covered, uncovered, ZERO
         )
-    bought = _with_top_up(state, amount, uncovered, now, hold_until, _simulated_id)
+    bought = _with_top_up(state, amount, uncovered, now, hold_until, feature, _simulated_id)
     if bought is not None:
-        top_up = available(bought.state, now) - before
+        top_up = available_to(bought.state, now, feature) - before
         return Decision(
             True, AuthorizeReason.ALLOWED_WITH_TOP_UP, before, amount, ZERO, ZERO, top_up
         )
@@ -103,6 +109,7 @@ def _with_top_up(
     shortfall: Decimal,
     now: datetime,
     hold_until: datetime | None,
+    feature: str,
     new_id: automation.NewId,
 ) -> Outcome | None:
     """The top-up a DENY debit of `amount` now would buy to cover `shortfall` (the same rule:
@@ -112,9 +119,9 @@ def _with_top_up(
     if bought is None:
         return None
     after = (
-        available(bought.state, now)
+        available_to(bought.state, now, feature)
         if hold_until is None
-        else hold_rules.holdable(bought.state, now, hold_until)
+        else hold_rules.holdable(bought.state, now, hold_until, feature)
     )
     return bought if after >= amount else None
 
@@ -133,13 +140,13 @@ def authorize_hold(
     """Decide, and when allowed place the hold (of the covered part) in the same step, after the
     top-up it needs if any (its ids from `new_id`). A denial changes nothing: its outcome has no
     entries."""
-    decision = decide(state, amount, now, hold_until=expire_time)
+    decision = decide(state, amount, now, hold_until=expire_time, feature=feature)
     if not decision.allowed:
         return decision, Outcome(state, [])
     bought = Outcome(state, [])
     if decision.reason is AuthorizeReason.ALLOWED_WITH_TOP_UP:
-        usable = hold_rules.holdable(state, now, expire_time)
-        found = _with_top_up(state, amount, amount - usable, now, expire_time, new_id)
+        usable = hold_rules.holdable(state, now, expire_time, feature)
+        found = _with_top_up(state, amount, amount - usable, now, expire_time, feature, new_id)
         assert found is not None, "decided on the same state"
         bought = found
     placed = hold_rules.create_hold(

@@ -21,6 +21,16 @@ class GrantView:
 
 
 @dataclass(frozen=True, slots=True)
+class FeatureView:
+    """What usage of one feature may use: `available` (its scoped grants plus the unscoped
+    ones, free of holds), of it `scoped` from grants naming the feature."""
+
+    feature: str
+    available: Decimal
+    scoped: Decimal
+
+
+@dataclass(frozen=True, slots=True)
 class BalanceView:
     as_of: datetime
     available: Decimal
@@ -31,6 +41,9 @@ class BalanceView:
     prepaid_available: Decimal
     promotional_available: Decimal
     grants: list[GrantView]
+    # Per feature named by an available scoped grant, by name; and the unscoped credits.
+    features: list[FeatureView]
+    unscoped_available: Decimal
 
     @property
     @exact
@@ -59,8 +72,14 @@ def project(state: WalletState, as_of: datetime) -> BalanceView:
             pending_expiry += g.remaining
         elif grant_state is GrantState.PENDING:
             pending_grants += g.remaining
-    for g in free_grants(state, as_of):
+    free = free_grants(state, as_of)
+    for g in free:
         by_kind[g.kind] += g.remaining
+    unscoped = sum((g.remaining for g in free if not g.features), ZERO)
+    scoped: dict[str, Decimal] = {}
+    for g in free:
+        for name in g.features:
+            scoped[name] = scoped.get(name, ZERO) + g.remaining
     return BalanceView(
         as_of=as_of,
         available=available(state, as_of),
@@ -71,4 +90,6 @@ def project(state: WalletState, as_of: datetime) -> BalanceView:
         prepaid_available=by_kind[GrantKind.PREPAID],
         promotional_available=by_kind[GrantKind.PROMOTIONAL],
         grants=views,
+        features=[FeatureView(n, scoped[n] + unscoped, scoped[n]) for n in sorted(scoped)],
+        unscoped_available=unscoped,
     )

@@ -29,7 +29,7 @@ from decimal import localcontext as decimal_context
 from enum import StrEnum
 
 from billing_common.money import exact
-from ledger_service.domain.burndown import burn_key
+from ledger_service.domain.burndown import BurnKey, burn_key
 from ledger_service.domain.ledger import available, reserved, settle_overage
 from ledger_service.domain.model import (
     ZERO,
@@ -155,7 +155,7 @@ class Forecast:
 class _Credit:
     """A grant on the forecast path: what is free of it (remaining minus holds)."""
 
-    key: tuple[int, datetime, int, datetime, datetime, str]
+    key: BurnKey
     id: str
     left: Decimal
     effective: datetime

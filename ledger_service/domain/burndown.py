@@ -1,6 +1,8 @@
-"""Burn-down order (SPEC "Ledger concepts"), as a sort key.
+"""Burn-down order (SPEC "Ledger concepts", "Enterprise controls"), as a sort key.
 
-Among grants available at the usage's time, take
+Among grants available at the usage's time that apply to its feature (`Grant.applies_to`: a
+scoped grant only to the features it names, an unscoped one to every usage), take
+  0. grants scoped to the usage's feature before unscoped ones;
   1. lower priority number first;
   2. earlier expire_time first (no expiry last);
   3. PROMOTIONAL before PREPAID;
@@ -22,8 +24,14 @@ from ledger_service.domain.model import Allocation, Grant, GrantKind
 _NEVER = datetime.max.replace(tzinfo=UTC)
 
 
-def burn_key(grant: Grant) -> tuple[int, datetime, int, datetime, datetime, str]:
+BurnKey = tuple[int, int, datetime, int, datetime, datetime, str]
+
+
+def burn_key(grant: Grant) -> BurnKey:
+    """The grant's place in the burn-down. Step 0 only orders the grants that apply to one
+    usage (a scoped grant in the list names the usage's feature: the callers filter)."""
     return (
+        0 if grant.features else 1,
         grant.priority,
         grant.expire_time or _NEVER,  # no expiry sorts last
         0 if grant.kind is GrantKind.PROMOTIONAL else 1,

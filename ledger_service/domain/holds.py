@@ -51,21 +51,24 @@ def _with_hold(state: WalletState, hold: Hold) -> WalletState:
     return replace(state, holds={**state.holds, hold.id: hold})
 
 
-def _lasting(state: WalletState, now: datetime, expire_time: datetime) -> list[Grant]:
-    """The free credits a hold timing out at `expire_time` may reserve: usable now and not
-    written off (expire_time plus grace) before the hold times out."""
+def _lasting(state: WalletState, now: datetime, expire_time: datetime, feature: str) -> list[Grant]:
+    """The free credits a hold for `feature` timing out at `expire_time` may reserve: usable by
+    the feature now and not written off (expire_time plus grace) before the hold times out."""
     grace = state.wallet.late_event_grace
     return [
         g
-        for g in eligible_for_usage(state, now, now)
+        for g in eligible_for_usage(state, now, now, feature)
         if g.expire_time is None or expire_time <= g.expire_time + grace
     ]
 
 
 @exact
-def holdable(state: WalletState, now: datetime, expire_time: datetime) -> Decimal:
-    """The most a hold created at `now`, timing out at `expire_time`, can reserve."""
-    return sum((g.remaining for g in _lasting(state, now, expire_time)), ZERO)
+def holdable(
+    state: WalletState, now: datetime, expire_time: datetime, feature: str = ""
+) -> Decimal:
+    """The most a hold for `feature` created at `now`, timing out at `expire_time`, can
+    reserve."""
+    return sum((g.remaining for g in _lasting(state, now, expire_time, feature)), ZERO)
 
 
 def create_hold(
@@ -83,7 +86,7 @@ def create_hold(
     hold times out: a grant written off (expire_time plus grace) before then is passed over."""
     # 0 only from Authorize on an ALLOW_OVERAGE wallet with nothing to reserve (domain/authorize).
     assert amount >= 0 and expire_time > now
-    allocations, uncovered = allocate(_lasting(state, now, expire_time), amount)
+    allocations, uncovered = allocate(_lasting(state, now, expire_time, feature), amount)
     word = unit_word(state.wallet.unit)
     if uncovered > 0:
         raise InsufficientCredits(
@@ -185,7 +188,7 @@ def capture_hold(
     if left > 0:
         taken = apply_allocations(freed, allocations)
         rest = eligible_for_usage(
-            with_grants(freed, taken.values(), freed.overage), hold.create_time, now
+            with_grants(freed, taken.values(), freed.overage), hold.create_time, now, hold.feature
         )
         more, left = allocate(rest, left)
         allocations = _merged([*allocations, *more])

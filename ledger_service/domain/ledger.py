@@ -132,8 +132,16 @@ def free_grants(state: WalletState, at: datetime) -> list[Grant]:
 
 @exact
 def available(state: WalletState, at: datetime) -> Decimal:
-    """Credits usable at `at`: remainders of available grants not reserved by active holds."""
+    """Credits usable at `at`: remainders of available grants not reserved by active holds
+    (scoped or not: the wallet's whole available balance)."""
     return sum((g.remaining for g in free_grants(state, at)), ZERO)
+
+
+@exact
+def available_to(state: WalletState, at: datetime, feature: str) -> Decimal:
+    """What usage of `feature` ("": none) may use at `at`: the free credits of the grants that
+    apply to it (`Grant.applies_to`)."""
+    return sum((g.remaining for g in free_grants(state, at) if g.applies_to(feature)), ZERO)
 
 
 def new_entry(state: WalletState, now: datetime, **fields: object) -> Entry:
@@ -165,10 +173,12 @@ def apply_allocations(state: WalletState, allocations: Iterable[Allocation]) -> 
 
 @exact
 def settle_overage(state: WalletState, now: datetime) -> Outcome:
-    """Pay outstanding overage from grants available now, in burn-down order."""
+    """Pay outstanding overage from unscoped grants available now, in burn-down order. A scoped
+    grant settles none: overage is owed by the wallet, not by one feature."""
     if state.overage <= 0:
         return Outcome(state, [])
-    allocations, left = allocate(free_grants(state, now), state.overage)
+    unscoped = [g for g in free_grants(state, now) if not g.features]
+    allocations, left = allocate(unscoped, state.overage)
     if not allocations:
         return Outcome(state, [])
     settled = state.overage - left
@@ -196,19 +206,23 @@ def then_settle(outcome: Outcome, now: datetime) -> Outcome:
     return Outcome(settled.state, outcome.entries + settled.entries, outcome.events)
 
 
-def eligible_for_usage(state: WalletState, occurred_time: datetime, now: datetime) -> list[Grant]:
-    """Grants usage at `occurred_time`, booked at `now`, may burn.
+def eligible_for_usage(
+    state: WalletState, occurred_time: datetime, now: datetime, feature: str
+) -> list[Grant]:
+    """Grants usage of `feature` ("": none) at `occurred_time`, booked at `now`, may burn.
 
-    Available at the usage's time, and not past the write-off point (expire_time plus the wallet's
-    late-event grace): late usage within the grace burns the grant it belongs to; after it, the
-    remainder is breakage whether or not the sweeper has booked it yet. Credits reserved by
-    holds active now are not eligible.
+    Applying to the feature (`Grant.applies_to`), available at the usage's time, and not past
+    the write-off point (expire_time plus the wallet's late-event grace): late usage within the
+    grace burns the grant it belongs to; after it, the remainder is breakage whether or not the
+    sweeper has booked it yet. Credits reserved by holds active now are not eligible.
     """
     grace = state.wallet.late_event_grace
     candidates = (
         g
         for g in state.grants.values()
-        if g.available_at(occurred_time) and (g.expire_time is None or now < g.expire_time + grace)
+        if g.applies_to(feature)
+        and g.available_at(occurred_time)
+        and (g.expire_time is None or now < g.expire_time + grace)
     )
     return _free(state, candidates, now)
 
@@ -228,7 +242,9 @@ def debit(
     """Take usage from the wallet. DENY: refused whole when not covered. ALLOW_OVERAGE: the
     uncovered part becomes overage."""
     assert amount > 0
-    allocations, uncovered = allocate(eligible_for_usage(state, occurred_time, now), amount)
+    allocations, uncovered = allocate(
+        eligible_for_usage(state, occurred_time, now, feature), amount
+    )
     if uncovered > 0:
         if state.wallet.overage_policy is OveragePolicy.DENY:
             raise InsufficientCredits(
@@ -276,6 +292,8 @@ def grant(state: WalletState, new_grant: Grant, *, now: datetime, description: s
     expires = (
         f", expires {new_grant.expire_time:%Y-%m-%d}" if new_grant.expire_time else ", no expiry"
     )
+    if new_grant.features:
+        expires += f", for {', '.join(new_grant.features)} only"
     entry = new_entry(
         new_state,
         now,

@@ -86,6 +86,13 @@ class Grant:
     cost_currency: str = ""
     external_reference: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
+    # The features (or meters) it applies to, sorted; empty: every feature (unscoped).
+    features: tuple[str, ...] = ()
+
+    def applies_to(self, feature: str) -> bool:
+        """Usage of `feature` may burn it: it is unscoped, or it names the feature. Usage with no
+        feature ("") burns only unscoped grants."""
+        return not self.features or feature in self.features
 
     def state(self, at: datetime) -> GrantState:
         if self.void_time is not None and self.void_time <= at:

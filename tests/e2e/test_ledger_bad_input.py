@@ -547,6 +547,11 @@ CASES = [
     bad("CreateGrant", "price-without-currency", "MISSING_FIELD", "cost_basis.currency",
         cost_basis=pb.CostBasis(unit_price="0.5")),
     bad("CreateGrant", "65-metadata", "INVALID_METADATA", "metadata", metadata=TOO_MUCH_METADATA),
+    bad("CreateGrant", "33-features", "INVALID_FEATURES", "features",
+        features=[f"f{i}" for i in range(33)]),
+    bad("CreateGrant", "empty-feature", "INVALID_FEATURES", "features[1]", features=["a", ""]),
+    bad("CreateGrant", "long-feature", "INVALID_FEATURES", "features[0]", features=["f" * 129]),
+    bad("CreateGrant", "repeated-feature", "INVALID_FEATURES", "features", features=["a", "a"]),
 
     bad("GetGrant", "no-grant_id", "MISSING_FIELD", "grant_id", grant_id=""),
     bad("GetGrant", "long-grant_id", "INVALID_ID", "grant_id", grant_id=LONG_ID),

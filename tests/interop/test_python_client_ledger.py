@@ -37,6 +37,14 @@ async def test_python_client_against_the_ledger(ledger_process: ServiceProcess) 
             await ledger.debit(wallet.wallet_id, Decimal("1000"))
         assert refused.value.reason == "INSUFFICIENT_CREDITS"
 
+        # A grant for one feature only: that feature burns it first, nothing else can.
+        scoped = await ledger.create_grant(wallet.wallet_id, Decimal(5), features=["gpu"])
+        assert list(scoped.features) == ["gpu"]
+        gpu = await ledger.debit(wallet.wallet_id, Decimal(6), feature="gpu")
+        first = gpu.entry.allocations[0]
+        assert (first.grant_id, first.amount) == (scoped.grant_id, "-5")  # scoped first
+        assert gpu.available_after == Decimal("86.5")
+
         # The typed helper refuses what the server would refuse, before sending anything.
         with pytest.raises(ValueError, match="negative"):
             await ledger.debit(wallet.wallet_id, Decimal("-1"))

@@ -72,6 +72,7 @@ async def after_step(
 
     async def tables(conn: asyncpg.Connection) -> None:
         await _journal(sim, conn, ids)
+        await _scoped(sim, conn, ids)
         await _verified(sim, conn, ids)
         await _holds_covered(sim, conn, ids)
         await _holds_end_once(sim, conn, ids)
@@ -136,6 +137,33 @@ async def _journal(sim: Simulation, conn: asyncpg.Connection, ids: list[str]) ->
             sim.violate("negative_grant", f"wallet {r['id']}: a grant holds {r['least']}")
         if r["overage_policy"] == "DENY" and r["overage"] != 0:
             sim.violate("deny_below_zero", f"DENY wallet {r['id']} has overage {r['overage']}")
+
+
+async def _scoped(sim: Simulation, conn: asyncpg.Connection, ids: list[str]) -> None:
+    """A scoped grant is burnt (debit, capture) or reserved (hold) only by usage of a feature it
+    names, and never settles overage."""
+    rows = await conn.fetch(
+        """
+        SELECT e.wallet_id, e.type AS what, e.id, e.feature, a.grant_id, g.features
+        FROM entries e JOIN allocations a ON a.entry_id = e.id JOIN grants g ON g.id = a.grant_id
+        WHERE e.wallet_id = ANY($1) AND cardinality(g.features) > 0 AND a.amount < 0
+          AND (e.type = 'OVERAGE_SETTLEMENT'
+               OR (e.type IN ('DEBIT', 'CAPTURE') AND NOT e.feature = ANY(g.features)))
+        UNION ALL
+        SELECT h.wallet_id, 'HOLD', h.id, h.feature, a.grant_id, g.features
+        FROM holds h JOIN hold_allocations a ON a.hold_id = h.id JOIN grants g ON g.id = a.grant_id
+        WHERE h.wallet_id = ANY($1) AND cardinality(g.features) > 0
+          AND NOT h.feature = ANY(g.features)
+        LIMIT 10
+        """,
+        ids,
+    )
+    for r in rows:
+        sim.violate(
+            "scoped_burn",
+            f"wallet {r['wallet_id']}: {r['what']} {r['id']} (feature {r['feature']!r}) took"
+            f" from grant {r['grant_id']} scoped to {list(r['features'])}",
+        )
 
 
 async def _holds_covered(sim: Simulation, conn: asyncpg.Connection, ids: list[str]) -> None:

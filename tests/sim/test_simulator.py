@@ -174,3 +174,39 @@ async def test_the_signal_check_names_an_event_without_its_episode_and_overlappi
         assert any("episode sig-b opened while sig-a was open" in d for d in details), details
     finally:
         sim.worker.clock.current = None
+
+
+async def test_the_scoped_check_names_a_debit_that_burnt_a_grant_scoped_to_another_feature(
+    sim_worker: Worker,
+) -> None:
+    """A debit of "report" that took from a grant scoped to "gpu" (here: the grant rescoped
+    behind the ledger's back after the debit) is named."""
+    sim = Simulation(0, sim_worker, 1)
+    sim.worker.clock.current = sim.clock
+    await sim_worker.ensure_service()
+    sim.service_up.set()
+    try:
+        with quiet_logs_while():
+            await sim.setup()
+        wallet = sim.wallets[0].id
+        await sim.call(
+            "CreateGrant",
+            pb.CreateGrantRequest(
+                request_id=sim.rid(), wallet_id=wallet, kind=pb.GRANT_KIND_PREPAID, amount="5"
+            ),
+        )
+        debit = await sim.call(
+            "Debit",
+            pb.DebitRequest(request_id=sim.rid(), wallet_id=wallet, amount="1", feature="report"),
+        )
+        burnt = debit.entry.allocations[0].grant_id
+        side = await sim_worker.side()
+        await checks._scoped(sim, side, [wallet])
+        assert not [v for v in sim.violations if v.invariant == "scoped_burn"]
+        await side.execute("UPDATE grants SET features = '{gpu}' WHERE id = $1", burnt)
+        await checks._scoped(sim, side, [wallet])
+        details = [v.detail for v in sim.violations if v.invariant == "scoped_burn"]
+        assert len(details) == 1, details
+        assert debit.entry.entry_id in details[0] and burnt in details[0], details
+    finally:
+        sim.worker.clock.current = None

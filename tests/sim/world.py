@@ -47,6 +47,11 @@ UNAVAILABLE = grpc.StatusCode.UNAVAILABLE
 NEVER = (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN)
 
 
+# The features usage names (debits the first three or none, holds and Authorize "job"); a grant
+# is sometimes scoped to one or two of them.
+FEATURES = ["api_call", "report", "gpu", "job"]
+
+
 @dataclass
 class WalletModel:
     id: str
@@ -349,6 +354,8 @@ class Simulation:
             amount=format_amount(self.amount(5, 60) if setup else self.amount(1, 30)),
             priority=self.rng.randint(0, 3),
         )
+        if self.rng.random() < 0.25:  # scoped to some of the features debits and holds name
+            request.features.extend(self.rng.sample(FEATURES, self.rng.randint(1, 2)))
         roll = self.rng.random()
         effective = None
         if roll < 0.15:
@@ -395,7 +402,7 @@ class Simulation:
             request_id=self.rid(),
             wallet_id=w.id,
             amount=format_amount(self.amount(1, 25)),
-            feature=self.rng.choice(["api_call", "report", "gpu"]),
+            feature=self.rng.choice([*FEATURES[:3], ""]),
         )
         occurred = self._occurred()
         if occurred is not None:

@@ -138,7 +138,12 @@ _GRANT_TYPES = (
     + ["timestamptz[]"] * 4
     + ["numeric[]"] * 5
     + ["text[]"] * 2
-    + ["jsonb[]"]
+    + ["jsonb[]"] * 2  # metadata, features (a JSON array each: unnest flattens a text[][])
+)
+_GRANT_COLUMNS = (
+    "id, wallet_id, kind, amount, remaining, priority, effective_time, expire_time, create_time,"
+    " void_time, expired_amount, voided_amount, overage_paid, overage_returned, cost_unit_price,"
+    " cost_currency, external_reference, metadata"
 )
 _GRANT_CHANGE_TYPES = ["text[]", "numeric[]", "timestamptz[]"] + ["numeric[]"] * 4
 _HOLD_TYPES = (
@@ -178,10 +183,10 @@ def _save() -> str:
         (
             "new_grants",
             _GRANT_TYPES,
-            "INSERT INTO grants (id, wallet_id, kind, amount, remaining, priority, effective_time,"
-            " expire_time, create_time, void_time, expired_amount, voided_amount, overage_paid,"
-            " overage_returned, cost_unit_price, cost_currency, external_reference, metadata)"
-            " SELECT * FROM unnest({})",
+            f"INSERT INTO grants ({_GRANT_COLUMNS}, features) SELECT {_GRANT_COLUMNS},"
+            " ARRAY(SELECT f FROM jsonb_array_elements_text(t.features) WITH ORDINALITY"
+            " AS x(f, n) ORDER BY n) FROM unnest({})"
+            f" AS t({_GRANT_COLUMNS}, features)",
         ),
         (
             "changed_grants",

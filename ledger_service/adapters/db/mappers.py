@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import and_, or_
 
-from billing_common.rowmap import RowMap
+from billing_common.rowmap import Codec, RowMap
 from ledger_service.adapters.db.tables import (
     grants,
 )
@@ -30,7 +30,8 @@ from ledger_service.domain.model import (
 
 # Each entity's row, derived from its dataclass (billing_common/rowmap.py).
 WALLET = RowMap(Wallet)
-GRANT = RowMap(Grant)
+# A grant's features: a text[] column (a list), a tuple in the domain.
+GRANT = RowMap(Grant, codecs={"features": Codec(list, tuple)})
 HOLD = RowMap(Hold, not_stored=["allocations"])  # its allocations have a table of their own
 ALERT_RULE = RowMap(AlertRule)
 TOPUP_RULE = RowMap(TopUpRule, empty_is_null=["schedule_id"])

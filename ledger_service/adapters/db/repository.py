@@ -284,7 +284,10 @@ class LedgerRepository(LedgerQueries):
             )
             for event_id, wallet_id, e in events
         ]
-        new_grants = [(*list(g.values())[:-1], hot.as_json(g["metadata"])) for g in inserts]
+        new_grants = [
+            (*list(g.values())[:-2], hot.as_json(g["metadata"]), hot.as_json(g["features"]))
+            for g in inserts
+        ]
         changed_grants = [
             (
                 u["b_id"],
@@ -345,7 +348,7 @@ class LedgerRepository(LedgerQueries):
         await (await self._pg()).execute(
             hot.SAVE,
             *hot.columns(new_events, 6),
-            *hot.columns(new_grants, 18),
+            *hot.columns(new_grants, 19),
             *hot.columns(changed_grants, 7),
             *hot.columns(held, 10),
             *hot.columns(held_allocations, 4),

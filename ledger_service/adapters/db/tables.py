@@ -74,6 +74,8 @@ grants = Table(
     Column("external_reference", Text, nullable=False, server_default=""),
     Column("metadata", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     Column("seq", BigInteger, Identity(), nullable=False, unique=True),
+    # The features a scoped grant applies to, sorted; '{}': every feature.
+    Column("features", ARRAY(Text), nullable=False, server_default=text("'{}'")),
     # The grants a write may touch: with a remainder, or owed settlement returns. Keeps the cost
     # of loading a wallet independent of how many grants it ever had.
     Index(

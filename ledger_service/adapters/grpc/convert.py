@@ -44,6 +44,7 @@ ID_LENGTH_MAX = 128
 HOLD_TIMEOUT_DEFAULT = timedelta(hours=1)
 HOLD_TIMEOUT_MAX = timedelta(days=30)
 METADATA_ENTRIES_MAX = 64
+GRANT_FEATURES_MAX = 32
 GRACE_MAX = timedelta(days=31)
 # A top-up rule's or an allotment schedule's expire_after at most (now + it must stay a date).
 EXPIRE_AFTER_MAX = timedelta(days=36525)  # 100 years
@@ -94,6 +95,23 @@ def metadata(value: Mapping[str, str], field: str) -> dict[str, str]:
             field, f"at most {METADATA_ENTRIES_MAX} entries", "INVALID_METADATA"
         )
     return items
+
+
+def grant_features(values: Iterable[str], field: str) -> tuple[str, ...]:
+    """A grant's scope: at most 32 features, each 1 to 128 characters, no repeats; sorted."""
+    given = list(values)
+    if len(given) > GRANT_FEATURES_MAX:
+        raise InvalidArgument.field(
+            field, f"at most {GRANT_FEATURES_MAX} features", "INVALID_FEATURES"
+        )
+    for i, name in enumerate(given):
+        if not name or len(name) > ID_LENGTH_MAX:
+            raise InvalidArgument.field(
+                f"{field}[{i}]", f"1 to {ID_LENGTH_MAX} characters", "INVALID_FEATURES"
+            )
+    if len(set(given)) < len(given):
+        raise InvalidArgument.field(field, "names a feature twice", "INVALID_FEATURES")
+    return tuple(sorted(given))
 
 
 def _unit(value: str) -> str:
@@ -160,6 +178,7 @@ def create_grant(r: pb.CreateGrantRequest) -> cmd.CreateGrant:
         external_reference=r.external_reference,
         description=r.description,
         metadata=metadata(r.metadata, "metadata"),
+        features=grant_features(r.features, "features"),
     )
 
 
@@ -325,6 +344,7 @@ def grant(g: Grant, at: datetime) -> pb.Grant:
         create_time=timestamp(g.create_time),
         expired_amount=format_amount(g.expired_amount),
         voided_amount=format_amount(g.voided_amount),
+        features=g.features,
     )
     if g.expire_time is not None:
         message.expire_time.CopyFrom(timestamp(g.expire_time))
@@ -374,6 +394,15 @@ def balance(w: Wallet, b: BalanceView) -> pb.Balance:
         pending_grants=format_amount(b.pending_grants),
         prepaid_available=format_amount(b.prepaid_available),
         promotional_available=format_amount(b.promotional_available),
+        unscoped_available=format_amount(b.unscoped_available),
+        features=[
+            pb.FeatureBalance(
+                feature=f.feature,
+                available=format_amount(f.available),
+                scoped_available=format_amount(f.scoped),
+            )
+            for f in b.features
+        ],
     )
     for view in b.grants:
         gb = message.grants.add(
@@ -383,6 +412,7 @@ def balance(w: Wallet, b: BalanceView) -> pb.Balance:
             remaining_amount=format_amount(view.remaining),
             state=GRANT_STATE.out(view.state),
             effective_time=timestamp(view.grant.effective_time),
+            features=view.grant.features,
         )
         if view.grant.expire_time is not None:
             gb.expire_time.CopyFrom(timestamp(view.grant.expire_time))

@@ -377,7 +377,7 @@ class LedgerServicer(WebhookRpcs, SignalRpcs, ledger_pb2_grpc.LedgerServiceServi
         if command.hold:
             return await self.app.authorize_hold(command, _encode_authorize, _caller())
         wallet, decision, at = await self.app.authorize_check(
-            command.wallet, command.amount, current.customers
+            command.wallet, command.amount, current.customers, command.feature
         )
         return _encode_authorize(decision, wallet.id, None, None, at)
 

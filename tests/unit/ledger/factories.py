@@ -31,6 +31,7 @@ def grant(
     effective: datetime = T0,
     expire: datetime | None = None,
     created: datetime = T0,
+    features: tuple[str, ...] = (),
 ) -> Grant:
     return Grant(
         id=gid,
@@ -42,4 +43,5 @@ def grant(
         effective_time=effective,
         expire_time=expire,
         create_time=created,
+        features=tuple(sorted(features)),
     )

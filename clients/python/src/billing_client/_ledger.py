@@ -5,6 +5,7 @@ per call (so retries reuse them) unless the caller passes its own. Every other R
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC as _UTC
 from datetime import datetime
@@ -103,9 +104,12 @@ class LedgerClient(ServiceClient):
         priority: int = 0,
         expire_time: datetime | None = None,
         external_reference: str = "",
+        features: Sequence[str] = (),
         request_id: str | None = None,
         timeout_s: float | None = None,
     ) -> pb.Grant:
+        """`features`: only usage of these burns the grant, before unscoped grants (empty:
+        every feature)."""
         request = pb.CreateGrantRequest(
             request_id=request_id or new_request_id(),
             wallet_id=wallet_id,
@@ -113,6 +117,7 @@ class LedgerClient(ServiceClient):
             amount=to_wire(amount, allow_zero=False, allow_negative=False),
             priority=priority,
             external_reference=external_reference,
+            features=list(features),
         )
         if expire_time is not None:
             request.expire_time.CopyFrom(_timestamp(expire_time))

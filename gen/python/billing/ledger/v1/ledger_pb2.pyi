@@ -236,7 +236,7 @@ class CostBasis(_message.Message):
     def __init__(self, unit_price: _Optional[str] = ..., currency: _Optional[str] = ...) -> None: ...
 
 class Grant(_message.Message):
-    __slots__ = ("grant_id", "wallet_id", "kind", "amount", "remaining_amount", "priority", "effective_time", "expire_time", "cost_basis", "external_reference", "metadata", "state", "create_time", "void_time", "expired_amount", "voided_amount")
+    __slots__ = ("grant_id", "wallet_id", "kind", "amount", "remaining_amount", "priority", "effective_time", "expire_time", "cost_basis", "external_reference", "metadata", "state", "create_time", "void_time", "expired_amount", "voided_amount", "features")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -260,6 +260,7 @@ class Grant(_message.Message):
     VOID_TIME_FIELD_NUMBER: _ClassVar[int]
     EXPIRED_AMOUNT_FIELD_NUMBER: _ClassVar[int]
     VOIDED_AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    FEATURES_FIELD_NUMBER: _ClassVar[int]
     grant_id: str
     wallet_id: str
     kind: GrantKind
@@ -276,7 +277,8 @@ class Grant(_message.Message):
     void_time: _timestamp_pb2.Timestamp
     expired_amount: str
     voided_amount: str
-    def __init__(self, grant_id: _Optional[str] = ..., wallet_id: _Optional[str] = ..., kind: _Optional[_Union[GrantKind, str]] = ..., amount: _Optional[str] = ..., remaining_amount: _Optional[str] = ..., priority: _Optional[int] = ..., effective_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cost_basis: _Optional[_Union[CostBasis, _Mapping]] = ..., external_reference: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., state: _Optional[_Union[GrantState, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., void_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expired_amount: _Optional[str] = ..., voided_amount: _Optional[str] = ...) -> None: ...
+    features: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, grant_id: _Optional[str] = ..., wallet_id: _Optional[str] = ..., kind: _Optional[_Union[GrantKind, str]] = ..., amount: _Optional[str] = ..., remaining_amount: _Optional[str] = ..., priority: _Optional[int] = ..., effective_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cost_basis: _Optional[_Union[CostBasis, _Mapping]] = ..., external_reference: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., state: _Optional[_Union[GrantState, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., void_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expired_amount: _Optional[str] = ..., voided_amount: _Optional[str] = ..., features: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Allocation(_message.Message):
     __slots__ = ("grant_id", "amount", "overage")
@@ -323,7 +325,7 @@ class Entry(_message.Message):
     def __init__(self, entry_id: _Optional[str] = ..., wallet_id: _Optional[str] = ..., type: _Optional[_Union[EntryType, str]] = ..., amount: _Optional[str] = ..., occurred_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., book_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., description: _Optional[str] = ..., feature: _Optional[str] = ..., source_event_id: _Optional[str] = ..., request_id: _Optional[str] = ..., allocations: _Optional[_Iterable[_Union[Allocation, _Mapping]]] = ..., available_after: _Optional[str] = ..., overage_after: _Optional[str] = ..., related_id: _Optional[str] = ..., actor: _Optional[str] = ...) -> None: ...
 
 class GrantBalance(_message.Message):
-    __slots__ = ("grant_id", "kind", "priority", "remaining_amount", "state", "effective_time", "expire_time")
+    __slots__ = ("grant_id", "kind", "priority", "remaining_amount", "state", "effective_time", "expire_time", "features")
     GRANT_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
@@ -331,6 +333,7 @@ class GrantBalance(_message.Message):
     STATE_FIELD_NUMBER: _ClassVar[int]
     EFFECTIVE_TIME_FIELD_NUMBER: _ClassVar[int]
     EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    FEATURES_FIELD_NUMBER: _ClassVar[int]
     grant_id: str
     kind: GrantKind
     priority: int
@@ -338,10 +341,21 @@ class GrantBalance(_message.Message):
     state: GrantState
     effective_time: _timestamp_pb2.Timestamp
     expire_time: _timestamp_pb2.Timestamp
-    def __init__(self, grant_id: _Optional[str] = ..., kind: _Optional[_Union[GrantKind, str]] = ..., priority: _Optional[int] = ..., remaining_amount: _Optional[str] = ..., state: _Optional[_Union[GrantState, str]] = ..., effective_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    features: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, grant_id: _Optional[str] = ..., kind: _Optional[_Union[GrantKind, str]] = ..., priority: _Optional[int] = ..., remaining_amount: _Optional[str] = ..., state: _Optional[_Union[GrantState, str]] = ..., effective_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., features: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class FeatureBalance(_message.Message):
+    __slots__ = ("feature", "available", "scoped_available")
+    FEATURE_FIELD_NUMBER: _ClassVar[int]
+    AVAILABLE_FIELD_NUMBER: _ClassVar[int]
+    SCOPED_AVAILABLE_FIELD_NUMBER: _ClassVar[int]
+    feature: str
+    available: str
+    scoped_available: str
+    def __init__(self, feature: _Optional[str] = ..., available: _Optional[str] = ..., scoped_available: _Optional[str] = ...) -> None: ...
 
 class Balance(_message.Message):
-    __slots__ = ("wallet_id", "as_of_time", "unit", "available", "held", "overage", "net", "pending_expiry", "pending_grants", "prepaid_available", "promotional_available", "grants")
+    __slots__ = ("wallet_id", "as_of_time", "unit", "available", "held", "overage", "net", "pending_expiry", "pending_grants", "prepaid_available", "promotional_available", "grants", "features", "unscoped_available")
     WALLET_ID_FIELD_NUMBER: _ClassVar[int]
     AS_OF_TIME_FIELD_NUMBER: _ClassVar[int]
     UNIT_FIELD_NUMBER: _ClassVar[int]
@@ -354,6 +368,8 @@ class Balance(_message.Message):
     PREPAID_AVAILABLE_FIELD_NUMBER: _ClassVar[int]
     PROMOTIONAL_AVAILABLE_FIELD_NUMBER: _ClassVar[int]
     GRANTS_FIELD_NUMBER: _ClassVar[int]
+    FEATURES_FIELD_NUMBER: _ClassVar[int]
+    UNSCOPED_AVAILABLE_FIELD_NUMBER: _ClassVar[int]
     wallet_id: str
     as_of_time: _timestamp_pb2.Timestamp
     unit: str
@@ -366,7 +382,9 @@ class Balance(_message.Message):
     prepaid_available: str
     promotional_available: str
     grants: _containers.RepeatedCompositeFieldContainer[GrantBalance]
-    def __init__(self, wallet_id: _Optional[str] = ..., as_of_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., unit: _Optional[str] = ..., available: _Optional[str] = ..., held: _Optional[str] = ..., overage: _Optional[str] = ..., net: _Optional[str] = ..., pending_expiry: _Optional[str] = ..., pending_grants: _Optional[str] = ..., prepaid_available: _Optional[str] = ..., promotional_available: _Optional[str] = ..., grants: _Optional[_Iterable[_Union[GrantBalance, _Mapping]]] = ...) -> None: ...
+    features: _containers.RepeatedCompositeFieldContainer[FeatureBalance]
+    unscoped_available: str
+    def __init__(self, wallet_id: _Optional[str] = ..., as_of_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., unit: _Optional[str] = ..., available: _Optional[str] = ..., held: _Optional[str] = ..., overage: _Optional[str] = ..., net: _Optional[str] = ..., pending_expiry: _Optional[str] = ..., pending_grants: _Optional[str] = ..., prepaid_available: _Optional[str] = ..., promotional_available: _Optional[str] = ..., grants: _Optional[_Iterable[_Union[GrantBalance, _Mapping]]] = ..., features: _Optional[_Iterable[_Union[FeatureBalance, _Mapping]]] = ..., unscoped_available: _Optional[str] = ...) -> None: ...
 
 class Hold(_message.Message):
     __slots__ = ("hold_id", "wallet_id", "amount", "state", "create_time", "expire_time", "end_time", "captured_amount", "feature", "description", "allocations")
@@ -654,7 +672,7 @@ class ListWalletsResponse(_message.Message):
     def __init__(self, wallets: _Optional[_Iterable[_Union[Wallet, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class CreateGrantRequest(_message.Message):
-    __slots__ = ("request_id", "wallet_id", "kind", "amount", "priority", "effective_time", "expire_time", "cost_basis", "external_reference", "metadata", "description")
+    __slots__ = ("request_id", "wallet_id", "kind", "amount", "priority", "effective_time", "expire_time", "cost_basis", "external_reference", "metadata", "description", "features")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -673,6 +691,7 @@ class CreateGrantRequest(_message.Message):
     EXTERNAL_REFERENCE_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    FEATURES_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     wallet_id: str
     kind: GrantKind
@@ -684,7 +703,8 @@ class CreateGrantRequest(_message.Message):
     external_reference: str
     metadata: _containers.ScalarMap[str, str]
     description: str
-    def __init__(self, request_id: _Optional[str] = ..., wallet_id: _Optional[str] = ..., kind: _Optional[_Union[GrantKind, str]] = ..., amount: _Optional[str] = ..., priority: _Optional[int] = ..., effective_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cost_basis: _Optional[_Union[CostBasis, _Mapping]] = ..., external_reference: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., description: _Optional[str] = ...) -> None: ...
+    features: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, request_id: _Optional[str] = ..., wallet_id: _Optional[str] = ..., kind: _Optional[_Union[GrantKind, str]] = ..., amount: _Optional[str] = ..., priority: _Optional[int] = ..., effective_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cost_basis: _Optional[_Union[CostBasis, _Mapping]] = ..., external_reference: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., description: _Optional[str] = ..., features: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CreateGrantResponse(_message.Message):
     __slots__ = ("grant", "entries")

@@ -1091,7 +1091,11 @@ type Grant struct {
 	// The amount written off by expiry so far, a decimal string.
 	ExpiredAmount string `protobuf:"bytes,15,opt,name=expired_amount,json=expiredAmount,proto3" json:"expired_amount,omitempty"`
 	// The amount removed by voiding, a decimal string.
-	VoidedAmount  string `protobuf:"bytes,16,opt,name=voided_amount,json=voidedAmount,proto3" json:"voided_amount,omitempty"`
+	VoidedAmount string `protobuf:"bytes,16,opt,name=voided_amount,json=voidedAmount,proto3" json:"voided_amount,omitempty"`
+	// The features (or meters) the grant applies to, sorted; empty means every feature. A scoped
+	// grant is burnt only by usage (debits, holds, captures) of a feature it names, before any
+	// unscoped grant, and never settles overage (ledger README "Burn-down order").
+	Features      []string `protobuf:"bytes,17,rep,name=features,proto3" json:"features,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1236,6 +1240,13 @@ func (x *Grant) GetVoidedAmount() string {
 		return x.VoidedAmount
 	}
 	return ""
+}
+
+func (x *Grant) GetFeatures() []string {
+	if x != nil {
+		return x.Features
+	}
+	return nil
 }
 
 // The part of an entry taken from or given to one grant, or to the wallet's overage.
@@ -1492,7 +1503,9 @@ type GrantBalance struct {
 	// When the grant became usable.
 	EffectiveTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=effective_time,json=effectiveTime,proto3" json:"effective_time,omitempty"`
 	// When it stops being usable; unset means never.
-	ExpireTime    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	ExpireTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	// The features the grant applies to; empty means every feature.
+	Features      []string `protobuf:"bytes,8,rep,name=features,proto3" json:"features,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1576,6 +1589,78 @@ func (x *GrantBalance) GetExpireTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *GrantBalance) GetFeatures() []string {
+	if x != nil {
+		return x.Features
+	}
+	return nil
+}
+
+// What usage of one feature may use at a balance's instant.
+type FeatureBalance struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The feature (named by at least one of the wallet's available scoped grants).
+	Feature string `protobuf:"bytes,1,opt,name=feature,proto3" json:"feature,omitempty"`
+	// Available to usage of the feature: its scoped grants plus the unscoped grants, minus
+	// active holds, a decimal string.
+	Available string `protobuf:"bytes,2,opt,name=available,proto3" json:"available,omitempty"`
+	// Of it, from grants scoped to the feature, a decimal string.
+	ScopedAvailable string `protobuf:"bytes,3,opt,name=scoped_available,json=scopedAvailable,proto3" json:"scoped_available,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *FeatureBalance) Reset() {
+	*x = FeatureBalance{}
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FeatureBalance) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FeatureBalance) ProtoMessage() {}
+
+func (x *FeatureBalance) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FeatureBalance.ProtoReflect.Descriptor instead.
+func (*FeatureBalance) Descriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *FeatureBalance) GetFeature() string {
+	if x != nil {
+		return x.Feature
+	}
+	return ""
+}
+
+func (x *FeatureBalance) GetAvailable() string {
+	if x != nil {
+		return x.Available
+	}
+	return ""
+}
+
+func (x *FeatureBalance) GetScopedAvailable() string {
+	if x != nil {
+		return x.ScopedAvailable
+	}
+	return ""
+}
+
 // A wallet's balance at one instant.
 type Balance struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1602,14 +1687,20 @@ type Balance struct {
 	// Available credits from promotional grants.
 	PromotionalAvailable string `protobuf:"bytes,11,opt,name=promotional_available,json=promotionalAvailable,proto3" json:"promotional_available,omitempty"`
 	// Every grant with a remainder at as_of_time, in burn-down order.
-	Grants        []*GrantBalance `protobuf:"bytes,12,rep,name=grants,proto3" json:"grants,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Grants []*GrantBalance `protobuf:"bytes,12,rep,name=grants,proto3" json:"grants,omitempty"`
+	// Available to usage of each feature named by an available scoped grant, by feature name.
+	// A feature not listed may use unscoped_available.
+	Features []*FeatureBalance `protobuf:"bytes,13,rep,name=features,proto3" json:"features,omitempty"`
+	// Available from unscoped grants (those usable by every feature, and by usage without a
+	// feature), a decimal string.
+	UnscopedAvailable string `protobuf:"bytes,14,opt,name=unscoped_available,json=unscopedAvailable,proto3" json:"unscoped_available,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *Balance) Reset() {
 	*x = Balance{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[6]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1621,7 +1712,7 @@ func (x *Balance) String() string {
 func (*Balance) ProtoMessage() {}
 
 func (x *Balance) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[6]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1634,7 +1725,7 @@ func (x *Balance) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Balance.ProtoReflect.Descriptor instead.
 func (*Balance) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{6}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Balance) GetWalletId() string {
@@ -1721,6 +1812,20 @@ func (x *Balance) GetGrants() []*GrantBalance {
 	return nil
 }
 
+func (x *Balance) GetFeatures() []*FeatureBalance {
+	if x != nil {
+		return x.Features
+	}
+	return nil
+}
+
+func (x *Balance) GetUnscopedAvailable() string {
+	if x != nil {
+		return x.UnscopedAvailable
+	}
+	return ""
+}
+
 // Credits reserved for work in flight: captured into usage, released, or freed at expire_time.
 type Hold struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1752,7 +1857,7 @@ type Hold struct {
 
 func (x *Hold) Reset() {
 	*x = Hold{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[7]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1764,7 +1869,7 @@ func (x *Hold) String() string {
 func (*Hold) ProtoMessage() {}
 
 func (x *Hold) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[7]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1777,7 +1882,7 @@ func (x *Hold) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hold.ProtoReflect.Descriptor instead.
 func (*Hold) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{7}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Hold) GetHoldId() string {
@@ -1879,7 +1984,7 @@ type WalletEvent struct {
 
 func (x *WalletEvent) Reset() {
 	*x = WalletEvent{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[8]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1891,7 +1996,7 @@ func (x *WalletEvent) String() string {
 func (*WalletEvent) ProtoMessage() {}
 
 func (x *WalletEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[8]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1904,7 +2009,7 @@ func (x *WalletEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WalletEvent.ProtoReflect.Descriptor instead.
 func (*WalletEvent) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{8}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *WalletEvent) GetCursor() int64 {
@@ -1993,7 +2098,7 @@ type TopUpRule struct {
 
 func (x *TopUpRule) Reset() {
 	*x = TopUpRule{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[9]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2005,7 +2110,7 @@ func (x *TopUpRule) String() string {
 func (*TopUpRule) ProtoMessage() {}
 
 func (x *TopUpRule) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[9]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2018,7 +2123,7 @@ func (x *TopUpRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopUpRule.ProtoReflect.Descriptor instead.
 func (*TopUpRule) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{9}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *TopUpRule) GetWalletId() string {
@@ -2155,7 +2260,7 @@ type TopUp struct {
 
 func (x *TopUp) Reset() {
 	*x = TopUp{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[10]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2167,7 +2272,7 @@ func (x *TopUp) String() string {
 func (*TopUp) ProtoMessage() {}
 
 func (x *TopUp) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[10]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2180,7 +2285,7 @@ func (x *TopUp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopUp.ProtoReflect.Descriptor instead.
 func (*TopUp) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{10}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *TopUp) GetTopUpId() string {
@@ -2293,7 +2398,7 @@ type AllotmentSchedule struct {
 
 func (x *AllotmentSchedule) Reset() {
 	*x = AllotmentSchedule{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[11]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2305,7 +2410,7 @@ func (x *AllotmentSchedule) String() string {
 func (*AllotmentSchedule) ProtoMessage() {}
 
 func (x *AllotmentSchedule) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[11]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2318,7 +2423,7 @@ func (x *AllotmentSchedule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllotmentSchedule.ProtoReflect.Descriptor instead.
 func (*AllotmentSchedule) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{11}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *AllotmentSchedule) GetScheduleId() string {
@@ -2453,7 +2558,7 @@ type AlertRule struct {
 
 func (x *AlertRule) Reset() {
 	*x = AlertRule{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[12]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2465,7 +2570,7 @@ func (x *AlertRule) String() string {
 func (*AlertRule) ProtoMessage() {}
 
 func (x *AlertRule) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[12]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2478,7 +2583,7 @@ func (x *AlertRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AlertRule.ProtoReflect.Descriptor instead.
 func (*AlertRule) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{12}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *AlertRule) GetRuleId() string {
@@ -2560,7 +2665,7 @@ type WebhookEndpoint struct {
 
 func (x *WebhookEndpoint) Reset() {
 	*x = WebhookEndpoint{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[13]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2572,7 +2677,7 @@ func (x *WebhookEndpoint) String() string {
 func (*WebhookEndpoint) ProtoMessage() {}
 
 func (x *WebhookEndpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[13]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2585,7 +2690,7 @@ func (x *WebhookEndpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebhookEndpoint.ProtoReflect.Descriptor instead.
 func (*WebhookEndpoint) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{13}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *WebhookEndpoint) GetEndpointId() string {
@@ -2654,7 +2759,7 @@ type WebhookAttempt struct {
 
 func (x *WebhookAttempt) Reset() {
 	*x = WebhookAttempt{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[14]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2666,7 +2771,7 @@ func (x *WebhookAttempt) String() string {
 func (*WebhookAttempt) ProtoMessage() {}
 
 func (x *WebhookAttempt) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[14]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2679,7 +2784,7 @@ func (x *WebhookAttempt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebhookAttempt.ProtoReflect.Descriptor instead.
 func (*WebhookAttempt) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{14}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *WebhookAttempt) GetNumber() int32 {
@@ -2747,7 +2852,7 @@ type WebhookDelivery struct {
 
 func (x *WebhookDelivery) Reset() {
 	*x = WebhookDelivery{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[15]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2759,7 +2864,7 @@ func (x *WebhookDelivery) String() string {
 func (*WebhookDelivery) ProtoMessage() {}
 
 func (x *WebhookDelivery) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[15]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2772,7 +2877,7 @@ func (x *WebhookDelivery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebhookDelivery.ProtoReflect.Descriptor instead.
 func (*WebhookDelivery) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{15}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *WebhookDelivery) GetDeliveryId() string {
@@ -2888,7 +2993,7 @@ type VerifyDifference struct {
 
 func (x *VerifyDifference) Reset() {
 	*x = VerifyDifference{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[16]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2900,7 +3005,7 @@ func (x *VerifyDifference) String() string {
 func (*VerifyDifference) ProtoMessage() {}
 
 func (x *VerifyDifference) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[16]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2913,7 +3018,7 @@ func (x *VerifyDifference) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyDifference.ProtoReflect.Descriptor instead.
 func (*VerifyDifference) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{16}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *VerifyDifference) GetSubject() string {
@@ -2958,7 +3063,7 @@ type CreateWalletRequest struct {
 
 func (x *CreateWalletRequest) Reset() {
 	*x = CreateWalletRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[17]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2970,7 +3075,7 @@ func (x *CreateWalletRequest) String() string {
 func (*CreateWalletRequest) ProtoMessage() {}
 
 func (x *CreateWalletRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[17]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2983,7 +3088,7 @@ func (x *CreateWalletRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateWalletRequest.ProtoReflect.Descriptor instead.
 func (*CreateWalletRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{17}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *CreateWalletRequest) GetRequestId() string {
@@ -3039,7 +3144,7 @@ type CreateWalletResponse struct {
 
 func (x *CreateWalletResponse) Reset() {
 	*x = CreateWalletResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[18]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3051,7 +3156,7 @@ func (x *CreateWalletResponse) String() string {
 func (*CreateWalletResponse) ProtoMessage() {}
 
 func (x *CreateWalletResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[18]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3064,7 +3169,7 @@ func (x *CreateWalletResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateWalletResponse.ProtoReflect.Descriptor instead.
 func (*CreateWalletResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{18}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CreateWalletResponse) GetWallet() *Wallet {
@@ -3085,7 +3190,7 @@ type GetWalletRequest struct {
 
 func (x *GetWalletRequest) Reset() {
 	*x = GetWalletRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[19]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3097,7 +3202,7 @@ func (x *GetWalletRequest) String() string {
 func (*GetWalletRequest) ProtoMessage() {}
 
 func (x *GetWalletRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[19]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3110,7 +3215,7 @@ func (x *GetWalletRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetWalletRequest.ProtoReflect.Descriptor instead.
 func (*GetWalletRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{19}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetWalletRequest) GetWalletId() string {
@@ -3131,7 +3236,7 @@ type GetWalletResponse struct {
 
 func (x *GetWalletResponse) Reset() {
 	*x = GetWalletResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[20]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3143,7 +3248,7 @@ func (x *GetWalletResponse) String() string {
 func (*GetWalletResponse) ProtoMessage() {}
 
 func (x *GetWalletResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[20]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3156,7 +3261,7 @@ func (x *GetWalletResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetWalletResponse.ProtoReflect.Descriptor instead.
 func (*GetWalletResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{20}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetWalletResponse) GetWallet() *Wallet {
@@ -3181,7 +3286,7 @@ type ListWalletsRequest struct {
 
 func (x *ListWalletsRequest) Reset() {
 	*x = ListWalletsRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[21]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3193,7 +3298,7 @@ func (x *ListWalletsRequest) String() string {
 func (*ListWalletsRequest) ProtoMessage() {}
 
 func (x *ListWalletsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[21]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3206,7 +3311,7 @@ func (x *ListWalletsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWalletsRequest.ProtoReflect.Descriptor instead.
 func (*ListWalletsRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{21}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListWalletsRequest) GetCustomerId() string {
@@ -3243,7 +3348,7 @@ type ListWalletsResponse struct {
 
 func (x *ListWalletsResponse) Reset() {
 	*x = ListWalletsResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[22]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3255,7 +3360,7 @@ func (x *ListWalletsResponse) String() string {
 func (*ListWalletsResponse) ProtoMessage() {}
 
 func (x *ListWalletsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[22]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3268,7 +3373,7 @@ func (x *ListWalletsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWalletsResponse.ProtoReflect.Descriptor instead.
 func (*ListWalletsResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{22}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListWalletsResponse) GetWallets() []*Wallet {
@@ -3309,14 +3414,19 @@ type CreateGrantRequest struct {
 	// Free-form labels.
 	Metadata map[string]string `protobuf:"bytes,10,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// History line; a default one is written when empty.
-	Description   string `protobuf:"bytes,11,opt,name=description,proto3" json:"description,omitempty"`
+	Description string `protobuf:"bytes,11,opt,name=description,proto3" json:"description,omitempty"`
+	// The features (or meters) the grant applies to: at most 32, each 1 to 128 characters, no
+	// repeats; empty means every feature. A scoped grant burns before unscoped grants for usage of
+	// a feature it names, is never burnt by another feature or by usage without a feature, and
+	// does not settle overage.
+	Features      []string `protobuf:"bytes,12,rep,name=features,proto3" json:"features,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateGrantRequest) Reset() {
 	*x = CreateGrantRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[23]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3328,7 +3438,7 @@ func (x *CreateGrantRequest) String() string {
 func (*CreateGrantRequest) ProtoMessage() {}
 
 func (x *CreateGrantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[23]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3341,7 +3451,7 @@ func (x *CreateGrantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateGrantRequest.ProtoReflect.Descriptor instead.
 func (*CreateGrantRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{23}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CreateGrantRequest) GetRequestId() string {
@@ -3421,6 +3531,13 @@ func (x *CreateGrantRequest) GetDescription() string {
 	return ""
 }
 
+func (x *CreateGrantRequest) GetFeatures() []string {
+	if x != nil {
+		return x.Features
+	}
+	return nil
+}
+
 // Response of CreateGrant.
 type CreateGrantResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -3434,7 +3551,7 @@ type CreateGrantResponse struct {
 
 func (x *CreateGrantResponse) Reset() {
 	*x = CreateGrantResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[24]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3446,7 +3563,7 @@ func (x *CreateGrantResponse) String() string {
 func (*CreateGrantResponse) ProtoMessage() {}
 
 func (x *CreateGrantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[24]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3459,7 +3576,7 @@ func (x *CreateGrantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateGrantResponse.ProtoReflect.Descriptor instead.
 func (*CreateGrantResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{24}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CreateGrantResponse) GetGrant() *Grant {
@@ -3487,7 +3604,7 @@ type GetGrantRequest struct {
 
 func (x *GetGrantRequest) Reset() {
 	*x = GetGrantRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[25]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3499,7 +3616,7 @@ func (x *GetGrantRequest) String() string {
 func (*GetGrantRequest) ProtoMessage() {}
 
 func (x *GetGrantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[25]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3512,7 +3629,7 @@ func (x *GetGrantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetGrantRequest.ProtoReflect.Descriptor instead.
 func (*GetGrantRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{25}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *GetGrantRequest) GetGrantId() string {
@@ -3533,7 +3650,7 @@ type GetGrantResponse struct {
 
 func (x *GetGrantResponse) Reset() {
 	*x = GetGrantResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[26]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3545,7 +3662,7 @@ func (x *GetGrantResponse) String() string {
 func (*GetGrantResponse) ProtoMessage() {}
 
 func (x *GetGrantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[26]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3558,7 +3675,7 @@ func (x *GetGrantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetGrantResponse.ProtoReflect.Descriptor instead.
 func (*GetGrantResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{26}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *GetGrantResponse) GetGrant() *Grant {
@@ -3585,7 +3702,7 @@ type ListGrantsRequest struct {
 
 func (x *ListGrantsRequest) Reset() {
 	*x = ListGrantsRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[27]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3597,7 +3714,7 @@ func (x *ListGrantsRequest) String() string {
 func (*ListGrantsRequest) ProtoMessage() {}
 
 func (x *ListGrantsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[27]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3610,7 +3727,7 @@ func (x *ListGrantsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGrantsRequest.ProtoReflect.Descriptor instead.
 func (*ListGrantsRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{27}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListGrantsRequest) GetWalletId() string {
@@ -3654,7 +3771,7 @@ type ListGrantsResponse struct {
 
 func (x *ListGrantsResponse) Reset() {
 	*x = ListGrantsResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[28]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3666,7 +3783,7 @@ func (x *ListGrantsResponse) String() string {
 func (*ListGrantsResponse) ProtoMessage() {}
 
 func (x *ListGrantsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[28]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3679,7 +3796,7 @@ func (x *ListGrantsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGrantsResponse.ProtoReflect.Descriptor instead.
 func (*ListGrantsResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{28}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListGrantsResponse) GetGrants() []*Grant {
@@ -3711,7 +3828,7 @@ type VoidGrantRequest struct {
 
 func (x *VoidGrantRequest) Reset() {
 	*x = VoidGrantRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[29]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3723,7 +3840,7 @@ func (x *VoidGrantRequest) String() string {
 func (*VoidGrantRequest) ProtoMessage() {}
 
 func (x *VoidGrantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[29]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3736,7 +3853,7 @@ func (x *VoidGrantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VoidGrantRequest.ProtoReflect.Descriptor instead.
 func (*VoidGrantRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{29}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *VoidGrantRequest) GetRequestId() string {
@@ -3773,7 +3890,7 @@ type VoidGrantResponse struct {
 
 func (x *VoidGrantResponse) Reset() {
 	*x = VoidGrantResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[30]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3785,7 +3902,7 @@ func (x *VoidGrantResponse) String() string {
 func (*VoidGrantResponse) ProtoMessage() {}
 
 func (x *VoidGrantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[30]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3798,7 +3915,7 @@ func (x *VoidGrantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VoidGrantResponse.ProtoReflect.Descriptor instead.
 func (*VoidGrantResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{30}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *VoidGrantResponse) GetGrant() *Grant {
@@ -3846,7 +3963,7 @@ type DebitRequest struct {
 
 func (x *DebitRequest) Reset() {
 	*x = DebitRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[31]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3858,7 +3975,7 @@ func (x *DebitRequest) String() string {
 func (*DebitRequest) ProtoMessage() {}
 
 func (x *DebitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[31]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3871,7 +3988,7 @@ func (x *DebitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DebitRequest.ProtoReflect.Descriptor instead.
 func (*DebitRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{31}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *DebitRequest) GetRequestId() string {
@@ -3949,7 +4066,7 @@ type DebitResponse struct {
 
 func (x *DebitResponse) Reset() {
 	*x = DebitResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[32]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3961,7 +4078,7 @@ func (x *DebitResponse) String() string {
 func (*DebitResponse) ProtoMessage() {}
 
 func (x *DebitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[32]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3974,7 +4091,7 @@ func (x *DebitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DebitResponse.ProtoReflect.Descriptor instead.
 func (*DebitResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{32}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *DebitResponse) GetEntry() *Entry {
@@ -3995,7 +4112,7 @@ type DebitBatchRequest struct {
 
 func (x *DebitBatchRequest) Reset() {
 	*x = DebitBatchRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[33]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4007,7 +4124,7 @@ func (x *DebitBatchRequest) String() string {
 func (*DebitBatchRequest) ProtoMessage() {}
 
 func (x *DebitBatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[33]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4020,7 +4137,7 @@ func (x *DebitBatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DebitBatchRequest.ProtoReflect.Descriptor instead.
 func (*DebitBatchRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{33}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *DebitBatchRequest) GetDebits() []*DebitRequest {
@@ -4046,7 +4163,7 @@ type DebitResult struct {
 
 func (x *DebitResult) Reset() {
 	*x = DebitResult{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[34]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4058,7 +4175,7 @@ func (x *DebitResult) String() string {
 func (*DebitResult) ProtoMessage() {}
 
 func (x *DebitResult) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[34]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4071,7 +4188,7 @@ func (x *DebitResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DebitResult.ProtoReflect.Descriptor instead.
 func (*DebitResult) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{34}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *DebitResult) GetResult() isDebitResult_Result {
@@ -4128,7 +4245,7 @@ type DebitBatchResponse struct {
 
 func (x *DebitBatchResponse) Reset() {
 	*x = DebitBatchResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[35]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4140,7 +4257,7 @@ func (x *DebitBatchResponse) String() string {
 func (*DebitBatchResponse) ProtoMessage() {}
 
 func (x *DebitBatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[35]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4153,7 +4270,7 @@ func (x *DebitBatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DebitBatchResponse.ProtoReflect.Descriptor instead.
 func (*DebitBatchResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{35}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *DebitBatchResponse) GetResults() []*DebitResult {
@@ -4180,7 +4297,7 @@ type RefundDebitRequest struct {
 
 func (x *RefundDebitRequest) Reset() {
 	*x = RefundDebitRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[36]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4192,7 +4309,7 @@ func (x *RefundDebitRequest) String() string {
 func (*RefundDebitRequest) ProtoMessage() {}
 
 func (x *RefundDebitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[36]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4205,7 +4322,7 @@ func (x *RefundDebitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefundDebitRequest.ProtoReflect.Descriptor instead.
 func (*RefundDebitRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{36}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *RefundDebitRequest) GetRequestId() string {
@@ -4247,7 +4364,7 @@ type RefundDebitResponse struct {
 
 func (x *RefundDebitResponse) Reset() {
 	*x = RefundDebitResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[37]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4259,7 +4376,7 @@ func (x *RefundDebitResponse) String() string {
 func (*RefundDebitResponse) ProtoMessage() {}
 
 func (x *RefundDebitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[37]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4272,7 +4389,7 @@ func (x *RefundDebitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefundDebitResponse.ProtoReflect.Descriptor instead.
 func (*RefundDebitResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{37}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *RefundDebitResponse) GetEntries() []*Entry {
@@ -4295,7 +4412,7 @@ type GetBalanceRequest struct {
 
 func (x *GetBalanceRequest) Reset() {
 	*x = GetBalanceRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[38]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4307,7 +4424,7 @@ func (x *GetBalanceRequest) String() string {
 func (*GetBalanceRequest) ProtoMessage() {}
 
 func (x *GetBalanceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[38]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4320,7 +4437,7 @@ func (x *GetBalanceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBalanceRequest.ProtoReflect.Descriptor instead.
 func (*GetBalanceRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{38}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *GetBalanceRequest) GetWalletId() string {
@@ -4348,7 +4465,7 @@ type GetBalanceResponse struct {
 
 func (x *GetBalanceResponse) Reset() {
 	*x = GetBalanceResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[39]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4360,7 +4477,7 @@ func (x *GetBalanceResponse) String() string {
 func (*GetBalanceResponse) ProtoMessage() {}
 
 func (x *GetBalanceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[39]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4373,7 +4490,7 @@ func (x *GetBalanceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetBalanceResponse.ProtoReflect.Descriptor instead.
 func (*GetBalanceResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{39}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *GetBalanceResponse) GetBalance() *Balance {
@@ -4402,7 +4519,7 @@ type ListEntriesRequest struct {
 
 func (x *ListEntriesRequest) Reset() {
 	*x = ListEntriesRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[40]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4414,7 +4531,7 @@ func (x *ListEntriesRequest) String() string {
 func (*ListEntriesRequest) ProtoMessage() {}
 
 func (x *ListEntriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[40]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4427,7 +4544,7 @@ func (x *ListEntriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEntriesRequest.ProtoReflect.Descriptor instead.
 func (*ListEntriesRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{40}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ListEntriesRequest) GetWalletId() string {
@@ -4478,7 +4595,7 @@ type ListEntriesResponse struct {
 
 func (x *ListEntriesResponse) Reset() {
 	*x = ListEntriesResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[41]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4490,7 +4607,7 @@ func (x *ListEntriesResponse) String() string {
 func (*ListEntriesResponse) ProtoMessage() {}
 
 func (x *ListEntriesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[41]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4503,7 +4620,7 @@ func (x *ListEntriesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEntriesResponse.ProtoReflect.Descriptor instead.
 func (*ListEntriesResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{41}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ListEntriesResponse) GetEntries() []*Entry {
@@ -4540,7 +4657,7 @@ type Consumption struct {
 
 func (x *Consumption) Reset() {
 	*x = Consumption{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[42]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4552,7 +4669,7 @@ func (x *Consumption) String() string {
 func (*Consumption) ProtoMessage() {}
 
 func (x *Consumption) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[42]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4565,7 +4682,7 @@ func (x *Consumption) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Consumption.ProtoReflect.Descriptor instead.
 func (*Consumption) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{42}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *Consumption) GetPrepaid() string {
@@ -4609,7 +4726,7 @@ type FeatureConsumption struct {
 
 func (x *FeatureConsumption) Reset() {
 	*x = FeatureConsumption{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[43]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4621,7 +4738,7 @@ func (x *FeatureConsumption) String() string {
 func (*FeatureConsumption) ProtoMessage() {}
 
 func (x *FeatureConsumption) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[43]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4634,7 +4751,7 @@ func (x *FeatureConsumption) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeatureConsumption.ProtoReflect.Descriptor instead.
 func (*FeatureConsumption) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{43}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *FeatureConsumption) GetFeature() string {
@@ -4669,7 +4786,7 @@ type ConsumptionBucket struct {
 
 func (x *ConsumptionBucket) Reset() {
 	*x = ConsumptionBucket{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[44]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4681,7 +4798,7 @@ func (x *ConsumptionBucket) String() string {
 func (*ConsumptionBucket) ProtoMessage() {}
 
 func (x *ConsumptionBucket) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[44]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4694,7 +4811,7 @@ func (x *ConsumptionBucket) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsumptionBucket.ProtoReflect.Descriptor instead.
 func (*ConsumptionBucket) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{44}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ConsumptionBucket) GetStartTime() *timestamppb.Timestamp {
@@ -4751,7 +4868,7 @@ type WalletConsumption struct {
 
 func (x *WalletConsumption) Reset() {
 	*x = WalletConsumption{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[45]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4763,7 +4880,7 @@ func (x *WalletConsumption) String() string {
 func (*WalletConsumption) ProtoMessage() {}
 
 func (x *WalletConsumption) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[45]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4776,7 +4893,7 @@ func (x *WalletConsumption) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WalletConsumption.ProtoReflect.Descriptor instead.
 func (*WalletConsumption) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{45}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *WalletConsumption) GetWalletId() string {
@@ -4860,7 +4977,7 @@ type GetConsumptionReportRequest struct {
 
 func (x *GetConsumptionReportRequest) Reset() {
 	*x = GetConsumptionReportRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[46]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4872,7 +4989,7 @@ func (x *GetConsumptionReportRequest) String() string {
 func (*GetConsumptionReportRequest) ProtoMessage() {}
 
 func (x *GetConsumptionReportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[46]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4885,7 +5002,7 @@ func (x *GetConsumptionReportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConsumptionReportRequest.ProtoReflect.Descriptor instead.
 func (*GetConsumptionReportRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{46}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *GetConsumptionReportRequest) GetWalletId() string {
@@ -4950,7 +5067,7 @@ type GetConsumptionReportResponse struct {
 
 func (x *GetConsumptionReportResponse) Reset() {
 	*x = GetConsumptionReportResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[47]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4962,7 +5079,7 @@ func (x *GetConsumptionReportResponse) String() string {
 func (*GetConsumptionReportResponse) ProtoMessage() {}
 
 func (x *GetConsumptionReportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[47]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4975,7 +5092,7 @@ func (x *GetConsumptionReportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConsumptionReportResponse.ProtoReflect.Descriptor instead.
 func (*GetConsumptionReportResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{47}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *GetConsumptionReportResponse) GetWallets() []*WalletConsumption {
@@ -5030,7 +5147,7 @@ type RevenueFigures struct {
 
 func (x *RevenueFigures) Reset() {
 	*x = RevenueFigures{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[48]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5042,7 +5159,7 @@ func (x *RevenueFigures) String() string {
 func (*RevenueFigures) ProtoMessage() {}
 
 func (x *RevenueFigures) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[48]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5055,7 +5172,7 @@ func (x *RevenueFigures) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevenueFigures.ProtoReflect.Descriptor instead.
 func (*RevenueFigures) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{48}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *RevenueFigures) GetCurrency() string {
@@ -5171,7 +5288,7 @@ type RevenuePeriod struct {
 
 func (x *RevenuePeriod) Reset() {
 	*x = RevenuePeriod{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[49]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5183,7 +5300,7 @@ func (x *RevenuePeriod) String() string {
 func (*RevenuePeriod) ProtoMessage() {}
 
 func (x *RevenuePeriod) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[49]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5196,7 +5313,7 @@ func (x *RevenuePeriod) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevenuePeriod.ProtoReflect.Descriptor instead.
 func (*RevenuePeriod) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{49}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *RevenuePeriod) GetStartTime() *timestamppb.Timestamp {
@@ -5233,7 +5350,7 @@ type CustomerRevenue struct {
 
 func (x *CustomerRevenue) Reset() {
 	*x = CustomerRevenue{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[50]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5245,7 +5362,7 @@ func (x *CustomerRevenue) String() string {
 func (*CustomerRevenue) ProtoMessage() {}
 
 func (x *CustomerRevenue) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[50]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5258,7 +5375,7 @@ func (x *CustomerRevenue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CustomerRevenue.ProtoReflect.Descriptor instead.
 func (*CustomerRevenue) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{50}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *CustomerRevenue) GetCustomerId() string {
@@ -5297,7 +5414,7 @@ type GetRevenueReportRequest struct {
 
 func (x *GetRevenueReportRequest) Reset() {
 	*x = GetRevenueReportRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[51]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5309,7 +5426,7 @@ func (x *GetRevenueReportRequest) String() string {
 func (*GetRevenueReportRequest) ProtoMessage() {}
 
 func (x *GetRevenueReportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[51]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5322,7 +5439,7 @@ func (x *GetRevenueReportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRevenueReportRequest.ProtoReflect.Descriptor instead.
 func (*GetRevenueReportRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{51}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *GetRevenueReportRequest) GetCustomerId() string {
@@ -5382,7 +5499,7 @@ type GetRevenueReportResponse struct {
 
 func (x *GetRevenueReportResponse) Reset() {
 	*x = GetRevenueReportResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[52]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5394,7 +5511,7 @@ func (x *GetRevenueReportResponse) String() string {
 func (*GetRevenueReportResponse) ProtoMessage() {}
 
 func (x *GetRevenueReportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[52]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5407,7 +5524,7 @@ func (x *GetRevenueReportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRevenueReportResponse.ProtoReflect.Descriptor instead.
 func (*GetRevenueReportResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{52}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *GetRevenueReportResponse) GetCustomers() []*CustomerRevenue {
@@ -5442,7 +5559,7 @@ type RunExpiryRequest struct {
 
 func (x *RunExpiryRequest) Reset() {
 	*x = RunExpiryRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[53]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5454,7 +5571,7 @@ func (x *RunExpiryRequest) String() string {
 func (*RunExpiryRequest) ProtoMessage() {}
 
 func (x *RunExpiryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[53]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5467,7 +5584,7 @@ func (x *RunExpiryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunExpiryRequest.ProtoReflect.Descriptor instead.
 func (*RunExpiryRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{53}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *RunExpiryRequest) GetWalletId() string {
@@ -5488,7 +5605,7 @@ type RunExpiryResponse struct {
 
 func (x *RunExpiryResponse) Reset() {
 	*x = RunExpiryResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[54]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5500,7 +5617,7 @@ func (x *RunExpiryResponse) String() string {
 func (*RunExpiryResponse) ProtoMessage() {}
 
 func (x *RunExpiryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[54]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5513,7 +5630,7 @@ func (x *RunExpiryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunExpiryResponse.ProtoReflect.Descriptor instead.
 func (*RunExpiryResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{54}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *RunExpiryResponse) GetEntries() []*Entry {
@@ -5534,7 +5651,7 @@ type VerifyWalletRequest struct {
 
 func (x *VerifyWalletRequest) Reset() {
 	*x = VerifyWalletRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[55]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5546,7 +5663,7 @@ func (x *VerifyWalletRequest) String() string {
 func (*VerifyWalletRequest) ProtoMessage() {}
 
 func (x *VerifyWalletRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[55]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5559,7 +5676,7 @@ func (x *VerifyWalletRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyWalletRequest.ProtoReflect.Descriptor instead.
 func (*VerifyWalletRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{55}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *VerifyWalletRequest) GetWalletId() string {
@@ -5594,7 +5711,7 @@ type VerifyWalletResponse struct {
 
 func (x *VerifyWalletResponse) Reset() {
 	*x = VerifyWalletResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[56]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5606,7 +5723,7 @@ func (x *VerifyWalletResponse) String() string {
 func (*VerifyWalletResponse) ProtoMessage() {}
 
 func (x *VerifyWalletResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[56]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5619,7 +5736,7 @@ func (x *VerifyWalletResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyWalletResponse.ProtoReflect.Descriptor instead.
 func (*VerifyWalletResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{56}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *VerifyWalletResponse) GetConsistent() bool {
@@ -5700,7 +5817,7 @@ type CreateHoldRequest struct {
 
 func (x *CreateHoldRequest) Reset() {
 	*x = CreateHoldRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[57]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5712,7 +5829,7 @@ func (x *CreateHoldRequest) String() string {
 func (*CreateHoldRequest) ProtoMessage() {}
 
 func (x *CreateHoldRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[57]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5725,7 +5842,7 @@ func (x *CreateHoldRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateHoldRequest.ProtoReflect.Descriptor instead.
 func (*CreateHoldRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{57}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *CreateHoldRequest) GetRequestId() string {
@@ -5783,7 +5900,7 @@ type CreateHoldResponse struct {
 
 func (x *CreateHoldResponse) Reset() {
 	*x = CreateHoldResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[58]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5795,7 +5912,7 @@ func (x *CreateHoldResponse) String() string {
 func (*CreateHoldResponse) ProtoMessage() {}
 
 func (x *CreateHoldResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[58]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5808,7 +5925,7 @@ func (x *CreateHoldResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateHoldResponse.ProtoReflect.Descriptor instead.
 func (*CreateHoldResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{58}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *CreateHoldResponse) GetHold() *Hold {
@@ -5843,7 +5960,7 @@ type CaptureHoldRequest struct {
 
 func (x *CaptureHoldRequest) Reset() {
 	*x = CaptureHoldRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[59]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5855,7 +5972,7 @@ func (x *CaptureHoldRequest) String() string {
 func (*CaptureHoldRequest) ProtoMessage() {}
 
 func (x *CaptureHoldRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[59]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5868,7 +5985,7 @@ func (x *CaptureHoldRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaptureHoldRequest.ProtoReflect.Descriptor instead.
 func (*CaptureHoldRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{59}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *CaptureHoldRequest) GetRequestId() string {
@@ -5912,7 +6029,7 @@ type CaptureHoldResponse struct {
 
 func (x *CaptureHoldResponse) Reset() {
 	*x = CaptureHoldResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[60]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5924,7 +6041,7 @@ func (x *CaptureHoldResponse) String() string {
 func (*CaptureHoldResponse) ProtoMessage() {}
 
 func (x *CaptureHoldResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[60]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5937,7 +6054,7 @@ func (x *CaptureHoldResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaptureHoldResponse.ProtoReflect.Descriptor instead.
 func (*CaptureHoldResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{60}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *CaptureHoldResponse) GetHold() *Hold {
@@ -5969,7 +6086,7 @@ type ReleaseHoldRequest struct {
 
 func (x *ReleaseHoldRequest) Reset() {
 	*x = ReleaseHoldRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[61]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5981,7 +6098,7 @@ func (x *ReleaseHoldRequest) String() string {
 func (*ReleaseHoldRequest) ProtoMessage() {}
 
 func (x *ReleaseHoldRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[61]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5994,7 +6111,7 @@ func (x *ReleaseHoldRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseHoldRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseHoldRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{61}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *ReleaseHoldRequest) GetRequestId() string {
@@ -6031,7 +6148,7 @@ type ReleaseHoldResponse struct {
 
 func (x *ReleaseHoldResponse) Reset() {
 	*x = ReleaseHoldResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[62]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6043,7 +6160,7 @@ func (x *ReleaseHoldResponse) String() string {
 func (*ReleaseHoldResponse) ProtoMessage() {}
 
 func (x *ReleaseHoldResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[62]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6056,7 +6173,7 @@ func (x *ReleaseHoldResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseHoldResponse.ProtoReflect.Descriptor instead.
 func (*ReleaseHoldResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{62}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *ReleaseHoldResponse) GetHold() *Hold {
@@ -6084,7 +6201,7 @@ type GetHoldRequest struct {
 
 func (x *GetHoldRequest) Reset() {
 	*x = GetHoldRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[63]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6096,7 +6213,7 @@ func (x *GetHoldRequest) String() string {
 func (*GetHoldRequest) ProtoMessage() {}
 
 func (x *GetHoldRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[63]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6109,7 +6226,7 @@ func (x *GetHoldRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetHoldRequest.ProtoReflect.Descriptor instead.
 func (*GetHoldRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{63}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *GetHoldRequest) GetHoldId() string {
@@ -6130,7 +6247,7 @@ type GetHoldResponse struct {
 
 func (x *GetHoldResponse) Reset() {
 	*x = GetHoldResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[64]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6142,7 +6259,7 @@ func (x *GetHoldResponse) String() string {
 func (*GetHoldResponse) ProtoMessage() {}
 
 func (x *GetHoldResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[64]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6155,7 +6272,7 @@ func (x *GetHoldResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetHoldResponse.ProtoReflect.Descriptor instead.
 func (*GetHoldResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{64}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *GetHoldResponse) GetHold() *Hold {
@@ -6199,7 +6316,7 @@ type AuthorizeRequest struct {
 
 func (x *AuthorizeRequest) Reset() {
 	*x = AuthorizeRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[65]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6211,7 +6328,7 @@ func (x *AuthorizeRequest) String() string {
 func (*AuthorizeRequest) ProtoMessage() {}
 
 func (x *AuthorizeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[65]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6224,7 +6341,7 @@ func (x *AuthorizeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthorizeRequest.ProtoReflect.Descriptor instead.
 func (*AuthorizeRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{65}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *AuthorizeRequest) GetRequestId() string {
@@ -6324,7 +6441,7 @@ type AuthorizeResponse struct {
 
 func (x *AuthorizeResponse) Reset() {
 	*x = AuthorizeResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[66]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6336,7 +6453,7 @@ func (x *AuthorizeResponse) String() string {
 func (*AuthorizeResponse) ProtoMessage() {}
 
 func (x *AuthorizeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[66]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6349,7 +6466,7 @@ func (x *AuthorizeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthorizeResponse.ProtoReflect.Descriptor instead.
 func (*AuthorizeResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{66}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *AuthorizeResponse) GetAllowed() bool {
@@ -6444,7 +6561,7 @@ type WatchWalletEventsRequest struct {
 
 func (x *WatchWalletEventsRequest) Reset() {
 	*x = WatchWalletEventsRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[67]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6456,7 +6573,7 @@ func (x *WatchWalletEventsRequest) String() string {
 func (*WatchWalletEventsRequest) ProtoMessage() {}
 
 func (x *WatchWalletEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[67]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6469,7 +6586,7 @@ func (x *WatchWalletEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchWalletEventsRequest.ProtoReflect.Descriptor instead.
 func (*WatchWalletEventsRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{67}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *WatchWalletEventsRequest) GetWalletId() string {
@@ -6504,7 +6621,7 @@ type WatchWalletEventsResponse struct {
 
 func (x *WatchWalletEventsResponse) Reset() {
 	*x = WatchWalletEventsResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[68]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6516,7 +6633,7 @@ func (x *WatchWalletEventsResponse) String() string {
 func (*WatchWalletEventsResponse) ProtoMessage() {}
 
 func (x *WatchWalletEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[68]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6529,7 +6646,7 @@ func (x *WatchWalletEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchWalletEventsResponse.ProtoReflect.Descriptor instead.
 func (*WatchWalletEventsResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{68}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *WatchWalletEventsResponse) GetEvent() *WalletEvent {
@@ -6552,7 +6669,7 @@ type SetTopUpRuleRequest struct {
 
 func (x *SetTopUpRuleRequest) Reset() {
 	*x = SetTopUpRuleRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[69]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6564,7 +6681,7 @@ func (x *SetTopUpRuleRequest) String() string {
 func (*SetTopUpRuleRequest) ProtoMessage() {}
 
 func (x *SetTopUpRuleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[69]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6577,7 +6694,7 @@ func (x *SetTopUpRuleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetTopUpRuleRequest.ProtoReflect.Descriptor instead.
 func (*SetTopUpRuleRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{69}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *SetTopUpRuleRequest) GetRequestId() string {
@@ -6605,7 +6722,7 @@ type SetTopUpRuleResponse struct {
 
 func (x *SetTopUpRuleResponse) Reset() {
 	*x = SetTopUpRuleResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[70]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6617,7 +6734,7 @@ func (x *SetTopUpRuleResponse) String() string {
 func (*SetTopUpRuleResponse) ProtoMessage() {}
 
 func (x *SetTopUpRuleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[70]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6630,7 +6747,7 @@ func (x *SetTopUpRuleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetTopUpRuleResponse.ProtoReflect.Descriptor instead.
 func (*SetTopUpRuleResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{70}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *SetTopUpRuleResponse) GetRule() *TopUpRule {
@@ -6651,7 +6768,7 @@ type GetTopUpRuleRequest struct {
 
 func (x *GetTopUpRuleRequest) Reset() {
 	*x = GetTopUpRuleRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[71]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6663,7 +6780,7 @@ func (x *GetTopUpRuleRequest) String() string {
 func (*GetTopUpRuleRequest) ProtoMessage() {}
 
 func (x *GetTopUpRuleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[71]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6676,7 +6793,7 @@ func (x *GetTopUpRuleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTopUpRuleRequest.ProtoReflect.Descriptor instead.
 func (*GetTopUpRuleRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{71}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *GetTopUpRuleRequest) GetWalletId() string {
@@ -6697,7 +6814,7 @@ type GetTopUpRuleResponse struct {
 
 func (x *GetTopUpRuleResponse) Reset() {
 	*x = GetTopUpRuleResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[72]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6709,7 +6826,7 @@ func (x *GetTopUpRuleResponse) String() string {
 func (*GetTopUpRuleResponse) ProtoMessage() {}
 
 func (x *GetTopUpRuleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[72]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6722,7 +6839,7 @@ func (x *GetTopUpRuleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTopUpRuleResponse.ProtoReflect.Descriptor instead.
 func (*GetTopUpRuleResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{72}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *GetTopUpRuleResponse) GetRule() *TopUpRule {
@@ -6745,7 +6862,7 @@ type ClearTopUpRuleRequest struct {
 
 func (x *ClearTopUpRuleRequest) Reset() {
 	*x = ClearTopUpRuleRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[73]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6757,7 +6874,7 @@ func (x *ClearTopUpRuleRequest) String() string {
 func (*ClearTopUpRuleRequest) ProtoMessage() {}
 
 func (x *ClearTopUpRuleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[73]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6770,7 +6887,7 @@ func (x *ClearTopUpRuleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClearTopUpRuleRequest.ProtoReflect.Descriptor instead.
 func (*ClearTopUpRuleRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{73}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *ClearTopUpRuleRequest) GetRequestId() string {
@@ -6798,7 +6915,7 @@ type ClearTopUpRuleResponse struct {
 
 func (x *ClearTopUpRuleResponse) Reset() {
 	*x = ClearTopUpRuleResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[74]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6810,7 +6927,7 @@ func (x *ClearTopUpRuleResponse) String() string {
 func (*ClearTopUpRuleResponse) ProtoMessage() {}
 
 func (x *ClearTopUpRuleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[74]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6823,7 +6940,7 @@ func (x *ClearTopUpRuleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClearTopUpRuleResponse.ProtoReflect.Descriptor instead.
 func (*ClearTopUpRuleResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{74}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *ClearTopUpRuleResponse) GetRule() *TopUpRule {
@@ -6848,7 +6965,7 @@ type ListTopUpsRequest struct {
 
 func (x *ListTopUpsRequest) Reset() {
 	*x = ListTopUpsRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[75]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6860,7 +6977,7 @@ func (x *ListTopUpsRequest) String() string {
 func (*ListTopUpsRequest) ProtoMessage() {}
 
 func (x *ListTopUpsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[75]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6873,7 +6990,7 @@ func (x *ListTopUpsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTopUpsRequest.ProtoReflect.Descriptor instead.
 func (*ListTopUpsRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{75}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *ListTopUpsRequest) GetWalletId() string {
@@ -6910,7 +7027,7 @@ type ListTopUpsResponse struct {
 
 func (x *ListTopUpsResponse) Reset() {
 	*x = ListTopUpsResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[76]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6922,7 +7039,7 @@ func (x *ListTopUpsResponse) String() string {
 func (*ListTopUpsResponse) ProtoMessage() {}
 
 func (x *ListTopUpsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[76]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6935,7 +7052,7 @@ func (x *ListTopUpsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTopUpsResponse.ProtoReflect.Descriptor instead.
 func (*ListTopUpsResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{76}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *ListTopUpsResponse) GetTopUps() []*TopUp {
@@ -6965,7 +7082,7 @@ type ConfirmTopUpRequest struct {
 
 func (x *ConfirmTopUpRequest) Reset() {
 	*x = ConfirmTopUpRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[77]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6977,7 +7094,7 @@ func (x *ConfirmTopUpRequest) String() string {
 func (*ConfirmTopUpRequest) ProtoMessage() {}
 
 func (x *ConfirmTopUpRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[77]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6990,7 +7107,7 @@ func (x *ConfirmTopUpRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfirmTopUpRequest.ProtoReflect.Descriptor instead.
 func (*ConfirmTopUpRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{77}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *ConfirmTopUpRequest) GetRequestId() string {
@@ -7018,7 +7135,7 @@ type ConfirmTopUpResponse struct {
 
 func (x *ConfirmTopUpResponse) Reset() {
 	*x = ConfirmTopUpResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[78]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7030,7 +7147,7 @@ func (x *ConfirmTopUpResponse) String() string {
 func (*ConfirmTopUpResponse) ProtoMessage() {}
 
 func (x *ConfirmTopUpResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[78]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7043,7 +7160,7 @@ func (x *ConfirmTopUpResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfirmTopUpResponse.ProtoReflect.Descriptor instead.
 func (*ConfirmTopUpResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{78}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *ConfirmTopUpResponse) GetTopUp() *TopUp {
@@ -7068,7 +7185,7 @@ type FailTopUpRequest struct {
 
 func (x *FailTopUpRequest) Reset() {
 	*x = FailTopUpRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[79]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7080,7 +7197,7 @@ func (x *FailTopUpRequest) String() string {
 func (*FailTopUpRequest) ProtoMessage() {}
 
 func (x *FailTopUpRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[79]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7093,7 +7210,7 @@ func (x *FailTopUpRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailTopUpRequest.ProtoReflect.Descriptor instead.
 func (*FailTopUpRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{79}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *FailTopUpRequest) GetRequestId() string {
@@ -7128,7 +7245,7 @@ type FailTopUpResponse struct {
 
 func (x *FailTopUpResponse) Reset() {
 	*x = FailTopUpResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[80]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7140,7 +7257,7 @@ func (x *FailTopUpResponse) String() string {
 func (*FailTopUpResponse) ProtoMessage() {}
 
 func (x *FailTopUpResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[80]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7153,7 +7270,7 @@ func (x *FailTopUpResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailTopUpResponse.ProtoReflect.Descriptor instead.
 func (*FailTopUpResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{80}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *FailTopUpResponse) GetTopUp() *TopUp {
@@ -7179,7 +7296,7 @@ type SetAlertRulesRequest struct {
 
 func (x *SetAlertRulesRequest) Reset() {
 	*x = SetAlertRulesRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[81]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7191,7 +7308,7 @@ func (x *SetAlertRulesRequest) String() string {
 func (*SetAlertRulesRequest) ProtoMessage() {}
 
 func (x *SetAlertRulesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[81]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7204,7 +7321,7 @@ func (x *SetAlertRulesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetAlertRulesRequest.ProtoReflect.Descriptor instead.
 func (*SetAlertRulesRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{81}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *SetAlertRulesRequest) GetRequestId() string {
@@ -7239,7 +7356,7 @@ type SetAlertRulesResponse struct {
 
 func (x *SetAlertRulesResponse) Reset() {
 	*x = SetAlertRulesResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[82]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7251,7 +7368,7 @@ func (x *SetAlertRulesResponse) String() string {
 func (*SetAlertRulesResponse) ProtoMessage() {}
 
 func (x *SetAlertRulesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[82]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7264,7 +7381,7 @@ func (x *SetAlertRulesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetAlertRulesResponse.ProtoReflect.Descriptor instead.
 func (*SetAlertRulesResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{82}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *SetAlertRulesResponse) GetRules() []*AlertRule {
@@ -7285,7 +7402,7 @@ type ListAlertRulesRequest struct {
 
 func (x *ListAlertRulesRequest) Reset() {
 	*x = ListAlertRulesRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[83]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7297,7 +7414,7 @@ func (x *ListAlertRulesRequest) String() string {
 func (*ListAlertRulesRequest) ProtoMessage() {}
 
 func (x *ListAlertRulesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[83]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7310,7 +7427,7 @@ func (x *ListAlertRulesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAlertRulesRequest.ProtoReflect.Descriptor instead.
 func (*ListAlertRulesRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{83}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *ListAlertRulesRequest) GetWalletId() string {
@@ -7331,7 +7448,7 @@ type ListAlertRulesResponse struct {
 
 func (x *ListAlertRulesResponse) Reset() {
 	*x = ListAlertRulesResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[84]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7343,7 +7460,7 @@ func (x *ListAlertRulesResponse) String() string {
 func (*ListAlertRulesResponse) ProtoMessage() {}
 
 func (x *ListAlertRulesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[84]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7356,7 +7473,7 @@ func (x *ListAlertRulesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAlertRulesResponse.ProtoReflect.Descriptor instead.
 func (*ListAlertRulesResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{84}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *ListAlertRulesResponse) GetRules() []*AlertRule {
@@ -7385,7 +7502,7 @@ type CreateWebhookEndpointRequest struct {
 
 func (x *CreateWebhookEndpointRequest) Reset() {
 	*x = CreateWebhookEndpointRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[85]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7397,7 +7514,7 @@ func (x *CreateWebhookEndpointRequest) String() string {
 func (*CreateWebhookEndpointRequest) ProtoMessage() {}
 
 func (x *CreateWebhookEndpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[85]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7410,7 +7527,7 @@ func (x *CreateWebhookEndpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateWebhookEndpointRequest.ProtoReflect.Descriptor instead.
 func (*CreateWebhookEndpointRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{85}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *CreateWebhookEndpointRequest) GetRequestId() string {
@@ -7462,7 +7579,7 @@ type CreateWebhookEndpointResponse struct {
 
 func (x *CreateWebhookEndpointResponse) Reset() {
 	*x = CreateWebhookEndpointResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[86]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7474,7 +7591,7 @@ func (x *CreateWebhookEndpointResponse) String() string {
 func (*CreateWebhookEndpointResponse) ProtoMessage() {}
 
 func (x *CreateWebhookEndpointResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[86]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7487,7 +7604,7 @@ func (x *CreateWebhookEndpointResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateWebhookEndpointResponse.ProtoReflect.Descriptor instead.
 func (*CreateWebhookEndpointResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{86}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *CreateWebhookEndpointResponse) GetEndpoint() *WebhookEndpoint {
@@ -7519,7 +7636,7 @@ type ListWebhookEndpointsRequest struct {
 
 func (x *ListWebhookEndpointsRequest) Reset() {
 	*x = ListWebhookEndpointsRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[87]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7531,7 +7648,7 @@ func (x *ListWebhookEndpointsRequest) String() string {
 func (*ListWebhookEndpointsRequest) ProtoMessage() {}
 
 func (x *ListWebhookEndpointsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[87]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7544,7 +7661,7 @@ func (x *ListWebhookEndpointsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWebhookEndpointsRequest.ProtoReflect.Descriptor instead.
 func (*ListWebhookEndpointsRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{87}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *ListWebhookEndpointsRequest) GetWalletId() string {
@@ -7581,7 +7698,7 @@ type ListWebhookEndpointsResponse struct {
 
 func (x *ListWebhookEndpointsResponse) Reset() {
 	*x = ListWebhookEndpointsResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[88]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7593,7 +7710,7 @@ func (x *ListWebhookEndpointsResponse) String() string {
 func (*ListWebhookEndpointsResponse) ProtoMessage() {}
 
 func (x *ListWebhookEndpointsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[88]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7606,7 +7723,7 @@ func (x *ListWebhookEndpointsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWebhookEndpointsResponse.ProtoReflect.Descriptor instead.
 func (*ListWebhookEndpointsResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{88}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *ListWebhookEndpointsResponse) GetEndpoints() []*WebhookEndpoint {
@@ -7636,7 +7753,7 @@ type DeleteWebhookEndpointRequest struct {
 
 func (x *DeleteWebhookEndpointRequest) Reset() {
 	*x = DeleteWebhookEndpointRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[89]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7648,7 +7765,7 @@ func (x *DeleteWebhookEndpointRequest) String() string {
 func (*DeleteWebhookEndpointRequest) ProtoMessage() {}
 
 func (x *DeleteWebhookEndpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[89]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7661,7 +7778,7 @@ func (x *DeleteWebhookEndpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteWebhookEndpointRequest.ProtoReflect.Descriptor instead.
 func (*DeleteWebhookEndpointRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{89}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *DeleteWebhookEndpointRequest) GetRequestId() string {
@@ -7689,7 +7806,7 @@ type DeleteWebhookEndpointResponse struct {
 
 func (x *DeleteWebhookEndpointResponse) Reset() {
 	*x = DeleteWebhookEndpointResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[90]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7701,7 +7818,7 @@ func (x *DeleteWebhookEndpointResponse) String() string {
 func (*DeleteWebhookEndpointResponse) ProtoMessage() {}
 
 func (x *DeleteWebhookEndpointResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[90]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7714,7 +7831,7 @@ func (x *DeleteWebhookEndpointResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteWebhookEndpointResponse.ProtoReflect.Descriptor instead.
 func (*DeleteWebhookEndpointResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{90}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *DeleteWebhookEndpointResponse) GetEndpoint() *WebhookEndpoint {
@@ -7741,7 +7858,7 @@ type ListWebhookDeliveriesRequest struct {
 
 func (x *ListWebhookDeliveriesRequest) Reset() {
 	*x = ListWebhookDeliveriesRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[91]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7753,7 +7870,7 @@ func (x *ListWebhookDeliveriesRequest) String() string {
 func (*ListWebhookDeliveriesRequest) ProtoMessage() {}
 
 func (x *ListWebhookDeliveriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[91]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7766,7 +7883,7 @@ func (x *ListWebhookDeliveriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWebhookDeliveriesRequest.ProtoReflect.Descriptor instead.
 func (*ListWebhookDeliveriesRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{91}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *ListWebhookDeliveriesRequest) GetEndpointId() string {
@@ -7810,7 +7927,7 @@ type ListWebhookDeliveriesResponse struct {
 
 func (x *ListWebhookDeliveriesResponse) Reset() {
 	*x = ListWebhookDeliveriesResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[92]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7822,7 +7939,7 @@ func (x *ListWebhookDeliveriesResponse) String() string {
 func (*ListWebhookDeliveriesResponse) ProtoMessage() {}
 
 func (x *ListWebhookDeliveriesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[92]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7835,7 +7952,7 @@ func (x *ListWebhookDeliveriesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWebhookDeliveriesResponse.ProtoReflect.Descriptor instead.
 func (*ListWebhookDeliveriesResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{92}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *ListWebhookDeliveriesResponse) GetDeliveries() []*WebhookDelivery {
@@ -7868,7 +7985,7 @@ type RotateWebhookSecretRequest struct {
 
 func (x *RotateWebhookSecretRequest) Reset() {
 	*x = RotateWebhookSecretRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[93]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7880,7 +7997,7 @@ func (x *RotateWebhookSecretRequest) String() string {
 func (*RotateWebhookSecretRequest) ProtoMessage() {}
 
 func (x *RotateWebhookSecretRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[93]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7893,7 +8010,7 @@ func (x *RotateWebhookSecretRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateWebhookSecretRequest.ProtoReflect.Descriptor instead.
 func (*RotateWebhookSecretRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{93}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *RotateWebhookSecretRequest) GetRequestId() string {
@@ -7933,7 +8050,7 @@ type RotateWebhookSecretResponse struct {
 
 func (x *RotateWebhookSecretResponse) Reset() {
 	*x = RotateWebhookSecretResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[94]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7945,7 +8062,7 @@ func (x *RotateWebhookSecretResponse) String() string {
 func (*RotateWebhookSecretResponse) ProtoMessage() {}
 
 func (x *RotateWebhookSecretResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[94]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7958,7 +8075,7 @@ func (x *RotateWebhookSecretResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateWebhookSecretResponse.ProtoReflect.Descriptor instead.
 func (*RotateWebhookSecretResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{94}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *RotateWebhookSecretResponse) GetEndpoint() *WebhookEndpoint {
@@ -7995,7 +8112,7 @@ type CreateAllotmentScheduleRequest struct {
 
 func (x *CreateAllotmentScheduleRequest) Reset() {
 	*x = CreateAllotmentScheduleRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[95]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8007,7 +8124,7 @@ func (x *CreateAllotmentScheduleRequest) String() string {
 func (*CreateAllotmentScheduleRequest) ProtoMessage() {}
 
 func (x *CreateAllotmentScheduleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[95]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8020,7 +8137,7 @@ func (x *CreateAllotmentScheduleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAllotmentScheduleRequest.ProtoReflect.Descriptor instead.
 func (*CreateAllotmentScheduleRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{95}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *CreateAllotmentScheduleRequest) GetRequestId() string {
@@ -8048,7 +8165,7 @@ type CreateAllotmentScheduleResponse struct {
 
 func (x *CreateAllotmentScheduleResponse) Reset() {
 	*x = CreateAllotmentScheduleResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[96]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8060,7 +8177,7 @@ func (x *CreateAllotmentScheduleResponse) String() string {
 func (*CreateAllotmentScheduleResponse) ProtoMessage() {}
 
 func (x *CreateAllotmentScheduleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[96]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8073,7 +8190,7 @@ func (x *CreateAllotmentScheduleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAllotmentScheduleResponse.ProtoReflect.Descriptor instead.
 func (*CreateAllotmentScheduleResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{96}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{97}
 }
 
 func (x *CreateAllotmentScheduleResponse) GetSchedule() *AllotmentSchedule {
@@ -8094,7 +8211,7 @@ type ListAllotmentSchedulesRequest struct {
 
 func (x *ListAllotmentSchedulesRequest) Reset() {
 	*x = ListAllotmentSchedulesRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[97]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[98]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8106,7 +8223,7 @@ func (x *ListAllotmentSchedulesRequest) String() string {
 func (*ListAllotmentSchedulesRequest) ProtoMessage() {}
 
 func (x *ListAllotmentSchedulesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[97]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[98]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8119,7 +8236,7 @@ func (x *ListAllotmentSchedulesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAllotmentSchedulesRequest.ProtoReflect.Descriptor instead.
 func (*ListAllotmentSchedulesRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{97}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{98}
 }
 
 func (x *ListAllotmentSchedulesRequest) GetWalletId() string {
@@ -8140,7 +8257,7 @@ type ListAllotmentSchedulesResponse struct {
 
 func (x *ListAllotmentSchedulesResponse) Reset() {
 	*x = ListAllotmentSchedulesResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[98]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[99]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8152,7 +8269,7 @@ func (x *ListAllotmentSchedulesResponse) String() string {
 func (*ListAllotmentSchedulesResponse) ProtoMessage() {}
 
 func (x *ListAllotmentSchedulesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[98]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[99]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8165,7 +8282,7 @@ func (x *ListAllotmentSchedulesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAllotmentSchedulesResponse.ProtoReflect.Descriptor instead.
 func (*ListAllotmentSchedulesResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{98}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{99}
 }
 
 func (x *ListAllotmentSchedulesResponse) GetSchedules() []*AllotmentSchedule {
@@ -8190,7 +8307,7 @@ type EndAllotmentScheduleRequest struct {
 
 func (x *EndAllotmentScheduleRequest) Reset() {
 	*x = EndAllotmentScheduleRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[99]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[100]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8202,7 +8319,7 @@ func (x *EndAllotmentScheduleRequest) String() string {
 func (*EndAllotmentScheduleRequest) ProtoMessage() {}
 
 func (x *EndAllotmentScheduleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[99]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[100]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8215,7 +8332,7 @@ func (x *EndAllotmentScheduleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndAllotmentScheduleRequest.ProtoReflect.Descriptor instead.
 func (*EndAllotmentScheduleRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{99}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{100}
 }
 
 func (x *EndAllotmentScheduleRequest) GetRequestId() string {
@@ -8250,7 +8367,7 @@ type EndAllotmentScheduleResponse struct {
 
 func (x *EndAllotmentScheduleResponse) Reset() {
 	*x = EndAllotmentScheduleResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[100]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[101]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8262,7 +8379,7 @@ func (x *EndAllotmentScheduleResponse) String() string {
 func (*EndAllotmentScheduleResponse) ProtoMessage() {}
 
 func (x *EndAllotmentScheduleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[100]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[101]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8275,7 +8392,7 @@ func (x *EndAllotmentScheduleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndAllotmentScheduleResponse.ProtoReflect.Descriptor instead.
 func (*EndAllotmentScheduleResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{100}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{101}
 }
 
 func (x *EndAllotmentScheduleResponse) GetSchedule() *AllotmentSchedule {
@@ -8298,7 +8415,7 @@ type GetDepletionForecastRequest struct {
 
 func (x *GetDepletionForecastRequest) Reset() {
 	*x = GetDepletionForecastRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[101]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[102]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8310,7 +8427,7 @@ func (x *GetDepletionForecastRequest) String() string {
 func (*GetDepletionForecastRequest) ProtoMessage() {}
 
 func (x *GetDepletionForecastRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[101]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[102]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8323,7 +8440,7 @@ func (x *GetDepletionForecastRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDepletionForecastRequest.ProtoReflect.Descriptor instead.
 func (*GetDepletionForecastRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{101}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{102}
 }
 
 func (x *GetDepletionForecastRequest) GetWalletId() string {
@@ -8355,7 +8472,7 @@ type ForecastExpiry struct {
 
 func (x *ForecastExpiry) Reset() {
 	*x = ForecastExpiry{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[102]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[103]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8367,7 +8484,7 @@ func (x *ForecastExpiry) String() string {
 func (*ForecastExpiry) ProtoMessage() {}
 
 func (x *ForecastExpiry) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[102]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[103]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8380,7 +8497,7 @@ func (x *ForecastExpiry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForecastExpiry.ProtoReflect.Descriptor instead.
 func (*ForecastExpiry) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{102}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{103}
 }
 
 func (x *ForecastExpiry) GetGrantId() string {
@@ -8418,7 +8535,7 @@ type ForecastTopUp struct {
 
 func (x *ForecastTopUp) Reset() {
 	*x = ForecastTopUp{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[103]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[104]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8430,7 +8547,7 @@ func (x *ForecastTopUp) String() string {
 func (*ForecastTopUp) ProtoMessage() {}
 
 func (x *ForecastTopUp) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[103]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[104]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8443,7 +8560,7 @@ func (x *ForecastTopUp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForecastTopUp.ProtoReflect.Descriptor instead.
 func (*ForecastTopUp) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{103}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{104}
 }
 
 func (x *ForecastTopUp) GetTime() *timestamppb.Timestamp {
@@ -8496,7 +8613,7 @@ type GetDepletionForecastResponse struct {
 
 func (x *GetDepletionForecastResponse) Reset() {
 	*x = GetDepletionForecastResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[104]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[105]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8508,7 +8625,7 @@ func (x *GetDepletionForecastResponse) String() string {
 func (*GetDepletionForecastResponse) ProtoMessage() {}
 
 func (x *GetDepletionForecastResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[104]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[105]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8521,7 +8638,7 @@ func (x *GetDepletionForecastResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDepletionForecastResponse.ProtoReflect.Descriptor instead.
 func (*GetDepletionForecastResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{104}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{105}
 }
 
 func (x *GetDepletionForecastResponse) GetWalletId() string {
@@ -8638,7 +8755,7 @@ type SignalPolicy struct {
 
 func (x *SignalPolicy) Reset() {
 	*x = SignalPolicy{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[105]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[106]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8650,7 +8767,7 @@ func (x *SignalPolicy) String() string {
 func (*SignalPolicy) ProtoMessage() {}
 
 func (x *SignalPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[105]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[106]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8663,7 +8780,7 @@ func (x *SignalPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignalPolicy.ProtoReflect.Descriptor instead.
 func (*SignalPolicy) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{105}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{106}
 }
 
 func (x *SignalPolicy) GetWalletId() string {
@@ -8721,7 +8838,7 @@ type SetSignalPolicyRequest struct {
 
 func (x *SetSignalPolicyRequest) Reset() {
 	*x = SetSignalPolicyRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[106]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[107]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8733,7 +8850,7 @@ func (x *SetSignalPolicyRequest) String() string {
 func (*SetSignalPolicyRequest) ProtoMessage() {}
 
 func (x *SetSignalPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[106]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[107]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8746,7 +8863,7 @@ func (x *SetSignalPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetSignalPolicyRequest.ProtoReflect.Descriptor instead.
 func (*SetSignalPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{106}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{107}
 }
 
 func (x *SetSignalPolicyRequest) GetRequestId() string {
@@ -8774,7 +8891,7 @@ type SetSignalPolicyResponse struct {
 
 func (x *SetSignalPolicyResponse) Reset() {
 	*x = SetSignalPolicyResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[107]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[108]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8786,7 +8903,7 @@ func (x *SetSignalPolicyResponse) String() string {
 func (*SetSignalPolicyResponse) ProtoMessage() {}
 
 func (x *SetSignalPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[107]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[108]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8799,7 +8916,7 @@ func (x *SetSignalPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetSignalPolicyResponse.ProtoReflect.Descriptor instead.
 func (*SetSignalPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{107}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{108}
 }
 
 func (x *SetSignalPolicyResponse) GetPolicy() *SignalPolicy {
@@ -8820,7 +8937,7 @@ type GetSignalPolicyRequest struct {
 
 func (x *GetSignalPolicyRequest) Reset() {
 	*x = GetSignalPolicyRequest{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[108]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[109]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8832,7 +8949,7 @@ func (x *GetSignalPolicyRequest) String() string {
 func (*GetSignalPolicyRequest) ProtoMessage() {}
 
 func (x *GetSignalPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[108]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[109]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8845,7 +8962,7 @@ func (x *GetSignalPolicyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSignalPolicyRequest.ProtoReflect.Descriptor instead.
 func (*GetSignalPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{108}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{109}
 }
 
 func (x *GetSignalPolicyRequest) GetWalletId() string {
@@ -8868,7 +8985,7 @@ type GetSignalPolicyResponse struct {
 
 func (x *GetSignalPolicyResponse) Reset() {
 	*x = GetSignalPolicyResponse{}
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[109]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[110]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8880,7 +8997,7 @@ func (x *GetSignalPolicyResponse) String() string {
 func (*GetSignalPolicyResponse) ProtoMessage() {}
 
 func (x *GetSignalPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[109]
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[110]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8893,7 +9010,7 @@ func (x *GetSignalPolicyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSignalPolicyResponse.ProtoReflect.Descriptor instead.
 func (*GetSignalPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{109}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{110}
 }
 
 func (x *GetSignalPolicyResponse) GetPolicy() *SignalPolicy {
@@ -8931,7 +9048,7 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"\tCostBasis\x12\x1d\n" +
 	"\n" +
 	"unit_price\x18\x01 \x01(\tR\tunitPrice\x12\x1a\n" +
-	"\bcurrency\x18\x02 \x01(\tR\bcurrency\"\xb4\x06\n" +
+	"\bcurrency\x18\x02 \x01(\tR\bcurrency\"\xd0\x06\n" +
 	"\x05Grant\x12\x19\n" +
 	"\bgrant_id\x18\x01 \x01(\tR\agrantId\x12\x1b\n" +
 	"\twallet_id\x18\x02 \x01(\tR\bwalletId\x120\n" +
@@ -8952,7 +9069,8 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"createTime\x127\n" +
 	"\tvoid_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\bvoidTime\x12%\n" +
 	"\x0eexpired_amount\x18\x0f \x01(\tR\rexpiredAmount\x12#\n" +
-	"\rvoided_amount\x18\x10 \x01(\tR\fvoidedAmount\x1a;\n" +
+	"\rvoided_amount\x18\x10 \x01(\tR\fvoidedAmount\x12\x1a\n" +
+	"\bfeatures\x18\x11 \x03(\tR\bfeatures\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"Y\n" +
@@ -8979,7 +9097,7 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"\roverage_after\x18\r \x01(\tR\foverageAfter\x12\x1d\n" +
 	"\n" +
 	"related_id\x18\x0e \x01(\tR\trelatedId\x12\x14\n" +
-	"\x05actor\x18\x0f \x01(\tR\x05actor\"\xd7\x02\n" +
+	"\x05actor\x18\x0f \x01(\tR\x05actor\"\xf3\x02\n" +
 	"\fGrantBalance\x12\x19\n" +
 	"\bgrant_id\x18\x01 \x01(\tR\agrantId\x120\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x1c.billing.ledger.v1.GrantKindR\x04kind\x12\x1a\n" +
@@ -8988,7 +9106,12 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x05state\x18\x05 \x01(\x0e2\x1d.billing.ledger.v1.GrantStateR\x05state\x12A\n" +
 	"\x0eeffective_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\reffectiveTime\x12;\n" +
 	"\vexpire_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"expireTime\"\xbb\x03\n" +
+	"expireTime\x12\x1a\n" +
+	"\bfeatures\x18\b \x03(\tR\bfeatures\"s\n" +
+	"\x0eFeatureBalance\x12\x18\n" +
+	"\afeature\x18\x01 \x01(\tR\afeature\x12\x1c\n" +
+	"\tavailable\x18\x02 \x01(\tR\tavailable\x12)\n" +
+	"\x10scoped_available\x18\x03 \x01(\tR\x0fscopedAvailable\"\xa9\x04\n" +
 	"\aBalance\x12\x1b\n" +
 	"\twallet_id\x18\x01 \x01(\tR\bwalletId\x128\n" +
 	"\n" +
@@ -9003,7 +9126,9 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x11prepaid_available\x18\n" +
 	" \x01(\tR\x10prepaidAvailable\x123\n" +
 	"\x15promotional_available\x18\v \x01(\tR\x14promotionalAvailable\x127\n" +
-	"\x06grants\x18\f \x03(\v2\x1f.billing.ledger.v1.GrantBalanceR\x06grants\"\xdf\x03\n" +
+	"\x06grants\x18\f \x03(\v2\x1f.billing.ledger.v1.GrantBalanceR\x06grants\x12=\n" +
+	"\bfeatures\x18\r \x03(\v2!.billing.ledger.v1.FeatureBalanceR\bfeatures\x12-\n" +
+	"\x12unscoped_available\x18\x0e \x01(\tR\x11unscopedAvailable\"\xdf\x03\n" +
 	"\x04Hold\x12\x17\n" +
 	"\ahold_id\x18\x01 \x01(\tR\x06holdId\x12\x1b\n" +
 	"\twallet_id\x18\x02 \x01(\tR\bwalletId\x12\x16\n" +
@@ -9161,7 +9286,7 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\"r\n" +
 	"\x13ListWalletsResponse\x123\n" +
 	"\awallets\x18\x01 \x03(\v2\x19.billing.ledger.v1.WalletR\awallets\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xd2\x04\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xee\x04\n" +
 	"\x12CreateGrantRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x1b\n" +
@@ -9177,7 +9302,8 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x12external_reference\x18\t \x01(\tR\x11externalReference\x12O\n" +
 	"\bmetadata\x18\n" +
 	" \x03(\v23.billing.ledger.v1.CreateGrantRequest.MetadataEntryR\bmetadata\x12 \n" +
-	"\vdescription\x18\v \x01(\tR\vdescription\x1a;\n" +
+	"\vdescription\x18\v \x01(\tR\vdescription\x12\x1a\n" +
+	"\bfeatures\x18\f \x03(\tR\bfeatures\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"y\n" +
@@ -9727,7 +9853,7 @@ func file_billing_ledger_v1_ledger_proto_rawDescGZIP() []byte {
 }
 
 var file_billing_ledger_v1_ledger_proto_enumTypes = make([]protoimpl.EnumInfo, 14)
-var file_billing_ledger_v1_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 115)
+var file_billing_ledger_v1_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 116)
 var file_billing_ledger_v1_ledger_proto_goTypes = []any{
 	(OveragePolicy)(0),                      // 0: billing.ledger.v1.OveragePolicy
 	(GrantKind)(0),                          // 1: billing.ledger.v1.GrantKind
@@ -9749,370 +9875,372 @@ var file_billing_ledger_v1_ledger_proto_goTypes = []any{
 	(*Allocation)(nil),                      // 17: billing.ledger.v1.Allocation
 	(*Entry)(nil),                           // 18: billing.ledger.v1.Entry
 	(*GrantBalance)(nil),                    // 19: billing.ledger.v1.GrantBalance
-	(*Balance)(nil),                         // 20: billing.ledger.v1.Balance
-	(*Hold)(nil),                            // 21: billing.ledger.v1.Hold
-	(*WalletEvent)(nil),                     // 22: billing.ledger.v1.WalletEvent
-	(*TopUpRule)(nil),                       // 23: billing.ledger.v1.TopUpRule
-	(*TopUp)(nil),                           // 24: billing.ledger.v1.TopUp
-	(*AllotmentSchedule)(nil),               // 25: billing.ledger.v1.AllotmentSchedule
-	(*AlertRule)(nil),                       // 26: billing.ledger.v1.AlertRule
-	(*WebhookEndpoint)(nil),                 // 27: billing.ledger.v1.WebhookEndpoint
-	(*WebhookAttempt)(nil),                  // 28: billing.ledger.v1.WebhookAttempt
-	(*WebhookDelivery)(nil),                 // 29: billing.ledger.v1.WebhookDelivery
-	(*VerifyDifference)(nil),                // 30: billing.ledger.v1.VerifyDifference
-	(*CreateWalletRequest)(nil),             // 31: billing.ledger.v1.CreateWalletRequest
-	(*CreateWalletResponse)(nil),            // 32: billing.ledger.v1.CreateWalletResponse
-	(*GetWalletRequest)(nil),                // 33: billing.ledger.v1.GetWalletRequest
-	(*GetWalletResponse)(nil),               // 34: billing.ledger.v1.GetWalletResponse
-	(*ListWalletsRequest)(nil),              // 35: billing.ledger.v1.ListWalletsRequest
-	(*ListWalletsResponse)(nil),             // 36: billing.ledger.v1.ListWalletsResponse
-	(*CreateGrantRequest)(nil),              // 37: billing.ledger.v1.CreateGrantRequest
-	(*CreateGrantResponse)(nil),             // 38: billing.ledger.v1.CreateGrantResponse
-	(*GetGrantRequest)(nil),                 // 39: billing.ledger.v1.GetGrantRequest
-	(*GetGrantResponse)(nil),                // 40: billing.ledger.v1.GetGrantResponse
-	(*ListGrantsRequest)(nil),               // 41: billing.ledger.v1.ListGrantsRequest
-	(*ListGrantsResponse)(nil),              // 42: billing.ledger.v1.ListGrantsResponse
-	(*VoidGrantRequest)(nil),                // 43: billing.ledger.v1.VoidGrantRequest
-	(*VoidGrantResponse)(nil),               // 44: billing.ledger.v1.VoidGrantResponse
-	(*DebitRequest)(nil),                    // 45: billing.ledger.v1.DebitRequest
-	(*DebitResponse)(nil),                   // 46: billing.ledger.v1.DebitResponse
-	(*DebitBatchRequest)(nil),               // 47: billing.ledger.v1.DebitBatchRequest
-	(*DebitResult)(nil),                     // 48: billing.ledger.v1.DebitResult
-	(*DebitBatchResponse)(nil),              // 49: billing.ledger.v1.DebitBatchResponse
-	(*RefundDebitRequest)(nil),              // 50: billing.ledger.v1.RefundDebitRequest
-	(*RefundDebitResponse)(nil),             // 51: billing.ledger.v1.RefundDebitResponse
-	(*GetBalanceRequest)(nil),               // 52: billing.ledger.v1.GetBalanceRequest
-	(*GetBalanceResponse)(nil),              // 53: billing.ledger.v1.GetBalanceResponse
-	(*ListEntriesRequest)(nil),              // 54: billing.ledger.v1.ListEntriesRequest
-	(*ListEntriesResponse)(nil),             // 55: billing.ledger.v1.ListEntriesResponse
-	(*Consumption)(nil),                     // 56: billing.ledger.v1.Consumption
-	(*FeatureConsumption)(nil),              // 57: billing.ledger.v1.FeatureConsumption
-	(*ConsumptionBucket)(nil),               // 58: billing.ledger.v1.ConsumptionBucket
-	(*WalletConsumption)(nil),               // 59: billing.ledger.v1.WalletConsumption
-	(*GetConsumptionReportRequest)(nil),     // 60: billing.ledger.v1.GetConsumptionReportRequest
-	(*GetConsumptionReportResponse)(nil),    // 61: billing.ledger.v1.GetConsumptionReportResponse
-	(*RevenueFigures)(nil),                  // 62: billing.ledger.v1.RevenueFigures
-	(*RevenuePeriod)(nil),                   // 63: billing.ledger.v1.RevenuePeriod
-	(*CustomerRevenue)(nil),                 // 64: billing.ledger.v1.CustomerRevenue
-	(*GetRevenueReportRequest)(nil),         // 65: billing.ledger.v1.GetRevenueReportRequest
-	(*GetRevenueReportResponse)(nil),        // 66: billing.ledger.v1.GetRevenueReportResponse
-	(*RunExpiryRequest)(nil),                // 67: billing.ledger.v1.RunExpiryRequest
-	(*RunExpiryResponse)(nil),               // 68: billing.ledger.v1.RunExpiryResponse
-	(*VerifyWalletRequest)(nil),             // 69: billing.ledger.v1.VerifyWalletRequest
-	(*VerifyWalletResponse)(nil),            // 70: billing.ledger.v1.VerifyWalletResponse
-	(*CreateHoldRequest)(nil),               // 71: billing.ledger.v1.CreateHoldRequest
-	(*CreateHoldResponse)(nil),              // 72: billing.ledger.v1.CreateHoldResponse
-	(*CaptureHoldRequest)(nil),              // 73: billing.ledger.v1.CaptureHoldRequest
-	(*CaptureHoldResponse)(nil),             // 74: billing.ledger.v1.CaptureHoldResponse
-	(*ReleaseHoldRequest)(nil),              // 75: billing.ledger.v1.ReleaseHoldRequest
-	(*ReleaseHoldResponse)(nil),             // 76: billing.ledger.v1.ReleaseHoldResponse
-	(*GetHoldRequest)(nil),                  // 77: billing.ledger.v1.GetHoldRequest
-	(*GetHoldResponse)(nil),                 // 78: billing.ledger.v1.GetHoldResponse
-	(*AuthorizeRequest)(nil),                // 79: billing.ledger.v1.AuthorizeRequest
-	(*AuthorizeResponse)(nil),               // 80: billing.ledger.v1.AuthorizeResponse
-	(*WatchWalletEventsRequest)(nil),        // 81: billing.ledger.v1.WatchWalletEventsRequest
-	(*WatchWalletEventsResponse)(nil),       // 82: billing.ledger.v1.WatchWalletEventsResponse
-	(*SetTopUpRuleRequest)(nil),             // 83: billing.ledger.v1.SetTopUpRuleRequest
-	(*SetTopUpRuleResponse)(nil),            // 84: billing.ledger.v1.SetTopUpRuleResponse
-	(*GetTopUpRuleRequest)(nil),             // 85: billing.ledger.v1.GetTopUpRuleRequest
-	(*GetTopUpRuleResponse)(nil),            // 86: billing.ledger.v1.GetTopUpRuleResponse
-	(*ClearTopUpRuleRequest)(nil),           // 87: billing.ledger.v1.ClearTopUpRuleRequest
-	(*ClearTopUpRuleResponse)(nil),          // 88: billing.ledger.v1.ClearTopUpRuleResponse
-	(*ListTopUpsRequest)(nil),               // 89: billing.ledger.v1.ListTopUpsRequest
-	(*ListTopUpsResponse)(nil),              // 90: billing.ledger.v1.ListTopUpsResponse
-	(*ConfirmTopUpRequest)(nil),             // 91: billing.ledger.v1.ConfirmTopUpRequest
-	(*ConfirmTopUpResponse)(nil),            // 92: billing.ledger.v1.ConfirmTopUpResponse
-	(*FailTopUpRequest)(nil),                // 93: billing.ledger.v1.FailTopUpRequest
-	(*FailTopUpResponse)(nil),               // 94: billing.ledger.v1.FailTopUpResponse
-	(*SetAlertRulesRequest)(nil),            // 95: billing.ledger.v1.SetAlertRulesRequest
-	(*SetAlertRulesResponse)(nil),           // 96: billing.ledger.v1.SetAlertRulesResponse
-	(*ListAlertRulesRequest)(nil),           // 97: billing.ledger.v1.ListAlertRulesRequest
-	(*ListAlertRulesResponse)(nil),          // 98: billing.ledger.v1.ListAlertRulesResponse
-	(*CreateWebhookEndpointRequest)(nil),    // 99: billing.ledger.v1.CreateWebhookEndpointRequest
-	(*CreateWebhookEndpointResponse)(nil),   // 100: billing.ledger.v1.CreateWebhookEndpointResponse
-	(*ListWebhookEndpointsRequest)(nil),     // 101: billing.ledger.v1.ListWebhookEndpointsRequest
-	(*ListWebhookEndpointsResponse)(nil),    // 102: billing.ledger.v1.ListWebhookEndpointsResponse
-	(*DeleteWebhookEndpointRequest)(nil),    // 103: billing.ledger.v1.DeleteWebhookEndpointRequest
-	(*DeleteWebhookEndpointResponse)(nil),   // 104: billing.ledger.v1.DeleteWebhookEndpointResponse
-	(*ListWebhookDeliveriesRequest)(nil),    // 105: billing.ledger.v1.ListWebhookDeliveriesRequest
-	(*ListWebhookDeliveriesResponse)(nil),   // 106: billing.ledger.v1.ListWebhookDeliveriesResponse
-	(*RotateWebhookSecretRequest)(nil),      // 107: billing.ledger.v1.RotateWebhookSecretRequest
-	(*RotateWebhookSecretResponse)(nil),     // 108: billing.ledger.v1.RotateWebhookSecretResponse
-	(*CreateAllotmentScheduleRequest)(nil),  // 109: billing.ledger.v1.CreateAllotmentScheduleRequest
-	(*CreateAllotmentScheduleResponse)(nil), // 110: billing.ledger.v1.CreateAllotmentScheduleResponse
-	(*ListAllotmentSchedulesRequest)(nil),   // 111: billing.ledger.v1.ListAllotmentSchedulesRequest
-	(*ListAllotmentSchedulesResponse)(nil),  // 112: billing.ledger.v1.ListAllotmentSchedulesResponse
-	(*EndAllotmentScheduleRequest)(nil),     // 113: billing.ledger.v1.EndAllotmentScheduleRequest
-	(*EndAllotmentScheduleResponse)(nil),    // 114: billing.ledger.v1.EndAllotmentScheduleResponse
-	(*GetDepletionForecastRequest)(nil),     // 115: billing.ledger.v1.GetDepletionForecastRequest
-	(*ForecastExpiry)(nil),                  // 116: billing.ledger.v1.ForecastExpiry
-	(*ForecastTopUp)(nil),                   // 117: billing.ledger.v1.ForecastTopUp
-	(*GetDepletionForecastResponse)(nil),    // 118: billing.ledger.v1.GetDepletionForecastResponse
-	(*SignalPolicy)(nil),                    // 119: billing.ledger.v1.SignalPolicy
-	(*SetSignalPolicyRequest)(nil),          // 120: billing.ledger.v1.SetSignalPolicyRequest
-	(*SetSignalPolicyResponse)(nil),         // 121: billing.ledger.v1.SetSignalPolicyResponse
-	(*GetSignalPolicyRequest)(nil),          // 122: billing.ledger.v1.GetSignalPolicyRequest
-	(*GetSignalPolicyResponse)(nil),         // 123: billing.ledger.v1.GetSignalPolicyResponse
-	nil,                                     // 124: billing.ledger.v1.Wallet.MetadataEntry
-	nil,                                     // 125: billing.ledger.v1.Grant.MetadataEntry
-	nil,                                     // 126: billing.ledger.v1.CreateWalletRequest.MetadataEntry
-	nil,                                     // 127: billing.ledger.v1.CreateGrantRequest.MetadataEntry
-	nil,                                     // 128: billing.ledger.v1.DebitRequest.MetadataEntry
-	(*durationpb.Duration)(nil),             // 129: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),           // 130: google.protobuf.Timestamp
-	(*v1.ItemError)(nil),                    // 131: billing.type.v1.ItemError
-	(*v1.TimeRange)(nil),                    // 132: billing.type.v1.TimeRange
+	(*FeatureBalance)(nil),                  // 20: billing.ledger.v1.FeatureBalance
+	(*Balance)(nil),                         // 21: billing.ledger.v1.Balance
+	(*Hold)(nil),                            // 22: billing.ledger.v1.Hold
+	(*WalletEvent)(nil),                     // 23: billing.ledger.v1.WalletEvent
+	(*TopUpRule)(nil),                       // 24: billing.ledger.v1.TopUpRule
+	(*TopUp)(nil),                           // 25: billing.ledger.v1.TopUp
+	(*AllotmentSchedule)(nil),               // 26: billing.ledger.v1.AllotmentSchedule
+	(*AlertRule)(nil),                       // 27: billing.ledger.v1.AlertRule
+	(*WebhookEndpoint)(nil),                 // 28: billing.ledger.v1.WebhookEndpoint
+	(*WebhookAttempt)(nil),                  // 29: billing.ledger.v1.WebhookAttempt
+	(*WebhookDelivery)(nil),                 // 30: billing.ledger.v1.WebhookDelivery
+	(*VerifyDifference)(nil),                // 31: billing.ledger.v1.VerifyDifference
+	(*CreateWalletRequest)(nil),             // 32: billing.ledger.v1.CreateWalletRequest
+	(*CreateWalletResponse)(nil),            // 33: billing.ledger.v1.CreateWalletResponse
+	(*GetWalletRequest)(nil),                // 34: billing.ledger.v1.GetWalletRequest
+	(*GetWalletResponse)(nil),               // 35: billing.ledger.v1.GetWalletResponse
+	(*ListWalletsRequest)(nil),              // 36: billing.ledger.v1.ListWalletsRequest
+	(*ListWalletsResponse)(nil),             // 37: billing.ledger.v1.ListWalletsResponse
+	(*CreateGrantRequest)(nil),              // 38: billing.ledger.v1.CreateGrantRequest
+	(*CreateGrantResponse)(nil),             // 39: billing.ledger.v1.CreateGrantResponse
+	(*GetGrantRequest)(nil),                 // 40: billing.ledger.v1.GetGrantRequest
+	(*GetGrantResponse)(nil),                // 41: billing.ledger.v1.GetGrantResponse
+	(*ListGrantsRequest)(nil),               // 42: billing.ledger.v1.ListGrantsRequest
+	(*ListGrantsResponse)(nil),              // 43: billing.ledger.v1.ListGrantsResponse
+	(*VoidGrantRequest)(nil),                // 44: billing.ledger.v1.VoidGrantRequest
+	(*VoidGrantResponse)(nil),               // 45: billing.ledger.v1.VoidGrantResponse
+	(*DebitRequest)(nil),                    // 46: billing.ledger.v1.DebitRequest
+	(*DebitResponse)(nil),                   // 47: billing.ledger.v1.DebitResponse
+	(*DebitBatchRequest)(nil),               // 48: billing.ledger.v1.DebitBatchRequest
+	(*DebitResult)(nil),                     // 49: billing.ledger.v1.DebitResult
+	(*DebitBatchResponse)(nil),              // 50: billing.ledger.v1.DebitBatchResponse
+	(*RefundDebitRequest)(nil),              // 51: billing.ledger.v1.RefundDebitRequest
+	(*RefundDebitResponse)(nil),             // 52: billing.ledger.v1.RefundDebitResponse
+	(*GetBalanceRequest)(nil),               // 53: billing.ledger.v1.GetBalanceRequest
+	(*GetBalanceResponse)(nil),              // 54: billing.ledger.v1.GetBalanceResponse
+	(*ListEntriesRequest)(nil),              // 55: billing.ledger.v1.ListEntriesRequest
+	(*ListEntriesResponse)(nil),             // 56: billing.ledger.v1.ListEntriesResponse
+	(*Consumption)(nil),                     // 57: billing.ledger.v1.Consumption
+	(*FeatureConsumption)(nil),              // 58: billing.ledger.v1.FeatureConsumption
+	(*ConsumptionBucket)(nil),               // 59: billing.ledger.v1.ConsumptionBucket
+	(*WalletConsumption)(nil),               // 60: billing.ledger.v1.WalletConsumption
+	(*GetConsumptionReportRequest)(nil),     // 61: billing.ledger.v1.GetConsumptionReportRequest
+	(*GetConsumptionReportResponse)(nil),    // 62: billing.ledger.v1.GetConsumptionReportResponse
+	(*RevenueFigures)(nil),                  // 63: billing.ledger.v1.RevenueFigures
+	(*RevenuePeriod)(nil),                   // 64: billing.ledger.v1.RevenuePeriod
+	(*CustomerRevenue)(nil),                 // 65: billing.ledger.v1.CustomerRevenue
+	(*GetRevenueReportRequest)(nil),         // 66: billing.ledger.v1.GetRevenueReportRequest
+	(*GetRevenueReportResponse)(nil),        // 67: billing.ledger.v1.GetRevenueReportResponse
+	(*RunExpiryRequest)(nil),                // 68: billing.ledger.v1.RunExpiryRequest
+	(*RunExpiryResponse)(nil),               // 69: billing.ledger.v1.RunExpiryResponse
+	(*VerifyWalletRequest)(nil),             // 70: billing.ledger.v1.VerifyWalletRequest
+	(*VerifyWalletResponse)(nil),            // 71: billing.ledger.v1.VerifyWalletResponse
+	(*CreateHoldRequest)(nil),               // 72: billing.ledger.v1.CreateHoldRequest
+	(*CreateHoldResponse)(nil),              // 73: billing.ledger.v1.CreateHoldResponse
+	(*CaptureHoldRequest)(nil),              // 74: billing.ledger.v1.CaptureHoldRequest
+	(*CaptureHoldResponse)(nil),             // 75: billing.ledger.v1.CaptureHoldResponse
+	(*ReleaseHoldRequest)(nil),              // 76: billing.ledger.v1.ReleaseHoldRequest
+	(*ReleaseHoldResponse)(nil),             // 77: billing.ledger.v1.ReleaseHoldResponse
+	(*GetHoldRequest)(nil),                  // 78: billing.ledger.v1.GetHoldRequest
+	(*GetHoldResponse)(nil),                 // 79: billing.ledger.v1.GetHoldResponse
+	(*AuthorizeRequest)(nil),                // 80: billing.ledger.v1.AuthorizeRequest
+	(*AuthorizeResponse)(nil),               // 81: billing.ledger.v1.AuthorizeResponse
+	(*WatchWalletEventsRequest)(nil),        // 82: billing.ledger.v1.WatchWalletEventsRequest
+	(*WatchWalletEventsResponse)(nil),       // 83: billing.ledger.v1.WatchWalletEventsResponse
+	(*SetTopUpRuleRequest)(nil),             // 84: billing.ledger.v1.SetTopUpRuleRequest
+	(*SetTopUpRuleResponse)(nil),            // 85: billing.ledger.v1.SetTopUpRuleResponse
+	(*GetTopUpRuleRequest)(nil),             // 86: billing.ledger.v1.GetTopUpRuleRequest
+	(*GetTopUpRuleResponse)(nil),            // 87: billing.ledger.v1.GetTopUpRuleResponse
+	(*ClearTopUpRuleRequest)(nil),           // 88: billing.ledger.v1.ClearTopUpRuleRequest
+	(*ClearTopUpRuleResponse)(nil),          // 89: billing.ledger.v1.ClearTopUpRuleResponse
+	(*ListTopUpsRequest)(nil),               // 90: billing.ledger.v1.ListTopUpsRequest
+	(*ListTopUpsResponse)(nil),              // 91: billing.ledger.v1.ListTopUpsResponse
+	(*ConfirmTopUpRequest)(nil),             // 92: billing.ledger.v1.ConfirmTopUpRequest
+	(*ConfirmTopUpResponse)(nil),            // 93: billing.ledger.v1.ConfirmTopUpResponse
+	(*FailTopUpRequest)(nil),                // 94: billing.ledger.v1.FailTopUpRequest
+	(*FailTopUpResponse)(nil),               // 95: billing.ledger.v1.FailTopUpResponse
+	(*SetAlertRulesRequest)(nil),            // 96: billing.ledger.v1.SetAlertRulesRequest
+	(*SetAlertRulesResponse)(nil),           // 97: billing.ledger.v1.SetAlertRulesResponse
+	(*ListAlertRulesRequest)(nil),           // 98: billing.ledger.v1.ListAlertRulesRequest
+	(*ListAlertRulesResponse)(nil),          // 99: billing.ledger.v1.ListAlertRulesResponse
+	(*CreateWebhookEndpointRequest)(nil),    // 100: billing.ledger.v1.CreateWebhookEndpointRequest
+	(*CreateWebhookEndpointResponse)(nil),   // 101: billing.ledger.v1.CreateWebhookEndpointResponse
+	(*ListWebhookEndpointsRequest)(nil),     // 102: billing.ledger.v1.ListWebhookEndpointsRequest
+	(*ListWebhookEndpointsResponse)(nil),    // 103: billing.ledger.v1.ListWebhookEndpointsResponse
+	(*DeleteWebhookEndpointRequest)(nil),    // 104: billing.ledger.v1.DeleteWebhookEndpointRequest
+	(*DeleteWebhookEndpointResponse)(nil),   // 105: billing.ledger.v1.DeleteWebhookEndpointResponse
+	(*ListWebhookDeliveriesRequest)(nil),    // 106: billing.ledger.v1.ListWebhookDeliveriesRequest
+	(*ListWebhookDeliveriesResponse)(nil),   // 107: billing.ledger.v1.ListWebhookDeliveriesResponse
+	(*RotateWebhookSecretRequest)(nil),      // 108: billing.ledger.v1.RotateWebhookSecretRequest
+	(*RotateWebhookSecretResponse)(nil),     // 109: billing.ledger.v1.RotateWebhookSecretResponse
+	(*CreateAllotmentScheduleRequest)(nil),  // 110: billing.ledger.v1.CreateAllotmentScheduleRequest
+	(*CreateAllotmentScheduleResponse)(nil), // 111: billing.ledger.v1.CreateAllotmentScheduleResponse
+	(*ListAllotmentSchedulesRequest)(nil),   // 112: billing.ledger.v1.ListAllotmentSchedulesRequest
+	(*ListAllotmentSchedulesResponse)(nil),  // 113: billing.ledger.v1.ListAllotmentSchedulesResponse
+	(*EndAllotmentScheduleRequest)(nil),     // 114: billing.ledger.v1.EndAllotmentScheduleRequest
+	(*EndAllotmentScheduleResponse)(nil),    // 115: billing.ledger.v1.EndAllotmentScheduleResponse
+	(*GetDepletionForecastRequest)(nil),     // 116: billing.ledger.v1.GetDepletionForecastRequest
+	(*ForecastExpiry)(nil),                  // 117: billing.ledger.v1.ForecastExpiry
+	(*ForecastTopUp)(nil),                   // 118: billing.ledger.v1.ForecastTopUp
+	(*GetDepletionForecastResponse)(nil),    // 119: billing.ledger.v1.GetDepletionForecastResponse
+	(*SignalPolicy)(nil),                    // 120: billing.ledger.v1.SignalPolicy
+	(*SetSignalPolicyRequest)(nil),          // 121: billing.ledger.v1.SetSignalPolicyRequest
+	(*SetSignalPolicyResponse)(nil),         // 122: billing.ledger.v1.SetSignalPolicyResponse
+	(*GetSignalPolicyRequest)(nil),          // 123: billing.ledger.v1.GetSignalPolicyRequest
+	(*GetSignalPolicyResponse)(nil),         // 124: billing.ledger.v1.GetSignalPolicyResponse
+	nil,                                     // 125: billing.ledger.v1.Wallet.MetadataEntry
+	nil,                                     // 126: billing.ledger.v1.Grant.MetadataEntry
+	nil,                                     // 127: billing.ledger.v1.CreateWalletRequest.MetadataEntry
+	nil,                                     // 128: billing.ledger.v1.CreateGrantRequest.MetadataEntry
+	nil,                                     // 129: billing.ledger.v1.DebitRequest.MetadataEntry
+	(*durationpb.Duration)(nil),             // 130: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),           // 131: google.protobuf.Timestamp
+	(*v1.ItemError)(nil),                    // 132: billing.type.v1.ItemError
+	(*v1.TimeRange)(nil),                    // 133: billing.type.v1.TimeRange
 }
 var file_billing_ledger_v1_ledger_proto_depIdxs = []int32{
 	0,   // 0: billing.ledger.v1.Wallet.overage_policy:type_name -> billing.ledger.v1.OveragePolicy
-	129, // 1: billing.ledger.v1.Wallet.late_event_grace_period:type_name -> google.protobuf.Duration
-	124, // 2: billing.ledger.v1.Wallet.metadata:type_name -> billing.ledger.v1.Wallet.MetadataEntry
-	130, // 3: billing.ledger.v1.Wallet.create_time:type_name -> google.protobuf.Timestamp
+	130, // 1: billing.ledger.v1.Wallet.late_event_grace_period:type_name -> google.protobuf.Duration
+	125, // 2: billing.ledger.v1.Wallet.metadata:type_name -> billing.ledger.v1.Wallet.MetadataEntry
+	131, // 3: billing.ledger.v1.Wallet.create_time:type_name -> google.protobuf.Timestamp
 	1,   // 4: billing.ledger.v1.Grant.kind:type_name -> billing.ledger.v1.GrantKind
-	130, // 5: billing.ledger.v1.Grant.effective_time:type_name -> google.protobuf.Timestamp
-	130, // 6: billing.ledger.v1.Grant.expire_time:type_name -> google.protobuf.Timestamp
+	131, // 5: billing.ledger.v1.Grant.effective_time:type_name -> google.protobuf.Timestamp
+	131, // 6: billing.ledger.v1.Grant.expire_time:type_name -> google.protobuf.Timestamp
 	15,  // 7: billing.ledger.v1.Grant.cost_basis:type_name -> billing.ledger.v1.CostBasis
-	125, // 8: billing.ledger.v1.Grant.metadata:type_name -> billing.ledger.v1.Grant.MetadataEntry
+	126, // 8: billing.ledger.v1.Grant.metadata:type_name -> billing.ledger.v1.Grant.MetadataEntry
 	2,   // 9: billing.ledger.v1.Grant.state:type_name -> billing.ledger.v1.GrantState
-	130, // 10: billing.ledger.v1.Grant.create_time:type_name -> google.protobuf.Timestamp
-	130, // 11: billing.ledger.v1.Grant.void_time:type_name -> google.protobuf.Timestamp
+	131, // 10: billing.ledger.v1.Grant.create_time:type_name -> google.protobuf.Timestamp
+	131, // 11: billing.ledger.v1.Grant.void_time:type_name -> google.protobuf.Timestamp
 	3,   // 12: billing.ledger.v1.Entry.type:type_name -> billing.ledger.v1.EntryType
-	130, // 13: billing.ledger.v1.Entry.occurred_time:type_name -> google.protobuf.Timestamp
-	130, // 14: billing.ledger.v1.Entry.book_time:type_name -> google.protobuf.Timestamp
+	131, // 13: billing.ledger.v1.Entry.occurred_time:type_name -> google.protobuf.Timestamp
+	131, // 14: billing.ledger.v1.Entry.book_time:type_name -> google.protobuf.Timestamp
 	17,  // 15: billing.ledger.v1.Entry.allocations:type_name -> billing.ledger.v1.Allocation
 	1,   // 16: billing.ledger.v1.GrantBalance.kind:type_name -> billing.ledger.v1.GrantKind
 	2,   // 17: billing.ledger.v1.GrantBalance.state:type_name -> billing.ledger.v1.GrantState
-	130, // 18: billing.ledger.v1.GrantBalance.effective_time:type_name -> google.protobuf.Timestamp
-	130, // 19: billing.ledger.v1.GrantBalance.expire_time:type_name -> google.protobuf.Timestamp
-	130, // 20: billing.ledger.v1.Balance.as_of_time:type_name -> google.protobuf.Timestamp
+	131, // 18: billing.ledger.v1.GrantBalance.effective_time:type_name -> google.protobuf.Timestamp
+	131, // 19: billing.ledger.v1.GrantBalance.expire_time:type_name -> google.protobuf.Timestamp
+	131, // 20: billing.ledger.v1.Balance.as_of_time:type_name -> google.protobuf.Timestamp
 	19,  // 21: billing.ledger.v1.Balance.grants:type_name -> billing.ledger.v1.GrantBalance
-	5,   // 22: billing.ledger.v1.Hold.state:type_name -> billing.ledger.v1.HoldState
-	130, // 23: billing.ledger.v1.Hold.create_time:type_name -> google.protobuf.Timestamp
-	130, // 24: billing.ledger.v1.Hold.expire_time:type_name -> google.protobuf.Timestamp
-	130, // 25: billing.ledger.v1.Hold.end_time:type_name -> google.protobuf.Timestamp
-	17,  // 26: billing.ledger.v1.Hold.allocations:type_name -> billing.ledger.v1.Allocation
-	6,   // 27: billing.ledger.v1.WalletEvent.type:type_name -> billing.ledger.v1.WalletEventType
-	130, // 28: billing.ledger.v1.WalletEvent.occurred_time:type_name -> google.protobuf.Timestamp
-	1,   // 29: billing.ledger.v1.TopUpRule.kind:type_name -> billing.ledger.v1.GrantKind
-	129, // 30: billing.ledger.v1.TopUpRule.expire_after:type_name -> google.protobuf.Duration
-	7,   // 31: billing.ledger.v1.TopUpRule.payment:type_name -> billing.ledger.v1.TopUpPayment
-	130, // 32: billing.ledger.v1.TopUpRule.expire_time:type_name -> google.protobuf.Timestamp
-	8,   // 33: billing.ledger.v1.TopUp.state:type_name -> billing.ledger.v1.TopUpState
-	130, // 34: billing.ledger.v1.TopUp.create_time:type_name -> google.protobuf.Timestamp
-	130, // 35: billing.ledger.v1.TopUp.end_time:type_name -> google.protobuf.Timestamp
-	1,   // 36: billing.ledger.v1.AllotmentSchedule.kind:type_name -> billing.ledger.v1.GrantKind
-	11,  // 37: billing.ledger.v1.AllotmentSchedule.cadence:type_name -> billing.ledger.v1.AllotmentCadence
-	130, // 38: billing.ledger.v1.AllotmentSchedule.anchor_time:type_name -> google.protobuf.Timestamp
-	12,  // 39: billing.ledger.v1.AllotmentSchedule.expiry:type_name -> billing.ledger.v1.AllotmentExpiry
-	129, // 40: billing.ledger.v1.AllotmentSchedule.expire_after:type_name -> google.protobuf.Duration
-	130, // 41: billing.ledger.v1.AllotmentSchedule.end_time:type_name -> google.protobuf.Timestamp
-	10,  // 42: billing.ledger.v1.AlertRule.kind:type_name -> billing.ledger.v1.AlertKind
-	129, // 43: billing.ledger.v1.AlertRule.min_interval:type_name -> google.protobuf.Duration
-	130, // 44: billing.ledger.v1.AlertRule.last_fire_time:type_name -> google.protobuf.Timestamp
-	6,   // 45: billing.ledger.v1.WebhookEndpoint.types:type_name -> billing.ledger.v1.WalletEventType
-	130, // 46: billing.ledger.v1.WebhookEndpoint.create_time:type_name -> google.protobuf.Timestamp
-	130, // 47: billing.ledger.v1.WebhookEndpoint.delete_time:type_name -> google.protobuf.Timestamp
-	130, // 48: billing.ledger.v1.WebhookAttempt.attempt_time:type_name -> google.protobuf.Timestamp
-	6,   // 49: billing.ledger.v1.WebhookDelivery.event_type:type_name -> billing.ledger.v1.WalletEventType
-	9,   // 50: billing.ledger.v1.WebhookDelivery.state:type_name -> billing.ledger.v1.WebhookDeliveryState
-	130, // 51: billing.ledger.v1.WebhookDelivery.next_attempt_time:type_name -> google.protobuf.Timestamp
-	130, // 52: billing.ledger.v1.WebhookDelivery.create_time:type_name -> google.protobuf.Timestamp
-	130, // 53: billing.ledger.v1.WebhookDelivery.end_time:type_name -> google.protobuf.Timestamp
-	28,  // 54: billing.ledger.v1.WebhookDelivery.attempt_log:type_name -> billing.ledger.v1.WebhookAttempt
-	0,   // 55: billing.ledger.v1.CreateWalletRequest.overage_policy:type_name -> billing.ledger.v1.OveragePolicy
-	129, // 56: billing.ledger.v1.CreateWalletRequest.late_event_grace_period:type_name -> google.protobuf.Duration
-	126, // 57: billing.ledger.v1.CreateWalletRequest.metadata:type_name -> billing.ledger.v1.CreateWalletRequest.MetadataEntry
-	14,  // 58: billing.ledger.v1.CreateWalletResponse.wallet:type_name -> billing.ledger.v1.Wallet
-	14,  // 59: billing.ledger.v1.GetWalletResponse.wallet:type_name -> billing.ledger.v1.Wallet
-	14,  // 60: billing.ledger.v1.ListWalletsResponse.wallets:type_name -> billing.ledger.v1.Wallet
-	1,   // 61: billing.ledger.v1.CreateGrantRequest.kind:type_name -> billing.ledger.v1.GrantKind
-	130, // 62: billing.ledger.v1.CreateGrantRequest.effective_time:type_name -> google.protobuf.Timestamp
-	130, // 63: billing.ledger.v1.CreateGrantRequest.expire_time:type_name -> google.protobuf.Timestamp
-	15,  // 64: billing.ledger.v1.CreateGrantRequest.cost_basis:type_name -> billing.ledger.v1.CostBasis
-	127, // 65: billing.ledger.v1.CreateGrantRequest.metadata:type_name -> billing.ledger.v1.CreateGrantRequest.MetadataEntry
-	16,  // 66: billing.ledger.v1.CreateGrantResponse.grant:type_name -> billing.ledger.v1.Grant
-	18,  // 67: billing.ledger.v1.CreateGrantResponse.entries:type_name -> billing.ledger.v1.Entry
-	16,  // 68: billing.ledger.v1.GetGrantResponse.grant:type_name -> billing.ledger.v1.Grant
-	2,   // 69: billing.ledger.v1.ListGrantsRequest.state:type_name -> billing.ledger.v1.GrantState
-	16,  // 70: billing.ledger.v1.ListGrantsResponse.grants:type_name -> billing.ledger.v1.Grant
-	16,  // 71: billing.ledger.v1.VoidGrantResponse.grant:type_name -> billing.ledger.v1.Grant
-	18,  // 72: billing.ledger.v1.VoidGrantResponse.entry:type_name -> billing.ledger.v1.Entry
-	130, // 73: billing.ledger.v1.DebitRequest.occurred_time:type_name -> google.protobuf.Timestamp
-	128, // 74: billing.ledger.v1.DebitRequest.metadata:type_name -> billing.ledger.v1.DebitRequest.MetadataEntry
-	18,  // 75: billing.ledger.v1.DebitResponse.entry:type_name -> billing.ledger.v1.Entry
-	45,  // 76: billing.ledger.v1.DebitBatchRequest.debits:type_name -> billing.ledger.v1.DebitRequest
-	18,  // 77: billing.ledger.v1.DebitResult.entry:type_name -> billing.ledger.v1.Entry
-	131, // 78: billing.ledger.v1.DebitResult.error:type_name -> billing.type.v1.ItemError
-	48,  // 79: billing.ledger.v1.DebitBatchResponse.results:type_name -> billing.ledger.v1.DebitResult
-	18,  // 80: billing.ledger.v1.RefundDebitResponse.entries:type_name -> billing.ledger.v1.Entry
-	130, // 81: billing.ledger.v1.GetBalanceRequest.as_of_time:type_name -> google.protobuf.Timestamp
-	20,  // 82: billing.ledger.v1.GetBalanceResponse.balance:type_name -> billing.ledger.v1.Balance
-	3,   // 83: billing.ledger.v1.ListEntriesRequest.types:type_name -> billing.ledger.v1.EntryType
-	132, // 84: billing.ledger.v1.ListEntriesRequest.book_time_range:type_name -> billing.type.v1.TimeRange
-	18,  // 85: billing.ledger.v1.ListEntriesResponse.entries:type_name -> billing.ledger.v1.Entry
-	56,  // 86: billing.ledger.v1.FeatureConsumption.consumption:type_name -> billing.ledger.v1.Consumption
-	130, // 87: billing.ledger.v1.ConsumptionBucket.start_time:type_name -> google.protobuf.Timestamp
-	130, // 88: billing.ledger.v1.ConsumptionBucket.end_time:type_name -> google.protobuf.Timestamp
-	56,  // 89: billing.ledger.v1.ConsumptionBucket.consumption:type_name -> billing.ledger.v1.Consumption
-	57,  // 90: billing.ledger.v1.ConsumptionBucket.features:type_name -> billing.ledger.v1.FeatureConsumption
-	58,  // 91: billing.ledger.v1.WalletConsumption.buckets:type_name -> billing.ledger.v1.ConsumptionBucket
-	56,  // 92: billing.ledger.v1.WalletConsumption.total:type_name -> billing.ledger.v1.Consumption
-	57,  // 93: billing.ledger.v1.WalletConsumption.features:type_name -> billing.ledger.v1.FeatureConsumption
-	130, // 94: billing.ledger.v1.GetConsumptionReportRequest.start_time:type_name -> google.protobuf.Timestamp
-	130, // 95: billing.ledger.v1.GetConsumptionReportRequest.end_time:type_name -> google.protobuf.Timestamp
-	13,  // 96: billing.ledger.v1.GetConsumptionReportRequest.bucket:type_name -> billing.ledger.v1.ReportBucket
-	59,  // 97: billing.ledger.v1.GetConsumptionReportResponse.wallets:type_name -> billing.ledger.v1.WalletConsumption
-	130, // 98: billing.ledger.v1.RevenuePeriod.start_time:type_name -> google.protobuf.Timestamp
-	130, // 99: billing.ledger.v1.RevenuePeriod.end_time:type_name -> google.protobuf.Timestamp
-	62,  // 100: billing.ledger.v1.RevenuePeriod.figures:type_name -> billing.ledger.v1.RevenueFigures
-	63,  // 101: billing.ledger.v1.CustomerRevenue.periods:type_name -> billing.ledger.v1.RevenuePeriod
-	130, // 102: billing.ledger.v1.GetRevenueReportRequest.start_time:type_name -> google.protobuf.Timestamp
-	130, // 103: billing.ledger.v1.GetRevenueReportRequest.end_time:type_name -> google.protobuf.Timestamp
-	13,  // 104: billing.ledger.v1.GetRevenueReportRequest.bucket:type_name -> billing.ledger.v1.ReportBucket
-	64,  // 105: billing.ledger.v1.GetRevenueReportResponse.customers:type_name -> billing.ledger.v1.CustomerRevenue
-	63,  // 106: billing.ledger.v1.GetRevenueReportResponse.total:type_name -> billing.ledger.v1.RevenuePeriod
-	18,  // 107: billing.ledger.v1.RunExpiryResponse.entries:type_name -> billing.ledger.v1.Entry
-	30,  // 108: billing.ledger.v1.VerifyWalletResponse.differences:type_name -> billing.ledger.v1.VerifyDifference
-	129, // 109: billing.ledger.v1.CreateHoldRequest.timeout:type_name -> google.protobuf.Duration
-	21,  // 110: billing.ledger.v1.CreateHoldResponse.hold:type_name -> billing.ledger.v1.Hold
-	18,  // 111: billing.ledger.v1.CreateHoldResponse.entry:type_name -> billing.ledger.v1.Entry
-	21,  // 112: billing.ledger.v1.CaptureHoldResponse.hold:type_name -> billing.ledger.v1.Hold
-	18,  // 113: billing.ledger.v1.CaptureHoldResponse.entry:type_name -> billing.ledger.v1.Entry
-	21,  // 114: billing.ledger.v1.ReleaseHoldResponse.hold:type_name -> billing.ledger.v1.Hold
-	18,  // 115: billing.ledger.v1.ReleaseHoldResponse.entry:type_name -> billing.ledger.v1.Entry
-	21,  // 116: billing.ledger.v1.GetHoldResponse.hold:type_name -> billing.ledger.v1.Hold
-	129, // 117: billing.ledger.v1.AuthorizeRequest.hold_timeout:type_name -> google.protobuf.Duration
-	4,   // 118: billing.ledger.v1.AuthorizeResponse.reason:type_name -> billing.ledger.v1.AuthorizeReason
-	21,  // 119: billing.ledger.v1.AuthorizeResponse.hold:type_name -> billing.ledger.v1.Hold
-	18,  // 120: billing.ledger.v1.AuthorizeResponse.entry:type_name -> billing.ledger.v1.Entry
-	130, // 121: billing.ledger.v1.AuthorizeResponse.decide_time:type_name -> google.protobuf.Timestamp
-	6,   // 122: billing.ledger.v1.WatchWalletEventsRequest.types:type_name -> billing.ledger.v1.WalletEventType
-	22,  // 123: billing.ledger.v1.WatchWalletEventsResponse.event:type_name -> billing.ledger.v1.WalletEvent
-	23,  // 124: billing.ledger.v1.SetTopUpRuleRequest.rule:type_name -> billing.ledger.v1.TopUpRule
-	23,  // 125: billing.ledger.v1.SetTopUpRuleResponse.rule:type_name -> billing.ledger.v1.TopUpRule
-	23,  // 126: billing.ledger.v1.GetTopUpRuleResponse.rule:type_name -> billing.ledger.v1.TopUpRule
-	23,  // 127: billing.ledger.v1.ClearTopUpRuleResponse.rule:type_name -> billing.ledger.v1.TopUpRule
-	24,  // 128: billing.ledger.v1.ListTopUpsResponse.top_ups:type_name -> billing.ledger.v1.TopUp
-	24,  // 129: billing.ledger.v1.ConfirmTopUpResponse.top_up:type_name -> billing.ledger.v1.TopUp
-	24,  // 130: billing.ledger.v1.FailTopUpResponse.top_up:type_name -> billing.ledger.v1.TopUp
-	26,  // 131: billing.ledger.v1.SetAlertRulesRequest.rules:type_name -> billing.ledger.v1.AlertRule
-	26,  // 132: billing.ledger.v1.SetAlertRulesResponse.rules:type_name -> billing.ledger.v1.AlertRule
-	26,  // 133: billing.ledger.v1.ListAlertRulesResponse.rules:type_name -> billing.ledger.v1.AlertRule
-	6,   // 134: billing.ledger.v1.CreateWebhookEndpointRequest.types:type_name -> billing.ledger.v1.WalletEventType
-	27,  // 135: billing.ledger.v1.CreateWebhookEndpointResponse.endpoint:type_name -> billing.ledger.v1.WebhookEndpoint
-	27,  // 136: billing.ledger.v1.ListWebhookEndpointsResponse.endpoints:type_name -> billing.ledger.v1.WebhookEndpoint
-	27,  // 137: billing.ledger.v1.DeleteWebhookEndpointResponse.endpoint:type_name -> billing.ledger.v1.WebhookEndpoint
-	9,   // 138: billing.ledger.v1.ListWebhookDeliveriesRequest.state:type_name -> billing.ledger.v1.WebhookDeliveryState
-	29,  // 139: billing.ledger.v1.ListWebhookDeliveriesResponse.deliveries:type_name -> billing.ledger.v1.WebhookDelivery
-	129, // 140: billing.ledger.v1.RotateWebhookSecretRequest.overlap:type_name -> google.protobuf.Duration
-	27,  // 141: billing.ledger.v1.RotateWebhookSecretResponse.endpoint:type_name -> billing.ledger.v1.WebhookEndpoint
-	130, // 142: billing.ledger.v1.RotateWebhookSecretResponse.previous_secret_expire_time:type_name -> google.protobuf.Timestamp
-	25,  // 143: billing.ledger.v1.CreateAllotmentScheduleRequest.schedule:type_name -> billing.ledger.v1.AllotmentSchedule
-	25,  // 144: billing.ledger.v1.CreateAllotmentScheduleResponse.schedule:type_name -> billing.ledger.v1.AllotmentSchedule
-	25,  // 145: billing.ledger.v1.ListAllotmentSchedulesResponse.schedules:type_name -> billing.ledger.v1.AllotmentSchedule
-	130, // 146: billing.ledger.v1.EndAllotmentScheduleRequest.end_time:type_name -> google.protobuf.Timestamp
-	25,  // 147: billing.ledger.v1.EndAllotmentScheduleResponse.schedule:type_name -> billing.ledger.v1.AllotmentSchedule
-	129, // 148: billing.ledger.v1.GetDepletionForecastRequest.horizon:type_name -> google.protobuf.Duration
-	130, // 149: billing.ledger.v1.ForecastExpiry.expire_time:type_name -> google.protobuf.Timestamp
-	130, // 150: billing.ledger.v1.ForecastTopUp.time:type_name -> google.protobuf.Timestamp
-	130, // 151: billing.ledger.v1.GetDepletionForecastResponse.as_of_time:type_name -> google.protobuf.Timestamp
-	130, // 152: billing.ledger.v1.GetDepletionForecastResponse.depletion_time:type_name -> google.protobuf.Timestamp
-	130, // 153: billing.ledger.v1.GetDepletionForecastResponse.depletion_earliest_time:type_name -> google.protobuf.Timestamp
-	130, // 154: billing.ledger.v1.GetDepletionForecastResponse.depletion_latest_time:type_name -> google.protobuf.Timestamp
-	116, // 155: billing.ledger.v1.GetDepletionForecastResponse.expiries:type_name -> billing.ledger.v1.ForecastExpiry
-	117, // 156: billing.ledger.v1.GetDepletionForecastResponse.top_ups:type_name -> billing.ledger.v1.ForecastTopUp
-	130, // 157: billing.ledger.v1.GetDepletionForecastResponse.horizon_end_time:type_name -> google.protobuf.Timestamp
-	119, // 158: billing.ledger.v1.SetSignalPolicyRequest.policy:type_name -> billing.ledger.v1.SignalPolicy
-	119, // 159: billing.ledger.v1.SetSignalPolicyResponse.policy:type_name -> billing.ledger.v1.SignalPolicy
-	119, // 160: billing.ledger.v1.GetSignalPolicyResponse.policy:type_name -> billing.ledger.v1.SignalPolicy
-	6,   // 161: billing.ledger.v1.GetSignalPolicyResponse.open_signals:type_name -> billing.ledger.v1.WalletEventType
-	31,  // 162: billing.ledger.v1.LedgerService.CreateWallet:input_type -> billing.ledger.v1.CreateWalletRequest
-	33,  // 163: billing.ledger.v1.LedgerService.GetWallet:input_type -> billing.ledger.v1.GetWalletRequest
-	35,  // 164: billing.ledger.v1.LedgerService.ListWallets:input_type -> billing.ledger.v1.ListWalletsRequest
-	37,  // 165: billing.ledger.v1.LedgerService.CreateGrant:input_type -> billing.ledger.v1.CreateGrantRequest
-	39,  // 166: billing.ledger.v1.LedgerService.GetGrant:input_type -> billing.ledger.v1.GetGrantRequest
-	41,  // 167: billing.ledger.v1.LedgerService.ListGrants:input_type -> billing.ledger.v1.ListGrantsRequest
-	43,  // 168: billing.ledger.v1.LedgerService.VoidGrant:input_type -> billing.ledger.v1.VoidGrantRequest
-	45,  // 169: billing.ledger.v1.LedgerService.Debit:input_type -> billing.ledger.v1.DebitRequest
-	47,  // 170: billing.ledger.v1.LedgerService.DebitBatch:input_type -> billing.ledger.v1.DebitBatchRequest
-	50,  // 171: billing.ledger.v1.LedgerService.RefundDebit:input_type -> billing.ledger.v1.RefundDebitRequest
-	52,  // 172: billing.ledger.v1.LedgerService.GetBalance:input_type -> billing.ledger.v1.GetBalanceRequest
-	60,  // 173: billing.ledger.v1.LedgerService.GetConsumptionReport:input_type -> billing.ledger.v1.GetConsumptionReportRequest
-	65,  // 174: billing.ledger.v1.LedgerService.GetRevenueReport:input_type -> billing.ledger.v1.GetRevenueReportRequest
-	54,  // 175: billing.ledger.v1.LedgerService.ListEntries:input_type -> billing.ledger.v1.ListEntriesRequest
-	67,  // 176: billing.ledger.v1.LedgerService.RunExpiry:input_type -> billing.ledger.v1.RunExpiryRequest
-	69,  // 177: billing.ledger.v1.LedgerService.VerifyWallet:input_type -> billing.ledger.v1.VerifyWalletRequest
-	71,  // 178: billing.ledger.v1.LedgerService.CreateHold:input_type -> billing.ledger.v1.CreateHoldRequest
-	73,  // 179: billing.ledger.v1.LedgerService.CaptureHold:input_type -> billing.ledger.v1.CaptureHoldRequest
-	75,  // 180: billing.ledger.v1.LedgerService.ReleaseHold:input_type -> billing.ledger.v1.ReleaseHoldRequest
-	77,  // 181: billing.ledger.v1.LedgerService.GetHold:input_type -> billing.ledger.v1.GetHoldRequest
-	79,  // 182: billing.ledger.v1.LedgerService.Authorize:input_type -> billing.ledger.v1.AuthorizeRequest
-	81,  // 183: billing.ledger.v1.LedgerService.WatchWalletEvents:input_type -> billing.ledger.v1.WatchWalletEventsRequest
-	83,  // 184: billing.ledger.v1.LedgerService.SetTopUpRule:input_type -> billing.ledger.v1.SetTopUpRuleRequest
-	85,  // 185: billing.ledger.v1.LedgerService.GetTopUpRule:input_type -> billing.ledger.v1.GetTopUpRuleRequest
-	87,  // 186: billing.ledger.v1.LedgerService.ClearTopUpRule:input_type -> billing.ledger.v1.ClearTopUpRuleRequest
-	89,  // 187: billing.ledger.v1.LedgerService.ListTopUps:input_type -> billing.ledger.v1.ListTopUpsRequest
-	91,  // 188: billing.ledger.v1.LedgerService.ConfirmTopUp:input_type -> billing.ledger.v1.ConfirmTopUpRequest
-	93,  // 189: billing.ledger.v1.LedgerService.FailTopUp:input_type -> billing.ledger.v1.FailTopUpRequest
-	95,  // 190: billing.ledger.v1.LedgerService.SetAlertRules:input_type -> billing.ledger.v1.SetAlertRulesRequest
-	97,  // 191: billing.ledger.v1.LedgerService.ListAlertRules:input_type -> billing.ledger.v1.ListAlertRulesRequest
-	109, // 192: billing.ledger.v1.LedgerService.CreateAllotmentSchedule:input_type -> billing.ledger.v1.CreateAllotmentScheduleRequest
-	111, // 193: billing.ledger.v1.LedgerService.ListAllotmentSchedules:input_type -> billing.ledger.v1.ListAllotmentSchedulesRequest
-	113, // 194: billing.ledger.v1.LedgerService.EndAllotmentSchedule:input_type -> billing.ledger.v1.EndAllotmentScheduleRequest
-	99,  // 195: billing.ledger.v1.LedgerService.CreateWebhookEndpoint:input_type -> billing.ledger.v1.CreateWebhookEndpointRequest
-	101, // 196: billing.ledger.v1.LedgerService.ListWebhookEndpoints:input_type -> billing.ledger.v1.ListWebhookEndpointsRequest
-	103, // 197: billing.ledger.v1.LedgerService.DeleteWebhookEndpoint:input_type -> billing.ledger.v1.DeleteWebhookEndpointRequest
-	105, // 198: billing.ledger.v1.LedgerService.ListWebhookDeliveries:input_type -> billing.ledger.v1.ListWebhookDeliveriesRequest
-	107, // 199: billing.ledger.v1.LedgerService.RotateWebhookSecret:input_type -> billing.ledger.v1.RotateWebhookSecretRequest
-	115, // 200: billing.ledger.v1.LedgerService.GetDepletionForecast:input_type -> billing.ledger.v1.GetDepletionForecastRequest
-	120, // 201: billing.ledger.v1.LedgerService.SetSignalPolicy:input_type -> billing.ledger.v1.SetSignalPolicyRequest
-	122, // 202: billing.ledger.v1.LedgerService.GetSignalPolicy:input_type -> billing.ledger.v1.GetSignalPolicyRequest
-	32,  // 203: billing.ledger.v1.LedgerService.CreateWallet:output_type -> billing.ledger.v1.CreateWalletResponse
-	34,  // 204: billing.ledger.v1.LedgerService.GetWallet:output_type -> billing.ledger.v1.GetWalletResponse
-	36,  // 205: billing.ledger.v1.LedgerService.ListWallets:output_type -> billing.ledger.v1.ListWalletsResponse
-	38,  // 206: billing.ledger.v1.LedgerService.CreateGrant:output_type -> billing.ledger.v1.CreateGrantResponse
-	40,  // 207: billing.ledger.v1.LedgerService.GetGrant:output_type -> billing.ledger.v1.GetGrantResponse
-	42,  // 208: billing.ledger.v1.LedgerService.ListGrants:output_type -> billing.ledger.v1.ListGrantsResponse
-	44,  // 209: billing.ledger.v1.LedgerService.VoidGrant:output_type -> billing.ledger.v1.VoidGrantResponse
-	46,  // 210: billing.ledger.v1.LedgerService.Debit:output_type -> billing.ledger.v1.DebitResponse
-	49,  // 211: billing.ledger.v1.LedgerService.DebitBatch:output_type -> billing.ledger.v1.DebitBatchResponse
-	51,  // 212: billing.ledger.v1.LedgerService.RefundDebit:output_type -> billing.ledger.v1.RefundDebitResponse
-	53,  // 213: billing.ledger.v1.LedgerService.GetBalance:output_type -> billing.ledger.v1.GetBalanceResponse
-	61,  // 214: billing.ledger.v1.LedgerService.GetConsumptionReport:output_type -> billing.ledger.v1.GetConsumptionReportResponse
-	66,  // 215: billing.ledger.v1.LedgerService.GetRevenueReport:output_type -> billing.ledger.v1.GetRevenueReportResponse
-	55,  // 216: billing.ledger.v1.LedgerService.ListEntries:output_type -> billing.ledger.v1.ListEntriesResponse
-	68,  // 217: billing.ledger.v1.LedgerService.RunExpiry:output_type -> billing.ledger.v1.RunExpiryResponse
-	70,  // 218: billing.ledger.v1.LedgerService.VerifyWallet:output_type -> billing.ledger.v1.VerifyWalletResponse
-	72,  // 219: billing.ledger.v1.LedgerService.CreateHold:output_type -> billing.ledger.v1.CreateHoldResponse
-	74,  // 220: billing.ledger.v1.LedgerService.CaptureHold:output_type -> billing.ledger.v1.CaptureHoldResponse
-	76,  // 221: billing.ledger.v1.LedgerService.ReleaseHold:output_type -> billing.ledger.v1.ReleaseHoldResponse
-	78,  // 222: billing.ledger.v1.LedgerService.GetHold:output_type -> billing.ledger.v1.GetHoldResponse
-	80,  // 223: billing.ledger.v1.LedgerService.Authorize:output_type -> billing.ledger.v1.AuthorizeResponse
-	82,  // 224: billing.ledger.v1.LedgerService.WatchWalletEvents:output_type -> billing.ledger.v1.WatchWalletEventsResponse
-	84,  // 225: billing.ledger.v1.LedgerService.SetTopUpRule:output_type -> billing.ledger.v1.SetTopUpRuleResponse
-	86,  // 226: billing.ledger.v1.LedgerService.GetTopUpRule:output_type -> billing.ledger.v1.GetTopUpRuleResponse
-	88,  // 227: billing.ledger.v1.LedgerService.ClearTopUpRule:output_type -> billing.ledger.v1.ClearTopUpRuleResponse
-	90,  // 228: billing.ledger.v1.LedgerService.ListTopUps:output_type -> billing.ledger.v1.ListTopUpsResponse
-	92,  // 229: billing.ledger.v1.LedgerService.ConfirmTopUp:output_type -> billing.ledger.v1.ConfirmTopUpResponse
-	94,  // 230: billing.ledger.v1.LedgerService.FailTopUp:output_type -> billing.ledger.v1.FailTopUpResponse
-	96,  // 231: billing.ledger.v1.LedgerService.SetAlertRules:output_type -> billing.ledger.v1.SetAlertRulesResponse
-	98,  // 232: billing.ledger.v1.LedgerService.ListAlertRules:output_type -> billing.ledger.v1.ListAlertRulesResponse
-	110, // 233: billing.ledger.v1.LedgerService.CreateAllotmentSchedule:output_type -> billing.ledger.v1.CreateAllotmentScheduleResponse
-	112, // 234: billing.ledger.v1.LedgerService.ListAllotmentSchedules:output_type -> billing.ledger.v1.ListAllotmentSchedulesResponse
-	114, // 235: billing.ledger.v1.LedgerService.EndAllotmentSchedule:output_type -> billing.ledger.v1.EndAllotmentScheduleResponse
-	100, // 236: billing.ledger.v1.LedgerService.CreateWebhookEndpoint:output_type -> billing.ledger.v1.CreateWebhookEndpointResponse
-	102, // 237: billing.ledger.v1.LedgerService.ListWebhookEndpoints:output_type -> billing.ledger.v1.ListWebhookEndpointsResponse
-	104, // 238: billing.ledger.v1.LedgerService.DeleteWebhookEndpoint:output_type -> billing.ledger.v1.DeleteWebhookEndpointResponse
-	106, // 239: billing.ledger.v1.LedgerService.ListWebhookDeliveries:output_type -> billing.ledger.v1.ListWebhookDeliveriesResponse
-	108, // 240: billing.ledger.v1.LedgerService.RotateWebhookSecret:output_type -> billing.ledger.v1.RotateWebhookSecretResponse
-	118, // 241: billing.ledger.v1.LedgerService.GetDepletionForecast:output_type -> billing.ledger.v1.GetDepletionForecastResponse
-	121, // 242: billing.ledger.v1.LedgerService.SetSignalPolicy:output_type -> billing.ledger.v1.SetSignalPolicyResponse
-	123, // 243: billing.ledger.v1.LedgerService.GetSignalPolicy:output_type -> billing.ledger.v1.GetSignalPolicyResponse
-	203, // [203:244] is the sub-list for method output_type
-	162, // [162:203] is the sub-list for method input_type
-	162, // [162:162] is the sub-list for extension type_name
-	162, // [162:162] is the sub-list for extension extendee
-	0,   // [0:162] is the sub-list for field type_name
+	20,  // 22: billing.ledger.v1.Balance.features:type_name -> billing.ledger.v1.FeatureBalance
+	5,   // 23: billing.ledger.v1.Hold.state:type_name -> billing.ledger.v1.HoldState
+	131, // 24: billing.ledger.v1.Hold.create_time:type_name -> google.protobuf.Timestamp
+	131, // 25: billing.ledger.v1.Hold.expire_time:type_name -> google.protobuf.Timestamp
+	131, // 26: billing.ledger.v1.Hold.end_time:type_name -> google.protobuf.Timestamp
+	17,  // 27: billing.ledger.v1.Hold.allocations:type_name -> billing.ledger.v1.Allocation
+	6,   // 28: billing.ledger.v1.WalletEvent.type:type_name -> billing.ledger.v1.WalletEventType
+	131, // 29: billing.ledger.v1.WalletEvent.occurred_time:type_name -> google.protobuf.Timestamp
+	1,   // 30: billing.ledger.v1.TopUpRule.kind:type_name -> billing.ledger.v1.GrantKind
+	130, // 31: billing.ledger.v1.TopUpRule.expire_after:type_name -> google.protobuf.Duration
+	7,   // 32: billing.ledger.v1.TopUpRule.payment:type_name -> billing.ledger.v1.TopUpPayment
+	131, // 33: billing.ledger.v1.TopUpRule.expire_time:type_name -> google.protobuf.Timestamp
+	8,   // 34: billing.ledger.v1.TopUp.state:type_name -> billing.ledger.v1.TopUpState
+	131, // 35: billing.ledger.v1.TopUp.create_time:type_name -> google.protobuf.Timestamp
+	131, // 36: billing.ledger.v1.TopUp.end_time:type_name -> google.protobuf.Timestamp
+	1,   // 37: billing.ledger.v1.AllotmentSchedule.kind:type_name -> billing.ledger.v1.GrantKind
+	11,  // 38: billing.ledger.v1.AllotmentSchedule.cadence:type_name -> billing.ledger.v1.AllotmentCadence
+	131, // 39: billing.ledger.v1.AllotmentSchedule.anchor_time:type_name -> google.protobuf.Timestamp
+	12,  // 40: billing.ledger.v1.AllotmentSchedule.expiry:type_name -> billing.ledger.v1.AllotmentExpiry
+	130, // 41: billing.ledger.v1.AllotmentSchedule.expire_after:type_name -> google.protobuf.Duration
+	131, // 42: billing.ledger.v1.AllotmentSchedule.end_time:type_name -> google.protobuf.Timestamp
+	10,  // 43: billing.ledger.v1.AlertRule.kind:type_name -> billing.ledger.v1.AlertKind
+	130, // 44: billing.ledger.v1.AlertRule.min_interval:type_name -> google.protobuf.Duration
+	131, // 45: billing.ledger.v1.AlertRule.last_fire_time:type_name -> google.protobuf.Timestamp
+	6,   // 46: billing.ledger.v1.WebhookEndpoint.types:type_name -> billing.ledger.v1.WalletEventType
+	131, // 47: billing.ledger.v1.WebhookEndpoint.create_time:type_name -> google.protobuf.Timestamp
+	131, // 48: billing.ledger.v1.WebhookEndpoint.delete_time:type_name -> google.protobuf.Timestamp
+	131, // 49: billing.ledger.v1.WebhookAttempt.attempt_time:type_name -> google.protobuf.Timestamp
+	6,   // 50: billing.ledger.v1.WebhookDelivery.event_type:type_name -> billing.ledger.v1.WalletEventType
+	9,   // 51: billing.ledger.v1.WebhookDelivery.state:type_name -> billing.ledger.v1.WebhookDeliveryState
+	131, // 52: billing.ledger.v1.WebhookDelivery.next_attempt_time:type_name -> google.protobuf.Timestamp
+	131, // 53: billing.ledger.v1.WebhookDelivery.create_time:type_name -> google.protobuf.Timestamp
+	131, // 54: billing.ledger.v1.WebhookDelivery.end_time:type_name -> google.protobuf.Timestamp
+	29,  // 55: billing.ledger.v1.WebhookDelivery.attempt_log:type_name -> billing.ledger.v1.WebhookAttempt
+	0,   // 56: billing.ledger.v1.CreateWalletRequest.overage_policy:type_name -> billing.ledger.v1.OveragePolicy
+	130, // 57: billing.ledger.v1.CreateWalletRequest.late_event_grace_period:type_name -> google.protobuf.Duration
+	127, // 58: billing.ledger.v1.CreateWalletRequest.metadata:type_name -> billing.ledger.v1.CreateWalletRequest.MetadataEntry
+	14,  // 59: billing.ledger.v1.CreateWalletResponse.wallet:type_name -> billing.ledger.v1.Wallet
+	14,  // 60: billing.ledger.v1.GetWalletResponse.wallet:type_name -> billing.ledger.v1.Wallet
+	14,  // 61: billing.ledger.v1.ListWalletsResponse.wallets:type_name -> billing.ledger.v1.Wallet
+	1,   // 62: billing.ledger.v1.CreateGrantRequest.kind:type_name -> billing.ledger.v1.GrantKind
+	131, // 63: billing.ledger.v1.CreateGrantRequest.effective_time:type_name -> google.protobuf.Timestamp
+	131, // 64: billing.ledger.v1.CreateGrantRequest.expire_time:type_name -> google.protobuf.Timestamp
+	15,  // 65: billing.ledger.v1.CreateGrantRequest.cost_basis:type_name -> billing.ledger.v1.CostBasis
+	128, // 66: billing.ledger.v1.CreateGrantRequest.metadata:type_name -> billing.ledger.v1.CreateGrantRequest.MetadataEntry
+	16,  // 67: billing.ledger.v1.CreateGrantResponse.grant:type_name -> billing.ledger.v1.Grant
+	18,  // 68: billing.ledger.v1.CreateGrantResponse.entries:type_name -> billing.ledger.v1.Entry
+	16,  // 69: billing.ledger.v1.GetGrantResponse.grant:type_name -> billing.ledger.v1.Grant
+	2,   // 70: billing.ledger.v1.ListGrantsRequest.state:type_name -> billing.ledger.v1.GrantState
+	16,  // 71: billing.ledger.v1.ListGrantsResponse.grants:type_name -> billing.ledger.v1.Grant
+	16,  // 72: billing.ledger.v1.VoidGrantResponse.grant:type_name -> billing.ledger.v1.Grant
+	18,  // 73: billing.ledger.v1.VoidGrantResponse.entry:type_name -> billing.ledger.v1.Entry
+	131, // 74: billing.ledger.v1.DebitRequest.occurred_time:type_name -> google.protobuf.Timestamp
+	129, // 75: billing.ledger.v1.DebitRequest.metadata:type_name -> billing.ledger.v1.DebitRequest.MetadataEntry
+	18,  // 76: billing.ledger.v1.DebitResponse.entry:type_name -> billing.ledger.v1.Entry
+	46,  // 77: billing.ledger.v1.DebitBatchRequest.debits:type_name -> billing.ledger.v1.DebitRequest
+	18,  // 78: billing.ledger.v1.DebitResult.entry:type_name -> billing.ledger.v1.Entry
+	132, // 79: billing.ledger.v1.DebitResult.error:type_name -> billing.type.v1.ItemError
+	49,  // 80: billing.ledger.v1.DebitBatchResponse.results:type_name -> billing.ledger.v1.DebitResult
+	18,  // 81: billing.ledger.v1.RefundDebitResponse.entries:type_name -> billing.ledger.v1.Entry
+	131, // 82: billing.ledger.v1.GetBalanceRequest.as_of_time:type_name -> google.protobuf.Timestamp
+	21,  // 83: billing.ledger.v1.GetBalanceResponse.balance:type_name -> billing.ledger.v1.Balance
+	3,   // 84: billing.ledger.v1.ListEntriesRequest.types:type_name -> billing.ledger.v1.EntryType
+	133, // 85: billing.ledger.v1.ListEntriesRequest.book_time_range:type_name -> billing.type.v1.TimeRange
+	18,  // 86: billing.ledger.v1.ListEntriesResponse.entries:type_name -> billing.ledger.v1.Entry
+	57,  // 87: billing.ledger.v1.FeatureConsumption.consumption:type_name -> billing.ledger.v1.Consumption
+	131, // 88: billing.ledger.v1.ConsumptionBucket.start_time:type_name -> google.protobuf.Timestamp
+	131, // 89: billing.ledger.v1.ConsumptionBucket.end_time:type_name -> google.protobuf.Timestamp
+	57,  // 90: billing.ledger.v1.ConsumptionBucket.consumption:type_name -> billing.ledger.v1.Consumption
+	58,  // 91: billing.ledger.v1.ConsumptionBucket.features:type_name -> billing.ledger.v1.FeatureConsumption
+	59,  // 92: billing.ledger.v1.WalletConsumption.buckets:type_name -> billing.ledger.v1.ConsumptionBucket
+	57,  // 93: billing.ledger.v1.WalletConsumption.total:type_name -> billing.ledger.v1.Consumption
+	58,  // 94: billing.ledger.v1.WalletConsumption.features:type_name -> billing.ledger.v1.FeatureConsumption
+	131, // 95: billing.ledger.v1.GetConsumptionReportRequest.start_time:type_name -> google.protobuf.Timestamp
+	131, // 96: billing.ledger.v1.GetConsumptionReportRequest.end_time:type_name -> google.protobuf.Timestamp
+	13,  // 97: billing.ledger.v1.GetConsumptionReportRequest.bucket:type_name -> billing.ledger.v1.ReportBucket
+	60,  // 98: billing.ledger.v1.GetConsumptionReportResponse.wallets:type_name -> billing.ledger.v1.WalletConsumption
+	131, // 99: billing.ledger.v1.RevenuePeriod.start_time:type_name -> google.protobuf.Timestamp
+	131, // 100: billing.ledger.v1.RevenuePeriod.end_time:type_name -> google.protobuf.Timestamp
+	63,  // 101: billing.ledger.v1.RevenuePeriod.figures:type_name -> billing.ledger.v1.RevenueFigures
+	64,  // 102: billing.ledger.v1.CustomerRevenue.periods:type_name -> billing.ledger.v1.RevenuePeriod
+	131, // 103: billing.ledger.v1.GetRevenueReportRequest.start_time:type_name -> google.protobuf.Timestamp
+	131, // 104: billing.ledger.v1.GetRevenueReportRequest.end_time:type_name -> google.protobuf.Timestamp
+	13,  // 105: billing.ledger.v1.GetRevenueReportRequest.bucket:type_name -> billing.ledger.v1.ReportBucket
+	65,  // 106: billing.ledger.v1.GetRevenueReportResponse.customers:type_name -> billing.ledger.v1.CustomerRevenue
+	64,  // 107: billing.ledger.v1.GetRevenueReportResponse.total:type_name -> billing.ledger.v1.RevenuePeriod
+	18,  // 108: billing.ledger.v1.RunExpiryResponse.entries:type_name -> billing.ledger.v1.Entry
+	31,  // 109: billing.ledger.v1.VerifyWalletResponse.differences:type_name -> billing.ledger.v1.VerifyDifference
+	130, // 110: billing.ledger.v1.CreateHoldRequest.timeout:type_name -> google.protobuf.Duration
+	22,  // 111: billing.ledger.v1.CreateHoldResponse.hold:type_name -> billing.ledger.v1.Hold
+	18,  // 112: billing.ledger.v1.CreateHoldResponse.entry:type_name -> billing.ledger.v1.Entry
+	22,  // 113: billing.ledger.v1.CaptureHoldResponse.hold:type_name -> billing.ledger.v1.Hold
+	18,  // 114: billing.ledger.v1.CaptureHoldResponse.entry:type_name -> billing.ledger.v1.Entry
+	22,  // 115: billing.ledger.v1.ReleaseHoldResponse.hold:type_name -> billing.ledger.v1.Hold
+	18,  // 116: billing.ledger.v1.ReleaseHoldResponse.entry:type_name -> billing.ledger.v1.Entry
+	22,  // 117: billing.ledger.v1.GetHoldResponse.hold:type_name -> billing.ledger.v1.Hold
+	130, // 118: billing.ledger.v1.AuthorizeRequest.hold_timeout:type_name -> google.protobuf.Duration
+	4,   // 119: billing.ledger.v1.AuthorizeResponse.reason:type_name -> billing.ledger.v1.AuthorizeReason
+	22,  // 120: billing.ledger.v1.AuthorizeResponse.hold:type_name -> billing.ledger.v1.Hold
+	18,  // 121: billing.ledger.v1.AuthorizeResponse.entry:type_name -> billing.ledger.v1.Entry
+	131, // 122: billing.ledger.v1.AuthorizeResponse.decide_time:type_name -> google.protobuf.Timestamp
+	6,   // 123: billing.ledger.v1.WatchWalletEventsRequest.types:type_name -> billing.ledger.v1.WalletEventType
+	23,  // 124: billing.ledger.v1.WatchWalletEventsResponse.event:type_name -> billing.ledger.v1.WalletEvent
+	24,  // 125: billing.ledger.v1.SetTopUpRuleRequest.rule:type_name -> billing.ledger.v1.TopUpRule
+	24,  // 126: billing.ledger.v1.SetTopUpRuleResponse.rule:type_name -> billing.ledger.v1.TopUpRule
+	24,  // 127: billing.ledger.v1.GetTopUpRuleResponse.rule:type_name -> billing.ledger.v1.TopUpRule
+	24,  // 128: billing.ledger.v1.ClearTopUpRuleResponse.rule:type_name -> billing.ledger.v1.TopUpRule
+	25,  // 129: billing.ledger.v1.ListTopUpsResponse.top_ups:type_name -> billing.ledger.v1.TopUp
+	25,  // 130: billing.ledger.v1.ConfirmTopUpResponse.top_up:type_name -> billing.ledger.v1.TopUp
+	25,  // 131: billing.ledger.v1.FailTopUpResponse.top_up:type_name -> billing.ledger.v1.TopUp
+	27,  // 132: billing.ledger.v1.SetAlertRulesRequest.rules:type_name -> billing.ledger.v1.AlertRule
+	27,  // 133: billing.ledger.v1.SetAlertRulesResponse.rules:type_name -> billing.ledger.v1.AlertRule
+	27,  // 134: billing.ledger.v1.ListAlertRulesResponse.rules:type_name -> billing.ledger.v1.AlertRule
+	6,   // 135: billing.ledger.v1.CreateWebhookEndpointRequest.types:type_name -> billing.ledger.v1.WalletEventType
+	28,  // 136: billing.ledger.v1.CreateWebhookEndpointResponse.endpoint:type_name -> billing.ledger.v1.WebhookEndpoint
+	28,  // 137: billing.ledger.v1.ListWebhookEndpointsResponse.endpoints:type_name -> billing.ledger.v1.WebhookEndpoint
+	28,  // 138: billing.ledger.v1.DeleteWebhookEndpointResponse.endpoint:type_name -> billing.ledger.v1.WebhookEndpoint
+	9,   // 139: billing.ledger.v1.ListWebhookDeliveriesRequest.state:type_name -> billing.ledger.v1.WebhookDeliveryState
+	30,  // 140: billing.ledger.v1.ListWebhookDeliveriesResponse.deliveries:type_name -> billing.ledger.v1.WebhookDelivery
+	130, // 141: billing.ledger.v1.RotateWebhookSecretRequest.overlap:type_name -> google.protobuf.Duration
+	28,  // 142: billing.ledger.v1.RotateWebhookSecretResponse.endpoint:type_name -> billing.ledger.v1.WebhookEndpoint
+	131, // 143: billing.ledger.v1.RotateWebhookSecretResponse.previous_secret_expire_time:type_name -> google.protobuf.Timestamp
+	26,  // 144: billing.ledger.v1.CreateAllotmentScheduleRequest.schedule:type_name -> billing.ledger.v1.AllotmentSchedule
+	26,  // 145: billing.ledger.v1.CreateAllotmentScheduleResponse.schedule:type_name -> billing.ledger.v1.AllotmentSchedule
+	26,  // 146: billing.ledger.v1.ListAllotmentSchedulesResponse.schedules:type_name -> billing.ledger.v1.AllotmentSchedule
+	131, // 147: billing.ledger.v1.EndAllotmentScheduleRequest.end_time:type_name -> google.protobuf.Timestamp
+	26,  // 148: billing.ledger.v1.EndAllotmentScheduleResponse.schedule:type_name -> billing.ledger.v1.AllotmentSchedule
+	130, // 149: billing.ledger.v1.GetDepletionForecastRequest.horizon:type_name -> google.protobuf.Duration
+	131, // 150: billing.ledger.v1.ForecastExpiry.expire_time:type_name -> google.protobuf.Timestamp
+	131, // 151: billing.ledger.v1.ForecastTopUp.time:type_name -> google.protobuf.Timestamp
+	131, // 152: billing.ledger.v1.GetDepletionForecastResponse.as_of_time:type_name -> google.protobuf.Timestamp
+	131, // 153: billing.ledger.v1.GetDepletionForecastResponse.depletion_time:type_name -> google.protobuf.Timestamp
+	131, // 154: billing.ledger.v1.GetDepletionForecastResponse.depletion_earliest_time:type_name -> google.protobuf.Timestamp
+	131, // 155: billing.ledger.v1.GetDepletionForecastResponse.depletion_latest_time:type_name -> google.protobuf.Timestamp
+	117, // 156: billing.ledger.v1.GetDepletionForecastResponse.expiries:type_name -> billing.ledger.v1.ForecastExpiry
+	118, // 157: billing.ledger.v1.GetDepletionForecastResponse.top_ups:type_name -> billing.ledger.v1.ForecastTopUp
+	131, // 158: billing.ledger.v1.GetDepletionForecastResponse.horizon_end_time:type_name -> google.protobuf.Timestamp
+	120, // 159: billing.ledger.v1.SetSignalPolicyRequest.policy:type_name -> billing.ledger.v1.SignalPolicy
+	120, // 160: billing.ledger.v1.SetSignalPolicyResponse.policy:type_name -> billing.ledger.v1.SignalPolicy
+	120, // 161: billing.ledger.v1.GetSignalPolicyResponse.policy:type_name -> billing.ledger.v1.SignalPolicy
+	6,   // 162: billing.ledger.v1.GetSignalPolicyResponse.open_signals:type_name -> billing.ledger.v1.WalletEventType
+	32,  // 163: billing.ledger.v1.LedgerService.CreateWallet:input_type -> billing.ledger.v1.CreateWalletRequest
+	34,  // 164: billing.ledger.v1.LedgerService.GetWallet:input_type -> billing.ledger.v1.GetWalletRequest
+	36,  // 165: billing.ledger.v1.LedgerService.ListWallets:input_type -> billing.ledger.v1.ListWalletsRequest
+	38,  // 166: billing.ledger.v1.LedgerService.CreateGrant:input_type -> billing.ledger.v1.CreateGrantRequest
+	40,  // 167: billing.ledger.v1.LedgerService.GetGrant:input_type -> billing.ledger.v1.GetGrantRequest
+	42,  // 168: billing.ledger.v1.LedgerService.ListGrants:input_type -> billing.ledger.v1.ListGrantsRequest
+	44,  // 169: billing.ledger.v1.LedgerService.VoidGrant:input_type -> billing.ledger.v1.VoidGrantRequest
+	46,  // 170: billing.ledger.v1.LedgerService.Debit:input_type -> billing.ledger.v1.DebitRequest
+	48,  // 171: billing.ledger.v1.LedgerService.DebitBatch:input_type -> billing.ledger.v1.DebitBatchRequest
+	51,  // 172: billing.ledger.v1.LedgerService.RefundDebit:input_type -> billing.ledger.v1.RefundDebitRequest
+	53,  // 173: billing.ledger.v1.LedgerService.GetBalance:input_type -> billing.ledger.v1.GetBalanceRequest
+	61,  // 174: billing.ledger.v1.LedgerService.GetConsumptionReport:input_type -> billing.ledger.v1.GetConsumptionReportRequest
+	66,  // 175: billing.ledger.v1.LedgerService.GetRevenueReport:input_type -> billing.ledger.v1.GetRevenueReportRequest
+	55,  // 176: billing.ledger.v1.LedgerService.ListEntries:input_type -> billing.ledger.v1.ListEntriesRequest
+	68,  // 177: billing.ledger.v1.LedgerService.RunExpiry:input_type -> billing.ledger.v1.RunExpiryRequest
+	70,  // 178: billing.ledger.v1.LedgerService.VerifyWallet:input_type -> billing.ledger.v1.VerifyWalletRequest
+	72,  // 179: billing.ledger.v1.LedgerService.CreateHold:input_type -> billing.ledger.v1.CreateHoldRequest
+	74,  // 180: billing.ledger.v1.LedgerService.CaptureHold:input_type -> billing.ledger.v1.CaptureHoldRequest
+	76,  // 181: billing.ledger.v1.LedgerService.ReleaseHold:input_type -> billing.ledger.v1.ReleaseHoldRequest
+	78,  // 182: billing.ledger.v1.LedgerService.GetHold:input_type -> billing.ledger.v1.GetHoldRequest
+	80,  // 183: billing.ledger.v1.LedgerService.Authorize:input_type -> billing.ledger.v1.AuthorizeRequest
+	82,  // 184: billing.ledger.v1.LedgerService.WatchWalletEvents:input_type -> billing.ledger.v1.WatchWalletEventsRequest
+	84,  // 185: billing.ledger.v1.LedgerService.SetTopUpRule:input_type -> billing.ledger.v1.SetTopUpRuleRequest
+	86,  // 186: billing.ledger.v1.LedgerService.GetTopUpRule:input_type -> billing.ledger.v1.GetTopUpRuleRequest
+	88,  // 187: billing.ledger.v1.LedgerService.ClearTopUpRule:input_type -> billing.ledger.v1.ClearTopUpRuleRequest
+	90,  // 188: billing.ledger.v1.LedgerService.ListTopUps:input_type -> billing.ledger.v1.ListTopUpsRequest
+	92,  // 189: billing.ledger.v1.LedgerService.ConfirmTopUp:input_type -> billing.ledger.v1.ConfirmTopUpRequest
+	94,  // 190: billing.ledger.v1.LedgerService.FailTopUp:input_type -> billing.ledger.v1.FailTopUpRequest
+	96,  // 191: billing.ledger.v1.LedgerService.SetAlertRules:input_type -> billing.ledger.v1.SetAlertRulesRequest
+	98,  // 192: billing.ledger.v1.LedgerService.ListAlertRules:input_type -> billing.ledger.v1.ListAlertRulesRequest
+	110, // 193: billing.ledger.v1.LedgerService.CreateAllotmentSchedule:input_type -> billing.ledger.v1.CreateAllotmentScheduleRequest
+	112, // 194: billing.ledger.v1.LedgerService.ListAllotmentSchedules:input_type -> billing.ledger.v1.ListAllotmentSchedulesRequest
+	114, // 195: billing.ledger.v1.LedgerService.EndAllotmentSchedule:input_type -> billing.ledger.v1.EndAllotmentScheduleRequest
+	100, // 196: billing.ledger.v1.LedgerService.CreateWebhookEndpoint:input_type -> billing.ledger.v1.CreateWebhookEndpointRequest
+	102, // 197: billing.ledger.v1.LedgerService.ListWebhookEndpoints:input_type -> billing.ledger.v1.ListWebhookEndpointsRequest
+	104, // 198: billing.ledger.v1.LedgerService.DeleteWebhookEndpoint:input_type -> billing.ledger.v1.DeleteWebhookEndpointRequest
+	106, // 199: billing.ledger.v1.LedgerService.ListWebhookDeliveries:input_type -> billing.ledger.v1.ListWebhookDeliveriesRequest
+	108, // 200: billing.ledger.v1.LedgerService.RotateWebhookSecret:input_type -> billing.ledger.v1.RotateWebhookSecretRequest
+	116, // 201: billing.ledger.v1.LedgerService.GetDepletionForecast:input_type -> billing.ledger.v1.GetDepletionForecastRequest
+	121, // 202: billing.ledger.v1.LedgerService.SetSignalPolicy:input_type -> billing.ledger.v1.SetSignalPolicyRequest
+	123, // 203: billing.ledger.v1.LedgerService.GetSignalPolicy:input_type -> billing.ledger.v1.GetSignalPolicyRequest
+	33,  // 204: billing.ledger.v1.LedgerService.CreateWallet:output_type -> billing.ledger.v1.CreateWalletResponse
+	35,  // 205: billing.ledger.v1.LedgerService.GetWallet:output_type -> billing.ledger.v1.GetWalletResponse
+	37,  // 206: billing.ledger.v1.LedgerService.ListWallets:output_type -> billing.ledger.v1.ListWalletsResponse
+	39,  // 207: billing.ledger.v1.LedgerService.CreateGrant:output_type -> billing.ledger.v1.CreateGrantResponse
+	41,  // 208: billing.ledger.v1.LedgerService.GetGrant:output_type -> billing.ledger.v1.GetGrantResponse
+	43,  // 209: billing.ledger.v1.LedgerService.ListGrants:output_type -> billing.ledger.v1.ListGrantsResponse
+	45,  // 210: billing.ledger.v1.LedgerService.VoidGrant:output_type -> billing.ledger.v1.VoidGrantResponse
+	47,  // 211: billing.ledger.v1.LedgerService.Debit:output_type -> billing.ledger.v1.DebitResponse
+	50,  // 212: billing.ledger.v1.LedgerService.DebitBatch:output_type -> billing.ledger.v1.DebitBatchResponse
+	52,  // 213: billing.ledger.v1.LedgerService.RefundDebit:output_type -> billing.ledger.v1.RefundDebitResponse
+	54,  // 214: billing.ledger.v1.LedgerService.GetBalance:output_type -> billing.ledger.v1.GetBalanceResponse
+	62,  // 215: billing.ledger.v1.LedgerService.GetConsumptionReport:output_type -> billing.ledger.v1.GetConsumptionReportResponse
+	67,  // 216: billing.ledger.v1.LedgerService.GetRevenueReport:output_type -> billing.ledger.v1.GetRevenueReportResponse
+	56,  // 217: billing.ledger.v1.LedgerService.ListEntries:output_type -> billing.ledger.v1.ListEntriesResponse
+	69,  // 218: billing.ledger.v1.LedgerService.RunExpiry:output_type -> billing.ledger.v1.RunExpiryResponse
+	71,  // 219: billing.ledger.v1.LedgerService.VerifyWallet:output_type -> billing.ledger.v1.VerifyWalletResponse
+	73,  // 220: billing.ledger.v1.LedgerService.CreateHold:output_type -> billing.ledger.v1.CreateHoldResponse
+	75,  // 221: billing.ledger.v1.LedgerService.CaptureHold:output_type -> billing.ledger.v1.CaptureHoldResponse
+	77,  // 222: billing.ledger.v1.LedgerService.ReleaseHold:output_type -> billing.ledger.v1.ReleaseHoldResponse
+	79,  // 223: billing.ledger.v1.LedgerService.GetHold:output_type -> billing.ledger.v1.GetHoldResponse
+	81,  // 224: billing.ledger.v1.LedgerService.Authorize:output_type -> billing.ledger.v1.AuthorizeResponse
+	83,  // 225: billing.ledger.v1.LedgerService.WatchWalletEvents:output_type -> billing.ledger.v1.WatchWalletEventsResponse
+	85,  // 226: billing.ledger.v1.LedgerService.SetTopUpRule:output_type -> billing.ledger.v1.SetTopUpRuleResponse
+	87,  // 227: billing.ledger.v1.LedgerService.GetTopUpRule:output_type -> billing.ledger.v1.GetTopUpRuleResponse
+	89,  // 228: billing.ledger.v1.LedgerService.ClearTopUpRule:output_type -> billing.ledger.v1.ClearTopUpRuleResponse
+	91,  // 229: billing.ledger.v1.LedgerService.ListTopUps:output_type -> billing.ledger.v1.ListTopUpsResponse
+	93,  // 230: billing.ledger.v1.LedgerService.ConfirmTopUp:output_type -> billing.ledger.v1.ConfirmTopUpResponse
+	95,  // 231: billing.ledger.v1.LedgerService.FailTopUp:output_type -> billing.ledger.v1.FailTopUpResponse
+	97,  // 232: billing.ledger.v1.LedgerService.SetAlertRules:output_type -> billing.ledger.v1.SetAlertRulesResponse
+	99,  // 233: billing.ledger.v1.LedgerService.ListAlertRules:output_type -> billing.ledger.v1.ListAlertRulesResponse
+	111, // 234: billing.ledger.v1.LedgerService.CreateAllotmentSchedule:output_type -> billing.ledger.v1.CreateAllotmentScheduleResponse
+	113, // 235: billing.ledger.v1.LedgerService.ListAllotmentSchedules:output_type -> billing.ledger.v1.ListAllotmentSchedulesResponse
+	115, // 236: billing.ledger.v1.LedgerService.EndAllotmentSchedule:output_type -> billing.ledger.v1.EndAllotmentScheduleResponse
+	101, // 237: billing.ledger.v1.LedgerService.CreateWebhookEndpoint:output_type -> billing.ledger.v1.CreateWebhookEndpointResponse
+	103, // 238: billing.ledger.v1.LedgerService.ListWebhookEndpoints:output_type -> billing.ledger.v1.ListWebhookEndpointsResponse
+	105, // 239: billing.ledger.v1.LedgerService.DeleteWebhookEndpoint:output_type -> billing.ledger.v1.DeleteWebhookEndpointResponse
+	107, // 240: billing.ledger.v1.LedgerService.ListWebhookDeliveries:output_type -> billing.ledger.v1.ListWebhookDeliveriesResponse
+	109, // 241: billing.ledger.v1.LedgerService.RotateWebhookSecret:output_type -> billing.ledger.v1.RotateWebhookSecretResponse
+	119, // 242: billing.ledger.v1.LedgerService.GetDepletionForecast:output_type -> billing.ledger.v1.GetDepletionForecastResponse
+	122, // 243: billing.ledger.v1.LedgerService.SetSignalPolicy:output_type -> billing.ledger.v1.SetSignalPolicyResponse
+	124, // 244: billing.ledger.v1.LedgerService.GetSignalPolicy:output_type -> billing.ledger.v1.GetSignalPolicyResponse
+	204, // [204:245] is the sub-list for method output_type
+	163, // [163:204] is the sub-list for method input_type
+	163, // [163:163] is the sub-list for extension type_name
+	163, // [163:163] is the sub-list for extension extendee
+	0,   // [0:163] is the sub-list for field type_name
 }
 
 func init() { file_billing_ledger_v1_ledger_proto_init() }
@@ -10120,18 +10248,18 @@ func file_billing_ledger_v1_ledger_proto_init() {
 	if File_billing_ledger_v1_ledger_proto != nil {
 		return
 	}
-	file_billing_ledger_v1_ledger_proto_msgTypes[34].OneofWrappers = []any{
+	file_billing_ledger_v1_ledger_proto_msgTypes[35].OneofWrappers = []any{
 		(*DebitResult_Entry)(nil),
 		(*DebitResult_Error)(nil),
 	}
-	file_billing_ledger_v1_ledger_proto_msgTypes[105].OneofWrappers = []any{}
+	file_billing_ledger_v1_ledger_proto_msgTypes[106].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_billing_ledger_v1_ledger_proto_rawDesc), len(file_billing_ledger_v1_ledger_proto_rawDesc)),
 			NumEnums:      14,
-			NumMessages:   115,
+			NumMessages:   116,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
