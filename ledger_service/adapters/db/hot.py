@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 # -- idempotency -------------------------------------------------------------------------------
@@ -58,6 +59,15 @@ FROM wallets w WHERE w.id = $1
 STATE_NOW_OF_CUSTOMER = STATE_NOW.replace(
     "WHERE w.id = $1", "WHERE w.customer_id = $1 AND w.unit = $2"
 )
+
+
+def cap_periods(now: datetime) -> tuple[datetime, datetime]:
+    """The start of `now`'s day and month: the top-up caps' periods, the parameters of
+    LOAD_STATES and AUTHORIZE_STATE_NOW."""
+    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return day_start, day_start.replace(day=1)
+
+
 # Authorize's check: STATE_NOW and what a top-up needs to be decided (the rule, pending
 # top-ups, the credits topped up since the start of the day, $2, and of the month, $3), still one
 # statement; the customer variant names the wallet by customer ($1) and unit ($4).

@@ -326,8 +326,7 @@ class LedgerQueries:
     ) -> WalletState | None:
         """The wallet now, by id or by customer and unit, with what deciding a top-up needs (one
         statement: `hot.AUTHORIZE_STATE_NOW`)."""
-        day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
-        month_start = day_start.replace(day=1)
+        day_start, month_start = hot.cap_periods(now)
         pg = await self._pg()
         if wallet_id:
             found = await pg.fetchrow(hot.AUTHORIZE_STATE_NOW, wallet_id, day_start, month_start)

@@ -99,7 +99,7 @@ class LedgerRepository(LedgerQueries):
         states are read again at it (the top-up caps' day and month)."""
         ordered = sorted(requests)
         ids, methods, prints, wallet_of = hot.columns(ordered, 4)
-        day_start, month_start = _day_and_month(now)
+        day_start, month_start = hot.cap_periods(now)
         pg = await self._pg()
         rows = await pg.fetch(
             hot.CLAIM_LOCK_LOAD, ids, methods, prints, now, wallet_of, [], now, day_start,
@@ -118,7 +118,7 @@ class LedgerRepository(LedgerQueries):
             else:
                 loads.append(row)
         locked = {r["wallet"]["id"]: mappers.to_locked_state(r["wallet"]) for r in loads}
-        if at < now or _day_and_month(at)[0] != day_start:
+        if at < now or hot.cap_periods(at)[0] != day_start:
             return claims, await self._load_states(locked, at), at
         states = {
             row["wallet"]["id"]: mappers.in_force_at(
@@ -182,7 +182,7 @@ class LedgerRepository(LedgerQueries):
         if not locked:
             return {}
         pg = await self._pg()
-        day_start, month_start = _day_and_month(now)
+        day_start, month_start = hot.cap_periods(now)
         loads = await pg.fetch(hot.LOAD_STATES, list(locked), now, day_start, month_start)
         return {row["id"]: mappers.to_loaded_state(locked[row["id"]], row) for row in loads}
 
@@ -466,9 +466,3 @@ class LedgerRepository(LedgerQueries):
                     for i, r in enumerate(rules)
                 ],
             )
-
-
-def _day_and_month(now: datetime) -> tuple[datetime, datetime]:
-    """The start of `now`'s day and month (the top-up caps' periods)."""
-    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    return day_start, day_start.replace(day=1)
