@@ -32,7 +32,8 @@ from ledger_service.domain.errors import (
     GrantHeld,
     WalletNotFound,
 )
-from ledger_service.domain.model import WalletEvent, WalletState
+from ledger_service.domain.ledger import available, settle_overage
+from ledger_service.domain.model import OveragePolicy, WalletEvent, WalletState
 
 # What these use cases can raise (tests/unit/test_use_case_errors.py checks it against the code).
 # (_locked catches up due allotments, which may void a schedule's grants.)
@@ -82,6 +83,8 @@ def _reading(
         depletion=burn.walk(state, now, central, policy.depletion_days).depletion
         if central > 0
         else None,
+        out_of_credits=state.wallet.overage_policy is OveragePolicy.DENY
+        and available(settle_overage(state, now).state, now) <= 0,
     )
 
 

@@ -455,13 +455,15 @@ class SignalPolicy:
 @dataclass(frozen=True, slots=True)
 class Reading:
     """What the signals look at, at `now`: the last day's burn, the baseline (the EWMA of the
-    28 days before it) and the central forecast's depletion."""
+    28 days before it), the central forecast's depletion, and whether the wallet cannot burn at
+    all (`out_of_credits`: a DENY wallet with nothing available refuses every debit)."""
 
     now: datetime
     wallet_create_time: datetime
     recent: Decimal
     baseline: Decimal
     depletion: datetime | None
+    out_of_credits: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -475,14 +477,19 @@ def conditions(policy: SignalPolicy, reading: Reading) -> set[Signal]:
     `warm_up_days` old (WARM_UP_DAYS by default: no baseline yet), nor when it is disabled. A
     spike needs usage above the multiple of the baseline (a quiet wallet that starts using
     credits is a spike: adoption); a slowdown needs a baseline above 0 (a wallet that never
-    burnt is not slowing down)."""
+    burnt is not slowing down) and a wallet that can burn (a DENY wallet out of credits stopped
+    at its limit, not by churn: its DEPLETED alert says so)."""
     if policy.disabled or reading.now - reading.wallet_create_time < policy.warm_up_days * DAY:
         return set()
     held: set[Signal] = set()
     with decimal_context(ESTIMATE):
         if reading.recent > policy.spike_multiple * reading.baseline:
             held.add(Signal.BURN_SPIKE)
-        if reading.baseline > 0 and reading.recent < policy.slowdown_fraction * reading.baseline:
+        if (
+            reading.baseline > 0
+            and not reading.out_of_credits
+            and reading.recent < policy.slowdown_fraction * reading.baseline
+        ):
             held.add(Signal.SLOWDOWN)
     if (
         reading.depletion is not None

@@ -79,6 +79,26 @@ async def test_burn_spike_and_slowdown_fire_once_per_episode_and_re_arm(ledger_s
     assert list(policy.open_signals) == [E.WALLET_EVENT_TYPE_SLOWDOWN]
 
 
+async def test_a_deny_wallet_out_of_credits_is_depleted_not_slowing_down(ledger_server) -> None:
+    """A DENY wallet whose credits ran out cannot burn: the usage that stops there is the
+    wallet's limit, not the customer's churn, so no SLOWDOWN (its DEPLETED alert says it). Once
+    credits arrive and usage still does not come back, the slowdown is real and fires."""
+    stub = ledger_server.stub
+    wallet = await make_wallet(stub)
+    await make_grant(stub, wallet.wallet_id, "200")
+    for _ in range(19):
+        await day(ledger_server, wallet.wallet_id, "10")
+    # The last 10 credits go on day 20; from then on nothing is available.
+    await day(ledger_server, wallet.wallet_id, "10")
+    balance = await stub.GetBalance(pb.GetBalanceRequest(wallet_id=wallet.wallet_id))
+    assert balance.balance.available == "0"
+    assert await day(ledger_server, wallet.wallet_id, None) == []
+    assert await day(ledger_server, wallet.wallet_id, None) == []
+    # Credits again, and still no usage: that is a slowdown.
+    await make_grant(stub, wallet.wallet_id, "100")
+    assert await day(ledger_server, wallet.wallet_id, None) == ["SLOWDOWN"]
+
+
 async def test_depletion_expected_fires_when_the_forecast_is_within_7_days(ledger_server) -> None:
     stub = ledger_server.stub
     wallet = await make_wallet(stub)

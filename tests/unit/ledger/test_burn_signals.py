@@ -92,3 +92,9 @@ def test_a_custom_policy_changes_the_thresholds():
     p = burn.SignalPolicy("w", spike_multiple=Decimal(2), slowdown_fraction=Decimal("0.5"))
     assert burn.conditions(p, reading("21")) == {Signal.BURN_SPIKE}
     assert burn.conditions(p, reading("4.9")) == {Signal.SLOWDOWN}
+
+
+def test_a_wallet_out_of_credits_is_not_slowing_down_but_may_still_spike_or_deplete():
+    out = burn.Reading(NOW, T0, Decimal(0), Decimal(10), NOW + DAY, out_of_credits=True)
+    assert burn.conditions(POLICY, out) == {Signal.DEPLETION_EXPECTED}
+    assert burn.conditions(POLICY, reading("0")) == {Signal.SLOWDOWN}
