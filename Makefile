@@ -26,7 +26,7 @@ demo: setup
 certs: setup
 	$(PY) -m billing_common.devcerts --out .data/tls $(foreach host,$(HOSTS),--host $(host))
 
-test: setup k8s-tools browser-tools portal-deps
+test: setup k8s-tools browser-tools portal-deps kafka-tools
 	$(PY) -m pytest -q
 
 # The customer page's browser test (tests/e2e/test_customer_page.py) drives Debian's chromium
@@ -142,6 +142,18 @@ bench-processes: setup bench-tools
 # (`go install`, a few seconds) and the Kubernetes JSON schemas it checks against, from the
 # kubernetes-validate package (PyPI; kubeconform's own schemas are downloaded from a host the
 # tests cannot count on). Without go on PATH this does nothing and the test skips, saying why.
+# The Kafka broker of the Kafka tests (tests/support/kafka_broker.py): Apache Kafka's jars from
+# Maven Central (tools/kafka/pom.xml), resolved once into .tools/kafka/libs (about 45 MB, seconds).
+# Without mvn or java the Kafka tests skip, saying why.
+.PHONY: kafka-tools
+.tools/kafka/libs/.installed: tools/kafka/pom.xml
+	@if command -v mvn >/dev/null && command -v java >/dev/null; then \
+		rm -rf .tools/kafka/libs && mvn -q -B -Dstyle.color=never -f tools/kafka/pom.xml dependency:copy-dependencies \
+			-DincludeScope=runtime -DoutputDirectory=$(CURDIR)/.tools/kafka/libs && touch $@; \
+	else echo "kafka-tools: mvn or java not on PATH, Kafka not installed (the Kafka tests skip)"; fi
+
+kafka-tools: .tools/kafka/libs/.installed
+
 .PHONY: k8s-tools
 KUBECONFORM_VERSION := v0.7.0
 KUBERNETES_VALIDATE_VERSION := 1.37.0

@@ -22,6 +22,7 @@ from ledger_service.adapters.db.migrate import upgrade_async
 from ledger_service.config import LedgerSettings
 from rating_service import main as rating_main
 from rating_service.config import RatingSettings
+from tests.support import kafka_broker as kafka
 from tests.support.channels import admin_key, admin_key_file, open_channel
 from tests.support.rating import migrated_template
 from tests.support.servers import START, NewDatabase, RatingOverLedger, RunningLedger
@@ -168,3 +169,17 @@ async def both(
     finally:
         await channel.close()
         await built.close()
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[kafka.Broker]:
+    """A real Kafka broker (KRaft) for the session, on free ports; skips, saying why, where Java
+    or Kafka's jars (`make kafka-tools`) are missing."""
+    reason = kafka.missing()
+    if reason:
+        pytest.skip(reason)
+    broker = kafka.Broker(tmp_path_factory.mktemp("kafka")).start()
+    try:
+        yield broker
+    finally:
+        broker.stop()

@@ -1,0 +1,182 @@
+"""A real Apache Kafka broker for the tests: KRaft mode (broker and controller in one JVM), from
+the jars `make kafka-tools` resolves from Maven Central into .tools/kafka/libs (tools/kafka/pom.xml),
+run with the installed Java on free ports in a folder of its own, stopped afterwards.
+
+`Broker.start()` formats the storage (`kafka.tools.StorageTool format --standalone`), starts
+`kafka.Kafka server.properties` and returns once the broker has said it started and accepts
+connections: a condition, not a sleep (about 1.5 s here). `kill()` is kill -9 (a test of a crash),
+`stop()` a clean stop. A short `broker.session.timeout.ms` lets a broker started again on the same
+folder re-register at once.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+LIBS = ROOT / ".tools" / "kafka" / "libs"
+POM = ROOT / "tools" / "kafka" / "pom.xml"
+READY_LINE = "Kafka Server started"
+START_TIMEOUT_S = 60.0
+
+LOG4J = """\
+rootLogger.level=WARN
+rootLogger.appenderRef.file.ref=FILE
+appender.file.type=File
+appender.file.name=FILE
+appender.file.fileName={log}
+appender.file.layout.type=PatternLayout
+appender.file.layout.pattern=[%d] %p %m (%c)%n
+logger.started.name=kafka.server.KafkaRaftServer
+logger.started.level=INFO
+"""
+
+
+def missing() -> str | None:
+    """Why a broker cannot start here (None: it can)."""
+    if shutil.which("java") is None:
+        return "no java on PATH (the Kafka tests need Java 17 or later)"
+    if not (LIBS / ".installed").exists():
+        return f"Kafka's jars are not installed: run `make kafka-tools` (mvn, {POM.name})"
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+@dataclass
+class Broker:
+    """One KRaft broker in `folder`: `bootstrap` is what clients connect to."""
+
+    folder: Path
+    port: int = field(default_factory=free_port)
+    controller_port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def log(self) -> Path:
+        return self.folder / "broker.log"
+
+    def _java(self, *args: str) -> list[str]:
+        return [
+            "java",
+            "-Xms64m",
+            "-Xmx384m",
+            f"-Dlog4j2.configurationFile={self.folder / 'log4j2.properties'}",
+            "-cp",
+            f"{LIBS}/*",
+            *args,
+        ]
+
+    def _configure(self) -> Path:
+        properties = self.folder / "server.properties"
+        properties.write_text(
+            "\n".join(
+                [
+                    "process.roles=broker,controller",
+                    "node.id=1",
+                    f"listeners=PLAINTEXT://127.0.0.1:{self.port},"
+                    f"CONTROLLER://127.0.0.1:{self.controller_port}",
+                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
+                    "controller.listener.names=CONTROLLER",
+                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                    f"controller.quorum.bootstrap.servers=127.0.0.1:{self.controller_port}",
+                    f"log.dirs={self.folder / 'data'}",
+                    "offsets.topic.replication.factor=1",
+                    "offsets.topic.num.partitions=4",
+                    "transaction.state.log.replication.factor=1",
+                    "transaction.state.log.min.isr=1",
+                    "group.initial.rebalance.delay.ms=0",
+                    "num.partitions=4",
+                    "auto.create.topics.enable=true",
+                    "broker.session.timeout.ms=3000",
+                    "broker.heartbeat.interval.ms=500",
+                ]
+            )
+            + "\n"
+        )
+        (self.folder / "log4j2.properties").write_text(LOG4J.format(log=self.log))
+        return properties
+
+    def start(self) -> Broker:
+        """Format (first start only), start, and wait until the broker serves."""
+        reason = missing()
+        if reason:
+            raise RuntimeError(reason)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        properties = self._configure()
+        if not (self.folder / "data" / "meta.properties").exists():
+            cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            subprocess.run(
+                self._java(
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "--standalone",
+                    "-t",
+                    cluster,
+                    "-c",
+                    str(properties),
+                ),
+                check=True,
+                capture_output=True,
+                timeout=START_TIMEOUT_S,
+            )
+        starts = self.log.read_text().count(READY_LINE) if self.log.exists() else 0
+        with (self.folder / "broker.stderr").open("ab") as stderr:  # the child keeps its copy
+            self.process = subprocess.Popen(
+                self._java("kafka.Kafka", str(properties)),
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the Kafka broker exited at start: see {self.log}")
+            started = self.log.exists() and self.log.read_text().count(READY_LINE) > starts
+            if started and _accepts(self.port):
+                return self
+            time.sleep(0.05)  # polling a condition (the broker's log and port), not a fixed wait
+        self.kill()
+        raise RuntimeError(f"the Kafka broker did not start within {START_TIMEOUT_S} s: {self.log}")
+
+    def kill(self) -> None:
+        """kill -9 (the broker's files stay: `start()` again resumes them)."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        self.process = None
+
+    def stop(self) -> None:
+        """A clean stop (SIGTERM, then kill -9 after 20 s)."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.process = None
