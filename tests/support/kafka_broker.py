@@ -1,6 +1,7 @@
 """A real Apache Kafka broker for the tests: KRaft mode (broker and controller in one JVM), from
-the jars `make kafka-tools` resolves from Maven Central into .tools/kafka/libs (tools/kafka/pom.xml),
-run with the installed Java on free ports in a folder of its own, stopped afterwards.
+the jars `make kafka-tools` resolves from Maven Central into .tools/kafka/libs
+(tools/kafka/pom.xml), run with the installed Java on free ports in a folder of its own, stopped
+afterwards.
 
 `Broker.start()` formats the storage (`kafka.tools.StorageTool format --standalone`), starts
 `kafka.Kafka server.properties` and returns once the broker has said it started and accepts
