@@ -38,6 +38,24 @@ FORWARDER_BACKLOG = Gauge(
     "billing_rating_forwarder_backlog", "Charges accepted but not yet acknowledged by the ledger"
 )
 
+# The rating service's Kafka intake (rating_service/adapters/kafka_intake.py).
+KAFKA_MESSAGES = Counter(
+    "billing_rating_kafka_messages",
+    "Messages read from the usage topic, by outcome: accepted, duplicate, rejected (sent to the "
+    "dead-letter topic with the reason) or malformed (likewise)",
+    ["outcome"],
+)
+KAFKA_LAG = Gauge(
+    "billing_rating_kafka_lag",
+    "Messages of a partition on the usage topic not yet committed by this consumer",
+    ["partition"],
+)
+KAFKA_BATCH_SECONDS = Histogram(
+    "billing_rating_kafka_batch_seconds",
+    "Time from reading a partition's batch to committing its offset, in seconds",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+
 
 def serve_metrics(listen: str) -> int | None:
     """Expose /metrics over HTTP on host:port (port 0 picks a free one; empty turns it off).

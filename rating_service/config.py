@@ -109,6 +109,18 @@ class RatingSettings:
     # File holding the API key the rating service presents to the ledger. Empty: with the
     # embedded database .data/rating-ledger.key (the ledger creates it); else none.
     ledger_api_key_file: Path = Path("")
+    # Kafka intake (README "Kafka intake"): the brokers (host:port, comma-separated); empty turns
+    # it off. Every process (and worker) joins the consumer group and gets its share of the
+    # topic's partitions.
+    kafka_bootstrap_servers: str = ""
+    kafka_topic: str = "billing.usage"
+    kafka_group_id: str = "billing-rating"
+    # Where rejected events and malformed messages go, with their reason in headers.
+    kafka_dead_letter_topic: str = "billing.usage.dead-letter"
+    # "json" (the Event message in proto3 JSON) or "protobuf" (a serialised Event).
+    kafka_format: str = "json"
+    # Messages per batch (one transaction per partition's batch), 1 to 1,000 (limits.py).
+    kafka_batch_max: int = 500
 
     def __post_init__(self) -> None:
         settings.check_workers(self.workers)

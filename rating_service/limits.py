@@ -29,6 +29,9 @@ def check(settings: RatingSettings) -> ServerLimits:
     """The settings' bounds, checked (ValueError naming the setting), as server limits."""
     settings_rules.check_common(settings)
     transport.within("forward_batch_size", settings.forward_batch_size, FORWARD_BATCH_RANGE)
+    transport.within("kafka_batch_max", settings.kafka_batch_max, KAFKA_BATCH_RANGE)
+    if settings.kafka_format not in KAFKA_FORMATS:
+        raise ValueError(f"kafka_format must be one of {', '.join(KAFKA_FORMATS)}")
     concurrency = settings.forward_concurrency
     if not 1 <= concurrency <= FORWARD_CONCURRENCY_MAX or concurrency >= settings.pool_size:
         raise ValueError(
@@ -45,6 +48,11 @@ FORWARD_CONCURRENCY = 4
 FORWARD_CONCURRENCY_MAX = 32
 # Charges per DebitBatch call: at most what the ledger takes in one call.
 FORWARD_BATCH_RANGE = (1, 1000)
+
+# -- the Kafka intake -------------------------------------------------------------------------
+# Messages per batch: at most what one IngestEvents call takes.
+KAFKA_BATCH_RANGE = (1, 1000)
+KAFKA_FORMATS = ("json", "protobuf")
 
 
 # -- calls to the ledger ----------------------------------------------------------------------

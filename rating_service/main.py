@@ -37,6 +37,7 @@ from rating_service.adapters.db.unit_of_work import SqlUnitOfWork
 from rating_service.adapters.grpc import scopes
 from rating_service.adapters.grpc.errors import DOMAIN
 from rating_service.adapters.grpc.servicer import RatingServicer
+from rating_service.adapters.kafka_intake import IntakeSettings, KafkaIntake
 from rating_service.adapters.ledger_client import LedgerClient
 from rating_service.app.accept import RatingPolicy
 from rating_service.app.catalogue import Catalogue
@@ -166,6 +167,21 @@ def make_forwarder(settings: RatingSettings, context: Context) -> Forwarder:
     )
 
 
+def make_intake(settings: RatingSettings, ingest: Ingest) -> KafkaIntake:
+    """The Kafka intake (adapters/kafka_intake.py): every process and worker joins the group."""
+    return KafkaIntake(
+        IntakeSettings(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            topic=settings.kafka_topic,
+            group_id=settings.kafka_group_id,
+            dead_letter_topic=settings.kafka_dead_letter_topic,
+            format=settings.kafka_format,
+            batch_max=settings.kafka_batch_max,
+        ),
+        ingest,
+    )
+
+
 async def build(
     settings: RatingSettings,
     clock: Clock | None = None,
@@ -250,6 +266,8 @@ async def run(
     rating = await build(settings, worker=worker)
     serve_metrics(settings.metrics_listen)
     jobs = [rating.forwarder.run] if settings.forward and not worker else []
+    if settings.kafka_bootstrap_servers:
+        jobs.append(make_intake(settings, rating.app.ingest).run)
     gc_tuning.tune_gc(settings.gc_freeze, gc_tuning.gc_threshold(settings.gc_threshold))
     try:
         await serve_until_signal(rating.server, settings.shutdown_grace_s, jobs, started)

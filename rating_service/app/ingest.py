@@ -132,6 +132,17 @@ class Ingest:
         )
         return encode(outcomes)
 
+    async def ingest_stream(self, events: Sequence[cmd.EventIn]) -> list[cmd.EventOutcome]:
+        """A batch read from a stream (the Kafka intake): the asynchronous path of IngestEvents
+        in one transaction, without a request id. Redelivery is absorbed by the event ids (an
+        event already accepted answers DUPLICATE), so what the stream delivers twice is rated
+        once; the caller commits its stream position only after this returns."""
+        self._check_batch(events)
+        outcomes, _ = await self.context.write(
+            lambda repo: accept(repo, events, self.context.clock.now(), self.policy)
+        )
+        return outcomes
+
     async def backfill(
         self,
         idem: cmd.Idem,

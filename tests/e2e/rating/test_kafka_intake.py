@@ -1,0 +1,162 @@
+"""The Kafka intake (rating_service/adapters/kafka_intake.py) against a real broker, the real
+rating service's accept path and the real ledger: events read from the topic are rated and
+charged once; a redelivered event is a duplicate; rejected events and malformed messages go to
+the dead-letter topic with their reason and never stop the partition; offsets are committed
+after the batch is durable, so a consumer started again reads nothing twice."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # type: ignore[import-untyped]
+from billing.rating.v1 import rating_pb2 as pb
+from google.protobuf import json_format
+
+from rating_service.adapters.kafka_intake import IntakeSettings, KafkaIntake, decode
+from rating_service.app import commands as cmd
+from tests.support import kafka_broker as kafka
+from tests.support.rating import event
+from tests.support.servers import START
+from tests.support.waiting import until
+
+T = START + timedelta(hours=1)
+
+
+def intake_settings(broker: kafka.Broker, **kw: object) -> IntakeSettings:
+    run = uuid.uuid4().hex[:8]
+    values: dict[str, object] = {
+        "bootstrap_servers": broker.bootstrap,
+        "topic": f"usage-{run}",
+        "group_id": f"rating-{run}",
+        "dead_letter_topic": f"usage-{run}-dead",
+        "batch_max": 7,
+    }
+    values.update(kw)
+    return IntakeSettings(**values)  # type: ignore[arg-type]
+
+
+async def produce(bootstrap: str, topic: str, records: list[tuple[str, bytes]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        for key, value in records:
+            await producer.send_and_wait(topic, value, key=key.encode())
+    finally:
+        await producer.stop()
+
+
+async def read_all(bootstrap: str, topic: str, count: int) -> list[object]:
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"reader-{uuid.uuid4().hex}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    seen: list[object] = []
+    try:
+        async with asyncio.timeout(60):
+            while len(seen) < count:
+                batch = await consumer.getmany(timeout_ms=500)
+                seen += [m for messages in batch.values() for m in messages]
+    finally:
+        await consumer.stop()
+    return seen
+
+
+def as_json(e: pb.Event) -> bytes:
+    return json_format.MessageToJson(e).encode()
+
+
+class Running:
+    """An intake running as the rating process runs it (a job told to stop by an event)."""
+
+    def __init__(self, intake: KafkaIntake) -> None:
+        self.intake = intake
+        self.stopping = asyncio.Event()
+        self.task = asyncio.create_task(intake.run(self.stopping))
+
+    def handled(self) -> int:
+        return sum(self.intake.state.counts.values())
+
+    async def stop(self) -> None:
+        self.stopping.set()
+        async with asyncio.timeout(30):
+            await self.task
+
+
+def test_a_message_decodes_from_json_either_spelling_or_protobuf_or_is_malformed() -> None:
+    e = event("c1", T, "e1", units="2")
+    camel = decode(as_json(e), "json")
+    snake = decode(json_format.MessageToJson(e, preserving_proto_field_name=True).encode(), "json")
+    binary = decode(e.SerializeToString(), "protobuf")
+    for d in (camel, snake, binary):
+        assert isinstance(d, cmd.EventIn)
+        assert (d.event_id, d.customer_id, d.occurred_time, dict(d.properties)) == (
+            "e1",
+            "c1",
+            T,
+            {"units": "2"},
+        )
+    for bad in (b"", b"{not json", b'{"eventId": 5, "nope": 1}', b"\xff\xfe"):
+        assert getattr(decode(bad, "json"), "reason", None) == "MALFORMED_MESSAGE"
+    nul = decode(json.dumps({"eventId": "a\u0000b"}).encode(), "json")
+    assert getattr(nul, "reason", None) == "MALFORMED_MESSAGE"
+
+
+async def test_events_from_the_topic_are_charged_once_and_the_bad_ones_dead_lettered(
+    rating,
+    kafka_broker: kafka.Broker,  # type: ignore[no-untyped-def]
+) -> None:
+    a = await rating.setup_customer(start=START)
+    b = await rating.setup_customer(start=START)
+    rating.clock.set(T)
+    settings = intake_settings(kafka_broker)
+    good = [
+        event(s.customer_id, T, f"{s.customer_id}-{i}", units="2")
+        for s in (a, b)
+        for i in range(10)
+    ]
+    records = [(e.customer_id, as_json(e)) for e in good]
+    records.insert(3, (a.customer_id, b"{this is not an event"))
+    records.insert(8, ("nobody", as_json(event("nobody", T, "nobody-1", units="1"))))
+    records.append((a.customer_id, as_json(good[0])))  # the same event again: a duplicate
+    await produce(kafka_broker.bootstrap, settings.topic, records)
+
+    running = Running(KafkaIntake(settings, rating.rating.app.ingest))
+    await until(lambda: running.handled() == len(records), "every message is handled", bound_s=60)
+    await running.stop()
+    assert running.intake.state.counts == {
+        "accepted": 20,
+        "duplicate": 1,
+        "malformed": 1,
+        "rejected": 1,
+    }
+
+    dead = await read_all(kafka_broker.bootstrap, settings.dead_letter_topic, 2)
+    reasons = sorted(dict(m.headers)["billing-error-reason"].decode() for m in dead)  # type: ignore[attr-defined]
+    assert reasons == ["CUSTOMER_NOT_FOUND", "MALFORMED_MESSAGE"]
+    assert {m.value for m in dead} == {b"{this is not an event", records[8][1]}  # type: ignore[attr-defined]
+    for m in dead:
+        source = dict(m.headers)["billing-source"].decode()  # type: ignore[attr-defined]
+        assert source.startswith(f"{settings.topic}/")
+
+    await rating.drain()
+    for s in (a, b):
+        assert await rating.ledger.balance(s.wallet_id) == Decimal(-10)  # 10 events x 2 x 0.5
+
+    # The offsets were committed: a consumer of the same group starting again reads nothing.
+    again = Running(KafkaIntake(settings, rating.rating.app.ingest))
+    await produce(
+        kafka_broker.bootstrap,
+        settings.topic,
+        [(a.customer_id, as_json(event(a.customer_id, T, "late", units="2")))],
+    )
+    await until(lambda: again.handled() == 1, "the new message is handled", bound_s=60)
+    await again.stop()
+    assert again.intake.state.counts == {"accepted": 1}  # nothing of the first run again
