@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 
@@ -49,7 +50,10 @@ async def produce(bootstrap: str, topic: str, records: list[tuple[str, bytes]]) 
         await producer.stop()
 
 
-async def read_all(bootstrap: str, topic: str, count: int) -> list[object]:
+async def read_all(
+    bootstrap: str, topic: str, count: int, enough: Callable[[list[object]], bool] | None = None
+) -> list[object]:
+    """The topic's messages from the start, read until there are `count` (or `enough` says so)."""
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,
@@ -61,7 +65,7 @@ async def read_all(bootstrap: str, topic: str, count: int) -> list[object]:
     seen: list[object] = []
     try:
         async with asyncio.timeout(60):
-            while len(seen) < count:
+            while not (enough(seen) if enough else len(seen) >= count):
                 batch = await consumer.getmany(timeout_ms=500)
                 seen += [m for messages in batch.values() for m in messages]
     finally:
