@@ -16,6 +16,7 @@ from billing_cli import (
     catalogue,
     grants,
     holds,
+    intake,
     keys,
     ledger,
     plans,
@@ -158,6 +159,7 @@ app.add_typer(events, name="events")
 app.add_typer(invoices, name="invoices")
 app.add_typer(keys.keys, name="keys")
 app.add_typer(report.report, name="report")
+app.add_typer(intake.intake, name="intake")
 
 
 def run(argv: Sequence[str] | None = None, state: State | None = None) -> int:

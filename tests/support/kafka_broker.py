@@ -51,6 +51,15 @@ def missing() -> str | None:
     return None
 
 
+def cluster_id() -> str:
+    """A random cluster id as Kafka writes them (URL-safe base64 of 16 bytes), never starting
+    with "-" (the storage tool would read it as an option, as Kafka's own ids avoid)."""
+    while True:
+        found = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not found.startswith("-"):
+            return found
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -131,7 +140,7 @@ class Broker:
         self.folder.mkdir(parents=True, exist_ok=True)
         properties = self._configure()
         if not (self.folder / "data" / "meta.properties").exists():
-            cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            cluster = cluster_id()
             subprocess.run(
                 self._java(
                     "kafka.tools.StorageTool",

@@ -20,6 +20,7 @@ from google.protobuf import json_format
 from rating_service.adapters.kafka_intake import IntakeSettings, KafkaIntake, decode
 from rating_service.app import commands as cmd
 from tests.support import kafka_broker as kafka
+from tests.support.cli import Cli
 from tests.support.rating import event
 from tests.support.servers import START
 from tests.support.waiting import until
@@ -149,6 +150,38 @@ async def test_events_from_the_topic_are_charged_once_and_the_bad_ones_dead_lett
     for m in dead:
         source = dict(m.headers)["billing-source"].decode()  # type: ignore[attr-defined]
         assert source.startswith(f"{settings.topic}/")
+
+    # The CLI shows the group as the broker sees it: everything committed, the two dead letters.
+    shown = await Cli("127.0.0.1:1")(
+        "--json",
+        "intake",
+        "status",
+        "--bootstrap-servers",
+        kafka_broker.bootstrap,
+        "--topic",
+        settings.topic,
+        "--group",
+        settings.group_id,
+        "--dead-letter-topic",
+        settings.dead_letter_topic,
+    )
+    human = await Cli("127.0.0.1:1")(
+        "intake",
+        "status",
+        "--bootstrap-servers",
+        kafka_broker.bootstrap,
+        "--topic",
+        settings.topic,
+        "--group",
+        settings.group_id,
+        "--dead-letter-topic",
+        settings.dead_letter_topic,
+    )
+    assert f"Topic {settings.topic}, group {settings.group_id}" in human.stdout
+    assert "Dead letters" in human.stdout
+    status = shown.json()
+    assert (status["lag"], status["dead_letters"]) == (0, 2)
+    assert sum(p["committed"] for p in status["partitions"]) == len(records)
 
     await rating.drain()
     for s in (a, b):
