@@ -94,3 +94,18 @@ def test_every_file_compose_points_at_is_made_by_the_secrets_service(tmp_path: P
         assert made.is_file(), path
         if made.suffix == ".key":
             assert made.stat().st_mode & 0o077 == 0, path
+
+
+def test_compose_feeds_the_rating_service_from_its_kafka() -> None:
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    kafka, rating = services["kafka"], services["rating"]
+    env = kafka["environment"]
+    assert kafka["image"].startswith("apache/kafka:")
+    assert "broker" in env["KAFKA_PROCESS_ROLES"] and "controller" in env["KAFKA_PROCESS_ROLES"]
+    # The rating service reaches the broker by the listener advertised on the compose network.
+    internal = env["KAFKA_ADVERTISED_LISTENERS"].split(",")[0].split("://")[1]
+    assert rating["environment"]["RATING_KAFKA_BOOTSTRAP_SERVERS"] == internal
+    assert rating["depends_on"]["kafka"]["condition"] == "service_healthy"
+    assert "kafka-broker-api-versions" in " ".join(kafka["healthcheck"]["test"])
+    volume = kafka["volumes"][0].split(":")[0]
+    assert volume in yaml.safe_load((ROOT / "docker-compose.yml").read_text())["volumes"]
