@@ -132,6 +132,12 @@ bench-quick: setup bench-tools
 bench-3: setup bench-tools
 	$(PY) bench/run.py --runs 3 $(BENCH_ARGS)
 
+# Kafka topic to booked ledger debits against IngestEvents, in one run (bench/kafka_e2e.py; about
+# half a minute for the default 20,000 events each way). BENCH_ARGS="--events N" to change it.
+.PHONY: bench-kafka
+bench-kafka: setup kafka-tools
+	$(PY) bench/kafka_e2e.py $(BENCH_ARGS)
+
 # The ledger's process settings compared in one run (gc default vs tuned, 1 vs 2 workers; about
 # six minutes): bench/processes.py.
 .PHONY: bench-processes
