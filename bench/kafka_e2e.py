@@ -15,8 +15,8 @@ the ledger and the rating service as real processes on a fresh embedded PostgreS
 
 Both end-to-end rates count debits booked in the ledger (its database), so each includes rating,
 the forwarder and the ledger. Prints the method, the two rates and their ratio, CPU per event of
-each process, as JSON on the last line. The machine may be shared: compare the two figures of
-one run, not figures of different runs.
+each process, as JSON on the last line (also written to bench/results/<time>-kafka.json). The
+machine may be shared: compare the two figures of one run, not figures of different runs.
 """
 
 from __future__ import annotations
@@ -209,6 +209,9 @@ def main() -> None:
         f"({result['kafka_over_ingest_events']} of IngestEvents); "
         f"producing alone took {result['kafka_produce_s']} s"
     )
+    out = ROOT / "bench" / "results" / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-kafka.json"
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"written to {out.relative_to(ROOT)}")
     print(json.dumps(result), flush=True)
 
 
