@@ -15,7 +15,7 @@ from ledger_service.adapters.db import claims
 from ledger_service.config import LedgerSettings
 from ledger_service.domain.model import EntryType
 from tests.support.ledger import make_grant, make_wallet
-from tests.support.servers import START
+from tests.support.servers import START, RunningLedger
 
 HOLD_CLAIM = "SELECT pg_advisory_xact_lock(:job, hashtext(:wallet))"
 EXPIRE = START + timedelta(hours=1)
@@ -31,7 +31,9 @@ async def _expiring_wallets(stub, count: int) -> list[str]:  # type: ignore[no-u
     return ids
 
 
-async def test_a_sweep_passes_over_a_wallet_another_process_is_sweeping(ledger_server) -> None:
+async def test_a_sweep_passes_over_a_wallet_another_process_is_sweeping(
+    ledger_server: RunningLedger,
+) -> None:
     claimed, free = await _expiring_wallets(ledger_server.stub, 2)
     ledger_server.clock.advance(PAST_GRACE)
     engine = ledger_server.ledger.engine
@@ -45,7 +47,7 @@ async def test_a_sweep_passes_over_a_wallet_another_process_is_sweeping(ledger_s
 
 
 async def test_a_signal_sweep_passes_over_a_wallet_another_process_is_evaluating(
-    ledger_server,
+    ledger_server: RunningLedger,
 ) -> None:
     claimed, free = await _expiring_wallets(ledger_server.stub, 2)
     engine = ledger_server.ledger.engine
@@ -62,7 +64,7 @@ async def test_a_signal_sweep_passes_over_a_wallet_another_process_is_evaluating
 
 
 async def test_two_processes_sweeping_at_once_book_each_write_off_once(
-    ledger_server, ledger_db: str
+    ledger_server: RunningLedger, ledger_db: str
 ) -> None:
     wallets = await _expiring_wallets(ledger_server.stub, 30)
     ledger_server.clock.advance(PAST_GRACE)
