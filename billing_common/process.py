@@ -91,8 +91,12 @@ async def start_service(
 
 
 async def _drain(stream: asyncio.StreamReader, log: BinaryIO | None) -> None:
-    """Keep reading the child's logs so its pipe never fills up."""
-    while line := await stream.readline():
+    """Keep reading the child's logs so its pipe never fills up; the log file closes with it."""
+    try:
+        while line := await stream.readline():
+            if log is not None:
+                log.write(line)
+                log.flush()
+    finally:
         if log is not None:
-            log.write(line)
-            log.flush()
+            log.close()

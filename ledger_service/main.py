@@ -198,10 +198,11 @@ async def run(
     started: Callable[[], None] | None = None,
 ) -> None:
     """Serve until SIGTERM/SIGINT: alone (worker None) or as one of the service's workers.
-    The expiry sweeper runs in one process only (alone, or worker 0): its writes are correct
-    in any number of processes (it decides under the wallets' locks), but N sweepers would
-    contend for the same due wallets for nothing. Webhook rounds run in every process: they
-    claim deliveries with SKIP LOCKED and a lease, and move endpoint cursors under locks."""
+    The sweeper (expiry, allotments, top-ups, signals) runs in worker 0 of each process: several
+    processes on one database share the due wallets (each sweep claims the wallets it takes:
+    adapters/db/claims.py), and what is booked is decided under the wallets' locks. Webhook
+    rounds run in every worker: they claim deliveries with SKIP LOCKED and a lease, and move
+    endpoint cursors under locks."""
     configure_logging(settings.log_level)
     exit_on_stop_signals()
     ledger = await build(settings, worker=worker)

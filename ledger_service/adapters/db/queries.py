@@ -15,7 +15,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from billing_common.money import exact
-from ledger_service.adapters.db import hot, mappers, reports
+from ledger_service.adapters.db import claims, hot, mappers, reports
 from ledger_service.adapters.db.tables import (
     alert_rules,
     allocations,
@@ -391,7 +391,9 @@ class LedgerQueries:
     # -- expiry and verification ------------------------------------------------------------
 
     async def wallets_due(self, now: datetime, wallet_id: str, limit: int) -> list[str]:
-        """Wallets with a write-off due, or overage that a now-available grant would settle."""
+        """Wallets with a write-off due, or overage that a now-available grant would settle;
+        for the sweep of all wallets, each claimed for this transaction (adapters/db/claims.py),
+        passing over the wallets another process's sweep has claimed."""
         expiry_due = (
             select(grants.c.wallet_id)
             .join(wallets, wallets.c.id == grants.c.wallet_id)
@@ -435,9 +437,18 @@ class LedgerQueries:
             settle_due = settle_due.where(grants.c.wallet_id == wallet_id)
             holds_due = holds_due.where(holds.c.wallet_id == wallet_id)
             allotments_due = allotments_due.where(allotment_schedules.c.wallet_id == wallet_id)
-        union = expiry_due.union(settle_due, holds_due, allotments_due).subquery()
+        union = expiry_due.union(settle_due, holds_due, allotments_due)
+        if wallet_id:  # one wallet asked for (RunExpiry): its lock decides, no claim
+            found = union.subquery()
+            rows = await self.conn.execute(select(found.c.wallet_id).limit(limit))
+            return list(rows.scalars())
+        # Ordered first, then claimed one by one as LIMIT pulls them (the subquery's ORDER BY
+        # keeps the claim out of it): wallets another process's sweep holds are passed over.
+        ordered = union.order_by("wallet_id").subquery()
         rows = await self.conn.execute(
-            select(union.c.wallet_id).order_by(union.c.wallet_id).limit(limit)
+            select(ordered.c.wallet_id)
+            .where(claims.claimed(claims.SWEEP, ordered.c.wallet_id))
+            .limit(limit)
         )
         return list(rows.scalars())
 

@@ -11,6 +11,7 @@ from sqlalchemy import and_, exists, func, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ledger_service.adapters.db import claims
 from ledger_service.adapters.db.tables import (
     entries,
     wallet_signal_episodes,
@@ -126,7 +127,8 @@ class SignalRepository:
     ) -> list[str]:
         """Wallets to evaluate (a guess made before locking): booked on within `active_days`
         or with an open episode, not evaluated within `every`; least recently evaluated first;
-        among `only` when given."""
+        among `only` when given, else each claimed for this transaction, passing over the
+        wallets another process's signal sweep has claimed."""
         episode = exists().where(
             wallet_signal_episodes.c.wallet_id == wallets.c.id,
             wallet_signal_episodes.c.close_time.is_(None),
@@ -144,11 +146,17 @@ class SignalRepository:
                 ),
             )
             .order_by(wallet_signals.c.evaluate_time.asc().nulls_first(), wallets.c.id)
-            .limit(limit)
         )
         if only is not None:
             query = query.where(wallets.c.id.in_(list(only)))
-        return [row.id for row in await self.conn.execute(query)]
+            return [row.id for row in await self.conn.execute(query.limit(limit))]
+        # Ordered first, then claimed one by one as LIMIT pulls them (adapters/db/claims.py):
+        # wallets another process's sweep is evaluating are passed over.
+        ordered = query.subquery()
+        claimed = (
+            select(ordered.c.id).where(claims.claimed(claims.SIGNALS, ordered.c.id)).limit(limit)
+        )
+        return list((await self.conn.execute(claimed)).scalars())
 
     async def mark_evaluated(self, wallet_ids: Sequence[str], now: datetime) -> None:
         if wallet_ids:

@@ -243,3 +243,45 @@ async def test_two_forwarders_count_a_refund_split_once(rating) -> None:  # type
         await rating.stub.GetInvoice(pb.GetInvoiceRequest(customer_id=s.customer_id))
     ).invoice
     assert invoice.prepaid_credits_applied == "2"
+
+
+async def test_two_forwarders_sending_the_same_debits_book_each_once(rating) -> None:  # type: ignore[no-untyped-def]
+    # Without the leadership (as if two processes both thought they led): both rounds read the
+    # same PENDING charges and send them; the ledger books each request id once.
+    s = await rating.setup_customer(start=START)
+    rating.clock.set(T)
+    events = [event(s.customer_id, T, f"twice-{n}", units="1") for n in range(20)]
+    await ingest(rating.stub, events)
+    first = Recorded(rating.rating.app.context.ledger)
+    inner = first.inner
+    in_call = 0
+    both_in = asyncio.Event()  # both rounds are in the call before either records its answer
+
+    async def held(items):  # type: ignore[no-untyped-def]
+        nonlocal in_call
+        in_call += 1
+        if in_call == 2:
+            both_in.set()
+        await asyncio.wait_for(both_in.wait(), BOUND_S)
+        return await inner.debit_batch(items)
+
+    class Held:
+        debit_batch = staticmethod(held)
+
+        def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+            return getattr(inner, name)
+
+    first.inner = Held()
+    rating.rating.app.context.ledger = first
+    await asyncio.gather(
+        Forwarder(rating.rating.app.context).run_once(),
+        Forwarder(rating.rating.app.context).run_once(),
+    )
+    sends = Counter(r for call in first.calls for r in call)
+    assert len(sends) == len(events) and set(sends.values()) == {2}
+    bookings = await rating.ledger.bookings()
+    assert len(bookings) == len(events) and set(bookings.values()) == {1}
+    assert await rating.rating.app.context.read(lambda repo: repo.pending_charges()) == 0
+    assert await rows(rating, "select count(*) from charges where status = 'ACKNOWLEDGED'") == [
+        (len(events),)
+    ]
