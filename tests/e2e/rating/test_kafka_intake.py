@@ -245,3 +245,60 @@ async def test_the_database_dropping_connections_mid_topic_loses_and_doubles_not
     await rating.drain()
     for s in customers:
         assert await rating.ledger.balance(s.wallet_id) == Decimal(-60)  # 60 events x 2 x 0.5
+
+
+async def test_two_consumers_in_one_group_share_the_topic_and_one_leaving_loses_nothing(
+    rating,
+    kafka_broker: kafka.Broker,  # type: ignore[no-untyped-def]
+) -> None:
+    """Two intakes in one group (two rating processes or workers) divide the partitions; when one
+    stops mid-topic the group gives its partitions to the other, which reads on from their last
+    commit: every event is accepted once."""
+    customers = [await rating.setup_customer(start=START) for _ in range(4)]
+    rating.clock.set(T)
+    settings = intake_settings(kafka_broker, batch_max=5)
+    good = [
+        event(s.customer_id, T, f"{s.customer_id}-{i}", units="2")
+        for i in range(50)
+        for s in customers
+    ]
+    # The topic exists before the group forms, and both members hold partitions before the rest
+    # of it is produced.
+    await produce(kafka_broker.bootstrap, settings.topic, [(good[0].customer_id, as_json(good[0]))])
+    first = Running(KafkaIntake(settings, rating.rating.app.ingest))
+    second = Running(KafkaIntake(settings, rating.rating.app.ingest))
+
+    def divided() -> bool:
+        a, b = first.intake.state.assigned, second.intake.state.assigned
+        return bool(a) and bool(b) and not a & b
+
+    await until(divided, "the group divides the partitions between both", bound_s=60)
+    rest = [(e.customer_id, as_json(e)) for e in good[1:]]
+    await produce(kafka_broker.bootstrap, settings.topic, rest)
+    # Part of the topic is in before one consumer leaves (whose partitions hold events depends
+    # on the keys' hashes: a consumer may have had only quiet ones).
+    await until(
+        lambda: first.handled() + second.handled() >= len(good) // 4,
+        "a quarter of the topic is read",
+        bound_s=60,
+    )
+    await first.stop()
+    await until(
+        lambda: (
+            first.handled() + second.handled() >= len(good)
+            and second.intake.state.counts.get("accepted", 0)
+            + first.intake.state.counts.get("accepted", 0)
+            == len(good)
+        ),
+        "every event is accepted",
+        bound_s=120,
+    )
+    await second.stop()
+    admin = await asyncpg.connect(rating.uri)
+    try:
+        assert await admin.fetchval("SELECT count(*) FROM events") == len(good)
+    finally:
+        await admin.close()
+    await rating.drain()
+    for s in customers:
+        assert await rating.ledger.balance(s.wallet_id) == Decimal(-50)
