@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 STARTUP_TIMEOUT_S = 60.0
-STARTUP_LINES_KEPT = 20  # of its stderr, told when a service exits before it started
+STARTUP_LINES_KEPT = 80  # of its stderr, told when a service exits before it started
 STOP_TIMEOUT_S = 30.0
 
 

@@ -32,7 +32,11 @@ from dataclasses import dataclass, field
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # type: ignore[import-untyped]
-from aiokafka.errors import CommitFailedError, KafkaError  # type: ignore[import-untyped]
+from aiokafka.errors import (  # type: ignore[import-untyped]
+    CommitFailedError,
+    IllegalStateError,
+    KafkaError,
+)
 from billing.rating.v1 import rating_pb2 as pb
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
@@ -199,7 +203,7 @@ class KafkaIntake:
         offset = messages[-1].offset + 1  # type: ignore[attr-defined]
         try:
             await consumer.commit({tp: offset})
-        except CommitFailedError as exc:
+        except (CommitFailedError, IllegalStateError) as exc:
             # The partition moved to another member (a rebalance): it reads from the last
             # commit, and the event ids make what it reads again duplicates.
             log.warning("kafka_commit_failed", partition=tp.partition, error=repr(exc))

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 
+import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # type: ignore[import-untyped]
 from billing.rating.v1 import rating_pb2 as pb
 from google.protobuf import json_format
@@ -197,3 +198,107 @@ async def test_events_from_the_topic_are_charged_once_and_the_bad_ones_dead_lett
     await until(lambda: again.handled() == 1, "the new message is handled", bound_s=60)
     await again.stop()
     assert again.intake.state.counts == {"accepted": 1}  # nothing of the first run again
+
+
+async def test_the_database_dropping_connections_mid_topic_loses_and_doubles_nothing(
+    rating,
+    kafka_broker: kafka.Broker,  # type: ignore[no-untyped-def]
+) -> None:
+    """The rating database's connections are killed again and again while the intake reads the
+    topic: a batch whose transaction fails is retried (its offset not committed), so every event
+    is accepted once and charged once."""
+    customers = [await rating.setup_customer(start=START) for _ in range(3)]
+    rating.clock.set(T)
+    settings = intake_settings(kafka_broker, batch_max=5)
+    good = [
+        event(s.customer_id, T, f"{s.customer_id}-{i}", units="2")
+        for i in range(60)
+        for s in customers
+    ]
+    await produce(
+        kafka_broker.bootstrap, settings.topic, [(e.customer_id, as_json(e)) for e in good]
+    )
+    admin = await asyncpg.connect(rating.uri)
+    running = Running(KafkaIntake(settings, rating.rating.app.ingest))
+    kills = 0
+    try:
+        while running.handled() < len(good) and kills < 30:
+            seen = running.handled()
+            await until(
+                lambda seen=seen: running.handled() > seen or running.handled() >= len(good),
+                "the intake moves on",
+                bound_s=60,
+            )
+            await admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            kills += 1
+        await until(lambda: running.handled() >= len(good), "every message is handled", bound_s=120)
+        await running.stop()
+        assert await admin.fetchval("SELECT count(*) FROM events") == len(good)
+    finally:
+        await admin.close()
+    assert kills > 1
+    counts = running.intake.state.counts
+    assert counts.get("rejected", 0) == counts.get("malformed", 0) == 0
+    await rating.drain()
+    for s in customers:
+        assert await rating.ledger.balance(s.wallet_id) == Decimal(-60)  # 60 events x 2 x 0.5
+
+
+async def test_two_consumers_in_one_group_share_the_topic_and_one_leaving_loses_nothing(
+    rating,
+    kafka_broker: kafka.Broker,  # type: ignore[no-untyped-def]
+) -> None:
+    """Two intakes in one group (two rating processes or workers) divide the partitions; when one
+    stops mid-topic the group gives its partitions to the other, which reads on from their last
+    commit: every event is accepted once."""
+    customers = [await rating.setup_customer(start=START) for _ in range(4)]
+    rating.clock.set(T)
+    settings = intake_settings(kafka_broker, batch_max=5)
+    good = [
+        event(s.customer_id, T, f"{s.customer_id}-{i}", units="2")
+        for i in range(50)
+        for s in customers
+    ]
+    # The topic exists before the group forms, and both members hold partitions before the rest
+    # of it is produced.
+    await produce(kafka_broker.bootstrap, settings.topic, [(good[0].customer_id, as_json(good[0]))])
+    first = Running(KafkaIntake(settings, rating.rating.app.ingest))
+    second = Running(KafkaIntake(settings, rating.rating.app.ingest))
+
+    def divided() -> bool:
+        a, b = first.intake.state.assigned, second.intake.state.assigned
+        return bool(a) and bool(b) and not a & b
+
+    await until(divided, "the group divides the partitions between both", bound_s=60)
+    rest = [(e.customer_id, as_json(e)) for e in good[1:]]
+    await produce(kafka_broker.bootstrap, settings.topic, rest)
+    # Part of the topic is in before one consumer leaves (whose partitions hold events depends
+    # on the keys' hashes: a consumer may have had only quiet ones).
+    await until(
+        lambda: first.handled() + second.handled() >= len(good) // 4,
+        "a quarter of the topic is read",
+        bound_s=60,
+    )
+    await first.stop()
+    await until(
+        lambda: (
+            first.handled() + second.handled() >= len(good)
+            and second.intake.state.counts.get("accepted", 0)
+            + first.intake.state.counts.get("accepted", 0)
+            == len(good)
+        ),
+        "every event is accepted",
+        bound_s=120,
+    )
+    await second.stop()
+    admin = await asyncpg.connect(rating.uri)
+    try:
+        assert await admin.fetchval("SELECT count(*) FROM events") == len(good)
+    finally:
+        await admin.close()
+    await rating.drain()
+    for s in customers:
+        assert await rating.ledger.balance(s.wallet_id) == Decimal(-50)
