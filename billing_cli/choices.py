@@ -130,6 +130,18 @@ class FixedChargeCollection(StrEnum):
         )
 
 
+class CommitmentPeriod(StrEnum):
+    per_period = "per-period"
+    annual = "annual"
+
+    @property
+    def proto(self) -> rpb.CommitmentPeriod:
+        return cast(
+            rpb.CommitmentPeriod,
+            _value(rpb.CommitmentPeriod, "COMMITMENT_PERIOD_", self),
+        )
+
+
 class AlertKind(StrEnum):
     absolute = "absolute"
     percent = "percent"

@@ -38,6 +38,18 @@ def show_invoice(state: State, inv: pb.Invoice) -> None:
                     ("fixed charge paid", inv.fixed_charge_paid or "0"),
                     ("usage total", inv.usage_total),
                     ("true-up (minimum commitment)", inv.true_up or "0"),
+                    *(
+                        [
+                            (
+                                "commitment",
+                                f"{inv.commitment_used} used, {inv.commitment_remaining} to go, "
+                                f"{when(inv, 'commitment_start_time')} .. "
+                                f"{when(inv, 'commitment_end_time')}",
+                            )
+                        ]
+                        if inv.HasField("commitment_start_time")
+                        else []
+                    ),
                     ("total", inv.total),
                     ("prepaid credits applied", inv.prepaid_credits_applied),
                     ("promotional credits applied", inv.promotional_credits_applied),

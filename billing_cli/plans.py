@@ -9,7 +9,7 @@ import typer
 from billing.rating.v1 import rating_pb2 as pb
 
 from billing_cli import parse
-from billing_cli.choices import Cadence, FixedChargeCollection
+from billing_cli.choices import Cadence, CommitmentPeriod, FixedChargeCollection
 from billing_cli.ledger import RequestId, list_pages
 from billing_cli.render import enum, pairs, table, when
 from billing_cli.state import State, state_of, to_dict
@@ -47,6 +47,7 @@ def show_plan(state: State, plan: pb.Plan) -> None:
                     ("fixed charge", f"{plan.fixed_charge} {plan.unit}"),
                     ("fixed charge collected by", enum(plan, "fixed_charge_collection")),
                     ("minimum commitment", f"{plan.minimum_commitment or '0'} {plan.unit}"),
+                    ("commitment measured", enum(plan, "commitment_period")),
                     ("created", when(plan, "create_time")),
                 ],
             )
@@ -88,6 +89,13 @@ def plans_create(
         str,
         typer.Option(help="Usage each period must reach; a shortfall is invoiced as a true-up."),
     ] = "",
+    commitment_period: Annotated[
+        CommitmentPeriod,
+        typer.Option(
+            help="The minimum commitment per billing period, or per year (settled once, on the "
+            "invoice of the period that closes each year from the assignment's start)."
+        ),
+    ] = CommitmentPeriod.per_period,
     unit: Annotated[str, typer.Option(help="Unit of the plan and its prices.")] = "CREDITS",
     request_id: RequestId = None,
 ) -> None:
@@ -103,6 +111,7 @@ def plans_create(
         fixed_charge_collection=collect.proto,
         minimum_commitment=minimum_commitment
         and parse.amount(minimum_commitment, name="--minimum-commitment", allow_zero=True),
+        commitment_period=commitment_period.proto,
         unit=unit,
         prices=[plan_price(p) for p in prices or []],
     )

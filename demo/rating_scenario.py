@@ -116,6 +116,9 @@ async def run(ledger_channel: grpc.aio.Channel, rating_channel: grpc.aio.Channel
                 cadence=pb.CADENCE_MONTHLY,
                 billing_anchor_time=timestamp(month),
                 fixed_charge="49",
+                # Seed 003's annual true-up: 1,200 credits of usage a year, trued up once.
+                minimum_commitment="1200",
+                commitment_period=pb.COMMITMENT_PERIOD_ANNUAL,
                 unit="CREDITS",
                 prices=[
                     pb.PlanPrice(price_id=token_price.price_id, included_quantity="200"),
@@ -138,7 +141,8 @@ async def run(ledger_channel: grpc.aio.Channel, rating_channel: grpc.aio.Channel
     started = datetime.now(UTC)
     print(
         "Plan 'Team', monthly: 49 credits fixed; LLM tokens graduated (first 200 included, "
-        "then 0.02 for the next 1,000, then 0.01); 5 credits per active user."
+        "then 0.02 for the next 1,000, then 0.01); 5 credits per active user; "
+        "a commitment of 1,200 credits of usage a year."
     )
 
     def ev(event_id: str, kind: str, minutes: int, **props: str) -> pb.Event:
@@ -246,5 +250,11 @@ async def run(ledger_channel: grpc.aio.Channel, rating_channel: grpc.aio.Channel
         f"Usage paid with promotional credits {invoice.promotional_credits_applied}, "
         f"prepaid credits {invoice.prepaid_credits_applied}; overage due {invoice.overage_due} "
         f"(settled since: {invoice.overage_settled})."
+    )
+    year_end = invoice.commitment_end_time.ToDatetime(tzinfo=UTC).date()
+    print(
+        f"Annual commitment: {invoice.commitment_used} of 1200 credits used in the year to "
+        f"{year_end}, {invoice.commitment_remaining} to go; true-up on this invoice "
+        f"{invoice.true_up} (the year's shortfall is invoiced once, on its last invoice)."
     )
     return Customer(customer, wallet.wallet_id)

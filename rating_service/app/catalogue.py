@@ -33,7 +33,13 @@ from rating_service.domain.errors import (
 )
 from rating_service.domain.events import ID_CHARS_MAX
 from rating_service.domain.meters import Meter
-from rating_service.domain.model import Assignment, Plan, PriceVersion, assignment_at
+from rating_service.domain.model import (
+    Assignment,
+    CommitmentPeriod,
+    Plan,
+    PriceVersion,
+    assignment_at,
+)
 from rating_service.domain.pricing import validate
 
 # What these use cases can raise (tests/unit/test_use_case_errors.py checks it against the code).
@@ -251,6 +257,12 @@ class Catalogue:
             raise InvalidArgument.field("prices", f"at most {PLAN_PRICES_MAX}", "TOO_MANY_PRICES")
         if c.billing_anchor is not None and c.billing_anchor.tzinfo is None:
             raise AssertionError("timestamps are converted to aware UTC datetimes")
+        if c.commitment_period != CommitmentPeriod.PER_PERIOD and c.minimum_commitment <= 0:
+            raise InvalidArgument.field(
+                "minimum_commitment",
+                f"commitment_period {c.commitment_period} needs a minimum_commitment",
+                "MISSING_FIELD",
+            )
         plan = Plan(
             new_id(),
             c.name,
@@ -260,6 +272,7 @@ class Catalogue:
             c.prices,
             c.fixed_charge_collection,
             c.minimum_commitment,
+            c.commitment_period,
         )
 
         async def work(repo: RatingStore) -> bytes:

@@ -10,7 +10,7 @@ from decimal import Decimal
 from billing_common.periods import Cadence
 from rating_service.domain.aggregation import Aggregation
 from rating_service.domain.events import ChargeView, EventIn, EventOutcome, EventStatus
-from rating_service.domain.model import FixedChargeCollection, PlanPrice
+from rating_service.domain.model import CommitmentPeriod, FixedChargeCollection, PlanPrice
 from rating_service.domain.pricing import Pricing
 from rating_service.domain.status import ChargeStatus
 
@@ -72,6 +72,7 @@ class NewPlan:
     prices: tuple[PlanPrice, ...]
     fixed_charge_collection: FixedChargeCollection = FixedChargeCollection.INVOICE
     minimum_commitment: Decimal = Decimal(0)
+    commitment_period: CommitmentPeriod = CommitmentPeriod.PER_PERIOD
 
 
 @dataclass(frozen=True, slots=True)

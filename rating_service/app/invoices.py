@@ -18,12 +18,14 @@ from datetime import datetime
 from decimal import Decimal
 
 from billing_common.errors import InvalidArgument, RequestIdConflict, Violation
+from billing_common.periods import Period
 from rating_service.app import commands as cmd
 from rating_service.app.context import Context
 from rating_service.app.ports import LedgerPort, LedgerUnavailable, TopUpView
 from rating_service.app.records import ChargeRow, InvoiceRow
 from rating_service.app.stores import RatingStore
 from rating_service.domain import tenancy
+from rating_service.domain.commitments import earlier_periods
 from rating_service.domain.errors import (
     ChargesPending,
     CustomerNotFound,
@@ -76,6 +78,11 @@ async def compute(repo: RatingStore, row: InvoiceRow) -> InvoiceView:
     meters = await repo.meters_by_ids({t.meter_id for t in totals})
     quantities = await repo.aggregates_of(row.assignment_id, row.period_start)
     fixed = await repo.fixed_charge_of(row.assignment_id, row.period_start)
+    earlier = earlier_periods(
+        stored_plan.plan, assignment, Period(row.period_start, row.period_end)
+    )
+    # An ANNUAL commitment: the usage of the year's earlier periods, in one query.
+    earlier_usage = await repo.usage_of_periods(row.assignment_id, [p.start for p in earlier])
     return compute_invoice(
         row,
         assignment,
@@ -87,6 +94,7 @@ async def compute(repo: RatingStore, row: InvoiceRow) -> InvoiceView:
         quantities,
         fixed.amount if fixed and fixed.status == ChargeStatus.ACKNOWLEDGED else ZERO,
         fixed_charge_pending=fixed is not None and fixed.status == ChargeStatus.PENDING,
+        earlier_usage=earlier_usage,
     )
 
 

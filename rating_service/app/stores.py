@@ -317,6 +317,13 @@ class RatingStore(Protocol):
         """Each meter's quantity in the period."""
         ...
 
+    async def usage_of_periods(
+        self, assignment_id: str, period_starts: Sequence[datetime]
+    ) -> Decimal:
+        """The sum of the charges of these billing periods (what their invoices count as usage),
+        in one query however many periods."""
+        ...
+
     async def line_events(
         self,
         assignment_id: str,

@@ -6,8 +6,7 @@ started by `now` after the last one already booked (`since`), so a job that was 
 missed period, each once; the ledger request id of a period's debit is derived from the
 assignment and the period start (`fixed_request_id`), so a retry, a crash or a second job names
 the same ledger request and the ledger books it once. A period that starts at or after the
-assignment's end is never charged. The minimum commitment settles at period end: the shortfall
-`true_up(commitment, usage total)` is added to the invoice.
+assignment's end is never charged. The minimum commitment is `domain/commitments.py`'s.
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ import hashlib
 from datetime import datetime
 from decimal import Decimal
 
-from billing_common.money import exact
 from billing_common.periods import Period, period_index, period_start
 from rating_service.domain.charges import LEDGER_REQUEST_ID_MAX
 from rating_service.domain.model import Assignment, FixedChargeCollection, Plan, billing_period
@@ -80,10 +78,3 @@ def fixed_request_id(assignment_id: str, period: Period) -> str:
 def fixed_description(plan_name: str, period: Period) -> str:
     """The ledger history line of a fixed-charge debit."""
     return f"Fixed charge of {plan_name[:100]} for {period.start.date()} to {period.end.date()}"
-
-
-@exact
-def true_up(minimum_commitment: Decimal, usage_total: Decimal) -> Decimal:
-    """The shortfall of a period's usage under its minimum commitment: max(0, commitment -
-    usage). No commitment (0) never adds anything."""
-    return max(ZERO, minimum_commitment - usage_total)

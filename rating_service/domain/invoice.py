@@ -18,7 +18,8 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from billing_common.money import exact
-from rating_service.domain.fixed_charges import true_up
+from billing_common.periods import Period
+from rating_service.domain.commitments import commitment_of
 from rating_service.domain.meters import Meter
 from rating_service.domain.model import Assignment, Plan, PriceVersion
 from rating_service.domain.pricing import PricingModel, breakdown
@@ -132,12 +133,18 @@ class InvoiceView:
     overage_settled: Decimal = ZERO
     # Automatic top-ups (blocks bought) in the period, from the ledger; kept in the snapshot.
     top_ups: tuple[TopUpView, ...] = ()
-    # The minimum commitment's shortfall (`fixed_charges.true_up`), included in `total`.
+    # The commitment's shortfall settled on this invoice (`commitments.commitment_of`), included
+    # in `total`.
     true_up: Decimal = ZERO
     # The part of the fixed charge debited from the wallet (plans that debit it); the rest is
     # unpaid: refused by the wallet (DENIED, FAILED), or still on its way (`fixed_charge_pending`).
     fixed_charge_paid: Decimal = ZERO
     fixed_charge_pending: bool = False
+    # The commitment span the period counts towards and where it stands (None, 0: no commitment).
+    commitment_start: datetime | None = None
+    commitment_end: datetime | None = None
+    commitment_used: Decimal = ZERO
+    commitment_remaining: Decimal = ZERO
 
 
 def snapshot_of(v: InvoiceView) -> dict[str, Any]:
@@ -159,6 +166,9 @@ def snapshot_of(v: InvoiceView) -> dict[str, Any]:
 def from_snapshot(d: dict[str, Any], close_time: datetime | None) -> InvoiceView:
     def dec(x: str | None) -> Decimal | None:
         return None if x is None else Decimal(x)
+
+    def when(x: str | None) -> datetime | None:
+        return None if x is None else datetime.fromisoformat(x)
 
     lines = tuple(
         LineView(
@@ -208,6 +218,10 @@ def from_snapshot(d: dict[str, Any], close_time: datetime | None) -> InvoiceView
         overage_settled=Decimal(d.get("overage_settled", "0")),
         true_up=Decimal(d.get("true_up", "0")),
         fixed_charge_paid=Decimal(d.get("fixed_charge_paid", "0")),
+        commitment_start=when(d.get("commitment_start")),
+        commitment_end=when(d.get("commitment_end")),
+        commitment_used=Decimal(d.get("commitment_used", "0")),
+        commitment_remaining=Decimal(d.get("commitment_remaining", "0")),
         top_ups=tuple(
             TopUpView(
                 t["top_up_id"],
@@ -273,13 +287,16 @@ def compute_invoice(
     fixed_charge_paid: Decimal = ZERO,
     *,
     fixed_charge_pending: bool = False,
+    earlier_usage: Decimal = ZERO,
 ) -> InvoiceView:
     """The invoice of a period from its line totals (in line order), with all the overage
     booked shown as due (`with_outstanding` caps it by what the wallet owes). `versions`: by
     (price id, version); `quantities`: each meter's final aggregate in the period;
-    `fixed_charge_paid`: what the ledger booked of the period's fixed-charge debit. The total is
-    the fixed charge, the usage and the minimum commitment's true-up (its shortfall so far while
-    the period is open, final at the close)."""
+    `fixed_charge_paid`: what the ledger booked of the period's fixed-charge debit;
+    `earlier_usage`: the usage of the commitment span's earlier periods (`commitments.
+    earlier_periods`). The total is the fixed charge, the usage and the commitment's true-up when
+    the period closes its commitment span (the shortfall so far while it is open, final at the
+    close)."""
     included = {p.price_id: p.included_quantity for p in plan.prices}
     per_meter: dict[str, int] = {}
     for t in totals:
@@ -296,7 +313,10 @@ def compute_invoice(
         for t in totals
     )
     usage_total = sum((ln.amount for ln in lines), ZERO)
-    shortfall = true_up(plan.minimum_commitment, usage_total)
+    commitment = commitment_of(
+        plan, assignment, Period(head.period_start, head.period_end), usage_total, earlier_usage
+    )
+    shortfall = commitment.true_up if commitment else ZERO
     return InvoiceView(
         id=head.id,
         customer_id=head.customer_id,
@@ -319,6 +339,10 @@ def compute_invoice(
         true_up=shortfall,
         fixed_charge_paid=fixed_charge_paid,
         fixed_charge_pending=fixed_charge_pending,
+        commitment_start=commitment.span.start if commitment else None,
+        commitment_end=commitment.span.end if commitment else None,
+        commitment_used=commitment.used if commitment else ZERO,
+        commitment_remaining=commitment.remaining if commitment else ZERO,
     )
 
 

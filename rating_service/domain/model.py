@@ -41,6 +41,16 @@ class FixedChargeCollection(StrEnum):
     DEBIT = "DEBIT"
 
 
+class CommitmentPeriod(StrEnum):
+    """Over which span a plan's minimum commitment is measured (`domain/commitments.py`).
+    PER_PERIOD (the default, as before): each billing period. ANNUAL: each commitment year, laid
+    out from the assignment's start; the year's shortfall settles on the invoice of the last
+    billing period that starts in the year."""
+
+    PER_PERIOD = "PER_PERIOD"
+    ANNUAL = "ANNUAL"
+
+
 @dataclass(frozen=True, slots=True)
 class Plan:
     id: str
@@ -53,6 +63,7 @@ class Plan:
     fixed_charge_collection: FixedChargeCollection = FixedChargeCollection.INVOICE
     # The usage a period must reach; a shortfall is invoiced as the period's true-up. 0: none.
     minimum_commitment: Decimal = ZERO
+    commitment_period: CommitmentPeriod = CommitmentPeriod.PER_PERIOD
 
 
 @dataclass(frozen=True, slots=True)

@@ -236,3 +236,12 @@ async def test_plans_create_with_a_debited_fixed_charge_and_a_minimum_commitment
     )
     bad = await cli("--json", "plans", "create", "X", "--minimum-commitment", "-1", expect=2)
     assert "--minimum-commitment" in bad.stderr
+    annual = (
+        await cli("--json", "plans", "create", "Enterprise", "--price", price["price_id"],
+                  "--minimum-commitment", "12000", "--commitment-period", "annual")
+    ).json()  # fmt: skip
+    assert (annual["minimum_commitment"], annual["commitment_period"]) == (
+        "12000",
+        "COMMITMENT_PERIOD_ANNUAL",
+    )
+    assert "annual" in (await cli("plans", "get", annual["plan_id"])).stdout

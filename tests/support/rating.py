@@ -67,6 +67,7 @@ async def setup_customer(  # type: ignore[no-untyped-def]
     included: str = "",
     fixed_charge_collection: int = 0,
     minimum_commitment: str = "",
+    commitment_period: int = 0,
     **price_kw,
 ) -> Setup:
     meter = await make_meter(stub, aggregation, "" if aggregation == pb.AGGREGATION_COUNT else prop)
@@ -83,6 +84,7 @@ async def setup_customer(  # type: ignore[no-untyped-def]
                 fixed_charge=fixed_charge,
                 fixed_charge_collection=fixed_charge_collection,
                 minimum_commitment=minimum_commitment,
+                commitment_period=commitment_period,
                 unit="CREDITS",
                 prices=[pb.PlanPrice(price_id=price.price_id, included_quantity=included)],
             )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -105,6 +105,19 @@ class InvoiceStore(Store):
                 status=InvoiceStatus.FINAL, close_time=now, snapshot=snapshot, closed_by=closed_by
             )
         )
+
+    async def usage_of_periods(
+        self, assignment_id: str, period_starts: Sequence[datetime]
+    ) -> Decimal:
+        if not period_starts:
+            return ZERO
+        c = charges
+        total = await self.conn.scalar(
+            select(func.coalesce(func.sum(c.c.amount), 0)).where(
+                c.c.assignment_id == assignment_id, c.c.period_start.in_(list(period_starts))
+            )
+        )
+        return Decimal(total or 0)
 
     async def line_totals(self, assignment_id: str, period_start: datetime) -> list[LineTotal]:
         """Per (meter, price, version): charge sums by status, quantity change and ledger split."""

@@ -105,6 +105,8 @@ plans = Table(
     # FixedChargeCollection: INVOICE (only invoiced) or DEBIT (debited each period).
     Column("fixed_charge_collection", Text, nullable=False, server_default="INVOICE"),
     money_column("minimum_commitment"),
+    # CommitmentPeriod: PER_PERIOD (each billing period) or ANNUAL (each commitment year).
+    Column("commitment_period", Text, nullable=False, server_default="PER_PERIOD"),
     # [{"price_id": "...", "included_quantity": "100"}]
     Column("prices", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
     Column("create_time", TS, nullable=False),

@@ -20,7 +20,12 @@ from rating_service.app import commands as cmd
 from rating_service.domain.aggregation import Aggregation
 from rating_service.domain.invoice import InvoiceView
 from rating_service.domain.meters import Meter
-from rating_service.domain.model import Assignment, FixedChargeCollection, PlanPrice
+from rating_service.domain.model import (
+    Assignment,
+    CommitmentPeriod,
+    FixedChargeCollection,
+    PlanPrice,
+)
 from rating_service.domain.pricing import Pricing, PricingModel, Tier
 
 ZERO = Decimal(0)
@@ -175,6 +180,7 @@ def new_plan(r: pb.CreatePlanRequest) -> cmd.NewPlan:
         prices=prices,
         fixed_charge_collection=_collection(r.fixed_charge_collection),
         minimum_commitment=_amount(r.minimum_commitment, "minimum_commitment"),
+        commitment_period=_commitment_period(r.commitment_period),
     )
 
 
@@ -187,6 +193,14 @@ def _collection(value: int) -> FixedChargeCollection:
     return FixedChargeCollection(name)
 
 
+def _commitment_period(value: int) -> CommitmentPeriod:
+    """Unset is PER_PERIOD (plans made before the field existed keep their behaviour)."""
+    if value == pb.COMMITMENT_PERIOD_UNSPECIFIED:
+        return CommitmentPeriod.PER_PERIOD
+    name = _enum(value, pb.CommitmentPeriod, "COMMITMENT_PERIOD_", "commitment_period")
+    return CommitmentPeriod(name)
+
+
 def plan(s: StoredPlan) -> pb.Plan:
     p = s.plan
     msg = pb.Plan(
@@ -196,6 +210,7 @@ def plan(s: StoredPlan) -> pb.Plan:
         fixed_charge=fmt(p.fixed_charge),
         fixed_charge_collection="FIXED_CHARGE_COLLECTION_" + p.fixed_charge_collection.value,
         minimum_commitment=fmt(p.minimum_commitment),
+        commitment_period="COMMITMENT_PERIOD_" + p.commitment_period.value,
         unit=s.unit,
         prices=[
             pb.PlanPrice(price_id=x.price_id, included_quantity=fmt(x.included_quantity))
@@ -305,6 +320,8 @@ def invoice(v: InvoiceView) -> pb.Invoice:
         fixed_charge=fmt(v.fixed_charge),
         true_up=fmt(v.true_up),
         fixed_charge_paid=fmt(v.fixed_charge_paid),
+        commitment_used=fmt(v.commitment_used),
+        commitment_remaining=fmt(v.commitment_remaining),
         lines=[
             pb.InvoiceLine(
                 line_id=ln.line_id,
@@ -351,4 +368,7 @@ def invoice(v: InvoiceView) -> pb.Invoice:
     )
     if v.close_time is not None:
         msg.close_time.CopyFrom(timestamp(v.close_time))
+    if v.commitment_start is not None and v.commitment_end is not None:
+        msg.commitment_start_time.CopyFrom(timestamp(v.commitment_start))
+        msg.commitment_end_time.CopyFrom(timestamp(v.commitment_end))
     return msg

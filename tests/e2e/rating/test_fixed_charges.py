@@ -6,15 +6,17 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import grpc
+import pytest
 from billing.ledger.v1 import ledger_pb2 as lpb
 from billing.rating.v1 import rating_pb2 as pb
 from billing.rating.v1 import rating_pb2_grpc
 
-from billing_common.protoconv import timestamp
+from billing_common.protoconv import timestamp, to_datetime
 from rating_service import main as rating_main
 from rating_service.config import RatingSettings
 from tests.support.channels import admin_key_file, open_channel
-from tests.support.rating import event, ingest, rid
+from tests.support.rating import event, ingest, make_meter, make_price, rid
 from tests.support.servers import START
 from tests.support.tls import rating_settings
 
@@ -143,3 +145,73 @@ async def test_usage_under_the_minimum_commitment_shows_a_true_up(rating) -> Non
     ).invoice
     assert (closed.usage_total, closed.true_up, closed.total) == ("2", "48", "50")
     assert [e.amount for e in await fixed_debits(rating)] == []
+
+
+def month(n: int) -> datetime:
+    return datetime(2026 + n // 12, n % 12 + 1, 1, tzinfo=UTC)
+
+
+async def invoice_at(rating, customer_id: str, at: datetime) -> pb.Invoice:  # type: ignore[no-untyped-def]
+    return (
+        await rating.stub.GetInvoice(
+            pb.GetInvoiceRequest(customer_id=customer_id, period_time=timestamp(at))
+        )
+    ).invoice
+
+
+async def test_an_annual_commitment_settles_once_on_the_invoice_that_closes_the_year(
+    rating,
+) -> None:  # type: ignore[no-untyped-def]
+    s = await rating.setup_customer(
+        start=START, minimum_commitment="1200", commitment_period=pb.COMMITMENT_PERIOD_ANNUAL
+    )
+    assert s.plan.commitment_period == pb.COMMITMENT_PERIOD_ANNUAL
+    for m in (0, 1, 11):  # 100 credits of usage in January, February and December
+        at = month(m) + timedelta(hours=1)
+        rating.clock.set(at)
+        await ingest(rating.stub, [event(s.customer_id, at, units="200")])
+        await rating.drain()
+    feb = await invoice_at(rating, s.customer_id, month(1))
+    assert (feb.usage_total, feb.true_up, feb.total) == ("100", "0", "100")
+    assert (feb.commitment_used, feb.commitment_remaining) == ("200", "1000")
+    assert to_datetime(feb, "commitment_start_time") == START
+    assert to_datetime(feb, "commitment_end_time") == month(12)
+    june = await invoice_at(rating, s.customer_id, month(5))
+    assert (june.usage_total, june.true_up, june.commitment_used) == ("0", "0", "200")
+    rating.clock.set(month(12) + timedelta(hours=1))
+    closed = (
+        await rating.stub.CloseBillingPeriod(
+            pb.CloseBillingPeriodRequest(
+                request_id=rid(), customer_id=s.customer_id, period_time=timestamp(month(11))
+            )
+        )
+    ).invoice
+    assert (closed.usage_total, closed.commitment_used, closed.true_up, closed.total) == (
+        "100",
+        "300",
+        "900",
+        "1000",
+    )
+    # The next year starts over: its first invoice counts only its own usage.
+    jan = await invoice_at(rating, s.customer_id, month(12))
+    assert (jan.commitment_used, jan.commitment_remaining, jan.true_up) == ("0", "1200", "0")
+
+
+async def test_an_annual_commitment_needs_a_minimum_commitment(rating) -> None:  # type: ignore[no-untyped-def]
+    meter = await make_meter(rating.stub, pb.AGGREGATION_COUNT)
+    price = await make_price(
+        rating.stub, meter.meter_id, START, model=pb.PRICING_MODEL_PER_UNIT, unit_price="1"
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await rating.stub.CreatePlan(
+            pb.CreatePlanRequest(
+                request_id=rid(),
+                name="annual without a commitment",
+                cadence=pb.CADENCE_MONTHLY,
+                unit="CREDITS",
+                prices=[pb.PlanPrice(price_id=price.price_id)],
+                commitment_period=pb.COMMITMENT_PERIOD_ANNUAL,
+            )
+        )
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "minimum_commitment" in (refused.value.details() or "")

@@ -458,6 +458,19 @@ class FakeStore:
                     row, status=InvoiceStatus.FINAL, close_time=now, snapshot=snapshot
                 )
 
+    async def usage_of_periods(
+        self, assignment_id: str, period_starts: Sequence[datetime]
+    ) -> Decimal:
+        starts = set(period_starts)
+        return sum(
+            (
+                c.new.amount
+                for c in self.t.charges.values()
+                if c.new.assignment_id == assignment_id and c.new.period_start in starts
+            ),
+            ZERO,
+        )
+
     async def line_totals(self, assignment_id: str, period_start: datetime) -> list[LineTotal]:
         lines: dict[tuple[str, str, int], list[StoredCharge]] = {}
         for c in sorted(self.t.charges.values(), key=lambda c: c.id):

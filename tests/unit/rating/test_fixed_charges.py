@@ -7,11 +7,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from billing_common.periods import Cadence, Period
+from rating_service.domain.commitments import true_up
 from rating_service.domain.fixed_charges import (
     debits_fixed_charge,
     fixed_request_id,
     periods_started,
-    true_up,
 )
 from rating_service.domain.model import Assignment, FixedChargeCollection, Plan, billing_period
 

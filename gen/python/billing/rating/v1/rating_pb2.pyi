@@ -44,6 +44,12 @@ class FixedChargeCollection(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     FIXED_CHARGE_COLLECTION_INVOICE: _ClassVar[FixedChargeCollection]
     FIXED_CHARGE_COLLECTION_DEBIT: _ClassVar[FixedChargeCollection]
 
+class CommitmentPeriod(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    COMMITMENT_PERIOD_UNSPECIFIED: _ClassVar[CommitmentPeriod]
+    COMMITMENT_PERIOD_PER_PERIOD: _ClassVar[CommitmentPeriod]
+    COMMITMENT_PERIOD_ANNUAL: _ClassVar[CommitmentPeriod]
+
 class IngestMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     INGEST_MODE_UNSPECIFIED: _ClassVar[IngestMode]
@@ -99,6 +105,9 @@ CADENCE_YEARLY: Cadence
 FIXED_CHARGE_COLLECTION_UNSPECIFIED: FixedChargeCollection
 FIXED_CHARGE_COLLECTION_INVOICE: FixedChargeCollection
 FIXED_CHARGE_COLLECTION_DEBIT: FixedChargeCollection
+COMMITMENT_PERIOD_UNSPECIFIED: CommitmentPeriod
+COMMITMENT_PERIOD_PER_PERIOD: CommitmentPeriod
+COMMITMENT_PERIOD_ANNUAL: CommitmentPeriod
 INGEST_MODE_UNSPECIFIED: IngestMode
 INGEST_MODE_ASYNC: IngestMode
 INGEST_MODE_SYNC: IngestMode
@@ -192,7 +201,7 @@ class PlanPrice(_message.Message):
     def __init__(self, price_id: _Optional[str] = ..., included_quantity: _Optional[str] = ...) -> None: ...
 
 class Plan(_message.Message):
-    __slots__ = ("plan_id", "name", "cadence", "billing_anchor_time", "fixed_charge", "unit", "prices", "create_time", "fixed_charge_collection", "minimum_commitment")
+    __slots__ = ("plan_id", "name", "cadence", "billing_anchor_time", "fixed_charge", "unit", "prices", "create_time", "fixed_charge_collection", "minimum_commitment", "commitment_period")
     PLAN_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     CADENCE_FIELD_NUMBER: _ClassVar[int]
@@ -203,6 +212,7 @@ class Plan(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     FIXED_CHARGE_COLLECTION_FIELD_NUMBER: _ClassVar[int]
     MINIMUM_COMMITMENT_FIELD_NUMBER: _ClassVar[int]
+    COMMITMENT_PERIOD_FIELD_NUMBER: _ClassVar[int]
     plan_id: str
     name: str
     cadence: Cadence
@@ -213,7 +223,8 @@ class Plan(_message.Message):
     create_time: _timestamp_pb2.Timestamp
     fixed_charge_collection: FixedChargeCollection
     minimum_commitment: str
-    def __init__(self, plan_id: _Optional[str] = ..., name: _Optional[str] = ..., cadence: _Optional[_Union[Cadence, str]] = ..., billing_anchor_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., fixed_charge: _Optional[str] = ..., unit: _Optional[str] = ..., prices: _Optional[_Iterable[_Union[PlanPrice, _Mapping]]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., fixed_charge_collection: _Optional[_Union[FixedChargeCollection, str]] = ..., minimum_commitment: _Optional[str] = ...) -> None: ...
+    commitment_period: CommitmentPeriod
+    def __init__(self, plan_id: _Optional[str] = ..., name: _Optional[str] = ..., cadence: _Optional[_Union[Cadence, str]] = ..., billing_anchor_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., fixed_charge: _Optional[str] = ..., unit: _Optional[str] = ..., prices: _Optional[_Iterable[_Union[PlanPrice, _Mapping]]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., fixed_charge_collection: _Optional[_Union[FixedChargeCollection, str]] = ..., minimum_commitment: _Optional[str] = ..., commitment_period: _Optional[_Union[CommitmentPeriod, str]] = ...) -> None: ...
 
 class PlanAssignment(_message.Message):
     __slots__ = ("assignment_id", "customer_id", "plan_id", "wallet_id", "start_time", "create_time", "end_time")
@@ -347,7 +358,7 @@ class InvoiceLine(_message.Message):
     def __init__(self, line_id: _Optional[str] = ..., meter_id: _Optional[str] = ..., price_id: _Optional[str] = ..., price_version: _Optional[int] = ..., description: _Optional[str] = ..., quantity: _Optional[str] = ..., amount: _Optional[str] = ..., tiers: _Optional[_Iterable[_Union[InvoiceTierLine, _Mapping]]] = ..., denied_amount: _Optional[str] = ..., pending_amount: _Optional[str] = ..., blocks: _Optional[str] = ..., failed_amount: _Optional[str] = ...) -> None: ...
 
 class Invoice(_message.Message):
-    __slots__ = ("invoice_id", "customer_id", "assignment_id", "plan_id", "wallet_id", "period_start_time", "period_end_time", "status", "unit", "fixed_charge", "lines", "usage_total", "total", "prepaid_credits_applied", "promotional_credits_applied", "overage_due", "close_time", "overage_settled", "top_ups", "true_up", "fixed_charge_paid")
+    __slots__ = ("invoice_id", "customer_id", "assignment_id", "plan_id", "wallet_id", "period_start_time", "period_end_time", "status", "unit", "fixed_charge", "lines", "usage_total", "total", "prepaid_credits_applied", "promotional_credits_applied", "overage_due", "close_time", "overage_settled", "top_ups", "true_up", "fixed_charge_paid", "commitment_start_time", "commitment_end_time", "commitment_used", "commitment_remaining")
     INVOICE_ID_FIELD_NUMBER: _ClassVar[int]
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     ASSIGNMENT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -369,6 +380,10 @@ class Invoice(_message.Message):
     TOP_UPS_FIELD_NUMBER: _ClassVar[int]
     TRUE_UP_FIELD_NUMBER: _ClassVar[int]
     FIXED_CHARGE_PAID_FIELD_NUMBER: _ClassVar[int]
+    COMMITMENT_START_TIME_FIELD_NUMBER: _ClassVar[int]
+    COMMITMENT_END_TIME_FIELD_NUMBER: _ClassVar[int]
+    COMMITMENT_USED_FIELD_NUMBER: _ClassVar[int]
+    COMMITMENT_REMAINING_FIELD_NUMBER: _ClassVar[int]
     invoice_id: str
     customer_id: str
     assignment_id: str
@@ -390,7 +405,11 @@ class Invoice(_message.Message):
     top_ups: _containers.RepeatedCompositeFieldContainer[InvoiceTopUp]
     true_up: str
     fixed_charge_paid: str
-    def __init__(self, invoice_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., assignment_id: _Optional[str] = ..., plan_id: _Optional[str] = ..., wallet_id: _Optional[str] = ..., period_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., period_end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[_Union[InvoiceStatus, str]] = ..., unit: _Optional[str] = ..., fixed_charge: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[InvoiceLine, _Mapping]]] = ..., usage_total: _Optional[str] = ..., total: _Optional[str] = ..., prepaid_credits_applied: _Optional[str] = ..., promotional_credits_applied: _Optional[str] = ..., overage_due: _Optional[str] = ..., close_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., overage_settled: _Optional[str] = ..., top_ups: _Optional[_Iterable[_Union[InvoiceTopUp, _Mapping]]] = ..., true_up: _Optional[str] = ..., fixed_charge_paid: _Optional[str] = ...) -> None: ...
+    commitment_start_time: _timestamp_pb2.Timestamp
+    commitment_end_time: _timestamp_pb2.Timestamp
+    commitment_used: str
+    commitment_remaining: str
+    def __init__(self, invoice_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., assignment_id: _Optional[str] = ..., plan_id: _Optional[str] = ..., wallet_id: _Optional[str] = ..., period_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., period_end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[_Union[InvoiceStatus, str]] = ..., unit: _Optional[str] = ..., fixed_charge: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[InvoiceLine, _Mapping]]] = ..., usage_total: _Optional[str] = ..., total: _Optional[str] = ..., prepaid_credits_applied: _Optional[str] = ..., promotional_credits_applied: _Optional[str] = ..., overage_due: _Optional[str] = ..., close_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., overage_settled: _Optional[str] = ..., top_ups: _Optional[_Iterable[_Union[InvoiceTopUp, _Mapping]]] = ..., true_up: _Optional[str] = ..., fixed_charge_paid: _Optional[str] = ..., commitment_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., commitment_end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., commitment_used: _Optional[str] = ..., commitment_remaining: _Optional[str] = ...) -> None: ...
 
 class InvoiceTopUp(_message.Message):
     __slots__ = ("top_up_id", "credits", "unit_price", "currency", "price", "create_time")
@@ -528,7 +547,7 @@ class ListPricesResponse(_message.Message):
     def __init__(self, prices: _Optional[_Iterable[_Union[Price, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class CreatePlanRequest(_message.Message):
-    __slots__ = ("request_id", "name", "cadence", "billing_anchor_time", "fixed_charge", "unit", "prices", "fixed_charge_collection", "minimum_commitment")
+    __slots__ = ("request_id", "name", "cadence", "billing_anchor_time", "fixed_charge", "unit", "prices", "fixed_charge_collection", "minimum_commitment", "commitment_period")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     CADENCE_FIELD_NUMBER: _ClassVar[int]
@@ -538,6 +557,7 @@ class CreatePlanRequest(_message.Message):
     PRICES_FIELD_NUMBER: _ClassVar[int]
     FIXED_CHARGE_COLLECTION_FIELD_NUMBER: _ClassVar[int]
     MINIMUM_COMMITMENT_FIELD_NUMBER: _ClassVar[int]
+    COMMITMENT_PERIOD_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     name: str
     cadence: Cadence
@@ -547,7 +567,8 @@ class CreatePlanRequest(_message.Message):
     prices: _containers.RepeatedCompositeFieldContainer[PlanPrice]
     fixed_charge_collection: FixedChargeCollection
     minimum_commitment: str
-    def __init__(self, request_id: _Optional[str] = ..., name: _Optional[str] = ..., cadence: _Optional[_Union[Cadence, str]] = ..., billing_anchor_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., fixed_charge: _Optional[str] = ..., unit: _Optional[str] = ..., prices: _Optional[_Iterable[_Union[PlanPrice, _Mapping]]] = ..., fixed_charge_collection: _Optional[_Union[FixedChargeCollection, str]] = ..., minimum_commitment: _Optional[str] = ...) -> None: ...
+    commitment_period: CommitmentPeriod
+    def __init__(self, request_id: _Optional[str] = ..., name: _Optional[str] = ..., cadence: _Optional[_Union[Cadence, str]] = ..., billing_anchor_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., fixed_charge: _Optional[str] = ..., unit: _Optional[str] = ..., prices: _Optional[_Iterable[_Union[PlanPrice, _Mapping]]] = ..., fixed_charge_collection: _Optional[_Union[FixedChargeCollection, str]] = ..., minimum_commitment: _Optional[str] = ..., commitment_period: _Optional[_Union[CommitmentPeriod, str]] = ...) -> None: ...
 
 class CreatePlanResponse(_message.Message):
     __slots__ = ("plan",)

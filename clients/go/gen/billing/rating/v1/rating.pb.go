@@ -272,6 +272,60 @@ func (FixedChargeCollection) EnumDescriptor() ([]byte, []int) {
 	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{3}
 }
 
+// Over which span a plan's minimum commitment is measured.
+type CommitmentPeriod int32
+
+const (
+	// Not set: PER_PERIOD.
+	CommitmentPeriod_COMMITMENT_PERIOD_UNSPECIFIED CommitmentPeriod = 0
+	// Each billing period must reach the commitment; its shortfall is on its own invoice.
+	CommitmentPeriod_COMMITMENT_PERIOD_PER_PERIOD CommitmentPeriod = 1
+	// Each commitment year (laid out from the assignment's start) must reach the commitment; the
+	// year's shortfall is on the invoice of the last billing period starting in the year.
+	CommitmentPeriod_COMMITMENT_PERIOD_ANNUAL CommitmentPeriod = 2
+)
+
+// Enum value maps for CommitmentPeriod.
+var (
+	CommitmentPeriod_name = map[int32]string{
+		0: "COMMITMENT_PERIOD_UNSPECIFIED",
+		1: "COMMITMENT_PERIOD_PER_PERIOD",
+		2: "COMMITMENT_PERIOD_ANNUAL",
+	}
+	CommitmentPeriod_value = map[string]int32{
+		"COMMITMENT_PERIOD_UNSPECIFIED": 0,
+		"COMMITMENT_PERIOD_PER_PERIOD":  1,
+		"COMMITMENT_PERIOD_ANNUAL":      2,
+	}
+)
+
+func (x CommitmentPeriod) Enum() *CommitmentPeriod {
+	p := new(CommitmentPeriod)
+	*p = x
+	return p
+}
+
+func (x CommitmentPeriod) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (CommitmentPeriod) Descriptor() protoreflect.EnumDescriptor {
+	return file_billing_rating_v1_rating_proto_enumTypes[4].Descriptor()
+}
+
+func (CommitmentPeriod) Type() protoreflect.EnumType {
+	return &file_billing_rating_v1_rating_proto_enumTypes[4]
+}
+
+func (x CommitmentPeriod) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use CommitmentPeriod.Descriptor instead.
+func (CommitmentPeriod) EnumDescriptor() ([]byte, []int) {
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{4}
+}
+
 // Whether IngestEvents waits for the ledger.
 type IngestMode int32
 
@@ -309,11 +363,11 @@ func (x IngestMode) String() string {
 }
 
 func (IngestMode) Descriptor() protoreflect.EnumDescriptor {
-	return file_billing_rating_v1_rating_proto_enumTypes[4].Descriptor()
+	return file_billing_rating_v1_rating_proto_enumTypes[5].Descriptor()
 }
 
 func (IngestMode) Type() protoreflect.EnumType {
-	return &file_billing_rating_v1_rating_proto_enumTypes[4]
+	return &file_billing_rating_v1_rating_proto_enumTypes[5]
 }
 
 func (x IngestMode) Number() protoreflect.EnumNumber {
@@ -322,7 +376,7 @@ func (x IngestMode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use IngestMode.Descriptor instead.
 func (IngestMode) EnumDescriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{4}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{5}
 }
 
 // What happened to one event of a batch.
@@ -377,11 +431,11 @@ func (x EventStatus) String() string {
 }
 
 func (EventStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_billing_rating_v1_rating_proto_enumTypes[5].Descriptor()
+	return file_billing_rating_v1_rating_proto_enumTypes[6].Descriptor()
 }
 
 func (EventStatus) Type() protoreflect.EnumType {
-	return &file_billing_rating_v1_rating_proto_enumTypes[5]
+	return &file_billing_rating_v1_rating_proto_enumTypes[6]
 }
 
 func (x EventStatus) Number() protoreflect.EnumNumber {
@@ -390,7 +444,7 @@ func (x EventStatus) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use EventStatus.Descriptor instead.
 func (EventStatus) EnumDescriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{5}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{6}
 }
 
 // Where a charge stands with the ledger.
@@ -439,11 +493,11 @@ func (x ChargeStatus) String() string {
 }
 
 func (ChargeStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_billing_rating_v1_rating_proto_enumTypes[6].Descriptor()
+	return file_billing_rating_v1_rating_proto_enumTypes[7].Descriptor()
 }
 
 func (ChargeStatus) Type() protoreflect.EnumType {
-	return &file_billing_rating_v1_rating_proto_enumTypes[6]
+	return &file_billing_rating_v1_rating_proto_enumTypes[7]
 }
 
 func (x ChargeStatus) Number() protoreflect.EnumNumber {
@@ -452,7 +506,7 @@ func (x ChargeStatus) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ChargeStatus.Descriptor instead.
 func (ChargeStatus) EnumDescriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{6}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{7}
 }
 
 // Whether an invoice can still change.
@@ -492,11 +546,11 @@ func (x InvoiceStatus) String() string {
 }
 
 func (InvoiceStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_billing_rating_v1_rating_proto_enumTypes[7].Descriptor()
+	return file_billing_rating_v1_rating_proto_enumTypes[8].Descriptor()
 }
 
 func (InvoiceStatus) Type() protoreflect.EnumType {
-	return &file_billing_rating_v1_rating_proto_enumTypes[7]
+	return &file_billing_rating_v1_rating_proto_enumTypes[8]
 }
 
 func (x InvoiceStatus) Number() protoreflect.EnumNumber {
@@ -505,7 +559,7 @@ func (x InvoiceStatus) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use InvoiceStatus.Descriptor instead.
 func (InvoiceStatus) EnumDescriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{7}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{8}
 }
 
 // Bucket size of a usage series.
@@ -545,11 +599,11 @@ func (x Granularity) String() string {
 }
 
 func (Granularity) Descriptor() protoreflect.EnumDescriptor {
-	return file_billing_rating_v1_rating_proto_enumTypes[8].Descriptor()
+	return file_billing_rating_v1_rating_proto_enumTypes[9].Descriptor()
 }
 
 func (Granularity) Type() protoreflect.EnumType {
-	return &file_billing_rating_v1_rating_proto_enumTypes[8]
+	return &file_billing_rating_v1_rating_proto_enumTypes[9]
 }
 
 func (x Granularity) Number() protoreflect.EnumNumber {
@@ -558,7 +612,7 @@ func (x Granularity) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Granularity.Descriptor instead.
 func (Granularity) EnumDescriptor() ([]byte, []int) {
-	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{8}
+	return file_billing_rating_v1_rating_proto_rawDescGZIP(), []int{9}
 }
 
 // Which events count and how they aggregate per customer per billing period.
@@ -949,8 +1003,10 @@ type Plan struct {
 	// Usage each period must reach, a decimal string; "0" when none. A shortfall is added to the
 	// period's invoice as its true_up.
 	MinimumCommitment string `protobuf:"bytes,10,opt,name=minimum_commitment,json=minimumCommitment,proto3" json:"minimum_commitment,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Over which span minimum_commitment is measured (PER_PERIOD or ANNUAL).
+	CommitmentPeriod CommitmentPeriod `protobuf:"varint,11,opt,name=commitment_period,json=commitmentPeriod,proto3,enum=billing.rating.v1.CommitmentPeriod" json:"commitment_period,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Plan) Reset() {
@@ -1051,6 +1107,13 @@ func (x *Plan) GetMinimumCommitment() string {
 		return x.MinimumCommitment
 	}
 	return ""
+}
+
+func (x *Plan) GetCommitmentPeriod() CommitmentPeriod {
+	if x != nil {
+		return x.CommitmentPeriod
+	}
+	return CommitmentPeriod_COMMITMENT_PERIOD_UNSPECIFIED
 }
 
 // A customer on a plan, drawing from a ledger wallet, from start_time on.
@@ -1790,15 +1853,26 @@ type Invoice struct {
 	// Credits the ledger bought automatically for the wallet during the period (top-ups, such as
 	// the blocks of block top-up pricing), oldest first.
 	TopUps []*InvoiceTopUp `protobuf:"bytes,19,rep,name=top_ups,json=topUps,proto3" json:"top_ups,omitempty"`
-	// The plan's minimum commitment minus usage_total when usage falls short of it, else "0", a
-	// decimal string; included in total.
+	// The commitment's shortfall settled on this invoice, else "0", a decimal string; included in
+	// total. PER_PERIOD: the minimum commitment minus usage_total when usage falls short of it.
+	// ANNUAL: the minimum commitment minus commitment_used, only on the invoice of the period that
+	// closes the commitment year ("0" on the others).
 	TrueUp string `protobuf:"bytes,20,opt,name=true_up,json=trueUp,proto3" json:"true_up,omitempty"`
 	// The part of fixed_charge debited from the wallet (plans with FIXED_CHARGE_COLLECTION_DEBIT),
 	// a decimal string; fixed_charge minus it is unpaid (the wallet refused or it is still on its
 	// way to the ledger).
 	FixedChargePaid string `protobuf:"bytes,21,opt,name=fixed_charge_paid,json=fixedChargePaid,proto3" json:"fixed_charge_paid,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The commitment span this period counts towards (the period itself under PER_PERIOD, the
+	// commitment year under ANNUAL); unset when the plan has no minimum commitment.
+	CommitmentStartTime *timestamppb.Timestamp `protobuf:"bytes,22,opt,name=commitment_start_time,json=commitmentStartTime,proto3" json:"commitment_start_time,omitempty"`
+	// End of the commitment span (exclusive); unset when the plan has no minimum commitment.
+	CommitmentEndTime *timestamppb.Timestamp `protobuf:"bytes,23,opt,name=commitment_end_time,json=commitmentEndTime,proto3" json:"commitment_end_time,omitempty"`
+	// Usage of the commitment span up to and including this period, a decimal string.
+	CommitmentUsed string `protobuf:"bytes,24,opt,name=commitment_used,json=commitmentUsed,proto3" json:"commitment_used,omitempty"`
+	// The plan's minimum commitment minus commitment_used, "0" once reached, a decimal string.
+	CommitmentRemaining string `protobuf:"bytes,25,opt,name=commitment_remaining,json=commitmentRemaining,proto3" json:"commitment_remaining,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *Invoice) Reset() {
@@ -1974,6 +2048,34 @@ func (x *Invoice) GetTrueUp() string {
 func (x *Invoice) GetFixedChargePaid() string {
 	if x != nil {
 		return x.FixedChargePaid
+	}
+	return ""
+}
+
+func (x *Invoice) GetCommitmentStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CommitmentStartTime
+	}
+	return nil
+}
+
+func (x *Invoice) GetCommitmentEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CommitmentEndTime
+	}
+	return nil
+}
+
+func (x *Invoice) GetCommitmentUsed() string {
+	if x != nil {
+		return x.CommitmentUsed
+	}
+	return ""
+}
+
+func (x *Invoice) GetCommitmentRemaining() string {
+	if x != nil {
+		return x.CommitmentRemaining
 	}
 	return ""
 }
@@ -2804,8 +2906,10 @@ type CreatePlanRequest struct {
 	FixedChargeCollection FixedChargeCollection `protobuf:"varint,8,opt,name=fixed_charge_collection,json=fixedChargeCollection,proto3,enum=billing.rating.v1.FixedChargeCollection" json:"fixed_charge_collection,omitempty"`
 	// Usage each period must reach, a decimal string; empty means none.
 	MinimumCommitment string `protobuf:"bytes,9,opt,name=minimum_commitment,json=minimumCommitment,proto3" json:"minimum_commitment,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Over which span minimum_commitment is measured; unset means PER_PERIOD.
+	CommitmentPeriod CommitmentPeriod `protobuf:"varint,10,opt,name=commitment_period,json=commitmentPeriod,proto3,enum=billing.rating.v1.CommitmentPeriod" json:"commitment_period,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *CreatePlanRequest) Reset() {
@@ -2899,6 +3003,13 @@ func (x *CreatePlanRequest) GetMinimumCommitment() string {
 		return x.MinimumCommitment
 	}
 	return ""
+}
+
+func (x *CreatePlanRequest) GetCommitmentPeriod() CommitmentPeriod {
+	if x != nil {
+		return x.CommitmentPeriod
+	}
+	return CommitmentPeriod_COMMITMENT_PERIOD_UNSPECIFIED
 }
 
 // Response of CreatePlan.
@@ -4613,7 +4724,7 @@ const file_billing_rating_v1_rating_proto_rawDesc = "" +
 	"createTime\"S\n" +
 	"\tPlanPrice\x12\x19\n" +
 	"\bprice_id\x18\x01 \x01(\tR\apriceId\x12+\n" +
-	"\x11included_quantity\x18\x02 \x01(\tR\x10includedQuantity\"\xf0\x03\n" +
+	"\x11included_quantity\x18\x02 \x01(\tR\x10includedQuantity\"\xc2\x04\n" +
 	"\x04Plan\x12\x17\n" +
 	"\aplan_id\x18\x01 \x01(\tR\x06planId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x124\n" +
@@ -4626,7 +4737,8 @@ const file_billing_rating_v1_rating_proto_rawDesc = "" +
 	"createTime\x12`\n" +
 	"\x17fixed_charge_collection\x18\t \x01(\x0e2(.billing.rating.v1.FixedChargeCollectionR\x15fixedChargeCollection\x12-\n" +
 	"\x12minimum_commitment\x18\n" +
-	" \x01(\tR\x11minimumCommitment\"\xbb\x02\n" +
+	" \x01(\tR\x11minimumCommitment\x12P\n" +
+	"\x11commitment_period\x18\v \x01(\x0e2#.billing.rating.v1.CommitmentPeriodR\x10commitmentPeriod\"\xbb\x02\n" +
 	"\x0ePlanAssignment\x12#\n" +
 	"\rassignment_id\x18\x01 \x01(\tR\fassignmentId\x12\x1f\n" +
 	"\vcustomer_id\x18\x02 \x01(\tR\n" +
@@ -4697,7 +4809,7 @@ const file_billing_rating_v1_rating_proto_rawDesc = "" +
 	"\x0epending_amount\x18\n" +
 	" \x01(\tR\rpendingAmount\x12\x16\n" +
 	"\x06blocks\x18\v \x01(\tR\x06blocks\x12#\n" +
-	"\rfailed_amount\x18\f \x01(\tR\ffailedAmount\"\x8a\a\n" +
+	"\rfailed_amount\x18\f \x01(\tR\ffailedAmount\"\x82\t\n" +
 	"\aInvoice\x12\x1d\n" +
 	"\n" +
 	"invoice_id\x18\x01 \x01(\tR\tinvoiceId\x12\x1f\n" +
@@ -4725,7 +4837,11 @@ const file_billing_rating_v1_rating_proto_rawDesc = "" +
 	"\x0foverage_settled\x18\x12 \x01(\tR\x0eoverageSettled\x128\n" +
 	"\atop_ups\x18\x13 \x03(\v2\x1f.billing.rating.v1.InvoiceTopUpR\x06topUps\x12\x17\n" +
 	"\atrue_up\x18\x14 \x01(\tR\x06trueUp\x12*\n" +
-	"\x11fixed_charge_paid\x18\x15 \x01(\tR\x0ffixedChargePaid\"\xd2\x01\n" +
+	"\x11fixed_charge_paid\x18\x15 \x01(\tR\x0ffixedChargePaid\x12N\n" +
+	"\x15commitment_start_time\x18\x16 \x01(\v2\x1a.google.protobuf.TimestampR\x13commitmentStartTime\x12J\n" +
+	"\x13commitment_end_time\x18\x17 \x01(\v2\x1a.google.protobuf.TimestampR\x11commitmentEndTime\x12'\n" +
+	"\x0fcommitment_used\x18\x18 \x01(\tR\x0ecommitmentUsed\x121\n" +
+	"\x14commitment_remaining\x18\x19 \x01(\tR\x13commitmentRemaining\"\xd2\x01\n" +
 	"\fInvoiceTopUp\x12\x1a\n" +
 	"\ttop_up_id\x18\x01 \x01(\tR\atopUpId\x12\x18\n" +
 	"\acredits\x18\x02 \x01(\tR\acredits\x12\x1d\n" +
@@ -4789,7 +4905,7 @@ const file_billing_rating_v1_rating_proto_rawDesc = "" +
 	"page_token\x18\x04 \x01(\tR\tpageToken\"n\n" +
 	"\x12ListPricesResponse\x120\n" +
 	"\x06prices\x18\x01 \x03(\v2\x18.billing.rating.v1.PriceR\x06prices\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xc6\x03\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x98\x04\n" +
 	"\x11CreatePlanRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x12\n" +
@@ -4800,7 +4916,9 @@ const file_billing_rating_v1_rating_proto_rawDesc = "" +
 	"\x04unit\x18\x06 \x01(\tR\x04unit\x124\n" +
 	"\x06prices\x18\a \x03(\v2\x1c.billing.rating.v1.PlanPriceR\x06prices\x12`\n" +
 	"\x17fixed_charge_collection\x18\b \x01(\x0e2(.billing.rating.v1.FixedChargeCollectionR\x15fixedChargeCollection\x12-\n" +
-	"\x12minimum_commitment\x18\t \x01(\tR\x11minimumCommitment\"A\n" +
+	"\x12minimum_commitment\x18\t \x01(\tR\x11minimumCommitment\x12P\n" +
+	"\x11commitment_period\x18\n" +
+	" \x01(\x0e2#.billing.rating.v1.CommitmentPeriodR\x10commitmentPeriod\"A\n" +
 	"\x12CreatePlanResponse\x12+\n" +
 	"\x04plan\x18\x01 \x01(\v2\x17.billing.rating.v1.PlanR\x04plan\")\n" +
 	"\x0eGetPlanRequest\x12\x17\n" +
@@ -4951,7 +5069,11 @@ const file_billing_rating_v1_rating_proto_rawDesc = "" +
 	"\x15FixedChargeCollection\x12'\n" +
 	"#FIXED_CHARGE_COLLECTION_UNSPECIFIED\x10\x00\x12#\n" +
 	"\x1fFIXED_CHARGE_COLLECTION_INVOICE\x10\x01\x12!\n" +
-	"\x1dFIXED_CHARGE_COLLECTION_DEBIT\x10\x02*V\n" +
+	"\x1dFIXED_CHARGE_COLLECTION_DEBIT\x10\x02*u\n" +
+	"\x10CommitmentPeriod\x12!\n" +
+	"\x1dCOMMITMENT_PERIOD_UNSPECIFIED\x10\x00\x12 \n" +
+	"\x1cCOMMITMENT_PERIOD_PER_PERIOD\x10\x01\x12\x1c\n" +
+	"\x18COMMITMENT_PERIOD_ANNUAL\x10\x02*V\n" +
 	"\n" +
 	"IngestMode\x12\x1b\n" +
 	"\x17INGEST_MODE_UNSPECIFIED\x10\x00\x12\x15\n" +
@@ -5018,208 +5140,213 @@ func file_billing_rating_v1_rating_proto_rawDescGZIP() []byte {
 	return file_billing_rating_v1_rating_proto_rawDescData
 }
 
-var file_billing_rating_v1_rating_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
+var file_billing_rating_v1_rating_proto_enumTypes = make([]protoimpl.EnumInfo, 10)
 var file_billing_rating_v1_rating_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
 var file_billing_rating_v1_rating_proto_goTypes = []any{
 	(Aggregation)(0),                      // 0: billing.rating.v1.Aggregation
 	(PricingModel)(0),                     // 1: billing.rating.v1.PricingModel
 	(Cadence)(0),                          // 2: billing.rating.v1.Cadence
 	(FixedChargeCollection)(0),            // 3: billing.rating.v1.FixedChargeCollection
-	(IngestMode)(0),                       // 4: billing.rating.v1.IngestMode
-	(EventStatus)(0),                      // 5: billing.rating.v1.EventStatus
-	(ChargeStatus)(0),                     // 6: billing.rating.v1.ChargeStatus
-	(InvoiceStatus)(0),                    // 7: billing.rating.v1.InvoiceStatus
-	(Granularity)(0),                      // 8: billing.rating.v1.Granularity
-	(*Meter)(nil),                         // 9: billing.rating.v1.Meter
-	(*Tier)(nil),                          // 10: billing.rating.v1.Tier
-	(*Price)(nil),                         // 11: billing.rating.v1.Price
-	(*PlanPrice)(nil),                     // 12: billing.rating.v1.PlanPrice
-	(*Plan)(nil),                          // 13: billing.rating.v1.Plan
-	(*PlanAssignment)(nil),                // 14: billing.rating.v1.PlanAssignment
-	(*Event)(nil),                         // 15: billing.rating.v1.Event
-	(*Charge)(nil),                        // 16: billing.rating.v1.Charge
-	(*EventResult)(nil),                   // 17: billing.rating.v1.EventResult
-	(*UsagePoint)(nil),                    // 18: billing.rating.v1.UsagePoint
-	(*InvoiceTierLine)(nil),               // 19: billing.rating.v1.InvoiceTierLine
-	(*InvoiceLine)(nil),                   // 20: billing.rating.v1.InvoiceLine
-	(*Invoice)(nil),                       // 21: billing.rating.v1.Invoice
-	(*InvoiceTopUp)(nil),                  // 22: billing.rating.v1.InvoiceTopUp
-	(*LineEvent)(nil),                     // 23: billing.rating.v1.LineEvent
-	(*CreateMeterRequest)(nil),            // 24: billing.rating.v1.CreateMeterRequest
-	(*CreateMeterResponse)(nil),           // 25: billing.rating.v1.CreateMeterResponse
-	(*GetMeterRequest)(nil),               // 26: billing.rating.v1.GetMeterRequest
-	(*GetMeterResponse)(nil),              // 27: billing.rating.v1.GetMeterResponse
-	(*ListMetersRequest)(nil),             // 28: billing.rating.v1.ListMetersRequest
-	(*ListMetersResponse)(nil),            // 29: billing.rating.v1.ListMetersResponse
-	(*CreatePriceRequest)(nil),            // 30: billing.rating.v1.CreatePriceRequest
-	(*CreatePriceResponse)(nil),           // 31: billing.rating.v1.CreatePriceResponse
-	(*ListPricesRequest)(nil),             // 32: billing.rating.v1.ListPricesRequest
-	(*ListPricesResponse)(nil),            // 33: billing.rating.v1.ListPricesResponse
-	(*CreatePlanRequest)(nil),             // 34: billing.rating.v1.CreatePlanRequest
-	(*CreatePlanResponse)(nil),            // 35: billing.rating.v1.CreatePlanResponse
-	(*GetPlanRequest)(nil),                // 36: billing.rating.v1.GetPlanRequest
-	(*GetPlanResponse)(nil),               // 37: billing.rating.v1.GetPlanResponse
-	(*AssignPlanRequest)(nil),             // 38: billing.rating.v1.AssignPlanRequest
-	(*AssignPlanResponse)(nil),            // 39: billing.rating.v1.AssignPlanResponse
-	(*ListPlansRequest)(nil),              // 40: billing.rating.v1.ListPlansRequest
-	(*ListPlansResponse)(nil),             // 41: billing.rating.v1.ListPlansResponse
-	(*GetPlanAssignmentRequest)(nil),      // 42: billing.rating.v1.GetPlanAssignmentRequest
-	(*GetPlanAssignmentResponse)(nil),     // 43: billing.rating.v1.GetPlanAssignmentResponse
-	(*EndPlanAssignmentRequest)(nil),      // 44: billing.rating.v1.EndPlanAssignmentRequest
-	(*EndPlanAssignmentResponse)(nil),     // 45: billing.rating.v1.EndPlanAssignmentResponse
-	(*IngestEventsRequest)(nil),           // 46: billing.rating.v1.IngestEventsRequest
-	(*IngestEventsResponse)(nil),          // 47: billing.rating.v1.IngestEventsResponse
-	(*BackfillEventsRequest)(nil),         // 48: billing.rating.v1.BackfillEventsRequest
-	(*BackfillEventsResponse)(nil),        // 49: billing.rating.v1.BackfillEventsResponse
-	(*StreamEventsRequest)(nil),           // 50: billing.rating.v1.StreamEventsRequest
-	(*StreamEventsResponse)(nil),          // 51: billing.rating.v1.StreamEventsResponse
-	(*GetUsageRequest)(nil),               // 52: billing.rating.v1.GetUsageRequest
-	(*GetUsageResponse)(nil),              // 53: billing.rating.v1.GetUsageResponse
-	(*PreviewChargeRequest)(nil),          // 54: billing.rating.v1.PreviewChargeRequest
-	(*PreviewChargeResponse)(nil),         // 55: billing.rating.v1.PreviewChargeResponse
-	(*GetInvoiceRequest)(nil),             // 56: billing.rating.v1.GetInvoiceRequest
-	(*GetInvoiceResponse)(nil),            // 57: billing.rating.v1.GetInvoiceResponse
-	(*ListInvoicesRequest)(nil),           // 58: billing.rating.v1.ListInvoicesRequest
-	(*ListInvoicesResponse)(nil),          // 59: billing.rating.v1.ListInvoicesResponse
-	(*CloseBillingPeriodRequest)(nil),     // 60: billing.rating.v1.CloseBillingPeriodRequest
-	(*CloseBillingPeriodResponse)(nil),    // 61: billing.rating.v1.CloseBillingPeriodResponse
-	(*ListInvoiceLineEventsRequest)(nil),  // 62: billing.rating.v1.ListInvoiceLineEventsRequest
-	(*ListInvoiceLineEventsResponse)(nil), // 63: billing.rating.v1.ListInvoiceLineEventsResponse
-	nil,                                   // 64: billing.rating.v1.Meter.FiltersEntry
-	nil,                                   // 65: billing.rating.v1.Event.PropertiesEntry
-	nil,                                   // 66: billing.rating.v1.CreateMeterRequest.FiltersEntry
-	(*timestamppb.Timestamp)(nil),         // 67: google.protobuf.Timestamp
-	(*v1.ItemError)(nil),                  // 68: billing.type.v1.ItemError
-	(*v1.TimeRange)(nil),                  // 69: billing.type.v1.TimeRange
+	(CommitmentPeriod)(0),                 // 4: billing.rating.v1.CommitmentPeriod
+	(IngestMode)(0),                       // 5: billing.rating.v1.IngestMode
+	(EventStatus)(0),                      // 6: billing.rating.v1.EventStatus
+	(ChargeStatus)(0),                     // 7: billing.rating.v1.ChargeStatus
+	(InvoiceStatus)(0),                    // 8: billing.rating.v1.InvoiceStatus
+	(Granularity)(0),                      // 9: billing.rating.v1.Granularity
+	(*Meter)(nil),                         // 10: billing.rating.v1.Meter
+	(*Tier)(nil),                          // 11: billing.rating.v1.Tier
+	(*Price)(nil),                         // 12: billing.rating.v1.Price
+	(*PlanPrice)(nil),                     // 13: billing.rating.v1.PlanPrice
+	(*Plan)(nil),                          // 14: billing.rating.v1.Plan
+	(*PlanAssignment)(nil),                // 15: billing.rating.v1.PlanAssignment
+	(*Event)(nil),                         // 16: billing.rating.v1.Event
+	(*Charge)(nil),                        // 17: billing.rating.v1.Charge
+	(*EventResult)(nil),                   // 18: billing.rating.v1.EventResult
+	(*UsagePoint)(nil),                    // 19: billing.rating.v1.UsagePoint
+	(*InvoiceTierLine)(nil),               // 20: billing.rating.v1.InvoiceTierLine
+	(*InvoiceLine)(nil),                   // 21: billing.rating.v1.InvoiceLine
+	(*Invoice)(nil),                       // 22: billing.rating.v1.Invoice
+	(*InvoiceTopUp)(nil),                  // 23: billing.rating.v1.InvoiceTopUp
+	(*LineEvent)(nil),                     // 24: billing.rating.v1.LineEvent
+	(*CreateMeterRequest)(nil),            // 25: billing.rating.v1.CreateMeterRequest
+	(*CreateMeterResponse)(nil),           // 26: billing.rating.v1.CreateMeterResponse
+	(*GetMeterRequest)(nil),               // 27: billing.rating.v1.GetMeterRequest
+	(*GetMeterResponse)(nil),              // 28: billing.rating.v1.GetMeterResponse
+	(*ListMetersRequest)(nil),             // 29: billing.rating.v1.ListMetersRequest
+	(*ListMetersResponse)(nil),            // 30: billing.rating.v1.ListMetersResponse
+	(*CreatePriceRequest)(nil),            // 31: billing.rating.v1.CreatePriceRequest
+	(*CreatePriceResponse)(nil),           // 32: billing.rating.v1.CreatePriceResponse
+	(*ListPricesRequest)(nil),             // 33: billing.rating.v1.ListPricesRequest
+	(*ListPricesResponse)(nil),            // 34: billing.rating.v1.ListPricesResponse
+	(*CreatePlanRequest)(nil),             // 35: billing.rating.v1.CreatePlanRequest
+	(*CreatePlanResponse)(nil),            // 36: billing.rating.v1.CreatePlanResponse
+	(*GetPlanRequest)(nil),                // 37: billing.rating.v1.GetPlanRequest
+	(*GetPlanResponse)(nil),               // 38: billing.rating.v1.GetPlanResponse
+	(*AssignPlanRequest)(nil),             // 39: billing.rating.v1.AssignPlanRequest
+	(*AssignPlanResponse)(nil),            // 40: billing.rating.v1.AssignPlanResponse
+	(*ListPlansRequest)(nil),              // 41: billing.rating.v1.ListPlansRequest
+	(*ListPlansResponse)(nil),             // 42: billing.rating.v1.ListPlansResponse
+	(*GetPlanAssignmentRequest)(nil),      // 43: billing.rating.v1.GetPlanAssignmentRequest
+	(*GetPlanAssignmentResponse)(nil),     // 44: billing.rating.v1.GetPlanAssignmentResponse
+	(*EndPlanAssignmentRequest)(nil),      // 45: billing.rating.v1.EndPlanAssignmentRequest
+	(*EndPlanAssignmentResponse)(nil),     // 46: billing.rating.v1.EndPlanAssignmentResponse
+	(*IngestEventsRequest)(nil),           // 47: billing.rating.v1.IngestEventsRequest
+	(*IngestEventsResponse)(nil),          // 48: billing.rating.v1.IngestEventsResponse
+	(*BackfillEventsRequest)(nil),         // 49: billing.rating.v1.BackfillEventsRequest
+	(*BackfillEventsResponse)(nil),        // 50: billing.rating.v1.BackfillEventsResponse
+	(*StreamEventsRequest)(nil),           // 51: billing.rating.v1.StreamEventsRequest
+	(*StreamEventsResponse)(nil),          // 52: billing.rating.v1.StreamEventsResponse
+	(*GetUsageRequest)(nil),               // 53: billing.rating.v1.GetUsageRequest
+	(*GetUsageResponse)(nil),              // 54: billing.rating.v1.GetUsageResponse
+	(*PreviewChargeRequest)(nil),          // 55: billing.rating.v1.PreviewChargeRequest
+	(*PreviewChargeResponse)(nil),         // 56: billing.rating.v1.PreviewChargeResponse
+	(*GetInvoiceRequest)(nil),             // 57: billing.rating.v1.GetInvoiceRequest
+	(*GetInvoiceResponse)(nil),            // 58: billing.rating.v1.GetInvoiceResponse
+	(*ListInvoicesRequest)(nil),           // 59: billing.rating.v1.ListInvoicesRequest
+	(*ListInvoicesResponse)(nil),          // 60: billing.rating.v1.ListInvoicesResponse
+	(*CloseBillingPeriodRequest)(nil),     // 61: billing.rating.v1.CloseBillingPeriodRequest
+	(*CloseBillingPeriodResponse)(nil),    // 62: billing.rating.v1.CloseBillingPeriodResponse
+	(*ListInvoiceLineEventsRequest)(nil),  // 63: billing.rating.v1.ListInvoiceLineEventsRequest
+	(*ListInvoiceLineEventsResponse)(nil), // 64: billing.rating.v1.ListInvoiceLineEventsResponse
+	nil,                                   // 65: billing.rating.v1.Meter.FiltersEntry
+	nil,                                   // 66: billing.rating.v1.Event.PropertiesEntry
+	nil,                                   // 67: billing.rating.v1.CreateMeterRequest.FiltersEntry
+	(*timestamppb.Timestamp)(nil),         // 68: google.protobuf.Timestamp
+	(*v1.ItemError)(nil),                  // 69: billing.type.v1.ItemError
+	(*v1.TimeRange)(nil),                  // 70: billing.type.v1.TimeRange
 }
 var file_billing_rating_v1_rating_proto_depIdxs = []int32{
 	0,   // 0: billing.rating.v1.Meter.aggregation:type_name -> billing.rating.v1.Aggregation
-	64,  // 1: billing.rating.v1.Meter.filters:type_name -> billing.rating.v1.Meter.FiltersEntry
-	67,  // 2: billing.rating.v1.Meter.create_time:type_name -> google.protobuf.Timestamp
+	65,  // 1: billing.rating.v1.Meter.filters:type_name -> billing.rating.v1.Meter.FiltersEntry
+	68,  // 2: billing.rating.v1.Meter.create_time:type_name -> google.protobuf.Timestamp
 	1,   // 3: billing.rating.v1.Price.model:type_name -> billing.rating.v1.PricingModel
-	10,  // 4: billing.rating.v1.Price.tiers:type_name -> billing.rating.v1.Tier
-	67,  // 5: billing.rating.v1.Price.effective_time:type_name -> google.protobuf.Timestamp
-	67,  // 6: billing.rating.v1.Price.create_time:type_name -> google.protobuf.Timestamp
+	11,  // 4: billing.rating.v1.Price.tiers:type_name -> billing.rating.v1.Tier
+	68,  // 5: billing.rating.v1.Price.effective_time:type_name -> google.protobuf.Timestamp
+	68,  // 6: billing.rating.v1.Price.create_time:type_name -> google.protobuf.Timestamp
 	2,   // 7: billing.rating.v1.Plan.cadence:type_name -> billing.rating.v1.Cadence
-	67,  // 8: billing.rating.v1.Plan.billing_anchor_time:type_name -> google.protobuf.Timestamp
-	12,  // 9: billing.rating.v1.Plan.prices:type_name -> billing.rating.v1.PlanPrice
-	67,  // 10: billing.rating.v1.Plan.create_time:type_name -> google.protobuf.Timestamp
+	68,  // 8: billing.rating.v1.Plan.billing_anchor_time:type_name -> google.protobuf.Timestamp
+	13,  // 9: billing.rating.v1.Plan.prices:type_name -> billing.rating.v1.PlanPrice
+	68,  // 10: billing.rating.v1.Plan.create_time:type_name -> google.protobuf.Timestamp
 	3,   // 11: billing.rating.v1.Plan.fixed_charge_collection:type_name -> billing.rating.v1.FixedChargeCollection
-	67,  // 12: billing.rating.v1.PlanAssignment.start_time:type_name -> google.protobuf.Timestamp
-	67,  // 13: billing.rating.v1.PlanAssignment.create_time:type_name -> google.protobuf.Timestamp
-	67,  // 14: billing.rating.v1.PlanAssignment.end_time:type_name -> google.protobuf.Timestamp
-	67,  // 15: billing.rating.v1.Event.occurred_time:type_name -> google.protobuf.Timestamp
-	65,  // 16: billing.rating.v1.Event.properties:type_name -> billing.rating.v1.Event.PropertiesEntry
-	67,  // 17: billing.rating.v1.Charge.period_start_time:type_name -> google.protobuf.Timestamp
-	67,  // 18: billing.rating.v1.Charge.period_end_time:type_name -> google.protobuf.Timestamp
-	6,   // 19: billing.rating.v1.Charge.status:type_name -> billing.rating.v1.ChargeStatus
-	5,   // 20: billing.rating.v1.EventResult.status:type_name -> billing.rating.v1.EventStatus
-	68,  // 21: billing.rating.v1.EventResult.error:type_name -> billing.type.v1.ItemError
-	16,  // 22: billing.rating.v1.EventResult.charges:type_name -> billing.rating.v1.Charge
-	67,  // 23: billing.rating.v1.UsagePoint.start_time:type_name -> google.protobuf.Timestamp
-	67,  // 24: billing.rating.v1.UsagePoint.end_time:type_name -> google.protobuf.Timestamp
-	19,  // 25: billing.rating.v1.InvoiceLine.tiers:type_name -> billing.rating.v1.InvoiceTierLine
-	67,  // 26: billing.rating.v1.Invoice.period_start_time:type_name -> google.protobuf.Timestamp
-	67,  // 27: billing.rating.v1.Invoice.period_end_time:type_name -> google.protobuf.Timestamp
-	7,   // 28: billing.rating.v1.Invoice.status:type_name -> billing.rating.v1.InvoiceStatus
-	20,  // 29: billing.rating.v1.Invoice.lines:type_name -> billing.rating.v1.InvoiceLine
-	67,  // 30: billing.rating.v1.Invoice.close_time:type_name -> google.protobuf.Timestamp
-	22,  // 31: billing.rating.v1.Invoice.top_ups:type_name -> billing.rating.v1.InvoiceTopUp
-	67,  // 32: billing.rating.v1.InvoiceTopUp.create_time:type_name -> google.protobuf.Timestamp
-	15,  // 33: billing.rating.v1.LineEvent.event:type_name -> billing.rating.v1.Event
-	16,  // 34: billing.rating.v1.LineEvent.charge:type_name -> billing.rating.v1.Charge
-	0,   // 35: billing.rating.v1.CreateMeterRequest.aggregation:type_name -> billing.rating.v1.Aggregation
-	66,  // 36: billing.rating.v1.CreateMeterRequest.filters:type_name -> billing.rating.v1.CreateMeterRequest.FiltersEntry
-	9,   // 37: billing.rating.v1.CreateMeterResponse.meter:type_name -> billing.rating.v1.Meter
-	9,   // 38: billing.rating.v1.GetMeterResponse.meter:type_name -> billing.rating.v1.Meter
-	9,   // 39: billing.rating.v1.ListMetersResponse.meters:type_name -> billing.rating.v1.Meter
-	1,   // 40: billing.rating.v1.CreatePriceRequest.model:type_name -> billing.rating.v1.PricingModel
-	10,  // 41: billing.rating.v1.CreatePriceRequest.tiers:type_name -> billing.rating.v1.Tier
-	67,  // 42: billing.rating.v1.CreatePriceRequest.effective_time:type_name -> google.protobuf.Timestamp
-	11,  // 43: billing.rating.v1.CreatePriceResponse.price:type_name -> billing.rating.v1.Price
-	11,  // 44: billing.rating.v1.ListPricesResponse.prices:type_name -> billing.rating.v1.Price
-	2,   // 45: billing.rating.v1.CreatePlanRequest.cadence:type_name -> billing.rating.v1.Cadence
-	67,  // 46: billing.rating.v1.CreatePlanRequest.billing_anchor_time:type_name -> google.protobuf.Timestamp
-	12,  // 47: billing.rating.v1.CreatePlanRequest.prices:type_name -> billing.rating.v1.PlanPrice
-	3,   // 48: billing.rating.v1.CreatePlanRequest.fixed_charge_collection:type_name -> billing.rating.v1.FixedChargeCollection
-	13,  // 49: billing.rating.v1.CreatePlanResponse.plan:type_name -> billing.rating.v1.Plan
-	13,  // 50: billing.rating.v1.GetPlanResponse.plan:type_name -> billing.rating.v1.Plan
-	67,  // 51: billing.rating.v1.AssignPlanRequest.start_time:type_name -> google.protobuf.Timestamp
-	14,  // 52: billing.rating.v1.AssignPlanResponse.assignment:type_name -> billing.rating.v1.PlanAssignment
-	13,  // 53: billing.rating.v1.ListPlansResponse.plans:type_name -> billing.rating.v1.Plan
-	67,  // 54: billing.rating.v1.GetPlanAssignmentRequest.at_time:type_name -> google.protobuf.Timestamp
-	14,  // 55: billing.rating.v1.GetPlanAssignmentResponse.assignment:type_name -> billing.rating.v1.PlanAssignment
-	67,  // 56: billing.rating.v1.EndPlanAssignmentRequest.end_time:type_name -> google.protobuf.Timestamp
-	14,  // 57: billing.rating.v1.EndPlanAssignmentResponse.assignment:type_name -> billing.rating.v1.PlanAssignment
-	15,  // 58: billing.rating.v1.IngestEventsRequest.events:type_name -> billing.rating.v1.Event
-	4,   // 59: billing.rating.v1.IngestEventsRequest.mode:type_name -> billing.rating.v1.IngestMode
-	17,  // 60: billing.rating.v1.IngestEventsResponse.results:type_name -> billing.rating.v1.EventResult
-	15,  // 61: billing.rating.v1.BackfillEventsRequest.events:type_name -> billing.rating.v1.Event
-	17,  // 62: billing.rating.v1.BackfillEventsResponse.results:type_name -> billing.rating.v1.EventResult
-	15,  // 63: billing.rating.v1.StreamEventsRequest.events:type_name -> billing.rating.v1.Event
-	4,   // 64: billing.rating.v1.StreamEventsRequest.mode:type_name -> billing.rating.v1.IngestMode
-	17,  // 65: billing.rating.v1.StreamEventsResponse.results:type_name -> billing.rating.v1.EventResult
-	68,  // 66: billing.rating.v1.StreamEventsResponse.error:type_name -> billing.type.v1.ItemError
-	69,  // 67: billing.rating.v1.GetUsageRequest.time_range:type_name -> billing.type.v1.TimeRange
-	67,  // 68: billing.rating.v1.GetUsageRequest.period_time:type_name -> google.protobuf.Timestamp
-	8,   // 69: billing.rating.v1.GetUsageRequest.granularity:type_name -> billing.rating.v1.Granularity
-	67,  // 70: billing.rating.v1.GetUsageResponse.start_time:type_name -> google.protobuf.Timestamp
-	67,  // 71: billing.rating.v1.GetUsageResponse.end_time:type_name -> google.protobuf.Timestamp
-	18,  // 72: billing.rating.v1.GetUsageResponse.series:type_name -> billing.rating.v1.UsagePoint
-	15,  // 73: billing.rating.v1.PreviewChargeRequest.event:type_name -> billing.rating.v1.Event
-	17,  // 74: billing.rating.v1.PreviewChargeResponse.result:type_name -> billing.rating.v1.EventResult
-	67,  // 75: billing.rating.v1.GetInvoiceRequest.period_time:type_name -> google.protobuf.Timestamp
-	21,  // 76: billing.rating.v1.GetInvoiceResponse.invoice:type_name -> billing.rating.v1.Invoice
-	7,   // 77: billing.rating.v1.ListInvoicesRequest.status:type_name -> billing.rating.v1.InvoiceStatus
-	21,  // 78: billing.rating.v1.ListInvoicesResponse.invoices:type_name -> billing.rating.v1.Invoice
-	67,  // 79: billing.rating.v1.CloseBillingPeriodRequest.period_time:type_name -> google.protobuf.Timestamp
-	21,  // 80: billing.rating.v1.CloseBillingPeriodResponse.invoice:type_name -> billing.rating.v1.Invoice
-	23,  // 81: billing.rating.v1.ListInvoiceLineEventsResponse.events:type_name -> billing.rating.v1.LineEvent
-	24,  // 82: billing.rating.v1.RatingService.CreateMeter:input_type -> billing.rating.v1.CreateMeterRequest
-	26,  // 83: billing.rating.v1.RatingService.GetMeter:input_type -> billing.rating.v1.GetMeterRequest
-	28,  // 84: billing.rating.v1.RatingService.ListMeters:input_type -> billing.rating.v1.ListMetersRequest
-	30,  // 85: billing.rating.v1.RatingService.CreatePrice:input_type -> billing.rating.v1.CreatePriceRequest
-	32,  // 86: billing.rating.v1.RatingService.ListPrices:input_type -> billing.rating.v1.ListPricesRequest
-	34,  // 87: billing.rating.v1.RatingService.CreatePlan:input_type -> billing.rating.v1.CreatePlanRequest
-	36,  // 88: billing.rating.v1.RatingService.GetPlan:input_type -> billing.rating.v1.GetPlanRequest
-	38,  // 89: billing.rating.v1.RatingService.AssignPlan:input_type -> billing.rating.v1.AssignPlanRequest
-	40,  // 90: billing.rating.v1.RatingService.ListPlans:input_type -> billing.rating.v1.ListPlansRequest
-	42,  // 91: billing.rating.v1.RatingService.GetPlanAssignment:input_type -> billing.rating.v1.GetPlanAssignmentRequest
-	44,  // 92: billing.rating.v1.RatingService.EndPlanAssignment:input_type -> billing.rating.v1.EndPlanAssignmentRequest
-	46,  // 93: billing.rating.v1.RatingService.IngestEvents:input_type -> billing.rating.v1.IngestEventsRequest
-	50,  // 94: billing.rating.v1.RatingService.StreamEvents:input_type -> billing.rating.v1.StreamEventsRequest
-	48,  // 95: billing.rating.v1.RatingService.BackfillEvents:input_type -> billing.rating.v1.BackfillEventsRequest
-	52,  // 96: billing.rating.v1.RatingService.GetUsage:input_type -> billing.rating.v1.GetUsageRequest
-	54,  // 97: billing.rating.v1.RatingService.PreviewCharge:input_type -> billing.rating.v1.PreviewChargeRequest
-	56,  // 98: billing.rating.v1.RatingService.GetInvoice:input_type -> billing.rating.v1.GetInvoiceRequest
-	58,  // 99: billing.rating.v1.RatingService.ListInvoices:input_type -> billing.rating.v1.ListInvoicesRequest
-	60,  // 100: billing.rating.v1.RatingService.CloseBillingPeriod:input_type -> billing.rating.v1.CloseBillingPeriodRequest
-	62,  // 101: billing.rating.v1.RatingService.ListInvoiceLineEvents:input_type -> billing.rating.v1.ListInvoiceLineEventsRequest
-	25,  // 102: billing.rating.v1.RatingService.CreateMeter:output_type -> billing.rating.v1.CreateMeterResponse
-	27,  // 103: billing.rating.v1.RatingService.GetMeter:output_type -> billing.rating.v1.GetMeterResponse
-	29,  // 104: billing.rating.v1.RatingService.ListMeters:output_type -> billing.rating.v1.ListMetersResponse
-	31,  // 105: billing.rating.v1.RatingService.CreatePrice:output_type -> billing.rating.v1.CreatePriceResponse
-	33,  // 106: billing.rating.v1.RatingService.ListPrices:output_type -> billing.rating.v1.ListPricesResponse
-	35,  // 107: billing.rating.v1.RatingService.CreatePlan:output_type -> billing.rating.v1.CreatePlanResponse
-	37,  // 108: billing.rating.v1.RatingService.GetPlan:output_type -> billing.rating.v1.GetPlanResponse
-	39,  // 109: billing.rating.v1.RatingService.AssignPlan:output_type -> billing.rating.v1.AssignPlanResponse
-	41,  // 110: billing.rating.v1.RatingService.ListPlans:output_type -> billing.rating.v1.ListPlansResponse
-	43,  // 111: billing.rating.v1.RatingService.GetPlanAssignment:output_type -> billing.rating.v1.GetPlanAssignmentResponse
-	45,  // 112: billing.rating.v1.RatingService.EndPlanAssignment:output_type -> billing.rating.v1.EndPlanAssignmentResponse
-	47,  // 113: billing.rating.v1.RatingService.IngestEvents:output_type -> billing.rating.v1.IngestEventsResponse
-	51,  // 114: billing.rating.v1.RatingService.StreamEvents:output_type -> billing.rating.v1.StreamEventsResponse
-	49,  // 115: billing.rating.v1.RatingService.BackfillEvents:output_type -> billing.rating.v1.BackfillEventsResponse
-	53,  // 116: billing.rating.v1.RatingService.GetUsage:output_type -> billing.rating.v1.GetUsageResponse
-	55,  // 117: billing.rating.v1.RatingService.PreviewCharge:output_type -> billing.rating.v1.PreviewChargeResponse
-	57,  // 118: billing.rating.v1.RatingService.GetInvoice:output_type -> billing.rating.v1.GetInvoiceResponse
-	59,  // 119: billing.rating.v1.RatingService.ListInvoices:output_type -> billing.rating.v1.ListInvoicesResponse
-	61,  // 120: billing.rating.v1.RatingService.CloseBillingPeriod:output_type -> billing.rating.v1.CloseBillingPeriodResponse
-	63,  // 121: billing.rating.v1.RatingService.ListInvoiceLineEvents:output_type -> billing.rating.v1.ListInvoiceLineEventsResponse
-	102, // [102:122] is the sub-list for method output_type
-	82,  // [82:102] is the sub-list for method input_type
-	82,  // [82:82] is the sub-list for extension type_name
-	82,  // [82:82] is the sub-list for extension extendee
-	0,   // [0:82] is the sub-list for field type_name
+	4,   // 12: billing.rating.v1.Plan.commitment_period:type_name -> billing.rating.v1.CommitmentPeriod
+	68,  // 13: billing.rating.v1.PlanAssignment.start_time:type_name -> google.protobuf.Timestamp
+	68,  // 14: billing.rating.v1.PlanAssignment.create_time:type_name -> google.protobuf.Timestamp
+	68,  // 15: billing.rating.v1.PlanAssignment.end_time:type_name -> google.protobuf.Timestamp
+	68,  // 16: billing.rating.v1.Event.occurred_time:type_name -> google.protobuf.Timestamp
+	66,  // 17: billing.rating.v1.Event.properties:type_name -> billing.rating.v1.Event.PropertiesEntry
+	68,  // 18: billing.rating.v1.Charge.period_start_time:type_name -> google.protobuf.Timestamp
+	68,  // 19: billing.rating.v1.Charge.period_end_time:type_name -> google.protobuf.Timestamp
+	7,   // 20: billing.rating.v1.Charge.status:type_name -> billing.rating.v1.ChargeStatus
+	6,   // 21: billing.rating.v1.EventResult.status:type_name -> billing.rating.v1.EventStatus
+	69,  // 22: billing.rating.v1.EventResult.error:type_name -> billing.type.v1.ItemError
+	17,  // 23: billing.rating.v1.EventResult.charges:type_name -> billing.rating.v1.Charge
+	68,  // 24: billing.rating.v1.UsagePoint.start_time:type_name -> google.protobuf.Timestamp
+	68,  // 25: billing.rating.v1.UsagePoint.end_time:type_name -> google.protobuf.Timestamp
+	20,  // 26: billing.rating.v1.InvoiceLine.tiers:type_name -> billing.rating.v1.InvoiceTierLine
+	68,  // 27: billing.rating.v1.Invoice.period_start_time:type_name -> google.protobuf.Timestamp
+	68,  // 28: billing.rating.v1.Invoice.period_end_time:type_name -> google.protobuf.Timestamp
+	8,   // 29: billing.rating.v1.Invoice.status:type_name -> billing.rating.v1.InvoiceStatus
+	21,  // 30: billing.rating.v1.Invoice.lines:type_name -> billing.rating.v1.InvoiceLine
+	68,  // 31: billing.rating.v1.Invoice.close_time:type_name -> google.protobuf.Timestamp
+	23,  // 32: billing.rating.v1.Invoice.top_ups:type_name -> billing.rating.v1.InvoiceTopUp
+	68,  // 33: billing.rating.v1.Invoice.commitment_start_time:type_name -> google.protobuf.Timestamp
+	68,  // 34: billing.rating.v1.Invoice.commitment_end_time:type_name -> google.protobuf.Timestamp
+	68,  // 35: billing.rating.v1.InvoiceTopUp.create_time:type_name -> google.protobuf.Timestamp
+	16,  // 36: billing.rating.v1.LineEvent.event:type_name -> billing.rating.v1.Event
+	17,  // 37: billing.rating.v1.LineEvent.charge:type_name -> billing.rating.v1.Charge
+	0,   // 38: billing.rating.v1.CreateMeterRequest.aggregation:type_name -> billing.rating.v1.Aggregation
+	67,  // 39: billing.rating.v1.CreateMeterRequest.filters:type_name -> billing.rating.v1.CreateMeterRequest.FiltersEntry
+	10,  // 40: billing.rating.v1.CreateMeterResponse.meter:type_name -> billing.rating.v1.Meter
+	10,  // 41: billing.rating.v1.GetMeterResponse.meter:type_name -> billing.rating.v1.Meter
+	10,  // 42: billing.rating.v1.ListMetersResponse.meters:type_name -> billing.rating.v1.Meter
+	1,   // 43: billing.rating.v1.CreatePriceRequest.model:type_name -> billing.rating.v1.PricingModel
+	11,  // 44: billing.rating.v1.CreatePriceRequest.tiers:type_name -> billing.rating.v1.Tier
+	68,  // 45: billing.rating.v1.CreatePriceRequest.effective_time:type_name -> google.protobuf.Timestamp
+	12,  // 46: billing.rating.v1.CreatePriceResponse.price:type_name -> billing.rating.v1.Price
+	12,  // 47: billing.rating.v1.ListPricesResponse.prices:type_name -> billing.rating.v1.Price
+	2,   // 48: billing.rating.v1.CreatePlanRequest.cadence:type_name -> billing.rating.v1.Cadence
+	68,  // 49: billing.rating.v1.CreatePlanRequest.billing_anchor_time:type_name -> google.protobuf.Timestamp
+	13,  // 50: billing.rating.v1.CreatePlanRequest.prices:type_name -> billing.rating.v1.PlanPrice
+	3,   // 51: billing.rating.v1.CreatePlanRequest.fixed_charge_collection:type_name -> billing.rating.v1.FixedChargeCollection
+	4,   // 52: billing.rating.v1.CreatePlanRequest.commitment_period:type_name -> billing.rating.v1.CommitmentPeriod
+	14,  // 53: billing.rating.v1.CreatePlanResponse.plan:type_name -> billing.rating.v1.Plan
+	14,  // 54: billing.rating.v1.GetPlanResponse.plan:type_name -> billing.rating.v1.Plan
+	68,  // 55: billing.rating.v1.AssignPlanRequest.start_time:type_name -> google.protobuf.Timestamp
+	15,  // 56: billing.rating.v1.AssignPlanResponse.assignment:type_name -> billing.rating.v1.PlanAssignment
+	14,  // 57: billing.rating.v1.ListPlansResponse.plans:type_name -> billing.rating.v1.Plan
+	68,  // 58: billing.rating.v1.GetPlanAssignmentRequest.at_time:type_name -> google.protobuf.Timestamp
+	15,  // 59: billing.rating.v1.GetPlanAssignmentResponse.assignment:type_name -> billing.rating.v1.PlanAssignment
+	68,  // 60: billing.rating.v1.EndPlanAssignmentRequest.end_time:type_name -> google.protobuf.Timestamp
+	15,  // 61: billing.rating.v1.EndPlanAssignmentResponse.assignment:type_name -> billing.rating.v1.PlanAssignment
+	16,  // 62: billing.rating.v1.IngestEventsRequest.events:type_name -> billing.rating.v1.Event
+	5,   // 63: billing.rating.v1.IngestEventsRequest.mode:type_name -> billing.rating.v1.IngestMode
+	18,  // 64: billing.rating.v1.IngestEventsResponse.results:type_name -> billing.rating.v1.EventResult
+	16,  // 65: billing.rating.v1.BackfillEventsRequest.events:type_name -> billing.rating.v1.Event
+	18,  // 66: billing.rating.v1.BackfillEventsResponse.results:type_name -> billing.rating.v1.EventResult
+	16,  // 67: billing.rating.v1.StreamEventsRequest.events:type_name -> billing.rating.v1.Event
+	5,   // 68: billing.rating.v1.StreamEventsRequest.mode:type_name -> billing.rating.v1.IngestMode
+	18,  // 69: billing.rating.v1.StreamEventsResponse.results:type_name -> billing.rating.v1.EventResult
+	69,  // 70: billing.rating.v1.StreamEventsResponse.error:type_name -> billing.type.v1.ItemError
+	70,  // 71: billing.rating.v1.GetUsageRequest.time_range:type_name -> billing.type.v1.TimeRange
+	68,  // 72: billing.rating.v1.GetUsageRequest.period_time:type_name -> google.protobuf.Timestamp
+	9,   // 73: billing.rating.v1.GetUsageRequest.granularity:type_name -> billing.rating.v1.Granularity
+	68,  // 74: billing.rating.v1.GetUsageResponse.start_time:type_name -> google.protobuf.Timestamp
+	68,  // 75: billing.rating.v1.GetUsageResponse.end_time:type_name -> google.protobuf.Timestamp
+	19,  // 76: billing.rating.v1.GetUsageResponse.series:type_name -> billing.rating.v1.UsagePoint
+	16,  // 77: billing.rating.v1.PreviewChargeRequest.event:type_name -> billing.rating.v1.Event
+	18,  // 78: billing.rating.v1.PreviewChargeResponse.result:type_name -> billing.rating.v1.EventResult
+	68,  // 79: billing.rating.v1.GetInvoiceRequest.period_time:type_name -> google.protobuf.Timestamp
+	22,  // 80: billing.rating.v1.GetInvoiceResponse.invoice:type_name -> billing.rating.v1.Invoice
+	8,   // 81: billing.rating.v1.ListInvoicesRequest.status:type_name -> billing.rating.v1.InvoiceStatus
+	22,  // 82: billing.rating.v1.ListInvoicesResponse.invoices:type_name -> billing.rating.v1.Invoice
+	68,  // 83: billing.rating.v1.CloseBillingPeriodRequest.period_time:type_name -> google.protobuf.Timestamp
+	22,  // 84: billing.rating.v1.CloseBillingPeriodResponse.invoice:type_name -> billing.rating.v1.Invoice
+	24,  // 85: billing.rating.v1.ListInvoiceLineEventsResponse.events:type_name -> billing.rating.v1.LineEvent
+	25,  // 86: billing.rating.v1.RatingService.CreateMeter:input_type -> billing.rating.v1.CreateMeterRequest
+	27,  // 87: billing.rating.v1.RatingService.GetMeter:input_type -> billing.rating.v1.GetMeterRequest
+	29,  // 88: billing.rating.v1.RatingService.ListMeters:input_type -> billing.rating.v1.ListMetersRequest
+	31,  // 89: billing.rating.v1.RatingService.CreatePrice:input_type -> billing.rating.v1.CreatePriceRequest
+	33,  // 90: billing.rating.v1.RatingService.ListPrices:input_type -> billing.rating.v1.ListPricesRequest
+	35,  // 91: billing.rating.v1.RatingService.CreatePlan:input_type -> billing.rating.v1.CreatePlanRequest
+	37,  // 92: billing.rating.v1.RatingService.GetPlan:input_type -> billing.rating.v1.GetPlanRequest
+	39,  // 93: billing.rating.v1.RatingService.AssignPlan:input_type -> billing.rating.v1.AssignPlanRequest
+	41,  // 94: billing.rating.v1.RatingService.ListPlans:input_type -> billing.rating.v1.ListPlansRequest
+	43,  // 95: billing.rating.v1.RatingService.GetPlanAssignment:input_type -> billing.rating.v1.GetPlanAssignmentRequest
+	45,  // 96: billing.rating.v1.RatingService.EndPlanAssignment:input_type -> billing.rating.v1.EndPlanAssignmentRequest
+	47,  // 97: billing.rating.v1.RatingService.IngestEvents:input_type -> billing.rating.v1.IngestEventsRequest
+	51,  // 98: billing.rating.v1.RatingService.StreamEvents:input_type -> billing.rating.v1.StreamEventsRequest
+	49,  // 99: billing.rating.v1.RatingService.BackfillEvents:input_type -> billing.rating.v1.BackfillEventsRequest
+	53,  // 100: billing.rating.v1.RatingService.GetUsage:input_type -> billing.rating.v1.GetUsageRequest
+	55,  // 101: billing.rating.v1.RatingService.PreviewCharge:input_type -> billing.rating.v1.PreviewChargeRequest
+	57,  // 102: billing.rating.v1.RatingService.GetInvoice:input_type -> billing.rating.v1.GetInvoiceRequest
+	59,  // 103: billing.rating.v1.RatingService.ListInvoices:input_type -> billing.rating.v1.ListInvoicesRequest
+	61,  // 104: billing.rating.v1.RatingService.CloseBillingPeriod:input_type -> billing.rating.v1.CloseBillingPeriodRequest
+	63,  // 105: billing.rating.v1.RatingService.ListInvoiceLineEvents:input_type -> billing.rating.v1.ListInvoiceLineEventsRequest
+	26,  // 106: billing.rating.v1.RatingService.CreateMeter:output_type -> billing.rating.v1.CreateMeterResponse
+	28,  // 107: billing.rating.v1.RatingService.GetMeter:output_type -> billing.rating.v1.GetMeterResponse
+	30,  // 108: billing.rating.v1.RatingService.ListMeters:output_type -> billing.rating.v1.ListMetersResponse
+	32,  // 109: billing.rating.v1.RatingService.CreatePrice:output_type -> billing.rating.v1.CreatePriceResponse
+	34,  // 110: billing.rating.v1.RatingService.ListPrices:output_type -> billing.rating.v1.ListPricesResponse
+	36,  // 111: billing.rating.v1.RatingService.CreatePlan:output_type -> billing.rating.v1.CreatePlanResponse
+	38,  // 112: billing.rating.v1.RatingService.GetPlan:output_type -> billing.rating.v1.GetPlanResponse
+	40,  // 113: billing.rating.v1.RatingService.AssignPlan:output_type -> billing.rating.v1.AssignPlanResponse
+	42,  // 114: billing.rating.v1.RatingService.ListPlans:output_type -> billing.rating.v1.ListPlansResponse
+	44,  // 115: billing.rating.v1.RatingService.GetPlanAssignment:output_type -> billing.rating.v1.GetPlanAssignmentResponse
+	46,  // 116: billing.rating.v1.RatingService.EndPlanAssignment:output_type -> billing.rating.v1.EndPlanAssignmentResponse
+	48,  // 117: billing.rating.v1.RatingService.IngestEvents:output_type -> billing.rating.v1.IngestEventsResponse
+	52,  // 118: billing.rating.v1.RatingService.StreamEvents:output_type -> billing.rating.v1.StreamEventsResponse
+	50,  // 119: billing.rating.v1.RatingService.BackfillEvents:output_type -> billing.rating.v1.BackfillEventsResponse
+	54,  // 120: billing.rating.v1.RatingService.GetUsage:output_type -> billing.rating.v1.GetUsageResponse
+	56,  // 121: billing.rating.v1.RatingService.PreviewCharge:output_type -> billing.rating.v1.PreviewChargeResponse
+	58,  // 122: billing.rating.v1.RatingService.GetInvoice:output_type -> billing.rating.v1.GetInvoiceResponse
+	60,  // 123: billing.rating.v1.RatingService.ListInvoices:output_type -> billing.rating.v1.ListInvoicesResponse
+	62,  // 124: billing.rating.v1.RatingService.CloseBillingPeriod:output_type -> billing.rating.v1.CloseBillingPeriodResponse
+	64,  // 125: billing.rating.v1.RatingService.ListInvoiceLineEvents:output_type -> billing.rating.v1.ListInvoiceLineEventsResponse
+	106, // [106:126] is the sub-list for method output_type
+	86,  // [86:106] is the sub-list for method input_type
+	86,  // [86:86] is the sub-list for extension type_name
+	86,  // [86:86] is the sub-list for extension extendee
+	0,   // [0:86] is the sub-list for field type_name
 }
 
 func init() { file_billing_rating_v1_rating_proto_init() }
@@ -5232,7 +5359,7 @@ func file_billing_rating_v1_rating_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_billing_rating_v1_rating_proto_rawDesc), len(file_billing_rating_v1_rating_proto_rawDesc)),
-			NumEnums:      9,
+			NumEnums:      10,
 			NumMessages:   58,
 			NumExtensions: 0,
 			NumServices:   1,
