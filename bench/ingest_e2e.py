@@ -44,7 +44,7 @@ from bench.run import (  # noqa: E402
     use_admin_key,
 )
 from billing_common import database  # noqa: E402
-from billing_common.process import start_service  # noqa: E402
+from billing_common.process import ServiceProcess, start_service  # noqa: E402
 from billing_common.protoconv import timestamp  # noqa: E402
 
 DATA = ROOT / ".data" / "bench_ingest"
@@ -68,32 +68,17 @@ def cpu_seconds(pids: dict[str, int], pg_dir: Path) -> dict[str, float]:
     return out
 
 
-def batch(customers: list[str], occurred: datetime) -> rpb.IngestEventsRequest:
-    return rpb.IngestEventsRequest(
-        request_id=str(uuid.uuid4()),
-        events=[
-            rpb.Event(
-                event_id=str(uuid.uuid4()),
-                customer_id=customers[i % CUSTOMERS],
-                type="llm",
-                occurred_time=timestamp(occurred),
-                properties={"tokens": "7"},
-            )
-            for i in range(1000)
-        ],
-    )
-
-
-async def run(batches: int, concurrency: int, profile: bool) -> dict[str, object]:
-    shutil.rmtree(DATA / "postgres", ignore_errors=True)
-    DATA.mkdir(parents=True, exist_ok=True)
-    log = DATA / "services.log"
-    log.unlink(missing_ok=True)
-    pg_dir = DATA / "postgres"
-    server_uri = database.embedded_server_uri(pg_dir)
-    ledger_db = database.with_database(server_uri, "ledger")
-    rating_db = database.with_database(server_uri, "rating")
-    key_env = use_admin_key(DATA)
+async def start_services(
+    pg_dir: Path,
+    log: Path,
+    key_env: dict[str, str],
+    *,
+    rating_module: str = "rating_service",
+    rating_env: dict[str, str] | None = None,
+) -> tuple[ServiceProcess, ServiceProcess]:
+    """The ledger and the rating service as the end-to-end benches run them: plain text, on the
+    embedded PostgreSQL in `pg_dir`, the admin key of `key_env`, logs to `log`; `rating_env`
+    adds to (or overrides) the rating service's settings."""
     ledger = await start_service(
         "ledger_service",
         {
@@ -107,19 +92,61 @@ async def run(batches: int, concurrency: int, profile: bool) -> dict[str, object
         log_path=log,
     )
     rating = await start_service(
-        "bench.rating_profiled" if profile else "rating_service",
+        rating_module,
         {
-            "BENCH_PROFILE_OUT": str(DATA / "rating.prof"),
-            "RATING_METRICS_LISTEN": "127.0.0.1:0",
             "RATING_LISTEN": "127.0.0.1:0",
             "RATING_PLAINTEXT": "true",
             "RATING_LEDGER_PLAINTEXT": "true",
             "RATING_DATA_DIR": str(pg_dir),
             "RATING_LEDGER_TARGET": ledger.target,
             **key_env,
+            **(rating_env or {}),
         },
         cwd=ROOT,
         log_path=log,
+    )
+    return ledger, rating
+
+
+def events(customers: list[str], occurred: datetime, n: int) -> list[rpb.Event]:
+    """`n` events of the bench's meter, spread over the customers, each with a new id."""
+    return [
+        rpb.Event(
+            event_id=str(uuid.uuid4()),
+            customer_id=customers[i % CUSTOMERS],
+            type="llm",
+            occurred_time=timestamp(occurred),
+            properties={"tokens": "7"},
+        )
+        for i in range(n)
+    ]
+
+
+def batch(customers: list[str], occurred: datetime) -> rpb.IngestEventsRequest:
+    return rpb.IngestEventsRequest(
+        request_id=str(uuid.uuid4()), events=events(customers, occurred, 1000)
+    )
+
+
+async def run(batches: int, concurrency: int, profile: bool) -> dict[str, object]:
+    shutil.rmtree(DATA / "postgres", ignore_errors=True)
+    DATA.mkdir(parents=True, exist_ok=True)
+    log = DATA / "services.log"
+    log.unlink(missing_ok=True)
+    pg_dir = DATA / "postgres"
+    server_uri = database.embedded_server_uri(pg_dir)
+    ledger_db = database.with_database(server_uri, "ledger")
+    rating_db = database.with_database(server_uri, "rating")
+    key_env = use_admin_key(DATA)
+    ledger, rating = await start_services(
+        pg_dir,
+        log,
+        key_env,
+        rating_module="bench.rating_profiled" if profile else "rating_service",
+        rating_env={
+            "BENCH_PROFILE_OUT": str(DATA / "rating.prof"),
+            "RATING_METRICS_LISTEN": "127.0.0.1:0",
+        },
     )
     try:
         async with (

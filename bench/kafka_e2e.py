@@ -41,29 +41,14 @@ from billing.rating.v1 import rating_pb2 as rpb  # noqa: E402
 from billing.rating.v1 import rating_pb2_grpc  # noqa: E402
 from google.protobuf import json_format  # noqa: E402
 
-from bench.ingest_e2e import cpu_seconds  # noqa: E402
-from bench.run import CUSTOMERS, channel, debit_count, set_up_rating, use_admin_key  # noqa: E402
+from bench.ingest_e2e import cpu_seconds, events, start_services  # noqa: E402
+from bench.run import channel, debit_count, set_up_rating, use_admin_key  # noqa: E402
 from billing_common import database  # noqa: E402
-from billing_common.process import start_service  # noqa: E402
-from billing_common.protoconv import timestamp  # noqa: E402
 from tests.support.kafka_broker import Broker, missing  # noqa: E402
 
 DATA = ROOT / ".data" / "bench_kafka"
 DRAIN_S_MAX = 600
 TOPIC = "bench.usage"
-
-
-def events(customers: list[str], occurred: datetime, n: int) -> list[rpb.Event]:
-    return [
-        rpb.Event(
-            event_id=str(uuid.uuid4()),
-            customer_id=customers[i % CUSTOMERS],
-            type="llm",
-            occurred_time=timestamp(occurred),
-            properties={"tokens": "7"},
-        )
-        for i in range(n)
-    ]
 
 
 async def booked(ledger_db: str, base: int, n: int) -> float:
@@ -100,34 +85,16 @@ async def run(n: int) -> dict[str, object]:
     server_uri = database.embedded_server_uri(pg_dir)
     ledger_db = database.with_database(server_uri, "ledger")
     key_env = use_admin_key(DATA)
-    ledger = await start_service(
-        "ledger_service",
-        {
-            "LEDGER_LISTEN": "127.0.0.1:0",
-            "LEDGER_PLAINTEXT": "true",
-            "LEDGER_DATA_DIR": str(pg_dir),
-            "LEDGER_POOL_SIZE": "10",
-            **key_env,
-        },
-        cwd=ROOT,
-        log_path=log,
-    )
     batch_max = os.environ.get("RATING_KAFKA_BATCH_MAX", "500")
-    rating = await start_service(
-        "rating_service",
-        {
-            "RATING_LISTEN": "127.0.0.1:0",
-            "RATING_PLAINTEXT": "true",
-            "RATING_LEDGER_PLAINTEXT": "true",
-            "RATING_DATA_DIR": str(pg_dir),
-            "RATING_LEDGER_TARGET": ledger.target,
+    ledger, rating = await start_services(
+        pg_dir,
+        log,
+        key_env,
+        rating_env={
             "RATING_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
             "RATING_KAFKA_TOPIC": TOPIC,
             "RATING_KAFKA_BATCH_MAX": batch_max,
-            **key_env,
         },
-        cwd=ROOT,
-        log_path=log,
     )
     pids = {"rating": rating.process.pid, "ledger": ledger.process.pid}
     try:

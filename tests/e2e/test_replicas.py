@@ -25,15 +25,16 @@ from billing.ledger.v1 import ledger_pb2_grpc
 from billing.rating.v1 import rating_pb2 as pb
 from billing.rating.v1 import rating_pb2_grpc
 
-from billing_common.process import ServiceProcess, start_service
+from billing_common.process import ServiceProcess
 from billing_common.protoconv import timestamp
-from tests.support.channels import admin_key_file, open_channel
+from tests.support.channels import open_channel
 from tests.support.ledger import make_grant, make_wallet, rid
+from tests.support.processes import ledger_env, rating_env, start
 from tests.support.rating import event, setup_customer
 from tests.support.servers import NewDatabase
+from tests.support.waiting import until
 from tests.support.webhooks import RECEIVER_NETWORKS, Receiver, endpoint
 
-ROOT = Path(__file__).resolve().parents[2]
 PRODUCERS = 6
 CALLS_PER_PRODUCER = 8
 EVENTS_PER_CALL = 10
@@ -46,43 +47,33 @@ ATTEMPTS_MAX = 20
 
 
 async def _ledger(uri: str) -> ServiceProcess:
-    env = {
-        "LEDGER_DATABASE_URL": uri,
-        "LEDGER_ADMIN_KEY_FILE": str(admin_key_file()),
-        "LEDGER_LISTEN": "127.0.0.1:0",
-        "LEDGER_MIGRATE": "false",
-        "LEDGER_SWEEP_INTERVAL_S": "0.2",
-        "LEDGER_WEBHOOK_INTERVAL_S": "0.2",
-        "LEDGER_WEBHOOK_TIMEOUT_S": "1",
-        "LEDGER_WEBHOOK_CONNECT_TIMEOUT_S": "1",
-        "LEDGER_WEBHOOK_LEASE_S": "3",
-        "LEDGER_WEBHOOK_ALLOW_NETWORKS": RECEIVER_NETWORKS,
-    }
-    return await start_service("ledger_service", env, cwd=ROOT)
+    env = ledger_env(
+        uri,
+        sweep_interval_s="0.2",
+        webhook_interval_s="0.2",
+        webhook_timeout_s="1",
+        webhook_connect_timeout_s="1",
+        webhook_lease_s="3",
+        webhook_allow_networks=RECEIVER_NETWORKS,
+    )
+    return await start("ledger_service", env)
 
 
 async def _rating(uri: str, ledger_target: str, log_path: Path) -> ServiceProcess:
-    env = {
-        "RATING_DATABASE_URL": uri,
-        "RATING_ADMIN_KEY_FILE": str(admin_key_file()),
-        "RATING_LEDGER_API_KEY_FILE": str(admin_key_file()),
-        "RATING_LISTEN": "127.0.0.1:0",
-        "RATING_MIGRATE": "false",
-        "RATING_LEDGER_TARGET": ledger_target,
-        "RATING_LEDGER_TIMEOUT_S": "2",
-        "RATING_FORWARD_BATCH_SIZE": "40",
-        "RATING_FORWARD_BACKOFF_BASE_S": "0.05",
-        "RATING_FORWARD_BACKOFF_MAX_S": "0.5",
-        "RATING_FORWARD_IDLE_S": "0.05",
-    }
-    return await start_service("rating_service", env, cwd=ROOT, log_path=log_path)
+    env = rating_env(
+        uri,
+        ledger_target,
+        ledger_timeout_s="2",
+        forward_batch_size="40",
+        forward_backoff_base_s="0.05",
+        forward_backoff_max_s="0.5",
+        forward_idle_s="0.05",
+    )
+    return await start("rating_service", env, log_path)
 
 
 async def _until(check, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + WAIT_S
-    while not await check():
-        assert asyncio.get_running_loop().time() < deadline, f"gave up waiting for {what}"
-        await asyncio.sleep(0.1)
+    await until(check, what, bound_s=WAIT_S, poll_s=0.1)
 
 
 async def _call_with_failover(stubs: list, call):  # type: ignore[no-untyped-def,type-arg]

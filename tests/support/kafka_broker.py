@@ -12,6 +12,7 @@ folder re-register at once.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import shutil
@@ -20,8 +21,14 @@ import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # type: ignore[import-untyped]
+
+from tests.support.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 LIBS = ROOT / ".tools" / "kafka" / "libs"
@@ -58,12 +65,6 @@ def cluster_id() -> str:
         found = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         if not found.startswith("-"):
             return found
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _accepts(port: int) -> bool:
@@ -190,3 +191,40 @@ class Broker:
             except subprocess.TimeoutExpired:
                 self.kill()
         self.process = None
+
+
+async def produce(bootstrap: str, topic: str, records: list[tuple[str | bytes, bytes]]) -> None:
+    """Each (key, value) produced in order, acknowledged by the broker (acks=all)."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        for key, value in records:
+            await producer.send_and_wait(
+                topic, value, key=key.encode() if isinstance(key, str) else key
+            )
+    finally:
+        await producer.stop()
+
+
+async def read_all(
+    bootstrap: str, topic: str, count: int, enough: Callable[[list[Any]], bool] | None = None
+) -> list[Any]:
+    """The topic's messages from the start (a consumer group of its own), read until there are
+    `count` (or `enough` says so); a bound of 60 s fails the test instead of hanging it."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"reader-{uuid.uuid4().hex}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    seen: list[Any] = []
+    try:
+        async with asyncio.timeout(60):
+            while not (enough(seen) if enough else len(seen) >= count):
+                batch = await consumer.getmany(timeout_ms=500)
+                seen += [m for messages in batch.values() for m in messages]
+    finally:
+        await consumer.stop()
+    return seen

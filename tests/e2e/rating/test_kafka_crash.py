@@ -17,12 +17,14 @@ from billing.ledger.v1 import ledger_pb2 as lpb
 from billing.ledger.v1 import ledger_pb2_grpc
 from billing.rating.v1 import rating_pb2_grpc
 
-from billing_common.process import ServiceProcess, start_service
-from tests.e2e.rating.test_kafka_intake import as_json, produce, read_all
-from tests.e2e.rating.test_rating_crash import ROOT, free_port, start_ledger
+from billing_common.process import ServiceProcess
+from tests.e2e.rating.test_kafka_intake import as_json
+from tests.e2e.rating.test_rating_crash import start_ledger, start_rating
 from tests.support import kafka_broker as kafka
-from tests.support.channels import admin_key_file, open_channel
+from tests.support.channels import open_channel
+from tests.support.kafka_broker import produce, read_all
 from tests.support.ledger import make_wallet
+from tests.support.processes import free_port
 from tests.support.rating import event, setup_customer
 from tests.support.waiting import until
 
@@ -31,25 +33,20 @@ EVENTS_PER_CUSTOMER = 800
 BAD = 6
 
 
-async def start_rating(
+async def start_consuming(
     uri: str, ledger_port: int, broker: kafka.Broker, topic: str
 ) -> ServiceProcess:
-    env = {
-        "RATING_DATABASE_URL": uri,
-        "RATING_ADMIN_KEY_FILE": str(admin_key_file()),
-        "RATING_LEDGER_API_KEY_FILE": str(admin_key_file()),
-        "RATING_LISTEN": "127.0.0.1:0",
-        "RATING_MIGRATE": "false",
-        "RATING_LEDGER_TARGET": f"127.0.0.1:{ledger_port}",
-        "RATING_FORWARD_IDLE_S": "0.05",
-        "RATING_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
-        "RATING_KAFKA_TOPIC": topic,
-        "RATING_KAFKA_GROUP_ID": f"{topic}-rating",
-        "RATING_KAFKA_DEAD_LETTER_TOPIC": f"{topic}-dead",
-        # Small batches: many transactions, so the kill lands between two of them.
-        "RATING_KAFKA_BATCH_MAX": "10",
-    }
-    return await start_service("rating_service", env, cwd=ROOT)
+    """The rating service of test_rating_crash, consuming `topic` in small batches: many
+    transactions, so the kill lands between two of them."""
+    return await start_rating(
+        uri,
+        ledger_port,
+        kafka_bootstrap_servers=broker.bootstrap,
+        kafka_topic=topic,
+        kafka_group_id=f"{topic}-rating",
+        kafka_dead_letter_topic=f"{topic}-dead",
+        kafka_batch_max="10",
+    )
 
 
 async def debited_event_ids(stub: object, wallet_id: str) -> list[str]:
@@ -77,7 +74,7 @@ async def test_kill_9_mid_topic_charges_every_event_on_it_exactly_once(
     rating_uri = await new_database("rating", rating_template)
     ledger_port = free_port()
     ledger = await start_ledger(ledger_db, ledger_port)
-    rating = await start_rating(rating_uri, ledger_port, kafka_broker, topic)
+    rating = await start_consuming(rating_uri, ledger_port, kafka_broker, topic)
     ledger_channel = open_channel(f"127.0.0.1:{ledger_port}")
     rating_db = await asyncpg.connect(rating_uri)
     try:
@@ -121,7 +118,7 @@ async def test_kill_9_mid_topic_charges_every_event_on_it_exactly_once(
         await until(a_quarter_in, "a quarter of the events are in", bound_s=120)
         await rating.kill()  # SIGKILL mid-topic
         assert await accepted() < total, "the kill came after the whole topic: nothing tested"
-        rating = await start_rating(rating_uri, ledger_port, kafka_broker, topic)
+        rating = await start_consuming(rating_uri, ledger_port, kafka_broker, topic)
 
         async def charged() -> bool:
             got = [await debited_event_ids(lstub, w) for w in wallets.values()]

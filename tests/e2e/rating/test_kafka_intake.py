@@ -9,12 +9,10 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # type: ignore[import-untyped]
 from billing.rating.v1 import rating_pb2 as pb
 from google.protobuf import json_format
 
@@ -22,6 +20,7 @@ from rating_service.adapters.kafka_intake import IntakeSettings, KafkaIntake, de
 from rating_service.app import commands as cmd
 from tests.support import kafka_broker as kafka
 from tests.support.cli import Cli
+from tests.support.kafka_broker import produce, read_all
 from tests.support.rating import event
 from tests.support.servers import START
 from tests.support.waiting import until
@@ -40,39 +39,6 @@ def intake_settings(broker: kafka.Broker, **kw: object) -> IntakeSettings:
     }
     values.update(kw)
     return IntakeSettings(**values)  # type: ignore[arg-type]
-
-
-async def produce(bootstrap: str, topic: str, records: list[tuple[str, bytes]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    await producer.start()
-    try:
-        for key, value in records:
-            await producer.send_and_wait(topic, value, key=key.encode())
-    finally:
-        await producer.stop()
-
-
-async def read_all(
-    bootstrap: str, topic: str, count: int, enough: Callable[[list[object]], bool] | None = None
-) -> list[object]:
-    """The topic's messages from the start, read until there are `count` (or `enough` says so)."""
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        group_id=f"reader-{uuid.uuid4().hex}",
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    seen: list[object] = []
-    try:
-        async with asyncio.timeout(60):
-            while not (enough(seen) if enough else len(seen) >= count):
-                batch = await consumer.getmany(timeout_ms=500)
-                seen += [m for messages in batch.values() for m in messages]
-    finally:
-        await consumer.stop()
-    return seen
 
 
 def as_json(e: pb.Event) -> bytes:
@@ -153,31 +119,10 @@ async def test_events_from_the_topic_are_charged_once_and_the_bad_ones_dead_lett
         assert source.startswith(f"{settings.topic}/")
 
     # The CLI shows the group as the broker sees it: everything committed, the two dead letters.
-    shown = await Cli("127.0.0.1:1")(
-        "--json",
-        "intake",
-        "status",
-        "--bootstrap-servers",
-        kafka_broker.bootstrap,
-        "--topic",
-        settings.topic,
-        "--group",
-        settings.group_id,
-        "--dead-letter-topic",
-        settings.dead_letter_topic,
-    )
-    human = await Cli("127.0.0.1:1")(
-        "intake",
-        "status",
-        "--bootstrap-servers",
-        kafka_broker.bootstrap,
-        "--topic",
-        settings.topic,
-        "--group",
-        settings.group_id,
-        "--dead-letter-topic",
-        settings.dead_letter_topic,
-    )
+    group = ["--bootstrap-servers", kafka_broker.bootstrap, "--topic", settings.topic]
+    group += ["--group", settings.group_id, "--dead-letter-topic", settings.dead_letter_topic]
+    shown = await Cli("127.0.0.1:1")("--json", "intake", "status", *group)
+    human = await Cli("127.0.0.1:1")("intake", "status", *group)
     assert f"Topic {settings.topic}, group {settings.group_id}" in human.stdout
     assert "Dead letters" in human.stdout
     status = shown.json()

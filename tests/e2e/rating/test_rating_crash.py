@@ -9,10 +9,8 @@ how long anything takes is asserted."""
 from __future__ import annotations
 
 import asyncio
-import socket
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -23,50 +21,34 @@ from billing.rating.v1 import rating_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from billing_common.process import ServiceProcess, start_service
-from tests.support.channels import admin_key_file, open_channel
+from billing_common.process import ServiceProcess
+from tests.support.channels import open_channel
 from tests.support.ledger import make_grant, make_wallet
+from tests.support.processes import free_port, ledger_env, rating_env, start
 from tests.support.rating import event, rid, setup_customer
 
-ROOT = Path(__file__).resolve().parents[3]
 BATCHES = 12
 BATCH_SIZE = 50
 SETTLE_ROUNDS_MAX = 600
 RESENDS_MAX = 5  # x 0.1 s: a bound so a bug fails the test instead of hanging it
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def start_ledger(uri: str, port: int) -> ServiceProcess:
-    env = {
-        "LEDGER_DATABASE_URL": uri,
-        "LEDGER_ADMIN_KEY_FILE": str(admin_key_file()),
-        "LEDGER_LISTEN": f"127.0.0.1:{port}",
-        "LEDGER_MIGRATE": "false",
-        "LEDGER_SWEEP_INTERVAL_S": "0",
-    }
-    return await start_service("ledger_service", env, cwd=ROOT)
+    return await start("ledger_service", ledger_env(uri, port=port, sweep_interval_s="0"))
 
 
-async def start_rating(uri: str, ledger_port: int) -> ServiceProcess:
-    env = {
-        "RATING_DATABASE_URL": uri,
-        "RATING_ADMIN_KEY_FILE": str(admin_key_file()),
-        "RATING_LEDGER_API_KEY_FILE": str(admin_key_file()),
-        "RATING_LISTEN": "127.0.0.1:0",
-        "RATING_MIGRATE": "false",
-        "RATING_LEDGER_TARGET": f"127.0.0.1:{ledger_port}",
-        "RATING_LEDGER_TIMEOUT_S": "2",
-        "RATING_FORWARD_BATCH_SIZE": "40",
-        "RATING_FORWARD_BACKOFF_BASE_S": "0.05",
-        "RATING_FORWARD_BACKOFF_MAX_S": "0.5",
-        "RATING_FORWARD_IDLE_S": "0.05",
-    }
-    return await start_service("rating_service", env, cwd=ROOT)
+async def start_rating(uri: str, ledger_port: int, **settings: str) -> ServiceProcess:
+    env = rating_env(
+        uri,
+        f"127.0.0.1:{ledger_port}",
+        ledger_timeout_s="2",
+        forward_batch_size="40",
+        forward_backoff_base_s="0.05",
+        forward_backoff_max_s="0.5",
+        forward_idle_s="0.05",
+        **settings,
+    )
+    return await start("rating_service", env)
 
 
 class Producer:

@@ -8,7 +8,6 @@ import asyncio
 import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import psutil
 import pytest
@@ -17,12 +16,12 @@ from billing.ledger.v1 import ledger_pb2_grpc
 from billing.rating.v1 import rating_pb2 as pb
 from billing.rating.v1 import rating_pb2_grpc
 
-from billing_common.process import ServiceProcess, start_service
-from tests.support.channels import admin_key_file, open_channel
+from billing_common.process import ServiceProcess
+from tests.support.channels import open_channel
 from tests.support.ledger import make_grant, make_wallet
+from tests.support.processes import ledger_env, rating_env, start
 from tests.support.rating import event, rid, setup_customer
 
-ROOT = Path(__file__).resolve().parents[3]
 CONNECTIONS = 16
 EVENTS_PER_CALL = 10
 SETTLE_ROUNDS_MAX = 600  # x 0.1 s: a bound so a bug fails the test instead of hanging it
@@ -33,28 +32,12 @@ pytestmark = pytest.mark.skipif(
 
 
 async def _start_ledger(uri: str) -> ServiceProcess:
-    env = {
-        "LEDGER_DATABASE_URL": uri,
-        "LEDGER_ADMIN_KEY_FILE": str(admin_key_file()),
-        "LEDGER_LISTEN": "127.0.0.1:0",
-        "LEDGER_MIGRATE": "false",
-        "LEDGER_SWEEP_INTERVAL_S": "0",
-    }
-    return await start_service("ledger_service", env, cwd=ROOT)
+    return await start("ledger_service", ledger_env(uri, sweep_interval_s="0"))
 
 
 async def _start_rating(uri: str, ledger_target: str) -> ServiceProcess:
-    env = {
-        "RATING_DATABASE_URL": uri,
-        "RATING_ADMIN_KEY_FILE": str(admin_key_file()),
-        "RATING_LEDGER_API_KEY_FILE": str(admin_key_file()),
-        "RATING_LISTEN": "127.0.0.1:0",
-        "RATING_MIGRATE": "false",
-        "RATING_LEDGER_TARGET": ledger_target,
-        "RATING_FORWARD_IDLE_S": "0.05",
-        "RATING_WORKERS": "2",
-    }
-    return await start_service("rating_service", env, cwd=ROOT)
+    env = rating_env(uri, ledger_target, forward_idle_s="0.05", workers="2")
+    return await start("rating_service", env)
 
 
 def _workers(parent: psutil.Process) -> list[psutil.Process]:
