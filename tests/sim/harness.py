@@ -182,6 +182,7 @@ class Database:
             except (
                 asyncpg.PostgresError,
                 asyncpg.InterfaceError,
+                asyncpg.InternalClientError,  # a connection a restart cut mid-protocol
                 DBAPIError,
                 OSError,
                 Unavailable,
@@ -289,8 +290,10 @@ async def terminate_backends(uri: str, *, only_one: random.Random | None = None)
     name = database_name(uri)
     try:
         return await _terminate(uri, name, only_one)
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-        return 0  # the server is restarting (another worker's fault): it ends them itself
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError):
+        # The server is restarting (another worker's fault): it ends them itself. A restart cut
+        # mid-statement can leave asyncpg's protocol in a state it reports as its own error.
+        return 0
 
 
 async def _terminate(uri: str, name: str, only_one: random.Random | None) -> int:
