@@ -122,3 +122,20 @@ class WebhookAddressRefused(InvalidArgument):
 
 class ScheduleNotFound(NotFound):
     reason = "SCHEDULE_NOT_FOUND"
+
+
+class MemberNotFound(NotFound):
+    """A debit, hold or Authorize names a member the pooled wallet does not have (members are
+    never made implicitly: SetPoolMember first)."""
+
+    reason = "MEMBER_NOT_FOUND"
+
+
+class MemberBudgetExceeded(FailedPrecondition):
+    """A DENY member's budget for the period does not cover the amount; nothing is written."""
+
+    reason = "MEMBER_BUDGET_EXCEEDED"
+
+    def __init__(self, message: str, *, remaining: Decimal = Decimal(0)) -> None:
+        super().__init__(message)
+        self.remaining = remaining
