@@ -243,6 +243,8 @@ class GroupCommit:
             loaded = await store.member_usages(wallet_id, wanted, now)
             for member_id in wanted:
                 usage = loaded.get(member_id)
+                if usage is None and not op.members_required:
+                    continue  # removed: what it left behind goes on, against no budget
                 if usage is None:
                     raise MemberNotFound(f"wallet {wallet_id!r} has no member {member_id!r}")
                 before[wallet_id] = pool.with_usage(before[wallet_id], usage, None)

@@ -97,6 +97,9 @@ class Operation(Protocol):
 
     def members(self, state: WalletState) -> tuple[str, ...]: ...
 
+    @property
+    def members_required(self) -> bool: ...
+
     def apply(self, state: WalletState, now: datetime) -> ledger.Outcome: ...
 
     def encode(
@@ -127,6 +130,12 @@ class _Defaults:
         """The pool members whose budget the operation checks (loaded under the lock, after
         `load`, into `state.members`: group.py)."""
         return ()
+
+    @property
+    def members_required(self) -> bool:
+        """A member it names must exist (MEMBER_NOT_FOUND otherwise). Not for a capture or a
+        refund of what a removed member left behind: those go on, against no budget."""
+        return True
 
 
 class _WalletCommand(Protocol):
@@ -306,6 +315,10 @@ class RefundOp(_Defaults):
     def members(self, state: WalletState) -> tuple[str, ...]:
         return (self._member_id,) if self._member_id else ()
 
+    @property
+    def members_required(self) -> bool:
+        return False
+
     async def locate(self, store: LedgerStore) -> str:
         original = await store.get_entry(self.command.entry_id)
         if original is None:
@@ -482,6 +495,10 @@ class HoldChangeOp(_Defaults):
     def members(self, state: WalletState) -> tuple[str, ...]:
         found = state.holds.get(self.hold_id)
         return (found.member_id,) if found is not None and found.member_id else ()
+
+    @property
+    def members_required(self) -> bool:
+        return False
 
     def apply(self, state: WalletState, now: datetime) -> ledger.Outcome:
         return self.change(state, now)

@@ -281,3 +281,27 @@ async def test_concurrent_debits_and_holds_of_many_members_never_pass_a_deny_bud
     )
     check = await stub.VerifyWallet(pb.VerifyWalletRequest(wallet_id=wallet))
     assert check.consistent, check.differences
+
+
+async def test_removing_a_member_never_blocks_capturing_its_hold_or_refunding_its_debit(
+    ledger_server,
+) -> None:
+    stub = ledger_server.stub
+    wallet = (await make_wallet(stub)).wallet_id
+    await make_grant(stub, wallet, "100")
+    await set_member(stub, wallet, "gone", amount="50")
+    spent = await stub.Debit(member_debit(wallet, "gone", "10"))
+    held = await stub.CreateHold(
+        pb.CreateHoldRequest(request_id=rid(), wallet_id=wallet, amount="5", member_id="gone")
+    )
+    await stub.RemovePoolMember(
+        pb.RemovePoolMemberRequest(request_id=rid(), wallet_id=wallet, member_id="gone")
+    )
+    captured = await stub.CaptureHold(
+        pb.CaptureHoldRequest(request_id=rid(), hold_id=held.hold.hold_id, amount="5")
+    )
+    refund = await stub.RefundDebit(
+        pb.RefundDebitRequest(request_id=rid(), entry_id=spent.entry.entry_id)
+    )
+    assert (captured.entry.member_id, refund.entries[0].member_id) == ("gone", "gone")
+    assert (await balance(stub, wallet)).available == "95"  # 100 - 10 + 10 - 5
