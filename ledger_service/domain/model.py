@@ -206,6 +206,8 @@ class AlertRule:
     min_interval: timedelta | None = None
     armed: bool = True
     last_fire_time: datetime | None = None
+    # A pool member whose budget the rule watches instead of the pool's balance ("" for none).
+    member_id: str = ""
 
 
 class TopUpPayment(StrEnum):

@@ -7,6 +7,7 @@ once) no DENY member ever goes past its budget and every total adds up."""
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from datetime import timedelta
 from decimal import Decimal
@@ -305,3 +306,33 @@ async def test_removing_a_member_never_blocks_capturing_its_hold_or_refunding_it
     )
     assert (captured.entry.member_id, refund.entries[0].member_id) == ("gone", "gone")
     assert (await balance(stub, wallet)).available == "95"  # 100 - 10 + 10 - 5
+
+
+async def test_an_alert_rule_on_a_members_budget_fires_when_a_debit_of_it_reaches_the_threshold(
+    ledger_server,
+) -> None:
+    stub = ledger_server.stub
+    wallet = (await make_wallet(stub)).wallet_id
+    await make_grant(stub, wallet, "1000")
+    await set_member(stub, wallet, "team-d", amount="40")
+    await stub.SetAlertRules(
+        pb.SetAlertRulesRequest(
+            request_id=rid(),
+            wallet_id=wallet,
+            rules=[pb.AlertRule(kind=pb.ALERT_KIND_PERCENT, threshold="25", member_id="team-d")],
+        )
+    )
+    await stub.Debit(member_debit(wallet, "team-d", "29"))
+    await stub.Debit(debit_request(wallet, "500"))  # the pool's own spending: not the member's
+    (rule,) = (await stub.ListAlertRules(pb.ListAlertRulesRequest(wallet_id=wallet))).rules
+    assert (rule.member_id, rule.armed) == ("team-d", True)
+    await stub.Debit(member_debit(wallet, "team-d", "1"))  # 10 of 40 left: 25%
+    (rule,) = (await stub.ListAlertRules(pb.ListAlertRulesRequest(wallet_id=wallet))).rules
+    assert not rule.armed
+    stream = stub.WatchWalletEvents(
+        pb.WatchWalletEventsRequest(wallet_id=wallet, types=[pb.WALLET_EVENT_TYPE_ALERT_FIRED])
+    )
+    fired = await asyncio.wait_for(anext(aiter(stream)), timeout=30)
+    stream.cancel()
+    data = json.loads(fired.event.data_json)
+    assert (data["member_id"], data["remaining"], data["budget"]) == ("team-d", "10", "40")

@@ -552,6 +552,7 @@ class LedgerRepository(LedgerQueries):
                         "armed": r.armed,
                         "last_fire_time": r.last_fire_time,
                         "created_by": created_by,
+                        "member_id": r.member_id,
                     }
                     for i, r in enumerate(rules)
                 ],

@@ -201,6 +201,8 @@ alert_rules = Table(
     Column("last_fire_time", TS),
     # Who set the rules (SetAlertRules, or CreateWallet for the defaults); "" before recorded.
     Column("created_by", Text, nullable=False, server_default=""),
+    # The pool member whose budget it watches; "" for the wallet's balance (0017).
+    Column("member_id", Text, nullable=False, server_default=""),
     Index("alert_rules_wallet_idx", "wallet_id", "position"),
 )
 

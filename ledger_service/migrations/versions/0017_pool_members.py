@@ -5,7 +5,9 @@ absolute amount, or a share of the pool in percent, resolved once per period int
 `share_budget` for the period starting at `share_period_start`), its period (`''`: the budget is
 for all time) and the policy when it is reached. `entries.member_id` and `holds.member_id` record
 the member a debit, capture, refund or hold was for ('' for none); `entries.over_budget` how much
-of an ALLOW member's debit went past its budget. The index serves a member's period spend, read
+of an ALLOW member's debit went past its budget; `alert_rules.member_id` the member whose budget
+a rule watches ('' for the pool's balance). `ledger_claim_lock_load` (0013) needs no new
+version: it returns whole `holds` and `alert_rules` rows. The index serves a member's period spend, read
 under the wallet's lock.
 
 Revision ID: 0017
@@ -45,6 +47,9 @@ def upgrade() -> None:
         "entries", sa.Column("over_budget", sa.Numeric, nullable=False, server_default="0")
     )
     op.add_column("holds", sa.Column("member_id", sa.Text, nullable=False, server_default=""))
+    op.add_column(
+        "alert_rules", sa.Column("member_id", sa.Text, nullable=False, server_default="")
+    )
     op.create_index(
         "entries_member_idx",
         "entries",
@@ -55,6 +60,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("entries_member_idx", table_name="entries")
+    op.drop_column("alert_rules", "member_id")
     op.drop_column("holds", "member_id")
     op.drop_column("entries", "over_budget")
     op.drop_column("entries", "member_id")

@@ -238,3 +238,24 @@ def test_a_deny_members_spend_and_holds_never_exceed_its_budget(
             D(0),
         )
         assert s.members[who].spent == spent
+
+
+def test_an_alert_rule_on_a_member_fires_on_its_budget_left_not_on_the_pools_balance() -> None:
+    from ledger_service.domain import automation
+    from ledger_service.domain.model import AlertKind, AlertRule, Automation, EventType
+
+    rules = (
+        AlertRule("r1", "w", "half left", AlertKind.PERCENT, D(50), member_id="m"),
+        AlertRule("r2", "w", "spent", AlertKind.DEPLETED, D(0), member_id="m"),
+        AlertRule("r3", "w", "other", AlertKind.PERCENT, D(50), member_id="not-loaded"),
+    )
+    s = with_member(state(grant("g", "1000")), member(amount="20"))
+    s = replace(s, automation=Automation(alert_rules=rules))
+    quiet = automation.evaluate_alerts(debit(s, "m", "9").state, T0)
+    assert quiet.events == []
+    half = automation.evaluate_alerts(debit(s, "m", "10").state, T0)
+    assert [(e.type, e.data["rule_id"]) for e in half.events] == [(EventType.ALERT_FIRED, "r1")]
+    assert half.events[0].data["remaining"] == "10"
+    spent = automation.evaluate_alerts(debit(half.state, "m", "10").state, T0)
+    assert [e.data["rule_id"] for e in spent.events] == ["r2"]
+    assert [r.armed for r in spent.state.automation.alert_rules] == [False, False, True]

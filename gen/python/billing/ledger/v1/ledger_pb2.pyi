@@ -549,7 +549,7 @@ class AllotmentSchedule(_message.Message):
     def __init__(self, schedule_id: _Optional[str] = ..., wallet_id: _Optional[str] = ..., amount: _Optional[str] = ..., kind: _Optional[_Union[GrantKind, str]] = ..., priority: _Optional[int] = ..., cadence: _Optional[_Union[AllotmentCadence, str]] = ..., anchor_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expiry: _Optional[_Union[AllotmentExpiry, str]] = ..., expire_after: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., rollover_cap: _Optional[str] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., periods_granted: _Optional[int] = ..., unit_price: _Optional[str] = ..., currency: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
 
 class AlertRule(_message.Message):
-    __slots__ = ("rule_id", "wallet_id", "name", "kind", "threshold", "min_interval", "armed", "last_fire_time")
+    __slots__ = ("rule_id", "wallet_id", "name", "kind", "threshold", "min_interval", "armed", "last_fire_time", "member_id")
     RULE_ID_FIELD_NUMBER: _ClassVar[int]
     WALLET_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
@@ -558,6 +558,7 @@ class AlertRule(_message.Message):
     MIN_INTERVAL_FIELD_NUMBER: _ClassVar[int]
     ARMED_FIELD_NUMBER: _ClassVar[int]
     LAST_FIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
     rule_id: str
     wallet_id: str
     name: str
@@ -566,7 +567,8 @@ class AlertRule(_message.Message):
     min_interval: _duration_pb2.Duration
     armed: bool
     last_fire_time: _timestamp_pb2.Timestamp
-    def __init__(self, rule_id: _Optional[str] = ..., wallet_id: _Optional[str] = ..., name: _Optional[str] = ..., kind: _Optional[_Union[AlertKind, str]] = ..., threshold: _Optional[str] = ..., min_interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., armed: _Optional[bool] = ..., last_fire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    member_id: str
+    def __init__(self, rule_id: _Optional[str] = ..., wallet_id: _Optional[str] = ..., name: _Optional[str] = ..., kind: _Optional[_Union[AlertKind, str]] = ..., threshold: _Optional[str] = ..., min_interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., armed: _Optional[bool] = ..., last_fire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., member_id: _Optional[str] = ...) -> None: ...
 
 class WebhookEndpoint(_message.Message):
     __slots__ = ("endpoint_id", "wallet_id", "url", "types", "description", "create_time", "delete_time")

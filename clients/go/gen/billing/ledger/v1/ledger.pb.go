@@ -2695,7 +2695,12 @@ type AlertRule struct {
 	// exactly is still the same breach).
 	Armed bool `protobuf:"varint,7,opt,name=armed,proto3" json:"armed,omitempty"`
 	// When it last fired.
-	LastFireTime  *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=last_fire_time,json=lastFireTime,proto3" json:"last_fire_time,omitempty"`
+	LastFireTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=last_fire_time,json=lastFireTime,proto3" json:"last_fire_time,omitempty"`
+	// Optional: a member of a pooled wallet whose budget the rule watches instead of the wallet's
+	// balance: ABSOLUTE an amount of the budget left, PERCENT a percentage of the budget left,
+	// DEPLETED nothing left. Evaluated when a write names the member; a member with no budget (or
+	// none of that id) never fires it.
+	MemberId      string `protobuf:"bytes,9,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2784,6 +2789,13 @@ func (x *AlertRule) GetLastFireTime() *timestamppb.Timestamp {
 		return x.LastFireTime
 	}
 	return nil
+}
+
+func (x *AlertRule) GetMemberId() string {
+	if x != nil {
+		return x.MemberId
+	}
+	return ""
 }
 
 // An HTTP endpoint that receives wallet events as signed POST requests.
@@ -10013,7 +10025,7 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"\n" +
 	"unit_price\x18\r \x01(\tR\tunitPrice\x12\x1a\n" +
 	"\bcurrency\x18\x0e \x01(\tR\bcurrency\x12 \n" +
-	"\vdescription\x18\x0f \x01(\tR\vdescription\"\xbb\x02\n" +
+	"\vdescription\x18\x0f \x01(\tR\vdescription\"\xd8\x02\n" +
 	"\tAlertRule\x12\x17\n" +
 	"\arule_id\x18\x01 \x01(\tR\x06ruleId\x12\x1b\n" +
 	"\twallet_id\x18\x02 \x01(\tR\bwalletId\x12\x12\n" +
@@ -10022,7 +10034,8 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"\tthreshold\x18\x05 \x01(\tR\tthreshold\x12<\n" +
 	"\fmin_interval\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\vminInterval\x12\x14\n" +
 	"\x05armed\x18\a \x01(\bR\x05armed\x12@\n" +
-	"\x0elast_fire_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\flastFireTime\"\xb7\x02\n" +
+	"\x0elast_fire_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\flastFireTime\x12\x1b\n" +
+	"\tmember_id\x18\t \x01(\tR\bmemberId\"\xb7\x02\n" +
 	"\x0fWebhookEndpoint\x12\x1f\n" +
 	"\vendpoint_id\x18\x01 \x01(\tR\n" +
 	"endpointId\x12\x1b\n" +
