@@ -403,9 +403,9 @@ def _member_alert(
     (its spend is loaded then); a member with no budget, or not named, leaves the rule as is."""
     usage = state.members.get(rule.member_id)
     limit = None if usage is None else pool.budget(usage.member)
-    left = None if limit is None else pool.remaining(state, rule.member_id, now)
-    if limit is None or left is None:
+    if usage is None or limit is None:
         return rule
+    left = limit - usage.spent - pool.held(state, rule.member_id, now)
     if rule.kind is AlertKind.DEPLETED:
         threshold = ZERO
     elif rule.kind is AlertKind.ABSOLUTE:
