@@ -19,6 +19,7 @@ from billing_cli import (
     keys,
     ledger,
     plans,
+    pool,
     refunds,
     report,
     rules,
@@ -158,6 +159,7 @@ app.add_typer(events, name="events")
 app.add_typer(invoices, name="invoices")
 app.add_typer(keys.keys, name="keys")
 app.add_typer(report.report, name="report")
+app.add_typer(pool.pool, name="pool")
 
 
 def run(argv: Sequence[str] | None = None, state: State | None = None) -> int:
