@@ -6,16 +6,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+from ledger_service import limits
 from ledger_service.app import commands as cmd
 from ledger_service.app.core import LedgerCore
 from ledger_service.app.ports import LedgerStore
 from ledger_service.domain import ledger, pool, tenancy
-from ledger_service.domain.errors import MemberNotFound, WalletNotFound
+from ledger_service.domain.errors import MemberNotFound, TooManyPoolMembers, WalletNotFound
 from ledger_service.domain.model import WalletState
 from ledger_service.domain.pool import MemberUsage, PoolMember
 
 # What these use cases can raise (tests/unit/test_use_case_errors.py checks it against the code).
-RAISES = (WalletNotFound, MemberNotFound)
+RAISES = (WalletNotFound, MemberNotFound, TooManyPoolMembers)
 
 # A member's standing: the member, its spend in the period, what its holds reserve, and the
 # wallet's state it was read from (for `pool.remaining`).
@@ -41,6 +42,13 @@ class PoolMembers(LedgerCore):
             now = locked.now
             existing = (await repo.member_usages(c.wallet_id, [c.member_id], now)).get(c.member_id)
             created = existing.member.create_time if existing is not None else now
+            if existing is None and len(await repo.members_of(c.wallet_id)) >= (
+                limits.POOL_MEMBERS_MAX
+            ):
+                raise TooManyPoolMembers(
+                    f"wallet {c.wallet_id!r} has {limits.POOL_MEMBERS_MAX} members, the most a"
+                    " pool may have"
+                )
             await repo.upsert_member(
                 PoolMember(
                     wallet_id=c.wallet_id,
@@ -93,7 +101,17 @@ class PoolMembers(LedgerCore):
                 raise missing
             tenancy.check(customers, state.wallet.customer_id, missing)
             ids = member_ids if member_ids is not None else await repo.members_of(wallet_id)
-            return [await self._standing(repo, state, m, now) for m in ids]
+            # All of them in one statement (at most POOL_MEMBERS_MAX).
+            found = await repo.member_usages(wallet_id, ids, now)
+            absent = [m for m in ids if m not in found]
+            if absent:
+                raise _missing(wallet_id, absent[0])
+            available = ledger.available(state, now)
+            standings: list[Standing] = []
+            for m in ids:
+                with_member = pool.with_usage(state, found[m], available)
+                standings.append((with_member.members[m], with_member, now))
+            return standings
 
         return await self.read(work)
 

@@ -131,6 +131,10 @@ class MemberNotFound(NotFound):
     reason = "MEMBER_NOT_FOUND"
 
 
+class TooManyPoolMembers(FailedPrecondition):
+    reason = "TOO_MANY_POOL_MEMBERS"
+
+
 class MemberBudgetExceeded(FailedPrecondition):
     """A DENY member's budget for the period does not cover the amount; nothing is written."""
 

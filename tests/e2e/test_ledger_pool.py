@@ -17,6 +17,7 @@ import pytest
 from billing.ledger.v1 import ledger_pb2 as pb
 
 from billing_common.protoconv import duration
+from ledger_service import limits
 from tests.support.errors import reason_of
 from tests.support.ledger import balance, debit_request, make_grant, make_wallet, rid
 
@@ -336,3 +337,15 @@ async def test_an_alert_rule_on_a_members_budget_fires_when_a_debit_of_it_reache
     stream.cancel()
     data = json.loads(fired.event.data_json)
     assert (data["member_id"], data["remaining"], data["budget"]) == ("team-d", "10", "40")
+
+
+async def test_a_pool_has_a_bounded_number_of_members(ledger_server, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(limits, "POOL_MEMBERS_MAX", 2)
+    stub = ledger_server.stub
+    wallet = (await make_wallet(stub)).wallet_id
+    await set_member(stub, wallet, "a", amount="1")
+    await set_member(stub, wallet, "b", amount="1")
+    assert await refused(set_member(stub, wallet, "c", amount="1")) == "TOO_MANY_POOL_MEMBERS"
+    await set_member(stub, wallet, "b", amount="2")  # changing a member is not adding one
+    listed = await stub.ListPoolMembers(pb.ListPoolMembersRequest(wallet_id=wallet))
+    assert [(m.member_id, m.budget) for m in listed.members] == [("a", "1"), ("b", "2")]

@@ -15,10 +15,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ledger_service.domain import authorize as authorize_rules
+from ledger_service.domain import automation, ledger, pool
 from ledger_service.domain import holds as hold_rules
-from ledger_service.domain import ledger, pool
 from ledger_service.domain.errors import MemberBudgetExceeded, MemberNotFound
-from ledger_service.domain.model import EntryType, WalletState
+from ledger_service.domain.model import (
+    AlertKind,
+    AlertRule,
+    Automation,
+    EntryType,
+    EventType,
+    WalletState,
+)
 from ledger_service.domain.pool import (
     BudgetPeriod,
     BudgetPolicy,
@@ -241,9 +248,6 @@ def test_a_deny_members_spend_and_holds_never_exceed_its_budget(
 
 
 def test_an_alert_rule_on_a_member_fires_on_its_budget_left_not_on_the_pools_balance() -> None:
-    from ledger_service.domain import automation
-    from ledger_service.domain.model import AlertKind, AlertRule, Automation, EventType
-
     rules = (
         AlertRule("r1", "w", "half left", AlertKind.PERCENT, D(50), member_id="m"),
         AlertRule("r2", "w", "spent", AlertKind.DEPLETED, D(0), member_id="m"),
