@@ -349,3 +349,28 @@ async def test_a_pool_has_a_bounded_number_of_members(ledger_server, monkeypatch
     await set_member(stub, wallet, "b", amount="2")  # changing a member is not adding one
     listed = await stub.ListPoolMembers(pb.ListPoolMembersRequest(wallet_id=wallet))
     assert [(m.member_id, m.budget) for m in listed.members] == [("a", "1"), ("b", "2")]
+
+
+async def test_bad_member_settings_are_refused_with_the_field_and_write_nothing(
+    ledger_server,
+) -> None:
+    stub = ledger_server.stub
+    wallet = (await make_wallet(stub)).wallet_id
+
+    async def bad(**fields: object) -> tuple[str, list[str]]:
+        request = pb.SetPoolMemberRequest(request_id=rid(), wallet_id=wallet, member_id="m")
+        for name, value in fields.items():
+            setattr(request, name, value)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.SetPoolMember(request)
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        return reason_of(caught.value)
+
+    assert await bad(budget_amount="5", budget_share="10") == ("INVALID_BUDGET", ["budget_share"])
+    assert await bad(budget_share="150") == ("INVALID_BUDGET", ["budget_share"])
+    assert await bad(budget_share="0") == ("INVALID_AMOUNT", ["budget_share"])
+    assert await bad(budget_amount="-1") == ("INVALID_AMOUNT", ["budget_amount"])
+    assert await bad(budget_period=99) == ("INVALID_ENUM", ["budget_period"])
+    assert (await bad(member_id=""))[1] == ["member_id"]
+    listed = await stub.ListPoolMembers(pb.ListPoolMembersRequest(wallet_id=wallet))
+    assert list(listed.members) == []
