@@ -20,6 +20,7 @@ from billing_cli import (
     keys,
     ledger,
     plans,
+    pool,
     refunds,
     report,
     rules,
@@ -160,6 +161,7 @@ app.add_typer(invoices, name="invoices")
 app.add_typer(keys.keys, name="keys")
 app.add_typer(report.report, name="report")
 app.add_typer(intake.intake, name="intake")
+app.add_typer(pool.pool, name="pool")
 
 
 def run(argv: Sequence[str] | None = None, state: State | None = None) -> int:

@@ -209,3 +209,28 @@ class DeliveryState(StrEnum):
     def proto(self) -> lpb.WebhookDeliveryState:
         value = _value(lpb.WebhookDeliveryState, "WEBHOOK_DELIVERY_STATE_", self)
         return cast(lpb.WebhookDeliveryState, value)
+
+
+class BudgetPeriod(StrEnum):
+    none = "none"
+    day = "day"
+    week = "week"
+    month = "month"
+
+    @property
+    def proto(self) -> lpb.BudgetPeriod:
+        if self is BudgetPeriod.none:
+            return lpb.BUDGET_PERIOD_UNSPECIFIED
+        return cast(lpb.BudgetPeriod, lpb.BudgetPeriod.Value(f"BUDGET_PERIOD_{self.value.upper()}"))
+
+
+class BudgetPolicy(StrEnum):
+    deny = "deny"
+    allow = "allow"
+
+    @property
+    def proto(self) -> lpb.BudgetPolicy:
+        return {
+            BudgetPolicy.deny: lpb.BUDGET_POLICY_DENY,
+            BudgetPolicy.allow: lpb.BUDGET_POLICY_ALLOW,
+        }[self]

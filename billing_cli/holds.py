@@ -135,11 +135,15 @@ def authorize(
         typer.Option("--ttl", help="With --hold: released automatically after (90s, 10m, 1h)."),
     ] = None,
     description: Annotated[str, typer.Option(help="With --hold: what the hold is for.")] = "",
+    member: Annotated[
+        str, typer.Option(help="The pool member asking (a DENY member past its budget: denied).")
+    ] = "",
     request_id: RequestId = None,
 ) -> None:
     """May this wallet be used for AMOUNT now? Exits 0 when allowed, 4 when denied."""
     state = state_of(ctx)
     request = pb.AuthorizeRequest(
+        member_id=member,
         wallet_id=wallet_id,
         amount=parse.amount(amount),
         feature=feature,
@@ -167,6 +171,7 @@ def authorize(
                     ["overage", answer.overage_amount],
                     ["top-up", answer.top_up_amount],
                     ["shortfall", answer.shortfall],
+                    *([["member budget left", answer.member_remaining]] if member else []),
                 ],
             )
         )

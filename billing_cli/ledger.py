@@ -289,11 +289,15 @@ def debit(
     description: Annotated[str, typer.Option(help="History line.")] = "",
     event_id: Annotated[str, typer.Option(help="The usage event behind the debit.")] = "",
     meta: Metadata = None,
+    member: Annotated[
+        str, typer.Option(help="The pool member the usage is for (checked against its budget).")
+    ] = "",
     request_id: RequestId = None,
 ) -> None:
     """Take usage from a wallet in burn-down order."""
     state = state_of(ctx)
     request = pb.DebitRequest(
+        member_id=member,
         wallet_id=wallet_id,
         amount=parse.amount(amount),
         feature=feature,

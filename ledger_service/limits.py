@@ -56,6 +56,7 @@ SIGNAL_ROUNDS_PER_TICK = 10
 
 # -- requests -------------------------------------------------------------------------------
 DEBIT_BATCH_MAX = 1000  # debits per DebitBatch
+POOL_MEMBERS_MAX = 1000  # members of one pooled wallet (ListPoolMembers answers them all)
 # Buckets in one GetConsumptionReport / GetRevenueReport (declared beside the rule that cuts them).
 REPORT_BUCKETS_MAX = reports.BUCKETS_MAX
 

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from ledger_service.domain.model import EntryType, GrantKind, GrantState, OveragePolicy
+from ledger_service.domain.pool import BudgetPeriod, BudgetPolicy
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +77,7 @@ class Debit:
     description: str
     source_event_id: str
     metadata: dict[str, str] = field(default_factory=dict)
+    member_id: str = ""  # the pool member it is for ("" for none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +96,7 @@ class EntryQuery:
     end: datetime | None
     before_seq: int | None
     limit: int
+    member_id: str = ""  # only the entries of this pool member ("" for all)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +115,7 @@ class CreateHold:
     timeout: timedelta
     feature: str
     description: str
+    member_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,3 +153,15 @@ class Authorize:
     hold: bool
     timeout: timedelta
     description: str
+    member_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SetPoolMember:
+    idem: Idem
+    wallet_id: str
+    member_id: str
+    policy: BudgetPolicy
+    budget_amount: Decimal | None
+    budget_share: Decimal | None
+    budget_period: BudgetPeriod

@@ -29,11 +29,12 @@ from ledger_service.app import booked as booked_metrics
 from ledger_service.app import commands as cmd
 from ledger_service.app import operations as ops
 from ledger_service.app.ports import Claim, LedgerStore, StoredEntry, new_id
-from ledger_service.domain import allotments, automation, ledger, tenancy
+from ledger_service.domain import allotments, automation, ledger, pool, tenancy
 from ledger_service.domain.errors import (
     GrantAlreadyEnded,
     GrantAlreadyVoided,
     GrantHeld,
+    MemberNotFound,
     ScheduleNotFound,
     WalletNotFound,
 )
@@ -47,6 +48,7 @@ RAISES = (
     GrantAlreadyEnded,
     GrantAlreadyVoided,
     GrantHeld,
+    MemberNotFound,
 )
 
 Outcome = bytes | BillingError
@@ -115,7 +117,7 @@ class GroupCommit:
         written: dict[str, None] = {}  # wallets an operation changed, in order
         for i, op, wallet_id in located:
             try:
-                state = await self._loaded(store, op, wallet_id, states, before)
+                state = await self._loaded(store, op, wallet_id, states, before, now)
                 outcome = op.apply(state, now)
                 own_count = len(outcome.entries)
             except Unavailable:
@@ -221,6 +223,7 @@ class GroupCommit:
         wallet_id: str,
         states: dict[str, WalletState],
         before: dict[str, WalletState],
+        now: datetime,
     ) -> WalletState:
         """The wallet's state for `op`, with what the operation loads besides (e.g. the entry a
         refund returns) added to it."""
@@ -233,6 +236,20 @@ class GroupCommit:
         if change is not None:
             before[wallet_id] = change(before[wallet_id])
             state = states[wallet_id] = change(state)
+        # The pool members it names, once per transaction: later operations see their spend as
+        # the earlier ones left it. A share budget resolves on the state (saved when it changed).
+        wanted = [m for m in op.members(state) if m not in state.members]
+        if wanted:
+            loaded = await store.member_usages(wallet_id, wanted, now)
+            for member_id in wanted:
+                usage = loaded.get(member_id)
+                if usage is None and not op.members_required:
+                    continue  # removed: what it left behind goes on, against no budget
+                if usage is None:
+                    raise MemberNotFound(f"wallet {wallet_id!r} has no member {member_id!r}")
+                before[wallet_id] = pool.with_usage(before[wallet_id], usage, None)
+                state = pool.with_usage(state, usage, ledger.available(state, now))
+            states[wallet_id] = state
         return state
 
     def results(self, by_first: dict[int, Outcome]) -> list[Outcome]:

@@ -31,7 +31,7 @@ from billing_common.errors import BillingError, InvalidArgument, Violation
 from ledger_service.app import commands as cmd
 from ledger_service.app.ports import LedgerStore, StoredEntry, new_id
 from ledger_service.domain import authorize as authorize_rules
-from ledger_service.domain import automation, ledger
+from ledger_service.domain import automation, ledger, pool
 from ledger_service.domain import holds as hold_rules
 from ledger_service.domain.errors import (
     EntryNotFound,
@@ -41,6 +41,8 @@ from ledger_service.domain.errors import (
     GrantNotFound,
     HoldNotFound,
     InsufficientCredits,
+    MemberBudgetExceeded,
+    MemberNotFound,
     NotADebit,
     RefundExceedsDebit,
     ScheduleNotFound,
@@ -58,6 +60,8 @@ RAISES = (
     EntryNotFound,
     NotADebit,
     InsufficientCredits,
+    MemberBudgetExceeded,
+    MemberNotFound,
     RefundExceedsDebit,
     ScheduleNotFound,
     GrantAlreadyEnded,
@@ -91,6 +95,11 @@ class Operation(Protocol):
 
     async def load(self, store: LedgerStore, state: WalletState) -> Change | None: ...
 
+    def members(self, state: WalletState) -> tuple[str, ...]: ...
+
+    @property
+    def members_required(self) -> bool: ...
+
     def apply(self, state: WalletState, now: datetime) -> ledger.Outcome: ...
 
     def encode(
@@ -116,6 +125,17 @@ class _Defaults:
 
     async def load(self, store: LedgerStore, state: WalletState) -> Change | None:
         return None
+
+    def members(self, state: WalletState) -> tuple[str, ...]:
+        """The pool members whose budget the operation checks (loaded under the lock, after
+        `load`, into `state.members`: group.py)."""
+        return ()
+
+    @property
+    def members_required(self) -> bool:
+        """A member it names must exist (MEMBER_NOT_FOUND otherwise). Not for a capture or a
+        refund of what a removed member left behind: those go on, against no budget."""
+        return True
 
 
 class _WalletCommand(Protocol):
@@ -175,19 +195,28 @@ class DebitOp(_Direct):
             owners = await store.wallet_owners([self.wallet_id])
             self._check_owner(owners.get(self.wallet_id, self.customer_id))
 
+    def members(self, state: WalletState) -> tuple[str, ...]:
+        return (self.command.member_id,) if self.command.member_id else ()
+
     def apply(self, state: WalletState, now: datetime) -> ledger.Outcome:
         self._check_owner(state.wallet.customer_id)
         d = self.command
-        return automation.debit_with_cover(
+        return pool.debit(
             state,
+            d.member_id,
+            d.amount,
             now,
-            new_id,
-            amount=d.amount,
-            occurred_time=d.occurred_time or now,  # the adapter bounded it
-            feature=d.feature,
-            description=d.description,
-            source_event_id=d.source_event_id,
-            metadata=d.metadata,
+            lambda s: automation.debit_with_cover(
+                s,
+                now,
+                new_id,
+                amount=d.amount,
+                occurred_time=d.occurred_time or now,  # the adapter bounded it
+                feature=d.feature,
+                description=d.description,
+                source_event_id=d.source_event_id,
+                metadata=d.metadata,
+            ),
         )
 
     def encode(self, state: WalletState, entries: Sequence[StoredEntry], now: datetime) -> bytes:
@@ -268,6 +297,8 @@ class RefundOp(_Defaults):
     # The debit's allocations (read by `locate`) and, under the lock, what is still refundable.
     _debit: Sequence[Allocation] = ()
     _record: ledger.DebitRecord | None = None
+    _member_id: str = ""  # the debit's pool member
+    _debit_booked: datetime | None = None
 
     @property
     def idem(self) -> cmd.Idem:
@@ -281,6 +312,13 @@ class RefundOp(_Defaults):
         # Its refundable part is read from the refunds stored before this transaction.
         return "refund:" + self.command.entry_id
 
+    def members(self, state: WalletState) -> tuple[str, ...]:
+        return (self._member_id,) if self._member_id else ()
+
+    @property
+    def members_required(self) -> bool:
+        return False
+
     async def locate(self, store: LedgerStore) -> str:
         original = await store.get_entry(self.command.entry_id)
         if original is None:
@@ -292,6 +330,8 @@ class RefundOp(_Defaults):
                 "ENTRY_NOT_A_DEBIT",
             )
         self._debit = original.entry.allocations
+        self._member_id = original.entry.member_id
+        self._debit_booked = original.book_time
         return original.wallet_id
 
     async def load(self, store: LedgerStore, state: WalletState) -> Change | None:
@@ -304,8 +344,13 @@ class RefundOp(_Defaults):
     def apply(self, state: WalletState, now: datetime) -> ledger.Outcome:
         assert self._record is not None, "located first"
         c = self.command
-        return ledger.refund(
-            state, self._record, amount=c.amount, now=now, description=c.description
+        record = self._record
+        assert self._debit_booked is not None, "located first"
+        return pool.refund(
+            state,
+            self._member_id,
+            self._debit_booked,
+            lambda s: ledger.refund(s, record, amount=c.amount, now=now, description=c.description),
         )
 
     def encode(self, state: WalletState, entries: Sequence[StoredEntry], now: datetime) -> bytes:
@@ -322,16 +367,26 @@ class CreateHoldOp(_Direct):
     hold_id: str
     caller: cmd.Caller
 
+    def members(self, state: WalletState) -> tuple[str, ...]:
+        return (self.command.member_id,) if self.command.member_id else ()
+
     def apply(self, state: WalletState, now: datetime) -> ledger.Outcome:
         c = self.command
-        return hold_rules.create_hold(
+        return pool.hold(
             state,
-            hold_id=self.hold_id,
-            amount=c.amount,
-            expire_time=now + c.timeout,
-            now=now,
-            feature=c.feature,
-            description=c.description,
+            c.member_id,
+            self.hold_id,
+            c.amount,
+            now,
+            lambda s: hold_rules.create_hold(
+                s,
+                hold_id=self.hold_id,
+                amount=c.amount,
+                expire_time=now + c.timeout,
+                now=now,
+                feature=c.feature,
+                description=c.description,
+            ),
         )
 
     def encode(self, state: WalletState, entries: Sequence[StoredEntry], now: datetime) -> bytes:
@@ -375,6 +430,9 @@ class AuthorizeOp(_Defaults):
             raise self.missing()
         return found.wallet.id
 
+    def members(self, state: WalletState) -> tuple[str, ...]:
+        return (self.command.member_id,) if self.command.member_id else ()
+
     def apply(self, state: WalletState, now: datetime) -> ledger.Outcome:
         c = self.command
         self._decision, outcome = authorize_rules.authorize_hold(
@@ -386,6 +444,7 @@ class AuthorizeOp(_Defaults):
             feature=c.feature,
             description=c.description,
             new_id=new_id,
+            member_id=c.member_id,
         )
         return outcome
 
@@ -432,6 +491,14 @@ class HoldChangeOp(_Defaults):
         current = await store.get_hold(self.hold_id)
         assert current is not None, "holds are never deleted"
         return lambda s: replace(s, holds={**s.holds, self.hold_id: current})
+
+    def members(self, state: WalletState) -> tuple[str, ...]:
+        found = state.holds.get(self.hold_id)
+        return (found.member_id,) if found is not None and found.member_id else ()
+
+    @property
+    def members_required(self) -> bool:
+        return False
 
     def apply(self, state: WalletState, now: datetime) -> ledger.Outcome:
         return self.change(state, now)

@@ -34,6 +34,7 @@ from ledger_service.domain.model import (
     WalletEvent,
     WalletState,
 )
+from ledger_service.domain.pool import MemberUsage, PoolMember
 from ledger_service.domain.reports import Bucket, Movement, ReportWallet
 from ledger_service.domain.webhooks import (
     Delivery,
@@ -469,7 +470,29 @@ class LedgerStore(Protocol):
         end: datetime | None,
         before_seq: int | None,
         limit: int,
+        member_id: str = "",
     ) -> list[tuple[int, StoredEntry]]: ...
+
+    # -- pool members ------------------------------------------------------------------------
+
+    async def member_usages(
+        self, wallet_id: str, member_ids: Sequence[str], now: datetime
+    ) -> dict[str, MemberUsage]:
+        """The wallet's members among `member_ids` (those that exist) with their spend in their
+        period at `now`; read under the wallet's lock by writes."""
+        ...
+
+    async def upsert_member(self, member: PoolMember) -> PoolMember:
+        """Create or change a member; the member as stored."""
+        ...
+
+    async def delete_member(self, wallet_id: str, member_id: str) -> bool:
+        """Remove a member; False when there was none."""
+        ...
+
+    async def members_of(self, wallet_id: str) -> list[str]:
+        """The wallet's member ids, in order."""
+        ...
 
     async def state_at(self, wallet_id: str, at: datetime | None) -> WalletState | None:
         """The wallet as its journal stood at `at` (now: the materialised state, with its

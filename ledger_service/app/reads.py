@@ -18,7 +18,7 @@ from ledger_service.app.ports import (
     StoredEvent,
     new_id,
 )
-from ledger_service.domain import allotments, tenancy
+from ledger_service.domain import allotments, ledger, pool, tenancy
 from ledger_service.domain import authorize as authorize_rules
 from ledger_service.domain.authorize import Decision
 from ledger_service.domain.balance import BalanceView, project
@@ -26,6 +26,7 @@ from ledger_service.domain.errors import (
     GrantAlreadyEnded,
     GrantAlreadyVoided,
     GrantHeld,
+    MemberNotFound,
     ScheduleNotFound,
     WalletNotFound,
 )
@@ -38,6 +39,7 @@ from ledger_service.domain.model import (
 RAISES = (
     InvalidArgument,
     WalletNotFound,
+    MemberNotFound,
     GrantAlreadyEnded,
     GrantAlreadyVoided,
     GrantHeld,
@@ -129,6 +131,7 @@ class LedgerReads(LedgerCore):
         amount: Decimal,
         customers: tenancy.Customers,
         feature: str = "",
+        member_id: str = "",
     ) -> tuple[Wallet, Decision, datetime]:
         """Authorize without a hold: read like GetBalance now (one statement), decided by the
         same rule as a hold (domain/authorize.py); nothing is written."""
@@ -138,7 +141,15 @@ class LedgerReads(LedgerCore):
         now = self.clock.now()
 
         async def work(repo: LedgerStore) -> WalletState | None:
-            return await repo.state_to_authorize(ref.wallet_id, ref.customer_id, ref.unit, now)
+            found = await repo.state_to_authorize(ref.wallet_id, ref.customer_id, ref.unit, now)
+            if found is None or not member_id:
+                return found
+            # A member's budget: one more statement, only when the check names one.
+            tenancy.check(customers, found.wallet.customer_id, missing)
+            usage = (await repo.member_usages(found.wallet.id, [member_id], now)).get(member_id)
+            if usage is None:
+                raise MemberNotFound(f"wallet {found.wallet.id!r} has no member {member_id!r}")
+            return pool.with_usage(found, usage, ledger.available(found, now))
 
         state = await self.read(work)
         if state is None:
@@ -147,7 +158,8 @@ class LedgerReads(LedgerCore):
         # Period grants due but not booked yet count, as in `balance`.
         if state.automation.schedules:
             state = allotments.catch_up(state, now, new_id).state
-        return state.wallet, authorize_rules.decide(state, amount, now, feature=feature), now
+        decision = authorize_rules.decide(state, amount, now, feature=feature, member_id=member_id)
+        return state.wallet, decision, now
 
     async def list_entries(
         self, q: cmd.EntryQuery, customers: tenancy.Customers
@@ -155,7 +167,7 @@ class LedgerReads(LedgerCore):
         async def work(repo: LedgerStore) -> list[tuple[int, StoredEntry]]:
             await self._visible_wallet(repo, q.wallet_id, customers)
             return await repo.list_entries(
-                q.wallet_id, q.types, q.start, q.end, q.before_seq, q.limit
+                q.wallet_id, q.types, q.start, q.end, q.before_seq, q.limit, q.member_id
             )
 
         return await self.read(work)

@@ -18,6 +18,7 @@ from ledger_service.app import commands as cmd
 from ledger_service.app import operations as ops
 from ledger_service.app.core import LedgerCore, LedgerPolicy, Locked
 from ledger_service.app.maintenance import Maintenance, VerifyReport
+from ledger_service.app.pool_members import PoolMembers
 from ledger_service.app.ports import (
     LedgerStore,
     StoredEntry,
@@ -27,7 +28,7 @@ from ledger_service.app.reads import LedgerReads
 from ledger_service.app.reports import LedgerReports
 from ledger_service.app.signals import Signals
 from ledger_service.app.wallet_automation import WalletAutomation
-from ledger_service.domain import automation, tenancy
+from ledger_service.domain import automation, pool, tenancy
 from ledger_service.domain import holds as hold_rules
 from ledger_service.domain.errors import (
     CaptureExceedsHold,
@@ -59,7 +60,7 @@ RAISES = (
 __all__ = ["LedgerApp", "LedgerCore", "LedgerPolicy", "Locked", "VerifyReport"]
 
 
-class LedgerApp(WalletAutomation, LedgerReads, LedgerReports, Maintenance, Signals):
+class LedgerApp(WalletAutomation, PoolMembers, LedgerReads, LedgerReports, Maintenance, Signals):
     """Every use case of the ledger: wallets, grants, usage and holds here; automation, reads and
     maintenance in their own modules."""
 
@@ -207,8 +208,14 @@ class LedgerApp(WalletAutomation, LedgerReads, LedgerReports, Maintenance, Signa
             ops.HoldChangeOp(
                 c.idem,
                 c.hold_id,
-                lambda state, now: hold_rules.capture_hold(
-                    state, c.hold_id, amount=c.amount, now=now, description=c.description
+                lambda state, now: pool.capture(
+                    state,
+                    c.hold_id,
+                    c.amount,
+                    now,
+                    lambda s: hold_rules.capture_hold(
+                        s, c.hold_id, amount=c.amount, now=now, description=c.description
+                    ),
                 ),
                 EntryType.CAPTURE,
                 encode,

@@ -20,13 +20,13 @@ The rules (README "Authorize"):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
 from billing_common.money import exact
-from ledger_service.domain import automation
+from ledger_service.domain import automation, pool
 from ledger_service.domain import holds as hold_rules
 from ledger_service.domain.ledger import Outcome, available_to
 from ledger_service.domain.model import ZERO, OveragePolicy, WalletState
@@ -38,6 +38,7 @@ class AuthorizeReason(StrEnum):
     ALLOWED_WITH_TOP_UP = "ALLOWED_WITH_TOP_UP"
     INSUFFICIENT_CREDITS = "INSUFFICIENT_CREDITS"
     CREDITS_END_BEFORE_HOLD = "CREDITS_END_BEFORE_HOLD"
+    MEMBER_BUDGET_EXCEEDED = "MEMBER_BUDGET_EXCEEDED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +55,9 @@ class Decision:
     overage: Decimal
     shortfall: Decimal
     top_up: Decimal = ZERO
+    # For a member with a budget: what its budget had left before this amount (negative when an
+    # ALLOW member is past it); None otherwise.
+    member_remaining: Decimal | None = None
 
     @property
     @exact
@@ -75,11 +79,39 @@ def decide(
     *,
     hold_until: datetime | None = None,
     feature: str = "",
+    member_id: str = "",
 ) -> Decision:
     """The decision for `amount` of `feature` at `now`; with `hold_until`, for a hold that times
-    out then. Only the credits that apply to the feature count (`ledger.available_to`)."""
+    out then. Only the credits that apply to the feature count (`ledger.available_to`). With
+    `member_id` (loaded in `state.members`), a DENY member's budget is checked first."""
     assert amount > 0
     before = available_to(state, now, feature)
+    left = pool.remaining(state, member_id, now) if member_id else None
+    if (
+        left is not None
+        and amount > left
+        and state.members[member_id].member.policy is pool.BudgetPolicy.DENY
+    ):
+        return Decision(
+            False,
+            AuthorizeReason.MEMBER_BUDGET_EXCEEDED,
+            before,
+            ZERO,
+            ZERO,
+            amount - max(left, ZERO),
+            member_remaining=left,
+        )
+    return replace(_decide(state, amount, now, before, hold_until, feature), member_remaining=left)
+
+
+def _decide(
+    state: WalletState,
+    amount: Decimal,
+    now: datetime,
+    before: Decimal,
+    hold_until: datetime | None,
+    feature: str,
+) -> Decision:
     usable = before if hold_until is None else hold_rules.holdable(state, now, hold_until, feature)
     covered = min(amount, usable)
     uncovered = amount - covered
@@ -136,11 +168,14 @@ def authorize_hold(
     feature: str = "",
     description: str = "",
     new_id: automation.NewId,
+    member_id: str = "",
 ) -> tuple[Decision, Outcome]:
     """Decide, and when allowed place the hold (of the covered part) in the same step, after the
     top-up it needs if any (its ids from `new_id`). A denial changes nothing: its outcome has no
-    entries."""
-    decision = decide(state, amount, now, hold_until=expire_time, feature=feature)
+    entries. A member's hold counts against its budget (`pool.hold`)."""
+    decision = decide(
+        state, amount, now, hold_until=expire_time, feature=feature, member_id=member_id
+    )
     if not decision.allowed:
         return decision, Outcome(state, [])
     bought = Outcome(state, [])
@@ -149,13 +184,20 @@ def authorize_hold(
         found = _with_top_up(state, amount, amount - usable, now, expire_time, feature, new_id)
         assert found is not None, "decided on the same state"
         bought = found
-    placed = hold_rules.create_hold(
+    placed = pool.hold(
         bought.state,
-        hold_id=hold_id,
-        amount=decision.covered,
-        expire_time=expire_time,
-        now=now,
-        feature=feature,
-        description=description,
+        member_id,
+        hold_id,
+        decision.covered,
+        now,
+        lambda s: hold_rules.create_hold(
+            s,
+            hold_id=hold_id,
+            amount=decision.covered,
+            expire_time=expire_time,
+            now=now,
+            feature=feature,
+            description=description,
+        ),
     )
     return decision, bought.then(placed)

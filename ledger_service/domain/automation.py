@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from billing_common.money import exact, format_amount
-from ledger_service.domain import ledger
+from ledger_service.domain import ledger, pool
 from ledger_service.domain.errors import InsufficientCredits, ScheduleNotFound
 from ledger_service.domain.model import (
     ZERO,
@@ -394,12 +394,57 @@ def automate(
 
 
 @exact
+def _member_alert(
+    state: WalletState, rule: AlertRule, now: datetime, events: list[WalletEvent]
+) -> AlertRule:
+    """A rule on a pool member's budget: what remains of it (`pool.remaining`) measured as the
+    pool's available balance is (ABSOLUTE: an amount left; PERCENT: a percentage of the budget
+    left; DEPLETED: nothing left). Evaluated when a write of the transaction named the member
+    (its spend is loaded then); a member with no budget, or not named, leaves the rule as is."""
+    usage = state.members.get(rule.member_id)
+    limit = None if usage is None else pool.budget(usage.member)
+    if usage is None or limit is None:
+        return rule
+    left = limit - usage.spent - pool.held(state, rule.member_id, now)
+    if rule.kind is AlertKind.DEPLETED:
+        threshold = ZERO
+    elif rule.kind is AlertKind.ABSOLUTE:
+        threshold = rule.threshold
+    else:
+        threshold = limit * rule.threshold / 100
+    breached = left <= threshold
+    data = {
+        "rule_id": rule.id,
+        "name": rule.name,
+        "member_id": rule.member_id,
+        "threshold": format_amount(threshold),
+        "remaining": format_amount(left),
+        "budget": format_amount(limit),
+    }
+    too_soon = (
+        rule.min_interval is not None
+        and rule.last_fire_time is not None
+        and now - rule.last_fire_time < rule.min_interval
+    )
+    if breached and rule.armed and not too_soon:
+        events.append(WalletEvent(EventType.ALERT_FIRED, now, data))
+        return replace(rule, armed=False, last_fire_time=now)
+    if not breached and not rule.armed:
+        events.append(WalletEvent(EventType.ALERT_RECOVERED, now, data))
+        return replace(rule, armed=True)
+    return rule
+
+
+@exact
 def evaluate_alerts(state: WalletState, now: datetime) -> ledger.Outcome:
     available = ledger.available(state, now)
     base = granted_in_force(state, now)
     rules: list[AlertRule] = []
     events: list[WalletEvent] = []
     for rule in state.automation.alert_rules:
+        if rule.member_id:
+            rules.append(_member_alert(state, rule, now, events))
+            continue
         if rule.kind is AlertKind.DEPLETED:
             threshold = ZERO
         elif rule.kind is AlertKind.ABSOLUTE:

@@ -122,3 +122,24 @@ class WebhookAddressRefused(InvalidArgument):
 
 class ScheduleNotFound(NotFound):
     reason = "SCHEDULE_NOT_FOUND"
+
+
+class MemberNotFound(NotFound):
+    """A debit, hold or Authorize names a member the pooled wallet does not have (members are
+    never made implicitly: SetPoolMember first)."""
+
+    reason = "MEMBER_NOT_FOUND"
+
+
+class TooManyPoolMembers(FailedPrecondition):
+    reason = "TOO_MANY_POOL_MEMBERS"
+
+
+class MemberBudgetExceeded(FailedPrecondition):
+    """A DENY member's budget for the period does not cover the amount; nothing is written."""
+
+    reason = "MEMBER_BUDGET_EXCEEDED"
+
+    def __init__(self, message: str, *, remaining: Decimal = Decimal(0)) -> None:
+        super().__init__(message)
+        self.remaining = remaining

@@ -6,8 +6,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from billing_common.periods import Cadence, period_start
+
+if TYPE_CHECKING:
+    from ledger_service.domain.pool import MemberUsage
 
 ZERO = Decimal(0)
 # Missed allotment periods granted in one pass at most (the next pass books the rest).
@@ -147,6 +151,9 @@ class Entry:
     source_event_id: str = ""
     related_id: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
+    # The pool member it was for ("" for none) and the part past the member's budget (ALLOW).
+    member_id: str = ""
+    over_budget: Decimal = ZERO
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +172,7 @@ class Hold:
     captured_amount: Decimal = ZERO
     feature: str = ""
     description: str = ""
+    member_id: str = ""  # the pool member it reserves for ("" for none)
 
     def active_at(self, at: datetime) -> bool:
         """Reserving at `at`: not ended, not timed out. Exact at read time, whether or not the
@@ -198,6 +206,8 @@ class AlertRule:
     min_interval: timedelta | None = None
     armed: bool = True
     last_fire_time: datetime | None = None
+    # A pool member whose budget the rule watches instead of the pool's balance ("" for none).
+    member_id: str = ""
 
 
 class TopUpPayment(StrEnum):
@@ -377,3 +387,6 @@ class WalletState:
     holds: dict[str, Hold] = field(default_factory=dict)
     automation: Automation = field(default_factory=Automation)
     book_time: datetime | None = None
+    # Pool members a write of this transaction named, with their spend in the current period
+    # (loaded under the lock by the operations that name them: domain/pool.py).
+    members: dict[str, MemberUsage] = field(default_factory=dict)

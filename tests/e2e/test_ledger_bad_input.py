@@ -63,6 +63,7 @@ CODE_OF = {
     "TOP_UP_RULE_NOT_FOUND": Code.NOT_FOUND,
     "SCHEDULE_NOT_FOUND": Code.NOT_FOUND,
     "WEBHOOK_ENDPOINT_NOT_FOUND": Code.NOT_FOUND,
+    "MEMBER_NOT_FOUND": Code.NOT_FOUND,
 }
 
 
@@ -337,6 +338,14 @@ BASE: dict[str, Callable[[World], Message]] = {
         request_id=rid(), policy=pb.SignalPolicy(wallet_id=w.wallet_id)
     ),
     "GetSignalPolicy": lambda w: pb.GetSignalPolicyRequest(wallet_id=w.wallet_id),
+    "SetPoolMember": lambda w: pb.SetPoolMemberRequest(
+        request_id=rid(), wallet_id=w.wallet_id, member_id="team", budget_amount="10"
+    ),
+    "GetPoolMember": lambda w: pb.GetPoolMemberRequest(wallet_id=w.wallet_id, member_id="team"),
+    "ListPoolMembers": lambda w: pb.ListPoolMembersRequest(wallet_id=w.wallet_id),
+    "RemovePoolMember": lambda w: pb.RemovePoolMemberRequest(
+        request_id=rid(), wallet_id=w.wallet_id, member_id="team"
+    ),
 }
 
 
@@ -866,6 +875,30 @@ CASES = [
 
     bad("GetSignalPolicy", "no-wallet_id", "MISSING_FIELD", "wallet_id", wallet_id=""),
     bad("GetSignalPolicy", "unknown-wallet", "WALLET_NOT_FOUND", wallet_id=UNKNOWN_ID),
+
+    bad("SetPoolMember", "no-request_id", "MISSING_FIELD", "request_id", request_id=""),
+    bad("SetPoolMember", "no-member_id", "MISSING_FIELD", "member_id", member_id=""),
+    bad("SetPoolMember", "long-member_id", "INVALID_ID", "member_id", member_id=LONG_ID),
+    bad("SetPoolMember", "unknown-wallet", "WALLET_NOT_FOUND", wallet_id=UNKNOWN_ID),
+    bad("SetPoolMember", "amount-and-share", "INVALID_BUDGET", "budget_share", budget_share="5"),
+    bad("SetPoolMember", "share-over-100", "INVALID_BUDGET", "budget_share", budget_amount="",
+        budget_share="100.5"),
+    bad("SetPoolMember", "negative-budget", "INVALID_AMOUNT", "budget_amount",
+        budget_amount="-1"),
+    bad("SetPoolMember", "unknown-period", "INVALID_ENUM", "budget_period", budget_period=99),
+    bad("SetPoolMember", "unknown-policy", "INVALID_ENUM", "policy", policy=99),
+    bad("GetPoolMember", "no-member_id", "MISSING_FIELD", "member_id", member_id=""),
+    bad("GetPoolMember", "unknown-member", "MEMBER_NOT_FOUND", member_id="nobody"),
+    bad("GetPoolMember", "unknown-wallet", "WALLET_NOT_FOUND", wallet_id=UNKNOWN_ID),
+    bad("ListPoolMembers", "no-wallet_id", "MISSING_FIELD", "wallet_id", wallet_id=""),
+    bad("ListPoolMembers", "unknown-wallet", "WALLET_NOT_FOUND", wallet_id=UNKNOWN_ID),
+    bad("RemovePoolMember", "no-request_id", "MISSING_FIELD", "request_id", request_id=""),
+    bad("RemovePoolMember", "unknown-member", "MEMBER_NOT_FOUND", member_id="nobody"),
+    bad("RemovePoolMember", "unknown-wallet", "WALLET_NOT_FOUND", wallet_id=UNKNOWN_ID),
+    bad("Debit", "unknown-member", "MEMBER_NOT_FOUND", member_id="nobody"),
+    bad("Debit", "long-member_id", "INVALID_ID", "member_id", member_id=LONG_ID),
+    bad("CreateHold", "unknown-member", "MEMBER_NOT_FOUND", member_id="nobody"),
+    bad("Authorize", "unknown-member", "MEMBER_NOT_FOUND", member_id="nobody"),
 ]
 # fmt: on
 

@@ -188,3 +188,38 @@ async def test_authorize_checks_in_one_statement_and_holds_like_a_debit(ledger_s
     assert held.allowed
     # BEGIN, one call that claims, locks and loads, one statement that saves, COMMIT.
     assert await trips.reset() <= 4, queries
+
+
+async def test_a_debit_naming_a_pool_member_adds_one_round_trip_and_a_batch_one_per_member(
+    ledger_server,
+) -> None:
+    stub = ledger_server.stub
+    wallet = (await make_wallet(stub)).wallet_id
+    await make_grant(stub, wallet, "1000")
+    for name in ("a", "b"):
+        await stub.SetPoolMember(
+            pb.SetPoolMemberRequest(
+                request_id=str(uuid.uuid4()), wallet_id=wallet, member_id=name, budget_amount="100"
+            )
+        )
+
+    def named(member_id: str) -> pb.DebitRequest:
+        request = debit_request(wallet, "1")
+        request.member_id = member_id
+        return request
+
+    trips = RoundTrips(ledger_server.ledger.engine)
+    await stub.Debit(named("a"))
+    await trips.reset()
+    await stub.Debit(named("a"))
+    queries = list(trips.queries)
+    unary = await trips.reset()
+    # BEGIN, claim-lock-load, the member's budget and period spend, save, COMMIT.
+    assert unary <= 5, (unary, queries)
+    # 100 debits of two members in one batch: one load per member, not per debit.
+    batch = await stub.DebitBatch(
+        pb.DebitBatchRequest(debits=[named("ab"[i % 2]) for i in range(100)])
+    )
+    many = await trips.reset()
+    assert all(r.entry.member_id for r in batch.results)
+    assert many <= 6, many

@@ -45,6 +45,23 @@ async def test_python_client_against_the_ledger(ledger_process: ServiceProcess) 
         assert (first.grant_id, first.amount) == (scoped.grant_id, "-5")  # scoped first
         assert gpu.available_after == Decimal("86.5")
 
+        # A pooled wallet's member (set through the generic call): its budget is checked.
+        await ledger.call(
+            "SetPoolMember",
+            pb.SetPoolMemberRequest(
+                request_id="py-member-1",
+                wallet_id=wallet.wallet_id,
+                member_id="team-a",
+                budget_amount="3",
+            ),
+            pb.SetPoolMemberResponse,
+        )
+        named = await ledger.debit(wallet.wallet_id, Decimal(2), member_id="team-a")
+        assert named.entry.member_id == "team-a"
+        with pytest.raises(FailedPrecondition) as over:
+            await ledger.debit(wallet.wallet_id, Decimal(2), member_id="team-a")
+        assert over.value.reason == "MEMBER_BUDGET_EXCEEDED"
+
         # The typed helper refuses what the server would refuse, before sending anything.
         with pytest.raises(ValueError, match="negative"):
             await ledger.debit(wallet.wallet_id, Decimal("-1"))

@@ -79,6 +79,7 @@ async def after_step(
         await _alerts(sim, conn, ids)
         await _signals(sim, conn, ids)
         await _topups(sim, conn, wallets)
+        await _members(sim, conn, ids)
 
     await on_side(sim, tables)
     await _client_view(sim, wallets, verify_rpc)
@@ -137,6 +138,83 @@ async def _journal(sim: Simulation, conn: asyncpg.Connection, ids: list[str]) ->
             sim.violate("negative_grant", f"wallet {r['id']}: a grant holds {r['least']}")
         if r["overage_policy"] == "DENY" and r["overage"] != 0:
             sim.violate("deny_below_zero", f"DENY wallet {r['id']} has overage {r['overage']}")
+
+
+async def _members(sim: Simulation, conn: asyncpg.Connection, ids: list[str]) -> None:
+    """Pooled wallets: in no budget period did a DENY member with an absolute budget spend more
+    than it (its debits and captures booked in the period, less the refunds of those); a refund
+    names the member of the debit it returns; and what the ledger reports a member spent for all
+    time (a budget with no period) is what its entries add up to."""
+    rows = await conn.fetch(
+        """
+        WITH usage AS (
+          SELECT e.wallet_id, e.member_id, e.book_time, -e.amount AS spent FROM entries e
+          WHERE e.wallet_id = ANY($1) AND e.member_id <> '' AND e.type IN ('DEBIT', 'CAPTURE')
+          UNION ALL
+          SELECT r.wallet_id, r.member_id, d.book_time, -r.amount FROM entries r
+          JOIN entries d ON d.id = r.related_id
+          WHERE r.wallet_id = ANY($1) AND r.member_id <> '' AND r.type = 'REFUND'
+        )
+        SELECT m.wallet_id, m.member_id, m.budget_amount, p.bucket, sum(u.spent) AS spent
+        FROM pool_members m JOIN usage u USING (wallet_id, member_id),
+          LATERAL (SELECT CASE m.budget_period
+            WHEN 'DAY' THEN date_trunc('day', u.book_time AT TIME ZONE 'UTC')
+            WHEN 'WEEK' THEN date_trunc('week', u.book_time AT TIME ZONE 'UTC')
+            WHEN 'MONTH' THEN date_trunc('month', u.book_time AT TIME ZONE 'UTC') END AS bucket) p
+        WHERE m.policy = 'DENY' AND m.budget_amount IS NOT NULL
+        GROUP BY m.wallet_id, m.member_id, m.budget_amount, p.bucket
+        HAVING sum(u.spent) > m.budget_amount
+        LIMIT 10
+        """,
+        ids,
+    )
+    for r in rows:
+        sim.violate(
+            "member_over_budget",
+            f"wallet {r['wallet_id']}: DENY member {r['member_id']} spent {r['spent']} in the"
+            f" period from {r['bucket']}, budget {r['budget_amount']}",
+        )
+    rows = await conn.fetch(
+        """
+        SELECT r.wallet_id, r.id, r.member_id, d.member_id AS debit_member FROM entries r
+        JOIN entries d ON d.id = r.related_id
+        WHERE r.wallet_id = ANY($1) AND r.type = 'REFUND' AND r.member_id <> d.member_id
+        LIMIT 10
+        """,
+        ids,
+    )
+    for r in rows:
+        sim.violate(
+            "member_refund",
+            f"wallet {r['wallet_id']}: refund {r['id']} names {r['member_id']!r}, its debit"
+            f" {r['debit_member']!r}",
+        )
+    pooled = [w for w in sim.wallets if w.id in ids and w.members]
+    for w in pooled:
+        listed = await sim.call("ListPoolMembers", pb.ListPoolMembersRequest(wallet_id=w.id))
+        if isinstance(listed, RpcFailure):
+            if listed.code not in NEVER:
+                sim.violate("members_failed", f"ListPoolMembers {w.id}: {listed}")
+            continue
+        totals = await conn.fetch(
+            """
+            SELECT e.member_id, coalesce(sum(-e.amount), 0) AS spent FROM entries e
+            WHERE e.wallet_id = $1 AND e.member_id <> ''
+              AND e.type IN ('DEBIT', 'CAPTURE', 'REFUND')
+            GROUP BY e.member_id
+            """,
+            w.id,
+        )
+        spent = {r["member_id"]: r["spent"] for r in totals}
+        for m in listed.members:
+            if m.budget_period == pb.BUDGET_PERIOD_UNSPECIFIED and _d(m.spent) != spent.get(
+                m.member_id, Decimal(0)
+            ):
+                sim.violate(
+                    "member_spend",
+                    f"wallet {w.id}: member {m.member_id} reported spent {m.spent}, its entries"
+                    f" {spent.get(m.member_id, Decimal(0))}",
+                )
 
 
 async def _scoped(sim: Simulation, conn: asyncpg.Connection, ids: list[str]) -> None:
@@ -547,7 +625,9 @@ async def _acknowledged(sim: Simulation, conn: asyncpg.Connection) -> None:
             )
 
 
-def authorize_answer(sim: Simulation, w: WalletModel, amount: Decimal, answer: Any) -> None:
+def authorize_answer(
+    sim: Simulation, w: WalletModel, amount: Decimal, answer: Any, member_id: str = ""
+) -> None:
     """What one Authorize answer must say of itself, whatever ran beside it: an allowed hold
     never reserves more than was available when it was placed, with what the top-up rule bought
     first (held + overage = the amount, available after = before + top-up - held, never
@@ -567,6 +647,13 @@ def authorize_answer(sim: Simulation, w: WalletModel, amount: Decimal, answer: A
     with_top_up = answer.reason == pb.AUTHORIZE_REASON_ALLOWED_WITH_TOP_UP
     if with_top_up != (top_up > 0) or (with_top_up and not w.deny):
         sim.violate("authorize_top_up", detail)
+    if answer.reason == pb.AUTHORIZE_REASON_MEMBER_BUDGET_EXCEEDED:
+        # Only a DENY member past its budget, and it writes nothing.
+        if not w.members.get(member_id, False) or answer.allowed or shortfall <= 0:
+            sim.violate("authorize_wrong_denial", detail)
+        if after != before or answer.HasField("hold"):
+            sim.violate("authorize_wrong_denial", detail)
+        return
     if not answer.allowed:
         if not w.deny or shortfall <= 0 or after != before or answer.HasField("hold"):
             sim.violate("authorize_wrong_denial", detail)

@@ -210,3 +210,62 @@ async def test_the_scoped_check_names_a_debit_that_burnt_a_grant_scoped_to_anoth
         assert debit.entry.entry_id in details[0] and burnt in details[0], details
     finally:
         sim.worker.clock.current = None
+
+
+async def test_the_member_check_names_a_deny_member_over_its_budget_in_a_period(
+    sim_worker: Worker,
+) -> None:
+    """A DENY member whose debits in one period add up to more than its budget (here: the
+    budget lowered behind the ledger's back after the debits) is named, and so is a spend the
+    ledger reports that the member's entries do not add up to (here: a refund cut off from its
+    debit, which the ledger then no longer counts)."""
+    sim = Simulation(0, sim_worker, 1)
+    sim.worker.clock.current = sim.clock
+    await sim_worker.ensure_service()
+    sim.service_up.set()
+    try:
+        with quiet_logs_while():
+            await sim.setup()
+        model = sim.wallets[0]
+        wallet = model.id
+        await sim.call(
+            "CreateGrant",
+            pb.CreateGrantRequest(
+                request_id=sim.rid(), wallet_id=wallet, kind=pb.GRANT_KIND_PREPAID, amount="50"
+            ),
+        )
+        await sim.call(
+            "SetPoolMember",
+            pb.SetPoolMemberRequest(
+                request_id=sim.rid(), wallet_id=wallet, member_id="checked", budget_amount="10"
+            ),
+        )
+        model.members["checked"] = True
+        debits = []
+        for amount in ("4", "6"):
+            debit = await sim.call(
+                "Debit",
+                pb.DebitRequest(
+                    request_id=sim.rid(), wallet_id=wallet, amount=amount, member_id="checked"
+                ),
+            )
+            assert debit.entry.member_id == "checked", debit
+            debits.append(debit.entry.entry_id)
+        refund = await sim.call(
+            "RefundDebit",
+            pb.RefundDebitRequest(request_id=sim.rid(), entry_id=debits[1], amount="1"),
+        )
+        assert refund.entries[0].member_id == "checked", refund
+        side = await sim_worker.side()
+        await checks._members(sim, side, [wallet])
+        assert not [v for v in sim.violations if v.invariant.startswith("member_")]
+        await side.execute("UPDATE pool_members SET budget_amount = 9 WHERE wallet_id = $1", wallet)
+        await side.execute(
+            "UPDATE entries SET related_id = '' WHERE id = $1", refund.entries[0].entry_id
+        )
+        await checks._members(sim, side, [wallet])
+        found = {v.invariant: v.detail for v in sim.violations}
+        assert "checked" in found["member_over_budget"], found
+        assert "reported spent 10, its entries 9" in found["member_spend"], found
+    finally:
+        sim.worker.clock.current = None

@@ -40,6 +40,7 @@ SERVICE_KILL_SHARE = 0.03
 # Waves with a signal sweep (of which, two sweeps racing as two ledger processes would).
 SIGNAL_SWEEP_SHARE = 0.3
 SIGNAL_RACE_SHARE = 0.1
+POOLED_WALLET_SHARE = 0.5  # wallets with members (decided by the seed's member generator)
 DB_RESTART_SEED_SHARE = 0.01
 
 OK = grpc.StatusCode.OK
@@ -69,6 +70,8 @@ class WalletModel:
     rule_cleared: bool = False  # ClearTopUpRule was answered OK: no top-up may start after it
     # The wallet's top-ups listed right after the clear: every later one is a violation.
     topups_when_cleared: set[str] | None = None
+    # A pooled wallet's members (set at setup): member id -> DENY (True) or ALLOW.
+    members: dict[str, bool] = field(default_factory=dict)
 
 
 @dataclass
@@ -98,6 +101,13 @@ def last_internal_error() -> str:
     from tests.sim.runner import INTERNAL_ERRORS
 
     return INTERNAL_ERRORS[-1] if INTERNAL_ERRORS else "no exception logged"
+
+
+def _refused_as_expected(w: WalletModel, member_id: str, result: RpcFailure) -> bool:
+    """A refusal a debit or hold may get: credits short, or a DENY member's budget reached."""
+    if result.reason == "MEMBER_BUDGET_EXCEEDED":
+        return w.members.get(member_id, False)
+    return result.reason == "INSUFFICIENT_CREDITS"
 
 
 def _part(amount: Decimal, num: int, den: int) -> Decimal:
@@ -131,6 +141,8 @@ class Simulation:
         # Signal sweeps, from a generator of their own, so the other decisions of a seed replay
         # as they did before they were added.
         self.signal_rng = random.Random(f"signals:{seed}")
+        # Pooled wallets' members and which writes name one: a generator of their own too.
+        self.member_rng = random.Random(f"members:{seed}")
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -244,6 +256,44 @@ class Simulation:
             if self.rng.random() < 0.4:
                 await self.op_alert_rules(model)()
                 model.silent_rearm = False  # set before any top-up could be bought
+            if self.member_rng.random() < POOLED_WALLET_SHARE:
+                await self.setup_members(model)
+
+    async def setup_members(self, w: WalletModel) -> None:
+        """A pooled wallet: 2-3 members, each with a budget (absolute, or now and then a share
+        of the pool) per UTC day, week, month or for all time, DENY or ALLOW."""
+        rng = self.member_rng
+        for n in range(rng.randint(2, 3)):
+            request = pb.SetPoolMemberRequest(
+                request_id=self.rid(),
+                wallet_id=w.id,
+                member_id=f"member-{n}",
+                budget_period=rng.choice(
+                    [
+                        pb.BUDGET_PERIOD_UNSPECIFIED,
+                        pb.BUDGET_PERIOD_DAY,
+                        pb.BUDGET_PERIOD_WEEK,
+                        pb.BUDGET_PERIOD_MONTH,
+                    ]
+                ),
+                policy=pb.BUDGET_POLICY_DENY if rng.random() < 0.7 else pb.BUDGET_POLICY_ALLOW,
+            )
+            if rng.random() < 0.25:
+                request.budget_share = str(rng.choice([10, 25, 50]))
+            else:
+                request.budget_amount = str(rng.randint(5, 60))
+            result = await self.call("SetPoolMember", request)
+            if isinstance(result, RpcFailure):
+                if result.code not in NEVER:
+                    self.violate("setup_failed", f"SetPoolMember: {result}")
+                continue
+            w.members[request.member_id] = request.policy == pb.BUDGET_POLICY_DENY
+
+    def member_of(self, w: WalletModel) -> str:
+        """The member a debit, hold or Authorize names ("" for none), from `member_rng`."""
+        if not w.members or self.member_rng.random() < 0.3:
+            return ""
+        return self.member_rng.choice(sorted(w.members))
 
     async def setup_topup(self, w: WalletModel) -> None:
         threshold = Decimal(self.rng.choice([5, 10, 20]))
@@ -403,6 +453,7 @@ class Simulation:
             wallet_id=w.id,
             amount=format_amount(self.amount(1, 25)),
             feature=self.rng.choice([*FEATURES[:3], ""]),
+            member_id=self.member_of(w),
         )
         occurred = self._occurred()
         if occurred is not None:
@@ -413,7 +464,9 @@ class Simulation:
         self.ack(request.request_id, "Debit", w.id, result, "DEBIT")
         if not isinstance(result, RpcFailure):
             w.debits.append((result.entry.entry_id, parse_amount(request.amount, "amount")))
-        elif result.code not in (UNAVAILABLE, *NEVER) and result.reason != "INSUFFICIENT_CREDITS":
+        elif result.code not in (UNAVAILABLE, *NEVER) and not _refused_as_expected(
+            w, request.member_id, result
+        ):
             self.violate("debit_refused", f"{request.request_id}: {result}")
 
     def op_debit(self, w: WalletModel) -> Op:
@@ -457,6 +510,7 @@ class Simulation:
             wallet_id=w.id,
             amount=format_amount(self.amount(1, 25)),
             feature="job",
+            member_id=self.member_of(w),
         )
         request.timeout.CopyFrom(duration(timedelta(seconds=self.rng.choice([2, 60, 600, 7200]))))
 
@@ -471,8 +525,8 @@ class Simulation:
                         f"CreateHold {request.request_id} answered state"
                         f" {pb.HoldState.Name(result.hold.state)}",
                     )
-            elif (
-                result.code not in (UNAVAILABLE, *NEVER) and result.reason != "INSUFFICIENT_CREDITS"
+            elif result.code not in (UNAVAILABLE, *NEVER) and not _refused_as_expected(
+                w, request.member_id, result
             ):
                 self.violate("hold_refused", f"{request.request_id}: {result}")
 
@@ -486,6 +540,7 @@ class Simulation:
             amount=format_amount(amount),
             feature="job",
             hold=self.rng.random() < 0.75,
+            member_id=self.member_of(w),
         )
         if request.hold:
             request.request_id = self.rid()
@@ -500,7 +555,7 @@ class Simulation:
                 if request.hold:
                     self.ack(request.request_id, "Authorize", w.id, result, None)
                 return
-            checks.authorize_answer(self, w, amount, result)
+            checks.authorize_answer(self, w, amount, result, request.member_id)
             if not request.hold:
                 return
             # A denial writes nothing: it must have left no entry, like a refused write.

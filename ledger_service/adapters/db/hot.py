@@ -131,6 +131,23 @@ SELECT * FROM ledger_claim_lock_load($1::text[], $2::text[], $3::bytea[], $4::ti
   $5::text[], $6::text[], $7::timestamptz, $8::timestamptz, $9::timestamptz)
 """
 GRANTS_BY_ID = "SELECT * FROM grants WHERE id = ANY($1::text[])"
+# Pool members of a wallet ($1) by id ($2) with their spend in their current period (which
+# starts at $3, $4 or $5 for a DAY, WEEK or MONTH budget; no period: all time): the debits and
+# captures naming them booked since, less the refunds of those. Read under the wallet's lock.
+MEMBER_USAGES = """
+SELECT m.*, p.start AS period_start,
+  (SELECT coalesce(-sum(e.amount), 0) FROM entries e
+    WHERE e.wallet_id = m.wallet_id AND e.member_id = m.member_id
+      AND e.type IN ('DEBIT', 'CAPTURE') AND e.book_time >= coalesce(p.start, '-infinity'))
+  - (SELECT coalesce(sum(r.amount), 0) FROM entries r JOIN entries d ON d.id = r.related_id
+    WHERE r.wallet_id = m.wallet_id AND r.member_id = m.member_id AND r.type = 'REFUND'
+      AND d.book_time >= coalesce(p.start, '-infinity')) AS spent
+FROM pool_members m,
+  LATERAL (SELECT CASE m.budget_period WHEN 'DAY' THEN $3::timestamptz
+    WHEN 'WEEK' THEN $4::timestamptz WHEN 'MONTH' THEN $5::timestamptz END AS start) p
+WHERE m.wallet_id = $1 AND m.member_id = ANY($2::text[])
+ORDER BY m.member_id
+"""
 WALLET_OWNERS = "SELECT id, customer_id FROM wallets WHERE id = ANY($1::text[])"
 
 # -- writes ------------------------------------------------------------------------------------
@@ -161,7 +178,7 @@ _HOLD_TYPES = (
     + ["numeric[]", "text[]"]
     + ["timestamptz[]"] * 3
     + ["numeric[]"]
-    + ["text[]"] * 2
+    + ["text[]"] * 3
 )
 _ALLOCATION_TYPES = ["text[]", "int[]", "text[]", "numeric[]"]
 _HOLD_END_TYPES = ["text[]", "text[]", "timestamptz[]", "numeric[]"]
@@ -173,6 +190,7 @@ _ENTRY_TYPES = (
     + ["text[]"] * 6
     + ["numeric[]"] * 2
     + ["jsonb[]"]
+    + ["text[]", "numeric[]"]  # member_id, over_budget
 )
 
 
@@ -210,7 +228,7 @@ def _save() -> str:
             "new_holds",
             _HOLD_TYPES,
             "INSERT INTO holds (id, wallet_id, amount, state, create_time, expire_time, end_time,"
-            " captured_amount, feature, description) SELECT * FROM unnest({})",
+            " captured_amount, feature, description, member_id) SELECT * FROM unnest({})",
         ),
         (
             "held",
@@ -237,7 +255,8 @@ def _save() -> str:
             _ENTRY_TYPES,
             "INSERT INTO entries (id, wallet_id, type, amount, occurred_time, book_time,"
             " description, feature, source_event_id, request_id, actor, related_id,"
-            " available_after, overage_after, metadata) SELECT * FROM unnest({})",
+            " available_after, overage_after, metadata, member_id, over_budget)"
+            " SELECT * FROM unnest({})",
         ),
         (
             "allocated",

@@ -27,6 +27,7 @@ from ledger_service.domain.model import (
     Wallet,
     WalletState,
 )
+from ledger_service.domain.pool import PoolMember
 
 # Each entity's row, derived from its dataclass (billing_common/rowmap.py).
 WALLET = RowMap(Wallet)
@@ -34,6 +35,7 @@ WALLET = RowMap(Wallet)
 GRANT = RowMap(Grant, codecs={"features": Codec(list, tuple)})
 HOLD = RowMap(Hold, not_stored=["allocations"])  # its allocations have a table of their own
 ALERT_RULE = RowMap(AlertRule)
+MEMBER = RowMap(PoolMember)
 TOPUP_RULE = RowMap(TopUpRule, empty_is_null=["schedule_id"])
 TOPUP = RowMap(TopUp, empty_is_null=["schedule_id"])
 SCHEDULE = RowMap(
@@ -46,6 +48,7 @@ to_wallet = WALLET.load
 to_grant = GRANT.load
 grant_row = GRANT.dump
 to_alert_rule = ALERT_RULE.load
+member_row = MEMBER.dump
 topup_rule_row = TOPUP_RULE.dump
 to_topup = TOPUP.load
 topup_row = TOPUP.dump

@@ -269,6 +269,8 @@ class LedgerQueries:
                 source_event_id=row.source_event_id,
                 related_id=row.related_id,
                 metadata=dict(row.metadata),
+                member_id=row.member_id,
+                over_budget=row.over_budget,
             ),
         )
 
@@ -299,8 +301,11 @@ class LedgerQueries:
         end: datetime | None,
         before_seq: int | None,
         limit: int,
+        member_id: str = "",
     ) -> list[tuple[int, StoredEntry]]:
         query = select(entries).where(entries.c.wallet_id == wallet_id)
+        if member_id:
+            query = query.where(entries.c.member_id == member_id)
         if types:
             query = query.where(entries.c.type.in_([t.value for t in types]))
         if start is not None:

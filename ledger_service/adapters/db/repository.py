@@ -21,12 +21,14 @@ from ledger_service.adapters.db.signals import SignalRepository
 from ledger_service.adapters.db.tables import (
     alert_rules,
     allotment_schedules,
+    pool_members,
     topup_rules,
     topups,
     wallets,
 )
 from ledger_service.adapters.db.webhooks import WebhookRepository
 from ledger_service.app.ports import Claim
+from ledger_service.domain import pool
 from ledger_service.domain.ledger import write_time
 from ledger_service.domain.model import (
     AlertRule,
@@ -37,6 +39,7 @@ from ledger_service.domain.model import (
     WalletEvent,
     WalletState,
 )
+from ledger_service.domain.pool import BudgetPeriod, MemberUsage, PoolMember
 
 
 class LedgerRepository(LedgerQueries):
@@ -259,6 +262,7 @@ class LedgerRepository(LedgerQueries):
                         }
                     )
         await self._save_automation(before, after)
+        await self._save_share_budgets(before, after)
         responses = responses or {}
         if not (
             events
@@ -312,6 +316,7 @@ class LedgerRepository(LedgerQueries):
                 h.captured_amount,
                 h.feature,
                 h.description,
+                h.member_id,
             )
             for h in new_holds
         ]
@@ -337,6 +342,8 @@ class LedgerRepository(LedgerQueries):
                 e.available_after,
                 e.overage_after,
                 hot.as_json(e.metadata),
+                e.member_id,
+                e.over_budget,
             )
             for entry_id, wallet_id, request_id, actor, e in new_entries
         ]
@@ -350,16 +357,99 @@ class LedgerRepository(LedgerQueries):
             *hot.columns(new_events, 6),
             *hot.columns(new_grants, 19),
             *hot.columns(changed_grants, 7),
-            *hot.columns(held, 10),
+            *hot.columns(held, 11),
             *hot.columns(held_allocations, 4),
             *hot.columns(ended, 4),
             *hot.columns(wallet_rows, 3),
-            *hot.columns(entry_rows, 15),
+            *hot.columns(entry_rows, 17),
             *hot.columns(entry_allocations, 4),
             list(responses),
             list(responses.values()),
             list(released),
         )
+
+    async def _save_share_budgets(
+        self, before: dict[str, WalletState], after: dict[str, WalletState]
+    ) -> None:
+        """A share budget resolved for a new period, kept on the member for the period."""
+        rows = [
+            {
+                "b_wallet": u.member.wallet_id,
+                "b_member": u.member.member_id,
+                "b_start": u.member.share_period_start,
+                "b_budget": u.member.share_budget,
+            }
+            for wallet_id, state in after.items()
+            for member_id, u in state.members.items()
+            if u.member.budget_share is not None
+            and (old := before.get(wallet_id)) is not None
+            and (prior := old.members.get(member_id)) is not None
+            and prior.member != u.member
+        ]
+        if rows:
+            await self.conn.execute(
+                update(pool_members)
+                .where(
+                    pool_members.c.wallet_id == bindparam("b_wallet"),
+                    pool_members.c.member_id == bindparam("b_member"),
+                )
+                .values(
+                    share_period_start=bindparam("b_start"), share_budget=bindparam("b_budget")
+                ),
+                rows,
+            )
+
+    # -- pool members ------------------------------------------------------------------------
+
+    async def member_usages(
+        self, wallet_id: str, member_ids: Sequence[str], now: datetime
+    ) -> dict[str, MemberUsage]:
+        starts = [
+            pool.period_start(p, now)
+            for p in (BudgetPeriod.DAY, BudgetPeriod.WEEK, BudgetPeriod.MONTH)
+        ]
+        rows = await (await self._pg()).fetch(
+            hot.MEMBER_USAGES, wallet_id, list(member_ids), *starts
+        )
+        return {
+            r["member_id"]: MemberUsage(
+                mappers.MEMBER.load_record(r), r["period_start"], r["spent"]
+            )
+            for r in rows
+        }
+
+    async def upsert_member(self, member: PoolMember) -> PoolMember:
+        """Create or change a member (a changed share budget resolves again at its next use);
+        the member as stored (its create_time kept)."""
+        row = mappers.member_row(member)
+        changed = {
+            k: v for k, v in row.items() if k not in ("wallet_id", "member_id", "create_time")
+        }
+        stored = (
+            await self.conn.execute(
+                pg_insert(pool_members)
+                .values(row)
+                .on_conflict_do_update(index_elements=["wallet_id", "member_id"], set_=changed)
+                .returning(*pool_members.c)
+            )
+        ).one()
+        return mappers.MEMBER.load(stored)
+
+    async def delete_member(self, wallet_id: str, member_id: str) -> bool:
+        result = await self.conn.execute(
+            delete(pool_members).where(
+                pool_members.c.wallet_id == wallet_id, pool_members.c.member_id == member_id
+            )
+        )
+        return bool(result.rowcount)
+
+    async def members_of(self, wallet_id: str) -> list[str]:
+        rows = await self.conn.execute(
+            select(pool_members.c.member_id)
+            .where(pool_members.c.wallet_id == wallet_id)
+            .order_by(pool_members.c.member_id)
+        )
+        return [r.member_id for r in rows]
 
     async def _save_automation(
         self, before: dict[str, WalletState], after: dict[str, WalletState]
@@ -462,6 +552,7 @@ class LedgerRepository(LedgerQueries):
                         "armed": r.armed,
                         "last_fire_time": r.last_fire_time,
                         "created_by": created_by,
+                        "member_id": r.member_id,
                     }
                     for i, r in enumerate(rules)
                 ],

@@ -112,9 +112,19 @@ entries = Table(
     Column("available_after", MONEY, nullable=False),
     Column("overage_after", MONEY, nullable=False),
     Column("metadata", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    # The pool member it was for ("" for none) and how much went past its budget (0017).
+    Column("member_id", Text, nullable=False, server_default=""),
+    money_column("over_budget"),
     Index("entries_wallet_seq_idx", "wallet_id", "seq"),
     Index("entries_wallet_book_idx", "wallet_id", "book_time"),
     Index("entries_related_idx", "related_id", postgresql_where=text("related_id <> ''")),
+    Index(
+        "entries_member_idx",
+        "wallet_id",
+        "member_id",
+        "book_time",
+        postgresql_where=text("member_id <> ''"),
+    ),
 )
 
 allocations = Table(
@@ -140,6 +150,7 @@ holds = Table(
     money_column("captured_amount"),
     Column("feature", Text, nullable=False, server_default=""),
     Column("description", Text, nullable=False, server_default=""),
+    Column("member_id", Text, nullable=False, server_default=""),  # the pool member (0017)
     # The holds a write must see: not ended yet (timed-out ones until the sweeper releases them).
     Index("holds_active_idx", "wallet_id", postgresql_where=text("state = 'ACTIVE'")),
     Index("holds_timeout_idx", "expire_time", postgresql_where=text("state = 'ACTIVE'")),
@@ -190,6 +201,8 @@ alert_rules = Table(
     Column("last_fire_time", TS),
     # Who set the rules (SetAlertRules, or CreateWallet for the defaults); "" before recorded.
     Column("created_by", Text, nullable=False, server_default=""),
+    # The pool member whose budget it watches; "" for the wallet's balance (0017).
+    Column("member_id", Text, nullable=False, server_default=""),
     Index("alert_rules_wallet_idx", "wallet_id", "position"),
 )
 
@@ -333,6 +346,22 @@ allotment_schedules = Table(
     Column("ended_by", Text, nullable=False, server_default=""),
     Index("allotment_schedules_wallet_idx", "wallet_id", "seq"),
     Index("allotment_schedules_due_idx", "next_time"),
+)
+
+# A pooled wallet's members and their budgets (0017; ledger_service/README.md, "Pooled wallets").
+pool_members = Table(
+    "pool_members",
+    metadata,
+    Column("wallet_id", String, ForeignKey("wallets.id"), primary_key=True),
+    Column("member_id", Text, primary_key=True),
+    Column("budget_amount", MONEY),
+    Column("budget_share", MONEY),
+    Column("budget_period", Text, nullable=False, server_default=""),
+    Column("policy", Text, nullable=False),
+    Column("create_time", TS, nullable=False),
+    Column("update_time", TS, nullable=False),
+    Column("share_period_start", TS),
+    Column("share_budget", MONEY),
 )
 
 idempotency_keys = Table(

@@ -97,6 +97,11 @@ def metadata(value: Mapping[str, str], field: str) -> dict[str, str]:
     return items
 
 
+def member(value: str, field: str) -> str:
+    """An optional pool member id ("" for none), at most 128 characters."""
+    return identifier(value, field) if value else ""
+
+
 def grant_features(values: Iterable[str], field: str) -> tuple[str, ...]:
     """A grant's scope: at most 32 features, each 1 to 128 characters, no repeats; sorted."""
     given = list(values)
@@ -207,6 +212,7 @@ def debit(r: pb.DebitRequest, latest: datetime, prefix: str = "") -> cmd.Debit:
         description=r.description,
         source_event_id=r.source_event_id,
         metadata=metadata(r.metadata, prefix + "metadata"),
+        member_id=member(r.member_id, prefix + "member_id"),
     )
 
 
@@ -251,6 +257,7 @@ def create_hold(r: pb.CreateHoldRequest) -> cmd.CreateHold:
         timeout=_hold_timeout(r, "timeout"),
         feature=r.feature,
         description=r.description,
+        member_id=member(r.member_id, "member_id"),
     )
 
 
@@ -287,6 +294,7 @@ def authorize(r: pb.AuthorizeRequest) -> cmd.Authorize:
         hold=r.hold,
         timeout=_hold_timeout(r, "hold_timeout"),
         description=r.description,
+        member_id=member(r.member_id, "member_id"),
     )
 
 
@@ -378,6 +386,8 @@ def entry(s: StoredEntry) -> pb.Entry:
         overage_after=format_amount(e.overage_after),
         related_id=e.related_id,
         actor=s.actor,
+        member_id=e.member_id,
+        over_budget=format_amount(e.over_budget),
     )
 
 
@@ -433,6 +443,7 @@ def hold(h: Hold, at: datetime) -> pb.Hold:
         captured_amount=format_amount(h.captured_amount),
         feature=h.feature,
         description=h.description,
+        member_id=h.member_id,
         allocations=[
             pb.Allocation(grant_id=a.grant_id or "", amount=format_amount(a.amount))
             for a in h.allocations

@@ -25,6 +25,7 @@ from ledger_service.adapters.grpc.convert import (
     TOPUP_STATE,
     idem,
     identifier,
+    member,
 )
 from ledger_service.app import commands as cmd
 from ledger_service.app.ports import StoredEvent
@@ -188,7 +189,8 @@ def alert_rules(r: pb.SetAlertRulesRequest) -> list[AlertRule]:
         name = rule.name or (
             f"{format_amount(threshold)}% left" if kind is AlertKind.PERCENT else kind.value.lower()
         )
-        found.append(AlertRule("", "", name, kind, threshold, interval))
+        member_id = member(rule.member_id, path + "member_id")
+        found.append(AlertRule("", "", name, kind, threshold, interval, member_id=member_id))
     return found
 
 
@@ -244,6 +246,7 @@ def alert_rule_out(rule: AlertRule) -> pb.AlertRule:
         kind=ALERT.out(rule.kind),
         threshold=format_amount(rule.threshold),
         armed=rule.armed,
+        member_id=rule.member_id,
     )
     if rule.min_interval is not None:
         message.min_interval.CopyFrom(duration(rule.min_interval))

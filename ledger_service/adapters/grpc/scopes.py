@@ -56,6 +56,10 @@ LEDGER_SCOPES = {
     # The policy is a wallet setting, like its alert and top-up rules.
     "SetSignalPolicy": WRITE,
     "GetSignalPolicy": READ,
+    "SetPoolMember": WRITE,
+    "GetPoolMember": READ,
+    "ListPoolMembers": READ,
+    "RemovePoolMember": WRITE,
 }
 
 SERVICE = ledger_pb2.DESCRIPTOR.services_by_name["LedgerService"]

@@ -23,6 +23,7 @@ from billing_common.protoconv import timestamp, to_datetime
 from ledger_service import limits
 from ledger_service.adapters.grpc import convert, convert_automation, convert_reports
 from ledger_service.adapters.grpc.errors import DOMAIN
+from ledger_service.adapters.grpc.pool import PoolRpcs
 from ledger_service.adapters.grpc.signals import SignalRpcs
 from ledger_service.adapters.grpc.webhooks import WebhookRpcs
 from ledger_service.app import commands as cmd
@@ -41,7 +42,7 @@ EVENT_POLL_INTERVAL_S = 0.2
 handler = rpc(DOMAIN)
 
 
-class LedgerServicer(WebhookRpcs, SignalRpcs, ledger_pb2_grpc.LedgerServiceServicer):
+class LedgerServicer(WebhookRpcs, SignalRpcs, PoolRpcs, ledger_pb2_grpc.LedgerServiceServicer):
     def __init__(
         self,
         app: LedgerApp,
@@ -303,6 +304,7 @@ class LedgerServicer(WebhookRpcs, SignalRpcs, ledger_pb2_grpc.LedgerServiceServi
             end=end,
             before_seq=self.tokens.cursor("ListEntries", request.page_token, "before_seq"),
             limit=limit + 1,
+            member_id=convert.member(request.member_id, "member_id"),
         )
         rows = await self.app.list_entries(query, principal.current().customers)
         token = self._next("ListEntries", "before_seq", rows, limit)
@@ -377,7 +379,7 @@ class LedgerServicer(WebhookRpcs, SignalRpcs, ledger_pb2_grpc.LedgerServiceServi
         if command.hold:
             return await self.app.authorize_hold(command, _encode_authorize, _caller())
         wallet, decision, at = await self.app.authorize_check(
-            command.wallet, command.amount, current.customers, command.feature
+            command.wallet, command.amount, current.customers, command.feature, command.member_id
         )
         return _encode_authorize(decision, wallet.id, None, None, at)
 
@@ -626,6 +628,8 @@ def _encode_authorize(
         decide_time=timestamp(at),
         top_up_amount=format_amount(decision.top_up),
     )
+    if decision.member_remaining is not None:
+        response.member_remaining = format_amount(decision.member_remaining)
     if hold is not None and entry is not None:
         response.hold.CopyFrom(convert.hold(hold, at))
         response.entry.CopyFrom(convert.entry(entry))

@@ -123,7 +123,9 @@ def test_a_hold_reads_its_allocations_from_elsewhere() -> None:
         captured_amount=Decimal("0"),
         feature="f",
         description="",
+        member_id="team-a",
     )
     hold = mappers.to_hold(hold_row, [Allocation("g1", Decimal("5"))])
     assert hold.allocations == (Allocation("g1", Decimal("5")),)
     assert hold.state.value == "ACTIVE"
+    assert hold.member_id == "team-a"

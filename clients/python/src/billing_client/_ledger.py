@@ -134,15 +134,19 @@ class LedgerClient(ServiceClient):
         feature: str = "",
         occurred_time: datetime | None = None,
         source_event_id: str = "",
+        member_id: str = "",
         request_id: str | None = None,
         timeout_s: float | None = None,
     ) -> Debited:
+        """`member_id`: the pooled wallet's member the usage is for (checked against its
+        budget: FAILED_PRECONDITION / MEMBER_BUDGET_EXCEEDED past a DENY budget)."""
         request = pb.DebitRequest(
             request_id=request_id or new_request_id(),
             wallet_id=wallet_id,
             amount=to_wire(amount, allow_zero=False, allow_negative=False),
             feature=feature,
             source_event_id=source_event_id,
+            member_id=member_id,
         )
         if occurred_time is not None:
             request.occurred_time.CopyFrom(_timestamp(occurred_time))

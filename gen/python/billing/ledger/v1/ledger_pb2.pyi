@@ -55,6 +55,20 @@ class AuthorizeReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     AUTHORIZE_REASON_INSUFFICIENT_CREDITS: _ClassVar[AuthorizeReason]
     AUTHORIZE_REASON_CREDITS_END_BEFORE_HOLD: _ClassVar[AuthorizeReason]
     AUTHORIZE_REASON_ALLOWED_WITH_TOP_UP: _ClassVar[AuthorizeReason]
+    AUTHORIZE_REASON_MEMBER_BUDGET_EXCEEDED: _ClassVar[AuthorizeReason]
+
+class BudgetPeriod(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    BUDGET_PERIOD_UNSPECIFIED: _ClassVar[BudgetPeriod]
+    BUDGET_PERIOD_DAY: _ClassVar[BudgetPeriod]
+    BUDGET_PERIOD_WEEK: _ClassVar[BudgetPeriod]
+    BUDGET_PERIOD_MONTH: _ClassVar[BudgetPeriod]
+
+class BudgetPolicy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    BUDGET_POLICY_UNSPECIFIED: _ClassVar[BudgetPolicy]
+    BUDGET_POLICY_DENY: _ClassVar[BudgetPolicy]
+    BUDGET_POLICY_ALLOW: _ClassVar[BudgetPolicy]
 
 class HoldState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -156,6 +170,14 @@ AUTHORIZE_REASON_ALLOWED_WITH_OVERAGE: AuthorizeReason
 AUTHORIZE_REASON_INSUFFICIENT_CREDITS: AuthorizeReason
 AUTHORIZE_REASON_CREDITS_END_BEFORE_HOLD: AuthorizeReason
 AUTHORIZE_REASON_ALLOWED_WITH_TOP_UP: AuthorizeReason
+AUTHORIZE_REASON_MEMBER_BUDGET_EXCEEDED: AuthorizeReason
+BUDGET_PERIOD_UNSPECIFIED: BudgetPeriod
+BUDGET_PERIOD_DAY: BudgetPeriod
+BUDGET_PERIOD_WEEK: BudgetPeriod
+BUDGET_PERIOD_MONTH: BudgetPeriod
+BUDGET_POLICY_UNSPECIFIED: BudgetPolicy
+BUDGET_POLICY_DENY: BudgetPolicy
+BUDGET_POLICY_ALLOW: BudgetPolicy
 HOLD_STATE_UNSPECIFIED: HoldState
 HOLD_STATE_ACTIVE: HoldState
 HOLD_STATE_CAPTURED: HoldState
@@ -291,7 +313,7 @@ class Allocation(_message.Message):
     def __init__(self, grant_id: _Optional[str] = ..., amount: _Optional[str] = ..., overage: _Optional[bool] = ...) -> None: ...
 
 class Entry(_message.Message):
-    __slots__ = ("entry_id", "wallet_id", "type", "amount", "occurred_time", "book_time", "description", "feature", "source_event_id", "request_id", "allocations", "available_after", "overage_after", "related_id", "actor")
+    __slots__ = ("entry_id", "wallet_id", "type", "amount", "occurred_time", "book_time", "description", "feature", "source_event_id", "request_id", "allocations", "available_after", "overage_after", "related_id", "actor", "member_id", "over_budget")
     ENTRY_ID_FIELD_NUMBER: _ClassVar[int]
     WALLET_ID_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -307,6 +329,8 @@ class Entry(_message.Message):
     OVERAGE_AFTER_FIELD_NUMBER: _ClassVar[int]
     RELATED_ID_FIELD_NUMBER: _ClassVar[int]
     ACTOR_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    OVER_BUDGET_FIELD_NUMBER: _ClassVar[int]
     entry_id: str
     wallet_id: str
     type: EntryType
@@ -322,7 +346,9 @@ class Entry(_message.Message):
     overage_after: str
     related_id: str
     actor: str
-    def __init__(self, entry_id: _Optional[str] = ..., wallet_id: _Optional[str] = ..., type: _Optional[_Union[EntryType, str]] = ..., amount: _Optional[str] = ..., occurred_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., book_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., description: _Optional[str] = ..., feature: _Optional[str] = ..., source_event_id: _Optional[str] = ..., request_id: _Optional[str] = ..., allocations: _Optional[_Iterable[_Union[Allocation, _Mapping]]] = ..., available_after: _Optional[str] = ..., overage_after: _Optional[str] = ..., related_id: _Optional[str] = ..., actor: _Optional[str] = ...) -> None: ...
+    member_id: str
+    over_budget: str
+    def __init__(self, entry_id: _Optional[str] = ..., wallet_id: _Optional[str] = ..., type: _Optional[_Union[EntryType, str]] = ..., amount: _Optional[str] = ..., occurred_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., book_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., description: _Optional[str] = ..., feature: _Optional[str] = ..., source_event_id: _Optional[str] = ..., request_id: _Optional[str] = ..., allocations: _Optional[_Iterable[_Union[Allocation, _Mapping]]] = ..., available_after: _Optional[str] = ..., overage_after: _Optional[str] = ..., related_id: _Optional[str] = ..., actor: _Optional[str] = ..., member_id: _Optional[str] = ..., over_budget: _Optional[str] = ...) -> None: ...
 
 class GrantBalance(_message.Message):
     __slots__ = ("grant_id", "kind", "priority", "remaining_amount", "state", "effective_time", "expire_time", "features")
@@ -387,7 +413,7 @@ class Balance(_message.Message):
     def __init__(self, wallet_id: _Optional[str] = ..., as_of_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., unit: _Optional[str] = ..., available: _Optional[str] = ..., held: _Optional[str] = ..., overage: _Optional[str] = ..., net: _Optional[str] = ..., pending_expiry: _Optional[str] = ..., pending_grants: _Optional[str] = ..., prepaid_available: _Optional[str] = ..., promotional_available: _Optional[str] = ..., grants: _Optional[_Iterable[_Union[GrantBalance, _Mapping]]] = ..., features: _Optional[_Iterable[_Union[FeatureBalance, _Mapping]]] = ..., unscoped_available: _Optional[str] = ...) -> None: ...
 
 class Hold(_message.Message):
-    __slots__ = ("hold_id", "wallet_id", "amount", "state", "create_time", "expire_time", "end_time", "captured_amount", "feature", "description", "allocations")
+    __slots__ = ("hold_id", "wallet_id", "amount", "state", "create_time", "expire_time", "end_time", "captured_amount", "feature", "description", "allocations", "member_id")
     HOLD_ID_FIELD_NUMBER: _ClassVar[int]
     WALLET_ID_FIELD_NUMBER: _ClassVar[int]
     AMOUNT_FIELD_NUMBER: _ClassVar[int]
@@ -399,6 +425,7 @@ class Hold(_message.Message):
     FEATURE_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     ALLOCATIONS_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
     hold_id: str
     wallet_id: str
     amount: str
@@ -410,7 +437,8 @@ class Hold(_message.Message):
     feature: str
     description: str
     allocations: _containers.RepeatedCompositeFieldContainer[Allocation]
-    def __init__(self, hold_id: _Optional[str] = ..., wallet_id: _Optional[str] = ..., amount: _Optional[str] = ..., state: _Optional[_Union[HoldState, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., captured_amount: _Optional[str] = ..., feature: _Optional[str] = ..., description: _Optional[str] = ..., allocations: _Optional[_Iterable[_Union[Allocation, _Mapping]]] = ...) -> None: ...
+    member_id: str
+    def __init__(self, hold_id: _Optional[str] = ..., wallet_id: _Optional[str] = ..., amount: _Optional[str] = ..., state: _Optional[_Union[HoldState, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., captured_amount: _Optional[str] = ..., feature: _Optional[str] = ..., description: _Optional[str] = ..., allocations: _Optional[_Iterable[_Union[Allocation, _Mapping]]] = ..., member_id: _Optional[str] = ...) -> None: ...
 
 class WalletEvent(_message.Message):
     __slots__ = ("cursor", "event_id", "wallet_id", "type", "occurred_time", "data_json")
@@ -521,7 +549,7 @@ class AllotmentSchedule(_message.Message):
     def __init__(self, schedule_id: _Optional[str] = ..., wallet_id: _Optional[str] = ..., amount: _Optional[str] = ..., kind: _Optional[_Union[GrantKind, str]] = ..., priority: _Optional[int] = ..., cadence: _Optional[_Union[AllotmentCadence, str]] = ..., anchor_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expiry: _Optional[_Union[AllotmentExpiry, str]] = ..., expire_after: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., rollover_cap: _Optional[str] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., periods_granted: _Optional[int] = ..., unit_price: _Optional[str] = ..., currency: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
 
 class AlertRule(_message.Message):
-    __slots__ = ("rule_id", "wallet_id", "name", "kind", "threshold", "min_interval", "armed", "last_fire_time")
+    __slots__ = ("rule_id", "wallet_id", "name", "kind", "threshold", "min_interval", "armed", "last_fire_time", "member_id")
     RULE_ID_FIELD_NUMBER: _ClassVar[int]
     WALLET_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
@@ -530,6 +558,7 @@ class AlertRule(_message.Message):
     MIN_INTERVAL_FIELD_NUMBER: _ClassVar[int]
     ARMED_FIELD_NUMBER: _ClassVar[int]
     LAST_FIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
     rule_id: str
     wallet_id: str
     name: str
@@ -538,7 +567,8 @@ class AlertRule(_message.Message):
     min_interval: _duration_pb2.Duration
     armed: bool
     last_fire_time: _timestamp_pb2.Timestamp
-    def __init__(self, rule_id: _Optional[str] = ..., wallet_id: _Optional[str] = ..., name: _Optional[str] = ..., kind: _Optional[_Union[AlertKind, str]] = ..., threshold: _Optional[str] = ..., min_interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., armed: _Optional[bool] = ..., last_fire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    member_id: str
+    def __init__(self, rule_id: _Optional[str] = ..., wallet_id: _Optional[str] = ..., name: _Optional[str] = ..., kind: _Optional[_Union[AlertKind, str]] = ..., threshold: _Optional[str] = ..., min_interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., armed: _Optional[bool] = ..., last_fire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., member_id: _Optional[str] = ...) -> None: ...
 
 class WebhookEndpoint(_message.Message):
     __slots__ = ("endpoint_id", "wallet_id", "url", "types", "description", "create_time", "delete_time")
@@ -765,7 +795,7 @@ class VoidGrantResponse(_message.Message):
     def __init__(self, grant: _Optional[_Union[Grant, _Mapping]] = ..., entry: _Optional[_Union[Entry, _Mapping]] = ...) -> None: ...
 
 class DebitRequest(_message.Message):
-    __slots__ = ("request_id", "wallet_id", "amount", "occurred_time", "feature", "description", "source_event_id", "metadata", "customer_id")
+    __slots__ = ("request_id", "wallet_id", "amount", "occurred_time", "feature", "description", "source_event_id", "metadata", "customer_id", "member_id")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -782,6 +812,7 @@ class DebitRequest(_message.Message):
     SOURCE_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     wallet_id: str
     amount: str
@@ -791,7 +822,8 @@ class DebitRequest(_message.Message):
     source_event_id: str
     metadata: _containers.ScalarMap[str, str]
     customer_id: str
-    def __init__(self, request_id: _Optional[str] = ..., wallet_id: _Optional[str] = ..., amount: _Optional[str] = ..., occurred_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., feature: _Optional[str] = ..., description: _Optional[str] = ..., source_event_id: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., customer_id: _Optional[str] = ...) -> None: ...
+    member_id: str
+    def __init__(self, request_id: _Optional[str] = ..., wallet_id: _Optional[str] = ..., amount: _Optional[str] = ..., occurred_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., feature: _Optional[str] = ..., description: _Optional[str] = ..., source_event_id: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., customer_id: _Optional[str] = ..., member_id: _Optional[str] = ...) -> None: ...
 
 class DebitResponse(_message.Message):
     __slots__ = ("entry",)
@@ -852,18 +884,20 @@ class GetBalanceResponse(_message.Message):
     def __init__(self, balance: _Optional[_Union[Balance, _Mapping]] = ...) -> None: ...
 
 class ListEntriesRequest(_message.Message):
-    __slots__ = ("wallet_id", "types", "book_time_range", "page_size", "page_token")
+    __slots__ = ("wallet_id", "types", "book_time_range", "page_size", "page_token", "member_id")
     WALLET_ID_FIELD_NUMBER: _ClassVar[int]
     TYPES_FIELD_NUMBER: _ClassVar[int]
     BOOK_TIME_RANGE_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
     wallet_id: str
     types: _containers.RepeatedScalarFieldContainer[EntryType]
     book_time_range: _types_pb2.TimeRange
     page_size: int
     page_token: str
-    def __init__(self, wallet_id: _Optional[str] = ..., types: _Optional[_Iterable[_Union[EntryType, str]]] = ..., book_time_range: _Optional[_Union[_types_pb2.TimeRange, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    member_id: str
+    def __init__(self, wallet_id: _Optional[str] = ..., types: _Optional[_Iterable[_Union[EntryType, str]]] = ..., book_time_range: _Optional[_Union[_types_pb2.TimeRange, _Mapping]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., member_id: _Optional[str] = ...) -> None: ...
 
 class ListEntriesResponse(_message.Message):
     __slots__ = ("entries", "next_page_token")
@@ -1066,20 +1100,22 @@ class VerifyWalletResponse(_message.Message):
     def __init__(self, consistent: _Optional[bool] = ..., differences: _Optional[_Iterable[_Union[VerifyDifference, _Mapping]]] = ..., granted: _Optional[str] = ..., consumed: _Optional[str] = ..., expired: _Optional[str] = ..., voided: _Optional[str] = ..., remaining: _Optional[str] = ..., overage: _Optional[str] = ...) -> None: ...
 
 class CreateHoldRequest(_message.Message):
-    __slots__ = ("request_id", "wallet_id", "amount", "timeout", "feature", "description")
+    __slots__ = ("request_id", "wallet_id", "amount", "timeout", "feature", "description", "member_id")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     WALLET_ID_FIELD_NUMBER: _ClassVar[int]
     AMOUNT_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     FEATURE_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     wallet_id: str
     amount: str
     timeout: _duration_pb2.Duration
     feature: str
     description: str
-    def __init__(self, request_id: _Optional[str] = ..., wallet_id: _Optional[str] = ..., amount: _Optional[str] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., feature: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
+    member_id: str
+    def __init__(self, request_id: _Optional[str] = ..., wallet_id: _Optional[str] = ..., amount: _Optional[str] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., feature: _Optional[str] = ..., description: _Optional[str] = ..., member_id: _Optional[str] = ...) -> None: ...
 
 class CreateHoldResponse(_message.Message):
     __slots__ = ("hold", "entry")
@@ -1140,7 +1176,7 @@ class GetHoldResponse(_message.Message):
     def __init__(self, hold: _Optional[_Union[Hold, _Mapping]] = ...) -> None: ...
 
 class AuthorizeRequest(_message.Message):
-    __slots__ = ("request_id", "wallet_id", "customer_id", "unit", "amount", "feature", "hold", "hold_timeout", "description")
+    __slots__ = ("request_id", "wallet_id", "customer_id", "unit", "amount", "feature", "hold", "hold_timeout", "description", "member_id")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     WALLET_ID_FIELD_NUMBER: _ClassVar[int]
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
@@ -1150,6 +1186,7 @@ class AuthorizeRequest(_message.Message):
     HOLD_FIELD_NUMBER: _ClassVar[int]
     HOLD_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     wallet_id: str
     customer_id: str
@@ -1159,10 +1196,11 @@ class AuthorizeRequest(_message.Message):
     hold: bool
     hold_timeout: _duration_pb2.Duration
     description: str
-    def __init__(self, request_id: _Optional[str] = ..., wallet_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., unit: _Optional[str] = ..., amount: _Optional[str] = ..., feature: _Optional[str] = ..., hold: _Optional[bool] = ..., hold_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., description: _Optional[str] = ...) -> None: ...
+    member_id: str
+    def __init__(self, request_id: _Optional[str] = ..., wallet_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., unit: _Optional[str] = ..., amount: _Optional[str] = ..., feature: _Optional[str] = ..., hold: _Optional[bool] = ..., hold_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., description: _Optional[str] = ..., member_id: _Optional[str] = ...) -> None: ...
 
 class AuthorizeResponse(_message.Message):
-    __slots__ = ("allowed", "reason", "wallet_id", "available_before", "available_after", "overage_amount", "shortfall", "hold", "entry", "decide_time", "top_up_amount")
+    __slots__ = ("allowed", "reason", "wallet_id", "available_before", "available_after", "overage_amount", "shortfall", "hold", "entry", "decide_time", "top_up_amount", "member_remaining")
     ALLOWED_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     WALLET_ID_FIELD_NUMBER: _ClassVar[int]
@@ -1174,6 +1212,7 @@ class AuthorizeResponse(_message.Message):
     ENTRY_FIELD_NUMBER: _ClassVar[int]
     DECIDE_TIME_FIELD_NUMBER: _ClassVar[int]
     TOP_UP_AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_REMAINING_FIELD_NUMBER: _ClassVar[int]
     allowed: bool
     reason: AuthorizeReason
     wallet_id: str
@@ -1185,7 +1224,8 @@ class AuthorizeResponse(_message.Message):
     entry: Entry
     decide_time: _timestamp_pb2.Timestamp
     top_up_amount: str
-    def __init__(self, allowed: _Optional[bool] = ..., reason: _Optional[_Union[AuthorizeReason, str]] = ..., wallet_id: _Optional[str] = ..., available_before: _Optional[str] = ..., available_after: _Optional[str] = ..., overage_amount: _Optional[str] = ..., shortfall: _Optional[str] = ..., hold: _Optional[_Union[Hold, _Mapping]] = ..., entry: _Optional[_Union[Entry, _Mapping]] = ..., decide_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., top_up_amount: _Optional[str] = ...) -> None: ...
+    member_remaining: str
+    def __init__(self, allowed: _Optional[bool] = ..., reason: _Optional[_Union[AuthorizeReason, str]] = ..., wallet_id: _Optional[str] = ..., available_before: _Optional[str] = ..., available_after: _Optional[str] = ..., overage_amount: _Optional[str] = ..., shortfall: _Optional[str] = ..., hold: _Optional[_Union[Hold, _Mapping]] = ..., entry: _Optional[_Union[Entry, _Mapping]] = ..., decide_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., top_up_amount: _Optional[str] = ..., member_remaining: _Optional[str] = ...) -> None: ...
 
 class WatchWalletEventsRequest(_message.Message):
     __slots__ = ("wallet_id", "after_cursor", "types")
@@ -1554,3 +1594,99 @@ class GetSignalPolicyResponse(_message.Message):
     policy: SignalPolicy
     open_signals: _containers.RepeatedScalarFieldContainer[WalletEventType]
     def __init__(self, policy: _Optional[_Union[SignalPolicy, _Mapping]] = ..., open_signals: _Optional[_Iterable[_Union[WalletEventType, str]]] = ...) -> None: ...
+
+class PoolMember(_message.Message):
+    __slots__ = ("wallet_id", "member_id", "budget_amount", "budget_share", "budget_period", "policy", "create_time", "update_time", "period_start_time", "spent", "held", "budget", "remaining")
+    WALLET_ID_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_SHARE_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_PERIOD_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_START_TIME_FIELD_NUMBER: _ClassVar[int]
+    SPENT_FIELD_NUMBER: _ClassVar[int]
+    HELD_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_FIELD_NUMBER: _ClassVar[int]
+    REMAINING_FIELD_NUMBER: _ClassVar[int]
+    wallet_id: str
+    member_id: str
+    budget_amount: str
+    budget_share: str
+    budget_period: BudgetPeriod
+    policy: BudgetPolicy
+    create_time: _timestamp_pb2.Timestamp
+    update_time: _timestamp_pb2.Timestamp
+    period_start_time: _timestamp_pb2.Timestamp
+    spent: str
+    held: str
+    budget: str
+    remaining: str
+    def __init__(self, wallet_id: _Optional[str] = ..., member_id: _Optional[str] = ..., budget_amount: _Optional[str] = ..., budget_share: _Optional[str] = ..., budget_period: _Optional[_Union[BudgetPeriod, str]] = ..., policy: _Optional[_Union[BudgetPolicy, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., period_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., spent: _Optional[str] = ..., held: _Optional[str] = ..., budget: _Optional[str] = ..., remaining: _Optional[str] = ...) -> None: ...
+
+class SetPoolMemberRequest(_message.Message):
+    __slots__ = ("request_id", "wallet_id", "member_id", "budget_amount", "budget_share", "budget_period", "policy")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    WALLET_ID_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_SHARE_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_PERIOD_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    wallet_id: str
+    member_id: str
+    budget_amount: str
+    budget_share: str
+    budget_period: BudgetPeriod
+    policy: BudgetPolicy
+    def __init__(self, request_id: _Optional[str] = ..., wallet_id: _Optional[str] = ..., member_id: _Optional[str] = ..., budget_amount: _Optional[str] = ..., budget_share: _Optional[str] = ..., budget_period: _Optional[_Union[BudgetPeriod, str]] = ..., policy: _Optional[_Union[BudgetPolicy, str]] = ...) -> None: ...
+
+class SetPoolMemberResponse(_message.Message):
+    __slots__ = ("member",)
+    MEMBER_FIELD_NUMBER: _ClassVar[int]
+    member: PoolMember
+    def __init__(self, member: _Optional[_Union[PoolMember, _Mapping]] = ...) -> None: ...
+
+class GetPoolMemberRequest(_message.Message):
+    __slots__ = ("wallet_id", "member_id")
+    WALLET_ID_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    wallet_id: str
+    member_id: str
+    def __init__(self, wallet_id: _Optional[str] = ..., member_id: _Optional[str] = ...) -> None: ...
+
+class GetPoolMemberResponse(_message.Message):
+    __slots__ = ("member",)
+    MEMBER_FIELD_NUMBER: _ClassVar[int]
+    member: PoolMember
+    def __init__(self, member: _Optional[_Union[PoolMember, _Mapping]] = ...) -> None: ...
+
+class ListPoolMembersRequest(_message.Message):
+    __slots__ = ("wallet_id",)
+    WALLET_ID_FIELD_NUMBER: _ClassVar[int]
+    wallet_id: str
+    def __init__(self, wallet_id: _Optional[str] = ...) -> None: ...
+
+class ListPoolMembersResponse(_message.Message):
+    __slots__ = ("members",)
+    MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    members: _containers.RepeatedCompositeFieldContainer[PoolMember]
+    def __init__(self, members: _Optional[_Iterable[_Union[PoolMember, _Mapping]]] = ...) -> None: ...
+
+class RemovePoolMemberRequest(_message.Message):
+    __slots__ = ("request_id", "wallet_id", "member_id")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    WALLET_ID_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    wallet_id: str
+    member_id: str
+    def __init__(self, request_id: _Optional[str] = ..., wallet_id: _Optional[str] = ..., member_id: _Optional[str] = ...) -> None: ...
+
+class RemovePoolMemberResponse(_message.Message):
+    __slots__ = ("member",)
+    MEMBER_FIELD_NUMBER: _ClassVar[int]
+    member: PoolMember
+    def __init__(self, member: _Optional[_Union[PoolMember, _Mapping]] = ...) -> None: ...

@@ -240,6 +240,26 @@ class LedgerServiceStub:
                 request_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.GetSignalPolicyRequest.SerializeToString,
                 response_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.GetSignalPolicyResponse.FromString,
                 _registered_method=True)
+        self.SetPoolMember = channel.unary_unary(
+                '/billing.ledger.v1.LedgerService/SetPoolMember',
+                request_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.SetPoolMemberRequest.SerializeToString,
+                response_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.SetPoolMemberResponse.FromString,
+                _registered_method=True)
+        self.GetPoolMember = channel.unary_unary(
+                '/billing.ledger.v1.LedgerService/GetPoolMember',
+                request_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.GetPoolMemberRequest.SerializeToString,
+                response_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.GetPoolMemberResponse.FromString,
+                _registered_method=True)
+        self.ListPoolMembers = channel.unary_unary(
+                '/billing.ledger.v1.LedgerService/ListPoolMembers',
+                request_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.ListPoolMembersRequest.SerializeToString,
+                response_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.ListPoolMembersResponse.FromString,
+                _registered_method=True)
+        self.RemovePoolMember = channel.unary_unary(
+                '/billing.ledger.v1.LedgerService/RemovePoolMember',
+                request_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.RemovePoolMemberRequest.SerializeToString,
+                response_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.RemovePoolMemberResponse.FromString,
+                _registered_method=True)
 
 
 class LedgerServiceServicer:
@@ -544,6 +564,34 @@ class LedgerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetPoolMember(self, request, context):
+        """Create or change a member of a pooled wallet, with its budget and policy.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPoolMember(self, request, context):
+        """A member of a pooled wallet, with what it spent, its budget and what remains this period.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPoolMembers(self, request, context):
+        """The members of a pooled wallet, each with its standing this period.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemovePoolMember(self, request, context):
+        """Remove a member: debits naming it are refused from then on; its entries keep its id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LedgerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -751,6 +799,26 @@ def add_LedgerServiceServicer_to_server(servicer, server):
                     servicer.GetSignalPolicy,
                     request_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.GetSignalPolicyRequest.FromString,
                     response_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.GetSignalPolicyResponse.SerializeToString,
+            ),
+            'SetPoolMember': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetPoolMember,
+                    request_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.SetPoolMemberRequest.FromString,
+                    response_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.SetPoolMemberResponse.SerializeToString,
+            ),
+            'GetPoolMember': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPoolMember,
+                    request_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.GetPoolMemberRequest.FromString,
+                    response_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.GetPoolMemberResponse.SerializeToString,
+            ),
+            'ListPoolMembers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPoolMembers,
+                    request_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.ListPoolMembersRequest.FromString,
+                    response_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.ListPoolMembersResponse.SerializeToString,
+            ),
+            'RemovePoolMember': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemovePoolMember,
+                    request_deserializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.RemovePoolMemberRequest.FromString,
+                    response_serializer=billing_dot_ledger_dot_v1_dot_ledger__pb2.RemovePoolMemberResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1861,6 +1929,114 @@ class LedgerService:
             '/billing.ledger.v1.LedgerService/GetSignalPolicy',
             billing_dot_ledger_dot_v1_dot_ledger__pb2.GetSignalPolicyRequest.SerializeToString,
             billing_dot_ledger_dot_v1_dot_ledger__pb2.GetSignalPolicyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetPoolMember(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.ledger.v1.LedgerService/SetPoolMember',
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.SetPoolMemberRequest.SerializeToString,
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.SetPoolMemberResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPoolMember(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.ledger.v1.LedgerService/GetPoolMember',
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.GetPoolMemberRequest.SerializeToString,
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.GetPoolMemberResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPoolMembers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.ledger.v1.LedgerService/ListPoolMembers',
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.ListPoolMembersRequest.SerializeToString,
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.ListPoolMembersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemovePoolMember(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/billing.ledger.v1.LedgerService/RemovePoolMember',
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.RemovePoolMemberRequest.SerializeToString,
+            billing_dot_ledger_dot_v1_dot_ledger__pb2.RemovePoolMemberResponse.FromString,
             options,
             channel_credentials,
             insecure,

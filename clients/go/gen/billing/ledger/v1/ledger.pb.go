@@ -302,6 +302,9 @@ const (
 	// shortfall first, exactly as a debit now would (top_up_amount says how much). A pure check
 	// buys nothing; with hold, the top-up is bought in the same write and the hold placed on it.
 	AuthorizeReason_AUTHORIZE_REASON_ALLOWED_WITH_TOP_UP AuthorizeReason = 5
+	// Denied: the pool member named (member_id) has a DENY budget whose remainder this period
+	// does not cover the amount (member_remaining says what is left; shortfall what is missing).
+	AuthorizeReason_AUTHORIZE_REASON_MEMBER_BUDGET_EXCEEDED AuthorizeReason = 6
 )
 
 // Enum value maps for AuthorizeReason.
@@ -313,6 +316,7 @@ var (
 		3: "AUTHORIZE_REASON_INSUFFICIENT_CREDITS",
 		4: "AUTHORIZE_REASON_CREDITS_END_BEFORE_HOLD",
 		5: "AUTHORIZE_REASON_ALLOWED_WITH_TOP_UP",
+		6: "AUTHORIZE_REASON_MEMBER_BUDGET_EXCEEDED",
 	}
 	AuthorizeReason_value = map[string]int32{
 		"AUTHORIZE_REASON_UNSPECIFIED":             0,
@@ -321,6 +325,7 @@ var (
 		"AUTHORIZE_REASON_INSUFFICIENT_CREDITS":    3,
 		"AUTHORIZE_REASON_CREDITS_END_BEFORE_HOLD": 4,
 		"AUTHORIZE_REASON_ALLOWED_WITH_TOP_UP":     5,
+		"AUTHORIZE_REASON_MEMBER_BUDGET_EXCEEDED":  6,
 	}
 )
 
@@ -349,6 +354,117 @@ func (x AuthorizeReason) Number() protoreflect.EnumNumber {
 // Deprecated: Use AuthorizeReason.Descriptor instead.
 func (AuthorizeReason) EnumDescriptor() ([]byte, []int) {
 	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{4}
+}
+
+// How long a pool member's budget lasts before it starts again (UTC calendar periods).
+type BudgetPeriod int32
+
+const (
+	// No period: the budget is for all time.
+	BudgetPeriod_BUDGET_PERIOD_UNSPECIFIED BudgetPeriod = 0
+	// A UTC day.
+	BudgetPeriod_BUDGET_PERIOD_DAY BudgetPeriod = 1
+	// A UTC week starting on Monday.
+	BudgetPeriod_BUDGET_PERIOD_WEEK BudgetPeriod = 2
+	// A UTC calendar month.
+	BudgetPeriod_BUDGET_PERIOD_MONTH BudgetPeriod = 3
+)
+
+// Enum value maps for BudgetPeriod.
+var (
+	BudgetPeriod_name = map[int32]string{
+		0: "BUDGET_PERIOD_UNSPECIFIED",
+		1: "BUDGET_PERIOD_DAY",
+		2: "BUDGET_PERIOD_WEEK",
+		3: "BUDGET_PERIOD_MONTH",
+	}
+	BudgetPeriod_value = map[string]int32{
+		"BUDGET_PERIOD_UNSPECIFIED": 0,
+		"BUDGET_PERIOD_DAY":         1,
+		"BUDGET_PERIOD_WEEK":        2,
+		"BUDGET_PERIOD_MONTH":       3,
+	}
+)
+
+func (x BudgetPeriod) Enum() *BudgetPeriod {
+	p := new(BudgetPeriod)
+	*p = x
+	return p
+}
+
+func (x BudgetPeriod) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (BudgetPeriod) Descriptor() protoreflect.EnumDescriptor {
+	return file_billing_ledger_v1_ledger_proto_enumTypes[5].Descriptor()
+}
+
+func (BudgetPeriod) Type() protoreflect.EnumType {
+	return &file_billing_ledger_v1_ledger_proto_enumTypes[5]
+}
+
+func (x BudgetPeriod) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use BudgetPeriod.Descriptor instead.
+func (BudgetPeriod) EnumDescriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{5}
+}
+
+// What happens when a pool member's budget is reached.
+type BudgetPolicy int32
+
+const (
+	// Not set: means DENY.
+	BudgetPolicy_BUDGET_POLICY_UNSPECIFIED BudgetPolicy = 0
+	// A debit, hold or capture past the budget is refused (FAILED_PRECONDITION,
+	// MEMBER_BUDGET_EXCEEDED) and writes nothing.
+	BudgetPolicy_BUDGET_POLICY_DENY BudgetPolicy = 1
+	// It goes on, spending the pool; the entry's over_budget says how much went past the budget.
+	BudgetPolicy_BUDGET_POLICY_ALLOW BudgetPolicy = 2
+)
+
+// Enum value maps for BudgetPolicy.
+var (
+	BudgetPolicy_name = map[int32]string{
+		0: "BUDGET_POLICY_UNSPECIFIED",
+		1: "BUDGET_POLICY_DENY",
+		2: "BUDGET_POLICY_ALLOW",
+	}
+	BudgetPolicy_value = map[string]int32{
+		"BUDGET_POLICY_UNSPECIFIED": 0,
+		"BUDGET_POLICY_DENY":        1,
+		"BUDGET_POLICY_ALLOW":       2,
+	}
+)
+
+func (x BudgetPolicy) Enum() *BudgetPolicy {
+	p := new(BudgetPolicy)
+	*p = x
+	return p
+}
+
+func (x BudgetPolicy) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (BudgetPolicy) Descriptor() protoreflect.EnumDescriptor {
+	return file_billing_ledger_v1_ledger_proto_enumTypes[6].Descriptor()
+}
+
+func (BudgetPolicy) Type() protoreflect.EnumType {
+	return &file_billing_ledger_v1_ledger_proto_enumTypes[6]
+}
+
+func (x BudgetPolicy) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use BudgetPolicy.Descriptor instead.
+func (BudgetPolicy) EnumDescriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{6}
 }
 
 // Where a hold stands.
@@ -396,11 +512,11 @@ func (x HoldState) String() string {
 }
 
 func (HoldState) Descriptor() protoreflect.EnumDescriptor {
-	return file_billing_ledger_v1_ledger_proto_enumTypes[5].Descriptor()
+	return file_billing_ledger_v1_ledger_proto_enumTypes[7].Descriptor()
 }
 
 func (HoldState) Type() protoreflect.EnumType {
-	return &file_billing_ledger_v1_ledger_proto_enumTypes[5]
+	return &file_billing_ledger_v1_ledger_proto_enumTypes[7]
 }
 
 func (x HoldState) Number() protoreflect.EnumNumber {
@@ -409,7 +525,7 @@ func (x HoldState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use HoldState.Descriptor instead.
 func (HoldState) EnumDescriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{5}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{7}
 }
 
 // The kind of a durable wallet event.
@@ -481,11 +597,11 @@ func (x WalletEventType) String() string {
 }
 
 func (WalletEventType) Descriptor() protoreflect.EnumDescriptor {
-	return file_billing_ledger_v1_ledger_proto_enumTypes[6].Descriptor()
+	return file_billing_ledger_v1_ledger_proto_enumTypes[8].Descriptor()
 }
 
 func (WalletEventType) Type() protoreflect.EnumType {
-	return &file_billing_ledger_v1_ledger_proto_enumTypes[6]
+	return &file_billing_ledger_v1_ledger_proto_enumTypes[8]
 }
 
 func (x WalletEventType) Number() protoreflect.EnumNumber {
@@ -494,7 +610,7 @@ func (x WalletEventType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use WalletEventType.Descriptor instead.
 func (WalletEventType) EnumDescriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{6}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{8}
 }
 
 // How a top-up is paid for.
@@ -534,11 +650,11 @@ func (x TopUpPayment) String() string {
 }
 
 func (TopUpPayment) Descriptor() protoreflect.EnumDescriptor {
-	return file_billing_ledger_v1_ledger_proto_enumTypes[7].Descriptor()
+	return file_billing_ledger_v1_ledger_proto_enumTypes[9].Descriptor()
 }
 
 func (TopUpPayment) Type() protoreflect.EnumType {
-	return &file_billing_ledger_v1_ledger_proto_enumTypes[7]
+	return &file_billing_ledger_v1_ledger_proto_enumTypes[9]
 }
 
 func (x TopUpPayment) Number() protoreflect.EnumNumber {
@@ -547,7 +663,7 @@ func (x TopUpPayment) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use TopUpPayment.Descriptor instead.
 func (TopUpPayment) EnumDescriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{7}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{9}
 }
 
 // Where a top-up stands.
@@ -591,11 +707,11 @@ func (x TopUpState) String() string {
 }
 
 func (TopUpState) Descriptor() protoreflect.EnumDescriptor {
-	return file_billing_ledger_v1_ledger_proto_enumTypes[8].Descriptor()
+	return file_billing_ledger_v1_ledger_proto_enumTypes[10].Descriptor()
 }
 
 func (TopUpState) Type() protoreflect.EnumType {
-	return &file_billing_ledger_v1_ledger_proto_enumTypes[8]
+	return &file_billing_ledger_v1_ledger_proto_enumTypes[10]
 }
 
 func (x TopUpState) Number() protoreflect.EnumNumber {
@@ -604,7 +720,7 @@ func (x TopUpState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use TopUpState.Descriptor instead.
 func (TopUpState) EnumDescriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{8}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{10}
 }
 
 // Where a webhook delivery stands.
@@ -652,11 +768,11 @@ func (x WebhookDeliveryState) String() string {
 }
 
 func (WebhookDeliveryState) Descriptor() protoreflect.EnumDescriptor {
-	return file_billing_ledger_v1_ledger_proto_enumTypes[9].Descriptor()
+	return file_billing_ledger_v1_ledger_proto_enumTypes[11].Descriptor()
 }
 
 func (WebhookDeliveryState) Type() protoreflect.EnumType {
-	return &file_billing_ledger_v1_ledger_proto_enumTypes[9]
+	return &file_billing_ledger_v1_ledger_proto_enumTypes[11]
 }
 
 func (x WebhookDeliveryState) Number() protoreflect.EnumNumber {
@@ -665,7 +781,7 @@ func (x WebhookDeliveryState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use WebhookDeliveryState.Descriptor instead.
 func (WebhookDeliveryState) EnumDescriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{9}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{11}
 }
 
 // What an alert rule compares the available balance with.
@@ -710,11 +826,11 @@ func (x AlertKind) String() string {
 }
 
 func (AlertKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_billing_ledger_v1_ledger_proto_enumTypes[10].Descriptor()
+	return file_billing_ledger_v1_ledger_proto_enumTypes[12].Descriptor()
 }
 
 func (AlertKind) Type() protoreflect.EnumType {
-	return &file_billing_ledger_v1_ledger_proto_enumTypes[10]
+	return &file_billing_ledger_v1_ledger_proto_enumTypes[12]
 }
 
 func (x AlertKind) Number() protoreflect.EnumNumber {
@@ -723,7 +839,7 @@ func (x AlertKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use AlertKind.Descriptor instead.
 func (AlertKind) EnumDescriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{10}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{12}
 }
 
 // How often an allotment grants credits.
@@ -771,11 +887,11 @@ func (x AllotmentCadence) String() string {
 }
 
 func (AllotmentCadence) Descriptor() protoreflect.EnumDescriptor {
-	return file_billing_ledger_v1_ledger_proto_enumTypes[11].Descriptor()
+	return file_billing_ledger_v1_ledger_proto_enumTypes[13].Descriptor()
 }
 
 func (AllotmentCadence) Type() protoreflect.EnumType {
-	return &file_billing_ledger_v1_ledger_proto_enumTypes[11]
+	return &file_billing_ledger_v1_ledger_proto_enumTypes[13]
 }
 
 func (x AllotmentCadence) Number() protoreflect.EnumNumber {
@@ -784,7 +900,7 @@ func (x AllotmentCadence) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use AllotmentCadence.Descriptor instead.
 func (AllotmentCadence) EnumDescriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{11}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{13}
 }
 
 // When an allotment's credits expire.
@@ -828,11 +944,11 @@ func (x AllotmentExpiry) String() string {
 }
 
 func (AllotmentExpiry) Descriptor() protoreflect.EnumDescriptor {
-	return file_billing_ledger_v1_ledger_proto_enumTypes[12].Descriptor()
+	return file_billing_ledger_v1_ledger_proto_enumTypes[14].Descriptor()
 }
 
 func (AllotmentExpiry) Type() protoreflect.EnumType {
-	return &file_billing_ledger_v1_ledger_proto_enumTypes[12]
+	return &file_billing_ledger_v1_ledger_proto_enumTypes[14]
 }
 
 func (x AllotmentExpiry) Number() protoreflect.EnumNumber {
@@ -841,7 +957,7 @@ func (x AllotmentExpiry) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use AllotmentExpiry.Descriptor instead.
 func (AllotmentExpiry) EnumDescriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{12}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{14}
 }
 
 // The length of a report's buckets. Buckets are UTC calendar periods clipped to the report's
@@ -886,11 +1002,11 @@ func (x ReportBucket) String() string {
 }
 
 func (ReportBucket) Descriptor() protoreflect.EnumDescriptor {
-	return file_billing_ledger_v1_ledger_proto_enumTypes[13].Descriptor()
+	return file_billing_ledger_v1_ledger_proto_enumTypes[15].Descriptor()
 }
 
 func (ReportBucket) Type() protoreflect.EnumType {
-	return &file_billing_ledger_v1_ledger_proto_enumTypes[13]
+	return &file_billing_ledger_v1_ledger_proto_enumTypes[15]
 }
 
 func (x ReportBucket) Number() protoreflect.EnumNumber {
@@ -899,7 +1015,7 @@ func (x ReportBucket) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ReportBucket.Descriptor instead.
 func (ReportBucket) EnumDescriptor() ([]byte, []int) {
-	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{13}
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{15}
 }
 
 // A wallet: one per (customer, unit).
@@ -1347,7 +1463,12 @@ type Entry struct {
 	// Who wrote the entry: the caller's identity ("key:<key id>", "cert:<common name>",
 	// "anonymous" when authentication is off), or "system" for what the ledger books on its own
 	// (expiry, allotments, automatic top-ups). Empty for entries written before it was recorded.
-	Actor         string `protobuf:"bytes,15,opt,name=actor,proto3" json:"actor,omitempty"`
+	Actor string `protobuf:"bytes,15,opt,name=actor,proto3" json:"actor,omitempty"`
+	// The pool member the debit, capture, refund or hold was for; empty for none.
+	MemberId string `protobuf:"bytes,16,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	// The part of the amount past the member's budget (an ALLOW member), a decimal string; "0"
+	// otherwise.
+	OverBudget    string `protobuf:"bytes,17,opt,name=over_budget,json=overBudget,proto3" json:"over_budget,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1483,6 +1604,20 @@ func (x *Entry) GetRelatedId() string {
 func (x *Entry) GetActor() string {
 	if x != nil {
 		return x.Actor
+	}
+	return ""
+}
+
+func (x *Entry) GetMemberId() string {
+	if x != nil {
+		return x.MemberId
+	}
+	return ""
+}
+
+func (x *Entry) GetOverBudget() string {
+	if x != nil {
+		return x.OverBudget
 	}
 	return ""
 }
@@ -1850,7 +1985,9 @@ type Hold struct {
 	// What the hold is for.
 	Description string `protobuf:"bytes,10,opt,name=description,proto3" json:"description,omitempty"`
 	// The credits reserved from each grant, in burn-down order (negative amounts, as on a debit).
-	Allocations   []*Allocation `protobuf:"bytes,11,rep,name=allocations,proto3" json:"allocations,omitempty"`
+	Allocations []*Allocation `protobuf:"bytes,11,rep,name=allocations,proto3" json:"allocations,omitempty"`
+	// The pool member it reserves for (counted against its budget while active); empty for none.
+	MemberId      string `protobuf:"bytes,12,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1960,6 +2097,13 @@ func (x *Hold) GetAllocations() []*Allocation {
 		return x.Allocations
 	}
 	return nil
+}
+
+func (x *Hold) GetMemberId() string {
+	if x != nil {
+		return x.MemberId
+	}
+	return ""
 }
 
 // A durable wallet event. Events are numbered by a cursor that only grows.
@@ -2551,7 +2695,12 @@ type AlertRule struct {
 	// exactly is still the same breach).
 	Armed bool `protobuf:"varint,7,opt,name=armed,proto3" json:"armed,omitempty"`
 	// When it last fired.
-	LastFireTime  *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=last_fire_time,json=lastFireTime,proto3" json:"last_fire_time,omitempty"`
+	LastFireTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=last_fire_time,json=lastFireTime,proto3" json:"last_fire_time,omitempty"`
+	// Optional: a member of a pooled wallet whose budget the rule watches instead of the wallet's
+	// balance: ABSOLUTE an amount of the budget left, PERCENT a percentage of the budget left,
+	// DEPLETED nothing left. Evaluated when a write names the member; a member with no budget (or
+	// none of that id) never fires it.
+	MemberId      string `protobuf:"bytes,9,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2640,6 +2789,13 @@ func (x *AlertRule) GetLastFireTime() *timestamppb.Timestamp {
 		return x.LastFireTime
 	}
 	return nil
+}
+
+func (x *AlertRule) GetMemberId() string {
+	if x != nil {
+		return x.MemberId
+	}
+	return ""
 }
 
 // An HTTP endpoint that receives wallet events as signed POST requests.
@@ -3956,7 +4112,12 @@ type DebitRequest struct {
 	// WALLET_CUSTOMER_MISMATCH) and nothing is written. A check, not part of the debit: it is left
 	// out of the request's idempotency fingerprint, so the same debit sent with or without it
 	// replays the original entry (and every replay is checked again).
-	CustomerId    string `protobuf:"bytes,9,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	CustomerId string `protobuf:"bytes,9,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// Optional: the pool member the usage is for. It counts against the member's budget for the
+	// period: past a DENY budget the debit is refused (FAILED_PRECONDITION,
+	// MEMBER_BUDGET_EXCEEDED) and nothing is written. A member the wallet does not have is
+	// NOT_FOUND / MEMBER_NOT_FOUND.
+	MemberId      string `protobuf:"bytes,10,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4050,6 +4211,13 @@ func (x *DebitRequest) GetMetadata() map[string]string {
 func (x *DebitRequest) GetCustomerId() string {
 	if x != nil {
 		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *DebitRequest) GetMemberId() string {
+	if x != nil {
+		return x.MemberId
 	}
 	return ""
 }
@@ -4512,7 +4680,9 @@ type ListEntriesRequest struct {
 	// At most this many (default 50, at most 500).
 	PageSize int32 `protobuf:"varint,4,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// From a previous response's next_page_token.
-	PageToken     string `protobuf:"bytes,5,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageToken string `protobuf:"bytes,5,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Only the entries of this pool member, when set.
+	MemberId      string `protobuf:"bytes,6,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4578,6 +4748,13 @@ func (x *ListEntriesRequest) GetPageSize() int32 {
 func (x *ListEntriesRequest) GetPageToken() string {
 	if x != nil {
 		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListEntriesRequest) GetMemberId() string {
+	if x != nil {
+		return x.MemberId
 	}
 	return ""
 }
@@ -5810,7 +5987,10 @@ type CreateHoldRequest struct {
 	// The feature the work is for.
 	Feature string `protobuf:"bytes,5,opt,name=feature,proto3" json:"feature,omitempty"`
 	// What the hold is for.
-	Description   string `protobuf:"bytes,6,opt,name=description,proto3" json:"description,omitempty"`
+	Description string `protobuf:"bytes,6,opt,name=description,proto3" json:"description,omitempty"`
+	// Optional: the pool member the work is for; the hold counts against its budget while
+	// active, and must fit a DENY budget (MEMBER_BUDGET_EXCEEDED otherwise).
+	MemberId      string `protobuf:"bytes,7,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5883,6 +6063,13 @@ func (x *CreateHoldRequest) GetFeature() string {
 func (x *CreateHoldRequest) GetDescription() string {
 	if x != nil {
 		return x.Description
+	}
+	return ""
+}
+
+func (x *CreateHoldRequest) GetMemberId() string {
+	if x != nil {
+		return x.MemberId
 	}
 	return ""
 }
@@ -6309,7 +6496,10 @@ type AuthorizeRequest struct {
 	// days; unset means one hour.
 	HoldTimeout *durationpb.Duration `protobuf:"bytes,8,opt,name=hold_timeout,json=holdTimeout,proto3" json:"hold_timeout,omitempty"`
 	// With hold: what the hold is for.
-	Description   string `protobuf:"bytes,9,opt,name=description,proto3" json:"description,omitempty"`
+	Description string `protobuf:"bytes,9,opt,name=description,proto3" json:"description,omitempty"`
+	// Optional: the pool member asking; a DENY member past its budget is denied
+	// (MEMBER_BUDGET_EXCEEDED), and a hold counts against its budget.
+	MemberId      string `protobuf:"bytes,10,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -6407,6 +6597,13 @@ func (x *AuthorizeRequest) GetDescription() string {
 	return ""
 }
 
+func (x *AuthorizeRequest) GetMemberId() string {
+	if x != nil {
+		return x.MemberId
+	}
+	return ""
+}
+
 // Response of Authorize.
 type AuthorizeResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -6434,9 +6631,12 @@ type AuthorizeResponse struct {
 	DecideTime *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=decide_time,json=decideTime,proto3" json:"decide_time,omitempty"`
 	// ALLOWED_WITH_TOP_UP: the credits the wallet's top-up rule buys first (with hold: bought),
 	// a decimal string; "0" otherwise. available_after counts them.
-	TopUpAmount   string `protobuf:"bytes,11,opt,name=top_up_amount,json=topUpAmount,proto3" json:"top_up_amount,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	TopUpAmount string `protobuf:"bytes,11,opt,name=top_up_amount,json=topUpAmount,proto3" json:"top_up_amount,omitempty"`
+	// With member_id, for a member with a budget: what its budget had left this period before
+	// this amount, a decimal string (negative once an ALLOW member went past it); empty otherwise.
+	MemberRemaining string `protobuf:"bytes,12,opt,name=member_remaining,json=memberRemaining,proto3" json:"member_remaining,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *AuthorizeResponse) Reset() {
@@ -6542,6 +6742,13 @@ func (x *AuthorizeResponse) GetDecideTime() *timestamppb.Timestamp {
 func (x *AuthorizeResponse) GetTopUpAmount() string {
 	if x != nil {
 		return x.TopUpAmount
+	}
+	return ""
+}
+
+func (x *AuthorizeResponse) GetMemberRemaining() string {
+	if x != nil {
+		return x.MemberRemaining
 	}
 	return ""
 }
@@ -9027,6 +9234,615 @@ func (x *GetSignalPolicyResponse) GetOpenSignals() []WalletEventType {
 	return nil
 }
 
+// A member of a pooled wallet and where it stands in its current budget period.
+type PoolMember struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The pool (an ordinary wallet).
+	WalletId string `protobuf:"bytes,1,opt,name=wallet_id,json=walletId,proto3" json:"wallet_id,omitempty"`
+	// The member's id, chosen by the caller (a team, user or project), 1-128 characters.
+	MemberId string `protobuf:"bytes,2,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	// An absolute budget per period, a decimal string; empty when none.
+	BudgetAmount string `protobuf:"bytes,3,opt,name=budget_amount,json=budgetAmount,proto3" json:"budget_amount,omitempty"`
+	// A budget as a share of the pool, in percent (0 < share <= 100), a decimal string; empty
+	// when none. It resolves to an amount when the member's period is first used (the pool's
+	// available balance then, times the share) and stays fixed for the period.
+	BudgetShare string `protobuf:"bytes,4,opt,name=budget_share,json=budgetShare,proto3" json:"budget_share,omitempty"`
+	// How long a budget lasts; unspecified: for all time.
+	BudgetPeriod BudgetPeriod `protobuf:"varint,5,opt,name=budget_period,json=budgetPeriod,proto3,enum=billing.ledger.v1.BudgetPeriod" json:"budget_period,omitempty"`
+	// What happens when the budget is reached.
+	Policy BudgetPolicy `protobuf:"varint,6,opt,name=policy,proto3,enum=billing.ledger.v1.BudgetPolicy" json:"policy,omitempty"`
+	// When it was added.
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// When it was last changed.
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// When the current period started; unset for a budget with no period.
+	PeriodStartTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=period_start_time,json=periodStartTime,proto3" json:"period_start_time,omitempty"`
+	// What the member spent this period (its debits and captures, less the refunds of those),
+	// a decimal string.
+	Spent string `protobuf:"bytes,10,opt,name=spent,proto3" json:"spent,omitempty"`
+	// What its active holds reserve, a decimal string.
+	Held string `protobuf:"bytes,11,opt,name=held,proto3" json:"held,omitempty"`
+	// Its budget this period, a decimal string; empty when it has none (or a share budget not
+	// resolved yet this period).
+	Budget string `protobuf:"bytes,12,opt,name=budget,proto3" json:"budget,omitempty"`
+	// What is left of the budget: budget - spent - held (negative once an ALLOW member went past
+	// it); empty when it has no budget.
+	Remaining     string `protobuf:"bytes,13,opt,name=remaining,proto3" json:"remaining,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PoolMember) Reset() {
+	*x = PoolMember{}
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[111]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PoolMember) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PoolMember) ProtoMessage() {}
+
+func (x *PoolMember) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[111]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PoolMember.ProtoReflect.Descriptor instead.
+func (*PoolMember) Descriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{111}
+}
+
+func (x *PoolMember) GetWalletId() string {
+	if x != nil {
+		return x.WalletId
+	}
+	return ""
+}
+
+func (x *PoolMember) GetMemberId() string {
+	if x != nil {
+		return x.MemberId
+	}
+	return ""
+}
+
+func (x *PoolMember) GetBudgetAmount() string {
+	if x != nil {
+		return x.BudgetAmount
+	}
+	return ""
+}
+
+func (x *PoolMember) GetBudgetShare() string {
+	if x != nil {
+		return x.BudgetShare
+	}
+	return ""
+}
+
+func (x *PoolMember) GetBudgetPeriod() BudgetPeriod {
+	if x != nil {
+		return x.BudgetPeriod
+	}
+	return BudgetPeriod_BUDGET_PERIOD_UNSPECIFIED
+}
+
+func (x *PoolMember) GetPolicy() BudgetPolicy {
+	if x != nil {
+		return x.Policy
+	}
+	return BudgetPolicy_BUDGET_POLICY_UNSPECIFIED
+}
+
+func (x *PoolMember) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *PoolMember) GetUpdateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdateTime
+	}
+	return nil
+}
+
+func (x *PoolMember) GetPeriodStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PeriodStartTime
+	}
+	return nil
+}
+
+func (x *PoolMember) GetSpent() string {
+	if x != nil {
+		return x.Spent
+	}
+	return ""
+}
+
+func (x *PoolMember) GetHeld() string {
+	if x != nil {
+		return x.Held
+	}
+	return ""
+}
+
+func (x *PoolMember) GetBudget() string {
+	if x != nil {
+		return x.Budget
+	}
+	return ""
+}
+
+func (x *PoolMember) GetRemaining() string {
+	if x != nil {
+		return x.Remaining
+	}
+	return ""
+}
+
+// Request of SetPoolMember.
+type SetPoolMemberRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Idempotency key chosen by the caller.
+	RequestId string `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The pool.
+	WalletId string `protobuf:"bytes,2,opt,name=wallet_id,json=walletId,proto3" json:"wallet_id,omitempty"`
+	// The member, 1-128 characters.
+	MemberId string `protobuf:"bytes,3,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	// At most one of budget_amount (a decimal string, zero or more) and budget_share (percent,
+	// more than 0 and at most 100); neither: no budget (spend is only tracked).
+	BudgetAmount string `protobuf:"bytes,4,opt,name=budget_amount,json=budgetAmount,proto3" json:"budget_amount,omitempty"`
+	// See budget_amount.
+	BudgetShare string `protobuf:"bytes,5,opt,name=budget_share,json=budgetShare,proto3" json:"budget_share,omitempty"`
+	// How long a budget lasts; unspecified: for all time.
+	BudgetPeriod BudgetPeriod `protobuf:"varint,6,opt,name=budget_period,json=budgetPeriod,proto3,enum=billing.ledger.v1.BudgetPeriod" json:"budget_period,omitempty"`
+	// What happens when the budget is reached; unspecified means DENY.
+	Policy        BudgetPolicy `protobuf:"varint,7,opt,name=policy,proto3,enum=billing.ledger.v1.BudgetPolicy" json:"policy,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetPoolMemberRequest) Reset() {
+	*x = SetPoolMemberRequest{}
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[112]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetPoolMemberRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetPoolMemberRequest) ProtoMessage() {}
+
+func (x *SetPoolMemberRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[112]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetPoolMemberRequest.ProtoReflect.Descriptor instead.
+func (*SetPoolMemberRequest) Descriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{112}
+}
+
+func (x *SetPoolMemberRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *SetPoolMemberRequest) GetWalletId() string {
+	if x != nil {
+		return x.WalletId
+	}
+	return ""
+}
+
+func (x *SetPoolMemberRequest) GetMemberId() string {
+	if x != nil {
+		return x.MemberId
+	}
+	return ""
+}
+
+func (x *SetPoolMemberRequest) GetBudgetAmount() string {
+	if x != nil {
+		return x.BudgetAmount
+	}
+	return ""
+}
+
+func (x *SetPoolMemberRequest) GetBudgetShare() string {
+	if x != nil {
+		return x.BudgetShare
+	}
+	return ""
+}
+
+func (x *SetPoolMemberRequest) GetBudgetPeriod() BudgetPeriod {
+	if x != nil {
+		return x.BudgetPeriod
+	}
+	return BudgetPeriod_BUDGET_PERIOD_UNSPECIFIED
+}
+
+func (x *SetPoolMemberRequest) GetPolicy() BudgetPolicy {
+	if x != nil {
+		return x.Policy
+	}
+	return BudgetPolicy_BUDGET_POLICY_UNSPECIFIED
+}
+
+// Response of SetPoolMember.
+type SetPoolMemberResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The member as stored, with its standing now.
+	Member        *PoolMember `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetPoolMemberResponse) Reset() {
+	*x = SetPoolMemberResponse{}
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[113]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetPoolMemberResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetPoolMemberResponse) ProtoMessage() {}
+
+func (x *SetPoolMemberResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[113]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetPoolMemberResponse.ProtoReflect.Descriptor instead.
+func (*SetPoolMemberResponse) Descriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{113}
+}
+
+func (x *SetPoolMemberResponse) GetMember() *PoolMember {
+	if x != nil {
+		return x.Member
+	}
+	return nil
+}
+
+// Request of GetPoolMember.
+type GetPoolMemberRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The pool.
+	WalletId string `protobuf:"bytes,1,opt,name=wallet_id,json=walletId,proto3" json:"wallet_id,omitempty"`
+	// The member.
+	MemberId      string `protobuf:"bytes,2,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPoolMemberRequest) Reset() {
+	*x = GetPoolMemberRequest{}
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[114]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPoolMemberRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPoolMemberRequest) ProtoMessage() {}
+
+func (x *GetPoolMemberRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[114]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPoolMemberRequest.ProtoReflect.Descriptor instead.
+func (*GetPoolMemberRequest) Descriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{114}
+}
+
+func (x *GetPoolMemberRequest) GetWalletId() string {
+	if x != nil {
+		return x.WalletId
+	}
+	return ""
+}
+
+func (x *GetPoolMemberRequest) GetMemberId() string {
+	if x != nil {
+		return x.MemberId
+	}
+	return ""
+}
+
+// Response of GetPoolMember.
+type GetPoolMemberResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The member with its standing now.
+	Member        *PoolMember `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPoolMemberResponse) Reset() {
+	*x = GetPoolMemberResponse{}
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[115]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPoolMemberResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPoolMemberResponse) ProtoMessage() {}
+
+func (x *GetPoolMemberResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[115]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPoolMemberResponse.ProtoReflect.Descriptor instead.
+func (*GetPoolMemberResponse) Descriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{115}
+}
+
+func (x *GetPoolMemberResponse) GetMember() *PoolMember {
+	if x != nil {
+		return x.Member
+	}
+	return nil
+}
+
+// Request of ListPoolMembers.
+type ListPoolMembersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The pool.
+	WalletId      string `protobuf:"bytes,1,opt,name=wallet_id,json=walletId,proto3" json:"wallet_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPoolMembersRequest) Reset() {
+	*x = ListPoolMembersRequest{}
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[116]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPoolMembersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPoolMembersRequest) ProtoMessage() {}
+
+func (x *ListPoolMembersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[116]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPoolMembersRequest.ProtoReflect.Descriptor instead.
+func (*ListPoolMembersRequest) Descriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{116}
+}
+
+func (x *ListPoolMembersRequest) GetWalletId() string {
+	if x != nil {
+		return x.WalletId
+	}
+	return ""
+}
+
+// Response of ListPoolMembers.
+type ListPoolMembersResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Every member, by member_id, each with its standing now.
+	Members       []*PoolMember `protobuf:"bytes,1,rep,name=members,proto3" json:"members,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPoolMembersResponse) Reset() {
+	*x = ListPoolMembersResponse{}
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[117]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPoolMembersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPoolMembersResponse) ProtoMessage() {}
+
+func (x *ListPoolMembersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[117]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPoolMembersResponse.ProtoReflect.Descriptor instead.
+func (*ListPoolMembersResponse) Descriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{117}
+}
+
+func (x *ListPoolMembersResponse) GetMembers() []*PoolMember {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+// Request of RemovePoolMember.
+type RemovePoolMemberRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Idempotency key chosen by the caller.
+	RequestId string `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The pool.
+	WalletId string `protobuf:"bytes,2,opt,name=wallet_id,json=walletId,proto3" json:"wallet_id,omitempty"`
+	// The member.
+	MemberId      string `protobuf:"bytes,3,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemovePoolMemberRequest) Reset() {
+	*x = RemovePoolMemberRequest{}
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[118]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemovePoolMemberRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemovePoolMemberRequest) ProtoMessage() {}
+
+func (x *RemovePoolMemberRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[118]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemovePoolMemberRequest.ProtoReflect.Descriptor instead.
+func (*RemovePoolMemberRequest) Descriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{118}
+}
+
+func (x *RemovePoolMemberRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *RemovePoolMemberRequest) GetWalletId() string {
+	if x != nil {
+		return x.WalletId
+	}
+	return ""
+}
+
+func (x *RemovePoolMemberRequest) GetMemberId() string {
+	if x != nil {
+		return x.MemberId
+	}
+	return ""
+}
+
+// Response of RemovePoolMember.
+type RemovePoolMemberResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The member as it stood when removed.
+	Member        *PoolMember `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemovePoolMemberResponse) Reset() {
+	*x = RemovePoolMemberResponse{}
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[119]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemovePoolMemberResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemovePoolMemberResponse) ProtoMessage() {}
+
+func (x *RemovePoolMemberResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_billing_ledger_v1_ledger_proto_msgTypes[119]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemovePoolMemberResponse.ProtoReflect.Descriptor instead.
+func (*RemovePoolMemberResponse) Descriptor() ([]byte, []int) {
+	return file_billing_ledger_v1_ledger_proto_rawDescGZIP(), []int{119}
+}
+
+func (x *RemovePoolMemberResponse) GetMember() *PoolMember {
+	if x != nil {
+		return x.Member
+	}
+	return nil
+}
+
 var File_billing_ledger_v1_ledger_proto protoreflect.FileDescriptor
 
 const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
@@ -9078,7 +9894,7 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"Allocation\x12\x19\n" +
 	"\bgrant_id\x18\x01 \x01(\tR\agrantId\x12\x16\n" +
 	"\x06amount\x18\x02 \x01(\tR\x06amount\x12\x18\n" +
-	"\aoverage\x18\x03 \x01(\bR\aoverage\"\xca\x04\n" +
+	"\aoverage\x18\x03 \x01(\bR\aoverage\"\x88\x05\n" +
 	"\x05Entry\x12\x19\n" +
 	"\bentry_id\x18\x01 \x01(\tR\aentryId\x12\x1b\n" +
 	"\twallet_id\x18\x02 \x01(\tR\bwalletId\x120\n" +
@@ -9097,7 +9913,10 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"\roverage_after\x18\r \x01(\tR\foverageAfter\x12\x1d\n" +
 	"\n" +
 	"related_id\x18\x0e \x01(\tR\trelatedId\x12\x14\n" +
-	"\x05actor\x18\x0f \x01(\tR\x05actor\"\xf3\x02\n" +
+	"\x05actor\x18\x0f \x01(\tR\x05actor\x12\x1b\n" +
+	"\tmember_id\x18\x10 \x01(\tR\bmemberId\x12\x1f\n" +
+	"\vover_budget\x18\x11 \x01(\tR\n" +
+	"overBudget\"\xf3\x02\n" +
 	"\fGrantBalance\x12\x19\n" +
 	"\bgrant_id\x18\x01 \x01(\tR\agrantId\x120\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x1c.billing.ledger.v1.GrantKindR\x04kind\x12\x1a\n" +
@@ -9128,7 +9947,7 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x15promotional_available\x18\v \x01(\tR\x14promotionalAvailable\x127\n" +
 	"\x06grants\x18\f \x03(\v2\x1f.billing.ledger.v1.GrantBalanceR\x06grants\x12=\n" +
 	"\bfeatures\x18\r \x03(\v2!.billing.ledger.v1.FeatureBalanceR\bfeatures\x12-\n" +
-	"\x12unscoped_available\x18\x0e \x01(\tR\x11unscopedAvailable\"\xdf\x03\n" +
+	"\x12unscoped_available\x18\x0e \x01(\tR\x11unscopedAvailable\"\xfc\x03\n" +
 	"\x04Hold\x12\x17\n" +
 	"\ahold_id\x18\x01 \x01(\tR\x06holdId\x12\x1b\n" +
 	"\twallet_id\x18\x02 \x01(\tR\bwalletId\x12\x16\n" +
@@ -9143,7 +9962,8 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"\afeature\x18\t \x01(\tR\afeature\x12 \n" +
 	"\vdescription\x18\n" +
 	" \x01(\tR\vdescription\x12?\n" +
-	"\vallocations\x18\v \x03(\v2\x1d.billing.ledger.v1.AllocationR\vallocations\"\xf3\x01\n" +
+	"\vallocations\x18\v \x03(\v2\x1d.billing.ledger.v1.AllocationR\vallocations\x12\x1b\n" +
+	"\tmember_id\x18\f \x01(\tR\bmemberId\"\xf3\x01\n" +
 	"\vWalletEvent\x12\x16\n" +
 	"\x06cursor\x18\x01 \x01(\x03R\x06cursor\x12\x19\n" +
 	"\bevent_id\x18\x02 \x01(\tR\aeventId\x12\x1b\n" +
@@ -9205,7 +10025,7 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"\n" +
 	"unit_price\x18\r \x01(\tR\tunitPrice\x12\x1a\n" +
 	"\bcurrency\x18\x0e \x01(\tR\bcurrency\x12 \n" +
-	"\vdescription\x18\x0f \x01(\tR\vdescription\"\xbb\x02\n" +
+	"\vdescription\x18\x0f \x01(\tR\vdescription\"\xd8\x02\n" +
 	"\tAlertRule\x12\x17\n" +
 	"\arule_id\x18\x01 \x01(\tR\x06ruleId\x12\x1b\n" +
 	"\twallet_id\x18\x02 \x01(\tR\bwalletId\x12\x12\n" +
@@ -9214,7 +10034,8 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"\tthreshold\x18\x05 \x01(\tR\tthreshold\x12<\n" +
 	"\fmin_interval\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\vminInterval\x12\x14\n" +
 	"\x05armed\x18\a \x01(\bR\x05armed\x12@\n" +
-	"\x0elast_fire_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\flastFireTime\"\xb7\x02\n" +
+	"\x0elast_fire_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\flastFireTime\x12\x1b\n" +
+	"\tmember_id\x18\t \x01(\tR\bmemberId\"\xb7\x02\n" +
 	"\x0fWebhookEndpoint\x12\x1f\n" +
 	"\vendpoint_id\x18\x01 \x01(\tR\n" +
 	"endpointId\x12\x1b\n" +
@@ -9330,7 +10151,7 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\"s\n" +
 	"\x11VoidGrantResponse\x12.\n" +
 	"\x05grant\x18\x01 \x01(\v2\x18.billing.ledger.v1.GrantR\x05grant\x12.\n" +
-	"\x05entry\x18\x02 \x01(\v2\x18.billing.ledger.v1.EntryR\x05entry\"\xb0\x03\n" +
+	"\x05entry\x18\x02 \x01(\v2\x18.billing.ledger.v1.EntryR\x05entry\"\xcd\x03\n" +
 	"\fDebitRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x1b\n" +
@@ -9342,7 +10163,9 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x0fsource_event_id\x18\a \x01(\tR\rsourceEventId\x12I\n" +
 	"\bmetadata\x18\b \x03(\v2-.billing.ledger.v1.DebitRequest.MetadataEntryR\bmetadata\x12\x1f\n" +
 	"\vcustomer_id\x18\t \x01(\tR\n" +
-	"customerId\x1a;\n" +
+	"customerId\x12\x1b\n" +
+	"\tmember_id\x18\n" +
+	" \x01(\tR\bmemberId\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"?\n" +
@@ -9369,14 +10192,15 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"\n" +
 	"as_of_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\basOfTime\"J\n" +
 	"\x12GetBalanceResponse\x124\n" +
-	"\abalance\x18\x01 \x01(\v2\x1a.billing.ledger.v1.BalanceR\abalance\"\xe5\x01\n" +
+	"\abalance\x18\x01 \x01(\v2\x1a.billing.ledger.v1.BalanceR\abalance\"\x82\x02\n" +
 	"\x12ListEntriesRequest\x12\x1b\n" +
 	"\twallet_id\x18\x01 \x01(\tR\bwalletId\x122\n" +
 	"\x05types\x18\x02 \x03(\x0e2\x1c.billing.ledger.v1.EntryTypeR\x05types\x12B\n" +
 	"\x0fbook_time_range\x18\x03 \x01(\v2\x1a.billing.type.v1.TimeRangeR\rbookTimeRange\x12\x1b\n" +
 	"\tpage_size\x18\x04 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x05 \x01(\tR\tpageToken\"q\n" +
+	"page_token\x18\x05 \x01(\tR\tpageToken\x12\x1b\n" +
+	"\tmember_id\x18\x06 \x01(\tR\bmemberId\"q\n" +
 	"\x13ListEntriesResponse\x122\n" +
 	"\aentries\x18\x01 \x03(\v2\x18.billing.ledger.v1.EntryR\aentries\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"y\n" +
@@ -9473,7 +10297,7 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"\aexpired\x18\x05 \x01(\tR\aexpired\x12\x16\n" +
 	"\x06voided\x18\x06 \x01(\tR\x06voided\x12\x1c\n" +
 	"\tremaining\x18\a \x01(\tR\tremaining\x12\x18\n" +
-	"\aoverage\x18\b \x01(\tR\aoverage\"\xd8\x01\n" +
+	"\aoverage\x18\b \x01(\tR\aoverage\"\xf5\x01\n" +
 	"\x11CreateHoldRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x1b\n" +
@@ -9481,7 +10305,8 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x06amount\x18\x03 \x01(\tR\x06amount\x123\n" +
 	"\atimeout\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\atimeout\x12\x18\n" +
 	"\afeature\x18\x05 \x01(\tR\afeature\x12 \n" +
-	"\vdescription\x18\x06 \x01(\tR\vdescription\"q\n" +
+	"\vdescription\x18\x06 \x01(\tR\vdescription\x12\x1b\n" +
+	"\tmember_id\x18\a \x01(\tR\bmemberId\"q\n" +
 	"\x12CreateHoldResponse\x12+\n" +
 	"\x04hold\x18\x01 \x01(\v2\x17.billing.ledger.v1.HoldR\x04hold\x12.\n" +
 	"\x05entry\x18\x02 \x01(\v2\x18.billing.ledger.v1.EntryR\x05entry\"\x86\x01\n" +
@@ -9505,7 +10330,7 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x0eGetHoldRequest\x12\x17\n" +
 	"\ahold_id\x18\x01 \x01(\tR\x06holdId\">\n" +
 	"\x0fGetHoldResponse\x12+\n" +
-	"\x04hold\x18\x01 \x01(\v2\x17.billing.ledger.v1.HoldR\x04hold\"\xa9\x02\n" +
+	"\x04hold\x18\x01 \x01(\v2\x17.billing.ledger.v1.HoldR\x04hold\"\xc6\x02\n" +
 	"\x10AuthorizeRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x1b\n" +
@@ -9517,7 +10342,9 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"\afeature\x18\x06 \x01(\tR\afeature\x12\x12\n" +
 	"\x04hold\x18\a \x01(\bR\x04hold\x12<\n" +
 	"\fhold_timeout\x18\b \x01(\v2\x19.google.protobuf.DurationR\vholdTimeout\x12 \n" +
-	"\vdescription\x18\t \x01(\tR\vdescription\"\xdd\x03\n" +
+	"\vdescription\x18\t \x01(\tR\vdescription\x12\x1b\n" +
+	"\tmember_id\x18\n" +
+	" \x01(\tR\bmemberId\"\x88\x04\n" +
 	"\x11AuthorizeResponse\x12\x18\n" +
 	"\aallowed\x18\x01 \x01(\bR\aallowed\x12:\n" +
 	"\x06reason\x18\x02 \x01(\x0e2\".billing.ledger.v1.AuthorizeReasonR\x06reason\x12\x1b\n" +
@@ -9531,7 +10358,8 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"\vdecide_time\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"decideTime\x12\"\n" +
-	"\rtop_up_amount\x18\v \x01(\tR\vtopUpAmount\"\x94\x01\n" +
+	"\rtop_up_amount\x18\v \x01(\tR\vtopUpAmount\x12)\n" +
+	"\x10member_remaining\x18\f \x01(\tR\x0fmemberRemaining\"\x94\x01\n" +
 	"\x18WatchWalletEventsRequest\x12\x1b\n" +
 	"\twallet_id\x18\x01 \x01(\tR\bwalletId\x12!\n" +
 	"\fafter_cursor\x18\x02 \x01(\x03R\vafterCursor\x128\n" +
@@ -9698,7 +10526,52 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"\twallet_id\x18\x01 \x01(\tR\bwalletId\"\x99\x01\n" +
 	"\x17GetSignalPolicyResponse\x127\n" +
 	"\x06policy\x18\x01 \x01(\v2\x1f.billing.ledger.v1.SignalPolicyR\x06policy\x12E\n" +
-	"\fopen_signals\x18\x02 \x03(\x0e2\".billing.ledger.v1.WalletEventTypeR\vopenSignals*j\n" +
+	"\fopen_signals\x18\x02 \x03(\x0e2\".billing.ledger.v1.WalletEventTypeR\vopenSignals\"\xaf\x04\n" +
+	"\n" +
+	"PoolMember\x12\x1b\n" +
+	"\twallet_id\x18\x01 \x01(\tR\bwalletId\x12\x1b\n" +
+	"\tmember_id\x18\x02 \x01(\tR\bmemberId\x12#\n" +
+	"\rbudget_amount\x18\x03 \x01(\tR\fbudgetAmount\x12!\n" +
+	"\fbudget_share\x18\x04 \x01(\tR\vbudgetShare\x12D\n" +
+	"\rbudget_period\x18\x05 \x01(\x0e2\x1f.billing.ledger.v1.BudgetPeriodR\fbudgetPeriod\x127\n" +
+	"\x06policy\x18\x06 \x01(\x0e2\x1f.billing.ledger.v1.BudgetPolicyR\x06policy\x12;\n" +
+	"\vcreate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12;\n" +
+	"\vupdate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"updateTime\x12F\n" +
+	"\x11period_start_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\x0fperiodStartTime\x12\x14\n" +
+	"\x05spent\x18\n" +
+	" \x01(\tR\x05spent\x12\x12\n" +
+	"\x04held\x18\v \x01(\tR\x04held\x12\x16\n" +
+	"\x06budget\x18\f \x01(\tR\x06budget\x12\x1c\n" +
+	"\tremaining\x18\r \x01(\tR\tremaining\"\xb6\x02\n" +
+	"\x14SetPoolMemberRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x1b\n" +
+	"\twallet_id\x18\x02 \x01(\tR\bwalletId\x12\x1b\n" +
+	"\tmember_id\x18\x03 \x01(\tR\bmemberId\x12#\n" +
+	"\rbudget_amount\x18\x04 \x01(\tR\fbudgetAmount\x12!\n" +
+	"\fbudget_share\x18\x05 \x01(\tR\vbudgetShare\x12D\n" +
+	"\rbudget_period\x18\x06 \x01(\x0e2\x1f.billing.ledger.v1.BudgetPeriodR\fbudgetPeriod\x127\n" +
+	"\x06policy\x18\a \x01(\x0e2\x1f.billing.ledger.v1.BudgetPolicyR\x06policy\"N\n" +
+	"\x15SetPoolMemberResponse\x125\n" +
+	"\x06member\x18\x01 \x01(\v2\x1d.billing.ledger.v1.PoolMemberR\x06member\"P\n" +
+	"\x14GetPoolMemberRequest\x12\x1b\n" +
+	"\twallet_id\x18\x01 \x01(\tR\bwalletId\x12\x1b\n" +
+	"\tmember_id\x18\x02 \x01(\tR\bmemberId\"N\n" +
+	"\x15GetPoolMemberResponse\x125\n" +
+	"\x06member\x18\x01 \x01(\v2\x1d.billing.ledger.v1.PoolMemberR\x06member\"5\n" +
+	"\x16ListPoolMembersRequest\x12\x1b\n" +
+	"\twallet_id\x18\x01 \x01(\tR\bwalletId\"R\n" +
+	"\x17ListPoolMembersResponse\x127\n" +
+	"\amembers\x18\x01 \x03(\v2\x1d.billing.ledger.v1.PoolMemberR\amembers\"r\n" +
+	"\x17RemovePoolMemberRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x1b\n" +
+	"\twallet_id\x18\x02 \x01(\tR\bwalletId\x12\x1b\n" +
+	"\tmember_id\x18\x03 \x01(\tR\bmemberId\"Q\n" +
+	"\x18RemovePoolMemberResponse\x125\n" +
+	"\x06member\x18\x01 \x01(\v2\x1d.billing.ledger.v1.PoolMemberR\x06member*j\n" +
 	"\rOveragePolicy\x12\x1e\n" +
 	"\x1aOVERAGE_POLICY_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13OVERAGE_POLICY_DENY\x10\x01\x12 \n" +
@@ -9727,14 +10600,24 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x12ENTRY_TYPE_CAPTURE\x10\b\x12\x16\n" +
 	"\x12ENTRY_TYPE_RELEASE\x10\t\x12!\n" +
 	"\x1dENTRY_TYPE_OVERAGE_SETTLEMENT\x10\n" +
-	"*\xff\x01\n" +
+	"*\xac\x02\n" +
 	"\x0fAuthorizeReason\x12 \n" +
 	"\x1cAUTHORIZE_REASON_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18AUTHORIZE_REASON_ALLOWED\x10\x01\x12)\n" +
 	"%AUTHORIZE_REASON_ALLOWED_WITH_OVERAGE\x10\x02\x12)\n" +
 	"%AUTHORIZE_REASON_INSUFFICIENT_CREDITS\x10\x03\x12,\n" +
 	"(AUTHORIZE_REASON_CREDITS_END_BEFORE_HOLD\x10\x04\x12(\n" +
-	"$AUTHORIZE_REASON_ALLOWED_WITH_TOP_UP\x10\x05*\x88\x01\n" +
+	"$AUTHORIZE_REASON_ALLOWED_WITH_TOP_UP\x10\x05\x12+\n" +
+	"'AUTHORIZE_REASON_MEMBER_BUDGET_EXCEEDED\x10\x06*u\n" +
+	"\fBudgetPeriod\x12\x1d\n" +
+	"\x19BUDGET_PERIOD_UNSPECIFIED\x10\x00\x12\x15\n" +
+	"\x11BUDGET_PERIOD_DAY\x10\x01\x12\x16\n" +
+	"\x12BUDGET_PERIOD_WEEK\x10\x02\x12\x17\n" +
+	"\x13BUDGET_PERIOD_MONTH\x10\x03*^\n" +
+	"\fBudgetPolicy\x12\x1d\n" +
+	"\x19BUDGET_POLICY_UNSPECIFIED\x10\x00\x12\x16\n" +
+	"\x12BUDGET_POLICY_DENY\x10\x01\x12\x17\n" +
+	"\x13BUDGET_POLICY_ALLOW\x10\x02*\x88\x01\n" +
 	"\tHoldState\x12\x1a\n" +
 	"\x16HOLD_STATE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11HOLD_STATE_ACTIVE\x10\x01\x12\x17\n" +
@@ -9790,7 +10673,7 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x19REPORT_BUCKET_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11REPORT_BUCKET_DAY\x10\x01\x12\x16\n" +
 	"\x12REPORT_BUCKET_WEEK\x10\x02\x12\x17\n" +
-	"\x13REPORT_BUCKET_MONTH\x10\x032\xcf \n" +
+	"\x13REPORT_BUCKET_MONTH\x10\x032\xee#\n" +
 	"\rLedgerService\x12_\n" +
 	"\fCreateWallet\x12&.billing.ledger.v1.CreateWalletRequest\x1a'.billing.ledger.v1.CreateWalletResponse\x12V\n" +
 	"\tGetWallet\x12#.billing.ledger.v1.GetWalletRequest\x1a$.billing.ledger.v1.GetWalletResponse\x12\\\n" +
@@ -9837,7 +10720,11 @@ const file_billing_ledger_v1_ledger_proto_rawDesc = "" +
 	"\x13RotateWebhookSecret\x12-.billing.ledger.v1.RotateWebhookSecretRequest\x1a..billing.ledger.v1.RotateWebhookSecretResponse\x12w\n" +
 	"\x14GetDepletionForecast\x12..billing.ledger.v1.GetDepletionForecastRequest\x1a/.billing.ledger.v1.GetDepletionForecastResponse\x12h\n" +
 	"\x0fSetSignalPolicy\x12).billing.ledger.v1.SetSignalPolicyRequest\x1a*.billing.ledger.v1.SetSignalPolicyResponse\x12h\n" +
-	"\x0fGetSignalPolicy\x12).billing.ledger.v1.GetSignalPolicyRequest\x1a*.billing.ledger.v1.GetSignalPolicyResponseB\xd8\x01\n" +
+	"\x0fGetSignalPolicy\x12).billing.ledger.v1.GetSignalPolicyRequest\x1a*.billing.ledger.v1.GetSignalPolicyResponse\x12b\n" +
+	"\rSetPoolMember\x12'.billing.ledger.v1.SetPoolMemberRequest\x1a(.billing.ledger.v1.SetPoolMemberResponse\x12b\n" +
+	"\rGetPoolMember\x12'.billing.ledger.v1.GetPoolMemberRequest\x1a(.billing.ledger.v1.GetPoolMemberResponse\x12h\n" +
+	"\x0fListPoolMembers\x12).billing.ledger.v1.ListPoolMembersRequest\x1a*.billing.ledger.v1.ListPoolMembersResponse\x12k\n" +
+	"\x10RemovePoolMember\x12*.billing.ledger.v1.RemovePoolMemberRequest\x1a+.billing.ledger.v1.RemovePoolMemberResponseB\xd8\x01\n" +
 	"\x15com.billing.ledger.v1B\vLedgerProtoP\x01ZLgithub.com/billing-backend/billing/clients/go/gen/billing/ledger/v1;ledgerv1\xa2\x02\x03BLX\xaa\x02\x11Billing.Ledger.V1\xca\x02\x11Billing\\Ledger\\V1\xe2\x02\x1dBilling\\Ledger\\V1\\GPBMetadata\xea\x02\x13Billing::Ledger::V1b\x06proto3"
 
 var (
@@ -9852,395 +10739,425 @@ func file_billing_ledger_v1_ledger_proto_rawDescGZIP() []byte {
 	return file_billing_ledger_v1_ledger_proto_rawDescData
 }
 
-var file_billing_ledger_v1_ledger_proto_enumTypes = make([]protoimpl.EnumInfo, 14)
-var file_billing_ledger_v1_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 116)
+var file_billing_ledger_v1_ledger_proto_enumTypes = make([]protoimpl.EnumInfo, 16)
+var file_billing_ledger_v1_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 125)
 var file_billing_ledger_v1_ledger_proto_goTypes = []any{
 	(OveragePolicy)(0),                      // 0: billing.ledger.v1.OveragePolicy
 	(GrantKind)(0),                          // 1: billing.ledger.v1.GrantKind
 	(GrantState)(0),                         // 2: billing.ledger.v1.GrantState
 	(EntryType)(0),                          // 3: billing.ledger.v1.EntryType
 	(AuthorizeReason)(0),                    // 4: billing.ledger.v1.AuthorizeReason
-	(HoldState)(0),                          // 5: billing.ledger.v1.HoldState
-	(WalletEventType)(0),                    // 6: billing.ledger.v1.WalletEventType
-	(TopUpPayment)(0),                       // 7: billing.ledger.v1.TopUpPayment
-	(TopUpState)(0),                         // 8: billing.ledger.v1.TopUpState
-	(WebhookDeliveryState)(0),               // 9: billing.ledger.v1.WebhookDeliveryState
-	(AlertKind)(0),                          // 10: billing.ledger.v1.AlertKind
-	(AllotmentCadence)(0),                   // 11: billing.ledger.v1.AllotmentCadence
-	(AllotmentExpiry)(0),                    // 12: billing.ledger.v1.AllotmentExpiry
-	(ReportBucket)(0),                       // 13: billing.ledger.v1.ReportBucket
-	(*Wallet)(nil),                          // 14: billing.ledger.v1.Wallet
-	(*CostBasis)(nil),                       // 15: billing.ledger.v1.CostBasis
-	(*Grant)(nil),                           // 16: billing.ledger.v1.Grant
-	(*Allocation)(nil),                      // 17: billing.ledger.v1.Allocation
-	(*Entry)(nil),                           // 18: billing.ledger.v1.Entry
-	(*GrantBalance)(nil),                    // 19: billing.ledger.v1.GrantBalance
-	(*FeatureBalance)(nil),                  // 20: billing.ledger.v1.FeatureBalance
-	(*Balance)(nil),                         // 21: billing.ledger.v1.Balance
-	(*Hold)(nil),                            // 22: billing.ledger.v1.Hold
-	(*WalletEvent)(nil),                     // 23: billing.ledger.v1.WalletEvent
-	(*TopUpRule)(nil),                       // 24: billing.ledger.v1.TopUpRule
-	(*TopUp)(nil),                           // 25: billing.ledger.v1.TopUp
-	(*AllotmentSchedule)(nil),               // 26: billing.ledger.v1.AllotmentSchedule
-	(*AlertRule)(nil),                       // 27: billing.ledger.v1.AlertRule
-	(*WebhookEndpoint)(nil),                 // 28: billing.ledger.v1.WebhookEndpoint
-	(*WebhookAttempt)(nil),                  // 29: billing.ledger.v1.WebhookAttempt
-	(*WebhookDelivery)(nil),                 // 30: billing.ledger.v1.WebhookDelivery
-	(*VerifyDifference)(nil),                // 31: billing.ledger.v1.VerifyDifference
-	(*CreateWalletRequest)(nil),             // 32: billing.ledger.v1.CreateWalletRequest
-	(*CreateWalletResponse)(nil),            // 33: billing.ledger.v1.CreateWalletResponse
-	(*GetWalletRequest)(nil),                // 34: billing.ledger.v1.GetWalletRequest
-	(*GetWalletResponse)(nil),               // 35: billing.ledger.v1.GetWalletResponse
-	(*ListWalletsRequest)(nil),              // 36: billing.ledger.v1.ListWalletsRequest
-	(*ListWalletsResponse)(nil),             // 37: billing.ledger.v1.ListWalletsResponse
-	(*CreateGrantRequest)(nil),              // 38: billing.ledger.v1.CreateGrantRequest
-	(*CreateGrantResponse)(nil),             // 39: billing.ledger.v1.CreateGrantResponse
-	(*GetGrantRequest)(nil),                 // 40: billing.ledger.v1.GetGrantRequest
-	(*GetGrantResponse)(nil),                // 41: billing.ledger.v1.GetGrantResponse
-	(*ListGrantsRequest)(nil),               // 42: billing.ledger.v1.ListGrantsRequest
-	(*ListGrantsResponse)(nil),              // 43: billing.ledger.v1.ListGrantsResponse
-	(*VoidGrantRequest)(nil),                // 44: billing.ledger.v1.VoidGrantRequest
-	(*VoidGrantResponse)(nil),               // 45: billing.ledger.v1.VoidGrantResponse
-	(*DebitRequest)(nil),                    // 46: billing.ledger.v1.DebitRequest
-	(*DebitResponse)(nil),                   // 47: billing.ledger.v1.DebitResponse
-	(*DebitBatchRequest)(nil),               // 48: billing.ledger.v1.DebitBatchRequest
-	(*DebitResult)(nil),                     // 49: billing.ledger.v1.DebitResult
-	(*DebitBatchResponse)(nil),              // 50: billing.ledger.v1.DebitBatchResponse
-	(*RefundDebitRequest)(nil),              // 51: billing.ledger.v1.RefundDebitRequest
-	(*RefundDebitResponse)(nil),             // 52: billing.ledger.v1.RefundDebitResponse
-	(*GetBalanceRequest)(nil),               // 53: billing.ledger.v1.GetBalanceRequest
-	(*GetBalanceResponse)(nil),              // 54: billing.ledger.v1.GetBalanceResponse
-	(*ListEntriesRequest)(nil),              // 55: billing.ledger.v1.ListEntriesRequest
-	(*ListEntriesResponse)(nil),             // 56: billing.ledger.v1.ListEntriesResponse
-	(*Consumption)(nil),                     // 57: billing.ledger.v1.Consumption
-	(*FeatureConsumption)(nil),              // 58: billing.ledger.v1.FeatureConsumption
-	(*ConsumptionBucket)(nil),               // 59: billing.ledger.v1.ConsumptionBucket
-	(*WalletConsumption)(nil),               // 60: billing.ledger.v1.WalletConsumption
-	(*GetConsumptionReportRequest)(nil),     // 61: billing.ledger.v1.GetConsumptionReportRequest
-	(*GetConsumptionReportResponse)(nil),    // 62: billing.ledger.v1.GetConsumptionReportResponse
-	(*RevenueFigures)(nil),                  // 63: billing.ledger.v1.RevenueFigures
-	(*RevenuePeriod)(nil),                   // 64: billing.ledger.v1.RevenuePeriod
-	(*CustomerRevenue)(nil),                 // 65: billing.ledger.v1.CustomerRevenue
-	(*GetRevenueReportRequest)(nil),         // 66: billing.ledger.v1.GetRevenueReportRequest
-	(*GetRevenueReportResponse)(nil),        // 67: billing.ledger.v1.GetRevenueReportResponse
-	(*RunExpiryRequest)(nil),                // 68: billing.ledger.v1.RunExpiryRequest
-	(*RunExpiryResponse)(nil),               // 69: billing.ledger.v1.RunExpiryResponse
-	(*VerifyWalletRequest)(nil),             // 70: billing.ledger.v1.VerifyWalletRequest
-	(*VerifyWalletResponse)(nil),            // 71: billing.ledger.v1.VerifyWalletResponse
-	(*CreateHoldRequest)(nil),               // 72: billing.ledger.v1.CreateHoldRequest
-	(*CreateHoldResponse)(nil),              // 73: billing.ledger.v1.CreateHoldResponse
-	(*CaptureHoldRequest)(nil),              // 74: billing.ledger.v1.CaptureHoldRequest
-	(*CaptureHoldResponse)(nil),             // 75: billing.ledger.v1.CaptureHoldResponse
-	(*ReleaseHoldRequest)(nil),              // 76: billing.ledger.v1.ReleaseHoldRequest
-	(*ReleaseHoldResponse)(nil),             // 77: billing.ledger.v1.ReleaseHoldResponse
-	(*GetHoldRequest)(nil),                  // 78: billing.ledger.v1.GetHoldRequest
-	(*GetHoldResponse)(nil),                 // 79: billing.ledger.v1.GetHoldResponse
-	(*AuthorizeRequest)(nil),                // 80: billing.ledger.v1.AuthorizeRequest
-	(*AuthorizeResponse)(nil),               // 81: billing.ledger.v1.AuthorizeResponse
-	(*WatchWalletEventsRequest)(nil),        // 82: billing.ledger.v1.WatchWalletEventsRequest
-	(*WatchWalletEventsResponse)(nil),       // 83: billing.ledger.v1.WatchWalletEventsResponse
-	(*SetTopUpRuleRequest)(nil),             // 84: billing.ledger.v1.SetTopUpRuleRequest
-	(*SetTopUpRuleResponse)(nil),            // 85: billing.ledger.v1.SetTopUpRuleResponse
-	(*GetTopUpRuleRequest)(nil),             // 86: billing.ledger.v1.GetTopUpRuleRequest
-	(*GetTopUpRuleResponse)(nil),            // 87: billing.ledger.v1.GetTopUpRuleResponse
-	(*ClearTopUpRuleRequest)(nil),           // 88: billing.ledger.v1.ClearTopUpRuleRequest
-	(*ClearTopUpRuleResponse)(nil),          // 89: billing.ledger.v1.ClearTopUpRuleResponse
-	(*ListTopUpsRequest)(nil),               // 90: billing.ledger.v1.ListTopUpsRequest
-	(*ListTopUpsResponse)(nil),              // 91: billing.ledger.v1.ListTopUpsResponse
-	(*ConfirmTopUpRequest)(nil),             // 92: billing.ledger.v1.ConfirmTopUpRequest
-	(*ConfirmTopUpResponse)(nil),            // 93: billing.ledger.v1.ConfirmTopUpResponse
-	(*FailTopUpRequest)(nil),                // 94: billing.ledger.v1.FailTopUpRequest
-	(*FailTopUpResponse)(nil),               // 95: billing.ledger.v1.FailTopUpResponse
-	(*SetAlertRulesRequest)(nil),            // 96: billing.ledger.v1.SetAlertRulesRequest
-	(*SetAlertRulesResponse)(nil),           // 97: billing.ledger.v1.SetAlertRulesResponse
-	(*ListAlertRulesRequest)(nil),           // 98: billing.ledger.v1.ListAlertRulesRequest
-	(*ListAlertRulesResponse)(nil),          // 99: billing.ledger.v1.ListAlertRulesResponse
-	(*CreateWebhookEndpointRequest)(nil),    // 100: billing.ledger.v1.CreateWebhookEndpointRequest
-	(*CreateWebhookEndpointResponse)(nil),   // 101: billing.ledger.v1.CreateWebhookEndpointResponse
-	(*ListWebhookEndpointsRequest)(nil),     // 102: billing.ledger.v1.ListWebhookEndpointsRequest
-	(*ListWebhookEndpointsResponse)(nil),    // 103: billing.ledger.v1.ListWebhookEndpointsResponse
-	(*DeleteWebhookEndpointRequest)(nil),    // 104: billing.ledger.v1.DeleteWebhookEndpointRequest
-	(*DeleteWebhookEndpointResponse)(nil),   // 105: billing.ledger.v1.DeleteWebhookEndpointResponse
-	(*ListWebhookDeliveriesRequest)(nil),    // 106: billing.ledger.v1.ListWebhookDeliveriesRequest
-	(*ListWebhookDeliveriesResponse)(nil),   // 107: billing.ledger.v1.ListWebhookDeliveriesResponse
-	(*RotateWebhookSecretRequest)(nil),      // 108: billing.ledger.v1.RotateWebhookSecretRequest
-	(*RotateWebhookSecretResponse)(nil),     // 109: billing.ledger.v1.RotateWebhookSecretResponse
-	(*CreateAllotmentScheduleRequest)(nil),  // 110: billing.ledger.v1.CreateAllotmentScheduleRequest
-	(*CreateAllotmentScheduleResponse)(nil), // 111: billing.ledger.v1.CreateAllotmentScheduleResponse
-	(*ListAllotmentSchedulesRequest)(nil),   // 112: billing.ledger.v1.ListAllotmentSchedulesRequest
-	(*ListAllotmentSchedulesResponse)(nil),  // 113: billing.ledger.v1.ListAllotmentSchedulesResponse
-	(*EndAllotmentScheduleRequest)(nil),     // 114: billing.ledger.v1.EndAllotmentScheduleRequest
-	(*EndAllotmentScheduleResponse)(nil),    // 115: billing.ledger.v1.EndAllotmentScheduleResponse
-	(*GetDepletionForecastRequest)(nil),     // 116: billing.ledger.v1.GetDepletionForecastRequest
-	(*ForecastExpiry)(nil),                  // 117: billing.ledger.v1.ForecastExpiry
-	(*ForecastTopUp)(nil),                   // 118: billing.ledger.v1.ForecastTopUp
-	(*GetDepletionForecastResponse)(nil),    // 119: billing.ledger.v1.GetDepletionForecastResponse
-	(*SignalPolicy)(nil),                    // 120: billing.ledger.v1.SignalPolicy
-	(*SetSignalPolicyRequest)(nil),          // 121: billing.ledger.v1.SetSignalPolicyRequest
-	(*SetSignalPolicyResponse)(nil),         // 122: billing.ledger.v1.SetSignalPolicyResponse
-	(*GetSignalPolicyRequest)(nil),          // 123: billing.ledger.v1.GetSignalPolicyRequest
-	(*GetSignalPolicyResponse)(nil),         // 124: billing.ledger.v1.GetSignalPolicyResponse
-	nil,                                     // 125: billing.ledger.v1.Wallet.MetadataEntry
-	nil,                                     // 126: billing.ledger.v1.Grant.MetadataEntry
-	nil,                                     // 127: billing.ledger.v1.CreateWalletRequest.MetadataEntry
-	nil,                                     // 128: billing.ledger.v1.CreateGrantRequest.MetadataEntry
-	nil,                                     // 129: billing.ledger.v1.DebitRequest.MetadataEntry
-	(*durationpb.Duration)(nil),             // 130: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),           // 131: google.protobuf.Timestamp
-	(*v1.ItemError)(nil),                    // 132: billing.type.v1.ItemError
-	(*v1.TimeRange)(nil),                    // 133: billing.type.v1.TimeRange
+	(BudgetPeriod)(0),                       // 5: billing.ledger.v1.BudgetPeriod
+	(BudgetPolicy)(0),                       // 6: billing.ledger.v1.BudgetPolicy
+	(HoldState)(0),                          // 7: billing.ledger.v1.HoldState
+	(WalletEventType)(0),                    // 8: billing.ledger.v1.WalletEventType
+	(TopUpPayment)(0),                       // 9: billing.ledger.v1.TopUpPayment
+	(TopUpState)(0),                         // 10: billing.ledger.v1.TopUpState
+	(WebhookDeliveryState)(0),               // 11: billing.ledger.v1.WebhookDeliveryState
+	(AlertKind)(0),                          // 12: billing.ledger.v1.AlertKind
+	(AllotmentCadence)(0),                   // 13: billing.ledger.v1.AllotmentCadence
+	(AllotmentExpiry)(0),                    // 14: billing.ledger.v1.AllotmentExpiry
+	(ReportBucket)(0),                       // 15: billing.ledger.v1.ReportBucket
+	(*Wallet)(nil),                          // 16: billing.ledger.v1.Wallet
+	(*CostBasis)(nil),                       // 17: billing.ledger.v1.CostBasis
+	(*Grant)(nil),                           // 18: billing.ledger.v1.Grant
+	(*Allocation)(nil),                      // 19: billing.ledger.v1.Allocation
+	(*Entry)(nil),                           // 20: billing.ledger.v1.Entry
+	(*GrantBalance)(nil),                    // 21: billing.ledger.v1.GrantBalance
+	(*FeatureBalance)(nil),                  // 22: billing.ledger.v1.FeatureBalance
+	(*Balance)(nil),                         // 23: billing.ledger.v1.Balance
+	(*Hold)(nil),                            // 24: billing.ledger.v1.Hold
+	(*WalletEvent)(nil),                     // 25: billing.ledger.v1.WalletEvent
+	(*TopUpRule)(nil),                       // 26: billing.ledger.v1.TopUpRule
+	(*TopUp)(nil),                           // 27: billing.ledger.v1.TopUp
+	(*AllotmentSchedule)(nil),               // 28: billing.ledger.v1.AllotmentSchedule
+	(*AlertRule)(nil),                       // 29: billing.ledger.v1.AlertRule
+	(*WebhookEndpoint)(nil),                 // 30: billing.ledger.v1.WebhookEndpoint
+	(*WebhookAttempt)(nil),                  // 31: billing.ledger.v1.WebhookAttempt
+	(*WebhookDelivery)(nil),                 // 32: billing.ledger.v1.WebhookDelivery
+	(*VerifyDifference)(nil),                // 33: billing.ledger.v1.VerifyDifference
+	(*CreateWalletRequest)(nil),             // 34: billing.ledger.v1.CreateWalletRequest
+	(*CreateWalletResponse)(nil),            // 35: billing.ledger.v1.CreateWalletResponse
+	(*GetWalletRequest)(nil),                // 36: billing.ledger.v1.GetWalletRequest
+	(*GetWalletResponse)(nil),               // 37: billing.ledger.v1.GetWalletResponse
+	(*ListWalletsRequest)(nil),              // 38: billing.ledger.v1.ListWalletsRequest
+	(*ListWalletsResponse)(nil),             // 39: billing.ledger.v1.ListWalletsResponse
+	(*CreateGrantRequest)(nil),              // 40: billing.ledger.v1.CreateGrantRequest
+	(*CreateGrantResponse)(nil),             // 41: billing.ledger.v1.CreateGrantResponse
+	(*GetGrantRequest)(nil),                 // 42: billing.ledger.v1.GetGrantRequest
+	(*GetGrantResponse)(nil),                // 43: billing.ledger.v1.GetGrantResponse
+	(*ListGrantsRequest)(nil),               // 44: billing.ledger.v1.ListGrantsRequest
+	(*ListGrantsResponse)(nil),              // 45: billing.ledger.v1.ListGrantsResponse
+	(*VoidGrantRequest)(nil),                // 46: billing.ledger.v1.VoidGrantRequest
+	(*VoidGrantResponse)(nil),               // 47: billing.ledger.v1.VoidGrantResponse
+	(*DebitRequest)(nil),                    // 48: billing.ledger.v1.DebitRequest
+	(*DebitResponse)(nil),                   // 49: billing.ledger.v1.DebitResponse
+	(*DebitBatchRequest)(nil),               // 50: billing.ledger.v1.DebitBatchRequest
+	(*DebitResult)(nil),                     // 51: billing.ledger.v1.DebitResult
+	(*DebitBatchResponse)(nil),              // 52: billing.ledger.v1.DebitBatchResponse
+	(*RefundDebitRequest)(nil),              // 53: billing.ledger.v1.RefundDebitRequest
+	(*RefundDebitResponse)(nil),             // 54: billing.ledger.v1.RefundDebitResponse
+	(*GetBalanceRequest)(nil),               // 55: billing.ledger.v1.GetBalanceRequest
+	(*GetBalanceResponse)(nil),              // 56: billing.ledger.v1.GetBalanceResponse
+	(*ListEntriesRequest)(nil),              // 57: billing.ledger.v1.ListEntriesRequest
+	(*ListEntriesResponse)(nil),             // 58: billing.ledger.v1.ListEntriesResponse
+	(*Consumption)(nil),                     // 59: billing.ledger.v1.Consumption
+	(*FeatureConsumption)(nil),              // 60: billing.ledger.v1.FeatureConsumption
+	(*ConsumptionBucket)(nil),               // 61: billing.ledger.v1.ConsumptionBucket
+	(*WalletConsumption)(nil),               // 62: billing.ledger.v1.WalletConsumption
+	(*GetConsumptionReportRequest)(nil),     // 63: billing.ledger.v1.GetConsumptionReportRequest
+	(*GetConsumptionReportResponse)(nil),    // 64: billing.ledger.v1.GetConsumptionReportResponse
+	(*RevenueFigures)(nil),                  // 65: billing.ledger.v1.RevenueFigures
+	(*RevenuePeriod)(nil),                   // 66: billing.ledger.v1.RevenuePeriod
+	(*CustomerRevenue)(nil),                 // 67: billing.ledger.v1.CustomerRevenue
+	(*GetRevenueReportRequest)(nil),         // 68: billing.ledger.v1.GetRevenueReportRequest
+	(*GetRevenueReportResponse)(nil),        // 69: billing.ledger.v1.GetRevenueReportResponse
+	(*RunExpiryRequest)(nil),                // 70: billing.ledger.v1.RunExpiryRequest
+	(*RunExpiryResponse)(nil),               // 71: billing.ledger.v1.RunExpiryResponse
+	(*VerifyWalletRequest)(nil),             // 72: billing.ledger.v1.VerifyWalletRequest
+	(*VerifyWalletResponse)(nil),            // 73: billing.ledger.v1.VerifyWalletResponse
+	(*CreateHoldRequest)(nil),               // 74: billing.ledger.v1.CreateHoldRequest
+	(*CreateHoldResponse)(nil),              // 75: billing.ledger.v1.CreateHoldResponse
+	(*CaptureHoldRequest)(nil),              // 76: billing.ledger.v1.CaptureHoldRequest
+	(*CaptureHoldResponse)(nil),             // 77: billing.ledger.v1.CaptureHoldResponse
+	(*ReleaseHoldRequest)(nil),              // 78: billing.ledger.v1.ReleaseHoldRequest
+	(*ReleaseHoldResponse)(nil),             // 79: billing.ledger.v1.ReleaseHoldResponse
+	(*GetHoldRequest)(nil),                  // 80: billing.ledger.v1.GetHoldRequest
+	(*GetHoldResponse)(nil),                 // 81: billing.ledger.v1.GetHoldResponse
+	(*AuthorizeRequest)(nil),                // 82: billing.ledger.v1.AuthorizeRequest
+	(*AuthorizeResponse)(nil),               // 83: billing.ledger.v1.AuthorizeResponse
+	(*WatchWalletEventsRequest)(nil),        // 84: billing.ledger.v1.WatchWalletEventsRequest
+	(*WatchWalletEventsResponse)(nil),       // 85: billing.ledger.v1.WatchWalletEventsResponse
+	(*SetTopUpRuleRequest)(nil),             // 86: billing.ledger.v1.SetTopUpRuleRequest
+	(*SetTopUpRuleResponse)(nil),            // 87: billing.ledger.v1.SetTopUpRuleResponse
+	(*GetTopUpRuleRequest)(nil),             // 88: billing.ledger.v1.GetTopUpRuleRequest
+	(*GetTopUpRuleResponse)(nil),            // 89: billing.ledger.v1.GetTopUpRuleResponse
+	(*ClearTopUpRuleRequest)(nil),           // 90: billing.ledger.v1.ClearTopUpRuleRequest
+	(*ClearTopUpRuleResponse)(nil),          // 91: billing.ledger.v1.ClearTopUpRuleResponse
+	(*ListTopUpsRequest)(nil),               // 92: billing.ledger.v1.ListTopUpsRequest
+	(*ListTopUpsResponse)(nil),              // 93: billing.ledger.v1.ListTopUpsResponse
+	(*ConfirmTopUpRequest)(nil),             // 94: billing.ledger.v1.ConfirmTopUpRequest
+	(*ConfirmTopUpResponse)(nil),            // 95: billing.ledger.v1.ConfirmTopUpResponse
+	(*FailTopUpRequest)(nil),                // 96: billing.ledger.v1.FailTopUpRequest
+	(*FailTopUpResponse)(nil),               // 97: billing.ledger.v1.FailTopUpResponse
+	(*SetAlertRulesRequest)(nil),            // 98: billing.ledger.v1.SetAlertRulesRequest
+	(*SetAlertRulesResponse)(nil),           // 99: billing.ledger.v1.SetAlertRulesResponse
+	(*ListAlertRulesRequest)(nil),           // 100: billing.ledger.v1.ListAlertRulesRequest
+	(*ListAlertRulesResponse)(nil),          // 101: billing.ledger.v1.ListAlertRulesResponse
+	(*CreateWebhookEndpointRequest)(nil),    // 102: billing.ledger.v1.CreateWebhookEndpointRequest
+	(*CreateWebhookEndpointResponse)(nil),   // 103: billing.ledger.v1.CreateWebhookEndpointResponse
+	(*ListWebhookEndpointsRequest)(nil),     // 104: billing.ledger.v1.ListWebhookEndpointsRequest
+	(*ListWebhookEndpointsResponse)(nil),    // 105: billing.ledger.v1.ListWebhookEndpointsResponse
+	(*DeleteWebhookEndpointRequest)(nil),    // 106: billing.ledger.v1.DeleteWebhookEndpointRequest
+	(*DeleteWebhookEndpointResponse)(nil),   // 107: billing.ledger.v1.DeleteWebhookEndpointResponse
+	(*ListWebhookDeliveriesRequest)(nil),    // 108: billing.ledger.v1.ListWebhookDeliveriesRequest
+	(*ListWebhookDeliveriesResponse)(nil),   // 109: billing.ledger.v1.ListWebhookDeliveriesResponse
+	(*RotateWebhookSecretRequest)(nil),      // 110: billing.ledger.v1.RotateWebhookSecretRequest
+	(*RotateWebhookSecretResponse)(nil),     // 111: billing.ledger.v1.RotateWebhookSecretResponse
+	(*CreateAllotmentScheduleRequest)(nil),  // 112: billing.ledger.v1.CreateAllotmentScheduleRequest
+	(*CreateAllotmentScheduleResponse)(nil), // 113: billing.ledger.v1.CreateAllotmentScheduleResponse
+	(*ListAllotmentSchedulesRequest)(nil),   // 114: billing.ledger.v1.ListAllotmentSchedulesRequest
+	(*ListAllotmentSchedulesResponse)(nil),  // 115: billing.ledger.v1.ListAllotmentSchedulesResponse
+	(*EndAllotmentScheduleRequest)(nil),     // 116: billing.ledger.v1.EndAllotmentScheduleRequest
+	(*EndAllotmentScheduleResponse)(nil),    // 117: billing.ledger.v1.EndAllotmentScheduleResponse
+	(*GetDepletionForecastRequest)(nil),     // 118: billing.ledger.v1.GetDepletionForecastRequest
+	(*ForecastExpiry)(nil),                  // 119: billing.ledger.v1.ForecastExpiry
+	(*ForecastTopUp)(nil),                   // 120: billing.ledger.v1.ForecastTopUp
+	(*GetDepletionForecastResponse)(nil),    // 121: billing.ledger.v1.GetDepletionForecastResponse
+	(*SignalPolicy)(nil),                    // 122: billing.ledger.v1.SignalPolicy
+	(*SetSignalPolicyRequest)(nil),          // 123: billing.ledger.v1.SetSignalPolicyRequest
+	(*SetSignalPolicyResponse)(nil),         // 124: billing.ledger.v1.SetSignalPolicyResponse
+	(*GetSignalPolicyRequest)(nil),          // 125: billing.ledger.v1.GetSignalPolicyRequest
+	(*GetSignalPolicyResponse)(nil),         // 126: billing.ledger.v1.GetSignalPolicyResponse
+	(*PoolMember)(nil),                      // 127: billing.ledger.v1.PoolMember
+	(*SetPoolMemberRequest)(nil),            // 128: billing.ledger.v1.SetPoolMemberRequest
+	(*SetPoolMemberResponse)(nil),           // 129: billing.ledger.v1.SetPoolMemberResponse
+	(*GetPoolMemberRequest)(nil),            // 130: billing.ledger.v1.GetPoolMemberRequest
+	(*GetPoolMemberResponse)(nil),           // 131: billing.ledger.v1.GetPoolMemberResponse
+	(*ListPoolMembersRequest)(nil),          // 132: billing.ledger.v1.ListPoolMembersRequest
+	(*ListPoolMembersResponse)(nil),         // 133: billing.ledger.v1.ListPoolMembersResponse
+	(*RemovePoolMemberRequest)(nil),         // 134: billing.ledger.v1.RemovePoolMemberRequest
+	(*RemovePoolMemberResponse)(nil),        // 135: billing.ledger.v1.RemovePoolMemberResponse
+	nil,                                     // 136: billing.ledger.v1.Wallet.MetadataEntry
+	nil,                                     // 137: billing.ledger.v1.Grant.MetadataEntry
+	nil,                                     // 138: billing.ledger.v1.CreateWalletRequest.MetadataEntry
+	nil,                                     // 139: billing.ledger.v1.CreateGrantRequest.MetadataEntry
+	nil,                                     // 140: billing.ledger.v1.DebitRequest.MetadataEntry
+	(*durationpb.Duration)(nil),             // 141: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),           // 142: google.protobuf.Timestamp
+	(*v1.ItemError)(nil),                    // 143: billing.type.v1.ItemError
+	(*v1.TimeRange)(nil),                    // 144: billing.type.v1.TimeRange
 }
 var file_billing_ledger_v1_ledger_proto_depIdxs = []int32{
 	0,   // 0: billing.ledger.v1.Wallet.overage_policy:type_name -> billing.ledger.v1.OveragePolicy
-	130, // 1: billing.ledger.v1.Wallet.late_event_grace_period:type_name -> google.protobuf.Duration
-	125, // 2: billing.ledger.v1.Wallet.metadata:type_name -> billing.ledger.v1.Wallet.MetadataEntry
-	131, // 3: billing.ledger.v1.Wallet.create_time:type_name -> google.protobuf.Timestamp
+	141, // 1: billing.ledger.v1.Wallet.late_event_grace_period:type_name -> google.protobuf.Duration
+	136, // 2: billing.ledger.v1.Wallet.metadata:type_name -> billing.ledger.v1.Wallet.MetadataEntry
+	142, // 3: billing.ledger.v1.Wallet.create_time:type_name -> google.protobuf.Timestamp
 	1,   // 4: billing.ledger.v1.Grant.kind:type_name -> billing.ledger.v1.GrantKind
-	131, // 5: billing.ledger.v1.Grant.effective_time:type_name -> google.protobuf.Timestamp
-	131, // 6: billing.ledger.v1.Grant.expire_time:type_name -> google.protobuf.Timestamp
-	15,  // 7: billing.ledger.v1.Grant.cost_basis:type_name -> billing.ledger.v1.CostBasis
-	126, // 8: billing.ledger.v1.Grant.metadata:type_name -> billing.ledger.v1.Grant.MetadataEntry
+	142, // 5: billing.ledger.v1.Grant.effective_time:type_name -> google.protobuf.Timestamp
+	142, // 6: billing.ledger.v1.Grant.expire_time:type_name -> google.protobuf.Timestamp
+	17,  // 7: billing.ledger.v1.Grant.cost_basis:type_name -> billing.ledger.v1.CostBasis
+	137, // 8: billing.ledger.v1.Grant.metadata:type_name -> billing.ledger.v1.Grant.MetadataEntry
 	2,   // 9: billing.ledger.v1.Grant.state:type_name -> billing.ledger.v1.GrantState
-	131, // 10: billing.ledger.v1.Grant.create_time:type_name -> google.protobuf.Timestamp
-	131, // 11: billing.ledger.v1.Grant.void_time:type_name -> google.protobuf.Timestamp
+	142, // 10: billing.ledger.v1.Grant.create_time:type_name -> google.protobuf.Timestamp
+	142, // 11: billing.ledger.v1.Grant.void_time:type_name -> google.protobuf.Timestamp
 	3,   // 12: billing.ledger.v1.Entry.type:type_name -> billing.ledger.v1.EntryType
-	131, // 13: billing.ledger.v1.Entry.occurred_time:type_name -> google.protobuf.Timestamp
-	131, // 14: billing.ledger.v1.Entry.book_time:type_name -> google.protobuf.Timestamp
-	17,  // 15: billing.ledger.v1.Entry.allocations:type_name -> billing.ledger.v1.Allocation
+	142, // 13: billing.ledger.v1.Entry.occurred_time:type_name -> google.protobuf.Timestamp
+	142, // 14: billing.ledger.v1.Entry.book_time:type_name -> google.protobuf.Timestamp
+	19,  // 15: billing.ledger.v1.Entry.allocations:type_name -> billing.ledger.v1.Allocation
 	1,   // 16: billing.ledger.v1.GrantBalance.kind:type_name -> billing.ledger.v1.GrantKind
 	2,   // 17: billing.ledger.v1.GrantBalance.state:type_name -> billing.ledger.v1.GrantState
-	131, // 18: billing.ledger.v1.GrantBalance.effective_time:type_name -> google.protobuf.Timestamp
-	131, // 19: billing.ledger.v1.GrantBalance.expire_time:type_name -> google.protobuf.Timestamp
-	131, // 20: billing.ledger.v1.Balance.as_of_time:type_name -> google.protobuf.Timestamp
-	19,  // 21: billing.ledger.v1.Balance.grants:type_name -> billing.ledger.v1.GrantBalance
-	20,  // 22: billing.ledger.v1.Balance.features:type_name -> billing.ledger.v1.FeatureBalance
-	5,   // 23: billing.ledger.v1.Hold.state:type_name -> billing.ledger.v1.HoldState
-	131, // 24: billing.ledger.v1.Hold.create_time:type_name -> google.protobuf.Timestamp
-	131, // 25: billing.ledger.v1.Hold.expire_time:type_name -> google.protobuf.Timestamp
-	131, // 26: billing.ledger.v1.Hold.end_time:type_name -> google.protobuf.Timestamp
-	17,  // 27: billing.ledger.v1.Hold.allocations:type_name -> billing.ledger.v1.Allocation
-	6,   // 28: billing.ledger.v1.WalletEvent.type:type_name -> billing.ledger.v1.WalletEventType
-	131, // 29: billing.ledger.v1.WalletEvent.occurred_time:type_name -> google.protobuf.Timestamp
+	142, // 18: billing.ledger.v1.GrantBalance.effective_time:type_name -> google.protobuf.Timestamp
+	142, // 19: billing.ledger.v1.GrantBalance.expire_time:type_name -> google.protobuf.Timestamp
+	142, // 20: billing.ledger.v1.Balance.as_of_time:type_name -> google.protobuf.Timestamp
+	21,  // 21: billing.ledger.v1.Balance.grants:type_name -> billing.ledger.v1.GrantBalance
+	22,  // 22: billing.ledger.v1.Balance.features:type_name -> billing.ledger.v1.FeatureBalance
+	7,   // 23: billing.ledger.v1.Hold.state:type_name -> billing.ledger.v1.HoldState
+	142, // 24: billing.ledger.v1.Hold.create_time:type_name -> google.protobuf.Timestamp
+	142, // 25: billing.ledger.v1.Hold.expire_time:type_name -> google.protobuf.Timestamp
+	142, // 26: billing.ledger.v1.Hold.end_time:type_name -> google.protobuf.Timestamp
+	19,  // 27: billing.ledger.v1.Hold.allocations:type_name -> billing.ledger.v1.Allocation
+	8,   // 28: billing.ledger.v1.WalletEvent.type:type_name -> billing.ledger.v1.WalletEventType
+	142, // 29: billing.ledger.v1.WalletEvent.occurred_time:type_name -> google.protobuf.Timestamp
 	1,   // 30: billing.ledger.v1.TopUpRule.kind:type_name -> billing.ledger.v1.GrantKind
-	130, // 31: billing.ledger.v1.TopUpRule.expire_after:type_name -> google.protobuf.Duration
-	7,   // 32: billing.ledger.v1.TopUpRule.payment:type_name -> billing.ledger.v1.TopUpPayment
-	131, // 33: billing.ledger.v1.TopUpRule.expire_time:type_name -> google.protobuf.Timestamp
-	8,   // 34: billing.ledger.v1.TopUp.state:type_name -> billing.ledger.v1.TopUpState
-	131, // 35: billing.ledger.v1.TopUp.create_time:type_name -> google.protobuf.Timestamp
-	131, // 36: billing.ledger.v1.TopUp.end_time:type_name -> google.protobuf.Timestamp
+	141, // 31: billing.ledger.v1.TopUpRule.expire_after:type_name -> google.protobuf.Duration
+	9,   // 32: billing.ledger.v1.TopUpRule.payment:type_name -> billing.ledger.v1.TopUpPayment
+	142, // 33: billing.ledger.v1.TopUpRule.expire_time:type_name -> google.protobuf.Timestamp
+	10,  // 34: billing.ledger.v1.TopUp.state:type_name -> billing.ledger.v1.TopUpState
+	142, // 35: billing.ledger.v1.TopUp.create_time:type_name -> google.protobuf.Timestamp
+	142, // 36: billing.ledger.v1.TopUp.end_time:type_name -> google.protobuf.Timestamp
 	1,   // 37: billing.ledger.v1.AllotmentSchedule.kind:type_name -> billing.ledger.v1.GrantKind
-	11,  // 38: billing.ledger.v1.AllotmentSchedule.cadence:type_name -> billing.ledger.v1.AllotmentCadence
-	131, // 39: billing.ledger.v1.AllotmentSchedule.anchor_time:type_name -> google.protobuf.Timestamp
-	12,  // 40: billing.ledger.v1.AllotmentSchedule.expiry:type_name -> billing.ledger.v1.AllotmentExpiry
-	130, // 41: billing.ledger.v1.AllotmentSchedule.expire_after:type_name -> google.protobuf.Duration
-	131, // 42: billing.ledger.v1.AllotmentSchedule.end_time:type_name -> google.protobuf.Timestamp
-	10,  // 43: billing.ledger.v1.AlertRule.kind:type_name -> billing.ledger.v1.AlertKind
-	130, // 44: billing.ledger.v1.AlertRule.min_interval:type_name -> google.protobuf.Duration
-	131, // 45: billing.ledger.v1.AlertRule.last_fire_time:type_name -> google.protobuf.Timestamp
-	6,   // 46: billing.ledger.v1.WebhookEndpoint.types:type_name -> billing.ledger.v1.WalletEventType
-	131, // 47: billing.ledger.v1.WebhookEndpoint.create_time:type_name -> google.protobuf.Timestamp
-	131, // 48: billing.ledger.v1.WebhookEndpoint.delete_time:type_name -> google.protobuf.Timestamp
-	131, // 49: billing.ledger.v1.WebhookAttempt.attempt_time:type_name -> google.protobuf.Timestamp
-	6,   // 50: billing.ledger.v1.WebhookDelivery.event_type:type_name -> billing.ledger.v1.WalletEventType
-	9,   // 51: billing.ledger.v1.WebhookDelivery.state:type_name -> billing.ledger.v1.WebhookDeliveryState
-	131, // 52: billing.ledger.v1.WebhookDelivery.next_attempt_time:type_name -> google.protobuf.Timestamp
-	131, // 53: billing.ledger.v1.WebhookDelivery.create_time:type_name -> google.protobuf.Timestamp
-	131, // 54: billing.ledger.v1.WebhookDelivery.end_time:type_name -> google.protobuf.Timestamp
-	29,  // 55: billing.ledger.v1.WebhookDelivery.attempt_log:type_name -> billing.ledger.v1.WebhookAttempt
+	13,  // 38: billing.ledger.v1.AllotmentSchedule.cadence:type_name -> billing.ledger.v1.AllotmentCadence
+	142, // 39: billing.ledger.v1.AllotmentSchedule.anchor_time:type_name -> google.protobuf.Timestamp
+	14,  // 40: billing.ledger.v1.AllotmentSchedule.expiry:type_name -> billing.ledger.v1.AllotmentExpiry
+	141, // 41: billing.ledger.v1.AllotmentSchedule.expire_after:type_name -> google.protobuf.Duration
+	142, // 42: billing.ledger.v1.AllotmentSchedule.end_time:type_name -> google.protobuf.Timestamp
+	12,  // 43: billing.ledger.v1.AlertRule.kind:type_name -> billing.ledger.v1.AlertKind
+	141, // 44: billing.ledger.v1.AlertRule.min_interval:type_name -> google.protobuf.Duration
+	142, // 45: billing.ledger.v1.AlertRule.last_fire_time:type_name -> google.protobuf.Timestamp
+	8,   // 46: billing.ledger.v1.WebhookEndpoint.types:type_name -> billing.ledger.v1.WalletEventType
+	142, // 47: billing.ledger.v1.WebhookEndpoint.create_time:type_name -> google.protobuf.Timestamp
+	142, // 48: billing.ledger.v1.WebhookEndpoint.delete_time:type_name -> google.protobuf.Timestamp
+	142, // 49: billing.ledger.v1.WebhookAttempt.attempt_time:type_name -> google.protobuf.Timestamp
+	8,   // 50: billing.ledger.v1.WebhookDelivery.event_type:type_name -> billing.ledger.v1.WalletEventType
+	11,  // 51: billing.ledger.v1.WebhookDelivery.state:type_name -> billing.ledger.v1.WebhookDeliveryState
+	142, // 52: billing.ledger.v1.WebhookDelivery.next_attempt_time:type_name -> google.protobuf.Timestamp
+	142, // 53: billing.ledger.v1.WebhookDelivery.create_time:type_name -> google.protobuf.Timestamp
+	142, // 54: billing.ledger.v1.WebhookDelivery.end_time:type_name -> google.protobuf.Timestamp
+	31,  // 55: billing.ledger.v1.WebhookDelivery.attempt_log:type_name -> billing.ledger.v1.WebhookAttempt
 	0,   // 56: billing.ledger.v1.CreateWalletRequest.overage_policy:type_name -> billing.ledger.v1.OveragePolicy
-	130, // 57: billing.ledger.v1.CreateWalletRequest.late_event_grace_period:type_name -> google.protobuf.Duration
-	127, // 58: billing.ledger.v1.CreateWalletRequest.metadata:type_name -> billing.ledger.v1.CreateWalletRequest.MetadataEntry
-	14,  // 59: billing.ledger.v1.CreateWalletResponse.wallet:type_name -> billing.ledger.v1.Wallet
-	14,  // 60: billing.ledger.v1.GetWalletResponse.wallet:type_name -> billing.ledger.v1.Wallet
-	14,  // 61: billing.ledger.v1.ListWalletsResponse.wallets:type_name -> billing.ledger.v1.Wallet
+	141, // 57: billing.ledger.v1.CreateWalletRequest.late_event_grace_period:type_name -> google.protobuf.Duration
+	138, // 58: billing.ledger.v1.CreateWalletRequest.metadata:type_name -> billing.ledger.v1.CreateWalletRequest.MetadataEntry
+	16,  // 59: billing.ledger.v1.CreateWalletResponse.wallet:type_name -> billing.ledger.v1.Wallet
+	16,  // 60: billing.ledger.v1.GetWalletResponse.wallet:type_name -> billing.ledger.v1.Wallet
+	16,  // 61: billing.ledger.v1.ListWalletsResponse.wallets:type_name -> billing.ledger.v1.Wallet
 	1,   // 62: billing.ledger.v1.CreateGrantRequest.kind:type_name -> billing.ledger.v1.GrantKind
-	131, // 63: billing.ledger.v1.CreateGrantRequest.effective_time:type_name -> google.protobuf.Timestamp
-	131, // 64: billing.ledger.v1.CreateGrantRequest.expire_time:type_name -> google.protobuf.Timestamp
-	15,  // 65: billing.ledger.v1.CreateGrantRequest.cost_basis:type_name -> billing.ledger.v1.CostBasis
-	128, // 66: billing.ledger.v1.CreateGrantRequest.metadata:type_name -> billing.ledger.v1.CreateGrantRequest.MetadataEntry
-	16,  // 67: billing.ledger.v1.CreateGrantResponse.grant:type_name -> billing.ledger.v1.Grant
-	18,  // 68: billing.ledger.v1.CreateGrantResponse.entries:type_name -> billing.ledger.v1.Entry
-	16,  // 69: billing.ledger.v1.GetGrantResponse.grant:type_name -> billing.ledger.v1.Grant
+	142, // 63: billing.ledger.v1.CreateGrantRequest.effective_time:type_name -> google.protobuf.Timestamp
+	142, // 64: billing.ledger.v1.CreateGrantRequest.expire_time:type_name -> google.protobuf.Timestamp
+	17,  // 65: billing.ledger.v1.CreateGrantRequest.cost_basis:type_name -> billing.ledger.v1.CostBasis
+	139, // 66: billing.ledger.v1.CreateGrantRequest.metadata:type_name -> billing.ledger.v1.CreateGrantRequest.MetadataEntry
+	18,  // 67: billing.ledger.v1.CreateGrantResponse.grant:type_name -> billing.ledger.v1.Grant
+	20,  // 68: billing.ledger.v1.CreateGrantResponse.entries:type_name -> billing.ledger.v1.Entry
+	18,  // 69: billing.ledger.v1.GetGrantResponse.grant:type_name -> billing.ledger.v1.Grant
 	2,   // 70: billing.ledger.v1.ListGrantsRequest.state:type_name -> billing.ledger.v1.GrantState
-	16,  // 71: billing.ledger.v1.ListGrantsResponse.grants:type_name -> billing.ledger.v1.Grant
-	16,  // 72: billing.ledger.v1.VoidGrantResponse.grant:type_name -> billing.ledger.v1.Grant
-	18,  // 73: billing.ledger.v1.VoidGrantResponse.entry:type_name -> billing.ledger.v1.Entry
-	131, // 74: billing.ledger.v1.DebitRequest.occurred_time:type_name -> google.protobuf.Timestamp
-	129, // 75: billing.ledger.v1.DebitRequest.metadata:type_name -> billing.ledger.v1.DebitRequest.MetadataEntry
-	18,  // 76: billing.ledger.v1.DebitResponse.entry:type_name -> billing.ledger.v1.Entry
-	46,  // 77: billing.ledger.v1.DebitBatchRequest.debits:type_name -> billing.ledger.v1.DebitRequest
-	18,  // 78: billing.ledger.v1.DebitResult.entry:type_name -> billing.ledger.v1.Entry
-	132, // 79: billing.ledger.v1.DebitResult.error:type_name -> billing.type.v1.ItemError
-	49,  // 80: billing.ledger.v1.DebitBatchResponse.results:type_name -> billing.ledger.v1.DebitResult
-	18,  // 81: billing.ledger.v1.RefundDebitResponse.entries:type_name -> billing.ledger.v1.Entry
-	131, // 82: billing.ledger.v1.GetBalanceRequest.as_of_time:type_name -> google.protobuf.Timestamp
-	21,  // 83: billing.ledger.v1.GetBalanceResponse.balance:type_name -> billing.ledger.v1.Balance
+	18,  // 71: billing.ledger.v1.ListGrantsResponse.grants:type_name -> billing.ledger.v1.Grant
+	18,  // 72: billing.ledger.v1.VoidGrantResponse.grant:type_name -> billing.ledger.v1.Grant
+	20,  // 73: billing.ledger.v1.VoidGrantResponse.entry:type_name -> billing.ledger.v1.Entry
+	142, // 74: billing.ledger.v1.DebitRequest.occurred_time:type_name -> google.protobuf.Timestamp
+	140, // 75: billing.ledger.v1.DebitRequest.metadata:type_name -> billing.ledger.v1.DebitRequest.MetadataEntry
+	20,  // 76: billing.ledger.v1.DebitResponse.entry:type_name -> billing.ledger.v1.Entry
+	48,  // 77: billing.ledger.v1.DebitBatchRequest.debits:type_name -> billing.ledger.v1.DebitRequest
+	20,  // 78: billing.ledger.v1.DebitResult.entry:type_name -> billing.ledger.v1.Entry
+	143, // 79: billing.ledger.v1.DebitResult.error:type_name -> billing.type.v1.ItemError
+	51,  // 80: billing.ledger.v1.DebitBatchResponse.results:type_name -> billing.ledger.v1.DebitResult
+	20,  // 81: billing.ledger.v1.RefundDebitResponse.entries:type_name -> billing.ledger.v1.Entry
+	142, // 82: billing.ledger.v1.GetBalanceRequest.as_of_time:type_name -> google.protobuf.Timestamp
+	23,  // 83: billing.ledger.v1.GetBalanceResponse.balance:type_name -> billing.ledger.v1.Balance
 	3,   // 84: billing.ledger.v1.ListEntriesRequest.types:type_name -> billing.ledger.v1.EntryType
-	133, // 85: billing.ledger.v1.ListEntriesRequest.book_time_range:type_name -> billing.type.v1.TimeRange
-	18,  // 86: billing.ledger.v1.ListEntriesResponse.entries:type_name -> billing.ledger.v1.Entry
-	57,  // 87: billing.ledger.v1.FeatureConsumption.consumption:type_name -> billing.ledger.v1.Consumption
-	131, // 88: billing.ledger.v1.ConsumptionBucket.start_time:type_name -> google.protobuf.Timestamp
-	131, // 89: billing.ledger.v1.ConsumptionBucket.end_time:type_name -> google.protobuf.Timestamp
-	57,  // 90: billing.ledger.v1.ConsumptionBucket.consumption:type_name -> billing.ledger.v1.Consumption
-	58,  // 91: billing.ledger.v1.ConsumptionBucket.features:type_name -> billing.ledger.v1.FeatureConsumption
-	59,  // 92: billing.ledger.v1.WalletConsumption.buckets:type_name -> billing.ledger.v1.ConsumptionBucket
-	57,  // 93: billing.ledger.v1.WalletConsumption.total:type_name -> billing.ledger.v1.Consumption
-	58,  // 94: billing.ledger.v1.WalletConsumption.features:type_name -> billing.ledger.v1.FeatureConsumption
-	131, // 95: billing.ledger.v1.GetConsumptionReportRequest.start_time:type_name -> google.protobuf.Timestamp
-	131, // 96: billing.ledger.v1.GetConsumptionReportRequest.end_time:type_name -> google.protobuf.Timestamp
-	13,  // 97: billing.ledger.v1.GetConsumptionReportRequest.bucket:type_name -> billing.ledger.v1.ReportBucket
-	60,  // 98: billing.ledger.v1.GetConsumptionReportResponse.wallets:type_name -> billing.ledger.v1.WalletConsumption
-	131, // 99: billing.ledger.v1.RevenuePeriod.start_time:type_name -> google.protobuf.Timestamp
-	131, // 100: billing.ledger.v1.RevenuePeriod.end_time:type_name -> google.protobuf.Timestamp
-	63,  // 101: billing.ledger.v1.RevenuePeriod.figures:type_name -> billing.ledger.v1.RevenueFigures
-	64,  // 102: billing.ledger.v1.CustomerRevenue.periods:type_name -> billing.ledger.v1.RevenuePeriod
-	131, // 103: billing.ledger.v1.GetRevenueReportRequest.start_time:type_name -> google.protobuf.Timestamp
-	131, // 104: billing.ledger.v1.GetRevenueReportRequest.end_time:type_name -> google.protobuf.Timestamp
-	13,  // 105: billing.ledger.v1.GetRevenueReportRequest.bucket:type_name -> billing.ledger.v1.ReportBucket
-	65,  // 106: billing.ledger.v1.GetRevenueReportResponse.customers:type_name -> billing.ledger.v1.CustomerRevenue
-	64,  // 107: billing.ledger.v1.GetRevenueReportResponse.total:type_name -> billing.ledger.v1.RevenuePeriod
-	18,  // 108: billing.ledger.v1.RunExpiryResponse.entries:type_name -> billing.ledger.v1.Entry
-	31,  // 109: billing.ledger.v1.VerifyWalletResponse.differences:type_name -> billing.ledger.v1.VerifyDifference
-	130, // 110: billing.ledger.v1.CreateHoldRequest.timeout:type_name -> google.protobuf.Duration
-	22,  // 111: billing.ledger.v1.CreateHoldResponse.hold:type_name -> billing.ledger.v1.Hold
-	18,  // 112: billing.ledger.v1.CreateHoldResponse.entry:type_name -> billing.ledger.v1.Entry
-	22,  // 113: billing.ledger.v1.CaptureHoldResponse.hold:type_name -> billing.ledger.v1.Hold
-	18,  // 114: billing.ledger.v1.CaptureHoldResponse.entry:type_name -> billing.ledger.v1.Entry
-	22,  // 115: billing.ledger.v1.ReleaseHoldResponse.hold:type_name -> billing.ledger.v1.Hold
-	18,  // 116: billing.ledger.v1.ReleaseHoldResponse.entry:type_name -> billing.ledger.v1.Entry
-	22,  // 117: billing.ledger.v1.GetHoldResponse.hold:type_name -> billing.ledger.v1.Hold
-	130, // 118: billing.ledger.v1.AuthorizeRequest.hold_timeout:type_name -> google.protobuf.Duration
+	144, // 85: billing.ledger.v1.ListEntriesRequest.book_time_range:type_name -> billing.type.v1.TimeRange
+	20,  // 86: billing.ledger.v1.ListEntriesResponse.entries:type_name -> billing.ledger.v1.Entry
+	59,  // 87: billing.ledger.v1.FeatureConsumption.consumption:type_name -> billing.ledger.v1.Consumption
+	142, // 88: billing.ledger.v1.ConsumptionBucket.start_time:type_name -> google.protobuf.Timestamp
+	142, // 89: billing.ledger.v1.ConsumptionBucket.end_time:type_name -> google.protobuf.Timestamp
+	59,  // 90: billing.ledger.v1.ConsumptionBucket.consumption:type_name -> billing.ledger.v1.Consumption
+	60,  // 91: billing.ledger.v1.ConsumptionBucket.features:type_name -> billing.ledger.v1.FeatureConsumption
+	61,  // 92: billing.ledger.v1.WalletConsumption.buckets:type_name -> billing.ledger.v1.ConsumptionBucket
+	59,  // 93: billing.ledger.v1.WalletConsumption.total:type_name -> billing.ledger.v1.Consumption
+	60,  // 94: billing.ledger.v1.WalletConsumption.features:type_name -> billing.ledger.v1.FeatureConsumption
+	142, // 95: billing.ledger.v1.GetConsumptionReportRequest.start_time:type_name -> google.protobuf.Timestamp
+	142, // 96: billing.ledger.v1.GetConsumptionReportRequest.end_time:type_name -> google.protobuf.Timestamp
+	15,  // 97: billing.ledger.v1.GetConsumptionReportRequest.bucket:type_name -> billing.ledger.v1.ReportBucket
+	62,  // 98: billing.ledger.v1.GetConsumptionReportResponse.wallets:type_name -> billing.ledger.v1.WalletConsumption
+	142, // 99: billing.ledger.v1.RevenuePeriod.start_time:type_name -> google.protobuf.Timestamp
+	142, // 100: billing.ledger.v1.RevenuePeriod.end_time:type_name -> google.protobuf.Timestamp
+	65,  // 101: billing.ledger.v1.RevenuePeriod.figures:type_name -> billing.ledger.v1.RevenueFigures
+	66,  // 102: billing.ledger.v1.CustomerRevenue.periods:type_name -> billing.ledger.v1.RevenuePeriod
+	142, // 103: billing.ledger.v1.GetRevenueReportRequest.start_time:type_name -> google.protobuf.Timestamp
+	142, // 104: billing.ledger.v1.GetRevenueReportRequest.end_time:type_name -> google.protobuf.Timestamp
+	15,  // 105: billing.ledger.v1.GetRevenueReportRequest.bucket:type_name -> billing.ledger.v1.ReportBucket
+	67,  // 106: billing.ledger.v1.GetRevenueReportResponse.customers:type_name -> billing.ledger.v1.CustomerRevenue
+	66,  // 107: billing.ledger.v1.GetRevenueReportResponse.total:type_name -> billing.ledger.v1.RevenuePeriod
+	20,  // 108: billing.ledger.v1.RunExpiryResponse.entries:type_name -> billing.ledger.v1.Entry
+	33,  // 109: billing.ledger.v1.VerifyWalletResponse.differences:type_name -> billing.ledger.v1.VerifyDifference
+	141, // 110: billing.ledger.v1.CreateHoldRequest.timeout:type_name -> google.protobuf.Duration
+	24,  // 111: billing.ledger.v1.CreateHoldResponse.hold:type_name -> billing.ledger.v1.Hold
+	20,  // 112: billing.ledger.v1.CreateHoldResponse.entry:type_name -> billing.ledger.v1.Entry
+	24,  // 113: billing.ledger.v1.CaptureHoldResponse.hold:type_name -> billing.ledger.v1.Hold
+	20,  // 114: billing.ledger.v1.CaptureHoldResponse.entry:type_name -> billing.ledger.v1.Entry
+	24,  // 115: billing.ledger.v1.ReleaseHoldResponse.hold:type_name -> billing.ledger.v1.Hold
+	20,  // 116: billing.ledger.v1.ReleaseHoldResponse.entry:type_name -> billing.ledger.v1.Entry
+	24,  // 117: billing.ledger.v1.GetHoldResponse.hold:type_name -> billing.ledger.v1.Hold
+	141, // 118: billing.ledger.v1.AuthorizeRequest.hold_timeout:type_name -> google.protobuf.Duration
 	4,   // 119: billing.ledger.v1.AuthorizeResponse.reason:type_name -> billing.ledger.v1.AuthorizeReason
-	22,  // 120: billing.ledger.v1.AuthorizeResponse.hold:type_name -> billing.ledger.v1.Hold
-	18,  // 121: billing.ledger.v1.AuthorizeResponse.entry:type_name -> billing.ledger.v1.Entry
-	131, // 122: billing.ledger.v1.AuthorizeResponse.decide_time:type_name -> google.protobuf.Timestamp
-	6,   // 123: billing.ledger.v1.WatchWalletEventsRequest.types:type_name -> billing.ledger.v1.WalletEventType
-	23,  // 124: billing.ledger.v1.WatchWalletEventsResponse.event:type_name -> billing.ledger.v1.WalletEvent
-	24,  // 125: billing.ledger.v1.SetTopUpRuleRequest.rule:type_name -> billing.ledger.v1.TopUpRule
-	24,  // 126: billing.ledger.v1.SetTopUpRuleResponse.rule:type_name -> billing.ledger.v1.TopUpRule
-	24,  // 127: billing.ledger.v1.GetTopUpRuleResponse.rule:type_name -> billing.ledger.v1.TopUpRule
-	24,  // 128: billing.ledger.v1.ClearTopUpRuleResponse.rule:type_name -> billing.ledger.v1.TopUpRule
-	25,  // 129: billing.ledger.v1.ListTopUpsResponse.top_ups:type_name -> billing.ledger.v1.TopUp
-	25,  // 130: billing.ledger.v1.ConfirmTopUpResponse.top_up:type_name -> billing.ledger.v1.TopUp
-	25,  // 131: billing.ledger.v1.FailTopUpResponse.top_up:type_name -> billing.ledger.v1.TopUp
-	27,  // 132: billing.ledger.v1.SetAlertRulesRequest.rules:type_name -> billing.ledger.v1.AlertRule
-	27,  // 133: billing.ledger.v1.SetAlertRulesResponse.rules:type_name -> billing.ledger.v1.AlertRule
-	27,  // 134: billing.ledger.v1.ListAlertRulesResponse.rules:type_name -> billing.ledger.v1.AlertRule
-	6,   // 135: billing.ledger.v1.CreateWebhookEndpointRequest.types:type_name -> billing.ledger.v1.WalletEventType
-	28,  // 136: billing.ledger.v1.CreateWebhookEndpointResponse.endpoint:type_name -> billing.ledger.v1.WebhookEndpoint
-	28,  // 137: billing.ledger.v1.ListWebhookEndpointsResponse.endpoints:type_name -> billing.ledger.v1.WebhookEndpoint
-	28,  // 138: billing.ledger.v1.DeleteWebhookEndpointResponse.endpoint:type_name -> billing.ledger.v1.WebhookEndpoint
-	9,   // 139: billing.ledger.v1.ListWebhookDeliveriesRequest.state:type_name -> billing.ledger.v1.WebhookDeliveryState
-	30,  // 140: billing.ledger.v1.ListWebhookDeliveriesResponse.deliveries:type_name -> billing.ledger.v1.WebhookDelivery
-	130, // 141: billing.ledger.v1.RotateWebhookSecretRequest.overlap:type_name -> google.protobuf.Duration
-	28,  // 142: billing.ledger.v1.RotateWebhookSecretResponse.endpoint:type_name -> billing.ledger.v1.WebhookEndpoint
-	131, // 143: billing.ledger.v1.RotateWebhookSecretResponse.previous_secret_expire_time:type_name -> google.protobuf.Timestamp
-	26,  // 144: billing.ledger.v1.CreateAllotmentScheduleRequest.schedule:type_name -> billing.ledger.v1.AllotmentSchedule
-	26,  // 145: billing.ledger.v1.CreateAllotmentScheduleResponse.schedule:type_name -> billing.ledger.v1.AllotmentSchedule
-	26,  // 146: billing.ledger.v1.ListAllotmentSchedulesResponse.schedules:type_name -> billing.ledger.v1.AllotmentSchedule
-	131, // 147: billing.ledger.v1.EndAllotmentScheduleRequest.end_time:type_name -> google.protobuf.Timestamp
-	26,  // 148: billing.ledger.v1.EndAllotmentScheduleResponse.schedule:type_name -> billing.ledger.v1.AllotmentSchedule
-	130, // 149: billing.ledger.v1.GetDepletionForecastRequest.horizon:type_name -> google.protobuf.Duration
-	131, // 150: billing.ledger.v1.ForecastExpiry.expire_time:type_name -> google.protobuf.Timestamp
-	131, // 151: billing.ledger.v1.ForecastTopUp.time:type_name -> google.protobuf.Timestamp
-	131, // 152: billing.ledger.v1.GetDepletionForecastResponse.as_of_time:type_name -> google.protobuf.Timestamp
-	131, // 153: billing.ledger.v1.GetDepletionForecastResponse.depletion_time:type_name -> google.protobuf.Timestamp
-	131, // 154: billing.ledger.v1.GetDepletionForecastResponse.depletion_earliest_time:type_name -> google.protobuf.Timestamp
-	131, // 155: billing.ledger.v1.GetDepletionForecastResponse.depletion_latest_time:type_name -> google.protobuf.Timestamp
-	117, // 156: billing.ledger.v1.GetDepletionForecastResponse.expiries:type_name -> billing.ledger.v1.ForecastExpiry
-	118, // 157: billing.ledger.v1.GetDepletionForecastResponse.top_ups:type_name -> billing.ledger.v1.ForecastTopUp
-	131, // 158: billing.ledger.v1.GetDepletionForecastResponse.horizon_end_time:type_name -> google.protobuf.Timestamp
-	120, // 159: billing.ledger.v1.SetSignalPolicyRequest.policy:type_name -> billing.ledger.v1.SignalPolicy
-	120, // 160: billing.ledger.v1.SetSignalPolicyResponse.policy:type_name -> billing.ledger.v1.SignalPolicy
-	120, // 161: billing.ledger.v1.GetSignalPolicyResponse.policy:type_name -> billing.ledger.v1.SignalPolicy
-	6,   // 162: billing.ledger.v1.GetSignalPolicyResponse.open_signals:type_name -> billing.ledger.v1.WalletEventType
-	32,  // 163: billing.ledger.v1.LedgerService.CreateWallet:input_type -> billing.ledger.v1.CreateWalletRequest
-	34,  // 164: billing.ledger.v1.LedgerService.GetWallet:input_type -> billing.ledger.v1.GetWalletRequest
-	36,  // 165: billing.ledger.v1.LedgerService.ListWallets:input_type -> billing.ledger.v1.ListWalletsRequest
-	38,  // 166: billing.ledger.v1.LedgerService.CreateGrant:input_type -> billing.ledger.v1.CreateGrantRequest
-	40,  // 167: billing.ledger.v1.LedgerService.GetGrant:input_type -> billing.ledger.v1.GetGrantRequest
-	42,  // 168: billing.ledger.v1.LedgerService.ListGrants:input_type -> billing.ledger.v1.ListGrantsRequest
-	44,  // 169: billing.ledger.v1.LedgerService.VoidGrant:input_type -> billing.ledger.v1.VoidGrantRequest
-	46,  // 170: billing.ledger.v1.LedgerService.Debit:input_type -> billing.ledger.v1.DebitRequest
-	48,  // 171: billing.ledger.v1.LedgerService.DebitBatch:input_type -> billing.ledger.v1.DebitBatchRequest
-	51,  // 172: billing.ledger.v1.LedgerService.RefundDebit:input_type -> billing.ledger.v1.RefundDebitRequest
-	53,  // 173: billing.ledger.v1.LedgerService.GetBalance:input_type -> billing.ledger.v1.GetBalanceRequest
-	61,  // 174: billing.ledger.v1.LedgerService.GetConsumptionReport:input_type -> billing.ledger.v1.GetConsumptionReportRequest
-	66,  // 175: billing.ledger.v1.LedgerService.GetRevenueReport:input_type -> billing.ledger.v1.GetRevenueReportRequest
-	55,  // 176: billing.ledger.v1.LedgerService.ListEntries:input_type -> billing.ledger.v1.ListEntriesRequest
-	68,  // 177: billing.ledger.v1.LedgerService.RunExpiry:input_type -> billing.ledger.v1.RunExpiryRequest
-	70,  // 178: billing.ledger.v1.LedgerService.VerifyWallet:input_type -> billing.ledger.v1.VerifyWalletRequest
-	72,  // 179: billing.ledger.v1.LedgerService.CreateHold:input_type -> billing.ledger.v1.CreateHoldRequest
-	74,  // 180: billing.ledger.v1.LedgerService.CaptureHold:input_type -> billing.ledger.v1.CaptureHoldRequest
-	76,  // 181: billing.ledger.v1.LedgerService.ReleaseHold:input_type -> billing.ledger.v1.ReleaseHoldRequest
-	78,  // 182: billing.ledger.v1.LedgerService.GetHold:input_type -> billing.ledger.v1.GetHoldRequest
-	80,  // 183: billing.ledger.v1.LedgerService.Authorize:input_type -> billing.ledger.v1.AuthorizeRequest
-	82,  // 184: billing.ledger.v1.LedgerService.WatchWalletEvents:input_type -> billing.ledger.v1.WatchWalletEventsRequest
-	84,  // 185: billing.ledger.v1.LedgerService.SetTopUpRule:input_type -> billing.ledger.v1.SetTopUpRuleRequest
-	86,  // 186: billing.ledger.v1.LedgerService.GetTopUpRule:input_type -> billing.ledger.v1.GetTopUpRuleRequest
-	88,  // 187: billing.ledger.v1.LedgerService.ClearTopUpRule:input_type -> billing.ledger.v1.ClearTopUpRuleRequest
-	90,  // 188: billing.ledger.v1.LedgerService.ListTopUps:input_type -> billing.ledger.v1.ListTopUpsRequest
-	92,  // 189: billing.ledger.v1.LedgerService.ConfirmTopUp:input_type -> billing.ledger.v1.ConfirmTopUpRequest
-	94,  // 190: billing.ledger.v1.LedgerService.FailTopUp:input_type -> billing.ledger.v1.FailTopUpRequest
-	96,  // 191: billing.ledger.v1.LedgerService.SetAlertRules:input_type -> billing.ledger.v1.SetAlertRulesRequest
-	98,  // 192: billing.ledger.v1.LedgerService.ListAlertRules:input_type -> billing.ledger.v1.ListAlertRulesRequest
-	110, // 193: billing.ledger.v1.LedgerService.CreateAllotmentSchedule:input_type -> billing.ledger.v1.CreateAllotmentScheduleRequest
-	112, // 194: billing.ledger.v1.LedgerService.ListAllotmentSchedules:input_type -> billing.ledger.v1.ListAllotmentSchedulesRequest
-	114, // 195: billing.ledger.v1.LedgerService.EndAllotmentSchedule:input_type -> billing.ledger.v1.EndAllotmentScheduleRequest
-	100, // 196: billing.ledger.v1.LedgerService.CreateWebhookEndpoint:input_type -> billing.ledger.v1.CreateWebhookEndpointRequest
-	102, // 197: billing.ledger.v1.LedgerService.ListWebhookEndpoints:input_type -> billing.ledger.v1.ListWebhookEndpointsRequest
-	104, // 198: billing.ledger.v1.LedgerService.DeleteWebhookEndpoint:input_type -> billing.ledger.v1.DeleteWebhookEndpointRequest
-	106, // 199: billing.ledger.v1.LedgerService.ListWebhookDeliveries:input_type -> billing.ledger.v1.ListWebhookDeliveriesRequest
-	108, // 200: billing.ledger.v1.LedgerService.RotateWebhookSecret:input_type -> billing.ledger.v1.RotateWebhookSecretRequest
-	116, // 201: billing.ledger.v1.LedgerService.GetDepletionForecast:input_type -> billing.ledger.v1.GetDepletionForecastRequest
-	121, // 202: billing.ledger.v1.LedgerService.SetSignalPolicy:input_type -> billing.ledger.v1.SetSignalPolicyRequest
-	123, // 203: billing.ledger.v1.LedgerService.GetSignalPolicy:input_type -> billing.ledger.v1.GetSignalPolicyRequest
-	33,  // 204: billing.ledger.v1.LedgerService.CreateWallet:output_type -> billing.ledger.v1.CreateWalletResponse
-	35,  // 205: billing.ledger.v1.LedgerService.GetWallet:output_type -> billing.ledger.v1.GetWalletResponse
-	37,  // 206: billing.ledger.v1.LedgerService.ListWallets:output_type -> billing.ledger.v1.ListWalletsResponse
-	39,  // 207: billing.ledger.v1.LedgerService.CreateGrant:output_type -> billing.ledger.v1.CreateGrantResponse
-	41,  // 208: billing.ledger.v1.LedgerService.GetGrant:output_type -> billing.ledger.v1.GetGrantResponse
-	43,  // 209: billing.ledger.v1.LedgerService.ListGrants:output_type -> billing.ledger.v1.ListGrantsResponse
-	45,  // 210: billing.ledger.v1.LedgerService.VoidGrant:output_type -> billing.ledger.v1.VoidGrantResponse
-	47,  // 211: billing.ledger.v1.LedgerService.Debit:output_type -> billing.ledger.v1.DebitResponse
-	50,  // 212: billing.ledger.v1.LedgerService.DebitBatch:output_type -> billing.ledger.v1.DebitBatchResponse
-	52,  // 213: billing.ledger.v1.LedgerService.RefundDebit:output_type -> billing.ledger.v1.RefundDebitResponse
-	54,  // 214: billing.ledger.v1.LedgerService.GetBalance:output_type -> billing.ledger.v1.GetBalanceResponse
-	62,  // 215: billing.ledger.v1.LedgerService.GetConsumptionReport:output_type -> billing.ledger.v1.GetConsumptionReportResponse
-	67,  // 216: billing.ledger.v1.LedgerService.GetRevenueReport:output_type -> billing.ledger.v1.GetRevenueReportResponse
-	56,  // 217: billing.ledger.v1.LedgerService.ListEntries:output_type -> billing.ledger.v1.ListEntriesResponse
-	69,  // 218: billing.ledger.v1.LedgerService.RunExpiry:output_type -> billing.ledger.v1.RunExpiryResponse
-	71,  // 219: billing.ledger.v1.LedgerService.VerifyWallet:output_type -> billing.ledger.v1.VerifyWalletResponse
-	73,  // 220: billing.ledger.v1.LedgerService.CreateHold:output_type -> billing.ledger.v1.CreateHoldResponse
-	75,  // 221: billing.ledger.v1.LedgerService.CaptureHold:output_type -> billing.ledger.v1.CaptureHoldResponse
-	77,  // 222: billing.ledger.v1.LedgerService.ReleaseHold:output_type -> billing.ledger.v1.ReleaseHoldResponse
-	79,  // 223: billing.ledger.v1.LedgerService.GetHold:output_type -> billing.ledger.v1.GetHoldResponse
-	81,  // 224: billing.ledger.v1.LedgerService.Authorize:output_type -> billing.ledger.v1.AuthorizeResponse
-	83,  // 225: billing.ledger.v1.LedgerService.WatchWalletEvents:output_type -> billing.ledger.v1.WatchWalletEventsResponse
-	85,  // 226: billing.ledger.v1.LedgerService.SetTopUpRule:output_type -> billing.ledger.v1.SetTopUpRuleResponse
-	87,  // 227: billing.ledger.v1.LedgerService.GetTopUpRule:output_type -> billing.ledger.v1.GetTopUpRuleResponse
-	89,  // 228: billing.ledger.v1.LedgerService.ClearTopUpRule:output_type -> billing.ledger.v1.ClearTopUpRuleResponse
-	91,  // 229: billing.ledger.v1.LedgerService.ListTopUps:output_type -> billing.ledger.v1.ListTopUpsResponse
-	93,  // 230: billing.ledger.v1.LedgerService.ConfirmTopUp:output_type -> billing.ledger.v1.ConfirmTopUpResponse
-	95,  // 231: billing.ledger.v1.LedgerService.FailTopUp:output_type -> billing.ledger.v1.FailTopUpResponse
-	97,  // 232: billing.ledger.v1.LedgerService.SetAlertRules:output_type -> billing.ledger.v1.SetAlertRulesResponse
-	99,  // 233: billing.ledger.v1.LedgerService.ListAlertRules:output_type -> billing.ledger.v1.ListAlertRulesResponse
-	111, // 234: billing.ledger.v1.LedgerService.CreateAllotmentSchedule:output_type -> billing.ledger.v1.CreateAllotmentScheduleResponse
-	113, // 235: billing.ledger.v1.LedgerService.ListAllotmentSchedules:output_type -> billing.ledger.v1.ListAllotmentSchedulesResponse
-	115, // 236: billing.ledger.v1.LedgerService.EndAllotmentSchedule:output_type -> billing.ledger.v1.EndAllotmentScheduleResponse
-	101, // 237: billing.ledger.v1.LedgerService.CreateWebhookEndpoint:output_type -> billing.ledger.v1.CreateWebhookEndpointResponse
-	103, // 238: billing.ledger.v1.LedgerService.ListWebhookEndpoints:output_type -> billing.ledger.v1.ListWebhookEndpointsResponse
-	105, // 239: billing.ledger.v1.LedgerService.DeleteWebhookEndpoint:output_type -> billing.ledger.v1.DeleteWebhookEndpointResponse
-	107, // 240: billing.ledger.v1.LedgerService.ListWebhookDeliveries:output_type -> billing.ledger.v1.ListWebhookDeliveriesResponse
-	109, // 241: billing.ledger.v1.LedgerService.RotateWebhookSecret:output_type -> billing.ledger.v1.RotateWebhookSecretResponse
-	119, // 242: billing.ledger.v1.LedgerService.GetDepletionForecast:output_type -> billing.ledger.v1.GetDepletionForecastResponse
-	122, // 243: billing.ledger.v1.LedgerService.SetSignalPolicy:output_type -> billing.ledger.v1.SetSignalPolicyResponse
-	124, // 244: billing.ledger.v1.LedgerService.GetSignalPolicy:output_type -> billing.ledger.v1.GetSignalPolicyResponse
-	204, // [204:245] is the sub-list for method output_type
-	163, // [163:204] is the sub-list for method input_type
-	163, // [163:163] is the sub-list for extension type_name
-	163, // [163:163] is the sub-list for extension extendee
-	0,   // [0:163] is the sub-list for field type_name
+	24,  // 120: billing.ledger.v1.AuthorizeResponse.hold:type_name -> billing.ledger.v1.Hold
+	20,  // 121: billing.ledger.v1.AuthorizeResponse.entry:type_name -> billing.ledger.v1.Entry
+	142, // 122: billing.ledger.v1.AuthorizeResponse.decide_time:type_name -> google.protobuf.Timestamp
+	8,   // 123: billing.ledger.v1.WatchWalletEventsRequest.types:type_name -> billing.ledger.v1.WalletEventType
+	25,  // 124: billing.ledger.v1.WatchWalletEventsResponse.event:type_name -> billing.ledger.v1.WalletEvent
+	26,  // 125: billing.ledger.v1.SetTopUpRuleRequest.rule:type_name -> billing.ledger.v1.TopUpRule
+	26,  // 126: billing.ledger.v1.SetTopUpRuleResponse.rule:type_name -> billing.ledger.v1.TopUpRule
+	26,  // 127: billing.ledger.v1.GetTopUpRuleResponse.rule:type_name -> billing.ledger.v1.TopUpRule
+	26,  // 128: billing.ledger.v1.ClearTopUpRuleResponse.rule:type_name -> billing.ledger.v1.TopUpRule
+	27,  // 129: billing.ledger.v1.ListTopUpsResponse.top_ups:type_name -> billing.ledger.v1.TopUp
+	27,  // 130: billing.ledger.v1.ConfirmTopUpResponse.top_up:type_name -> billing.ledger.v1.TopUp
+	27,  // 131: billing.ledger.v1.FailTopUpResponse.top_up:type_name -> billing.ledger.v1.TopUp
+	29,  // 132: billing.ledger.v1.SetAlertRulesRequest.rules:type_name -> billing.ledger.v1.AlertRule
+	29,  // 133: billing.ledger.v1.SetAlertRulesResponse.rules:type_name -> billing.ledger.v1.AlertRule
+	29,  // 134: billing.ledger.v1.ListAlertRulesResponse.rules:type_name -> billing.ledger.v1.AlertRule
+	8,   // 135: billing.ledger.v1.CreateWebhookEndpointRequest.types:type_name -> billing.ledger.v1.WalletEventType
+	30,  // 136: billing.ledger.v1.CreateWebhookEndpointResponse.endpoint:type_name -> billing.ledger.v1.WebhookEndpoint
+	30,  // 137: billing.ledger.v1.ListWebhookEndpointsResponse.endpoints:type_name -> billing.ledger.v1.WebhookEndpoint
+	30,  // 138: billing.ledger.v1.DeleteWebhookEndpointResponse.endpoint:type_name -> billing.ledger.v1.WebhookEndpoint
+	11,  // 139: billing.ledger.v1.ListWebhookDeliveriesRequest.state:type_name -> billing.ledger.v1.WebhookDeliveryState
+	32,  // 140: billing.ledger.v1.ListWebhookDeliveriesResponse.deliveries:type_name -> billing.ledger.v1.WebhookDelivery
+	141, // 141: billing.ledger.v1.RotateWebhookSecretRequest.overlap:type_name -> google.protobuf.Duration
+	30,  // 142: billing.ledger.v1.RotateWebhookSecretResponse.endpoint:type_name -> billing.ledger.v1.WebhookEndpoint
+	142, // 143: billing.ledger.v1.RotateWebhookSecretResponse.previous_secret_expire_time:type_name -> google.protobuf.Timestamp
+	28,  // 144: billing.ledger.v1.CreateAllotmentScheduleRequest.schedule:type_name -> billing.ledger.v1.AllotmentSchedule
+	28,  // 145: billing.ledger.v1.CreateAllotmentScheduleResponse.schedule:type_name -> billing.ledger.v1.AllotmentSchedule
+	28,  // 146: billing.ledger.v1.ListAllotmentSchedulesResponse.schedules:type_name -> billing.ledger.v1.AllotmentSchedule
+	142, // 147: billing.ledger.v1.EndAllotmentScheduleRequest.end_time:type_name -> google.protobuf.Timestamp
+	28,  // 148: billing.ledger.v1.EndAllotmentScheduleResponse.schedule:type_name -> billing.ledger.v1.AllotmentSchedule
+	141, // 149: billing.ledger.v1.GetDepletionForecastRequest.horizon:type_name -> google.protobuf.Duration
+	142, // 150: billing.ledger.v1.ForecastExpiry.expire_time:type_name -> google.protobuf.Timestamp
+	142, // 151: billing.ledger.v1.ForecastTopUp.time:type_name -> google.protobuf.Timestamp
+	142, // 152: billing.ledger.v1.GetDepletionForecastResponse.as_of_time:type_name -> google.protobuf.Timestamp
+	142, // 153: billing.ledger.v1.GetDepletionForecastResponse.depletion_time:type_name -> google.protobuf.Timestamp
+	142, // 154: billing.ledger.v1.GetDepletionForecastResponse.depletion_earliest_time:type_name -> google.protobuf.Timestamp
+	142, // 155: billing.ledger.v1.GetDepletionForecastResponse.depletion_latest_time:type_name -> google.protobuf.Timestamp
+	119, // 156: billing.ledger.v1.GetDepletionForecastResponse.expiries:type_name -> billing.ledger.v1.ForecastExpiry
+	120, // 157: billing.ledger.v1.GetDepletionForecastResponse.top_ups:type_name -> billing.ledger.v1.ForecastTopUp
+	142, // 158: billing.ledger.v1.GetDepletionForecastResponse.horizon_end_time:type_name -> google.protobuf.Timestamp
+	122, // 159: billing.ledger.v1.SetSignalPolicyRequest.policy:type_name -> billing.ledger.v1.SignalPolicy
+	122, // 160: billing.ledger.v1.SetSignalPolicyResponse.policy:type_name -> billing.ledger.v1.SignalPolicy
+	122, // 161: billing.ledger.v1.GetSignalPolicyResponse.policy:type_name -> billing.ledger.v1.SignalPolicy
+	8,   // 162: billing.ledger.v1.GetSignalPolicyResponse.open_signals:type_name -> billing.ledger.v1.WalletEventType
+	5,   // 163: billing.ledger.v1.PoolMember.budget_period:type_name -> billing.ledger.v1.BudgetPeriod
+	6,   // 164: billing.ledger.v1.PoolMember.policy:type_name -> billing.ledger.v1.BudgetPolicy
+	142, // 165: billing.ledger.v1.PoolMember.create_time:type_name -> google.protobuf.Timestamp
+	142, // 166: billing.ledger.v1.PoolMember.update_time:type_name -> google.protobuf.Timestamp
+	142, // 167: billing.ledger.v1.PoolMember.period_start_time:type_name -> google.protobuf.Timestamp
+	5,   // 168: billing.ledger.v1.SetPoolMemberRequest.budget_period:type_name -> billing.ledger.v1.BudgetPeriod
+	6,   // 169: billing.ledger.v1.SetPoolMemberRequest.policy:type_name -> billing.ledger.v1.BudgetPolicy
+	127, // 170: billing.ledger.v1.SetPoolMemberResponse.member:type_name -> billing.ledger.v1.PoolMember
+	127, // 171: billing.ledger.v1.GetPoolMemberResponse.member:type_name -> billing.ledger.v1.PoolMember
+	127, // 172: billing.ledger.v1.ListPoolMembersResponse.members:type_name -> billing.ledger.v1.PoolMember
+	127, // 173: billing.ledger.v1.RemovePoolMemberResponse.member:type_name -> billing.ledger.v1.PoolMember
+	34,  // 174: billing.ledger.v1.LedgerService.CreateWallet:input_type -> billing.ledger.v1.CreateWalletRequest
+	36,  // 175: billing.ledger.v1.LedgerService.GetWallet:input_type -> billing.ledger.v1.GetWalletRequest
+	38,  // 176: billing.ledger.v1.LedgerService.ListWallets:input_type -> billing.ledger.v1.ListWalletsRequest
+	40,  // 177: billing.ledger.v1.LedgerService.CreateGrant:input_type -> billing.ledger.v1.CreateGrantRequest
+	42,  // 178: billing.ledger.v1.LedgerService.GetGrant:input_type -> billing.ledger.v1.GetGrantRequest
+	44,  // 179: billing.ledger.v1.LedgerService.ListGrants:input_type -> billing.ledger.v1.ListGrantsRequest
+	46,  // 180: billing.ledger.v1.LedgerService.VoidGrant:input_type -> billing.ledger.v1.VoidGrantRequest
+	48,  // 181: billing.ledger.v1.LedgerService.Debit:input_type -> billing.ledger.v1.DebitRequest
+	50,  // 182: billing.ledger.v1.LedgerService.DebitBatch:input_type -> billing.ledger.v1.DebitBatchRequest
+	53,  // 183: billing.ledger.v1.LedgerService.RefundDebit:input_type -> billing.ledger.v1.RefundDebitRequest
+	55,  // 184: billing.ledger.v1.LedgerService.GetBalance:input_type -> billing.ledger.v1.GetBalanceRequest
+	63,  // 185: billing.ledger.v1.LedgerService.GetConsumptionReport:input_type -> billing.ledger.v1.GetConsumptionReportRequest
+	68,  // 186: billing.ledger.v1.LedgerService.GetRevenueReport:input_type -> billing.ledger.v1.GetRevenueReportRequest
+	57,  // 187: billing.ledger.v1.LedgerService.ListEntries:input_type -> billing.ledger.v1.ListEntriesRequest
+	70,  // 188: billing.ledger.v1.LedgerService.RunExpiry:input_type -> billing.ledger.v1.RunExpiryRequest
+	72,  // 189: billing.ledger.v1.LedgerService.VerifyWallet:input_type -> billing.ledger.v1.VerifyWalletRequest
+	74,  // 190: billing.ledger.v1.LedgerService.CreateHold:input_type -> billing.ledger.v1.CreateHoldRequest
+	76,  // 191: billing.ledger.v1.LedgerService.CaptureHold:input_type -> billing.ledger.v1.CaptureHoldRequest
+	78,  // 192: billing.ledger.v1.LedgerService.ReleaseHold:input_type -> billing.ledger.v1.ReleaseHoldRequest
+	80,  // 193: billing.ledger.v1.LedgerService.GetHold:input_type -> billing.ledger.v1.GetHoldRequest
+	82,  // 194: billing.ledger.v1.LedgerService.Authorize:input_type -> billing.ledger.v1.AuthorizeRequest
+	84,  // 195: billing.ledger.v1.LedgerService.WatchWalletEvents:input_type -> billing.ledger.v1.WatchWalletEventsRequest
+	86,  // 196: billing.ledger.v1.LedgerService.SetTopUpRule:input_type -> billing.ledger.v1.SetTopUpRuleRequest
+	88,  // 197: billing.ledger.v1.LedgerService.GetTopUpRule:input_type -> billing.ledger.v1.GetTopUpRuleRequest
+	90,  // 198: billing.ledger.v1.LedgerService.ClearTopUpRule:input_type -> billing.ledger.v1.ClearTopUpRuleRequest
+	92,  // 199: billing.ledger.v1.LedgerService.ListTopUps:input_type -> billing.ledger.v1.ListTopUpsRequest
+	94,  // 200: billing.ledger.v1.LedgerService.ConfirmTopUp:input_type -> billing.ledger.v1.ConfirmTopUpRequest
+	96,  // 201: billing.ledger.v1.LedgerService.FailTopUp:input_type -> billing.ledger.v1.FailTopUpRequest
+	98,  // 202: billing.ledger.v1.LedgerService.SetAlertRules:input_type -> billing.ledger.v1.SetAlertRulesRequest
+	100, // 203: billing.ledger.v1.LedgerService.ListAlertRules:input_type -> billing.ledger.v1.ListAlertRulesRequest
+	112, // 204: billing.ledger.v1.LedgerService.CreateAllotmentSchedule:input_type -> billing.ledger.v1.CreateAllotmentScheduleRequest
+	114, // 205: billing.ledger.v1.LedgerService.ListAllotmentSchedules:input_type -> billing.ledger.v1.ListAllotmentSchedulesRequest
+	116, // 206: billing.ledger.v1.LedgerService.EndAllotmentSchedule:input_type -> billing.ledger.v1.EndAllotmentScheduleRequest
+	102, // 207: billing.ledger.v1.LedgerService.CreateWebhookEndpoint:input_type -> billing.ledger.v1.CreateWebhookEndpointRequest
+	104, // 208: billing.ledger.v1.LedgerService.ListWebhookEndpoints:input_type -> billing.ledger.v1.ListWebhookEndpointsRequest
+	106, // 209: billing.ledger.v1.LedgerService.DeleteWebhookEndpoint:input_type -> billing.ledger.v1.DeleteWebhookEndpointRequest
+	108, // 210: billing.ledger.v1.LedgerService.ListWebhookDeliveries:input_type -> billing.ledger.v1.ListWebhookDeliveriesRequest
+	110, // 211: billing.ledger.v1.LedgerService.RotateWebhookSecret:input_type -> billing.ledger.v1.RotateWebhookSecretRequest
+	118, // 212: billing.ledger.v1.LedgerService.GetDepletionForecast:input_type -> billing.ledger.v1.GetDepletionForecastRequest
+	123, // 213: billing.ledger.v1.LedgerService.SetSignalPolicy:input_type -> billing.ledger.v1.SetSignalPolicyRequest
+	125, // 214: billing.ledger.v1.LedgerService.GetSignalPolicy:input_type -> billing.ledger.v1.GetSignalPolicyRequest
+	128, // 215: billing.ledger.v1.LedgerService.SetPoolMember:input_type -> billing.ledger.v1.SetPoolMemberRequest
+	130, // 216: billing.ledger.v1.LedgerService.GetPoolMember:input_type -> billing.ledger.v1.GetPoolMemberRequest
+	132, // 217: billing.ledger.v1.LedgerService.ListPoolMembers:input_type -> billing.ledger.v1.ListPoolMembersRequest
+	134, // 218: billing.ledger.v1.LedgerService.RemovePoolMember:input_type -> billing.ledger.v1.RemovePoolMemberRequest
+	35,  // 219: billing.ledger.v1.LedgerService.CreateWallet:output_type -> billing.ledger.v1.CreateWalletResponse
+	37,  // 220: billing.ledger.v1.LedgerService.GetWallet:output_type -> billing.ledger.v1.GetWalletResponse
+	39,  // 221: billing.ledger.v1.LedgerService.ListWallets:output_type -> billing.ledger.v1.ListWalletsResponse
+	41,  // 222: billing.ledger.v1.LedgerService.CreateGrant:output_type -> billing.ledger.v1.CreateGrantResponse
+	43,  // 223: billing.ledger.v1.LedgerService.GetGrant:output_type -> billing.ledger.v1.GetGrantResponse
+	45,  // 224: billing.ledger.v1.LedgerService.ListGrants:output_type -> billing.ledger.v1.ListGrantsResponse
+	47,  // 225: billing.ledger.v1.LedgerService.VoidGrant:output_type -> billing.ledger.v1.VoidGrantResponse
+	49,  // 226: billing.ledger.v1.LedgerService.Debit:output_type -> billing.ledger.v1.DebitResponse
+	52,  // 227: billing.ledger.v1.LedgerService.DebitBatch:output_type -> billing.ledger.v1.DebitBatchResponse
+	54,  // 228: billing.ledger.v1.LedgerService.RefundDebit:output_type -> billing.ledger.v1.RefundDebitResponse
+	56,  // 229: billing.ledger.v1.LedgerService.GetBalance:output_type -> billing.ledger.v1.GetBalanceResponse
+	64,  // 230: billing.ledger.v1.LedgerService.GetConsumptionReport:output_type -> billing.ledger.v1.GetConsumptionReportResponse
+	69,  // 231: billing.ledger.v1.LedgerService.GetRevenueReport:output_type -> billing.ledger.v1.GetRevenueReportResponse
+	58,  // 232: billing.ledger.v1.LedgerService.ListEntries:output_type -> billing.ledger.v1.ListEntriesResponse
+	71,  // 233: billing.ledger.v1.LedgerService.RunExpiry:output_type -> billing.ledger.v1.RunExpiryResponse
+	73,  // 234: billing.ledger.v1.LedgerService.VerifyWallet:output_type -> billing.ledger.v1.VerifyWalletResponse
+	75,  // 235: billing.ledger.v1.LedgerService.CreateHold:output_type -> billing.ledger.v1.CreateHoldResponse
+	77,  // 236: billing.ledger.v1.LedgerService.CaptureHold:output_type -> billing.ledger.v1.CaptureHoldResponse
+	79,  // 237: billing.ledger.v1.LedgerService.ReleaseHold:output_type -> billing.ledger.v1.ReleaseHoldResponse
+	81,  // 238: billing.ledger.v1.LedgerService.GetHold:output_type -> billing.ledger.v1.GetHoldResponse
+	83,  // 239: billing.ledger.v1.LedgerService.Authorize:output_type -> billing.ledger.v1.AuthorizeResponse
+	85,  // 240: billing.ledger.v1.LedgerService.WatchWalletEvents:output_type -> billing.ledger.v1.WatchWalletEventsResponse
+	87,  // 241: billing.ledger.v1.LedgerService.SetTopUpRule:output_type -> billing.ledger.v1.SetTopUpRuleResponse
+	89,  // 242: billing.ledger.v1.LedgerService.GetTopUpRule:output_type -> billing.ledger.v1.GetTopUpRuleResponse
+	91,  // 243: billing.ledger.v1.LedgerService.ClearTopUpRule:output_type -> billing.ledger.v1.ClearTopUpRuleResponse
+	93,  // 244: billing.ledger.v1.LedgerService.ListTopUps:output_type -> billing.ledger.v1.ListTopUpsResponse
+	95,  // 245: billing.ledger.v1.LedgerService.ConfirmTopUp:output_type -> billing.ledger.v1.ConfirmTopUpResponse
+	97,  // 246: billing.ledger.v1.LedgerService.FailTopUp:output_type -> billing.ledger.v1.FailTopUpResponse
+	99,  // 247: billing.ledger.v1.LedgerService.SetAlertRules:output_type -> billing.ledger.v1.SetAlertRulesResponse
+	101, // 248: billing.ledger.v1.LedgerService.ListAlertRules:output_type -> billing.ledger.v1.ListAlertRulesResponse
+	113, // 249: billing.ledger.v1.LedgerService.CreateAllotmentSchedule:output_type -> billing.ledger.v1.CreateAllotmentScheduleResponse
+	115, // 250: billing.ledger.v1.LedgerService.ListAllotmentSchedules:output_type -> billing.ledger.v1.ListAllotmentSchedulesResponse
+	117, // 251: billing.ledger.v1.LedgerService.EndAllotmentSchedule:output_type -> billing.ledger.v1.EndAllotmentScheduleResponse
+	103, // 252: billing.ledger.v1.LedgerService.CreateWebhookEndpoint:output_type -> billing.ledger.v1.CreateWebhookEndpointResponse
+	105, // 253: billing.ledger.v1.LedgerService.ListWebhookEndpoints:output_type -> billing.ledger.v1.ListWebhookEndpointsResponse
+	107, // 254: billing.ledger.v1.LedgerService.DeleteWebhookEndpoint:output_type -> billing.ledger.v1.DeleteWebhookEndpointResponse
+	109, // 255: billing.ledger.v1.LedgerService.ListWebhookDeliveries:output_type -> billing.ledger.v1.ListWebhookDeliveriesResponse
+	111, // 256: billing.ledger.v1.LedgerService.RotateWebhookSecret:output_type -> billing.ledger.v1.RotateWebhookSecretResponse
+	121, // 257: billing.ledger.v1.LedgerService.GetDepletionForecast:output_type -> billing.ledger.v1.GetDepletionForecastResponse
+	124, // 258: billing.ledger.v1.LedgerService.SetSignalPolicy:output_type -> billing.ledger.v1.SetSignalPolicyResponse
+	126, // 259: billing.ledger.v1.LedgerService.GetSignalPolicy:output_type -> billing.ledger.v1.GetSignalPolicyResponse
+	129, // 260: billing.ledger.v1.LedgerService.SetPoolMember:output_type -> billing.ledger.v1.SetPoolMemberResponse
+	131, // 261: billing.ledger.v1.LedgerService.GetPoolMember:output_type -> billing.ledger.v1.GetPoolMemberResponse
+	133, // 262: billing.ledger.v1.LedgerService.ListPoolMembers:output_type -> billing.ledger.v1.ListPoolMembersResponse
+	135, // 263: billing.ledger.v1.LedgerService.RemovePoolMember:output_type -> billing.ledger.v1.RemovePoolMemberResponse
+	219, // [219:264] is the sub-list for method output_type
+	174, // [174:219] is the sub-list for method input_type
+	174, // [174:174] is the sub-list for extension type_name
+	174, // [174:174] is the sub-list for extension extendee
+	0,   // [0:174] is the sub-list for field type_name
 }
 
 func init() { file_billing_ledger_v1_ledger_proto_init() }
@@ -10258,8 +11175,8 @@ func file_billing_ledger_v1_ledger_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_billing_ledger_v1_ledger_proto_rawDesc), len(file_billing_ledger_v1_ledger_proto_rawDesc)),
-			NumEnums:      14,
-			NumMessages:   116,
+			NumEnums:      16,
+			NumMessages:   125,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

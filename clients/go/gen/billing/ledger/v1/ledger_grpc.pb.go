@@ -60,6 +60,10 @@ const (
 	LedgerService_GetDepletionForecast_FullMethodName    = "/billing.ledger.v1.LedgerService/GetDepletionForecast"
 	LedgerService_SetSignalPolicy_FullMethodName         = "/billing.ledger.v1.LedgerService/SetSignalPolicy"
 	LedgerService_GetSignalPolicy_FullMethodName         = "/billing.ledger.v1.LedgerService/GetSignalPolicy"
+	LedgerService_SetPoolMember_FullMethodName           = "/billing.ledger.v1.LedgerService/SetPoolMember"
+	LedgerService_GetPoolMember_FullMethodName           = "/billing.ledger.v1.LedgerService/GetPoolMember"
+	LedgerService_ListPoolMembers_FullMethodName         = "/billing.ledger.v1.LedgerService/ListPoolMembers"
+	LedgerService_RemovePoolMember_FullMethodName        = "/billing.ledger.v1.LedgerService/RemovePoolMember"
 )
 
 // LedgerServiceClient is the client API for LedgerService service.
@@ -161,6 +165,14 @@ type LedgerServiceClient interface {
 	SetSignalPolicy(ctx context.Context, in *SetSignalPolicyRequest, opts ...grpc.CallOption) (*SetSignalPolicyResponse, error)
 	// Reads a wallet's signal policy and its open episodes.
 	GetSignalPolicy(ctx context.Context, in *GetSignalPolicyRequest, opts ...grpc.CallOption) (*GetSignalPolicyResponse, error)
+	// Create or change a member of a pooled wallet, with its budget and policy.
+	SetPoolMember(ctx context.Context, in *SetPoolMemberRequest, opts ...grpc.CallOption) (*SetPoolMemberResponse, error)
+	// A member of a pooled wallet, with what it spent, its budget and what remains this period.
+	GetPoolMember(ctx context.Context, in *GetPoolMemberRequest, opts ...grpc.CallOption) (*GetPoolMemberResponse, error)
+	// The members of a pooled wallet, each with its standing this period.
+	ListPoolMembers(ctx context.Context, in *ListPoolMembersRequest, opts ...grpc.CallOption) (*ListPoolMembersResponse, error)
+	// Remove a member: debits naming it are refused from then on; its entries keep its id.
+	RemovePoolMember(ctx context.Context, in *RemovePoolMemberRequest, opts ...grpc.CallOption) (*RemovePoolMemberResponse, error)
 }
 
 type ledgerServiceClient struct {
@@ -590,6 +602,46 @@ func (c *ledgerServiceClient) GetSignalPolicy(ctx context.Context, in *GetSignal
 	return out, nil
 }
 
+func (c *ledgerServiceClient) SetPoolMember(ctx context.Context, in *SetPoolMemberRequest, opts ...grpc.CallOption) (*SetPoolMemberResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetPoolMemberResponse)
+	err := c.cc.Invoke(ctx, LedgerService_SetPoolMember_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ledgerServiceClient) GetPoolMember(ctx context.Context, in *GetPoolMemberRequest, opts ...grpc.CallOption) (*GetPoolMemberResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetPoolMemberResponse)
+	err := c.cc.Invoke(ctx, LedgerService_GetPoolMember_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ledgerServiceClient) ListPoolMembers(ctx context.Context, in *ListPoolMembersRequest, opts ...grpc.CallOption) (*ListPoolMembersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListPoolMembersResponse)
+	err := c.cc.Invoke(ctx, LedgerService_ListPoolMembers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ledgerServiceClient) RemovePoolMember(ctx context.Context, in *RemovePoolMemberRequest, opts ...grpc.CallOption) (*RemovePoolMemberResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RemovePoolMemberResponse)
+	err := c.cc.Invoke(ctx, LedgerService_RemovePoolMember_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // LedgerServiceServer is the server API for LedgerService service.
 // All implementations must embed UnimplementedLedgerServiceServer
 // for forward compatibility.
@@ -689,6 +741,14 @@ type LedgerServiceServer interface {
 	SetSignalPolicy(context.Context, *SetSignalPolicyRequest) (*SetSignalPolicyResponse, error)
 	// Reads a wallet's signal policy and its open episodes.
 	GetSignalPolicy(context.Context, *GetSignalPolicyRequest) (*GetSignalPolicyResponse, error)
+	// Create or change a member of a pooled wallet, with its budget and policy.
+	SetPoolMember(context.Context, *SetPoolMemberRequest) (*SetPoolMemberResponse, error)
+	// A member of a pooled wallet, with what it spent, its budget and what remains this period.
+	GetPoolMember(context.Context, *GetPoolMemberRequest) (*GetPoolMemberResponse, error)
+	// The members of a pooled wallet, each with its standing this period.
+	ListPoolMembers(context.Context, *ListPoolMembersRequest) (*ListPoolMembersResponse, error)
+	// Remove a member: debits naming it are refused from then on; its entries keep its id.
+	RemovePoolMember(context.Context, *RemovePoolMemberRequest) (*RemovePoolMemberResponse, error)
 	mustEmbedUnimplementedLedgerServiceServer()
 }
 
@@ -821,6 +881,18 @@ func (UnimplementedLedgerServiceServer) SetSignalPolicy(context.Context, *SetSig
 }
 func (UnimplementedLedgerServiceServer) GetSignalPolicy(context.Context, *GetSignalPolicyRequest) (*GetSignalPolicyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetSignalPolicy not implemented")
+}
+func (UnimplementedLedgerServiceServer) SetPoolMember(context.Context, *SetPoolMemberRequest) (*SetPoolMemberResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetPoolMember not implemented")
+}
+func (UnimplementedLedgerServiceServer) GetPoolMember(context.Context, *GetPoolMemberRequest) (*GetPoolMemberResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetPoolMember not implemented")
+}
+func (UnimplementedLedgerServiceServer) ListPoolMembers(context.Context, *ListPoolMembersRequest) (*ListPoolMembersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListPoolMembers not implemented")
+}
+func (UnimplementedLedgerServiceServer) RemovePoolMember(context.Context, *RemovePoolMemberRequest) (*RemovePoolMemberResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RemovePoolMember not implemented")
 }
 func (UnimplementedLedgerServiceServer) mustEmbedUnimplementedLedgerServiceServer() {}
 func (UnimplementedLedgerServiceServer) testEmbeddedByValue()                       {}
@@ -1574,6 +1646,78 @@ func _LedgerService_GetSignalPolicy_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _LedgerService_SetPoolMember_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetPoolMemberRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LedgerServiceServer).SetPoolMember(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LedgerService_SetPoolMember_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LedgerServiceServer).SetPoolMember(ctx, req.(*SetPoolMemberRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LedgerService_GetPoolMember_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetPoolMemberRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LedgerServiceServer).GetPoolMember(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LedgerService_GetPoolMember_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LedgerServiceServer).GetPoolMember(ctx, req.(*GetPoolMemberRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LedgerService_ListPoolMembers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListPoolMembersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LedgerServiceServer).ListPoolMembers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LedgerService_ListPoolMembers_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LedgerServiceServer).ListPoolMembers(ctx, req.(*ListPoolMembersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LedgerService_RemovePoolMember_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemovePoolMemberRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LedgerServiceServer).RemovePoolMember(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LedgerService_RemovePoolMember_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LedgerServiceServer).RemovePoolMember(ctx, req.(*RemovePoolMemberRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // LedgerService_ServiceDesc is the grpc.ServiceDesc for LedgerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1740,6 +1884,22 @@ var LedgerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetSignalPolicy",
 			Handler:    _LedgerService_GetSignalPolicy_Handler,
+		},
+		{
+			MethodName: "SetPoolMember",
+			Handler:    _LedgerService_SetPoolMember_Handler,
+		},
+		{
+			MethodName: "GetPoolMember",
+			Handler:    _LedgerService_GetPoolMember_Handler,
+		},
+		{
+			MethodName: "ListPoolMembers",
+			Handler:    _LedgerService_ListPoolMembers_Handler,
+		},
+		{
+			MethodName: "RemovePoolMember",
+			Handler:    _LedgerService_RemovePoolMember_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
