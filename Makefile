@@ -62,7 +62,7 @@ lint: setup lint-protos typecheck
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-# mypy --strict (the pinned mypy and stubs are dev dependencies): billing_common, both services
+# mypy --strict (the pinned mypy and stubs are dev dependencies): billing_common, both services, the demo
 # and the CLI (configuration in pyproject.toml; the generated code in gen/ is not checked), then
 # the Python client (clients/python/pyproject.toml).
 typecheck: setup

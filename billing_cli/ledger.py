@@ -167,6 +167,25 @@ def entry_rows(items: list[pb.Entry]) -> list[list[object]]:
     ]
 
 
+MEMBER_COLUMNS = ["Member", "Budget", "Period", "Policy", "Spent", "Held", "Remaining", "Since"]
+
+
+def member_rows(members: list[pb.PoolMember]) -> list[list[str]]:
+    return [
+        [
+            m.member_id,
+            m.budget or (f"{m.budget_share}%" if m.budget_share else "none"),
+            enum(m, "budget_period") if m.budget_period else "none",
+            enum(m, "policy"),
+            m.spent,
+            m.held,
+            m.remaining or "-",
+            when(m, "period_start_time"),
+        ]
+        for m in members
+    ]
+
+
 # --- balance, history, debit ---------------------------------------------------------------------
 
 
@@ -183,6 +202,19 @@ def balance(
     if as_of is not None:
         request.as_of_time.CopyFrom(parse.timestamp(as_of, name="--as-of"))
     b = state.call(state.ledger.GetBalance, request, name="GetBalance").balance
+    # A pooled wallet's balance also says who used what: its members' standing now (a past
+    # balance has no past standing of members, so --as-of shows none).
+    members = (
+        []
+        if as_of is not None
+        else list(
+            state.call(
+                state.ledger.ListPoolMembers,
+                pb.ListPoolMembersRequest(wallet_id=wallet_id),
+                name="ListPoolMembers",
+            ).members
+        )
+    )
 
     def render() -> None:
         state.out.print(
@@ -238,8 +270,13 @@ def balance(
                 ],
             )
         )
+        if members:
+            state.out.print(table("Pool members this period", MEMBER_COLUMNS, member_rows(members)))
 
-    state.emit(to_dict(b), render)
+    shown = to_dict(b)
+    if members:
+        shown["members"] = [to_dict(m) for m in members]
+    state.emit(shown, render)
 
 
 def history(

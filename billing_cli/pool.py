@@ -11,35 +11,17 @@ from billing.ledger.v1 import ledger_pb2 as pb
 
 from billing_cli import parse
 from billing_cli.choices import BudgetPeriod, BudgetPolicy
-from billing_cli.ledger import RequestId
-from billing_cli.render import enum, table, when
+from billing_cli.ledger import MEMBER_COLUMNS, RequestId, member_rows
+from billing_cli.render import table
 from billing_cli.state import State, state_of, to_dict
 
 pool = typer.Typer(help="Pooled wallets: members spending one wallet.", no_args_is_help=True)
 member = typer.Typer(help="A pooled wallet's members and their budgets.", no_args_is_help=True)
 pool.add_typer(member, name="member")
 
-COLUMNS = ["Member", "Budget", "Period", "Policy", "Spent", "Held", "Remaining", "Since"]
-
-
-def _rows(members: list[pb.PoolMember]) -> list[list[str]]:
-    return [
-        [
-            m.member_id,
-            m.budget or (f"{m.budget_share}%" if m.budget_share else "none"),
-            enum(m, "budget_period") if m.budget_period else "none",
-            enum(m, "policy"),
-            m.spent,
-            m.held,
-            m.remaining or "-",
-            when(m, "period_start_time"),
-        ]
-        for m in members
-    ]
-
 
 def _show(state: State, members: list[pb.PoolMember], title: str) -> None:
-    state.out.print(table(title, COLUMNS, _rows(members)))
+    state.out.print(table(title, MEMBER_COLUMNS, member_rows(members)))
 
 
 @member.command("set")

@@ -208,7 +208,16 @@ def top_ups_fail(
 
 # --- alerts --------------------------------------------------------------------------------------
 
-ALERT_COLUMNS = ["Rule", "Name", "Kind", "Threshold", "Min interval", "Armed", "Last fired"]
+ALERT_COLUMNS = [
+    "Rule",
+    "Name",
+    "Member",
+    "Kind",
+    "Threshold",
+    "Min interval",
+    "Armed",
+    "Last fired",
+]
 
 
 def _show_alerts(state: State, rules: list[pb.AlertRule]) -> None:
@@ -216,6 +225,7 @@ def _show_alerts(state: State, rules: list[pb.AlertRule]) -> None:
         [
             r.rule_id,
             r.name,
+            r.member_id or "(wallet)",
             enum(r, "kind"),
             r.threshold,
             _seconds(r, "min_interval"),
@@ -260,11 +270,29 @@ def alerts_set(
     min_interval: Annotated[
         str | None, typer.Option(help="At least this long between firings of a rule (1h).")
     ] = None,
+    member_rules: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--member-rule",
+            metavar="MEMBER=KIND[:THRESHOLD[:NAME]]",
+            help="A rule on a pool member's budget (what is left of it), team-a=percent:25"
+            " (repeatable).",
+        ),
+    ] = None,
     request_id: RequestId = None,
 ) -> None:
-    """Replace a wallet's alert rules (no --rule restores the defaults)."""
+    """Replace a wallet's alert rules, its own (--rule) and its pool members' (--member-rule);
+    neither restores the defaults."""
     state = state_of(ctx)
     wanted = [_alert(text) for text in rules or []]
+    for text in member_rules or []:
+        member, sep, spec = text.partition("=")
+        if not sep or not member:
+            raise typer.BadParameter(
+                f"{text!r}: MEMBER=KIND[:THRESHOLD[:NAME]]", param_hint="--member-rule"
+            )
+        wanted.append(_alert(spec))
+        wanted[-1].member_id = member
     if min_interval is not None:
         interval = parse.duration(min_interval, name="--min-interval")
         for rule in wanted:

@@ -20,7 +20,7 @@ from billing_common import devcerts
 from billing_common.client_auth import KeyFromFile, bearer_interceptors
 from billing_common.process import ServiceProcess, start_service
 from billing_common.tls import channel_credentials
-from demo import forecast, ledger_scenario, page, rating_scenario
+from demo import forecast, ledger_scenario, page, pool_scenario, rating_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / ".data"
@@ -74,6 +74,7 @@ async def main() -> int:
         ):
             wallet_id = await ledger_scenario.run(ledger_channel)
             await forecast.show(ledger_channel, wallet_id)
+            await pool_scenario.run(ledger_channel)
             customer = await rating_scenario.run(ledger_channel, rating_channel)
             url = await page.url(ledger, rating, ledger_channel, rating_channel, customer)
             page.show(url, certs.ca)

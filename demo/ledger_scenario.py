@@ -269,7 +269,8 @@ async def run(channel: grpc.aio.Channel) -> str:
         f"\nVerifyWallet: journal and balances agree: {verify.consistent} "
         f"(granted {verify.granted} = consumed {verify.consumed} + remaining {verify.remaining})"
     )
-    return wallet.wallet_id
+    wallet_id: str = wallet.wallet_id
+    return wallet_id
 
 
 def statement(entries: list[pb.Entry]) -> list[list[str]]:
@@ -282,7 +283,7 @@ def statement(entries: list[pb.Entry]) -> list[list[str]]:
             return
         last = run[0]  # newest of the run: its balance is the balance after the run
         count = f"{len(run)} x " if len(run) > 1 else ""
-        total = sum(Decimal(e.amount) for e in run)
+        total = sum((Decimal(e.amount) for e in run), Decimal(0))
         rows.append(
             [
                 last.book_time.ToDatetime(tzinfo=UTC).strftime("%H:%M:%S"),

@@ -141,8 +141,9 @@ async def _journal(sim: Simulation, conn: asyncpg.Connection, ids: list[str]) ->
 
 
 async def _members(sim: Simulation, conn: asyncpg.Connection, ids: list[str]) -> None:
-    """Pooled wallets: in no budget period did a DENY member with an absolute budget spend more
-    than it (its debits and captures booked in the period, less the refunds of those); a refund
+    """Pooled wallets: in no budget period did a DENY member spend more than its budget (its
+    debits and captures booked in the period, less the refunds of those; a share budget as
+    resolved for its latest period, the only one the ledger keeps); a refund
     names the member of the debit it returns; and what the ledger reports a member spent for all
     time (a budget with no period) is what its entries add up to."""
     rows = await conn.fetch(
@@ -155,15 +156,20 @@ async def _members(sim: Simulation, conn: asyncpg.Connection, ids: list[str]) ->
           JOIN entries d ON d.id = r.related_id
           WHERE r.wallet_id = ANY($1) AND r.member_id <> '' AND r.type = 'REFUND'
         )
-        SELECT m.wallet_id, m.member_id, m.budget_amount, p.bucket, sum(u.spent) AS spent
+        SELECT m.wallet_id, m.member_id, b.budget, p.bucket, sum(u.spent) AS spent
         FROM pool_members m JOIN usage u USING (wallet_id, member_id),
           LATERAL (SELECT CASE m.budget_period
             WHEN 'DAY' THEN date_trunc('day', u.book_time AT TIME ZONE 'UTC')
             WHEN 'WEEK' THEN date_trunc('week', u.book_time AT TIME ZONE 'UTC')
-            WHEN 'MONTH' THEN date_trunc('month', u.book_time AT TIME ZONE 'UTC') END AS bucket) p
-        WHERE m.policy = 'DENY' AND m.budget_amount IS NOT NULL
-        GROUP BY m.wallet_id, m.member_id, m.budget_amount, p.bucket
-        HAVING sum(u.spent) > m.budget_amount
+            WHEN 'MONTH' THEN date_trunc('month', u.book_time AT TIME ZONE 'UTC') END AS bucket) p,
+          -- An absolute budget holds in every period; a share budget in the one period it was
+          -- resolved for (the ledger keeps only the latest).
+          LATERAL (SELECT coalesce(m.budget_amount, CASE
+            WHEN p.bucket IS NOT DISTINCT FROM (m.share_period_start AT TIME ZONE 'UTC')
+            THEN m.share_budget END) AS budget) b
+        WHERE m.policy = 'DENY' AND b.budget IS NOT NULL
+        GROUP BY m.wallet_id, m.member_id, b.budget, p.bucket
+        HAVING sum(u.spent) > b.budget
         LIMIT 10
         """,
         ids,
@@ -172,7 +178,7 @@ async def _members(sim: Simulation, conn: asyncpg.Connection, ids: list[str]) ->
         sim.violate(
             "member_over_budget",
             f"wallet {r['wallet_id']}: DENY member {r['member_id']} spent {r['spent']} in the"
-            f" period from {r['bucket']}, budget {r['budget_amount']}",
+            f" period from {r['bucket']}, budget {r['budget']}",
         )
     rows = await conn.fetch(
         """

@@ -20,7 +20,7 @@ from tests.sim import checks
 from tests.sim.harness import Database, Worker, terminate_backends
 from tests.sim.rating import is_rating_seed
 from tests.sim.runner import KNOWN_FAILURES, quiet_logs_while, report, run_seed
-from tests.sim.world import STEPS_DEFAULT, Simulation
+from tests.sim.world import STEPS_DEFAULT, Simulation, WalletModel
 
 SEEDS = range(12)
 
@@ -212,6 +212,20 @@ async def test_the_scoped_check_names_a_debit_that_burnt_a_grant_scoped_to_anoth
         sim.worker.clock.current = None
 
 
+async def _wallet_with_50(sim: Simulation) -> WalletModel:
+    """The simulation's first wallet, set up, with a grant of 50."""
+    with quiet_logs_while():
+        await sim.setup()
+    model = sim.wallets[0]
+    await sim.call(
+        "CreateGrant",
+        pb.CreateGrantRequest(
+            request_id=sim.rid(), wallet_id=model.id, kind=pb.GRANT_KIND_PREPAID, amount="50"
+        ),
+    )
+    return model
+
+
 async def test_the_member_check_names_a_deny_member_over_its_budget_in_a_period(
     sim_worker: Worker,
 ) -> None:
@@ -224,16 +238,8 @@ async def test_the_member_check_names_a_deny_member_over_its_budget_in_a_period(
     await sim_worker.ensure_service()
     sim.service_up.set()
     try:
-        with quiet_logs_while():
-            await sim.setup()
-        model = sim.wallets[0]
+        model = await _wallet_with_50(sim)
         wallet = model.id
-        await sim.call(
-            "CreateGrant",
-            pb.CreateGrantRequest(
-                request_id=sim.rid(), wallet_id=wallet, kind=pb.GRANT_KIND_PREPAID, amount="50"
-            ),
-        )
         await sim.call(
             "SetPoolMember",
             pb.SetPoolMemberRequest(
@@ -267,5 +273,58 @@ async def test_the_member_check_names_a_deny_member_over_its_budget_in_a_period(
         found = {v.invariant: v.detail for v in sim.violations}
         assert "checked" in found["member_over_budget"], found
         assert "reported spent 10, its entries 9" in found["member_spend"], found
+    finally:
+        sim.worker.clock.current = None
+
+
+async def test_the_member_check_names_a_deny_member_over_its_share_budget_in_its_period(
+    sim_worker: Worker,
+) -> None:
+    """A share budget is checked too, in the period it was resolved for: a DENY member with 10%
+    of a pool of 50 spends 5; lowering the resolved budget to 4 behind the ledger's back is named
+    (and a share budget not resolved yet, or resolved for another period, is not a budget of
+    that period's spend)."""
+    sim = Simulation(0, sim_worker, 1)
+    sim.worker.clock.current = sim.clock
+    await sim_worker.ensure_service()
+    sim.service_up.set()
+    try:
+        model = await _wallet_with_50(sim)
+        wallet = model.id
+        await sim.call(
+            "SetPoolMember",
+            pb.SetPoolMemberRequest(
+                request_id=sim.rid(),
+                wallet_id=wallet,
+                member_id="shared",
+                budget_share="10",
+                budget_period=pb.BUDGET_PERIOD_MONTH,
+            ),
+        )
+        model.members["shared"] = True
+        debit = await sim.call(
+            "Debit",
+            pb.DebitRequest(request_id=sim.rid(), wallet_id=wallet, amount="5", member_id="shared"),
+        )
+        assert debit.entry.member_id == "shared", debit
+        side = await sim_worker.side()
+        await checks._members(sim, side, [wallet])
+        assert not [v for v in sim.violations if v.invariant.startswith("member_")]
+        await side.execute(
+            "UPDATE pool_members SET share_budget = 4"
+            " WHERE wallet_id = $1 AND member_id = 'shared'",
+            wallet,
+        )
+        await checks._members(sim, side, [wallet])
+        found = [v.detail for v in sim.violations if v.invariant == "member_over_budget"]
+        assert len(found) == 1 and "shared" in found[0] and "budget 4" in found[0], found
+        sim.violations.clear()
+        await side.execute(
+            "UPDATE pool_members SET share_period_start = share_period_start - interval '1 month'"
+            " WHERE wallet_id = $1 AND member_id = 'shared'",
+            wallet,
+        )
+        await checks._members(sim, side, [wallet])
+        assert not [v for v in sim.violations if v.invariant == "member_over_budget"]
     finally:
         sim.worker.clock.current = None
