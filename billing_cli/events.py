@@ -5,6 +5,8 @@ One event per line, as proto JSON of `billing.rating.v1.Event`:
     {"event_id": "e1", "customer_id": "c1", "type": "api.call",
      "occurred_time": "2026-01-01T10:00:00Z", "properties": {"units": "3"}}
 
+An event of a pooled wallet's member adds `"member_id": "team-a"`.
+
 Property values may be JSON strings, integers, decimals (parsed exactly, never as floats) or
 booleans; they are sent as strings. Lines that are not such an object are reported as rejected
 (reason INVALID_LINE) and never sent. Blank lines are skipped.

@@ -69,9 +69,15 @@ _LEDGER_FAILED = frozenset(
 #   credential; UNIMPLEMENTED: an older ledger). Failing every charge for those would lose them.
 
 
+# - A denial: the wallet (or the pool member the usage is for) may not spend it now. The event
+#   is DENIED, as it would be by a DENY wallet without credits; sent again under a new id after
+#   a top-up (or the member's next budget period) it may pass.
+_DENIALS = frozenset({"INSUFFICIENT_CREDITS", "MEMBER_BUDGET_EXCEEDED"})
+
+
 def refusal_of(code: int, reason: str) -> LedgerRefusal:
     """What a refusal with this gRPC code (its number) and ErrorInfo reason means."""
-    if code == grpc.StatusCode.FAILED_PRECONDITION.value[0] and reason == "INSUFFICIENT_CREDITS":
+    if code == grpc.StatusCode.FAILED_PRECONDITION.value[0] and reason in _DENIALS:
         return LedgerRefusal.DENIED
     if code in _PERMANENT:
         return LedgerRefusal.PERMANENT
@@ -159,6 +165,7 @@ class LedgerClient:
                     description=i.description,
                     source_event_id=i.source_event_id,
                     customer_id=i.customer_id,
+                    member_id=i.member_id,
                 )
                 for i in items
             ]

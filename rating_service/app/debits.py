@@ -22,6 +22,7 @@ def debit_item(
     meter_description: str,
     event_id: str,
     customer_id: str,
+    member_id: str = "",
 ) -> DebitItem:
     """Synchronous ingest and the forwarder must send byte-identical requests for the same
     charge: the ledger answers a retry with the original entry only when the content matches
@@ -35,6 +36,7 @@ def debit_item(
         source_event_id=event_id,
         customer_id=customer_id,
         description=describe(meter_description or meter_key, event_id),
+        member_id=member_id,
     )
 
 

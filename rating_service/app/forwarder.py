@@ -138,6 +138,7 @@ class Forwarder:
                 c.meter_description,
                 c.event_id,
                 c.customer_id,
+                c.member_id,
             )
             for c in debits
         ]

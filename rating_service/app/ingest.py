@@ -334,6 +334,7 @@ class Ingest:
                 found[c.meter_id].description,
                 c.event_id,
                 c.customer_id,
+                c.member_id,
             )
             for c in debits
         ]
@@ -369,7 +370,12 @@ class Ingest:
             return cmd.EventOutcome(
                 event_id,
                 cmd.EventStatus.DENIED,
-                InsufficientCredits(denied[0][1].message or "the wallet cannot cover the charge"),
+                InsufficientCredits(
+                    denied[0][1].message or "the wallet cannot cover the charge",
+                    # INSUFFICIENT_CREDITS, or MEMBER_BUDGET_EXCEEDED for a pool member's
+                    # budget: the ledger's own reason.
+                    reason=denied[0][1].reason or None,
+                ),
             )
         async with session.stage() as store:
             # Only PENDING rows change: if the forwarder took a charge over (after sync_hold),
@@ -395,7 +401,8 @@ class Ingest:
         if any(v.status == cmd.ChargeStatus.DENIED for v in views):
             status = cmd.EventStatus.DENIED
             error = InsufficientCredits(
-                denied[0][1].message if denied else "the wallet cannot cover the charge"
+                denied[0][1].message if denied else "the wallet cannot cover the charge",
+                reason=denied[0][1].reason or None if denied else None,
             )
         elif all(v.status == cmd.ChargeStatus.ACKNOWLEDGED for v in views):
             status = cmd.EventStatus.CHARGED

@@ -56,6 +56,8 @@ class DebitItem:
     # The customer charged: the ledger refuses the debit if the wallet is someone else's.
     customer_id: str
     description: str = ""
+    # The pool member the usage is for: the ledger counts it against the member's budget.
+    member_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -96,6 +96,7 @@ class ChargeRow:
     refunded: Decimal
     attempts: int
     internal_errors: int
+    member_id: str = ""  # the pool member the event was for; empty for none
 
     @property
     def key(self) -> AggKey:

@@ -249,6 +249,7 @@ def rate_batch(
                 ledger_request_id=ledger_request_id("debit", p.event.event_id, t.meter.key),
                 forward_after=now + sync_hold if hold else now,
                 create_time=now,
+                member_id=p.event.member_id,
             )
             out.charges.append(charge)
             record.charges.append(charge)

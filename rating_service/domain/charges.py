@@ -78,6 +78,8 @@ class NewCharge:
     # Not sent before this time: a synchronous caller holds its charges for `sync_hold`.
     forward_after: datetime
     create_time: datetime
+    # The pool member the event was for (its debit names it); empty for none.
+    member_id: str = ""
     id: int = 0
 
 

@@ -88,7 +88,8 @@ class PeriodClosed(FailedPrecondition):
 
 
 class InsufficientCredits(FailedPrecondition):
-    """The ledger refused the charge: a DENY wallet without enough credits."""
+    """The ledger refused the charge: a DENY wallet without enough credits (reason
+    INSUFFICIENT_CREDITS), or a DENY pool member past its budget (MEMBER_BUDGET_EXCEEDED)."""
 
     reason = "INSUFFICIENT_CREDITS"
 

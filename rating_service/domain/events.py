@@ -27,6 +27,8 @@ class EventIn:
     properties: Mapping[str, str] = field(default_factory=dict)
     # Set when the event could not even be read (for example an invalid timestamp).
     error: BillingError | None = None
+    # The pool member the usage is for; empty for none.
+    member_id: str = ""
 
 
 class EventStatus(StrEnum):
@@ -82,8 +84,9 @@ def check_event(
 
 def _shape_error(e: EventIn) -> BillingError | None:
     """Required fields, id lengths and properties."""
-    for name, value in (("event_id", e.event_id), ("customer_id", e.customer_id), ("type", e.type)):
-        if not value:
+    ids = (("event_id", e.event_id), ("customer_id", e.customer_id), ("type", e.type))
+    for name, value in (*ids, ("member_id", e.member_id)):
+        if not value and name != "member_id":  # a member is optional
             return InvalidArgument.field(name, "is required", "MISSING_FIELD")
         if len(value) > ID_CHARS_MAX:
             return InvalidArgument.field(name, f"at most {ID_CHARS_MAX} characters", "INVALID_ID")

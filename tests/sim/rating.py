@@ -9,7 +9,10 @@ included, on the same wallets. At the end every charge is delivered, and:
 - every event the rating service accepted has exactly one charge, booked exactly once in the
   ledger (one DEBIT for its ledger request id, for its amount; no other DEBIT for the event);
 - no event was denied and no charge failed while a block could still be bought (before the
-  subscription's end, no end requested);
+  subscription's end, no end requested), but for a denial of the `DENY` pool member's budget:
+  the wallet is a pool, and an event may name one of its two members (`ALLOW` and `DENY`, each
+  with a budget for all time, also spent by the ledger seeds' own writes);
+- an acknowledged charge's DEBIT names the member its event named;
 - the plan debits a fixed charge each month: every period started by the end (and before the
   plan's end) has exactly one fixed-charge row, none other, and one DEBIT in the ledger when it
   is booked (none when refused): one debit per (assignment, period), whatever the faults;
@@ -53,10 +56,15 @@ def is_rating_seed(seed: int) -> bool:
     return random.Random(seed * 104_729 + 3).random() < RATING_SEED_SHARE
 
 
+# The rating wallet's pool members: (member, DENY?, budget for all time).
+MEMBERS = (("team-allow", False, "40"), ("team-deny", True, "60"))
+
+
 @dataclass
 class Sent:
     units: int
     occurred: datetime
+    member: str = ""
 
 
 @dataclass
@@ -70,6 +78,16 @@ class RatingScenario:
     priced_from: datetime | None = None
     plan_end: datetime | None = None  # EndPlanAssignment answered OK: the plan ends then
     assignment_id: str = ""
+    # Which member an event names: a generator of its own, so the rest of the seed's sequence
+    # stays as it was before events named members.
+    member_rng: random.Random = field(default_factory=random.Random)
+    # Events denied for the DENY member's budget (the ledger said so, to the call or on the
+    # charge). Sent again, such an event is DENIED again with the reason a replay of any denial
+    # gives (INSUFFICIENT_CREDITS: the first reason is not kept), so a denial of a DENY
+    # member's event while blocks could be bought is judged at the end (`undecided`), once the
+    # charges say why.
+    member_denied: set[str] = field(default_factory=set)
+    undecided: dict[str, str] = field(default_factory=dict)
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -142,6 +160,22 @@ class RatingScenario:
             sim.violate("setup_failed", "the rating wallet got no block rule")
             return
         self.wallet = w
+        self.member_rng = random.Random(f"rating-members:{sim.seed}")
+        for member_id, deny, budget in MEMBERS:
+            member = await sim.call(
+                "SetPoolMember",
+                lpb.SetPoolMemberRequest(
+                    request_id=sim.rid(),
+                    wallet_id=w.id,
+                    member_id=member_id,
+                    budget_amount=budget,
+                    policy=lpb.BUDGET_POLICY_DENY if deny else lpb.BUDGET_POLICY_ALLOW,
+                ),
+            )
+            if isinstance(member, RpcFailure):
+                sim.violate("setup_failed", f"SetPoolMember (rating): {member}")
+                return
+            w.members[member_id] = deny
         # Prices and plans start now or later (not in the past); events happen from then on.
         start = self.priced_from = sim.now() + timedelta(seconds=1)
         meter = await self._setup_call(
@@ -215,6 +249,7 @@ class RatingScenario:
                         self.priced_from,
                         sim.now() - timedelta(milliseconds=sim.rng.randint(0, 20_000)),
                     ),
+                    self.member_rng.choice(["", *(m for m, *_ in MEMBERS)]),
                 )
             events.append(
                 pb.Event(
@@ -223,6 +258,7 @@ class RatingScenario:
                     type="llm.tokens",
                     occurred_time=timestamp(first.occurred),
                     properties={"units": str(first.units)},
+                    member_id=first.member,
                 )
             )
             self.sent.setdefault(event_id, first)
@@ -245,7 +281,9 @@ class RatingScenario:
                     self.accepted.add(r.event_id)
                 elif r.status == pb.EVENT_STATUS_DENIED:
                     # Booked by now; a block could be bought if the subscription still runs.
-                    if self.blocks_available(sim.now()):
+                    if self.blocks_available(sim.now()) and not self.member_denial(
+                        r.event_id, r.error.reason, f"{r.error.reason} {r.error.message}"
+                    ):
                         sim.violate(
                             "rating_denied_while_blocks_could_be_bought",
                             f"{r.event_id}: {r.error.reason} {r.error.message}",
@@ -288,6 +326,20 @@ class RatingScenario:
             self.plan_end = end
 
         return run
+
+    def member_denial(self, event_id: str, error: str, detail: str = "") -> bool:
+        """Whether a denial is of the DENY member's budget (which no block lifts): the event
+        named it and the ledger said so. An answer to a call (`detail`) may repeat an earlier
+        denial of it without saying so: it is judged at the end."""
+        if self.sent[event_id].member != "team-deny":
+            return False
+        if "MEMBER_BUDGET_EXCEEDED" in error:
+            self.member_denied.add(event_id)
+            return True
+        if detail:
+            self.undecided.setdefault(event_id, detail)
+            return True
+        return False
 
     def after_plan(self, event_id: str) -> bool:
         """Whether the event occurred at or after the plan's (known) end."""
@@ -367,18 +419,32 @@ class RatingScenario:
                         "rating_charge_not_booked_once",
                         f"charge of {c['event_id']} ({c['amount']}): ledger debits {booked}",
                     )
+                elif booked[0]["member_id"] != self.sent[c["event_id"]].member:
+                    self.sim.violate(
+                        "rating_charge_member",
+                        f"charge of {c['event_id']}: its event named member"
+                        f" {self.sent[c['event_id']].member!r}, its DEBIT"
+                        f" {booked[0]['member_id']!r}",
+                    )
             elif c["status"] in ("DENIED", "FAILED"):
                 if booked:
                     self.sim.violate(
                         "rating_refused_charge_booked", f"{c['event_id']}: {c['status']} {booked}"
                     )
-                if self.blocks_available(self.sim.now()):  # every booking was before now
+                member = c["status"] == "DENIED" and self.member_denial(c["event_id"], c["reason"])
+                if self.blocks_available(self.sim.now()) and not member:
+                    # every booking was before now
                     self.sim.violate(
                         "rating_charge_refused_while_blocks_could_be_bought",
                         f"{c['event_id']}: {c['status']} {c['reason']}",
                     )
             else:
                 self.sim.violate("rating_charge_not_settled", f"{c['event_id']}: {c['status']}")
+        for event_id, detail in sorted(self.undecided.items()):
+            if event_id not in self.member_denied:
+                self.sim.violate(
+                    "rating_denied_while_blocks_could_be_bought", f"{event_id}: {detail}"
+                )
         await self.check_fixed_charges()
         per_event: dict[str, int] = {}
         for d in debits:
@@ -469,7 +535,7 @@ class RatingScenario:
         rows = await checks.on_side(
             self.sim,
             lambda conn: conn.fetch(
-                "SELECT request_id, source_event_id, amount FROM entries"
+                "SELECT request_id, source_event_id, amount, member_id FROM entries"
                 " WHERE wallet_id = $1 AND type = 'DEBIT' AND source_event_id = ANY($2::text[])",
                 wallet.id,
                 event_ids,

@@ -212,6 +212,8 @@ charges = Table(
     Column("forward_after", TS, nullable=False),
     Column("last_error", Text, nullable=False, server_default=""),
     Column("create_time", TS, nullable=False),
+    # The pool member the event was for (its debit names it); empty for none.
+    Column("member_id", Text, nullable=False, server_default=""),
     UniqueConstraint("event_id", "meter_id", name="charges_event_meter_key"),
     Index(
         "charges_pending_idx", "forward_after", "id", postgresql_where=text("status = 'PENDING'")

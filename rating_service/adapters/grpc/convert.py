@@ -264,12 +264,17 @@ def event_in(e: pb.Event) -> cmd.EventIn:
         occurred_time=occurred,
         properties=dict(e.properties),
         error=error,
+        member_id=e.member_id,
     )
 
 
 def event(e: cmd.EventIn) -> pb.Event:
     msg = pb.Event(
-        event_id=e.event_id, customer_id=e.customer_id, type=e.type, properties=dict(e.properties)
+        event_id=e.event_id,
+        customer_id=e.customer_id,
+        type=e.type,
+        properties=dict(e.properties),
+        member_id=e.member_id,
     )
     if e.occurred_time is not None:
         msg.occurred_time.CopyFrom(timestamp(e.occurred_time))

@@ -64,16 +64,18 @@ class Running:
 
 def test_a_message_decodes_from_json_either_spelling_or_protobuf_or_is_malformed() -> None:
     e = event("c1", T, "e1", units="2")
+    e.member_id = "team-a"  # a pooled wallet's member: "memberId" or "member_id" in JSON
     camel = decode(as_json(e), "json")
     snake = decode(json_format.MessageToJson(e, preserving_proto_field_name=True).encode(), "json")
     binary = decode(e.SerializeToString(), "protobuf")
     for d in (camel, snake, binary):
         assert isinstance(d, cmd.EventIn)
-        assert (d.event_id, d.customer_id, d.occurred_time, dict(d.properties)) == (
+        assert (d.event_id, d.customer_id, d.occurred_time, dict(d.properties), d.member_id) == (
             "e1",
             "c1",
             T,
             {"units": "2"},
+            "team-a",
         )
     for bad in (b"", b"{not json", b'{"eventId": 5, "nope": 1}', b"\xff\xfe"):
         assert getattr(decode(bad, "json"), "reason", None) == "MALFORMED_MESSAGE"

@@ -245,7 +245,7 @@ class PlanAssignment(_message.Message):
     def __init__(self, assignment_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., plan_id: _Optional[str] = ..., wallet_id: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Event(_message.Message):
-    __slots__ = ("event_id", "customer_id", "type", "occurred_time", "properties")
+    __slots__ = ("event_id", "customer_id", "type", "occurred_time", "properties", "member_id")
     class PropertiesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -258,12 +258,14 @@ class Event(_message.Message):
     TYPE_FIELD_NUMBER: _ClassVar[int]
     OCCURRED_TIME_FIELD_NUMBER: _ClassVar[int]
     PROPERTIES_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     customer_id: str
     type: str
     occurred_time: _timestamp_pb2.Timestamp
     properties: _containers.ScalarMap[str, str]
-    def __init__(self, event_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., type: _Optional[str] = ..., occurred_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., properties: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    member_id: str
+    def __init__(self, event_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., type: _Optional[str] = ..., occurred_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., properties: _Optional[_Mapping[str, str]] = ..., member_id: _Optional[str] = ...) -> None: ...
 
 class Charge(_message.Message):
     __slots__ = ("meter_id", "price_id", "price_version", "amount", "quantity_before", "quantity_after", "period_start_time", "period_end_time", "status", "ledger_entry_id")

@@ -1230,7 +1230,14 @@ type Event struct {
 	// When the usage happened.
 	OccurredTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=occurred_time,json=occurredTime,proto3" json:"occurred_time,omitempty"`
 	// Properties; meters filter on them and aggregate one of them.
-	Properties    map[string]string `protobuf:"bytes,5,rep,name=properties,proto3" json:"properties,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Properties map[string]string `protobuf:"bytes,5,rep,name=properties,proto3" json:"properties,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Optional: the member (a team, user or project) of a pooled wallet the usage is for, up to
+	// 128 characters. Its debits name the member, so they count against the member's budget in
+	// the ledger; a DENY member past its budget is refused like a wallet without credits (the
+	// event is DENIED, or its charge DENIED when accepted asynchronously), and a member the
+	// wallet does not have fails the charge (FAILED). It changes no price: the customer's meters
+	// aggregate the usage of all members together.
+	MemberId      string `protobuf:"bytes,6,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1298,6 +1305,13 @@ func (x *Event) GetProperties() map[string]string {
 		return x.Properties
 	}
 	return nil
+}
+
+func (x *Event) GetMemberId() string {
+	if x != nil {
+		return x.MemberId
+	}
+	return ""
 }
 
 // The charge of one event on one meter.
@@ -4749,7 +4763,7 @@ const file_billing_rating_v1_rating_proto_rawDesc = "" +
 	"start_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x12;\n" +
 	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x125\n" +
-	"\bend_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"\xa1\x02\n" +
+	"\bend_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"\xbe\x02\n" +
 	"\x05Event\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x1f\n" +
 	"\vcustomer_id\x18\x02 \x01(\tR\n" +
@@ -4758,7 +4772,8 @@ const file_billing_rating_v1_rating_proto_rawDesc = "" +
 	"\roccurred_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\foccurredTime\x12H\n" +
 	"\n" +
 	"properties\x18\x05 \x03(\v2(.billing.rating.v1.Event.PropertiesEntryR\n" +
-	"properties\x1a=\n" +
+	"properties\x12\x1b\n" +
+	"\tmember_id\x18\x06 \x01(\tR\bmemberId\x1a=\n" +
 	"\x0fPropertiesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb8\x03\n" +
