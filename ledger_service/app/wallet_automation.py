@@ -9,7 +9,7 @@ from datetime import datetime
 
 import structlog
 
-from billing_common.errors import InvalidArgument
+from billing_common.errors import InvalidArgument, Violation
 from ledger_service.app import commands as cmd
 from ledger_service.app.core import LedgerCore
 from ledger_service.app.ports import (
@@ -21,6 +21,7 @@ from ledger_service.domain.errors import (
     GrantAlreadyEnded,
     GrantAlreadyVoided,
     GrantHeld,
+    MemberNotFound,
     ScheduleNotFound,
     TopUpNotFound,
     TopUpNotPending,
@@ -46,6 +47,7 @@ RAISES = (
     GrantAlreadyEnded,
     GrantAlreadyVoided,
     GrantHeld,
+    MemberNotFound,
 )
 
 log = structlog.get_logger(__name__)
@@ -139,10 +141,25 @@ class WalletAutomation(LedgerCore):
         encode: Callable[[list[AlertRule]], bytes],
         caller: cmd.Caller,
     ) -> bytes:
-        """Replace the rules (or restore the defaults) and evaluate them at once."""
+        """Replace the rules (or restore the defaults) and evaluate them at once. A rule on a
+        pool member the wallet does not have is refused (it could never fire): MEMBER_NOT_FOUND,
+        nothing written."""
 
         async def work(repo: LedgerStore) -> bytes:
             locked = await self._locked(repo, wallet_id, caller.customers)
+            if any(r.member_id for r in rules):
+                members = set(await repo.members_of(wallet_id))
+                unknown = [
+                    (i, r.member_id)
+                    for i, r in enumerate(rules)
+                    if r.member_id and r.member_id not in members
+                ]
+                if unknown:
+                    i, member_id = unknown[0]
+                    raise MemberNotFound(
+                        f"wallet {wallet_id!r} has no member {member_id!r}",
+                        violations=[Violation(f"rules[{i}].member_id", "not a member")],
+                    )
             fresh = tuple(
                 replace(r, id=new_id(), wallet_id=wallet_id, armed=True, last_fire_time=None)
                 for r in rules

@@ -374,3 +374,28 @@ async def test_bad_member_settings_are_refused_with_the_field_and_write_nothing(
     assert (await bad(member_id=""))[1] == ["member_id"]
     listed = await stub.ListPoolMembers(pb.ListPoolMembersRequest(wallet_id=wallet))
     assert list(listed.members) == []
+
+
+async def test_an_alert_rule_on_a_member_the_pool_does_not_have_is_refused_and_writes_nothing(
+    ledger_server,
+) -> None:
+    """A typo in a member's id would make a rule that never fires: it is refused instead."""
+    stub = ledger_server.stub
+    wallet = (await make_wallet(stub)).wallet_id
+    await set_member(stub, wallet, "team-a", amount="40")
+    before = (await stub.ListAlertRules(pb.ListAlertRulesRequest(wallet_id=wallet))).rules
+    request = pb.SetAlertRulesRequest(
+        request_id=rid(),
+        wallet_id=wallet,
+        rules=[
+            pb.AlertRule(kind=pb.ALERT_KIND_PERCENT, threshold="25", member_id="team-a"),
+            pb.AlertRule(kind=pb.ALERT_KIND_DEPLETED, member_id="team-b"),
+        ],
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.SetAlertRules(request)
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    assert reason_of(caught.value)[0] == "MEMBER_NOT_FOUND"
+    assert "team-b" in (caught.value.details() or "")
+    after = (await stub.ListAlertRules(pb.ListAlertRulesRequest(wallet_id=wallet))).rules
+    assert [r.rule_id for r in after] == [r.rule_id for r in before]

@@ -2698,8 +2698,9 @@ type AlertRule struct {
 	LastFireTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=last_fire_time,json=lastFireTime,proto3" json:"last_fire_time,omitempty"`
 	// Optional: a member of a pooled wallet whose budget the rule watches instead of the wallet's
 	// balance: ABSOLUTE an amount of the budget left, PERCENT a percentage of the budget left,
-	// DEPLETED nothing left. Evaluated when a write names the member; a member with no budget (or
-	// none of that id) never fires it.
+	// DEPLETED nothing left. Evaluated when a write names the member; a member with no budget
+	// (or one removed since) never fires it. SetAlertRules refuses a member the wallet does not
+	// have (NOT_FOUND, MEMBER_NOT_FOUND) and writes nothing.
 	MemberId      string `protobuf:"bytes,9,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

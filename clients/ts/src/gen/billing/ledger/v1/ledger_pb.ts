@@ -1183,8 +1183,9 @@ export type AlertRule = Message<"billing.ledger.v1.AlertRule"> & {
   /**
    * Optional: a member of a pooled wallet whose budget the rule watches instead of the wallet's
    * balance: ABSOLUTE an amount of the budget left, PERCENT a percentage of the budget left,
-   * DEPLETED nothing left. Evaluated when a write names the member; a member with no budget (or
-   * none of that id) never fires it.
+   * DEPLETED nothing left. Evaluated when a write names the member; a member with no budget
+   * (or one removed since) never fires it. SetAlertRules refuses a member the wallet does not
+   * have (NOT_FOUND, MEMBER_NOT_FOUND) and writes nothing.
    *
    * @generated from field: string member_id = 9;
    */
