@@ -46,6 +46,12 @@ def show_plan(state: State, plan: pb.Plan) -> None:
                     ("anchor", when(plan, "billing_anchor_time") or "each assignment's start"),
                     ("fixed charge", f"{plan.fixed_charge} {plan.unit}"),
                     ("fixed charge collected by", enum(plan, "fixed_charge_collection")),
+                    (
+                        "first period cut by the start",
+                        "its share of the fixed charge"
+                        if plan.prorate_fixed_charge
+                        else "the whole fixed charge",
+                    ),
                     ("minimum commitment", f"{plan.minimum_commitment or '0'} {plan.unit}"),
                     ("commitment measured", enum(plan, "commitment_period")),
                     ("created", when(plan, "create_time")),
@@ -96,6 +102,13 @@ def plans_create(
             "invoice of the period that closes each year from the assignment's start)."
         ),
     ] = CommitmentPeriod.per_period,
+    prorate: Annotated[
+        bool,
+        typer.Option(
+            help="A first period cut short by the assignment's start pays its share of the "
+            "fixed charge (by time), not all of it."
+        ),
+    ] = False,
     unit: Annotated[str, typer.Option(help="Unit of the plan and its prices.")] = "CREDITS",
     request_id: RequestId = None,
 ) -> None:
@@ -112,6 +125,7 @@ def plans_create(
         minimum_commitment=minimum_commitment
         and parse.amount(minimum_commitment, name="--minimum-commitment", allow_zero=True),
         commitment_period=commitment_period.proto,
+        prorate_fixed_charge=prorate,
         unit=unit,
         prices=[plan_price(p) for p in prices or []],
     )

@@ -116,6 +116,10 @@ async def run(ledger_channel: grpc.aio.Channel, rating_channel: grpc.aio.Channel
                 cadence=pb.CADENCE_MONTHLY,
                 billing_anchor_time=timestamp(month),
                 fixed_charge="49",
+                # Debited from the wallet at the start of each period, once per period.
+                fixed_charge_collection=pb.FIXED_CHARGE_COLLECTION_DEBIT,
+                # This first month starts today: it pays its share of the 49.
+                prorate_fixed_charge=True,
                 # Seed 003's annual true-up: 1,200 credits of usage a year, trued up once.
                 minimum_commitment="1200",
                 commitment_period=pb.COMMITMENT_PERIOD_ANNUAL,
@@ -140,7 +144,9 @@ async def run(ledger_channel: grpc.aio.Channel, rating_channel: grpc.aio.Channel
     # 5 minutes ahead are accepted), in the order the offsets say.
     started = datetime.now(UTC)
     print(
-        "Plan 'Team', monthly: 49 credits fixed; LLM tokens graduated (first 200 included, "
+        "Plan 'Team', monthly: 49 credits fixed, debited from the wallet as each period starts"
+        " (this first, shorter month pays its share);"
+        " LLM tokens graduated (first 200 included, "
         "then 0.02 for the next 1,000, then 0.01); 5 credits per active user; "
         "a commitment of 1,200 credits of usage a year."
     )
@@ -205,7 +211,8 @@ async def run(ledger_channel: grpc.aio.Channel, rating_channel: grpc.aio.Channel
     invoice = None
     for _ in range(SETTLE_ROUNDS_MAX):  # the forwarder delivers the asynchronous charges
         invoice = (await rating.GetInvoice(pb.GetInvoiceRequest(customer_id=customer))).invoice
-        if all(line.pending_amount == "0" for line in invoice.lines):
+        settled = all(line.pending_amount == "0" for line in invoice.lines)
+        if settled and invoice.fixed_charge_paid == invoice.fixed_charge:
             break
         await asyncio.sleep(0.1)
     assert invoice is not None
@@ -239,7 +246,13 @@ async def run(ledger_channel: grpc.aio.Channel, rating_channel: grpc.aio.Channel
     start = invoice.period_start_time.ToDatetime(tzinfo=UTC).date()
     end = invoice.period_end_time.ToDatetime(tzinfo=UTC).date()
     print(f"Period {start} to {end}, status DRAFT, unit {invoice.unit}")
-    lines = [("Fixed charge", "", invoice.fixed_charge)]
+    lines = [
+        (
+            f"Fixed charge (paid from the wallet {invoice.fixed_charge_paid})",
+            "",
+            invoice.fixed_charge,
+        )
+    ]
     for line in invoice.lines:
         lines.append((line.description, line.quantity, line.amount))
         for t in line.tiers:

@@ -273,6 +273,7 @@ class Catalogue:
             c.fixed_charge_collection,
             c.minimum_commitment,
             c.commitment_period,
+            c.prorate_fixed_charge,
         )
 
         async def work(repo: RatingStore) -> bytes:

@@ -73,6 +73,7 @@ class NewPlan:
     fixed_charge_collection: FixedChargeCollection = FixedChargeCollection.INVOICE
     minimum_commitment: Decimal = Decimal(0)
     commitment_period: CommitmentPeriod = CommitmentPeriod.PER_PERIOD
+    prorate_fixed_charge: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,11 +25,12 @@ from rating_service.app.ports import BatchRefused, Booked, DebitItem, LedgerUnav
 from rating_service.app.records import FixedCharge
 from rating_service.app.stores import RatingStore
 from rating_service.domain.fixed_charges import (
+    fixed_charge_of,
     fixed_description,
     fixed_request_id,
     periods_started,
 )
-from rating_service.domain.status import ChargeStatus, Verdict
+from rating_service.domain.status import ChargeStatus, Verdict, initial_charge_status
 
 log = structlog.get_logger(__name__)
 
@@ -70,6 +71,7 @@ class FixedCharges:
             new: list[FixedCharge] = []
             for a, plan, since in await repo.debit_assignments(ASSIGNMENTS_PER_ROUND_MAX):
                 for period in periods_started(plan, a, now, since):
+                    amount = fixed_charge_of(plan, a, period)
                     new.append(
                         FixedCharge(
                             assignment_id=a.id,
@@ -77,10 +79,11 @@ class FixedCharges:
                             period_end=period.end,
                             customer_id=a.customer_id,
                             wallet_id=a.wallet_id,
-                            amount=plan.fixed_charge,
+                            amount=amount,
                             ledger_request_id=fixed_request_id(a.id, period),
                             description=fixed_description(plan.name, period),
-                            status=ChargeStatus.PENDING,
+                            # A prorated charge may round to 0: nothing to debit.
+                            status=initial_charge_status(amount),
                             forward_after=now,
                             create_time=now,
                         )

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from billing_common.money import exact
 from billing_common.periods import Period
 from rating_service.domain.commitments import commitment_of
+from rating_service.domain.fixed_charges import fixed_charge_of
 from rating_service.domain.meters import Meter
 from rating_service.domain.model import Assignment, Plan, PriceVersion
 from rating_service.domain.pricing import PricingModel, breakdown
@@ -317,6 +318,7 @@ def compute_invoice(
         plan, assignment, Period(head.period_start, head.period_end), usage_total, earlier_usage
     )
     shortfall = commitment.true_up if commitment else ZERO
+    fixed = fixed_charge_of(plan, assignment, Period(head.period_start, head.period_end))
     return InvoiceView(
         id=head.id,
         customer_id=head.customer_id,
@@ -327,10 +329,10 @@ def compute_invoice(
         period_end=head.period_end,
         status=head.status,
         unit=unit,
-        fixed_charge=plan.fixed_charge,
+        fixed_charge=fixed,
         lines=lines,
         usage_total=usage_total,
-        total=plan.fixed_charge + usage_total + shortfall,
+        total=fixed + usage_total + shortfall,
         prepaid=sum((t.prepaid for t in totals), ZERO),
         promotional=sum((t.promotional for t in totals), ZERO),
         overage=sum((t.overage for t in totals), ZERO),

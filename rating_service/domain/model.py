@@ -64,6 +64,8 @@ class Plan:
     # The usage a period must reach; a shortfall is invoiced as the period's true-up. 0: none.
     minimum_commitment: Decimal = ZERO
     commitment_period: CommitmentPeriod = CommitmentPeriod.PER_PERIOD
+    # A first period cut short by the assignment's start pays its share of the fixed charge.
+    prorate_fixed_charge: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -245,3 +245,12 @@ async def test_plans_create_with_a_debited_fixed_charge_and_a_minimum_commitment
         "COMMITMENT_PERIOD_ANNUAL",
     )
     assert "annual" in (await cli("plans", "get", annual["plan_id"])).stdout
+    prorated = (
+        await cli("--json", "plans", "create", "Monthly", "--price", price["price_id"],
+                  "--fixed-charge", "31", "--anchor", "2026-01-01T00:00:00Z", "--prorate")
+    ).json()  # fmt: skip
+    assert prorated["prorate_fixed_charge"] is True
+    assert (
+        "its share of the fixed charge" in (await cli("plans", "get", prorated["plan_id"])).stdout
+    )
+    assert default["prorate_fixed_charge"] is False  # the whole charge

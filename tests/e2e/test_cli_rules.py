@@ -99,7 +99,12 @@ async def test_alert_rules_set_and_listed(ledger_server: RunningLedger) -> None:
     listed = (await cli("--json", "alerts", "list", wallet)).json()["rules"]
     assert [r["rule_id"] for r in listed] == [r["rule_id"] for r in rules]
     table = await cli("alerts", "list", wallet)
-    assert rows(table.stdout)[rules[0]["rule_id"][:8]][:3] == ["quarter left", "percent", "25"]
+    assert rows(table.stdout)[rules[0]["rule_id"][:8]][:4] == [
+        "quarter left",
+        "(wallet)",
+        "percent",
+        "25",
+    ]
     bad = await cli("--json", "alerts", "set", wallet, "--rule", "sometimes:5", expect=2)
     assert bad.error()["field_violations"][0]["field"] == "--rule"
 

@@ -68,8 +68,12 @@ async def setup_customer(  # type: ignore[no-untyped-def]
     fixed_charge_collection: int = 0,
     minimum_commitment: str = "",
     commitment_period: int = 0,
+    anchor: datetime | None = None,
+    prorate_fixed_charge: bool = False,
     **price_kw,
 ) -> Setup:
+    """A meter, a price, a monthly plan anchored at `anchor` (default `start`) and the customer
+    assigned to it from `start`."""
     meter = await make_meter(stub, aggregation, "" if aggregation == pb.AGGREGATION_COUNT else prop)
     if not price_kw:
         price_kw = {"model": pb.PRICING_MODEL_PER_UNIT, "unit_price": "0.5"}
@@ -80,8 +84,9 @@ async def setup_customer(  # type: ignore[no-untyped-def]
                 request_id=rid(),
                 name="test plan",
                 cadence=pb.CADENCE_MONTHLY,
-                billing_anchor_time=timestamp(start),
+                billing_anchor_time=timestamp(anchor or start),
                 fixed_charge=fixed_charge,
+                prorate_fixed_charge=prorate_fixed_charge,
                 fixed_charge_collection=fixed_charge_collection,
                 minimum_commitment=minimum_commitment,
                 commitment_period=commitment_period,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Identity,
     Index,
@@ -107,6 +108,8 @@ plans = Table(
     money_column("minimum_commitment"),
     # CommitmentPeriod: PER_PERIOD (each billing period) or ANNUAL (each commitment year).
     Column("commitment_period", Text, nullable=False, server_default="PER_PERIOD"),
+    # A first period cut short by the assignment's start pays its share of the fixed charge.
+    Column("prorate_fixed_charge", Boolean, nullable=False, server_default=text("false")),
     # [{"price_id": "...", "included_quantity": "100"}]
     Column("prices", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
     Column("create_time", TS, nullable=False),

@@ -181,6 +181,7 @@ def new_plan(r: pb.CreatePlanRequest) -> cmd.NewPlan:
         fixed_charge_collection=_collection(r.fixed_charge_collection),
         minimum_commitment=_amount(r.minimum_commitment, "minimum_commitment"),
         commitment_period=_commitment_period(r.commitment_period),
+        prorate_fixed_charge=r.prorate_fixed_charge,
     )
 
 
@@ -211,6 +212,7 @@ def plan(s: StoredPlan) -> pb.Plan:
         fixed_charge_collection="FIXED_CHARGE_COLLECTION_" + p.fixed_charge_collection.value,
         minimum_commitment=fmt(p.minimum_commitment),
         commitment_period="COMMITMENT_PERIOD_" + p.commitment_period.value,
+        prorate_fixed_charge=p.prorate_fixed_charge,
         unit=s.unit,
         prices=[
             pb.PlanPrice(price_id=x.price_id, included_quantity=fmt(x.included_quantity))

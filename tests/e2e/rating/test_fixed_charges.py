@@ -128,6 +128,35 @@ async def test_a_debited_fixed_charge_shows_paid_and_a_refused_one_unpaid(rating
     assert await rating.ledger.balance(broke) == Decimal(3)  # nothing taken
 
 
+async def test_a_prorating_plan_debits_and_invoices_a_first_period_cut_by_the_start_by_time(
+    rating,  # type: ignore[no-untyped-def]
+) -> None:
+    """Anchored on the 1st, assigned from January 22nd: 10 of January's 31 days pay
+    31 x 10/31 = 10 of the fixed charge 31, debited once and shown on the invoice; February
+    pays all 31."""
+    jan22 = START + timedelta(days=21)
+    rating.clock.set(jan22)
+    wallet = await rating.ledger.wallet(credits="100")
+    s = await rating.setup_customer(
+        wallet_id=wallet,
+        start=jan22,
+        anchor=START,
+        fixed_charge="31",
+        fixed_charge_collection=pb.FIXED_CHARGE_COLLECTION_DEBIT,
+        prorate_fixed_charge=True,
+    )
+    await rating.drain()
+    invoice = (
+        await rating.stub.GetInvoice(pb.GetInvoiceRequest(customer_id=s.customer_id))
+    ).invoice
+    assert (invoice.fixed_charge, invoice.fixed_charge_paid, invoice.total) == ("10", "10", "10")
+    rating.clock.set(FEB + timedelta(hours=1))
+    await rating.drain()
+    debits = await fixed_debits(rating)
+    assert sorted(e.amount for e in debits if e.wallet_id == wallet) == ["-10", "-31"]
+    assert await rating.ledger.balance(wallet) == Decimal(59)
+
+
 async def test_usage_under_the_minimum_commitment_shows_a_true_up(rating) -> None:  # type: ignore[no-untyped-def]
     s = await rating.setup_customer(start=START, minimum_commitment="50")
     assert s.plan.minimum_commitment == "50"

@@ -1,5 +1,6 @@
 """Fixed charges per period and the minimum commitment's true-up (domain/fixed_charges.py)."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 
@@ -10,6 +11,7 @@ from billing_common.periods import Cadence, Period
 from rating_service.domain.commitments import true_up
 from rating_service.domain.fixed_charges import (
     debits_fixed_charge,
+    fixed_charge_of,
     fixed_request_id,
     periods_started,
 )
@@ -116,3 +118,60 @@ def test_no_period_is_missed_or_charged_twice_over_any_sequence_of_nows(
     while more := periods_started(p, a, latest, booked[-1].start if booked else None, limit):
         booked += more
     assert booked == all_periods(p, a, latest)
+
+
+def test_a_prorating_plan_charges_a_first_period_cut_by_the_start_its_share_of_the_time() -> None:
+    """January has 31 days: from the 22nd, 10 of them; 10 x 10/31 = 3.2258... -> 3.23. The
+    next period is whole, and a plan that does not prorate charges all of the cut period."""
+    p = replace(plan(Cadence.MONTHLY, datetime(2026, 1, 1, tzinfo=UTC)), prorate_fixed_charge=True)
+    a = Assignment("a1", "c", "plan1", "w", datetime(2026, 1, 22, tzinfo=UTC))
+    first, second = periods_started(p, a, datetime(2026, 2, 1, tzinfo=UTC))
+    assert fixed_charge_of(p, a, first) == D("3.23")
+    assert fixed_charge_of(p, a, second) == D(10)
+    assert fixed_charge_of(replace(p, prorate_fixed_charge=False), a, first) == D(10)
+    # The fixed charge's own decimals are kept: 10.125 x 10/31 = 3.266129... -> 3.266.
+    finer = replace(p, fixed_charge=D("10.125"))
+    assert fixed_charge_of(finer, a, first) == D("3.266")
+
+
+def test_a_period_cut_by_the_end_pays_the_whole_charge_and_no_anchor_means_no_cut() -> None:
+    p = replace(plan(Cadence.MONTHLY, datetime(2026, 1, 1, tzinfo=UTC)), prorate_fixed_charge=True)
+    ended = Assignment(
+        "a1", "c", "plan1", "w", datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 5, tzinfo=UTC)
+    )
+    (only,) = periods_started(p, ended, datetime(2026, 1, 2, tzinfo=UTC))
+    assert only.end == datetime(2026, 1, 5, tzinfo=UTC)
+    assert fixed_charge_of(p, ended, only) == D(10)
+    unanchored = replace(p, billing_anchor=None)
+    a = Assignment("a1", "c", "plan1", "w", datetime(2026, 1, 22, 13, tzinfo=UTC))
+    (first,) = periods_started(unanchored, a, a.start_time)
+    assert fixed_charge_of(unanchored, a, first) == D(10)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    start=st.datetimes(
+        min_value=datetime(2026, 1, 1), max_value=datetime(2027, 12, 31), timezones=st.just(UTC)
+    ),
+    cadence=st.sampled_from(list(Cadence)),
+    fixed=st.decimals(min_value=D("0.01"), max_value=D(100000), places=2),
+)
+def test_a_prorated_first_period_is_never_more_than_the_charge_and_shrinks_with_the_time_left(
+    start: datetime, cadence: Cadence, fixed: D
+) -> None:
+    """For any start, cadence and charge: 0 <= prorated <= the charge, exactly 2 decimals, and
+    an assignment starting later in the same period never pays more."""
+    p = replace(
+        plan(cadence, datetime(2025, 6, 15, 12, tzinfo=UTC)),
+        fixed_charge=fixed,
+        prorate_fixed_charge=True,
+    )
+    a = Assignment("a1", "c", "plan1", "w", start)
+    (first,) = periods_started(p, a, start, limit=1)
+    charged = fixed_charge_of(p, a, first)
+    assert D(0) <= charged <= fixed
+    assert charged.as_tuple().exponent == -2
+    halfway = start + (first.end - start) / 2
+    later = Assignment("a2", "c", "plan1", "w", halfway)
+    (then,) = periods_started(p, later, halfway, limit=1)
+    assert fixed_charge_of(p, later, then) <= charged

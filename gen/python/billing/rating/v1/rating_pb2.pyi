@@ -201,7 +201,7 @@ class PlanPrice(_message.Message):
     def __init__(self, price_id: _Optional[str] = ..., included_quantity: _Optional[str] = ...) -> None: ...
 
 class Plan(_message.Message):
-    __slots__ = ("plan_id", "name", "cadence", "billing_anchor_time", "fixed_charge", "unit", "prices", "create_time", "fixed_charge_collection", "minimum_commitment", "commitment_period")
+    __slots__ = ("plan_id", "name", "cadence", "billing_anchor_time", "fixed_charge", "unit", "prices", "create_time", "fixed_charge_collection", "minimum_commitment", "commitment_period", "prorate_fixed_charge")
     PLAN_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     CADENCE_FIELD_NUMBER: _ClassVar[int]
@@ -213,6 +213,7 @@ class Plan(_message.Message):
     FIXED_CHARGE_COLLECTION_FIELD_NUMBER: _ClassVar[int]
     MINIMUM_COMMITMENT_FIELD_NUMBER: _ClassVar[int]
     COMMITMENT_PERIOD_FIELD_NUMBER: _ClassVar[int]
+    PRORATE_FIXED_CHARGE_FIELD_NUMBER: _ClassVar[int]
     plan_id: str
     name: str
     cadence: Cadence
@@ -224,7 +225,8 @@ class Plan(_message.Message):
     fixed_charge_collection: FixedChargeCollection
     minimum_commitment: str
     commitment_period: CommitmentPeriod
-    def __init__(self, plan_id: _Optional[str] = ..., name: _Optional[str] = ..., cadence: _Optional[_Union[Cadence, str]] = ..., billing_anchor_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., fixed_charge: _Optional[str] = ..., unit: _Optional[str] = ..., prices: _Optional[_Iterable[_Union[PlanPrice, _Mapping]]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., fixed_charge_collection: _Optional[_Union[FixedChargeCollection, str]] = ..., minimum_commitment: _Optional[str] = ..., commitment_period: _Optional[_Union[CommitmentPeriod, str]] = ...) -> None: ...
+    prorate_fixed_charge: bool
+    def __init__(self, plan_id: _Optional[str] = ..., name: _Optional[str] = ..., cadence: _Optional[_Union[Cadence, str]] = ..., billing_anchor_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., fixed_charge: _Optional[str] = ..., unit: _Optional[str] = ..., prices: _Optional[_Iterable[_Union[PlanPrice, _Mapping]]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., fixed_charge_collection: _Optional[_Union[FixedChargeCollection, str]] = ..., minimum_commitment: _Optional[str] = ..., commitment_period: _Optional[_Union[CommitmentPeriod, str]] = ..., prorate_fixed_charge: _Optional[bool] = ...) -> None: ...
 
 class PlanAssignment(_message.Message):
     __slots__ = ("assignment_id", "customer_id", "plan_id", "wallet_id", "start_time", "create_time", "end_time")
@@ -549,7 +551,7 @@ class ListPricesResponse(_message.Message):
     def __init__(self, prices: _Optional[_Iterable[_Union[Price, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class CreatePlanRequest(_message.Message):
-    __slots__ = ("request_id", "name", "cadence", "billing_anchor_time", "fixed_charge", "unit", "prices", "fixed_charge_collection", "minimum_commitment", "commitment_period")
+    __slots__ = ("request_id", "name", "cadence", "billing_anchor_time", "fixed_charge", "unit", "prices", "fixed_charge_collection", "minimum_commitment", "commitment_period", "prorate_fixed_charge")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     CADENCE_FIELD_NUMBER: _ClassVar[int]
@@ -560,6 +562,7 @@ class CreatePlanRequest(_message.Message):
     FIXED_CHARGE_COLLECTION_FIELD_NUMBER: _ClassVar[int]
     MINIMUM_COMMITMENT_FIELD_NUMBER: _ClassVar[int]
     COMMITMENT_PERIOD_FIELD_NUMBER: _ClassVar[int]
+    PRORATE_FIXED_CHARGE_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     name: str
     cadence: Cadence
@@ -570,7 +573,8 @@ class CreatePlanRequest(_message.Message):
     fixed_charge_collection: FixedChargeCollection
     minimum_commitment: str
     commitment_period: CommitmentPeriod
-    def __init__(self, request_id: _Optional[str] = ..., name: _Optional[str] = ..., cadence: _Optional[_Union[Cadence, str]] = ..., billing_anchor_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., fixed_charge: _Optional[str] = ..., unit: _Optional[str] = ..., prices: _Optional[_Iterable[_Union[PlanPrice, _Mapping]]] = ..., fixed_charge_collection: _Optional[_Union[FixedChargeCollection, str]] = ..., minimum_commitment: _Optional[str] = ..., commitment_period: _Optional[_Union[CommitmentPeriod, str]] = ...) -> None: ...
+    prorate_fixed_charge: bool
+    def __init__(self, request_id: _Optional[str] = ..., name: _Optional[str] = ..., cadence: _Optional[_Union[Cadence, str]] = ..., billing_anchor_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., fixed_charge: _Optional[str] = ..., unit: _Optional[str] = ..., prices: _Optional[_Iterable[_Union[PlanPrice, _Mapping]]] = ..., fixed_charge_collection: _Optional[_Union[FixedChargeCollection, str]] = ..., minimum_commitment: _Optional[str] = ..., commitment_period: _Optional[_Union[CommitmentPeriod, str]] = ..., prorate_fixed_charge: _Optional[bool] = ...) -> None: ...
 
 class CreatePlanResponse(_message.Message):
     __slots__ = ("plan",)

@@ -1005,8 +1005,14 @@ type Plan struct {
 	MinimumCommitment string `protobuf:"bytes,10,opt,name=minimum_commitment,json=minimumCommitment,proto3" json:"minimum_commitment,omitempty"`
 	// Over which span minimum_commitment is measured (PER_PERIOD or ANNUAL).
 	CommitmentPeriod CommitmentPeriod `protobuf:"varint,11,opt,name=commitment_period,json=commitmentPeriod,proto3,enum=billing.rating.v1.CommitmentPeriod" json:"commitment_period,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Whether a billing period cut short by the assignment's start (the first period of a plan
+	// with a billing_anchor_time) pays fixed_charge times its share of the whole period's time,
+	// rounded half-even to the fixed charge's decimals (at least 2), instead of all of it. A
+	// period cut short by the assignment's end pays all of it (fixed charges are paid in
+	// advance); minimum commitments are never prorated.
+	ProrateFixedCharge bool `protobuf:"varint,12,opt,name=prorate_fixed_charge,json=prorateFixedCharge,proto3" json:"prorate_fixed_charge,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *Plan) Reset() {
@@ -1114,6 +1120,13 @@ func (x *Plan) GetCommitmentPeriod() CommitmentPeriod {
 		return x.CommitmentPeriod
 	}
 	return CommitmentPeriod_COMMITMENT_PERIOD_UNSPECIFIED
+}
+
+func (x *Plan) GetProrateFixedCharge() bool {
+	if x != nil {
+		return x.ProrateFixedCharge
+	}
+	return false
 }
 
 // A customer on a plan, drawing from a ledger wallet, from start_time on.
@@ -2922,8 +2935,14 @@ type CreatePlanRequest struct {
 	MinimumCommitment string `protobuf:"bytes,9,opt,name=minimum_commitment,json=minimumCommitment,proto3" json:"minimum_commitment,omitempty"`
 	// Over which span minimum_commitment is measured; unset means PER_PERIOD.
 	CommitmentPeriod CommitmentPeriod `protobuf:"varint,10,opt,name=commitment_period,json=commitmentPeriod,proto3,enum=billing.rating.v1.CommitmentPeriod" json:"commitment_period,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Whether a billing period cut short by the assignment's start (the first period of a plan
+	// with a billing_anchor_time) pays fixed_charge times its share of the whole period's time,
+	// rounded half-even to the fixed charge's decimals (at least 2), instead of all of it. A
+	// period cut short by the assignment's end pays all of it (fixed charges are paid in
+	// advance); minimum commitments are never prorated.
+	ProrateFixedCharge bool `protobuf:"varint,11,opt,name=prorate_fixed_charge,json=prorateFixedCharge,proto3" json:"prorate_fixed_charge,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *CreatePlanRequest) Reset() {
@@ -3024,6 +3043,13 @@ func (x *CreatePlanRequest) GetCommitmentPeriod() CommitmentPeriod {
 		return x.CommitmentPeriod
 	}
 	return CommitmentPeriod_COMMITMENT_PERIOD_UNSPECIFIED
+}
+
+func (x *CreatePlanRequest) GetProrateFixedCharge() bool {
+	if x != nil {
+		return x.ProrateFixedCharge
+	}
+	return false
 }
 
 // Response of CreatePlan.
@@ -4738,7 +4764,7 @@ const file_billing_rating_v1_rating_proto_rawDesc = "" +
 	"createTime\"S\n" +
 	"\tPlanPrice\x12\x19\n" +
 	"\bprice_id\x18\x01 \x01(\tR\apriceId\x12+\n" +
-	"\x11included_quantity\x18\x02 \x01(\tR\x10includedQuantity\"\xc2\x04\n" +
+	"\x11included_quantity\x18\x02 \x01(\tR\x10includedQuantity\"\xf4\x04\n" +
 	"\x04Plan\x12\x17\n" +
 	"\aplan_id\x18\x01 \x01(\tR\x06planId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x124\n" +
@@ -4752,7 +4778,8 @@ const file_billing_rating_v1_rating_proto_rawDesc = "" +
 	"\x17fixed_charge_collection\x18\t \x01(\x0e2(.billing.rating.v1.FixedChargeCollectionR\x15fixedChargeCollection\x12-\n" +
 	"\x12minimum_commitment\x18\n" +
 	" \x01(\tR\x11minimumCommitment\x12P\n" +
-	"\x11commitment_period\x18\v \x01(\x0e2#.billing.rating.v1.CommitmentPeriodR\x10commitmentPeriod\"\xbb\x02\n" +
+	"\x11commitment_period\x18\v \x01(\x0e2#.billing.rating.v1.CommitmentPeriodR\x10commitmentPeriod\x120\n" +
+	"\x14prorate_fixed_charge\x18\f \x01(\bR\x12prorateFixedCharge\"\xbb\x02\n" +
 	"\x0ePlanAssignment\x12#\n" +
 	"\rassignment_id\x18\x01 \x01(\tR\fassignmentId\x12\x1f\n" +
 	"\vcustomer_id\x18\x02 \x01(\tR\n" +
@@ -4920,7 +4947,7 @@ const file_billing_rating_v1_rating_proto_rawDesc = "" +
 	"page_token\x18\x04 \x01(\tR\tpageToken\"n\n" +
 	"\x12ListPricesResponse\x120\n" +
 	"\x06prices\x18\x01 \x03(\v2\x18.billing.rating.v1.PriceR\x06prices\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x98\x04\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xca\x04\n" +
 	"\x11CreatePlanRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x12\n" +
@@ -4933,7 +4960,8 @@ const file_billing_rating_v1_rating_proto_rawDesc = "" +
 	"\x17fixed_charge_collection\x18\b \x01(\x0e2(.billing.rating.v1.FixedChargeCollectionR\x15fixedChargeCollection\x12-\n" +
 	"\x12minimum_commitment\x18\t \x01(\tR\x11minimumCommitment\x12P\n" +
 	"\x11commitment_period\x18\n" +
-	" \x01(\x0e2#.billing.rating.v1.CommitmentPeriodR\x10commitmentPeriod\"A\n" +
+	" \x01(\x0e2#.billing.rating.v1.CommitmentPeriodR\x10commitmentPeriod\x120\n" +
+	"\x14prorate_fixed_charge\x18\v \x01(\bR\x12prorateFixedCharge\"A\n" +
 	"\x12CreatePlanResponse\x12+\n" +
 	"\x04plan\x18\x01 \x01(\v2\x17.billing.rating.v1.PlanR\x04plan\")\n" +
 	"\x0eGetPlanRequest\x12\x17\n" +
