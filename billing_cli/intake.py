@@ -87,9 +87,11 @@ async def _status(
             "lag": sum(r["lag"] for r in rows),
             "dead_letters": dead,
         }
-    finally:
-        await admin.close()
-        await consumer.stop()
+    finally:  # both closed, whichever start failed
+        try:
+            await consumer.stop()
+        finally:
+            await admin.close()
 
 
 @intake.command("status")

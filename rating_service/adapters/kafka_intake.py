@@ -185,30 +185,28 @@ class KafkaIntake:
         producer = AIOKafkaProducer(
             bootstrap_servers=s.bootstrap_servers, acks="all", enable_idempotence=True, **connection
         )
-        try:  # a client whose start failed is stopped too (it may hold a connection)
+        try:  # both stopped, whichever start failed (an unstopped client leaks its connections)
             await producer.start()
-            try:
-                await consumer.start()
-                self.state.problem = None
-                log.info(
-                    "kafka_intake_started",
-                    topic=s.topic,
-                    group=s.group_id,
-                    security_protocol=s.security.security_protocol,
-                )
-                while not stopping.is_set():
-                    batches = await consumer.getmany(timeout_ms=500, max_records=s.batch_max)
-                    self.state.assigned = set(consumer.assignment())
-                    for tp, messages in batches.items():
-                        if not await self._partition_batch(
-                            consumer, producer, tp, messages, stopping
-                        ):
-                            return
-                    self._lag(consumer)
-            finally:
-                await consumer.stop()
+            await consumer.start()
+            self.state.problem = None
+            log.info(
+                "kafka_intake_started",
+                topic=s.topic,
+                group=s.group_id,
+                security_protocol=s.security.security_protocol,
+            )
+            while not stopping.is_set():
+                batches = await consumer.getmany(timeout_ms=500, max_records=s.batch_max)
+                self.state.assigned = set(consumer.assignment())
+                for tp, messages in batches.items():
+                    if not await self._partition_batch(consumer, producer, tp, messages, stopping):
+                        return
+                self._lag(consumer)
         finally:
-            await producer.stop()
+            try:
+                await consumer.stop()
+            finally:
+                await producer.stop()
 
     async def _partition_batch(
         self,
