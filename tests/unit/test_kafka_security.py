@@ -114,7 +114,7 @@ def test_the_rating_service_checks_them_at_start_when_the_intake_is_on(
         "RATING_KAFKA_SASL_USERNAME": "billing",
         "RATING_KAFKA_SASL_PASSWORD_FILE": files["missing"],
     }
-    with pytest.raises(ValueError, match="kafka_sasl_password_file.*cannot read"):
+    with pytest.raises(ValueError, match=r"kafka_sasl_password_file.*cannot read"):
         limits.check(RatingSettings.from_env(env))
     env["RATING_KAFKA_SASL_PASSWORD_FILE"] = files["password"]
     settings = RatingSettings.from_env(env)

@@ -1,0 +1,231 @@
+"""The Kafka intake over SASL_SSL, as managed Kafka services require it, against a real broker
+with a SASL_SSL listener (a certificate from the development CA, PEM key store; SASL/PLAIN and
+SCRAM users): events read from the topic are charged once, dead letters are written over the same
+connection, and `billing intake status` connects the same way. A wrong password is refused
+clearly (the intake says so and retries; nothing is read, so nothing is lost: once the password
+file is fixed, every event is charged once, with no restart)."""
+
+from __future__ import annotations
+
+import gc
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from decimal import Decimal
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from billing_common import devcerts
+from billing_common.kafka_security import KafkaSecurity, connection_kwargs
+from rating_service.adapters.kafka_intake import IntakeSettings, KafkaIntake
+from tests.e2e.rating.test_kafka_intake import Running, T, as_json
+from tests.support import kafka_broker as kafka
+from tests.support.cli import Cli
+from tests.support.processes import free_port
+from tests.support.rating import event
+from tests.support.servers import START
+from tests.support.waiting import until
+
+USER, PASSWORD = "billing-rating", "correct horse battery staple"
+
+
+class Secure:
+    """The broker with its SASL_SSL listener, and the files a client needs."""
+
+    def __init__(self, broker: kafka.Broker, folder: Path, ca: Path) -> None:
+        self.broker = broker
+        self.folder = folder
+        self.ca = ca
+        self.password_file = folder / "kafka-password"
+        self.password_file.write_text(PASSWORD + "\n")
+        self.password_file.chmod(0o600)
+
+    def security(
+        self, mechanism: str = "PLAIN", password_file: Path | None = None
+    ) -> KafkaSecurity:
+        return KafkaSecurity(
+            security_protocol="SASL_SSL",
+            sasl_mechanism=mechanism,
+            sasl_username=USER,
+            sasl_password_file=str(password_file or self.password_file),
+            ssl_ca_file=str(self.ca),
+        )
+
+    def settings(self, security: KafkaSecurity) -> IntakeSettings:
+        run = uuid.uuid4().hex[:8]
+        return IntakeSettings(
+            bootstrap_servers=self.broker.secure_bootstrap,
+            topic=f"usage-{run}",
+            group_id=f"rating-{run}",
+            dead_letter_topic=f"usage-{run}-dead",
+            batch_max=7,
+            security=security,
+        )
+
+    def cli_args(self, settings: IntakeSettings, security: KafkaSecurity) -> list[str]:
+        return [
+            *("intake", "status", "--bootstrap-servers", settings.bootstrap_servers),
+            *("--topic", settings.topic, "--group", settings.group_id),
+            *("--dead-letter-topic", settings.dead_letter_topic),
+            *("--security-protocol", security.security_protocol),
+            *("--sasl-mechanism", security.sasl_mechanism),
+            *("--sasl-username", security.sasl_username),
+            *("--sasl-password-file", security.sasl_password_file),
+            *("--ssl-ca-file", security.ssl_ca_file),
+        ]
+
+
+@pytest.fixture(scope="module")
+def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secure]:
+    """One broker for the module: plain text for nothing here, SASL_SSL for every client."""
+    reason = kafka.missing()
+    if reason:
+        pytest.skip(reason)
+    folder = tmp_path_factory.mktemp("kafka-secure")
+    certs = devcerts.ensure(folder / "tls")
+    listener = kafka.SecureListener(certs.server_cert, certs.server_key, {USER: PASSWORD})
+    broker = kafka.Broker(folder / "broker", secure=listener).start()
+    try:
+        yield Secure(broker, folder, certs.ca)
+    finally:
+        broker.stop()
+
+
+async def test_events_read_over_sasl_ssl_are_charged_once_and_the_cli_connects_the_same_way(
+    rating,
+    secure: Secure,  # type: ignore[no-untyped-def]
+) -> None:
+    a = await rating.setup_customer(start=START)
+    rating.clock.set(T)
+    security = secure.security("SCRAM-SHA-512")
+    settings = secure.settings(security)
+    good = [event(a.customer_id, T, f"{a.customer_id}-{i}", units="2") for i in range(12)]
+    records = [(e.customer_id, as_json(e)) for e in good]
+    records.append((a.customer_id, as_json(good[0])))  # the same event again: a duplicate
+    records.append(("nobody", as_json(event("nobody", T, "nobody-1", units="1"))))
+    connection = connection_kwargs(security)
+    await kafka.produce(secure.broker.secure_bootstrap, settings.topic, records, connection)
+
+    running = Running(KafkaIntake(settings, rating.rating.app.ingest))
+    await until(lambda: running.handled() == len(records), "every message is handled", bound_s=60)
+    await running.stop()
+    assert running.intake.state.counts == {"accepted": 12, "duplicate": 1, "rejected": 1}
+    assert running.intake.state.problem is None
+
+    # The dead letter went over SASL_SSL too.
+    dead = await kafka.read_all(
+        secure.broker.secure_bootstrap, settings.dead_letter_topic, 1, connection=connection
+    )
+    assert [dict(m.headers)["billing-error-reason"] for m in dead] == [b"CUSTOMER_NOT_FOUND"]
+
+    # The CLI, with the same settings (another mechanism of the same user): lag 0, 1 dead letter.
+    plain = secure.security("PLAIN")
+    shown = await Cli("127.0.0.1:1")("--json", *secure.cli_args(settings, plain))
+    status = shown.json()
+    assert (status["lag"], status["dead_letters"]) == (0, 1)
+    assert sum(p["committed"] for p in status["partitions"]) == len(records)
+
+    await rating.drain()
+    assert await rating.ledger.balance(a.wallet_id) == Decimal(-12)  # 12 events x 2 x 0.5
+
+
+async def test_a_wrong_password_is_refused_clearly_and_loses_nothing_once_fixed(
+    rating,
+    secure: Secure,  # type: ignore[no-untyped-def]
+) -> None:
+    a = await rating.setup_customer(start=START)
+    rating.clock.set(T)
+    password_file = secure.folder / f"rotating-{uuid.uuid4().hex}"
+    password_file.write_text("not the password\n")
+    security = secure.security("SCRAM-SHA-256", password_file)
+    settings = secure.settings(security)
+    good = [event(a.customer_id, T, f"{a.customer_id}-{i}", units="2") for i in range(10)]
+    await kafka.produce(
+        secure.broker.secure_bootstrap,
+        settings.topic,
+        [(e.customer_id, as_json(e)) for e in good],
+        connection_kwargs(secure.security()),
+    )
+
+    # The CLI: UNAUTHENTICATED with the broker's reason (exit 1), not a bare "unavailable".
+    refused = await Cli("127.0.0.1:1")("--json", *secure.cli_args(settings, security), expect=1)
+    error = refused.error()
+    assert error["code"] == "UNAUTHENTICATED"
+    assert "authentication failed" in error["message"].lower()
+    assert "not the password" not in refused.stderr + refused.stdout
+
+    running = Running(KafkaIntake(settings, rating.rating.app.ingest))
+    try:
+        await until(
+            lambda: running.intake.state.problem is not None,
+            "the intake reports why it cannot connect",
+            bound_s=60,
+        )
+        problem = running.intake.state.problem
+        assert problem is not None and problem.kind == "authentication"
+        assert "SCRAM-SHA-256" in problem.detail and "not the password" not in problem.detail
+        assert running.handled() == 0
+        admin = await asyncpg.connect(rating.uri)
+        try:
+            assert await admin.fetchval("SELECT count(*) FROM events") == 0
+        finally:
+            await admin.close()
+
+        # The operator fixes the mounted file: the next attempt reads it; no restart.
+        password_file.write_text(PASSWORD + "\n")
+        await until(lambda: running.handled() == len(good), "every event is handled", bound_s=60)
+    finally:
+        await running.stop()
+    assert running.intake.state.counts == {"accepted": len(good)}
+    assert running.intake.state.problem is None
+    await rating.drain()
+    assert await rating.ledger.balance(a.wallet_id) == Decimal(-10)
+
+
+async def test_a_broker_certificate_the_ca_did_not_sign_is_refused_as_tls(
+    rating,
+    secure: Secure,  # type: ignore[no-untyped-def]
+) -> None:
+    other = devcerts.ensure(secure.folder / f"other-ca-{uuid.uuid4().hex}")
+    security = replace(secure.security(), ssl_ca_file=str(other.ca))
+    running = Running(KafkaIntake(secure.settings(security), rating.rating.app.ingest))
+    try:
+        await until(
+            lambda: running.intake.state.problem is not None,
+            "the intake reports why it cannot connect",
+            bound_s=60,
+        )
+    finally:
+        await running.stop()
+    problem = running.intake.state.problem
+    assert problem is not None and problem.kind == "tls"
+    assert "CERTIFICATE_VERIFY_FAILED" in problem.detail
+    assert running.handled() == 0
+
+
+async def test_brokers_that_do_not_answer_are_reported_unavailable_and_no_client_is_left_open(
+    rating,  # type: ignore[no-untyped-def]
+) -> None:
+    """Each failed attempt stops both clients (the producer's start failing before the
+    consumer's left the consumer open: a ResourceWarning, an error under the tests' settings)."""
+    settings = IntakeSettings(
+        bootstrap_servers=f"127.0.0.1:{free_port()}",
+        topic="usage",
+        group_id="rating",
+        dead_letter_topic="usage-dead",
+    )
+    running = Running(KafkaIntake(settings, rating.rating.app.ingest))
+    try:
+        await until(
+            lambda: running.intake.state.problem is not None,
+            "the intake reports why it cannot connect",
+            bound_s=60,
+        )
+    finally:
+        await running.stop()
+    problem = running.intake.state.problem
+    assert problem is not None and problem.kind == "network"
+    assert settings.bootstrap_servers in problem.detail
+    gc.collect()  # an unclosed client's finaliser warns now, inside this test
