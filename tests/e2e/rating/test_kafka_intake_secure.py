@@ -8,23 +8,32 @@ file is fixed, every event is charged once, with no restart)."""
 from __future__ import annotations
 
 import gc
+import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import asyncpg
 import pytest
+from billing.ledger.v1 import ledger_pb2 as lpb
+from billing.ledger.v1 import ledger_pb2_grpc
+from billing.rating.v1 import rating_pb2_grpc
 
 from billing_common import devcerts
 from billing_common.kafka_security import KafkaSecurity, connection_kwargs
 from rating_service.adapters.kafka_intake import IntakeSettings, KafkaIntake
+from tests.e2e.rating.test_kafka_crash import debited_event_ids
 from tests.e2e.rating.test_kafka_intake import Running, T, as_json
+from tests.e2e.rating.test_rating_crash import start_ledger
 from tests.support import kafka_broker as kafka
+from tests.support.channels import open_channel
 from tests.support.cli import Cli
-from tests.support.processes import free_port
-from tests.support.rating import event
+from tests.support.ledger import make_wallet
+from tests.support.processes import free_port, rating_env, start
+from tests.support.rating import event, setup_customer
 from tests.support.servers import START
 from tests.support.waiting import until
 
@@ -229,3 +238,86 @@ async def test_brokers_that_do_not_answer_are_reported_unavailable_and_no_client
     assert problem is not None and problem.kind == "network"
     assert settings.bootstrap_servers in problem.detail
     gc.collect()  # an unclosed client's finaliser warns now, inside this test
+
+
+async def test_the_service_process_configured_by_its_environment_reports_a_refusal_then_charges(
+    new_database,
+    rating_template: str,
+    ledger_db: str,
+    secure: Secure,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    """The real rating process, its intake set by RATING_KAFKA_* (SASL_SSL, SCRAM-SHA-512): with
+    a wrong password in its file it logs `kafka_intake_refused` (never the password) and keeps
+    serving; once the file holds the right one, every event on the topic is charged once."""
+    topic = f"usage-{uuid.uuid4().hex[:8]}"
+    password_file = tmp_path / "kafka-password"
+    password_file.write_text("stale password\n")
+    log_path = tmp_path / "rating.log"
+    ledger_port = free_port()
+    ledger = await start_ledger(ledger_db, ledger_port)
+    rating = await start(
+        "rating_service",
+        rating_env(
+            await new_database("rating", rating_template),
+            f"127.0.0.1:{ledger_port}",
+            forward_idle_s="0.05",
+            kafka_bootstrap_servers=secure.broker.secure_bootstrap,
+            kafka_topic=topic,
+            kafka_group_id=f"{topic}-rating",
+            kafka_dead_letter_topic=f"{topic}-dead",
+            kafka_security_protocol="SASL_SSL",
+            kafka_sasl_mechanism="SCRAM-SHA-512",
+            kafka_sasl_username=USER,
+            kafka_sasl_password_file=str(password_file),
+            kafka_ssl_ca_file=str(secure.ca),
+        ),
+        log_path=log_path,
+    )
+    ledger_channel = open_channel(f"127.0.0.1:{ledger_port}")
+    channel = open_channel(rating.target)
+    try:
+        lstub = ledger_pb2_grpc.LedgerServiceStub(ledger_channel)
+        rstub = rating_pb2_grpc.RatingServiceStub(channel)
+        begins = datetime.now(UTC) + timedelta(seconds=1)  # plans take effect now or later
+        wallet = await make_wallet(lstub, policy=lpb.OVERAGE_POLICY_ALLOW_OVERAGE)
+        await setup_customer(
+            rstub, start=begins, wallet_id=wallet.wallet_id, customer_id=wallet.customer_id
+        )
+        await until(lambda: datetime.now(UTC) > begins, "the plan is in force")
+        at = datetime.now(UTC)
+        ids = [f"{wallet.customer_id}-{i}" for i in range(8)]
+        await kafka.produce(
+            secure.broker.secure_bootstrap,
+            topic,
+            [
+                (wallet.customer_id, as_json(event(wallet.customer_id, at, i, units="1")))
+                for i in ids
+            ],
+            connection_kwargs(secure.security()),
+        )
+
+        def refusals() -> list[dict[str, object]]:
+            lines = log_path.read_text().splitlines() if log_path.exists() else []
+            return [r for r in map(json.loads, lines) if r["event"] == "kafka_intake_refused"]
+
+        await until(lambda: bool(refusals()), "the service logs the refusal", bound_s=60)
+        assert refusals()[0]["kind"] == "authentication"
+        assert refusals()[0]["level"] == "error"
+        assert await debited_event_ids(lstub, wallet.wallet_id) == []
+
+        password_file.write_text(PASSWORD + "\n")  # the operator fixes the mounted secret
+
+        async def charged() -> bool:
+            return len(await debited_event_ids(lstub, wallet.wallet_id)) >= len(ids)
+
+        await until(charged, "every event is charged", bound_s=120)
+        assert sorted(await debited_event_ids(lstub, wallet.wallet_id)) == sorted(ids)
+        log = log_path.read_text()
+        assert "kafka_intake_started" in log
+        assert PASSWORD not in log and "stale password" not in log
+    finally:
+        await channel.close()
+        await ledger_channel.close()
+        assert await rating.stop() == 0
+        await ledger.stop()
