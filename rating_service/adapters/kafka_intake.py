@@ -127,6 +127,13 @@ class KafkaIntake:
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Consume until told to stop; a broker that cannot be reached is retried with backoff."""
+        security = self.settings.security
+        if security.security_protocol == "SASL_PLAINTEXT" and security.sasl_mechanism == "PLAIN":
+            log.warning(
+                "kafka_password_in_clear",
+                detail="SASL_PLAINTEXT with PLAIN sends the Kafka password unencrypted: use "
+                "SASL_SSL (or SCRAM) where the network is not trusted",
+            )
         delay = BACKOFF_BASE_S
         while not stopping.is_set():
             try:
