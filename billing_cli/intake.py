@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition  # type: ignore[import-unt
 from aiokafka.admin import AIOKafkaAdminClient  # type: ignore[import-untyped]
 from aiokafka.errors import KafkaConnectionError, KafkaError  # type: ignore[import-untyped]
 
-from billing_cli.errors import RpcFailure
+from billing_cli.errors import EXIT_USAGE, RpcFailure
 from billing_cli.render import pairs, table
 from billing_cli.state import state_of
 from billing_common import kafka_security
@@ -144,8 +144,9 @@ def status(
     )
     try:
         connection = kafka_security.connection_kwargs(security)
-    except ValueError as exc:
-        state.fail(RpcFailure("intake status", "INVALID_ARGUMENT", str(exc), kind="usage"))
+    except ValueError as exc:  # a wrong setting: refused before any connection
+        state.print_failure(RpcFailure("intake status", "INVALID_ARGUMENT", str(exc), kind="usage"))
+        raise typer.Exit(EXIT_USAGE) from None
     bootstrap = bootstrap_servers or _env("BOOTSTRAP_SERVERS", "")
     if not bootstrap:
         state.fail(

@@ -321,3 +321,24 @@ async def test_the_service_process_configured_by_its_environment_reports_a_refus
         await ledger_channel.close()
         assert await rating.stop() == 0
         await ledger.stop()
+
+
+async def test_the_cli_refuses_a_wrong_security_setting_before_it_connects(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Options and the rating service's RATING_KAFKA_* variables alike: a usage error (exit 2)
+    naming the setting, and no connection tried (nothing listens at the address)."""
+    cli = Cli("127.0.0.1:1")
+    nowhere = ["intake", "status", "--bootstrap-servers", f"127.0.0.1:{free_port()}"]
+    given = await cli("--json", *nowhere, "--security-protocol", "SASL_SSL", expect=2)
+    error = given.error()
+    assert (error["code"], error["kind"]) == ("INVALID_ARGUMENT", "usage")
+    assert "kafka_sasl_mechanism" in error["message"]
+
+    monkeypatch.setenv("RATING_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("RATING_KAFKA_SASL_MECHANISM", "SCRAM-SHA-256")
+    monkeypatch.setenv("RATING_KAFKA_SASL_USERNAME", USER)
+    monkeypatch.setenv("RATING_KAFKA_SASL_PASSWORD_FILE", str(tmp_path / "absent"))
+    from_env = (await cli("--json", *nowhere, expect=2)).error()
+    assert "kafka_sasl_password_file" in from_env["message"]
+    assert "cannot read" in from_env["message"]
