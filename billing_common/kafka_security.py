@@ -46,7 +46,7 @@ AUTHENTICATION_ERRORS = (
     SaslAuthenticationFailed,
     UnsupportedSaslMechanismError,
 )
-DIAGNOSE_TIMEOUT_S = 10.0
+DIAGNOSE_TIMEOUT_S = 5.0  # per server: a shutdown waits for it
 
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
