@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from billing_common import api_keys, gc_tuning, settings
+from billing_common.kafka_security import KafkaSecurity
 from rating_service import limits
 
 
@@ -121,11 +122,30 @@ class RatingSettings:
     kafka_format: str = "json"
     # Messages per batch (one transaction per partition's batch), 1 to 1,000 (limits.py).
     kafka_batch_max: int = 500
+    # How the intake connects (billing_common/kafka_security.py): PLAINTEXT, SSL, SASL_PLAINTEXT
+    # or SASL_SSL. With SASL_*: the mechanism (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512), the user
+    # and the file holding the password (read at each connection; never a setting value). With
+    # SSL/SASL_SSL: the CA file the broker's certificate is checked against; empty: the
+    # system's trusted roots.
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str = ""
+    kafka_sasl_username: str = ""
+    kafka_sasl_password_file: str = ""
+    kafka_ssl_ca_file: str = ""
 
     def __post_init__(self) -> None:
         settings.check_workers(self.workers)
         api_keys.parse_identities(self.mtls_identities)
         gc_tuning.gc_threshold(self.gc_threshold)
+
+    def kafka_security(self) -> KafkaSecurity:
+        return KafkaSecurity(
+            security_protocol=self.kafka_security_protocol,
+            sasl_mechanism=self.kafka_sasl_mechanism,
+            sasl_username=self.kafka_sasl_username,
+            sasl_password_file=self.kafka_sasl_password_file,
+            ssl_ca_file=self.kafka_ssl_ca_file,
+        )
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> RatingSettings:

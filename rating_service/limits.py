@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from billing_common import kafka_security, transport
 from billing_common import settings as settings_rules
-from billing_common import transport
 from billing_common.paging import PAGE_SIZE_MAX as PAGE_SIZE_MAX
 from billing_common.settings import POOL_SIZE_RANGE as POOL_SIZE_RANGE
 from billing_common.transport import ServerLimits
@@ -32,6 +32,8 @@ def check(settings: RatingSettings) -> ServerLimits:
     transport.within("kafka_batch_max", settings.kafka_batch_max, KAFKA_BATCH_RANGE)
     if settings.kafka_format not in KAFKA_FORMATS:
         raise ValueError(f"kafka_format must be one of {', '.join(KAFKA_FORMATS)}")
+    if settings.kafka_bootstrap_servers:  # the intake on: its connection can be made
+        kafka_security.check(settings.kafka_security())
     concurrency = settings.forward_concurrency
     if not 1 <= concurrency <= FORWARD_CONCURRENCY_MAX or concurrency >= settings.pool_size:
         raise ValueError(

@@ -177,6 +177,7 @@ def make_intake(settings: RatingSettings, ingest: Ingest) -> KafkaIntake:
             dead_letter_topic=settings.kafka_dead_letter_topic,
             format=settings.kafka_format,
             batch_max=settings.kafka_batch_max,
+            security=settings.kafka_security(),
         ),
         ingest,
     )

@@ -16,6 +16,13 @@ awaited. Only then is the partition's offset committed. So:
 - the database being unreachable stops nothing for good: the batch is retried with backoff, its
   offset not committed, until it is accepted or the process stops.
 
+The consumer and the dead-letter producer connect as `billing_common/kafka_security.py` says
+(plain text, TLS, SASL); the password file is read again at each connection. A broker that cannot
+be used is retried with backoff, and the reason is logged each time: `kafka_intake_refused` (an
+error: a wrong user, password, mechanism or certificate, which a person must fix; the fix is
+picked up at the next attempt, no restart needed) or `kafka_intake_unavailable` (a warning:
+nothing answers). Nothing is read, so nothing is lost: the topic keeps the events.
+
 Producers key messages by customer id, so one customer's events stay in one partition, in order.
 The consumer is trusted like an admin caller: whoever may write the topic may record any
 customer's usage (topic ACLs are the boundary).
@@ -41,7 +48,7 @@ from billing.rating.v1 import rating_pb2 as pb
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 
-from billing_common import database, metrics
+from billing_common import database, kafka_security, metrics
 from billing_common.grpc_handlers import nul_field
 from rating_service import limits
 from rating_service.adapters.grpc import convert
@@ -64,6 +71,7 @@ class IntakeSettings:
     dead_letter_topic: str
     format: str = "json"
     batch_max: int = 500
+    security: kafka_security.KafkaSecurity = field(default_factory=kafka_security.KafkaSecurity)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +108,8 @@ class IntakeState:
     assigned: set[TopicPartition] = field(default_factory=set)
     committed: dict[TopicPartition, int] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
+    # Why the brokers could not be used at the last attempt (None: connected, or not yet tried).
+    problem: kafka_security.Unreachable | None = None
 
     def count(self, outcome: str, n: int = 1) -> None:
         if n:
@@ -117,17 +127,57 @@ class KafkaIntake:
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Consume until told to stop; a broker that cannot be reached is retried with backoff."""
+        security = self.settings.security
+        if security.security_protocol == "SASL_PLAINTEXT" and security.sasl_mechanism == "PLAIN":
+            log.warning(
+                "kafka_password_in_clear",
+                detail="SASL_PLAINTEXT with PLAIN sends the Kafka password unencrypted: use "
+                "SASL_SSL (or SCRAM) where the network is not trusted",
+            )
         delay = BACKOFF_BASE_S
         while not stopping.is_set():
             try:
-                await self._consume(stopping)
-                return
-            except KafkaError as exc:
-                log.warning("kafka_intake_unavailable", error=repr(exc), retry_in_s=delay)
-                await _wait(stopping, delay)
-                delay = min(delay * 2, BACKOFF_MAX_S)
+                connection = kafka_security.connection_kwargs(self.settings.security)
+            except ValueError as exc:  # checked at start; a password file being rotated
+                self._refused(kafka_security.Unreachable("settings", str(exc)), delay)
+            else:
+                try:
+                    await self._consume(stopping, connection)
+                    return
+                except KafkaError as exc:
+                    await self._unavailable(exc, connection, delay)
+            await _wait(stopping, delay)
+            delay = min(delay * 2, BACKOFF_MAX_S)
 
-    async def _consume(self, stopping: asyncio.Event) -> None:
+    async def _unavailable(
+        self, exc: KafkaError, connection: dict[str, object], delay: float
+    ) -> None:
+        """Log why the brokers could not be used: aiokafka says only "Unable to bootstrap",
+        so ask once more what the brokers answer."""
+        problem = await kafka_security.diagnose(self.settings.bootstrap_servers, connection)
+        if problem is not None and problem.kind != "network":
+            self._refused(problem, delay)
+            return
+        self.state.problem = problem or kafka_security.Unreachable("network", repr(exc))
+        log.warning(
+            "kafka_intake_unavailable",
+            error=repr(exc),
+            detail=self.state.problem.detail,
+            retry_in_s=delay,
+        )
+
+    def _refused(self, problem: kafka_security.Unreachable, delay: float) -> None:
+        self.state.problem = problem
+        log.error(
+            "kafka_intake_refused",
+            kind=problem.kind,
+            detail=problem.detail,
+            fix="check the RATING_KAFKA_SECURITY_PROTOCOL, _SASL_* and _SSL_CA_FILE settings "
+            "(rating_service/README.md, Kafka intake); the next attempt reads them again",
+            retry_in_s=delay,
+        )
+
+    async def _consume(self, stopping: asyncio.Event, connection: dict[str, object]) -> None:
         s = self.settings
         consumer = AIOKafkaConsumer(
             s.topic,
@@ -137,28 +187,33 @@ class KafkaIntake:
             auto_offset_reset="earliest",
             isolation_level="read_committed",
             max_poll_records=s.batch_max,
+            **connection,
         )
         producer = AIOKafkaProducer(
-            bootstrap_servers=s.bootstrap_servers, acks="all", enable_idempotence=True
+            bootstrap_servers=s.bootstrap_servers, acks="all", enable_idempotence=True, **connection
         )
-        await producer.start()
-        try:
+        try:  # both stopped, whichever start failed (an unstopped client leaks its connections)
+            await producer.start()
             await consumer.start()
-            try:
-                log.info("kafka_intake_started", topic=s.topic, group=s.group_id)
-                while not stopping.is_set():
-                    batches = await consumer.getmany(timeout_ms=500, max_records=s.batch_max)
-                    self.state.assigned = set(consumer.assignment())
-                    for tp, messages in batches.items():
-                        if not await self._partition_batch(
-                            consumer, producer, tp, messages, stopping
-                        ):
-                            return
-                    self._lag(consumer)
-            finally:
-                await consumer.stop()
+            self.state.problem = None
+            log.info(
+                "kafka_intake_started",
+                topic=s.topic,
+                group=s.group_id,
+                security_protocol=s.security.security_protocol,
+            )
+            while not stopping.is_set():
+                batches = await consumer.getmany(timeout_ms=500, max_records=s.batch_max)
+                self.state.assigned = set(consumer.assignment())
+                for tp, messages in batches.items():
+                    if not await self._partition_batch(consumer, producer, tp, messages, stopping):
+                        return
+                self._lag(consumer)
         finally:
-            await producer.stop()
+            try:
+                await consumer.stop()
+            finally:
+                await producer.stop()
 
     async def _partition_batch(
         self,

@@ -8,6 +8,11 @@ afterwards.
 connections: a condition, not a sleep (about 1.5 s here). `kill()` is kill -9 (a test of a crash),
 `stop()` a clean stop. A short `broker.session.timeout.ms` lets a broker started again on the same
 folder re-register at once.
+
+`Broker(folder, secure=SecureListener(...))` adds a second listener, SASL_SSL on `secure_port`
+(`secure_bootstrap`): TLS with a PEM certificate and key (Kafka's PEM key store), SASL/PLAIN and
+SCRAM-SHA-256/512 with the given users (SCRAM credentials are written when the storage is
+formatted). The plain-text listener stays, for the broker's own traffic and for test set-up.
 """
 
 from __future__ import annotations
@@ -75,18 +80,39 @@ def _accepts(port: int) -> bool:
         return False
 
 
+@dataclass(frozen=True)
+class SecureListener:
+    """A SASL_SSL listener: the broker's certificate chain and key (PEM, the key unencrypted
+    PKCS#8, as billing_common/devcerts.py writes them) and its users (name: password)."""
+
+    cert_file: Path
+    key_file: Path
+    users: dict[str, str]
+
+
+SECURE = "SASL_SSL"
+MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
 @dataclass
 class Broker:
-    """One KRaft broker in `folder`: `bootstrap` is what clients connect to."""
+    """One KRaft broker in `folder`: `bootstrap` is what clients connect to (plain text);
+    `secure_bootstrap` the SASL_SSL listener's address, with `secure`."""
 
     folder: Path
     port: int = field(default_factory=free_port)
     controller_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    secure: SecureListener | None = None
+    secure_port: int = field(default_factory=free_port)
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def secure_bootstrap(self) -> str:
+        return f"127.0.0.1:{self.secure_port}"
 
     @property
     def log(self) -> Path:
@@ -103,18 +129,56 @@ class Broker:
             *args,
         ]
 
+    def _secure_lines(self) -> list[str]:
+        """The SASL_SSL listener's settings: a PEM key store (key and chain in one file) and
+        the users' JAAS configuration for PLAIN (SCRAM's credentials live in the metadata)."""
+        if self.secure is None:
+            return []
+        keystore = self.folder / "keystore.pem"
+        keystore.write_bytes(self.secure.key_file.read_bytes() + self.secure.cert_file.read_bytes())
+        keystore.chmod(0o600)
+        prefix = f"listener.name.{SECURE.lower()}"
+        plain_users = " ".join(f'user_{name}="{pw}"' for name, pw in self.secure.users.items())
+        scram = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+        return [
+            f"{prefix}.ssl.keystore.type=PEM",
+            f"{prefix}.ssl.keystore.location={keystore}",
+            f"{prefix}.sasl.enabled.mechanisms={','.join(MECHANISMS)}",
+            f"{prefix}.plain.sasl.jaas.config="
+            f"org.apache.kafka.common.security.plain.PlainLoginModule required {plain_users};",
+            f"{prefix}.scram-sha-256.sasl.jaas.config={scram}",
+            f"{prefix}.scram-sha-512.sasl.jaas.config={scram}",
+            "inter.broker.listener.name=PLAINTEXT",
+        ]
+
+    def _scram_arguments(self) -> list[str]:
+        """`StorageTool format` arguments writing each user's SCRAM credentials."""
+        if self.secure is None:
+            return []
+        return [
+            argument
+            for name, password in self.secure.users.items()
+            for mechanism in MECHANISMS[1:]
+            for argument in ("--add-scram", f"{mechanism}=[name={name},password={password}]")
+        ]
+
     def _configure(self) -> Path:
         properties = self.folder / "server.properties"
+        listeners = [f"PLAINTEXT://127.0.0.1:{self.port}"]
+        protocols = "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+        if self.secure is not None:
+            listeners.append(f"{SECURE}://127.0.0.1:{self.secure_port}")
+            protocols += f",{SECURE}:{SECURE}"
         properties.write_text(
             "\n".join(
                 [
                     "process.roles=broker,controller",
                     "node.id=1",
-                    f"listeners=PLAINTEXT://127.0.0.1:{self.port},"
+                    f"listeners={','.join(listeners)},"
                     f"CONTROLLER://127.0.0.1:{self.controller_port}",
-                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
+                    f"advertised.listeners={','.join(listeners)}",
                     "controller.listener.names=CONTROLLER",
-                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                    f"listener.security.protocol.map={protocols}",
                     f"controller.quorum.bootstrap.servers=127.0.0.1:{self.controller_port}",
                     f"log.dirs={self.folder / 'data'}",
                     "offsets.topic.replication.factor=1",
@@ -126,6 +190,7 @@ class Broker:
                     "auto.create.topics.enable=true",
                     "broker.session.timeout.ms=3000",
                     "broker.heartbeat.interval.ms=500",
+                    *self._secure_lines(),
                 ]
             )
             + "\n"
@@ -151,6 +216,7 @@ class Broker:
                     cluster,
                     "-c",
                     str(properties),
+                    *self._scram_arguments(),
                 ),
                 check=True,
                 capture_output=True,
@@ -169,7 +235,8 @@ class Broker:
             if self.process.poll() is not None:
                 raise RuntimeError(f"the Kafka broker exited at start: see {self.log}")
             started = self.log.exists() and self.log.read_text().count(READY_LINE) > starts
-            if started and _accepts(self.port):
+            ports = (self.port, self.secure_port) if self.secure else (self.port,)
+            if started and all(_accepts(p) for p in ports):
                 return self
             time.sleep(0.05)  # polling a condition (the broker's log and port), not a fixed wait
         self.kill()
@@ -193,9 +260,15 @@ class Broker:
         self.process = None
 
 
-async def produce(bootstrap: str, topic: str, records: list[tuple[str | bytes, bytes]]) -> None:
-    """Each (key, value) produced in order, acknowledged by the broker (acks=all)."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+async def produce(
+    bootstrap: str,
+    topic: str,
+    records: list[tuple[str | bytes, bytes]],
+    connection: dict[str, Any] | None = None,
+) -> None:
+    """Each (key, value) produced in order, acknowledged by the broker (acks=all); `connection`:
+    aiokafka's security arguments (billing_common.kafka_security.connection_kwargs)."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", **(connection or {}))
     await producer.start()
     try:
         for key, value in records:
@@ -207,7 +280,11 @@ async def produce(bootstrap: str, topic: str, records: list[tuple[str | bytes, b
 
 
 async def read_all(
-    bootstrap: str, topic: str, count: int, enough: Callable[[list[Any]], bool] | None = None
+    bootstrap: str,
+    topic: str,
+    count: int,
+    enough: Callable[[list[Any]], bool] | None = None,
+    connection: dict[str, Any] | None = None,
 ) -> list[Any]:
     """The topic's messages from the start (a consumer group of its own), read until there are
     `count` (or `enough` says so); a bound of 60 s fails the test instead of hanging it."""
@@ -217,6 +294,7 @@ async def read_all(
         group_id=f"reader-{uuid.uuid4().hex}",
         auto_offset_reset="earliest",
         enable_auto_commit=False,
+        **(connection or {}),
     )
     await consumer.start()
     seen: list[Any] = []
