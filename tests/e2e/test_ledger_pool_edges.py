@@ -389,3 +389,28 @@ async def test_many_members_debiting_holding_capturing_and_refunding_at_once_sta
     assert Decimal((await balance(stub, wallet)).held) == held_total
     check = await stub.VerifyWallet(pb.VerifyWalletRequest(wallet_id=wallet))
     assert check.consistent, check.differences
+
+
+async def test_a_share_budget_is_a_valid_amount_and_a_member_can_spend_exactly_what_remains(
+    ledger_server,
+) -> None:
+    stub = ledger_server.stub
+    wallet = (await make_wallet(stub)).wallet_id
+    await make_grant(stub, wallet, "1.000000000000000001")
+    await set_member(stub, wallet, "third", share="33.333333333333333333")
+    await stub.Debit(member_debit(wallet, "third", "0.1"))
+    standing = await member(stub, wallet, "third")
+    # A third of the pool, rounded down to an amount (at most 18 fractional digits).
+    assert (standing.budget, standing.remaining) == (
+        "0.333333333333333333",
+        "0.233333333333333333",
+    )
+    check = await stub.Authorize(
+        pb.AuthorizeRequest(wallet_id=wallet, amount="1", member_id="third")
+    )
+    assert (check.member_remaining, check.shortfall) == (
+        "0.233333333333333333",
+        "0.766666666666666667",
+    )
+    await stub.Debit(member_debit(wallet, "third", standing.remaining))
+    assert (await member(stub, wallet, "third")).remaining == "0"
