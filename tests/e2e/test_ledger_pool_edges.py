@@ -16,6 +16,7 @@ import pytest
 from billing.ledger.v1 import ledger_pb2 as pb
 
 from billing_common.protoconv import duration
+from ledger_service import limits
 from tests.e2e.test_ledger_pool import member, member_debit, refused, set_member
 from tests.support.errors import reason_of
 from tests.support.ledger import balance, debit_request, make_grant, make_wallet, rid
@@ -414,3 +415,142 @@ async def test_a_share_budget_is_a_valid_amount_and_a_member_can_spend_exactly_w
     )
     await stub.Debit(member_debit(wallet, "third", standing.remaining))
     assert (await member(stub, wallet, "third")).remaining == "0"
+
+
+async def test_concurrent_first_settings_of_one_member_make_one_member_and_none_fails(
+    ledger_server,
+) -> None:
+    stub = ledger_server.stub
+    wallet = (await make_wallet(stub)).wallet_id
+    results = await asyncio.gather(
+        *(set_member(stub, wallet, "same", amount=str(10 + i)) for i in range(12)),
+        return_exceptions=True,
+    )
+    assert [r for r in results if isinstance(r, BaseException)] == []
+    listed = await stub.ListPoolMembers(pb.ListPoolMembersRequest(wallet_id=wallet))
+    assert [m.member_id for m in listed.members] == ["same"]
+
+
+async def test_concurrent_new_members_never_pass_the_pools_member_limit(
+    ledger_server, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(limits, "POOL_MEMBERS_MAX", 5)
+    stub = ledger_server.stub
+    wallet = (await make_wallet(stub)).wallet_id
+    results = await asyncio.gather(
+        *(set_member(stub, wallet, f"m{i}", amount="1") for i in range(16)),
+        return_exceptions=True,
+    )
+    failed = [r for r in results if isinstance(r, BaseException)]
+    assert {reason_of(r)[0] for r in failed if isinstance(r, grpc.aio.AioRpcError)} == {
+        "TOO_MANY_POOL_MEMBERS"
+    }
+    assert len(failed) == 11
+    listed = await stub.ListPoolMembers(pb.ListPoolMembersRequest(wallet_id=wallet))
+    assert len(listed.members) == 5
+
+
+async def test_debits_racing_a_members_removal_are_booked_before_it_or_refused_not_found(
+    ledger_server,
+) -> None:
+    stub = ledger_server.stub
+    wallet = (await make_wallet(stub)).wallet_id
+    await make_grant(stub, wallet, "1000")
+    await set_member(stub, wallet, "leaving", amount="500")
+    debits = [stub.Debit(member_debit(wallet, "leaving", "1")) for _ in range(30)]
+    removal = stub.RemovePoolMember(
+        pb.RemovePoolMemberRequest(request_id=rid(), wallet_id=wallet, member_id="leaving")
+    )
+    results = await asyncio.gather(*debits[:15], removal, *debits[15:], return_exceptions=True)
+    errors = [r for r in results if isinstance(r, BaseException)]
+    assert {reason_of(r)[0] for r in errors if isinstance(r, grpc.aio.AioRpcError)} <= {
+        "MEMBER_NOT_FOUND"
+    }
+    assert all(isinstance(r, grpc.aio.AioRpcError) for r in errors)
+    booked = len(results) - 1 - len(errors)
+    assert (await balance(stub, wallet)).available == str(1000 - booked)
+
+
+async def test_a_hold_or_authorize_replayed_with_another_member_is_a_request_id_conflict(
+    ledger_server,
+) -> None:
+    stub = ledger_server.stub
+    wallet = (await make_wallet(stub)).wallet_id
+    await make_grant(stub, wallet, "100")
+    await set_member(stub, wallet, "a", amount="50")
+    await set_member(stub, wallet, "b", amount="50")
+    first = member_hold(wallet, "a", "5")
+    await stub.CreateHold(first)
+    other = pb.CreateHoldRequest()
+    other.CopyFrom(first)
+    other.member_id = "b"
+    assert await refused(stub.CreateHold(other)) == "REQUEST_ID_CONFLICT"
+    ask = pb.AuthorizeRequest(
+        request_id=rid(), wallet_id=wallet, amount="5", member_id="a", hold=True
+    )
+    await stub.Authorize(ask)
+    ask.member_id = "b"
+    assert await refused(stub.Authorize(ask)) == "REQUEST_ID_CONFLICT"
+    assert ((await member(stub, wallet, "a")).held, (await member(stub, wallet, "b")).held) == (
+        "10",
+        "0",
+    )
+
+
+async def test_a_batch_mixes_members_allow_flags_its_running_overage_and_unknown_is_not_found(
+    ledger_server,
+) -> None:
+    stub = ledger_server.stub
+    wallet = (await make_wallet(stub)).wallet_id
+    await make_grant(stub, wallet, "100")
+    await set_member(stub, wallet, "free", amount="10", policy=pb.BUDGET_POLICY_ALLOW)
+    batch = await stub.DebitBatch(
+        pb.DebitBatchRequest(
+            debits=[
+                member_debit(wallet, "free", "6"),
+                member_debit(wallet, "ghost", "1"),
+                member_debit(wallet, "free", "6"),
+                member_debit(wallet, "free", "6"),
+            ]
+        )
+    )
+    got = [
+        r.entry.over_budget if r.WhichOneof("result") == "entry" else r.error.reason
+        for r in batch.results
+    ]
+    assert got == ["0", "MEMBER_NOT_FOUND", "2", "6"]
+    assert (await member(stub, wallet, "free")).remaining == "-8"
+
+
+async def test_alert_rules_naming_odd_members_are_refused_or_never_fire_and_nothing_is_internal(
+    ledger_server,
+) -> None:
+    stub = ledger_server.stub
+    wallet = (await make_wallet(stub)).wallet_id
+    await make_grant(stub, wallet, "100")
+    for member_id in ["x" * 129, "a\x00b"]:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.SetAlertRules(
+                pb.SetAlertRulesRequest(
+                    request_id=rid(),
+                    wallet_id=wallet,
+                    rules=[
+                        pb.AlertRule(kind=pb.ALERT_KIND_DEPLETED, threshold="", member_id=member_id)
+                    ],
+                )
+            )
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, caught.value
+    await stub.SetAlertRules(
+        pb.SetAlertRulesRequest(
+            request_id=rid(),
+            wallet_id=wallet,
+            rules=[pb.AlertRule(kind=pb.ALERT_KIND_DEPLETED, member_id="nobody")],
+        )
+    )
+    await set_member(stub, wallet, "zero", amount="0")
+    assert await refused(stub.Debit(member_debit(wallet, "zero", "1"))) == (
+        "MEMBER_BUDGET_EXCEEDED"
+    )
+    await stub.Debit(debit_request(wallet, "100"))
+    (rule,) = (await stub.ListAlertRules(pb.ListAlertRulesRequest(wallet_id=wallet))).rules
+    assert rule.armed
