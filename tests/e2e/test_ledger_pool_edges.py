@@ -554,3 +554,61 @@ async def test_alert_rules_naming_odd_members_are_refused_or_never_fire_and_noth
     await stub.Debit(debit_request(wallet, "100"))
     (rule,) = (await stub.ListAlertRules(pb.ListAlertRulesRequest(wallet_id=wallet))).rules
     assert rule.armed
+
+
+async def test_a_hold_captured_in_the_next_period_counts_there_and_a_refund_of_it_gives_back(
+    ledger_server,
+) -> None:
+    stub, clock = ledger_server.stub, ledger_server.clock
+    wallet = (await make_wallet(stub)).wallet_id
+    await make_grant(stub, wallet, "100")
+    await set_member(stub, wallet, "night", amount="10")
+    held = (await stub.CreateHold(member_hold(wallet, "night", "10", minutes=48 * 60))).hold
+    clock.advance(timedelta(days=1))
+    standing = await member(stub, wallet, "night")
+    assert (standing.spent, standing.held, standing.remaining) == ("0", "10", "0")
+    captured = await stub.CaptureHold(
+        pb.CaptureHoldRequest(request_id=rid(), hold_id=held.hold_id, amount="10")
+    )
+    standing = await member(stub, wallet, "night")
+    assert (standing.spent, standing.held, standing.remaining) == ("10", "0", "0")
+    await stub.RefundDebit(
+        pb.RefundDebitRequest(request_id=rid(), entry_id=captured.entry.entry_id, amount="4")
+    )
+    assert (await member(stub, wallet, "night")).remaining == "4"
+    await stub.Debit(member_debit(wallet, "night", "4"))
+
+
+async def test_capturing_a_timed_out_members_hold_is_refused_and_spends_no_budget(
+    ledger_server,
+) -> None:
+    stub, clock = ledger_server.stub, ledger_server.clock
+    wallet = (await make_wallet(stub)).wallet_id
+    await make_grant(stub, wallet, "100")
+    await set_member(stub, wallet, "late", amount="10")
+    held = (await stub.CreateHold(member_hold(wallet, "late", "10", minutes=5))).hold
+    clock.advance(timedelta(minutes=6))
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.CaptureHold(
+            pb.CaptureHoldRequest(request_id=rid(), hold_id=held.hold_id, amount="10")
+        )
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION, caught.value
+    standing = await member(stub, wallet, "late")
+    assert (standing.spent, standing.held, standing.remaining) == ("0", "0", "10")
+
+
+async def test_reading_a_member_the_pool_does_not_have_is_not_found(ledger_server) -> None:
+    stub = ledger_server.stub
+    wallet = (await make_wallet(stub)).wallet_id
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.GetPoolMember(pb.GetPoolMemberRequest(wallet_id=wallet, member_id="nobody"))
+    assert (caught.value.code(), reason_of(caught.value)[0]) == (
+        grpc.StatusCode.NOT_FOUND,
+        "MEMBER_NOT_FOUND",
+    )
+    assert (
+        await refused(
+            stub.Authorize(pb.AuthorizeRequest(wallet_id=wallet, amount="1", member_id="nobody"))
+        )
+        == "MEMBER_NOT_FOUND"
+    )
