@@ -11,15 +11,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal, Inexact, localcontext
 from enum import StrEnum
 
-from billing_common.money import exact, format_amount
+from billing_common.money import FRACTION_DIGITS_MAX, MONEY, exact, format_amount
 from ledger_service.domain.errors import MemberBudgetExceeded, MemberNotFound
 from ledger_service.domain.ledger import Outcome
 from ledger_service.domain.model import ZERO, EntryType, WalletState
 
 HUNDRED = Decimal(100)
+AMOUNT_QUANTUM = Decimal(1).scaleb(-FRACTION_DIGITS_MAX)
 
 
 class BudgetPeriod(StrEnum):
@@ -81,12 +82,16 @@ def resolve_share(
     member: PoolMember, start: datetime | None, pool_available: Decimal
 ) -> PoolMember:
     """A share budget fixed for the period: the pool's available balance when the member's
-    period is first used, times the share. Resolved once per period (kept on the member)."""
+    period is first used, times the share, rounded down to an amount (18 fractional digits:
+    never more than the share). Resolved once per period (kept on the member)."""
     if member.budget_share is None:
         return member
     if member.share_budget is not None and member.share_period_start == start:
         return member
-    budget = max(pool_available, ZERO) * member.budget_share / HUNDRED
+    exact_share = max(pool_available, ZERO) * member.budget_share / HUNDRED
+    with localcontext(MONEY) as ctx:
+        ctx.traps[Inexact] = False  # the one rounding: a limit, not an amount booked
+        budget = exact_share.quantize(AMOUNT_QUANTUM, rounding=ROUND_DOWN)
     return replace(member, share_period_start=start, share_budget=budget)
 
 

@@ -176,6 +176,24 @@ def test_a_share_budget_resolves_on_the_pool_then_and_stays_for_the_period() -> 
     assert pool.budget(renewed.members["m"].member) == D("2.5")
 
 
+@pytest.mark.parametrize(
+    ("available", "share", "resolved"),
+    [
+        ("0.000000000000000003", "50", "0.000000000000000001"),
+        ("1.000000000000000001", "33.333333333333333333", "0.333333333333333333"),
+        ("1", "0.000000000000000001", "0"),
+        ("80", "25", "20"),
+    ],
+)
+def test_a_share_budget_is_an_amount_rounded_down_to_18_fractional_digits(
+    available: str, share: str, resolved: str
+) -> None:
+    m = member(share=share, period=BudgetPeriod.MONTH)
+    budget = pool.budget(pool.resolve_share(m, T0, D(available)))
+    assert budget is not None
+    assert (budget, budget.as_tuple().exponent >= -18) == (D(resolved), True)
+
+
 def test_authorize_denies_a_deny_member_past_its_budget_before_the_wallet_decides() -> None:
     s = with_member(state(grant("g", "100")), member(amount="10"), spent="7")
     denied = authorize_rules.decide(s, D(5), T0, member_id="m")
