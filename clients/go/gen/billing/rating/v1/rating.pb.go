@@ -1858,7 +1858,8 @@ type Invoice struct {
 	Status InvoiceStatus `protobuf:"varint,8,opt,name=status,proto3,enum=billing.rating.v1.InvoiceStatus" json:"status,omitempty"`
 	// The unit of every amount.
 	Unit string `protobuf:"bytes,9,opt,name=unit,proto3" json:"unit,omitempty"`
-	// The plan's fixed charge, a decimal string.
+	// The period's fixed charge, a decimal string: the plan's, prorated for a first period cut
+	// short when the plan says so (prorate_fixed_charge).
 	FixedCharge string `protobuf:"bytes,10,opt,name=fixed_charge,json=fixedCharge,proto3" json:"fixed_charge,omitempty"`
 	// Usage lines.
 	Lines []*InvoiceLine `protobuf:"bytes,11,rep,name=lines,proto3" json:"lines,omitempty"`

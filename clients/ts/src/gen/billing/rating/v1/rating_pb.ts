@@ -862,7 +862,8 @@ export type Invoice = Message<"billing.rating.v1.Invoice"> & {
   unit: string;
 
   /**
-   * The plan's fixed charge, a decimal string.
+   * The period's fixed charge, a decimal string: the plan's, prorated for a first period cut
+   * short when the plan says so (prorate_fixed_charge).
    *
    * @generated from field: string fixed_charge = 10;
    */
