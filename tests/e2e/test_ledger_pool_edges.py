@@ -695,3 +695,59 @@ async def test_history_of_one_member_pages_through_only_its_entries(ledger_serve
         if not token:
             break
     assert sorted(seen) == sorted(f"a:-{i + 1}" for i in range(5))
+
+
+async def test_authorize_holds_and_captures_past_the_hold_racing_debits_never_pass_a_budget(
+    ledger_server,
+) -> None:
+    stub = ledger_server.stub
+    # A wallet that may capture past a hold: the member's budget is the only limit there.
+    wallet = (await make_wallet(stub, policy=pb.OVERAGE_POLICY_ALLOW_OVERAGE)).wallet_id
+    await make_grant(stub, wallet, "1000")
+    await set_member(stub, wallet, "abs", amount="25")
+    await set_member(stub, wallet, "share", share="2.5")  # 25 of the 1000 at its first write
+    rng = random.Random(77)
+    outcomes: list[str] = []
+
+    async def worker(name: str) -> None:
+        for _ in range(8):
+            try:
+                if rng.random() < 0.5:
+                    answer = await stub.Authorize(
+                        pb.AuthorizeRequest(
+                            request_id=rid(),
+                            wallet_id=wallet,
+                            amount=str(rng.randint(1, 4)),
+                            member_id=name,
+                            hold=True,
+                        )
+                    )
+                    if not answer.allowed:
+                        outcomes.append("denied")
+                        continue
+                    await stub.CaptureHold(
+                        pb.CaptureHoldRequest(
+                            request_id=rid(),
+                            hold_id=answer.hold.hold_id,
+                            amount=str(Decimal(answer.hold.amount) + rng.randint(0, 3)),
+                        )
+                    )
+                else:
+                    await stub.Debit(member_debit(wallet, name, str(rng.randint(1, 4))))
+                outcomes.append("ok")
+            except grpc.aio.AioRpcError as exc:
+                outcomes.append(reason_of(exc)[0])
+
+    await asyncio.gather(*(worker(n) for n in ["abs", "share"] for _ in range(4)))
+    assert set(outcomes) <= {"ok", "denied", "MEMBER_BUDGET_EXCEEDED"}, outcomes
+    assert "ok" in outcomes
+    for name in ["abs", "share"]:
+        standing = await member(stub, wallet, name)
+        budget = Decimal(standing.budget)
+        assert 0 < budget <= 25
+        assert Decimal(standing.spent) + Decimal(standing.held) <= budget
+        assert Decimal(standing.remaining) == budget - Decimal(standing.spent) - Decimal(
+            standing.held
+        )
+    check = await stub.VerifyWallet(pb.VerifyWalletRequest(wallet_id=wallet))
+    assert check.consistent, check.differences
