@@ -751,3 +751,27 @@ async def test_authorize_holds_and_captures_past_the_hold_racing_debits_never_pa
         )
     check = await stub.VerifyWallet(pb.VerifyWalletRequest(wallet_id=wallet))
     assert check.consistent, check.differences
+
+
+async def test_concurrent_batches_of_one_deny_member_book_at_most_its_budget(ledger_server) -> None:
+    stub = ledger_server.stub
+    wallet = (await make_wallet(stub)).wallet_id
+    await make_grant(stub, wallet, "1000")
+    await set_member(stub, wallet, "bulk", amount="50")
+    batches = await asyncio.gather(
+        *(
+            stub.DebitBatch(
+                pb.DebitBatchRequest(debits=[member_debit(wallet, "bulk", "3") for _ in range(5)])
+            )
+            for _ in range(8)
+        )
+    )
+    results = [r for b in batches for r in b.results]
+    booked = [r for r in results if r.WhichOneof("result") == "entry"]
+    assert {r.error.reason for r in results if r.WhichOneof("result") == "error"} == {
+        "MEMBER_BUDGET_EXCEEDED"
+    }
+    assert len(booked) == 16  # 16 x 3 = 48; a 17th would pass 50
+    standing = await member(stub, wallet, "bulk")
+    assert (standing.spent, standing.remaining) == ("48", "2")
+    assert (await balance(stub, wallet)).available == "952"
