@@ -612,3 +612,166 @@ async def test_reading_a_member_the_pool_does_not_have_is_not_found(ledger_serve
         )
         == "MEMBER_NOT_FOUND"
     )
+
+
+async def test_a_members_debit_replays_its_answer_after_the_budget_is_spent_or_the_member_removed(
+    ledger_server,
+) -> None:
+    stub = ledger_server.stub
+    wallet = (await make_wallet(stub)).wallet_id
+    await make_grant(stub, wallet, "100")
+    await set_member(stub, wallet, "r", amount="10")
+    first = member_debit(wallet, "r", "10")
+    booked = await stub.Debit(first)
+    assert await stub.Debit(first) == booked  # the budget is spent: still the first answer
+    hold = member_hold(wallet, "r", "0.5")
+    refused_hold = stub.CreateHold(hold)
+    assert await refused(refused_hold) == "MEMBER_BUDGET_EXCEEDED"
+    await stub.RemovePoolMember(
+        pb.RemovePoolMemberRequest(request_id=rid(), wallet_id=wallet, member_id="r")
+    )
+    assert await stub.Debit(first) == booked
+    batch = await stub.DebitBatch(pb.DebitBatchRequest(debits=[first]))
+    assert batch.results[0].entry == booked.entry
+    assert (await balance(stub, wallet)).available == "90"
+
+
+async def test_a_debit_refused_for_the_members_budget_is_booked_when_retried_after_a_raise(
+    ledger_server,
+) -> None:
+    stub = ledger_server.stub
+    wallet = (await make_wallet(stub)).wallet_id
+    await make_grant(stub, wallet, "100")
+    await set_member(stub, wallet, "r", amount="5")
+    ask = member_debit(wallet, "r", "8")
+    assert await refused(stub.Debit(ask)) == "MEMBER_BUDGET_EXCEEDED"
+    await set_member(stub, wallet, "r", amount="8")
+    assert (await stub.Debit(ask)).entry.amount == "-8"
+
+
+async def test_a_share_budget_is_fixed_by_the_first_write_of_the_period_and_reads_only_preview_it(
+    ledger_server,
+) -> None:
+    stub = ledger_server.stub
+    wallet = (await make_wallet(stub)).wallet_id
+    await make_grant(stub, wallet, "100")
+    await set_member(stub, wallet, "half", share="50")
+    assert (await member(stub, wallet, "half")).budget == "50"
+    await make_grant(stub, wallet, "100")
+    # Reads write nothing: before the member's first write they show what it would get now.
+    listed = await stub.ListPoolMembers(pb.ListPoolMembersRequest(wallet_id=wallet))
+    assert [m.budget for m in listed.members] == ["100"]
+    check = await stub.Authorize(
+        pb.AuthorizeRequest(wallet_id=wallet, amount="100", member_id="half")
+    )
+    assert (check.allowed, check.member_remaining) == (True, "100")
+    await stub.Debit(member_debit(wallet, "half", "10"))  # fixes 50% of 200 for the period
+    await make_grant(stub, wallet, "100")
+    standing = await member(stub, wallet, "half")
+    assert (standing.budget, standing.remaining) == ("100", "90")
+    assert await refused(stub.Debit(member_debit(wallet, "half", "91"))) == (
+        "MEMBER_BUDGET_EXCEEDED"
+    )
+
+
+async def test_history_of_one_member_pages_through_only_its_entries(ledger_server) -> None:
+    stub = ledger_server.stub
+    wallet = (await make_wallet(stub)).wallet_id
+    await make_grant(stub, wallet, "100")
+    await set_member(stub, wallet, "a")
+    await set_member(stub, wallet, "b")
+    for i in range(5):
+        await stub.Debit(member_debit(wallet, "a", str(i + 1)))
+        await stub.Debit(member_debit(wallet, "b", "1"))
+        await stub.Debit(debit_request(wallet, "1"))
+    seen: list[str] = []
+    token = ""
+    while True:
+        page = await stub.ListEntries(
+            pb.ListEntriesRequest(wallet_id=wallet, member_id="a", page_size=2, page_token=token)
+        )
+        seen += [f"{e.member_id}:{e.amount}" for e in page.entries]
+        token = page.next_page_token
+        if not token:
+            break
+    assert sorted(seen) == sorted(f"a:-{i + 1}" for i in range(5))
+
+
+async def test_authorize_holds_and_captures_past_the_hold_racing_debits_never_pass_a_budget(
+    ledger_server,
+) -> None:
+    stub = ledger_server.stub
+    # A wallet that may capture past a hold: the member's budget is the only limit there.
+    wallet = (await make_wallet(stub, policy=pb.OVERAGE_POLICY_ALLOW_OVERAGE)).wallet_id
+    await make_grant(stub, wallet, "1000")
+    await set_member(stub, wallet, "abs", amount="25")
+    await set_member(stub, wallet, "share", share="2.5")  # 25 of the 1000 at its first write
+    rng = random.Random(77)
+    outcomes: list[str] = []
+
+    async def worker(name: str) -> None:
+        for _ in range(8):
+            try:
+                if rng.random() < 0.5:
+                    answer = await stub.Authorize(
+                        pb.AuthorizeRequest(
+                            request_id=rid(),
+                            wallet_id=wallet,
+                            amount=str(rng.randint(1, 4)),
+                            member_id=name,
+                            hold=True,
+                        )
+                    )
+                    if not answer.allowed:
+                        outcomes.append("denied")
+                        continue
+                    await stub.CaptureHold(
+                        pb.CaptureHoldRequest(
+                            request_id=rid(),
+                            hold_id=answer.hold.hold_id,
+                            amount=str(Decimal(answer.hold.amount) + rng.randint(0, 3)),
+                        )
+                    )
+                else:
+                    await stub.Debit(member_debit(wallet, name, str(rng.randint(1, 4))))
+                outcomes.append("ok")
+            except grpc.aio.AioRpcError as exc:
+                outcomes.append(reason_of(exc)[0])
+
+    await asyncio.gather(*(worker(n) for n in ["abs", "share"] for _ in range(4)))
+    assert set(outcomes) <= {"ok", "denied", "MEMBER_BUDGET_EXCEEDED"}, outcomes
+    assert "ok" in outcomes
+    for name in ["abs", "share"]:
+        standing = await member(stub, wallet, name)
+        budget = Decimal(standing.budget)
+        assert 0 < budget <= 25
+        assert Decimal(standing.spent) + Decimal(standing.held) <= budget
+        assert Decimal(standing.remaining) == budget - Decimal(standing.spent) - Decimal(
+            standing.held
+        )
+    check = await stub.VerifyWallet(pb.VerifyWalletRequest(wallet_id=wallet))
+    assert check.consistent, check.differences
+
+
+async def test_concurrent_batches_of_one_deny_member_book_at_most_its_budget(ledger_server) -> None:
+    stub = ledger_server.stub
+    wallet = (await make_wallet(stub)).wallet_id
+    await make_grant(stub, wallet, "1000")
+    await set_member(stub, wallet, "bulk", amount="50")
+    batches = await asyncio.gather(
+        *(
+            stub.DebitBatch(
+                pb.DebitBatchRequest(debits=[member_debit(wallet, "bulk", "3") for _ in range(5)])
+            )
+            for _ in range(8)
+        )
+    )
+    results = [r for b in batches for r in b.results]
+    booked = [r for r in results if r.WhichOneof("result") == "entry"]
+    assert {r.error.reason for r in results if r.WhichOneof("result") == "error"} == {
+        "MEMBER_BUDGET_EXCEEDED"
+    }
+    assert len(booked) == 16  # 16 x 3 = 48; a 17th would pass 50
+    standing = await member(stub, wallet, "bulk")
+    assert (standing.spent, standing.remaining) == ("48", "2")
+    assert (await balance(stub, wallet)).available == "952"
