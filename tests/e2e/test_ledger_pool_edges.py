@@ -241,6 +241,7 @@ async def test_a_member_removed_and_set_again_is_usable_and_its_standing_adds_up
     again = await set_member(stub, wallet, "back", amount="20")
     standing = await member(stub, wallet, "back")
     assert (again.budget, standing.budget) == ("20", "20")
+    assert standing.spent == "10"  # its debit of this period still counts (README rule)
     assert Decimal(standing.remaining) == Decimal(standing.budget) - Decimal(
         standing.spent
     ) - Decimal(standing.held)
